@@ -28,13 +28,14 @@ func (g *Graph) TopoSort() error {
 		case done:
 			return nil
 		case active:
-			// The cycle is the part of the stack from n on.
-			var names []string
-			for i := len(stack) - 1; i >= 0; i-- {
-				names = append([]string{stack[i].String()}, names...)
-				if stack[i] == n {
-					break
-				}
+			// The stack from n on walks producers backwards; report it in data-flow order.
+			i := len(stack) - 1
+			for stack[i] != n {
+				i--
+			}
+			names := []string{n.String()}
+			for j := len(stack) - 1; j > i; j-- {
+				names = append(names, stack[j].String())
 			}
 			return fmt.Errorf("graph has a cycle: %s -> %s", strings.Join(names, " -> "), n)
 		}
