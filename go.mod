@@ -2,4 +2,7 @@ module github.com/onnxq/onnxq
 
 go 1.26.8
 
-require google.golang.org/protobuf v1.36.12
+require (
+	github.com/urfave/cli/v3 v3.14.0
+	google.golang.org/protobuf v1.36.12
+)

