@@ -6,3 +6,5 @@ require (
 	github.com/urfave/cli/v3 v3.14.0
 	google.golang.org/protobuf v1.36.12
 )
+
+require golang.org/x/sys v0.49.0 // indirect

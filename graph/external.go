@@ -80,7 +80,18 @@ func resolveLocation(dir, loc string) (string, error) {
 	if clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
 		return "", fmt.Errorf("external data location %q leaves the model's folder", loc)
 	}
-	return filepath.Join(dir, clean), nil
+	path := filepath.Join(dir, clean)
+	// A symlink inside the folder may still point outside it.
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		realDir, derr := filepath.EvalSymlinks(dir)
+		if derr != nil {
+			realDir = dir
+		}
+		if rel, err := filepath.Rel(realDir, real); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return "", fmt.Errorf("external data location %q is a link that leaves the model's folder", loc)
+		}
+	}
+	return path, nil
 }
 
 func unwrapPathErr(err error) error {

@@ -264,6 +264,7 @@ func TestBadInput(t *testing.T) {
 		{externalModel(t, map[string]string{"location": "../w.bin"}, 16), "leaves the model's folder"},
 		{externalModel(t, map[string]string{"location": "a/../../w.bin"}, 16), "leaves the model's folder"},
 		{externalModel(t, map[string]string{}, 16), "has no location"},
+		{symlinkModel(t), "is a link that leaves the model's folder"},
 	}
 	for _, c := range cases {
 		_, err := Load(c.path)
@@ -314,4 +315,16 @@ func TestSaveIsAtomic(t *testing.T) {
 	if err := Save(smallModel(), filepath.Join(dir, "no", "such", "dir.onnx")); err == nil {
 		t.Error("save into a missing folder succeeded")
 	}
+}
+
+// symlinkModel is an external-data model whose location is a link to a file
+// outside its folder.
+func symlinkModel(t *testing.T) string {
+	p := externalModel(t, map[string]string{"location": "link.bin"}, -1)
+	outside := filepath.Join(t.TempDir(), "secret.bin")
+	os.WriteFile(outside, make([]byte, 16), 0o644)
+	if err := os.Symlink(outside, filepath.Join(filepath.Dir(p), "link.bin")); err != nil {
+		t.Skip("no symlinks here:", err)
+	}
+	return p
 }

@@ -1,0 +1,349 @@
+// Package gemm is onnxq's single-precision matrix multiply: packed, cache-blocked
+// SGEMM in the Goto/BLIS style, with SIMD micro-kernels chosen at run time
+// (AVX-512, AVX2+FMA, or portable Go) and work split across goroutines.
+//
+// All matrices are row-major. C (m x n) = A (m x k) * B (k x n) + beta * C.
+package gemm
+
+import (
+	"sync"
+)
+
+// Cache blocking: a kc x NR sliver of B stays in L1 while the micro-kernel runs;
+// an mc x kc block of A stays in L2; a kc x nc block of B in L2/L3.
+const (
+	kcBlock = 256
+	mcBlock = 144 // a multiple of every MR (6 and 12)
+	ncBlock = 2048
+)
+
+// kernel computes one MR x NR tile: C = A_panel * B_panel (+ C when acc),
+// with A_panel kc x MR (k-major) and B_panel kc x NR (k-major); ldc is in elements.
+type kernel struct {
+	name   string
+	mr, nr int
+	fn     func(kc int, a, b, c []float32, ldc int, acc bool)
+}
+
+// active is the kernel in use; chosen by init in the arch file, switchable in tests.
+var active = portableKernel
+
+// KernelName names the micro-kernel in use, for benchmarks and reports.
+func KernelName() string { return active.name }
+
+// Matrix is a row-major view: element (i, j) at Data[i*Stride+j], or at
+// Data[j*Stride+i] when Trans is set (the matrix is stored transposed).
+type Matrix struct {
+	Data   []float32
+	Stride int
+	Trans  bool
+}
+
+func (m Matrix) at(i, j int) float32 {
+	if m.Trans {
+		return m.Data[j*m.Stride+i]
+	}
+	return m.Data[i*m.Stride+j]
+}
+
+// Sgemm computes C = alpha * A * B + beta * C for an m x k A and a k x n B, using
+// up to threads goroutines.
+func Sgemm(m, n, k int, alpha float32, a, b Matrix, beta float32, c []float32, ldc int, threads int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	run(m, n, k, aSource{mat: a, alpha: alpha}, bSource{mat: b}, beta, c, ldc, threads)
+}
+
+// PackedA is a left-hand matrix packed once for the active kernel (e.g. convolution
+// weights) and multiplied many times.
+type PackedA struct {
+	M, K int
+	data []float32 // per k block: all MR panels, each kc x MR
+	mr   int
+}
+
+// PackA packs alpha * A (m x k).
+func PackA(m, k int, alpha float32, a Matrix) *PackedA {
+	mr := active.mr
+	mp := roundUp(m, mr)
+	p := &PackedA{M: m, K: k, mr: mr, data: make([]float32, mp*k)}
+	for pc := 0; pc < k; pc += kcBlock {
+		kc := min(kcBlock, k-pc)
+		packA(p.data[pc*mp:], a, alpha, 0, m, pc, kc, mr)
+	}
+	return p
+}
+
+// panel returns the packed A for rows [i0, i0+mc) of k block [pc, pc+kc).
+func (p *PackedA) block(i0, pc, kc int) []float32 {
+	mp := roundUp(p.M, p.mr)
+	return p.data[pc*mp+i0*kc:]
+}
+
+// PackedB is a right-hand matrix packed once (e.g. MatMul or Gemm weights).
+type PackedB struct {
+	K, N int
+	data []float32 // per k block: all NR panels, each kc x NR
+	nr   int
+}
+
+// PackB packs B (k x n).
+func PackB(k, n int, b Matrix) *PackedB {
+	nr := active.nr
+	np := roundUp(n, nr)
+	p := &PackedB{K: k, N: n, nr: nr, data: make([]float32, np*k)}
+	for pc := 0; pc < k; pc += kcBlock {
+		kc := min(kcBlock, k-pc)
+		packB(p.data[pc*np:], b, pc, kc, 0, n, nr)
+	}
+	return p
+}
+
+func (p *PackedB) block(j0, pc, kc int) []float32 {
+	np := roundUp(p.N, p.nr)
+	return p.data[pc*np+j0*kc:]
+}
+
+// MulPackedA computes C = P * B + beta * C with P packed by PackA.
+func MulPackedA(p *PackedA, n int, b Matrix, beta float32, c []float32, ldc int, threads int) {
+	if p.mr != active.mr {
+		panic("gemm: PackedA was packed for another kernel")
+	}
+	if p.M == 0 || n == 0 {
+		return
+	}
+	if p.K == 0 {
+		scaleC(p.M, n, beta, c, ldc)
+		return
+	}
+	run(p.M, n, p.K, aSource{packed: p}, bSource{mat: b}, beta, c, ldc, threads)
+}
+
+// MulPackedB computes C = alpha * A * P + beta * C with P packed by PackB.
+func MulPackedB(m int, alpha float32, a Matrix, p *PackedB, beta float32, c []float32, ldc int, threads int) {
+	if p.nr != active.nr {
+		panic("gemm: PackedB was packed for another kernel")
+	}
+	if m == 0 || p.N == 0 {
+		return
+	}
+	if p.K == 0 {
+		scaleC(m, p.N, beta, c, ldc)
+		return
+	}
+	run(m, p.N, p.K, aSource{mat: a, alpha: alpha}, bSource{packed: p}, beta, c, ldc, threads)
+}
+
+type aSource struct {
+	mat    Matrix
+	alpha  float32
+	packed *PackedA
+}
+
+type bSource struct {
+	mat    Matrix
+	packed *PackedB
+}
+
+// run splits C into column (or row) ranges, one per goroutine, and multiplies.
+func run(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, threads int) {
+	kr := active
+	if threads < 1 {
+		threads = 1
+	}
+	// Enough work per goroutine to pay for starting it: ~ 2 MFLOP.
+	if w := (2 * m * n * k) / (2 << 20); w < threads {
+		threads = max(1, w)
+	}
+	colTiles := (n + kr.nr - 1) / kr.nr
+	rowTiles := (m + kr.mr - 1) / kr.mr
+	if threads == 1 {
+		block(kr, 0, m, 0, n, k, a, b, beta, c, ldc)
+		return
+	}
+	var wg sync.WaitGroup
+	if colTiles >= rowTiles || colTiles >= 4*threads {
+		per := (colTiles + threads - 1) / threads
+		for j0 := 0; j0 < n; j0 += per * kr.nr {
+			j1 := min(n, j0+per*kr.nr)
+			wg.Add(1)
+			go func() { defer wg.Done(); block(kr, 0, m, j0, j1, k, a, b, beta, c, ldc) }()
+		}
+	} else {
+		per := (rowTiles + threads - 1) / threads
+		// Row ranges must start on an mc boundary when A is prepacked: round to MR
+		// (PackedA panels are MR rows each, so any multiple of MR is a panel start).
+		for i0 := 0; i0 < m; i0 += per * kr.mr {
+			i1 := min(m, i0+per*kr.mr)
+			wg.Add(1)
+			go func() { defer wg.Done(); block(kr, i0, i1, 0, n, k, a, b, beta, c, ldc) }()
+		}
+	}
+	wg.Wait()
+}
+
+var bufPool = sync.Pool{New: func() any { return new([]float32) }}
+
+func getBuf(n int) *[]float32 {
+	p := bufPool.Get().(*[]float32)
+	if cap(*p) < n {
+		*p = make([]float32, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+// block computes rows [i0, i1) x columns [j0, j1) of C, looping the Goto way:
+// columns in nc blocks, k in kc blocks (packing B), rows in mc blocks (packing A),
+// then NR x MR tiles with the micro-kernel.
+func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32, c []float32, ldc int) {
+	mr, nr := kr.mr, kr.nr
+	var bp, ap *[]float32
+	if b.packed == nil {
+		bp = getBuf(kcBlock * roundUp(min(ncBlock, j1-j0), nr))
+		defer bufPool.Put(bp)
+	}
+	if a.packed == nil {
+		ap = getBuf(kcBlock * roundUp(min(mcBlock, i1-i0), mr))
+		defer bufPool.Put(ap)
+	}
+	var edge [12 * 32]float32 // scratch tile for partial tiles (largest MR x NR)
+	if beta != 0 && beta != 1 {
+		for i := i0; i < i1; i++ {
+			row := c[i*ldc+j0 : i*ldc+j1]
+			for j := range row {
+				row[j] *= beta
+			}
+		}
+	}
+	for jc := j0; jc < j1; jc += ncBlock {
+		nc := min(ncBlock, j1-jc)
+		for pc := 0; pc < k; pc += kcBlock {
+			kc := min(kcBlock, k-pc)
+			acc := pc > 0 || beta != 0
+			var bBlock []float32
+			if b.packed != nil {
+				bBlock = b.packed.block(jc, pc, kc)
+			} else {
+				packB(*bp, b.mat, pc, kc, jc, nc, nr)
+				bBlock = *bp
+			}
+			for ic := i0; ic < i1; ic += mcBlock {
+				mc := min(mcBlock, i1-ic)
+				var aBlock []float32
+				if a.packed != nil {
+					aBlock = a.packed.block(ic, pc, kc)
+				} else {
+					packA(*ap, a.mat, a.alpha, ic, mc, pc, kc, mr)
+					aBlock = *ap
+				}
+				for jr := 0; jr < nc; jr += nr {
+					nn := min(nr, nc-jr)
+					bPanel := bBlock[jr*kc:]
+					for ir := 0; ir < mc; ir += mr {
+						mm := min(mr, mc-ir)
+						aPanel := aBlock[ir*kc:]
+						ci := (ic+ir)*ldc + jc + jr
+						if mm == mr && nn == nr {
+							kr.fn(kc, aPanel, bPanel, c[ci:], ldc, acc)
+							continue
+						}
+						kr.fn(kc, aPanel, bPanel, edge[:], nr, false)
+						for i := 0; i < mm; i++ {
+							dst := c[ci+i*ldc : ci+i*ldc+nn]
+							src := edge[i*nr : i*nr+nn]
+							if acc {
+								for j := range dst {
+									dst[j] += src[j]
+								}
+							} else {
+								copy(dst, src)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// packA writes rows [i0, i0+mc) x k [pc, pc+kc) of alpha*A as MR-row panels,
+// each kc x MR, zero-padding the last panel.
+func packA(dst []float32, a Matrix, alpha float32, i0, mc, pc, kc, mr int) {
+	for ir := 0; ir < mc; ir += mr {
+		mm := min(mr, mc-ir)
+		panel := dst[ir*kc : ir*kc+kc*mr]
+		if !a.Trans && alpha == 1 && mm == mr {
+			for i := 0; i < mr; i++ {
+				row := a.Data[(i0+ir+i)*a.Stride+pc : (i0+ir+i)*a.Stride+pc+kc]
+				for p, v := range row {
+					panel[p*mr+i] = v
+				}
+			}
+			continue
+		}
+		for p := 0; p < kc; p++ {
+			for i := 0; i < mr; i++ {
+				if i < mm {
+					panel[p*mr+i] = alpha * a.at(i0+ir+i, pc+p)
+				} else {
+					panel[p*mr+i] = 0
+				}
+			}
+		}
+	}
+}
+
+// packB writes k [pc, pc+kc) x columns [j0, j0+nc) of B as NR-column panels,
+// each kc x NR, zero-padding the last panel.
+func packB(dst []float32, b Matrix, pc, kc, j0, nc, nr int) {
+	for jr := 0; jr < nc; jr += nr {
+		nn := min(nr, nc-jr)
+		panel := dst[jr*kc : jr*kc+kc*nr]
+		if !b.Trans && nn == nr {
+			for p := 0; p < kc; p++ {
+				off := (pc+p)*b.Stride + j0 + jr
+				copy(panel[p*nr:p*nr+nr], b.Data[off:off+nr])
+			}
+			continue
+		}
+		if b.Trans && nn == nr {
+			for j := 0; j < nr; j++ {
+				col := b.Data[(j0+jr+j)*b.Stride+pc : (j0+jr+j)*b.Stride+pc+kc]
+				for p, v := range col {
+					panel[p*nr+j] = v
+				}
+			}
+			continue
+		}
+		for p := 0; p < kc; p++ {
+			for j := 0; j < nr; j++ {
+				if j < nn {
+					panel[p*nr+j] = b.at(pc+p, j0+jr+j)
+				} else {
+					panel[p*nr+j] = 0
+				}
+			}
+		}
+	}
+}
+
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		for j := range row {
+			if beta == 0 {
+				row[j] = 0
+			} else {
+				row[j] *= beta
+			}
+		}
+	}
+}
+
+func roundUp(x, m int) int { return (x + m - 1) / m * m }

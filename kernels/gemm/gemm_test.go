@@ -1,0 +1,126 @@
+package gemm
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func randMat(r *rand.Rand, n int) []float32 {
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32(r.NormFloat64())
+	}
+	return out
+}
+
+// reference computes alpha*A*B + beta*C in float64.
+func reference(m, n, k int, alpha float32, a, b Matrix, beta float32, c []float32, ldc int) []float64 {
+	out := make([]float64, m*n)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for p := 0; p < k; p++ {
+				s += float64(a.at(i, p)) * float64(b.at(p, j))
+			}
+			out[i*n+j] = float64(alpha)*s + float64(beta)*float64(c[i*ldc+j])
+		}
+	}
+	return out
+}
+
+func check(t *testing.T, what string, m, n, k int, got []float32, ldc int, want []float64) {
+	t.Helper()
+	// float32 accumulation over k terms of N(0,1) products: error ~ sqrt(k) * eps * |terms|.
+	tol := 1e-5 * math.Sqrt(float64(k)+1) * 4
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			g, w := float64(got[i*ldc+j]), want[i*n+j]
+			if math.Abs(g-w) > tol*(1+math.Abs(w)) || math.IsNaN(g) {
+				t.Fatalf("%s m=%d n=%d k=%d: C[%d,%d] = %v, want %v", what, m, n, k, i, j, g, w)
+			}
+		}
+	}
+}
+
+func withEachKernel(t *testing.T, f func(t *testing.T)) {
+	saved := active
+	defer func() { active = saved }()
+	for _, k := range kernels() {
+		active = k
+		t.Run(k.name, f)
+	}
+}
+
+func TestSgemm(t *testing.T) {
+	withEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(1, 2))
+		sizes := [][3]int{{1, 1, 1}, {5, 7, 3}, {6, 16, 8}, {12, 32, 256}, {13, 33, 257}, {145, 70, 300}, {1, 1000, 512}, {300, 2, 40}, {7, 2100, 9}, {64, 64, 0}}
+		for _, s := range sizes {
+			m, n, k := s[0], s[1], s[2]
+			for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+				for _, ab := range [][2]float32{{1, 0}, {1, 1}, {0.5, -2}} {
+					for _, threads := range []int{1, 2} {
+						lda, ldb, ldc := k+1, n+2, n+3
+						if tr[0] {
+							lda = m + 1
+						}
+						if tr[1] {
+							ldb = k + 2
+						}
+						a := Matrix{randMat(r, max(m, k)*lda+1), lda, tr[0]}
+						b := Matrix{randMat(r, max(n, k)*ldb+1), ldb, tr[1]}
+						c := randMat(r, m*ldc)
+						want := reference(m, n, k, ab[0], a, b, ab[1], c, ldc)
+						Sgemm(m, n, k, ab[0], a, b, ab[1], c, ldc, threads)
+						check(t, fmt.Sprintf("trans=%v alpha,beta=%v threads=%d", tr, ab, threads), m, n, k, c, ldc, want)
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestPacked(t *testing.T) {
+	withEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(3, 4))
+		for _, s := range [][3]int{{64, 3136, 576}, {13, 50, 600}, {1, 1000, 2048}, {300, 49, 1152}} {
+			m, n, k := s[0], s[1], s[2]
+			for _, threads := range []int{1, 2} {
+				a := Matrix{randMat(r, m*k), k, false}
+				b := Matrix{randMat(r, k*n), n, false}
+				c := make([]float32, m*n)
+				want := reference(m, n, k, 1, a, b, 0, c, n)
+				MulPackedA(PackA(m, k, 1, a), n, b, 0, c, n, threads)
+				check(t, "packedA", m, n, k, c, n, want)
+				for i := range c {
+					c[i] = 0
+				}
+				wantB := reference(m, n, k, 2, a, b, 0, c, n)
+				MulPackedB(m, 2, a, PackB(k, n, b), 0, c, n, threads)
+				check(t, "packedB", m, n, k, c, n, wantB)
+			}
+		}
+	})
+}
+
+// BenchmarkSgemm reports GFLOP/s for square and convolution-shaped products.
+func BenchmarkSgemm(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, s := range [][3]int{{1024, 1024, 1024}, {64, 12544, 147}, {256, 3136, 64}, {512, 784, 1152}, {2048, 49, 4608}} {
+		m, n, k := s[0], s[1], s[2]
+		a := Matrix{randMat(r, m*k), k, false}
+		bm := Matrix{randMat(r, k*n), n, false}
+		c := make([]float32, m*n)
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/%dx%dx%d/t%d", active.name, m, n, k, threads), func(b *testing.B) {
+				pa := PackA(m, k, 1, a)
+				for i := 0; i < b.N; i++ {
+					MulPackedA(pa, n, bm, 0, c, n, threads)
+				}
+				b.ReportMetric(float64(2*m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
