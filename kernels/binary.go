@@ -1,0 +1,524 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+// runFn processes one innermost run: o[i] = op(a[i*sa], b[i*sb]) for i < len(o),
+// with sa, sb in {0, 1}.
+type runFn[A, B, O any] func(o []O, a []A, b []B, sa, sb int)
+
+// broadcast2 applies a run function over the numpy broadcast of a and b.
+// Same-shape inputs are split across goroutines.
+func broadcast2[A, B, O any](ctx *Context, a []A, b []B, o []O, as, bs, os []int, f runFn[A, B, O]) {
+	if slices.Equal(as, bs) {
+		parallelFor(threadsFor(ctx, len(o), 1<<15), len(o), func(lo, hi int) { f(o[lo:hi], a[lo:hi], b[lo:hi], 1, 1) })
+		return
+	}
+	bcastIter(os, [][]int{bcastStrides(as, os), bcastStrides(bs, os), stridesOf(os)}, func(offs []int, n int, inner []int) {
+		f(o[offs[2]:offs[2]+n], a[offs[0]:], b[offs[1]:], inner[0], inner[1])
+	})
+}
+
+// elementRun turns a scalar function into a run function.
+func elementRun[A, B, O any](op func(A, B) O) runFn[A, B, O] {
+	return func(o []O, a []A, b []B, sa, sb int) {
+		for i := range o {
+			o[i] = op(a[i*sa], b[i*sb])
+		}
+	}
+}
+
+// f32Run is the float32 fast path for the four arithmetic ops.
+func f32Run(op string) runFn[float32, float32, float32] {
+	switch op {
+	case "Add":
+		return func(o, a, b []float32, sa, sb int) {
+			switch {
+			case sa == 1 && sb == 1:
+				a, b = a[:len(o)], b[:len(o)]
+				for i := range o {
+					o[i] = a[i] + b[i]
+				}
+			case sb == 0:
+				v := b[0]
+				a = a[:len(o)]
+				for i := range o {
+					o[i] = a[i] + v
+				}
+			default:
+				v := a[0]
+				b = b[:len(o)]
+				for i := range o {
+					o[i] = v + b[i]
+				}
+			}
+		}
+	case "Mul":
+		return func(o, a, b []float32, sa, sb int) {
+			switch {
+			case sa == 1 && sb == 1:
+				a, b = a[:len(o)], b[:len(o)]
+				for i := range o {
+					o[i] = a[i] * b[i]
+				}
+			case sb == 0:
+				v := b[0]
+				a = a[:len(o)]
+				for i := range o {
+					o[i] = a[i] * v
+				}
+			default:
+				v := a[0]
+				b = b[:len(o)]
+				for i := range o {
+					o[i] = v * b[i]
+				}
+			}
+		}
+	case "Sub":
+		return elementRun(func(x, y float32) float32 { return x - y })
+	case "Div":
+		return elementRun(func(x, y float32) float32 { return x / y })
+	}
+	return nil
+}
+
+// arith applies a scalar function of two numbers of the same type T.
+func arith[T number](ctx *Context, a, b *graph.Tensor, os []int, op func(x, y T) T) *graph.Tensor {
+	out := graph.NewTensor(a.DType, os)
+	broadcast2(ctx, graph.Elems[T](a), graph.Elems[T](b), graph.Elems[T](out), a.Shape, b.Shape, os, elementRun(op))
+	return out
+}
+
+// registerArith registers Add, Sub, Mul, Div for every numeric type.
+func registerArith(op string) {
+	Register("", op, 1, func(ni *NodeInfo) (Kernel, error) {
+		if ni.Opset < 7 {
+			return nil, fmt.Errorf("%s before opset 7 (legacy broadcast attribute) is not supported", op)
+		}
+		fast := f32Run(op)
+		return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+			if err := need(in, 2); err != nil {
+				return nil, err
+			}
+			a, b := in[0], in[1]
+			if a.DType != b.DType {
+				return nil, fmt.Errorf("inputs have different types %s and %s", a.DType.Short(), b.DType.Short())
+			}
+			os, err := broadcastShape(a.Shape, b.Shape)
+			if err != nil {
+				return nil, err
+			}
+			switch a.DType {
+			case graph.Float:
+				out := graph.NewTensor(graph.Float, os)
+				broadcast2(ctx, a.Float32s(), b.Float32s(), out.Float32s(), a.Shape, b.Shape, os, fast)
+				return one(out), nil
+			case graph.Double:
+				return one(arith(ctx, a, b, os, arithOp[float64](op))), nil
+			case graph.Int64:
+				return intArith[int64](ctx, op, a, b, os)
+			case graph.Int32:
+				return intArith[int32](ctx, op, a, b, os)
+			case graph.Int8:
+				return intArith[int8](ctx, op, a, b, os)
+			case graph.Uint8:
+				return intArith[uint8](ctx, op, a, b, os)
+			case graph.Int16:
+				return intArith[int16](ctx, op, a, b, os)
+			case graph.Uint16:
+				return intArith[uint16](ctx, op, a, b, os)
+			case graph.Uint32:
+				return intArith[uint32](ctx, op, a, b, os)
+			case graph.Uint64:
+				return intArith[uint64](ctx, op, a, b, os)
+			}
+			return nil, fmt.Errorf("%s on %s is not supported", op, a.DType.Short())
+		}), nil
+	})
+}
+
+func arithOp[T number](op string) func(x, y T) T {
+	switch op {
+	case "Add":
+		return func(x, y T) T { return x + y }
+	case "Sub":
+		return func(x, y T) T { return x - y }
+	case "Mul":
+		return func(x, y T) T { return x * y }
+	}
+	return func(x, y T) T { return x / y }
+}
+
+type integer interface {
+	~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64
+}
+
+func intArith[T integer](ctx *Context, op string, a, b *graph.Tensor, os []int) ([]*graph.Tensor, error) {
+	if op == "Div" {
+		for _, v := range graph.Elems[T](b) {
+			if v == 0 {
+				return nil, fmt.Errorf("integer division by zero")
+			}
+		}
+	}
+	return one(arith(ctx, a, b, os, arithOp[T](op))), nil
+}
+
+// compare registers a comparison op producing bool.
+func registerCompare(op string, since int64) {
+	Register("", op, since, func(*NodeInfo) (Kernel, error) {
+		return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+			if err := need(in, 2); err != nil {
+				return nil, err
+			}
+			a, b := in[0], in[1]
+			if a.DType != b.DType {
+				return nil, fmt.Errorf("inputs have different types %s and %s", a.DType.Short(), b.DType.Short())
+			}
+			os, err := broadcastShape(a.Shape, b.Shape)
+			if err != nil {
+				return nil, err
+			}
+			out := graph.NewTensor(graph.Bool, os)
+			o := out.Data().([]bool)
+			switch a.DType {
+			case graph.Float:
+				cmpRun(ctx, op, a.Float32s(), b.Float32s(), o, a.Shape, b.Shape, os)
+			case graph.Double:
+				cmpRun(ctx, op, graph.Elems[float64](a), graph.Elems[float64](b), o, a.Shape, b.Shape, os)
+			case graph.Int64:
+				cmpRun(ctx, op, graph.Elems[int64](a), graph.Elems[int64](b), o, a.Shape, b.Shape, os)
+			case graph.Int32:
+				cmpRun(ctx, op, graph.Elems[int32](a), graph.Elems[int32](b), o, a.Shape, b.Shape, os)
+			case graph.Int8:
+				cmpRun(ctx, op, graph.Elems[int8](a), graph.Elems[int8](b), o, a.Shape, b.Shape, os)
+			case graph.Uint8:
+				cmpRun(ctx, op, graph.Elems[uint8](a), graph.Elems[uint8](b), o, a.Shape, b.Shape, os)
+			case graph.Int16:
+				cmpRun(ctx, op, graph.Elems[int16](a), graph.Elems[int16](b), o, a.Shape, b.Shape, os)
+			case graph.Uint16:
+				cmpRun(ctx, op, graph.Elems[uint16](a), graph.Elems[uint16](b), o, a.Shape, b.Shape, os)
+			case graph.Uint32:
+				cmpRun(ctx, op, graph.Elems[uint32](a), graph.Elems[uint32](b), o, a.Shape, b.Shape, os)
+			case graph.Uint64:
+				cmpRun(ctx, op, graph.Elems[uint64](a), graph.Elems[uint64](b), o, a.Shape, b.Shape, os)
+			case graph.Bool:
+				if op != "Equal" {
+					return nil, fmt.Errorf("%s on bool is not supported", op)
+				}
+				broadcast2(ctx, a.Data().([]bool), b.Data().([]bool), o, a.Shape, b.Shape, os, elementRun(func(x, y bool) bool { return x == y }))
+			case graph.String:
+				if op != "Equal" {
+					return nil, fmt.Errorf("%s on string is not supported", op)
+				}
+				broadcast2(ctx, a.Data().([][]byte), b.Data().([][]byte), o, a.Shape, b.Shape, os, elementRun(func(x, y []byte) bool { return string(x) == string(y) }))
+			default:
+				return nil, fmt.Errorf("%s on %s is not supported", op, a.DType.Short())
+			}
+			return one(out), nil
+		}), nil
+	})
+}
+
+type ordered interface{ number }
+
+func cmpRun[T ordered](ctx *Context, op string, a, b []T, o []bool, as, bs, os []int) {
+	var f func(x, y T) bool
+	switch op {
+	case "Equal":
+		f = func(x, y T) bool { return x == y }
+	case "Less":
+		f = func(x, y T) bool { return x < y }
+	case "Greater":
+		f = func(x, y T) bool { return x > y }
+	case "LessOrEqual":
+		f = func(x, y T) bool { return x <= y }
+	case "GreaterOrEqual":
+		f = func(x, y T) bool { return x >= y }
+	}
+	broadcast2(ctx, a, b, o, as, bs, os, elementRun(f))
+}
+
+func registerLogic(op string, f func(x, y bool) bool) {
+	Register("", op, 7, func(*NodeInfo) (Kernel, error) {
+		return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+			if err := need(in, 2); err != nil {
+				return nil, err
+			}
+			a, okA := in[0].Data().([]bool)
+			b, okB := in[1].Data().([]bool)
+			if !okA || !okB {
+				return nil, fmt.Errorf("%s needs bool inputs", op)
+			}
+			os, err := broadcastShape(in[0].Shape, in[1].Shape)
+			if err != nil {
+				return nil, err
+			}
+			out := graph.NewTensor(graph.Bool, os)
+			broadcast2(ctx, a, b, out.Data().([]bool), in[0].Shape, in[1].Shape, os, elementRun(f))
+			return one(out), nil
+		}), nil
+	})
+}
+
+func newPow(*NodeInfo) (Kernel, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 2); err != nil {
+			return nil, err
+		}
+		x, y := in[0], in[1]
+		os, err := broadcastShape(x.Shape, y.Shape)
+		if err != nil {
+			return nil, err
+		}
+		switch x.DType {
+		case graph.Float:
+			e, err := y.AsFloat32()
+			if err != nil {
+				return nil, err
+			}
+			out := graph.NewTensor(graph.Float, os)
+			var f func(a, b float32) float32
+			if y.Len() == 1 && e[0] == 2 {
+				f = func(a, _ float32) float32 { return a * a }
+			} else {
+				f = func(a, b float32) float32 { return float32(math.Pow(float64(a), float64(b))) }
+			}
+			broadcast2(ctx, x.Float32s(), e, out.Float32s(), x.Shape, y.Shape, os, elementRun(f))
+			return one(out), nil
+		case graph.Double, graph.Int32, graph.Int64:
+			xf, yf := toFloat64s(x), toFloat64s(y)
+			if xf == nil || yf == nil {
+				return nil, fmt.Errorf("Pow on %s^%s is not supported", x.DType.Short(), y.DType.Short())
+			}
+			tmp := make([]float64, graph.Numel(os))
+			broadcast2(ctx, xf, yf, tmp, x.Shape, y.Shape, os, elementRun(math.Pow))
+			out := graph.NewTensor(x.DType, os)
+			switch o := out.Data().(type) {
+			case []float64:
+				copy(o, tmp)
+			case []int32:
+				for i, v := range tmp {
+					o[i] = int32(v)
+				}
+			case []int64:
+				for i, v := range tmp {
+					o[i] = int64(v)
+				}
+			}
+			return one(out), nil
+		}
+		return nil, fmt.Errorf("Pow on %s is not supported", x.DType.Short())
+	}), nil
+}
+
+func toFloat64s(t *graph.Tensor) []float64 {
+	out := make([]float64, t.Len())
+	switch d := t.Data().(type) {
+	case []float32:
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+	case []float64:
+		copy(out, d)
+	case []int32:
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+	case []int64:
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+	default:
+		return nil
+	}
+	return out
+}
+
+// newVariadic handles Max, Min, Sum and Mean over any number of float32 inputs.
+func newVariadic(op string) Factory {
+	return func(*NodeInfo) (Kernel, error) {
+		return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+			if len(in) == 0 || in[0] == nil {
+				return nil, fmt.Errorf("%s needs at least one input", op)
+			}
+			var f func(x, y float32) float32
+			switch op {
+			case "Max":
+				f = func(x, y float32) float32 {
+					if x != x || y != y {
+						return float32(math.NaN())
+					}
+					return max(x, y)
+				}
+			case "Min":
+				f = func(x, y float32) float32 {
+					if x != x || y != y {
+						return float32(math.NaN())
+					}
+					return min(x, y)
+				}
+			default:
+				f = func(x, y float32) float32 { return x + y }
+			}
+			acc := in[0]
+			if err := wantFloat(acc, op+" input"); err != nil {
+				return nil, err
+			}
+			acc = acc.Clone()
+			for _, t := range in[1:] {
+				if err := wantFloat(t, op+" input"); err != nil {
+					return nil, err
+				}
+				os, err := broadcastShape(acc.Shape, t.Shape)
+				if err != nil {
+					return nil, err
+				}
+				out := graph.NewTensor(graph.Float, os)
+				broadcast2(ctx, acc.Float32s(), t.Float32s(), out.Float32s(), acc.Shape, t.Shape, os, elementRun(f))
+				acc = out
+			}
+			if op == "Mean" {
+				d := acc.Float32s()
+				n := float32(len(in))
+				for i := range d {
+					d[i] /= n
+				}
+			}
+			return one(acc), nil
+		}), nil
+	}
+}
+
+func newPRelu(*NodeInfo) (Kernel, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 2); err != nil {
+			return nil, err
+		}
+		x, s := in[0], in[1]
+		if err := wantFloat(x, "PRelu input"); err != nil {
+			return nil, err
+		}
+		os, err := broadcastShape(x.Shape, s.Shape)
+		if err != nil || !slices.Equal(os, x.Shape) {
+			return nil, fmt.Errorf("PRelu slope shape %v does not broadcast to %v", s.Shape, x.Shape)
+		}
+		out := graph.NewTensor(graph.Float, os)
+		broadcast2(ctx, x.Float32s(), s.Float32s(), out.Float32s(), x.Shape, s.Shape, os, elementRun(func(v, a float32) float32 {
+			if v < 0 {
+				return a * v
+			}
+			return v
+		}))
+		return one(out), nil
+	}), nil
+}
+
+func newWhere(*NodeInfo) (Kernel, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 3); err != nil {
+			return nil, err
+		}
+		c, x, y := in[0], in[1], in[2]
+		cond, ok := c.Data().([]bool)
+		if !ok {
+			return nil, fmt.Errorf("Where condition must be bool")
+		}
+		if x.DType != y.DType {
+			return nil, fmt.Errorf("Where branches have different types %s and %s", x.DType.Short(), y.DType.Short())
+		}
+		os, err := broadcastShape(c.Shape, x.Shape, y.Shape)
+		if err != nil {
+			return nil, err
+		}
+		out := graph.NewTensor(x.DType, os)
+		pick := gatherCopier(x, y, out)
+		if pick == nil {
+			return nil, fmt.Errorf("Where on %s is not supported", x.DType.Short())
+		}
+		sc, sx, sy, so := bcastStrides(c.Shape, os), bcastStrides(x.Shape, os), bcastStrides(y.Shape, os), stridesOf(os)
+		bcastIter(os, [][]int{sc, sx, sy, so}, func(offs []int, n int, inner []int) {
+			for i := 0; i < n; i++ {
+				if cond[offs[0]+i*inner[0]] {
+					pick(0, offs[3]+i, offs[1]+i*inner[1])
+				} else {
+					pick(1, offs[3]+i, offs[2]+i*inner[2])
+				}
+			}
+		})
+		return one(out), nil
+	}), nil
+}
+
+// gatherCopier returns a function copying element src of input k (x or y) to
+// element dst of out, for any element type.
+func gatherCopier(x, y, out *graph.Tensor) func(k, dst, src int) {
+	switch o := out.Data().(type) {
+	case []float32:
+		xs, ys := x.Float32s(), y.Float32s()
+		return func(k, dst, src int) {
+			if k == 0 {
+				o[dst] = xs[src]
+			} else {
+				o[dst] = ys[src]
+			}
+		}
+	case []int64:
+		return copier(o, graph.Elems[int64](x), graph.Elems[int64](y))
+	case []int32:
+		return copier(o, graph.Elems[int32](x), graph.Elems[int32](y))
+	case []float64:
+		return copier(o, graph.Elems[float64](x), graph.Elems[float64](y))
+	case []bool:
+		return copier(o, graph.Elems[bool](x), graph.Elems[bool](y))
+	case []uint8:
+		return copier(o, graph.Elems[uint8](x), graph.Elems[uint8](y))
+	case []int8:
+		return copier(o, graph.Elems[int8](x), graph.Elems[int8](y))
+	case []int16:
+		return copier(o, graph.Elems[int16](x), graph.Elems[int16](y))
+	case []uint16:
+		return copier(o, graph.Elems[uint16](x), graph.Elems[uint16](y))
+	case []graph.Float16Bits:
+		return copier(o, graph.Elems[graph.Float16Bits](x), graph.Elems[graph.Float16Bits](y))
+	case [][]byte:
+		return copier(o, graph.Elems[[]byte](x), graph.Elems[[]byte](y))
+	}
+	return nil
+}
+
+func copier[T any](o, xs, ys []T) func(k, dst, src int) {
+	return func(k, dst, src int) {
+		if k == 0 {
+			o[dst] = xs[src]
+		} else {
+			o[dst] = ys[src]
+		}
+	}
+}
+
+func init() {
+	for _, op := range []string{"Add", "Sub", "Mul", "Div"} {
+		registerArith(op)
+	}
+	registerCompare("Equal", 7)
+	registerCompare("Less", 7)
+	registerCompare("Greater", 7)
+	registerCompare("LessOrEqual", 12)
+	registerCompare("GreaterOrEqual", 12)
+	registerLogic("And", func(x, y bool) bool { return x && y })
+	registerLogic("Or", func(x, y bool) bool { return x || y })
+	registerLogic("Xor", func(x, y bool) bool { return x != y })
+	Register("", "Pow", 7, newPow)
+	Register("", "PRelu", 7, newPRelu)
+	Register("", "Where", 9, newWhere)
+	for _, op := range []string{"Max", "Min", "Sum", "Mean"} {
+		Register("", op, 8, newVariadic(op))
+	}
+}

@@ -1,0 +1,226 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/graph/onnxpb"
+	"github.com/onnxq/onnxq/internal/testdata"
+	"google.golang.org/protobuf/proto"
+)
+
+// knownFailures are node tests of covered ops that onnxq does not pass, each with
+// the reason. The test fails on any other failure, and on a listed test that passes.
+var knownFailures = map[string]string{}
+
+// backendCase is one node test: a model and its data sets.
+type backendCase struct {
+	name  string
+	model *graph.Model
+	sets  []string
+}
+
+func loadTensorPB(path string) (*graph.Tensor, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	p := &onnxpb.TensorProto{}
+	if err := proto.Unmarshal(b, p); err != nil {
+		return nil, err
+	}
+	return graph.TensorFromProto(p, filepath.Dir(path), false)
+}
+
+// covered reports whether every node of the model has a kernel, and why not.
+func covered(m *graph.Model) (bool, string) {
+	for _, n := range m.Graph.Nodes {
+		if !Supported(n.Domain, n.OpType, m.OpsetVersion(n.Domain)) {
+			return false, n.OpType
+		}
+	}
+	return len(m.Graph.Nodes) > 0, ""
+}
+
+// TestBackendNodeConformance runs every ONNX backend node test whose ops all have
+// kernels and compares with the expected outputs at the ONNX runner's tolerances
+// (rtol 1e-3, atol 1e-7).
+func TestBackendNodeConformance(t *testing.T) {
+	models := testdata.BackendModels(t)
+	var ran, passed int
+	var failures []string
+	uncovered := map[string]int{}
+	for _, path := range models {
+		if !strings.Contains(path, "/node/") {
+			continue
+		}
+		dir := filepath.Dir(path)
+		name := filepath.Base(dir)
+		m, err := graph.Load(path)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if ok, op := covered(m); !ok {
+			uncovered[op]++
+			continue
+		}
+		ran++
+		err = runBackendCase(m, dir)
+		reason, known := knownFailures[name]
+		switch {
+		case err == nil && known:
+			t.Errorf("%s passes but is listed as a known failure (%s)", name, reason)
+		case err == nil:
+			passed++
+		case known:
+			failures = append(failures, fmt.Sprintf("%s (known: %s)", name, reason))
+		default:
+			t.Errorf("%s: %v", name, err)
+			failures = append(failures, name)
+		}
+	}
+	var ops []string
+	for op, n := range uncovered {
+		ops = append(ops, fmt.Sprintf("%s:%d", op, n))
+	}
+	sort.Strings(ops)
+	t.Logf("node tests with every op covered: %d, passed: %d, failed: %d", ran, passed, ran-passed)
+	t.Logf("failures: %v", failures)
+	t.Logf("not covered (first unsupported op: tests): %s", strings.Join(ops, " "))
+}
+
+func runBackendCase(m *graph.Model, dir string) error {
+	s, err := NewSession(m, Options{Threads: 2})
+	if err != nil {
+		return fmt.Errorf("compile: %v", err)
+	}
+	sets, _ := filepath.Glob(filepath.Join(dir, "test_data_set_*"))
+	if len(sets) == 0 {
+		return fmt.Errorf("no data sets")
+	}
+	for _, set := range sets {
+		inputs := map[string]*graph.Tensor{}
+		var feed []string
+		for _, in := range s.Inputs() {
+			if !in.Optional {
+				feed = append(feed, in.Name)
+			}
+		}
+		for i, name := range feed {
+			p := filepath.Join(set, fmt.Sprintf("input_%d.pb", i))
+			if _, err := os.Stat(p); err != nil {
+				continue // an omitted optional input
+			}
+			x, err := loadTensorPB(p)
+			if err != nil {
+				return fmt.Errorf("%s: %v", p, err)
+			}
+			inputs[name] = x
+		}
+		outs, err := s.Run(inputs)
+		if err != nil {
+			return err
+		}
+		for i, name := range s.OutputNames() {
+			want, err := loadTensorPB(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))
+			if err != nil {
+				return err
+			}
+			if err := compareTensors(outs[name], want, 1e-3, 1e-7); err != nil {
+				return fmt.Errorf("output %q: %v", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// compareTensors checks type and shape exactly and values within
+// |got - want| <= atol + rtol * |want| (NaN matches NaN).
+func compareTensors(got, want *graph.Tensor, rtol, atol float64) error {
+	if got == nil {
+		return fmt.Errorf("missing")
+	}
+	if got.DType != want.DType {
+		return fmt.Errorf("type %s, want %s", got.DType.Short(), want.DType.Short())
+	}
+	if fmt.Sprint(got.Shape) != fmt.Sprint(want.Shape) {
+		return fmt.Errorf("shape %v, want %v", got.Shape, want.Shape)
+	}
+	switch g := got.Data().(type) {
+	case [][]byte:
+		w := want.Data().([][]byte)
+		for i := range g {
+			if string(g[i]) != string(w[i]) {
+				return fmt.Errorf("[%d] = %q, want %q", i, g[i], w[i])
+			}
+		}
+		return nil
+	case []bool:
+		w := want.Data().([]bool)
+		for i := range g {
+			if g[i] != w[i] {
+				return fmt.Errorf("[%d] = %v, want %v", i, g[i], w[i])
+			}
+		}
+		return nil
+	}
+	gf, err := asFloat64(got)
+	if err != nil {
+		return err
+	}
+	wf, _ := asFloat64(want)
+	for i := range gf {
+		a, b := gf[i], wf[i]
+		if math.IsNaN(a) && math.IsNaN(b) || a == b {
+			continue
+		}
+		if math.IsNaN(a) || math.IsNaN(b) || math.Abs(a-b) > atol+rtol*math.Abs(b) {
+			return fmt.Errorf("[%d] = %v, want %v", i, a, b)
+		}
+	}
+	return nil
+}
+
+func asFloat64(t *graph.Tensor) ([]float64, error) {
+	switch d := t.Data().(type) {
+	case []float64:
+		return d, nil
+	case []int64:
+		out := make([]float64, len(d))
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+		return out, nil
+	case []uint64:
+		out := make([]float64, len(d))
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+		return out, nil
+	}
+	f, err := t.AsFloat32()
+	if err != nil {
+		if t.DType.BitWidth() == 8 {
+			// float8 bit patterns: compare the bits
+			d := t.Data().([]uint8)
+			out := make([]float64, len(d))
+			for i, v := range d {
+				out[i] = float64(v)
+			}
+			return out, nil
+		}
+		return nil, err
+	}
+	out := make([]float64, len(f))
+	for i, v := range f {
+		out[i] = float64(v)
+	}
+	return out, nil
+}

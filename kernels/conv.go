@@ -1,0 +1,568 @@
+package kernels
+
+import (
+	"fmt"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/gemm"
+)
+
+// convParams are a convolution's attributes, normalized to 2-D (1-D convolutions
+// get a unit height).
+type convParams struct {
+	autoPad                    string
+	group                      int
+	kh, kw                     int
+	sh, sw, dh, dw             int
+	padT, padL, padB, padR     int
+	explicitKernel, explicitPd bool
+	spatial                    int // 1 or 2
+	outPadH, outPadW           int // ConvTranspose
+	outShape                   []int64
+}
+
+// readConvParams reads the attributes; spatialHint (the input rank - 2 at run time)
+// is used when neither constant weights nor attributes fix the spatial rank.
+func readConvParams(ni *NodeInfo, spatialHint int) (*convParams, error) {
+	a := attrsOf(ni.Node)
+	p := &convParams{autoPad: a.String("auto_pad", "NOTSET"), group: int(a.Int("group", 1))}
+	ks := a.Ints("kernel_shape", nil)
+	strides := a.Ints("strides", nil)
+	dil := a.Ints("dilations", nil)
+	pads := a.Ints("pads", nil)
+	outPad := a.Ints("output_padding", nil)
+	p.outShape = a.Ints("output_shape", nil)
+	if a.err != nil {
+		return nil, a.err
+	}
+	// The spatial rank comes from the weights when they are known, else the attributes.
+	spatial := len(ks)
+	if w := ni.Const(1); w != nil {
+		spatial = w.Rank() - 2
+	}
+	if spatial == 0 {
+		spatial = max(len(strides), len(dil), len(pads)/2)
+	}
+	if spatial == 0 {
+		spatial = spatialHint
+	}
+	if spatial == 0 {
+		spatial = 2
+	}
+	if spatial < 1 || spatial > 2 {
+		return nil, fmt.Errorf("only 1-D and 2-D convolutions are supported, got %d-D", spatial)
+	}
+	p.spatial = spatial
+	get := func(v []int64, i int, def int) (int, error) {
+		if v == nil {
+			return def, nil
+		}
+		if len(v) != spatial && len(v) != 2*spatial {
+			return 0, fmt.Errorf("attribute has %d values for a %d-D convolution", len(v), spatial)
+		}
+		return int(v[i]), nil
+	}
+	var err error
+	two := func(v []int64, def int) (int, int) {
+		if spatial == 1 {
+			x, e := get(v, 0, def)
+			if e != nil {
+				err = e
+			}
+			return 1, x
+		}
+		x, e1 := get(v, 0, def)
+		y, e2 := get(v, 1, def)
+		if e1 != nil {
+			err = e1
+		} else if e2 != nil {
+			err = e2
+		}
+		return x, y
+	}
+	if ks != nil {
+		p.explicitKernel = true
+		p.kh, p.kw = two(ks, 1)
+		if spatial == 1 {
+			p.kh = 1
+		}
+	}
+	p.sh, p.sw = two(strides, 1)
+	p.dh, p.dw = two(dil, 1)
+	p.outPadH, p.outPadW = two(outPad, 0)
+	if spatial == 1 {
+		p.sh, p.dh, p.outPadH = 1, 1, 0
+	}
+	if pads != nil {
+		if len(pads) != 2*spatial {
+			return nil, fmt.Errorf("pads has %d values for a %d-D convolution", len(pads), spatial)
+		}
+		p.explicitPd = true
+		if spatial == 1 {
+			p.padL, p.padR = int(pads[0]), int(pads[1])
+		} else {
+			p.padT, p.padL, p.padB, p.padR = int(pads[0]), int(pads[1]), int(pads[2]), int(pads[3])
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p.group < 1 {
+		return nil, fmt.Errorf("group %d must be positive", p.group)
+	}
+	if p.sh < 1 || p.sw < 1 || p.dh < 1 || p.dw < 1 {
+		return nil, fmt.Errorf("strides and dilations must be positive")
+	}
+	switch p.autoPad {
+	case "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER":
+	default:
+		return nil, fmt.Errorf("unknown auto_pad %q", p.autoPad)
+	}
+	return p, nil
+}
+
+// outSize computes a convolution output size and the padding used on one axis.
+func convOut(in, k, s, d, padB, padE int, autoPad string) (out, pb, pe int) {
+	ek := d*(k-1) + 1
+	switch autoPad {
+	case "VALID":
+		return (in-ek)/s + 1, 0, 0
+	case "SAME_UPPER", "SAME_LOWER":
+		out = (in + s - 1) / s
+		total := max(0, (out-1)*s+ek-in)
+		if autoPad == "SAME_UPPER" {
+			return out, total / 2, total - total/2
+		}
+		return out, total - total/2, total / 2
+	}
+	return (in+padB+padE-ek)/s + 1, padB, padE
+}
+
+// as4D views an N x C x L tensor as N x C x 1 x L.
+func as4D(shape []int, spatial int) ([]int, error) {
+	if len(shape) != spatial+2 {
+		return nil, fmt.Errorf("input rank %d does not fit a %d-D convolution", len(shape), spatial)
+	}
+	if spatial == 1 {
+		return []int{shape[0], shape[1], 1, shape[2]}, nil
+	}
+	return shape, nil
+}
+
+type convKernel struct {
+	ni     *NodeInfo
+	p      *convParams
+	packed []*gemm.PackedA // per group, when the weights are constant
+	wConst *graph.Tensor
+}
+
+func newConv(ni *NodeInfo) (Kernel, error) {
+	p, err := readConvParams(ni, 0)
+	if err != nil {
+		return nil, err
+	}
+	k := &convKernel{p: p, wConst: ni.Const(1), ni: ni}
+	if w := k.wConst; w != nil {
+		if err := wantFloat(w, "Conv weights"); err != nil {
+			return nil, err
+		}
+		if w.Rank() != p.spatial+2 {
+			return nil, fmt.Errorf("weights of rank %d for a %d-D convolution", w.Rank(), p.spatial)
+		}
+		m := w.Shape[0]
+		if m%p.group != 0 {
+			return nil, fmt.Errorf("%d output channels do not divide into %d groups", m, p.group)
+		}
+		mg := m / p.group
+		kk := graph.Numel(w.Shape[1:])
+		if !(mg == 1 && p.group > 1) { // depthwise runs directly, no packing
+			wd := w.Float32s()
+			for g := 0; g < p.group; g++ {
+				k.packed = append(k.packed, gemm.PackA(mg, kk, 1, gemm.Matrix{Data: wd[g*mg*kk:], Stride: kk}))
+			}
+		}
+	}
+	return k, nil
+}
+
+func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	if err := need(in, 2); err != nil {
+		return nil, err
+	}
+	x, w := in[0], in[1]
+	if err := wantFloat(x, "Conv input"); err != nil {
+		return nil, err
+	}
+	if err := wantFloat(w, "Conv weights"); err != nil {
+		return nil, err
+	}
+	p, err := paramsFor(k.p, k.ni, x)
+	if err != nil {
+		return nil, err
+	}
+	xs, err := as4D(x.Shape, p.spatial)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := as4D(w.Shape, p.spatial)
+	if err != nil {
+		return nil, fmt.Errorf("weights: %v", err)
+	}
+	n, c, h, wd := xs[0], xs[1], xs[2], xs[3]
+	m, cg, kh, kw := ws[0], ws[1], ws[2], ws[3]
+	if p.explicitKernel && (kh != p.kh || kw != p.kw) {
+		return nil, fmt.Errorf("kernel_shape %dx%d does not match weights %dx%d", p.kh, p.kw, kh, kw)
+	}
+	g := p.group
+	if c != cg*g || m%g != 0 {
+		return nil, fmt.Errorf("input has %d channels, weights expect %d x %d groups (output %d)", c, cg, g, m)
+	}
+	oh, pt, _ := convOut(h, kh, p.sh, p.dh, p.padT, p.padB, p.autoPad)
+	ow, pl, _ := convOut(wd, kw, p.sw, p.dw, p.padL, p.padR, p.autoPad)
+	if oh <= 0 || ow <= 0 {
+		return nil, fmt.Errorf("input %dx%d is too small for the kernel", h, wd)
+	}
+	var bias []float32
+	if len(in) > 2 && in[2] != nil {
+		if in[2].Len() != m || in[2].DType != graph.Float {
+			return nil, fmt.Errorf("bias has shape %v, want [%d] float32", in[2].Shape, m)
+		}
+		bias = in[2].Float32s()
+	}
+	outShape := []int{n, m, oh, ow}
+	if p.spatial == 1 {
+		outShape = []int{n, m, ow}
+	}
+	out := graph.NewTensor(graph.Float, outShape)
+	geo := convGeom{c: c, h: h, w: wd, kh: kh, kw: kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw, pt: pt, pl: pl, oh: oh, ow: ow}
+	xd, od, wdata := x.Float32s(), out.Float32s(), w.Float32s()
+	mg := m / g
+	if mg == 1 && g > 1 && cg == 1 {
+		depthwise(ctx, geo, n, g, xd, wdata, bias, od)
+		return one(out), nil
+	}
+	kk := cg * kh * kw
+	spatialN := oh * ow
+	pointwise := kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && pt == 0 && pl == 0 && oh == h && ow == wd
+	var col []float32
+	if !pointwise {
+		col = make([]float32, kk*spatialN)
+	}
+	for b := 0; b < n; b++ {
+		for gi := 0; gi < g; gi++ {
+			xg := xd[(b*c+gi*cg)*h*wd:]
+			og := od[(b*m+gi*mg)*spatialN : (b*m+gi*mg+mg)*spatialN]
+			beta := float32(0)
+			if bias != nil {
+				for i := 0; i < mg; i++ {
+					row := og[i*spatialN : (i+1)*spatialN]
+					bv := bias[gi*mg+i]
+					for j := range row {
+						row[j] = bv
+					}
+				}
+				beta = 1
+			}
+			src := gemm.Matrix{Data: xg, Stride: spatialN}
+			if !pointwise {
+				im2col(ctx, geo, cg, xg, col)
+				src = gemm.Matrix{Data: col, Stride: spatialN}
+			}
+			if k.packed != nil && in[1] == k.wConst {
+				gemm.MulPackedA(k.packed[gi], spatialN, src, beta, og, spatialN, ctx.Threads)
+			} else {
+				gemm.Sgemm(mg, spatialN, kk, 1, gemm.Matrix{Data: wdata[gi*mg*kk:], Stride: kk}, src, beta, og, spatialN, ctx.Threads)
+			}
+		}
+	}
+	return one(out), nil
+}
+
+// convGeom is one convolution's geometry in 2-D.
+type convGeom struct {
+	c, h, w        int
+	kh, kw         int
+	sh, sw, dh, dw int
+	pt, pl         int
+	oh, ow         int
+}
+
+// validRange returns the output positions [lo, hi) whose input position
+// o*s + k*d - pad lies in [0, size).
+func validRange(out, size, s, kOff, pad int) (lo, hi int) {
+	// need o*s + kOff - pad >= 0  and  < size
+	start := pad - kOff
+	lo = 0
+	if start > 0 {
+		lo = (start + s - 1) / s
+	}
+	hi = out
+	if lim := size - kOff + pad; lim <= 0 {
+		hi = 0
+	} else if h := (lim + s - 1) / s; h < hi {
+		hi = h
+	}
+	if lo > hi {
+		lo = hi
+	}
+	return lo, hi
+}
+
+// im2col lays out the cg input channels as a (cg*kh*kw) x (oh*ow) matrix,
+// zero where the kernel falls on padding.
+func im2col(ctx *Context, g convGeom, cg int, x, col []float32) {
+	rows := cg * g.kh * g.kw
+	n := g.oh * g.ow
+	parallelFor(threadsFor(ctx, rows*n, 1<<16), rows, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			ci := r / (g.kh * g.kw)
+			ki := (r / g.kw) % g.kh
+			kj := r % g.kw
+			dst := col[r*n : (r+1)*n]
+			src := x[ci*g.h*g.w:]
+			ylo, yhi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt)
+			xlo, xhi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
+			for oy := 0; oy < g.oh; oy++ {
+				drow := dst[oy*g.ow : (oy+1)*g.ow]
+				if oy < ylo || oy >= yhi {
+					clear(drow)
+					continue
+				}
+				iy := oy*g.sh + ki*g.dh - g.pt
+				srow := src[iy*g.w:]
+				clear(drow[:xlo])
+				clear(drow[xhi:])
+				ix0 := xlo*g.sw + kj*g.dw - g.pl
+				if g.sw == 1 {
+					copy(drow[xlo:xhi], srow[ix0:ix0+xhi-xlo])
+				} else {
+					for ox, ix := xlo, ix0; ox < xhi; ox, ix = ox+1, ix+g.sw {
+						drow[ox] = srow[ix]
+					}
+				}
+			}
+		}
+	})
+}
+
+// depthwise runs a convolution with one input and one output channel per group
+// directly: each kernel tap is an axpy over a run of output columns.
+func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []float32) {
+	plane := g.h * g.w
+	oplane := g.oh * g.ow
+	parallelFor(threadsFor(ctx, n*channels*oplane*g.kh*g.kw, 1<<15), n*channels, func(lo, hi int) {
+		for nc := lo; nc < hi; nc++ {
+			ch := nc % channels
+			src := x[nc*plane : (nc+1)*plane]
+			dst := out[nc*oplane : (nc+1)*oplane]
+			bv := float32(0)
+			if bias != nil {
+				bv = bias[ch]
+			}
+			for i := range dst {
+				dst[i] = bv
+			}
+			wk := w[ch*g.kh*g.kw:]
+			for ki := 0; ki < g.kh; ki++ {
+				ylo, yhi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt)
+				for kj := 0; kj < g.kw; kj++ {
+					wv := wk[ki*g.kw+kj]
+					xlo, xhi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
+					if xlo >= xhi {
+						continue
+					}
+					ix0 := xlo*g.sw + kj*g.dw - g.pl
+					for oy := ylo; oy < yhi; oy++ {
+						iy := oy*g.sh + ki*g.dh - g.pt
+						srow := src[iy*g.w+ix0:]
+						drow := dst[oy*g.ow+xlo : oy*g.ow+xhi]
+						if g.sw == 1 {
+							srow = srow[:len(drow)]
+							for i := range drow {
+								drow[i] += wv * srow[i]
+							}
+						} else {
+							for i := range drow {
+								drow[i] += wv * srow[i*g.sw]
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// ---- ConvTranspose ----
+
+type convTransposeKernel struct {
+	p  *convParams
+	ni *NodeInfo
+}
+
+func newConvTranspose(ni *NodeInfo) (Kernel, error) {
+	p, err := readConvParams(ni, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &convTransposeKernel{p, ni}, nil
+}
+
+// paramsFor re-reads the attributes when the input's rank shows a different
+// spatial rank than compile time could know.
+func paramsFor(p *convParams, ni *NodeInfo, x *graph.Tensor) (*convParams, error) {
+	if x.Rank()-2 == p.spatial || x.Rank() < 3 {
+		return p, nil
+	}
+	return readConvParams(ni, x.Rank()-2)
+}
+
+func (k *convTransposeKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	if err := need(in, 2); err != nil {
+		return nil, err
+	}
+	x, w := in[0], in[1]
+	if err := wantFloat(x, "ConvTranspose input"); err != nil {
+		return nil, err
+	}
+	if err := wantFloat(w, "ConvTranspose weights"); err != nil {
+		return nil, err
+	}
+	p, err := paramsFor(k.p, k.ni, x)
+	if err != nil {
+		return nil, err
+	}
+	xs, err := as4D(x.Shape, p.spatial)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := as4D(w.Shape, p.spatial)
+	if err != nil {
+		return nil, fmt.Errorf("weights: %v", err)
+	}
+	n, c, h, wd := xs[0], xs[1], xs[2], xs[3]
+	cw, mg, kh, kw := ws[0], ws[1], ws[2], ws[3]
+	g := p.group
+	if cw != c || c%g != 0 {
+		return nil, fmt.Errorf("input has %d channels, weights have %d (groups %d)", c, cw, g)
+	}
+	cg := c / g
+	m := mg * g
+	// Output size and pads, per axis (ONNX ConvTranspose rules).
+	axis := func(in, k, s, d, outPad, pb, pe int, target int64, hasTarget bool) (out, padB int) {
+		full := s*(in-1) + outPad + (k-1)*d + 1
+		if !hasTarget {
+			switch p.autoPad {
+			case "SAME_UPPER", "SAME_LOWER":
+				target, hasTarget = int64(in*s), true
+			}
+		}
+		if hasTarget {
+			// The spec's split of the total padding, with Python's floor division:
+			// a negative total (a larger output_shape) pads only the end.
+			total := full - int(target)
+			half := floorDiv(total, 2)
+			if p.autoPad == "SAME_UPPER" {
+				return int(target), half
+			}
+			return int(target), total - half
+		}
+		return full - pb - pe, pb
+	}
+	var oh, ow, pt, pl int
+	hasOS := len(p.outShape) > 0
+	if hasOS && len(p.outShape) != p.spatial {
+		return nil, fmt.Errorf("output_shape has %d values for a %d-D convolution", len(p.outShape), p.spatial)
+	}
+	if p.spatial == 1 {
+		oh, pt = 1, 0
+		var t int64
+		if hasOS {
+			t = p.outShape[0]
+		}
+		ow, pl = axis(wd, kw, p.sw, p.dw, p.outPadW, p.padL, p.padR, t, hasOS)
+	} else {
+		var th, tw int64
+		if hasOS {
+			th, tw = p.outShape[0], p.outShape[1]
+		}
+		oh, pt = axis(h, kh, p.sh, p.dh, p.outPadH, p.padT, p.padB, th, hasOS)
+		ow, pl = axis(wd, kw, p.sw, p.dw, p.outPadW, p.padL, p.padR, tw, hasOS)
+	}
+	if oh <= 0 || ow <= 0 {
+		return nil, fmt.Errorf("output size %dx%d is not positive", oh, ow)
+	}
+	var bias []float32
+	if len(in) > 2 && in[2] != nil {
+		if in[2].Len() != m {
+			return nil, fmt.Errorf("bias has %d values, want %d", in[2].Len(), m)
+		}
+		bias = in[2].Float32s()
+	}
+	outShape := []int{n, m, oh, ow}
+	if p.spatial == 1 {
+		outShape = []int{n, m, ow}
+	}
+	out := graph.NewTensor(graph.Float, outShape)
+	od, xd, wdd := out.Float32s(), x.Float32s(), w.Float32s()
+	kk := mg * kh * kw
+	hw := h * wd
+	col := make([]float32, kk*hw)
+	geo := convGeom{c: mg, h: oh, w: ow, kh: kh, kw: kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw, pt: pt, pl: pl, oh: h, ow: wd}
+	for b := 0; b < n; b++ {
+		for gi := 0; gi < g; gi++ {
+			// col = W_g^T (kk x cg) * X_g (cg x hw)
+			wg := gemm.Matrix{Data: wdd[gi*cg*kk:], Stride: kk, Trans: true}
+			xg := gemm.Matrix{Data: xd[(b*c+gi*cg)*hw:], Stride: hw}
+			gemm.Sgemm(kk, hw, cg, 1, wg, xg, 0, col, hw, ctx.Threads)
+			og := od[(b*m+gi*mg)*oh*ow : (b*m+gi*mg+mg)*oh*ow]
+			col2im(geo, col, og)
+			if bias != nil {
+				for i := 0; i < mg; i++ {
+					bv := bias[gi*mg+i]
+					row := og[i*oh*ow : (i+1)*oh*ow]
+					for j := range row {
+						row[j] += bv
+					}
+				}
+			}
+		}
+	}
+	return one(out), nil
+}
+
+// col2im scatter-adds a (c*kh*kw) x (ih*iw) column matrix into a c x h x w image:
+// the adjoint of im2col, with g.oh x g.ow the column grid and g.h x g.w the image.
+func col2im(g convGeom, col, img []float32) {
+	n := g.oh * g.ow
+	for r := 0; r < g.c*g.kh*g.kw; r++ {
+		ci := r / (g.kh * g.kw)
+		ki := (r / g.kw) % g.kh
+		kj := r % g.kw
+		src := col[r*n : (r+1)*n]
+		dst := img[ci*g.h*g.w:]
+		ylo, yhi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt)
+		xlo, xhi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
+		for oy := ylo; oy < yhi; oy++ {
+			iy := oy*g.sh + ki*g.dh - g.pt
+			drow := dst[iy*g.w:]
+			srow := src[oy*g.ow:]
+			for ox := xlo; ox < xhi; ox++ {
+				drow[ox*g.sw+kj*g.dw-g.pl] += srow[ox]
+			}
+		}
+	}
+}
+
+func init() {
+	Register("", "Conv", 1, newConv)
+	Register("", "ConvTranspose", 1, newConvTranspose)
+}
+
+func floorDiv(a, b int) int {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}

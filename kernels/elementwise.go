@@ -1,0 +1,416 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+// ---- unary float ops ----
+
+// sliceFn maps src to dst elementwise (dst and src have the same length and may alias).
+type sliceFn func(dst, src []float32)
+
+// pointwise makes a sliceFn from a scalar function.
+func pointwise(f func(float32) float32) sliceFn {
+	return func(dst, src []float32) {
+		for i, v := range src {
+			dst[i] = f(v)
+		}
+	}
+}
+
+// unaryFloat registers a float32 op that maps each element independently.
+func unaryFloat(op string, since int64, mk func(a *attrs, ni *NodeInfo) (sliceFn, error)) {
+	Register("", op, since, func(ni *NodeInfo) (Kernel, error) {
+		a := attrsOf(ni.Node)
+		fn, err := mk(a, ni)
+		if err == nil {
+			err = a.err
+		}
+		if err != nil {
+			return nil, err
+		}
+		return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+			if err := need(in, 1); err != nil {
+				return nil, err
+			}
+			x := in[0]
+			if x.DType != graph.Float {
+				return nil, fmt.Errorf("%s on %s is not supported (float32 only)", op, x.DType.Short())
+			}
+			out := graph.NewTensor(graph.Float, x.Shape)
+			applySlice(ctx, fn, out.Float32s(), x.Float32s())
+			return one(out), nil
+		}), nil
+	})
+}
+
+func applySlice(ctx *Context, fn sliceFn, dst, src []float32) {
+	parallelFor(threadsFor(ctx, len(src), 1<<15), len(src), func(lo, hi int) { fn(dst[lo:hi], src[lo:hi]) })
+}
+
+func simple(f func(float32) float32) func(*attrs, *NodeInfo) (sliceFn, error) {
+	return func(*attrs, *NodeInfo) (sliceFn, error) { return pointwise(f), nil }
+}
+
+func f64(f func(float64) float64) func(float32) float32 {
+	return func(x float32) float32 { return float32(f(float64(x))) }
+}
+
+func sigmoid(x float32) float32 {
+	if x >= 0 {
+		return float32(1 / (1 + math.Exp(-float64(x))))
+	}
+	e := math.Exp(float64(x))
+	return float32(e / (1 + e))
+}
+
+func init() {
+	unaryFloat("Relu", 1, func(*attrs, *NodeInfo) (sliceFn, error) {
+		return func(dst, src []float32) {
+			for i, v := range src {
+				if v < 0 { // NaN is not < 0 and passes through, as max(0, NaN) does in ONNX Runtime
+					v = 0
+				}
+				dst[i] = v
+			}
+		}, nil
+	})
+	unaryFloat("Sigmoid", 1, simple(sigmoid))
+	unaryFloat("Tanh", 1, simple(f64(math.Tanh)))
+	unaryFloat("Exp", 1, simple(f64(math.Exp)))
+	unaryFloat("Log", 1, simple(f64(math.Log)))
+	unaryFloat("Sqrt", 1, simple(f64(math.Sqrt)))
+	unaryFloat("Reciprocal", 1, simple(func(x float32) float32 { return 1 / x }))
+	unaryFloat("Erf", 9, simple(f64(math.Erf)))
+	unaryFloat("Floor", 1, simple(f64(math.Floor)))
+	unaryFloat("Ceil", 1, simple(f64(math.Ceil)))
+	unaryFloat("Round", 11, simple(f64(math.RoundToEven)))
+	unaryFloat("Sin", 7, simple(f64(math.Sin)))
+	unaryFloat("Cos", 7, simple(f64(math.Cos)))
+	unaryFloat("Softplus", 1, simple(f64(func(x float64) float64 { return math.Log1p(math.Exp(x)) })))
+	unaryFloat("Softsign", 1, simple(func(x float32) float32 { return x / (1 + float32(math.Abs(float64(x)))) }))
+	unaryFloat("LeakyRelu", 1, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
+		alpha := a.Float("alpha", 0.01)
+		return pointwise(func(x float32) float32 {
+			if x < 0 {
+				return alpha * x
+			}
+			return x
+		}), nil
+	})
+	unaryFloat("Elu", 1, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
+		alpha := float64(a.Float("alpha", 1))
+		return pointwise(func(x float32) float32 {
+			if x < 0 {
+				return float32(alpha * (math.Exp(float64(x)) - 1))
+			}
+			return x
+		}), nil
+	})
+	unaryFloat("Selu", 1, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
+		alpha := float64(a.Float("alpha", 1.67326319217681884765625))
+		gamma := float64(a.Float("gamma", 1.05070102214813232421875))
+		return pointwise(func(x float32) float32 {
+			if x <= 0 {
+				return float32(gamma * (alpha*math.Exp(float64(x)) - alpha))
+			}
+			return float32(gamma * float64(x))
+		}), nil
+	})
+	unaryFloat("HardSigmoid", 1, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
+		alpha, beta := a.Float("alpha", 0.2), a.Float("beta", 0.5)
+		return func(dst, src []float32) {
+			for i, x := range src {
+				dst[i] = max(0, min(1, alpha*x+beta))
+			}
+		}, nil
+	})
+	unaryFloat("HardSwish", 14, simple(func(x float32) float32 {
+		return x * max(0, min(1, x/6+0.5))
+	}))
+	unaryFloat("Gelu", 20, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
+		switch a.String("approximate", "none") {
+		case "none":
+			return pointwise(func(x float32) float32 {
+				return float32(0.5 * float64(x) * (1 + math.Erf(float64(x)/math.Sqrt2)))
+			}), nil
+		case "tanh":
+			return pointwise(func(x float32) float32 {
+				v := float64(x)
+				return float32(0.5 * v * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(v+0.044715*v*v*v))))
+			}), nil
+		}
+		return nil, fmt.Errorf("Gelu approximate must be none or tanh")
+	})
+	unaryFloat("ThresholdedRelu", 10, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
+		alpha := a.Float("alpha", 1)
+		return pointwise(func(x float32) float32 {
+			if x > alpha {
+				return x
+			}
+			return 0
+		}), nil
+	})
+	unaryFloat("Celu", 12, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
+		alpha := float64(a.Float("alpha", 1))
+		return pointwise(func(x float32) float32 {
+			v := float64(x)
+			return float32(math.Max(0, v) + math.Min(0, alpha*(math.Exp(v/alpha)-1)))
+		}), nil
+	})
+	unaryFloat("Mish", 18, simple(f64(func(x float64) float64 { return x * math.Tanh(math.Log1p(math.Exp(x))) })))
+
+	// Ops defined for numbers of every type.
+	unaryNumeric("Neg", 1, func(x float64) float64 { return -x })
+	unaryNumeric("Abs", 1, math.Abs)
+	unaryNumeric("Sign", 9, func(x float64) float64 {
+		switch {
+		case x > 0:
+			return 1
+		case x < 0:
+			return -1
+		}
+		return x
+	})
+	Register("", "Clip", 1, newClip)
+	Register("", "Not", 1, func(*NodeInfo) (Kernel, error) {
+		return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+			if err := need(in, 1); err != nil {
+				return nil, err
+			}
+			x, ok := in[0].Data().([]bool)
+			if !ok {
+				return nil, fmt.Errorf("Not needs a bool tensor")
+			}
+			out := graph.NewTensor(graph.Bool, in[0].Shape)
+			o := out.Data().([]bool)
+			for i, v := range x {
+				o[i] = !v
+			}
+			return one(out), nil
+		}), nil
+	})
+	for _, op := range []string{"IsNaN", "IsInf"} {
+		op := op
+		Register("", op, 9, func(ni *NodeInfo) (Kernel, error) {
+			a := attrsOf(ni.Node)
+			pos, neg := a.Int("detect_positive", 1) != 0, a.Int("detect_negative", 1) != 0
+			return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+				if err := need(in, 1); err != nil {
+					return nil, err
+				}
+				x, err := in[0].AsFloat32()
+				if err != nil {
+					return nil, err
+				}
+				out := graph.NewTensor(graph.Bool, in[0].Shape)
+				o := out.Data().([]bool)
+				for i, v := range x {
+					if op == "IsNaN" {
+						o[i] = v != v
+					} else {
+						o[i] = (pos && math.IsInf(float64(v), 1)) || (neg && math.IsInf(float64(v), -1))
+					}
+				}
+				return one(out), nil
+			}), a.err
+		})
+	}
+}
+
+// unaryNumeric registers an op applied to every numeric element type through float64
+// (exact for all int32 and float values; int64 beyond 2^53 is not expected here).
+func unaryNumeric(op string, since int64, f func(float64) float64) {
+	Register("", op, since, func(*NodeInfo) (Kernel, error) {
+		return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+			if err := need(in, 1); err != nil {
+				return nil, err
+			}
+			x := in[0]
+			out := graph.NewTensor(x.DType, x.Shape)
+			switch d := x.Data().(type) {
+			case []float32:
+				o := out.Float32s()
+				for i, v := range d {
+					o[i] = float32(f(float64(v)))
+				}
+			case []float64:
+				mapNum(d, out.Data().([]float64), f)
+			case []int8:
+				mapNum(d, out.Data().([]int8), f)
+			case []int16:
+				mapNum(d, out.Data().([]int16), f)
+			case []int32:
+				mapNum(d, out.Data().([]int32), f)
+			case []int64:
+				o := out.Data().([]int64)
+				for i, v := range d {
+					if op == "Neg" {
+						o[i] = -v
+					} else {
+						o[i] = int64(f(float64(v)))
+					}
+				}
+			case []uint8:
+				mapNum(d, out.Data().([]uint8), f)
+			case []uint16:
+				mapNum(d, out.Data().([]uint16), f)
+			case []uint32:
+				mapNum(d, out.Data().([]uint32), f)
+			case []uint64:
+				mapNum(d, out.Data().([]uint64), f)
+			default:
+				return nil, fmt.Errorf("%s on %s is not supported", op, x.DType.Short())
+			}
+			return one(out), nil
+		}), nil
+	})
+}
+
+type number interface {
+	~float32 | ~float64 | ~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64
+}
+
+func mapNum[T number](src, dst []T, f func(float64) float64) {
+	for i, v := range src {
+		dst[i] = T(f(float64(v)))
+	}
+}
+
+// newClip handles both forms: min/max attributes (before opset 11) and optional
+// min/max inputs (11 on); numbers of any type.
+func newClip(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	lo := a.Float("min", float32(math.Inf(-1)))
+	hi := a.Float("max", float32(math.Inf(1)))
+	if a.err != nil {
+		return nil, a.err
+	}
+	attrForm := ni.Opset < 11
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		if x.DType != graph.Float {
+			return clipGeneric(in)
+		}
+		l, h := lo, hi
+		if !attrForm {
+			l, h = float32(math.Inf(-1)), float32(math.Inf(1))
+			if len(in) > 1 && in[1] != nil {
+				if in[1].Len() != 1 || in[1].DType != graph.Float {
+					return nil, fmt.Errorf("Clip min must be a float32 scalar")
+				}
+				l = in[1].Float32s()[0]
+			}
+			if len(in) > 2 && in[2] != nil {
+				if in[2].Len() != 1 || in[2].DType != graph.Float {
+					return nil, fmt.Errorf("Clip max must be a float32 scalar")
+				}
+				h = in[2].Float32s()[0]
+			}
+		}
+		out := graph.NewTensor(graph.Float, x.Shape)
+		applySlice(ctx, func(dst, src []float32) {
+			for i, v := range src {
+				// min(max(x, lo), hi), as the spec defines it (hi wins when lo > hi)
+				if v < l {
+					v = l
+				}
+				if v > h {
+					v = h
+				}
+				dst[i] = v
+			}
+		}, out.Float32s(), x.Float32s())
+		return one(out), nil
+	}), nil
+}
+
+func clipGeneric(in []*graph.Tensor) ([]*graph.Tensor, error) {
+	x := in[0]
+	bound := func(i int) (float64, bool, error) {
+		if len(in) <= i || in[i] == nil {
+			return 0, false, nil
+		}
+		v, err := scalarFloat64(in[i])
+		return v, true, err
+	}
+	lo, hasLo, err := bound(1)
+	if err != nil {
+		return nil, err
+	}
+	hi, hasHi, err := bound(2)
+	if err != nil {
+		return nil, err
+	}
+	out := x.Clone()
+	f := func(v float64) float64 {
+		if hasLo && v < lo {
+			v = lo
+		}
+		if hasHi && v > hi {
+			v = hi
+		}
+		return v
+	}
+	switch d := out.Data().(type) {
+	case []int8:
+		mapNum(d, d, f)
+	case []uint8:
+		mapNum(d, d, f)
+	case []int16:
+		mapNum(d, d, f)
+	case []uint16:
+		mapNum(d, d, f)
+	case []int32:
+		mapNum(d, d, f)
+	case []int64:
+		mapNum(d, d, f)
+	case []uint32:
+		mapNum(d, d, f)
+	case []uint64:
+		mapNum(d, d, f)
+	case []float64:
+		mapNum(d, d, f)
+	default:
+		return nil, fmt.Errorf("Clip on %s is not supported", x.DType.Short())
+	}
+	return one(out), nil
+}
+
+// scalarFloat64 reads a one-element tensor of any real type.
+func scalarFloat64(t *graph.Tensor) (float64, error) {
+	if t.Len() != 1 {
+		return 0, fmt.Errorf("expected a scalar, got shape %v", t.Shape)
+	}
+	switch d := t.Data().(type) {
+	case []float32:
+		return float64(d[0]), nil
+	case []float64:
+		return d[0], nil
+	case []int8:
+		return float64(d[0]), nil
+	case []uint8:
+		return float64(d[0]), nil
+	case []int16:
+		return float64(d[0]), nil
+	case []uint16:
+		return float64(d[0]), nil
+	case []int32:
+		return float64(d[0]), nil
+	case []uint32:
+		return float64(d[0]), nil
+	case []int64:
+		return float64(d[0]), nil
+	case []uint64:
+		return float64(d[0]), nil
+	case []graph.Float16Bits:
+		return float64(d[0].Float32()), nil
+	}
+	return 0, fmt.Errorf("expected a number, got %s", t.DType.Short())
+}

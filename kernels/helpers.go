@@ -1,0 +1,265 @@
+package kernels
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+// attrs reads a node's attributes, keeping the first error so factories can read
+// everything and check once.
+type attrs struct {
+	n   *graph.Node
+	err error
+}
+
+func attrsOf(n *graph.Node) *attrs { return &attrs{n: n} }
+
+func (a *attrs) keep(err error) {
+	if a.err == nil && err != nil {
+		a.err = err
+	}
+}
+
+func (a *attrs) Int(name string, def int64) int64 {
+	v, err := a.n.AttrInt(name, def)
+	a.keep(err)
+	return v
+}
+
+func (a *attrs) Float(name string, def float32) float32 {
+	v, err := a.n.AttrFloat(name, def)
+	a.keep(err)
+	return v
+}
+
+func (a *attrs) String(name, def string) string {
+	v, err := a.n.AttrString(name, def)
+	a.keep(err)
+	return v
+}
+
+func (a *attrs) Ints(name string, def []int64) []int64 {
+	v, err := a.n.AttrInts(name, def)
+	a.keep(err)
+	return v
+}
+
+func (a *attrs) Floats(name string, def []float32) []float32 {
+	v, err := a.n.AttrFloats(name, def)
+	a.keep(err)
+	return v
+}
+
+// parallelFor splits [0, n) into at most threads contiguous chunks and runs f on
+// each, waiting for all. Small n runs inline.
+func parallelFor(threads, n int, f func(lo, hi int)) {
+	if threads > n {
+		threads = n
+	}
+	if threads <= 1 {
+		if n > 0 {
+			f(0, n)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	per := (n + threads - 1) / threads
+	for lo := 0; lo < n; lo += per {
+		hi := min(n, lo+per)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
+// threadsFor limits parallelism so each goroutine gets at least minWork units.
+func threadsFor(ctx *Context, work, minWork int) int {
+	t := ctx.Threads
+	if w := work / max(1, minWork); w < t {
+		t = max(1, w)
+	}
+	return t
+}
+
+// normAxis maps a possibly negative axis into [0, rank).
+func normAxis(axis int64, rank int) (int, error) {
+	if axis < -int64(rank) || axis >= int64(rank) {
+		return 0, fmt.Errorf("axis %d is out of range for rank %d", axis, rank)
+	}
+	if axis < 0 {
+		axis += int64(rank)
+	}
+	return int(axis), nil
+}
+
+// broadcastShape is the numpy-style broadcast of shapes.
+func broadcastShape(shapes ...[]int) ([]int, error) {
+	rank := 0
+	for _, s := range shapes {
+		rank = max(rank, len(s))
+	}
+	out := make([]int, rank)
+	for i := range out {
+		out[i] = 1
+	}
+	for _, s := range shapes {
+		off := rank - len(s)
+		for i, d := range s {
+			switch {
+			case out[off+i] == d || d == 1:
+			case out[off+i] == 1:
+				out[off+i] = d
+			default:
+				return nil, fmt.Errorf("shapes %v cannot be broadcast together", shapes)
+			}
+		}
+	}
+	return out, nil
+}
+
+// bcastStrides returns element strides of a tensor of shape s viewed as the
+// broadcast shape out (0 along broadcast dimensions).
+func bcastStrides(s, out []int) []int {
+	st := make([]int, len(out))
+	off := len(out) - len(s)
+	stride := 1
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] != 1 {
+			st[off+i] = stride
+		}
+		stride *= s[i]
+	}
+	return st
+}
+
+// bcastIter walks the broadcast shape out in row-major order, calling f with the
+// offsets of each input for every run of the innermost dimension. Adjacent
+// dimensions with compatible strides are merged first, so same-shape and
+// scalar cases become one long run.
+func bcastIter(out []int, strides [][]int, f func(offs []int, n int, inner []int)) {
+	// Merge dimensions: i and i+1 merge when every input has stride[i] == stride[i+1]*out[i+1].
+	dims := append([]int(nil), out...)
+	st := make([][]int, len(strides))
+	for k := range strides {
+		st[k] = append([]int(nil), strides[k]...)
+	}
+	for i := len(dims) - 2; i >= 0; i-- {
+		ok := true
+		for k := range st {
+			if st[k][i] != st[k][i+1]*dims[i+1] {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			dims[i] *= dims[i+1]
+			dims = append(dims[:i+1], dims[i+2:]...)
+			for k := range st {
+				st[k] = append(st[k][:i], st[k][i+1:]...)
+			}
+		}
+	}
+	rank := len(dims)
+	offs := make([]int, len(st))
+	if rank == 0 {
+		f(offs, 1, make([]int, len(st)))
+		return
+	}
+	inner := make([]int, len(st))
+	for k := range st {
+		inner[k] = st[k][rank-1]
+	}
+	n := dims[rank-1]
+	if n == 0 {
+		return
+	}
+	idx := make([]int, rank-1)
+	outer := 1
+	for _, d := range dims[:rank-1] {
+		outer *= d
+	}
+	for o := 0; o < outer; o++ {
+		f(offs, n, inner)
+		// advance the outer index
+		for d := rank - 2; d >= 0; d-- {
+			idx[d]++
+			for k := range st {
+				offs[k] += st[k][d]
+			}
+			if idx[d] < dims[d] {
+				break
+			}
+			for k := range st {
+				offs[k] -= st[k][d] * dims[d]
+			}
+			idx[d] = 0
+		}
+	}
+}
+
+// ints converts an int64 tensor (or int32) to []int.
+func ints(t *graph.Tensor) ([]int, error) {
+	switch d := t.Data().(type) {
+	case []int64:
+		out := make([]int, len(d))
+		for i, v := range d {
+			out[i] = int(v)
+		}
+		return out, nil
+	case []int32:
+		out := make([]int, len(d))
+		for i, v := range d {
+			out[i] = int(v)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("expected an int64 tensor, got %s", t.DType.Short())
+}
+
+// toInt64s converts a []int64 attribute to []int.
+func toInts(v []int64) []int {
+	out := make([]int, len(v))
+	for i, x := range v {
+		out[i] = int(x)
+	}
+	return out
+}
+
+// need checks a kernel got at least n non-nil inputs among the first n.
+func need(in []*graph.Tensor, n int) error {
+	if len(in) < n {
+		return fmt.Errorf("expected %d inputs, got %d", n, len(in))
+	}
+	for i := 0; i < n; i++ {
+		if in[i] == nil {
+			return fmt.Errorf("input %d is required", i)
+		}
+	}
+	return nil
+}
+
+// wantFloat checks t is float32.
+func wantFloat(t *graph.Tensor, what string) error {
+	if t.DType != graph.Float {
+		return fmt.Errorf("%s must be float32, got %s", what, t.DType.Short())
+	}
+	return nil
+}
+
+func one(t *graph.Tensor) []*graph.Tensor { return []*graph.Tensor{t} }
+
+// strides returns row-major strides of a shape.
+func stridesOf(shape []int) []int {
+	st := make([]int, len(shape))
+	s := 1
+	for i := len(shape) - 1; i >= 0; i-- {
+		st[i] = s
+		s *= shape[i]
+	}
+	return st
+}

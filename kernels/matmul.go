@@ -1,0 +1,193 @@
+package kernels
+
+import (
+	"fmt"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/gemm"
+)
+
+// ---- MatMul (numpy semantics) ----
+
+type matmulKernel struct {
+	bConst  *graph.Tensor
+	bPacked *gemm.PackedB // when B is a constant matrix
+}
+
+func newMatMul(ni *NodeInfo) (Kernel, error) {
+	k := &matmulKernel{bConst: ni.Const(1)}
+	if b := k.bConst; b != nil && b.DType == graph.Float && b.Rank() == 2 {
+		k.bPacked = gemm.PackB(b.Shape[0], b.Shape[1], gemm.Matrix{Data: b.Float32s(), Stride: b.Shape[1]})
+	}
+	return k, nil
+}
+
+// matmulShapes promotes 1-D operands and broadcasts batch dimensions.
+func matmulShapes(as, bs []int) (batch []int, m, k, n int, outShape []int, err error) {
+	if len(as) == 0 || len(bs) == 0 {
+		return nil, 0, 0, 0, nil, fmt.Errorf("MatMul operands must have rank >= 1, got %v and %v", as, bs)
+	}
+	a, b := as, bs
+	if len(a) == 1 {
+		a = []int{1, a[0]}
+	}
+	if len(b) == 1 {
+		b = []int{b[0], 1}
+	}
+	m, k = a[len(a)-2], a[len(a)-1]
+	if b[len(b)-2] != k {
+		return nil, 0, 0, 0, nil, fmt.Errorf("MatMul shapes %v and %v do not match (%d != %d)", as, bs, k, b[len(b)-2])
+	}
+	n = b[len(b)-1]
+	batch, err = broadcastShape(a[:len(a)-2], b[:len(b)-2])
+	if err != nil {
+		return nil, 0, 0, 0, nil, err
+	}
+	outShape = append([]int(nil), batch...)
+	if len(as) > 1 {
+		outShape = append(outShape, m)
+	}
+	if len(bs) > 1 {
+		outShape = append(outShape, n)
+	}
+	return batch, m, k, n, outShape, nil
+}
+
+func (mk *matmulKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	if err := need(in, 2); err != nil {
+		return nil, err
+	}
+	a, b := in[0], in[1]
+	if a.DType != graph.Float || b.DType != graph.Float {
+		return nil, fmt.Errorf("MatMul on %s x %s is not supported (float32 only)", a.DType.Short(), b.DType.Short())
+	}
+	batch, m, k, n, outShape, err := matmulShapes(a.Shape, b.Shape)
+	if err != nil {
+		return nil, err
+	}
+	out := graph.NewTensor(graph.Float, outShape)
+	ad, bd, od := a.Float32s(), b.Float32s(), out.Float32s()
+	// A constant 2-D B: every batch row block is one GEMM with the packed B.
+	if mk.bPacked != nil && b == mk.bConst {
+		rows := graph.Numel(batch) * m
+		gemm.MulPackedB(rows, 1, gemm.Matrix{Data: ad, Stride: k}, mk.bPacked, 0, od, n, ctx.Threads)
+		return one(out), nil
+	}
+	as, bs := a.Shape, b.Shape
+	if len(as) == 1 {
+		as = []int{1, as[0]}
+	}
+	if len(bs) == 1 {
+		bs = []int{bs[0], 1}
+	}
+	// Batch offsets through the broadcast of the leading dimensions.
+	aStr := bcastStrides(as[:len(as)-2], batch)
+	bStr := bcastStrides(bs[:len(bs)-2], batch)
+	nb := graph.Numel(batch)
+	idx := make([]int, len(batch))
+	for i := 0; i < nb; i++ {
+		ao, bo := 0, 0
+		for d := range batch {
+			ao += idx[d] * aStr[d]
+			bo += idx[d] * bStr[d]
+		}
+		gemm.Sgemm(m, n, k, 1, gemm.Matrix{Data: ad[ao*m*k:], Stride: k}, gemm.Matrix{Data: bd[bo*k*n:], Stride: n}, 0, od[i*m*n:], n, ctx.Threads)
+		for d := len(batch) - 1; d >= 0; d-- {
+			idx[d]++
+			if idx[d] < batch[d] {
+				break
+			}
+			idx[d] = 0
+		}
+	}
+	return one(out), nil
+}
+
+// ---- Gemm: Y = alpha * A' * B' + beta * C ----
+
+type gemmKernel struct {
+	transA, transB bool
+	alpha, beta    float32
+	bConst         *graph.Tensor
+	bPacked        *gemm.PackedB
+}
+
+func newGemm(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	k := &gemmKernel{
+		transA: a.Int("transA", 0) != 0, transB: a.Int("transB", 0) != 0,
+		alpha: a.Float("alpha", 1), beta: a.Float("beta", 1), bConst: ni.Const(1),
+	}
+	if a.err != nil {
+		return nil, a.err
+	}
+	if ni.Opset < 6 {
+		return nil, fmt.Errorf("Gemm before opset 6 (broadcast attribute) is not supported")
+	}
+	if b := k.bConst; b != nil && b.DType == graph.Float && b.Rank() == 2 {
+		kk, n := b.Shape[0], b.Shape[1]
+		if k.transB {
+			kk, n = n, kk
+		}
+		k.bPacked = gemm.PackB(kk, n, gemm.Matrix{Data: b.Float32s(), Stride: b.Shape[1], Trans: k.transB})
+	}
+	return k, nil
+}
+
+func (gk *gemmKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	if err := need(in, 2); err != nil {
+		return nil, err
+	}
+	a, b := in[0], in[1]
+	if a.DType != graph.Float || b.DType != graph.Float {
+		return nil, fmt.Errorf("Gemm on %s is not supported (float32 only)", a.DType.Short())
+	}
+	if a.Rank() != 2 || b.Rank() != 2 {
+		return nil, fmt.Errorf("Gemm needs 2-D operands, got %v and %v", a.Shape, b.Shape)
+	}
+	m, k := a.Shape[0], a.Shape[1]
+	if gk.transA {
+		m, k = k, m
+	}
+	kb, n := b.Shape[0], b.Shape[1]
+	if gk.transB {
+		kb, n = n, kb
+	}
+	if kb != k {
+		return nil, fmt.Errorf("Gemm shapes %v and %v do not match", a.Shape, b.Shape)
+	}
+	out := graph.NewTensor(graph.Float, []int{m, n})
+	od := out.Float32s()
+	beta := float32(0)
+	if len(in) > 2 && in[2] != nil && gk.beta != 0 {
+		c := in[2]
+		if err := wantFloat(c, "Gemm C"); err != nil {
+			return nil, err
+		}
+		bs, err := broadcastShape(c.Shape, []int{m, n})
+		if err != nil || len(bs) != 2 || bs[0] != m || bs[1] != n {
+			return nil, fmt.Errorf("Gemm C of shape %v does not broadcast to [%d %d]", c.Shape, m, n)
+		}
+		cd := c.Float32s()
+		st := bcastStrides(c.Shape, []int{m, n})
+		for i := 0; i < m; i++ {
+			for j := 0; j < n; j++ {
+				od[i*n+j] = gk.beta * cd[i*st[0]+j*st[1]]
+			}
+		}
+		beta = 1
+	}
+	am := gemm.Matrix{Data: a.Float32s(), Stride: a.Shape[1], Trans: gk.transA}
+	if gk.bPacked != nil && b == gk.bConst {
+		gemm.MulPackedB(m, gk.alpha, am, gk.bPacked, beta, od, n, ctx.Threads)
+	} else {
+		bm := gemm.Matrix{Data: b.Float32s(), Stride: b.Shape[1], Trans: gk.transB}
+		gemm.Sgemm(m, n, k, gk.alpha, am, bm, beta, od, n, ctx.Threads)
+	}
+	return one(out), nil
+}
+
+func init() {
+	Register("", "MatMul", 1, newMatMul)
+	Register("", "Gemm", 1, newGemm)
+}

@@ -1,0 +1,352 @@
+package kernels
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+// Options tune a Session.
+type Options struct {
+	// Threads is how many goroutines kernels may use; 0 means all cores.
+	Threads int
+	// Tap, when set, sees every graph input and every tensor a node produces, once
+	// per run, in execution order. The tensor is valid only during the call: copy
+	// what you keep, and do not modify it.
+	Tap func(name string, t *graph.Tensor)
+}
+
+// Session is a graph compiled for repeated runs: kernels resolved, constants
+// decoded and folded, weights packed, and a free plan that drops each
+// intermediate after its last reader. One Run at a time per Session; separate
+// Sessions may run in parallel.
+type Session struct {
+	steps   []step
+	inputs  []InputSpec
+	outputs []outputRef
+	base    []*graph.Tensor // slot values known before any run (constants)
+	folded  []foldedValue   // constants computed at compile time, shown to the tap
+	slots   map[string]int
+	opts    Options
+	ctx     Context
+	mu      sync.Mutex
+}
+
+// InputSpec is a graph input the caller must (or may) provide.
+type InputSpec struct {
+	Name  string
+	DType graph.DataType
+	// Dims is the declared shape: -1 where a dimension is unknown or symbolic.
+	Dims []int64
+	// Rank is false when the model does not declare the input's shape.
+	HasShape bool
+	// Optional inputs have a default (an initializer of the same name).
+	Optional bool
+	slot     int
+}
+
+type outputRef struct {
+	name string
+	slot int
+}
+
+type foldedValue struct {
+	name string
+	slot int
+}
+
+type step struct {
+	node *graph.Node
+	k    Kernel
+	in   []int // slot per input, -1 for omitted
+	out  []int // slot per output, -1 for omitted
+	free []int // slots whose last reader is this step
+}
+
+// NewSession compiles the model's main graph.
+func NewSession(m *graph.Model, opts Options) (*Session, error) {
+	g := m.Graph
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	if err := g.TopoSort(); err != nil {
+		return nil, err
+	}
+	if opts.Threads <= 0 {
+		opts.Threads = runtime.GOMAXPROCS(0)
+	}
+	s := &Session{slots: map[string]int{}, opts: opts, ctx: Context{Threads: opts.Threads}}
+	slot := func(v *graph.Value) int {
+		if v == nil {
+			return -1
+		}
+		if i, ok := s.slots[v.Name]; ok {
+			return i
+		}
+		s.slots[v.Name] = len(s.base)
+		s.base = append(s.base, nil)
+		return s.slots[v.Name]
+	}
+	for _, v := range g.Initializers {
+		if err := v.Const.Materialize(); err != nil {
+			return nil, err
+		}
+		s.base[slot(v)] = v.Const
+	}
+	for _, v := range g.Inputs {
+		spec := InputSpec{Name: v.Name, DType: v.ElemType(), Optional: v.Const != nil, slot: slot(v)}
+		if dims, ok := v.Shape(); ok {
+			spec.HasShape = true
+			for _, d := range dims {
+				if d.Known && d.Param == "" {
+					spec.Dims = append(spec.Dims, d.Value)
+				} else {
+					spec.Dims = append(spec.Dims, -1)
+				}
+			}
+		}
+		s.inputs = append(s.inputs, spec)
+	}
+	var errs []error
+	for _, n := range g.Nodes {
+		if len(n.Implicit) > 0 || len(n.Subgraphs()) > 0 {
+			errs = append(errs, fmt.Errorf("node %s: ops with subgraphs (%s) are not supported", n, n.OpType))
+			continue
+		}
+		opset := m.OpsetVersion(n.Domain)
+		f, err := lookup(n.Domain, n.OpType, opset)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("node %s: %v", n, err))
+			continue
+		}
+		ni := &NodeInfo{Node: n, Opset: opset, Dir: m.Dir}
+		st := step{node: n}
+		allConst := true
+		for _, v := range n.Inputs {
+			i := slot(v)
+			st.in = append(st.in, i)
+			var c *graph.Tensor
+			if i >= 0 {
+				c = s.base[i]
+				if c == nil {
+					allConst = false
+				}
+			}
+			ni.Consts = append(ni.Consts, c)
+		}
+		for _, v := range n.Outputs {
+			st.out = append(st.out, slot(v))
+		}
+		k, err := f(ni)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("node %s: %v", n, err))
+			continue
+		}
+		st.k = k
+		// A node whose inputs are all constants runs once, now.
+		if allConst && !isGraphInputSlot(s, st.in) {
+			outs, err := s.runStep(&st, s.base)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			for j, t := range outs {
+				if st.out[j] >= 0 && t != nil {
+					s.base[st.out[j]] = t
+					s.folded = append(s.folded, foldedValue{n.Outputs[j].Name, st.out[j]})
+				}
+			}
+			continue
+		}
+		s.steps = append(s.steps, st)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	for _, v := range g.Outputs {
+		s.outputs = append(s.outputs, outputRef{v.Name, slot(v)})
+	}
+	s.planFrees()
+	return s, nil
+}
+
+// isGraphInputSlot reports whether any slot is a graph input: an input that has an
+// initializer default may be overridden at run time, so it is not a constant.
+func isGraphInputSlot(s *Session, slots []int) bool {
+	for _, in := range s.inputs {
+		for _, i := range slots {
+			if i == in.slot {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// planFrees marks, for every intermediate, the step after which nothing reads it.
+func (s *Session) planFrees() {
+	last := map[int]int{}
+	for i, st := range s.steps {
+		for _, j := range st.in {
+			if j >= 0 {
+				last[j] = i
+			}
+		}
+		for _, j := range st.out {
+			if j >= 0 {
+				if _, ok := last[j]; !ok {
+					last[j] = i // produced but never read: free right away
+				}
+			}
+		}
+	}
+	keep := map[int]bool{}
+	for _, o := range s.outputs {
+		keep[o.slot] = true
+	}
+	for j, i := range last {
+		if !keep[j] && s.base[j] == nil {
+			s.steps[i].free = append(s.steps[i].free, j)
+		}
+	}
+}
+
+// Inputs describes the inputs Run expects.
+func (s *Session) Inputs() []InputSpec { return s.inputs }
+
+// OutputNames lists the graph outputs in order.
+func (s *Session) OutputNames() []string {
+	out := make([]string, len(s.outputs))
+	for i, o := range s.outputs {
+		out[i] = o.name
+	}
+	return out
+}
+
+// Run executes the graph on the named inputs and returns the graph outputs by name.
+func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vals := make([]*graph.Tensor, len(s.base))
+	copy(vals, s.base)
+	known := map[string]bool{}
+	for _, in := range s.inputs {
+		known[in.Name] = true
+		t, ok := inputs[in.Name]
+		if !ok {
+			if in.Optional {
+				continue
+			}
+			return nil, fmt.Errorf("input %q is missing", in.Name)
+		}
+		if err := in.check(t); err != nil {
+			return nil, err
+		}
+		vals[in.slot] = t
+		if s.opts.Tap != nil {
+			s.opts.Tap(in.Name, t)
+		}
+	}
+	for name := range inputs {
+		if !known[name] {
+			return nil, fmt.Errorf("the model has no input %q (inputs: %s)", name, strings.Join(s.inputNames(), ", "))
+		}
+	}
+	if s.opts.Tap != nil {
+		for _, f := range s.folded {
+			s.opts.Tap(f.name, vals[f.slot])
+		}
+	}
+	for i := range s.steps {
+		st := &s.steps[i]
+		outs, err := s.runStep(st, vals)
+		if err != nil {
+			return nil, err
+		}
+		for j, t := range outs {
+			if j < len(st.out) && st.out[j] >= 0 {
+				vals[st.out[j]] = t
+				if s.opts.Tap != nil && t != nil {
+					s.opts.Tap(st.node.Outputs[j].Name, t)
+				}
+			}
+		}
+		for _, j := range st.free {
+			vals[j] = nil
+		}
+	}
+	res := make(map[string]*graph.Tensor, len(s.outputs))
+	for _, o := range s.outputs {
+		if vals[o.slot] == nil {
+			return nil, fmt.Errorf("output %q was not produced", o.name)
+		}
+		res[o.name] = vals[o.slot]
+	}
+	return res, nil
+}
+
+func (s *Session) runStep(st *step, vals []*graph.Tensor) (outs []*graph.Tensor, err error) {
+	in := make([]*graph.Tensor, len(st.in))
+	for i, j := range st.in {
+		if j >= 0 {
+			in[i] = vals[j]
+			if in[i] == nil {
+				return nil, fmt.Errorf("node %s: input %q has no value", st.node, st.node.Inputs[i].Name)
+			}
+		}
+	}
+	// A kernel that indexes out of range on malformed data must not take the
+	// process down: report it as this node's error.
+	defer func() {
+		if r := recover(); r != nil {
+			outs, err = nil, fmt.Errorf("node %s: kernel failed: %v", st.node, r)
+		}
+	}()
+	outs, err = st.k.Run(&s.ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %v", st.node, err)
+	}
+	return outs, nil
+}
+
+func (s *Session) inputNames() []string {
+	var out []string
+	for _, in := range s.inputs {
+		out = append(out, in.Name)
+	}
+	return out
+}
+
+// check compares a provided tensor with the declared input type.
+func (in InputSpec) check(t *graph.Tensor) error {
+	if in.DType != graph.Undefined && t.DType != in.DType {
+		return fmt.Errorf("input %q: expected %s, got %s", in.Name, in.DType.Short(), t.DType.Short())
+	}
+	if !in.HasShape {
+		return nil
+	}
+	ok := len(t.Shape) == len(in.Dims)
+	for i := 0; ok && i < len(in.Dims); i++ {
+		ok = in.Dims[i] < 0 || in.Dims[i] == int64(t.Shape[i])
+	}
+	if !ok {
+		return fmt.Errorf("input %q: expected shape %s, got %v", in.Name, dimsString(in.Dims), t.Shape)
+	}
+	return nil
+}
+
+func dimsString(d []int64) string {
+	parts := make([]string, len(d))
+	for i, v := range d {
+		if v < 0 {
+			parts[i] = "?"
+		} else {
+			parts[i] = fmt.Sprint(v)
+		}
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
