@@ -341,59 +341,115 @@ func toFloat64s(t *graph.Tensor) []float64 {
 	return out
 }
 
-// newVariadic handles Max, Min, Sum and Mean over any number of float32 inputs.
+// newVariadic handles Max, Min, Sum and Mean over any number of inputs of one
+// numeric type, with broadcasting. Max and Min propagate NaN.
 func newVariadic(op string) Factory {
 	return func(*NodeInfo) (Kernel, error) {
 		return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 			if len(in) == 0 || in[0] == nil {
 				return nil, fmt.Errorf("%s needs at least one input", op)
 			}
-			var f func(x, y float32) float32
-			switch op {
-			case "Max":
-				f = func(x, y float32) float32 {
-					if x != x || y != y {
-						return float32(math.NaN())
-					}
-					return max(x, y)
-				}
-			case "Min":
-				f = func(x, y float32) float32 {
-					if x != x || y != y {
-						return float32(math.NaN())
-					}
-					return min(x, y)
-				}
-			default:
-				f = func(x, y float32) float32 { return x + y }
-			}
-			acc := in[0]
-			if err := wantFloat(acc, op+" input"); err != nil {
-				return nil, err
-			}
-			acc = acc.Clone()
-			for _, t := range in[1:] {
-				if err := wantFloat(t, op+" input"); err != nil {
-					return nil, err
-				}
-				os, err := broadcastShape(acc.Shape, t.Shape)
-				if err != nil {
-					return nil, err
-				}
-				out := graph.NewTensor(graph.Float, os)
-				broadcast2(ctx, acc.Float32s(), t.Float32s(), out.Float32s(), acc.Shape, t.Shape, os, elementRun(f))
-				acc = out
-			}
-			if op == "Mean" {
-				d := acc.Float32s()
-				n := float32(len(in))
-				for i := range d {
-					d[i] /= n
+			for _, t := range in {
+				if t == nil || t.DType != in[0].DType {
+					return nil, fmt.Errorf("%s inputs must all be present and of one type", op)
 				}
 			}
-			return one(acc), nil
+			switch in[0].DType {
+			case graph.Float:
+				return variadic[float32](ctx, op, in)
+			case graph.Double:
+				return variadic[float64](ctx, op, in)
+			case graph.Int8:
+				return variadic[int8](ctx, op, in)
+			case graph.Uint8:
+				return variadic[uint8](ctx, op, in)
+			case graph.Int16:
+				return variadic[int16](ctx, op, in)
+			case graph.Uint16:
+				return variadic[uint16](ctx, op, in)
+			case graph.Int32:
+				return variadic[int32](ctx, op, in)
+			case graph.Uint32:
+				return variadic[uint32](ctx, op, in)
+			case graph.Int64:
+				return variadic[int64](ctx, op, in)
+			case graph.Uint64:
+				return variadic[uint64](ctx, op, in)
+			case graph.Float16:
+				return viaFloat32(in, func(f []*graph.Tensor) ([]*graph.Tensor, error) { return variadic[float32](ctx, op, f) })
+			}
+			return nil, fmt.Errorf("%s on %s is not supported", op, in[0].DType.Short())
 		}), nil
 	}
+}
+
+func variadic[T number](ctx *Context, op string, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	var f func(x, y T) T
+	switch op {
+	case "Max":
+		f = func(x, y T) T {
+			if x != x || y != y { // NaN (floats only)
+				return x + y
+			}
+			return max(x, y)
+		}
+	case "Min":
+		f = func(x, y T) T {
+			if x != x || y != y {
+				return x + y
+			}
+			return min(x, y)
+		}
+	default:
+		f = func(x, y T) T { return x + y }
+	}
+	acc := in[0].Clone()
+	for _, t := range in[1:] {
+		os, err := broadcastShape(acc.Shape, t.Shape)
+		if err != nil {
+			return nil, err
+		}
+		out := graph.NewTensor(acc.DType, os)
+		broadcast2(ctx, graph.Elems[T](acc), graph.Elems[T](t), graph.Elems[T](out), acc.Shape, t.Shape, os, elementRun(f))
+		acc = out
+	}
+	if op == "Mean" {
+		d := graph.Elems[T](acc)
+		for i := range d {
+			d[i] /= T(len(in))
+		}
+	}
+	return one(acc), nil
+}
+
+// viaFloat32 runs a float32 computation on float16 inputs and converts the outputs back.
+func viaFloat32(in []*graph.Tensor, f func([]*graph.Tensor) ([]*graph.Tensor, error)) ([]*graph.Tensor, error) {
+	conv := make([]*graph.Tensor, len(in))
+	for i, t := range in {
+		if t == nil {
+			continue
+		}
+		v, err := t.AsFloat32()
+		if err != nil {
+			return nil, err
+		}
+		conv[i] = graph.Float32Tensor(t.Shape, v)
+	}
+	outs, err := f(conv)
+	if err != nil {
+		return nil, err
+	}
+	for i, t := range outs {
+		if t != nil && t.DType == graph.Float {
+			h := graph.NewTensor(graph.Float16, t.Shape)
+			d := graph.Elems[graph.Float16Bits](h)
+			for j, v := range t.Float32s() {
+				d[j] = graph.ToFloat16(v)
+			}
+			outs[i] = h
+		}
+	}
+	return outs, nil
 }
 
 func newPRelu(*NodeInfo) (Kernel, error) {
@@ -470,30 +526,30 @@ func gatherCopier(x, y, out *graph.Tensor) func(k, dst, src int) {
 			}
 		}
 	case []int64:
-		return copier(o, graph.Elems[int64](x), graph.Elems[int64](y))
+		return pickFrom(o, graph.Elems[int64](x), graph.Elems[int64](y))
 	case []int32:
-		return copier(o, graph.Elems[int32](x), graph.Elems[int32](y))
+		return pickFrom(o, graph.Elems[int32](x), graph.Elems[int32](y))
 	case []float64:
-		return copier(o, graph.Elems[float64](x), graph.Elems[float64](y))
+		return pickFrom(o, graph.Elems[float64](x), graph.Elems[float64](y))
 	case []bool:
-		return copier(o, graph.Elems[bool](x), graph.Elems[bool](y))
+		return pickFrom(o, graph.Elems[bool](x), graph.Elems[bool](y))
 	case []uint8:
-		return copier(o, graph.Elems[uint8](x), graph.Elems[uint8](y))
+		return pickFrom(o, graph.Elems[uint8](x), graph.Elems[uint8](y))
 	case []int8:
-		return copier(o, graph.Elems[int8](x), graph.Elems[int8](y))
+		return pickFrom(o, graph.Elems[int8](x), graph.Elems[int8](y))
 	case []int16:
-		return copier(o, graph.Elems[int16](x), graph.Elems[int16](y))
+		return pickFrom(o, graph.Elems[int16](x), graph.Elems[int16](y))
 	case []uint16:
-		return copier(o, graph.Elems[uint16](x), graph.Elems[uint16](y))
+		return pickFrom(o, graph.Elems[uint16](x), graph.Elems[uint16](y))
 	case []graph.Float16Bits:
-		return copier(o, graph.Elems[graph.Float16Bits](x), graph.Elems[graph.Float16Bits](y))
+		return pickFrom(o, graph.Elems[graph.Float16Bits](x), graph.Elems[graph.Float16Bits](y))
 	case [][]byte:
-		return copier(o, graph.Elems[[]byte](x), graph.Elems[[]byte](y))
+		return pickFrom(o, graph.Elems[[]byte](x), graph.Elems[[]byte](y))
 	}
 	return nil
 }
 
-func copier[T any](o, xs, ys []T) func(k, dst, src int) {
+func pickFrom[T any](o, xs, ys []T) func(k, dst, src int) {
 	return func(k, dst, src int) {
 		if k == 0 {
 			o[dst] = xs[src]

@@ -17,7 +17,26 @@ import (
 
 // knownFailures are node tests of covered ops that onnxq does not pass, each with
 // the reason. The test fails on any other failure, and on a listed test that passes.
-var knownFailures = map[string]string{}
+var knownFailures = map[string]string{
+	"test_training_dropout":                           "Dropout in training mode (random) is outside inference",
+	"test_training_dropout_default":                   "Dropout in training mode (random) is outside inference",
+	"test_training_dropout_default_mask":              "Dropout in training mode (random) is outside inference",
+	"test_training_dropout_mask":                      "Dropout in training mode (random) is outside inference",
+	"test_training_dropout_zero_ratio":                "Dropout in training mode is outside inference",
+	"test_training_dropout_zero_ratio_mask":           "Dropout in training mode is outside inference",
+	"test_batchnorm_epsilon_training_mode":            "BatchNormalization in training mode is outside inference",
+	"test_batchnorm_example_training_mode":            "BatchNormalization in training mode is outside inference",
+	"test_averagepool_3d_default":                     "3-D pooling is not supported (1-D and 2-D are)",
+	"test_maxpool_3d_default":                         "3-D pooling is not supported (1-D and 2-D are)",
+	"test_convtranspose_3d":                           "3-D convolution is not supported (1-D and 2-D are)",
+	"test_maxpool_with_argmax_2d_precomputed_pads":    "MaxPool's Indices output is not supported",
+	"test_maxpool_with_argmax_2d_precomputed_strides": "MaxPool's Indices output with storage_order 1 is not supported",
+	"test_cast_FLOAT_to_BFLOAT16":                     "the ONNX 1.12 data expects truncation; onnxq rounds to nearest even",
+	"test_castlike_FLOAT_to_BFLOAT16":                 "the data's 'like' input is [1], the model declares [3 4]",
+	"test_castlike_FLOAT_to_BFLOAT16_expanded":        "the data's 'like' input is [1], the model declares [3 4]",
+	"test_castlike_BFLOAT16_to_FLOAT":                 "the data's 'like' input is [1], the model declares [3 4]",
+	"test_castlike_BFLOAT16_to_FLOAT_expanded":        "the data's 'like' input is [1], the model declares [3 4]",
+}
 
 // backendCase is one node test: a model and its data sets.
 type backendCase struct {
@@ -40,6 +59,11 @@ func loadTensorPB(path string) (*graph.Tensor, error) {
 
 // covered reports whether every node of the model has a kernel, and why not.
 func covered(m *graph.Model) (bool, string) {
+	for _, v := range append(append([]*graph.Value(nil), m.Graph.Inputs...), m.Graph.Outputs...) {
+		if v.Info.GetType().GetTensorType() == nil {
+			return false, "non-tensor input or output"
+		}
+	}
 	for _, n := range m.Graph.Nodes {
 		if !Supported(n.Domain, n.OpType, m.OpsetVersion(n.Domain)) {
 			return false, n.OpType
@@ -122,7 +146,7 @@ func runBackendCase(m *graph.Model, dir string) error {
 			if err != nil {
 				return fmt.Errorf("%s: %v", p, err)
 			}
-			inputs[name] = x
+			inputs[name] = relabelBF16(x, m.Graph.Value(name).ElemType())
 		}
 		outs, err := s.Run(inputs)
 		if err != nil {
@@ -133,6 +157,7 @@ func runBackendCase(m *graph.Model, dir string) error {
 			if err != nil {
 				return err
 			}
+			want = relabelBF16(want, m.Graph.Value(name).ElemType())
 			if err := compareTensors(outs[name], want, 1e-3, 1e-7); err != nil {
 				return fmt.Errorf("output %q: %v", name, err)
 			}
@@ -223,4 +248,19 @@ func asFloat64(t *graph.Tensor) ([]float64, error) {
 		out[i] = float64(v)
 	}
 	return out, nil
+}
+
+// relabelBF16 fixes a quirk of the ONNX 1.12 test data: bfloat16 tensors are
+// stored as UINT16 tensors holding the bit patterns.
+func relabelBF16(t *graph.Tensor, want graph.DataType) *graph.Tensor {
+	if want != graph.BFloat16 || t.DType != graph.Uint16 {
+		return t
+	}
+	bits := graph.Elems[uint16](t)
+	out := graph.NewTensor(graph.BFloat16, t.Shape)
+	d := graph.Elems[graph.BFloat16Bits](out)
+	for i, b := range bits {
+		d[i] = graph.BFloat16Bits(b)
+	}
+	return out
 }

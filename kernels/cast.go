@@ -1,0 +1,275 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+// castTensor converts x to element type to. Integers convert exactly through
+// int64 (uint64 through uint64), floats through float64; float to integer
+// truncates toward zero; strings parse and format numbers.
+func castTensor(x *graph.Tensor, to graph.DataType) (*graph.Tensor, error) {
+	if x.DType == to {
+		return x, nil
+	}
+	out := graph.NewTensor(to, x.Shape)
+	if to == graph.String {
+		return out, castToString(x, out)
+	}
+	if x.DType == graph.String {
+		return out, castFromString(x, out)
+	}
+	if !castable(x.DType) || !castable(to) {
+		return nil, fmt.Errorf("Cast from %s to %s is not supported", x.DType.Short(), to.Short())
+	}
+	intLike := func(t graph.DataType) bool { return t.IsInteger() || t == graph.Bool }
+	if intLike(x.DType) && intLike(to) {
+		if x.DType == graph.Uint64 {
+			u := graph.Elems[uint64](x)
+			v := make([]int64, len(u))
+			for i, e := range u {
+				v[i] = int64(e) // wraps like a C cast
+			}
+			storeInt64s(out, v)
+			return out, nil
+		}
+		storeInt64s(out, readInt64s(x))
+		return out, nil
+	}
+	if to == graph.Bool {
+		vals, err := asFloat64s(x)
+		if err != nil {
+			return nil, err
+		}
+		d := out.Data().([]bool)
+		for i, v := range vals {
+			d[i] = v != 0
+		}
+		return out, nil
+	}
+	var vals []float64
+	if x.DType == graph.Bool {
+		for _, b := range x.Data().([]bool) {
+			if b {
+				vals = append(vals, 1)
+			} else {
+				vals = append(vals, 0)
+			}
+		}
+	} else {
+		var err error
+		if vals, err = asFloat64s(x); err != nil {
+			return nil, err
+		}
+	}
+	if to.IsInteger() {
+		for i, v := range vals {
+			vals[i] = math.Trunc(v)
+		}
+	}
+	return out, storeFloat64s(out, vals)
+}
+
+func castable(t graph.DataType) bool {
+	switch t {
+	case graph.Float, graph.Double, graph.Float16, graph.BFloat16, graph.Bool,
+		graph.Int8, graph.Uint8, graph.Int16, graph.Uint16, graph.Int32, graph.Uint32, graph.Int64, graph.Uint64:
+		return true
+	}
+	return false
+}
+
+// readInt64s reads an integer or bool tensor as int64.
+func readInt64s(t *graph.Tensor) []int64 {
+	out := make([]int64, t.Len())
+	switch d := t.Data().(type) {
+	case []int64:
+		copy(out, d)
+	case []int32:
+		for i, v := range d {
+			out[i] = int64(v)
+		}
+	case []int16:
+		for i, v := range d {
+			out[i] = int64(v)
+		}
+	case []int8:
+		for i, v := range d {
+			out[i] = int64(v)
+		}
+	case []uint8:
+		for i, v := range d {
+			out[i] = int64(v)
+		}
+	case []uint16:
+		for i, v := range d {
+			out[i] = int64(v)
+		}
+	case []uint32:
+		for i, v := range d {
+			out[i] = int64(v)
+		}
+	case []bool:
+		for i, v := range d {
+			if v {
+				out[i] = 1
+			}
+		}
+	}
+	return out
+}
+
+// storeInt64s writes int64 values into an integer or bool tensor, wrapping like a C cast.
+func storeInt64s(t *graph.Tensor, v []int64) {
+	switch d := t.Data().(type) {
+	case []int64:
+		copy(d, v)
+	case []int32:
+		for i := range d {
+			d[i] = int32(v[i])
+		}
+	case []int16:
+		for i := range d {
+			d[i] = int16(v[i])
+		}
+	case []int8:
+		for i := range d {
+			d[i] = int8(v[i])
+		}
+	case []uint8:
+		for i := range d {
+			d[i] = uint8(v[i])
+		}
+	case []uint16:
+		for i := range d {
+			d[i] = uint16(v[i])
+		}
+	case []uint32:
+		for i := range d {
+			d[i] = uint32(v[i])
+		}
+	case []uint64:
+		for i := range d {
+			d[i] = uint64(v[i])
+		}
+	case []bool:
+		for i := range d {
+			d[i] = v[i] != 0
+		}
+	}
+}
+
+func castToString(x, out *graph.Tensor) error {
+	d := out.Data().([][]byte)
+	switch x.DType {
+	case graph.Float, graph.Float16, graph.BFloat16:
+		f, err := x.AsFloat32()
+		if err != nil {
+			return err
+		}
+		for i, v := range f {
+			d[i] = []byte(formatFloat(float64(v), 32))
+		}
+	case graph.Double:
+		for i, v := range graph.Elems[float64](x) {
+			d[i] = []byte(formatFloat(v, 64))
+		}
+	case graph.Bool:
+		for i, v := range x.Data().([]bool) {
+			d[i] = []byte(strconv.FormatBool(v))
+		}
+	default:
+		if !x.DType.IsInteger() {
+			return fmt.Errorf("Cast from %s to string is not supported", x.DType.Short())
+		}
+		for i, v := range readInt64s(x) {
+			d[i] = []byte(strconv.FormatInt(v, 10))
+		}
+	}
+	return nil
+}
+
+// formatFloat writes the shortest form that reads back to the same value.
+func formatFloat(v float64, bits int) string {
+	switch {
+	case math.IsNaN(v):
+		return "NaN"
+	case math.IsInf(v, 1):
+		return "INF"
+	case math.IsInf(v, -1):
+		return "-INF"
+	}
+	return strconv.FormatFloat(v, 'g', -1, bits)
+}
+
+func castFromString(x, out *graph.Tensor) error {
+	src := x.Data().([][]byte)
+	vals := make([]float64, len(src))
+	for i, s := range src {
+		str := strings.TrimSpace(string(s))
+		switch strings.ToLower(str) {
+		case "inf", "+inf", "infinity":
+			vals[i] = math.Inf(1)
+			continue
+		case "-inf", "-infinity":
+			vals[i] = math.Inf(-1)
+			continue
+		}
+		v, err := strconv.ParseFloat(str, 64)
+		if err != nil {
+			return fmt.Errorf("Cast: %q is not a number", str)
+		}
+		vals[i] = v
+	}
+	if out.DType == graph.Bool {
+		d := out.Data().([]bool)
+		for i, v := range vals {
+			d[i] = v != 0
+		}
+		return nil
+	}
+	return storeFloat64s(out, vals)
+}
+
+func newCast(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	to := graph.DataType(a.Int("to", 0))
+	if a.err != nil {
+		return nil, a.err
+	}
+	if !to.Known() {
+		return nil, fmt.Errorf("Cast to unknown type %d", to)
+	}
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		t, err := castTensor(in[0], to)
+		if err != nil {
+			return nil, err
+		}
+		return one(t), nil
+	}), nil
+}
+
+func newCastLike(*NodeInfo) (Kernel, error) {
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 2); err != nil {
+			return nil, err
+		}
+		t, err := castTensor(in[0], in[1].DType)
+		if err != nil {
+			return nil, err
+		}
+		return one(t), nil
+	}), nil
+}
+
+func init() {
+	Register("", "Cast", 1, newCast)
+	Register("", "CastLike", 15, newCastLike)
+}

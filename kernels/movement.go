@@ -1,0 +1,1066 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+// copier moves elements between two tensors of one element type, whatever it is,
+// so data-movement ops are written once.
+type copier interface {
+	run(d, s, n int)         // dst[d:d+n] = src[s:s+n]
+	strided(d, s, n, st int) // dst[d+i] = src[s+i*st]
+}
+
+type typedCopier[T any] struct{ dst, src []T }
+
+func (c typedCopier[T]) run(d, s, n int) { copy(c.dst[d:d+n], c.src[s:s+n]) }
+func (c typedCopier[T]) strided(d, s, n, st int) {
+	dst := c.dst[d : d+n]
+	for i := range dst {
+		dst[i] = c.src[s+i*st]
+	}
+}
+
+func copierOf(dst, src *graph.Tensor) copier {
+	switch d := dst.Data().(type) {
+	case []float32:
+		return typedCopier[float32]{d, src.Data().([]float32)}
+	case []float64:
+		return typedCopier[float64]{d, src.Data().([]float64)}
+	case []graph.Float16Bits:
+		return typedCopier[graph.Float16Bits]{d, src.Data().([]graph.Float16Bits)}
+	case []graph.BFloat16Bits:
+		return typedCopier[graph.BFloat16Bits]{d, src.Data().([]graph.BFloat16Bits)}
+	case []int8:
+		return typedCopier[int8]{d, src.Data().([]int8)}
+	case []uint8:
+		return typedCopier[uint8]{d, src.Data().([]uint8)}
+	case []int16:
+		return typedCopier[int16]{d, src.Data().([]int16)}
+	case []uint16:
+		return typedCopier[uint16]{d, src.Data().([]uint16)}
+	case []int32:
+		return typedCopier[int32]{d, src.Data().([]int32)}
+	case []uint32:
+		return typedCopier[uint32]{d, src.Data().([]uint32)}
+	case []int64:
+		return typedCopier[int64]{d, src.Data().([]int64)}
+	case []uint64:
+		return typedCopier[uint64]{d, src.Data().([]uint64)}
+	case []bool:
+		return typedCopier[bool]{d, src.Data().([]bool)}
+	case [][]byte:
+		return typedCopier[[]byte]{d, src.Data().([][]byte)}
+	case []complex64:
+		return typedCopier[complex64]{d, src.Data().([]complex64)}
+	case []complex128:
+		return typedCopier[complex128]{d, src.Data().([]complex128)}
+	}
+	panic(fmt.Sprintf("no copier for %T", dst.Data()))
+}
+
+// view returns a tensor sharing x's data with another shape. Kernels never write
+// their inputs, so sharing is safe.
+func view(x *graph.Tensor, shape []int) *graph.Tensor {
+	t, err := graph.TensorOf(x.DType, shape, x.Data())
+	if err != nil {
+		panic(err) // callers check the element count first
+	}
+	return t
+}
+
+// ---- shape-only ops ----
+
+func newReshape(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	allowZero := a.Int("allowzero", 0) != 0
+	attrShape := a.Ints("shape", nil)
+	if a.err != nil {
+		return nil, a.err
+	}
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		var spec []int
+		if ni.Opset < 5 {
+			spec = toInts(attrShape)
+		} else {
+			if err := need(in, 2); err != nil {
+				return nil, err
+			}
+			s, err := ints(in[1])
+			if err != nil {
+				return nil, err
+			}
+			spec = s
+		}
+		shape := make([]int, len(spec))
+		infer := -1
+		known := 1
+		for i, d := range spec {
+			switch {
+			case d == 0 && !allowZero:
+				if i >= x.Rank() {
+					return nil, fmt.Errorf("shape %v copies dimension %d, but the input has rank %d", spec, i, x.Rank())
+				}
+				shape[i] = x.Shape[i]
+			case d == -1:
+				if infer >= 0 {
+					return nil, fmt.Errorf("shape %v has more than one -1", spec)
+				}
+				infer = i
+				continue
+			case d < -1:
+				return nil, fmt.Errorf("shape %v has a negative dimension", spec)
+			default:
+				shape[i] = d
+			}
+			known *= shape[i]
+		}
+		if infer >= 0 {
+			if known == 0 || x.Len()%known != 0 {
+				return nil, fmt.Errorf("cannot reshape %v into %v", x.Shape, spec)
+			}
+			shape[infer] = x.Len() / known
+		}
+		if graph.Numel(shape) != x.Len() {
+			return nil, fmt.Errorf("cannot reshape %v (%d elements) into %v", x.Shape, x.Len(), shape)
+		}
+		return one(view(x, shape)), nil
+	}), nil
+}
+
+func newFlatten(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	axis := a.Int("axis", 1)
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		ax := axis
+		if ax < 0 {
+			ax += int64(x.Rank())
+		}
+		if ax < 0 || ax > int64(x.Rank()) {
+			return nil, fmt.Errorf("axis %d is out of range for rank %d", axis, x.Rank())
+		}
+		return one(view(x, []int{graph.Numel(x.Shape[:ax]), graph.Numel(x.Shape[ax:])})), nil
+	}), a.err
+}
+
+// axesFrom reads axes from the attribute (old opsets) or the optional input (new).
+func axesFrom(in []*graph.Tensor, idx int, attr []int64, fromInput bool) ([]int64, error) {
+	if !fromInput {
+		return attr, nil
+	}
+	if len(in) > idx && in[idx] != nil {
+		v, err := ints(in[idx])
+		if err != nil {
+			return nil, err
+		}
+		out := make([]int64, len(v))
+		for i, x := range v {
+			out[i] = int64(x)
+		}
+		return out, nil
+	}
+	return nil, nil
+}
+
+func newSqueeze(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	attr := a.Ints("axes", nil)
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		axes, err := axesFrom(in, 1, attr, ni.Opset >= 13)
+		if err != nil {
+			return nil, err
+		}
+		drop := make([]bool, x.Rank())
+		if axes == nil {
+			for i, d := range x.Shape {
+				drop[i] = d == 1
+			}
+		}
+		for _, ax := range axes {
+			i, err := normAxis(ax, x.Rank())
+			if err != nil {
+				return nil, err
+			}
+			if x.Shape[i] != 1 {
+				return nil, fmt.Errorf("cannot squeeze axis %d of size %d", ax, x.Shape[i])
+			}
+			drop[i] = true
+		}
+		var shape []int
+		for i, d := range x.Shape {
+			if !drop[i] {
+				shape = append(shape, d)
+			}
+		}
+		return one(view(x, shape)), nil
+	}), a.err
+}
+
+func newUnsqueeze(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	attr := a.Ints("axes", nil)
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		axes, err := axesFrom(in, 1, attr, ni.Opset >= 13)
+		if err != nil {
+			return nil, err
+		}
+		rank := x.Rank() + len(axes)
+		insert := make([]bool, rank)
+		for _, ax := range axes {
+			i, err := normAxis(ax, rank)
+			if err != nil {
+				return nil, err
+			}
+			if insert[i] {
+				return nil, fmt.Errorf("axis %d repeated", ax)
+			}
+			insert[i] = true
+		}
+		shape := make([]int, rank)
+		j := 0
+		for i := range shape {
+			if insert[i] {
+				shape[i] = 1
+			} else {
+				shape[i] = x.Shape[j]
+				j++
+			}
+		}
+		return one(view(x, shape)), nil
+	}), a.err
+}
+
+func newIdentity(*NodeInfo) (Kernel, error) {
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		return one(in[0]), nil
+	}), nil
+}
+
+// newDropout is inference Dropout: the output is the input; the optional mask is all true.
+func newDropout(ni *NodeInfo) (Kernel, error) {
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		if len(in) > 2 && in[2] != nil {
+			if m, ok := in[2].Data().([]bool); ok && len(m) == 1 && m[0] {
+				return nil, fmt.Errorf("Dropout in training mode is not supported")
+			}
+		}
+		mask := graph.NewTensor(graph.Bool, in[0].Shape)
+		for i, md := 0, mask.Data().([]bool); i < len(md); i++ {
+			md[i] = true
+		}
+		return []*graph.Tensor{in[0], mask}, nil
+	}), nil
+}
+
+func newShape(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	start, end := a.Int("start", 0), a.Int("end", math.MaxInt64)
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		r := int64(in[0].Rank())
+		clamp := func(v int64) int64 {
+			if v < 0 {
+				v += r
+			}
+			return max(0, min(r, v))
+		}
+		s, e := clamp(start), clamp(end)
+		var dims []int64
+		for _, d := range in[0].Shape[s:max(s, e)] {
+			dims = append(dims, int64(d))
+		}
+		if dims == nil {
+			dims = []int64{}
+		}
+		return one(graph.Int64Tensor([]int{len(dims)}, dims)), nil
+	}), a.err
+}
+
+func newSize(*NodeInfo) (Kernel, error) {
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		return one(graph.Int64Tensor(nil, []int64{int64(in[0].Len())})), nil
+	}), nil
+}
+
+// ---- copying ops ----
+
+func newTranspose(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	perm := a.Ints("perm", nil)
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		r := x.Rank()
+		p := make([]int, r)
+		if perm == nil {
+			for i := range p {
+				p[i] = r - 1 - i
+			}
+		} else {
+			if len(perm) != r {
+				return nil, fmt.Errorf("perm %v does not fit rank %d", perm, r)
+			}
+			seen := make([]bool, r)
+			for i, v := range perm {
+				if v < 0 || v >= int64(r) || seen[v] {
+					return nil, fmt.Errorf("perm %v is not a permutation", perm)
+				}
+				seen[v] = true
+				p[i] = int(v)
+			}
+		}
+		shape := make([]int, r)
+		for i := range p {
+			shape[i] = x.Shape[p[i]]
+		}
+		out := graph.NewTensor(x.DType, shape)
+		xs := stridesOf(x.Shape)
+		src := make([]int, r)
+		for i := range p {
+			src[i] = xs[p[i]]
+		}
+		c := copierOf(out, x)
+		bcastIter(shape, [][]int{stridesOf(shape), src}, func(offs []int, n int, inner []int) {
+			if inner[1] == 1 {
+				c.run(offs[0], offs[1], n)
+			} else {
+				c.strided(offs[0], offs[1], n, inner[1])
+			}
+		})
+		return one(out), nil
+	}), a.err
+}
+
+func newConcat(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	axis := a.Int("axis", 1)
+	if ni.Opset >= 4 && !ni.Node.HasAttr("axis") {
+		return nil, fmt.Errorf("Concat needs an axis attribute")
+	}
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if len(in) == 0 || in[0] == nil {
+			return nil, fmt.Errorf("Concat needs inputs")
+		}
+		first := in[0]
+		ax, err := normAxis(axis, first.Rank())
+		if err != nil {
+			return nil, err
+		}
+		shape := append([]int(nil), first.Shape...)
+		shape[ax] = 0
+		for _, t := range in {
+			if t == nil {
+				continue
+			}
+			if t.DType != first.DType || t.Rank() != first.Rank() {
+				return nil, fmt.Errorf("Concat inputs differ in type or rank: %s%v and %s%v", first.DType.Short(), first.Shape, t.DType.Short(), t.Shape)
+			}
+			for i := range shape {
+				if i != ax && t.Shape[i] != first.Shape[i] {
+					return nil, fmt.Errorf("Concat inputs %v and %v differ outside axis %d", first.Shape, t.Shape, ax)
+				}
+			}
+			shape[ax] += t.Shape[ax]
+		}
+		out := graph.NewTensor(first.DType, shape)
+		outer := graph.Numel(shape[:ax])
+		inner := graph.Numel(shape[ax+1:])
+		rowOut := shape[ax] * inner
+		off := 0
+		for _, t := range in {
+			if t == nil {
+				continue
+			}
+			c := copierOf(out, t)
+			chunk := t.Shape[ax] * inner
+			for o := 0; o < outer; o++ {
+				c.run(o*rowOut+off, o*chunk, chunk)
+			}
+			off += chunk
+		}
+		return one(out), nil
+	}), a.err
+}
+
+func newSplit(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	axis := a.Int("axis", 0)
+	attrSplit := a.Ints("split", nil)
+	numOutputs := a.Int("num_outputs", 0)
+	nOut := len(ni.Node.Outputs)
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		ax, err := normAxis(axis, x.Rank())
+		if err != nil {
+			return nil, err
+		}
+		dim := x.Shape[ax]
+		var sizes []int
+		switch {
+		case ni.Opset >= 13 && len(in) > 1 && in[1] != nil:
+			if sizes, err = ints(in[1]); err != nil {
+				return nil, err
+			}
+		case ni.Opset < 13 && attrSplit != nil:
+			sizes = toInts(attrSplit)
+		default:
+			n := nOut
+			if numOutputs > 0 {
+				n = int(numOutputs)
+			}
+			// Equal parts; with num_outputs (opset 18) the last may be smaller.
+			per := (dim + n - 1) / n
+			if numOutputs == 0 && dim%n != 0 {
+				return nil, fmt.Errorf("axis of size %d does not split into %d equal parts", dim, n)
+			}
+			for i := 0; i < n; i++ {
+				sizes = append(sizes, max(0, min(per, dim-i*per)))
+			}
+		}
+		total := 0
+		for _, s := range sizes {
+			if s < 0 {
+				return nil, fmt.Errorf("negative split size in %v", sizes)
+			}
+			total += s
+		}
+		if total != dim || len(sizes) != nOut {
+			return nil, fmt.Errorf("split %v does not divide axis of size %d into %d outputs", sizes, dim, nOut)
+		}
+		outer := graph.Numel(x.Shape[:ax])
+		inner := graph.Numel(x.Shape[ax+1:])
+		outs := make([]*graph.Tensor, nOut)
+		off := 0
+		for i, s := range sizes {
+			shape := append([]int(nil), x.Shape...)
+			shape[ax] = s
+			t := graph.NewTensor(x.DType, shape)
+			c := copierOf(t, x)
+			for o := 0; o < outer; o++ {
+				c.run(o*s*inner, o*dim*inner+off*inner, s*inner)
+			}
+			off += s
+			outs[i] = t
+		}
+		return outs, nil
+	}), a.err
+}
+
+func newSlice(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	aStarts, aEnds, aAxes := a.Ints("starts", nil), a.Ints("ends", nil), a.Ints("axes", nil)
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		var starts, ends, axes, steps []int
+		var err error
+		if ni.Opset < 10 {
+			starts, ends, axes = toInts(aStarts), toInts(aEnds), toInts(aAxes)
+		} else {
+			if err := need(in, 3); err != nil {
+				return nil, err
+			}
+			if starts, err = ints(in[1]); err != nil {
+				return nil, err
+			}
+			if ends, err = ints(in[2]); err != nil {
+				return nil, err
+			}
+			if len(in) > 3 && in[3] != nil {
+				if axes, err = ints(in[3]); err != nil {
+					return nil, err
+				}
+			}
+			if len(in) > 4 && in[4] != nil {
+				if steps, err = ints(in[4]); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if len(starts) != len(ends) || (axes != nil && len(axes) != len(starts)) || (steps != nil && len(steps) != len(starts)) {
+			return nil, fmt.Errorf("starts, ends, axes and steps differ in length")
+		}
+		r := x.Rank()
+		st := make([]int, r)   // start per axis
+		step := make([]int, r) // step per axis
+		shape := append([]int(nil), x.Shape...)
+		for i := range step {
+			step[i] = 1
+		}
+		for i := range starts {
+			ax := i
+			if axes != nil {
+				if ax, err = normAxis(int64(axes[i]), r); err != nil {
+					return nil, err
+				}
+			}
+			s := 1
+			if steps != nil {
+				s = steps[i]
+			}
+			if s == 0 {
+				return nil, fmt.Errorf("slice step 0")
+			}
+			start, count := sliceRange(starts[i], ends[i], s, x.Shape[ax])
+			st[ax], step[ax], shape[ax] = start, s, count
+		}
+		out := graph.NewTensor(x.DType, shape)
+		if out.Len() == 0 {
+			return one(out), nil
+		}
+		xs := stridesOf(x.Shape)
+		base := 0
+		src := make([]int, r)
+		for i := range xs {
+			base += st[i] * xs[i]
+			src[i] = xs[i] * step[i]
+		}
+		c := copierOf(out, x)
+		bcastIter(shape, [][]int{stridesOf(shape), src}, func(offs []int, n int, inner []int) {
+			if inner[1] == 1 {
+				c.run(offs[0], base+offs[1], n)
+			} else {
+				c.strided(offs[0], base+offs[1], n, inner[1])
+			}
+		})
+		return one(out), nil
+	}), a.err
+}
+
+// sliceRange clamps a slice of an axis of size dim as numpy does and returns the
+// first index and the element count.
+func sliceRange(start, end, step, dim int) (int, int) {
+	if start < 0 {
+		start += dim
+	}
+	if end < 0 {
+		end += dim
+	}
+	if step > 0 {
+		start = max(0, min(dim, start))
+		end = max(0, min(dim, end))
+		if end <= start {
+			return start, 0
+		}
+		return start, (end - start + step - 1) / step
+	}
+	start = max(-1, min(dim-1, start))
+	end = max(-1, min(dim-1, end))
+	if end >= start {
+		return max(start, 0), 0
+	}
+	return start, (start - end - step - 1) / -step
+}
+
+func newGather(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	axis := a.Int("axis", 0)
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 2); err != nil {
+			return nil, err
+		}
+		x, idxT := in[0], in[1]
+		ax, err := normAxis(axis, x.Rank())
+		if err != nil {
+			return nil, err
+		}
+		idx, err := ints(idxT)
+		if err != nil {
+			return nil, err
+		}
+		dim := x.Shape[ax]
+		shape := append(append(append([]int(nil), x.Shape[:ax]...), idxT.Shape...), x.Shape[ax+1:]...)
+		out := graph.NewTensor(x.DType, shape)
+		outer := graph.Numel(x.Shape[:ax])
+		inner := graph.Numel(x.Shape[ax+1:])
+		c := copierOf(out, x)
+		for o := 0; o < outer; o++ {
+			for j, v := range idx {
+				if v < -dim || v >= dim {
+					return nil, fmt.Errorf("index %d is out of range for axis of size %d", v, dim)
+				}
+				if v < 0 {
+					v += dim
+				}
+				c.run((o*len(idx)+j)*inner, (o*dim+v)*inner, inner)
+			}
+		}
+		return one(out), nil
+	}), a.err
+}
+
+func newGatherElements(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	axis := a.Int("axis", 0)
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 2); err != nil {
+			return nil, err
+		}
+		x, idxT := in[0], in[1]
+		ax, err := normAxis(axis, x.Rank())
+		if err != nil {
+			return nil, err
+		}
+		if idxT.Rank() != x.Rank() {
+			return nil, fmt.Errorf("indices rank %d differs from data rank %d", idxT.Rank(), x.Rank())
+		}
+		idx, err := ints(idxT)
+		if err != nil {
+			return nil, err
+		}
+		out := graph.NewTensor(x.DType, idxT.Shape)
+		c := copierOf(out, x)
+		xs, is := stridesOf(x.Shape), stridesOf(idxT.Shape)
+		dim := x.Shape[ax]
+		for i, v := range idx {
+			if v < -dim || v >= dim {
+				return nil, fmt.Errorf("index %d is out of range for axis of size %d", v, dim)
+			}
+			if v < 0 {
+				v += dim
+			}
+			off, rem := 0, i
+			for d := range is {
+				k := rem / is[d]
+				rem %= is[d]
+				if d == ax {
+					k = v
+				}
+				off += k * xs[d]
+			}
+			c.run(i, off, 1)
+		}
+		return one(out), nil
+	}), a.err
+}
+
+func newExpand(*NodeInfo) (Kernel, error) {
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 2); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		want, err := ints(in[1])
+		if err != nil {
+			return nil, err
+		}
+		shape, err := broadcastShape(x.Shape, want)
+		if err != nil {
+			return nil, err
+		}
+		return one(broadcastTo(x, shape)), nil
+	}), nil
+}
+
+// broadcastTo materializes x broadcast to shape.
+func broadcastTo(x *graph.Tensor, shape []int) *graph.Tensor {
+	out := graph.NewTensor(x.DType, shape)
+	c := copierOf(out, x)
+	bcastIter(shape, [][]int{stridesOf(shape), bcastStrides(x.Shape, shape)}, func(offs []int, n int, inner []int) {
+		c.strided(offs[0], offs[1], n, inner[1])
+	})
+	return out
+}
+
+func newTile(*NodeInfo) (Kernel, error) {
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 2); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		reps, err := ints(in[1])
+		if err != nil {
+			return nil, err
+		}
+		if len(reps) != x.Rank() {
+			return nil, fmt.Errorf("repeats %v do not fit rank %d", reps, x.Rank())
+		}
+		// Tile = broadcast of x viewed as [1, d0, 1, d1, ...] to [r0, d0, r1, d1, ...].
+		var src, dst []int
+		for i, d := range x.Shape {
+			if reps[i] < 0 {
+				return nil, fmt.Errorf("negative repeat %d", reps[i])
+			}
+			src = append(src, 1, d)
+			dst = append(dst, reps[i], d)
+		}
+		shape := make([]int, x.Rank())
+		for i, d := range x.Shape {
+			shape[i] = d * reps[i]
+		}
+		t := broadcastTo(view(x, src), dst)
+		return one(view(t, shape)), nil
+	}), nil
+}
+
+func newPad(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	mode := a.String("mode", "constant")
+	attrPads := a.Ints("pads", nil)
+	if attrPads == nil {
+		attrPads = a.Ints("paddings", nil)
+	}
+	attrValue := a.Float("value", 0)
+	if a.err != nil {
+		return nil, a.err
+	}
+	switch mode {
+	case "constant", "reflect", "edge", "wrap":
+	default:
+		return nil, fmt.Errorf("unknown Pad mode %q", mode)
+	}
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		r := x.Rank()
+		var pads []int
+		var axes []int
+		value := float64(attrValue)
+		var err error
+		if ni.Opset < 11 {
+			pads = toInts(attrPads)
+		} else {
+			if err := need(in, 2); err != nil {
+				return nil, err
+			}
+			if pads, err = ints(in[1]); err != nil {
+				return nil, err
+			}
+			if len(in) > 2 && in[2] != nil && in[2].Len() > 0 {
+				if value, err = scalarFloat64(in[2]); err != nil {
+					return nil, err
+				}
+			}
+			if len(in) > 3 && in[3] != nil {
+				if axes, err = ints(in[3]); err != nil {
+					return nil, err
+				}
+			}
+		}
+		full := make([]int, 2*r)
+		if axes == nil {
+			if len(pads) != 2*r {
+				return nil, fmt.Errorf("pads %v do not fit rank %d", pads, r)
+			}
+			copy(full, pads)
+		} else {
+			if len(pads) != 2*len(axes) {
+				return nil, fmt.Errorf("pads %v do not fit axes %v", pads, axes)
+			}
+			for i, ax := range axes {
+				k, err := normAxis(int64(ax), r)
+				if err != nil {
+					return nil, err
+				}
+				full[k], full[k+r] = pads[i], pads[i+len(axes)]
+			}
+		}
+		shape := make([]int, r)
+		for i := range shape {
+			shape[i] = x.Shape[i] + full[i] + full[i+r]
+			if shape[i] < 0 {
+				return nil, fmt.Errorf("pads %v make axis %d negative", full, i)
+			}
+			if mode != "constant" && x.Shape[i] == 0 && shape[i] > 0 {
+				return nil, fmt.Errorf("%s padding of an empty axis", mode)
+			}
+			if mode == "reflect" && (full[i] >= x.Shape[i] || full[i+r] >= x.Shape[i]) && (full[i] > 0 || full[i+r] > 0) && x.Shape[i] < 2 {
+				return nil, fmt.Errorf("reflect padding needs at least 2 elements on axis %d", i)
+			}
+		}
+		out := graph.NewTensor(x.DType, shape)
+		if err := fillConst(out, value); err != nil {
+			return nil, err
+		}
+		if out.Len() == 0 {
+			return one(out), nil
+		}
+		c := copierOf(out, x)
+		xs := stridesOf(x.Shape)
+		os := stridesOf(shape)
+		// Map every output index to a source index per the mode (-1: constant).
+		srcIdx := func(o, i int) int {
+			s := o - full[i]
+			n := x.Shape[i]
+			if s >= 0 && s < n {
+				return s
+			}
+			switch mode {
+			case "edge":
+				return max(0, min(n-1, s))
+			case "wrap":
+				return ((s % n) + n) % n
+			case "reflect":
+				if n == 1 {
+					return 0
+				}
+				period := 2 * (n - 1)
+				s = ((s % period) + period) % period
+				if s >= n {
+					s = period - s
+				}
+				return s
+			}
+			return -1
+		}
+		idx := make([]int, r)
+		total := out.Len()
+		for o := 0; o < total; o++ {
+			rem, src := o, 0
+			for d := 0; d < r; d++ {
+				idx[d] = rem / os[d]
+				rem %= os[d]
+				s := srcIdx(idx[d], d)
+				if s < 0 {
+					src = -1
+					break
+				}
+				src += s * xs[d]
+			}
+			if src >= 0 {
+				c.run(o, src, 1)
+			}
+		}
+		return one(out), nil
+	}), nil
+}
+
+// fillConst sets every element of t to v converted to its type.
+func fillConst(t *graph.Tensor, v float64) error {
+	if v == 0 {
+		return nil // new tensors are zero
+	}
+	switch d := t.Data().(type) {
+	case []float32:
+		for i := range d {
+			d[i] = float32(v)
+		}
+	case []float64:
+		for i := range d {
+			d[i] = v
+		}
+	case []int64:
+		for i := range d {
+			d[i] = int64(v)
+		}
+	case []int32:
+		for i := range d {
+			d[i] = int32(v)
+		}
+	case []int8:
+		for i := range d {
+			d[i] = int8(v)
+		}
+	case []uint8:
+		for i := range d {
+			d[i] = uint8(v)
+		}
+	case []bool:
+		for i := range d {
+			d[i] = v != 0
+		}
+	default:
+		return fmt.Errorf("filling %s is not supported", t.DType.Short())
+	}
+	return nil
+}
+
+func newConstantOfShape(ni *NodeInfo) (Kernel, error) {
+	var value *graph.Tensor
+	if ni.Node.HasAttr("value") {
+		v, err := ni.Node.AttrTensor("value", ni.Dir)
+		if err != nil {
+			return nil, err
+		}
+		if v.Len() != 1 {
+			return nil, fmt.Errorf("value must hold one element")
+		}
+		value = v
+	} else {
+		value = graph.Float32Tensor([]int{1}, []float32{0})
+	}
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		shape, err := ints(in[0])
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range shape {
+			if d < 0 {
+				return nil, fmt.Errorf("negative dimension in shape %v", shape)
+			}
+		}
+		out := graph.NewTensor(value.DType, shape)
+		c := copierOf(out, value)
+		for i := 0; i < out.Len(); i++ {
+			c.run(i, 0, 1)
+		}
+		return one(out), nil
+	}), nil
+}
+
+func newRange(*NodeInfo) (Kernel, error) {
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 3); err != nil {
+			return nil, err
+		}
+		start, err1 := scalarFloat64(in[0])
+		limit, err2 := scalarFloat64(in[1])
+		delta, err3 := scalarFloat64(in[2])
+		if err := firstErr(err1, err2, err3); err != nil {
+			return nil, err
+		}
+		if delta == 0 {
+			return nil, fmt.Errorf("Range delta is 0")
+		}
+		dt := in[0].DType
+		n := int(max(0, math.Ceil((limit-start)/delta)))
+		out := graph.NewTensor(dt, []int{n})
+		switch d := out.Data().(type) {
+		case []float32:
+			s, dl := float32(start), float32(delta)
+			for i := range d {
+				d[i] = s + float32(i)*dl
+			}
+		case []float64:
+			for i := range d {
+				d[i] = start + float64(i)*delta
+			}
+		case []int64:
+			s, dl := graph.Elems[int64](in[0])[0], graph.Elems[int64](in[2])[0]
+			for i := range d {
+				d[i] = s + int64(i)*dl
+			}
+		case []int32:
+			s, dl := graph.Elems[int32](in[0])[0], graph.Elems[int32](in[2])[0]
+			for i := range d {
+				d[i] = s + int32(i)*dl
+			}
+		case []int16:
+			for i := range d {
+				d[i] = int16(start) + int16(i)*int16(delta)
+			}
+		default:
+			return nil, fmt.Errorf("Range on %s is not supported", dt.Short())
+		}
+		return one(out), nil
+	}), nil
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func newConstant(ni *NodeInfo) (Kernel, error) {
+	n := ni.Node
+	var t *graph.Tensor
+	var err error
+	switch {
+	case n.HasAttr("value"):
+		t, err = n.AttrTensor("value", ni.Dir)
+	case n.HasAttr("value_float"):
+		v, e := n.AttrFloat("value_float", 0)
+		t, err = graph.Float32Tensor(nil, []float32{v}), e
+	case n.HasAttr("value_floats"):
+		v, e := n.AttrFloats("value_floats", nil)
+		t, err = graph.Float32Tensor([]int{len(v)}, slices.Clone(v)), e
+	case n.HasAttr("value_int"):
+		v, e := n.AttrInt("value_int", 0)
+		t, err = graph.Int64Tensor(nil, []int64{v}), e
+	case n.HasAttr("value_ints"):
+		v, e := n.AttrInts("value_ints", nil)
+		t, err = graph.Int64Tensor([]int{len(v)}, slices.Clone(v)), e
+	case n.HasAttr("value_string"):
+		v, e := n.AttrString("value_string", "")
+		t, err = graph.TensorOf(graph.String, nil, [][]byte{[]byte(v)})
+		if err == nil {
+			err = e
+		}
+	case n.HasAttr("value_strings"):
+		v, e := n.AttrStrings("value_strings", nil)
+		b := make([][]byte, len(v))
+		for i, s := range v {
+			b[i] = []byte(s)
+		}
+		t, err = graph.TensorOf(graph.String, []int{len(v)}, b)
+		if err == nil {
+			err = e
+		}
+	default:
+		return nil, fmt.Errorf("Constant has no value attribute (sparse_value is not supported)")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return KernelFunc(func(*Context, []*graph.Tensor) ([]*graph.Tensor, error) { return one(t), nil }), nil
+}
+
+func init() {
+	Register("", "Reshape", 1, newReshape)
+	Register("", "Flatten", 1, newFlatten)
+	Register("", "Squeeze", 1, newSqueeze)
+	Register("", "Unsqueeze", 1, newUnsqueeze)
+	Register("", "Identity", 1, newIdentity)
+	Register("", "Dropout", 1, newDropout)
+	Register("", "Shape", 1, newShape)
+	Register("", "Size", 1, newSize)
+	Register("", "Transpose", 1, newTranspose)
+	Register("", "Concat", 1, newConcat)
+	Register("", "Split", 1, newSplit)
+	Register("", "Slice", 1, newSlice)
+	Register("", "Gather", 1, newGather)
+	Register("", "GatherElements", 11, newGatherElements)
+	Register("", "Expand", 8, newExpand)
+	Register("", "Tile", 6, newTile)
+	Register("", "Pad", 2, newPad)
+	Register("", "ConstantOfShape", 9, newConstantOfShape)
+	Register("", "Range", 11, newRange)
+	Register("", "Constant", 1, newConstant)
+}

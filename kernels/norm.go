@@ -1,0 +1,251 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+// newBatchNorm is inference BatchNormalization: y = scale * (x - mean) / sqrt(var + eps) + bias,
+// per channel (axis 1).
+func newBatchNorm(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	eps := a.Float("epsilon", 1e-5)
+	training := a.Int("training_mode", 0) != 0
+	if a.err != nil {
+		return nil, a.err
+	}
+	if training {
+		return nil, fmt.Errorf("BatchNormalization in training mode is not supported")
+	}
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 5); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		if err := wantFloat(x, "BatchNormalization input"); err != nil {
+			return nil, err
+		}
+		if x.Rank() < 2 {
+			return nil, fmt.Errorf("BatchNormalization input must have rank >= 2")
+		}
+		c := x.Shape[1]
+		var params [4][]float32
+		for i := range params {
+			t := in[i+1]
+			if t.Len() != c || t.DType != graph.Float {
+				return nil, fmt.Errorf("BatchNormalization parameter %d has shape %v %s, want [%d] float32", i+1, t.Shape, t.DType.Short(), c)
+			}
+			params[i] = t.Float32s()
+		}
+		mul := make([]float32, c)
+		add := make([]float32, c)
+		for i := 0; i < c; i++ {
+			inv := float32(1 / math.Sqrt(float64(params[3][i])+float64(eps)))
+			mul[i] = params[0][i] * inv
+			add[i] = params[1][i] - params[2][i]*mul[i]
+		}
+		out := graph.NewTensor(graph.Float, x.Shape)
+		channelAffine(ctx, x.Float32s(), out.Float32s(), x.Shape[0], c, graph.Numel(x.Shape[2:]), mul, add)
+		return one(out), nil
+	}), nil
+}
+
+// channelAffine computes y = x * mul[c] + add[c] over an N x C x plane tensor.
+func channelAffine(ctx *Context, x, y []float32, n, c, plane int, mul, add []float32) {
+	parallelFor(threadsFor(ctx, n*c*plane, 1<<15), n*c, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			m, b := mul[i%c], add[i%c]
+			src := x[i*plane : (i+1)*plane]
+			dst := y[i*plane : (i+1)*plane]
+			for j, v := range src {
+				dst[j] = v*m + b
+			}
+		}
+	})
+}
+
+func newInstanceNorm(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	eps := float64(a.Float("epsilon", 1e-5))
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 3); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		if err := wantFloat(x, "InstanceNormalization input"); err != nil {
+			return nil, err
+		}
+		n, c := x.Shape[0], x.Shape[1]
+		plane := graph.Numel(x.Shape[2:])
+		scale, bias := in[1].Float32s(), in[2].Float32s()
+		if len(scale) != c || len(bias) != c {
+			return nil, fmt.Errorf("scale and bias must have %d values", c)
+		}
+		out := graph.NewTensor(graph.Float, x.Shape)
+		xd, od := x.Float32s(), out.Float32s()
+		parallelFor(threadsFor(ctx, n*c*plane, 1<<15), n*c, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				row := xd[i*plane : (i+1)*plane]
+				mean, variance := meanVar(row)
+				inv := 1 / math.Sqrt(variance+eps)
+				s, b := float64(scale[i%c]), float64(bias[i%c])
+				dst := od[i*plane : (i+1)*plane]
+				for j, v := range row {
+					dst[j] = float32((float64(v)-mean)*inv*s + b)
+				}
+			}
+		})
+		return one(out), nil
+	}), a.err
+}
+
+// meanVar is the mean and population variance, accumulated in float64.
+func meanVar(v []float32) (float64, float64) {
+	var s float64
+	for _, x := range v {
+		s += float64(x)
+	}
+	mean := s / float64(len(v))
+	var q float64
+	for _, x := range v {
+		d := float64(x) - mean
+		q += d * d
+	}
+	return mean, q / float64(len(v))
+}
+
+// newLayerNorm normalizes over the axes from axis on; outputs Y and optionally Mean
+// and InvStdDev.
+func newLayerNorm(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	axis := a.Int("axis", -1)
+	eps := float64(a.Float("epsilon", 1e-5))
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 2); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		if err := wantFloat(x, "LayerNormalization input"); err != nil {
+			return nil, err
+		}
+		ax, err := normAxis(axis, x.Rank())
+		if err != nil {
+			return nil, err
+		}
+		norm := x.Shape[ax:]
+		rows, cols := graph.Numel(x.Shape[:ax]), graph.Numel(norm)
+		bshape := norm
+		scaleT := in[1]
+		if _, err := broadcastShape(scaleT.Shape, norm); err != nil {
+			return nil, fmt.Errorf("scale shape %v does not broadcast to %v", scaleT.Shape, norm)
+		}
+		scale := broadcastTo(scaleT, bshape).Float32s()
+		var bias []float32
+		if len(in) > 2 && in[2] != nil {
+			bias = broadcastTo(in[2], bshape).Float32s()
+		}
+		out := graph.NewTensor(graph.Float, x.Shape)
+		statShape := append([]int(nil), x.Shape...)
+		for i := ax; i < len(statShape); i++ {
+			statShape[i] = 1
+		}
+		meanT := graph.NewTensor(graph.Float, statShape)
+		invT := graph.NewTensor(graph.Float, statShape)
+		xd, od, md, id := x.Float32s(), out.Float32s(), meanT.Float32s(), invT.Float32s()
+		parallelFor(threadsFor(ctx, rows*cols, 1<<15), rows, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				row := xd[r*cols : (r+1)*cols]
+				mean, variance := meanVar(row)
+				inv := 1 / math.Sqrt(variance+eps)
+				md[r], id[r] = float32(mean), float32(inv)
+				dst := od[r*cols : (r+1)*cols]
+				for j, v := range row {
+					y := (float64(v) - mean) * inv * float64(scale[j])
+					if bias != nil {
+						y += float64(bias[j])
+					}
+					dst[j] = float32(y)
+				}
+			}
+		})
+		return []*graph.Tensor{out, meanT, invT}, nil
+	}), a.err
+}
+
+// newSoftmax covers Softmax and LogSoftmax: before opset 13 the input is coerced to
+// 2-D at axis (default 1); from 13 on, the op runs along one axis (default -1).
+func newSoftmax(log bool) Factory {
+	return func(ni *NodeInfo) (Kernel, error) {
+		a := attrsOf(ni.Node)
+		def := int64(-1)
+		if ni.Opset < 13 {
+			def = 1
+		}
+		axis := a.Int("axis", def)
+		return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+			if err := need(in, 1); err != nil {
+				return nil, err
+			}
+			x := in[0]
+			if err := wantFloat(x, "Softmax input"); err != nil {
+				return nil, err
+			}
+			r := x.Rank()
+			if r == 0 {
+				return nil, fmt.Errorf("Softmax of a scalar")
+			}
+			ax, err := normAxis(axis, r)
+			if err != nil {
+				return nil, err
+			}
+			var outer, dim, inner int
+			if ni.Opset < 13 {
+				outer, dim, inner = graph.Numel(x.Shape[:ax]), graph.Numel(x.Shape[ax:]), 1
+			} else {
+				outer, dim, inner = graph.Numel(x.Shape[:ax]), x.Shape[ax], graph.Numel(x.Shape[ax+1:])
+			}
+			out := graph.NewTensor(graph.Float, x.Shape)
+			xd, od := x.Float32s(), out.Float32s()
+			parallelFor(threadsFor(ctx, outer*dim*inner, 1<<14), outer*inner, func(lo, hi int) {
+				for idx := lo; idx < hi; idx++ {
+					o, i := idx/inner, idx%inner
+					base := o*dim*inner + i
+					m := float32(math.Inf(-1))
+					for j := 0; j < dim; j++ {
+						m = max(m, xd[base+j*inner])
+					}
+					var s float64
+					for j := 0; j < dim; j++ {
+						e := math.Exp(float64(xd[base+j*inner] - m))
+						s += e
+						if !log {
+							od[base+j*inner] = float32(e)
+						}
+					}
+					if log {
+						ls := float32(math.Log(s))
+						for j := 0; j < dim; j++ {
+							od[base+j*inner] = xd[base+j*inner] - m - ls
+						}
+					} else {
+						inv := float32(1 / s)
+						for j := 0; j < dim; j++ {
+							od[base+j*inner] *= inv
+						}
+					}
+				}
+			})
+			return one(out), nil
+		}), a.err
+	}
+}
+
+func init() {
+	Register("", "BatchNormalization", 1, newBatchNorm)
+	Register("", "InstanceNormalization", 1, newInstanceNorm)
+	Register("", "LayerNormalization", 17, newLayerNorm)
+	Register("", "Softmax", 1, newSoftmax(false))
+	Register("", "LogSoftmax", 1, newSoftmax(true))
+}

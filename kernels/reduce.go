@@ -1,0 +1,252 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+// reduceSpec is a reduction: the accumulator's start, how to fold a value in,
+// and how to finish (n is the count of reduced elements).
+type reduceSpec struct {
+	init   float64
+	fold   func(acc, v float64) float64
+	finish func(acc float64, n int) float64
+}
+
+var reductions = map[string]reduceSpec{
+	"ReduceSum":       {0, func(a, v float64) float64 { return a + v }, nil},
+	"ReduceMean":      {0, func(a, v float64) float64 { return a + v }, func(a float64, n int) float64 { return a / float64(n) }},
+	"ReduceMax":       {math.Inf(-1), math.Max, nil},
+	"ReduceMin":       {math.Inf(1), math.Min, nil},
+	"ReduceProd":      {1, func(a, v float64) float64 { return a * v }, nil},
+	"ReduceL1":        {0, func(a, v float64) float64 { return a + math.Abs(v) }, nil},
+	"ReduceL2":        {0, func(a, v float64) float64 { return a + v*v }, func(a float64, _ int) float64 { return math.Sqrt(a) }},
+	"ReduceSumSquare": {0, func(a, v float64) float64 { return a + v*v }, nil},
+	"ReduceLogSum":    {0, func(a, v float64) float64 { return a + v }, func(a float64, _ int) float64 { return math.Log(a) }},
+	"ReduceLogSumExp": {0, func(a, v float64) float64 { return a + math.Exp(v) }, func(a float64, _ int) float64 { return math.Log(a) }},
+}
+
+// axesAsInput is the opset from which each reduction takes axes as an input.
+func axesAsInput(op string) int64 {
+	if op == "ReduceSum" {
+		return 13
+	}
+	return 18
+}
+
+func newReduce(op string) Factory {
+	spec := reductions[op]
+	return func(ni *NodeInfo) (Kernel, error) {
+		a := attrsOf(ni.Node)
+		keep := a.Int("keepdims", 1) != 0
+		noopEmpty := a.Int("noop_with_empty_axes", 0) != 0
+		attrAxes := a.Ints("axes", nil)
+		fromInput := ni.Opset >= axesAsInput(op)
+		return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+			if err := need(in, 1); err != nil {
+				return nil, err
+			}
+			x := in[0]
+			axes, err := axesFrom(in, 1, attrAxes, fromInput)
+			if err != nil {
+				return nil, err
+			}
+			r := x.Rank()
+			red := make([]bool, r)
+			if len(axes) == 0 {
+				if noopEmpty {
+					return one(x), nil
+				}
+				for i := range red {
+					red[i] = true
+				}
+			}
+			for _, ax := range axes {
+				i, err := normAxis(ax, r)
+				if err != nil {
+					return nil, err
+				}
+				red[i] = true
+			}
+			var outShape, keptShape []int
+			for i, d := range x.Shape {
+				if red[i] {
+					keptShape = append(keptShape, 1)
+					if keep {
+						outShape = append(outShape, 1)
+					}
+				} else {
+					keptShape = append(keptShape, d)
+					outShape = append(outShape, d)
+				}
+			}
+			vals, err := asFloat64s(x)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", op, err)
+			}
+			m := graph.Numel(keptShape)
+			acc := make([]float64, m)
+			for i := range acc {
+				acc[i] = spec.init
+			}
+			n := 1
+			for i, d := range x.Shape {
+				if red[i] {
+					n *= d
+				}
+			}
+			// Walk x; its offset in the kept tensor uses strides with 0 on reduced axes.
+			ks := stridesOf(keptShape)
+			for i := range ks {
+				if red[i] {
+					ks[i] = 0
+				}
+			}
+			bcastIter(x.Shape, [][]int{stridesOf(x.Shape), ks}, func(offs []int, cnt int, inner []int) {
+				for j := 0; j < cnt; j++ {
+					k := offs[1] + j*inner[1]
+					acc[k] = spec.fold(acc[k], vals[offs[0]+j])
+				}
+			})
+			if spec.finish != nil {
+				for i := range acc {
+					acc[i] = spec.finish(acc[i], n)
+				}
+			}
+			out := graph.NewTensor(x.DType, outShape)
+			if err := storeFloat64s(out, acc); err != nil {
+				return nil, err
+			}
+			return one(out), nil
+		}), a.err
+	}
+}
+
+// asFloat64s reads any real tensor as float64 values.
+func asFloat64s(t *graph.Tensor) ([]float64, error) {
+	if v := toFloat64s(t); v != nil {
+		return v, nil
+	}
+	f, err := t.AsFloat32()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float64, len(f))
+	for i, v := range f {
+		out[i] = float64(v)
+	}
+	return out, nil
+}
+
+// storeFloat64s writes float64 values into a tensor of any real type.
+func storeFloat64s(t *graph.Tensor, v []float64) error {
+	switch d := t.Data().(type) {
+	case []float32:
+		for i := range d {
+			d[i] = float32(v[i])
+		}
+	case []float64:
+		copy(d, v)
+	case []int64:
+		for i := range d {
+			d[i] = int64(v[i])
+		}
+	case []int32:
+		for i := range d {
+			d[i] = int32(v[i])
+		}
+	case []int8:
+		for i := range d {
+			d[i] = int8(v[i])
+		}
+	case []uint8:
+		for i := range d {
+			d[i] = uint8(v[i])
+		}
+	case []int16:
+		for i := range d {
+			d[i] = int16(v[i])
+		}
+	case []uint16:
+		for i := range d {
+			d[i] = uint16(v[i])
+		}
+	case []uint32:
+		for i := range d {
+			d[i] = uint32(v[i])
+		}
+	case []uint64:
+		for i := range d {
+			d[i] = uint64(v[i])
+		}
+	case []graph.Float16Bits:
+		for i := range d {
+			d[i] = graph.ToFloat16(float32(v[i]))
+		}
+	case []graph.BFloat16Bits:
+		for i := range d {
+			d[i] = graph.ToBFloat16(float32(v[i]))
+		}
+	default:
+		return fmt.Errorf("%s results are not supported", t.DType.Short())
+	}
+	return nil
+}
+
+func newArgReduce(isMax bool) Factory {
+	return func(ni *NodeInfo) (Kernel, error) {
+		a := attrsOf(ni.Node)
+		axis := a.Int("axis", 0)
+		keep := a.Int("keepdims", 1) != 0
+		last := a.Int("select_last_index", 0) != 0
+		return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+			if err := need(in, 1); err != nil {
+				return nil, err
+			}
+			x := in[0]
+			ax, err := normAxis(axis, x.Rank())
+			if err != nil {
+				return nil, err
+			}
+			vals, err := asFloat64s(x)
+			if err != nil {
+				return nil, err
+			}
+			outer, dim, inner := graph.Numel(x.Shape[:ax]), x.Shape[ax], graph.Numel(x.Shape[ax+1:])
+			var shape []int
+			for i, d := range x.Shape {
+				if i != ax {
+					shape = append(shape, d)
+				} else if keep {
+					shape = append(shape, 1)
+				}
+			}
+			out := graph.NewTensor(graph.Int64, shape)
+			od := out.Int64s()
+			for o := 0; o < outer; o++ {
+				for i := 0; i < inner; i++ {
+					best, bi := 0.0, 0
+					for j := 0; j < dim; j++ {
+						v := vals[(o*dim+j)*inner+i]
+						better := j == 0 || (isMax && v > best) || (!isMax && v < best) || (last && v == best)
+						if better {
+							best, bi = v, j
+						}
+					}
+					od[o*inner+i] = int64(bi)
+				}
+			}
+			return one(out), nil
+		}), a.err
+	}
+}
+
+func init() {
+	for op := range reductions {
+		Register("", op, 1, newReduce(op))
+	}
+	Register("", "ArgMax", 1, newArgReduce(true))
+	Register("", "ArgMin", 1, newArgReduce(false))
+}

@@ -1,0 +1,389 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+// resizeParams are Resize's (and Upsample's) attributes.
+type resizeParams struct {
+	mode          string // nearest, linear, cubic
+	coordMode     string
+	nearestMode   string
+	cubicA        float64
+	excludeOut    bool
+	extrapolation float32
+	antialias     bool
+	aspectPolicy  string
+	axes          []int64
+	upsample      bool // Upsample, or Resize-10: scales only, asymmetric
+}
+
+func newResize(upsample bool) Factory {
+	return func(ni *NodeInfo) (Kernel, error) {
+		a := attrsOf(ni.Node)
+		p := &resizeParams{
+			mode:          a.String("mode", "nearest"),
+			coordMode:     a.String("coordinate_transformation_mode", "half_pixel"),
+			nearestMode:   a.String("nearest_mode", "round_prefer_floor"),
+			cubicA:        float64(a.Float("cubic_coeff_a", -0.75)),
+			excludeOut:    a.Int("exclude_outside", 0) != 0,
+			extrapolation: a.Float("extrapolation_value", 0),
+			antialias:     a.Int("antialias", 0) != 0,
+			aspectPolicy:  a.String("keep_aspect_ratio_policy", "stretch"),
+			axes:          a.Ints("axes", nil),
+			upsample:      upsample || ni.Opset < 11,
+		}
+		attrScales := a.Floats("scales", nil)
+		if a.err != nil {
+			return nil, a.err
+		}
+		if p.mode == "bilinear" && upsample {
+			p.mode = "linear"
+		}
+		switch p.mode {
+		case "nearest", "linear", "cubic":
+		default:
+			return nil, fmt.Errorf("unknown mode %q", p.mode)
+		}
+		if p.upsample {
+			p.coordMode, p.nearestMode = "asymmetric", "floor"
+			if p.mode == "cubic" {
+				return nil, fmt.Errorf("cubic mode needs Resize from opset 11")
+			}
+		}
+		switch p.coordMode {
+		case "half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_crop_and_resize", "tf_half_pixel_for_nn":
+		default:
+			return nil, fmt.Errorf("unknown coordinate_transformation_mode %q", p.coordMode)
+		}
+		switch p.nearestMode {
+		case "round_prefer_floor", "round_prefer_ceil", "floor", "ceil":
+		default:
+			return nil, fmt.Errorf("unknown nearest_mode %q", p.nearestMode)
+		}
+		if p.antialias && p.mode != "nearest" {
+			return nil, fmt.Errorf("antialias is not supported")
+		}
+		return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+			if err := need(in, 1); err != nil {
+				return nil, err
+			}
+			x := in[0]
+			r := x.Rank()
+			// Which inputs hold what: Upsample-7 (attr), Upsample-9/Resize-10 (scales at 1),
+			// Resize-11+ (roi 1, scales 2, sizes 3).
+			var scales, roi []float64
+			var sizes []int
+			opt := func(i int) *graph.Tensor {
+				if i < len(in) && in[i] != nil && in[i].Len() > 0 {
+					return in[i]
+				}
+				return nil
+			}
+			switch {
+			case upsample && ni.Opset < 9:
+				for _, s := range attrScales {
+					scales = append(scales, float64(s))
+				}
+			case p.upsample:
+				t := opt(1)
+				if t == nil {
+					return nil, fmt.Errorf("scales input is required")
+				}
+				f, err := t.AsFloat32()
+				if err != nil {
+					return nil, err
+				}
+				for _, s := range f {
+					scales = append(scales, float64(s))
+				}
+			default:
+				if t := opt(1); t != nil {
+					v, err := asFloat64s(t)
+					if err != nil {
+						return nil, err
+					}
+					roi = v
+				}
+				if t := opt(2); t != nil {
+					f, err := t.AsFloat32()
+					if err != nil {
+						return nil, err
+					}
+					for _, s := range f {
+						scales = append(scales, float64(s))
+					}
+				}
+				if t := opt(3); t != nil {
+					s, err := ints(t)
+					if err != nil {
+						return nil, err
+					}
+					sizes = s
+				}
+			}
+			if (scales == nil) == (sizes == nil) {
+				return nil, fmt.Errorf("exactly one of scales and sizes must be given")
+			}
+			axes := make([]int, 0, r)
+			if p.axes == nil {
+				for i := 0; i < r; i++ {
+					axes = append(axes, i)
+				}
+			} else {
+				for _, ax := range p.axes {
+					i, err := normAxis(ax, r)
+					if err != nil {
+						return nil, err
+					}
+					axes = append(axes, i)
+				}
+			}
+			n := len(axes)
+			if (scales != nil && len(scales) != n) || (sizes != nil && len(sizes) != n) {
+				return nil, fmt.Errorf("scales/sizes have %d values for %d axes", max(len(scales), len(sizes)), n)
+			}
+			// Per axis of x: scale and output size.
+			fullScale := make([]float64, r)
+			outShape := append([]int(nil), x.Shape...)
+			for i := range fullScale {
+				fullScale[i] = 1
+			}
+			fullRoi := make([]float64, 2*r)
+			for i := 0; i < r; i++ {
+				fullRoi[i], fullRoi[i+r] = 0, 1
+			}
+			if roi != nil {
+				if len(roi) != 2*n {
+					return nil, fmt.Errorf("roi has %d values for %d axes", len(roi), n)
+				}
+				for k, ax := range axes {
+					fullRoi[ax], fullRoi[ax+r] = roi[k], roi[k+n]
+				}
+			}
+			if scales != nil {
+				for k, ax := range axes {
+					if scales[k] <= 0 {
+						return nil, fmt.Errorf("scale %v must be positive", scales[k])
+					}
+					fullScale[ax] = scales[k]
+					length := float64(x.Shape[ax])
+					if p.coordMode == "tf_crop_and_resize" {
+						length *= fullRoi[ax+r] - fullRoi[ax]
+					}
+					outShape[ax] = int(math.Floor(length * scales[k]))
+				}
+			} else {
+				s := make([]float64, n)
+				for k, ax := range axes {
+					s[k] = float64(sizes[k]) / float64(x.Shape[ax])
+				}
+				if p.aspectPolicy != "stretch" {
+					pick := s[0]
+					for _, v := range s {
+						if (p.aspectPolicy == "not_larger" && v < pick) || (p.aspectPolicy == "not_smaller" && v > pick) {
+							pick = v
+						}
+					}
+					for k, ax := range axes {
+						s[k] = pick
+						sizes[k] = int(math.Round(pick * float64(x.Shape[ax])))
+					}
+				}
+				for k, ax := range axes {
+					fullScale[ax] = s[k]
+					outShape[ax] = sizes[k]
+				}
+			}
+			cur := x
+			if cur.DType != graph.Float {
+				if p.mode != "nearest" {
+					return nil, fmt.Errorf("%s resize of %s is not supported", p.mode, x.DType.Short())
+				}
+			}
+			for ax := 0; ax < r; ax++ {
+				if outShape[ax] == cur.Shape[ax] && fullScale[ax] == 1 && p.coordMode != "tf_crop_and_resize" {
+					continue
+				}
+				next, err := resizeAxis(ctx, cur, ax, outShape[ax], fullScale[ax], fullRoi[ax], fullRoi[ax+r], p)
+				if err != nil {
+					return nil, err
+				}
+				cur = next
+			}
+			return one(cur), nil
+		}), nil
+	}
+}
+
+// origCoord maps an output coordinate to the input coordinate per the mode. The
+// spec's "length_resized" is input length x scale as a real number (equal to the
+// output size when sizes are given), not the floored output size.
+func origCoord(p *resizeParams, xr float64, scale float64, inLen, outLen int, roiStart, roiEnd float64) float64 {
+	resized := float64(inLen) * scale
+	switch p.coordMode {
+	case "tf_half_pixel_for_nn":
+		return (xr + 0.5) / scale
+	case "half_pixel":
+		return (xr+0.5)/scale - 0.5
+	case "half_pixel_symmetric":
+		adj := float64(outLen) / (scale * float64(inLen))
+		center := float64(inLen) / 2
+		offset := center * (1 - adj)
+		return offset + (xr+0.5)/scale - 0.5
+	case "pytorch_half_pixel":
+		if resized > 1 {
+			return (xr+0.5)/scale - 0.5
+		}
+		return 0
+	case "align_corners":
+		if resized == 1 {
+			return 0
+		}
+		return xr * float64(inLen-1) / (resized - 1)
+	case "tf_crop_and_resize":
+		if outLen > 1 {
+			return roiStart*float64(inLen-1) + xr*(roiEnd-roiStart)*float64(inLen-1)/float64(outLen-1)
+		}
+		return 0.5 * (roiStart + roiEnd) * float64(inLen-1)
+	}
+	return xr / scale // asymmetric
+}
+
+// tap is one input index and its weight; index -1 means the extrapolation value.
+type tap struct {
+	idx int
+	w   float64
+}
+
+// axisTaps computes, for each output position of one axis, the input taps.
+func axisTaps(p *resizeParams, inLen, outLen int, scale, roiStart, roiEnd float64) [][]tap {
+	out := make([][]tap, outLen)
+	for o := range out {
+		x := origCoord(p, float64(o), scale, inLen, outLen, roiStart, roiEnd)
+		if p.coordMode == "tf_crop_and_resize" && (x < 0 || x > float64(inLen-1)) {
+			out[o] = []tap{{-1, 1}}
+			continue
+		}
+		switch p.mode {
+		case "nearest":
+			var i float64
+			switch p.nearestMode {
+			case "round_prefer_floor":
+				if x-math.Floor(x) == 0.5 {
+					i = math.Floor(x)
+				} else {
+					i = math.Round(x)
+				}
+			case "round_prefer_ceil":
+				i = math.Round(x) // Go rounds halves away from zero: up for x >= 0
+				if x < 0 && x-math.Floor(x) == 0.5 {
+					i = math.Ceil(x)
+				}
+			case "floor":
+				i = math.Floor(x)
+			case "ceil":
+				i = math.Ceil(x)
+			}
+			out[o] = []tap{{clampIdx(int(i), inLen), 1}}
+		case "linear":
+			x = max(0, min(float64(inLen-1), x))
+			i0 := int(math.Floor(x))
+			t := x - float64(i0)
+			i1 := min(inLen-1, i0+1)
+			out[o] = []tap{{i0, 1 - t}, {i1, t}}
+		case "cubic":
+			i0 := int(math.Floor(x))
+			t := x - float64(i0)
+			A := p.cubicA
+			ws := [4]float64{
+				((A*(t+1)-5*A)*(t+1)+8*A)*(t+1) - 4*A,
+				((A+2)*t-(A+3))*t*t + 1,
+				((A+2)*(1-t)-(A+3))*(1-t)*(1-t) + 1,
+				((A*(2-t)-5*A)*(2-t)+8*A)*(2-t) - 4*A,
+			}
+			var taps []tap
+			sum := 0.0
+			for k := 0; k < 4; k++ {
+				idx := i0 - 1 + k
+				if p.excludeOut && (idx < 0 || idx >= inLen) {
+					continue
+				}
+				taps = append(taps, tap{clampIdx(idx, inLen), ws[k]})
+				sum += ws[k]
+			}
+			if p.excludeOut && sum != 0 {
+				for k := range taps {
+					taps[k].w /= sum
+				}
+			}
+			out[o] = taps
+		}
+	}
+	return out
+}
+
+func clampIdx(i, n int) int { return max(0, min(n-1, i)) }
+
+// resizeAxis resizes x along one axis.
+func resizeAxis(ctx *Context, x *graph.Tensor, ax, outLen int, scale, roiStart, roiEnd float64, p *resizeParams) (*graph.Tensor, error) {
+	inLen := x.Shape[ax]
+	if inLen == 0 {
+		return nil, fmt.Errorf("cannot resize an empty axis")
+	}
+	taps := axisTaps(p, inLen, outLen, scale, roiStart, roiEnd)
+	shape := append([]int(nil), x.Shape...)
+	shape[ax] = outLen
+	out := graph.NewTensor(x.DType, shape)
+	outer := graph.Numel(x.Shape[:ax])
+	inner := graph.Numel(x.Shape[ax+1:])
+	if x.DType != graph.Float {
+		c := copierOf(out, x)
+		for o := 0; o < outer; o++ {
+			for j, tp := range taps {
+				if tp[0].idx < 0 {
+					continue // extrapolation of non-float data stays zero
+				}
+				c.run((o*outLen+j)*inner, (o*inLen+tp[0].idx)*inner, inner)
+			}
+		}
+		return out, nil
+	}
+	xd, od := x.Float32s(), out.Float32s()
+	ext := p.extrapolation
+	parallelFor(threadsFor(ctx, outer*outLen*inner, 1<<15), outer, func(lo, hi int) {
+		for o := lo; o < hi; o++ {
+			src := xd[o*inLen*inner : (o+1)*inLen*inner]
+			dst := od[o*outLen*inner : (o+1)*outLen*inner]
+			for j, tp := range taps {
+				row := dst[j*inner : (j+1)*inner]
+				if len(tp) == 1 {
+					if tp[0].idx < 0 {
+						for i := range row {
+							row[i] = ext
+						}
+					} else {
+						copy(row, src[tp[0].idx*inner:(tp[0].idx+1)*inner])
+					}
+					continue
+				}
+				for i := range row {
+					var s float64
+					for _, t := range tp {
+						s += t.w * float64(src[t.idx*inner+i])
+					}
+					row[i] = float32(s)
+				}
+			}
+		}
+	})
+	return out, nil
+}
+
+func init() {
+	Register("", "Resize", 10, newResize(false))
+	Register("", "Upsample", 7, newResize(true))
+}
