@@ -331,6 +331,22 @@ func cloneSlice(d any) any {
 	panic(fmt.Sprintf("graph: cannot clone %T", d))
 }
 
+// RawTensor decodes little-endian raw bytes (the TensorProto raw_data layout) into
+// a tensor, checking the byte count against the shape.
+func RawTensor(dt DataType, shape []int, b []byte) (*Tensor, error) {
+	if !dt.Known() || dt == String {
+		return nil, fmt.Errorf("graph: no raw layout for %s", dt)
+	}
+	n := Numel(shape)
+	if int64(len(b)) != dt.ByteSize(int64(n)) {
+		return nil, fmt.Errorf("graph: %d bytes do not hold %v %s (%d bytes)", len(b), shape, dt, dt.ByteSize(int64(n)))
+	}
+	return &Tensor{DType: dt, Shape: append([]int(nil), shape...), data: decodeRaw(dt, b, n)}, nil
+}
+
+// RawBytes is the tensor's data in the raw_data layout; it may share memory with t.
+func RawBytes(t *Tensor) []byte { return rawBytes(t.DType, t.Data()) }
+
 // ---- protobuf <-> Tensor ----
 
 // errNoData marks a tensor proto with elements but no data field.

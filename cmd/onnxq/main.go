@@ -20,6 +20,8 @@ var version = ""
 const examples = `Examples:
    onnxq inspect model.onnx
    onnxq inspect model.onnx --json > summary.json
+   onnxq run model.onnx --input x=image.npy --output-dir out/
+   onnxq run model.onnx --input image.npy --repeat 20 --timing --threads 1
    onnxq version`
 
 // runError marks a failed run (exit 1), as opposed to a usage error (exit 2).
@@ -74,11 +76,14 @@ func newRoot(stdout, stderr io.Writer) *cli.Command {
 		Version:     buildVersion(),
 		HideVersion: true,
 		Writer:      stdout,
-		ErrWriter:   stderr,
+		// A path may contain commas: repeat --input instead of splitting values.
+		DisableSliceFlagSeparator: true,
+		ErrWriter:                 stderr,
 		// Errors are printed once, by run, with the right exit code.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},
 		Commands: []*cli.Command{
 			inspectCommand(),
+			runCommand(),
 			{
 				Name:  "version",
 				Usage: "print the onnxq version",

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels"
+	"github.com/onnxq/onnxq/npy"
+	"github.com/urfave/cli/v3"
+)
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "run a model with onnxq's CPU kernels on .npy inputs",
+		ArgsUsage: "MODEL",
+		Description: "Runs the forward pass and writes each output as DIR/<output name>.npy.\n\n" +
+			"   onnxq run model.onnx --input x=img.npy --output-dir out/\n" +
+			"   onnxq run model.onnx --input img.npy --output-dir out/ --repeat 20 --timing --threads 1",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "input", Aliases: []string{"i"}, Usage: "an input as NAME=FILE.npy (just FILE.npy for a one-input model); repeat for more"},
+			&cli.StringFlag{Name: "output-dir", Aliases: []string{"o"}, Usage: "folder for the outputs (created if missing)"},
+			&cli.IntFlag{Name: "threads", Usage: "threads for the kernels (0: all cores)"},
+			&cli.IntFlag{Name: "repeat", Value: 1, Usage: "run the forward pass N times (after one warm-up when N > 1)"},
+			&cli.BoolFlag{Name: "timing", Usage: "print median and minimum ms per forward pass and the peak RSS to stderr"},
+		},
+		Action: func(_ context.Context, cmd *cli.Command) error {
+			path, err := oneArg(cmd, "MODEL")
+			if err != nil {
+				return err
+			}
+			if cmd.Int("repeat") < 1 {
+				return usageError("run: --repeat must be at least 1")
+			}
+			if cmd.Int("threads") < 0 {
+				return usageError("run: --threads must not be negative")
+			}
+			m, err := graph.Load(path)
+			if err != nil {
+				return failed(err)
+			}
+			s, err := kernels.NewSession(m, kernels.Options{Threads: int(cmd.Int("threads"))})
+			if err != nil {
+				return failed(err)
+			}
+			inputs, err := readInputs(s, cmd.StringSlice("input"))
+			if err != nil {
+				return failed(err)
+			}
+			outDir := cmd.String("output-dir")
+			if outDir == "" && !cmd.Bool("timing") {
+				return usageError("run: --output-dir is required (or --timing to only measure)")
+			}
+			n := int(cmd.Int("repeat"))
+			var outs map[string]*graph.Tensor
+			if n > 1 {
+				if outs, err = s.Run(inputs); err != nil { // warm-up
+					return failed(err)
+				}
+			}
+			times := make([]time.Duration, n)
+			for i := range times {
+				start := time.Now()
+				if outs, err = s.Run(inputs); err != nil {
+					return failed(err)
+				}
+				times[i] = time.Since(start)
+			}
+			if cmd.Bool("timing") {
+				sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+				fmt.Fprintf(cmd.Root().ErrWriter, "forward pass: median %.2f ms, min %.2f ms over %d runs; peak RSS %.1f MiB\n",
+					ms(times[len(times)/2]), ms(times[0]), n, float64(peakRSS())/(1<<20))
+			}
+			if outDir == "" {
+				return nil
+			}
+			if err := os.MkdirAll(outDir, 0o755); err != nil {
+				return failed(err)
+			}
+			for _, name := range s.OutputNames() {
+				p := filepath.Join(outDir, fileName(name)+".npy")
+				if err := npy.WriteFile(p, outs[name]); err != nil {
+					return failed(fmt.Errorf("output %q: %w", name, err))
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// readInputs parses NAME=FILE.npy flags, reads the files and checks them against
+// the model's inputs before anything runs.
+func readInputs(s *kernels.Session, specs []string) (map[string]*graph.Tensor, error) {
+	needed := map[string]bool{}
+	var required []string
+	for _, in := range s.Inputs() {
+		needed[in.Name] = true // optional inputs (with an initializer default) may be given too
+		if !in.Optional {
+			required = append(required, in.Name)
+		}
+	}
+	inputs := map[string]*graph.Tensor{}
+	for _, spec := range specs {
+		name, file, ok := strings.Cut(spec, "=")
+		if !ok {
+			if len(required) != 1 {
+				return nil, fmt.Errorf("--input %q: name the input (NAME=FILE.npy); the model has inputs %s", spec, strings.Join(required, ", "))
+			}
+			name, file = required[0], spec
+		}
+		if !needed[name] {
+			return nil, fmt.Errorf("--input %q: the model has no input %q (inputs: %s)", spec, name, strings.Join(required, ", "))
+		}
+		if _, dup := inputs[name]; dup {
+			return nil, fmt.Errorf("--input %q: input %q given twice", spec, name)
+		}
+		t, err := npy.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--input %s: %w", name, err)
+		}
+		inputs[name] = t
+	}
+	for _, name := range required {
+		if _, ok := inputs[name]; !ok {
+			return nil, fmt.Errorf("input %q is missing: give --input %s=FILE.npy", name, name)
+		}
+	}
+	return inputs, nil
+}
+
+// fileName makes an output name safe as a file name.
+func fileName(name string) string {
+	r := strings.NewReplacer("/", "_", `\`, "_", ":", "_", "..", "_")
+	if n := r.Replace(name); n != "" {
+		return n
+	}
+	return "output"
+}
