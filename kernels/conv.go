@@ -150,10 +150,11 @@ func as4D(shape []int, spatial int) ([]int, error) {
 }
 
 type convKernel struct {
-	ni     *NodeInfo
-	p      *convParams
-	packed []*gemm.PackedA // per group, when the weights are constant
-	wConst *graph.Tensor
+	ni       *NodeInfo
+	epilogue *ewProgram // fused elementwise ops, applied to the output in place
+	p        *convParams
+	packed   []*gemm.PackedA // per group, when the weights are constant
+	wConst   *graph.Tensor
 }
 
 func newConv(ni *NodeInfo) (Kernel, error) {
@@ -183,6 +184,38 @@ func newConv(ni *NodeInfo) (Kernel, error) {
 		}
 	}
 	return k, nil
+}
+
+// withEpilogue accepts a program whose constants are scalars or one value per
+// output channel, so it fits every output this Conv can produce.
+func (k *convKernel) withEpilogue(p *ewProgram) Kernel {
+	if k.wConst == nil || k.epilogue != nil {
+		return nil
+	}
+	m := k.wConst.Shape[0]
+	for _, op := range p.ops {
+		if op.kind == ewAffine && len(op.mul) != m {
+			return nil
+		}
+		if op.constant == nil {
+			continue
+		}
+		c := op.constant
+		if c.Len() == 1 && c.Rank() <= k.p.spatial+2 {
+			continue
+		}
+		// [C, 1, ...] or [1, C, 1, ...] with one trailing 1 per spatial axis.
+		sh := c.Shape
+		if len(sh) == k.p.spatial+2 && sh[0] == 1 {
+			sh = sh[1:]
+		}
+		if len(sh) != k.p.spatial+1 || sh[0] != m || graph.Numel(sh[1:]) != 1 {
+			return nil
+		}
+	}
+	c := *k
+	c.epilogue = p
+	return &c
 }
 
 func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
@@ -233,12 +266,13 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	if p.spatial == 1 {
 		outShape = []int{n, m, ow}
 	}
-	out := graph.NewTensor(graph.Float, outShape)
+	out := ctx.Float32(outShape)
 	geo := convGeom{c: c, h: h, w: wd, kh: kh, kw: kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw, pt: pt, pl: pl, oh: oh, ow: ow}
 	xd, od, wdata := x.Float32s(), out.Float32s(), w.Float32s()
 	mg := m / g
 	if mg == 1 && g > 1 && cg == 1 {
 		depthwise(ctx, geo, n, g, xd, wdata, bias, od)
+		k.finish(ctx, out)
 		return one(out), nil
 	}
 	kk := cg * kh * kw
@@ -246,7 +280,8 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	pointwise := kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && pt == 0 && pl == 0 && oh == h && ow == wd
 	var col []float32
 	if !pointwise {
-		col = make([]float32, kk*spatialN)
+		col = ctx.Scratch(kk * spatialN)
+		defer ctx.Release(col)
 	}
 	for b := 0; b < n; b++ {
 		for gi := 0; gi < g; gi++ {
@@ -275,7 +310,15 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 			}
 		}
 	}
+	k.finish(ctx, out)
 	return one(out), nil
+}
+
+// finish runs the fused elementwise program, if any, in place.
+func (k *convKernel) finish(ctx *Context, out *graph.Tensor) {
+	if k.epilogue != nil {
+		k.epilogue.run(ctx, out.Float32s(), out.Float32s(), out.Shape)
+	}
 }
 
 // convGeom is one convolution's geometry in 2-D.

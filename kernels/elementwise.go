@@ -23,6 +23,17 @@ func pointwise(f func(float32) float32) sliceFn {
 
 // unaryFloat registers a float32 op that maps each element independently.
 func unaryFloat(op string, since int64, mk func(a *attrs, ni *NodeInfo) (sliceFn, error)) {
+	activations[op] = func(ni *NodeInfo) (sliceFn, error) {
+		if ni.Opset < since {
+			return nil, nil
+		}
+		a := attrsOf(ni.Node)
+		fn, err := mk(a, ni)
+		if err == nil {
+			err = a.err
+		}
+		return fn, err
+	}
 	Register("", op, since, func(ni *NodeInfo) (Kernel, error) {
 		a := attrsOf(ni.Node)
 		fn, err := mk(a, ni)
@@ -40,7 +51,7 @@ func unaryFloat(op string, since int64, mk func(a *attrs, ni *NodeInfo) (sliceFn
 			if x.DType != graph.Float {
 				return nil, fmt.Errorf("%s on %s is not supported (float32 only)", op, x.DType.Short())
 			}
-			out := graph.NewTensor(graph.Float, x.Shape)
+			out := ctx.Float32(x.Shape)
 			applySlice(ctx, fn, out.Float32s(), x.Float32s())
 			return one(out), nil
 		}), nil
@@ -176,6 +187,7 @@ func init() {
 		return x
 	})
 	Register("", "Clip", 1, newClip)
+	activations["Clip"] = clipActivation
 	Register("", "Not", 1, func(*NodeInfo) (Kernel, error) {
 		return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 			if err := need(in, 1); err != nil {
@@ -314,7 +326,7 @@ func newClip(ni *NodeInfo) (Kernel, error) {
 				h = in[2].Float32s()[0]
 			}
 		}
-		out := graph.NewTensor(graph.Float, x.Shape)
+		out := ctx.Float32(x.Shape)
 		applySlice(ctx, func(dst, src []float32) {
 			for i, v := range src {
 				// min(max(x, lo), hi), as the spec defines it (hi wins when lo > hi)
@@ -329,6 +341,40 @@ func newClip(ni *NodeInfo) (Kernel, error) {
 		}, out.Float32s(), x.Float32s())
 		return one(out), nil
 	}), nil
+}
+
+// clipActivation is Clip in fusable form, when its bounds are known at compile time.
+func clipActivation(ni *NodeInfo) (sliceFn, error) {
+	a := attrsOf(ni.Node)
+	lo := a.Float("min", float32(math.Inf(-1)))
+	hi := a.Float("max", float32(math.Inf(1)))
+	if a.err != nil {
+		return nil, a.err
+	}
+	if ni.Opset >= 11 {
+		lo, hi = float32(math.Inf(-1)), float32(math.Inf(1))
+		for i, b := range []*float32{&lo, &hi} {
+			if ni.Node.Input(i+1) == nil {
+				continue
+			}
+			c := ni.Const(i + 1)
+			if c == nil || c.DType != graph.Float || c.Len() != 1 {
+				return nil, nil // bounds computed at run time: not fusable
+			}
+			*b = c.Float32s()[0]
+		}
+	}
+	return func(dst, src []float32) {
+		for i, v := range src {
+			if v < lo {
+				v = lo
+			}
+			if v > hi {
+				v = hi
+			}
+			dst[i] = v
+		}
+	}, nil
 }
 
 func clipGeneric(in []*graph.Tensor) ([]*graph.Tensor, error) {

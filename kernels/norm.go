@@ -39,17 +39,23 @@ func newBatchNorm(ni *NodeInfo) (Kernel, error) {
 			}
 			params[i] = t.Float32s()
 		}
-		mul := make([]float32, c)
-		add := make([]float32, c)
-		for i := 0; i < c; i++ {
-			inv := float32(1 / math.Sqrt(float64(params[3][i])+float64(eps)))
-			mul[i] = params[0][i] * inv
-			add[i] = params[1][i] - params[2][i]*mul[i]
-		}
-		out := graph.NewTensor(graph.Float, x.Shape)
+		mul, add := bnCoefficients(params[0], params[1], params[2], params[3], eps)
+		out := ctx.Float32(x.Shape)
 		channelAffine(ctx, x.Float32s(), out.Float32s(), x.Shape[0], c, graph.Numel(x.Shape[2:]), mul, add)
 		return one(out), nil
 	}), nil
+}
+
+// bnCoefficients turns BatchNormalization parameters into y = x * mul + add.
+func bnCoefficients(scale, bias, mean, variance []float32, eps float32) (mul, add []float32) {
+	mul = make([]float32, len(scale))
+	add = make([]float32, len(scale))
+	for i := range scale {
+		inv := float32(1 / math.Sqrt(float64(variance[i])+float64(eps)))
+		mul[i] = scale[i] * inv
+		add[i] = bias[i] - mean[i]*mul[i]
+	}
+	return mul, add
 }
 
 // channelAffine computes y = x * mul[c] + add[c] over an N x C x plane tensor.

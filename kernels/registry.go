@@ -26,6 +26,7 @@ func (f KernelFunc) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, erro
 type Context struct {
 	// Threads is how many goroutines a kernel may use.
 	Threads int
+	pool    *bufferPool
 }
 
 // NodeInfo is what a factory sees when it compiles a node.

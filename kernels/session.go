@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -18,6 +19,8 @@ type Options struct {
 	// per run, in execution order. The tensor is valid only during the call: copy
 	// what you keep, and do not modify it.
 	Tap func(name string, t *graph.Tensor)
+	// NoFusion runs every node by itself (fusion is also off whenever Tap is set).
+	NoFusion bool
 }
 
 // Session is a graph compiled for repeated runs: kernels resolved, constants
@@ -61,6 +64,7 @@ type foldedValue struct {
 
 type step struct {
 	node *graph.Node
+	ni   *NodeInfo
 	k    Kernel
 	in   []int // slot per input, -1 for omitted
 	out  []int // slot per output, -1 for omitted
@@ -80,6 +84,7 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 		opts.Threads = runtime.GOMAXPROCS(0)
 	}
 	s := &Session{slots: map[string]int{}, opts: opts, ctx: Context{Threads: opts.Threads}}
+	pool := newBufferPool()
 	slot := func(v *graph.Value) int {
 		if v == nil {
 			return -1
@@ -124,7 +129,7 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 			continue
 		}
 		ni := &NodeInfo{Node: n, Opset: opset, Dir: m.Dir}
-		st := step{node: n}
+		st := step{node: n, ni: ni}
 		allConst := true
 		for _, v := range n.Inputs {
 			i := slot(v)
@@ -170,7 +175,12 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 	for _, v := range g.Outputs {
 		s.outputs = append(s.outputs, outputRef{v.Name, slot(v)})
 	}
+	if opts.Tap == nil && !opts.NoFusion {
+		s.fuseRegions(g)
+	}
 	s.planFrees()
+	// The pool is used by runs only: compile-time (folded) results stay unpooled.
+	s.ctx.pool = pool
 	return s, nil
 }
 
@@ -261,6 +271,14 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 			s.opts.Tap(f.name, vals[f.slot])
 		}
 	}
+	// Buffers that belong to the caller or to the model are never recycled.
+	protected := map[unsafe.Pointer]bool{}
+	for _, t := range vals {
+		if k, ok := bufKey(t); ok {
+			protected[k] = true
+		}
+	}
+	refs := map[unsafe.Pointer]int{}
 	for i := range s.steps {
 		st := &s.steps[i]
 		outs, err := s.runStep(st, vals)
@@ -270,12 +288,21 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 		for j, t := range outs {
 			if j < len(st.out) && st.out[j] >= 0 {
 				vals[st.out[j]] = t
+				if k, ok := bufKey(t); ok {
+					refs[k]++
+				}
 				if s.opts.Tap != nil && t != nil {
 					s.opts.Tap(st.node.Outputs[j].Name, t)
 				}
 			}
 		}
 		for _, j := range st.free {
+			if k, ok := bufKey(vals[j]); ok {
+				refs[k]--
+				if refs[k] == 0 && !protected[k] {
+					s.ctx.pool.put(vals[j].Float32s())
+				}
+			}
 			vals[j] = nil
 		}
 	}
@@ -350,3 +377,13 @@ func dimsString(d []int64) string {
 	}
 	return "[" + strings.Join(parts, " ") + "]"
 }
+
+// epilogueKernel is a kernel that can run a fused elementwise program on its
+// output while it is still its own (a Conv followed by its BN-as-Mul/Add and
+// activation). withEpilogue returns nil when the program does not fit.
+type epilogueKernel interface {
+	withEpilogue(p *ewProgram) Kernel
+}
+
+// activations builds the in-place form of the unary elementwise ops a region can fuse.
+var activations = map[string]func(ni *NodeInfo) (sliceFn, error){}

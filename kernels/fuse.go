@@ -1,0 +1,559 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+// Elementwise region fusion: a connected set of elementwise float32 ops whose only
+// inputs from outside are one tensor X and small constants (scalars or one value
+// per channel), with one output, runs as a single pass over X in L1-sized blocks
+// instead of one memory pass per op. When X comes from a Conv that nothing else
+// reads, the program runs as the Conv's epilogue, on data the Conv just wrote.
+
+// ewBlock is the block length the program runs on (2 KiB per register).
+const ewBlock = 512
+
+type ewKind int
+
+const (
+	ewUnary  ewKind = iota // dst = fn(a)
+	ewBinary               // dst = a op b (registers)
+	ewConstR               // dst = a op c[channel]
+	ewConstL               // dst = c[channel] op a
+	ewAffine               // dst = a * mul[channel] + add[channel] (BatchNormalization)
+)
+
+type ewOp struct {
+	kind     ewKind
+	fn       sliceFn
+	op       byte // '+', '-', '*', '/'
+	a, b     int  // registers
+	dst      int
+	constant *graph.Tensor // for ewConstR/L: scalar or per-channel
+	mul, add []float32     // for ewAffine
+}
+
+// ewProgram is a fused region: register 0 holds X, out is the result register.
+type ewProgram struct {
+	ops   []ewOp
+	nregs int
+	out   int
+	names []string // the fused nodes, for messages
+}
+
+// perChannel returns the constant's value for each channel of x (shape [N, C, ...]),
+// or false when the constant is neither a scalar nor one value per channel.
+func perChannel(c *graph.Tensor, xShape []int) ([]float32, bool) {
+	v := c.Float32s()
+	if c.Len() == 1 && c.Rank() <= len(xShape) {
+		return v, true
+	}
+	if len(xShape) < 2 || c.Rank() > len(xShape) {
+		return nil, false
+	}
+	// Right-align the constant's shape to x's; every axis but 1 must be 1.
+	off := len(xShape) - c.Rank()
+	for i, d := range c.Shape {
+		ax := off + i
+		if d != 1 && (ax != 1 || d != xShape[1]) {
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// check reports whether the program can run on an input of this shape.
+func (p *ewProgram) check(shape []int) bool {
+	for _, op := range p.ops {
+		if op.kind == ewConstR || op.kind == ewConstL {
+			if _, ok := perChannel(op.constant, shape); !ok {
+				return false
+			}
+		}
+		if op.kind == ewAffine && (len(shape) < 2 || shape[1] != len(op.mul)) {
+			return false
+		}
+	}
+	return true
+}
+
+// run computes the program over x (shape [N, C, rest...] or any shape when all
+// constants are scalars) into out; out may be x.
+func (p *ewProgram) run(ctx *Context, x, out []float32, shape []int) {
+	channels, plane := 1, len(x)
+	if len(shape) >= 2 {
+		channels = shape[1]
+		plane = graph.Numel(shape[2:])
+	}
+	if plane == 0 {
+		return
+	}
+	consts := make([][]float32, len(p.ops))
+	for i, op := range p.ops {
+		if op.constant != nil {
+			consts[i], _ = perChannel(op.constant, shape)
+		}
+	}
+	planes := len(x) / plane
+	parallelFor(threadsFor(ctx, len(x), 1<<15), planes, func(lo, hi int) {
+		regs := make([][]float32, p.nregs)
+		for i := 1; i < p.nregs; i++ {
+			regs[i] = make([]float32, ewBlock)
+		}
+		for pl := lo; pl < hi; pl++ {
+			ch := pl % channels
+			for s := pl * plane; s < (pl+1)*plane; s += ewBlock {
+				e := min(s+ewBlock, (pl+1)*plane)
+				n := e - s
+				regs[0] = x[s:e]
+				for i, op := range p.ops {
+					dst := regs[op.dst][:n]
+					a := regs[op.a][:n]
+					switch op.kind {
+					case ewUnary:
+						op.fn(dst, a)
+					case ewBinary:
+						binSlice(op.op, dst, a, regs[op.b][:n])
+					case ewAffine:
+						m, b := op.mul[ch], op.add[ch]
+						for j, v := range a {
+							dst[j] = v*m + b
+						}
+					case ewConstR, ewConstL:
+						c := consts[i]
+						v := c[0]
+						if len(c) > 1 {
+							v = c[ch]
+						}
+						scalarSlice(op.op, dst, a, v, op.kind == ewConstL)
+					}
+				}
+				copy(out[s:e], regs[p.out][:n])
+			}
+		}
+	})
+}
+
+func binSlice(op byte, dst, a, b []float32) {
+	b = b[:len(a)]
+	dst = dst[:len(a)]
+	switch op {
+	case '+':
+		for i := range a {
+			dst[i] = a[i] + b[i]
+		}
+	case '-':
+		for i := range a {
+			dst[i] = a[i] - b[i]
+		}
+	case '*':
+		for i := range a {
+			dst[i] = a[i] * b[i]
+		}
+	case '/':
+		for i := range a {
+			dst[i] = a[i] / b[i]
+		}
+	}
+}
+
+// scalarSlice computes dst = a op v, or v op a when left is set.
+func scalarSlice(op byte, dst, a []float32, v float32, left bool) {
+	dst = dst[:len(a)]
+	switch {
+	case op == '+':
+		for i := range a {
+			dst[i] = a[i] + v
+		}
+	case op == '*':
+		for i := range a {
+			dst[i] = a[i] * v
+		}
+	case op == '-' && !left:
+		for i := range a {
+			dst[i] = a[i] - v
+		}
+	case op == '-':
+		for i := range a {
+			dst[i] = v - a[i]
+		}
+	case op == '/' && !left:
+		if frac, _ := math.Frexp(float64(v)); frac == 0.5 || frac == -0.5 {
+			// A power of two: multiplying by its reciprocal is exact.
+			inv := 1 / v
+			for i := range a {
+				dst[i] = a[i] * inv
+			}
+			return
+		}
+		for i := range a {
+			dst[i] = a[i] / v
+		}
+	default:
+		for i := range a {
+			dst[i] = v / a[i]
+		}
+	}
+}
+
+var binaryOps = map[string]byte{"Add": '+', "Sub": '-', "Mul": '*', "Div": '/'}
+
+// fusedKernel runs a region standalone; it falls back to the region's own kernels
+// when the input does not fit the program (e.g. a constant that is not per channel).
+type fusedKernel struct {
+	prog     *ewProgram
+	fallback []step // the original steps, in order, with slots local to the region
+	nslots   int
+	outSlot  int
+}
+
+func (f *fusedKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	x := in[0]
+	if x.DType == graph.Float && f.prog.check(x.Shape) {
+		out := ctx.Float32(x.Shape)
+		f.prog.run(ctx, x.Float32s(), out.Float32s(), x.Shape)
+		return one(out), nil
+	}
+	vals := make([]*graph.Tensor, f.nslots)
+	vals[0] = x
+	for i := range f.fallback {
+		st := &f.fallback[i]
+		args := make([]*graph.Tensor, len(st.in))
+		for j, k := range st.in {
+			if k >= 0 {
+				args[j] = vals[k]
+			}
+		}
+		outs, err := st.k.Run(ctx, args)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %v", st.node, err)
+		}
+		for j, k := range st.out {
+			if k >= 0 && j < len(outs) {
+				vals[k] = outs[j]
+			}
+		}
+	}
+	return one(vals[f.outSlot]), nil
+}
+
+// fuseRegions finds elementwise regions among the steps and replaces each with one
+// fused step (or a Conv epilogue). Runs only without a tap, which must see every
+// tensor the graph defines.
+func (s *Session) fuseRegions(g *graph.Graph) {
+	producer := map[int]int{} // slot -> step index
+	for i, st := range s.steps {
+		for _, o := range st.out {
+			if o >= 0 {
+				producer[o] = i
+			}
+		}
+	}
+	readers := map[int][]int{} // slot -> step indexes reading it
+	for i, st := range s.steps {
+		for _, in := range st.in {
+			if in >= 0 {
+				readers[in] = append(readers[in], i)
+			}
+		}
+	}
+	outputs := map[int]bool{}
+	for _, o := range s.outputs {
+		outputs[o.slot] = true
+	}
+	isConst := func(slot int) bool { return slot >= 0 && s.base[slot] != nil && s.base[slot].DType == graph.Float }
+	// candidate reports whether step i is an elementwise float op, given the region's values.
+	candidate := func(i int, inRegion map[int]bool) bool {
+		st := s.steps[i]
+		n := st.node
+		if !graph.IsStandardDomain(n.Domain) || len(st.out) != 1 || st.out[0] < 0 {
+			return false
+		}
+		if _, ok := binaryOps[n.OpType]; ok && len(st.in) == 2 {
+			for _, in := range st.in {
+				if in < 0 || !(inRegion[in] || isConst(in)) {
+					return false
+				}
+			}
+			return inRegion[st.in[0]] || inRegion[st.in[1]]
+		}
+		if n.OpType == "BatchNormalization" {
+			if len(st.in) < 5 || !inRegion[st.in[0]] {
+				return false
+			}
+			_, _, err := bnAffine(st, s.base)
+			return err == nil
+		}
+		build := activations[n.OpType]
+		if build == nil || len(st.in) == 0 || !inRegion[st.in[0]] {
+			return false
+		}
+		for _, in := range st.in[1:] {
+			if in >= 0 && !isConst(in) {
+				return false
+			}
+		}
+		fn, err := build(st.ni)
+		return err == nil && fn != nil
+	}
+	assigned := map[int]bool{}
+	var replaced []int
+	newSteps := map[int]step{} // index of the region's last step -> fused step
+	for i := range s.steps {
+		if assigned[i] {
+			continue
+		}
+		// Seed: an elementwise step reading exactly one non-constant value X.
+		var x = -1
+		for _, in := range s.steps[i].in {
+			if in >= 0 && !isConst(in) {
+				if x >= 0 && x != in {
+					x = -2
+				}
+				if x == -1 {
+					x = in
+				}
+			}
+		}
+		if x < 0 || !candidate(i, map[int]bool{x: true}) {
+			continue
+		}
+		region := []int{i}
+		inRegion := map[int]bool{x: true, s.steps[i].out[0]: true}
+		member := map[int]bool{i: true}
+		for grew := true; grew; {
+			grew = false
+			for slot := range inRegion {
+				if slot == x {
+					continue
+				}
+				for _, r := range readers[slot] {
+					if !member[r] && !assigned[r] && candidate(r, inRegion) {
+						member[r] = true
+						region = append(region, r)
+						inRegion[s.steps[r].out[0]] = true
+						grew = true
+					}
+				}
+			}
+		}
+		// Exactly one value may leave the region.
+		sink := -1
+		ok := true
+		for slot := range inRegion {
+			if slot == x {
+				continue
+			}
+			escapes := outputs[slot]
+			for _, r := range readers[slot] {
+				if !member[r] {
+					escapes = true
+				}
+			}
+			if escapes {
+				if sink >= 0 {
+					ok = false
+				}
+				sink = slot
+			}
+		}
+		if !ok || sink < 0 {
+			continue
+		}
+		sortInts(region)
+		prog, fallback, nslots, outSlot := s.compileRegion(region, x, sink)
+		if prog == nil {
+			continue
+		}
+		last := region[len(region)-1]
+		// Fuse into the producing Conv when nothing else reads X.
+		if pi, ok := producer[x]; ok && !outputs[x] && len(readers[x]) == countIn(readers[x], member) {
+			if ek, ok := s.steps[pi].k.(epilogueKernel); ok && len(s.steps[pi].out) == 1 && !assigned[pi] && ek.withEpilogue(prog) != nil {
+				s.steps[pi].k = ek.withEpilogue(prog)
+				s.steps[pi].out[0] = sink
+				s.steps[pi].node = s.steps[last].node
+				for _, r := range region {
+					assigned[r] = true
+					replaced = append(replaced, r)
+				}
+				assigned[pi] = true
+				continue
+			}
+		}
+		if len(region) < 2 {
+			continue // one op alone gains nothing from fusion
+		}
+		fused := step{node: s.steps[last].node, ni: s.steps[last].ni, in: []int{x}, out: []int{sink},
+			k: &fusedKernel{prog: prog, fallback: fallback, nslots: nslots, outSlot: outSlot}}
+		for _, r := range region {
+			assigned[r] = true
+			if r != last {
+				replaced = append(replaced, r)
+			}
+		}
+		newSteps[last] = fused
+	}
+	if len(replaced) == 0 && len(newSteps) == 0 {
+		return
+	}
+	drop := map[int]bool{}
+	for _, r := range replaced {
+		drop[r] = true
+	}
+	kept := make([]step, 0, len(s.steps))
+	for i, st := range s.steps {
+		if f, ok := newSteps[i]; ok {
+			kept = append(kept, f)
+			continue
+		}
+		if !drop[i] {
+			kept = append(kept, st)
+		}
+	}
+	s.steps = kept
+}
+
+func countIn(list []int, set map[int]bool) int {
+	n := 0
+	for _, v := range list {
+		if set[v] {
+			n++
+		}
+	}
+	return n
+}
+
+func sortInts(v []int) {
+	for i := 1; i < len(v); i++ {
+		for j := i; j > 0 && v[j] < v[j-1]; j-- {
+			v[j], v[j-1] = v[j-1], v[j]
+		}
+	}
+}
+
+// compileRegion turns the region's steps (in order) into a program, and keeps the
+// steps with region-local slots as the fallback.
+func (s *Session) compileRegion(region []int, x, sink int) (*ewProgram, []step, int, int) {
+	reg := map[int]int{x: 0}
+	p := &ewProgram{nregs: 1}
+	var fallback []step
+	local := map[int]int{x: 0}
+	nlocal := 1
+	localOf := func(slot int) int {
+		if slot < 0 {
+			return -1
+		}
+		if l, ok := local[slot]; ok {
+			return l
+		}
+		local[slot] = nlocal
+		nlocal++
+		return local[slot]
+	}
+	var consts []struct {
+		slot int
+		t    *graph.Tensor
+	}
+	for _, i := range region {
+		st := s.steps[i]
+		n := st.node
+		op := ewOp{dst: p.nregs}
+		if sym, ok := binaryOps[n.OpType]; ok {
+			a, b := st.in[0], st.in[1]
+			ra, aok := reg[a]
+			rb, bok := reg[b]
+			op.op = sym
+			switch {
+			case aok && bok:
+				op.kind, op.a, op.b = ewBinary, ra, rb
+			case aok:
+				op.kind, op.a, op.constant = ewConstR, ra, s.base[b]
+			case bok:
+				op.kind, op.a, op.constant = ewConstL, rb, s.base[a]
+			default:
+				return nil, nil, 0, 0
+			}
+		} else if n.OpType == "BatchNormalization" {
+			mul, add, err := bnAffine(st, s.base)
+			if err != nil {
+				return nil, nil, 0, 0
+			}
+			op.kind, op.a, op.mul, op.add = ewAffine, reg[st.in[0]], mul, add
+		} else {
+			fn, err := activations[n.OpType](st.ni)
+			if err != nil || fn == nil {
+				return nil, nil, 0, 0
+			}
+			op.kind, op.fn, op.a = ewUnary, fn, reg[st.in[0]]
+		}
+		reg[st.out[0]] = p.nregs
+		p.nregs++
+		p.ops = append(p.ops, op)
+		p.names = append(p.names, n.String())
+		fb := step{node: n, ni: st.ni, k: st.k}
+		for _, in := range st.in {
+			if in >= 0 && s.base[in] != nil {
+				consts = append(consts, struct {
+					slot int
+					t    *graph.Tensor
+				}{localOf(in), s.base[in]})
+			}
+			fb.in = append(fb.in, localOf(in))
+		}
+		for _, o := range st.out {
+			fb.out = append(fb.out, localOf(o))
+		}
+		fallback = append(fallback, fb)
+	}
+	p.out = reg[sink]
+	// Constants are preloaded into the fallback's slots through a leading step.
+	if len(consts) > 0 {
+		c := consts
+		fallback = append([]step{{node: s.steps[region[0]].node, k: KernelFunc(func(*Context, []*graph.Tensor) ([]*graph.Tensor, error) {
+			out := make([]*graph.Tensor, nlocal)
+			for _, e := range c {
+				out[e.slot] = e.t
+			}
+			return out, nil
+		}), out: identitySlots(nlocal)}}, fallback...)
+	}
+	return p, fallback, nlocal, local[sink]
+}
+
+func identitySlots(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	out[0] = -1 // never overwrite X
+	return out
+}
+
+// bnAffine reads an inference BatchNormalization with constant parameters as a
+// per-channel multiply-add, computed exactly as the BatchNormalization kernel does.
+func bnAffine(st step, base []*graph.Tensor) (mul, add []float32, err error) {
+	var params [4]*graph.Tensor
+	for i := range params {
+		j := st.in[i+1]
+		if j < 0 || base[j] == nil || base[j].DType != graph.Float {
+			return nil, nil, fmt.Errorf("BatchNormalization parameters are not constant")
+		}
+		params[i] = base[j]
+	}
+	a := attrsOf(st.node)
+	eps := a.Float("epsilon", 1e-5)
+	if a.Int("training_mode", 0) != 0 || a.err != nil {
+		return nil, nil, fmt.Errorf("not an inference BatchNormalization")
+	}
+	c := params[0].Len()
+	for _, p := range params[1:] {
+		if p.Len() != c {
+			return nil, nil, fmt.Errorf("BatchNormalization parameters differ in length")
+		}
+	}
+	mul, add = bnCoefficients(params[0].Float32s(), params[1].Float32s(), params[2].Float32s(), params[3].Float32s(), eps)
+	return mul, add, nil
+}
