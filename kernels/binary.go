@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/vec"
 )
 
 // runFn processes one innermost run: o[i] = op(a[i*sa], b[i*sb]) for i < len(o),
@@ -40,44 +41,22 @@ func f32Run(op string) runFn[float32, float32, float32] {
 		return func(o, a, b []float32, sa, sb int) {
 			switch {
 			case sa == 1 && sb == 1:
-				a, b = a[:len(o)], b[:len(o)]
-				for i := range o {
-					o[i] = a[i] + b[i]
-				}
+				vec.Add(o, a, b)
 			case sb == 0:
-				v := b[0]
-				a = a[:len(o)]
-				for i := range o {
-					o[i] = a[i] + v
-				}
+				vec.AddScalar(o, a, b[0])
 			default:
-				v := a[0]
-				b = b[:len(o)]
-				for i := range o {
-					o[i] = v + b[i]
-				}
+				vec.AddScalar(o, b, a[0]) // float addition is commutative bit for bit
 			}
 		}
 	case "Mul":
 		return func(o, a, b []float32, sa, sb int) {
 			switch {
 			case sa == 1 && sb == 1:
-				a, b = a[:len(o)], b[:len(o)]
-				for i := range o {
-					o[i] = a[i] * b[i]
-				}
+				vec.Mul(o, a, b)
 			case sb == 0:
-				v := b[0]
-				a = a[:len(o)]
-				for i := range o {
-					o[i] = a[i] * v
-				}
+				vec.MulScalar(o, a, b[0])
 			default:
-				v := a[0]
-				b = b[:len(o)]
-				for i := range o {
-					o[i] = v * b[i]
-				}
+				vec.MulScalar(o, b, a[0])
 			}
 		}
 	case "Sub":
@@ -116,7 +95,7 @@ func registerArith(op string) {
 			}
 			switch a.DType {
 			case graph.Float:
-				out := graph.NewTensor(graph.Float, os)
+				out := ctx.Float32(os)
 				broadcast2(ctx, a.Float32s(), b.Float32s(), out.Float32s(), a.Shape, b.Shape, os, fast)
 				return one(out), nil
 			case graph.Double:

@@ -5,6 +5,7 @@ import (
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/gemm"
+	"github.com/onnxq/onnxq/kernels/vec"
 )
 
 // convParams are a convolution's attributes, normalized to 2-D (1-D convolutions
@@ -420,10 +421,7 @@ func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []floa
 						srow := src[iy*g.w+ix0:]
 						drow := dst[oy*g.ow+xlo : oy*g.ow+xhi]
 						if g.sw == 1 {
-							srow = srow[:len(drow)]
-							for i := range drow {
-								drow[i] += wv * srow[i]
-							}
+							vec.Axpy(drow, srow, wv)
 						} else {
 							for i := range drow {
 								drow[i] += wv * srow[i*g.sw]

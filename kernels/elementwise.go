@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/vec"
 )
 
 // ---- unary float ops ----
@@ -80,14 +81,8 @@ func sigmoid(x float32) float32 {
 
 func init() {
 	unaryFloat("Relu", 1, func(*attrs, *NodeInfo) (sliceFn, error) {
-		return func(dst, src []float32) {
-			for i, v := range src {
-				if v < 0 { // NaN is not < 0 and passes through, as max(0, NaN) does in ONNX Runtime
-					v = 0
-				}
-				dst[i] = v
-			}
-		}, nil
+		// NaN is not < 0 and passes through.
+		return func(dst, src []float32) { vec.Clip(dst, src, 0, float32(math.Inf(1))) }, nil
 	})
 	unaryFloat("Sigmoid", 1, simple(sigmoid))
 	unaryFloat("Tanh", 1, simple(f64(math.Tanh)))
@@ -134,9 +129,8 @@ func init() {
 	unaryFloat("HardSigmoid", 1, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
 		alpha, beta := a.Float("alpha", 0.2), a.Float("beta", 0.5)
 		return func(dst, src []float32) {
-			for i, x := range src {
-				dst[i] = max(0, min(1, alpha*x+beta))
-			}
+			vec.Affine(dst, src, alpha, beta)
+			vec.Clip(dst, dst, 0, 1)
 		}, nil
 	})
 	unaryFloat("HardSwish", 14, simple(func(x float32) float32 {
@@ -327,18 +321,8 @@ func newClip(ni *NodeInfo) (Kernel, error) {
 			}
 		}
 		out := ctx.Float32(x.Shape)
-		applySlice(ctx, func(dst, src []float32) {
-			for i, v := range src {
-				// min(max(x, lo), hi), as the spec defines it (hi wins when lo > hi)
-				if v < l {
-					v = l
-				}
-				if v > h {
-					v = h
-				}
-				dst[i] = v
-			}
-		}, out.Float32s(), x.Float32s())
+		// min(max(x, lo), hi), as the spec defines it (hi wins when lo > hi)
+		applySlice(ctx, func(dst, src []float32) { vec.Clip(dst, src, l, h) }, out.Float32s(), x.Float32s())
 		return one(out), nil
 	}), nil
 }
@@ -364,17 +348,7 @@ func clipActivation(ni *NodeInfo) (sliceFn, error) {
 			*b = c.Float32s()[0]
 		}
 	}
-	return func(dst, src []float32) {
-		for i, v := range src {
-			if v < lo {
-				v = lo
-			}
-			if v > hi {
-				v = hi
-			}
-			dst[i] = v
-		}
-	}, nil
+	return func(dst, src []float32) { vec.Clip(dst, src, lo, hi) }, nil
 }
 
 func clipGeneric(in []*graph.Tensor) ([]*graph.Tensor, error) {

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/vec"
 )
 
 // Elementwise region fusion: a connected set of elementwise float32 ops whose only
@@ -118,10 +119,7 @@ func (p *ewProgram) run(ctx *Context, x, out []float32, shape []int) {
 					case ewBinary:
 						binSlice(op.op, dst, a, regs[op.b][:n])
 					case ewAffine:
-						m, b := op.mul[ch], op.add[ch]
-						for j, v := range a {
-							dst[j] = v*m + b
-						}
+						vec.Affine(dst, a, op.mul[ch], op.add[ch])
 					case ewConstR, ewConstL:
 						c := consts[i]
 						v := c[0]
@@ -142,17 +140,13 @@ func binSlice(op byte, dst, a, b []float32) {
 	dst = dst[:len(a)]
 	switch op {
 	case '+':
-		for i := range a {
-			dst[i] = a[i] + b[i]
-		}
+		vec.Add(dst, a, b)
 	case '-':
 		for i := range a {
 			dst[i] = a[i] - b[i]
 		}
 	case '*':
-		for i := range a {
-			dst[i] = a[i] * b[i]
-		}
+		vec.Mul(dst, a, b)
 	case '/':
 		for i := range a {
 			dst[i] = a[i] / b[i]
@@ -165,13 +159,9 @@ func scalarSlice(op byte, dst, a []float32, v float32, left bool) {
 	dst = dst[:len(a)]
 	switch {
 	case op == '+':
-		for i := range a {
-			dst[i] = a[i] + v
-		}
+		vec.AddScalar(dst, a, v)
 	case op == '*':
-		for i := range a {
-			dst[i] = a[i] * v
-		}
+		vec.MulScalar(dst, a, v)
 	case op == '-' && !left:
 		for i := range a {
 			dst[i] = a[i] - v
@@ -183,10 +173,7 @@ func scalarSlice(op byte, dst, a []float32, v float32, left bool) {
 	case op == '/' && !left:
 		if frac, _ := math.Frexp(float64(v)); frac == 0.5 || frac == -0.5 {
 			// A power of two: multiplying by its reciprocal is exact.
-			inv := 1 / v
-			for i := range a {
-				dst[i] = a[i] * inv
-			}
+			vec.MulScalar(dst, a, 1/v)
 			return
 		}
 		for i := range a {

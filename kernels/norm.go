@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/vec"
 )
 
 // newBatchNorm is inference BatchNormalization: y = scale * (x - mean) / sqrt(var + eps) + bias,
@@ -62,12 +63,7 @@ func bnCoefficients(scale, bias, mean, variance []float32, eps float32) (mul, ad
 func channelAffine(ctx *Context, x, y []float32, n, c, plane int, mul, add []float32) {
 	parallelFor(threadsFor(ctx, n*c*plane, 1<<15), n*c, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			m, b := mul[i%c], add[i%c]
-			src := x[i*plane : (i+1)*plane]
-			dst := y[i*plane : (i+1)*plane]
-			for j, v := range src {
-				dst[j] = v*m + b
-			}
+			vec.Affine(y[i*plane:(i+1)*plane], x[i*plane:(i+1)*plane], mul[i%c], add[i%c])
 		}
 	})
 }
