@@ -365,6 +365,8 @@ func resizeAxis(ctx *Context, x *graph.Tensor, ax, outLen int, scale, roiStart, 
 						for i := range row {
 							row[i] = ext
 						}
+					} else if inner == 1 {
+						row[0] = src[tp[0].idx] // resizing the last axis: no copy call per element
 					} else {
 						copy(row, src[tp[0].idx*inner:(tp[0].idx+1)*inner])
 					}

@@ -306,19 +306,10 @@ func packB(dst []float32, b Matrix, pc, kc, j0, nc, nr int) {
 		nn := min(nr, nc-jr)
 		panel := dst[jr*kc : jr*kc+kc*nr]
 		if !b.Trans && nn == nr {
-			// Fixed-size array copies compile to inline vector moves; copy() would
-			// call memmove once per 32-float row.
-			for p := 0; p < kc; p++ {
-				off := (pc+p)*b.Stride + j0 + jr
-				switch nr {
-				case 32:
-					*(*[32]float32)(panel[p*32:]) = *(*[32]float32)(b.Data[off:])
-				case 16:
-					*(*[16]float32)(panel[p*16:]) = *(*[16]float32)(b.Data[off:])
-				case 8:
-					*(*[8]float32)(panel[p*8:]) = *(*[8]float32)(b.Data[off:])
-				default:
-					copy(panel[p*nr:p*nr+nr], b.Data[off:off+nr])
+			off := pc*b.Stride + j0 + jr
+			if !packRows(panel, b.Data[off:], kc, b.Stride, nr) {
+				for p := 0; p < kc; p++ {
+					copy(panel[p*nr:p*nr+nr], b.Data[off+p*b.Stride:])
 				}
 			}
 			continue

@@ -25,6 +25,31 @@ var avx512Kernel = kernel{"avx512-12x32", 12, 32, func(kc int, a, b, c []float32
 	kernelAVX512(kc, &a[0], &b[0], &c[0], ldc, acc)
 }}
 
+//go:noescape
+func packRows16AVX(dst, src *float32, kc, stride int)
+
+//go:noescape
+func packRows32AVX(dst, src *float32, kc, stride int)
+
+// packRows copies kc rows of nr floats, stride apart, into dst (kc x nr); it
+// reports false when no vector routine fits nr.
+func packRows(dst, src []float32, kc, stride, nr int) bool {
+	if kc == 0 || !cpu.X86.HasAVX {
+		return kc == 0
+	}
+	_ = src[(kc-1)*stride+nr-1]
+	_ = dst[kc*nr-1]
+	switch nr {
+	case 16:
+		packRows16AVX(&dst[0], &src[0], kc, stride)
+	case 32:
+		packRows32AVX(&dst[0], &src[0], kc, stride)
+	default:
+		return false
+	}
+	return true
+}
+
 // kernels lists the micro-kernels this machine can run, best first.
 func kernels() []kernel {
 	var ks []kernel

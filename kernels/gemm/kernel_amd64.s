@@ -287,3 +287,51 @@ kernelAVX512_overwrite:
 	VMOVUPS Z23, 64(DI)
 	VZEROUPPER
 	RET
+
+// func packRows16AVX(dst, src *float32, kc, stride int)
+TEXT ·packRows16AVX(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ kc+16(FP), CX
+	MOVQ stride+24(FP), DX
+	SHLQ $2, DX
+	TESTQ CX, CX
+	JEQ packRows16AVX_done
+packRows16AVX_loop:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ DX, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNE packRows16AVX_loop
+packRows16AVX_done:
+	VZEROUPPER
+	RET
+
+// func packRows32AVX(dst, src *float32, kc, stride int)
+TEXT ·packRows32AVX(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ kc+16(FP), CX
+	MOVQ stride+24(FP), DX
+	SHLQ $2, DX
+	TESTQ CX, CX
+	JEQ packRows32AVX_done
+packRows32AVX_loop:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ DX, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNE packRows32AVX_loop
+packRows32AVX_done:
+	VZEROUPPER
+	RET
