@@ -279,9 +279,15 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	kk := cg * kh * kw
 	spatialN := oh * ow
 	pointwise := kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && pt == 0 && pl == 0 && oh == h && ow == wd
+	// im2col runs in strips of output rows of about 4 MiB, so the column matrix
+	// never holds the whole image (and the strip stays in cache for the GEMM).
+	stripRows := oh
+	if !pointwise {
+		stripRows = max(1, min(oh, (1<<20)/max(1, kk*ow)))
+	}
 	var col []float32
 	if !pointwise {
-		col = ctx.Scratch(kk * spatialN)
+		col = ctx.Scratch(kk * stripRows * ow)
 		defer ctx.Release(col)
 	}
 	for b := 0; b < n; b++ {
@@ -299,15 +305,20 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 				}
 				beta = 1
 			}
-			src := gemm.Matrix{Data: xg, Stride: spatialN}
-			if !pointwise {
-				im2col(ctx, geo, cg, xg, col)
-				src = gemm.Matrix{Data: col, Stride: spatialN}
-			}
-			if k.packed != nil && in[1] == k.wConst {
-				gemm.MulPackedA(k.packed[gi], spatialN, src, beta, og, spatialN, ctx.Threads)
-			} else {
-				gemm.Sgemm(mg, spatialN, kk, 1, gemm.Matrix{Data: wdata[gi*mg*kk:], Stride: kk}, src, beta, og, spatialN, ctx.Threads)
+			for y0 := 0; y0 < oh; y0 += stripRows {
+				y1 := min(oh, y0+stripRows)
+				cols := (y1 - y0) * ow
+				src := gemm.Matrix{Data: xg, Stride: spatialN}
+				if !pointwise {
+					im2col(ctx, geo, cg, xg, col, y0, y1)
+					src = gemm.Matrix{Data: col, Stride: cols}
+				}
+				dst := og[y0*ow:]
+				if k.packed != nil && in[1] == k.wConst {
+					gemm.MulPackedA(k.packed[gi], cols, src, beta, dst, spatialN, ctx.Threads)
+				} else {
+					gemm.Sgemm(mg, cols, kk, 1, gemm.Matrix{Data: wdata[gi*mg*kk:], Stride: kk}, src, beta, dst, spatialN, ctx.Threads)
+				}
 			}
 		}
 	}
@@ -352,11 +363,11 @@ func validRange(out, size, s, kOff, pad int) (lo, hi int) {
 	return lo, hi
 }
 
-// im2col lays out the cg input channels as a (cg*kh*kw) x (oh*ow) matrix,
-// zero where the kernel falls on padding.
-func im2col(ctx *Context, g convGeom, cg int, x, col []float32) {
+// im2col lays out output rows [y0, y1) of the cg input channels as a
+// (cg*kh*kw) x ((y1-y0)*ow) matrix, zero where the kernel falls on padding.
+func im2col(ctx *Context, g convGeom, cg int, x, col []float32, y0, y1 int) {
 	rows := cg * g.kh * g.kw
-	n := g.oh * g.ow
+	n := (y1 - y0) * g.ow
 	parallelFor(threadsFor(ctx, rows*n, 1<<16), rows, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			ci := r / (g.kh * g.kw)
@@ -366,8 +377,8 @@ func im2col(ctx *Context, g convGeom, cg int, x, col []float32) {
 			src := x[ci*g.h*g.w:]
 			ylo, yhi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt)
 			xlo, xhi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
-			for oy := 0; oy < g.oh; oy++ {
-				drow := dst[oy*g.ow : (oy+1)*g.ow]
+			for oy := y0; oy < y1; oy++ {
+				drow := dst[(oy-y0)*g.ow : (oy-y0+1)*g.ow]
 				if oy < ylo || oy >= yhi {
 					clear(drow)
 					continue
