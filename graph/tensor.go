@@ -27,9 +27,12 @@ type Tensor struct {
 	DType DataType
 	Shape []int
 
-	data any                 // decoded elements; nil until first use of a loaded tensor
+	data any                 // the elements; nil only while external data is not read
 	src  *onnxpb.TensorProto // the form it was loaded from, nil for tensors made in memory
 	ext  *extRef             // external bytes not read yet (lazy loading)
+	// aliasSrc: data shares memory with src's data field, so src reflects any
+	// change made in place and can be saved as it is.
+	aliasSrc bool
 }
 
 // Numel is the number of elements of a shape (1 for a scalar).
@@ -84,12 +87,15 @@ func Int64Tensor(shape []int, data []int64) *Tensor {
 	return t
 }
 
-// Data returns the element slice (see the type comment for its Go type).
-// The slice is shared: writing to it changes the tensor, and such a tensor is
-// saved from its data rather than its loaded form.
+// Data returns the element slice (see the type comment for its Go type). The slice
+// is shared: writing to it changes the tensor. Data never modifies the tensor, so
+// concurrent readers are safe.
 func (t *Tensor) Data() any {
 	if t.data == nil {
-		t.decode()
+		if t.ext != nil {
+			panic(fmt.Sprintf("graph: tensor %q has external data that was not loaded; call Materialize first", t.Name))
+		}
+		panic(fmt.Sprintf("graph: tensor %q has no data", t.Name))
 	}
 	return t.data
 }
@@ -396,6 +402,7 @@ func TensorFromProto(p *onnxpb.TensorProto, dir string, lazy bool) (*Tensor, err
 	if err := checkProtoData(p, dt, n); err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
 	}
+	t.data, t.aliasSrc = decodeProto(p, dt, int(n))
 	return t, nil
 }
 
@@ -469,22 +476,61 @@ func expectedField(dt DataType, n int64) (int64, string) {
 	return n, "int32_data"
 }
 
-// decode fills t.data from t.src; the data was checked when the tensor was made.
-func (t *Tensor) decode() {
-	if t.ext != nil {
-		panic(fmt.Sprintf("graph: tensor %q has external data that was not loaded; call Materialize first", t.Name))
-	}
-	p := t.src
-	n := t.Len()
-	if p == nil {
-		t.data = makeSlice(t.DType, n)
-		return
+// decodeProto decodes checked proto data; aliased reports whether the result
+// shares memory with p's data field.
+func decodeProto(p *onnxpb.TensorProto, dt DataType, n int) (data any, aliased bool) {
+	if n == 0 {
+		return makeSlice(dt, 0), false
 	}
 	if len(p.RawData) > 0 {
-		t.data = decodeRaw(t.DType, p.RawData, n)
-		return
+		d := decodeRaw(dt, p.RawData, n)
+		return d, sharesMemory(d, p.RawData)
 	}
-	t.data = decodeTyped(t.DType, p, n)
+	switch dt {
+	case Float, Double, Int64, Uint64, Int32, String:
+		return decodeTyped(dt, p, n), true
+	}
+	return decodeTyped(dt, p, n), false
+}
+
+// sharesMemory reports whether a decoded slice starts at the raw bytes.
+func sharesMemory(d any, raw []byte) bool {
+	b := rawBytesOrNil(d)
+	return len(b) > 0 && len(raw) > 0 && &b[0] == &raw[0]
+}
+
+func rawBytesOrNil(d any) []byte {
+	switch s := d.(type) {
+	case []float32:
+		return asBytes(s)
+	case []float64:
+		return asBytes(s)
+	case []Float16Bits:
+		return asBytes(s)
+	case []BFloat16Bits:
+		return asBytes(s)
+	case []int8:
+		return asBytes(s)
+	case []uint8:
+		return s
+	case []int16:
+		return asBytes(s)
+	case []uint16:
+		return asBytes(s)
+	case []int32:
+		return asBytes(s)
+	case []uint32:
+		return asBytes(s)
+	case []int64:
+		return asBytes(s)
+	case []uint64:
+		return asBytes(s)
+	case []complex64:
+		return asBytes(s)
+	case []complex128:
+		return asBytes(s)
+	}
+	return nil
 }
 
 // decodeRaw turns little-endian bytes into the Go slice for dt, sharing memory where it can.
@@ -632,7 +678,7 @@ func (t *Tensor) ToProto() *onnxpb.TensorProto {
 		panic(fmt.Sprintf("graph: tensor %q has external data that was not loaded", t.Name))
 	}
 	src := t.src
-	if t.data == nil && src != nil && src.GetName() == t.Name && shapeMatches(src.Dims, t.Shape) && DataType(src.GetDataType()) == t.DType {
+	if t.aliasSrc && src != nil && src.GetName() == t.Name && shapeMatches(src.Dims, t.Shape) && DataType(src.GetDataType()) == t.DType {
 		return src
 	}
 	p := &onnxpb.TensorProto{}

@@ -6,10 +6,21 @@ import (
 	"strings"
 )
 
-// TopoSort puts the nodes in an order where every node comes after the producers
-// of its inputs. It is stable: a graph already in order is left as it is, and
-// otherwise nodes move only as far as needed. A cycle is an error naming its nodes.
+// TopoSort puts the nodes in topological order (see TopoOrder).
 func (g *Graph) TopoSort() error {
+	order, err := g.TopoOrder()
+	if err != nil {
+		return err
+	}
+	g.Nodes = order
+	return nil
+}
+
+// TopoOrder returns the nodes in an order where every node comes after the
+// producers of its inputs, without changing the graph. It is stable: a graph
+// already in order keeps its order, and otherwise nodes move only as far as
+// needed. A cycle is an error naming its nodes.
+func (g *Graph) TopoOrder() ([]*Node, error) {
 	const (
 		unseen = iota
 		active
@@ -55,11 +66,10 @@ func (g *Graph) TopoSort() error {
 	}
 	for _, n := range g.Nodes {
 		if err := visit(n); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	g.Nodes = order
-	return nil
+	return order, nil
 }
 
 // Validate checks the graph's structure and returns every problem found, each
@@ -126,10 +136,8 @@ func (g *Graph) Validate() error {
 			}
 		}
 	}
-	nodes := append([]*Node(nil), g.Nodes...)
-	if err := g.TopoSort(); err != nil {
+	if _, err := g.TopoOrder(); err != nil {
 		errs = append(errs, err)
 	}
-	g.Nodes = nodes
 	return errors.Join(errs...)
 }

@@ -418,24 +418,28 @@ func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []floa
 				dst[i] = bv
 			}
 			wk := w[ch*g.kh*g.kw:]
-			for ki := 0; ki < g.kh; ki++ {
-				ylo, yhi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt)
-				for kj := 0; kj < g.kw; kj++ {
-					wv := wk[ki*g.kw+kj]
-					xlo, xhi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
-					if xlo >= xhi {
+			// Row by row: one output row stays in L1 while all its taps add into it.
+			for oy := 0; oy < g.oh; oy++ {
+				drow := dst[oy*g.ow : (oy+1)*g.ow]
+				for ki := 0; ki < g.kh; ki++ {
+					iy := oy*g.sh + ki*g.dh - g.pt
+					if iy < 0 || iy >= g.h {
 						continue
 					}
-					ix0 := xlo*g.sw + kj*g.dw - g.pl
-					for oy := ylo; oy < yhi; oy++ {
-						iy := oy*g.sh + ki*g.dh - g.pt
+					for kj := 0; kj < g.kw; kj++ {
+						xlo, xhi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
+						if xlo >= xhi {
+							continue
+						}
+						wv := wk[ki*g.kw+kj]
+						ix0 := xlo*g.sw + kj*g.dw - g.pl
 						srow := src[iy*g.w+ix0:]
-						drow := dst[oy*g.ow+xlo : oy*g.ow+xhi]
+						d := drow[xlo:xhi]
 						if g.sw == 1 {
-							vec.Axpy(drow, srow, wv)
+							vec.Axpy(d, srow, wv)
 						} else {
-							for i := range drow {
-								drow[i] += wv * srow[i*g.sw]
+							for i := range d {
+								d[i] += wv * srow[i*g.sw]
 							}
 						}
 					}

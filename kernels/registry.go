@@ -79,7 +79,7 @@ func Register(domain, op string, since int64, f Factory) {
 func lookup(domain, op string, opset int64) (Factory, error) {
 	es := registry[regKey(domain, op)]
 	if len(es) == 0 {
-		return nil, fmt.Errorf("unsupported op %s", opName(domain, op))
+		return nil, fmt.Errorf("unsupported op %s at opset %d", opName(domain, op), opset)
 	}
 	var f Factory
 	for _, e := range es {

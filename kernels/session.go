@@ -71,13 +71,16 @@ type step struct {
 	free []int // slots whose last reader is this step
 }
 
-// NewSession compiles the model's main graph.
+// NewSession compiles the model's main graph. It only reads the model, so
+// several sessions may be compiled from one model at once (for a model loaded with
+// lazy external data, call Materialize on its tensors first).
 func NewSession(m *graph.Model, opts Options) (*Session, error) {
 	g := m.Graph
 	if err := g.Validate(); err != nil {
 		return nil, err
 	}
-	if err := g.TopoSort(); err != nil {
+	nodes, err := g.TopoOrder()
+	if err != nil {
 		return nil, err
 	}
 	if opts.Threads <= 0 {
@@ -117,7 +120,7 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 		s.inputs = append(s.inputs, spec)
 	}
 	var errs []error
-	for _, n := range g.Nodes {
+	for _, n := range nodes {
 		if len(n.Implicit) > 0 || len(n.Subgraphs()) > 0 {
 			errs = append(errs, fmt.Errorf("node %s: ops with subgraphs (%s) are not supported", n, n.OpType))
 			continue

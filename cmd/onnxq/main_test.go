@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/graph/onnxpb"
 	"github.com/onnxq/onnxq/internal/testdata"
+	"github.com/onnxq/onnxq/kernels"
+	"github.com/onnxq/onnxq/npy"
 	"github.com/onnxq/onnxq/testmodels"
 	"google.golang.org/protobuf/proto"
 )
@@ -147,5 +150,76 @@ func TestHelpAndVersion(t *testing.T) {
 	code, out, _ = runCLI("version")
 	if code != 0 || !strings.HasPrefix(out, "onnxq ") {
 		t.Errorf("version: exit %d %q", code, out)
+	}
+}
+
+func TestRunCommand(t *testing.T) {
+	dir := t.TempDir()
+	model := demoModel(t)
+	in := filepath.Join(dir, "in.npy")
+	x := graph.Float32Tensor([]int{1, 3, 32, 32}, make([]float32, 3*32*32))
+	for i, d := 0, x.Float32s(); i < len(d); i++ {
+		d[i] = float32(i%7) - 3
+	}
+	if err := npy.WriteFile(in, x); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	code, _, errOut := runCLI("run", model, "--input", "input="+in, "--output-dir", out, "--threads", "1", "--repeat", "3", "--timing")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut, "forward pass: median") || !strings.Contains(errOut, "peak RSS") {
+		t.Errorf("timing line missing: %q", errOut)
+	}
+	got, err := npy.ReadFile(filepath.Join(out, "logits.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same forward pass through the library gives the same logits.
+	m, _ := graph.Load(model)
+	s, _ := kernels.NewSession(m, kernels.Options{Threads: 1})
+	want, _ := s.Run(map[string]*graph.Tensor{"input": x})
+	if fmt.Sprint(got.Float32s()) != fmt.Sprint(want["logits"].Float32s()) || fmt.Sprint(got.Shape) != "[1 10]" {
+		t.Errorf("logits.npy = %v %v, want %v", got.Shape, got.Float32s(), want["logits"].Float32s())
+	}
+	// A one-input model takes a bare file name.
+	if code, _, errOut := runCLI("run", model, "--input", in, "-o", out); code != 0 {
+		t.Errorf("bare input: exit %d %s", code, errOut)
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	dir := t.TempDir()
+	model := demoModel(t)
+	wrong := filepath.Join(dir, "wrong.npy")
+	npy.WriteFile(wrong, graph.Float32Tensor([]int{1, 3, 16, 16}, make([]float32, 3*16*16)))
+	junk := filepath.Join(dir, "junk.npy")
+	os.WriteFile(junk, []byte("nope"), 0o644)
+	// A model with an op onnxq has no kernel for.
+	um := graph.NewModel(graph.Opset{Domain: "", Version: 17})
+	xin := um.Graph.AddInput("x", graph.Float, []int64{2})
+	n := um.Graph.AddNode("Det", "det_node", []*graph.Value{xin}, []string{"y"})
+	um.Graph.AddOutput(n.Output())
+	unsupported := filepath.Join(dir, "unsupported.onnx")
+	graph.Save(um, unsupported)
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"run", model, "-o", dir}, 1, `input "input" is missing: give --input input=FILE.npy`},
+		{[]string{"run", model, "--input", "input=" + wrong, "-o", dir}, 1, `input "input": expected shape [1 3 32 32], got [1 3 16 16]`},
+		{[]string{"run", model, "--input", "input=" + junk, "-o", dir}, 1, "not a .npy file"},
+		{[]string{"run", model, "--input", "nosuch=" + wrong, "-o", dir}, 1, `the model has no input "nosuch"`},
+		{[]string{"run", unsupported, "--input", wrong, "-o", dir}, 1, `node "det_node" (Det): unsupported op Det (domain ai.onnx) at opset 17`},
+		{[]string{"run", model, "--input", wrong}, 2, "--output-dir is required"},
+		{[]string{"run", model, "--repeat", "0", "-o", dir}, 2, "--repeat must be at least 1"},
+	}
+	for _, c := range cases {
+		code, _, errOut := runCLI(c.args...)
+		if code != c.code || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d %q, want %d and %q", c.args[1:], code, errOut, c.code, c.want)
+		}
 	}
 }
