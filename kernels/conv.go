@@ -220,27 +220,9 @@ func (k *convKernel) withEpilogue(p *ewProgram) Kernel {
 }
 
 func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
-	if err := need(in, 2); err != nil {
-		return nil, err
-	}
-	x, w := in[0], in[1]
-	if err := wantFloat(x, "Conv input"); err != nil {
-		return nil, err
-	}
-	if err := wantFloat(w, "Conv weights"); err != nil {
-		return nil, err
-	}
-	p, err := paramsFor(k.p, k.ni, x)
+	x, w, p, xs, ws, err := convInputs(in, k.p, k.ni, "Conv")
 	if err != nil {
 		return nil, err
-	}
-	xs, err := as4D(x.Shape, p.spatial)
-	if err != nil {
-		return nil, err
-	}
-	ws, err := as4D(w.Shape, p.spatial)
-	if err != nil {
-		return nil, fmt.Errorf("weights: %v", err)
 	}
 	n, c, h, wd := xs[0], xs[1], xs[2], xs[3]
 	m, cg, kh, kw := ws[0], ws[1], ws[2], ws[3]
@@ -464,6 +446,31 @@ func newConvTranspose(ni *NodeInfo) (Kernel, error) {
 	return &convTransposeKernel{p, ni}, nil
 }
 
+// convInputs checks a convolution's input and weights and returns them with the
+// attributes for this input's rank and both shapes in 2-D form.
+func convInputs(in []*graph.Tensor, p *convParams, ni *NodeInfo, op string) (x, w *graph.Tensor, pp *convParams, xs, ws []int, err error) {
+	if err = need(in, 2); err != nil {
+		return
+	}
+	x, w = in[0], in[1]
+	if err = wantFloat(x, op+" input"); err != nil {
+		return
+	}
+	if err = wantFloat(w, op+" weights"); err != nil {
+		return
+	}
+	if pp, err = paramsFor(p, ni, x); err != nil {
+		return
+	}
+	if xs, err = as4D(x.Shape, pp.spatial); err != nil {
+		return
+	}
+	if ws, err = as4D(w.Shape, pp.spatial); err != nil {
+		err = fmt.Errorf("weights: %v", err)
+	}
+	return
+}
+
 // paramsFor re-reads the attributes when the input's rank shows a different
 // spatial rank than compile time could know.
 func paramsFor(p *convParams, ni *NodeInfo, x *graph.Tensor) (*convParams, error) {
@@ -474,27 +481,9 @@ func paramsFor(p *convParams, ni *NodeInfo, x *graph.Tensor) (*convParams, error
 }
 
 func (k *convTransposeKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
-	if err := need(in, 2); err != nil {
-		return nil, err
-	}
-	x, w := in[0], in[1]
-	if err := wantFloat(x, "ConvTranspose input"); err != nil {
-		return nil, err
-	}
-	if err := wantFloat(w, "ConvTranspose weights"); err != nil {
-		return nil, err
-	}
-	p, err := paramsFor(k.p, k.ni, x)
+	x, w, p, xs, ws, err := convInputs(in, k.p, k.ni, "ConvTranspose")
 	if err != nil {
 		return nil, err
-	}
-	xs, err := as4D(x.Shape, p.spatial)
-	if err != nil {
-		return nil, err
-	}
-	ws, err := as4D(w.Shape, p.spatial)
-	if err != nil {
-		return nil, fmt.Errorf("weights: %v", err)
 	}
 	n, c, h, wd := xs[0], xs[1], xs[2], xs[3]
 	cw, mg, kh, kw := ws[0], ws[1], ws[2], ws[3]

@@ -332,6 +332,25 @@ func matmulInt32(a, b []int32, as, bs []int) ([]int32, []int, error) {
 	return out, outShape, nil
 }
 
+// matmulCentered multiplies int8/uint8 operands after subtracting their zero
+// points: A's per row (or scalar), B's per column (or scalar).
+func matmulCentered(a, azp, b, bzp *graph.Tensor) ([]int32, []int, error) {
+	if a.Rank() == 0 || b.Rank() == 0 {
+		return nil, nil, fmt.Errorf("operands must have rank >= 1")
+	}
+	k := a.Shape[a.Rank()-1]
+	n := b.Shape[b.Rank()-1]
+	ac, err := centered(a, azp, func(i int) int { return (i / k) % a.Shape[max(0, a.Rank()-2)] })
+	if err != nil {
+		return nil, nil, fmt.Errorf("A: %v", err)
+	}
+	bc, err := centered(b, bzp, func(i int) int { return i % n })
+	if err != nil {
+		return nil, nil, fmt.Errorf("B: %v", err)
+	}
+	return matmulInt32(ac, bc, a.Shape, b.Shape)
+}
+
 func newMatMulInteger(*NodeInfo) (Kernel, error) {
 	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 2); err != nil {
@@ -345,17 +364,7 @@ func newMatMulInteger(*NodeInfo) (Kernel, error) {
 		if len(in) > 3 {
 			bzp = in[3]
 		}
-		k := a.Shape[a.Rank()-1]
-		n := b.Shape[b.Rank()-1]
-		ac, err := centered(a, azp, func(i int) int { return (i / k) % a.Shape[max(0, a.Rank()-2)] })
-		if err != nil {
-			return nil, fmt.Errorf("A: %v", err)
-		}
-		bc, err := centered(b, bzp, func(i int) int { return i % n })
-		if err != nil {
-			return nil, fmt.Errorf("B: %v", err)
-		}
-		out, shape, err := matmulInt32(ac, bc, a.Shape, b.Shape)
+		out, shape, err := matmulCentered(a, azp, b, bzp)
 		if err != nil {
 			return nil, err
 		}
@@ -540,16 +549,7 @@ func newQLinearMatMul(*NodeInfo) (Kernel, error) {
 		}
 		a, as, azp, b, bs, bzp, ys, yzp := in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7]
 		n := b.Shape[b.Rank()-1]
-		k := a.Shape[a.Rank()-1]
-		ac, err := centered(a, azp, func(i int) int { return (i / k) % a.Shape[max(0, a.Rank()-2)] })
-		if err != nil {
-			return nil, fmt.Errorf("a: %v", err)
-		}
-		bc, err := centered(b, bzp, func(i int) int { return i % n })
-		if err != nil {
-			return nil, fmt.Errorf("b: %v", err)
-		}
-		acc, shape, err := matmulInt32(ac, bc, a.Shape, b.Shape)
+		acc, shape, err := matmulCentered(a, azp, b, bzp)
 		if err != nil {
 			return nil, err
 		}

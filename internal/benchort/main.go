@@ -93,20 +93,7 @@ func timeOnnxq(path string, in map[string]*graph.Tensor, threads, runs int) floa
 	if err != nil {
 		fail(err)
 	}
-	for i := 0; i < 2; i++ {
-		if _, err := s.Run(in); err != nil {
-			fail(err)
-		}
-	}
-	ts := make([]time.Duration, runs)
-	for i := range ts {
-		start := time.Now()
-		if _, err := s.Run(in); err != nil {
-			fail(err)
-		}
-		ts[i] = time.Since(start)
-	}
-	return median(ts)
+	return timeRuns(runs, func() error { _, err := s.Run(in); return err })
 }
 
 func timeORT(path string, in map[string]*graph.Tensor, threads, runs int) float64 {
@@ -115,15 +102,20 @@ func timeORT(path string, in map[string]*graph.Tensor, threads, runs int) float6
 		fail(err)
 	}
 	defer s.Close()
+	return timeRuns(runs, func() error { _, err := s.Run(in); return err })
+}
+
+// timeRuns warms up twice, then returns the median milliseconds of runs calls.
+func timeRuns(runs int, run func() error) float64 {
 	for i := 0; i < 2; i++ {
-		if _, err := s.Run(in); err != nil {
+		if err := run(); err != nil {
 			fail(err)
 		}
 	}
 	ts := make([]time.Duration, runs)
 	for i := range ts {
 		start := time.Now()
-		if _, err := s.Run(in); err != nil {
+		if err := run(); err != nil {
 			fail(err)
 		}
 		ts[i] = time.Since(start)
