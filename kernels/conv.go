@@ -400,6 +400,11 @@ func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []floa
 				dst[i] = bv
 			}
 			wk := w[ch*g.kh*g.kw:]
+			// The columns each kernel column reaches do not depend on the row.
+			var xlos, xhis [16]int
+			for kj := 0; kj < g.kw && kj < len(xlos); kj++ {
+				xlos[kj], xhis[kj] = validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
+			}
 			// Row by row: one output row stays in L1 while all its taps add into it.
 			for oy := 0; oy < g.oh; oy++ {
 				drow := dst[oy*g.ow : (oy+1)*g.ow]
@@ -409,7 +414,12 @@ func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []floa
 						continue
 					}
 					for kj := 0; kj < g.kw; kj++ {
-						xlo, xhi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
+						var xlo, xhi int
+						if kj < len(xlos) {
+							xlo, xhi = xlos[kj], xhis[kj]
+						} else {
+							xlo, xhi = validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
+						}
 						if xlo >= xhi {
 							continue
 						}

@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/vec"
@@ -163,22 +162,13 @@ func scalarSlice(op byte, dst, a []float32, v float32, left bool) {
 	case op == '*':
 		vec.MulScalar(dst, a, v)
 	case op == '-' && !left:
-		for i := range a {
-			dst[i] = a[i] - v
-		}
+		vec.AddScalar(dst, a, -v) // a - v and a + (-v) round the same
 	case op == '-':
 		for i := range a {
 			dst[i] = v - a[i]
 		}
 	case op == '/' && !left:
-		if frac, _ := math.Frexp(float64(v)); frac == 0.5 || frac == -0.5 {
-			// A power of two: multiplying by its reciprocal is exact.
-			vec.MulScalar(dst, a, 1/v)
-			return
-		}
-		for i := range a {
-			dst[i] = a[i] / v
-		}
+		vec.DivScalar(dst, a, v)
 	default:
 		for i := range a {
 			dst[i] = v / a[i]

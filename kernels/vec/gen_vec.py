@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes vec_amd64.s: AVX2 loops over float32 slices (run: python3 gen_vec.py).
 
-Each routine handles n rounded down to a multiple of 32 (four 8-float vectors per
-step); the Go wrapper finishes the tail. Multiplies and adds are separate
+Each routine handles n rounded down to a multiple of 8: four 8-float vectors per
+step while it can, then one at a time; the Go wrapper finishes the last < 8. Multiplies and adds are separate
 instructions (no FMA) so results match the portable Go code bit for bit.
 """
 
@@ -21,14 +21,23 @@ def routine(name, args, setup, body):
             out.append(f"\tMOVQ n+{off}(FP), CX")
         off += sz
     out += [f"\t{l}" for l in setup(args)]
-    out += ["\tSHRQ $5, CX", "\tJEQ " + name + "_done", name + "_loop:"]
+    has_b = any(a == "b" for a, _ in args)
+    out += ["\tMOVQ CX, R8", "\tSHRQ $5, CX", "\tJEQ " + name + "_eights", name + "_loop:"]
     for k in range(4):
         for l in body(k):
             out.append("\t" + l.format(o=32 * k, r=k, t=k + 4))
     out += ["\tADDQ $128, DI", "\tADDQ $128, SI"]
-    if any(a == "b" for a, _ in args):
+    if has_b:
         out.append("\tADDQ $128, DX")
-    out += ["\tDECQ CX", "\tJNE " + name + "_loop", name + "_done:", "\tVZEROUPPER", "\tRET", ""]
+    out += ["\tDECQ CX", "\tJNE " + name + "_loop"]
+    # then single 8-float vectors
+    out += [name + "_eights:", "\tANDQ $31, R8", "\tSHRQ $3, R8", "\tJEQ " + name + "_done", name + "_one:"]
+    for l in body(0):
+        out.append("\t" + l.format(o=0, r=0, t=4))
+    out += ["\tADDQ $32, DI", "\tADDQ $32, SI"]
+    if has_b:
+        out.append("\tADDQ $32, DX")
+    out += ["\tDECQ R8", "\tJNE " + name + "_one", name + "_done:", "\tVZEROUPPER", "\tRET", ""]
     return out
 
 def argoff(args, name):
@@ -52,6 +61,7 @@ clip = [("dst", 8), ("a", 8), ("n", 8), ("lo", 4), ("hi", 4)]
 # max(lo, x) keeps x when x is NaN (Intel returns the second source); so does min(hi, x).
 out += routine("clipAVX2", clip, lambda a: [f"VBROADCASTSS lo+{argoff(clip, 'lo')}(FP), Y8", f"VBROADCASTSS hi+{argoff(clip, 'hi')}(FP), Y9"],
                lambda k: ["VMOVUPS {o}(SI), Y{r}", "VMAXPS Y{r}, Y8, Y{r}", "VMINPS Y{r}, Y9, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
+out += routine("divScalarAVX2", scal, lambda a: [f"VBROADCASTSS v+{argoff(a, 'v')}(FP), Y8"], lambda k: ["VMOVUPS {o}(SI), Y{r}", "VDIVPS Y8, Y{r}, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
 axpy = [("dst", 8), ("x", 8), ("n", 8), ("alpha", 4)]
 out += routine("axpyAVX2", axpy, lambda a: [f"VBROADCASTSS alpha+{argoff(axpy, 'alpha')}(FP), Y8"],
                lambda k: ["VMULPS {o}(SI), Y8, Y{r}", "VADDPS {o}(DI), Y{r}, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])

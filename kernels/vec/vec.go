@@ -7,12 +7,12 @@ package vec
 // useSIMD is set by the architecture file when AVX2 is available; tests switch it.
 var useSIMD = false
 
-// simdLen is how many leading elements the assembly handles (a multiple of 32).
+// simdLen is how many leading elements the assembly handles (a multiple of 8).
 func simdLen(n int) int {
 	if !useSIMD {
 		return 0
 	}
-	return n &^ 31
+	return n &^ 7
 }
 
 // Add sets dst[i] = a[i] + b[i].
@@ -64,6 +64,19 @@ func MulScalar(dst, a []float32, v float32) {
 	}
 	for i := k; i < n; i++ {
 		dst[i] = a[i] * v
+	}
+}
+
+// DivScalar sets dst[i] = a[i] / v.
+func DivScalar(dst, a []float32, v float32) {
+	n := len(dst)
+	a = a[:n]
+	k := simdLen(n)
+	if k > 0 {
+		divScalarAsm(&dst[0], &a[0], k, v)
+	}
+	for i := k; i < n; i++ {
+		dst[i] = a[i] / v
 	}
 }
 

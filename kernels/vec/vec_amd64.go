@@ -19,6 +19,9 @@ func addScalarAVX2(dst, a *float32, n int, v float32)
 func mulScalarAVX2(dst, a *float32, n int, v float32)
 
 //go:noescape
+func divScalarAVX2(dst, a *float32, n int, v float32)
+
+//go:noescape
 func affineAVX2(dst, a *float32, n int, m, c float32)
 
 //go:noescape
@@ -32,6 +35,7 @@ var (
 	mulAsm       = mulAVX2
 	addScalarAsm = addScalarAVX2
 	mulScalarAsm = mulScalarAVX2
+	divScalarAsm = divScalarAVX2
 	affineAsm    = affineAVX2
 	clipAsm      = clipAVX2
 	axpyAsm      = axpyAVX2

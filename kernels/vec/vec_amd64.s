@@ -10,8 +10,9 @@ TEXT ·addAVX2(SB), NOSPLIT, $0-32
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DX
 	MOVQ n+24(FP), CX
+	MOVQ CX, R8
 	SHRQ $5, CX
-	JEQ addAVX2_done
+	JEQ addAVX2_eights
 addAVX2_loop:
 	VMOVUPS 0(SI), Y0
 	VADDPS 0(DX), Y0, Y0
@@ -30,6 +31,19 @@ addAVX2_loop:
 	ADDQ $128, DX
 	DECQ CX
 	JNE addAVX2_loop
+addAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ addAVX2_done
+addAVX2_one:
+	VMOVUPS 0(SI), Y0
+	VADDPS 0(DX), Y0, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	DECQ R8
+	JNE addAVX2_one
 addAVX2_done:
 	VZEROUPPER
 	RET
@@ -40,8 +54,9 @@ TEXT ·mulAVX2(SB), NOSPLIT, $0-32
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DX
 	MOVQ n+24(FP), CX
+	MOVQ CX, R8
 	SHRQ $5, CX
-	JEQ mulAVX2_done
+	JEQ mulAVX2_eights
 mulAVX2_loop:
 	VMOVUPS 0(SI), Y0
 	VMULPS 0(DX), Y0, Y0
@@ -60,6 +75,19 @@ mulAVX2_loop:
 	ADDQ $128, DX
 	DECQ CX
 	JNE mulAVX2_loop
+mulAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ mulAVX2_done
+mulAVX2_one:
+	VMOVUPS 0(SI), Y0
+	VMULPS 0(DX), Y0, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	DECQ R8
+	JNE mulAVX2_one
 mulAVX2_done:
 	VZEROUPPER
 	RET
@@ -70,8 +98,9 @@ TEXT ·addScalarAVX2(SB), NOSPLIT, $0-28
 	MOVQ a+8(FP), SI
 	MOVQ n+16(FP), CX
 	VBROADCASTSS v+24(FP), Y8
+	MOVQ CX, R8
 	SHRQ $5, CX
-	JEQ addScalarAVX2_done
+	JEQ addScalarAVX2_eights
 addScalarAVX2_loop:
 	VADDPS 0(SI), Y8, Y0
 	VMOVUPS Y0, 0(DI)
@@ -85,6 +114,17 @@ addScalarAVX2_loop:
 	ADDQ $128, SI
 	DECQ CX
 	JNE addScalarAVX2_loop
+addScalarAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ addScalarAVX2_done
+addScalarAVX2_one:
+	VADDPS 0(SI), Y8, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R8
+	JNE addScalarAVX2_one
 addScalarAVX2_done:
 	VZEROUPPER
 	RET
@@ -95,8 +135,9 @@ TEXT ·mulScalarAVX2(SB), NOSPLIT, $0-28
 	MOVQ a+8(FP), SI
 	MOVQ n+16(FP), CX
 	VBROADCASTSS v+24(FP), Y8
+	MOVQ CX, R8
 	SHRQ $5, CX
-	JEQ mulScalarAVX2_done
+	JEQ mulScalarAVX2_eights
 mulScalarAVX2_loop:
 	VMULPS 0(SI), Y8, Y0
 	VMOVUPS Y0, 0(DI)
@@ -110,6 +151,17 @@ mulScalarAVX2_loop:
 	ADDQ $128, SI
 	DECQ CX
 	JNE mulScalarAVX2_loop
+mulScalarAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ mulScalarAVX2_done
+mulScalarAVX2_one:
+	VMULPS 0(SI), Y8, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R8
+	JNE mulScalarAVX2_one
 mulScalarAVX2_done:
 	VZEROUPPER
 	RET
@@ -121,8 +173,9 @@ TEXT ·affineAVX2(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 	VBROADCASTSS m+24(FP), Y8
 	VBROADCASTSS c+28(FP), Y9
+	MOVQ CX, R8
 	SHRQ $5, CX
-	JEQ affineAVX2_done
+	JEQ affineAVX2_eights
 affineAVX2_loop:
 	VMULPS 0(SI), Y8, Y0
 	VADDPS Y9, Y0, Y0
@@ -140,6 +193,18 @@ affineAVX2_loop:
 	ADDQ $128, SI
 	DECQ CX
 	JNE affineAVX2_loop
+affineAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ affineAVX2_done
+affineAVX2_one:
+	VMULPS 0(SI), Y8, Y0
+	VADDPS Y9, Y0, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R8
+	JNE affineAVX2_one
 affineAVX2_done:
 	VZEROUPPER
 	RET
@@ -151,8 +216,9 @@ TEXT ·clipAVX2(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 	VBROADCASTSS lo+24(FP), Y8
 	VBROADCASTSS hi+28(FP), Y9
+	MOVQ CX, R8
 	SHRQ $5, CX
-	JEQ clipAVX2_done
+	JEQ clipAVX2_eights
 clipAVX2_loop:
 	VMOVUPS 0(SI), Y0
 	VMAXPS Y0, Y8, Y0
@@ -174,7 +240,62 @@ clipAVX2_loop:
 	ADDQ $128, SI
 	DECQ CX
 	JNE clipAVX2_loop
+clipAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ clipAVX2_done
+clipAVX2_one:
+	VMOVUPS 0(SI), Y0
+	VMAXPS Y0, Y8, Y0
+	VMINPS Y0, Y9, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R8
+	JNE clipAVX2_one
 clipAVX2_done:
+	VZEROUPPER
+	RET
+
+// func divScalarAVX2(dst *float32, a *float32, n int, v float32)
+TEXT ·divScalarAVX2(SB), NOSPLIT, $0-28
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS v+24(FP), Y8
+	MOVQ CX, R8
+	SHRQ $5, CX
+	JEQ divScalarAVX2_eights
+divScalarAVX2_loop:
+	VMOVUPS 0(SI), Y0
+	VDIVPS Y8, Y0, Y0
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS 32(SI), Y1
+	VDIVPS Y8, Y1, Y1
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS 64(SI), Y2
+	VDIVPS Y8, Y2, Y2
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS 96(SI), Y3
+	VDIVPS Y8, Y3, Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	DECQ CX
+	JNE divScalarAVX2_loop
+divScalarAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ divScalarAVX2_done
+divScalarAVX2_one:
+	VMOVUPS 0(SI), Y0
+	VDIVPS Y8, Y0, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R8
+	JNE divScalarAVX2_one
+divScalarAVX2_done:
 	VZEROUPPER
 	RET
 
@@ -184,8 +305,9 @@ TEXT ·axpyAVX2(SB), NOSPLIT, $0-28
 	MOVQ x+8(FP), SI
 	MOVQ n+16(FP), CX
 	VBROADCASTSS alpha+24(FP), Y8
+	MOVQ CX, R8
 	SHRQ $5, CX
-	JEQ axpyAVX2_done
+	JEQ axpyAVX2_eights
 axpyAVX2_loop:
 	VMULPS 0(SI), Y8, Y0
 	VADDPS 0(DI), Y0, Y0
@@ -203,6 +325,18 @@ axpyAVX2_loop:
 	ADDQ $128, SI
 	DECQ CX
 	JNE axpyAVX2_loop
+axpyAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ axpyAVX2_done
+axpyAVX2_one:
+	VMULPS 0(SI), Y8, Y0
+	VADDPS 0(DI), Y0, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R8
+	JNE axpyAVX2_one
 axpyAVX2_done:
 	VZEROUPPER
 	RET

@@ -7,6 +7,7 @@ func addAsm(dst, a, b *float32, n int)               {}
 func mulAsm(dst, a, b *float32, n int)               {}
 func addScalarAsm(dst, a *float32, n int, v float32) {}
 func mulScalarAsm(dst, a *float32, n int, v float32) {}
+func divScalarAsm(dst, a *float32, n int, v float32) {}
 func affineAsm(dst, a *float32, n int, m, c float32) {}
 func clipAsm(dst, a *float32, n int, lo, hi float32) {}
 func axpyAsm(dst, x *float32, n int, alpha float32)  {}

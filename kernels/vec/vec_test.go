@@ -14,7 +14,7 @@ func TestSIMDMatchesGo(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)), 6, -3}
-	for _, n := range []int{0, 1, 31, 32, 33, 64, 100, 1000} {
+	for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 40, 47, 64, 100, 1000} {
 		a, b := make([]float32, n), make([]float32, n)
 		for i := range a {
 			a[i], b[i] = float32(r.NormFloat64()*4), float32(r.NormFloat64())
@@ -27,6 +27,7 @@ func TestSIMDMatchesGo(t *testing.T) {
 			"Mul":       func(d []float32) { Mul(d, a, b) },
 			"AddScalar": func(d []float32) { AddScalar(d, a, 0.3) },
 			"MulScalar": func(d []float32) { MulScalar(d, a, -1.7) },
+			"DivScalar": func(d []float32) { DivScalar(d, a, 6) },
 			"Affine":    func(d []float32) { Affine(d, a, 0.16666667, 0.5) },
 			"Clip":      func(d []float32) { Clip(d, a, 0, 6) },
 			"Relu":      func(d []float32) { Clip(d, a, 0, float32(math.Inf(1))) },
