@@ -542,3 +542,15 @@ func containsValue(list []*Value, v *Value) bool {
 	}
 	return false
 }
+
+// Forget removes v from the graph when nothing defines, reads or lists it any more
+// (after a pass rerouted its last reader).
+func (g *Graph) Forget(v *Value) { g.dropIfUnused(v) }
+
+// AppendInput adds v as n's next input (filling an optional input slot).
+func (g *Graph) AppendInput(n *Node, v *Value) {
+	n.Inputs = append(n.Inputs, v)
+	if v != nil {
+		v.Consumers = append(v.Consumers, n)
+	}
+}

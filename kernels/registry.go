@@ -115,3 +115,22 @@ func Ops() []string {
 	sort.Strings(out)
 	return out
 }
+
+// EvalNode runs one node of model m on the given inputs (nil for omitted ones),
+// for passes that compute values at compile time (constant folding).
+func EvalNode(m *graph.Model, n *graph.Node, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	opset := m.OpsetVersion(n.Domain)
+	f, err := lookup(n.Domain, n.OpType, opset)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %v", n, err)
+	}
+	k, err := f(&NodeInfo{Node: n, Opset: opset, Consts: in, Dir: m.Dir})
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %v", n, err)
+	}
+	outs, err := k.Run(&Context{Threads: 1}, in)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %v", n, err)
+	}
+	return outs, nil
+}

@@ -206,3 +206,15 @@ func (b *Builder) Gemm(x *graph.Value, out int) *graph.Value {
 func (b *Builder) Softmax(x *graph.Value) *graph.Value {
 	return b.node("Softmax", []*graph.Value{x}, b.shapes[x], graph.AttrIntOf("axis", -1))
 }
+
+// ConvTranspose adds a 2-D transposed convolution with k x k kernels and the given stride.
+func (b *Builder) ConvTranspose(x *graph.Value, outC, k, stride int) *graph.Value {
+	s := b.shapes[x]
+	n, c, h, w := s[0], s[1], s[2], s[3]
+	wv := b.Const("convt_w", []int{c, outC, k, k}, b.Normal(c*outC*k*k, 0, math.Sqrt(1/float64(c*k*k))))
+	bias := b.Const("convt_b", []int{outC}, b.Normal(outC, 0, 0.05))
+	oh, ow := stride*(h-1)+k, stride*(w-1)+k
+	return b.node("ConvTranspose", []*graph.Value{x, wv, bias}, []int{n, outC, oh, ow},
+		graph.AttrIntsOf("kernel_shape", int64(k), int64(k)),
+		graph.AttrIntsOf("strides", int64(stride), int64(stride)))
+}

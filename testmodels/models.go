@@ -2,6 +2,7 @@ package testmodels
 
 import (
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/onnxq/onnxq/graph"
@@ -84,6 +85,10 @@ var catalog = map[string]func(seed uint64) *graph.Model{
 	"convbnrelu":        ConvBNReLU,
 	"resnet50":          func(s uint64) *graph.Model { return ResNet50(s, 1, true) },
 	"resnet50-bnfolded": func(s uint64) *graph.Model { return ResNet50(s, 1, false) },
+	"mobilenetv2-block": MobileNetV2Block,
+	"gemm-bn":           GemmBN,
+	"convtranspose-bn":  ConvTransposeBN,
+	"unbalanced":        Unbalanced,
 }
 
 // Build returns the named model.
@@ -93,4 +98,72 @@ func Build(name string, seed uint64) (*graph.Model, error) {
 		return nil, fmt.Errorf("unknown test model %q (known: %v)", name, Names())
 	}
 	return f(seed), nil
+}
+
+// MobileNetV2Block is an inverted residual block: 1x1 expand + BN + ReLU6,
+// 3x3 depthwise + BN + ReLU6, 1x1 project + BN, residual add; then a head.
+// Input "input" 1x8x16x16, output "logits" 1x10.
+func MobileNetV2Block(seed uint64) *graph.Model {
+	b := NewBuilder(seed, 13)
+	x := b.Input("input", 1, 8, 16, 16)
+	y := b.Relu6(b.BatchNorm(b.Conv(x, 48, 1, ConvOpts{NoBias: true})))
+	y = b.Relu6(b.BatchNorm(b.Conv(y, 48, 3, ConvOpts{Pad: 1, Group: 48, NoBias: true})))
+	y = b.BatchNorm(b.Conv(y, 8, 1, ConvOpts{NoBias: true}))
+	y = b.Add(x, y)
+	y = b.Gemm(b.Flatten(b.GlobalAveragePool(y)), 10)
+	renameOutput(b, y, "logits")
+	return b.M
+}
+
+// GemmBN is an MLP whose fully connected layers are each followed by a
+// BatchNormalization on [batch, features]. Input "input" 2x32, output "logits" 2x10.
+func GemmBN(seed uint64) *graph.Model {
+	b := NewBuilder(seed, 13)
+	x := b.Input("input", 2, 32)
+	x = b.Relu(b.BatchNorm(b.Gemm(x, 64)))
+	x = b.BatchNorm(b.Gemm(x, 10))
+	renameOutput(b, x, "logits")
+	return b.M
+}
+
+// ConvTransposeBN upsamples: Conv + BN + ReLU, ConvTranspose (stride 2) + BN +
+// ReLU, Conv. Input "input" 1x4x8x8, output "map" 1x1x16x16.
+func ConvTransposeBN(seed uint64) *graph.Model {
+	b := NewBuilder(seed, 13)
+	x := b.Input("input", 1, 4, 8, 8)
+	x = b.Relu(b.BatchNorm(b.Conv(x, 8, 3, ConvOpts{Pad: 1})))
+	x = b.Relu(b.BatchNorm(b.ConvTranspose(x, 6, 2, 2)))
+	x = b.Conv(x, 1, 1, ConvOpts{})
+	renameOutput(b, x, "map")
+	return b.M
+}
+
+// Unbalanced is Conv -> ReLU -> Conv -> ReLU -> Conv whose per-output-channel
+// weight ranges differ by up to 100x within a layer, as after BN folding of a
+// badly conditioned network: the case cross-layer equalization repairs.
+// Input "input" 1x3x16x16, output "out" 1x4x16x16.
+func Unbalanced(seed uint64) *graph.Model {
+	b := NewBuilder(seed, 13)
+	x := b.Input("input", 1, 3, 16, 16)
+	x = b.Relu(b.Conv(x, 16, 3, ConvOpts{Pad: 1}))
+	x = b.Relu(b.Conv(x, 16, 3, ConvOpts{Pad: 1}))
+	x = b.Conv(x, 4, 1, ConvOpts{})
+	// Scale output channel i of the first two convs by 10^(2*i/15 - 1): 0.1 .. 10.
+	for _, n := range b.G.Nodes {
+		if n.OpType != "Conv" || n.Input(1).Const.Shape[0] != 16 {
+			continue
+		}
+		w := n.Input(1).Const
+		per := graph.Numel(w.Shape[1:])
+		bias := n.Input(2).Const.Float32s()
+		for oc := 0; oc < 16; oc++ {
+			s := float32(math.Pow(10, 2*float64(oc)/15-1))
+			for i := range w.Float32s()[oc*per : (oc+1)*per] {
+				w.Float32s()[oc*per+i] *= s
+			}
+			bias[oc] *= s
+		}
+	}
+	renameOutput(b, x, "out")
+	return b.M
 }

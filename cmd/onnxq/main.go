@@ -22,6 +22,8 @@ const examples = `Examples:
    onnxq inspect model.onnx --json > summary.json
    onnxq run model.onnx --input x=image.npy --output-dir out/
    onnxq run model.onnx --input image.npy --repeat 20 --timing --threads 1
+   onnxq optimize model.onnx -o model.opt.onnx --passes default,upgrade-opset:17 --verify
+   onnxq passes
    onnxq version`
 
 // runError marks a failed run (exit 1), as opposed to a usage error (exit 2).
@@ -76,14 +78,14 @@ func newRoot(stdout, stderr io.Writer) *cli.Command {
 		Version:     buildVersion(),
 		HideVersion: true,
 		Writer:      stdout,
-		// A path may contain commas: repeat --input instead of splitting values.
-		DisableSliceFlagSeparator: true,
 		ErrWriter:                 stderr,
 		// Errors are printed once, by run, with the right exit code.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},
 		Commands: []*cli.Command{
 			inspectCommand(),
 			runCommand(),
+			optimizeCommand(),
+			passesCommand(),
 			{
 				Name:  "version",
 				Usage: "print the onnxq version",
@@ -103,16 +105,19 @@ func newRoot(stdout, stderr io.Writer) *cli.Command {
 			return cli.ShowAppHelp(cmd)
 		},
 	}
-	quietUsageErrors(root)
+	configure(root)
 	return root
 }
 
-// quietUsageErrors makes every command hand usage errors back unprinted: by
-// default the library prints the command's whole help, and run prints one line.
-func quietUsageErrors(cmd *cli.Command) {
+// configure sets, on every command: usage errors handed back unprinted (by
+// default the library prints the command's whole help; run prints one line), and
+// no splitting of repeated flag values at commas (paths and shapes contain them;
+// the library reads this per command).
+func configure(cmd *cli.Command) {
 	cmd.OnUsageError = func(_ context.Context, _ *cli.Command, err error, _ bool) error { return err }
+	cmd.DisableSliceFlagSeparator = true
 	for _, sub := range cmd.Commands {
-		quietUsageErrors(sub)
+		configure(sub)
 	}
 }
 
