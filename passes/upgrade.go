@@ -193,9 +193,9 @@ var upgraders = map[string]upgrader{
 		}
 		return true, nil
 	},
-	"Squeeze":   axesUpgrader(13),
-	"Unsqueeze": axesUpgrader(13),
-	"ReduceSum": axesUpgrader(13),
+	"Squeeze":    axesUpgrader(13),
+	"Unsqueeze":  axesUpgrader(13),
+	"ReduceSum":  axesUpgrader(13),
 	"ReduceMean": axesUpgrader(18), "ReduceMax": axesUpgrader(18), "ReduceMin": axesUpgrader(18),
 	"ReduceProd": axesUpgrader(18), "ReduceL1": axesUpgrader(18), "ReduceL2": axesUpgrader(18),
 	"ReduceSumSquare": axesUpgrader(18), "ReduceLogSum": axesUpgrader(18), "ReduceLogSumExp": axesUpgrader(18),
@@ -358,4 +358,3 @@ func firstErr(errs ...error) error {
 	}
 	return nil
 }
-

@@ -78,7 +78,7 @@ func newRoot(stdout, stderr io.Writer) *cli.Command {
 		Version:     buildVersion(),
 		HideVersion: true,
 		Writer:      stdout,
-		ErrWriter:                 stderr,
+		ErrWriter:   stderr,
 		// Errors are printed once, by run, with the right exit code.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},
 		Commands: []*cli.Command{

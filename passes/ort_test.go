@@ -1,0 +1,99 @@
+//go:build ort
+
+package passes
+
+import (
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/internal/ortref"
+	"github.com/onnxq/onnxq/internal/testdata"
+	"github.com/onnxq/onnxq/testmodels"
+)
+
+// ortOutputs runs a saved model in ONNX Runtime.
+func ortOutputs(t *testing.T, path string, in map[string]*graph.Tensor) map[string]*graph.Tensor {
+	t.Helper()
+	s, err := ortref.NewSession(path, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, err := s.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestOptimizedModelsMatchInORT saves models before and after the passes and
+// requires ONNX Runtime's outputs on the two to agree within 1e-4 relative.
+func TestOptimizedModelsMatchInORT(t *testing.T) {
+	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
+		t.Fatal(err)
+	}
+	type tc struct {
+		name  string
+		load  func() (*graph.Model, error)
+		input string
+		shape []int
+		list  string
+	}
+	ocr := func(kind string) func() (*graph.Model, error) {
+		return func() (*graph.Model, error) { return graph.Load(testdata.OCRModel(t, kind)) }
+	}
+	tm := func(f func(uint64) *graph.Model) func() (*graph.Model, error) {
+		return func() (*graph.Model, error) { return f(7), nil }
+	}
+	cases := []tc{
+		{"det", ocr("det"), "x", []int{1, 3, 320, 320}, "default,upgrade-opset"},
+		{"rec", ocr("rec"), "x", []int{1, 3, 48, 320}, "default,upgrade-opset"},
+		{"cls", ocr("cls"), "x", []int{1, 3, 48, 192}, "default,upgrade-opset"},
+		{"convbnrelu", tm(testmodels.ConvBNReLU), "input", []int{1, 3, 32, 32}, "default"},
+		{"mobilenetv2-block", tm(testmodels.MobileNetV2Block), "input", []int{1, 8, 16, 16}, "default"},
+		{"gemm-bn", tm(testmodels.GemmBN), "input", []int{2, 32}, "default"},
+		{"convtranspose-bn", tm(testmodels.ConvTransposeBN), "input", []int{1, 4, 8, 8}, "default"},
+	}
+	dir := t.TempDir()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := c.load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var x *graph.Tensor
+			if len(c.shape) == 4 && c.shape[1] == 3 {
+				x = testdata.ImageNetNormalized(testdata.TextImage(c.shape[2], c.shape[3], 5), c.shape[2], c.shape[3])
+			} else {
+				x = graph.NewTensor(graph.Float, c.shape)
+				for i, d := 0, x.Float32s(); i < len(d); i++ {
+					d[i] = float32(math.Sin(float64(i)))
+				}
+			}
+			in := map[string]*graph.Tensor{c.input: x}
+			before := filepath.Join(dir, c.name+".onnx")
+			after := filepath.Join(dir, c.name+".opt.onnx")
+			if err := graph.Save(m, before); err != nil {
+				t.Fatal(err)
+			}
+			ps, err := Parse(c.list, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := (&Pipeline{Passes: ps}).Run(m); err != nil {
+				t.Fatal(err)
+			}
+			if err := graph.Save(m, after); err != nil {
+				t.Fatal(err)
+			}
+			want, got := ortOutputs(t, before, in), ortOutputs(t, after, in)
+			d, name := maxRelDiff(want, got)
+			t.Logf("%s: ONNX Runtime output %q changed by %.2e after %s", c.name, name, d, c.list)
+			if d > 1e-4 {
+				t.Errorf("%s: output %q changed by %.3e in ONNX Runtime", c.name, name, d)
+			}
+		})
+	}
+}
