@@ -55,6 +55,8 @@ func TestOptimizedModelsMatchInORT(t *testing.T) {
 		{"mobilenetv2-block", tm(testmodels.MobileNetV2Block), "input", []int{1, 8, 16, 16}, "default"},
 		{"gemm-bn", tm(testmodels.GemmBN), "input", []int{2, 32}, "default"},
 		{"convtranspose-bn", tm(testmodels.ConvTransposeBN), "input", []int{1, 4, 8, 8}, "default"},
+		{"unbalanced-cle", tm(testmodels.Unbalanced), "input", []int{1, 3, 16, 16}, "cle"},
+		{"convbnrelu-cle", tm(testmodels.ConvBNReLU), "input", []int{1, 3, 32, 32}, "default,cle"},
 	}
 	dir := t.TempDir()
 	for _, c := range cases {

@@ -112,7 +112,10 @@ func Parse(list string, o Options) ([]Pass, error) {
 		item = strings.TrimSpace(item)
 		if item == "default" {
 			for _, n := range DefaultList {
-				p, _ := registry[n].make(o, "")
+				p, err := registry[n].make(o, "")
+				if err != nil {
+					return nil, fmt.Errorf("pass %q: %v", n, err)
+				}
 				out = append(out, p)
 			}
 			continue

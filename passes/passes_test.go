@@ -1,6 +1,7 @@
 package passes
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -176,4 +177,223 @@ func TestBadInput(t *testing.T) {
 	if m2.OpsetVersion("") != 11 {
 		t.Error("a refused upgrade changed the opset")
 	}
+}
+
+// int8SQNR is the signal-to-quantization-noise ratio (dB) of per-tensor symmetric
+// int8 quantization of w.
+func int8SQNR(w []float32) float64 {
+	mx := 0.0
+	for _, v := range w {
+		mx = math.Max(mx, math.Abs(float64(v)))
+	}
+	scale := mx / 127
+	var sig, noise float64
+	for _, v := range w {
+		q := math.Max(-127, math.Min(127, math.RoundToEven(float64(v)/scale))) * scale
+		sig += float64(v) * float64(v)
+		noise += (q - float64(v)) * (q - float64(v))
+	}
+	return 10 * math.Log10(sig/noise)
+}
+
+// spread is the ratio of the largest to the smallest per-output-channel weight range.
+func spread(w *graph.Tensor) float64 {
+	per := graph.Numel(w.Shape[1:])
+	lo, hi := math.Inf(1), 0.0
+	for o := 0; o < w.Shape[0]; o++ {
+		r := 0.0
+		for _, v := range w.Float32s()[o*per : (o+1)*per] {
+			r = math.Max(r, math.Abs(float64(v)))
+		}
+		lo, hi = math.Min(lo, r), math.Max(hi, r)
+	}
+	return hi / lo
+}
+
+// quantizedOutputSQNR runs m with float weights and with every Conv's weights
+// fake-quantized to per-tensor symmetric int8, and returns the output SQNR in dB.
+func quantizedOutputSQNR(t *testing.T, m *graph.Model, in map[string]*graph.Tensor) float64 {
+	t.Helper()
+	ref, err := runModel(m, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := graph.Marshal(m)
+	q, err := graph.Decode(b, "", graph.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range q.Graph.Nodes {
+		if n.OpType != "Conv" {
+			continue
+		}
+		w := n.Input(1).Const.Float32s()
+		mx := 0.0
+		for _, v := range w {
+			mx = math.Max(mx, math.Abs(float64(v)))
+		}
+		scale := mx / 127
+		for i, v := range w {
+			w[i] = float32(math.Max(-127, math.Min(127, math.RoundToEven(float64(v)/scale))) * scale)
+		}
+	}
+	got, err := runModel(q, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sig, noise float64
+	for name, r := range ref {
+		for i, v := range r.Float32s() {
+			d := float64(got[name].Float32s()[i]) - float64(v)
+			sig += float64(v) * float64(v)
+			noise += d * d
+		}
+	}
+	return 10 * math.Log10(sig/noise)
+}
+
+func TestCLEEqualizes(t *testing.T) {
+	m := testmodels.Unbalanced(1)
+	in := map[string]*graph.Tensor{"input": graph.NewTensor(graph.Float, []int{1, 3, 16, 16})}
+	for i, d := 0, in["input"].Float32s(); i < len(d); i++ {
+		d[i] = float32(math.Sin(float64(i) * 0.37))
+	}
+	convs := func() []*graph.Tensor {
+		var out []*graph.Tensor
+		for _, n := range m.Graph.Nodes {
+			if n.OpType == "Conv" {
+				out = append(out, n.Input(1).Const)
+			}
+		}
+		return out
+	}
+	var spreadBefore []float64
+	for _, w := range convs()[:2] {
+		spreadBefore = append(spreadBefore, spread(w))
+	}
+	sqnrBefore := quantizedOutputSQNR(t, m, in)
+	rep := runPipeline(t, m, "cle", nil) // verification holds the float outputs to 1e-4
+	if rep.Changes[0].Count != 2 {
+		t.Errorf("equalized %d pairs, want 2: %v", rep.Changes[0].Count, rep.Changes[0].Nodes)
+	}
+	for i, w := range convs()[:2] {
+		s := spread(w)
+		t.Logf("conv %d: per-channel weight range spread %.1f -> %.1f", i, spreadBefore[i], s)
+		if s > spreadBefore[i]/4 {
+			t.Errorf("conv %d: spread %.2f -> %.2f did not shrink fourfold", i, spreadBefore[i], s)
+		}
+	}
+	sqnrAfter := quantizedOutputSQNR(t, m, in)
+	t.Logf("output SQNR with per-tensor int8 conv weights: %.1f dB before CLE, %.1f dB after", sqnrBefore, sqnrAfter)
+	// At least 3 dB: the quantization noise power halves (measured: 30.0 -> 35.5 dB).
+	if sqnrAfter < sqnrBefore+3 {
+		t.Errorf("output SQNR %.1f -> %.1f dB did not rise by 3 dB", sqnrBefore, sqnrAfter)
+	}
+}
+
+func TestCLEDepthwiseTriple(t *testing.T) {
+	// conv -> ReLU -> depthwise -> ReLU -> conv, after replace-relu6 on MobileNetV2.
+	m := testmodels.MobileNetV2Block(3)
+	rep := runPipeline(t, m, "default", nil)
+	ps, _ := Parse("replace-relu6,cle", Options{})
+	rep, err := (&Pipeline{Passes: ps, Verify: &Verifier{Seed: 1}}).Run(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Changes[0].Count != 2 || rep.Changes[1].Count != 2 {
+		t.Errorf("relu6 %d, cle pairs %d (%v)", rep.Changes[0].Count, rep.Changes[1].Count, rep.Changes[1].Nodes)
+	}
+	if rep.Changes[1].MaxRelDiff > 1e-4 {
+		t.Errorf("cle moved outputs by %g", rep.Changes[1].MaxRelDiff)
+	}
+	t.Logf("replace-relu6 changed the outputs by %.3g; cle by %.3g", rep.Changes[0].MaxRelDiff, rep.Changes[1].MaxRelDiff)
+}
+
+func TestHighBiasAndBiasCorrection(t *testing.T) {
+	// ConvBNReLU: fold-bn records BN statistics; absorption and correction use them.
+	m := testmodels.ConvBNReLU(4)
+	st := NewState()
+	ps, _ := Parse("default,absorb-high-bias,bias-correction", Options{})
+	rep, err := (&Pipeline{Passes: ps, State: st, Verify: &Verifier{Seed: 2}}).Run(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.BNStats) != 3 {
+		t.Errorf("BN statistics for %d layers, want 3", len(st.BNStats))
+	}
+	byName := map[string]*Change{}
+	for _, c := range rep.Changes {
+		byName[c.Pass] = c
+	}
+	// Only Conv_2 reads a folded BN + ReLU directly (Conv_3 follows the residual Add).
+	if c := byName["bias-correction"]; c.Count != 1 || c.Nodes[0] != `"Conv_2" (Conv)` {
+		t.Errorf("bias-correction corrected %v, want Conv_2", c.Nodes)
+	}
+	if c := byName["bias-correction"]; c.MaxRelDiff <= 0 || c.MaxRelDiff > 0.05 {
+		t.Errorf("bias-correction changed float outputs by %g: expected a small, nonzero change", c.MaxRelDiff)
+	}
+	t.Logf("absorb-high-bias: %d pairs, output change %.3g; bias-correction: %d layers, output change %.3g",
+		byName["absorb-high-bias"].Count, byName["absorb-high-bias"].MaxRelDiff, byName["bias-correction"].Count, byName["bias-correction"].MaxRelDiff)
+}
+
+// TestBiasCorrectionFormula checks -(Q(W)-W)·E[x] on a one-layer Gemm by hand.
+func TestBiasCorrectionFormula(t *testing.T) {
+	m := graph.NewModel(graph.Opset{Domain: "", Version: 13})
+	g := m.Graph
+	x := g.AddInput("x", graph.Float, []int64{1, 2})
+	w := g.AddInitializer("w", graph.Float32Tensor([]int{2, 1}, []float32{1, 0.3}))
+	n := g.AddNode("Gemm", "fc", []*graph.Value{x, w}, []string{"y"})
+	g.AddOutput(n.Output())
+	// 2-bit weights: qmax 1, scale = 1 (max |w| of the single output channel).
+	// Q(w) = [1, 0]; error = [0, -0.3]; E[x] = [2, 5]; delta = -1.5; bias = +1.5.
+	c := &Change{}
+	if err := CorrectBias(m, fixedMeans{2, 5}, 2, c); err != nil {
+		t.Fatal(err)
+	}
+	b := n.Input(2).Const.Float32s()
+	if c.Count != 1 || math.Abs(float64(b[0])-1.5) > 1e-6 {
+		t.Errorf("bias %v, want [1.5]", b)
+	}
+}
+
+type fixedMeans []float32
+
+func (f fixedMeans) InputMean(*graph.Node) ([]float32, bool) { return f, true }
+
+// TestAbsorbHighBias builds conv -> BN(high beta) -> ReLU -> 1x1 conv: the ReLU
+// never clips the shifted part, so absorbing it keeps the outputs.
+func TestAbsorbHighBias(t *testing.T) {
+	b := testmodels.NewBuilder(9, 13)
+	x := b.Input("input", 1, 3, 8, 8)
+	y := b.Conv(x, 6, 3, testmodels.ConvOpts{Pad: 1})
+	y = b.Relu(b.BatchNorm(y))
+	y = b.Conv(y, 4, 1, testmodels.ConvOpts{})
+	y.SetTensorType(graph.Float, nil)
+	b.G.AddOutput(y)
+	for _, n := range b.G.Nodes {
+		if n.OpType == "BatchNormalization" {
+			beta, gamma := n.Input(2).Const.Float32s(), n.Input(1).Const.Float32s()
+			for i := range beta {
+				beta[i], gamma[i] = 3+float32(i)*0.1, 0.2 // mean 3, spread 0.2: c = beta - 0.6
+			}
+		}
+	}
+	rep := runPipeline(t, b.M, "fold-bn,absorb-high-bias", nil)
+	c := rep.Changes[1]
+	if c.Count != 1 {
+		t.Fatalf("absorbed %d pairs", c.Count)
+	}
+	t.Logf("absorb-high-bias changed the outputs by %.2g", c.MaxRelDiff)
+	if c.MaxRelDiff > 1e-4 {
+		t.Errorf("outputs moved by %g", c.MaxRelDiff)
+	}
+	// The first conv's bias dropped by about beta - 3 gamma.
+	var bias []float32
+	for _, n := range b.G.Nodes {
+		if n.OpType == "Conv" {
+			bias = n.Input(2).Const.Float32s()
+			break
+		}
+	}
+	t.Logf("first conv bias after absorption: %v", bias)
 }

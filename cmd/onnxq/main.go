@@ -48,13 +48,21 @@ func main() {
 }
 
 // run executes the CLI and returns the exit code: 0 success, 1 failed run, 2 usage error.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	// Bad input must never end in a Go panic: a panic here is a bug, reported as
+	// one line with exit 1.
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "onnxq: internal error: %v (please report this with the command line)\n", r)
+			code = 1
+		}
+	}()
 	root := newRoot(stdout, stderr)
 	err := root.Run(ctx, args)
 	if err == nil {
 		return 0
 	}
-	code := 2
+	code = 2
 	var re runError
 	if errors.As(err, &re) {
 		code = 1

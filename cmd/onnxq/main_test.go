@@ -223,3 +223,83 @@ func TestRunErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestOptimizeCommand(t *testing.T) {
+	dir := t.TempDir()
+	model := demoModel(t)
+	out := filepath.Join(dir, "opt.onnx")
+	rep := filepath.Join(dir, "rep.json")
+	code, _, errOut := runCLI("optimize", model, "-o", out, "--passes", "default,upgrade-opset:17", "--verify", "--report", rep)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	m, err := graph.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.OpsetVersion("") != 17 {
+		t.Errorf("opset %d", m.OpsetVersion(""))
+	}
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "BatchNormalization" {
+			t.Error("BatchNormalization left")
+		}
+	}
+	var r struct {
+		Passes []struct {
+			Pass       string  `json:"pass"`
+			Count      int     `json:"count"`
+			MaxRelDiff float64 `json:"max_rel_diff"`
+		} `json:"passes"`
+		Verified bool `json:"verified"`
+	}
+	b, _ := os.ReadFile(rep)
+	if err := json.Unmarshal(b, &r); err != nil || !r.Verified || len(r.Passes) != 7 {
+		t.Errorf("report %s (%v)", b, err)
+	}
+	// --passes none is a plain round trip.
+	if code, _, errOut := runCLI("optimize", model, "-o", out, "--passes", "none"); code != 0 {
+		t.Fatalf("none: %d %s", code, errOut)
+	}
+	a, _ := os.ReadFile(model)
+	c, _ := os.ReadFile(out)
+	if !bytes.Equal(a, c) {
+		t.Error("--passes none changed the model")
+	}
+	code, out2, _ := runCLI("passes")
+	if code != 0 || !strings.Contains(out2, "fold-bn") || !strings.Contains(out2, "cle") {
+		t.Errorf("passes: %d %s", code, out2)
+	}
+}
+
+func TestOptimizeErrorsWriteNothing(t *testing.T) {
+	dir := t.TempDir()
+	model := demoModel(t)
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--passes", "default,frobnicate"}, 2, `unknown pass "frobnicate"`},
+		{[]string{"--passes", "upgrade-opset:25"}, 2, "opset 25 cannot be reached"},
+		{[]string{"--passes", "upgrade-opset:11"}, 1, "downgrading to 11 is not supported"},
+		{[]string{"--standalone-bn", "drop"}, 2, `"drop" is not muladd or keep`},
+	}
+	for i, c := range cases {
+		out := filepath.Join(dir, fmt.Sprintf("o%d.onnx", i))
+		code, _, errOut := runCLI(append([]string{"optimize", model, "-o", out}, c.args...)...)
+		if code != c.code || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d %q, want %d %q", c.args, code, errOut, c.code, c.want)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("%v: output written despite the error", c.args)
+		}
+	}
+	if code, _, errOut := runCLI("optimize", model, "-o", model); code != 2 || !strings.Contains(errOut, "overwrite the input") {
+		t.Errorf("overwrite: %d %s", code, errOut)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 0 {
+		t.Errorf("left files: %v", entries)
+	}
+}
