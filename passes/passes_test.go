@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/graph/onnxpb"
 	"github.com/onnxq/onnxq/internal/testdata"
 	"github.com/onnxq/onnxq/testmodels"
 )
@@ -396,4 +397,61 @@ func TestAbsorbHighBias(t *testing.T) {
 		}
 	}
 	t.Logf("first conv bias after absorption: %v", bias)
+}
+
+func TestCleanupPasses(t *testing.T) {
+	// x[2,3,4] -> Shape -> Gather(1) -> Unsqueeze -> Concat with [-1] -> Reshape(x),
+	// plus an unused node and initializer, and an Identity at the graph output.
+	m := graph.NewModel(graph.Opset{Domain: "", Version: 13})
+	g := m.Graph
+	x := g.AddInput("x", graph.Float, []int64{2, 3, 4})
+	shape := g.AddNode("Shape", "shape", []*graph.Value{x}, []string{"shape"}).Output()
+	idx := g.AddInitializer("idx", graph.Int64Tensor(nil, []int64{1}))
+	dim := g.AddNode("Gather", "gather", []*graph.Value{shape, idx}, []string{"dim"}).Output()
+	axes := g.AddInitializer("axes", graph.Int64Tensor([]int{1}, []int64{0}))
+	u := g.AddNode("Unsqueeze", "unsq", []*graph.Value{dim, axes}, []string{"u"}).Output()
+	minus := g.AddInitializer("minus", graph.Int64Tensor([]int{1}, []int64{-1}))
+	target := g.AddNode("Concat", "cat", []*graph.Value{u, minus}, []string{"target"}, graph.AttrIntOf("axis", 0)).Output()
+	r := g.AddNode("Reshape", "reshape", []*graph.Value{x, target}, []string{"r"}).Output()
+	g.AddNode("Neg", "unused", []*graph.Value{x}, []string{"dead"})
+	g.AddInitializer("unused_init", graph.Float32Tensor([]int{1}, []float32{1}))
+	out := g.AddNode("Identity", "id", []*graph.Value{r}, []string{"out"}).Output()
+	out.SetTensorType(graph.Float, nil)
+	g.AddOutput(out)
+
+	rep := runPipeline(t, m, "fold-constants,eliminate-identity,eliminate-dead", nil)
+	if c := rep.Changes[0]; c.Count != 4 { // Shape, Gather, Unsqueeze, Concat
+		t.Errorf("folded %d: %v", c.Count, c.Nodes)
+	}
+	if len(g.Nodes) != 1 || g.Nodes[0].OpType != "Reshape" || g.Nodes[0].Output().Name != "out" {
+		t.Fatalf("nodes %v", g.Nodes)
+	}
+	if got := g.Nodes[0].Input(1).Const.Int64s(); len(got) != 2 || got[0] != 3 || got[1] != -1 {
+		t.Errorf("folded shape %v, want [3 -1]", got)
+	}
+	for _, v := range g.Initializers {
+		if v.Name == "unused_init" || v.Name == "idx" {
+			t.Errorf("initializer %q left", v.Name)
+		}
+	}
+}
+
+func TestInferShapesSymbolic(t *testing.T) {
+	m := testmodels.ConvBNReLU(1)
+	in := m.Graph.Inputs[0]
+	in.Info.Type.GetTensorType().Shape.Dim[0].Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: "batch"}
+	runPipeline(t, m, "infer-shapes", &Verifier{Shapes: map[string][]int{"input": {1, 3, 32, 32}}})
+	for _, n := range m.Graph.Nodes {
+		if n.OpType != "Conv" {
+			continue
+		}
+		dims, ok := n.Output().Shape()
+		if !ok || len(dims) != 4 || dims[0].Param != "batch" || !dims[1].Known || dims[1].Value != 16 || dims[2].Value != 32 {
+			t.Errorf("%s: shape %v", n, dims)
+		}
+		if n.Output().ElemType() != graph.Float {
+			t.Errorf("%s: type %v", n, n.Output().ElemType())
+		}
+		break
+	}
 }

@@ -257,6 +257,21 @@ func TestOptimizeCommand(t *testing.T) {
 	if err := json.Unmarshal(b, &r); err != nil || !r.Verified || len(r.Passes) != 7 {
 		t.Errorf("report %s (%v)", b, err)
 	}
+	// --fold-bn=false keeps the BatchNormalizations.
+	if code, _, errOut := runCLI("optimize", model, "-o", out, "--fold-bn=false"); code != 0 {
+		t.Fatalf("--fold-bn=false: %d %s", code, errOut)
+	}
+	if m, _ := graph.Load(out); m == nil || func() int {
+		n := 0
+		for _, x := range m.Graph.Nodes {
+			if x.OpType == "BatchNormalization" {
+				n++
+			}
+		}
+		return n
+	}() != 3 {
+		t.Error("--fold-bn=false folded")
+	}
 	// --passes none is a plain round trip.
 	if code, _, errOut := runCLI("optimize", model, "-o", out, "--passes", "none"); code != 0 {
 		t.Fatalf("none: %d %s", code, errOut)

@@ -34,6 +34,7 @@ func optimizeCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "input-shape", Usage: "NAME=D1,D2,...: the shape of a seeded verification input with symbolic dims"},
 			&cli.StringFlag{Name: "report", Usage: "write what each pass changed as JSON"},
 			&cli.IntFlag{Name: "opset", Usage: "target of upgrade-opset (default 21)"},
+			&cli.BoolFlag{Name: "fold-bn", Value: true, Usage: "run fold-bn where the pass list has it (--fold-bn=false turns it off)"},
 			&cli.StringSliceFlag{Name: "fold-bn-skip", Usage: "BatchNormalization node names fold-bn leaves alone"},
 			&cli.StringFlag{Name: "standalone-bn", Value: "muladd", Usage: "a BN with no foldable producer: muladd or keep"},
 		},
@@ -50,6 +51,15 @@ func optimizeCommand() *cli.Command {
 			list, err := passes.Parse(cmd.String("passes"), opts)
 			if err != nil {
 				return usageError("optimize: %v", err)
+			}
+			if !cmd.Bool("fold-bn") {
+				kept := list[:0]
+				for _, p := range list {
+					if p.Name() != "fold-bn" {
+						kept = append(kept, p)
+					}
+				}
+				list = kept
 			}
 			if abs(out) == abs(path) {
 				return usageError("optimize: the output would overwrite the input model")
