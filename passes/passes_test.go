@@ -455,3 +455,37 @@ func TestInferShapesSymbolic(t *testing.T) {
 		break
 	}
 }
+
+func TestUpgradeMoreOps(t *testing.T) {
+	b := testmodels.NewBuilder(5, 9)
+	x := b.Input("input", 1, 2, 4, 6)
+	g := b.G
+	p := g.AddNode("Pad", "pad", []*graph.Value{x}, []string{"p"}, graph.AttrIntsOf("pads", 0, 0, 1, 2, 0, 0, 1, 0), graph.AttrFloatOf("value", 0.5)).Output()
+	sp := g.AddNode("Split", "split", []*graph.Value{p}, []string{"s1", "s2"}, graph.AttrIntOf("axis", 3), graph.AttrIntsOf("split", 3, 5))
+	scales := g.AddInitializer("scales", graph.Float32Tensor([]int{4}, []float32{1, 1, 2, 2}))
+	up := g.AddNode("Upsample", "up", []*graph.Value{sp.Outputs[0], scales}, []string{"up"}, graph.AttrStringOf("mode", "nearest")).Output()
+	dr := g.AddNode("Dropout", "drop", []*graph.Value{up}, []string{"d"}, graph.AttrFloatOf("ratio", 0.3)).Output()
+	sl := g.AddNode("Slice", "slice", []*graph.Value{sp.Outputs[1]}, []string{"sl"}, graph.AttrIntsOf("starts", 1), graph.AttrIntsOf("ends", 4), graph.AttrIntsOf("axes", 2)).Output()
+	for _, v := range []*graph.Value{dr, sl} {
+		v.SetTensorType(graph.Float, nil)
+		g.AddOutput(v)
+	}
+	rep := runPipeline(t, b.M, "upgrade-opset", nil) // verified: outputs within 1e-4
+	if c := rep.Changes[0]; c.Count != 6 {
+		t.Errorf("changed %d: %v", c.Count, c.Nodes)
+	}
+	ops := countOps(b.M)
+	if ops["Upsample"] != 0 || ops["Resize"] != 1 {
+		t.Errorf("ops %v", ops)
+	}
+	for _, n := range g.Nodes {
+		for _, a := range []string{"pads", "split", "ratio", "starts", "scales"} {
+			if n.HasAttr(a) {
+				t.Errorf("%s still has %q", n, a)
+			}
+		}
+		if n.OpType == "Split" && !n.HasAttr("num_outputs") && n.Input(1) == nil {
+			t.Errorf("Split lost its sizes")
+		}
+	}
+}
