@@ -178,6 +178,12 @@ func TestBadInput(t *testing.T) {
 	if m2.OpsetVersion("") != 11 {
 		t.Error("a refused upgrade changed the opset")
 	}
+	// A model onnxq cannot run: infer-shapes says so and the pipeline goes on.
+	ps, _ = Parse("infer-shapes", Options{})
+	rep, err := (&Pipeline{Passes: ps}).Run(m2)
+	if err != nil || len(rep.Changes[0].Notes) != 1 || !strings.Contains(rep.Changes[0].Notes[0], "unsupported op Det") {
+		t.Errorf("infer-shapes on an unrunnable model: %v %v", err, rep)
+	}
 }
 
 // int8SQNR is the signal-to-quantization-noise ratio (dB) of per-tensor symmetric

@@ -254,7 +254,7 @@ func TestOptimizeCommand(t *testing.T) {
 		Verified bool `json:"verified"`
 	}
 	b, _ := os.ReadFile(rep)
-	if err := json.Unmarshal(b, &r); err != nil || !r.Verified || len(r.Passes) != 7 {
+	if err := json.Unmarshal(b, &r); err != nil || !r.Verified || len(r.Passes) != 8 {
 		t.Errorf("report %s (%v)", b, err)
 	}
 	// --fold-bn=false keeps the BatchNormalizations.
@@ -271,6 +271,14 @@ func TestOptimizeCommand(t *testing.T) {
 		return n
 	}() != 3 {
 		t.Error("--fold-bn=false folded")
+	}
+	// Weights can go to an external data file.
+	ext := filepath.Join(dir, "ext.onnx")
+	if code, _, errOut := runCLI("optimize", model, "-o", ext, "--external-data-threshold", "1024"); code != 0 {
+		t.Fatalf("external: %d %s", code, errOut)
+	}
+	if m, err := graph.Load(ext); err != nil || len(m.ExternalFiles()) != 1 {
+		t.Errorf("external data: %v", err)
 	}
 	// --passes none is a plain round trip.
 	if code, _, errOut := runCLI("optimize", model, "-o", out, "--passes", "none"); code != 0 {

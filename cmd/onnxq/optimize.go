@@ -37,6 +37,7 @@ func optimizeCommand() *cli.Command {
 			&cli.BoolFlag{Name: "fold-bn", Value: true, Usage: "run fold-bn where the pass list has it (--fold-bn=false turns it off)"},
 			&cli.StringSliceFlag{Name: "fold-bn-skip", Usage: "BatchNormalization node names fold-bn leaves alone"},
 			&cli.StringFlag{Name: "standalone-bn", Value: "muladd", Usage: "a BN with no foldable producer: muladd or keep"},
+			&cli.Int64Flag{Name: "external-data-threshold", Usage: "write initializers of at least this many bytes to OUT.data (models over 2 GiB need it); default: keep external data external, the rest inline"},
 		},
 		Action: func(_ context.Context, cmd *cli.Command) error {
 			path, err := oneArg(cmd, "MODEL")
@@ -80,7 +81,7 @@ func optimizeCommand() *cli.Command {
 			if err != nil {
 				return failed(err)
 			}
-			if err := graph.Save(m, out); err != nil {
+			if err := graph.SaveWith(m, out, graph.SaveOptions{ExternalThreshold: cmd.Int64("external-data-threshold")}); err != nil {
 				return failed(err)
 			}
 			if p := cmd.String("report"); p != "" {
