@@ -1,0 +1,347 @@
+// Package dataset reads calibration samples: folders of .npy files (per-input
+// subfolders for several inputs), QNN-style input lists, raw .bin files with a
+// declared shape, and folders of PNG/JPEG images with preprocessing. Samples are
+// read one at a time, so memory does not grow with their number; every file is
+// checked against the model's inputs before anything runs.
+package dataset
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/npy"
+)
+
+// Input is a model input a sample must provide.
+type Input struct {
+	Name  string
+	DType graph.DataType
+	Dims  []int64 // -1 where any size is accepted
+}
+
+// Sample maps input names to tensors.
+type Sample map[string]*graph.Tensor
+
+// Source is an ordered set of samples.
+type Source interface {
+	Len() int
+	// Sample reads sample i from disk.
+	Sample(i int) (Sample, error)
+}
+
+// Options say how to read the files.
+type Options struct {
+	// Limit caps the number of samples (0: all), taking the first in sorted order.
+	Limit int
+	// RawShape and RawType describe .bin/.raw files (required for them).
+	RawShape []int
+	RawType  graph.DataType
+	// Image preprocessing for PNG/JPEG folders.
+	Image ImageOptions
+}
+
+// file is one input's file of one sample.
+type file struct {
+	input, path string
+}
+
+type fileSource struct {
+	inputs  []Input
+	samples [][]file
+	opt     Options
+}
+
+func (s *fileSource) Len() int { return len(s.samples) }
+
+func (s *fileSource) Sample(i int) (Sample, error) {
+	out := Sample{}
+	for _, f := range s.samples[i] {
+		t, err := s.read(f)
+		if err != nil {
+			return nil, err
+		}
+		out[f.input] = t
+	}
+	return out, nil
+}
+
+func (s *fileSource) read(f file) (*graph.Tensor, error) {
+	switch kindOf(f.path) {
+	case kindNpy:
+		return npy.ReadFile(f.path)
+	case kindRaw:
+		b, err := os.ReadFile(f.path)
+		if err != nil {
+			return nil, err
+		}
+		t, err := graph.RawTensor(s.opt.RawType, s.opt.RawShape, b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %d bytes do not hold the declared %s%v", f.path, len(b), s.opt.RawType.Short(), s.opt.RawShape)
+		}
+		return t, nil
+	case kindImage:
+		return loadImage(f.path, s.inputFor(f.input), s.opt.Image)
+	}
+	return nil, fmt.Errorf("%s: not a .npy, .bin/.raw, .png or .jpg file", f.path)
+}
+
+func (s *fileSource) inputFor(name string) Input {
+	for _, in := range s.inputs {
+		if in.Name == name {
+			return in
+		}
+	}
+	return Input{Name: name}
+}
+
+type kind int
+
+const (
+	kindOther kind = iota
+	kindNpy
+	kindRaw
+	kindImage
+)
+
+func kindOf(path string) kind {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".npy":
+		return kindNpy
+	case ".bin", ".raw":
+		return kindRaw
+	case ".png", ".jpg", ".jpeg":
+		return kindImage
+	}
+	return kindOther
+}
+
+// Open finds the samples at path for a model with these inputs and checks every
+// file's type and shape against them.
+func Open(path string, inputs []Input, opt Options) (Source, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("calibration data %s: %w", path, unwrap(err))
+	}
+	if len(inputs) == 0 {
+		return nil, fmt.Errorf("the model has no inputs to calibrate")
+	}
+	s := &fileSource{inputs: inputs, opt: opt}
+	if st.IsDir() {
+		err = s.fromDir(path)
+	} else if kindOf(path) == kindOther {
+		err = s.fromList(path)
+	} else {
+		if len(inputs) != 1 {
+			return nil, fmt.Errorf("calibration data %s is one file, but the model has %d inputs: use a folder with one subfolder per input, or a list file", path, len(inputs))
+		}
+		s.samples = [][]file{{{inputs[0].Name, path}}}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(s.samples) == 0 {
+		return nil, fmt.Errorf("calibration data %s holds no samples (.npy, .bin/.raw, .png, .jpg)", path)
+	}
+	if opt.Limit > 0 && len(s.samples) > opt.Limit {
+		s.samples = s.samples[:opt.Limit]
+	}
+	return s, s.check()
+}
+
+func unwrap(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// dataFiles lists the sample files of a folder, sorted.
+func dataFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if !e.IsDir() && kindOf(e.Name()) != kindOther {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func (s *fileSource) fromDir(dir string) error {
+	if len(s.inputs) == 1 {
+		files, err := dataFiles(dir)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			s.samples = append(s.samples, []file{{s.inputs[0].Name, f}})
+		}
+		if len(files) > 0 {
+			return nil
+		}
+		if st, err := os.Stat(filepath.Join(dir, s.inputs[0].Name)); err != nil || !st.IsDir() {
+			return nil // an empty folder: Open reports that it holds no samples
+		}
+	}
+	// One subfolder per input; the i-th files of each form sample i.
+	var per [][]string
+	for _, in := range s.inputs {
+		sub := filepath.Join(dir, in.Name)
+		files, err := dataFiles(sub)
+		if err != nil {
+			return fmt.Errorf("calibration data %s: the model has inputs %s; expected a subfolder %q for each (%v)", dir, names(s.inputs), in.Name, unwrap(err))
+		}
+		if len(per) > 0 && len(files) != len(per[0]) {
+			return fmt.Errorf("calibration data %s: subfolder %q has %d files, %q has %d", dir, in.Name, len(files), s.inputs[0].Name, len(per[0]))
+		}
+		per = append(per, files)
+	}
+	for i := range per[0] {
+		var smp []file
+		for k, in := range s.inputs {
+			smp = append(smp, file{in.Name, per[k][i]})
+		}
+		s.samples = append(s.samples, smp)
+	}
+	return nil
+}
+
+func names(in []Input) string {
+	var n []string
+	for _, i := range in {
+		n = append(n, i.Name)
+	}
+	return strings.Join(n, ", ")
+}
+
+// fromList reads a QNN-style input list: one sample per line, either a single
+// path (one-input models) or name:path pairs separated by spaces. Paths are
+// relative to the list's folder; # starts a comment.
+func (s *fileSource) fromList(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	base := filepath.Dir(path)
+	sc := bufio.NewScanner(f)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		var smp []file
+		seen := map[string]bool{}
+		for _, field := range strings.Fields(text) {
+			name, p, ok := strings.Cut(field, ":")
+			if !ok {
+				if len(s.inputs) != 1 {
+					return fmt.Errorf("%s:%d: %q has no input name; the model has inputs %s (write name:path)", path, line, field, names(s.inputs))
+				}
+				name, p = s.inputs[0].Name, field
+			}
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(base, p)
+			}
+			if seen[name] {
+				return fmt.Errorf("%s:%d: input %q given twice", path, line, name)
+			}
+			seen[name] = true
+			smp = append(smp, file{name, p})
+		}
+		for _, in := range s.inputs {
+			if !seen[in.Name] {
+				return fmt.Errorf("%s:%d: no file for input %q", path, line, in.Name)
+			}
+		}
+		if len(seen) != len(s.inputs) {
+			return fmt.Errorf("%s:%d: names an input the model does not have (inputs: %s)", path, line, names(s.inputs))
+		}
+		s.samples = append(s.samples, smp)
+	}
+	return sc.Err()
+}
+
+// check verifies every file's element type and shape without reading the data.
+func (s *fileSource) check() error {
+	for _, smp := range s.samples {
+		for _, f := range smp {
+			in := s.inputFor(f.input)
+			var dt graph.DataType
+			var shape []int
+			switch kindOf(f.path) {
+			case kindNpy:
+				h, err := npy.ReadHeaderFile(f.path)
+				if err != nil {
+					return err
+				}
+				dt, shape = h.DType, h.Shape
+			case kindRaw:
+				if s.opt.RawType == graph.Undefined || s.opt.RawShape == nil {
+					return fmt.Errorf("%s: raw files need a declared shape and type", f.path)
+				}
+				st, err := os.Stat(f.path)
+				if err != nil {
+					return fmt.Errorf("%s: %v", f.path, unwrap(err))
+				}
+				if want := s.opt.RawType.ByteSize(int64(graph.Numel(s.opt.RawShape))); st.Size() != want {
+					return fmt.Errorf("%s: %d bytes, but %s%v needs %d", f.path, st.Size(), s.opt.RawType.Short(), s.opt.RawShape, want)
+				}
+				dt, shape = s.opt.RawType, s.opt.RawShape
+			case kindImage:
+				var err error
+				if shape, err = imageShape(f.path, in, s.opt.Image); err != nil {
+					return err
+				}
+				dt = graph.Float
+			default:
+				return fmt.Errorf("%s: not a .npy, .bin/.raw, .png or .jpg file", f.path)
+			}
+			if err := fits(f.path, in, dt, shape); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fits checks a file's type and shape against an input.
+func fits(path string, in Input, dt graph.DataType, shape []int) error {
+	if in.DType != graph.Undefined && dt != in.DType {
+		return fmt.Errorf("%s: input %q expects %s, the file holds %s", path, in.Name, in.DType.Short(), dt.Short())
+	}
+	if in.Dims == nil {
+		return nil
+	}
+	ok := len(shape) == len(in.Dims)
+	for i := 0; ok && i < len(shape); i++ {
+		ok = in.Dims[i] < 0 || in.Dims[i] == int64(shape[i])
+	}
+	if !ok {
+		return fmt.Errorf("%s: input %q expects shape %s, the file holds %v", path, in.Name, dimString(in.Dims), shape)
+	}
+	return nil
+}
+
+func dimString(d []int64) string {
+	parts := make([]string, len(d))
+	for i, v := range d {
+		if v < 0 {
+			parts[i] = "?"
+		} else {
+			parts[i] = fmt.Sprint(v)
+		}
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}

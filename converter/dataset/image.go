@@ -1,0 +1,294 @@
+package dataset
+
+import (
+	"fmt"
+	"image"
+	_ "image/jpeg" // registers JPEG decoding
+	_ "image/png"  // registers PNG decoding
+	"math"
+	"os"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+// ImageOptions turn an image file into a model input.
+type ImageOptions struct {
+	// Resize is the interpolation: "bilinear" (default), "nearest" or "bicubic".
+	Resize string
+	// ShortSide, when set, resizes the shorter side to this length keeping the
+	// aspect ratio, then center-crops to Height x Width; otherwise the image is
+	// resized to exactly Height x Width.
+	ShortSide int
+	// Height and Width of the input; by default the model input's static size.
+	Height, Width int
+	// Channels is "RGB" (default), "BGR" or "GRAY".
+	Channels string
+	// Layout is "NCHW" (default) or "NHWC".
+	Layout string
+	// Scale multiplies pixel values (0..255) first (default 1/255); then
+	// (value - Mean[c]) / Std[c] per channel (defaults 0 and 1).
+	Scale     float32
+	Mean, Std []float32
+}
+
+func (o ImageOptions) withDefaults() (ImageOptions, error) {
+	if o.Resize == "" {
+		o.Resize = "bilinear"
+	}
+	if o.Channels == "" {
+		o.Channels = "RGB"
+	}
+	if o.Layout == "" {
+		o.Layout = "NCHW"
+	}
+	if o.Scale == 0 {
+		o.Scale = 1.0 / 255
+	}
+	switch o.Resize {
+	case "nearest", "bilinear", "bicubic":
+	default:
+		return o, fmt.Errorf("image resize %q is not nearest, bilinear or bicubic", o.Resize)
+	}
+	switch o.Channels {
+	case "RGB", "BGR", "GRAY":
+	default:
+		return o, fmt.Errorf("image channels %q are not RGB, BGR or GRAY", o.Channels)
+	}
+	if o.Layout != "NCHW" && o.Layout != "NHWC" {
+		return o, fmt.Errorf("image layout %q is not NCHW or NHWC", o.Layout)
+	}
+	c := o.channels()
+	for _, v := range [][]float32{o.Mean, o.Std} {
+		if v != nil && len(v) != c && len(v) != 1 {
+			return o, fmt.Errorf("image mean/std have %d values for %d channels", len(v), c)
+		}
+	}
+	for _, s := range o.Std {
+		if s == 0 {
+			return o, fmt.Errorf("image std must not be 0")
+		}
+	}
+	return o, nil
+}
+
+func (o ImageOptions) channels() int {
+	if o.Channels == "GRAY" {
+		return 1
+	}
+	return 3
+}
+
+// target returns the input height and width: the options', else the input's
+// static dims for the layout.
+func (o ImageOptions) target(in Input) (int, int, error) {
+	h, w := o.Height, o.Width
+	if len(in.Dims) == 4 {
+		hi, wi := 2, 3
+		if o.Layout == "NHWC" {
+			hi, wi = 1, 2
+		}
+		if h == 0 && in.Dims[hi] > 0 {
+			h = int(in.Dims[hi])
+		}
+		if w == 0 && in.Dims[wi] > 0 {
+			w = int(in.Dims[wi])
+		}
+	}
+	if h <= 0 || w <= 0 {
+		return 0, 0, fmt.Errorf("input %q has no static image size: give the image height and width", in.Name)
+	}
+	return h, w, nil
+}
+
+func (o ImageOptions) shape(h, w int) []int {
+	if o.Layout == "NHWC" {
+		return []int{1, h, w, o.channels()}
+	}
+	return []int{1, o.channels(), h, w}
+}
+
+// imageShape checks that the file is a readable image and returns the input shape it becomes.
+func imageShape(path string, in Input, opt ImageOptions) ([]int, error) {
+	o, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, unwrap(err))
+	}
+	defer f.Close()
+	if _, _, err := image.DecodeConfig(f); err != nil {
+		return nil, fmt.Errorf("%s: not a readable PNG or JPEG image: %v", path, err)
+	}
+	h, w, err := o.target(in)
+	if err != nil {
+		return nil, err
+	}
+	return o.shape(h, w), nil
+}
+
+// loadImage decodes, resizes, crops, reorders and normalizes one image.
+func loadImage(path string, in Input, opt ImageOptions) (*graph.Tensor, error) {
+	o, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, unwrap(err))
+	}
+	defer f.Close()
+	img, _, err := image.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a readable PNG or JPEG image: %v", path, err)
+	}
+	th, tw, err := o.target(in)
+	if err != nil {
+		return nil, err
+	}
+	b := img.Bounds()
+	ih, iw := b.Dy(), b.Dx()
+	if ih == 0 || iw == 0 {
+		return nil, fmt.Errorf("%s: empty image", path)
+	}
+	// Planes in RGB order, values 0..255.
+	planes := make([][]float32, 3)
+	for c := range planes {
+		planes[c] = make([]float32, ih*iw)
+	}
+	for y := 0; y < ih; y++ {
+		for x := 0; x < iw; x++ {
+			r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+			planes[0][y*iw+x] = float32(r >> 8)
+			planes[1][y*iw+x] = float32(g >> 8)
+			planes[2][y*iw+x] = float32(bl >> 8)
+		}
+	}
+	rh, rw := th, tw
+	if o.ShortSide > 0 {
+		if ih < iw {
+			rh, rw = o.ShortSide, int(math.Round(float64(iw)*float64(o.ShortSide)/float64(ih)))
+		} else {
+			rw, rh = o.ShortSide, int(math.Round(float64(ih)*float64(o.ShortSide)/float64(iw)))
+		}
+		if rh < th || rw < tw {
+			return nil, fmt.Errorf("%s: after resizing the short side to %d the image (%dx%d) is smaller than the %dx%d crop", path, o.ShortSide, rh, rw, th, tw)
+		}
+	}
+	for c := range planes {
+		planes[c] = resizePlane(planes[c], ih, iw, rh, rw, o.Resize)
+	}
+	// Center crop to th x tw.
+	y0, x0 := (rh-th)/2, (rw-tw)/2
+	var order []int
+	switch o.Channels {
+	case "RGB":
+		order = []int{0, 1, 2}
+	case "BGR":
+		order = []int{2, 1, 0}
+	}
+	nc := o.channels()
+	out := graph.NewTensor(graph.Float, o.shape(th, tw))
+	d := out.Float32s()
+	for c := 0; c < nc; c++ {
+		mean, std := float32(0), float32(1)
+		if len(o.Mean) > 0 {
+			mean = o.Mean[min(c, len(o.Mean)-1)]
+		}
+		if len(o.Std) > 0 {
+			std = o.Std[min(c, len(o.Std)-1)]
+		}
+		for y := 0; y < th; y++ {
+			for x := 0; x < tw; x++ {
+				i := (y+y0)*rw + x + x0
+				var v float32
+				if o.Channels == "GRAY" {
+					// ITU-R BT.601 luma, as PIL's "L" conversion.
+					v = 0.299*planes[0][i] + 0.587*planes[1][i] + 0.114*planes[2][i]
+				} else {
+					v = planes[order[c]][i]
+				}
+				v = (v*o.Scale - mean) / std
+				if o.Layout == "NHWC" {
+					d[(y*tw+x)*nc+c] = v
+				} else {
+					d[(c*th+y)*tw+x] = v
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// resizePlane resizes one h x w plane to oh x ow with pixel centers at half
+// integers (as OpenCV and PIL do), separably: rows, then columns.
+func resizePlane(p []float32, h, w, oh, ow int, mode string) []float32 {
+	if h == oh && w == ow {
+		return p
+	}
+	tmp := make([]float32, h*ow)
+	tx := taps1D(w, ow, mode)
+	for y := 0; y < h; y++ {
+		for x, tp := range tx {
+			var s float64
+			for _, t := range tp {
+				s += t.w * float64(p[y*w+t.i])
+			}
+			tmp[y*ow+x] = float32(s)
+		}
+	}
+	out := make([]float32, oh*ow)
+	ty := taps1D(h, oh, mode)
+	for y, tp := range ty {
+		for x := 0; x < ow; x++ {
+			var s float64
+			for _, t := range tp {
+				s += t.w * float64(tmp[t.i*ow+x])
+			}
+			out[y*ow+x] = float32(s)
+		}
+	}
+	return out
+}
+
+type imgTap struct {
+	i int
+	w float64
+}
+
+func taps1D(in, out int, mode string) [][]imgTap {
+	scale := float64(in) / float64(out)
+	res := make([][]imgTap, out)
+	clamp := func(i int) int { return max(0, min(in-1, i)) }
+	for o := range res {
+		src := (float64(o)+0.5)*scale - 0.5
+		switch mode {
+		case "nearest":
+			res[o] = []imgTap{{clamp(int(math.Floor(float64(o) * scale))), 1}}
+		case "bilinear":
+			src = max(0, src)
+			i0 := int(math.Floor(src))
+			t := src - float64(i0)
+			res[o] = []imgTap{{clamp(i0), 1 - t}, {clamp(i0 + 1), t}}
+		default: // bicubic, a = -0.75 as OpenCV
+			i0 := int(math.Floor(src))
+			t := src - float64(i0)
+			const a = -0.75
+			cubic := func(x float64) float64 {
+				x = math.Abs(x)
+				switch {
+				case x <= 1:
+					return (a+2)*x*x*x - (a+3)*x*x + 1
+				case x < 2:
+					return a*x*x*x - 5*a*x*x + 8*a*x - 4*a
+				}
+				return 0
+			}
+			for k := -1; k <= 2; k++ {
+				res[o] = append(res[o], imgTap{clamp(i0 + k), cubic(float64(k) - t)})
+			}
+		}
+	}
+	return res
+}
