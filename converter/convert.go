@@ -1,0 +1,448 @@
+// Package converter is onnxq's pipeline: float passes, calibration on user data,
+// encodings, QDQ insertion and the report.
+package converter
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/onnxq/onnxq/converter/calib"
+	"github.com/onnxq/onnxq/converter/dataset"
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels"
+	"github.com/onnxq/onnxq/passes"
+)
+
+// Options configure a conversion.
+type Options struct {
+	Model, Output string
+	// Calib is the calibration data (folder, list file, or one file).
+	Calib   string
+	Dataset dataset.Options
+	// Observer computes activation ranges.
+	Observer calib.Config
+	// Passes run before calibration (default "default"); CLE adds cross-layer
+	// equalization after them.
+	Passes string
+	CLE    bool
+	// Activation and weight types. Defaults: uint8 asymmetric activations, int8
+	// symmetric per-channel weights.
+	ActType         graph.DataType
+	ActSymmetric    bool
+	WeightType      graph.DataType
+	WeightPerTensor bool
+	Threads         int
+	// Progress, when set, is called after each calibration sample.
+	Progress func(pass, done, total int)
+}
+
+// TensorReport is one quantized tensor in the report.
+type TensorReport struct {
+	Name     string            `json:"name"`
+	Kind     string            `json:"kind"` // activation, weight, bias
+	Encoding *passes.Encoding  `json:"encoding"`
+	Observer string            `json:"observer,omitempty"`
+	Range    *[2]float32       `json:"range,omitempty"`
+	SharedOf string            `json:"shares_encoding_of,omitempty"`
+	Extra    map[string]string `json:"-"`
+}
+
+// FloatNode is a node left in float, with the reason.
+type FloatNode struct {
+	Node   string `json:"node"`
+	OpType string `json:"op_type"`
+	Reason string `json:"reason"`
+}
+
+// Report is what a conversion did.
+type Report struct {
+	Model        string             `json:"model"`
+	Output       string             `json:"output"`
+	Samples      int                `json:"calibration_samples"`
+	Passes       []*passes.Change   `json:"passes"`
+	Tensors      []*TensorReport    `json:"tensors"`
+	FloatNodes   []FloatNode        `json:"float_nodes"`
+	PhaseSeconds map[string]float64 `json:"phase_seconds"`
+}
+
+// compute ops have weights; their activation inputs and outputs are quantized.
+var weightOps = map[string]int{"Conv": 0, "ConvTranspose": 1, "Gemm": -1, "MatMul": -1}
+
+// quantizedOps run in integer arithmetic in QDQ runtimes: their float inputs and
+// outputs get Q/DQ.
+var quantizedOps = map[string]bool{
+	"Conv": true, "ConvTranspose": true, "Gemm": true, "MatMul": true, "Add": true, "Mul": true,
+	"Concat": true, "AveragePool": true, "GlobalAveragePool": true, "Resize": true,
+	"Sigmoid": true, "HardSigmoid": true, "HardSwish": true, "LeakyRelu": true, "Relu": true, "Clip": true,
+	"Softmax": true, "Sub": true, "Div": true, "ReduceMean": true,
+}
+
+// movementOps pass values through unchanged: their outputs share their input's encoding.
+var movementOps = map[string]bool{
+	"Reshape": true, "Transpose": true, "Flatten": true, "Squeeze": true, "Unsqueeze": true,
+	"MaxPool": true, "Slice": true, "Split": true, "Identity": true, "GlobalMaxPool": true,
+}
+
+// activationsAfter are grouped with the compute op before them: Q/DQ after the activation.
+var activationsAfter = map[string]bool{"Relu": true, "Clip": true, "LeakyRelu": true}
+
+// plan decides which tensors to observe, which share encodings, and which weights
+// and biases to quantize.
+type plan struct {
+	observe  []string          // activation tensors calibrated by observers
+	shared   map[string]string // tensor -> the tensor whose encoding it shares
+	weights  map[string]int    // weight initializer -> channel axis (-1: per tensor)
+	biases   map[string][2]string
+	floatOps []FloatNode
+}
+
+func isFloatTensor(v *graph.Value) bool {
+	return v != nil && v.Const == nil && (v.ElemType() == graph.Float || v.ElemType() == graph.Undefined)
+}
+
+func makePlan(m *graph.Model, perTensorWeights bool) *plan {
+	g := m.Graph
+	p := &plan{shared: map[string]string{}, weights: map[string]int{}, biases: map[string][2]string{}}
+	want := map[string]bool{}
+	add := func(v *graph.Value) {
+		if isFloatTensor(v) && !want[v.Name] {
+			want[v.Name] = true
+			p.observe = append(p.observe, v.Name)
+		}
+	}
+	grouped := func(v *graph.Value) bool { // v is a compute output that only feeds an activation
+		if v == nil || v.Producer == nil || g.IsOutput(v) || len(v.Consumers) != 1 {
+			return false
+		}
+		_, compute := weightOps[v.Producer.OpType]
+		return (compute || v.Producer.OpType == "Add") && activationsAfter[v.Consumers[0].OpType]
+	}
+	order, _ := g.TopoOrder()
+	for _, n := range order {
+		if !graph.IsStandardDomain(n.Domain) {
+			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, "custom domain " + n.Domain})
+			continue
+		}
+		switch {
+		case quantizedOps[n.OpType]:
+			for i, in := range n.Inputs {
+				if in == nil {
+					continue
+				}
+				if _, isW := weightOps[n.OpType]; isW && i > 0 {
+					continue // weights and bias are handled below
+				}
+				if activationsAfter[n.OpType] && grouped(in) {
+					continue
+				}
+				if n.OpType == "Resize" || n.OpType == "Clip" {
+					if i > 0 {
+						continue // roi, scales, bounds
+					}
+				}
+				add(in)
+			}
+			if out := n.Output(); out != nil && !grouped(out) {
+				add(out)
+			}
+			if axis, isW := weightOps[n.OpType]; isW {
+				w := n.Input(1)
+				if w == nil || w.Const == nil || w.Const.DType != graph.Float {
+					continue // a computed weight is quantized as an activation
+				}
+				ax := axis
+				if n.OpType == "Gemm" {
+					if tb, _ := n.AttrInt("transB", 0); tb != 0 {
+						ax = 0
+					} else {
+						ax = 1
+					}
+				}
+				if n.OpType == "MatMul" {
+					ax = w.Const.Rank() - 1
+				}
+				if n.OpType == "ConvTranspose" {
+					if grp, _ := n.AttrInt("group", 1); grp != 1 {
+						ax = -1 // axis 1 holds M/group channels: per-tensor
+					}
+				}
+				if perTensorWeights || w.Const.Rank() < 2 {
+					ax = -1
+				}
+				p.weights[w.Name] = ax
+				if b := n.Input(2); b != nil && b.Const != nil && b.Const.Rank() == 1 && n.OpType != "MatMul" && isFloatTensor(n.Input(0)) {
+					p.biases[b.Name] = [2]string{n.Input(0).Name, w.Name}
+				}
+			}
+		case movementOps[n.OpType]:
+			// Output shares the input's encoding, when the input is quantized.
+			if in := n.Input(0); in != nil && want[in.Name] {
+				for _, o := range n.Outputs {
+					if isFloatTensor(o) {
+						p.shared[o.Name] = rootOf(p.shared, in.Name)
+					}
+				}
+			}
+		case n.OpType == "Constant" || n.OpType == "Shape" || n.OpType == "Cast":
+		default:
+			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, "no quantized form in the placement table"})
+		}
+	}
+	// A shared tensor that is also observed (an input of a quantized op) keeps the
+	// shared encoding: passing values through must not requantize them.
+	kept := p.observe[:0]
+	for _, name := range p.observe {
+		if _, ok := p.shared[name]; !ok {
+			kept = append(kept, name)
+		}
+	}
+	p.observe = kept
+	return p
+}
+
+func rootOf(shared map[string]string, name string) string {
+	for {
+		next, ok := shared[name]
+		if !ok {
+			return name
+		}
+		name = next
+	}
+}
+
+// Convert runs the whole pipeline and writes opt.Output.
+func Convert(ctx context.Context, opt Options) (*Report, error) {
+	if opt.Output == "" {
+		return nil, fmt.Errorf("no output path given")
+	}
+	if opt.ActType == graph.Undefined {
+		opt.ActType = graph.Uint8
+	}
+	if opt.WeightType == graph.Undefined {
+		opt.WeightType = graph.Int8
+	}
+	if opt.Passes == "" {
+		opt.Passes = "default"
+	}
+	rep := &Report{Model: opt.Model, Output: opt.Output, PhaseSeconds: map[string]float64{}}
+	phase := func(name string, start time.Time) { rep.PhaseSeconds[name] = time.Since(start).Seconds() }
+
+	start := time.Now()
+	m, err := graph.Load(opt.Model)
+	if err != nil {
+		return nil, err
+	}
+	phase("load", start)
+
+	// Float passes; per-channel Q/DQ needs opset 13.
+	start = time.Now()
+	list := opt.Passes
+	if opt.CLE {
+		list += ",cle"
+	}
+	if m.OpsetVersion("") < 13 {
+		list += ",upgrade-opset:13"
+	}
+	ps, err := passes.Parse(list, passes.Options{})
+	if err != nil {
+		return nil, err
+	}
+	prep, err := (&passes.Pipeline{Passes: ps}).Run(m)
+	if err != nil {
+		return nil, err
+	}
+	rep.Passes = prep.Changes
+	phase("passes", start)
+
+	pl := makePlan(m, opt.WeightPerTensor)
+	rep.FloatNodes = pl.floatOps
+
+	// Calibration.
+	start = time.Now()
+	if opt.Calib == "" {
+		return nil, fmt.Errorf("no calibration data given (--calib): onnxq does not invent data; give samples, or explicit encodings through overrides")
+	}
+	var inputs []dataset.Input
+	for _, in := range m.Graph.Inputs {
+		if in.Const != nil {
+			continue
+		}
+		di := dataset.Input{Name: in.Name, DType: in.ElemType()}
+		if dims, ok := in.Shape(); ok {
+			for _, d := range dims {
+				if d.Known && d.Param == "" {
+					di.Dims = append(di.Dims, d.Value)
+				} else {
+					di.Dims = append(di.Dims, -1)
+				}
+			}
+		}
+		inputs = append(inputs, di)
+	}
+	src, err := dataset.Open(opt.Calib, inputs, opt.Dataset)
+	if err != nil {
+		return nil, err
+	}
+	rep.Samples = src.Len()
+	ranges, err := calibrate(ctx, m, src, pl.observe, opt)
+	if err != nil {
+		return nil, err
+	}
+	phase("calibration", start)
+
+	// Encodings and QDQ insertion.
+	start = time.Now()
+	qp := &passes.QDQPlan{Activations: map[string]*passes.Encoding{}, Weights: map[string]*passes.Encoding{}, Biases: map[string]passes.BiasPlan{}}
+	for _, name := range pl.observe {
+		r := ranges[name]
+		enc, err := passes.ComputeEncoding(r[0], r[1], opt.ActType, opt.ActSymmetric)
+		if err != nil {
+			return nil, fmt.Errorf("tensor %q: %v", name, err)
+		}
+		qp.Activations[name] = enc
+		rr := r
+		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "activation", Encoding: enc, Observer: observerName(opt.Observer), Range: &rr})
+	}
+	for _, name := range sortedKeys(pl.shared) {
+		root := rootOf(pl.shared, name)
+		enc, ok := qp.Activations[root]
+		if !ok {
+			continue
+		}
+		qp.Activations[name] = enc
+		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "activation", Encoding: enc, SharedOf: root})
+	}
+	for _, name := range sortedKeys(pl.weights) {
+		enc, err := weightEncoding(m.Graph.Value(name).Const, pl.weights[name], opt.WeightType)
+		if err != nil {
+			return nil, fmt.Errorf("weight %q: %v", name, err)
+		}
+		qp.Weights[name] = enc
+		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "weight", Encoding: enc})
+	}
+	for _, name := range sortedKeys(pl.biases) {
+		ref := pl.biases[name]
+		in, w := qp.Activations[ref[0]], qp.Weights[ref[1]]
+		if in == nil || w == nil {
+			continue
+		}
+		qp.Biases[name] = passes.BiasPlan{Input: in, Weight: w}
+		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "bias"})
+	}
+	if err := passes.InsertQDQ(m, qp); err != nil {
+		return nil, err
+	}
+	phase("quantize", start)
+
+	start = time.Now()
+	if err := graph.Save(m, opt.Output); err != nil {
+		return nil, err
+	}
+	phase("save", start)
+	return rep, nil
+}
+
+func observerName(c calib.Config) string {
+	if c.Kind == "" {
+		return "minmax"
+	}
+	return c.Kind
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// weightEncoding is symmetric quantization, per channel along axis (or per tensor).
+func weightEncoding(t *graph.Tensor, axis int, dt graph.DataType) (*passes.Encoding, error) {
+	w, err := t.AsFloat32()
+	if err != nil {
+		return nil, err
+	}
+	if axis < 0 {
+		lo, hi := minMax(w)
+		return passes.ComputeEncoding(lo, hi, dt, true)
+	}
+	inner, dim := graph.Numel(t.Shape[axis+1:]), t.Shape[axis]
+	amax := make([]float64, dim)
+	for i, v := range w {
+		c := (i / inner) % dim
+		amax[c] = math.Max(amax[c], math.Abs(float64(v)))
+	}
+	enc := &passes.Encoding{DType: dt, Axis: axis}
+	for _, a := range amax {
+		e, err := passes.ComputeEncoding(float32(-a), float32(a), dt, true)
+		if err != nil {
+			return nil, err
+		}
+		enc.Scale = append(enc.Scale, e.Scale[0])
+		enc.ZeroPoint = append(enc.ZeroPoint, e.ZeroPoint[0])
+	}
+	return enc, nil
+}
+
+func minMax(v []float32) (float32, float32) {
+	lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
+	for _, x := range v {
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	return lo, hi
+}
+
+// calibrate runs every sample through the float model, feeding the observed
+// tensors to their observers, once per observer pass.
+func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []string, opt Options) (map[string][2]float32, error) {
+	obs := map[string]calib.Observer{}
+	passesNeeded := 1
+	for _, n := range names {
+		o, err := calib.New(opt.Observer)
+		if err != nil {
+			return nil, err
+		}
+		obs[n] = o
+		passesNeeded = max(passesNeeded, o.Passes())
+	}
+	pass := 0
+	s, err := kernels.NewSession(m, kernels.Options{Threads: opt.Threads, Tap: func(name string, t *graph.Tensor) {
+		if o, ok := obs[name]; ok && t.DType == graph.Float {
+			o.Observe(pass, t.Float32s())
+		}
+	}})
+	if err != nil {
+		return nil, err
+	}
+	for pass = 0; pass < passesNeeded; pass++ {
+		for i := 0; i < src.Len(); i++ {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			smp, err := src.Sample(i)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := s.Run(smp); err != nil {
+				return nil, fmt.Errorf("calibration sample %d: %w", i, err)
+			}
+			if opt.Progress != nil {
+				opt.Progress(pass, i+1, src.Len())
+			}
+		}
+	}
+	out := map[string][2]float32{}
+	for n, o := range obs {
+		lo, hi, err := o.Range()
+		if err != nil {
+			return nil, fmt.Errorf("tensor %q: %v (is it computed for these inputs?)", n, err)
+		}
+		out[n] = [2]float32{lo, hi}
+	}
+	return out, nil
+}

@@ -1,0 +1,121 @@
+package converter
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"github.com/onnxq/onnxq/converter/calib"
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels"
+	"github.com/onnxq/onnxq/npy"
+	"github.com/onnxq/onnxq/testmodels"
+)
+
+// randomSamples writes n seeded N(0,1) samples of a shape as .npy files.
+func randomSamples(t testing.TB, dir string, n int, shape []int, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 9))
+	for i := 0; i < n; i++ {
+		x := graph.NewTensor(graph.Float, shape)
+		for j, d := 0, x.Float32s(); j < len(d); j++ {
+			d[j] = float32(r.NormFloat64())
+		}
+		if err := npy.WriteFile(filepath.Join(dir, fmt.Sprintf("s%03d.npy", i)), x); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func convertTestModel(t *testing.T, m *graph.Model, shape []int, obs calib.Config) (string, string, *Report) {
+	t.Helper()
+	dir := t.TempDir()
+	model := filepath.Join(dir, "model.onnx")
+	if err := graph.Save(m, model); err != nil {
+		t.Fatal(err)
+	}
+	cal := filepath.Join(dir, "calib")
+	mustMkdir(t, cal)
+	randomSamples(t, cal, 16, shape, 1)
+	out := filepath.Join(dir, "model.qdq.onnx")
+	rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return model, out, rep
+}
+
+func TestConvertTestModel(t *testing.T) {
+	model, out, rep := convertTestModel(t, testmodels.ConvBNReLU(1), []int{1, 3, 32, 32}, calib.Config{})
+	q, err := graph.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string]int{}
+	for _, n := range q.Graph.Nodes {
+		ops[n.OpType]++
+	}
+	t.Logf("QDQ model ops: %v; %d tensors quantized; float nodes %v", ops, len(rep.Tensors), rep.FloatNodes)
+	if ops["QuantizeLinear"] == 0 || ops["DequantizeLinear"] <= ops["QuantizeLinear"] || ops["BatchNormalization"] != 0 {
+		t.Errorf("ops %v", ops)
+	}
+	// Weights are stored quantized: int8 initializers, no float conv weights.
+	for _, n := range q.Graph.Nodes {
+		if n.OpType == "Conv" {
+			w := n.Input(1)
+			if w.Producer == nil || w.Producer.OpType != "DequantizeLinear" || w.Producer.Input(0).Const.DType != graph.Int8 {
+				t.Errorf("conv %s weight is not int8 + DequantizeLinear", n)
+			}
+			if b := n.Input(2); b == nil || b.Producer == nil || b.Producer.Input(0).Const.DType != graph.Int32 {
+				t.Errorf("conv %s bias is not int32 + DequantizeLinear", n)
+			}
+		}
+	}
+	// Quantized outputs stay close to the float model's.
+	x := graph.NewTensor(graph.Float, []int{1, 3, 32, 32})
+	for i, d := 0, x.Float32s(); i < len(d); i++ {
+		d[i] = float32(math.Sin(float64(i) * 0.1))
+	}
+	fm, _ := graph.Load(model)
+	a := runOnce(t, fm, x)
+	b := runOnce(t, q, x)
+	if c := cosine(a, b); c < 0.99 {
+		t.Errorf("cosine(float, quantized) = %.4f", c)
+	} else {
+		t.Logf("cosine(float, quantized) = %.5f", c)
+	}
+	// Determinism: a second conversion gives the same bytes.
+	_, out2, _ := convertTestModel(t, testmodels.ConvBNReLU(1), []int{1, 3, 32, 32}, calib.Config{})
+	b1, _ := graph.Load(out)
+	b2, _ := graph.Load(out2)
+	m1, _ := graph.Marshal(b1)
+	m2, _ := graph.Marshal(b2)
+	if string(m1) != string(m2) {
+		t.Error("two conversions differ")
+	}
+}
+
+func runOnce(t *testing.T, m *graph.Model, x *graph.Tensor) []float32 {
+	t.Helper()
+	s, err := kernels.NewSession(m, kernels.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Run(map[string]*graph.Tensor{m.Graph.Inputs[0].Name: x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out[m.Graph.Outputs[0].Name].Float32s()
+}
+
+func cosine(a, b []float32) float64 {
+	var ab, aa, bb float64
+	for i := range a {
+		ab += float64(a[i]) * float64(b[i])
+		aa += float64(a[i]) * float64(a[i])
+		bb += float64(b[i]) * float64(b[i])
+	}
+	return ab / math.Sqrt(aa*bb)
+}

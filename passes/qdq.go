@@ -1,0 +1,335 @@
+package passes
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/graph/onnxpb"
+	"github.com/onnxq/onnxq/kernels"
+)
+
+// Encoding is how a tensor is quantized: q = saturate(round_half_even(x/scale) + zero_point).
+type Encoding struct {
+	DType     graph.DataType `json:"dtype"`
+	Scale     []float32      `json:"scale"`
+	ZeroPoint []int64        `json:"zero_point"`
+	// Axis is the channel axis when Scale has one value per channel.
+	Axis int `json:"axis,omitempty"`
+}
+
+// PerChannel reports whether the encoding has one scale per channel.
+func (e *Encoding) PerChannel() bool { return len(e.Scale) > 1 }
+
+// BiasPlan quantizes a bias to int32 with scale = input scale x weight scale.
+type BiasPlan struct {
+	Input  *Encoding // the layer input's encoding
+	Weight *Encoding // the layer weight's encoding
+}
+
+// QDQPlan says what InsertQDQ quantizes.
+type QDQPlan struct {
+	// Activations maps value names to encodings: a QuantizeLinear/DequantizeLinear
+	// pair goes after the value, shared by all its readers.
+	Activations map[string]*Encoding
+	// Weights maps initializer names to encodings: the initializer is stored
+	// quantized and read through a DequantizeLinear.
+	Weights map[string]*Encoding
+	// Biases maps bias initializer names to int32 plans.
+	Biases map[string]BiasPlan
+}
+
+// InsertQDQ rewrites the model per the plan.
+func InsertQDQ(m *graph.Model, plan *QDQPlan) error {
+	g := m.Graph
+	// Weights and biases first: their quantized initializers replace the float ones.
+	for _, name := range sortedKeys(plan.Biases) {
+		v := g.Value(name)
+		if v == nil || v.Const == nil {
+			return fmt.Errorf("bias %q is not an initializer", name)
+		}
+		bp := plan.Biases[name]
+		enc, q, err := quantizeBias(v.Const, bp)
+		if err != nil {
+			return fmt.Errorf("bias %q: %v", name, err)
+		}
+		if err := dequantizedConst(g, v, q, enc); err != nil {
+			return err
+		}
+	}
+	for _, name := range sortedKeys(plan.Weights) {
+		v := g.Value(name)
+		if v == nil || v.Const == nil {
+			return fmt.Errorf("weight %q is not an initializer", name)
+		}
+		enc := plan.Weights[name]
+		q, err := QuantizeTensor(v.Const, enc)
+		if err != nil {
+			return fmt.Errorf("weight %q: %v", name, err)
+		}
+		if err := dequantizedConst(g, v, q, enc); err != nil {
+			return err
+		}
+	}
+	for _, name := range sortedKeys(plan.Activations) {
+		v := g.Value(name)
+		if v == nil {
+			return fmt.Errorf("activation %q is not in the graph", name)
+		}
+		if err := qdqAfter(g, v, plan.Activations[name]); err != nil {
+			return err
+		}
+	}
+	return g.TopoSort()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// encodingConsts adds the scale and zero-point initializers of an encoding.
+func encodingConsts(g *graph.Graph, base string, enc *Encoding) (*graph.Value, *graph.Value, error) {
+	n := len(enc.Scale)
+	shape := []int{n}
+	if n == 1 {
+		shape = nil
+	}
+	scale := g.AddInitializer(g.UniqueName(base+"_scale"), graph.Float32Tensor(shape, append([]float32(nil), enc.Scale...)))
+	zp := graph.NewTensor(enc.DType, shape)
+	switch d := zp.Data().(type) {
+	case []int8:
+		for i, z := range enc.ZeroPoint {
+			d[i] = int8(z)
+		}
+	case []uint8:
+		for i, z := range enc.ZeroPoint {
+			d[i] = uint8(z)
+		}
+	case []int16:
+		for i, z := range enc.ZeroPoint {
+			d[i] = int16(z)
+		}
+	case []uint16:
+		for i, z := range enc.ZeroPoint {
+			d[i] = uint16(z)
+		}
+	case []int32:
+		for i, z := range enc.ZeroPoint {
+			d[i] = int32(z)
+		}
+	default:
+		return nil, nil, fmt.Errorf("zero point type %s is not supported", enc.DType.Short())
+	}
+	zpv := g.AddInitializer(g.UniqueName(base+"_zero_point"), zp)
+	return scale, zpv, nil
+}
+
+func axisAttrs(enc *Encoding) []*onnxpb.AttributeProto {
+	if enc.PerChannel() {
+		return []*onnxpb.AttributeProto{graph.AttrIntOf("axis", int64(enc.Axis))}
+	}
+	return nil
+}
+
+// dequantizedConst replaces the float initializer v by q (its quantized form) read
+// through a DequantizeLinear whose output takes over v's readers.
+func dequantizedConst(g *graph.Graph, v *graph.Value, q *graph.Tensor, enc *Encoding) error {
+	scale, zp, err := encodingConsts(g, v.Name, enc)
+	if err != nil {
+		return err
+	}
+	qv := g.AddInitializer(g.UniqueName(v.Name+"_quantized"), q)
+	dq := g.AddNode("DequantizeLinear", v.Name+"_DequantizeLinear", []*graph.Value{qv, scale, zp}, []string{v.Name + "_dequantized"}, axisAttrs(enc)...)
+	if err := g.ReplaceUses(v, dq.Output()); err != nil {
+		return err
+	}
+	if len(v.Consumers) == 0 && !g.IsOutput(v) && !g.IsInput(v) && v.Const != nil {
+		g.RemoveInitializer(v)
+	}
+	return nil
+}
+
+// qdqAfter inserts Q -> DQ after v; every reader of v reads the DQ output. A graph
+// output keeps its name: the producer's output is renamed and DQ writes v.
+func qdqAfter(g *graph.Graph, v *graph.Value, enc *Encoding) error {
+	scale, zp, err := encodingConsts(g, v.Name, enc)
+	if err != nil {
+		return err
+	}
+	src := v
+	if p := v.Producer; p != nil && g.IsOutput(v) {
+		pre := g.NewValue(v.Name + "_float")
+		for i, o := range p.Outputs {
+			if o == v {
+				p.Outputs[i] = pre
+			}
+		}
+		pre.Producer = p
+		v.Producer = nil
+		src = pre
+		q := g.AddNode("QuantizeLinear", v.Name+"_QuantizeLinear", []*graph.Value{src, scale, zp}, []string{v.Name + "_quantized"}, axisAttrs(enc)...)
+		dq := g.AddNode("DequantizeLinear", v.Name+"_DequantizeLinear", []*graph.Value{q.Output(), scale, zp}, nil, axisAttrs(enc)...)
+		dq.Outputs = []*graph.Value{v}
+		v.Producer = dq
+		return nil
+	}
+	readers := append([]*graph.Node(nil), v.Consumers...)
+	q := g.AddNode("QuantizeLinear", v.Name+"_QuantizeLinear", []*graph.Value{src, scale, zp}, []string{v.Name + "_quantized"}, axisAttrs(enc)...)
+	dq := g.AddNode("DequantizeLinear", v.Name+"_DequantizeLinear", []*graph.Value{q.Output(), scale, zp}, []string{v.Name + "_dequantized"}, axisAttrs(enc)...)
+	for _, r := range readers {
+		for i, in := range r.Inputs {
+			if in == v {
+				g.SetInput(r, i, dq.Output())
+			}
+		}
+	}
+	return nil
+}
+
+// QuantizeTensor quantizes a float tensor with an encoding, as QuantizeLinear does.
+func QuantizeTensor(t *graph.Tensor, enc *Encoding) (*graph.Tensor, error) {
+	x, err := t.AsFloat32()
+	if err != nil {
+		return nil, err
+	}
+	lo, hi, ok := qRange(enc.DType)
+	if !ok {
+		return nil, fmt.Errorf("%s is not a quantized type", enc.DType.Short())
+	}
+	inner, dim := 1, 1
+	if enc.PerChannel() {
+		if enc.Axis < 0 || enc.Axis >= t.Rank() || t.Shape[enc.Axis] != len(enc.Scale) {
+			return nil, fmt.Errorf("%d scales do not fit axis %d of %v", len(enc.Scale), enc.Axis, t.Shape)
+		}
+		inner, dim = graph.Numel(t.Shape[enc.Axis+1:]), t.Shape[enc.Axis]
+	}
+	out := graph.NewTensor(enc.DType, t.Shape)
+	vals := make([]int64, len(x))
+	for i, v := range x {
+		k := 0
+		if enc.PerChannel() {
+			k = (i / inner) % dim
+		}
+		vals[i] = int64(kernels.QuantizeValue(v, enc.Scale[k], int32(enc.ZeroPoint[k]), lo, hi))
+	}
+	setInts(out, vals)
+	return out, nil
+}
+
+// quantizeBias computes the int32 bias of a layer: scale_b = s_in * s_w (per
+// channel where the weight is), zero point 0.
+func quantizeBias(b *graph.Tensor, bp BiasPlan) (*Encoding, *graph.Tensor, error) {
+	if len(bp.Input.Scale) != 1 {
+		return nil, nil, fmt.Errorf("the layer input needs a per-tensor encoding")
+	}
+	n := b.Len()
+	enc := &Encoding{DType: graph.Int32, Scale: make([]float32, n), ZeroPoint: make([]int64, n)}
+	for i := range enc.Scale {
+		ws := bp.Weight.Scale[0]
+		if bp.Weight.PerChannel() {
+			if len(bp.Weight.Scale) != n {
+				return nil, nil, fmt.Errorf("%d weight scales for %d bias values", len(bp.Weight.Scale), n)
+			}
+			ws = bp.Weight.Scale[i]
+		}
+		enc.Scale[i] = bp.Input.Scale[0] * ws
+		if enc.Scale[i] == 0 {
+			enc.Scale[i] = 1 // an all-zero channel: any scale represents 0 exactly
+		}
+	}
+	if n == 1 {
+		enc.Scale, enc.ZeroPoint = enc.Scale[:1], enc.ZeroPoint[:1]
+	} else {
+		enc.Axis = 0
+	}
+	q, err := QuantizeTensor(b, enc)
+	return enc, q, err
+}
+
+func qRange(dt graph.DataType) (float64, float64, bool) {
+	switch dt {
+	case graph.Uint8:
+		return 0, 255, true
+	case graph.Int8:
+		return -128, 127, true
+	case graph.Uint16:
+		return 0, 65535, true
+	case graph.Int16:
+		return -32768, 32767, true
+	case graph.Uint4:
+		return 0, 15, true
+	case graph.Int4:
+		return -8, 7, true
+	case graph.Int32:
+		return math.MinInt32, math.MaxInt32, true
+	}
+	return 0, 0, false
+}
+
+func setInts(t *graph.Tensor, v []int64) {
+	switch d := t.Data().(type) {
+	case []int8:
+		for i := range d {
+			d[i] = int8(v[i])
+		}
+	case []uint8:
+		for i := range d {
+			d[i] = uint8(v[i])
+		}
+	case []int16:
+		for i := range d {
+			d[i] = int16(v[i])
+		}
+	case []uint16:
+		for i := range d {
+			d[i] = uint16(v[i])
+		}
+	case []int32:
+		for i := range d {
+			d[i] = int32(v[i])
+		}
+	}
+}
+
+// ComputeEncoding turns a calibrated range into an encoding of type dt. The range
+// is widened to include 0 so zero is exactly representable; symmetric encodings
+// center on zero (zero point 0 for signed types, the middle for unsigned).
+func ComputeEncoding(lo, hi float32, dt graph.DataType, symmetric bool) (*Encoding, error) {
+	qmin, qmax, ok := qRange(dt)
+	if !ok || dt == graph.Int32 {
+		return nil, fmt.Errorf("%s is not a quantized activation or weight type", dt.Short())
+	}
+	l, h := math.Min(float64(lo), 0), math.Max(float64(hi), 0)
+	if math.IsNaN(l) || math.IsNaN(h) || math.IsInf(l, 0) || math.IsInf(h, 0) {
+		return nil, fmt.Errorf("range [%v, %v] is not finite", lo, hi)
+	}
+	var scale float64
+	var zp int64
+	if symmetric {
+		amax := math.Max(-l, h)
+		if qmin < 0 {
+			scale = amax / qmax // signed: [-qmax, qmax] around 0
+		} else {
+			scale = 2 * amax / (qmax - qmin)
+			zp = int64((qmax + qmin + 1) / 2)
+		}
+	} else {
+		scale = (h - l) / (qmax - qmin)
+		if scale > 0 {
+			zp = int64(math.Max(qmin, math.Min(qmax, math.RoundToEven(qmin-l/scale))))
+		} else if qmin > 0 {
+			zp = int64(qmin)
+		}
+	}
+	if scale == 0 || float32(scale) == 0 {
+		scale = 1 // all-zero data: any scale represents it exactly
+	}
+	return &Encoding{DType: dt, Scale: []float32{float32(scale)}, ZeroPoint: []int64{zp}}, nil
+}
+
