@@ -30,11 +30,14 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go') | grep -v '\.pb\.go$$'); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-## demo: build a small model with testmodels and inspect it.
+## demo: build a small Conv+BN+ReLU model with calibration samples, inspect it,
+## quantize it, and run the QDQ model.
 demo: build
 	@mkdir -p out
-	$(GO) run ./testmodels/mkmodel -o out/demo.onnx convbnrelu
+	$(GO) run ./testmodels/mkmodel -o out/demo.onnx -samples out/demo-calib -n 16 convbnrelu
 	./$(BIN) inspect out/demo.onnx
+	./$(BIN) convert out/demo.onnx -o out/demo.qdq.onnx --calib out/demo-calib --report out/demo.report.json
+	./$(BIN) run out/demo.qdq.onnx --input out/demo-calib/sample000.npy --output-dir out/demo-run --timing
 
 ## fuzz: run the loader fuzz target for FUZZTIME.
 fuzz:

@@ -72,12 +72,23 @@ type Report struct {
 var weightOps = map[string]int{"Conv": 0, "ConvTranspose": 1, "Gemm": -1, "MatMul": -1}
 
 // quantizedOps run in integer arithmetic in QDQ runtimes: their float inputs and
-// outputs get Q/DQ.
+// outputs get Q/DQ. Add and Mul count only with two activation inputs (residual
+// sums, gates); with a constant operand (a per-channel affine, the pieces of an
+// exported HardSwish) they run in float between DQ and Q, which costs runtimes
+// little and saves a requantization each.
 var quantizedOps = map[string]bool{
 	"Conv": true, "ConvTranspose": true, "Gemm": true, "MatMul": true, "Add": true, "Mul": true,
 	"Concat": true, "AveragePool": true, "GlobalAveragePool": true, "Resize": true,
-	"Sigmoid": true, "HardSigmoid": true, "HardSwish": true, "LeakyRelu": true, "Relu": true, "Clip": true,
-	"Softmax": true, "Sub": true, "Div": true, "ReduceMean": true,
+	"LeakyRelu": true, "Relu": true, "Clip": true, "Softmax": true,
+}
+
+// floatOps are computed in float between DQ and Q by design.
+var floatOps = map[string]string{
+	"Sub": "elementwise op computed in float", "Div": "elementwise op computed in float",
+	"Sigmoid": "activation computed in float", "HardSigmoid": "activation computed in float",
+	"HardSwish": "activation computed in float", "Tanh": "activation computed in float",
+	"Pow": "elementwise op computed in float", "Sqrt": "elementwise op computed in float",
+	"ReduceMean": "reduction computed in float",
 }
 
 // movementOps pass values through unchanged: their outputs share their input's encoding.
@@ -126,7 +137,12 @@ func makePlan(m *graph.Model, perTensorWeights bool) *plan {
 			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, "custom domain " + n.Domain})
 			continue
 		}
+		constOperand := (n.OpType == "Add" || n.OpType == "Mul") && (n.Input(0) == nil || n.Input(0).Const != nil || n.Input(1) == nil || n.Input(1).Const != nil)
 		switch {
+		case constOperand:
+			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, "constant operand: computed in float between DQ and Q"})
+		case floatOps[n.OpType] != "":
+			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, floatOps[n.OpType]})
 		case quantizedOps[n.OpType]:
 			for i, in := range n.Inputs {
 				if in == nil {
@@ -243,8 +259,15 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 	if opt.CLE {
 		list += ",cle"
 	}
-	if m.OpsetVersion("") < 13 {
-		list += ",upgrade-opset:13"
+	// Per-channel Q/DQ needs opset 13; 16-bit and 4-bit types need 21.
+	need := int64(13)
+	for _, dt := range []graph.DataType{opt.ActType, opt.WeightType} {
+		if dt.BitWidth() == 16 || dt.BitWidth() == 4 {
+			need = 21
+		}
+	}
+	if m.OpsetVersion("") < need {
+		list += fmt.Sprintf(",upgrade-opset:%d", need)
 	}
 	ps, err := passes.Parse(list, passes.Options{})
 	if err != nil {
@@ -332,6 +355,7 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 		qp.Biases[name] = passes.BiasPlan{Input: in, Weight: w}
 		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "bias"})
 	}
+	insertHook(qp)
 	if err := passes.InsertQDQ(m, qp); err != nil {
 		return nil, err
 	}
@@ -446,3 +470,6 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 	}
 	return out, nil
 }
+
+// insertHook lets tests change the plan just before insertion.
+var insertHook = func(*passes.QDQPlan) {}

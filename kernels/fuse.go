@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"sort"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/vec"
@@ -340,7 +341,7 @@ func (s *Session) fuseRegions(g *graph.Graph) {
 		if !ok || sink < 0 {
 			continue
 		}
-		sortInts(region)
+		sort.Ints(region)
 		prog, fallback, nslots, outSlot := s.compileRegion(region, x, sink)
 		if prog == nil {
 			continue
@@ -401,14 +402,6 @@ func countIn(list []int, set map[int]bool) int {
 		}
 	}
 	return n
-}
-
-func sortInts(v []int) {
-	for i := 1; i < len(v); i++ {
-		for j := i; j > 0 && v[j] < v[j-1]; j-- {
-			v[j], v[j-1] = v[j-1], v[j]
-		}
-	}
 }
 
 // compileRegion turns the region's steps (in order) into a program, and keeps the

@@ -332,4 +332,3 @@ func ComputeEncoding(lo, hi float32, dt graph.DataType, symmetric bool) (*Encodi
 	}
 	return &Encoding{DType: dt, Scale: []float32{float32(scale)}, ZeroPoint: []int64{zp}}, nil
 }
-

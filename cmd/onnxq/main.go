@@ -18,6 +18,7 @@ import (
 var version = ""
 
 const examples = `Examples:
+   onnxq convert model.onnx -o model.qdq.onnx --calib calib/
    onnxq inspect model.onnx
    onnxq inspect model.onnx --json > summary.json
    onnxq run model.onnx --input x=image.npy --output-dir out/
@@ -90,6 +91,7 @@ func newRoot(stdout, stderr io.Writer) *cli.Command {
 		// Errors are printed once, by run, with the right exit code.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},
 		Commands: []*cli.Command{
+			convertCommand(),
 			inspectCommand(),
 			runCommand(),
 			optimizeCommand(),

@@ -326,3 +326,59 @@ func TestOptimizeErrorsWriteNothing(t *testing.T) {
 		t.Errorf("left files: %v", entries)
 	}
 }
+
+func TestConvertCommand(t *testing.T) {
+	dir := t.TempDir()
+	model := demoModel(t)
+	cal := filepath.Join(dir, "calib")
+	os.MkdirAll(cal, 0o755)
+	for i := 0; i < 4; i++ {
+		x := graph.NewTensor(graph.Float, []int{1, 3, 32, 32})
+		for j, d := 0, x.Float32s(); j < len(d); j++ {
+			d[j] = float32((i+j)%11) - 5
+		}
+		npy.WriteFile(filepath.Join(cal, fmt.Sprintf("%d.npy", i)), x)
+	}
+	out := filepath.Join(dir, "q.onnx")
+	code, _, errOut := runCLI("convert", model, "-o", out, "--calib", cal, "--observer", "entropy", "--report", filepath.Join(dir, "r.json"))
+	if code != 0 || !strings.Contains(errOut, "quantized      8 activations, 4 weights, 4 biases") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	q, err := graph.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, x := range q.Graph.Nodes {
+		if x.OpType == "QuantizeLinear" {
+			n++
+		}
+	}
+	if n != 8 {
+		t.Errorf("%d QuantizeLinear nodes", n)
+	}
+	wrong := filepath.Join(dir, "wrong")
+	os.MkdirAll(wrong, 0o755)
+	npy.WriteFile(filepath.Join(wrong, "0.npy"), graph.NewTensor(graph.Float, []int{1, 3, 16, 16}))
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{}, 1, "no calibration data given (--calib)"},
+		{[]string{"--calib", wrong}, 1, `0.npy: input "input" expects shape [1 3 32 32], the file holds [1 3 16 16]`},
+		{[]string{"--calib", filepath.Join(dir, "empty-missing")}, 1, "no such file or directory"},
+		{[]string{"--calib", cal, "--observer", "kl"}, 2, `unknown observer "kl"`},
+		{[]string{"--calib", cal, "--activation-type", "int5"}, 2, `unknown element type "int5"`},
+	}
+	for i, c := range cases {
+		o := filepath.Join(dir, fmt.Sprintf("bad%d.onnx", i))
+		code, _, errOut := runCLI(append([]string{"convert", model, "-o", o}, c.args...)...)
+		if code != c.code || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d %q, want %d %q", c.args, code, errOut, c.code, c.want)
+		}
+		if _, err := os.Stat(o); !os.IsNotExist(err) {
+			t.Errorf("%v: output written despite the error", c.args)
+		}
+	}
+}
