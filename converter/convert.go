@@ -444,7 +444,13 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 		return nil, err
 	}
 	for pass = 0; pass < passesNeeded; pass++ {
-		for i := 0; i < src.Len(); i++ {
+		n := src.Len()
+		if pass == 0 && passesNeeded > 1 {
+			// Histogram observers only need a range to fix their bins: the first
+			// tenth of the samples (at least 8) sets it; the full pass counts all.
+			n = min(src.Len(), max(8, (src.Len()+9)/10))
+		}
+		for i := 0; i < n; i++ {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
@@ -456,7 +462,7 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 				return nil, fmt.Errorf("calibration sample %d: %w", i, err)
 			}
 			if opt.Progress != nil {
-				opt.Progress(pass, i+1, src.Len())
+				opt.Progress(pass, i+1, n)
 			}
 		}
 	}

@@ -102,49 +102,76 @@ func (m *minMax) Range() (float32, float32, error) {
 	return float32(m.lo), float32(m.hi), nil
 }
 
-// histObserver: pass 0 finds min/max, pass 1 fills a histogram over it.
+// histObserver: pass 0 finds min/max (over any subset of the data), which fixes a
+// grid of bins of equal width; pass 1 counts every value on that grid, which
+// reaches maxExtend ranges beyond each side of the pass-0 range (values farther
+// out count in the outermost bins). The grid depends only on pass 0, the counts
+// on no order, and memory is (2*maxExtend+1)*bins counters per tensor.
 type histObserver struct {
 	kind         string
 	pct          float64
 	bins, levels int
-	lo, hi       float64
+	lo, hi       float64 // pass-0 range; for Range, the extent of the used bins
 	seen         bool
 	hist         []float64
 	edgesFixed   bool
+	// grid: counts[k] covers [base + k*width, base + (k+1)*width).
+	base, width float64
+	counts      []uint32
 }
+
+const maxExtend = 4
 
 func (h *histObserver) Passes() int { return 2 }
 
 func (h *histObserver) Observe(pass int, x []float32) {
 	if pass == 0 {
+		lo, hi := h.lo, h.hi
+		if !h.seen && len(x) > 0 {
+			lo, hi = math.Inf(1), math.Inf(-1)
+		}
 		for _, v := range x {
 			f := float64(v)
-			if math.IsNaN(f) {
-				continue
+			if f < lo {
+				lo = f
 			}
-			if !h.seen {
-				h.lo, h.hi, h.seen = f, f, true
+			if f > hi {
+				hi = f
 			}
-			h.lo, h.hi = math.Min(h.lo, f), math.Max(h.hi, f)
+		}
+		if !math.IsInf(lo, 0) && !math.IsInf(hi, 0) && !math.IsNaN(lo) {
+			h.lo, h.hi, h.seen = lo, hi, true
 		}
 		return
 	}
 	if !h.edgesFixed {
-		h.hist = make([]float64, h.bins)
+		if !h.seen {
+			return // nothing seen in pass 0: Range reports it
+		}
+		h.width = (h.hi - h.lo) / float64(h.bins)
+		if h.width == 0 {
+			h.width = math.Max(1, math.Abs(h.lo)) * 1e-6
+		}
+		h.base = h.lo - float64(maxExtend*h.bins)*h.width
+		h.counts = make([]uint32, (2*maxExtend+1)*h.bins)
 		h.edgesFixed = true
 	}
-	width := (h.hi - h.lo) / float64(h.bins)
-	if width == 0 {
-		h.hist[0] += float64(len(x))
-		return
-	}
+	counts := h.counts
+	last := float64(len(counts) - 1)
+	inv := 1 / h.width
+	base := h.base
 	for _, v := range x {
-		f := float64(v)
-		if math.IsNaN(f) {
-			continue
+		f := (float64(v) - base) * inv
+		if !(f >= 0) { // below the grid, or NaN (skipped)
+			if f != f {
+				continue
+			}
+			f = 0
 		}
-		i := int((f - h.lo) / width)
-		h.hist[max(0, min(h.bins-1, i))]++
+		if f > last {
+			f = last
+		}
+		counts[int(f)]++
 	}
 }
 
@@ -152,17 +179,36 @@ func (h *histObserver) Range() (float32, float32, error) {
 	if !h.seen || !h.edgesFixed {
 		return 0, 0, fmt.Errorf("no values observed")
 	}
-	if h.hi == h.lo {
-		return float32(h.lo), float32(h.hi), nil
+	// Trim to the used bins and compute on that histogram.
+	s, e := 0, len(h.counts)
+	for s < e && h.counts[s] == 0 {
+		s++
 	}
-	switch h.kind {
+	for e > s && h.counts[e-1] == 0 {
+		e--
+	}
+	if s == e {
+		return 0, 0, fmt.Errorf("no values observed")
+	}
+	c := *h
+	c.hist = make([]float64, e-s)
+	for i, n := range h.counts[s:e] {
+		c.hist[i] = float64(n)
+	}
+	c.bins = e - s
+	c.lo = h.base + float64(s)*h.width
+	c.hi = h.base + float64(e)*h.width
+	if c.bins == 1 {
+		return float32(c.lo), float32(c.hi), nil
+	}
+	switch c.kind {
 	case "percentile":
-		lo, hi := h.percentiles()
+		lo, hi := c.percentiles()
 		return float32(lo), float32(hi), nil
 	case "entropy":
-		return h.entropy()
+		return c.entropy()
 	}
-	return h.mse()
+	return c.mse()
 }
 
 func (h *histObserver) edge(i float64) float64 {
@@ -194,49 +240,53 @@ func (h *histObserver) percentiles() (float64, float64) {
 // have the smallest KL divergence. The range is symmetric, or [0, t] for data
 // that is never negative.
 func (h *histObserver) entropy() (float32, float32, error) {
-	// Fold the signed histogram into one of |x| over [0, amax].
+	// Fold the signed histogram into one of |x| with the same bin width, so no
+	// |x| bin falls between source bins (finer bins would alternate empty).
 	amax := math.Max(math.Abs(h.lo), math.Abs(h.hi))
-	abs := make([]float64, h.bins)
+	width := (h.hi - h.lo) / float64(h.bins)
+	nabs := int(math.Ceil(amax/width - 1e-9))
+	abs := make([]float64, nabs)
 	for i, c := range h.hist {
 		if c == 0 {
 			continue
 		}
 		center := math.Abs(h.edge(float64(i) + 0.5))
-		j := int(center / amax * float64(h.bins))
-		abs[max(0, min(h.bins-1, j))] += c
+		j := int(center / width)
+		abs[max(0, min(nabs-1, j))] += c
 	}
 	target := h.levels / 2
 	if h.lo >= 0 {
 		target = h.levels // non-negative data uses every level on one side
 	}
-	target = min(target, h.bins)
+	target = min(target, nabs)
 	// Coarse to fine: every 16th threshold, then each one around the best.
-	bestKL, best := math.Inf(1), h.bins
+	bestKL, best := math.Inf(1), nabs
 	try := func(i int) {
-		if i < target || i > h.bins {
+		if i < target || i > nabs {
 			return
 		}
 		if kl := klDivergence(abs, i, target); kl < bestKL || (kl == bestKL && i > best) {
 			bestKL, best = kl, i
 		}
 	}
-	for i := target; i <= h.bins; i += 16 {
+	for i := target; i <= nabs; i += 16 {
 		try(i)
 	}
-	try(h.bins)
+	try(nabs)
 	coarse := best
 	for i := coarse - 15; i <= coarse+15; i++ {
 		try(i)
 	}
-	t := float32(amax * float64(best) / float64(h.bins))
+	t := float32(math.Min(amax, width*float64(best)))
 	if h.lo >= 0 {
 		return 0, t, nil
 	}
 	return -t, t, nil
 }
 
-// klDivergence of P = hist[:n] with the tail folded into its last bin, and Q = P
-// merged into `levels` groups and spread back over each group's nonzero bins.
+// klDivergence of P = hist[:n] with the tail folded into its last bin, and Q =
+// hist[:n] merged into `levels` groups and spread back over each group's nonzero
+// bins (TensorRT's construction), both smoothed.
 func klDivergence(hist []float64, n, levels int) float64 {
 	p := make([]float64, n)
 	copy(p, hist[:n])
@@ -262,26 +312,53 @@ func klDivergence(hist []float64, n, levels int) float64 {
 			}
 		}
 	}
-	sp, sq := 0.0, 0.0
-	for j := range p {
-		sp += p[j]
-		sq += q[j]
-	}
-	if sp == 0 || sq == 0 {
+	p, q = smooth(p), smooth(q)
+	if p == nil || q == nil {
 		return math.Inf(1)
 	}
 	kl := 0.0
 	for j := range p {
-		if p[j] == 0 {
-			continue
+		if p[j] > 0 {
+			kl += p[j] * math.Log(p[j]/q[j])
 		}
-		pj, qj := p[j]/sp, q[j]/sq
-		if qj == 0 {
-			return math.Inf(1)
-		}
-		kl += pj * math.Log(pj/qj)
 	}
 	return kl
+}
+
+// smooth gives the empty bins of a histogram (in counts) a small count taken
+// evenly from the others, then normalizes, so the KL divergence stays finite
+// where the clipped distribution keeps outlier mass the quantized one lacks.
+// Working in counts (not probabilities) keeps single-count bins positive.
+func smooth(d []float64) []float64 {
+	const eps = 1e-4
+	zeros := 0
+	for _, v := range d {
+		if v == 0 {
+			zeros++
+		}
+	}
+	nonzero := len(d) - zeros
+	if nonzero == 0 {
+		return nil
+	}
+	take := eps * float64(zeros) / float64(nonzero)
+	out := make([]float64, len(d))
+	sum := 0.0
+	for i, v := range d {
+		if v == 0 {
+			out[i] = eps
+		} else {
+			out[i] = v - take
+			if out[i] <= 0 {
+				return nil
+			}
+		}
+		sum += out[i]
+	}
+	for i := range out {
+		out[i] /= sum
+	}
+	return out
 }
 
 // mse searches ranges [a*lo', a*hi'] (lo' = min(lo, 0), hi' = max(hi, 0)) for the

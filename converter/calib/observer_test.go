@@ -153,3 +153,14 @@ func BenchmarkObservers(b *testing.B) {
 		})
 	}
 }
+
+// TestFirstPassOnASubset: bins fixed from a subset still count values beyond it.
+func TestFirstPassOnASubset(t *testing.T) {
+	o, _ := New(Config{Kind: "percentile", Percentile: 100, Bins: 64})
+	o.Observe(0, []float32{0, 1})                  // subset range [0, 1]
+	o.Observe(1, []float32{0.5, 1, 2.5, -0.25, 0}) // full pass reaches beyond
+	lo, hi, err := o.Range()
+	if err != nil || lo > -0.2 || hi < 2.5 {
+		t.Errorf("range [%v, %v] %v, want about [-0.25, 2.5]", lo, hi, err)
+	}
+}
