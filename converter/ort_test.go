@@ -124,3 +124,47 @@ func TestPaddleOCRQDQCosine(t *testing.T) {
 		})
 	}
 }
+
+// TestMixedTypesRunInORT: int4 weights and uint16/int8 activations give opset-21
+// QDQ models that ONNX Runtime loads, agreeing with onnxq within one output step.
+func TestMixedTypesRunInORT(t *testing.T) {
+	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ act, w graph.DataType }{{graph.Uint8, graph.Int4}, {graph.Uint16, graph.Int8}, {graph.Int8, graph.Int8}} {
+		t.Run(c.act.Short()+"-"+c.w.Short(), func(t *testing.T) {
+			dir := t.TempDir()
+			model := filepath.Join(dir, "m.onnx")
+			graph.Save(testmodels.ConvBNReLU(2), model)
+			cal := filepath.Join(dir, "calib")
+			mustMkdir(t, cal)
+			randomSamples(t, cal, 8, []int{1, 3, 32, 32}, 3)
+			out := filepath.Join(dir, "q.onnx")
+			rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, ActType: c.act, WeightType: c.w})
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, _ := graph.Load(out)
+			x := graph.NewTensor(graph.Float, []int{1, 3, 32, 32})
+			for i, d := 0, x.Float32s(); i < len(d); i++ {
+				d[i] = float32(math.Cos(float64(i) * 0.21))
+			}
+			ours := runOnce(t, q, x)
+			theirs := ortRun(t, out, map[string]*graph.Tensor{"input": x})["logits"].Float32s()
+			var step float64
+			for _, tr := range rep.Tensors {
+				if tr.Name == "logits" {
+					step = float64(tr.Encoding.Scale[0])
+				}
+			}
+			worst := 0.0
+			for i := range ours {
+				worst = math.Max(worst, math.Abs(float64(ours[i])-float64(theirs[i])))
+			}
+			t.Logf("opset %d: max |onnxq - ORT| %.3g, output step %.3g", q.OpsetVersion(""), worst, step)
+			if worst > step*1.0001 {
+				t.Errorf("differ by %.3g > one step %.3g", worst, step)
+			}
+		})
+	}
+}

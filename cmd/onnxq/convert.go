@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -38,6 +39,16 @@ func convertCommand() *cli.Command {
 			&cli.StringFlag{Name: "passes", Value: "default", Usage: "float passes before calibration (see onnxq passes)"},
 			&cli.BoolFlag{Name: "cle", Usage: "add cross-layer equalization to the passes"},
 			&cli.StringFlag{Name: "report", Usage: "write the report as JSON"},
+			&cli.StringFlag{Name: "image-resize", Value: "bilinear", Usage: "images: nearest, bilinear or bicubic"},
+			&cli.IntFlag{Name: "image-short-side", Usage: "images: resize the short side to N, then center-crop to the input size"},
+			&cli.StringFlag{Name: "image-size", Usage: "images: HxW when the model input has no static size"},
+			&cli.StringFlag{Name: "image-channels", Value: "RGB", Usage: "images: RGB, BGR or GRAY"},
+			&cli.StringFlag{Name: "image-layout", Value: "NCHW", Usage: "images: NCHW or NHWC"},
+			&cli.StringFlag{Name: "image-mean", Usage: "images: per-channel mean after scaling, e.g. 0.485,0.456,0.406"},
+			&cli.StringFlag{Name: "image-std", Usage: "images: per-channel std after scaling, e.g. 0.229,0.224,0.225"},
+			&cli.FloatFlag{Name: "image-scale", Value: 1.0 / 255, Usage: "images: pixel (0..255) multiplier before mean/std"},
+			&cli.StringFlag{Name: "raw-shape", Usage: ".bin/.raw samples: their shape, e.g. 1,3,224,224"},
+			&cli.StringFlag{Name: "raw-type", Value: "float32", Usage: ".bin/.raw samples: their element type"},
 			&cli.IntFlag{Name: "threads", Usage: "threads for calibration (0: all cores)"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -70,6 +81,22 @@ func convertCommand() *cli.Command {
 				Passes: cmd.String("passes"), CLE: cmd.Bool("cle"), Threads: int(cmd.Int("threads")),
 			}
 			opt.Dataset.Limit = int(cmd.Int("calib-size"))
+			if err := datasetFlags(cmd, &opt); err != nil {
+				return err
+			}
+			if act.BitWidth() == 4 && obs.Kind == "entropy" {
+				return usageError("convert: 4-bit activations with the entropy observer are not supported (its threshold search assumes at least 8 bits); use minmax, percentile or mse")
+			}
+			switch act {
+			case graph.Uint8, graph.Int8, graph.Uint16, graph.Int16:
+			default:
+				return usageError("convert: --activation-type %s is not supported (uint8, int8, uint16, int16)", act.Short())
+			}
+			switch wt {
+			case graph.Int8, graph.Uint8, graph.Int16, graph.Int4:
+			default:
+				return usageError("convert: --weight-type %s is not supported (int8, uint8, int16, int4)", wt.Short())
+			}
 			errw := cmd.Root().ErrWriter
 			if f, ok := errw.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				opt.Progress = func(pass, done, total int) {
@@ -123,5 +150,59 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 		ps = append(ps, fmt.Sprintf("%s %.2fs", p, rep.PhaseSeconds[p]))
 	}
 	fmt.Fprintf(tw, "time\t%s\n", strings.Join(ps, ", "))
+	fmt.Fprintf(tw, "peak RSS\t%.1f MiB\n", float64(peakRSS())/(1<<20))
 	tw.Flush()
+}
+
+// datasetFlags reads the image and raw-file options.
+func datasetFlags(cmd *cli.Command, opt *converter.Options) error {
+	floats := func(name string) ([]float32, error) {
+		v := cmd.String(name)
+		if v == "" {
+			return nil, nil
+		}
+		var out []float32
+		for _, p := range strings.Split(v, ",") {
+			f, err := strconv.ParseFloat(strings.TrimSpace(p), 32)
+			if err != nil {
+				return nil, usageError("convert: --%s: %q is not a number", name, p)
+			}
+			out = append(out, float32(f))
+		}
+		return out, nil
+	}
+	im := &opt.Dataset.Image
+	im.Resize, im.Channels, im.Layout = cmd.String("image-resize"), cmd.String("image-channels"), cmd.String("image-layout")
+	im.ShortSide, im.Scale = int(cmd.Int("image-short-side")), float32(cmd.Float("image-scale"))
+	var err error
+	if im.Mean, err = floats("image-mean"); err != nil {
+		return err
+	}
+	if im.Std, err = floats("image-std"); err != nil {
+		return err
+	}
+	if sz := cmd.String("image-size"); sz != "" {
+		h, w, ok := strings.Cut(strings.ToLower(sz), "x")
+		hh, err1 := strconv.Atoi(h)
+		ww, err2 := strconv.Atoi(w)
+		if !ok || err1 != nil || err2 != nil || hh <= 0 || ww <= 0 {
+			return usageError("convert: --image-size %q is not HxW", sz)
+		}
+		im.Height, im.Width = hh, ww
+	}
+	if rs := cmd.String("raw-shape"); rs != "" {
+		for _, p := range strings.Split(rs, ",") {
+			d, err := strconv.Atoi(strings.TrimSpace(p))
+			if err != nil || d < 0 {
+				return usageError("convert: --raw-shape %q: %q is not a dimension", rs, p)
+			}
+			opt.Dataset.RawShape = append(opt.Dataset.RawShape, d)
+		}
+		dt, err := graph.ParseDataType(cmd.String("raw-type"))
+		if err != nil {
+			return usageError("convert: --raw-type: %v", err)
+		}
+		opt.Dataset.RawType = dt
+	}
+	return nil
 }
