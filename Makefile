@@ -44,9 +44,11 @@ fuzz:
 	$(GO) test ./graph/ -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 
 ## bench: onnxq vs ONNX Runtime forward passes (median ms and ratio, 1 and 2
-## threads), GEMM GFLOP/s, and load/save throughput on a ~100 MB model.
+## threads), calibration time per observer, GEMM GFLOP/s, and load/save
+## throughput on a ~100 MB model.
 bench: testdata build
 	$(GO) run -tags ort ./internal/benchort -onnxq $(BIN)
+	$(GO) test ./converter/ -run '^$$' -bench CalibrationRec -benchtime 1x -count 3
 	$(GO) test ./kernels/gemm/ -run '^$$' -bench . -benchtime 20x
 	$(GO) test ./graph/ -run '^$$' -bench . -benchtime 5x -count 5
 

@@ -35,6 +35,10 @@ type Options struct {
 	WeightType      graph.DataType
 	WeightPerTensor bool
 	Threads         int
+	// BiasCorrection corrects each quantized Conv/Gemm bias for its weight
+	// quantization error, -(Q(W)-W)·E[x], with E[x] measured on the calibration
+	// data (per-channel weights only).
+	BiasCorrection bool
 	// Progress, when set, is called after each calibration sample.
 	Progress func(pass, done, total int)
 }
@@ -310,11 +314,26 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 		return nil, err
 	}
 	rep.Samples = src.Len()
-	ranges, err := calibrate(ctx, m, src, pl.observe, opt)
+	var means *channelMeans
+	if opt.BiasCorrection {
+		if opt.WeightPerTensor {
+			return nil, fmt.Errorf("bias correction needs per-channel weights (drop --per-tensor-weights)")
+		}
+		means = newChannelMeans(m.Graph, pl)
+	}
+	ranges, err := calibrate(ctx, m, src, pl.observe, opt, means)
 	if err != nil {
 		return nil, err
 	}
 	phase("calibration", start)
+	if means != nil {
+		bits := opt.WeightType.BitWidth()
+		c := &passes.Change{Pass: "bias-correction (empirical)"}
+		if err := passes.CorrectBias(m, means, bits, c); err != nil {
+			return nil, err
+		}
+		rep.Passes = append(rep.Passes, c)
+	}
 
 	// Encodings and QDQ insertion.
 	start = time.Now()
@@ -423,7 +442,7 @@ func minMax(v []float32) (float32, float32) {
 
 // calibrate runs every sample through the float model, feeding the observed
 // tensors to their observers, once per observer pass.
-func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []string, opt Options) (map[string][2]float32, error) {
+func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []string, opt Options, means *channelMeans) (map[string][2]float32, error) {
 	obs := map[string]calib.Observer{}
 	passesNeeded := 1
 	for _, n := range names {
@@ -435,9 +454,13 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 		passesNeeded = max(passesNeeded, o.Passes())
 	}
 	pass := 0
+	last := passesNeeded - 1
 	s, err := kernels.NewSession(m, kernels.Options{Threads: opt.Threads, Tap: func(name string, t *graph.Tensor) {
 		if o, ok := obs[name]; ok && t.DType == graph.Float {
 			o.Observe(pass, t.Float32s())
+		}
+		if means != nil && pass == last {
+			means.observe(name, t)
 		}
 	}})
 	if err != nil {
@@ -479,3 +502,75 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 
 // insertHook lets tests change the plan just before insertion.
 var insertHook = func(*passes.QDQPlan) {}
+
+// channelMeans accumulates, for the input of every Conv/Gemm with a quantized
+// weight and a bias, the mean of each channel (axis 1) over the calibration data.
+type channelMeans struct {
+	byInput map[string]*meanAcc // input value name
+	byNode  map[*graph.Node]string
+}
+
+type meanAcc struct {
+	sum   []float64
+	count float64
+}
+
+func newChannelMeans(g *graph.Graph, pl *plan) *channelMeans {
+	cm := &channelMeans{byInput: map[string]*meanAcc{}, byNode: map[*graph.Node]string{}}
+	for _, n := range g.Nodes {
+		if n.OpType != "Conv" && n.OpType != "Gemm" {
+			continue
+		}
+		w, b := n.Input(1), n.Input(2)
+		if w == nil || b == nil {
+			continue
+		}
+		if _, ok := pl.weights[w.Name]; !ok {
+			continue
+		}
+		if in := n.Input(0); in != nil {
+			cm.byNode[n] = in.Name
+			cm.byInput[in.Name] = &meanAcc{}
+		}
+	}
+	return cm
+}
+
+func (cm *channelMeans) observe(name string, t *graph.Tensor) {
+	acc, ok := cm.byInput[name]
+	if !ok || t.DType != graph.Float || t.Rank() < 2 {
+		return
+	}
+	c := t.Shape[1]
+	if acc.sum == nil {
+		acc.sum = make([]float64, c)
+	}
+	if len(acc.sum) != c {
+		return
+	}
+	outer, inner := t.Shape[0], graph.Numel(t.Shape[2:])
+	d := t.Float32s()
+	for o := 0; o < outer; o++ {
+		for ch := 0; ch < c; ch++ {
+			var s float64
+			for _, v := range d[(o*c+ch)*inner : (o*c+ch+1)*inner] {
+				s += float64(v)
+			}
+			acc.sum[ch] += s
+		}
+	}
+	acc.count += float64(outer * inner)
+}
+
+// InputMean implements passes.InputMeans with the measured means.
+func (cm *channelMeans) InputMean(n *graph.Node) ([]float32, bool) {
+	acc, ok := cm.byInput[cm.byNode[n]]
+	if !ok || acc.count == 0 {
+		return nil, false
+	}
+	out := make([]float32, len(acc.sum))
+	for i, s := range acc.sum {
+		out[i] = float32(s / acc.count)
+	}
+	return out, true
+}

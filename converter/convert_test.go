@@ -119,3 +119,47 @@ func cosine(a, b []float32) float64 {
 	}
 	return ab / math.Sqrt(aa*bb)
 }
+
+// TestEmpiricalBiasCorrection: with coarse (int4) weights, correcting biases by
+// the measured input means removes most of the systematic output shift.
+func TestEmpiricalBiasCorrection(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.onnx")
+	graph.Save(testmodels.ConvBNReLU(3), model)
+	cal := filepath.Join(dir, "calib")
+	mustMkdir(t, cal)
+	randomSamples(t, cal, 32, []int{1, 3, 32, 32}, 5)
+	shift := func(bc bool) float64 {
+		out := filepath.Join(dir, fmt.Sprintf("q%v.onnx", bc))
+		rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, WeightType: graph.Int4, ActType: graph.Uint16, BiasCorrection: bc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bc && rep.Passes[len(rep.Passes)-1].Count == 0 {
+			t.Fatal("no bias corrected")
+		}
+		fm, _ := graph.Load(model)
+		qm, _ := graph.Load(out)
+		// Mean output difference over held-back inputs from the same distribution.
+		r := rand.New(rand.NewPCG(77, 1))
+		var total float64
+		var n int
+		for s := 0; s < 16; s++ {
+			x := graph.NewTensor(graph.Float, []int{1, 3, 32, 32})
+			for j, d := 0, x.Float32s(); j < len(d); j++ {
+				d[j] = float32(r.NormFloat64())
+			}
+			f, q := runOnce(t, fm, x), runOnce(t, qm, x)
+			for i := range f {
+				total += float64(q[i] - f[i])
+				n++
+			}
+		}
+		return math.Abs(total / float64(n))
+	}
+	before, after := shift(false), shift(true)
+	t.Logf("mean output shift with int4 weights: %.4g without bias correction, %.4g with", before, after)
+	if after > before/2 {
+		t.Errorf("bias correction did not halve the shift: %.4g -> %.4g", before, after)
+	}
+}

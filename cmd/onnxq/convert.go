@@ -38,6 +38,7 @@ func convertCommand() *cli.Command {
 			&cli.BoolFlag{Name: "per-tensor-weights", Usage: "one weight scale per tensor instead of per output channel"},
 			&cli.StringFlag{Name: "passes", Value: "default", Usage: "float passes before calibration (see onnxq passes)"},
 			&cli.BoolFlag{Name: "cle", Usage: "add cross-layer equalization to the passes"},
+			&cli.BoolFlag{Name: "bias-correction", Usage: "correct biases for weight quantization error with input means measured on the calibration data"},
 			&cli.StringFlag{Name: "report", Usage: "write the report as JSON"},
 			&cli.StringFlag{Name: "image-resize", Value: "bilinear", Usage: "images: nearest, bilinear or bicubic"},
 			&cli.IntFlag{Name: "image-short-side", Usage: "images: resize the short side to N, then center-crop to the input size"},
@@ -79,6 +80,7 @@ func convertCommand() *cli.Command {
 				Model: path, Output: out, Calib: cmd.String("calib"), Observer: obs,
 				ActType: act, WeightType: wt, WeightPerTensor: cmd.Bool("per-tensor-weights"),
 				Passes: cmd.String("passes"), CLE: cmd.Bool("cle"), Threads: int(cmd.Int("threads")),
+				BiasCorrection: cmd.Bool("bias-correction"),
 			}
 			opt.Dataset.Limit = int(cmd.Int("calib-size"))
 			if err := datasetFlags(cmd, &opt); err != nil {
