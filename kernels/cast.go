@@ -34,10 +34,10 @@ func castTensor(x *graph.Tensor, to graph.DataType) (*graph.Tensor, error) {
 			for i, e := range u {
 				v[i] = int64(e) // wraps like a C cast
 			}
-			storeInt64s(out, v)
+			StoreInt64s(out, v)
 			return out, nil
 		}
-		storeInt64s(out, readInt64s(x))
+		StoreInt64s(out, readInt64s(x))
 		return out, nil
 	}
 	if to == graph.Bool {
@@ -123,8 +123,8 @@ func readInt64s(t *graph.Tensor) []int64 {
 	return out
 }
 
-// storeInt64s writes int64 values into an integer or bool tensor, wrapping like a C cast.
-func storeInt64s(t *graph.Tensor, v []int64) {
+// StoreInt64s writes int64 values into an integer or bool tensor, wrapping like a C cast.
+func StoreInt64s(t *graph.Tensor, v []int64) {
 	switch d := t.Data().(type) {
 	case []int64:
 		copy(d, v)

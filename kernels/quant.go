@@ -7,8 +7,8 @@ import (
 	"github.com/onnxq/onnxq/graph"
 )
 
-// quantRange is the saturation range of an integer type.
-func quantRange(dt graph.DataType) (lo, hi float64, ok bool) {
+// QuantRange is the saturation range of a quantized integer type.
+func QuantRange(dt graph.DataType) (lo, hi float64, ok bool) {
 	switch dt {
 	case graph.Uint8:
 		return 0, 255, true
@@ -145,7 +145,7 @@ func newQuantizeLinear(ni *NodeInfo) (Kernel, error) {
 		case outDT != 0:
 			dt = outDT
 		}
-		lo, hi, ok := quantRange(dt)
+		lo, hi, ok := QuantRange(dt)
 		if !ok || dt == graph.Int32 {
 			return nil, fmt.Errorf("QuantizeLinear to %s is not supported", dt.Short())
 		}
@@ -157,7 +157,7 @@ func newQuantizeLinear(ni *NodeInfo) (Kernel, error) {
 				q[i] = int64(QuantizeValue(xs[i], ss[k], zps[k], lo, hi))
 			}
 		})
-		storeInt64s(out, q)
+		StoreInt64s(out, q)
 		return one(out), nil
 	}), nil
 }
@@ -178,7 +178,7 @@ func newDequantizeLinear(ni *NodeInfo) (Kernel, error) {
 		if len(in) > 2 {
 			zpT = in[2]
 		}
-		if _, _, ok := quantRange(x.DType); !ok {
+		if _, _, ok := QuantRange(x.DType); !ok {
 			return nil, fmt.Errorf("DequantizeLinear of %s is not supported", x.DType.Short())
 		}
 		ss, err := scale.AsFloat32()
@@ -481,7 +481,7 @@ func requantize(acc []int32, multiplier func(i int) float64, yzp *graph.Tensor, 
 		dt = yzp.DType
 		z = readInt64s(yzp)[0]
 	}
-	lo, hi, ok := quantRange(dt)
+	lo, hi, ok := QuantRange(dt)
 	if !ok {
 		return nil, fmt.Errorf("output type %s is not supported", dt.Short())
 	}
@@ -491,7 +491,7 @@ func requantize(acc []int32, multiplier func(i int) float64, yzp *graph.Tensor, 
 		q[i] = int64(max(lo, min(hi, r)))
 	}
 	out := graph.NewTensor(dt, shape)
-	storeInt64s(out, q)
+	StoreInt64s(out, q)
 	return out, nil
 }
 

@@ -16,12 +16,7 @@ import (
 // ortOutputs runs a saved model in ONNX Runtime.
 func ortOutputs(t *testing.T, path string, in map[string]*graph.Tensor) map[string]*graph.Tensor {
 	t.Helper()
-	s, err := ortref.NewSession(path, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	out, err := s.Run(in)
+	out, err := ortref.RunFile(path, 2, in)
 	if err != nil {
 		t.Fatal(err)
 	}

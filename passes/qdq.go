@@ -198,7 +198,7 @@ func QuantizeTensor(t *graph.Tensor, enc *Encoding) (*graph.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	lo, hi, ok := qRange(enc.DType)
+	lo, hi, ok := kernels.QuantRange(enc.DType)
 	if !ok {
 		return nil, fmt.Errorf("%s is not a quantized type", enc.DType.Short())
 	}
@@ -218,7 +218,7 @@ func QuantizeTensor(t *graph.Tensor, enc *Encoding) (*graph.Tensor, error) {
 		}
 		vals[i] = int64(kernels.QuantizeValue(v, enc.Scale[k], int32(enc.ZeroPoint[k]), lo, hi))
 	}
-	setInts(out, vals)
+	kernels.StoreInt64s(out, vals)
 	return out, nil
 }
 
@@ -252,56 +252,11 @@ func quantizeBias(b *graph.Tensor, bp BiasPlan) (*Encoding, *graph.Tensor, error
 	return enc, q, err
 }
 
-func qRange(dt graph.DataType) (float64, float64, bool) {
-	switch dt {
-	case graph.Uint8:
-		return 0, 255, true
-	case graph.Int8:
-		return -128, 127, true
-	case graph.Uint16:
-		return 0, 65535, true
-	case graph.Int16:
-		return -32768, 32767, true
-	case graph.Uint4:
-		return 0, 15, true
-	case graph.Int4:
-		return -8, 7, true
-	case graph.Int32:
-		return math.MinInt32, math.MaxInt32, true
-	}
-	return 0, 0, false
-}
-
-func setInts(t *graph.Tensor, v []int64) {
-	switch d := t.Data().(type) {
-	case []int8:
-		for i := range d {
-			d[i] = int8(v[i])
-		}
-	case []uint8:
-		for i := range d {
-			d[i] = uint8(v[i])
-		}
-	case []int16:
-		for i := range d {
-			d[i] = int16(v[i])
-		}
-	case []uint16:
-		for i := range d {
-			d[i] = uint16(v[i])
-		}
-	case []int32:
-		for i := range d {
-			d[i] = int32(v[i])
-		}
-	}
-}
-
 // ComputeEncoding turns a calibrated range into an encoding of type dt. The range
 // is widened to include 0 so zero is exactly representable; symmetric encodings
 // center on zero (zero point 0 for signed types, the middle for unsigned).
 func ComputeEncoding(lo, hi float32, dt graph.DataType, symmetric bool) (*Encoding, error) {
-	qmin, qmax, ok := qRange(dt)
+	qmin, qmax, ok := kernels.QuantRange(dt)
 	if !ok || dt == graph.Int32 {
 		return nil, fmt.Errorf("%s is not a quantized activation or weight type", dt.Short())
 	}

@@ -136,3 +136,13 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 	}
 	return res, nil
 }
+
+// RunFile opens a model, runs it once on the inputs, and closes it.
+func RunFile(path string, threads int, inputs map[string]*graph.Tensor) (map[string]*graph.Tensor, error) {
+	s, err := NewSession(path, threads)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return s.Run(inputs)
+}
