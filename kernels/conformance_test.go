@@ -38,13 +38,6 @@ var knownFailures = map[string]string{
 	"test_castlike_BFLOAT16_to_FLOAT_expanded":        "the data's 'like' input is [1], the model declares [3 4]",
 }
 
-// backendCase is one node test: a model and its data sets.
-type backendCase struct {
-	name  string
-	model *graph.Model
-	sets  []string
-}
-
 func loadTensorPB(path string) (*graph.Tensor, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

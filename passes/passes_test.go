@@ -186,23 +186,6 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// int8SQNR is the signal-to-quantization-noise ratio (dB) of per-tensor symmetric
-// int8 quantization of w.
-func int8SQNR(w []float32) float64 {
-	mx := 0.0
-	for _, v := range w {
-		mx = math.Max(mx, math.Abs(float64(v)))
-	}
-	scale := mx / 127
-	var sig, noise float64
-	for _, v := range w {
-		q := math.Max(-127, math.Min(127, math.RoundToEven(float64(v)/scale))) * scale
-		sig += float64(v) * float64(v)
-		noise += (q - float64(v)) * (q - float64(v))
-	}
-	return 10 * math.Log10(sig/noise)
-}
-
 // spread is the ratio of the largest to the smallest per-output-channel weight range.
 func spread(w *graph.Tensor) float64 {
 	per := graph.Numel(w.Shape[1:])
@@ -301,7 +284,7 @@ func TestCLEEqualizes(t *testing.T) {
 func TestCLEDepthwiseTriple(t *testing.T) {
 	// conv -> ReLU -> depthwise -> ReLU -> conv, after replace-relu6 on MobileNetV2.
 	m := testmodels.MobileNetV2Block(3)
-	rep := runPipeline(t, m, "default", nil)
+	runPipeline(t, m, "default", nil)
 	ps, _ := Parse("replace-relu6,cle", Options{})
 	rep, err := (&Pipeline{Passes: ps, Verify: &Verifier{Seed: 1}}).Run(m)
 	if err != nil {
