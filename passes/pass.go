@@ -98,7 +98,7 @@ func Names() []string {
 func Describe(name string) string { return registry[name].desc }
 
 // DefaultList is the cleanup passes and fold-bn, in the order they run.
-var DefaultList = []string{"constants-to-initializers", "eliminate-identity", "fold-constants", "eliminate-dead", "infer-shapes", "fold-bn", "eliminate-dead"}
+var DefaultList = []string{"constants-to-initializers", "eliminate-identity", "fold-constants", "eliminate-dead", "infer-shapes", "fold-bn", "fold-affine", "eliminate-dead"}
 
 // Parse turns a comma-separated list ("default", "none", names, "upgrade-opset:17")
 // into passes.
