@@ -478,3 +478,33 @@ func TestUpgradeMoreOps(t *testing.T) {
 		}
 	}
 }
+
+func TestFoldAffine(t *testing.T) {
+	// conv -> Mul(per channel) -> Add(scalar) -> Div(2) -> Relu, then
+	// conv -> Sub(c - x): the reversed Sub must stay.
+	b := testmodels.NewBuilder(6, 13)
+	x := b.Input("input", 1, 3, 8, 8)
+	y := b.Conv(x, 4, 3, testmodels.ConvOpts{Pad: 1})
+	scale := b.Const("scale", []int{1, 4, 1, 1}, []float32{0.5, 2, -1, 3})
+	y = b.G.AddNode("Mul", "mul", []*graph.Value{y, scale}, []string{"m"}).Output()
+	shift := b.Const("shift", []int{1}, []float32{0.25})
+	y = b.G.AddNode("Add", "add", []*graph.Value{shift, y}, []string{"a"}).Output()
+	two := b.Const("two", nil, []float32{2})
+	y = b.G.AddNode("Div", "div", []*graph.Value{y, two}, []string{"d"}).Output()
+	y = b.G.AddNode("Relu", "relu", []*graph.Value{y}, []string{"r"}).Output()
+	z := b.Conv(x, 4, 1, testmodels.ConvOpts{})
+	c := b.Const("c", []int{1, 4, 1, 1}, []float32{1, 2, 3, 4})
+	z = b.G.AddNode("Sub", "rsub", []*graph.Value{c, z}, []string{"s"}).Output()
+	for _, v := range []*graph.Value{y, z} {
+		v.SetTensorType(graph.Float, nil)
+		b.G.AddOutput(v)
+	}
+	rep := runPipeline(t, b.M, "fold-affine", nil) // verified within 1e-4
+	if got := rep.Changes[0]; got.Count != 3 {
+		t.Errorf("folded %d: %v", got.Count, got.Nodes)
+	}
+	ops := countOps(b.M)
+	if ops["Mul"] != 0 || ops["Add"] != 0 || ops["Div"] != 0 || ops["Sub"] != 1 {
+		t.Errorf("ops %v", ops)
+	}
+}
