@@ -12,6 +12,7 @@ import (
 	"github.com/onnxq/onnxq/converter/calib"
 	"github.com/onnxq/onnxq/converter/dataset"
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/internal/rss"
 	"github.com/onnxq/onnxq/kernels"
 	"github.com/onnxq/onnxq/passes"
 )
@@ -70,6 +71,7 @@ type Report struct {
 	Tensors      []*TensorReport    `json:"tensors"`
 	FloatNodes   []FloatNode        `json:"float_nodes"`
 	PhaseSeconds map[string]float64 `json:"phase_seconds"`
+	PeakRSSBytes int64              `json:"peak_rss_bytes"`
 }
 
 // compute ops have weights; their activation inputs and outputs are quantized.
@@ -385,6 +387,7 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 		return nil, err
 	}
 	phase("save", start)
+	rep.PeakRSSBytes = rss.Peak()
 	return rep, nil
 }
 

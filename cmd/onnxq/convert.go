@@ -14,6 +14,7 @@ import (
 	"github.com/onnxq/onnxq/converter"
 	"github.com/onnxq/onnxq/converter/calib"
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/internal/rss"
 	"github.com/urfave/cli/v3"
 	"golang.org/x/term"
 )
@@ -152,7 +153,7 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 		ps = append(ps, fmt.Sprintf("%s %.2fs", p, rep.PhaseSeconds[p]))
 	}
 	fmt.Fprintf(tw, "time\t%s\n", strings.Join(ps, ", "))
-	fmt.Fprintf(tw, "peak RSS\t%.1f MiB\n", float64(peakRSS())/(1<<20))
+	fmt.Fprintf(tw, "peak RSS\t%.1f MiB\n", float64(rss.Peak())/(1<<20))
 	tw.Flush()
 }
 

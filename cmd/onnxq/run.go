@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/internal/rss"
 	"github.com/onnxq/onnxq/kernels"
 	"github.com/onnxq/onnxq/npy"
 	"github.com/urfave/cli/v3"
@@ -75,7 +76,7 @@ func runCommand() *cli.Command {
 			if cmd.Bool("timing") {
 				sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 				fmt.Fprintf(cmd.Root().ErrWriter, "forward pass: median %.2f ms, min %.2f ms over %d runs; peak RSS %.1f MiB\n",
-					ms(times[len(times)/2]), ms(times[0]), n, float64(peakRSS())/(1<<20))
+					ms(times[len(times)/2]), ms(times[0]), n, float64(rss.Peak())/(1<<20))
 			}
 			if outDir == "" {
 				return nil

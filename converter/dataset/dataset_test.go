@@ -170,3 +170,33 @@ func TestBadData(t *testing.T) {
 		}
 	}
 }
+
+// FuzzList feeds arbitrary list files to Open: no panic, and any accepted list
+// yields readable samples.
+func FuzzList(f *testing.F) {
+	f.Add("a:x.npy b:x.npy\n")
+	f.Add("# comment\n\nx.npy\n")
+	f.Add("a:../x.npy b:/abs/x.npy\nb:x.npy a:x.npy\n")
+	f.Add("a:x.npy a:x.npy\n")
+	dir := f.TempDir()
+	x := graph.NewTensor(graph.Float, []int{2})
+	if err := npy.WriteFile(filepath.Join(dir, "x.npy"), x); err != nil {
+		f.Fatal(err)
+	}
+	inputs := []Input{{Name: "a", DType: graph.Float, Dims: []int64{2}}, {Name: "b", DType: graph.Float, Dims: []int64{-1}}}
+	f.Fuzz(func(t *testing.T, list string) {
+		p := filepath.Join(t.TempDir(), "list.txt")
+		if err := os.WriteFile(p, []byte(list), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		src, err := Open(p, inputs, Options{})
+		if err != nil {
+			return
+		}
+		for i := 0; i < src.Len(); i++ {
+			if _, err := src.Sample(i); err != nil {
+				t.Fatalf("accepted list, sample %d unreadable: %v", i, err)
+			}
+		}
+	})
+}

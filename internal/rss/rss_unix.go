@@ -1,6 +1,7 @@
 //go:build unix
 
-package main
+// Package rss reports the process's peak resident set size.
+package rss
 
 import (
 	"bufio"
@@ -11,10 +12,10 @@ import (
 	"syscall"
 )
 
-// peakRSS is the process's peak resident set size in bytes. On Linux it reads
+// Peak is the process's peak resident set size in bytes. On Linux it reads
 // VmHWM: getrusage's ru_maxrss survives execve, so a child started by a large
 // parent would report the parent's peak.
-func peakRSS() int64 {
+func Peak() int64 {
 	if f, err := os.Open("/proc/self/status"); err == nil {
 		defer f.Close()
 		sc := bufio.NewScanner(f)

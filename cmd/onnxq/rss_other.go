@@ -1,5 +1,0 @@
-//go:build !unix
-
-package main
-
-func peakRSS() int64 { return 0 }
