@@ -354,6 +354,23 @@ func resizeAxis(ctx *Context, x *graph.Tensor, ax, outLen int, scale, roiStart, 
 	}
 	xd, od := x.Float32s(), out.Float32s()
 	ext := p.extrapolation
+	if inner == 1 && p.mode == "nearest" && p.coordMode != "tf_crop_and_resize" {
+		// Nearest along the last axis: a plain gather through precomputed indices.
+		idx := make([]int, outLen)
+		for j, tp := range taps {
+			idx[j] = tp[0].idx
+		}
+		parallelFor(threadsFor(ctx, outer*outLen, 1<<15), outer, func(lo, hi int) {
+			for o := lo; o < hi; o++ {
+				src := xd[o*inLen : (o+1)*inLen]
+				dst := od[o*outLen : (o+1)*outLen]
+				for j, i := range idx {
+					dst[j] = src[i]
+				}
+			}
+		})
+		return out, nil
+	}
 	parallelFor(threadsFor(ctx, outer*outLen*inner, 1<<15), outer, func(lo, hi int) {
 		for o := lo; o < hi; o++ {
 			src := xd[o*inLen*inner : (o+1)*inLen*inner]
