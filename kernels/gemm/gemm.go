@@ -23,6 +23,9 @@ type kernel struct {
 	name   string
 	mr, nr int
 	fn     func(kc int, a, b, c []float32, ldc int, acc bool)
+	// strided, when set, reads the B panel in place (row p at b[p*ldb:]) instead
+	// of from a packed copy.
+	strided func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool)
 }
 
 // active is the kernel in use; chosen by init in the arch file, switchable in tests.
@@ -226,10 +229,14 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 		for pc := 0; pc < k; pc += kcBlock {
 			kc := min(kcBlock, k-pc)
 			acc := pc > 0 || beta != 0
+			// With at most two row tiles, each B panel is used at most twice: reading
+			// it in place costs less than packing it.
+			direct := b.packed == nil && !b.mat.Trans && kr.strided != nil && i1-i0 <= 2*mr
 			var bBlock []float32
-			if b.packed != nil {
+			switch {
+			case b.packed != nil:
 				bBlock = b.packed.block(jc, pc, kc)
-			} else {
+			case !direct:
 				packB(*bp, b.mat, pc, kc, jc, nc, nr)
 				bBlock = *bp
 			}
@@ -244,14 +251,32 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 				}
 				for jr := 0; jr < nc; jr += nr {
 					nn := min(nr, nc-jr)
-					bPanel := bBlock[jr*kc:]
+					var bPanel []float32
+					inPlace := direct && nn == nr
+					switch {
+					case inPlace:
+						bPanel = b.mat.Data[pc*b.mat.Stride+jc+jr:]
+					case direct: // the ragged right edge: pack just this panel
+						packB(*bp, b.mat, pc, kc, jc+jr, nn, nr)
+						bPanel = *bp
+					default:
+						bPanel = bBlock[jr*kc:]
+					}
 					for ir := 0; ir < mc; ir += mr {
 						mm := min(mr, mc-ir)
 						aPanel := aBlock[ir*kc:]
 						ci := (ic+ir)*ldc + jc + jr
 						if mm == mr && nn == nr {
-							kr.fn(kc, aPanel, bPanel, c[ci:], ldc, acc)
+							if inPlace {
+								kr.strided(kc, aPanel, bPanel, b.mat.Stride, c[ci:], ldc, acc)
+							} else {
+								kr.fn(kc, aPanel, bPanel, c[ci:], ldc, acc)
+							}
 							continue
+						}
+						if inPlace { // a partial row tile: pack the panel for the scratch path
+							packB(*bp, b.mat, pc, kc, jc+jr, nn, nr)
+							bPanel, inPlace = *bp, false
 						}
 						kr.fn(kc, aPanel, bPanel, edge[:], nr, false)
 						for i := 0; i < mm; i++ {

@@ -10,19 +10,35 @@ func kernelAVX2(kc int, a, b, c *float32, ldc int, acc bool)
 //go:noescape
 func kernelAVX512(kc int, a, b, c *float32, ldc int, acc bool)
 
-var avx2Kernel = kernel{"avx2-6x16", 6, 16, func(kc int, a, b, c []float32, ldc int, acc bool) {
+//go:noescape
+func kernelAVX2Strided(kc int, a, b, c *float32, ldc, ldb int, acc bool)
+
+//go:noescape
+func kernelAVX512Strided(kc int, a, b, c *float32, ldc, ldb int, acc bool)
+
+var avx2Kernel = kernel{name: "avx2-6x16", mr: 6, nr: 16, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
 	// Bounds the assembly relies on: full panels and a full tile of C.
 	_ = a[kc*6-1]
 	_ = b[kc*16-1]
 	_ = c[5*ldc+15]
 	kernelAVX2(kc, &a[0], &b[0], &c[0], ldc, acc)
+}, strided: func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	_ = a[kc*6-1]
+	_ = b[(kc-1)*ldb+15]
+	_ = c[5*ldc+15]
+	kernelAVX2Strided(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
 }}
 
-var avx512Kernel = kernel{"avx512-12x32", 12, 32, func(kc int, a, b, c []float32, ldc int, acc bool) {
+var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
 	_ = a[kc*12-1]
 	_ = b[kc*32-1]
 	_ = c[11*ldc+31]
 	kernelAVX512(kc, &a[0], &b[0], &c[0], ldc, acc)
+}, strided: func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	_ = a[kc*12-1]
+	_ = b[(kc-1)*ldb+31]
+	_ = c[11*ldc+31]
+	kernelAVX512Strided(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
 }}
 
 //go:noescape

@@ -4,7 +4,7 @@ import "os"
 
 // portableKernel is the pure-Go micro-kernel (4 x 8), used where no SIMD kernel
 // runs and tested on every machine.
-var portableKernel = kernel{"go-4x8", 4, 8, portableFn}
+var portableKernel = kernel{name: "go-4x8", mr: 4, nr: 8, fn: portableFn}
 
 func portableFn(kc int, a, b, c []float32, ldc int, acc bool) {
 	var t [4][8]float32
