@@ -35,6 +35,9 @@ type Options struct {
 	ActSymmetric    bool
 	WeightType      graph.DataType
 	WeightPerTensor bool
+	// WeightBlockSize > 0 quantizes MatMul and Gemm weights in blocks of this
+	// many values along the reduction axis (opset 21); their biases stay float.
+	WeightBlockSize int
 	Threads         int
 	// BiasCorrection corrects each quantized Conv/Gemm bias for its weight
 	// quantization error, -(Q(W)-W)·E[x], with E[x] measured on the calibration
@@ -112,6 +115,7 @@ type plan struct {
 	observe  []string          // activation tensors calibrated by observers
 	shared   map[string]string // tensor -> the tensor whose encoding it shares
 	weights  map[string]int    // weight initializer -> channel axis (-1: per tensor)
+	blocked  map[string]int    // MatMul/Gemm weight -> its reduction axis, for blocked quantization
 	biases   map[string][2]string
 	floatOps []FloatNode
 }
@@ -122,7 +126,7 @@ func isFloatTensor(v *graph.Value) bool {
 
 func makePlan(m *graph.Model, perTensorWeights bool) *plan {
 	g := m.Graph
-	p := &plan{shared: map[string]string{}, weights: map[string]int{}, biases: map[string][2]string{}}
+	p := &plan{shared: map[string]string{}, weights: map[string]int{}, blocked: map[string]int{}, biases: map[string][2]string{}}
 	want := map[string]bool{}
 	add := func(v *graph.Value) {
 		if isFloatTensor(v) && !want[v.Name] {
@@ -195,6 +199,9 @@ func makePlan(m *graph.Model, perTensorWeights bool) *plan {
 					ax = -1
 				}
 				p.weights[w.Name] = ax
+				if (n.OpType == "MatMul" || n.OpType == "Gemm") && w.Const.Rank() == 2 {
+					p.blocked[w.Name] = 1 - ax // the axis that is not the output channels: K
+				}
 				if b := n.Input(2); b != nil && b.Const != nil && b.Const.Rank() == 1 && n.OpType != "MatMul" && isFloatTensor(n.Input(0)) {
 					p.biases[b.Name] = [2]string{n.Input(0).Name, w.Name}
 				}
@@ -271,6 +278,9 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 		if dt.BitWidth() == 16 || dt.BitWidth() == 4 {
 			need = 21
 		}
+	}
+	if opt.WeightBlockSize > 0 {
+		need = 21
 	}
 	if m.OpsetVersion("") < need {
 		list += fmt.Sprintf(",upgrade-opset:%d", need)
@@ -360,6 +370,15 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "activation", Encoding: enc, SharedOf: root})
 	}
 	for _, name := range sortedKeys(pl.weights) {
+		if bl, ok := pl.blocked[name]; ok && opt.WeightBlockSize > 0 {
+			enc, err := blockedEncoding(m.Graph.Value(name).Const, bl, opt.WeightBlockSize, opt.WeightType)
+			if err != nil {
+				return nil, fmt.Errorf("weight %q: %v", name, err)
+			}
+			qp.Weights[name] = enc
+			rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "weight", Encoding: enc})
+			continue
+		}
 		enc, err := weightEncoding(m.Graph.Value(name).Const, pl.weights[name], opt.WeightType)
 		if err != nil {
 			return nil, fmt.Errorf("weight %q: %v", name, err)
@@ -370,8 +389,8 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 	for _, name := range sortedKeys(pl.biases) {
 		ref := pl.biases[name]
 		in, w := qp.Activations[ref[0]], qp.Weights[ref[1]]
-		if in == nil || w == nil {
-			continue
+		if in == nil || w == nil || w.BlockSize > 0 {
+			continue // blocked weights have no per-channel scale for an int32 bias
 		}
 		qp.Biases[name] = passes.BiasPlan{Input: in, Weight: w}
 		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "bias"})
@@ -576,4 +595,34 @@ func (cm *channelMeans) InputMean(n *graph.Node) ([]float32, bool) {
 		out[i] = float32(s / acc.count)
 	}
 	return out, true
+}
+
+// blockedEncoding is symmetric quantization with one scale per block of size
+// values along axis.
+func blockedEncoding(t *graph.Tensor, axis, size int, dt graph.DataType) (*passes.Encoding, error) {
+	w, err := t.AsFloat32()
+	if err != nil {
+		return nil, err
+	}
+	dim := t.Shape[axis]
+	blocks := (dim + size - 1) / size
+	shape := append([]int(nil), t.Shape...)
+	shape[axis] = blocks
+	enc := &passes.Encoding{DType: dt, Axis: axis, BlockSize: size, ScaleShape: shape,
+		Scale: make([]float32, graph.Numel(shape)), ZeroPoint: make([]int64, graph.Numel(shape))}
+	inner := graph.Numel(t.Shape[axis+1:])
+	amax := make([]float64, len(enc.Scale))
+	for i, v := range w {
+		outer, a, in := i/(inner*dim), (i/inner)%dim, i%inner
+		k := (outer*blocks+a/size)*inner + in
+		amax[k] = math.Max(amax[k], math.Abs(float64(v)))
+	}
+	for k, a := range amax {
+		e, err := passes.ComputeEncoding(float32(-a), float32(a), dt, true)
+		if err != nil {
+			return nil, err
+		}
+		enc.Scale[k], enc.ZeroPoint[k] = e.Scale[0], e.ZeroPoint[0]
+	}
+	return enc, nil
 }

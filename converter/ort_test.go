@@ -126,8 +126,11 @@ func TestMixedTypesRunInORT(t *testing.T) {
 	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct{ act, w graph.DataType }{{graph.Uint8, graph.Int4}, {graph.Uint16, graph.Int8}, {graph.Int8, graph.Int8}} {
-		t.Run(c.act.Short()+"-"+c.w.Short(), func(t *testing.T) {
+	for _, c := range []struct {
+		act, w graph.DataType
+		block  int
+	}{{graph.Uint8, graph.Int4, 0}, {graph.Uint16, graph.Int8, 0}, {graph.Int8, graph.Int8, 0}, {graph.Uint8, graph.Int4, 16}} {
+		t.Run(fmt.Sprintf("%s-%s-block%d", c.act.Short(), c.w.Short(), c.block), func(t *testing.T) {
 			dir := t.TempDir()
 			model := filepath.Join(dir, "m.onnx")
 			graph.Save(testmodels.ConvBNReLU(2), model)
@@ -135,7 +138,7 @@ func TestMixedTypesRunInORT(t *testing.T) {
 			mustMkdir(t, cal)
 			randomSamples(t, cal, 8, []int{1, 3, 32, 32}, 3)
 			out := filepath.Join(dir, "q.onnx")
-			rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, ActType: c.act, WeightType: c.w})
+			rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, ActType: c.act, WeightType: c.w, WeightBlockSize: c.block})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,6 +158,17 @@ func TestMixedTypesRunInORT(t *testing.T) {
 			worst := 0.0
 			for i := range ours {
 				worst = math.Max(worst, math.Abs(float64(ours[i])-float64(theirs[i])))
+			}
+			if c.block > 0 {
+				blocked := 0
+				for _, n := range q.Graph.Nodes {
+					if n.OpType == "DequantizeLinear" && n.HasAttr("block_size") {
+						blocked++
+					}
+				}
+				if blocked != 1 {
+					t.Errorf("%d blocked DequantizeLinear nodes, want 1 (the Gemm weight)", blocked)
+				}
 			}
 			t.Logf("opset %d: max |onnxq - ORT| %.3g, output step %.3g", q.OpsetVersion(""), worst, step)
 			if worst > step*1.0001 {

@@ -15,12 +15,34 @@ type Encoding struct {
 	DType     graph.DataType `json:"dtype"`
 	Scale     []float32      `json:"scale"`
 	ZeroPoint []int64        `json:"zero_point"`
-	// Axis is the channel axis when Scale has one value per channel.
+	// Axis is the channel axis when Scale has one value per channel, or the
+	// blocked axis.
 	Axis int `json:"axis,omitempty"`
+	// BlockSize > 0: scales per block of BlockSize along Axis, laid out with
+	// ScaleShape (the tensor's shape with Axis divided into blocks).
+	BlockSize  int   `json:"block_size,omitempty"`
+	ScaleShape []int `json:"scale_shape,omitempty"`
 }
 
 // PerChannel reports whether the encoding has one scale per channel.
-func (e *Encoding) PerChannel() bool { return len(e.Scale) > 1 }
+func (e *Encoding) PerChannel() bool { return len(e.Scale) > 1 && e.BlockSize == 0 }
+
+// scaleIndex maps a flat element index of a tensor of shape to its scale.
+func (e *Encoding) scaleIndex(shape []int) func(i int) int {
+	switch {
+	case e.BlockSize > 0:
+		inner, dim := graph.Numel(shape[e.Axis+1:]), shape[e.Axis]
+		blocks := (dim + e.BlockSize - 1) / e.BlockSize
+		return func(i int) int {
+			outer, a, in := i/(inner*dim), (i/inner)%dim, i%inner
+			return (outer*blocks+a/e.BlockSize)*inner + in
+		}
+	case e.PerChannel():
+		inner, dim := graph.Numel(shape[e.Axis+1:]), shape[e.Axis]
+		return func(i int) int { return (i / inner) % dim }
+	}
+	return func(int) int { return 0 }
+}
 
 // BiasPlan quantizes a bias to int32 with scale = input scale x weight scale.
 type BiasPlan struct {
@@ -97,7 +119,10 @@ func sortedKeys[V any](m map[string]V) []string {
 func encodingConsts(g *graph.Graph, base string, enc *Encoding) (*graph.Value, *graph.Value, error) {
 	n := len(enc.Scale)
 	shape := []int{n}
-	if n == 1 {
+	switch {
+	case enc.BlockSize > 0:
+		shape = enc.ScaleShape
+	case n == 1:
 		shape = nil
 	}
 	scale := g.AddInitializer(g.UniqueName(base+"_scale"), graph.Float32Tensor(shape, append([]float32(nil), enc.Scale...)))
@@ -131,6 +156,9 @@ func encodingConsts(g *graph.Graph, base string, enc *Encoding) (*graph.Value, *
 }
 
 func axisAttrs(enc *Encoding) []*onnxpb.AttributeProto {
+	if enc.BlockSize > 0 {
+		return []*onnxpb.AttributeProto{graph.AttrIntOf("axis", int64(enc.Axis)), graph.AttrIntOf("block_size", int64(enc.BlockSize))}
+	}
 	if enc.PerChannel() {
 		return []*onnxpb.AttributeProto{graph.AttrIntOf("axis", int64(enc.Axis))}
 	}
@@ -202,20 +230,17 @@ func QuantizeTensor(t *graph.Tensor, enc *Encoding) (*graph.Tensor, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s is not a quantized type", enc.DType.Short())
 	}
-	inner, dim := 1, 1
-	if enc.PerChannel() {
-		if enc.Axis < 0 || enc.Axis >= t.Rank() || t.Shape[enc.Axis] != len(enc.Scale) {
-			return nil, fmt.Errorf("%d scales do not fit axis %d of %v", len(enc.Scale), enc.Axis, t.Shape)
-		}
-		inner, dim = graph.Numel(t.Shape[enc.Axis+1:]), t.Shape[enc.Axis]
+	if enc.PerChannel() && (enc.Axis < 0 || enc.Axis >= t.Rank() || t.Shape[enc.Axis] != len(enc.Scale)) {
+		return nil, fmt.Errorf("%d scales do not fit axis %d of %v", len(enc.Scale), enc.Axis, t.Shape)
 	}
+	if enc.BlockSize > 0 && (enc.Axis < 0 || enc.Axis >= t.Rank() || graph.Numel(enc.ScaleShape) != len(enc.Scale)) {
+		return nil, fmt.Errorf("blocked scales %v do not fit %v", enc.ScaleShape, t.Shape)
+	}
+	at := enc.scaleIndex(t.Shape)
 	out := graph.NewTensor(enc.DType, t.Shape)
 	vals := make([]int64, len(x))
 	for i, v := range x {
-		k := 0
-		if enc.PerChannel() {
-			k = (i / inner) % dim
-		}
+		k := at(i)
 		vals[i] = int64(kernels.QuantizeValue(v, enc.Scale[k], int32(enc.ZeroPoint[k]), lo, hi))
 	}
 	kernels.StoreInt64s(out, vals)

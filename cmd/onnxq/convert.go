@@ -37,6 +37,8 @@ func convertCommand() *cli.Command {
 			&cli.StringFlag{Name: "activation-type", Value: "uint8", Usage: "uint8, int8, uint16 or int16"},
 			&cli.StringFlag{Name: "weight-type", Value: "int8", Usage: "int8, uint8, int16 (symmetric)"},
 			&cli.BoolFlag{Name: "per-tensor-weights", Usage: "one weight scale per tensor instead of per output channel"},
+			&cli.IntFlag{Name: "weight-block-size", Usage: "quantize MatMul/Gemm weights in blocks of N along the reduction axis (opset 21)"},
+			&cli.BoolFlag{Name: "activation-symmetric", Usage: "symmetric activation ranges (zero point 0 for signed types)"},
 			&cli.StringFlag{Name: "passes", Value: "default", Usage: "float passes before calibration (see onnxq passes)"},
 			&cli.BoolFlag{Name: "cle", Usage: "add cross-layer equalization to the passes"},
 			&cli.BoolFlag{Name: "bias-correction", Usage: "correct biases for weight quantization error with input means measured on the calibration data"},
@@ -80,12 +82,16 @@ func convertCommand() *cli.Command {
 			opt := converter.Options{
 				Model: path, Output: out, Calib: cmd.String("calib"), Observer: obs,
 				ActType: act, WeightType: wt, WeightPerTensor: cmd.Bool("per-tensor-weights"),
+				WeightBlockSize: int(cmd.Int("weight-block-size")), ActSymmetric: cmd.Bool("activation-symmetric"),
 				Passes: cmd.String("passes"), CLE: cmd.Bool("cle"), Threads: int(cmd.Int("threads")),
 				BiasCorrection: cmd.Bool("bias-correction"),
 			}
 			opt.Dataset.Limit = int(cmd.Int("calib-size"))
 			if err := datasetFlags(cmd, &opt); err != nil {
 				return err
+			}
+			if cmd.Int("weight-block-size") < 0 || (cmd.Int("weight-block-size") > 0 && cmd.Bool("per-tensor-weights")) {
+				return usageError("convert: --weight-block-size must be positive and does not go with --per-tensor-weights")
 			}
 			if act.BitWidth() == 4 && obs.Kind == "entropy" {
 				return usageError("convert: 4-bit activations with the entropy observer are not supported (its threshold search assumes at least 8 bits); use minmax, percentile or mse")
