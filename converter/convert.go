@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/onnxq/onnxq/converter/calib"
@@ -14,6 +15,7 @@ import (
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/rss"
 	"github.com/onnxq/onnxq/kernels"
+	"github.com/onnxq/onnxq/overrides"
 	"github.com/onnxq/onnxq/passes"
 )
 
@@ -43,6 +45,12 @@ type Options struct {
 	// quantization error, -(Q(W)-W)·E[x], with E[x] measured on the calibration
 	// data (per-channel weights only).
 	BiasCorrection bool
+	// Overrides carry explicit encodings: those tensors are not calibrated.
+	Overrides *overrides.File
+	// EncodingsOut, when set, receives the final encodings in the overrides
+	// format; fed back as Overrides without calibration data, it reproduces the
+	// same model byte for byte.
+	EncodingsOut string
 	// Progress, when set, is called after each calibration sample.
 	Progress func(pass, done, total int)
 }
@@ -299,58 +307,45 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 	pl := makePlan(m, opt.WeightPerTensor)
 	rep.FloatNodes = pl.floatOps
 
-	// Calibration.
-	start = time.Now()
-	if opt.Calib == "" {
-		return nil, fmt.Errorf("no calibration data given (--calib): onnxq does not invent data; give samples, or explicit encodings through overrides")
-	}
-	var inputs []dataset.Input
-	for _, in := range m.Graph.Inputs {
-		if in.Const != nil {
-			continue
-		}
-		di := dataset.Input{Name: in.Name, DType: in.ElemType()}
-		if dims, ok := in.Shape(); ok {
-			for _, d := range dims {
-				if d.Known && d.Param == "" {
-					di.Dims = append(di.Dims, d.Value)
-				} else {
-					di.Dims = append(di.Dims, -1)
-				}
-			}
-		}
-		inputs = append(inputs, di)
-	}
-	src, err := dataset.Open(opt.Calib, inputs, opt.Dataset)
+	// Explicit encodings first: those tensors need no calibration.
+	explicit, err := explicitEncodings(m.Graph, opt.Overrides)
 	if err != nil {
 		return nil, err
 	}
-	rep.Samples = src.Len()
-	var means *channelMeans
-	if opt.BiasCorrection {
-		if opt.WeightPerTensor {
-			return nil, fmt.Errorf("bias correction needs per-channel weights (drop --per-tensor-weights)")
+	var toObserve []string
+	for _, name := range pl.observe {
+		if _, ok := explicit[name]; !ok {
+			toObserve = append(toObserve, name)
 		}
-		means = newChannelMeans(m.Graph, pl)
 	}
-	ranges, err := calibrate(ctx, m, src, pl.observe, opt, means)
-	if err != nil {
+
+	// Calibration.
+	start = time.Now()
+	ranges := map[string][2]float32{}
+	if opt.Calib == "" {
+		if len(toObserve) > 0 {
+			shown := strings.Join(toObserve[:min(3, len(toObserve))], ", ")
+			if len(toObserve) > 3 {
+				shown += ", ..."
+			}
+			return nil, fmt.Errorf("no calibration data given (--calib), and %d tensors have no explicit encoding (%s): onnxq does not invent data; give samples, or encodings through --overrides", len(toObserve), shown)
+		}
+		if opt.BiasCorrection {
+			return nil, fmt.Errorf("bias correction needs calibration data (--calib)")
+		}
+	} else if err := runCalibration(ctx, m, opt, pl, toObserve, rep, ranges); err != nil {
 		return nil, err
 	}
 	phase("calibration", start)
-	if means != nil {
-		bits := opt.WeightType.BitWidth()
-		c := &passes.Change{Pass: "bias-correction (empirical)"}
-		if err := passes.CorrectBias(m, means, bits, c); err != nil {
-			return nil, err
-		}
-		rep.Passes = append(rep.Passes, c)
-	}
-
 	// Encodings and QDQ insertion.
 	start = time.Now()
 	qp := &passes.QDQPlan{Activations: map[string]*passes.Encoding{}, Weights: map[string]*passes.Encoding{}, Biases: map[string]passes.BiasPlan{}}
 	for _, name := range pl.observe {
+		if enc, ok := explicit[name]; ok {
+			qp.Activations[name] = enc
+			rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "activation", Encoding: enc, Observer: "overrides"})
+			continue
+		}
 		r := ranges[name]
 		enc, err := passes.ComputeEncoding(r[0], r[1], opt.ActType, opt.ActSymmetric)
 		if err != nil {
@@ -370,6 +365,11 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "activation", Encoding: enc, SharedOf: root})
 	}
 	for _, name := range sortedKeys(pl.weights) {
+		if enc, ok := explicit[name]; ok {
+			qp.Weights[name] = enc
+			rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "weight", Encoding: enc, Observer: "overrides"})
+			continue
+		}
 		if bl, ok := pl.blocked[name]; ok && opt.WeightBlockSize > 0 {
 			enc, err := blockedEncoding(m.Graph.Value(name).Const, bl, opt.WeightBlockSize, opt.WeightType)
 			if err != nil {
@@ -406,6 +406,11 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 		return nil, err
 	}
 	phase("save", start)
+	if opt.EncodingsOut != "" {
+		if err := encodingsFile(pl, qp).Write(opt.EncodingsOut); err != nil {
+			return nil, fmt.Errorf("writing encodings: %w", err)
+		}
+	}
 	rep.PeakRSSBytes = rss.Peak()
 	return rep, nil
 }
@@ -625,4 +630,101 @@ func blockedEncoding(t *graph.Tensor, axis, size int, dt graph.DataType) (*passe
 		enc.Scale[k], enc.ZeroPoint[k] = e.Scale[0], e.ZeroPoint[0]
 	}
 	return enc, nil
+}
+
+// runCalibration opens the dataset for the model's inputs and fills ranges for
+// the tensors to observe (and the input means for bias correction).
+func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, toObserve []string, rep *Report, ranges map[string][2]float32) error {
+	var inputs []dataset.Input
+	for _, in := range m.Graph.Inputs {
+		if in.Const != nil {
+			continue
+		}
+		di := dataset.Input{Name: in.Name, DType: in.ElemType()}
+		if dims, ok := in.Shape(); ok {
+			for _, d := range dims {
+				if d.Known && d.Param == "" {
+					di.Dims = append(di.Dims, d.Value)
+				} else {
+					di.Dims = append(di.Dims, -1)
+				}
+			}
+		}
+		inputs = append(inputs, di)
+	}
+	src, err := dataset.Open(opt.Calib, inputs, opt.Dataset)
+	if err != nil {
+		return err
+	}
+	rep.Samples = src.Len()
+	var means *channelMeans
+	if opt.BiasCorrection {
+		if opt.WeightPerTensor {
+			return fmt.Errorf("bias correction needs per-channel weights (drop --per-tensor-weights)")
+		}
+		means = newChannelMeans(m.Graph, pl)
+	}
+	got, err := calibrate(ctx, m, src, toObserve, opt, means)
+	if err != nil {
+		return err
+	}
+	for k, v := range got {
+		ranges[k] = v
+	}
+	if means != nil {
+		c := &passes.Change{Pass: "bias-correction (empirical)"}
+		if err := passes.CorrectBias(m, means, opt.WeightType.BitWidth(), c); err != nil {
+			return err
+		}
+		rep.Passes = append(rep.Passes, c)
+	}
+	return nil
+}
+
+// explicitEncodings turns the overrides' encodings into QDQ encodings, refusing
+// names the model does not have.
+func explicitEncodings(g *graph.Graph, f *overrides.File) (map[string]*passes.Encoding, error) {
+	out := map[string]*passes.Encoding{}
+	if f == nil {
+		return out, nil
+	}
+	for _, name := range f.Names() {
+		t := f.Tensors[name]
+		if t.Encoding == nil {
+			continue
+		}
+		if g.Value(name) == nil {
+			return nil, fmt.Errorf("overrides: tensors[%q]: the model has no tensor of that name", name)
+		}
+		e := t.Encoding
+		enc := &passes.Encoding{DType: e.Type(), Scale: e.Scale, ZeroPoint: e.ZeroPoint, BlockSize: e.BlockSize, ScaleShape: e.Shape}
+		if e.Axis != nil {
+			enc.Axis = *e.Axis
+		}
+		out[name] = enc
+	}
+	return out, nil
+}
+
+// encodingsFile writes the activation and weight encodings a conversion used
+// (biases and shared encodings follow from them).
+func encodingsFile(pl *plan, qp *passes.QDQPlan) *overrides.File {
+	f := &overrides.File{Version: overrides.Version, Tensors: map[string]*overrides.Tensor{}}
+	add := func(name string, enc *passes.Encoding) {
+		e := &overrides.Encoding{DType: enc.DType.Short(), Scale: enc.Scale, ZeroPoint: enc.ZeroPoint, BlockSize: enc.BlockSize, Shape: enc.ScaleShape}
+		if len(enc.Scale) > 1 {
+			ax := enc.Axis
+			e.Axis = &ax
+		}
+		f.Tensors[name] = &overrides.Tensor{Encoding: e}
+	}
+	for _, name := range pl.observe {
+		if enc := qp.Activations[name]; enc != nil {
+			add(name, enc)
+		}
+	}
+	for name, enc := range qp.Weights {
+		add(name, enc)
+	}
+	return f
 }

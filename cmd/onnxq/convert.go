@@ -15,6 +15,7 @@ import (
 	"github.com/onnxq/onnxq/converter/calib"
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/rss"
+	"github.com/onnxq/onnxq/overrides"
 	"github.com/urfave/cli/v3"
 	"golang.org/x/term"
 )
@@ -43,6 +44,8 @@ func convertCommand() *cli.Command {
 			&cli.BoolFlag{Name: "cle", Usage: "add cross-layer equalization to the passes"},
 			&cli.BoolFlag{Name: "bias-correction", Usage: "correct biases for weight quantization error with input means measured on the calibration data"},
 			&cli.StringFlag{Name: "report", Usage: "write the report as JSON"},
+			&cli.StringFlag{Name: "overrides", Usage: "onnxq overrides JSON with explicit encodings (those tensors are not calibrated)"},
+			&cli.StringFlag{Name: "encodings-out", Usage: "write the final encodings as overrides JSON (feed back with --overrides to reproduce the model)"},
 			&cli.StringFlag{Name: "image-resize", Value: "bilinear", Usage: "images: nearest, bilinear or bicubic"},
 			&cli.IntFlag{Name: "image-short-side", Usage: "images: resize the short side to N, then center-crop to the input size"},
 			&cli.StringFlag{Name: "image-size", Usage: "images: HxW when the model input has no static size"},
@@ -87,6 +90,14 @@ func convertCommand() *cli.Command {
 				BiasCorrection: cmd.Bool("bias-correction"),
 			}
 			opt.Dataset.Limit = int(cmd.Int("calib-size"))
+			opt.EncodingsOut = cmd.String("encodings-out")
+			if p := cmd.String("overrides"); p != "" {
+				f, err := overrides.Load(p)
+				if err != nil {
+					return failed(err)
+				}
+				opt.Overrides = f
+			}
 			if err := datasetFlags(cmd, &opt); err != nil {
 				return err
 			}

@@ -382,3 +382,59 @@ func TestConvertCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodingsRoundTrip: convert -> --encodings-out -> convert with those
+// encodings as --overrides and no calibration data -> the same bytes.
+func TestEncodingsRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	model := demoModel(t)
+	cal := filepath.Join(dir, "calib")
+	os.MkdirAll(cal, 0o755)
+	for i := 0; i < 4; i++ {
+		x := graph.NewTensor(graph.Float, []int{1, 3, 32, 32})
+		for j, d := 0, x.Float32s(); j < len(d); j++ {
+			d[j] = float32((i*7+j)%13) / 3
+		}
+		npy.WriteFile(filepath.Join(cal, fmt.Sprintf("%d.npy", i)), x)
+	}
+	for _, extra := range [][]string{nil, {"--weight-type", "int4", "--activation-type", "uint16"}} {
+		a, b := filepath.Join(dir, "a.onnx"), filepath.Join(dir, "b.onnx")
+		enc := filepath.Join(dir, "enc.json")
+		if code, _, errOut := runCLI(append([]string{"convert", model, "-o", a, "--calib", cal, "--encodings-out", enc}, extra...)...); code != 0 {
+			t.Fatalf("first convert: %s", errOut)
+		}
+		if code, _, errOut := runCLI(append([]string{"convert", model, "-o", b, "--overrides", enc}, extra...)...); code != 0 {
+			t.Fatalf("convert from encodings: %s", errOut)
+		}
+		ab, _ := os.ReadFile(a)
+		bb, _ := os.ReadFile(b)
+		if !bytes.Equal(ab, bb) {
+			t.Errorf("%v: the model rebuilt from its encodings differs (%d vs %d bytes)", extra, len(ab), len(bb))
+		}
+	}
+	// Bad overrides: one line, exit 1, nothing written.
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"version": 1, "tensors": {"input": {"encoding": {"dtype": "uint8", "scale": [0.1], "zero_point": [300]}}}}`), 0o644)
+	unknown := filepath.Join(dir, "unknown.json")
+	os.WriteFile(unknown, []byte(`{"version": 1, "tensors": {"nosuch": {"encoding": {"dtype": "uint8", "scale": [0.1], "zero_point": [0]}}}}`), 0o644)
+	typo := filepath.Join(dir, "typo.json")
+	os.WriteFile(typo, []byte(`{"version": 1, "tensor": {}}`), 0o644)
+	for path, want := range map[string]string{
+		bad:     `tensors["input"].encoding.zero_point[0]: 300 is outside uint8's range [0, 255]`,
+		unknown: `tensors["nosuch"]: the model has no tensor of that name`,
+		typo:    `unknown field "tensor"`,
+	} {
+		out := filepath.Join(dir, "x.onnx")
+		code, _, errOut := runCLI("convert", model, "-o", out, "--overrides", path, "--calib", cal)
+		if code != 1 || !strings.Contains(errOut, want) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+			t.Errorf("%s: exit %d %q, want %q", filepath.Base(path), code, errOut, want)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("%s: output written", filepath.Base(path))
+		}
+	}
+	// Without --calib and without full encodings: says which tensors lack one.
+	if code, _, errOut := runCLI("convert", model, "-o", filepath.Join(dir, "y.onnx")); code != 1 || !strings.Contains(errOut, "7 tensors have no explicit encoding (input, ") {
+		t.Errorf("no calib: %d %q", code, errOut)
+	}
+}

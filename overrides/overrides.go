@@ -1,0 +1,171 @@
+// Package overrides reads and writes the user's per-tensor quantization settings
+// in onnxq's JSON format. This first version carries explicit encodings (what
+// `onnxq convert --encodings-out` writes and `--overrides` reads back); the rest
+// of the format (op-type and node rules, skips, other tools' dialects) extends it.
+package overrides
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+// Version is the format version this build reads and writes.
+const Version = 1
+
+// File is an overrides file.
+type File struct {
+	Version int                `json:"version"`
+	Tensors map[string]*Tensor `json:"tensors,omitempty"`
+}
+
+// Tensor holds the settings of one tensor.
+type Tensor struct {
+	// Encoding, when set, is used as is: no calibration for this tensor.
+	Encoding *Encoding `json:"encoding,omitempty"`
+}
+
+// Encoding is an explicit quantization: q = saturate(round(x/scale) + zero_point).
+type Encoding struct {
+	DType     string    `json:"dtype"`
+	Scale     []float32 `json:"scale"`
+	ZeroPoint []int64   `json:"zero_point"`
+	// Axis is the channel (or blocked) axis when there are several scales.
+	Axis      *int  `json:"axis,omitempty"`
+	BlockSize int   `json:"block_size,omitempty"`
+	Shape     []int `json:"scale_shape,omitempty"`
+}
+
+// Load reads and validates an overrides file.
+func Load(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("overrides: %w", err)
+	}
+	f, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("overrides %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Parse decodes and validates overrides JSON; unknown keys are errors.
+func Parse(b []byte) (*File, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var f File
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("%v", err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("trailing data after the JSON object")
+	}
+	if f.Version != Version {
+		return nil, fmt.Errorf("version: %d is not supported (this build reads version %d)", f.Version, Version)
+	}
+	for _, name := range f.Names() {
+		t := f.Tensors[name]
+		path := fmt.Sprintf("tensors[%q]", name)
+		if t == nil {
+			return nil, fmt.Errorf("%s: null", path)
+		}
+		if t.Encoding != nil {
+			if err := t.Encoding.validate(path + ".encoding"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return &f, nil
+}
+
+// Names lists the tensors with settings, sorted.
+func (f *File) Names() []string {
+	out := make([]string, 0, len(f.Tensors))
+	for n := range f.Tensors {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Type returns the element type of the encoding.
+func (e *Encoding) Type() graph.DataType {
+	dt, _ := graph.ParseDataType(e.DType)
+	return dt
+}
+
+var ranges = map[graph.DataType][2]int64{
+	graph.Uint8: {0, 255}, graph.Int8: {-128, 127}, graph.Uint16: {0, 65535}, graph.Int16: {-32768, 32767},
+	graph.Uint4: {0, 15}, graph.Int4: {-8, 7}, graph.Int32: {math.MinInt32, math.MaxInt32},
+}
+
+func (e *Encoding) validate(path string) error {
+	dt, err := graph.ParseDataType(e.DType)
+	r, ok := ranges[dt]
+	if err != nil || !ok {
+		return fmt.Errorf("%s.dtype: %q is not supported (use uint8, int8, uint16, int16, uint4, int4 or int32)", path, e.DType)
+	}
+	if len(e.Scale) == 0 {
+		return fmt.Errorf("%s.scale: at least one scale is needed", path)
+	}
+	if len(e.ZeroPoint) != len(e.Scale) {
+		return fmt.Errorf("%s.zero_point: %d values for %d scales", path, len(e.ZeroPoint), len(e.Scale))
+	}
+	for i, s := range e.Scale {
+		if !(s > 0) || math.IsInf(float64(s), 0) {
+			return fmt.Errorf("%s.scale[%d]: %v must be positive and finite", path, i, s)
+		}
+	}
+	for i, z := range e.ZeroPoint {
+		if z < r[0] || z > r[1] {
+			return fmt.Errorf("%s.zero_point[%d]: %d is outside %s's range [%d, %d]", path, i, z, dt.Short(), r[0], r[1])
+		}
+	}
+	if len(e.Scale) > 1 && e.Axis == nil {
+		return fmt.Errorf("%s.axis: several scales need the axis they run along", path)
+	}
+	if e.BlockSize < 0 {
+		return fmt.Errorf("%s.block_size: %d must be positive", path, e.BlockSize)
+	}
+	if e.BlockSize > 0 && graph.Numel(e.Shape) != len(e.Scale) {
+		return fmt.Errorf("%s.scale_shape: %v does not hold %d scales", path, e.Shape, len(e.Scale))
+	}
+	return nil
+}
+
+// Write writes the file as indented JSON through a temp file and a rename.
+func (f *File) Write(path string) error {
+	f.Version = Version
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := "."
+	if i := strings.LastIndexAny(path, `/\`); i >= 0 {
+		dir = path[:i+1]
+	}
+	tmp, err := os.CreateTemp(dir, ".overrides-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(append(b, '\n'))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
