@@ -15,6 +15,7 @@ type poolParams struct {
 	ceil                   bool
 	countIncludePad        bool
 	spatial                int
+	columnMajor            bool // storage_order 1: MaxPool indices in column-major order
 }
 
 func readPoolParams(ni *NodeInfo) (*poolParams, error) {
@@ -25,9 +26,7 @@ func readPoolParams(ni *NodeInfo) (*poolParams, error) {
 	pads := a.Ints("pads", nil)
 	p := &poolParams{autoPad: a.String("auto_pad", "NOTSET"), ceil: a.Int("ceil_mode", 0) != 0,
 		countIncludePad: a.Int("count_include_pad", 0) != 0}
-	if a.Int("storage_order", 0) != 0 {
-		return nil, fmt.Errorf("storage_order 1 is not supported")
-	}
+	p.columnMajor = a.Int("storage_order", 0) != 0
 	if a.err != nil {
 		return nil, a.err
 	}
@@ -111,6 +110,7 @@ func newPool(kind string) Factory {
 		if kind == "avg" && (p.dh != 1 || p.dw != 1) && ni.Opset < 19 {
 			return nil, fmt.Errorf("AveragePool dilations need opset 19")
 		}
+		wantIndices := len(ni.Node.Outputs) > 1 && ni.Node.Outputs[1] != nil
 		var ctxRun func(ctx *Context, x *graph.Tensor) ([]*graph.Tensor, error)
 		k := KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 			if err := need(in, 1); err != nil {
@@ -140,6 +140,14 @@ func newPool(kind string) Factory {
 			}
 			out := graph.NewTensor(graph.Float, shape)
 			xd, od := x.Float32s(), out.Float32s()
+			// MaxPool's optional second output: the flat index of each maximum in
+			// the input (row-major, or column-major within each plane).
+			var indices []int64
+			var idxT *graph.Tensor
+			if kind == "max" && wantIndices {
+				idxT = graph.NewTensor(graph.Int64, shape)
+				indices = idxT.Int64s()
+			}
 			// Explicit pads bound the window for count_include_pad; beyond them
 			// (ceil mode), positions never count.
 			hEnd, wEnd := h+p.padB, w+p.padR
@@ -155,6 +163,7 @@ func newPool(kind string) Factory {
 						for ox := 0; ox < ow; ox++ {
 							y0, x0 := oy*p.sh-pt, ox*p.sw-pl
 							best := float32(math.Inf(-1))
+							bestAt := -1
 							var sum float32
 							cnt, padCnt := 0, 0
 							for ki := 0; ki < p.kh; ki++ {
@@ -168,8 +177,13 @@ func newPool(kind string) Factory {
 										continue
 									}
 									v := src[iy*w+ix]
-									if v > best || v != v {
+									if v > best || v != v || bestAt < 0 {
 										best = v
+										if p.columnMajor {
+											bestAt = ix*h + iy
+										} else {
+											bestAt = iy*w + ix
+										}
 									}
 									sum += v
 									cnt++
@@ -177,6 +191,9 @@ func newPool(kind string) Factory {
 							}
 							if kind == "max" {
 								dst[oy*ow+ox] = best
+								if indices != nil {
+									indices[nc*oh*ow+oy*ow+ox] = int64(nc*h*w + bestAt)
+								}
 							} else {
 								div := cnt
 								if p.countIncludePad {
@@ -190,6 +207,9 @@ func newPool(kind string) Factory {
 					}
 				}
 			})
+			if idxT != nil {
+				return []*graph.Tensor{out, idxT}, nil
+			}
 			return one(out), nil
 		})
 		ctxRun = func(ctx *Context, x *graph.Tensor) ([]*graph.Tensor, error) { return k(ctx, []*graph.Tensor{x}) }
