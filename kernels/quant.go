@@ -102,6 +102,39 @@ func zeroPoints(zp *graph.Tensor, n int) ([]int32, graph.DataType, error) {
 	return out, zp.DType, nil
 }
 
+// qparams are the scale and zero-point inputs of QuantizeLinear and
+// DequantizeLinear, with the map from an element of x to its parameters.
+type qparams struct {
+	scale  []float32
+	zp     []int32
+	zpType graph.DataType // Undefined without a zero-point input
+	at     paramIndex
+}
+
+func readQParams(in []*graph.Tensor, axis, block int64) (*qparams, error) {
+	if err := need(in, 2); err != nil {
+		return nil, err
+	}
+	x, scale := in[0], in[1]
+	var zpT *graph.Tensor
+	if len(in) > 2 {
+		zpT = in[2]
+	}
+	ss, err := scale.AsFloat32()
+	if err != nil {
+		return nil, err
+	}
+	pi, err := newParamIndex(x, scale, axis, block)
+	if err != nil {
+		return nil, err
+	}
+	zps, zdt, err := zeroPoints(zpT, len(ss))
+	if err != nil {
+		return nil, err
+	}
+	return &qparams{scale: ss, zp: zps, zpType: zdt, at: pi}, nil
+}
+
 func newQuantizeLinear(ni *NodeInfo) (Kernel, error) {
 	a := attrsOf(ni.Node)
 	axis := a.Int("axis", 1)
@@ -111,30 +144,16 @@ func newQuantizeLinear(ni *NodeInfo) (Kernel, error) {
 		return nil, a.err
 	}
 	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
-		if err := need(in, 2); err != nil {
+		qp, err := readQParams(in, axis, block)
+		if err != nil {
 			return nil, err
 		}
-		x, scale := in[0], in[1]
-		var zpT *graph.Tensor
-		if len(in) > 2 {
-			zpT = in[2]
-		}
+		x := in[0]
 		xs, err := x.AsFloat32()
 		if err != nil {
 			return nil, err
 		}
-		ss, err := scale.AsFloat32()
-		if err != nil {
-			return nil, err
-		}
-		pi, err := newParamIndex(x, scale, axis, block)
-		if err != nil {
-			return nil, err
-		}
-		zps, zdt, err := zeroPoints(zpT, len(ss))
-		if err != nil {
-			return nil, err
-		}
+		ss, zps, zdt, pi := qp.scale, qp.zp, qp.zpType, qp.at
 		dt := graph.Uint8
 		switch {
 		case zdt != graph.Undefined:
@@ -170,29 +189,15 @@ func newDequantizeLinear(ni *NodeInfo) (Kernel, error) {
 		return nil, a.err
 	}
 	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
-		if err := need(in, 2); err != nil {
+		qp, err := readQParams(in, axis, block)
+		if err != nil {
 			return nil, err
 		}
 		x, scale := in[0], in[1]
-		var zpT *graph.Tensor
-		if len(in) > 2 {
-			zpT = in[2]
-		}
 		if _, _, ok := QuantRange(x.DType); !ok {
 			return nil, fmt.Errorf("DequantizeLinear of %s is not supported", x.DType.Short())
 		}
-		ss, err := scale.AsFloat32()
-		if err != nil {
-			return nil, err
-		}
-		pi, err := newParamIndex(x, scale, axis, block)
-		if err != nil {
-			return nil, err
-		}
-		zps, zdt, err := zeroPoints(zpT, len(ss))
-		if err != nil {
-			return nil, err
-		}
+		ss, zps, zdt, pi := qp.scale, qp.zp, qp.zpType, qp.at
 		if zdt != graph.Undefined && zdt != x.DType {
 			return nil, fmt.Errorf("zero point type %s differs from input type %s", zdt.Short(), x.DType.Short())
 		}
