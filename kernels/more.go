@@ -1,0 +1,457 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+// Less common ops real models still use: trigonometry, Shrink, Hardmax, Mod,
+// Trilu, CumSum, TopK, DepthToSpace/SpaceToDepth, NonZero, LRN.
+
+func init() {
+	for op, f := range map[string]func(float64) float64{
+		"Tan": math.Tan, "Asin": math.Asin, "Acos": math.Acos, "Atan": math.Atan,
+		"Sinh": math.Sinh, "Cosh": math.Cosh, "Asinh": math.Asinh, "Acosh": math.Acosh, "Atanh": math.Atanh,
+	} {
+		unaryFloat(op, 7, simple(f64(f)))
+	}
+	unaryFloat("Shrink", 9, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
+		bias, lambd := a.Float("bias", 0), a.Float("lambd", 0.5)
+		return pointwise(func(x float32) float32 {
+			switch {
+			case x < -lambd:
+				return x + bias
+			case x > lambd:
+				return x - bias
+			}
+			return 0
+		}), nil
+	})
+	Register("", "Hardmax", 1, newHardmax)
+	Register("", "Mod", 10, newMod)
+	Register("", "Trilu", 14, newTrilu)
+	Register("", "CumSum", 11, newCumSum)
+	Register("", "TopK", 1, newTopK)
+	Register("", "DepthToSpace", 1, newDepthSpace(true))
+	Register("", "SpaceToDepth", 1, newDepthSpace(false))
+	Register("", "NonZero", 9, newNonZero)
+	Register("", "LRN", 1, newLRN)
+}
+
+// newHardmax sets 1 at the first maximum along the axis (coerced to 2-D before
+// opset 13, like Softmax) and 0 elsewhere.
+func newHardmax(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	def := int64(-1)
+	if ni.Opset < 13 {
+		def = 1
+	}
+	axis := a.Int("axis", def)
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		if err := wantFloat(x, "Hardmax input"); err != nil {
+			return nil, err
+		}
+		ax, err := normAxis(axis, x.Rank())
+		if err != nil {
+			return nil, err
+		}
+		outer, dim, inner := graph.Numel(x.Shape[:ax]), x.Shape[ax], graph.Numel(x.Shape[ax+1:])
+		if ni.Opset < 13 {
+			outer, dim, inner = graph.Numel(x.Shape[:ax]), graph.Numel(x.Shape[ax:]), 1
+		}
+		out := graph.NewTensor(graph.Float, x.Shape)
+		xd, od := x.Float32s(), out.Float32s()
+		for o := 0; o < outer; o++ {
+			for i := 0; i < inner; i++ {
+				best := 0
+				for j := 1; j < dim; j++ {
+					if xd[(o*dim+j)*inner+i] > xd[(o*dim+best)*inner+i] {
+						best = j
+					}
+				}
+				if dim > 0 {
+					od[(o*dim+best)*inner+i] = 1
+				}
+			}
+		}
+		return one(out), nil
+	}), a.err
+}
+
+// newMod is integer Mod with the sign of the divisor (fmod 0) or of the dividend
+// (fmod 1, C's fmod), for every numeric type.
+func newMod(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	fmod := a.Int("fmod", 0) != 0
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 2); err != nil {
+			return nil, err
+		}
+		x, y := in[0], in[1]
+		if x.DType != y.DType {
+			return nil, fmt.Errorf("Mod inputs differ in type")
+		}
+		if x.DType.IsFloat() && !fmod {
+			return nil, fmt.Errorf("Mod of floats needs fmod=1")
+		}
+		os, err := broadcastShape(x.Shape, y.Shape)
+		if err != nil {
+			return nil, err
+		}
+		xf, err := asFloat64s(x)
+		if err != nil {
+			return nil, err
+		}
+		yf, err := asFloat64s(y)
+		if err != nil {
+			return nil, err
+		}
+		res := make([]float64, graph.Numel(os))
+		var bad bool
+		broadcast2(ctx, xf, yf, res, x.Shape, y.Shape, os, elementRun(func(p, q float64) float64 {
+			if q == 0 && !x.DType.IsFloat() {
+				bad = true
+				return 0
+			}
+			r := math.Mod(p, q)
+			if !fmod && r != 0 && (r < 0) != (q < 0) {
+				r += q
+			}
+			return r
+		}))
+		if bad {
+			return nil, fmt.Errorf("integer Mod by zero")
+		}
+		out := graph.NewTensor(x.DType, os)
+		if x.DType == graph.Int64 {
+			// exact for all int64 values: compute in integers
+			xi, yi, oi := graph.Elems[int64](x), graph.Elems[int64](y), out.Int64s()
+			broadcast2(ctx, xi, yi, oi, x.Shape, y.Shape, os, elementRun(func(p, q int64) int64 {
+				r := p % q
+				if !fmod && r != 0 && (r < 0) != (q < 0) {
+					r += q
+				}
+				return r
+			}))
+			return one(out), nil
+		}
+		return one(out), storeFloat64s(out, res)
+	}), a.err
+}
+
+// newTrilu keeps the upper (or lower) triangle of the last two dims, shifted by k.
+func newTrilu(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	upper := a.Int("upper", 1) != 0
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		if x.Rank() < 2 {
+			return nil, fmt.Errorf("Trilu needs rank >= 2")
+		}
+		k := 0
+		if len(in) > 1 && in[1] != nil {
+			v, err := ints(in[1])
+			if err != nil || len(v) != 1 {
+				return nil, fmt.Errorf("Trilu k must be one int64")
+			}
+			k = v[0]
+		}
+		out := x.Clone()
+		rows, cols := x.Shape[x.Rank()-2], x.Shape[x.Rank()-1]
+		zero := graph.NewTensor(x.DType, []int{1})
+		c := copierOf(out, zero)
+		for b := 0; b < x.Len()/max(1, rows*cols); b++ {
+			for i := 0; i < rows; i++ {
+				for j := 0; j < cols; j++ {
+					keep := j-i >= k
+					if !upper {
+						keep = j-i <= k
+					}
+					if !keep {
+						c.run(b*rows*cols+i*cols+j, 0, 1)
+					}
+				}
+			}
+		}
+		return one(out), nil
+	}), a.err
+}
+
+// newCumSum sums along an axis, optionally exclusive and/or reversed.
+func newCumSum(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	exclusive, reverse := a.Int("exclusive", 0) != 0, a.Int("reverse", 0) != 0
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 2); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		av, err := ints(in[1])
+		if err != nil || len(av) != 1 {
+			return nil, fmt.Errorf("CumSum axis must be one integer")
+		}
+		ax, err := normAxis(int64(av[0]), x.Rank())
+		if err != nil {
+			return nil, err
+		}
+		v, err := asFloat64s(x)
+		if err != nil {
+			return nil, err
+		}
+		outer, dim, inner := graph.Numel(x.Shape[:ax]), x.Shape[ax], graph.Numel(x.Shape[ax+1:])
+		res := make([]float64, len(v))
+		for o := 0; o < outer; o++ {
+			for i := 0; i < inner; i++ {
+				var s float64
+				for step := 0; step < dim; step++ {
+					j := step
+					if reverse {
+						j = dim - 1 - step
+					}
+					at := (o*dim+j)*inner + i
+					if exclusive {
+						res[at] = s
+						s += v[at]
+					} else {
+						s += v[at]
+						res[at] = s
+					}
+				}
+			}
+		}
+		out := graph.NewTensor(x.DType, x.Shape)
+		return one(out), storeFloat64s(out, res)
+	}), a.err
+}
+
+// newTopK returns the k largest (or smallest) values along an axis and their
+// indices; ties keep the lower index first.
+func newTopK(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	axis := a.Int("axis", -1)
+	largest := a.Int("largest", 1) != 0
+	sorted := a.Int("sorted", 1) != 0
+	attrK := a.Int("k", -1)
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		k := int(attrK)
+		if ni.Opset >= 10 {
+			if err := need(in, 2); err != nil {
+				return nil, err
+			}
+			kv, err := ints(in[1])
+			if err != nil || len(kv) != 1 {
+				return nil, fmt.Errorf("TopK k must be one int64")
+			}
+			k = kv[0]
+		}
+		ax, err := normAxis(axis, x.Rank())
+		if err != nil {
+			return nil, err
+		}
+		dim := x.Shape[ax]
+		if k < 0 || k > dim {
+			return nil, fmt.Errorf("k %d is out of range for axis of size %d", k, dim)
+		}
+		v, err := asFloat64s(x)
+		if err != nil {
+			return nil, err
+		}
+		outer, inner := graph.Numel(x.Shape[:ax]), graph.Numel(x.Shape[ax+1:])
+		shape := append([]int(nil), x.Shape...)
+		shape[ax] = k
+		vals := graph.NewTensor(x.DType, shape)
+		idx := graph.NewTensor(graph.Int64, shape)
+		res := make([]float64, vals.Len())
+		id := idx.Int64s()
+		order := make([]int, dim)
+		for o := 0; o < outer; o++ {
+			for i := 0; i < inner; i++ {
+				at := func(j int) float64 { return v[(o*dim+j)*inner+i] }
+				for j := range order {
+					order[j] = j
+				}
+				sort.SliceStable(order, func(p, q int) bool {
+					if largest {
+						return at(order[p]) > at(order[q])
+					}
+					return at(order[p]) < at(order[q])
+				})
+				top := order[:k]
+				if !sorted {
+					sort.Ints(top)
+				}
+				for r, j := range top {
+					res[(o*k+r)*inner+i] = at(j)
+					id[(o*k+r)*inner+i] = int64(j)
+				}
+			}
+		}
+		if err := storeFloat64s(vals, res); err != nil {
+			return nil, err
+		}
+		return []*graph.Tensor{vals, idx}, nil
+	}), a.err
+}
+
+// newDepthSpace is DepthToSpace (DCR or CRD order) or SpaceToDepth on NCHW.
+func newDepthSpace(toSpace bool) Factory {
+	return func(ni *NodeInfo) (Kernel, error) {
+		a := attrsOf(ni.Node)
+		bs := int(a.Int("blocksize", 0))
+		mode := a.String("mode", "DCR")
+		if a.err != nil {
+			return nil, a.err
+		}
+		if bs < 1 {
+			return nil, fmt.Errorf("blocksize must be positive")
+		}
+		if mode != "DCR" && mode != "CRD" {
+			return nil, fmt.Errorf("mode %q is not DCR or CRD", mode)
+		}
+		return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+			if err := need(in, 1); err != nil {
+				return nil, err
+			}
+			x := in[0]
+			if x.Rank() != 4 {
+				return nil, fmt.Errorf("needs a 4-D input, got %v", x.Shape)
+			}
+			n, c, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+			var out *graph.Tensor
+			if toSpace {
+				if c%(bs*bs) != 0 {
+					return nil, fmt.Errorf("%d channels do not divide by blocksize^2 %d", c, bs*bs)
+				}
+				oc := c / (bs * bs)
+				out = graph.NewTensor(x.DType, []int{n, oc, h * bs, w * bs})
+				cp := copierOf(out, x)
+				for b := 0; b < n; b++ {
+					for ch := 0; ch < oc; ch++ {
+						for y := 0; y < h*bs; y++ {
+							for xx := 0; xx < w*bs; xx++ {
+								by, bx := y%bs, xx%bs
+								src := (by*bs+bx)*oc + ch // DCR
+								if mode == "CRD" {
+									src = ch*bs*bs + by*bs + bx
+								}
+								cp.run(((b*oc+ch)*h*bs+y)*w*bs+xx, ((b*c+src)*h+y/bs)*w+xx/bs, 1)
+							}
+						}
+					}
+				}
+			} else {
+				if h%bs != 0 || w%bs != 0 {
+					return nil, fmt.Errorf("spatial size %dx%d does not divide by blocksize %d", h, w, bs)
+				}
+				oc := c * bs * bs
+				out = graph.NewTensor(x.DType, []int{n, oc, h / bs, w / bs})
+				cp := copierOf(out, x)
+				for b := 0; b < n; b++ {
+					for ch := 0; ch < c; ch++ {
+						for y := 0; y < h; y++ {
+							for xx := 0; xx < w; xx++ {
+								dst := (y%bs*bs+xx%bs)*c + ch
+								cp.run(((b*oc+dst)*(h/bs)+y/bs)*(w/bs)+xx/bs, ((b*c+ch)*h+y)*w+xx, 1)
+							}
+						}
+					}
+				}
+			}
+			return one(out), nil
+		}), nil
+	}
+}
+
+// newNonZero returns the indices of the nonzero elements, one row per dimension.
+func newNonZero(*NodeInfo) (Kernel, error) {
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		var nz []bool
+		if b, ok := x.Data().([]bool); ok {
+			nz = b
+		} else {
+			v, err := asFloat64s(x)
+			if err != nil {
+				return nil, err
+			}
+			nz = make([]bool, len(v))
+			for i, f := range v {
+				nz[i] = f != 0
+			}
+		}
+		var hits []int
+		for i, b := range nz {
+			if b {
+				hits = append(hits, i)
+			}
+		}
+		r := max(1, x.Rank())
+		out := graph.NewTensor(graph.Int64, []int{x.Rank(), len(hits)})
+		od := out.Int64s()
+		st := stridesOf(x.Shape)
+		for j, flat := range hits {
+			for d := 0; d < x.Rank() && d < r; d++ {
+				od[d*len(hits)+j] = int64(flat / st[d] % x.Shape[d])
+			}
+		}
+		return one(out), nil
+	}), nil
+}
+
+// newLRN is local response normalization across channels.
+func newLRN(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	alpha, beta, bias := float64(a.Float("alpha", 1e-4)), float64(a.Float("beta", 0.75)), float64(a.Float("bias", 1))
+	size := int(a.Int("size", 0))
+	if a.err != nil {
+		return nil, a.err
+	}
+	if size < 1 {
+		return nil, fmt.Errorf("LRN size must be positive")
+	}
+	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		if err := wantFloat(x, "LRN input"); err != nil {
+			return nil, err
+		}
+		n, c := x.Shape[0], x.Shape[1]
+		plane := graph.Numel(x.Shape[2:])
+		out := graph.NewTensor(graph.Float, x.Shape)
+		xd, od := x.Float32s(), out.Float32s()
+		lo, hi := (size-1)/2, (size-1)-(size-1)/2
+		for b := 0; b < n; b++ {
+			for ch := 0; ch < c; ch++ {
+				for p := 0; p < plane; p++ {
+					var sq float64
+					for k := max(0, ch-lo); k <= min(c-1, ch+hi); k++ {
+						v := float64(xd[(b*c+k)*plane+p])
+						sq += v * v
+					}
+					i := (b*c+ch)*plane + p
+					od[i] = float32(float64(xd[i]) / math.Pow(bias+alpha/float64(size)*sq, beta))
+				}
+			}
+		}
+		return one(out), nil
+	}), nil
+}
