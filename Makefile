@@ -39,9 +39,10 @@ demo: build
 	./$(BIN) convert out/demo.onnx -o out/demo.qdq.onnx --calib out/demo-calib --report out/demo.report.json
 	./$(BIN) run out/demo.qdq.onnx --input out/demo-calib/sample000.npy --output-dir out/demo-run --timing
 
-## fuzz: run the loader fuzz target for FUZZTIME.
+## fuzz: run the loader fuzz targets for FUZZTIME each.
 fuzz:
 	$(GO) test ./graph/ -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./overrides/ -run '^$$' -fuzz FuzzParseAny -fuzztime $(FUZZTIME)
 
 ## bench: onnxq vs ONNX Runtime forward passes (median ms and ratio, 1 and 2
 ## threads), calibration time per observer, GEMM GFLOP/s, and load/save

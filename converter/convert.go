@@ -66,6 +66,32 @@ type TensorReport struct {
 	Extra    map[string]string `json:"-"`
 }
 
+// FloatTensor is a tensor the plan would quantize that stays float, with the reason.
+type FloatTensor struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// keepFloat drops the named tensors from the plan; encodings that share theirs
+// and biases that need them drop out when the QDQ plan is built.
+func (p *plan) keepFloat(names map[string]bool, rep *Report) {
+	if len(names) == 0 {
+		return
+	}
+	obs := p.observe[:0]
+	for _, n := range p.observe {
+		if !names[n] {
+			obs = append(obs, n)
+		}
+	}
+	p.observe = obs
+	for _, n := range sortedKeys(names) {
+		delete(p.weights, n)
+		delete(p.blocked, n)
+		rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: n, Reason: "overrides: float"})
+	}
+}
+
 // FloatNode is a node left in float, with the reason.
 type FloatNode struct {
 	Node   string `json:"node"`
@@ -81,6 +107,7 @@ type Report struct {
 	Passes       []*passes.Change   `json:"passes"`
 	Tensors      []*TensorReport    `json:"tensors"`
 	FloatNodes   []FloatNode        `json:"float_nodes"`
+	FloatTensors []FloatTensor      `json:"float_tensors,omitempty"`
 	PhaseSeconds map[string]float64 `json:"phase_seconds"`
 	PeakRSSBytes int64              `json:"peak_rss_bytes"`
 }
@@ -308,10 +335,11 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 	rep.FloatNodes = pl.floatOps
 
 	// Explicit encodings first: those tensors need no calibration.
-	explicit, err := explicitEncodings(m.Graph, opt.Overrides)
+	explicit, keepFloat, err := explicitEncodings(m.Graph, pl, opt.Overrides)
 	if err != nil {
 		return nil, err
 	}
+	pl.keepFloat(keepFloat, rep)
 	var toObserve []string
 	for _, name := range pl.observe {
 		if _, ok := explicit[name]; !ok {
@@ -681,29 +709,77 @@ func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, 
 	return nil
 }
 
-// explicitEncodings turns the overrides' encodings into QDQ encodings, refusing
-// names the model does not have.
-func explicitEncodings(g *graph.Graph, f *overrides.File) (map[string]*passes.Encoding, error) {
-	out := map[string]*passes.Encoding{}
+// explicitEncodings turns the overrides' encodings into QDQ encodings and
+// collects the tensors to keep in float. It refuses names the model does not
+// have or the plan does not quantize, a kind that contradicts the model, and
+// per-channel or blocked scales that do not fit the weight.
+func explicitEncodings(g *graph.Graph, pl *plan, f *overrides.File) (map[string]*passes.Encoding, map[string]bool, error) {
+	out, float := map[string]*passes.Encoding{}, map[string]bool{}
 	if f == nil {
-		return out, nil
+		return out, float, nil
+	}
+	observed := map[string]bool{}
+	for _, n := range pl.observe {
+		observed[n] = true
 	}
 	for _, name := range f.Names() {
 		t := f.Tensors[name]
-		if t.Encoding == nil {
+		path := fmt.Sprintf("overrides: tensors[%q]", name)
+		if g.Value(name) == nil {
+			return nil, nil, fmt.Errorf("%s: the model has no tensor of that name", path)
+		}
+		axis, isWeight := pl.weights[name]
+		switch {
+		case !isWeight && !observed[name]:
+			return nil, nil, fmt.Errorf("%s: onnxq does not quantize this tensor (a bias, a shared encoding or a tensor of a float-only op), so the setting would have no effect", path)
+		case t.Kind == overrides.KindWeight && !isWeight:
+			return nil, nil, fmt.Errorf("%s: listed as a weight, but it is an activation", path)
+		case t.Kind == overrides.KindActivation && isWeight:
+			return nil, nil, fmt.Errorf("%s: listed as an activation, but it is a weight", path)
+		}
+		if t.Float {
+			float[name] = true
 			continue
 		}
-		if g.Value(name) == nil {
-			return nil, fmt.Errorf("overrides: tensors[%q]: the model has no tensor of that name", name)
-		}
 		e := t.Encoding
+		if e == nil {
+			continue
+		}
 		enc := &passes.Encoding{DType: e.Type(), Scale: e.Scale, ZeroPoint: e.ZeroPoint, BlockSize: e.BlockSize, ScaleShape: e.Shape}
 		if e.Axis != nil {
 			enc.Axis = *e.Axis
 		}
+		if len(e.Scale) > 1 || e.BlockSize > 0 {
+			if !isWeight {
+				return nil, nil, fmt.Errorf("%s: %d scales on an activation (activations are per tensor)", path, len(e.Scale))
+			}
+			w := g.Value(name).Const
+			if e.AxisFromModel {
+				enc.Axis = axis
+				if e.BlockSize > 0 {
+					bax, ok := pl.blocked[name]
+					if !ok {
+						return nil, nil, fmt.Errorf("%s: blocked encodings are for MatMul and Gemm weights", path)
+					}
+					enc.Axis = bax
+					enc.ScaleShape = append([]int(nil), w.Shape...)
+					enc.ScaleShape[bax] = (w.Shape[bax] + e.BlockSize - 1) / e.BlockSize
+				}
+			}
+			if enc.Axis < 0 || enc.Axis >= w.Rank() {
+				return nil, nil, fmt.Errorf("%s: axis %d is outside the weight's rank %d", path, enc.Axis, w.Rank())
+			}
+			want := w.Shape[enc.Axis]
+			if e.BlockSize > 0 {
+				want = graph.Numel(enc.ScaleShape)
+			}
+			if len(e.Scale) != want {
+				return nil, nil, fmt.Errorf("%s: %d scales, the weight %v needs %d along axis %d", path, len(e.Scale), w.Shape, want, enc.Axis)
+			}
+		}
 		out[name] = enc
 	}
-	return out, nil
+	return out, float, nil
 }
 
 // encodingsFile writes the activation and weight encodings a conversion used
@@ -716,7 +792,11 @@ func encodingsFile(pl *plan, qp *passes.QDQPlan) *overrides.File {
 			ax := enc.Axis
 			e.Axis = &ax
 		}
-		f.Tensors[name] = &overrides.Tensor{Encoding: e}
+		kind := overrides.KindActivation
+		if _, ok := qp.Weights[name]; ok {
+			kind = overrides.KindWeight
+		}
+		f.Tensors[name] = &overrides.Tensor{Encoding: e, Kind: kind}
 	}
 	for _, name := range pl.observe {
 		if enc := qp.Activations[name]; enc != nil {

@@ -29,7 +29,18 @@ type File struct {
 type Tensor struct {
 	// Encoding, when set, is used as is: no calibration for this tensor.
 	Encoding *Encoding `json:"encoding,omitempty"`
+	// Float keeps the tensor in float: no Q/DQ pair is inserted on it.
+	Float bool `json:"float,omitempty"`
+	// Kind, when set, says whether the name is an activation or a weight; the
+	// converter checks it against the model, AIMET export sorts by it.
+	Kind string `json:"kind,omitempty"`
 }
+
+// Tensor kinds.
+const (
+	KindActivation = "activation"
+	KindWeight     = "weight"
+)
 
 // Encoding is an explicit quantization: q = saturate(round(x/scale) + zero_point).
 type Encoding struct {
@@ -40,6 +51,9 @@ type Encoding struct {
 	Axis      *int  `json:"axis,omitempty"`
 	BlockSize int   `json:"block_size,omitempty"`
 	Shape     []int `json:"scale_shape,omitempty"`
+	// AxisFromModel is set for dialects that do not state the axis (AIMET):
+	// the converter takes the weight's channel or blocked axis from the model.
+	AxisFromModel bool `json:"-"`
 }
 
 // Load reads and validates an overrides file.
@@ -69,19 +83,33 @@ func Parse(b []byte) (*File, error) {
 	if f.Version != Version {
 		return nil, fmt.Errorf("version: %d is not supported (this build reads version %d)", f.Version, Version)
 	}
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// Validate checks every entry; errors name the entry's JSON path.
+func (f *File) Validate() error {
 	for _, name := range f.Names() {
 		t := f.Tensors[name]
 		path := fmt.Sprintf("tensors[%q]", name)
 		if t == nil {
-			return nil, fmt.Errorf("%s: null", path)
+			return fmt.Errorf("%s: null", path)
+		}
+		if t.Float && t.Encoding != nil {
+			return fmt.Errorf("%s: float and encoding conflict (a float tensor has no encoding)", path)
+		}
+		if t.Kind != "" && t.Kind != KindActivation && t.Kind != KindWeight {
+			return fmt.Errorf("%s.kind: %q is not \"activation\" or \"weight\"", path, t.Kind)
 		}
 		if t.Encoding != nil {
 			if err := t.Encoding.validate(path + ".encoding"); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	return &f, nil
+	return nil
 }
 
 // Names lists the tensors with settings, sorted.
@@ -127,22 +155,25 @@ func (e *Encoding) validate(path string) error {
 			return fmt.Errorf("%s.zero_point[%d]: %d is outside %s's range [%d, %d]", path, i, z, dt.Short(), r[0], r[1])
 		}
 	}
-	if len(e.Scale) > 1 && e.Axis == nil {
+	if len(e.Scale) > 1 && e.Axis == nil && !e.AxisFromModel {
 		return fmt.Errorf("%s.axis: several scales need the axis they run along", path)
 	}
 	if e.BlockSize < 0 {
 		return fmt.Errorf("%s.block_size: %d must be positive", path, e.BlockSize)
 	}
-	if e.BlockSize > 0 && graph.Numel(e.Shape) != len(e.Scale) {
+	if e.BlockSize > 0 && !e.AxisFromModel && graph.Numel(e.Shape) != len(e.Scale) {
 		return fmt.Errorf("%s.scale_shape: %v does not hold %d scales", path, e.Shape, len(e.Scale))
 	}
 	return nil
 }
 
-// Write writes the file as indented JSON through a temp file and a rename.
-func (f *File) Write(path string) error {
-	f.Version = Version
-	b, err := json.MarshalIndent(f, "", "  ")
+// Write writes the file in onnxq's format.
+func (f *File) Write(path string) error { return f.WriteAs(path, ONNXQ) }
+
+// WriteAs writes the file in a dialect through a temp file and a rename, so a
+// failed write leaves no partial file.
+func (f *File) WriteAs(path string, d Dialect) error {
+	b, err := f.Export(d)
 	if err != nil {
 		return err
 	}
@@ -154,7 +185,7 @@ func (f *File) Write(path string) error {
 	if err != nil {
 		return err
 	}
-	_, err = tmp.Write(append(b, '\n'))
+	_, err = tmp.Write(b)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}

@@ -92,7 +92,7 @@ func convertCommand() *cli.Command {
 			opt.Dataset.Limit = int(cmd.Int("calib-size"))
 			opt.EncodingsOut = cmd.String("encodings-out")
 			if p := cmd.String("overrides"); p != "" {
-				f, err := overrides.Load(p)
+				f, _, err := overrides.LoadAny(p)
 				if err != nil {
 					return failed(err)
 				}

@@ -24,6 +24,7 @@ const examples = `Examples:
    onnxq run model.onnx --input x=image.npy --output-dir out/
    onnxq run model.onnx --input image.npy --repeat 20 --timing --threads 1
    onnxq optimize model.onnx -o model.opt.onnx --passes default,upgrade-opset:17 --verify
+   onnxq encodings export enc.json --format aimet-1.0 -o enc.aimet.json
    onnxq passes
    onnxq version`
 
@@ -96,6 +97,7 @@ func newRoot(stdout, stderr io.Writer) *cli.Command {
 			runCommand(),
 			optimizeCommand(),
 			passesCommand(),
+			encodingsCommand(),
 			{
 				Name:  "version",
 				Usage: "print the onnxq version",

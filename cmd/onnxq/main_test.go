@@ -411,6 +411,46 @@ func TestEncodingsRoundTrip(t *testing.T) {
 		if !bytes.Equal(ab, bb) {
 			t.Errorf("%v: the model rebuilt from its encodings differs (%d vs %d bytes)", extra, len(ab), len(bb))
 		}
+		// The same through AIMET's formats: export, import as overrides.
+		for _, format := range []string{"aimet-1.0", "aimet-0.6"} {
+			aj := filepath.Join(dir, format+".json")
+			if code, _, errOut := runCLI("encodings", "export", enc, "--format", format, "-o", aj); code != 0 {
+				t.Fatalf("export %s: %s", format, errOut)
+			}
+			c := filepath.Join(dir, "c.onnx")
+			if code, _, errOut := runCLI(append([]string{"convert", model, "-o", c, "--overrides", aj}, extra...)...); code != 0 {
+				t.Fatalf("convert from %s: %s", format, errOut)
+			}
+			if cb, _ := os.ReadFile(c); !bytes.Equal(ab, cb) {
+				t.Errorf("%v: the model rebuilt from %s encodings differs (%d vs %d bytes)", extra, format, len(ab), len(cb))
+			}
+		}
+	}
+	// A FLOAT entry keeps that activation in float: no QuantizeLinear reads it,
+	// and the report says why.
+	fl := filepath.Join(dir, "float.json")
+	os.WriteFile(fl, []byte(`{"version": "1.0.0", "activation_encodings": [{"name": "input", "dtype": "FLOAT", "bw": 16}], "param_encodings": []}`), 0o644)
+	fm, rep := filepath.Join(dir, "f.onnx"), filepath.Join(dir, "f.json")
+	if code, _, errOut := runCLI("convert", model, "-o", fm, "--calib", cal, "--overrides", fl, "--report", rep); code != 0 {
+		t.Fatalf("float override: %s", errOut)
+	}
+	m, err := graph.Load(fm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "QuantizeLinear" && n.Inputs[0] != nil && n.Inputs[0].Name == "input" {
+			t.Errorf("input is quantized despite the FLOAT entry")
+		}
+	}
+	if rb, _ := os.ReadFile(rep); !strings.Contains(string(rb), `"reason": "overrides: float"`) {
+		t.Errorf("report does not list the float tensor")
+	}
+	// AIMET offsets out of the grid name their JSON path.
+	badA := filepath.Join(dir, "bad_aimet.json")
+	os.WriteFile(badA, []byte(`{"version": "0.6.1", "activation_encodings": {"input": [{"bitwidth": 8, "dtype": "int", "is_symmetric": "False", "offset": 5, "scale": 0.1}]}, "param_encodings": {}}`), 0o644)
+	if code, _, errOut := runCLI("convert", model, "-o", filepath.Join(dir, "z.onnx"), "--calib", cal, "--overrides", badA); code != 1 || !strings.Contains(errOut, `activation_encodings["input"][0].offset: 5 puts the zero point outside the 8-bit grid`) {
+		t.Errorf("bad AIMET offset: %d %q", code, errOut)
 	}
 	// Bad overrides: one line, exit 1, nothing written.
 	bad := filepath.Join(dir, "bad.json")
