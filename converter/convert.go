@@ -63,6 +63,7 @@ type TensorReport struct {
 	Observer string            `json:"observer,omitempty"`
 	Range    *[2]float32       `json:"range,omitempty"`
 	SharedOf string            `json:"shares_encoding_of,omitempty"`
+	Override string            `json:"override,omitempty"` // the overrides entry that set its type
 	Extra    map[string]string `json:"-"`
 }
 
@@ -74,13 +75,13 @@ type FloatTensor struct {
 
 // keepFloat drops the named tensors from the plan; encodings that share theirs
 // and biases that need them drop out when the QDQ plan is built.
-func (p *plan) keepFloat(names map[string]bool, rep *Report) {
+func (p *plan) keepFloat(names map[string]string, rep *Report) {
 	if len(names) == 0 {
 		return
 	}
 	obs := p.observe[:0]
 	for _, n := range p.observe {
-		if !names[n] {
+		if _, ok := names[n]; !ok {
 			obs = append(obs, n)
 		}
 	}
@@ -88,7 +89,7 @@ func (p *plan) keepFloat(names map[string]bool, rep *Report) {
 	for _, n := range sortedKeys(names) {
 		delete(p.weights, n)
 		delete(p.blocked, n)
-		rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: n, Reason: "overrides: float"})
+		rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: n, Reason: "overrides: " + names[n]})
 	}
 }
 
@@ -108,6 +109,7 @@ type Report struct {
 	Tensors      []*TensorReport    `json:"tensors"`
 	FloatNodes   []FloatNode        `json:"float_nodes"`
 	FloatTensors []FloatTensor      `json:"float_tensors,omitempty"`
+	Warnings     []string           `json:"warnings,omitempty"`
 	PhaseSeconds map[string]float64 `json:"phase_seconds"`
 	PeakRSSBytes int64              `json:"peak_rss_bytes"`
 }
@@ -301,6 +303,19 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 	}
 	phase("load", start)
 
+	// Users name tensors of the model they have; passes rename folded weights
+	// (conv_w -> conv_w_bnfold). Keep the names and each compute node's weight.
+	pre := names{tensors: map[string]bool{}, nodes: map[string]bool{}, weight: map[string]string{}}
+	for _, v := range m.Graph.Values() {
+		pre.tensors[v.Name] = true
+	}
+	for _, n := range m.Graph.Nodes {
+		pre.nodes[n.Name] = true
+		if _, ok := weightOps[n.OpType]; ok && n.Input(1) != nil {
+			pre.weight[n.Name] = n.Input(1).Name
+		}
+	}
+
 	// Float passes; per-channel Q/DQ needs opset 13.
 	start = time.Now()
 	list := opt.Passes
@@ -311,6 +326,11 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 	need := int64(13)
 	for _, dt := range []graph.DataType{opt.ActType, opt.WeightType} {
 		if dt.BitWidth() == 16 || dt.BitWidth() == 4 {
+			need = 21
+		}
+	}
+	for _, s := range opt.Overrides.DTypes() {
+		if dt, err := graph.ParseDataType(s); err == nil && (dt.BitWidth() == 16 || dt.BitWidth() == 4) {
 			need = 21
 		}
 	}
@@ -335,7 +355,15 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 	rep.FloatNodes = pl.floatOps
 
 	// Explicit encodings first: those tensors need no calibration.
-	explicit, keepFloat, err := explicitEncodings(m.Graph, pl, opt.Overrides)
+	alias := pre.aliases(m.Graph)
+	if err := checkNames(m.Graph, pre, opt.Overrides, rep); err != nil {
+		return nil, err
+	}
+	explicit, keepFloat, err := explicitEncodings(m.Graph, pl, opt.Overrides, alias)
+	if err != nil {
+		return nil, err
+	}
+	typ, err := applyRules(m.Graph, pl, opt, explicit, keepFloat, alias, rep)
 	if err != nil {
 		return nil, err
 	}
@@ -375,13 +403,14 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 			continue
 		}
 		r := ranges[name]
-		enc, err := passes.ComputeEncoding(r[0], r[1], opt.ActType, opt.ActSymmetric)
+		dt, sym := typ.actType(name, opt)
+		enc, err := passes.ComputeEncoding(r[0], r[1], dt, sym)
 		if err != nil {
 			return nil, fmt.Errorf("tensor %q: %v", name, err)
 		}
 		qp.Activations[name] = enc
 		rr := r
-		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "activation", Encoding: enc, Observer: observerName(opt.Observer), Range: &rr})
+		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "activation", Encoding: enc, Observer: observerName(opt.Observer), Range: &rr, Override: typ.source[name]})
 	}
 	for _, name := range sortedKeys(pl.shared) {
 		root := rootOf(pl.shared, name)
@@ -399,20 +428,20 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 			continue
 		}
 		if bl, ok := pl.blocked[name]; ok && opt.WeightBlockSize > 0 {
-			enc, err := blockedEncoding(m.Graph.Value(name).Const, bl, opt.WeightBlockSize, opt.WeightType)
+			enc, err := blockedEncoding(m.Graph.Value(name).Const, bl, opt.WeightBlockSize, typ.weightType(name, opt))
 			if err != nil {
 				return nil, fmt.Errorf("weight %q: %v", name, err)
 			}
 			qp.Weights[name] = enc
-			rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "weight", Encoding: enc})
+			rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "weight", Encoding: enc, Override: typ.source[name]})
 			continue
 		}
-		enc, err := weightEncoding(m.Graph.Value(name).Const, pl.weights[name], opt.WeightType)
+		enc, err := weightEncoding(m.Graph.Value(name).Const, pl.weights[name], typ.weightType(name, opt))
 		if err != nil {
 			return nil, fmt.Errorf("weight %q: %v", name, err)
 		}
 		qp.Weights[name] = enc
-		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "weight", Encoding: enc})
+		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "weight", Encoding: enc, Override: typ.source[name]})
 	}
 	for _, name := range sortedKeys(pl.biases) {
 		ref := pl.biases[name]
@@ -709,12 +738,210 @@ func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, 
 	return nil
 }
 
+// types are the per-tensor settings the overrides' rules resolved.
+type types struct {
+	act    map[string]graph.DataType
+	sym    map[string]bool
+	weight map[string]graph.DataType
+	source map[string]string // tensor -> the overrides entry that set it
+}
+
+func (t *types) actType(name string, opt Options) (graph.DataType, bool) {
+	dt, ok := t.act[name]
+	if !ok {
+		dt = opt.ActType
+	}
+	sym, ok := t.sym[name]
+	if !ok {
+		sym = opt.ActSymmetric
+	}
+	return dt, sym
+}
+
+func (t *types) weightType(name string, opt Options) graph.DataType {
+	if dt, ok := t.weight[name]; ok {
+		return dt
+	}
+	return opt.WeightType
+}
+
+// names are the model's names before the float passes.
+type names struct {
+	tensors, nodes map[string]bool
+	weight         map[string]string // compute node -> its weight's name
+}
+
+// weightAliases relate weights the passes renamed to the names the user knows.
+type weightAliases struct {
+	orig    map[string]string // current -> original
+	current map[string]string // original -> current
+}
+
+func (p names) aliases(g *graph.Graph) weightAliases {
+	a := weightAliases{orig: map[string]string{}, current: map[string]string{}}
+	for _, n := range g.Nodes {
+		o, ok := p.weight[n.Name]
+		if _, compute := weightOps[n.OpType]; !ok || !compute || n.Input(1) == nil {
+			continue
+		}
+		if cur := n.Input(1).Name; cur != o && g.Value(o) == nil {
+			a.orig[cur], a.current[o] = o, cur
+		}
+	}
+	return a
+}
+
+// checkNames refuses exact names the model lacks (naming the closest ones) and
+// reports globs and op types that match nothing.
+func checkNames(g *graph.Graph, pre names, f *overrides.File, rep *Report) error {
+	if f == nil {
+		return nil
+	}
+	var opTypes []string
+	seenOp := map[string]bool{}
+	tensorNames, nodeNames := sortedKeys(pre.tensors), sortedKeys(pre.nodes)
+	for _, v := range g.Values() {
+		if !pre.tensors[v.Name] {
+			tensorNames = append(tensorNames, v.Name)
+		}
+	}
+	for _, n := range g.Nodes {
+		if !pre.nodes[n.Name] {
+			nodeNames = append(nodeNames, n.Name)
+		}
+		if !seenOp[n.OpType] {
+			seenOp[n.OpType] = true
+			opTypes = append(opTypes, n.OpType)
+		}
+	}
+	warn, err := f.Unmatched(tensorNames, nodeNames, opTypes)
+	if err != nil {
+		return fmt.Errorf("overrides: %v", err)
+	}
+	rep.Warnings = append(rep.Warnings, warn...)
+	return nil
+}
+
+// applyRules resolves the overrides' defaults, op type, node and tensor rules,
+// skips and thresholds for every tensor the plan quantizes. Tensors to keep in
+// float go into float with the entry that asked for it.
+func applyRules(g *graph.Graph, pl *plan, opt Options, explicit map[string]*passes.Encoding, float map[string]string, alias weightAliases, rep *Report) (*types, error) {
+	t := &types{act: map[string]graph.DataType{}, sym: map[string]bool{}, weight: map[string]graph.DataType{}, source: map[string]string{}}
+	f := opt.Overrides
+	if f == nil {
+		return t, nil
+	}
+	for _, n := range g.Nodes {
+		if src, ok := f.Skipped(n.Name, n.OpType); ok {
+			rep.FloatNodes = append(rep.FloatNodes, FloatNode{n.String(), n.OpType, "overrides: " + src})
+		}
+	}
+	parse := func(s string) graph.DataType { dt, _ := graph.ParseDataType(s); return dt }
+	for _, name := range pl.observe {
+		if _, ok := explicit[name]; ok {
+			continue
+		}
+		if _, ok := float[name]; ok {
+			continue
+		}
+		// The producer, and for a grouped Conv+Relu output the Conv too.
+		var nodes, ops []string
+		if p := g.Value(name).Producer; p != nil {
+			nodes, ops = append(nodes, p.Name), append(ops, p.OpType)
+			if in := p.Input(0); activationsAfter[p.OpType] && in != nil && in.Producer != nil && len(in.Consumers) == 1 {
+				if _, compute := weightOps[in.Producer.OpType]; compute || in.Producer.OpType == "Add" {
+					nodes, ops = append(nodes, in.Producer.Name), append(ops, in.Producer.OpType)
+				}
+			}
+		}
+		skipped := false
+		for i := range nodes {
+			if src, ok := f.Skipped(nodes[i], ops[i]); ok {
+				float[name], skipped = src, true
+				break
+			}
+		}
+		if skipped {
+			continue
+		}
+		c, err := f.Activation(name, nodes, ops)
+		if err != nil {
+			return nil, fmt.Errorf("overrides: %v", err)
+		}
+		switch c.DType {
+		case "":
+		case "float":
+			float[name] = c.Source
+			continue
+		default:
+			t.act[name] = parse(c.DType)
+		}
+		if c.Symmetric != nil {
+			t.sym[name] = *c.Symmetric
+		}
+		if c.Source != "" {
+			t.source[name] = c.Source
+		}
+	}
+	for _, name := range sortedKeys(pl.weights) {
+		if _, ok := explicit[name]; ok {
+			continue
+		}
+		if _, ok := float[name]; ok {
+			continue
+		}
+		w := g.Value(name)
+		var node, op string
+		for _, c := range w.Consumers {
+			if _, compute := weightOps[c.OpType]; compute {
+				node, op = c.Name, c.OpType
+				break
+			}
+		}
+		if src, ok := f.Skipped(node, op); ok {
+			float[name] = src
+			continue
+		}
+		if s := f.Skip; s != nil {
+			ch := w.Const.Shape[0]
+			if ax := pl.weights[name]; ax >= 0 {
+				ch = w.Const.Shape[ax]
+			}
+			if n := graph.Numel(w.Const.Shape); n < s.WeightsSmallerThan {
+				float[name] = fmt.Sprintf("skip.weights_smaller_than (%d elements < %d)", n, s.WeightsSmallerThan)
+				continue
+			}
+			if ch < s.WeightsFewerChannelsThan {
+				float[name] = fmt.Sprintf("skip.weights_fewer_channels_than (%d channels < %d)", ch, s.WeightsFewerChannelsThan)
+				continue
+			}
+		}
+		c, err := f.Weight(name, node, op)
+		if o, ok := alias.orig[name]; ok && err == nil && !strings.HasPrefix(c.Source, "tensors[") {
+			c, err = f.Weight(o, node, op) // the name the user knows
+		}
+		if err != nil {
+			return nil, fmt.Errorf("overrides: %v", err)
+		}
+		switch c.DType {
+		case "":
+		case "float":
+			float[name] = c.Source
+			continue
+		default:
+			t.weight[name] = parse(c.DType)
+			t.source[name] = c.Source
+		}
+	}
+	return t, nil
+}
+
 // explicitEncodings turns the overrides' encodings into QDQ encodings and
 // collects the tensors to keep in float. It refuses names the model does not
 // have or the plan does not quantize, a kind that contradicts the model, and
 // per-channel or blocked scales that do not fit the weight.
-func explicitEncodings(g *graph.Graph, pl *plan, f *overrides.File) (map[string]*passes.Encoding, map[string]bool, error) {
-	out, float := map[string]*passes.Encoding{}, map[string]bool{}
+func explicitEncodings(g *graph.Graph, pl *plan, f *overrides.File, alias weightAliases) (map[string]*passes.Encoding, map[string]string, error) {
+	out, float := map[string]*passes.Encoding{}, map[string]string{}
 	if f == nil {
 		return out, float, nil
 	}
@@ -722,9 +949,16 @@ func explicitEncodings(g *graph.Graph, pl *plan, f *overrides.File) (map[string]
 	for _, n := range pl.observe {
 		observed[n] = true
 	}
-	for _, name := range f.Names() {
-		t := f.Tensors[name]
-		path := fmt.Sprintf("overrides: tensors[%q]", name)
+	for _, key := range f.Names() {
+		t := f.Tensors[key]
+		if strings.ContainsAny(key, "*?[") {
+			continue // globs set types, resolved per tensor
+		}
+		path := fmt.Sprintf("overrides: tensors[%q]", key)
+		name := key
+		if cur, ok := alias.current[key]; ok {
+			name = cur // a weight the float passes renamed
+		}
 		if g.Value(name) == nil {
 			return nil, nil, fmt.Errorf("%s: the model has no tensor of that name", path)
 		}
@@ -738,7 +972,7 @@ func explicitEncodings(g *graph.Graph, pl *plan, f *overrides.File) (map[string]
 			return nil, nil, fmt.Errorf("%s: listed as an activation, but it is a weight", path)
 		}
 		if t.Float {
-			float[name] = true
+			float[name] = fmt.Sprintf("tensors[%q]", key)
 			continue
 		}
 		e := t.Encoding

@@ -177,3 +177,48 @@ func TestMixedTypesRunInORT(t *testing.T) {
 		})
 	}
 }
+
+// TestOverrideRulesRunInORT: a mixed-precision model from override rules (int16
+// and uint16 activations, int4 weights, a float weight, a skipped Add) loads in
+// ONNX Runtime, and both runs sit as close to the float model. They do not agree
+// to the step: with the float-weight Conv_3 alone, ORT and onnxq differ by
+// 0.024 at the output (every other override alone gives identical outputs);
+// still open, see the issue note.
+func TestOverrideRulesRunInORT(t *testing.T) {
+	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
+		t.Fatal(err)
+	}
+	js := `{"version": 1, "op_types": {"Gemm": {"activation_dtype": "uint16"}},
+	  "nodes": {"Conv_[12]": {"activation_dtype": "int16", "weight_dtype": "int4"}, "Conv_3": {"weight_dtype": "float"}},
+	  "skip": {"op_types": ["Add"]}}`
+	_, q, err := convertWith(t, testmodels.MobileNetV2Block(1), js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "q.onnx")
+	if err := graph.Save(q, path); err != nil {
+		t.Fatal(err)
+	}
+	x := graph.NewTensor(graph.Float, []int{1, 8, 16, 16})
+	for i, d := 0, x.Float32s(); i < len(d); i++ {
+		d[i] = float32(math.Sin(float64(i) * 0.37))
+	}
+	ours := runOnce(t, q, x)
+	theirs := ortRun(t, path, map[string]*graph.Tensor{"input": x})["logits"].Float32s()
+	worst, peak := 0.0, 0.0
+	for i := range ours {
+		worst = math.Max(worst, math.Abs(float64(ours[i])-float64(theirs[i])))
+		peak = math.Max(peak, math.Abs(float64(theirs[i])))
+	}
+	ref := runOnce(t, testmodels.MobileNetV2Block(1), x)
+	dOurs, dORT := 0.0, 0.0
+	for i := range ref {
+		dOurs = math.Max(dOurs, math.Abs(float64(ours[i])-float64(ref[i])))
+		dORT = math.Max(dORT, math.Abs(float64(theirs[i])-float64(ref[i])))
+	}
+	t.Logf("vs float: onnxq %.3g ORT %.3g", dOurs, dORT)
+	t.Logf("opset %d: max |onnxq - ORT| %.3g of peak %.3g", q.OpsetVersion(""), worst, peak)
+	if dOurs > 1.5*dORT || dORT > 1.5*dOurs || worst > 0.05*peak {
+		t.Errorf("onnxq (%.3g from float) and ORT (%.3g) differ by %.3g (peak %.3g)", dOurs, dORT, worst, peak)
+	}
+}

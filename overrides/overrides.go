@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path"
 	"sort"
 	"strings"
 
@@ -21,8 +22,34 @@ const Version = 1
 
 // File is an overrides file.
 type File struct {
-	Version int                `json:"version"`
+	Version int `json:"version"`
+	// Defaults replace the command line's types for every tensor.
+	Defaults *Rule `json:"defaults,omitempty"`
+	// OpTypes and Nodes set the types of a node's output activations and its
+	// weights; node keys are names or globs (path.Match syntax).
+	OpTypes map[string]*Rule `json:"op_types,omitempty"`
+	Nodes   map[string]*Rule `json:"nodes,omitempty"`
+	// Tensors keys are names or globs.
 	Tensors map[string]*Tensor `json:"tensors,omitempty"`
+	Skip    *Skip              `json:"skip,omitempty"`
+}
+
+// Rule sets types for the tensors a node (or op type, or the whole model) owns.
+// "float" as a type keeps those tensors in float.
+type Rule struct {
+	ActivationDType     string `json:"activation_dtype,omitempty"`
+	WeightDType         string `json:"weight_dtype,omitempty"`
+	ActivationSymmetric *bool  `json:"activation_symmetric,omitempty"`
+}
+
+// Skip leaves nodes entirely in float (their outputs and weights), and small
+// weights unquantized, as MindSpore's converter thresholds do.
+type Skip struct {
+	Nodes   []string `json:"nodes,omitempty"`
+	OpTypes []string `json:"op_types,omitempty"`
+	// Weights with fewer elements, or fewer output channels, stay float.
+	WeightsSmallerThan       int `json:"weights_smaller_than,omitempty"`
+	WeightsFewerChannelsThan int `json:"weights_fewer_channels_than,omitempty"`
 }
 
 // Tensor holds the settings of one tensor.
@@ -31,6 +58,10 @@ type Tensor struct {
 	Encoding *Encoding `json:"encoding,omitempty"`
 	// Float keeps the tensor in float: no Q/DQ pair is inserted on it.
 	Float bool `json:"float,omitempty"`
+	// DType sets this tensor's type (calibrated as usual); "float" keeps it float.
+	DType string `json:"dtype,omitempty"`
+	// Symmetric sets an activation's symmetry.
+	Symmetric *bool `json:"symmetric,omitempty"`
 	// Kind, when set, says whether the name is an activation or a weight; the
 	// converter checks it against the model, AIMET export sorts by it.
 	Kind string `json:"kind,omitempty"`
@@ -91,6 +122,9 @@ func Parse(b []byte) (*File, error) {
 
 // Validate checks every entry; errors name the entry's JSON path.
 func (f *File) Validate() error {
+	if err := f.validateRules(); err != nil {
+		return err
+	}
 	for _, name := range f.Names() {
 		t := f.Tensors[name]
 		path := fmt.Sprintf("tensors[%q]", name)
@@ -100,6 +134,17 @@ func (f *File) Validate() error {
 		if t.Float && t.Encoding != nil {
 			return fmt.Errorf("%s: float and encoding conflict (a float tensor has no encoding)", path)
 		}
+		if t.Encoding != nil && strings.ContainsAny(name, "*?[") {
+			return fmt.Errorf("%s.encoding: an explicit encoding names one tensor, not a glob", path)
+		}
+		if t.DType != "" && t.Encoding != nil {
+			return fmt.Errorf("%s.dtype: conflicts with the explicit encoding (its dtype is the type)", path)
+		}
+		if t.DType != "" {
+			if err := checkDType(t.DType, path+".dtype"); err != nil {
+				return err
+			}
+		}
 		if t.Kind != "" && t.Kind != KindActivation && t.Kind != KindWeight {
 			return fmt.Errorf("%s.kind: %q is not \"activation\" or \"weight\"", path, t.Kind)
 		}
@@ -108,6 +153,68 @@ func (f *File) Validate() error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+func (f *File) validateRules() error {
+	check := func(r *Rule, path string) error {
+		if r == nil {
+			return fmt.Errorf("%s: null", path)
+		}
+		if r.ActivationDType != "" {
+			if err := checkDType(r.ActivationDType, path+".activation_dtype"); err != nil {
+				return err
+			}
+		}
+		if r.WeightDType != "" {
+			if err := checkDType(r.WeightDType, path+".weight_dtype"); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if f.Defaults != nil {
+		if err := check(f.Defaults, "defaults"); err != nil {
+			return err
+		}
+	}
+	for _, k := range sortedNames(f.OpTypes) {
+		if err := check(f.OpTypes[k], fmt.Sprintf("op_types[%q]", k)); err != nil {
+			return err
+		}
+	}
+	for _, k := range sortedNames(f.Nodes) {
+		if err := check(f.Nodes[k], fmt.Sprintf("nodes[%q]", k)); err != nil {
+			return err
+		}
+	}
+	for _, k := range append(sortedNames(f.Nodes), sortedNames(f.Tensors)...) {
+		if _, err := path.Match(k, ""); err != nil {
+			return fmt.Errorf("%q: a malformed glob", k)
+		}
+	}
+	if s := f.Skip; s != nil {
+		if s.WeightsSmallerThan < 0 || s.WeightsFewerChannelsThan < 0 {
+			return fmt.Errorf("skip: thresholds must not be negative")
+		}
+		for i, n := range s.Nodes {
+			if _, err := path.Match(n, ""); err != nil {
+				return fmt.Errorf("skip.nodes[%d]: %q is a malformed glob", i, n)
+			}
+		}
+	}
+	return nil
+}
+
+// checkDType accepts the quantized types onnxq writes, and "float".
+func checkDType(s, path string) error {
+	if s == "float" {
+		return nil
+	}
+	dt, err := graph.ParseDataType(s)
+	if _, ok := ranges[dt]; err != nil || !ok || dt == graph.Int32 {
+		return fmt.Errorf("%s: %q is not supported (use uint8, int8, uint16, int16, uint4, int4 or float)", path, s)
 	}
 	return nil
 }

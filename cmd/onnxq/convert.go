@@ -164,6 +164,24 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 	for _, l := range lines {
 		fmt.Fprintf(tw, "\t  %s\n", l)
 	}
+	if len(rep.FloatTensors) > 0 {
+		fmt.Fprintf(tw, "float tensors\t%d (by overrides)\n", len(rep.FloatTensors))
+		for _, f := range rep.FloatTensors {
+			fmt.Fprintf(tw, "\t  %s: %s\n", f.Name, f.Reason)
+		}
+	}
+	overridden := 0
+	for _, t := range rep.Tensors {
+		if t.Override != "" || t.Observer == "overrides" {
+			overridden++
+		}
+	}
+	if overridden > 0 {
+		fmt.Fprintf(tw, "overridden\t%d tensors (see --report)\n", overridden)
+	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintf(tw, "warning\t%s\n", w)
+	}
 	phases := []string{"load", "passes", "calibration", "quantize", "save"}
 	var ps []string
 	for _, p := range phases {

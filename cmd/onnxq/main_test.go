@@ -443,7 +443,7 @@ func TestEncodingsRoundTrip(t *testing.T) {
 			t.Errorf("input is quantized despite the FLOAT entry")
 		}
 	}
-	if rb, _ := os.ReadFile(rep); !strings.Contains(string(rb), `"reason": "overrides: float"`) {
+	if rb, _ := os.ReadFile(rep); !strings.Contains(string(rb), `"reason": "overrides: tensors[\"input\"]"`) {
 		t.Errorf("report does not list the float tensor")
 	}
 	// AIMET offsets out of the grid name their JSON path.
@@ -461,7 +461,7 @@ func TestEncodingsRoundTrip(t *testing.T) {
 	os.WriteFile(typo, []byte(`{"version": 1, "tensor": {}}`), 0o644)
 	for path, want := range map[string]string{
 		bad:     `tensors["input"].encoding.zero_point[0]: 300 is outside uint8's range [0, 255]`,
-		unknown: `tensors["nosuch"]: the model has no tensor of that name`,
+		unknown: `tensors["nosuch"]: the model has no "nosuch" (closest: `,
 		typo:    `unknown field "tensor"`,
 	} {
 		out := filepath.Join(dir, "x.onnx")

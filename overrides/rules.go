@@ -1,0 +1,268 @@
+package overrides
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+)
+
+// Choice is a resolved setting and the key that gave it, for the report.
+type Choice struct {
+	DType     string // "" keeps the command line's type; "float" keeps the tensor float
+	Symmetric *bool
+	Source    string // e.g. nodes["/blocks.*/conv"]
+}
+
+func isGlob(k string) bool { return strings.ContainsAny(k, "*?[") }
+
+// lookup finds the key for name: an exact key always wins; otherwise the
+// matching globs must agree (same would-be value), since JSON keys have no
+// order to break ties with.
+func lookup[T any](m map[string]T, name string, same func(a, b T) bool) (string, bool, error) {
+	if _, ok := m[name]; ok {
+		return name, true, nil
+	}
+	var hits []string
+	for k := range m {
+		if isGlob(k) {
+			if ok, _ := path.Match(k, name); ok {
+				hits = append(hits, k)
+			}
+		}
+	}
+	if len(hits) == 0 {
+		return "", false, nil
+	}
+	sort.Strings(hits)
+	for _, h := range hits[1:] {
+		if !same(m[hits[0]], m[h]) {
+			return "", false, fmt.Errorf("%q matches both globs %q and %q, which set different types; add an exact entry", name, hits[0], h)
+		}
+	}
+	return hits[0], true, nil
+}
+
+func sameRule(a, b *Rule) bool {
+	return a.ActivationDType == b.ActivationDType && a.WeightDType == b.WeightDType && eqBool(a.ActivationSymmetric, b.ActivationSymmetric)
+}
+
+func sameTensor(a, b *Tensor) bool {
+	return a.DType == b.DType && a.Float == b.Float && eqBool(a.Symmetric, b.Symmetric) && a.Encoding == nil && b.Encoding == nil
+}
+
+func eqBool(a, b *bool) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+
+// Activation resolves an activation's type: tensor > node (its producer) >
+// op type > defaults. Symmetry resolves on its own along the same order.
+// A grouped Conv+Relu output belongs to both nodes: nodes lists them, nearest first.
+func (f *File) Activation(name string, nodes, opTypes []string) (Choice, error) {
+	return f.resolve(name, nodes, opTypes, func(r *Rule) string { return r.ActivationDType }, true)
+}
+
+// Weight resolves a weight's type: tensor > node (its consumer) > op type > defaults.
+func (f *File) Weight(name, node, opType string) (Choice, error) {
+	return f.resolve(name, []string{node}, []string{opType}, func(r *Rule) string { return r.WeightDType }, false)
+}
+
+func (f *File) resolve(name string, nodes, opTypes []string, pick func(*Rule) string, act bool) (Choice, error) {
+	var c Choice
+	if f == nil {
+		return c, nil
+	}
+	set := func(dt string, sym *bool, src string) {
+		if c.DType == "" && dt != "" {
+			c.DType, c.Source = dt, src
+		}
+		if act && c.Symmetric == nil && sym != nil {
+			c.Symmetric = sym
+			if c.Source == "" {
+				c.Source = src
+			}
+		}
+	}
+	k, ok, err := lookup(f.Tensors, name, sameTensor)
+	if err != nil {
+		return c, err
+	}
+	if ok {
+		t := f.Tensors[k]
+		dt := t.DType
+		if t.Float {
+			dt = "float"
+		}
+		set(dt, t.Symmetric, fmt.Sprintf("tensors[%q]", k))
+	}
+	for _, node := range nodes {
+		k, ok, err := lookup(f.Nodes, node, sameRule)
+		if err != nil {
+			return c, err
+		}
+		if ok && node != "" {
+			set(pick(f.Nodes[k]), f.Nodes[k].ActivationSymmetric, fmt.Sprintf("nodes[%q]", k))
+		}
+	}
+	for _, op := range opTypes {
+		if r, ok := f.OpTypes[op]; ok && op != "" {
+			set(pick(r), r.ActivationSymmetric, fmt.Sprintf("op_types[%q]", op))
+		}
+	}
+	if f.Defaults != nil {
+		set(pick(f.Defaults), f.Defaults.ActivationSymmetric, "defaults")
+	}
+	return c, nil
+}
+
+// Skipped says whether a node is left entirely in float, and by which entry.
+func (f *File) Skipped(node, opType string) (string, bool) {
+	if f == nil || f.Skip == nil {
+		return "", false
+	}
+	for i, p := range f.Skip.Nodes {
+		if ok, _ := path.Match(p, node); ok || p == node {
+			return fmt.Sprintf("skip.nodes[%d]", i), true
+		}
+	}
+	for i, t := range f.Skip.OpTypes {
+		if t == opType {
+			return fmt.Sprintf("skip.op_types[%d]", i), true
+		}
+	}
+	return "", false
+}
+
+// Unmatched checks every name, glob and op type against the model: an exact
+// name the model lacks is an error naming the three closest names; a glob or
+// op type that matches nothing is returned as a warning.
+func (f *File) Unmatched(tensors, nodes, opTypes []string) (warnings []string, err error) {
+	if f == nil {
+		return nil, nil
+	}
+	check := func(key, where string, names []string) error {
+		if isGlob(key) {
+			for _, n := range names {
+				if ok, _ := path.Match(key, n); ok {
+					return nil
+				}
+			}
+			warnings = append(warnings, fmt.Sprintf("%s: the glob %q matches nothing in the model", where, key))
+			return nil
+		}
+		for _, n := range names {
+			if n == key {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s: the model has no %q (closest: %s)", where, key, strings.Join(Closest(key, names, 3), ", "))
+	}
+	for _, k := range sortedNames(f.Tensors) {
+		if err := check(k, fmt.Sprintf("tensors[%q]", k), tensors); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range sortedNames(f.Nodes) {
+		if err := check(k, fmt.Sprintf("nodes[%q]", k), nodes); err != nil {
+			return nil, err
+		}
+	}
+	if f.Skip != nil {
+		for i, k := range f.Skip.Nodes {
+			if err := check(k, fmt.Sprintf("skip.nodes[%d]", i), nodes); err != nil {
+				return nil, err
+			}
+		}
+	}
+	has := map[string]bool{}
+	for _, t := range opTypes {
+		has[t] = true
+	}
+	for _, k := range sortedNames(f.OpTypes) {
+		if !has[k] {
+			warnings = append(warnings, fmt.Sprintf("op_types[%q]: the model has no %s node", k, k))
+		}
+	}
+	if f.Skip != nil {
+		for i, k := range f.Skip.OpTypes {
+			if !has[k] {
+				warnings = append(warnings, fmt.Sprintf("skip.op_types[%d]: the model has no %s node", i, k))
+			}
+		}
+	}
+	return warnings, nil
+}
+
+// Closest returns up to n names nearest to s by edit distance, then name.
+func Closest(s string, names []string, n int) []string {
+	type cand struct {
+		name string
+		d    int
+	}
+	cs := make([]cand, 0, len(names))
+	for _, name := range names {
+		cs = append(cs, cand{name, editDistance(s, name)})
+	}
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].d != cs[j].d {
+			return cs[i].d < cs[j].d
+		}
+		return cs[i].name < cs[j].name
+	})
+	var out []string
+	for i := 0; i < len(cs) && i < n; i++ {
+		out = append(out, fmt.Sprintf("%q", cs[i].name))
+	}
+	if len(out) == 0 {
+		return []string{"none"}
+	}
+	return out
+}
+
+// editDistance is the Levenshtein distance over bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// DTypes lists every quantized type the file can ask for (the converter picks
+// the opset from them: 4- and 16-bit types need opset 21).
+func (f *File) DTypes() []string {
+	if f == nil {
+		return nil
+	}
+	var out []string
+	add := func(r *Rule) {
+		if r != nil {
+			out = append(out, r.ActivationDType, r.WeightDType)
+		}
+	}
+	add(f.Defaults)
+	for _, k := range sortedNames(f.OpTypes) {
+		add(f.OpTypes[k])
+	}
+	for _, k := range sortedNames(f.Nodes) {
+		add(f.Nodes[k])
+	}
+	for _, k := range f.Names() {
+		t := f.Tensors[k]
+		out = append(out, t.DType)
+		if t.Encoding != nil {
+			out = append(out, t.Encoding.DType)
+		}
+	}
+	return out
+}
