@@ -2,6 +2,8 @@ package overrides
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -147,4 +149,66 @@ func FuzzParseAny(f *testing.F) {
 			t.Fatalf("re-read %s: %v\n%s", d, err, out)
 		}
 	})
+}
+
+// TestSchemaMatchesLoader: every property the JSON Schema names is a key the
+// loader accepts, and the documented example parses.
+func TestSchemaMatchesLoader(t *testing.T) {
+	b, err := os.ReadFile("../docs/overrides.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema map[string]any
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatal(err)
+	}
+	top := schema["properties"].(map[string]any)
+	defs := schema["$defs"].(map[string]any)
+	props := func(m any) []string {
+		var out []string
+		for k := range m.(map[string]any)["properties"].(map[string]any) {
+			out = append(out, k)
+		}
+		return out
+	}
+	// One document per schema object, each key set to a valid value.
+	valid := map[string]string{
+		"activation_dtype": `"int16"`, "weight_dtype": `"int4"`, "activation_symmetric": `true`,
+		"dtype": `"uint8"`, "scale": `[0.5]`, "zero_point": `[3]`, "axis": `0`, "block_size": `0`, "scale_shape": `[1]`,
+		"float": `false`, "symmetric": `true`, "kind": `"activation"`,
+		"nodes": `["n*"]`, "op_types": `["Add"]`, "weights_smaller_than": `4`, "weights_fewer_channels_than": `2`,
+	}
+	obj := func(keys []string) string {
+		var kv []string
+		for _, k := range keys {
+			kv = append(kv, fmt.Sprintf("%q: %s", k, valid[k]))
+		}
+		return "{" + strings.Join(kv, ", ") + "}"
+	}
+	for _, doc := range []string{
+		`{"version": 1, "defaults": ` + obj(props(defs["rule"])) + `}`,
+		`{"version": 1, "tensors": {"t": {"encoding": ` + obj(props(defs["encoding"])) + `}}}`,
+		`{"version": 1, "tensors": {"t": ` + obj([]string{"dtype", "symmetric", "kind", "float"}) + `}}`,
+		`{"version": 1, "skip": ` + obj(props(top["skip"])) + `}`,
+	} {
+		if _, err := Parse([]byte(doc)); err != nil {
+			t.Errorf("%s: %v", doc, err)
+		}
+	}
+	for k := range top {
+		if _, err := Parse([]byte(fmt.Sprintf(`{"version": 1, %q: null}`, k))); err != nil && strings.Contains(err.Error(), "unknown field") {
+			t.Errorf("schema property %q is unknown to the loader", k)
+		}
+	}
+	// The documented example.
+	md, err := os.ReadFile("../docs/overrides.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(md)
+	i := strings.Index(s, "```json\n")
+	j := strings.Index(s[i+8:], "```")
+	if _, err := Parse([]byte(s[i+8 : i+8+j])); err != nil {
+		t.Errorf("docs/overrides.md example: %v", err)
+	}
 }
