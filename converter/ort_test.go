@@ -14,6 +14,7 @@ import (
 	"github.com/onnxq/onnxq/internal/ortref"
 	"github.com/onnxq/onnxq/internal/testdata"
 	"github.com/onnxq/onnxq/npy"
+	"github.com/onnxq/onnxq/overrides"
 	"github.com/onnxq/onnxq/testmodels"
 )
 
@@ -220,5 +221,100 @@ func TestOverrideRulesRunInORT(t *testing.T) {
 	t.Logf("opset %d: max |onnxq - ORT| %.3g of peak %.3g", q.OpsetVersion(""), worst, peak)
 	if dOurs > 1.5*dORT || dORT > 1.5*dOurs || worst > 0.05*peak {
 		t.Errorf("onnxq (%.3g from float) and ORT (%.3g) differ by %.3g (peak %.3g)", dOurs, dORT, worst, peak)
+	}
+}
+
+// TestPaddleOCRMixedPrecision: one overrides file on the rec model sets two
+// Conv outputs to uint16, its Softmax to float and one Conv's weights to int4
+// per channel; the Q/DQ nodes carry exactly those types and ONNX Runtime runs it.
+func TestPaddleOCRMixedPrecision(t *testing.T) {
+	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
+		t.Fatal(err)
+	}
+	model := testdata.OCRModel(t, "rec")
+	orig, err := graph.Load(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var convs []*graph.Node
+	var softmax *graph.Node
+	for _, n := range orig.Graph.Nodes {
+		if n.OpType == "Conv" {
+			convs = append(convs, n)
+		}
+		if n.OpType == "Softmax" && softmax == nil {
+			softmax = n
+		}
+	}
+	if len(convs) < 3 || softmax == nil {
+		t.Fatalf("rec model: %d convs, softmax %v", len(convs), softmax)
+	}
+	js := fmt.Sprintf(`{"version": 1, "nodes": {%q: {"activation_dtype": "uint16"}, %q: {"activation_dtype": "uint16"}, %q: {"weight_dtype": "int4"}, %q: {"activation_dtype": "float"}}}`,
+		convs[1].Name, convs[2].Name, convs[4].Name, softmax.Name)
+	f, err := overrides.Parse([]byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cal := filepath.Join(dir, "calib")
+	mustMkdir(t, cal)
+	for i := 0; i < 8; i++ {
+		x := testdata.ImageNetNormalized(testdata.TextImage(48, 320, uint64(100+i)), 48, 320)
+		if err := npy.WriteFile(filepath.Join(cal, fmt.Sprintf("%02d.npy", i)), x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "rec.qdq.onnx")
+	rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, Observer: calib.Config{Kind: "minmax"}, Overrides: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bySource := map[string][]*TensorReport{}
+	for _, tr := range rep.Tensors {
+		bySource[tr.Override] = append(bySource[tr.Override], tr)
+	}
+	for _, c := range convs[1:3] {
+		trs := bySource[fmt.Sprintf("nodes[%q]", c.Name)]
+		if len(trs) != 1 || trs[0].Encoding.DType != graph.Uint16 {
+			t.Errorf("%s: output tensors %v, want one uint16", c.Name, trs)
+		}
+	}
+	trs := bySource[fmt.Sprintf("nodes[%q]", convs[4].Name)]
+	if len(trs) != 1 || trs[0].Kind != "weight" || trs[0].Encoding.DType != graph.Int4 || len(trs[0].Encoding.Scale) < 2 {
+		t.Errorf("%s: weight tensors %+v, want one int4 per-channel", convs[4].Name, trs)
+	}
+	floatSoftmax := false
+	for _, ft := range rep.FloatTensors {
+		floatSoftmax = floatSoftmax || ft.Reason == fmt.Sprintf("overrides: nodes[%q]", softmax.Name)
+	}
+	if !floatSoftmax {
+		t.Errorf("the report does not list the Softmax output as kept float by nodes[%q]", softmax.Name)
+	}
+	q, err := graph.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := quantTypes(q)
+	for _, o := range softmax.Outputs {
+		if _, ok := got[o.Name]; ok {
+			t.Errorf("softmax output %s is quantized", o.Name)
+		}
+	}
+	// The written model: Q/DQ types in the file match the report.
+	for _, tr := range rep.Tensors {
+		if tr.Override != "" && got[tr.Name] != tr.Encoding.DType {
+			t.Errorf("%s: written as %v, report says %v", tr.Name, got[tr.Name], tr.Encoding.DType)
+		}
+	}
+	x := testdata.ImageNetNormalized(testdata.TextImage(48, 320, 901), 48, 320)
+	in := map[string]*graph.Tensor{"x": x}
+	fo, qo := ortRun(t, model, in), ortRun(t, out, in)
+	for name, fv := range fo {
+		t.Logf("%s: cosine(float, mixed QDQ) in ONNX Runtime %.4f (opset %d, softmax output float: %v)", name, cosine(fv.Float32s(), qo[name].Float32s()), q.OpsetVersion(""), floatSoftmax)
+		for _, v := range qo[name].Float32s() {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				t.Fatalf("%s: non-finite output", name)
+			}
+		}
 	}
 }
