@@ -5,8 +5,9 @@ package converter
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -479,14 +480,7 @@ func observerName(c calib.Config) string {
 	return c.Kind
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // weightEncoding is symmetric quantization, per channel along axis (or per tensor).
 func weightEncoding(t *graph.Tensor, axis int, dt graph.DataType) (*passes.Encoding, error) {
@@ -836,7 +830,21 @@ func applyRules(g *graph.Graph, pl *plan, opt Options, explicit map[string]*pass
 			rep.FloatNodes = append(rep.FloatNodes, FloatNode{n.String(), n.OpType, "overrides: " + src})
 		}
 	}
-	parse := func(s string) graph.DataType { dt, _ := graph.ParseDataType(s); return dt }
+	// take records a resolved choice; false when it keeps the tensor float.
+	take := func(name string, c overrides.Choice, types map[string]graph.DataType) bool {
+		switch c.DType {
+		case "float":
+			float[name] = c.Source
+			return false
+		case "":
+		default:
+			types[name], _ = graph.ParseDataType(c.DType) // validated by the loader
+		}
+		if c.Source != "" {
+			t.source[name] = c.Source
+		}
+		return true
+	}
 	for _, name := range pl.observe {
 		if _, ok := explicit[name]; ok {
 			continue
@@ -868,19 +876,11 @@ func applyRules(g *graph.Graph, pl *plan, opt Options, explicit map[string]*pass
 		if err != nil {
 			return nil, fmt.Errorf("overrides: %v", err)
 		}
-		switch c.DType {
-		case "":
-		case "float":
-			float[name] = c.Source
+		if !take(name, c, t.act) {
 			continue
-		default:
-			t.act[name] = parse(c.DType)
 		}
 		if c.Symmetric != nil {
 			t.sym[name] = *c.Symmetric
-		}
-		if c.Source != "" {
-			t.source[name] = c.Source
 		}
 	}
 	for _, name := range sortedKeys(pl.weights) {
@@ -923,15 +923,7 @@ func applyRules(g *graph.Graph, pl *plan, opt Options, explicit map[string]*pass
 		if err != nil {
 			return nil, fmt.Errorf("overrides: %v", err)
 		}
-		switch c.DType {
-		case "":
-		case "float":
-			float[name] = c.Source
-			continue
-		default:
-			t.weight[name] = parse(c.DType)
-			t.source[name] = c.Source
-		}
+		take(name, c, t.weight)
 	}
 	return t, nil
 }

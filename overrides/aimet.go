@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
-	"sort"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -446,11 +447,4 @@ func (f *File) Export(d Dialect) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-func sortedNames[T any](m map[string]T) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+func sortedNames[T any](m map[string]T) []string { return slices.Sorted(maps.Keys(m)) }
