@@ -825,8 +825,12 @@ func applyRules(g *graph.Graph, pl *plan, opt Options, explicit map[string]*pass
 	if f == nil {
 		return t, nil
 	}
+	listed := map[string]bool{} // nodes the plan already keeps float, with their reason
+	for _, fn := range rep.FloatNodes {
+		listed[fn.Node] = true
+	}
 	for _, n := range g.Nodes {
-		if src, ok := f.Skipped(n.Name, n.OpType); ok {
+		if src, ok := f.Skipped(n.Name, n.OpType); ok && !listed[n.String()] {
 			rep.FloatNodes = append(rep.FloatNodes, FloatNode{n.String(), n.OpType, "overrides: " + src})
 		}
 	}
@@ -903,7 +907,7 @@ func applyRules(g *graph.Graph, pl *plan, opt Options, explicit map[string]*pass
 			continue
 		}
 		if s := f.Skip; s != nil {
-			ch := w.Const.Shape[0]
+			ch := graph.Numel(w.Const.Shape[:min(1, w.Const.Rank())]) // a scalar has one channel
 			if ax := pl.weights[name]; ax >= 0 {
 				ch = w.Const.Shape[ax]
 			}
