@@ -1,0 +1,196 @@
+package converter
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/onnxq/onnxq/converter/calib"
+	"github.com/onnxq/onnxq/converter/dataset"
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels"
+	"github.com/onnxq/onnxq/passes"
+)
+
+// calibrate runs every sample through the float model, feeding the observed
+// tensors to their observers, once per observer pass.
+func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []string, opt Options, means *channelMeans) (map[string][2]float32, error) {
+	obs := map[string]calib.Observer{}
+	passesNeeded := 1
+	for _, n := range names {
+		o, err := calib.New(opt.Observer)
+		if err != nil {
+			return nil, err
+		}
+		obs[n] = o
+		passesNeeded = max(passesNeeded, o.Passes())
+	}
+	pass := 0
+	last := passesNeeded - 1
+	s, err := kernels.NewSession(m, kernels.Options{Threads: opt.Threads, Tap: func(name string, t *graph.Tensor) {
+		if o, ok := obs[name]; ok && t.DType == graph.Float {
+			o.Observe(pass, t.Float32s())
+		}
+		if means != nil && pass == last {
+			means.observe(name, t)
+		}
+	}})
+	if err != nil {
+		return nil, err
+	}
+	for pass = 0; pass < passesNeeded; pass++ {
+		n := src.Len()
+		if pass == 0 && passesNeeded > 1 {
+			// Histogram observers only need a range to fix their bins: the first
+			// tenth of the samples (at least 8) sets it; the full pass counts all.
+			n = min(src.Len(), max(8, (src.Len()+9)/10))
+		}
+		for i := 0; i < n; i++ {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			smp, err := src.Sample(i)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := s.Run(smp); err != nil {
+				return nil, fmt.Errorf("calibration sample %d: %w", i, err)
+			}
+			if opt.Progress != nil {
+				opt.Progress(pass, i+1, n)
+			}
+		}
+	}
+	out := map[string][2]float32{}
+	for n, o := range obs {
+		lo, hi, err := o.Range()
+		if err != nil {
+			return nil, fmt.Errorf("tensor %q: %v (is it computed for these inputs?)", n, err)
+		}
+		out[n] = [2]float32{lo, hi}
+	}
+	return out, nil
+}
+
+// insertHook lets tests change the plan just before insertion.
+var insertHook = func(*passes.QDQPlan) {}
+
+// channelMeans accumulates, for the input of every Conv/Gemm with a quantized
+// weight and a bias, the mean of each channel (axis 1) over the calibration data.
+type channelMeans struct {
+	byInput map[string]*meanAcc // input value name
+	byNode  map[*graph.Node]string
+}
+
+type meanAcc struct {
+	sum   []float64
+	count float64
+}
+
+func newChannelMeans(g *graph.Graph, pl *plan) *channelMeans {
+	cm := &channelMeans{byInput: map[string]*meanAcc{}, byNode: map[*graph.Node]string{}}
+	for _, n := range g.Nodes {
+		if n.OpType != "Conv" && n.OpType != "Gemm" {
+			continue
+		}
+		w, b := n.Input(1), n.Input(2)
+		if w == nil || b == nil {
+			continue
+		}
+		if _, ok := pl.weights[w.Name]; !ok {
+			continue
+		}
+		if in := n.Input(0); in != nil {
+			cm.byNode[n] = in.Name
+			cm.byInput[in.Name] = &meanAcc{}
+		}
+	}
+	return cm
+}
+
+func (cm *channelMeans) observe(name string, t *graph.Tensor) {
+	acc, ok := cm.byInput[name]
+	if !ok || t.DType != graph.Float || t.Rank() < 2 {
+		return
+	}
+	c := t.Shape[1]
+	if acc.sum == nil {
+		acc.sum = make([]float64, c)
+	}
+	if len(acc.sum) != c {
+		return
+	}
+	outer, inner := t.Shape[0], graph.Numel(t.Shape[2:])
+	d := t.Float32s()
+	for o := 0; o < outer; o++ {
+		for ch := 0; ch < c; ch++ {
+			var s float64
+			for _, v := range d[(o*c+ch)*inner : (o*c+ch+1)*inner] {
+				s += float64(v)
+			}
+			acc.sum[ch] += s
+		}
+	}
+	acc.count += float64(outer * inner)
+}
+
+// InputMean implements passes.InputMeans with the measured means.
+func (cm *channelMeans) InputMean(n *graph.Node) ([]float32, bool) {
+	acc, ok := cm.byInput[cm.byNode[n]]
+	if !ok || acc.count == 0 {
+		return nil, false
+	}
+	out := make([]float32, len(acc.sum))
+	for i, s := range acc.sum {
+		out[i] = float32(s / acc.count)
+	}
+	return out, true
+}
+
+// runCalibration opens the dataset for the model's inputs and fills ranges for
+// the tensors to observe (and the input means for bias correction).
+func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, toObserve []string, rep *Report, ranges map[string][2]float32) error {
+	var inputs []dataset.Input
+	for _, in := range m.Graph.Inputs {
+		if in.Const != nil {
+			continue
+		}
+		di := dataset.Input{Name: in.Name, DType: in.ElemType()}
+		if dims, ok := in.Shape(); ok {
+			for _, d := range dims {
+				if d.Known && d.Param == "" {
+					di.Dims = append(di.Dims, d.Value)
+				} else {
+					di.Dims = append(di.Dims, -1)
+				}
+			}
+		}
+		inputs = append(inputs, di)
+	}
+	src, err := dataset.Open(opt.Calib, inputs, opt.Dataset)
+	if err != nil {
+		return err
+	}
+	rep.Samples = src.Len()
+	var means *channelMeans
+	if opt.BiasCorrection {
+		if opt.WeightPerTensor {
+			return fmt.Errorf("bias correction needs per-channel weights (drop --per-tensor-weights)")
+		}
+		means = newChannelMeans(m.Graph, pl)
+	}
+	got, err := calibrate(ctx, m, src, toObserve, opt, means)
+	if err != nil {
+		return err
+	}
+	for k, v := range got {
+		ranges[k] = v
+	}
+	if means != nil {
+		c := &passes.Change{Pass: "bias-correction (empirical)"}
+		if err := passes.CorrectBias(m, means, opt.WeightType.BitWidth(), c); err != nil {
+			return err
+		}
+		rep.Passes = append(rep.Passes, c)
+	}
+	return nil
+}

@@ -1,0 +1,190 @@
+package converter
+
+import (
+	"github.com/onnxq/onnxq/graph"
+)
+
+// keepFloat drops the named tensors from the plan; encodings that share theirs
+// and biases that need them drop out when the QDQ plan is built.
+func (p *plan) keepFloat(names map[string]string, rep *Report) {
+	if len(names) == 0 {
+		return
+	}
+	obs := p.observe[:0]
+	for _, n := range p.observe {
+		if _, ok := names[n]; !ok {
+			obs = append(obs, n)
+		}
+	}
+	p.observe = obs
+	for _, n := range sortedKeys(names) {
+		delete(p.weights, n)
+		delete(p.blocked, n)
+		rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: n, Reason: "overrides: " + names[n]})
+	}
+}
+
+// compute ops have weights; their activation inputs and outputs are quantized.
+var weightOps = map[string]int{"Conv": 0, "ConvTranspose": 1, "Gemm": -1, "MatMul": -1}
+
+// quantizedOps run in integer arithmetic in QDQ runtimes: their float inputs and
+// outputs get Q/DQ. Add and Mul count only with two activation inputs (residual
+// sums, gates); with a constant operand (a per-channel affine, the pieces of an
+// exported HardSwish) they run in float between DQ and Q, which costs runtimes
+// little and saves a requantization each.
+var quantizedOps = map[string]bool{
+	"Conv": true, "ConvTranspose": true, "Gemm": true, "MatMul": true, "Add": true, "Mul": true,
+	"Concat": true, "AveragePool": true, "GlobalAveragePool": true, "Resize": true,
+	"LeakyRelu": true, "Relu": true, "Clip": true, "Softmax": true,
+}
+
+// floatOps are computed in float between DQ and Q by design.
+var floatOps = map[string]string{
+	"Sub": "elementwise op computed in float", "Div": "elementwise op computed in float",
+	"Sigmoid": "activation computed in float", "HardSigmoid": "activation computed in float",
+	"HardSwish": "activation computed in float", "Tanh": "activation computed in float",
+	"Pow": "elementwise op computed in float", "Sqrt": "elementwise op computed in float",
+	"ReduceMean": "reduction computed in float",
+}
+
+// movementOps pass values through unchanged: their outputs share their input's encoding.
+var movementOps = map[string]bool{
+	"Reshape": true, "Transpose": true, "Flatten": true, "Squeeze": true, "Unsqueeze": true,
+	"MaxPool": true, "Slice": true, "Split": true, "Identity": true, "GlobalMaxPool": true,
+}
+
+// activationsAfter are grouped with the compute op before them: Q/DQ after the activation.
+var activationsAfter = map[string]bool{"Relu": true, "Clip": true, "LeakyRelu": true}
+
+// plan decides which tensors to observe, which share encodings, and which weights
+// and biases to quantize.
+type plan struct {
+	observe  []string          // activation tensors calibrated by observers
+	shared   map[string]string // tensor -> the tensor whose encoding it shares
+	weights  map[string]int    // weight initializer -> channel axis (-1: per tensor)
+	blocked  map[string]int    // MatMul/Gemm weight -> its reduction axis, for blocked quantization
+	biases   map[string][2]string
+	floatOps []FloatNode
+}
+
+func isFloatTensor(v *graph.Value) bool {
+	return v != nil && v.Const == nil && (v.ElemType() == graph.Float || v.ElemType() == graph.Undefined)
+}
+
+func makePlan(m *graph.Model, perTensorWeights bool) *plan {
+	g := m.Graph
+	p := &plan{shared: map[string]string{}, weights: map[string]int{}, blocked: map[string]int{}, biases: map[string][2]string{}}
+	want := map[string]bool{}
+	add := func(v *graph.Value) {
+		if isFloatTensor(v) && !want[v.Name] {
+			want[v.Name] = true
+			p.observe = append(p.observe, v.Name)
+		}
+	}
+	grouped := func(v *graph.Value) bool { // v is a compute output that only feeds an activation
+		if v == nil || v.Producer == nil || g.IsOutput(v) || len(v.Consumers) != 1 {
+			return false
+		}
+		_, compute := weightOps[v.Producer.OpType]
+		return (compute || v.Producer.OpType == "Add") && activationsAfter[v.Consumers[0].OpType]
+	}
+	order, _ := g.TopoOrder()
+	for _, n := range order {
+		if !graph.IsStandardDomain(n.Domain) {
+			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, "custom domain " + n.Domain})
+			continue
+		}
+		constOperand := (n.OpType == "Add" || n.OpType == "Mul") && (n.Input(0) == nil || n.Input(0).Const != nil || n.Input(1) == nil || n.Input(1).Const != nil)
+		switch {
+		case constOperand:
+			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, "constant operand: computed in float between DQ and Q"})
+		case floatOps[n.OpType] != "":
+			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, floatOps[n.OpType]})
+		case quantizedOps[n.OpType]:
+			for i, in := range n.Inputs {
+				if in == nil {
+					continue
+				}
+				if _, isW := weightOps[n.OpType]; isW && i > 0 {
+					continue // weights and bias are handled below
+				}
+				if activationsAfter[n.OpType] && grouped(in) {
+					continue
+				}
+				if n.OpType == "Resize" || n.OpType == "Clip" {
+					if i > 0 {
+						continue // roi, scales, bounds
+					}
+				}
+				add(in)
+			}
+			if out := n.Output(); out != nil && !grouped(out) {
+				add(out)
+			}
+			if axis, isW := weightOps[n.OpType]; isW {
+				w := n.Input(1)
+				if w == nil || w.Const == nil || w.Const.DType != graph.Float {
+					continue // a computed weight is quantized as an activation
+				}
+				ax := axis
+				if n.OpType == "Gemm" {
+					if tb, _ := n.AttrInt("transB", 0); tb != 0 {
+						ax = 0
+					} else {
+						ax = 1
+					}
+				}
+				if n.OpType == "MatMul" {
+					ax = w.Const.Rank() - 1
+				}
+				if n.OpType == "ConvTranspose" {
+					if grp, _ := n.AttrInt("group", 1); grp != 1 {
+						ax = -1 // axis 1 holds M/group channels: per-tensor
+					}
+				}
+				if perTensorWeights || w.Const.Rank() < 2 {
+					ax = -1
+				}
+				p.weights[w.Name] = ax
+				if (n.OpType == "MatMul" || n.OpType == "Gemm") && w.Const.Rank() == 2 {
+					p.blocked[w.Name] = 1 - ax // the axis that is not the output channels: K
+				}
+				if b := n.Input(2); b != nil && b.Const != nil && b.Const.Rank() == 1 && n.OpType != "MatMul" && isFloatTensor(n.Input(0)) {
+					p.biases[b.Name] = [2]string{n.Input(0).Name, w.Name}
+				}
+			}
+		case movementOps[n.OpType]:
+			// Output shares the input's encoding, when the input is quantized.
+			if in := n.Input(0); in != nil && want[in.Name] {
+				for _, o := range n.Outputs {
+					if isFloatTensor(o) {
+						p.shared[o.Name] = rootOf(p.shared, in.Name)
+					}
+				}
+			}
+		case n.OpType == "Constant" || n.OpType == "Shape" || n.OpType == "Cast":
+		default:
+			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, "no quantized form in the placement table"})
+		}
+	}
+	// A shared tensor that is also observed (an input of a quantized op) keeps the
+	// shared encoding: passing values through must not requantize them.
+	kept := p.observe[:0]
+	for _, name := range p.observe {
+		if _, ok := p.shared[name]; !ok {
+			kept = append(kept, name)
+		}
+	}
+	p.observe = kept
+	return p
+}
+
+func rootOf(shared map[string]string, name string) string {
+	for {
+		next, ok := shared[name]
+		if !ok {
+			return name
+		}
+		name = next
+	}
+}
