@@ -13,13 +13,13 @@ import (
 
 // calibrate runs every sample through the float model, feeding the observed
 // tensors to their observers, once per observer pass.
-func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []string, opt Options, means *channelMeans) (map[string][2]float32, error) {
+func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []string, opt Options, st *settings, means *channelMeans) (map[string][2]float32, error) {
 	obs := map[string]calib.Observer{}
 	passesNeeded := 1
 	for _, n := range names {
-		o, err := calib.New(opt.Observer)
+		o, err := calib.New(st.observer(n, opt))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("tensor %q: %v", n, err)
 		}
 		obs[n] = o
 		passesNeeded = max(passesNeeded, o.Passes())
@@ -148,7 +148,7 @@ func (cm *channelMeans) InputMean(n *graph.Node) ([]float32, bool) {
 
 // runCalibration opens the dataset for the model's inputs and fills ranges for
 // the tensors to observe (and the input means for bias correction).
-func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, toObserve []string, rep *Report, ranges map[string][2]float32) error {
+func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, st *settings, weights map[string]*passes.Encoding, toObserve []string, rep *Report, ranges map[string][2]float32) error {
 	var inputs []dataset.Input
 	for _, in := range m.Graph.Inputs {
 		if in.Const != nil {
@@ -173,12 +173,9 @@ func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, 
 	rep.Samples = src.Len()
 	var means *channelMeans
 	if opt.BiasCorrection {
-		if opt.WeightPerTensor {
-			return fmt.Errorf("bias correction needs per-channel weights (drop --per-tensor-weights)")
-		}
 		means = newChannelMeans(m.Graph, pl)
 	}
-	got, err := calibrate(ctx, m, src, toObserve, opt, means)
+	got, err := calibrate(ctx, m, src, toObserve, opt, st, means)
 	if err != nil {
 		return err
 	}
@@ -187,7 +184,13 @@ func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, 
 	}
 	if means != nil {
 		c := &passes.Change{Pass: "bias-correction (empirical)"}
-		if err := passes.CorrectBias(m, means, opt.WeightType.BitWidth(), c); err != nil {
+		if err := passes.CorrectBias(m, means, func(n *graph.Node, w *graph.Tensor) ([]float32, error) {
+			enc := weights[n.Input(1).Name]
+			if enc == nil {
+				return nil, nil // a float weight has no quantization error
+			}
+			return enc.FakeQuantize(w.Float32s(), w.Shape)
+		}, c); err != nil {
 			return err
 		}
 		rep.Passes = append(rep.Passes, c)

@@ -165,7 +165,7 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 	rep.Passes = prep.Changes
 	phase("passes", start)
 
-	pl := makePlan(m, opt.WeightPerTensor)
+	pl := makePlan(m)
 	rep.FloatNodes = pl.floatOps
 
 	// Explicit encodings first: those tensors need no calibration.
@@ -173,20 +173,48 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 	if err := checkNames(m.Graph, pre, opt.Overrides, rep); err != nil {
 		return nil, err
 	}
-	explicit, keepFloat, err := explicitEncodings(m.Graph, pl, opt.Overrides, alias)
+	explicit, keepFloat, err := explicitEncodings(m.Graph, pl, opt, alias)
 	if err != nil {
 		return nil, err
 	}
-	typ, err := applyRules(m.Graph, pl, opt, explicit, keepFloat, alias, rep)
+	st, err := applyRules(m.Graph, pl, opt, explicit, keepFloat, alias, rep)
 	if err != nil {
 		return nil, err
 	}
 	pl.keepFloat(keepFloat, rep)
+	// Pinned ranges need no calibration either.
+	pinned := map[string]*passes.Encoding{}
 	var toObserve []string
 	for _, name := range pl.observe {
-		if _, ok := explicit[name]; !ok {
-			toObserve = append(toObserve, name)
+		if _, ok := explicit[name]; ok {
+			continue
 		}
+		if c := st.act[name]; c.Min != nil {
+			dt, sym := st.actType(name, opt)
+			enc, err := passes.RangeEncoding([]float32{float32(c.Min[0])}, []float32{float32(c.Max[0])}, 0, dt, sym)
+			if err != nil {
+				return nil, fmt.Errorf("overrides: %s: tensor %q: %v", c.Source(), name, err)
+			}
+			pinned[name] = enc
+			continue
+		}
+		toObserve = append(toObserve, name)
+	}
+	// Weights do not depend on the data: their encodings come first, and bias
+	// correction measures against exactly these.
+	qp := &passes.QDQPlan{Activations: map[string]*passes.Encoding{}, Weights: map[string]*passes.Encoding{}, Biases: map[string]passes.BiasPlan{}}
+	var weightReports []*TensorReport
+	for _, name := range sortedKeys(pl.weights) {
+		tr := &TensorReport{Name: name, Kind: "weight", Override: st.weight[name].Source()}
+		enc, ok := explicit[name]
+		if ok {
+			tr.Observer = "overrides"
+		} else if enc, err = weightEncodingFor(m.Graph, pl, st, opt, name); err != nil {
+			return nil, err
+		}
+		tr.Encoding = enc
+		qp.Weights[name] = enc
+		weightReports = append(weightReports, tr)
 	}
 
 	// Calibration.
@@ -203,28 +231,32 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 		if opt.BiasCorrection {
 			return nil, fmt.Errorf("bias correction needs calibration data (--calib)")
 		}
-	} else if err := runCalibration(ctx, m, opt, pl, toObserve, rep, ranges); err != nil {
+	} else if err := runCalibration(ctx, m, opt, pl, st, qp.Weights, toObserve, rep, ranges); err != nil {
 		return nil, err
 	}
 	phase("calibration", start)
 	// Encodings and QDQ insertion.
 	start = time.Now()
-	qp := &passes.QDQPlan{Activations: map[string]*passes.Encoding{}, Weights: map[string]*passes.Encoding{}, Biases: map[string]passes.BiasPlan{}}
 	for _, name := range pl.observe {
 		if enc, ok := explicit[name]; ok {
 			qp.Activations[name] = enc
 			rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "activation", Encoding: enc, Observer: "overrides"})
 			continue
 		}
+		if enc, ok := pinned[name]; ok {
+			qp.Activations[name] = enc
+			r := [2]float32{float32(st.act[name].Min[0]), float32(st.act[name].Max[0])}
+			rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "activation", Encoding: enc, Observer: "pinned range", Range: &r, Override: st.source(name)})
+			continue
+		}
 		r := ranges[name]
-		dt, sym := typ.actType(name, opt)
+		dt, sym := st.actType(name, opt)
 		enc, err := passes.ComputeEncoding(r[0], r[1], dt, sym)
 		if err != nil {
 			return nil, fmt.Errorf("tensor %q: %v", name, err)
 		}
 		qp.Activations[name] = enc
-		rr := r
-		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "activation", Encoding: enc, Observer: observerName(opt.Observer), Range: &rr, Override: typ.source[name]})
+		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "activation", Encoding: enc, Observer: observerName(st.observer(name, opt)), Range: &r, Override: st.source(name)})
 	}
 	for _, name := range sortedKeys(pl.shared) {
 		root := rootOf(pl.shared, name)
@@ -235,36 +267,19 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 		qp.Activations[name] = enc
 		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "activation", Encoding: enc, SharedOf: root})
 	}
-	for _, name := range sortedKeys(pl.weights) {
-		if enc, ok := explicit[name]; ok {
-			qp.Weights[name] = enc
-			rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "weight", Encoding: enc, Observer: "overrides"})
-			continue
-		}
-		if bl, ok := pl.blocked[name]; ok && opt.WeightBlockSize > 0 {
-			enc, err := blockedEncoding(m.Graph.Value(name).Const, bl, opt.WeightBlockSize, typ.weightType(name, opt))
-			if err != nil {
-				return nil, fmt.Errorf("weight %q: %v", name, err)
-			}
-			qp.Weights[name] = enc
-			rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "weight", Encoding: enc, Override: typ.source[name]})
-			continue
-		}
-		enc, err := weightEncoding(m.Graph.Value(name).Const, pl.weights[name], typ.weightType(name, opt))
-		if err != nil {
-			return nil, fmt.Errorf("weight %q: %v", name, err)
-		}
-		qp.Weights[name] = enc
-		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "weight", Encoding: enc, Override: typ.source[name]})
-	}
+	rep.Tensors = append(rep.Tensors, weightReports...)
 	for _, name := range sortedKeys(pl.biases) {
 		ref := pl.biases[name]
 		in, w := qp.Activations[ref[0]], qp.Weights[ref[1]]
 		if in == nil || w == nil || w.BlockSize > 0 {
 			continue // blocked weights have no per-channel scale for an int32 bias
 		}
+		if c := st.bias[name]; c.DType == "float" {
+			rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: name, Reason: "overrides: " + c.Source()})
+			continue
+		}
 		qp.Biases[name] = passes.BiasPlan{Input: in, Weight: w}
-		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "bias"})
+		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "bias", Override: st.bias[name].Source()})
 	}
 	insertHook(qp)
 	if err := passes.InsertQDQ(m, qp); err != nil {

@@ -1,74 +1,92 @@
 package converter
 
 import (
-	"math"
+	"fmt"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/overrides"
 	"github.com/onnxq/onnxq/passes"
 )
 
-// weightEncoding is symmetric quantization, per channel along axis (or per tensor).
-func weightEncoding(t *graph.Tensor, axis int, dt graph.DataType) (*passes.Encoding, error) {
-	w, err := t.AsFloat32()
-	if err != nil {
-		return nil, err
+// weightEncodingFor computes a planned weight's encoding from its values (or
+// its pinned ranges) with the granularity the overrides or the command line
+// chose: per output channel by default, per tensor, or per block for
+// MatMul/Gemm weights.
+func weightEncodingFor(g *graph.Graph, pl *plan, st *settings, opt Options, name string) (*passes.Encoding, error) {
+	c := st.weight[name]
+	w := g.Value(name).Const
+	dt, sym := st.weightType(name, opt)
+	where := fmt.Sprintf("weight %q", name)
+	if src := c.Source(); src != "" {
+		where = fmt.Sprintf("overrides: %s: weight %q", src, name)
 	}
+	axis := pl.weights[name]
+	gran, block := c.Granularity, c.BlockSize
+	if gran == "" && block > 0 {
+		gran = overrides.PerBlock
+	}
+	if gran == "" {
+		switch _, blockable := pl.blocked[name]; {
+		case opt.WeightBlockSize > 0 && blockable:
+			gran = overrides.PerBlock
+		case opt.WeightPerTensor || axis < 0:
+			gran = overrides.PerTensor
+		default:
+			gran = overrides.PerChannel
+		}
+	}
+	switch gran {
+	case overrides.PerTensor:
+		axis, block = -1, 0
+	case overrides.PerChannel:
+		if axis < 0 {
+			return nil, fmt.Errorf("%s: per_channel needs an output-channel axis, and this %v weight has none", where, w.Shape)
+		}
+		block = 0
+	case overrides.PerBlock:
+		bax, ok := pl.blocked[name]
+		if !ok {
+			return nil, fmt.Errorf("%s: per_block is for 2-D MatMul and Gemm weights", where)
+		}
+		if block == 0 {
+			block = opt.WeightBlockSize
+		}
+		if block <= 0 {
+			return nil, fmt.Errorf("%s: per_block needs a block size (weight_block_size or --weight-block-size)", where)
+		}
+		axis = bax
+	}
+	if c.Min == nil {
+		enc, err := passes.WeightEncoding(w, axis, block, dt, sym)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", where, err)
+		}
+		return enc, nil
+	}
+	// Pinned ranges: one for the tensor, or one per output channel.
+	if block > 0 {
+		return nil, fmt.Errorf("%s: pinned ranges do not go with per_block", where)
+	}
+	lo, hi := make([]float32, len(c.Min)), make([]float32, len(c.Max))
+	for i := range c.Min {
+		lo[i], hi[i] = float32(c.Min[i]), float32(c.Max[i])
+	}
+	if len(lo) > 1 && (axis < 0 || w.Shape[axis] != len(lo)) {
+		return nil, fmt.Errorf("%s: %d ranges, but the weight %v is quantized with %s", where, len(lo), w.Shape, describeAxis(axis, w))
+	}
+	if len(lo) == 1 {
+		axis = -1 // one range is one scale
+	}
+	enc, err := passes.RangeEncoding(lo, hi, axis, dt, sym)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", where, err)
+	}
+	return enc, nil
+}
+
+func describeAxis(axis int, w *graph.Tensor) string {
 	if axis < 0 {
-		lo, hi := minMax(w)
-		return passes.ComputeEncoding(lo, hi, dt, true)
+		return "one scale (per tensor)"
 	}
-	inner, dim := graph.Numel(t.Shape[axis+1:]), t.Shape[axis]
-	amax := make([]float64, dim)
-	for i, v := range w {
-		c := (i / inner) % dim
-		amax[c] = math.Max(amax[c], math.Abs(float64(v)))
-	}
-	enc := &passes.Encoding{DType: dt, Axis: axis}
-	for _, a := range amax {
-		e, err := passes.ComputeEncoding(float32(-a), float32(a), dt, true)
-		if err != nil {
-			return nil, err
-		}
-		enc.Scale = append(enc.Scale, e.Scale[0])
-		enc.ZeroPoint = append(enc.ZeroPoint, e.ZeroPoint[0])
-	}
-	return enc, nil
-}
-
-func minMax(v []float32) (float32, float32) {
-	lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
-	for _, x := range v {
-		lo, hi = min(lo, x), max(hi, x)
-	}
-	return lo, hi
-}
-
-// blockedEncoding is symmetric quantization with one scale per block of size
-// values along axis.
-func blockedEncoding(t *graph.Tensor, axis, size int, dt graph.DataType) (*passes.Encoding, error) {
-	w, err := t.AsFloat32()
-	if err != nil {
-		return nil, err
-	}
-	dim := t.Shape[axis]
-	blocks := (dim + size - 1) / size
-	shape := append([]int(nil), t.Shape...)
-	shape[axis] = blocks
-	enc := &passes.Encoding{DType: dt, Axis: axis, BlockSize: size, ScaleShape: shape,
-		Scale: make([]float32, graph.Numel(shape)), ZeroPoint: make([]int64, graph.Numel(shape))}
-	inner := graph.Numel(t.Shape[axis+1:])
-	amax := make([]float64, len(enc.Scale))
-	for i, v := range w {
-		outer, a, in := i/(inner*dim), (i/inner)%dim, i%inner
-		k := (outer*blocks+a/size)*inner + in
-		amax[k] = math.Max(amax[k], math.Abs(float64(v)))
-	}
-	for k, a := range amax {
-		e, err := passes.ComputeEncoding(float32(-a), float32(a), dt, true)
-		if err != nil {
-			return nil, err
-		}
-		enc.Scale[k], enc.ZeroPoint[k] = e.Scale[0], e.ZeroPoint[0]
-	}
-	return enc, nil
+	return fmt.Sprintf("%d channels along axis %d", w.Shape[axis], axis)
 }

@@ -109,7 +109,7 @@ func TestOverrideRules(t *testing.T) {
 func TestOverrideRuleErrors(t *testing.T) {
 	for js, want := range map[string]string{
 		`{"version": 1, "nodes": {"Conv_1x": {"weight_dtype": "int4"}}}`:                                           `nodes["Conv_1x"]: the model has no "Conv_1x" (closest: "Conv_1", "Conv_2", "Conv_3")`,
-		`{"version": 1, "nodes": {"Conv_*": {"weight_dtype": "int4"}, "*_1": {"weight_dtype": "int8"}}}`:           `"Conv_1" matches both globs "*_1" and "Conv_*", which set different types`,
+		`{"version": 1, "nodes": {"Conv_*": {"weight_dtype": "int4"}, "*_1": {"weight_dtype": "int8"}}}`:           `"Conv_1" matches both globs "*_1" and "Conv_*", which set different things`,
 		`{"version": 1, "tensors": {"Clip_1_out": {"dtype": "uint16"}, "conv_w": {"dtype": "float"}}, "skip": {}}`: "",
 	} {
 		_, _, err := convertWith(t, testmodels.MobileNetV2Block(1), js)

@@ -61,7 +61,7 @@ var activationsAfter = map[string]bool{"Relu": true, "Clip": true, "LeakyRelu": 
 type plan struct {
 	observe  []string          // activation tensors calibrated by observers
 	shared   map[string]string // tensor -> the tensor whose encoding it shares
-	weights  map[string]int    // weight initializer -> channel axis (-1: per tensor)
+	weights  map[string]int    // weight initializer -> its output-channel axis (-1: it has none)
 	blocked  map[string]int    // MatMul/Gemm weight -> its reduction axis, for blocked quantization
 	biases   map[string][2]string
 	floatOps []FloatNode
@@ -71,7 +71,7 @@ func isFloatTensor(v *graph.Value) bool {
 	return v != nil && v.Const == nil && (v.ElemType() == graph.Float || v.ElemType() == graph.Undefined)
 }
 
-func makePlan(m *graph.Model, perTensorWeights bool) *plan {
+func makePlan(m *graph.Model) *plan {
 	g := m.Graph
 	p := &plan{shared: map[string]string{}, weights: map[string]int{}, blocked: map[string]int{}, biases: map[string][2]string{}}
 	want := map[string]bool{}
@@ -142,7 +142,7 @@ func makePlan(m *graph.Model, perTensorWeights bool) *plan {
 						ax = -1 // axis 1 holds M/group channels: per-tensor
 					}
 				}
-				if perTensorWeights || w.Const.Rank() < 2 {
+				if w.Const.Rank() < 2 {
 					ax = -1
 				}
 				p.weights[w.Name] = ax

@@ -4,36 +4,70 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/onnxq/onnxq/converter/calib"
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels"
 	"github.com/onnxq/onnxq/overrides"
 	"github.com/onnxq/onnxq/passes"
 )
 
-// types are the per-tensor settings the overrides' rules resolved.
-type types struct {
-	act    map[string]graph.DataType
-	sym    map[string]bool
-	weight map[string]graph.DataType
-	source map[string]string // tensor -> the overrides entry that set it
+// settings are the per-tensor choices the overrides' rules resolved; what
+// they leave empty comes from the command line (Options).
+type settings struct {
+	act, weight, bias map[string]overrides.Setting // bias: by bias initializer name
 }
 
-func (t *types) actType(name string, opt Options) (graph.DataType, bool) {
-	dt, ok := t.act[name]
-	if !ok {
-		dt = opt.ActType
+func newSettings() *settings {
+	return &settings{act: map[string]overrides.Setting{}, weight: map[string]overrides.Setting{}, bias: map[string]overrides.Setting{}}
+}
+
+func (s *settings) actType(name string, opt Options) (graph.DataType, bool) {
+	st := s.act[name]
+	dt, sym := opt.ActType, opt.ActSymmetric
+	if st.DType != "" {
+		dt, _ = graph.ParseDataType(st.DType) // validated by the loader
 	}
-	sym, ok := t.sym[name]
-	if !ok {
-		sym = opt.ActSymmetric
+	if st.Symmetric != nil {
+		sym = *st.Symmetric
 	}
 	return dt, sym
 }
 
-func (t *types) weightType(name string, opt Options) graph.DataType {
-	if dt, ok := t.weight[name]; ok {
-		return dt
+// observer merges the tensor's observer settings over the command line's.
+func (s *settings) observer(name string, opt Options) calib.Config {
+	c, o := opt.Observer, s.act[name].Observer
+	if o.Kind != "" && o.Kind != c.Kind {
+		c = calib.Config{Kind: o.Kind, Bins: c.Bins} // the CLI's kind-specific values do not carry over
 	}
-	return opt.WeightType
+	if o.Percentile != 0 {
+		c.Percentile = o.Percentile
+	}
+	if o.Bins != 0 {
+		c.Bins = o.Bins
+	}
+	if o.MovingAverage != 0 {
+		c.Momentum = o.MovingAverage
+	}
+	return c
+}
+
+func (s *settings) weightType(name string, opt Options) (graph.DataType, bool) {
+	st := s.weight[name]
+	dt, sym := opt.WeightType, true
+	if st.DType != "" {
+		dt, _ = graph.ParseDataType(st.DType)
+	}
+	if st.Symmetric != nil {
+		sym = *st.Symmetric
+	}
+	return dt, sym
+}
+
+func (s *settings) source(name string) string {
+	if st, ok := s.act[name]; ok {
+		return st.Source()
+	}
+	return s.weight[name].Source()
 }
 
 // names are the model's names before the float passes.
@@ -96,11 +130,11 @@ func checkNames(g *graph.Graph, pre names, f *overrides.File, rep *Report) error
 // applyRules resolves the overrides' defaults, op type, node and tensor rules,
 // skips and thresholds for every tensor the plan quantizes. Tensors to keep in
 // float go into float with the entry that asked for it.
-func applyRules(g *graph.Graph, pl *plan, opt Options, explicit map[string]*passes.Encoding, float map[string]string, alias weightAliases, rep *Report) (*types, error) {
-	t := &types{act: map[string]graph.DataType{}, sym: map[string]bool{}, weight: map[string]graph.DataType{}, source: map[string]string{}}
+func applyRules(g *graph.Graph, pl *plan, opt Options, explicit map[string]*passes.Encoding, float map[string]string, alias weightAliases, rep *Report) (*settings, error) {
+	st := newSettings()
 	f := opt.Overrides
 	if f == nil {
-		return t, nil
+		return st, nil
 	}
 	listed := map[string]bool{} // nodes the plan already keeps float, with their reason
 	for _, fn := range rep.FloatNodes {
@@ -110,21 +144,6 @@ func applyRules(g *graph.Graph, pl *plan, opt Options, explicit map[string]*pass
 		if src, ok := f.Skipped(n.Name, n.OpType); ok && !listed[n.String()] {
 			rep.FloatNodes = append(rep.FloatNodes, FloatNode{n.String(), n.OpType, "overrides: " + src})
 		}
-	}
-	// take records a resolved choice; false when it keeps the tensor float.
-	take := func(name string, c overrides.Choice, types map[string]graph.DataType) bool {
-		switch c.DType {
-		case "float":
-			float[name] = c.Source
-			return false
-		case "":
-		default:
-			types[name], _ = graph.ParseDataType(c.DType) // validated by the loader
-		}
-		if c.Source != "" {
-			t.source[name] = c.Source
-		}
-		return true
 	}
 	for _, name := range pl.observe {
 		if _, ok := explicit[name]; ok {
@@ -157,12 +176,20 @@ func applyRules(g *graph.Graph, pl *plan, opt Options, explicit map[string]*pass
 		if err != nil {
 			return nil, fmt.Errorf("overrides: %v", err)
 		}
-		if !take(name, c, t.act) {
+		if c.DType == "float" {
+			float[name] = c.Source()
 			continue
 		}
-		if c.Symmetric != nil {
-			t.sym[name] = *c.Symmetric
+		if c.Granularity != "" || c.BlockSize != 0 {
+			return nil, fmt.Errorf("overrides: %s: %q is an activation; granularity and block size are for weights", c.Source(), name)
 		}
+		if len(c.Min) > 1 {
+			return nil, fmt.Errorf("overrides: %s: %d ranges for the activation %q (activations are per tensor)", c.Source(), len(c.Min), name)
+		}
+		if dt, _ := graph.ParseDataType(c.DType); dt.BitWidth() == 4 && observerKind(c, opt) == "entropy" {
+			return nil, fmt.Errorf("overrides: %s: %q is 4-bit; the entropy observer needs at least 8 bits", c.Source(), name)
+		}
+		st.act[name] = c
 	}
 	for _, name := range sortedKeys(pl.weights) {
 		if _, ok := explicit[name]; ok {
@@ -172,19 +199,13 @@ func applyRules(g *graph.Graph, pl *plan, opt Options, explicit map[string]*pass
 			continue
 		}
 		w := g.Value(name)
-		var node, op string
-		for _, c := range w.Consumers {
-			if _, compute := weightOps[c.OpType]; compute {
-				node, op = c.Name, c.OpType
-				break
-			}
-		}
+		node, op := computeConsumer(w)
 		if src, ok := f.Skipped(node, op); ok {
 			float[name] = src
 			continue
 		}
 		if s := f.Skip; s != nil {
-			ch := graph.Numel(w.Const.Shape[:min(1, w.Const.Rank())]) // a scalar has one channel
+			ch := 1 // a weight without a channel axis has one channel
 			if ax := pl.weights[name]; ax >= 0 {
 				ch = w.Const.Shape[ax]
 			}
@@ -198,23 +219,56 @@ func applyRules(g *graph.Graph, pl *plan, opt Options, explicit map[string]*pass
 			}
 		}
 		c, err := f.Weight(name, node, op)
-		if o, ok := alias.orig[name]; ok && err == nil && !strings.HasPrefix(c.Source, "tensors[") {
+		if o, ok := alias.orig[name]; ok && err == nil && !strings.HasPrefix(c.Source(), "tensors[") {
 			c, err = f.Weight(o, node, op) // the name the user knows
 		}
 		if err != nil {
 			return nil, fmt.Errorf("overrides: %v", err)
 		}
-		take(name, c, t.weight)
+		if c.DType == "float" {
+			float[name] = c.Source()
+			continue
+		}
+		if c.Observer != (overrides.Observer{}) {
+			return nil, fmt.Errorf("overrides: %s: %q is a weight; weights are not calibrated, an observer has no effect", c.Source(), name)
+		}
+		st.weight[name] = c
 	}
-	return t, nil
+	for _, b := range sortedKeys(pl.biases) {
+		node, op := computeConsumer(g.Value(pl.biases[b][1]))
+		c, err := f.Bias(node, op)
+		if err != nil {
+			return nil, fmt.Errorf("overrides: %v", err)
+		}
+		st.bias[b] = c
+	}
+	return st, nil
+}
+
+func observerKind(c overrides.Setting, opt Options) string {
+	if c.Observer.Kind != "" {
+		return c.Observer.Kind
+	}
+	return opt.Observer.Kind
+}
+
+// computeConsumer is the Conv/Gemm/MatMul reading a weight.
+func computeConsumer(w *graph.Value) (node, op string) {
+	for _, c := range w.Consumers {
+		if _, compute := weightOps[c.OpType]; compute {
+			return c.Name, c.OpType
+		}
+	}
+	return "", ""
 }
 
 // explicitEncodings turns the overrides' encodings into QDQ encodings and
 // collects the tensors to keep in float. It refuses names the model does not
 // have or the plan does not quantize, a kind that contradicts the model, and
 // per-channel or blocked scales that do not fit the weight.
-func explicitEncodings(g *graph.Graph, pl *plan, f *overrides.File, alias weightAliases) (map[string]*passes.Encoding, map[string]string, error) {
+func explicitEncodings(g *graph.Graph, pl *plan, opt Options, alias weightAliases) (map[string]*passes.Encoding, map[string]string, error) {
 	out, float := map[string]*passes.Encoding{}, map[string]string{}
+	f := opt.Overrides
 	if f == nil {
 		return out, float, nil
 	}
@@ -253,6 +307,21 @@ func explicitEncodings(g *graph.Graph, pl *plan, f *overrides.File, alias weight
 			continue
 		}
 		enc := &passes.Encoding{DType: e.Type(), Scale: e.Scale, ZeroPoint: e.ZeroPoint, BlockSize: e.BlockSize, ScaleShape: e.Shape}
+		if e.DType == "" { // ORT files may leave the type to the quantizer's settings
+			enc.DType = opt.ActType
+			if isWeight {
+				enc.DType = opt.WeightType
+			}
+			if t.DType != "" {
+				enc.DType, _ = graph.ParseDataType(t.DType)
+			}
+			lo, hi, _ := kernels.QuantRange(enc.DType)
+			for i, z := range enc.ZeroPoint {
+				if float64(z) < lo || float64(z) > hi {
+					return nil, nil, fmt.Errorf("%s.zero_point[%d]: %d is outside %s's range [%v, %v]", path, i, z, enc.DType.Short(), lo, hi)
+				}
+			}
+		}
 		if e.Axis != nil {
 			enc.Axis = *e.Axis
 		}

@@ -122,18 +122,6 @@ func isList(raws ...json.RawMessage) bool {
 	return false
 }
 
-func strictDecode(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return fmt.Errorf("trailing data after the JSON object")
-	}
-	return nil
-}
-
 func parseAIMET06(b []byte) (*File, error) {
 	var a aimet06File
 	if err := strictDecode(b, &a); err != nil {

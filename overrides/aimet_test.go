@@ -111,7 +111,7 @@ func TestAIMETErrors(t *testing.T) {
 		`{"version": "0.6.1", "param_encodings": {"w": [{"bitwidth": 8, "dtype": "int", "is_symmetric": "True", "offset": -128, "scale": -1}]}}`:                                                                       `param_encodings["w"][0].scale: -1 must be positive`,
 		`{"version": "1.0.0", "param_encodings": [{"name": "w", "enc_type": "PER_TENSOR", "dtype": "INT", "bw": 8, "is_sym": true, "scale": [1, 2], "offset": [-128, -128]}]}`:                                         `param_encodings[0].scale: PER_TENSOR has one scale, not 2`,
 		`{"version": "1.0.0", "param_encodings": [{"name": "w", "enc_type": "PER_BLOCK", "dtype": "INT", "bw": 8, "is_sym": true, "scale": [1], "offset": [-128]}]}`:                                                   `param_encodings[0].block_size: PER_BLOCK needs a positive block size`,
-		`{"version": "1.0.0", "param_encodings": [{"name": "w", "enc_type": "PER_TENSOR", "dtype": "INT", "bw": 8, "is_sym": true, "scale": [1], "offset": [-128], "bogus": 1}]}`:                                      `unknown field "bogus"`,
+		`{"version": "1.0.0", "param_encodings": [{"name": "w", "enc_type": "PER_TENSOR", "dtype": "INT", "bw": 8, "is_sym": true, "scale": [1], "offset": [-128], "bogus": 1}]}`:                                      `param_encodings[0].bogus: unknown key`,
 		`{"version": "1.0.0", "activation_encodings": [{"name": "x", "dtype": "INT", "bw": 8, "is_sym": false, "scale": [1], "offset": [-128], "enc_type": "PER_TENSOR"}, {"name": "x", "dtype": "FLOAT", "bw": 16}]}`: `activation_encodings[1]: "x" is listed twice`,
 		`{"version": "1.0.0", "activation_encodings": [{"name": "x", "dtype": "INT", "bw": 8, "is_sym": false, "scale": [1], "offset": [1], "enc_type": "PER_TENSOR"}]}`:                                               `activation_encodings[0].offset[0]: 1 puts the zero point outside the 8-bit grid`,
 		`{"version": "2.0.0", "activation_encodings": []}`: `AIMET encodings version "2.0.0" is not supported`,
@@ -196,7 +196,7 @@ func TestSchemaMatchesLoader(t *testing.T) {
 		}
 	}
 	for k := range top {
-		if _, err := Parse([]byte(fmt.Sprintf(`{"version": 1, %q: null}`, k))); err != nil && strings.Contains(err.Error(), "unknown field") {
+		if _, err := Parse([]byte(fmt.Sprintf(`{"version": 1, %q: null}`, k))); err != nil && strings.Contains(err.Error(), "unknown key") {
 			t.Errorf("schema property %q is unknown to the loader", k)
 		}
 	}

@@ -5,12 +5,10 @@
 package overrides
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
-	"path"
 	"sort"
 	"strings"
 
@@ -34,13 +32,38 @@ type File struct {
 	Skip    *Skip              `json:"skip,omitempty"`
 }
 
-// Rule sets types for the tensors a node (or op type, or the whole model) owns.
-// "float" as a type keeps those tensors in float.
+// Rule sets how the tensors a node (or op type, or the whole model) owns are
+// quantized: its output activations, its weight and its bias. "float" as a type
+// keeps those tensors in float. Unset fields fall through to the next level.
 type Rule struct {
-	ActivationDType     string `json:"activation_dtype,omitempty"`
-	WeightDType         string `json:"weight_dtype,omitempty"`
-	ActivationSymmetric *bool  `json:"activation_symmetric,omitempty"`
+	ActivationDType     string    `json:"activation_dtype,omitempty"`
+	ActivationSymmetric *bool     `json:"activation_symmetric,omitempty"`
+	Observer            *Observer `json:"observer,omitempty"`
+	WeightDType         string    `json:"weight_dtype,omitempty"`
+	WeightSymmetric     *bool     `json:"weight_symmetric,omitempty"`
+	// WeightGranularity is per_channel, per_tensor or per_block (with
+	// WeightBlockSize values per block along the reduction axis).
+	WeightGranularity string `json:"weight_granularity,omitempty"`
+	WeightBlockSize   int    `json:"weight_block_size,omitempty"`
+	// BiasDType is int32 (scale = input scale x weight scale) or float.
+	BiasDType string `json:"bias_dtype,omitempty"`
 }
+
+// Observer chooses how activation ranges are calibrated; unset fields fall
+// through like the rest of a rule.
+type Observer struct {
+	Kind          string  `json:"kind,omitempty"` // minmax, percentile, entropy, mse
+	Percentile    float64 `json:"percentile,omitempty"`
+	Bins          int     `json:"bins,omitempty"`
+	MovingAverage float64 `json:"moving_average,omitempty"` // minmax momentum in [0, 1)
+}
+
+// Granularities of weight quantization.
+const (
+	PerChannel = "per_channel"
+	PerTensor  = "per_tensor"
+	PerBlock   = "per_block"
+)
 
 // Skip leaves nodes entirely in float (their outputs and weights), and small
 // weights unquantized, as MindSpore's converter thresholds do.
@@ -60,11 +83,46 @@ type Tensor struct {
 	Float bool `json:"float,omitempty"`
 	// DType sets this tensor's type (calibrated as usual); "float" keeps it float.
 	DType string `json:"dtype,omitempty"`
-	// Symmetric sets an activation's symmetry.
+	// Symmetric sets the tensor's symmetry.
 	Symmetric *bool `json:"symmetric,omitempty"`
+	// Min and Max pin the range instead of calibrating it (a ReLU6 output to
+	// [0, 6]); a weight may give one pair per output channel.
+	Min Values `json:"min,omitempty"`
+	Max Values `json:"max,omitempty"`
+	// Observer calibrates this activation.
+	Observer *Observer `json:"observer,omitempty"`
+	// Granularity and BlockSize quantize this weight (see Rule).
+	Granularity string `json:"granularity,omitempty"`
+	BlockSize   int    `json:"block_size,omitempty"`
 	// Kind, when set, says whether the name is an activation or a weight; the
 	// converter checks it against the model, AIMET export sorts by it.
 	Kind string `json:"kind,omitempty"`
+}
+
+// Values are one number or a list of numbers.
+type Values []float64
+
+// UnmarshalJSON accepts 1.5 and [1.5, 2].
+func (v *Values) UnmarshalJSON(b []byte) error {
+	var one float64
+	if err := json.Unmarshal(b, &one); err == nil {
+		*v = Values{one}
+		return nil
+	}
+	var many []float64
+	if err := json.Unmarshal(b, &many); err != nil {
+		return fmt.Errorf("a number or a list of numbers")
+	}
+	*v = many
+	return nil
+}
+
+// MarshalJSON writes one value as a number.
+func (v Values) MarshalJSON() ([]byte, error) {
+	if len(v) == 1 {
+		return json.Marshal(v[0])
+	}
+	return json.Marshal([]float64(v))
 }
 
 // Tensor kinds.
@@ -102,14 +160,9 @@ func Load(path string) (*File, error) {
 
 // Parse decodes and validates overrides JSON; unknown keys are errors.
 func Parse(b []byte) (*File, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var f File
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%v", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("trailing data after the JSON object")
+	if err := strictDecode(b, &f); err != nil {
+		return nil, err
 	}
 	if f.Version != Version {
 		return nil, fmt.Errorf("version: %d is not supported (this build reads version %d)", f.Version, Version)
@@ -118,105 +171,6 @@ func Parse(b []byte) (*File, error) {
 		return nil, err
 	}
 	return &f, nil
-}
-
-// Validate checks every entry; errors name the entry's JSON path.
-func (f *File) Validate() error {
-	if err := f.validateRules(); err != nil {
-		return err
-	}
-	for _, name := range f.Names() {
-		t := f.Tensors[name]
-		path := fmt.Sprintf("tensors[%q]", name)
-		if t == nil {
-			return fmt.Errorf("%s: null", path)
-		}
-		if t.Float && t.Encoding != nil {
-			return fmt.Errorf("%s: float and encoding conflict (a float tensor has no encoding)", path)
-		}
-		if t.Encoding != nil && strings.ContainsAny(name, "*?[") {
-			return fmt.Errorf("%s.encoding: an explicit encoding names one tensor, not a glob", path)
-		}
-		if t.DType != "" && t.Encoding != nil {
-			return fmt.Errorf("%s.dtype: conflicts with the explicit encoding (its dtype is the type)", path)
-		}
-		if t.DType != "" {
-			if err := checkDType(t.DType, path+".dtype"); err != nil {
-				return err
-			}
-		}
-		if t.Kind != "" && t.Kind != KindActivation && t.Kind != KindWeight {
-			return fmt.Errorf("%s.kind: %q is not \"activation\" or \"weight\"", path, t.Kind)
-		}
-		if t.Encoding != nil {
-			if err := t.Encoding.validate(path + ".encoding"); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func (f *File) validateRules() error {
-	check := func(r *Rule, path string) error {
-		if r == nil {
-			return fmt.Errorf("%s: null", path)
-		}
-		if r.ActivationDType != "" {
-			if err := checkDType(r.ActivationDType, path+".activation_dtype"); err != nil {
-				return err
-			}
-		}
-		if r.WeightDType != "" {
-			if err := checkDType(r.WeightDType, path+".weight_dtype"); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if f.Defaults != nil {
-		if err := check(f.Defaults, "defaults"); err != nil {
-			return err
-		}
-	}
-	for _, k := range sortedNames(f.OpTypes) {
-		if err := check(f.OpTypes[k], fmt.Sprintf("op_types[%q]", k)); err != nil {
-			return err
-		}
-	}
-	for _, k := range sortedNames(f.Nodes) {
-		if err := check(f.Nodes[k], fmt.Sprintf("nodes[%q]", k)); err != nil {
-			return err
-		}
-	}
-	for _, k := range append(sortedNames(f.Nodes), sortedNames(f.Tensors)...) {
-		if _, err := path.Match(k, ""); err != nil {
-			return fmt.Errorf("%q: a malformed glob", k)
-		}
-	}
-	if s := f.Skip; s != nil {
-		if s.WeightsSmallerThan < 0 || s.WeightsFewerChannelsThan < 0 {
-			return fmt.Errorf("skip: thresholds must not be negative")
-		}
-		for i, n := range s.Nodes {
-			if _, err := path.Match(n, ""); err != nil {
-				return fmt.Errorf("skip.nodes[%d]: %q is a malformed glob", i, n)
-			}
-		}
-	}
-	return nil
-}
-
-// checkDType accepts the quantized types onnxq writes, and "float".
-func checkDType(s, path string) error {
-	if s == "float" {
-		return nil
-	}
-	dt, err := graph.ParseDataType(s)
-	if _, ok := ranges[dt]; err != nil || !ok || dt == graph.Int32 {
-		return fmt.Errorf("%s: %q is not supported (use uint8, int8, uint16, int16, uint4, int4 or float)", path, s)
-	}
-	return nil
 }
 
 // Names lists the tensors with settings, sorted.
@@ -238,40 +192,6 @@ func (e *Encoding) Type() graph.DataType {
 var ranges = map[graph.DataType][2]int64{
 	graph.Uint8: {0, 255}, graph.Int8: {-128, 127}, graph.Uint16: {0, 65535}, graph.Int16: {-32768, 32767},
 	graph.Uint4: {0, 15}, graph.Int4: {-8, 7}, graph.Int32: {math.MinInt32, math.MaxInt32},
-}
-
-func (e *Encoding) validate(path string) error {
-	dt, err := graph.ParseDataType(e.DType)
-	r, ok := ranges[dt]
-	if err != nil || !ok {
-		return fmt.Errorf("%s.dtype: %q is not supported (use uint8, int8, uint16, int16, uint4, int4 or int32)", path, e.DType)
-	}
-	if len(e.Scale) == 0 {
-		return fmt.Errorf("%s.scale: at least one scale is needed", path)
-	}
-	if len(e.ZeroPoint) != len(e.Scale) {
-		return fmt.Errorf("%s.zero_point: %d values for %d scales", path, len(e.ZeroPoint), len(e.Scale))
-	}
-	for i, s := range e.Scale {
-		if !(s > 0) || math.IsInf(float64(s), 0) {
-			return fmt.Errorf("%s.scale[%d]: %v must be positive and finite", path, i, s)
-		}
-	}
-	for i, z := range e.ZeroPoint {
-		if z < r[0] || z > r[1] {
-			return fmt.Errorf("%s.zero_point[%d]: %d is outside %s's range [%d, %d]", path, i, z, dt.Short(), r[0], r[1])
-		}
-	}
-	if len(e.Scale) > 1 && e.Axis == nil && !e.AxisFromModel {
-		return fmt.Errorf("%s.axis: several scales need the axis they run along", path)
-	}
-	if e.BlockSize < 0 {
-		return fmt.Errorf("%s.block_size: %d must be positive", path, e.BlockSize)
-	}
-	if e.BlockSize > 0 && !e.AxisFromModel && graph.Numel(e.Shape) != len(e.Scale) {
-		return fmt.Errorf("%s.scale_shape: %v does not hold %d scales", path, e.Shape, len(e.Scale))
-	}
-	return nil
 }
 
 // Write writes the file in onnxq's format.

@@ -32,8 +32,8 @@ func TestErrors(t *testing.T) {
 		`{"version": 1, "tensors": {"a": {"encoding": {"dtype": "int8", "scale": [0], "zero_point": [0]}}}}`:       `tensors["a"].encoding.scale[0]: 0 must be positive`,
 		`{"version": 1, "tensors": {"a": {"encoding": {"dtype": "int8", "scale": [1, 2], "zero_point": [0]}}}}`:    `zero_point: 1 values for 2 scales`,
 		`{"version": 1, "tensors": {"a": {"encoding": {"dtype": "int8", "scale": [1, 2], "zero_point": [0, 0]}}}}`: `axis: several scales need the axis`,
-		`{"version": 1, "tensors": {"a": {"encodings": {}}}}`:                                                      `unknown field "encodings"`,
-		`{"version": 1} {}`:                      "trailing data",
+		`{"version": 1, "tensors": {"a": {"encodings": {}}}}`:                                                      `tensors["a"].encodings: unknown key`,
+		`{"version": 1} {}`:                      "line 1, column 16: invalid character",
 		`{"version": 1, "tensors": {"a": null}}`: `tensors["a"]: null`,
 	}
 	for in, want := range cases {

@@ -3,15 +3,85 @@ package overrides
 import (
 	"fmt"
 	"path"
+	"reflect"
 	"sort"
 	"strings"
 )
 
-// Choice is a resolved setting and the key that gave it, for the report.
-type Choice struct {
-	DType     string // "" keeps the command line's type; "float" keeps the tensor float
-	Symmetric *bool
-	Source    string // e.g. nodes["/blocks.*/conv"]
+// Setting is what the rules resolve for one tensor. Empty fields keep the
+// command line's value; Sources lists the entries that set something, nearest
+// first, for the report.
+type Setting struct {
+	DType       string // "float" keeps the tensor float
+	Symmetric   *bool
+	Observer    Observer
+	Granularity string
+	BlockSize   int
+	Min, Max    []float64
+	Sources     []string
+}
+
+// Source joins the entries that gave the setting.
+func (s Setting) Source() string { return strings.Join(s.Sources, ", ") }
+
+// merge fills what s lacks from o, recording src when o contributed.
+func (s *Setting) merge(o Setting, src string) {
+	used := false
+	str := func(dst *string, v string) {
+		if *dst == "" && v != "" {
+			*dst, used = v, true
+		}
+	}
+	str(&s.DType, o.DType)
+	str(&s.Granularity, o.Granularity)
+	str(&s.Observer.Kind, o.Observer.Kind)
+	if s.Symmetric == nil && o.Symmetric != nil {
+		s.Symmetric, used = o.Symmetric, true
+	}
+	if s.BlockSize == 0 && o.BlockSize != 0 {
+		s.BlockSize, used = o.BlockSize, true
+	}
+	if s.Observer.Percentile == 0 && o.Observer.Percentile != 0 {
+		s.Observer.Percentile, used = o.Observer.Percentile, true
+	}
+	if s.Observer.Bins == 0 && o.Observer.Bins != 0 {
+		s.Observer.Bins, used = o.Observer.Bins, true
+	}
+	if s.Observer.MovingAverage == 0 && o.Observer.MovingAverage != 0 {
+		s.Observer.MovingAverage, used = o.Observer.MovingAverage, true
+	}
+	if s.Min == nil && o.Min != nil {
+		s.Min, s.Max, used = o.Min, o.Max, true
+	}
+	if used {
+		s.Sources = append(s.Sources, src)
+	}
+}
+
+// What a rule says about each kind of tensor.
+func (r *Rule) activation() Setting {
+	s := Setting{DType: r.ActivationDType, Symmetric: r.ActivationSymmetric}
+	if r.Observer != nil {
+		s.Observer = *r.Observer
+	}
+	return s
+}
+
+func (r *Rule) weight() Setting {
+	return Setting{DType: r.WeightDType, Symmetric: r.WeightSymmetric, Granularity: r.WeightGranularity, BlockSize: r.WeightBlockSize}
+}
+
+func (r *Rule) bias() Setting { return Setting{DType: r.BiasDType} }
+
+func (t *Tensor) setting() Setting {
+	s := Setting{DType: t.DType, Symmetric: t.Symmetric, Granularity: t.Granularity, BlockSize: t.BlockSize, Min: t.Min, Max: t.Max}
+	if t.Float {
+		s.DType = "float"
+	}
+	if t.Observer != nil {
+		s.Observer = *t.Observer
+	}
+	return s
 }
 
 func isGlob(k string) bool { return strings.ContainsAny(k, "*?[") }
@@ -37,80 +107,69 @@ func lookup[T any](m map[string]T, name string, same func(a, b T) bool) (string,
 	sort.Strings(hits)
 	for _, h := range hits[1:] {
 		if !same(m[hits[0]], m[h]) {
-			return "", false, fmt.Errorf("%q matches both globs %q and %q, which set different types; add an exact entry", name, hits[0], h)
+			return "", false, fmt.Errorf("%q matches both globs %q and %q, which set different things; add an exact entry", name, hits[0], h)
 		}
 	}
 	return hits[0], true, nil
 }
 
-func sameRule(a, b *Rule) bool {
-	return a.ActivationDType == b.ActivationDType && a.WeightDType == b.WeightDType && eqBool(a.ActivationSymmetric, b.ActivationSymmetric)
-}
-
+func sameRule(a, b *Rule) bool { return reflect.DeepEqual(a, b) }
 func sameTensor(a, b *Tensor) bool {
-	return a.DType == b.DType && a.Float == b.Float && eqBool(a.Symmetric, b.Symmetric) && a.Encoding == nil && b.Encoding == nil
+	return a.Encoding == nil && b.Encoding == nil && reflect.DeepEqual(a, b)
 }
 
-func eqBool(a, b *bool) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
-
-// Activation resolves an activation's type: tensor > node (its producer) >
-// op type > defaults. Symmetry resolves on its own along the same order.
-// A grouped Conv+Relu output belongs to both nodes: nodes lists them, nearest first.
-func (f *File) Activation(name string, nodes, opTypes []string) (Choice, error) {
-	return f.resolve(name, nodes, opTypes, func(r *Rule) string { return r.ActivationDType }, true)
+// Activation resolves an activation's setting: tensor > node (its producer) >
+// op type > defaults, field by field. A grouped Conv+Relu output belongs to
+// both nodes: nodes lists them, nearest first.
+func (f *File) Activation(name string, nodes, opTypes []string) (Setting, error) {
+	return f.resolve(name, nodes, opTypes, (*Rule).activation)
 }
 
-// Weight resolves a weight's type: tensor > node (its consumer) > op type > defaults.
-func (f *File) Weight(name, node, opType string) (Choice, error) {
-	return f.resolve(name, []string{node}, []string{opType}, func(r *Rule) string { return r.WeightDType }, false)
+// Weight resolves a weight's setting: tensor > node (its consumer) > op type > defaults.
+func (f *File) Weight(name, node, opType string) (Setting, error) {
+	return f.resolve(name, []string{node}, []string{opType}, (*Rule).weight)
 }
 
-func (f *File) resolve(name string, nodes, opTypes []string, pick func(*Rule) string, act bool) (Choice, error) {
-	var c Choice
+// Bias resolves the bias type of a compute node: node > op type > defaults.
+func (f *File) Bias(node, opType string) (Setting, error) {
+	return f.resolve("", []string{node}, []string{opType}, (*Rule).bias)
+}
+
+func (f *File) resolve(name string, nodes, opTypes []string, pick func(*Rule) Setting) (Setting, error) {
+	var s Setting
 	if f == nil {
-		return c, nil
+		return s, nil
 	}
-	set := func(dt string, sym *bool, src string) {
-		if c.DType == "" && dt != "" {
-			c.DType, c.Source = dt, src
+	if name != "" {
+		k, ok, err := lookup(f.Tensors, name, sameTensor)
+		if err != nil {
+			return s, err
 		}
-		if act && c.Symmetric == nil && sym != nil {
-			c.Symmetric = sym
-			if c.Source == "" {
-				c.Source = src
-			}
+		if ok {
+			s.merge(f.Tensors[k].setting(), fmt.Sprintf("tensors[%q]", k))
 		}
-	}
-	k, ok, err := lookup(f.Tensors, name, sameTensor)
-	if err != nil {
-		return c, err
-	}
-	if ok {
-		t := f.Tensors[k]
-		dt := t.DType
-		if t.Float {
-			dt = "float"
-		}
-		set(dt, t.Symmetric, fmt.Sprintf("tensors[%q]", k))
 	}
 	for _, node := range nodes {
+		if node == "" {
+			continue
+		}
 		k, ok, err := lookup(f.Nodes, node, sameRule)
 		if err != nil {
-			return c, err
+			return s, err
 		}
-		if ok && node != "" {
-			set(pick(f.Nodes[k]), f.Nodes[k].ActivationSymmetric, fmt.Sprintf("nodes[%q]", k))
+		if ok {
+			s.merge(pick(f.Nodes[k]), fmt.Sprintf("nodes[%q]", k))
 		}
 	}
 	for _, op := range opTypes {
 		if r, ok := f.OpTypes[op]; ok && op != "" {
-			set(pick(r), r.ActivationSymmetric, fmt.Sprintf("op_types[%q]", op))
+			s.merge(pick(r), fmt.Sprintf("op_types[%q]", op))
 		}
 	}
 	if f.Defaults != nil {
-		set(pick(f.Defaults), f.Defaults.ActivationSymmetric, "defaults")
+		s.merge(pick(f.Defaults), "defaults")
 	}
-	return c, nil
+	return s, nil
 }
 
 // Skipped says whether a node is left entirely in float, and by which entry.

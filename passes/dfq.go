@@ -25,7 +25,7 @@ func init() {
 				return nil, fmt.Errorf("weight bit width %d is not supported (2 to 16)", bits)
 			}
 			return &simple{name: "bias-correction", desc: Describe("bias-correction"), tol: -1, apply: func(m *graph.Model, st *State, c *Change) error {
-				return CorrectBias(m, BNInputMeans{m.Graph, st}, bits, c)
+				return CorrectBias(m, BNInputMeans{m.Graph, st}, PerChannelBits(bits), c)
 			}}, nil
 		})
 	registerSimple("replace-relu6", "opt-in: Clip(0, 6) -> Relu, so CLE can pass through; changes outputs where activations exceed 6 (reported)", -1, replaceRelu6)
@@ -384,37 +384,70 @@ func (b BNInputMeans) InputMean(n *graph.Node) ([]float32, bool) {
 	return out, true
 }
 
-// CorrectBias adds -(Q(W) - W) · E[x] to the bias of every Conv/Gemm whose input
-// means are known, with Q symmetric per-output-channel quantization to bits.
-func CorrectBias(m *graph.Model, means InputMeans, bits int, c *Change) error {
-	g := m.Graph
+// FakeQuant returns a layer's weights as a runtime will see them, quantized
+// and dequantized, in the weight's layout; nil leaves the layer alone.
+type FakeQuant func(n *graph.Node, w *graph.Tensor) ([]float32, error)
+
+// PerChannelBits models symmetric per-output-channel quantization to bits
+// (Conv: axis 0; Gemm: axis 0 with transB, else 1).
+func PerChannelBits(bits int) FakeQuant {
 	qmax := float64(int(1)<<(bits-1) - 1)
+	return func(n *graph.Node, w *graph.Tensor) ([]float32, error) {
+		axis := 0
+		if tb, _ := n.AttrInt("transB", 0); n.OpType == "Gemm" && tb == 0 {
+			axis = 1
+		}
+		if w.Rank() <= axis {
+			return nil, nil
+		}
+		x := w.Float32s()
+		inner, dim := graph.Numel(w.Shape[axis+1:]), w.Shape[axis]
+		amax := make([]float64, dim)
+		for i, v := range x {
+			c := (i / inner) % dim
+			amax[c] = math.Max(amax[c], math.Abs(float64(v)))
+		}
+		out := make([]float32, len(x))
+		for i, v := range x {
+			scale := amax[(i/inner)%dim] / qmax
+			if scale == 0 {
+				continue
+			}
+			out[i] = float32(math.Max(-qmax, math.Min(qmax, math.RoundToEven(float64(v)/scale))) * scale)
+		}
+		return out, nil
+	}
+}
+
+// CorrectBias adds -(Q(W) - W) · E[x] to the bias of every Conv/Gemm whose input
+// means are known, with Q(W) from fq.
+func CorrectBias(m *graph.Model, means InputMeans, fq FakeQuant, c *Change) error {
+	g := m.Graph
 	for _, n := range append([]*graph.Node(nil), g.Nodes...) {
 		if n.OpType != "Conv" && n.OpType != "Gemm" {
 			continue
 		}
 		mean, ok := means.InputMean(n)
-		if !ok {
+		if !ok || n.Input(1) == nil || n.Input(1).Const == nil || n.Input(1).Const.DType != graph.Float {
+			continue
+		}
+		qw, err := fq(n, n.Input(1).Const)
+		if err != nil {
+			return fmt.Errorf("bias correction of %s: %v", n, err)
+		}
+		if qw == nil {
 			continue
 		}
 		l := asLayer(g, n)
-		if l == nil || len(mean) != l.inChannels() {
+		if l == nil || len(mean) != l.inChannels() || len(qw) != len(l.w) {
 			continue
 		}
 		l.ensureBias(g)
 		for o := 0; o < l.outChannels(); o++ {
-			scale := l.outRange(o) / qmax
-			if scale == 0 {
-				continue
-			}
 			var delta float64
 			for i := 0; i < l.inChannels(); i++ {
 				e := float64(mean[i])
-				l.each(o, i, func(k int) {
-					w := float64(l.w[k])
-					q := math.Max(-qmax, math.Min(qmax, math.RoundToEven(w/scale))) * scale
-					delta += (q - w) * e
-				})
+				l.each(o, i, func(k int) { delta += (float64(qw[k]) - float64(l.w[k])) * e })
 			}
 			l.bias[o] -= float32(delta)
 		}

@@ -337,7 +337,7 @@ func TestBiasCorrectionFormula(t *testing.T) {
 	// 2-bit weights: qmax 1, scale = 1 (max |w| of the single output channel).
 	// Q(w) = [1, 0]; error = [0, -0.3]; E[x] = [2, 5]; delta = -1.5; bias = +1.5.
 	c := &Change{}
-	if err := CorrectBias(m, fixedMeans{2, 5}, 2, c); err != nil {
+	if err := CorrectBias(m, fixedMeans{2, 5}, PerChannelBits(2), c); err != nil {
 		t.Fatal(err)
 	}
 	b := n.Input(2).Const.Float32s()

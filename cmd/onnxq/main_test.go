@@ -462,7 +462,7 @@ func TestEncodingsRoundTrip(t *testing.T) {
 	for path, want := range map[string]string{
 		bad:     `tensors["input"].encoding.zero_point[0]: 300 is outside uint8's range [0, 255]`,
 		unknown: `tensors["nosuch"]: the model has no "nosuch" (closest: `,
-		typo:    `unknown field "tensor"`,
+		typo:    `tensor: unknown key`,
 	} {
 		out := filepath.Join(dir, "x.onnx")
 		code, _, errOut := runCLI("convert", model, "-o", out, "--overrides", path, "--calib", cal)
