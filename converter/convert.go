@@ -189,7 +189,7 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 		if _, ok := explicit[name]; ok {
 			continue
 		}
-		if c := st.act[name]; c.Min != nil {
+		if c := st.act[name]; c.Min != nil && c.Max != nil {
 			dt, sym := st.actType(name, opt)
 			enc, err := passes.RangeEncoding([]float32{float32(c.Min[0])}, []float32{float32(c.Max[0])}, 0, dt, sym)
 			if err != nil {
@@ -250,6 +250,14 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 			continue
 		}
 		r := ranges[name]
+		if c := st.act[name]; c.Min != nil { // one side pinned, the other calibrated
+			r[0] = float32(c.Min[0])
+		} else if c.Max != nil {
+			r[1] = float32(c.Max[0])
+		}
+		if r[0] > r[1] {
+			return nil, fmt.Errorf("overrides: %s: tensor %q: the pinned side leaves the range [%v, %v] empty", st.source(name), name, r[0], r[1])
+		}
 		dt, sym := st.actType(name, opt)
 		enc, err := passes.ComputeEncoding(r[0], r[1], dt, sym)
 		if err != nil {

@@ -6,12 +6,14 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/onnxq/onnxq/converter/calib"
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels"
 	"github.com/onnxq/onnxq/npy"
+	"github.com/onnxq/onnxq/overrides"
 	"github.com/onnxq/onnxq/testmodels"
 )
 
@@ -161,5 +163,53 @@ func TestEmpiricalBiasCorrection(t *testing.T) {
 	t.Logf("mean output shift with int4 weights: %.4g without bias correction, %.4g with", before, after)
 	if after > before/2 {
 		t.Errorf("bias correction did not halve the shift: %.4g -> %.4g", before, after)
+	}
+}
+
+// TestBiasCorrectionPerWeightType: bias correction measures each layer against
+// the encoding that layer gets, so a layer set to int4 by an override is
+// corrected exactly as under a global int4 run, and the others as under int8.
+func TestBiasCorrectionPerWeightType(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.onnx")
+	graph.Save(testmodels.MobileNetV2Block(1), model)
+	cal := filepath.Join(dir, "calib")
+	mustMkdir(t, cal)
+	randomSamples(t, cal, 8, []int{1, 8, 16, 16}, 3)
+	// biases maps each compute node to its stored int32 bias.
+	biases := func(wt graph.DataType, js string) map[string][]int32 {
+		var f *overrides.File
+		if js != "" {
+			var err error
+			if f, err = overrides.Parse([]byte(js)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out := filepath.Join(dir, fmt.Sprintf("q%d_%d.onnx", len(js), wt))
+		if _, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, WeightType: wt, BiasCorrection: true, Overrides: f}); err != nil {
+			t.Fatal(err)
+		}
+		q, _ := graph.Load(out)
+		got := map[string][]int32{}
+		for _, n := range q.Graph.Nodes {
+			if b := n.Input(2); (n.OpType == "Conv" || n.OpType == "Gemm") && b != nil && b.Producer != nil && b.Producer.OpType == "DequantizeLinear" {
+				got[n.Name] = graph.Elems[int32](b.Producer.Input(0).Const)
+			}
+		}
+		return got
+	}
+	mixed := biases(graph.Int8, `{"version": 1, "nodes": {"Conv_1": {"weight_dtype": "int4"}}}`)
+	all4, all8 := biases(graph.Int4, ""), biases(graph.Int8, "")
+	if len(mixed) != 4 || slices.Equal(all4["Conv_1"], all8["Conv_1"]) {
+		t.Fatalf("%d int32 biases; Conv_1 int4 %v int8 %v", len(mixed), all4["Conv_1"], all8["Conv_1"])
+	}
+	for node, b := range mixed {
+		want := all8[node]
+		if node == "Conv_1" {
+			want = all4[node]
+		}
+		if !slices.Equal(b, want) {
+			t.Errorf("%s: bias %v, want %v", node, b, want)
+		}
 	}
 }

@@ -21,6 +21,12 @@ func weightEncodingFor(g *graph.Graph, pl *plan, st *settings, opt Options, name
 		where = fmt.Sprintf("overrides: %s: weight %q", src, name)
 	}
 	axis := pl.weights[name]
+	if c.Axis != nil && *c.Axis != axis {
+		return nil, fmt.Errorf("%s: axis %d, but the op's output channels are %s", where, *c.Axis, describeAxis(axis, w))
+	}
+	if (c.Min == nil) != (c.Max == nil) {
+		return nil, fmt.Errorf("%s: a weight's range needs both min and max", where)
+	}
 	gran, block := c.Granularity, c.BlockSize
 	if gran == "" && block > 0 {
 		gran = overrides.PerBlock
@@ -72,7 +78,7 @@ func weightEncodingFor(g *graph.Graph, pl *plan, st *settings, opt Options, name
 		lo[i], hi[i] = float32(c.Min[i]), float32(c.Max[i])
 	}
 	if len(lo) > 1 && (axis < 0 || w.Shape[axis] != len(lo)) {
-		return nil, fmt.Errorf("%s: %d ranges, but the weight %v is quantized with %s", where, len(lo), w.Shape, describeAxis(axis, w))
+		return nil, fmt.Errorf("%s: %d ranges, but the weight %v has %s", where, len(lo), w.Shape, describeAxis(axis, w))
 	}
 	if len(lo) == 1 {
 		axis = -1 // one range is one scale
@@ -86,7 +92,7 @@ func weightEncodingFor(g *graph.Graph, pl *plan, st *settings, opt Options, name
 
 func describeAxis(axis int, w *graph.Tensor) string {
 	if axis < 0 {
-		return "one scale (per tensor)"
+		return "not an axis (it has none)"
 	}
 	return fmt.Sprintf("%d channels along axis %d", w.Shape[axis], axis)
 }

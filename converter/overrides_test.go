@@ -39,7 +39,7 @@ func convertWith(t *testing.T, m *graph.Model, js string) (*Report, *graph.Model
 	cal := filepath.Join(dir, "calib")
 	mustMkdir(t, cal)
 	randomSamples(t, cal, 4, []int{1, 8, 16, 16}, 1)
-	f, err := overrides.Parse([]byte(js))
+	f, _, err := overrides.ParseAny([]byte(js))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +119,85 @@ func TestOverrideRuleErrors(t *testing.T) {
 			}
 			continue
 		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s:\n got %v\nwant %s", js, err, want)
+		}
+	}
+}
+
+// TestOverrideSettings: pinned ranges (both sides, one side, per channel),
+// per-tensor observers, weight granularity and symmetry, float biases.
+func TestOverrideSettings(t *testing.T) {
+	js := `{"version": 1,
+	  "defaults": {"observer": {"kind": "percentile", "percentile": 99.9}},
+	  "op_types": {"Gemm": {"bias_dtype": "float", "weight_dtype": "uint8", "weight_symmetric": false}},
+	  "nodes": {"Conv_2": {"weight_granularity": "per_tensor"}},
+	  "tensors": {
+	    "Clip_1_out": {"min": 0, "max": 6},
+	    "input": {"max": 0.5},
+	    "logits": {"observer": {"kind": "minmax", "moving_average": 0.5}},
+	    "conv_w_2": {"min": [-1, -1, -1, -1, -1, -1, -1, -1], "max": [1, 1, 1, 1, 2, 2, 2, 2], "axis": 0}
+	  }}`
+	rep, q, err := convertWith(t, testmodels.MobileNetV2Block(1), js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*TensorReport{}
+	for _, tr := range rep.Tensors {
+		byName[tr.Name] = tr
+	}
+	c := byName["Clip_1_out"]
+	if c.Observer != "pinned range" || c.Encoding.ZeroPoint[0] != 0 || c.Encoding.Scale[0] != float32(6.0/255) {
+		t.Errorf("Clip_1_out: %s %+v", c.Observer, c.Encoding)
+	}
+	if in := byName["input"]; in.Range[1] != 0.5 || in.Range[0] >= 0 || in.Observer != "percentile" {
+		t.Errorf("input: range %v, observer %s (max pinned to 0.5, min calibrated)", *in.Range, in.Observer)
+	}
+	if l := byName["logits"]; l.Observer != "minmax" || l.Override != `tensors["logits"], defaults` {
+		t.Errorf("logits: observer %s, override %q", l.Observer, l.Override)
+	}
+	if w := byName["conv_w_1_bnfold"]; len(w.Encoding.Scale) != 1 || w.Override != `nodes["Conv_2"]` {
+		t.Errorf("Conv_2 weight: %d scales, override %q; want per tensor", len(w.Encoding.Scale), w.Override)
+	}
+	w3 := byName["conv_w_2_bnfold"].Encoding
+	if len(w3.Scale) != 8 || w3.Scale[0] != float32(1.0/127) || w3.Scale[7] != float32(2.0/127) {
+		t.Errorf("Conv_3 weight from pinned per-channel ranges: %v", w3.Scale)
+	}
+	fc := byName["fc_w"].Encoding
+	if fc.DType != graph.Uint8 || len(fc.Scale) != 10 {
+		t.Errorf("fc_w: %+v", fc)
+	}
+	asym := false
+	for _, z := range fc.ZeroPoint {
+		asym = asym || z != 128
+	}
+	if !asym {
+		t.Errorf("fc_w: zero points %v, want an asymmetric grid", fc.ZeroPoint)
+	}
+	floatBias := false
+	for _, f := range rep.FloatTensors {
+		floatBias = floatBias || (f.Name == "fc_b" && f.Reason == `overrides: op_types["Gemm"]`)
+	}
+	if _, ok := byName["fc_b"]; ok || !floatBias {
+		t.Errorf("fc_b must stay float by op_types[\"Gemm\"]: %v", rep.FloatTensors)
+	}
+	if got := quantTypes(q); got["fc_b"] != graph.Undefined {
+		t.Errorf("fc_b stored as %v", got["fc_b"])
+	}
+}
+
+func TestOverrideSettingErrors(t *testing.T) {
+	for js, want := range map[string]string{
+		`{"version": 1, "nodes": {"Conv_1": {"weight_granularity": "per_block", "weight_block_size": 4}}}`:                 `nodes["Conv_1"]: weight "conv_w_bnfold": per_block is for 2-D MatMul and Gemm weights`,
+		`{"version": 1, "tensors": {"conv_w": {"axis": 1}}}`:                                                               `axis 1, but the op's output channels are 48 channels along axis 0`,
+		`{"version": 1, "tensors": {"conv_w_2": {"min": [-1, -1], "max": [1, 1]}}}`:                                        `2 ranges, but the weight [8 48 1 1] has 8 channels along axis 0`,
+		`{"version": 1, "tensors": {"fc_w": {"observer": {"kind": "mse"}}}}`:                                               `"fc_w" is a weight; weights are not calibrated`,
+		`{"version": 1, "tensors": {"fc_w": {"max": 1}}}`:                                                                  `a weight's range needs both min and max`,
+		`{"version": 1, "tensors": {"Clip_1_out": {"granularity": "per_channel"}}}`:                                        `"Clip_1_out" is an activation; granularity and block size are for weights`,
+		`{"version": 1, "defaults": {"observer": {"kind": "entropy"}}, "nodes": {"Conv_1": {"activation_dtype": "int4"}}}`: `"Clip_1_out" is 4-bit; the entropy observer needs at least 8 bits`,
+		`{"version": 1, "tensors": {"Clip_1_out": {"min": 7}}}`:                                                            `the pinned side leaves the range`,
+	} {
+		_, _, err := convertWith(t, testmodels.MobileNetV2Block(1), js)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s:\n got %v\nwant %s", js, err, want)
 		}

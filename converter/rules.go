@@ -180,7 +180,7 @@ func applyRules(g *graph.Graph, pl *plan, opt Options, explicit map[string]*pass
 			float[name] = c.Source()
 			continue
 		}
-		if c.Granularity != "" || c.BlockSize != 0 {
+		if c.Granularity != "" || c.BlockSize != 0 || c.Axis != nil {
 			return nil, fmt.Errorf("overrides: %s: %q is an activation; granularity and block size are for weights", c.Source(), name)
 		}
 		if len(c.Min) > 1 {
@@ -330,12 +330,15 @@ func explicitEncodings(g *graph.Graph, pl *plan, opt Options, alias weightAliase
 				return nil, nil, fmt.Errorf("%s: %d scales on an activation (activations are per tensor)", path, len(e.Scale))
 			}
 			w := g.Value(name).Const
-			if e.AxisFromModel {
+			if e.AxisFromModel || e.Axis == nil || (e.BlockSize > 0 && e.Shape == nil) {
 				enc.Axis = axis
 				if e.BlockSize > 0 {
 					bax, ok := pl.blocked[name]
 					if !ok {
 						return nil, nil, fmt.Errorf("%s: blocked encodings are for MatMul and Gemm weights", path)
+					}
+					if e.Axis != nil && *e.Axis != bax {
+						return nil, nil, fmt.Errorf("%s: blocks along axis %d, but the weight's reduction axis is %d", path, *e.Axis, bax)
 					}
 					enc.Axis = bax
 					enc.ScaleShape = append([]int(nil), w.Shape...)
@@ -344,6 +347,9 @@ func explicitEncodings(g *graph.Graph, pl *plan, opt Options, alias weightAliase
 			}
 			if enc.Axis < 0 || enc.Axis >= w.Rank() {
 				return nil, nil, fmt.Errorf("%s: axis %d is outside the weight's rank %d", path, enc.Axis, w.Rank())
+			}
+			if e.BlockSize == 0 && enc.Axis != axis {
+				return nil, nil, fmt.Errorf("%s: per-channel scales along axis %d, but the op's output channels are along axis %d (the int32 bias needs one scale per output channel)", path, enc.Axis, axis)
 			}
 			want := w.Shape[enc.Axis]
 			if e.BlockSize > 0 {

@@ -19,10 +19,11 @@ const (
 	ONNXQ   Dialect = "onnxq"
 	AIMET06 Dialect = "aimet-0.6"
 	AIMET10 Dialect = "aimet-1.0"
+	ORT     Dialect = "ort"
 )
 
 // Dialects lists the formats Export writes, for help texts.
-var Dialects = []Dialect{ONNXQ, AIMET10, AIMET06}
+var Dialects = []Dialect{ONNXQ, AIMET10, AIMET06, ORT}
 
 // AIMET and QNN store every integer grid as unsigned: q = round(x/scale) - offset
 // on [0, 2^bw-1], so offset is the negated zero point of the unsigned grid. A
@@ -82,7 +83,8 @@ func LoadAny(path string) (*File, Dialect, error) {
 	return f, d, nil
 }
 
-// ParseAny detects the dialect (AIMET files have activation_encodings or
+// ParseAny detects the dialect (ORT tensor overrides map every name to a
+// list and have no version; AIMET files have activation_encodings or
 // param_encodings at the top; the version, or a list versus a map, tells 1.0
 // from 0.6) and converts the file to onnxq's form.
 func ParseAny(b []byte) (*File, Dialect, error) {
@@ -92,6 +94,11 @@ func ParseAny(b []byte) (*File, Dialect, error) {
 	}
 	_, ha := top["activation_encodings"]
 	_, hp := top["param_encodings"]
+	_, hv := top["version"]
+	if !ha && !hp && !hv && len(top) > 0 && allLists(top) {
+		f, err := parseORT(b)
+		return f, ORT, err
+	}
 	if !ha && !hp {
 		f, err := Parse(b)
 		return f, ONNXQ, err
@@ -111,6 +118,16 @@ func ParseAny(b []byte) (*File, Dialect, error) {
 		return f, AIMET06, err
 	}
 	return nil, "", fmt.Errorf("version: AIMET encodings version %q is not supported (0.6.1 and 1.0.0 are)", ver)
+}
+
+// allLists: ORT tensor overrides map every name to a list.
+func allLists(top map[string]json.RawMessage) bool {
+	for _, r := range top {
+		if t := bytes.TrimSpace(r); len(t) == 0 || t[0] != '[' {
+			return false
+		}
+	}
+	return true
 }
 
 func isList(raws ...json.RawMessage) bool {
@@ -425,8 +442,18 @@ func (f *File) Export(d Dialect) ([]byte, error) {
 			}
 		}
 		v = a
+	case ORT:
+		o := map[string][]ortEntry{}
+		for _, name := range f.Names() {
+			es, err := toORT(name, f.Tensors[name])
+			if err != nil {
+				return nil, err
+			}
+			o[name] = es
+		}
+		v = o
 	default:
-		return nil, fmt.Errorf("format %q is not one of onnxq, aimet-1.0, aimet-0.6", d)
+		return nil, fmt.Errorf("format %q is not one of onnxq, aimet-1.0, aimet-0.6, ort", d)
 	}
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {

@@ -91,9 +91,12 @@ type Tensor struct {
 	Max Values `json:"max,omitempty"`
 	// Observer calibrates this activation.
 	Observer *Observer `json:"observer,omitempty"`
-	// Granularity and BlockSize quantize this weight (see Rule).
+	// Granularity and BlockSize quantize this weight (see Rule). Axis, when
+	// given, is the output-channel axis the file expects; onnxq checks it
+	// against the op (Conv 0, ConvTranspose 1, Gemm by transB, MatMul last).
 	Granularity string `json:"granularity,omitempty"`
 	BlockSize   int    `json:"block_size,omitempty"`
+	Axis        *int   `json:"axis,omitempty"`
 	// Kind, when set, says whether the name is an activation or a weight; the
 	// converter checks it against the model, AIMET export sorts by it.
 	Kind string `json:"kind,omitempty"`
@@ -136,12 +139,14 @@ type Encoding struct {
 	DType     string    `json:"dtype"`
 	Scale     []float32 `json:"scale"`
 	ZeroPoint []int64   `json:"zero_point"`
-	// Axis is the channel (or blocked) axis when there are several scales.
+	// Axis is the channel (or blocked) axis when there are several scales;
+	// without it the converter takes the weight's output-channel axis (or, for
+	// blocks, its reduction axis) from the model.
 	Axis      *int  `json:"axis,omitempty"`
 	BlockSize int   `json:"block_size,omitempty"`
 	Shape     []int `json:"scale_shape,omitempty"`
-	// AxisFromModel is set for dialects that do not state the axis (AIMET):
-	// the converter takes the weight's channel or blocked axis from the model.
+	// AxisFromModel is set for dialects that never state the axis (AIMET), so
+	// exports leave it out too.
 	AxisFromModel bool `json:"-"`
 }
 

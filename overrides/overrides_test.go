@@ -28,11 +28,11 @@ func TestParseAndWrite(t *testing.T) {
 func TestErrors(t *testing.T) {
 	cases := map[string]string{
 		`{"version": 2}`: "version: 2 is not supported",
-		`{"version": 1, "tensors": {"a": {"encoding": {"dtype": "int5", "scale": [1], "zero_point": [0]}}}}`:       `tensors["a"].encoding.dtype: "int5" is not supported`,
-		`{"version": 1, "tensors": {"a": {"encoding": {"dtype": "int8", "scale": [0], "zero_point": [0]}}}}`:       `tensors["a"].encoding.scale[0]: 0 must be positive`,
-		`{"version": 1, "tensors": {"a": {"encoding": {"dtype": "int8", "scale": [1, 2], "zero_point": [0]}}}}`:    `zero_point: 1 values for 2 scales`,
-		`{"version": 1, "tensors": {"a": {"encoding": {"dtype": "int8", "scale": [1, 2], "zero_point": [0, 0]}}}}`: `axis: several scales need the axis`,
-		`{"version": 1, "tensors": {"a": {"encodings": {}}}}`:                                                      `tensors["a"].encodings: unknown key`,
+		`{"version": 1, "tensors": {"a": {"encoding": {"dtype": "int5", "scale": [1], "zero_point": [0]}}}}`:                   `tensors["a"].encoding.dtype: "int5" is not supported`,
+		`{"version": 1, "tensors": {"a": {"encoding": {"dtype": "int8", "scale": [0], "zero_point": [0]}}}}`:                   `tensors["a"].encoding.scale[0]: 0 must be positive`,
+		`{"version": 1, "tensors": {"a": {"encoding": {"dtype": "int8", "scale": [1, 2], "zero_point": [0]}}}}`:                `zero_point: 1 values for 2 scales`,
+		`{"version": 1, "tensors": {"a": {"encoding": {"dtype": "int8", "scale": [1, 2], "zero_point": [0, 0], "axis": -1}}}}`: `axis: -1 must not be negative`,
+		`{"version": 1, "tensors": {"a": {"encodings": {}}}}`:                                                                  `tensors["a"].encodings: unknown key`,
 		`{"version": 1} {}`:                      "line 1, column 16: invalid character",
 		`{"version": 1, "tensors": {"a": null}}`: `tensors["a"]: null`,
 	}

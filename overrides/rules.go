@@ -18,6 +18,7 @@ type Setting struct {
 	Granularity string
 	BlockSize   int
 	Min, Max    []float64
+	Axis        *int // from a tensor entry: the channel axis it expects
 	Sources     []string
 }
 
@@ -50,8 +51,11 @@ func (s *Setting) merge(o Setting, src string) {
 	if s.Observer.MovingAverage == 0 && o.Observer.MovingAverage != 0 {
 		s.Observer.MovingAverage, used = o.Observer.MovingAverage, true
 	}
-	if s.Min == nil && o.Min != nil {
+	if s.Min == nil && s.Max == nil && (o.Min != nil || o.Max != nil) {
 		s.Min, s.Max, used = o.Min, o.Max, true
+	}
+	if s.Axis == nil && o.Axis != nil {
+		s.Axis, used = o.Axis, true
 	}
 	if used {
 		s.Sources = append(s.Sources, src)
@@ -74,7 +78,7 @@ func (r *Rule) weight() Setting {
 func (r *Rule) bias() Setting { return Setting{DType: r.BiasDType} }
 
 func (t *Tensor) setting() Setting {
-	s := Setting{DType: t.DType, Symmetric: t.Symmetric, Granularity: t.Granularity, BlockSize: t.BlockSize, Min: t.Min, Max: t.Max}
+	s := Setting{DType: t.DType, Symmetric: t.Symmetric, Granularity: t.Granularity, BlockSize: t.BlockSize, Min: t.Min, Max: t.Max, Axis: t.Axis}
 	if t.Float {
 		s.DType = "float"
 	}

@@ -77,6 +77,23 @@ func checkKeys(v any, t reflect.Type, path string) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if t == reflect.TypeOf(Values{}) {
+		ok := true
+		switch x := v.(type) {
+		case float64:
+		case []any:
+			for _, e := range x {
+				_, isNum := e.(float64)
+				ok = ok && isNum
+			}
+		default:
+			ok = false
+		}
+		if !ok {
+			return fmt.Errorf("%s: a number or a list of numbers is expected", path)
+		}
+		return nil
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		m, ok := v.(map[string]any)
@@ -139,7 +156,7 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 			name = f.Name
 		}
 		ft := f.Type
-		if ft == reflect.TypeOf(json.RawMessage{}) || ft == reflect.TypeOf(Values{}) {
+		if ft == reflect.TypeOf(json.RawMessage{}) {
 			ft = reflect.TypeOf(0) // a leaf
 		}
 		out[name] = ft

@@ -156,20 +156,23 @@ func (t *Tensor) validate(name, p string) error {
 	if t.Kind != "" && t.Kind != KindActivation && t.Kind != KindWeight {
 		return fmt.Errorf("%s.kind: %q is not \"activation\" or \"weight\"", p, t.Kind)
 	}
-	if (t.Min == nil) != (t.Max == nil) {
-		return fmt.Errorf("%s: min and max go together", p)
+	// One side alone (ORT's rmin or rmax) replaces that side of the calibrated range.
+	if (t.Min == nil) != (t.Max == nil) && len(t.Min)+len(t.Max) != 1 {
+		return fmt.Errorf("%s: min or max alone is one value (it replaces that side of the calibrated range)", p)
 	}
-	if len(t.Min) != len(t.Max) {
+	if t.Min != nil && t.Max != nil && len(t.Min) != len(t.Max) {
 		return fmt.Errorf("%s.max: %d values for %d minimums", p, len(t.Max), len(t.Min))
 	}
-	if t.Min != nil && len(t.Min) == 0 {
+	if (t.Min != nil && len(t.Min) == 0) || (t.Max != nil && len(t.Max) == 0) {
 		return fmt.Errorf("%s.min: an empty list", p)
 	}
-	for i := range t.Min {
-		lo, hi := t.Min[i], t.Max[i]
-		if math.IsNaN(lo) || math.IsNaN(hi) || math.IsInf(lo, 0) || math.IsInf(hi, 0) {
-			return fmt.Errorf("%s.min[%d]: the range [%v, %v] is not finite", p, i, lo, hi)
+	for _, v := range append(append([]float64(nil), t.Min...), t.Max...) {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("%s.min: %v is not finite", p, v)
 		}
+	}
+	for i := range min(len(t.Min), len(t.Max)) {
+		lo, hi := t.Min[i], t.Max[i]
 		if lo > hi {
 			return fmt.Errorf("%s.min[%d]: %v is above max %v", p, i, lo, hi)
 		}
@@ -180,7 +183,10 @@ func (t *Tensor) validate(name, p string) error {
 	if t.Kind == KindWeight && t.Observer != nil {
 		return fmt.Errorf("%s.observer: weights are not calibrated", p)
 	}
-	if t.Kind == KindActivation && (t.Granularity != "" || t.BlockSize != 0) {
+	if t.Axis != nil && *t.Axis < 0 {
+		return fmt.Errorf("%s.axis: %d must not be negative", p, *t.Axis)
+	}
+	if t.Kind == KindActivation && (t.Granularity != "" || t.BlockSize != 0 || t.Axis != nil) {
 		return fmt.Errorf("%s.granularity: activations are quantized per tensor", p)
 	}
 	if err := t.Observer.validate(p+".observer", t.DType); err != nil {
@@ -233,13 +239,13 @@ func (e *Encoding) validate(path string) error {
 			return fmt.Errorf("%s.scale[%d]: %v must be positive and finite", path, i, s)
 		}
 	}
-	if len(e.Scale) > 1 && e.Axis == nil && !e.AxisFromModel {
-		return fmt.Errorf("%s.axis: several scales need the axis they run along", path)
+	if e.Axis != nil && *e.Axis < 0 {
+		return fmt.Errorf("%s.axis: %d must not be negative", path, *e.Axis)
 	}
 	if e.BlockSize < 0 {
 		return fmt.Errorf("%s.block_size: %d must be positive", path, e.BlockSize)
 	}
-	if e.BlockSize > 0 && !e.AxisFromModel && graph.Numel(e.Shape) != len(e.Scale) {
+	if e.BlockSize > 0 && e.Shape != nil && graph.Numel(e.Shape) != len(e.Scale) {
 		return fmt.Errorf("%s.scale_shape: %v does not hold %d scales", path, e.Shape, len(e.Scale))
 	}
 	return nil
