@@ -44,6 +44,11 @@ type Options struct {
 	// quantization error, -(Q(W)-W)·E[x], with E[x] measured on the calibration
 	// data (per-channel weights only).
 	BiasCorrection bool
+	// BiasFloat keeps biases float where the overrides do not set bias_dtype.
+	BiasFloat bool
+	// AllowMissing turns overrides naming nodes or tensors the model lacks
+	// into warnings.
+	AllowMissing bool
 	// Overrides carry explicit encodings: those tensors are not calibrated.
 	Overrides *overrides.File
 	// EncodingsOut, when set, receives the final encodings in the overrides
@@ -170,7 +175,7 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 
 	// Explicit encodings first: those tensors need no calibration.
 	alias := pre.aliases(m.Graph)
-	if err := checkNames(m.Graph, pre, opt.Overrides, rep); err != nil {
+	if err := checkNames(m.Graph, pre, opt.Overrides, opt.AllowMissing, rep); err != nil {
 		return nil, err
 	}
 	explicit, keepFloat, err := explicitEncodings(m.Graph, pl, opt, alias)
@@ -282,8 +287,12 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 		if in == nil || w == nil || w.BlockSize > 0 {
 			continue // blocked weights have no per-channel scale for an int32 bias
 		}
-		if c := st.bias[name]; c.DType == "float" {
-			rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: name, Reason: "overrides: " + c.Source()})
+		if c := st.bias[name]; c.DType == "float" || (c.DType == "" && opt.BiasFloat) {
+			reason := "overrides: " + c.Source()
+			if c.DType == "" {
+				reason = "bias type float (command line or run config)"
+			}
+			rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: name, Reason: reason})
 			continue
 		}
 		qp.Biases[name] = passes.BiasPlan{Input: in, Weight: w}

@@ -98,7 +98,7 @@ func (p names) aliases(g *graph.Graph) weightAliases {
 
 // checkNames refuses exact names the model lacks (naming the closest ones) and
 // reports globs and op types that match nothing.
-func checkNames(g *graph.Graph, pre names, f *overrides.File, rep *Report) error {
+func checkNames(g *graph.Graph, pre names, f *overrides.File, allowMissing bool, rep *Report) error {
 	if f == nil {
 		return nil
 	}
@@ -119,7 +119,7 @@ func checkNames(g *graph.Graph, pre names, f *overrides.File, rep *Report) error
 			opTypes = append(opTypes, n.OpType)
 		}
 	}
-	warn, err := f.Unmatched(tensorNames, nodeNames, opTypes)
+	warn, err := f.Unmatched(tensorNames, nodeNames, opTypes, allowMissing)
 	if err != nil {
 		return fmt.Errorf("overrides: %v", err)
 	}
@@ -287,6 +287,9 @@ func explicitEncodings(g *graph.Graph, pl *plan, opt Options, alias weightAliase
 			name = cur // a weight the float passes renamed
 		}
 		if g.Value(name) == nil {
+			if opt.AllowMissing {
+				continue // reported by checkNames
+			}
 			return nil, nil, fmt.Errorf("%s: the model has no tensor of that name", path)
 		}
 		axis, isWeight := pl.weights[name]

@@ -195,9 +195,9 @@ func (f *File) Skipped(node, opType string) (string, bool) {
 }
 
 // Unmatched checks every name, glob and op type against the model: an exact
-// name the model lacks is an error naming the three closest names; a glob or
-// op type that matches nothing is returned as a warning.
-func (f *File) Unmatched(tensors, nodes, opTypes []string) (warnings []string, err error) {
+// name the model lacks is an error naming the three closest names (a warning
+// with allowMissing); a glob or op type that matches nothing is a warning.
+func (f *File) Unmatched(tensors, nodes, opTypes []string, allowMissing bool) (warnings []string, err error) {
 	if f == nil {
 		return nil, nil
 	}
@@ -216,7 +216,12 @@ func (f *File) Unmatched(tensors, nodes, opTypes []string) (warnings []string, e
 				return nil
 			}
 		}
-		return fmt.Errorf("%s: the model has no %q (closest: %s)", where, key, strings.Join(Closest(key, names, 3), ", "))
+		msg := fmt.Sprintf("%s: the model has no %q (closest: %s)", where, key, strings.Join(Closest(key, names, 3), ", "))
+		if allowMissing {
+			warnings = append(warnings, msg)
+			return nil
+		}
+		return fmt.Errorf("%s", msg)
 	}
 	for _, k := range sortedNames(f.Tensors) {
 		if err := check(k, fmt.Sprintf("tensors[%q]", k), tensors); err != nil {

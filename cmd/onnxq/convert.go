@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,7 +21,125 @@ import (
 	"golang.org/x/term"
 )
 
+// convertFlag ties a flag to the run-config key it overrides.
+type convertFlag struct {
+	flag cli.Flag
+	key  string // TOML key in the run config
+	set  func(c *overrides.Config, cmd *cli.Command) error
+}
+
+func convertFlags() []convertFlag {
+	d := overrides.DefaultConfig()
+	str := func(name, key, usage, def string, dst func(*overrides.Config) *string) convertFlag {
+		return convertFlag{&cli.StringFlag{Name: name, Value: def, Usage: usage}, key, func(c *overrides.Config, cmd *cli.Command) error {
+			*dst(c) = cmd.String(name)
+			return nil
+		}}
+	}
+	num := func(name, key, usage string, def int, dst func(*overrides.Config) *int) convertFlag {
+		return convertFlag{&cli.IntFlag{Name: name, Value: def, Usage: usage}, key, func(c *overrides.Config, cmd *cli.Command) error {
+			*dst(c) = int(cmd.Int(name))
+			return nil
+		}}
+	}
+	flt := func(name, key, usage string, def float64, dst func(*overrides.Config) *float64) convertFlag {
+		return convertFlag{&cli.FloatFlag{Name: name, Value: def, Usage: usage}, key, func(c *overrides.Config, cmd *cli.Command) error {
+			*dst(c) = cmd.Float(name)
+			return nil
+		}}
+	}
+	boolean := func(name, key, usage string, dst func(*overrides.Config) *bool) convertFlag {
+		return convertFlag{&cli.BoolFlag{Name: name, Usage: usage}, key, func(c *overrides.Config, cmd *cli.Command) error {
+			*dst(c) = cmd.Bool(name)
+			return nil
+		}}
+	}
+	floats := func(name, key, usage string, dst func(*overrides.Config) *[]float64) convertFlag {
+		return convertFlag{&cli.StringFlag{Name: name, Usage: usage}, key, func(c *overrides.Config, cmd *cli.Command) error {
+			var out []float64
+			for _, p := range strings.Split(cmd.String(name), ",") {
+				f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+				if err != nil {
+					return usageError("convert: --%s: %q is not a number", name, p)
+				}
+				out = append(out, f)
+			}
+			*dst(c) = out
+			return nil
+		}}
+	}
+	return []convertFlag{
+		{&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output QDQ model (required, here or in the config)"}, "output", func(c *overrides.Config, cmd *cli.Command) error {
+			c.Output = cmd.String("output")
+			return nil
+		}},
+		str("calib", "calib.path", "calibration data: a folder of .npy/.bin/.png/.jpg, per-input subfolders, or a list file", "", func(c *overrides.Config) *string { return &c.Calib.Path }),
+		num("calib-size", "calib.size", "use at most N samples (sorted order)", 0, func(c *overrides.Config) *int { return &c.Calib.Size }),
+		str("observer", "observer.kind", "minmax, percentile, entropy or mse", d.Observer.Kind, func(c *overrides.Config) *string { return &c.Observer.Kind }),
+		flt("percentile", "observer.percentile", "for --observer percentile", d.Observer.Percentile, func(c *overrides.Config) *float64 { return &c.Observer.Percentile }),
+		num("bins", "observer.bins", "histogram bins of the percentile, entropy and mse observers", d.Observer.Bins, func(c *overrides.Config) *int { return &c.Observer.Bins }),
+		flt("moving-average", "observer.moving_average", "minmax: momentum of a moving average of per-sample ranges (0: global min/max)", 0, func(c *overrides.Config) *float64 { return &c.Observer.MovingAverage }),
+		str("activation-type", "quantization.activation_type", "uint8, int8, uint16 or int16", d.Quant.ActivationType, func(c *overrides.Config) *string { return &c.Quant.ActivationType }),
+		boolean("activation-symmetric", "quantization.activation_symmetric", "symmetric activation ranges (zero point 0 for signed types)", func(c *overrides.Config) *bool { return &c.Quant.ActivationSymmetric }),
+		str("weight-type", "quantization.weight_type", "int8, uint8, int16, int4 or uint4 (symmetric)", d.Quant.WeightType, func(c *overrides.Config) *string { return &c.Quant.WeightType }),
+		{&cli.BoolFlag{Name: "per-tensor-weights", Usage: "one weight scale per tensor instead of per output channel"}, "quantization.weight_granularity", func(c *overrides.Config, cmd *cli.Command) error {
+			if cmd.Bool("per-tensor-weights") {
+				c.Quant.WeightGranularity, c.Quant.WeightBlockSize = overrides.PerTensor, 0
+			}
+			return nil
+		}},
+		{&cli.IntFlag{Name: "weight-block-size", Usage: "quantize MatMul/Gemm weights in blocks of N along the reduction axis (opset 21)"}, "quantization.weight_block_size", func(c *overrides.Config, cmd *cli.Command) error {
+			c.Quant.WeightBlockSize = int(cmd.Int("weight-block-size"))
+			if c.Quant.WeightBlockSize > 0 {
+				if cmd.IsSet("per-tensor-weights") {
+					return usageError("convert: --weight-block-size does not go with --per-tensor-weights")
+				}
+				c.Quant.WeightGranularity = overrides.PerBlock
+			}
+			return nil
+		}},
+		str("bias-type", "quantization.bias_type", "int32 (scale = input scale x weight scale) or float", d.Quant.BiasType, func(c *overrides.Config) *string { return &c.Quant.BiasType }),
+		boolean("bias-correction", "quantization.bias_correction", "correct biases for weight quantization error with input means measured on the calibration data", func(c *overrides.Config) *bool { return &c.Quant.BiasCorrection }),
+		str("passes", "passes.list", "float passes before calibration (see onnxq passes)", d.Passes.List, func(c *overrides.Config) *string { return &c.Passes.List }),
+		boolean("cle", "passes.cle", "add cross-layer equalization to the passes", func(c *overrides.Config) *bool { return &c.Passes.CLE }),
+		str("report", "report.json", "write the report as JSON", "", func(c *overrides.Config) *string { return &c.Report.JSON }),
+		str("encodings-out", "report.encodings", "write the final encodings as overrides JSON (feed back with --overrides to reproduce the model)", "", func(c *overrides.Config) *string { return &c.Report.Encodings }),
+		str("overrides", "overrides_file", "overrides: onnxq JSON, AIMET/QNN encodings 0.6.1/1.0.0 or ORT tensor overrides (detected)", "", func(c *overrides.Config) *string { return &c.OverridesFile }),
+		boolean("allow-missing", "allow_missing", "overrides naming nodes or tensors the model lacks are warnings, not errors", func(c *overrides.Config) *bool { return &c.AllowMissing }),
+		str("image-resize", "calib.image.resize", "images: nearest, bilinear or bicubic", d.Calib.Image.Resize, func(c *overrides.Config) *string { return &c.Calib.Image.Resize }),
+		num("image-short-side", "calib.image.short_side", "images: resize the short side to N, then center-crop to the input size", 0, func(c *overrides.Config) *int { return &c.Calib.Image.ShortSide }),
+		str("image-size", "calib.image.size", "images: HxW when the model input has no static size", "", func(c *overrides.Config) *string { return &c.Calib.Image.Size }),
+		str("image-channels", "calib.image.channels", "images: RGB, BGR or GRAY", d.Calib.Image.Channels, func(c *overrides.Config) *string { return &c.Calib.Image.Channels }),
+		str("image-layout", "calib.image.layout", "images: NCHW or NHWC", d.Calib.Image.Layout, func(c *overrides.Config) *string { return &c.Calib.Image.Layout }),
+		floats("image-mean", "calib.image.mean", "images: per-channel mean after scaling, e.g. 0.485,0.456,0.406", func(c *overrides.Config) *[]float64 { return &c.Calib.Image.Mean }),
+		floats("image-std", "calib.image.std", "images: per-channel std after scaling, e.g. 0.229,0.224,0.225", func(c *overrides.Config) *[]float64 { return &c.Calib.Image.Std }),
+		flt("image-scale", "calib.image.scale", "images: pixel (0..255) multiplier before mean/std", d.Calib.Image.Scale, func(c *overrides.Config) *float64 { return &c.Calib.Image.Scale }),
+		{&cli.StringFlag{Name: "raw-shape", Usage: ".bin/.raw samples: their shape, e.g. 1,3,224,224"}, "calib.raw_shape", func(c *overrides.Config, cmd *cli.Command) error {
+			rs := cmd.String("raw-shape")
+			c.Calib.RawShape = nil
+			for _, p := range strings.Split(rs, ",") {
+				d, err := strconv.Atoi(strings.TrimSpace(p))
+				if err != nil || d < 0 {
+					return usageError("convert: --raw-shape %q: %q is not a dimension", rs, p)
+				}
+				c.Calib.RawShape = append(c.Calib.RawShape, d)
+			}
+			return nil
+		}},
+		str("raw-type", "calib.raw_type", ".bin/.raw samples: their element type", d.Calib.RawType, func(c *overrides.Config) *string { return &c.Calib.RawType }),
+		num("threads", "threads", "threads for calibration (0: all cores)", 0, func(c *overrides.Config) *int { return &c.Threads }),
+	}
+}
+
 func convertCommand() *cli.Command {
+	table := convertFlags()
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "config", Usage: "TOML run config with any of these options and an [overrides] table; flags override it"},
+		&cli.BoolFlag{Name: "print-config", Usage: "print the effective run config as TOML and exit"},
+	}
+	for _, f := range table {
+		flags = append(flags, f.flag)
+	}
 	return &cli.Command{
 		Name:      "convert",
 		Usage:     "quantize a model: float passes, calibration, QDQ insertion",
@@ -28,118 +147,147 @@ func convertCommand() *cli.Command {
 		Description: "Runs the float passes, calibrates activation ranges on --calib data, and writes a QDQ model\n" +
 			"with int8 weights, int32 biases and uint8 activations by default.\n\n" +
 			"   onnxq convert model.onnx -o model.qdq.onnx --calib calib/\n" +
-			"   onnxq convert model.onnx -o model.qdq.onnx --calib list.txt --observer entropy --report report.json",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output QDQ model (required)"},
-			&cli.StringFlag{Name: "calib", Usage: "calibration data: a folder of .npy/.bin/.png/.jpg, per-input subfolders, or a list file"},
-			&cli.IntFlag{Name: "calib-size", Usage: "use at most N samples (sorted order)"},
-			&cli.StringFlag{Name: "observer", Value: "minmax", Usage: "minmax, percentile, entropy or mse"},
-			&cli.FloatFlag{Name: "percentile", Value: 99.99, Usage: "for --observer percentile"},
-			&cli.StringFlag{Name: "activation-type", Value: "uint8", Usage: "uint8, int8, uint16 or int16"},
-			&cli.StringFlag{Name: "weight-type", Value: "int8", Usage: "int8, uint8, int16 (symmetric)"},
-			&cli.BoolFlag{Name: "per-tensor-weights", Usage: "one weight scale per tensor instead of per output channel"},
-			&cli.IntFlag{Name: "weight-block-size", Usage: "quantize MatMul/Gemm weights in blocks of N along the reduction axis (opset 21)"},
-			&cli.BoolFlag{Name: "activation-symmetric", Usage: "symmetric activation ranges (zero point 0 for signed types)"},
-			&cli.StringFlag{Name: "passes", Value: "default", Usage: "float passes before calibration (see onnxq passes)"},
-			&cli.BoolFlag{Name: "cle", Usage: "add cross-layer equalization to the passes"},
-			&cli.BoolFlag{Name: "bias-correction", Usage: "correct biases for weight quantization error with input means measured on the calibration data"},
-			&cli.StringFlag{Name: "report", Usage: "write the report as JSON"},
-			&cli.StringFlag{Name: "overrides", Usage: "onnxq overrides JSON with explicit encodings (those tensors are not calibrated)"},
-			&cli.StringFlag{Name: "encodings-out", Usage: "write the final encodings as overrides JSON (feed back with --overrides to reproduce the model)"},
-			&cli.StringFlag{Name: "image-resize", Value: "bilinear", Usage: "images: nearest, bilinear or bicubic"},
-			&cli.IntFlag{Name: "image-short-side", Usage: "images: resize the short side to N, then center-crop to the input size"},
-			&cli.StringFlag{Name: "image-size", Usage: "images: HxW when the model input has no static size"},
-			&cli.StringFlag{Name: "image-channels", Value: "RGB", Usage: "images: RGB, BGR or GRAY"},
-			&cli.StringFlag{Name: "image-layout", Value: "NCHW", Usage: "images: NCHW or NHWC"},
-			&cli.StringFlag{Name: "image-mean", Usage: "images: per-channel mean after scaling, e.g. 0.485,0.456,0.406"},
-			&cli.StringFlag{Name: "image-std", Usage: "images: per-channel std after scaling, e.g. 0.229,0.224,0.225"},
-			&cli.FloatFlag{Name: "image-scale", Value: 1.0 / 255, Usage: "images: pixel (0..255) multiplier before mean/std"},
-			&cli.StringFlag{Name: "raw-shape", Usage: ".bin/.raw samples: their shape, e.g. 1,3,224,224"},
-			&cli.StringFlag{Name: "raw-type", Value: "float32", Usage: ".bin/.raw samples: their element type"},
-			&cli.IntFlag{Name: "threads", Usage: "threads for calibration (0: all cores)"},
-		},
+			"   onnxq convert model.onnx -o model.qdq.onnx --calib list.txt --observer entropy --report report.json\n" +
+			"   onnxq convert --config run.toml --observer percentile      (flags override the file)\n" +
+			"   onnxq convert model.onnx --config run.toml --print-config  (the effective config as TOML)",
+		Flags: flags,
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			path, err := oneArg(cmd, "MODEL")
+			cfg, err := runConfig(cmd, table)
 			if err != nil {
 				return err
 			}
-			out := cmd.String("output")
-			if out == "" {
-				return usageError("convert: --output is required")
-			}
-			if abs(out) == abs(path) {
-				return usageError("convert: the output would overwrite the input model")
-			}
-			act, err := graph.ParseDataType(cmd.String("activation-type"))
-			if err != nil {
-				return usageError("convert: --activation-type: %v", err)
-			}
-			wt, err := graph.ParseDataType(cmd.String("weight-type"))
-			if err != nil {
-				return usageError("convert: --weight-type: %v", err)
-			}
-			obs := calib.Config{Kind: cmd.String("observer"), Percentile: cmd.Float("percentile")}
-			if _, err := calib.New(obs); err != nil {
-				return usageError("convert: %v", err)
-			}
-			opt := converter.Options{
-				Model: path, Output: out, Calib: cmd.String("calib"), Observer: obs,
-				ActType: act, WeightType: wt, WeightPerTensor: cmd.Bool("per-tensor-weights"),
-				WeightBlockSize: int(cmd.Int("weight-block-size")), ActSymmetric: cmd.Bool("activation-symmetric"),
-				Passes: cmd.String("passes"), CLE: cmd.Bool("cle"), Threads: int(cmd.Int("threads")),
-				BiasCorrection: cmd.Bool("bias-correction"),
-			}
-			opt.Dataset.Limit = int(cmd.Int("calib-size"))
-			opt.EncodingsOut = cmd.String("encodings-out")
-			if p := cmd.String("overrides"); p != "" {
-				f, _, err := overrides.LoadAny(p)
+			if cmd.Bool("print-config") {
+				b, err := cfg.TOML()
 				if err != nil {
 					return failed(err)
 				}
-				opt.Overrides = f
-			}
-			if err := datasetFlags(cmd, &opt); err != nil {
+				_, err = cmd.Root().Writer.Write(b)
 				return err
 			}
-			if cmd.Int("weight-block-size") < 0 || (cmd.Int("weight-block-size") > 0 && cmd.Bool("per-tensor-weights")) {
-				return usageError("convert: --weight-block-size must be positive and does not go with --per-tensor-weights")
-			}
-			if act.BitWidth() == 4 && obs.Kind == "entropy" {
-				return usageError("convert: 4-bit activations with the entropy observer are not supported (its threshold search assumes at least 8 bits); use minmax, percentile or mse")
-			}
-			switch act {
-			case graph.Uint8, graph.Int8, graph.Uint16, graph.Int16:
-			default:
-				return usageError("convert: --activation-type %s is not supported (uint8, int8, uint16, int16)", act.Short())
-			}
-			switch wt {
-			case graph.Int8, graph.Uint8, graph.Int16, graph.Int4:
-			default:
-				return usageError("convert: --weight-type %s is not supported (int8, uint8, int16, int4)", wt.Short())
-			}
-			errw := cmd.Root().ErrWriter
-			if f, ok := errw.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-				opt.Progress = func(pass, done, total int) {
-					fmt.Fprintf(errw, "\rcalibration pass %d: %d/%d samples", pass+1, done, total)
-					if done == total {
-						fmt.Fprintln(errw)
-					}
-				}
+			opt, err := convertOptions(cmd, cfg)
+			if err != nil {
+				return err
 			}
 			rep, err := converter.Convert(ctx, opt)
 			if err != nil {
 				return failed(err)
 			}
-			if p := cmd.String("report"); p != "" {
+			if p := cfg.Report.JSON; p != "" {
 				b, _ := json.MarshalIndent(rep, "", "  ")
 				if err := writeFileAtomic(p, append(b, '\n')); err != nil {
 					return failed(err)
 				}
 			}
-			printConvertSummary(errw, rep)
+			printConvertSummary(cmd.Root().ErrWriter, rep)
 			return nil
 		},
 	}
+}
+
+// runConfig is the run config file (or the defaults) with the flags the user
+// set on top, validated; errors name the flag or the file's key and line.
+func runConfig(cmd *cli.Command, table []convertFlag) (*overrides.Config, error) {
+	cfg := overrides.DefaultConfig()
+	if p := cmd.String("config"); p != "" {
+		var err error
+		if cfg, err = overrides.LoadConfig(p); err != nil {
+			return nil, failed(err)
+		}
+	}
+	flagOf := map[string]string{}
+	for _, f := range table {
+		name := f.flag.Names()[0]
+		if cmd.IsSet(name) {
+			if err := f.set(cfg, cmd); err != nil {
+				return nil, err
+			}
+			flagOf[f.key] = name
+		}
+	}
+	switch cmd.Args().Len() {
+	case 0:
+	case 1:
+		cfg.Model = cmd.Args().First()
+	default:
+		return nil, usageError("convert: expected one MODEL, got %d arguments", cmd.Args().Len())
+	}
+	if err := cfg.Validate(); err != nil {
+		var ce *overrides.ConfigError
+		if errors.As(err, &ce) && flagOf[ce.Key] != "" {
+			return nil, usageError("convert: --%s: %s", flagOf[ce.Key], ce.Msg)
+		}
+		return nil, failed(err)
+	}
+	return cfg, nil
+}
+
+// convertOptions turns the effective run config into converter options.
+func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options, error) {
+	var opt converter.Options
+	if cfg.Model == "" {
+		return opt, usageError("convert: missing MODEL (an argument, or model in the config)")
+	}
+	if cfg.Output == "" {
+		return opt, usageError("convert: --output is required (or output in the config)")
+	}
+	if abs(cfg.Output) == abs(cfg.Model) {
+		return opt, usageError("convert: the output would overwrite the input model")
+	}
+	act, _ := graph.ParseDataType(cfg.Quant.ActivationType) // validated
+	wt, _ := graph.ParseDataType(cfg.Quant.WeightType)
+	o, q := cfg.Observer, cfg.Quant
+	opt = converter.Options{
+		Model: cfg.Model, Output: cfg.Output, Calib: cfg.Calib.Path,
+		Observer: calib.Config{Kind: o.Kind, Percentile: o.Percentile, Bins: o.Bins, Momentum: o.MovingAverage},
+		ActType:  act, ActSymmetric: q.ActivationSymmetric, WeightType: wt,
+		WeightPerTensor: q.WeightGranularity == overrides.PerTensor, WeightBlockSize: q.WeightBlockSize,
+		BiasFloat: q.BiasType == "float", BiasCorrection: q.BiasCorrection,
+		Passes: cfg.Passes.List, CLE: cfg.Passes.CLE, Threads: cfg.Threads,
+		EncodingsOut: cfg.Report.Encodings, AllowMissing: cfg.AllowMissing,
+	}
+	if _, err := calib.New(opt.Observer); err != nil {
+		return opt, usageError("convert: %v", err)
+	}
+	if p := cfg.OverridesFile; p != "" {
+		f, _, err := overrides.LoadAny(p)
+		if err != nil {
+			return opt, failed(err)
+		}
+		opt.Overrides = f
+	}
+	emb, err := cfg.Embedded()
+	if err != nil {
+		return opt, failed(err)
+	}
+	if emb != nil {
+		opt.Overrides = emb
+	}
+	ds := &opt.Dataset
+	ds.Limit = cfg.Calib.Size
+	im := cfg.Calib.Image
+	ds.Image.Resize, ds.Image.Channels, ds.Image.Layout = im.Resize, im.Channels, im.Layout
+	ds.Image.ShortSide, ds.Image.Scale = im.ShortSide, float32(im.Scale)
+	for _, m := range im.Mean {
+		ds.Image.Mean = append(ds.Image.Mean, float32(m))
+	}
+	for _, s := range im.Std {
+		ds.Image.Std = append(ds.Image.Std, float32(s))
+	}
+	ds.Image.Height, ds.Image.Width, _ = cfg.ImageSize()
+	if len(cfg.Calib.RawShape) > 0 {
+		ds.RawShape = cfg.Calib.RawShape
+		ds.RawType, _ = graph.ParseDataType(cfg.Calib.RawType)
+	}
+	errw := cmd.Root().ErrWriter
+	if f, ok := errw.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		opt.Progress = func(pass, done, total int) {
+			fmt.Fprintf(errw, "\rcalibration pass %d: %d/%d samples", pass+1, done, total)
+			if done == total {
+				fmt.Fprintln(errw)
+			}
+		}
+	}
+	return opt, nil
 }
 
 func printConvertSummary(w io.Writer, rep *converter.Report) {
@@ -190,57 +338,4 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 	fmt.Fprintf(tw, "time\t%s\n", strings.Join(ps, ", "))
 	fmt.Fprintf(tw, "peak RSS\t%.1f MiB\n", float64(rss.Peak())/(1<<20))
 	tw.Flush()
-}
-
-// datasetFlags reads the image and raw-file options.
-func datasetFlags(cmd *cli.Command, opt *converter.Options) error {
-	floats := func(name string) ([]float32, error) {
-		v := cmd.String(name)
-		if v == "" {
-			return nil, nil
-		}
-		var out []float32
-		for _, p := range strings.Split(v, ",") {
-			f, err := strconv.ParseFloat(strings.TrimSpace(p), 32)
-			if err != nil {
-				return nil, usageError("convert: --%s: %q is not a number", name, p)
-			}
-			out = append(out, float32(f))
-		}
-		return out, nil
-	}
-	im := &opt.Dataset.Image
-	im.Resize, im.Channels, im.Layout = cmd.String("image-resize"), cmd.String("image-channels"), cmd.String("image-layout")
-	im.ShortSide, im.Scale = int(cmd.Int("image-short-side")), float32(cmd.Float("image-scale"))
-	var err error
-	if im.Mean, err = floats("image-mean"); err != nil {
-		return err
-	}
-	if im.Std, err = floats("image-std"); err != nil {
-		return err
-	}
-	if sz := cmd.String("image-size"); sz != "" {
-		h, w, ok := strings.Cut(strings.ToLower(sz), "x")
-		hh, err1 := strconv.Atoi(h)
-		ww, err2 := strconv.Atoi(w)
-		if !ok || err1 != nil || err2 != nil || hh <= 0 || ww <= 0 {
-			return usageError("convert: --image-size %q is not HxW", sz)
-		}
-		im.Height, im.Width = hh, ww
-	}
-	if rs := cmd.String("raw-shape"); rs != "" {
-		for _, p := range strings.Split(rs, ",") {
-			d, err := strconv.Atoi(strings.TrimSpace(p))
-			if err != nil || d < 0 {
-				return usageError("convert: --raw-shape %q: %q is not a dimension", rs, p)
-			}
-			opt.Dataset.RawShape = append(opt.Dataset.RawShape, d)
-		}
-		dt, err := graph.ParseDataType(cmd.String("raw-type"))
-		if err != nil {
-			return usageError("convert: --raw-type: %v", err)
-		}
-		opt.Dataset.RawType = dt
-	}
-	return nil
 }

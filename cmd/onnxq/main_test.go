@@ -15,6 +15,7 @@ import (
 	"github.com/onnxq/onnxq/internal/testdata"
 	"github.com/onnxq/onnxq/kernels"
 	"github.com/onnxq/onnxq/npy"
+	"github.com/onnxq/onnxq/overrides"
 	"github.com/onnxq/onnxq/testmodels"
 	"google.golang.org/protobuf/proto"
 )
@@ -368,8 +369,8 @@ func TestConvertCommand(t *testing.T) {
 		{[]string{}, 1, "no calibration data given (--calib)"},
 		{[]string{"--calib", wrong}, 1, `0.npy: input "input" expects shape [1 3 32 32], the file holds [1 3 16 16]`},
 		{[]string{"--calib", filepath.Join(dir, "empty-missing")}, 1, "no such file or directory"},
-		{[]string{"--calib", cal, "--observer", "kl"}, 2, `unknown observer "kl"`},
-		{[]string{"--calib", cal, "--activation-type", "int5"}, 2, `unknown element type "int5"`},
+		{[]string{"--calib", cal, "--observer", "kl"}, 2, `--observer: "kl" is not one of minmax, percentile, entropy, mse`},
+		{[]string{"--calib", cal, "--activation-type", "int5"}, 2, `--activation-type: "int5" is not one of uint8`},
 	}
 	for i, c := range cases {
 		o := filepath.Join(dir, fmt.Sprintf("bad%d.onnx", i))
@@ -476,5 +477,113 @@ func TestEncodingsRoundTrip(t *testing.T) {
 	// Without --calib and without full encodings: says which tensors lack one.
 	if code, _, errOut := runCLI("convert", model, "-o", filepath.Join(dir, "y.onnx")); code != 1 || !strings.Contains(errOut, "7 tensors have no explicit encoding (input, ") {
 		t.Errorf("no calib: %d %q", code, errOut)
+	}
+}
+
+// TestConvertConfig: a TOML run config drives convert; flags override it;
+// --print-config shows the merged result; bad keys name the file's line.
+func TestConvertConfig(t *testing.T) {
+	dir := t.TempDir()
+	model := demoModel(t)
+	cal := filepath.Join(dir, "calib")
+	os.MkdirAll(cal, 0o755)
+	for i := 0; i < 4; i++ {
+		x := graph.NewTensor(graph.Float, []int{1, 3, 32, 32})
+		for j, d := 0, x.Float32s(); j < len(d); j++ {
+			d[j] = float32((i*7+j)%13) - 6
+		}
+		npy.WriteFile(filepath.Join(cal, fmt.Sprintf("%d.npy", i)), x)
+	}
+	out, rep := filepath.Join(dir, "q.onnx"), filepath.Join(dir, "r.json")
+	cfg := filepath.Join(dir, "run.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`model = %q
+output = %q
+[calib]
+path = %q
+[observer]
+kind = "percentile"
+percentile = 99.9
+[report]
+json = %q
+[overrides.op_types.Gemm]
+activation_dtype = "uint16"
+[overrides.tensors.input]
+min = -6.0
+max = 6.0
+`, model, out, cal, rep)), 0o644)
+	code, _, errOut := runCLI("convert", "--config", cfg, "--observer", "mse")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var r struct {
+		Tensors []struct {
+			Name, Observer string
+			Encoding       struct{ DType int }
+			Range          []float32
+		}
+	}
+	b, _ := os.ReadFile(rep)
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, tr := range r.Tensors {
+		switch {
+		case tr.Name == "input":
+			seen["input"] = tr.Observer == "pinned range" && tr.Range[0] == -6 && tr.Range[1] == 6
+		case tr.Observer != "":
+			if tr.Observer != "mse" {
+				t.Errorf("%s: observer %s, want the flag's mse over the file's percentile", tr.Name, tr.Observer)
+			}
+			seen["observer"] = true
+		}
+		if tr.Encoding.DType == int(graph.Uint16) {
+			seen["uint16"] = true
+		}
+	}
+	if len(seen) != 3 || !seen["input"] {
+		t.Errorf("report: %v", seen)
+	}
+
+	// --print-config: the file, the flag and the positional model, merged.
+	code, stdout, errOut := runCLI("convert", "other.onnx", "--config", cfg, "--bins", "512", "--print-config")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	c, err := overrides.ParseConfig([]byte(stdout), "printed")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	emb, err := c.Embedded()
+	if err != nil || c.Model != "other.onnx" || c.Output != out || c.Observer.Kind != "percentile" || c.Observer.Percentile != 99.9 || c.Observer.Bins != 512 || emb.OpTypes["Gemm"].ActivationDType != "uint16" {
+		t.Errorf("printed config %+v (%v)\n%s", c, err, stdout)
+	}
+
+	// Errors: the file's key and line; a flag's name; missing names.
+	bad := filepath.Join(dir, "bad.toml")
+	for _, c := range []struct {
+		toml string
+		args []string
+		code int
+		want string
+	}{
+		{"[observer]\nkind = \"kl\"\n", nil, 1, `bad.toml:2: observer.kind: "kl" is not one of`},
+		{"[calib]\npaht = \"x\"\n", nil, 1, `bad.toml:2: calib.paht: unknown key`},
+		{"[overrides.tensors.input]\nmin = 1.0\nmax = 0.0\n", nil, 1, `bad.toml:2: overrides.tensors.input.min: 1 is above max 0`},
+		{"", []string{"--weight-type", "int7"}, 2, `--weight-type: "int7" is not one of`},
+		{"[overrides.nodes.Conv_9]\nweight_dtype = \"int4\"\n", nil, 1, `nodes["Conv_9"]: the model has no "Conv_9" (closest:`},
+		{"[overrides.nodes.Conv_9]\nweight_dtype = \"int4\"\n", []string{"--allow-missing"}, 0, `nodes["Conv_9"]: the model has no "Conv_9" (closest: "Conv_1"`},
+	} {
+		os.WriteFile(bad, []byte(c.toml), 0o644)
+		o := filepath.Join(dir, "bad.onnx")
+		args := append([]string{"convert", model, "-o", o, "--calib", cal, "--config", bad}, c.args...)
+		code, _, errOut := runCLI(args...)
+		if code != c.code || !strings.Contains(errOut, c.want) {
+			t.Errorf("%q %v: exit %d %q, want %d %q", c.toml, c.args, code, errOut, c.code, c.want)
+		}
+		if _, err := os.Stat(o); (err == nil) != (c.code == 0) {
+			t.Errorf("%q: output present %v with exit %d", c.toml, err == nil, code)
+		}
+		os.Remove(o)
 	}
 }

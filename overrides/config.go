@@ -1,0 +1,330 @@
+package overrides
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Config is a convert run as a TOML file: every option of `onnxq convert`,
+// plus the overrides, embedded as an [overrides] table (the JSON format's keys)
+// or referenced by overrides_file. Command-line flags override the file.
+type Config struct {
+	Model         string      `toml:"model"`
+	Output        string      `toml:"output"`
+	Threads       int         `toml:"threads"`
+	AllowMissing  bool        `toml:"allow_missing"`
+	OverridesFile string      `toml:"overrides_file"`
+	Calib         CalibConfig `toml:"calib"`
+	Observer      ObsConfig   `toml:"observer"`
+	Quant         QuantConfig `toml:"quantization"`
+	Passes        PassConfig  `toml:"passes"`
+	Report        OutConfig   `toml:"report"`
+	// Overrides is the embedded [overrides] table, kept as decoded; see Embedded.
+	Overrides map[string]any `toml:"overrides,omitempty"`
+
+	lines keyLines // where each key of the file is, for errors
+	path  string
+}
+
+// CalibConfig is the calibration data and how to read it.
+type CalibConfig struct {
+	Path     string      `toml:"path"`
+	Size     int         `toml:"size"`
+	RawShape []int       `toml:"raw_shape"`
+	RawType  string      `toml:"raw_type"`
+	Image    ImageConfig `toml:"image"`
+}
+
+// ImageConfig is the preprocessing of PNG/JPEG samples.
+type ImageConfig struct {
+	Resize    string    `toml:"resize"`
+	ShortSide int       `toml:"short_side"`
+	Size      string    `toml:"size"` // "HxW" when the model input has no static size
+	Channels  string    `toml:"channels"`
+	Layout    string    `toml:"layout"`
+	Mean      []float64 `toml:"mean"`
+	Std       []float64 `toml:"std"`
+	Scale     float64   `toml:"scale"`
+}
+
+// ObsConfig is the activation observer.
+type ObsConfig struct {
+	Kind          string  `toml:"kind"`
+	Percentile    float64 `toml:"percentile"`
+	Bins          int     `toml:"bins"`
+	MovingAverage float64 `toml:"moving_average"`
+}
+
+// QuantConfig are the global types.
+type QuantConfig struct {
+	ActivationType      string `toml:"activation_type"`
+	ActivationSymmetric bool   `toml:"activation_symmetric"`
+	WeightType          string `toml:"weight_type"`
+	WeightGranularity   string `toml:"weight_granularity"`
+	WeightBlockSize     int    `toml:"weight_block_size"`
+	BiasType            string `toml:"bias_type"`
+	BiasCorrection      bool   `toml:"bias_correction"`
+}
+
+// PassConfig chooses the float passes.
+type PassConfig struct {
+	List string `toml:"list"`
+	CLE  bool   `toml:"cle"`
+}
+
+// OutConfig names the side outputs.
+type OutConfig struct {
+	JSON      string `toml:"json"`
+	Encodings string `toml:"encodings"`
+}
+
+// DefaultConfig is what a run uses where neither the file nor a flag speaks.
+func DefaultConfig() *Config {
+	return &Config{
+		Calib: CalibConfig{RawType: "float32", Image: ImageConfig{Resize: "bilinear", Channels: "RGB", Layout: "NCHW", Scale: 1.0 / 255}},
+		Observer: ObsConfig{Kind: "minmax", Percentile: 99.99, Bins: 2048},
+		Quant: QuantConfig{ActivationType: "uint8", WeightType: "int8", WeightGranularity: PerChannel, BiasType: "int32"},
+		Passes: PassConfig{List: "default"},
+	}
+}
+
+// LoadConfig reads a run config over the defaults.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := ParseConfig(b, path)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ParseConfig decodes TOML over the defaults; unknown keys and wrong types are
+// errors naming the key and its line. Semantic checks are Validate's.
+func ParseConfig(b []byte, path string) (*Config, error) {
+	if path == "" {
+		path = "config"
+	}
+	c := DefaultConfig()
+	c.path = path
+	lines, err := indexKeys(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	c.lines = lines
+	dec := toml.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		var sm *toml.StrictMissingError
+		var de *toml.DecodeError
+		switch {
+		case errors.As(err, &sm) && len(sm.Errors) > 0:
+			e := sm.Errors[0]
+			row, _ := e.Position()
+			return nil, fmt.Errorf("%s:%d: %s: unknown key", path, row, strings.Join(e.Key(), "."))
+		case errors.As(err, &de):
+			row, _ := de.Position()
+			key := strings.Join(de.Key(), ".")
+			if key != "" {
+				key += ": "
+			}
+			return nil, fmt.Errorf("%s:%d: %s%v", path, row, key, de)
+		}
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return c, nil
+}
+
+// Embedded decodes the [overrides] table with the JSON format's rules; errors
+// name the TOML key and line.
+func (c *Config) Embedded() (*File, error) {
+	if c.Overrides == nil {
+		return nil, nil
+	}
+	if c.OverridesFile != "" {
+		return nil, c.errorAt("overrides_file", "conflicts with the [overrides] table; give one")
+	}
+	m := c.Overrides
+	if _, ok := m["version"]; !ok {
+		m = map[string]any{"version": Version}
+		for k, v := range c.Overrides {
+			m[k] = v
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, c.errorAt("overrides", err.Error())
+	}
+	f, err := Parse(b)
+	if err != nil {
+		msg := err.Error()
+		key, rest, ok := strings.Cut(msg, ": ")
+		if !ok {
+			return nil, c.errorAt("overrides", msg)
+		}
+		return nil, c.errorAtSegs(append([]string{"overrides"}, tomlSegments(key)...), rest)
+	}
+	return f, nil
+}
+
+// ConfigError is a setting that cannot be used, by its TOML key.
+type ConfigError struct {
+	Key, Msg string
+	File     string
+	Line     int // 0: not from the file
+}
+
+func (e *ConfigError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Key, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.Key, e.Msg)
+}
+
+// errorAt names a key of the config's own tables (dotted, no quoting needed).
+func (c *Config) errorAt(key, msg string) error { return c.errorAtSegs(strings.Split(key, "."), msg) }
+
+func (c *Config) errorAtSegs(segs []string, msg string) error {
+	return &ConfigError{Key: keyString(segs), Msg: msg, File: c.path, Line: c.lines.find(segs)}
+}
+
+// Validate checks the values; errors are *ConfigError naming the key.
+func (c *Config) Validate() error {
+	in := func(key, v string, ok ...string) error {
+		for _, o := range ok {
+			if v == o {
+				return nil
+			}
+		}
+		return c.errorAt(key, fmt.Sprintf("%q is not one of %s", v, strings.Join(ok, ", ")))
+	}
+	checks := []error{
+		in("observer.kind", c.Observer.Kind, "minmax", "percentile", "entropy", "mse"),
+		in("quantization.activation_type", c.Quant.ActivationType, "uint8", "int8", "uint16", "int16"),
+		in("quantization.weight_type", c.Quant.WeightType, "int8", "uint8", "int16", "int4", "uint4"),
+		in("quantization.weight_granularity", c.Quant.WeightGranularity, PerChannel, PerTensor, PerBlock),
+		in("quantization.bias_type", c.Quant.BiasType, "int32", "float"),
+		in("calib.image.resize", c.Calib.Image.Resize, "nearest", "bilinear", "bicubic"),
+		in("calib.image.channels", c.Calib.Image.Channels, "RGB", "BGR", "GRAY"),
+		in("calib.image.layout", c.Calib.Image.Layout, "NCHW", "NHWC"),
+	}
+	for _, err := range checks {
+		if err != nil {
+			return err
+		}
+	}
+	o, q := c.Observer, c.Quant
+	switch {
+	case !(o.Percentile > 0 && o.Percentile <= 100):
+		return c.errorAt("observer.percentile", fmt.Sprintf("%v is not in (0, 100]", o.Percentile))
+	case o.Bins < 16 || o.Bins > 1<<16:
+		return c.errorAt("observer.bins", fmt.Sprintf("%d is not in [16, 65536]", o.Bins))
+	case o.MovingAverage < 0 || o.MovingAverage >= 1:
+		return c.errorAt("observer.moving_average", fmt.Sprintf("%v is not in [0, 1)", o.MovingAverage))
+	case q.WeightBlockSize < 0:
+		return c.errorAt("quantization.weight_block_size", fmt.Sprintf("%d must be positive", q.WeightBlockSize))
+	case q.WeightGranularity == PerBlock && q.WeightBlockSize == 0:
+		return c.errorAt("quantization.weight_block_size", "per_block needs a block size")
+	case q.WeightGranularity != PerBlock && q.WeightBlockSize > 0:
+		return c.errorAt("quantization.weight_block_size", fmt.Sprintf("a block size goes with per_block, not %s", q.WeightGranularity))
+	case c.Threads < 0:
+		return c.errorAt("threads", fmt.Sprintf("%d must not be negative", c.Threads))
+	case c.Calib.Size < 0:
+		return c.errorAt("calib.size", fmt.Sprintf("%d must not be negative", c.Calib.Size))
+	case c.Calib.Image.ShortSide < 0:
+		return c.errorAt("calib.image.short_side", fmt.Sprintf("%d must not be negative", c.Calib.Image.ShortSide))
+	case !(c.Calib.Image.Scale > 0):
+		return c.errorAt("calib.image.scale", fmt.Sprintf("%v must be positive", c.Calib.Image.Scale))
+	case o.Kind == "entropy" && strings.HasSuffix(q.ActivationType, "4"):
+		return c.errorAt("observer.kind", "the entropy observer does not go with 4-bit activations")
+	}
+	if _, _, err := c.ImageSize(); err != nil {
+		return c.errorAt("calib.image.size", err.Error())
+	}
+	if _, err := graph.ParseDataType(c.Calib.RawType); err != nil {
+		return c.errorAt("calib.raw_type", err.Error())
+	}
+	for i, d := range c.Calib.RawShape {
+		if d < 0 {
+			return c.errorAt("calib.raw_shape", fmt.Sprintf("dimension %d is %d", i, d))
+		}
+	}
+	if len(c.Calib.Image.Std) > 0 {
+		for i, s := range c.Calib.Image.Std {
+			if !(s > 0) {
+				return c.errorAt("calib.image.std", fmt.Sprintf("std[%d] = %v must be positive", i, s))
+			}
+		}
+	}
+	return nil
+}
+
+// ImageSize parses calib.image.size ("HxW"; empty is 0, 0).
+func (c *Config) ImageSize() (h, w int, err error) {
+	s := c.Calib.Image.Size
+	if s == "" {
+		return 0, 0, nil
+	}
+	hs, ws, ok := strings.Cut(strings.ToLower(s), "x")
+	h, err1 := strconv.Atoi(hs)
+	w, err2 := strconv.Atoi(ws)
+	if !ok || err1 != nil || err2 != nil || h <= 0 || w <= 0 {
+		return 0, 0, fmt.Errorf("%q is not HxW", s)
+	}
+	return h, w, nil
+}
+
+// TOML prints the config as a file that reproduces the run.
+func (c *Config) TOML() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := toml.NewEncoder(&buf)
+	enc.SetIndentTables(false)
+	if err := enc.Encode(c); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// tomlSegments turns a JSON path of the overrides format (tensors["a.b"].min[0])
+// into TOML key segments (tensors, a.b, min), for line lookup.
+func tomlSegments(p string) []string {
+	var segs []string
+	for p != "" {
+		switch {
+		case strings.HasPrefix(p, "."):
+			p = p[1:]
+		case strings.HasPrefix(p, `["`):
+			s, err := strconv.QuotedPrefix(p[1:])
+			if err != nil {
+				return append(segs, p)
+			}
+			name, _ := strconv.Unquote(s)
+			segs = append(segs, name)
+			p = strings.TrimPrefix(p[1+len(s):], "]")
+		case strings.HasPrefix(p, "["):
+			end := strings.IndexByte(p, ']')
+			if end < 0 {
+				return append(segs, p)
+			}
+			p = p[end+1:] // a list index: the list's key holds the line
+		default:
+			end := strings.IndexAny(p, ".[")
+			if end < 0 {
+				end = len(p)
+			}
+			segs = append(segs, p[:end])
+			p = p[end:]
+		}
+	}
+	return segs
+}
