@@ -89,10 +89,10 @@ type OutConfig struct {
 // DefaultConfig is what a run uses where neither the file nor a flag speaks.
 func DefaultConfig() *Config {
 	return &Config{
-		Calib: CalibConfig{RawType: "float32", Image: ImageConfig{Resize: "bilinear", Channels: "RGB", Layout: "NCHW", Scale: 1.0 / 255}},
+		Calib:    CalibConfig{RawType: "float32", Image: ImageConfig{Resize: "bilinear", Channels: "RGB", Layout: "NCHW", Scale: 1.0 / 255}},
 		Observer: ObsConfig{Kind: "minmax", Percentile: 99.99, Bins: 2048},
-		Quant: QuantConfig{ActivationType: "uint8", WeightType: "int8", WeightGranularity: PerChannel, BiasType: "int32"},
-		Passes: PassConfig{List: "default"},
+		Quant:    QuantConfig{ActivationType: "uint8", WeightType: "int8", WeightGranularity: PerChannel, BiasType: "int32"},
+		Passes:   PassConfig{List: "default"},
 	}
 }
 
