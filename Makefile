@@ -43,6 +43,9 @@ demo: build
 fuzz:
 	$(GO) test ./graph/ -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./overrides/ -run '^$$' -fuzz FuzzParseAny -fuzztime $(FUZZTIME)
+	$(GO) test ./overrides/ -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME)
+	$(GO) test ./npy/ -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME)
+	$(GO) test ./converter/dataset/ -run '^$$' -fuzz FuzzList -fuzztime $(FUZZTIME)
 
 ## bench: onnxq vs ONNX Runtime forward passes (median ms and ratio, 1 and 2
 ## threads), calibration time per observer, GEMM GFLOP/s, and load/save
