@@ -3,8 +3,10 @@ package overrides
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
+	"maps"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -159,8 +161,8 @@ func FuzzParseAny(f *testing.F) {
 	})
 }
 
-// TestSchemaMatchesLoader: every property the JSON Schema names is a key the
-// loader accepts, and the documented example parses.
+// TestSchemaMatchesLoader: each object of the JSON Schema lists exactly the
+// keys the loader accepts, and every example in docs/overrides.md loads.
 func TestSchemaMatchesLoader(t *testing.T) {
 	b, err := os.ReadFile("../docs/overrides.schema.json")
 	if err != nil {
@@ -170,53 +172,53 @@ func TestSchemaMatchesLoader(t *testing.T) {
 	if err := json.Unmarshal(b, &schema); err != nil {
 		t.Fatal(err)
 	}
-	top := schema["properties"].(map[string]any)
 	defs := schema["$defs"].(map[string]any)
-	props := func(m any) []string {
-		var out []string
-		for k := range m.(map[string]any)["properties"].(map[string]any) {
-			out = append(out, k)
-		}
-		return out
+	keys := func(obj any) []string {
+		return slices.Sorted(maps.Keys(obj.(map[string]any)["properties"].(map[string]any)))
 	}
-	// One document per schema object, each key set to a valid value.
-	valid := map[string]string{
-		"activation_dtype": `"int16"`, "weight_dtype": `"int4"`, "activation_symmetric": `true`,
-		"dtype": `"uint8"`, "scale": `[0.5]`, "zero_point": `[3]`, "axis": `0`, "block_size": `0`, "scale_shape": `[1]`,
-		"float": `false`, "symmetric": `true`, "kind": `"activation"`,
-		"nodes": `["n*"]`, "op_types": `["Add"]`, "weights_smaller_than": `4`, "weights_fewer_channels_than": `2`,
-	}
-	obj := func(keys []string) string {
-		var kv []string
-		for _, k := range keys {
-			kv = append(kv, fmt.Sprintf("%q: %s", k, valid[k]))
-		}
-		return "{" + strings.Join(kv, ", ") + "}"
-	}
-	for _, doc := range []string{
-		`{"version": 1, "defaults": ` + obj(props(defs["rule"])) + `}`,
-		`{"version": 1, "tensors": {"t": {"encoding": ` + obj(props(defs["encoding"])) + `}}}`,
-		`{"version": 1, "tensors": {"t": ` + obj([]string{"dtype", "symmetric", "kind", "float"}) + `}}`,
-		`{"version": 1, "skip": ` + obj(props(top["skip"])) + `}`,
+	for name, c := range map[string]struct {
+		obj any
+		typ reflect.Type
+	}{
+		"file": {schema, reflect.TypeOf(File{})}, "rule": {defs["rule"], reflect.TypeOf(Rule{})},
+		"tensor": {defs["tensor"], reflect.TypeOf(Tensor{})}, "encoding": {defs["encoding"], reflect.TypeOf(Encoding{})},
+		"observer": {defs["observer"], reflect.TypeOf(Observer{})},
+		"skip":     {schema["properties"].(map[string]any)["skip"], reflect.TypeOf(Skip{})},
 	} {
-		if _, err := Parse([]byte(doc)); err != nil {
-			t.Errorf("%s: %v", doc, err)
+		want := slices.Sorted(maps.Keys(jsonFields(c.typ)))
+		if got := keys(c.obj); !slices.Equal(got, want) {
+			t.Errorf("schema %s: %v\n loader accepts %v", name, got, want)
 		}
 	}
-	for k := range top {
-		if _, err := Parse([]byte(fmt.Sprintf(`{"version": 1, %q: null}`, k))); err != nil && strings.Contains(err.Error(), "unknown key") {
-			t.Errorf("schema property %q is unknown to the loader", k)
-		}
-	}
-	// The documented example.
 	md, err := os.ReadFile("../docs/overrides.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := string(md)
-	i := strings.Index(s, "```json\n")
-	j := strings.Index(s[i+8:], "```")
-	if _, err := Parse([]byte(s[i+8 : i+8+j])); err != nil {
-		t.Errorf("docs/overrides.md example: %v", err)
+	blocks := 0
+	for _, lang := range []string{"json", "toml"} {
+		parts := strings.Split(string(md), "```"+lang+"\n")
+		for _, p := range parts[1:] {
+			src := p[:strings.Index(p, "```")]
+			blocks++
+			if lang == "json" {
+				if _, _, err := ParseAny([]byte(src)); err != nil {
+					t.Errorf("docs example:\n%s\n%v", src, err)
+				}
+				continue
+			}
+			c, err := ParseConfig([]byte(src), "docs")
+			if err == nil {
+				err = c.Validate()
+			}
+			if err == nil {
+				_, err = c.Embedded()
+			}
+			if err != nil {
+				t.Errorf("docs example:\n%s\n%v", src, err)
+			}
+		}
+	}
+	if blocks < 3 {
+		t.Errorf("docs/overrides.md has %d examples", blocks)
 	}
 }
