@@ -10,3 +10,5 @@ require (
 	golang.org/x/term v0.47.0
 	google.golang.org/protobuf v1.36.12
 )
+
+require golang.org/x/image v0.47.0

@@ -19,7 +19,7 @@ func BenchmarkCalibrationRec(b *testing.B) {
 	cal := filepath.Join(dir, "calib")
 	mustMkdir(b, cal)
 	for i := 0; i < 100; i++ {
-		x := testdata.ImageNetNormalized(testdata.TextImage(48, 320, uint64(i)), 48, 320)
+		x := testdata.OCRInput("rec", 48, 320, uint64(i))
 		if err := npy.WriteFile(filepath.Join(cal, fmt.Sprintf("%03d.npy", i)), x); err != nil {
 			b.Fatal(err)
 		}

@@ -68,6 +68,7 @@ type TensorReport struct {
 	Range    *[2]float32       `json:"range,omitempty"`
 	SharedOf string            `json:"shares_encoding_of,omitempty"`
 	Override string            `json:"override,omitempty"` // the overrides entry that set its type
+	Adjusted string            `json:"adjusted,omitempty"` // what the converter changed after computing it
 	Extra    map[string]string `json:"-"`
 }
 
@@ -281,6 +282,7 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "activation", Encoding: enc, SharedOf: root})
 	}
 	rep.Tensors = append(rep.Tensors, weightReports...)
+	fitted := map[string]int{} // weight -> channels whose scale FitBias raised
 	for _, name := range sortedKeys(pl.biases) {
 		ref := pl.biases[name]
 		in, w := qp.Activations[ref[0]], qp.Weights[ref[1]]
@@ -295,8 +297,30 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 			rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: name, Reason: reason})
 			continue
 		}
+		raised, err := passes.FitBias(m.Graph.Value(name).Const, in, w)
+		if err != nil {
+			return nil, fmt.Errorf("bias %q: %v", name, err)
+		}
+		if raised > 0 {
+			fitted[ref[1]] += raised
+		}
 		qp.Biases[name] = passes.BiasPlan{Input: in, Weight: w}
 		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "bias", Override: st.bias[name].Source()})
+	}
+	for _, tr := range weightReports {
+		if n := fitted[tr.Name]; n > 0 {
+			tr.Adjusted = fmt.Sprintf("scale raised on %d channel(s) so the int32 bias fits", n)
+			if tr.Observer == "overrides" {
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("weight %q: the explicit encoding's scale was raised on %d channel(s) so the int32 bias fits", tr.Name, n))
+			}
+		}
+	}
+	if len(fitted) > 0 {
+		total := 0
+		for _, n := range fitted {
+			total += n
+		}
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d weight channel(s) in %d weight(s) had their scale raised so their int32 bias fits (near-dead channels with a large bias; see \"adjusted\" in the report)", total, len(fitted)))
 	}
 	insertHook(qp)
 	if err := passes.InsertQDQ(m, qp); err != nil {

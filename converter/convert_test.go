@@ -213,3 +213,49 @@ func TestBiasCorrectionPerWeightType(t *testing.T) {
 		}
 	}
 }
+
+// TestBiasFitsInt32: a near-dead channel (tiny weights, large bias) would
+// saturate its int32 bias at scale s_in x s_w; the converter raises that
+// channel's weight scale instead, so the output keeps the bias.
+func TestBiasFitsInt32(t *testing.T) {
+	m := graph.NewModel(graph.Opset{Domain: "", Version: 13})
+	g := m.Graph
+	x := g.AddInput("x", graph.Float, []int64{1, 2, 4, 4})
+	w := g.AddInitializer("w", graph.Float32Tensor([]int{2, 2, 1, 1}, []float32{0.5, -0.25, 3e-8, -1e-8}))
+	b := g.AddInitializer("b", graph.Float32Tensor([]int{2}, []float32{0.1, 40}))
+	n := g.AddNode("Conv", "conv", []*graph.Value{x, w, b}, []string{"y"})
+	g.AddOutput(n.Output())
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.onnx")
+	if err := graph.Save(m, model); err != nil {
+		t.Fatal(err)
+	}
+	cal := filepath.Join(dir, "calib")
+	mustMkdir(t, cal)
+	randomSamples(t, cal, 4, []int{1, 2, 4, 4}, 2)
+	out := filepath.Join(dir, "q.onnx")
+	rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, ActType: graph.Uint16, WeightType: graph.Int16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adjusted := ""
+	for _, tr := range rep.Tensors {
+		if tr.Name == "w" {
+			adjusted = tr.Adjusted
+		}
+	}
+	if adjusted != "scale raised on 1 channel(s) so the int32 bias fits" || len(rep.Warnings) != 1 {
+		t.Errorf("report: adjusted %q, warnings %v", adjusted, rep.Warnings)
+	}
+	q, _ := graph.Load(out)
+	in := graph.NewTensor(graph.Float, []int{1, 2, 4, 4})
+	for i, d := 0, in.Float32s(); i < len(d); i++ {
+		d[i] = float32(i%5) - 2
+	}
+	f, got := runOnce(t, m, in), runOnce(t, q, in)
+	for i := 16; i < 32; i++ { // channel 1: the bias, 40
+		if math.Abs(float64(got[i]-f[i])) > 0.01 {
+			t.Fatalf("channel 1 output %v, float %v: the bias saturated", got[i], f[i])
+		}
+	}
+}

@@ -81,40 +81,89 @@ func TestQDQRunsInORTAndMatchesOnnxq(t *testing.T) {
 // pages with uint16 activations and int8 weights, and compares ONNX Runtime's QDQ
 // output with the float model's on 4 held-back pages. (With uint8 activations
 // these models stay below 0.99, and cls flips near-50/50 decisions on synthetic
-// pages: open items of the convert issue.)
+// withLogits saves a copy of a PaddleOCR model (float or QDQ) with the input of
+// its last Softmax as an extra output named by the value: the rec model's
+// logits. In a QDQ model it is the value before its own Q/DQ pair.
+func withLogits(t *testing.T, path, out string) string {
+	t.Helper()
+	m, err := graph.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sm *graph.Node
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "Softmax" {
+			sm = n
+		}
+	}
+	v := sm.Input(0)
+	if v.Producer != nil && v.Producer.OpType == "DequantizeLinear" {
+		v = v.Producer.Input(0).Producer.Input(0)
+	}
+	m.Graph.AddOutput(v)
+	if err := graph.Save(m, out); err != nil {
+		t.Fatal(err)
+	}
+	return v.Name
+}
+
+// TestPaddleOCRQDQCosine: each PaddleOCR model, calibrated on 32 rendered text
+// images (PaddleOCR's own normalization per model), runs in ONNX Runtime with
+// cosine >= 0.99 against the float model on 8 held-back images: det on the
+// probability map, rec on the logits (the last Softmax's input), cls on the
+// softmax. Types: uint16 activations, int8 per-channel weights; for cls one
+// layer's weights at int16 (p2o.Conv.2, the stem conv), found by quantizing
+// one layer at a time to int8 under int16 weights elsewhere (it alone drops
+// the worst cosine to 0.9919; the next one to 0.9990) on other images
+// (seeds 900-907) than the ones asserted here.
 func TestPaddleOCRQDQCosine(t *testing.T) {
 	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
 		t.Fatal(err)
 	}
-	for _, kind := range []string{"rec", "det"} {
+	for _, kind := range []string{"rec", "det", "cls"} {
 		t.Run(kind, func(t *testing.T) {
-			h, w := map[string][2]int{"det": {320, 320}, "rec": {48, 320}, "cls": {48, 192}}[kind][0], map[string][2]int{"det": {320, 320}, "rec": {48, 320}, "cls": {48, 192}}[kind][1]
+			hw := map[string][2]int{"det": {320, 320}, "rec": {48, 320}, "cls": {48, 192}}[kind]
+			h, w := hw[0], hw[1]
 			dir := t.TempDir()
 			cal := filepath.Join(dir, "calib")
 			mustMkdir(t, cal)
 			for i := 0; i < 32; i++ {
-				x := testdata.ImageNetNormalized(testdata.TextImage(h, w, uint64(100+i)), h, w)
-				if err := npy.WriteFile(filepath.Join(cal, fmt.Sprintf("%02d.npy", i)), x); err != nil {
+				if err := npy.WriteFile(filepath.Join(cal, fmt.Sprintf("%02d.npy", i)), testdata.OCRInput(kind, h, w, uint64(100+i))); err != nil {
 					t.Fatal(err)
 				}
 			}
 			out := filepath.Join(dir, kind+".qdq.onnx")
 			model := testdata.OCRModel(t, kind)
-			if _, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, Observer: calib.Config{Kind: "minmax"}, ActType: graph.Uint16}); err != nil {
+			opt := Options{Model: model, Output: out, Calib: cal, Observer: calib.Config{Kind: "minmax"}, ActType: graph.Uint16}
+			if kind == "cls" {
+				f, err := overrides.Parse([]byte(`{"version": 1, "nodes": {"p2o.Conv.2": {"weight_dtype": "int16"}}}`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				opt.Overrides = f
+			}
+			if _, err := Convert(context.Background(), opt); err != nil {
 				t.Fatal(err)
 			}
+			compare := ""
+			if kind == "rec" {
+				fl, ql := filepath.Join(dir, "f.onnx"), filepath.Join(dir, "q.onnx")
+				compare = withLogits(t, model, fl)
+				withLogits(t, out, ql)
+				model, out = fl, ql
+			}
 			worst := 1.0
-			for i := 0; i < 4; i++ {
-				x := testdata.ImageNetNormalized(testdata.TextImage(h, w, uint64(900+i)), h, w)
-				in := map[string]*graph.Tensor{"x": x}
+			for i := 0; i < 8; i++ {
+				in := map[string]*graph.Tensor{"x": testdata.OCRInput(kind, h, w, uint64(1000+i))}
 				f := ortRun(t, model, in)
 				q := ortRun(t, out, in)
 				for name, fv := range f {
-					c := cosine(fv.Float32s(), q[name].Float32s())
-					worst = math.Min(worst, c)
+					if compare == "" || name == compare {
+						worst = math.Min(worst, cosine(fv.Float32s(), q[name].Float32s()))
+					}
 				}
 			}
-			t.Logf("%s (uint16 activations, int8 weights): worst cosine(float, QDQ) in ONNX Runtime over 4 held-back pages: %.5f", kind, worst)
+			t.Logf("%s: worst cosine(float, QDQ) in ONNX Runtime over 8 held-back images: %.5f", kind, worst)
 			if worst < 0.99 {
 				t.Errorf("%s: cosine %.4f < 0.99", kind, worst)
 			}
@@ -278,7 +327,7 @@ func TestPaddleOCRMixedPrecision(t *testing.T) {
 	cal := filepath.Join(dir, "calib")
 	mustMkdir(t, cal)
 	for i := 0; i < 8; i++ {
-		x := testdata.ImageNetNormalized(testdata.TextImage(48, 320, uint64(100+i)), 48, 320)
+		x := testdata.OCRInput("rec", 48, 320, uint64(100+i))
 		if err := npy.WriteFile(filepath.Join(cal, fmt.Sprintf("%02d.npy", i)), x); err != nil {
 			t.Fatal(err)
 		}
@@ -325,7 +374,7 @@ func TestPaddleOCRMixedPrecision(t *testing.T) {
 			t.Errorf("%s: written as %v, report says %v", tr.Name, got[tr.Name], tr.Encoding.DType)
 		}
 	}
-	x := testdata.ImageNetNormalized(testdata.TextImage(48, 320, 901), 48, 320)
+	x := testdata.OCRInput("rec", 48, 320, 901)
 	in := map[string]*graph.Tensor{"x": x}
 	fo, qo := ortRun(t, model, in), ortRun(t, out, in)
 	for name, fv := range fo {

@@ -96,3 +96,38 @@ func (e *Encoding) FakeQuantize(x []float32, shape []int) ([]float32, error) {
 	}
 	return out, nil
 }
+
+// BiasLimit is the largest |int32 bias| FitBias allows: half the int32 range,
+// leaving the other half of the accumulator to the sum of products.
+const BiasLimit = 1 << 30
+
+// FitBias raises weight scales where an int32 bias with scale input scale x
+// weight scale would not fit in BiasLimit: a channel whose weights are tiny
+// next to its bias (a near-dead channel) would otherwise saturate its bias and
+// shift its output by the difference. It returns the channels raised; their
+// weights lose resolution, which costs little because the bias dominates them.
+func FitBias(b *graph.Tensor, in, w *Encoding) (int, error) {
+	bv, err := b.AsFloat32()
+	if err != nil {
+		return 0, err
+	}
+	if len(in.Scale) != 1 || w.BlockSize > 0 {
+		return 0, nil
+	}
+	raised := 0
+	for i, v := range bv {
+		k := 0
+		if w.PerChannel() {
+			if i >= len(w.Scale) {
+				break
+			}
+			k = i
+		}
+		need := float32(math.Abs(float64(v)) / (float64(in.Scale[0]) * BiasLimit))
+		if need > w.Scale[k] {
+			w.Scale[k] = need
+			raised++
+		}
+	}
+	return raised, nil
+}
