@@ -31,13 +31,17 @@ vet:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 ## demo: build a small Conv+BN+ReLU model with calibration samples, inspect it,
-## quantize it, and run the QDQ model.
+## quantize it, run the QDQ model, then convert it again with the mixed-precision
+## run config examples/demo.toml and export its encodings in AIMET's format.
 demo: build
 	@mkdir -p out
 	$(GO) run ./testmodels/mkmodel -o out/demo.onnx -samples out/demo-calib -n 16 convbnrelu
 	./$(BIN) inspect out/demo.onnx
 	./$(BIN) convert out/demo.onnx -o out/demo.qdq.onnx --calib out/demo-calib --report out/demo.report.json
 	./$(BIN) run out/demo.qdq.onnx --input out/demo-calib/sample000.npy --output-dir out/demo-run --timing
+	@echo "--- mixed precision from a TOML run config (examples/demo.toml), exported for AIMET/QNN"
+	./$(BIN) convert --config examples/demo.toml
+	./$(BIN) encodings export out/demo.mixed.encodings.json --format aimet-1.0 -o out/demo.mixed.aimet.json
 
 ## fuzz: run the loader fuzz targets for FUZZTIME each.
 fuzz:

@@ -117,3 +117,17 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestExampleConfig: the run config make demo uses is valid.
+func TestExampleConfig(t *testing.T) {
+	c, err := LoadConfig("../examples/demo.toml")
+	if err == nil {
+		err = c.Validate()
+	}
+	if err == nil {
+		_, err = c.Embedded()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -318,14 +318,28 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 			fmt.Fprintf(tw, "\t  %s: %s\n", f.Name, f.Reason)
 		}
 	}
-	overridden := 0
+	var touched []string
 	for _, t := range rep.Tensors {
-		if t.Override != "" || t.Observer == "overrides" {
-			overridden++
+		switch {
+		case t.Observer == "overrides":
+			touched = append(touched, fmt.Sprintf("%s: %s, explicit encoding", t.Name, t.Encoding.DType.Short()))
+		case t.Override != "":
+			what := t.Encoding.DType.Short()
+			if t.Observer == "pinned range" {
+				what += ", pinned range"
+			}
+			touched = append(touched, fmt.Sprintf("%s: %s by %s", t.Name, what, t.Override))
 		}
 	}
-	if overridden > 0 {
-		fmt.Fprintf(tw, "overridden\t%d tensors (see --report)\n", overridden)
+	if len(touched) > 0 {
+		fmt.Fprintf(tw, "overridden\t%d tensors\n", len(touched))
+		for i, l := range touched {
+			if i == 8 {
+				fmt.Fprintf(tw, "\t  ... %d more (see --report)\n", len(touched)-i)
+				break
+			}
+			fmt.Fprintf(tw, "\t  %s\n", l)
+		}
 	}
 	for _, w := range rep.Warnings {
 		fmt.Fprintf(tw, "warning\t%s\n", w)
