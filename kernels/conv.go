@@ -38,7 +38,11 @@ func readConvParams(ni *NodeInfo, spatialHint int) (*convParams, error) {
 	}
 	// The spatial rank comes from the weights when they are known, else the attributes.
 	spatial := len(ks)
-	if w := ni.Const(1); w != nil {
+	wi := 1
+	if ni.Node.OpType == "QLinearConv" {
+		wi = 3 // after x, x_scale, x_zero_point
+	}
+	if w := ni.Const(wi); w != nil {
 		spatial = w.Rank() - 2
 	}
 	if spatial == 0 {

@@ -378,44 +378,69 @@ func newMatMulInteger(*NodeInfo) (Kernel, error) {
 	}), nil
 }
 
-// convInt32 is a direct integer convolution of centered operands (2-D geometry).
-func convInt32(x, w []int32, n, c, m, cg int, g convGeom, groups int) []int32 {
+// convInt32 is an exact int32 convolution of centered inputs. Each output
+// plane accumulates weight x shifted input row, so the inner loop runs over
+// contiguous output pixels; planes (batch x output channel) run in parallel.
+func convInt32(x, w []int32, n, c, m, cg int, g convGeom, groups, threads int) []int32 {
 	mg := m / groups
-	out := make([]int32, n*m*g.oh*g.ow)
-	for b := 0; b < n; b++ {
-		for oc := 0; oc < m; oc++ {
+	plane := g.oh * g.ow
+	out := make([]int32, n*m*plane)
+	parallelFor(threads, n*m, func(lo, hi int) {
+		for job := lo; job < hi; job++ {
+			b, oc := job/m, job%m
 			gi := oc / mg
-			for oy := 0; oy < g.oh; oy++ {
-				for ox := 0; ox < g.ow; ox++ {
-					var s int32
-					for ci := 0; ci < cg; ci++ {
-						xc := x[(b*c+gi*cg+ci)*g.h*g.w:]
-						wc := w[(oc*cg+ci)*g.kh*g.kw:]
-						for ki := 0; ki < g.kh; ki++ {
+			o := out[job*plane : (job+1)*plane]
+			for ci := 0; ci < cg; ci++ {
+				xc := x[(b*c+gi*cg+ci)*g.h*g.w : (b*c+gi*cg+ci+1)*g.h*g.w]
+				wc := w[(oc*cg+ci)*g.kh*g.kw : (oc*cg+ci+1)*g.kh*g.kw]
+				for ki := 0; ki < g.kh; ki++ {
+					for kj := 0; kj < g.kw; kj++ {
+						wv := wc[ki*g.kw+kj]
+						if wv == 0 {
+							continue
+						}
+						// Output columns whose input column ox*sw + off lies inside the row.
+						off := kj*g.dw - g.pl
+						ox0 := 0
+						if off < 0 {
+							ox0 = (-off + g.sw - 1) / g.sw
+						}
+						ox1 := min(g.ow, (g.w-1-off)/g.sw+1)
+						if g.w-1-off < 0 || ox1 <= ox0 {
+							continue
+						}
+						for oy := 0; oy < g.oh; oy++ {
 							iy := oy*g.sh + ki*g.dh - g.pt
 							if iy < 0 || iy >= g.h {
 								continue
 							}
-							for kj := 0; kj < g.kw; kj++ {
-								ix := ox*g.sw + kj*g.dw - g.pl
-								if ix < 0 || ix >= g.w {
-									continue
+							row := xc[iy*g.w : (iy+1)*g.w]
+							orow := o[oy*g.ow : (oy+1)*g.ow]
+							ix := ox0*g.sw + off
+							if g.sw == 1 {
+								src := row[ix : ix+ox1-ox0]
+								dst := orow[ox0:ox1]
+								for i, v := range src {
+									dst[i] += wv * v
 								}
-								s += xc[iy*g.w+ix] * wc[ki*g.kw+kj]
+								continue
+							}
+							for ox := ox0; ox < ox1; ox++ {
+								orow[ox] += wv * row[ix]
+								ix += g.sw
 							}
 						}
 					}
-					out[((b*m+oc)*g.oh+oy)*g.ow+ox] = s
 				}
 			}
 		}
-	}
+	})
 	return out
 }
 
 // intConv resolves geometry and runs convInt32; wPer maps a weight element index
 // to its output channel (for per-channel weight zero points).
-func intConv(p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Tensor) ([]int32, []int, error) {
+func intConv(p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Tensor, threads int) ([]int32, []int, error) {
 	xs, err := as4D(x.Shape, p.spatial)
 	if err != nil {
 		return nil, nil, err
@@ -445,7 +470,7 @@ func intConv(p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Tensor) ([]int32
 	if p.spatial == 1 {
 		shape = []int{n, m, ow}
 	}
-	return convInt32(xc, wc, n, c, m, cg, geo, p.group), shape, nil
+	return convInt32(xc, wc, n, c, m, cg, geo, p.group, threads), shape, nil
 }
 
 func newConvInteger(ni *NodeInfo) (Kernel, error) {
@@ -453,7 +478,7 @@ func newConvInteger(ni *NodeInfo) (Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 2); err != nil {
 			return nil, err
 		}
@@ -468,7 +493,7 @@ func newConvInteger(ni *NodeInfo) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		acc, shape, err := intConv(pp, in[0], in[1], xzp, wzp)
+		acc, shape, err := intConv(pp, in[0], in[1], xzp, wzp, ctx.Threads)
 		if err != nil {
 			return nil, err
 		}
@@ -477,9 +502,12 @@ func newConvInteger(ni *NodeInfo) (Kernel, error) {
 	}), nil
 }
 
-// requantize maps int32 accumulators to the output type: round half to even of
-// acc * (x_scale * w_scale / y_scale) plus the output zero point, saturated.
-func requantize(acc []int32, multiplier func(i int) float64, yzp *graph.Tensor, shape []int) (*graph.Tensor, error) {
+// requantize maps int32 accumulators to the output type as ONNX Runtime's
+// integer kernels do, in float32: round half to even of float32(acc) times the
+// float32 multiplier x_scale * w_scale / y_scale, plus the output zero point,
+// saturated. (float64 arithmetic would round a few boundary values the other
+// way than every runtime.)
+func requantize(acc []int32, multiplier func(i int) float32, yzp *graph.Tensor, shape []int) (*graph.Tensor, error) {
 	dt := graph.Uint8
 	z := int64(0)
 	if yzp != nil {
@@ -492,7 +520,8 @@ func requantize(acc []int32, multiplier func(i int) float64, yzp *graph.Tensor, 
 	}
 	q := make([]int64, len(acc))
 	for i, v := range acc {
-		r := math.RoundToEven(float64(float32(float64(v)*multiplier(i)))) + float64(z)
+		f := float32(v) * multiplier(i)
+		r := math.RoundToEven(float64(f)) + float64(z)
 		q[i] = int64(max(lo, min(hi, r)))
 	}
 	out := graph.NewTensor(dt, shape)
@@ -505,7 +534,7 @@ func newQLinearConv(ni *NodeInfo) (Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 8); err != nil {
 			return nil, err
 		}
@@ -514,7 +543,7 @@ func newQLinearConv(ni *NodeInfo) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		acc, shape, err := intConv(pp, x, w, xzp, wzp)
+		acc, shape, err := intConv(pp, x, w, xzp, wzp, ctx.Threads)
 		if err != nil {
 			return nil, err
 		}
@@ -532,12 +561,12 @@ func newQLinearConv(ni *NodeInfo) (Kernel, error) {
 		xsv, _ := xs.AsFloat32()
 		wsv, _ := ws.AsFloat32()
 		ysv, _ := ys.AsFloat32()
-		mult := func(i int) float64 {
+		mult := func(i int) float32 {
 			wv := wsv[0]
 			if len(wsv) > 1 {
 				wv = wsv[(i/plane)%m]
 			}
-			return float64(xsv[0]) * float64(wv) / float64(ysv[0])
+			return xsv[0] * wv / ysv[0]
 		}
 		out, err := requantize(acc, mult, yzp, shape)
 		if err != nil {
@@ -561,12 +590,12 @@ func newQLinearMatMul(*NodeInfo) (Kernel, error) {
 		asv, _ := as.AsFloat32()
 		bsv, _ := bs.AsFloat32()
 		ysv, _ := ys.AsFloat32()
-		mult := func(i int) float64 {
+		mult := func(i int) float32 {
 			bv := bsv[0]
 			if len(bsv) > 1 {
 				bv = bsv[i%n]
 			}
-			return float64(asv[0]) * float64(bv) / float64(ysv[0])
+			return asv[0] * bv / ysv[0]
 		}
 		out, err := requantize(acc, mult, yzp, shape)
 		if err != nil {

@@ -462,7 +462,7 @@ func replaceRelu6(m *graph.Model, _ *State, c *Change) error {
 		if !isStd(n, "Clip") {
 			continue
 		}
-		lo, hi, ok := clipBounds(n)
+		lo, hi, ok := ClipBounds(n)
 		if !ok || lo != 0 || hi != 6 {
 			continue
 		}
@@ -479,8 +479,8 @@ func replaceRelu6(m *graph.Model, _ *State, c *Change) error {
 	return nil
 }
 
-// clipBounds reads a Clip's constant bounds (attributes or inputs).
-func clipBounds(n *graph.Node) (lo, hi float32, ok bool) {
+// ClipBounds reads a Clip's constant bounds (attributes or inputs).
+func ClipBounds(n *graph.Node) (lo, hi float32, ok bool) {
 	lo, hi = float32(math.Inf(-1)), float32(math.Inf(1))
 	if n.HasAttr("min") || n.HasAttr("max") {
 		l, e1 := n.AttrFloat("min", lo)

@@ -587,3 +587,27 @@ max = 6.0
 		os.Remove(o)
 	}
 }
+
+// TestRunInteger: --integer runs the QDQ Conv groups as QLinearConv.
+func TestRunInteger(t *testing.T) {
+	dir := t.TempDir()
+	model := demoModel(t)
+	cal := filepath.Join(dir, "calib")
+	os.MkdirAll(cal, 0o755)
+	x := graph.NewTensor(graph.Float, []int{1, 3, 32, 32})
+	for j, d := 0, x.Float32s(); j < len(d); j++ {
+		d[j] = float32(j%7) - 3
+	}
+	npy.WriteFile(filepath.Join(cal, "0.npy"), x)
+	q := filepath.Join(dir, "q.onnx")
+	if code, _, errOut := runCLI("convert", model, "-o", q, "--calib", cal); code != 0 {
+		t.Fatal(errOut)
+	}
+	code, _, errOut := runCLI("run", q, "--input", filepath.Join(cal, "0.npy"), "--output-dir", filepath.Join(dir, "o"), "--integer")
+	if code != 0 || !strings.Contains(errOut, "integer: 3 Conv groups run as QLinearConv") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "o", "logits.npy")); err != nil {
+		t.Fatal(err)
+	}
+}

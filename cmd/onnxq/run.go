@@ -12,6 +12,7 @@ import (
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/rss"
 	"github.com/onnxq/onnxq/kernels"
+	"github.com/onnxq/onnxq/passes"
 	"github.com/onnxq/onnxq/npy"
 	"github.com/urfave/cli/v3"
 )
@@ -30,6 +31,7 @@ func runCommand() *cli.Command {
 			&cli.IntFlag{Name: "threads", Usage: "threads for the kernels (0: all cores)"},
 			&cli.IntFlag{Name: "repeat", Value: 1, Usage: "run the forward pass N times (after one warm-up when N > 1)"},
 			&cli.BoolFlag{Name: "timing", Usage: "print median and minimum ms per forward pass and the peak RSS to stderr"},
+			&cli.BoolFlag{Name: "integer", Usage: "QDQ models: run DequantizeLinear -> Conv -> QuantizeLinear groups as the integer QLinearConv runtimes fuse them into (what ONNX Runtime computes), not as written"},
 		},
 		Action: func(_ context.Context, cmd *cli.Command) error {
 			path, err := oneArg(cmd, "MODEL")
@@ -45,6 +47,17 @@ func runCommand() *cli.Command {
 			m, err := graph.Load(path)
 			if err != nil {
 				return failed(err)
+			}
+			if cmd.Bool("integer") {
+				ps, err := passes.Parse("qlinear", passes.Options{})
+				if err != nil {
+					return failed(err)
+				}
+				res, err := (&passes.Pipeline{Passes: ps}).Run(m)
+				if err != nil {
+					return failed(err)
+				}
+				fmt.Fprintf(cmd.Root().ErrWriter, "integer: %d Conv groups run as QLinearConv\n", res.Changes[0].Count)
 			}
 			s, err := kernels.NewSession(m, kernels.Options{Threads: int(cmd.Int("threads"))})
 			if err != nil {
