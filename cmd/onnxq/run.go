@@ -12,8 +12,8 @@ import (
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/rss"
 	"github.com/onnxq/onnxq/kernels"
-	"github.com/onnxq/onnxq/passes"
 	"github.com/onnxq/onnxq/npy"
+	"github.com/onnxq/onnxq/passes"
 	"github.com/urfave/cli/v3"
 )
 
