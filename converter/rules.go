@@ -2,6 +2,7 @@ package converter
 
 import (
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/onnxq/onnxq/converter/calib"
@@ -122,6 +123,29 @@ func checkNames(g *graph.Graph, pre names, f *overrides.File, allowMissing bool,
 	warn, err := f.Unmatched(tensorNames, nodeNames, opTypes, allowMissing)
 	if err != nil {
 		return fmt.Errorf("overrides: %v", err)
+	}
+	// Weight and bias settings on nodes without weights would do nothing.
+	for _, op := range sortedKeys(f.OpTypes) {
+		if _, ok := weightOps[op]; !ok && len(f.OpTypes[op].WeightKeys()) > 0 {
+			return fmt.Errorf("overrides: op_types[%q].%s: %s nodes have no weights (weight settings are for Conv, ConvTranspose, Gemm, MatMul)", op, f.OpTypes[op].WeightKeys()[0], op)
+		}
+	}
+	for _, key := range sortedKeys(f.Nodes) {
+		r := f.Nodes[key]
+		if len(r.WeightKeys()) == 0 {
+			continue
+		}
+		matched, withWeights := 0, false
+		for _, n := range g.Nodes {
+			if ok, _ := path.Match(key, n.Name); ok || n.Name == key {
+				matched++
+				_, w := weightOps[n.OpType]
+				withWeights = withWeights || w
+			}
+		}
+		if matched > 0 && !withWeights {
+			return fmt.Errorf("overrides: nodes[%q].%s: no node it names has weights (weight settings are for Conv, ConvTranspose, Gemm, MatMul)", key, r.WeightKeys()[0])
+		}
 	}
 	rep.Warnings = append(rep.Warnings, warn...)
 	return nil

@@ -334,3 +334,25 @@ func (f *File) DTypes() []string {
 	}
 	return out
 }
+
+// WeightKeys lists the keys a rule sets that only a node with weights (Conv,
+// ConvTranspose, Gemm, MatMul) can use.
+func (r *Rule) WeightKeys() []string {
+	var out []string
+	if r.WeightDType != "" {
+		out = append(out, "weight_dtype")
+	}
+	if r.WeightSymmetric != nil {
+		out = append(out, "weight_symmetric")
+	}
+	if r.WeightGranularity != "" {
+		out = append(out, "weight_granularity")
+	}
+	if r.WeightBlockSize != 0 {
+		out = append(out, "weight_block_size")
+	}
+	if r.BiasDType != "" {
+		out = append(out, "bias_dtype")
+	}
+	return out
+}
