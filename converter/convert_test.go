@@ -31,6 +31,21 @@ func randomSamples(t testing.TB, dir string, n int, shape []int, seed uint64) {
 	}
 }
 
+// withSamples saves m as dir/m.onnx and writes n random samples of shape into
+// dir/calib.
+func withSamples(t *testing.T, m *graph.Model, n int, shape []int, seed uint64) (dir, model, cal string) {
+	t.Helper()
+	dir = t.TempDir()
+	model = filepath.Join(dir, "m.onnx")
+	if err := graph.Save(m, model); err != nil {
+		t.Fatal(err)
+	}
+	cal = filepath.Join(dir, "calib")
+	mustMkdir(t, cal)
+	randomSamples(t, cal, n, shape, seed)
+	return dir, model, cal
+}
+
 func convertTestModel(t *testing.T, m *graph.Model, shape []int, obs calib.Config) (string, string, *Report) {
 	t.Helper()
 	dir := t.TempDir()
@@ -125,12 +140,7 @@ func cosine(a, b []float32) float64 {
 // TestEmpiricalBiasCorrection: with coarse (int4) weights, correcting biases by
 // the measured input means removes most of the systematic output shift.
 func TestEmpiricalBiasCorrection(t *testing.T) {
-	dir := t.TempDir()
-	model := filepath.Join(dir, "m.onnx")
-	graph.Save(testmodels.ConvBNReLU(3), model)
-	cal := filepath.Join(dir, "calib")
-	mustMkdir(t, cal)
-	randomSamples(t, cal, 32, []int{1, 3, 32, 32}, 5)
+	dir, model, cal := withSamples(t, testmodels.ConvBNReLU(3), 32, []int{1, 3, 32, 32}, 5)
 	shift := func(bc bool) float64 {
 		out := filepath.Join(dir, fmt.Sprintf("q%v.onnx", bc))
 		rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, WeightType: graph.Int4, ActType: graph.Uint16, BiasCorrection: bc})
@@ -170,12 +180,7 @@ func TestEmpiricalBiasCorrection(t *testing.T) {
 // the encoding that layer gets, so a layer set to int4 by an override is
 // corrected exactly as under a global int4 run, and the others as under int8.
 func TestBiasCorrectionPerWeightType(t *testing.T) {
-	dir := t.TempDir()
-	model := filepath.Join(dir, "m.onnx")
-	graph.Save(testmodels.MobileNetV2Block(1), model)
-	cal := filepath.Join(dir, "calib")
-	mustMkdir(t, cal)
-	randomSamples(t, cal, 8, []int{1, 8, 16, 16}, 3)
+	dir, model, cal := withSamples(t, testmodels.MobileNetV2Block(1), 8, []int{1, 8, 16, 16}, 3)
 	// biases maps each compute node to its stored int32 bias.
 	biases := func(wt graph.DataType, js string) map[string][]int32 {
 		var f *overrides.File
@@ -225,14 +230,7 @@ func TestBiasFitsInt32(t *testing.T) {
 	b := g.AddInitializer("b", graph.Float32Tensor([]int{2}, []float32{0.1, 40}))
 	n := g.AddNode("Conv", "conv", []*graph.Value{x, w, b}, []string{"y"})
 	g.AddOutput(n.Output())
-	dir := t.TempDir()
-	model := filepath.Join(dir, "m.onnx")
-	if err := graph.Save(m, model); err != nil {
-		t.Fatal(err)
-	}
-	cal := filepath.Join(dir, "calib")
-	mustMkdir(t, cal)
-	randomSamples(t, cal, 4, []int{1, 2, 4, 4}, 2)
+	dir, model, cal := withSamples(t, m, 4, []int{1, 2, 4, 4}, 2)
 	out := filepath.Join(dir, "q.onnx")
 	rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, ActType: graph.Uint16, WeightType: graph.Int16})
 	if err != nil {

@@ -217,12 +217,7 @@ func TestMixedTypesRunInORT(t *testing.T) {
 		block  int
 	}{{graph.Uint8, graph.Int4, 0}, {graph.Uint16, graph.Int8, 0}, {graph.Int8, graph.Int8, 0}, {graph.Uint8, graph.Int4, 16}} {
 		t.Run(fmt.Sprintf("%s-%s-block%d", c.act.Short(), c.w.Short(), c.block), func(t *testing.T) {
-			dir := t.TempDir()
-			model := filepath.Join(dir, "m.onnx")
-			graph.Save(testmodels.ConvBNReLU(2), model)
-			cal := filepath.Join(dir, "calib")
-			mustMkdir(t, cal)
-			randomSamples(t, cal, 8, []int{1, 3, 32, 32}, 3)
+			dir, model, cal := withSamples(t, testmodels.ConvBNReLU(2), 8, []int{1, 3, 32, 32}, 3)
 			out := filepath.Join(dir, "q.onnx")
 			rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, ActType: c.act, WeightType: c.w, WeightBlockSize: c.block})
 			if err != nil {

@@ -34,6 +34,26 @@ func demoModel(t *testing.T) string {
 	return p
 }
 
+// demoCalib writes n samples for the demo model into dir/calib, element j of
+// sample i being value(i, j).
+func demoCalib(t *testing.T, dir string, n int, value func(i, j int) float32) string {
+	t.Helper()
+	cal := filepath.Join(dir, "calib")
+	if err := os.MkdirAll(cal, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		x := graph.NewTensor(graph.Float, []int{1, 3, 32, 32})
+		for j, d := 0, x.Float32s(); j < len(d); j++ {
+			d[j] = value(i, j)
+		}
+		if err := npy.WriteFile(filepath.Join(cal, fmt.Sprintf("%d.npy", i)), x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cal
+}
+
 func TestInspectText(t *testing.T) {
 	p := demoModel(t)
 	code, out, errOut := runCLI("inspect", p)
@@ -331,15 +351,7 @@ func TestOptimizeErrorsWriteNothing(t *testing.T) {
 func TestConvertCommand(t *testing.T) {
 	dir := t.TempDir()
 	model := demoModel(t)
-	cal := filepath.Join(dir, "calib")
-	os.MkdirAll(cal, 0o755)
-	for i := 0; i < 4; i++ {
-		x := graph.NewTensor(graph.Float, []int{1, 3, 32, 32})
-		for j, d := 0, x.Float32s(); j < len(d); j++ {
-			d[j] = float32((i+j)%11) - 5
-		}
-		npy.WriteFile(filepath.Join(cal, fmt.Sprintf("%d.npy", i)), x)
-	}
+	cal := demoCalib(t, dir, 4, func(i, j int) float32 { return float32((i+j)%11) - 5 })
 	out := filepath.Join(dir, "q.onnx")
 	code, _, errOut := runCLI("convert", model, "-o", out, "--calib", cal, "--observer", "entropy", "--report", filepath.Join(dir, "r.json"))
 	if code != 0 || !strings.Contains(errOut, "quantized      8 activations, 4 weights, 4 biases") {
@@ -389,15 +401,7 @@ func TestConvertCommand(t *testing.T) {
 func TestEncodingsRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	model := demoModel(t)
-	cal := filepath.Join(dir, "calib")
-	os.MkdirAll(cal, 0o755)
-	for i := 0; i < 4; i++ {
-		x := graph.NewTensor(graph.Float, []int{1, 3, 32, 32})
-		for j, d := 0, x.Float32s(); j < len(d); j++ {
-			d[j] = float32((i*7+j)%13) / 3
-		}
-		npy.WriteFile(filepath.Join(cal, fmt.Sprintf("%d.npy", i)), x)
-	}
+	cal := demoCalib(t, dir, 4, func(i, j int) float32 { return float32((i*7+j)%13) / 3 })
 	for _, extra := range [][]string{nil, {"--weight-type", "int4", "--activation-type", "uint16"}} {
 		a, b := filepath.Join(dir, "a.onnx"), filepath.Join(dir, "b.onnx")
 		enc := filepath.Join(dir, "enc.json")
@@ -485,15 +489,7 @@ func TestEncodingsRoundTrip(t *testing.T) {
 func TestConvertConfig(t *testing.T) {
 	dir := t.TempDir()
 	model := demoModel(t)
-	cal := filepath.Join(dir, "calib")
-	os.MkdirAll(cal, 0o755)
-	for i := 0; i < 4; i++ {
-		x := graph.NewTensor(graph.Float, []int{1, 3, 32, 32})
-		for j, d := 0, x.Float32s(); j < len(d); j++ {
-			d[j] = float32((i*7+j)%13) - 6
-		}
-		npy.WriteFile(filepath.Join(cal, fmt.Sprintf("%d.npy", i)), x)
-	}
+	cal := demoCalib(t, dir, 4, func(i, j int) float32 { return float32((i*7+j)%13) - 6 })
 	out, rep := filepath.Join(dir, "q.onnx"), filepath.Join(dir, "r.json")
 	cfg := filepath.Join(dir, "run.toml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`model = %q
@@ -592,13 +588,7 @@ max = 6.0
 func TestRunInteger(t *testing.T) {
 	dir := t.TempDir()
 	model := demoModel(t)
-	cal := filepath.Join(dir, "calib")
-	os.MkdirAll(cal, 0o755)
-	x := graph.NewTensor(graph.Float, []int{1, 3, 32, 32})
-	for j, d := 0, x.Float32s(); j < len(d); j++ {
-		d[j] = float32(j%7) - 3
-	}
-	npy.WriteFile(filepath.Join(cal, "0.npy"), x)
+	cal := demoCalib(t, dir, 1, func(_, j int) float32 { return float32(j%7) - 3 })
 	q := filepath.Join(dir, "q.onnx")
 	if code, _, errOut := runCLI("convert", model, "-o", q, "--calib", cal); code != 0 {
 		t.Fatal(errOut)
