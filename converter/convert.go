@@ -97,6 +97,8 @@ type Report struct {
 	Warnings     []string           `json:"warnings,omitempty"`
 	PhaseSeconds map[string]float64 `json:"phase_seconds"`
 	PeakRSSBytes int64              `json:"peak_rss_bytes"`
+	// CalibrationPeakRSSBytes is the peak during calibration alone (Linux).
+	CalibrationPeakRSSBytes int64 `json:"calibration_peak_rss_bytes,omitempty"`
 }
 
 // Convert runs the whole pipeline and writes opt.Output.
@@ -223,7 +225,9 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 		weightReports = append(weightReports, tr)
 	}
 
-	// Calibration.
+	// Calibration, with its own peak RSS where the kernel can reset the mark.
+	peakBefore := rss.Peak()
+	ownPeak := rss.ResetPeak()
 	start = time.Now()
 	ranges := map[string][2]float32{}
 	if opt.Calib == "" {
@@ -241,6 +245,9 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 		return nil, err
 	}
 	phase("calibration", start)
+	if ownPeak {
+		rep.CalibrationPeakRSSBytes = rss.Peak()
+	}
 	// Encodings and QDQ insertion.
 	start = time.Now()
 	for _, name := range pl.observe {
@@ -338,7 +345,7 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 			return nil, fmt.Errorf("writing encodings: %w", err)
 		}
 	}
-	rep.PeakRSSBytes = rss.Peak()
+	rep.PeakRSSBytes = max(peakBefore, rss.Peak())
 	return rep, nil
 }
 

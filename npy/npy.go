@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -59,7 +60,9 @@ func ReadHeaderFile(path string) (Header, error) {
 		return Header{}, err
 	}
 	defer f.Close()
-	h, err := ReadHeader(bufio.NewReader(f))
+	// No bufio: the header is three small reads, and checking a folder of
+	// samples would otherwise make 4 KiB of garbage per file at once.
+	h, err := ReadHeader(f)
 	if err != nil {
 		return h, fmt.Errorf("%s: %w", path, err)
 	}
@@ -190,13 +193,15 @@ func Read(r io.Reader) (*graph.Tensor, error) {
 	}
 	n := graph.Numel(h.Shape)
 	size := int(h.DType.ByteSize(int64(n)))
-	// Read in chunks so a header that overstates the data fails without a huge allocation.
-	var buf []byte
-	chunk := make([]byte, 1<<20)
+	// Read straight into the buffer, growing it at most 16 MiB at a time, so a
+	// header that overstates the data fails without a huge allocation and a
+	// calibration sample costs one buffer, not a fixed-size chunk besides.
+	buf := make([]byte, 0, min(size, 1<<24))
 	for len(buf) < size {
-		want := min(len(chunk), size-len(buf))
-		got, err := io.ReadFull(r, chunk[:want])
-		buf = append(buf, chunk[:got]...)
+		want := min(1<<24, size-len(buf))
+		buf = slices.Grow(buf, want)
+		got, err := io.ReadFull(r, buf[len(buf):len(buf)+want])
+		buf = buf[:len(buf)+got]
 		if err != nil {
 			return nil, fmt.Errorf(".npy data is %d bytes, the header promises %d", len(buf), size)
 		}

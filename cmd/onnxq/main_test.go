@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -599,5 +601,61 @@ func TestRunInteger(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "o", "logits.npy")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMain lets a test run this binary as the onnxq command in a child
+// process (ONNXQ_AS_CLI=1), so peak RSS is measured per conversion.
+func TestMain(m *testing.M) {
+	if os.Getenv("ONNXQ_AS_CLI") == "1" {
+		os.Exit(run(context.Background(), os.Args, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestPeakRSSIndependentOfSamples: converting the PaddleOCR cls model with 500
+// calibration samples peaks within 10% of the RSS with 50. Each is the median
+// of three child processes on one thread (GOMAXPROCS=1, --threads 1): with two,
+// goroutine timing moves the peak by a few MiB either way.
+func TestPeakRSSIndependentOfSamples(t *testing.T) {
+	if testing.Short() {
+		t.Skip("converts six times in child processes")
+	}
+	dir := t.TempDir()
+	model := testdata.OCRModel(t, "cls")
+	cal := filepath.Join(dir, "calib")
+	os.MkdirAll(cal, 0o755)
+	for i := 0; i < 500; i++ {
+		if err := npy.WriteFile(filepath.Join(cal, fmt.Sprintf("%03d.npy", i)), testdata.OCRInput("cls", 48, 192, uint64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peak := func(n int) float64 {
+		var runs []float64
+		for k := 0; k < 3; k++ {
+			rep := filepath.Join(dir, fmt.Sprintf("r%d.json", n))
+			cmd := exec.Command(os.Args[0], "convert", model, "-o", filepath.Join(dir, "q.onnx"),
+				"--calib", cal, "--calib-size", fmt.Sprint(n), "--threads", "1", "--report", rep)
+			cmd.Env = append(os.Environ(), "ONNXQ_AS_CLI=1", "GOMAXPROCS=1")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			var r struct {
+				Samples int   `json:"calibration_samples"`
+				Peak    int64 `json:"peak_rss_bytes"`
+			}
+			b, _ := os.ReadFile(rep)
+			if err := json.Unmarshal(b, &r); err != nil || r.Samples != n || r.Peak <= 0 {
+				t.Fatalf("report %s: %v %+v", b, err, r)
+			}
+			runs = append(runs, float64(r.Peak)/(1<<20))
+		}
+		slices.Sort(runs)
+		return runs[1]
+	}
+	p50, p500 := peak(50), peak(500)
+	t.Logf("peak RSS of onnxq convert on PaddleOCR cls (median of 3): %.1f MiB with 50 samples, %.1f MiB with 500 (%+.1f%%)", p50, p500, 100*(p500/p50-1))
+	if p500 > 1.1*p50 {
+		t.Errorf("peak RSS grows with the samples: %.1f -> %.1f MiB", p50, p500)
 	}
 }

@@ -37,3 +37,10 @@ func Peak() int64 {
 	}
 	return int64(ru.Maxrss) * 1024 // KiB on Linux
 }
+
+// ResetPeak starts a new peak from the current resident set size (Linux:
+// clear_refs 5), so a phase's own peak can be read; false where the kernel
+// does not offer it.
+func ResetPeak() bool {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+}
