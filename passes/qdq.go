@@ -3,7 +3,8 @@ package passes
 import (
 	"fmt"
 	"math"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/graph/onnxpb"
@@ -106,14 +107,7 @@ func InsertQDQ(m *graph.Model, plan *QDQPlan) error {
 	return g.TopoSort()
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // encodingConsts adds the scale and zero-point initializers of an encoding.
 func encodingConsts(g *graph.Graph, base string, enc *Encoding) (*graph.Value, *graph.Value, error) {
