@@ -2,8 +2,8 @@ package passes
 
 import (
 	"fmt"
-	"math"
 	"maps"
+	"math"
 	"slices"
 
 	"github.com/onnxq/onnxq/graph"
