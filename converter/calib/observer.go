@@ -237,8 +237,8 @@ func (h *histObserver) percentiles() (float64, float64) {
 
 // entropy is TensorRT's calibration: over a histogram of |x|, choose the
 // threshold whose clipped distribution P and its Levels/2-level quantization Q
-// have the smallest KL divergence. The range is symmetric, or [0, t] for data
-// that is never negative.
+// have the smallest KL divergence. The range is [-t, t] cut to the data's own
+// extent, or [0, t] for data that is never negative.
 func (h *histObserver) entropy() (float32, float32, error) {
 	// Fold the signed histogram into one of |x| with the same bin width, so no
 	// |x| bin falls between source bins (finer bins would alternate empty).
@@ -277,11 +277,15 @@ func (h *histObserver) entropy() (float32, float32, error) {
 	for i := coarse - 15; i <= coarse+15; i++ {
 		try(i)
 	}
-	t := float32(math.Min(amax, width*float64(best)))
+	t := math.Min(amax, width*float64(best))
 	if h.lo >= 0 {
-		return 0, t, nil
+		return 0, float32(t), nil
 	}
-	return -t, t, nil
+	// TensorRT's range is symmetric because its int8 is. onnxq's activations
+	// are usually asymmetric: clip each side at the threshold, but no further
+	// than the data goes, or a mostly positive tensor (a HardSwish output,
+	// [-0.4, 100]) would spend half its levels on negatives it never has.
+	return float32(math.Max(h.lo, -t)), float32(math.Min(h.hi, t)), nil
 }
 
 // klDivergence of P = hist[:n] with the tail folded into its last bin, and Q =

@@ -102,6 +102,17 @@ func TestEntropyAndMSEClip(t *testing.T) {
 	if lo, _ := feed(t, o, [][]float32{x}); lo != 0 {
 		t.Errorf("entropy on non-negative data: lo %v", lo)
 	}
+	// Mostly positive data with a small negative tail (a HardSwish output):
+	// the low side stops at the data, not at -threshold.
+	for i := range x {
+		x[i] = 3*x[i] - 0.375*float32(i%2)
+	}
+	o, _ = New(Config{Kind: "entropy"})
+	lo, hi = feed(t, o, [][]float32{x})
+	t.Logf("entropy on [-0.375, 120] data: [%.3f, %.2f]", lo, hi)
+	if lo < -0.4 || lo > -0.3 || hi < 3 {
+		t.Errorf("entropy range [%v, %v], want the low side at the data's -0.375", lo, hi)
+	}
 }
 
 // TestHistogramObserversIgnoreBatchingAndOrder: bin edges come from the first
