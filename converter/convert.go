@@ -44,6 +44,10 @@ type Options struct {
 	// quantization error, -(Q(W)-W)·E[x], with E[x] measured on the calibration
 	// data (per-channel weights only).
 	BiasCorrection bool
+	// WeightOnly quantizes weights only: activations stay float (except those
+	// the overrides give an explicit encoding or range), so no calibration data
+	// is needed, and biases stay float (their int32 scale needs the input's).
+	WeightOnly bool
 	// BiasFloat keeps biases float where the overrides do not set bias_dtype.
 	BiasFloat bool
 	// AllowMissing turns overrides naming nodes or tensors the model lacks
@@ -95,6 +99,7 @@ type Report struct {
 	FloatNodes   []FloatNode        `json:"float_nodes"`
 	FloatTensors []FloatTensor      `json:"float_tensors,omitempty"`
 	Warnings     []string           `json:"warnings,omitempty"`
+	WeightOnly   bool               `json:"weight_only,omitempty"`
 	PhaseSeconds map[string]float64 `json:"phase_seconds"`
 	PeakRSSBytes int64              `json:"peak_rss_bytes"`
 	// CalibrationPeakRSSBytes is the peak during calibration alone (Linux).
@@ -208,6 +213,16 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 		}
 		toObserve = append(toObserve, name)
 	}
+	if opt.WeightOnly {
+		kept := pl.observe[:0]
+		for _, name := range pl.observe {
+			if _, ok := explicit[name]; ok || pinned[name] != nil {
+				kept = append(kept, name)
+			}
+		}
+		pl.observe, toObserve = kept, nil
+		rep.WeightOnly = true
+	}
 	// Weights do not depend on the data: their encodings come first, and bias
 	// correction measures against exactly these.
 	qp := &passes.QDQPlan{Activations: map[string]*passes.Encoding{}, Weights: map[string]*passes.Encoding{}, Biases: map[string]passes.BiasPlan{}}
@@ -236,11 +251,13 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 			if len(toObserve) > 3 {
 				shown += ", ..."
 			}
-			return nil, fmt.Errorf("no calibration data given (--calib), and %d tensors have no explicit encoding (%s): onnxq does not invent data; give samples, or encodings through --overrides", len(toObserve), shown)
+			return nil, fmt.Errorf("no calibration data given (--calib), and %d tensors have no explicit encoding (%s): onnxq does not invent data; give samples, encodings through --overrides, or quantize weights only (--weight-only)", len(toObserve), shown)
 		}
 		if opt.BiasCorrection {
 			return nil, fmt.Errorf("bias correction needs calibration data (--calib)")
 		}
+	} else if len(toObserve) == 0 && !opt.BiasCorrection {
+		rep.Warnings = append(rep.Warnings, "calibration data not used: no tensor needs a calibrated range")
 	} else if err := runCalibration(ctx, m, opt, pl, st, qp.Weights, toObserve, rep, ranges); err != nil {
 		return nil, err
 	}

@@ -257,3 +257,37 @@ func TestBiasFitsInt32(t *testing.T) {
 		}
 	}
 }
+
+// TestWeightOnly: --weight-only needs no calibration data, stores every weight
+// quantized behind a DequantizeLinear and leaves activations and biases float.
+func TestWeightOnly(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.onnx")
+	m := testmodels.MobileNetV2Block(1)
+	if err := graph.Save(m, model); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "q.onnx")
+	rep, err := Convert(context.Background(), Options{Model: model, Output: out, WeightOnly: true, WeightType: graph.Int8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, _ := graph.Load(out)
+	ops := map[string]int{}
+	for _, n := range q.Graph.Nodes {
+		ops[n.OpType]++
+		if n.OpType == "DequantizeLinear" && (n.Input(0).Const == nil || n.Input(0).Const.DType != graph.Int8) {
+			t.Errorf("%s dequantizes a non-int8 tensor", n)
+		}
+	}
+	if !rep.WeightOnly || rep.Samples != 0 || ops["QuantizeLinear"] != 0 || ops["DequantizeLinear"] != 4 {
+		t.Errorf("weight-only %v, %d samples, ops %v", rep.WeightOnly, rep.Samples, ops)
+	}
+	x := graph.NewTensor(graph.Float, []int{1, 8, 16, 16})
+	for i, d := 0, x.Float32s(); i < len(d); i++ {
+		d[i] = float32(math.Sin(float64(i) * 0.3))
+	}
+	if c := cosine(runOnce(t, m, x), runOnce(t, q, x)); c < 0.999 {
+		t.Errorf("cosine to float %.5f with int8 weights only", c)
+	}
+}

@@ -71,6 +71,7 @@ type QuantConfig struct {
 	WeightGranularity   string `toml:"weight_granularity"`
 	WeightBlockSize     int    `toml:"weight_block_size"`
 	BiasType            string `toml:"bias_type"`
+	WeightOnly          bool   `toml:"weight_only"`
 	BiasCorrection      bool   `toml:"bias_correction"`
 }
 

@@ -99,6 +99,7 @@ func convertFlags() []convertFlag {
 			return nil
 		}},
 		str("bias-type", "quantization.bias_type", "int32 (scale = input scale x weight scale) or float", d.Quant.BiasType, func(c *overrides.Config) *string { return &c.Quant.BiasType }),
+		boolean("weight-only", "quantization.weight_only", "quantize weights only; activations and biases stay float (no calibration data needed)", func(c *overrides.Config) *bool { return &c.Quant.WeightOnly }),
 		boolean("bias-correction", "quantization.bias_correction", "correct biases for weight quantization error with input means measured on the calibration data", func(c *overrides.Config) *bool { return &c.Quant.BiasCorrection }),
 		str("passes", "passes.list", "float passes before calibration (see onnxq passes)", d.Passes.List, func(c *overrides.Config) *string { return &c.Passes.List }),
 		boolean("cle", "passes.cle", "add cross-layer equalization to the passes", func(c *overrides.Config) *bool { return &c.Passes.CLE }),
@@ -241,7 +242,7 @@ func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options,
 		Observer: calib.Config{Kind: o.Kind, Percentile: o.Percentile, Bins: o.Bins, Momentum: o.MovingAverage},
 		ActType:  act, ActSymmetric: q.ActivationSymmetric, WeightType: wt,
 		WeightPerTensor: q.WeightGranularity == overrides.PerTensor, WeightBlockSize: q.WeightBlockSize,
-		BiasFloat: q.BiasType == "float", BiasCorrection: q.BiasCorrection,
+		BiasFloat: q.BiasType == "float", BiasCorrection: q.BiasCorrection, WeightOnly: q.WeightOnly,
 		Passes: cfg.Passes.List, CLE: cfg.Passes.CLE, Threads: cfg.Threads,
 		EncodingsOut: cfg.Report.Encodings, AllowMissing: cfg.AllowMissing,
 	}
@@ -298,6 +299,9 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "wrote\t%s\n", rep.Output)
 	fmt.Fprintf(tw, "calibration\t%d samples\n", rep.Samples)
+	if rep.WeightOnly {
+		fmt.Fprintf(tw, "activations\tfloat (weight-only quantization)\n")
+	}
 	fmt.Fprintf(tw, "quantized\t%d activations, %d weights, %d biases\n", counts["activation"], counts["weight"], counts["bias"])
 	reasons := map[string]int{}
 	for _, f := range rep.FloatNodes {

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -657,5 +660,61 @@ func TestPeakRSSIndependentOfSamples(t *testing.T) {
 	t.Logf("peak RSS of onnxq convert on PaddleOCR cls (median of 3): %.1f MiB with 50 samples, %.1f MiB with 500 (%+.1f%%)", p50, p500, 100*(p500/p50-1))
 	if p500 > 1.1*p50 {
 		t.Errorf("peak RSS grows with the samples: %.1f -> %.1f MiB", p50, p500)
+	}
+}
+
+// TestConvertImages: a folder of PNGs feeds the demo model through the image
+// flags; a broken image is named and nothing is written.
+func TestConvertImages(t *testing.T) {
+	dir := t.TempDir()
+	model := demoModel(t)
+	imgs := filepath.Join(dir, "imgs")
+	os.MkdirAll(imgs, 0o755)
+	for i := 0; i < 3; i++ {
+		im := image.NewRGBA(image.Rect(0, 0, 50+i*7, 40))
+		for y := 0; y < 40; y++ {
+			for x := 0; x < 50+i*7; x++ {
+				im.Set(x, y, color.RGBA{uint8(x * 5), uint8(y * 6), uint8((x + y + i*40) % 256), 255})
+			}
+		}
+		f, _ := os.Create(filepath.Join(imgs, fmt.Sprintf("%d.png", i)))
+		png.Encode(f, im)
+		f.Close()
+	}
+	out, rep := filepath.Join(dir, "q.onnx"), filepath.Join(dir, "r.json")
+	code, _, errOut := runCLI("convert", model, "-o", out, "--calib", imgs, "--image-short-side", "36", "--image-resize", "bicubic",
+		"--image-channels", "BGR", "--image-mean", "0.485,0.456,0.406", "--image-std", "0.229,0.224,0.225", "--report", rep)
+	if code != 0 || !strings.Contains(errOut, "calibration    3 samples") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var r struct {
+		Tensors []struct {
+			Name  string
+			Range []float32
+		}
+	}
+	b, _ := os.ReadFile(rep)
+	json.Unmarshal(b, &r)
+	seen := false
+	for _, tr := range r.Tensors {
+		// Pixels scaled to [0, 1] then normalized with these means and stds.
+		if tr.Name == "input" {
+			seen = true
+			if tr.Range[0] < -2.2 || tr.Range[0] > -1.5 || tr.Range[1] < 1.5 || tr.Range[1] > 2.7 {
+				t.Errorf("input range %v, want about [-2.1, 2.6]", tr.Range)
+			}
+		}
+	}
+	if !seen {
+		t.Error("no input range in the report")
+	}
+	os.WriteFile(filepath.Join(imgs, "3.png"), []byte("\x89PNG\r\n\x1a\nbroken"), 0o644)
+	bad := filepath.Join(dir, "bad.onnx")
+	code, _, errOut = runCLI("convert", model, "-o", bad, "--calib", imgs)
+	if code != 1 || !strings.Contains(errOut, "3.png") {
+		t.Errorf("broken image: exit %d %q", code, errOut)
+	}
+	if _, err := os.Stat(bad); !os.IsNotExist(err) {
+		t.Error("output written despite a broken image")
 	}
 }
