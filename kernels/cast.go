@@ -124,42 +124,45 @@ func readInt64s(t *graph.Tensor) []int64 {
 }
 
 // StoreInt64s writes int64 values into an integer or bool tensor, wrapping like a C cast.
-func StoreInt64s(t *graph.Tensor, v []int64) {
+func StoreInt64s(t *graph.Tensor, v []int64) { storeNumbers(t, v) }
+
+// storeNumbers converts v into t's element type with Go's conversions (bool:
+// nonzero); false for types it does not hold (float16s, strings).
+func storeNumbers[S int64 | float64](t *graph.Tensor, v []S) bool {
 	switch d := t.Data().(type) {
+	case []float32:
+		convertInto(d, v)
+	case []float64:
+		convertInto(d, v)
 	case []int64:
-		copy(d, v)
+		convertInto(d, v)
 	case []int32:
-		for i := range d {
-			d[i] = int32(v[i])
-		}
+		convertInto(d, v)
 	case []int16:
-		for i := range d {
-			d[i] = int16(v[i])
-		}
+		convertInto(d, v)
 	case []int8:
-		for i := range d {
-			d[i] = int8(v[i])
-		}
-	case []uint8:
-		for i := range d {
-			d[i] = uint8(v[i])
-		}
-	case []uint16:
-		for i := range d {
-			d[i] = uint16(v[i])
-		}
-	case []uint32:
-		for i := range d {
-			d[i] = uint32(v[i])
-		}
+		convertInto(d, v)
 	case []uint64:
-		for i := range d {
-			d[i] = uint64(v[i])
-		}
+		convertInto(d, v)
+	case []uint32:
+		convertInto(d, v)
+	case []uint16:
+		convertInto(d, v)
+	case []uint8:
+		convertInto(d, v)
 	case []bool:
 		for i := range d {
 			d[i] = v[i] != 0
 		}
+	default:
+		return false
+	}
+	return true
+}
+
+func convertInto[D, S number](d []D, v []S) {
+	for i := range d {
+		d[i] = D(v[i])
 	}
 }
 

@@ -142,45 +142,10 @@ func asFloat64s(t *graph.Tensor) ([]float64, error) {
 
 // storeFloat64s writes float64 values into a tensor of any real type.
 func storeFloat64s(t *graph.Tensor, v []float64) error {
+	if storeNumbers(t, v) {
+		return nil
+	}
 	switch d := t.Data().(type) {
-	case []float32:
-		for i := range d {
-			d[i] = float32(v[i])
-		}
-	case []float64:
-		copy(d, v)
-	case []int64:
-		for i := range d {
-			d[i] = int64(v[i])
-		}
-	case []int32:
-		for i := range d {
-			d[i] = int32(v[i])
-		}
-	case []int8:
-		for i := range d {
-			d[i] = int8(v[i])
-		}
-	case []uint8:
-		for i := range d {
-			d[i] = uint8(v[i])
-		}
-	case []int16:
-		for i := range d {
-			d[i] = int16(v[i])
-		}
-	case []uint16:
-		for i := range d {
-			d[i] = uint16(v[i])
-		}
-	case []uint32:
-		for i := range d {
-			d[i] = uint32(v[i])
-		}
-	case []uint64:
-		for i := range d {
-			d[i] = uint64(v[i])
-		}
 	case []graph.Float16Bits:
 		for i := range d {
 			d[i] = graph.ToFloat16(float32(v[i]))
