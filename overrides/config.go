@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -107,7 +108,22 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.relativeTo(filepath.Dir(path))
 	return c, nil
+}
+
+// relativeTo makes the file's relative paths relative to its folder, so a run
+// config works from any working directory (flags stay relative to the
+// working directory).
+func (c *Config) relativeTo(dir string) {
+	if dir == "." {
+		return
+	}
+	for _, p := range []*string{&c.Model, &c.Output, &c.OverridesFile, &c.Calib.Path, &c.Report.JSON, &c.Report.Encodings} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
 }
 
 // ParseConfig decodes TOML over the defaults; unknown keys and wrong types are

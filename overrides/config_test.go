@@ -3,6 +3,7 @@ package overrides
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -15,9 +16,9 @@ func TestConfig(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.Model != "model.onnx" || c.Threads != 2 || c.Calib.Size != 32 || c.Calib.Image.Resize != "bicubic" || c.Calib.Image.Channels != "BGR" ||
+	if c.Model != filepath.Join("testdata", "model.onnx") || c.Threads != 2 || c.Calib.Size != 32 || c.Calib.Image.Resize != "bicubic" || c.Calib.Image.Channels != "BGR" ||
 		len(c.Calib.Image.Mean) != 3 || c.Observer.Kind != "percentile" || c.Observer.Percentile != 99.999 || !c.Quant.BiasCorrection || !c.Passes.CLE ||
-		c.Report.Encodings != "encodings.json" {
+		c.Report.Encodings != filepath.Join("testdata", "encodings.json") {
 		t.Errorf("decoded %+v", c)
 	}
 	// What the file leaves out keeps the defaults.

@@ -546,8 +546,17 @@ max = 6.0
 		t.Errorf("report: %v", seen)
 	}
 
+	// Paths in a config file are relative to its folder.
+	sub := filepath.Join(dir, "sub")
+	os.MkdirAll(sub, 0o755)
+	os.WriteFile(filepath.Join(sub, "rel.toml"), []byte("output = \"q.onnx\"\n[calib]\npath = \"../calib\"\n"), 0o644)
+	code, stdout, _ := runCLI("convert", "--config", filepath.Join(sub, "rel.toml"), "--print-config")
+	if rel, err := overrides.ParseConfig([]byte(stdout), "printed"); code != 0 || err != nil || rel.Output != filepath.Join(sub, "q.onnx") || rel.Calib.Path != cal {
+		t.Errorf("relative paths: exit %d, %v, output %q calib %q", code, err, rel.Output, rel.Calib.Path)
+	}
+
 	// --print-config: the file, the flag and the positional model, merged.
-	code, stdout, errOut := runCLI("convert", "other.onnx", "--config", cfg, "--bins", "512", "--print-config")
+	code, stdout, errOut = runCLI("convert", "other.onnx", "--config", cfg, "--bins", "512", "--print-config")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
