@@ -27,7 +27,18 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 	}
 	pass := 0
 	last := passesNeeded - 1
-	s, err := kernels.NewSession(m, kernels.Options{Threads: opt.Threads, Tap: func(name string, t *graph.Tensor) {
+	// Only the observed tensors (and bias correction's inputs) are tapped, so
+	// elementwise chains between them still run fused.
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	if means != nil {
+		for n := range means.byInput {
+			want[n] = true
+		}
+	}
+	s, err := kernels.NewSession(m, kernels.Options{Threads: opt.Threads, TapOnly: want, Tap: func(name string, t *graph.Tensor) {
 		if o, ok := obs[name]; ok && t.DType == graph.Float {
 			o.Observe(pass, t.Float32s())
 		}

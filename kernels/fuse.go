@@ -221,7 +221,9 @@ func (f *fusedKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, er
 // fuseRegions finds elementwise regions among the steps and replaces each with one
 // fused step (or a Conv epilogue). Runs only without a tap, which must see every
 // tensor the graph defines.
-func (s *Session) fuseRegions(g *graph.Graph) {
+// fuseRegions merges elementwise chains; tapped slots, like graph outputs, stay
+// materialized.
+func (s *Session) fuseRegions(g *graph.Graph, tapped map[int]bool) {
 	producer := map[int]int{} // slot -> step index
 	for i, st := range s.steps {
 		for _, o := range st.out {
@@ -241,6 +243,9 @@ func (s *Session) fuseRegions(g *graph.Graph) {
 	outputs := map[int]bool{}
 	for _, o := range s.outputs {
 		outputs[o.slot] = true
+	}
+	for t := range tapped {
+		outputs[t] = true
 	}
 	isConst := func(slot int) bool { return slot >= 0 && s.base[slot] != nil && s.base[slot].DType == graph.Float }
 	// candidate reports whether step i is an elementwise float op, given the region's values.

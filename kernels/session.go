@@ -19,7 +19,11 @@ type Options struct {
 	// per run, in execution order. The tensor is valid only during the call: copy
 	// what you keep, and do not modify it.
 	Tap func(name string, t *graph.Tensor)
-	// NoFusion runs every node by itself (fusion is also off whenever Tap is set).
+	// TapOnly, when set, limits Tap to these tensors, and
+	// keeps elementwise fusion on around them: a tapped tensor is always
+	// materialized. Without it, Tap turns fusion off to see every tensor.
+	TapOnly map[string]bool
+	// NoFusion runs every node by itself.
 	NoFusion bool
 }
 
@@ -178,8 +182,14 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 	for _, v := range g.Outputs {
 		s.outputs = append(s.outputs, outputRef{v.Name, slot(v)})
 	}
-	if opts.Tap == nil && !opts.NoFusion {
-		s.fuseRegions(g)
+	if (opts.Tap == nil || opts.TapOnly != nil) && !opts.NoFusion {
+		tapped := map[int]bool{}
+		for name := range opts.TapOnly {
+			if i, ok := s.slots[name]; ok {
+				tapped[i] = true
+			}
+		}
+		s.fuseRegions(g, tapped)
 	}
 	s.planFrees()
 	// The pool is used by runs only: compile-time (folded) results stay unpooled.
@@ -260,19 +270,15 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 			return nil, err
 		}
 		vals[in.slot] = t
-		if s.opts.Tap != nil {
-			s.opts.Tap(in.Name, t)
-		}
+		s.tap(in.Name, t)
 	}
 	for name := range inputs {
 		if !known[name] {
 			return nil, fmt.Errorf("the model has no input %q (inputs: %s)", name, strings.Join(s.inputNames(), ", "))
 		}
 	}
-	if s.opts.Tap != nil {
-		for _, f := range s.folded {
-			s.opts.Tap(f.name, vals[f.slot])
-		}
+	for _, f := range s.folded {
+		s.tap(f.name, vals[f.slot])
 	}
 	// Buffers that belong to the caller or to the model are never recycled.
 	protected := map[unsafe.Pointer]bool{}
@@ -294,8 +300,8 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 				if k, ok := bufKey(t); ok {
 					refs[k]++
 				}
-				if s.opts.Tap != nil && t != nil {
-					s.opts.Tap(st.node.Outputs[j].Name, t)
+				if t != nil {
+					s.tap(st.node.Outputs[j].Name, t)
 				}
 			}
 		}
@@ -390,3 +396,10 @@ type epilogueKernel interface {
 
 // activations builds the in-place form of the unary elementwise ops a region can fuse.
 var activations = map[string]func(ni *NodeInfo) (sliceFn, error){}
+
+// tap hands a tensor to Options.Tap when it asked for it.
+func (s *Session) tap(name string, t *graph.Tensor) {
+	if s.opts.Tap != nil && (s.opts.TapOnly == nil || s.opts.TapOnly[name]) {
+		s.opts.Tap(name, t)
+	}
+}

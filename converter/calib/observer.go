@@ -6,6 +6,10 @@ package calib
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
+
+	"github.com/onnxq/onnxq/kernels/vec"
 )
 
 // Observer accumulates one tensor's values and produces its range. Histogram
@@ -75,16 +79,8 @@ func (m *minMax) Observe(_ int, x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, v := range x {
-		f := float64(v)
-		if f < lo {
-			lo = f
-		}
-		if f > hi {
-			hi = f
-		}
-	}
+	l32, h32 := vec.MinMax(x)
+	lo, hi := float64(l32), float64(h32)
 	switch {
 	case !m.seen || m.momentum == 0:
 		m.lo, m.hi = math.Min(m.lo, lo), math.Max(m.hi, hi)
@@ -130,15 +126,8 @@ func (h *histObserver) Observe(pass int, x []float32) {
 		if !h.seen && len(x) > 0 {
 			lo, hi = math.Inf(1), math.Inf(-1)
 		}
-		for _, v := range x {
-			f := float64(v)
-			if f < lo {
-				lo = f
-			}
-			if f > hi {
-				hi = f
-			}
-		}
+		l32, h32 := vec.MinMax(x)
+		lo, hi = math.Min(lo, float64(l32)), math.Max(hi, float64(h32))
 		if !math.IsInf(lo, 0) && !math.IsInf(hi, 0) && !math.IsNaN(lo) {
 			h.lo, h.hi, h.seen = lo, hi, true
 		}
@@ -156,7 +145,48 @@ func (h *histObserver) Observe(pass int, x []float32) {
 		h.counts = make([]uint32, (2*maxExtend+1)*h.bins)
 		h.edgesFixed = true
 	}
-	counts := h.counts
+	// Counting is most of a histogram observer's cost, and the executor waits
+	// while it runs: a large tensor is counted in two halves at once, the
+	// second into a scratch histogram added in afterwards (counts are sums, so
+	// the result is the same).
+	if len(x) >= parallelCount && runtime.GOMAXPROCS(0) > 1 {
+		half := len(x) / 2
+		scratch := scratchFor(len(h.counts))
+		var wg sync.WaitGroup
+		var lo, hi int
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lo, hi = h.count(scratch, x[half:])
+		}()
+		h.count(h.counts, x[:half])
+		wg.Wait()
+		for i := lo; i <= hi; i++ { // only the bins the second half touched
+			h.counts[i] += scratch[i]
+			scratch[i] = 0
+		}
+		scratchPool.Put(&scratch)
+		return
+	}
+	h.count(h.counts, x)
+}
+
+// parallelCount is the tensor size from which Observe counts on two goroutines.
+const parallelCount = 1 << 14
+
+var scratchPool sync.Pool
+
+func scratchFor(n int) []uint32 {
+	if p, ok := scratchPool.Get().(*[]uint32); ok && len(*p) == n {
+		return *p
+	}
+	return make([]uint32, n)
+}
+
+// count adds x to counts on the fixed grid; values beyond it go to the edge
+// bins, NaNs nowhere. It returns the span of bins it touched (lo > hi: none).
+func (h *histObserver) count(counts []uint32, x []float32) (lo, hi int) {
+	lo, hi = len(counts), -1
 	last := float64(len(counts) - 1)
 	inv := 1 / h.width
 	base := h.base
@@ -171,8 +201,11 @@ func (h *histObserver) Observe(pass int, x []float32) {
 		if f > last {
 			f = last
 		}
-		counts[int(f)]++
+		j := int(f)
+		counts[j]++
+		lo, hi = min(lo, j), max(hi, j)
 	}
+	return lo, hi
 }
 
 func (h *histObserver) Range() (float32, float32, error) {

@@ -175,3 +175,24 @@ func TestFirstPassOnASubset(t *testing.T) {
 		t.Errorf("range [%v, %v] %v, want about [-0.25, 2.5]", lo, hi, err)
 	}
 }
+
+// BenchmarkHistogramCount is the second-pass counting alone, on Gaussian data
+// and on ReLU-like data (half zeros), per element.
+func BenchmarkHistogramCount(b *testing.B) {
+	g := gaussian(1<<20, 5)
+	relu := make([]float32, len(g))
+	for i, v := range g {
+		relu[i] = max(v, 0)
+	}
+	for name, x := range map[string][]float32{"gaussian": g, "relu": relu} {
+		b.Run(name, func(b *testing.B) {
+			o, _ := New(Config{Kind: "entropy"})
+			o.Observe(0, x)
+			b.SetBytes(int64(4 * len(x)))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				o.Observe(1, x)
+			}
+		})
+	}
+}

@@ -65,4 +65,20 @@ out += routine("divScalarAVX2", scal, lambda a: [f"VBROADCASTSS v+{argoff(a, 'v'
 axpy = [("dst", 8), ("x", 8), ("n", 8), ("alpha", 4)]
 out += routine("axpyAVX2", axpy, lambda a: [f"VBROADCASTSS alpha+{argoff(axpy, 'alpha')}(FP), Y8"],
                lambda k: ["VMULPS {o}(SI), Y8, Y{r}", "VADDPS {o}(DI), Y{r}, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
+# minMaxAVX2 folds n (a multiple of 8) floats into 8 running minimums at
+# lanes[0:8] and 8 maximums at lanes[8:16]. x goes in the first source, the
+# accumulator in the second, so a NaN x leaves the accumulator as it was.
+out += ["// func minMaxAVX2(x *float32, n int, lanes *[16]float32)",
+        "TEXT ·minMaxAVX2(SB), NOSPLIT, $0-24",
+        "\tMOVQ x+0(FP), SI", "\tMOVQ n+8(FP), CX", "\tMOVQ lanes+16(FP), DI",
+        "\tVMOVUPS (DI), Y0", "\tVMOVUPS 32(DI), Y1", "\tVMOVUPS Y0, Y2", "\tVMOVUPS Y1, Y3",
+        "\tMOVQ CX, R8", "\tSHRQ $4, CX", "\tJEQ minMaxAVX2_eight", "minMaxAVX2_loop:",
+        "\tVMOVUPS (SI), Y4", "\tVMOVUPS 32(SI), Y5",
+        "\tVMINPS Y0, Y4, Y0", "\tVMAXPS Y1, Y4, Y1", "\tVMINPS Y2, Y5, Y2", "\tVMAXPS Y3, Y5, Y3",
+        "\tADDQ $64, SI", "\tDECQ CX", "\tJNE minMaxAVX2_loop",
+        "minMaxAVX2_eight:", "\tANDQ $15, R8", "\tJEQ minMaxAVX2_done",
+        "\tVMOVUPS (SI), Y4", "\tVMINPS Y0, Y4, Y0", "\tVMAXPS Y1, Y4, Y1",
+        "minMaxAVX2_done:",
+        "\tVMINPS Y0, Y2, Y0", "\tVMAXPS Y1, Y3, Y1",
+        "\tVMOVUPS Y0, (DI)", "\tVMOVUPS Y1, 32(DI)", "\tVZEROUPPER", "\tRET", ""]
 open("vec_amd64.s", "w").write("\n".join(out))

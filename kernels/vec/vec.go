@@ -4,6 +4,8 @@
 // machines with and without AVX2 agree exactly.
 package vec
 
+import "math"
+
 // useSIMD is set by the architecture file when AVX2 is available; tests switch it.
 var useSIMD = false
 
@@ -13,6 +15,38 @@ func simdLen(n int) int {
 		return 0
 	}
 	return n &^ 7
+}
+
+// MinMax returns the smallest and largest value of x, ignoring NaNs (+Inf and
+// -Inf when there is no other value). Calibration runs it over every observed
+// tensor of every sample.
+func MinMax(x []float32) (lo, hi float32) {
+	lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
+	k := simdLen(len(x))
+	if k > 0 {
+		var lanes [16]float32
+		for i := 0; i < 8; i++ {
+			lanes[i], lanes[8+i] = lo, hi
+		}
+		minMaxAsm(&x[0], k, &lanes)
+		for i := 0; i < 8; i++ {
+			if lanes[i] < lo {
+				lo = lanes[i]
+			}
+			if lanes[8+i] > hi {
+				hi = lanes[8+i]
+			}
+		}
+	}
+	for _, v := range x[k:] {
+		if v < lo {
+			lo = v
+		}
+		if v > hi {
+			hi = v
+		}
+	}
+	return lo, hi
 }
 
 // Add sets dst[i] = a[i] + b[i].

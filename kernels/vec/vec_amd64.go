@@ -30,7 +30,11 @@ func clipAVX2(dst, a *float32, n int, lo, hi float32)
 //go:noescape
 func axpyAVX2(dst, x *float32, n int, alpha float32)
 
+//go:noescape
+func minMaxAVX2(x *float32, n int, lanes *[16]float32)
+
 var (
+	minMaxAsm    = minMaxAVX2
 	addAsm       = addAVX2
 	mulAsm       = mulAVX2
 	addScalarAsm = addScalarAVX2

@@ -340,3 +340,39 @@ axpyAVX2_one:
 axpyAVX2_done:
 	VZEROUPPER
 	RET
+
+// func minMaxAVX2(x *float32, n int, lanes *[16]float32)
+TEXT ·minMaxAVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ lanes+16(FP), DI
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS Y0, Y2
+	VMOVUPS Y1, Y3
+	MOVQ CX, R8
+	SHRQ $4, CX
+	JEQ minMaxAVX2_eight
+minMaxAVX2_loop:
+	VMOVUPS (SI), Y4
+	VMOVUPS 32(SI), Y5
+	VMINPS Y0, Y4, Y0
+	VMAXPS Y1, Y4, Y1
+	VMINPS Y2, Y5, Y2
+	VMAXPS Y3, Y5, Y3
+	ADDQ $64, SI
+	DECQ CX
+	JNE minMaxAVX2_loop
+minMaxAVX2_eight:
+	ANDQ $15, R8
+	JEQ minMaxAVX2_done
+	VMOVUPS (SI), Y4
+	VMINPS Y0, Y4, Y0
+	VMAXPS Y1, Y4, Y1
+minMaxAVX2_done:
+	VMINPS Y0, Y2, Y0
+	VMAXPS Y1, Y3, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VZEROUPPER
+	RET

@@ -33,6 +33,15 @@ func TestSIMDMatchesGo(t *testing.T) {
 			"Relu":      func(d []float32) { Clip(d, a, 0, float32(math.Inf(1))) },
 			"Axpy":      func(d []float32) { copy(d, b); Axpy(d, a, 0.7) },
 		}
+		// MinMax: equal values (the sign of a zero may depend on the lane order).
+		useSIMD = true
+		slo, shi := MinMax(a)
+		useSIMD = false
+		plo, phi := MinMax(a)
+		useSIMD = true
+		if slo != plo || shi != phi {
+			t.Fatalf("MinMax n=%d: AVX2 [%v, %v], Go [%v, %v]", n, slo, shi, plo, phi)
+		}
 		for name, f := range ops {
 			simd, plain := make([]float32, n), make([]float32, n)
 			useSIMD = true
@@ -58,5 +67,21 @@ func TestValues(t *testing.T) {
 	Affine(d, []float32{1, 2, 3}, 2, 1)
 	if d[0] != 3 || d[2] != 7 {
 		t.Errorf("Affine = %v", d)
+	}
+}
+
+func TestMinMax(t *testing.T) {
+	nan := float32(math.NaN())
+	for _, c := range []struct {
+		x      []float32
+		lo, hi float32
+	}{
+		{[]float32{3, -1, nan, 7, 2, 2, 2, 2, 2, 2, 2, 2, -5, 2, 2, 2, 2, 9.5}, -5, 9.5},
+		{[]float32{nan, nan, nan, nan, nan, nan, nan, nan, 1}, 1, 1},
+		{nil, float32(math.Inf(1)), float32(math.Inf(-1))},
+	} {
+		if lo, hi := MinMax(c.x); lo != c.lo || hi != c.hi {
+			t.Errorf("MinMax(%v) = %v, %v; want %v, %v", c.x, lo, hi, c.lo, c.hi)
+		}
 	}
 }
