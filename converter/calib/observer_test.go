@@ -196,3 +196,22 @@ func BenchmarkHistogramCount(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHistogramMany counts like a calibration run does: 183 tensors of
+// 122880 values, each with its own observer, one after another.
+func BenchmarkHistogramMany(b *testing.B) {
+	const tensors, size = 183, 122880
+	data := gaussian(size*4, 9)
+	obs := make([]Observer, tensors)
+	for i := range obs {
+		obs[i], _ = New(Config{Kind: "entropy"})
+		obs[i].Observe(0, data[(i%4)*size:(i%4+1)*size])
+	}
+	b.SetBytes(4 * tensors * size)
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		for i, o := range obs {
+			o.Observe(1, data[(i%4)*size:(i%4+1)*size])
+		}
+	}
+}
