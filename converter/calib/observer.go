@@ -294,11 +294,12 @@ func (h *histObserver) entropy() (float32, float32, error) {
 	target = min(target, nabs)
 	// Coarse to fine: every 16th threshold, then each one around the best.
 	bestKL, best := math.Inf(1), nabs
+	p, q := make([]float64, nabs), make([]float64, nabs) // reused by every try
 	try := func(i int) {
 		if i < target || i > nabs {
 			return
 		}
-		if kl := klDivergence(abs, i, target); kl < bestKL || (kl == bestKL && i > best) {
+		if kl := klDivergence(abs, i, target, p, q); kl < bestKL || (kl == bestKL && i > best) {
 			bestKL, best = kl, i
 		}
 	}
@@ -323,14 +324,15 @@ func (h *histObserver) entropy() (float32, float32, error) {
 
 // klDivergence of P = hist[:n] with the tail folded into its last bin, and Q =
 // hist[:n] merged into `levels` groups and spread back over each group's nonzero
-// bins (TensorRT's construction), both smoothed.
-func klDivergence(hist []float64, n, levels int) float64 {
-	p := make([]float64, n)
+// bins (TensorRT's construction), both smoothed. p and q are scratch space of
+// at least n values.
+func klDivergence(hist []float64, n, levels int, p, q []float64) float64 {
+	p, q = p[:n], q[:n]
 	copy(p, hist[:n])
 	for _, c := range hist[n:] {
 		p[n-1] += c
 	}
-	q := make([]float64, n)
+	clear(q)
 	for g := 0; g < levels; g++ {
 		s, e := g*n/levels, (g+1)*n/levels
 		sum, nz := 0.0, 0
@@ -349,8 +351,7 @@ func klDivergence(hist []float64, n, levels int) float64 {
 			}
 		}
 	}
-	p, q = smooth(p), smooth(q)
-	if p == nil || q == nil {
+	if !smooth(p) || !smooth(q) {
 		return math.Inf(1)
 	}
 	kl := 0.0
@@ -365,8 +366,9 @@ func klDivergence(hist []float64, n, levels int) float64 {
 // smooth gives the empty bins of a histogram (in counts) a small count taken
 // evenly from the others, then normalizes, so the KL divergence stays finite
 // where the clipped distribution keeps outlier mass the quantized one lacks.
-// Working in counts (not probabilities) keeps single-count bins positive.
-func smooth(d []float64) []float64 {
+// Working in counts (not probabilities) keeps single-count bins positive. It
+// works in place; false when d is empty or a bin would go to zero or below.
+func smooth(d []float64) bool {
 	const eps = 1e-4
 	zeros := 0
 	for _, v := range d {
@@ -376,26 +378,25 @@ func smooth(d []float64) []float64 {
 	}
 	nonzero := len(d) - zeros
 	if nonzero == 0 {
-		return nil
+		return false
 	}
 	take := eps * float64(zeros) / float64(nonzero)
-	out := make([]float64, len(d))
 	sum := 0.0
 	for i, v := range d {
 		if v == 0 {
-			out[i] = eps
+			d[i] = eps
 		} else {
-			out[i] = v - take
-			if out[i] <= 0 {
-				return nil
+			d[i] = v - take
+			if d[i] <= 0 {
+				return false
 			}
 		}
-		sum += out[i]
+		sum += d[i]
 	}
-	for i := range out {
-		out[i] /= sum
+	for i := range d {
+		d[i] /= sum
 	}
-	return out
+	return true
 }
 
 // mse searches ranges [a*lo', a*hi'] (lo' = min(lo, 0), hi' = max(hi, 0)) for the
