@@ -29,7 +29,31 @@ func ortRun(t *testing.T, path string, in map[string]*graph.Tensor) map[string]*
 	return out
 }
 
-// TestQDQRunsInORTAndMatchesOnnxq: the QDQ test model runs in both executors and
+// ortRunAt runs a model once in ONNX Runtime at a graph optimization level.
+func ortRunAt(t *testing.T, path string, level ortref.Optimization, in map[string]*graph.Tensor) map[string]*graph.Tensor {
+	t.Helper()
+	s, err := ortref.NewSessionWith(path, 1, level)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, err := s.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// sameFloats fails at the first element where ORT and onnxq differ.
+func sameFloats(t *testing.T, what string, theirs, ours []float32) {
+	t.Helper()
+	for i, v := range theirs {
+		if v != ours[i] {
+			t.Fatalf("%s: ORT differs from onnxq at %d: %v vs %v", what, i, v, ours[i])
+		}
+	}
+}
+
 // TestQDQRunsInORTAndMatchesOnnxq: the QDQ testmodels classifiers run in
 // onnxq and in ONNX Runtime within one output step. Two comparisons: onnxq
 // running the QDQ graph as written against ORT without graph optimizations
@@ -85,16 +109,7 @@ func TestQDQRunsInORTAndMatchesOnnxq(t *testing.T) {
 				ours  []float32
 				level ortref.Optimization
 			}{{"as written vs ORT unoptimized", asWritten, ortref.OptNone}, {"qlinear vs ORT optimized", integer, ortref.OptAll}} {
-				s, err := ortref.NewSessionWith(out, 1, cmp.level)
-				if err != nil {
-					t.Fatal(err)
-				}
-				o, err := s.Run(in)
-				s.Close()
-				if err != nil {
-					t.Fatal(err)
-				}
-				theirs := o[name].Float32s()
+				theirs := ortRunAt(t, out, cmp.level, in)[name].Float32s()
 				worst, differ := 0.0, 0
 				for i := range cmp.ours {
 					d := math.Abs(float64(cmp.ours[i]) - float64(theirs[i]))
@@ -303,20 +318,7 @@ func TestOverrideRulesRunInORT(t *testing.T) {
 	// op and agree exactly; with them, ORT fuses the float-weight Conv with
 	// its Clip and sums in another order, which moves values near a rounding
 	// boundary by one output step (measured: 1 step for Conv_1, 2 for Conv_3).
-	s, err := ortref.NewSessionWith(path, 1, ortref.OptNone)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	plain, err := s.Run(map[string]*graph.Tensor{"input": x})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range plain["logits"].Float32s() {
-		if v != ours[i] {
-			t.Fatalf("unoptimized ORT differs from onnxq at %d: %v vs %v", i, v, ours[i])
-		}
-	}
+	sameFloats(t, "unoptimized", ortRunAt(t, path, ortref.OptNone, map[string]*graph.Tensor{"input": x})["logits"].Float32s(), ours)
 	if dOurs > 1.5*dORT || dORT > 1.5*dOurs || worst > 0.05*peak {
 		t.Errorf("onnxq (%.3g from float) and ORT (%.3g) differ by %.3g (peak %.3g)", dOurs, dORT, worst, peak)
 	}
@@ -465,20 +467,7 @@ func TestORTOverridesDialect(t *testing.T) {
 		d[i] = float32(math.Cos(float64(i) * 0.21))
 	}
 	ours := runOnce(t, q, x)
-	s, err := ortref.NewSessionWith(path, 1, ortref.OptNone)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	out, err := s.Run(map[string]*graph.Tensor{"input": x})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range out["logits"].Float32s() {
-		if v != ours[i] {
-			t.Fatalf("ORT differs from onnxq at %d: %v vs %v", i, v, ours[i])
-		}
-	}
+	sameFloats(t, "unoptimized", ortRunAt(t, path, ortref.OptNone, map[string]*graph.Tensor{"input": x})["logits"].Float32s(), ours)
 	worst := 0.0
 	for i, v := range ortRun(t, path, map[string]*graph.Tensor{"input": x})["logits"].Float32s() {
 		worst = math.Max(worst, math.Abs(float64(v-ours[i])))
