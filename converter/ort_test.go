@@ -32,12 +32,7 @@ func ortRun(t *testing.T, path string, in map[string]*graph.Tensor) map[string]*
 // ortRunAt runs a model once in ONNX Runtime at a graph optimization level.
 func ortRunAt(t *testing.T, path string, level ortref.Optimization, in map[string]*graph.Tensor) map[string]*graph.Tensor {
 	t.Helper()
-	s, err := ortref.NewSessionWith(path, 1, level)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	out, err := s.Run(in)
+	out, err := ortref.RunFileWith(path, 1, level, in)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,12 +61,7 @@ func crossCheck(t *testing.T, path string, inputs map[string]*graph.Tensor) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := ortref.NewSession(path, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ref.Close()
-	want, err := ref.Run(inputs)
+	want, err := ortref.RunFile(path, 2, inputs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -139,7 +139,12 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 
 // RunFile opens a model, runs it once on the inputs, and closes it.
 func RunFile(path string, threads int, inputs map[string]*graph.Tensor) (map[string]*graph.Tensor, error) {
-	s, err := NewSession(path, threads)
+	return RunFileWith(path, threads, OptAll, inputs)
+}
+
+// RunFileWith is RunFile at a chosen graph optimization level.
+func RunFileWith(path string, threads int, level Optimization, inputs map[string]*graph.Tensor) (map[string]*graph.Tensor, error) {
+	s, err := NewSessionWith(path, threads, level)
 	if err != nil {
 		return nil, err
 	}
