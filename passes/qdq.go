@@ -120,31 +120,11 @@ func encodingConsts(g *graph.Graph, base string, enc *Encoding) (*graph.Value, *
 		shape = nil
 	}
 	scale := g.AddInitializer(g.UniqueName(base+"_scale"), graph.Float32Tensor(shape, append([]float32(nil), enc.Scale...)))
-	zp := graph.NewTensor(enc.DType, shape)
-	switch d := zp.Data().(type) {
-	case []int8:
-		for i, z := range enc.ZeroPoint {
-			d[i] = int8(z)
-		}
-	case []uint8:
-		for i, z := range enc.ZeroPoint {
-			d[i] = uint8(z)
-		}
-	case []int16:
-		for i, z := range enc.ZeroPoint {
-			d[i] = int16(z)
-		}
-	case []uint16:
-		for i, z := range enc.ZeroPoint {
-			d[i] = uint16(z)
-		}
-	case []int32:
-		for i, z := range enc.ZeroPoint {
-			d[i] = int32(z)
-		}
-	default:
+	if _, _, ok := kernels.QuantRange(enc.DType); !ok {
 		return nil, nil, fmt.Errorf("zero point type %s is not supported", enc.DType.Short())
 	}
+	zp := graph.NewTensor(enc.DType, shape)
+	kernels.StoreInt64s(zp, enc.ZeroPoint)
 	zpv := g.AddInitializer(g.UniqueName(base+"_zero_point"), zp)
 	return scale, zpv, nil
 }
