@@ -15,6 +15,7 @@ import (
 	"unicode"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/internal/atomicfile"
 )
 
 const magic = "\x93NUMPY"
@@ -261,35 +262,13 @@ func fortranToC(b []byte, shape []int, es int) []byte {
 // WriteFile writes a tensor as a .npy (version 1.0, C order, little-endian),
 // atomically.
 func WriteFile(path string, t *graph.Tensor) error {
-	f, err := os.CreateTemp(dirOf(path), ".npy.tmp*")
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriter(f)
-	err = Write(bw, t)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
-}
-
-func dirOf(path string) string {
-	if i := strings.LastIndexAny(path, `/\`); i >= 0 {
-		return path[:i+1]
-	}
-	return "."
+	return atomicfile.Write(path, func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		if err := Write(bw, t); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
 }
 
 // Write encodes a tensor as .npy.

@@ -15,6 +15,7 @@ import (
 	"github.com/onnxq/onnxq/converter"
 	"github.com/onnxq/onnxq/converter/calib"
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/internal/atomicfile"
 	"github.com/onnxq/onnxq/internal/rss"
 	"github.com/onnxq/onnxq/overrides"
 	"github.com/urfave/cli/v3"
@@ -175,7 +176,7 @@ func convertCommand() *cli.Command {
 			}
 			if p := cfg.Report.JSON; p != "" {
 				b, _ := json.MarshalIndent(rep, "", "  ")
-				if err := writeFileAtomic(p, append(b, '\n')); err != nil {
+				if err := atomicfile.WriteBytes(p, append(b, '\n')); err != nil {
 					return failed(err)
 				}
 			}

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/internal/atomicfile"
 	"github.com/onnxq/onnxq/npy"
 	"github.com/onnxq/onnxq/passes"
 	"github.com/urfave/cli/v3"
@@ -86,7 +86,7 @@ func optimizeCommand() *cli.Command {
 			}
 			if p := cmd.String("report"); p != "" {
 				b, _ := json.MarshalIndent(rep, "", "  ")
-				if err := writeFileAtomic(p, append(b, '\n')); err != nil {
+				if err := atomicfile.WriteBytes(p, append(b, '\n')); err != nil {
 					return failed(err)
 				}
 			}
@@ -160,26 +160,4 @@ func passesCommand() *cli.Command {
 			return w.Flush()
 		},
 	}
-}
-
-// writeFileAtomic writes through a temp file and a rename.
-func writeFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }
