@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/onnxq/onnxq/graph/onnxpb"
 	"google.golang.org/protobuf/proto"
@@ -365,6 +366,20 @@ func shapeString(s *onnxpb.TensorShapeProto) string {
 		}
 	}
 	return out + "]"
+}
+
+// FormatDims writes a shape with unknown (negative) dimensions as "?":
+// [1 3 ? ?].
+func FormatDims(d []int64) string {
+	parts := make([]string, len(d))
+	for i, v := range d {
+		if v < 0 {
+			parts[i] = "?"
+		} else {
+			parts[i] = strconv.FormatInt(v, 10)
+		}
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }
 
 // ---- nodes ----

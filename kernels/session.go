@@ -370,21 +370,9 @@ func (in InputSpec) check(t *graph.Tensor) error {
 		ok = in.Dims[i] < 0 || in.Dims[i] == int64(t.Shape[i])
 	}
 	if !ok {
-		return fmt.Errorf("input %q: expected shape %s, got %v", in.Name, dimsString(in.Dims), t.Shape)
+		return fmt.Errorf("input %q: expected shape %s, got %v", in.Name, graph.FormatDims(in.Dims), t.Shape)
 	}
 	return nil
-}
-
-func dimsString(d []int64) string {
-	parts := make([]string, len(d))
-	for i, v := range d {
-		if v < 0 {
-			parts[i] = "?"
-		} else {
-			parts[i] = fmt.Sprint(v)
-		}
-	}
-	return "[" + strings.Join(parts, " ") + "]"
 }
 
 // epilogueKernel is a kernel that can run a fused elementwise program on its

@@ -329,19 +329,7 @@ func fits(path string, in Input, dt graph.DataType, shape []int) error {
 		ok = in.Dims[i] < 0 || in.Dims[i] == int64(shape[i])
 	}
 	if !ok {
-		return fmt.Errorf("%s: input %q expects shape %s, the file holds %v", path, in.Name, dimString(in.Dims), shape)
+		return fmt.Errorf("%s: input %q expects shape %s, the file holds %v", path, in.Name, graph.FormatDims(in.Dims), shape)
 	}
 	return nil
-}
-
-func dimString(d []int64) string {
-	parts := make([]string, len(d))
-	for i, v := range d {
-		if v < 0 {
-			parts[i] = "?"
-		} else {
-			parts[i] = fmt.Sprint(v)
-		}
-	}
-	return "[" + strings.Join(parts, " ") + "]"
 }
