@@ -48,14 +48,7 @@ func withSamples(t *testing.T, m *graph.Model, n int, shape []int, seed uint64) 
 
 func convertTestModel(t *testing.T, m *graph.Model, shape []int, obs calib.Config) (string, string, *Report) {
 	t.Helper()
-	dir := t.TempDir()
-	model := filepath.Join(dir, "model.onnx")
-	if err := graph.Save(m, model); err != nil {
-		t.Fatal(err)
-	}
-	cal := filepath.Join(dir, "calib")
-	mustMkdir(t, cal)
-	randomSamples(t, cal, 16, shape, 1)
+	dir, model, cal := withSamples(t, m, 16, shape, 1)
 	out := filepath.Join(dir, "model.qdq.onnx")
 	rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, Observer: obs})
 	if err != nil {

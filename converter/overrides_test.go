@@ -31,14 +31,7 @@ func quantTypes(m *graph.Model) map[string]graph.DataType {
 
 func convertWith(t *testing.T, m *graph.Model, js string) (*Report, *graph.Model, error) {
 	t.Helper()
-	dir := t.TempDir()
-	model := filepath.Join(dir, "model.onnx")
-	if err := graph.Save(m, model); err != nil {
-		t.Fatal(err)
-	}
-	cal := filepath.Join(dir, "calib")
-	mustMkdir(t, cal)
-	randomSamples(t, cal, 4, []int{1, 8, 16, 16}, 1)
+	dir, model, cal := withSamples(t, m, 4, []int{1, 8, 16, 16}, 1)
 	f, _, err := overrides.ParseAny([]byte(js))
 	if err != nil {
 		t.Fatal(err)
