@@ -25,6 +25,11 @@ type Options struct {
 	TapOnly map[string]bool
 	// NoFusion runs every node by itself.
 	NoFusion bool
+	// TapHolds lets Tap keep a tensor past its return, to read it on another
+	// goroutine while the run goes on: the session then recycles the tensor's
+	// buffer only after Release(t), which Tap's owner must call once for every
+	// tensor Tap saw.
+	TapHolds bool
 }
 
 // Session is a graph compiled for repeated runs: kernels resolved, constants
@@ -41,6 +46,12 @@ type Session struct {
 	opts    Options
 	ctx     Context
 	mu      sync.Mutex
+
+	// With TapHolds: how many Release calls each tapped buffer still awaits,
+	// and the buffers a run dropped while held, recycled by the last Release.
+	holdMu  sync.Mutex
+	holds   map[unsafe.Pointer]int
+	dropped map[unsafe.Pointer][]float32
 }
 
 // InputSpec is a graph input the caller must (or may) provide.
@@ -309,7 +320,7 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 			if k, ok := bufKey(vals[j]); ok {
 				refs[k]--
 				if refs[k] == 0 && !protected[k] {
-					s.ctx.pool.put(vals[j].Float32s())
+					s.recycle(k, vals[j].Float32s())
 				}
 			}
 			vals[j] = nil
@@ -388,6 +399,51 @@ var activations = map[string]func(ni *NodeInfo) (sliceFn, error){}
 // tap hands a tensor to Options.Tap when it asked for it.
 func (s *Session) tap(name string, t *graph.Tensor) {
 	if s.opts.Tap != nil && (s.opts.TapOnly == nil || s.opts.TapOnly[name]) {
+		if s.opts.TapHolds {
+			if k, ok := bufKey(t); ok {
+				s.holdMu.Lock()
+				if s.holds == nil {
+					s.holds, s.dropped = map[unsafe.Pointer]int{}, map[unsafe.Pointer][]float32{}
+				}
+				s.holds[k]++
+				s.holdMu.Unlock()
+			}
+		}
 		s.opts.Tap(name, t)
+	}
+}
+
+// recycle returns a buffer the run is done with to the pool, or leaves it to
+// the last Release when the tap still holds it.
+func (s *Session) recycle(k unsafe.Pointer, b []float32) {
+	if s.opts.TapHolds {
+		s.holdMu.Lock()
+		defer s.holdMu.Unlock()
+		if s.holds[k] > 0 {
+			s.dropped[k] = b
+			return
+		}
+	}
+	s.ctx.pool.put(b)
+}
+
+// Release ends the hold Tap had on t (with Options.TapHolds); it may be
+// called from any goroutine, also after the run that produced t returned.
+func (s *Session) Release(t *graph.Tensor) {
+	k, ok := bufKey(t)
+	if !ok || !s.opts.TapHolds {
+		return
+	}
+	s.holdMu.Lock()
+	defer s.holdMu.Unlock()
+	switch n := s.holds[k]; {
+	case n > 1:
+		s.holds[k] = n - 1
+	case n == 1:
+		delete(s.holds, k)
+		if b, ok := s.dropped[k]; ok {
+			delete(s.dropped, k)
+			s.ctx.pool.put(b)
+		}
 	}
 }
