@@ -196,3 +196,18 @@ func TestOverrideSettingErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestObserverLevelsFollowActivationType: entropy and MSE search against the
+// step of the tensor's own type, so a uint16 tensor is not clipped as if it
+// had 256 levels.
+func TestObserverLevelsFollowActivationType(t *testing.T) {
+	st := newSettings()
+	st.act["wide"] = overrides.Setting{DType: "uint16"}
+	st.act["narrow"] = overrides.Setting{DType: "int8"}
+	opt := Options{ActType: graph.Uint8, Observer: calib.Config{Kind: "entropy"}}
+	for name, want := range map[string]int{"wide": 65536, "narrow": 256, "default": 256} {
+		if got := st.observer(name, opt).Levels; got != want {
+			t.Errorf("%s: %d levels, want %d", name, got, want)
+		}
+	}
+}

@@ -49,6 +49,13 @@ func (s *settings) observer(name string, opt Options) calib.Config {
 	if o.MovingAverage != 0 {
 		c.Momentum = o.MovingAverage
 	}
+	// Entropy and MSE weigh clipping against the step of the tensor's own type:
+	// a 16-bit activation has 256 times finer steps than an 8-bit one.
+	if dt, _ := s.actType(name, opt); dt != 0 {
+		if lo, hi, ok := kernels.QuantRange(dt); ok {
+			c.Levels = int(hi-lo) + 1
+		}
+	}
 	return c
 }
 
