@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync"
 
 	"github.com/onnxq/onnxq/converter/calib"
 	"github.com/onnxq/onnxq/converter/dataset"
@@ -12,21 +13,20 @@ import (
 	"github.com/onnxq/onnxq/passes"
 )
 
-// calibrate runs every sample through the float model, feeding the observed
-// tensors to their observers, once per observer pass.
+// calibrate runs every sample through the float model once, feeding the
+// observed tensors to their observers.
 func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []string, opt Options, st *settings, means *channelMeans) (map[string][2]float32, error) {
 	obs := map[string]calib.Observer{}
-	passesNeeded := 1
+	async := map[string]bool{}
 	for _, n := range names {
-		o, err := calib.New(st.observer(n, opt))
+		c := st.observer(n, opt)
+		o, err := calib.New(c)
 		if err != nil {
 			return nil, fmt.Errorf("tensor %q: %v", n, err)
 		}
 		obs[n] = o
-		passesNeeded = max(passesNeeded, o.Passes())
+		async[n] = c.Histogram()
 	}
-	pass := 0
-	last := passesNeeded - 1
 	// Only the observed tensors (and bias correction's inputs) are tapped, so
 	// elementwise chains between them still run fused.
 	want := map[string]bool{}
@@ -38,57 +38,109 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 			want[n] = true
 		}
 	}
-	s, err := kernels.NewSession(m, kernels.Options{Threads: opt.Threads, TapOnly: want, Tap: func(name string, t *graph.Tensor) {
-		if o, ok := obs[name]; ok && t.DType == graph.Float {
-			o.Observe(pass, t.Float32s())
+	// Histogram observers run on a goroutine of their own, so counting
+	// overlaps the model's next steps instead of stalling them (the executor
+	// rarely keeps both cores busy): the session holds each tapped buffer
+	// until its observer is done. One worker keeps each observer's tensors in
+	// run order; the queue bounds the tensors held at once. Min/max is cheap
+	// enough to run in the tap: holding buffers would only cost memory.
+	var s *kernels.Session
+	type job struct {
+		o calib.Observer
+		t *graph.Tensor
+	}
+	jobs := make(chan job, observeQueue)
+	worker := make(chan struct{})
+	go func() {
+		defer close(worker)
+		for j := range jobs {
+			j.o.Observe(j.t.Float32s())
+			s.Release(j.t)
 		}
-		if means != nil && pass == last {
+	}()
+	stop := sync.OnceFunc(func() { close(jobs); <-worker })
+	defer stop()
+	s, err := kernels.NewSession(m, kernels.Options{Threads: opt.Threads, TapOnly: want, TapHolds: true, Tap: func(name string, t *graph.Tensor) {
+		if means != nil {
 			means.observe(name, t)
 		}
+		if o, ok := obs[name]; ok && t.DType == graph.Float {
+			if async[name] {
+				jobs <- job{o, t}
+				return
+			}
+			o.Observe(t.Float32s())
+		}
+		s.Release(t)
 	}})
 	if err != nil {
 		return nil, err
 	}
-	for pass = 0; pass < passesNeeded; pass++ {
-		n := src.Len()
-		if pass == 0 && passesNeeded > 1 {
-			// Histogram observers only need a range to fix their bins: the first
-			// tenth of the samples (at least 8) sets it; the full pass counts all.
-			n = min(src.Len(), max(8, (src.Len()+9)/10))
+	n := src.Len()
+	for i := 0; i < n; i++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
-		for i := 0; i < n; i++ {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			smp, err := src.Sample(i)
-			if err != nil {
-				return nil, err
-			}
-			if _, err := s.Run(smp); err != nil {
-				return nil, fmt.Errorf("calibration sample %d: %w", i, err)
-			}
-			// Collect between samples every so often, when only the session and
-			// the observers are live: the collector then sizes the heap from that
-			// baseline, not from whatever a collection in the middle of a run
-			// happened to see, and peak RSS stays flat however many samples run.
-			// Measured on PaddleOCR cls, one thread, 50 and 500 samples: 31-40 MiB
-			// (noisy) without, 24.8 MiB every 8 samples, 22.4 every sample; every
-			// 8 costs about 3% of calibration time on rec.
-			if i%8 == 7 {
-				runtime.GC()
-			}
-			if opt.Progress != nil {
-				opt.Progress(pass, i+1, n)
-			}
+		smp, err := src.Sample(i)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := s.Run(smp); err != nil {
+			return nil, fmt.Errorf("calibration sample %d: %w", i, err)
+		}
+		// Collect between samples every so often, when only the session and
+		// the observers are live: the collector then sizes the heap from that
+		// baseline, not from whatever a collection in the middle of a run
+		// happened to see, and peak RSS stays flat however many samples run.
+		// Measured on PaddleOCR cls, one thread, 50 and 500 samples: 31-40 MiB
+		// (noisy) without, 24.8 MiB every 8 samples, 22.4 every sample; every
+		// 8 costs about 3% of calibration time on rec.
+		if i%8 == 7 {
+			runtime.GC()
+		}
+		if opt.Progress != nil {
+			opt.Progress(i+1, n)
 		}
 	}
-	out := map[string][2]float32{}
-	for n, o := range obs {
-		lo, hi, err := o.Range()
-		if err != nil {
-			return nil, fmt.Errorf("tensor %q: %v (is it computed for these inputs?)", n, err)
+	stop()
+	return ranges(names, obs, opt.Threads)
+}
+
+// observeQueue is how many tapped tensors may wait for the observer worker.
+const observeQueue = 4
+
+// ranges asks every observer for its range, on as many goroutines as the
+// threads allowed: the entropy and MSE searches take a second or more on a
+// model with a few hundred tensors. The first failure in names order wins.
+func ranges(names []string, obs map[string]calib.Observer, threads int) (map[string][2]float32, error) {
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	got := make([][2]float32, len(names))
+	errs := make([]error, len(names))
+	next := make(chan int, len(names))
+	for i := range names {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range min(threads, len(names)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				lo, hi, err := obs[names[i]].Range()
+				got[i], errs[i] = [2]float32{lo, hi}, err
+			}
+		}()
+	}
+	wg.Wait()
+	out := make(map[string][2]float32, len(names))
+	for i, n := range names {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("tensor %q: %v (is it computed for these inputs?)", n, errs[i])
 		}
-		out[n] = [2]float32{lo, hi}
+		out[n] = got[i]
 	}
 	return out, nil
 }

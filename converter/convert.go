@@ -60,7 +60,7 @@ type Options struct {
 	// same model byte for byte.
 	EncodingsOut string
 	// Progress, when set, is called after each calibration sample.
-	Progress func(pass, done, total int)
+	Progress func(done, total int)
 }
 
 // TensorReport is one quantized tensor in the report.

@@ -282,8 +282,8 @@ func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options,
 	}
 	errw := cmd.Root().ErrWriter
 	if f, ok := errw.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		opt.Progress = func(pass, done, total int) {
-			fmt.Fprintf(errw, "\rcalibration pass %d: %d/%d samples", pass+1, done, total)
+		opt.Progress = func(done, total int) {
+			fmt.Fprintf(errw, "\rcalibration: %d/%d samples", done, total)
 			if done == total {
 				fmt.Fprintln(errw)
 			}

@@ -6,18 +6,17 @@ package calib
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"runtime"
 	"sync"
 
 	"github.com/onnxq/onnxq/kernels/vec"
 )
 
-// Observer accumulates one tensor's values and produces its range. Histogram
-// observers need two passes over the data: the first finds the range that fixes
-// their bin edges, so the result depends on neither batch size nor sample order.
+// Observer accumulates one tensor's values and produces its range; the result
+// depends on neither batch size nor sample order.
 type Observer interface {
-	Passes() int
-	Observe(pass int, x []float32)
+	Observe(x []float32)
 	// Range is the calibrated [lo, hi]; an error when nothing was observed.
 	Range() (lo, hi float32, err error)
 }
@@ -33,6 +32,10 @@ type Config struct {
 	// mse search against it; default 256).
 	Levels int
 }
+
+// Histogram tells the observers that count every value into a histogram
+// (percentile, entropy, mse) from min/max, which only compares.
+func (c Config) Histogram() bool { return c.Kind != "" && c.Kind != "minmax" }
 
 // New makes an observer.
 func New(c Config) (Observer, error) {
@@ -73,9 +76,7 @@ type minMax struct {
 	seen     bool
 }
 
-func (m *minMax) Passes() int { return 1 }
-
-func (m *minMax) Observe(_ int, x []float32) {
+func (m *minMax) Observe(x []float32) {
 	if len(x) == 0 {
 		return
 	}
@@ -98,118 +99,248 @@ func (m *minMax) Range() (float32, float32, error) {
 	return float32(m.lo), float32(m.hi), nil
 }
 
-// histObserver: pass 0 finds min/max (over any subset of the data), which fixes a
-// grid of bins of equal width; pass 1 counts every value on that grid, which
-// reaches maxExtend ranges beyond each side of the pass-0 range (values farther
-// out count in the outermost bins). The grid depends only on pass 0, the counts
-// on no order, and memory is (2*maxExtend+1)*bins counters per tensor.
+// histObserver counts values on a grid fixed by construction rather than by a
+// first pass over the data: 2n bins of equal width cover [-2^k, 2^k), bin i
+// holding [i, i+1) x 2^k/n (i from -n). When a value reaches 2^k the grid
+// doubles its width by adding neighbouring pairs, which is exact: binning at
+// width 2w gives the same counts as binning at width w and adding pairs,
+// because both are a floor of x times a power of two. So the histogram is the
+// one binning all the data at the final k would give, whatever the order or
+// batching, and calibration needs one pass over the samples. n is the power
+// of two at or above 2 x Bins, so the data's wider side spans at least Bins
+// bins, and the scale n/2^k is a power of two too: the float32 product x x
+// scale is exact and the bin the floor of it.
 type histObserver struct {
 	kind         string
 	pct          float64
 	bins, levels int
-	lo, hi       float64 // pass-0 range; for Range, the extent of the used bins
-	seen         bool
-	hist         []float64
-	edgesFixed   bool
-	// grid: counts[k] covers [base + k*width, base + (k+1)*width).
-	base, width float64
-	counts      []uint32
+	// Set by Range for the search: the used bins and the edges they span.
+	lo, hi float64
+	hist   []float64
+	sc     *rangeScratch
+
+	n      int      // bins per side
+	k      int      // the grid covers [-2^k, 2^k); valid once counts != nil
+	minK   int      // the finest grid
+	counts []uint64 // 2n bins, counts[n+i] is signed bin i
+	zeros  uint64   // exact zeros seen before any other value fixed k
 }
 
-const maxExtend = 4
-
-func (h *histObserver) Passes() int { return 2 }
-
-func (h *histObserver) Observe(pass int, x []float32) {
-	if pass == 0 {
-		lo, hi := h.lo, h.hi
-		if !h.seen && len(x) > 0 {
-			lo, hi = math.Inf(1), math.Inf(-1)
-		}
-		l32, h32 := vec.MinMax(x)
-		lo, hi = math.Min(lo, float64(l32)), math.Max(hi, float64(h32))
-		if !math.IsInf(lo, 0) && !math.IsInf(hi, 0) && !math.IsNaN(lo) {
-			h.lo, h.hi, h.seen = lo, hi, true
-		}
+func (h *histObserver) Observe(x []float32) {
+	if len(x) == 0 {
 		return
 	}
-	if !h.edgesFixed {
-		if !h.seen {
-			return // nothing seen in pass 0: Range reports it
+	if h.counts == nil { // the first values with a scale fix the grid
+		lo, hi := finiteMinMax(x)
+		if lo > hi {
+			return // nothing finite
 		}
-		h.width = (h.hi - h.lo) / float64(h.bins)
-		if h.width == 0 {
-			h.width = math.Max(1, math.Abs(h.lo)) * 1e-6
+		amax := math.Max(-float64(lo), float64(hi))
+		if amax == 0 { // all zeros: no scale to fix yet
+			h.zeros += uint64(countZeros(x))
+			return
 		}
-		h.base = h.lo - float64(maxExtend*h.bins)*h.width
-		h.counts = make([]uint32, (2*maxExtend+1)*h.bins)
-		h.edgesFixed = true
+		_, e := math.Frexp(amax) // amax < 2^e
+		h.fit(e)
 	}
-	// Counting is most of a histogram observer's cost, and the executor waits
-	// while it runs: a large tensor is counted in two halves at once, the
-	// second into a scratch histogram added in afterwards (counts are sums, so
-	// the result is the same).
+	a, b := getLanes(len(h.counts)), getLanes(len(h.counts))
+	defer lanePool.Put(a)
+	defer lanePool.Put(b)
+	first, last := h.countOn(x, a, b)
+	if first < -h.n || last >= h.n {
+		// Values beyond the grid (or infinities): widen it and count again.
+		a.clear()
+		b.clear()
+		lo, hi := finiteMinMax(x)
+		if lo > hi {
+			return
+		}
+		_, e := math.Frexp(math.Max(-float64(lo), float64(hi)))
+		h.fit(e)
+		first, last = h.countOn(x, a, b)
+		first, last = max(first, -h.n), min(last, h.n-1) // infinities stay out
+	}
+	if first > last {
+		a.clear() // only NaN: the spare bins
+		b.clear()
+		return
+	}
+	a.drain(h.counts[h.n+first:h.n+last+1], h.n+first)
+	b.drain(h.counts[h.n+first:h.n+last+1], h.n+first)
+}
+
+// countOn counts x on the current grid into lanes a (and b, for the second
+// half of a large tensor, counted on another goroutine: counting is most of
+// a histogram observer's cost and the executor waits while it runs). It
+// returns the least and greatest signed bin seen, which may lie outside the
+// grid (those values went to the spare bins); first > last when only NaN.
+func (h *histObserver) countOn(x []float32, a, b *lanes) (first, last int) {
+	scale := float32(math.Ldexp(float64(h.n), -h.k))
+	lim := float32(h.n)
+	var lo, hi float32
 	if len(x) >= parallelCount && runtime.GOMAXPROCS(0) > 1 {
 		half := len(x) / 2
-		scratch := scratchFor(len(h.counts))
 		var wg sync.WaitGroup
-		var lo, hi int
+		var lo2, hi2 float32
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lo, hi = h.count(scratch, x[half:])
+			lo2, hi2 = b.count(x[half:], scale, h.n, lim)
 		}()
-		h.count(h.counts, x[:half])
+		lo, hi = a.count(x[:half], scale, h.n, lim)
 		wg.Wait()
-		for i := lo; i <= hi; i++ { // only the bins the second half touched
-			h.counts[i] += scratch[i]
-			scratch[i] = 0
-		}
-		scratchPool.Put(&scratch)
+		lo, hi = min(lo, lo2), max(hi, hi2)
+	} else {
+		lo, hi = a.count(x, scale, h.n, lim)
+	}
+	if lo > hi {
+		return 1, 0
+	}
+	// Floors of float32 values: exact integers, or infinities (clamped).
+	return int(math.Max(float64(lo), -2*float64(h.n))), int(math.Min(float64(hi), 2*float64(h.n)))
+}
+
+// fit makes the grid reach 2^e: allocated at that scale on first use (with
+// the zeros seen before), coarsened by whole doublings after.
+func (h *histObserver) fit(e int) {
+	if h.counts == nil {
+		h.n = 1 << bits.Len(uint(2*h.bins-1))
+		// The smallest grid keeps the scale a normal float32 (below 2^120).
+		h.minK = bits.Len(uint(h.n)) - 121
+		h.k = max(e, h.minK)
+		h.counts = make([]uint64, 2*h.n)
+		h.counts[h.n] = h.zeros
 		return
 	}
-	h.count(h.counts, x)
+	e = max(e, h.minK)
+	if e <= h.k {
+		return
+	}
+	d := uint(e - h.k)
+	old := h.counts
+	h.counts = make([]uint64, len(old))
+	for p, c := range old {
+		if c != 0 {
+			h.counts[h.n+((p-h.n)>>d)] += c // arithmetic shift: floor division
+		}
+	}
+	h.k = e
 }
 
 // parallelCount is the tensor size from which Observe counts on two goroutines.
 const parallelCount = 1 << 14
 
-var scratchPool sync.Pool
-
-func scratchFor(n int) []uint32 {
-	if p, ok := scratchPool.Get().(*[]uint32); ok && len(*p) == n {
-		return *p
-	}
-	return make([]uint32, n)
+// lanes are eight uint32 histograms counted round-robin: runs of equal values
+// (the zeros after a ReLU) then increment eight counters in turn instead of
+// waiting on one, which is what limits a single-histogram loop. Each lane has
+// one bin more than the grid, where values outside it land (NaN, infinities).
+type lanes struct {
+	c      []uint32 // nLanes lanes of stride bins
+	stride int
 }
 
-// count adds x to counts on the fixed grid; values beyond it go to the edge
-// bins, NaNs nowhere. It returns the span of bins it touched (lo > hi: none).
-func (h *histObserver) count(counts []uint32, x []float32) (lo, hi int) {
-	lo, hi = len(counts), -1
-	last := float64(len(counts) - 1)
-	inv := 1 / h.width
-	base := h.base
-	for _, v := range x {
-		f := (float64(v) - base) * inv
-		if !(f >= 0) { // below the grid, or NaN (skipped)
-			if f != f {
-				continue
-			}
-			f = 0
+const nLanes = 8 // count_amd64.s relies on it
+
+var lanePool sync.Pool
+
+func getLanes(bins int) *lanes {
+	if l, ok := lanePool.Get().(*lanes); ok && l.stride == bins+1 {
+		return l
+	}
+	return &lanes{c: make([]uint32, nLanes*(bins+1)), stride: bins + 1}
+}
+
+// countParams is what the assembly loop reads (layout fixed: see count_amd64.s).
+type countParams struct {
+	scale, lo, hi, _ float32
+	bias, trash      [nLanes]int32
+}
+
+// count bins x into the lanes on a grid of n bins per side, scale (a power of
+// two) bins per unit; values whose bin is outside [-lim, lim) go to the spare
+// bin. It returns the least and greatest floor(x x scale), NaN ignored.
+func (l *lanes) count(x []float32, scale float32, n int, lim float32) (lo, hi float32) {
+	p := countParams{scale: scale, lo: -lim, hi: lim}
+	for j := range nLanes {
+		p.bias[j] = int32(j*l.stride + n)
+		p.trash[j] = int32(j*l.stride + l.stride - 1)
+	}
+	lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
+	k := 0
+	if haveCountAVX2 {
+		k = len(x) &^ (nLanes - 1)
+		lo, hi = countAVX2(x[:k], &p, l.c)
+	}
+	for i, v := range x[k:] {
+		f := float32(math.Floor(float64(v * p.scale)))
+		if f == f { // Go's min and max would return a NaN
+			lo, hi = min(lo, f), max(hi, f)
 		}
-		if f > last {
-			f = last
-		}
-		j := int(f)
-		counts[j]++
-		lo, hi = min(lo, j), max(hi, j)
+		l.c[bin(v, f, &p, i%nLanes)]++
 	}
 	return lo, hi
 }
 
+// bin is the assembly loop's index for value v in lane j, f = floor(v x scale).
+func bin(v, f float32, p *countParams, j int) int32 {
+	if !(f >= p.lo && f < p.hi) { // also NaN
+		return p.trash[j]
+	}
+	i := int32(f) + p.bias[j]
+	if v < 0 && f == 0 { // v x scale rounded to -0
+		i--
+	}
+	return i
+}
+
+// drain adds lane bins [from, from+len(counts)) to counts and clears them, and
+// the spare bins.
+func (l *lanes) drain(counts []uint64, from int) {
+	s := l.stride
+	k := 0
+	if haveCountAVX2 {
+		k = len(counts) &^ 7
+		drainAVX2(counts[:k], l.c[from:], s)
+	}
+	for b := k; b < len(counts); b++ {
+		for j := from + b; j < len(l.c); j += s {
+			counts[b] += uint64(l.c[j])
+			l.c[j] = 0
+		}
+	}
+	for j := s - 1; j < len(l.c); j += s {
+		l.c[j] = 0
+	}
+}
+
+func (l *lanes) clear() { clear(l.c) }
+
+// finiteMinMax is min/max over the finite values (lo > hi when there are none).
+func finiteMinMax(x []float32) (lo, hi float32) {
+	lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
+	for _, v := range x {
+		if f := float64(v); !math.IsInf(f, 0) && f == f {
+			lo, hi = min(lo, v), max(hi, v)
+		}
+	}
+	return lo, hi
+}
+
+func countZeros(x []float32) int {
+	z := 0
+	for _, v := range x {
+		if v == 0 {
+			z++
+		}
+	}
+	return z
+}
+
 func (h *histObserver) Range() (float32, float32, error) {
-	if !h.seen || !h.edgesFixed {
+	if h.counts == nil {
+		if h.zeros > 0 {
+			return 0, 0, nil // only zeros: the converter widens an empty range
+		}
 		return 0, 0, fmt.Errorf("no values observed")
 	}
 	// Trim to the used bins and compute on that histogram.
@@ -220,17 +351,18 @@ func (h *histObserver) Range() (float32, float32, error) {
 	for e > s && h.counts[e-1] == 0 {
 		e--
 	}
-	if s == e {
-		return 0, 0, fmt.Errorf("no values observed")
-	}
 	c := *h
-	c.hist = make([]float64, e-s)
+	c.sc = rangeScratchPool.Get().(*rangeScratch)
+	defer rangeScratchPool.Put(c.sc)
+	c.sc.hist = grow(c.sc.hist, e-s)
+	c.hist = c.sc.hist
 	for i, n := range h.counts[s:e] {
 		c.hist[i] = float64(n)
 	}
 	c.bins = e - s
-	c.lo = h.base + float64(s)*h.width
-	c.hi = h.base + float64(e)*h.width
+	width := math.Ldexp(1/float64(h.n), h.k)
+	c.lo = float64(s-h.n) * width
+	c.hi = float64(e-h.n) * width
 	if c.bins == 1 {
 		return float32(c.lo), float32(c.hi), nil
 	}
@@ -278,7 +410,8 @@ func (h *histObserver) entropy() (float32, float32, error) {
 	amax := math.Max(math.Abs(h.lo), math.Abs(h.hi))
 	width := (h.hi - h.lo) / float64(h.bins)
 	nabs := int(math.Ceil(amax/width - 1e-9))
-	abs := make([]float64, nabs)
+	h.sc.abs = grow(h.sc.abs, nabs)
+	abs := h.sc.abs
 	for i, c := range h.hist {
 		if c == 0 {
 			continue
@@ -294,12 +427,12 @@ func (h *histObserver) entropy() (float32, float32, error) {
 	target = min(target, nabs)
 	// Coarse to fine: every 16th threshold, then each one around the best.
 	bestKL, best := math.Inf(1), nabs
-	p, q := make([]float64, nabs), make([]float64, nabs) // reused by every try
+	pre := h.sc.prefixesOf(abs)
 	try := func(i int) {
 		if i < target || i > nabs {
 			return
 		}
-		if kl := klDivergence(abs, i, target, p, q); kl < bestKL || (kl == bestKL && i > best) {
+		if kl := klDivergence(abs, i, target, pre); kl < bestKL || (kl == bestKL && i > best) {
 			bestKL, best = kl, i
 		}
 	}
@@ -324,79 +457,104 @@ func (h *histObserver) entropy() (float32, float32, error) {
 
 // klDivergence of P = hist[:n] with the tail folded into its last bin, and Q =
 // hist[:n] merged into `levels` groups and spread back over each group's nonzero
-// bins (TensorRT's construction), both smoothed. p and q are scratch space of
-// at least n values.
-func klDivergence(hist []float64, n, levels int, p, q []float64) float64 {
-	p, q = p[:n], q[:n]
-	copy(p, hist[:n])
-	for _, c := range hist[n:] {
-		p[n-1] += c
+// bins (TensorRT's construction), both smoothed: every empty bin gets eps,
+// taken evenly from the nonempty ones, which keeps the divergence finite
+// where P keeps outlier mass Q lacks (in counts, so single-count bins stay
+// positive). It is computed in one walk over the bins from prefix sums of the
+// integer counts: the smoothed bins still sum to the unsmoothed total, and
+// every bin empty in both P and Q adds the same eps/ΣP x log(ΣQ/ΣP).
+func klDivergence(hist []float64, n, levels int, pre *prefixes) float64 {
+	const eps = 1e-4
+	sumP, sumQ := pre.sum[len(hist)], pre.sum[n]
+	last := hist[n-1] + sumP - sumQ // P's last bin, with the tail
+	zerosQ := n - pre.nonzero[n]
+	zerosP := zerosQ
+	if hist[n-1] == 0 && last > 0 {
+		zerosP--
 	}
-	clear(q)
-	for g := 0; g < levels; g++ {
-		s, e := g*n/levels, (g+1)*n/levels
-		sum, nz := 0.0, 0
-		for j := s; j < e; j++ {
-			sum += hist[j]
-			if hist[j] > 0 {
-				nz++
-			}
-		}
-		if nz == 0 {
-			continue
-		}
-		for j := s; j < e; j++ {
-			if hist[j] > 0 {
-				q[j] = sum / float64(nz)
-			}
-		}
+	if zerosP == n || zerosQ == n {
+		return math.Inf(1)
 	}
-	if !smooth(p) || !smooth(q) {
+	takeP := eps * float64(zerosP) / float64(n-zerosP)
+	takeQ := eps * float64(zerosQ) / float64(n-zerosQ)
+	// The smallest nonzero count must stay above what smoothing takes.
+	if m := pre.minNonzero[n-1]; m <= takeP || (last > 0 && last <= takeP) {
 		return math.Inf(1)
 	}
 	kl := 0.0
-	for j := range p {
-		if p[j] > 0 {
-			kl += p[j] * math.Log(p[j]/q[j])
+	if emptyBoth := n - 1 - pre.nonzero[n-1]; emptyBoth > 0 { // before the last bin
+		kl += float64(emptyBoth) * eps / sumP * math.Log(sumQ/sumP)
+	}
+	lastQ := eps / sumQ
+	for g := 0; g < levels; g++ {
+		s, e := g*n/levels, (g+1)*n/levels
+		nz := pre.nonzero[e] - pre.nonzero[s]
+		if nz == 0 {
+			continue
 		}
-	}
-	return kl
-}
-
-// smooth gives the empty bins of a histogram (in counts) a small count taken
-// evenly from the others, then normalizes, so the KL divergence stays finite
-// where the clipped distribution keeps outlier mass the quantized one lacks.
-// Working in counts (not probabilities) keeps single-count bins positive. It
-// works in place; false when d is empty or a bin would go to zero or below.
-func smooth(d []float64) bool {
-	const eps = 1e-4
-	zeros := 0
-	for _, v := range d {
-		if v == 0 {
-			zeros++
+		qv := ((pre.sum[e]-pre.sum[s])/float64(nz) - takeQ) / sumQ
+		if qv <= 0 {
+			return math.Inf(1)
 		}
-	}
-	nonzero := len(d) - zeros
-	if nonzero == 0 {
-		return false
-	}
-	take := eps * float64(zeros) / float64(nonzero)
-	sum := 0.0
-	for i, v := range d {
-		if v == 0 {
-			d[i] = eps
-		} else {
-			d[i] = v - take
-			if d[i] <= 0 {
-				return false
+		logQ := math.Log(qv)
+		for j := s; j < min(e, n-1); j++ {
+			if c := hist[j]; c > 0 {
+				pv := (c - takeP) / sumP
+				kl += pv * (math.Log(pv) - logQ)
 			}
 		}
-		sum += d[i]
+		if e == n && hist[n-1] > 0 {
+			lastQ = qv
+		}
 	}
-	for i := range d {
-		d[i] /= sum
+	lastP := eps / sumP
+	if last > 0 {
+		lastP = (last - takeP) / sumP
 	}
-	return true
+	return kl + lastP*math.Log(lastP/lastQ)
+}
+
+// rangeScratch is the working memory of Range, pooled: the searches of a few
+// hundred tensors would otherwise leave tens of MiB of garbage at once, and
+// the collector lets the heap grow to twice its live size before it cleans.
+type rangeScratch struct {
+	hist, abs []float64
+	pre       prefixes
+}
+
+var rangeScratchPool = sync.Pool{New: func() any { return new(rangeScratch) }}
+
+// grow returns s with n zeroed elements, reallocated only when too small.
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+// prefixes of a histogram of counts: sum[i] and nonzero[i] over hist[:i],
+// minNonzero[i] the smallest nonzero count in hist[:i] (+Inf if none).
+type prefixes struct {
+	sum, minNonzero []float64
+	nonzero         []int
+}
+
+func (sc *rangeScratch) prefixesOf(hist []float64) *prefixes {
+	p := &sc.pre
+	p.sum, p.minNonzero, p.nonzero = grow(p.sum, len(hist)+1), grow(p.minNonzero, len(hist)+1), grow(p.nonzero, len(hist)+1)
+	p.minNonzero[0] = math.Inf(1)
+	for i, c := range hist {
+		p.sum[i+1] = p.sum[i] + c
+		p.nonzero[i+1] = p.nonzero[i]
+		p.minNonzero[i+1] = p.minNonzero[i]
+		if c > 0 {
+			p.nonzero[i+1]++
+			p.minNonzero[i+1] = min(p.minNonzero[i], c)
+		}
+	}
+	return p
 }
 
 // mse searches ranges [a*lo', a*hi'] (lo' = min(lo, 0), hi' = max(hi, 0)) for the

@@ -3,16 +3,15 @@ package calib
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
-// feed runs an observer over batches of data in its passes.
+// feed runs an observer over batches of data.
 func feed(t *testing.T, o Observer, batches [][]float32) (float32, float32) {
 	t.Helper()
-	for p := 0; p < o.Passes(); p++ {
-		for _, b := range batches {
-			o.Observe(p, b)
-		}
+	for _, b := range batches {
+		o.Observe(b)
 	}
 	lo, hi, err := o.Range()
 	if err != nil {
@@ -115,13 +114,18 @@ func TestEntropyAndMSEClip(t *testing.T) {
 	}
 }
 
-// TestHistogramObserversIgnoreBatchingAndOrder: bin edges come from the first
-// pass, so splitting or reordering the data does not change the range.
+// TestHistogramObserversIgnoreBatchingAndOrder: the grid only coarsens by
+// exact pair merges, so splitting or reordering the data does not change the
+// range, even when the batches grow in magnitude and force several merges.
 func TestHistogramObserversIgnoreBatchingAndOrder(t *testing.T) {
 	x := gaussian(30000, 4)
 	var split [][]float32
 	for i := 0; i < len(x); i += 1000 {
-		split = append(split, x[i:i+1000])
+		b := x[i : i+1000]
+		for j := range b {
+			b[j] *= float32(1 + i/3000) // later batches up to 10x wider
+		}
+		split = append(split, b)
 	}
 	rev := make([][]float32, len(split))
 	for i := range split {
@@ -137,6 +141,90 @@ func TestHistogramObserversIgnoreBatchingAndOrder(t *testing.T) {
 		if l1 != l2 || h1 != h2 || l1 != l3 || h1 != h3 {
 			t.Errorf("%s: [%v %v] whole, [%v %v] batched, [%v %v] reversed", kind, l1, h1, l2, h2, l3, h3)
 		}
+		ca, cb, cc := a.(*histObserver), b.(*histObserver), c.(*histObserver)
+		if ca.k != cb.k || ca.k != cc.k || !slices.Equal(ca.counts, cb.counts) || !slices.Equal(ca.counts, cc.counts) {
+			t.Errorf("%s: histograms differ (k %d %d %d)", kind, ca.k, cb.k, cc.k)
+		}
+	}
+}
+
+// TestHistogramIsDirectBinning: counted in batches that coarsen the grid, in
+// assembly or Go, the histogram equals binning every value once at the final
+// scale, floor(x n / 2^k) — including tiny negatives (bin -1, not 0), exact
+// zeros seen before any scale, and NaN and infinities (not counted).
+func TestHistogramIsDirectBinning(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	var batches [][]float32
+	batches = append(batches, make([]float32, 37)) // zeros first: no scale yet
+	for b := 0; b < 40; b++ {
+		x := make([]float32, 1+r.IntN(40000)) // both sides of parallelCount
+		mag := math.Ldexp(1, r.IntN(12)-6)
+		if b == 5 {
+			mag = 1e5 // the scale drops below 1 from here on
+		}
+		for i := range x {
+			switch r.IntN(20) {
+			case 0:
+				x[i] = 0
+			case 1:
+				x[i] = -float32(math.Ldexp(1, -149+r.IntN(3))) // rounds to -0 when scaled
+			case 2:
+				x[i] = float32(math.Ldexp(1, -30)) * float32(r.NormFloat64())
+			default:
+				x[i] = float32(r.NormFloat64() * mag)
+			}
+		}
+		if b%10 == 3 {
+			x[0], x[len(x)-1] = float32(math.NaN()), float32(math.Inf(1))
+		}
+		batches = append(batches, x)
+	}
+	for _, asm := range []bool{true, false} {
+		if asm && !haveCountAVX2 {
+			continue
+		}
+		saved := haveCountAVX2
+		haveCountAVX2 = asm
+		o, _ := New(Config{Kind: "entropy", Bins: 1000})
+		h := o.(*histObserver)
+		for _, b := range batches {
+			h.Observe(b)
+		}
+		haveCountAVX2 = saved
+		if h.n != 2048 {
+			t.Fatalf("n = %d, want the power of two above 2 x 1000", h.n)
+		}
+		want := make([]uint64, 2*h.n)
+		scale := math.Ldexp(float64(h.n), -h.k)
+		for _, b := range batches {
+			for _, v := range b {
+				f := float64(v)
+				if math.IsNaN(f) || math.IsInf(f, 0) {
+					continue
+				}
+				want[h.n+int(math.Floor(f*scale))]++
+			}
+		}
+		if !slices.Equal(h.counts, want) {
+			for i := range want {
+				if h.counts[i] != want[i] {
+					t.Errorf("asm %v: bin %d counts %d, direct binning %d", asm, i-h.n, h.counts[i], want[i])
+					break
+				}
+			}
+		}
+	}
+}
+
+// TestEntropyLevels: with 65536 levels (a 16-bit activation) the step is too
+// fine for clipping to pay, so entropy keeps the outliers 8 bits would cut.
+func TestEntropyLevels(t *testing.T) {
+	x := gaussian(200000, 3)
+	x[0], x[1] = 40, -40
+	o, _ := New(Config{Kind: "entropy", Levels: 65536})
+	lo, hi := feed(t, o, [][]float32{x})
+	if lo > -39.9 || hi < 39.9 {
+		t.Errorf("16-bit entropy range [%v, %v], want the whole [-40, 40]", lo, hi)
 	}
 }
 
@@ -154,10 +242,8 @@ func BenchmarkObservers(b *testing.B) {
 		b.Run(kind, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				o, _ := New(Config{Kind: kind})
-				for p := 0; p < o.Passes(); p++ {
-					for s := 0; s < 100; s++ {
-						o.Observe(p, x[:4096])
-					}
+				for s := 0; s < 100; s++ {
+					o.Observe(x[:4096])
 				}
 				o.Range()
 			}
@@ -165,18 +251,7 @@ func BenchmarkObservers(b *testing.B) {
 	}
 }
 
-// TestFirstPassOnASubset: bins fixed from a subset still count values beyond it.
-func TestFirstPassOnASubset(t *testing.T) {
-	o, _ := New(Config{Kind: "percentile", Percentile: 100, Bins: 64})
-	o.Observe(0, []float32{0, 1})                  // subset range [0, 1]
-	o.Observe(1, []float32{0.5, 1, 2.5, -0.25, 0}) // full pass reaches beyond
-	lo, hi, err := o.Range()
-	if err != nil || lo > -0.2 || hi < 2.5 {
-		t.Errorf("range [%v, %v] %v, want about [-0.25, 2.5]", lo, hi, err)
-	}
-}
-
-// BenchmarkHistogramCount is the second-pass counting alone, on Gaussian data
+// BenchmarkHistogramCount is the counting alone, on Gaussian data
 // and on ReLU-like data (half zeros), per element.
 func BenchmarkHistogramCount(b *testing.B) {
 	g := gaussian(1<<20, 5)
@@ -187,11 +262,11 @@ func BenchmarkHistogramCount(b *testing.B) {
 	for name, x := range map[string][]float32{"gaussian": g, "relu": relu} {
 		b.Run(name, func(b *testing.B) {
 			o, _ := New(Config{Kind: "entropy"})
-			o.Observe(0, x)
+			o.Observe(x)
 			b.SetBytes(int64(4 * len(x)))
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				o.Observe(1, x)
+				o.Observe(x)
 			}
 		})
 	}
@@ -205,13 +280,118 @@ func BenchmarkHistogramMany(b *testing.B) {
 	obs := make([]Observer, tensors)
 	for i := range obs {
 		obs[i], _ = New(Config{Kind: "entropy"})
-		obs[i].Observe(0, data[(i%4)*size:(i%4+1)*size])
+		obs[i].Observe(data[(i%4)*size : (i%4+1)*size])
 	}
 	b.SetBytes(4 * tensors * size)
 	b.ResetTimer()
 	for n := 0; n < b.N; n++ {
 		for i, o := range obs {
-			o.Observe(1, data[(i%4)*size:(i%4+1)*size])
+			o.Observe(data[(i%4)*size : (i%4+1)*size])
+		}
+	}
+}
+
+// klReference is the direct construction klDivergence computes faster: P = hist[:n] with the tail folded into its last bin, and Q =
+// hist[:n] merged into `levels` groups and spread back over each group's nonzero
+// bins (TensorRT's construction), both smoothed. p and q are scratch space of
+// at least n values.
+func klReference(hist []float64, n, levels int, p, q []float64) float64 {
+	p, q = p[:n], q[:n]
+	copy(p, hist[:n])
+	for _, c := range hist[n:] {
+		p[n-1] += c
+	}
+	clear(q)
+	for g := 0; g < levels; g++ {
+		s, e := g*n/levels, (g+1)*n/levels
+		sum, nz := 0.0, 0
+		for j := s; j < e; j++ {
+			sum += hist[j]
+			if hist[j] > 0 {
+				nz++
+			}
+		}
+		if nz == 0 {
+			continue
+		}
+		for j := s; j < e; j++ {
+			if hist[j] > 0 {
+				q[j] = sum / float64(nz)
+			}
+		}
+	}
+	if !smooth(p) || !smooth(q) {
+		return math.Inf(1)
+	}
+	kl := 0.0
+	for j := range p {
+		if p[j] > 0 {
+			kl += p[j] * math.Log(p[j]/q[j])
+		}
+	}
+	return kl
+}
+
+// smooth gives the empty bins of a histogram (in counts) a small count taken
+// evenly from the others, then normalizes, so the KL divergence stays finite
+// where the clipped distribution keeps outlier mass the quantized one lacks.
+// Working in counts (not probabilities) keeps single-count bins positive. It
+// works in place; false when d is empty or a bin would go to zero or below.
+func smooth(d []float64) bool {
+	const eps = 1e-4
+	zeros := 0
+	for _, v := range d {
+		if v == 0 {
+			zeros++
+		}
+	}
+	nonzero := len(d) - zeros
+	if nonzero == 0 {
+		return false
+	}
+	take := eps * float64(zeros) / float64(nonzero)
+	sum := 0.0
+	for i, v := range d {
+		if v == 0 {
+			d[i] = eps
+		} else {
+			d[i] = v - take
+			if d[i] <= 0 {
+				return false
+			}
+		}
+		sum += d[i]
+	}
+	for i := range d {
+		d[i] /= sum
+	}
+	return true
+}
+
+// TestKLDivergenceMatchesConstruction: the prefix-sum walk gives the direct
+// construction's divergence on sparse, dense and tail-heavy histograms.
+func TestKLDivergenceMatchesConstruction(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	for trial := 0; trial < 200; trial++ {
+		size := 64 + r.IntN(2000)
+		hist := make([]float64, size)
+		sparsity := r.Float64()
+		for i := range hist {
+			if r.Float64() > sparsity {
+				hist[i] = float64(1 + r.IntN(1+int(1e4*math.Exp(-float64(i)/float64(size)*8))))
+			}
+		}
+		hist[r.IntN(size)] += 3
+		pre := new(rangeScratch).prefixesOf(hist)
+		p, q := make([]float64, size), make([]float64, size)
+		for _, levels := range []int{8, 128, 256} {
+			for n := levels; n <= size; n += 1 + r.IntN(97) {
+				want := klReference(hist, n, levels, p, q)
+				got := klDivergence(hist, n, levels, pre)
+				if math.IsInf(want, 1) != math.IsInf(got, 1) || (!math.IsInf(want, 1) && math.Abs(got-want) > 1e-9*math.Max(1, math.Abs(want))) {
+					t.Fatalf("trial %d, n %d, levels %d: %v, construction %v", trial, n, levels, got, want)
+				}
+			}
 		}
 	}
 }
