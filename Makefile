@@ -56,7 +56,7 @@ fuzz:
 ## throughput on a ~100 MB model.
 bench: testdata build
 	$(GO) run -tags ort ./internal/benchort -onnxq $(BIN)
-	$(GO) test ./converter/ -run '^$$' -bench CalibrationRec -benchtime 1x -count 3
+	$(GO) test ./converter/ -run '^$$' -bench EntropyVsMinmax -benchtime 1x
 	$(GO) test ./kernels/gemm/ -run '^$$' -bench . -benchtime 20x
 	$(GO) test ./graph/ -run '^$$' -bench . -benchtime 5x -count 5
 

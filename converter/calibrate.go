@@ -107,7 +107,7 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 }
 
 // observeQueue is how many tapped tensors may wait for the observer worker.
-const observeQueue = 4
+const observeQueue = 2
 
 // ranges asks every observer for its range, on as many goroutines as the
 // threads allowed: the entropy and MSE searches take a second or more on a
@@ -253,6 +253,10 @@ func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, 
 	if err != nil {
 		return err
 	}
+	// The session's buffers and the histograms are garbage now; collect them
+	// before quantization allocates, or the heap grows past twice their size
+	// first (PaddleOCR rec, entropy, 100 samples: peak RSS 113-116 -> 101-105 MiB).
+	runtime.GC()
 	for k, v := range got {
 		ranges[k] = v
 	}
