@@ -35,7 +35,7 @@ func BenchmarkCalibrationRec(b *testing.B) {
 	for _, kind := range []string{"minmax", "entropy", "percentile", "mse"} {
 		b.Run(kind, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				if _, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(dir, kind+".onnx"), Calib: cal, Observer: calib.Config{Kind: kind}}); err != nil {
+				if _, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(dir, kind+".onnx"), Calib: cal, Observer: calib.Config{Kind: kind}, Threads: benchThreads}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -72,3 +72,5 @@ func median(x []float64) float64 {
 	slices.Sort(x)
 	return x[len(x)/2]
 }
+
+var benchThreads = 0

@@ -20,12 +20,14 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 	async := map[string]bool{}
 	for _, n := range names {
 		c := st.observer(n, opt)
+		c.Threads = opt.Threads
 		o, err := calib.New(c)
 		if err != nil {
 			return nil, fmt.Errorf("tensor %q: %v", n, err)
 		}
 		obs[n] = o
-		async[n] = c.Histogram()
+		// With one thread asked for, everything stays on the run's goroutine.
+		async[n] = c.Histogram() && opt.Threads != 1 && runtime.GOMAXPROCS(0) > 1
 	}
 	// Only the observed tensors (and bias correction's inputs) are tapped, so
 	// elementwise chains between them still run fused.

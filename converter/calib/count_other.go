@@ -4,7 +4,7 @@ package calib
 
 var haveCountAVX2 = false
 
-func countAVX2([]float32, *countParams, []uint32) (float32, float32) {
+func countAVX2([]float32, *countParams, []uint32, []int32) (float32, float32) {
 	panic("countAVX2 without amd64")
 }
 
