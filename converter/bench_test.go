@@ -35,7 +35,7 @@ func BenchmarkCalibrationRec(b *testing.B) {
 	for _, kind := range []string{"minmax", "entropy", "percentile", "mse"} {
 		b.Run(kind, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				if _, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(dir, kind+".onnx"), Calib: cal, Observer: calib.Config{Kind: kind}, Threads: benchThreads}); err != nil {
+				if _, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(dir, kind+".onnx"), Calib: cal, Observer: calib.Config{Kind: kind}}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -44,26 +44,31 @@ func BenchmarkCalibrationRec(b *testing.B) {
 }
 
 // BenchmarkEntropyVsMinmax converts the PaddleOCR rec model on 100 rendered
-// lines with minmax and with entropy, alternating, five times each, and
-// reports the medians and their ratio (the machine is shared: alternating
-// keeps slow spells from landing on one observer only). `make bench` runs it.
+// lines with minmax and with entropy, alternating, five times each, on all
+// cores and on one thread, and reports the medians and their ratio (the
+// machine is shared: alternating keeps slow spells from landing on one
+// observer only). `make bench` runs it.
 func BenchmarkEntropyVsMinmax(b *testing.B) {
 	model, dir, cal := recCalib(b)
-	for i := 0; i < b.N; i++ {
-		times := map[string][]float64{}
-		for r := 0; r < 5; r++ {
-			for _, kind := range []string{"minmax", "entropy"} {
-				start := time.Now()
-				if _, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(dir, kind+".onnx"), Calib: cal, Observer: calib.Config{Kind: kind}}); err != nil {
-					b.Fatal(err)
+	for _, threads := range []int{0, 1} {
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				times := map[string][]float64{}
+				for r := 0; r < 5; r++ {
+					for _, kind := range []string{"minmax", "entropy"} {
+						start := time.Now()
+						if _, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(dir, kind+".onnx"), Calib: cal, Observer: calib.Config{Kind: kind}, Threads: threads}); err != nil {
+							b.Fatal(err)
+						}
+						times[kind] = append(times[kind], time.Since(start).Seconds())
+					}
 				}
-				times[kind] = append(times[kind], time.Since(start).Seconds())
+				mm, en := median(times["minmax"]), median(times["entropy"])
+				b.ReportMetric(mm, "minmax-s")
+				b.ReportMetric(en, "entropy-s")
+				b.ReportMetric(en/mm, "ratio")
 			}
-		}
-		mm, en := median(times["minmax"]), median(times["entropy"])
-		b.ReportMetric(mm, "minmax-s")
-		b.ReportMetric(en, "entropy-s")
-		b.ReportMetric(en/mm, "ratio")
+		})
 	}
 }
 
@@ -72,5 +77,3 @@ func median(x []float64) float64 {
 	slices.Sort(x)
 	return x[len(x)/2]
 }
-
-var benchThreads = 0
