@@ -52,12 +52,14 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 		t *graph.Tensor
 	}
 	jobs := make(chan job, observeQueue)
+	var pending sync.WaitGroup // jobs sent and not yet observed
 	worker := make(chan struct{})
 	go func() {
 		defer close(worker)
 		for j := range jobs {
 			j.o.Observe(j.t.Float32s())
 			s.Release(j.t)
+			pending.Done()
 		}
 	}()
 	stop := sync.OnceFunc(func() { close(jobs); <-worker })
@@ -67,9 +69,15 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 			means.observe(name, t)
 		}
 		if o, ok := obs[name]; ok && t.DType == graph.Float {
-			if async[name] && t.Len() <= asyncMax {
-				jobs <- job{o, t}
-				return
+			if async[name] {
+				if t.Len() <= asyncMax {
+					pending.Add(1)
+					jobs <- job{o, t}
+					return
+				}
+				// The worker may still have this observer's tensor from an
+				// earlier sample (shapes can change between samples).
+				pending.Wait()
 			}
 			o.Observe(t.Float32s())
 		}
@@ -116,7 +124,7 @@ const observeQueue = 2
 // larger ones are counted in the tap, on two goroutines, where waiting for the
 // second costs little next to the count (PaddleOCR det at 640x640, entropy:
 // peak RSS 497 MiB handing every tensor over, 414 with this, 416 before any).
-const asyncMax = 1 << 20
+var asyncMax = 1 << 20 // a variable for tests
 
 // ranges asks every observer for its range, on as many goroutines as the
 // threads allowed: the entropy and MSE searches take a second or more on a

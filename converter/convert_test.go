@@ -1,10 +1,12 @@
 package converter
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -282,5 +284,37 @@ func TestWeightOnly(t *testing.T) {
 	}
 	if c := cosine(runOnce(t, m, x), runOnce(t, q, x)); c < 0.999 {
 		t.Errorf("cosine to float %.5f with int8 weights only", c)
+	}
+}
+
+// TestHistogramObserversDeterministic: the histogram observers give the same
+// model whether they count on the worker goroutine beside the run (all
+// threads), in the run itself (one thread), or both (large tensors in the
+// run), and twice in a row.
+func TestHistogramObserversDeterministic(t *testing.T) {
+	dir, model, cal := withSamples(t, testmodels.MobileNetV2Block(1), 24, []int{1, 8, 16, 16}, 5)
+	saved := asyncMax
+	defer func() { asyncMax = saved }()
+	for _, kind := range []string{"entropy", "percentile", "mse"} {
+		var first []byte
+		for i, threads := range []int{0, 1, 0, 0} {
+			asyncMax = saved
+			if i == 3 {
+				asyncMax = 1500 // tensors of 2048 values counted in the run
+			}
+			out := filepath.Join(dir, fmt.Sprintf("%s%d.onnx", kind, i))
+			if _, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, Observer: calib.Config{Kind: kind}, Threads: threads}); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first == nil {
+				first = b
+			} else if !bytes.Equal(first, b) {
+				t.Errorf("%s: conversion %d (threads %d) differs from the first", kind, i, threads)
+			}
+		}
 	}
 }
