@@ -78,7 +78,7 @@ func convertFlags() []convertFlag {
 		num("calib-size", "calib.size", "use at most N samples (sorted order)", 0, func(c *overrides.Config) *int { return &c.Calib.Size }),
 		str("observer", "observer.kind", "minmax, percentile, entropy or mse", d.Observer.Kind, func(c *overrides.Config) *string { return &c.Observer.Kind }),
 		flt("percentile", "observer.percentile", "for --observer percentile", d.Observer.Percentile, func(c *overrides.Config) *float64 { return &c.Observer.Percentile }),
-		num("bins", "observer.bins", "histogram bins of the percentile, entropy and mse observers", d.Observer.Bins, func(c *overrides.Config) *int { return &c.Observer.Bins }),
+		num("bins", "observer.bins", "percentile, entropy, mse: at least N histogram bins over the wider side of the data", d.Observer.Bins, func(c *overrides.Config) *int { return &c.Observer.Bins }),
 		flt("moving-average", "observer.moving_average", "minmax: momentum of a moving average of per-sample ranges (0: global min/max)", 0, func(c *overrides.Config) *float64 { return &c.Observer.MovingAverage }),
 		str("activation-type", "quantization.activation_type", "uint8, int8, uint16 or int16", d.Quant.ActivationType, func(c *overrides.Config) *string { return &c.Quant.ActivationType }),
 		boolean("activation-symmetric", "quantization.activation_symmetric", "symmetric activation ranges (zero point 0 for signed types)", func(c *overrides.Config) *bool { return &c.Quant.ActivationSymmetric }),
