@@ -121,6 +121,7 @@ type histObserver struct {
 	lo, hi float64
 	hist   []float64
 	sc     *rangeScratch
+	want   int // the configured bins (bins is then the used ones)
 
 	n      int      // bins per side
 	k      int      // the grid covers [-2^k, 2^k); valid once counts != nil
@@ -364,6 +365,7 @@ func (h *histObserver) Range() (float32, float32, error) {
 	for i, n := range h.counts[s:e] {
 		c.hist[i] = float64(n)
 	}
+	c.want = h.bins
 	c.bins = e - s
 	width := math.Ldexp(1/float64(h.n), h.k)
 	c.lo = float64(s-h.n) * width
@@ -424,6 +426,23 @@ func (h *histObserver) entropy() (float32, float32, error) {
 		center := math.Abs(h.edge(float64(i) + 0.5))
 		j := int(center / width)
 		abs[max(0, min(nabs-1, j))] += c
+	}
+	// TensorRT searches a histogram of 2048 bins over [0, amax]; the grid
+	// gives up to twice the configured bins, and the first threshold tried
+	// is `target` bins, so halve the resolution (exactly: pairs of bins of
+	// the zero-aligned grid) until it is at most the configured bins, or the
+	// smallest threshold tried would sit at half TensorRT's (PaddleOCR cls,
+	// uint8, entropy: cosine 0.49 without this, 0.78 with).
+	for nabs > h.want {
+		for j := 0; j < nabs; j += 2 {
+			abs[j/2] = abs[j]
+			if j+1 < nabs {
+				abs[j/2] += abs[j+1]
+			}
+		}
+		nabs = (nabs + 1) / 2
+		abs = abs[:nabs]
+		width *= 2
 	}
 	target := h.levels / 2
 	if h.lo >= 0 {

@@ -395,3 +395,25 @@ func TestKLDivergenceMatchesConstruction(t *testing.T) {
 		}
 	}
 }
+
+// TestEntropySearchResolution: the |x| histogram entropy searches has at
+// most Bins bins, as TensorRT's 2048, so the smallest threshold it can pick
+// for non-negative data at 256 levels is an eighth of the range, not less
+// however many bins the grid holds.
+func TestEntropySearchResolution(t *testing.T) {
+	x := gaussian(400000, 11)
+	for i, v := range x {
+		x[i] = 0 // mostly zeros (a ReLU), a few small values and one outlier
+		if i%20 == 0 {
+			x[i] = float32(math.Abs(float64(v)))
+		}
+	}
+	x[1] = 100
+	amax := slices.Max(x)
+	o, _ := New(Config{Kind: "entropy"})
+	lo, hi := feed(t, o, [][]float32{x})
+	t.Logf("entropy on sparse ReLU-like data, max %.1f: [%v, %v]", amax, lo, hi)
+	if lo != 0 || hi < amax/8*0.999 || hi >= amax {
+		t.Errorf("range [%v, %v]: want a clipped top no lower than %v", lo, hi, amax/8)
+	}
+}
