@@ -50,6 +50,7 @@ fuzz:
 	$(GO) test ./overrides/ -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME)
 	$(GO) test ./npy/ -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME)
 	$(GO) test ./converter/dataset/ -run '^$$' -fuzz FuzzList -fuzztime $(FUZZTIME)
+	$(GO) test ./converter/calib/ -run '^$$' -fuzz FuzzHistogram -fuzztime $(FUZZTIME)
 
 ## bench: onnxq vs ONNX Runtime forward passes (median ms and ratio, 1 and 2
 ## threads), calibration time per observer, GEMM GFLOP/s, and load/save

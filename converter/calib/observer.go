@@ -169,6 +169,9 @@ func (h *histObserver) Observe(x []float32) {
 		b.clear()
 		return
 	}
+	if first == 0 {
+		first = -1 // a tiny negative whose scaled value rounded to -0 is in bin -1
+	}
 	a.drain(h.counts[h.n+first:h.n+last+1], h.n+first)
 	b.drain(h.counts[h.n+first:h.n+last+1], h.n+first)
 }
