@@ -1,6 +1,7 @@
 package converter
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"runtime"
@@ -48,20 +49,32 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 	// enough to run in the tap: holding buffers would only cost memory.
 	var s *kernels.Session
 	type job struct {
-		o calib.Observer
-		t *graph.Tensor
+		name string
+		o    calib.Observer
+		t    *graph.Tensor
 	}
 	jobs := make(chan job, observeQueue)
 	var pending sync.WaitGroup // jobs sent and not yet observed
+	var failMu sync.Mutex
+	var failed error // the worker's first failure
 	worker := make(chan struct{})
 	go func() {
 		defer close(worker)
 		for j := range jobs {
-			j.o.Observe(j.t.Float32s())
+			if err := observe(j.name, j.o, j.t); err != nil {
+				failMu.Lock()
+				failed = cmp.Or(failed, err)
+				failMu.Unlock()
+			}
 			s.Release(j.t)
 			pending.Done()
 		}
 	}()
+	workerErr := func() error {
+		failMu.Lock()
+		defer failMu.Unlock()
+		return failed
+	}
 	stop := sync.OnceFunc(func() { close(jobs); <-worker })
 	defer stop()
 	s, err := kernels.NewSession(m, kernels.Options{Threads: opt.Threads, TapOnly: want, TapHolds: true, Tap: func(name string, t *graph.Tensor) {
@@ -72,7 +85,7 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 			if async[name] {
 				if t.Len() <= asyncMax {
 					pending.Add(1)
-					jobs <- job{o, t}
+					jobs <- job{name, o, t}
 					return
 				}
 				// The worker may still have this observer's tensor from an
@@ -98,6 +111,9 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 		if _, err := s.Run(smp); err != nil {
 			return nil, fmt.Errorf("calibration sample %d: %w", i, err)
 		}
+		if err := workerErr(); err != nil {
+			return nil, err
+		}
 		// Collect between samples every so often, when only the session and
 		// the observers are live: the collector then sizes the heap from that
 		// baseline, not from whatever a collection in the middle of a run
@@ -113,7 +129,22 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 		}
 	}
 	stop()
+	if err := workerErr(); err != nil {
+		return nil, err
+	}
 	return ranges(names, obs, opt.Threads)
+}
+
+// observe feeds t to o on the observer worker, where a panic would end the
+// process with a stack trace instead of the one-line error every failure gets.
+func observe(name string, o calib.Observer, t *graph.Tensor) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("tensor %q: observer failed: %v", name, r)
+		}
+	}()
+	o.Observe(t.Float32s())
+	return nil
 }
 
 // observeQueue is how many tapped tensors may wait for the observer worker.

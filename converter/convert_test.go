@@ -318,3 +318,17 @@ func TestHistogramObserversDeterministic(t *testing.T) {
 		}
 	}
 }
+
+type panickingObserver struct{}
+
+func (panickingObserver) Observe([]float32)                { panic("index out of range [9] with length 9") }
+func (panickingObserver) Range() (float32, float32, error) { return 0, 0, nil }
+
+// TestObserverPanicIsAnError: a failure on the observer worker goroutine comes
+// back as the tensor's error, not a crash of the process.
+func TestObserverPanicIsAnError(t *testing.T) {
+	err := observe("conv1_out", panickingObserver{}, graph.NewTensor(graph.Float, []int{3}))
+	if err == nil || err.Error() != `tensor "conv1_out": observer failed: index out of range [9] with length 9` {
+		t.Errorf("got %v", err)
+	}
+}

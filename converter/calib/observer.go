@@ -189,13 +189,18 @@ func (h *histObserver) countOn(x []float32, a, b *lanes) (first, last int) {
 		half := len(x) / 2
 		var wg sync.WaitGroup
 		var lo2, hi2 float32
+		var failure any
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() { failure = recover() }() // raised again below, where callers can recover it
 			lo2, hi2 = b.count(x[half:], scale, h.n, lim)
 		}()
 		lo, hi = a.count(x[:half], scale, h.n, lim)
 		wg.Wait()
+		if failure != nil {
+			panic(failure)
+		}
 		lo, hi = min(lo, lo2), max(hi, hi2)
 	} else {
 		lo, hi = a.count(x, scale, h.n, lim)
