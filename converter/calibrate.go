@@ -135,6 +135,18 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 	return ranges(names, obs, opt.Threads)
 }
 
+// rangeOf asks o for its range on a goroutine of ranges, where a panic
+// would end the process.
+func rangeOf(o calib.Observer) (r [2]float32, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("range search failed: %v", p)
+		}
+	}()
+	r[0], r[1], err = o.Range()
+	return r, err
+}
+
 // observe feeds t to o on the observer worker, where a panic would end the
 // process with a stack trace instead of the one-line error every failure gets.
 func observe(name string, o calib.Observer, t *graph.Tensor) (err error) {
@@ -177,8 +189,7 @@ func ranges(names []string, obs map[string]calib.Observer, threads int) (map[str
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				lo, hi, err := obs[names[i]].Range()
-				got[i], errs[i] = [2]float32{lo, hi}, err
+				got[i], errs[i] = rangeOf(obs[names[i]])
 			}
 		}()
 	}
