@@ -5,6 +5,7 @@ import (
 	"image"
 	_ "image/jpeg" // registers JPEG decoding
 	_ "image/png"  // registers PNG decoding
+	"io"
 	"math"
 	"os"
 
@@ -113,13 +114,11 @@ func imageShape(path string, in Input, opt ImageOptions) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, unwrap(err))
-	}
-	defer f.Close()
-	if _, _, err := image.DecodeConfig(f); err != nil {
-		return nil, fmt.Errorf("%s: not a readable PNG or JPEG image: %v", path, err)
+	if _, err := readImage(path, func(r io.Reader) (image.Config, error) {
+		c, _, err := image.DecodeConfig(r)
+		return c, err
+	}); err != nil {
+		return nil, err
 	}
 	h, w, err := o.target(in)
 	if err != nil {
@@ -128,20 +127,35 @@ func imageShape(path string, in Input, opt ImageOptions) ([]int, error) {
 	return o.shape(h, w), nil
 }
 
+// readImage opens path and decodes it (the header or the whole image), with
+// one message for a file that cannot be opened and one for one that is not
+// an image, whichever part is read.
+func readImage[T any](path string, decode func(io.Reader) (T, error)) (T, error) {
+	var zero T
+	f, err := os.Open(path)
+	if err != nil {
+		return zero, fmt.Errorf("%s: %v", path, unwrap(err))
+	}
+	defer f.Close()
+	v, err := decode(f)
+	if err != nil {
+		return zero, fmt.Errorf("%s: not a readable PNG or JPEG image: %v", path, err)
+	}
+	return v, nil
+}
+
 // loadImage decodes, resizes, crops, reorders and normalizes one image.
 func loadImage(path string, in Input, opt ImageOptions) (*graph.Tensor, error) {
 	o, err := opt.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(path)
+	img, err := readImage(path, func(r io.Reader) (image.Image, error) {
+		img, _, err := image.Decode(r)
+		return img, err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, unwrap(err))
-	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: not a readable PNG or JPEG image: %v", path, err)
+		return nil, err
 	}
 	th, tw, err := o.target(in)
 	if err != nil {
