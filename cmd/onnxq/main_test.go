@@ -627,7 +627,7 @@ func TestMain(m *testing.M) {
 
 // TestPeakRSSIndependentOfSamples: converting the PaddleOCR cls model with 500
 // calibration samples peaks within 10% of the RSS with 50. Each is the median
-// of three child processes on one thread (GOMAXPROCS=1, --threads 1): with two,
+// of five child processes on one thread (GOMAXPROCS=1, --threads 1): with two,
 // goroutine timing moves the peak by a few MiB either way.
 func TestPeakRSSIndependentOfSamples(t *testing.T) {
 	if testing.Short() {
@@ -644,7 +644,7 @@ func TestPeakRSSIndependentOfSamples(t *testing.T) {
 	}
 	peak := func(n int) float64 {
 		var runs []float64
-		for k := 0; k < 3; k++ {
+		for k := 0; k < 5; k++ {
 			rep := filepath.Join(dir, fmt.Sprintf("r%d.json", n))
 			cmd := exec.Command(os.Args[0], "convert", model, "-o", filepath.Join(dir, "q.onnx"),
 				"--calib", cal, "--calib-size", fmt.Sprint(n), "--threads", "1", "--report", rep)
@@ -663,10 +663,10 @@ func TestPeakRSSIndependentOfSamples(t *testing.T) {
 			runs = append(runs, float64(r.Peak)/(1<<20))
 		}
 		slices.Sort(runs)
-		return runs[1]
+		return runs[2]
 	}
 	p50, p500 := peak(50), peak(500)
-	t.Logf("peak RSS of onnxq convert on PaddleOCR cls (median of 3): %.1f MiB with 50 samples, %.1f MiB with 500 (%+.1f%%)", p50, p500, 100*(p500/p50-1))
+	t.Logf("peak RSS of onnxq convert on PaddleOCR cls (median of 5): %.1f MiB with 50 samples, %.1f MiB with 500 (%+.1f%%)", p50, p500, 100*(p500/p50-1))
 	if p500 > 1.1*p50 {
 		t.Errorf("peak RSS grows with the samples: %.1f -> %.1f MiB", p50, p500)
 	}
