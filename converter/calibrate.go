@@ -18,7 +18,7 @@ import (
 // observed tensors to their observers.
 func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []string, opt Options, st *settings, means *channelMeans) (map[string][2]float32, error) {
 	obs := map[string]calib.Observer{}
-	async := map[string]bool{}
+	async, anyAsync := map[string]bool{}, false
 	for _, n := range names {
 		c := st.observer(n, opt)
 		c.Threads = opt.Threads
@@ -29,6 +29,7 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 		obs[n] = o
 		// With one thread asked for, everything stays on the run's goroutine.
 		async[n] = c.Histogram() && opt.Threads != 1 && runtime.GOMAXPROCS(0) > 1
+		anyAsync = anyAsync || async[n]
 	}
 	// Only the observed tensors (and bias correction's inputs) are tapped, so
 	// elementwise chains between them still run fused.
@@ -41,56 +42,22 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 			want[n] = true
 		}
 	}
-	// Histogram observers run on a goroutine of their own, so counting
-	// overlaps the model's next steps instead of stalling them (the executor
-	// rarely keeps both cores busy): the session holds each tapped buffer
-	// until its observer is done. One worker keeps each observer's tensors in
-	// run order; the queue bounds the tensors held at once. Min/max is cheap
-	// enough to run in the tap: holding buffers would only cost memory.
 	var s *kernels.Session
-	type job struct {
-		name string
-		o    calib.Observer
-		t    *graph.Tensor
-	}
-	jobs := make(chan job, observeQueue)
-	var pending sync.WaitGroup // jobs sent and not yet observed
-	var failMu sync.Mutex
-	var failed error // the worker's first failure
-	worker := make(chan struct{})
-	go func() {
-		defer close(worker)
-		for j := range jobs {
-			if err := observe(j.name, j.o, j.t); err != nil {
-				failMu.Lock()
-				failed = cmp.Or(failed, err)
-				failMu.Unlock()
-			}
-			s.Release(j.t)
-			pending.Done()
-		}
-	}()
-	workerErr := func() error {
-		failMu.Lock()
-		defer failMu.Unlock()
-		return failed
-	}
-	stop := sync.OnceFunc(func() { close(jobs); <-worker })
-	defer stop()
-	s, err := kernels.NewSession(m, kernels.Options{Threads: opt.Threads, TapOnly: want, TapHolds: true, Tap: func(name string, t *graph.Tensor) {
+	w := startObserverWorker(func(t *graph.Tensor) { s.Release(t) })
+	defer w.stop()
+	s, err := kernels.NewSession(m, kernels.Options{Threads: opt.Threads, TapOnly: want, TapHolds: anyAsync, Tap: func(name string, t *graph.Tensor) {
 		if means != nil {
 			means.observe(name, t)
 		}
 		if o, ok := obs[name]; ok && t.DType == graph.Float {
 			if async[name] {
 				if t.Len() <= asyncMax {
-					pending.Add(1)
-					jobs <- job{name, o, t}
+					w.send(name, o, t)
 					return
 				}
 				// The worker may still have this observer's tensor from an
 				// earlier sample (shapes can change between samples).
-				pending.Wait()
+				w.flush()
 			}
 			o.Observe(t.Float32s())
 		}
@@ -111,7 +78,7 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 		if _, err := s.Run(smp); err != nil {
 			return nil, fmt.Errorf("calibration sample %d: %w", i, err)
 		}
-		if err := workerErr(); err != nil {
+		if err := w.err(); err != nil {
 			return nil, err
 		}
 		// Collect between samples every so often, when only the session and
@@ -128,11 +95,73 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 			opt.Progress(i+1, n)
 		}
 	}
-	stop()
-	if err := workerErr(); err != nil {
+	w.stop()
+	if err := w.err(); err != nil {
 		return nil, err
 	}
 	return ranges(names, obs, opt.Threads)
+}
+
+// observerWorker runs histogram observers on a goroutine of its own, so
+// counting overlaps the model's next steps instead of stalling them (the
+// executor rarely keeps both cores busy): the session holds each tapped
+// buffer until its observer is done and the worker releases it. One worker
+// keeps each observer's tensors in run order; the queue bounds the tensors
+// held at once. Min/max is cheap enough to run in the tap: holding buffers
+// would only cost memory.
+type observerWorker struct {
+	jobs     chan observeJob
+	pending  sync.WaitGroup // jobs sent and not yet observed
+	done     chan struct{}
+	stopOnce sync.Once
+	mu       sync.Mutex
+	failed   error // the first failure
+}
+
+type observeJob struct {
+	name string
+	o    calib.Observer
+	t    *graph.Tensor
+}
+
+func startObserverWorker(release func(*graph.Tensor)) *observerWorker {
+	w := &observerWorker{jobs: make(chan observeJob, observeQueue), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for j := range w.jobs {
+			if err := observe(j.name, j.o, j.t); err != nil {
+				w.mu.Lock()
+				w.failed = cmp.Or(w.failed, err)
+				w.mu.Unlock()
+			}
+			release(j.t)
+			w.pending.Done()
+		}
+	}()
+	return w
+}
+
+// send queues t for o, waiting while the queue is full.
+func (w *observerWorker) send(name string, o calib.Observer, t *graph.Tensor) {
+	w.pending.Add(1)
+	w.jobs <- observeJob{name, o, t}
+}
+
+// flush waits until every tensor sent has been observed.
+func (w *observerWorker) flush() { w.pending.Wait() }
+
+// stop observes what is queued and ends the worker; it may be called again.
+func (w *observerWorker) stop() {
+	w.stopOnce.Do(func() {
+		close(w.jobs)
+		<-w.done
+	})
+}
+
+func (w *observerWorker) err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failed
 }
 
 // rangeOf asks o for its range on a goroutine of ranges, where a panic
