@@ -147,45 +147,49 @@ func (h *histObserver) Observe(x []float32) {
 		_, e := math.Frexp(amax) // amax < 2^e
 		h.fit(e)
 	}
-	a, b := getLanes(len(h.counts)), getLanes(len(h.counts))
+	a := getLanes(len(h.counts))
 	defer lanePool.Put(a)
-	defer lanePool.Put(b)
-	first, last := h.countOn(x, a, b)
+	first, last, b := h.countOn(x, a)
 	if first < -h.n || last >= h.n {
 		// Values beyond the grid (or infinities): widen it and count again.
 		a.clear()
-		b.clear()
+		b.discard()
 		lo, hi := finiteMinMax(x)
 		if lo > hi {
 			return
 		}
 		_, e := math.Frexp(math.Max(-float64(lo), float64(hi)))
 		h.fit(e)
-		first, last = h.countOn(x, a, b)
+		first, last, b = h.countOn(x, a)
 		first, last = max(first, -h.n), min(last, h.n-1) // infinities stay out
 	}
 	if first > last {
 		a.clear() // only NaN: the spare bins
-		b.clear()
+		b.discard()
 		return
 	}
 	if first == 0 {
 		first = -1 // a tiny negative whose scaled value rounded to -0 is in bin -1
 	}
 	a.drain(h.counts[h.n+first:h.n+last+1], h.n+first)
-	b.drain(h.counts[h.n+first:h.n+last+1], h.n+first)
+	if b != nil {
+		b.drain(h.counts[h.n+first:h.n+last+1], h.n+first)
+		lanePool.Put(b)
+	}
 }
 
-// countOn counts x on the current grid into lanes a (and b, for the second
-// half of a large tensor, counted on another goroutine: counting is most of
-// a histogram observer's cost and the executor waits while it runs). It
-// returns the least and greatest signed bin seen, which may lie outside the
-// grid (those values went to the spare bins); first > last when only NaN.
-func (h *histObserver) countOn(x []float32, a, b *lanes) (first, last int) {
+// countOn counts x on the current grid into lanes a; the second half of a
+// large tensor goes into lanes b of its own, counted on another goroutine
+// (counting is most of a histogram observer's cost), which it returns (nil
+// when x was counted in one piece). first and last are the least and
+// greatest signed bin seen, which may lie outside the grid (those values
+// went to the spare bins); first > last when only NaN.
+func (h *histObserver) countOn(x []float32, a *lanes) (first, last int, b *lanes) {
 	scale := float32(math.Ldexp(float64(h.n), -h.k))
 	lim := float32(h.n)
 	var lo, hi float32
 	if len(x) >= parallelCount && h.threads != 1 && runtime.GOMAXPROCS(0) > 1 {
+		b = getLanes(len(h.counts))
 		half := len(x) / 2
 		var wg sync.WaitGroup
 		var lo2, hi2 float32
@@ -206,10 +210,10 @@ func (h *histObserver) countOn(x []float32, a, b *lanes) (first, last int) {
 		lo, hi = a.count(x, scale, h.n, lim)
 	}
 	if lo > hi {
-		return 1, 0
+		return 1, 0, b
 	}
 	// Floors of float32 values: exact integers, or infinities (clamped).
-	return int(math.Max(float64(lo), -2*float64(h.n))), int(math.Min(float64(hi), 2*float64(h.n)))
+	return int(math.Max(float64(lo), -2*float64(h.n))), int(math.Min(float64(hi), 2*float64(h.n))), b
 }
 
 // fit makes the grid reach 2^e: allocated at that scale on first use (with
@@ -332,6 +336,15 @@ func (l *lanes) drain(counts []uint64, from int) {
 }
 
 func (l *lanes) clear() { clear(l.c) }
+
+// discard clears lanes counted in vain and returns them to the pool; nil is
+// fine (no second half was counted).
+func (l *lanes) discard() {
+	if l != nil {
+		l.clear()
+		lanePool.Put(l)
+	}
+}
 
 // finiteMinMax is min/max over the finite values (lo > hi when there are none).
 func finiteMinMax(x []float32) (lo, hi float32) {
