@@ -76,24 +76,24 @@ type TensorStats struct {
 
 // TensorResult is the comparison of one tensor.
 type TensorResult struct {
-	Name     string       `json:"name"`
-	TestName string       `json:"test_name,omitempty"`
-	Node     string       `json:"node,omitempty"`
-	OpType   string       `json:"op_type,omitempty"`
-	Index    int          `json:"index"`
-	Cosine   float64      `json:"cosine"`
-	SQNR     float64      `json:"sqnr_db"`
-	MSE      float64      `json:"mse"`
-	MaxAbs   float64      `json:"max_abs_error"`
-	Top1     *float64     `json:"top1_agreement,omitempty"`
+	Name     string   `json:"name"`
+	TestName string   `json:"test_name,omitempty"`
+	Node     string   `json:"node,omitempty"`
+	OpType   string   `json:"op_type,omitempty"`
+	Index    int      `json:"index"`
+	Cosine   float64  `json:"cosine"`
+	SQNR     float64  `json:"sqnr_db"`
+	MSE      float64  `json:"mse"`
+	MaxAbs   float64  `json:"max_abs_error"`
+	Top1     *float64 `json:"top1_agreement,omitempty"`
 	// ChannelSQNR is the median of the per-channel SQNRs (dB): low where a
 	// per-tensor encoding rounded the small channels away while the big one
 	// carries the total.
-	ChannelSQNR *float64 `json:"channel_sqnr_db,omitempty"`
-	Values   int64        `json:"values"`
-	Quant    *QuantInfo   `json:"quantization,omitempty"`
-	Stats    *TensorStats `json:"stats,omitempty"`
-	Note     string       `json:"note,omitempty"`
+	ChannelSQNR *float64     `json:"channel_sqnr_db,omitempty"`
+	Values      int64        `json:"values"`
+	Quant       *QuantInfo   `json:"quantization,omitempty"`
+	Stats       *TensorStats `json:"stats,omitempty"`
+	Note        string       `json:"note,omitempty"`
 }
 
 // Bad reports whether the tensor misses a threshold.

@@ -15,10 +15,10 @@ const PerfectSQNR = 200.0
 // samples, in fixed memory: cosine, SQNR and MSE are global over every value
 // seen, not averages of per-sample figures.
 type Acc struct {
-	N                  int64
+	N                   int64
 	sumRR, sumTT, sumRT float64
-	sumErr2            float64
-	maxAbs             float64
+	sumErr2             float64
+	maxAbs              float64
 	// Top-1 agreement along a class axis, when one is set.
 	ClassAxisLen       int // size of the class axis (last axis); 0: none
 	top1Agree, top1All int64
