@@ -104,6 +104,7 @@ func convertFlags() []convertFlag {
 		boolean("bias-correction", "quantization.bias_correction", "correct biases for weight quantization error with input means measured on the calibration data", func(c *overrides.Config) *bool { return &c.Quant.BiasCorrection }),
 		str("passes", "passes.list", "float passes before calibration (see onnxq passes)", d.Passes.List, func(c *overrides.Config) *string { return &c.Passes.List }),
 		boolean("cle", "passes.cle", "add cross-layer equalization to the passes", func(c *overrides.Config) *bool { return &c.Passes.CLE }),
+		boolean("keep-initializer-inputs", "passes.keep_initializer_inputs", "keep graph inputs that repeat an initializer (IR < 4 models) as inputs; their float values then stay in the file beside the quantized copies", func(c *overrides.Config) *bool { return &c.Passes.KeepInitializerInputs }),
 		str("report", "report.json", "write the report as JSON", "", func(c *overrides.Config) *string { return &c.Report.JSON }),
 		str("encodings-out", "report.encodings", "write the final encodings as overrides JSON (feed back with --overrides to reproduce the model)", "", func(c *overrides.Config) *string { return &c.Report.Encodings }),
 		str("overrides", "overrides_file", "overrides: onnxq JSON, AIMET/QNN encodings 0.6.1/1.0.0 or ORT tensor overrides (detected)", "", func(c *overrides.Config) *string { return &c.OverridesFile }),
@@ -244,7 +245,7 @@ func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options,
 		ActType:  act, ActSymmetric: q.ActivationSymmetric, WeightType: wt,
 		WeightPerTensor: q.WeightGranularity == overrides.PerTensor, WeightBlockSize: q.WeightBlockSize,
 		BiasFloat: q.BiasType == "float", BiasCorrection: q.BiasCorrection, WeightOnly: q.WeightOnly,
-		Passes: cfg.Passes.List, CLE: cfg.Passes.CLE, Threads: cfg.Threads,
+		Passes: cfg.Passes.List, CLE: cfg.Passes.CLE, KeepInitializerInputs: cfg.Passes.KeepInitializerInputs, Threads: cfg.Threads,
 		EncodingsOut: cfg.Report.Encodings, AllowMissing: cfg.AllowMissing,
 	}
 	if _, err := calib.New(opt.Observer); err != nil {
