@@ -52,6 +52,11 @@ type Options struct {
 	WeightOnly bool
 	// BiasFloat keeps biases float where the overrides do not set bias_dtype.
 	BiasFloat bool
+	// KeepInitializerInputs keeps graph inputs that repeat an initializer (IR <
+	// 4 exporters), so the model's inputs stay as they were; their float
+	// values stay too, beside the quantized copies the layers read. By
+	// default they become constants and unused ones are dropped.
+	KeepInitializerInputs bool
 	// AllowMissing turns overrides naming nodes or tensors the model lacks
 	// into warnings.
 	AllowMissing bool
@@ -181,7 +186,7 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 	if m.OpsetVersion("") < need {
 		list += fmt.Sprintf(",upgrade-opset:%d", need)
 	}
-	ps, err := passes.Parse(list, passes.Options{})
+	ps, err := passes.Parse(list, passes.Options{KeepInitializerInputs: opt.KeepInitializerInputs})
 	if err != nil {
 		return nil, err
 	}
@@ -374,6 +379,7 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 	if err := passes.InsertQDQ(m, qp); err != nil {
 		return nil, err
 	}
+	rep.Passes = append(rep.Passes, passes.DropUnusedInitializers(m))
 	if err := recordPassNames(m, pst); err != nil {
 		return nil, err
 	}

@@ -83,6 +83,8 @@ type QuantConfig struct {
 type PassConfig struct {
 	List string `toml:"list"`
 	CLE  bool   `toml:"cle"`
+	// KeepInitializerInputs keeps graph inputs that repeat an initializer.
+	KeepInitializerInputs bool `toml:"keep_initializer_inputs"`
 }
 
 // OutConfig names the side outputs.

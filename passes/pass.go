@@ -105,6 +105,9 @@ type Options struct {
 	StandaloneBN string
 	// WeightBits is the weight bit width bias correction models (default 8).
 	WeightBits int
+	// KeepInitializerInputs leaves initializers-not-inputs out of "default":
+	// graph inputs that repeat an initializer stay overridable.
+	KeepInitializerInputs bool
 }
 
 type factory struct {
@@ -132,7 +135,9 @@ func Names() []string {
 func Describe(name string) string { return registry[name].desc }
 
 // DefaultList is the cleanup passes and fold-bn, in the order they run.
-var DefaultList = []string{"constants-to-initializers", "eliminate-identity", "fold-constants", "eliminate-dead", "infer-shapes", "fold-bn", "fold-affine", "eliminate-dead"}
+// initializers-not-inputs comes first: the passes after it leave weights that
+// are also graph inputs alone, since a runtime may replace those.
+var DefaultList = []string{"initializers-not-inputs", "constants-to-initializers", "eliminate-identity", "fold-constants", "eliminate-dead", "infer-shapes", "fold-bn", "fold-affine", "eliminate-dead"}
 
 // Parse turns a comma-separated list ("default", "none", names, "upgrade-opset:17")
 // into passes.
@@ -146,6 +151,9 @@ func Parse(list string, o Options) ([]Pass, error) {
 		item = strings.TrimSpace(item)
 		if item == "default" {
 			for _, n := range DefaultList {
+				if n == "initializers-not-inputs" && o.KeepInitializerInputs {
+					continue
+				}
 				p, err := registry[n].make(o, "")
 				if err != nil {
 					return nil, fmt.Errorf("pass %q: %v", n, err)
