@@ -94,6 +94,7 @@ func newRoot(stdout, stderr io.Writer) *cli.Command {
 		Commands: []*cli.Command{
 			convertCommand(),
 			compareCommand(),
+			sensitivityCommand(),
 			inspectCommand(),
 			runCommand(),
 			optimizeCommand(),

@@ -12,6 +12,10 @@ type reportData struct{ res *diagnose.Result }
 
 func compareReport(res *diagnose.Result, ref, test string) *reportData { return &reportData{res} }
 
+func sensitivityReport(res *diagnose.SensitivityResult, model string) *reportData {
+	return &reportData{}
+}
+
 func writeHTMLReport(path string, d *reportData) error {
 	return fmt.Errorf("%s: the HTML report is not built into this binary yet", path)
 }
