@@ -95,6 +95,7 @@ func newRoot(stdout, stderr io.Writer) *cli.Command {
 			convertCommand(),
 			compareCommand(),
 			sensitivityCommand(),
+			tuneCommand(),
 			inspectCommand(),
 			runCommand(),
 			optimizeCommand(),
