@@ -9,7 +9,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -258,7 +257,7 @@ func depthFigure(d *Data, name, title, ylabel, unit string, metric func(Metric) 
 		ys[i] = metric(m)
 	}
 	var extra []float64
-	if threshold != 0 && !math.IsNaN(threshold) {
+	if threshold != 0 && finite(threshold) {
 		extra = append(extra, threshold)
 	}
 	cp := newCapper(ys, extra...)
@@ -725,5 +724,5 @@ func pct(v float64) string {
 	if !finite(v) {
 		return num(v)
 	}
-	return strings.TrimSuffix(strconv.FormatFloat(100*v, 'f', 2, 64), ".00") + "%"
+	return strconv.FormatFloat(100*v, 'f', 2, 64) + "%"
 }

@@ -59,7 +59,11 @@ type page struct {
 	FoldedHists  []histEntry
 	StatsOpen    bool
 	NoHistograms int
+	Nav          []navLink
 }
+
+// navLink points at one section of the page.
+type navLink struct{ ID, Text string }
 
 func toHTML(f *figure) (htmlFigure, error) {
 	svg, err := f.inlineSVG()
@@ -134,6 +138,23 @@ func renderHTML(d *Data) ([]byte, error) {
 	pg.OpenHists, pg.FoldedHists = hists[:n], hists[n:]
 	pg.StatsOpen = len(d.Tensors) <= 30
 	pg.NoHistograms = len(d.Tensors) - len(hists)
+
+	for _, l := range []struct {
+		show     bool
+		id, text string
+	}{
+		{len(d.Outputs) > 0, "outputs", "outputs"},
+		{pg.Layered, "layers", "layerwise"},
+		{pg.Layered, "worst", "worst tensors"},
+		{len(pg.SensRows) > 0, "sensitivity", "sensitivity"},
+		{len(pg.TunePoints) > 0, "tune", "tune"},
+		{len(d.Tensors) > 0, "tensors", "tensor statistics"},
+		{len(hists) > 0, "histograms", "histograms"},
+	} {
+		if l.show {
+			pg.Nav = append(pg.Nav, navLink{l.id, l.text})
+		}
+	}
 
 	var b bytes.Buffer
 	if err := pageTemplate.Execute(&b, pg); err != nil {
@@ -225,11 +246,18 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return pct(*v)
 	},
-	"measured": func(v float64) string {
+	// A NaN in a sensitivity split was not measured.
+	"mcos": func(v float64) string {
 		if math.IsNaN(v) {
 			return "–"
 		}
-		return num(v)
+		return fmtCos(v)
+	},
+	"mdb": func(v float64) string {
+		if math.IsNaN(v) {
+			return "–"
+		}
+		return fmtDB(v)
 	},
 	"join": func(s []string) string {
 		var b bytes.Buffer
@@ -275,6 +303,9 @@ summary{cursor:pointer;font-weight:bold}
 </head>
 <body>
 <h1>{{if .Title}}{{.Title}}{{else}}onnxq report{{end}}</h1>
+<nav class="small">
+{{- range $i, $l := .Nav}}{{if $i}} ·{{end}} <a href="#{{$l.ID}}">{{$l.Text}}</a>{{end}}
+</nav>
 <section id="summary">
 <table class="meta">
 {{- if .FloatModel}}<tr><td>float model</td><td>{{.FloatModel}}</td></tr>{{end}}
@@ -331,7 +362,7 @@ summary{cursor:pointer;font-weight:bold}
 <table>
 <tr><th>rank</th><th class="name">node</th><th>op</th><th>mode</th><th>cosine</th><th>SQNR (dB)</th><th>weights: cosine</th><th>weights: SQNR</th><th>activations: cosine</th><th>activations: SQNR</th></tr>
 {{- range .SensRows}}
-<tr><td>{{.Rank}}</td><td class="name">{{.Node}}</td><td>{{.OpType}}</td><td>{{.Mode}}</td><td>{{cos .Cosine}}</td><td>{{db .SQNR}}</td><td>{{measured .WeightCosine}}</td><td>{{measured .WeightSQNR}}</td><td>{{measured .ActCosine}}</td><td>{{measured .ActSQNR}}</td></tr>
+<tr><td>{{.Rank}}</td><td class="name">{{.Node}}</td><td>{{.OpType}}</td><td>{{.Mode}}</td><td>{{cos .Cosine}}</td><td>{{db .SQNR}}</td><td>{{mcos .WeightCosine}}</td><td>{{mdb .WeightSQNR}}</td><td>{{mcos .ActCosine}}</td><td>{{mdb .ActSQNR}}</td></tr>
 {{- end}}
 </table>
 </section>

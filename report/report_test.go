@@ -121,7 +121,7 @@ func TestHTMLSectionsAndNumbers(t *testing.T) {
 	if len(sens) != len(d.Sensitivity) || sens[0][0] != "1" || sens[0][1] != d.Sensitivity[0].Node {
 		t.Errorf("sensitivity table: %d rows, first %v", len(sens), sens[0][:2])
 	}
-	if want := fmt.Sprintf("%.2f", d.Sensitivity[3].WeightSQNR); sens[3][7] != strconv.FormatFloat(d.Sensitivity[3].WeightSQNR, 'g', 4, 64) {
+	if want := fmt.Sprintf("%.2f", d.Sensitivity[3].WeightSQNR); sens[3][7] != want {
 		t.Errorf("sensitivity row 4 weight SQNR %s, want %s", sens[3][7], want)
 	}
 	tune := rows(section(t, page, "tune"))
@@ -167,11 +167,18 @@ func cmpFloat(a, b float64) int {
 	return 0
 }
 
-// The page fetches nothing: no URLs but the SVG namespaces, no scripts,
-// no links, no CSS imports.
+// The page fetches nothing: no URLs but the SVG namespaces and links to
+// its own sections, no scripts, no CSS imports.
 func TestHTMLSelfContained(t *testing.T) {
 	page := render(t, synthData(30))
 	rest := strings.NewReplacer(`xmlns="http://www.w3.org/2000/svg"`, "", `xmlns:xlink="http://www.w3.org/1999/xlink"`, "").Replace(page)
+	for _, id := range []string{"outputs", "layers", "worst", "sensitivity", "tune", "tensors", "histograms"} {
+		link := `<a href="#` + id + `">`
+		if !strings.Contains(rest, link) {
+			t.Errorf("no link to section %s", id)
+		}
+		rest = strings.ReplaceAll(rest, link, "")
+	}
 	for _, bad := range []string{"http:", "https:", "src=", "href=", "url(", "@import", "<script", "<link", "<iframe", "<object"} {
 		if strings.Contains(rest, bad) {
 			i := strings.Index(rest, bad)
@@ -218,7 +225,7 @@ func TestHTMLLeavesOutEmptySections(t *testing.T) {
 func TestDegenerateValues(t *testing.T) {
 	inf, nan := math.Inf(1), math.NaN()
 	d := &Data{
-		Thresholds: Thresholds{Cos: 0.99, SQNR: 20},
+		Thresholds: Thresholds{Cos: nan, SQNR: inf},
 		Layers: []Metric{
 			{Index: 0, Name: "a", Cosine: 1, SQNR: inf},
 			{Index: 1, Name: "b", Cosine: nan, SQNR: nan},
