@@ -17,6 +17,9 @@ const (
 	// openHistograms is how many histograms (highest clip rate first) show
 	// before the rest fold away: ~300 open figures make a slow page.
 	openHistograms = 12
+	// maxPageHistograms bounds the page for models with thousands of
+	// tensors (~10 kB a histogram); the PNG plots have them all.
+	maxPageHistograms = 400
 )
 
 // WriteHTML writes the report as one self-contained HTML page: styles
@@ -59,6 +62,7 @@ type page struct {
 	FoldedHists  []histEntry
 	StatsOpen    bool
 	NoHistograms int
+	LeftOut      int // histograms not on the page
 	Nav          []navLink
 }
 
@@ -130,14 +134,15 @@ func renderHTML(d *Data) ([]byte, error) {
 	pg.TunePoints = slices.Clone(d.Tune)
 	slices.SortStableFunc(pg.TunePoints, func(a, b TunePoint) int { return cmp.Compare(a.Raised, b.Raised) })
 
-	hists, err := histEntries(d)
+	hists, drawable, err := histEntries(d)
 	if err != nil {
 		return nil, err
 	}
 	n := min(len(hists), openHistograms)
 	pg.OpenHists, pg.FoldedHists = hists[:n], hists[n:]
 	pg.StatsOpen = len(d.Tensors) <= 30
-	pg.NoHistograms = len(d.Tensors) - len(hists)
+	pg.NoHistograms = len(d.Tensors) - drawable
+	pg.LeftOut = drawable - len(hists)
 
 	for _, l := range []struct {
 		show     bool
@@ -163,28 +168,39 @@ func renderHTML(d *Data) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// histEntries draws every tensor's histogram, highest clip rate first.
-func histEntries(d *Data) ([]histEntry, error) {
+// histEntries draws the histograms of the tensors with the highest clip
+// rates, at most maxPageHistograms; it also returns how many tensors have
+// a histogram to draw.
+func histEntries(d *Data) (shown []histEntry, drawable int, err error) {
 	stems := histStems(d.Tensors)
-	var out []histEntry
+	var all []histEntry
+	var figs []*figure
 	for i := range d.Tensors {
 		f, err := histFigure(&d.Tensors[i], stems[i])
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		if f == nil {
-			continue
+		if f != nil {
+			all = append(all, histEntry{Tensor: &d.Tensors[i]})
+			figs = append(figs, f)
 		}
-		h, err := toHTML(f)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, histEntry{h, &d.Tensors[i]})
 	}
-	slices.SortStableFunc(out, func(a, b histEntry) int {
-		return cmp.Compare(orLow(b.Tensor.ClipRate), orLow(a.Tensor.ClipRate))
+	order := make([]int, len(all))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Compare(orLow(all[b].Tensor.ClipRate), orLow(all[a].Tensor.ClipRate))
 	})
-	return out, nil
+	for _, i := range order[:min(len(order), maxPageHistograms)] {
+		h, err := toHTML(figs[i])
+		if err != nil {
+			return nil, 0, err
+		}
+		all[i].Fig = h
+		shown = append(shown, all[i])
+	}
+	return shown, len(all), nil
 }
 
 // orLow sorts NaN below every number.
@@ -399,7 +415,7 @@ summary{cursor:pointer;font-weight:bold}
 {{- if or .OpenHists .FoldedHists}}
 <section id="histograms">
 <h2>Float histograms and clipping ranges</h2>
-<p class="small">Float values of each quantized tensor (log counts); the dashed lines bound the range the encoding represents, values in the shaded parts are clipped. Highest clip rate first.{{if .NoHistograms}} {{.NoHistograms}} tensors have no histogram.{{end}}</p>
+<p class="small">Float values of each quantized tensor (log counts); the dashed lines bound the range the encoding represents, values in the shaded parts are clipped. Highest clip rate first.{{if .NoHistograms}} {{.NoHistograms}} tensors have no histogram.{{end}}{{if .LeftOut}} The {{.LeftOut}} tensors with the lowest clip rates are left out of this page; the PNG plots have them all.{{end}}</p>
 <div class="grid">
 {{- range .OpenHists}}
 <figure id="{{.Fig.ID}}">{{.Fig.SVG}}<figcaption>{{with .Tensor}}{{.Name}}: {{.Kind}}, {{.DType}}, scale {{g .Scale}}, zero point {{.ZeroPoint}}{{if .Observer}}, {{.Observer}}{{end}}, cosine {{cos .Cosine}}{{end}}</figcaption></figure>

@@ -618,6 +618,30 @@ func TestBadPaths(t *testing.T) {
 	}
 }
 
+// Thousands of tensors: the page keeps the histograms with the highest
+// clip rates and says how many it left out.
+func TestHTMLHistogramCap(t *testing.T) {
+	d := &Data{}
+	n := maxPageHistograms + 5
+	for i := range n {
+		d.Tensors = append(d.Tensors, TensorStats{Name: fmt.Sprintf("t%03d", i), ClipRate: float64(i) / 1000,
+			QuantLo: 0, QuantHi: 1, Hist: &Hist{Lo: 0, Hi: 2, Counts: []float64{5, 1}}})
+	}
+	hist := section(t, render(t, d), "histograms")
+	if got := strings.Count(hist, "<svg"); got != maxPageHistograms {
+		t.Errorf("%d histograms on the page, want %d", got, maxPageHistograms)
+	}
+	if !strings.Contains(hist, "The 5 tensors with the lowest clip rates are left out") {
+		t.Error("the page does not say that histograms were left out")
+	}
+	for i := range n {
+		shown := strings.Contains(hist, fmt.Sprintf(`id="fig-hist-t%03d"`, i))
+		if shown != (i >= 5) {
+			t.Errorf("tensor t%03d (clip rate %g) shown: %v", i, d.Tensors[i].ClipRate, shown)
+		}
+	}
+}
+
 // About 300 tensors, as in a detector, make a page that opens quickly.
 func TestHTMLSize(t *testing.T) {
 	if testing.Short() {
@@ -627,5 +651,26 @@ func TestHTMLSize(t *testing.T) {
 	t.Logf("300 tensors: %d bytes", len(page))
 	if len(page) > 4<<20 {
 		t.Errorf("page of %d bytes for 300 tensors, want under 4 MiB", len(page))
+	}
+}
+
+// The cost of a report for a detector-sized model (300 tensors).
+func BenchmarkWriteHTML300(b *testing.B) {
+	d := synthData(300)
+	path := filepath.Join(b.TempDir(), "r.html")
+	for b.Loop() {
+		if err := WriteHTML(path, d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkWritePlots300(b *testing.B) {
+	d := synthData(300)
+	dir := b.TempDir()
+	for b.Loop() {
+		if err := WritePlots(dir, d); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
