@@ -12,14 +12,17 @@ import (
 
 // WriteLayersCSV writes one row per tensor metric (layers or outputs).
 func WriteLayersCSV(w io.Writer, ms []Metric) error {
-	rows := [][]string{{"index", "name", "op_type", "node", "cosine", "sqnr_db", "mse", "max_abs", "top1", "quantized"}}
-	for _, m := range ms {
-		top1 := ""
-		if m.Top1 != nil {
-			top1 = f64(*m.Top1)
+	rows := [][]string{{"index", "name", "op_type", "node", "cosine", "sqnr_db", "channel_sqnr_db", "mse", "max_abs", "top1", "quantized", "note"}}
+	opt := func(v *float64) string { // empty where not measured
+		if v == nil {
+			return ""
 		}
+		return f64(*v)
+	}
+	for _, m := range ms {
 		rows = append(rows, []string{strconv.Itoa(m.Index), m.Name, m.OpType, m.Node,
-			f64(m.Cosine), f64(m.SQNR), f64(m.MSE), f64(m.MaxAbs), top1, strconv.FormatBool(m.Quantized)})
+			f64(m.Cosine), f64(m.SQNR), opt(m.ChannelSQNR), f64(m.MSE), f64(m.MaxAbs), opt(m.Top1),
+			strconv.FormatBool(m.Quantized), m.Note})
 	}
 	return writeCSV(w, rows)
 }

@@ -252,7 +252,9 @@ func countInf(vs []float64) int {
 // depthFigure draws one metric of every layer against its position in
 // topological order, with the threshold and the first bad and worst
 // contributing tensors marked.
-func depthFigure(d *Data, name, title, ylabel, unit string, metric func(Metric) float64, threshold float64) (*figure, error) {
+// Where channel(m) reports a value, it is drawn as a second series.
+func depthFigure(d *Data, name, title, ylabel, unit string, metric func(Metric) float64, threshold float64,
+	channel func(Metric) (float64, bool)) (*figure, error) {
 	ys := make([]float64, len(d.Layers))
 	for i, m := range d.Layers {
 		ys[i] = metric(m)
@@ -260,6 +262,15 @@ func depthFigure(d *Data, name, title, ylabel, unit string, metric func(Metric) 
 	var extra []float64
 	if threshold != 0 && finite(threshold) {
 		extra = append(extra, threshold)
+	}
+	var chXYs plotter.XYs
+	if channel != nil {
+		for _, m := range d.Layers {
+			if v, ok := channel(m); ok && !math.IsNaN(v) {
+				chXYs = append(chXYs, plotter.XY{X: float64(m.Index), Y: v})
+				extra = append(extra, v)
+			}
+		}
 	}
 	cp := newCapper(ys, extra...)
 	p := newPlot(title, "position in topological order", ylabel)
@@ -322,7 +333,19 @@ func depthFigure(d *Data, name, title, ylabel, unit string, metric func(Metric) 
 			lg.Add(set.label, s)
 		}
 	}
-	if len(extra) > 0 {
+	if len(chXYs) > 0 {
+		for i := range chXYs {
+			chXYs[i].Y = cp.at(chXYs[i].Y)
+		}
+		s, err := plotter.NewScatter(chXYs)
+		if err != nil {
+			return nil, err
+		}
+		s.GlyphStyle = draw.GlyphStyle{Color: green, Radius: vg.Points(1.8), Shape: draw.CrossGlyph{}}
+		p.Add(s)
+		lg.Add("median channel SQNR", s)
+	}
+	if threshold != 0 && finite(threshold) {
 		t := hline{threshold, lineStyle(red, 1, true)}
 		p.Add(t)
 		lg.Add("threshold "+num(threshold)+unit, t)
@@ -357,12 +380,18 @@ func layerFigures(d *Data) ([]*figure, error) {
 		return nil, nil
 	}
 	sq, err := depthFigure(d, "layers-sqnr", "SQNR per tensor over depth", "SQNR (dB)", " dB",
-		func(m Metric) float64 { return m.SQNR }, d.Thresholds.SQNR)
+		func(m Metric) float64 { return m.SQNR }, d.Thresholds.SQNR,
+		func(m Metric) (float64, bool) {
+			if m.ChannelSQNR == nil {
+				return 0, false
+			}
+			return *m.ChannelSQNR, true
+		})
 	if err != nil {
 		return nil, err
 	}
 	cos, err := depthFigure(d, "layers-cosine", "Cosine similarity per tensor over depth", "cosine", "",
-		func(m Metric) float64 { return m.Cosine }, d.Thresholds.Cos)
+		func(m Metric) float64 { return m.Cosine }, d.Thresholds.Cos, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,7 @@ type page struct {
 	WorstM       *Metric
 	Under        int
 	Worst        []Metric
+	WorstNotes   bool // a worst tensor has a note: show the column
 	LayerFigs    []htmlFigure
 	SensFig      *htmlFigure
 	SensRows     []SensitivityRow
@@ -96,6 +97,7 @@ func renderHTML(d *Data) ([]byte, error) {
 		}
 	}
 	pg.Worst = worstLayers(d.Layers, worstRows)
+	pg.WorstNotes = slices.ContainsFunc(pg.Worst, func(m Metric) bool { return m.Note != "" })
 
 	figs, err := layerFigures(d)
 	if err != nil {
@@ -213,15 +215,24 @@ func orLow(v float64) float64 {
 
 // bad reports whether m misses a threshold.
 func bad(m Metric, t Thresholds) bool {
-	return t.Cos != 0 && m.Cosine < t.Cos || t.SQNR != 0 && m.SQNR < t.SQNR
+	return t.Cos != 0 && m.Cosine < t.Cos || t.SQNR != 0 && effectiveSQNR(m) < t.SQNR
 }
 
-// worstLayers returns the n layers with the lowest SQNR, lowest first; NaN
+// effectiveSQNR is the lower of the total and the median channel SQNR.
+func effectiveSQNR(m Metric) float64 {
+	if m.ChannelSQNR != nil && *m.ChannelSQNR < m.SQNR {
+		return *m.ChannelSQNR
+	}
+	return m.SQNR
+}
+
+// worstLayers returns the n layers with the lowest SQNR (the channel median
+// where it is lower), lowest first; NaN
 // (not measured) never counts as worst, ties keep topological order.
 func worstLayers(layers []Metric, n int) []Metric {
 	out := slices.Clone(layers)
 	slices.SortStableFunc(out, func(a, b Metric) int {
-		return cmp.Compare(orHigh(a.SQNR), orHigh(b.SQNR))
+		return cmp.Compare(orHigh(effectiveSQNR(a)), orHigh(effectiveSQNR(b)))
 	})
 	return out[:min(n, len(out))]
 }
@@ -256,6 +267,12 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"pct": pct,
 	"mb":  fmtMB,
 	"bad": bad,
+	"chdb": func(v *float64) string {
+		if v == nil {
+			return "–"
+		}
+		return fmtDB(*v)
+	},
 	"top1": func(v *float64) string {
 		if v == nil {
 			return "–"
@@ -300,7 +317,7 @@ h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:
 table{border-collapse:collapse;margin:6px 0 10px;font-size:13px}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:right;white-space:nowrap}
 th{background:#f3f3f3}
-td.name,th.name{text-align:left;white-space:normal;word-break:break-all;max-width:420px}
+td.name,th.name{text-align:left;white-space:normal;overflow-wrap:anywhere;max-width:420px}
 tr.bad td{background:#fde8e8}
 .meta td{text-align:left;border:none;padding:1px 10px 1px 0}
 .warn{background:#fff4d6;border:1px solid #e8c65a;padding:6px 12px;margin:8px 0}
@@ -329,7 +346,7 @@ summary{cursor:pointer;font-weight:bold}
 {{- if .Samples}}<tr><td>samples</td><td>{{.Samples}}</td></tr>{{end}}
 {{- if or .Thresholds.Cos .Thresholds.SQNR}}<tr><td>thresholds</td><td>{{if .Thresholds.Cos}}cosine {{g .Thresholds.Cos}}{{end}}{{if and .Thresholds.Cos .Thresholds.SQNR}}, {{end}}{{if .Thresholds.SQNR}}SQNR {{g .Thresholds.SQNR}} dB{{end}}</td></tr>{{end}}
 {{- if .Layered}}<tr><td>tensors compared</td><td>{{len .Layers}} ({{.Under}} under a threshold)</td></tr>{{end}}
-{{- if .FirstBad}}<tr><td>first under threshold</td><td><b>{{.FirstBad}}</b>{{with .FirstBadM}} (position {{.Index}}{{if .OpType}}, {{.OpType}}{{end}}: cosine {{cos .Cosine}}, SQNR {{db .SQNR}} dB){{end}}</td></tr>
+{{- if .FirstBad}}<tr><td>first under threshold</td><td><b>{{.FirstBad}}</b>{{with .FirstBadM}} (position {{.Index}}{{if .OpType}}, {{.OpType}}{{end}}: cosine {{cos .Cosine}}, SQNR {{db .SQNR}} dB{{with .ChannelSQNR}}, channel median {{db .}} dB{{end}}){{end}}</td></tr>
 {{- else if .Layered}}<tr><td>first under threshold</td><td>none</td></tr>{{end}}
 {{- if .WorstContributor}}<tr><td>worst contributor</td><td><b>{{.WorstContributor}}</b>{{with .WorstM}} (position {{.Index}}{{if .OpType}}, {{.OpType}}{{end}}: SQNR {{db .SQNR}} dB){{end}}</td></tr>{{end}}
 </table>
@@ -361,10 +378,11 @@ summary{cursor:pointer;font-weight:bold}
 </section>
 <section id="worst">
 <h2>Worst tensors (lowest SQNR)</h2>
+<p class="small">By the lower of the total SQNR and the median channel SQNR.</p>
 <table>
-<tr><th>position</th><th class="name">tensor</th><th>op</th><th class="name">node</th><th>cosine</th><th>SQNR (dB)</th><th>MSE</th><th>max abs error</th><th>quantized</th></tr>
+<tr><th>position</th><th class="name">tensor</th><th>op</th><th class="name">node</th><th>cosine</th><th>SQNR (dB)</th><th>channel SQNR (dB, median)</th><th>MSE</th><th>max abs error</th><th>quantized</th>{{if .WorstNotes}}<th class="name">note</th>{{end}}</tr>
 {{- range .Worst}}
-<tr{{if bad . $.Thresholds}} class="bad"{{end}}><td>{{.Index}}</td><td class="name">{{.Name}}</td><td>{{.OpType}}</td><td class="name">{{.Node}}</td><td>{{cos .Cosine}}</td><td>{{db .SQNR}}</td><td>{{g .MSE}}</td><td>{{g .MaxAbs}}</td><td>{{if .Quantized}}yes{{else}}no{{end}}</td></tr>
+<tr{{if bad . $.Thresholds}} class="bad"{{end}}><td>{{.Index}}</td><td class="name">{{.Name}}</td><td>{{.OpType}}</td><td class="name">{{.Node}}</td><td>{{cos .Cosine}}</td><td>{{db .SQNR}}</td><td>{{chdb .ChannelSQNR}}</td><td>{{g .MSE}}</td><td>{{g .MaxAbs}}</td><td>{{if .Quantized}}yes{{else}}no{{end}}</td>{{if $.WorstNotes}}<td class="name">{{.Note}}</td>{{end}}</tr>
 {{- end}}
 </table>
 </section>

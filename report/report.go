@@ -56,8 +56,13 @@ type Metric struct {
 	MaxAbs float64 `json:"max_abs"`
 	// Top1 is the share of samples whose arg max agrees, for outputs that
 	// look like class scores; nil elsewhere.
-	Top1      *float64 `json:"top1,omitempty"`
-	Quantized bool     `json:"quantized"`
+	Top1 *float64 `json:"top1,omitempty"`
+	// ChannelSQNR is the median of the per-channel SQNRs (dB) where it was
+	// measured: one wide channel can hold the total SQNR up while the
+	// others are rounded away. The lower of the two meets the threshold.
+	ChannelSQNR *float64 `json:"channel_sqnr,omitempty"`
+	Quantized   bool     `json:"quantized"`
+	Note        string   `json:"note,omitempty"`
 }
 
 // Hist is a histogram with equal-width bins over [Lo, Hi].

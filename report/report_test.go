@@ -83,7 +83,7 @@ func TestHTMLSectionsAndNumbers(t *testing.T) {
 	// tensors under a threshold, counted here independently.
 	under := 0
 	for _, m := range d.Layers {
-		if m.Cosine < 0.99 || m.SQNR < 20 {
+		if m.Cosine < 0.99 || m.SQNR < 20 || m.ChannelSQNR != nil && *m.ChannelSQNR < 20 {
 			under++
 		}
 	}
@@ -92,28 +92,50 @@ func TestHTMLSectionsAndNumbers(t *testing.T) {
 		t.Errorf("summary lacks %q", want)
 	}
 	bad := d.Layers[slices.IndexFunc(d.Layers, func(m Metric) bool { return m.Name == d.FirstBad })]
-	if want := fmt.Sprintf("<b>%s</b> (position %d, %s: cosine %.6f, SQNR 11.50 dB)", d.FirstBad, bad.Index, bad.OpType, bad.Cosine); !strings.Contains(sum, want) {
+	if want := fmt.Sprintf("<b>%s</b> (position %d, Conv: cosine %.6f, SQNR 11.50 dB, channel median 6.25 dB)", d.FirstBad, bad.Index, bad.Cosine); !strings.Contains(sum, want) {
 		t.Errorf("summary lacks %q", want)
 	}
 	if !strings.Contains(sum, "run `onnxq compare --layerwise` to find the cause") || !strings.Contains(sum, "float 1.84 s") {
 		t.Error("summary lacks the warnings or notes")
 	}
 
-	// Worst tensors: the 20 lowest SQNR, lowest first, the planted layer on
-	// top; +Inf never among them.
+	// Worst tensors: the 20 lowest SQNR (the channel median where lower),
+	// lowest first, the planted layer on top; +Inf never among them.
 	worst := rows(section(t, page, "worst"))
 	if len(worst) != worstRows {
 		t.Fatalf("worst table has %d rows, want %d", len(worst), worstRows)
 	}
+	low := func(m Metric) float64 {
+		if m.ChannelSQNR != nil {
+			return min(m.SQNR, *m.ChannelSQNR)
+		}
+		return m.SQNR
+	}
 	sorted := slices.Clone(d.Layers)
-	slices.SortStableFunc(sorted, func(a, b Metric) int { return cmpFloat(a.SQNR, b.SQNR) })
+	slices.SortStableFunc(sorted, func(a, b Metric) int { return cmpFloat(low(a), low(b)) })
+	channels := 0
 	for i, r := range worst {
-		if r[1] != sorted[i].Name || r[5] != fmt.Sprintf("%.2f", sorted[i].SQNR) {
-			t.Errorf("worst row %d: %s %s, want %s %.2f", i, r[1], r[5], sorted[i].Name, sorted[i].SQNR)
+		ch := "–"
+		if c := sorted[i].ChannelSQNR; c != nil {
+			ch = fmt.Sprintf("%.2f", *c)
+			channels++
+		}
+		if r[1] != sorted[i].Name || r[5] != fmt.Sprintf("%.2f", sorted[i].SQNR) || r[6] != ch {
+			t.Errorf("worst row %d: %s %s %s, want %s %.2f %s", i, r[1], r[5], r[6], sorted[i].Name, sorted[i].SQNR, ch)
 		}
 	}
-	if worst[0][1] != d.FirstBad || worst[0][5] != "11.50" {
-		t.Errorf("worst tensor %v, want the planted %s at 11.50 dB", worst[0][:6], d.FirstBad)
+	if worst[0][1] != d.FirstBad || worst[0][5] != "11.50" || worst[0][6] != "6.25" {
+		t.Errorf("worst tensor %v, want the planted %s at 11.50 dB, channels 6.25 dB", worst[0][:7], d.FirstBad)
+	}
+	if strings.Contains(section(t, page, "worst"), ">note<") {
+		t.Error("a note column without notes")
+	}
+	d.Layers[bad.Index].Note = "one channel holds the range"
+	if w := rows(section(t, render(t, d), "worst")); w[0][10] != "one channel holds the range" {
+		t.Errorf("worst tensor's note %q", w[0][10])
+	}
+	if channels == 0 || channels == worstRows {
+		t.Errorf("%d of the worst tensors have a channel SQNR: the order by the lower of both is not tested", channels)
 	}
 
 	// Sensitivity by rank, tune points by raised count, all tensors.
@@ -487,7 +509,11 @@ func TestCSVParsesBack(t *testing.T) {
 		r := recs[i+1]
 		sq, _ := strconv.ParseFloat(r[5], 64)
 		cos, _ := strconv.ParseFloat(r[4], 64)
-		if r[0] != strconv.Itoa(m.Index) || r[1] != m.Name || sq != m.SQNR || cos != m.Cosine || r[9] != strconv.FormatBool(m.Quantized) {
+		ch, err := strconv.ParseFloat(r[6], 64)
+		if m.ChannelSQNR == nil && r[6] != "" || m.ChannelSQNR != nil && (err != nil || ch != *m.ChannelSQNR) {
+			t.Errorf("layer row %d: channel SQNR %q", i, r[6])
+		}
+		if r[0] != strconv.Itoa(m.Index) || r[1] != m.Name || sq != m.SQNR || cos != m.Cosine || r[10] != strconv.FormatBool(m.Quantized) {
 			t.Errorf("layer row %d: %v", i, r)
 		}
 	}

@@ -24,7 +24,7 @@ func synthData(n int) *Data {
 		TuneTarget: 0.99,
 	}
 	ops := []string{"Conv", "Relu", "Conv", "HardSwish", "Add", "Resize", "Concat", "Sigmoid"}
-	bad := n * 2 / 7
+	bad := n * 2 / 7 / len(ops) * len(ops) // a Conv
 	for i := range n {
 		op := ops[i%len(ops)]
 		sq := 42 - 20*float64(i)/float64(n) + rng.NormFloat64()*1.5
@@ -36,6 +36,13 @@ func synthData(n int) *Data {
 		m := Metric{Index: i, Name: fmt.Sprintf("/backbone/stage%d/%s_%d_output_0", i/40, op, i), OpType: op,
 			Node: fmt.Sprintf("/backbone/stage%d/%s_%d", i/40, op, i), Quantized: op != "Resize" && op != "Concat"}
 		m.SQNR = sq
+		if op == "Conv" { // per-channel weights: the channel median too
+			ch := sq - 2 + rng.NormFloat64()
+			if i == bad {
+				ch = 6.25
+			}
+			m.ChannelSQNR = &ch
+		}
 		m.Cosine = 1 / math.Sqrt(1+math.Pow(10, -sq/10))
 		m.MSE = math.Pow(10, -sq/10) * 0.8
 		m.MaxAbs = math.Sqrt(m.MSE) * 9
