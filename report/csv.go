@@ -62,7 +62,7 @@ func WriteSensitivityCSV(w io.Writer, rs []SensitivityRow) error {
 // WriteTuneCSV writes the models tune tried; the raised nodes are joined
 // with ";" (the JSON report keeps them as a list).
 func WriteTuneCSV(w io.Writer, ps []TunePoint) error {
-	rows := [][]string{{"raised", "metric_name", "metric", "size_bytes", "int8_mac_share", "nodes"}}
+	rows := [][]string{{"phase", "raised", "metric_name", "metric", "met", "chosen", "size_bytes", "int8_mac_share", "nodes"}}
 	for _, p := range ps {
 		nodes := ""
 		for i, n := range p.Nodes {
@@ -71,8 +71,8 @@ func WriteTuneCSV(w io.Writer, ps []TunePoint) error {
 			}
 			nodes += n
 		}
-		rows = append(rows, []string{strconv.Itoa(p.Raised), p.MetricName, f64(p.Metric),
-			strconv.FormatInt(p.SizeBytes, 10), f64(p.Int8MACShare), nodes})
+		rows = append(rows, []string{p.Phase, strconv.Itoa(p.Raised), p.MetricName, f64(p.Metric),
+			strconv.FormatBool(p.Met), strconv.FormatBool(p.Chosen), strconv.FormatInt(p.SizeBytes, 10), f64(p.Int8MACShare), nodes})
 	}
 	return writeCSV(w, rows)
 }

@@ -522,9 +522,12 @@ func tuneFigures(d *Data) ([]*figure, error) {
 		{"tune-size", metric + " against model size", "model size (MB)", func(t TunePoint) float64 { return float64(t.SizeBytes) / 1e6 }, false},
 		{"tune-int8-macs", metric + " against int8 MAC share", "MACs in int8 (%)", func(t TunePoint) float64 { return 100 * t.Int8MACShare }, false},
 	}
+	// A line joins the points only when no node count repeats: the
+	// search's bisection tries several sets of the same size.
+	uniq := len(slices.CompactFunc(slices.Clone(pts), func(a, b TunePoint) bool { return a.Raised == b.Raised })) == len(pts)
 	var figs []*figure
 	for _, a := range axes {
-		var xys plotter.XYs
+		var xys, met, missed, chosen plotter.XYs
 		var labels []string
 		measured := false
 		for i, t := range pts {
@@ -533,14 +536,23 @@ func tuneFigures(d *Data) ([]*figure, error) {
 				continue
 			}
 			measured = measured || x != 0
-			xys = append(xys, plotter.XY{X: x, Y: cp.at(ys[i])})
+			xy := plotter.XY{X: x, Y: cp.at(ys[i])}
+			xys = append(xys, xy)
 			labels = append(labels, strconv.Itoa(t.Raised))
+			if t.Met {
+				met = append(met, xy)
+			} else {
+				missed = append(missed, xy)
+			}
+			if t.Chosen {
+				chosen = append(chosen, xy)
+			}
 		}
 		if len(xys) == 0 || !measured && !a.curve {
 			continue // size or MAC share not given
 		}
 		p := newPlot(a.title, a.xlabel, metric)
-		if a.curve {
+		if a.curve && uniq {
 			l, err := plotter.NewLine(xys)
 			if err != nil {
 				return nil, err
@@ -548,12 +560,24 @@ func tuneFigures(d *Data) ([]*figure, error) {
 			l.LineStyle = lineStyle(blue, 1, false)
 			p.Add(l)
 		}
-		s, err := plotter.NewScatter(xys)
-		if err != nil {
-			return nil, err
+		for _, set := range []struct {
+			xys   plotter.XYs
+			style draw.GlyphStyle
+		}{
+			{met, draw.GlyphStyle{Color: green, Radius: vg.Points(2.4), Shape: draw.CircleGlyph{}}},
+			{missed, draw.GlyphStyle{Color: red, Radius: vg.Points(2.4), Shape: draw.RingGlyph{}}},
+			{chosen, draw.GlyphStyle{Color: color.Black, Radius: vg.Points(5), Shape: draw.RingGlyph{}}},
+		} {
+			if len(set.xys) == 0 {
+				continue
+			}
+			s, err := plotter.NewScatter(set.xys)
+			if err != nil {
+				return nil, err
+			}
+			s.GlyphStyle = set.style
+			p.Add(s)
 		}
-		s.GlyphStyle = draw.GlyphStyle{Color: blue, Radius: vg.Points(2.2), Shape: draw.CircleGlyph{}}
-		p.Add(s)
 		if !a.curve {
 			// Each point is labelled with its number of raised nodes.
 			lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})

@@ -133,8 +133,7 @@ func renderHTML(d *Data) ([]byte, error) {
 		}
 		pg.TuneFigs = append(pg.TuneFigs, h)
 	}
-	pg.TunePoints = slices.Clone(d.Tune)
-	slices.SortStableFunc(pg.TunePoints, func(a, b TunePoint) int { return cmp.Compare(a.Raised, b.Raised) })
+	pg.TunePoints = d.Tune // in the order the search tried them
 
 	hists, drawable, err := histEntries(d)
 	if err != nil {
@@ -319,6 +318,7 @@ th,td{border:1px solid #ddd;padding:3px 7px;text-align:right;white-space:nowrap}
 th{background:#f3f3f3}
 td.name,th.name{text-align:left;white-space:normal;overflow-wrap:anywhere;max-width:420px}
 tr.bad td{background:#fde8e8}
+tr.chosen td{background:#e6f4e6;font-weight:bold}
 .meta td{text-align:left;border:none;padding:1px 10px 1px 0}
 .warn{background:#fff4d6;border:1px solid #e8c65a;padding:6px 12px;margin:8px 0}
 .notes{background:#eef5fb;border:1px solid #b8d4ea;padding:6px 12px;margin:8px 0}
@@ -404,15 +404,16 @@ summary{cursor:pointer;font-weight:bold}
 {{- if .TunePoints}}
 <section id="tune">
 <h2>Tune: accuracy against cost</h2>
+<p class="small">Each point is one model the search tried: filled green where it meets the target, a red ring where it misses, a large black ring around the result.</p>
 <div class="grid">
 {{- range .TuneFigs}}
 <figure id="{{.ID}}">{{.SVG}}<figcaption>{{.Caption}}</figcaption></figure>
 {{- end}}
 </div>
 <table>
-<tr><th>nodes raised</th><th>metric</th><th>value</th><th>size (MB)</th><th>int8 MACs</th><th class="name">raised nodes</th></tr>
+<tr><th>step</th><th>nodes raised</th><th>metric</th><th>value</th><th>target</th><th>size (MB)</th><th>int8 MACs</th><th class="name">raised nodes</th></tr>
 {{- range .TunePoints}}
-<tr><td>{{.Raised}}</td><td>{{.MetricName}}</td><td>{{g .Metric}}</td><td>{{mb .SizeBytes}}</td><td>{{pct .Int8MACShare}}</td><td class="name">{{join .Nodes}}</td></tr>
+<tr{{if .Chosen}} class="chosen"{{end}}><td>{{.Phase}}</td><td>{{.Raised}}</td><td>{{.MetricName}}</td><td>{{g .Metric}}</td><td>{{if .Met}}meets{{else}}misses{{end}}</td><td>{{mb .SizeBytes}}</td><td>{{pct .Int8MACShare}}</td><td class="name">{{join .Nodes}}</td></tr>
 {{- end}}
 </table>
 </section>

@@ -125,7 +125,8 @@ type SensitivityRow struct {
 
 // TunePoint is one model that tune tried: Raised nodes at higher precision
 // (Nodes lists them), the metric it reached, its size and the share of MACs
-// left in int8.
+// left in int8. Met says it meets the target, Chosen that it is the result;
+// Phase names the search step (base, grow, bisect, prune).
 type TunePoint struct {
 	Raised       int      `json:"raised"`
 	Metric       float64  `json:"metric"`
@@ -133,4 +134,7 @@ type TunePoint struct {
 	SizeBytes    int64    `json:"size_bytes"`
 	Int8MACShare float64  `json:"int8_mac_share"`
 	Nodes        []string `json:"nodes,omitempty"`
+	Met          bool     `json:"met"`
+	Chosen       bool     `json:"chosen,omitempty"`
+	Phase        string   `json:"phase,omitempty"`
 }

@@ -146,9 +146,15 @@ func TestHTMLSectionsAndNumbers(t *testing.T) {
 	if want := fmt.Sprintf("%.2f", d.Sensitivity[3].WeightSQNR); sens[3][7] != want {
 		t.Errorf("sensitivity row 4 weight SQNR %s, want %s", sens[3][7], want)
 	}
-	tune := rows(section(t, page, "tune"))
-	if len(tune) != len(d.Tune) || tune[7][0] != "7" || tune[7][3] != "4.07" || tune[7][4] != "85.30%" {
-		t.Errorf("tune table: %d rows, last %v", len(tune), tune[len(tune)-1])
+	// Tune steps in search order, the result marked.
+	tune := section(t, page, "tune")
+	tr := rows(tune)
+	if len(tr) != len(d.Tune) || !slices.Equal(tr[7][:7], []string{"grow", "7", "cosine", "0.9993", "meets", "4.07", "85.30%"}) ||
+		!slices.Equal(tr[8][:5], []string{"prune", "1", "cosine", "0.9893", "misses"}) {
+		t.Errorf("tune table: %d rows, %v, %v", len(tr), tr[7], tr[8])
+	}
+	if !strings.Contains(tune, `<tr class="chosen"><td>grow</td><td>1</td>`) || strings.Count(tune, `class="chosen"`) != 1 {
+		t.Error("the chosen tune step is not marked once")
 	}
 	if got := len(rows(section(t, page, "tensors"))); got != len(d.Tensors) {
 		t.Errorf("tensor table has %d rows, want %d", got, len(d.Tensors))
@@ -538,9 +544,15 @@ func TestCSVParsesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs, _ = csv.NewReader(&b).ReadAll()
-	last := recs[len(recs)-1]
-	if size, _ := strconv.ParseInt(last[3], 10, 64); size != d.Tune[7].SizeBytes || strings.Split(last[5], ";")[6] != d.Tune[7].Nodes[6] {
-		t.Errorf("tune row %v", last)
+	for i, p := range d.Tune {
+		r := recs[i+1]
+		size, _ := strconv.ParseInt(r[6], 10, 64)
+		m, _ := strconv.ParseFloat(r[3], 64)
+		nodes := strings.Split(r[8], ";")
+		if r[0] != p.Phase || r[1] != strconv.Itoa(p.Raised) || m != p.Metric || r[4] != strconv.FormatBool(p.Met) ||
+			r[5] != strconv.FormatBool(p.Chosen) || size != p.SizeBytes || len(p.Nodes) > 0 && !slices.Equal(nodes, p.Nodes) {
+			t.Errorf("tune row %d: %v", i, r)
+		}
 	}
 }
 

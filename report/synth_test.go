@@ -86,9 +86,17 @@ func synthData(n int) *Data {
 			cos += (0.9995 - cos) * 0.45
 			size += 95_000
 		}
+		phase := "grow"
+		if k == 0 {
+			phase = "base"
+		}
 		d.Tune = append(d.Tune, TunePoint{Raised: k, Metric: cos, MetricName: "cosine", SizeBytes: size,
-			Int8MACShare: 1 - 0.021*float64(k), Nodes: append([]string(nil), raised...)})
+			Int8MACShare: 1 - 0.021*float64(k), Nodes: append([]string(nil), raised...), Phase: phase, Met: cos >= d.TuneTarget})
 	}
+	// Pruning tries the second node alone; the first alone is the result.
+	d.Tune = append(d.Tune, TunePoint{Raised: 1, Metric: 0.9893, MetricName: "cosine", SizeBytes: 3_495_000,
+		Int8MACShare: 0.979, Nodes: []string{d.Sensitivity[1].Node}, Phase: "prune"})
+	d.Tune[1].Chosen = true
 	return d
 }
 
