@@ -316,7 +316,8 @@ h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:
 table{border-collapse:collapse;margin:6px 0 10px;font-size:13px}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:right;white-space:nowrap}
 th{background:#f3f3f3}
-td.name,th.name{text-align:left;white-space:normal;overflow-wrap:anywhere;max-width:420px}
+td.name,th.name{text-align:left;white-space:normal;overflow-wrap:anywhere;min-width:160px;max-width:420px}
+.scroll{overflow-x:auto;max-width:100%}
 tr.bad td{background:#fde8e8}
 tr.chosen td{background:#e6f4e6;font-weight:bold}
 .meta td{text-align:left;border:none;padding:1px 10px 1px 0}
@@ -422,19 +423,23 @@ summary{cursor:pointer;font-weight:bold}
 <section id="tensors">
 <h2>Tensor statistics</h2>
 <details{{if .StatsOpen}} open{{end}}><summary>{{len .Tensors}} tensors, float against dequantized</summary>
-<table>
-<tr><th class="name">tensor</th><th>kind</th><th>type</th><th>scale</th><th>zero point</th><th>observer</th><th>range</th><th>clip rate</th><th>cosine</th><th>float min</th><th>float median</th><th>float max</th><th>float mean</th><th>dequant min</th><th>dequant median</th><th>dequant max</th><th>dequant mean</th><th>zeros float / dequant</th></tr>
+<div class="scroll"><table>
+<tr><th class="name">tensor</th><th>kind</th><th>type</th><th>scale</th><th>zero point</th><th>observer</th><th>range</th><th>clip rate</th><th>cosine</th><th>float min / median / max</th><th>float mean</th><th>dequant min / median / max</th><th>dequant mean</th><th>zeros float / dequant</th></tr>
 {{- range .Tensors}}
-<tr><td class="name">{{.Name}}</td><td>{{.Kind}}</td><td>{{.DType}}{{if .Bits}} ({{.Bits}} bit){{end}}</td><td>{{g .Scale}}</td><td>{{.ZeroPoint}}</td><td>{{.Observer}}</td><td>[{{g .QuantLo}}, {{g .QuantHi}}]</td><td>{{pct .ClipRate}}</td><td>{{cos .Cosine}}</td><td>{{g .Float.Min}}</td><td>{{g .Float.Median}}</td><td>{{g .Float.Max}}</td><td>{{g .Float.Mean}}</td><td>{{g .Dequant.Min}}</td><td>{{g .Dequant.Median}}</td><td>{{g .Dequant.Max}}</td><td>{{g .Dequant.Mean}}</td><td>{{pct .Float.ZeroShare}} / {{pct .Dequant.ZeroShare}}</td></tr>
+<tr><td class="name">{{.Name}}</td><td>{{.Kind}}</td><td>{{.DType}}{{if .Bits}} ({{.Bits}} bit){{end}}</td>
+{{- if .Bits}}<td>{{g .Scale}}</td><td>{{.ZeroPoint}}</td>{{else}}<td>–</td><td>–</td>{{end}}<td>{{.Observer}}</td>
+<td>{{if lt .QuantLo .QuantHi}}[{{g .QuantLo}}, {{g .QuantHi}}]{{else}}–{{end}}</td><td>{{if .Bits}}{{pct .ClipRate}}{{else}}–{{end}}</td><td>{{cos .Cosine}}</td>
+{{- with .Float}}<td>{{g .Min}} / {{g .Median}} / {{g .Max}}</td><td>{{g .Mean}}</td>{{end}}
+{{- with .Dequant}}<td>{{g .Min}} / {{g .Median}} / {{g .Max}}</td><td>{{g .Mean}}</td>{{end}}<td>{{pct .Float.ZeroShare}} / {{pct .Dequant.ZeroShare}}</td></tr>
 {{- end}}
-</table>
+</table></div>
 </details>
 </section>
 {{- end}}
 {{- if or .OpenHists .FoldedHists}}
 <section id="histograms">
 <h2>Float histograms and clipping ranges</h2>
-<p class="small">Float values of each quantized tensor (log counts); the dashed lines bound the range the encoding represents, values in the shaded parts are clipped. Highest clip rate first.{{if .NoHistograms}} {{.NoHistograms}} tensors have no histogram.{{end}}{{if .LeftOut}} The {{.LeftOut}} tensors with the lowest clip rates are left out of this page; the PNG plots have them all.{{end}}</p>
+<p class="small">Float values of each tensor (log counts); for a quantized tensor the dashed lines bound the range its encoding represents, and values in the shaded parts are clipped. Highest clip rate first.{{if .NoHistograms}} {{.NoHistograms}} tensors have no histogram.{{end}}{{if .LeftOut}} The {{.LeftOut}} tensors with the lowest clip rates are left out of this page; the PNG plots have them all.{{end}}</p>
 <div class="grid">
 {{- range .OpenHists}}
 <figure id="{{.Fig.ID}}">{{.Fig.SVG}}<figcaption>{{with .Tensor}}{{.Name}}: {{.Kind}}, {{.DType}}, scale {{g .Scale}}, zero point {{.ZeroPoint}}{{if .Observer}}, {{.Observer}}{{end}}, cosine {{cos .Cosine}}{{end}}</figcaption></figure>

@@ -156,8 +156,18 @@ func TestHTMLSectionsAndNumbers(t *testing.T) {
 	if !strings.Contains(tune, `<tr class="chosen"><td>grow</td><td>1</td>`) || strings.Count(tune, `class="chosen"`) != 1 {
 		t.Error("the chosen tune step is not marked once")
 	}
-	if got := len(rows(section(t, page, "tensors"))); got != len(d.Tensors) {
-		t.Errorf("tensor table has %d rows, want %d", got, len(d.Tensors))
+	stats := rows(section(t, page, "tensors"))
+	if len(stats) != len(d.Tensors) {
+		t.Fatalf("tensor table has %d rows, want %d", len(stats), len(d.Tensors))
+	}
+	ts := d.Tensors[bad.Index]
+	want := []string{ts.Name, "activation", "uint8 (8 bit)", num(ts.Scale), strconv.FormatInt(ts.ZeroPoint, 10), "percentile",
+		"[" + num(ts.QuantLo) + ", " + num(ts.QuantHi) + "]", pct(ts.ClipRate), fmt.Sprintf("%.6f", ts.Cosine),
+		num(ts.Float.Min) + " / " + num(ts.Float.Median) + " / " + num(ts.Float.Max), num(ts.Float.Mean),
+		num(ts.Dequant.Min) + " / " + num(ts.Dequant.Median) + " / " + num(ts.Dequant.Max), num(ts.Dequant.Mean),
+		pct(ts.Float.ZeroShare) + " / " + pct(ts.Dequant.ZeroShare)}
+	if !slices.Equal(stats[bad.Index], want) {
+		t.Errorf("statistics of the planted tensor:\n%q\nwant\n%q", stats[bad.Index], want)
 	}
 
 	// Figures: two depth curves, sensitivity, three tune curves, one
