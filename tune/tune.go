@@ -216,7 +216,7 @@ func check(opt *Options) error {
 	default:
 		return fmt.Errorf("--prefer %q is not int16, int8 or float", opt.Prefer)
 	}
-	if opt.Prefer == PreferInt8 && opt.Convert.WeightType.BitWidth() > 4 {
+	if opt.Prefer == PreferInt8 && (opt.Convert.WeightType == graph.Undefined || opt.Convert.WeightType.BitWidth() > 4) {
 		return fmt.Errorf("--prefer int8 raises 4-bit weights to int8, but the weights are %s already (use --prefer int16 or float)", cmpType(opt.Convert.WeightType))
 	}
 	if opt.MaxRaise < 0 {
