@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -39,6 +40,9 @@ const (
 	maxHistBins = 96
 	// maxSensitivityBars caps the sensitivity chart; the table has all rows.
 	maxSensitivityBars = 30
+	// smallAxisChars is how many characters of tick labels fit along the
+	// x axis of a 3.6-inch figure.
+	smallAxisChars = 30
 )
 
 var (
@@ -84,29 +88,54 @@ func newLegend() *plot.Legend {
 	return &l
 }
 
-// niceTicks puts labelled ticks on about six round values (1, 2, 2.5 or 5
-// times a power of ten) and unlabelled ones halfway; the library's default
-// labels few ticks and prints "250.00" for 250.
-type niceTicks struct{ integer bool }
+// niceTicks puts labelled ticks on round values (1, 2, 2.5 or 5 times a
+// power of ten), about six, or fewer where the labels would not fit in
+// chars characters together (0: 48), and unlabelled ones halfway; the
+// library's default labels few ticks and prints "250.00" for 250.
+type niceTicks struct {
+	integer bool
+	chars   int
+}
 
 func (t niceTicks) Ticks(lo, hi float64) []plot.Tick {
 	if !finite(lo) || !finite(hi) || !(hi > lo) {
 		return plot.DefaultTicks{}.Ticks(lo, hi)
 	}
+	budget := t.chars
+	if budget == 0 {
+		budget = 48
+	}
 	raw := (hi - lo) / 6
 	mag := math.Pow(10, math.Floor(math.Log10(raw)))
-	step := 10 * mag
-	for _, m := range []float64{1, 2, 2.5, 5} {
-		if m*mag >= raw && !(t.integer && m == 2.5 && mag < 10) {
-			step = m * mag
+	var ticks []plot.Tick
+	for _, m := range []float64{1, 2, 2.5, 5, 10, 20, 25, 50, 100} {
+		step := m * mag
+		if step < raw || t.integer && step != math.Round(step) {
+			continue
+		}
+		ticks = t.at(lo, hi, step)
+		chars := 0
+		for _, tk := range ticks {
+			chars += len(tk.Label) + 2
+		}
+		if chars <= budget {
 			break
 		}
 	}
-	if t.integer {
-		step = max(step, 1)
+	if ticks == nil {
+		return plot.DefaultTicks{}.Ticks(lo, hi)
 	}
+	return ticks
+}
+
+// at puts labelled ticks every step and unlabelled ones halfway.
+func (t niceTicks) at(lo, hi, step float64) []plot.Tick {
 	var ticks []plot.Tick
+	halves := !t.integer || step >= 2
 	first := math.Ceil(lo/step) * step
+	if before := first - step/2; halves && before >= lo {
+		ticks = append(ticks, plot.Tick{Value: before})
+	}
 	for i := 0; ; i++ {
 		v := first + float64(i)*step
 		if v > hi+step*1e-9 {
@@ -115,15 +144,29 @@ func (t niceTicks) Ticks(lo, hi float64) []plot.Tick {
 		if math.Abs(v) < step*1e-9 {
 			v = 0
 		}
-		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 6, 64)})
-		if half := v + step/2; half <= hi && (!t.integer || step >= 2) {
+		ticks = append(ticks, plot.Tick{Value: v, Label: tickLabel(v, step)})
+		if half := v + step/2; halves && half <= hi {
 			ticks = append(ticks, plot.Tick{Value: half})
 		}
 	}
-	if before := first - step/2; before >= lo && (!t.integer || step >= 2) {
-		ticks = append(ticks, plot.Tick{Value: before})
-	}
 	return ticks
+}
+
+// tickLabel prints v with as many decimals as step needs and no more:
+// 18.76225 at a step of 0.00025, 5 (not 5.0) at a step of 2.5.
+func tickLabel(v, step float64) string {
+	if math.Abs(v) >= 1e6 || math.Abs(v) < 1e-4 && v != 0 {
+		return strconv.FormatFloat(v, 'g', 4, 64)
+	}
+	d := 0
+	for scaled := step; d < 12 && math.Abs(scaled-math.Round(scaled)) > 1e-6*scaled; d++ {
+		scaled *= 10
+	}
+	s := strconv.FormatFloat(v, 'f', d, 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
 }
 
 func lineStyle(c color.Color, width float64, dash bool) draw.LineStyle {
@@ -513,13 +556,17 @@ func tuneFigures(d *Data) ([]*figure, error) {
 	}
 	cp := newCapper(ys, extra...)
 
+	sizeUnit, sizeDiv := "MB", 1e6
+	if !slices.ContainsFunc(pts, func(t TunePoint) bool { return t.SizeBytes >= 1e6 }) {
+		sizeUnit, sizeDiv = "kB", 1e3
+	}
 	axes := []struct {
 		name, title, xlabel string
 		x                   func(TunePoint) float64
 		curve               bool
 	}{
 		{"tune-raised", metric + " against nodes raised", "nodes raised", func(t TunePoint) float64 { return float64(t.Raised) }, true},
-		{"tune-size", metric + " against model size", "model size (MB)", func(t TunePoint) float64 { return float64(t.SizeBytes) / 1e6 }, false},
+		{"tune-size", metric + " against model size", "model size (" + sizeUnit + ")", func(t TunePoint) float64 { return float64(t.SizeBytes) / sizeDiv }, false},
 		{"tune-int8-macs", metric + " against int8 MAC share", "MACs in int8 (%)", func(t TunePoint) float64 { return 100 * t.Int8MACShare }, false},
 	}
 	// A line joins the points only when no node count repeats: the
@@ -552,6 +599,7 @@ func tuneFigures(d *Data) ([]*figure, error) {
 			continue // size or MAC share not given
 		}
 		p := newPlot(a.title, a.xlabel, metric)
+		p.X.Tick.Marker = niceTicks{integer: a.curve, chars: smallAxisChars}
 		if a.curve && uniq {
 			l, err := plotter.NewLine(xys)
 			if err != nil {
@@ -589,9 +637,6 @@ func tuneFigures(d *Data) ([]*figure, error) {
 			}
 			lb.Offset = vg.Point{X: vg.Points(3), Y: vg.Points(2)}
 			p.Add(lb)
-		}
-		if a.curve {
-			p.X.Tick.Marker = niceTicks{integer: true}
 		}
 		if len(extra) > 0 {
 			p.Add(hline{target, lineStyle(red, 1, true)})
@@ -646,7 +691,7 @@ func histFigure(t *TensorStats, name string) (*figure, error) {
 	for _, a := range []*plot.Axis{&p.X, &p.Y} {
 		a.Label.TextStyle.Font = font.From(sans, 9)
 		a.Tick.Label.Font = font.From(sans, 8)
-		a.Tick.Marker = niceTicks{}
+		a.Tick.Marker = niceTicks{chars: smallAxisChars}
 	}
 	if peak > 0 {
 		floor /= 2

@@ -722,3 +722,32 @@ func BenchmarkWritePlots300(b *testing.B) {
 		}
 	}
 }
+
+func TestNiceTicks(t *testing.T) {
+	labels := func(tk niceTicks, lo, hi float64) (out []string) {
+		for _, x := range tk.Ticks(lo, hi) {
+			if x.Label != "" {
+				out = append(out, x.Label)
+			}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		tk     niceTicks
+		lo, hi float64
+		want   []string
+	}{
+		{niceTicks{integer: true}, 0, 299, []string{"0", "50", "100", "150", "200", "250"}},
+		{niceTicks{integer: true}, 0, 3, []string{"0", "1", "2", "3"}},
+		{niceTicks{}, 0.965, 1.001, []string{"0.97", "0.98", "0.99", "1"}},
+		{niceTicks{}, -1.2, 3.1, []string{"-1", "0", "1", "2", "3"}},
+		// Long labels on a small axis: fewer of them.
+		{niceTicks{chars: smallAxisChars}, 18.7622, 18.7632, []string{"18.7625", "18.763"}},
+		{niceTicks{}, 0, 10, []string{"0", "2", "4", "6", "8", "10"}},
+		{niceTicks{}, 0.9875, 0.99975, []string{"0.9875", "0.99", "0.9925", "0.995", "0.9975"}},
+	} {
+		if got := labels(c.tk, c.lo, c.hi); !slices.Equal(got, c.want) {
+			t.Errorf("%+v on [%g, %g]: %q, want %q", c.tk, c.lo, c.hi, got, c.want)
+		}
+	}
+}
