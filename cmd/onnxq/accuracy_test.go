@@ -64,13 +64,13 @@ func TestCompareCommand(t *testing.T) {
 	f, _ := os.Open(stats)
 	rows, err := csv.NewReader(f).ReadAll()
 	f.Close()
-	if err != nil || len(rows) < 10 || rows[0][3] != "float_min" || !slices.Contains(rows[0], "clip_rate") {
+	if err != nil || len(rows) < 10 || rows[0][2] != "float_min" || !slices.Contains(rows[0], "clip_rate") {
 		t.Fatalf("stats: %v %v", err, rows[:min(2, len(rows))])
 	}
 	if code, _, errOut = runCLI("compare", model, q, "--data", calib, "--report", rc); code != 0 {
 		t.Fatal(errOut)
 	}
-	if b, _ := os.ReadFile(rc); !strings.HasPrefix(string(b), "index,tensor,") {
+	if b, _ := os.ReadFile(rc); !strings.HasPrefix(string(b), "index,name,op_type,") {
 		t.Errorf("csv report: %.80s", b)
 	}
 	// Bad input.
@@ -112,7 +112,7 @@ func TestSensitivityAndTuneCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "1   ") || !strings.Contains(strings.SplitN(out, "\n", 4)[2], testmodels.PlantedNode) {
 		t.Fatalf("sensitivity exit %d: %s %s", code, out, errOut)
 	}
-	if b, _ := os.ReadFile(sens); !strings.Contains(string(b), "1,"+testmodels.PlantedNode+",Conv") {
+	if b, _ := os.ReadFile(sens); !strings.Contains(string(b), "1,"+testmodels.PlantedNode+",Conv,quant-one") {
 		t.Errorf("sensitivity csv: %.200s", b)
 	}
 	qj, qa, qm := filepath.Join(dir, "q.json"), filepath.Join(dir, "q.aimet.json"), filepath.Join(dir, "tuned.onnx")
