@@ -182,10 +182,6 @@ func writeCompareOutputs(cfg *overrides.Config, res *diagnose.Result, refPath, t
 	return nil
 }
 
-
-
-
-
 // printCompare prints the output metrics, and for a layerwise run the first
 // bad tensor, the worst contributor and the ten lowest SQNRs.
 func printCompare(w io.Writer, res *diagnose.Result) {

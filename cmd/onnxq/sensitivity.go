@@ -137,7 +137,6 @@ func writeSensitivity(p string, res *diagnose.SensitivityResult, model string) e
 	return writeHTMLReport(p, sensitivityReport(res, model))
 }
 
-
 func printSensitivity(w io.Writer, res *diagnose.SensitivityResult, top int) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	what := "only this node quantized"
