@@ -3,6 +3,7 @@
 package converter
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/onnxq/onnxq/converter/calib"
 	"github.com/onnxq/onnxq/converter/dataset"
+	"github.com/onnxq/onnxq/diagnose"
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/rss"
 	"github.com/onnxq/onnxq/overrides"
@@ -50,6 +52,11 @@ type Options struct {
 	WeightOnly bool
 	// BiasFloat keeps biases float where the overrides do not set bias_dtype.
 	BiasFloat bool
+	// KeepInitializerInputs keeps graph inputs that repeat an initializer (IR <
+	// 4 exporters), so the model's inputs stay as they were; their float
+	// values stay too, beside the quantized copies the layers read. By
+	// default they become constants and unused ones are dropped.
+	KeepInitializerInputs bool
 	// AllowMissing turns overrides naming nodes or tensors the model lacks
 	// into warnings.
 	AllowMissing bool
@@ -61,6 +68,14 @@ type Options struct {
 	EncodingsOut string
 	// Progress, when set, is called after each calibration sample.
 	Progress func(done, total int)
+
+	// After writing, the float model (after the same passes) and the QDQ
+	// model run on Eval (default: the calibration data) and the report
+	// carries their output metrics; outputs under CosThreshold or
+	// SQNRThreshold (defaults 0.99, 20 dB) are warnings. NoMeasure skips it.
+	Eval                        string
+	NoMeasure                   bool
+	CosThreshold, SQNRThreshold float64
 }
 
 // TensorReport is one quantized tensor in the report.
@@ -104,6 +119,10 @@ type Report struct {
 	PeakRSSBytes int64              `json:"peak_rss_bytes"`
 	// CalibrationPeakRSSBytes is the peak during calibration alone (Linux).
 	CalibrationPeakRSSBytes int64 `json:"calibration_peak_rss_bytes,omitempty"`
+	// Measured compares the written model's outputs with the float model's
+	// on MeasuredOn; nil when there was no data to run.
+	Measured   *diagnose.Result `json:"measured,omitempty"`
+	MeasuredOn string           `json:"measured_on,omitempty"`
 }
 
 // Convert runs the whole pipeline and writes opt.Output.
@@ -167,11 +186,12 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 	if m.OpsetVersion("") < need {
 		list += fmt.Sprintf(",upgrade-opset:%d", need)
 	}
-	ps, err := passes.Parse(list, passes.Options{})
+	ps, err := passes.Parse(list, passes.Options{KeepInitializerInputs: opt.KeepInitializerInputs})
 	if err != nil {
 		return nil, err
 	}
-	prep, err := (&passes.Pipeline{Passes: ps}).Run(m)
+	pst := passes.NewState()
+	prep, err := (&passes.Pipeline{Passes: ps, State: pst}).Run(m)
 	if err != nil {
 		return nil, err
 	}
@@ -355,8 +375,21 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 		}
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d weight channel(s) in %d weight(s) had their scale raised so their int32 bias fits (near-dead channels with a large bias; see \"adjusted\" in the report)", total, len(fitted)))
 	}
+	// The float model after the passes is the reference the result is
+	// measured against.
+	var floatModel *graph.Model
+	measureOn := cmp.Or(opt.Eval, opt.Calib)
+	if !opt.NoMeasure && measureOn != "" {
+		if floatModel, err = cloneModel(m); err != nil {
+			return nil, err
+		}
+	}
 	insertHook(qp)
 	if err := passes.InsertQDQ(m, qp); err != nil {
+		return nil, err
+	}
+	rep.Passes = append(rep.Passes, passes.DropUnusedInitializers(m))
+	if err := recordPassNames(m, pst); err != nil {
 		return nil, err
 	}
 	phase("quantize", start)
@@ -366,6 +399,13 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 		return nil, err
 	}
 	phase("save", start)
+	if floatModel != nil {
+		start = time.Now()
+		if err := measure(ctx, floatModel, m, measureOn, opt, rep); err != nil {
+			return nil, fmt.Errorf("measuring the written model against the float model: %w", err)
+		}
+		phase("measure", start)
+	}
 	if opt.EncodingsOut != "" {
 		if err := encodingsFile(pl, qp).Write(opt.EncodingsOut); err != nil {
 			return nil, fmt.Errorf("writing encodings: %w", err)
