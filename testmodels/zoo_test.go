@@ -1,0 +1,152 @@
+package testmodels_test
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels"
+	"github.com/onnxq/onnxq/testmodels"
+)
+
+// std is the standard deviation of a float32 tensor.
+func std(t *graph.Tensor) float64 {
+	var s1, s2 float64
+	d := t.Float32s()
+	for _, v := range d {
+		s1 += float64(v)
+		s2 += float64(v) * float64(v)
+	}
+	n := float64(len(d))
+	return math.Sqrt(math.Max(s2/n-(s1/n)*(s1/n), 0))
+}
+
+// TestZooTrainedLike runs every zoo model on its sample inputs and checks what
+// "trained-like" promises: each block output keeps a standard deviation in
+// [0.1, 10], and the logits spread by input so that top-1 is not a fixed class
+// nor a near tie.
+func TestZooTrainedLike(t *testing.T) {
+	for _, name := range testmodels.Zoo() {
+		t.Run(name, func(t *testing.T) {
+			start := time.Now()
+			m, err := testmodels.Build(name, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("built in %v", time.Since(start))
+			if err := m.Graph.Validate(); err != nil {
+				t.Fatalf("invalid model: %v", err)
+			}
+			blocks := testmodels.BlockOutputs(m)
+			if len(blocks) == 0 {
+				t.Fatal("no block outputs recorded")
+			}
+			want := map[string]bool{}
+			for _, b := range blocks {
+				want[b] = true
+			}
+			stds := map[string][]float64{}
+			s, err := kernels.NewSession(m, kernels.Options{Threads: 1, TapOnly: want, Tap: func(n string, x *graph.Tensor) {
+				stds[n] = append(stds[n], std(x))
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 8
+			samples, err := testmodels.Samples(name, m, n, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := m.Graph.Outputs[0].Name
+			var logits [][]float32
+			for _, in := range samples {
+				res, err := s.Run(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				logits = append(logits, append([]float32(nil), res[out].Float32s()...))
+			}
+			lo, hi := math.Inf(1), 0.0
+			for _, b := range blocks {
+				if len(stds[b]) != n {
+					t.Fatalf("block output %q seen %d times, want %d", b, len(stds[b]), n)
+				}
+				v := median(stds[b])
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+				if v < 0.1 || v > 10 {
+					t.Errorf("block output %q: std %.3g outside [0.1, 10]", b, v)
+				}
+			}
+			t.Logf("%d block outputs, std from %.3g to %.3g", len(blocks), lo, hi)
+			checkLogits(t, name, m, logits)
+		})
+	}
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+// checkLogits: for classifiers, the per-class logit spread across inputs is
+// O(1) and top-1 is neither one fixed class nor a near tie.
+func checkLogits(t *testing.T, name string, m *graph.Model, logits [][]float32) {
+	shape, _ := m.Graph.Outputs[0].StaticShape()
+	classes := shape[len(shape)-1]
+	if name == "yolo-silu" {
+		return // detections: checked by the block outputs
+	}
+	var tops []int
+	var margins, spreads []float64
+	for _, l := range logits {
+		for r := 0; r+classes <= len(l); r += classes {
+			row := l[r : r+classes]
+			best, second := -1, -1
+			for j := range row {
+				if best < 0 || row[j] > row[best] {
+					best, second = j, best
+				} else if second < 0 || row[j] > row[second] {
+					second = j
+				}
+			}
+			tops = append(tops, best)
+			margins = append(margins, float64(row[best]-row[second]))
+		}
+	}
+	for j := 0; j < classes && len(logits[0]) == classes; j++ {
+		var v []float64
+		for _, l := range logits {
+			v = append(v, float64(l[j]))
+		}
+		spreads = append(spreads, stdOf(v))
+	}
+	distinct := slices.Compact(slices.Sorted(slices.Values(tops)))
+	t.Logf("top-1 over %d rows: %d distinct classes; median margin %.3g; median per-class spread across inputs %.3g", len(tops), len(distinct), median(margins), medianOr(spreads))
+	if len(distinct) < min(4, len(tops)/2) {
+		t.Errorf("top-1 takes only %d classes over %d rows: logits do not depend on the input", len(distinct), len(tops))
+	}
+	if mm := median(margins); mm < 0.1 {
+		t.Errorf("median top-1 margin %.3g < 0.1: top-1 is a near tie", mm)
+	}
+}
+
+func stdOf(v []float64) float64 {
+	var s1, s2 float64
+	for _, x := range v {
+		s1 += x
+		s2 += x * x
+	}
+	n := float64(len(v))
+	return math.Sqrt(math.Max(s2/n-(s1/n)*(s1/n), 0))
+}
+
+func medianOr(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	return median(v)
+}
