@@ -12,9 +12,9 @@ import (
 // Weights are trained-like, not raw random, so that quantization results mean
 // something on them:
 //   - activations keep an O(1) scale through depth: He (fan-in) initialization,
-//     and every BatchNormalization gets running statistics equal to what the
-//     layer really sees on the sample inputs (estimated analytically, see
-//     moments), so a BN output has the scale its gamma says;
+//     and every BatchNormalization gets the running statistics of what the
+//     layer really sees on sample images (the builder's probe forward pass,
+//     probe.go), so a BN output has the scale its gamma says;
 //   - BN scales are log-normal (channel ranges about 10x apart within a layer),
 //     one channel in 32 is an outlier at 4x, shifts spread around zero; the last
 //     BN of a residual branch has a smaller median scale, as trained ResNets do;
@@ -25,9 +25,15 @@ import (
 //     input-to-input spread, so logits spread by a few units and top-1 depends
 //     on the input (the tests check both).
 //
-// Every model is a pure function of its seed (mkmodel's -seed, 1 by default):
-// the builder draws all weights from one PCG stream seeded with it. Sample
-// inputs (Samples) come from a second stream seeded with the sample seed.
+// Every model is a pure function of its seed (mkmodel's -seed, 1 by default;
+// the tests and `make bench` use 1): the builder draws all weights from one PCG
+// stream seeded with it, and its probe images from a second one. Sample inputs
+// (Samples) come from a stream seeded with the sample seed. The probe sums in
+// float32 in a fixed order, so the same seed gives a byte-identical model.
+//
+// Measured on seed 1 (TestZooTrainedLike): block outputs keep a standard
+// deviation between 0.16 and 7.7 across the zoo; classifier logits spread by
+// 0.8-3 per class across sample inputs with top-1 margins of 0.6-2.5.
 
 // YOLOSiLU is a YOLOX-nano-style detector: Conv (BN folded) + SiLU written as
 // Sigmoid and Mul, depthwise-separable convolutions, CSP blocks with residual

@@ -1,7 +1,10 @@
 package testmodels_test
 
 import (
+	"bytes"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"testing"
@@ -149,4 +152,52 @@ func medianOr(v []float64) float64 {
 		return math.NaN()
 	}
 	return median(v)
+}
+
+// TestZooDeterministic: the same seed gives a byte-identical model (the probe
+// runs on two goroutines), another seed a different one.
+func TestZooDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	save := func(name string, seed uint64, file string) []byte {
+		m, err := testmodels.Build(name, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, file)
+		if err := graph.Save(m, p); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, name := range []string{"resnet20", "transformer"} {
+		a, b, c := save(name, 1, "a.onnx"), save(name, 1, "b.onnx"), save(name, 2, "c.onnx")
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: two builds with seed 1 differ", name)
+		}
+		if bytes.Equal(a, c) {
+			t.Errorf("%s: seeds 1 and 2 give the same model", name)
+		}
+	}
+}
+
+func TestSamplesReproducible(t *testing.T) {
+	m, err := testmodels.Build("lstm", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := testmodels.Samples("lstm", m, 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := testmodels.Samples("lstm", m, 2, 3)
+	if x, y := a[1]["input"].Float32s(), b[1]["input"].Float32s(); !slices.Equal(x, y) || len(x) != 64*64 {
+		t.Errorf("samples are not reproducible or have %d values, want %d", len(x), 64*64)
+	}
+	if _, err := testmodels.Build("no-such-model", 1); err == nil {
+		t.Error("Build accepted an unknown name")
+	}
 }
