@@ -41,7 +41,7 @@ type model struct {
 func main() {
 	maxRuns := flag.Int("runs", 25, "at most this many timed runs per engine, model and thread count (after warm-up)")
 	minRuns := flag.Int("min-runs", 7, "at least this many timed runs")
-	budget := flag.Duration("budget", 5*time.Second, "time for the timed runs of one model at one thread count, both engines")
+	budget := flag.Duration("budget", 4*time.Second, "time for the timed runs of one model at one thread count, both engines")
 	only := flag.String("only", "", "time only models whose name contains this")
 	bin := flag.String("onnxq", "bin/onnxq", "onnxq binary, for the peak RSS of `onnxq run`")
 	flag.Parse()
