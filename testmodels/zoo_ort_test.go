@@ -27,10 +27,7 @@ func TestZooMatchesORT(t *testing.T) {
 	dir := t.TempDir()
 	for _, name := range testmodels.Zoo() {
 		t.Run(name, func(t *testing.T) {
-			m, err := testmodels.Build(name, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := zooModel(t, name)
 			path := filepath.Join(dir, name+".onnx")
 			if err := graph.Save(m, path); err != nil {
 				t.Fatal(err)

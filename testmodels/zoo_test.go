@@ -15,6 +15,25 @@ import (
 	"github.com/onnxq/onnxq/testmodels"
 )
 
+// built caches the zoo models for this test binary (seed 1): the builder's
+// probe takes seconds on the larger ones. Callers must not modify them.
+var built = map[string]*graph.Model{}
+
+func zooModel(t *testing.T, name string) *graph.Model {
+	t.Helper()
+	if m := built[name]; m != nil {
+		return m
+	}
+	start := time.Now()
+	m, err := testmodels.Build(name, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("built in %v", time.Since(start))
+	built[name] = m
+	return m
+}
+
 // std is the standard deviation of a float32 tensor.
 func std(t *graph.Tensor) float64 {
 	var s1, s2 float64
@@ -34,12 +53,7 @@ func std(t *graph.Tensor) float64 {
 func TestZooTrainedLike(t *testing.T) {
 	for _, name := range testmodels.Zoo() {
 		t.Run(name, func(t *testing.T) {
-			start := time.Now()
-			m, err := testmodels.Build(name, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("built in %v", time.Since(start))
+			m := zooModel(t, name)
 			if err := m.Graph.Validate(); err != nil {
 				t.Fatalf("invalid model: %v", err)
 			}
