@@ -101,16 +101,31 @@ func probeConv(x *act, w, bias []float32, outC, k int, o ConvOpts, oh, ow int) *
 						for kh := 0; kh < k; kh++ {
 							for kw := 0; kw < k; kw++ {
 								wv := w[((oc*cpg+ic)*k+kh)*k+kw]
+								// Output columns whose input column ox*stride+off is inside.
+								off := kw*o.Dilation - o.Pad
+								lo := 0
+								if off < 0 {
+									lo = (-off + o.Stride - 1) / o.Stride
+								}
+								hi := min(ow, (x.w-1-off)/o.Stride+1)
+								if x.w-1-off < 0 {
+									hi = 0
+								}
 								for oy := 0; oy < oh; oy++ {
 									iy := oy*o.Stride - o.Pad + kh*o.Dilation
-									if iy < 0 || iy >= x.h {
+									if iy < 0 || iy >= x.h || lo >= hi {
 										continue
 									}
 									row, drow := src[iy*x.w:(iy+1)*x.w], dst[oy*ow:(oy+1)*ow]
-									for ox := range drow {
-										if ix := ox*o.Stride - o.Pad + kw*o.Dilation; ix >= 0 && ix < x.w {
-											drow[ox] += wv * row[ix]
+									if o.Stride == 1 {
+										in := row[lo+off : hi+off]
+										for i, v := range in {
+											drow[lo+i] += wv * v
 										}
+										continue
+									}
+									for ox := lo; ox < hi; ox++ {
+										drow[ox] += wv * row[ox*o.Stride+off]
 									}
 								}
 							}
