@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/onnxq/onnxq/graph"
@@ -29,6 +30,7 @@ const (
 
 type ewOp struct {
 	kind     ewKind
+	opType   string // the ONNX op it came from
 	fn       sliceFn
 	op       byte // '+', '-', '*', '/'
 	a, b     int  // registers
@@ -43,6 +45,7 @@ type ewProgram struct {
 	nregs int
 	out   int
 	names []string // the fused nodes, for messages
+	form  string   // the activation the region was recognised as (fuse_patterns.go), or ""
 }
 
 // perChannel returns the constant's value for each channel of x (shape [N, C, ...]),
@@ -151,8 +154,15 @@ func binSlice(op byte, dst, a, b []float32) {
 		for i := range a {
 			dst[i] = a[i] / b[i]
 		}
+	case '^':
+		for i := range a {
+			dst[i] = pow32(a[i], b[i])
+		}
 	}
 }
+
+// pow32 is Pow as the Pow kernel computes it (float64, rounded once).
+func pow32(a, b float32) float32 { return float32(math.Pow(float64(a), float64(b))) }
 
 // scalarSlice computes dst = a op v, or v op a when left is set.
 func scalarSlice(op byte, dst, a []float32, v float32, left bool) {
@@ -170,6 +180,16 @@ func scalarSlice(op byte, dst, a []float32, v float32, left bool) {
 		}
 	case op == '/' && !left:
 		vec.DivScalar(dst, a, v)
+	case op == '^' && !left && v == 2:
+		vec.Mul(dst, a, a) // what the Pow kernel does for a square
+	case op == '^' && !left:
+		for i := range a {
+			dst[i] = pow32(a[i], v)
+		}
+	case op == '^':
+		for i := range a {
+			dst[i] = pow32(v, a[i])
+		}
 	default:
 		for i := range a {
 			dst[i] = v / a[i]
@@ -177,15 +197,13 @@ func scalarSlice(op byte, dst, a []float32, v float32, left bool) {
 	}
 }
 
-var binaryOps = map[string]byte{"Add": '+', "Sub": '-', "Mul": '*', "Div": '/'}
+var binaryOps = map[string]byte{"Add": '+', "Sub": '-', "Mul": '*', "Div": '/', "Pow": '^'}
 
 // fusedKernel runs a region standalone; it falls back to the region's own kernels
 // when the input does not fit the program (e.g. a constant that is not per channel).
 type fusedKernel struct {
 	prog     *ewProgram
-	fallback []step // the original steps, in order, with slots local to the region
-	nslots   int
-	outSlot  int
+	fallback stepList
 }
 
 func (f *fusedKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
@@ -195,10 +213,22 @@ func (f *fusedKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, er
 		f.prog.run(ctx, x.Float32s(), out.Float32s(), x.Shape)
 		return one(out), nil
 	}
-	vals := make([]*graph.Tensor, f.nslots)
+	return f.fallback.run(ctx, x)
+}
+
+// stepList is a fused region's original steps with slots local to the region:
+// slot 0 is the region's input X, constants are preloaded by a leading step.
+type stepList struct {
+	steps   []step
+	nslots  int
+	outSlot int
+}
+
+func (l *stepList) run(ctx *Context, x *graph.Tensor) ([]*graph.Tensor, error) {
+	vals := make([]*graph.Tensor, l.nslots)
 	vals[0] = x
-	for i := range f.fallback {
-		st := &f.fallback[i]
+	for i := range l.steps {
+		st := &l.steps[i]
 		args := make([]*graph.Tensor, len(st.in))
 		for j, k := range st.in {
 			if k >= 0 {
@@ -215,7 +245,7 @@ func (f *fusedKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, er
 			}
 		}
 	}
-	return one(vals[f.outSlot]), nil
+	return one(vals[l.outSlot]), nil
 }
 
 // fuseRegions finds elementwise regions among the steps and replaces each with one
@@ -224,6 +254,14 @@ func (f *fusedKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, er
 // fuseRegions merges elementwise chains; tapped slots, like graph outputs, stay
 // materialized.
 func (s *Session) fuseRegions(g *graph.Graph, tapped map[int]bool) {
+	escapes := map[int]bool{}
+	for _, o := range s.outputs {
+		escapes[o.slot] = true
+	}
+	for t := range tapped {
+		escapes[t] = true
+	}
+	s.fuseNorms(escapes)
 	producer := map[int]int{} // slot -> step index
 	for i, st := range s.steps {
 		for _, o := range st.out {
@@ -304,52 +342,64 @@ func (s *Session) fuseRegions(g *graph.Graph, tapped map[int]bool) {
 		if x < 0 || !candidate(i, map[int]bool{x: true}) {
 			continue
 		}
-		region := []int{i}
-		inRegion := map[int]bool{x: true, s.steps[i].out[0]: true}
-		member := map[int]bool{i: true}
-		for grew := true; grew; {
-			grew = false
+		// grow collects the region from the seed; with siblings it also takes
+		// other readers of X (x/2 beside erf(x/sqrt2) in Gelu, x^3 beside x in
+		// its tanh form). It reports the single value that leaves the region.
+		grow := func(siblings bool) (region []int, member map[int]bool, sink int, ok bool) {
+			region = []int{i}
+			inRegion := map[int]bool{x: true, s.steps[i].out[0]: true}
+			member = map[int]bool{i: true}
+			for grew := true; grew; {
+				grew = false
+				for slot := range inRegion {
+					if slot == x && !siblings {
+						continue
+					}
+					for _, r := range readers[slot] {
+						if !member[r] && !assigned[r] && candidate(r, inRegion) {
+							member[r] = true
+							region = append(region, r)
+							inRegion[s.steps[r].out[0]] = true
+							grew = true
+						}
+					}
+				}
+			}
+			// Exactly one value may leave the region.
+			sink = -1
 			for slot := range inRegion {
 				if slot == x {
 					continue
 				}
+				escapes := outputs[slot]
 				for _, r := range readers[slot] {
-					if !member[r] && !assigned[r] && candidate(r, inRegion) {
-						member[r] = true
-						region = append(region, r)
-						inRegion[s.steps[r].out[0]] = true
-						grew = true
+					if !member[r] {
+						escapes = true
 					}
 				}
-			}
-		}
-		// Exactly one value may leave the region.
-		sink := -1
-		ok := true
-		for slot := range inRegion {
-			if slot == x {
-				continue
-			}
-			escapes := outputs[slot]
-			for _, r := range readers[slot] {
-				if !member[r] {
-					escapes = true
+				if escapes {
+					if sink >= 0 {
+						return nil, nil, -1, false
+					}
+					sink = slot
 				}
 			}
-			if escapes {
-				if sink >= 0 {
-					ok = false
-				}
-				sink = slot
-			}
+			return region, member, sink, sink >= 0
 		}
-		if !ok || sink < 0 {
+		region, member, sink, ok := grow(true)
+		if !ok {
+			region, member, sink, ok = grow(false)
+		}
+		if !ok {
 			continue
 		}
 		sort.Ints(region)
-		prog, fallback, nslots, outSlot := s.compileRegion(region, x, sink)
+		prog, fallback := s.compileRegion(region, x, sink)
 		if prog == nil {
 			continue
+		}
+		if fn, form := recognizeActivation(prog); fn != nil {
+			prog = &ewProgram{ops: []ewOp{{kind: ewUnary, fn: fn, dst: 1, opType: form}}, nregs: 2, out: 1, names: prog.names, form: form}
 		}
 		last := region[len(region)-1]
 		// Fuse into the producing Conv when nothing else reads X.
@@ -370,7 +420,7 @@ func (s *Session) fuseRegions(g *graph.Graph, tapped map[int]bool) {
 			continue // one op alone gains nothing from fusion
 		}
 		fused := step{node: s.steps[last].node, ni: s.steps[last].ni, in: []int{x}, out: []int{sink},
-			k: &fusedKernel{prog: prog, fallback: fallback, nslots: nslots, outSlot: outSlot}}
+			k: &fusedKernel{prog: prog, fallback: fallback}}
 		for _, r := range region {
 			assigned[r] = true
 			if r != last {
@@ -411,31 +461,13 @@ func countIn(list []int, set map[int]bool) int {
 
 // compileRegion turns the region's steps (in order) into a program, and keeps the
 // steps with region-local slots as the fallback.
-func (s *Session) compileRegion(region []int, x, sink int) (*ewProgram, []step, int, int) {
+func (s *Session) compileRegion(region []int, x, sink int) (*ewProgram, stepList) {
 	reg := map[int]int{x: 0}
 	p := &ewProgram{nregs: 1}
-	var fallback []step
-	local := map[int]int{x: 0}
-	nlocal := 1
-	localOf := func(slot int) int {
-		if slot < 0 {
-			return -1
-		}
-		if l, ok := local[slot]; ok {
-			return l
-		}
-		local[slot] = nlocal
-		nlocal++
-		return local[slot]
-	}
-	var consts []struct {
-		slot int
-		t    *graph.Tensor
-	}
 	for _, i := range region {
 		st := s.steps[i]
 		n := st.node
-		op := ewOp{dst: p.nregs}
+		op := ewOp{dst: p.nregs, opType: n.OpType}
 		if sym, ok := binaryOps[n.OpType]; ok {
 			a, b := st.in[0], st.in[1]
 			ra, aok := reg[a]
@@ -449,18 +481,18 @@ func (s *Session) compileRegion(region []int, x, sink int) (*ewProgram, []step, 
 			case bok:
 				op.kind, op.a, op.constant = ewConstL, rb, s.base[a]
 			default:
-				return nil, nil, 0, 0
+				return nil, stepList{}
 			}
 		} else if n.OpType == "BatchNormalization" {
 			mul, add, err := bnAffine(st, s.base)
 			if err != nil {
-				return nil, nil, 0, 0
+				return nil, stepList{}
 			}
 			op.kind, op.a, op.mul, op.add = ewAffine, reg[st.in[0]], mul, add
 		} else {
 			fn, err := activations[n.OpType](st.ni)
 			if err != nil || fn == nil {
-				return nil, nil, 0, 0
+				return nil, stepList{}
 			}
 			op.kind, op.fn, op.a = ewUnary, fn, reg[st.in[0]]
 		}
@@ -468,34 +500,57 @@ func (s *Session) compileRegion(region []int, x, sink int) (*ewProgram, []step, 
 		p.nregs++
 		p.ops = append(p.ops, op)
 		p.names = append(p.names, n.String())
-		fb := step{node: n, ni: st.ni, k: st.k}
+	}
+	p.out = reg[sink]
+	return p, s.localSteps(region, x, sink)
+}
+
+// localSteps copies the steps (in order) with slots renumbered local to them:
+// x becomes slot 0, and a leading step loads the constants they read.
+func (s *Session) localSteps(region []int, x, sink int) stepList {
+	local := map[int]int{x: 0}
+	nlocal := 1
+	localOf := func(slot int) int {
+		if slot < 0 {
+			return -1
+		}
+		if l, ok := local[slot]; ok {
+			return l
+		}
+		local[slot] = nlocal
+		nlocal++
+		return local[slot]
+	}
+	type constSlot struct {
+		slot int
+		t    *graph.Tensor
+	}
+	var consts []constSlot
+	var steps []step
+	for _, i := range region {
+		st := s.steps[i]
+		fb := step{node: st.node, ni: st.ni, k: st.k}
 		for _, in := range st.in {
 			if in >= 0 && s.base[in] != nil {
-				consts = append(consts, struct {
-					slot int
-					t    *graph.Tensor
-				}{localOf(in), s.base[in]})
+				consts = append(consts, constSlot{localOf(in), s.base[in]})
 			}
 			fb.in = append(fb.in, localOf(in))
 		}
 		for _, o := range st.out {
 			fb.out = append(fb.out, localOf(o))
 		}
-		fallback = append(fallback, fb)
+		steps = append(steps, fb)
 	}
-	p.out = reg[sink]
-	// Constants are preloaded into the fallback's slots through a leading step.
 	if len(consts) > 0 {
-		c := consts
-		fallback = append([]step{{node: s.steps[region[0]].node, k: KernelFunc(func(*Context, []*graph.Tensor) ([]*graph.Tensor, error) {
+		steps = append([]step{{node: s.steps[region[0]].node, k: KernelFunc(func(*Context, []*graph.Tensor) ([]*graph.Tensor, error) {
 			out := make([]*graph.Tensor, nlocal)
-			for _, e := range c {
+			for _, e := range consts {
 				out[e.slot] = e.t
 			}
 			return out, nil
-		}), out: identitySlots(nlocal)}}, fallback...)
+		}), out: identitySlots(nlocal)}}, steps...)
 	}
-	return p, fallback, nlocal, local[sink]
+	return stepList{steps: steps, nslots: nlocal, outSlot: local[sink]}
 }
 
 func identitySlots(n int) []int {
@@ -531,4 +586,46 @@ func bnAffine(st step, base []*graph.Tensor) (mul, add []float32, err error) {
 	}
 	mul, add = bnCoefficients(params[0].Float32s(), params[1].Float32s(), params[2].Float32s(), params[3].Float32s(), eps)
 	return mul, add, nil
+}
+
+// matmulEpilogue runs a fused elementwise program over a MatMul's output in
+// place, before anything else reads it.
+type matmulEpilogue struct {
+	mm   *matmulKernel
+	prog *ewProgram
+}
+
+// withEpilogue takes programs whose constants are scalars of rank 0 or 1: a
+// MatMul's output has no channel axis a per-channel constant could refer to,
+// and every output it makes has rank >= 1 but for vector-by-vector products.
+func (mk *matmulKernel) withEpilogue(p *ewProgram) Kernel {
+	for _, op := range p.ops {
+		if op.kind == ewAffine || (op.constant != nil && (op.constant.Len() != 1 || op.constant.Rank() > 1)) {
+			return nil
+		}
+	}
+	return &matmulEpilogue{mm: mk, prog: p}
+}
+
+func (k *matmulEpilogue) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	outs, err := k.mm.Run(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	out := outs[0]
+	if out.Rank() == 0 {
+		// A [1] constant broadcasts the scalar product of two vectors to [1].
+		for _, op := range k.prog.ops {
+			if op.constant != nil && op.constant.Rank() == 1 {
+				out.Shape = []int{1}
+			}
+		}
+	}
+	y := out.Float32s()
+	shape := out.Shape
+	if len(shape) >= 2 {
+		shape = []int{1, 1, len(y)} // constants are scalars: no channel axis
+	}
+	k.prog.run(ctx, y, y, shape)
+	return outs, nil
 }
