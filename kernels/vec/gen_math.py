@@ -63,12 +63,19 @@ def pow2(n):
 
 
 def exp(x, out, t1, t2):
-    """out = expf(x); x, t1, t2 clobbered. Clamp keeps NaN."""
-    return [f"VMINPS {Y(x)}, {Y(HI)}, {Y(x)}", f"VMAXPS {Y(x)}, {Y(LO)}, {Y(x)}"] + exp_reduce(x, t1, out, t2) + [
+    """out = expf(x); x, t1, t2 and Y10 clobbered. Clamp keeps NaN.
+
+    Lanes below expLo (result 0 after rounding anyway) get a second scale of +0
+    instead of 2^-75: the product is the same 0 without an underflow, which
+    costs a microcode assist per instruction (masked attention logits of -1e4
+    are half of some Softmax rows)."""
+    return [f"VCMPPS $1, {Y(LO)}, {Y(x)}, {Y(10)}",
+            f"VMINPS {Y(x)}, {Y(HI)}, {Y(x)}", f"VMAXPS {Y(x)}, {Y(LO)}, {Y(x)}"] + exp_reduce(x, t1, out, t2) + [
         f"VADDPS {Y(ONE)}, {Y(out)}, {Y(out)}",
         f"VPSRAD $1, {Y(t1)}, {Y(t2)}",
         f"VPSUBD {Y(t2)}, {Y(t1)}, {Y(t1)}",
-    ] + pow2(t1) + pow2(t2) + [f"VMULPS {Y(t2)}, {Y(out)}, {Y(out)}", f"VMULPS {Y(t1)}, {Y(out)}, {Y(out)}"]
+    ] + pow2(t1) + pow2(t2) + [f"VANDNPS {Y(t1)}, {Y(10)}, {Y(t1)}",
+                                f"VMULPS {Y(t2)}, {Y(out)}, {Y(out)}", f"VMULPS {Y(t1)}, {Y(out)}, {Y(out)}"]
 
 
 def expm1(x, out, t1, t2):
@@ -210,10 +217,23 @@ def body_erf():
 
 def body_gelu_erf():
     # Y1 = u, Y2 = |u|, Y3 = small erf, Y4 = erfc, Y5..Y8 temps
+    rs2 = float.fromhex('0x1.6a09e6p-01')
     return clamp_low(0, -200, 1) + [
-        f"VMULPS {c('rsqrt2', float.fromhex('0x1.6a09e6p-01'))}, {Y(0)}, {Y(1)}",
+        f"VMULPS {c('rsqrt2', rs2)}, {Y(0)}, {Y(1)}",
+        # Y8 = du = fma(x, lo, fma(x, c, -u)), then signed like u: |x/sqrt2| - |u|
+        f"VMOVUPS {c('rsqrt2', rs2)}, {Y(8)}",
+        f"VFMSUB213PS {Y(1)}, {Y(0)}, {Y(8)}",
+        f"VFMADD231PS {c('rsqrt2lo', 0.7071067811865476 - rs2)}, {Y(0)}, {Y(8)}",
+        f"VANDPS {c('sign', bits=0x80000000)}, {Y(1)}, {Y(9)}",
+        f"VXORPS {Y(9)}, {Y(8)}, {Y(8)}",
         f"VANDPS {c('abs', bits=0x7fffffff)}, {Y(1)}, {Y(2)}",
     ] + erf_small(2, 3, 5) + erfc_large(2, 4, 5, 6, 7) + [
+        # erfc *= 1 - 2|u|d
+        f"VMULPS {Y(2)}, {Y(8)}, {Y(8)}",
+        f"VMULPS {c('m2', -2.0)}, {Y(8)}, {Y(8)}",
+        f"VCMPPS $2, {c('erfcMax', 6.0)}, {Y(2)}, {Y(9)}",
+        f"VANDPS {Y(9)}, {Y(8)}, {Y(8)}",
+        f"VFMADD213PS {Y(4)}, {Y(8)}, {Y(4)}",
         # small: 1 + copysign(erf, u)
         f"VANDPS {c('sign', bits=0x80000000)}, {Y(1)}, {Y(5)}",
         f"VORPS {Y(5)}, {Y(3)}, {Y(3)}",

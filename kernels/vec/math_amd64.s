@@ -16,6 +16,7 @@ TEXT ·expAVX2(SB), NOSPLIT, $0-24
 	JEQ expAVX2_done
 expAVX2_loop:
 	VMOVUPS (SI), Y0
+	VCMPPS $1, Y15, Y0, Y10
 	VMINPS Y0, Y14, Y0
 	VMAXPS Y0, Y15, Y0
 	VMULPS c_log2e<>(SB), Y0, Y2
@@ -37,6 +38,7 @@ expAVX2_loop:
 	VPSLLD $23, Y2, Y2
 	VPADDD c_i127<>(SB), Y3, Y3
 	VPSLLD $23, Y3, Y3
+	VANDNPS Y2, Y10, Y2
 	VMULPS Y3, Y1, Y1
 	VMULPS Y2, Y1, Y1
 	VMOVUPS Y1, (DI)
@@ -114,6 +116,7 @@ TEXT ·sigmoidAVX2(SB), NOSPLIT, $0-24
 sigmoidAVX2_loop:
 	VMOVUPS (SI), Y0
 	VORPS c_sign<>(SB), Y0, Y2
+	VCMPPS $1, Y15, Y2, Y10
 	VMINPS Y2, Y14, Y2
 	VMAXPS Y2, Y15, Y2
 	VMULPS c_log2e<>(SB), Y2, Y3
@@ -135,6 +138,7 @@ sigmoidAVX2_loop:
 	VPSLLD $23, Y3, Y3
 	VPADDD c_i127<>(SB), Y4, Y4
 	VPSLLD $23, Y4, Y4
+	VANDNPS Y3, Y10, Y3
 	VMULPS Y4, Y5, Y5
 	VMULPS Y3, Y5, Y5
 	VADDPS Y13, Y5, Y2
@@ -228,6 +232,7 @@ erfAVX2_loop:
 	VFMADD213PS c_logErfc2<>(SB), Y1, Y4
 	VFMADD213PS c_logErfc1<>(SB), Y1, Y4
 	VFMADD213PS c_logErfc0<>(SB), Y1, Y4
+	VCMPPS $1, Y15, Y4, Y10
 	VMINPS Y4, Y14, Y4
 	VMAXPS Y4, Y15, Y4
 	VMULPS c_log2e<>(SB), Y4, Y5
@@ -249,6 +254,7 @@ erfAVX2_loop:
 	VPSLLD $23, Y5, Y5
 	VPADDD c_i127<>(SB), Y6, Y6
 	VPSLLD $23, Y6, Y6
+	VANDNPS Y5, Y10, Y5
 	VMULPS Y6, Y3, Y3
 	VMULPS Y5, Y3, Y3
 	VCMPPS $0x0e, c_erfcMax<>(SB), Y1, Y4
@@ -282,6 +288,7 @@ siluAVX2_loop:
 	VMOVUPS c_lom200<>(SB), Y1
 	VMAXPS Y0, Y1, Y0
 	VORPS c_sign<>(SB), Y0, Y2
+	VCMPPS $1, Y15, Y2, Y10
 	VMINPS Y2, Y14, Y2
 	VMAXPS Y2, Y15, Y2
 	VMULPS c_log2e<>(SB), Y2, Y3
@@ -303,6 +310,7 @@ siluAVX2_loop:
 	VPSLLD $23, Y3, Y3
 	VPADDD c_i127<>(SB), Y4, Y4
 	VPSLLD $23, Y4, Y4
+	VANDNPS Y3, Y10, Y3
 	VMULPS Y4, Y5, Y5
 	VMULPS Y3, Y5, Y5
 	VADDPS Y13, Y5, Y2
@@ -333,6 +341,11 @@ geluErfAVX2_loop:
 	VMOVUPS c_lom200<>(SB), Y1
 	VMAXPS Y0, Y1, Y0
 	VMULPS c_rsqrt2<>(SB), Y0, Y1
+	VMOVUPS c_rsqrt2<>(SB), Y8
+	VFMSUB213PS Y1, Y0, Y8
+	VFMADD231PS c_rsqrt2lo<>(SB), Y0, Y8
+	VANDPS c_sign<>(SB), Y1, Y9
+	VXORPS Y9, Y8, Y8
 	VANDPS c_abs<>(SB), Y1, Y2
 	VMULPS Y2, Y2, Y5
 	VMOVUPS c_erfSmall6<>(SB), Y3
@@ -355,6 +368,7 @@ geluErfAVX2_loop:
 	VFMADD213PS c_logErfc2<>(SB), Y2, Y5
 	VFMADD213PS c_logErfc1<>(SB), Y2, Y5
 	VFMADD213PS c_logErfc0<>(SB), Y2, Y5
+	VCMPPS $1, Y15, Y5, Y10
 	VMINPS Y5, Y14, Y5
 	VMAXPS Y5, Y15, Y5
 	VMULPS c_log2e<>(SB), Y5, Y6
@@ -376,10 +390,16 @@ geluErfAVX2_loop:
 	VPSLLD $23, Y6, Y6
 	VPADDD c_i127<>(SB), Y7, Y7
 	VPSLLD $23, Y7, Y7
+	VANDNPS Y6, Y10, Y6
 	VMULPS Y7, Y4, Y4
 	VMULPS Y6, Y4, Y4
 	VCMPPS $0x0e, c_erfcMax<>(SB), Y2, Y5
 	VANDNPS Y4, Y5, Y4
+	VMULPS Y2, Y8, Y8
+	VMULPS c_m2<>(SB), Y8, Y8
+	VCMPPS $2, c_erfcMax<>(SB), Y2, Y9
+	VANDPS Y9, Y8, Y8
+	VFMADD213PS Y4, Y8, Y4
 	VANDPS c_sign<>(SB), Y1, Y5
 	VORPS Y5, Y3, Y3
 	VADDPS Y13, Y3, Y3
@@ -418,6 +438,7 @@ geluTanhAVX2_loop:
 	VFMADD213PS c_geluK1<>(SB), Y1, Y6
 	VMULPS Y6, Y0, Y6
 	VORPS c_sign<>(SB), Y6, Y2
+	VCMPPS $1, Y15, Y2, Y10
 	VMINPS Y2, Y14, Y2
 	VMAXPS Y2, Y15, Y2
 	VMULPS c_log2e<>(SB), Y2, Y3
@@ -439,6 +460,7 @@ geluTanhAVX2_loop:
 	VPSLLD $23, Y3, Y3
 	VPADDD c_i127<>(SB), Y4, Y4
 	VPSLLD $23, Y4, Y4
+	VANDNPS Y3, Y10, Y3
 	VMULPS Y4, Y5, Y5
 	VMULPS Y3, Y5, Y5
 	VADDPS Y13, Y5, Y2
@@ -469,6 +491,7 @@ mishAVX2_loop:
 	VMOVUPS c_lom200<>(SB), Y1
 	VMAXPS Y0, Y1, Y0
 	VMINPS c_mishmax<>(SB), Y0, Y1
+	VCMPPS $1, Y15, Y1, Y10
 	VMINPS Y1, Y14, Y1
 	VMAXPS Y1, Y15, Y1
 	VMULPS c_log2e<>(SB), Y1, Y3
@@ -490,6 +513,7 @@ mishAVX2_loop:
 	VPSLLD $23, Y3, Y3
 	VPADDD c_i127<>(SB), Y4, Y4
 	VPSLLD $23, Y4, Y4
+	VANDNPS Y3, Y10, Y3
 	VMULPS Y4, Y2, Y2
 	VMULPS Y3, Y2, Y2
 	VADDPS c_two<>(SB), Y2, Y3
@@ -519,6 +543,7 @@ TEXT ·softplusAVX2(SB), NOSPLIT, $0-24
 softplusAVX2_loop:
 	VMOVUPS (SI), Y0
 	VORPS c_sign<>(SB), Y0, Y1
+	VCMPPS $1, Y15, Y1, Y10
 	VMINPS Y1, Y14, Y1
 	VMAXPS Y1, Y15, Y1
 	VMULPS c_log2e<>(SB), Y1, Y3
@@ -540,6 +565,7 @@ softplusAVX2_loop:
 	VPSLLD $23, Y3, Y3
 	VPADDD c_i127<>(SB), Y4, Y4
 	VPSLLD $23, Y4, Y4
+	VANDNPS Y3, Y10, Y3
 	VMULPS Y4, Y2, Y2
 	VMULPS Y3, Y2, Y2
 	VADDPS Y13, Y2, Y3
@@ -640,6 +666,7 @@ TEXT ·expSubSumAVX2(SB), NOSPLIT, $0-40
 expSubSumAVX2_loop:
 	VMOVUPS (SI), Y0
 	VSUBPS Y12, Y0, Y0
+	VCMPPS $1, Y15, Y0, Y10
 	VMINPS Y0, Y14, Y0
 	VMAXPS Y0, Y15, Y0
 	VMULPS c_log2e<>(SB), Y0, Y2
@@ -661,6 +688,7 @@ expSubSumAVX2_loop:
 	VPSLLD $23, Y2, Y2
 	VPADDD c_i127<>(SB), Y3, Y3
 	VPSLLD $23, Y3, Y3
+	VANDNPS Y2, Y10, Y2
 	VMULPS Y3, Y1, Y1
 	VMULPS Y2, Y1, Y1
 	VMOVUPS Y1, (DI)
@@ -1227,6 +1255,24 @@ DATA c_rsqrt2<>+20(SB)/4, $0x3f3504f3
 DATA c_rsqrt2<>+24(SB)/4, $0x3f3504f3
 DATA c_rsqrt2<>+28(SB)/4, $0x3f3504f3
 GLOBL c_rsqrt2<>(SB), RODATA|NOPTR, $32
+DATA c_rsqrt2lo<>+0(SB)/4, $0x324fe77a
+DATA c_rsqrt2lo<>+4(SB)/4, $0x324fe77a
+DATA c_rsqrt2lo<>+8(SB)/4, $0x324fe77a
+DATA c_rsqrt2lo<>+12(SB)/4, $0x324fe77a
+DATA c_rsqrt2lo<>+16(SB)/4, $0x324fe77a
+DATA c_rsqrt2lo<>+20(SB)/4, $0x324fe77a
+DATA c_rsqrt2lo<>+24(SB)/4, $0x324fe77a
+DATA c_rsqrt2lo<>+28(SB)/4, $0x324fe77a
+GLOBL c_rsqrt2lo<>(SB), RODATA|NOPTR, $32
+DATA c_m2<>+0(SB)/4, $0xc0000000
+DATA c_m2<>+4(SB)/4, $0xc0000000
+DATA c_m2<>+8(SB)/4, $0xc0000000
+DATA c_m2<>+12(SB)/4, $0xc0000000
+DATA c_m2<>+16(SB)/4, $0xc0000000
+DATA c_m2<>+20(SB)/4, $0xc0000000
+DATA c_m2<>+24(SB)/4, $0xc0000000
+DATA c_m2<>+28(SB)/4, $0xc0000000
+GLOBL c_m2<>(SB), RODATA|NOPTR, $32
 DATA c_half<>+0(SB)/4, $0x3f000000
 DATA c_half<>+4(SB)/4, $0x3f000000
 DATA c_half<>+8(SB)/4, $0x3f000000

@@ -33,6 +33,9 @@ const (
 	erfSplit = 0.921875 // erf uses x + x*P(x^2) below, 1 - exp(P(|x|)) above
 	erfcMax  = 6        // the fit of log(erfc) ends here; erfc(6) = 2e-17
 
+	invSqrt2   = 0x1.6a09e6p-01 // float32(1/sqrt2)
+	invSqrt2Lo = 0.7071067811865476 - invSqrt2
+
 	// Gelu's tanh form: 2z = x * (geluK1 + geluK3 x^2).
 	geluK1 = 2 * 0.7978845608028654            // 2 sqrt(2/pi)
 	geluK3 = 2 * 0.044715 * 0.7978845608028654 // 2 * 0.044715 sqrt(2/pi)
@@ -193,16 +196,24 @@ func geluErff(x float32) float32 {
 		return x
 	}
 	x = max(x, -200) // -Inf gives the limit, -0
-	u := x * (math.Sqrt2 / 2)
+	u := x * invSqrt2
+	// du = x/sqrt2 - u: the rounding of u and of the constant. erfc's relative
+	// error from it grows as 2|u|du, so the tail corrects erfc by (1 - 2|u|du).
+	du := fma32(x, invSqrt2Lo, fma32(x, invSqrt2, -u))
 	a := abs32(u)
 	var f float32
-	switch {
-	case a < erfSplit:
+	if a < erfSplit {
 		f = 1 + copysign32(erfSmallPoly(a), u)
-	case u > 0:
-		f = 2 - erfcLarge(a)
-	default:
-		f = erfcLarge(a)
+	} else {
+		e := erfcLarge(a)
+		d := math.Float32frombits(math.Float32bits(du) ^ math.Float32bits(u)&(1<<31)) // |x/sqrt2| - a
+		if a <= erfcMax { // past it e is 0, and du may be NaN (x = Inf)
+			e = fma32(e, a*d*-2, e)
+		}
+		f = e
+		if u > 0 {
+			f = 2 - e
+		}
 	}
 	return 0.5 * x * f
 }
