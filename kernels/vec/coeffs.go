@@ -13,7 +13,7 @@ const (
 )
 
 // log1p: log(1+f) = f - f^2/2 + f^3*P(f), f in [sqrt(1/2)-1, sqrt(2)-1]; relative weight.
-// Weighted minimax error 8.78e-10 (float64 fit), 3.22e-09 with these float32 coefficients.
+// Weighted minimax error 8.78e-10 (float64 fit), 1.7e-09 with these float32 coefficients.
 const (
 	log1p3  = 0x1.555544p-02  // 0.333333075
 	log1p4  = -0x1.ffffdcp-03 // -0.249999732
@@ -23,7 +23,7 @@ const (
 	log1p8  = -0x1.fa3938p-04 // -0.123589724
 	log1p9  = 0x1.e6ddd2p-04  // 0.118863888
 	log1p10 = -0x1.e9f7cap-04 // -0.119621076
-	log1p11 = 0x1.230776p-04  // 0.0710520372
+	log1p11 = 0x1.22ef5cp-04  // 0.0710290521
 )
 
 // erfSmall: erf(x) = x + x*P(x^2), |x| <= 0.921875; relative weight.
@@ -38,19 +38,19 @@ const (
 	erfSmall6 = 0x1.4f562ep-14  // 7.99504851e-05
 )
 
-// logErfc: log(erfc(t)) = P(t), t in [0.921875, 6]; absolute error in P (relative in erfc).
-// Weighted minimax error 1.74e-08 (float64 fit), 4.16e-08 with these float32 coefficients.
+// logErfc: log(erfc(t)) + t^2 = P(t - 3.4609375), t in [0.921875, 6]; absolute error in P (relative in erfc).
+// Weighted minimax error 1.74e-08 (float64 fit), 7.98e-08 with these float32 coefficients.
 const (
-	logErfc0  = 0x1.98c1dcp-12  // 0.000389821304
-	logErfc1  = -0x1.216c6cp+00 // -1.13056064
-	logErfc2  = -0x1.432a0ap-01 // -0.631180108
-	logErfc3  = -0x1.c5be7cp-04 // -0.110777363
-	logErfc4  = 0x1.b82b9ep-06  // 0.0268658679
-	logErfc5  = -0x1.42ba2ep-08 // -0.00492442725
-	logErfc6  = 0x1.47eaacp-11  // 0.000625451445
-	logErfc7  = -0x1.723d7ap-15 // -4.41360644e-05
-	logErfc8  = -0x1.85f3ccp-22 // -3.63171409e-07
-	logErfc9  = 0x1.ab7adep-22  // 3.98121728e-07
-	logErfc10 = -0x1.26e5b8p-25 // -3.43305686e-08
-	logErfc11 = 0x1.1e4d8cp-30  // 1.04156395e-09
+	logErfc0  = -0x1.da1c22p+00 // -1.85199177
+	logErfc1  = -0x1.132ba6p-02 // -0.268721193
+	logErfc2  = 0x1.1570cap-05  // 0.0338672586
+	logErfc3  = -0x1.5f8d18p-08 // -0.0053642448
+	logErfc4  = 0x1.d995dep-11  // 0.000903292501
+	logErfc5  = -0x1.419b64p-13 // -0.000153354165
+	logErfc6  = 0x1.a89e84p-16  // 2.53092767e-05
+	logErfc7  = -0x1.0b2cc6p-18 // -3.9812162e-06
+	logErfc8  = 0x1.617d52p-21  // 6.58425563e-07
+	logErfc9  = -0x1.c1fadap-24 // -1.04769107e-07
+	logErfc10 = 0x1.6d039ep-28  // 5.31165467e-09
+	logErfc11 = 0x1.330fbp-30   // 1.11708243e-09
 )

@@ -19,32 +19,39 @@ import (
 type fit struct {
 	name          string
 	lo, hi        float64
+	center        float64 // the polynomial is in x - center
 	first, deg    int
 	target        func(float64) float64
 	weight        func(float64) float64
 	note          string
-	fixed         []float64 // coefficients already rounded to float32
+	fixed         map[int]float64 // coefficients already rounded to float32
 	coeffs        []float64
 	maxErr        float64
 	float32MaxErr float64
 }
 
-func (f *fit) basis(x float64, j int) float64 { return math.Pow(x, float64(f.first+j)) }
+func (f *fit) basis(x float64, j int) float64 { return math.Pow(x-f.center, float64(f.first+j)) }
 
-// eval is the fitted polynomial with all coefficients (fixed ones first).
+// eval is the fitted polynomial with all coefficients.
 func (f *fit) eval(c []float64, x float64) float64 {
+	v := x - f.center
 	s := 0.0
 	for j := len(c) - 1; j >= 0; j-- {
-		s = s*x + c[j]
+		s = s*v + c[j]
 	}
-	return s * math.Pow(x, float64(f.first))
+	return s * math.Pow(v, float64(f.first))
 }
 
-// remez fits the free coefficients (those after f.fixed) and returns all of them
-// and the weighted maximum error.
+// remez fits the free coefficients (those not in f.fixed) and returns all of
+// them and the weighted maximum error.
 func (f *fit) remez() ([]float64, float64) {
-	nf := len(f.fixed)
-	free := f.deg + 1 - nf
+	var freeIdx []int
+	for j := 0; j <= f.deg; j++ {
+		if _, ok := f.fixed[j]; !ok {
+			freeIdx = append(freeIdx, j)
+		}
+	}
+	free := len(freeIdx)
 	npts := free + 1
 	// Residual target after the fixed part.
 	resid := func(x float64) float64 {
@@ -70,8 +77,8 @@ func (f *fit) remez() ([]float64, float64) {
 		a := make([][]float64, npts)
 		for i, x := range ref {
 			row := make([]float64, npts+1)
-			for j := 0; j < free; j++ {
-				row[j] = f.basis(x, nf+j)
+			for k, j := range freeIdx {
+				row[k] = f.basis(x, j)
 			}
 			sgn := 1.0
 			if i%2 == 1 {
@@ -82,7 +89,13 @@ func (f *fit) remez() ([]float64, float64) {
 			a[i] = row
 		}
 		sol := solve(a)
-		c = append(append([]float64(nil), f.fixed...), sol[:free]...)
+		c = make([]float64, f.deg+1)
+		for j, v := range f.fixed {
+			c[j] = v
+		}
+		for k, j := range freeIdx {
+			c[j] = sol[k]
+		}
 		errAt := func(x float64) float64 { return f.weight(x) * (f.eval(c, x) - f.target(x)) }
 		// Local extrema of the error on the grid, then an alternating set of npts.
 		type ext struct{ x, e float64 }
@@ -166,13 +179,34 @@ func solve(a [][]float64) []float64 {
 func (f *fit) run() {
 	var all []float64
 	all, f.maxErr = f.remez()
-	f.fixed = nil
+	// Round one coefficient at a time and refit the others to absorb it. A
+	// polynomial in x - center rounds its constant term last: no other term
+	// can absorb an error at x = center.
+	order := make([]int, 0, f.deg+1)
 	for j := 0; j <= f.deg; j++ {
-		c, e := f.remez()
-		if os.Getenv("FITDEBUG") != "" {
-			fmt.Fprintf(os.Stderr, "%s stage %d: %.3g %v\n", f.name, j, e, c)
+		if f.center == 0 || j > 0 {
+			order = append(order, j)
 		}
-		f.fixed = append(f.fixed, float64(float32(c[j])))
+	}
+	if f.center != 0 {
+		order = append(order, 0)
+	}
+	f.fixed = map[int]float64{}
+	cur := all
+	for _, j := range order {
+		// A refit that the exchange could not converge (error far above the
+		// optimum) is dropped: the coefficients so far are rounded instead.
+		if c, e := f.remez(); e <= 4*f.maxErr {
+			cur = c
+		}
+		if os.Getenv("FITDEBUG") != "" { // progress of the one-at-a-time rounding
+			fmt.Fprintf(os.Stderr, "%s rounding %d: %v\n", f.name, j, cur)
+		}
+		f.fixed[j] = float64(float32(cur[j]))
+	}
+	seq := make([]float64, f.deg+1)
+	for j, v := range f.fixed {
+		seq[j] = v
 	}
 	// The refits may lose to plain rounding when the last free coefficients
 	// cannot absorb much: keep whichever is better.
@@ -180,8 +214,8 @@ func (f *fit) run() {
 	for j, c := range all {
 		rounded[j] = float64(float32(c))
 	}
-	f.coeffs, f.float32MaxErr = f.fixed, f.gridErr(f.fixed)
-	if e := f.gridErr(rounded); e < f.float32MaxErr {
+	f.coeffs, f.float32MaxErr = seq, f.gridErr(seq)
+	if e := f.gridErr(rounded); e < f.float32MaxErr || math.IsNaN(f.float32MaxErr) {
 		f.coeffs, f.float32MaxErr = rounded, e
 	}
 }
@@ -227,13 +261,15 @@ func main() {
 				return math.Sqrt(s) / math.Erf(math.Sqrt(s))
 			},
 			note: "erf(x) = x + x*P(x^2), |x| <= 0.921875; relative weight"},
-		// log(erfc(t)) for t in [0.921875, erfLarge]: erfc = exp(P(t)); the weight makes
-		// the error relative in erfc, so 1 - erfc (erf) and erfc itself (Gelu's tail)
-		// are both accurate.
-		{name: "logErfc", lo: 0.921875, hi: 6, first: 0, deg: 11,
-			target: func(t float64) float64 { return math.Log(math.Erfc(t)) },
+		// log(erfc(t)) + t^2 for t in [0.921875, 6]: erfc = exp(P(t) - t^2), with
+		// t^2 split exactly so that the large exponent carries no rounding. The
+		// error is absolute in P, so relative in erfc: 1 - erfc (erf) and erfc
+		// itself (Gelu's negative tail) are both accurate. P is in t - 3.4609375
+		// (the middle), which keeps Horner's partial sums, and their rounding, small.
+		{name: "logErfc", lo: 0.921875, hi: 6, center: 3.4609375, first: 0, deg: 11,
+			target: func(t float64) float64 { return math.Log(math.Erfc(t)) + t*t },
 			weight: one,
-			note:   "log(erfc(t)) = P(t), t in [0.921875, 6]; absolute error in P (relative in erfc)"},
+			note:   "log(erfc(t)) + t^2 = P(t - 3.4609375), t in [0.921875, 6]; absolute error in P (relative in erfc)"},
 	}
 	for _, f := range fits {
 		f.run()

@@ -109,9 +109,32 @@ def erf_small(a, out, s):
         f"VFMADD213PS {Y(a)}, {Y(a)}, {Y(out)}"]
 
 
-def erfc_large(a, out, t1, t2, t3):
-    """out = erfcLarge(a): exp of the log(erfc) fit, 0 where a > 6."""
-    return horner([f"logErfc{i}" for i in range(11, -1, -1)], a, t1) + exp(t1, out, t2, t3) + [
+def erfc_large(a, out, t1, t2, t3, t4, t5, extra=None):
+    """out = erfcLarge(a, extra): exp(P(a) - a^2) with the exponent split exactly, 0 where a > 6.
+
+    The exponent's small corrections gather in extra (Y9 when none is given)."""
+    cr = extra if extra is not None else 9
+    return [f"VSUBPS {c('erfcCenter', 3.4609375)}, {Y(a)}, {Y(t5)}"] + horner(
+        [f"logErfc{i}" for i in range(11, -1, -1)], t5, t1) + [
+        f"VADDPS {c('erfcCenter', 3.4609375)}, {Y(t5)}, {Y(t4)}",
+        f"VSUBPS {Y(t4)}, {Y(a)}, {Y(t4)}",  # vl = a - (v + center)
+        f"VMOVUPS {c('erfcSlope', -0.57)}, {Y(t3)}",
+    ] + ([f"VFMADD213PS {Y(cr)}, {Y(t3)}, {Y(t4)}"] if extra is not None else [f"VMULPS {Y(t3)}, {Y(t4)}, {Y(t4)}"]) + [
+        f"VMOVUPS {Y(t4)}, {Y(cr)}",
+        f"VMULPS {Y(a)}, {Y(a)}, {Y(t2)}",  # s
+        f"VMOVUPS {Y(t2)}, {Y(t3)}",
+        f"VFMSUB231PS {Y(a)}, {Y(a)}, {Y(t3)}",  # sl = a*a - s
+        f"VSUBPS {Y(t2)}, {Y(t1)}, {Y(t4)}",  # qh = m - s
+        f"VSUBPS {Y(t1)}, {Y(t4)}, {Y(t5)}",  # bb = qh - m
+        f"VSUBPS {Y(t5)}, {Y(t4)}, {Y(out)}",  # qh - bb
+        f"VSUBPS {Y(out)}, {Y(t1)}, {Y(out)}",  # m - (qh - bb)
+        f"VXORPS {c('sign', bits=0x80000000)}, {Y(t2)}, {Y(t2)}",  # -s
+        f"VSUBPS {Y(t5)}, {Y(t2)}, {Y(t2)}",  # -s - bb
+        f"VADDPS {Y(t2)}, {Y(out)}, {Y(out)}",
+        f"VSUBPS {Y(t3)}, {Y(out)}, {Y(t5)}",  # ql
+        f"VADDPS {Y(cr)}, {Y(t5)}, {Y(t5)}",
+    ] + exp(t4, out, t1, t2) + [
+        f"VFMADD213PS {Y(out)}, {Y(t5)}, {Y(out)}",  # e * (1 + ql)
         f"VCMPPS $0x0e, {c('erfcMax', 6.0)}, {Y(a)}, {Y(t1)}",
         f"VANDNPS {Y(out)}, {Y(t1)}, {Y(out)}",
     ]
@@ -206,7 +229,7 @@ def body_tanh():
 
 def body_erf():
     # Y1 = |x|, Y2 = small result, Y3 = erfc, Y4 = 1 - erfc
-    return [f"VANDPS {c('abs', bits=0x7fffffff)}, {Y(0)}, {Y(1)}"] + erf_small(1, 2, 3) + erfc_large(1, 3, 4, 5, 6) + [
+    return [f"VANDPS {c('abs', bits=0x7fffffff)}, {Y(0)}, {Y(1)}"] + erf_small(1, 2, 3) + erfc_large(1, 3, 4, 5, 6, 7, 8) + [
         f"VSUBPS {Y(3)}, {Y(ONE)}, {Y(4)}",
         f"VCMPPS $1, {c('erfSplit', 0.921875)}, {Y(1)}, {Y(5)}",
         f"VBLENDVPS {Y(5)}, {Y(2)}, {Y(4)}, {Y(4)}",
@@ -227,13 +250,10 @@ def body_gelu_erf():
         f"VANDPS {c('sign', bits=0x80000000)}, {Y(1)}, {Y(9)}",
         f"VXORPS {Y(9)}, {Y(8)}, {Y(8)}",
         f"VANDPS {c('abs', bits=0x7fffffff)}, {Y(1)}, {Y(2)}",
-    ] + erf_small(2, 3, 5) + erfc_large(2, 4, 5, 6, 7) + [
-        # erfc *= 1 - 2|u|d
+        # the exponent's correction -2|u|d
         f"VMULPS {Y(2)}, {Y(8)}, {Y(8)}",
         f"VMULPS {c('m2', -2.0)}, {Y(8)}, {Y(8)}",
-        f"VCMPPS $2, {c('erfcMax', 6.0)}, {Y(2)}, {Y(9)}",
-        f"VANDPS {Y(9)}, {Y(8)}, {Y(8)}",
-        f"VFMADD213PS {Y(4)}, {Y(8)}, {Y(4)}",
+    ] + erf_small(2, 3, 5) + erfc_large(2, 4, 5, 6, 7, 11, 12, extra=8) + [
         # small: 1 + copysign(erf, u)
         f"VANDPS {c('sign', bits=0x80000000)}, {Y(1)}, {Y(5)}",
         f"VORPS {Y(5)}, {Y(3)}, {Y(3)}",
@@ -249,13 +269,46 @@ def body_gelu_erf():
     ], 6
 
 
+K1X = 2 * 0.7978845608028654
+K3X = 2 * 0.044715 * 0.7978845608028654
+
+
+def f32(v):
+    return struct.unpack("<f", struct.pack("<f", v))[0]
+
+
 def body_gelu_tanh():
+    k1, k3 = f32(K1X), f32(K3X)
     return clamp_low(0, -200, 1) + [
-        f"VMULPS {Y(0)}, {Y(0)}, {Y(1)}",
-        f"VMOVUPS {c('geluK3', 2 * 0.044715 * 0.7978845608028654)}, {Y(6)}",
-        f"VFMADD213PS {c('geluK1', 2 * 0.7978845608028654)}, {Y(1)}, {Y(6)}",
-        f"VMULPS {Y(6)}, {Y(0)}, {Y(6)}",
-    ] + sigmoid(6, 1, 2, 3, 4, 5) + [f"VMULPS {Y(0)}, {Y(1)}, {Y(1)}"], 1
+        f"VMINPS {c('geluTanhMax', 20.0)}, {Y(0)}, {Y(11)}",  # xc
+        f"VMULPS {Y(11)}, {Y(11)}, {Y(1)}",  # s
+        f"VMOVUPS {Y(1)}, {Y(2)}",
+        f"VFMSUB231PS {Y(11)}, {Y(11)}, {Y(2)}",  # sl = x*x - s
+        f"VMULPS {c('geluK3', k3)}, {Y(1)}, {Y(3)}",  # p
+        f"VMOVUPS {Y(3)}, {Y(4)}",
+        f"VFMSUB231PS {c('geluK3', k3)}, {Y(1)}, {Y(4)}",  # pl = k3*s - p
+        f"VADDPS {c('geluK1', k1)}, {Y(3)}, {Y(5)}",  # t
+        f"VSUBPS {c('geluK1', k1)}, {Y(5)}, {Y(6)}",  # bb = t - k1
+        f"VSUBPS {Y(6)}, {Y(5)}, {Y(7)}",  # t - bb
+        f"VMOVUPS {c('geluK1', k1)}, {Y(8)}",
+        f"VSUBPS {Y(7)}, {Y(8)}, {Y(7)}",  # k1 - (t - bb)
+        f"VSUBPS {Y(6)}, {Y(3)}, {Y(6)}",  # p - bb
+        f"VADDPS {Y(6)}, {Y(7)}, {Y(7)}",  # tl
+        f"VMOVUPS {c('geluK3lo', K3X - k3)}, {Y(8)}",
+        f"VFMADD213PS {c('geluK1lo', K1X - k1)}, {Y(1)}, {Y(8)}",  # fma(s, k3lo, k1lo)
+        f"VFMADD231PS {c('geluK3', k3)}, {Y(2)}, {Y(8)}",  # fma(k3, sl, .)
+        f"VADDPS {Y(8)}, {Y(4)}, {Y(4)}",  # pl + .
+        f"VADDPS {Y(4)}, {Y(7)}, {Y(7)}",  # tl + .
+        f"VMULPS {Y(5)}, {Y(11)}, {Y(6)}",  # w = xc*t
+        f"VMOVUPS {Y(6)}, {Y(9)}",
+        f"VFMSUB231PS {Y(5)}, {Y(11)}, {Y(9)}",  # xc*t - w
+        f"VFMADD231PS {Y(7)}, {Y(11)}, {Y(9)}",  # wl = xc*tl + .
+    ] + sigmoid(6, 1, 2, 3, 4, 5) + [
+        f"VSUBPS {Y(1)}, {Y(ONE)}, {Y(2)}",  # 1 - sg
+        f"VMULPS {Y(2)}, {Y(1)}, {Y(2)}",  # sg*(1-sg)
+        f"VFMADD213PS {Y(1)}, {Y(9)}, {Y(2)}",  # fma(d, wl, sg)
+        f"VMULPS {Y(2)}, {Y(0)}, {Y(2)}",
+    ], 2
 
 
 def body_mish():

@@ -220,43 +220,62 @@ erfAVX2_loop:
 	VFMADD213PS c_erfSmall1<>(SB), Y3, Y2
 	VFMADD213PS c_erfSmall0<>(SB), Y3, Y2
 	VFMADD213PS Y1, Y1, Y2
+	VSUBPS c_erfcCenter<>(SB), Y1, Y8
 	VMOVUPS c_logErfc11<>(SB), Y4
-	VFMADD213PS c_logErfc10<>(SB), Y1, Y4
-	VFMADD213PS c_logErfc9<>(SB), Y1, Y4
-	VFMADD213PS c_logErfc8<>(SB), Y1, Y4
-	VFMADD213PS c_logErfc7<>(SB), Y1, Y4
-	VFMADD213PS c_logErfc6<>(SB), Y1, Y4
-	VFMADD213PS c_logErfc5<>(SB), Y1, Y4
-	VFMADD213PS c_logErfc4<>(SB), Y1, Y4
-	VFMADD213PS c_logErfc3<>(SB), Y1, Y4
-	VFMADD213PS c_logErfc2<>(SB), Y1, Y4
-	VFMADD213PS c_logErfc1<>(SB), Y1, Y4
-	VFMADD213PS c_logErfc0<>(SB), Y1, Y4
-	VCMPPS $1, Y15, Y4, Y10
-	VMINPS Y4, Y14, Y4
-	VMAXPS Y4, Y15, Y4
-	VMULPS c_log2e<>(SB), Y4, Y5
-	VCVTPS2DQ Y5, Y5
-	VCVTDQ2PS Y5, Y6
-	VFMADD231PS c_nln2hi<>(SB), Y6, Y4
-	VFMADD231PS c_nln2lo<>(SB), Y6, Y4
+	VFMADD213PS c_logErfc10<>(SB), Y8, Y4
+	VFMADD213PS c_logErfc9<>(SB), Y8, Y4
+	VFMADD213PS c_logErfc8<>(SB), Y8, Y4
+	VFMADD213PS c_logErfc7<>(SB), Y8, Y4
+	VFMADD213PS c_logErfc6<>(SB), Y8, Y4
+	VFMADD213PS c_logErfc5<>(SB), Y8, Y4
+	VFMADD213PS c_logErfc4<>(SB), Y8, Y4
+	VFMADD213PS c_logErfc3<>(SB), Y8, Y4
+	VFMADD213PS c_logErfc2<>(SB), Y8, Y4
+	VFMADD213PS c_logErfc1<>(SB), Y8, Y4
+	VFMADD213PS c_logErfc0<>(SB), Y8, Y4
+	VADDPS c_erfcCenter<>(SB), Y8, Y7
+	VSUBPS Y7, Y1, Y7
+	VMOVUPS c_erfcSlope<>(SB), Y6
+	VMULPS Y6, Y7, Y7
+	VMOVUPS Y7, Y9
+	VMULPS Y1, Y1, Y5
+	VMOVUPS Y5, Y6
+	VFMSUB231PS Y1, Y1, Y6
+	VSUBPS Y5, Y4, Y7
+	VSUBPS Y4, Y7, Y8
+	VSUBPS Y8, Y7, Y3
+	VSUBPS Y3, Y4, Y3
+	VXORPS c_sign<>(SB), Y5, Y5
+	VSUBPS Y8, Y5, Y5
+	VADDPS Y5, Y3, Y3
+	VSUBPS Y6, Y3, Y8
+	VADDPS Y9, Y8, Y8
+	VCMPPS $1, Y15, Y7, Y10
+	VMINPS Y7, Y14, Y7
+	VMAXPS Y7, Y15, Y7
+	VMULPS c_log2e<>(SB), Y7, Y4
+	VCVTPS2DQ Y4, Y4
+	VCVTDQ2PS Y4, Y5
+	VFMADD231PS c_nln2hi<>(SB), Y5, Y7
+	VFMADD231PS c_nln2lo<>(SB), Y5, Y7
 	VMOVUPS c_expm16<>(SB), Y3
-	VFMADD213PS c_expm15<>(SB), Y4, Y3
-	VFMADD213PS c_expm14<>(SB), Y4, Y3
-	VFMADD213PS c_expm13<>(SB), Y4, Y3
-	VFMADD213PS c_expm12<>(SB), Y4, Y3
-	VMULPS Y4, Y4, Y6
-	VFMADD213PS Y4, Y6, Y3
+	VFMADD213PS c_expm15<>(SB), Y7, Y3
+	VFMADD213PS c_expm14<>(SB), Y7, Y3
+	VFMADD213PS c_expm13<>(SB), Y7, Y3
+	VFMADD213PS c_expm12<>(SB), Y7, Y3
+	VMULPS Y7, Y7, Y5
+	VFMADD213PS Y7, Y5, Y3
 	VADDPS Y13, Y3, Y3
-	VPSRAD $1, Y5, Y6
-	VPSUBD Y6, Y5, Y5
+	VPSRAD $1, Y4, Y5
+	VPSUBD Y5, Y4, Y4
+	VPADDD c_i127<>(SB), Y4, Y4
+	VPSLLD $23, Y4, Y4
 	VPADDD c_i127<>(SB), Y5, Y5
 	VPSLLD $23, Y5, Y5
-	VPADDD c_i127<>(SB), Y6, Y6
-	VPSLLD $23, Y6, Y6
-	VANDNPS Y5, Y10, Y5
-	VMULPS Y6, Y3, Y3
+	VANDNPS Y4, Y10, Y4
 	VMULPS Y5, Y3, Y3
+	VMULPS Y4, Y3, Y3
+	VFMADD213PS Y3, Y8, Y3
 	VCMPPS $0x0e, c_erfcMax<>(SB), Y1, Y4
 	VANDNPS Y3, Y4, Y3
 	VSUBPS Y3, Y13, Y4
@@ -347,6 +366,8 @@ geluErfAVX2_loop:
 	VANDPS c_sign<>(SB), Y1, Y9
 	VXORPS Y9, Y8, Y8
 	VANDPS c_abs<>(SB), Y1, Y2
+	VMULPS Y2, Y8, Y8
+	VMULPS c_m2<>(SB), Y8, Y8
 	VMULPS Y2, Y2, Y5
 	VMOVUPS c_erfSmall6<>(SB), Y3
 	VFMADD213PS c_erfSmall5<>(SB), Y5, Y3
@@ -356,50 +377,64 @@ geluErfAVX2_loop:
 	VFMADD213PS c_erfSmall1<>(SB), Y5, Y3
 	VFMADD213PS c_erfSmall0<>(SB), Y5, Y3
 	VFMADD213PS Y2, Y2, Y3
+	VSUBPS c_erfcCenter<>(SB), Y2, Y12
 	VMOVUPS c_logErfc11<>(SB), Y5
-	VFMADD213PS c_logErfc10<>(SB), Y2, Y5
-	VFMADD213PS c_logErfc9<>(SB), Y2, Y5
-	VFMADD213PS c_logErfc8<>(SB), Y2, Y5
-	VFMADD213PS c_logErfc7<>(SB), Y2, Y5
-	VFMADD213PS c_logErfc6<>(SB), Y2, Y5
-	VFMADD213PS c_logErfc5<>(SB), Y2, Y5
-	VFMADD213PS c_logErfc4<>(SB), Y2, Y5
-	VFMADD213PS c_logErfc3<>(SB), Y2, Y5
-	VFMADD213PS c_logErfc2<>(SB), Y2, Y5
-	VFMADD213PS c_logErfc1<>(SB), Y2, Y5
-	VFMADD213PS c_logErfc0<>(SB), Y2, Y5
-	VCMPPS $1, Y15, Y5, Y10
-	VMINPS Y5, Y14, Y5
-	VMAXPS Y5, Y15, Y5
-	VMULPS c_log2e<>(SB), Y5, Y6
-	VCVTPS2DQ Y6, Y6
-	VCVTDQ2PS Y6, Y7
-	VFMADD231PS c_nln2hi<>(SB), Y7, Y5
-	VFMADD231PS c_nln2lo<>(SB), Y7, Y5
+	VFMADD213PS c_logErfc10<>(SB), Y12, Y5
+	VFMADD213PS c_logErfc9<>(SB), Y12, Y5
+	VFMADD213PS c_logErfc8<>(SB), Y12, Y5
+	VFMADD213PS c_logErfc7<>(SB), Y12, Y5
+	VFMADD213PS c_logErfc6<>(SB), Y12, Y5
+	VFMADD213PS c_logErfc5<>(SB), Y12, Y5
+	VFMADD213PS c_logErfc4<>(SB), Y12, Y5
+	VFMADD213PS c_logErfc3<>(SB), Y12, Y5
+	VFMADD213PS c_logErfc2<>(SB), Y12, Y5
+	VFMADD213PS c_logErfc1<>(SB), Y12, Y5
+	VFMADD213PS c_logErfc0<>(SB), Y12, Y5
+	VADDPS c_erfcCenter<>(SB), Y12, Y11
+	VSUBPS Y11, Y2, Y11
+	VMOVUPS c_erfcSlope<>(SB), Y7
+	VFMADD213PS Y8, Y7, Y11
+	VMOVUPS Y11, Y8
+	VMULPS Y2, Y2, Y6
+	VMOVUPS Y6, Y7
+	VFMSUB231PS Y2, Y2, Y7
+	VSUBPS Y6, Y5, Y11
+	VSUBPS Y5, Y11, Y12
+	VSUBPS Y12, Y11, Y4
+	VSUBPS Y4, Y5, Y4
+	VXORPS c_sign<>(SB), Y6, Y6
+	VSUBPS Y12, Y6, Y6
+	VADDPS Y6, Y4, Y4
+	VSUBPS Y7, Y4, Y12
+	VADDPS Y8, Y12, Y12
+	VCMPPS $1, Y15, Y11, Y10
+	VMINPS Y11, Y14, Y11
+	VMAXPS Y11, Y15, Y11
+	VMULPS c_log2e<>(SB), Y11, Y5
+	VCVTPS2DQ Y5, Y5
+	VCVTDQ2PS Y5, Y6
+	VFMADD231PS c_nln2hi<>(SB), Y6, Y11
+	VFMADD231PS c_nln2lo<>(SB), Y6, Y11
 	VMOVUPS c_expm16<>(SB), Y4
-	VFMADD213PS c_expm15<>(SB), Y5, Y4
-	VFMADD213PS c_expm14<>(SB), Y5, Y4
-	VFMADD213PS c_expm13<>(SB), Y5, Y4
-	VFMADD213PS c_expm12<>(SB), Y5, Y4
-	VMULPS Y5, Y5, Y7
-	VFMADD213PS Y5, Y7, Y4
+	VFMADD213PS c_expm15<>(SB), Y11, Y4
+	VFMADD213PS c_expm14<>(SB), Y11, Y4
+	VFMADD213PS c_expm13<>(SB), Y11, Y4
+	VFMADD213PS c_expm12<>(SB), Y11, Y4
+	VMULPS Y11, Y11, Y6
+	VFMADD213PS Y11, Y6, Y4
 	VADDPS Y13, Y4, Y4
-	VPSRAD $1, Y6, Y7
-	VPSUBD Y7, Y6, Y6
+	VPSRAD $1, Y5, Y6
+	VPSUBD Y6, Y5, Y5
+	VPADDD c_i127<>(SB), Y5, Y5
+	VPSLLD $23, Y5, Y5
 	VPADDD c_i127<>(SB), Y6, Y6
 	VPSLLD $23, Y6, Y6
-	VPADDD c_i127<>(SB), Y7, Y7
-	VPSLLD $23, Y7, Y7
-	VANDNPS Y6, Y10, Y6
-	VMULPS Y7, Y4, Y4
+	VANDNPS Y5, Y10, Y5
 	VMULPS Y6, Y4, Y4
+	VMULPS Y5, Y4, Y4
+	VFMADD213PS Y4, Y12, Y4
 	VCMPPS $0x0e, c_erfcMax<>(SB), Y2, Y5
 	VANDNPS Y4, Y5, Y4
-	VMULPS Y2, Y8, Y8
-	VMULPS c_m2<>(SB), Y8, Y8
-	VCMPPS $2, c_erfcMax<>(SB), Y2, Y9
-	VANDPS Y9, Y8, Y8
-	VFMADD213PS Y4, Y8, Y4
 	VANDPS c_sign<>(SB), Y1, Y5
 	VORPS Y5, Y3, Y3
 	VADDPS Y13, Y3, Y3
@@ -433,10 +468,29 @@ geluTanhAVX2_loop:
 	VMOVUPS (SI), Y0
 	VMOVUPS c_lom200<>(SB), Y1
 	VMAXPS Y0, Y1, Y0
-	VMULPS Y0, Y0, Y1
-	VMOVUPS c_geluK3<>(SB), Y6
-	VFMADD213PS c_geluK1<>(SB), Y1, Y6
-	VMULPS Y6, Y0, Y6
+	VMINPS c_geluTanhMax<>(SB), Y0, Y11
+	VMULPS Y11, Y11, Y1
+	VMOVUPS Y1, Y2
+	VFMSUB231PS Y11, Y11, Y2
+	VMULPS c_geluK3<>(SB), Y1, Y3
+	VMOVUPS Y3, Y4
+	VFMSUB231PS c_geluK3<>(SB), Y1, Y4
+	VADDPS c_geluK1<>(SB), Y3, Y5
+	VSUBPS c_geluK1<>(SB), Y5, Y6
+	VSUBPS Y6, Y5, Y7
+	VMOVUPS c_geluK1<>(SB), Y8
+	VSUBPS Y7, Y8, Y7
+	VSUBPS Y6, Y3, Y6
+	VADDPS Y6, Y7, Y7
+	VMOVUPS c_geluK3lo<>(SB), Y8
+	VFMADD213PS c_geluK1lo<>(SB), Y1, Y8
+	VFMADD231PS c_geluK3<>(SB), Y2, Y8
+	VADDPS Y8, Y4, Y4
+	VADDPS Y4, Y7, Y7
+	VMULPS Y5, Y11, Y6
+	VMOVUPS Y6, Y9
+	VFMSUB231PS Y5, Y11, Y9
+	VFMADD231PS Y7, Y11, Y9
 	VORPS c_sign<>(SB), Y6, Y2
 	VCMPPS $1, Y15, Y2, Y10
 	VMINPS Y2, Y14, Y2
@@ -466,8 +520,11 @@ geluTanhAVX2_loop:
 	VADDPS Y13, Y5, Y2
 	VBLENDVPS Y6, Y5, Y13, Y5
 	VDIVPS Y2, Y5, Y1
-	VMULPS Y0, Y1, Y1
-	VMOVUPS Y1, (DI)
+	VSUBPS Y1, Y13, Y2
+	VMULPS Y2, Y1, Y2
+	VFMADD213PS Y1, Y9, Y2
+	VMULPS Y2, Y0, Y2
+	VMOVUPS Y2, (DI)
 	ADDQ $32, SI
 	ADDQ $32, DI
 	DECQ CX
@@ -868,14 +925,14 @@ DATA c_sqrthalf<>+20(SB)/4, $0x3f3504f3
 DATA c_sqrthalf<>+24(SB)/4, $0x3f3504f3
 DATA c_sqrthalf<>+28(SB)/4, $0x3f3504f3
 GLOBL c_sqrthalf<>(SB), RODATA|NOPTR, $32
-DATA c_log1p11<>+0(SB)/4, $0x3d9183bb
-DATA c_log1p11<>+4(SB)/4, $0x3d9183bb
-DATA c_log1p11<>+8(SB)/4, $0x3d9183bb
-DATA c_log1p11<>+12(SB)/4, $0x3d9183bb
-DATA c_log1p11<>+16(SB)/4, $0x3d9183bb
-DATA c_log1p11<>+20(SB)/4, $0x3d9183bb
-DATA c_log1p11<>+24(SB)/4, $0x3d9183bb
-DATA c_log1p11<>+28(SB)/4, $0x3d9183bb
+DATA c_log1p11<>+0(SB)/4, $0x3d9177ae
+DATA c_log1p11<>+4(SB)/4, $0x3d9177ae
+DATA c_log1p11<>+8(SB)/4, $0x3d9177ae
+DATA c_log1p11<>+12(SB)/4, $0x3d9177ae
+DATA c_log1p11<>+16(SB)/4, $0x3d9177ae
+DATA c_log1p11<>+20(SB)/4, $0x3d9177ae
+DATA c_log1p11<>+24(SB)/4, $0x3d9177ae
+DATA c_log1p11<>+28(SB)/4, $0x3d9177ae
 GLOBL c_log1p11<>(SB), RODATA|NOPTR, $32
 DATA c_log1p10<>+0(SB)/4, $0xbdf4fbe5
 DATA c_log1p10<>+4(SB)/4, $0xbdf4fbe5
@@ -1111,114 +1168,132 @@ DATA c_erfSmall0<>+20(SB)/4, $0x3e0375d4
 DATA c_erfSmall0<>+24(SB)/4, $0x3e0375d4
 DATA c_erfSmall0<>+28(SB)/4, $0x3e0375d4
 GLOBL c_erfSmall0<>(SB), RODATA|NOPTR, $32
-DATA c_logErfc11<>+0(SB)/4, $0x308f26c6
-DATA c_logErfc11<>+4(SB)/4, $0x308f26c6
-DATA c_logErfc11<>+8(SB)/4, $0x308f26c6
-DATA c_logErfc11<>+12(SB)/4, $0x308f26c6
-DATA c_logErfc11<>+16(SB)/4, $0x308f26c6
-DATA c_logErfc11<>+20(SB)/4, $0x308f26c6
-DATA c_logErfc11<>+24(SB)/4, $0x308f26c6
-DATA c_logErfc11<>+28(SB)/4, $0x308f26c6
+DATA c_erfcCenter<>+0(SB)/4, $0x405d8000
+DATA c_erfcCenter<>+4(SB)/4, $0x405d8000
+DATA c_erfcCenter<>+8(SB)/4, $0x405d8000
+DATA c_erfcCenter<>+12(SB)/4, $0x405d8000
+DATA c_erfcCenter<>+16(SB)/4, $0x405d8000
+DATA c_erfcCenter<>+20(SB)/4, $0x405d8000
+DATA c_erfcCenter<>+24(SB)/4, $0x405d8000
+DATA c_erfcCenter<>+28(SB)/4, $0x405d8000
+GLOBL c_erfcCenter<>(SB), RODATA|NOPTR, $32
+DATA c_logErfc11<>+0(SB)/4, $0x309987d8
+DATA c_logErfc11<>+4(SB)/4, $0x309987d8
+DATA c_logErfc11<>+8(SB)/4, $0x309987d8
+DATA c_logErfc11<>+12(SB)/4, $0x309987d8
+DATA c_logErfc11<>+16(SB)/4, $0x309987d8
+DATA c_logErfc11<>+20(SB)/4, $0x309987d8
+DATA c_logErfc11<>+24(SB)/4, $0x309987d8
+DATA c_logErfc11<>+28(SB)/4, $0x309987d8
 GLOBL c_logErfc11<>(SB), RODATA|NOPTR, $32
-DATA c_logErfc10<>+0(SB)/4, $0xb31372dc
-DATA c_logErfc10<>+4(SB)/4, $0xb31372dc
-DATA c_logErfc10<>+8(SB)/4, $0xb31372dc
-DATA c_logErfc10<>+12(SB)/4, $0xb31372dc
-DATA c_logErfc10<>+16(SB)/4, $0xb31372dc
-DATA c_logErfc10<>+20(SB)/4, $0xb31372dc
-DATA c_logErfc10<>+24(SB)/4, $0xb31372dc
-DATA c_logErfc10<>+28(SB)/4, $0xb31372dc
+DATA c_logErfc10<>+0(SB)/4, $0x31b681cf
+DATA c_logErfc10<>+4(SB)/4, $0x31b681cf
+DATA c_logErfc10<>+8(SB)/4, $0x31b681cf
+DATA c_logErfc10<>+12(SB)/4, $0x31b681cf
+DATA c_logErfc10<>+16(SB)/4, $0x31b681cf
+DATA c_logErfc10<>+20(SB)/4, $0x31b681cf
+DATA c_logErfc10<>+24(SB)/4, $0x31b681cf
+DATA c_logErfc10<>+28(SB)/4, $0x31b681cf
 GLOBL c_logErfc10<>(SB), RODATA|NOPTR, $32
-DATA c_logErfc9<>+0(SB)/4, $0x34d5bd6f
-DATA c_logErfc9<>+4(SB)/4, $0x34d5bd6f
-DATA c_logErfc9<>+8(SB)/4, $0x34d5bd6f
-DATA c_logErfc9<>+12(SB)/4, $0x34d5bd6f
-DATA c_logErfc9<>+16(SB)/4, $0x34d5bd6f
-DATA c_logErfc9<>+20(SB)/4, $0x34d5bd6f
-DATA c_logErfc9<>+24(SB)/4, $0x34d5bd6f
-DATA c_logErfc9<>+28(SB)/4, $0x34d5bd6f
+DATA c_logErfc9<>+0(SB)/4, $0xb3e0fd6d
+DATA c_logErfc9<>+4(SB)/4, $0xb3e0fd6d
+DATA c_logErfc9<>+8(SB)/4, $0xb3e0fd6d
+DATA c_logErfc9<>+12(SB)/4, $0xb3e0fd6d
+DATA c_logErfc9<>+16(SB)/4, $0xb3e0fd6d
+DATA c_logErfc9<>+20(SB)/4, $0xb3e0fd6d
+DATA c_logErfc9<>+24(SB)/4, $0xb3e0fd6d
+DATA c_logErfc9<>+28(SB)/4, $0xb3e0fd6d
 GLOBL c_logErfc9<>(SB), RODATA|NOPTR, $32
-DATA c_logErfc8<>+0(SB)/4, $0xb4c2f9e6
-DATA c_logErfc8<>+4(SB)/4, $0xb4c2f9e6
-DATA c_logErfc8<>+8(SB)/4, $0xb4c2f9e6
-DATA c_logErfc8<>+12(SB)/4, $0xb4c2f9e6
-DATA c_logErfc8<>+16(SB)/4, $0xb4c2f9e6
-DATA c_logErfc8<>+20(SB)/4, $0xb4c2f9e6
-DATA c_logErfc8<>+24(SB)/4, $0xb4c2f9e6
-DATA c_logErfc8<>+28(SB)/4, $0xb4c2f9e6
+DATA c_logErfc8<>+0(SB)/4, $0x3530bea9
+DATA c_logErfc8<>+4(SB)/4, $0x3530bea9
+DATA c_logErfc8<>+8(SB)/4, $0x3530bea9
+DATA c_logErfc8<>+12(SB)/4, $0x3530bea9
+DATA c_logErfc8<>+16(SB)/4, $0x3530bea9
+DATA c_logErfc8<>+20(SB)/4, $0x3530bea9
+DATA c_logErfc8<>+24(SB)/4, $0x3530bea9
+DATA c_logErfc8<>+28(SB)/4, $0x3530bea9
 GLOBL c_logErfc8<>(SB), RODATA|NOPTR, $32
-DATA c_logErfc7<>+0(SB)/4, $0xb8391ebd
-DATA c_logErfc7<>+4(SB)/4, $0xb8391ebd
-DATA c_logErfc7<>+8(SB)/4, $0xb8391ebd
-DATA c_logErfc7<>+12(SB)/4, $0xb8391ebd
-DATA c_logErfc7<>+16(SB)/4, $0xb8391ebd
-DATA c_logErfc7<>+20(SB)/4, $0xb8391ebd
-DATA c_logErfc7<>+24(SB)/4, $0xb8391ebd
-DATA c_logErfc7<>+28(SB)/4, $0xb8391ebd
+DATA c_logErfc7<>+0(SB)/4, $0xb6859663
+DATA c_logErfc7<>+4(SB)/4, $0xb6859663
+DATA c_logErfc7<>+8(SB)/4, $0xb6859663
+DATA c_logErfc7<>+12(SB)/4, $0xb6859663
+DATA c_logErfc7<>+16(SB)/4, $0xb6859663
+DATA c_logErfc7<>+20(SB)/4, $0xb6859663
+DATA c_logErfc7<>+24(SB)/4, $0xb6859663
+DATA c_logErfc7<>+28(SB)/4, $0xb6859663
 GLOBL c_logErfc7<>(SB), RODATA|NOPTR, $32
-DATA c_logErfc6<>+0(SB)/4, $0x3a23f556
-DATA c_logErfc6<>+4(SB)/4, $0x3a23f556
-DATA c_logErfc6<>+8(SB)/4, $0x3a23f556
-DATA c_logErfc6<>+12(SB)/4, $0x3a23f556
-DATA c_logErfc6<>+16(SB)/4, $0x3a23f556
-DATA c_logErfc6<>+20(SB)/4, $0x3a23f556
-DATA c_logErfc6<>+24(SB)/4, $0x3a23f556
-DATA c_logErfc6<>+28(SB)/4, $0x3a23f556
+DATA c_logErfc6<>+0(SB)/4, $0x37d44f42
+DATA c_logErfc6<>+4(SB)/4, $0x37d44f42
+DATA c_logErfc6<>+8(SB)/4, $0x37d44f42
+DATA c_logErfc6<>+12(SB)/4, $0x37d44f42
+DATA c_logErfc6<>+16(SB)/4, $0x37d44f42
+DATA c_logErfc6<>+20(SB)/4, $0x37d44f42
+DATA c_logErfc6<>+24(SB)/4, $0x37d44f42
+DATA c_logErfc6<>+28(SB)/4, $0x37d44f42
 GLOBL c_logErfc6<>(SB), RODATA|NOPTR, $32
-DATA c_logErfc5<>+0(SB)/4, $0xbba15d17
-DATA c_logErfc5<>+4(SB)/4, $0xbba15d17
-DATA c_logErfc5<>+8(SB)/4, $0xbba15d17
-DATA c_logErfc5<>+12(SB)/4, $0xbba15d17
-DATA c_logErfc5<>+16(SB)/4, $0xbba15d17
-DATA c_logErfc5<>+20(SB)/4, $0xbba15d17
-DATA c_logErfc5<>+24(SB)/4, $0xbba15d17
-DATA c_logErfc5<>+28(SB)/4, $0xbba15d17
+DATA c_logErfc5<>+0(SB)/4, $0xb920cdb2
+DATA c_logErfc5<>+4(SB)/4, $0xb920cdb2
+DATA c_logErfc5<>+8(SB)/4, $0xb920cdb2
+DATA c_logErfc5<>+12(SB)/4, $0xb920cdb2
+DATA c_logErfc5<>+16(SB)/4, $0xb920cdb2
+DATA c_logErfc5<>+20(SB)/4, $0xb920cdb2
+DATA c_logErfc5<>+24(SB)/4, $0xb920cdb2
+DATA c_logErfc5<>+28(SB)/4, $0xb920cdb2
 GLOBL c_logErfc5<>(SB), RODATA|NOPTR, $32
-DATA c_logErfc4<>+0(SB)/4, $0x3cdc15cf
-DATA c_logErfc4<>+4(SB)/4, $0x3cdc15cf
-DATA c_logErfc4<>+8(SB)/4, $0x3cdc15cf
-DATA c_logErfc4<>+12(SB)/4, $0x3cdc15cf
-DATA c_logErfc4<>+16(SB)/4, $0x3cdc15cf
-DATA c_logErfc4<>+20(SB)/4, $0x3cdc15cf
-DATA c_logErfc4<>+24(SB)/4, $0x3cdc15cf
-DATA c_logErfc4<>+28(SB)/4, $0x3cdc15cf
+DATA c_logErfc4<>+0(SB)/4, $0x3a6ccaef
+DATA c_logErfc4<>+4(SB)/4, $0x3a6ccaef
+DATA c_logErfc4<>+8(SB)/4, $0x3a6ccaef
+DATA c_logErfc4<>+12(SB)/4, $0x3a6ccaef
+DATA c_logErfc4<>+16(SB)/4, $0x3a6ccaef
+DATA c_logErfc4<>+20(SB)/4, $0x3a6ccaef
+DATA c_logErfc4<>+24(SB)/4, $0x3a6ccaef
+DATA c_logErfc4<>+28(SB)/4, $0x3a6ccaef
 GLOBL c_logErfc4<>(SB), RODATA|NOPTR, $32
-DATA c_logErfc3<>+0(SB)/4, $0xbde2df3e
-DATA c_logErfc3<>+4(SB)/4, $0xbde2df3e
-DATA c_logErfc3<>+8(SB)/4, $0xbde2df3e
-DATA c_logErfc3<>+12(SB)/4, $0xbde2df3e
-DATA c_logErfc3<>+16(SB)/4, $0xbde2df3e
-DATA c_logErfc3<>+20(SB)/4, $0xbde2df3e
-DATA c_logErfc3<>+24(SB)/4, $0xbde2df3e
-DATA c_logErfc3<>+28(SB)/4, $0xbde2df3e
+DATA c_logErfc3<>+0(SB)/4, $0xbbafc68c
+DATA c_logErfc3<>+4(SB)/4, $0xbbafc68c
+DATA c_logErfc3<>+8(SB)/4, $0xbbafc68c
+DATA c_logErfc3<>+12(SB)/4, $0xbbafc68c
+DATA c_logErfc3<>+16(SB)/4, $0xbbafc68c
+DATA c_logErfc3<>+20(SB)/4, $0xbbafc68c
+DATA c_logErfc3<>+24(SB)/4, $0xbbafc68c
+DATA c_logErfc3<>+28(SB)/4, $0xbbafc68c
 GLOBL c_logErfc3<>(SB), RODATA|NOPTR, $32
-DATA c_logErfc2<>+0(SB)/4, $0xbf219505
-DATA c_logErfc2<>+4(SB)/4, $0xbf219505
-DATA c_logErfc2<>+8(SB)/4, $0xbf219505
-DATA c_logErfc2<>+12(SB)/4, $0xbf219505
-DATA c_logErfc2<>+16(SB)/4, $0xbf219505
-DATA c_logErfc2<>+20(SB)/4, $0xbf219505
-DATA c_logErfc2<>+24(SB)/4, $0xbf219505
-DATA c_logErfc2<>+28(SB)/4, $0xbf219505
+DATA c_logErfc2<>+0(SB)/4, $0x3d0ab865
+DATA c_logErfc2<>+4(SB)/4, $0x3d0ab865
+DATA c_logErfc2<>+8(SB)/4, $0x3d0ab865
+DATA c_logErfc2<>+12(SB)/4, $0x3d0ab865
+DATA c_logErfc2<>+16(SB)/4, $0x3d0ab865
+DATA c_logErfc2<>+20(SB)/4, $0x3d0ab865
+DATA c_logErfc2<>+24(SB)/4, $0x3d0ab865
+DATA c_logErfc2<>+28(SB)/4, $0x3d0ab865
 GLOBL c_logErfc2<>(SB), RODATA|NOPTR, $32
-DATA c_logErfc1<>+0(SB)/4, $0xbf90b636
-DATA c_logErfc1<>+4(SB)/4, $0xbf90b636
-DATA c_logErfc1<>+8(SB)/4, $0xbf90b636
-DATA c_logErfc1<>+12(SB)/4, $0xbf90b636
-DATA c_logErfc1<>+16(SB)/4, $0xbf90b636
-DATA c_logErfc1<>+20(SB)/4, $0xbf90b636
-DATA c_logErfc1<>+24(SB)/4, $0xbf90b636
-DATA c_logErfc1<>+28(SB)/4, $0xbf90b636
+DATA c_logErfc1<>+0(SB)/4, $0xbe8995d3
+DATA c_logErfc1<>+4(SB)/4, $0xbe8995d3
+DATA c_logErfc1<>+8(SB)/4, $0xbe8995d3
+DATA c_logErfc1<>+12(SB)/4, $0xbe8995d3
+DATA c_logErfc1<>+16(SB)/4, $0xbe8995d3
+DATA c_logErfc1<>+20(SB)/4, $0xbe8995d3
+DATA c_logErfc1<>+24(SB)/4, $0xbe8995d3
+DATA c_logErfc1<>+28(SB)/4, $0xbe8995d3
 GLOBL c_logErfc1<>(SB), RODATA|NOPTR, $32
-DATA c_logErfc0<>+0(SB)/4, $0x39cc60ee
-DATA c_logErfc0<>+4(SB)/4, $0x39cc60ee
-DATA c_logErfc0<>+8(SB)/4, $0x39cc60ee
-DATA c_logErfc0<>+12(SB)/4, $0x39cc60ee
-DATA c_logErfc0<>+16(SB)/4, $0x39cc60ee
-DATA c_logErfc0<>+20(SB)/4, $0x39cc60ee
-DATA c_logErfc0<>+24(SB)/4, $0x39cc60ee
-DATA c_logErfc0<>+28(SB)/4, $0x39cc60ee
+DATA c_logErfc0<>+0(SB)/4, $0xbfed0e11
+DATA c_logErfc0<>+4(SB)/4, $0xbfed0e11
+DATA c_logErfc0<>+8(SB)/4, $0xbfed0e11
+DATA c_logErfc0<>+12(SB)/4, $0xbfed0e11
+DATA c_logErfc0<>+16(SB)/4, $0xbfed0e11
+DATA c_logErfc0<>+20(SB)/4, $0xbfed0e11
+DATA c_logErfc0<>+24(SB)/4, $0xbfed0e11
+DATA c_logErfc0<>+28(SB)/4, $0xbfed0e11
 GLOBL c_logErfc0<>(SB), RODATA|NOPTR, $32
+DATA c_erfcSlope<>+0(SB)/4, $0xbf11eb85
+DATA c_erfcSlope<>+4(SB)/4, $0xbf11eb85
+DATA c_erfcSlope<>+8(SB)/4, $0xbf11eb85
+DATA c_erfcSlope<>+12(SB)/4, $0xbf11eb85
+DATA c_erfcSlope<>+16(SB)/4, $0xbf11eb85
+DATA c_erfcSlope<>+20(SB)/4, $0xbf11eb85
+DATA c_erfcSlope<>+24(SB)/4, $0xbf11eb85
+DATA c_erfcSlope<>+28(SB)/4, $0xbf11eb85
+GLOBL c_erfcSlope<>(SB), RODATA|NOPTR, $32
 DATA c_erfcMax<>+0(SB)/4, $0x40c00000
 DATA c_erfcMax<>+4(SB)/4, $0x40c00000
 DATA c_erfcMax<>+8(SB)/4, $0x40c00000
@@ -1282,6 +1357,15 @@ DATA c_half<>+20(SB)/4, $0x3f000000
 DATA c_half<>+24(SB)/4, $0x3f000000
 DATA c_half<>+28(SB)/4, $0x3f000000
 GLOBL c_half<>(SB), RODATA|NOPTR, $32
+DATA c_geluTanhMax<>+0(SB)/4, $0x41a00000
+DATA c_geluTanhMax<>+4(SB)/4, $0x41a00000
+DATA c_geluTanhMax<>+8(SB)/4, $0x41a00000
+DATA c_geluTanhMax<>+12(SB)/4, $0x41a00000
+DATA c_geluTanhMax<>+16(SB)/4, $0x41a00000
+DATA c_geluTanhMax<>+20(SB)/4, $0x41a00000
+DATA c_geluTanhMax<>+24(SB)/4, $0x41a00000
+DATA c_geluTanhMax<>+28(SB)/4, $0x41a00000
+GLOBL c_geluTanhMax<>(SB), RODATA|NOPTR, $32
 DATA c_geluK3<>+0(SB)/4, $0x3d922279
 DATA c_geluK3<>+4(SB)/4, $0x3d922279
 DATA c_geluK3<>+8(SB)/4, $0x3d922279
@@ -1300,6 +1384,24 @@ DATA c_geluK1<>+20(SB)/4, $0x3fcc422a
 DATA c_geluK1<>+24(SB)/4, $0x3fcc422a
 DATA c_geluK1<>+28(SB)/4, $0x3fcc422a
 GLOBL c_geluK1<>(SB), RODATA|NOPTR, $32
+DATA c_geluK3lo<>+0(SB)/4, $0x3124d8b5
+DATA c_geluK3lo<>+4(SB)/4, $0x3124d8b5
+DATA c_geluK3lo<>+8(SB)/4, $0x3124d8b5
+DATA c_geluK3lo<>+12(SB)/4, $0x3124d8b5
+DATA c_geluK3lo<>+16(SB)/4, $0x3124d8b5
+DATA c_geluK3lo<>+20(SB)/4, $0x3124d8b5
+DATA c_geluK3lo<>+24(SB)/4, $0x3124d8b5
+DATA c_geluK3lo<>+28(SB)/4, $0x3124d8b5
+GLOBL c_geluK3lo<>(SB), RODATA|NOPTR, $32
+DATA c_geluK1lo<>+0(SB)/4, $0xb342bc9b
+DATA c_geluK1lo<>+4(SB)/4, $0xb342bc9b
+DATA c_geluK1lo<>+8(SB)/4, $0xb342bc9b
+DATA c_geluK1lo<>+12(SB)/4, $0xb342bc9b
+DATA c_geluK1lo<>+16(SB)/4, $0xb342bc9b
+DATA c_geluK1lo<>+20(SB)/4, $0xb342bc9b
+DATA c_geluK1lo<>+24(SB)/4, $0xb342bc9b
+DATA c_geluK1lo<>+28(SB)/4, $0xb342bc9b
+GLOBL c_geluK1lo<>(SB), RODATA|NOPTR, $32
 DATA c_mishmax<>+0(SB)/4, $0x41a00000
 DATA c_mishmax<>+4(SB)/4, $0x41a00000
 DATA c_mishmax<>+8(SB)/4, $0x41a00000
