@@ -41,11 +41,12 @@ type ewOp struct {
 
 // ewProgram is a fused region: register 0 holds X, out is the result register.
 type ewProgram struct {
-	ops   []ewOp
-	nregs int
-	out   int
-	names []string // the fused nodes, for messages
-	form  string   // the activation the region was recognised as (fuse_patterns.go), or ""
+	ops      []ewOp
+	nregs    int
+	out      int
+	names    []string // the fused nodes, for messages
+	form     string   // the activation the region was recognised as (fuse_patterns.go), or ""
+	fallback stepList // the region's own steps, for an epilogue whose output does not fit
 }
 
 // perChannel returns the constant's value for each channel of x (shape [N, C, ...]),
@@ -69,11 +70,37 @@ func perChannel(c *graph.Tensor, xShape []int) ([]float32, bool) {
 	return v, true
 }
 
+// perRow returns the constant's values when it holds one value per position
+// of x's last axis (a bias after MatMul): every other axis of it is 1.
+func perRow(c *graph.Tensor, xShape []int) ([]float32, bool) {
+	if len(xShape) < 2 || c.Rank() == 0 || c.Rank() > len(xShape) || c.Shape[c.Rank()-1] != xShape[len(xShape)-1] {
+		return nil, false
+	}
+	if graph.Numel(c.Shape) != c.Shape[c.Rank()-1] {
+		return nil, false
+	}
+	return c.Float32s(), true
+}
+
+// constFor is the constant's values for x, and whether they run along the last axis.
+func constFor(c *graph.Tensor, xShape []int) (vals []float32, row, ok bool) {
+	if len(xShape) == 2 && c.Len() > 1 { // the channel is the last axis: rows run in long blocks
+		if v, ok := perRow(c, xShape); ok {
+			return v, true, true
+		}
+	}
+	if v, ok := perChannel(c, xShape); ok {
+		return v, false, true
+	}
+	v, ok := perRow(c, xShape)
+	return v, true, ok
+}
+
 // check reports whether the program can run on an input of this shape.
 func (p *ewProgram) check(shape []int) bool {
 	for _, op := range p.ops {
 		if op.kind == ewConstR || op.kind == ewConstL {
-			if _, ok := perChannel(op.constant, shape); !ok {
+			if _, _, ok := constFor(op.constant, shape); !ok {
 				return false
 			}
 		}
@@ -96,12 +123,25 @@ func (p *ewProgram) run(ctx *Context, x, out []float32, shape []int) {
 		return
 	}
 	consts := make([][]float32, len(p.ops))
+	rowConst := make([]bool, len(p.ops))
+	byChannel := false
 	for i, op := range p.ops {
 		if op.constant != nil {
-			consts[i], _ = perChannel(op.constant, shape)
+			consts[i], rowConst[i], _ = constFor(op.constant, shape)
+			byChannel = byChannel || (len(consts[i]) > 1 && !rowConst[i])
 		}
+		byChannel = byChannel || op.kind == ewAffine
 	}
-	planes := len(x) / plane
+	cols := 1
+	if len(shape) > 0 {
+		cols = shape[len(shape)-1]
+	}
+	if !byChannel {
+		// Nothing depends on the channel: run in chunks of the flat data
+		// (a rank-2 input would otherwise go one element per plane).
+		channels, plane = 1, 16*ewBlock
+	}
+	planes := (len(x) + plane - 1) / plane
 	parallelFor(threadsFor(ctx, len(x), 1<<15), planes, func(lo, hi int) {
 		regs := make([][]float32, p.nregs)
 		for i := 1; i < p.nregs; i++ {
@@ -109,8 +149,9 @@ func (p *ewProgram) run(ctx *Context, x, out []float32, shape []int) {
 		}
 		for pl := lo; pl < hi; pl++ {
 			ch := pl % channels
-			for s := pl * plane; s < (pl+1)*plane; s += ewBlock {
-				e := min(s+ewBlock, (pl+1)*plane)
+			end := min((pl+1)*plane, len(x))
+			for s := pl * plane; s < end; s += ewBlock {
+				e := min(s+ewBlock, end)
 				n := e - s
 				regs[0] = x[s:e]
 				for i, op := range p.ops {
@@ -125,6 +166,10 @@ func (p *ewProgram) run(ctx *Context, x, out []float32, shape []int) {
 						vec.Affine(dst, a, op.mul[ch], op.add[ch])
 					case ewConstR, ewConstL:
 						c := consts[i]
+						if rowConst[i] && len(c) > 1 {
+							rowSlice(op.op, dst, a, c, s%cols, op.kind == ewConstL)
+							break
+						}
 						v := c[0]
 						if len(c) > 1 {
 							v = c[ch]
@@ -163,6 +208,21 @@ func binSlice(op byte, dst, a, b []float32) {
 
 // pow32 is Pow as the Pow kernel computes it (float64, rounded once).
 func pow32(a, b float32) float32 { return float32(math.Pow(float64(a), float64(b))) }
+
+// rowSlice computes dst = a op row (or row op a when left is set), a starting
+// at column col of rows of len(row) values.
+func rowSlice(op byte, dst, a, row []float32, col int, left bool) {
+	for len(a) > 0 {
+		n := min(len(a), len(row)-col)
+		r := row[col : col+n]
+		if left {
+			binSlice(op, dst[:n], r, a[:n])
+		} else {
+			binSlice(op, dst[:n], a[:n], r)
+		}
+		dst, a, col = dst[n:], a[n:], 0
+	}
+}
 
 // scalarSlice computes dst = a op v, or v op a when left is set.
 func scalarSlice(op byte, dst, a []float32, v float32, left bool) {
@@ -398,9 +458,8 @@ func (s *Session) fuseRegions(g *graph.Graph, tapped map[int]bool) {
 		if prog == nil {
 			continue
 		}
-		if fn, form := recognizeActivation(prog); fn != nil {
-			prog = &ewProgram{ops: []ewOp{{kind: ewUnary, fn: fn, dst: 1, opType: form}}, nregs: 2, out: 1, names: prog.names, form: form}
-		}
+		prog = recognizeActivation(prog)
+		prog.fallback = fallback
 		last := region[len(region)-1]
 		// Fuse into the producing Conv when nothing else reads X.
 		if pi, ok := producer[x]; ok && !outputs[x] && len(readers[x]) == countIn(readers[x], member) {
@@ -595,12 +654,12 @@ type matmulEpilogue struct {
 	prog *ewProgram
 }
 
-// withEpilogue takes programs whose constants are scalars of rank 0 or 1: a
-// MatMul's output has no channel axis a per-channel constant could refer to,
-// and every output it makes has rank >= 1 but for vector-by-vector products.
+// withEpilogue takes programs without per-channel BatchNormalization; their
+// constants must be scalars or one value per output column (a bias), which
+// the program checks on each output, running the region's own steps when not.
 func (mk *matmulKernel) withEpilogue(p *ewProgram) Kernel {
 	for _, op := range p.ops {
-		if op.kind == ewAffine || (op.constant != nil && (op.constant.Len() != 1 || op.constant.Rank() > 1)) {
+		if op.kind == ewAffine {
 			return nil
 		}
 	}
@@ -613,19 +672,9 @@ func (k *matmulEpilogue) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor,
 		return nil, err
 	}
 	out := outs[0]
-	if out.Rank() == 0 {
-		// A [1] constant broadcasts the scalar product of two vectors to [1].
-		for _, op := range k.prog.ops {
-			if op.constant != nil && op.constant.Rank() == 1 {
-				out.Shape = []int{1}
-			}
-		}
+	if !k.prog.check(out.Shape) {
+		return k.prog.fallback.run(ctx, out)
 	}
-	y := out.Float32s()
-	shape := out.Shape
-	if len(shape) >= 2 {
-		shape = []int{1, 1, len(y)} // constants are scalars: no channel axis
-	}
-	k.prog.run(ctx, y, y, shape)
+	k.prog.run(ctx, out.Float32s(), out.Float32s(), out.Shape)
 	return outs, nil
 }

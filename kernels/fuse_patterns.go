@@ -32,15 +32,46 @@ var activationForms = []struct {
 	{"Clip", "HardSwish", hardSwish},
 }
 
-// recognizeActivation returns the vec routine that computes the same function
-// as the region and its name, or nil. A candidate is chosen by the ops the region contains
-// and confirmed by running the region itself on probe values spanning the
-// activation's shape (both tails, the bend, the HardSwish kinks at +-3): it
-// must agree within 1e-6 relative, plus cancelFloor for the unfused ops'
-// rounding where they cancel in the negative tails. A region with different
-// constants (Gelu with 1.4142 for sqrt 2, Swish with beta != 1) fails the check
-// and stays as it is.
-func recognizeActivation(p *ewProgram) (sliceFn, string) {
+// recognizeActivation returns the program rewritten to one vec routine when it
+// computes SiLU, HardSwish, Gelu or Mish, possibly after a bias (an Add of a
+// per-channel or per-column constant, as after a MatMul); else p itself.
+func recognizeActivation(p *ewProgram) *ewProgram {
+	if fn, form := matchActivation(p); fn != nil {
+		return &ewProgram{ops: []ewOp{{kind: ewUnary, fn: fn, dst: 1, opType: form}}, nregs: 2, out: 1, names: p.names, form: form}
+	}
+	if len(p.ops) < 3 || (p.ops[0].kind != ewConstR && p.ops[0].kind != ewConstL) || p.ops[0].op != '+' {
+		return p
+	}
+	// The rest, reading only the biased value, with registers shifted down by one.
+	rest := &ewProgram{nregs: p.nregs - 1, out: p.out - 1}
+	for _, op := range p.ops[1:] {
+		if op.a == 0 || (op.kind == ewBinary && op.b == 0) {
+			return p // x itself is read again: not an activation of x + bias
+		}
+		op.a, op.dst = op.a-1, op.dst-1
+		if op.kind == ewBinary {
+			op.b--
+		}
+		rest.ops = append(rest.ops, op)
+	}
+	fn, form := matchActivation(rest)
+	if fn == nil {
+		return p
+	}
+	bias := p.ops[0]
+	return &ewProgram{ops: []ewOp{bias, {kind: ewUnary, fn: fn, a: bias.dst, dst: bias.dst + 1, opType: form}},
+		nregs: bias.dst + 2, out: bias.dst + 1, names: p.names, form: "Bias+" + form}
+}
+
+// matchActivation returns the vec routine that computes the same function as
+// the program and its name, or nil. A candidate is chosen by the ops the
+// region contains and confirmed by running the region itself on probe values
+// spanning the activation's shape (both tails, the bend, the HardSwish kinks
+// at +-3): it must agree within 1e-6 relative, plus cancelFloor for the
+// unfused ops' rounding where they cancel in the negative tails. A region
+// with different constants (Gelu with 1.4142 for sqrt 2, Swish with beta != 1)
+// fails the check and stays as it is.
+func matchActivation(p *ewProgram) (sliceFn, string) {
 	if len(p.ops) < 2 {
 		return nil, ""
 	}

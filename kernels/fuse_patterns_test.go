@@ -363,3 +363,29 @@ func loadSharedModel(t *testing.T, rel string) *graph.Model {
 	}
 	return m
 }
+
+// MatMul, a bias along the last axis, then Gelu: the bias and the activation
+// run as the MatMul's epilogue, for rank-3 and rank-2 activations.
+func TestFuseMatMulBiasGelu(t *testing.T) {
+	for _, shape := range [][]int{{2, 8, 32}, {16, 32}} {
+		g := newPatternGraph(17)
+		x := g.b.Input("x", shape...)
+		w := g.b.Const("w", []int{32, 48}, g.b.Normal(32*48, 0, 0.3))
+		h := g.op("Add", nil, g.op("MatMul", nil, x, w), g.b.Const("bias", []int{48}, g.b.Normal(48, 0, 0.5)))
+		e := g.op("Erf", nil, g.op("Div", nil, h, g.scalar(1.4142135)))
+		y := g.op("Mul", nil, g.op("Mul", nil, h, g.op("Add", nil, e, g.scalar(1))), g.scalar(0.5))
+		out := append(append([]int(nil), shape[:len(shape)-1]...), 48)
+		g.output(y, out...)
+		s := compareFused(t, g.b.M, Options{Threads: 2}, shape...)
+		wantForms(t, s, "MatMul+Bias+GeluErf")
+	}
+}
+
+func TestFuseConvBiasSiLU(t *testing.T) {
+	g := newPatternGraph(17)
+	x := g.b.Input("x", 1, 3, 16, 16)
+	c := g.b.Conv(x, 8, 3, testmodels.ConvOpts{Pad: 1, NoBias: true})
+	h := g.op("Add", nil, c, g.b.Const("bias", []int{8, 1, 1}, g.b.Normal(8, 0, 0.5)))
+	g.output(g.op("Mul", nil, h, g.op("Sigmoid", nil, h)), 1, 8, 16, 16)
+	wantForms(t, compareFused(t, g.b.M, Options{Threads: 1}, 1, 3, 16, 16), "Conv+Bias+Silu")
+}
