@@ -389,3 +389,27 @@ func TestFuseConvBiasSiLU(t *testing.T) {
 	g.output(g.op("Mul", nil, h, g.op("Sigmoid", nil, h)), 1, 8, 16, 16)
 	wantForms(t, compareFused(t, g.b.M, Options{Threads: 1}, 1, 3, 16, 16), "Conv+Bias+Silu")
 }
+
+// A vector-by-vector MatMul gives a scalar; a [1] constant added to it makes
+// [1]. The epilogue's program does not fit that output and runs the region's
+// own steps instead.
+func TestMatMulEpilogueFallback(t *testing.T) {
+	g := newPatternGraph(17)
+	x := g.b.Input("x", 32)
+	w := g.b.Const("w", []int{32}, g.b.Normal(32, 0, 0.3))
+	y := g.op("Sigmoid", nil, g.op("Add", nil, g.op("MatMul", nil, x, w), g.b.Const("b", []int{1}, []float32{0.25})))
+	g.output(y, 1)
+	s := compareFused(t, g.b.M, Options{Threads: 1}, 32)
+	if _, ok := s.steps[0].k.(*matmulEpilogue); !ok || len(s.steps) != 1 {
+		t.Fatalf("steps %d, first %T: want one MatMul with an epilogue", len(s.steps), s.steps[0].k)
+	}
+	out, err := s.Run(map[string]*graph.Tensor{"x": graph.NewTensor(graph.Float, []int{32})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range out {
+		if len(v.Shape) != 1 || v.Shape[0] != 1 || math.Abs(float64(v.Float32s()[0])-1/(1+math.Exp(-0.25))) > 1e-7 {
+			t.Fatalf("output %v %v, want [1] sigmoid(0.25)", v.Shape, v.Float32s())
+		}
+	}
+}
