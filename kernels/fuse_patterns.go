@@ -142,7 +142,8 @@ func agree(x, got, want []float32) bool {
 // (x - mean) / sqrt(var + eps) or RMSNorm x / sqrt(mean(x^2) + eps), then times
 // scale and plus bias when the pattern had them. Each step rounds where the
 // unfused ops round (the mean and variance to float32, the sum under the root,
-// the division), so results match the unfused graph to an ulp or two.
+// the division), so results match the unfused graph to an ulp or two (the
+// squares are summed in float64 without Pow's rounding to float32).
 type normKernel struct {
 	rms         bool
 	eps         float32
@@ -185,17 +186,10 @@ func (k *normKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 			row, dst := xd[r*cols:(r+1)*cols], od[r*cols:(r+1)*cols]
 			src := row
 			if !k.rms {
-				var s float64
-				for _, v := range row {
-					s += float64(v)
-				}
-				vec.AddScalar(dst, row, -float32(s/float64(cols)))
+				vec.AddScalar(dst, row, -float32(vec.Sum(row)/float64(cols)))
 				src = dst
 			}
-			var q float64
-			for _, v := range src {
-				q += float64(v * v) // Pow(d, 2) rounds the square to float32
-			}
+			q := vec.SumSqDev(src, 0)
 			den := float32(math.Sqrt(float64(float32(q/float64(cols)) + k.eps)))
 			vec.DivScalar(dst, src, den)
 			switch {

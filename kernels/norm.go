@@ -103,19 +103,11 @@ func newInstanceNorm(ni *NodeInfo) (Kernel, error) {
 	}), a.err
 }
 
-// meanVar is the mean and population variance, accumulated in float64.
+// meanVar is the mean and population variance, accumulated in float64 (two
+// passes, so a large mean does not cancel).
 func meanVar(v []float32) (float64, float64) {
-	var s float64
-	for _, x := range v {
-		s += float64(x)
-	}
-	mean := s / float64(len(v))
-	var q float64
-	for _, x := range v {
-		d := float64(x) - mean
-		q += d * d
-	}
-	return mean, q / float64(len(v))
+	mean := vec.Sum(v) / float64(len(v))
+	return mean, vec.SumSqDev(v, mean) / float64(len(v))
 }
 
 // newLayerNorm normalizes over the axes from axis on; outputs Y and optionally Mean

@@ -42,7 +42,15 @@ func eluAVX2(dst, x *float32, n int, alpha float32)
 //go:noescape
 func expSubSumAVX2(dst, x *float32, n int, sub float32, acc *[4]float64)
 
+//go:noescape
+func sumF64AVX2(x *float32, n int, acc *[4]float64)
+
+//go:noescape
+func sumSqDevAVX2(x *float32, n int, mean float64, acc *[4]float64)
+
 var (
+	sumF64Asm    = sumF64AVX2
+	sumSqDevAsm  = sumSqDevAVX2
 	expAsm       = expAVX2
 	logAsm       = logAVX2
 	sigmoidAsm   = sigmoidAVX2

@@ -763,6 +763,55 @@ expSubSumAVX2_done:
 	VZEROUPPER
 	RET
 
+// func sumF64AVX2(x *float32, n int, acc *[4]float64)
+TEXT ·sumF64AVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ acc+16(FP), DX
+	VMOVUPD (DX), Y11
+	VXORPD Y12, Y12, Y12
+	SHRQ $3, CX
+	JEQ sumF64AVX2_done
+sumF64AVX2_loop:
+	VCVTPS2PD (SI), Y0
+	VCVTPS2PD 16(SI), Y1
+	VADDPD Y0, Y11, Y11
+	VADDPD Y1, Y12, Y12
+	ADDQ $32, SI
+	DECQ CX
+	JNE sumF64AVX2_loop
+sumF64AVX2_done:
+	VADDPD Y12, Y11, Y11
+	VMOVUPD Y11, (DX)
+	VZEROUPPER
+	RET
+
+// func sumSqDevAVX2(x *float32, n int, mean float64, acc *[4]float64)
+TEXT ·sumSqDevAVX2(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSD mean+16(FP), Y10
+	MOVQ acc+24(FP), DX
+	VMOVUPD (DX), Y11
+	VXORPD Y12, Y12, Y12
+	SHRQ $3, CX
+	JEQ sumSqDevAVX2_done
+sumSqDevAVX2_loop:
+	VCVTPS2PD (SI), Y0
+	VCVTPS2PD 16(SI), Y1
+	VSUBPD Y10, Y0, Y0
+	VSUBPD Y10, Y1, Y1
+	VFMADD231PD Y0, Y0, Y11
+	VFMADD231PD Y1, Y1, Y12
+	ADDQ $32, SI
+	DECQ CX
+	JNE sumSqDevAVX2_loop
+sumSqDevAVX2_done:
+	VADDPD Y12, Y11, Y11
+	VMOVUPD Y11, (DX)
+	VZEROUPPER
+	RET
+
 DATA c_log2e<>+0(SB)/4, $0x3fb8aa3b
 DATA c_log2e<>+4(SB)/4, $0x3fb8aa3b
 DATA c_log2e<>+8(SB)/4, $0x3fb8aa3b

@@ -267,3 +267,34 @@ func BenchmarkMath(b *testing.B) {
 		})
 	}
 }
+
+func TestSums(t *testing.T) {
+	defer func(v bool) { useFMA = v }(useFMA)
+	r := rand.New(rand.NewPCG(8, 9))
+	for _, n := range []int{0, 1, 7, 8, 9, 31, 100, 1000} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(1000 + r.NormFloat64()*3) // a large mean: the two-pass form must not cancel
+		}
+		var s, q float64
+		for _, v := range x {
+			s += float64(v)
+		}
+		mean := 0.0
+		if n > 0 {
+			mean = s / float64(n)
+		}
+		for _, v := range x {
+			q += (float64(v) - mean) * (float64(v) - mean)
+		}
+		for _, simd := range []bool{false, useFMA} {
+			useFMA = simd
+			if got := Sum(x); math.Abs(got-s) > 1e-12*math.Abs(s) {
+				t.Errorf("n=%d simd=%v: Sum %v, want %v", n, simd, got, s)
+			}
+			if got := SumSqDev(x, mean); math.Abs(got-q) > 1e-9*q {
+				t.Errorf("n=%d simd=%v: SumSqDev %v, want %v", n, simd, got, q)
+			}
+		}
+	}
+}
