@@ -298,3 +298,37 @@ func TestSums(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSoftmaxRow is Softmax's inner work on rows of 256 (the tiny Llama's
+// attention rows): ExpSum and a scale, against the float64 loop it replaced.
+func BenchmarkSoftmaxRow(b *testing.B) {
+	x := make([]float32, 256)
+	r := rand.New(rand.NewPCG(2, 2))
+	for i := range x {
+		x[i] = float32(r.NormFloat64() * 4)
+	}
+	dst := make([]float32, len(x))
+	_, m := MinMax(x)
+	b.Run("vec", func(b *testing.B) {
+		b.SetBytes(int64(4 * len(x)))
+		for b.Loop() {
+			s := ExpSum(dst, x, m)
+			MulScalar(dst, dst, float32(1/s))
+		}
+	})
+	b.Run("scalar64", func(b *testing.B) {
+		b.SetBytes(int64(4 * len(x)))
+		for b.Loop() {
+			var s float64
+			for j, v := range x {
+				e := math.Exp(float64(v - m))
+				s += e
+				dst[j] = float32(e)
+			}
+			inv := float32(1 / s)
+			for j := range dst {
+				dst[j] *= inv
+			}
+		}
+	})
+}
