@@ -12,7 +12,7 @@ import "math"
 //
 // Errors against float64 over 1.5e7 inputs each (a stride over all float32
 // bit patterns and a dense sample of the working range; TestAccuracy prints
-// and asserts them). Bounds are in ulps of the float32 result; subnormal
+// and asserts them, on 1.1e7 inputs each by default). Bounds are in ulps of the float32 result; subnormal
 // results are held to an absolute bound instead (they carry the rounding of a
 // subnormal e^x times |x|), and GeluErf returns -0 below x = -8.48 where
 // |y| < 1e-16:

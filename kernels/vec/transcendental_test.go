@@ -128,7 +128,7 @@ func (s *errStats) fail(msg string) {
 // exponent, subnormals, infinities and NaNs) plus a dense uniform sample of
 // [lo, hi] and the special values.
 func accuracyInputs(c *mathCase, short bool) []float32 {
-	stride, dense := uint64(431), 5_000_000
+	stride, dense := uint64(431), 1_000_000
 	if short {
 		stride, dense = 4327, 500_000
 	}
