@@ -122,14 +122,13 @@ func init() {
 		return func(dst, src []float32) { vec.Elu(dst, src, alpha) }, nil
 	})
 	unaryFloat("Selu", 1, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
-		alpha := float64(a.Float("alpha", 1.67326319217681884765625))
-		gamma := float64(a.Float("gamma", 1.05070102214813232421875))
-		return pointwise(func(x float32) float32 {
-			if x <= 0 {
-				return float32(gamma * (alpha*math.Exp(float64(x)) - alpha))
-			}
-			return float32(gamma * float64(x))
-		}), nil
+		alpha := a.Float("alpha", 1.67326319217681884765625)
+		gamma := a.Float("gamma", 1.05070102214813232421875)
+		// gamma * Elu(x, alpha): alpha*e^x - alpha is alpha*expm1(x) without the cancellation.
+		return func(dst, src []float32) {
+			vec.Elu(dst, src, alpha)
+			vec.MulScalar(dst, dst, gamma)
+		}, nil
 	})
 	unaryFloat("HardSigmoid", 1, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
 		alpha, beta := a.Float("alpha", 0.2), a.Float("beta", 0.5)
