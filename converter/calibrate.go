@@ -329,9 +329,29 @@ func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, 
 	if opt.BiasCorrection {
 		means = newChannelMeans(m.Graph, pl)
 	}
-	got, failed, err := calibrate(ctx, m, src, toObserve, opt, st, means)
+	// Ranges an earlier conversion of the same model and data computed with
+	// the same observer need no second pass.
+	cache := opt.RangeCache
+	if means != nil {
+		cache = nil
+	}
+	var missing []string
+	for _, name := range toObserve {
+		if r, ok := cache.get(name, st.observer(name, opt)); ok {
+			ranges[name] = r
+		} else {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) == 0 && means == nil {
+		return nil
+	}
+	got, failed, err := calibrate(ctx, m, src, missing, opt, st, means)
 	if err != nil {
 		return err
+	}
+	for k, v := range got {
+		cache.put(k, st.observer(k, opt), v)
 	}
 	pl.keepFloatActivations(failed, rep)
 	// The session's buffers and the histograms are garbage now; collect them
@@ -355,4 +375,48 @@ func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, 
 		rep.Passes = append(rep.Passes, c)
 	}
 	return nil
+}
+
+// RangeCache keeps calibrated ranges between conversions of one model on one
+// calibration set (tune converts it once per candidate). A range is reused
+// only for the same tensor and the same observer settings; entropy and MSE
+// depend on the tensor's type, so a raised tensor calibrates again.
+type RangeCache struct {
+	mu sync.Mutex
+	m  map[rangeKey][2]float32
+}
+
+type rangeKey struct {
+	name string
+	obs  calib.Config
+}
+
+func keyOf(name string, c calib.Config) rangeKey {
+	c.Threads = 0
+	if c.Kind == "" || c.Kind == "minmax" || c.Kind == "percentile" {
+		c.Levels = 0 // these ranges do not depend on the type
+	}
+	return rangeKey{name, c}
+}
+
+func (rc *RangeCache) get(name string, c calib.Config) ([2]float32, bool) {
+	if rc == nil {
+		return [2]float32{}, false
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	r, ok := rc.m[keyOf(name, c)]
+	return r, ok
+}
+
+func (rc *RangeCache) put(name string, c calib.Config, r [2]float32) {
+	if rc == nil {
+		return
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.m == nil {
+		rc.m = map[rangeKey][2]float32{}
+	}
+	rc.m[keyOf(name, c)] = r
 }

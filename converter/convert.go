@@ -76,6 +76,9 @@ type Options struct {
 	Eval                        string
 	NoMeasure                   bool
 	CosThreshold, SQNRThreshold float64
+	// RangeCache, when set, supplies ranges calibrated by an earlier
+	// conversion of the same model and data, and keeps the new ones.
+	RangeCache *RangeCache
 }
 
 // TensorReport is one quantized tensor in the report.
