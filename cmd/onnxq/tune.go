@@ -73,7 +73,7 @@ func tuneCommand() *cli.Command {
 		Name:      "tune",
 		Usage:     "find the few nodes to raise to 16 bits (or leave in float) so the converted model meets a target",
 		ArgsUsage: "MODEL",
-		Description: "Ranks the quantized nodes by how much leaving each in float wins back, raises the first N for growing N\n" +
+		Description: "Ranks the quantized nodes by how much quantizing each alone costs, raises the first N for growing N\n" +
 			"until the target holds on --eval data, bisects to the smallest N, then drops raised nodes the target does\n" +
 			"not need. The result is an overrides file convert takes unchanged.\n\n" +
 			"   onnxq tune model.onnx --calib calib/ --eval eval/ --target-cos 0.995 --overrides-out q.json\n" +
