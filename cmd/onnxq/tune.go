@@ -54,6 +54,10 @@ func tuneFlagTable() []convertFlag {
 			c.Tune.MaxRaise = int(cmd.Int("max-raise"))
 			return nil
 		}},
+		convertFlag{&cli.IntFlag{Name: "rank-samples", Usage: "rank the nodes on the first N evaluation samples (0: 8)"}, "tune.rank_samples", func(c *overrides.Config, cmd *cli.Command) error {
+			c.Tune.RankSamples = int(cmd.Int("rank-samples"))
+			return nil
+		}},
 		str("overrides-out", "tune.overrides_out", "write the result as an overrides file that convert --overrides takes", func(c *overrides.Config) *string { return &c.Tune.OverridesOut }),
 		convertFlag{&cli.StringFlag{Name: "format", Value: d.Tune.Format, Usage: "--overrides-out dialect: onnxq (your overrides plus the raised tensors) or aimet (QNN type-only entries)"}, "tune.format", func(c *overrides.Config, cmd *cli.Command) error {
 			c.Tune.Format = cmd.String("format")
@@ -108,7 +112,7 @@ func tuneCommand() *cli.Command {
 			res, err := tune.Run(ctx, tune.Options{
 				Convert: copt, Eval: cfg.Compare.Eval,
 				TargetCos: t.TargetCos, TargetSQNR: t.TargetSQNR, EvalCmd: t.EvalCmd, Target: t.Target, LowerIsBetter: t.LowerIsBetter,
-				Prefer: t.Prefer, MaxRaise: t.MaxRaise,
+				Prefer: t.Prefer, MaxRaise: t.MaxRaise, RankSamples: t.RankSamples,
 				Log: func(format string, args ...any) { fmt.Fprintf(errw, "tune: "+format+"\n", args...) },
 			})
 			if err != nil && !errors.Is(err, tune.ErrNotMet) {
