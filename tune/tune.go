@@ -391,6 +391,9 @@ func (s *searcher) typesFor(units []diagnose.Unit) map[string]overrides.TensorTy
 			}
 		}
 		for _, a := range u.Activations {
+			if s.base.SharesEncoding(a) {
+				continue // follows the tensor it shares with
+			}
 			switch s.opt.Prefer {
 			case PreferFloat:
 				out[a] = overrides.TensorType{DType: "float", Kind: overrides.KindActivation}
