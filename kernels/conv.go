@@ -363,10 +363,14 @@ func im2col(ctx *Context, g convGeom, cg int, x, col []float32, y0, y1 int) {
 			src := x[ci*g.h*g.w:]
 			ylo, yhi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt)
 			xlo, xhi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
+			if g.sw == 1 && g.sh == 1 && g.ow == g.w {
+				im2colShifted(g, dst, src, y0, y1, ki, kj, ylo, yhi, xlo, xhi)
+				continue
+			}
 			for oy := y0; oy < y1; oy++ {
 				drow := dst[(oy-y0)*g.ow : (oy-y0+1)*g.ow]
-				if oy < ylo || oy >= yhi {
-					clear(drow)
+				if oy < ylo || oy >= yhi || xlo >= xhi {
+					clear(drow) // this tap falls on padding for the whole row
 					continue
 				}
 				iy := oy*g.sh + ki*g.dh - g.pt
@@ -384,6 +388,40 @@ func im2col(ctx *Context, g convGeom, cg int, x, col []float32, y0, y1 int) {
 			}
 		}
 	})
+}
+
+// im2colShifted fills one column-matrix row when output and input rows have
+// the same width (stride 1 along x, as in "same" 3x3 convolutions): the row is
+// then the input plane shifted by one offset, so one copy moves every valid
+// value, and only the columns that fall on padding are zeroed afterwards. On
+// small maps this replaces a copy call per output row.
+func im2colShifted(g convGeom, dst, src []float32, y0, y1, ki, kj, ylo, yhi, xlo, xhi int) {
+	ylo, yhi = max(ylo, y0), min(yhi, y1)
+	if ylo >= yhi || xlo >= xhi {
+		clear(dst)
+		return
+	}
+	w := g.w
+	// dst index j (relative to row y0) reads src[j + y0*w + off].
+	off := y0*w + (ki*g.dh-g.pt)*w + kj*g.dw - g.pl
+	a := (ylo-y0)*w + xlo
+	b := (yhi-1-y0)*w + xhi
+	clear(dst[:a])
+	clear(dst[b:])
+	copy(dst[a:b], src[a+off:b+off])
+	if xlo == 0 && xhi == w {
+		return
+	}
+	// The copy wrapped across row ends: zero the padding columns in between.
+	for oy := ylo - y0; oy < yhi-y0; oy++ {
+		row := dst[oy*w : (oy+1)*w]
+		if oy != ylo-y0 {
+			clear(row[:xlo])
+		}
+		if oy != yhi-1-y0 {
+			clear(row[xhi:])
+		}
+	}
 }
 
 // depthwise runs a convolution with one input and one output channel per group

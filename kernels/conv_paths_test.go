@@ -1,0 +1,229 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+// im2colNaive is the definition of the column matrix, one element at a time.
+func im2colNaive(g convGeom, cg int, x, col []float32, y0, y1 int) {
+	n := (y1 - y0) * g.ow
+	for ci := 0; ci < cg; ci++ {
+		for ki := 0; ki < g.kh; ki++ {
+			for kj := 0; kj < g.kw; kj++ {
+				r := (ci*g.kh+ki)*g.kw + kj
+				for oy := y0; oy < y1; oy++ {
+					for ox := 0; ox < g.ow; ox++ {
+						iy := oy*g.sh + ki*g.dh - g.pt
+						ix := ox*g.sw + kj*g.dw - g.pl
+						v := float32(0)
+						if iy >= 0 && iy < g.h && ix >= 0 && ix < g.w {
+							v = x[(ci*g.h+iy)*g.w+ix]
+						}
+						col[r*n+(oy-y0)*g.ow+ox] = v
+					}
+				}
+			}
+		}
+	}
+}
+
+// randomGeom draws a convolution geometry with small maps, strides 1-3,
+// dilations 1-2 and paddings up to the kernel size, biased towards "same"
+// stride-1 shapes where the shifted-plane copy applies.
+func randomGeom(r *rand.Rand) (convGeom, bool) {
+	g := convGeom{c: 1 + r.IntN(4), h: 1 + r.IntN(12), w: 1 + r.IntN(12), kh: 1 + r.IntN(4), kw: 1 + r.IntN(4),
+		sh: 1 + r.IntN(3), sw: 1 + r.IntN(3), dh: 1 + r.IntN(2), dw: 1 + r.IntN(2)}
+	if r.IntN(2) == 0 {
+		g.sh, g.sw, g.dh, g.dw = 1, 1, 1, 1
+		g.kh, g.kw = 1+2*r.IntN(2), 1+2*r.IntN(2)
+	}
+	pt, pl := r.IntN(g.kh+1), r.IntN(g.kw+1)
+	pb, pr := pt, pl
+	if r.IntN(3) == 0 {
+		pb, pr = r.IntN(g.kh+1), r.IntN(g.kw+1)
+	}
+	g.oh, g.pt, _ = convOut(g.h, g.kh, g.sh, g.dh, pt, pb, "NOTSET")
+	g.ow, g.pl, _ = convOut(g.w, g.kw, g.sw, g.dw, pl, pr, "NOTSET")
+	return g, g.oh > 0 && g.ow > 0
+}
+
+// TestIm2colMatchesDefinition checks every column-matrix path, including the
+// shifted-plane copy, element for element against the definition, on whole
+// images and on strips of output rows.
+func TestIm2colMatchesDefinition(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	ctx := &Context{Threads: 2}
+	shifted := 0
+	for it := 0; it < 3000; it++ {
+		g, ok := randomGeom(r)
+		if !ok {
+			continue
+		}
+		if g.sw == 1 && g.sh == 1 && g.ow == g.w {
+			shifted++
+		}
+		x := make([]float32, g.c*g.h*g.w)
+		for i := range x {
+			x[i] = float32(i + 1)
+		}
+		y0 := r.IntN(g.oh)
+		y1 := y0 + 1 + r.IntN(g.oh-y0)
+		if r.IntN(2) == 0 {
+			y0, y1 = 0, g.oh
+		}
+		n := g.c * g.kh * g.kw * (y1 - y0) * g.ow
+		got, want := make([]float32, n), make([]float32, n)
+		for i := range got {
+			got[i] = -1 // stale values must be overwritten
+		}
+		im2col(ctx, g, g.c, x, got, y0, y1)
+		im2colNaive(g, g.c, x, want, y0, y1)
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%+v rows [%d,%d): col[%d] = %v, want %v", g, y0, y1, i, got[i], want[i])
+			}
+		}
+	}
+	if shifted < 500 {
+		t.Fatalf("only %d cases took the shifted-plane path", shifted)
+	}
+}
+
+// convNaive is a direct convolution in float64, the reference for every path.
+func convNaive(x, w, b []float32, n, c, h, wd, m, group, kh, kw int, g convGeom) []float32 {
+	cg, mg := c/group, m/group
+	out := make([]float32, n*m*g.oh*g.ow)
+	for bi := 0; bi < n; bi++ {
+		for oc := 0; oc < m; oc++ {
+			gi := oc / mg
+			for oy := 0; oy < g.oh; oy++ {
+				for ox := 0; ox < g.ow; ox++ {
+					s := 0.0
+					if b != nil {
+						s = float64(b[oc])
+					}
+					for ci := 0; ci < cg; ci++ {
+						for ki := 0; ki < kh; ki++ {
+							iy := oy*g.sh + ki*g.dh - g.pt
+							if iy < 0 || iy >= h {
+								continue
+							}
+							for kj := 0; kj < kw; kj++ {
+								ix := ox*g.sw + kj*g.dw - g.pl
+								if ix < 0 || ix >= wd {
+									continue
+								}
+								s += float64(x[((bi*c+gi*cg+ci)*h+iy)*wd+ix]) * float64(w[((oc*cg+ci)*kh+ki)*kw+kj])
+							}
+						}
+					}
+					out[((bi*m+oc)*g.oh+oy)*g.ow+ox] = float32(s)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestConvPathsMatchDirect runs Conv nodes of random shapes, strides, pads,
+// groups (incl. depthwise) and dilations, with constant (packed) and runtime
+// weights, on 1 and 2 threads, against a float64 direct convolution.
+func TestConvPathsMatchDirect(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for it := 0; it < 120; it++ {
+		g, ok := randomGeom(r)
+		if !ok {
+			continue
+		}
+		group := 1
+		switch r.IntN(4) {
+		case 0:
+			group = 2
+		case 1:
+			group = 1 + r.IntN(6) // depthwise when m == c == group
+		}
+		n := 1 + r.IntN(2)
+		c := group * (1 + r.IntN(8))
+		m := group * (1 + r.IntN(24))
+		if r.IntN(4) == 1 {
+			c, m = group, group
+		}
+		// Larger maps now and then, so strips and thread splits happen.
+		if r.IntN(6) == 0 {
+			g.h, g.w = 20+r.IntN(30), 20+r.IntN(30)
+			g.oh, _, _ = convOut(g.h, g.kh, g.sh, g.dh, g.pt, g.pt, "NOTSET")
+			g.ow, _, _ = convOut(g.w, g.kw, g.sw, g.dw, g.pl, g.pl, "NOTSET")
+		}
+		x := randFloats(r, n*c*g.h*g.w)
+		w := randFloats(r, m*(c/group)*g.kh*g.kw)
+		var b []float32
+		if r.IntN(2) == 0 {
+			b = randFloats(r, m)
+		}
+		want := convNaive(x, w, b, n, c, g.h, g.w, m, group, g.kh, g.kw, g)
+		name := fmt.Sprintf("n%d c%d m%d g%d %dx%d k%dx%d s%dx%d d%dx%d p%d,%d", n, c, m, group, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl)
+		for _, constW := range []bool{true, false} {
+			for _, threads := range []int{1, 2} {
+				got := runConv(t, x, w, b, []int{n, c, g.h, g.w}, []int{m, c / group, g.kh, g.kw}, g, group, constW, threads)
+				if len(got) != len(want) {
+					t.Fatalf("%s: %d outputs, want %d", name, len(got), len(want))
+				}
+				for i := range want {
+					tol := 1e-5 * (1 + math.Abs(float64(want[i])))
+					if math.Abs(float64(got[i]-want[i])) > tol {
+						t.Fatalf("%s const=%v threads=%d: out[%d] = %v, want %v", name, constW, threads, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+func randFloats(r *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	return v
+}
+
+func runConv(t *testing.T, x, w, b []float32, xs, ws []int, g convGeom, group int, constW bool, threads int) []float32 {
+	t.Helper()
+	m := graph.NewModel(graph.Opset{Domain: "", Version: 21})
+	gr := m.Graph
+	feed := map[string]*graph.Tensor{"x": graph.Float32Tensor(xs, x)}
+	ins := []*graph.Value{gr.AddInput("x", graph.Float, nil)}
+	wt := graph.Float32Tensor(ws, w)
+	if constW {
+		ins = append(ins, gr.AddInitializer("w", wt))
+	} else {
+		ins = append(ins, gr.AddInput("w", graph.Float, nil))
+		feed["w"] = wt
+	}
+	if b != nil {
+		ins = append(ins, gr.AddInitializer("b", graph.Float32Tensor([]int{len(b)}, b)))
+	}
+	pb := (g.oh-1)*g.sh + g.dh*(g.kh-1) + 1 - g.h - g.pt
+	pr := (g.ow-1)*g.sw + g.dw*(g.kw-1) + 1 - g.w - g.pl
+	node := gr.AddNode("Conv", "conv", ins, []string{"y"},
+		graph.AttrIntOf("group", int64(group)),
+		graph.AttrIntsOf("kernel_shape", int64(g.kh), int64(g.kw)),
+		graph.AttrIntsOf("strides", int64(g.sh), int64(g.sw)),
+		graph.AttrIntsOf("dilations", int64(g.dh), int64(g.dw)),
+		graph.AttrIntsOf("pads", int64(g.pt), int64(g.pl), int64(max(0, pb)), int64(max(0, pr))))
+	gr.AddOutput(node.Output())
+	s, err := NewSession(m, Options{Threads: threads})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Run(feed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out["y"].Float32s()
+}
