@@ -429,10 +429,21 @@ func im2colShifted(g convGeom, dst, src []float32, y0, y1, ki, kj, ylo, yhi, xlo
 func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []float32) {
 	plane := g.h * g.w
 	oplane := g.oh * g.ow
+	// With a stride, each input plane is first split into its sw column phases
+	// (phase p holds columns p, p+sw, ...): every tap then reads one phase
+	// contiguously, so strided taps run as vector axpys too.
+	pw := (g.w + g.sw - 1) / g.sw
 	parallelFor(threadsFor(ctx, n*channels*oplane*g.kh*g.kw, 1<<15), n*channels, func(lo, hi int) {
+		var phases []float32
+		if g.sw > 1 {
+			phases = make([]float32, g.sw*g.h*pw)
+		}
 		for nc := lo; nc < hi; nc++ {
 			ch := nc % channels
 			src := x[nc*plane : (nc+1)*plane]
+			if phases != nil {
+				splitPhases(phases, src, g.h, g.w, g.sw, pw)
+			}
 			dst := out[nc*oplane : (nc+1)*oplane]
 			bv := float32(0)
 			if bias != nil {
@@ -467,20 +478,33 @@ func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []floa
 						}
 						wv := wk[ki*g.kw+kj]
 						ix0 := xlo*g.sw + kj*g.dw - g.pl
-						srow := src[iy*g.w+ix0:]
 						d := drow[xlo:xhi]
 						if g.sw == 1 {
-							vec.Axpy(d, srow, wv)
+							vec.Axpy(d, src[iy*g.w+ix0:], wv)
 						} else {
-							for i := range d {
-								d[i] += wv * srow[i*g.sw]
-							}
+							// src[iy*w + ix0 + i*sw] is element ix0/sw + i of phase ix0%sw.
+							vec.Axpy(d, phases[((ix0%g.sw)*g.h+iy)*pw+ix0/g.sw:], wv)
 						}
 					}
 				}
 			}
 		}
 	})
+}
+
+// splitPhases writes the h x w plane src as sw planes of h x pw, plane p
+// holding columns p, p+sw, p+2sw, ... of every row (the tail of a row is
+// left as it was: no tap reads past the row's last column).
+func splitPhases(dst, src []float32, h, w, sw, pw int) {
+	for y := 0; y < h; y++ {
+		row := src[y*w : (y+1)*w]
+		for p := 0; p < sw; p++ {
+			out := dst[(p*h+y)*pw : (p*h+y+1)*pw]
+			for j, x := 0, p; x < w; j, x = j+1, x+sw {
+				out[j] = row[x]
+			}
+		}
+	}
 }
 
 // ---- ConvTranspose ----

@@ -159,6 +159,37 @@ func TestConvPathsMatchDirect(t *testing.T) {
 			g.oh, _, _ = convOut(g.h, g.kh, g.sh, g.dh, g.pt, g.pt, "NOTSET")
 			g.ow, _, _ = convOut(g.w, g.kw, g.sw, g.dw, g.pl, g.pl, "NOTSET")
 		}
+		checkConv(t, r, g, n, c, m, group)
+	}
+}
+
+// TestDepthwiseStridedMatchesDirect covers the phase-split path of strided
+// depthwise convolutions (MobileNet's stride-2 blocks) on odd and even widths.
+func TestDepthwiseStridedMatchesDirect(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, s := range []int{2, 3} {
+		for _, k := range []int{3, 5} {
+			for _, d := range []int{1, 2} {
+				for _, hw := range []int{7, 8, 15, 16} {
+					for _, pad := range []int{0, 1, k / 2 * d} {
+						g := convGeom{h: hw, w: hw + 1, kh: k, kw: k, sh: s, sw: s, dh: d, dw: d}
+						g.oh, g.pt, _ = convOut(g.h, k, s, d, pad, pad, "NOTSET")
+						g.ow, g.pl, _ = convOut(g.w, k, s, d, pad, pad, "NOTSET")
+						if g.oh <= 0 || g.ow <= 0 {
+							continue
+						}
+						checkConv(t, r, g, 1, 3, 3, 3)
+					}
+				}
+			}
+		}
+	}
+}
+
+// checkConv runs one Conv with random data every way and compares with convNaive.
+func checkConv(t *testing.T, r *rand.Rand, g convGeom, n, c, m, group int) {
+	t.Helper()
+	{
 		x := randFloats(r, n*c*g.h*g.w)
 		w := randFloats(r, m*(c/group)*g.kh*g.kw)
 		var b []float32
