@@ -265,47 +265,71 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	kk := cg * kh * kw
 	spatialN := oh * ow
 	pointwise := kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && pt == 0 && pl == 0 && oh == h && ow == wd
+	// Two ways to use threads: when the image has enough output rows, each
+	// thread takes a band of rows and runs im2col and a one-thread GEMM on it
+	// (one fork and join per group, the band's columns stay in its core's
+	// cache); otherwise each step splits its own work.
+	bands := 1
+	if !pointwise && ctx.Threads > 1 {
+		bands = max(1, min(ctx.Threads, oh, mg*kk*spatialN/(1<<20)))
+	}
+	bandRows := (oh + bands - 1) / bands
 	// im2col runs in strips of output rows of about 4 MiB, so the column matrix
 	// never holds the whole image (and the strip stays in cache for the GEMM).
-	stripRows := oh
+	stripRows := bandRows
 	if !pointwise {
-		stripRows = max(1, min(oh, (1<<20)/max(1, kk*ow)))
+		stripRows = max(1, min(bandRows, (1<<20)/max(1, kk*ow)))
 	}
-	var col []float32
+	var cols []float32
 	if !pointwise {
-		col = ctx.Scratch(kk * stripRows * ow)
-		defer ctx.Release(col)
+		cols = ctx.Scratch(bands * kk * stripRows * ow)
+		defer ctx.Release(cols)
+	}
+	packed := k.packed != nil && in[1] == k.wConst
+	// band computes output rows [r0, r1) of group gi of image b.
+	band := func(b, gi, r0, r1 int, col []float32, threads int) {
+		xg := xd[(b*c+gi*cg)*h*wd:]
+		og := od[(b*m+gi*mg)*spatialN : (b*m+gi*mg+mg)*spatialN]
+		beta := float32(0)
+		if bias != nil {
+			for i := 0; i < mg; i++ {
+				row := og[i*spatialN+r0*ow : i*spatialN+r1*ow]
+				bv := bias[gi*mg+i]
+				for j := range row {
+					row[j] = bv
+				}
+			}
+			beta = 1
+		}
+		bctx := &Context{Threads: threads}
+		for y0 := r0; y0 < r1; y0 += stripRows {
+			y1 := min(r1, y0+stripRows)
+			n := (y1 - y0) * ow
+			src := gemm.Matrix{Data: xg[y0*ow:], Stride: spatialN}
+			if !pointwise {
+				im2col(bctx, geo, cg, xg, col, y0, y1)
+				src = gemm.Matrix{Data: col, Stride: n}
+			}
+			dst := og[y0*ow:]
+			if packed {
+				gemm.MulPackedA(k.packed[gi], n, src, beta, dst, spatialN, threads)
+			} else {
+				gemm.Sgemm(mg, n, kk, 1, gemm.Matrix{Data: wdata[gi*mg*kk:], Stride: kk}, src, beta, dst, spatialN, threads)
+			}
+		}
 	}
 	for b := 0; b < n; b++ {
 		for gi := 0; gi < g; gi++ {
-			xg := xd[(b*c+gi*cg)*h*wd:]
-			og := od[(b*m+gi*mg)*spatialN : (b*m+gi*mg+mg)*spatialN]
-			beta := float32(0)
-			if bias != nil {
-				for i := 0; i < mg; i++ {
-					row := og[i*spatialN : (i+1)*spatialN]
-					bv := bias[gi*mg+i]
-					for j := range row {
-						row[j] = bv
-					}
-				}
-				beta = 1
+			if bands == 1 {
+				band(b, gi, 0, oh, cols, ctx.Threads)
+				continue
 			}
-			for y0 := 0; y0 < oh; y0 += stripRows {
-				y1 := min(oh, y0+stripRows)
-				cols := (y1 - y0) * ow
-				src := gemm.Matrix{Data: xg, Stride: spatialN}
-				if !pointwise {
-					im2col(ctx, geo, cg, xg, col, y0, y1)
-					src = gemm.Matrix{Data: col, Stride: cols}
+			parallelFor(bands, bands, func(lo, hi int) {
+				for t := lo; t < hi; t++ {
+					part := cols[t*kk*stripRows*ow : (t+1)*kk*stripRows*ow]
+					band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), part, 1)
 				}
-				dst := og[y0*ow:]
-				if k.packed != nil && in[1] == k.wConst {
-					gemm.MulPackedA(k.packed[gi], cols, src, beta, dst, spatialN, ctx.Threads)
-				} else {
-					gemm.Sgemm(mg, cols, kk, 1, gemm.Matrix{Data: wdata[gi*mg*kk:], Stride: kk}, src, beta, dst, spatialN, ctx.Threads)
-				}
-			}
+			})
 		}
 	}
 	k.finish(ctx, out)

@@ -94,18 +94,20 @@ func TestIm2colMatchesDefinition(t *testing.T) {
 	}
 }
 
-// convNaive is a direct convolution in float64, the reference for every path.
-func convNaive(x, w, b []float32, n, c, h, wd, m, group, kh, kw int, g convGeom) []float32 {
+// convNaive is a direct convolution in float64, the reference for every path;
+// it also returns each output's sum of |x*w|, which bounds float32 rounding.
+func convNaive(x, w, b []float32, n, c, h, wd, m, group, kh, kw int, g convGeom) (out, mag []float32) {
 	cg, mg := c/group, m/group
-	out := make([]float32, n*m*g.oh*g.ow)
+	out = make([]float32, n*m*g.oh*g.ow)
+	mag = make([]float32, len(out))
 	for bi := 0; bi < n; bi++ {
 		for oc := 0; oc < m; oc++ {
 			gi := oc / mg
 			for oy := 0; oy < g.oh; oy++ {
 				for ox := 0; ox < g.ow; ox++ {
-					s := 0.0
+					s, a := 0.0, 0.0
 					if b != nil {
-						s = float64(b[oc])
+						s, a = float64(b[oc]), math.Abs(float64(b[oc]))
 					}
 					for ci := 0; ci < cg; ci++ {
 						for ki := 0; ki < kh; ki++ {
@@ -118,16 +120,19 @@ func convNaive(x, w, b []float32, n, c, h, wd, m, group, kh, kw int, g convGeom)
 								if ix < 0 || ix >= wd {
 									continue
 								}
-								s += float64(x[((bi*c+gi*cg+ci)*h+iy)*wd+ix]) * float64(w[((oc*cg+ci)*kh+ki)*kw+kj])
+								p := float64(x[((bi*c+gi*cg+ci)*h+iy)*wd+ix]) * float64(w[((oc*cg+ci)*kh+ki)*kw+kj])
+								s += p
+								a += math.Abs(p)
 							}
 						}
 					}
 					out[((bi*m+oc)*g.oh+oy)*g.ow+ox] = float32(s)
+					mag[((bi*m+oc)*g.oh+oy)*g.ow+ox] = float32(a)
 				}
 			}
 		}
 	}
-	return out
+	return out, mag
 }
 
 // TestConvPathsMatchDirect runs Conv nodes of random shapes, strides, pads,
@@ -196,7 +201,7 @@ func checkConv(t *testing.T, r *rand.Rand, g convGeom, n, c, m, group int) {
 		if r.IntN(2) == 0 {
 			b = randFloats(r, m)
 		}
-		want := convNaive(x, w, b, n, c, g.h, g.w, m, group, g.kh, g.kw, g)
+		want, mag := convNaive(x, w, b, n, c, g.h, g.w, m, group, g.kh, g.kw, g)
 		name := fmt.Sprintf("n%d c%d m%d g%d %dx%d k%dx%d s%dx%d d%dx%d p%d,%d", n, c, m, group, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl)
 		for _, constW := range []bool{true, false} {
 			for _, threads := range []int{1, 2} {
@@ -205,7 +210,8 @@ func checkConv(t *testing.T, r *rand.Rand, g convGeom, n, c, m, group int) {
 					t.Fatalf("%s: %d outputs, want %d", name, len(got), len(want))
 				}
 				for i := range want {
-					tol := 1e-5 * (1 + math.Abs(float64(want[i])))
+					// float32 sums of a few hundred terms: a few ulps of the terms' magnitude.
+					tol := 1e-6 * (1 + float64(mag[i]))
 					if math.Abs(float64(got[i]-want[i])) > tol {
 						t.Fatalf("%s const=%v threads=%d: out[%d] = %v, want %v", name, constW, threads, i, got[i], want[i])
 					}
@@ -257,4 +263,18 @@ func runConv(t *testing.T, x, w, b []float32, xs, ws []int, g convGeom, group in
 		t.Fatal(err)
 	}
 	return out["y"].Float32s()
+}
+
+// TestConvBandsMatchDirect runs CIFAR-sized convolutions, large enough that
+// two threads split the output rows into bands, against the direct reference.
+func TestConvBandsMatchDirect(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, tc := range []struct{ n, c, m, group, hw, k, s, pad int }{
+		{1, 16, 32, 1, 32, 3, 1, 1}, {2, 16, 32, 2, 32, 3, 2, 1}, {1, 32, 64, 1, 17, 3, 1, 1}, {1, 24, 40, 1, 33, 5, 2, 2},
+	} {
+		g := convGeom{h: tc.hw, w: tc.hw, kh: tc.k, kw: tc.k, sh: tc.s, sw: tc.s, dh: 1, dw: 1}
+		g.oh, g.pt, _ = convOut(g.h, tc.k, tc.s, 1, tc.pad, tc.pad, "NOTSET")
+		g.ow, g.pl, _ = convOut(g.w, tc.k, tc.s, 1, tc.pad, tc.pad, "NOTSET")
+		checkConv(t, r, g, tc.n, tc.c, tc.m, tc.group)
+	}
 }
