@@ -436,14 +436,15 @@ func im2colShifted(g convGeom, dst, src []float32, y0, y1, ki, kj, ylo, yhi, xlo
 	if xlo == 0 && xhi == w {
 		return
 	}
-	// The copy wrapped across row ends: zero the padding columns in between.
-	for oy := ylo - y0; oy < yhi-y0; oy++ {
-		row := dst[oy*w : (oy+1)*w]
-		if oy != ylo-y0 {
-			clear(row[:xlo])
+	// The copy wrapped across row ends: zero the padding columns in between
+	// (usually one per row, so plain stores beat a clear call).
+	for base := (ylo - y0) * w; base < (yhi-y0)*w; base += w {
+		row := dst[base : base+w]
+		for i := 0; i < xlo; i++ {
+			row[i] = 0
 		}
-		if oy != yhi-1-y0 {
-			clear(row[xhi:])
+		for i := xhi; i < len(row); i++ {
+			row[i] = 0
 		}
 	}
 }
