@@ -75,9 +75,11 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 		if err != nil {
 			return nil, err
 		}
-		if _, err := s.Run(smp); err != nil {
+		outs, err := s.Run(smp)
+		if err != nil {
 			return nil, fmt.Errorf("calibration sample %d: %w", i, err)
 		}
+		s.Recycle(outs)
 		if err := w.err(); err != nil {
 			return nil, err
 		}
