@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"maps"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/onnxq/onnxq/graph"
@@ -31,6 +33,9 @@ type Options struct {
 	// buffer only after Release(t), which Tap's owner must call once for every
 	// tensor Tap saw.
 	TapHolds bool
+	// Profile records how long every step of every run takes (see
+	// Session.Profile); off, it costs one branch per step.
+	Profile bool
 }
 
 // Session is a graph compiled for repeated runs: kernels resolved, constants
@@ -57,6 +62,8 @@ type Session struct {
 	// lent: pool buffers the last Run returned as outputs, which Recycle may
 	// hand back; the next Run forgets those it did not get back.
 	lent map[unsafe.Pointer]bool
+
+	prof *profiler // with Options.Profile
 }
 
 // InputSpec is a graph input the caller must (or may) provide.
@@ -198,6 +205,13 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 	for _, v := range g.Outputs {
 		s.outputs = append(s.outputs, outputRef{v.Name, slot(v)})
 	}
+	var orig []step // the steps before fusion, to name fused ones after their nodes
+	if opts.Profile {
+		for _, st := range s.steps {
+			st.in, st.out = slices.Clone(st.in), slices.Clone(st.out) // fusion rewrites out in place
+			orig = append(orig, st)
+		}
+	}
 	if (opts.Tap == nil || opts.TapOnly != nil) && !opts.NoFusion {
 		tapped := map[int]bool{}
 		for name := range opts.TapOnly {
@@ -208,6 +222,9 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 		s.fuseRegions(g, tapped)
 	}
 	s.planFrees()
+	if opts.Profile {
+		s.prof = &profiler{steps: nameSteps(orig, s.steps)}
+	}
 	// The pool is used by runs only: compile-time (folded) results stay unpooled.
 	s.ctx.pool = pool
 	return s, nil
@@ -300,13 +317,22 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 	// the pool takes back only its own. What is still out when the run ends
 	// (the outputs, or everything after an error) is left to the caller and
 	// the garbage collector; the outputs are lent until the next Run.
-	s.ctx.pool.forget(s.lent)
 	s.lent = nil
 	defer s.disownLeftovers()
+	if s.prof != nil {
+		defer s.prof.endRun(s.prof.beginRun())
+	}
 	refs := map[unsafe.Pointer]int{}
 	for i := range s.steps {
 		st := &s.steps[i]
+		var t0 time.Time
+		if s.prof != nil {
+			t0 = time.Now()
+		}
 		outs, err := s.runStep(st, vals)
+		if s.prof != nil {
+			s.prof.step(i, t0)
+		}
 		if err != nil {
 			return nil, err
 		}
