@@ -238,105 +238,97 @@ func poolReference(g *poolGeom, kind string, xd, od []float32, indices []int64, 
 	}
 }
 
-// poolRows pools planes [lo, hi) separably, a row at a time with vector
-// loops: each input row is padded, reduced along x over the window at every
-// stride-1 position (max: by doubling, max(m[i], m[i+1]), then of those two
-// apart, and so on, so a window of k takes about log2(k)+1 passes however
-// large; sum: k adds), and subsampled to the output columns; then rows of
-// that are reduced along y the same way. SPP's 13x13 stride-1 max costs 4+4
-// vector passes per element instead of 169 scalar compares.
+// poolRows pools planes [lo, hi) separably with vector loops over whole
+// planes: the plane is padded (every row to the same width, padding rows
+// added), reduced along x over the window at every stride-1 position (max: by
+// doubling, max(m[i], m[i+1]), then of those two apart, and so on, so a
+// window of k takes about log2(k)+1 passes however large; sum: k adds),
+// subsampled to the output columns, then reduced along y the same way with
+// whole rows as elements, and subsampled to the output rows. Windows that
+// straddle two padded rows land only in positions nothing reads. SPP's 13x13
+// stride-1 max costs 4+4 vector passes per element instead of 169 scalar
+// compares.
 func poolRows(ctx *Context, g *poolGeom, kind string, xd, od []float32, lo, hi int) {
 	h, w, oh, ow, p := g.h, g.w, g.oh, g.ow, g.poolParams
 	ekw, ekh := p.dw*(p.kw-1)+1, p.dh*(p.kh-1)+1
 	w1 := (ow-1)*p.sw + 1 // stride-1 window positions along x
-	wp := w1 + ekw - 1    // padded row length
+	wp := w1 + ekw - 1    // padded row width
 	hp := (oh-1)*p.sh + ekh
+	h1 := (oh-1)*p.sh + 1 // stride-1 window positions along y
 	isMax := kind == "max"
 	fill := float32(0)
 	if isMax {
 		fill = float32(math.Inf(-1))
 	}
-	row := ctx.Scratch(wp)
-	defer ctx.Release(row)
-	acc := ctx.Scratch(w1)
-	defer ctx.Release(acc)
-	plane := ctx.Scratch(hp * ow) // row j holds input row j - pt reduced along x
-	defer ctx.Release(plane)
-	var div []float32
+	padded := ctx.Scratch(hp * wp) // row j: input row j - pt with its padding
+	defer ctx.Release(padded)
+	cols := ctx.Scratch(hp * ow) // padded reduced along x, at the output columns
+	defer ctx.Release(cols)
+	var sum, div []float32
 	if !isMax {
+		sum = ctx.Scratch(max(hp*wp, hp*ow))
+		defer ctx.Release(sum)
 		div = ctx.Scratch(oh * ow)
 		defer ctx.Release(div)
 		avgDivisors(g, div)
 	}
+	c0, c1 := min(g.pl, wp), min(g.pl+w, wp) // padded columns holding input columns from 0
 	for nc := lo; nc < hi; nc++ {
 		src := xd[nc*h*w : (nc+1)*h*w]
 		dst := od[nc*oh*ow : (nc+1)*oh*ow]
 		for j := 0; j < hp; j++ {
-			pr := plane[j*ow : (j+1)*ow]
+			row := padded[j*wp : (j+1)*wp]
 			y := j - g.pt
 			if y < 0 || y >= h {
-				fillSlice(pr, fill)
+				fillSlice(row, fill)
 				continue
 			}
-			// The row with its padding: columns [c0, c1) hold the input's from 0.
-			c0, c1 := min(g.pl, wp), min(g.pl+w, wp)
 			fillSlice(row[:c0], fill)
 			copy(row[c0:c1], src[y*w+c0-g.pl:])
 			fillSlice(row[c1:], fill)
-			var red []float32
-			if isMax {
-				red = maxWindows(row, p.kw, p.dw)
-			} else {
-				red = acc
-				copy(red, row[:w1])
-				for kj := 1; kj < p.kw; kj++ {
-					vec.Add(red, red, row[kj*p.dw:kj*p.dw+w1])
-				}
-			}
-			if p.sw == 1 {
-				copy(pr, red[:ow])
-			} else {
-				for ox := range pr {
-					pr[ox] = red[ox*p.sw]
-				}
+		}
+		// Along x: red[j*wp + x] is the window starting at padded column x of row j.
+		var red []float32
+		if isMax {
+			red = maxWindows(padded, p.kw, p.dw)
+		} else {
+			n := len(padded) - (ekw - 1)
+			red = sum[:n]
+			copy(red, padded[:n])
+			for kj := 1; kj < p.kw; kj++ {
+				vec.Add(red, red, padded[kj*p.dw:kj*p.dw+n])
 			}
 		}
-		if isMax {
-			if p.sh == 1 {
-				// Doubling over whole rows: the plane is one slice of rows of ow.
-				copy(dst, maxWindows(plane[:hp*ow], p.kh, p.dh*ow)[:oh*ow])
+		for j := 0; j < hp; j++ {
+			r, c := red[j*wp:], cols[j*ow:(j+1)*ow]
+			if p.sw == 1 {
+				copy(c, r[:ow])
 				continue
 			}
-			for oy := 0; oy < oh; oy++ {
-				d := dst[oy*ow : (oy+1)*ow]
-				j := oy * p.sh
-				copy(d, plane[j*ow:(j+1)*ow])
-				for ki := 1; ki < p.kh; ki++ {
-					r := (j + ki*p.dh) * ow
-					vec.Max(d, d, plane[r:r+ow])
-				}
+			for ox := range c {
+				c[ox] = r[ox*p.sw]
 			}
-			continue
 		}
-		for oy := 0; oy < oh; oy++ {
-			d := dst[oy*ow : (oy+1)*ow]
-			first := true
-			for ki := 0; ki < p.kh; ki++ {
-				j := oy*p.sh + ki*p.dh
-				if y := j - g.pt; y < 0 || y >= h {
-					continue // padding rows add nothing
-				}
-				if first {
-					copy(d, plane[j*ow:(j+1)*ow])
-					first = false
-				} else {
-					vec.Add(d, d, plane[j*ow:(j+1)*ow])
-				}
+		// Along y, rows of ow as elements.
+		if isMax {
+			red = maxWindows(cols, p.kh, p.dh*ow)
+		} else {
+			n := h1 * ow
+			red = sum[:n]
+			copy(red, cols[:n])
+			for ki := 1; ki < p.kh; ki++ {
+				vec.Add(red, red, cols[ki*p.dh*ow:ki*p.dh*ow+n])
 			}
-			if first {
-				clear(d)
+		}
+		if p.sh == 1 {
+			copy(dst, red[:oh*ow])
+		} else {
+			for oy := 0; oy < oh; oy++ {
+				copy(dst[oy*ow:(oy+1)*ow], red[oy*p.sh*ow:])
 			}
-			vec.Div(d, d, div[oy*ow:(oy+1)*ow])
+		}
+		if !isMax {
+			vec.Div(dst, dst, div)
 		}
 	}
 }
