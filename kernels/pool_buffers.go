@@ -87,6 +87,15 @@ func (p *bufferPool) disown(keep map[unsafe.Pointer]bool) {
 	}
 }
 
+// forget disowns the given buffers (see disown).
+func (p *bufferPool) forget(bufs map[unsafe.Pointer]bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for b := range bufs {
+		delete(p.out, b)
+	}
+}
+
 // idle is the number of buffers and bytes waiting in the free lists.
 func (p *bufferPool) idle() (n, bytes int) {
 	p.mu.Lock()

@@ -316,7 +316,9 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 	// Buffers that belong to the caller or to the model are never recycled:
 	// the pool takes back only its own. What is still out when the run ends
 	// (the outputs, or everything after an error) is left to the caller and
-	// the garbage collector; the outputs are lent until the next Run.
+	// the garbage collector; the outputs are lent until the next Run, and
+	// forgotten now: one fed back as an input is the caller's.
+	s.ctx.pool.forget(s.lent)
 	s.lent = nil
 	defer s.disownLeftovers()
 	if s.prof != nil {
