@@ -68,7 +68,7 @@ var peakRSSLine = regexp.MustCompile(`peak RSS ([0-9.]+) MiB`)
 // back only its own buffers, stories260K grew by about 27 MiB per run.
 func TestRunPeakRSSIndependentOfRepeats(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs each model 230 times in child processes")
+		t.Skip("runs each model 138 times in child processes")
 	}
 	dir := t.TempDir()
 	type model struct{ name, path, input string }
@@ -100,24 +100,26 @@ func TestRunPeakRSSIndependentOfRepeats(t *testing.T) {
 			return v
 		}
 		var p2, p20 []float64
-		for k := 0; k < 5; k++ { // interleaved, so a change in the machine's load hits both
+		for k := 0; k < 3; k++ { // interleaved, so a change in the machine's load hits both
 			p2 = append(p2, peak(2))
 			p20 = append(p20, peak(20))
 		}
 		slices.Sort(p2)
 		slices.Sort(p20)
-		t.Logf("%s: peak RSS of onnxq run (median of 5): %.1f MiB with --repeat 2, %.1f with --repeat 20 (%+.1f%%)", m.name, p2[2], p20[2], 100*(p20[2]/p2[2]-1))
-		if p20[2] > 1.1*p2[2] {
-			t.Errorf("%s: peak RSS grows with the runs: %.1f -> %.1f MiB", m.name, p2[2], p20[2])
+		t.Logf("%s: peak RSS of onnxq run (median of 3): %.1f MiB with --repeat 2, %.1f with --repeat 20 (%+.1f%%)", m.name, p2[1], p20[1], 100*(p20[1]/p2[1]-1))
+		if p20[1] > 1.1*p2[1] {
+			t.Errorf("%s: peak RSS grows with the runs: %.1f -> %.1f MiB", m.name, p2[1], p20[1])
 		}
 	}
 }
 
 // TestCalibrationPeakRSSStories: calibrating stories260K on 20 token windows
-// peaks within 10% of 2 windows (before: about 25 MiB more per sample).
+// peaks within 10% of 2 windows (before: about 25 MiB more per sample). The
+// calibration stage's own peak is compared (the measuring stage after the
+// model is written is skipped: it is not calibration).
 func TestCalibrationPeakRSSStories(t *testing.T) {
 	if testing.Short() {
-		t.Skip("converts ten times in child processes")
+		t.Skip("converts six times in child processes")
 	}
 	sd := storiesDir(t)
 	dir := t.TempDir()
@@ -126,27 +128,31 @@ func TestCalibrationPeakRSSStories(t *testing.T) {
 	peak := func(n int) float64 {
 		rep := filepath.Join(dir, fmt.Sprintf("r%d.json", n))
 		childCLI(t, "convert", filepath.Join(sd, "stories260K.onnx"), "-o", filepath.Join(dir, "q.onnx"),
-			"--calib", cal, "--calib-size", fmt.Sprint(n), "--threads", "1", "--report", rep)
+			"--calib", cal, "--calib-size", fmt.Sprint(n), "--threads", "1", "--report", rep, "--no-measure")
 		var r struct {
-			Samples int   `json:"calibration_samples"`
-			Peak    int64 `json:"peak_rss_bytes"`
+			Samples   int   `json:"calibration_samples"`
+			Peak      int64 `json:"peak_rss_bytes"`
+			CalibPeak int64 `json:"calibration_peak_rss_bytes"`
 		}
 		b, _ := os.ReadFile(rep)
 		if err := json.Unmarshal(b, &r); err != nil || r.Samples != n || r.Peak <= 0 {
 			t.Fatalf("report %s: %v %+v", b, err, r)
 		}
-		return float64(r.Peak) / (1 << 20)
+		if r.CalibPeak == 0 { // no way to reset the mark here: the whole run's peak
+			r.CalibPeak = r.Peak
+		}
+		return float64(r.CalibPeak) / (1 << 20)
 	}
 	var p2, p20 []float64
-	for k := 0; k < 5; k++ {
+	for k := 0; k < 3; k++ {
 		p2 = append(p2, peak(2))
 		p20 = append(p20, peak(20))
 	}
 	slices.Sort(p2)
 	slices.Sort(p20)
-	t.Logf("peak RSS of onnxq convert on stories260K (median of 5): %.1f MiB with 2 samples, %.1f with 20 (%+.1f%%)", p2[2], p20[2], 100*(p20[2]/p2[2]-1))
-	if p20[2] > 1.1*p2[2] {
-		t.Errorf("peak RSS grows with the samples: %.1f -> %.1f MiB", p2[2], p20[2])
+	t.Logf("peak RSS of calibration in onnxq convert on stories260K (median of 3): %.1f MiB with 2 samples, %.1f with 20 (%+.1f%%)", p2[1], p20[1], 100*(p20[1]/p2[1]-1))
+	if p20[1] > 1.1*p2[1] {
+		t.Errorf("peak RSS grows with the samples: %.1f -> %.1f MiB", p2[1], p20[1])
 	}
 }
 
