@@ -311,24 +311,7 @@ func (cm *channelMeans) InputMean(n *graph.Node) ([]float32, bool) {
 // runCalibration opens the dataset for the model's inputs and fills ranges for
 // the tensors to observe (and the input means for bias correction).
 func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, st *settings, weights map[string]*passes.Encoding, toObserve []string, rep *Report, ranges map[string][2]float32) error {
-	var inputs []dataset.Input
-	for _, in := range m.Graph.Inputs {
-		if in.Const != nil {
-			continue
-		}
-		di := dataset.Input{Name: in.Name, DType: in.ElemType()}
-		if dims, ok := in.Shape(); ok {
-			for _, d := range dims {
-				if d.Known && d.Param == "" {
-					di.Dims = append(di.Dims, d.Value)
-				} else {
-					di.Dims = append(di.Dims, -1)
-				}
-			}
-		}
-		inputs = append(inputs, di)
-	}
-	src, err := dataset.Open(opt.Calib, inputs, opt.Dataset)
+	src, err := dataset.Open(opt.Calib, dataset.InputsOf(m), opt.Dataset)
 	if err != nil {
 		return err
 	}

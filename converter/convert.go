@@ -3,6 +3,7 @@
 package converter
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/onnxq/onnxq/converter/calib"
 	"github.com/onnxq/onnxq/converter/dataset"
+	"github.com/onnxq/onnxq/diagnose"
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/rss"
 	"github.com/onnxq/onnxq/overrides"
@@ -50,6 +52,11 @@ type Options struct {
 	WeightOnly bool
 	// BiasFloat keeps biases float where the overrides do not set bias_dtype.
 	BiasFloat bool
+	// KeepInitializerInputs keeps graph inputs that repeat an initializer (IR <
+	// 4 exporters), so the model's inputs stay as they were; their float
+	// values stay too, beside the quantized copies the layers read. By
+	// default they become constants and unused ones are dropped.
+	KeepInitializerInputs bool
 	// AllowMissing turns overrides naming nodes or tensors the model lacks
 	// into warnings.
 	AllowMissing bool
@@ -61,6 +68,14 @@ type Options struct {
 	EncodingsOut string
 	// Progress, when set, is called after each calibration sample.
 	Progress func(done, total int)
+
+	// After writing, the float model (after the same passes) and the QDQ
+	// model run on Eval (default: the calibration data) and the report
+	// carries their output metrics; outputs under CosThreshold or
+	// SQNRThreshold (defaults 0.99, 20 dB) are warnings. NoMeasure skips it.
+	Eval                        string
+	NoMeasure                   bool
+	CosThreshold, SQNRThreshold float64
 }
 
 // TensorReport is one quantized tensor in the report.
@@ -104,6 +119,10 @@ type Report struct {
 	PeakRSSBytes int64              `json:"peak_rss_bytes"`
 	// CalibrationPeakRSSBytes is the peak during calibration alone (Linux).
 	CalibrationPeakRSSBytes int64 `json:"calibration_peak_rss_bytes,omitempty"`
+	// Measured compares the written model's outputs with the float model's
+	// on MeasuredOn; nil when there was no data to run.
+	Measured   *diagnose.Result `json:"measured,omitempty"`
+	MeasuredOn string           `json:"measured_on,omitempty"`
 }
 
 // Convert runs the whole pipeline and writes opt.Output.
@@ -111,6 +130,51 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 	if opt.Output == "" {
 		return nil, fmt.Errorf("no output path given")
 	}
+	measureOn := cmp.Or(opt.Eval, opt.Calib)
+	q, err := Quantize(ctx, opt, !opt.NoMeasure && measureOn != "")
+	if err != nil {
+		return nil, err
+	}
+	rep, m := q.Report, q.Model
+	phase := func(name string, start time.Time) { rep.PhaseSeconds[name] = time.Since(start).Seconds() }
+	start := time.Now()
+	if err := graph.Save(m, opt.Output); err != nil {
+		return nil, err
+	}
+	phase("save", start)
+	if q.Float != nil {
+		start = time.Now()
+		if err := measure(ctx, q.Float, m, measureOn, opt, rep); err != nil {
+			return nil, fmt.Errorf("measuring the written model against the float model: %w", err)
+		}
+		phase("measure", start)
+	}
+	if opt.EncodingsOut != "" {
+		if err := encodingsFile(q.plan, q.Plan).Write(opt.EncodingsOut); err != nil {
+			return nil, fmt.Errorf("writing encodings: %w", err)
+		}
+	}
+	rep.PeakRSSBytes = max(rep.PeakRSSBytes, rss.Peak())
+	return rep, nil
+}
+
+// Quantized is a conversion before it is written.
+type Quantized struct {
+	// Model is the QDQ model.
+	Model *graph.Model
+	// Float is the float model after the same passes, the reference the QDQ
+	// model is measured against (nil unless asked for).
+	Float *graph.Model
+	// Plan holds every encoding InsertQDQ applied.
+	Plan   *passes.QDQPlan
+	Report *Report
+	plan   *plan
+}
+
+// Quantize runs the pipeline up to the QDQ model in memory: float passes,
+// calibration, encodings, QDQ insertion. withFloat keeps a copy of the float
+// model after the passes.
+func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, error) {
 	if opt.ActType == graph.Undefined {
 		opt.ActType = graph.Uint8
 	}
@@ -167,11 +231,12 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 	if m.OpsetVersion("") < need {
 		list += fmt.Sprintf(",upgrade-opset:%d", need)
 	}
-	ps, err := passes.Parse(list, passes.Options{})
+	ps, err := passes.Parse(list, passes.Options{KeepInitializerInputs: opt.KeepInitializerInputs})
 	if err != nil {
 		return nil, err
 	}
-	prep, err := (&passes.Pipeline{Passes: ps}).Run(m)
+	pst := passes.NewState()
+	prep, err := (&passes.Pipeline{Passes: ps, State: pst}).Run(m)
 	if err != nil {
 		return nil, err
 	}
@@ -346,24 +411,25 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 		}
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d weight channel(s) in %d weight(s) had their scale raised so their int32 bias fits (near-dead channels with a large bias; see \"adjusted\" in the report)", total, len(fitted)))
 	}
+	// The float model after the passes is the reference the result is
+	// measured against.
+	var floatModel *graph.Model
+	if withFloat {
+		if floatModel, err = cloneModel(m); err != nil {
+			return nil, err
+		}
+	}
 	insertHook(qp)
 	if err := passes.InsertQDQ(m, qp); err != nil {
 		return nil, err
 	}
-	phase("quantize", start)
-
-	start = time.Now()
-	if err := graph.Save(m, opt.Output); err != nil {
+	rep.Passes = append(rep.Passes, passes.DropUnusedInitializers(m))
+	if err := recordPassNames(m, pst); err != nil {
 		return nil, err
 	}
-	phase("save", start)
-	if opt.EncodingsOut != "" {
-		if err := encodingsFile(pl, qp).Write(opt.EncodingsOut); err != nil {
-			return nil, fmt.Errorf("writing encodings: %w", err)
-		}
-	}
+	phase("quantize", start)
 	rep.PeakRSSBytes = max(peakBefore, rss.Peak())
-	return rep, nil
+	return &Quantized{Model: m, Float: floatModel, Plan: qp, Report: rep, plan: pl}, nil
 }
 
 func observerName(c calib.Config) string {

@@ -211,6 +211,9 @@ func applyRules(g *graph.Graph, pl *plan, opt Options, explicit map[string]*pass
 			float[name] = c.Source()
 			continue
 		}
+		if c.DType == "int32" {
+			return nil, fmt.Errorf("overrides: %s: %q is an activation; int32 is for biases", c.Source(), name)
+		}
 		if c.Granularity != "" || c.BlockSize != 0 || c.Axis != nil {
 			return nil, fmt.Errorf("overrides: %s: %q is an activation; granularity and block size are for weights", c.Source(), name)
 		}
@@ -260,6 +263,9 @@ func applyRules(g *graph.Graph, pl *plan, opt Options, explicit map[string]*pass
 			float[name] = c.Source()
 			continue
 		}
+		if c.DType == "int32" {
+			return nil, fmt.Errorf("overrides: %s: %q is a weight; int32 is for biases", c.Source(), name)
+		}
 		if c.Observer != (overrides.Observer{}) {
 			return nil, fmt.Errorf("overrides: %s: %q is a weight; weights are not calibrated, an observer has no effect", c.Source(), name)
 		}
@@ -267,7 +273,7 @@ func applyRules(g *graph.Graph, pl *plan, opt Options, explicit map[string]*pass
 	}
 	for _, b := range sortedKeys(pl.biases) {
 		node, op := computeConsumer(g.Value(pl.biases[b][1]))
-		c, err := f.Bias(node, op)
+		c, err := f.Bias(b, node, op)
 		if err != nil {
 			return nil, fmt.Errorf("overrides: %v", err)
 		}
@@ -324,6 +330,12 @@ func explicitEncodings(g *graph.Graph, pl *plan, opt Options, alias weightAliase
 			return nil, nil, fmt.Errorf("%s: the model has no tensor of that name", path)
 		}
 		axis, isWeight := pl.weights[name]
+		if _, bias := pl.biases[name]; bias && (t.DType == "int32" || t.DType == "float" || t.Float) {
+			continue // a bias type, resolved with the bias rules
+		}
+		if t.DType == "int32" {
+			return nil, nil, fmt.Errorf("%s: int32 is the type of biases, and %q is not a bias onnxq quantizes (one of a Conv, ConvTranspose or Gemm with a quantized input and weight)", path, key)
+		}
 		switch {
 		case !isWeight && !observed[name]:
 			return nil, nil, fmt.Errorf("%s: onnxq does not quantize this tensor (a bias, a shared encoding or a tensor of a float-only op), so the setting would have no effect", path)

@@ -123,6 +123,9 @@ func readInt64s(t *graph.Tensor) []int64 {
 	return out
 }
 
+// LoadInt64s reads an integer or bool tensor's values as int64.
+func LoadInt64s(t *graph.Tensor) []int64 { return readInt64s(t) }
+
 // StoreInt64s writes int64 values into an integer or bool tensor, wrapping like a C cast.
 func StoreInt64s(t *graph.Tensor, v []int64) { storeNumbers(t, v) }
 

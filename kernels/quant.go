@@ -206,14 +206,17 @@ func newDequantizeLinear(ni *NodeInfo) (Kernel, error) {
 		if scale.DType == graph.Float16 || scale.DType == graph.BFloat16 {
 			outDT = scale.DType
 		}
-		vals := make([]float32, len(xv))
+		// From the run's pool: a buffer made here would be handed to the pool
+		// when the run frees it, and pile up there, since nothing here takes
+		// one back.
+		out := ctx.Float32(x.Shape)
+		vals := out.Float32s()
 		parallelFor(threadsFor(ctx, len(xv), 1<<15), len(xv), func(s, e int) {
 			for i := s; i < e; i++ {
 				k := pi.of(i)
 				vals[i] = float32(int32(xv[i])-zps[k]) * ss[k]
 			}
 		})
-		out := graph.Float32Tensor(x.Shape, vals)
 		if outDT != graph.Float {
 			c, err := castTensor(out, outDT)
 			if err != nil {

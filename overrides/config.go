@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,16 +19,18 @@ import (
 // plus the overrides, embedded as an [overrides] table (the JSON format's keys)
 // or referenced by overrides_file. Command-line flags override the file.
 type Config struct {
-	Model         string      `toml:"model"`
-	Output        string      `toml:"output"`
-	Threads       int         `toml:"threads"`
-	AllowMissing  bool        `toml:"allow_missing"`
-	OverridesFile string      `toml:"overrides_file"`
-	Calib         CalibConfig `toml:"calib"`
-	Observer      ObsConfig   `toml:"observer"`
-	Quant         QuantConfig `toml:"quantization"`
-	Passes        PassConfig  `toml:"passes"`
-	Report        OutConfig   `toml:"report"`
+	Model         string        `toml:"model"`
+	Output        string        `toml:"output"`
+	Threads       int           `toml:"threads"`
+	AllowMissing  bool          `toml:"allow_missing"`
+	OverridesFile string        `toml:"overrides_file"`
+	Calib         CalibConfig   `toml:"calib"`
+	Observer      ObsConfig     `toml:"observer"`
+	Quant         QuantConfig   `toml:"quantization"`
+	Passes        PassConfig    `toml:"passes"`
+	Report        OutConfig     `toml:"report"`
+	Compare       CompareConfig `toml:"compare"`
+	Tune          TuneConfig    `toml:"tune"`
 	// Overrides is the embedded [overrides] table, kept as decoded; see Embedded.
 	Overrides map[string]any `toml:"overrides,omitempty"`
 
@@ -80,12 +83,51 @@ type QuantConfig struct {
 type PassConfig struct {
 	List string `toml:"list"`
 	CLE  bool   `toml:"cle"`
+	// KeepInitializerInputs keeps graph inputs that repeat an initializer.
+	KeepInitializerInputs bool `toml:"keep_initializer_inputs"`
 }
 
 // OutConfig names the side outputs.
 type OutConfig struct {
 	JSON      string `toml:"json"`
 	Encodings string `toml:"encodings"`
+}
+
+// CompareConfig is how a conversion is measured against the float model:
+// `convert`'s verdict after writing, and `onnxq compare`.
+type CompareConfig struct {
+	// Eval is data held apart from calibration to measure on (default: the
+	// calibration samples).
+	Eval string `toml:"eval"`
+	// Skip turns convert's measurement off.
+	Skip bool `toml:"skip"`
+	// CosThreshold and SQNRThreshold (dB) mark a tensor or output as bad.
+	CosThreshold  float64 `toml:"cos_threshold"`
+	SQNRThreshold float64 `toml:"sqnr_threshold"`
+	Layerwise     bool    `toml:"layerwise"`
+	// Stats, Report and Plots name side outputs: tensor statistics CSV, the
+	// report (.html, .json or .csv by extension), a folder of PNG figures.
+	Stats  string `toml:"stats"`
+	Report string `toml:"report"`
+	Plots  string `toml:"plots"`
+}
+
+// TuneConfig is `onnxq tune`'s search for a mixed-precision overrides file.
+type TuneConfig struct {
+	// One target: a cosine, an SQNR (dB), or the user's metric from EvalCmd
+	// reaching Target (HigherIsBetter false for error rates, perplexity).
+	TargetCos     float64 `toml:"target_cos"`
+	TargetSQNR    float64 `toml:"target_sqnr"`
+	EvalCmd       string  `toml:"eval_cmd"`
+	Target        float64 `toml:"target"`
+	LowerIsBetter bool    `toml:"lower_is_better"`
+	// Prefer is what a raised node gets: int16 activations, int8 weights
+	// (under 4-bit defaults) or float.
+	Prefer   string `toml:"prefer"`
+	MaxRaise int    `toml:"max_raise"`
+	// OverridesOut receives the result; Format is its dialect.
+	OverridesOut string `toml:"overrides_out"`
+	Format       string `toml:"format"`
 }
 
 // DefaultConfig is what a run uses where neither the file nor a flag speaks.
@@ -95,6 +137,8 @@ func DefaultConfig() *Config {
 		Observer: ObsConfig{Kind: "minmax", Percentile: 99.99, Bins: 2048},
 		Quant:    QuantConfig{ActivationType: "uint8", WeightType: "int8", WeightGranularity: PerChannel, BiasType: "int32"},
 		Passes:   PassConfig{List: "default"},
+		Compare:  CompareConfig{CosThreshold: 0.99, SQNRThreshold: 20},
+		Tune:     TuneConfig{Prefer: "int16", Format: "onnxq"},
 	}
 }
 
@@ -119,7 +163,8 @@ func (c *Config) relativeTo(dir string) {
 	if dir == "." {
 		return
 	}
-	for _, p := range []*string{&c.Model, &c.Output, &c.OverridesFile, &c.Calib.Path, &c.Report.JSON, &c.Report.Encodings} {
+	for _, p := range []*string{&c.Model, &c.Output, &c.OverridesFile, &c.Calib.Path, &c.Report.JSON, &c.Report.Encodings,
+		&c.Compare.Eval, &c.Compare.Stats, &c.Compare.Report, &c.Compare.Plots, &c.Tune.OverridesOut} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -234,6 +279,8 @@ func (c *Config) Validate() error {
 		in("calib.image.resize", c.Calib.Image.Resize, "nearest", "bilinear", "bicubic"),
 		in("calib.image.channels", c.Calib.Image.Channels, "RGB", "BGR", "GRAY"),
 		in("calib.image.layout", c.Calib.Image.Layout, "NCHW", "NHWC"),
+		in("tune.prefer", c.Tune.Prefer, "int16", "int8", "float"),
+		in("tune.format", c.Tune.Format, "onnxq", "aimet"),
 	}
 	for _, err := range checks {
 		if err != nil {
@@ -254,6 +301,14 @@ func (c *Config) Validate() error {
 		return c.errorAt("quantization.weight_block_size", "per_block needs a block size")
 	case q.WeightGranularity != PerBlock && q.WeightBlockSize > 0:
 		return c.errorAt("quantization.weight_block_size", fmt.Sprintf("a block size goes with per_block, not %s", q.WeightGranularity))
+	case !(c.Compare.CosThreshold >= -1 && c.Compare.CosThreshold <= 1):
+		return c.errorAt("compare.cos_threshold", fmt.Sprintf("%v is not in [-1, 1]", c.Compare.CosThreshold))
+	case math.IsNaN(c.Compare.SQNRThreshold) || math.IsInf(c.Compare.SQNRThreshold, 0):
+		return c.errorAt("compare.sqnr_threshold", fmt.Sprintf("%v is not a number of dB", c.Compare.SQNRThreshold))
+	case c.Tune.TargetCos != 0 && !(c.Tune.TargetCos > -1 && c.Tune.TargetCos <= 1):
+		return c.errorAt("tune.target_cos", fmt.Sprintf("%v is not in (-1, 1]", c.Tune.TargetCos))
+	case c.Tune.MaxRaise < 0:
+		return c.errorAt("tune.max_raise", fmt.Sprintf("%d must not be negative", c.Tune.MaxRaise))
 	case c.Threads < 0:
 		return c.errorAt("threads", fmt.Sprintf("%d must not be negative", c.Threads))
 	case c.Calib.Size < 0:

@@ -98,11 +98,11 @@ func TestRuleFields(t *testing.T) {
 	if w.DType != "int4" || w.Granularity != PerBlock || w.BlockSize != 32 {
 		t.Errorf("MatMul weight: %+v", w)
 	}
-	b, _ := f.Bias("/head/fc", "Gemm")
+	b, _ := f.Bias("fc.bias", "/head/fc", "Gemm")
 	if b.DType != "float" || b.Source() != `op_types["Gemm"]` {
 		t.Errorf("Gemm bias: %+v", b)
 	}
-	b, _ = f.Bias("/blocks.0/conv", "Conv")
+	b, _ = f.Bias("conv.bias", "/blocks.0/conv", "Conv")
 	if b.DType != "int32" || b.Source() != "defaults" {
 		t.Errorf("Conv bias: %+v", b)
 	}

@@ -90,16 +90,16 @@ func (t *Tensor) setting() Setting {
 
 func isGlob(k string) bool { return strings.ContainsAny(k, "*?[") }
 
-// lookup finds the key for name: an exact key always wins; otherwise the
-// matching globs must agree (same would-be value), since JSON keys have no
+// lookup finds the key for name among the entries that apply: an exact key
+// always wins; otherwise the matching globs must agree (same would-be value), since JSON keys have no
 // order to break ties with.
-func lookup[T any](m map[string]T, name string, same func(a, b T) bool) (string, bool, error) {
-	if _, ok := m[name]; ok {
+func lookup[T any](m map[string]T, name string, same func(a, b T) bool, applies func(T) bool) (string, bool, error) {
+	if v, ok := m[name]; ok && applies(v) {
 		return name, true, nil
 	}
 	var hits []string
-	for k := range m {
-		if isGlob(k) {
+	for k, v := range m {
+		if isGlob(k) && applies(v) {
 			if ok, _ := path.Match(k, name); ok {
 				hits = append(hits, k)
 			}
@@ -124,28 +124,34 @@ func sameTensor(a, b *Tensor) bool {
 
 // Activation resolves an activation's setting: tensor > node (its producer) >
 // op type > defaults, field by field. A grouped Conv+Relu output belongs to
-// both nodes: nodes lists them, nearest first.
+// both nodes: nodes lists them, nearest first. Tensor entries of kind weight
+// (an AIMET param_encodings glob) do not apply.
 func (f *File) Activation(name string, nodes, opTypes []string) (Setting, error) {
-	return f.resolve(name, nodes, opTypes, (*Rule).activation)
+	return f.resolve(name, func(t *Tensor) bool { return t.Kind != KindWeight }, nodes, opTypes, (*Rule).activation)
 }
 
-// Weight resolves a weight's setting: tensor > node (its consumer) > op type > defaults.
+// Weight resolves a weight's setting: tensor > node (its consumer) > op type >
+// defaults. Tensor entries of kind activation do not apply.
 func (f *File) Weight(name, node, opType string) (Setting, error) {
-	return f.resolve(name, []string{node}, []string{opType}, (*Rule).weight)
+	return f.resolve(name, func(t *Tensor) bool { return t.Kind != KindActivation }, []string{node}, []string{opType}, (*Rule).weight)
 }
 
-// Bias resolves the bias type of a compute node: node > op type > defaults.
-func (f *File) Bias(node, opType string) (Setting, error) {
-	return f.resolve("", []string{node}, []string{opType}, (*Rule).bias)
+// Bias resolves the type of a compute node's bias: tensor > node > op type >
+// defaults. Only tensor entries that give a bias type (int32 or float, not of
+// kind activation) apply.
+func (f *File) Bias(name, node, opType string) (Setting, error) {
+	return f.resolve(name, func(t *Tensor) bool {
+		return t.Kind != KindActivation && (t.DType == "int32" || t.DType == "float" || t.Float)
+	}, []string{node}, []string{opType}, (*Rule).bias)
 }
 
-func (f *File) resolve(name string, nodes, opTypes []string, pick func(*Rule) Setting) (Setting, error) {
+func (f *File) resolve(name string, applies func(*Tensor) bool, nodes, opTypes []string, pick func(*Rule) Setting) (Setting, error) {
 	var s Setting
 	if f == nil {
 		return s, nil
 	}
 	if name != "" {
-		k, ok, err := lookup(f.Tensors, name, sameTensor)
+		k, ok, err := lookup(f.Tensors, name, sameTensor, applies)
 		if err != nil {
 			return s, err
 		}
@@ -157,7 +163,7 @@ func (f *File) resolve(name string, nodes, opTypes []string, pick func(*Rule) Se
 		if node == "" {
 			continue
 		}
-		k, ok, err := lookup(f.Nodes, node, sameRule)
+		k, ok, err := lookup(f.Nodes, node, sameRule, func(*Rule) bool { return true })
 		if err != nil {
 			return s, err
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -94,11 +95,28 @@ func checkKeys(v any, t reflect.Type, path string) error {
 		}
 		return nil
 	}
+	if t == reflect.TypeOf(aimet06Entries{}) {
+		// One object or a list of them: check the object as the list's only entry.
+		if m, ok := v.(map[string]any); ok {
+			return checkKeys(m, reflect.TypeOf(aimet06Entry{}), path)
+		}
+		t = reflect.TypeOf([]aimet06Entry{})
+	}
+	if v == nil {
+		return nil // null leaves the field unset
+	}
+	if want, ok := leafMismatch(v, t); ok {
+		where := path
+		if where == "" {
+			where = "the document"
+		}
+		return fmt.Errorf("%s: a JSON %s where %s is expected", where, want, goTypeName(t))
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		m, ok := v.(map[string]any)
 		if !ok {
-			return nil // a type error, reported by the decoder with its path
+			return nil
 		}
 		fields := jsonFields(t)
 		for _, k := range slices.Sorted(maps.Keys(m)) {
@@ -135,6 +153,52 @@ func checkKeys(v any, t reflect.Type, path string) error {
 	return nil
 }
 
+// leafMismatch reports the JSON type of v when a field of type t cannot hold
+// it, so type errors name the full path (the decoder's own errors do not
+// count list indices).
+func leafMismatch(v any, t reflect.Type) (string, bool) {
+	got := "value"
+	switch x := v.(type) {
+	case string:
+		got = "string"
+	case bool:
+		got = "bool"
+	case []any:
+		got = "array"
+	case map[string]any:
+		got = "object"
+	case float64:
+		got = "number"
+		switch t.Kind() {
+		case reflect.Int, reflect.Int64, reflect.Int32:
+			if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
+				return fmt.Sprintf("number %v", x), true
+			}
+			return "", false
+		case reflect.Float32, reflect.Float64:
+			return "", false
+		}
+	}
+	ok := false
+	switch t.Kind() {
+	case reflect.Interface:
+		ok = true
+	case reflect.Bool:
+		ok = got == "bool"
+	case reflect.String:
+		ok = got == "string"
+	case reflect.Slice:
+		ok = got == "array"
+	case reflect.Struct, reflect.Map:
+		ok = got == "object"
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Float32, reflect.Float64:
+		ok = false // not a number (numbers returned above)
+	default:
+		ok = true
+	}
+	return got, !ok
+}
+
 func joinPath(path, key string) string {
 	if path == "" {
 		return key
@@ -157,7 +221,7 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 		}
 		ft := f.Type
 		if ft == reflect.TypeOf(json.RawMessage{}) {
-			ft = reflect.TypeOf(0) // a leaf
+			ft = reflect.TypeOf((*any)(nil)).Elem() // a leaf of any JSON type
 		}
 		out[name] = ft
 	}

@@ -148,7 +148,17 @@ func (t *Tensor) validate(name, p string) error {
 	case (t.Min != nil || t.Max != nil || t.Observer != nil || t.Symmetric != nil || t.Granularity != "") && (t.Float || t.DType == "float"):
 		return fmt.Errorf("%s: a float tensor takes no quantization settings", p)
 	}
-	if t.DType != "" {
+	switch {
+	case t.DType == "int32":
+		// A bias's type (AIMET/QNN write biases as 32-bit param entries); onnxq
+		// derives its scale, so nothing else may be set.
+		if t.Kind != KindWeight {
+			return fmt.Errorf("%s.dtype: int32 is for biases, which need \"kind\": \"weight\"", p)
+		}
+		if t.Symmetric != nil || t.Min != nil || t.Max != nil || t.Observer != nil || t.Granularity != "" || t.BlockSize != 0 || t.Axis != nil || t.Encoding != nil {
+			return fmt.Errorf("%s: an int32 bias takes no other settings (its scale is input scale x weight scale)", p)
+		}
+	case t.DType != "":
 		if err := checkDType(t.DType, p+".dtype"); err != nil {
 			return err
 		}

@@ -1,8 +1,6 @@
 package passes
 
 import (
-	"fmt"
-
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels"
 )
@@ -205,12 +203,6 @@ func eliminateDead(m *graph.Model, _ *State, c *Change) error {
 			c.add(n.String())
 		}
 	}
-	for _, v := range append([]*graph.Value(nil), g.Initializers...) {
-		if len(v.Consumers) == 0 && !g.IsOutput(v) && !g.IsInput(v) {
-			g.RemoveInitializer(v)
-			c.Count++
-			c.Notes = append(c.Notes, fmt.Sprintf("initializer %q", v.Name))
-		}
-	}
+	dropUnusedInitializers(g, c)
 	return nil
 }

@@ -171,6 +171,16 @@ type pair struct {
 	act    *graph.Node // nil: none
 }
 
+// between names the tensors from l1's output to l2's input, whose values
+// rescaling or shifting channels changes.
+func (p pair) between() []string {
+	out := []string{p.l1.node.Output().Name}
+	if p.act != nil {
+		out = append(out, p.act.Output().Name)
+	}
+	return out
+}
+
 // homogeneous activations commute with positive per-channel scaling.
 var homogeneous = map[string]bool{"Relu": true, "LeakyRelu": true, "PRelu": true}
 
@@ -245,6 +255,7 @@ func cle(m *graph.Model, st *State, c *Change) error {
 	}
 	for _, p := range pairs {
 		c.add(fmt.Sprintf("%s -> %s", p.l1.node, p.l2.node))
+		st.changed(p.between()...)
 	}
 	before := channelSpread(pairs)
 	// Equalize pair after pair until no scale moves: chains converge geometrically.
@@ -329,6 +340,7 @@ func absorbHighBias(m *graph.Model, st *State, c *Change) error {
 		}
 		if moved {
 			c.add(fmt.Sprintf("%s -> %s", p.l1.node, p.l2.node))
+			st.changed(p.between()...)
 		}
 	}
 	if c.Count > 0 {

@@ -112,10 +112,12 @@ func foldBN(m *graph.Model, st *State, c *Change, skip []string, standalone stri
 		}
 		name := n.String()
 		if folded {
+			bnOut := n.Output().Name
 			if !bypass(g, n) {
 				return fmt.Errorf("node %s: could not remove the folded BatchNormalization", name)
 			}
 			st.BNStats[p.Output().Name] = &ChannelStats{Mean: beta, Std: absAll(gamma)}
+			st.rename(bnOut, p.Output().Name)
 			c.add(name)
 			continue
 		}

@@ -55,10 +55,44 @@ type State struct {
 	// BNStats maps the name of a layer's output value (after folding, the Conv or
 	// Gemm that absorbed the BatchNormalization) to the statistics that BN held.
 	BNStats map[string]*ChannelStats
+	// Renamed maps a tensor of the input model to the tensor that carries its
+	// values now (BN folding: the BatchNormalization's output lives on as the
+	// Conv's); Changed lists tensors whose values differ from the input
+	// model's by design (the channels between two equalized layers); the
+	// targets of renames are not listed. A layerwise compare against the
+	// original model needs both.
+	Renamed map[string]string
+	Changed map[string]bool
 }
 
 // NewState returns an empty state.
-func NewState() *State { return &State{BNStats: map[string]*ChannelStats{}} }
+func NewState() *State {
+	return &State{BNStats: map[string]*ChannelStats{}, Renamed: map[string]string{}, Changed: map[string]bool{}}
+}
+
+// rename records that from's values are now carried by to (to's own former
+// values, if it had any, are then gone: a reader skips rename targets).
+func (st *State) rename(from, to string) {
+	if st.Renamed == nil {
+		st.Renamed, st.Changed = map[string]string{}, map[string]bool{}
+	}
+	for k, v := range st.Renamed { // a chain of renames ends at the last name
+		if v == from {
+			st.Renamed[k] = to
+		}
+	}
+	st.Renamed[from] = to
+}
+
+// changed records tensors whose values a pass changed on purpose.
+func (st *State) changed(names ...string) {
+	if st.Changed == nil {
+		st.Renamed, st.Changed = map[string]string{}, map[string]bool{}
+	}
+	for _, n := range names {
+		st.Changed[n] = true
+	}
+}
 
 // Options configure passes that take parameters.
 type Options struct {
@@ -71,6 +105,9 @@ type Options struct {
 	StandaloneBN string
 	// WeightBits is the weight bit width bias correction models (default 8).
 	WeightBits int
+	// KeepInitializerInputs leaves initializers-not-inputs out of "default":
+	// graph inputs that repeat an initializer stay overridable.
+	KeepInitializerInputs bool
 }
 
 type factory struct {
@@ -98,7 +135,9 @@ func Names() []string {
 func Describe(name string) string { return registry[name].desc }
 
 // DefaultList is the cleanup passes and fold-bn, in the order they run.
-var DefaultList = []string{"constants-to-initializers", "eliminate-identity", "fold-constants", "eliminate-dead", "infer-shapes", "fold-bn", "fold-affine", "eliminate-dead"}
+// initializers-not-inputs comes first: the passes after it leave weights that
+// are also graph inputs alone, since a runtime may replace those.
+var DefaultList = []string{"initializers-not-inputs", "constants-to-initializers", "eliminate-identity", "fold-constants", "eliminate-dead", "infer-shapes", "fold-bn", "fold-affine", "eliminate-dead"}
 
 // Parse turns a comma-separated list ("default", "none", names, "upgrade-opset:17")
 // into passes.
@@ -112,6 +151,9 @@ func Parse(list string, o Options) ([]Pass, error) {
 		item = strings.TrimSpace(item)
 		if item == "default" {
 			for _, n := range DefaultList {
+				if n == "initializers-not-inputs" && o.KeepInitializerInputs {
+					continue
+				}
 				p, err := registry[n].make(o, "")
 				if err != nil {
 					return nil, fmt.Errorf("pass %q: %v", n, err)

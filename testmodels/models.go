@@ -167,3 +167,24 @@ func Unbalanced(seed uint64) *graph.Model {
 	renameOutput(b, x, "out")
 	return b.M
 }
+
+// IR3Style rewrites m as exporters before IR 4 wrote models: ir_version 3 and
+// every initializer also listed as a graph input (with its type and shape), as
+// the old SqueezeNet and ResNet model-zoo files are.
+func IR3Style(m *graph.Model) *graph.Model {
+	ir := int64(3)
+	m.Proto.IrVersion = &ir
+	g := m.Graph
+	for _, v := range g.Initializers {
+		if g.IsInput(v) {
+			continue
+		}
+		dims := make([]int64, len(v.Const.Shape))
+		for i, d := range v.Const.Shape {
+			dims[i] = int64(d)
+		}
+		v.SetTensorType(v.Const.DType, dims)
+		g.Inputs = append(g.Inputs, v)
+	}
+	return m
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/onnxq/onnxq/converter"
 	"github.com/onnxq/onnxq/converter/calib"
+	"github.com/onnxq/onnxq/converter/dataset"
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/atomicfile"
 	"github.com/onnxq/onnxq/internal/rss"
@@ -104,6 +105,7 @@ func convertFlags() []convertFlag {
 		boolean("bias-correction", "quantization.bias_correction", "correct biases for weight quantization error with input means measured on the calibration data", func(c *overrides.Config) *bool { return &c.Quant.BiasCorrection }),
 		str("passes", "passes.list", "float passes before calibration (see onnxq passes)", d.Passes.List, func(c *overrides.Config) *string { return &c.Passes.List }),
 		boolean("cle", "passes.cle", "add cross-layer equalization to the passes", func(c *overrides.Config) *bool { return &c.Passes.CLE }),
+		boolean("keep-initializer-inputs", "passes.keep_initializer_inputs", "keep graph inputs that repeat an initializer (IR < 4 models) as inputs; their float values then stay in the file beside the quantized copies", func(c *overrides.Config) *bool { return &c.Passes.KeepInitializerInputs }),
 		str("report", "report.json", "write the report as JSON", "", func(c *overrides.Config) *string { return &c.Report.JSON }),
 		str("encodings-out", "report.encodings", "write the final encodings as overrides JSON (feed back with --overrides to reproduce the model)", "", func(c *overrides.Config) *string { return &c.Report.Encodings }),
 		str("overrides", "overrides_file", "overrides: onnxq JSON, AIMET/QNN encodings 0.6.1/1.0.0 or ORT tensor overrides (detected)", "", func(c *overrides.Config) *string { return &c.OverridesFile }),
@@ -135,6 +137,16 @@ func convertFlags() []convertFlag {
 
 func convertCommand() *cli.Command {
 	table := convertFlags()
+	table = append(table, measureFlags(false)...)
+	table = append(table,
+		convertFlag{&cli.StringFlag{Name: "eval", Usage: "after writing, measure the model against the float model on these samples (default: the calibration data)"}, "compare.eval", func(c *overrides.Config, cmd *cli.Command) error {
+			c.Compare.Eval = cmd.String("eval")
+			return nil
+		}},
+		convertFlag{&cli.BoolFlag{Name: "no-measure", Usage: "do not measure the written model against the float model"}, "compare.skip", func(c *overrides.Config, cmd *cli.Command) error {
+			c.Compare.Skip = cmd.Bool("no-measure")
+			return nil
+		}})
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "config", Usage: "TOML run config with any of these options and an [overrides] table; flags override it"},
 		&cli.BoolFlag{Name: "print-config", Usage: "print the effective run config as TOML and exit"},
@@ -170,6 +182,9 @@ func convertCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkOutput(cfg); err != nil {
+				return err
+			}
 			rep, err := converter.Convert(ctx, opt)
 			if err != nil {
 				return failed(err)
@@ -189,6 +204,12 @@ func convertCommand() *cli.Command {
 // runConfig is the run config file (or the defaults) with the flags the user
 // set on top, validated; errors name the flag or the file's key and line.
 func runConfig(cmd *cli.Command, table []convertFlag) (*overrides.Config, error) {
+	return runConfigArgs(cmd, table, true)
+}
+
+// runConfigArgs is runConfig for commands whose positional arguments are not
+// the one MODEL (oneModel false: the caller reads them).
+func runConfigArgs(cmd *cli.Command, table []convertFlag, oneModel bool) (*overrides.Config, error) {
 	cfg := overrides.DefaultConfig()
 	if p := cmd.String("config"); p != "" {
 		var err error
@@ -206,21 +227,32 @@ func runConfig(cmd *cli.Command, table []convertFlag) (*overrides.Config, error)
 			flagOf[f.key] = name
 		}
 	}
-	switch cmd.Args().Len() {
-	case 0:
-	case 1:
+	switch n := cmd.Args().Len(); {
+	case !oneModel || n == 0:
+	case n == 1:
 		cfg.Model = cmd.Args().First()
 	default:
-		return nil, usageError("convert: expected one MODEL, got %d arguments", cmd.Args().Len())
+		return nil, usageError("%s: expected one MODEL, got %d arguments", cmd.Name, cmd.Args().Len())
 	}
 	if err := cfg.Validate(); err != nil {
 		var ce *overrides.ConfigError
 		if errors.As(err, &ce) && flagOf[ce.Key] != "" {
-			return nil, usageError("convert: --%s: %s", flagOf[ce.Key], ce.Msg)
+			return nil, usageError("%s: --%s: %s", cmd.Name, flagOf[ce.Key], ce.Msg)
 		}
 		return nil, failed(err)
 	}
 	return cfg, nil
+}
+
+// checkOutput refuses a run without an output or one that would overwrite its input.
+func checkOutput(cfg *overrides.Config) error {
+	if cfg.Output == "" {
+		return usageError("convert: --output is required (or output in the config)")
+	}
+	if abs(cfg.Output) == abs(cfg.Model) {
+		return usageError("convert: the output would overwrite the input model")
+	}
+	return nil
 }
 
 // convertOptions turns the effective run config into converter options.
@@ -228,12 +260,6 @@ func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options,
 	var opt converter.Options
 	if cfg.Model == "" {
 		return opt, usageError("convert: missing MODEL (an argument, or model in the config)")
-	}
-	if cfg.Output == "" {
-		return opt, usageError("convert: --output is required (or output in the config)")
-	}
-	if abs(cfg.Output) == abs(cfg.Model) {
-		return opt, usageError("convert: the output would overwrite the input model")
 	}
 	act, _ := graph.ParseDataType(cfg.Quant.ActivationType) // validated
 	wt, _ := graph.ParseDataType(cfg.Quant.WeightType)
@@ -244,8 +270,10 @@ func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options,
 		ActType:  act, ActSymmetric: q.ActivationSymmetric, WeightType: wt,
 		WeightPerTensor: q.WeightGranularity == overrides.PerTensor, WeightBlockSize: q.WeightBlockSize,
 		BiasFloat: q.BiasType == "float", BiasCorrection: q.BiasCorrection, WeightOnly: q.WeightOnly,
-		Passes: cfg.Passes.List, CLE: cfg.Passes.CLE, Threads: cfg.Threads,
+		Passes: cfg.Passes.List, CLE: cfg.Passes.CLE, KeepInitializerInputs: cfg.Passes.KeepInitializerInputs, Threads: cfg.Threads,
 		EncodingsOut: cfg.Report.Encodings, AllowMissing: cfg.AllowMissing,
+		Eval: cfg.Compare.Eval, NoMeasure: cfg.Compare.Skip,
+		CosThreshold: cfg.Compare.CosThreshold, SQNRThreshold: cfg.Compare.SQNRThreshold,
 	}
 	if _, err := calib.New(opt.Observer); err != nil {
 		return opt, usageError("convert: %v", err)
@@ -264,7 +292,28 @@ func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options,
 	if emb != nil {
 		opt.Overrides = emb
 	}
-	ds := &opt.Dataset
+	opt.Dataset = datasetOptions(cfg)
+	opt.Progress = progress(cmd, "calibration")
+	return opt, nil
+}
+
+// progress counts samples on stderr when it is a terminal (nil otherwise).
+func progress(cmd *cli.Command, what string) func(done, total int) {
+	errw := cmd.Root().ErrWriter
+	if f, ok := errw.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return func(done, total int) {
+		fmt.Fprintf(errw, "\r%s: %d/%d samples", what, done, total)
+		if done == total {
+			fmt.Fprintln(errw)
+		}
+	}
+}
+
+// datasetOptions is how the config reads samples (validated before).
+func datasetOptions(cfg *overrides.Config) dataset.Options {
+	var ds dataset.Options
 	ds.Limit = cfg.Calib.Size
 	im := cfg.Calib.Image
 	ds.Image.Resize, ds.Image.Channels, ds.Image.Layout = im.Resize, im.Channels, im.Layout
@@ -280,16 +329,7 @@ func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options,
 		ds.RawShape = cfg.Calib.RawShape
 		ds.RawType, _ = graph.ParseDataType(cfg.Calib.RawType)
 	}
-	errw := cmd.Root().ErrWriter
-	if f, ok := errw.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		opt.Progress = func(done, total int) {
-			fmt.Fprintf(errw, "\rcalibration: %d/%d samples", done, total)
-			if done == total {
-				fmt.Fprintln(errw)
-			}
-		}
-	}
-	return opt, nil
+	return ds
 }
 
 func printConvertSummary(w io.Writer, rep *converter.Report) {
@@ -346,10 +386,26 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 			fmt.Fprintf(tw, "\t  %s\n", l)
 		}
 	}
+	if m := rep.Measured; m != nil {
+		for _, o := range m.Outputs {
+			verdict := "ok"
+			if o.Bad(m.Thresholds.Cos, m.Thresholds.SQNR) {
+				verdict = fmt.Sprintf("BELOW thresholds (%.4g, %.4g dB)", m.Thresholds.Cos, m.Thresholds.SQNR)
+			}
+			top1 := ""
+			if o.Top1 != nil {
+				top1 = fmt.Sprintf(", top-1 agreement %.2f%%", 100**o.Top1)
+			}
+			fmt.Fprintf(tw, "vs float\t%s: cosine %.5f, SQNR %.2f dB, MSE %.3g, max abs %.3g%s on %d samples: %s\n", o.Name, o.Cosine, o.SQNR, o.MSE, o.MaxAbs, top1, m.Samples, verdict)
+		}
+	}
 	for _, w := range rep.Warnings {
 		fmt.Fprintf(tw, "warning\t%s\n", w)
 	}
 	phases := []string{"load", "passes", "calibration", "quantize", "save"}
+	if rep.Measured != nil {
+		phases = append(phases, "measure")
+	}
 	var ps []string
 	for _, p := range phases {
 		ps = append(ps, fmt.Sprintf("%s %.2fs", p, rep.PhaseSeconds[p]))

@@ -93,6 +93,9 @@ func newRoot(stdout, stderr io.Writer) *cli.Command {
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},
 		Commands: []*cli.Command{
 			convertCommand(),
+			compareCommand(),
+			sensitivityCommand(),
+			tuneCommand(),
 			inspectCommand(),
 			runCommand(),
 			optimizeCommand(),

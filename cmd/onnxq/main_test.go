@@ -280,7 +280,7 @@ func TestOptimizeCommand(t *testing.T) {
 		Verified bool `json:"verified"`
 	}
 	b, _ := os.ReadFile(rep)
-	if err := json.Unmarshal(b, &r); err != nil || !r.Verified || len(r.Passes) != 9 {
+	if err := json.Unmarshal(b, &r); err != nil || !r.Verified || len(r.Passes) != 10 {
 		t.Errorf("report %s (%v)", b, err)
 	}
 	// --fold-bn=false keeps the BatchNormalizations.

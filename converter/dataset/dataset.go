@@ -24,6 +24,29 @@ type Input struct {
 	Dims  []int64 // -1 where any size is accepted
 }
 
+// InputsOf lists the inputs a sample must provide for m: its graph inputs
+// without an initializer default, with their declared types and shapes.
+func InputsOf(m *graph.Model) []Input {
+	var inputs []Input
+	for _, in := range m.Graph.Inputs {
+		if in.Const != nil {
+			continue
+		}
+		di := Input{Name: in.Name, DType: in.ElemType()}
+		if dims, ok := in.Shape(); ok {
+			for _, d := range dims {
+				if d.Known && d.Param == "" {
+					di.Dims = append(di.Dims, d.Value)
+				} else {
+					di.Dims = append(di.Dims, -1)
+				}
+			}
+		}
+		inputs = append(inputs, di)
+	}
+	return inputs
+}
+
 // Sample maps input names to tensors.
 type Sample map[string]*graph.Tensor
 
