@@ -441,12 +441,13 @@ func (h *histObserver) percentiles() (float64, float64) {
 //
 // Where the search departed from TensorRT's, or the divergence alone is
 // blind, the result was destructive (uint8 PaddleOCR rec: no line decoded as
-// the float model does; ReLU CNNs several points of top-1 down), so:
+// the float model does; CIFAR ResNet and SqueezeNet builders 14 and 37 points
+// of top-1 agreement under min/max, 29 and 61 with 8192 bins), so:
 //   - Exact zeros (half of a ReLU's output) cost nothing, zero being a level,
 //     but as a spike in the first bin they dominated the divergence: Q spreads
 //     a group's mass evenly, which costs the spike about P0 log(group width),
 //     so the search narrowed the groups, i.e. the threshold, as far as it
-//     could (a half-normal's range clipped to 1.3-2.4 sigma), landing just
+//     could (a half-normal's range clipped to 1.3-2.2 sigma), landing just
 //     under multiples of the level count (where the first group is one bin
 //     narrower), and lower still with more bins. TensorRT's calibrators give
 //     the first bin its neighbour's count; so does this (only ever lowering it).
@@ -457,7 +458,7 @@ func (h *histObserver) percentiles() (float64, float64) {
 //     there is no quantization loss to measure, and no threshold is tried.
 //   - The divergence weighs mass, not distance: a spike inside the range (a
 //     HardSwish's negative lobe folded onto |x|) costs it more than clipping
-//     a tail to a fifth of its extent, and clipping a softmax's few large
+//     nine tenths of a tail's extent, and clipping a softmax's few large
 //     probabilities moves little mass. So its range stands only if its
 //     expected squared error is no more than the min/max range's (the
 //     clipping pays for itself in the rounding error it saves); otherwise
