@@ -118,6 +118,9 @@ func TestRunsDoNotRetainMemory(t *testing.T) {
 				t.Fatal(err)
 			}
 			heap := func() uint64 {
+				// Twice: a sync.Pool (the GEMM's packing buffers) keeps its
+				// contents through one collection.
+				runtime.GC()
 				runtime.GC()
 				var ms runtime.MemStats
 				runtime.ReadMemStats(&ms)
@@ -153,7 +156,7 @@ func TestRunsDoNotRetainMemory(t *testing.T) {
 			if n, b := s.ctx.pool.idle(); n != idle || b != idleBytes {
 				t.Errorf("pool grew from %d buffers (%d bytes) after 3 runs to %d (%d) after 20", idle, idleBytes, n, b)
 			}
-			if h := heap(); float64(h) > 1.05*float64(heap3)+(256<<10) {
+			if h := heap(); float64(h) > 1.05*float64(heap3)+(512<<10) {
 				t.Errorf("live heap grew from %d bytes after 3 runs to %d after 20", heap3, h)
 			}
 			if !slices.Equal(kept[s.OutputNames()[0]].Float32s(), keptCopy) {
