@@ -458,14 +458,29 @@ func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []floa
 	// (phase p holds columns p, p+sw, ...): every tap then reads one phase
 	// contiguously, so strided taps run as vector axpys too.
 	pw := (g.w + g.sw - 1) / g.sw
+	// Stride 1 on narrow maps: rows of a few dozen columns leave the vector
+	// loops mostly in their scalar tails, so the taps run over whole planes.
+	whole := g.sh == 1 && g.sw == 1 && g.ow < 64
 	parallelFor(threadsFor(ctx, n*channels*oplane*g.kh*g.kw, 1<<15), n*channels, func(lo, hi int) {
 		var phases []float32
 		if g.sw > 1 {
 			phases = make([]float32, g.sw*g.h*pw)
 		}
+		var planes *depthwisePlanes
+		if whole {
+			planes = newDepthwisePlanes(g)
+		}
 		for nc := lo; nc < hi; nc++ {
 			ch := nc % channels
 			src := x[nc*plane : (nc+1)*plane]
+			if planes != nil {
+				bv := float32(0)
+				if bias != nil {
+					bv = bias[ch]
+				}
+				planes.run(g, src, w[ch*g.kh*g.kw:], bv, out[nc*oplane:(nc+1)*oplane])
+				continue
+			}
 			if phases != nil {
 				splitPhases(phases, src, g.h, g.w, g.sw, pw)
 			}
@@ -515,6 +530,47 @@ func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []floa
 			}
 		}
 	})
+}
+
+// depthwisePlanes computes a stride-1 depthwise channel on a zero-padded copy
+// of the input plane whose width wp leaves room for every tap: output (oy, ox)
+// then sits at oy*wp + ox of an accumulator, and each tap adds one shifted
+// plane with a single long axpy. The wp-ow extra columns per row are
+// computed and dropped.
+type depthwisePlanes struct {
+	wp, hp int
+	pad    []float32 // hp x wp, zero outside the input
+	acc    []float32 // (oh-1)*wp + ow
+}
+
+func newDepthwisePlanes(g convGeom) *depthwisePlanes {
+	wp := g.ow + (g.kw-1)*g.dw
+	hp := g.oh + (g.kh-1)*g.dh
+	return &depthwisePlanes{wp: wp, hp: hp, pad: make([]float32, hp*wp), acc: make([]float32, (g.oh-1)*wp+g.ow)}
+}
+
+func (d *depthwisePlanes) run(g convGeom, src, wk []float32, bias float32, dst []float32) {
+	// Padded row y holds input row y-pt, padded column x input column x-pl;
+	// both may run past the input (pads larger than needed are cut off).
+	clear(d.pad)
+	for y := max(0, g.pt); y < min(d.hp, g.h+g.pt); y++ {
+		row := src[(y-g.pt)*g.w:]
+		x0, x1 := max(0, g.pl), min(d.wp, g.w+g.pl)
+		if x0 < x1 {
+			copy(d.pad[y*d.wp+x0:y*d.wp+x1], row[x0-g.pl:x1-g.pl])
+		}
+	}
+	for i := range d.acc {
+		d.acc[i] = bias
+	}
+	for ki := 0; ki < g.kh; ki++ {
+		for kj := 0; kj < g.kw; kj++ {
+			vec.Axpy(d.acc, d.pad[ki*g.dh*d.wp+kj*g.dw:], wk[ki*g.kw+kj])
+		}
+	}
+	for oy := 0; oy < g.oh; oy++ {
+		copy(dst[oy*g.ow:(oy+1)*g.ow], d.acc[oy*d.wp:])
+	}
 }
 
 // splitPhases writes the h x w plane src as sw planes of h x pw, plane p

@@ -168,11 +168,12 @@ func TestConvPathsMatchDirect(t *testing.T) {
 	}
 }
 
-// TestDepthwiseStridedMatchesDirect covers the phase-split path of strided
-// depthwise convolutions (MobileNet's stride-2 blocks) on odd and even widths.
-func TestDepthwiseStridedMatchesDirect(t *testing.T) {
+// TestDepthwiseMatchesDirect covers the whole-plane path of stride-1 and the
+// phase-split path of strided depthwise convolutions (MobileNet's blocks) on
+// odd and even widths, with pads below, at and above "same".
+func TestDepthwiseMatchesDirect(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	for _, s := range []int{2, 3} {
+	for _, s := range []int{1, 2, 3} {
 		for _, k := range []int{3, 5} {
 			for _, d := range []int{1, 2} {
 				for _, hw := range []int{7, 8, 15, 16} {
