@@ -76,6 +76,9 @@ type Options struct {
 	Eval                        string
 	NoMeasure                   bool
 	CosThreshold, SQNRThreshold float64
+	// RangeCache, when set, supplies ranges calibrated by an earlier
+	// conversion of the same model and data, and keeps the new ones.
+	RangeCache *RangeCache
 }
 
 // TensorReport is one quantized tensor in the report.
@@ -171,6 +174,13 @@ type Quantized struct {
 	plan   *plan
 }
 
+// SharesEncoding reports whether the tensor takes another tensor's encoding
+// (a movement op's output): a type set on it would have no effect.
+func (q *Quantized) SharesEncoding(name string) bool {
+	_, ok := q.plan.shared[name]
+	return ok
+}
+
 // Quantize runs the pipeline up to the QDQ model in memory: float passes,
 // calibration, encodings, QDQ insertion. withFloat keeps a copy of the float
 // model after the passes.
@@ -245,6 +255,7 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 
 	pl := makePlan(m)
 	rep.FloatNodes = pl.floatOps
+	rep.FloatTensors = append(rep.FloatTensors, pl.floatTensors...)
 
 	// Explicit encodings first: those tensors need no calibration.
 	alias := pre.aliases(m.Graph)
@@ -353,10 +364,18 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 		if r[0] > r[1] {
 			return nil, fmt.Errorf("overrides: %s: tensor %q: the pinned side leaves the range [%v, %v] empty", st.source(name), name, r[0], r[1])
 		}
+		if why := rangeProblem(r[0], r[1]); why != "" {
+			rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: name, Reason: why})
+			continue
+		}
 		dt, sym := st.actType(name, opt)
 		enc, err := passes.ComputeEncoding(r[0], r[1], dt, sym)
 		if err != nil {
 			return nil, fmt.Errorf("tensor %q: %v", name, err)
+		}
+		if why := scaleProblem(enc, r[0], r[1]); why != "" {
+			rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: name, Reason: why})
+			continue
 		}
 		qp.Activations[name] = enc
 		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "activation", Encoding: enc, Observer: observerName(st.observer(name, opt)), Range: &r, Override: st.source(name)})
@@ -384,6 +403,14 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 				reason = "bias type float (command line or run config)"
 			}
 			rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: name, Reason: reason})
+			continue
+		}
+		live, err := passes.LiveBiasRaise(m.Graph.Value(name).Const, in, w)
+		if err != nil {
+			return nil, fmt.Errorf("bias %q: %v", name, err)
+		}
+		if live > 1 {
+			rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: name, Reason: fmt.Sprintf("an int32 bias at input scale x weight scale would overflow; fitting it would coarsen live weight channels %.3gx, so the bias stays float", live)})
 			continue
 		}
 		raised, err := passes.FitBias(m.Graph.Value(name).Const, in, w)

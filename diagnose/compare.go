@@ -154,8 +154,10 @@ func Compare(ctx context.Context, ref, test *graph.Model, src dataset.Source, op
 		st := &pairState{Pair: p}
 		if opt.Stats {
 			st.ref, st.test = calib.NewDistribution(opt.Bins), calib.NewDistribution(opt.Bins)
-			if p.Quant != nil && p.Quant.Hi > p.Quant.Lo {
-				st.ref.SetClip(p.Quant.Lo, p.Quant.Hi)
+			if q := p.Quant; q != nil && q.Hi > q.Lo {
+				// Clipped: rounds to a level outside the grid. Half a step
+				// beyond the last level still rounds onto it.
+				st.ref.SetClip(q.Lo-q.Scale/2, q.Hi+q.Scale/2)
 			}
 		}
 		states[i] = st

@@ -64,13 +64,13 @@ func TestCompareCommand(t *testing.T) {
 	f, _ := os.Open(stats)
 	rows, err := csv.NewReader(f).ReadAll()
 	f.Close()
-	if err != nil || len(rows) < 10 || rows[0][3] != "float_min" || !slices.Contains(rows[0], "clip_rate") {
+	if err != nil || len(rows) < 10 || rows[0][2] != "float_min" || !slices.Contains(rows[0], "clip_rate") {
 		t.Fatalf("stats: %v %v", err, rows[:min(2, len(rows))])
 	}
 	if code, _, errOut = runCLI("compare", model, q, "--data", calib, "--report", rc); code != 0 {
 		t.Fatal(errOut)
 	}
-	if b, _ := os.ReadFile(rc); !strings.HasPrefix(string(b), "index,tensor,") {
+	if b, _ := os.ReadFile(rc); !strings.HasPrefix(string(b), "index,name,op_type,") {
 		t.Errorf("csv report: %.80s", b)
 	}
 	// Bad input.
@@ -112,7 +112,7 @@ func TestSensitivityAndTuneCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "1   ") || !strings.Contains(strings.SplitN(out, "\n", 4)[2], testmodels.PlantedNode) {
 		t.Fatalf("sensitivity exit %d: %s %s", code, out, errOut)
 	}
-	if b, _ := os.ReadFile(sens); !strings.Contains(string(b), "1,"+testmodels.PlantedNode+",Conv") {
+	if b, _ := os.ReadFile(sens); !strings.Contains(string(b), "1,"+testmodels.PlantedNode+",Conv,quant-one") {
 		t.Errorf("sensitivity csv: %.200s", b)
 	}
 	qj, qa, qm := filepath.Join(dir, "q.json"), filepath.Join(dir, "q.aimet.json"), filepath.Join(dir, "tuned.onnx")
@@ -215,5 +215,35 @@ func TestComparePeakRSSIndependentOfSamples(t *testing.T) {
 	t.Logf("peak RSS of onnxq compare --layerwise --stats on PaddleOCR cls (median of 5): %.1f MiB with 20 samples, %.1f MiB with 200 (%+.1f%%)", p20, p200, 100*(p200/p20-1))
 	if p200 > 1.1*p20 {
 		t.Errorf("peak RSS grows with the samples: %.1f -> %.1f MiB", p20, p200)
+	}
+}
+
+// TestTuneAndCompareFromConfig: [tune] and [compare] tables drive the
+// commands like their flags; flags override them; a bad value names the key.
+func TestTuneAndCompareFromConfig(t *testing.T) {
+	dir, model, calib := planted(t)
+	out := filepath.Join(dir, "q.json")
+	cfg := filepath.Join(dir, "run.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("model = %q\n[calib]\npath = %q\n[tune]\ntarget_cos = 0.999\nprefer = \"float\"\noverrides_out = %q\n[compare]\nlayerwise = true\ncos_threshold = 0.5\n", model, calib, out)), 0o644)
+	if code, _, errOut := runCLI("tune", "--config", cfg, "--threads", "1"); code != 0 {
+		t.Fatal(errOut)
+	}
+	b, _ := os.ReadFile(out)
+	if !strings.Contains(string(b), `"float": true`) || !strings.Contains(string(b), testmodels.PlantedTensor) {
+		t.Errorf("tuned overrides from the config: %s", b)
+	}
+	q := filepath.Join(dir, "q.onnx")
+	if code, _, errOut := runCLI("convert", model, "-o", q, "--calib", calib, "--no-measure"); code != 0 {
+		t.Fatal(errOut)
+	}
+	// [compare] cos_threshold 0.5 and layerwise: the planted tensor is still
+	// first (its channel SQNR is under 20 dB) and the flag overrides the table.
+	code, stdout, errOut := runCLI("compare", model, q, "--config", cfg, "--data", calib)
+	if code != 0 || !strings.Contains(stdout, "layerwise") || !strings.Contains(stdout, "thresholds 0.5, 20 dB") {
+		t.Errorf("compare from the config: exit %d %s %s", code, stdout, errOut)
+	}
+	os.WriteFile(cfg, []byte("[tune]\nprefer = \"int3\"\n"), 0o644)
+	if code, _, errOut := runCLI("tune", model, "--config", cfg, "--calib", calib, "--target-cos", "0.9", "--overrides-out", out); code != 1 || !strings.Contains(errOut, "tune.prefer") {
+		t.Errorf("bad [tune] value: exit %d %s", code, errOut)
 	}
 }

@@ -1,0 +1,94 @@
+package converter
+
+import (
+	"bytes"
+	"context"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/onnxq/onnxq/converter/calib"
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/overrides"
+	"github.com/onnxq/onnxq/testmodels"
+)
+
+// TestRangeCache: a second conversion with the cache writes the same bytes
+// without calibrating again; a tensor raised to 16 bits under the entropy
+// observer (whose range depends on the type) is calibrated anew, the rest
+// come from the cache.
+func TestRangeCache(t *testing.T) {
+	for _, kind := range []string{"minmax", "entropy"} {
+		dir, model, cal := withSamples(t, testmodels.ConvBNReLU(2), 8, []int{1, 3, 32, 32}, 1)
+		cache := &RangeCache{}
+		conv := func(name string, f *overrides.File) ([]byte, *Report) {
+			out := filepath.Join(dir, name)
+			rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, Observer: calib.Config{Kind: kind}, Overrides: f, RangeCache: cache, NoMeasure: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := os.ReadFile(out)
+			return b, rep
+		}
+		first, _ := conv("a.onnx", nil)
+		n := len(cache.m)
+		if n < 5 {
+			t.Fatalf("%s: %d ranges cached", kind, n)
+		}
+		again, _ := conv("b.onnx", nil)
+		if !bytes.Equal(first, again) {
+			t.Errorf("%s: the cached conversion differs", kind)
+		}
+		// A changed cache entry shows in the model: the range was reused.
+		saved := maps.Clone(cache.m)
+		for k := range cache.m {
+			cache.m[k] = [2]float32{-100, 100}
+			break
+		}
+		if poisoned, _ := conv("p.onnx", nil); bytes.Equal(first, poisoned) {
+			t.Errorf("%s: the cache was not used", kind)
+		}
+		cache.m = saved
+		raised := &overrides.File{Version: overrides.Version, Tensors: map[string]*overrides.Tensor{"Relu_2_out": {DType: "uint16"}}}
+		conv("c.onnx", raised)
+		want := n
+		if kind == "entropy" {
+			want = n + 1 // Relu_2_out at 65536 levels is another range
+		}
+		if len(cache.m) != want {
+			t.Errorf("%s: %d ranges cached after raising one tensor, want %d", kind, len(cache.m), want)
+		}
+	}
+}
+
+// TestLiveBiasStaysFloat: a bias that overflows int32 at a 16-bit input's
+// scale on a live channel stays float (raising that channel's weight scale
+// would cost resolution); a near-dead channel's bias is still fitted.
+func TestLiveBiasStaysFloat(t *testing.T) {
+	m := testmodels.Unbalanced(3)
+	var conv *graph.Node
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "Conv" {
+			conv = n
+			break
+		}
+	}
+	conv.Input(2).Const.Float32s()[5] = 3e5 // live channel, a huge bias
+	_, model, cal := withSamples(t, m, 4, []int{1, 3, 16, 16}, 1)
+	f := &overrides.File{Version: overrides.Version, Tensors: map[string]*overrides.Tensor{"input": {DType: "uint16"}}}
+	rep, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(t.TempDir(), "q.onnx"), Calib: cal, Overrides: f, NoMeasure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, ft := range rep.FloatTensors {
+		if ft.Name == conv.Input(2).Name && strings.Contains(ft.Reason, "would overflow") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("bias %s not kept float: %+v", conv.Input(2).Name, rep.FloatTensors)
+	}
+}
