@@ -52,6 +52,8 @@ type Session struct {
 	holdMu  sync.Mutex
 	holds   map[unsafe.Pointer]int
 	dropped map[unsafe.Pointer][]float32
+
+	half *halfIO // float16/bfloat16 graph inputs and outputs (halfgraph.go)
 }
 
 // InputSpec is a graph input the caller must (or may) provide.
@@ -90,6 +92,11 @@ type step struct {
 // several sessions may be compiled from one model at once (for a model loaded with
 // lazy external data, call Materialize on its tensors first).
 func NewSession(m *graph.Model, opts Options) (*Session, error) {
+	// A float16/bfloat16 model runs as its float32 lowering (halfgraph.go).
+	m, half, err := lowerHalf(m)
+	if err != nil {
+		return nil, err
+	}
 	g := m.Graph
 	if err := g.Validate(); err != nil {
 		return nil, err
@@ -101,7 +108,7 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 	if opts.Threads <= 0 {
 		opts.Threads = runtime.GOMAXPROCS(0)
 	}
-	s := &Session{slots: map[string]int{}, opts: opts, ctx: Context{Threads: opts.Threads}}
+	s := &Session{slots: map[string]int{}, opts: opts, ctx: Context{Threads: opts.Threads}, half: half}
 	pool := newBufferPool()
 	slot := func(v *graph.Value) int {
 		if v == nil {
@@ -134,6 +141,7 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 		}
 		s.inputs = append(s.inputs, spec)
 	}
+	s.half.declareInputs(s.inputs)
 	var errs []error
 	for _, n := range nodes {
 		if len(n.Implicit) > 0 || len(n.Subgraphs()) > 0 {
@@ -277,7 +285,8 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 			}
 			return nil, fmt.Errorf("input %q is missing", in.Name)
 		}
-		if err := in.check(t); err != nil {
+		t, err := s.half.input(in, t) // checks t; widens a half input
+		if err != nil {
 			return nil, err
 		}
 		vals[in.slot] = t
@@ -331,7 +340,7 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 		if vals[o.slot] == nil {
 			return nil, fmt.Errorf("output %q was not produced", o.name)
 		}
-		res[o.name] = vals[o.slot]
+		res[o.name] = s.half.output(o.name, vals[o.slot])
 	}
 	return res, nil
 }
