@@ -16,6 +16,7 @@ import (
 	"github.com/onnxq/onnxq/diagnose"
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/rss"
+	"github.com/onnxq/onnxq/kernels"
 	"github.com/onnxq/onnxq/overrides"
 	"github.com/onnxq/onnxq/passes"
 )
@@ -182,6 +183,9 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 	}
 	if opt.WeightBlockSize > 0 {
 		need = 21
+	}
+	if len(kernels.HalfTypes(m)) > 0 {
+		need = max(need, 19) // float16/bfloat16 Q/DQ scales
 	}
 	if m.OpsetVersion("") < need {
 		list += fmt.Sprintf(",upgrade-opset:%d", need)
@@ -374,6 +378,9 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 		if floatModel, err = cloneModel(m); err != nil {
 			return nil, err
 		}
+	}
+	if len(qp.Weights)+len(qp.Activations) == 0 {
+		return nil, nothingQuantized(m, opt, rep)
 	}
 	insertHook(qp)
 	if err := passes.InsertQDQ(m, qp); err != nil {
