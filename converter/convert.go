@@ -131,6 +131,51 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 	if opt.Output == "" {
 		return nil, fmt.Errorf("no output path given")
 	}
+	measureOn := cmp.Or(opt.Eval, opt.Calib)
+	q, err := Quantize(ctx, opt, !opt.NoMeasure && measureOn != "")
+	if err != nil {
+		return nil, err
+	}
+	rep, m := q.Report, q.Model
+	phase := func(name string, start time.Time) { rep.PhaseSeconds[name] = time.Since(start).Seconds() }
+	start := time.Now()
+	if err := graph.Save(m, opt.Output); err != nil {
+		return nil, err
+	}
+	phase("save", start)
+	if q.Float != nil {
+		start = time.Now()
+		if err := measure(ctx, q.Float, m, measureOn, opt, rep); err != nil {
+			return nil, fmt.Errorf("measuring the written model against the float model: %w", err)
+		}
+		phase("measure", start)
+	}
+	if opt.EncodingsOut != "" {
+		if err := encodingsFile(q.plan, q.Plan).Write(opt.EncodingsOut); err != nil {
+			return nil, fmt.Errorf("writing encodings: %w", err)
+		}
+	}
+	rep.PeakRSSBytes = max(rep.PeakRSSBytes, rss.Peak())
+	return rep, nil
+}
+
+// Quantized is a conversion before it is written.
+type Quantized struct {
+	// Model is the QDQ model.
+	Model *graph.Model
+	// Float is the float model after the same passes, the reference the QDQ
+	// model is measured against (nil unless asked for).
+	Float *graph.Model
+	// Plan holds every encoding InsertQDQ applied.
+	Plan   *passes.QDQPlan
+	Report *Report
+	plan   *plan
+}
+
+// Quantize runs the pipeline up to the QDQ model in memory: float passes,
+// calibration, encodings, QDQ insertion. withFloat keeps a copy of the float
+// model after the passes.
+func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, error) {
 	if opt.ActType == graph.Undefined {
 		opt.ActType = graph.Uint8
 	}
@@ -373,8 +418,7 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 	// The float model after the passes is the reference the result is
 	// measured against.
 	var floatModel *graph.Model
-	measureOn := cmp.Or(opt.Eval, opt.Calib)
-	if !opt.NoMeasure && measureOn != "" {
+	if withFloat {
 		if floatModel, err = cloneModel(m); err != nil {
 			return nil, err
 		}
@@ -391,26 +435,8 @@ func Convert(ctx context.Context, opt Options) (*Report, error) {
 		return nil, err
 	}
 	phase("quantize", start)
-
-	start = time.Now()
-	if err := graph.Save(m, opt.Output); err != nil {
-		return nil, err
-	}
-	phase("save", start)
-	if floatModel != nil {
-		start = time.Now()
-		if err := measure(ctx, floatModel, m, measureOn, opt, rep); err != nil {
-			return nil, fmt.Errorf("measuring the written model against the float model: %w", err)
-		}
-		phase("measure", start)
-	}
-	if opt.EncodingsOut != "" {
-		if err := encodingsFile(pl, qp).Write(opt.EncodingsOut); err != nil {
-			return nil, fmt.Errorf("writing encodings: %w", err)
-		}
-	}
 	rep.PeakRSSBytes = max(peakBefore, rss.Peak())
-	return rep, nil
+	return &Quantized{Model: m, Float: floatModel, Plan: qp, Report: rep, plan: pl}, nil
 }
 
 func observerName(c calib.Config) string {

@@ -182,6 +182,9 @@ func convertCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkOutput(cfg); err != nil {
+				return err
+			}
 			rep, err := converter.Convert(ctx, opt)
 			if err != nil {
 				return failed(err)
@@ -241,17 +244,22 @@ func runConfigArgs(cmd *cli.Command, table []convertFlag, oneModel bool) (*overr
 	return cfg, nil
 }
 
+// checkOutput refuses a run without an output or one that would overwrite its input.
+func checkOutput(cfg *overrides.Config) error {
+	if cfg.Output == "" {
+		return usageError("convert: --output is required (or output in the config)")
+	}
+	if abs(cfg.Output) == abs(cfg.Model) {
+		return usageError("convert: the output would overwrite the input model")
+	}
+	return nil
+}
+
 // convertOptions turns the effective run config into converter options.
 func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options, error) {
 	var opt converter.Options
 	if cfg.Model == "" {
 		return opt, usageError("convert: missing MODEL (an argument, or model in the config)")
-	}
-	if cfg.Output == "" {
-		return opt, usageError("convert: --output is required (or output in the config)")
-	}
-	if abs(cfg.Output) == abs(cfg.Model) {
-		return opt, usageError("convert: the output would overwrite the input model")
 	}
 	act, _ := graph.ParseDataType(cfg.Quant.ActivationType) // validated
 	wt, _ := graph.ParseDataType(cfg.Quant.WeightType)

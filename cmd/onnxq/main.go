@@ -94,6 +94,8 @@ func newRoot(stdout, stderr io.Writer) *cli.Command {
 		Commands: []*cli.Command{
 			convertCommand(),
 			compareCommand(),
+			sensitivityCommand(),
+			tuneCommand(),
 			inspectCommand(),
 			runCommand(),
 			optimizeCommand(),

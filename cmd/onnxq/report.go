@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/onnxq/onnxq/diagnose"
+	"github.com/onnxq/onnxq/tune"
 )
 
 // reportData is what the HTML report and the plots render (the report
@@ -11,6 +12,12 @@ import (
 type reportData struct{ res *diagnose.Result }
 
 func compareReport(res *diagnose.Result, ref, test string) *reportData { return &reportData{res} }
+
+func sensitivityReport(res *diagnose.SensitivityResult, model string) *reportData {
+	return &reportData{}
+}
+
+func tuneReport(res *tune.Result, model string) *reportData { return &reportData{} }
 
 func writeHTMLReport(path string, d *reportData) error {
 	return fmt.Errorf("%s: the HTML report is not built into this binary yet", path)

@@ -132,11 +132,19 @@ func (d *Distribution) Quantile(q float64) float64 {
 		if c == 0 {
 			continue
 		}
-		if acc+float64(c) >= target {
-			v := (float64(p-h.n) + (target-acc)/float64(c)) * width
+		fc, lo := float64(c), float64(p-h.n)
+		if p == h.n { // [0, width) starts with the exact zeros: a point mass at 0
+			z := math.Min(float64(d.zeros), fc)
+			if acc+z >= target {
+				return 0
+			}
+			acc, fc = acc+z, fc-z
+		}
+		if fc > 0 && acc+fc >= target {
+			v := (lo + (target-acc)/fc) * width
 			return math.Min(math.Max(v, d.lo), d.hi)
 		}
-		acc += float64(c)
+		acc += fc
 	}
 	return d.hi
 }

@@ -1,0 +1,339 @@
+package diagnose
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/onnxq/onnxq/converter/dataset"
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels"
+	"github.com/onnxq/onnxq/passes"
+)
+
+// Sensitivity modes.
+const (
+	// QuantOne quantizes one unit at a time, the rest float: how much each
+	// unit's quantization costs by itself.
+	QuantOne = "quant-one"
+	// FloatOne leaves one unit at a time in float, the rest quantized: how
+	// much each unit's fallback would win back.
+	FloatOne = "float-one"
+)
+
+// SensitivityOptions configure a sensitivity analysis.
+type SensitivityOptions struct {
+	Mode    string // QuantOne (default) or FloatOne
+	Threads int
+	// Split also measures each unit's weights and activations apart.
+	Split bool
+	// SessionBudget bounds the bytes of constants held by compiled suffix
+	// sessions at once (default 256 MiB); units are taken in chunks that
+	// fit, each chunk one more base run per sample.
+	SessionBudget int64
+	Progress      func(done, total int)
+}
+
+// Effect is a variant's end-to-end result: the worst output's metrics
+// against the float model.
+type Effect struct {
+	Cosine float64 `json:"cosine"`
+	SQNR   float64 `json:"sqnr_db"`
+}
+
+// SensitivityRow is one unit's effect.
+type SensitivityRow struct {
+	Unit
+	Rank int `json:"rank"`
+	Effect
+	Weight     *Effect `json:"weight_only,omitempty"`
+	Activation *Effect `json:"activation_only,omitempty"`
+	// SuffixNodes is how many nodes the variant had to run past the base.
+	SuffixNodes int `json:"suffix_nodes"`
+}
+
+// SensitivityResult ranks the units, most sensitive first.
+type SensitivityResult struct {
+	Mode    string           `json:"mode"`
+	Samples int              `json:"samples"`
+	Rows    []SensitivityRow `json:"rows"`
+	// All is every unit quantized (float-one mode only, where it is the base).
+	All *Effect `json:"all_quantized,omitempty"`
+	// Runs counts base runs per sample; SuffixShare is the mean share of the
+	// model's nodes the variants ran (the cost saved by prefix reuse).
+	BaseRuns    int     `json:"base_runs_per_sample"`
+	SuffixShare float64 `json:"suffix_share"`
+	Seconds     float64 `json:"seconds"`
+}
+
+// variant is one plan to measure.
+type variant struct {
+	row  int
+	kind int // 0 both, 1 weights only, 2 activations only
+	sfx  *suffix
+	sess *kernels.Session
+	acc  []Acc // per output
+	cost int64
+}
+
+// Sensitivity measures, for each unit of the plan qp on the float model f,
+// the outputs when only that unit is quantized (QuantOne) or only that unit
+// is left float (FloatOne), against f's outputs on src. Each variant runs
+// only the nodes after its first change, on the base model's values of that
+// sample.
+func Sensitivity(ctx context.Context, f *graph.Model, qp *passes.QDQPlan, src dataset.Source, opt SensitivityOptions) (*SensitivityResult, error) {
+	if opt.Mode == "" {
+		opt.Mode = QuantOne
+	}
+	if opt.Mode != QuantOne && opt.Mode != FloatOne {
+		return nil, fmt.Errorf("sensitivity mode %q is not %s or %s", opt.Mode, QuantOne, FloatOne)
+	}
+	if opt.Threads <= 0 {
+		opt.Threads = runtime.GOMAXPROCS(0)
+	}
+	if opt.SessionBudget <= 0 {
+		opt.SessionBudget = 256 << 20
+	}
+	start := time.Now()
+	units, err := Units(f, qp)
+	if err != nil {
+		return nil, err
+	}
+	if len(units) == 0 {
+		return nil, fmt.Errorf("the plan quantizes nothing: no units to rank")
+	}
+	all := map[string]bool{}
+	for _, name := range slices.Concat(slices.Collect(maps.Keys(qp.Activations)), slices.Collect(maps.Keys(qp.Weights)), slices.Collect(maps.Keys(qp.Biases))) {
+		all[name] = true
+	}
+	base := f
+	if opt.Mode == FloatOne {
+		if base, err = withQDQ(f, qp); err != nil {
+			return nil, err
+		}
+	}
+	res := &SensitivityResult{Mode: opt.Mode, Samples: src.Len()}
+	rows := make([]SensitivityRow, len(units))
+	var vars []*variant
+	nodes := 0
+	for i, u := range units {
+		rows[i].Unit = u
+		sets := [][]string{u.Tensors()}
+		if opt.Split && len(u.Weights) > 0 && len(u.Activations) > 0 {
+			sets = append(sets, u.Weights, u.Activations)
+		}
+		for kind, set := range sets {
+			names := map[string]bool{}
+			for _, n := range set {
+				names[n] = true
+			}
+			plan := SubPlan(qp, names, opt.Mode == QuantOne)
+			vm, err := withQDQ(f, plan)
+			if err != nil {
+				return nil, fmt.Errorf("unit %s: %w", u.Node, err)
+			}
+			sfx, err := cutSuffix(base, vm)
+			if err != nil {
+				return nil, fmt.Errorf("unit %s: %w", u.Node, err)
+			}
+			var cost int64
+			for _, v := range sfx.model.Graph.Initializers {
+				cost += v.Const.ByteSize()
+			}
+			vars = append(vars, &variant{row: i, kind: kind, sfx: sfx, acc: make([]Acc, len(f.Graph.Outputs)), cost: cost})
+			if kind == 0 {
+				rows[i].SuffixNodes = sfx.nodes
+				nodes += sfx.nodes
+			}
+		}
+	}
+	res.SuffixShare = float64(nodes) / float64(len(units)*max(1, len(base.Graph.Nodes)))
+
+	// The reference: the float model's outputs; in float-one mode the base
+	// is the quantized model, measured too.
+	var ref *kernels.Session
+	outNames := make([]string, len(f.Graph.Outputs))
+	for i, o := range f.Graph.Outputs {
+		outNames[i] = o.Name
+	}
+	baseAcc := make([]Acc, len(outNames))
+	if opt.Mode == FloatOne {
+		if ref, err = kernels.NewSession(f, kernels.Options{Threads: opt.Threads}); err != nil {
+			return nil, err
+		}
+	}
+	// Chunks of variants whose sessions fit the budget together.
+	done := 0
+	total := len(vars) * src.Len()
+	for lo := 0; lo < len(vars); {
+		hi, used := lo, int64(0)
+		for hi < len(vars) && (hi == lo || used+vars[hi].cost <= opt.SessionBudget) {
+			used += vars[hi].cost
+			hi++
+		}
+		chunk := vars[lo:hi]
+		need := map[string]bool{}
+		for _, v := range chunk {
+			if len(ownOutputs(v.sfx)) == 0 {
+				continue // the change does not reach the outputs
+			}
+			if v.sess, err = kernels.NewSession(v.sfx.model, kernels.Options{Threads: opt.Threads}); err != nil {
+				return nil, fmt.Errorf("unit %s: %w", rows[v.row].Node, err)
+			}
+			for _, n := range v.sfx.inputs {
+				need[n] = true
+			}
+		}
+		for _, o := range outNames {
+			need[o] = true
+		}
+		held := map[string]*graph.Tensor{}
+		bs, err := kernels.NewSession(base, kernels.Options{Threads: opt.Threads, TapOnly: need, Tap: func(name string, t *graph.Tensor) {
+			held[name] = t.Clone()
+		}})
+		if err != nil {
+			return nil, err
+		}
+		res.BaseRuns++
+		for s := 0; s < src.Len(); s++ {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			smp, err := src.Sample(s)
+			if err != nil {
+				return nil, err
+			}
+			clear(held)
+			baseOut, err := bs.Run(smp)
+			if err != nil {
+				return nil, fmt.Errorf("sample %d: %w", s, err)
+			}
+			refOut := baseOut
+			if ref != nil {
+				if refOut, err = ref.Run(smp); err != nil {
+					return nil, fmt.Errorf("sample %d: float model: %w", s, err)
+				}
+				if lo == 0 {
+					for i, o := range outNames {
+						baseAcc[i].Add(refOut[o].Float32s(), baseOut[o].Float32s())
+					}
+				}
+			}
+			for _, v := range chunk {
+				outs := baseOut
+				if v.sess != nil {
+					in := map[string]*graph.Tensor{}
+					for _, n := range v.sfx.inputs {
+						in[n] = held[n]
+					}
+					if outs, err = v.sess.Run(in); err != nil {
+						return nil, fmt.Errorf("unit %s, sample %d: %w", rows[v.row].Node, s, err)
+					}
+					for _, o := range v.sfx.outputs {
+						if !o.ownRun {
+							outs[o.name] = baseOut[o.name]
+						}
+					}
+				}
+				for i, o := range outNames {
+					a, b := refOut[o], outs[o]
+					if a.DType != graph.Float || b.DType != graph.Float || !slices.Equal(a.Shape, b.Shape) {
+						return nil, fmt.Errorf("output %q is not float32 of one shape in both models", o)
+					}
+					v.acc[i].Add(a.Float32s(), b.Float32s())
+				}
+				done++
+				if opt.Progress != nil {
+					opt.Progress(done, total)
+				}
+			}
+		}
+		for _, v := range chunk {
+			v.sess = nil // let the chunk's sessions go before the next compiles
+		}
+		lo = hi
+	}
+	for _, v := range vars {
+		e := worst(v.acc)
+		switch v.kind {
+		case 0:
+			rows[v.row].Effect = e
+		case 1:
+			rows[v.row].Weight = &e
+		case 2:
+			rows[v.row].Activation = &e
+		}
+	}
+	if opt.Mode == FloatOne {
+		e := worst(baseAcc)
+		res.All = &e
+		// Most sensitive first: leaving it float wins back the most.
+		slices.SortStableFunc(rows, func(a, b SensitivityRow) int { return cmpDesc(a.SQNR, b.SQNR) })
+	} else {
+		slices.SortStableFunc(rows, func(a, b SensitivityRow) int { return cmpDesc(b.SQNR, a.SQNR) })
+	}
+	for i := range rows {
+		rows[i].Rank = i + 1
+	}
+	res.Rows = rows
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+func ownOutputs(s *suffix) []string {
+	var out []string
+	for _, o := range s.outputs {
+		if o.ownRun {
+			out = append(out, o.name)
+		}
+	}
+	return out
+}
+
+// worst is the lowest-SQNR output's effect.
+func worst(accs []Acc) Effect {
+	e := Effect{Cosine: 1, SQNR: PerfectSQNR}
+	for i := range accs {
+		if s := accs[i].SQNR(); s < e.SQNR || i == 0 {
+			e = Effect{Cosine: accs[i].Cosine(), SQNR: s}
+		}
+	}
+	return e
+}
+
+// cmpDesc orders larger first; NaN last.
+func cmpDesc(a, b float64) int {
+	switch {
+	case math.IsNaN(a) && math.IsNaN(b):
+		return 0
+	case math.IsNaN(a):
+		return 1
+	case math.IsNaN(b):
+		return -1
+	case a > b:
+		return -1
+	case a < b:
+		return 1
+	}
+	return 0
+}
+
+// withQDQ is a copy of f with the plan's Q/DQ inserted.
+func withQDQ(f *graph.Model, qp *passes.QDQPlan) (*graph.Model, error) {
+	b, err := graph.Marshal(f)
+	if err != nil {
+		return nil, err
+	}
+	m, err := graph.Decode(b, f.Dir, graph.LoadOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if err := passes.InsertQDQ(m, qp); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
