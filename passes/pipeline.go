@@ -164,6 +164,14 @@ func (v *Verifier) inputsFor(m *graph.Model) (map[string]*graph.Tensor, error) {
 			for i := range d {
 				d[i] = int32(r.IntN(4))
 			}
+		case []graph.Float16Bits:
+			for i := range d {
+				d[i] = graph.ToFloat16(float32(r.Float64()*2 - 1))
+			}
+		case []graph.BFloat16Bits:
+			for i := range d {
+				d[i] = graph.ToBFloat16(float32(r.Float64()*2 - 1))
+			}
 		case []bool:
 		default:
 			return nil, fmt.Errorf("verification: cannot make %s values for input %q", t.DType.Short(), in.Name)
