@@ -65,7 +65,8 @@ func argmax(v []float32) int {
 	return best
 }
 
-// A float16 or bfloat16 model converts to a QDQ model in its own type: every
+// A float16 or bfloat16 model converts (with bias correction) to a QDQ model
+// in its own type: every
 // scale is of that type (so DequantizeLinear outputs it), the opset is at
 // least 19, no value is declared float32, and onnxq runs the result with the
 // float model's top-1 on the test inputs.
@@ -84,9 +85,18 @@ func TestConvertHalfModel(t *testing.T) {
 					t.Fatal(err)
 				}
 				halfSamples(t, cal, 16, dims, dt, 1)
-				rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, NoMeasure: true})
+				rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, NoMeasure: true, BiasCorrection: true})
 				if err != nil {
 					t.Fatal(err)
+				}
+				corrected := 0
+				for _, c := range rep.Passes {
+					if strings.HasPrefix(c.Pass, "bias-correction") {
+						corrected += c.Count
+					}
+				}
+				if corrected == 0 {
+					t.Error("bias correction corrected no layer of the half model")
 				}
 				q, err := graph.Load(out)
 				if err != nil {

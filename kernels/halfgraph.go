@@ -179,6 +179,7 @@ var nonFloatOps = map[string]bool{
 	"Equal": true, "Less": true, "LessOrEqual": true, "Greater": true, "GreaterOrEqual": true,
 	"IsNaN": true, "IsInf": true, "Not": true, "And": true, "Or": true, "Xor": true,
 	"QuantizeLinear": true, "DynamicQuantizeLinear": true, "Multinomial": true,
+	"NonMaxSuppression": true, "StringNormalizer": true,
 }
 
 // elemTypes gives the element type of every value it can tell (see HalfTypes).

@@ -37,7 +37,7 @@ func halfCrossCheck(t *testing.T, m *graph.Model, inputs map[string]*graph.Tenso
 	}
 	for name, w := range want {
 		e := relErr(t, got[name], w)
-		t.Logf("output %q %v: max abs err / max abs = %.2e", name, w.Shape, e)
+		t.Logf("%s: output %q %v: max abs err / max abs = %.2e", t.Name(), name, w.Shape, e)
 		if e > 1e-2 {
 			t.Errorf("output %q differs from ONNX Runtime: %.3e > 1e-2", name, e)
 		}

@@ -1,6 +1,8 @@
 package passes
 
 import (
+	"fmt"
+
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels"
 )
@@ -99,4 +101,88 @@ func fitOperandTypes(g *graph.Graph, half map[string]graph.DataType) {
 			}
 		}
 	}
+}
+
+// weightRewrites are the passes that compute new weights from float32 ones.
+var weightRewrites = map[string]bool{"fold-bn": true, "fold-affine": true, "cle": true, "absorb-high-bias": true, "bias-correction": true, "replace-relu6": true}
+
+// applyHalf runs a weight rewrite on a float16/bfloat16 model in float32
+// (see inFloat32); other passes run as they are.
+func applyHalf(p Pass, m *graph.Model, st *State) (*Change, error) {
+	if !weightRewrites[p.Name()] {
+		return p.Apply(m, st)
+	}
+	var c *Change
+	err := inFloat32(m, func() error {
+		var err error
+		c, err = p.Apply(m, st)
+		return err
+	})
+	return c, err
+}
+
+// inFloat32 runs f, which rewrites float32 weights, on a model whose weights
+// may be float16/bfloat16: the half initializers are widened to float32 for
+// f, and afterwards every initializer that was half, or that f made, is
+// rounded back to the model's type (float32 initializers f did not make, such
+// as Resize scales, stay float32).
+func inFloat32(m *graph.Model, f func() error) error {
+	g := m.Graph
+	was := map[string]graph.DataType{}
+	var dt graph.DataType
+	for _, v := range g.Initializers {
+		if isHalf(v.Const.DType) {
+			was[v.Name], dt = v.Const.DType, v.Const.DType
+		}
+	}
+	if len(was) == 0 {
+		return f()
+	}
+	kept := map[*graph.Tensor]bool{}
+	for _, v := range g.Initializers {
+		if v.Const.DType == graph.Float {
+			kept[v.Const] = true
+			continue
+		}
+		if _, ok := was[v.Name]; ok {
+			d, err := v.Const.AsFloat32()
+			if err != nil {
+				return fmt.Errorf("initializer %q: %v", v.Name, err)
+			}
+			w := graph.Float32Tensor(append([]int(nil), v.Const.Shape...), d)
+			w.Name = v.Const.Name
+			v.Const = w
+		}
+	}
+	err := f()
+	for _, v := range g.Initializers {
+		if v.Const.DType != graph.Float || kept[v.Const] {
+			continue
+		}
+		to := dt
+		if t, ok := was[v.Name]; ok {
+			to = t
+		}
+		t := scaleTensor(v.Const.Shape, v.Const.Float32s(), to)
+		t.Name = v.Const.Name
+		v.Const = t
+	}
+	return err
+}
+
+// halfTolerance is what verification enforces for a pass on m: a weight
+// rewrite of a half model is exact in float32 but stores its weights rounded
+// to the model's type, which moves outputs by a model-dependent amount
+// (PaddleOCR rec in float16: fold-affine 1e-2, fold-bn 1.3e-3), so its change
+// is reported, not enforced, like that of any rewrite that is not exact.
+func halfTolerance(m *graph.Model, p Pass, tol float64) float64 {
+	if tol < 0 || !weightRewrites[p.Name()] {
+		return tol
+	}
+	for _, v := range m.Graph.Initializers {
+		if isHalf(v.Const.DType) {
+			return -1
+		}
+	}
+	return tol
 }

@@ -39,3 +39,48 @@ func TestHalfUpgradeAndShapes(t *testing.T) {
 		t.Errorf("Clip bounds %v, %v", lo, hi)
 	}
 }
+
+// Weight rewrites work on half models: BatchNorm folds into float16 weights,
+// CLE rescales them, no float32 weight is left behind, and the outputs move
+// only by the rounding of the rewritten weights.
+func TestHalfWeightRewrites(t *testing.T) {
+	for _, dt := range []graph.DataType{graph.Float16, graph.BFloat16} {
+		for _, c := range []struct {
+			name, list, pass string
+			build            func(uint64) *graph.Model
+		}{{"convbnrelu", "default", "fold-bn", testmodels.ConvBNReLU}, {"resnetlite", "cle", "cle", testmodels.ResNetLite}} {
+			m := c.build(1)
+			if err := testmodels.ToHalf(m, dt, false); err != nil {
+				t.Fatal(err)
+			}
+			ps, err := Parse(c.list, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := (&Pipeline{Passes: ps, Verify: &Verifier{Seed: 3}}).Run(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ops := countOps(m); ops["BatchNormalization"] != 0 {
+				t.Errorf("%s %s: BatchNormalization left: %v", dt.Short(), c.name, ops)
+			}
+			limit := map[graph.DataType]float64{graph.Float16: 2e-3, graph.BFloat16: 2e-2}[dt]
+			for _, ch := range rep.Changes {
+				if ch.Pass == c.pass && ch.Count == 0 {
+					t.Errorf("%s %s: %s changed nothing", dt.Short(), c.name, c.pass)
+				}
+				if ch.MaxRelDiff > limit {
+					t.Errorf("%s %s: %s moved the output by %.3g > %g", dt.Short(), c.name, ch.Pass, ch.MaxRelDiff, limit)
+				}
+				if ch.Pass == c.pass {
+					t.Logf("%s %s: %s moved the output by %.2e", dt.Short(), c.name, ch.Pass, ch.MaxRelDiff)
+				}
+			}
+			for _, v := range m.Graph.Initializers {
+				if v.Const.DType == graph.Float {
+					t.Errorf("%s %s: initializer %q is float32", dt.Short(), c.name, v.Name)
+				}
+			}
+		}
+	}
+}

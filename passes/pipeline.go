@@ -52,7 +52,7 @@ func (p *Pipeline) Run(m *graph.Model) (*Report, error) {
 		}
 	}
 	for _, pass := range p.Passes {
-		c, err := pass.Apply(m, st)
+		c, err := applyHalf(pass, m, st) // half models: weights rewritten in float32 (half.go)
 		if err != nil {
 			return rep, err
 		}
@@ -70,7 +70,7 @@ func (p *Pipeline) Run(m *graph.Model) (*Report, error) {
 		}
 		d, name := maxRelDiff(before, after)
 		c.MaxRelDiff = d
-		if tol := pass.Tolerance(); tol >= 0 && d > tol {
+		if tol := halfTolerance(m, pass, pass.Tolerance()); tol >= 0 && d > tol {
 			return rep, fmt.Errorf("verification: %s changed output %q by %.3g relative (tolerance %g)", pass.Name(), name, d, tol)
 		}
 		before = after

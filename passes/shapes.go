@@ -121,7 +121,7 @@ func inferShapes(m *graph.Model, _ *State, c *Change) error {
 				continue // keep what the model declares
 			}
 			dt := ta.DType
-			if h, ok := half[v.Name]; ok {
+			if h, ok := half[v.Name]; ok && dt == graph.Float {
 				dt = h
 			}
 			v.SetTensorType(dt, dims)
