@@ -196,7 +196,7 @@ func elemTypes(m *graph.Model) map[*graph.Value]graph.DataType {
 		return types
 	}
 	for _, n := range order {
-		produced := producedType(m, n, types)
+		produced := producedType(n, types)
 		for i, o := range n.Outputs {
 			if o == nil {
 				continue
@@ -217,7 +217,7 @@ func elemTypes(m *graph.Model) map[*graph.Value]graph.DataType {
 
 // producedType is the element type an undeclared output of n has, when it
 // follows from the op; Undefined when it does not or is not floating point.
-func producedType(m *graph.Model, n *graph.Node, types map[*graph.Value]graph.DataType) graph.DataType {
+func producedType(n *graph.Node, types map[*graph.Value]graph.DataType) graph.DataType {
 	if !graph.IsStandardDomain(n.Domain) || nonFloatOps[n.OpType] {
 		return graph.Undefined
 	}
@@ -232,17 +232,17 @@ func producedType(m *graph.Model, n *graph.Node, types map[*graph.Value]graph.Da
 			return graph.DataType(dt)
 		}
 		return types[n.Input(1)]
-	case "Constant":
-		if t, err := n.AttrTensor("value", m.Dir); err == nil && t != nil {
-			return t.DType
+	case "Constant": // the type only: decoding the tensor would copy the weights
+		if a := n.Attr("value"); a.GetT() != nil {
+			return graph.DataType(a.GetT().GetDataType())
 		}
 		if n.HasAttr("value_float") || n.HasAttr("value_floats") {
 			return graph.Float
 		}
 		return graph.Undefined
 	case "ConstantOfShape":
-		if t, err := n.AttrTensor("value", m.Dir); err == nil && t != nil {
-			return t.DType
+		if a := n.Attr("value"); a.GetT() != nil {
+			return graph.DataType(a.GetT().GetDataType())
 		}
 		return graph.Float
 	case "EyeLike", "RandomNormalLike", "RandomUniformLike", "Bernoulli":
