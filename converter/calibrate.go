@@ -16,7 +16,7 @@ import (
 
 // calibrate runs every sample through the float model once, feeding the
 // observed tensors to their observers.
-func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []string, opt Options, st *settings, means *channelMeans) (map[string][2]float32, error) {
+func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []string, opt Options, st *settings, means *channelMeans) (map[string][2]float32, map[string]string, error) {
 	obs := map[string]calib.Observer{}
 	async, anyAsync := map[string]bool{}, false
 	for _, n := range names {
@@ -24,7 +24,7 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 		c.Threads = opt.Threads
 		o, err := calib.New(c)
 		if err != nil {
-			return nil, fmt.Errorf("tensor %q: %v", n, err)
+			return nil, nil, fmt.Errorf("tensor %q: %v", n, err)
 		}
 		obs[n] = o
 		// With one thread asked for, everything stays on the run's goroutine.
@@ -64,22 +64,22 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 		s.Release(t)
 	}})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	n := src.Len()
 	for i := 0; i < n; i++ {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		smp, err := src.Sample(i)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if _, err := s.Run(smp); err != nil {
-			return nil, fmt.Errorf("calibration sample %d: %w", i, err)
+			return nil, nil, fmt.Errorf("calibration sample %d: %w", i, err)
 		}
 		if err := w.err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		// Collect between samples every so often, when only the session and
 		// the observers are live: the collector then sizes the heap from that
@@ -97,7 +97,7 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 	}
 	w.stop()
 	if err := w.err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	return ranges(names, obs, opt.Threads)
 }
@@ -165,15 +165,16 @@ func (w *observerWorker) err() error {
 }
 
 // rangeOf asks o for its range on a goroutine of ranges, where a panic
-// would end the process.
-func rangeOf(o calib.Observer) (r [2]float32, err error) {
+// would end the process. A panic is a bug and fails the conversion (crashed
+// set); an error is about the tensor's data and keeps only it float.
+func rangeOf(o calib.Observer) (r [2]float32, err error, crashed bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("range search failed: %v", p)
+			err, crashed = fmt.Errorf("range search failed: %v", p), true
 		}
 	}()
 	r[0], r[1], err = o.Range()
-	return r, err
+	return r, err, false
 }
 
 // observe feeds t to o on the observer worker, where a panic would end the
@@ -200,13 +201,17 @@ var asyncMax = 1 << 20 // a variable for tests
 
 // ranges asks every observer for its range, on as many goroutines as the
 // threads allowed: the entropy and MSE searches take a second or more on a
-// model with a few hundred tensors. The first failure in names order wins.
-func ranges(names []string, obs map[string]calib.Observer, threads int) (map[string][2]float32, error) {
+// model with a few hundred tensors. A range the observer cannot give (no
+// finite values seen, say) is not the whole conversion's failure: the tensor
+// goes into failed with the reason and stays float. A crash is an error; the
+// first in names order wins.
+func ranges(names []string, obs map[string]calib.Observer, threads int) (got map[string][2]float32, failed map[string]string, err error) {
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	got := make([][2]float32, len(names))
+	rs := make([][2]float32, len(names))
 	errs := make([]error, len(names))
+	crashed := make([]bool, len(names))
 	next := make(chan int, len(names))
 	for i := range names {
 		next <- i
@@ -218,19 +223,23 @@ func ranges(names []string, obs map[string]calib.Observer, threads int) (map[str
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				got[i], errs[i] = rangeOf(obs[names[i]])
+				rs[i], errs[i], crashed[i] = rangeOf(obs[names[i]])
 			}
 		}()
 	}
 	wg.Wait()
-	out := make(map[string][2]float32, len(names))
+	got, failed = make(map[string][2]float32, len(names)), map[string]string{}
 	for i, n := range names {
-		if errs[i] != nil {
-			return nil, fmt.Errorf("tensor %q: %v (is it computed for these inputs?)", n, errs[i])
+		switch {
+		case crashed[i]:
+			return nil, nil, fmt.Errorf("tensor %q: %v", n, errs[i])
+		case errs[i] != nil:
+			failed[n] = fmt.Sprintf("observer: %v (is it computed, with finite values, for these inputs?)", errs[i])
+		default:
+			got[n] = rs[i]
 		}
-		out[n] = got[i]
 	}
-	return out, nil
+	return got, failed, nil
 }
 
 // insertHook lets tests change the plan just before insertion.
@@ -320,10 +329,31 @@ func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, 
 	if opt.BiasCorrection {
 		means = newChannelMeans(m.Graph, pl)
 	}
-	got, err := calibrate(ctx, m, src, toObserve, opt, st, means)
+	// Ranges an earlier conversion of the same model and data computed with
+	// the same observer need no second pass.
+	cache := opt.RangeCache
+	if means != nil {
+		cache = nil
+	}
+	var missing []string
+	for _, name := range toObserve {
+		if r, ok := cache.get(name, st.observer(name, opt)); ok {
+			ranges[name] = r
+		} else {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) == 0 && means == nil {
+		return nil
+	}
+	got, failed, err := calibrate(ctx, m, src, missing, opt, st, means)
 	if err != nil {
 		return err
 	}
+	for k, v := range got {
+		cache.put(k, st.observer(k, opt), v)
+	}
+	pl.keepFloatActivations(failed, rep)
 	// The session's buffers and the histograms are garbage now; collect them
 	// before quantization allocates, or the heap grows past twice their size
 	// first (PaddleOCR rec, entropy, 100 samples: peak RSS 113-116 -> 101-105 MiB).
@@ -345,4 +375,48 @@ func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, 
 		rep.Passes = append(rep.Passes, c)
 	}
 	return nil
+}
+
+// RangeCache keeps calibrated ranges between conversions of one model on one
+// calibration set (tune converts it once per candidate). A range is reused
+// only for the same tensor and the same observer settings; entropy and MSE
+// depend on the tensor's type, so a raised tensor calibrates again.
+type RangeCache struct {
+	mu sync.Mutex
+	m  map[rangeKey][2]float32
+}
+
+type rangeKey struct {
+	name string
+	obs  calib.Config
+}
+
+func keyOf(name string, c calib.Config) rangeKey {
+	c.Threads = 0
+	if c.Kind == "" || c.Kind == "minmax" || c.Kind == "percentile" {
+		c.Levels = 0 // these ranges do not depend on the type
+	}
+	return rangeKey{name, c}
+}
+
+func (rc *RangeCache) get(name string, c calib.Config) ([2]float32, bool) {
+	if rc == nil {
+		return [2]float32{}, false
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	r, ok := rc.m[keyOf(name, c)]
+	return r, ok
+}
+
+func (rc *RangeCache) put(name string, c calib.Config, r [2]float32) {
+	if rc == nil {
+		return
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.m == nil {
+		rc.m = map[rangeKey][2]float32{}
+	}
+	rc.m[keyOf(name, c)] = r
 }

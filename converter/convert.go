@@ -77,6 +77,9 @@ type Options struct {
 	Eval                        string
 	NoMeasure                   bool
 	CosThreshold, SQNRThreshold float64
+	// RangeCache, when set, supplies ranges calibrated by an earlier
+	// conversion of the same model and data, and keeps the new ones.
+	RangeCache *RangeCache
 }
 
 // TensorReport is one quantized tensor in the report.
@@ -249,6 +252,7 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 
 	pl := makePlan(m)
 	rep.FloatNodes = pl.floatOps
+	rep.FloatTensors = append(rep.FloatTensors, pl.floatTensors...)
 
 	// Explicit encodings first: those tensors need no calibration.
 	alias := pre.aliases(m.Graph)
@@ -357,10 +361,18 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 		if r[0] > r[1] {
 			return nil, fmt.Errorf("overrides: %s: tensor %q: the pinned side leaves the range [%v, %v] empty", st.source(name), name, r[0], r[1])
 		}
+		if why := rangeProblem(r[0], r[1]); why != "" {
+			rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: name, Reason: why})
+			continue
+		}
 		dt, sym := st.actType(name, opt)
 		enc, err := passes.ComputeEncoding(r[0], r[1], dt, sym)
 		if err != nil {
 			return nil, fmt.Errorf("tensor %q: %v", name, err)
+		}
+		if why := scaleProblem(enc, r[0], r[1]); why != "" {
+			rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: name, Reason: why})
+			continue
 		}
 		qp.Activations[name] = enc
 		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "activation", Encoding: enc, Observer: observerName(st.observer(name, opt)), Range: &r, Override: st.source(name)})

@@ -2,6 +2,7 @@ package converter
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/overrides"
@@ -95,4 +96,35 @@ func describeAxis(axis int, w *graph.Tensor) string {
 		return "not an axis (it has none)"
 	}
 	return fmt.Sprintf("%d channels along axis %d", w.Shape[axis], axis)
+}
+
+// Limits past which a calibrated range is a sentinel or an overflow, not data:
+// no trained network computes values near 1e30, and a scale of 1e10 leaves
+// every ordinary value at the zero point.
+const (
+	absurdValue = 1e30
+	absurdScale = 1e10
+)
+
+// rangeProblem says why a calibrated range must not become an encoding
+// ("" when it may): the tensor then stays float, with the reason in the report.
+func rangeProblem(lo, hi float32) string {
+	l, h := float64(lo), float64(hi)
+	switch {
+	case math.IsNaN(l) || math.IsNaN(h) || math.IsInf(l, 0) || math.IsInf(h, 0):
+		return fmt.Sprintf("calibrated range [%.3g, %.3g] is not finite", lo, hi)
+	case math.Abs(l) > absurdValue || math.Abs(h) > absurdValue:
+		return fmt.Sprintf("calibrated range [%.3g, %.3g] reaches beyond %.0e (a sentinel or an overflow, not data)", lo, hi, absurdValue)
+	}
+	return ""
+}
+
+// scaleProblem says why an encoding's scale is unusable ("" when it is not).
+func scaleProblem(enc *passes.Encoding, lo, hi float32) string {
+	for _, s := range enc.Scale {
+		if float64(s) > absurdScale || math.IsInf(float64(s), 0) || s != s {
+			return fmt.Sprintf("range [%.3g, %.3g] gives scale %.3g, above %.0e", lo, hi, s, absurdScale)
+		}
+	}
+	return ""
 }

@@ -24,6 +24,24 @@ func (p *plan) keepFloat(names map[string]string, rep *Report) {
 	}
 }
 
+// keepFloatActivations drops activations from the plan for reasons found
+// after planning (a range the observer could not give).
+func (p *plan) keepFloatActivations(reasons map[string]string, rep *Report) {
+	if len(reasons) == 0 {
+		return
+	}
+	obs := p.observe[:0]
+	for _, n := range p.observe {
+		if _, ok := reasons[n]; !ok {
+			obs = append(obs, n)
+		}
+	}
+	p.observe = obs
+	for _, n := range sortedKeys(reasons) {
+		rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: n, Reason: reasons[n]})
+	}
+}
+
 // compute ops have weights; their activation inputs and outputs are quantized.
 var weightOps = map[string]int{"Conv": 0, "ConvTranspose": 1, "Gemm": -1, "MatMul": -1}
 
@@ -65,6 +83,9 @@ type plan struct {
 	blocked  map[string]int    // MatMul/Gemm weight -> its reduction axis, for blocked quantization
 	biases   map[string][2]string
 	floatOps []FloatNode
+	// floatTensors are tensors the plan keeps float by itself (attention masks
+	// and the scores they flow into), with the reason.
+	floatTensors []FloatTensor
 }
 
 // quantizable types: float32 and the half types (computed in float32 by the
@@ -81,7 +102,27 @@ func makePlan(m *graph.Model) *plan {
 	g := m.Graph
 	p := &plan{shared: map[string]string{}, weights: map[string]int{}, blocked: map[string]int{}, biases: map[string][2]string{}}
 	want := map[string]bool{}
+	order, _ := g.TopoOrder()
+	masks := findMasks(order)
+	floatReason := map[string]string{}
+	for name, origin := range masks {
+		floatReason[name] = "attention mask path (" + origin + "): kept float up to the Softmax"
+	}
+	for name, origin := range scoresIntoMasks(g, order, masks) {
+		floatReason[name] = "scores that only meet the attention mask (" + origin + "), in float: no Q/DQ"
+	}
+	keptMask := map[string]bool{}
+	keepMask := func(v *graph.Value) {
+		if v != nil && floatReason[v.Name] != "" && !keptMask[v.Name] {
+			keptMask[v.Name] = true
+			p.floatTensors = append(p.floatTensors, FloatTensor{Name: v.Name, Reason: floatReason[v.Name]})
+		}
+	}
 	add := func(v *graph.Value) {
+		if v != nil && floatReason[v.Name] != "" {
+			keepMask(v)
+			return
+		}
 		if isFloatTensor(v) && !want[v.Name] {
 			want[v.Name] = true
 			p.observe = append(p.observe, v.Name)
@@ -94,7 +135,6 @@ func makePlan(m *graph.Model) *plan {
 		_, compute := weightOps[v.Producer.OpType]
 		return (compute || v.Producer.OpType == "Add") && activationsAfter[v.Consumers[0].OpType]
 	}
-	order, _ := g.TopoOrder()
 	for _, n := range order {
 		if !graph.IsStandardDomain(n.Domain) {
 			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, "custom domain " + n.Domain})
@@ -106,6 +146,13 @@ func makePlan(m *graph.Model) *plan {
 			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, "constant operand: computed in float between DQ and Q"})
 		case floatOps[n.OpType] != "":
 			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, floatOps[n.OpType]})
+		case quantizedOps[n.OpType] && n.Output() != nil && masks[n.Output().Name] != "":
+			// Scores plus a mask: computed in float, so its inputs need no Q/DQ
+			// for it either.
+			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, "attention mask path (" + masks[n.Output().Name] + ")"})
+			for _, v := range append(append([]*graph.Value(nil), n.Inputs...), n.Outputs...) {
+				keepMask(v)
+			}
 		case quantizedOps[n.OpType]:
 			for i, in := range n.Inputs {
 				if in == nil {

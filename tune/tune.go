@@ -143,6 +143,10 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	defer os.RemoveAll(tmp)
 	s.tmpDir = tmp
 
+	// Candidates differ from the base in a few tensors' types only: their
+	// calibration is the base's, except where the range depends on the type.
+	opt.Convert.RangeCache = &converter.RangeCache{}
+	s.opt.Convert.RangeCache = opt.Convert.RangeCache
 	base, err := converter.Quantize(ctx, opt.Convert, true)
 	if err != nil {
 		return nil, err

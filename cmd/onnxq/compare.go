@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/atomicfile"
 	"github.com/onnxq/onnxq/overrides"
+	"github.com/onnxq/onnxq/report"
 	"github.com/urfave/cli/v3"
 )
 
@@ -151,7 +150,8 @@ func checkReportPath(p string) error {
 // writeCompareOutputs writes the --stats, --report and --plots files.
 func writeCompareOutputs(cfg *overrides.Config, res *diagnose.Result, refPath, testPath string) error {
 	if p := cfg.Compare.Stats; p != "" {
-		if err := atomicfile.Write(p, func(w io.Writer) error { return writeStatsCSV(w, res) }); err != nil {
+		d := compareReport(res, refPath, testPath)
+		if err := atomicfile.Write(p, func(w io.Writer) error { return report.WriteTensorsCSV(w, d.Tensors) }); err != nil {
 			return fmt.Errorf("--stats: %w", err)
 		}
 	}
@@ -165,7 +165,8 @@ func writeCompareOutputs(cfg *overrides.Config, res *diagnose.Result, refPath, t
 			return fmt.Errorf("--report: %w", err)
 		}
 	case ".csv":
-		if err := atomicfile.Write(p, func(w io.Writer) error { return writeMetricsCSV(w, res) }); err != nil {
+		d := compareReport(res, refPath, testPath)
+		if err := atomicfile.Write(p, func(w io.Writer) error { return report.WriteLayersCSV(w, append(d.Layers, d.Outputs...)) }); err != nil {
 			return fmt.Errorf("--report: %w", err)
 		}
 	case ".html", ".htm":
@@ -179,69 +180,6 @@ func writeCompareOutputs(cfg *overrides.Config, res *diagnose.Result, refPath, t
 		}
 	}
 	return nil
-}
-
-func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
-
-// writeMetricsCSV writes one row per compared tensor, outputs last.
-func writeMetricsCSV(w io.Writer, res *diagnose.Result) error {
-	cw := csv.NewWriter(w)
-	cw.Write([]string{"index", "tensor", "counterpart", "node", "op_type", "output", "cosine", "sqnr_db", "channel_sqnr_db", "mse", "max_abs_error", "top1_agreement", "values", "note"})
-	rows := append(slices.Clone(res.Layers), res.Outputs...)
-	for i, t := range rows {
-		top1, ch := "", ""
-		if t.Top1 != nil {
-			top1 = fmtFloat(*t.Top1)
-		}
-		if t.ChannelSQNR != nil {
-			ch = fmtFloat(*t.ChannelSQNR)
-		}
-		cw.Write([]string{strconv.Itoa(t.Index), t.Name, cmpOr(t.TestName, t.Name), t.Node, t.OpType, strconv.FormatBool(i >= len(res.Layers)),
-			fmtFloat(t.Cosine), fmtFloat(t.SQNR), ch, fmtFloat(t.MSE), fmtFloat(t.MaxAbs), top1, strconv.FormatInt(t.Values, 10), t.Note})
-	}
-	cw.Flush()
-	return cw.Error()
-}
-
-// writeStatsCSV writes the MindSpore-style debug table: per tensor the float
-// and dequantized quartiles side by side, clip rate, cosine, and the encoding.
-func writeStatsCSV(w io.Writer, res *diagnose.Result) error {
-	cw := csv.NewWriter(w)
-	head := []string{"tensor", "node", "op_type"}
-	for _, side := range []string{"float", "dequant"} {
-		for _, c := range []string{"min", "q1", "median", "q3", "max", "mean", "variance", "zero_share"} {
-			head = append(head, side+"_"+c)
-		}
-	}
-	head = append(head, "clip_rate", "cosine", "sqnr_db", "scale", "zero_point", "bits", "dtype", "per_channel")
-	cw.Write(head)
-	for _, t := range append(slices.Clone(res.Layers), res.Outputs...) {
-		if t.Stats == nil {
-			continue
-		}
-		row := []string{t.Name, t.Node, t.OpType}
-		for _, s := range []diagnose.Summary{t.Stats.Float, t.Stats.Dequant} {
-			for _, v := range []float64{s.Min, s.Q1, s.Median, s.Q3, s.Max, s.Mean, s.Variance, s.ZeroShare} {
-				row = append(row, fmtFloat(v))
-			}
-		}
-		row = append(row, fmtFloat(t.Stats.ClipRate), fmtFloat(t.Cosine), fmtFloat(t.SQNR))
-		if q := t.Quant; q != nil {
-			row = append(row, fmtFloat(q.Scale), strconv.FormatInt(q.ZeroPoint, 10), strconv.Itoa(q.Bits()), q.DType.Short(), strconv.FormatBool(q.PerChannel))
-		} else {
-			row = append(row, "", "", "", "float", "")
-		}
-		cw.Write(row)
-	}
-	cw.Flush()
-	return cw.Error()
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // printCompare prints the output metrics, and for a layerwise run the first

@@ -358,9 +358,27 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 		fmt.Fprintf(tw, "\t  %s\n", l)
 	}
 	if len(rep.FloatTensors) > 0 {
-		fmt.Fprintf(tw, "float tensors\t%d (by overrides)\n", len(rep.FloatTensors))
+		// One line per reason: the masks of a 24-layer model share theirs.
+		byReason := map[string][]string{}
+		var order []string
 		for _, f := range rep.FloatTensors {
-			fmt.Fprintf(tw, "\t  %s: %s\n", f.Name, f.Reason)
+			if byReason[f.Reason] == nil {
+				order = append(order, f.Reason)
+			}
+			byReason[f.Reason] = append(byReason[f.Reason], f.Name)
+		}
+		fmt.Fprintf(tw, "float tensors\t%d\n", len(rep.FloatTensors))
+		for _, r := range order {
+			names := byReason[r]
+			if len(names) == 1 {
+				fmt.Fprintf(tw, "\t  %s: %s\n", names[0], r)
+				continue
+			}
+			shown := strings.Join(names[:min(3, len(names))], ", ")
+			if len(names) > 3 {
+				shown += ", ..."
+			}
+			fmt.Fprintf(tw, "\t  %d x %s (%s)\n", len(names), r, shown)
 		}
 	}
 	var touched []string

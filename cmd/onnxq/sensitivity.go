@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/onnxq/onnxq/diagnose"
 	"github.com/onnxq/onnxq/internal/atomicfile"
 	"github.com/onnxq/onnxq/overrides"
+	"github.com/onnxq/onnxq/report"
 	"github.com/urfave/cli/v3"
 )
 
@@ -133,29 +132,9 @@ func writeSensitivity(p string, res *diagnose.SensitivityResult, model string) e
 		}
 		return atomicfile.WriteBytes(p, append(b, '\n'))
 	case ".csv":
-		return atomicfile.Write(p, func(w io.Writer) error { return writeSensitivityCSV(w, res) })
+		return atomicfile.Write(p, func(w io.Writer) error { return report.WriteSensitivityCSV(w, sensitivityRows(res)) })
 	}
 	return writeHTMLReport(p, sensitivityReport(res, model))
-}
-
-func writeSensitivityCSV(w io.Writer, res *diagnose.SensitivityResult) error {
-	cw := csv.NewWriter(w)
-	cw.Write([]string{"rank", "node", "op_type", "index", "mode", "cosine", "sqnr_db", "weight_cosine", "weight_sqnr_db", "activation_cosine", "activation_sqnr_db", "suffix_nodes", "tensors"})
-	eff := func(e *diagnose.Effect) []string {
-		if e == nil {
-			return []string{"", ""}
-		}
-		return []string{fmtFloat(e.Cosine), fmtFloat(e.SQNR)}
-	}
-	for _, r := range res.Rows {
-		row := []string{strconv.Itoa(r.Rank), r.Node, r.OpType, strconv.Itoa(r.Index), res.Mode, fmtFloat(r.Cosine), fmtFloat(r.SQNR)}
-		row = append(row, eff(r.Weight)...)
-		row = append(row, eff(r.Activation)...)
-		row = append(row, strconv.Itoa(r.SuffixNodes), strings.Join(r.Tensors(), " "))
-		cw.Write(row)
-	}
-	cw.Flush()
-	return cw.Error()
 }
 
 func printSensitivity(w io.Writer, res *diagnose.SensitivityResult, top int) {

@@ -89,7 +89,7 @@ func NewSessionWith(modelPath string, threads int, level Optimization) (*Session
 // Close frees the session.
 func (s *Session) Close() { s.s.Destroy() }
 
-// Run feeds float32 inputs and returns the float32 outputs by name.
+// Run feeds float32 or int64 inputs and returns the float32 outputs by name.
 func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor, error) {
 	var vals []ort.Value
 	defer func() {
@@ -102,14 +102,20 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 		if !ok {
 			return nil, fmt.Errorf("ortref: input %q missing", name)
 		}
-		if t.DType != graph.Float {
-			return nil, fmt.Errorf("ortref: only float32 inputs are supported")
-		}
 		shape := make([]int64, len(t.Shape))
 		for i, d := range t.Shape {
 			shape[i] = int64(d)
 		}
-		v, err := ort.NewTensor(ort.NewShape(shape...), t.Float32s())
+		var v ort.Value
+		var err error
+		switch t.DType {
+		case graph.Float:
+			v, err = ort.NewTensor(ort.NewShape(shape...), t.Float32s())
+		case graph.Int64: // token ids
+			v, err = ort.NewTensor(ort.NewShape(shape...), t.Int64s())
+		default:
+			return nil, fmt.Errorf("ortref: input %q: only float32 and int64 inputs are supported", name)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -80,3 +80,11 @@ func need(t testing.TB, path, what string) {
 		t.Skipf("%s not found at %s: run `make testdata`", what, path)
 	}
 }
+
+// SharedModel returns the path of a file of a real model in the shared model
+// folder beside the repository (../shared/models/<model>/<file>, where CI has it too).
+func SharedModel(t testing.TB, model, file string) string {
+	p := filepath.Join(Root(), "..", "shared", "models", model, file)
+	need(t, p, "the shared model "+model)
+	return p
+}

@@ -1,0 +1,62 @@
+package converter
+
+import (
+	"bytes"
+	"context"
+	"maps"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/onnxq/onnxq/converter/calib"
+	"github.com/onnxq/onnxq/overrides"
+	"github.com/onnxq/onnxq/testmodels"
+)
+
+// TestRangeCache: a second conversion with the cache writes the same bytes
+// without calibrating again; a tensor raised to 16 bits under the entropy
+// observer (whose range depends on the type) is calibrated anew, the rest
+// come from the cache.
+func TestRangeCache(t *testing.T) {
+	for _, kind := range []string{"minmax", "entropy"} {
+		dir, model, cal := withSamples(t, testmodels.ConvBNReLU(2), 8, []int{1, 3, 32, 32}, 1)
+		cache := &RangeCache{}
+		conv := func(name string, f *overrides.File) ([]byte, *Report) {
+			out := filepath.Join(dir, name)
+			rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, Observer: calib.Config{Kind: kind}, Overrides: f, RangeCache: cache, NoMeasure: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := os.ReadFile(out)
+			return b, rep
+		}
+		first, _ := conv("a.onnx", nil)
+		n := len(cache.m)
+		if n < 5 {
+			t.Fatalf("%s: %d ranges cached", kind, n)
+		}
+		again, _ := conv("b.onnx", nil)
+		if !bytes.Equal(first, again) {
+			t.Errorf("%s: the cached conversion differs", kind)
+		}
+		// A changed cache entry shows in the model: the range was reused.
+		saved := maps.Clone(cache.m)
+		for k := range cache.m {
+			cache.m[k] = [2]float32{-100, 100}
+			break
+		}
+		if poisoned, _ := conv("p.onnx", nil); bytes.Equal(first, poisoned) {
+			t.Errorf("%s: the cache was not used", kind)
+		}
+		cache.m = saved
+		raised := &overrides.File{Version: overrides.Version, Tensors: map[string]*overrides.Tensor{"Relu_2_out": {DType: "uint16"}}}
+		conv("c.onnx", raised)
+		want := n
+		if kind == "entropy" {
+			want = n + 1 // Relu_2_out at 65536 levels is another range
+		}
+		if len(cache.m) != want {
+			t.Errorf("%s: %d ranges cached after raising one tensor, want %d", kind, len(cache.m), want)
+		}
+	}
+}

@@ -1,0 +1,142 @@
+//go:build ort
+
+package converter
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/internal/ortref"
+	"github.com/onnxq/onnxq/internal/testdata"
+	"github.com/onnxq/onnxq/npy"
+)
+
+// storiesWindows are the token windows of the stories260K README, [118, 256].
+func storiesWindows(t *testing.T) *graph.Tensor {
+	ids, err := npy.ReadFile(testdata.SharedModel(t, "stories260K", "tinystories_dev_ids.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids.DType != graph.Int64 || ids.Rank() != 2 {
+		t.Fatalf("token windows: %s %v, want int64 [windows, seq]", ids.DType.Short(), ids.Shape)
+	}
+	return ids
+}
+
+// window is row i of ids as an input_ids tensor [1, seq].
+func window(ids *graph.Tensor, i int) *graph.Tensor {
+	s := ids.Shape[1]
+	return graph.Int64Tensor([]int{1, s}, append([]int64(nil), ids.Int64s()[i*s:(i+1)*s]...))
+}
+
+// perplexity runs windows [from, to) of ids through a model in ONNX Runtime
+// and returns exp(mean NLL) of the next-token predictions, the README's
+// protocol: NLL_t = logsumexp(logits[t]) - logits[t][id[t+1]] in float64.
+func perplexity(t *testing.T, model string, ids *graph.Tensor, from, to int) float64 {
+	t.Helper()
+	s, err := ortref.NewSession(model, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var nll float64
+	var count int
+	for w := from; w < to; w++ {
+		x := window(ids, w)
+		out, err := s.Run(map[string]*graph.Tensor{"input_ids": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		logits := out["logits"]
+		seq, vocab := x.Shape[1], logits.Shape[2]
+		lg, tok := logits.Float32s(), x.Int64s()
+		for p := 0; p+1 < seq; p++ {
+			row := lg[p*vocab : (p+1)*vocab]
+			m := math.Inf(-1)
+			for _, v := range row {
+				m = math.Max(m, float64(v))
+			}
+			var sum float64
+			for _, v := range row {
+				sum += math.Exp(float64(v) - m)
+			}
+			nll += m + math.Log(sum) - float64(row[tok[p+1]])
+			count++
+		}
+	}
+	return math.Exp(nll / float64(count))
+}
+
+// storiesCalib writes windows [0, n) as int64 [1, seq] .npy samples.
+func storiesCalib(t *testing.T, ids *graph.Tensor, n int) string {
+	dir := filepath.Join(t.TempDir(), "calib")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		if err := npy.WriteFile(filepath.Join(dir, fmt.Sprintf("w%03d.npy", i)), window(ids, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// storiesCalibWindows are the calibration windows; the rest are held out.
+const storiesCalibWindows = 16
+
+// TestStoriesW8A8Perplexity: stories260K converted with the defaults (uint8
+// activations, int8 per-channel weights, minmax) on 16 token windows keeps
+// its causal mask and masked scores float and its held-out perplexity near
+// float (before masks were recognised: 51.97 against 3.962). The rest of the
+// gap at uint8 is per-tensor activation quantization spread over the model
+// (SwiGLU products before down_proj, RMSNorm outputs, the RoPE arithmetic on
+// k); uint16 activations leave only the weights' share.
+func TestStoriesW8A8Perplexity(t *testing.T) {
+	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
+		t.Fatal(err)
+	}
+	model := testdata.SharedModel(t, "stories260K", "stories260K.onnx")
+	ids := storiesWindows(t)
+	n := ids.Shape[0]
+	// The protocol first: all windows in float give the README's figure.
+	if p := perplexity(t, model, ids, 0, n); math.Abs(p-3.9723) > 5e-4 {
+		t.Fatalf("float perplexity over all %d windows %.4f, the README says 3.9723", n, p)
+	}
+	float := perplexity(t, model, ids, storiesCalibWindows, n)
+	cal := storiesCalib(t, ids, storiesCalibWindows)
+	for _, c := range []struct {
+		act   graph.DataType
+		bound float64 // x float perplexity
+	}{{graph.Uint8, 1.08}, {graph.Uint16, 1.005}} {
+		out := filepath.Join(t.TempDir(), c.act.Short()+".onnx")
+		rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, ActType: c.act})
+		if err != nil {
+			t.Fatal(err)
+		}
+		masks := 0
+		for _, f := range rep.FloatTensors {
+			if strings.Contains(f.Reason, "attention mask path") {
+				masks++
+			}
+		}
+		if masks != 6 { // the mask and the masked scores of 5 layers
+			t.Errorf("%s: %d tensors kept float as masks, want 6: %v", c.act.Short(), masks, rep.FloatTensors)
+		}
+		for _, tr := range rep.Tensors {
+			if tr.Kind == "activation" && tr.Encoding.Scale[0] > 1 {
+				t.Errorf("%s: %q has scale %g", c.act.Short(), tr.Name, tr.Encoding.Scale[0])
+			}
+		}
+		p := perplexity(t, out, ids, storiesCalibWindows, n)
+		t.Logf("held-out perplexity: float %.4f, W8A8 %s activations %.4f (%+.2f%%)", float, c.act.Short(), p, 100*(p/float-1))
+		if p > c.bound*float {
+			t.Errorf("%s activations: perplexity %.4f above %.3f x float %.4f", c.act.Short(), p, c.bound, float)
+		}
+	}
+}
