@@ -33,7 +33,11 @@ vet:
 ## demo: build a small Conv+BN+ReLU model with calibration samples, inspect it,
 ## quantize it, run the QDQ model, then convert it again with the mixed-precision
 ## run config examples/demo.toml and export its encodings in AIMET's format.
-demo: build
+## Then the real PaddleOCR rec model: convert with the default types (the verdict
+## against the float model on held-out lines), tune to cosine 0.99 on those
+## lines, and write the HTML reports.
+REC_MODEL := $(CACHE)/ocr-models/package/assets/ch_PP-OCRv4_rec_infer.onnx
+demo: build $(CACHE)/ocr-models/.ok
 	@mkdir -p out
 	$(GO) run ./testmodels/mkmodel -o out/demo.onnx -samples out/demo-calib -n 16 convbnrelu
 	./$(BIN) inspect out/demo.onnx
@@ -42,6 +46,14 @@ demo: build
 	@echo "--- mixed precision from a TOML run config (examples/demo.toml), exported for AIMET/QNN"
 	./$(BIN) convert --config examples/demo.toml
 	./$(BIN) encodings export out/demo.mixed.encodings.json --format aimet-1.0 -o out/demo.mixed.aimet.json
+	@echo "--- PaddleOCR rec: default conversion, its measured verdict, tune, reports"
+	$(GO) run ./testmodels/ocrsamples -kind rec -o out/rec-calib -n 16 -seed 0
+	$(GO) run ./testmodels/ocrsamples -kind rec -o out/rec-eval -n 8 -seed 1000
+	./$(BIN) convert $(REC_MODEL) -o out/rec.qdq.onnx --calib out/rec-calib --eval out/rec-eval
+	./$(BIN) tune $(REC_MODEL) --calib out/rec-calib --eval out/rec-eval --target-cos 0.99 \
+		--overrides-out out/rec.tuned.json -o out/rec.tuned.onnx --report out/rec.tune.html
+	./$(BIN) compare $(REC_MODEL) out/rec.tuned.onnx --data out/rec-eval --layerwise --report out/rec.compare.html
+	@echo "reports: out/rec.tune.html out/rec.compare.html"
 
 ## fuzz: run the loader fuzz targets for FUZZTIME each.
 fuzz:
@@ -53,7 +65,8 @@ fuzz:
 	$(GO) test ./converter/calib/ -run '^$$' -fuzz FuzzHistogram -fuzztime $(FUZZTIME)
 
 ## bench: onnxq vs ONNX Runtime forward passes (median ms and ratio, 1 and 2
-## threads), calibration time per observer, GEMM GFLOP/s, and load/save
+## threads, a Markdown table) on the testmodels zoo, ResNet-50, stories260K and
+## PaddleOCR; calibration time per observer, GEMM GFLOP/s, and load/save
 ## throughput on a ~100 MB model.
 bench: testdata build
 	$(GO) run -tags ort ./internal/benchort -onnxq $(BIN)

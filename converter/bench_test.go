@@ -35,7 +35,7 @@ func BenchmarkCalibrationRec(b *testing.B) {
 	for _, kind := range []string{"minmax", "entropy", "percentile", "mse"} {
 		b.Run(kind, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				if _, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(dir, kind+".onnx"), Calib: cal, Observer: calib.Config{Kind: kind}}); err != nil {
+				if _, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(dir, kind+".onnx"), Calib: cal, Observer: calib.Config{Kind: kind}, NoMeasure: true}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -57,7 +57,7 @@ func BenchmarkEntropyVsMinmax(b *testing.B) {
 				for r := 0; r < 5; r++ {
 					for _, kind := range []string{"minmax", "entropy"} {
 						start := time.Now()
-						if _, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(dir, kind+".onnx"), Calib: cal, Observer: calib.Config{Kind: kind}, Threads: threads}); err != nil {
+						if _, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(dir, kind+".onnx"), Calib: cal, Observer: calib.Config{Kind: kind}, Threads: threads, NoMeasure: true}); err != nil {
 							b.Fatal(err)
 						}
 						times[kind] = append(times[kind], time.Since(start).Seconds())

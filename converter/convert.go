@@ -175,6 +175,13 @@ type Quantized struct {
 	plan   *plan
 }
 
+// SharesEncoding reports whether the tensor takes another tensor's encoding
+// (a movement op's output): a type set on it would have no effect.
+func (q *Quantized) SharesEncoding(name string) bool {
+	_, ok := q.plan.shared[name]
+	return ok
+}
+
 // Quantize runs the pipeline up to the QDQ model in memory: float passes,
 // calibration, encodings, QDQ insertion. withFloat keeps a copy of the float
 // model after the passes.
@@ -400,6 +407,14 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 				reason = "bias type float (command line or run config)"
 			}
 			rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: name, Reason: reason})
+			continue
+		}
+		live, err := passes.LiveBiasRaise(m.Graph.Value(name).Const, in, w)
+		if err != nil {
+			return nil, fmt.Errorf("bias %q: %v", name, err)
+		}
+		if live > 1 {
+			rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: name, Reason: fmt.Sprintf("an int32 bias at input scale x weight scale would overflow; fitting it would coarsen live weight channels %.3gx, so the bias stays float", live)})
 			continue
 		}
 		raised, err := passes.FitBias(m.Graph.Value(name).Const, in, w)

@@ -32,7 +32,7 @@ func peakHeap(t *testing.T, n int, obs calib.Config) uint64 {
 	}
 	settle()
 	base := ms.HeapAlloc
-	_, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(dir, "q.onnx"), Calib: cal, Observer: obs, Threads: 1,
+	_, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(dir, "q.onnx"), Calib: cal, Observer: obs, Threads: 1, NoMeasure: true,
 		Progress: func(done, _ int) {
 			if done%5 == 0 {
 				settle()

@@ -6,9 +6,11 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/onnxq/onnxq/converter/calib"
+	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/overrides"
 	"github.com/onnxq/onnxq/testmodels"
 )
@@ -58,5 +60,35 @@ func TestRangeCache(t *testing.T) {
 		if len(cache.m) != want {
 			t.Errorf("%s: %d ranges cached after raising one tensor, want %d", kind, len(cache.m), want)
 		}
+	}
+}
+
+// TestLiveBiasStaysFloat: a bias that overflows int32 at a 16-bit input's
+// scale on a live channel stays float (raising that channel's weight scale
+// would cost resolution); a near-dead channel's bias is still fitted.
+func TestLiveBiasStaysFloat(t *testing.T) {
+	m := testmodels.Unbalanced(3)
+	var conv *graph.Node
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "Conv" {
+			conv = n
+			break
+		}
+	}
+	conv.Input(2).Const.Float32s()[5] = 3e5 // live channel, a huge bias
+	_, model, cal := withSamples(t, m, 4, []int{1, 3, 16, 16}, 1)
+	f := &overrides.File{Version: overrides.Version, Tensors: map[string]*overrides.Tensor{"input": {DType: "uint16"}}}
+	rep, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(t.TempDir(), "q.onnx"), Calib: cal, Overrides: f, NoMeasure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, ft := range rep.FloatTensors {
+		if ft.Name == conv.Input(2).Name && strings.Contains(ft.Reason, "would overflow") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("bias %s not kept float: %+v", conv.Input(2).Name, rep.FloatTensors)
 	}
 }

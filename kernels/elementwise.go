@@ -71,12 +71,20 @@ func f64(f func(float64) float64) func(float32) float32 {
 	return func(x float32) float32 { return float32(f(float64(x))) }
 }
 
-func sigmoid(x float32) float32 {
-	if x >= 0 {
-		return float32(1 / (1 + math.Exp(-float64(x))))
+func vecFn(f func(dst, src []float32)) func(*attrs, *NodeInfo) (sliceFn, error) {
+	return func(*attrs, *NodeInfo) (sliceFn, error) { return f, nil }
+}
+
+// hardSwish is x * clip(x/6 + 1/2, 0, 1) in blocks that stay in L1.
+func hardSwish(dst, src []float32) {
+	var buf [256]float32
+	for lo := 0; lo < len(src); lo += len(buf) {
+		hi := min(lo+len(buf), len(src))
+		t := buf[:hi-lo]
+		vec.Affine(t, src[lo:hi], 1.0/6, 0.5)
+		vec.Clip(t, t, 0, 1)
+		vec.Mul(dst[lo:hi], src[lo:hi], t)
 	}
-	e := math.Exp(float64(x))
-	return float32(e / (1 + e))
 }
 
 func init() {
@@ -84,19 +92,21 @@ func init() {
 		// NaN is not < 0 and passes through.
 		return func(dst, src []float32) { vec.Clip(dst, src, 0, float32(math.Inf(1))) }, nil
 	})
-	unaryFloat("Sigmoid", 1, simple(sigmoid))
-	unaryFloat("Tanh", 1, simple(f64(math.Tanh)))
-	unaryFloat("Exp", 1, simple(f64(math.Exp)))
-	unaryFloat("Log", 1, simple(f64(math.Log)))
+	// The transcendentals run as float32 polynomials in kernels/vec (AVX2 where
+	// available), within a few ulps of float64 (bounds in vec's documentation).
+	unaryFloat("Sigmoid", 1, vecFn(vec.Sigmoid))
+	unaryFloat("Tanh", 1, vecFn(vec.Tanh))
+	unaryFloat("Exp", 1, vecFn(vec.Exp))
+	unaryFloat("Log", 1, vecFn(vec.Log))
 	unaryFloat("Sqrt", 1, simple(f64(math.Sqrt)))
 	unaryFloat("Reciprocal", 1, simple(func(x float32) float32 { return 1 / x }))
-	unaryFloat("Erf", 9, simple(f64(math.Erf)))
+	unaryFloat("Erf", 9, vecFn(vec.Erf))
 	unaryFloat("Floor", 1, simple(f64(math.Floor)))
 	unaryFloat("Ceil", 1, simple(f64(math.Ceil)))
 	unaryFloat("Round", 11, simple(f64(math.RoundToEven)))
 	unaryFloat("Sin", 7, simple(f64(math.Sin)))
 	unaryFloat("Cos", 7, simple(f64(math.Cos)))
-	unaryFloat("Softplus", 1, simple(f64(func(x float64) float64 { return math.Log1p(math.Exp(x)) })))
+	unaryFloat("Softplus", 1, vecFn(vec.Softplus))
 	unaryFloat("Softsign", 1, simple(func(x float32) float32 { return x / (1 + float32(math.Abs(float64(x)))) }))
 	unaryFloat("LeakyRelu", 1, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
 		alpha := a.Float("alpha", 0.01)
@@ -108,23 +118,17 @@ func init() {
 		}), nil
 	})
 	unaryFloat("Elu", 1, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
-		alpha := float64(a.Float("alpha", 1))
-		return pointwise(func(x float32) float32 {
-			if x < 0 {
-				return float32(alpha * (math.Exp(float64(x)) - 1))
-			}
-			return x
-		}), nil
+		alpha := a.Float("alpha", 1)
+		return func(dst, src []float32) { vec.Elu(dst, src, alpha) }, nil
 	})
 	unaryFloat("Selu", 1, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
-		alpha := float64(a.Float("alpha", 1.67326319217681884765625))
-		gamma := float64(a.Float("gamma", 1.05070102214813232421875))
-		return pointwise(func(x float32) float32 {
-			if x <= 0 {
-				return float32(gamma * (alpha*math.Exp(float64(x)) - alpha))
-			}
-			return float32(gamma * float64(x))
-		}), nil
+		alpha := a.Float("alpha", 1.67326319217681884765625)
+		gamma := a.Float("gamma", 1.05070102214813232421875)
+		// gamma * Elu(x, alpha): alpha*e^x - alpha is alpha*expm1(x) without the cancellation.
+		return func(dst, src []float32) {
+			vec.Elu(dst, src, alpha)
+			vec.MulScalar(dst, dst, gamma)
+		}, nil
 	})
 	unaryFloat("HardSigmoid", 1, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
 		alpha, beta := a.Float("alpha", 0.2), a.Float("beta", 0.5)
@@ -133,20 +137,14 @@ func init() {
 			vec.Clip(dst, dst, 0, 1)
 		}, nil
 	})
-	unaryFloat("HardSwish", 14, simple(func(x float32) float32 {
-		return x * max(0, min(1, x/6+0.5))
-	}))
+	// HardSwish is x * HardSigmoid(x) with alpha 1/6, beta 1/2, as the spec writes it.
+	unaryFloat("HardSwish", 14, func(*attrs, *NodeInfo) (sliceFn, error) { return hardSwish, nil })
 	unaryFloat("Gelu", 20, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
 		switch a.String("approximate", "none") {
 		case "none":
-			return pointwise(func(x float32) float32 {
-				return float32(0.5 * float64(x) * (1 + math.Erf(float64(x)/math.Sqrt2)))
-			}), nil
+			return vec.GeluErf, nil
 		case "tanh":
-			return pointwise(func(x float32) float32 {
-				v := float64(x)
-				return float32(0.5 * v * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(v+0.044715*v*v*v))))
-			}), nil
+			return vec.GeluTanh, nil
 		}
 		return nil, fmt.Errorf("Gelu approximate must be none or tanh")
 	})
@@ -166,7 +164,7 @@ func init() {
 			return float32(math.Max(0, v) + math.Min(0, alpha*(math.Exp(v/alpha)-1)))
 		}), nil
 	})
-	unaryFloat("Mish", 18, simple(f64(func(x float64) float64 { return x * math.Tanh(math.Log1p(math.Exp(x))) })))
+	unaryFloat("Mish", 18, vecFn(vec.Mish))
 
 	// Ops defined for numbers of every type.
 	unaryNumeric("Neg", 1, func(x float64) float64 { return -x })

@@ -103,19 +103,11 @@ func newInstanceNorm(ni *NodeInfo) (Kernel, error) {
 	}), a.err
 }
 
-// meanVar is the mean and population variance, accumulated in float64.
+// meanVar is the mean and population variance, accumulated in float64 (two
+// passes, so a large mean does not cancel).
 func meanVar(v []float32) (float64, float64) {
-	var s float64
-	for _, x := range v {
-		s += float64(x)
-	}
-	mean := s / float64(len(v))
-	var q float64
-	for _, x := range v {
-		d := float64(x) - mean
-		q += d * d
-	}
-	return mean, q / float64(len(v))
+	mean := vec.Sum(v) / float64(len(v))
+	return mean, vec.SumSqDev(v, mean) / float64(len(v))
 }
 
 // newLayerNorm normalizes over the axes from axis on; outputs Y and optionally Mean
@@ -163,12 +155,11 @@ func newLayerNorm(ni *NodeInfo) (Kernel, error) {
 				inv := 1 / math.Sqrt(variance+eps)
 				md[r], id[r] = float32(mean), float32(inv)
 				dst := od[r*cols : (r+1)*cols]
-				for j, v := range row {
-					y := (float64(v) - mean) * inv * float64(scale[j])
-					if bias != nil {
-						y += float64(bias[j])
-					}
-					dst[j] = float32(y)
+				vec.AddScalar(dst, row, -float32(mean))
+				vec.MulScalar(dst, dst, float32(inv))
+				vec.Mul(dst, dst, scale)
+				if bias != nil {
+					vec.Add(dst, dst, bias)
 				}
 			}
 		})
@@ -211,37 +202,43 @@ func newSoftmax(log bool) Factory {
 			out := graph.NewTensor(graph.Float, x.Shape)
 			xd, od := x.Float32s(), out.Float32s()
 			parallelFor(threadsFor(ctx, outer*dim*inner, 1<<14), outer*inner, func(lo, hi int) {
+				var xrow, orow []float32
+				if inner > 1 { // rows along a strided axis are gathered into contiguous buffers
+					xrow, orow = make([]float32, dim), make([]float32, dim)
+				}
 				for idx := lo; idx < hi; idx++ {
 					o, i := idx/inner, idx%inner
 					base := o*dim*inner + i
-					m := float32(math.Inf(-1))
-					for j := 0; j < dim; j++ {
-						m = max(m, xd[base+j*inner])
+					if inner == 1 {
+						softmaxRow(od[base:base+dim], xd[base:base+dim], log)
+						continue
 					}
-					var s float64
-					for j := 0; j < dim; j++ {
-						e := math.Exp(float64(xd[base+j*inner] - m))
-						s += e
-						if !log {
-							od[base+j*inner] = float32(e)
-						}
+					for j := range xrow {
+						xrow[j] = xd[base+j*inner]
 					}
-					if log {
-						ls := float32(math.Log(s))
-						for j := 0; j < dim; j++ {
-							od[base+j*inner] = xd[base+j*inner] - m - ls
-						}
-					} else {
-						inv := float32(1 / s)
-						for j := 0; j < dim; j++ {
-							od[base+j*inner] *= inv
-						}
+					softmaxRow(orow, xrow, log)
+					for j, v := range orow {
+						od[base+j*inner] = v
 					}
 				}
 			})
 			return one(out), nil
 		}), a.err
 	}
+}
+
+// softmaxRow writes softmax(x) (or log-softmax) to dst: the max, one pass of
+// exp(x - max) that also sums (in float64), and one scaling pass.
+func softmaxRow(dst, x []float32, log bool) {
+	_, m := vec.MinMax(x) // a NaN anywhere makes the sum and every output NaN
+	s := vec.ExpSum(dst, x, m)
+	if log {
+		ls := float32(math.Log(s))
+		vec.AddScalar(dst, x, -m)
+		vec.AddScalar(dst, dst, -ls)
+		return
+	}
+	vec.MulScalar(dst, dst, float32(1/s))
 }
 
 func init() {

@@ -169,16 +169,65 @@ func newQuantizeLinear(ni *NodeInfo) (Kernel, error) {
 			return nil, fmt.Errorf("QuantizeLinear to %s is not supported", dt.Short())
 		}
 		out := graph.NewTensor(dt, x.Shape)
-		q := make([]int64, len(xs))
-		parallelFor(threadsFor(ctx, len(xs), 1<<15), len(xs), func(s, e int) {
-			for i := s; i < e; i++ {
-				k := pi.of(i)
-				q[i] = int64(QuantizeValue(xs[i], ss[k], zps[k], lo, hi))
-			}
-		})
-		StoreInt64s(out, q)
+		threads := threadsFor(ctx, len(xs), 1<<15)
+		switch d := out.Data().(type) {
+		case []uint8:
+			quantizeInto(d, xs, qp, lo, hi, threads)
+		case []int8:
+			quantizeInto(d, xs, qp, lo, hi, threads)
+		case []uint16:
+			quantizeInto(d, xs, qp, lo, hi, threads)
+		case []int16:
+			quantizeInto(d, xs, qp, lo, hi, threads)
+		default:
+			q := make([]int64, len(xs))
+			parallelFor(threads, len(xs), func(s, e int) {
+				for i := s; i < e; i++ {
+					k := pi.of(i)
+					q[i] = int64(QuantizeValue(xs[i], ss[k], zps[k], lo, hi))
+				}
+			})
+			StoreInt64s(out, q)
+		}
 		return one(out), nil
 	}), nil
+}
+
+// quantizeInto is QuantizeLinear into a typed output, with a per-tensor
+// loop free of the parameter lookup (the common case, and calibration-time
+// compare and sensitivity run it on every activation).
+func quantizeInto[T uint8 | int8 | uint16 | int16](dst []T, xs []float32, qp *qparams, lo, hi float64, threads int) {
+	parallelFor(threads, len(xs), func(s, e int) {
+		if qp.at.mode == 0 {
+			sc, zp := qp.scale[0], float64(qp.zp[0])
+			for i := s; i < e; i++ {
+				q := math.RoundToEven(float64(xs[i]/sc)) + zp
+				dst[i] = T(max(lo, min(hi, q)))
+			}
+			return
+		}
+		for i := s; i < e; i++ {
+			k := qp.at.of(i)
+			dst[i] = T(QuantizeValue(xs[i], qp.scale[k], qp.zp[k], lo, hi))
+		}
+	})
+}
+
+// dequantizeFrom is DequantizeLinear from a typed input.
+func dequantizeFrom[T uint8 | int8 | uint16 | int16 | int32](vals []float32, src []T, qp *qparams, threads int) {
+	parallelFor(threads, len(src), func(s, e int) {
+		if qp.at.mode == 0 {
+			sc, zp := qp.scale[0], qp.zp[0]
+			for i := s; i < e; i++ {
+				vals[i] = float32(int32(src[i])-zp) * sc
+			}
+			return
+		}
+		for i := s; i < e; i++ {
+			k := qp.at.of(i)
+			vals[i] = float32(int32(src[i])-qp.zp[k]) * qp.scale[k]
+		}
+	})
 }
 
 func newDequantizeLinear(ni *NodeInfo) (Kernel, error) {
@@ -201,7 +250,6 @@ func newDequantizeLinear(ni *NodeInfo) (Kernel, error) {
 		if zdt != graph.Undefined && zdt != x.DType {
 			return nil, fmt.Errorf("zero point type %s differs from input type %s", zdt.Short(), x.DType.Short())
 		}
-		xv := readInt64s(x)
 		outDT := graph.Float
 		if scale.DType == graph.Float16 || scale.DType == graph.BFloat16 {
 			outDT = scale.DType
@@ -211,12 +259,27 @@ func newDequantizeLinear(ni *NodeInfo) (Kernel, error) {
 		// one back.
 		out := ctx.Float32(x.Shape)
 		vals := out.Float32s()
-		parallelFor(threadsFor(ctx, len(xv), 1<<15), len(xv), func(s, e int) {
-			for i := s; i < e; i++ {
-				k := pi.of(i)
-				vals[i] = float32(int32(xv[i])-zps[k]) * ss[k]
-			}
-		})
+		threads := threadsFor(ctx, len(vals), 1<<15)
+		switch d := x.Data().(type) {
+		case []uint8:
+			dequantizeFrom(vals, d, qp, threads)
+		case []int8:
+			dequantizeFrom(vals, d, qp, threads)
+		case []uint16:
+			dequantizeFrom(vals, d, qp, threads)
+		case []int16:
+			dequantizeFrom(vals, d, qp, threads)
+		case []int32:
+			dequantizeFrom(vals, d, qp, threads)
+		default:
+			xv := readInt64s(x)
+			parallelFor(threads, len(xv), func(s, e int) {
+				for i := s; i < e; i++ {
+					k := pi.of(i)
+					vals[i] = float32(int32(xv[i])-zps[k]) * ss[k]
+				}
+			})
+		}
 		if outDT != graph.Float {
 			c, err := castTensor(out, outDT)
 			if err != nil {

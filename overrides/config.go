@@ -125,6 +125,8 @@ type TuneConfig struct {
 	// (under 4-bit defaults) or float.
 	Prefer   string `toml:"prefer"`
 	MaxRaise int    `toml:"max_raise"`
+	// RankSamples is how many evaluation samples rank the nodes (0: 8).
+	RankSamples int `toml:"rank_samples"`
 	// OverridesOut receives the result; Format is its dialect.
 	OverridesOut string `toml:"overrides_out"`
 	Format       string `toml:"format"`
@@ -307,6 +309,8 @@ func (c *Config) Validate() error {
 		return c.errorAt("compare.sqnr_threshold", fmt.Sprintf("%v is not a number of dB", c.Compare.SQNRThreshold))
 	case c.Tune.TargetCos != 0 && !(c.Tune.TargetCos > -1 && c.Tune.TargetCos <= 1):
 		return c.errorAt("tune.target_cos", fmt.Sprintf("%v is not in (-1, 1]", c.Tune.TargetCos))
+	case c.Tune.RankSamples < 0:
+		return c.errorAt("tune.rank_samples", fmt.Sprintf("%d must not be negative", c.Tune.RankSamples))
 	case c.Tune.MaxRaise < 0:
 		return c.errorAt("tune.max_raise", fmt.Sprintf("%d must not be negative", c.Tune.MaxRaise))
 	case c.Threads < 0:

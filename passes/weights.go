@@ -97,6 +97,41 @@ func (e *Encoding) FakeQuantize(x []float32, shape []int) ([]float32, error) {
 	return out, nil
 }
 
+// LiveBiasRaise is the largest factor by which FitBias would have to raise the
+// scale of a live weight channel (one whose scale is at least a thousandth of
+// the tensor's largest): 1 when every bias fits or only near-dead channels
+// need it. Above 1 the raise costs real weight resolution — as when a 16-bit
+// input's tiny scale makes input scale x weight scale too small for the
+// bias —, and a float bias is the better trade.
+func LiveBiasRaise(b *graph.Tensor, in, w *Encoding) (float64, error) {
+	bv, err := b.AsFloat32()
+	if err != nil {
+		return 0, err
+	}
+	if len(in.Scale) != 1 || w.BlockSize > 0 {
+		return 1, nil
+	}
+	var top float32
+	for _, s := range w.Scale {
+		top = max(top, s)
+	}
+	worst := 1.0
+	for i, v := range bv {
+		k := 0
+		if w.PerChannel() {
+			if i >= len(w.Scale) {
+				break
+			}
+			k = i
+		}
+		need := math.Abs(float64(v)) / (float64(in.Scale[0]) * BiasLimit)
+		if s := float64(w.Scale[k]); need > s && (!w.PerChannel() || w.Scale[k] >= top/1000) {
+			worst = max(worst, need/s)
+		}
+	}
+	return worst, nil
+}
+
 // BiasLimit is the largest |int32 bias| FitBias allows: half the int32 range,
 // leaving the other half of the accumulator to the sum of products.
 const BiasLimit = 1 << 30

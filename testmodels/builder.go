@@ -19,16 +19,41 @@ type Builder struct {
 	rng    *rand.Rand
 	shapes map[*graph.Value][]int
 	count  map[string]int
+	blocks []string // block outputs, see MarkBlock
+
+	// The probe (see probe.go), on after Probe.
+	probeN   int
+	probeRng *rand.Rand
+	probe    map[*graph.Value]*act
+	gapVar   map[*graph.Value][]float64 // per-channel input-to-input variance after pooling
+	seed     uint64
 }
 
 // NewBuilder starts an empty model importing the default domain at opset.
 func NewBuilder(seed uint64, opset int64) *Builder {
 	m := graph.NewModel(graph.Opset{Domain: "", Version: opset})
 	m.Proto.ProducerName = strPtr("onnxq-testmodels")
-	return &Builder{M: m, G: m.Graph, rng: rand.New(rand.NewPCG(seed, 0x6f6e6e78)), shapes: map[*graph.Value][]int{}, count: map[string]int{}}
+	return &Builder{M: m, G: m.Graph, rng: rand.New(rand.NewPCG(seed, 0x6f6e6e78)), shapes: map[*graph.Value][]int{}, count: map[string]int{}, seed: seed}
 }
 
 func strPtr(s string) *string { return &s }
+
+// Probe turns on the builder's probe (see probe.go): from here on, image ops are
+// also computed on n sample images, and BatchNormalization statistics and head
+// scales come from them. Call it before Input.
+func (b *Builder) Probe(n int) {
+	b.probeN = n
+	b.probeRng = rand.New(rand.NewPCG(b.seed, 0x70726f6265))
+	b.probe = map[*graph.Value]*act{}
+	b.gapVar = map[*graph.Value][]float64{}
+}
+
+// setProbe computes y's probe activation when the probe is on.
+func (b *Builder) setProbe(y *graph.Value, f func() *act) {
+	if b.probeN > 0 {
+		b.probe[y] = f()
+	}
+}
 
 // Shape is the static shape the builder tracked for v.
 func (b *Builder) Shape(v *graph.Value) []int { return b.shapes[v] }
@@ -47,6 +72,9 @@ func (b *Builder) Input(name string, shape ...int) *graph.Value {
 	}
 	v := b.G.AddInput(name, graph.Float, dims)
 	b.shapes[v] = append([]int(nil), shape...)
+	if b.probeN > 0 && len(shape) == 4 {
+		b.probe[v] = probeImages(b.probeRng, b.probeN, shape[1], shape[2], shape[3])
+	}
 	return v
 }
 
@@ -106,8 +134,8 @@ type ConvOpts struct {
 	NoBias                       bool
 }
 
-// Conv adds a 2-D convolution with k x k kernels and He-initialized weights.
-func (b *Builder) Conv(x *graph.Value, outC, k int, o ConvOpts) *graph.Value {
+// withDefaults fills the zero fields with their ONNX defaults.
+func (o ConvOpts) withDefaults() ConvOpts {
 	if o.Stride == 0 {
 		o.Stride = 1
 	}
@@ -117,17 +145,39 @@ func (b *Builder) Conv(x *graph.Value, outC, k int, o ConvOpts) *graph.Value {
 	if o.Dilation == 0 {
 		o.Dilation = 1
 	}
-	s := b.shapes[x]
-	n, c, h, w := s[0], s[1], s[2], s[3]
+	return o
+}
+
+// outSize is the output length of one spatial axis of input length in.
+func (o ConvOpts) outSize(in, k int) int {
+	return (in+2*o.Pad-(o.Dilation*(k-1)+1))/o.Stride + 1
+}
+
+// Conv adds a 2-D convolution with k x k kernels and He-initialized weights.
+func (b *Builder) Conv(x *graph.Value, outC, k int, o ConvOpts) *graph.Value {
+	o = o.withDefaults()
+	c := b.shapes[x][1]
 	fanIn := c / o.Group * k * k
-	wv := b.Const("conv_w", []int{outC, c / o.Group, k, k}, b.Normal(outC*c/o.Group*k*k, 0, math.Sqrt(2/float64(fanIn))))
-	inputs := []*graph.Value{x, wv}
+	w := b.Normal(outC*c/o.Group*k*k, 0, math.Sqrt(2/float64(fanIn)))
+	var bias []float32
 	if !o.NoBias {
-		inputs = append(inputs, b.Const("conv_b", []int{outC}, b.Normal(outC, 0, 0.05)))
+		bias = b.Normal(outC, 0, 0.05)
 	}
-	ek := o.Dilation*(k-1) + 1
-	oh := (h+2*o.Pad-ek)/o.Stride + 1
-	ow := (w+2*o.Pad-ek)/o.Stride + 1
+	y := b.convWith(x, w, bias, outC, k, o)
+	b.setProbe(y, func() *act { return probeConv(b.probe[x], w, bias, outC, k, o, b.shapes[y][2], b.shapes[y][3]) })
+	return y
+}
+
+// convWith adds a convolution with the given weights [outC, C/group, k, k] and
+// bias (nil for none).
+func (b *Builder) convWith(x *graph.Value, w, bias []float32, outC, k int, o ConvOpts) *graph.Value {
+	o = o.withDefaults()
+	s := b.shapes[x]
+	n, c, h, wd := s[0], s[1], s[2], s[3]
+	inputs := []*graph.Value{x, b.Const("conv_w", []int{outC, c / o.Group, k, k}, w)}
+	if bias != nil {
+		inputs = append(inputs, b.Const("conv_b", []int{outC}, bias))
+	}
 	attrs := []*onnxpb.AttributeProto{
 		graph.AttrIntsOf("kernel_shape", int64(k), int64(k)),
 		graph.AttrIntsOf("strides", int64(o.Stride), int64(o.Stride)),
@@ -137,7 +187,7 @@ func (b *Builder) Conv(x *graph.Value, outC, k int, o ConvOpts) *graph.Value {
 	if o.Group != 1 {
 		attrs = append(attrs, graph.AttrIntOf("group", int64(o.Group)))
 	}
-	return b.node("Conv", inputs, []int{n, outC, oh, ow}, attrs...)
+	return b.node("Conv", inputs, []int{n, outC, o.outSize(h, k), o.outSize(wd, k)}, attrs...)
 }
 
 // BatchNorm adds an inference BatchNormalization with non-trivial statistics.
@@ -147,27 +197,40 @@ func (b *Builder) BatchNorm(x *graph.Value) *graph.Value {
 	bias := b.Const("bn_bias", []int{c}, b.Normal(c, 0, 0.1))
 	mean := b.Const("bn_mean", []int{c}, b.Normal(c, 0, 0.1))
 	variance := b.Const("bn_var", []int{c}, b.Uniform(c, 0.5, 1.5))
-	return b.node("BatchNormalization", []*graph.Value{x, scale, bias, mean, variance}, b.shapes[x], graph.AttrFloatOf("epsilon", 1e-5))
+	y := b.node("BatchNormalization", []*graph.Value{x, scale, bias, mean, variance}, b.shapes[x], graph.AttrFloatOf("epsilon", 1e-5))
+	b.setProbe(y, func() *act {
+		k, s := foldBN(scale.Const.Float32s(), bias.Const.Float32s(), mean.Const.Float32s(), variance.Const.Float32s())
+		return b.probe[x].affine(k, s)
+	})
+	return y
 }
 
 // Relu adds a ReLU.
 func (b *Builder) Relu(x *graph.Value) *graph.Value {
-	return b.node("Relu", []*graph.Value{x}, b.shapes[x])
+	y := b.node("Relu", []*graph.Value{x}, b.shapes[x])
+	b.setProbe(y, func() *act { return b.probe[x].mapf(func(v float64) float64 { return math.Max(v, 0) }) })
+	return y
 }
 
 // Relu6 adds Clip(x, 0, 6) in the form of the model's opset (inputs from 11 on).
 func (b *Builder) Relu6(x *graph.Value) *graph.Value {
+	var y *graph.Value
 	if b.M.OpsetVersion("") >= 11 {
 		lo := b.G.AddInitializer(b.G.UniqueName("clip_min"), graph.Float32Tensor(nil, []float32{0}))
 		hi := b.G.AddInitializer(b.G.UniqueName("clip_max"), graph.Float32Tensor(nil, []float32{6}))
-		return b.node("Clip", []*graph.Value{x, lo, hi}, b.shapes[x])
+		y = b.node("Clip", []*graph.Value{x, lo, hi}, b.shapes[x])
+	} else {
+		y = b.node("Clip", []*graph.Value{x}, b.shapes[x], graph.AttrFloatOf("min", 0), graph.AttrFloatOf("max", 6))
 	}
-	return b.node("Clip", []*graph.Value{x}, b.shapes[x], graph.AttrFloatOf("min", 0), graph.AttrFloatOf("max", 6))
+	b.setProbe(y, func() *act { return b.probe[x].mapf(func(v float64) float64 { return math.Min(math.Max(v, 0), 6) }) })
+	return y
 }
 
 // Add adds an elementwise sum of two same-shaped tensors.
 func (b *Builder) Add(x, y *graph.Value) *graph.Value {
-	return b.node("Add", []*graph.Value{x, y}, b.shapes[x])
+	z := b.node("Add", []*graph.Value{x, y}, broadcastShape(b.shapes[x], b.shapes[y]))
+	b.setProbe(z, func() *act { return probeAdd(b.probe[x], b.probe[y]) })
+	return z
 }
 
 // MaxPool adds a k x k max pooling.
@@ -175,22 +238,39 @@ func (b *Builder) MaxPool(x *graph.Value, k, stride, pad int) *graph.Value {
 	s := b.shapes[x]
 	oh := (s[2]+2*pad-k)/stride + 1
 	ow := (s[3]+2*pad-k)/stride + 1
-	return b.node("MaxPool", []*graph.Value{x}, []int{s[0], s[1], oh, ow},
+	y := b.node("MaxPool", []*graph.Value{x}, []int{s[0], s[1], oh, ow},
 		graph.AttrIntsOf("kernel_shape", int64(k), int64(k)),
 		graph.AttrIntsOf("strides", int64(stride), int64(stride)),
 		graph.AttrIntsOf("pads", int64(pad), int64(pad), int64(pad), int64(pad)))
+	b.setProbe(y, func() *act { return probeMaxPool(b.probe[x], k, stride, pad, oh, ow) })
+	return y
 }
 
 // GlobalAveragePool averages over the spatial dims.
 func (b *Builder) GlobalAveragePool(x *graph.Value) *graph.Value {
 	s := b.shapes[x]
-	return b.node("GlobalAveragePool", []*graph.Value{x}, []int{s[0], s[1], 1, 1})
+	y := b.node("GlobalAveragePool", []*graph.Value{x}, []int{s[0], s[1], 1, 1})
+	if p := b.probe[x]; p != nil {
+		b.probe[y] = probeGAP(p)
+		// What varies from input to input after pooling is a fraction of the
+		// per-position variance (see gapSpread).
+		_, v := p.channelStats()
+		for c := range v {
+			v[c] *= gapSpread
+		}
+		b.gapVar[y] = v
+	}
+	return y
 }
 
 // Flatten flattens everything after the batch dimension.
 func (b *Builder) Flatten(x *graph.Value) *graph.Value {
 	s := b.shapes[x]
-	return b.node("Flatten", []*graph.Value{x}, []int{s[0], graph.Numel(s[1:])}, graph.AttrIntOf("axis", 1))
+	y := b.node("Flatten", []*graph.Value{x}, []int{s[0], graph.Numel(s[1:])}, graph.AttrIntOf("axis", 1))
+	if b.probeN > 0 && graph.Numel(s[2:]) == 1 {
+		b.probe[y], b.gapVar[y] = b.probe[x], b.gapVar[x]
+	}
+	return y
 }
 
 // Gemm adds a fully connected layer y = x W^T + b with W of shape [out, in].

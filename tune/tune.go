@@ -49,6 +49,9 @@ type Options struct {
 	Prefer                string
 	// MaxRaise caps the raised nodes (0: no cap).
 	MaxRaise int
+	// RankSamples is how many evaluation samples the ranking runs on
+	// (default 8; the target is always measured on all of them).
+	RankSamples int
 	// Log, when set, receives one line per step.
 	Log func(format string, args ...any)
 }
@@ -75,7 +78,7 @@ type Result struct {
 	Steps   []Step  `json:"steps"`
 	Units   int     `json:"quantized_nodes"`
 	Seconds float64 `json:"seconds"`
-	// Ranking is the float-one sensitivity the search starts from.
+	// Ranking is the quant-one sensitivity the search starts from.
 	Ranking *diagnose.SensitivityResult `json:"ranking"`
 	// Types are the tensor types the best candidate adds to the user's
 	// overrides; Overrides is the user's file with them.
@@ -111,8 +114,8 @@ type cand struct {
 	model *graph.Model
 }
 
-// Run searches: it ranks the nodes by how much leaving each in float wins
-// back, raises the first k for growing k until the target holds, bisects
+// Run searches: it ranks the nodes by how much quantizing each alone costs
+// at the outputs (as mixed-precision tools rank layers), raises the first k for growing k until the target holds, bisects
 // to the smallest such k, then drops every raised node the target does not
 // need.
 func Run(ctx context.Context, opt Options) (*Result, error) {
@@ -156,8 +159,21 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if s.eval, err = dataset.Open(data, dataset.InputsOf(base.Float), opt.Convert.Dataset); err != nil {
 		return nil, err
 	}
-	s.log("ranking the quantized nodes (float-one sensitivity on %d samples)", s.eval.Len())
-	rank, err := diagnose.Sensitivity(ctx, base.Float, base.Plan, s.eval, diagnose.SensitivityOptions{Mode: diagnose.FloatOne, Threads: opt.Convert.Threads})
+	// The ranking orders candidates; a few samples order them as well as
+	// many, and each sample costs one suffix run per node.
+	rankOn := s.eval
+	if n := opt.RankSamples; n == 0 || n < s.eval.Len() {
+		if n == 0 {
+			n = 8
+		}
+		ds := opt.Convert.Dataset
+		ds.Limit = n
+		if rankOn, err = dataset.Open(data, dataset.InputsOf(base.Float), ds); err != nil {
+			return nil, err
+		}
+	}
+	s.log("ranking the quantized nodes (quant-one sensitivity on %d samples)", rankOn.Len())
+	rank, err := diagnose.Sensitivity(ctx, base.Float, base.Plan, rankOn, diagnose.SensitivityOptions{Mode: diagnose.QuantOne, Threads: opt.Convert.Threads})
 	if err != nil {
 		return nil, err
 	}
@@ -375,6 +391,9 @@ func (s *searcher) typesFor(units []diagnose.Unit) map[string]overrides.TensorTy
 			}
 		}
 		for _, a := range u.Activations {
+			if s.base.SharesEncoding(a) {
+				continue // follows the tensor it shares with
+			}
 			switch s.opt.Prefer {
 			case PreferFloat:
 				out[a] = overrides.TensorType{DType: "float", Kind: overrides.KindActivation}

@@ -54,6 +54,10 @@ func tuneFlagTable() []convertFlag {
 			c.Tune.MaxRaise = int(cmd.Int("max-raise"))
 			return nil
 		}},
+		convertFlag{&cli.IntFlag{Name: "rank-samples", Usage: "rank the nodes on the first N evaluation samples (0: 8)"}, "tune.rank_samples", func(c *overrides.Config, cmd *cli.Command) error {
+			c.Tune.RankSamples = int(cmd.Int("rank-samples"))
+			return nil
+		}},
 		str("overrides-out", "tune.overrides_out", "write the result as an overrides file that convert --overrides takes", func(c *overrides.Config) *string { return &c.Tune.OverridesOut }),
 		convertFlag{&cli.StringFlag{Name: "format", Value: d.Tune.Format, Usage: "--overrides-out dialect: onnxq (your overrides plus the raised tensors) or aimet (QNN type-only entries)"}, "tune.format", func(c *overrides.Config, cmd *cli.Command) error {
 			c.Tune.Format = cmd.String("format")
@@ -73,7 +77,7 @@ func tuneCommand() *cli.Command {
 		Name:      "tune",
 		Usage:     "find the few nodes to raise to 16 bits (or leave in float) so the converted model meets a target",
 		ArgsUsage: "MODEL",
-		Description: "Ranks the quantized nodes by how much leaving each in float wins back, raises the first N for growing N\n" +
+		Description: "Ranks the quantized nodes by how much quantizing each alone costs, raises the first N for growing N\n" +
 			"until the target holds on --eval data, bisects to the smallest N, then drops raised nodes the target does\n" +
 			"not need. The result is an overrides file convert takes unchanged.\n\n" +
 			"   onnxq tune model.onnx --calib calib/ --eval eval/ --target-cos 0.995 --overrides-out q.json\n" +
@@ -108,7 +112,7 @@ func tuneCommand() *cli.Command {
 			res, err := tune.Run(ctx, tune.Options{
 				Convert: copt, Eval: cfg.Compare.Eval,
 				TargetCos: t.TargetCos, TargetSQNR: t.TargetSQNR, EvalCmd: t.EvalCmd, Target: t.Target, LowerIsBetter: t.LowerIsBetter,
-				Prefer: t.Prefer, MaxRaise: t.MaxRaise,
+				Prefer: t.Prefer, MaxRaise: t.MaxRaise, RankSamples: t.RankSamples,
 				Log: func(format string, args ...any) { fmt.Fprintf(errw, "tune: "+format+"\n", args...) },
 			})
 			if err != nil && !errors.Is(err, tune.ErrNotMet) {

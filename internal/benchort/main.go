@@ -2,7 +2,14 @@
 
 // Command benchort times onnxq's executor against ONNX Runtime on the same models,
 // inputs and thread counts, and prints median milliseconds and the ratio
-// onnxq / ORT. Run it with `make bench`.
+// onnxq / ORT as a Markdown table. Run it with `make bench`.
+//
+// The models: the testmodels zoo (YOLOX-nano-style detector, SqueezeNet 1.1,
+// CIFAR ResNet-56 and -20, MobileNetV2, transformer encoder, LSTM) on their
+// seeded sample inputs, ResNet-50 with BN folded, the tiny Llama stories260K
+// from ../shared/models on a 256-token window, and the three PaddleOCR models
+// on a rendered text page. onnxq and ORT runs alternate, so a change in the
+// machine's load hits both alike.
 package main
 
 import (
@@ -12,7 +19,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/onnxq/onnxq/graph"
@@ -26,12 +35,14 @@ import (
 
 type model struct {
 	name, path string
-	input      string
-	shape      []int
+	inputs     map[string]*graph.Tensor
 }
 
 func main() {
-	runs := flag.Int("runs", 15, "timed runs per engine, model and thread count (after warm-up)")
+	maxRuns := flag.Int("runs", 25, "at most this many timed runs per engine, model and thread count (after warm-up)")
+	minRuns := flag.Int("min-runs", 7, "at least this many timed runs")
+	budget := flag.Duration("budget", 4*time.Second, "time for the timed runs of one model at one thread count, both engines")
+	only := flag.String("only", "", "time only models whose name contains this")
 	bin := flag.String("onnxq", "bin/onnxq", "onnxq binary, for the peak RSS of `onnxq run`")
 	flag.Parse()
 	tb := tbShim{}
@@ -43,40 +54,155 @@ func main() {
 		fail(err)
 	}
 	defer os.RemoveAll(tmp)
+
+	var models []model
+	for _, name := range testmodels.Zoo() {
+		if *only != "" && !strings.Contains(name, *only) {
+			continue
+		}
+		m, err := testmodels.Build(name, 1)
+		if err != nil {
+			fail(err)
+		}
+		p := filepath.Join(tmp, name+".onnx")
+		if err := graph.Save(m, p); err != nil {
+			fail(err)
+		}
+		in, err := testmodels.Samples(name, m, 1, 1)
+		if err != nil {
+			fail(err)
+		}
+		models = append(models, model{name, p, in[0]})
+	}
 	resnet := filepath.Join(tmp, "resnet50-bnfolded.onnx")
 	if err := graph.Save(testmodels.ResNet50(1, 1, false), resnet); err != nil {
 		fail(err)
 	}
-	models := []model{
-		{"PaddleOCR det", testdata.OCRModel(tb, "det"), "x", []int{1, 3, 640, 640}},
-		{"PaddleOCR rec", testdata.OCRModel(tb, "rec"), "x", []int{1, 3, 48, 320}},
-		{"PaddleOCR cls", testdata.OCRModel(tb, "cls"), "x", []int{1, 3, 48, 192}},
-		{"ResNet-50 (BN folded)", resnet, "input", []int{1, 3, 224, 224}},
+	models = append(models, model{"resnet50 (BN folded)", resnet, image("input", 224, 224)})
+	if m, ok := stories(); ok {
+		models = append(models, m)
 	}
-	fmt.Printf("GEMM micro-kernel: %s; %d timed runs each, medians\n\n", gemm.KernelName(), *runs)
-	fmt.Printf("%-24s %7s %12s %12s %8s\n", "model", "threads", "onnxq ms", "ORT ms", "ratio")
+	models = append(models,
+		model{"PaddleOCR det", testdata.OCRModel(tb, "det"), image("x", 640, 640)},
+		model{"PaddleOCR rec", testdata.OCRModel(tb, "rec"), image("x", 48, 320)},
+		model{"PaddleOCR cls", testdata.OCRModel(tb, "cls"), image("x", 48, 192)},
+	)
+	if *only != "" {
+		var keep []model
+		for _, m := range models {
+			if strings.Contains(m.name, *only) {
+				keep = append(keep, m)
+			}
+		}
+		models = keep
+	}
+
+	fmt.Printf("GEMM micro-kernel: %s; %d CPUs; load average at start %s\n", gemm.KernelName(), runtime.NumCPU(), loadavg())
+	fmt.Printf("medians of %d-%d alternating runs per engine (after 2 warm-ups each)\n\n", *minRuns, *maxRuns)
+	fmt.Println("| model | input | threads | onnxq ms | ORT ms | onnxq / ORT |")
+	fmt.Println("|---|---|---:|---:|---:|---:|")
 	for _, m := range models {
-		h, w := m.shape[2], m.shape[3]
-		x := testdata.ImageNetNormalized(testdata.TextImage(h, w, 1), h, w)
-		in := map[string]*graph.Tensor{m.input: x}
 		for _, threads := range []int{1, 2} {
-			ours := timeOnnxq(m.path, in, threads, *runs)
-			theirs := timeORT(m.path, in, threads, *runs)
-			fmt.Printf("%-24s %7d %12.2f %12.2f %8.2f\n", m.name, threads, ours, theirs, ours/theirs)
+			ours, theirs := timePair(m, threads, *minRuns, *maxRuns, *budget)
+			fmt.Printf("| %s | %s | %d | %.2f | %.2f | %.2f |\n", m.name, describe(m.inputs), threads, ours, theirs, ours/theirs)
 		}
 	}
+	fmt.Printf("\nload average at the end %s\n", loadavg())
+
 	// Peak RSS of the CLI on the det model, one forward pass.
+	if *only != "" {
+		return
+	}
 	in := filepath.Join(tmp, "det.npy")
 	if err := npy.WriteFile(in, testdata.ImageNetNormalized(testdata.TextImage(640, 640, 1), 640, 640)); err != nil {
 		fail(err)
 	}
-	out, err := exec.Command(*bin, "run", models[0].path, "--input", in, "--timing", "--threads", "1").CombinedOutput()
+	out, err := exec.Command(*bin, "run", testdata.OCRModel(tb, "det"), "--input", in, "--timing", "--threads", "1").CombinedOutput()
 	if err != nil {
 		fail(fmt.Errorf("%s: %v: %s", *bin, err, out))
 	}
 	if m := regexp.MustCompile(`peak RSS ([0-9.]+ MiB)`).FindSubmatch(out); m != nil {
-		fmt.Printf("\npeak RSS of `onnxq run` on PaddleOCR det (1x3x640x640): %s\n", m[1])
+		fmt.Printf("peak RSS of `onnxq run` on PaddleOCR det (1x3x640x640): %s\n", m[1])
 	}
+}
+
+// image is a rendered text page, ImageNet-normalized, as the only input.
+func image(name string, h, w int) map[string]*graph.Tensor {
+	return map[string]*graph.Tensor{name: testdata.ImageNetNormalized(testdata.TextImage(h, w, 1), h, w)}
+}
+
+// stories is the tiny Llama without KV cache on the first 256-token window of
+// its TinyStories data; false when ../shared/models is absent.
+func stories() (model, bool) {
+	dir := filepath.Join(testdata.Root(), "..", "shared", "models", "stories260K")
+	ids, err := npy.ReadFile(filepath.Join(dir, "tinystories_dev_ids.npy"))
+	if err != nil || ids.DType != graph.Int64 || len(ids.Shape) != 2 || ids.Shape[1] != 256 {
+		fmt.Fprintf(os.Stderr, "benchort: stories260K skipped: no token windows in %s (%v)\n", dir, err)
+		return model{}, false
+	}
+	window := graph.Int64Tensor([]int{1, 256}, append([]int64(nil), ids.Int64s()[:256]...))
+	return model{"stories260K (no KV cache)", filepath.Join(dir, "stories260K.onnx"), map[string]*graph.Tensor{"input_ids": window}}, true
+}
+
+// describe names the inputs' shapes, e.g. "1x3x224x224".
+func describe(in map[string]*graph.Tensor) string {
+	var parts []string
+	for name, t := range in {
+		dims := make([]string, len(t.Shape))
+		for i, d := range t.Shape {
+			dims[i] = fmt.Sprint(d)
+		}
+		s := strings.Join(dims, "x")
+		if t.DType != graph.Float {
+			s += " " + strings.ToLower(t.DType.String())
+		}
+		if len(in) > 1 {
+			s = name + " " + s
+		}
+		parts = append(parts, s)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
+
+// timePair opens both engines on a model and alternates single runs, onnxq then
+// ORT, until the budget is spent (at least minRuns, at most maxRuns each),
+// after two warm-up runs each. It returns the median milliseconds of each.
+func timePair(m model, threads, minRuns, maxRuns int, budget time.Duration) (ours, theirs float64) {
+	g, err := graph.Load(m.path)
+	if err != nil {
+		fail(err)
+	}
+	s, err := kernels.NewSession(g, kernels.Options{Threads: threads})
+	if err != nil {
+		fail(fmt.Errorf("%s: %v", m.name, err))
+	}
+	r, err := ortref.NewSession(m.path, threads)
+	if err != nil {
+		fail(fmt.Errorf("%s: ONNX Runtime: %v", m.name, err))
+	}
+	defer r.Close()
+	runOurs := func() error { _, err := s.Run(m.inputs); return err }
+	runTheirs := func() error { _, err := r.Run(m.inputs); return err }
+	for i := 0; i < 2; i++ {
+		timeOne(m.name, runOurs)
+		timeOne(m.name, runTheirs)
+	}
+	var a, b []time.Duration
+	start := time.Now()
+	for len(a) < maxRuns && (len(a) < minRuns || time.Since(start) < budget) {
+		a = append(a, timeOne(m.name, runOurs))
+		b = append(b, timeOne(m.name, runTheirs))
+	}
+	return median(a), median(b)
+}
+
+func timeOne(name string, run func() error) time.Duration {
+	start := time.Now()
+	if err := run(); err != nil {
+		fail(fmt.Errorf("%s: %v", name, err))
+	}
+	return time.Since(start)
 }
 
 func median(ts []time.Duration) float64 {
@@ -84,43 +210,16 @@ func median(ts []time.Duration) float64 {
 	return float64(ts[len(ts)/2].Microseconds()) / 1000
 }
 
-func timeOnnxq(path string, in map[string]*graph.Tensor, threads, runs int) float64 {
-	m, err := graph.Load(path)
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
-		fail(err)
+		return "unknown"
 	}
-	s, err := kernels.NewSession(m, kernels.Options{Threads: threads})
-	if err != nil {
-		fail(err)
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
 	}
-	return timeRuns(runs, func() error { _, err := s.Run(in); return err })
-}
-
-func timeORT(path string, in map[string]*graph.Tensor, threads, runs int) float64 {
-	s, err := ortref.NewSession(path, threads)
-	if err != nil {
-		fail(err)
-	}
-	defer s.Close()
-	return timeRuns(runs, func() error { _, err := s.Run(in); return err })
-}
-
-// timeRuns warms up twice, then returns the median milliseconds of runs calls.
-func timeRuns(runs int, run func() error) float64 {
-	for i := 0; i < 2; i++ {
-		if err := run(); err != nil {
-			fail(err)
-		}
-	}
-	ts := make([]time.Duration, runs)
-	for i := range ts {
-		start := time.Now()
-		if err := run(); err != nil {
-			fail(err)
-		}
-		ts[i] = time.Since(start)
-	}
-	return median(ts)
+	return strings.Join(f[:3], " ")
 }
 
 func fail(err error) {

@@ -1,7 +1,10 @@
 // Package vec holds the float32 slice loops the kernels spend their elementwise
-// time in, with AVX2 versions chosen at run time. Every routine gives bit-identical
-// results on every path (no fused multiply-add), so fused and unfused graphs and
-// machines with and without AVX2 agree exactly.
+// time in, with AVX2 versions chosen at run time. The arithmetic routines give
+// bit-identical results on every path (no fused multiply-add), so fused and
+// unfused graphs and machines with and without AVX2 agree exactly. The
+// transcendentals (transcendental.go) are polynomials built on FMA: their
+// paths agree within an ulp, and each is within a documented few ulps of the
+// exact value.
 package vec
 
 import "math"

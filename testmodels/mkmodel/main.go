@@ -1,14 +1,16 @@
-// Command mkmodel writes one of the testmodels to a file, for the demo and benchmarks:
+// Command mkmodel writes one of the testmodels to a file, and seeded sample
+// inputs for it, for the demo, benchmarks and observer comparisons:
 //
 //	go run ./testmodels/mkmodel -o out/resnet50.onnx resnet50
+//	go run ./testmodels/mkmodel -samples out/yolo-calib -n 16 yolo-silu
 package main
 
 import (
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/npy"
@@ -16,24 +18,29 @@ import (
 )
 
 func main() {
-	out := flag.String("o", "", "output path")
-	seed := flag.Uint64("seed", 1, "weight seed")
-	samples := flag.String("samples", "", "also write seeded N(0,1) calibration samples (.npy) for the model's input into this folder")
+	out := flag.String("o", "", "output path of the model")
+	seed := flag.Uint64("seed", 1, "weight seed (also the sample seed)")
+	samples := flag.String("samples", "", "write seeded sample inputs (.npy) into this folder: image-like for the zoo's image models, N(0,1) otherwise")
 	count := flag.Int("n", 16, "how many samples")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: mkmodel -o OUT.onnx [-seed N] MODEL\nmodels: %v\n", testmodels.Names())
+		fmt.Fprintf(os.Stderr, "usage: mkmodel [-o OUT.onnx] [-samples DIR [-n N]] [-seed N] MODEL\nmodels: %v\n", testmodels.Names())
 	}
 	flag.Parse()
-	if flag.NArg() != 1 || *out == "" {
+	if flag.NArg() != 1 || (*out == "" && *samples == "") {
 		flag.Usage()
 		os.Exit(2)
 	}
-	m, err := testmodels.Build(flag.Arg(0), *seed)
-	if err == nil {
+	if *count < 1 {
+		fmt.Fprintf(os.Stderr, "mkmodel: -n %d: need at least one sample\n", *count)
+		os.Exit(2)
+	}
+	name := flag.Arg(0)
+	m, err := testmodels.Build(name, *seed)
+	if err == nil && *out != "" {
 		err = graph.Save(m, *out)
 	}
 	if err == nil && *samples != "" {
-		err = writeSamples(m, *samples, *count, *seed)
+		err = writeSamples(name, m, *samples, *count, *seed)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mkmodel:", err)
@@ -41,24 +48,38 @@ func main() {
 	}
 }
 
-// writeSamples writes n seeded N(0,1) inputs for the model's first input.
-func writeSamples(m *graph.Model, dir string, n int, seed uint64) error {
+// writeSamples writes n seeded inputs: sampleNNN.npy for a one-input model,
+// sampleNNN/<input>.npy for several inputs.
+func writeSamples(name string, m *graph.Model, dir string, n int, seed uint64) error {
+	sets, err := testmodels.Samples(name, m, n, seed)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	in := m.Graph.Inputs[0]
-	shape, ok := in.StaticShape()
-	if !ok {
-		return fmt.Errorf("input %q has no static shape", in.Name)
-	}
-	r := rand.New(rand.NewPCG(seed, 42))
-	for i := 0; i < n; i++ {
-		x := graph.NewTensor(graph.Float, shape)
-		for j, d := 0, x.Float32s(); j < len(d); j++ {
-			d[j] = float32(r.NormFloat64())
+	for i, set := range sets {
+		if len(set) == 1 {
+			for _, x := range set {
+				if err := npy.WriteFile(filepath.Join(dir, fmt.Sprintf("sample%03d.npy", i)), x); err != nil {
+					return err
+				}
+			}
+			continue
 		}
-		if err := npy.WriteFile(filepath.Join(dir, fmt.Sprintf("sample%03d.npy", i)), x); err != nil {
+		sub := filepath.Join(dir, fmt.Sprintf("sample%03d", i))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
 			return err
+		}
+		names := make([]string, 0, len(set))
+		for k := range set {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			if err := npy.WriteFile(filepath.Join(sub, k+".npy"), set[k]); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -1,0 +1,430 @@
+#!/usr/bin/env python3
+"""Writes math_amd64.s: AVX2+FMA float32 transcendentals (run: python3 gen_math.py).
+
+Each routine mirrors its Go specification in transcendental.go operation by
+operation (same constants, same FMAs, same order), eight floats per step over n
+(a multiple of 8). Polynomial coefficients are read from coeffs.go.
+
+Go assembler operand order is Intel's reversed: "VSUBPS b, a, d" is d = a - b,
+"VFMADD213PS c, b, a" is a = b*a + c, "VFMADD231PS c, b, a" is a = b*c + a,
+"VBLENDVPS m, b, a, d" is d = m ? b : a. VMINPS/VMAXPS return their first Go
+operand when either is NaN, so "VMAXPS x, lo, x" keeps a NaN x.
+"""
+import re
+import struct
+
+coef = {}
+for name, val in re.findall(r"^\s*(\w+)\s*=\s*(-?0x[0-9a-fp.+-]+)", open("coeffs.go").read(), re.M):
+    coef[name] = float.fromhex(val)
+
+
+def f32bits(v):
+    return struct.unpack("<I", struct.pack("<f", v))[0]
+
+
+consts = {}  # name -> 32-bit pattern, emitted as 8 copies
+
+
+def c(name, value=None, bits=None):
+    if name not in consts:
+        consts[name] = bits if bits is not None else f32bits(value)
+    return f"c_{name}<>(SB)"
+
+
+ONE = 13  # Y13 = 1.0 in every routine
+HI, LO = 14, 15  # exp's clamp bounds
+
+
+def Y(i):
+    return f"Y{i}"
+
+
+def exp_reduce(x, n, em, t):
+    """x (clamped) -> n (int32 lanes) and em = expm1(r); x is clobbered (holds r)."""
+    return [
+        f"VMULPS {c('log2e', coef_or('log2e'))}, {Y(x)}, {Y(n)}",
+        f"VCVTPS2DQ {Y(n)}, {Y(n)}",
+        f"VCVTDQ2PS {Y(n)}, {Y(t)}",
+        f"VFMADD231PS {c('nln2hi', -LN2HI)}, {Y(t)}, {Y(x)}",
+        f"VFMADD231PS {c('nln2lo', -LN2LO)}, {Y(t)}, {Y(x)}",
+        f"VMOVUPS {c('expm16', coef['expm16'])}, {Y(em)}",
+        f"VFMADD213PS {c('expm15', coef['expm15'])}, {Y(x)}, {Y(em)}",
+        f"VFMADD213PS {c('expm14', coef['expm14'])}, {Y(x)}, {Y(em)}",
+        f"VFMADD213PS {c('expm13', coef['expm13'])}, {Y(x)}, {Y(em)}",
+        f"VFMADD213PS {c('expm12', coef['expm12'])}, {Y(x)}, {Y(em)}",
+        f"VMULPS {Y(x)}, {Y(x)}, {Y(t)}",
+        f"VFMADD213PS {Y(x)}, {Y(t)}, {Y(em)}",
+    ]
+
+
+def pow2(n):
+    """int lanes n -> float 2^n in place."""
+    return [f"VPADDD {c('i127', bits=127)}, {Y(n)}, {Y(n)}", f"VPSLLD $23, {Y(n)}, {Y(n)}"]
+
+
+def exp(x, out, t1, t2):
+    """out = expf(x); x, t1, t2 and Y10 clobbered. Clamp keeps NaN.
+
+    Lanes below expLo (result 0 after rounding anyway) get a second scale of +0
+    instead of 2^-75: the product is the same 0 without an underflow, which
+    costs a microcode assist per instruction (masked attention logits of -1e4
+    are half of some Softmax rows)."""
+    return [f"VCMPPS $1, {Y(LO)}, {Y(x)}, {Y(10)}",
+            f"VMINPS {Y(x)}, {Y(HI)}, {Y(x)}", f"VMAXPS {Y(x)}, {Y(LO)}, {Y(x)}"] + exp_reduce(x, t1, out, t2) + [
+        f"VADDPS {Y(ONE)}, {Y(out)}, {Y(out)}",
+        f"VPSRAD $1, {Y(t1)}, {Y(t2)}",
+        f"VPSUBD {Y(t2)}, {Y(t1)}, {Y(t1)}",
+    ] + pow2(t1) + pow2(t2) + [f"VANDNPS {Y(t1)}, {Y(10)}, {Y(t1)}",
+                                f"VMULPS {Y(t2)}, {Y(out)}, {Y(out)}", f"VMULPS {Y(t1)}, {Y(out)}, {Y(out)}"]
+
+
+def expm1(x, out, t1, t2):
+    """out = expm1f(x) for x in [-20, 20]; x, t1, t2 clobbered."""
+    return exp_reduce(x, t1, out, t2) + pow2(t1) + [
+        f"VSUBPS {Y(ONE)}, {Y(t1)}, {Y(t2)}",
+        f"VFMADD213PS {Y(t2)}, {Y(t1)}, {Y(out)}",
+    ]
+
+
+def sigmoid(x, out, t1, t2, t3, t4):
+    """out = sigmoidf(x); x kept."""
+    return [f"VORPS {c('sign', bits=0x80000000)}, {Y(x)}, {Y(t1)}"] + exp(t1, t4, t2, t3) + [
+        f"VADDPS {Y(ONE)}, {Y(t4)}, {Y(t1)}",
+        f"VBLENDVPS {Y(x)}, {Y(t4)}, {Y(ONE)}, {Y(t4)}",
+        f"VDIVPS {Y(t1)}, {Y(t4)}, {Y(out)}",
+    ]
+
+
+def horner(names, x, acc):
+    """acc = polynomial with coefficients names (highest first) at x."""
+    out = [f"VMOVUPS {c(names[0], coef[names[0]])}, {Y(acc)}"]
+    for n in names[1:]:
+        out.append(f"VFMADD213PS {c(n, coef[n])}, {Y(x)}, {Y(acc)}")
+    return out
+
+
+def erf_small(a, out, s):
+    """out = erfSmallPoly(a); s clobbered."""
+    return [f"VMULPS {Y(a)}, {Y(a)}, {Y(s)}"] + horner([f"erfSmall{i}" for i in range(6, -1, -1)], s, out) + [
+        f"VFMADD213PS {Y(a)}, {Y(a)}, {Y(out)}"]
+
+
+def erfc_large(a, out, t1, t2, t3, t4, t5, extra=None):
+    """out = erfcLarge(a, extra): exp(P(a) - a^2) with the exponent split exactly, 0 where a > 6.
+
+    The exponent's small corrections gather in extra (Y9 when none is given)."""
+    cr = extra if extra is not None else 9
+    return [f"VSUBPS {c('erfcCenter', 3.4609375)}, {Y(a)}, {Y(t5)}"] + horner(
+        [f"logErfc{i}" for i in range(11, -1, -1)], t5, t1) + [
+        f"VADDPS {c('erfcCenter', 3.4609375)}, {Y(t5)}, {Y(t4)}",
+        f"VSUBPS {Y(t4)}, {Y(a)}, {Y(t4)}",  # vl = a - (v + center)
+        f"VMOVUPS {c('erfcSlope', -0.57)}, {Y(t3)}",
+    ] + ([f"VFMADD213PS {Y(cr)}, {Y(t3)}, {Y(t4)}"] if extra is not None else [f"VMULPS {Y(t3)}, {Y(t4)}, {Y(t4)}"]) + [
+        f"VMOVUPS {Y(t4)}, {Y(cr)}",
+        f"VMULPS {Y(a)}, {Y(a)}, {Y(t2)}",  # s
+        f"VMOVUPS {Y(t2)}, {Y(t3)}",
+        f"VFMSUB231PS {Y(a)}, {Y(a)}, {Y(t3)}",  # sl = a*a - s
+        f"VSUBPS {Y(t2)}, {Y(t1)}, {Y(t4)}",  # qh = m - s
+        f"VSUBPS {Y(t1)}, {Y(t4)}, {Y(t5)}",  # bb = qh - m
+        f"VSUBPS {Y(t5)}, {Y(t4)}, {Y(out)}",  # qh - bb
+        f"VSUBPS {Y(out)}, {Y(t1)}, {Y(out)}",  # m - (qh - bb)
+        f"VXORPS {c('sign', bits=0x80000000)}, {Y(t2)}, {Y(t2)}",  # -s
+        f"VSUBPS {Y(t5)}, {Y(t2)}, {Y(t2)}",  # -s - bb
+        f"VADDPS {Y(t2)}, {Y(out)}, {Y(out)}",
+        f"VSUBPS {Y(t3)}, {Y(out)}, {Y(t5)}",  # ql
+        f"VADDPS {Y(cr)}, {Y(t5)}, {Y(t5)}",
+    ] + exp(t4, out, t1, t2) + [
+        f"VFMADD213PS {Y(out)}, {Y(t5)}, {Y(out)}",  # e * (1 + ql)
+        f"VCMPPS $0x0e, {c('erfcMax', 6.0)}, {Y(a)}, {Y(t1)}",
+        f"VANDNPS {Y(out)}, {Y(t1)}, {Y(out)}",
+    ]
+
+
+def log_positive_normal(u, out, t1, t2):
+    """out = logPositive(u) for normal u > 0; u clobbered."""
+    return [
+        f"VPADDD {c('logoff', bits=0x3f800000 - 0x3f3504f3)}, {Y(u)}, {Y(u)}",
+        f"VPSRLD $23, {Y(u)}, {Y(t1)}",
+        f"VPSUBD {c('i127', bits=127)}, {Y(t1)}, {Y(t1)}",
+        f"VCVTDQ2PS {Y(t1)}, {Y(t1)}",
+    ] + log_mantissa(u, out, t1, t2)
+
+
+def log_mantissa(u, out, e, t2):
+    """Given bits u (offset added) and exponent e (float), out = e*ln2 + log1p(m-1)."""
+    return [
+        f"VPAND {c('mantmask', bits=0x007fffff)}, {Y(u)}, {Y(u)}",
+        f"VPADDD {c('sqrthalf', bits=0x3f3504f3)}, {Y(u)}, {Y(u)}",
+        f"VSUBPS {Y(ONE)}, {Y(u)}, {Y(u)}",
+    ] + horner([f"log1p{i}" for i in range(11, 2, -1)], u, out) + [
+        f"VFMADD213PS {c('mhalf', -0.5)}, {Y(u)}, {Y(out)}",
+        f"VMULPS {Y(u)}, {Y(u)}, {Y(t2)}",
+        f"VFMADD213PS {Y(u)}, {Y(t2)}, {Y(out)}",
+        f"VFMADD231PS {c('ln2lo', LN2LO)}, {Y(e)}, {Y(out)}",
+        f"VFMADD231PS {c('ln2hi', LN2HI)}, {Y(e)}, {Y(out)}",
+    ]
+
+
+LN2HI = float.fromhex("0x1.62e43p-01")
+LN2LO = -float.fromhex("0x1.05c61p-29")
+
+
+def coef_or(name):
+    return {"log2e": float.fromhex("0x1.715476p+00")}[name]
+
+
+def clamp_low(x, value, t):
+    """x = max(x, value), keeping NaN."""
+    return [f"VMOVUPS {c('lo' + str(value).replace('-', 'm'), float(value))}, {Y(t)}", f"VMAXPS {Y(x)}, {Y(t)}, {Y(x)}"]
+
+
+# Each body reads Y0 (x) and leaves the result in the returned register.
+def body_exp():
+    return exp(0, 1, 2, 3), 1
+
+
+def body_log():
+    return [
+        # subnormals scaled by 2^23, exponent adjusted by -23
+        f"VCMPPS $1, {c('minnorm', float.fromhex('0x1p-126'))}, {Y(0)}, {Y(1)}",
+        f"VMULPS {c('two23', float(2**23))}, {Y(0)}, {Y(2)}",
+        f"VBLENDVPS {Y(1)}, {Y(2)}, {Y(0)}, {Y(2)}",
+        f"VANDPS {c('m23', -23.0)}, {Y(1)}, {Y(1)}",
+        f"VPADDD {c('logoff', bits=0x3f800000 - 0x3f3504f3)}, {Y(2)}, {Y(2)}",
+        f"VPSRLD $23, {Y(2)}, {Y(3)}",
+        f"VPSUBD {c('i127', bits=127)}, {Y(3)}, {Y(3)}",
+        f"VCVTDQ2PS {Y(3)}, {Y(3)}",
+        f"VADDPS {Y(1)}, {Y(3)}, {Y(3)}",
+    ] + log_mantissa(2, 4, 3, 5) + [
+        f"VCMPPS $1, {c('zero', 0.0)}, {Y(0)}, {Y(1)}",
+        f"VBLENDVPS {Y(1)}, {c('nan', bits=0x7fc00000)}, {Y(4)}, {Y(4)}",
+        f"VCMPPS $0, {c('zero', 0.0)}, {Y(0)}, {Y(1)}",
+        f"VBLENDVPS {Y(1)}, {c('ninf', bits=0xff800000)}, {Y(4)}, {Y(4)}",
+        f"VCMPPS $5, {c('inf', bits=0x7f800000)}, {Y(0)}, {Y(1)}",
+        f"VBLENDVPS {Y(1)}, {Y(0)}, {Y(4)}, {Y(4)}",
+    ], 4
+
+
+def body_sigmoid():
+    return sigmoid(0, 1, 2, 3, 4, 5), 1
+
+
+def body_silu():
+    return clamp_low(0, -200, 1) + sigmoid(0, 1, 2, 3, 4, 5) + [f"VMULPS {Y(0)}, {Y(1)}, {Y(1)}"], 1
+
+
+def body_tanh():
+    return [
+        f"VANDPS {c('abs', bits=0x7fffffff)}, {Y(0)}, {Y(1)}",
+        f"VMOVUPS {c('tanhmax', 9.5)}, {Y(2)}",
+        f"VMINPS {Y(1)}, {Y(2)}, {Y(1)}",
+        f"VADDPS {Y(1)}, {Y(1)}, {Y(1)}",
+    ] + expm1(1, 2, 3, 4) + [
+        f"VADDPS {c('two', 2.0)}, {Y(2)}, {Y(3)}",
+        f"VDIVPS {Y(3)}, {Y(2)}, {Y(2)}",
+        f"VANDPS {c('sign', bits=0x80000000)}, {Y(0)}, {Y(3)}",
+        f"VORPS {Y(3)}, {Y(2)}, {Y(2)}",
+    ], 2
+
+
+def body_erf():
+    # Y1 = |x|, Y2 = small result, Y3 = erfc, Y4 = 1 - erfc
+    return [f"VANDPS {c('abs', bits=0x7fffffff)}, {Y(0)}, {Y(1)}"] + erf_small(1, 2, 3) + erfc_large(1, 3, 4, 5, 6, 7, 8) + [
+        f"VSUBPS {Y(3)}, {Y(ONE)}, {Y(4)}",
+        f"VCMPPS $1, {c('erfSplit', 0.921875)}, {Y(1)}, {Y(5)}",
+        f"VBLENDVPS {Y(5)}, {Y(2)}, {Y(4)}, {Y(4)}",
+        f"VANDPS {c('sign', bits=0x80000000)}, {Y(0)}, {Y(5)}",
+        f"VORPS {Y(5)}, {Y(4)}, {Y(4)}",
+    ], 4
+
+
+def body_gelu_erf():
+    # Y1 = u, Y2 = |u|, Y3 = small erf, Y4 = erfc, Y5..Y8 temps
+    rs2 = float.fromhex('0x1.6a09e6p-01')
+    return clamp_low(0, -200, 1) + [
+        f"VMULPS {c('rsqrt2', rs2)}, {Y(0)}, {Y(1)}",
+        # Y8 = du = fma(x, lo, fma(x, c, -u)), then signed like u: |x/sqrt2| - |u|
+        f"VMOVUPS {c('rsqrt2', rs2)}, {Y(8)}",
+        f"VFMSUB213PS {Y(1)}, {Y(0)}, {Y(8)}",
+        f"VFMADD231PS {c('rsqrt2lo', 0.7071067811865476 - rs2)}, {Y(0)}, {Y(8)}",
+        f"VANDPS {c('sign', bits=0x80000000)}, {Y(1)}, {Y(9)}",
+        f"VXORPS {Y(9)}, {Y(8)}, {Y(8)}",
+        f"VANDPS {c('abs', bits=0x7fffffff)}, {Y(1)}, {Y(2)}",
+        # the exponent's correction -2|u|d
+        f"VMULPS {Y(2)}, {Y(8)}, {Y(8)}",
+        f"VMULPS {c('m2', -2.0)}, {Y(8)}, {Y(8)}",
+    ] + erf_small(2, 3, 5) + erfc_large(2, 4, 5, 6, 7, 11, 12, extra=8) + [
+        # small: 1 + copysign(erf, u)
+        f"VANDPS {c('sign', bits=0x80000000)}, {Y(1)}, {Y(5)}",
+        f"VORPS {Y(5)}, {Y(3)}, {Y(3)}",
+        f"VADDPS {Y(ONE)}, {Y(3)}, {Y(3)}",
+        # large: u < 0 ? erfc : 2 - erfc
+        f"VMOVUPS {c('two', 2.0)}, {Y(5)}",
+        f"VSUBPS {Y(4)}, {Y(5)}, {Y(5)}",
+        f"VBLENDVPS {Y(1)}, {Y(4)}, {Y(5)}, {Y(5)}",
+        f"VCMPPS $1, {c('erfSplit', 0.921875)}, {Y(2)}, {Y(6)}",
+        f"VBLENDVPS {Y(6)}, {Y(3)}, {Y(5)}, {Y(5)}",
+        f"VMULPS {c('half', 0.5)}, {Y(0)}, {Y(6)}",
+        f"VMULPS {Y(5)}, {Y(6)}, {Y(6)}",
+    ], 6
+
+
+K1X = 2 * 0.7978845608028654
+K3X = 2 * 0.044715 * 0.7978845608028654
+
+
+def f32(v):
+    return struct.unpack("<f", struct.pack("<f", v))[0]
+
+
+def body_gelu_tanh():
+    k1, k3 = f32(K1X), f32(K3X)
+    return clamp_low(0, -200, 1) + [
+        f"VMINPS {c('geluTanhMax', 20.0)}, {Y(0)}, {Y(11)}",  # xc
+        f"VMULPS {Y(11)}, {Y(11)}, {Y(1)}",  # s
+        f"VMOVUPS {Y(1)}, {Y(2)}",
+        f"VFMSUB231PS {Y(11)}, {Y(11)}, {Y(2)}",  # sl = x*x - s
+        f"VMULPS {c('geluK3', k3)}, {Y(1)}, {Y(3)}",  # p
+        f"VMOVUPS {Y(3)}, {Y(4)}",
+        f"VFMSUB231PS {c('geluK3', k3)}, {Y(1)}, {Y(4)}",  # pl = k3*s - p
+        f"VADDPS {c('geluK1', k1)}, {Y(3)}, {Y(5)}",  # t
+        f"VSUBPS {c('geluK1', k1)}, {Y(5)}, {Y(6)}",  # bb = t - k1
+        f"VSUBPS {Y(6)}, {Y(5)}, {Y(7)}",  # t - bb
+        f"VMOVUPS {c('geluK1', k1)}, {Y(8)}",
+        f"VSUBPS {Y(7)}, {Y(8)}, {Y(7)}",  # k1 - (t - bb)
+        f"VSUBPS {Y(6)}, {Y(3)}, {Y(6)}",  # p - bb
+        f"VADDPS {Y(6)}, {Y(7)}, {Y(7)}",  # tl
+        f"VMOVUPS {c('geluK3lo', K3X - k3)}, {Y(8)}",
+        f"VFMADD213PS {c('geluK1lo', K1X - k1)}, {Y(1)}, {Y(8)}",  # fma(s, k3lo, k1lo)
+        f"VFMADD231PS {c('geluK3', k3)}, {Y(2)}, {Y(8)}",  # fma(k3, sl, .)
+        f"VADDPS {Y(8)}, {Y(4)}, {Y(4)}",  # pl + .
+        f"VADDPS {Y(4)}, {Y(7)}, {Y(7)}",  # tl + .
+        f"VMULPS {Y(5)}, {Y(11)}, {Y(6)}",  # w = xc*t
+        f"VMOVUPS {Y(6)}, {Y(9)}",
+        f"VFMSUB231PS {Y(5)}, {Y(11)}, {Y(9)}",  # xc*t - w
+        f"VFMADD231PS {Y(7)}, {Y(11)}, {Y(9)}",  # wl = xc*tl + .
+    ] + sigmoid(6, 1, 2, 3, 4, 5) + [
+        f"VSUBPS {Y(1)}, {Y(ONE)}, {Y(2)}",  # 1 - sg
+        f"VMULPS {Y(2)}, {Y(1)}, {Y(2)}",  # sg*(1-sg)
+        f"VFMADD213PS {Y(1)}, {Y(9)}, {Y(2)}",  # fma(d, wl, sg)
+        f"VMULPS {Y(2)}, {Y(0)}, {Y(2)}",
+    ], 2
+
+
+def body_mish():
+    return clamp_low(0, -200, 1) + [
+        f"VMINPS {c('mishmax', 20.0)}, {Y(0)}, {Y(1)}",
+    ] + exp(1, 2, 3, 4) + [
+        f"VADDPS {c('two', 2.0)}, {Y(2)}, {Y(3)}",
+        f"VMULPS {Y(3)}, {Y(2)}, {Y(2)}",
+        f"VADDPS {c('two', 2.0)}, {Y(2)}, {Y(3)}",
+        f"VDIVPS {Y(3)}, {Y(2)}, {Y(2)}",
+        f"VMULPS {Y(2)}, {Y(0)}, {Y(2)}",
+    ], 2
+
+
+def body_softplus():
+    return [f"VORPS {c('sign', bits=0x80000000)}, {Y(0)}, {Y(1)}"] + exp(1, 2, 3, 4) + [
+        f"VADDPS {Y(ONE)}, {Y(2)}, {Y(3)}",  # u
+        f"VSUBPS {Y(ONE)}, {Y(3)}, {Y(4)}",  # u - 1
+        f"VSUBPS {Y(4)}, {Y(2)}, {Y(4)}",  # e - (u - 1)
+        f"VDIVPS {Y(3)}, {Y(4)}, {Y(4)}",  # c
+    ] + log_positive_normal(3, 5, 6, 7) + [
+        f"VADDPS {Y(4)}, {Y(5)}, {Y(5)}",
+        f"VXORPS {Y(6)}, {Y(6)}, {Y(6)}",
+        f"VMAXPS {Y(0)}, {Y(6)}, {Y(6)}",
+        f"VADDPS {Y(5)}, {Y(6)}, {Y(5)}",
+    ], 5
+
+
+def body_elu():
+    # Y12 = alpha
+    return clamp_low(0, -20, 1) + expm1(0, 2, 3, 4) + [
+        f"VMULPS {Y(12)}, {Y(2)}, {Y(2)}",
+        f"VMOVUPS (SI), {Y(0)}",
+        f"VCMPPS $0x0e, {c('zero', 0.0)}, {Y(0)}, {Y(3)}",
+        f"VBLENDVPS {Y(3)}, {Y(0)}, {Y(2)}, {Y(2)}",
+    ], 2
+
+
+def setup():
+    return [
+        f"VMOVUPS {c('one', 1.0)}, {Y(ONE)}",
+        f"VMOVUPS {c('expHi', 89.0)}, {Y(HI)}",
+        f"VMOVUPS {c('expLo', -104.0)}, {Y(LO)}",
+    ]
+
+
+def routine(name, body, extra_args=()):
+    lines, res = body()
+    frame = 24 + sum(sz for _, sz, _ in extra_args)
+    sig = ", ".join(["dst *float32", "x *float32", "n int"] + [f"{a} {t}" for a, _, t in extra_args])
+    out = [f"// func {name}({sig})", f"TEXT ·{name}(SB), NOSPLIT, $0-{frame}",
+           "\tMOVQ dst+0(FP), DI", "\tMOVQ x+8(FP), SI", "\tMOVQ n+16(FP), CX"]
+    off = 24
+    for a, sz, t in extra_args:
+        if t == "float32":
+            out.append(f"\tVBROADCASTSS {a}+{off}(FP), Y12")
+        off += sz
+    out += ["\t" + l for l in setup()]
+    out += ["\tSHRQ $3, CX", f"\tJEQ {name}_done", f"{name}_loop:", "\tVMOVUPS (SI), Y0"]
+    out += ["\t" + l for l in lines]
+    out += [f"\tVMOVUPS Y{res}, (DI)", "\tADDQ $32, SI", "\tADDQ $32, DI", "\tDECQ CX", f"\tJNE {name}_loop",
+            f"{name}_done:", "\tVZEROUPPER", "\tRET", ""]
+    return out
+
+
+def exp_sum():
+    """expSubSumAVX2: dst = exp(x - sub), acc[0:4] += the values in float64."""
+    name = "expSubSumAVX2"
+    out = [f"// func {name}(dst *float32, x *float32, n int, sub float32, acc *[4]float64)",
+           f"TEXT ·{name}(SB), NOSPLIT, $0-40",
+           "\tMOVQ dst+0(FP), DI", "\tMOVQ x+8(FP), SI", "\tMOVQ n+16(FP), CX",
+           "\tVBROADCASTSS sub+24(FP), Y12", "\tMOVQ acc+32(FP), DX", "\tVMOVUPD (DX), Y11"]
+    out += ["\t" + l for l in setup()]
+    out += ["\tSHRQ $3, CX", f"\tJEQ {name}_done", f"{name}_loop:", "\tVMOVUPS (SI), Y0",
+            "\tVSUBPS Y12, Y0, Y0"]
+    out += ["\t" + l for l in exp(0, 1, 2, 3)]
+    out += ["\tVMOVUPS Y1, (DI)", "\tVCVTPS2PD X1, Y2", "\tVEXTRACTF128 $1, Y1, X3", "\tVCVTPS2PD X3, Y3",
+            "\tVADDPD Y2, Y11, Y11", "\tVADDPD Y3, Y11, Y11",
+            "\tADDQ $32, SI", "\tADDQ $32, DI", "\tDECQ CX", f"\tJNE {name}_loop",
+            f"{name}_done:", "\tVMOVUPD Y11, (DX)", "\tVZEROUPPER", "\tRET", ""]
+    return out
+
+
+def sums():
+    """sumF64AVX2: acc[0:4] += x in float64; sumSqDevAVX2: acc[0:4] += (x - mean)^2 in float64."""
+    out = ["// func sumF64AVX2(x *float32, n int, acc *[4]float64)",
+           "TEXT ·sumF64AVX2(SB), NOSPLIT, $0-24",
+           "\tMOVQ x+0(FP), SI", "\tMOVQ n+8(FP), CX", "\tMOVQ acc+16(FP), DX",
+           "\tVMOVUPD (DX), Y11", "\tVXORPD Y12, Y12, Y12",
+           "\tSHRQ $3, CX", "\tJEQ sumF64AVX2_done", "sumF64AVX2_loop:",
+           "\tVCVTPS2PD (SI), Y0", "\tVCVTPS2PD 16(SI), Y1", "\tVADDPD Y0, Y11, Y11", "\tVADDPD Y1, Y12, Y12",
+           "\tADDQ $32, SI", "\tDECQ CX", "\tJNE sumF64AVX2_loop",
+           "sumF64AVX2_done:", "\tVADDPD Y12, Y11, Y11", "\tVMOVUPD Y11, (DX)", "\tVZEROUPPER", "\tRET", ""]
+    out += ["// func sumSqDevAVX2(x *float32, n int, mean float64, acc *[4]float64)",
+            "TEXT ·sumSqDevAVX2(SB), NOSPLIT, $0-32",
+            "\tMOVQ x+0(FP), SI", "\tMOVQ n+8(FP), CX", "\tVBROADCASTSD mean+16(FP), Y10", "\tMOVQ acc+24(FP), DX",
+            "\tVMOVUPD (DX), Y11", "\tVXORPD Y12, Y12, Y12",
+            "\tSHRQ $3, CX", "\tJEQ sumSqDevAVX2_done", "sumSqDevAVX2_loop:",
+            "\tVCVTPS2PD (SI), Y0", "\tVCVTPS2PD 16(SI), Y1", "\tVSUBPD Y10, Y0, Y0", "\tVSUBPD Y10, Y1, Y1",
+            "\tVFMADD231PD Y0, Y0, Y11", "\tVFMADD231PD Y1, Y1, Y12",
+            "\tADDQ $32, SI", "\tDECQ CX", "\tJNE sumSqDevAVX2_loop",
+            "sumSqDevAVX2_done:", "\tVADDPD Y12, Y11, Y11", "\tVMOVUPD Y11, (DX)", "\tVZEROUPPER", "\tRET", ""]
+    return out
+
+
+out = ["// Code generated by gen_math.py. DO NOT EDIT.", "", "//go:build amd64 && !purego", "", '#include "textflag.h"', ""]
+for name, body in [("expAVX2", body_exp), ("logAVX2", body_log), ("sigmoidAVX2", body_sigmoid),
+                   ("tanhAVX2", body_tanh), ("erfAVX2", body_erf), ("siluAVX2", body_silu),
+                   ("geluErfAVX2", body_gelu_erf), ("geluTanhAVX2", body_gelu_tanh), ("mishAVX2", body_mish),
+                   ("softplusAVX2", body_softplus)]:
+    out += routine(name, body)
+out += routine("eluAVX2", body_elu, [("alpha", 4, "float32")])
+out += exp_sum()
+out += sums()
+for name, bits in consts.items():
+    for i in range(8):
+        out.append(f"DATA c_{name}<>+{4 * i}(SB)/4, ${bits:#010x}")
+    out.append(f"GLOBL c_{name}<>(SB), RODATA|NOPTR, $32")
+open("math_amd64.s", "w").write("\n".join(out) + "\n")

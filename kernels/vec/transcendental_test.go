@@ -1,0 +1,334 @@
+package vec
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func sigmoid64(x float64) float64 {
+	if x >= 0 {
+		return 1 / (1 + math.Exp(-x))
+	}
+	e := math.Exp(x)
+	return e / (1 + e)
+}
+
+// limitAtMinusInf gives x*g(x) functions their limit 0 at -Inf (float64 would say -Inf*0 = NaN).
+func limitAtMinusInf(f func(float64) float64) func(float64) float64 {
+	return func(x float64) float64 {
+		if math.IsInf(x, -1) {
+			return 0
+		}
+		return f(x)
+	}
+}
+
+type mathCase struct {
+	name string
+	run  func(dst, x []float32)
+	ref  func(float64) float64
+	// dense range sampled uniformly besides the stride over all bit patterns
+	lo, hi float64
+	// maxULP bounds the error in ulps of the float32 result (subnormal results
+	// in units of 2^-149) wherever |ref| >= tiny; below tiny the absolute error
+	// must stay under tinyAbs.
+	maxULP        float64
+	tiny, tinyAbs float64
+}
+
+var mathCases = []mathCase{
+	{"Exp", Exp, math.Exp, -110, 90, 1.05, 0, 0},
+	{"Log", Log, math.Log, 0, 4, 1, 0, 0},
+	{"Sigmoid", Sigmoid, sigmoid64, -110, 30, 2.5, 0, 0},
+	{"Tanh", Tanh, math.Tanh, -10, 10, 2.5, 0, 0},
+	{"Erf", Erf, math.Erf, -5, 5, 2, 0, 0},
+	// x * e^x with e^x subnormal: that rounding (2^-150) is multiplied by |x| <= 104.
+	{"Silu", Silu, limitAtMinusInf(func(x float64) float64 { return x * sigmoid64(x) }), -110, 30, 3.5, 0x1p-126 * 104, 104 * 0x1p-149},
+	{"GeluErf", GeluErf, limitAtMinusInf(func(x float64) float64 { return 0.5 * x * math.Erfc(-x/math.Sqrt2) }), -12, 8, 6, 1e-16, 1e-16},
+	// x * sigmoid(2z) with sigmoid(2z) subnormal: its rounding times |x| <= 200.
+	{"GeluTanh", GeluTanh, limitAtMinusInf(func(x float64) float64 {
+		return x * sigmoid64(2*math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x))
+	}), -12, 8, 4, 0x1p-126 * 200, 256 * 0x1p-149},
+	{"Mish", Mish, limitAtMinusInf(func(x float64) float64 { return x * math.Tanh(math.Log1p(math.Exp(x))) }), -110, 30, 4.5, 0x1p-126 * 104, 104 * 0x1p-149},
+	{"Softplus", Softplus, func(x float64) float64 { return math.Max(x, 0) + math.Log1p(math.Exp(-math.Abs(x))) }, -110, 30, 2, 0, 0},
+	{"Elu", func(d, x []float32) { Elu(d, x, 1) }, func(x float64) float64 {
+		if x > 0 {
+			return x
+		}
+		return math.Expm1(x)
+	}, -25, 5, 2, 0, 0},
+}
+
+// ulp32 is the spacing of float32 values at |v| (2^-149 in the subnormal range).
+func ulp32(v float64) float64 {
+	a := math.Abs(v)
+	if a < 0x1p-126 {
+		return 0x1p-149
+	}
+	_, e := math.Frexp(a) // a = f * 2^e, f in [0.5, 1)
+	return math.Ldexp(1, e-24)
+}
+
+type errStats struct {
+	maxULP, maxRel, maxTinyAbs float64
+	maxULPCore                 float64 // unscaled, over |x| <= 3
+	atULP, atRel               float32
+	n                          int
+	bad                        []string
+}
+
+// check compares got with ref(x) for every x and accumulates the error.
+func (s *errStats) check(c *mathCase, x, got []float32) {
+	for i, v := range x {
+		s.n++
+		ref := c.ref(float64(v))
+		g := got[i]
+		r32 := float32(ref)
+		switch {
+		case math.IsNaN(ref):
+			if g == g {
+				s.fail(fmt.Sprintf("%s(%g) = %g, want NaN", c.name, v, g))
+			}
+			continue
+		case math.IsInf(float64(r32), 0) || g != g || math.IsInf(float64(g), 0):
+			if g != r32 {
+				s.fail(fmt.Sprintf("%s(%g) = %g, want %g", c.name, v, g, ref))
+			}
+			continue
+		}
+		d := math.Abs(float64(g) - ref)
+		if math.Abs(ref) < c.tiny {
+			s.maxTinyAbs = math.Max(s.maxTinyAbs, d)
+			continue
+		}
+		u := d / ulp32(ref)
+		if math.Abs(float64(v)) <= 3 {
+			s.maxULPCore = math.Max(s.maxULPCore, u)
+		}
+		if u > s.maxULP {
+			s.maxULP, s.atULP = u, v
+		}
+		if math.Abs(ref) >= 0x1p-126 {
+			if r := d / math.Abs(ref); r > s.maxRel {
+				s.maxRel, s.atRel = r, v
+			}
+		}
+	}
+}
+
+func (s *errStats) fail(msg string) {
+	if len(s.bad) < 5 {
+		s.bad = append(s.bad, msg)
+	}
+}
+
+// accuracyInputs is a stride over all float32 bit patterns (every sign,
+// exponent, subnormals, infinities and NaNs) plus a dense uniform sample of
+// [lo, hi] and the special values.
+func accuracyInputs(c *mathCase, short bool) []float32 {
+	stride, dense := uint64(431), 1_000_000
+	if short {
+		stride, dense = 4327, 500_000
+	}
+	var xs []float32
+	for b := uint64(0); b < 1<<32; b += stride {
+		xs = append(xs, math.Float32frombits(uint32(b)))
+	}
+	r := rand.New(rand.NewPCG(7, uint64(len(c.name))))
+	for i := 0; i < dense; i++ {
+		xs = append(xs, float32(c.lo+(c.hi-c.lo)*r.Float64()))
+	}
+	inf := float32(math.Inf(1))
+	xs = append(xs, 0, float32(math.Copysign(0, -1)), inf, -inf, float32(math.NaN()),
+		0x1p-149, -0x1p-149, 0x1p-126, -0x1p-126, math.MaxFloat32, -math.MaxFloat32,
+		88.72283, 88.72284, -87.33655, -103.27893, -103.97208, -104, 9.01, -9.01, 3.92, -3.92)
+	return xs
+}
+
+// TestAccuracy measures every function against float64 over more than 10^7
+// inputs, on the assembly path and on the portable Go path, and asserts the
+// bounds documented in transcendental.go.
+func TestAccuracy(t *testing.T) {
+	paths := []bool{false}
+	if useFMA {
+		paths = append(paths, true)
+	}
+	defer func(v bool) { useFMA = v }(useFMA)
+	for i := range mathCases {
+		c := &mathCases[i]
+		t.Run(c.name, func(t *testing.T) {
+			xs := accuracyInputs(c, testing.Short())
+			got := make([]float32, len(xs))
+			for _, simd := range paths {
+				useFMA = simd
+				c.run(got, xs)
+				var s errStats
+				s.check(c, xs, got)
+				path := map[bool]string{false: "Go", true: "AVX2"}[simd]
+				t.Logf("%-8s %-4s %d values: max %.3f ulp (at %g), %.3f ulp for |x| <= 3, max relative %.3g (at %g), abs below %g: %.3g",
+					c.name, path, s.n, s.maxULP, s.atULP, s.maxULPCore, s.maxRel, s.atRel, c.tiny, s.maxTinyAbs)
+				for _, b := range s.bad {
+					t.Errorf("%s: %s", path, b)
+				}
+				if s.maxULP > c.maxULP {
+					t.Errorf("%s %s: max error %.3f ulp (at x=%g) exceeds the bound %g", c.name, path, s.maxULP, s.atULP, c.maxULP)
+				}
+				if s.maxTinyAbs > c.tinyAbs {
+					t.Errorf("%s %s: absolute error %.3g where |y| < %g exceeds %g", c.name, path, s.maxTinyAbs, c.tiny, c.tinyAbs)
+				}
+			}
+		})
+	}
+}
+
+// TestPathsAgree requires the assembly and Go paths to agree within one ulp on
+// every input, lengths around the vector width included.
+func TestPathsAgree(t *testing.T) {
+	if !useFMA {
+		t.Skip("no AVX2+FMA on this machine: only the Go path runs")
+	}
+	defer func(v bool) { useFMA = v }(useFMA)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range mathCases {
+		c := &mathCases[i]
+		for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 100, 4096} {
+			xs := make([]float32, n)
+			for j := range xs {
+				xs[j] = float32(c.lo + (c.hi-c.lo)*r.Float64())
+				if r.IntN(20) == 0 {
+					xs[j] = math.Float32frombits(r.Uint32())
+				}
+			}
+			a, b := make([]float32, n), make([]float32, n)
+			useFMA = true
+			c.run(a, xs)
+			useFMA = false
+			c.run(b, xs)
+			for j := range a {
+				if a[j] != b[j] && !(a[j] != a[j] && b[j] != b[j]) && math.Abs(float64(a[j])-float64(b[j])) > ulp32(float64(b[j])) {
+					t.Fatalf("%s n=%d: x=%g AVX2 %g, Go %g", c.name, n, xs[j], a[j], b[j])
+				}
+			}
+		}
+	}
+}
+
+func TestExpSum(t *testing.T) {
+	defer func(v bool) { useFMA = v }(useFMA)
+	for _, simd := range []bool{false, useFMA} {
+		useFMA = simd
+		for _, n := range []int{1, 5, 8, 13, 64, 1000} {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(i%17) - 8
+			}
+			dst := make([]float32, n)
+			s := ExpSum(dst, x, 8)
+			want := 0.0
+			for i, v := range x {
+				e := math.Exp(float64(v) - 8)
+				want += e
+				if math.Abs(float64(dst[i])-e) > 2e-7*e {
+					t.Fatalf("n=%d: dst[%d] = %g, want %g", n, i, dst[i], e)
+				}
+			}
+			if math.Abs(s-want) > 1e-6*want {
+				t.Fatalf("n=%d simd=%v: sum %g, want %g", n, simd, s, want)
+			}
+		}
+	}
+}
+
+// BenchmarkMath reports GB/s (input bytes) of each function against the scalar
+// float64 loop the kernels ran before.
+func BenchmarkMath(b *testing.B) {
+	x := make([]float32, 4096)
+	r := rand.New(rand.NewPCG(1, 1))
+	for i := range x {
+		x[i] = float32(r.NormFloat64() * 3)
+	}
+	dst := make([]float32, len(x))
+	for _, c := range mathCases {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(4 * len(x)))
+			for b.Loop() {
+				c.run(dst, x)
+			}
+		})
+		b.Run(c.name+"/scalar64", func(b *testing.B) {
+			b.SetBytes(int64(4 * len(x)))
+			for b.Loop() {
+				for i, v := range x {
+					dst[i] = float32(c.ref(float64(v)))
+				}
+			}
+		})
+	}
+}
+
+func TestSums(t *testing.T) {
+	defer func(v bool) { useFMA = v }(useFMA)
+	r := rand.New(rand.NewPCG(8, 9))
+	for _, n := range []int{0, 1, 7, 8, 9, 31, 100, 1000} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(1000 + r.NormFloat64()*3) // a large mean: the two-pass form must not cancel
+		}
+		var s, q float64
+		for _, v := range x {
+			s += float64(v)
+		}
+		mean := 0.0
+		if n > 0 {
+			mean = s / float64(n)
+		}
+		for _, v := range x {
+			q += (float64(v) - mean) * (float64(v) - mean)
+		}
+		for _, simd := range []bool{false, useFMA} {
+			useFMA = simd
+			if got := Sum(x); math.Abs(got-s) > 1e-12*math.Abs(s) {
+				t.Errorf("n=%d simd=%v: Sum %v, want %v", n, simd, got, s)
+			}
+			if got := SumSqDev(x, mean); math.Abs(got-q) > 1e-9*q {
+				t.Errorf("n=%d simd=%v: SumSqDev %v, want %v", n, simd, got, q)
+			}
+		}
+	}
+}
+
+// BenchmarkSoftmaxRow is Softmax's inner work on rows of 256 (the tiny Llama's
+// attention rows): ExpSum and a scale, against the float64 loop it replaced.
+func BenchmarkSoftmaxRow(b *testing.B) {
+	x := make([]float32, 256)
+	r := rand.New(rand.NewPCG(2, 2))
+	for i := range x {
+		x[i] = float32(r.NormFloat64() * 4)
+	}
+	dst := make([]float32, len(x))
+	_, m := MinMax(x)
+	b.Run("vec", func(b *testing.B) {
+		b.SetBytes(int64(4 * len(x)))
+		for b.Loop() {
+			s := ExpSum(dst, x, m)
+			MulScalar(dst, dst, float32(1/s))
+		}
+	})
+	b.Run("scalar64", func(b *testing.B) {
+		b.SetBytes(int64(4 * len(x)))
+		for b.Loop() {
+			var s float64
+			for j, v := range x {
+				e := math.Exp(float64(v - m))
+				s += e
+				dst[j] = float32(e)
+			}
+			inv := float32(1 / s)
+			for j := range dst {
+				dst[j] *= inv
+			}
+		}
+	})
+}
