@@ -57,6 +57,24 @@ func TestCrossCheckFloat16(t *testing.T) {
 			}
 		})
 	}
+	for _, name := range []string{"squeezenet", "resnet-cifar"} {
+		t.Run(name, func(t *testing.T) {
+			m, err := testmodels.Build(name, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			samples, err := testmodels.Samples(name, m, 2, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := testmodels.ToHalf(m, graph.Float16, true); err != nil {
+				t.Fatal(err)
+			}
+			for _, in := range samples {
+				halfCrossCheck(t, m, in)
+			}
+		})
+	}
 	t.Run("rec", func(t *testing.T) {
 		m, err := graph.Load(testdata.OCRModel(t, "rec"))
 		if err != nil {
