@@ -17,6 +17,7 @@ import (
 	"github.com/onnxq/onnxq/diagnose"
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/rss"
+	"github.com/onnxq/onnxq/kernels"
 	"github.com/onnxq/onnxq/overrides"
 	"github.com/onnxq/onnxq/passes"
 )
@@ -246,6 +247,9 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 	if opt.WeightBlockSize > 0 {
 		need = 21
 	}
+	if len(kernels.HalfTypes(m)) > 0 {
+		need = max(need, 19) // float16/bfloat16 Q/DQ scales
+	}
 	if m.OpsetVersion("") < need {
 		list += fmt.Sprintf(",upgrade-opset:%d", need)
 	}
@@ -457,6 +461,9 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 		if floatModel, err = cloneModel(m); err != nil {
 			return nil, err
 		}
+	}
+	if len(qp.Weights)+len(qp.Activations) == 0 {
+		return nil, nothingQuantized(m, opt, rep)
 	}
 	for _, n := range m.Graph.Nodes {
 		if n.OpType != "Conv" && n.OpType != "Gemm" && n.OpType != "MatMul" || n.Input(1) == nil {
