@@ -10,7 +10,10 @@ import (
 
 // The scalar float64 RNN, GRU and LSTM that rnn.go replaced, kept as the
 // reference the fast kernels are checked against: one matrix-vector product
-// per gate row per step, written straight from the ONNX formulas.
+// per gate row per step, written straight from the ONNX formulas. One fix over
+// the old kernel: GRU without linear_before_reset multiplies R_h by r⊙h (the
+// reset gate of each input unit), where the old code scaled row k of R_h·h by
+// unit k's gate; the backend tests' uniform weights could not tell them apart.
 
 // refActivation returns an activation function by ONNX name.
 func refActivation(name string, alpha, beta float64) (func(float64) float64, error) {
@@ -236,6 +239,12 @@ func refRecurrent(kind rnnKind) Factory {
 								nh[k] = f[0](clipf(gx[k] + gh[k]))
 							}
 						case kindGRU: // gates z, r, h
+							// The reset gate of every unit first: without
+							// linear_before_reset, R_h multiplies r⊙h.
+							rg := make([]float64, hs)
+							for k := range rg {
+								rg[k] = f[0](clipf(gx[hs+k] + gh[hs+k]))
+							}
 							for k := 0; k < hs; k++ {
 								z := f[0](clipf(gx[k] + gh[k]))
 								rr := f[0](clipf(gx[hs+k] + gh[hs+k]))
@@ -246,12 +255,11 @@ func refRecurrent(kind rnnKind) Factory {
 									// R_h (r * h) + Rb_h
 									var s2 float64
 									for i := 0; i < hs; i++ {
-										s2 += R[(2*hs+k)*hs+i] * rr * h[i]
+										s2 += R[(2*hs+k)*hs+i] * rg[i] * h[i]
 									}
 									if Rb != nil {
 										s2 += Rb[2*hs+k]
 									}
-									_ = rr
 									hh = f[1](clipf(gx[2*hs+k] + s2))
 								}
 								nh[k] = (1-z)*hh + z*h[k]
