@@ -415,24 +415,33 @@ func (k *recurrentKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 		}
 	}
 
-	// The input projection of all steps and directions: one GEMM on top of the bias.
+	// The input projection of all steps and directions as one GEMM; the bias
+	// is added as each step reads its row.
 	rows := seq * batch
-	gx := make([]float32, rows*dirs*gh)
-	for i := 0; i < rows; i++ {
-		copy(gx[i*dirs*gh:(i+1)*dirs*gh], bx)
-	}
-	gemm.MulPackedB(rows, 1, gemm.Matrix{Data: xv, Stride: isz}, p.w, 1, gx, dirs*gh, ctx.Threads)
+	gx := ctx.Scratch(rows * dirs * gh)
+	defer ctx.Release(gx)
+	gemm.MulPackedB(rows, 1, gemm.Matrix{Data: xv, Stride: isz}, p.w, 0, gx, dirs*gh, ctx.Threads)
 
 	yShape := []int{seq, dirs, batch, hs}
 	stShape := []int{dirs, batch, hs}
 	if k.layout == 1 {
 		yShape, stShape = []int{batch, seq, dirs, hs}, []int{batch, dirs, hs}
 	}
-	y := make([]float32, seq*dirs*batch*hs)
-	yh := make([]float32, dirs*batch*hs)
-	yc := make([]float32, dirs*batch*hs)
+	// float32 results go straight into the outputs; other types through a copy.
+	outs := make([]*graph.Tensor, 3)
+	vals := make([][]float32, 3)
+	for i, shape := range [][]int{yShape, stShape, stShape} {
+		if x.DType == graph.Float {
+			outs[i] = ctx.Float32(shape)
+			vals[i] = outs[i].Float32s()
+			clear(vals[i]) // Y stays zero past each row's sequence length
+		} else {
+			outs[i] = graph.NewTensor(x.DType, shape)
+			vals[i] = make([]float32, graph.Numel(shape))
+		}
+	}
 	run := func(d int) {
-		k.direction(d, p.rec[d], gx, seq, batch, hs, lens, h0, c0, pv, rbh, y, yh, yc)
+		k.direction(d, p.rec[d], gx, bx[d*gh:(d+1)*gh], seq, batch, hs, lens, h0, c0, pv, rbh, vals[0], vals[1], vals[2])
 	}
 	if dirs == 2 && ctx.Threads != 1 {
 		var wg sync.WaitGroup
@@ -445,10 +454,11 @@ func (k *recurrentKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 			run(d)
 		}
 	}
-	outs := []*graph.Tensor{graph.NewTensor(x.DType, yShape), graph.NewTensor(x.DType, stShape), graph.NewTensor(x.DType, stShape)}
-	for i, v := range [][]float32{y, yh, yc} {
-		if err := storeFloat32s(outs[i], v); err != nil {
-			return nil, err
+	if x.DType != graph.Float {
+		for i, v := range vals {
+			if err := storeFloat32s(outs[i], v); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if k.kind != kindLSTM {
@@ -457,12 +467,8 @@ func (k *recurrentKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 	return outs, nil
 }
 
-// storeFloat32s writes float32 values into a tensor of any real type.
+// storeFloat32s writes float32 values into a tensor of another real type.
 func storeFloat32s(t *graph.Tensor, v []float32) error {
-	if t.DType == graph.Float {
-		copy(t.Float32s(), v)
-		return nil
-	}
 	f := make([]float64, len(v))
 	for i, x := range v {
 		f[i] = float64(x)
@@ -471,8 +477,9 @@ func storeFloat32s(t *graph.Tensor, v []float32) error {
 }
 
 // direction runs the recurrence of direction d over all batch rows, writing
-// its slices of Y, Y_h and Y_c.
-func (k *recurrentKernel) direction(d int, rec []recMat, gx []float32, seq, batch, hs int, lens []int,
+// its slices of Y, Y_h and Y_c. gx holds X·W^T of every step and direction,
+// bias the direction's input-side bias.
+func (k *recurrentKernel) direction(d int, rec []recMat, gx, bias []float32, seq, batch, hs int, lens []int,
 	h0, c0, pv, rbh, y, yh, yc []float32) {
 	g, dirs := k.kind.gates(), k.dirs
 	gh := g * hs
@@ -540,7 +547,7 @@ func (k *recurrentKernel) direction(d int, rec []recMat, gx []float32, seq, batc
 				if reverse {
 					t = lens[b] - 1 - s
 				}
-				copy(gates[b*gh:(b+1)*gh], gxAt(t, b))
+				vec.Add(gates[b*gh:(b+1)*gh], gxAt(t, b), bias)
 			}
 		}
 		rec[0].mulAdd(h, batch, hs, gates, gh)
