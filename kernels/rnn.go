@@ -12,8 +12,8 @@ import (
 
 // RNN, GRU and LSTM in float32. The input projection X·W^T of every time step
 // and direction is one GEMM before the recurrence; each step then adds h·R^T
-// (a GEMM on R packed once, or row-by-row AXPYs when the batch is too small to
-// fill a micro-kernel tile) and applies the gate activations a whole gate
+// (a GEMM on R packed once, or a matrix-vector product per row when the batch
+// is too small to fill a micro-kernel tile) and applies the gate activations a whole gate
 // vector at a time. Layouts follow ONNX: X [seq, batch, input] (layout 0) or
 // [batch, seq, input] (layout 1).
 
@@ -113,11 +113,12 @@ func defaultAlphaBeta(name string) (float64, float64) {
 type recMat struct {
 	n      int
 	packed *gemm.PackedB
-	rows   []float32 // R^T row-major, for the AXPY path
+	rows   []float32 // R^T row-major, for the matrix-vector path
 }
 
-// gemvRows is the batch below which a step's h·R^T runs as AXPYs over the rows
-// of R^T: a GEMM micro-kernel tile of 6 or 12 rows would mostly compute padding.
+// gemvRows is the batch below which a step's h·R^T runs as one matrix-vector
+// product per batch row: a GEMM micro-kernel tile of 6 or 12 rows would mostly
+// compute padding.
 const gemvRows = 4
 
 func newRecMat(r []float32, hidden, n int) recMat {
@@ -140,12 +141,7 @@ func (m *recMat) mulAdd(in []float32, batch, hidden int, out []float32, ldo int)
 		return
 	}
 	for b := 0; b < batch; b++ {
-		o := out[b*ldo : b*ldo+m.n]
-		for i, v := range in[b*hidden : (b+1)*hidden] {
-			if v != 0 {
-				vec.Axpy(o, m.rows[i*m.n:(i+1)*m.n], v)
-			}
-		}
+		vec.MulAddT(out[b*ldo:b*ldo+m.n], in[b*hidden:(b+1)*hidden], m.rows, m.n)
 	}
 }
 
