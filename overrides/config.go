@@ -77,6 +77,7 @@ type QuantConfig struct {
 	BiasType            string `toml:"bias_type"`
 	WeightOnly          bool   `toml:"weight_only"`
 	BiasCorrection      bool   `toml:"bias_correction"`
+	ReduceRange         bool   `toml:"reduce_range"`
 }
 
 // PassConfig chooses the float passes.

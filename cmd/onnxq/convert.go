@@ -102,6 +102,7 @@ func convertFlags() []convertFlag {
 		}},
 		str("bias-type", "quantization.bias_type", "int32 (scale = input scale x weight scale) or float", d.Quant.BiasType, func(c *overrides.Config) *string { return &c.Quant.BiasType }),
 		boolean("weight-only", "quantization.weight_only", "quantize weights only; activations and biases stay float (no calibration data needed)", func(c *overrides.Config) *bool { return &c.Quant.WeightOnly }),
+		boolean("reduce-range", "quantization.reduce_range", "int8 weights with 7 bits of range, for ONNX Runtime on x86 CPUs without AVX-VNNI (its u8 x s8 kernels saturate pair sums in int16)", func(c *overrides.Config) *bool { return &c.Quant.ReduceRange }),
 		boolean("bias-correction", "quantization.bias_correction", "correct biases for weight quantization error with input means measured on the calibration data", func(c *overrides.Config) *bool { return &c.Quant.BiasCorrection }),
 		str("passes", "passes.list", "float passes before calibration (see onnxq passes)", d.Passes.List, func(c *overrides.Config) *string { return &c.Passes.List }),
 		boolean("cle", "passes.cle", "add cross-layer equalization to the passes", func(c *overrides.Config) *bool { return &c.Passes.CLE }),
@@ -269,7 +270,7 @@ func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options,
 		Observer: calib.Config{Kind: o.Kind, Percentile: o.Percentile, Bins: o.Bins, Momentum: o.MovingAverage},
 		ActType:  act, ActSymmetric: q.ActivationSymmetric, WeightType: wt,
 		WeightPerTensor: q.WeightGranularity == overrides.PerTensor, WeightBlockSize: q.WeightBlockSize,
-		BiasFloat: q.BiasType == "float", BiasCorrection: q.BiasCorrection, WeightOnly: q.WeightOnly,
+		BiasFloat: q.BiasType == "float", BiasCorrection: q.BiasCorrection, WeightOnly: q.WeightOnly, ReduceRange: q.ReduceRange,
 		Passes: cfg.Passes.List, CLE: cfg.Passes.CLE, KeepInitializerInputs: cfg.Passes.KeepInitializerInputs, Threads: cfg.Threads,
 		EncodingsOut: cfg.Report.Encodings, AllowMissing: cfg.AllowMissing,
 		Eval: cfg.Compare.Eval, NoMeasure: cfg.Compare.Skip,
@@ -419,6 +420,9 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 	}
 	for _, w := range rep.Warnings {
 		fmt.Fprintf(tw, "warning\t%s\n", w)
+	}
+	if rep.U8S8 {
+		fmt.Fprintf(tw, "note\tuint8 activations into int8 weights: ONNX Runtime on x86 CPUs without AVX-VNNI adds product pairs in saturating int16 and can lose much accuracy; for such targets add --reduce-range (7-bit weights) or use --weight-type uint8\n")
 	}
 	phases := []string{"load", "passes", "calibration", "quantize", "save"}
 	if rep.Measured != nil {
