@@ -458,9 +458,9 @@ func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []floa
 	// (phase p holds columns p, p+sw, ...): every tap then reads one phase
 	// contiguously, so strided taps run as vector axpys too.
 	pw := (g.w + g.sw - 1) / g.sw
-	// Stride 1 on narrow maps: rows of a few dozen columns leave the vector
-	// loops mostly in their scalar tails, so the taps run over whole planes.
-	whole := g.sh == 1 && g.sw == 1 && g.ow < 64
+	// Narrow maps: rows of a few dozen columns leave the vector loops mostly
+	// in their scalar tails, so the taps run over whole planes.
+	whole := g.ow < 64
 	parallelFor(threadsFor(ctx, n*channels*oplane*g.kh*g.kw, 1<<15), n*channels, func(lo, hi int) {
 		var phases []float32
 		if g.sw > 1 {
@@ -532,44 +532,61 @@ func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []floa
 	})
 }
 
-// depthwisePlanes computes a stride-1 depthwise channel on a zero-padded copy
-// of the input plane whose width wp leaves room for every tap: output (oy, ox)
-// then sits at oy*wp + ox of an accumulator, and each tap adds one shifted
-// plane with a single long axpy. The wp-ow extra columns per row are
-// computed and dropped.
+// depthwisePlanes computes a depthwise channel on maps under 64 columns, where
+// per-row axpys would run mostly in their scalar tails. The zero-padded input
+// is split into sh x sw phase planes (phase (py, px) holds padded rows py,
+// py+sh, ... and columns px, px+sw, ...), each wq wide: tap (ki, kj) then reads
+// phase (ki*dh%sh, kj*dw%sw) at a fixed offset, for every output (oy, ox) held
+// at oy*wq+ox of an accumulator, so each tap is one long axpy. The wq-ow extra
+// columns per row are computed and dropped.
 type depthwisePlanes struct {
-	wp, hp int
-	pad    []float32 // hp x wp, zero outside the input
-	acc    []float32 // (oh-1)*wp + ow
+	wq, hq int
+	phases []float32 // sh*sw planes of hq x wq, zero where the input is padding
+	acc    []float32 // (oh-1)*wq + ow
 }
 
 func newDepthwisePlanes(g convGeom) *depthwisePlanes {
-	wp := g.ow + (g.kw-1)*g.dw
-	hp := g.oh + (g.kh-1)*g.dh
-	return &depthwisePlanes{wp: wp, hp: hp, pad: make([]float32, hp*wp), acc: make([]float32, (g.oh-1)*wp+g.ow)}
+	wq := g.ow + (g.kw-1)*g.dw/g.sw
+	hq := g.oh + (g.kh-1)*g.dh/g.sh
+	return &depthwisePlanes{wq: wq, hq: hq, phases: make([]float32, g.sh*g.sw*hq*wq), acc: make([]float32, (g.oh-1)*wq+g.ow)}
 }
 
 func (d *depthwisePlanes) run(g convGeom, src, wk []float32, bias float32, dst []float32) {
-	// Padded row y holds input row y-pt, padded column x input column x-pl;
-	// both may run past the input (pads larger than needed are cut off).
-	clear(d.pad)
-	for y := max(0, g.pt); y < min(d.hp, g.h+g.pt); y++ {
-		row := src[(y-g.pt)*g.w:]
-		x0, x1 := max(0, g.pl), min(d.wp, g.w+g.pl)
-		if x0 < x1 {
-			copy(d.pad[y*d.wp+x0:y*d.wp+x1], row[x0-g.pl:x1-g.pl])
+	plane := d.hq * d.wq
+	for py := 0; py < g.sh; py++ {
+		for px := 0; px < g.sw; px++ {
+			q := d.phases[(py*g.sw+px)*plane : (py*g.sw+px+1)*plane]
+			for i := 0; i < d.hq; i++ {
+				row := q[i*d.wq : (i+1)*d.wq]
+				iy := i*g.sh + py - g.pt
+				if iy < 0 || iy >= g.h {
+					clear(row)
+					continue
+				}
+				srow := src[iy*g.w : (iy+1)*g.w]
+				for j, ix := 0, px-g.pl; j < len(row); j, ix = j+1, ix+g.sw {
+					if ix >= 0 && ix < g.w {
+						row[j] = srow[ix]
+					} else {
+						row[j] = 0
+					}
+				}
+			}
 		}
 	}
 	for i := range d.acc {
 		d.acc[i] = bias
 	}
 	for ki := 0; ki < g.kh; ki++ {
+		oy, py := ki*g.dh/g.sh, ki*g.dh%g.sh
 		for kj := 0; kj < g.kw; kj++ {
-			vec.Axpy(d.acc, d.pad[ki*g.dh*d.wp+kj*g.dw:], wk[ki*g.kw+kj])
+			ox, px := kj*g.dw/g.sw, kj*g.dw%g.sw
+			q := d.phases[(py*g.sw+px)*plane:]
+			vec.Axpy(d.acc, q[oy*d.wq+ox:], wk[ki*g.kw+kj])
 		}
 	}
 	for oy := 0; oy < g.oh; oy++ {
-		copy(dst[oy*g.ow:(oy+1)*g.ow], d.acc[oy*d.wp:])
+		copy(dst[oy*g.ow:(oy+1)*g.ow], d.acc[oy*d.wq:])
 	}
 }
 

@@ -176,7 +176,7 @@ func TestDepthwiseMatchesDirect(t *testing.T) {
 	for _, s := range []int{1, 2, 3} {
 		for _, k := range []int{3, 5} {
 			for _, d := range []int{1, 2} {
-				for _, hw := range []int{7, 8, 15, 16} {
+				for _, hw := range []int{7, 8, 15, 16, 140} { // 140: rows of 64+ columns take the per-row path
 					for _, pad := range []int{0, 1, k / 2 * d} {
 						g := convGeom{h: hw, w: hw + 1, kh: k, kw: k, sh: s, sw: s, dh: d, dw: d}
 						g.oh, g.pt, _ = convOut(g.h, k, s, d, pad, pad, "NOTSET")
