@@ -564,12 +564,17 @@ func (d *depthwisePlanes) run(g convGeom, src, wk []float32, bias float32, dst [
 					continue
 				}
 				srow := src[iy*g.w : (iy+1)*g.w]
-				for j, ix := 0, px-g.pl; j < len(row); j, ix = j+1, ix+g.sw {
-					if ix >= 0 && ix < g.w {
-						row[j] = srow[ix]
-					} else {
-						row[j] = 0
-					}
+				// Columns j with j*sw + px - pl inside the input row.
+				lo, hi := validRange(d.wq, g.w, g.sw, px, g.pl)
+				clear(row[:lo])
+				clear(row[hi:])
+				if g.sw == 1 {
+					copy(row[lo:hi], srow[lo+px-g.pl:])
+					continue
+				}
+				seg := row[lo:hi]
+				for j, ix := 0, lo*g.sw+px-g.pl; j < len(seg); j, ix = j+1, ix+g.sw {
+					seg[j] = srow[ix]
 				}
 			}
 		}
