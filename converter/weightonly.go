@@ -1,0 +1,75 @@
+package converter
+
+import (
+	"fmt"
+	"math/bits"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/passes"
+)
+
+// Weight formats (Options.WeightFormat).
+const (
+	// FormatONNX writes quantized weights as DequantizeLinear of an integer
+	// initializer (blocked ones with block_size, opset 21): standard ONNX.
+	FormatONNX = "onnx"
+	// FormatMatMulNBits rewrites each quantized 2-D MatMul weight into ONNX
+	// Runtime's com.microsoft::MatMulNBits (packed 4/8-bit weights).
+	FormatMatMulNBits = "matmulnbits"
+	// FormatORT is ONNX Runtime's contrib format for dynamic quantization
+	// (com.microsoft::DynamicQuantizeMatMul).
+	FormatORT = "ort"
+)
+
+// checkWeightFormat rejects option combinations the weight formats cannot
+// write, before any work is done.
+func checkWeightFormat(opt Options) error {
+	if b := opt.WeightBlockSize; b > 0 && bits.OnesCount(uint(b)) != 1 {
+		return fmt.Errorf("weight block size %d is not a power of two", b)
+	}
+	switch opt.WeightFormat {
+	case "", FormatONNX:
+	case FormatMatMulNBits:
+		if opt.Dynamic {
+			return fmt.Errorf("weight format matmulnbits is weight-only; dynamic quantization writes onnx or ort")
+		}
+		if w := opt.WeightType; w != graph.Undefined && w.BitWidth() != 4 && w.BitWidth() != 8 {
+			return fmt.Errorf("weight format matmulnbits packs 4- or 8-bit weights, not %s", w.Short())
+		}
+		if b := opt.WeightBlockSize; b > 0 && b < 16 {
+			return fmt.Errorf("weight block size %d: MatMulNBits needs at least 16", b)
+		}
+	case FormatORT:
+		if !opt.Dynamic {
+			return fmt.Errorf("weight format ort is for dynamic quantization (--dynamic); weight-only ORT weights are matmulnbits")
+		}
+	default:
+		return fmt.Errorf("weight format %q: onnx, matmulnbits or ort", opt.WeightFormat)
+	}
+	if opt.AccuracyLevel < 0 || opt.AccuracyLevel > 4 {
+		return fmt.Errorf("accuracy level %d is not in 0..4", opt.AccuracyLevel)
+	}
+	if opt.AccuracyLevel > 0 && opt.WeightFormat != FormatMatMulNBits {
+		return fmt.Errorf("accuracy level is a MatMulNBits attribute: it needs weight format matmulnbits")
+	}
+	return nil
+}
+
+// rewriteWeightFormat turns the QDQ model into the asked weight format.
+func rewriteWeightFormat(m *graph.Model, opt Options, rep *Report) error {
+	var ch *passes.Change
+	var err error
+	switch {
+	case opt.Dynamic:
+		ch, err = passes.ToDynamic(m, opt.WeightFormat == FormatORT)
+	case opt.WeightFormat == FormatMatMulNBits:
+		ch, err = passes.ToMatMulNBits(m, opt.AccuracyLevel, true)
+	default:
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	rep.Passes = append(rep.Passes, ch)
+	return nil
+}

@@ -1,0 +1,167 @@
+package converter
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/testmodels"
+)
+
+// llmTestModel is X [2, 3, k] x W [k, n] (MatMul), and Z = X2 [4, k] x W2^T + b
+// (Gemm, transB) when gemm is set; weights seeded.
+func llmTestModel(k, n int, gemm bool) *graph.Model {
+	b := testmodels.NewBuilder(7, 17)
+	x := b.Input("x", 2, 3, k)
+	b.Output(b.MatMul(x, b.Const("w", []int{k, n}, b.Normal(k*n, 0, 0.3))))
+	if gemm {
+		b.Output(b.Gemm(b.Input("x2", 4, k), n))
+	}
+	return b.M
+}
+
+func saveModel(t *testing.T, m *graph.Model, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "model.onnx")
+	if err := graph.Save(m, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// symRTN is the README's symmetric round-to-nearest fake quantization of a
+// [k, n] weight in groups of g rows (the last group shorter when g does not
+// divide k): s = max|w|/qmax over the group, q = clip(round(w/s), -qmax-1, qmax).
+func symRTN(w []float32, k, n, g int, qmax float64) []float32 {
+	out := make([]float32, len(w))
+	for c := 0; c < n; c++ {
+		for r0 := 0; r0 < k; r0 += g {
+			r1 := min(r0+g, k)
+			var amax float64
+			for r := r0; r < r1; r++ {
+				amax = math.Max(amax, math.Abs(float64(w[r*n+c])))
+			}
+			s := float32(amax / qmax)
+			if s == 0 {
+				s = 1
+			}
+			for r := r0; r < r1; r++ {
+				q := math.RoundToEven(float64(w[r*n+c] / s))
+				q = math.Max(-qmax-1, math.Min(qmax, q))
+				out[r*n+c] = float32(q) * s
+			}
+		}
+	}
+	return out
+}
+
+func seqInput(k int) *graph.Tensor {
+	x := make([]float32, 2*3*k)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i)*0.37) * 2)
+	}
+	return graph.Float32Tensor([]int{2, 3, k}, x)
+}
+
+func refMatMul(x, w []float32, rows, k, n int) []float32 {
+	y := make([]float32, rows*n)
+	for r := 0; r < rows; r++ {
+		for c := 0; c < n; c++ {
+			var s float64
+			for i := 0; i < k; i++ {
+				s += float64(x[r*k+i]) * float64(w[i*n+c])
+			}
+			y[r*n+c] = float32(s)
+		}
+	}
+	return y
+}
+
+// TestWeightOnlyPaddedBlocks: K = 40 in blocks of 16 (16, 16, 8) or 32 (32,
+// 8): the blocked QDQ model and its MatMulNBits form both compute x times the
+// README's group-RTN weight, the short last group scaled by its own values.
+func TestWeightOnlyPaddedBlocks(t *testing.T) {
+	const k, n = 40, 6
+	m := llmTestModel(k, n, false)
+	w := m.Graph.Value("w_0")
+	if w == nil { // the builder's name for the first constant
+		for _, v := range m.Graph.Values() {
+			if v.Const != nil && v.Const.Rank() == 2 {
+				w = v
+			}
+		}
+	}
+	wf := append([]float32(nil), w.Const.Float32s()...)
+	x := seqInput(k)
+	for _, wt := range []struct {
+		dt   graph.DataType
+		qmax float64
+	}{{graph.Int4, 7}, {graph.Int8, 127}} {
+		for _, block := range []int{16, 32} {
+			want := refMatMul(x.Float32s(), symRTN(wf, k, n, block, wt.qmax), 6, k, n)
+			for _, format := range []string{FormatONNX, FormatMatMulNBits} {
+				dir := t.TempDir()
+				out := filepath.Join(dir, "q.onnx")
+				_, err := Convert(context.Background(), Options{Model: saveModel(t, m, dir), Output: out, WeightOnly: true, WeightType: wt.dt, WeightBlockSize: block, WeightFormat: format, NoMeasure: true})
+				if err != nil {
+					t.Fatalf("%s block %d %s: %v", wt.dt.Short(), block, format, err)
+				}
+				q, err := graph.Load(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ops := map[string]int{}
+				for _, nd := range q.Graph.Nodes {
+					ops[nd.OpType]++
+					if nd.OpType == "MatMulNBits" {
+						kk, _ := nd.AttrInt("K", 0)
+						bs, _ := nd.AttrInt("block_size", 0)
+						if kk != k || int(bs) != block {
+							t.Errorf("MatMulNBits K %d block_size %d, want %d %d", kk, bs, k, block)
+						}
+					}
+				}
+				if format == FormatMatMulNBits && (ops["MatMulNBits"] != 1 || ops["MatMul"] != 0 || ops["DequantizeLinear"] != 0) {
+					t.Errorf("%s: ops %v, want one MatMulNBits", format, ops)
+				}
+				if format == FormatONNX && (ops["DequantizeLinear"] != 1 || ops["MatMul"] != 1) {
+					t.Errorf("%s: ops %v, want DequantizeLinear -> MatMul", format, ops)
+				}
+				got := runOnce(t, q, x)
+				for i := range want {
+					if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*(1+math.Abs(float64(want[i]))) {
+						t.Fatalf("%s block %d %s: y[%d] = %v, group RTN gives %v", wt.dt.Short(), block, format, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestWeightFormatErrors: options the formats cannot write are one-line errors.
+func TestWeightFormatErrors(t *testing.T) {
+	dir := t.TempDir()
+	model := saveModel(t, llmTestModel(40, 6, false), dir)
+	for _, c := range []struct {
+		opt  Options
+		want string
+	}{
+		{Options{WeightOnly: true, WeightType: graph.Int4, WeightBlockSize: 24}, "not a power of two"},
+		{Options{WeightOnly: true, WeightType: graph.Int4, WeightBlockSize: 8, WeightFormat: FormatMatMulNBits}, "at least 16"},
+		{Options{WeightOnly: true, WeightType: graph.Int16, WeightFormat: FormatMatMulNBits}, "4- or 8-bit"},
+		{Options{WeightOnly: true, WeightFormat: FormatORT}, "--dynamic"},
+		{Options{WeightOnly: true, WeightFormat: "qnn"}, "onnx, matmulnbits or ort"},
+		{Options{WeightOnly: true, AccuracyLevel: 4}, "matmulnbits"},
+		{Options{Dynamic: true, WeightType: graph.Int4}, "int8 or uint8"},
+		{Options{Dynamic: true, WeightBlockSize: 32}, "does not go with"},
+	} {
+		c.opt.Model, c.opt.Output, c.opt.NoMeasure = model, filepath.Join(dir, "q.onnx"), true
+		_, err := Convert(context.Background(), c.opt)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%+v: error %v, want one line with %q", c.opt, err, c.want)
+		}
+	}
+}
