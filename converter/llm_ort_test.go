@@ -155,10 +155,14 @@ func TestStoriesWeightOnlyPerplexity(t *testing.T) {
 	}
 }
 
-// TestStoriesDynamicPerplexity: dynamic W8A8 (int8 per-channel weights, inputs
-// quantized per tensor at run time) of stories260K, in standard ONNX and in
-// ORT's DynamicQuantizeMatMul, stays within 3% of float in ORT, and onnxq's
-// executor agrees with ORT.
+// TestStoriesDynamicPerplexity: dynamic W8A8 (8-bit per-column weights,
+// inputs quantized per tensor at run time) of stories260K, in standard ONNX
+// and in ORT's DynamicQuantizeMatMul. With uint8 weights (symmetric, zero
+// point 128) ORT computes exactly what the spec says and stays within 3% of
+// float, and onnxq's executor agrees with it. With int8 weights ORT's x86
+// u8s8 kernels without VNNI saturate pairs of products in int16 (ORT's own
+// documented caveat), so ORT's figure is only logged; onnxq's exact
+// arithmetic is held to the same 3%.
 func TestStoriesDynamicPerplexity(t *testing.T) {
 	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
 		t.Fatal(err)
@@ -167,30 +171,39 @@ func TestStoriesDynamicPerplexity(t *testing.T) {
 	ids := storiesWindows(t)
 	n := ids.Shape[0]
 	float := perplexity(t, model, ids, 0, n)
-	for _, format := range []string{FormatONNX, FormatORT} {
-		out := filepath.Join(t.TempDir(), format+".onnx")
-		rep, err := Convert(context.Background(), Options{Model: model, Output: out, Dynamic: true, WeightFormat: format})
-		if err != nil {
-			t.Fatal(err)
-		}
-		dyn := 0
-		for _, ch := range rep.Passes {
-			if ch.Pass == "dynamic" {
-				dyn = ch.Count
+	floatSome := perplexity(t, model, ids, 0, storiesExecutorWindows)
+	for _, wt := range []graph.DataType{graph.Uint8, graph.Int8} {
+		for _, format := range []string{FormatONNX, FormatORT} {
+			out := filepath.Join(t.TempDir(), format+".onnx")
+			rep, err := Convert(context.Background(), Options{Model: model, Output: out, Dynamic: true, WeightType: wt, WeightFormat: format, NoMeasure: true})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		if dyn != 36 {
-			t.Errorf("%s: %d MatMuls made dynamic, want the 36 with weights", format, dyn)
-		}
-		p := perplexity(t, out, ids, 0, n)
-		own := onnxqPerplexity(t, out, ids, 0, storiesExecutorWindows)
-		ortSome := perplexity(t, out, ids, 0, storiesExecutorWindows)
-		t.Logf("dynamic W8A8 %s: perplexity in ORT %.4f (float %.4f, %+.2f%%); windows 0..%d: ORT %.5f, onnxq %.5f", format, p, float, 100*(p/float-1), storiesExecutorWindows, ortSome, own)
-		if p > 1.03*float {
-			t.Errorf("%s: perplexity %.4f above 1.03 x float %.4f", format, p, float)
-		}
-		if relDiff(own, ortSome) > 0.002 {
-			t.Errorf("%s: onnxq's executor gives %.5f, ORT %.5f", format, own, ortSome)
+			dyn := 0
+			for _, ch := range rep.Passes {
+				if ch.Pass == "dynamic" {
+					dyn = ch.Count
+				}
+			}
+			if dyn != 36 {
+				t.Errorf("%s: %d MatMuls made dynamic, want the 36 with weights", format, dyn)
+			}
+			p := perplexity(t, out, ids, 0, n)
+			own := onnxqPerplexity(t, out, ids, 0, storiesExecutorWindows)
+			ortSome := perplexity(t, out, ids, 0, storiesExecutorWindows)
+			t.Logf("dynamic W8A8 %s weights, %s: perplexity in ORT %.4f (float %.4f, %+.2f%%); windows 0..%d: float %.5f, ORT %.5f, onnxq %.5f (%+.2f%%)", wt.Short(), format, p, float, 100*(p/float-1), storiesExecutorWindows, floatSome, ortSome, own, 100*(own/floatSome-1))
+			if own > 1.03*floatSome {
+				t.Errorf("%s %s: onnxq perplexity %.4f above 1.03 x float %.4f", wt.Short(), format, own, floatSome)
+			}
+			if wt == graph.Int8 {
+				continue
+			}
+			if p > 1.03*float {
+				t.Errorf("%s %s: perplexity %.4f above 1.03 x float %.4f", wt.Short(), format, p, float)
+			}
+			if relDiff(own, ortSome) > 0.001 {
+				t.Errorf("%s %s: onnxq's executor gives %.5f, ORT %.5f", wt.Short(), format, own, ortSome)
+			}
 		}
 	}
 }
