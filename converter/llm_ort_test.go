@@ -3,6 +3,7 @@
 package converter
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -115,13 +116,19 @@ func TestStoriesWeightOnlyPerplexity(t *testing.T) {
 		block  int
 		rules  *overrides.File
 		readme float64 // the README's perplexity over all windows
+		tol    float64 // relative; 0: 0.05%
 	}{
-		{"int8 per-channel", graph.Int8, 0, nil, 3.9766},
-		{"int4 g32", graph.Int4, 32, nil, 4.6403},
-		{"int4 g128", graph.Int4, 128, nil, 4.8637},
-		{"uint4 g32 asymmetric", graph.Uint4, 32, &overrides.File{Version: 1, Defaults: &overrides.Rule{WeightSymmetric: &asym}}, 4.4220},
+		{"int8 per-channel", graph.Int8, 0, nil, 3.9766, 0},
+		{"int4 g32", graph.Int4, 32, nil, 4.6403, 0},
+		{"int4 g128", graph.Int4, 128, nil, 4.8637, 0},
+		{"uint4 g32 asymmetric", graph.Uint4, 32, &overrides.File{Version: 1, Defaults: &overrides.Rule{WeightSymmetric: &asym}}, 4.4220, 0},
+		// The documented recipe: lm_head at int8 per channel. The README's
+		// nearest row keeps lm_head float (4.4809); int8 costs about as
+		// little as int8 costs the whole model (+0.11%).
+		{"int4 g32, lm_head int8", graph.Int4, 32, &overrides.File{Version: 1, Nodes: map[string]*overrides.Rule{"lm_head": {WeightDType: "int8", WeightGranularity: overrides.PerChannel}}}, 4.4809, 0.003},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			tol := cmp.Or(c.tol, 0.0005)
 			var ort [2]float64
 			for i, format := range []string{FormatONNX, FormatMatMulNBits} {
 				out := filepath.Join(t.TempDir(), format+".onnx")
@@ -133,7 +140,7 @@ func TestStoriesWeightOnlyPerplexity(t *testing.T) {
 					level = ortref.OptBasic
 					fused := ortPerplexity(t, out, ids, 0, n, ortref.OptAll)
 					t.Logf("%s %s: perplexity in ORT at level all (fused to MatMulNBits, int8 activations) %.4f", c.name, format, fused)
-					if relDiff(fused, c.readme) > 0.005 {
+					if relDiff(fused, c.readme) > tol+0.005 {
 						t.Errorf("%s: ORT's fused form gives %.4f, README %.4f", format, fused, c.readme)
 					}
 				}
@@ -141,7 +148,7 @@ func TestStoriesWeightOnlyPerplexity(t *testing.T) {
 				own := onnxqPerplexity(t, out, ids, 0, storiesExecutorWindows)
 				ortSome := ortPerplexity(t, out, ids, 0, storiesExecutorWindows, level)
 				t.Logf("%s %s: perplexity in ORT %.4f (README %.4f, %+.3f%%); windows 0..%d: ORT %.5f, onnxq %.5f", c.name, format, ort[i], c.readme, 100*(ort[i]/c.readme-1), storiesExecutorWindows, ortSome, own)
-				if relDiff(ort[i], c.readme) > 0.0005 {
+				if relDiff(ort[i], c.readme) > tol {
 					t.Errorf("%s: perplexity %.4f, the README's RTN figure is %.4f", format, ort[i], c.readme)
 				}
 				if relDiff(own, ortSome) > 0.0005 {
