@@ -126,6 +126,7 @@ type Report struct {
 	FloatTensors []FloatTensor      `json:"float_tensors,omitempty"`
 	Warnings     []string           `json:"warnings,omitempty"`
 	WeightOnly   bool               `json:"weight_only,omitempty"`
+	Dynamic      bool               `json:"dynamic,omitempty"`
 	PhaseSeconds map[string]float64 `json:"phase_seconds"`
 	PeakRSSBytes int64              `json:"peak_rss_bytes"`
 	// CalibrationPeakRSSBytes is the peak during calibration alone (Linux).

@@ -62,6 +62,7 @@ func rewriteWeightFormat(m *graph.Model, opt Options, rep *Report) error {
 	switch {
 	case opt.Dynamic:
 		ch, err = passes.ToDynamic(m, opt.WeightFormat == FormatORT)
+		rep.Dynamic = true
 	case opt.WeightFormat == FormatMatMulNBits:
 		ch, err = passes.ToMatMulNBits(m, opt.AccuracyLevel, true)
 	default:

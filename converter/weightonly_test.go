@@ -165,3 +165,46 @@ func TestWeightFormatErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestMatMulNBitsStatic: static W8A8 with blocked int4 weights and
+// --weight-format matmulnbits packs the weight MatMul and leaves the MatMul of
+// two activations (scores = s s^T) in QDQ form; both formats compute the same.
+func TestMatMulNBitsStatic(t *testing.T) {
+	const k, n = 40, 16
+	b := testmodels.NewBuilder(11, 17)
+	x := b.Input("x", 2, 3, k)
+	s := b.MatMul(x, b.Const("w", []int{k, n}, b.Normal(k*n, 0, 0.3)))
+	b.Output(b.MatMul(s, b.Transpose(s, 0, 2, 1)))
+	dir, model, cal := withSamples(t, b.M, 8, []int{2, 3, k}, 5)
+	var outs [2][]float32
+	for i, format := range []string{FormatONNX, FormatMatMulNBits} {
+		out := filepath.Join(dir, format+".onnx")
+		rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, WeightType: graph.Int4, WeightBlockSize: 16, WeightFormat: format, NoMeasure: true})
+		if err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		q, err := graph.Load(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops := map[string]int{}
+		for _, nd := range q.Graph.Nodes {
+			ops[nd.OpType]++
+		}
+		if format == FormatMatMulNBits {
+			if ops["MatMulNBits"] != 1 || ops["MatMul"] != 1 {
+				t.Errorf("ops %v, want one MatMulNBits and the activation MatMul", ops)
+			}
+			last := rep.Passes[len(rep.Passes)-2]
+			if last.Pass != "matmulnbits" || last.Count != 1 || len(last.Notes) != 1 {
+				t.Errorf("report pass %+v, want 1 rewritten and 1 noted", last)
+			}
+		}
+		outs[i] = runOnce(t, q, seqInput(k))
+	}
+	for i := range outs[0] {
+		if d := math.Abs(float64(outs[0][i] - outs[1][i])); d > 1e-4*(1+math.Abs(float64(outs[0][i]))) {
+			t.Fatalf("y[%d]: QDQ %v, MatMulNBits %v", i, outs[0][i], outs[1][i])
+		}
+	}
+}

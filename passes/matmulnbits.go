@@ -21,9 +21,10 @@ const MatMulNBitsDomain = "com.microsoft"
 // stored offset by 2^(bits-1), so that symmetric weights need no zero-point
 // input (MatMulNBits' default zero point is 2^(bits-1)).
 //
-// A MatMul whose weight is not of that form stays as it is; its name is in
-// the change's notes. strict makes that an error instead (the user asked for
-// MatMulNBits on every quantized MatMul).
+// A MatMul of two activations stays as it is. One whose constant weight
+// cannot be packed (a 16-bit type, a block below 16) stays too, named in the
+// change's notes; strict makes that an error instead (the user asked for
+// MatMulNBits on every quantized MatMul weight).
 func ToMatMulNBits(m *graph.Model, accuracyLevel int, strict bool) (*Change, error) {
 	if accuracyLevel < 0 || accuracyLevel > 4 {
 		return nil, fmt.Errorf("accuracy level %d: MatMulNBits takes 0 (unset), 1 (fp32), 2 (fp16), 3 (bf16) or 4 (int8)", accuracyLevel)
@@ -37,6 +38,10 @@ func ToMatMulNBits(m *graph.Model, accuracyLevel int, strict bool) (*Change, err
 		dq := n.Input(1)
 		if dq == nil || dq.Producer == nil || dq.Producer.OpType != "DequantizeLinear" {
 			continue // a float weight: not quantized, nothing to pack
+		}
+		if x := dq.Producer.Input(0); x == nil || x.Const == nil {
+			ch.Notes = append(ch.Notes, fmt.Sprintf("%s stays MatMul: its second input is an activation", n.Name))
+			continue
 		}
 		nb, why := nbitsWeight(dq.Producer)
 		if why != "" {

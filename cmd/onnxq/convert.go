@@ -344,7 +344,10 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "wrote\t%s\n", rep.Output)
 	fmt.Fprintf(tw, "calibration\t%d samples\n", rep.Samples)
-	if rep.WeightOnly {
+	switch {
+	case rep.Dynamic:
+		fmt.Fprintf(tw, "activations\tquantized at run time (dynamic W8A8) where MatMul/Gemm read them, else float\n")
+	case rep.WeightOnly:
 		fmt.Fprintf(tw, "activations\tfloat (weight-only quantization)\n")
 	}
 	fmt.Fprintf(tw, "quantized\t%d activations, %d weights, %d biases\n", counts["activation"], counts["weight"], counts["bias"])
