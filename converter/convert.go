@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -328,8 +329,12 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 		weightReports = append(weightReports, tr)
 	}
 
-	// Calibration, with its own peak RSS where the kernel can reset the mark.
+	// Calibration, with its own peak RSS where the kernel can reset the mark:
+	// what the passes left for the collector is returned to the system first,
+	// or the mark would start at their garbage rather than at what
+	// calibration holds.
 	peakBefore := rss.Peak()
+	debug.FreeOSMemory()
 	ownPeak := rss.ResetPeak()
 	start = time.Now()
 	ranges := map[string][2]float32{}

@@ -69,7 +69,7 @@ func f32Run(op string) runFn[float32, float32, float32] {
 
 // arith applies a scalar function of two numbers of the same type T.
 func arith[T number](ctx *Context, a, b *graph.Tensor, os []int, op func(x, y T) T) *graph.Tensor {
-	out := graph.NewTensor(a.DType, os)
+	out := ctx.Empty(a.DType, os)
 	broadcast2(ctx, graph.Elems[T](a), graph.Elems[T](b), graph.Elems[T](out), a.Shape, b.Shape, os, elementRun(op))
 	return out
 }
@@ -164,7 +164,7 @@ func registerCompare(op string, since int64) {
 			if err != nil {
 				return nil, err
 			}
-			out := graph.NewTensor(graph.Bool, os)
+			out := ctx.New(graph.Bool, os)
 			o := out.Data().([]bool)
 			switch a.DType {
 			case graph.Float:
@@ -239,7 +239,7 @@ func registerLogic(op string, f func(x, y bool) bool) {
 			if err != nil {
 				return nil, err
 			}
-			out := graph.NewTensor(graph.Bool, os)
+			out := ctx.New(graph.Bool, os)
 			broadcast2(ctx, a, b, out.Data().([]bool), in[0].Shape, in[1].Shape, os, elementRun(f))
 			return one(out), nil
 		}), nil
@@ -262,7 +262,7 @@ func newPow(*NodeInfo) (Kernel, error) {
 			if err != nil {
 				return nil, err
 			}
-			out := graph.NewTensor(graph.Float, os)
+			out := ctx.Float32(os)
 			var f func(a, b float32) float32
 			if y.Len() == 1 && e[0] == 2 {
 				f = func(a, _ float32) float32 { return a * a }
@@ -278,7 +278,7 @@ func newPow(*NodeInfo) (Kernel, error) {
 			}
 			tmp := make([]float64, graph.Numel(os))
 			broadcast2(ctx, xf, yf, tmp, x.Shape, y.Shape, os, elementRun(math.Pow))
-			out := graph.NewTensor(x.DType, os)
+			out := ctx.New(x.DType, os)
 			switch o := out.Data().(type) {
 			case []float64:
 				copy(o, tmp)
@@ -388,7 +388,7 @@ func variadic[T number](ctx *Context, op string, in []*graph.Tensor) ([]*graph.T
 		if err != nil {
 			return nil, err
 		}
-		out := graph.NewTensor(acc.DType, os)
+		out := ctx.Empty(acc.DType, os)
 		broadcast2(ctx, graph.Elems[T](acc), graph.Elems[T](t), graph.Elems[T](out), acc.Shape, t.Shape, os, elementRun(f))
 		acc = out
 	}
@@ -444,7 +444,7 @@ func newPRelu(*NodeInfo) (Kernel, error) {
 		if err != nil || !slices.Equal(os, x.Shape) {
 			return nil, fmt.Errorf("PRelu slope shape %v does not broadcast to %v", s.Shape, x.Shape)
 		}
-		out := graph.NewTensor(graph.Float, os)
+		out := ctx.Float32(os)
 		broadcast2(ctx, x.Float32s(), s.Float32s(), out.Float32s(), x.Shape, s.Shape, os, elementRun(func(v, a float32) float32 {
 			if v < 0 {
 				return a * v
@@ -472,7 +472,7 @@ func newWhere(*NodeInfo) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		out := graph.NewTensor(x.DType, os)
+		out := ctx.New(x.DType, os)
 		pick := gatherCopier(x, y, out)
 		if pick == nil {
 			return nil, fmt.Errorf("Where on %s is not supported", x.DType.Short())

@@ -65,7 +65,7 @@ func (mk *matmulKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, 
 	if err != nil {
 		return nil, err
 	}
-	out := graph.NewTensor(graph.Float, outShape)
+	out := ctx.Float32(outShape) // the GEMMs store every element (beta 0)
 	ad, bd, od := a.Float32s(), b.Float32s(), out.Float32s()
 	// A constant 2-D B: every batch row block is one GEMM with the packed B.
 	if mk.bPacked != nil && b == mk.bConst {
@@ -156,7 +156,7 @@ func (gk *gemmKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, er
 	if kb != k {
 		return nil, fmt.Errorf("Gemm shapes %v and %v do not match", a.Shape, b.Shape)
 	}
-	out := graph.NewTensor(graph.Float, []int{m, n})
+	out := ctx.New(graph.Float, []int{m, n})
 	od := out.Float32s()
 	beta := float32(0)
 	if len(in) > 2 && in[2] != nil && gk.beta != 0 {

@@ -346,7 +346,7 @@ func newTranspose(ni *NodeInfo) (Kernel, error) {
 		for i := range p {
 			shape[i] = x.Shape[p[i]]
 		}
-		out := graph.NewTensor(x.DType, shape)
+		out := ctx.New(x.DType, shape)
 		xs := stridesOf(x.Shape)
 		src := make([]int, r)
 		for i := range p {
@@ -370,7 +370,7 @@ func newConcat(ni *NodeInfo) (Kernel, error) {
 	if ni.Opset >= 4 && !ni.Node.HasAttr("axis") {
 		return nil, fmt.Errorf("Concat needs an axis attribute")
 	}
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if len(in) == 0 || in[0] == nil {
 			return nil, fmt.Errorf("Concat needs inputs")
 		}
@@ -395,7 +395,7 @@ func newConcat(ni *NodeInfo) (Kernel, error) {
 			}
 			shape[ax] += t.Shape[ax]
 		}
-		out := graph.NewTensor(first.DType, shape)
+		out := ctx.New(first.DType, shape)
 		outer := graph.Numel(shape[:ax])
 		inner := graph.Numel(shape[ax+1:])
 		rowOut := shape[ax] * inner
@@ -421,7 +421,7 @@ func newSplit(ni *NodeInfo) (Kernel, error) {
 	attrSplit := a.Ints("split", nil)
 	numOutputs := a.Int("num_outputs", 0)
 	nOut := len(ni.Node.Outputs)
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
@@ -470,7 +470,7 @@ func newSplit(ni *NodeInfo) (Kernel, error) {
 		for i, s := range sizes {
 			shape := append([]int(nil), x.Shape...)
 			shape[ax] = s
-			t := graph.NewTensor(x.DType, shape)
+			t := ctx.New(x.DType, shape)
 			c := copierOf(t, x)
 			for o := 0; o < outer; o++ {
 				c.run(o*s*inner, o*dim*inner+off*inner, s*inner)
@@ -485,7 +485,7 @@ func newSplit(ni *NodeInfo) (Kernel, error) {
 func newSlice(ni *NodeInfo) (Kernel, error) {
 	a := attrsOf(ni.Node)
 	aStarts, aEnds, aAxes := a.Ints("starts", nil), a.Ints("ends", nil), a.Ints("axes", nil)
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
@@ -542,7 +542,7 @@ func newSlice(ni *NodeInfo) (Kernel, error) {
 			start, count := sliceRange(starts[i], ends[i], s, x.Shape[ax])
 			st[ax], step[ax], shape[ax] = start, s, count
 		}
-		out := graph.NewTensor(x.DType, shape)
+		out := ctx.New(x.DType, shape)
 		if out.Len() == 0 {
 			return one(out), nil
 		}
@@ -593,7 +593,7 @@ func sliceRange(start, end, step, dim int) (int, int) {
 func newGather(ni *NodeInfo) (Kernel, error) {
 	a := attrsOf(ni.Node)
 	axis := a.Int("axis", 0)
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 2); err != nil {
 			return nil, err
 		}
@@ -608,7 +608,7 @@ func newGather(ni *NodeInfo) (Kernel, error) {
 		}
 		dim := x.Shape[ax]
 		shape := append(append(append([]int(nil), x.Shape[:ax]...), idxT.Shape...), x.Shape[ax+1:]...)
-		out := graph.NewTensor(x.DType, shape)
+		out := ctx.New(x.DType, shape)
 		outer := graph.Numel(x.Shape[:ax])
 		inner := graph.Numel(x.Shape[ax+1:])
 		c := copierOf(out, x)
@@ -630,7 +630,7 @@ func newGather(ni *NodeInfo) (Kernel, error) {
 func newGatherElements(ni *NodeInfo) (Kernel, error) {
 	a := attrsOf(ni.Node)
 	axis := a.Int("axis", 0)
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 2); err != nil {
 			return nil, err
 		}
@@ -646,7 +646,7 @@ func newGatherElements(ni *NodeInfo) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		out := graph.NewTensor(x.DType, idxT.Shape)
+		out := ctx.New(x.DType, idxT.Shape)
 		c := copierOf(out, x)
 		xs, is := stridesOf(x.Shape), stridesOf(idxT.Shape)
 		dim := x.Shape[ax]
@@ -673,7 +673,7 @@ func newGatherElements(ni *NodeInfo) (Kernel, error) {
 }
 
 func newExpand(*NodeInfo) (Kernel, error) {
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 2); err != nil {
 			return nil, err
 		}
@@ -686,13 +686,16 @@ func newExpand(*NodeInfo) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		return one(broadcastTo(x, shape)), nil
+		return one(broadcastWith(ctx, x, shape)), nil
 	}), nil
 }
 
 // broadcastTo materializes x broadcast to shape.
-func broadcastTo(x *graph.Tensor, shape []int) *graph.Tensor {
-	out := graph.NewTensor(x.DType, shape)
+func broadcastTo(x *graph.Tensor, shape []int) *graph.Tensor { return broadcastWith(nil, x, shape) }
+
+// broadcastWith is broadcastTo with the output from ctx's pool.
+func broadcastWith(ctx *Context, x *graph.Tensor, shape []int) *graph.Tensor {
+	out := ctx.New(x.DType, shape)
 	c := copierOf(out, x)
 	bcastIter(shape, [][]int{stridesOf(shape), bcastStrides(x.Shape, shape)}, func(offs []int, n int, inner []int) {
 		c.strided(offs[0], offs[1], n, inner[1])
@@ -701,7 +704,7 @@ func broadcastTo(x *graph.Tensor, shape []int) *graph.Tensor {
 }
 
 func newTile(*NodeInfo) (Kernel, error) {
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 2); err != nil {
 			return nil, err
 		}
@@ -726,7 +729,7 @@ func newTile(*NodeInfo) (Kernel, error) {
 		for i, d := range x.Shape {
 			shape[i] = d * reps[i]
 		}
-		t := broadcastTo(view(x, src), dst)
+		t := broadcastWith(ctx, view(x, src), dst)
 		return one(view(t, shape)), nil
 	}), nil
 }
@@ -747,7 +750,7 @@ func newPad(ni *NodeInfo) (Kernel, error) {
 	default:
 		return nil, fmt.Errorf("unknown Pad mode %q", mode)
 	}
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
@@ -808,7 +811,7 @@ func newPad(ni *NodeInfo) (Kernel, error) {
 				return nil, fmt.Errorf("reflect padding needs at least 2 elements on axis %d", i)
 			}
 		}
-		out := graph.NewTensor(x.DType, shape)
+		out := ctx.New(x.DType, shape)
 		if err := fillConst(out, value); err != nil {
 			return nil, err
 		}
@@ -919,7 +922,7 @@ func newConstantOfShape(ni *NodeInfo) (Kernel, error) {
 	} else {
 		value = graph.Float32Tensor([]int{1}, []float32{0})
 	}
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
@@ -932,7 +935,7 @@ func newConstantOfShape(ni *NodeInfo) (Kernel, error) {
 				return nil, fmt.Errorf("negative dimension in shape %v", shape)
 			}
 		}
-		out := graph.NewTensor(value.DType, shape)
+		out := ctx.New(value.DType, shape)
 		c := copierOf(out, value)
 		for i := 0; i < out.Len(); i++ {
 			c.run(i, 0, 1)
@@ -942,7 +945,7 @@ func newConstantOfShape(ni *NodeInfo) (Kernel, error) {
 }
 
 func newRange(*NodeInfo) (Kernel, error) {
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 3); err != nil {
 			return nil, err
 		}
@@ -957,7 +960,7 @@ func newRange(*NodeInfo) (Kernel, error) {
 		}
 		dt := in[0].DType
 		n := int(max(0, math.Ceil((limit-start)/delta)))
-		out := graph.NewTensor(dt, []int{n})
+		out := ctx.New(dt, []int{n})
 		switch d := out.Data().(type) {
 		case []float32:
 			s, dl := float32(start), float32(delta)

@@ -85,7 +85,7 @@ func newInstanceNorm(ni *NodeInfo) (Kernel, error) {
 		if len(scale) != c || len(bias) != c {
 			return nil, fmt.Errorf("scale and bias must have %d values", c)
 		}
-		out := graph.NewTensor(graph.Float, x.Shape)
+		out := ctx.Float32(x.Shape)
 		xd, od := x.Float32s(), out.Float32s()
 		parallelFor(threadsFor(ctx, n*c*plane, 1<<15), n*c, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
@@ -140,7 +140,7 @@ func newLayerNorm(ni *NodeInfo) (Kernel, error) {
 		if len(in) > 2 && in[2] != nil {
 			bias = broadcastTo(in[2], bshape).Float32s()
 		}
-		out := graph.NewTensor(graph.Float, x.Shape)
+		out := ctx.Float32(x.Shape)
 		statShape := append([]int(nil), x.Shape...)
 		for i := ax; i < len(statShape); i++ {
 			statShape[i] = 1
@@ -199,7 +199,7 @@ func newSoftmax(log bool) Factory {
 			} else {
 				outer, dim, inner = graph.Numel(x.Shape[:ax]), x.Shape[ax], graph.Numel(x.Shape[ax+1:])
 			}
-			out := graph.NewTensor(graph.Float, x.Shape)
+			out := ctx.Float32(x.Shape)
 			xd, od := x.Float32s(), out.Float32s()
 			parallelFor(threadsFor(ctx, outer*dim*inner, 1<<14), outer*inner, func(lo, hi int) {
 				var xrow, orow []float32

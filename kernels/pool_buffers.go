@@ -2,88 +2,235 @@ package kernels
 
 import (
 	"math/bits"
+	"reflect"
 	"sync"
 	"unsafe"
 
 	"github.com/onnxq/onnxq/graph"
 )
 
-// bufferPool recycles float32 buffers between the nodes of a run and across runs,
+// bufferPool recycles tensor buffers between the nodes of a run and across runs,
 // so repeated runs (calibration runs a model hundreds of times) neither zero nor
-// garbage-collect their intermediates. Buffers are kept by size class (four per
-// octave, so at most 25% slack) and handed out sliced to the length asked for.
+// garbage-collect their intermediates. Buffers are raw memory kept by byte size
+// class (four per octave, so at most 25% slack) and viewed as whatever element
+// type is asked for: the int64 and bool tensors of a transformer's mask and
+// position arithmetic reuse the same memory as its float32 activations.
+//
+// The pool takes back only buffers it handed out and that are still out: a
+// kernel's own allocation (graph.NewTensor) goes to the garbage collector.
+// Accepting those would grow the free lists by one buffer per run, since
+// nothing asks for them again.
 type bufferPool struct {
 	mu   sync.Mutex
-	free map[int][][]float32
+	free map[int][]unsafe.Pointer // byte class -> idle buffers
+	out  map[unsafe.Pointer]int   // buffers handed out: byte class
 }
 
-func newBufferPool() *bufferPool { return &bufferPool{free: map[int][][]float32{}} }
+func newBufferPool() *bufferPool {
+	return &bufferPool{free: map[int][]unsafe.Pointer{}, out: map[unsafe.Pointer]int{}}
+}
 
-// sizeClass rounds n up to the next of 4, 5, 6, 7 (x 2^k) so similar sizes share buffers.
+// minClass is the smallest buffer in bytes: tiny shape and index tensors share it.
+const minClass = 256
+
+// sizeClass rounds n bytes up to the next of 4, 5, 6, 7 (x 2^k) so similar sizes
+// share buffers; every class is a multiple of 8 bytes.
 func sizeClass(n int) int {
-	if n <= 64 {
-		return 64
+	if n <= minClass {
+		return minClass
 	}
 	shift := bits.Len(uint(n)) - 3 // keep the top three bits
 	step := 1 << shift
 	return (n + step - 1) / step * step
 }
 
-func (p *bufferPool) get(n int) []float32 {
+// get returns a buffer of at least n bytes (n > 0), 8-byte aligned, contents undefined.
+func (p *bufferPool) get(n int) unsafe.Pointer {
 	c := sizeClass(n)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	var b unsafe.Pointer
 	if l := p.free[c]; len(l) > 0 {
-		b := l[len(l)-1]
+		b = l[len(l)-1]
+		l[len(l)-1] = nil
 		p.free[c] = l[:len(l)-1]
-		return b[:n]
+	} else {
+		// Words, not bytes: the memory holds no pointers and is aligned for any element type.
+		b = unsafe.Pointer(unsafe.SliceData(make([]uint64, c/8)))
 	}
-	return make([]float32, n, c)
+	p.out[b] = c
+	return b
 }
 
-func (p *bufferPool) put(b []float32) {
-	c := cap(b)
-	if c == 0 || sizeClass(c) != c {
-		return // not one of ours (a kernel's own allocation): let the GC have it
-	}
+// put takes back a buffer get handed out; anything else is ignored.
+func (p *bufferPool) put(b unsafe.Pointer) {
 	p.mu.Lock()
-	p.free[c] = append(p.free[c], b[:c])
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	c, ok := p.out[b]
+	if !ok {
+		return
+	}
+	delete(p.out, b)
+	p.free[c] = append(p.free[c], b)
+}
+
+// disown forgets buffers that left the session's hands (graph outputs given to
+// the caller, a Scratch buffer never released, intermediates of a failed run)
+// unless keep says they are coming back: the garbage collector takes them.
+func (p *bufferPool) disown(keep map[unsafe.Pointer]bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for b := range p.out {
+		if !keep[b] {
+			delete(p.out, b)
+		}
+	}
+}
+
+// forget disowns the given buffers (see disown).
+func (p *bufferPool) forget(bufs map[unsafe.Pointer]bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for b := range bufs {
+		delete(p.out, b)
+	}
+}
+
+// idle is the number of buffers and bytes waiting in the free lists.
+func (p *bufferPool) idle() (n, bytes int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c, l := range p.free {
+		n += len(l)
+		bytes += c * len(l)
+	}
+	return n, bytes
+}
+
+// typedSlice views n elements of dt's Go type at b (nil for element types the
+// pool does not hold: strings, complex numbers); elemSize gives the size.
+func typedSlice(dt graph.DataType, b unsafe.Pointer, n int) any {
+	switch dt {
+	case graph.Float:
+		return unsafe.Slice((*float32)(b), n)
+	case graph.Double:
+		return unsafe.Slice((*float64)(b), n)
+	case graph.Float16:
+		return unsafe.Slice((*graph.Float16Bits)(b), n)
+	case graph.BFloat16:
+		return unsafe.Slice((*graph.BFloat16Bits)(b), n)
+	case graph.Int8, graph.Int4:
+		return unsafe.Slice((*int8)(b), n)
+	case graph.Uint8, graph.Uint4, graph.Float8E4M3FN, graph.Float8E4M3FNUZ, graph.Float8E5M2, graph.Float8E5M2FNUZ, graph.Float4E2M1, graph.Float8E8M0:
+		return unsafe.Slice((*uint8)(b), n)
+	case graph.Int16:
+		return unsafe.Slice((*int16)(b), n)
+	case graph.Uint16:
+		return unsafe.Slice((*uint16)(b), n)
+	case graph.Int32:
+		return unsafe.Slice((*int32)(b), n)
+	case graph.Uint32:
+		return unsafe.Slice((*uint32)(b), n)
+	case graph.Int64:
+		return unsafe.Slice((*int64)(b), n)
+	case graph.Uint64:
+		return unsafe.Slice((*uint64)(b), n)
+	case graph.Bool:
+		return unsafe.Slice((*bool)(b), n)
+	}
+	return nil
+}
+
+// elemSize is the bytes per element of dt's Go type, 0 where the pool does not hold dt.
+func elemSize(dt graph.DataType) int {
+	switch dt {
+	case graph.Double, graph.Int64, graph.Uint64:
+		return 8
+	case graph.Float, graph.Int32, graph.Uint32:
+		return 4
+	case graph.Float16, graph.BFloat16, graph.Int16, graph.Uint16:
+		return 2
+	case graph.Int8, graph.Int4, graph.Uint8, graph.Uint4, graph.Bool, graph.Float8E4M3FN, graph.Float8E4M3FNUZ,
+		graph.Float8E5M2, graph.Float8E5M2FNUZ, graph.Float4E2M1, graph.Float8E8M0:
+		return 1
+	}
+	return 0
+}
+
+// Empty returns a tensor whose contents are undefined: the kernel must write
+// every element. Without a pool (a kernel run outside a Session), or for
+// element types the pool does not hold, it is a zeroed graph.NewTensor.
+func (c *Context) Empty(dt graph.DataType, shape []int) *graph.Tensor {
+	return c.tensor(dt, shape, false)
+}
+
+// New returns a zero-filled tensor like graph.NewTensor, from the pool when the
+// kernel runs in a Session.
+func (c *Context) New(dt graph.DataType, shape []int) *graph.Tensor {
+	return c.tensor(dt, shape, true)
+}
+
+func (c *Context) tensor(dt graph.DataType, shape []int, zero bool) *graph.Tensor {
+	n := graph.Numel(shape)
+	size := elemSize(dt)
+	if c == nil || c.pool == nil || size == 0 || n <= 0 {
+		return graph.NewTensor(dt, shape)
+	}
+	b := c.pool.get(n * size)
+	if zero {
+		clear(unsafe.Slice((*byte)(b), n*size))
+	}
+	data := typedSlice(dt, b, n)
+	t, err := graph.TensorOf(dt, shape, data)
+	if err != nil {
+		panic(err) // typedSlice made the type and length TensorOf wants
+	}
+	return t
 }
 
 // Float32 returns a float32 tensor whose contents are undefined: the kernel must
 // write every element. Without a pool (a kernel run outside a Session) it is zeroed.
-func (c *Context) Float32(shape []int) *graph.Tensor {
-	if c.pool == nil {
-		return graph.NewTensor(graph.Float, shape)
-	}
-	return graph.Float32Tensor(shape, c.pool.get(graph.Numel(shape)))
-}
+func (c *Context) Float32(shape []int) *graph.Tensor { return c.Empty(graph.Float, shape) }
 
 // Scratch returns a float32 work buffer of n elements with undefined contents;
 // hand it back with Release when done.
 func (c *Context) Scratch(n int) []float32 {
-	if c.pool == nil {
+	if c.pool == nil || n <= 0 {
 		return make([]float32, n)
 	}
-	return c.pool.get(n)
+	return unsafe.Slice((*float32)(c.pool.get(4*n)), n)
 }
 
 // Release returns a Scratch buffer.
 func (c *Context) Release(b []float32) {
-	if c.pool != nil {
-		c.pool.put(b)
+	if c.pool != nil && cap(b) > 0 {
+		c.pool.put(unsafe.Pointer(unsafe.SliceData(b)))
 	}
 }
 
-// bufKey identifies a float32 tensor's backing array (views share it).
+// bufKey identifies a tensor's backing array (views share it).
 func bufKey(t *graph.Tensor) (unsafe.Pointer, bool) {
-	if t == nil || t.DType != graph.Float || !t.Loaded() {
+	if t == nil || !t.Loaded() {
 		return nil, false
 	}
-	d := t.Float32s()
-	if cap(d) == 0 {
-		return nil, false
+	var p unsafe.Pointer
+	switch d := t.Data().(type) {
+	case []float32:
+		if cap(d) == 0 {
+			return nil, false
+		}
+		p = unsafe.Pointer(unsafe.SliceData(d))
+	case []int64:
+		if cap(d) == 0 {
+			return nil, false
+		}
+		p = unsafe.Pointer(unsafe.SliceData(d))
+	default:
+		v := reflect.ValueOf(d)
+		if v.Kind() != reflect.Slice || v.Cap() == 0 {
+			return nil, false
+		}
+		p = v.UnsafePointer()
 	}
-	return unsafe.Pointer(unsafe.SliceData(d)), true
+	return p, true
 }

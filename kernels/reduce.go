@@ -82,9 +82,14 @@ func newReduce(op string) Factory {
 					outShape = append(outShape, d)
 				}
 			}
-			vals, err := asFloat64s(x)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %v", op, err)
+			// float32 is folded as it is read: a float64 copy of every input
+			// would be the largest allocation of a run (RMSNorm's ReduceMean).
+			xf, isF32 := x.Data().([]float32)
+			var vals []float64
+			if !isF32 {
+				if vals, err = asFloat64s(x); err != nil {
+					return nil, fmt.Errorf("%s: %v", op, err)
+				}
 			}
 			m := graph.Numel(keptShape)
 			acc := make([]float64, m)
@@ -105,6 +110,13 @@ func newReduce(op string) Factory {
 				}
 			}
 			bcastIter(x.Shape, [][]int{stridesOf(x.Shape), ks}, func(offs []int, cnt int, inner []int) {
+				if isF32 {
+					for j := 0; j < cnt; j++ {
+						k := offs[1] + j*inner[1]
+						acc[k] = spec.fold(acc[k], float64(xf[offs[0]+j]))
+					}
+					return
+				}
 				for j := 0; j < cnt; j++ {
 					k := offs[1] + j*inner[1]
 					acc[k] = spec.fold(acc[k], vals[offs[0]+j])
@@ -115,7 +127,7 @@ func newReduce(op string) Factory {
 					acc[i] = spec.finish(acc[i], n)
 				}
 			}
-			out := graph.NewTensor(x.DType, outShape)
+			out := ctx.New(x.DType, outShape)
 			if err := storeFloat64s(out, acc); err != nil {
 				return nil, err
 			}

@@ -3,9 +3,12 @@ package kernels
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/onnxq/onnxq/graph"
@@ -30,6 +33,9 @@ type Options struct {
 	// buffer only after Release(t), which Tap's owner must call once for every
 	// tensor Tap saw.
 	TapHolds bool
+	// Profile records how long every step of every run takes (see
+	// Session.Profile); off, it costs one branch per step.
+	Profile bool
 }
 
 // Session is a graph compiled for repeated runs: kernels resolved, constants
@@ -51,7 +57,13 @@ type Session struct {
 	// and the buffers a run dropped while held, recycled by the last Release.
 	holdMu  sync.Mutex
 	holds   map[unsafe.Pointer]int
-	dropped map[unsafe.Pointer][]float32
+	dropped map[unsafe.Pointer]bool
+
+	// lent: pool buffers the last Run returned as outputs, which Recycle may
+	// hand back; the next Run forgets those it did not get back.
+	lent map[unsafe.Pointer]bool
+
+	prof *profiler // with Options.Profile
 }
 
 // InputSpec is a graph input the caller must (or may) provide.
@@ -193,6 +205,13 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 	for _, v := range g.Outputs {
 		s.outputs = append(s.outputs, outputRef{v.Name, slot(v)})
 	}
+	var orig []step // the steps before fusion, to name fused ones after their nodes
+	if opts.Profile {
+		for _, st := range s.steps {
+			st.in, st.out = slices.Clone(st.in), slices.Clone(st.out) // fusion rewrites out in place
+			orig = append(orig, st)
+		}
+	}
 	if (opts.Tap == nil || opts.TapOnly != nil) && !opts.NoFusion {
 		tapped := map[int]bool{}
 		for name := range opts.TapOnly {
@@ -203,6 +222,9 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 		s.fuseRegions(g, tapped)
 	}
 	s.planFrees()
+	if opts.Profile {
+		s.prof = &profiler{steps: nameSteps(orig, s.steps)}
+	}
 	// The pool is used by runs only: compile-time (folded) results stay unpooled.
 	s.ctx.pool = pool
 	return s, nil
@@ -291,17 +313,28 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 	for _, f := range s.folded {
 		s.tap(f.name, vals[f.slot])
 	}
-	// Buffers that belong to the caller or to the model are never recycled.
-	protected := map[unsafe.Pointer]bool{}
-	for _, t := range vals {
-		if k, ok := bufKey(t); ok {
-			protected[k] = true
-		}
+	// Buffers that belong to the caller or to the model are never recycled:
+	// the pool takes back only its own. What is still out when the run ends
+	// (the outputs, or everything after an error) is left to the caller and
+	// the garbage collector; the outputs are lent until the next Run, and
+	// forgotten now: one fed back as an input is the caller's.
+	s.ctx.pool.forget(s.lent)
+	s.lent = nil
+	defer s.disownLeftovers()
+	if s.prof != nil {
+		defer s.prof.endRun(s.prof.beginRun())
 	}
 	refs := map[unsafe.Pointer]int{}
 	for i := range s.steps {
 		st := &s.steps[i]
+		var t0 time.Time
+		if s.prof != nil {
+			t0 = time.Now()
+		}
 		outs, err := s.runStep(st, vals)
+		if s.prof != nil {
+			s.prof.step(i, t0)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -319,8 +352,8 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 		for _, j := range st.free {
 			if k, ok := bufKey(vals[j]); ok {
 				refs[k]--
-				if refs[k] == 0 && !protected[k] {
-					s.recycle(k, vals[j].Float32s())
+				if refs[k] == 0 {
+					s.recycle(k)
 				}
 			}
 			vals[j] = nil
@@ -332,6 +365,12 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 			return nil, fmt.Errorf("output %q was not produced", o.name)
 		}
 		res[o.name] = vals[o.slot]
+		if k, ok := bufKey(vals[o.slot]); ok {
+			if s.lent == nil {
+				s.lent = map[unsafe.Pointer]bool{}
+			}
+			s.lent[k] = true
+		}
 	}
 	return res, nil
 }
@@ -403,7 +442,7 @@ func (s *Session) tap(name string, t *graph.Tensor) {
 			if k, ok := bufKey(t); ok {
 				s.holdMu.Lock()
 				if s.holds == nil {
-					s.holds, s.dropped = map[unsafe.Pointer]int{}, map[unsafe.Pointer][]float32{}
+					s.holds, s.dropped = map[unsafe.Pointer]int{}, map[unsafe.Pointer]bool{}
 				}
 				s.holds[k]++
 				s.holdMu.Unlock()
@@ -415,16 +454,47 @@ func (s *Session) tap(name string, t *graph.Tensor) {
 
 // recycle returns a buffer the run is done with to the pool, or leaves it to
 // the last Release when the tap still holds it.
-func (s *Session) recycle(k unsafe.Pointer, b []float32) {
+func (s *Session) recycle(k unsafe.Pointer) {
 	if s.opts.TapHolds {
 		s.holdMu.Lock()
 		defer s.holdMu.Unlock()
 		if s.holds[k] > 0 {
-			s.dropped[k] = b
+			s.dropped[k] = true
 			return
 		}
 	}
-	s.ctx.pool.put(b)
+	s.ctx.pool.put(k)
+}
+
+// disownLeftovers ends a run: the pool forgets every buffer still out except
+// those dropped while the tap holds them, which the last Release recycles.
+func (s *Session) disownLeftovers() {
+	keep := maps.Clone(s.lent)
+	if s.opts.TapHolds {
+		s.holdMu.Lock()
+		if keep == nil {
+			keep = map[unsafe.Pointer]bool{}
+		}
+		maps.Copy(keep, s.dropped)
+		s.holdMu.Unlock()
+	}
+	s.ctx.pool.disown(keep)
+}
+
+// Recycle hands the outputs of the last Run back to the session, for the next
+// Run to reuse their memory: a caller that runs a model in a loop and is done
+// with each run's outputs before the next (calibration, timing) then
+// allocates nothing per run. The tensors must not be used afterwards. Tensors
+// that are not such outputs are ignored.
+func (s *Session) Recycle(outputs map[string]*graph.Tensor) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range outputs {
+		if k, ok := bufKey(t); ok && s.lent[k] {
+			delete(s.lent, k)
+			s.recycle(k)
+		}
+	}
 }
 
 // Release ends the hold Tap had on t (with Options.TapHolds); it may be
@@ -441,9 +511,9 @@ func (s *Session) Release(t *graph.Tensor) {
 		s.holds[k] = n - 1
 	case n == 1:
 		delete(s.holds, k)
-		if b, ok := s.dropped[k]; ok {
+		if s.dropped[k] {
 			delete(s.dropped, k)
-			s.ctx.pool.put(b)
+			s.ctx.pool.put(k)
 		}
 	}
 }

@@ -315,20 +315,35 @@ func (s *searcher) search() (*cand, error) {
 		}
 	}
 	best := s.cache[hi]
-	// Prune: drop raised nodes the target does not need, least sensitive first.
+	// Prune: drop raised nodes the target does not need, least sensitive
+	// first: runs of nodes while the set is large (halving the run length),
+	// then single nodes once at most pruneSingles remain, so a large set costs
+	// a few dozen candidates, not one per node.
 	set := slices.Clone(s.units[:hi])
-	for i := len(set) - 1; i >= 0 && len(set) > 1; i-- {
-		trial := slices.Delete(slices.Clone(set), i, i+1)
-		c, err := s.evaluate(trial, "prune")
-		if err != nil {
-			return nil, err
+	for run := len(set) / 2; run >= 1; run /= 2 {
+		if run == 1 && len(set) > pruneSingles {
+			break
 		}
-		if c.step.Met {
-			set, best = trial, c
+		for end := len(set); end > 0 && len(set) > 1; end -= run {
+			start := max(0, end-run)
+			if end-start >= len(set) {
+				continue
+			}
+			trial := slices.Delete(slices.Clone(set), start, end)
+			c, err := s.evaluate(trial, "prune")
+			if err != nil {
+				return nil, err
+			}
+			if c.step.Met {
+				set, best = trial, c
+			}
 		}
 	}
 	return best, nil
 }
+
+// pruneSingles is the largest raised set tried node by node.
+const pruneSingles = 24
 
 // bestSoFar is the candidate closest to the target.
 func (s *searcher) bestSoFar() *cand {

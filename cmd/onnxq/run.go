@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -24,17 +25,20 @@ func runCommand() *cli.Command {
 		ArgsUsage: "MODEL",
 		Description: "Runs the forward pass and writes each output as DIR/<output name>.npy.\n\n" +
 			"   onnxq run model.onnx --input x=img.npy --output-dir out/\n" +
-			"   onnxq run model.onnx --input img.npy --output-dir out/ --repeat 20 --timing --threads 1",
+			"   onnxq run model.onnx --input img.npy --output-dir out/ --repeat 20 --timing --threads 1\n" +
+			"   onnxq run model.onnx --input img.npy --repeat 10 --profile trace.json",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "input", Aliases: []string{"i"}, Usage: "an input as NAME=FILE.npy (just FILE.npy for a one-input model); repeat for more"},
 			&cli.StringFlag{Name: "output-dir", Aliases: []string{"o"}, Usage: "folder for the outputs (created if missing)"},
 			&cli.IntFlag{Name: "threads", Usage: "threads for the kernels (0: all cores)"},
 			&cli.IntFlag{Name: "repeat", Value: 1, Usage: "run the forward pass N times (after one warm-up when N > 1)"},
 			&cli.BoolFlag{Name: "timing", Usage: "print median and minimum ms per forward pass and the peak RSS to stderr"},
+			&cli.GenericFlag{Name: "profile", Value: &profileFlag{}, Usage: "print the time per op type and the 10 slowest nodes to stderr; with --profile=FILE.json (or --profile FILE.json after MODEL) also write a Chrome trace (Perfetto, chrome://tracing) with one event per node per run"},
 			&cli.BoolFlag{Name: "integer", Usage: "QDQ models: run DequantizeLinear -> Conv -> QuantizeLinear groups as the integer QLinearConv runtimes fuse them into (what ONNX Runtime computes), not as written"},
 		},
 		Action: func(_ context.Context, cmd *cli.Command) error {
-			path, err := oneArg(cmd, "MODEL")
+			prof := cmd.Generic("profile").(*profileFlag)
+			path, err := prof.modelArg(cmd)
 			if err != nil {
 				return err
 			}
@@ -59,7 +63,7 @@ func runCommand() *cli.Command {
 				}
 				fmt.Fprintf(cmd.Root().ErrWriter, "integer: %d Conv groups run as QLinearConv\n", res.Changes[0].Count)
 			}
-			s, err := kernels.NewSession(m, kernels.Options{Threads: int(cmd.Int("threads"))})
+			s, err := kernels.NewSession(m, kernels.Options{Threads: int(cmd.Int("threads")), Profile: prof.on})
 			if err != nil {
 				return failed(err)
 			}
@@ -68,8 +72,8 @@ func runCommand() *cli.Command {
 				return failed(err)
 			}
 			outDir := cmd.String("output-dir")
-			if outDir == "" && !cmd.Bool("timing") {
-				return usageError("run: --output-dir is required (or --timing to only measure)")
+			if outDir == "" && !cmd.Bool("timing") && !prof.on {
+				return usageError("run: --output-dir is required (or --timing or --profile to only measure)")
 			}
 			n := int(cmd.Int("repeat"))
 			var outs map[string]*graph.Tensor
@@ -77,9 +81,17 @@ func runCommand() *cli.Command {
 				if outs, err = s.Run(inputs); err != nil { // warm-up
 					return failed(err)
 				}
+				s.ResetProfile()
 			}
 			times := make([]time.Duration, n)
 			for i := range times {
+				s.Recycle(outs) // only the last run's outputs are written
+				if n > 1 {
+					// Each timed run starts from a collected heap, as one run
+					// alone would: peak RSS then shows what a run needs, not
+					// how far the collector let garbage of earlier runs pile up.
+					runtime.GC()
+				}
 				start := time.Now()
 				if outs, err = s.Run(inputs); err != nil {
 					return failed(err)
@@ -90,6 +102,11 @@ func runCommand() *cli.Command {
 				sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 				fmt.Fprintf(cmd.Root().ErrWriter, "forward pass: median %.2f ms, min %.2f ms over %d runs; peak RSS %.1f MiB\n",
 					ms(times[len(times)/2]), ms(times[0]), n, float64(rss.Peak())/(1<<20))
+			}
+			if prof.on {
+				if err := prof.report(cmd.Root().ErrWriter, s.Profile(), times); err != nil {
+					return failed(err)
+				}
 			}
 			if outDir == "" {
 				return nil

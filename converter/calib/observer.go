@@ -433,9 +433,39 @@ func (h *histObserver) percentiles() (float64, float64) {
 }
 
 // entropy is TensorRT's calibration: over a histogram of |x|, choose the
-// threshold whose clipped distribution P and its Levels/2-level quantization Q
-// have the smallest KL divergence. The range is [-t, t] cut to the data's own
-// extent, or [0, t] for data that is never negative.
+// threshold t whose clipped distribution P (the bins up to t, the mass
+// beyond folded into the last) and its quantization Q (P merged into as many
+// groups as the tensor has steps over [0, t], spread back over the nonzero
+// bins) have the smallest KL divergence. The range is [-t, t] cut to the
+// data's own extent, or [0, t] for data that is never negative.
+//
+// Where the search departed from TensorRT's, or the divergence alone is
+// blind, the result was destructive (uint8 PaddleOCR rec: no line decoded as
+// the float model does; CIFAR ResNet and SqueezeNet builders 14 and 37 points
+// of top-1 agreement under min/max, 29 and 61 with 8192 bins), so:
+//   - Exact zeros (half of a ReLU's output) cost nothing, zero being a level,
+//     but as a spike in the first bin they dominated the divergence: Q spreads
+//     a group's mass evenly, which costs the spike about P0 log(group width),
+//     so the search narrowed the groups, i.e. the threshold, as far as it
+//     could (a half-normal's range clipped to 1.3-2.2 sigma), landing just
+//     under multiples of the level count (where the first group is one bin
+//     narrower), and lower still with more bins. TensorRT's calibrators give
+//     the first bin its neighbour's count; so does this (only ever lowering it).
+//   - Q has the steps the tensor really gets: an asymmetric uint8 tensor on
+//     [-2.25, t] has about 255 steps over [0, t], not the 128 of a symmetric
+//     int8 one, which made every wide threshold look twice as coarse. Where the
+//     steps are finer than the bins (below 128 or 256 bins, a 16-bit type)
+//     there is no quantization loss to measure, and no threshold is tried.
+//   - The divergence weighs mass, not distance: a spike inside the range (a
+//     HardSwish's negative lobe folded onto |x|) costs it more than clipping
+//     nine tenths of a tail's extent, and clipping a softmax's few large
+//     probabilities moves little mass. So its range stands only if its
+//     expected squared error is no more than the min/max range's (the
+//     clipping pays for itself in the rounding error it saves); otherwise
+//     the least squared error among the thresholds at or above its own
+//     decides. (Raising the threshold just until the errors are equal kept
+//     clipping where it hurt: CIFAR-style ResNet 95.2% against min/max's
+//     96.5% top-1 agreement, 96.8% this way.)
 func (h *histObserver) entropy() (float32, float32, error) {
 	// Fold the signed histogram into one of |x| with the same bin width, so no
 	// |x| bin falls between source bins (finer bins would alternate empty).
@@ -453,11 +483,9 @@ func (h *histObserver) entropy() (float32, float32, error) {
 		abs[max(0, min(nabs-1, j))] += c
 	}
 	// TensorRT searches a histogram of 2048 bins over [0, amax]; the grid
-	// gives up to twice the configured bins, and the first threshold tried
-	// is `target` bins, so halve the resolution (exactly: pairs of bins of
-	// the zero-aligned grid) until it is at most the configured bins, or the
-	// smallest threshold tried would sit at half TensorRT's (PaddleOCR cls,
-	// uint8, entropy: cosine 0.49 without this, 0.78 with).
+	// gives up to twice the configured bins, so halve the resolution (exactly:
+	// pairs of bins of the zero-aligned grid) until it is at most the
+	// configured bins.
 	for nabs > h.want {
 		for j := 0; j < nabs; j += 2 {
 			abs[j/2] = abs[j]
@@ -469,23 +497,42 @@ func (h *histObserver) entropy() (float32, float32, error) {
 		abs = abs[:nabs]
 		width *= 2
 	}
-	target := h.levels / 2
-	if h.lo >= 0 {
-		target = h.levels // non-negative data uses every level on one side
+	if nabs > 1 {
+		abs[0] = math.Min(abs[0], abs[1]) // the zero spike (see above)
 	}
-	target = min(target, nabs)
+	rangeAt := func(i int) (float64, float64) {
+		t := math.Min(amax, width*float64(i))
+		if h.lo >= 0 {
+			return 0, t
+		}
+		// TensorRT's range is symmetric because its int8 is. onnxq's
+		// activations are usually asymmetric: clip each side at the threshold,
+		// but no further than the data goes, or a mostly positive tensor (a
+		// HardSwish output, [-0.4, 100]) would spend half its levels on
+		// negatives it never has.
+		return math.Max(h.lo, -t), math.Min(h.hi, t)
+	}
+	// steps(i) is the number of quantization steps over [0, t], t = i bins.
+	steps := func(i int) int {
+		lo, hi := rangeAt(i)
+		return int(math.Round(float64(h.levels-1) * width * float64(i) / (hi - lo)))
+	}
+	first := 1
+	for first <= nabs && steps(first) > first {
+		first++
+	}
 	// Coarse to fine: every 16th threshold, then each one around the best.
 	bestKL, best := math.Inf(1), nabs
 	pre := h.sc.prefixesOf(abs)
 	try := func(i int) {
-		if i < target || i > nabs {
+		if i < first || i > nabs {
 			return
 		}
-		if kl := klDivergence(abs, i, target, pre); kl < bestKL || (kl == bestKL && i > best) {
+		if kl := klDivergence(abs, i, steps(i), pre); kl < bestKL || (kl == bestKL && i > best) {
 			bestKL, best = kl, i
 		}
 	}
-	for i := target; i <= nabs; i += 16 {
+	for i := first; i <= nabs; i += 16 {
 		try(i)
 	}
 	try(nabs)
@@ -493,15 +540,19 @@ func (h *histObserver) entropy() (float32, float32, error) {
 	for i := coarse - 15; i <= coarse+15; i++ {
 		try(i)
 	}
-	t := math.Min(amax, width*float64(best))
-	if h.lo >= 0 {
-		return 0, float32(t), nil
+	se := h.sc.squaredErrorOf(h)
+	full := se.at(math.Min(h.lo, 0), math.Max(h.hi, 0), h.levels)
+	if lo, hi := rangeAt(best); se.at(lo, hi, h.levels) > full {
+		least := math.Inf(1)
+		for i := best; i <= nabs; i++ {
+			lo, hi := rangeAt(i)
+			if e := se.at(lo, hi, h.levels); e < least {
+				least, best = e, i
+			}
+		}
 	}
-	// TensorRT's range is symmetric because its int8 is. onnxq's activations
-	// are usually asymmetric: clip each side at the threshold, but no further
-	// than the data goes, or a mostly positive tensor (a HardSwish output,
-	// [-0.4, 100]) would spend half its levels on negatives it never has.
-	return float32(math.Max(h.lo, -t)), float32(math.Min(h.hi, t)), nil
+	lo, hi := rangeAt(best)
+	return float32(lo), float32(hi), nil
 }
 
 // klDivergence of P = hist[:n] with the tail folded into its last bin, and Q =
@@ -579,6 +630,69 @@ func klDivergence(hist []float64, n, levels int, pre *prefixes) float64 {
 type rangeScratch struct {
 	hist, abs []float64
 	pre       prefixes
+	se        squaredError
+}
+
+// squaredError gives, in constant time per range, the expected squared error
+// of quantizing the signed histogram to [a, b] with some number of levels:
+// clipped values cost their squared distance to the nearer end, the others
+// step^2/12, except exact zeros (zero is a level), taken as the zero bin's
+// excess over its neighbours. Values sit at their bin's centre. The sums run
+// from each end of the histogram in bins from that end, so a clipped tail's
+// sum does not cancel against the rest of the data.
+type squaredError struct {
+	lo, width    float64
+	bins         int
+	zeros, total float64
+	// low[k][j]: sum over the j lowest bins of count x u^k, u = bins from lo;
+	// high likewise over the j highest bins, in bins from hi.
+	low, high [3][]float64
+}
+
+func (sc *rangeScratch) squaredErrorOf(h *histObserver) *squaredError {
+	s := &sc.se
+	s.lo, s.width, s.bins = h.lo, (h.hi-h.lo)/float64(h.bins), h.bins
+	for k := range 3 {
+		s.low[k], s.high[k] = grow(s.low[k], h.bins+1), grow(s.high[k], h.bins+1)
+	}
+	for j := range h.bins {
+		u, c := float64(j)+0.5, h.hist[j]
+		s.low[0][j+1] = s.low[0][j] + c
+		s.low[1][j+1] = s.low[1][j] + c*u
+		s.low[2][j+1] = s.low[2][j] + c*u*u
+		c = h.hist[h.bins-1-j]
+		s.high[0][j+1] = s.high[0][j] + c
+		s.high[1][j+1] = s.high[1][j] + c*u
+		s.high[2][j+1] = s.high[2][j] + c*u*u
+	}
+	s.total = s.low[0][h.bins]
+	s.zeros = 0
+	if z := int(math.Round(-h.lo / s.width)); z >= 0 && z < h.bins {
+		nb := 0.0
+		if z > 0 {
+			nb = h.hist[z-1]
+		}
+		if z+1 < h.bins {
+			nb = math.Max(nb, h.hist[z+1])
+		}
+		s.zeros = math.Max(0, h.hist[z]-nb)
+	}
+	return s
+}
+
+// at is the expected squared error (a sum over all values) of the range
+// [a, b], a <= 0 <= b, with `levels` levels.
+func (s *squaredError) at(a, b float64, levels int) float64 {
+	side := func(sums *[3][]float64, d float64) (float64, float64) {
+		j := max(0, min(s.bins, int(math.Ceil(d-0.5)))) // bins whose centre is beyond the end
+		n0, n1, n2 := sums[0][j], sums[1][j], sums[2][j]
+		return n0, s.width * s.width * math.Max(0, n2-2*d*n1+d*d*n0)
+	}
+	n0, below := side(&s.low, (a-s.lo)/s.width)
+	m0, above := side(&s.high, (s.lo+s.width*float64(s.bins)-b)/s.width)
+	step := (b - a) / float64(levels-1)
+	inside := math.Max(0, s.total-n0-m0-s.zeros)
+	return below + above + inside*step*step/12
 }
 
 var rangeScratchPool = sync.Pool{New: func() any { return new(rangeScratch) }}

@@ -1,0 +1,42 @@
+//go:build ort
+
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+
+	"github.com/onnxq/onnxq/converter/dataset"
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/internal/ortref"
+	"github.com/onnxq/onnxq/internal/testdata"
+)
+
+func init() {
+	ortNote = ", ort"
+	runtimes["ort"] = func(_ *graph.Model, path string, threads int) (runFunc, error) {
+		arch := runtime.GOARCH
+		if arch == "amd64" {
+			arch = "x64"
+		}
+		lib := filepath.Join(testdata.CacheDir(), "onnxruntime-node", "package", "bin", "napi-v6", runtime.GOOS, arch, "libonnxruntime.so.1")
+		if err := ortref.Init(lib); err != nil {
+			return nil, fmt.Errorf("ONNX Runtime at %s: %v (run make testdata)", lib, err)
+		}
+		s, err := ortref.NewSession(path, max(threads, 1))
+		if err != nil {
+			return nil, err
+		}
+		return func(x dataset.Sample) (*graph.Tensor, error) {
+			outs, err := s.Run(x)
+			if err != nil {
+				return nil, err
+			}
+			for _, t := range outs {
+				return t, nil
+			}
+			return nil, fmt.Errorf("ONNX Runtime returned no output")
+		}, nil
+	}
+}

@@ -1,0 +1,222 @@
+package kernels
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"testing"
+	"unsafe"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/internal/testdata"
+	"github.com/onnxq/onnxq/npy"
+	"github.com/onnxq/onnxq/testmodels"
+)
+
+func TestPoolTakesBackOnlyItsOwn(t *testing.T) {
+	p := newBufferPool()
+	ctx := &Context{pool: p}
+	f := ctx.Float32([]int{1000})
+	k, _ := bufKey(f)
+	p.put(k)
+	if n, b := p.idle(); n != 1 || b != sizeClass(4000) {
+		t.Fatalf("after one put: %d buffers, %d bytes idle; want 1, %d", n, b, sizeClass(4000))
+	}
+	p.put(k) // a second put of the same buffer must not list it twice
+	if n, _ := p.idle(); n != 1 {
+		t.Fatalf("double put listed %d buffers", n)
+	}
+	// 500 int64 are the same 4000 bytes: the float32 buffer comes back as int64.
+	i := ctx.New(graph.Int64, []int{500})
+	if ki, _ := bufKey(i); ki != k {
+		t.Error("int64 tensor of the same byte size did not reuse the idle buffer")
+	}
+	for j, v := range i.Int64s() {
+		if v != 0 {
+			t.Fatalf("New left %d at %d", v, j)
+		}
+	}
+	// A kernel's own allocation of exactly a class size is not taken in:
+	// before, such buffers piled up in the free lists, one per run.
+	foreign := graph.NewTensor(graph.Float, []int{sizeClass(4096) / 4})
+	kf, _ := bufKey(foreign)
+	p.put(kf)
+	if n, _ := p.idle(); n != 0 {
+		t.Errorf("a foreign buffer went into the free lists (%d idle)", n)
+	}
+	// Every fixed-size element type gets a tensor of its Go type and length.
+	for _, dt := range []graph.DataType{graph.Float, graph.Double, graph.Float16, graph.BFloat16, graph.Int8, graph.Uint8,
+		graph.Int16, graph.Uint16, graph.Int32, graph.Uint32, graph.Int64, graph.Uint64, graph.Bool, graph.Float8E4M3FN} {
+		x := ctx.New(dt, []int{3, 7})
+		want := graph.NewTensor(dt, []int{3, 7})
+		if x.DType != dt || x.Len() != 21 || !slices.Equal(graph.RawBytes(x), graph.RawBytes(want)) {
+			t.Errorf("%s: got %T of %d elements", dt, x.Data(), x.Len())
+		}
+	}
+	if s := ctx.New(graph.String, []int{2}); s.Len() != 2 {
+		t.Error("string tensor")
+	}
+}
+
+// storiesDir is the tiny Llama of ../shared/models, or a skip.
+func storiesDir(t testing.TB) string {
+	dir := filepath.Join(testdata.Root(), "..", "shared", "models", "stories260K")
+	if _, err := os.Stat(filepath.Join(dir, "stories260K.onnx")); err != nil {
+		if os.Getenv("ONNXQ_REQUIRE_DATA") != "" {
+			t.Fatalf("stories260K not found in %s", dir)
+		}
+		t.Skipf("stories260K not found in %s", dir)
+	}
+	return dir
+}
+
+// storiesWindow is token window i of the model's dev text, [1, 256] int64.
+func storiesWindow(t testing.TB, dir string, i int) *graph.Tensor {
+	ids, err := npy.ReadFile(filepath.Join(dir, "tinystories_dev_ids.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ids.Shape[1]
+	return graph.Int64Tensor([]int{1, w}, slices.Clone(ids.Int64s()[i*w:(i+1)*w]))
+}
+
+// TestRunsDoNotRetainMemory: after the first runs, more runs neither add
+// buffers to the pool nor leave any out, and the live heap stays where it
+// was. On stories260K the int64 and bool tensors of the mask and position
+// arithmetic go through the pool too. Outputs the caller keeps are not
+// overwritten by later runs; recycled ones are reused.
+func TestRunsDoNotRetainMemory(t *testing.T) {
+	type model struct {
+		name string
+		m    func(t *testing.T) *graph.Model
+		in   func(t *testing.T) map[string]*graph.Tensor
+	}
+	models := []model{
+		{"ConvBNReLU", func(*testing.T) *graph.Model { return testmodels.ConvBNReLU(3) }, func(*testing.T) map[string]*graph.Tensor {
+			x := graph.NewTensor(graph.Float, []int{1, 3, 32, 32})
+			for i, d := 0, x.Float32s(); i < len(d); i++ {
+				d[i] = float32(i%13) - 6
+			}
+			return map[string]*graph.Tensor{"input": x}
+		}},
+		{"stories260K", func(t *testing.T) *graph.Model {
+			m, err := graph.Load(filepath.Join(storiesDir(t), "stories260K.onnx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}, func(t *testing.T) map[string]*graph.Tensor {
+			return map[string]*graph.Tensor{"input_ids": storiesWindow(t, storiesDir(t), 0)}
+		}},
+	}
+	for _, c := range models {
+		t.Run(c.name, func(t *testing.T) {
+			m, in := c.m(t), c.in(t)
+			s, err := NewSession(m, Options{Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			heap := func() uint64 {
+				// Twice: a sync.Pool (the GEMM's packing buffers) keeps its
+				// contents through one collection.
+				runtime.GC()
+				runtime.GC()
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				return ms.HeapAlloc
+			}
+			var kept map[string]*graph.Tensor
+			var keptCopy []float32
+			var idle, idleBytes int
+			var heap3 uint64
+			for run := 1; run <= 20; run++ {
+				outs, err := s.Run(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(s.ctx.pool.out) != len(s.lent) {
+					t.Fatalf("run %d: %d buffers still out, %d of them outputs", run, len(s.ctx.pool.out), len(s.lent))
+				}
+				switch {
+				case run == 2: // kept by the caller across the later runs
+					kept = outs
+					keptCopy = slices.Clone(outs[s.OutputNames()[0]].Float32s())
+				case run > 2:
+					if got := outs[s.OutputNames()[0]].Float32s(); !slices.Equal(got, keptCopy) {
+						t.Fatalf("run %d computed different outputs", run)
+					}
+					s.Recycle(outs)
+				}
+				if run == 3 {
+					idle, idleBytes = s.ctx.pool.idle()
+					heap3 = heap()
+				}
+			}
+			if n, b := s.ctx.pool.idle(); n != idle || b != idleBytes {
+				t.Errorf("pool grew from %d buffers (%d bytes) after 3 runs to %d (%d) after 20", idle, idleBytes, n, b)
+			}
+			if h := heap(); float64(h) > 1.05*float64(heap3)+(512<<10) {
+				t.Errorf("live heap grew from %d bytes after 3 runs to %d after 20", heap3, h)
+			}
+			if !slices.Equal(kept[s.OutputNames()[0]].Float32s(), keptCopy) {
+				t.Error("an output the caller kept was overwritten by later runs")
+			}
+			// A recycled output's memory serves the next run.
+			outs, _ := s.Run(in)
+			k, _ := bufKey(outs[s.OutputNames()[0]])
+			s.Recycle(outs)
+			again, _ := s.Run(in)
+			if k2, _ := bufKey(again[s.OutputNames()[0]]); k2 != k && !wasReused(s, k) {
+				t.Error("a recycled output buffer was neither reused nor kept idle")
+			}
+			t.Logf("%s: %d buffers (%.1f MiB) idle between runs, live heap %.1f MiB", c.name, idle, float64(idleBytes)/(1<<20), float64(heap3)/(1<<20))
+		})
+	}
+}
+
+// wasReused reports whether buffer k is out again (used by the last run) or idle in the pool.
+func wasReused(s *Session, k unsafe.Pointer) bool {
+	if _, ok := s.ctx.pool.out[k]; ok {
+		return true
+	}
+	for _, l := range s.ctx.pool.free {
+		if slices.Contains(l, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestOutputFedBackIsNotRecycled: an output of one run given as the next run's
+// input (an autoregressive loop) belongs to the caller: a view of it inside the
+// graph must not hand its memory back to the pool when the view dies.
+func TestOutputFedBackIsNotRecycled(t *testing.T) {
+	b := testmodels.NewBuilder(1, 13)
+	x := b.Input("x", 1, 64)
+	f := b.Flatten(x) // a view of the input
+	b.Output(b.Add(f, f))
+	s, err := NewSession(b.M, Options{Threads: 1, NoFusion: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := graph.NewTensor(graph.Float, []int{1, 64})
+	for i, d := 0, in.Float32s(); i < len(d); i++ {
+		d[i] = float32(i)
+	}
+	name := s.OutputNames()[0]
+	outs, err := s.Run(map[string]*graph.Tensor{"x": in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fed := outs[name] // 2x, fed back below and kept
+	want := slices.Clone(fed.Float32s())
+	for run := 0; run < 3; run++ {
+		if _, err := s.Run(map[string]*graph.Tensor{"x": fed}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(fed.Float32s(), want) {
+			t.Fatalf("run %d overwrote the caller's tensor fed back as input", run+2)
+		}
+	}
+}

@@ -1,0 +1,158 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// randomPool draws pooling attributes and an input size they fit: windows up
+// to 7 (and SPP's 9 and 13), strides and dilations up to 3, pads smaller than
+// the window, ceil mode, count_include_pad, auto_pad, 1-D and 2-D.
+func randomPool(r *rand.Rand) (*poolParams, int, int) {
+	k := func() int {
+		if r.IntN(8) == 0 {
+			return []int{9, 13}[r.IntN(2)]
+		}
+		return 1 + r.IntN(7)
+	}
+	p := &poolParams{kh: k(), kw: k(), sh: 1 + r.IntN(3), sw: 1 + r.IntN(3), dh: 1, dw: 1,
+		ceil: r.IntN(2) == 0, countIncludePad: r.IntN(2) == 0, spatial: 2, autoPad: "NOTSET"}
+	if r.IntN(3) == 0 {
+		p.dh, p.dw = 1+r.IntN(3), 1+r.IntN(3)
+	}
+	pad := func(k int) int { return r.IntN(k) }
+	p.padT, p.padL, p.padB, p.padR = pad(p.kh), pad(p.kw), pad(p.kh), pad(p.kw)
+	switch r.IntN(8) {
+	case 0:
+		p.autoPad = "SAME_UPPER"
+	case 1:
+		p.autoPad = "SAME_LOWER"
+	case 2:
+		p.autoPad = "VALID"
+	}
+	if p.autoPad != "NOTSET" {
+		p.padT, p.padL, p.padB, p.padR = 0, 0, 0, 0
+	}
+	if r.IntN(5) == 0 { // 1-D
+		p.spatial, p.kh, p.sh, p.dh, p.padT, p.padB = 1, 1, 1, 1, 0, 0
+	}
+	h := p.dh*(p.kh-1) + 1 + r.IntN(30)
+	if p.spatial == 1 {
+		h = 1
+	}
+	w := p.dw*(p.kw-1) + 1 + r.IntN(40)
+	return p, h, w
+}
+
+// TestPoolRowsMatchesReference: the separable vector path gives the window-
+// by-window reference's results on 600 random shapes and attribute sets:
+// MaxPool bit for bit (NaN where a window holds one, -Inf where a window is
+// all padding), AveragePool within the rounding of a different summation order.
+func TestPoolRowsMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	ctx := &Context{Threads: 1, pool: newBufferPool()}
+	ran := map[string]int{}
+	for trial := 0; trial < 600; trial++ {
+		p, h, w := randomPool(r)
+		g, err := p.geometry(h, w)
+		if err != nil {
+			continue
+		}
+		ran["all"]++
+		if p.ceil {
+			ran["ceil"]++
+		}
+		if p.dh > 1 || p.dw > 1 {
+			ran["dilated"]++
+		}
+		if p.kh >= 9 || p.kw >= 9 {
+			ran["large"]++
+		}
+		if p.padT+p.padL+p.padB+p.padR > 0 {
+			ran["padded"]++
+		}
+		planes := 1 + r.IntN(3)
+		x := make([]float32, planes*h*w)
+		abs := make([]float32, len(x))
+		for i := range x {
+			x[i] = float32(r.NormFloat64() * 3)
+			if r.IntN(50) == 0 {
+				x[i] = []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}[r.IntN(3)]
+			}
+			abs[i] = float32(math.Abs(float64(x[i])))
+		}
+		n := planes * g.oh * g.ow
+		for _, kind := range []string{"max", "avg"} {
+			want, got, scale := make([]float32, n), make([]float32, n), make([]float32, n)
+			poolReference(g, kind, x, want, nil, 0, planes)
+			poolRows(ctx, g, kind, x, got, 0, planes)
+			poolReference(g, "avg", abs, scale, nil, 0, planes)
+			for i := range want {
+				wv, gv := want[i], got[i]
+				var ok bool
+				if kind == "max" {
+					ok = wv == gv || wv != wv && gv != gv
+				} else {
+					tol := 2 * float64(p.kh*p.kw) * 6e-8 * float64(scale[i])
+					ok = math.Abs(float64(wv-gv)) <= tol || wv == gv || wv != wv && gv != gv
+				}
+				if !ok {
+					t.Fatalf("trial %d %s %+v on %dx%d (out %dx%d, pads %d,%d): [%d] = %v, reference %v",
+						trial, kind, *p, h, w, g.oh, g.ow, g.pt, g.pl, i, gv, wv)
+				}
+			}
+		}
+	}
+	t.Logf("cases run: %v", ran)
+	if ran["all"] < 500 || ran["ceil"] < 100 || ran["dilated"] < 50 || ran["large"] < 50 || ran["padded"] < 100 {
+		t.Errorf("too few cases of some kind: %v", ran)
+	}
+	if n, _ := ctx.pool.idle(); len(ctx.pool.out) != 0 || n == 0 {
+		t.Errorf("scratch buffers not returned: %d out, %d idle", len(ctx.pool.out), n)
+	}
+}
+
+// BenchmarkPool: the window-by-window reference against the separable vector
+// path on one thread, on a 1x64x52x52 input: SqueezeNet's 3x3 stride-2
+// ceil-mode MaxPool, and an SPP block's stride-1 MaxPools 5, 9 and 13.
+func BenchmarkPool(b *testing.B) {
+	const c, h, w = 64, 52, 52
+	r := rand.New(rand.NewPCG(1, 1))
+	x := make([]float32, c*h*w)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	cases := []struct {
+		name string
+		kind string
+		p    poolParams
+	}{
+		{"squeezenet-max3x3s2-ceil", "max", poolParams{kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, ceil: true, spatial: 2, autoPad: "NOTSET"}},
+		{"spp-max5", "max", poolParams{kh: 5, kw: 5, sh: 1, sw: 1, dh: 1, dw: 1, padT: 2, padL: 2, padB: 2, padR: 2, spatial: 2, autoPad: "NOTSET"}},
+		{"spp-max9", "max", poolParams{kh: 9, kw: 9, sh: 1, sw: 1, dh: 1, dw: 1, padT: 4, padL: 4, padB: 4, padR: 4, spatial: 2, autoPad: "NOTSET"}},
+		{"spp-max13", "max", poolParams{kh: 13, kw: 13, sh: 1, sw: 1, dh: 1, dw: 1, padT: 6, padL: 6, padB: 6, padR: 6, spatial: 2, autoPad: "NOTSET"}},
+		{"avg3x3s1-pad1", "avg", poolParams{kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, padT: 1, padL: 1, padB: 1, padR: 1, spatial: 2, autoPad: "NOTSET"}},
+	}
+	ctx := &Context{Threads: 1, pool: newBufferPool()}
+	for _, cs := range cases {
+		g, err := cs.p.geometry(h, w)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out := make([]float32, c*g.oh*g.ow)
+		for _, impl := range []string{"reference", "rows"} {
+			b.Run(fmt.Sprintf("%s/%s", cs.name, impl), func(b *testing.B) {
+				b.SetBytes(int64(4 * len(x)))
+				for i := 0; i < b.N; i++ {
+					if impl == "rows" {
+						poolRows(ctx, g, cs.kind, x, out, 0, c)
+					} else {
+						poolReference(g, cs.kind, x, out, nil, 0, c)
+					}
+				}
+			})
+		}
+	}
+}
