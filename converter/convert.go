@@ -283,6 +283,7 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 	if err != nil {
 		return nil, err
 	}
+	untypedTables(pl, st, rep)
 	pl.keepFloat(keepFloat, rep)
 	// Pinned ranges need no calibration either.
 	pinned := map[string]*passes.Encoding{}

@@ -74,3 +74,55 @@ func rewriteWeightFormat(m *graph.Model, opt Options, rep *Report) error {
 	rep.Passes = append(rep.Passes, ch)
 	return nil
 }
+
+// tableLookup is the Gather that reads w as its table (an embedding), or nil.
+func tableLookup(w *graph.Value) *graph.Node {
+	for _, c := range w.Consumers {
+		if c.OpType == "Gather" && graph.IsStandardDomain(c.Domain) && c.Input(0) == w {
+			return c
+		}
+	}
+	return nil
+}
+
+// planTable makes the constant float table of a Gather on axis 0 (an
+// embedding [vocab, dim]) a weight like a MatMul's when a rule types it (see
+// untypedTables): one scale per row (per token), blocks along the row for
+// per_block. Rules reach it by
+// the Gather's node name, the op type Gather or the table's name; a table a
+// compute op also reads (a tied lm_head) keeps that op's axes.
+func planTable(p *plan, n *graph.Node) bool {
+	if n.OpType != "Gather" {
+		return false
+	}
+	t := n.Input(0)
+	if t == nil || t.Const == nil || t.Const.DType != graph.Float || t.Const.Rank() != 2 {
+		return false
+	}
+	if ax, _ := n.AttrInt("axis", 0); ax != 0 {
+		return false
+	}
+	if _, ok := p.weights[t.Name]; !ok {
+		p.weights[t.Name] = 0
+		p.blocked[t.Name] = 1
+		if p.tables == nil {
+			p.tables = map[string]bool{}
+		}
+		p.tables[t.Name] = true
+	}
+	return true
+}
+
+// untypedTables keeps float the Gather tables no rule gave a type: lookup
+// tables hold embeddings but also RoPE's cos/sin caches, and the global
+// weight type (int4 for W4A16) suits neither by default. The report says so.
+func untypedTables(pl *plan, st *settings, rep *Report) {
+	for _, name := range sortedKeys(pl.tables) {
+		if _, ok := pl.weights[name]; !ok || st.weight[name].Source() != "" {
+			continue
+		}
+		delete(pl.weights, name)
+		delete(pl.blocked, name)
+		rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: name, Reason: "Gather table (embedding or lookup cache): float unless an overrides rule sets its type"})
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels"
+	"github.com/onnxq/onnxq/overrides"
 	"github.com/onnxq/onnxq/testmodels"
 )
 
@@ -205,6 +207,83 @@ func TestMatMulNBitsStatic(t *testing.T) {
 	for i := range outs[0] {
 		if d := math.Abs(float64(outs[0][i] - outs[1][i])); d > 1e-4*(1+math.Abs(float64(outs[0][i]))) {
 			t.Fatalf("y[%d]: QDQ %v, MatMulNBits %v", i, outs[0][i], outs[1][i])
+		}
+	}
+}
+
+// TestGatherTables: a Gather's constant table is float unless a rule types
+// it (the report says why); a tensor or node rule quantizes it per row.
+func TestGatherTables(t *testing.T) {
+	b := testmodels.NewBuilder(3, 17)
+	table := b.Const("embed", []int{10, 8}, b.Normal(80, 0, 1))
+	ids := b.G.AddInput("ids", graph.Int64, []int64{1, 4})
+	gather := b.G.AddNode("Gather", "embed_lookup", []*graph.Value{table, ids}, []string{"h"})
+	b.G.AddOutput(gather.Output())
+	dir := t.TempDir()
+	model := saveModel(t, b.M, dir)
+	x := graph.Int64Tensor([]int{1, 4}, []int64{3, 0, 9, 3})
+	for _, c := range []struct {
+		name  string
+		rules *overrides.File
+		float bool
+	}{
+		{"no rule", nil, true},
+		{"tensor rule", &overrides.File{Version: 1, Tensors: map[string]*overrides.Tensor{table.Name: {DType: "int8"}}}, false},
+		{"node rule", &overrides.File{Version: 1, Nodes: map[string]*overrides.Rule{"embed_lookup": {WeightDType: "int4"}}}, false},
+	} {
+		out := filepath.Join(dir, "q.onnx")
+		rep, err := Convert(context.Background(), Options{Model: model, Output: out, WeightOnly: true, Overrides: c.rules, NoMeasure: true})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		kept := false
+		for _, f := range rep.FloatTensors {
+			kept = kept || (f.Name == table.Name && strings.Contains(f.Reason, "Gather table"))
+		}
+		if kept != c.float {
+			t.Errorf("%s: table kept float %v, want %v (%v)", c.name, kept, c.float, rep.FloatTensors)
+		}
+		q, err := graph.Load(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dqs := 0
+		for _, nd := range q.Graph.Nodes {
+			if nd.OpType == "DequantizeLinear" && nd.Output().Consumers[0].OpType == "Gather" {
+				dqs++
+			}
+		}
+		if (dqs == 0) != c.float {
+			t.Errorf("%s: %d DequantizeLinear before the Gather", c.name, dqs)
+		}
+		s, err := kernels.NewSession(q, kernels.Options{Threads: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Run(map[string]*graph.Tensor{"ids": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, tab := res["h"].Float32s(), table.Const.Float32s()
+		for i, id := range x.Int64s() {
+			row := tab[id*8 : id*8+8]
+			var amax float64
+			for _, v := range row {
+				amax = math.Max(amax, math.Abs(float64(v)))
+			}
+			step := 0.0 // float: exact; quantized: within half a step of its row's scale
+			switch {
+			case c.rules == nil:
+			case c.rules.Tensors != nil:
+				step = amax / 127
+			default:
+				step = amax / 7
+			}
+			for j, v := range row {
+				if d := math.Abs(float64(got[i*8+j] - v)); d > step/2+1e-6 {
+					t.Errorf("%s: h[%d][%d] = %v, table %v (step %v)", c.name, i, j, got[i*8+j], v, step)
+				}
+			}
 		}
 	}
 }
