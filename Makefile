@@ -47,8 +47,8 @@ demo: build $(CACHE)/ocr-models/.ok
 	./$(BIN) convert --config examples/demo.toml
 	./$(BIN) encodings export out/demo.mixed.encodings.json --format aimet-1.0 -o out/demo.mixed.aimet.json
 	@echo "--- PaddleOCR rec: default conversion, its measured verdict, tune, reports"
-	$(GO) run ./testmodels/ocrsamples -kind rec -o out/rec-calib -n 16 -seed 0
-	$(GO) run ./testmodels/ocrsamples -kind rec -o out/rec-eval -n 8 -seed 1000
+	$(GO) run ./examples/ocr-samples -kind rec -o out/rec-calib -n 16 -seed 0
+	$(GO) run ./examples/ocr-samples -kind rec -o out/rec-eval -n 8 -seed 1000
 	./$(BIN) convert $(REC_MODEL) -o out/rec.qdq.onnx --calib out/rec-calib --eval out/rec-eval
 	./$(BIN) tune $(REC_MODEL) --calib out/rec-calib --eval out/rec-eval --target-cos 0.99 --prefer float \
 		--overrides-out out/rec.tuned.json -o out/rec.tuned.onnx --report out/rec.tune.html

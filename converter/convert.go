@@ -17,6 +17,7 @@ import (
 	"github.com/onnxq/onnxq/diagnose"
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/rss"
+	"github.com/onnxq/onnxq/kernels"
 	"github.com/onnxq/onnxq/overrides"
 	"github.com/onnxq/onnxq/passes"
 )
@@ -85,6 +86,10 @@ type Options struct {
 	Eval                        string
 	NoMeasure                   bool
 	CosThreshold, SQNRThreshold float64
+	// ReduceRange quantizes int8 weights to 7 bits of range, so ONNX
+	// Runtime's x86 kernels without AVX-VNNI cannot saturate their int16
+	// pair sums (its reduce_range).
+	ReduceRange bool
 	// RangeCache, when set, supplies ranges calibrated by an earlier
 	// conversion of the same model and data, and keeps the new ones.
 	RangeCache *RangeCache
@@ -134,8 +139,11 @@ type Report struct {
 	CalibrationPeakRSSBytes int64 `json:"calibration_peak_rss_bytes,omitempty"`
 	// Measured compares the written model's outputs with the float model's
 	// on MeasuredOn; nil when there was no data to run.
-	Measured   *diagnose.Result `json:"measured,omitempty"`
-	MeasuredOn string           `json:"measured_on,omitempty"`
+	Measured *diagnose.Result `json:"measured,omitempty"`
+	// U8S8 is set when a uint8 activation feeds a full-range int8 weight:
+	// the pairing ONNX Runtime's x86 kernels without AVX-VNNI saturate.
+	U8S8       bool   `json:"u8s8_full_range,omitempty"`
+	MeasuredOn string `json:"measured_on,omitempty"`
 }
 
 // Convert runs the whole pipeline and writes opt.Output.
@@ -250,6 +258,9 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 	}
 	if opt.WeightBlockSize > 0 {
 		need = 21
+	}
+	if len(kernels.HalfTypes(m)) > 0 {
+		need = max(need, 19) // float16/bfloat16 Q/DQ scales
 	}
 	if m.OpsetVersion("") < need {
 		list += fmt.Sprintf(",upgrade-opset:%d", need)
@@ -462,6 +473,19 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 	if withFloat {
 		if floatModel, err = cloneModel(m); err != nil {
 			return nil, err
+		}
+	}
+	if len(qp.Weights)+len(qp.Activations) == 0 {
+		return nil, nothingQuantized(m, opt, rep)
+	}
+	for _, n := range m.Graph.Nodes {
+		if n.OpType != "Conv" && n.OpType != "Gemm" && n.OpType != "MatMul" || n.Input(1) == nil {
+			continue
+		}
+		a, w := qp.Activations[n.Input(0).Name], qp.Weights[n.Input(1).Name]
+		if a != nil && w != nil && a.DType == graph.Uint8 && w.DType == graph.Int8 && !opt.ReduceRange {
+			rep.U8S8 = true
+			break
 		}
 	}
 	insertHook(qp)

@@ -68,7 +68,7 @@ func weightEncodingFor(g *graph.Graph, pl *plan, st *settings, opt Options, name
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v", where, err)
 		}
-		return enc, nil
+		return reduceRange(enc, opt), nil
 	}
 	// Pinned ranges: one for the tensor, or one per output channel.
 	if block > 0 {
@@ -88,7 +88,22 @@ func weightEncodingFor(g *graph.Graph, pl *plan, st *settings, opt Options, name
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", where, err)
 	}
-	return enc, nil
+	return reduceRange(enc, opt), nil
+}
+
+// reduceRange gives int8 weights 7 bits of range (codes within [-64, 64]),
+// when asked: ONNX Runtime's x86 kernels without AVX-VNNI add pairs of
+// uint8 x int8 products in saturating int16 (vpmaddubsw), and 255 x 127 x 2
+// overflows it; with weights halved in range no pair can (255 x 64 x 2 =
+// 32640). It costs one bit of weight resolution on every runtime.
+func reduceRange(enc *passes.Encoding, opt Options) *passes.Encoding {
+	if !opt.ReduceRange || enc.DType != graph.Int8 {
+		return enc
+	}
+	for k := range enc.Scale {
+		enc.Scale[k] *= 255.0 / 127.0
+	}
+	return enc
 }
 
 func describeAxis(axis int, w *graph.Tensor) string {

@@ -60,7 +60,7 @@ func measure(ctx context.Context, floatModel, quant *graph.Model, data string, o
 	rep.Measured, rep.MeasuredOn = res, data
 	for _, o := range res.Outputs {
 		if o.Bad(res.Thresholds.Cos, res.Thresholds.SQNR) {
-			rep.Warnings = append(rep.Warnings, fmt.Sprintf("output %q: cosine %.4f, SQNR %.1f dB against the float model, under the thresholds (%.4g, %.4g dB); find the cause with: onnxq compare %s %s --data %s --layerwise (or onnxq sensitivity, onnxq tune)",
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("output %q: cosine %.4f, SQNR %.1f dB against the float model, under the thresholds (%.4g, %.4g dB); find the cause with: onnxq compare %s %s --data %s --layerwise with this run's sample flags (or onnxq sensitivity, onnxq tune)",
 				o.Name, o.Cosine, o.SQNR, res.Thresholds.Cos, res.Thresholds.SQNR, opt.Model, opt.Output, data))
 		}
 	}

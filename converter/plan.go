@@ -89,8 +89,14 @@ type plan struct {
 	floatTensors []FloatTensor
 }
 
+// quantizable types: float32 and the half types (computed in float32 by the
+// executor, Q/DQ scales in the tensor's type).
+func quantizable(dt graph.DataType) bool {
+	return dt == graph.Float || dt == graph.Float16 || dt == graph.BFloat16
+}
+
 func isFloatTensor(v *graph.Value) bool {
-	return v != nil && v.Const == nil && (v.ElemType() == graph.Float || v.ElemType() == graph.Undefined)
+	return v != nil && v.Const == nil && (quantizable(v.ElemType()) || v.ElemType() == graph.Undefined)
 }
 
 func makePlan(m *graph.Model) *plan {
@@ -171,7 +177,7 @@ func makePlan(m *graph.Model) *plan {
 			}
 			if axis, isW := weightOps[n.OpType]; isW {
 				w := n.Input(1)
-				if w == nil || w.Const == nil || w.Const.DType != graph.Float {
+				if w == nil || w.Const == nil || !quantizable(w.Const.DType) {
 					continue // a computed weight is quantized as an activation
 				}
 				ax := axis
@@ -225,6 +231,7 @@ func makePlan(m *graph.Model) *plan {
 		}
 	}
 	p.observe = kept
+	floatHalfConcats(m, p)
 	return p
 }
 

@@ -92,3 +92,31 @@ func TestLiveBiasStaysFloat(t *testing.T) {
 		t.Errorf("bias %s not kept float: %+v", conv.Input(2).Name, rep.FloatTensors)
 	}
 }
+
+// TestReduceRange: int8 weight codes stay within [-64, 64], so no pair of
+// uint8 x int8 products can overflow int16; without it they span [-127, 127].
+func TestReduceRange(t *testing.T) {
+	for _, rr := range []bool{false, true} {
+		dir, model, cal := withSamples(t, testmodels.ConvBNReLU(2), 4, []int{1, 3, 32, 32}, 1)
+		out := filepath.Join(dir, "q.onnx")
+		if _, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, ReduceRange: rr, NoMeasure: true}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := graph.Load(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lo, hi := 0, 0
+		for _, v := range m.Graph.Initializers {
+			if v.Const.DType != graph.Int8 || !strings.HasSuffix(v.Name, "_quantized") {
+				continue
+			}
+			for _, q := range v.Const.Data().([]int8) {
+				lo, hi = min(lo, int(q)), max(hi, int(q))
+			}
+		}
+		if rr && (lo < -64 || hi > 64) || !rr && (lo > -120 && hi < 120) {
+			t.Errorf("reduce range %v: weight codes in [%d, %d]", rr, lo, hi)
+		}
+	}
+}

@@ -157,13 +157,7 @@ func init() {
 			return 0
 		}), nil
 	})
-	unaryFloat("Celu", 12, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
-		alpha := float64(a.Float("alpha", 1))
-		return pointwise(func(x float32) float32 {
-			v := float64(x)
-			return float32(math.Max(0, v) + math.Min(0, alpha*(math.Exp(v/alpha)-1)))
-		}), nil
-	})
+	unaryFloat("Celu", 12, func(a *attrs, _ *NodeInfo) (sliceFn, error) { return celu(a.Float("alpha", 1)) })
 	unaryFloat("Mish", 18, vecFn(vec.Mish))
 
 	// Ops defined for numbers of every type.

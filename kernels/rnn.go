@@ -2,15 +2,20 @@ package kernels
 
 import (
 	"fmt"
-	"math"
 	"strings"
+	"sync"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/gemm"
+	"github.com/onnxq/onnxq/kernels/vec"
 )
 
-// RNN, GRU and LSTM: one loop over time per direction, gates computed with
-// float64 accumulation. Inputs and outputs follow the ONNX layouts:
-// X [seq, batch, input] (layout 0) or [batch, seq, input] (layout 1).
+// RNN, GRU and LSTM in float32. The input projection X·W^T of every time step
+// and direction is one GEMM before the recurrence; each step then adds h·R^T
+// (a GEMM on R packed once, or a matrix-vector product per row when the batch
+// is too small to fill a micro-kernel tile) and applies the gate activations a whole gate
+// vector at a time. Layouts follow ONNX: X [seq, batch, input] (layout 0) or
+// [batch, seq, input] (layout 1).
 
 type rnnKind int
 
@@ -22,296 +27,70 @@ const (
 
 func (k rnnKind) gates() int { return [...]int{1, 3, 4}[k] }
 
-// activation functions by ONNX name.
-func rnnActivation(name string, alpha, beta float64) (func(float64) float64, error) {
-	switch strings.ToLower(name) {
-	case "sigmoid":
-		return func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }, nil
-	case "tanh":
-		return math.Tanh, nil
-	case "relu":
-		return func(x float64) float64 { return math.Max(0, x) }, nil
-	case "leakyrelu":
-		return func(x float64) float64 {
-			if x < 0 {
-				return alpha * x
-			}
-			return x
-		}, nil
-	case "thresholdedrelu":
-		return func(x float64) float64 {
-			if x > alpha {
-				return x
-			}
-			return 0
-		}, nil
-	case "scaledtanh":
-		return func(x float64) float64 { return alpha * math.Tanh(beta*x) }, nil
-	case "hardsigmoid":
-		return func(x float64) float64 { return math.Max(0, math.Min(1, alpha*x+beta)) }, nil
-	case "elu":
-		return func(x float64) float64 {
-			if x < 0 {
-				return alpha * (math.Exp(x) - 1)
-			}
-			return x
-		}, nil
-	case "softsign":
-		return func(x float64) float64 { return x / (1 + math.Abs(x)) }, nil
-	case "softplus":
-		return func(x float64) float64 { return math.Log1p(math.Exp(x)) }, nil
-	}
-	return nil, fmt.Errorf("activation %q is not supported", name)
+// rnnAct is one activation of the ONNX recurrent ops, with its alpha and beta.
+type rnnAct struct {
+	name        string // lower case
+	alpha, beta float32
 }
 
-func newRecurrent(kind rnnKind) Factory {
-	return func(ni *NodeInfo) (Kernel, error) {
-		a := attrsOf(ni.Node)
-		hidden := int(a.Int("hidden_size", 0))
-		direction := a.String("direction", "forward")
-		clip := float64(a.Float("clip", 0))
-		layout := a.Int("layout", 0)
-		linearBeforeReset := a.Int("linear_before_reset", 0) != 0
-		inputForget := a.Int("input_forget", 0) != 0
-		names, _ := ni.Node.AttrStrings("activations", nil)
-		alphas := a.Floats("activation_alpha", nil)
-		betas := a.Floats("activation_beta", nil)
-		if a.err != nil {
-			return nil, a.err
-		}
-		dirs := 1
-		switch direction {
-		case "forward", "reverse":
-		case "bidirectional":
-			dirs = 2
-		default:
-			return nil, fmt.Errorf("unknown direction %q", direction)
-		}
-		per := [...]int{1, 2, 3}[kind] // activations per direction
-		if names == nil {
-			def := [...][]string{{"Tanh"}, {"Sigmoid", "Tanh"}, {"Sigmoid", "Tanh", "Tanh"}}[kind]
-			for d := 0; d < dirs; d++ {
-				names = append(names, def...)
-			}
-		}
-		if len(names) != per*dirs {
-			return nil, fmt.Errorf("%d activations given, need %d", len(names), per*dirs)
-		}
-		acts := make([]func(float64) float64, len(names))
-		ai := 0
-		for i, n := range names {
-			alpha, beta := defaultAlphaBeta(n)
-			switch strings.ToLower(n) {
-			case "leakyrelu", "thresholdedrelu", "scaledtanh", "hardsigmoid", "elu":
-				if ai < len(alphas) {
-					alpha = float64(alphas[ai])
-				}
-				if ai < len(betas) {
-					beta = float64(betas[ai])
-				}
-				ai++
-			}
-			f, err := rnnActivation(n, alpha, beta)
-			if err != nil {
-				return nil, err
-			}
-			acts[i] = f
-		}
-		return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
-			if err := need(in, 3); err != nil {
-				return nil, err
-			}
-			opt := func(i int) *graph.Tensor {
-				if i < len(in) {
-					return in[i]
-				}
-				return nil
-			}
-			x, w, r := in[0], in[1], in[2]
-			if x.Rank() != 3 {
-				return nil, fmt.Errorf("X must be 3-D, got %v", x.Shape)
-			}
-			seq, batch, isz := x.Shape[0], x.Shape[1], x.Shape[2]
-			if layout == 1 {
-				seq, batch = x.Shape[1], x.Shape[0]
-			}
-			g := kind.gates()
-			hs := hidden
-			if hs == 0 {
-				hs = r.Shape[len(r.Shape)-1]
-			}
-			if w.Len() != dirs*g*hs*isz || r.Len() != dirs*g*hs*hs {
-				return nil, fmt.Errorf("W %v / R %v do not fit %d directions, hidden %d, input %d", w.Shape, r.Shape, dirs, hs, isz)
-			}
-			xv, _ := asFloat64s(x)
-			wv, _ := asFloat64s(w)
-			rv, _ := asFloat64s(r)
-			var bv, h0, c0, pv []float64
-			if t := opt(3); t != nil {
-				bv, _ = asFloat64s(t)
-			}
-			var lens []int
-			if t := opt(4); t != nil {
-				var err error
-				if lens, err = ints(t); err != nil {
-					return nil, err
-				}
-			}
-			if t := opt(5); t != nil {
-				h0, _ = asFloat64s(t)
-			}
-			if kind == kindLSTM {
-				if t := opt(6); t != nil {
-					c0, _ = asFloat64s(t)
-				}
-				if t := opt(7); t != nil {
-					pv, _ = asFloat64s(t)
-				}
-			}
-			xAt := func(t, b, i int) float64 {
-				if layout == 1 {
-					return xv[(b*seq+t)*isz+i]
-				}
-				return xv[(t*batch+b)*isz+i]
-			}
-			// Y [seq, dirs, batch, hidden] (layout 0) or [batch, seq, dirs, hidden].
-			y := make([]float64, seq*dirs*batch*hs)
-			yh := make([]float64, dirs*batch*hs)
-			yc := make([]float64, dirs*batch*hs)
-			yAt := func(t, d, b int) int {
-				if layout == 1 {
-					return ((b*seq+t)*dirs + d) * hs
-				}
-				return ((t*dirs+d)*batch + b) * hs
-			}
-			stAt := func(d, b int) int {
-				if layout == 1 {
-					return (b*dirs + d) * hs
-				}
-				return (d*batch + b) * hs
-			}
-			clipf := func(v float64) float64 {
-				if clip > 0 {
-					return math.Max(-clip, math.Min(clip, v))
-				}
-				return v
-			}
-			for d := 0; d < dirs; d++ {
-				reverse := direction == "reverse" || d == 1
-				W := wv[d*g*hs*isz:]
-				R := rv[d*g*hs*hs:]
-				var Wb, Rb []float64
-				if bv != nil {
-					Wb, Rb = bv[d*2*g*hs:], bv[d*2*g*hs+g*hs:]
-				}
-				f := acts[d*per:]
-				for b := 0; b < batch; b++ {
-					h := make([]float64, hs)
-					c := make([]float64, hs)
-					if h0 != nil {
-						copy(h, h0[stAt(d, b):stAt(d, b)+hs])
-					}
-					if c0 != nil {
-						copy(c, c0[stAt(d, b):stAt(d, b)+hs])
-					}
-					steps := seq
-					if lens != nil {
-						steps = lens[b]
-					}
-					gx := make([]float64, g*hs) // W x + Wb
-					gh := make([]float64, g*hs) // R h + Rb
-					for s := 0; s < steps; s++ {
-						t := s
-						if reverse {
-							t = steps - 1 - s
-						}
-						for j := 0; j < g*hs; j++ {
-							var sx, sh float64
-							for i := 0; i < isz; i++ {
-								sx += W[j*isz+i] * xAt(t, b, i)
-							}
-							for i := 0; i < hs; i++ {
-								sh += R[j*hs+i] * h[i]
-							}
-							if Wb != nil {
-								sx += Wb[j]
-								sh += Rb[j]
-							}
-							gx[j], gh[j] = sx, sh
-						}
-						nh := make([]float64, hs)
-						switch kind {
-						case kindRNN:
-							for k := 0; k < hs; k++ {
-								nh[k] = f[0](clipf(gx[k] + gh[k]))
-							}
-						case kindGRU: // gates z, r, h
-							for k := 0; k < hs; k++ {
-								z := f[0](clipf(gx[k] + gh[k]))
-								rr := f[0](clipf(gx[hs+k] + gh[hs+k]))
-								var hh float64
-								if linearBeforeReset {
-									hh = f[1](clipf(gx[2*hs+k] + rr*gh[2*hs+k]))
-								} else {
-									// R_h (r * h) + Rb_h
-									var s2 float64
-									for i := 0; i < hs; i++ {
-										s2 += R[(2*hs+k)*hs+i] * rr * h[i]
-									}
-									if Rb != nil {
-										s2 += Rb[2*hs+k]
-									}
-									_ = rr
-									hh = f[1](clipf(gx[2*hs+k] + s2))
-								}
-								nh[k] = (1-z)*hh + z*h[k]
-							}
-						case kindLSTM: // gates i, o, f, c
-							for k := 0; k < hs; k++ {
-								gi, go_, gf, gc := gx[k]+gh[k], gx[hs+k]+gh[hs+k], gx[2*hs+k]+gh[2*hs+k], gx[3*hs+k]+gh[3*hs+k]
-								if pv != nil {
-									P := pv[d*3*hs:]
-									gi += P[k] * c[k]
-									gf += P[2*hs+k] * c[k]
-								}
-								it := f[0](clipf(gi))
-								ft := f[0](clipf(gf))
-								if inputForget {
-									ft = 1 - it
-								}
-								ct := ft*c[k] + it*f[1](clipf(gc))
-								if pv != nil {
-									go_ += pv[d*3*hs+hs+k] * ct
-								}
-								ot := f[0](clipf(go_))
-								c[k] = ct
-								nh[k] = ot * f[2](ct)
-							}
-						}
-						h = nh
-						copy(y[yAt(t, d, b):yAt(t, d, b)+hs], h)
-					}
-					copy(yh[stAt(d, b):stAt(d, b)+hs], h)
-					copy(yc[stAt(d, b):stAt(d, b)+hs], c)
-				}
-			}
-			yShape := []int{seq, dirs, batch, hs}
-			stShape := []int{dirs, batch, hs}
-			if layout == 1 {
-				yShape, stShape = []int{batch, seq, dirs, hs}, []int{batch, dirs, hs}
-			}
-			outs := []*graph.Tensor{graph.NewTensor(x.DType, yShape), graph.NewTensor(x.DType, stShape), graph.NewTensor(x.DType, stShape)}
-			for i, v := range [][]float64{y, yh, yc} {
-				if err := storeFloat64s(outs[i], v); err != nil {
-					return nil, err
-				}
-			}
-			if kind != kindLSTM {
-				outs = outs[:2]
-			}
-			return outs, nil
-		}), nil
+func newRNNAct(name string, alpha, beta float32) (rnnAct, error) {
+	a := rnnAct{strings.ToLower(name), alpha, beta}
+	switch a.name {
+	case "sigmoid", "tanh", "relu", "leakyrelu", "thresholdedrelu", "scaledtanh",
+		"hardsigmoid", "elu", "softsign", "softplus":
+		return a, nil
 	}
+	return a, fmt.Errorf("activation %q is not supported", name)
+}
+
+// apply sets dst = f(src); dst and src may alias.
+func (a rnnAct) apply(dst, src []float32) {
+	switch a.name {
+	case "sigmoid":
+		vec.Sigmoid(dst, src)
+	case "tanh":
+		vec.Tanh(dst, src)
+	case "relu":
+		for i, v := range src {
+			dst[i] = max(0, v)
+		}
+	case "leakyrelu":
+		for i, v := range src {
+			if v < 0 {
+				v *= a.alpha
+			}
+			dst[i] = v
+		}
+	case "thresholdedrelu":
+		for i, v := range src {
+			if !(v > a.alpha) {
+				v = 0
+			}
+			dst[i] = v
+		}
+	case "scaledtanh":
+		vec.MulScalar(dst, src, a.beta)
+		vec.Tanh(dst, dst)
+		vec.MulScalar(dst, dst, a.alpha)
+	case "hardsigmoid":
+		vec.Affine(dst, src, a.alpha, a.beta)
+		vec.Clip(dst, dst, 0, 1)
+	case "elu":
+		vec.Elu(dst, src, a.alpha)
+	case "softsign":
+		for i, v := range src {
+			dst[i] = v / (1 + abs32(v))
+		}
+	case "softplus":
+		vec.Softplus(dst, src)
+	}
+}
+
+func abs32(v float32) float32 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 // defaultAlphaBeta are the ONNX defaults of the parameterized activations.
@@ -327,6 +106,534 @@ func defaultAlphaBeta(name string) (float64, float64) {
 		return 0.2, 0.5
 	}
 	return 0, 0
+}
+
+// recMat is one block of columns of R^T (hidden x n) for one direction, in the
+// two forms the step product uses.
+type recMat struct {
+	n      int
+	packed *gemm.PackedB
+	rows   []float32 // R^T row-major, for the matrix-vector path
+}
+
+// gemvRows is the batch below which a step's h·R^T runs as one matrix-vector
+// product per batch row: a GEMM micro-kernel tile of 6 or 12 rows would mostly
+// compute padding.
+const gemvRows = 4
+
+func newRecMat(r []float32, hidden, n int) recMat {
+	// r holds n rows of R, each hidden wide; R^T is hidden x n.
+	m := recMat{n: n, packed: gemm.PackB(hidden, n, gemm.Matrix{Data: r, Stride: hidden, Trans: true})}
+	m.rows = make([]float32, hidden*n)
+	for j := 0; j < n; j++ {
+		for i := 0; i < hidden; i++ {
+			m.rows[i*n+j] = r[j*hidden+i]
+		}
+	}
+	return m
+}
+
+// mulAdd sets out[b, 0:n] += in[b, :] · R^T for each of the batch rows; out
+// rows are ldo apart.
+func (m *recMat) mulAdd(in []float32, batch, hidden int, out []float32, ldo int) {
+	if batch >= gemvRows {
+		gemm.MulPackedB(batch, 1, gemm.Matrix{Data: in, Stride: hidden}, m.packed, 1, out, ldo, 1)
+		return
+	}
+	for b := 0; b < batch; b++ {
+		vec.MulAddT(out[b*ldo:b*ldo+m.n], in[b*hidden:(b+1)*hidden], m.rows, m.n)
+	}
+}
+
+// rnnWeights are W packed for the input projection and R split per direction.
+type rnnWeights struct {
+	w   *gemm.PackedB // input x (dirs*gates*hidden)
+	rec [][]recMat    // per direction: one block (RNN, LSTM) or z|r and h (GRU)
+}
+
+type recurrentKernel struct {
+	kind              rnnKind
+	hidden            int
+	dirs              int
+	reverse           bool // direction "reverse"
+	clip              float32
+	layout            int64
+	linearBeforeReset bool
+	inputForget       bool
+	acts              []rnnAct // per direction: f (RNN), f g (GRU), f g h (LSTM)
+	wConst, rConst    *graph.Tensor
+	packed            *rnnWeights // when W and R are constant float32
+}
+
+func newRecurrent(kind rnnKind) Factory {
+	return func(ni *NodeInfo) (Kernel, error) {
+		a := attrsOf(ni.Node)
+		k := &recurrentKernel{
+			kind:              kind,
+			hidden:            int(a.Int("hidden_size", 0)),
+			clip:              a.Float("clip", 0),
+			layout:            a.Int("layout", 0),
+			linearBeforeReset: a.Int("linear_before_reset", 0) != 0,
+			inputForget:       a.Int("input_forget", 0) != 0,
+			dirs:              1,
+		}
+		direction := a.String("direction", "forward")
+		names, err := ni.Node.AttrStrings("activations", nil)
+		if err != nil {
+			return nil, err
+		}
+		alphas := a.Floats("activation_alpha", nil)
+		betas := a.Floats("activation_beta", nil)
+		if a.err != nil {
+			return nil, a.err
+		}
+		switch direction {
+		case "forward":
+		case "reverse":
+			k.reverse = true
+		case "bidirectional":
+			k.dirs = 2
+		default:
+			return nil, fmt.Errorf("unknown direction %q", direction)
+		}
+		if k.layout != 0 && k.layout != 1 {
+			return nil, fmt.Errorf("layout must be 0 or 1, got %d", k.layout)
+		}
+		if k.clip < 0 {
+			return nil, fmt.Errorf("clip must not be negative, got %g", k.clip)
+		}
+		per := [...]int{1, 2, 3}[kind] // activations per direction
+		if names == nil {
+			def := [...][]string{{"Tanh"}, {"Sigmoid", "Tanh"}, {"Sigmoid", "Tanh", "Tanh"}}[kind]
+			for d := 0; d < k.dirs; d++ {
+				names = append(names, def...)
+			}
+		}
+		if len(names) != per*k.dirs {
+			return nil, fmt.Errorf("%d activations given, need %d", len(names), per*k.dirs)
+		}
+		// activation_alpha and activation_beta list values for the parameterized
+		// activations only, in order.
+		ai := 0
+		for _, n := range names {
+			alpha, beta := defaultAlphaBeta(n)
+			switch strings.ToLower(n) {
+			case "leakyrelu", "thresholdedrelu", "scaledtanh", "hardsigmoid", "elu":
+				if ai < len(alphas) {
+					alpha = float64(alphas[ai])
+				}
+				if ai < len(betas) {
+					beta = float64(betas[ai])
+				}
+				ai++
+			}
+			act, err := newRNNAct(n, float32(alpha), float32(beta))
+			if err != nil {
+				return nil, err
+			}
+			k.acts = append(k.acts, act)
+		}
+		k.wConst, k.rConst = ni.Const(1), ni.Const(2)
+		if w, r := k.wConst, k.rConst; w != nil && r != nil && w.DType == graph.Float && r.DType == graph.Float && w.Rank() == 3 && r.Rank() == 3 {
+			hs, isz := r.Shape[2], w.Shape[2]
+			if k.checkWeights(w, r, hs, isz) == nil {
+				k.packed = k.pack(w.Float32s(), r.Float32s(), hs, isz)
+			}
+		}
+		return k, nil
+	}
+}
+
+func (k *recurrentKernel) checkWeights(w, r *graph.Tensor, hs, isz int) error {
+	g := k.kind.gates()
+	if k.hidden != 0 && hs != k.hidden {
+		return fmt.Errorf("R %v does not fit hidden_size %d", r.Shape, k.hidden)
+	}
+	if !equalInts(w.Shape, []int{k.dirs, g * hs, isz}) || !equalInts(r.Shape, []int{k.dirs, g * hs, hs}) {
+		return fmt.Errorf("W %v / R %v do not fit %d directions, hidden %d, input %d", w.Shape, r.Shape, k.dirs, hs, isz)
+	}
+	return nil
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (k *recurrentKernel) pack(w, r []float32, hs, isz int) *rnnWeights {
+	g := k.kind.gates()
+	p := &rnnWeights{w: gemm.PackB(isz, k.dirs*g*hs, gemm.Matrix{Data: w, Stride: isz, Trans: true})}
+	for d := 0; d < k.dirs; d++ {
+		rd := r[d*g*hs*hs : (d+1)*g*hs*hs]
+		if k.kind == kindGRU {
+			// z and r gates take h; the hidden gate takes r⊙h (or h, after
+			// linear_before_reset), so it is a separate product.
+			p.rec = append(p.rec, []recMat{newRecMat(rd[:2*hs*hs], hs, 2*hs), newRecMat(rd[2*hs*hs:], hs, hs)})
+		} else {
+			p.rec = append(p.rec, []recMat{newRecMat(rd, hs, g*hs)})
+		}
+	}
+	return p
+}
+
+// float32sOf returns t's values as float32 (a copy unless t is float32).
+func float32sOf(t *graph.Tensor, what string) ([]float32, error) {
+	if t.DType == graph.Float {
+		return t.Float32s(), nil
+	}
+	v, err := t.AsFloat32()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return v, nil
+}
+
+func (k *recurrentKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	if err := need(in, 3); err != nil {
+		return nil, err
+	}
+	opt := func(i int) *graph.Tensor {
+		if i < len(in) {
+			return in[i]
+		}
+		return nil
+	}
+	x, w, r := in[0], in[1], in[2]
+	if x.Rank() != 3 || w.Rank() != 3 || r.Rank() != 3 {
+		return nil, fmt.Errorf("X, W and R must be 3-D, got %v, %v and %v", x.Shape, w.Shape, r.Shape)
+	}
+	seq, batch, isz := x.Shape[0], x.Shape[1], x.Shape[2]
+	if k.layout == 1 {
+		seq, batch = batch, seq
+	}
+	g, dirs := k.kind.gates(), k.dirs
+	hs := r.Shape[2]
+	if err := k.checkWeights(w, r, hs, isz); err != nil {
+		return nil, err
+	}
+	gh := g * hs
+	xv, err := float32sOf(x, "X")
+	if err != nil {
+		return nil, err
+	}
+	p := k.packed
+	if p == nil || w != k.wConst || r != k.rConst {
+		wv, err := float32sOf(w, "W")
+		if err != nil {
+			return nil, err
+		}
+		rv, err := float32sOf(r, "R")
+		if err != nil {
+			return nil, err
+		}
+		p = k.pack(wv, rv, hs, isz)
+	}
+	// Bias of the input projection: Wb + Rb, except the GRU hidden gate's Rb
+	// under linear_before_reset, which is scaled by r with the recurrent part.
+	bx := make([]float32, dirs*gh)
+	var rbh []float32 // GRU with linear_before_reset: Rb_h per direction
+	if k.kind == kindGRU && k.linearBeforeReset {
+		rbh = make([]float32, dirs*hs)
+	}
+	if t := opt(3); t != nil {
+		bv, err := float32sOf(t, "B")
+		if err != nil {
+			return nil, err
+		}
+		if len(bv) != dirs*2*gh {
+			return nil, fmt.Errorf("B %v does not fit %d directions of %d gates, hidden %d", t.Shape, dirs, g, hs)
+		}
+		for d := 0; d < dirs; d++ {
+			wb, rb := bv[d*2*gh:d*2*gh+gh], bv[d*2*gh+gh:(d+1)*2*gh]
+			for j := range wb {
+				if rbh != nil && j >= 2*hs {
+					bx[d*gh+j] = wb[j]
+					rbh[d*hs+j-2*hs] = rb[j]
+					continue
+				}
+				bx[d*gh+j] = wb[j] + rb[j]
+			}
+		}
+	}
+	lens := make([]int, batch)
+	for b := range lens {
+		lens[b] = seq
+	}
+	if t := opt(4); t != nil {
+		v, err := ints(t)
+		if err != nil {
+			return nil, err
+		}
+		if len(v) != batch {
+			return nil, fmt.Errorf("sequence_lens has %d values for batch %d", len(v), batch)
+		}
+		for b, n := range v {
+			if n < 0 || n > seq {
+				return nil, fmt.Errorf("sequence_lens[%d] = %d is outside [0, %d]", b, n, seq)
+			}
+		}
+		lens = v
+	}
+	state := func(i int, what string) ([]float32, error) {
+		t := opt(i)
+		if t == nil {
+			return nil, nil
+		}
+		v, err := float32sOf(t, what)
+		if err == nil && len(v) != dirs*batch*hs {
+			err = fmt.Errorf("%s %v does not fit %d directions, batch %d, hidden %d", what, t.Shape, dirs, batch, hs)
+		}
+		return v, err
+	}
+	h0, err := state(5, "initial_h")
+	if err != nil {
+		return nil, err
+	}
+	var c0, pv []float32
+	if k.kind == kindLSTM {
+		if c0, err = state(6, "initial_c"); err != nil {
+			return nil, err
+		}
+		if t := opt(7); t != nil {
+			if pv, err = float32sOf(t, "P"); err != nil {
+				return nil, err
+			}
+			if len(pv) != dirs*3*hs {
+				return nil, fmt.Errorf("P %v does not fit %d directions, hidden %d", t.Shape, dirs, hs)
+			}
+		}
+	}
+
+	// The input projection of all steps and directions as one GEMM; the bias
+	// is added as each step reads its row.
+	rows := seq * batch
+	gx := ctx.Scratch(rows * dirs * gh)
+	defer ctx.Release(gx)
+	gemm.MulPackedB(rows, 1, gemm.Matrix{Data: xv, Stride: isz}, p.w, 0, gx, dirs*gh, ctx.Threads)
+
+	yShape := []int{seq, dirs, batch, hs}
+	stShape := []int{dirs, batch, hs}
+	if k.layout == 1 {
+		yShape, stShape = []int{batch, seq, dirs, hs}, []int{batch, dirs, hs}
+	}
+	// float32 results go straight into the outputs; other types through a copy.
+	outs := make([]*graph.Tensor, 3)
+	vals := make([][]float32, 3)
+	for i, shape := range [][]int{yShape, stShape, stShape} {
+		if x.DType == graph.Float {
+			outs[i] = ctx.Float32(shape)
+			vals[i] = outs[i].Float32s()
+			clear(vals[i]) // Y stays zero past each row's sequence length
+		} else {
+			outs[i] = graph.NewTensor(x.DType, shape)
+			vals[i] = make([]float32, graph.Numel(shape))
+		}
+	}
+	run := func(d int) {
+		k.direction(d, p.rec[d], gx, bx[d*gh:(d+1)*gh], seq, batch, hs, lens, h0, c0, pv, rbh, vals[0], vals[1], vals[2])
+	}
+	if dirs == 2 && ctx.Threads != 1 {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); run(1) }()
+		run(0)
+		wg.Wait()
+	} else {
+		for d := 0; d < dirs; d++ {
+			run(d)
+		}
+	}
+	if x.DType != graph.Float {
+		for i, v := range vals {
+			if err := storeFloat32s(outs[i], v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if k.kind != kindLSTM {
+		outs = outs[:2]
+	}
+	return outs, nil
+}
+
+// storeFloat32s writes float32 values into a tensor of another real type.
+func storeFloat32s(t *graph.Tensor, v []float32) error {
+	f := make([]float64, len(v))
+	for i, x := range v {
+		f[i] = float64(x)
+	}
+	return storeFloat64s(t, f)
+}
+
+// direction runs the recurrence of direction d over all batch rows, writing
+// its slices of Y, Y_h and Y_c. gx holds X·W^T of every step and direction,
+// bias the direction's input-side bias.
+func (k *recurrentKernel) direction(d int, rec []recMat, gx, bias []float32, seq, batch, hs int, lens []int,
+	h0, c0, pv, rbh, y, yh, yc []float32) {
+	g, dirs := k.kind.gates(), k.dirs
+	gh := g * hs
+	reverse := k.reverse || d == 1
+	f := k.acts[d*len(k.acts)/dirs:]
+	yAt := func(t, b int) int {
+		if k.layout == 1 {
+			return ((b*seq+t)*dirs + d) * hs
+		}
+		return ((t*dirs+d)*batch + b) * hs
+	}
+	stAt := func(b int) int {
+		if k.layout == 1 {
+			return (b*dirs + d) * hs
+		}
+		return (d*batch + b) * hs
+	}
+	gxAt := func(t, b int) []float32 {
+		row := t*batch + b
+		if k.layout == 1 {
+			row = b*seq + t
+		}
+		o := (row*dirs + d) * gh
+		return gx[o : o+gh]
+	}
+	h := make([]float32, batch*hs)
+	c := make([]float32, batch*hs)
+	for b := 0; b < batch; b++ {
+		if h0 != nil {
+			copy(h[b*hs:(b+1)*hs], h0[stAt(b):stAt(b)+hs])
+		}
+		if c0 != nil {
+			copy(c[b*hs:(b+1)*hs], c0[stAt(b):stAt(b)+hs])
+		}
+	}
+	var pi, po, pf []float32
+	if pv != nil {
+		pi, po, pf = pv[d*3*hs:d*3*hs+hs], pv[d*3*hs+hs:d*3*hs+2*hs], pv[d*3*hs+2*hs:(d+1)*3*hs]
+	}
+	var rb []float32
+	if rbh != nil {
+		rb = rbh[d*hs : (d+1)*hs]
+	}
+	gates := make([]float32, batch*gh)
+	tmp := make([]float32, hs)
+	var aux []float32 // GRU: r⊙h, or R_h h + Rb_h under linear_before_reset
+	if k.kind == kindGRU {
+		aux = make([]float32, batch*hs)
+	}
+	clip := func(v []float32) {
+		if k.clip > 0 {
+			vec.Clip(v, v, -k.clip, k.clip)
+		}
+	}
+	steps := 0
+	for _, n := range lens {
+		steps = max(steps, n)
+	}
+	for s := 0; s < steps; s++ {
+		// Gate pre-activations: the projected input of each row's own time
+		// step (rows differ under reverse with sequence_lens), plus h·R^T.
+		for b := 0; b < batch; b++ {
+			if s < lens[b] {
+				t := s
+				if reverse {
+					t = lens[b] - 1 - s
+				}
+				vec.Add(gates[b*gh:(b+1)*gh], gxAt(t, b), bias)
+			}
+		}
+		rec[0].mulAdd(h, batch, hs, gates, gh)
+		if k.kind == kindGRU && k.linearBeforeReset {
+			for b := 0; b < batch; b++ {
+				copy(aux[b*hs:(b+1)*hs], rb)
+			}
+			rec[1].mulAdd(h, batch, hs, aux, hs)
+		}
+		if k.kind == kindGRU && !k.linearBeforeReset {
+			// The hidden gate needs r first: activate z and r of every row,
+			// then multiply r⊙h by R_h.
+			for b := 0; b < batch; b++ {
+				if s < lens[b] {
+					zr := gates[b*gh : b*gh+2*hs]
+					clip(zr)
+					f[0].apply(zr, zr)
+					vec.Mul(aux[b*hs:(b+1)*hs], zr[hs:], h[b*hs:(b+1)*hs])
+				}
+			}
+			rec[1].mulAdd(aux, batch, hs, gates[2*hs:], gh)
+		}
+		for b := 0; b < batch; b++ {
+			if s >= lens[b] {
+				continue
+			}
+			t := s
+			if reverse {
+				t = lens[b] - 1 - s
+			}
+			gb := gates[b*gh : (b+1)*gh]
+			hb := h[b*hs : (b+1)*hs]
+			switch k.kind {
+			case kindRNN:
+				clip(gb)
+				f[0].apply(hb, gb)
+			case kindGRU: // gates z, r, h
+				z, rr, hh := gb[:hs], gb[hs:2*hs], gb[2*hs:]
+				if k.linearBeforeReset {
+					clip(gb[:2*hs])
+					f[0].apply(gb[:2*hs], gb[:2*hs])
+					vec.Mul(tmp, rr, aux[b*hs:(b+1)*hs])
+					vec.Add(hh, hh, tmp)
+				}
+				clip(hh)
+				f[1].apply(hh, hh)
+				// h' = (1-z)⊙hh + z⊙h = hh + z⊙(h - hh)
+				copy(tmp, hb)
+				vec.Axpy(tmp, hh, -1)
+				vec.Mul(tmp, tmp, z)
+				vec.Add(hb, hh, tmp)
+			case kindLSTM: // gates i, o, f, c
+				gi, gO, gf, gc := gb[:hs], gb[hs:2*hs], gb[2*hs:3*hs], gb[3*hs:]
+				cb := c[b*hs : (b+1)*hs]
+				if pv != nil {
+					vec.Mul(tmp, pi, cb)
+					vec.Add(gi, gi, tmp)
+					vec.Mul(tmp, pf, cb)
+					vec.Add(gf, gf, tmp)
+				}
+				clip(gi)
+				f[0].apply(gi, gi)
+				if k.inputForget {
+					vec.Affine(gf, gi, -1, 1)
+				} else {
+					clip(gf)
+					f[0].apply(gf, gf)
+				}
+				clip(gc)
+				f[1].apply(gc, gc)
+				// c' = f⊙c + i⊙g
+				vec.Mul(cb, cb, gf)
+				vec.Mul(tmp, gi, gc)
+				vec.Add(cb, cb, tmp)
+				if pv != nil {
+					vec.Mul(tmp, po, cb)
+					vec.Add(gO, gO, tmp)
+				}
+				clip(gO)
+				f[0].apply(gO, gO)
+				f[2].apply(tmp, cb)
+				vec.Mul(hb, gO, tmp)
+			}
+			copy(y[yAt(t, b):yAt(t, b)+hs], hb)
+		}
+	}
+	for b := 0; b < batch; b++ {
+		copy(yh[stAt(b):stAt(b)+hs], h[b*hs:(b+1)*hs])
+		copy(yc[stAt(b):stAt(b)+hs], c[b*hs:(b+1)*hs])
+	}
 }
 
 func init() {

@@ -64,6 +64,8 @@ type Session struct {
 	lent map[unsafe.Pointer]bool
 
 	prof *profiler // with Options.Profile
+
+	half *halfIO // float16/bfloat16 graph inputs and outputs (halfgraph.go)
 }
 
 // InputSpec is a graph input the caller must (or may) provide.
@@ -102,6 +104,11 @@ type step struct {
 // several sessions may be compiled from one model at once (for a model loaded with
 // lazy external data, call Materialize on its tensors first).
 func NewSession(m *graph.Model, opts Options) (*Session, error) {
+	// A float16/bfloat16 model runs as its float32 lowering (halfgraph.go).
+	m, half, err := lowerHalf(m)
+	if err != nil {
+		return nil, err
+	}
 	g := m.Graph
 	if err := g.Validate(); err != nil {
 		return nil, err
@@ -113,7 +120,7 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 	if opts.Threads <= 0 {
 		opts.Threads = runtime.GOMAXPROCS(0)
 	}
-	s := &Session{slots: map[string]int{}, opts: opts, ctx: Context{Threads: opts.Threads}}
+	s := &Session{slots: map[string]int{}, opts: opts, ctx: Context{Threads: opts.Threads}, half: half}
 	pool := newBufferPool()
 	slot := func(v *graph.Value) int {
 		if v == nil {
@@ -146,6 +153,7 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 		}
 		s.inputs = append(s.inputs, spec)
 	}
+	s.half.declareInputs(s.inputs)
 	var errs []error
 	for _, n := range nodes {
 		if len(n.Implicit) > 0 || len(n.Subgraphs()) > 0 {
@@ -299,7 +307,8 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 			}
 			return nil, fmt.Errorf("input %q is missing", in.Name)
 		}
-		if err := in.check(t); err != nil {
+		t, err := s.half.input(in, t) // checks t; widens a half input
+		if err != nil {
 			return nil, err
 		}
 		vals[in.slot] = t
@@ -364,8 +373,10 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 		if vals[o.slot] == nil {
 			return nil, fmt.Errorf("output %q was not produced", o.name)
 		}
-		res[o.name] = vals[o.slot]
-		if k, ok := bufKey(vals[o.slot]); ok {
+		res[o.name] = s.half.output(o.name, vals[o.slot])
+		// A half output is a converted copy: the float32 buffer is not
+		// handed out and goes to the collector with the run's leftovers.
+		if k, ok := bufKey(vals[o.slot]); ok && res[o.name] == vals[o.slot] {
 			if s.lent == nil {
 				s.lent = map[unsafe.Pointer]bool{}
 			}

@@ -80,6 +80,7 @@ type QuantConfig struct {
 	AccuracyLevel       int    `toml:"accuracy_level"` // MatMulNBits accuracy_level
 	Dynamic             bool   `toml:"dynamic"`
 	BiasCorrection      bool   `toml:"bias_correction"`
+	ReduceRange         bool   `toml:"reduce_range"`
 }
 
 // PassConfig chooses the float passes.

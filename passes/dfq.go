@@ -432,8 +432,12 @@ func PerChannelBits(bits int) FakeQuant {
 }
 
 // CorrectBias adds -(Q(W) - W) · E[x] to the bias of every Conv/Gemm whose input
-// means are known, with Q(W) from fq.
+// means are known, with Q(W) from fq (on float32 weights, also in a half model).
 func CorrectBias(m *graph.Model, means InputMeans, fq FakeQuant, c *Change) error {
+	return inFloat32(m, func() error { return correctBias(m, means, fq, c) })
+}
+
+func correctBias(m *graph.Model, means InputMeans, fq FakeQuant, c *Change) error {
 	g := m.Graph
 	for _, n := range append([]*graph.Node(nil), g.Nodes...) {
 		if n.OpType != "Conv" && n.OpType != "Gemm" {

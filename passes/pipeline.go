@@ -52,7 +52,7 @@ func (p *Pipeline) Run(m *graph.Model) (*Report, error) {
 		}
 	}
 	for _, pass := range p.Passes {
-		c, err := pass.Apply(m, st)
+		c, err := applyHalf(pass, m, st) // half models: weights rewritten in float32 (half.go)
 		if err != nil {
 			return rep, err
 		}
@@ -70,7 +70,7 @@ func (p *Pipeline) Run(m *graph.Model) (*Report, error) {
 		}
 		d, name := maxRelDiff(before, after)
 		c.MaxRelDiff = d
-		if tol := pass.Tolerance(); tol >= 0 && d > tol {
+		if tol := halfTolerance(m, pass, pass.Tolerance()); tol >= 0 && d > tol {
 			return rep, fmt.Errorf("verification: %s changed output %q by %.3g relative (tolerance %g)", pass.Name(), name, d, tol)
 		}
 		before = after
@@ -163,6 +163,14 @@ func (v *Verifier) inputsFor(m *graph.Model) (map[string]*graph.Tensor, error) {
 		case []int32:
 			for i := range d {
 				d[i] = int32(r.IntN(4))
+			}
+		case []graph.Float16Bits:
+			for i := range d {
+				d[i] = graph.ToFloat16(float32(r.Float64()*2 - 1))
+			}
+		case []graph.BFloat16Bits:
+			for i := range d {
+				d[i] = graph.ToBFloat16(float32(r.Float64()*2 - 1))
 			}
 		case []bool:
 		default:

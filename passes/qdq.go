@@ -66,6 +66,17 @@ type QDQPlan struct {
 // InsertQDQ rewrites the model per the plan.
 func InsertQDQ(m *graph.Model, plan *QDQPlan) error {
 	g := m.Graph
+	// In a half graph the scales take each tensor's type (qdqhalf.go).
+	types := scaleTypes(m)
+	scaleType := map[string]graph.DataType{}
+	for _, encs := range []map[string]*Encoding{plan.Weights, plan.Activations} {
+		for _, name := range sortedKeys(encs) {
+			if v := g.Value(name); v != nil {
+				scaleType[name] = scaleTypeOf(v, types)
+				fitScales(encs[name], scaleType[name])
+			}
+		}
+	}
 	// Weights and biases first: their quantized initializers replace the float ones.
 	for _, name := range sortedKeys(plan.Biases) {
 		v := g.Value(name)
@@ -73,11 +84,12 @@ func InsertQDQ(m *graph.Model, plan *QDQPlan) error {
 			return fmt.Errorf("bias %q is not an initializer", name)
 		}
 		bp := plan.Biases[name]
-		enc, q, err := quantizeBias(v.Const, bp)
+		scaleType[name] = scaleTypeOf(v, types)
+		enc, q, err := quantizeBias(v.Const, bp, scaleType[name])
 		if err != nil {
 			return fmt.Errorf("bias %q: %v", name, err)
 		}
-		if err := dequantizedConst(g, v, q, enc); err != nil {
+		if err := dequantizedConst(g, v, q, enc, scaleType[name]); err != nil {
 			return err
 		}
 	}
@@ -91,7 +103,7 @@ func InsertQDQ(m *graph.Model, plan *QDQPlan) error {
 		if err != nil {
 			return fmt.Errorf("weight %q: %v", name, err)
 		}
-		if err := dequantizedConst(g, v, q, enc); err != nil {
+		if err := dequantizedConst(g, v, q, enc, scaleType[name]); err != nil {
 			return err
 		}
 	}
@@ -100,7 +112,7 @@ func InsertQDQ(m *graph.Model, plan *QDQPlan) error {
 		if v == nil {
 			return fmt.Errorf("activation %q is not in the graph", name)
 		}
-		if err := qdqAfter(g, v, plan.Activations[name]); err != nil {
+		if err := qdqAfter(g, v, plan.Activations[name], scaleType[name]); err != nil {
 			return err
 		}
 	}
@@ -109,8 +121,8 @@ func InsertQDQ(m *graph.Model, plan *QDQPlan) error {
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
-// encodingConsts adds the scale and zero-point initializers of an encoding.
-func encodingConsts(g *graph.Graph, base string, enc *Encoding) (*graph.Value, *graph.Value, error) {
+// encodingConsts adds the scale (of type st) and zero-point initializers of an encoding.
+func encodingConsts(g *graph.Graph, base string, enc *Encoding, st graph.DataType) (*graph.Value, *graph.Value, error) {
 	n := len(enc.Scale)
 	shape := []int{n}
 	switch {
@@ -119,7 +131,7 @@ func encodingConsts(g *graph.Graph, base string, enc *Encoding) (*graph.Value, *
 	case n == 1:
 		shape = nil
 	}
-	scale := g.AddInitializer(g.UniqueName(base+"_scale"), graph.Float32Tensor(shape, append([]float32(nil), enc.Scale...)))
+	scale := g.AddInitializer(g.UniqueName(base+"_scale"), scaleTensor(shape, enc.Scale, st))
 	if _, _, ok := kernels.QuantRange(enc.DType); !ok {
 		return nil, nil, fmt.Errorf("zero point type %s is not supported", enc.DType.Short())
 	}
@@ -141,8 +153,8 @@ func axisAttrs(enc *Encoding) []*onnxpb.AttributeProto {
 
 // dequantizedConst replaces the float initializer v by q (its quantized form) read
 // through a DequantizeLinear whose output takes over v's readers.
-func dequantizedConst(g *graph.Graph, v *graph.Value, q *graph.Tensor, enc *Encoding) error {
-	scale, zp, err := encodingConsts(g, v.Name, enc)
+func dequantizedConst(g *graph.Graph, v *graph.Value, q *graph.Tensor, enc *Encoding, st graph.DataType) error {
+	scale, zp, err := encodingConsts(g, v.Name, enc, st)
 	if err != nil {
 		return err
 	}
@@ -159,8 +171,8 @@ func dequantizedConst(g *graph.Graph, v *graph.Value, q *graph.Tensor, enc *Enco
 
 // qdqAfter inserts Q -> DQ after v; every reader of v reads the DQ output. A graph
 // output keeps its name: the producer's output is renamed and DQ writes v.
-func qdqAfter(g *graph.Graph, v *graph.Value, enc *Encoding) error {
-	scale, zp, err := encodingConsts(g, v.Name, enc)
+func qdqAfter(g *graph.Graph, v *graph.Value, enc *Encoding, st graph.DataType) error {
+	scale, zp, err := encodingConsts(g, v.Name, enc, st)
 	if err != nil {
 		return err
 	}
@@ -222,8 +234,8 @@ func QuantizeTensor(t *graph.Tensor, enc *Encoding) (*graph.Tensor, error) {
 }
 
 // quantizeBias computes the int32 bias of a layer: scale_b = s_in * s_w (per
-// channel where the weight is), zero point 0.
-func quantizeBias(b *graph.Tensor, bp BiasPlan) (*Encoding, *graph.Tensor, error) {
+// channel where the weight is), zero point 0, stored as st.
+func quantizeBias(b *graph.Tensor, bp BiasPlan, st graph.DataType) (*Encoding, *graph.Tensor, error) {
 	if len(bp.Input.Scale) != 1 {
 		return nil, nil, fmt.Errorf("the layer input needs a per-tensor encoding")
 	}
@@ -247,6 +259,7 @@ func quantizeBias(b *graph.Tensor, bp BiasPlan) (*Encoding, *graph.Tensor, error
 	} else {
 		enc.Axis = 0
 	}
+	fitScales(enc, st)
 	q, err := QuantizeTensor(b, enc)
 	return enc, q, err
 }

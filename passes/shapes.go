@@ -88,6 +88,8 @@ func inferShapes(m *graph.Model, _ *State, c *Change) error {
 			return nil
 		}
 	}
+	// The executor computes half-precision values in float32: record the model's type.
+	half := kernels.HalfTypes(m)
 	for _, n := range g.Nodes {
 		for _, v := range n.Outputs {
 			if v == nil || a[v.Name] == nil || b[v.Name] == nil {
@@ -118,7 +120,11 @@ func inferShapes(m *graph.Model, _ *State, c *Change) error {
 			if hadInfo && v.Info.GetType().GetTensorType().GetShape() != nil {
 				continue // keep what the model declares
 			}
-			v.SetTensorType(ta.DType, dims)
+			dt := ta.DType
+			if h, ok := half[v.Name]; ok && dt == graph.Float {
+				dt = h
+			}
+			v.SetTensorType(dt, dims)
 			for i, sym := range named {
 				d := v.Info.Type.GetTensorType().Shape.Dim[i]
 				d.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: sym}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels"
 )
 
 func init() {
@@ -84,6 +85,7 @@ func upgradeOpset(m *graph.Model, to int64, c *Change) error {
 		}
 		return fmt.Errorf("cannot upgrade node %s from opset %d to %d: no rule for %s", n, from, to, n.OpType)
 	}
+	half := kernels.HalfTypes(m) // bounds moved into inputs take the data's type
 	for _, n := range append([]*graph.Node(nil), g.Nodes...) {
 		if !graph.IsStandardDomain(n.Domain) {
 			continue
@@ -98,6 +100,7 @@ func upgradeOpset(m *graph.Model, to int64, c *Change) error {
 			}
 		}
 	}
+	fitOperandTypes(g, half)
 	m.SetOpset("", to)
 	if ir := irFor(to); m.IRVersion() < ir {
 		m.Proto.IrVersion = &ir

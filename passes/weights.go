@@ -97,25 +97,18 @@ func (e *Encoding) FakeQuantize(x []float32, shape []int) ([]float32, error) {
 	return out, nil
 }
 
-// LiveBiasRaise is the largest factor by which FitBias would have to raise the
-// scale of a live weight channel (one whose scale is at least a thousandth of
-// the tensor's largest): 1 when every bias fits or only near-dead channels
-// need it. Above 1 the raise costs real weight resolution — as when a 16-bit
-// input's tiny scale makes input scale x weight scale too small for the
-// bias —, and a float bias is the better trade.
-func LiveBiasRaise(b *graph.Tensor, in, w *Encoding) (float64, error) {
+// biasNeeds calls f with each bias value's weight-scale index and the
+// smallest weight scale at which the int32 bias (scale input scale x weight
+// scale) fits in BiasLimit; false when the bias has no int32 form to fit
+// (a per-channel input scale, or blocked weights).
+func biasNeeds(b *graph.Tensor, in, w *Encoding, f func(k int, need float64)) (bool, error) {
 	bv, err := b.AsFloat32()
 	if err != nil {
-		return 0, err
+		return false, err
 	}
 	if len(in.Scale) != 1 || w.BlockSize > 0 {
-		return 1, nil
+		return false, nil
 	}
-	var top float32
-	for _, s := range w.Scale {
-		top = max(top, s)
-	}
-	worst := 1.0
 	for i, v := range bv {
 		k := 0
 		if w.PerChannel() {
@@ -124,12 +117,29 @@ func LiveBiasRaise(b *graph.Tensor, in, w *Encoding) (float64, error) {
 			}
 			k = i
 		}
-		need := math.Abs(float64(v)) / (float64(in.Scale[0]) * BiasLimit)
+		f(k, math.Abs(float64(v))/(float64(in.Scale[0])*BiasLimit))
+	}
+	return true, nil
+}
+
+// LiveBiasRaise is the largest factor by which FitBias would have to raise the
+// scale of a live weight channel (one whose scale is at least a thousandth of
+// the tensor's largest): 1 when every bias fits or only near-dead channels
+// need it. Above 1 the raise costs real weight resolution — as when a 16-bit
+// input's tiny scale makes input scale x weight scale too small for the
+// bias —, and a float bias is the better trade.
+func LiveBiasRaise(b *graph.Tensor, in, w *Encoding) (float64, error) {
+	var top float32
+	for _, s := range w.Scale {
+		top = max(top, s)
+	}
+	worst := 1.0
+	_, err := biasNeeds(b, in, w, func(k int, need float64) {
 		if s := float64(w.Scale[k]); need > s && (!w.PerChannel() || w.Scale[k] >= top/1000) {
 			worst = max(worst, need/s)
 		}
-	}
-	return worst, nil
+	})
+	return worst, err
 }
 
 // BiasLimit is the largest |int32 bias| FitBias allows: half the int32 range,
@@ -142,27 +152,12 @@ const BiasLimit = 1 << 30
 // shift its output by the difference. It returns the channels raised; their
 // weights lose resolution, which costs little because the bias dominates them.
 func FitBias(b *graph.Tensor, in, w *Encoding) (int, error) {
-	bv, err := b.AsFloat32()
-	if err != nil {
-		return 0, err
-	}
-	if len(in.Scale) != 1 || w.BlockSize > 0 {
-		return 0, nil
-	}
 	raised := 0
-	for i, v := range bv {
-		k := 0
-		if w.PerChannel() {
-			if i >= len(w.Scale) {
-				break
-			}
-			k = i
-		}
-		need := float32(math.Abs(float64(v)) / (float64(in.Scale[0]) * BiasLimit))
-		if need > w.Scale[k] {
-			w.Scale[k] = need
+	_, err := biasNeeds(b, in, w, func(k int, need float64) {
+		if n := float32(need); n > w.Scale[k] {
+			w.Scale[k] = n
 			raised++
 		}
-	}
-	return raised, nil
+	})
+	return raised, err
 }

@@ -105,6 +105,7 @@ func convertFlags() []convertFlag {
 		str("weight-format", "quantization.weight_format", "onnx (DequantizeLinear), matmulnbits (ONNX Runtime's packed MatMulNBits for MatMul weights) or, with --dynamic, ort (DynamicQuantizeMatMul)", d.Quant.WeightFormat, func(c *overrides.Config) *string { return &c.Quant.WeightFormat }),
 		num("accuracy-level", "quantization.accuracy_level", "MatMulNBits accuracy_level: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 (ONNX Runtime's compute type)", 0, func(c *overrides.Config) *int { return &c.Quant.AccuracyLevel }),
 		boolean("dynamic", "quantization.dynamic", "dynamic W8A8: int8 MatMul/Gemm weights, inputs quantized at run time (no calibration data needed)", func(c *overrides.Config) *bool { return &c.Quant.Dynamic }),
+		boolean("reduce-range", "quantization.reduce_range", "int8 weights with 7 bits of range, for ONNX Runtime on x86 CPUs without AVX-VNNI (its u8 x s8 kernels saturate pair sums in int16)", func(c *overrides.Config) *bool { return &c.Quant.ReduceRange }),
 		boolean("bias-correction", "quantization.bias_correction", "correct biases for weight quantization error with input means measured on the calibration data", func(c *overrides.Config) *bool { return &c.Quant.BiasCorrection }),
 		str("passes", "passes.list", "float passes before calibration (see onnxq passes)", d.Passes.List, func(c *overrides.Config) *string { return &c.Passes.List }),
 		boolean("cle", "passes.cle", "add cross-layer equalization to the passes", func(c *overrides.Config) *bool { return &c.Passes.CLE }),
@@ -272,7 +273,7 @@ func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options,
 		Observer: calib.Config{Kind: o.Kind, Percentile: o.Percentile, Bins: o.Bins, Momentum: o.MovingAverage},
 		ActType:  act, ActSymmetric: q.ActivationSymmetric, WeightType: wt,
 		WeightPerTensor: q.WeightGranularity == overrides.PerTensor, WeightBlockSize: q.WeightBlockSize,
-		BiasFloat: q.BiasType == "float", BiasCorrection: q.BiasCorrection, WeightOnly: q.WeightOnly,
+		BiasFloat: q.BiasType == "float", BiasCorrection: q.BiasCorrection, WeightOnly: q.WeightOnly, ReduceRange: q.ReduceRange,
 		WeightFormat: q.WeightFormat, AccuracyLevel: q.AccuracyLevel, Dynamic: q.Dynamic,
 		Passes: cfg.Passes.List, CLE: cfg.Passes.CLE, KeepInitializerInputs: cfg.Passes.KeepInitializerInputs, Threads: cfg.Threads,
 		EncodingsOut: cfg.Report.Encodings, AllowMissing: cfg.AllowMissing,
@@ -426,6 +427,9 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 	}
 	for _, w := range rep.Warnings {
 		fmt.Fprintf(tw, "warning\t%s\n", w)
+	}
+	if rep.U8S8 {
+		fmt.Fprintf(tw, "note\tuint8 activations into int8 weights: ONNX Runtime on x86 CPUs without AVX-VNNI adds product pairs in saturating int16 and can lose much accuracy; for such targets add --reduce-range (7-bit weights) or use --weight-type uint8\n")
 	}
 	phases := []string{"load", "passes", "calibration", "quantize", "save"}
 	if rep.Measured != nil {

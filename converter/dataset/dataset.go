@@ -341,7 +341,10 @@ func (s *fileSource) check() error {
 
 // fits checks a file's type and shape against an input.
 func fits(path string, in Input, dt graph.DataType, shape []int) error {
-	if in.DType != graph.Undefined && dt != in.DType {
+	// A half-precision input also takes float32 data (images, or .npy, which
+	// has no bfloat16): the executor rounds it to the input's precision.
+	halfIn := in.DType == graph.Float16 || in.DType == graph.BFloat16
+	if in.DType != graph.Undefined && dt != in.DType && !(halfIn && dt == graph.Float) {
 		return fmt.Errorf("%s: input %q expects %s, the file holds %s", path, in.Name, in.DType.Short(), dt.Short())
 	}
 	if in.Dims == nil {
