@@ -63,6 +63,8 @@ func rewriteWeightFormat(m *graph.Model, opt Options, rep *Report) error {
 	case opt.Dynamic:
 		ch, err = passes.ToDynamic(m, opt.WeightFormat == FormatORT)
 		rep.Dynamic = true
+		// Run-time uint8 inputs meet these weights: ORT's u8s8 caveat.
+		rep.U8S8 = rep.U8S8 || (err == nil && ch.Count > 0 && opt.WeightType == graph.Int8 && !opt.ReduceRange)
 	case opt.WeightFormat == FormatMatMulNBits:
 		ch, err = passes.ToMatMulNBits(m, opt.AccuracyLevel, true)
 	default:
