@@ -219,6 +219,9 @@ func TestGatherTables(t *testing.T) {
 	ids := b.G.AddInput("ids", graph.Int64, []int64{1, 4})
 	gather := b.G.AddNode("Gather", "embed_lookup", []*graph.Value{table, ids}, []string{"h"})
 	b.G.AddOutput(gather.Output())
+	// A MatMul after it, so that every conversion has a weight to quantize.
+	mm := b.G.AddNode("MatMul", "proj", []*graph.Value{gather.Output(), b.Const("proj_w", []int{8, 3}, b.Normal(24, 0, 1))}, []string{"y"})
+	b.G.AddOutput(mm.Output())
 	dir := t.TempDir()
 	model := saveModel(t, b.M, dir)
 	x := graph.Int64Tensor([]int{1, 4}, []int64{3, 0, 9, 3})
@@ -249,7 +252,7 @@ func TestGatherTables(t *testing.T) {
 		}
 		dqs := 0
 		for _, nd := range q.Graph.Nodes {
-			if nd.OpType == "DequantizeLinear" && nd.Output().Consumers[0].OpType == "Gather" {
+			if nd.OpType == "DequantizeLinear" && len(nd.Output().Consumers) > 0 && nd.Output().Consumers[0].OpType == "Gather" {
 				dqs++
 			}
 		}
