@@ -434,14 +434,6 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 			rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: name, Reason: reason})
 			continue
 		}
-		live, err := passes.LiveBiasRaise(m.Graph.Value(name).Const, in, w)
-		if err != nil {
-			return nil, fmt.Errorf("bias %q: %v", name, err)
-		}
-		if live > 1 {
-			rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: name, Reason: fmt.Sprintf("an int32 bias at input scale x weight scale would overflow; fitting it would coarsen live weight channels %.3gx, so the bias stays float", live)})
-			continue
-		}
 		raised, err := passes.FitBias(m.Graph.Value(name).Const, in, w)
 		if err != nil {
 			return nil, fmt.Errorf("bias %q: %v", name, err)

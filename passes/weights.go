@@ -122,26 +122,6 @@ func biasNeeds(b *graph.Tensor, in, w *Encoding, f func(k int, need float64)) (b
 	return true, nil
 }
 
-// LiveBiasRaise is the largest factor by which FitBias would have to raise the
-// scale of a live weight channel (one whose scale is at least a thousandth of
-// the tensor's largest): 1 when every bias fits or only near-dead channels
-// need it. Above 1 the raise costs real weight resolution — as when a 16-bit
-// input's tiny scale makes input scale x weight scale too small for the
-// bias —, and a float bias is the better trade.
-func LiveBiasRaise(b *graph.Tensor, in, w *Encoding) (float64, error) {
-	var top float32
-	for _, s := range w.Scale {
-		top = max(top, s)
-	}
-	worst := 1.0
-	_, err := biasNeeds(b, in, w, func(k int, need float64) {
-		if s := float64(w.Scale[k]); need > s && (!w.PerChannel() || w.Scale[k] >= top/1000) {
-			worst = max(worst, need/s)
-		}
-	})
-	return worst, err
-}
-
 // BiasLimit is the largest |int32 bias| FitBias allows: half the int32 range,
 // leaving the other half of the accumulator to the sum of products.
 const BiasLimit = 1 << 30
