@@ -52,6 +52,14 @@ type Options struct {
 	// the overrides give an explicit encoding or range), so no calibration data
 	// is needed, and biases stay float (their int32 scale needs the input's).
 	WeightOnly bool
+	// WeightFormat is how quantized weights are written: "onnx" (default),
+	// "matmulnbits" or, with Dynamic, "ort" (see weightonly.go).
+	WeightFormat string
+	// AccuracyLevel is MatMulNBits' accuracy_level (0: unset).
+	AccuracyLevel int
+	// Dynamic quantizes MatMul/Gemm weights to int8 and their inputs at run
+	// time (see dynamic.go); no calibration data is needed.
+	Dynamic bool
 	// BiasFloat keeps biases float where the overrides do not set bias_dtype.
 	BiasFloat bool
 	// KeepInitializerInputs keeps graph inputs that repeat an initializer (IR <
@@ -124,6 +132,7 @@ type Report struct {
 	FloatTensors []FloatTensor      `json:"float_tensors,omitempty"`
 	Warnings     []string           `json:"warnings,omitempty"`
 	WeightOnly   bool               `json:"weight_only,omitempty"`
+	Dynamic      bool               `json:"dynamic,omitempty"`
 	PhaseSeconds map[string]float64 `json:"phase_seconds"`
 	PeakRSSBytes int64              `json:"peak_rss_bytes"`
 	// CalibrationPeakRSSBytes is the peak during calibration alone (Linux).
@@ -202,6 +211,9 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 	}
 	if opt.Passes == "" {
 		opt.Passes = "default"
+	}
+	if err := prepareDynamic(&opt); err != nil {
+		return nil, err
 	}
 	rep := &Report{Model: opt.Model, Output: opt.Output, PhaseSeconds: map[string]float64{}}
 	phase := func(name string, start time.Time) { rep.PhaseSeconds[name] = time.Since(start).Seconds() }
@@ -282,6 +294,7 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 	if err != nil {
 		return nil, err
 	}
+	untypedTables(pl, st, rep)
 	pl.keepFloat(keepFloat, rep)
 	// Pinned ranges need no calibration either.
 	pinned := map[string]*passes.Encoding{}
@@ -469,6 +482,9 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 	}
 	insertHook(qp)
 	if err := passes.InsertQDQ(m, qp); err != nil {
+		return nil, err
+	}
+	if err := rewriteWeightFormat(m, opt, rep); err != nil {
 		return nil, err
 	}
 	rep.Passes = append(rep.Passes, passes.DropUnusedInitializers(m))

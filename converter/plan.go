@@ -81,6 +81,7 @@ type plan struct {
 	shared   map[string]string // tensor -> the tensor whose encoding it shares
 	weights  map[string]int    // weight initializer -> its output-channel axis (-1: it has none)
 	blocked  map[string]int    // MatMul/Gemm weight -> its reduction axis, for blocked quantization
+	tables   map[string]bool   // Gather tables (embeddings), weights only where a rule types them
 	biases   map[string][2]string
 	floatOps []FloatNode
 	// floatTensors are tensors the plan keeps float by itself (attention masks
@@ -216,6 +217,7 @@ func makePlan(m *graph.Model) *plan {
 				}
 			}
 		case n.OpType == "Constant" || n.OpType == "Shape" || n.OpType == "Cast":
+		case planTable(p, n): // an embedding lookup: its table is a weight
 		default:
 			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, "no quantized form in the placement table"})
 		}

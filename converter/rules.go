@@ -133,7 +133,7 @@ func checkNames(g *graph.Graph, pre names, f *overrides.File, allowMissing bool,
 	}
 	// Weight and bias settings on nodes without weights would do nothing.
 	for _, op := range sortedKeys(f.OpTypes) {
-		if _, ok := weightOps[op]; !ok && len(f.OpTypes[op].WeightKeys()) > 0 {
+		if _, ok := weightOps[op]; !ok && op != "Gather" && len(f.OpTypes[op].WeightKeys()) > 0 {
 			return fmt.Errorf("overrides: op_types[%q].%s: %s nodes have no weights (weight settings are for Conv, ConvTranspose, Gemm, MatMul)", op, f.OpTypes[op].WeightKeys()[0], op)
 		}
 	}
@@ -147,6 +147,7 @@ func checkNames(g *graph.Graph, pre names, f *overrides.File, allowMissing bool,
 			if ok, _ := path.Match(key, n.Name); ok || n.Name == key {
 				matched++
 				_, w := weightOps[n.OpType]
+				w = w || n.OpType == "Gather"
 				withWeights = withWeights || w
 			}
 		}
@@ -295,6 +296,9 @@ func computeConsumer(w *graph.Value) (node, op string) {
 		if _, compute := weightOps[c.OpType]; compute {
 			return c.Name, c.OpType
 		}
+	}
+	if t := tableLookup(w); t != nil {
+		return t.Name, t.OpType
 	}
 	return "", ""
 }

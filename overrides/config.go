@@ -76,6 +76,9 @@ type QuantConfig struct {
 	WeightBlockSize     int    `toml:"weight_block_size"`
 	BiasType            string `toml:"bias_type"`
 	WeightOnly          bool   `toml:"weight_only"`
+	WeightFormat        string `toml:"weight_format"`  // onnx, matmulnbits, ort (with dynamic)
+	AccuracyLevel       int    `toml:"accuracy_level"` // MatMulNBits accuracy_level
+	Dynamic             bool   `toml:"dynamic"`
 	BiasCorrection      bool   `toml:"bias_correction"`
 	ReduceRange         bool   `toml:"reduce_range"`
 }
@@ -138,7 +141,7 @@ func DefaultConfig() *Config {
 	return &Config{
 		Calib:    CalibConfig{RawType: "float32", Image: ImageConfig{Resize: "bilinear", Channels: "RGB", Layout: "NCHW", Scale: 1.0 / 255}},
 		Observer: ObsConfig{Kind: "minmax", Percentile: 99.99, Bins: 2048},
-		Quant:    QuantConfig{ActivationType: "uint8", WeightType: "int8", WeightGranularity: PerChannel, BiasType: "int32"},
+		Quant:    QuantConfig{ActivationType: "uint8", WeightType: "int8", WeightGranularity: PerChannel, BiasType: "int32", WeightFormat: "onnx"},
 		Passes:   PassConfig{List: "default"},
 		Compare:  CompareConfig{CosThreshold: 0.99, SQNRThreshold: 20},
 		Tune:     TuneConfig{Prefer: "int16", Format: "onnxq"},
@@ -279,6 +282,7 @@ func (c *Config) Validate() error {
 		in("quantization.weight_type", c.Quant.WeightType, "int8", "uint8", "int16", "int4", "uint4"),
 		in("quantization.weight_granularity", c.Quant.WeightGranularity, PerChannel, PerTensor, PerBlock),
 		in("quantization.bias_type", c.Quant.BiasType, "int32", "float"),
+		in("quantization.weight_format", c.Quant.WeightFormat, "onnx", "matmulnbits", "ort"),
 		in("calib.image.resize", c.Calib.Image.Resize, "nearest", "bilinear", "bicubic"),
 		in("calib.image.channels", c.Calib.Image.Channels, "RGB", "BGR", "GRAY"),
 		in("calib.image.layout", c.Calib.Image.Layout, "NCHW", "NHWC"),
@@ -298,6 +302,8 @@ func (c *Config) Validate() error {
 		return c.errorAt("observer.bins", fmt.Sprintf("%d is not in [16, 65536]", o.Bins))
 	case o.MovingAverage < 0 || o.MovingAverage >= 1:
 		return c.errorAt("observer.moving_average", fmt.Sprintf("%v is not in [0, 1)", o.MovingAverage))
+	case q.AccuracyLevel < 0 || q.AccuracyLevel > 4:
+		return c.errorAt("quantization.accuracy_level", fmt.Sprintf("%d is not in 0..4", q.AccuracyLevel))
 	case q.WeightBlockSize < 0:
 		return c.errorAt("quantization.weight_block_size", fmt.Sprintf("%d must be positive", q.WeightBlockSize))
 	case q.WeightGranularity == PerBlock && q.WeightBlockSize == 0:

@@ -102,6 +102,9 @@ func convertFlags() []convertFlag {
 		}},
 		str("bias-type", "quantization.bias_type", "int32 (scale = input scale x weight scale) or float", d.Quant.BiasType, func(c *overrides.Config) *string { return &c.Quant.BiasType }),
 		boolean("weight-only", "quantization.weight_only", "quantize weights only; activations and biases stay float (no calibration data needed)", func(c *overrides.Config) *bool { return &c.Quant.WeightOnly }),
+		str("weight-format", "quantization.weight_format", "onnx (DequantizeLinear), matmulnbits (ONNX Runtime's packed MatMulNBits for MatMul weights) or, with --dynamic, ort (DynamicQuantizeMatMul)", d.Quant.WeightFormat, func(c *overrides.Config) *string { return &c.Quant.WeightFormat }),
+		num("accuracy-level", "quantization.accuracy_level", "MatMulNBits accuracy_level: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 (ONNX Runtime's compute type)", 0, func(c *overrides.Config) *int { return &c.Quant.AccuracyLevel }),
+		boolean("dynamic", "quantization.dynamic", "dynamic W8A8: int8 MatMul/Gemm weights, inputs quantized at run time (no calibration data needed)", func(c *overrides.Config) *bool { return &c.Quant.Dynamic }),
 		boolean("reduce-range", "quantization.reduce_range", "int8 weights with 7 bits of range, for ONNX Runtime on x86 CPUs without AVX-VNNI (its u8 x s8 kernels saturate pair sums in int16)", func(c *overrides.Config) *bool { return &c.Quant.ReduceRange }),
 		boolean("bias-correction", "quantization.bias_correction", "correct biases for weight quantization error with input means measured on the calibration data", func(c *overrides.Config) *bool { return &c.Quant.BiasCorrection }),
 		str("passes", "passes.list", "float passes before calibration (see onnxq passes)", d.Passes.List, func(c *overrides.Config) *string { return &c.Passes.List }),
@@ -271,6 +274,7 @@ func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options,
 		ActType:  act, ActSymmetric: q.ActivationSymmetric, WeightType: wt,
 		WeightPerTensor: q.WeightGranularity == overrides.PerTensor, WeightBlockSize: q.WeightBlockSize,
 		BiasFloat: q.BiasType == "float", BiasCorrection: q.BiasCorrection, WeightOnly: q.WeightOnly, ReduceRange: q.ReduceRange,
+		WeightFormat: q.WeightFormat, AccuracyLevel: q.AccuracyLevel, Dynamic: q.Dynamic,
 		Passes: cfg.Passes.List, CLE: cfg.Passes.CLE, KeepInitializerInputs: cfg.Passes.KeepInitializerInputs, Threads: cfg.Threads,
 		EncodingsOut: cfg.Report.Encodings, AllowMissing: cfg.AllowMissing,
 		Eval: cfg.Compare.Eval, NoMeasure: cfg.Compare.Skip,
@@ -341,7 +345,10 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "wrote\t%s\n", rep.Output)
 	fmt.Fprintf(tw, "calibration\t%d samples\n", rep.Samples)
-	if rep.WeightOnly {
+	switch {
+	case rep.Dynamic:
+		fmt.Fprintf(tw, "activations\tquantized at run time (dynamic W8A8) where MatMul/Gemm read them, else float\n")
+	case rep.WeightOnly:
 		fmt.Fprintf(tw, "activations\tfloat (weight-only quantization)\n")
 	}
 	fmt.Fprintf(tw, "quantized\t%d activations, %d weights, %d biases\n", counts["activation"], counts["weight"], counts["bias"])
