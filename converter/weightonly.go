@@ -2,6 +2,7 @@ package converter
 
 import (
 	"fmt"
+	"github.com/onnxq/onnxq/overrides"
 	"math/bits"
 
 	"github.com/onnxq/onnxq/graph"
@@ -120,11 +121,27 @@ func planTable(p *plan, n *graph.Node) bool {
 // weight type (int4 for W4A16) suits neither by default. The report says so.
 func untypedTables(pl *plan, st *settings, rep *Report) {
 	for _, name := range sortedKeys(pl.tables) {
-		if _, ok := pl.weights[name]; !ok || st.weight[name].Source() != "" {
+		if _, ok := pl.weights[name]; !ok || typesTable(st.weight[name]) {
 			continue
 		}
 		delete(pl.weights, name)
 		delete(pl.blocked, name)
 		rep.FloatTensors = append(rep.FloatTensors, FloatTensor{Name: name, Reason: "Gather table (embedding or lookup cache): float unless an overrides rule sets its type"})
 	}
+}
+
+// typesTable reports whether a rule that names the table (a tensor, node or
+// op-type entry, not the defaults) gives it a type: defaults that set only a
+// symmetry, or types for every weight, must not quantize embeddings and RoPE
+// caches by accident (uint4 asymmetric defaults did: stories260K 4.42 -> 7.42).
+func typesTable(s overrides.Setting) bool {
+	if s.DType == "" {
+		return false
+	}
+	for _, src := range s.Sources {
+		if src != "defaults" {
+			return true
+		}
+	}
+	return false
 }
