@@ -396,7 +396,10 @@ func (r *runner) fold(st *pairState, a, b *graph.Tensor) {
 	if st.acc.ClassAxisLen < 0 && len(a.Shape) > 0 {
 		st.acc.ClassAxisLen = a.Shape[len(a.Shape)-1]
 	}
-	if ch, inner := channelLayout(a.Shape, st.OpType); ch > 1 {
+	// Channels are a per-tensor encoding's concern inside the network; an
+	// output's (or a softmax's) last axis holds classes, most of them
+	// near zero, whose own SQNR says nothing.
+	if ch, inner := channelLayout(a.Shape, st.OpType); ch > 1 && !st.Output && st.OpType != "Softmax" && st.OpType != "LogSoftmax" {
 		st.acc.SetChannels(ch, inner)
 	}
 	x, y := a.Float32s(), b.Float32s()

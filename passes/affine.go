@@ -39,7 +39,7 @@ func affineConst(c *graph.Tensor, m, rank int) ([]float32, bool) {
 
 // foldAffine folds constant per-channel Mul/Div then Add/Sub chains into the
 // preceding Conv or Gemm, one node at a time, while the pattern continues.
-func foldAffine(m *graph.Model, _ *State, c *Change) error {
+func foldAffine(m *graph.Model, st *State, c *Change) error {
 	g := m.Graph
 	for changed := true; changed; {
 		changed = false
@@ -110,6 +110,10 @@ func foldAffine(m *graph.Model, _ *State, c *Change) error {
 			name := next.String()
 			// The layer now computes the op's result: drop the op.
 			nextOut := next.Output()
+			st.rename(nextOut.Name, out.Name)
+			if g.IsOutput(nextOut) {
+				st.rename(nextOut.Name, nextOut.Name)
+			}
 			g.RemoveNode(next)
 			if g.IsOutput(nextOut) {
 				for i, o := range n.Outputs {

@@ -76,9 +76,12 @@ func (st *State) rename(from, to string) {
 	if st.Renamed == nil {
 		st.Renamed, st.Changed = map[string]string{}, map[string]bool{}
 	}
-	for k, v := range st.Renamed { // a chain of renames ends at the last name
-		if v == from {
+	for k, v := range st.Renamed {
+		switch {
+		case v == from: // a chain of renames ends at the last name
 			st.Renamed[k] = to
+		case v == to && k != from: // what to carried before is gone
+			delete(st.Renamed, k)
 		}
 	}
 	st.Renamed[from] = to

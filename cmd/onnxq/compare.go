@@ -203,7 +203,7 @@ func printCompare(w io.Writer, res *diagnose.Result) {
 			t := find(res, res.WorstContributor)
 			fmt.Fprintf(tw, "worst contributor\t%s (node %s, %s): adds noise-to-signal %.3g over its inputs', SQNR %.2f dB\n", t.Name, t.Node, t.OpType, res.WorstAddedNSR, t.EffectiveSQNR())
 		}
-		worst := slices.Clone(res.Layers)
+		worst := slices.DeleteFunc(slices.Clone(res.Layers), func(t diagnose.TensorResult) bool { return t.Values == 0 })
 		slices.SortStableFunc(worst, func(a, b diagnose.TensorResult) int { return cmpFloat(a.EffectiveSQNR(), b.EffectiveSQNR()) })
 		fmt.Fprintln(tw, "lowest SQNR\tcosine\tSQNR dB\tchannel SQNR\tMSE\tmax abs\t")
 		for _, t := range worst[:min(10, len(worst))] {
