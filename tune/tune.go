@@ -271,6 +271,9 @@ func (s *searcher) log(format string, args ...any) {
 // search is grow, bisect, prune over the ranking.
 func (s *searcher) search() (*cand, error) {
 	limit := len(s.units)
+	if s.opt.Prefer == PreferFloat {
+		limit-- // every node float is the float model, not a conversion
+	}
 	if s.opt.MaxRaise > 0 {
 		limit = min(limit, s.opt.MaxRaise)
 	}
