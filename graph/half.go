@@ -80,3 +80,23 @@ func ToBFloat16(f float32) BFloat16Bits {
 	b += 0x7fff + (b>>16)&1
 	return BFloat16Bits(b >> 16)
 }
+
+// NarrowFloat32 converts a float32 tensor to float16 or bfloat16 (dt),
+// rounding to nearest even; the name carries over.
+func NarrowFloat32(t *Tensor, dt DataType) *Tensor {
+	out := NewTensor(dt, t.Shape)
+	out.Name = t.Name
+	src := t.Float32s()
+	if dt == BFloat16 {
+		d := out.Data().([]BFloat16Bits)
+		for i, v := range src {
+			d[i] = ToBFloat16(v)
+		}
+		return out
+	}
+	d := out.Data().([]Float16Bits)
+	for i, v := range src {
+		d[i] = ToFloat16(v)
+	}
+	return out
+}

@@ -135,25 +135,6 @@ func widen(t *graph.Tensor) (*graph.Tensor, error) {
 	return out, nil
 }
 
-// narrow converts a float32 tensor to dt, rounding to nearest even.
-func narrow(t *graph.Tensor, dt graph.DataType) *graph.Tensor {
-	out := graph.NewTensor(dt, t.Shape)
-	out.Name = t.Name
-	src := t.Float32s()
-	if dt == graph.BFloat16 {
-		d := out.Data().([]graph.BFloat16Bits)
-		for i, v := range src {
-			d[i] = graph.ToBFloat16(v)
-		}
-		return out
-	}
-	d := out.Data().([]graph.Float16Bits)
-	for i, v := range src {
-		d[i] = graph.ToFloat16(v)
-	}
-	return out
-}
-
 // HalfTypes maps every value of m that holds float16 or bfloat16 data to its
 // type: the declared type where the model declares one, else the type its
 // producer gives it (Cast's to, a Constant's tensor, DequantizeLinear's scale,
@@ -478,7 +459,7 @@ func (h *halfIO) output(name string, t *graph.Tensor) *graph.Tensor {
 		return t
 	}
 	if dt, ok := h.outputs[name]; ok {
-		return narrow(t, dt)
+		return graph.NarrowFloat32(t, dt)
 	}
 	return t
 }

@@ -42,7 +42,7 @@ func uniformTensor(shape []int, seed uint64) *graph.Tensor {
 }
 
 func toHalfTensor(x *graph.Tensor, dt graph.DataType) *graph.Tensor {
-	return narrow(x, dt)
+	return graph.NarrowFloat32(x, dt)
 }
 
 // A half model computes exactly what the float32 model with the same rounded

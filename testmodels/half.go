@@ -28,7 +28,7 @@ func ToHalf(m *graph.Model, dt graph.DataType, keepIO bool) error {
 	}
 	for _, v := range g.Initializers {
 		if v.Const.DType == graph.Float && !keepFloat(v) {
-			v.Const = narrowTensor(v.Const, dt)
+			v.Const = graph.NarrowFloat32(v.Const, dt)
 		}
 	}
 	for _, n := range g.Nodes {
@@ -42,7 +42,7 @@ func ToHalf(m *graph.Model, dt graph.DataType, keepIO bool) error {
 			if err != nil {
 				return err
 			}
-			n.SetAttr(graph.AttrTensorOf("value", narrowTensor(t, dt)))
+			n.SetAttr(graph.AttrTensorOf("value", graph.NarrowFloat32(t, dt)))
 		case "Cast":
 			if to, _ := n.AttrInt("to", 0); graph.DataType(to) == graph.Float && !keepFloat(n.Output()) {
 				n.SetAttr(graph.AttrIntOf("to", int64(dt)))
@@ -99,31 +99,12 @@ func ToHalf(m *graph.Model, dt graph.DataType, keepIO bool) error {
 	return g.TopoSort()
 }
 
-// narrowTensor rounds a float32 tensor to dt (ties to even).
-func narrowTensor(t *graph.Tensor, dt graph.DataType) *graph.Tensor {
-	out := graph.NewTensor(dt, t.Shape)
-	out.Name = t.Name
-	src := t.Float32s()
-	if dt == graph.BFloat16 {
-		d := out.Data().([]graph.BFloat16Bits)
-		for i, v := range src {
-			d[i] = graph.ToBFloat16(v)
-		}
-		return out
-	}
-	d := out.Data().([]graph.Float16Bits)
-	for i, v := range src {
-		d[i] = graph.ToFloat16(v)
-	}
-	return out
-}
-
 // RoundWeights rounds every float32 initializer and Constant tensor of m to
 // dt's precision and keeps them float32: the float32 twin of ToHalf's weights,
 // a reference where a runtime has no kernels for dt.
 func RoundWeights(m *graph.Model, dt graph.DataType) error {
 	round := func(t *graph.Tensor) *graph.Tensor {
-		h := narrowTensor(t, dt)
+		h := graph.NarrowFloat32(t, dt)
 		f, _ := h.AsFloat32()
 		out := graph.Float32Tensor(t.Shape, f)
 		out.Name = t.Name
