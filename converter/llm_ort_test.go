@@ -17,8 +17,8 @@ import (
 	"github.com/onnxq/onnxq/overrides"
 )
 
-// windowsNLL adds the README's next-token NLLs of windows [from, to) to a
-// sum, running each window through run (input_ids -> logits).
+// windowsPerplexity is exp(mean next-token NLL) over windows [from, to),
+// running each window through run (input_ids -> logits).
 func windowsPerplexity(t *testing.T, ids *graph.Tensor, from, to int, run func(x *graph.Tensor) (*graph.Tensor, error)) float64 {
 	t.Helper()
 	var nll float64

@@ -40,37 +40,7 @@ func window(ids *graph.Tensor, i int) *graph.Tensor {
 // protocol: NLL_t = logsumexp(logits[t]) - logits[t][id[t+1]] in float64.
 func perplexity(t *testing.T, model string, ids *graph.Tensor, from, to int) float64 {
 	t.Helper()
-	s, err := ortref.NewSession(model, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	var nll float64
-	var count int
-	for w := from; w < to; w++ {
-		x := window(ids, w)
-		out, err := s.Run(map[string]*graph.Tensor{"input_ids": x})
-		if err != nil {
-			t.Fatal(err)
-		}
-		logits := out["logits"]
-		seq, vocab := x.Shape[1], logits.Shape[2]
-		lg, tok := logits.Float32s(), x.Int64s()
-		for p := 0; p+1 < seq; p++ {
-			row := lg[p*vocab : (p+1)*vocab]
-			m := math.Inf(-1)
-			for _, v := range row {
-				m = math.Max(m, float64(v))
-			}
-			var sum float64
-			for _, v := range row {
-				sum += math.Exp(float64(v) - m)
-			}
-			nll += m + math.Log(sum) - float64(row[tok[p+1]])
-			count++
-		}
-	}
-	return math.Exp(nll / float64(count))
+	return ortPerplexity(t, model, ids, from, to, ortref.OptAll)
 }
 
 // storiesCalib writes windows [0, n) as int64 [1, seq] .npy samples.
