@@ -2,6 +2,7 @@ package converter
 
 import (
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/passes"
 )
 
 // keepFloat drops the named tensors from the plan; encodings that share theirs
@@ -65,15 +66,6 @@ var floatOps = map[string]string{
 	"ReduceMean": "reduction computed in float",
 }
 
-// movementOps pass values through unchanged: their outputs share their input's encoding.
-var movementOps = map[string]bool{
-	"Reshape": true, "Transpose": true, "Flatten": true, "Squeeze": true, "Unsqueeze": true,
-	"MaxPool": true, "Slice": true, "Split": true, "Identity": true, "GlobalMaxPool": true,
-}
-
-// activationsAfter are grouped with the compute op before them: Q/DQ after the activation.
-var activationsAfter = map[string]bool{"Relu": true, "Clip": true, "LeakyRelu": true}
-
 // plan decides which tensors to observe, which share encodings, and which weights
 // and biases to quantize.
 type plan struct {
@@ -134,7 +126,7 @@ func makePlan(m *graph.Model) *plan {
 			return false
 		}
 		_, compute := weightOps[v.Producer.OpType]
-		return (compute || v.Producer.OpType == "Add") && activationsAfter[v.Consumers[0].OpType]
+		return (compute || v.Producer.OpType == "Add") && passes.GroupedActivations[v.Consumers[0].OpType]
 	}
 	for _, n := range order {
 		if !graph.IsStandardDomain(n.Domain) {
@@ -162,7 +154,7 @@ func makePlan(m *graph.Model) *plan {
 				if _, isW := weightOps[n.OpType]; isW && i > 0 {
 					continue // weights and bias are handled below
 				}
-				if activationsAfter[n.OpType] && grouped(in) {
+				if passes.GroupedActivations[n.OpType] && grouped(in) {
 					continue
 				}
 				if n.OpType == "Resize" || n.OpType == "Clip" {
@@ -207,7 +199,7 @@ func makePlan(m *graph.Model) *plan {
 					p.biases[b.Name] = [2]string{n.Input(0).Name, w.Name}
 				}
 			}
-		case movementOps[n.OpType]:
+		case passes.PassThroughOps[n.OpType]:
 			// Output shares the input's encoding, when the input is quantized.
 			if in := n.Input(0); in != nil && want[in.Name] {
 				for _, o := range n.Outputs {

@@ -188,7 +188,7 @@ func applyRules(g *graph.Graph, pl *plan, opt Options, explicit map[string]*pass
 		var nodes, ops []string
 		if p := g.Value(name).Producer; p != nil {
 			nodes, ops = append(nodes, p.Name), append(ops, p.OpType)
-			if in := p.Input(0); activationsAfter[p.OpType] && in != nil && in.Producer != nil && len(in.Consumers) == 1 {
+			if in := p.Input(0); passes.GroupedActivations[p.OpType] && in != nil && in.Producer != nil && len(in.Consumers) == 1 {
 				if _, compute := weightOps[in.Producer.OpType]; compute || in.Producer.OpType == "Add" {
 					nodes, ops = append(nodes, in.Producer.Name), append(ops, in.Producer.OpType)
 				}

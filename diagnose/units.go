@@ -25,15 +25,6 @@ type Unit struct {
 // Tensors lists the unit's weights and activations.
 func (u *Unit) Tensors() []string { return append(slices.Clone(u.Weights), u.Activations...) }
 
-// groupedActs are activations convert quantizes after the op before them.
-var groupedActs = map[string]bool{"Relu": true, "Clip": true, "LeakyRelu": true}
-
-// passThrough ops share their input's encoding.
-var passThrough = map[string]bool{
-	"Reshape": true, "Transpose": true, "Flatten": true, "Squeeze": true, "Unsqueeze": true,
-	"MaxPool": true, "Slice": true, "Split": true, "Identity": true, "GlobalMaxPool": true,
-}
-
 // Units groups the encodings of a QDQ plan of f (the float model the plan was
 // made for) by the node that owns them, in f's topological order. Graph
 // inputs with an encoding are units of their own (op type "Input").
@@ -64,9 +55,9 @@ func Units(f *graph.Model, qp *passes.QDQPlan) ([]Unit, error) {
 		switch {
 		case p == nil:
 			return nil, v
-		case passThrough[p.OpType] && p.Input(0) != nil && qp.Activations[p.Input(0).Name] == qp.Activations[v.Name]:
+		case passes.PassThroughOps[p.OpType] && p.Input(0) != nil && qp.Activations[p.Input(0).Name] == qp.Activations[v.Name]:
 			return owner(p.Input(0))
-		case groupedActs[p.OpType] && p.Input(0) != nil && p.Input(0).Producer != nil && len(p.Input(0).Consumers) == 1 && qp.Activations[p.Input(0).Name] == nil:
+		case passes.GroupedActivations[p.OpType] && p.Input(0) != nil && p.Input(0).Producer != nil && len(p.Input(0).Consumers) == 1 && qp.Activations[p.Input(0).Name] == nil:
 			return p.Input(0).Producer, v
 		}
 		return p, v

@@ -45,6 +45,18 @@ func (e *Encoding) scaleIndex(shape []int) func(i int) int {
 	return func(int) int { return 0 }
 }
 
+// PassThroughOps move values without computing: their outputs share their
+// input's encoding, so the converter places no requantization on them (and
+// diagnose groups them with the tensor they pass on).
+var PassThroughOps = map[string]bool{
+	"Reshape": true, "Transpose": true, "Flatten": true, "Squeeze": true, "Unsqueeze": true,
+	"MaxPool": true, "Slice": true, "Split": true, "Identity": true, "GlobalMaxPool": true,
+}
+
+// GroupedActivations run fused with the compute op before them in QDQ
+// runtimes: the Q/DQ pair goes after the activation, not between.
+var GroupedActivations = map[string]bool{"Relu": true, "Clip": true, "LeakyRelu": true}
+
 // BiasPlan quantizes a bias to int32 with scale = input scale x weight scale.
 type BiasPlan struct {
 	Input  *Encoding // the layer input's encoding
