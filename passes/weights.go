@@ -97,31 +97,6 @@ func (e *Encoding) FakeQuantize(x []float32, shape []int) ([]float32, error) {
 	return out, nil
 }
 
-// biasNeeds calls f with each bias value's weight-scale index and the
-// smallest weight scale at which the int32 bias (scale input scale x weight
-// scale) fits in BiasLimit; false when the bias has no int32 form to fit
-// (a per-channel input scale, or blocked weights).
-func biasNeeds(b *graph.Tensor, in, w *Encoding, f func(k int, need float64)) (bool, error) {
-	bv, err := b.AsFloat32()
-	if err != nil {
-		return false, err
-	}
-	if len(in.Scale) != 1 || w.BlockSize > 0 {
-		return false, nil
-	}
-	for i, v := range bv {
-		k := 0
-		if w.PerChannel() {
-			if i >= len(w.Scale) {
-				break
-			}
-			k = i
-		}
-		f(k, math.Abs(float64(v))/(float64(in.Scale[0])*BiasLimit))
-	}
-	return true, nil
-}
-
 // BiasLimit is the largest |int32 bias| FitBias allows: half the int32 range,
 // leaving the other half of the accumulator to the sum of products.
 const BiasLimit = 1 << 30
@@ -132,12 +107,27 @@ const BiasLimit = 1 << 30
 // shift its output by the difference. It returns the channels raised; their
 // weights lose resolution, which costs little because the bias dominates them.
 func FitBias(b *graph.Tensor, in, w *Encoding) (int, error) {
+	bv, err := b.AsFloat32()
+	if err != nil {
+		return 0, err
+	}
+	if len(in.Scale) != 1 || w.BlockSize > 0 {
+		return 0, nil
+	}
 	raised := 0
-	_, err := biasNeeds(b, in, w, func(k int, need float64) {
-		if n := float32(need); n > w.Scale[k] {
-			w.Scale[k] = n
+	for i, v := range bv {
+		k := 0
+		if w.PerChannel() {
+			if i >= len(w.Scale) {
+				break
+			}
+			k = i
+		}
+		need := float32(math.Abs(float64(v)) / (float64(in.Scale[0]) * BiasLimit))
+		if need > w.Scale[k] {
+			w.Scale[k] = need
 			raised++
 		}
-	})
-	return raised, err
+	}
+	return raised, nil
 }
