@@ -1,9 +1,443 @@
 package wround
 
-import "errors"
+import (
+	"fmt"
+	"math"
+	"runtime"
 
-// awq is being built on its own branch; this placeholder keeps the
-// package compiling until it lands.
+	"github.com/onnxq/onnxq/kernels/gemm"
+)
+
+// awqClipRatios are the shrink factors of a group's range that the clipping
+// search tries (1 is the group's full range): down to 55% in steps of 5%, as
+// AWQ's reference search (20 grid points, at most half the range shrunk).
+var awqClipRatios = []float64{0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55}
+
+// awq is activation-aware weight quantization (Lin et al. 2023, "AWQ:
+// Activation-aware Weight Quantization for LLM Compression and
+// Acceleration"). Weights that meet large inputs matter most; scaling input
+// channel k's weight column up by s_k (and the input down by it, folded into
+// the producer) gives those weights a finer grid relative to their size. The
+// scales are s_k = AbsMean_k^alpha, divided by sqrt(max s * min s) so they
+// centre on 1 (AbsMean below 1e-4 counts as 1e-4), with alpha the best of
+// AWQGrid points spread evenly over [0, 1] (both ends included; the
+// reference steps 0, 0.05, ..., 0.95) by the layer's output error
+// ||X W^T - X diag(1/s) Q(W diag(s))^T||^2 on the sampled rows. For each
+// alpha the group scales and zero points are refitted to the scaled weights
+// the way the layer's own were fitted (see gridFit). With AWQClip, each
+// group's range is then shrunk by the ratio (1, 0.95, ..., 0.55) that gives
+// the least output error, group after group, each choice seeing the ones
+// before it (the reference judges groups alone).
+//
+// What is left in l: W is the scaled weights W diag(s), Scale and Zero their
+// grid, and Result.Codes are codes of W diag(s) on it; Result.InputScale is s
+// per k (one value repeated over a Conv channel's Taps), which the caller
+// must divide the layer's input by (fold into the producer) for the float
+// model to stay the same. InputScale is nil when the search kept s = 1
+// (alpha = 0), and then W is unchanged (Scale and Zero may still be
+// clipped).
+//
+// With l.Pinned the grid is the user's and describes the unscaled weights: no
+// scale and no clipping can be chosen, so awq returns nearest rounding, with
+// InputScale nil and l unchanged.
 func awq(l *Layer, in *Inputs, o Options) (*Result, error) {
-	return nil, errors.New("weight rounding awq: not built yet")
+	if err := checkRows("awq", l, in); err != nil {
+		return nil, err
+	}
+	if len(in.AbsMean) != l.K {
+		return nil, fmt.Errorf("awq: %d input means for K=%d (the engine collects them: see NeedsOf)", len(in.AbsMean), l.K)
+	}
+	for k, a := range in.AbsMean {
+		if !(a >= 0) || math.IsInf(a, 0) {
+			return nil, fmt.Errorf("awq: input mean |x| of column %d is %v", k, a)
+		}
+	}
+	if o.AWQGrid < 1 {
+		return nil, fmt.Errorf("awq: %d alpha grid points (want at least 1; the reference uses 20)", o.AWQGrid)
+	}
+	if l.Pinned {
+		return &Result{Codes: l.RTN()}, nil
+	}
+	taps := max(1, l.Taps)
+	n, k := l.N, l.K
+	fit := newGridFit(l)
+	meter := newErrorMeter(in, k)
+
+	// The channels' mean |x|, shared by their taps.
+	chMean := make([]float64, k/taps)
+	for c := range chMean {
+		for t := range taps {
+			chMean[c] += in.AbsMean[c*taps+t]
+		}
+		chMean[c] /= float64(taps)
+	}
+
+	w0 := l.W
+	d := make([]float32, n*k)
+	var best struct {
+		err   float64
+		s     []float32
+		scale []float32
+		zero  []int32
+		codes []int32
+	}
+	best.err = math.Inf(1)
+	for i := range o.AWQGrid {
+		alpha := 0.0
+		if o.AWQGrid > 1 {
+			alpha = float64(i) / float64(o.AWQGrid-1)
+		}
+		s := awqScales(chMean, alpha, taps)
+		cand := *l
+		cand.W = w0
+		if s != nil {
+			cand.W = make([]float32, n*k)
+			for j := range cand.W {
+				cand.W[j] = w0[j] * s[j%k]
+			}
+			cand.Scale, cand.Zero = fit.refit(cand.W, 1)
+		}
+		codes := cand.RTN()
+		// The error in the original space: Q(W s)/s - W.
+		for j, q := range codes {
+			r, c := j/k, j%k
+			v := cand.Dequantize(r, c, q)
+			if s != nil {
+				v /= s[c]
+			}
+			d[j] = v - w0[j]
+		}
+		if e := meter.sse(d, n); e < best.err {
+			best.err, best.s, best.scale, best.zero, best.codes = e, s, cand.Scale, cand.Zero, codes
+			if s != nil {
+				best.scale, best.zero = append([]float32(nil), cand.Scale...), append([]int32(nil), cand.Zero...)
+			}
+		}
+	}
+	if best.s != nil {
+		scaled := make([]float32, n*k)
+		for j := range scaled {
+			scaled[j] = w0[j] * best.s[j%k]
+		}
+		l.W, l.Scale, l.Zero = scaled, best.scale, best.zero
+	}
+	codes := best.codes
+	if o.AWQClip {
+		codes = awqClip(l, fit, meter.gram(best.s), codes)
+	}
+	return &Result{Codes: codes, InputScale: best.s}, nil
+}
+
+// awqScales are the per-k input scales for one alpha, or nil for alpha 0
+// (all ones).
+func awqScales(chMean []float64, alpha float64, taps int) []float32 {
+	if alpha == 0 {
+		return nil
+	}
+	sc := make([]float64, len(chMean))
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for c, m := range chMean {
+		sc[c] = math.Pow(max(m, 1e-4), alpha)
+		lo, hi = min(lo, sc[c]), max(hi, sc[c])
+	}
+	norm := math.Sqrt(lo * hi)
+	s := make([]float32, len(chMean)*taps)
+	for c := range chMean {
+		for t := range taps {
+			s[c*taps+t] = float32(sc[c] / norm)
+		}
+	}
+	return s
+}
+
+// awqClip shrinks each group's range by the ratio that lowers the layer's
+// output error most, and returns the codes on the new grid (l.Scale and
+// l.Zero are updated). h is the Gram matrix of the inputs as the (scaled)
+// weights see them. For one output row n the error is d^T H d with d its
+// dequantized-minus-float weights; changing group g's part by delta changes
+// it by 2 delta.(H d)_g + delta^T H_gg delta, so each candidate costs a
+// group's square and the row's H d is updated once per group.
+func awqClip(l *Layer, fit *gridFit, h []float64, codes []int32) []int32 {
+	n, k := l.N, l.K
+	if l.PerTensor {
+		return awqClipTensor(l, fit, h, codes)
+	}
+	groups := l.Groups()
+	d := make([]float64, k)
+	hd := make([]float64, k)
+	delta := make([]float64, l.Group)
+	cand := make([]int32, l.Group)
+	for r := range n {
+		row := l.W[r*k : (r+1)*k]
+		for c := range k {
+			d[c] = float64(l.Dequantize(r, c, codes[r*k+c])) - float64(row[c])
+		}
+		for i := range k {
+			var s float64
+			for j, v := range d {
+				s += h[i*k+j] * v
+			}
+			hd[i] = s
+		}
+		for g := range groups {
+			p := r*groups + g
+			c0, c1 := g*l.Group, min(k, (g+1)*l.Group)
+			lo, hi := groupRange(row[c0:c1])
+			bestGain, bestScale, bestZero := 0.0, l.Scale[p], l.Zero[p]
+			var bestCodes []int32
+			for _, ratio := range awqClipRatios {
+				sc, z := fit.fit(p, lo*ratio, hi*ratio)
+				for c := c0; c < c1; c++ {
+					q := Nearest(row[c], sc, z, l.QMin, l.QMax)
+					cand[c-c0] = q
+					delta[c-c0] = float64(float32(q-z)*sc) - float64(row[c]) - d[c]
+				}
+				var gain float64
+				for i := c0; i < c1; i++ {
+					di := delta[i-c0]
+					if di == 0 {
+						continue
+					}
+					var quad float64
+					for j := c0; j < c1; j++ {
+						quad += h[i*k+j] * delta[j-c0]
+					}
+					gain += di * (2*hd[i] + quad)
+				}
+				if gain < bestGain {
+					bestGain, bestScale, bestZero = gain, sc, z
+					bestCodes = append(bestCodes[:0], cand[:c1-c0]...)
+				}
+			}
+			if bestCodes == nil {
+				continue
+			}
+			l.Scale[p], l.Zero[p] = bestScale, bestZero
+			for c := c0; c < c1; c++ {
+				old := d[c]
+				codes[r*k+c] = bestCodes[c-c0]
+				d[c] = float64(float32(bestCodes[c-c0]-bestZero)*bestScale) - float64(row[c])
+				if dd := d[c] - old; dd != 0 {
+					for i := range k {
+						hd[i] += h[i*k+c] * dd
+					}
+				}
+			}
+		}
+	}
+	return codes
+}
+
+// awqClipTensor is the clipping search for a per-tensor grid: one range for
+// all rows, judged by the whole output error.
+func awqClipTensor(l *Layer, fit *gridFit, h []float64, codes []int32) []int32 {
+	n, k := l.N, l.K
+	lo, hi := groupRange(l.W)
+	sse := func(sc float32, z int32, q []int32) float64 {
+		var total float64
+		d := make([]float64, k)
+		for r := range n {
+			for c := range k {
+				d[c] = float64(float32(q[r*k+c]-z)*sc) - float64(l.W[r*k+c])
+			}
+			for i, di := range d {
+				var s float64
+				for j, dj := range d {
+					s += h[i*k+j] * dj
+				}
+				total += di * s
+			}
+		}
+		return total
+	}
+	best := sse(l.Scale[0], l.Zero[0], codes)
+	q := make([]int32, n*k)
+	for _, ratio := range awqClipRatios {
+		sc, z := fit.fit(0, lo*ratio, hi*ratio)
+		for i, v := range l.W {
+			q[i] = Nearest(v, sc, z, l.QMin, l.QMax)
+		}
+		if e := sse(sc, z, q); e < best {
+			best, l.Scale[0], l.Zero[0] = e, sc, z
+			copy(codes, q)
+		}
+	}
+	return codes
+}
+
+func groupRange(w []float32) (lo, hi float64) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, v := range w {
+		lo, hi = min(lo, float64(v)), max(hi, float64(v))
+	}
+	return lo, hi
+}
+
+// gridFit refits a layer's scales and zero points to new weight ranges the
+// way the layer's own were fitted: the converter's min-max rule (the range
+// widened to include 0; symmetric when every zero point is the symmetric one
+// — 0 for signed codes, the middle for unsigned — else asymmetric with the
+// zero point rounded), times each group's own ratio of its given scale to
+// that rule's scale for the original weights, which carries over a reduced
+// range or any other constant factor the caller applied.
+type gridFit struct {
+	l      *Layer
+	sym    bool
+	factor []float64
+}
+
+func newGridFit(l *Layer) *gridFit {
+	f := &gridFit{l: l, sym: true, factor: make([]float64, len(l.Scale))}
+	zs := l.symZero()
+	for _, z := range l.Zero {
+		if z != zs {
+			f.sym = false
+		}
+	}
+	lo, hi := l.paramRanges(l.W)
+	for p := range f.factor {
+		f.factor[p] = 1
+		if s, _ := f.plain(lo[p], hi[p]); s > 0 {
+			f.factor[p] = float64(l.Scale[p]) / s
+		}
+	}
+	return f
+}
+
+// plain is the min-max rule's scale and zero point for [lo, hi] (scale 0
+// for an all-zero range).
+func (f *gridFit) plain(lo, hi float64) (float64, int32) {
+	l := f.l
+	lo, hi = min(lo, 0), max(hi, 0)
+	qmin, qmax := float64(l.QMin), float64(l.QMax)
+	if f.sym {
+		amax := max(-lo, hi)
+		if l.QMin < 0 {
+			return amax / qmax, 0
+		}
+		return 2 * amax / (qmax - qmin), l.symZero()
+	}
+	return (hi - lo) / (qmax - qmin), 0
+}
+
+// fit is group p's scale and zero point for weights spanning [lo, hi].
+func (f *gridFit) fit(p int, lo, hi float64) (float32, int32) {
+	s, z := f.plain(lo, hi)
+	scale := float32(s * f.factor[p])
+	if !(scale > 0) || math.IsInf(float64(scale), 0) {
+		return 1, f.l.symZero() // all-zero weights: any scale is exact
+	}
+	if !f.sym {
+		zf := math.RoundToEven(float64(f.l.QMin) - min(lo, 0)/float64(scale))
+		z = int32(max(float64(f.l.QMin), min(float64(f.l.QMax), zf)))
+	}
+	return scale, z
+}
+
+// refit is a whole grid for weights w (laid out as l.W), each group's range
+// shrunk by ratio.
+func (f *gridFit) refit(w []float32, ratio float64) ([]float32, []int32) {
+	lo, hi := f.l.paramRanges(w)
+	scale, zero := make([]float32, len(lo)), make([]int32, len(lo))
+	for p := range lo {
+		scale[p], zero[p] = f.fit(p, lo[p]*ratio, hi[p]*ratio)
+	}
+	return scale, zero
+}
+
+// symZero is a symmetric grid's zero point: 0 for signed codes, the middle
+// for unsigned (as passes.ComputeEncoding places it).
+func (l *Layer) symZero() int32 {
+	if l.QMin < 0 {
+		return 0
+	}
+	return int32((int64(l.QMax) + int64(l.QMin) + 1) / 2)
+}
+
+// paramRanges are the min and max of w over each scale group.
+func (l *Layer) paramRanges(w []float32) (lo, hi []float64) {
+	np := 1
+	if !l.PerTensor {
+		np = l.N * l.Groups()
+	}
+	lo, hi = make([]float64, np), make([]float64, np)
+	for p := range lo {
+		lo[p], hi[p] = math.Inf(1), math.Inf(-1)
+	}
+	for r := range l.N {
+		for c := range l.K {
+			p, v := l.Param(r, c), float64(w[r*l.K+c])
+			lo[p], hi[p] = min(lo[p], v), max(hi[p], v)
+		}
+	}
+	return lo, hi
+}
+
+// errorMeter measures sum_n ||X d_n||^2 over the sampled rows for weight
+// differences d (N x K): through the K x K Gram matrix X^T X when K is at
+// most the row count, else through X d^T directly.
+type errorMeter struct {
+	x       []float32
+	m, k    int
+	h       []float32 // X^T X, when used
+	threads int
+}
+
+func newErrorMeter(in *Inputs, k int) *errorMeter {
+	e := &errorMeter{x: in.X[:in.M*k], m: in.M, k: k, threads: runtime.GOMAXPROCS(0)}
+	if k <= in.M {
+		e.h = make([]float32, k*k)
+		gemm.Sgemm(k, k, in.M, 1, gemm.Matrix{Data: e.x, Stride: k, Trans: true}, gemm.Matrix{Data: e.x, Stride: k}, 0, e.h, k, e.threads)
+	}
+	return e
+}
+
+func (e *errorMeter) sse(d []float32, n int) float64 {
+	var total float64
+	if e.h != nil {
+		dh := make([]float32, n*e.k)
+		gemm.Sgemm(n, e.k, e.k, 1, gemm.Matrix{Data: d, Stride: e.k}, gemm.Matrix{Data: e.h, Stride: e.k}, 0, dh, e.k, e.threads)
+		for i, v := range dh {
+			total += float64(v) * float64(d[i])
+		}
+		return total
+	}
+	out := make([]float32, e.m*n)
+	gemm.Sgemm(e.m, n, e.k, 1, gemm.Matrix{Data: e.x, Stride: e.k}, gemm.Matrix{Data: d, Stride: e.k, Trans: true}, 0, out, n, e.threads)
+	for _, v := range out {
+		total += float64(v) * float64(v)
+	}
+	return total
+}
+
+// gram is the Gram matrix (float64, K x K) of the rows divided by s, the
+// inputs the scaled weights see (s nil: unscaled).
+func (e *errorMeter) gram(s []float32) []float64 {
+	k := e.k
+	h := make([]float64, k*k)
+	if e.h != nil {
+		for i, v := range e.h {
+			h[i] = float64(v)
+		}
+	} else {
+		for r := range e.m {
+			row := e.x[r*k : (r+1)*k]
+			for i, a := range row {
+				if a == 0 {
+					continue
+				}
+				for j, b := range row {
+					h[i*k+j] += float64(a) * float64(b)
+				}
+			}
+		}
+	}
+	if s != nil {
+		for i := range k {
+			for j := range k {
+				h[i*k+j] /= float64(s[i]) * float64(s[j])
+			}
+		}
+	}
+	return h
 }
