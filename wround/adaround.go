@@ -43,9 +43,20 @@ const (
 // outside the grid (clipped by the range) have no choice and keep the
 // clamped code. Scale and Zero are the layer's and are never changed.
 //
-// The optimisation runs in float32 with the two GEMMs of each step (forward
-// batch x K x N, backward N x batch x K) on kernels/gemm; the rows are visited
-// in a seeded shuffle, epoch after epoch, so a seed gives the same codes.
+// The optimisation runs in float32 on kernels/gemm (see batches for the
+// products a step costs); the batches are visited in a seeded order, so a
+// seed gives the same codes.
+//
+// Names elsewhere: AIMET's Adaround.apply_adaround with AdaroundParameters
+// (default_num_iterations 10000 = AdaRoundIters, default_beta_range (20, 2)
+// = AdaRoundBeta, default_reg_param 0.01 and default_warm_start 0.2 = the
+// constants above, Adam at 1e-3 = AdaRoundLR) and QNN's --algorithms
+// adaround; AMCT's ADA algorithm (ada_quantize: the same rectified sigmoid
+// with zeta 1.1, gamma -0.1 and annealed regulariser, on scales AMCT fits
+// first). Like them this is layer-wise reconstruction of the layer's own
+// output (no activation after it: AIMET optionally includes it). At 2000
+// steps, AIMET's learning rate moves V by at most about 2 (saturation is at
+// |V| = 2.4), so fewer steps want a larger AdaRoundLR (see the tests).
 func adaround(l *Layer, in *Inputs, o Options) (*Result, error) {
 	if err := checkRows("adaround", l, in); err != nil {
 		return nil, err
@@ -183,6 +194,16 @@ func checkRows(name string, l *Layer, in *Inputs) error {
 		return fmt.Errorf("%s: no sampled input rows (the engine collects them: see NeedsOf)", name)
 	case len(in.X) < in.M*l.K:
 		return fmt.Errorf("%s: %d input values for %d rows of K=%d", name, len(in.X), in.M, l.K)
+	}
+	for i, v := range l.W {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("%s: weight (%d, %d) is %v", name, i/l.K, i%l.K, v)
+		}
+	}
+	for i, v := range in.X[:in.M*l.K] {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("%s: input row %d, column %d is %v", name, i/l.K, i%l.K, v)
+		}
 	}
 	return nil
 }

@@ -78,6 +78,14 @@ func TestAdaRoundBeatsNearest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// At 2000 steps a larger learning rate converges further (0.18 x
+	// nearest's error, measured).
+	o := adaroundOptions(2000)
+	o.AdaRoundLR = 0.01
+	fast, err := Run("adaround", l, &Inputs{X: x, M: m}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !slices.Equal(l.Scale, scales) {
 		t.Fatal("adaround changed the layer's scales")
 	}
@@ -95,12 +103,13 @@ func TestAdaRoundBeatsNearest(t *testing.T) {
 		name string
 		x    []float32
 		want float64
-	}{{"calibration", x, 0.5}, {"held-out", held, 0.6}} {
+	}{{"calibration", x, 0.5}, {"held-out", held, 0.55}} {
 		ada, near := l.OutputMSE(res.Codes, set.x, m), l.OutputMSE(rtn, set.x, m)
-		t.Logf("%s rows: output MSE adaround %.4g, nearest %.4g (ratio %.3f)", set.name, ada, near, ada/near)
-		// Measured: 0.38 on both (2000 steps at AIMET's learning rate).
-		if !(ada < set.want*near) {
-			t.Fatalf("%s rows: adaround's output MSE %.4g is not below %.1f x nearest's %.4g", set.name, ada, set.want, near)
+		fastErr := l.OutputMSE(fast.Codes, set.x, m)
+		t.Logf("%s rows: output MSE adaround %.4g (lr 0.01: %.4g), nearest %.4g (ratios %.3f, %.3f)", set.name, ada, fastErr, near, ada/near, fastErr/near)
+		// Measured: 0.39 on both at AIMET's learning rate, 0.18-0.19 at 0.01.
+		if !(ada < set.want*near) || !(fastErr < 0.3*near) {
+			t.Fatalf("%s rows: adaround's output MSE %.4g (lr 0.01: %.4g) is not below %.2f (0.3) x nearest's %.4g", set.name, ada, fastErr, set.want, near)
 		}
 	}
 }
@@ -142,10 +151,15 @@ func TestAdaRoundClippedWeights(t *testing.T) {
 	for i := range l.Scale {
 		l.Scale[i] *= 0.5 // about half the range: many weights clip
 	}
+	l.Pinned = true // the user's clipped range: kept as it is
+	scales, zeros := slices.Clone(l.Scale), slices.Clone(l.Zero)
 	x := correlatedRows(r, m, k)
 	res, err := Run("adaround", l, &Inputs{X: x, M: m}, adaroundOptions(200))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !slices.Equal(l.Scale, scales) || !slices.Equal(l.Zero, zeros) {
+		t.Fatal("adaround changed a pinned grid")
 	}
 	clipped := 0
 	for i, w := range l.W {
@@ -183,6 +197,7 @@ func TestAdaRoundBadInput(t *testing.T) {
 		{"zero batch", &Inputs{X: make([]float32, 8), M: 1}, func(o *Options) { o.AdaRoundBatch = 0 }},
 		{"zero learning rate", &Inputs{X: make([]float32, 8), M: 1}, func(o *Options) { o.AdaRoundLR = 0 }},
 		{"beta below one", &Inputs{X: make([]float32, 8), M: 1}, func(o *Options) { o.AdaRoundBeta = [2]float64{20, 0.5} }},
+		{"NaN input", &Inputs{X: []float32{0, 0, float32(math.NaN()), 0, 0, 0, 0, 0}, M: 1}, func(*Options) {}},
 	} {
 		o := adaroundOptions(10)
 		c.o(&o)

@@ -37,6 +37,12 @@ var awqClipRatios = []float64{0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55}
 // (alpha = 0), and then W is unchanged (Scale and Zero may still be
 // clipped).
 //
+// Names elsewhere: the reference implementation's auto_scale (the alpha
+// search) and auto_clip (the clipping search); msModelSlim's AWQ (one of
+// its outlier-suppression algorithms, for W4A16/W8A16); ModelOpt's INT4 AWQ
+// (int4_awq); ONNX Runtime's AWQ for MatMulNBits. All of them fold 1/s into
+// the producer (a norm or the previous linear layer), as SmoothQuant does.
+//
 // With l.Pinned the grid is the user's and describes the unscaled weights: no
 // scale and no clipping can be chosen, so awq returns nearest rounding, with
 // InputScale nil and l unchanged.
