@@ -22,18 +22,19 @@ var awqClipRatios = []float64{0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55}
 // centre on 1 (AbsMean below 1e-4 counts as 1e-4), with alpha the best of
 // AWQGrid points spread evenly over [0, 1] (both ends included; the
 // reference steps 0, 0.05, ..., 0.95) by the layer's output error
-// ||X W^T - X diag(1/s) Q(W diag(s))^T||^2 on the sampled rows. For each
+// ||X W^T - X diag(1/s) Q(W diag(s))^T||^2 on the sampled rows (or on all
+// calibration rows through Inputs.H, when the engine collected it). For each
 // alpha the group scales and zero points are refitted to the scaled weights
 // the way the layer's own were fitted (see gridFit). With AWQClip, each
 // group's range is then shrunk by the ratio (1, 0.95, ..., 0.55) that gives
 // the least output error, group after group, each choice seeing the ones
 // before it (the reference judges groups alone).
 //
-// What is left in l: W is the scaled weights W diag(s), Scale and Zero their
-// grid, and Result.Codes are codes of W diag(s) on it; Result.InputScale is s
-// per k (one value repeated over a Conv channel's Taps), which the caller
-// must divide the layer's input by (fold into the producer) for the float
-// model to stay the same. InputScale is nil when the search kept s = 1
+// What is left in l (written in place): W is the scaled weights W diag(s),
+// Scale and Zero their grid, and Result.Codes are codes of W diag(s) on it;
+// Result.InputScale is s per k (one value repeated over a Conv channel's
+// Taps), which the caller must divide the layer's input by (fold into the
+// producer) for the float model to stay the same. InputScale is nil when the search kept s = 1
 // (alpha = 0), and then W is unchanged (Scale and Zero may still be
 // clipped).
 //
@@ -47,8 +48,10 @@ var awqClipRatios = []float64{0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55}
 // scale and no clipping can be chosen, so awq returns nearest rounding, with
 // InputScale nil and l unchanged.
 func awq(l *Layer, in *Inputs, o Options) (*Result, error) {
-	if err := checkRows("awq", l, in); err != nil {
-		return nil, err
+	if in == nil || len(in.H) != l.K*l.K {
+		if err := checkRows("awq", l, in); err != nil {
+			return nil, err
+		}
 	}
 	if len(in.AbsMean) != l.K {
 		return nil, fmt.Errorf("awq: %d input means for K=%d (the engine collects them: see NeedsOf)", len(in.AbsMean), l.K)
@@ -120,12 +123,12 @@ func awq(l *Layer, in *Inputs, o Options) (*Result, error) {
 			}
 		}
 	}
-	if best.s != nil {
-		scaled := make([]float32, n*k)
-		for j := range scaled {
-			scaled[j] = w0[j] * best.s[j%k]
+	if best.s != nil { // in place: callers may hold the slices
+		for j := range w0 {
+			w0[j] *= best.s[j%k]
 		}
-		l.W, l.Scale, l.Zero = scaled, best.scale, best.zero
+		copy(l.Scale, best.scale)
+		copy(l.Zero, best.zero)
 	}
 	codes := best.codes
 	if o.AWQClip {
@@ -379,21 +382,41 @@ func (l *Layer) paramRanges(w []float32) (lo, hi []float64) {
 	return lo, hi
 }
 
-// errorMeter measures sum_n ||X d_n||^2 over the sampled rows for weight
-// differences d (N x K): through the K x K Gram matrix X^T X when K is at
-// most the row count, else through X d^T directly.
+// errorMeter measures sum_n ||X d_n||^2 for weight differences d (N x K):
+// through the Gram matrix when it is cheaper (K at most the row count) or
+// when the engine collected H (the mean x x^T over every calibration row,
+// not only the sampled ones), else through X d^T on the sampled rows.
 type errorMeter struct {
 	x       []float32
 	m, k    int
-	h       []float32 // X^T X, when used
+	h       []float32 // the Gram matrix, when used
+	h64     []float64 // the same in float64 (for the clipping search)
 	threads int
 }
 
 func newErrorMeter(in *Inputs, k int) *errorMeter {
-	e := &errorMeter{x: in.X[:in.M*k], m: in.M, k: k, threads: runtime.GOMAXPROCS(0)}
-	if k <= in.M {
+	e := &errorMeter{k: k, threads: runtime.GOMAXPROCS(0)}
+	switch {
+	case len(in.H) == k*k:
+		e.h64 = in.H
+	case k <= in.M:
 		e.h = make([]float32, k*k)
-		gemm.Sgemm(k, k, in.M, 1, gemm.Matrix{Data: e.x, Stride: k, Trans: true}, gemm.Matrix{Data: e.x, Stride: k}, 0, e.h, k, e.threads)
+		x := in.X[:in.M*k]
+		gemm.Sgemm(k, k, in.M, 1, gemm.Matrix{Data: x, Stride: k, Trans: true}, gemm.Matrix{Data: x, Stride: k}, 0, e.h, k, e.threads)
+	default:
+		e.x, e.m = in.X[:in.M*k], in.M
+		return e
+	}
+	if e.h == nil {
+		e.h = make([]float32, k*k)
+		for i, v := range e.h64 {
+			e.h[i] = float32(v)
+		}
+	} else {
+		e.h64 = make([]float64, k*k)
+		for i, v := range e.h {
+			e.h64[i] = float64(v)
+		}
 	}
 	return e
 }
@@ -416,15 +439,13 @@ func (e *errorMeter) sse(d []float32, n int) float64 {
 	return total
 }
 
-// gram is the Gram matrix (float64, K x K) of the rows divided by s, the
+// gram is the Gram matrix (float64, K x K) of the inputs divided by s, the
 // inputs the scaled weights see (s nil: unscaled).
 func (e *errorMeter) gram(s []float32) []float64 {
 	k := e.k
 	h := make([]float64, k*k)
-	if e.h != nil {
-		for i, v := range e.h {
-			h[i] = float64(v)
-		}
+	if e.h64 != nil {
+		copy(h, e.h64)
 	} else {
 		for r := range e.m {
 			row := e.x[r*k : (r+1)*k]

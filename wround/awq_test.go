@@ -317,3 +317,40 @@ func TestAWQClipNeverWorse(t *testing.T) {
 		}
 	}
 }
+
+// With the Hessian the engine collects (mean x x^T over every row) and no
+// sampled rows, AWQ judges by the same error and chooses the same.
+func TestAWQFromHessian(t *testing.T) {
+	const n, k, m = 16, 32, 400
+	run := func(fromH bool) (*Result, *Layer) {
+		r := rand.New(rand.NewPCG(33, 34))
+		l := testLayer(r, n, k, 8, 4)
+		x := salientRows(r, m, k, []int{2, 19})
+		in := &Inputs{AbsMean: absMean(x, m, k)}
+		if fromH {
+			in.H = make([]float64, k*k)
+			for row := range m {
+				for i := range k {
+					for j := range k {
+						in.H[i*k+j] += float64(x[row*k+i]) * float64(x[row*k+j]) / m
+					}
+				}
+			}
+		} else {
+			in.X, in.M = x, m
+		}
+		res, err := Run("awq", l, in, awqOptions(20, true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, l
+	}
+	a, la := run(false)
+	b, lb := run(true)
+	if !slices.Equal(a.InputScale, b.InputScale) || !slices.Equal(a.Codes, b.Codes) || !slices.Equal(la.Scale, lb.Scale) {
+		t.Fatal("awq from the Hessian chose differently than from the rows")
+	}
+	if a.InputScale == nil {
+		t.Fatal("no scales chosen: the comparison says nothing")
+	}
+}
