@@ -68,7 +68,7 @@ func adaround(l *Layer, in *Inputs, o Options) (*Result, error) {
 		return nil, fmt.Errorf("adaround: batch of %d rows (want at least 1)", o.AdaRoundBatch)
 	case !(o.AdaRoundLR > 0) || math.IsInf(o.AdaRoundLR, 0):
 		return nil, fmt.Errorf("adaround: learning rate %v (want a positive number, e.g. 0.001)", o.AdaRoundLR)
-	case !(o.AdaRoundBeta[0] >= 1 && o.AdaRoundBeta[1] >= 1) || math.IsInf(o.AdaRoundBeta[0], 0):
+	case !(o.AdaRoundBeta[0] >= 1 && o.AdaRoundBeta[1] >= 1) || math.IsInf(o.AdaRoundBeta[0], 0) || math.IsInf(o.AdaRoundBeta[1], 0):
 		return nil, fmt.Errorf("adaround: beta range %v (want both at least 1, e.g. 20 to 2)", o.AdaRoundBeta)
 	}
 	n, k, m := l.N, l.K, in.M

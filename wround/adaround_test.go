@@ -3,6 +3,7 @@ package wround
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -272,5 +273,32 @@ func TestExpLogF(t *testing.T) {
 	}
 	if expf(100) != float32(math.Inf(1)) || expf(-100) != 0 {
 		t.Fatal("expf does not saturate")
+	}
+}
+
+// The work is split over goroutines (the elementwise steps, the GEMMs) on
+// boundaries that do not change any sum's order: the codes do not depend on
+// the thread count. Both paths (Gram and rows) are large enough to split.
+func TestAdaRoundThreadsSameCodes(t *testing.T) {
+	for _, c := range []struct{ n, k, batch int }{{128, 160, 256}, {256, 160, 64}} {
+		r := rand.New(rand.NewPCG(12, 13))
+		l := testLayer(r, c.n, c.k, 32, 4)
+		const m = 512
+		x := correlatedRows(r, m, c.k)
+		o := adaroundOptions(60)
+		o.AdaRoundLR, o.AdaRoundBatch = 0.01, c.batch
+		var codes [2][]int32
+		for i, procs := range []int{1, 2} {
+			prev := runtime.GOMAXPROCS(procs)
+			res, err := Run("adaround", l, &Inputs{X: x, M: m}, o)
+			runtime.GOMAXPROCS(prev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			codes[i] = res.Codes
+		}
+		if !slices.Equal(codes[0], codes[1]) {
+			t.Fatalf("%dx%d batch %d: one thread and two chose different codes", c.n, c.k, c.batch)
+		}
 	}
 }
