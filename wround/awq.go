@@ -132,7 +132,7 @@ func awq(l *Layer, in *Inputs, o Options) (*Result, error) {
 	}
 	codes := best.codes
 	if o.AWQClip {
-		codes = awqClip(l, fit, meter.gram(best.s), codes)
+		codes = awqClip(l, fit, meter.gram(best.s), codes, meter.threads)
 	}
 	return &Result{Codes: codes, InputScale: best.s}, nil
 }
@@ -161,117 +161,113 @@ func awqScales(chMean []float64, alpha float64, taps int) []float32 {
 
 // awqClip shrinks each group's range by the ratio that lowers the layer's
 // output error most, and returns the codes on the new grid (l.Scale and
-// l.Zero are updated). h is the Gram matrix of the inputs as the (scaled)
-// weights see them. For one output row n the error is d^T H d with d its
+// l.Zero are updated). h is the Gram matrix (K x K) of the inputs as the
+// scaled weights see them. For output row n the error is d^T H d with d its
 // dequantized-minus-float weights; changing group g's part by delta changes
-// it by 2 delta.(H d)_g + delta^T H_gg delta, so each candidate costs a
-// group's square and the row's H d is updated once per group.
-func awqClip(l *Layer, fit *gridFit, h []float64, codes []int32) []int32 {
+// it by 2 delta.(H d)_g + delta^T H_gg delta. The groups are taken in order,
+// for all rows at once, each choice seeing the ones before it: H D^T is
+// formed once and updated by the chosen changes, all products on
+// kernels/gemm.
+func awqClip(l *Layer, fit *gridFit, h []float32, codes []int32, threads int) []int32 {
 	n, k := l.N, l.K
-	if l.PerTensor {
-		return awqClipTensor(l, fit, h, codes)
+	d := make([]float32, n*k)
+	for i, q := range codes {
+		d[i] = l.Dequantize(i/k, i%k, q) - l.W[i]
 	}
-	groups := l.Groups()
-	d := make([]float64, k)
-	hd := make([]float64, k)
-	delta := make([]float64, l.Group)
-	cand := make([]int32, l.Group)
-	for r := range n {
-		row := l.W[r*k : (r+1)*k]
-		for c := range k {
-			d[c] = float64(l.Dequantize(r, c, codes[r*k+c])) - float64(row[c])
+	if l.PerTensor {
+		return awqClipTensor(l, fit, h, codes, d, threads)
+	}
+	hd := make([]float32, n*k) // row r: H d_r
+	gemm.Sgemm(n, k, k, 1, gemm.Matrix{Data: d, Stride: k}, gemm.Matrix{Data: h, Stride: k}, 0, hd, k, threads)
+	groups, gs := l.Groups(), l.Group
+	delta := make([]float32, n*gs)  // one ratio's change, all rows
+	quad := make([]float32, n*gs)   // delta H_gg
+	chosen := make([]float32, n*gs) // the best change per row (0: none)
+	cand := make([]int32, n*gs)
+	best := make([]int32, n*gs)
+	gain := make([]float64, n)
+	bestScale, bestZero := make([]float32, n), make([]int32, n)
+	lo, hi := make([]float64, n), make([]float64, n)
+	for g := range groups {
+		c0, c1 := g*gs, min(k, (g+1)*gs)
+		w := c1 - c0
+		for r := range n {
+			lo[r], hi[r] = groupRange(l.W[r*k+c0 : r*k+c1])
+			gain[r] = 0
 		}
-		for i := range k {
-			var s float64
-			for j, v := range d {
-				s += h[i*k+j] * v
-			}
-			hd[i] = s
-		}
-		for g := range groups {
-			p := r*groups + g
-			c0, c1 := g*l.Group, min(k, (g+1)*l.Group)
-			lo, hi := groupRange(row[c0:c1])
-			bestGain, bestScale, bestZero := 0.0, l.Scale[p], l.Zero[p]
-			var bestCodes []int32
-			for _, ratio := range awqClipRatios {
-				sc, z := fit.fit(p, lo*ratio, hi*ratio)
+		clear(chosen)
+		for _, ratio := range awqClipRatios {
+			var sc []float32
+			var zs []int32
+			for r := range n {
+				s, z := fit.fit(r*groups+g, lo[r]*ratio, hi[r]*ratio)
+				sc, zs = append(sc, s), append(zs, z)
 				for c := c0; c < c1; c++ {
-					q := Nearest(row[c], sc, z, l.QMin, l.QMax)
-					cand[c-c0] = q
-					delta[c-c0] = float64(float32(q-z)*sc) - float64(row[c]) - d[c]
-				}
-				var gain float64
-				for i := c0; i < c1; i++ {
-					di := delta[i-c0]
-					if di == 0 {
-						continue
-					}
-					var quad float64
-					for j := c0; j < c1; j++ {
-						quad += h[i*k+j] * delta[j-c0]
-					}
-					gain += di * (2*hd[i] + quad)
-				}
-				if gain < bestGain {
-					bestGain, bestScale, bestZero = gain, sc, z
-					bestCodes = append(bestCodes[:0], cand[:c1-c0]...)
+					q := Nearest(l.W[r*k+c], s, z, l.QMin, l.QMax)
+					cand[r*w+c-c0] = q
+					delta[r*w+c-c0] = float32(q-z)*s - l.W[r*k+c] - d[r*k+c]
 				}
 			}
-			if bestCodes == nil {
+			gemm.Sgemm(n, w, w, 1, gemm.Matrix{Data: delta, Stride: w}, gemm.Matrix{Data: h[c0*k+c0:], Stride: k}, 0, quad, w, threads)
+			for r := range n {
+				var e float64
+				for j := range w {
+					e += float64(delta[r*w+j]) * (2*float64(hd[r*k+c0+j]) + float64(quad[r*w+j]))
+				}
+				if e < gain[r] {
+					gain[r], bestScale[r], bestZero[r] = e, sc[r], zs[r]
+					copy(best[r*w:(r+1)*w], cand[r*w:(r+1)*w])
+					copy(chosen[r*w:(r+1)*w], delta[r*w:(r+1)*w])
+				}
+			}
+		}
+		for r := range n {
+			if gain[r] == 0 {
 				continue
 			}
-			l.Scale[p], l.Zero[p] = bestScale, bestZero
+			p := r*groups + g
+			l.Scale[p], l.Zero[p] = bestScale[r], bestZero[r]
 			for c := c0; c < c1; c++ {
-				old := d[c]
-				codes[r*k+c] = bestCodes[c-c0]
-				d[c] = float64(float32(bestCodes[c-c0]-bestZero)*bestScale) - float64(row[c])
-				if dd := d[c] - old; dd != 0 {
-					for i := range k {
-						hd[i] += h[i*k+c] * dd
-					}
-				}
+				codes[r*k+c] = best[r*w+c-c0]
+				d[r*k+c] = float32(codes[r*k+c]-bestZero[r])*bestScale[r] - l.W[r*k+c]
 			}
 		}
+		// H d_r += H[:, g] chosen_r (H is symmetric: rows c0..c1 of H).
+		gemm.Sgemm(n, k, w, 1, gemm.Matrix{Data: chosen, Stride: w}, gemm.Matrix{Data: h[c0*k:], Stride: k}, 1, hd, k, threads)
 	}
 	return codes
 }
 
 // awqClipTensor is the clipping search for a per-tensor grid: one range for
 // all rows, judged by the whole output error.
-func awqClipTensor(l *Layer, fit *gridFit, h []float64, codes []int32) []int32 {
+func awqClipTensor(l *Layer, fit *gridFit, h []float32, codes []int32, d []float32, threads int) []int32 {
 	n, k := l.N, l.K
 	lo, hi := groupRange(l.W)
-	sse := func(sc float32, z int32, q []int32) float64 {
-		var total float64
-		d := make([]float64, k)
-		for r := range n {
-			for c := range k {
-				d[c] = float64(float32(q[r*k+c]-z)*sc) - float64(l.W[r*k+c])
-			}
-			for i, di := range d {
-				var s float64
-				for j, dj := range d {
-					s += h[i*k+j] * dj
-				}
-				total += di * s
-			}
-		}
-		return total
-	}
-	best := sse(l.Scale[0], l.Zero[0], codes)
+	best := quadSum(d, h, n, k, threads)
 	q := make([]int32, n*k)
 	for _, ratio := range awqClipRatios {
 		sc, z := fit.fit(0, lo*ratio, hi*ratio)
 		for i, v := range l.W {
 			q[i] = Nearest(v, sc, z, l.QMin, l.QMax)
+			d[i] = float32(q[i]-z)*sc - v
 		}
-		if e := sse(sc, z, q); e < best {
+		if e := quadSum(d, h, n, k, threads); e < best {
 			best, l.Scale[0], l.Zero[0] = e, sc, z
 			copy(codes, q)
 		}
 	}
 	return codes
+}
+
+// quadSum is sum_n d_n^T H d_n for the rows d_n of d (N x K).
+func quadSum(d, h []float32, n, k, threads int) float64 {
+	dh := make([]float32, n*k)
+	gemm.Sgemm(n, k, k, 1, gemm.Matrix{Data: d, Stride: k}, gemm.Matrix{Data: h, Stride: k}, 0, dh, k, threads)
+	var total float64
+	for i, v := range dh {
+		total += float64(v) * float64(d[i])
+	}
+	return total
 }
 
 func groupRange(w []float32) (lo, hi float64) {
@@ -390,7 +386,6 @@ type errorMeter struct {
 	x       []float32
 	m, k    int
 	h       []float32 // the Gram matrix, when used
-	h64     []float64 // the same in float64 (for the clipping search)
 	threads int
 }
 
@@ -398,71 +393,52 @@ func newErrorMeter(in *Inputs, k int) *errorMeter {
 	e := &errorMeter{k: k, threads: runtime.GOMAXPROCS(0)}
 	switch {
 	case len(in.H) == k*k:
-		e.h64 = in.H
-	case k <= in.M:
 		e.h = make([]float32, k*k)
-		x := in.X[:in.M*k]
-		gemm.Sgemm(k, k, in.M, 1, gemm.Matrix{Data: x, Stride: k, Trans: true}, gemm.Matrix{Data: x, Stride: k}, 0, e.h, k, e.threads)
-	default:
-		e.x, e.m = in.X[:in.M*k], in.M
-		return e
-	}
-	if e.h == nil {
-		e.h = make([]float32, k*k)
-		for i, v := range e.h64 {
+		for i, v := range in.H {
 			e.h[i] = float32(v)
 		}
-	} else {
-		e.h64 = make([]float64, k*k)
-		for i, v := range e.h {
-			e.h64[i] = float64(v)
-		}
+	case k <= in.M:
+		e.h = e.rowsGram(in.X[:in.M*k], in.M)
+	default:
+		e.x, e.m = in.X[:in.M*k], in.M
 	}
 	return e
 }
 
+func (e *errorMeter) rowsGram(x []float32, m int) []float32 {
+	h := make([]float32, e.k*e.k)
+	gemm.Sgemm(e.k, e.k, m, 1, gemm.Matrix{Data: x, Stride: e.k, Trans: true}, gemm.Matrix{Data: x, Stride: e.k}, 0, h, e.k, e.threads)
+	return h
+}
+
 func (e *errorMeter) sse(d []float32, n int) float64 {
-	var total float64
 	if e.h != nil {
-		dh := make([]float32, n*e.k)
-		gemm.Sgemm(n, e.k, e.k, 1, gemm.Matrix{Data: d, Stride: e.k}, gemm.Matrix{Data: e.h, Stride: e.k}, 0, dh, e.k, e.threads)
-		for i, v := range dh {
-			total += float64(v) * float64(d[i])
-		}
-		return total
+		return quadSum(d, e.h, n, e.k, e.threads)
 	}
 	out := make([]float32, e.m*n)
 	gemm.Sgemm(e.m, n, e.k, 1, gemm.Matrix{Data: e.x, Stride: e.k}, gemm.Matrix{Data: d, Stride: e.k, Trans: true}, 0, out, n, e.threads)
+	var total float64
 	for _, v := range out {
 		total += float64(v) * float64(v)
 	}
 	return total
 }
 
-// gram is the Gram matrix (float64, K x K) of the inputs divided by s, the
-// inputs the scaled weights see (s nil: unscaled).
-func (e *errorMeter) gram(s []float32) []float64 {
+// gram is the Gram matrix (K x K) of the inputs divided by s, the inputs
+// the scaled weights see (s nil: unscaled). Without H and with more columns
+// than rows it is formed here, for the clipping search only.
+func (e *errorMeter) gram(s []float32) []float32 {
 	k := e.k
-	h := make([]float64, k*k)
-	if e.h64 != nil {
-		copy(h, e.h64)
+	var h []float32
+	if e.h != nil {
+		h = append([]float32(nil), e.h...)
 	} else {
-		for r := range e.m {
-			row := e.x[r*k : (r+1)*k]
-			for i, a := range row {
-				if a == 0 {
-					continue
-				}
-				for j, b := range row {
-					h[i*k+j] += float64(a) * float64(b)
-				}
-			}
-		}
+		h = e.rowsGram(e.x, e.m)
 	}
 	if s != nil {
 		for i := range k {
 			for j := range k {
-				h[i*k+j] /= float64(s[i]) * float64(s[j])
+				h[i*k+j] /= s[i] * s[j]
 			}
 		}
 	}
