@@ -123,12 +123,13 @@ func adaround(l *Layer, in *Inputs, o Options) (*Result, error) {
 	threads := runtime.GOMAXPROCS(0)
 	// soft sets weight i's soft rounding from v[i]: the difference D = W~ - W
 	// that the next gradient reads.
+	w := l.W
 	soft := func(i int) {
 		s := rectSigmoid(v[i])
 		sig[i] = s
 		hv := min(1, max(0, s*span+adaGamma))
 		h[i] = hv
-		d[i] = sc[i]*(lo[i]+hv) - l.W[i]
+		d[i] = sc[i]*(lo[i]+hv) - w[i]
 	}
 	for i, f := range free {
 		if f {
@@ -172,8 +173,14 @@ func adaround(l *Layer, in *Inputs, o Options) (*Result, error) {
 				}
 				m1[i] = adamBeta1*m1[i] + (1-adamBeta1)*gv
 				m2[i] = adamBeta2*m2[i] + (1-adamBeta2)*gv*gv
-				v[i] -= step * m1[i] / (float32(math.Sqrt(float64(m2[i]))) + eps)
-				soft(i) // the next step's forward, while v[i] is at hand
+				vi := v[i] - step*m1[i]/(float32(math.Sqrt(float64(m2[i])))+eps)
+				v[i] = vi
+				// The next step's forward (soft, inlined), while v[i] is at hand.
+				s := rectSigmoid(vi)
+				sig[i] = s
+				hv := min(1, max(0, s*span+adaGamma))
+				h[i] = hv
+				d[i] = sc[i]*(lo[i]+hv) - w[i]
 			}
 		})
 	}

@@ -103,3 +103,27 @@ func cpuTime() time.Duration {
 func reportCPU(b *testing.B, start time.Duration) {
 	b.ReportMetric((cpuTime()-start).Seconds()/float64(b.N), "cpu-s/op")
 }
+
+// BenchmarkAWQ is one layer's alpha search (20 points) and clipping search
+// on 4096 sampled rows, at an LLM-like and a larger shape.
+func BenchmarkAWQ(b *testing.B) {
+	for _, s := range [][3]int{{768, 288, 32}, {1024, 1024, 128}} {
+		b.Run(fmt.Sprintf("%dx%d_g%d", s[0], s[1], s[2]), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			const m = 4096
+			x := salientRows(r, m, s[1], []int{1, 50, 200})
+			base := testLayer(r, s[0], s[1], s[2], 4)
+			in := &Inputs{X: x, M: m, AbsMean: absMean(x, m, s[1])}
+			o := awqOptions(20, true)
+			cpu := cpuTime()
+			for b.Loop() {
+				l := *base
+				l.W, l.Scale, l.Zero = append([]float32(nil), base.W...), append([]float32(nil), base.Scale...), append([]int32(nil), base.Zero...)
+				if _, err := Run("awq", &l, in, o); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportCPU(b, cpu)
+		})
+	}
+}
