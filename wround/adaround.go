@@ -121,23 +121,21 @@ func adaround(l *Layer, in *Inputs, o Options) (*Result, error) {
 	const span = adaZeta - adaGamma
 	var p1, p2 float64 = 1, 1 // adamBeta1^t, adamBeta2^t
 	threads := runtime.GOMAXPROCS(0)
-	// soft sets weight i's soft rounding from v[i]: the difference D = W~ - W
-	// that the next gradient reads.
-	w := l.W
-	soft := func(i int) {
-		s := rectSigmoid(v[i])
-		sig[i] = s
-		hv := min(1, max(0, s*span+adaGamma))
-		h[i] = hv
-		d[i] = sc[i]*(lo[i]+hv) - w[i]
-	}
-	for i, f := range free {
-		if f {
-			soft(i)
-		}
-	}
 	for it := range iters {
-		// The gradient of the batch's output error with respect to D.
+		// Forward: the soft weights' difference D = W~ - W; its gradient
+		// from the batch's output error.
+		parallel(nw, threads, func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				if !free[i] {
+					continue
+				}
+				s := rectSigmoid(v[i])
+				sig[i] = s
+				hv := min(1, max(0, s*span+adaGamma))
+				h[i] = hv
+				d[i] = sc[i]*(lo[i]+hv) - l.W[i]
+			}
+		})
 		grad.next(d, g, n)
 
 		// The regulariser and its beta (AIMET's linear temperature decay
@@ -173,14 +171,7 @@ func adaround(l *Layer, in *Inputs, o Options) (*Result, error) {
 				}
 				m1[i] = adamBeta1*m1[i] + (1-adamBeta1)*gv
 				m2[i] = adamBeta2*m2[i] + (1-adamBeta2)*gv*gv
-				vi := v[i] - step*m1[i]/(float32(math.Sqrt(float64(m2[i])))+eps)
-				v[i] = vi
-				// The next step's forward (soft, inlined), while v[i] is at hand.
-				s := rectSigmoid(vi)
-				sig[i] = s
-				hv := min(1, max(0, s*span+adaGamma))
-				h[i] = hv
-				d[i] = sc[i]*(lo[i]+hv) - w[i]
+				v[i] -= step * m1[i] / (float32(math.Sqrt(float64(m2[i]))) + eps)
 			}
 		})
 	}
@@ -229,10 +220,10 @@ func checkRows(name string, l *Layer, in *Inputs) error {
 // both layouts so no product reads a transposed operand).
 type batches struct {
 	k, rows int
-	size    []int           // rows in each batch
-	gram    []*gemm.PackedB // K x K per batch (the Gram path)
-	x, xt   []float32       // shuffled rows, M x K, and their transpose K x M (the row path)
-	start   []int           // first row of each batch
+	size    []int       // rows in each batch
+	gram    [][]float32 // K x K per batch (the Gram path)
+	x, xt   []float32   // shuffled rows, M x K, and their transpose K x M (the row path)
+	start   []int       // first row of each batch
 	order   []int
 	pos     int
 	rng     *rand.Rand
@@ -264,11 +255,10 @@ func newBatches(in *Inputs, k, b int, seed uint64, useGram bool) *batches {
 		bs.x = x
 		return bs
 	}
-	g := make([]float32, k*k)
 	for j, s := range bs.start {
+		g := make([]float32, k*k)
 		gemm.Sgemm(k, k, bs.size[j], 1, gemm.Matrix{Data: bs.xt[s:], Stride: m}, gemm.Matrix{Data: x[s*k:], Stride: k}, 0, g, k, bs.threads)
-		// Packed once: every step that takes this batch reuses it.
-		bs.gram = append(bs.gram, gemm.PackB(k, k, gemm.Matrix{Data: g, Stride: k}))
+		bs.gram = append(bs.gram, g)
 	}
 	bs.xt = nil
 	return bs
@@ -288,7 +278,7 @@ func (bs *batches) next(d, g []float32, n int) {
 	k, rows := bs.k, bs.size[j]
 	alpha := 2 / float32(rows)
 	if bs.gram != nil {
-		gemm.MulPackedB(n, alpha, gemm.Matrix{Data: d, Stride: k}, bs.gram[j], 0, g, k, bs.threads)
+		gemm.Sgemm(n, k, k, alpha, gemm.Matrix{Data: d, Stride: k}, gemm.Matrix{Data: bs.gram[j], Stride: k}, 0, g, k, bs.threads)
 		return
 	}
 	if len(bs.e) < n*rows {
