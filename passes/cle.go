@@ -73,8 +73,9 @@ func (f *setFinder) layer(n *graph.Node) (*layer, string) {
 	return l, why
 }
 
-// add puts v into s with the values its channels come from and go to.
-func (f *setFinder) add(s *growing, v *graph.Value) {
+// add puts v, reached from node from, into s with the values its channels
+// come from and go to.
+func (f *setFinder) add(s *growing, v *graph.Value, from *graph.Node) {
 	if _, ok := f.seen[v]; ok {
 		return
 	}
@@ -83,7 +84,7 @@ func (f *setFinder) add(s *growing, v *graph.Value) {
 	// Where the channels come from.
 	switch p := v.Producer; {
 	case p == nil:
-		s.reject(fmt.Sprintf("a Concat input is %s, not a layer's output", kindOf(f.g, v)), v.Consumers[0])
+		s.reject(fmt.Sprintf("a Concat input is %s, not a layer's output", kindOf(f.g, v)), from)
 	case isLayerOp(p):
 		if p.Output() != v {
 			break
@@ -95,12 +96,12 @@ func (f *setFinder) add(s *growing, v *graph.Value) {
 	case isStd(p, "Concat"):
 		for _, x := range p.Inputs {
 			if x != nil {
-				f.add(s, x)
+				f.add(s, x, p)
 			}
 		}
 	default:
 		if ok, _ := channelwise(f.g, p, p.Input(0)); ok {
-			f.add(s, p.Input(0))
+			f.add(s, p.Input(0), p)
 		} else {
 			s.reject("a Concat input comes from "+p.OpType+", not from a Conv/Gemm", p)
 		}
@@ -123,10 +124,10 @@ func (f *setFinder) add(s *growing, v *graph.Value) {
 				s.reject(c.OpType+" consumer: "+why, c)
 			}
 		case isStd(c, "Concat"):
-			f.add(s, c.Output())
+			f.add(s, c.Output(), c)
 		default:
 			if ok, why := channelwise(f.g, c, v); ok {
-				f.add(s, c.Output())
+				f.add(s, c.Output(), c)
 			} else {
 				s.reject("read by "+why, c)
 			}
@@ -309,7 +310,7 @@ func findSets(g *graph.Graph) ([]*chanSet, map[string]int, map[string]string) {
 			continue
 		}
 		s := &growing{}
-		f.add(s, n.Output())
+		f.add(s, n.Output(), n)
 		if s.why != "" {
 			refuse(s, s.why, s.at)
 			continue
