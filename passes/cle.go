@@ -46,8 +46,8 @@ type setFinder struct {
 	layers map[*graph.Node]*layer
 	whyNot map[*graph.Node]string
 	order  map[*graph.Node]int
-	// seen maps every value visited to the set growing through it.
-	seen map[*graph.Value]*growing
+	// seen holds every value visited: sets do not overlap.
+	seen map[*graph.Value]bool
 }
 
 // growing is a set under discovery.
@@ -76,15 +76,15 @@ func (f *setFinder) layer(n *graph.Node) (*layer, string) {
 // add puts v, reached from node from, into s with the values its channels
 // come from and go to.
 func (f *setFinder) add(s *growing, v *graph.Value, from *graph.Node) {
-	if _, ok := f.seen[v]; ok {
+	if f.seen[v] {
 		return
 	}
-	f.seen[v] = s
+	f.seen[v] = true
 	s.values = append(s.values, v)
 	// Where the channels come from.
 	switch p := v.Producer; {
 	case p == nil:
-		s.reject(fmt.Sprintf("a Concat input is %s, not a layer's output", kindOf(f.g, v)), from)
+		s.reject(fmt.Sprintf("a Concat joins it with %s, not a layer's output", kindOf(f.g, v)), from)
 	case isLayerOp(p):
 		if p.Output() != v {
 			break
@@ -103,7 +103,7 @@ func (f *setFinder) add(s *growing, v *graph.Value, from *graph.Node) {
 		if ok, _ := channelwise(f.g, p, p.Input(0)); ok {
 			f.add(s, p.Input(0), p)
 		} else {
-			s.reject("a Concat input comes from "+p.OpType+", not from a Conv/Gemm", p)
+			s.reject("a Concat joins it with the output of "+p.OpType+", not of a Conv/Gemm", p)
 		}
 	}
 	// Where they go.
@@ -290,7 +290,7 @@ func (cm *channelMap) of(l map[*graph.Node]*layer, v *graph.Value) ([]int, int, 
 // findSets returns the channel sets of the graph that CLE can equalize, and
 // for those it cannot, the number of producers per reason (with an example).
 func findSets(g *graph.Graph) ([]*chanSet, map[string]int, map[string]string) {
-	f := &setFinder{g: g, layers: map[*graph.Node]*layer{}, whyNot: map[*graph.Node]string{}, order: map[*graph.Node]int{}, seen: map[*graph.Value]*growing{}}
+	f := &setFinder{g: g, layers: map[*graph.Node]*layer{}, whyNot: map[*graph.Node]string{}, order: map[*graph.Node]int{}, seen: map[*graph.Value]bool{}}
 	for i, n := range g.Nodes {
 		f.order[n] = i
 	}
@@ -306,7 +306,7 @@ func findSets(g *graph.Graph) ([]*chanSet, map[string]int, map[string]string) {
 		}
 	}
 	for _, n := range g.Nodes {
-		if !isLayerOp(n) || n.Output() == nil || f.seen[n.Output()] != nil {
+		if !isLayerOp(n) || n.Output() == nil || f.seen[n.Output()] {
 			continue
 		}
 		s := &growing{}

@@ -120,7 +120,7 @@ func TestCLEReasons(t *testing.T) {
 	}
 	want := []string{
 		`not equalized, 2 layers: read by Add with another tensor (e.g. a residual connection) (e.g. "Conv_2" (Conv) at "Add_1" (Add))`,
-		`not equalized, 1 layer: a Concat input is a graph input, not a layer's output (e.g. "Conv_5" (Conv) at "Concat_1" (Concat))`,
+		`not equalized, 1 layer: a Concat joins it with a graph input, not a layer's output (e.g. "Conv_5" (Conv) at "Concat_1" (Concat))`,
 		`not equalized, 1 layer: feeds a graph output (e.g. "Conv_6" (Conv))`,
 		`not equalized, 1 layer: read by Clip(0, max), not positively homogeneous (replace-relu6 turns ReLU6 into ReLU) (e.g. "Conv_4" (Conv) at "Clip_1" (Clip))`,
 		`not equalized, 1 layer: read by SiLU (x * Sigmoid(x)), not positively homogeneous (e.g. "Conv_1" (Conv) at "Sigmoid_1" (Sigmoid))`,

@@ -126,7 +126,8 @@ func readLayer(g *graph.Graph, n *graph.Node) (*layer, string) {
 	}
 	l.w, l.shape = wv.Const.Float32s(), wv.Const.Shape
 	if bv := n.Input(2); bv != nil {
-		if bv.Const == nil || bv.Const.DType != graph.Float || bv.Const.Len() != l.outChannels() || g.IsInput(bv) {
+		if bv.Const == nil || bv.Const.DType != graph.Float || bv.Const.Len() != l.outChannels() || g.IsInput(bv) ||
+			(bv.Const.Rank() > 0 && bv.Const.Shape[bv.Const.Rank()-1] != l.outChannels()) {
 			return nil, "bias is not one constant per output channel"
 		}
 		if !l.conv {
