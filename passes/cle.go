@@ -188,8 +188,8 @@ func channelwise(g *graph.Graph, n *graph.Node, x *graph.Value) (ok bool, why st
 	case "Clip":
 		lo, hi, ok := ClipBounds(n)
 		switch {
-		case ok && lo == 0 && math.IsInf(float64(hi), 1):
-			return true, ""
+		case ok && (lo == 0 || math.IsInf(float64(lo), -1)) && math.IsInf(float64(hi), 1):
+			return true, "" // a ReLU, or no clipping at all
 		case ok && lo == 0:
 			return false, "Clip(0, max), not positively homogeneous (replace-relu6 turns ReLU6 into ReLU)"
 		}
