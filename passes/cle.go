@@ -216,10 +216,7 @@ func channelwise(g *graph.Graph, n *graph.Node, x *graph.Value) (ok bool, why st
 			}
 		}
 	}
-	switch {
-	case notHomogeneous[op]:
-		return false, op + ", not positively homogeneous"
-	case op == "Mul" || op == "Div":
+	if op == "Mul" || op == "Div" {
 		return false, op + " by another tensor"
 	}
 	return false, op + ", an op that mixes or reshapes channels"
@@ -368,7 +365,8 @@ func (l *layer) ranges() (out, in []float64) {
 	o32, i32 := make([]float32, l.outChannels()), make([]float32, l.inChannels())
 	switch {
 	case l.conv, l.transB:
-		// Output channel o is the row of rows(o) inputs from i0, per weights each.
+		// Output channel o's weights are one contiguous row: cols input
+		// channels from i0, per weights each.
 		per, cols := l.per, l.cg
 		if !l.conv {
 			per, cols = 1, l.shape[1]
@@ -463,8 +461,8 @@ func (l *layer) scaleIn(f []float64) {
 
 // equalize balances one set's channels once and returns the largest |log s|.
 // omega > 1 over-relaxes (s^omega): each set's balance upsets its neighbours'
-// a little, and overshooting converges in fewer sweeps (SqueezeNet 1.1: 74
-// sweeps at 1.6, 182 at 1).
+// a little, and overshooting converges in fewer sweeps (SqueezeNet 1.1: 43
+// sweeps at 1.6, 103 at 1).
 func (cs *chanSet) equalize(st *State, omega float64) float64 {
 	r1, r2 := make([]float64, cs.channels), make([]float64, cs.channels)
 	for j, p := range cs.producers {
@@ -482,7 +480,7 @@ func (cs *chanSet) equalize(st *State, omega float64) float64 {
 	worst := 0.0
 	for i := range s {
 		s[i] = 1
-		if r1[i] > 0 && r2[i] > 0 {
+		if r1[i] > 0 && r2[i] > 0 && !math.IsInf(r1[i]+r2[i], 0) {
 			s[i] = math.Pow(r1[i]/r2[i], 0.5*omega)
 			worst = math.Max(worst, math.Abs(math.Log(s[i])))
 		}
