@@ -18,13 +18,13 @@ func encodingsCommand() *cli.Command {
 	}
 	return &cli.Command{
 		Name:  "encodings",
-		Usage: "convert encodings files between onnxq and AIMET/QNN formats",
+		Usage: "convert encodings files between onnxq and AIMET/QNN formats; export quantized weights for NPU toolchains",
 		Commands: []*cli.Command{{
 			Name:      "export",
-			Usage:     "write an encodings file (any dialect, detected) in another format",
-			ArgsUsage: "ENCODINGS.json",
+			Usage:     "write an encodings file (any dialect, detected) in another format, or a quantized model's weights (--format safetensors|npy)",
+			ArgsUsage: "ENCODINGS.json | MODEL.qdq.onnx",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "format", Value: string(overrides.AIMET10), Usage: "output format: " + strings.Join(names, ", ")},
+				&cli.StringFlag{Name: "format", Value: string(overrides.AIMET10), Usage: "output format: " + strings.Join(names, ", ") + "; or, for a quantized model, " + weightFormats()},
 				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output path (required)"},
 			},
 			Action: func(_ context.Context, cmd *cli.Command) error {
@@ -35,13 +35,16 @@ func encodingsCommand() *cli.Command {
 				if out == "" {
 					return usageError("encodings export: -o/--output is required")
 				}
+				if isWeightFormat(cmd.String("format")) {
+					return exportWeights(cmd, out)
+				}
 				d := overrides.Dialect(cmd.String("format"))
 				known := false
 				for _, k := range overrides.Dialects {
 					known = known || k == d
 				}
 				if !known {
-					return usageError("encodings export: --format %q is not one of %s", d, strings.Join(names, ", "))
+					return usageError("encodings export: --format %q is not one of %s, %s", d, strings.Join(names, ", "), weightFormats())
 				}
 				in := cmd.Args().First()
 				if a, b := abs(in), abs(out); a == b {
