@@ -57,7 +57,7 @@ type Layer struct {
 	Name string
 	// Node is the ONNX node it was read from, Op that node's op type.
 	Node, Op string
-	Type Type
+	Type     Type
 	// GroupSize is the block size along K of per-group weights (0: per
 	// channel); blocks that do not divide K leave a shorter last group.
 	GroupSize int
