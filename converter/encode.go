@@ -3,6 +3,7 @@ package converter
 import (
 	"fmt"
 	"math"
+	"math/bits"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/overrides"
@@ -60,6 +61,14 @@ func weightEncodingFor(g *graph.Graph, pl *plan, st *settings, opt Options, name
 		}
 		if block <= 0 {
 			return nil, fmt.Errorf("%s: per_block needs a block size (weight_block_size or --weight-block-size)", where)
+		}
+		if bits.OnesCount(uint(block)) != 1 {
+			return nil, fmt.Errorf("%s: block size %d is not a power of two", where, block)
+		}
+		// A rule's block size names this weight: one larger than K is a
+		// mistake (the global flag's is checked over all weights, in checkBlockSizes).
+		if k := w.Shape[bax]; c.BlockSize > 0 && block > k {
+			return nil, fmt.Errorf("%s: block size %d is larger than K = %d (axis %d of %v); one group per column is per_channel", where, block, k, bax, w.Shape)
 		}
 		axis = bax
 	}
