@@ -65,9 +65,10 @@ func weightEncodingFor(g *graph.Graph, pl *plan, st *settings, opt Options, name
 		if bits.OnesCount(uint(block)) != 1 {
 			return nil, fmt.Errorf("%s: block size %d is not a power of two", where, block)
 		}
-		// A rule's block size names this weight: one larger than K is a
-		// mistake (the global flag's is checked over all weights, in checkBlockSizes).
-		if k := w.Shape[bax]; c.BlockSize > 0 && block > k {
+		// A block size given for this weight by name (its tensor or its
+		// node) larger than K is a mistake; broad ones (the flag, defaults,
+		// op types, globs) are checked over all their weights in checkBlockSizes.
+		if k := w.Shape[bax]; namedBlock(opt.Overrides, g.Value(name)) && block > k {
 			return nil, fmt.Errorf("%s: block size %d is larger than K = %d (axis %d of %v); one group per column is per_channel", where, block, k, bax, w.Shape)
 		}
 		axis = bax

@@ -58,38 +58,57 @@ func checkWeightFormat(opt Options) error {
 	return nil
 }
 
-// checkBlockSizes refuses a --weight-block-size larger than the reduction
-// axis K of every weight it applies to: no weight would get a second group,
-// so the flag would do nothing but look like it did. Beside weights it fits,
-// a weight with a smaller K is one group per column (per channel), as ONNX's
+// checkBlockSizes refuses a block size (--weight-block-size, or a rule for
+// many weights: defaults, op types, globs) larger than the reduction axis K
+// of every weight it applies to: no weight would get a second group, so it
+// would do nothing but look like it did. Beside weights it fits, a weight
+// with a smaller K is one group per column (per channel), as ONNX's
 // block_size gives; the report warns how many.
 func checkBlockSizes(g *graph.Graph, pl *plan, st *settings, opt Options, rep *Report) error {
-	b := opt.WeightBlockSize
-	if b <= 0 {
-		return nil
-	}
-	fits, maxK := 0, 0
+	fits, maxK, block := 0, 0, 0
 	var small []string
 	for _, name := range sortedKeys(pl.weights) {
 		ax, ok := pl.blocked[name]
-		if c := st.weight[name]; !ok || c.Granularity != "" || c.BlockSize > 0 {
-			continue // not blockable, or a rule decides
+		c := st.weight[name]
+		b := c.BlockSize
+		switch {
+		case !ok || namedBlock(opt.Overrides, g.Value(name)):
+			continue // not blockable, or checked by name in weightEncodingFor
+		case b > 0 && (c.Granularity == "" || c.Granularity == overrides.PerBlock):
+		case c.Granularity == "" && opt.WeightBlockSize > 0:
+			b = opt.WeightBlockSize
+		default:
+			continue
 		}
 		k := g.Value(name).Const.Shape[ax]
 		maxK = max(maxK, k)
 		if k >= b {
 			fits++
 		} else {
-			small = append(small, name)
+			small, block = append(small, name), b
 		}
 	}
 	switch {
 	case fits == 0 && len(small) > 0:
-		return fmt.Errorf("weight block size %d is larger than K of every MatMul/Gemm weight (the largest K is %d): use a block of at most %d, or per-channel weights (no --weight-block-size)", b, maxK, maxK)
+		return fmt.Errorf("weight block size %d is larger than K of every MatMul/Gemm weight (the largest K is %d): use a block of at most %d, or per-channel weights (no block size)", block, maxK, maxK)
 	case len(small) > 0:
-		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d weight(s) have K below the block size %d (e.g. %q): each is one group per column, i.e. per channel", len(small), b, small[0]))
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d weight(s) have K below the block size %d (e.g. %q): each is one group per column, i.e. per channel", len(small), block, small[0]))
 	}
 	return nil
+}
+
+// namedBlock reports whether the overrides give w's block size by name:
+// a tensor entry for it or a node entry for the node that reads it.
+func namedBlock(f *overrides.File, w *graph.Value) bool {
+	if f == nil || w == nil {
+		return false
+	}
+	if t := f.Tensors[w.Name]; t != nil && t.BlockSize > 0 {
+		return true
+	}
+	node, _ := computeConsumer(w)
+	r := f.Nodes[node]
+	return r != nil && r.WeightBlockSize > 0
 }
 
 // checkWeightRules refuses an overrides rule that names a node (not a glob)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,9 +101,13 @@ func TestWeightOnlyBadInput(t *testing.T) {
 	dir := t.TempDir()
 	model := llmModel(t, false)
 	out := filepath.Join(dir, "q.onnx")
+	var code int
+	var errOut string
 	wo := []string{"convert", model, "-o", out, "--no-measure", "--weight-only", "--weight-type", "int4"}
+	rules := 0
 	rule := func(r string) string {
-		p := filepath.Join(dir, "rule.json")
+		rules++
+		p := filepath.Join(dir, fmt.Sprintf("rule%d.json", rules))
 		if err := os.WriteFile(p, []byte(r), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -116,12 +121,13 @@ func TestWeightOnlyBadInput(t *testing.T) {
 		{"block 24", []string{"--weight-block-size", "24"}, "weight block size 24 is not a power of two"},
 		{"block 64 > K 40", []string{"--weight-block-size", "64"}, "weight block size 64 is larger than K of every MatMul/Gemm weight (the largest K is 40)"},
 		{"block 64 > K 40, matmulnbits", []string{"--weight-block-size", "64", "--weight-format", "matmulnbits"}, "larger than K"},
+		{"defaults block 64 > K 40", []string{"--overrides", rule(`{"version": 1, "defaults": {"weight_granularity": "per_block", "weight_block_size": 64}}`)}, "weight block size 64 is larger than K of every MatMul/Gemm weight"},
 		{"rule block 24", []string{"--overrides", rule(`{"version": 1, "tensors": {"proj.weight": {"granularity": "per_block", "block_size": 24}}}`)}, "block size 24 is not a power of two"},
 	} {
 		code, _, errOut := runCLI(append(wo, c.args...)...)
 		failsWith(t, c.name, code, errOut, 1, c.want)
 	}
-	code, _, errOut := runCLI(append(wo, "--overrides", rule(`{"version": 1, "tensors": {"proj.weight": {"granularity": "per_block", "block_size": 64}}}`))...)
+	code, _, errOut = runCLI(append(wo, "--overrides", rule(`{"version": 1, "tensors": {"proj.weight": {"granularity": "per_block", "block_size": 64}}}`))...)
 	failsWith(t, "rule block 64 > K", code, errOut, 1, "block size 64 is larger than K = 40")
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("a model was written despite the errors")
@@ -131,6 +137,19 @@ func TestWeightOnlyBadInput(t *testing.T) {
 	// product) but a rule asking to pack it is an error.
 	if code, _, errOut := runCLI(append(wo, "--weight-block-size", "32")...); code != 0 {
 		t.Fatalf("block 32: %s", errOut)
+	}
+	// Beside a weight the block fits, one with a smaller K is per channel,
+	// with a warning.
+	b := testmodels.NewBuilder(7, 17)
+	y := b.MatMul(b.Input("x", 2, 40), b.Const("a.weight", []int{40, 24}, b.Normal(40*24, 0, 0.3)))
+	b.Output(b.MatMul(y, b.Const("b.weight", []int{24, 8}, b.Normal(24*8, 0, 0.3))))
+	two := filepath.Join(dir, "two.onnx")
+	if err := graph.Save(b.M, two); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runCLI("convert", two, "-o", out, "--no-measure", "--weight-only", "--weight-type", "int4", "--weight-block-size", "32")
+	if code != 0 || !strings.Contains(errOut, `1 weight(s) have K below the block size 32 (e.g. "b.weight"): each is one group per column`) {
+		t.Errorf("K below the block: exit %d, %s", code, errOut)
 	}
 	mixed := llmModel(t, true)
 	args := []string{"convert", mixed, "-o", out, "--no-measure", "--weight-only", "--weight-type", "int4", "--weight-block-size", "16", "--weight-format", "matmulnbits"}
