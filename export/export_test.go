@@ -381,6 +381,33 @@ func TestW4A16Blocked(t *testing.T) {
 	}
 }
 
+// TestBlockAboveK: a weight whose K is below the block size is one group per
+// column in the model; the export writes it per channel ([N] scales, no
+// group size), the other weight per group.
+func TestBlockAboveK(t *testing.T) {
+	b := testmodels.NewBuilder(7, 17)
+	y := b.MatMul(b.Input("x", 2, 40), b.Const("a.weight", []int{40, 24}, b.Normal(40*24, 0, 0.3)))
+	b.Output(b.MatMul(y, b.Const("b.weight", []int{24, 8}, b.Normal(24*8, 0, 0.3))))
+	for _, format := range []string{converter.FormatONNX, converter.FormatMatMulNBits} {
+		path := quantize(t, b.M, "", 0, converter.Options{WeightOnly: true, WeightType: graph.Int4, WeightBlockSize: 32, WeightFormat: format})
+		e, st, desc := exportST(t, path)
+		if !slices.Equal(st["a.weight_scale"].Shape, []int{24, 2}) || !slices.Equal(st["b.weight_scale"].Shape, []int{8}) || desc["group_size"] != 32.0 {
+			t.Errorf("%s: scales %v and %v, group size %v", format, st["a.weight_scale"].Shape, st["b.weight_scale"].Shape, desc["group_size"])
+		}
+		for _, l := range e.Layers {
+			if want := map[string]int{"a": 32, "b": 0}[l.Name]; l.GroupSize != want {
+				t.Errorf("%s: layer %s group size %d, want %d", format, l.Name, l.GroupSize, want)
+			}
+		}
+		if format == converter.FormatONNX {
+			m, _ := graph.Load(path)
+			dq := weightDQ(t, m, "MatMul_2", 1)
+			want := transpose2(dequantized(t, m, dq).Float32s(), 24, 8)
+			sameFloats(t, "b dequantized", dequantLayer(st["b.weight"], st["b.weight_scale"], st["b.weight_offset"], 0), want)
+		}
+	}
+}
+
 // TestMatMulNBits: MatMulNBits' packed blocks export to exactly what the
 // same weights give in DequantizeLinear form (padding past K dropped,
 // stored unsigned codes shifted back), per group and per channel.
@@ -536,6 +563,31 @@ func TestBadInput(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 2 { // float.onnx, a-file
 		t.Errorf("left behind: %v", entries)
+	}
+}
+
+// TestInexpressible: quantized layers msModelSlim's layout has no form for
+// are one-line errors naming the layer, not a partial export.
+func TestInexpressible(t *testing.T) {
+	f := false
+	for _, c := range []struct {
+		name string
+		opt  converter.Options
+		want string
+	}{
+		{"uint16 activations", converter.Options{ActType: graph.Uint16}, `layer "Conv_1" (Conv): its input is quantized to uint16: W8A8 takes 8-bit activations`},
+		{"int16 weights", converter.Options{WeightType: graph.Int16}, `layer "Conv_1" (Conv): its weights have 16 bits: the layout holds 4- and 8-bit weights`},
+		{"asymmetric weights", converter.Options{Overrides: &overrides.File{Version: 1, Defaults: &overrides.Rule{WeightSymmetric: &f}}}, "W8A8's quant_bias cannot absorb a weight offset"},
+	} {
+		path := quantize(t, testmodels.ConvBNReLU(1), "convbnrelu", 4, c.opt)
+		out := filepath.Join(t.TempDir(), "out")
+		_, err := ExportFile(path, Safetensors, out)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v, want one line with %q", c.name, err, c.want)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("%s: %s written", c.name, out)
+		}
 	}
 }
 

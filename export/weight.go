@@ -197,6 +197,9 @@ func toNK(q *qweight, kAxis int) (*layerWeight, error) {
 			}
 		}
 		w.scaleShape, w.groupSize = []int{n, g}, q.block
+		if g == 1 { // a block of K or more: one scale per output channel
+			w.scaleShape, w.groupSize = []int{n}, 0
+		}
 	default:
 		return nil, fmt.Errorf("its weight scales run along axis %d (block size %d) of %v, not per output channel or per group of K", q.axis, q.block, q.shape)
 	}
