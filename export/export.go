@@ -153,7 +153,9 @@ func (c *collector) add(name string, typ Type, t *graph.Tensor, from string) err
 // encodings, not weights.
 func (c *collector) floats() error {
 	for _, v := range c.g.Initializers {
-		if c.used[v] || isEncodingParam(v) {
+		// Unread ones are dead: the float originals --keep-initializer-inputs
+		// leaves beside the quantized copies the layers read.
+		if c.used[v] || isEncodingParam(v) || len(v.Consumers) == 0 {
 			continue
 		}
 		switch v.Const.DType {

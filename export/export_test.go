@@ -529,6 +529,17 @@ func TestFloatTensors(t *testing.T) {
 	}
 	m, _ := graph.Load(path)
 	sameFloats(t, "norm.weight", st["norm.weight"].Float32s(), m.Graph.Value("norm.weight").Const.Float32s())
+	// An initializer nothing reads (a float original --keep-initializer-inputs
+	// leaves beside its quantized copy) is not exported: it would take the
+	// layer's name.
+	m.Graph.AddInitializer("a.weight_orig", graph.Float32Tensor([]int{2}, []float32{1, 2}))
+	if err := graph.Save(m, path); err != nil {
+		t.Fatal(err)
+	}
+	_, st2, _ := exportST(t, path)
+	if _, ok := st2["a.weight_orig"]; ok || len(st2) != len(st) {
+		t.Errorf("dead initializer exported: %d tensors, before %d", len(st2), len(st))
+	}
 }
 
 // TestBadInput: a float model, a format that does not exist and an output
