@@ -39,9 +39,25 @@ func quantize(t *testing.T, m *graph.Model, name string, calib int, opt converte
 		if err != nil {
 			t.Fatal(err)
 		}
+		if len(m.Graph.Inputs) > 1 { // Samples fills the first input only
+			rnd := testmodels.NewBuilder(3, 17)
+			for _, s := range samples {
+				for _, in := range m.Graph.Inputs {
+					shape, _ := in.StaticShape()
+					s[in.Name] = graph.Float32Tensor(shape, rnd.Normal(graph.Numel(shape), 0, 1))
+				}
+			}
+		}
 		for i, s := range samples {
-			for _, x := range s {
-				if err := npy.WriteFile(filepath.Join(opt.Calib, fmt.Sprintf("%d.npy", i)), x); err != nil {
+			for in, x := range s {
+				d := opt.Calib
+				if len(s) > 1 { // one subfolder per input
+					d = filepath.Join(d, in)
+					if err := os.MkdirAll(d, 0o755); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := npy.WriteFile(filepath.Join(d, fmt.Sprintf("%d.npy", i)), x); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -289,6 +305,60 @@ func TestW8A8CNN(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestW8A8MatMul: a calibrated MatMul ([K, N] in ONNX) exports [N, K] codes,
+// and the integer pipeline (no bias: quant_bias only folds the input offset)
+// computes the QDQ model's product.
+func TestW8A8MatMul(t *testing.T) {
+	path := quantize(t, blockedModel(), "blocked", 4, converter.Options{})
+	m, _ := graph.Load(path)
+	_, st, desc := exportST(t, path)
+	wantKeys(t, desc, W8A8, []string{"proj", "Gemm_1"}, staticSuffixes...)
+	xdq, wdq := weightDQ(t, m, "MatMul_1", 0), weightDQ(t, m, "MatMul_1", 1)
+	wf := transpose2(dequantized(t, m, wdq).Float32s(), 40, 24)
+	sameFloats(t, "proj dequantized", dequantLayer(st["proj.weight"], st["proj.weight_scale"], st["proj.weight_offset"], 0), wf)
+	xs, xz := xdq.Input(1).Const.Float32s()[0], float64(xdq.Input(2).Const.Data().([]uint8)[0])
+	w, qb, deq := kernels.LoadInt64s(st["proj.weight"]), st["proj.quant_bias"].Data().([]int32), st["proj.deq_scale"].Float32s()
+	for c := 0; c < 24; c++ {
+		var ref float64
+		acc := int64(qb[c])
+		for i := 0; i < 40; i++ {
+			xu := int64((i*53 + c) % 256)
+			ref += float64(float32(float64(xu)-xz)*xs) * float64(wf[c*40+i])
+			acc += (xu - 128) * w[c*40+i]
+		}
+		if got := float64(acc) * float64(deq[c]); math.Abs(got-ref) > 1e-5*(1+math.Abs(ref)) {
+			t.Fatalf("MatMul output %d: integer pipeline %g, QDQ float %g", c, got, ref)
+		}
+	}
+}
+
+// TestGatherTable: an embedding table a rule quantizes (DequantizeLinear ->
+// Gather) is exported in its own [vocab, dim] layout, one scale per row, as
+// weight-only W8A16 tensors.
+func TestGatherTable(t *testing.T) {
+	m := graph.NewModel(graph.Opset{Domain: "", Version: 17})
+	g := m.Graph
+	b := testmodels.NewBuilder(3, 17)
+	ids := g.AddInput("input_ids", graph.Int64, []int64{1, 8})
+	table := g.AddInitializer("embed.weight", graph.Float32Tensor([]int{32, 16}, b.Normal(32*16, 0, 1)))
+	h := g.AddNode("Gather", "Gather_1", []*graph.Value{table, ids}, []string{"h"})
+	h.Output().SetTensorType(graph.Float, []int64{1, 8, 16})
+	w := g.AddInitializer("proj.weight", graph.Float32Tensor([]int{16, 8}, b.Normal(16*8, 0, 0.3)))
+	y := g.AddNode("MatMul", "MatMul_1", []*graph.Value{h.Output(), w}, []string{"logits"})
+	y.Output().SetTensorType(graph.Float, []int64{1, 8, 8})
+	g.AddOutput(y.Output())
+	ovr := &overrides.File{Version: 1, Tensors: map[string]*overrides.Tensor{"embed.weight": {DType: "int8"}}}
+	path := quantize(t, m, "", 0, converter.Options{WeightOnly: true, Overrides: ovr})
+	q, _ := graph.Load(path)
+	_, st, desc := exportST(t, path)
+	wantKeys(t, desc, W8A16, []string{"embed", "proj"}, SuffixWeight, SuffixWeightScale, SuffixWeightOffset)
+	if !slices.Equal(st["embed.weight"].Shape, []int{32, 16}) || !slices.Equal(st["embed.weight_scale"].Shape, []int{32}) {
+		t.Fatalf("embed shapes %v %v", st["embed.weight"].Shape, st["embed.weight_scale"].Shape)
+	}
+	dq := weightDQ(t, q, "Gather_1", 0)
+	sameFloats(t, "embed dequantized", dequantLayer(st["embed.weight"], st["embed.weight_scale"], st["embed.weight_offset"], 0), dequantized(t, q, dq).Float32s())
 }
 
 // blockedModel is X [2, 3, 40] x W [40, 24] (MatMul) and X2 [4, 40] x
