@@ -25,7 +25,7 @@ func encodingsCommand() *cli.Command {
 			ArgsUsage: "ENCODINGS.json | MODEL.qdq.onnx",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "format", Value: string(overrides.AIMET10), Usage: "output format: " + strings.Join(names, ", ") + "; or, for a quantized model, " + weightFormats()},
-				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output path (required)"},
+				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output path (required); for safetensors and npy a folder, or FILE.safetensors"},
 			},
 			Action: func(_ context.Context, cmd *cli.Command) error {
 				if cmd.Args().Len() != 1 {
@@ -49,6 +49,9 @@ func encodingsCommand() *cli.Command {
 				in := cmd.Args().First()
 				if a, b := abs(in), abs(out); a == b {
 					return usageError("encodings export: the output would overwrite the input %s", in)
+				}
+				if strings.HasSuffix(strings.ToLower(in), ".onnx") {
+					return usageError("encodings export: %s is a model: --format %s reads an encodings file; a quantized model's weights are exported with --format %s", in, d, weightFormats())
 				}
 				f, from, err := overrides.LoadAny(in)
 				if err != nil {

@@ -78,6 +78,8 @@ func TestEncodingsExportWeights(t *testing.T) {
 	failsWith(t, "float model", code, errOut, 1, "no quantized weights")
 	code, _, errOut = runCLI("encodings", "export", q, "--format", "gguf", "-o", bad)
 	failsWith(t, "unknown format", code, errOut, 2, `--format "gguf" is not one of`)
+	code, _, errOut = runCLI("encodings", "export", q, "-o", bad)
+	failsWith(t, "a model with an encodings format", code, errOut, 2, "is a model: --format aimet-1.0 reads an encodings file; a quantized model's weights are exported with --format safetensors, npy")
 	code, _, errOut = runCLI("encodings", "export", q, "--format", "npy", "-o", filepath.Join(q, "out"))
 	failsWith(t, "output under a file", code, errOut, 1, "cannot write")
 	code, _, errOut = runCLI("encodings", "export", q, "--format", "safetensors", "-o", filepath.Join(dir, "missing", "deeper", "w.safetensors"))
