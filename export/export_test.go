@@ -359,6 +359,17 @@ func TestGatherTable(t *testing.T) {
 	}
 	dq := weightDQ(t, q, "Gather_1", 0)
 	sameFloats(t, "embed dequantized", dequantLayer(st["embed.weight"], st["embed.weight_scale"], st["embed.weight_offset"], 0), dequantized(t, q, dq).Float32s())
+
+	// A 16-bit table has no place in the layout: it is written dequantized,
+	// as FLOAT, under its own name.
+	ovr.Tensors["embed.weight"].DType = "int16"
+	path = quantize(t, m, "", 0, converter.Options{WeightOnly: true, Overrides: ovr})
+	q, _ = graph.Load(path)
+	_, st, desc = exportST(t, path)
+	if desc["embed.weight"] != "FLOAT" || desc["embed.weight_scale"] != nil || desc["proj.weight"] != "W8A16" {
+		t.Errorf("int16 table: description %v", desc)
+	}
+	sameFloats(t, "int16 embed", st["embed.weight"].Float32s(), dequantized(t, q, weightDQ(t, q, "Gather_1", 0)).Float32s())
 }
 
 // blockedModel is X [2, 3, 40] x W [40, 24] (MatMul) and X2 [4, 40] x

@@ -155,7 +155,6 @@ type layerWeight struct {
 	bits          int
 	name          string
 	symmetric     bool // every offset is 0
-	perOutChannel bool // one scale per output channel (not per group)
 }
 
 // toNK turns a 2-D weight whose reduction axis is kAxis (0 for MatMul's
@@ -238,7 +237,6 @@ func (w *layerWeight) expand(s float32, o int64) {
 }
 
 func (w *layerWeight) finish() {
-	w.perOutChannel = w.groupSize == 0
 	w.symmetric = true
 	for _, o := range w.offset {
 		w.symmetric = w.symmetric && o == 0
