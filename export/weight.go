@@ -146,15 +146,15 @@ func equalInts(a, b []int) bool {
 // layerWeight is a weight in the layer layout: codes [N, K] (or a Conv's
 // own [N, C/g, kh, kw]), scales and offsets [N] or, per group, [N, G].
 type layerWeight struct {
-	codes         []int64
-	shape         []int
-	scale         []float32
-	offset        []int64
-	scaleShape    []int
-	n, groupSize  int
-	bits          int
-	name          string
-	symmetric     bool // every offset is 0
+	codes        []int64
+	shape        []int
+	scale        []float32
+	offset       []int64
+	scaleShape   []int
+	n, groupSize int
+	bits         int
+	name         string
+	symmetric    bool // every offset is 0
 }
 
 // toNK turns a 2-D weight whose reduction axis is kAxis (0 for MatMul's
