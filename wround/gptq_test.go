@@ -67,6 +67,15 @@ func randomLayer(r *rand.Rand, n, k, group int, qmin, qmax int32, sym bool) *Lay
 }
 
 func fitMinMax(l *Layer) {
+	if l.PerTensor {
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, v := range l.W {
+			lo, hi = math.Min(lo, float64(v)), math.Max(hi, float64(v))
+		}
+		l.Scale, l.Zero = []float32{0}, []int32{0}
+		l.FitRange(0, lo, hi)
+		return
+	}
 	l.Scale, l.Zero = make([]float32, l.N*l.Groups()), make([]int32, l.N*l.Groups())
 	for n := range l.N {
 		for g := range l.Groups() {
