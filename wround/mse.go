@@ -13,9 +13,9 @@ const (
 // called SeqMSE when done layer by layer on calibration inputs): for every
 // group (per channel, per block or the whole tensor) it tries ranges shrunk
 // from the group's min/max and keeps the one whose nearest rounding gives the
-// least output error d^T H d, H = X^T X / M over the sampled input rows (the
-// Hessian when the engine collected one instead), or the least weight error
-// when there is no data. Groups are scored apart: the cross terms between
+// least output error d^T H d, H = mean x x^T over the layer's input rows
+// (the Hessian, or the sampled rows X when that is what there is), or the
+// least weight error when there is no data. Groups are scored apart: the cross terms between
 // groups of one row are left out, as the usual implementations do. The
 // layer's symmetry is kept: a symmetric range shrinks around zero, an
 // asymmetric one at both ends. Pinned layers keep their grid.
@@ -25,6 +25,8 @@ func mseClip(l *Layer, in *Inputs, o Options) (*Result, error) {
 	}
 	var h []float64
 	switch {
+	case in != nil && len(in.H) == l.K*l.K:
+		h = in.H
 	case in != nil && in.M > 0 && len(in.X) == in.M*l.K:
 		h = make([]float64, l.K*l.K)
 		for r := range in.M {
@@ -39,8 +41,6 @@ func mseClip(l *Layer, in *Inputs, o Options) (*Result, error) {
 				}
 			}
 		}
-	case in != nil && len(in.H) == l.K*l.K:
-		h = in.H
 	}
 	rows, groups := l.N, l.Groups()
 	if l.PerTensor {
