@@ -57,7 +57,7 @@ type roundTarget struct {
 	pinned bool
 	tr     *TensorReport
 	subs   []*roundSub // one per conv group (one for MatMul/Gemm)
-	order  int        // the node's position in the graph
+	order  int         // the node's position in the graph
 }
 
 // roundSub is one wround.Layer of a target: rows of the weight matrix and the
