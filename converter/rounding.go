@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -132,17 +133,25 @@ func roundWeights(ctx context.Context, m *graph.Model, pl *plan, st *settings, o
 			copy(m.Graph.Value(name).Const.Float32s(), w)
 		}
 	}()
-	rest := targets
+	rest := adjacentBySource(targets)
 	for len(rest) > 0 {
 		batch := nextBatch(m.Graph, rest, opt)
 		rest = rest[len(batch):]
 		if err := collect(ctx, m, src, batch, opt); err != nil {
 			return nil, err
 		}
-		for _, t := range batch {
-			if err := runTarget(t, opt, out); err != nil {
+		for _, job := range awqGroups(batch) {
+			var err error
+			if len(job) > 1 {
+				err = runShared(job, opt, out)
+			} else {
+				err = runTarget(job[0], opt, out)
+			}
+			if err != nil {
 				return nil, err
 			}
+		}
+		for _, t := range batch {
 			for _, s := range t.subs {
 				s.src.stats = nil // release as soon as the layer is done
 			}
@@ -693,10 +702,12 @@ func nextBatch(g *graph.Graph, rest []*roundTarget, opt Options) []*roundTarget 
 				need += statsBytes(s.src.k, needsOf(t, opt.Rounding))
 			}
 		}
-		if n > 0 && used+need > statsBudget {
+		// A layer whose inputs the batch already collects joins it: layers
+		// reading one tensor stay together (AWQ needs them in one piece).
+		if need > 0 && n > 0 && used+need > statsBudget {
 			break
 		}
-		if opt.Sequential && tainted[t.node.Input(0).Name] {
+		if need > 0 && opt.Sequential && tainted[t.node.Input(0).Name] {
 			break
 		}
 		used += need
@@ -795,7 +806,6 @@ func collect(ctx context.Context, m *graph.Model, src dataset.Source, batch []*r
 // new weight values into out and the grids into the encoding.
 func runTarget(t *roundTarget, opt Options, out map[string][]float32) error {
 	start := time.Now()
-	w := slices.Clone(t.node.Input(1).Const.Float32s())
 	var before, after float64
 	haveMSE := false
 	for _, s := range t.subs {
@@ -826,25 +836,8 @@ func runTarget(t *roundTarget, opt Options, out map[string][]float32) error {
 		if haveMSE {
 			after += hessianMSE(l, l.W, res.Codes, in.H) * float64(l.N)
 		}
-		for r := range l.N {
-			for k := range l.K {
-				w[s.index(r, k)] = l.Dequantize(r, k, res.Codes[r*l.K+k])
-			}
-		}
-		// The grid the codes are on becomes the encoding's.
-		if !l.Pinned {
-			for r := range l.N {
-				for k := 0; k < l.K; k += max(l.Group, 1) {
-					p := s.param(r, k)
-					t.enc.Scale[p], t.enc.ZeroPoint[p] = l.Scale[l.Param(r, k)], int64(l.Zero[l.Param(r, k)])
-				}
-				if l.PerTensor {
-					break
-				}
-			}
-		}
+		writeBack(t, s, res.Codes, out)
 	}
-	out[t.weight] = w
 	if t.tr != nil {
 		algo := t.algo
 		if t.clip {
@@ -862,6 +855,123 @@ func runTarget(t *roundTarget, opt Options, out map[string][]float32) error {
 		t.tr.Rounding = r
 	}
 	return nil
+}
+
+// adjacentBySource moves each target right after the first one reading the
+// same input the same way (q, k and v after one norm), keeping graph order
+// otherwise; their input is computed before the first of them, so sequential
+// rounding is not affected.
+func adjacentBySource(ts []*roundTarget) []*roundTarget {
+	var keys []string
+	by := map[string][]*roundTarget{}
+	for _, t := range ts {
+		k := t.subs[0].src.key()
+		if by[k] == nil {
+			keys = append(keys, k)
+		}
+		by[k] = append(by[k], t)
+	}
+	out := make([]*roundTarget, 0, len(ts))
+	for _, k := range keys {
+		out = append(out, by[k]...)
+	}
+	return out
+}
+
+// awqGroups splits a batch into jobs: AWQ MatMul/Gemm layers reading the
+// same input share one job (one per-input-channel scale for all of them, as
+// the fold into their common producer requires); every other target is its
+// own job.
+func awqGroups(batch []*roundTarget) [][]*roundTarget {
+	var jobs [][]*roundTarget
+	at := map[string]int{}
+	for _, t := range batch {
+		if t.algo == "awq" && len(t.subs) == 1 && t.node.OpType != "Conv" {
+			k := t.subs[0].src.key()
+			if i, ok := at[k]; ok {
+				jobs[i] = append(jobs[i], t)
+				continue
+			}
+			at[k] = len(jobs)
+		}
+		jobs = append(jobs, []*roundTarget{t})
+	}
+	return jobs
+}
+
+// runShared runs one algorithm on the rows of several weights reading the
+// same input, as one layer, and hands each weight its rows back.
+func runShared(ts []*roundTarget, opt Options, out map[string][]float32) error {
+	start := time.Now()
+	first := ts[0].subs[0].layer
+	var names []string
+	all := &wround.Layer{K: first.K, QMin: first.QMin, QMax: first.QMax, Group: first.Group, Symmetric: first.Symmetric}
+	for _, t := range ts {
+		l := t.subs[0].layer
+		names = append(names, strconv.Quote(t.weight))
+		if l.PerTensor || l.Group != first.Group || l.QMin != first.QMin || l.QMax != first.QMax || l.Symmetric != first.Symmetric {
+			return fmt.Errorf("weights %s read one input and must share awq's input scales, but their grids differ (types, granularity or block size): give them the same", strings.Join(names, ", "))
+		}
+		all.W = append(all.W, l.W...)
+		all.Scale = append(all.Scale, l.Scale...)
+		all.Zero = append(all.Zero, l.Zero...)
+		all.N += l.N
+		all.Pinned = all.Pinned || l.Pinned
+	}
+	in := ts[0].subs[0].src.stats.inputs()
+	before := hessianMSE(all, all.W, all.RTN(), in.H)
+	res, err := wround.Run(ts[0].algo, all, in, opt.Rounding)
+	if err != nil {
+		return fmt.Errorf("weights %s: %s: %v", strings.Join(names, ", "), ts[0].algo, err)
+	}
+	if res.InputScale != nil {
+		return fmt.Errorf("weights %s: awq needs its per-input-channel scales folded into the producer of %q, and that fold is not wired yet (use gptq, hqq or adaround)", strings.Join(names, ", "), ts[0].node.Input(0).Name)
+	}
+	after := hessianMSE(all, all.W, res.Codes, in.H)
+	row, prow := 0, 0
+	for _, t := range ts {
+		s := t.subs[0]
+		l := s.layer
+		if !all.Pinned {
+			copy(l.Scale, all.Scale[prow:])
+			copy(l.Zero, all.Zero[prow:])
+		}
+		writeBack(t, s, res.Codes[row*l.K:(row+l.N)*l.K], out)
+		row, prow = row+l.N, prow+len(l.Scale)
+		if t.tr != nil {
+			b, a := before, after
+			t.tr.Rounding = &RoundingReport{Algorithm: t.algo, Seconds: time.Since(start).Seconds(), MSENearest: &b, MSEAfter: &a}
+		}
+	}
+	return nil
+}
+
+// writeBack puts one layer's codes into out (as the float values they stand
+// for) and its grid into the weight's encoding.
+func writeBack(t *roundTarget, s *roundSub, codes []int32, out map[string][]float32) {
+	w := out[t.weight]
+	if w == nil {
+		w = slices.Clone(t.node.Input(1).Const.Float32s())
+		out[t.weight] = w
+	}
+	l := s.layer
+	for r := range l.N {
+		for k := range l.K {
+			w[s.index(r, k)] = l.Dequantize(r, k, codes[r*l.K+k])
+		}
+	}
+	if l.Pinned {
+		return
+	}
+	for r := range l.N {
+		for k := 0; k < l.K; k += max(l.Group, 1) {
+			p := s.param(r, k)
+			t.enc.Scale[p], t.enc.ZeroPoint[p] = l.Scale[l.Param(r, k)], int64(l.Zero[l.Param(r, k)])
+		}
+		if l.PerTensor {
+			break
+		}
+	}
 }
 
 // hessianMSE is the output MSE of codes q against the weights w over every
@@ -888,21 +998,46 @@ func hessianMSE(l *wround.Layer, w []float32, q []int32, h []float64) float64 {
 	return sum / float64(l.N)
 }
 
-// roundingSummary is one line for the report's warnings-free summary.
-func roundingSummary(rep *Report) string {
+// RoundingSummary is one line on the weight rounding engine's work: per
+// algorithm, the weights it chose, their output MSE summed over layers with
+// nearest rounding and with the algorithm, and the time. Empty when it did
+// nothing.
+func RoundingSummary(rep *Report) string {
+	type sum struct {
+		n             int
+		before, after float64
+		haveMSE       bool
+		seconds       float64
+	}
 	var algos []string
-	count := map[string]int{}
+	by := map[string]*sum{}
 	for _, t := range rep.Tensors {
-		if t.Rounding != nil {
-			if count[t.Rounding.Algorithm] == 0 {
-				algos = append(algos, t.Rounding.Algorithm)
-			}
-			count[t.Rounding.Algorithm]++
+		r := t.Rounding
+		if r == nil {
+			continue
+		}
+		s := by[r.Algorithm]
+		if s == nil {
+			s = &sum{}
+			by[r.Algorithm] = s
+			algos = append(algos, r.Algorithm)
+		}
+		s.n++
+		s.seconds += r.Seconds
+		if r.MSENearest != nil {
+			s.before += *r.MSENearest
+			s.after += *r.MSEAfter
+			s.haveMSE = true
 		}
 	}
 	var parts []string
 	for _, a := range algos {
-		parts = append(parts, fmt.Sprintf("%s on %d", a, count[a]))
+		s := by[a]
+		p := fmt.Sprintf("%s on %d weights", a, s.n)
+		if s.haveMSE {
+			p += fmt.Sprintf(", output MSE %.3g -> %.3g (summed over layers)", s.before, s.after)
+		}
+		parts = append(parts, p+fmt.Sprintf(", %.2f s", s.seconds))
 	}
-	return strings.Join(parts, ", ")
+	return strings.Join(parts, "; ")
 }

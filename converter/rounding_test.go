@@ -273,3 +273,68 @@ func TestRoundingConvSequential(t *testing.T) {
 		t.Errorf("GPTQ output SQNR %.2f dB is not 1 dB above nearest's %.2f", sqnr["gptq"], sqnr["nearest"])
 	}
 }
+
+// TestRoundingSharedInputOneLayer: weights reading one input run as one
+// layer (what AWQ's shared input scales need) and get their own rows back:
+// GPTQ, whose rows are independent, gives the same codes and grids either way.
+func TestRoundingSharedInputOneLayer(t *testing.T) {
+	b := testmodels.NewBuilder(5, 17)
+	x := b.Input("input", 1, 8, 24)
+	b.Output(b.Add(b.Linear(x, 16, 1), b.Linear(x, 16, 1)))
+	m := b.Finish()
+	build := func() []*roundTarget {
+		var ts []*roundTarget
+		stats := newRowStats(24, wround.Needs{Hessian: true}, 0, "")
+		for i := range 500 {
+			row := make([]float32, 24)
+			for k := range row {
+				row[k] = float32(math.Sin(float64(i*24+k)*0.7) + math.Cos(float64(i)*0.3)*float64(k%5))
+			}
+			stats.add(row)
+		}
+		for _, n := range m.Graph.Nodes {
+			if n.OpType != "MatMul" {
+				continue
+			}
+			w := n.Input(1).Const
+			enc, err := passes.WeightEncoding(w, 0, 8, graph.Int4, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			subs, why, err := layersOf(n, w, enc, -8, 7, false)
+			if err != nil || why != "" {
+				t.Fatal(err, why)
+			}
+			subs[0].src.stats = stats
+			ts = append(ts, &roundTarget{weight: n.Input(1).Name, node: n, algo: "gptq", enc: enc, subs: subs})
+		}
+		if len(ts) != 2 || ts[0].subs[0].src.key() != ts[1].subs[0].src.key() {
+			t.Fatalf("%d targets, want 2 reading one input", len(ts))
+		}
+		return ts
+	}
+	opt := Options{Rounding: roundingDefaults(wround.Options{})}
+	apart, together := map[string][]float32{}, map[string][]float32{}
+	ta, tt := build(), build()
+	for _, tg := range ta {
+		if err := runTarget(tg, opt, apart); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := runShared(tt, opt, together); err != nil {
+		t.Fatal(err)
+	}
+	for i, tg := range ta {
+		a, b := apart[tg.weight], together[tg.weight]
+		for j := range a {
+			if a[j] != b[j] {
+				t.Fatalf("weight %q [%d]: %v apart, %v as one layer", tg.weight, j, a[j], b[j])
+			}
+		}
+		for j := range tg.enc.Scale {
+			if tg.enc.Scale[j] != tt[i].enc.Scale[j] || tg.enc.ZeroPoint[j] != tt[i].enc.ZeroPoint[j] {
+				t.Fatalf("weight %q: group %d grid differs", tg.weight, j)
+			}
+		}
+	}
+}

@@ -372,6 +372,9 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 		fmt.Fprintf(tw, "activations\tfloat (weight-only quantization)\n")
 	}
 	fmt.Fprintf(tw, "quantized\t%d activations, %d weights, %d biases\n", counts["activation"], counts["weight"], counts["bias"])
+	if r := converter.RoundingSummary(rep); r != "" {
+		fmt.Fprintf(tw, "weight rounding\t%s\n", r)
+	}
 	reasons := map[string]int{}
 	for _, f := range rep.FloatNodes {
 		reasons[f.OpType+": "+f.Reason]++
