@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/onnxq/onnxq/converter/dataset"
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels"
 	"github.com/onnxq/onnxq/overrides"
@@ -337,4 +338,129 @@ func TestRoundingSharedInputOneLayer(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestRoundingBiasCorrectionSeesCodes: with --bias-correction, each conv's
+// bias is corrected for the error of the codes the engine chose, -(Wq - W)
+// E[x], with Wq the weights the written model holds, not those of nearest
+// rounding.
+func TestRoundingBiasCorrectionSeesCodes(t *testing.T) {
+	b := testmodels.NewBuilder(11, 17)
+	x := b.Input("input", 1, 3, 12, 12)
+	y := b.Conv(b.Relu(b.Conv(x, 8, 3, testmodels.ConvOpts{Pad: 1})), 4, 3, testmodels.ConvOpts{Stride: 2})
+	b.Output(y)
+	m := b.Finish()
+	dir, model, cal := withSamples(t, m, 6, []int{1, 3, 12, 12}, 2)
+	// E[x] per input channel of every conv, on the float model.
+	means := map[string][]float64{}
+	var convs []*graph.Node
+	want := map[string]bool{}
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "Conv" {
+			convs = append(convs, n)
+			want[n.Input(0).Name] = true
+		}
+	}
+	s, err := kernels.NewSession(m, kernels.Options{TapOnly: want, Tap: func(name string, v *graph.Tensor) {
+		c, hw := v.Shape[1], v.Shape[2]*v.Shape[3]
+		if means[name] == nil {
+			means[name] = make([]float64, c)
+		}
+		for ch := range c {
+			for _, f := range v.Float32s()[ch*hw : (ch+1)*hw] {
+				means[name][ch] += float64(f) / float64(hw*6)
+			}
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(cal)
+	if err != nil || len(entries) != 6 {
+		t.Fatalf("%d samples: %v", len(entries), err)
+	}
+	src, err := dataset.Open(cal, dataset.InputsOf(m), dataset.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		smp, err := src.Sample(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Run(smp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "bc.onnx")
+	if _, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, ActType: graph.Uint16,
+		WeightType: graph.Int4, WeightRounding: "gptq", BiasCorrection: true, NoMeasure: true}); err != nil {
+		t.Fatal(err)
+	}
+	q, err := graph.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, n := range q.Graph.Nodes {
+		if n.OpType != "Conv" {
+			continue
+		}
+		var orig *graph.Node
+		for _, c := range convs {
+			if c.Name == n.Name {
+				orig = c
+			}
+		}
+		wq, bq := dequantConst(t, n.Input(1)), dequantConst(t, n.Input(2))
+		w, bias := orig.Input(1).Const.Float32s(), orig.Input(2).Const.Float32s()
+		mean := means[orig.Input(0).Name]
+		per := len(w) / len(bias)
+		cg := len(mean)
+		for o := range bias {
+			var d float64
+			for k := range per {
+				d += (float64(wq[o*per+k]) - float64(w[o*per+k])) * mean[k/(per/cg)]
+			}
+			exp := float64(bias[o]) - d
+			if math.Abs(float64(bq[o])-exp) > 1e-3*(1+math.Abs(exp)) {
+				t.Fatalf("%s channel %d: corrected bias %v, want %v (from the written codes)", n.Name, o, bq[o], exp)
+			}
+		}
+		checked++
+	}
+	if checked != 2 {
+		t.Fatalf("checked %d convs, want 2", checked)
+	}
+}
+
+// dequantConst is the float value of a DequantizeLinear of constants.
+func dequantConst(t *testing.T, v *graph.Value) []float32 {
+	t.Helper()
+	dq := v.Producer
+	if dq == nil || dq.OpType != "DequantizeLinear" {
+		t.Fatalf("%q is not a DequantizeLinear output", v.Name)
+	}
+	q, err := dq.Input(0).Const.AsFloat32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scale := dq.Input(1).Const.Float32s()
+	var zero []float32
+	if z := dq.Input(2); z != nil {
+		if zero, err = z.Const.AsFloat32(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := make([]float32, len(q))
+	inner := len(q) / len(scale)
+	for i := range q {
+		c := i / inner
+		zp := float32(0)
+		if zero != nil {
+			zp = zero[c]
+		}
+		out[i] = (q[i] - zp) * scale[c]
+	}
+	return out
 }
