@@ -42,7 +42,9 @@ type RoundingReport struct {
 	// without calibration data.
 	MSENearest *float64 `json:"output_mse_nearest,omitempty"`
 	MSEAfter   *float64 `json:"output_mse,omitempty"`
-	Seconds    float64  `json:"seconds"`
+	// Seconds is the algorithm's time on this weight; collecting the
+	// statistics is the "weight rounding" phase's.
+	Seconds float64 `json:"seconds"`
 }
 
 // statsBudget bounds the statistics held during one calibration pass.

@@ -3,6 +3,7 @@ package converter
 import (
 	"bytes"
 	"context"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -270,6 +271,38 @@ func TestRoundingConvSequential(t *testing.T) {
 		}
 	}
 	t.Logf("output SQNR: nearest %.2f dB, GPTQ %.2f dB", sqnr["nearest"], sqnr["gptq"])
+	// Sequential rounding changes what later layers see while rounding, not
+	// the model activations are calibrated on: the float weights are back.
+	ranges := map[bool]map[string][2]float32{}
+	mse := map[bool][]float64{}
+	for _, seq := range []bool{false, true} {
+		rep, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(dir, "seq.onnx"), Calib: cal, NoMeasure: true,
+			ActType: graph.Uint16, WeightType: graph.Int4, WeightRounding: "gptq", Sequential: seq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ranges[seq] = map[string][2]float32{}
+		for _, tr := range rep.Tensors {
+			if tr.Range != nil {
+				ranges[seq][tr.Name] = *tr.Range
+			}
+			if tr.Rounding != nil {
+				mse[seq] = append(mse[seq], *tr.Rounding.MSENearest)
+			}
+		}
+	}
+	if len(ranges[true]) == 0 || !maps.Equal(ranges[false], ranges[true]) {
+		t.Errorf("activation ranges differ with --sequential: %v vs %v", ranges[false], ranges[true])
+	}
+	same := 0
+	for i := range mse[false] {
+		if mse[false][i] == mse[true][i] {
+			same++
+		}
+	}
+	if same != 1 || len(mse[true]) != 4 {
+		t.Errorf("nearest-rounding output MSE per weight %v, sequential %v: want the first layer's alike and the 3 later ones on the rounded prefix's inputs", mse[false], mse[true])
+	}
 	if !(sqnr["gptq"] > sqnr["nearest"]+1) {
 		t.Errorf("GPTQ output SQNR %.2f dB is not 1 dB above nearest's %.2f", sqnr["gptq"], sqnr["nearest"])
 	}

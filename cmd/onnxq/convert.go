@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -455,6 +456,9 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 		fmt.Fprintf(tw, "note\tuint8 activations into int8 weights: ONNX Runtime on x86 CPUs without AVX-VNNI adds product pairs in saturating int16 and can lose much accuracy; for such targets add --reduce-range (7-bit weights) or use --weight-type uint8\n")
 	}
 	phases := []string{"load", "passes", "calibration", "quantize", "save"}
+	if _, ok := rep.PhaseSeconds["weight rounding"]; ok {
+		phases = slices.Insert(phases, 2, "weight rounding")
+	}
 	if rep.Measured != nil {
 		phases = append(phases, "measure")
 	}
