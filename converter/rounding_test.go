@@ -152,6 +152,18 @@ func TestRoundingGPTQDeterministicAndBetter(t *testing.T) {
 	if !bytes.Equal(outs[0], outs[1]) {
 		t.Fatal("two GPTQ conversions differ")
 	}
+	// A statistics budget too small for two layers runs one calibration pass
+	// per layer, and changes nothing else.
+	defer func(b int64) { statsBudget = b }(statsBudget)
+	statsBudget = 1
+	one := filepath.Join(dir, "one.onnx")
+	if _, err := Convert(context.Background(), Options{Model: model, Output: one, Calib: cal, WeightOnly: true,
+		WeightType: graph.Int4, WeightBlockSize: 16, NoMeasure: true, WeightRounding: "gptq", Rounding: wround.DefaultOptions()}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(one); err != nil || !bytes.Equal(b, outs[0]) {
+		t.Fatalf("one layer per pass gives another model (%v)", err)
+	}
 	// The written model holds exactly the engine's codes: its weights,
 	// dequantized, equal the values the engine wrote back, which are on the
 	// grid (a round trip through QuantizeLinear keeps them).
