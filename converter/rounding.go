@@ -116,7 +116,7 @@ func roundWeights(ctx context.Context, m *graph.Model, pl *plan, st *settings, o
 	out := map[string][]float32{}
 	if opt.Calib == "" {
 		for _, t := range targets {
-			if err := runTarget(t, opt, out); err != nil {
+			if err := runTarget(t, opt, out, rep); err != nil {
 				return nil, err
 			}
 		}
@@ -145,9 +145,9 @@ func roundWeights(ctx context.Context, m *graph.Model, pl *plan, st *settings, o
 		for _, job := range awqGroups(batch) {
 			var err error
 			if len(job) > 1 {
-				err = runShared(job, opt, out)
+				err = runShared(job, opt, out, rep)
 			} else {
-				err = runTarget(job[0], opt, out)
+				err = runTarget(job[0], opt, out, rep)
 			}
 			if err != nil {
 				return nil, err
@@ -806,10 +806,17 @@ func collect(ctx context.Context, m *graph.Model, src dataset.Source, batch []*r
 
 // runTarget runs the target's algorithm on each of its layers and writes the
 // new weight values into out and the grids into the encoding.
-func runTarget(t *roundTarget, opt Options, out map[string][]float32) error {
+func runTarget(t *roundTarget, opt Options, out map[string][]float32, rep *Report) error {
 	start := time.Now()
 	var before, after float64
 	haveMSE := false
+	algo := t.algo
+	if unseen(t.subs[0].src) {
+		// A layer the calibration data never reaches has no statistics:
+		// GPTQ would take every input for dead and zero the weight.
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("weight %q: its input %q was never computed on the calibration data: nearest rounding", t.weight, t.subs[0].src.tensor))
+		algo, t.clip = "nearest", false
+	}
 	for _, s := range t.subs {
 		var in *wround.Inputs
 		if s.src.stats != nil {
@@ -827,10 +834,10 @@ func runTarget(t *roundTarget, opt Options, out map[string][]float32) error {
 			}
 			l.Pinned = true
 		}
-		res, err := wround.Run(t.algo, l, in, opt.Rounding)
+		res, err := wround.Run(algo, l, in, opt.Rounding)
 		l.Pinned = t.pinned
 		if err != nil {
-			return fmt.Errorf("weight %q: %s: %v", t.weight, t.algo, err)
+			return fmt.Errorf("weight %q: %s: %v", t.weight, algo, err)
 		}
 		if res.InputScale != nil {
 			return fmt.Errorf("weight %q: awq needs its per-input-channel scales folded into the producer of %q, and that fold is not wired yet (use gptq, hqq or adaround)", t.weight, t.node.Input(0).Name)
@@ -841,7 +848,6 @@ func runTarget(t *roundTarget, opt Options, out map[string][]float32) error {
 		writeBack(t, s, res.Codes, out)
 	}
 	if t.tr != nil {
-		algo := t.algo
 		if t.clip {
 			algo += "+mse"
 		}
@@ -903,7 +909,7 @@ func awqGroups(batch []*roundTarget) [][]*roundTarget {
 
 // runShared runs one algorithm on the rows of several weights reading the
 // same input, as one layer, and hands each weight its rows back.
-func runShared(ts []*roundTarget, opt Options, out map[string][]float32) error {
+func runShared(ts []*roundTarget, opt Options, out map[string][]float32, rep *Report) error {
 	start := time.Now()
 	first := ts[0].subs[0].layer
 	var names []string
@@ -919,6 +925,14 @@ func runShared(ts []*roundTarget, opt Options, out map[string][]float32) error {
 		all.Zero = append(all.Zero, l.Zero...)
 		all.N += l.N
 		all.Pinned = all.Pinned || l.Pinned
+	}
+	if unseen(ts[0].subs[0].src) {
+		for _, t := range ts {
+			if err := runTarget(t, opt, out, rep); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	in := ts[0].subs[0].src.stats.inputs()
 	before := hessianMSE(all, all.W, all.RTN(), in.H)
@@ -947,6 +961,9 @@ func runShared(ts []*roundTarget, opt Options, out map[string][]float32) error {
 	}
 	return nil
 }
+
+// unseen reports a source whose statistics were collected and saw no row.
+func unseen(s *rowSource) bool { return s.stats != nil && s.stats.count == 0 }
 
 // writeBack puts one layer's codes into out (as the float values they stand
 // for) and its grid into the weight's encoding.

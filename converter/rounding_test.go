@@ -328,10 +328,10 @@ func TestRoundingSharedInputOneLayer(t *testing.T) {
 	x := b.Input("input", 1, 8, 24)
 	b.Output(b.Add(b.Linear(x, 16, 1), b.Linear(x, 16, 1)))
 	m := b.Finish()
-	build := func() []*roundTarget {
+	build := func(rows int) []*roundTarget {
 		var ts []*roundTarget
 		stats := newRowStats(24, wround.Needs{Hessian: true}, 0, "")
-		for i := range 500 {
+		for i := range rows {
 			row := make([]float32, 24)
 			for k := range row {
 				row[k] = float32(math.Sin(float64(i*24+k)*0.7) + math.Cos(float64(i)*0.3)*float64(k%5))
@@ -361,13 +361,13 @@ func TestRoundingSharedInputOneLayer(t *testing.T) {
 	}
 	opt := Options{Rounding: roundingDefaults(wround.Options{})}
 	apart, together := map[string][]float32{}, map[string][]float32{}
-	ta, tt := build(), build()
+	ta, tt := build(500), build(500)
 	for _, tg := range ta {
-		if err := runTarget(tg, opt, apart); err != nil {
+		if err := runTarget(tg, opt, apart, &Report{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := runShared(tt, opt, together); err != nil {
+	if err := runShared(tt, opt, together, &Report{}); err != nil {
 		t.Fatal(err)
 	}
 	for i, tg := range ta {
@@ -382,6 +382,28 @@ func TestRoundingSharedInputOneLayer(t *testing.T) {
 				t.Fatalf("weight %q: group %d grid differs", tg.weight, j)
 			}
 		}
+	}
+	// A layer the data never reached keeps nearest rounding, with a warning
+	// (GPTQ would see only dead inputs and zero it).
+	rep := &Report{}
+	none := map[string][]float32{}
+	tn := build(0)
+	if err := runShared(tn, opt, none, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range tn {
+		l := tg.subs[0].layer
+		want := l.Dequantized(l.RTN())
+		for r := range l.N {
+			for k := range l.K {
+				if got := none[tg.weight][tg.subs[0].index(r, k)]; got != want[r*l.K+k] {
+					t.Fatalf("weight %q (%d, %d): %v, nearest %v", tg.weight, r, k, got, want[r*l.K+k])
+				}
+			}
+		}
+	}
+	if len(rep.Warnings) != 2 || !strings.Contains(rep.Warnings[0], "never computed on the calibration data") {
+		t.Fatalf("warnings %q", rep.Warnings)
 	}
 }
 
