@@ -13,7 +13,7 @@ import (
 // bits-bit codes), as the converter's default weight encodings are.
 func testLayer(r *rand.Rand, n, k, group, bits int) *Layer {
 	qmax := int32(1)<<(bits-1) - 1
-	l := &Layer{N: n, K: k, QMin: -qmax - 1, QMax: qmax, Group: group}
+	l := &Layer{N: n, K: k, QMin: -qmax - 1, QMax: qmax, Group: group, Symmetric: true}
 	l.W = make([]float32, n*k)
 	for i := range l.W {
 		l.W[i] = float32(r.NormFloat64())

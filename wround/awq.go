@@ -25,10 +25,10 @@ var awqClipRatios = []float64{0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55}
 // ||X W^T - X diag(1/s) Q(W diag(s))^T||^2 on the sampled rows (or on all
 // calibration rows through Inputs.H, when the engine collected it). For each
 // alpha the group scales and zero points are refitted to the scaled weights
-// the way the layer's own were fitted (see gridFit). With AWQClip, each
-// group's range is then shrunk by the ratio (1, 0.95, ..., 0.55) that gives
-// the least output error, group after group, each choice seeing the ones
-// before it (the reference judges groups alone).
+// the way the layer's own were fitted (see gridFit; l.Symmetric is kept).
+// With AWQClip, each group's range is then shrunk by the ratio (1, 0.95,
+// ..., 0.55) that gives the least output error, group after group, each
+// choice seeing the ones before it (the reference judges groups alone).
 //
 // What is left in l (written in place): W is the scaled weights W diag(s),
 // Scale and Zero their grid, and Result.Codes are codes of W diag(s) on it;
@@ -279,60 +279,39 @@ func groupRange(w []float32) (lo, hi float64) {
 }
 
 // gridFit refits a layer's scales and zero points to new weight ranges the
-// way the layer's own were fitted: the converter's min-max rule (the range
-// widened to include 0; symmetric when every zero point is the symmetric one
-// — 0 for signed codes, the middle for unsigned — else asymmetric with the
-// zero point rounded), times each group's own ratio of its given scale to
-// that rule's scale for the original weights, which carries over a reduced
-// range or any other constant factor the caller applied.
+// way the layer's own were fitted: the converter's min-max rule (FitRange,
+// symmetric when the layer is), times each group's own ratio of its given
+// scale to that rule's scale for the original weights, which carries over a
+// reduced range or any other constant factor the caller applied.
 type gridFit struct {
 	l      *Layer
-	sym    bool
+	one    Layer // a one-group scratch layer for FitRange
 	factor []float64
 }
 
 func newGridFit(l *Layer) *gridFit {
-	f := &gridFit{l: l, sym: true, factor: make([]float64, len(l.Scale))}
-	zs := l.symZero()
-	for _, z := range l.Zero {
-		if z != zs {
-			f.sym = false
-		}
-	}
+	f := &gridFit{l: l, factor: make([]float64, len(l.Scale))}
+	f.one = Layer{QMin: l.QMin, QMax: l.QMax, Symmetric: l.Symmetric, Scale: make([]float32, 1), Zero: make([]int32, 1)}
 	lo, hi := l.paramRanges(l.W)
 	for p := range f.factor {
-		f.factor[p] = 1
-		if s, _ := f.plain(lo[p], hi[p]); s > 0 {
-			f.factor[p] = float64(l.Scale[p]) / s
-		}
+		f.one.FitRange(0, lo[p], hi[p])
+		f.factor[p] = float64(l.Scale[p]) / float64(f.one.Scale[0])
 	}
 	return f
 }
 
-// plain is the min-max rule's scale and zero point for [lo, hi] (scale 0
-// for an all-zero range).
-func (f *gridFit) plain(lo, hi float64) (float64, int32) {
-	l := f.l
-	lo, hi = min(lo, 0), max(hi, 0)
-	qmin, qmax := float64(l.QMin), float64(l.QMax)
-	if f.sym {
-		amax := max(-lo, hi)
-		if l.QMin < 0 {
-			return amax / qmax, 0
-		}
-		return 2 * amax / (qmax - qmin), l.symZero()
-	}
-	return (hi - lo) / (qmax - qmin), 0
-}
-
 // fit is group p's scale and zero point for weights spanning [lo, hi].
 func (f *gridFit) fit(p int, lo, hi float64) (float32, int32) {
-	s, z := f.plain(lo, hi)
-	scale := float32(s * f.factor[p])
-	if !(scale > 0) || math.IsInf(float64(scale), 0) {
-		return 1, f.l.symZero() // all-zero weights: any scale is exact
+	f.one.FitRange(0, lo, hi)
+	s, z := f.one.Scale[0], f.one.Zero[0]
+	if f.factor[p] == 1 {
+		return s, z
 	}
-	if !f.sym {
+	scale := float32(float64(s) * f.factor[p])
+	if !(scale > 0) || math.IsInf(float64(scale), 0) {
+		return s, z
+	}
+	if !f.l.Symmetric { // the zero point for the scale in use
 		zf := math.RoundToEven(float64(f.l.QMin) - min(lo, 0)/float64(scale))
 		z = int32(max(float64(f.l.QMin), min(float64(f.l.QMax), zf)))
 	}
@@ -348,15 +327,6 @@ func (f *gridFit) refit(w []float32, ratio float64) ([]float32, []int32) {
 		scale[p], zero[p] = f.fit(p, lo[p]*ratio, hi[p]*ratio)
 	}
 	return scale, zero
-}
-
-// symZero is a symmetric grid's zero point: 0 for signed codes, the middle
-// for unsigned (as passes.ComputeEncoding places it).
-func (l *Layer) symZero() int32 {
-	if l.QMin < 0 {
-		return 0
-	}
-	return int32((int64(l.QMax) + int64(l.QMin) + 1) / 2)
 }
 
 // paramRanges are the min and max of w over each scale group.

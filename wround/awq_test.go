@@ -190,7 +190,7 @@ func TestAWQConvTaps(t *testing.T) {
 
 // Refitting the original weights gives back the encodings the converter
 // computes (passes.ComputeEncoding), symmetric and asymmetric, so AWQ's
-// scaled grids follow the same rule.
+// scaled grids follow the same rule (and the ratio carried over is 1).
 func TestGridFitMatchesConverter(t *testing.T) {
 	r := rand.New(rand.NewPCG(29, 30))
 	for _, c := range []struct {
@@ -198,7 +198,7 @@ func TestGridFitMatchesConverter(t *testing.T) {
 		sym bool
 	}{{graph.Int4, true}, {graph.Uint4, false}, {graph.Int8, true}, {graph.Uint8, false}, {graph.Uint8, true}} {
 		const n, k, group = 6, 40, 16
-		l := &Layer{N: n, K: k, Group: group}
+		l := &Layer{N: n, K: k, Group: group, Symmetric: c.sym}
 		switch c.dt {
 		case graph.Int4:
 			l.QMin, l.QMax = -8, 7
@@ -223,8 +223,10 @@ func TestGridFitMatchesConverter(t *testing.T) {
 			l.Zero = append(l.Zero, int32(enc.ZeroPoint[0]))
 		}
 		f := newGridFit(l)
-		if f.sym != c.sym {
-			t.Fatalf("%v sym=%v: detected sym=%v", c.dt, c.sym, f.sym)
+		for p, v := range f.factor {
+			if v != 1 {
+				t.Fatalf("%v sym=%v: group %d's scale is %v x the rule's", c.dt, c.sym, p, v)
+			}
 		}
 		sc, z := f.refit(l.W, 1)
 		if !slices.Equal(sc, l.Scale) || !slices.Equal(z, l.Zero) {
@@ -259,7 +261,7 @@ func TestAWQBadInput(t *testing.T) {
 // the converter fits one (passes.ComputeEncoding), per group or per tensor.
 func asymLayer(t *testing.T, r *rand.Rand, n, k, group int, perTensor bool) *Layer {
 	l := testLayer(r, n, k, group, 4)
-	l.QMin, l.QMax, l.PerTensor = 0, 15, perTensor
+	l.QMin, l.QMax, l.PerTensor, l.Symmetric = 0, 15, perTensor, false
 	l.Scale, l.Zero = nil, nil
 	for i := range l.W {
 		l.W[i] += 0.4 // off-centre, so the zero points differ

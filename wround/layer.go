@@ -30,6 +30,9 @@ type Layer struct {
 	// Pinned: Scale and Zero come from the user (overrides); algorithms
 	// choose codes only and must not change them.
 	Pinned bool
+	// Symmetric: ranges an algorithm refits stay centred on zero, as the
+	// layer's encoding was computed.
+	Symmetric bool
 	// Taps is the number of consecutive k that read one input channel:
 	// kh*kw for a Conv (k = channel*Taps + kernel position), 0 or 1 for
 	// MatMul and Gemm. AWQ's input scales are per channel, so they are

@@ -52,7 +52,7 @@ func fastestDetLayers(t *testing.T, minK, count int) []realLayer {
 		if g, _ := n.AttrInt("group", 1); w == nil || g != 1 || len(w.Shape) != 4 || w.Shape[2] != 1 || w.Shape[3] != 1 || w.Shape[1] < minK {
 			continue
 		}
-		l := &Layer{N: w.Shape[0], K: w.Shape[1], QMin: -8, QMax: 7, Group: w.Shape[1]}
+		l := &Layer{N: w.Shape[0], K: w.Shape[1], QMin: -8, QMax: 7, Group: w.Shape[1], Symmetric: true}
 		l.W = append([]float32(nil), w.Float32s()...)
 		for r := range l.N {
 			var amax float32
