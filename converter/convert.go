@@ -60,6 +60,9 @@ type Options struct {
 	// Dynamic quantizes MatMul/Gemm weights to int8 and their inputs at run
 	// time (see dynamic.go); no calibration data is needed.
 	Dynamic bool
+	// DynamicPerToken scales dynamic activations per row (token) instead of
+	// per tensor: symmetric int8, one scale per row of the last axis.
+	DynamicPerToken bool
 	// BiasFloat keeps biases float where the overrides do not set bias_dtype.
 	BiasFloat bool
 	// KeepInitializerInputs keeps graph inputs that repeat an initializer (IR <
@@ -90,6 +93,11 @@ type Options struct {
 	// Runtime's x86 kernels without AVX-VNNI cannot saturate their int16
 	// pair sums (its reduce_range).
 	ReduceRange bool
+	// SmoothQuant, when above 0, is SmoothQuant's alpha for every
+	// MatMul/Gemm with a constant weight (overrides rules may set it per
+	// node): per-input-channel scales from the calibration data move
+	// activation outliers into the weights before calibration (smooth.go).
+	SmoothQuant float64
 	// RangeCache, when set, supplies ranges calibrated by an earlier
 	// conversion of the same model and data, and keeps the new ones.
 	RangeCache *RangeCache
@@ -276,6 +284,13 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 	}
 	rep.Passes = prep.Changes
 	phase("passes", start)
+	start = time.Now()
+	if sq, err := smoothQuant(ctx, m, opt, pst); err != nil {
+		return nil, err
+	} else if sq != nil {
+		rep.Passes = append(rep.Passes, sq)
+		phase("smooth-quant", start)
+	}
 
 	pl := makePlan(m)
 	rep.FloatNodes = pl.floatOps

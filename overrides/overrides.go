@@ -47,6 +47,9 @@ type Rule struct {
 	WeightBlockSize   int    `json:"weight_block_size,omitempty"`
 	// BiasDType is int32 (scale = input scale x weight scale) or float.
 	BiasDType string `json:"bias_dtype,omitempty"`
+	// SmoothQuant is the migration strength alpha in [0, 1] for the MatMul/Gemm
+	// layers the rule covers (0: no smoothing); see SmoothQuantOf.
+	SmoothQuant *float64 `json:"smooth_quant,omitempty"`
 }
 
 // Observer chooses how activation ranges are calibrated; unset fields fall

@@ -360,5 +360,8 @@ func (r *Rule) WeightKeys() []string {
 	if r.BiasDType != "" {
 		out = append(out, "bias_dtype")
 	}
+	if r.SmoothQuant != nil {
+		out = append(out, "smooth_quant")
+	}
 	return out
 }

@@ -82,6 +82,9 @@ func (r *Rule) validate(p string) error {
 	if err := checkGranularity(r.WeightGranularity, r.WeightBlockSize, p+".weight_granularity", p+".weight_block_size"); err != nil {
 		return err
 	}
+	if err := checkSmoothQuant(r.SmoothQuant, p+".smooth_quant"); err != nil {
+		return err
+	}
 	switch r.BiasDType {
 	case "", "int32", "float":
 	default:
