@@ -244,8 +244,11 @@ func TestLLMFormatsMatchORT(t *testing.T) {
 		{WeightOnly: true, WeightType: graph.Int8, WeightFormat: FormatMatMulNBits},
 		{Dynamic: true, WeightType: graph.Uint8},
 		{Dynamic: true, WeightType: graph.Uint8, WeightFormat: FormatORT},
+		{Dynamic: true, DynamicPerToken: true, WeightType: graph.Uint8},
+		{Dynamic: true, DynamicPerToken: true, WeightType: graph.Uint8, WeightFormat: FormatORT},
+		{Dynamic: true, DynamicPerToken: true, WeightType: graph.Int8, ReduceRange: true, WeightFormat: FormatORT},
 	} {
-		name := fmt.Sprintf("%s-b%d-%s-dynamic%v", c.WeightType.Short(), c.WeightBlockSize, c.WeightFormat, c.Dynamic)
+		name := fmt.Sprintf("%s-b%d-%s-dynamic%v-token%v", c.WeightType.Short(), c.WeightBlockSize, c.WeightFormat, c.Dynamic, c.DynamicPerToken)
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			c.Model, c.Output, c.NoMeasure = saveModel(t, llmTestModel(k, n, true), dir), filepath.Join(dir, "q.onnx"), true

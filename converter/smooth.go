@@ -149,7 +149,10 @@ func smoothQuant(ctx context.Context, m *graph.Model, opt Options, st *passes.St
 		return nil, err
 	}
 	ch := &passes.Change{Pass: "smooth-quant", MaxRelDiff: -1}
-	for _, t := range targets {
+	// Every scale from the weights as they were: a fold into a layer's
+	// output channels (SwiGLU's up_proj) must not move another tensor's s.
+	scales := make([][]float32, len(targets))
+	for i, t := range targets {
 		x := xMax[t.input.Name]
 		wMax, err := passes.InputChannelMax(g, t.input, t.readers)
 		if err != nil {
@@ -159,24 +162,23 @@ func smoothQuant(ctx context.Context, m *graph.Model, opt Options, st *passes.St
 			ch.Notes = append(ch.Notes, fmt.Sprintf("%q left alone: %d activation channels on its last axis, the weights have %d input channels", t.input.Name, len(x), len(wMax)))
 			continue
 		}
-		s, err := passes.SmoothScales(x, wMax, t.alpha)
-		if err != nil {
+		if scales[i], err = passes.SmoothScales(x, wMax, t.alpha); err != nil {
 			return nil, fmt.Errorf("smooth quant: tensor %q: %v", t.input.Name, err)
 		}
+	}
+	for i, t := range targets {
+		s := scales[i]
+		if s == nil {
+			continue
+		}
+		x := xMax[t.input.Name]
 		before, after := outlierRatio(x, nil), outlierRatio(x, s)
-		how, err := passes.MigrateInputScaleOf(g, t.input, t.readers, s)
+		mig, err := passes.MigrateInputScaleOf(g, t.input, t.readers, s)
 		if err != nil {
 			return nil, fmt.Errorf("smooth quant: %v", err)
 		}
-		if slices.Contains(t.input.Consumers, t.readers[0]) { // folded: the producer's output changed
-			st.Changed[t.input.Name] = true
-			if p := t.input.Producer; p.OpType == "Add" { // x * gamma + beta: x * gamma too
-				for _, in := range p.Inputs {
-					if in != nil && in.Const == nil {
-						st.Changed[in.Name] = true
-					}
-				}
-			}
+		for _, name := range mig.Changed {
+			st.Changed[name] = true
 		}
 		ch.Count++
 		for _, n := range t.readers {
@@ -186,7 +188,7 @@ func smoothQuant(ctx context.Context, m *graph.Model, opt Options, st *passes.St
 		if t.src != "" {
 			src = ", from overrides " + t.src
 		}
-		ch.Notes = append(ch.Notes, fmt.Sprintf("%q (alpha %g%s): channel max/median of |x| %.3g -> %.3g; %s", t.input.Name, t.alpha, src, before, after, how))
+		ch.Notes = append(ch.Notes, fmt.Sprintf("%q (alpha %g%s): channel max/median of |x| %.3g -> %.3g; %s", t.input.Name, t.alpha, src, before, after, mig.How))
 	}
 	return ch, nil
 }

@@ -56,6 +56,7 @@ func TestSmoothQuantIsExactInFloat(t *testing.T) {
 			inserted++
 		}
 	}
+	t.Logf("%s", strings.Join(ch.Notes, "\n"))
 	if ch.Count != 4 || folded != 2 || inserted != 2 {
 		t.Fatalf("%d tensors smoothed (%d folded, %d with a Mul), want 4 (2, 2): %v", ch.Count, folded, inserted, ch.Notes)
 	}

@@ -110,3 +110,29 @@ func TestStoriesW8A8Perplexity(t *testing.T) {
 		}
 	}
 }
+
+// TestStoriesSmoothQuantPerplexity: W8A8 static (defaults) with SmoothQuant
+// on stories260K, held-out perplexity in ORT for several alphas.
+func TestStoriesSmoothQuantPerplexity(t *testing.T) {
+	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
+		t.Fatal(err)
+	}
+	model := testdata.SharedModel(t, "stories260K", "stories260K.onnx")
+	ids := storiesWindows(t)
+	n := ids.Shape[0]
+	float := perplexity(t, model, ids, storiesCalibWindows, n)
+	cal := storiesCalib(t, ids, storiesCalibWindows)
+	for _, c := range []struct {
+		alpha  float64
+		reduce bool
+	}{{0, false}, {0, true}, {0.5, false}, {0.5, true}, {0.7, false}, {0.7, true}, {0.85, true}} {
+		out := filepath.Join(t.TempDir(), "sq.onnx")
+		rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, SmoothQuant: c.alpha, ReduceRange: c.reduce, NoMeasure: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := perplexity(t, out, ids, storiesCalibWindows, n)
+		own := onnxqPerplexity(t, out, ids, storiesCalibWindows, storiesCalibWindows+12)
+		t.Logf("alpha %.2f reduce-range %v: held-out perplexity %.4f (float %.4f, %+.2f%%); onnxq 12 windows %.4f; %v", c.alpha, c.reduce, p, float, 100*(p/float-1), own, rep.Passes[len(rep.Passes)-1].Notes)
+	}
+}

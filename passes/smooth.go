@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -122,60 +123,84 @@ func SmoothScales(xMax, wMax []float32, alpha float64) ([]float32, error) {
 // (the last axis) of what those layers see is divided by s_j, so the model
 // computes the same function in exact arithmetic (float rounding aside).
 //
-// The division is folded into input's producer when every reader of input is
-// such a layer and input is not a graph output: the scale (and bias) of a
-// LayerNormalization, SimplifiedLayerNormalization or RMSNormalization over
-// the last axis, or the constant of a final Mul (a decomposed RMSNorm's gamma:
-// x / sqrt(mean(x^2) + eps) * gamma), also through a following Add of a
-// constant bias. Otherwise a Mul by 1/s is inserted and the weight readers
-// read its output (other readers keep the original tensor). how says which,
-// for the report.
+// The division is folded upstream when every reader of input is such a
+// layer and input is not a graph output, following the producers that are
+// linear per channel of the last axis, each of whose intermediate tensors
+// has no other reader:
 //
-// Weights (and norm scales) shared with other nodes are copied first, so
-// only these layers change. Callers that need to name the tensors whose
-// values change on purpose (for a layerwise compare against the original
-// model) record input's name when how starts with "folded".
+//   - LayerNormalization, SimplifiedLayerNormalization, RMSNormalization over
+//     the last axis: scale (and bias) divided;
+//   - Mul by a constant (a decomposed RMSNorm's gamma: x / sqrt(mean(x^2) +
+//     eps) * gamma): the constant divided;
+//   - Add of a constant (a bias, a LayerNorm's beta): the constant divided,
+//     and the other operand followed on;
+//   - Mul of two activations (SwiGLU's silu(gate) * up): one operand followed
+//     on (the second first);
+//   - MatMul / Gemm with a constant weight whose output channels are
+//     input's: the weight's output columns (and Gemm's bias) divided.
 //
-// AWQ and SmoothQuant use it alike: compute s from their own statistics,
-// then call MigrateInputScale once per tensor (all readers of a tensor share
-// one s). s must be positive and finite.
+// Otherwise a Mul by 1/s is inserted and the weight readers read its output
+// (other readers keep the original tensor). how says which, for the report.
+//
+// Weights and constants shared with other nodes are copied first, so only
+// this path changes. AWQ and SmoothQuant use it alike: compute s from their
+// own statistics, then call MigrateInputScale once per tensor (all readers of
+// a tensor share one s). s must be positive and finite. Callers that record
+// which tensors change values on purpose (passes.State.Changed, for a
+// layerwise compare against the original model) use MigrateInputScaleOf.
 func MigrateInputScale(g *graph.Graph, input *graph.Value, s []float32) (how string, err error) {
-	return MigrateInputScaleOf(g, input, WeightReaders(g, input), s)
+	m, err := MigrateInputScaleOf(g, input, WeightReaders(g, input), s)
+	return m.How, err
+}
+
+// Migration is what MigrateInputScaleOf did.
+type Migration struct {
+	// How says where 1/s went, for the report.
+	How string
+	// Changed names the tensors whose values are now divided by s (input
+	// and the intermediates of a fold); empty when a Mul was inserted.
+	Changed []string
 }
 
 // MigrateInputScaleOf is MigrateInputScale for a chosen subset of input's
 // weight readers (the others keep reading input unchanged, so the division
-// then always goes into an inserted Mul unless readers are all of them).
-func MigrateInputScaleOf(g *graph.Graph, input *graph.Value, readers []*graph.Node, s []float32) (how string, err error) {
+// goes into an inserted Mul unless readers are all of input's readers).
+func MigrateInputScaleOf(g *graph.Graph, input *graph.Value, readers []*graph.Node, s []float32) (Migration, error) {
+	var mig Migration
 	if len(readers) == 0 {
-		return "", fmt.Errorf("tensor %q has no MatMul/Gemm reader with a constant weight", input.Name)
+		return mig, fmt.Errorf("tensor %q has no MatMul/Gemm reader with a constant weight", input.Name)
 	}
 	for j, v := range s {
 		if !(v > 0) || math.IsInf(float64(v), 0) {
-			return "", fmt.Errorf("tensor %q: scale of channel %d is %v, not positive and finite", input.Name, j, v)
+			return mig, fmt.Errorf("tensor %q: scale of channel %d is %v, not positive and finite", input.Name, j, v)
 		}
 	}
 	for _, n := range readers {
 		k, ok := weightRows(g, n, input)
 		if !ok {
-			return "", fmt.Errorf("%s does not read %q through a constant float weight", n, input.Name)
+			return mig, fmt.Errorf("%s does not read %q through a constant float weight", n, input.Name)
 		}
 		if k != len(s) {
-			return "", fmt.Errorf("%s has %d input channels, the scale %d", n, k, len(s))
+			return mig, fmt.Errorf("%s has %d input channels, the scale %d", n, k, len(s))
 		}
 	}
-	// Divide first: a failed fold leaves the weights untouched.
 	all := len(readers) == len(input.Consumers) && !g.IsOutput(input)
 	for _, c := range input.Consumers {
 		if !slices.Contains(readers, c) {
 			all = false
 		}
 	}
-	how = ""
+	var f *fold
 	if all {
-		how = foldDivide(g, input, s)
+		f = planFold(g, input, len(s))
 	}
-	if how == "" {
+	if f != nil {
+		for _, apply := range f.apply {
+			apply(s)
+		}
+		mig.How = "folded into " + strings.Join(f.into, ", ")
+		mig.Changed = f.changed
+	} else {
 		inv := make([]float32, len(s))
 		for j, v := range s {
 			inv[j] = 1 / v
@@ -188,7 +213,7 @@ func MigrateInputScaleOf(g *graph.Graph, input *graph.Value, readers []*graph.No
 		for _, n := range readers {
 			g.SetInput(n, 0, mul.Output())
 		}
-		how = fmt.Sprintf("Mul by 1/s inserted before %d layer(s)", len(readers))
+		mig.How = fmt.Sprintf("Mul by 1/s inserted before %d layer(s)", len(readers))
 	}
 	for _, n := range readers {
 		wv := n.Input(1)
@@ -196,85 +221,162 @@ func MigrateInputScaleOf(g *graph.Graph, input *graph.Value, readers []*graph.No
 			wv = g.AddInitializer(g.UniqueName(wv.Name+"_own"), wv.Const.Clone())
 			replaceInput(g, n, 1, wv)
 		}
-		vals, cols := wv.Const.Float32s(), wv.Const.Shape[1]
-		trans := isTransB(n)
-		for r := 0; r < wv.Const.Shape[0]; r++ {
-			for c := 0; c < cols; c++ {
-				j := r
-				if trans {
-					j = c
-				}
+		scaleWeight(wv.Const, isTransB(n), true, s, false)
+	}
+	return mig, g.TopoSort()
+}
+
+// scaleWeight multiplies (or divides) the input channels (rows of [K, N];
+// columns when transposed) or the output channels of a 2-D weight by s.
+func scaleWeight(w *graph.Tensor, trans, input bool, s []float32, divide bool) {
+	vals, cols := w.Float32s(), w.Shape[1]
+	byCol := trans == input // [K, N]: rows are inputs; transposed [N, K]: columns
+	for r := 0; r < w.Shape[0]; r++ {
+		for c := 0; c < cols; c++ {
+			j := r
+			if byCol {
+				j = c
+			}
+			if divide {
+				vals[r*cols+c] /= s[j]
+			} else {
 				vals[r*cols+c] *= s[j]
 			}
 		}
 	}
-	return how, g.TopoSort()
 }
 
-// foldDivide divides channel j of input by s_j inside its producer, or
-// returns "" when the producer cannot take it.
-func foldDivide(g *graph.Graph, input *graph.Value, s []float32) string {
-	p := input.Producer
-	if p == nil || !graph.IsStandardDomain(p.Domain) && p.Domain != "com.microsoft" {
-		return ""
+// fold is a planned division of a tensor's channels inside its producers:
+// nothing changes until apply runs.
+type fold struct {
+	apply   []func(s []float32)
+	into    []string
+	changed []string
+}
+
+// planFold plans dividing channel j of v (K channels on its last axis) by
+// s_j upstream of v, or returns nil.
+func planFold(g *graph.Graph, v *graph.Value, k int) *fold {
+	p := v.Producer
+	if p == nil || len(p.Outputs) != 1 || !graph.IsStandardDomain(p.Domain) && p.Domain != "com.microsoft" {
+		return nil
 	}
-	k := len(s)
+	private := func(u *graph.Value) bool { return u != nil && u.Const == nil && len(u.Consumers) == 1 && !g.IsOutput(u) }
+	done := func(f *fold, into string) *fold {
+		f.into = append(f.into, into)
+		f.changed = append(f.changed, v.Name)
+		return f
+	}
 	switch p.OpType {
 	case "LayerNormalization", "SimplifiedLayerNormalization", "RMSNormalization":
-		if p.Output() != input {
-			return ""
-		}
 		if ax, _ := p.AttrInt("axis", -1); ax != -1 {
-			if r, ok := input.StaticShape(); !ok || int(ax) != len(r)-1 {
-				return ""
+			if r, ok := v.StaticShape(); !ok || int(ax) != len(r)-1 {
+				return nil
 			}
 		}
 		ins := []int{1}
 		if p.OpType == "LayerNormalization" && p.Input(2) != nil {
 			ins = append(ins, 2)
 		}
+		f := &fold{}
 		for _, i := range ins {
 			if !perChannelConst(p.Input(i), k) {
-				return ""
+				return nil
 			}
+			f.apply = append(f.apply, func(s []float32) { divideConst(g, p, i, s) })
 		}
-		for _, i := range ins {
-			divideConst(g, p, i, s)
-		}
-		return fmt.Sprintf("folded into the scale of %s", p)
+		return done(f, fmt.Sprintf("the scale of %s", p))
 	case "Mul", "Add":
 		ci := constOperand(p)
-		if ci < 0 || !perChannelConst(p.Input(ci), k) {
-			return ""
-		}
-		var mul *graph.Node
-		var addC int
-		if p.OpType == "Add" { // x * gamma + beta: both divide by s
-			x := p.Input(1 - ci)
-			mul = x.Producer
-			if mul == nil || mul.OpType != "Mul" || !graph.IsStandardDomain(mul.Domain) || len(x.Consumers) != 1 || g.IsOutput(x) {
-				return ""
+		if ci < 0 {
+			if p.OpType == "Add" {
+				return nil // x + y: both would need dividing
 			}
-			mc := constOperand(mul)
-			if mc < 0 || !perChannelConst(mul.Input(mc), k) {
-				return ""
+			for _, i := range []int{1, 0} { // silu(gate) * up: follow up
+				if u := p.Input(i); private(u) && lastDim(u, k) {
+					if f := planFold(g, u, k); f != nil {
+						return done(f, fmt.Sprintf("one operand of %s", p))
+					}
+				}
 			}
-			addC, ci = ci, mc
-		} else {
-			mul = p
+			return nil
 		}
-		// The result must keep the shape of the data operand: a [K] constant
-		// broadcast into [..., K] does, unless the data operand is lower rank.
-		if !keepsShape(mul, ci) {
-			return ""
+		if !perChannelConst(p.Input(ci), k) || !keepsShape(p, ci) {
+			return nil
 		}
-		divideConst(g, mul, ci, s)
-		if p.OpType == "Add" {
-			divideConst(g, p, addC, s)
+		f := &fold{}
+		if p.OpType == "Add" { // (x + b) / s = x / s + b / s
+			u := p.Input(1 - ci)
+			if !private(u) || !lastDim(u, k) {
+				return nil
+			}
+			if f = planFold(g, u, k); f == nil {
+				return nil
+			}
 		}
-		return fmt.Sprintf("folded into the constant of %s", mul)
+		f.apply = append(f.apply, func(s []float32) { divideConst(g, p, ci, s) })
+		return done(f, fmt.Sprintf("the constant of %s", p))
+	case "MatMul", "Gemm":
+		w := p.Input(1)
+		if w == nil || w.Const == nil || w.Const.DType != graph.Float || w.Const.Rank() != 2 || g.IsInput(w) || p.Input(0) == w {
+			return nil
+		}
+		if p.OpType == "Gemm" {
+			if c := p.Input(2); c != nil && !perChannelConst(c, k) {
+				return nil
+			}
+		}
+		trans := isTransB(p)
+		if n := w.Const.Shape[1]; trans && w.Const.Shape[0] != k || !trans && n != k {
+			return nil
+		}
+		f := &fold{apply: []func(s []float32){func(s []float32) {
+			wv := p.Input(1)
+			if len(wv.Consumers) > 1 {
+				wv = g.AddInitializer(g.UniqueName(wv.Name+"_own"), wv.Const.Clone())
+				replaceInput(g, p, 1, wv)
+			}
+			scaleWeight(wv.Const, trans, false, s, true)
+			if p.OpType == "Gemm" && p.Input(2) != nil {
+				divideConst(g, p, 2, s)
+			}
+		}}}
+		return done(f, fmt.Sprintf("the output channels of %s", p))
 	}
-	return ""
+	return nil
+}
+
+// lastDim: v's last axis is known to have k channels, from shape inference
+// or from the weight of the MatMul/Gemm that makes it (through elementwise
+// ops, whose output has the broadcast shape of their inputs).
+func lastDim(v *graph.Value, k int) bool {
+	return lastDimDepth(v, k, 8)
+}
+
+func lastDimDepth(v *graph.Value, k, depth int) bool {
+	if r, ok := v.StaticShape(); ok && len(r) > 0 {
+		return r[len(r)-1] == k
+	}
+	p := v.Producer
+	if p == nil || depth == 0 {
+		return false
+	}
+	switch p.OpType {
+	case "MatMul", "Gemm":
+		if w := p.Input(1); w != nil && w.Const != nil && w.Const.Rank() == 2 {
+			if isTransB(p) {
+				return w.Const.Shape[0] == k
+			}
+			return w.Const.Shape[1] == k
+		}
+	case "Add", "Mul", "Sub", "Div", "Sigmoid", "Relu", "Tanh", "Erf", "Neg":
+		for _, in := range p.Inputs {
+			if in != nil && in.Const == nil && lastDimDepth(in, k, depth-1) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // constOperand is the index of the one constant operand of a binary node, or -1.
