@@ -261,7 +261,9 @@ func planFold(g *graph.Graph, v *graph.Value, k int) *fold {
 	if p == nil || len(p.Outputs) != 1 || !graph.IsStandardDomain(p.Domain) && p.Domain != "com.microsoft" {
 		return nil
 	}
-	private := func(u *graph.Value) bool { return u != nil && u.Const == nil && len(u.Consumers) == 1 && !g.IsOutput(u) }
+	private := func(u *graph.Value) bool {
+		return u != nil && u.Const == nil && len(u.Consumers) == 1 && !g.IsOutput(u)
+	}
 	done := func(f *fold, into string) *fold {
 		f.into = append(f.into, into)
 		f.changed = append(f.changed, v.Name)
