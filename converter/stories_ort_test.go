@@ -15,6 +15,7 @@ import (
 	"github.com/onnxq/onnxq/internal/ortref"
 	"github.com/onnxq/onnxq/internal/testdata"
 	"github.com/onnxq/onnxq/npy"
+	"github.com/onnxq/onnxq/passes"
 )
 
 // storiesWindows are the token windows of the stories260K README, [118, 256].
@@ -111,8 +112,11 @@ func TestStoriesW8A8Perplexity(t *testing.T) {
 	}
 }
 
-// TestStoriesSmoothQuantPerplexity: W8A8 static (defaults) with SmoothQuant
-// on stories260K, held-out perplexity in ORT for several alphas.
+// TestStoriesSmoothQuantPerplexity: W8A8 static with SmoothQuant on
+// stories260K, held-out perplexity in ORT. SmoothQuant 0.5 takes the
+// defaults from +5.9% to under +5%; with uint8 weights, which ORT's x86
+// kernels multiply exactly (int8 weights meet its u8s8 saturation on CPUs
+// without AVX-VNNI), it is within +3% of float.
 func TestStoriesSmoothQuantPerplexity(t *testing.T) {
 	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
 		t.Fatal(err)
@@ -122,17 +126,48 @@ func TestStoriesSmoothQuantPerplexity(t *testing.T) {
 	n := ids.Shape[0]
 	float := perplexity(t, model, ids, storiesCalibWindows, n)
 	cal := storiesCalib(t, ids, storiesCalibWindows)
+	got := map[string]float64{}
 	for _, c := range []struct {
+		name   string
 		alpha  float64
+		wt     graph.DataType
 		reduce bool
-	}{{0, false}, {0, true}, {0.5, false}, {0.5, true}, {0.7, false}, {0.7, true}, {0.85, true}} {
-		out := filepath.Join(t.TempDir(), "sq.onnx")
-		rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, SmoothQuant: c.alpha, ReduceRange: c.reduce, NoMeasure: true})
+	}{
+		{"defaults", 0, graph.Int8, false},
+		{"sq0.5", 0.5, graph.Int8, false},
+		{"sq0.7-reduce-range", 0.7, graph.Int8, true},
+		{"uint8-weights", 0, graph.Uint8, false},
+		{"sq0.5-uint8-weights", 0.5, graph.Uint8, false},
+	} {
+		out := filepath.Join(t.TempDir(), c.name+".onnx")
+		rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, SmoothQuant: c.alpha, WeightType: c.wt, ReduceRange: c.reduce, NoMeasure: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := perplexity(t, out, ids, storiesCalibWindows, n)
-		own := onnxqPerplexity(t, out, ids, storiesCalibWindows, storiesCalibWindows+12)
-		t.Logf("alpha %.2f reduce-range %v: held-out perplexity %.4f (float %.4f, %+.2f%%); onnxq 12 windows %.4f; %v", c.alpha, c.reduce, p, float, 100*(p/float-1), own, rep.Passes[len(rep.Passes)-1].Notes)
+		if c.alpha > 0 {
+			var sq *passes.Change
+			for _, ch := range rep.Passes {
+				if ch.Pass == "smooth-quant" {
+					sq = ch
+				}
+			}
+			// Per layer: the q/k/v input, o_proj's, gate/up's, down_proj's;
+			// then lm_head's. Norms and SwiGLU fold, o_proj gets a Mul.
+			if sq == nil {
+				t.Fatalf("%s: no smooth-quant pass in the report", c.name)
+			}
+			notes := strings.Join(sq.Notes, "\n")
+			if sq.Count != 21 || strings.Count(notes, "folded into") != 16 || strings.Count(notes, "Mul by 1/s") != 5 {
+				t.Errorf("%s: smooth-quant pass %+v", c.name, sq)
+			}
+		}
+		got[c.name] = perplexity(t, out, ids, storiesCalibWindows, n)
+		t.Logf("%s: held-out perplexity %.4f (float %.4f, %+.2f%%)", c.name, got[c.name], float, 100*(got[c.name]/float-1))
+	}
+	if got["sq0.5"] > 1.05*float || got["sq0.5"] >= got["defaults"] {
+		t.Errorf("SmoothQuant 0.5: %.4f, defaults %.4f, want under 1.05 x float %.4f", got["sq0.5"], got["defaults"], float)
+	}
+	if got["sq0.5-uint8-weights"] > 1.03*float {
+		t.Errorf("SmoothQuant 0.5 with uint8 weights: %.4f above 1.03 x float %.4f", got["sq0.5-uint8-weights"], float)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -348,6 +349,18 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "wrote\t%s\n", rep.Output)
 	fmt.Fprintf(tw, "calibration\t%d samples\n", rep.Samples)
+	for _, ch := range rep.Passes {
+		if ch.Pass != "smooth-quant" {
+			continue
+		}
+		folded := 0
+		for _, n := range ch.Notes {
+			if strings.Contains(n, "; folded into ") {
+				folded++
+			}
+		}
+		fmt.Fprintf(tw, "smooth quant\t%d tensors into %d layers: 1/s folded upstream for %d, a Mul inserted for %d (see --report)\n", ch.Count, len(ch.Nodes), folded, ch.Count-folded)
+	}
 	switch {
 	case rep.Dynamic:
 		fmt.Fprintf(tw, "activations\tquantized at run time (dynamic W8A8) where MatMul/Gemm read them, else float\n")
@@ -435,6 +448,9 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 		fmt.Fprintf(tw, "note\tuint8 activations into int8 weights: ONNX Runtime on x86 CPUs without AVX-VNNI adds product pairs in saturating int16 and can lose much accuracy; for such targets add --reduce-range (7-bit weights) or use --weight-type uint8\n")
 	}
 	phases := []string{"load", "passes", "calibration", "quantize", "save"}
+	if _, ok := rep.PhaseSeconds["smooth-quant"]; ok {
+		phases = slices.Insert(phases, 2, "smooth-quant")
+	}
 	if rep.Measured != nil {
 		phases = append(phases, "measure")
 	}
