@@ -285,10 +285,13 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 	rep.Passes = prep.Changes
 	phase("passes", start)
 	start = time.Now()
-	if sq, err := smoothQuant(ctx, m, opt, pst); err != nil {
+	sq, sqSamples, err := smoothQuant(ctx, m, opt, pst)
+	if err != nil {
 		return nil, err
-	} else if sq != nil {
+	}
+	if sq != nil {
 		rep.Passes = append(rep.Passes, sq)
+		rep.Samples = sqSamples
 		phase("smooth-quant", start)
 	}
 
@@ -376,7 +379,7 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 		if opt.BiasCorrection {
 			return nil, fmt.Errorf("bias correction needs calibration data (--calib)")
 		}
-	} else if len(toObserve) == 0 && !opt.BiasCorrection {
+	} else if len(toObserve) == 0 && !opt.BiasCorrection && sq == nil {
 		rep.Warnings = append(rep.Warnings, "calibration data not used: no tensor needs a calibrated range")
 	} else if err := runCalibration(ctx, m, opt, pl, st, qp.Weights, toObserve, rep, ranges); err != nil {
 		return nil, err

@@ -125,28 +125,29 @@ func channelAbsMax(ctx context.Context, m *graph.Model, opt Options, names []str
 	return out, src.Len(), nil
 }
 
-// smoothQuant migrates each target's scales and returns the report's change;
+// smoothQuant migrates each target's scales and returns the report's change
+// and how many calibration samples it ran;
 // tensors whose values change on purpose (folded norms' outputs) go into
 // st.Changed so a layerwise compare against the original model skips them.
-func smoothQuant(ctx context.Context, m *graph.Model, opt Options, st *passes.State) (*passes.Change, error) {
+func smoothQuant(ctx context.Context, m *graph.Model, opt Options, st *passes.State) (*passes.Change, int, error) {
 	g := m.Graph
 	if !(opt.SmoothQuant >= 0 && opt.SmoothQuant <= 1) {
-		return nil, fmt.Errorf("smooth quant: alpha %v is not in [0, 1]", opt.SmoothQuant)
+		return nil, 0, fmt.Errorf("smooth quant: alpha %v is not in [0, 1]", opt.SmoothQuant)
 	}
 	targets, err := smoothTargets(g, opt)
 	if err != nil || len(targets) == 0 {
-		return nil, err
+		return nil, 0, err
 	}
 	if opt.Calib == "" {
-		return nil, fmt.Errorf("smooth quant needs calibration data (--calib): its scales come from the activations' per-channel ranges")
+		return nil, 0, fmt.Errorf("smooth quant needs calibration data (--calib): its scales come from the activations' per-channel ranges")
 	}
 	names := make([]string, len(targets))
 	for i, t := range targets {
 		names[i] = t.input.Name
 	}
-	xMax, _, err := channelAbsMax(ctx, m, opt, names)
+	xMax, samples, err := channelAbsMax(ctx, m, opt, names)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	ch := &passes.Change{Pass: "smooth-quant", MaxRelDiff: -1}
 	// Every scale from the weights as they were: a fold into a layer's
@@ -156,14 +157,14 @@ func smoothQuant(ctx context.Context, m *graph.Model, opt Options, st *passes.St
 		x := xMax[t.input.Name]
 		wMax, err := passes.InputChannelMax(g, t.input, t.readers)
 		if err != nil {
-			return nil, fmt.Errorf("smooth quant: %v", err)
+			return nil, 0, fmt.Errorf("smooth quant: %v", err)
 		}
 		if len(x) != len(wMax) {
 			ch.Notes = append(ch.Notes, fmt.Sprintf("%q left alone: %d activation channels on its last axis, the weights have %d input channels", t.input.Name, len(x), len(wMax)))
 			continue
 		}
 		if scales[i], err = passes.SmoothScales(x, wMax, t.alpha); err != nil {
-			return nil, fmt.Errorf("smooth quant: tensor %q: %v", t.input.Name, err)
+			return nil, 0, fmt.Errorf("smooth quant: tensor %q: %v", t.input.Name, err)
 		}
 	}
 	for i, t := range targets {
@@ -175,7 +176,7 @@ func smoothQuant(ctx context.Context, m *graph.Model, opt Options, st *passes.St
 		before, after := outlierRatio(x, nil), outlierRatio(x, s)
 		mig, err := passes.MigrateInputScaleOf(g, t.input, t.readers, s)
 		if err != nil {
-			return nil, fmt.Errorf("smooth quant: %v", err)
+			return nil, 0, fmt.Errorf("smooth quant: %v", err)
 		}
 		for _, name := range mig.Changed {
 			st.Changed[name] = true
@@ -190,7 +191,7 @@ func smoothQuant(ctx context.Context, m *graph.Model, opt Options, st *passes.St
 		}
 		ch.Notes = append(ch.Notes, fmt.Sprintf("%q (alpha %g%s): channel max/median of |x| %.3g -> %.3g; %s", t.input.Name, t.alpha, src, before, after, mig.How))
 	}
-	return ch, nil
+	return ch, samples, nil
 }
 
 // outlierRatio is the largest per-channel max|x| (divided by s when given)

@@ -43,7 +43,7 @@ func TestSmoothQuantIsExactInFloat(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := passes.NewState()
-	ch, err := smoothQuant(context.Background(), sm, Options{Calib: cal, SmoothQuant: 0.5}, st)
+	ch, _, err := smoothQuant(context.Background(), sm, Options{Calib: cal, SmoothQuant: 0.5}, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestSmoothQuantRules(t *testing.T) {
 	}
 	// Only the MLP's up and down projections (MatMul_7, MatMul_8, by glob).
 	f := &overrides.File{Version: 1, Nodes: map[string]*overrides.Rule{"MatMul_[78]": {SmoothQuant: alpha(0.6)}}}
-	ch, err := smoothQuant(context.Background(), load(), Options{Calib: cal, Overrides: f}, passes.NewState())
+	ch, _, err := smoothQuant(context.Background(), load(), Options{Calib: cal, Overrides: f}, passes.NewState())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestSmoothQuantRules(t *testing.T) {
 	// through an inserted Mul, since the norm also feeds q_proj unsmoothed.
 	f = &overrides.File{Version: 1, Nodes: map[string]*overrides.Rule{"MatMul_1": {SmoothQuant: alpha(0)}}}
 	g := load()
-	ch, err = smoothQuant(context.Background(), g, Options{Calib: cal, SmoothQuant: 0.5, Overrides: f}, passes.NewState())
+	ch, _, err = smoothQuant(context.Background(), g, Options{Calib: cal, SmoothQuant: 0.5, Overrides: f}, passes.NewState())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,13 +159,13 @@ func TestSmoothQuantRules(t *testing.T) {
 		t.Errorf("q/k/v with k_proj off: %s", ch.Notes[0])
 	}
 	f = &overrides.File{Version: 1, Nodes: map[string]*overrides.Rule{"MatMul_1": {SmoothQuant: alpha(0.8)}}}
-	if _, err := smoothQuant(context.Background(), load(), Options{Calib: cal, SmoothQuant: 0.5, Overrides: f}, passes.NewState()); err == nil || !strings.Contains(err.Error(), "same alpha") {
+	if _, _, err := smoothQuant(context.Background(), load(), Options{Calib: cal, SmoothQuant: 0.5, Overrides: f}, passes.NewState()); err == nil || !strings.Contains(err.Error(), "same alpha") {
 		t.Errorf("different alphas on one tensor: %v", err)
 	}
-	if _, err := smoothQuant(context.Background(), load(), Options{SmoothQuant: 0.5}, passes.NewState()); err == nil || !strings.Contains(err.Error(), "--calib") {
+	if _, _, err := smoothQuant(context.Background(), load(), Options{SmoothQuant: 0.5}, passes.NewState()); err == nil || !strings.Contains(err.Error(), "--calib") {
 		t.Errorf("no calibration data: %v", err)
 	}
-	if _, err := smoothQuant(context.Background(), load(), Options{Calib: cal, SmoothQuant: 1.5}, passes.NewState()); err == nil {
+	if _, _, err := smoothQuant(context.Background(), load(), Options{Calib: cal, SmoothQuant: 1.5}, passes.NewState()); err == nil {
 		t.Error("alpha 1.5 accepted")
 	}
 	if _, err := overrides.Parse([]byte(`{"version": 1, "op_types": {"MatMul": {"smooth_quant": -0.1}}}`)); err == nil || !strings.Contains(err.Error(), `op_types["MatMul"].smooth_quant`) {
