@@ -293,6 +293,8 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 		rep.Passes = append(rep.Passes, sq)
 		rep.Samples = sqSamples
 		phase("smooth-quant", start)
+	} else if opt.SmoothQuant > 0 {
+		rep.Warnings = append(rep.Warnings, "smooth quant: no MatMul or Gemm reads its input through a constant float weight; nothing smoothed")
 	}
 
 	pl := makePlan(m)

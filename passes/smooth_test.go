@@ -122,3 +122,33 @@ func TestSmoothScales(t *testing.T) {
 		t.Error("alpha 1.5 accepted")
 	}
 }
+
+// TestMigrateInputScaleRMSNorm: the scale of a SimplifiedLayerNormalization
+// (ORT's RMSNorm, which the executor does not run) and of ONNX's
+// RMSNormalization is divided by s, and the reading weight's rows multiplied.
+func TestMigrateInputScaleRMSNorm(t *testing.T) {
+	for _, op := range []string{"SimplifiedLayerNormalization", "RMSNormalization"} {
+		m := graph.NewModel(graph.Opset{Domain: "", Version: 23})
+		g := m.Graph
+		x := g.AddInput("x", graph.Float, []int64{2, 3})
+		gamma := g.AddInitializer("gamma", graph.Float32Tensor([]int{3}, []float32{1, 2, 4}))
+		w := g.AddInitializer("w", graph.Float32Tensor([]int{3, 2}, []float32{1, 1, 1, 1, 1, 1}))
+		n := g.AddNode(op, "norm", []*graph.Value{x, gamma}, []string{"n"}, graph.AttrIntOf("axis", -1)).Output()
+		y := g.AddNode("MatMul", "mm", []*graph.Value{n, w}, []string{"y"}).Output()
+		g.AddOutput(y)
+		mig, err := MigrateInputScaleOf(g, n, WeightReaders(g, n), []float32{2, 4, 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		norm := n.Producer
+		if !strings.Contains(mig.How, "the scale of") || len(mig.Changed) != 1 || mig.Changed[0] != "n" {
+			t.Errorf("%s: %+v", op, mig)
+		}
+		if got := norm.Input(1).Const.Float32s(); got[0] != 0.5 || got[1] != 0.5 || got[2] != 0.5 {
+			t.Errorf("%s: scale %v, want [0.5 0.5 0.5]", op, got)
+		}
+		if got := y.Producer.Input(1).Const.Float32s(); got[0] != 2 || got[2] != 4 || got[5] != 8 {
+			t.Errorf("%s: weight %v, want rows 2, 4, 8", op, got)
+		}
+	}
+}
