@@ -1,7 +1,10 @@
 package converter
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -119,6 +122,22 @@ func TestSmoothQuantSQNR(t *testing.T) {
 		sqnr[alpha] = rep.Measured.Outputs[0].SQNR
 	}
 	t.Logf("output SQNR: plain W8A8 %.2f dB, SmoothQuant 0.5 %.2f dB", sqnr[0], sqnr[0.5])
+	// Deterministic: the same options give the same bytes.
+	var files [2][]byte
+	for i := range files {
+		out := filepath.Join(dir, fmt.Sprintf("d%d.onnx", i))
+		if _, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, SmoothQuant: 0.5, NoMeasure: true}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[i] = b
+	}
+	if !bytes.Equal(files[0], files[1]) {
+		t.Error("two SmoothQuant conversions differ")
+	}
 	if sqnr[0.5] < sqnr[0]+10 {
 		t.Errorf("SmoothQuant 0.5 gives %.2f dB against %.2f dB without, want >= 10 dB more", sqnr[0.5], sqnr[0])
 	}
