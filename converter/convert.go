@@ -384,9 +384,14 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 	// Data-driven weight rounding: new codes (and grids) before bias
 	// correction, which corrects for these codes' error.
 	start = time.Now()
-	rounded, err := roundWeights(ctx, m, pl, st, opt, qp.Weights, weightReports, rep)
+	rounded, inserted, err := roundWeights(ctx, m, pl, st, opt, qp.Weights, weightReports, rep, pst)
 	if err != nil {
 		return nil, err
+	}
+	if !opt.WeightOnly {
+		// AWQ's Mul by 1/s: the layers now read its output.
+		pl.observe = append(pl.observe, inserted...)
+		toObserve = append(toObserve, inserted...)
 	}
 	if len(rounded) > 0 {
 		phase("weight rounding", start)
@@ -423,8 +428,14 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 	if ownPeak {
 		rep.CalibrationPeakRSSBytes = rss.Peak()
 	}
+	// The float reference keeps the float weights (AWQ's scaled ones).
+	floatWeights := map[string][]float32{}
 	for _, name := range sortedKeys(rounded) {
-		copy(m.Graph.Value(name).Const.Float32s(), rounded[name])
+		w := m.Graph.Value(name).Const.Float32s()
+		if withFloat {
+			floatWeights[name] = slices.Clone(w)
+		}
+		copy(w, rounded[name])
 	}
 	// Encodings and QDQ insertion.
 	start = time.Now()
@@ -521,6 +532,9 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 	if withFloat {
 		if floatModel, err = cloneModel(m); err != nil {
 			return nil, err
+		}
+		for name, w := range floatWeights {
+			copy(floatModel.Graph.Value(name).Const.Float32s(), w)
 		}
 	}
 	if len(qp.Weights)+len(qp.Activations) == 0 {

@@ -100,36 +100,43 @@ type convGeom struct {
 // roundWeights runs the engine. It returns each handled weight's new values
 // (the model keeps its float weights: activation calibration and bias
 // correction run on the float model, the latter against these values).
-func roundWeights(ctx context.Context, m *graph.Model, pl *plan, st *settings, opt Options, weights map[string]*passes.Encoding, reports []*TensorReport, rep *Report) (map[string][]float32, error) {
+//
+// AWQ's input scales are folded into the graph as they are chosen (see
+// awqFold): the pass state learns the tensors whose values change, the
+// report gets an "awq" pass entry, and inserted tensors (a Mul by 1/s where
+// no producer could take the division) are returned for calibration.
+func roundWeights(ctx context.Context, m *graph.Model, pl *plan, st *settings, opt Options, weights map[string]*passes.Encoding, reports []*TensorReport, rep *Report, pst *passes.State) (map[string][]float32, []string, error) {
 	opt.Rounding = roundingDefaults(opt.Rounding)
 	targets, err := roundTargets(m.Graph, pl, st, opt, weights, reports, rep)
 	if err != nil || len(targets) == 0 {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, t := range targets {
 		if needs, _ := wround.NeedsOf(t.algo, opt.Rounding); needs.Hessian || needs.Rows > 0 || needs.AbsMean {
 			if opt.Calib == "" {
-				return nil, fmt.Errorf("weight %q: weight rounding %s needs calibration data (--calib); nearest and hqq do not", t.weight, t.algo)
+				return nil, nil, fmt.Errorf("weight %q: weight rounding %s needs calibration data (--calib); nearest and hqq do not", t.weight, t.algo)
 			}
 		}
 	}
 	out := map[string][]float32{}
 	if opt.Calib == "" {
 		for _, t := range targets {
-			if err := runTarget(t, opt, out, rep); err != nil {
-				return nil, err
+			if err := runTarget(t, opt, out, rep, nil); err != nil {
+				return nil, nil, err
 			}
 		}
-		return out, nil
+		return out, nil, nil
 	}
 	src, err := dataset.Open(opt.Calib, dataset.InputsOf(m), opt.Dataset)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rep.Samples = src.Len()
 	// Sequential rounding runs later layers on the model with the earlier
 	// ones already rounded; the float values come back at the end.
 	orig := map[string][]float32{}
+	fold := &awqFold{g: m.Graph, weights: weights, out: out, orig: orig, state: pst,
+		change: &passes.Change{Pass: "awq", MaxRelDiff: -1}}
 	defer func() {
 		for name, w := range orig {
 			copy(m.Graph.Value(name).Const.Float32s(), w)
@@ -140,17 +147,17 @@ func roundWeights(ctx context.Context, m *graph.Model, pl *plan, st *settings, o
 		batch := nextBatch(m.Graph, rest, opt)
 		rest = rest[len(batch):]
 		if err := collect(ctx, m, src, batch, opt); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, job := range awqGroups(batch) {
 			var err error
 			if len(job) > 1 {
-				err = runShared(job, opt, out, rep)
+				err = runShared(job, opt, out, rep, fold)
 			} else {
-				err = runTarget(job[0], opt, out, rep)
+				err = runTarget(job[0], opt, out, rep, fold)
 			}
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		for _, t := range batch {
@@ -164,7 +171,10 @@ func roundWeights(ctx context.Context, m *graph.Model, pl *plan, st *settings, o
 			}
 		}
 	}
-	return out, nil
+	if fold.change.Count > 0 {
+		rep.Passes = append(rep.Passes, fold.change)
+	}
+	return out, fold.inserted, nil
 }
 
 // roundingDefaults fills the knobs left zero with wround's defaults.
@@ -225,6 +235,15 @@ func roundTargets(g *graph.Graph, pl *plan, st *settings, opt Options, weights m
 				clip = true
 			default: // hqq and awq fit their own grids
 				rep.Warnings = append(rep.Warnings, fmt.Sprintf("weight %q: weight range mse does not combine with %s, which fits its own grid: ignored", wv.Name, algo))
+			}
+		}
+		if algo == "awq" {
+			// AWQ's input scales must be folded into the graph, which
+			// passes.MigrateInputScale does for MatMul/Gemm readers only.
+			ta, _ := n.AttrInt("transA", 0)
+			if n.OpType == "Conv" || ta != 0 {
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("weight %q: awq's input scales are folded for MatMul and Gemm (transA 0) layers only: nearest rounding", wv.Name))
+				algo = "nearest"
 			}
 		}
 		if algo == "nearest" && opt.WeightBits == 0 {
@@ -390,7 +409,9 @@ func layersOf(n *graph.Node, w *graph.Tensor, enc *passes.Encoding, qmin, qmax i
 		mg := O / groups
 		for grp := range groups {
 			index := func(r, k int) int { return (grp*mg+r)*per + k }
-			subs = append(subs, mk(mg, per, index, &rowSource{tensor: in.Name, k: per, conv: geo, group: grp}))
+			sub := mk(mg, per, index, &rowSource{tensor: in.Name, k: per, conv: geo, group: grp})
+			sub.layer.Taps = geo.kh * geo.kw
+			subs = append(subs, sub)
 		}
 		return subs, "", nil
 	}
@@ -806,7 +827,8 @@ func collect(ctx context.Context, m *graph.Model, src dataset.Source, batch []*r
 
 // runTarget runs the target's algorithm on each of its layers and writes the
 // new weight values into out and the grids into the encoding.
-func runTarget(t *roundTarget, opt Options, out map[string][]float32, rep *Report) error {
+// AWQ's input scales go through f into the graph (nil: AWQ is an error).
+func runTarget(t *roundTarget, opt Options, out map[string][]float32, rep *Report, f *awqFold) error {
 	start := time.Now()
 	var before, after float64
 	haveMSE := false
@@ -824,8 +846,12 @@ func runTarget(t *roundTarget, opt Options, out map[string][]float32, rep *Repor
 		}
 		l := s.layer
 		if in != nil && len(in.H) == l.K*l.K {
-			before += hessianMSE(l, l.W, l.RTN(), in.H) * float64(l.N)
+			before += hessianMSE(l, l.W, l.RTN(), in.H, nil) * float64(l.N)
 			haveMSE = true
+		}
+		w0 := l.W
+		if algo == "awq" {
+			w0 = slices.Clone(l.W) // awq scales l.W in place
 		}
 		if t.clip && !l.Pinned {
 			// The grid from the clipping search; the algorithm keeps it.
@@ -839,11 +865,16 @@ func runTarget(t *roundTarget, opt Options, out map[string][]float32, rep *Repor
 		if err != nil {
 			return fmt.Errorf("weight %q: %s: %v", t.weight, algo, err)
 		}
-		if res.InputScale != nil {
-			return fmt.Errorf("weight %q: awq needs its per-input-channel scales folded into the producer of %q, and that fold is not wired yet (use gptq, hqq or adaround)", t.weight, t.node.Input(0).Name)
-		}
 		if haveMSE {
-			after += hessianMSE(l, l.W, res.Codes, in.H) * float64(l.N)
+			after += hessianMSE(l, w0, res.Codes, in.H, res.InputScale) * float64(l.N)
+		}
+		if res.InputScale != nil {
+			if f == nil || len(t.subs) != 1 {
+				return fmt.Errorf("weight %q: awq chose input scales for %q that cannot be folded here", t.weight, t.node.Input(0).Name)
+			}
+			if err := f.apply([]*roundTarget{t}, res.InputScale); err != nil {
+				return err
+			}
 		}
 		writeBack(t, s, res.Codes, out)
 	}
@@ -909,7 +940,7 @@ func awqGroups(batch []*roundTarget) [][]*roundTarget {
 
 // runShared runs one algorithm on the rows of several weights reading the
 // same input, as one layer, and hands each weight its rows back.
-func runShared(ts []*roundTarget, opt Options, out map[string][]float32, rep *Report) error {
+func runShared(ts []*roundTarget, opt Options, out map[string][]float32, rep *Report, f *awqFold) error {
 	start := time.Now()
 	first := ts[0].subs[0].layer
 	var names []string
@@ -928,22 +959,20 @@ func runShared(ts []*roundTarget, opt Options, out map[string][]float32, rep *Re
 	}
 	if unseen(ts[0].subs[0].src) {
 		for _, t := range ts {
-			if err := runTarget(t, opt, out, rep); err != nil {
+			if err := runTarget(t, opt, out, rep, f); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	in := ts[0].subs[0].src.stats.inputs()
-	before := hessianMSE(all, all.W, all.RTN(), in.H)
+	before := hessianMSE(all, all.W, all.RTN(), in.H, nil)
+	w0 := slices.Clone(all.W) // awq scales all.W in place
 	res, err := wround.Run(ts[0].algo, all, in, opt.Rounding)
 	if err != nil {
 		return fmt.Errorf("weights %s: %s: %v", strings.Join(names, ", "), ts[0].algo, err)
 	}
-	if res.InputScale != nil {
-		return fmt.Errorf("weights %s: awq needs its per-input-channel scales folded into the producer of %q, and that fold is not wired yet (use gptq, hqq or adaround)", strings.Join(names, ", "), ts[0].node.Input(0).Name)
-	}
-	after := hessianMSE(all, all.W, res.Codes, in.H)
+	after := hessianMSE(all, w0, res.Codes, in.H, res.InputScale)
 	row, prow := 0, 0
 	for _, t := range ts {
 		s := t.subs[0]
@@ -952,12 +981,19 @@ func runShared(ts []*roundTarget, opt Options, out map[string][]float32, rep *Re
 			copy(l.Scale, all.Scale[prow:])
 			copy(l.Zero, all.Zero[prow:])
 		}
+		copy(l.W, all.W[row*l.K:]) // the scaled weights, when awq scaled them
 		writeBack(t, s, res.Codes[row*l.K:(row+l.N)*l.K], out)
 		row, prow = row+l.N, prow+len(l.Scale)
 		if t.tr != nil {
 			b, a := before, after
 			t.tr.Rounding = &RoundingReport{Algorithm: t.algo, Seconds: time.Since(start).Seconds(), MSENearest: &b, MSEAfter: &a}
 		}
+	}
+	if res.InputScale != nil {
+		if f == nil {
+			return fmt.Errorf("weights %s: awq chose input scales for %q that cannot be folded here", strings.Join(names, ", "), ts[0].node.Input(0).Name)
+		}
+		return f.apply(ts, res.InputScale)
 	}
 	return nil
 }
@@ -995,13 +1031,18 @@ func writeBack(t *roundTarget, s *roundSub, codes []int32, out map[string][]floa
 
 // hessianMSE is the output MSE of codes q against the weights w over every
 // input row, from H = mean x x^T: mean over rows and outputs of (x.d)^2 =
-// d^T H d per output.
-func hessianMSE(l *wround.Layer, w []float32, q []int32, h []float64) float64 {
+// d^T H d per output. With AWQ's input scales s, the codes stand for
+// weights times s (the input is divided by s): the error is q/s - w.
+func hessianMSE(l *wround.Layer, w []float32, q []int32, h []float64, s []float32) float64 {
 	var sum float64
 	d := make([]float64, l.K)
 	for r := range l.N {
 		for k := range l.K {
-			d[k] = float64(l.Dequantize(r, k, q[r*l.K+k])) - float64(w[r*l.K+k])
+			v := float64(l.Dequantize(r, k, q[r*l.K+k]))
+			if s != nil {
+				v /= float64(s[k])
+			}
+			d[k] = v - float64(w[r*l.K+k])
 		}
 		for i := range l.K {
 			if d[i] == 0 {
@@ -1059,4 +1100,134 @@ func RoundingSummary(rep *Report) string {
 		parts = append(parts, p+fmt.Sprintf(", %.2f s", s.seconds))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// awqFold puts AWQ's input scales into the graph as they are chosen: the
+// readers' weights become W diag(s) (the very float32 products wround
+// quantized, which apply checks) and their input is divided by s, folded
+// into its producer by passes.MigrateInputScaleWith, or a Mul inserted
+// where no producer can take it. A MatMul/Gemm producer's weight may be
+// quantized already: its grid is per output channel (per-tensor grids veto
+// the fold), so dividing the channel's scales with its weights keeps its
+// codes. Later layers' statistics are collected on the folded graph.
+type awqFold struct {
+	g         *graph.Graph
+	weights   map[string]*passes.Encoding
+	out, orig map[string][]float32 // rounded weights, and sequential's saved floats
+	state     *passes.State
+	change    *passes.Change
+	inserted  []string
+}
+
+func (f *awqFold) apply(ts []*roundTarget, s []float32) error {
+	input := ts[0].node.Input(0)
+	readers := make([]*graph.Node, len(ts))
+	for i, t := range ts {
+		readers[i] = t.node
+	}
+	mig, err := passes.MigrateInputScaleWith(f.g, input, readers, s, f.canFold)
+	if err != nil {
+		return fmt.Errorf("awq: %v", err)
+	}
+	for _, t := range ts {
+		sub, l := t.subs[0], t.subs[0].layer
+		w := t.node.Input(1).Const.Float32s()
+		for r := range l.N {
+			for k := range l.K {
+				if a, b := w[sub.index(r, k)], l.W[r*l.K+k]; a != b {
+					return fmt.Errorf("weight %q: awq quantized %v at (%d, %d), the folded graph holds %v", t.weight, b, r, k, a)
+				}
+			}
+		}
+	}
+	for _, p := range mig.Producers {
+		f.divideOutputs(p, s)
+	}
+	for _, name := range mig.Changed {
+		f.state.Changed[name] = true
+	}
+	if mig.Inserted != nil {
+		f.inserted = append(f.inserted, mig.Inserted.Name)
+	}
+	f.change.Count++
+	for _, n := range readers {
+		f.change.Nodes = append(f.change.Nodes, n.Name)
+	}
+	f.change.Notes = append(f.change.Notes, fmt.Sprintf("%q: input scales in [%.3g, %.3g]; %s", input.Name, slices.Min(s), slices.Max(s), mig.How))
+	return nil
+}
+
+// canFold says whether a fold may divide the output channels of MatMul/Gemm
+// p: not through a Gemm bias (it is planned by name, and the fold replaces
+// it), not into a shared quantized weight (the fold's private copy would
+// have no encoding), not into a per-tensor grid.
+func (f *awqFold) canFold(p *graph.Node) bool {
+	w := p.Input(1)
+	if p.OpType == "Gemm" && p.Input(2) != nil {
+		return false
+	}
+	enc := f.weights[w.Name]
+	if enc == nil {
+		return true
+	}
+	if len(w.Consumers) > 1 {
+		return false
+	}
+	_, ok := outChannels(enc, w.Const.Shape, isTransposed(p))
+	return ok
+}
+
+// divideOutputs divides output channel n of p's weight encoding, and of its
+// rounded (and saved) values, by s_n, as the fold did to its float weights.
+func (f *awqFold) divideOutputs(p *graph.Node, s []float32) {
+	w := p.Input(1)
+	enc := f.weights[w.Name]
+	if enc == nil {
+		return
+	}
+	trans := isTransposed(p)
+	chOf, _ := outChannels(enc, w.Const.Shape, trans)
+	for i, n := range chOf {
+		enc.Scale[i] /= s[n]
+	}
+	cols := w.Const.Shape[1]
+	for _, m := range []map[string][]float32{f.out, f.orig} {
+		v := m[w.Name]
+		for i := range v {
+			n := i % cols
+			if trans {
+				n = i / cols
+			}
+			v[i] /= s[n]
+		}
+	}
+}
+
+// isTransposed: a Gemm with transB, whose weight is [N, K].
+func isTransposed(n *graph.Node) bool {
+	tb, _ := n.AttrInt("transB", 0)
+	return n.OpType == "Gemm" && tb != 0
+}
+
+// outChannels maps each scale of a 2-D MatMul/Gemm weight's encoding to the
+// output channel it belongs to; false when one scale spans several.
+func outChannels(enc *passes.Encoding, shape []int, trans bool) ([]int, bool) {
+	chOf := make([]int, len(enc.Scale))
+	for i := range chOf {
+		chOf[i] = -1
+	}
+	idx := encIndexer(enc, shape)
+	cols := shape[1]
+	for i := range graph.Numel(shape) {
+		n := i % cols
+		if trans {
+			n = i / cols
+		}
+		p := idx(i)
+		if chOf[p] >= 0 && chOf[p] != n {
+			return nil, false
+		}
+		chOf[p] = n
+	}
+	return chOf, true
 }

@@ -363,11 +363,11 @@ func TestRoundingSharedInputOneLayer(t *testing.T) {
 	apart, together := map[string][]float32{}, map[string][]float32{}
 	ta, tt := build(500), build(500)
 	for _, tg := range ta {
-		if err := runTarget(tg, opt, apart, &Report{}); err != nil {
+		if err := runTarget(tg, opt, apart, &Report{}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := runShared(tt, opt, together, &Report{}); err != nil {
+	if err := runShared(tt, opt, together, &Report{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for i, tg := range ta {
@@ -388,7 +388,7 @@ func TestRoundingSharedInputOneLayer(t *testing.T) {
 	rep := &Report{}
 	none := map[string][]float32{}
 	tn := build(0)
-	if err := runShared(tn, opt, none, rep); err != nil {
+	if err := runShared(tn, opt, none, rep, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, tg := range tn {

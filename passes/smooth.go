@@ -160,12 +160,28 @@ type Migration struct {
 	// Changed names the tensors whose values are now divided by s (input
 	// and the intermediates of a fold); empty when a Mul was inserted.
 	Changed []string
+	// Producers are the MatMul/Gemm nodes whose weight's output channels
+	// (and Gemm's bias) a fold divided by s: a caller that already chose
+	// those weights' quantization grids must divide them too.
+	Producers []*graph.Node
+	// Inserted is the Mul's output the readers now read, when one was
+	// inserted.
+	Inserted *graph.Value
 }
 
 // MigrateInputScaleOf is MigrateInputScale for a chosen subset of input's
 // weight readers (the others keep reading input unchanged, so the division
 // goes into an inserted Mul unless readers are all of input's readers).
 func MigrateInputScaleOf(g *graph.Graph, input *graph.Value, readers []*graph.Node, s []float32) (Migration, error) {
+	return MigrateInputScaleWith(g, input, readers, s, nil)
+}
+
+// MigrateInputScaleWith is MigrateInputScaleOf where canFold, when not nil,
+// is asked before a fold divides the output channels of a MatMul/Gemm
+// producer: false sends the division into an inserted Mul instead (AWQ's
+// engine says no where that producer's weight grid is per tensor and cannot
+// follow a per-channel division).
+func MigrateInputScaleWith(g *graph.Graph, input *graph.Value, readers []*graph.Node, s []float32, canFold func(*graph.Node) bool) (Migration, error) {
 	var mig Migration
 	if len(readers) == 0 {
 		return mig, fmt.Errorf("tensor %q has no MatMul/Gemm reader with a constant weight", input.Name)
@@ -192,14 +208,14 @@ func MigrateInputScaleOf(g *graph.Graph, input *graph.Value, readers []*graph.No
 	}
 	var f *fold
 	if all {
-		f = planFold(g, input, len(s))
+		f = planFold(g, input, len(s), canFold)
 	}
 	if f != nil {
 		for _, apply := range f.apply {
 			apply(s)
 		}
 		mig.How = "folded into " + strings.Join(f.into, ", ")
-		mig.Changed = f.changed
+		mig.Changed, mig.Producers = f.changed, f.layers
 	} else {
 		inv := make([]float32, len(s))
 		for j, v := range s {
@@ -214,6 +230,7 @@ func MigrateInputScaleOf(g *graph.Graph, input *graph.Value, readers []*graph.No
 			g.SetInput(n, 0, mul.Output())
 		}
 		mig.How = fmt.Sprintf("Mul by 1/s inserted before %d layer(s)", len(readers))
+		mig.Inserted = mul.Output()
 	}
 	for _, n := range readers {
 		wv := n.Input(1)
@@ -252,11 +269,13 @@ type fold struct {
 	apply   []func(s []float32)
 	into    []string
 	changed []string
+	layers  []*graph.Node // MatMul/Gemm producers whose output channels are divided
 }
 
 // planFold plans dividing channel j of v (K channels on its last axis) by
-// s_j upstream of v, or returns nil.
-func planFold(g *graph.Graph, v *graph.Value, k int) *fold {
+// s_j upstream of v, or returns nil. canFold (when not nil) may refuse a
+// MatMul/Gemm producer.
+func planFold(g *graph.Graph, v *graph.Value, k int, canFold func(*graph.Node) bool) *fold {
 	p := v.Producer
 	if p == nil || len(p.Outputs) != 1 || !graph.IsStandardDomain(p.Domain) && p.Domain != "com.microsoft" {
 		return nil
@@ -296,7 +315,7 @@ func planFold(g *graph.Graph, v *graph.Value, k int) *fold {
 			}
 			for _, i := range []int{1, 0} { // silu(gate) * up: follow up
 				if u := p.Input(i); private(u) && lastDim(u, k) {
-					if f := planFold(g, u, k); f != nil {
+					if f := planFold(g, u, k, canFold); f != nil {
 						return done(f, fmt.Sprintf("one operand of %s", p))
 					}
 				}
@@ -312,7 +331,7 @@ func planFold(g *graph.Graph, v *graph.Value, k int) *fold {
 			if !private(u) || !lastDim(u, k) {
 				return nil
 			}
-			if f = planFold(g, u, k); f == nil {
+			if f = planFold(g, u, k, canFold); f == nil {
 				return nil
 			}
 		}
@@ -321,6 +340,9 @@ func planFold(g *graph.Graph, v *graph.Value, k int) *fold {
 	case "MatMul", "Gemm":
 		w := p.Input(1)
 		if w == nil || w.Const == nil || w.Const.DType != graph.Float || w.Const.Rank() != 2 || g.IsInput(w) || p.Input(0) == w {
+			return nil
+		}
+		if canFold != nil && !canFold(p) {
 			return nil
 		}
 		if p.OpType == "Gemm" {
@@ -332,7 +354,7 @@ func planFold(g *graph.Graph, v *graph.Value, k int) *fold {
 		if n := w.Const.Shape[1]; trans && w.Const.Shape[0] != k || !trans && n != k {
 			return nil
 		}
-		f := &fold{apply: []func(s []float32){func(s []float32) {
+		f := &fold{layers: []*graph.Node{p}, apply: []func(s []float32){func(s []float32) {
 			wv := p.Input(1)
 			if len(wv.Consumers) > 1 {
 				wv = g.AddInitializer(g.UniqueName(wv.Name+"_own"), wv.Const.Clone())
