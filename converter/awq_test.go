@@ -127,7 +127,9 @@ func TestAWQFoldIsExactInFloat(t *testing.T) {
 func TestAWQFoldIntoRoundedProducer(t *testing.T) {
 	b := testmodels.NewBuilder(3, 17)
 	x := b.Input("input", 1, 16, 32)
-	w := func(k, n int) *graph.Value { return b.Const("w", []int{k, n}, b.Normal(k*n, 0, 1/math.Sqrt(float64(k)))) }
+	w := func(k, n int) *graph.Value {
+		return b.Const("w", []int{k, n}, b.Normal(k*n, 0, 1/math.Sqrt(float64(k))))
+	}
 	wu, wd := w(32, 64), w(64, 32)
 	// Channels of h = silu(gate) * up of very different sizes (up's column
 	// c times f_c, down's row c divided by it): AWQ gives down a wide s.
