@@ -157,20 +157,25 @@ func TestAWQFoldIntoRoundedProducer(t *testing.T) {
 // TestAWQBeatsNearest: W4A16 (int4 blocks of 32, weights only) of the
 // outlier block: AWQ's output SQNR beats nearest rounding's by at least
 // 3 dB (its outlier channels' small weight rows are what AWQ's scales
-// protect), and two runs write the same bytes.
+// protect), also with the mse clipping search in place of AWQ's own, and
+// two runs write the same bytes.
 func TestAWQBeatsNearest(t *testing.T) {
 	dir, model, cal := withSamples(t, testmodels.OutlierBlock(1), 16, outlierShape, 1)
 	sqnr := map[string]float64{}
 	var outs [][]byte
-	for i, algo := range []string{"nearest", "awq", "awq"} {
+	for i, algo := range []string{"nearest", "awq", "awq", "awq+mse"} {
 		out := filepath.Join(dir, algo+string(rune('a'+i))+".onnx")
-		rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, WeightOnly: true,
-			WeightType: graph.Int4, WeightBlockSize: 32, WeightRounding: algo, Rounding: wround.DefaultOptions()})
+		opt := Options{Model: model, Output: out, Calib: cal, WeightOnly: true,
+			WeightType: graph.Int4, WeightBlockSize: 32, WeightRounding: algo, Rounding: wround.DefaultOptions()}
+		if algo == "awq+mse" {
+			opt.WeightRounding, opt.WeightRange = "awq", "mse"
+		}
+		rep, err := Convert(context.Background(), opt)
 		if err != nil {
 			t.Fatal(err)
 		}
 		sqnr[algo] = rep.Measured.Outputs[0].SQNR
-		if algo == "awq" {
+		if algo != "nearest" {
 			b, err := os.ReadFile(out)
 			if err != nil {
 				t.Fatal(err)
@@ -183,9 +188,11 @@ func TestAWQBeatsNearest(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("output SQNR: nearest %.2f dB, awq %.2f dB", sqnr["nearest"], sqnr["awq"])
-	if sqnr["awq"] < sqnr["nearest"]+3 {
-		t.Errorf("awq %.2f dB against nearest %.2f dB, want >= 3 dB more", sqnr["awq"], sqnr["nearest"])
+	t.Logf("output SQNR: nearest %.2f dB, awq %.2f dB, awq + mse range %.2f dB", sqnr["nearest"], sqnr["awq"], sqnr["awq+mse"])
+	for _, a := range []string{"awq", "awq+mse"} {
+		if sqnr[a] < sqnr["nearest"]+3 {
+			t.Errorf("%s %.2f dB against nearest %.2f dB, want >= 3 dB more", a, sqnr[a], sqnr["nearest"])
+		}
 	}
 	if !bytes.Equal(outs[0], outs[1]) {
 		t.Error("two awq conversions differ")

@@ -231,9 +231,9 @@ func roundTargets(g *graph.Graph, pl *plan, st *settings, opt Options, weights m
 			switch algo {
 			case "nearest":
 				algo = "mse"
-			case "gptq", "adaround":
+			case "gptq", "adaround", "awq": // awq: after its scales, instead of its own clipping
 				clip = true
-			default: // hqq and awq fit their own grids
+			default: // hqq fits its own grid
 				rep.Warnings = append(rep.Warnings, fmt.Sprintf("weight %q: weight range mse does not combine with %s, which fits its own grid: ignored", wv.Name, algo))
 			}
 		}
@@ -853,14 +853,14 @@ func runTarget(t *roundTarget, opt Options, out map[string][]float32, rep *Repor
 		if algo == "awq" {
 			w0 = slices.Clone(l.W) // awq scales l.W in place
 		}
-		if t.clip && !l.Pinned {
+		if t.clip && !l.Pinned && algo != "awq" {
 			// The grid from the clipping search; the algorithm keeps it.
 			if _, err := wround.Run("mse", l, in, opt.Rounding); err != nil {
 				return fmt.Errorf("weight %q: mse: %v", t.weight, err)
 			}
 			l.Pinned = true
 		}
-		res, err := wround.Run(algo, l, in, opt.Rounding)
+		res, err := runAlgo(algo, t.clip, l, in, opt.Rounding)
 		l.Pinned = t.pinned
 		if err != nil {
 			return fmt.Errorf("weight %q: %s: %v", t.weight, algo, err)
@@ -926,7 +926,7 @@ func awqGroups(batch []*roundTarget) [][]*roundTarget {
 	at := map[string]int{}
 	for _, t := range batch {
 		if t.algo == "awq" && len(t.subs) == 1 && t.node.OpType != "Conv" {
-			k := t.subs[0].src.key()
+			k := fmt.Sprint(t.subs[0].src.key(), t.clip)
 			if i, ok := at[k]; ok {
 				jobs[i] = append(jobs[i], t)
 				continue
@@ -936,6 +936,45 @@ func awqGroups(batch []*roundTarget) [][]*roundTarget {
 		jobs = append(jobs, []*roundTarget{t})
 	}
 	return jobs
+}
+
+// runAlgo runs algo on l; with clip (--weight-range mse) and awq, AWQ
+// chooses the input scales s without its own clipping search, and the mse
+// clipping search (on the inputs divided by s) chooses the scaled layer's
+// grid, rounded to nearest. Other algorithms' clip is run before (runTarget).
+func runAlgo(algo string, clip bool, l *wround.Layer, in *wround.Inputs, o wround.Options) (*wround.Result, error) {
+	if algo != "awq" || !clip || l.Pinned {
+		return wround.Run(algo, l, in, o)
+	}
+	o.AWQClip = false
+	res, err := wround.Run("awq", l, in, o)
+	if err != nil {
+		return nil, err
+	}
+	scaled := in
+	if s := res.InputScale; s != nil {
+		k := l.K
+		scaled = &wround.Inputs{M: in.M}
+		if in.H != nil {
+			scaled.H = make([]float64, len(in.H))
+			for i := range k {
+				for j := range k {
+					scaled.H[i*k+j] = in.H[i*k+j] / (float64(s[i]) * float64(s[j]))
+				}
+			}
+		}
+		if in.X != nil {
+			scaled.X = make([]float32, len(in.X))
+			for i, v := range in.X {
+				scaled.X[i] = v / s[i%k]
+			}
+		}
+	}
+	m, err := wround.Run("mse", l, scaled, o)
+	if err != nil {
+		return nil, err
+	}
+	return &wround.Result{Codes: m.Codes, InputScale: res.InputScale}, nil
 }
 
 // runShared runs one algorithm on the rows of several weights reading the
@@ -968,7 +1007,7 @@ func runShared(ts []*roundTarget, opt Options, out map[string][]float32, rep *Re
 	in := ts[0].subs[0].src.stats.inputs()
 	before := hessianMSE(all, all.W, all.RTN(), in.H, nil)
 	w0 := slices.Clone(all.W) // awq scales all.W in place
-	res, err := wround.Run(ts[0].algo, all, in, opt.Rounding)
+	res, err := runAlgo(ts[0].algo, ts[0].clip, all, in, opt.Rounding)
 	if err != nil {
 		return fmt.Errorf("weights %s: %s: %v", strings.Join(names, ", "), ts[0].algo, err)
 	}
@@ -986,7 +1025,11 @@ func runShared(ts []*roundTarget, opt Options, out map[string][]float32, rep *Re
 		row, prow = row+l.N, prow+len(l.Scale)
 		if t.tr != nil {
 			b, a := before, after
-			t.tr.Rounding = &RoundingReport{Algorithm: t.algo, Seconds: time.Since(start).Seconds(), MSENearest: &b, MSEAfter: &a}
+			algo := t.algo
+			if t.clip {
+				algo += "+mse"
+			}
+			t.tr.Rounding = &RoundingReport{Algorithm: algo, Seconds: time.Since(start).Seconds(), MSENearest: &b, MSEAfter: &a}
 		}
 	}
 	if res.InputScale != nil {

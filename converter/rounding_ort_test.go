@@ -14,14 +14,16 @@ import (
 	"github.com/onnxq/onnxq/wround"
 )
 
-// TestStoriesGPTQClosesGap: stories260K with weight-only int4 group-32
+// TestStoriesRoundingClosesGap: stories260K with weight-only int4 group-32
 // weights, judged by held-out perplexity in ONNX Runtime. GPTQ on the grid of
 // the clipping search (--weight-rounding gptq --weight-range mse) must close
 // at least 40% of nearest rounding's gap to float at 4 bits and 60% at 3
-// bits (3-bit codes inside int4, --weight-bits 3), the checks of issue 14.
-// GPTQ on min/max grids, the clipping search alone, HQQ and 8 bits are
-// logged for the README's table.
-func TestStoriesGPTQClosesGap(t *testing.T) {
+// bits (3-bit codes inside int4, --weight-bits 3), and AWQ (its scales
+// folded into the norms and up projections, its own clipping search) at
+// least 40% at 4 bits: the checks of issue 14. GPTQ on min/max grids, the
+// clipping search alone, HQQ, AWQ at 3 bits and 8 bits are logged for the
+// README's table.
+func TestStoriesRoundingClosesGap(t *testing.T) {
 	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -39,16 +41,19 @@ func TestStoriesGPTQClosesGap(t *testing.T) {
 		return perplexity(t, opt.Output, ids, storiesCalibWindows, n)
 	}
 	for _, c := range []struct {
-		bits  int
-		share float64 // of RTN's gap GPTQ must close
-	}{{4, 0.4}, {3, 0.6}, {8, 0}} {
+		bits         int
+		gptqMSE, awq float64 // shares of RTN's gap they must close
+	}{{4, 0.4, 0.4}, {3, 0.6, 0}, {8, 0, 0}} {
 		rtn, gptq, hqq := ppl(c.bits, "nearest", ""), ppl(c.bits, "gptq", ""), ppl(c.bits, "hqq", "")
-		clip, both := ppl(c.bits, "nearest", "mse"), ppl(c.bits, "gptq", "mse")
+		clip, both, awq, awqMSE := ppl(c.bits, "nearest", "mse"), ppl(c.bits, "gptq", "mse"), ppl(c.bits, "awq", ""), ppl(c.bits, "awq", "mse")
 		gap := func(p float64) float64 { return 100 * (rtn - p) / (rtn - float) }
-		t.Logf("%d bits, group 32: float %.4f, RTN %.4f, GPTQ %.4f (%.0f%% of the gap), HQQ %.4f (%.0f%%), mse range %.4f (%.0f%%), GPTQ on the mse range %.4f (%.0f%%)",
-			c.bits, float, rtn, gptq, gap(gptq), hqq, gap(hqq), clip, gap(clip), both, gap(both))
-		if c.share > 0 && !(gap(both) >= 100*c.share) {
-			t.Errorf("%d bits: GPTQ on the mse range closes %.0f%% of RTN's gap to float, want at least %.0f%%", c.bits, gap(both), 100*c.share)
+		t.Logf("%d bits, group 32: float %.4f, RTN %.4f, GPTQ %.4f (%.0f%% of the gap), HQQ %.4f (%.0f%%), mse range %.4f (%.0f%%), GPTQ on the mse range %.4f (%.0f%%), AWQ %.4f (%.0f%%), AWQ + mse range %.4f (%.0f%%)",
+			c.bits, float, rtn, gptq, gap(gptq), hqq, gap(hqq), clip, gap(clip), both, gap(both), awq, gap(awq), awqMSE, gap(awqMSE))
+		if c.gptqMSE > 0 && !(gap(both) >= 100*c.gptqMSE) {
+			t.Errorf("%d bits: GPTQ on the mse range closes %.0f%% of RTN's gap to float, want at least %.0f%%", c.bits, gap(both), 100*c.gptqMSE)
+		}
+		if c.awq > 0 && !(gap(awq) >= 100*c.awq) {
+			t.Errorf("%d bits: AWQ closes %.0f%% of RTN's gap to float, want at least %.0f%%", c.bits, gap(awq), 100*c.awq)
 		}
 	}
 }

@@ -99,6 +99,7 @@ type RoundConfig struct {
 	GPTQActOrder bool    `toml:"gptq_act_order"`
 	GPTQBlock    int     `toml:"gptq_block"`
 	AdaRoundIter int     `toml:"adaround_iters"`
+	AdaRoundLR   float64 `toml:"adaround_lr"`
 	HQQIters     int     `toml:"hqq_iters"`
 	Seed         int64   `toml:"seed"`
 }
@@ -165,7 +166,7 @@ func DefaultConfig() *Config {
 		Passes:   PassConfig{List: "default"},
 		Compare:  CompareConfig{CosThreshold: 0.99, SQNRThreshold: 20},
 		Tune:     TuneConfig{Prefer: "int16", Format: "onnxq"},
-		Rounding: RoundConfig{Method: "nearest", Range: "minmax", GPTQDamp: 0.01, GPTQBlock: 128, AdaRoundIter: 10000, HQQIters: 20},
+		Rounding: RoundConfig{Method: "nearest", Range: "minmax", GPTQDamp: 0.01, GPTQBlock: 128, AdaRoundIter: 10000, AdaRoundLR: 1e-3, HQQIters: 20},
 	}
 }
 
@@ -354,6 +355,8 @@ func (c *Config) Validate() error {
 		return c.errorAt("rounding.gptq_block", fmt.Sprintf("%d must be positive", c.Rounding.GPTQBlock))
 	case c.Rounding.AdaRoundIter < 1:
 		return c.errorAt("rounding.adaround_iters", fmt.Sprintf("%d must be positive", c.Rounding.AdaRoundIter))
+	case !(c.Rounding.AdaRoundLR > 0) || c.Rounding.AdaRoundLR > 1:
+		return c.errorAt("rounding.adaround_lr", fmt.Sprintf("%v is not in (0, 1]", c.Rounding.AdaRoundLR))
 	case c.Rounding.HQQIters < 1:
 		return c.errorAt("rounding.hqq_iters", fmt.Sprintf("%d must be positive", c.Rounding.HQQIters))
 	case c.Threads < 0:

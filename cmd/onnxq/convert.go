@@ -119,6 +119,7 @@ func convertFlags() []convertFlag {
 		boolean("gptq-act-order", "rounding.gptq_act_order", "GPTQ: quantize columns by descending Hessian diagonal", func(c *overrides.Config) *bool { return &c.Rounding.GPTQActOrder }),
 		num("gptq-block", "rounding.gptq_block", "GPTQ: columns per lazy-update block", d.Rounding.GPTQBlock, func(c *overrides.Config) *int { return &c.Rounding.GPTQBlock }),
 		num("adaround-iters", "rounding.adaround_iters", "AdaRound: optimisation steps per layer", d.Rounding.AdaRoundIter, func(c *overrides.Config) *int { return &c.Rounding.AdaRoundIter }),
+		flt("adaround-lr", "rounding.adaround_lr", "AdaRound: Adam's learning rate (AIMET's 1e-3; fewer iterations may want more)", d.Rounding.AdaRoundLR, func(c *overrides.Config) *float64 { return &c.Rounding.AdaRoundLR }),
 		num("hqq-iters", "rounding.hqq_iters", "HQQ: half-quadratic iterations per group", d.Rounding.HQQIters, func(c *overrides.Config) *int { return &c.Rounding.HQQIters }),
 		{&cli.IntFlag{Name: "seed", Usage: "weight rounding: seed of every random choice (row sampling, initialisation); the same seed gives the same model"}, "rounding.seed", func(c *overrides.Config, cmd *cli.Command) error {
 			c.Rounding.Seed = int64(cmd.Int("seed"))
@@ -303,7 +304,7 @@ func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options,
 	opt.Rounding = wround.DefaultOptions()
 	opt.Rounding.Seed = uint64(r.Seed)
 	opt.Rounding.GPTQDamp, opt.Rounding.ActOrder, opt.Rounding.GPTQBlock = r.GPTQDamp, r.GPTQActOrder, r.GPTQBlock
-	opt.Rounding.AdaRoundIters, opt.Rounding.HQQIters = r.AdaRoundIter, r.HQQIters
+	opt.Rounding.AdaRoundIters, opt.Rounding.AdaRoundLR, opt.Rounding.HQQIters = r.AdaRoundIter, r.AdaRoundLR, r.HQQIters
 	if _, err := calib.New(opt.Observer); err != nil {
 		return opt, usageError("convert: %v", err)
 	}
