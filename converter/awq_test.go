@@ -198,3 +198,37 @@ func TestAWQBeatsNearest(t *testing.T) {
 		t.Error("two awq conversions differ")
 	}
 }
+
+// TestAWQStaticActivations: with quantized activations, the output of a Mul
+// that AWQ inserted is calibrated and quantized like the tensor it replaced:
+// every MatMul of the written model reads a DequantizeLinear, and the model
+// stays close to float.
+func TestAWQStaticActivations(t *testing.T) {
+	dir, model, cal := withSamples(t, testmodels.OutlierBlock(1), 8, outlierShape, 1)
+	out := filepath.Join(dir, "awq.onnx")
+	rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, ActType: graph.Uint16,
+		WeightRounding: "awq", Rounding: wround.DefaultOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := graph.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mm := 0
+	for _, n := range q.Graph.Nodes {
+		if n.OpType != "MatMul" || n.Input(1).Producer == nil || n.Input(1).Producer.OpType != "DequantizeLinear" {
+			continue // attention's activation x activation products
+		}
+		mm++
+		if p := n.Input(0).Producer; p == nil || p.OpType != "DequantizeLinear" {
+			t.Errorf("%s reads %q, not a DequantizeLinear", n, n.Input(0).Name)
+		}
+	}
+	if mm != 6 {
+		t.Fatalf("%d MatMuls with quantized weights, want 6", mm)
+	}
+	if s := rep.Measured.Outputs[0].SQNR; s < 30 {
+		t.Errorf("int8 weights, uint16 activations with awq: output SQNR %.2f dB, want >= 30", s)
+	}
+}
