@@ -450,105 +450,51 @@ func im2colShifted(g convGeom, dst, src []float32, y0, y1, ki, kj, ylo, yhi, xlo
 }
 
 // depthwise runs a convolution with one input and one output channel per group
-// directly: each kernel tap is an axpy over a run of output columns.
+// directly, channel by channel over zero-padded phase planes (depthwisePlanes).
 func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []float32) {
 	plane := g.h * g.w
 	oplane := g.oh * g.ow
-	// With a stride, each input plane is first split into its sw column phases
-	// (phase p holds columns p, p+sw, ...): every tap then reads one phase
-	// contiguously, so strided taps run as vector axpys too.
-	pw := (g.w + g.sw - 1) / g.sw
-	// Narrow maps: rows of a few dozen columns leave the vector loops mostly
-	// in their scalar tails, so the taps run over whole planes.
-	whole := g.ow < 64
-	parallelFor(threadsFor(ctx, n*channels*oplane*g.kh*g.kw, 1<<15), n*channels, func(lo, hi int) {
-		var phases []float32
-		if g.sw > 1 {
-			phases = make([]float32, g.sw*g.h*pw)
-		}
-		var planes *depthwisePlanes
-		if whole {
-			planes = newDepthwisePlanes(g)
-		}
+	taps := g.kh * g.kw
+	parallelFor(threadsFor(ctx, n*channels*oplane*taps, 1<<15), n*channels, func(lo, hi int) {
+		planes := newDepthwisePlanes(g)
 		for nc := lo; nc < hi; nc++ {
 			ch := nc % channels
-			src := x[nc*plane : (nc+1)*plane]
-			if planes != nil {
-				bv := float32(0)
-				if bias != nil {
-					bv = bias[ch]
-				}
-				planes.run(g, src, w[ch*g.kh*g.kw:], bv, out[nc*oplane:(nc+1)*oplane])
-				continue
-			}
-			if phases != nil {
-				splitPhases(phases, src, g.h, g.w, g.sw, pw)
-			}
-			dst := out[nc*oplane : (nc+1)*oplane]
 			bv := float32(0)
 			if bias != nil {
 				bv = bias[ch]
 			}
-			for i := range dst {
-				dst[i] = bv
-			}
-			wk := w[ch*g.kh*g.kw:]
-			// The columns each kernel column reaches do not depend on the row.
-			var xlos, xhis [16]int
-			for kj := 0; kj < g.kw && kj < len(xlos); kj++ {
-				xlos[kj], xhis[kj] = validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
-			}
-			// Row by row: one output row stays in L1 while all its taps add into it.
-			for oy := 0; oy < g.oh; oy++ {
-				drow := dst[oy*g.ow : (oy+1)*g.ow]
-				for ki := 0; ki < g.kh; ki++ {
-					iy := oy*g.sh + ki*g.dh - g.pt
-					if iy < 0 || iy >= g.h {
-						continue
-					}
-					for kj := 0; kj < g.kw; kj++ {
-						var xlo, xhi int
-						if kj < len(xlos) {
-							xlo, xhi = xlos[kj], xhis[kj]
-						} else {
-							xlo, xhi = validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
-						}
-						if xlo >= xhi {
-							continue
-						}
-						wv := wk[ki*g.kw+kj]
-						ix0 := xlo*g.sw + kj*g.dw - g.pl
-						d := drow[xlo:xhi]
-						if g.sw == 1 {
-							vec.Axpy(d, src[iy*g.w+ix0:], wv)
-						} else {
-							// src[iy*w + ix0 + i*sw] is element ix0/sw + i of phase ix0%sw.
-							vec.Axpy(d, phases[((ix0%g.sw)*g.h+iy)*pw+ix0/g.sw:], wv)
-						}
-					}
-				}
-			}
+			planes.run(g, x[nc*plane:(nc+1)*plane], w[ch*taps:(ch+1)*taps], bv, out[nc*oplane:(nc+1)*oplane])
 		}
 	})
 }
 
-// depthwisePlanes computes a depthwise channel on maps under 64 columns, where
-// per-row axpys would run mostly in their scalar tails. The zero-padded input
-// is split into sh x sw phase planes (phase (py, px) holds padded rows py,
-// py+sh, ... and columns px, px+sw, ...), each wq wide: tap (ki, kj) then reads
-// phase (ki*dh%sh, kj*dw%sw) at a fixed offset, for every output (oy, ox) held
-// at oy*wq+ox of an accumulator, so each tap is one long axpy. The wq-ow extra
-// columns per row are computed and dropped.
+// depthwisePlanes computes one depthwise channel. The zero-padded input is
+// split into sh x sw phase planes (phase (py, px) holds padded rows py, py+sh,
+// ... and columns px, px+sw, ...), each wq wide: tap (ki, kj) then reads phase
+// (ki*dh%sh, kj*dw%sw) at a fixed offset, for every output (oy, ox) held at
+// oy*wq+ox of an accumulator, so all taps add into the accumulator in one pass
+// (vec.SumTaps) with the running sums in registers, and strided and narrow
+// maps run as vector loops too. The wq-ow extra columns per row are computed
+// and dropped.
 type depthwisePlanes struct {
 	wq, hq int
 	phases []float32 // sh*sw planes of hq x wq, zero where the input is padding
 	acc    []float32 // (oh-1)*wq + ow
+	offs   []int     // per tap (ki, kj), where it reads phases
 }
 
 func newDepthwisePlanes(g convGeom) *depthwisePlanes {
 	wq := g.ow + (g.kw-1)*g.dw/g.sw
 	hq := g.oh + (g.kh-1)*g.dh/g.sh
-	return &depthwisePlanes{wq: wq, hq: hq, phases: make([]float32, g.sh*g.sw*hq*wq), acc: make([]float32, (g.oh-1)*wq+g.ow)}
+	d := &depthwisePlanes{wq: wq, hq: hq, phases: make([]float32, g.sh*g.sw*hq*wq), acc: make([]float32, (g.oh-1)*wq+g.ow)}
+	for ki := 0; ki < g.kh; ki++ {
+		oy, py := ki*g.dh/g.sh, ki*g.dh%g.sh
+		for kj := 0; kj < g.kw; kj++ {
+			ox, px := kj*g.dw/g.sw, kj*g.dw%g.sw
+			d.offs = append(d.offs, (py*g.sw+px)*hq*wq+oy*wq+ox)
+		}
+	}
+	return d
 }
 
 func (d *depthwisePlanes) run(g convGeom, src, wk []float32, bias float32, dst []float32) {
@@ -579,34 +525,11 @@ func (d *depthwisePlanes) run(g convGeom, src, wk []float32, bias float32, dst [
 			}
 		}
 	}
-	for i := range d.acc {
-		d.acc[i] = bias
-	}
-	for ki := 0; ki < g.kh; ki++ {
-		oy, py := ki*g.dh/g.sh, ki*g.dh%g.sh
-		for kj := 0; kj < g.kw; kj++ {
-			ox, px := kj*g.dw/g.sw, kj*g.dw%g.sw
-			q := d.phases[(py*g.sw+px)*plane:]
-			vec.Axpy(d.acc, q[oy*d.wq+ox:], wk[ki*g.kw+kj])
-		}
-	}
+	// The offsets stay inside phases by construction (hq*wq covers the last
+	// tap's reach), so SumTaps cannot fail here.
+	_ = vec.SumTaps(d.acc, d.phases, d.offs, wk, bias)
 	for oy := 0; oy < g.oh; oy++ {
 		copy(dst[oy*g.ow:(oy+1)*g.ow], d.acc[oy*d.wq:])
-	}
-}
-
-// splitPhases writes the h x w plane src as sw planes of h x pw, plane p
-// holding columns p, p+sw, p+2sw, ... of every row (the tail of a row is
-// left as it was: no tap reads past the row's last column).
-func splitPhases(dst, src []float32, h, w, sw, pw int) {
-	for y := 0; y < h; y++ {
-		row := src[y*w : (y+1)*w]
-		for p := 0; p < sw; p++ {
-			out := dst[(p*h+y)*pw : (p*h+y+1)*pw]
-			for j, x := 0, p; x < w; j, x = j+1, x+sw {
-				out[j] = row[x]
-			}
-		}
 	}
 }
 

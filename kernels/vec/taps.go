@@ -1,0 +1,37 @@
+package vec
+
+import "fmt"
+
+// SumTaps sets dst[i] = bias + w[0]*src[offs[0]+i] + w[1]*src[offs[1]+i] + ...
+// adding the taps in order, one rounded multiply and one rounded add each (the
+// same values as starting from bias and calling Axpy once per tap). It is the
+// inner loop of a direct convolution over a zero-padded plane, where each
+// kernel tap reads the plane at a fixed offset: the running sums stay in
+// registers across all taps instead of passing through memory once per tap.
+func SumTaps(dst, src []float32, offs []int, w []float32, bias float32) error {
+	if len(offs) != len(w) {
+		return fmt.Errorf("vec.SumTaps: %d offsets for %d weights", len(offs), len(w))
+	}
+	n := len(dst)
+	for _, o := range offs {
+		if o < 0 || o+n > len(src) {
+			return fmt.Errorf("vec.SumTaps: tap offset %d reads past a source of %d for %d outputs", o, len(src), n)
+		}
+	}
+	k := simdLen(n)
+	if k > 0 && len(offs) > 0 {
+		sumTapsAsm(&dst[0], &src[0], &offs[0], &w[0], len(offs), k, bias)
+	} else {
+		k = 0
+	}
+	for i := k; i < n; i++ {
+		dst[i] = bias
+	}
+	for t, o := range offs {
+		wv, s := w[t], src[o:]
+		for i := k; i < n; i++ {
+			dst[i] += wv * s[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,8 @@
+//go:build amd64 && !purego
+
+package vec
+
+//go:noescape
+func sumTapsAVX2(dst, src *float32, offs *int, w *float32, taps, n int, bias float32)
+
+var sumTapsAsm = sumTapsAVX2
