@@ -130,6 +130,30 @@ func Affine(dst, a []float32, m, c float32) {
 	}
 }
 
+// HardSwish sets dst[i] = a[i] * min(max(a[i]/6 + 1/2, 0), 1), rounding the
+// affine step, the clip and the product as Affine, Clip and Mul do (the
+// same bits as those three passes), in one pass. dst may be a.
+func HardSwish(dst, a []float32) {
+	const m, c = float32(1.0 / 6), float32(0.5)
+	n := len(dst)
+	a = a[:n]
+	k := simdLen(n)
+	if k > 0 {
+		hardSwishAsm(&dst[0], &a[0], k, m, c, 0, 1)
+	}
+	for i := k; i < n; i++ {
+		x := a[i]
+		t := float32(x*m) + c // the conversion keeps the multiply rounded (no FMA)
+		if t < 0 {
+			t = 0
+		}
+		if t > 1 {
+			t = 1
+		}
+		dst[i] = x * t
+	}
+}
+
 // Clip sets dst[i] to a[i] limited to [lo, hi] (lo first, so hi wins if lo > hi);
 // NaN passes through.
 func Clip(dst, a []float32, lo, hi float32) {

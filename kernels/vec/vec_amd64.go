@@ -31,6 +31,9 @@ func clipAVX2(dst, a *float32, n int, lo, hi float32)
 func axpyAVX2(dst, x *float32, n int, alpha float32)
 
 //go:noescape
+func hardSwishAVX2(dst, a *float32, n int, m, c, lo, hi float32)
+
+//go:noescape
 func minMaxAVX2(x *float32, n int, lanes *[16]float32)
 
 var (
@@ -43,4 +46,5 @@ var (
 	affineAsm    = affineAVX2
 	clipAsm      = clipAVX2
 	axpyAsm      = axpyAVX2
+	hardSwishAsm = hardSwishAVX2
 )
