@@ -142,45 +142,87 @@ func (p *ewProgram) run(ctx *Context, x, out []float32, shape []int) {
 		channels, plane = 1, 16*ewBlock
 	}
 	planes := (len(x) + plane - 1) / plane
+	// apply runs op i on one block starting at flat index s of channel ch.
+	apply := func(i int, dst, a, b []float32, ch, s int) {
+		op := p.ops[i]
+		switch op.kind {
+		case ewUnary:
+			op.fn(dst, a)
+		case ewBinary:
+			binSlice(op.op, dst, a, b)
+		case ewAffine:
+			vec.Affine(dst, a, op.mul[ch], op.add[ch])
+		case ewConstR, ewConstL:
+			c := consts[i]
+			if rowConst[i] && len(c) > 1 {
+				rowSlice(op.op, dst, a, c, s%cols, op.kind == ewConstL)
+				break
+			}
+			v := c[0]
+			if len(c) > 1 {
+				v = c[ch]
+			}
+			scalarSlice(op.op, dst, a, v, op.kind == ewConstL)
+		}
+	}
+	chain := p.chain()
 	parallelFor(threadsFor(ctx, len(x), 1<<15), planes, func(lo, hi int) {
-		regs := make([][]float32, p.nregs)
-		for i := 1; i < p.nregs; i++ {
-			regs[i] = make([]float32, ewBlock)
+		var regs [][]float32
+		if !chain {
+			regs = make([][]float32, p.nregs)
+			for i := 1; i < p.nregs; i++ {
+				regs[i] = make([]float32, ewBlock)
+			}
 		}
 		for pl := lo; pl < hi; pl++ {
 			ch := pl % channels
 			end := min((pl+1)*plane, len(x))
+			if chain {
+				// Each op reads only the one before: run them in place in
+				// out, in blocks that stay in L1, with no registers and no copy.
+				for s := pl * plane; s < end; s += ewBlock {
+					e := min(s+ewBlock, end)
+					dst := out[s:e]
+					apply(0, dst, x[s:e], nil, ch, s)
+					for i := 1; i < len(p.ops); i++ {
+						apply(i, dst, dst, nil, ch, s)
+					}
+				}
+				continue
+			}
 			for s := pl * plane; s < end; s += ewBlock {
 				e := min(s+ewBlock, end)
 				n := e - s
 				regs[0] = x[s:e]
 				for i, op := range p.ops {
-					dst := regs[op.dst][:n]
-					a := regs[op.a][:n]
-					switch op.kind {
-					case ewUnary:
-						op.fn(dst, a)
-					case ewBinary:
-						binSlice(op.op, dst, a, regs[op.b][:n])
-					case ewAffine:
-						vec.Affine(dst, a, op.mul[ch], op.add[ch])
-					case ewConstR, ewConstL:
-						c := consts[i]
-						if rowConst[i] && len(c) > 1 {
-							rowSlice(op.op, dst, a, c, s%cols, op.kind == ewConstL)
-							break
-						}
-						v := c[0]
-						if len(c) > 1 {
-							v = c[ch]
-						}
-						scalarSlice(op.op, dst, a, v, op.kind == ewConstL)
+					var b []float32
+					if op.kind == ewBinary {
+						b = regs[op.b][:n]
 					}
+					apply(i, regs[op.dst][:n], regs[op.a][:n], b, ch, s)
 				}
 				copy(out[s:e], regs[p.out][:n])
 			}
 		}
 	})
+}
+
+// chain reports whether every op reads only the result of the op before it
+// (the first reads x) and the last is the output, so the program can run in
+// place over the output without registers. Every op is elementwise, so
+// reading and writing the same slice is safe.
+func (p *ewProgram) chain() bool {
+	if len(p.ops) == 0 || p.ops[len(p.ops)-1].dst != p.out {
+		return false
+	}
+	prev := 0
+	for _, op := range p.ops {
+		if op.kind == ewBinary || op.a != prev {
+			return false
+		}
+		prev = op.dst
+	}
+	return true
 }
 
 func binSlice(op byte, dst, a, b []float32) {

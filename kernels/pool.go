@@ -429,20 +429,11 @@ func newGlobalPool(kind string) Factory {
 				for i := lo; i < hi; i++ {
 					row := xd[i*plane : (i+1)*plane]
 					if kind == "max" {
-						best := float32(math.Inf(-1))
-						for _, v := range row {
-							if v > best {
-								best = v
-							}
-						}
-						od[i] = best
+						// NaNs are skipped, as ONNX Runtime's max does; -Inf when nothing else.
+						_, od[i] = vec.MinMax(row)
 						continue
 					}
-					var s float32
-					for _, v := range row {
-						s += v
-					}
-					od[i] = s / float32(plane)
+					od[i] = float32(vec.Sum(row) / float64(plane))
 				}
 			})
 			return one(out), nil
