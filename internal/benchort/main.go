@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,7 +45,16 @@ func main() {
 	budget := flag.Duration("budget", 4*time.Second, "time for the timed runs of one model at one thread count, both engines")
 	only := flag.String("only", "", "time only models whose name contains this")
 	bin := flag.String("onnxq", "bin/onnxq", "onnxq binary, for the peak RSS of `onnxq run`")
+	threadList := flag.String("threads", "1,2", "comma-separated thread counts to time")
 	flag.Parse()
+	var threadCounts []int
+	for _, f := range strings.Split(*threadList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			fail(fmt.Errorf("-threads %q: want positive integers separated by commas", *threadList))
+		}
+		threadCounts = append(threadCounts, n)
+	}
 	tb := tbShim{}
 	if err := ortref.Init(testdata.ORTLibrary(tb)); err != nil {
 		fail(err)
@@ -102,7 +112,7 @@ func main() {
 	fmt.Println("| model | input | threads | onnxq ms | ORT ms | onnxq / ORT |")
 	fmt.Println("|---|---|---:|---:|---:|---:|")
 	for _, m := range models {
-		for _, threads := range []int{1, 2} {
+		for _, threads := range threadCounts {
 			ours, theirs := timePair(m, threads, *minRuns, *maxRuns, *budget)
 			fmt.Printf("| %s | %s | %d | %.2f | %.2f | %.2f |\n", m.name, describe(m.inputs), threads, ours, theirs, ours/theirs)
 		}
