@@ -499,28 +499,31 @@ func newDepthwisePlanes(g convGeom) *depthwisePlanes {
 
 func (d *depthwisePlanes) run(g convGeom, src, wk []float32, bias float32, dst []float32) {
 	plane := d.hq * d.wq
-	for py := 0; py < g.sh; py++ {
-		for px := 0; px < g.sw; px++ {
+	// Only the positions that hold input are written: the padding around them
+	// is the same for every channel and stays zero from the allocation.
+	for px := 0; px < g.sw; px++ {
+		// Columns j with j*sw + px - pl inside the input row.
+		lo, hi := validRange(d.wq, g.w, g.sw, px, g.pl)
+		if lo >= hi {
+			continue
+		}
+		ix0 := lo*g.sw + px - g.pl
+		for py := 0; py < g.sh; py++ {
 			q := d.phases[(py*g.sw+px)*plane : (py*g.sw+px+1)*plane]
-			for i := 0; i < d.hq; i++ {
-				row := q[i*d.wq : (i+1)*d.wq]
-				iy := i*g.sh + py - g.pt
-				if iy < 0 || iy >= g.h {
-					clear(row)
-					continue
-				}
-				srow := src[iy*g.w : (iy+1)*g.w]
-				// Columns j with j*sw + px - pl inside the input row.
-				lo, hi := validRange(d.wq, g.w, g.sw, px, g.pl)
-				clear(row[:lo])
-				clear(row[hi:])
-				if g.sw == 1 {
-					copy(row[lo:hi], srow[lo+px-g.pl:])
-					continue
-				}
-				seg := row[lo:hi]
-				for j, ix := 0, lo*g.sw+px-g.pl; j < len(seg); j, ix = j+1, ix+g.sw {
-					seg[j] = srow[ix]
+			// Rows i with i*sh + py - pt inside the input.
+			ilo, ihi := validRange(d.hq, g.h, g.sh, py, g.pt)
+			for i := ilo; i < ihi; i++ {
+				seg := q[i*d.wq+lo : i*d.wq+hi]
+				srow := src[(i*g.sh+py-g.pt)*g.w+ix0:]
+				switch g.sw {
+				case 1:
+					copy(seg, srow)
+				case 2:
+					vec.Stride2(seg, srow)
+				default:
+					for j := range seg {
+						seg[j] = srow[j*g.sw]
+					}
 				}
 			}
 		}

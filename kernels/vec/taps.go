@@ -35,3 +35,25 @@ func SumTaps(dst, src []float32, offs []int, w []float32, bias float32) error {
 	}
 	return nil
 }
+
+// Stride2 sets dst[j] = src[2j]: one column phase of a stride-2 convolution's
+// input row.
+func Stride2(dst, src []float32) {
+	n := len(dst)
+	if n == 0 {
+		return
+	}
+	_ = src[2*n-2] // src must reach the last element read
+	src = src[:min(len(src), 2*n)]
+	// The assembly reads pairs, so it stops where src[2j+1] would run past.
+	k := simdLen(n)
+	if 2*k > len(src) {
+		k -= 8
+	}
+	if k > 0 {
+		stride2Asm(&dst[0], &src[0], k)
+	}
+	for j := max(k, 0); j < n; j++ {
+		dst[j] = src[2*j]
+	}
+}

@@ -74,3 +74,26 @@ func BenchmarkSumTaps25(b *testing.B) {
 		SumTaps(dst, src, offs, w, 0)
 	}
 }
+
+func TestStride2(t *testing.T) {
+	saved := useSIMD
+	defer func() { useSIMD = saved }()
+	for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 56, 57, 112} {
+		for _, extra := range []int{0, 1} { // src of 2n-1 (the minimum) or 2n
+			src := make([]float32, max(0, 2*n-1+extra))
+			for i := range src {
+				src[i] = float32(i)
+			}
+			for _, simd := range []bool{false, saved} {
+				useSIMD = simd
+				dst := make([]float32, n)
+				Stride2(dst, src)
+				for j := range dst {
+					if dst[j] != float32(2*j) {
+						t.Fatalf("n=%d len(src)=%d simd=%v: dst[%d] = %v, want %d", n, len(src), simd, j, dst[j], 2*j)
+					}
+				}
+			}
+		}
+	}
+}
