@@ -294,10 +294,7 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 		if bias != nil {
 			for i := 0; i < mg; i++ {
 				row := og[i*spatialN+r0*ow : i*spatialN+r1*ow]
-				bv := bias[gi*mg+i]
-				for j := range row {
-					row[j] = bv
-				}
+				fillSlice(row, bias[gi*mg+i])
 			}
 			beta = 1
 		}

@@ -380,9 +380,15 @@ func avgDivisors(g *poolGeom, div []float32) {
 	}
 }
 
+// fillSlice sets every element of s to v: a short loop, then copies that
+// double the filled prefix (memmove runs at vector speed; Go's loop does not).
 func fillSlice(s []float32, v float32) {
-	for i := range s {
+	n := min(len(s), 16)
+	for i := 0; i < n; i++ {
 		s[i] = v
+	}
+	for n < len(s) {
+		n += copy(s[n:], s[:n])
 	}
 }
 
