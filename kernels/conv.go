@@ -477,7 +477,9 @@ type depthwisePlanes struct {
 	wq, hq int
 	phases []float32 // sh*sw planes of hq x wq, zero where the input is padding
 	acc    []float32 // (oh-1)*wq + ow
-	offs   []int     // per tap (ki, kj), where it reads phases
+	offs   []int     // per tap that reaches the input, where it reads phases
+	taps   []int     // those taps' indices ki*kw+kj into the channel's weights
+	w      []float32 // their weights for the current channel
 }
 
 func newDepthwisePlanes(g convGeom) *depthwisePlanes {
@@ -486,11 +488,19 @@ func newDepthwisePlanes(g convGeom) *depthwisePlanes {
 	d := &depthwisePlanes{wq: wq, hq: hq, phases: make([]float32, g.sh*g.sw*hq*wq), acc: make([]float32, (g.oh-1)*wq+g.ow)}
 	for ki := 0; ki < g.kh; ki++ {
 		oy, py := ki*g.dh/g.sh, ki*g.dh%g.sh
+		if lo, hi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt); lo >= hi {
+			continue // this kernel row only ever meets padding (small maps, large kernels)
+		}
 		for kj := 0; kj < g.kw; kj++ {
 			ox, px := kj*g.dw/g.sw, kj*g.dw%g.sw
+			if lo, hi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl); lo >= hi {
+				continue
+			}
 			d.offs = append(d.offs, (py*g.sw+px)*hq*wq+oy*wq+ox)
+			d.taps = append(d.taps, ki*g.kw+kj)
 		}
 	}
+	d.w = make([]float32, len(d.taps))
 	return d
 }
 
@@ -527,7 +537,10 @@ func (d *depthwisePlanes) run(g convGeom, src, wk []float32, bias float32, dst [
 	}
 	// The offsets stay inside phases by construction (hq*wq covers the last
 	// tap's reach), so SumTaps cannot fail here.
-	_ = vec.SumTaps(d.acc, d.phases, d.offs, wk, bias)
+	for i, t := range d.taps {
+		d.w[i] = wk[t]
+	}
+	_ = vec.SumTaps(d.acc, d.phases, d.offs, d.w, bias)
 	for oy := 0; oy < g.oh; oy++ {
 		copy(dst[oy*g.ow:(oy+1)*g.ow], d.acc[oy*d.wq:])
 	}
