@@ -108,7 +108,11 @@ func convertFlags() []convertFlag {
 		num("accuracy-level", "quantization.accuracy_level", "MatMulNBits accuracy_level: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 (ONNX Runtime's compute type)", 0, func(c *overrides.Config) *int { return &c.Quant.AccuracyLevel }),
 		boolean("dynamic", "quantization.dynamic", "dynamic W8A8: int8 MatMul/Gemm weights, inputs quantized at run time (no calibration data needed)", func(c *overrides.Config) *bool { return &c.Quant.Dynamic }),
 		str("dynamic-granularity", "quantization.dynamic_granularity", "with --dynamic: tensor (one activation scale per tensor) or token (one per row, symmetric int8, msModelSlim's w8a8_dynamic)", d.Quant.DynamicGranularity, func(c *overrides.Config) *string { return &c.Quant.DynamicGranularity }),
-		flt("smooth-quant", "quantization.smooth_quant", "SmoothQuant alpha in [0, 1] (0: off; 0.5 usual): move activation outlier channels into MatMul/Gemm weights, scales from the calibration data", 0, func(c *overrides.Config) *float64 { return &c.Quant.SmoothQuant }),
+		convertFlag{&cli.FloatFlag{Name: "smooth-quant", Usage: "SmoothQuant alpha in [0, 1] for every MatMul/Gemm (0: off): move activation outlier channels into the weights, scales from the calibration data (default: 0.5 for MatMuls with 8-bit activations when --calib is given)"}, "quantization.smooth_quant", func(c *overrides.Config, cmd *cli.Command) error {
+			a := cmd.Float("smooth-quant")
+			c.Quant.SmoothQuant = &a
+			return nil
+		}},
 		boolean("reduce-range", "quantization.reduce_range", "int8 weights that meet uint8 activations get 7 bits of range, for ONNX Runtime on x86 CPUs without AVX-VNNI (its u8 x s8 kernels saturate pair sums in int16)", func(c *overrides.Config) *bool { return &c.Quant.ReduceRange }),
 		boolean("bias-correction", "quantization.bias_correction", "correct biases for weight quantization error with input means measured on the calibration data", func(c *overrides.Config) *bool { return &c.Quant.BiasCorrection }),
 		str("weight-rounding", "rounding.method", "how weight codes are chosen: nearest, gptq, awq, adaround or hqq (all but nearest and hqq need --calib)", d.Rounding.Method, func(c *overrides.Config) *string { return &c.Rounding.Method }),
@@ -292,7 +296,7 @@ func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options,
 		WeightPerTensor: q.WeightGranularity == overrides.PerTensor, WeightBlockSize: q.WeightBlockSize,
 		BiasFloat: q.BiasType == "float", BiasCorrection: q.BiasCorrection, WeightOnly: q.WeightOnly, ReduceRange: q.ReduceRange,
 		WeightFormat: q.WeightFormat, AccuracyLevel: q.AccuracyLevel, Dynamic: q.Dynamic,
-		DynamicPerToken: q.DynamicGranularity == "token", SmoothQuant: q.SmoothQuant,
+		DynamicPerToken: q.DynamicGranularity == "token", SmoothQuant: smoothAlpha(q.SmoothQuant), SmoothQuantDefault: q.SmoothQuant == nil,
 		Passes: cfg.Passes.List, CLE: cfg.Passes.CLE, KeepInitializerInputs: cfg.Passes.KeepInitializerInputs, Threads: cfg.Threads,
 		EncodingsOut: cfg.Report.Encodings, AllowMissing: cfg.AllowMissing,
 		Eval: cfg.Compare.Eval, NoMeasure: cfg.Compare.Skip,
@@ -495,4 +499,13 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 	fmt.Fprintf(tw, "time\t%s\n", strings.Join(ps, ", "))
 	fmt.Fprintf(tw, "peak RSS\t%.1f MiB\n", float64(rss.Peak())/(1<<20))
 	tw.Flush()
+}
+
+// smoothAlpha is the run config's explicit alpha (0 when unset: the
+// converter's default rule applies).
+func smoothAlpha(a *float64) float64 {
+	if a == nil {
+		return 0
+	}
+	return *a
 }
