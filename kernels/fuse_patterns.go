@@ -29,7 +29,10 @@ var activationForms = []struct {
 	{"Tanh", "GeluTanh", vec.GeluTanh},
 	{"Softplus", "Mish", vec.Mish},
 	{"HardSigmoid", "HardSwish", hardSwish},
-	{"Clip", "HardSwish", hardSwish},
+	// x * Clip(x + 3, 0, 6) / 6 as exporters write it: vec.HardSwish6 gives
+	// the unfused ops' bits for that order and is within the probe's tolerance
+	// for the others.
+	{"Clip", "HardSwish", vec.HardSwish6},
 }
 
 // recognizeActivation returns the program rewritten to one vec routine when it

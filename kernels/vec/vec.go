@@ -154,6 +154,31 @@ func HardSwish(dst, a []float32) {
 	}
 }
 
+// HardSwish6 sets dst[i] = a[i] * min(max(a[i] + 3, 0), 6) / 6, rounding
+// after the add, the clip, the product and the division: the bits of the
+// Add, Clip, Mul, Div nodes that exporters write for HardSwish, in one pass.
+// dst may be a.
+func HardSwish6(dst, a []float32) {
+	n := len(dst)
+	a = a[:n]
+	k := simdLen(n)
+	if k > 0 {
+		hardSwish6Asm(&dst[0], &a[0], k, 3, 0, 6, 6)
+	}
+	for i := k; i < n; i++ {
+		x := a[i]
+		t := x + 3
+		if t < 0 {
+			t = 0
+		}
+		if t > 6 {
+			t = 6
+		}
+		p := x * t
+		dst[i] = p / 6
+	}
+}
+
 // Clip sets dst[i] to a[i] limited to [lo, hi] (lo first, so hi wins if lo > hi);
 // NaN passes through.
 func Clip(dst, a []float32, lo, hi float32) {
