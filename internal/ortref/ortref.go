@@ -89,7 +89,7 @@ func NewSessionWith(modelPath string, threads int, level Optimization) (*Session
 // Close frees the session.
 func (s *Session) Close() { s.s.Destroy() }
 
-// Run feeds float32 or int64 inputs and returns the float32 outputs by name.
+// Run feeds float32, int64 or int32 inputs and returns the float32 outputs by name.
 func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor, error) {
 	var vals []ort.Value
 	defer func() {
@@ -113,8 +113,10 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 			v, err = ort.NewTensor(ort.NewShape(shape...), t.Float32s())
 		case graph.Int64: // token ids
 			v, err = ort.NewTensor(ort.NewShape(shape...), t.Int64s())
+		case graph.Int32: // token ids and masks of ONNX Runtime's contrib ops
+			v, err = ort.NewTensor(ort.NewShape(shape...), t.Data().([]int32))
 		default:
-			return nil, fmt.Errorf("ortref: input %q: only float32 and int64 inputs are supported", name)
+			return nil, fmt.Errorf("ortref: input %q: only float32, int64 and int32 inputs are supported", name)
 		}
 		if err != nil {
 			return nil, err
