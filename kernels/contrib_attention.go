@@ -28,8 +28,10 @@ type sdpa struct {
 	// sink, when set, is one more logit per head in the softmax denominator
 	// only (smooth softmax: 0; GQA's head_sink: a learned value).
 	sink func(n int) float32
-	// qk, when set, receives the logits (before the softmax) as (B, Nq, S, T).
-	qk []float32
+	// qk, when set, receives the logits (before the softmax) as (B, Nq, S, T),
+	// or the probabilities when qkSoftmax is set.
+	qk        []float32
+	qkSoftmax bool
 }
 
 // run writes O as (B, S, Nq, Hv) when bsnh is set, else as (B, Nq, S, Hv).
@@ -49,7 +51,7 @@ func (a *sdpa) run(ctx *Context, out []float32, bsnh bool) {
 			if a.prep != nil {
 				a.prep(b, n, sc)
 			}
-			if a.qk != nil {
+			if a.qk != nil && !a.qkSoftmax {
 				copy(a.qk[bn*a.s*a.t:], sc)
 			}
 			for i := 0; i < a.s; i++ {
@@ -59,6 +61,9 @@ func (a *sdpa) run(ctx *Context, out []float32, bsnh bool) {
 				} else {
 					softmaxRow(row, row, false)
 				}
+			}
+			if a.qk != nil && a.qkSoftmax {
+				copy(a.qk[bn*a.s*a.t:], sc)
 			}
 			gemm.Sgemm(a.s, a.hv, a.t, 1, gemm.Matrix{Data: sc, Stride: a.t}, gemm.Matrix{Data: v, Stride: a.hv}, 0, o, a.hv, 1)
 			for i := 0; i < a.s; i++ {
