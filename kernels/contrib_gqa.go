@@ -200,8 +200,8 @@ func (k *gqaKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, erro
 			row := sc[i*cacheLen : (i+1)*cacheLen]
 			end := min(past[bi]+i+1, tb) // keys [start, end) are visible
 			start := 0
-			if k.window >= 0 && end > k.window+1 {
-				start = end - k.window - 1
+			if k.window >= 0 && end > k.window {
+				start = end - k.window
 			}
 			for j := range row {
 				if j < start || j >= end {
@@ -223,8 +223,9 @@ func (k *gqaKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, erro
 }
 
 // rotate applies RoPE to the new queries and keys (head-major) at their
-// positions: position_ids when given, else 0.. on the first prompt and
-// past[b].. after a cache.
+// positions: past[b].. (0.. on the first prompt), or from position_ids when
+// given (of which the first prompt reads only the first element, counting
+// on from it for every sequence).
 func (k *gqaKernel) rotate(q, newK []float32, cos, sin, pos *graph.Tensor, b, s, h int, past []int, first bool) error {
 	const op = "GroupQueryAttention"
 	if cos == nil || sin == nil {
@@ -247,7 +248,10 @@ func (k *gqaKernel) rotate(q, newK []float32, cos, sin, pos *graph.Tensor, b, s,
 	rows := cos.Shape[0]
 	row := func(bi, si int) (int, error) {
 		p := int64(past[bi] + si)
-		if pd != nil {
+		switch {
+		case pd != nil && first:
+			p = pd[0] + int64(si) // the first prompt reads only the first position id
+		case pd != nil:
 			p = pd[bi*s+si]
 		}
 		if p < 0 || p >= int64(rows) {

@@ -18,6 +18,9 @@ import (
 //   + attn_mask, + the causal mask     (mode 1)
 //   softcap * tanh(x / softcap)        (mode 2, when softcap > 0)
 //   softmax                            (mode 3)
+// except that ONNX Runtime, whose results we match, caps scale * Q K^T before
+// it adds the masks: its mode 1 output is the capped logits without the
+// masks, mode 2 the capped logits plus the masks (the softmax input).
 // A boolean attn_mask keeps keys where it is true (-Inf elsewhere); a float
 // one is added; both broadcast to (B, Nq, S, P+L). is_causal hides keys after
 // each query's position, the queries being the last S of the P+L positions.
@@ -157,13 +160,7 @@ func (k *onnxAttention) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, 
 		qkd = qk.Float32s()
 	}
 	negInf := float32(math.Inf(-1))
-	at.prep = func(bi, ni int, sc []float32) {
-		save := func(mode int64) {
-			if qkd != nil && k.qkMode == mode {
-				copy(qkd[(bi*nq+ni)*s*tot:], sc)
-			}
-		}
-		save(0)
+	addMask := func(bi, ni int, sc []float32) {
 		if mask != nil {
 			off := ((bi%mb)*mn + ni%mn) * s * tot
 			vec.Add(sc, sc, mask[off:off+s*tot])
@@ -175,13 +172,29 @@ func (k *onnxAttention) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, 
 				}
 			}
 		}
-		save(1)
+	}
+	at.prep = func(bi, ni int, sc []float32) {
+		var dst []float32
+		if qkd != nil {
+			dst = qkd[(bi*nq+ni)*s*tot : (bi*nq+ni+1)*s*tot]
+		}
+		if dst != nil && k.qkMode == 0 {
+			copy(dst, sc)
+		}
+		// ONNX Runtime caps the logits before it adds the mask (the spec's
+		// function caps after); we follow the runtime the models are checked on.
 		if k.softcap > 0 {
 			vec.MulScalar(sc, sc, 1/k.softcap)
 			vec.Tanh(sc, sc)
 			vec.MulScalar(sc, sc, k.softcap)
 		}
-		save(2)
+		if dst != nil && k.qkMode == 1 {
+			copy(dst, sc)
+		}
+		addMask(bi, ni, sc)
+		if dst != nil && k.qkMode == 2 {
+			copy(dst, sc)
+		}
 	}
 	if qkd != nil && k.qkMode == 3 {
 		at.qk, at.qkSoftmax = qkd, true
