@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/onnxq/onnxq/internal/ortref"
 	"github.com/onnxq/onnxq/internal/testdata"
 	"github.com/onnxq/onnxq/kernels"
+	"github.com/onnxq/onnxq/npy"
 )
 
 // gpt2Step is a batch-1 tiny-random-gpt2 call: tokens, positions from past
@@ -43,22 +45,44 @@ func gpt2Step(ids []int32, past int, pasts map[string]*graph.Tensor) map[string]
 	return in
 }
 
-// TestGPT2WeightOnlyInt4RunsInORT: tiny-random-gpt2 (ONNX Runtime's fused
+// TestGPT2ConvertedRunsInORT: tiny-random-gpt2 (ONNX Runtime's fused
 // Attention, SkipLayerNormalization, FastGelu, EmbedLayerNormalization)
 // converted weight-only int4 with blocks of 32, as blocked DequantizeLinear
-// and as MatMulNBits, quantizes all 16 MatMul weights, keeps the fused ops'
-// weights float with the reason in the report, and runs in ONNX Runtime as a
-// prefill and a cached step with the same logits as onnxq's executor (1e-4).
-func TestGPT2WeightOnlyInt4RunsInORT(t *testing.T) {
+// and as MatMulNBits, and W8A8 static calibrated on int32 token samples,
+// quantizes all 16 MatMul weights, keeps the fused ops' weights float with
+// the reason in the report, and runs in ONNX Runtime as a prefill and a
+// cached step with the same logits as onnxq's executor (1e-4; 1e-3 for the
+// W8A8 model, whose logits sit on a uint8 grid).
+func TestGPT2ConvertedRunsInORT(t *testing.T) {
 	model := testdata.SharedModel(t, "tiny-random-gpt2", "past.onnx")
 	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
 		t.Fatal(err)
 	}
-	for _, format := range []string{FormatONNX, FormatMatMulNBits} {
-		t.Run(format, func(t *testing.T) {
-			out := filepath.Join(t.TempDir(), "gpt2.int4.onnx")
-			rep, err := Convert(context.Background(), Options{Model: model, Output: out, WeightOnly: true,
-				WeightType: graph.Int4, WeightBlockSize: 32, WeightFormat: format, NoMeasure: true})
+	calib := t.TempDir()
+	for i, ids := range [][]int32{{98, 5, 17, 600, 3, 250}, {98, 44, 2, 981, 7, 7}, {98, 300, 12}} {
+		for name, x := range gpt2Step(ids, 0, nil) {
+			if err := os.MkdirAll(filepath.Join(calib, name), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := npy.WriteFile(filepath.Join(calib, name, fmt.Sprintf("%d.npy", i)), x); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, c := range []struct {
+		name string
+		opt  Options
+		tol  float64
+	}{
+		{FormatONNX, Options{WeightOnly: true, WeightType: graph.Int4, WeightBlockSize: 32, WeightFormat: FormatONNX}, 1e-4},
+		{FormatMatMulNBits, Options{WeightOnly: true, WeightType: graph.Int4, WeightBlockSize: 32, WeightFormat: FormatMatMulNBits}, 1e-4},
+		{"w8a8-static", Options{Calib: calib}, 1e-3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "gpt2.q.onnx")
+			opt := c.opt
+			opt.Model, opt.Output, opt.NoMeasure = model, out, true
+			rep, err := Convert(context.Background(), opt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,8 +131,8 @@ func TestGPT2WeightOnlyInt4RunsInORT(t *testing.T) {
 				for i := range w {
 					worst = math.Max(worst, math.Abs(float64(w[i]-g[i])))
 				}
-				t.Logf("%s step %d: logits %v, max abs diff onnxq vs ORT %.2e", format, step, want["logits"].Shape, worst)
-				if worst > 1e-4 {
+				t.Logf("%s step %d: logits %v, max abs diff onnxq vs ORT %.2e", c.name, step, want["logits"].Shape, worst)
+				if worst > c.tol {
 					t.Errorf("step %d: onnxq and ORT logits differ by %.3g", step, worst)
 				}
 				pasts = map[string]*graph.Tensor{}
