@@ -26,16 +26,14 @@ import (
 // logit (0, or the head's sink) to the softmax denominator.
 
 type gqaKernel struct {
-	heads, kvHeads    int
-	scale, softcap    float32
-	window            int
-	rotary, rotInter  bool
-	smooth, causal    bool
-	qkOut             int64
-	quantK, quantV    string
-	slidingCache      int64
-	kvBits            int64
-	attrErr, qkNormEp error
+	heads, kvHeads   int
+	scale, softcap   float32
+	window           int
+	rotary, rotInter bool
+	smooth, causal   bool
+	qkOut            int64
+	quantK, quantV   string
+	slidingCache     int64
 }
 
 func newGQA(ni *NodeInfo) (Kernel, error) {
@@ -100,7 +98,7 @@ func (k *gqaKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, erro
 	n, nkv := k.heads, k.kvHeads
 	b, s, width := query.Shape[0], query.Shape[1], query.Shape[2]
 	var h int
-	q, newK, newV := []float32(nil), []float32(nil), []float32(nil)
+	var q, newK, newV []float32
 	if key == nil && value == nil {
 		if width%(n+2*nkv) != 0 {
 			return nil, fmt.Errorf("%s: packed QKV width %d is not (num_heads + 2 kv_num_heads) x head size", op, width)

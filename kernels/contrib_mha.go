@@ -146,7 +146,6 @@ func (k *mhaKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, erro
 	}
 	pastK, pastV := get(6), get(7)
 	p := 0
-	kAll, vAll := newK, newV
 	if (pastK == nil) != (pastV == nil) {
 		return nil, fmt.Errorf("%s: past_key and past_value go together", op)
 	}
@@ -167,7 +166,7 @@ func (k *mhaKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, erro
 	}
 	withPast(presentK.Float32s(), pk, newK, b, n, p, l, h)
 	withPast(presentV.Float32s(), pv, newV, b, n, p, l, hv)
-	kAll, vAll = presentK.Float32s(), presentV.Float32s()
+	kAll, vAll := presentK.Float32s(), presentV.Float32s()
 	m, err := keyMask(op, get(4), k.causal, b, s, tot-s, tot, k.maskFilter)
 	if err != nil {
 		return nil, err
