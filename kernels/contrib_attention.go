@@ -35,45 +35,58 @@ type sdpa struct {
 }
 
 // run writes O as (B, S, Nq, Hv) when bsnh is set, else as (B, Nq, S, Hv).
+// The query heads that share a KV head are adjacent in Q, so each KV head's
+// group is one (group*S) x T product: K and V are packed once per group.
 func (a *sdpa) run(ctx *Context, out []float32, bsnh bool) {
 	group := a.nq / a.nkv
-	heads := a.b * a.nq
-	parallelFor(threadsFor(ctx, heads*a.s*a.t*(a.h+a.hv), 1<<15), heads, func(lo, hi int) {
-		sc := make([]float32, a.s*a.t)
-		o := make([]float32, a.s*a.hv)
-		for bn := lo; bn < hi; bn++ {
-			b, n := bn/a.nq, bn%a.nq
-			g := b*a.nkv + n/group
-			q := a.q[bn*a.s*a.h : (bn+1)*a.s*a.h]
-			k := a.k[g*a.t*a.h : (g+1)*a.t*a.h]
-			v := a.v[g*a.t*a.hv : (g+1)*a.t*a.hv]
-			gemm.Sgemm(a.s, a.t, a.h, a.scale, gemm.Matrix{Data: q, Stride: a.h}, gemm.Matrix{Data: k, Stride: a.h, Trans: true}, 0, sc, a.t, 1)
-			if a.prep != nil {
-				a.prep(b, n, sc)
-			}
-			if a.qk != nil && !a.qkSoftmax {
-				copy(a.qk[bn*a.s*a.t:], sc)
-			}
-			for i := 0; i < a.s; i++ {
-				row := sc[i*a.t : (i+1)*a.t]
-				if a.sink != nil {
-					sinkSoftmax(row, a.sink(n))
-				} else {
-					softmaxRow(row, row, false)
+	kvHeads := a.b * a.nkv
+	rows := group * a.s
+	inner := max(1, ctx.Threads/kvHeads) // few KV heads: the products split instead
+	parallelFor(threadsFor(ctx, kvHeads*rows*a.t*(a.h+a.hv), 1<<15), kvHeads, func(lo, hi int) {
+		sc := make([]float32, rows*a.t)
+		o := make([]float32, rows*a.hv)
+		for bg := lo; bg < hi; bg++ {
+			b := bg / a.nkv
+			bn0 := b*a.nq + (bg%a.nkv)*group // first query head of the group
+			q := a.q[bn0*a.s*a.h : (bn0+group)*a.s*a.h]
+			k := a.k[bg*a.t*a.h : (bg+1)*a.t*a.h]
+			v := a.v[bg*a.t*a.hv : (bg+1)*a.t*a.hv]
+			gemm.Sgemm(rows, a.t, a.h, a.scale, gemm.Matrix{Data: q, Stride: a.h}, gemm.Matrix{Data: k, Stride: a.h, Trans: true}, 0, sc, a.t, inner)
+			for gi := 0; gi < group; gi++ {
+				bn := bn0 + gi
+				n := bn % a.nq
+				hs := sc[gi*a.s*a.t : (gi+1)*a.s*a.t]
+				if a.prep != nil {
+					a.prep(b, n, hs)
+				}
+				if a.qk != nil && !a.qkSoftmax {
+					copy(a.qk[bn*a.s*a.t:], hs)
+				}
+				for i := 0; i < a.s; i++ {
+					row := hs[i*a.t : (i+1)*a.t]
+					if a.sink != nil {
+						sinkSoftmax(row, a.sink(n))
+					} else {
+						softmaxRow(row, row, false)
+					}
+				}
+				if a.qk != nil && a.qkSoftmax {
+					copy(a.qk[bn*a.s*a.t:], hs)
 				}
 			}
-			if a.qk != nil && a.qkSoftmax {
-				copy(a.qk[bn*a.s*a.t:], sc)
-			}
-			gemm.Sgemm(a.s, a.hv, a.t, 1, gemm.Matrix{Data: sc, Stride: a.t}, gemm.Matrix{Data: v, Stride: a.hv}, 0, o, a.hv, 1)
-			for i := 0; i < a.s; i++ {
-				var dst []float32
-				if bsnh {
-					dst = out[((b*a.s+i)*a.nq+n)*a.hv:]
-				} else {
-					dst = out[(bn*a.s+i)*a.hv:]
+			gemm.Sgemm(rows, a.hv, a.t, 1, gemm.Matrix{Data: sc, Stride: a.t}, gemm.Matrix{Data: v, Stride: a.hv}, 0, o, a.hv, inner)
+			for gi := 0; gi < group; gi++ {
+				bn := bn0 + gi
+				n := bn % a.nq
+				for i := 0; i < a.s; i++ {
+					var dst []float32
+					if bsnh {
+						dst = out[((b*a.s+i)*a.nq+n)*a.hv:]
+					} else {
+						dst = out[(bn*a.s+i)*a.hv:]
+					}
+					copy(dst[:a.hv], o[(gi*a.s+i)*a.hv:(gi*a.s+i+1)*a.hv])
 				}
-				copy(dst[:a.hv], o[i*a.hv:(i+1)*a.hv])
 			}
 		}
 	})

@@ -100,7 +100,7 @@ func ropeGeometry(op string, x *graph.Tensor, heads, rd, half int, interleaved b
 	if rd == 0 {
 		rd = l.h
 	}
-	if rd != 2*half || rd > l.h || rd%2 != 0 {
+	if half == 0 || rd != 2*half || rd > l.h {
 		return l, fmt.Errorf("%s: rotary dimension %d, head size %d and cos cache width %d do not fit (want width = dim/2, dim <= head size)", op, rd, l.h, half)
 	}
 	return l, nil
