@@ -32,7 +32,13 @@ type sdpa struct {
 	// or the probabilities when qkSoftmax is set.
 	qk        []float32
 	qkSoftmax bool
+	// visible, when set, is the end of the keys query i of batch b may see
+	// (causal attention, with -Inf beyond it): only those are multiplied.
+	visible func(b, i int) int
 }
+
+// causalChunk is how many query rows share one key range in causal attention.
+const causalChunk = 32
 
 // run writes O as (B, S, Nq, Hv) when bsnh is set, else as (B, Nq, S, Hv).
 // The query heads that share a KV head are adjacent in Q, so each KV head's
@@ -51,7 +57,21 @@ func (a *sdpa) run(ctx *Context, out []float32, bsnh bool) {
 			q := a.q[bn0*a.s*a.h : (bn0+group)*a.s*a.h]
 			k := a.k[bg*a.t*a.h : (bg+1)*a.t*a.h]
 			v := a.v[bg*a.t*a.hv : (bg+1)*a.t*a.hv]
-			gemm.Sgemm(rows, a.t, a.h, a.scale, gemm.Matrix{Data: q, Stride: a.h}, gemm.Matrix{Data: k, Stride: a.h, Trans: true}, 0, sc, a.t, inner)
+			if a.visible == nil {
+				gemm.Sgemm(rows, a.t, a.h, a.scale, gemm.Matrix{Data: q, Stride: a.h}, gemm.Matrix{Data: k, Stride: a.h, Trans: true}, 0, sc, a.t, inner)
+			} else {
+				for gi := 0; gi < group; gi++ {
+					a.chunks(b, func(i0, i1, end int) {
+						r0 := gi*a.s + i0
+						gemm.Sgemm(i1-i0, end, a.h, a.scale, gemm.Matrix{Data: q[r0*a.h:], Stride: a.h}, gemm.Matrix{Data: k, Stride: a.h, Trans: true}, 0, sc[r0*a.t:], a.t, inner)
+						for r := r0; r < r0+i1-i0; r++ {
+							for j := r*a.t + end; j < (r+1)*a.t; j++ {
+								sc[j] = negInf32
+							}
+						}
+					})
+				}
+			}
 			for gi := 0; gi < group; gi++ {
 				bn := bn0 + gi
 				n := bn % a.nq
@@ -64,6 +84,11 @@ func (a *sdpa) run(ctx *Context, out []float32, bsnh bool) {
 				}
 				for i := 0; i < a.s; i++ {
 					row := hs[i*a.t : (i+1)*a.t]
+					if a.visible != nil { // past the chunk's end all is -Inf: probability 0
+						end := a.chunkEnd(b, i)
+						clear(row[end:])
+						row = row[:end]
+					}
 					if a.sink != nil {
 						sinkSoftmax(row, a.sink(n))
 					} else {
@@ -74,7 +99,16 @@ func (a *sdpa) run(ctx *Context, out []float32, bsnh bool) {
 					copy(a.qk[bn*a.s*a.t:], hs)
 				}
 			}
-			gemm.Sgemm(rows, a.hv, a.t, 1, gemm.Matrix{Data: sc, Stride: a.t}, gemm.Matrix{Data: v, Stride: a.hv}, 0, o, a.hv, inner)
+			if a.visible == nil {
+				gemm.Sgemm(rows, a.hv, a.t, 1, gemm.Matrix{Data: sc, Stride: a.t}, gemm.Matrix{Data: v, Stride: a.hv}, 0, o, a.hv, inner)
+			} else {
+				for gi := 0; gi < group; gi++ {
+					a.chunks(b, func(i0, i1, end int) {
+						r0 := gi*a.s + i0
+						gemm.Sgemm(i1-i0, a.hv, end, 1, gemm.Matrix{Data: sc[r0*a.t:], Stride: a.t}, gemm.Matrix{Data: v, Stride: a.hv}, 0, o[r0*a.hv:], a.hv, inner)
+					})
+				}
+			}
 			for gi := 0; gi < group; gi++ {
 				bn := bn0 + gi
 				n := bn % a.nq
@@ -90,6 +124,22 @@ func (a *sdpa) run(ctx *Context, out []float32, bsnh bool) {
 			}
 		}
 	})
+}
+
+var negInf32 = float32(math.Inf(-1))
+
+// chunkEnd is the end of the keys the chunk of query row i multiplies: the
+// visible end of its last row, at least 1 and at most T.
+func (a *sdpa) chunkEnd(b, i int) int {
+	last := min((i/causalChunk+1)*causalChunk, a.s) - 1
+	return min(max(a.visible(b, last), 1), a.t)
+}
+
+// chunks calls f for each chunk of query rows [i0, i1) with its key end.
+func (a *sdpa) chunks(b int, f func(i0, i1, end int)) {
+	for i0 := 0; i0 < a.s; i0 += causalChunk {
+		f(i0, min(i0+causalChunk, a.s), a.chunkEnd(b, i0))
+	}
 }
 
 // sinkSoftmax is softmax over x with one more logit, sink, counted in the
@@ -348,6 +398,11 @@ func (k *msAttention) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, er
 	}
 	at := &sdpa{b: b, nq: n, nkv: n, s: s, t: tot, h: h, hv: hv, q: q, k: kAll, v: vAll, scale: defaultScale(k.scale, h)}
 	at.prep = maskAndBias(m, abias, s*tot)
+	if k.causal && mask == nil && abias == nil && k.maskFilter <= -1e4 {
+		// Keys after the diagonal only get mask_filter_value, whose
+		// exponential underflows to 0: multiplying them changes nothing.
+		at.visible = func(_, i int) int { return tot - s + i + 1 }
+	}
 	out := ctx.Float32([]int{b, s, n * hv})
 	at.run(ctx, out.Float32s(), true)
 	return []*graph.Tensor{out, present}, nil

@@ -208,6 +208,7 @@ func (k *gqaKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, erro
 			}
 		}
 	}
+	at.visible = func(bi, i int) int { return min(past[bi]+i+1, int(lens[bi])+1) }
 	switch {
 	case sink != nil:
 		sd := sink.Float32s()

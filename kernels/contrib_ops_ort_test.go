@@ -4,6 +4,7 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
@@ -111,7 +112,8 @@ func (c opCase) model() (*graph.Model, map[string]*graph.Tensor) {
 }
 
 // checkOps runs each case in onnxq and ONNX Runtime (no graph optimizations)
-// and requires every compared output to agree to tol absolute.
+// and requires every compared output to agree to tol, absolute, or relative to
+// the output's largest magnitude where that is above 1.
 func checkOps(t *testing.T, cases []opCase, tol float64) {
 	t.Helper()
 	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
@@ -139,8 +141,12 @@ func checkOps(t *testing.T, cases []opCase, tol float64) {
 			}
 			for name, w := range want {
 				d := maxAbsDiff(t, got[name], w)
-				t.Logf("%s %s %v: max abs diff %.2e", c.op, name, w.Shape, d)
-				if d > tol {
+				scale := 1.0
+				for _, v := range w.Float32s() {
+					scale = math.Max(scale, math.Abs(float64(v)))
+				}
+				t.Logf("%s %s %v: max abs diff %.2e (max abs value %.3g)", c.op, name, w.Shape, d, scale)
+				if d > tol*scale {
 					t.Errorf("%s: %s differs from ONNX Runtime by %.3e > %g", c.name, name, d, tol)
 				}
 			}

@@ -196,6 +196,9 @@ func (k *onnxAttention) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, 
 			copy(dst, sc)
 		}
 	}
+	if k.causal && qkd == nil {
+		at.visible = func(_, i int) int { return tot - s + i + 1 }
+	}
 	if qkd != nil && k.qkMode == 3 {
 		at.qk, at.qkSoftmax = qkd, true
 	}
