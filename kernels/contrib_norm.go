@@ -14,9 +14,9 @@ import (
 //   LayerNorm over the last axis: (s - mean) / sqrt(var + eps) * gamma (+ beta).
 // com.microsoft SkipSimplifiedLayerNormalization: the same s, then RMS norm:
 //   s / sqrt(mean(s^2) + eps) * gamma.
-// Both may output mean and inv_std_var (one per row, shape [..., 1]) and the
-// sum s itself (input_skip_bias_sum, output 3), which the next block's
-// residual reads.
+// Both may output mean and inv_std_var (one per row, shape [..., 1]; the RMS
+// form's mean is 0) and the sum s itself (input_skip_bias_sum, output 3),
+// which the next block's residual reads.
 // SimplifiedLayerNormalization (ONNX Runtime registers it in the ONNX domain,
 // version 1) and ONNX RMSNormalization (opset 23) are the RMS norm over the
 // axes from axis on, scaled by a scale that broadcasts to them.
@@ -32,14 +32,14 @@ func init() {
 }
 
 // rowNorm normalizes one row into dst, returning the statistics it used:
-// for layer norm the mean and 1/sqrt(var + eps); for RMS norm the mean (of
-// the values, for the optional output) and 1/sqrt(mean(x^2) + eps).
+// for layer norm the mean and 1/sqrt(var + eps); for RMS norm 0 (nothing is
+// subtracted; ONNX Runtime's mean output is 0 too) and 1/sqrt(mean(x^2) + eps).
 func rowNorm(dst, x, gamma, beta []float32, eps float64, rms bool) (mean, inv float64) {
-	mean = vec.Sum(x) / float64(len(x))
 	if rms {
 		inv = 1 / math.Sqrt(vec.SumSqDev(x, 0)/float64(len(x))+eps)
 		vec.MulScalar(dst, x, float32(inv))
 	} else {
+		mean = vec.Sum(x) / float64(len(x))
 		inv = 1 / math.Sqrt(vec.SumSqDev(x, mean)/float64(len(x))+eps)
 		vec.AddScalar(dst, x, -float32(mean))
 		vec.MulScalar(dst, dst, float32(inv))
