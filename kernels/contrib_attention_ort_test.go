@@ -97,6 +97,8 @@ func TestGroupQueryAttentionMatchesORT(t *testing.T) {
 		gqaCase("PromptRotaryPositionIDs", []*onnxpb.AttributeProto{ai("do_rotary", 1)}, append(append([]opInput(nil), promptR...), posIDs)),
 		gqaCase("DecodeRotaryPositionIDs", []*onnxpb.AttributeProto{ai("do_rotary", 1)}, append(append([]opInput(nil), decodeR...), fin(i64([]int{2, 1}, 9, 4)))),
 		gqaCase("DecodeRotaryInterleaved", []*onnxpb.AttributeProto{ai("do_rotary", 1), ai("rotary_interleaved", 1)}, decodeR),
+		gqaCase("Bidirectional", []*onnxpb.AttributeProto{ai("causal", 0)}, prompt),
+		gqaCase("BidirectionalDecode", []*onnxpb.AttributeProto{ai("causal", 0)}, decode),
 		gqaCase("LocalWindow", []*onnxpb.AttributeProto{ai("local_window_size", 2)}, prompt),
 		gqaCase("DecodeLocalWindow", []*onnxpb.AttributeProto{ai("local_window_size", 3)}, decode),
 		gqaCase("Softcap", []*onnxpb.AttributeProto{af("softcap", 2), af("scale", 0.5)}, prompt),

@@ -18,7 +18,8 @@ import (
 // follow T_b - S cached ones. past_key/past_value (B, Nkv, P, H) hold the
 // cache; present_key/present_value are the cache with the new keys appended,
 // max(total_sequence_length, P) long. Each query attends causally (keys up to
-// its own position), within local_window_size + 1 keys when that is set.
+// its own position), within the last local_window_size keys when that is set,
+// or, with causal 0, to all of its sequence's T_b keys.
 // With do_rotary the new queries and keys are rotated first by their
 // positions (position_ids, or their place in the sequence) using cos_cache
 // and sin_cache. softcap squashes the scaled logits to softcap tanh(x/softcap)
@@ -60,8 +61,8 @@ func newGQA(ni *NodeInfo) (Kernel, error) {
 	switch {
 	case k.heads <= 0 || k.kvHeads <= 0 || k.heads%k.kvHeads != 0:
 		return nil, fmt.Errorf("%s: num_heads %d must be a positive multiple of kv_num_heads %d", op, k.heads, k.kvHeads)
-	case !k.causal:
-		return nil, fmt.Errorf("%s: causal 0 (bidirectional) is not supported", op)
+	case !k.causal && k.window != -1:
+		return nil, fmt.Errorf("%s: local_window_size must be -1 when causal is 0", op)
 	case k.qkOut != 0:
 		return nil, fmt.Errorf("%s: qk_output is not supported", op)
 	case k.quantK != "NONE" || k.quantV != "NONE":
@@ -196,7 +197,10 @@ func (k *gqaKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, erro
 		tb := int(lens[bi]) + 1
 		for i := 0; i < s; i++ {
 			row := sc[i*cacheLen : (i+1)*cacheLen]
-			end := min(past[bi]+i+1, tb) // keys [start, end) are visible
+			end := tb // keys [start, end) are visible
+			if k.causal {
+				end = min(past[bi]+i+1, tb)
+			}
 			start := 0
 			if k.window >= 0 && end > k.window {
 				start = end - k.window
@@ -208,7 +212,12 @@ func (k *gqaKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, erro
 			}
 		}
 	}
-	at.visible = func(bi, i int) int { return min(past[bi]+i+1, int(lens[bi])+1) }
+	at.visible = func(bi, i int) int {
+		if !k.causal {
+			return int(lens[bi]) + 1
+		}
+		return min(past[bi]+i+1, int(lens[bi])+1)
+	}
 	switch {
 	case sink != nil:
 		sd := sink.Float32s()
