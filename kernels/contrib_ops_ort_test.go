@@ -231,6 +231,8 @@ func TestRotaryEmbeddingMatchesORT(t *testing.T) {
 		{name: "MS3D", domain: ms, op: "RotaryEmbedding", inputs: []opInput{fin(rnd(40, 2, 5, 32)), fin(pos), fin(cos), fin(sin)}, outputs: []string{"Y"}},
 		{name: "MS3DInterleaved", domain: ms, op: "RotaryEmbedding", attrs: []*onnxpb.AttributeProto{ai("interleaved", 1)},
 			inputs: []opInput{fin(rnd(41, 2, 5, 32)), fin(pos), fin(cos), fin(sin)}, outputs: []string{"Y"}},
+		{name: "MSScaleAttribute", domain: ms, op: "RotaryEmbedding", attrs: []*onnxpb.AttributeProto{af("scale", 2)},
+			inputs: []opInput{fin(rnd(49, 2, 5, 32)), fin(pos), fin(cos), fin(sin)}, outputs: []string{"Y"}},
 		{name: "MS4D", domain: ms, op: "RotaryEmbedding", inputs: []opInput{fin(rnd(42, 2, 4, 5, 8)), fin(pos), fin(cos), fin(sin)}, outputs: []string{"Y"}},
 		{name: "MSStartPosition", domain: ms, op: "RotaryEmbedding", inputs: []opInput{fin(rnd(43, 2, 5, 32)), fin(i64([]int{1}, 6)), fin(cos), fin(sin)}, outputs: []string{"Y"}},
 		{name: "MSPartial", domain: ms, op: "RotaryEmbedding", attrs: []*onnxpb.AttributeProto{ai("num_heads", 4), ai("rotary_embedding_dim", 4)},

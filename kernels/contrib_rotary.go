@@ -120,7 +120,7 @@ func newMSRotary(ni *NodeInfo) (Kernel, error) {
 	heads := int(a.Int("num_heads", 0))
 	rd := int(a.Int("rotary_embedding_dim", 0))
 	packed := a.Int("is_packed_batching", 0)
-	a.Float("scale", 1) // read for validation; the rotation does not use it
+	a.Float("scale", 1) // read for validation; ONNX Runtime does not scale either (checked)
 	if a.err != nil {
 		return nil, a.err
 	}
