@@ -20,6 +20,7 @@ import (
 	"github.com/onnxq/onnxq/kernels"
 	"github.com/onnxq/onnxq/overrides"
 	"github.com/onnxq/onnxq/passes"
+	"github.com/onnxq/onnxq/wround"
 )
 
 // Options configure a conversion.
@@ -60,6 +61,9 @@ type Options struct {
 	// Dynamic quantizes MatMul/Gemm weights to int8 and their inputs at run
 	// time (see dynamic.go); no calibration data is needed.
 	Dynamic bool
+	// DynamicPerToken scales dynamic activations per row (token) instead of
+	// per tensor: symmetric int8, one scale per row of the last axis.
+	DynamicPerToken bool
 	// BiasFloat keeps biases float where the overrides do not set bias_dtype.
 	BiasFloat bool
 	// KeepInitializerInputs keeps graph inputs that repeat an initializer (IR <
@@ -90,6 +94,24 @@ type Options struct {
 	// Runtime's x86 kernels without AVX-VNNI cannot saturate their int16
 	// pair sums (its reduce_range).
 	ReduceRange bool
+	// WeightRounding chooses how weights' codes are picked where the
+	// overrides' weight_rounding does not: "nearest" (default), "gptq",
+	// "awq", "adaround" or "hqq" (see the wround package); WeightRange
+	// "mse" searches each group's clipping on the layer's output error
+	// ("minmax" or "": the weights' own range). Rounding holds the
+	// algorithms' knobs (wround.DefaultOptions when zero); Sequential
+	// collects each layer's inputs from the model with the earlier layers
+	// already rounded. WeightBits (2..7) narrows weight codes to that many
+	// bits inside the weight type (3-bit codes stored as int4).
+	WeightRounding, WeightRange string
+	Rounding                    wround.Options
+	Sequential                  bool
+	WeightBits                  int
+	// SmoothQuant, when above 0, is SmoothQuant's alpha for every
+	// MatMul/Gemm with a constant weight (overrides rules may set it per
+	// node): per-input-channel scales from the calibration data move
+	// activation outliers into the weights before calibration (smooth.go).
+	SmoothQuant float64
 	// RangeCache, when set, supplies ranges calibrated by an earlier
 	// conversion of the same model and data, and keeps the new ones.
 	RangeCache *RangeCache
@@ -105,6 +127,7 @@ type TensorReport struct {
 	SharedOf string            `json:"shares_encoding_of,omitempty"`
 	Override string            `json:"override,omitempty"` // the overrides entry that set its type
 	Adjusted string            `json:"adjusted,omitempty"` // what the converter changed after computing it
+	Rounding *RoundingReport   `json:"rounding,omitempty"` // weights: what the rounding engine did
 	Extra    map[string]string `json:"-"`
 }
 
@@ -276,6 +299,18 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 	}
 	rep.Passes = prep.Changes
 	phase("passes", start)
+	start = time.Now()
+	sq, sqSamples, err := smoothQuant(ctx, m, opt, pst)
+	if err != nil {
+		return nil, err
+	}
+	if sq != nil {
+		rep.Passes = append(rep.Passes, sq)
+		rep.Samples = sqSamples
+		phase("smooth-quant", start)
+	} else if opt.SmoothQuant > 0 {
+		rep.Warnings = append(rep.Warnings, "smooth quant: no MatMul or Gemm reads its input through a constant float weight; nothing smoothed")
+	}
 
 	pl := makePlan(m)
 	rep.FloatNodes = pl.floatOps
@@ -346,6 +381,16 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 		qp.Weights[name] = enc
 		weightReports = append(weightReports, tr)
 	}
+	// Data-driven weight rounding: new codes (and grids) before bias
+	// correction, which corrects for these codes' error.
+	start = time.Now()
+	rounded, err := roundWeights(ctx, m, pl, st, opt, qp.Weights, weightReports, rep)
+	if err != nil {
+		return nil, err
+	}
+	if len(rounded) > 0 {
+		phase("weight rounding", start)
+	}
 
 	// Calibration, with its own peak RSS where the kernel can reset the mark:
 	// what the passes left for the collector is returned to the system first,
@@ -367,14 +412,19 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 		if opt.BiasCorrection {
 			return nil, fmt.Errorf("bias correction needs calibration data (--calib)")
 		}
-	} else if len(toObserve) == 0 && !opt.BiasCorrection {
-		rep.Warnings = append(rep.Warnings, "calibration data not used: no tensor needs a calibrated range")
-	} else if err := runCalibration(ctx, m, opt, pl, st, qp.Weights, toObserve, rep, ranges); err != nil {
+	} else if len(toObserve) == 0 && !opt.BiasCorrection && sq == nil {
+		if rep.Samples == 0 {
+			rep.Warnings = append(rep.Warnings, "calibration data not used: no tensor needs a calibrated range")
+		}
+	} else if err := runCalibration(ctx, m, opt, pl, st, qp.Weights, rounded, toObserve, rep, ranges); err != nil {
 		return nil, err
 	}
 	phase("calibration", start)
 	if ownPeak {
 		rep.CalibrationPeakRSSBytes = rss.Peak()
+	}
+	for _, name := range sortedKeys(rounded) {
+		copy(m.Graph.Value(name).Const.Float32s(), rounded[name])
 	}
 	// Encodings and QDQ insertion.
 	start = time.Now()
