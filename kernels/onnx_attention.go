@@ -24,6 +24,7 @@ import (
 // A boolean attn_mask keeps keys where it is true (-Inf elsewhere); a float
 // one is added; both broadcast to (B, Nq, S, P+L). is_causal hides keys after
 // each query's position, the queries being the last S of the P+L positions.
+// nonpad_kv_seqlen (opset 24) hides the keys of sequence b from nonpad[b] on.
 // Y is (B, Nq, S, Hv), or (B, S, Nq*Hv) for 3-D inputs.
 
 type onnxAttention struct {
@@ -89,9 +90,6 @@ func (k *onnxAttention) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, 
 		}
 		return nil
 	}
-	if get(6) != nil {
-		return nil, fmt.Errorf("%s: nonpad_kv_seqlen is not supported", op)
-	}
 	q, qd, err := heads4(in[0], k.qHeads, "Q")
 	if err != nil {
 		return nil, err
@@ -123,6 +121,14 @@ func (k *onnxAttention) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, 
 		pk, pv = pastK.Float32s(), pastV.Float32s()
 	}
 	tot := p + l
+	// nonpad_kv_seqlen (opset 24): keys at or past nonpad[b] are padding.
+	var nonpad []int64
+	if t := get(6); t != nil {
+		if t.DType != graph.Int64 || !sameDims(t.Shape, b) {
+			return nil, fmt.Errorf("%s: nonpad_kv_seqlen is %s%v, want int64 [%d]", op, t.DType.Short(), t.Shape, b)
+		}
+		nonpad = t.Int64s()
+	}
 	presentK, presentV := ctx.Float32([]int{b, nkv, tot, h}), ctx.Float32([]int{b, nkv, tot, hv})
 	withPast(presentK.Float32s(), pk, kk, b, nkv, p, l, h)
 	withPast(presentV.Float32s(), pv, v, b, nkv, p, l, hv)
@@ -168,6 +174,13 @@ func (k *onnxAttention) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, 
 		if k.causal {
 			for i := 0; i < s; i++ {
 				for j := tot - s + i + 1; j < tot; j++ {
+					sc[i*tot+j] = negInf
+				}
+			}
+		}
+		if nonpad != nil {
+			for i := 0; i < s; i++ {
+				for j := max(0, int(min(nonpad[bi], int64(tot)))); j < tot; j++ {
 					sc[i*tot+j] = negInf
 				}
 			}
