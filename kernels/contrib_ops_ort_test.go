@@ -63,8 +63,8 @@ func ropeCache(rows, half int) (*graph.Tensor, *graph.Tensor) {
 	c, s := make([]float32, rows*half), make([]float32, rows*half)
 	for p := 0; p < rows; p++ {
 		for i := 0; i < half; i++ {
-			ang := float64(p) / pow(10000, float64(i)/float64(half))
-			c[p*half+i], s[p*half+i] = float32(cosf(ang)), float32(sinf(ang))
+			ang := float64(p) / math.Pow(10000, float64(i)/float64(half))
+			c[p*half+i], s[p*half+i] = float32(math.Cos(ang)), float32(math.Sin(ang))
 		}
 	}
 	return graph.Float32Tensor([]int{rows, half}, c), graph.Float32Tensor([]int{rows, half}, s)
