@@ -46,9 +46,9 @@ type SaveOptions struct {
 // would not fit in one protobuf (ONNX's own converter uses 1 KiB too).
 const autoThreshold = 1024
 
-// protoHeadroom is left under the protobuf limit for the graph itself when
-// deciding whether inline tensors still fit.
-const protoHeadroom = 64 << 20
+// inlineLimit is how many bytes of tensors a default save keeps inline: the
+// protobuf limit less room for the graph itself (a variable for tests).
+var inlineLimit int64 = maxProtoSize - 64<<20
 
 // Save writes the model to path atomically (see SaveWith).
 func Save(m *Model, path string) error { return SaveWith(m, path, SaveOptions{}) }
@@ -76,7 +76,7 @@ func SaveWith(m *Model, path string, opt SaveOptions) error {
 		}
 	}()
 	threshold := opt.ExternalThreshold
-	if threshold == 0 && inlineBytes(m, ext) > maxProtoSize-protoHeadroom {
+	if threshold == 0 && inlineBytes(m, ext) > inlineLimit {
 		threshold = autoThreshold
 	}
 	external := func(t *Tensor) bool {
@@ -376,6 +376,9 @@ func (e *DataWriter) Put(t *Tensor) error {
 		return err
 	}
 	p := e.written[len(e.written)-1]
+	if err := p.file.w.Flush(); err != nil { // the tensor reads its bytes back from the file
+		return fmt.Errorf("writing %s: %w", p.file.path, err)
+	}
 	ref := p.ref
 	ref.Path = p.file.f.Name() // the temp file, until commit renames it
 	ref.owner = e
