@@ -175,8 +175,19 @@ func (s *streamer) quantize(w *graph.Tensor, enc *passes.Encoding) (*graph.Tenso
 
 // quantizeRows quantizes rows [r0, r1) of a [rows, cols] weight into dst.
 func quantizeRows[E int8 | uint8](dst []E, x []float32, enc *passes.Encoding, at func(r, c int) int, r0, r1, cols int, lo, hi float64) {
+	// Blocks along rows and channels along columns give each row a run of
+	// cols scales starting at at(r, 0).
+	runs := (enc.BlockSize > 0 && enc.Axis == 0) || (enc.BlockSize == 0 && enc.Axis == 1 && len(enc.Scale) == cols)
 	for r := r0; r < r1; r++ {
 		row, out := x[r*cols:(r+1)*cols], dst[r*cols:(r+1)*cols]
+		if runs {
+			k := at(r, 0)
+			sc, zp := enc.Scale[k:k+cols], enc.ZeroPoint[k:k+cols]
+			for c, v := range row {
+				out[c] = E(kernels.QuantizeValue(v, sc[c], int32(zp[c]), lo, hi))
+			}
+			continue
+		}
 		for c, v := range row {
 			k := at(r, c)
 			out[c] = E(kernels.QuantizeValue(v, enc.Scale[k], int32(enc.ZeroPoint[k]), lo, hi))
@@ -306,21 +317,24 @@ func (s *streamer) packNBits(m *graph.Model, v *graph.Value, enc *passes.Encodin
 	s.parallel(tiles, func(t0, t1 int) {
 		for n0 := t0 * tile; n0 < min(N, t1*tile); n0 += tile {
 			n1 := min(N, n0+tile)
-			for k := 0; k < kBlocks*block; k++ {
-				b, j := k/block, k%block
+			// Block by block, column by column: the block's rows of the
+			// tile (block x 64 bytes) stay in L1 across the tile's columns.
+			for b := 0; b < kBlocks; b++ {
 				for n := n0; n < n1; n++ {
 					si := b*N + n
-					z := enc.ZeroPoint[si]
-					q := z // padding past K dequantizes to 0
-					if k < K {
-						q = int64(kernels.QuantizeValue(x[k*N+n], enc.Scale[si], int32(z), lo, hi))
-					}
-					u := uint8(q + offset)
-					base := (n*kBlocks + b) * blob
-					if bits == 8 {
-						packed[base+j] = u
-					} else {
-						packed[base+j/2] |= (u & 0xF) << (4 * (j % 2))
+					scale, z := enc.Scale[si], enc.ZeroPoint[si]
+					out := packed[(n*kBlocks+b)*blob:][:blob]
+					for j := 0; j < block; j++ {
+						q := z // padding past K dequantizes to 0
+						if k := b*block + j; k < K {
+							q = int64(kernels.QuantizeValue(x[k*N+n], scale, int32(z), lo, hi))
+						}
+						u := uint8(q + offset)
+						if bits == 8 {
+							out[j] = u
+						} else {
+							out[j/2] |= (u & 0xF) << (4 * (j % 2))
+						}
 					}
 				}
 			}

@@ -470,7 +470,7 @@ func parseByteSize(s string) (int64, error) {
 		}
 	}
 	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || v <= 0 || math.IsInf(v, 0) || v*mul > 1<<62 {
+	if err != nil || !(v > 0) || math.IsInf(v, 0) || v*mul > 1<<62 {
 		return 0, fmt.Errorf("%q is not a size (bytes, or a number with KB, MB, GB, KiB, MiB or GiB)", s)
 	}
 	return int64(v * mul), nil
