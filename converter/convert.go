@@ -242,6 +242,16 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (q *Quantized, e
 	}
 	phase("load", start)
 	var stream *streamer
+	// unstream falls back to building the quantized model in memory (weights
+	// are still read lazily).
+	unstream := func(why string) {
+		if why != "" {
+			rep.Warnings = append(rep.Warnings, why)
+		}
+		stream.data.Abort()
+		debug.SetGCPercent(stream.gcPercent)
+		stream, rep.Streamed = nil, false
+	}
 	if lazy && opt.Output != "" && len(m.ExternalFiles()) > 0 && len(kernels.HalfTypes(m)) == 0 {
 		data, err := graph.NewDataWriter(opt.Output, graph.SaveOptions{ChunkSize: opt.ExternalDataChunk})
 		if err != nil {
@@ -257,7 +267,12 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (q *Quantized, e
 		// Collect often: encoding a weight leaves garbage of about its own
 		// size, and the default pacing would let the heap reach twice the
 		// largest weight plus the encodings.
-		defer debug.SetGCPercent(debug.SetGCPercent(streamGCPercent))
+		stream.gcPercent = debug.SetGCPercent(streamGCPercent)
+		defer func() {
+			if stream != nil {
+				debug.SetGCPercent(stream.gcPercent)
+			}
+		}()
 	}
 
 	// Users name tensors of the model they have; passes rename folded weights
@@ -297,9 +312,14 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (q *Quantized, e
 	if len(kernels.HalfTypes(m)) > 0 {
 		need = max(need, 19) // float16/bfloat16 Q/DQ scales
 	}
-	if stream != nil && opt.Passes == "default" {
-		list = streamPassList(opt)
-		rep.Warnings = append(rep.Warnings, fmt.Sprintf("streaming weight-only conversion (external data): passes %s skipped (they would read every weight into memory)", strings.Join(streamSkippedPasses, ", ")))
+	if stream != nil {
+		if p := weightRewritingPass(list); p != "" {
+			// Asked for by name: run it, on a model built in memory.
+			unstream(fmt.Sprintf("not streamed: pass %s reads and rewrites weights in memory", p))
+		} else if opt.Passes == "default" {
+			list = streamPassList(opt)
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("streaming weight-only conversion (external data): passes %s skipped (they would read every weight into memory)", strings.Join(streamSkippedPasses, ", ")))
+		}
 	}
 	if m.OpsetVersion("") < need {
 		list += fmt.Sprintf(",upgrade-opset:%d", need)
@@ -314,11 +334,6 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (q *Quantized, e
 		return nil, err
 	}
 	rep.Passes = prep.Changes
-	if stream != nil { // what the passes read goes back to disk
-		for _, v := range m.Graph.Initializers {
-			v.Const.Release()
-		}
-	}
 	phase("passes", start)
 
 	pl := makePlan(m)
@@ -372,8 +387,7 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (q *Quantized, e
 		// Explicit activation encodings bring biases and an order the
 		// per-weight loop does not follow: every weight is still read lazily,
 		// but the quantized model is built in memory.
-		stream.data.Abort()
-		stream, rep.Streamed = nil, false
+		unstream("")
 	}
 	// Weights do not depend on the data: their encodings come first, and bias
 	// correction measures against exactly these.

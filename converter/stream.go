@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -40,6 +39,18 @@ const streamGCPercent = 20
 // stay inline in the model.
 const spillBytes = 1024
 
+// weightRewritingPass names the first pass of a list given by name that reads
+// or rewrites weights in memory (streamSkippedPasses, cle), or "".
+func weightRewritingPass(list string) string {
+	for _, item := range strings.Split(list, ",") {
+		name, _, _ := strings.Cut(strings.TrimSpace(item), ":")
+		if name == "cle" || slices.Contains(streamSkippedPasses, name) {
+			return name
+		}
+	}
+	return ""
+}
+
 // streamPassList is the default pass list without streamSkippedPasses.
 func streamPassList(opt Options) string {
 	var keep []string
@@ -58,6 +69,8 @@ type streamer struct {
 	opt     Options
 	workers int
 	nbits   *passes.Change // the MatMulNBits rewrites, one change for all weights
+	// gcPercent is the collector's setting to restore after streaming.
+	gcPercent int
 }
 
 func newStreamer(data *graph.DataWriter, opt Options) *streamer {
@@ -93,12 +106,7 @@ func (s *streamer) weight(m *graph.Model, name string, enc *passes.Encoding) err
 	if err := w.Load(); err != nil {
 		return err
 	}
-	defer func() {
-		// Give the float data back now: the next weight may be as large.
-		if w.Release() && w.ByteSize() >= 16<<20 {
-			debug.FreeOSMemory()
-		}
-	}()
+	defer w.Release()
 	if s.nbits != nil {
 		if ok, err := s.packNBits(m, v, enc); ok || err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime/debug"
+	"strings"
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
@@ -291,4 +292,44 @@ func TestStreamingChunks(t *testing.T) {
 	}
 	ids := graph.Int64Tensor([]int{1, streamLlama.Seq}, []int64{3, 1, 4, 1, 5})
 	runLogits(t, m, ids)
+}
+
+// A pass named by the user that rewrites weights in memory turns streaming
+// off (with a warning) rather than being skipped; the model is still right.
+func TestStreamingOffForWeightPasses(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "llama.onnx")
+	if err := testmodels.WriteLlama(src, streamLlama); err != nil {
+		t.Fatal(err)
+	}
+	m, err := graph.Load(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inline := filepath.Join(dir, "inline.onnx")
+	if err := graph.SaveWith(m, inline, graph.SaveOptions{ExternalThreshold: -1}); err != nil {
+		t.Fatal(err)
+	}
+	opt := Options{Model: src, Output: filepath.Join(dir, "q.onnx"), WeightOnly: true, WeightType: graph.Int4, WeightBlockSize: 32, NoMeasure: true, Passes: "eliminate-identity,fold-constants"}
+	rep, err := Convert(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Streamed || !strings.Contains(strings.Join(rep.Warnings, "\n"), "not streamed: pass fold-constants") {
+		t.Errorf("streamed %v, warnings %q", rep.Streamed, rep.Warnings)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("temporary file %s left behind", e.Name())
+		}
+	}
+	ref := opt
+	ref.Model, ref.Output = inline, filepath.Join(dir, "ref.onnx")
+	if _, err := Convert(context.Background(), ref); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := graph.Load(opt.Output)
+	want, _ := graph.Load(ref.Output)
+	sameModel(t, got, want)
 }
