@@ -125,6 +125,11 @@ func (t *Tensor) Load() error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.loadLocked()
+}
+
+// loadLocked reads the external data if it is not in memory; t.mu is held.
+func (t *Tensor) loadLocked() error {
 	if t.data != nil {
 		return nil
 	}

@@ -98,11 +98,11 @@ func Int64Tensor(shape []int, data []int64) *Tensor {
 // panic); concurrent readers are safe.
 func (t *Tensor) Data() any {
 	if t.ext != nil {
-		if err := t.Load(); err != nil {
-			panic(fmt.Sprintf("graph: %v", err))
-		}
 		t.mu.Lock()
 		defer t.mu.Unlock()
+		if err := t.loadLocked(); err != nil {
+			panic(fmt.Sprintf("graph: %v", err))
+		}
 		return t.data
 	}
 	if t.data == nil {
