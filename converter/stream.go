@@ -447,7 +447,7 @@ func weightEncoding(w *graph.Tensor, axis, block int, dt graph.DataType, symmetr
 			}
 		}
 	})
-	enc, err := passes.RangeEncoding(lo, hi, max(axis, 0), dt, symmetric)
+	enc, err := rangeEncoding(lo, hi, max(axis, 0), dt, symmetric, workers)
 	if err != nil {
 		return nil, err
 	}
@@ -457,6 +457,33 @@ func weightEncoding(w *graph.Tensor, axis, block int, dt graph.DataType, symmetr
 	}
 	if block > 0 {
 		enc.BlockSize, enc.ScaleShape = block, []int{gr, gc}
+	}
+	return enc, nil
+}
+
+// rangeEncoding is passes.RangeEncoding over the workers: each range's scale
+// and zero point depend on that range alone, and an LLM weight in blocks of 32
+// has millions of them.
+func rangeEncoding(lo, hi []float32, axis int, dt graph.DataType, symmetric bool, workers int) (*passes.Encoding, error) {
+	if workers <= 1 || len(lo) < 1024 {
+		return passes.RangeEncoding(lo, hi, axis, dt, symmetric)
+	}
+	parts := make([]*passes.Encoding, workers)
+	errs := make([]error, workers)
+	s := &streamer{workers: workers}
+	s.parallel(workers, func(w0, w1 int) {
+		for w := w0; w < w1; w++ {
+			a, b := len(lo)*w/workers, len(lo)*(w+1)/workers
+			parts[w], errs[w] = passes.RangeEncoding(lo[a:b], hi[a:b], axis, dt, symmetric)
+		}
+	})
+	enc := &passes.Encoding{DType: dt, Axis: axis, Scale: make([]float32, 0, len(lo)), ZeroPoint: make([]int64, 0, len(lo))}
+	for w, p := range parts {
+		if errs[w] != nil {
+			return nil, errs[w]
+		}
+		enc.Scale = append(enc.Scale, p.Scale...)
+		enc.ZeroPoint = append(enc.ZeroPoint, p.ZeroPoint...)
 	}
 	return enc, nil
 }

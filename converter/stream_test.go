@@ -190,7 +190,7 @@ func runLogits(t *testing.T, m *graph.Model, ids *graph.Tensor) []float32 {
 func TestWeightEncodingMatchesPasses(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, c := range []struct{ rows, cols, axis, block int }{
-		{64, 48, 0, 32}, {70, 9, 0, 32}, {9, 70, 1, 16}, {33, 5, 0, 0}, {5, 33, 1, 0}, {8, 8, -1, 0}, {16, 1, 0, 32}, {40, 24, 0, 128},
+		{64, 48, 0, 32}, {70, 9, 0, 32}, {256, 70, 0, 16}, {40, 1100, 1, 0}, {1100, 3, 0, 0}, {9, 70, 1, 16}, {33, 5, 0, 0}, {5, 33, 1, 0}, {8, 8, -1, 0}, {16, 1, 0, 32}, {40, 24, 0, 128},
 	} {
 		x := make([]float32, c.rows*c.cols)
 		for i := range x {
