@@ -332,7 +332,16 @@ func (s *streamer) packNBits(m *graph.Model, v *graph.Value, enc *passes.Encodin
 					si := b*N + n
 					scale, z := enc.Scale[si], enc.ZeroPoint[si]
 					out := packed[(n*kBlocks+b)*blob:][:blob]
-					for j := 0; j < block; j++ {
+					j := 0
+					if bits == 4 { // two values a byte, low nibble first
+						z32, off := int32(z), int32(offset)
+						for k := b * block; j+1 < block && k+1 < K; j, k = j+2, k+2 {
+							q0 := kernels.QuantizeValue(x[k*N+n], scale, z32, lo, hi) + off
+							q1 := kernels.QuantizeValue(x[(k+1)*N+n], scale, z32, lo, hi) + off
+							out[j/2] = uint8(q0&0xF) | uint8(q1&0xF)<<4
+						}
+					}
+					for ; j < block; j++ { // 8 bits, and the odd or padded tail of 4
 						q := z // padding past K dequantizes to 0
 						if k := b*block + j; k < K {
 							q = int64(kernels.QuantizeValue(x[k*N+n], scale, int32(z), lo, hi))

@@ -333,3 +333,38 @@ func TestStreamingOffForWeightPasses(t *testing.T) {
 	want, _ := graph.Load(ref.Output)
 	sameModel(t, got, want)
 }
+
+// Odd and padded K, 4 and 8 bits, with and without zero points: the packed
+// MatMulNBits weights of a streaming conversion are ToMatMulNBits' bytes.
+func TestStreamingPacksLikeToMatMulNBits(t *testing.T) {
+	for _, k := range []int{37, 64, 100} {
+		for _, wt := range []graph.DataType{graph.Int4, graph.Uint4, graph.Int8} {
+			dir := t.TempDir()
+			m := llmTestModel(k, 5, true)
+			ext := filepath.Join(dir, "ext.onnx")
+			if err := graph.SaveWith(m, ext, graph.SaveOptions{ExternalThreshold: 64}); err != nil {
+				t.Fatal(err)
+			}
+			inline := saveModel(t, m, dir)
+			opt := Options{Model: ext, Output: filepath.Join(dir, "s.onnx"), WeightOnly: true, WeightType: wt, WeightBlockSize: 16, WeightFormat: FormatMatMulNBits, NoMeasure: true, Threads: 3}
+			if wt == graph.Uint4 {
+				opt.Overrides = asymmetricDefaults(t)
+			}
+			rep, err := Convert(context.Background(), opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.Streamed {
+				t.Fatal("not streamed")
+			}
+			ref := opt
+			ref.Model, ref.Output, ref.Passes = inline, filepath.Join(dir, "r.onnx"), streamPassList(opt)
+			if _, err := Convert(context.Background(), ref); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := graph.Load(opt.Output)
+			want, _ := graph.Load(ref.Output)
+			t.Run(fmt.Sprintf("K%d/%s", k, wt.Short()), func(t *testing.T) { sameModel(t, got, want) })
+		}
+	}
+}
