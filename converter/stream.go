@@ -129,10 +129,9 @@ func (s *streamer) weight(m *graph.Model, name string, enc *passes.Encoding) err
 		}
 		s.nbits.Count += ch.Count
 		s.nbits.Nodes = append(s.nbits.Nodes, ch.Nodes...)
-		s.nbits.Notes = append(s.nbits.Notes, ch.Notes...)
-		for _, c := range []*graph.Value{qv, scale, zp} {
-			if len(c.Consumers) == 0 && !g.IsOutput(c) {
-				g.RemoveInitializer(c)
+		for _, n := range ch.Notes { // each call notes every activation MatMul again
+			if !slices.Contains(s.nbits.Notes, n) {
+				s.nbits.Notes = append(s.nbits.Notes, n)
 			}
 		}
 		for _, c := range g.Initializers {
@@ -142,9 +141,17 @@ func (s *streamer) weight(m *graph.Model, name string, enc *passes.Encoding) err
 				}
 			}
 		}
-		return nil
 	}
+	// What is left of the DequantizeLinear (all of it, or for readers other
+	// than MatMuls) goes out too.
 	for _, c := range []*graph.Value{qv, scale, zp} {
+		if c.Const == nil {
+			continue
+		}
+		if len(c.Consumers) == 0 && !g.IsOutput(c) {
+			g.RemoveInitializer(c)
+			continue
+		}
 		if err := s.spill(c.Const); err != nil {
 			return err
 		}
