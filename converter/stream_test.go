@@ -368,3 +368,33 @@ func TestStreamingPacksLikeToMatMulNBits(t *testing.T) {
 		}
 	}
 }
+
+// Conv weights (4-D, per output channel) and a Gemm stream through the
+// general quantizer; the model is the in-memory one.
+func TestStreamingConvWeights(t *testing.T) {
+	dir := t.TempDir()
+	ext := filepath.Join(dir, "ext.onnx")
+	m := testmodels.ConvBNReLU(2)
+	if err := graph.SaveWith(m, ext, graph.SaveOptions{ExternalThreshold: 256}); err != nil {
+		t.Fatal(err)
+	}
+	inline := saveModel(t, testmodels.ConvBNReLU(2), dir)
+	for _, wt := range []graph.DataType{graph.Int8, graph.Uint8} {
+		opt := Options{Model: ext, Output: filepath.Join(dir, "s.onnx"), WeightOnly: true, WeightType: wt, NoMeasure: true}
+		rep, err := Convert(context.Background(), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Streamed || len(rep.Tensors) == 0 {
+			t.Fatalf("streamed %v, %d tensors", rep.Streamed, len(rep.Tensors))
+		}
+		ref := opt
+		ref.Model, ref.Output, ref.Passes = inline, filepath.Join(dir, "r.onnx"), streamPassList(opt)
+		if _, err := Convert(context.Background(), ref); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := graph.Load(opt.Output)
+		want, _ := graph.Load(ref.Output)
+		sameModel(t, got, want)
+	}
+}
