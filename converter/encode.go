@@ -3,6 +3,7 @@ package converter
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 
 	"github.com/onnxq/onnxq/graph"
@@ -61,6 +62,15 @@ func weightEncodingFor(g *graph.Graph, pl *plan, st *settings, opt Options, name
 		}
 		if block <= 0 {
 			return nil, fmt.Errorf("%s: per_block needs a block size (weight_block_size or --weight-block-size)", where)
+		}
+		if bits.OnesCount(uint(block)) != 1 {
+			return nil, fmt.Errorf("%s: block size %d is not a power of two", where, block)
+		}
+		// A block size given for this weight by name (its tensor or its
+		// node) larger than K is a mistake; broad ones (the flag, defaults,
+		// op types, globs) are checked over all their weights in checkBlockSizes.
+		if k := w.Shape[bax]; namedBlock(opt.Overrides, g.Value(name)) && block > k {
+			return nil, fmt.Errorf("%s: block size %d is larger than K = %d (axis %d of %v); one group per column is per_channel", where, block, k, bax, w.Shape)
 		}
 		axis = bax
 	}

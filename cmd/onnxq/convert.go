@@ -420,6 +420,14 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 			fmt.Fprintf(tw, "\t  %s\n", l)
 		}
 	}
+	for _, c := range rep.Passes {
+		if c.Pass == "cle" { // what it equalized, and why it left layers alone
+			fmt.Fprintf(tw, "cle\t%d layer pairs equalized\n", c.Count)
+			for _, n := range c.Notes {
+				fmt.Fprintf(tw, "\t  %s\n", n)
+			}
+		}
+	}
 	if m := rep.Measured; m != nil {
 		for _, o := range m.Outputs {
 			verdict := "ok"
