@@ -20,6 +20,7 @@ import (
 	"github.com/onnxq/onnxq/kernels"
 	"github.com/onnxq/onnxq/overrides"
 	"github.com/onnxq/onnxq/passes"
+	"github.com/onnxq/onnxq/wround"
 )
 
 // Options configure a conversion.
@@ -90,6 +91,19 @@ type Options struct {
 	// Runtime's x86 kernels without AVX-VNNI cannot saturate their int16
 	// pair sums (its reduce_range).
 	ReduceRange bool
+	// WeightRounding chooses how weights' codes are picked where the
+	// overrides' weight_rounding does not: "nearest" (default), "gptq",
+	// "awq", "adaround" or "hqq" (see the wround package); WeightRange
+	// "mse" searches each group's clipping on the layer's output error
+	// ("minmax" or "": the weights' own range). Rounding holds the
+	// algorithms' knobs (wround.DefaultOptions when zero); Sequential
+	// collects each layer's inputs from the model with the earlier layers
+	// already rounded. WeightBits (2..7) narrows weight codes to that many
+	// bits inside the weight type (3-bit codes stored as int4).
+	WeightRounding, WeightRange string
+	Rounding                    wround.Options
+	Sequential                  bool
+	WeightBits                  int
 	// RangeCache, when set, supplies ranges calibrated by an earlier
 	// conversion of the same model and data, and keeps the new ones.
 	RangeCache *RangeCache
@@ -109,6 +123,7 @@ type TensorReport struct {
 	SharedOf string            `json:"shares_encoding_of,omitempty"`
 	Override string            `json:"override,omitempty"` // the overrides entry that set its type
 	Adjusted string            `json:"adjusted,omitempty"` // what the converter changed after computing it
+	Rounding *RoundingReport   `json:"rounding,omitempty"` // weights: what the rounding engine did
 	Extra    map[string]string `json:"-"`
 }
 
@@ -395,6 +410,9 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (q *Quantized, e
 		// but the quantized model is built in memory.
 		unstream("")
 	}
+	if stream != nil && picksCodes(opt, st, pl) {
+		unstream("not streamed: weight rounding other than nearest works on whole layers in memory")
+	}
 	// Weights do not depend on the data: their encodings come first, and bias
 	// correction measures against exactly these.
 	qp := &passes.QDQPlan{Activations: map[string]*passes.Encoding{}, Weights: map[string]*passes.Encoding{}, Biases: map[string]passes.BiasPlan{}}
@@ -418,6 +436,16 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (q *Quantized, e
 		}
 	}
 	phase("weights", start)
+	// Data-driven weight rounding: new codes (and grids) before bias
+	// correction, which corrects for these codes' error.
+	start = time.Now()
+	rounded, err := roundWeights(ctx, m, pl, st, opt, qp.Weights, weightReports, rep)
+	if err != nil {
+		return nil, err
+	}
+	if len(rounded) > 0 {
+		phase("weight rounding", start)
+	}
 
 	// Calibration, with its own peak RSS where the kernel can reset the mark:
 	// what the passes left for the collector is returned to the system first,
@@ -440,13 +468,18 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (q *Quantized, e
 			return nil, fmt.Errorf("bias correction needs calibration data (--calib)")
 		}
 	} else if len(toObserve) == 0 && !opt.BiasCorrection {
-		rep.Warnings = append(rep.Warnings, "calibration data not used: no tensor needs a calibrated range")
-	} else if err := runCalibration(ctx, m, opt, pl, st, qp.Weights, toObserve, rep, ranges); err != nil {
+		if rep.Samples == 0 {
+			rep.Warnings = append(rep.Warnings, "calibration data not used: no tensor needs a calibrated range")
+		}
+	} else if err := runCalibration(ctx, m, opt, pl, st, qp.Weights, rounded, toObserve, rep, ranges); err != nil {
 		return nil, err
 	}
 	phase("calibration", start)
 	if ownPeak {
 		rep.CalibrationPeakRSSBytes = rss.Peak()
+	}
+	for _, name := range sortedKeys(rounded) {
+		copy(m.Graph.Value(name).Const.Float32s(), rounded[name])
 	}
 	// Encodings and QDQ insertion.
 	start = time.Now()

@@ -18,7 +18,7 @@ import (
 )
 
 // storiesWindows are the token windows of the stories260K README, [118, 256].
-func storiesWindows(t *testing.T) *graph.Tensor {
+func storiesWindows(t testing.TB) *graph.Tensor {
 	ids, err := npy.ReadFile(testdata.SharedModel(t, "stories260K", "tinystories_dev_ids.npy"))
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +44,7 @@ func perplexity(t *testing.T, model string, ids *graph.Tensor, from, to int) flo
 }
 
 // storiesCalib writes windows [0, n) as int64 [1, seq] .npy samples.
-func storiesCalib(t *testing.T, ids *graph.Tensor, n int) string {
+func storiesCalib(t testing.TB, ids *graph.Tensor, n int) string {
 	dir := filepath.Join(t.TempDir(), "calib")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)

@@ -51,6 +51,21 @@ func weightRewritingPass(list string) string {
 	return ""
 }
 
+// picksCodes reports whether the weight-rounding engine (rounding.go) may
+// change some weight's codes after its encoding: the streaming loop writes
+// nearest-rounded codes as soon as the encoding is known.
+func picksCodes(opt Options, st *settings, pl *plan) bool {
+	if (opt.WeightRounding != "" && opt.WeightRounding != "nearest") || opt.WeightRange == "mse" || opt.WeightBits != 0 {
+		return true
+	}
+	for name := range pl.weights {
+		if c := st.weight[name]; (c.WeightRounding != "" && c.WeightRounding != "nearest") || c.WeightRange == "mse" {
+			return true
+		}
+	}
+	return false
+}
+
 // streamPassList is the default pass list without streamSkippedPasses.
 func streamPassList(opt Options) string {
 	var keep []string

@@ -398,3 +398,37 @@ func TestStreamingConvWeights(t *testing.T) {
 		sameModel(t, got, want)
 	}
 }
+
+// Weight rounding picks codes after the encodings: such a conversion is not
+// streamed, and gives the in-memory model.
+func TestStreamingOffForWeightRounding(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "llama.onnx")
+	if err := testmodels.WriteLlama(src, streamLlama); err != nil {
+		t.Fatal(err)
+	}
+	m, err := graph.Load(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inline := filepath.Join(dir, "inline.onnx")
+	if err := graph.SaveWith(m, inline, graph.SaveOptions{ExternalThreshold: -1}); err != nil {
+		t.Fatal(err)
+	}
+	opt := Options{Model: src, Output: filepath.Join(dir, "q.onnx"), WeightOnly: true, WeightType: graph.Int4, WeightBlockSize: 32, NoMeasure: true, WeightRounding: "hqq"}
+	rep, err := Convert(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Streamed || !strings.Contains(strings.Join(rep.Warnings, "\n"), "not streamed: weight rounding") {
+		t.Fatalf("streamed %v, warnings %q", rep.Streamed, rep.Warnings)
+	}
+	ref := opt
+	ref.Model, ref.Output = inline, filepath.Join(dir, "ref.onnx")
+	if _, err := Convert(context.Background(), ref); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := graph.Load(opt.Output)
+	want, _ := graph.Load(ref.Output)
+	sameModel(t, got, want)
+}

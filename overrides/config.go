@@ -31,6 +31,7 @@ type Config struct {
 	Report        OutConfig     `toml:"report"`
 	Compare       CompareConfig `toml:"compare"`
 	Tune          TuneConfig    `toml:"tune"`
+	Rounding      RoundConfig   `toml:"rounding"`
 	// Overrides is the embedded [overrides] table, kept as decoded; see Embedded.
 	Overrides map[string]any `toml:"overrides,omitempty"`
 
@@ -81,6 +82,20 @@ type QuantConfig struct {
 	Dynamic             bool   `toml:"dynamic"`
 	BiasCorrection      bool   `toml:"bias_correction"`
 	ReduceRange         bool   `toml:"reduce_range"`
+}
+
+// RoundConfig is how weights' codes are chosen (the weight rounding engine).
+type RoundConfig struct {
+	Method       string  `toml:"method"` // nearest, gptq, awq, adaround, hqq
+	Range        string  `toml:"range"`  // minmax, mse
+	Bits         int     `toml:"bits"`   // narrow weight codes to this many bits (0: the type's)
+	Sequential   bool    `toml:"sequential"`
+	GPTQDamp     float64 `toml:"gptq_damp"`
+	GPTQActOrder bool    `toml:"gptq_act_order"`
+	GPTQBlock    int     `toml:"gptq_block"`
+	AdaRoundIter int     `toml:"adaround_iters"`
+	HQQIters     int     `toml:"hqq_iters"`
+	Seed         int64   `toml:"seed"`
 }
 
 // PassConfig chooses the float passes.
@@ -145,6 +160,7 @@ func DefaultConfig() *Config {
 		Passes:   PassConfig{List: "default"},
 		Compare:  CompareConfig{CosThreshold: 0.99, SQNRThreshold: 20},
 		Tune:     TuneConfig{Prefer: "int16", Format: "onnxq"},
+		Rounding: RoundConfig{Method: "nearest", Range: "minmax", GPTQDamp: 0.01, GPTQBlock: 128, AdaRoundIter: 10000, HQQIters: 20},
 	}
 }
 
@@ -288,6 +304,8 @@ func (c *Config) Validate() error {
 		in("calib.image.layout", c.Calib.Image.Layout, "NCHW", "NHWC"),
 		in("tune.prefer", c.Tune.Prefer, "int16", "int8", "float"),
 		in("tune.format", c.Tune.Format, "onnxq", "aimet"),
+		in("rounding.method", c.Rounding.Method, WeightRoundings...),
+		in("rounding.range", c.Rounding.Range, WeightRanges...),
 	}
 	for _, err := range checks {
 		if err != nil {
@@ -320,6 +338,16 @@ func (c *Config) Validate() error {
 		return c.errorAt("tune.rank_samples", fmt.Sprintf("%d must not be negative", c.Tune.RankSamples))
 	case c.Tune.MaxRaise < 0:
 		return c.errorAt("tune.max_raise", fmt.Sprintf("%d must not be negative", c.Tune.MaxRaise))
+	case c.Rounding.Bits != 0 && (c.Rounding.Bits < 2 || c.Rounding.Bits > 7):
+		return c.errorAt("rounding.bits", fmt.Sprintf("%d is not in 2..7", c.Rounding.Bits))
+	case !(c.Rounding.GPTQDamp > 0) || c.Rounding.GPTQDamp > 1:
+		return c.errorAt("rounding.gptq_damp", fmt.Sprintf("%v is not in (0, 1]", c.Rounding.GPTQDamp))
+	case c.Rounding.GPTQBlock < 1:
+		return c.errorAt("rounding.gptq_block", fmt.Sprintf("%d must be positive", c.Rounding.GPTQBlock))
+	case c.Rounding.AdaRoundIter < 1:
+		return c.errorAt("rounding.adaround_iters", fmt.Sprintf("%d must be positive", c.Rounding.AdaRoundIter))
+	case c.Rounding.HQQIters < 1:
+		return c.errorAt("rounding.hqq_iters", fmt.Sprintf("%d must be positive", c.Rounding.HQQIters))
 	case c.Threads < 0:
 		return c.errorAt("threads", fmt.Sprintf("%d must not be negative", c.Threads))
 	case c.Calib.Size < 0:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/onnxq/onnxq/graph"
@@ -81,6 +82,12 @@ func (r *Rule) validate(p string) error {
 	}
 	if err := checkGranularity(r.WeightGranularity, r.WeightBlockSize, p+".weight_granularity", p+".weight_block_size"); err != nil {
 		return err
+	}
+	if r.WeightRounding != "" && !slices.Contains(WeightRoundings, r.WeightRounding) {
+		return fmt.Errorf("%s.weight_rounding: %q is not one of %s", p, r.WeightRounding, strings.Join(WeightRoundings, ", "))
+	}
+	if r.WeightRange != "" && !slices.Contains(WeightRanges, r.WeightRange) {
+		return fmt.Errorf("%s.weight_range: %q is not one of %s", p, r.WeightRange, strings.Join(WeightRanges, ", "))
 	}
 	switch r.BiasDType {
 	case "", "int32", "float":

@@ -30,6 +30,9 @@ type Layer struct {
 	// Pinned: Scale and Zero come from the user (overrides); algorithms
 	// choose codes only and must not change them.
 	Pinned bool
+	// Symmetric: ranges an algorithm refits stay centred on zero, as the
+	// layer's encoding was computed.
+	Symmetric bool
 }
 
 // Check reports a layer whose fields do not fit together.

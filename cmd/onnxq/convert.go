@@ -21,6 +21,7 @@ import (
 	"github.com/onnxq/onnxq/internal/atomicfile"
 	"github.com/onnxq/onnxq/internal/rss"
 	"github.com/onnxq/onnxq/overrides"
+	"github.com/onnxq/onnxq/wround"
 	"github.com/urfave/cli/v3"
 	"golang.org/x/term"
 )
@@ -109,6 +110,19 @@ func convertFlags() []convertFlag {
 		boolean("dynamic", "quantization.dynamic", "dynamic W8A8: int8 MatMul/Gemm weights, inputs quantized at run time (no calibration data needed)", func(c *overrides.Config) *bool { return &c.Quant.Dynamic }),
 		boolean("reduce-range", "quantization.reduce_range", "int8 weights that meet uint8 activations get 7 bits of range, for ONNX Runtime on x86 CPUs without AVX-VNNI (its u8 x s8 kernels saturate pair sums in int16)", func(c *overrides.Config) *bool { return &c.Quant.ReduceRange }),
 		boolean("bias-correction", "quantization.bias_correction", "correct biases for weight quantization error with input means measured on the calibration data", func(c *overrides.Config) *bool { return &c.Quant.BiasCorrection }),
+		str("weight-rounding", "rounding.method", "how weight codes are chosen: nearest, gptq, awq, adaround or hqq (all but nearest and hqq need --calib)", d.Rounding.Method, func(c *overrides.Config) *string { return &c.Rounding.Method }),
+		str("weight-range", "rounding.range", "weight ranges: minmax, or mse (per channel/block clipping that minimises the layer's output error)", d.Rounding.Range, func(c *overrides.Config) *string { return &c.Rounding.Range }),
+		num("weight-bits", "rounding.bits", "narrow weight codes to N bits (2..7) inside the weight type, e.g. 3-bit codes in int4 (0: the type's)", 0, func(c *overrides.Config) *int { return &c.Rounding.Bits }),
+		boolean("sequential", "rounding.sequential", "weight rounding: collect each layer's inputs from the model with the earlier layers already rounded", func(c *overrides.Config) *bool { return &c.Rounding.Sequential }),
+		flt("gptq-damp", "rounding.gptq_damp", "GPTQ: Hessian dampening as a fraction of its mean diagonal", d.Rounding.GPTQDamp, func(c *overrides.Config) *float64 { return &c.Rounding.GPTQDamp }),
+		boolean("gptq-act-order", "rounding.gptq_act_order", "GPTQ: quantize columns by descending Hessian diagonal", func(c *overrides.Config) *bool { return &c.Rounding.GPTQActOrder }),
+		num("gptq-block", "rounding.gptq_block", "GPTQ: columns per lazy-update block", d.Rounding.GPTQBlock, func(c *overrides.Config) *int { return &c.Rounding.GPTQBlock }),
+		num("adaround-iters", "rounding.adaround_iters", "AdaRound: optimisation steps per layer", d.Rounding.AdaRoundIter, func(c *overrides.Config) *int { return &c.Rounding.AdaRoundIter }),
+		num("hqq-iters", "rounding.hqq_iters", "HQQ: half-quadratic iterations per group", d.Rounding.HQQIters, func(c *overrides.Config) *int { return &c.Rounding.HQQIters }),
+		{&cli.IntFlag{Name: "seed", Usage: "weight rounding: seed of every random choice (row sampling, initialisation); the same seed gives the same model"}, "rounding.seed", func(c *overrides.Config, cmd *cli.Command) error {
+			c.Rounding.Seed = int64(cmd.Int("seed"))
+			return nil
+		}},
 		str("passes", "passes.list", "float passes before calibration (see onnxq passes)", d.Passes.List, func(c *overrides.Config) *string { return &c.Passes.List }),
 		boolean("cle", "passes.cle", "add cross-layer equalization to the passes", func(c *overrides.Config) *bool { return &c.Passes.CLE }),
 		boolean("keep-initializer-inputs", "passes.keep_initializer_inputs", "keep graph inputs that repeat an initializer (IR < 4 models) as inputs; their float values then stay in the file beside the quantized copies", func(c *overrides.Config) *bool { return &c.Passes.KeepInitializerInputs }),
@@ -288,6 +302,12 @@ func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options,
 		Eval: cfg.Compare.Eval, NoMeasure: cfg.Compare.Skip,
 		CosThreshold: cfg.Compare.CosThreshold, SQNRThreshold: cfg.Compare.SQNRThreshold,
 	}
+	r := cfg.Rounding
+	opt.WeightRounding, opt.WeightRange, opt.WeightBits, opt.Sequential = r.Method, r.Range, r.Bits, r.Sequential
+	opt.Rounding = wround.DefaultOptions()
+	opt.Rounding.Seed = uint64(r.Seed)
+	opt.Rounding.GPTQDamp, opt.Rounding.ActOrder, opt.Rounding.GPTQBlock = r.GPTQDamp, r.GPTQActOrder, r.GPTQBlock
+	opt.Rounding.AdaRoundIters, opt.Rounding.HQQIters = r.AdaRoundIter, r.HQQIters
 	if _, err := calib.New(opt.Observer); err != nil {
 		return opt, usageError("convert: %v", err)
 	}
@@ -360,6 +380,9 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 		fmt.Fprintf(tw, "activations\tfloat (weight-only quantization)\n")
 	}
 	fmt.Fprintf(tw, "quantized\t%d activations, %d weights, %d biases\n", counts["activation"], counts["weight"], counts["bias"])
+	if r := converter.RoundingSummary(rep); r != "" {
+		fmt.Fprintf(tw, "weight rounding\t%s\n", r)
+	}
 	reasons := map[string]int{}
 	for _, f := range rep.FloatNodes {
 		reasons[f.OpType+": "+f.Reason]++
@@ -448,8 +471,12 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 		fmt.Fprintf(tw, "note\tuint8 activations into int8 weights: ONNX Runtime on x86 CPUs without AVX-VNNI adds product pairs in saturating int16 and can lose much accuracy; for such targets add --reduce-range (7-bit weights) or use --weight-type uint8\n")
 	}
 	phases := []string{"load", "passes", "calibration", "quantize", "save"}
-	if _, ok := rep.PhaseSeconds["weights"]; ok {
-		phases = slices.Insert(phases, 2, "weights")
+	at := 2 // after load and passes, in the order they run
+	for _, p := range []string{"weights", "weight rounding"} {
+		if _, ok := rep.PhaseSeconds[p]; ok {
+			phases = slices.Insert(phases, at, p)
+			at++
+		}
 	}
 	if rep.Measured != nil {
 		phases = append(phases, "measure")
