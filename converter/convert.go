@@ -430,6 +430,9 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (q *Quantized, e
 		qp.Weights[name] = enc
 		weightReports = append(weightReports, tr)
 		if stream != nil {
+			if err := ctx.Err(); err != nil { // the data writer's files go with the error
+				return nil, err
+			}
 			if err := stream.weight(m, name, enc); err != nil {
 				return nil, err
 			}

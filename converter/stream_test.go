@@ -432,3 +432,26 @@ func TestStreamingOffForWeightRounding(t *testing.T) {
 	want, _ := graph.Load(ref.Output)
 	sameModel(t, got, want)
 }
+
+// A cancelled streaming conversion stops and leaves no temporary file.
+func TestStreamingCancelled(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "llama.onnx")
+	if err := testmodels.WriteLlama(src, streamLlama); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Convert(ctx, Options{Model: src, Output: filepath.Join(dir, "q.onnx"), WeightOnly: true, WeightType: graph.Int4, WeightBlockSize: 32, NoMeasure: true})
+	if err == nil {
+		t.Fatal("a cancelled conversion completed")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("files %v, want the model and its data only", names)
+	}
+}
