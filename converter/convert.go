@@ -61,6 +61,9 @@ type Options struct {
 	// Dynamic quantizes MatMul/Gemm weights to int8 and their inputs at run
 	// time (see dynamic.go); no calibration data is needed.
 	Dynamic bool
+	// DynamicPerToken scales dynamic activations per row (token) instead of
+	// per tensor: symmetric int8, one scale per row of the last axis.
+	DynamicPerToken bool
 	// BiasFloat keeps biases float where the overrides do not set bias_dtype.
 	BiasFloat bool
 	// KeepInitializerInputs keeps graph inputs that repeat an initializer (IR <
@@ -104,6 +107,11 @@ type Options struct {
 	Rounding                    wround.Options
 	Sequential                  bool
 	WeightBits                  int
+	// SmoothQuant, when above 0, is SmoothQuant's alpha for every
+	// MatMul/Gemm with a constant weight (overrides rules may set it per
+	// node): per-input-channel scales from the calibration data move
+	// activation outliers into the weights before calibration (smooth.go).
+	SmoothQuant float64
 	// RangeCache, when set, supplies ranges calibrated by an earlier
 	// conversion of the same model and data, and keeps the new ones.
 	RangeCache *RangeCache
@@ -350,6 +358,21 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (q *Quantized, e
 	}
 	rep.Passes = prep.Changes
 	phase("passes", start)
+	start = time.Now()
+	sq, sqSamples, err := smoothQuant(ctx, m, opt, pst)
+	if err != nil {
+		return nil, err
+	}
+	if sq != nil {
+		rep.Passes = append(rep.Passes, sq)
+		rep.Samples = sqSamples
+		phase("smooth-quant", start)
+		if stream != nil {
+			unstream("not streamed: smooth quant rewrites weights in memory")
+		}
+	} else if opt.SmoothQuant > 0 {
+		rep.Warnings = append(rep.Warnings, "smooth quant: no MatMul or Gemm reads its input through a constant float weight; nothing smoothed")
+	}
 
 	pl := makePlan(m)
 	rep.FloatNodes = pl.floatOps
@@ -470,7 +493,7 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (q *Quantized, e
 		if opt.BiasCorrection {
 			return nil, fmt.Errorf("bias correction needs calibration data (--calib)")
 		}
-	} else if len(toObserve) == 0 && !opt.BiasCorrection {
+	} else if len(toObserve) == 0 && !opt.BiasCorrection && sq == nil {
 		if rep.Samples == 0 {
 			rep.Warnings = append(rep.Warnings, "calibration data not used: no tensor needs a calibrated range")
 		}

@@ -82,6 +82,11 @@ type QuantConfig struct {
 	Dynamic             bool   `toml:"dynamic"`
 	BiasCorrection      bool   `toml:"bias_correction"`
 	ReduceRange         bool   `toml:"reduce_range"`
+	// SmoothQuant is SmoothQuant's alpha for every MatMul/Gemm (0: off).
+	SmoothQuant float64 `toml:"smooth_quant"`
+	// DynamicGranularity is how dynamic activations are scaled: tensor or
+	// token (one scale per row).
+	DynamicGranularity string `toml:"dynamic_granularity"`
 }
 
 // RoundConfig is how weights' codes are chosen (the weight rounding engine).
@@ -156,7 +161,7 @@ func DefaultConfig() *Config {
 	return &Config{
 		Calib:    CalibConfig{RawType: "float32", Image: ImageConfig{Resize: "bilinear", Channels: "RGB", Layout: "NCHW", Scale: 1.0 / 255}},
 		Observer: ObsConfig{Kind: "minmax", Percentile: 99.99, Bins: 2048},
-		Quant:    QuantConfig{ActivationType: "uint8", WeightType: "int8", WeightGranularity: PerChannel, BiasType: "int32", WeightFormat: "onnx"},
+		Quant:    QuantConfig{ActivationType: "uint8", WeightType: "int8", WeightGranularity: PerChannel, BiasType: "int32", WeightFormat: "onnx", DynamicGranularity: "tensor"},
 		Passes:   PassConfig{List: "default"},
 		Compare:  CompareConfig{CosThreshold: 0.99, SQNRThreshold: 20},
 		Tune:     TuneConfig{Prefer: "int16", Format: "onnxq"},
@@ -299,6 +304,7 @@ func (c *Config) Validate() error {
 		in("quantization.weight_granularity", c.Quant.WeightGranularity, PerChannel, PerTensor, PerBlock),
 		in("quantization.bias_type", c.Quant.BiasType, "int32", "float"),
 		in("quantization.weight_format", c.Quant.WeightFormat, "onnx", "matmulnbits", "ort"),
+		in("quantization.dynamic_granularity", c.Quant.DynamicGranularity, "tensor", "token"),
 		in("calib.image.resize", c.Calib.Image.Resize, "nearest", "bilinear", "bicubic"),
 		in("calib.image.channels", c.Calib.Image.Channels, "RGB", "BGR", "GRAY"),
 		in("calib.image.layout", c.Calib.Image.Layout, "NCHW", "NHWC"),
@@ -322,6 +328,8 @@ func (c *Config) Validate() error {
 		return c.errorAt("observer.moving_average", fmt.Sprintf("%v is not in [0, 1)", o.MovingAverage))
 	case q.AccuracyLevel < 0 || q.AccuracyLevel > 4:
 		return c.errorAt("quantization.accuracy_level", fmt.Sprintf("%d is not in 0..4", q.AccuracyLevel))
+	case !(q.SmoothQuant >= 0 && q.SmoothQuant <= 1):
+		return c.errorAt("quantization.smooth_quant", fmt.Sprintf("%v is not in [0, 1] (SmoothQuant's alpha; 0 is off)", q.SmoothQuant))
 	case q.WeightBlockSize < 0:
 		return c.errorAt("quantization.weight_block_size", fmt.Sprintf("%d must be positive", q.WeightBlockSize))
 	case q.WeightGranularity == PerBlock && q.WeightBlockSize == 0:

@@ -52,6 +52,9 @@ type Rule struct {
 	// (the clipping search on the layer's output error).
 	WeightRounding string `json:"weight_rounding,omitempty"`
 	WeightRange    string `json:"weight_range,omitempty"`
+	// SmoothQuant is the migration strength alpha in [0, 1] for the MatMul/Gemm
+	// layers the rule covers (0: no smoothing); see SmoothQuantOf.
+	SmoothQuant *float64 `json:"smooth_quant,omitempty"`
 }
 
 // WeightRoundings are the weight_rounding names; WeightRanges the

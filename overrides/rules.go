@@ -370,5 +370,8 @@ func (r *Rule) WeightKeys() []string {
 	if r.WeightRange != "" {
 		out = append(out, "weight_range")
 	}
+	if r.SmoothQuant != nil {
+		out = append(out, "smooth_quant")
+	}
 	return out
 }

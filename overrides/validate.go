@@ -89,6 +89,9 @@ func (r *Rule) validate(p string) error {
 	if r.WeightRange != "" && !slices.Contains(WeightRanges, r.WeightRange) {
 		return fmt.Errorf("%s.weight_range: %q is not one of %s", p, r.WeightRange, strings.Join(WeightRanges, ", "))
 	}
+	if err := checkSmoothQuant(r.SmoothQuant, p+".smooth_quant"); err != nil {
+		return err
+	}
 	switch r.BiasDType {
 	case "", "int32", "float":
 	default:

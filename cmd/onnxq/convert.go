@@ -108,6 +108,8 @@ func convertFlags() []convertFlag {
 		str("weight-format", "quantization.weight_format", "onnx (DequantizeLinear), matmulnbits (ONNX Runtime's packed MatMulNBits for MatMul weights) or, with --dynamic, ort (DynamicQuantizeMatMul)", d.Quant.WeightFormat, func(c *overrides.Config) *string { return &c.Quant.WeightFormat }),
 		num("accuracy-level", "quantization.accuracy_level", "MatMulNBits accuracy_level: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 (ONNX Runtime's compute type)", 0, func(c *overrides.Config) *int { return &c.Quant.AccuracyLevel }),
 		boolean("dynamic", "quantization.dynamic", "dynamic W8A8: int8 MatMul/Gemm weights, inputs quantized at run time (no calibration data needed)", func(c *overrides.Config) *bool { return &c.Quant.Dynamic }),
+		str("dynamic-granularity", "quantization.dynamic_granularity", "with --dynamic: tensor (one activation scale per tensor) or token (one per row, symmetric int8, msModelSlim's w8a8_dynamic)", d.Quant.DynamicGranularity, func(c *overrides.Config) *string { return &c.Quant.DynamicGranularity }),
+		flt("smooth-quant", "quantization.smooth_quant", "SmoothQuant alpha in [0, 1] (0: off; 0.5 usual): move activation outlier channels into MatMul/Gemm weights, scales from the calibration data", 0, func(c *overrides.Config) *float64 { return &c.Quant.SmoothQuant }),
 		boolean("reduce-range", "quantization.reduce_range", "int8 weights that meet uint8 activations get 7 bits of range, for ONNX Runtime on x86 CPUs without AVX-VNNI (its u8 x s8 kernels saturate pair sums in int16)", func(c *overrides.Config) *bool { return &c.Quant.ReduceRange }),
 		boolean("bias-correction", "quantization.bias_correction", "correct biases for weight quantization error with input means measured on the calibration data", func(c *overrides.Config) *bool { return &c.Quant.BiasCorrection }),
 		str("weight-rounding", "rounding.method", "how weight codes are chosen: nearest, gptq, awq, adaround or hqq (all but nearest and hqq need --calib)", d.Rounding.Method, func(c *overrides.Config) *string { return &c.Rounding.Method }),
@@ -297,6 +299,7 @@ func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options,
 		WeightPerTensor: q.WeightGranularity == overrides.PerTensor, WeightBlockSize: q.WeightBlockSize,
 		BiasFloat: q.BiasType == "float", BiasCorrection: q.BiasCorrection, WeightOnly: q.WeightOnly, ReduceRange: q.ReduceRange,
 		WeightFormat: q.WeightFormat, AccuracyLevel: q.AccuracyLevel, Dynamic: q.Dynamic,
+		DynamicPerToken: q.DynamicGranularity == "token", SmoothQuant: q.SmoothQuant,
 		Passes: cfg.Passes.List, CLE: cfg.Passes.CLE, KeepInitializerInputs: cfg.Passes.KeepInitializerInputs, Threads: cfg.Threads,
 		EncodingsOut: cfg.Report.Encodings, AllowMissing: cfg.AllowMissing,
 		Eval: cfg.Compare.Eval, NoMeasure: cfg.Compare.Skip,
@@ -373,6 +376,18 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "wrote\t%s\n", rep.Output)
 	fmt.Fprintf(tw, "calibration\t%d samples\n", rep.Samples)
+	for _, ch := range rep.Passes {
+		if ch.Pass != "smooth-quant" {
+			continue
+		}
+		folded := 0
+		for _, n := range ch.Notes {
+			if strings.Contains(n, "; folded into ") {
+				folded++
+			}
+		}
+		fmt.Fprintf(tw, "smooth quant\t%d tensors into %d layers: 1/s folded upstream for %d, a Mul inserted for %d (see --report)\n", ch.Count, len(ch.Nodes), folded, ch.Count-folded)
+	}
 	switch {
 	case rep.Dynamic:
 		fmt.Fprintf(tw, "activations\tquantized at run time (dynamic W8A8) where MatMul/Gemm read them, else float\n")
@@ -472,7 +487,7 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 	}
 	phases := []string{"load", "passes", "calibration", "quantize", "save"}
 	at := 2 // after load and passes, in the order they run
-	for _, p := range []string{"weights", "weight rounding"} {
+	for _, p := range []string{"smooth-quant", "weights", "weight rounding"} {
 		if _, ok := rep.PhaseSeconds[p]; ok {
 			phases = slices.Insert(phases, at, p)
 			at++
