@@ -270,10 +270,11 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	// (one fork and join per group, the band's columns stay in its core's
 	// cache); otherwise each step splits its own work.
 	bands := 1
-	if !pointwise && ctx.Threads > 1 {
-		bands = max(1, min(ctx.Threads, oh, mg*kk*spatialN/(1<<20)))
+	if !pointwise {
+		bands = min(oh, threadsFor(ctx, mg*kk*spatialN, minBandMACs))
 	}
 	bandRows := (oh + bands - 1) / bands
+	bands = (oh + bandRows - 1) / bandRows // 5 rows in 4 bands of 2 are 3 bands
 	// im2col runs in strips of output rows of about 4 MiB, so the column matrix
 	// never holds the whole image (and the strip stays in cache for the GEMM).
 	stripRows := bandRows
@@ -305,8 +306,10 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 		for y0 := r0; y0 < r1; y0 += stripRows {
 			y1 := min(r1, y0+stripRows)
 			n := (y1 - y0) * ow
-			src := gemm.Matrix{Data: xg[y0*ow:], Stride: spatialN}
-			if !pointwise {
+			var src gemm.Matrix
+			if pointwise {
+				src = gemm.Matrix{Data: xg[y0*ow:], Stride: spatialN}
+			} else {
 				im2col(bctx, geo, cg, xg, col, y0, y1)
 				src = gemm.Matrix{Data: col, Stride: n}
 			}
@@ -335,6 +338,10 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	k.finish(ctx, out)
 	return one(out), nil
 }
+
+// minBandMACs is the least work (multiply-adds) worth a band of its own: about
+// 5 us, several times what a parallel region costs on the worker pool.
+const minBandMACs = 1 << 18
 
 // finish runs the fused elementwise program, if any, in place.
 func (k *convKernel) finish(ctx *Context, out *graph.Tensor) {
