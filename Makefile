@@ -12,7 +12,7 @@ PROTOC_GEN_GO  := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build test unit vet demo fuzz bench proto testdata clean
+.PHONY: all build test unit vet demo fuzz bench bench-threads proto testdata clean
 
 all: build
 
@@ -73,6 +73,11 @@ bench: testdata build
 	$(GO) test ./converter/ -run '^$$' -bench EntropyVsMinmax -benchtime 1x
 	$(GO) test ./kernels/gemm/ -run '^$$' -bench . -benchtime 20x
 	$(GO) test ./graph/ -run '^$$' -bench . -benchtime 5x -count 5
+
+## bench-threads: each engine's 2-thread speedup over 1 thread (onnxq and ONNX
+## Runtime, the four runs alternating), a Markdown table with the load average.
+bench-threads: testdata
+	$(GO) run -tags ort ./internal/benchort -scaling
 
 ## proto: regenerate graph/onnxpb from onnx.proto.
 proto:
