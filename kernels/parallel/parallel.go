@@ -29,7 +29,7 @@ const spinFor = 200 * time.Microsecond
 // worker that picks it up late only finds no items left.
 type job struct {
 	id      uint64 // tells a worker it has not seen this job yet
-	f       func(i int)
+	f       func(seat, i int)
 	n       int64
 	next    atomic.Int64 // next item to claim
 	done    atomic.Int64 // items finished
@@ -78,6 +78,13 @@ func Workers() int { return len(get().workers) + 1 }
 // while another loop is running (a nested loop, or another session's) runs
 // on the caller alone. A panic in f is re-raised in the caller.
 func For(threads, n int, f func(i int)) {
+	ForSeat(threads, n, func(_, i int) { f(i) })
+}
+
+// ForSeat is For that also tells f which of the goroutines runs the item: a
+// seat in [0, threads), 0 for the caller, each held by one goroutine at a
+// time, so items can share scratch per seat.
+func ForSeat(threads, n int, f func(seat, i int)) {
 	if n <= 0 {
 		return
 	}
@@ -85,7 +92,7 @@ func For(threads, n int, f func(i int)) {
 	helpers := min(threads-1, n-1, len(p.workers))
 	if helpers <= 0 {
 		for i := 0; i < n; i++ {
-			f(i)
+			f(0, i)
 		}
 		return
 	}
@@ -93,7 +100,7 @@ func For(threads, n int, f func(i int)) {
 	j.seats.Store(int64(helpers))
 	if !p.cur.CompareAndSwap(nil, j) {
 		for i := 0; i < n; i++ {
-			f(i)
+			f(0, i)
 		}
 		return
 	}
@@ -103,7 +110,7 @@ func For(threads, n int, f func(i int)) {
 			w.wake <- struct{}{}
 		}
 	}
-	j.work()
+	j.work(0)
 	p.cur.CompareAndSwap(j, nil) // no new worker joins from here
 	j.wait()
 	if v := j.panicv.Load(); v != nil {
@@ -112,26 +119,26 @@ func For(threads, n int, f func(i int)) {
 }
 
 // work claims and runs items until none are left.
-func (j *job) work() {
+func (j *job) work(seat int) {
 	for {
 		i := j.next.Add(1) - 1
 		if i >= j.n {
 			return
 		}
-		j.run(int(i))
+		j.run(seat, int(i))
 		if j.done.Add(1) == j.n && j.waiting.Load() == 1 && j.waiting.CompareAndSwap(1, 2) {
 			j.wake <- struct{}{}
 		}
 	}
 }
 
-func (j *job) run(i int) {
+func (j *job) run(seat, i int) {
 	defer func() {
 		if v := recover(); v != nil {
 			j.panicv.CompareAndSwap(nil, &v)
 		}
 	}()
-	j.f(i)
+	j.f(seat, i)
 }
 
 // wait returns when every item has finished: it spins while the items still
@@ -163,8 +170,8 @@ func (p *pool) loop(w *worker) {
 	for s := 0; ; s++ {
 		if j := p.cur.Load(); j != nil && j.id != last {
 			last = j.id
-			if j.seats.Add(-1) >= 0 {
-				j.work()
+			if left := j.seats.Add(-1); left >= 0 {
+				j.work(int(left) + 1)
 			}
 			idleSince, s = time.Now(), 0
 			continue

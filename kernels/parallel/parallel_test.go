@@ -84,6 +84,29 @@ func TestForUsesWorkers(t *testing.T) {
 	}
 }
 
+// No two goroutines hold one seat at once, and seats stay below threads.
+func TestForSeatIsExclusive(t *testing.T) {
+	for _, threads := range []int{1, 2, 3} {
+		var busy [3]atomic.Int32
+		var bad atomic.Int32
+		for r := 0; r < 100; r++ {
+			ForSeat(threads, 32, func(seat, i int) {
+				if seat < 0 || seat >= threads || busy[seat].Add(1) != 1 {
+					bad.Add(1)
+					return
+				}
+				for k := 0; k < 200; k++ {
+					_ = k * i
+				}
+				busy[seat].Add(-1)
+			})
+		}
+		if bad.Load() != 0 {
+			t.Fatalf("threads=%d: %d items found their seat out of range or taken", threads, bad.Load())
+		}
+	}
+}
+
 // A panic in an item reaches the caller, and the pool keeps working.
 func TestForPanic(t *testing.T) {
 	got := func() (v any) {
