@@ -5,6 +5,7 @@ import (
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/gemm"
+	"github.com/onnxq/onnxq/kernels/parallel"
 	"github.com/onnxq/onnxq/kernels/vec"
 )
 
@@ -265,16 +266,21 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	kk := cg * kh * kw
 	spatialN := oh * ow
 	pointwise := kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && pt == 0 && pl == 0 && oh == h && ow == wd
-	// Two ways to use threads: when the image has enough output rows, each
-	// thread takes a band of rows and runs im2col and a one-thread GEMM on it
-	// (one fork and join per group, the band's columns stay in its core's
-	// cache); otherwise each step splits its own work.
+	// Two ways to use threads. Without im2col (pointwise), each GEMM splits its
+	// own work. Otherwise the work items are bands of output rows of one group
+	// of one image, each running im2col, a one-thread GEMM and the fused
+	// epilogue while its rows are in cache; a thread takes items until none
+	// are left, so grouped convolutions and batches spread over threads too.
 	bands := 1
 	if !pointwise {
 		bands = min(oh, threadsFor(ctx, mg*kk*spatialN, minBandMACs))
 	}
 	bandRows := (oh + bands - 1) / bands
 	bands = (oh + bandRows - 1) / bandRows // 5 rows in 4 bands of 2 are 3 bands
+	workers := 1
+	if !pointwise {
+		workers = min(n*g*bands, threadsFor(ctx, n*m*kk*spatialN, minBandMACs))
+	}
 	// im2col runs in strips of output rows of about 4 MiB, so the column matrix
 	// never holds the whole image (and the strip stays in cache for the GEMM).
 	stripRows := bandRows
@@ -283,8 +289,12 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	}
 	var cols []float32
 	if !pointwise {
-		cols = ctx.Scratch(bands * kk * stripRows * ow)
+		cols = ctx.Scratch(workers * kk * stripRows * ow)
 		defer ctx.Release(cols)
+	}
+	var epi *ewRun
+	if k.epilogue != nil && !pointwise {
+		epi = k.epilogue.prepare(outShape)
 	}
 	packed := k.packed != nil && in[1] == k.wConst
 	// band computes output rows [r0, r1) of group gi of image b.
@@ -303,6 +313,10 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 			beta = 1
 		}
 		bctx := &Context{Threads: threads}
+		var regs [][]float32
+		if epi != nil {
+			regs = k.epilogue.registers()
+		}
 		for y0 := r0; y0 < r1; y0 += stripRows {
 			y1 := min(r1, y0+stripRows)
 			n := (y1 - y0) * ow
@@ -319,23 +333,30 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 			} else {
 				gemm.Sgemm(mg, n, kk, 1, gemm.Matrix{Data: wdata[gi*mg*kk:], Stride: kk}, src, beta, dst, spatialN, threads)
 			}
-		}
-	}
-	for b := 0; b < n; b++ {
-		for gi := 0; gi < g; gi++ {
-			if bands == 1 {
-				band(b, gi, 0, oh, cols, ctx.Threads)
-				continue
+			for i := 0; epi != nil && i < mg; i++ {
+				at := (b*m+gi*mg+i)*spatialN + y0*ow
+				epi.span(regs, od, od, at, at+n)
 			}
-			parallelFor(bands, bands, func(lo, hi int) {
-				for t := lo; t < hi; t++ {
-					part := cols[t*kk*stripRows*ow : (t+1)*kk*stripRows*ow]
-					band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), part, 1)
-				}
-			})
 		}
 	}
-	k.finish(ctx, out)
+	if workers == 1 {
+		for b := 0; b < n; b++ {
+			for gi := 0; gi < g; gi++ {
+				for r0 := 0; r0 < oh; r0 += bandRows {
+					band(b, gi, r0, min(oh, r0+bandRows), cols, ctx.Threads)
+				}
+			}
+		}
+	} else {
+		per := kk * stripRows * ow
+		parallel.ForSeat(workers, n*g*bands, func(seat, i int) {
+			t, gi, b := i%bands, i/bands%g, i/(bands*g)
+			band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), cols[seat*per:(seat+1)*per], 1)
+		})
+	}
+	if epi == nil {
+		k.finish(ctx, out)
+	}
 	return one(out), nil
 }
 
