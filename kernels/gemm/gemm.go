@@ -175,7 +175,17 @@ func run(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, 
 		block(kr, 0, m, 0, n, k, a, b, beta, c, ldc)
 		return
 	}
-	if colTiles >= rowTiles || colTiles >= 4*threads {
+	// Each item packs its own share of an operand that is not prepacked, and
+	// all of the other one: split the side whose operand is prepacked (the
+	// rows of A when B is, e.g. MatMul weights), or else the side with more tiles.
+	byCols := colTiles >= rowTiles || colTiles >= 4*threads
+	switch {
+	case b.packed != nil && a.packed == nil && rowTiles >= threads:
+		byCols = false
+	case a.packed != nil && b.packed == nil && colTiles >= threads:
+		byCols = true
+	}
+	if byCols {
 		items := min(colTiles, itemsPerThread*threads)
 		parallel.For(threads, items, func(i int) {
 			j0, j1 := i*colTiles/items*kr.nr, min(n, (i+1)*colTiles/items*kr.nr)
