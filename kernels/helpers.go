@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/parallel"
@@ -194,6 +195,35 @@ func bcastIter(out []int, strides [][]int, f func(offs []int, n int, inner []int
 			idx[d] = 0
 		}
 	}
+}
+
+// parallelIter is bcastIter with threads taking ranges of the first
+// dimension of out longer than 1; f must be safe to call concurrently.
+func parallelIter(threads int, out []int, strides [][]int, f func(offs []int, n int, inner []int)) {
+	r := len(out)
+	if threads <= 1 || r == 0 {
+		bcastIter(out, strides, f)
+		return
+	}
+	d0 := 0
+	for d0 < r-1 && out[d0] == 1 {
+		d0++
+	}
+	parallelFor(threads, out[d0], func(lo, hi int) {
+		sub := slices.Clone(out)
+		sub[d0] = hi - lo
+		base := make([]int, len(strides))
+		for k := range strides {
+			base[k] = lo * strides[k][d0]
+		}
+		shifted := make([]int, len(strides))
+		bcastIter(sub, strides, func(offs []int, n int, inner []int) {
+			for k := range offs {
+				shifted[k] = base[k] + offs[k]
+			}
+			f(shifted, n, inner)
+		})
+	})
 }
 
 // ints converts an int64 tensor (or int32) to []int.

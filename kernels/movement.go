@@ -353,30 +353,12 @@ func newTranspose(ni *NodeInfo) (Kernel, error) {
 			src[i] = xs[p[i]]
 		}
 		c := copierOf(out, x)
-		dst := stridesOf(shape)
-		// Threads take ranges of the first dimension longer than 1.
-		d0 := 0
-		for d0 < r-1 && shape[d0] == 1 {
-			d0++
-		}
-		rows := 1
-		if r > 0 {
-			rows = shape[d0]
-		}
-		parallelFor(threadsFor(ctx, x.Len(), 1<<15), rows, func(lo, hi int) {
-			sub := slices.Clone(shape)
-			base := [2]int{}
-			if r > 0 {
-				sub[d0] = hi - lo
-				base = [2]int{lo * dst[d0], lo * src[d0]}
+		parallelIter(threadsFor(ctx, x.Len(), 1<<15), shape, [][]int{stridesOf(shape), src}, func(offs []int, n int, inner []int) {
+			if inner[1] == 1 {
+				c.run(offs[0], offs[1], n)
+			} else {
+				c.strided(offs[0], offs[1], n, inner[1])
 			}
-			bcastIter(sub, [][]int{dst, src}, func(offs []int, n int, inner []int) {
-				if inner[1] == 1 {
-					c.run(base[0]+offs[0], base[1]+offs[1], n)
-				} else {
-					c.strided(base[0]+offs[0], base[1]+offs[1], n, inner[1])
-				}
-			})
 		})
 		return one(out), nil
 	}), a.err
