@@ -768,7 +768,7 @@ func (k *convTransposeKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Te
 			xg := gemm.Matrix{Data: xd[(b*c+gi*cg)*hw:], Stride: hw}
 			gemm.Sgemm(kk, hw, cg, 1, wg, xg, 0, col, hw, ctx.Threads)
 			og := od[(b*m+gi*mg)*oh*ow : (b*m+gi*mg+mg)*oh*ow]
-			col2im(geo, col, og)
+			col2im(ctx, geo, col, og)
 			if bias != nil {
 				for i := 0; i < mg; i++ {
 					bv := bias[gi*mg+i]
@@ -785,25 +785,29 @@ func (k *convTransposeKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Te
 
 // col2im scatter-adds a (c*kh*kw) x (ih*iw) column matrix into a c x h x w image:
 // the adjoint of im2col, with g.oh x g.ow the column grid and g.h x g.w the image.
-func col2im(g convGeom, col, img []float32) {
+// Threads take whole channels, whose taps add into one plane.
+func col2im(ctx *Context, g convGeom, col, img []float32) {
 	n := g.oh * g.ow
-	for r := 0; r < g.c*g.kh*g.kw; r++ {
-		ci := r / (g.kh * g.kw)
-		ki := (r / g.kw) % g.kh
-		kj := r % g.kw
-		src := col[r*n : (r+1)*n]
-		dst := img[ci*g.h*g.w:]
-		ylo, yhi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt)
-		xlo, xhi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
-		for oy := ylo; oy < yhi; oy++ {
-			iy := oy*g.sh + ki*g.dh - g.pt
-			drow := dst[iy*g.w:]
-			srow := src[oy*g.ow:]
-			for ox := xlo; ox < xhi; ox++ {
-				drow[ox*g.sw+kj*g.dw-g.pl] += srow[ox]
+	taps := g.kh * g.kw
+	parallelFor(threadsFor(ctx, g.c*taps*n, 1<<15), g.c, func(c0, c1 int) {
+		for r := c0 * taps; r < c1*taps; r++ {
+			ci := r / taps
+			ki := (r / g.kw) % g.kh
+			kj := r % g.kw
+			src := col[r*n : (r+1)*n]
+			dst := img[ci*g.h*g.w:]
+			ylo, yhi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt)
+			xlo, xhi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
+			for oy := ylo; oy < yhi; oy++ {
+				iy := oy*g.sh + ki*g.dh - g.pt
+				drow := dst[iy*g.w:]
+				srow := src[oy*g.ow:]
+				for ox := xlo; ox < xhi; ox++ {
+					drow[ox*g.sw+kj*g.dw-g.pl] += srow[ox]
+				}
 			}
 		}
-	}
+	})
 }
 
 func init() {
