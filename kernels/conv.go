@@ -266,21 +266,15 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	kk := cg * kh * kw
 	spatialN := oh * ow
 	pointwise := kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && pt == 0 && pl == 0 && oh == h && ow == wd
-	// Two ways to use threads. Without im2col (pointwise), each GEMM splits its
-	// own work. Otherwise the work items are bands of output rows of one group
-	// of one image, each running im2col, a one-thread GEMM and the fused
-	// epilogue while its rows are in cache; a thread takes items until none
-	// are left, so grouped convolutions and batches spread over threads too.
-	bands := 1
-	if !pointwise {
-		bands = min(oh, threadsFor(ctx, mg*kk*spatialN, minBandMACs))
-	}
+	// Threads take work items: bands of output rows of one group of one image,
+	// each running the bias, im2col (unless pointwise), a one-thread GEMM and
+	// the fused epilogue while its rows are in cache; a thread takes items
+	// until none are left, so grouped convolutions and batches spread over
+	// threads too. With a single band (one output row), the GEMM splits itself.
+	bands := min(oh, threadsFor(ctx, mg*kk*spatialN, minBandMACs))
 	bandRows := (oh + bands - 1) / bands
 	bands = (oh + bandRows - 1) / bandRows // 5 rows in 4 bands of 2 are 3 bands
-	workers := 1
-	if !pointwise {
-		workers = min(n*g*bands, threadsFor(ctx, n*m*kk*spatialN, minBandMACs))
-	}
+	workers := min(n*g*bands, threadsFor(ctx, n*m*kk*spatialN, minBandMACs))
 	// im2col runs in strips of output rows of about 4 MiB, so the column matrix
 	// never holds the whole image (and the strip stays in cache for the GEMM).
 	stripRows := bandRows
@@ -293,7 +287,7 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 		defer ctx.Release(cols)
 	}
 	var epi *ewRun
-	if k.epilogue != nil && !pointwise {
+	if k.epilogue != nil {
 		epi = k.epilogue.prepare(outShape)
 	}
 	packed := k.packed != nil && in[1] == k.wConst
@@ -348,14 +342,11 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 			}
 		}
 	} else {
-		per := kk * stripRows * ow
+		per := len(cols) / workers
 		parallel.ForSeat(workers, n*g*bands, func(seat, i int) {
 			t, gi, b := i%bands, i/bands%g, i/(bands*g)
 			band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), cols[seat*per:(seat+1)*per], 1)
 		})
-	}
-	if epi == nil {
-		k.finish(ctx, out)
 	}
 	return one(out), nil
 }
