@@ -286,6 +286,9 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 	if err := checkNames(m.Graph, pre, opt.Overrides, opt.AllowMissing, rep); err != nil {
 		return nil, err
 	}
+	if err := checkWeightRules(m.Graph, opt.Overrides, opt.WeightFormat); err != nil {
+		return nil, err
+	}
 	explicit, keepFloat, err := explicitEncodings(m.Graph, pl, opt, alias)
 	if err != nil {
 		return nil, err
@@ -295,6 +298,9 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (*Quantized, err
 		return nil, err
 	}
 	untypedTables(pl, st, rep)
+	if err := checkBlockSizes(m.Graph, pl, st, opt, rep); err != nil {
+		return nil, err
+	}
 	pl.keepFloat(keepFloat, rep)
 	// Pinned ranges need no calibration either.
 	pinned := map[string]*passes.Encoding{}

@@ -3,6 +3,8 @@ package converter
 import (
 	"fmt"
 	"math"
+	"math/bits"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/overrides"
@@ -61,6 +63,15 @@ func weightEncodingFor(g *graph.Graph, pl *plan, st *settings, opt Options, name
 		if block <= 0 {
 			return nil, fmt.Errorf("%s: per_block needs a block size (weight_block_size or --weight-block-size)", where)
 		}
+		if bits.OnesCount(uint(block)) != 1 {
+			return nil, fmt.Errorf("%s: block size %d is not a power of two", where, block)
+		}
+		// A block size given for this weight by name (its tensor or its
+		// node) larger than K is a mistake; broad ones (the flag, defaults,
+		// op types, globs) are checked over all their weights in checkBlockSizes.
+		if k := w.Shape[bax]; namedBlock(opt.Overrides, g.Value(name)) && block > k {
+			return nil, fmt.Errorf("%s: block size %d is larger than K = %d (axis %d of %v); one group per column is per_channel", where, block, k, bax, w.Shape)
+		}
 		axis = bax
 	}
 	if c.Min == nil {
@@ -68,7 +79,7 @@ func weightEncodingFor(g *graph.Graph, pl *plan, st *settings, opt Options, name
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v", where, err)
 		}
-		return reduceRange(enc, opt), nil
+		return reduceRange(enc, opt, pairsWithUint8(g, pl, st, opt, name)), nil
 	}
 	// Pinned ranges: one for the tensor, or one per output channel.
 	if block > 0 {
@@ -88,16 +99,18 @@ func weightEncodingFor(g *graph.Graph, pl *plan, st *settings, opt Options, name
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", where, err)
 	}
-	return reduceRange(enc, opt), nil
+	return reduceRange(enc, opt, pairsWithUint8(g, pl, st, opt, name)), nil
 }
 
 // reduceRange gives int8 weights 7 bits of range (codes within [-64, 64]),
 // when asked: ONNX Runtime's x86 kernels without AVX-VNNI add pairs of
 // uint8 x int8 products in saturating int16 (vpmaddubsw), and 255 x 127 x 2
 // overflows it; with weights halved in range no pair can (255 x 64 x 2 =
-// 32640). It costs one bit of weight resolution on every runtime.
-func reduceRange(enc *passes.Encoding, opt Options) *passes.Encoding {
-	if !opt.ReduceRange || enc.DType != graph.Int8 {
+// 32640). It costs one bit of weight resolution on every runtime, so it
+// applies only where the weight meets a uint8 activation (u8 is true): a
+// weight whose input is 16-bit or float keeps its full range.
+func reduceRange(enc *passes.Encoding, opt Options, u8 bool) *passes.Encoding {
+	if !opt.ReduceRange || !u8 || enc.DType != graph.Int8 {
 		return enc
 	}
 	for k := range enc.Scale {
@@ -142,4 +155,32 @@ func scaleProblem(enc *passes.Encoding, lo, hi float32) string {
 		}
 	}
 	return ""
+}
+
+// pairsWithUint8 reports whether weight name's Conv/Gemm/MatMul reads a
+// uint8 activation: the pair ONNX Runtime's non-VNNI kernels saturate.
+// Dynamic quantization always quantizes activations to uint8.
+func pairsWithUint8(g *graph.Graph, pl *plan, st *settings, opt Options, name string) bool {
+	if opt.Dynamic {
+		return true
+	}
+	if opt.WeightOnly {
+		return false
+	}
+	for _, c := range g.Value(name).Consumers {
+		if _, ok := weightOps[c.OpType]; !ok || c.Input(0) == nil {
+			continue
+		}
+		in := c.Input(0).Name
+		if _, shared := pl.shared[in]; shared {
+			in = rootOf(pl.shared, in)
+		}
+		if !slices.Contains(pl.observe, in) {
+			continue // float input: DequantizeLinear then a float op
+		}
+		if dt, _ := st.actType(in, opt); dt == graph.Uint8 {
+			return true
+		}
+	}
+	return false
 }

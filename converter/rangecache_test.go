@@ -65,11 +65,17 @@ func TestRangeCache(t *testing.T) {
 
 // TestReduceRange: int8 weight codes stay within [-64, 64], so no pair of
 // uint8 x int8 products can overflow int16; without it they span [-127, 127].
+// Weights that meet 16-bit activations keep their full range: no u8 x s8
+// pair exists there.
 func TestReduceRange(t *testing.T) {
-	for _, rr := range []bool{false, true} {
+	for _, c := range []struct {
+		rr  bool
+		act graph.DataType
+	}{{false, graph.Uint8}, {true, graph.Uint8}, {true, graph.Uint16}} {
+		rr := c.rr && c.act == graph.Uint8
 		dir, model, cal := withSamples(t, testmodels.ConvBNReLU(2), 4, []int{1, 3, 32, 32}, 1)
 		out := filepath.Join(dir, "q.onnx")
-		if _, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, ReduceRange: rr, NoMeasure: true}); err != nil {
+		if _, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, ReduceRange: c.rr, ActType: c.act, NoMeasure: true}); err != nil {
 			t.Fatal(err)
 		}
 		m, err := graph.Load(out)
@@ -86,7 +92,7 @@ func TestReduceRange(t *testing.T) {
 			}
 		}
 		if rr && (lo < -64 || hi > 64) || !rr && (lo > -120 && hi < 120) {
-			t.Errorf("reduce range %v: weight codes in [%d, %d]", rr, lo, hi)
+			t.Errorf("reduce range %v, %s activations: weight codes in [%d, %d]", c.rr, c.act.Short(), lo, hi)
 		}
 	}
 }

@@ -2,8 +2,10 @@ package converter
 
 import (
 	"fmt"
-	"github.com/onnxq/onnxq/overrides"
 	"math/bits"
+	"strings"
+
+	"github.com/onnxq/onnxq/overrides"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/passes"
@@ -52,6 +54,95 @@ func checkWeightFormat(opt Options) error {
 	}
 	if opt.AccuracyLevel > 0 && opt.WeightFormat != FormatMatMulNBits {
 		return fmt.Errorf("accuracy level is a MatMulNBits attribute: it needs weight format matmulnbits")
+	}
+	return nil
+}
+
+// checkBlockSizes refuses a block size (--weight-block-size, or a rule for
+// many weights: defaults, op types, globs) larger than the reduction axis K
+// of every weight it applies to: no weight would get a second group, so it
+// would do nothing but look like it did. Beside weights it fits, a weight
+// with a smaller K is one group per column (per channel), as ONNX's
+// block_size gives; the report warns how many.
+func checkBlockSizes(g *graph.Graph, pl *plan, st *settings, opt Options, rep *Report) error {
+	fits, maxK, block := 0, 0, 0
+	var small []string
+	for _, name := range sortedKeys(pl.weights) {
+		ax, ok := pl.blocked[name]
+		c := st.weight[name]
+		b := c.BlockSize
+		switch {
+		case !ok || namedBlock(opt.Overrides, g.Value(name)):
+			continue // not blockable, or checked by name in weightEncodingFor
+		case b > 0 && (c.Granularity == "" || c.Granularity == overrides.PerBlock):
+		case c.Granularity == "" && opt.WeightBlockSize > 0:
+			b = opt.WeightBlockSize
+		default:
+			continue
+		}
+		k := g.Value(name).Const.Shape[ax]
+		maxK = max(maxK, k)
+		if k >= b {
+			fits++
+		} else {
+			small, block = append(small, name), b
+		}
+	}
+	switch {
+	case fits == 0 && len(small) > 0:
+		return fmt.Errorf("weight block size %d is larger than K of every MatMul/Gemm weight (the largest K is %d): use a block of at most %d, or per-channel weights (no block size)", block, maxK, maxK)
+	case len(small) > 0:
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d weight(s) have K below the block size %d (e.g. %q): each is one group per column, i.e. per channel", len(small), block, small[0]))
+	}
+	return nil
+}
+
+// namedBlock reports whether the overrides give w's block size by name:
+// a tensor entry for it or a node entry for the node that reads it.
+func namedBlock(f *overrides.File, w *graph.Value) bool {
+	if f == nil || w == nil {
+		return false
+	}
+	if t := f.Tensors[w.Name]; t != nil && t.BlockSize > 0 {
+		return true
+	}
+	node, _ := computeConsumer(w)
+	r := f.Nodes[node]
+	return r != nil && r.WeightBlockSize > 0
+}
+
+// checkWeightRules refuses an overrides rule that names a node (not a glob)
+// to set its weight when that node's weight is not a constant: a weight that
+// is a graph input or computed is an activation, which no weight type,
+// block size or MatMulNBits packing can reach, so the rule would be ignored.
+func checkWeightRules(g *graph.Graph, f *overrides.File, format string) error {
+	if f == nil {
+		return nil
+	}
+	for _, key := range sortedKeys(f.Nodes) {
+		r := f.Nodes[key]
+		if strings.ContainsAny(key, "*?[") || r == nil || (r.WeightDType == "" || r.WeightDType == "float") && r.WeightGranularity == "" && r.WeightBlockSize == 0 {
+			continue
+		}
+		for _, n := range g.Nodes {
+			if n.Name != key {
+				continue
+			}
+			if _, ok := weightOps[n.OpType]; !ok {
+				continue
+			}
+			if w := n.Input(1); w != nil && w.Const == nil {
+				what := "a computed tensor"
+				if g.IsInput(w) {
+					what = "a graph input"
+				}
+				also := ""
+				if format == FormatMatMulNBits && n.OpType == "MatMul" {
+					also = " or packed into MatMulNBits"
+				}
+				return fmt.Errorf("overrides: nodes[%q] sets a weight type, but %s %q reads %q, %s, not a constant weight: it cannot be quantized as a weight%s", key, n.OpType, n.Name, w.Name, what, also)
+			}
+		}
 	}
 	return nil
 }

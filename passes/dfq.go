@@ -13,7 +13,7 @@ import (
 // L1 -> [activation] -> L2 where the activation is positively homogeneous.
 
 func init() {
-	registerSimple("cle", "cross-layer equalization: rescale channels of Conv/Gemm pairs around ReLU/LeakyRelu/PRelu (incl. depthwise) so their weight ranges match", exact, cle)
+	registerSimple("cle", "cross-layer equalization: rescale channels between Conv/Gemm layers (through ReLU/LeakyRelu/PRelu, pooling and channel Concat; one producer to several consumers; incl. depthwise) so their weight ranges match", exact, cle)
 	registerSimple("absorb-high-bias", "move bias a following ReLU would not clip into the next layer's bias (needs BatchNorm statistics from fold-bn)", -1, absorbHighBias)
 	register("bias-correction", "correct each Conv/Gemm bias for the expected weight quantization error, -(Q(W)-W)·E[x] (E[x] from BatchNorm statistics)",
 		func(o Options, _ string) (Pass, error) {
@@ -84,39 +84,34 @@ func (l *layer) each(o, i int, f func(k int)) {
 	}
 }
 
-// outRange is max |w| over the weights of output channel o.
-func (l *layer) outRange(o int) float64 {
-	r := 0.0
-	for i := 0; i < l.inChannels(); i++ {
-		l.each(o, i, func(k int) { r = math.Max(r, math.Abs(float64(l.w[k]))) })
-	}
-	return r
-}
-
-// inRange is max |w| over the weights reading input channel i.
-func (l *layer) inRange(i int) float64 {
-	r := 0.0
-	for o := 0; o < l.outChannels(); o++ {
-		l.each(o, i, func(k int) { r = math.Max(r, math.Abs(float64(l.w[k]))) })
-	}
-	return r
-}
-
 // asLayer reads n as a layer with private (unshared) weight and bias tensors it
 // may change in place, or returns nil.
 func asLayer(g *graph.Graph, n *graph.Node) *layer {
+	l, _ := readLayer(g, n)
+	if l != nil {
+		l.own(g)
+	}
+	return l
+}
+
+// readLayer reads n as a layer without changing the graph, or says why it
+// cannot be one.
+func readLayer(g *graph.Graph, n *graph.Node) (*layer, string) {
 	if !graph.IsStandardDomain(n.Domain) || (n.OpType != "Conv" && n.OpType != "Gemm") {
-		return nil
+		return nil, "not a Conv or Gemm"
 	}
 	wv := n.Input(1)
 	if wv == nil || wv.Const == nil || wv.Const.DType != graph.Float {
-		return nil
+		return nil, "weights are not a constant float tensor"
+	}
+	if g.IsInput(wv) {
+		return nil, "weights are also a graph input (a runtime may replace them)"
 	}
 	l := &layer{node: n, conv: n.OpType == "Conv"}
 	if l.conv {
 		group, err := n.AttrInt("group", 1)
 		if err != nil || wv.Const.Rank() < 3 || group < 1 || wv.Const.Shape[0]%int(group) != 0 {
-			return nil
+			return nil, "weight shape does not match its groups"
 		}
 		l.group = int(group)
 		l.mg, l.cg = wv.Const.Shape[0]/l.group, wv.Const.Shape[1]
@@ -125,31 +120,40 @@ func asLayer(g *graph.Graph, n *graph.Node) *layer {
 		transA, _ := n.AttrInt("transA", 0)
 		transB, err := n.AttrInt("transB", 0)
 		if err != nil || transA != 0 || wv.Const.Rank() != 2 {
-			return nil
+			return nil, "Gemm with transA or weights that are not a matrix"
 		}
 		l.transB = transB != 0
 	}
-	if len(wv.Consumers) > 1 {
-		wv = g.AddInitializer(g.UniqueName(wv.Name+"_own"), wv.Const.Clone())
-		replaceInput(g, n, 1, wv)
-	}
 	l.w, l.shape = wv.Const.Float32s(), wv.Const.Shape
 	if bv := n.Input(2); bv != nil {
-		if bv.Const == nil || bv.Const.DType != graph.Float || bv.Const.Len() != l.outChannels() {
-			return nil // a bias that is not one value per output channel
+		if bv.Const == nil || bv.Const.DType != graph.Float || bv.Const.Len() != l.outChannels() || g.IsInput(bv) ||
+			(bv.Const.Rank() > 0 && bv.Const.Shape[bv.Const.Rank()-1] != l.outChannels()) {
+			return nil, "bias is not one constant per output channel"
 		}
-		if len(bv.Consumers) > 1 {
-			bv = g.AddInitializer(g.UniqueName(bv.Name+"_own"), bv.Const.Clone())
-			replaceInput(g, n, 2, bv)
-		}
-		l.bias = bv.Const.Float32s()
 		if !l.conv {
 			if beta, _ := n.AttrFloat("beta", 1); beta != 1 {
-				return nil
+				return nil, "Gemm with beta other than 1"
 			}
 		}
+		l.bias = bv.Const.Float32s()
 	}
-	return l
+	return l, ""
+}
+
+// own gives the layer weight and bias tensors no other node reads, so that
+// it may change them in place.
+func (l *layer) own(g *graph.Graph) {
+	n := l.node
+	if wv := n.Input(1); len(wv.Consumers) > 1 {
+		wv = g.AddInitializer(g.UniqueName(wv.Name+"_own"), wv.Const.Clone())
+		replaceInput(g, n, 1, wv)
+		l.w = wv.Const.Float32s()
+	}
+	if bv := n.Input(2); bv != nil && len(bv.Consumers) > 1 {
+		bv = g.AddInitializer(g.UniqueName(bv.Name+"_own"), bv.Const.Clone())
+		replaceInput(g, n, 2, bv)
+		l.bias = bv.Const.Float32s()
+	}
 }
 
 // ensureBias gives the layer a zero bias if it has none.
@@ -180,9 +184,6 @@ func (p pair) between() []string {
 	}
 	return out
 }
-
-// homogeneous activations commute with positive per-channel scaling.
-var homogeneous = map[string]bool{"Relu": true, "LeakyRelu": true, "PRelu": true}
 
 // findPairs returns the layer pairs of the graph (chains show up as overlapping
 // pairs). Layers are made private (unshared weights) as they are found.
@@ -231,78 +232,6 @@ func findPairs(g *graph.Graph, acts map[string]bool) []pair {
 		out = append(out, pair{l1, l2, act})
 	}
 	return out
-}
-
-// scaleChannel divides output channel i of l1 by s and multiplies input channel
-// i of l2 by s; PRelu slopes are per channel and unchanged by positive scaling.
-func scaleChannel(p pair, i int, s float64) {
-	f1, f2 := float32(1/s), float32(s)
-	for o := 0; o < p.l1.inChannels(); o++ {
-		p.l1.each(i, o, func(k int) { p.l1.w[k] *= f1 })
-	}
-	if p.l1.bias != nil {
-		p.l1.bias[i] *= f1
-	}
-	for o := 0; o < p.l2.outChannels(); o++ {
-		p.l2.each(o, i, func(k int) { p.l2.w[k] *= f2 })
-	}
-}
-
-func cle(m *graph.Model, st *State, c *Change) error {
-	pairs := findPairs(m.Graph, homogeneous)
-	if len(pairs) == 0 {
-		return nil
-	}
-	for _, p := range pairs {
-		c.add(fmt.Sprintf("%s -> %s", p.l1.node, p.l2.node))
-		st.changed(p.between()...)
-	}
-	before := channelSpread(pairs)
-	// Equalize pair after pair until no scale moves: chains converge geometrically.
-	for iter := 0; iter < 200; iter++ {
-		worst := 0.0
-		for _, p := range pairs {
-			for i := 0; i < p.l1.outChannels(); i++ {
-				r1, r2 := p.l1.outRange(i), p.l2.inRange(i)
-				if r1 == 0 || r2 == 0 {
-					continue
-				}
-				s := math.Sqrt(r1*r2) / r2
-				worst = math.Max(worst, math.Abs(math.Log(s)))
-				scaleChannel(p, i, s)
-				// BN statistics of L1's output scale with its channels.
-				if stats := st.BNStats[p.l1.node.Output().Name]; stats != nil && i < len(stats.Mean) {
-					stats.Mean[i] /= float32(s)
-					stats.Std[i] /= float32(s)
-				}
-			}
-		}
-		if worst < 1e-6 {
-			c.Notes = append(c.Notes, fmt.Sprintf("converged after %d sweeps", iter+1))
-			break
-		}
-	}
-	c.Notes = append(c.Notes, fmt.Sprintf("per-channel weight range spread (max/min, largest over layers): %.3g before, %.3g after", before, channelSpread(pairs)))
-	return nil
-}
-
-// channelSpread is the largest ratio of per-output-channel weight ranges within
-// one layer, over the layers of the pairs.
-func channelSpread(pairs []pair) float64 {
-	worst := 1.0
-	for _, p := range pairs {
-		for _, l := range []*layer{p.l1, p.l2} {
-			lo, hi := math.Inf(1), 0.0
-			for o := 0; o < l.outChannels(); o++ {
-				r := l.outRange(o)
-				lo, hi = math.Min(lo, r), math.Max(hi, r)
-			}
-			if lo > 0 {
-				worst = math.Max(worst, hi/lo)
-			}
-		}
-	}
-	return worst
 }
 
 // absorbHighBias moves c = max(0, beta - 3 gamma) of each L1 output channel (the

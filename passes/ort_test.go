@@ -52,6 +52,8 @@ func TestOptimizedModelsMatchInORT(t *testing.T) {
 		{"convtranspose-bn", tm(testmodels.ConvTransposeBN), "input", []int{1, 4, 8, 8}, "default"},
 		{"unbalanced-cle", tm(testmodels.Unbalanced), "input", []int{1, 3, 16, 16}, "cle"},
 		{"convbnrelu-cle", tm(testmodels.ConvBNReLU), "input", []int{1, 3, 32, 32}, "default,cle"},
+		{"squeezenet-cle", tm(testmodels.SqueezeNet), "input", []int{1, 3, 224, 224}, "default,cle"},
+		{"firenet-cle", tm(testmodels.FireNet), "input", []int{1, 3, 64, 64}, "default,cle"},
 	}
 	dir := t.TempDir()
 	for _, c := range cases {

@@ -108,7 +108,8 @@ func TestCompareCommand(t *testing.T) {
 func TestSensitivityAndTuneCommands(t *testing.T) {
 	dir, model, calib := planted(t)
 	sens := filepath.Join(dir, "sens.csv")
-	code, out, errOut := runCLI("sensitivity", model, "--calib", calib, "--report", sens, "--threads", "1")
+	plots := filepath.Join(dir, "plots")
+	code, out, errOut := runCLI("sensitivity", model, "--calib", calib, "--report", sens, "--plots", plots, "--threads", "1")
 	if code != 0 || !strings.Contains(out, "1   ") || !strings.Contains(strings.SplitN(out, "\n", 4)[2], testmodels.PlantedNode) {
 		t.Fatalf("sensitivity exit %d: %s %s", code, out, errOut)
 	}
@@ -116,9 +117,26 @@ func TestSensitivityAndTuneCommands(t *testing.T) {
 		t.Errorf("sensitivity csv: %.200s", b)
 	}
 	qj, qa, qm := filepath.Join(dir, "q.json"), filepath.Join(dir, "q.aimet.json"), filepath.Join(dir, "tuned.onnx")
-	code, out, errOut = runCLI("tune", model, "--calib", calib, "--target-cos", "0.999", "--overrides-out", qj, "-o", qm, "--threads", "1")
+	tplots := filepath.Join(dir, "tune-plots")
+	code, out, errOut = runCLI("tune", model, "--calib", calib, "--target-cos", "0.999", "--overrides-out", qj, "-o", qm, "--plots", tplots, "--threads", "1")
 	if code != 0 || !strings.Contains(out, "1 of") {
 		t.Fatalf("tune exit %d: %s %s", code, out, errOut)
+	}
+	// --plots: the sensitivity bar chart and tune's trade-off curves as PNGs.
+	for _, d := range []string{plots, tplots} {
+		ents, err := os.ReadDir(d)
+		if err != nil || len(ents) == 0 {
+			t.Fatalf("--plots %s: %v, %d files", d, err, len(ents))
+		}
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join(d, e.Name()))
+			if err != nil || !strings.HasSuffix(e.Name(), ".png") || len(b) < 1000 || string(b[1:4]) != "PNG" {
+				t.Errorf("%s/%s: not a PNG figure (%d bytes, %v)", d, e.Name(), len(b), err)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(plots, "sensitivity.png")); err != nil {
+		t.Error(err)
 	}
 	code, out, errOut = runCLI("convert", model, "-o", filepath.Join(dir, "again.onnx"), "--calib", calib, "--overrides", qj)
 	if code != 0 || strings.Contains(out, "BELOW") {

@@ -68,11 +68,17 @@ func compareFlagTable() []convertFlag {
 			c.Compare.Report = cmd.String("report")
 			return nil
 		}},
-		convertFlag{&cli.StringFlag{Name: "plots", Usage: "write the report's figures as PNG files into this folder"}, "compare.plots", func(c *overrides.Config, cmd *cli.Command) error {
-			c.Compare.Plots = cmd.String("plots")
-			return nil
-		}},
+		plotsFlag(),
 	)
+}
+
+// plotsFlag is --plots, shared by compare, sensitivity and tune: the
+// report's figures as PNG files.
+func plotsFlag() convertFlag {
+	return convertFlag{&cli.StringFlag{Name: "plots", Usage: "write the report's figures as PNG files into this folder"}, "compare.plots", func(c *overrides.Config, cmd *cli.Command) error {
+		c.Compare.Plots = cmd.String("plots")
+		return nil
+	}}
 }
 
 func compareCommand() *cli.Command {

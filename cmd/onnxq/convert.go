@@ -105,7 +105,7 @@ func convertFlags() []convertFlag {
 		str("weight-format", "quantization.weight_format", "onnx (DequantizeLinear), matmulnbits (ONNX Runtime's packed MatMulNBits for MatMul weights) or, with --dynamic, ort (DynamicQuantizeMatMul)", d.Quant.WeightFormat, func(c *overrides.Config) *string { return &c.Quant.WeightFormat }),
 		num("accuracy-level", "quantization.accuracy_level", "MatMulNBits accuracy_level: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 (ONNX Runtime's compute type)", 0, func(c *overrides.Config) *int { return &c.Quant.AccuracyLevel }),
 		boolean("dynamic", "quantization.dynamic", "dynamic W8A8: int8 MatMul/Gemm weights, inputs quantized at run time (no calibration data needed)", func(c *overrides.Config) *bool { return &c.Quant.Dynamic }),
-		boolean("reduce-range", "quantization.reduce_range", "int8 weights with 7 bits of range, for ONNX Runtime on x86 CPUs without AVX-VNNI (its u8 x s8 kernels saturate pair sums in int16)", func(c *overrides.Config) *bool { return &c.Quant.ReduceRange }),
+		boolean("reduce-range", "quantization.reduce_range", "int8 weights that meet uint8 activations get 7 bits of range, for ONNX Runtime on x86 CPUs without AVX-VNNI (its u8 x s8 kernels saturate pair sums in int16)", func(c *overrides.Config) *bool { return &c.Quant.ReduceRange }),
 		boolean("bias-correction", "quantization.bias_correction", "correct biases for weight quantization error with input means measured on the calibration data", func(c *overrides.Config) *bool { return &c.Quant.BiasCorrection }),
 		str("passes", "passes.list", "float passes before calibration (see onnxq passes)", d.Passes.List, func(c *overrides.Config) *string { return &c.Passes.List }),
 		boolean("cle", "passes.cle", "add cross-layer equalization to the passes", func(c *overrides.Config) *bool { return &c.Passes.CLE }),
@@ -410,6 +410,14 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 				break
 			}
 			fmt.Fprintf(tw, "\t  %s\n", l)
+		}
+	}
+	for _, c := range rep.Passes {
+		if c.Pass == "cle" { // what it equalized, and why it left layers alone
+			fmt.Fprintf(tw, "cle\t%d layer pairs equalized\n", c.Count)
+			for _, n := range c.Notes {
+				fmt.Fprintf(tw, "\t  %s\n", n)
+			}
 		}
 	}
 	if m := rep.Measured; m != nil {

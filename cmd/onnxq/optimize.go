@@ -143,6 +143,11 @@ func printChanges(w io.Writer, rep *passes.Report) {
 			diff = fmt.Sprintf("output change %.2g", c.MaxRelDiff)
 		}
 		fmt.Fprintf(tw, "%s\t%d changed\t%s\n", c.Pass, c.Count, diff)
+		if c.Pass == "cle" { // why layers were left alone
+			for _, n := range c.Notes {
+				fmt.Fprintf(tw, "\t  %s\n", n)
+			}
+		}
 	}
 	tw.Flush()
 }

@@ -43,7 +43,8 @@ func sensitivityCommand() *cli.Command {
 		convertFlag{&cli.StringFlag{Name: "report", Usage: "write the ranking: .json, .csv or .html"}, "compare.report", func(c *overrides.Config, cmd *cli.Command) error {
 			c.Compare.Report = cmd.String("report")
 			return nil
-		}})
+		}},
+		plotsFlag())
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "config", Usage: "TOML run config (as for convert); flags override it"},
 		&cli.StringFlag{Name: "mode", Value: diagnose.QuantOne, Usage: "quant-one: only one node quantized; float-one: only one node left in float"},
@@ -91,6 +92,11 @@ func sensitivityCommand() *cli.Command {
 			}
 			if err := writeSensitivity(cfg.Compare.Report, res, cfg.Model); err != nil {
 				return failed(fmt.Errorf("--report: %w", err))
+			}
+			if d := cfg.Compare.Plots; d != "" {
+				if err := writePlots(d, sensitivityReport(res, cfg.Model)); err != nil {
+					return failed(fmt.Errorf("--plots: %w", err))
+				}
 			}
 			printSensitivity(cmd.Root().Writer, res, int(cmd.Int("top")))
 			return nil

@@ -64,6 +64,7 @@ func tuneFlagTable() []convertFlag {
 			return nil
 		}},
 		str("report", "compare.report", "write the search (ranking, steps, trade-off): .json or .html", func(c *overrides.Config) *string { return &c.Compare.Report }),
+		plotsFlag(),
 	)
 }
 
@@ -165,6 +166,11 @@ func writeTuneOutputs(cfg *overrides.Config, res *tune.Result, unmet bool) error
 			if err := graph.Save(res.Model, cfg.Output); err != nil {
 				return err
 			}
+		}
+	}
+	if d := cfg.Compare.Plots; d != "" {
+		if err := writePlots(d, tuneReport(res, cfg.Model)); err != nil {
+			return fmt.Errorf("--plots: %w", err)
 		}
 	}
 	switch p := cfg.Compare.Report; strings.ToLower(filepath.Ext(p)) {
