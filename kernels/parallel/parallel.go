@@ -6,8 +6,9 @@
 // than the work of a convolution on a small feature map.
 //
 // Items are claimed one at a time from an atomic counter, and the caller works
-// on its own loop too, so a worker that the OS has descheduled delays nothing:
-// the caller simply takes the items the worker did not.
+// on its own loop too, so a worker that the OS has not scheduled in time (a
+// loaded machine) costs nothing: the caller takes the items it did not. Only
+// a worker preempted in the middle of an item makes the caller wait.
 package parallel
 
 import (
