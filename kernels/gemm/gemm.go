@@ -29,6 +29,11 @@ type kernel struct {
 	// strided, when set, reads the B panel in place (row p at b[p*ldb:]) instead
 	// of from a packed copy.
 	strided func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool)
+	// half, when set, computes only the first halfNR columns of a tile, for
+	// the right edge of C (N = 49 leaves one column in the last 16-wide
+	// panel); it reads B like strided.
+	half   func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool)
+	halfNR int
 }
 
 // active is the kernel in use; chosen by init in the arch file, switchable in tests.
@@ -290,7 +295,11 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 							packB(*bp, b.mat, pc, kc, jc+jr, nn, nr)
 							bPanel, inPlace = *bp, false
 						}
-						kr.fn(kc, aPanel, bPanel, edge[:], nr, false)
+						if kr.half != nil && nn <= kr.halfNR {
+							kr.half(kc, aPanel, bPanel, nr, edge[:], nr, false)
+						} else {
+							kr.fn(kc, aPanel, bPanel, edge[:], nr, false)
+						}
 						for i := 0; i < mm; i++ {
 							dst := c[ci+i*ldc : ci+i*ldc+nn]
 							src := edge[i*nr : i*nr+nn]
