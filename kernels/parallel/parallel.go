@@ -151,6 +151,7 @@ func (j *job) wait() {
 		}
 		if s&63 == 63 {
 			runtime.Gosched()
+			osYield()
 		}
 	}
 	j.wake = make(chan struct{}, 1)
@@ -182,6 +183,7 @@ func (p *pool) loop(w *worker) {
 		}
 		if time.Since(idleSince) < spinFor {
 			runtime.Gosched()
+			osYield()
 			continue
 		}
 		// Park. A job published after parked was set finds parked set and
