@@ -351,9 +351,10 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	return one(out), nil
 }
 
-// minBandMACs is the least work (multiply-adds) worth a band of its own: about
-// 5 us, several times what a parallel region costs on the worker pool.
-const minBandMACs = 1 << 18
+// minBandMACs is the least work (multiply-adds) worth a band of its own:
+// about 4 us on one core, several times what a region costs on the worker
+// pool (0.4-0.7 us in parallel's BenchmarkFor).
+const minBandMACs = 1 << 17
 
 // finish runs the fused elementwise program, if any, in place.
 func (k *convKernel) finish(ctx *Context, out *graph.Tensor) {
