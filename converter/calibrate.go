@@ -352,7 +352,7 @@ func (cm *channelMeans) InputMean(n *graph.Node) ([]float32, bool) {
 
 // runCalibration opens the dataset for the model's inputs and fills ranges for
 // the tensors to observe (and the input means for bias correction).
-func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, st *settings, weights map[string]*passes.Encoding, toObserve []string, rep *Report, ranges map[string][2]float32) error {
+func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, st *settings, weights map[string]*passes.Encoding, rounded map[string][]float32, toObserve []string, rep *Report, ranges map[string][2]float32) error {
 	src, err := dataset.Open(opt.Calib, dataset.InputsOf(m), opt.Dataset)
 	if err != nil {
 		return err
@@ -400,6 +400,9 @@ func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, 
 			enc := weights[n.Input(1).Name]
 			if enc == nil {
 				return nil, nil // a float weight has no quantization error
+			}
+			if r, ok := rounded[n.Input(1).Name]; ok {
+				return r, nil // the rounding engine's codes
 			}
 			return enc.FakeQuantize(w.Float32s(), w.Shape)
 		}, c); err != nil {

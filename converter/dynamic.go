@@ -11,6 +11,9 @@ func prepareDynamic(opt *Options) error {
 		return err
 	}
 	if !opt.Dynamic {
+		if opt.DynamicPerToken {
+			return fmt.Errorf("per-token activation scales are for dynamic quantization (--dynamic)")
+		}
 		return nil
 	}
 	switch {

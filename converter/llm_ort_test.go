@@ -244,8 +244,11 @@ func TestLLMFormatsMatchORT(t *testing.T) {
 		{WeightOnly: true, WeightType: graph.Int8, WeightFormat: FormatMatMulNBits},
 		{Dynamic: true, WeightType: graph.Uint8},
 		{Dynamic: true, WeightType: graph.Uint8, WeightFormat: FormatORT},
+		{Dynamic: true, DynamicPerToken: true, WeightType: graph.Uint8},
+		{Dynamic: true, DynamicPerToken: true, WeightType: graph.Uint8, WeightFormat: FormatORT},
+		{Dynamic: true, DynamicPerToken: true, WeightType: graph.Int8, ReduceRange: true, WeightFormat: FormatORT},
 	} {
-		name := fmt.Sprintf("%s-b%d-%s-dynamic%v", c.WeightType.Short(), c.WeightBlockSize, c.WeightFormat, c.Dynamic)
+		name := fmt.Sprintf("%s-b%d-%s-dynamic%v-token%v", c.WeightType.Short(), c.WeightBlockSize, c.WeightFormat, c.Dynamic, c.DynamicPerToken)
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			c.Model, c.Output, c.NoMeasure = saveModel(t, llmTestModel(k, n, true), dir), filepath.Join(dir, "q.onnx"), true
@@ -284,5 +287,51 @@ func TestLLMFormatsMatchORT(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStoriesDynamicPerTokenPerplexity: dynamic W8A8 with one activation
+// scale per token (--dynamic-granularity token) on stories260K, in both
+// formats (standard ONNX and ORT's MatMulIntegerToFloat): within 3% of float
+// in ORT, and onnxq's executor agrees with ORT.
+func TestStoriesDynamicPerTokenPerplexity(t *testing.T) {
+	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
+		t.Fatal(err)
+	}
+	model := testdata.SharedModel(t, "stories260K", "stories260K.onnx")
+	ids := storiesWindows(t)
+	n := ids.Shape[0]
+	float := perplexity(t, model, ids, 0, n)
+	floatSome := perplexity(t, model, ids, 0, storiesExecutorWindows)
+	for _, c := range []struct {
+		wt     graph.DataType
+		reduce bool
+	}{{graph.Uint8, false}, {graph.Int8, true}, {graph.Int8, false}} {
+		for _, format := range []string{FormatONNX, FormatORT} {
+			out := filepath.Join(t.TempDir(), format+".onnx")
+			rep, err := Convert(context.Background(), Options{Model: model, Output: out, Dynamic: true, DynamicPerToken: true, WeightType: c.wt, ReduceRange: c.reduce, WeightFormat: format, NoMeasure: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ch := rep.Passes[len(rep.Passes)-2]; ch.Pass != "dynamic (per token)" || ch.Count != 36 {
+				t.Errorf("%s: pass %s on %d MatMuls, want dynamic (per token) on 36", format, ch.Pass, ch.Count)
+			}
+			p := perplexity(t, out, ids, 0, n)
+			own := onnxqPerplexity(t, out, ids, 0, storiesExecutorWindows)
+			ortSome := perplexity(t, out, ids, 0, storiesExecutorWindows)
+			t.Logf("per-token dynamic %s weights (reduce-range %v), %s: perplexity in ORT %.5f (float %.5f, %+.2f%%); windows 0..%d: float %.5f, ORT %.5f, onnxq %.5f (%+.2f%%)", c.wt.Short(), c.reduce, format, p, float, 100*(p/float-1), storiesExecutorWindows, floatSome, ortSome, own, 100*(own/floatSome-1))
+			if own > 1.03*floatSome {
+				t.Errorf("%s %s: onnxq perplexity %.4f above 1.03 x float %.4f", c.wt.Short(), format, own, floatSome)
+			}
+			if c.wt == graph.Int8 && !c.reduce {
+				continue // ORT's u8s8 saturation, see TestStoriesDynamicPerplexity
+			}
+			if p > 1.03*float {
+				t.Errorf("%s %s: perplexity %.4f above 1.03 x float %.4f", c.wt.Short(), format, p, float)
+			}
+			if relDiff(own, ortSome) > 0.001 {
+				t.Errorf("%s %s: onnxq's executor gives %.5f, ORT %.5f", c.wt.Short(), format, own, ortSome)
+			}
+		}
 	}
 }

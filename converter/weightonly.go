@@ -153,7 +153,11 @@ func rewriteWeightFormat(m *graph.Model, opt Options, rep *Report) error {
 	var err error
 	switch {
 	case opt.Dynamic:
-		ch, err = passes.ToDynamic(m, opt.WeightFormat == FormatORT)
+		if opt.DynamicPerToken {
+			ch, err = passes.ToDynamicPerToken(m, opt.WeightFormat == FormatORT)
+		} else {
+			ch, err = passes.ToDynamic(m, opt.WeightFormat == FormatORT)
+		}
 		rep.Dynamic = true
 		// Run-time uint8 inputs meet these weights: ORT's u8s8 caveat.
 		rep.U8S8 = rep.U8S8 || (err == nil && ch.Count > 0 && opt.WeightType == graph.Int8 && !opt.ReduceRange)

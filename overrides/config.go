@@ -31,6 +31,7 @@ type Config struct {
 	Report        OutConfig     `toml:"report"`
 	Compare       CompareConfig `toml:"compare"`
 	Tune          TuneConfig    `toml:"tune"`
+	Rounding      RoundConfig   `toml:"rounding"`
 	// Overrides is the embedded [overrides] table, kept as decoded; see Embedded.
 	Overrides map[string]any `toml:"overrides,omitempty"`
 
@@ -81,6 +82,27 @@ type QuantConfig struct {
 	Dynamic             bool   `toml:"dynamic"`
 	BiasCorrection      bool   `toml:"bias_correction"`
 	ReduceRange         bool   `toml:"reduce_range"`
+	// SmoothQuant is SmoothQuant's alpha for every MatMul/Gemm (0: off).
+	// Unset (nil): 0.5 for MatMuls whose input is quantized to 8 bits with
+	// calibration data, off elsewhere (converter.Options.SmoothQuantDefault).
+	SmoothQuant *float64 `toml:"smooth_quant"`
+	// DynamicGranularity is how dynamic activations are scaled: tensor or
+	// token (one scale per row).
+	DynamicGranularity string `toml:"dynamic_granularity"`
+}
+
+// RoundConfig is how weights' codes are chosen (the weight rounding engine).
+type RoundConfig struct {
+	Method       string  `toml:"method"` // nearest, gptq, awq, adaround, hqq
+	Range        string  `toml:"range"`  // minmax, mse
+	Bits         int     `toml:"bits"`   // narrow weight codes to this many bits (0: the type's)
+	Sequential   bool    `toml:"sequential"`
+	GPTQDamp     float64 `toml:"gptq_damp"`
+	GPTQActOrder bool    `toml:"gptq_act_order"`
+	GPTQBlock    int     `toml:"gptq_block"`
+	AdaRoundIter int     `toml:"adaround_iters"`
+	HQQIters     int     `toml:"hqq_iters"`
+	Seed         int64   `toml:"seed"`
 }
 
 // PassConfig chooses the float passes.
@@ -141,10 +163,11 @@ func DefaultConfig() *Config {
 	return &Config{
 		Calib:    CalibConfig{RawType: "float32", Image: ImageConfig{Resize: "bilinear", Channels: "RGB", Layout: "NCHW", Scale: 1.0 / 255}},
 		Observer: ObsConfig{Kind: "minmax", Percentile: 99.99, Bins: 2048},
-		Quant:    QuantConfig{ActivationType: "uint8", WeightType: "int8", WeightGranularity: PerChannel, BiasType: "int32", WeightFormat: "onnx"},
+		Quant:    QuantConfig{ActivationType: "uint8", WeightType: "int8", WeightGranularity: PerChannel, BiasType: "int32", WeightFormat: "onnx", DynamicGranularity: "tensor"},
 		Passes:   PassConfig{List: "default"},
 		Compare:  CompareConfig{CosThreshold: 0.99, SQNRThreshold: 20},
 		Tune:     TuneConfig{Prefer: "int16", Format: "onnxq"},
+		Rounding: RoundConfig{Method: "nearest", Range: "minmax", GPTQDamp: 0.01, GPTQBlock: 128, AdaRoundIter: 10000, HQQIters: 20},
 	}
 }
 
@@ -283,11 +306,14 @@ func (c *Config) Validate() error {
 		in("quantization.weight_granularity", c.Quant.WeightGranularity, PerChannel, PerTensor, PerBlock),
 		in("quantization.bias_type", c.Quant.BiasType, "int32", "float"),
 		in("quantization.weight_format", c.Quant.WeightFormat, "onnx", "matmulnbits", "ort"),
+		in("quantization.dynamic_granularity", c.Quant.DynamicGranularity, "tensor", "token"),
 		in("calib.image.resize", c.Calib.Image.Resize, "nearest", "bilinear", "bicubic"),
 		in("calib.image.channels", c.Calib.Image.Channels, "RGB", "BGR", "GRAY"),
 		in("calib.image.layout", c.Calib.Image.Layout, "NCHW", "NHWC"),
 		in("tune.prefer", c.Tune.Prefer, "int16", "int8", "float"),
 		in("tune.format", c.Tune.Format, "onnxq", "aimet"),
+		in("rounding.method", c.Rounding.Method, WeightRoundings...),
+		in("rounding.range", c.Rounding.Range, WeightRanges...),
 	}
 	for _, err := range checks {
 		if err != nil {
@@ -304,6 +330,8 @@ func (c *Config) Validate() error {
 		return c.errorAt("observer.moving_average", fmt.Sprintf("%v is not in [0, 1)", o.MovingAverage))
 	case q.AccuracyLevel < 0 || q.AccuracyLevel > 4:
 		return c.errorAt("quantization.accuracy_level", fmt.Sprintf("%d is not in 0..4", q.AccuracyLevel))
+	case q.SmoothQuant != nil && !(*q.SmoothQuant >= 0 && *q.SmoothQuant <= 1):
+		return c.errorAt("quantization.smooth_quant", fmt.Sprintf("%v is not in [0, 1] (SmoothQuant's alpha; 0 is off)", *q.SmoothQuant))
 	case q.WeightBlockSize < 0:
 		return c.errorAt("quantization.weight_block_size", fmt.Sprintf("%d must be positive", q.WeightBlockSize))
 	case q.WeightGranularity == PerBlock && q.WeightBlockSize == 0:
@@ -320,6 +348,16 @@ func (c *Config) Validate() error {
 		return c.errorAt("tune.rank_samples", fmt.Sprintf("%d must not be negative", c.Tune.RankSamples))
 	case c.Tune.MaxRaise < 0:
 		return c.errorAt("tune.max_raise", fmt.Sprintf("%d must not be negative", c.Tune.MaxRaise))
+	case c.Rounding.Bits != 0 && (c.Rounding.Bits < 2 || c.Rounding.Bits > 7):
+		return c.errorAt("rounding.bits", fmt.Sprintf("%d is not in 2..7", c.Rounding.Bits))
+	case !(c.Rounding.GPTQDamp > 0) || c.Rounding.GPTQDamp > 1:
+		return c.errorAt("rounding.gptq_damp", fmt.Sprintf("%v is not in (0, 1]", c.Rounding.GPTQDamp))
+	case c.Rounding.GPTQBlock < 1:
+		return c.errorAt("rounding.gptq_block", fmt.Sprintf("%d must be positive", c.Rounding.GPTQBlock))
+	case c.Rounding.AdaRoundIter < 1:
+		return c.errorAt("rounding.adaround_iters", fmt.Sprintf("%d must be positive", c.Rounding.AdaRoundIter))
+	case c.Rounding.HQQIters < 1:
+		return c.errorAt("rounding.hqq_iters", fmt.Sprintf("%d must be positive", c.Rounding.HQQIters))
 	case c.Threads < 0:
 		return c.errorAt("threads", fmt.Sprintf("%d must not be negative", c.Threads))
 	case c.Calib.Size < 0:

@@ -65,6 +65,10 @@ func TestConfigErrors(t *testing.T) {
 		"[overrides.tensors]\nx = { min = 3.0, max = 1.0 }\n":                          `cfg:2: overrides.tensors.x.min: 3 is above max 1`,
 		"[overrides.nodes.\"conv.1\"]\nweight_dtype = \"int3\"\n":                      `cfg:2: overrides.nodes."conv.1".weight_dtype: "int3" is not supported`,
 		"[overrides]\nbogus = 1\n":                                                     `cfg:2: overrides.bogus: unknown key`,
+		"[rounding]\nmethod = \"gptx\"\n":                                              `cfg:2: rounding.method: "gptx" is not one of nearest, gptq, awq, adaround, hqq`,
+		"[rounding]\nbits = 9\n":                                                       `cfg:2: rounding.bits: 9 is not in 2..7`,
+		"[rounding]\ngptq_damp = 0.0\n":                                                `cfg:2: rounding.gptq_damp: 0 is not in (0, 1]`,
+		"[overrides.op_types.MatMul]\nweight_range = \"max\"\n":                        `cfg:2: overrides.op_types.MatMul.weight_range: "max" is not one of minmax, mse`,
 		"overrides_file = \"q.json\"\n[overrides.defaults]\nweight_dtype = \"int4\"\n": `cfg:1: overrides_file: conflicts with the [overrides] table`,
 	}
 	for in, want := range cases {

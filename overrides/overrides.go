@@ -47,7 +47,22 @@ type Rule struct {
 	WeightBlockSize   int    `json:"weight_block_size,omitempty"`
 	// BiasDType is int32 (scale = input scale x weight scale) or float.
 	BiasDType string `json:"bias_dtype,omitempty"`
+	// WeightRounding picks the weight's codes: nearest, gptq, awq,
+	// adaround or hqq (see WeightRoundings). WeightRange is minmax or mse
+	// (the clipping search on the layer's output error).
+	WeightRounding string `json:"weight_rounding,omitempty"`
+	WeightRange    string `json:"weight_range,omitempty"`
+	// SmoothQuant is the migration strength alpha in [0, 1] for the MatMul/Gemm
+	// layers the rule covers (0: no smoothing); see SmoothQuantOf.
+	SmoothQuant *float64 `json:"smooth_quant,omitempty"`
 }
+
+// WeightRoundings are the weight_rounding names; WeightRanges the
+// weight_range ones.
+var (
+	WeightRoundings = []string{"nearest", "gptq", "awq", "adaround", "hqq"}
+	WeightRanges    = []string{"minmax", "mse"}
+)
 
 // Observer chooses how activation ranges are calibrated; unset fields fall
 // through like the rest of a rule.

@@ -19,7 +19,9 @@ type Setting struct {
 	BlockSize   int
 	Min, Max    []float64
 	Axis        *int // from a tensor entry: the channel axis it expects
-	Sources     []string
+	// WeightRounding and WeightRange: how a weight's codes are chosen.
+	WeightRounding, WeightRange string
+	Sources                     []string
 }
 
 // Source joins the entries that gave the setting.
@@ -36,6 +38,8 @@ func (s *Setting) merge(o Setting, src string) {
 	str(&s.DType, o.DType)
 	str(&s.Granularity, o.Granularity)
 	str(&s.Observer.Kind, o.Observer.Kind)
+	str(&s.WeightRounding, o.WeightRounding)
+	str(&s.WeightRange, o.WeightRange)
 	if s.Symmetric == nil && o.Symmetric != nil {
 		s.Symmetric, used = o.Symmetric, true
 	}
@@ -72,7 +76,7 @@ func (r *Rule) activation() Setting {
 }
 
 func (r *Rule) weight() Setting {
-	return Setting{DType: r.WeightDType, Symmetric: r.WeightSymmetric, Granularity: r.WeightGranularity, BlockSize: r.WeightBlockSize}
+	return Setting{DType: r.WeightDType, Symmetric: r.WeightSymmetric, Granularity: r.WeightGranularity, BlockSize: r.WeightBlockSize, WeightRounding: r.WeightRounding, WeightRange: r.WeightRange}
 }
 
 func (r *Rule) bias() Setting { return Setting{DType: r.BiasDType} }
@@ -359,6 +363,15 @@ func (r *Rule) WeightKeys() []string {
 	}
 	if r.BiasDType != "" {
 		out = append(out, "bias_dtype")
+	}
+	if r.WeightRounding != "" {
+		out = append(out, "weight_rounding")
+	}
+	if r.WeightRange != "" {
+		out = append(out, "weight_range")
+	}
+	if r.SmoothQuant != nil {
+		out = append(out, "smooth_quant")
 	}
 	return out
 }

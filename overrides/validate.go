@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/onnxq/onnxq/graph"
@@ -80,6 +81,15 @@ func (r *Rule) validate(p string) error {
 		return err
 	}
 	if err := checkGranularity(r.WeightGranularity, r.WeightBlockSize, p+".weight_granularity", p+".weight_block_size"); err != nil {
+		return err
+	}
+	if r.WeightRounding != "" && !slices.Contains(WeightRoundings, r.WeightRounding) {
+		return fmt.Errorf("%s.weight_rounding: %q is not one of %s", p, r.WeightRounding, strings.Join(WeightRoundings, ", "))
+	}
+	if r.WeightRange != "" && !slices.Contains(WeightRanges, r.WeightRange) {
+		return fmt.Errorf("%s.weight_range: %q is not one of %s", p, r.WeightRange, strings.Join(WeightRanges, ", "))
+	}
+	if err := checkSmoothQuant(r.SmoothQuant, p+".smooth_quant"); err != nil {
 		return err
 	}
 	switch r.BiasDType {

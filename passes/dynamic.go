@@ -22,10 +22,55 @@ import (
 // MatMul reading the same input. Weights of any other form stay as they are;
 // their layers are named in the change's notes.
 func ToDynamic(m *graph.Model, ort bool) (*Change, error) {
-	g := m.Graph
-	ch := &Change{Pass: "dynamic", MaxRelDiff: -1}
 	type dql struct{ q, s, zp *graph.Value }
 	quantized := map[*graph.Value]dql{}
+	return rewriteDynamic(m, ort, func(g *graph.Graph, name string, a, out *graph.Value, l dynLayer) {
+		if ort {
+			ins := []*graph.Value{a, l.w, l.ws, l.wzp, l.bias}
+			for len(ins) > 3 && ins[len(ins)-1] == nil {
+				ins = ins[:len(ins)-1]
+			}
+			nd := g.AddNode("DynamicQuantizeMatMul", name, ins, nil)
+			nd.Domain = MatMulNBitsDomain
+			nd.Outputs = []*graph.Value{out}
+			out.Producer = nd
+			return
+		}
+		d, ok := quantized[a]
+		if !ok {
+			q := g.AddNode("DynamicQuantizeLinear", g.UniqueName(a.Name+"_DynamicQuantizeLinear"), []*graph.Value{a}, []string{g.UniqueName(a.Name + "_quantized"), g.UniqueName(a.Name + "_scale"), g.UniqueName(a.Name + "_zero_point")})
+			d = dql{q.Outputs[0], q.Outputs[1], q.Outputs[2]}
+			quantized[a] = d
+		}
+		ins := []*graph.Value{d.q, l.w, d.zp}
+		if l.wzp != nil {
+			ins = append(ins, l.wzp)
+		}
+		mm := g.AddNode("MatMulInteger", g.UniqueName(name+"_MatMulInteger"), ins, []string{g.UniqueName(name + "_int32")})
+		f := g.AddNode("Cast", g.UniqueName(name+"_Cast"), []*graph.Value{mm.Output()}, []string{g.UniqueName(name + "_float")}, graph.AttrIntOf("to", int64(onnxpb.TensorProto_FLOAT)))
+		s := g.AddNode("Mul", g.UniqueName(name+"_scale_Mul"), []*graph.Value{d.s, l.ws}, []string{g.UniqueName(name + "_scale")})
+		var last *graph.Node
+		if l.bias != nil {
+			y := g.AddNode("Mul", g.UniqueName(name+"_Mul"), []*graph.Value{f.Output(), s.Output()}, []string{name + "_unbiased"})
+			last = g.AddNode("Add", g.UniqueName(name+"_bias_Add"), []*graph.Value{y.Output(), l.bias}, nil)
+		} else {
+			last = g.AddNode("Mul", g.UniqueName(name+"_Mul"), []*graph.Value{f.Output(), s.Output()}, nil)
+		}
+		last.Outputs = []*graph.Value{out}
+		out.Producer = last
+	})
+}
+
+// dynLayer is a layer's quantized weight, its scale, zero point (nil when
+// 0) and float bias (nil when none) as initializers.
+type dynLayer struct{ w, ws, wzp, bias *graph.Value }
+
+// rewriteDynamic removes each MatMul/Gemm that can run dynamically (see
+// ToDynamic) and lets emit write the nodes that compute its output out from
+// its float input a.
+func rewriteDynamic(m *graph.Model, ort bool, emit func(g *graph.Graph, name string, a, out *graph.Value, l dynLayer)) (*Change, error) {
+	g := m.Graph
+	ch := &Change{Pass: "dynamic", MaxRelDiff: -1}
 	for _, n := range append([]*graph.Node(nil), g.Nodes...) {
 		if (n.OpType != "MatMul" && n.OpType != "Gemm") || !graph.IsStandardDomain(n.Domain) {
 			continue
@@ -44,50 +89,19 @@ func ToDynamic(m *graph.Model, ort bool) (*Change, error) {
 		if len(dq.Consumers) == 0 && !g.IsOutput(dq) {
 			g.RemoveNode(dq.Producer)
 		}
-		w := g.AddInitializer(g.UniqueName(name+"_weight_quantized"), dw.q)
-		ws := g.AddInitializer(g.UniqueName(name+"_weight_scale"), dw.scale)
-		var wzp, bias *graph.Value
+		l := dynLayer{
+			w:  g.AddInitializer(g.UniqueName(name+"_weight_quantized"), dw.q),
+			ws: g.AddInitializer(g.UniqueName(name+"_weight_scale"), dw.scale),
+		}
 		if dw.zp != nil {
-			wzp = g.AddInitializer(g.UniqueName(name+"_weight_zero_point"), dw.zp)
+			l.wzp = g.AddInitializer(g.UniqueName(name+"_weight_zero_point"), dw.zp)
 		}
 		if dw.bias != nil {
-			bias = g.AddInitializer(g.UniqueName(name+"_bias"), dw.bias)
+			l.bias = g.AddInitializer(g.UniqueName(name+"_bias"), dw.bias)
 		}
 		ch.Count++
 		ch.Nodes = append(ch.Nodes, name)
-		if ort {
-			ins := []*graph.Value{a, w, ws, wzp, bias}
-			for len(ins) > 3 && ins[len(ins)-1] == nil {
-				ins = ins[:len(ins)-1]
-			}
-			nd := g.AddNode("DynamicQuantizeMatMul", name, ins, nil)
-			nd.Domain = MatMulNBitsDomain
-			nd.Outputs = []*graph.Value{out}
-			out.Producer = nd
-			continue
-		}
-		d, ok := quantized[a]
-		if !ok {
-			q := g.AddNode("DynamicQuantizeLinear", g.UniqueName(a.Name+"_DynamicQuantizeLinear"), []*graph.Value{a}, []string{g.UniqueName(a.Name + "_quantized"), g.UniqueName(a.Name + "_scale"), g.UniqueName(a.Name + "_zero_point")})
-			d = dql{q.Outputs[0], q.Outputs[1], q.Outputs[2]}
-			quantized[a] = d
-		}
-		ins := []*graph.Value{d.q, w, d.zp}
-		if wzp != nil {
-			ins = append(ins, wzp)
-		}
-		mm := g.AddNode("MatMulInteger", g.UniqueName(name+"_MatMulInteger"), ins, []string{g.UniqueName(name + "_int32")})
-		f := g.AddNode("Cast", g.UniqueName(name+"_Cast"), []*graph.Value{mm.Output()}, []string{g.UniqueName(name + "_float")}, graph.AttrIntOf("to", int64(onnxpb.TensorProto_FLOAT)))
-		s := g.AddNode("Mul", g.UniqueName(name+"_scale_Mul"), []*graph.Value{d.s, ws}, []string{g.UniqueName(name + "_scale")})
-		var last *graph.Node
-		if bias != nil {
-			y := g.AddNode("Mul", g.UniqueName(name+"_Mul"), []*graph.Value{f.Output(), s.Output()}, []string{name + "_unbiased"})
-			last = g.AddNode("Add", g.UniqueName(name+"_bias_Add"), []*graph.Value{y.Output(), bias}, nil)
-		} else {
-			last = g.AddNode("Mul", g.UniqueName(name+"_Mul"), []*graph.Value{f.Output(), s.Output()}, nil)
-		}
-		last.Outputs = []*graph.Value{out}
-		out.Producer = last
+		emit(g, name, a, out, l)
 	}
 	if ort && ch.Count > 0 && m.OpsetVersion(MatMulNBitsDomain) < 1 {
 		m.SetOpset(MatMulNBitsDomain, 1)

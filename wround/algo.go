@@ -72,7 +72,7 @@ func NeedsOf(name string, o Options) (Needs, error) {
 	case "adaround":
 		return Needs{Rows: max(4096, o.AdaRoundBatch)}, nil
 	case "mse":
-		return Needs{Rows: 4096}, nil
+		return Needs{Hessian: true}, nil
 	}
 	return Needs{}, fmt.Errorf("weight rounding %q is not one of %v", name, Algorithms)
 }

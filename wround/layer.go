@@ -30,6 +30,14 @@ type Layer struct {
 	// Pinned: Scale and Zero come from the user (overrides); algorithms
 	// choose codes only and must not change them.
 	Pinned bool
+	// Symmetric: ranges an algorithm refits stay centred on zero, as the
+	// layer's encoding was computed.
+	Symmetric bool
+	// Taps is the number of consecutive k that read one input channel:
+	// kh*kw for a Conv (k = channel*Taps + kernel position), 0 or 1 for
+	// MatMul and Gemm. AWQ's input scales are per channel, so they are
+	// shared by a channel's taps.
+	Taps int
 }
 
 // Check reports a layer whose fields do not fit together.
@@ -41,6 +49,8 @@ func (l *Layer) Check() error {
 		return fmt.Errorf("code range [%d, %d] is empty", l.QMin, l.QMax)
 	case !l.PerTensor && (l.Group <= 0 || l.Group > l.K):
 		return fmt.Errorf("group size %d for K=%d", l.Group, l.K)
+	case l.Taps < 0 || l.Taps > 1 && l.K%l.Taps != 0:
+		return fmt.Errorf("%d taps per input channel for K=%d", l.Taps, l.K)
 	}
 	want := 1
 	if !l.PerTensor {

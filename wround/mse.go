@@ -1,9 +1,120 @@
 package wround
 
-import "errors"
+import "math"
 
-// mseClip is being built on its own branch; this placeholder keeps the
-// package compiling until it lands.
+// Clip ratios the search tries: the group's min/max range shrunk by
+// 0.50, 0.51, ..., 1.00.
+const (
+	clipLow   = 0.5
+	clipSteps = 50
+)
+
+// mseClip is the per-group clipping search behind --weight-range mse (also
+// called SeqMSE when done layer by layer on calibration inputs): for every
+// group (per channel, per block or the whole tensor) it tries ranges shrunk
+// from the group's min/max and keeps the one whose nearest rounding gives the
+// least output error d^T H d, H = mean x x^T over the layer's input rows
+// (the Hessian, or the sampled rows X when that is what there is), or the
+// least weight error when there is no data. Groups are scored apart: the cross terms between
+// groups of one row are left out, as the usual implementations do. The
+// layer's symmetry is kept: a symmetric range shrinks around zero, an
+// asymmetric one at both ends. Pinned layers keep their grid.
 func mseClip(l *Layer, in *Inputs, o Options) (*Result, error) {
-	return nil, errors.New("weight rounding mseClip: not built yet")
+	if l.Pinned {
+		return &Result{Codes: l.RTN()}, nil
+	}
+	var h []float64
+	switch {
+	case in != nil && len(in.H) == l.K*l.K:
+		h = in.H
+	case in != nil && in.M > 0 && len(in.X) == in.M*l.K:
+		h = make([]float64, l.K*l.K)
+		for r := range in.M {
+			row := in.X[r*l.K : (r+1)*l.K]
+			for i, a := range row {
+				if a == 0 {
+					continue
+				}
+				hr := h[i*l.K : (i+1)*l.K]
+				for j, b := range row {
+					hr[j] += float64(a) * float64(b)
+				}
+			}
+		}
+	}
+	rows, groups := l.N, l.Groups()
+	if l.PerTensor {
+		rows, groups = 1, 1
+	}
+	d := make([]float64, l.K)
+	for n := range rows {
+		for g := range groups {
+			k0, k1 := l.span(g)
+			p := l.Param(n, k0)
+			lo, hi := math.Inf(1), math.Inf(-1)
+			l.eachOf(n, k0, k1, func(_, _ int, v float32) {
+				lo, hi = math.Min(lo, float64(v)), math.Max(hi, float64(v))
+			})
+			bestS, bestZ, best := l.Scale[p], l.Zero[p], math.Inf(1)
+			for step := clipSteps; step >= 0; step-- {
+				ratio := clipLow + (1-clipLow)*float64(step)/clipSteps
+				l.FitRange(p, lo*ratio, hi*ratio)
+				e := l.groupError(n, k0, k1, h, d)
+				if e < best {
+					bestS, bestZ, best = l.Scale[p], l.Zero[p], e
+				}
+			}
+			l.Scale[p], l.Zero[p] = bestS, bestZ
+		}
+	}
+	return &Result{Codes: l.RTN()}, nil
+}
+
+// eachOf calls f on the elements (row, k, w) of row n's columns [k0, k1), or
+// of every row for a per-tensor layer.
+func (l *Layer) eachOf(n, k0, k1 int, f func(row, k int, v float32)) {
+	r0, r1 := n, n+1
+	if l.PerTensor {
+		r0, r1 = 0, l.N
+	}
+	for r := r0; r < r1; r++ {
+		for k := k0; k < k1; k++ {
+			f(r, k, l.W[r*l.K+k])
+		}
+	}
+}
+
+// groupError is the error nearest rounding leaves in row n's columns
+// [k0, k1) (every row per tensor): sum d^T H d over the rows, or sum d^2
+// without H. d is scratch of length K.
+func (l *Layer) groupError(n, k0, k1 int, h, d []float64) float64 {
+	r0, r1 := n, n+1
+	if l.PerTensor {
+		r0, r1 = 0, l.N
+	}
+	var total float64
+	for r := r0; r < r1; r++ {
+		for k := k0; k < k1; k++ {
+			v := l.W[r*l.K+k]
+			d[k] = float64(l.Dequantize(r, k, l.Quantize(r, k, v))) - float64(v)
+		}
+		if h == nil {
+			for k := k0; k < k1; k++ {
+				total += d[k] * d[k]
+			}
+			continue
+		}
+		for i := k0; i < k1; i++ {
+			if d[i] == 0 {
+				continue
+			}
+			var s float64
+			hr := h[i*l.K : (i+1)*l.K]
+			for j := k0; j < k1; j++ {
+				s += hr[j] * d[j]
+			}
+			total += d[i] * s
+		}
+	}
+	return total
 }

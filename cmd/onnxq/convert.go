@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +21,7 @@ import (
 	"github.com/onnxq/onnxq/internal/atomicfile"
 	"github.com/onnxq/onnxq/internal/rss"
 	"github.com/onnxq/onnxq/overrides"
+	"github.com/onnxq/onnxq/wround"
 	"github.com/urfave/cli/v3"
 	"golang.org/x/term"
 )
@@ -105,8 +108,27 @@ func convertFlags() []convertFlag {
 		str("weight-format", "quantization.weight_format", "onnx (DequantizeLinear), matmulnbits (ONNX Runtime's packed MatMulNBits for MatMul weights) or, with --dynamic, ort (DynamicQuantizeMatMul)", d.Quant.WeightFormat, func(c *overrides.Config) *string { return &c.Quant.WeightFormat }),
 		num("accuracy-level", "quantization.accuracy_level", "MatMulNBits accuracy_level: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 (ONNX Runtime's compute type)", 0, func(c *overrides.Config) *int { return &c.Quant.AccuracyLevel }),
 		boolean("dynamic", "quantization.dynamic", "dynamic W8A8: int8 MatMul/Gemm weights, inputs quantized at run time (no calibration data needed)", func(c *overrides.Config) *bool { return &c.Quant.Dynamic }),
+		str("dynamic-granularity", "quantization.dynamic_granularity", "with --dynamic: tensor (one activation scale per tensor) or token (one per row, symmetric int8, msModelSlim's w8a8_dynamic)", d.Quant.DynamicGranularity, func(c *overrides.Config) *string { return &c.Quant.DynamicGranularity }),
+		convertFlag{&cli.FloatFlag{Name: "smooth-quant", Usage: "SmoothQuant alpha in [0, 1] for every MatMul/Gemm (0: off): move activation outlier channels into the weights, scales from the calibration data (default: 0.5 for MatMuls with 8-bit activations when --calib is given)"}, "quantization.smooth_quant", func(c *overrides.Config, cmd *cli.Command) error {
+			a := cmd.Float("smooth-quant")
+			c.Quant.SmoothQuant = &a
+			return nil
+		}},
 		boolean("reduce-range", "quantization.reduce_range", "int8 weights that meet uint8 activations get 7 bits of range, for ONNX Runtime on x86 CPUs without AVX-VNNI (its u8 x s8 kernels saturate pair sums in int16)", func(c *overrides.Config) *bool { return &c.Quant.ReduceRange }),
 		boolean("bias-correction", "quantization.bias_correction", "correct biases for weight quantization error with input means measured on the calibration data", func(c *overrides.Config) *bool { return &c.Quant.BiasCorrection }),
+		str("weight-rounding", "rounding.method", "how weight codes are chosen: nearest, gptq, awq, adaround or hqq (all but nearest and hqq need --calib)", d.Rounding.Method, func(c *overrides.Config) *string { return &c.Rounding.Method }),
+		str("weight-range", "rounding.range", "weight ranges: minmax, or mse (per channel/block clipping that minimises the layer's output error)", d.Rounding.Range, func(c *overrides.Config) *string { return &c.Rounding.Range }),
+		num("weight-bits", "rounding.bits", "narrow weight codes to N bits (2..7) inside the weight type, e.g. 3-bit codes in int4 (0: the type's)", 0, func(c *overrides.Config) *int { return &c.Rounding.Bits }),
+		boolean("sequential", "rounding.sequential", "weight rounding: collect each layer's inputs from the model with the earlier layers already rounded", func(c *overrides.Config) *bool { return &c.Rounding.Sequential }),
+		flt("gptq-damp", "rounding.gptq_damp", "GPTQ: Hessian dampening as a fraction of its mean diagonal", d.Rounding.GPTQDamp, func(c *overrides.Config) *float64 { return &c.Rounding.GPTQDamp }),
+		boolean("gptq-act-order", "rounding.gptq_act_order", "GPTQ: quantize columns by descending Hessian diagonal", func(c *overrides.Config) *bool { return &c.Rounding.GPTQActOrder }),
+		num("gptq-block", "rounding.gptq_block", "GPTQ: columns per lazy-update block", d.Rounding.GPTQBlock, func(c *overrides.Config) *int { return &c.Rounding.GPTQBlock }),
+		num("adaround-iters", "rounding.adaround_iters", "AdaRound: optimisation steps per layer", d.Rounding.AdaRoundIter, func(c *overrides.Config) *int { return &c.Rounding.AdaRoundIter }),
+		num("hqq-iters", "rounding.hqq_iters", "HQQ: half-quadratic iterations per group", d.Rounding.HQQIters, func(c *overrides.Config) *int { return &c.Rounding.HQQIters }),
+		{&cli.IntFlag{Name: "seed", Usage: "weight rounding: seed of every random choice (row sampling, initialisation); the same seed gives the same model"}, "rounding.seed", func(c *overrides.Config, cmd *cli.Command) error {
+			c.Rounding.Seed = int64(cmd.Int("seed"))
+			return nil
+		}},
 		str("passes", "passes.list", "float passes before calibration (see onnxq passes)", d.Passes.List, func(c *overrides.Config) *string { return &c.Passes.List }),
 		boolean("cle", "passes.cle", "add cross-layer equalization to the passes", func(c *overrides.Config) *bool { return &c.Passes.CLE }),
 		boolean("keep-initializer-inputs", "passes.keep_initializer_inputs", "keep graph inputs that repeat an initializer (IR < 4 models) as inputs; their float values then stay in the file beside the quantized copies", func(c *overrides.Config) *bool { return &c.Passes.KeepInitializerInputs }),
@@ -158,6 +180,7 @@ func convertCommand() *cli.Command {
 	for _, f := range table {
 		flags = append(flags, f.flag)
 	}
+	flags = append(flags, &cli.StringFlag{Name: "external-data-chunk", Usage: "write the weights as external data in files of at most SIZE (bytes, or with KB, MB, GB, KiB, MiB, GiB) instead of one file"})
 	return &cli.Command{
 		Name:      "convert",
 		Usage:     "quantize a model: float passes, calibration, QDQ insertion",
@@ -185,6 +208,11 @@ func convertCommand() *cli.Command {
 			opt, err := convertOptions(cmd, cfg)
 			if err != nil {
 				return err
+			}
+			if v := cmd.String("external-data-chunk"); v != "" {
+				if opt.ExternalDataChunk, err = parseByteSize(v); err != nil {
+					return usageError("convert: --external-data-chunk: %v", err)
+				}
 			}
 			if err := checkOutput(cfg); err != nil {
 				return err
@@ -275,11 +303,18 @@ func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options,
 		WeightPerTensor: q.WeightGranularity == overrides.PerTensor, WeightBlockSize: q.WeightBlockSize,
 		BiasFloat: q.BiasType == "float", BiasCorrection: q.BiasCorrection, WeightOnly: q.WeightOnly, ReduceRange: q.ReduceRange,
 		WeightFormat: q.WeightFormat, AccuracyLevel: q.AccuracyLevel, Dynamic: q.Dynamic,
+		DynamicPerToken: q.DynamicGranularity == "token", SmoothQuant: smoothAlpha(q.SmoothQuant), SmoothQuantDefault: q.SmoothQuant == nil,
 		Passes: cfg.Passes.List, CLE: cfg.Passes.CLE, KeepInitializerInputs: cfg.Passes.KeepInitializerInputs, Threads: cfg.Threads,
 		EncodingsOut: cfg.Report.Encodings, AllowMissing: cfg.AllowMissing,
 		Eval: cfg.Compare.Eval, NoMeasure: cfg.Compare.Skip,
 		CosThreshold: cfg.Compare.CosThreshold, SQNRThreshold: cfg.Compare.SQNRThreshold,
 	}
+	r := cfg.Rounding
+	opt.WeightRounding, opt.WeightRange, opt.WeightBits, opt.Sequential = r.Method, r.Range, r.Bits, r.Sequential
+	opt.Rounding = wround.DefaultOptions()
+	opt.Rounding.Seed = uint64(r.Seed)
+	opt.Rounding.GPTQDamp, opt.Rounding.ActOrder, opt.Rounding.GPTQBlock = r.GPTQDamp, r.GPTQActOrder, r.GPTQBlock
+	opt.Rounding.AdaRoundIters, opt.Rounding.HQQIters = r.AdaRoundIter, r.HQQIters
 	if _, err := calib.New(opt.Observer); err != nil {
 		return opt, usageError("convert: %v", err)
 	}
@@ -345,6 +380,18 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "wrote\t%s\n", rep.Output)
 	fmt.Fprintf(tw, "calibration\t%d samples\n", rep.Samples)
+	for _, ch := range rep.Passes {
+		if ch.Pass != "smooth-quant" {
+			continue
+		}
+		folded := 0
+		for _, n := range ch.Notes {
+			if strings.Contains(n, "; folded into ") {
+				folded++
+			}
+		}
+		fmt.Fprintf(tw, "smooth quant\t%d tensors into %d layers: 1/s folded upstream for %d, a Mul inserted for %d (see --report)\n", ch.Count, len(ch.Nodes), folded, ch.Count-folded)
+	}
 	switch {
 	case rep.Dynamic:
 		fmt.Fprintf(tw, "activations\tquantized at run time (dynamic W8A8) where MatMul/Gemm read them, else float\n")
@@ -352,6 +399,9 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 		fmt.Fprintf(tw, "activations\tfloat (weight-only quantization)\n")
 	}
 	fmt.Fprintf(tw, "quantized\t%d activations, %d weights, %d biases\n", counts["activation"], counts["weight"], counts["bias"])
+	if r := converter.RoundingSummary(rep); r != "" {
+		fmt.Fprintf(tw, "weight rounding\t%s\n", r)
+	}
 	reasons := map[string]int{}
 	for _, f := range rep.FloatNodes {
 		reasons[f.OpType+": "+f.Reason]++
@@ -440,6 +490,13 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 		fmt.Fprintf(tw, "note\tuint8 activations into int8 weights: ONNX Runtime on x86 CPUs without AVX-VNNI adds product pairs in saturating int16 and can lose much accuracy; for such targets add --reduce-range (7-bit weights) or use --weight-type uint8\n")
 	}
 	phases := []string{"load", "passes", "calibration", "quantize", "save"}
+	at := 2 // after load and passes, in the order they run
+	for _, p := range []string{"smooth-quant", "weights", "weight rounding"} {
+		if _, ok := rep.PhaseSeconds[p]; ok {
+			phases = slices.Insert(phases, at, p)
+			at++
+		}
+	}
 	if rep.Measured != nil {
 		phases = append(phases, "measure")
 	}
@@ -448,6 +505,36 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 		ps = append(ps, fmt.Sprintf("%s %.2fs", p, rep.PhaseSeconds[p]))
 	}
 	fmt.Fprintf(tw, "time\t%s\n", strings.Join(ps, ", "))
-	fmt.Fprintf(tw, "peak RSS\t%.1f MiB\n", float64(rss.Peak())/(1<<20))
+	// The report's peak: the process mark is reset for calibration's own.
+	fmt.Fprintf(tw, "peak RSS\t%.1f MiB\n", float64(max(rep.PeakRSSBytes, rss.Peak()))/(1<<20))
 	tw.Flush()
+}
+
+// smoothAlpha is the run config's explicit alpha (0 when unset: the
+// converter's default rule applies).
+func smoothAlpha(a *float64) float64 {
+	if a == nil {
+		return 0
+	}
+	return *a
+}
+
+// parseByteSize reads a size such as 1500000000, 512MB or 1.5GiB.
+func parseByteSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mul    float64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	num, mul := strings.TrimSpace(s), 1.0
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mul = strings.TrimSpace(rest), u.mul
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || !(v > 0) || math.IsInf(v, 0) || v*mul > 1<<62 {
+		return 0, fmt.Errorf("%q is not a size (bytes, or a number with KB, MB, GB, KiB, MiB or GiB)", s)
+	}
+	return int64(v * mul), nil
 }

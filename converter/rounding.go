@@ -1,0 +1,1062 @@
+package converter
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+
+	"github.com/onnxq/onnxq/converter/dataset"
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels"
+	"github.com/onnxq/onnxq/passes"
+	"github.com/onnxq/onnxq/wround"
+)
+
+// The weight rounding engine: for every MatMul, Gemm and Conv weight whose
+// rule asks for an algorithm other than nearest rounding (or whose codes are
+// narrowed by WeightBits), it sees the weight as a wround.Layer, collects
+// the layer's input statistics on the calibration set, lets the algorithm
+// choose the codes, and hands back the weight's new float values
+// scale*(q-zero), which QDQ insertion's nearest rounding turns into exactly
+// those codes.
+//
+// Memory: statistics are collected for a batch of layers per pass over the
+// calibration data, at most statsBudget bytes of them (a single layer that
+// needs more runs alone): a K x K float64 Hessian, a reservoir of at most
+// Needs.Rows sampled rows, K means. None of it grows with the number of
+// samples. Layers reading the same tensor the same way share statistics.
+
+// RoundingReport is what the engine did to one weight.
+type RoundingReport struct {
+	Algorithm string `json:"algorithm"`
+	// OutputMSE before (nearest rounding) and after, over the layer's input
+	// rows on the calibration set (from the Hessian: every row); absent
+	// without calibration data.
+	MSENearest *float64 `json:"output_mse_nearest,omitempty"`
+	MSEAfter   *float64 `json:"output_mse,omitempty"`
+	// Seconds is the algorithm's time on this weight; collecting the
+	// statistics is the "weight rounding" phase's.
+	Seconds float64 `json:"seconds"`
+}
+
+// statsBudget bounds the statistics held during one calibration pass.
+var statsBudget int64 = 256 << 20 // a variable for tests
+
+// roundTarget is one weight the engine handles.
+type roundTarget struct {
+	weight string
+	node   *graph.Node
+	algo   string
+	clip   bool // the clipping search first, then algo on that grid
+	enc    *passes.Encoding
+	pinned bool
+	tr     *TensorReport
+	subs   []*roundSub // one per conv group (one for MatMul/Gemm)
+	order  int         // the node's position in the graph
+}
+
+// roundSub is one wround.Layer of a target: rows of the weight matrix and the
+// input columns they read.
+type roundSub struct {
+	layer *wround.Layer
+	index func(n, k int) int // (n, k) -> flat index into the weight tensor
+	param func(n, k int) int // (n, k) -> index into the encoding's scales
+	src   *rowSource
+}
+
+// rowSource says how rows of width K are cut from one tensor: a MatMul/Gemm
+// input's last (or, transA, first) axis, or one conv group's im2col patches.
+type rowSource struct {
+	tensor string
+	k      int
+	transA bool
+	conv   *convGeom
+	group  int
+	stats  *rowStats
+}
+
+func (s *rowSource) key() string {
+	if s.conv == nil {
+		return fmt.Sprintf("%s|mm|%d|%v", s.tensor, s.k, s.transA)
+	}
+	return fmt.Sprintf("%s|conv|%+v|%d", s.tensor, *s.conv, s.group)
+}
+
+// convGeom is what im2col needs of a 1-D or 2-D Conv.
+type convGeom struct {
+	cg, kh, kw, sh, sw, dh, dw int
+	padT, padL, padB, padR     int
+	autoPad                    string
+}
+
+// roundWeights runs the engine. It returns each handled weight's new values
+// (the model keeps its float weights: activation calibration and bias
+// correction run on the float model, the latter against these values).
+func roundWeights(ctx context.Context, m *graph.Model, pl *plan, st *settings, opt Options, weights map[string]*passes.Encoding, reports []*TensorReport, rep *Report) (map[string][]float32, error) {
+	opt.Rounding = roundingDefaults(opt.Rounding)
+	targets, err := roundTargets(m.Graph, pl, st, opt, weights, reports, rep)
+	if err != nil || len(targets) == 0 {
+		return nil, err
+	}
+	for _, t := range targets {
+		if needs, _ := wround.NeedsOf(t.algo, opt.Rounding); needs.Hessian || needs.Rows > 0 || needs.AbsMean {
+			if opt.Calib == "" {
+				return nil, fmt.Errorf("weight %q: weight rounding %s needs calibration data (--calib); nearest and hqq do not", t.weight, t.algo)
+			}
+		}
+	}
+	out := map[string][]float32{}
+	if opt.Calib == "" {
+		for _, t := range targets {
+			if err := runTarget(t, opt, out, rep); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	src, err := dataset.Open(opt.Calib, dataset.InputsOf(m), opt.Dataset)
+	if err != nil {
+		return nil, err
+	}
+	rep.Samples = src.Len()
+	// Sequential rounding runs later layers on the model with the earlier
+	// ones already rounded; the float values come back at the end.
+	orig := map[string][]float32{}
+	defer func() {
+		for name, w := range orig {
+			copy(m.Graph.Value(name).Const.Float32s(), w)
+		}
+	}()
+	rest := adjacentBySource(targets)
+	for len(rest) > 0 {
+		batch := nextBatch(m.Graph, rest, opt)
+		rest = rest[len(batch):]
+		if err := collect(ctx, m, src, batch, opt); err != nil {
+			return nil, err
+		}
+		for _, job := range awqGroups(batch) {
+			var err error
+			if len(job) > 1 {
+				err = runShared(job, opt, out, rep)
+			} else {
+				err = runTarget(job[0], opt, out, rep)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		for _, t := range batch {
+			for _, s := range t.subs {
+				s.src.stats = nil // release as soon as the layer is done
+			}
+			if opt.Sequential {
+				w := m.Graph.Value(t.weight).Const.Float32s()
+				orig[t.weight] = slices.Clone(w)
+				copy(w, out[t.weight])
+			}
+		}
+	}
+	return out, nil
+}
+
+// roundingDefaults fills the knobs left zero with wround's defaults.
+func roundingDefaults(o wround.Options) wround.Options {
+	d := wround.DefaultOptions()
+	set := func(v *float64, def float64) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	seti := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	set(&o.GPTQDamp, d.GPTQDamp)
+	seti(&o.GPTQBlock, d.GPTQBlock)
+	seti(&o.AdaRoundIters, d.AdaRoundIters)
+	if o.AdaRoundBeta == [2]float64{} {
+		o.AdaRoundBeta = d.AdaRoundBeta
+	}
+	set(&o.AdaRoundLR, d.AdaRoundLR)
+	seti(&o.AdaRoundBatch, d.AdaRoundBatch)
+	seti(&o.AWQGrid, d.AWQGrid)
+	seti(&o.HQQIters, d.HQQIters)
+	return o
+}
+
+// roundTargets lists the weights the engine handles, in graph order.
+func roundTargets(g *graph.Graph, pl *plan, st *settings, opt Options, weights map[string]*passes.Encoding, reports []*TensorReport, rep *Report) ([]*roundTarget, error) {
+	byName := map[string]*TensorReport{}
+	for _, tr := range reports {
+		byName[tr.Name] = tr
+	}
+	var targets []*roundTarget
+	for i, n := range g.Nodes {
+		if n.OpType != "Conv" && n.OpType != "Gemm" && n.OpType != "MatMul" || !graph.IsStandardDomain(n.Domain) {
+			continue
+		}
+		wv := n.Input(1)
+		if wv == nil || wv.Const == nil || weights[wv.Name] == nil {
+			continue
+		}
+		algo := opt.WeightRounding
+		c := st.weight[wv.Name]
+		if c.WeightRounding != "" {
+			algo = c.WeightRounding
+		}
+		if algo == "" {
+			algo = "nearest"
+		}
+		clip := false
+		if r := c.WeightRange; r == "mse" || (r == "" && opt.WeightRange == "mse") {
+			switch algo {
+			case "nearest":
+				algo = "mse"
+			case "gptq", "adaround":
+				clip = true
+			default: // hqq and awq fit their own grids
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("weight %q: weight range mse does not combine with %s, which fits its own grid: ignored", wv.Name, algo))
+			}
+		}
+		if algo == "nearest" && opt.WeightBits == 0 {
+			continue
+		}
+		skip := func(why string) {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("weight %q: %s: nearest rounding", wv.Name, why))
+		}
+		switch {
+		case len(wv.Consumers) > 1:
+			skip(fmt.Sprintf("read by %d nodes, and weight rounding fits one layer's inputs", len(wv.Consumers)))
+			continue
+		case wv.Const.DType != graph.Float:
+			skip(fmt.Sprintf("a %s weight (weight rounding works on float32)", wv.Const.DType.Short()))
+			continue
+		}
+		enc := weights[wv.Name]
+		t := &roundTarget{weight: wv.Name, node: n, algo: algo, clip: clip, enc: enc, tr: byName[wv.Name], order: i}
+		t.pinned = t.tr != nil && t.tr.Observer == "overrides" || c.Min != nil
+		dt, sym := st.weightType(wv.Name, opt)
+		qmin, qmax, ok := kernels.QuantRange(enc.DType)
+		if !ok {
+			return nil, fmt.Errorf("weight %q: %s is not a quantized type", wv.Name, dt.Short())
+		}
+		lo, hi := int32(qmin), int32(qmax)
+		if opt.ReduceRange && enc.DType == graph.Int8 {
+			lo, hi = -64, 63
+		}
+		narrow := false
+		if b := opt.WeightBits; b > 0 && b < enc.DType.BitWidth() {
+			if t.pinned {
+				return nil, fmt.Errorf("weight %q: --weight-bits %d narrows the codes, but its encoding is pinned by the overrides", wv.Name, b)
+			}
+			if lo < 0 {
+				lo, hi = -(1 << (b - 1)), 1<<(b-1)-1
+			} else {
+				lo, hi = 0, 1<<b-1
+			}
+			narrow = true
+		}
+		subs, why, err := layersOf(n, wv.Const, enc, lo, hi, sym)
+		if err != nil {
+			return nil, fmt.Errorf("weight %q: %v", wv.Name, err)
+		}
+		if why != "" {
+			skip(why)
+			continue
+		}
+		for _, s := range subs {
+			s.layer.Pinned = t.pinned
+			if narrow {
+				refit(s.layer)
+			}
+		}
+		if narrow && enc.BlockSize == 0 && len(enc.Scale) == 1 && len(subs) > 1 {
+			return nil, fmt.Errorf("weight %q: --weight-bits with a per-tensor grouped Conv weight is not supported (use per-channel weights)", wv.Name)
+		}
+		t.subs = subs
+		targets = append(targets, t)
+	}
+	return targets, nil
+}
+
+// refit computes every group's grid again from its weights' min/max on the
+// layer's (narrowed) code range.
+func refit(l *wround.Layer) {
+	rows, groups := l.N, l.Groups()
+	if l.PerTensor {
+		rows = 1
+	}
+	for n := range rows {
+		for g := range groups {
+			k0, k1 := g*max(l.Group, 1), min((g+1)*max(l.Group, 1), l.K)
+			r0, r1 := n, n+1
+			if l.PerTensor {
+				k0, k1, r0, r1 = 0, l.K, 0, l.N
+			}
+			lo, hi := math.Inf(1), math.Inf(-1)
+			for r := r0; r < r1; r++ {
+				for _, v := range l.W[r*l.K+k0 : r*l.K+k1] {
+					lo, hi = math.Min(lo, float64(v)), math.Max(hi, float64(v))
+				}
+			}
+			l.FitRange(l.Param(n, k0), lo, hi)
+		}
+	}
+}
+
+// layersOf sees a weight as wround Layers: MatMul [K, N] and Gemm (transB
+// or not) as one N x K layer, a Conv [O, C/g, kh, kw] as one (O/g) x
+// (C/g*kh*kw) layer per group, each with the encoding's scales in its own
+// layout. why is set for weights it cannot handle.
+func layersOf(n *graph.Node, w *graph.Tensor, enc *passes.Encoding, qmin, qmax int32, sym bool) (subs []*roundSub, why string, err error) {
+	shape := w.Shape
+	data := w.Float32s()
+	in := n.Input(0)
+	if in == nil {
+		return nil, "no input", nil
+	}
+	encIdx := encIndexer(enc, shape)
+	mk := func(N, K int, index func(n, k int) int, src *rowSource) *roundSub {
+		l := &wround.Layer{N: N, K: K, QMin: qmin, QMax: qmax, Symmetric: sym}
+		l.W = make([]float32, N*K)
+		for r := range N {
+			for k := range K {
+				l.W[r*K+k] = data[index(r, k)]
+			}
+		}
+		param := func(r, k int) int { return encIdx(index(r, k)) }
+		switch {
+		case len(enc.Scale) == 1:
+			l.PerTensor = true
+			l.Scale, l.Zero = []float32{enc.Scale[0]}, []int32{int32(enc.ZeroPoint[0])}
+		default:
+			l.Group = K
+			if enc.BlockSize > 0 {
+				l.Group = enc.BlockSize
+			}
+			groups := (K + l.Group - 1) / l.Group
+			l.Scale, l.Zero = make([]float32, N*groups), make([]int32, N*groups)
+			for r := range N {
+				for g := range groups {
+					p := param(r, g*l.Group)
+					l.Scale[r*groups+g], l.Zero[r*groups+g] = enc.Scale[p], int32(enc.ZeroPoint[p])
+				}
+			}
+		}
+		return &roundSub{layer: l, index: index, param: param, src: src}
+	}
+	switch n.OpType {
+	case "MatMul", "Gemm":
+		if len(shape) != 2 {
+			return nil, fmt.Sprintf("a rank-%d MatMul weight", len(shape)), nil
+		}
+		transA, transB := int64(0), int64(0)
+		if n.OpType == "Gemm" {
+			transA, _ = n.AttrInt("transA", 0)
+			transB, _ = n.AttrInt("transB", 0)
+		}
+		if enc.BlockSize == 0 && len(enc.Scale) > 1 && enc.Axis != map[bool]int{true: 0, false: 1}[transB != 0] {
+			return nil, "its per-channel axis is not the output channels", nil
+		}
+		K, N := shape[0], shape[1]
+		index := func(r, k int) int { return k*N + r }
+		if transB != 0 {
+			N, K = shape[0], shape[1]
+			index = func(r, k int) int { return r*K + k }
+		}
+		return []*roundSub{mk(N, K, index, &rowSource{tensor: in.Name, k: K, transA: transA != 0})}, "", nil
+	case "Conv":
+		if len(shape) != 3 && len(shape) != 4 {
+			return nil, fmt.Sprintf("a %d-D convolution", len(shape)-2), nil
+		}
+		geo, groups, err := convGeomOf(n, shape)
+		if err != nil {
+			return nil, "", err
+		}
+		if len(enc.Scale) > 1 && (enc.BlockSize > 0 || enc.Axis != 0) {
+			return nil, "its encoding is not per output channel", nil
+		}
+		O := shape[0]
+		per := graph.Numel(shape[1:])
+		mg := O / groups
+		for grp := range groups {
+			index := func(r, k int) int { return (grp*mg+r)*per + k }
+			subs = append(subs, mk(mg, per, index, &rowSource{tensor: in.Name, k: per, conv: geo, group: grp}))
+		}
+		return subs, "", nil
+	}
+	return nil, n.OpType + " is not a weight layer", nil
+}
+
+// encIndexer maps a flat index of a tensor of shape to its encoding's scale
+// index (per tensor, per channel along Axis, or per block along Axis).
+func encIndexer(e *passes.Encoding, shape []int) func(i int) int {
+	switch {
+	case len(e.Scale) == 1:
+		return func(int) int { return 0 }
+	case e.BlockSize > 0:
+		inner, dim := graph.Numel(shape[e.Axis+1:]), shape[e.Axis]
+		blocks := (dim + e.BlockSize - 1) / e.BlockSize
+		return func(i int) int {
+			outer, a, in := i/(inner*dim), (i/inner)%dim, i%inner
+			return (outer*blocks+a/e.BlockSize)*inner + in
+		}
+	}
+	inner, dim := graph.Numel(shape[e.Axis+1:]), shape[e.Axis]
+	return func(i int) int { return (i / inner) % dim }
+}
+
+func convGeomOf(n *graph.Node, shape []int) (*convGeom, int, error) {
+	group, err := n.AttrInt("group", 1)
+	if err != nil {
+		return nil, 0, err
+	}
+	if group < 1 || shape[0]%int(group) != 0 {
+		return nil, 0, fmt.Errorf("group %d does not divide %d output channels", group, shape[0])
+	}
+	spatial := len(shape) - 2
+	ints := func(name string, def int64, count int) ([]int, error) {
+		v, err := n.AttrInts(name, nil)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]int, count)
+		for i := range out {
+			out[i] = int(def)
+			if v != nil {
+				if len(v) != count {
+					return nil, fmt.Errorf("%s has %d values for a %d-D convolution", name, len(v), spatial)
+				}
+				out[i] = int(v[i])
+			}
+		}
+		return out, nil
+	}
+	strides, err := ints("strides", 1, spatial)
+	if err != nil {
+		return nil, 0, err
+	}
+	dil, err := ints("dilations", 1, spatial)
+	if err != nil {
+		return nil, 0, err
+	}
+	pads, err := ints("pads", 0, 2*spatial)
+	if err != nil {
+		return nil, 0, err
+	}
+	ap, err := n.AttrString("auto_pad", "NOTSET")
+	if err != nil {
+		return nil, 0, err
+	}
+	g := &convGeom{cg: shape[1], kh: 1, kw: shape[len(shape)-1], sh: 1, sw: strides[spatial-1], dh: 1, dw: dil[spatial-1], autoPad: ap}
+	if spatial == 1 {
+		g.padL, g.padR = pads[0], pads[1]
+	} else {
+		g.kh, g.sh, g.dh = shape[2], strides[0], dil[0]
+		g.padT, g.padL, g.padB, g.padR = pads[0], pads[1], pads[2], pads[3]
+	}
+	if min(g.sh, g.sw, g.dh, g.dw) < 1 {
+		return nil, 0, fmt.Errorf("strides and dilations must be positive")
+	}
+	return g, int(group), nil
+}
+
+// pads resolves auto_pad for one axis: output size and leading padding.
+func convAxis(in, k, s, d, pb, pe int, autoPad string) (out, lead int) {
+	ek := d*(k-1) + 1
+	switch autoPad {
+	case "VALID":
+		return (in-ek)/s + 1, 0
+	case "SAME_UPPER", "SAME_LOWER":
+		out = (in + s - 1) / s
+		total := max(0, (out-1)*s+ek-in)
+		if autoPad == "SAME_UPPER" {
+			return out, total / 2
+		}
+		return out, total - total/2
+	}
+	return (in+pb+pe-ek)/s + 1, pb
+}
+
+// rows calls f with every row of width s.k that tensor t gives this source.
+// row is reused between calls.
+func (s *rowSource) rows(t *graph.Tensor, row []float32, f func([]float32)) error {
+	d := t.Float32s()
+	if s.conv == nil {
+		if s.transA {
+			if t.Rank() != 2 || t.Shape[0] != s.k {
+				return fmt.Errorf("input %q has shape %v, want [%d, M]", s.tensor, t.Shape, s.k)
+			}
+			m := t.Shape[1]
+			for r := range m {
+				for k := range s.k {
+					row[k] = d[k*m+r]
+				}
+				f(row)
+			}
+			return nil
+		}
+		if t.Rank() < 1 || t.Shape[t.Rank()-1] != s.k {
+			return fmt.Errorf("input %q has shape %v, want the last axis %d", s.tensor, t.Shape, s.k)
+		}
+		for r := range len(d) / s.k {
+			f(d[r*s.k : (r+1)*s.k])
+		}
+		return nil
+	}
+	g := s.conv
+	var B, C, H, W int
+	switch t.Rank() {
+	case 3:
+		B, C, H, W = t.Shape[0], t.Shape[1], 1, t.Shape[2]
+	case 4:
+		B, C, H, W = t.Shape[0], t.Shape[1], t.Shape[2], t.Shape[3]
+	default:
+		return fmt.Errorf("conv input %q has shape %v", s.tensor, t.Shape)
+	}
+	if (s.group+1)*g.cg > C {
+		return fmt.Errorf("conv input %q has %d channels, the weight reads %d in group %d", s.tensor, C, g.cg, s.group)
+	}
+	oh, top := convAxis(H, g.kh, g.sh, g.dh, g.padT, g.padB, g.autoPad)
+	ow, left := convAxis(W, g.kw, g.sw, g.dw, g.padL, g.padR, g.autoPad)
+	c0 := s.group * g.cg
+	for b := range B {
+		for y := range oh {
+			for x := range ow {
+				k := 0
+				for c := range g.cg {
+					plane := d[((b*C)+c0+c)*H*W:]
+					for i := range g.kh {
+						iy := y*g.sh - top + i*g.dh
+						for j := range g.kw {
+							ix := x*g.sw - left + j*g.dw
+							if iy >= 0 && iy < H && ix >= 0 && ix < W {
+								row[k] = plane[iy*W+ix]
+							} else {
+								row[k] = 0
+							}
+							k++
+						}
+					}
+				}
+				f(row)
+			}
+		}
+	}
+	return nil
+}
+
+// rowStats accumulates one source's statistics.
+type rowStats struct {
+	k     int
+	needs wround.Needs
+	h     []float64 // K x K sums of x x^T (upper triangle while collecting)
+	abs   []float64
+	count int64
+	block []float64 // rows waiting for the rank-k update
+	nb    int
+	res   []float32 // reservoir of sampled rows
+	m     int
+	rng   *rand.Rand
+}
+
+const hessianBlock = 64
+
+func newRowStats(k int, needs wround.Needs, seed uint64, salt string) *rowStats {
+	s := &rowStats{k: k, needs: needs}
+	if needs.Hessian {
+		s.h = make([]float64, k*k)
+		s.block = make([]float64, hessianBlock*k)
+	}
+	if needs.AbsMean {
+		s.abs = make([]float64, k)
+	}
+	if needs.Rows > 0 {
+		var h uint64 = 14695981039346656037
+		for i := range len(salt) {
+			h = (h ^ uint64(salt[i])) * 1099511628211
+		}
+		s.rng = rand.New(rand.NewPCG(seed, h))
+	}
+	return s
+}
+
+func (s *rowStats) bytes() int64 {
+	return int64(len(s.h))*8 + int64(len(s.block))*8 + int64(len(s.abs))*8 + int64(s.needs.Rows*s.k)*4
+}
+
+func statsBytes(k int, n wround.Needs) int64 {
+	b := int64(n.Rows*k) * 4
+	if n.Hessian {
+		b += int64(k*k+hessianBlock*k) * 8
+	}
+	if n.AbsMean {
+		b += int64(k) * 8
+	}
+	return b
+}
+
+func (s *rowStats) add(row []float32) {
+	s.count++
+	if s.abs != nil {
+		for i, v := range row {
+			s.abs[i] += math.Abs(float64(v))
+		}
+	}
+	if s.h != nil {
+		b := s.block[s.nb*s.k : (s.nb+1)*s.k]
+		for i, v := range row {
+			b[i] = float64(v)
+		}
+		if s.nb++; s.nb == hessianBlock {
+			s.flush()
+		}
+	}
+	if n := s.needs.Rows; n > 0 {
+		switch {
+		case s.m < n:
+			s.res = append(s.res, row...)
+			s.m++
+		default:
+			if j := s.rng.Int64N(s.count); j < int64(n) {
+				copy(s.res[int(j)*s.k:], row)
+			}
+		}
+	}
+}
+
+// flush adds the waiting rows' x x^T to the Hessian in one rank-k update.
+func (s *rowStats) flush() {
+	if s.nb == 0 {
+		return
+	}
+	a := blas64.General{Rows: s.nb, Cols: s.k, Stride: s.k, Data: s.block[:s.nb*s.k]}
+	c := blas64.Symmetric{N: s.k, Stride: s.k, Uplo: blas.Upper, Data: s.h}
+	blas64.Syrk(blas.Trans, 1, a, 1, c)
+	s.nb = 0
+}
+
+// inputs turns the sums into means.
+func (s *rowStats) inputs() *wround.Inputs {
+	in := &wround.Inputs{X: s.res, M: s.m}
+	if s.count == 0 {
+		if s.h != nil {
+			in.H = make([]float64, s.k*s.k)
+		}
+		if s.abs != nil {
+			in.AbsMean = make([]float64, s.k)
+		}
+		return in
+	}
+	if s.h != nil {
+		s.flush()
+		k := s.k
+		h := make([]float64, k*k)
+		for i := range k {
+			for j := i; j < k; j++ {
+				v := s.h[i*k+j] / float64(s.count)
+				h[i*k+j], h[j*k+i] = v, v
+			}
+		}
+		in.H = h
+	}
+	if s.abs != nil {
+		in.AbsMean = make([]float64, s.k)
+		for i, v := range s.abs {
+			in.AbsMean[i] = v / float64(s.count)
+		}
+	}
+	return in
+}
+
+// needsOf is what a target's algorithm reads, plus the Hessian the report's
+// output errors are computed from.
+func needsOf(t *roundTarget, o wround.Options) wround.Needs {
+	n, _ := wround.NeedsOf(t.algo, o)
+	n.Hessian = true
+	if t.algo == "mse" {
+		n.Rows = 0 // the Hessian has every row
+	}
+	return n
+}
+
+// nextBatch takes targets from the front of rest while their statistics fit
+// statsBudget and, when sequential, while none reads a tensor computed from
+// an earlier target of the batch (that one must be rounded first).
+func nextBatch(g *graph.Graph, rest []*roundTarget, opt Options) []*roundTarget {
+	var used int64
+	tainted := map[string]bool{}
+	seen := map[string]bool{}
+	n := 0
+	for _, t := range rest {
+		var need int64
+		for _, s := range t.subs {
+			if !seen[s.src.key()] {
+				need += statsBytes(s.src.k, needsOf(t, opt.Rounding))
+			}
+		}
+		// A layer whose inputs the batch already collects joins it: layers
+		// reading one tensor stay together (AWQ needs them in one piece).
+		if need > 0 && n > 0 && used+need > statsBudget {
+			break
+		}
+		if need > 0 && opt.Sequential && tainted[t.node.Input(0).Name] {
+			break
+		}
+		used += need
+		for _, s := range t.subs {
+			seen[s.src.key()] = true
+		}
+		n++
+		if opt.Sequential {
+			taint(g, t.node, tainted)
+		}
+	}
+	return rest[:n]
+}
+
+// taint marks every value computed from node's outputs.
+func taint(g *graph.Graph, node *graph.Node, tainted map[string]bool) {
+	for _, o := range node.Outputs {
+		tainted[o.Name] = true
+	}
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			if in != nil && tainted[in.Name] {
+				for _, o := range n.Outputs {
+					tainted[o.Name] = true
+				}
+				break
+			}
+		}
+	}
+}
+
+// collect runs the calibration set once through the model (as it is now)
+// and fills the statistics of the batch's sources.
+func collect(ctx context.Context, m *graph.Model, src dataset.Source, batch []*roundTarget, opt Options) error {
+	shared := map[string]*rowStats{}
+	bySource := map[string][]*rowSource{}
+	want := map[string]bool{}
+	width := 0
+	for _, t := range batch {
+		needs := needsOf(t, opt.Rounding)
+		for _, s := range t.subs {
+			key := s.src.key()
+			st := shared[key]
+			if st == nil {
+				st = newRowStats(s.src.k, needs, opt.Rounding.Seed, key)
+				shared[key] = st
+				bySource[s.src.tensor] = append(bySource[s.src.tensor], s.src)
+			} else {
+				st.needs.Rows = max(st.needs.Rows, needs.Rows)
+				if needs.AbsMean && st.abs == nil {
+					st.abs = make([]float64, st.k)
+				}
+			}
+			s.src.stats = st
+			want[s.src.tensor] = true
+			width = max(width, s.src.k)
+		}
+	}
+	row := make([]float32, width)
+	var tapErr error
+	sess, err := kernels.NewSession(m, kernels.Options{Threads: opt.Threads, TapOnly: want, Tap: func(name string, t *graph.Tensor) {
+		if tapErr != nil || t.DType != graph.Float {
+			return
+		}
+		for _, s := range bySource[name] {
+			if err := s.rows(t, row[:s.k], s.stats.add); err != nil {
+				tapErr = err
+				return
+			}
+		}
+	}})
+	if err != nil {
+		return err
+	}
+	for i := range src.Len() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		smp, err := src.Sample(i)
+		if err != nil {
+			return err
+		}
+		outs, err := sess.Run(smp)
+		if err != nil {
+			return fmt.Errorf("weight rounding: calibration sample %d: %w", i, err)
+		}
+		sess.Recycle(outs)
+		if tapErr != nil {
+			return fmt.Errorf("weight rounding: %v", tapErr)
+		}
+	}
+	return nil
+}
+
+// runTarget runs the target's algorithm on each of its layers and writes the
+// new weight values into out and the grids into the encoding.
+func runTarget(t *roundTarget, opt Options, out map[string][]float32, rep *Report) error {
+	start := time.Now()
+	var before, after float64
+	haveMSE := false
+	algo := t.algo
+	if unseen(t.subs[0].src) {
+		// A layer the calibration data never reaches has no statistics:
+		// GPTQ would take every input for dead and zero the weight.
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("weight %q: its input %q was never computed on the calibration data: nearest rounding", t.weight, t.subs[0].src.tensor))
+		algo, t.clip = "nearest", false
+	}
+	for _, s := range t.subs {
+		var in *wround.Inputs
+		if s.src.stats != nil {
+			in = s.src.stats.inputs()
+		}
+		l := s.layer
+		if in != nil && len(in.H) == l.K*l.K {
+			before += hessianMSE(l, l.W, l.RTN(), in.H) * float64(l.N)
+			haveMSE = true
+		}
+		if t.clip && !l.Pinned {
+			// The grid from the clipping search; the algorithm keeps it.
+			if _, err := wround.Run("mse", l, in, opt.Rounding); err != nil {
+				return fmt.Errorf("weight %q: mse: %v", t.weight, err)
+			}
+			l.Pinned = true
+		}
+		res, err := wround.Run(algo, l, in, opt.Rounding)
+		l.Pinned = t.pinned
+		if err != nil {
+			return fmt.Errorf("weight %q: %s: %v", t.weight, algo, err)
+		}
+		if res.InputScale != nil {
+			return fmt.Errorf("weight %q: awq needs its per-input-channel scales folded into the producer of %q, and that fold is not wired yet (use gptq, hqq or adaround)", t.weight, t.node.Input(0).Name)
+		}
+		if haveMSE {
+			after += hessianMSE(l, l.W, res.Codes, in.H) * float64(l.N)
+		}
+		writeBack(t, s, res.Codes, out)
+	}
+	if t.tr != nil {
+		if t.clip {
+			algo += "+mse"
+		}
+		r := &RoundingReport{Algorithm: algo, Seconds: time.Since(start).Seconds()}
+		if haveMSE {
+			rows := 0
+			for _, s := range t.subs {
+				rows += s.layer.N
+			}
+			b, a := before/float64(rows), after/float64(rows)
+			r.MSENearest, r.MSEAfter = &b, &a
+		}
+		t.tr.Rounding = r
+	}
+	return nil
+}
+
+// adjacentBySource moves each target right after the first one reading the
+// same input the same way (q, k and v after one norm), keeping graph order
+// otherwise; their input is computed before the first of them, so sequential
+// rounding is not affected.
+func adjacentBySource(ts []*roundTarget) []*roundTarget {
+	var keys []string
+	by := map[string][]*roundTarget{}
+	for _, t := range ts {
+		k := t.subs[0].src.key()
+		if by[k] == nil {
+			keys = append(keys, k)
+		}
+		by[k] = append(by[k], t)
+	}
+	out := make([]*roundTarget, 0, len(ts))
+	for _, k := range keys {
+		out = append(out, by[k]...)
+	}
+	return out
+}
+
+// awqGroups splits a batch into jobs: AWQ MatMul/Gemm layers reading the
+// same input share one job (one per-input-channel scale for all of them, as
+// the fold into their common producer requires); every other target is its
+// own job.
+func awqGroups(batch []*roundTarget) [][]*roundTarget {
+	var jobs [][]*roundTarget
+	at := map[string]int{}
+	for _, t := range batch {
+		if t.algo == "awq" && len(t.subs) == 1 && t.node.OpType != "Conv" {
+			k := t.subs[0].src.key()
+			if i, ok := at[k]; ok {
+				jobs[i] = append(jobs[i], t)
+				continue
+			}
+			at[k] = len(jobs)
+		}
+		jobs = append(jobs, []*roundTarget{t})
+	}
+	return jobs
+}
+
+// runShared runs one algorithm on the rows of several weights reading the
+// same input, as one layer, and hands each weight its rows back.
+func runShared(ts []*roundTarget, opt Options, out map[string][]float32, rep *Report) error {
+	start := time.Now()
+	first := ts[0].subs[0].layer
+	var names []string
+	all := &wround.Layer{K: first.K, QMin: first.QMin, QMax: first.QMax, Group: first.Group, Symmetric: first.Symmetric}
+	for _, t := range ts {
+		l := t.subs[0].layer
+		names = append(names, strconv.Quote(t.weight))
+		if l.PerTensor || l.Group != first.Group || l.QMin != first.QMin || l.QMax != first.QMax || l.Symmetric != first.Symmetric {
+			return fmt.Errorf("weights %s read one input and must share awq's input scales, but their grids differ (types, granularity or block size): give them the same", strings.Join(names, ", "))
+		}
+		all.W = append(all.W, l.W...)
+		all.Scale = append(all.Scale, l.Scale...)
+		all.Zero = append(all.Zero, l.Zero...)
+		all.N += l.N
+		all.Pinned = all.Pinned || l.Pinned
+	}
+	if unseen(ts[0].subs[0].src) {
+		for _, t := range ts {
+			if err := runTarget(t, opt, out, rep); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	in := ts[0].subs[0].src.stats.inputs()
+	before := hessianMSE(all, all.W, all.RTN(), in.H)
+	res, err := wround.Run(ts[0].algo, all, in, opt.Rounding)
+	if err != nil {
+		return fmt.Errorf("weights %s: %s: %v", strings.Join(names, ", "), ts[0].algo, err)
+	}
+	if res.InputScale != nil {
+		return fmt.Errorf("weights %s: awq needs its per-input-channel scales folded into the producer of %q, and that fold is not wired yet (use gptq, hqq or adaround)", strings.Join(names, ", "), ts[0].node.Input(0).Name)
+	}
+	after := hessianMSE(all, all.W, res.Codes, in.H)
+	row, prow := 0, 0
+	for _, t := range ts {
+		s := t.subs[0]
+		l := s.layer
+		if !all.Pinned {
+			copy(l.Scale, all.Scale[prow:])
+			copy(l.Zero, all.Zero[prow:])
+		}
+		writeBack(t, s, res.Codes[row*l.K:(row+l.N)*l.K], out)
+		row, prow = row+l.N, prow+len(l.Scale)
+		if t.tr != nil {
+			b, a := before, after
+			t.tr.Rounding = &RoundingReport{Algorithm: t.algo, Seconds: time.Since(start).Seconds(), MSENearest: &b, MSEAfter: &a}
+		}
+	}
+	return nil
+}
+
+// unseen reports a source whose statistics were collected and saw no row.
+func unseen(s *rowSource) bool { return s.stats != nil && s.stats.count == 0 }
+
+// writeBack puts one layer's codes into out (as the float values they stand
+// for) and its grid into the weight's encoding.
+func writeBack(t *roundTarget, s *roundSub, codes []int32, out map[string][]float32) {
+	w := out[t.weight]
+	if w == nil {
+		w = slices.Clone(t.node.Input(1).Const.Float32s())
+		out[t.weight] = w
+	}
+	l := s.layer
+	for r := range l.N {
+		for k := range l.K {
+			w[s.index(r, k)] = l.Dequantize(r, k, codes[r*l.K+k])
+		}
+	}
+	if l.Pinned {
+		return
+	}
+	for r := range l.N {
+		for k := 0; k < l.K; k += max(l.Group, 1) {
+			p := s.param(r, k)
+			t.enc.Scale[p], t.enc.ZeroPoint[p] = l.Scale[l.Param(r, k)], int64(l.Zero[l.Param(r, k)])
+		}
+		if l.PerTensor {
+			break
+		}
+	}
+}
+
+// hessianMSE is the output MSE of codes q against the weights w over every
+// input row, from H = mean x x^T: mean over rows and outputs of (x.d)^2 =
+// d^T H d per output.
+func hessianMSE(l *wround.Layer, w []float32, q []int32, h []float64) float64 {
+	var sum float64
+	d := make([]float64, l.K)
+	for r := range l.N {
+		for k := range l.K {
+			d[k] = float64(l.Dequantize(r, k, q[r*l.K+k])) - float64(w[r*l.K+k])
+		}
+		for i := range l.K {
+			if d[i] == 0 {
+				continue
+			}
+			var s float64
+			for j, v := range h[i*l.K : (i+1)*l.K] {
+				s += v * d[j]
+			}
+			sum += d[i] * s
+		}
+	}
+	return sum / float64(l.N)
+}
+
+// RoundingSummary is one line on the weight rounding engine's work: per
+// algorithm, the weights it chose, their output MSE summed over layers with
+// nearest rounding and with the algorithm, and the time. Empty when it did
+// nothing.
+func RoundingSummary(rep *Report) string {
+	type sum struct {
+		n             int
+		before, after float64
+		haveMSE       bool
+		seconds       float64
+	}
+	var algos []string
+	by := map[string]*sum{}
+	for _, t := range rep.Tensors {
+		r := t.Rounding
+		if r == nil {
+			continue
+		}
+		s := by[r.Algorithm]
+		if s == nil {
+			s = &sum{}
+			by[r.Algorithm] = s
+			algos = append(algos, r.Algorithm)
+		}
+		s.n++
+		s.seconds += r.Seconds
+		if r.MSENearest != nil {
+			s.before += *r.MSENearest
+			s.after += *r.MSEAfter
+			s.haveMSE = true
+		}
+	}
+	var parts []string
+	for _, a := range algos {
+		s := by[a]
+		p := fmt.Sprintf("%s on %d weights", a, s.n)
+		if s.haveMSE {
+			p += fmt.Sprintf(", output MSE %.3g -> %.3g (summed over layers)", s.before, s.after)
+		}
+		parts = append(parts, p+fmt.Sprintf(", %.2f s", s.seconds))
+	}
+	return strings.Join(parts, "; ")
+}
