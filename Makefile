@@ -12,7 +12,7 @@ PROTOC_GEN_GO  := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build test unit vet demo fuzz bench bench-stream proto testdata clean
+.PHONY: all build test unit vet demo fuzz bench bench-threads bench-stream proto testdata clean
 
 all: build
 
@@ -74,6 +74,11 @@ bench: testdata build
 	$(GO) test ./converter/ -run '^$$' -bench EntropyVsMinmax -benchtime 1x
 	$(GO) test ./kernels/gemm/ -run '^$$' -bench . -benchtime 20x
 	$(GO) test ./graph/ -run '^$$' -bench . -benchtime 5x -count 5
+
+## bench-threads: each engine's 2-thread speedup over 1 thread (onnxq and ONNX
+## Runtime, the four runs alternating), a Markdown table with the load average.
+bench-threads: testdata
+	$(GO) run -tags ort ./internal/benchort -scaling
 
 ## bench-stream: weight-only int4 g32 conversion of a 3 GB Llama-shaped model
 ## (written to the temp folder, deleted after): MB/s of weights, peak RSS.

@@ -438,11 +438,7 @@ func newGlobalPool(kind string) Factory {
 						od[i] = best
 						continue
 					}
-					var s float32
-					for _, v := range row {
-						s += v
-					}
-					od[i] = s / float32(plane)
+					od[i] = float32(vec.Sum(row) / float64(plane))
 				}
 			})
 			return one(out), nil
