@@ -5,6 +5,7 @@ import (
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/gemm"
+	"github.com/onnxq/onnxq/kernels/parallel"
 	"github.com/onnxq/onnxq/kernels/vec"
 )
 
@@ -265,15 +266,15 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	kk := cg * kh * kw
 	spatialN := oh * ow
 	pointwise := kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && pt == 0 && pl == 0 && oh == h && ow == wd
-	// Two ways to use threads: when the image has enough output rows, each
-	// thread takes a band of rows and runs im2col and a one-thread GEMM on it
-	// (one fork and join per group, the band's columns stay in its core's
-	// cache); otherwise each step splits its own work.
-	bands := 1
-	if !pointwise && ctx.Threads > 1 {
-		bands = max(1, min(ctx.Threads, oh, mg*kk*spatialN/(1<<20)))
-	}
+	// Threads take work items: bands of output rows of one group of one image,
+	// each running the bias, im2col (unless pointwise), a one-thread GEMM and
+	// the fused epilogue while its rows are in cache; a thread takes items
+	// until none are left, so grouped convolutions and batches spread over
+	// threads too. With a single band (one output row), the GEMM splits itself.
+	bands := min(oh, threadsFor(ctx, mg*kk*spatialN, minBandMACs))
 	bandRows := (oh + bands - 1) / bands
+	bands = (oh + bandRows - 1) / bandRows // 5 rows in 4 bands of 2 are 3 bands
+	workers := min(n*g*bands, threadsFor(ctx, n*m*kk*spatialN, minBandMACs))
 	// im2col runs in strips of output rows of about 4 MiB, so the column matrix
 	// never holds the whole image (and the strip stays in cache for the GEMM).
 	stripRows := bandRows
@@ -282,8 +283,12 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	}
 	var cols []float32
 	if !pointwise {
-		cols = ctx.Scratch(bands * kk * stripRows * ow)
+		cols = ctx.Scratch(workers * kk * stripRows * ow)
 		defer ctx.Release(cols)
+	}
+	var epi *ewRun
+	if k.epilogue != nil {
+		epi = k.epilogue.prepare(outShape)
 	}
 	packed := k.packed != nil && in[1] == k.wConst
 	// band computes output rows [r0, r1) of group gi of image b.
@@ -299,11 +304,17 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 			beta = 1
 		}
 		bctx := &Context{Threads: threads}
+		var regs [][]float32
+		if epi != nil {
+			regs = k.epilogue.registers()
+		}
 		for y0 := r0; y0 < r1; y0 += stripRows {
 			y1 := min(r1, y0+stripRows)
 			n := (y1 - y0) * ow
-			src := gemm.Matrix{Data: xg[y0*ow:], Stride: spatialN}
-			if !pointwise {
+			var src gemm.Matrix
+			if pointwise {
+				src = gemm.Matrix{Data: xg[y0*ow:], Stride: spatialN}
+			} else {
 				im2col(bctx, geo, cg, xg, col, y0, y1)
 				src = gemm.Matrix{Data: col, Stride: n}
 			}
@@ -313,25 +324,34 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 			} else {
 				gemm.Sgemm(mg, n, kk, 1, gemm.Matrix{Data: wdata[gi*mg*kk:], Stride: kk}, src, beta, dst, spatialN, threads)
 			}
-		}
-	}
-	for b := 0; b < n; b++ {
-		for gi := 0; gi < g; gi++ {
-			if bands == 1 {
-				band(b, gi, 0, oh, cols, ctx.Threads)
-				continue
+			for i := 0; epi != nil && i < mg; i++ {
+				at := (b*m+gi*mg+i)*spatialN + y0*ow
+				epi.span(regs, od, od, at, at+n)
 			}
-			parallelFor(bands, bands, func(lo, hi int) {
-				for t := lo; t < hi; t++ {
-					part := cols[t*kk*stripRows*ow : (t+1)*kk*stripRows*ow]
-					band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), part, 1)
-				}
-			})
 		}
 	}
-	k.finish(ctx, out)
+	if workers == 1 {
+		for b := 0; b < n; b++ {
+			for gi := 0; gi < g; gi++ {
+				for r0 := 0; r0 < oh; r0 += bandRows {
+					band(b, gi, r0, min(oh, r0+bandRows), cols, ctx.Threads)
+				}
+			}
+		}
+	} else {
+		per := len(cols) / workers
+		parallel.ForSeat(workers, n*g*bands, func(seat, i int) {
+			t, gi, b := i%bands, i/bands%g, i/(bands*g)
+			band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), cols[seat*per:(seat+1)*per], 1)
+		})
+	}
 	return one(out), nil
 }
+
+// minBandMACs is the least work (multiply-adds) worth a band of its own:
+// about 4 us on one core, several times what a region costs on the worker
+// pool (0.4-0.7 us in parallel's BenchmarkFor).
+const minBandMACs = 1 << 17
 
 // finish runs the fused elementwise program, if any, in place.
 func (k *convKernel) finish(ctx *Context, out *graph.Tensor) {
@@ -676,7 +696,7 @@ func (k *convTransposeKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Te
 			xg := gemm.Matrix{Data: xd[(b*c+gi*cg)*hw:], Stride: hw}
 			gemm.Sgemm(kk, hw, cg, 1, wg, xg, 0, col, hw, ctx.Threads)
 			og := od[(b*m+gi*mg)*oh*ow : (b*m+gi*mg+mg)*oh*ow]
-			col2im(geo, col, og)
+			col2im(ctx, geo, col, og)
 			if bias != nil {
 				for i := 0; i < mg; i++ {
 					bv := bias[gi*mg+i]
@@ -693,25 +713,29 @@ func (k *convTransposeKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Te
 
 // col2im scatter-adds a (c*kh*kw) x (ih*iw) column matrix into a c x h x w image:
 // the adjoint of im2col, with g.oh x g.ow the column grid and g.h x g.w the image.
-func col2im(g convGeom, col, img []float32) {
+// Threads take whole channels, whose taps add into one plane.
+func col2im(ctx *Context, g convGeom, col, img []float32) {
 	n := g.oh * g.ow
-	for r := 0; r < g.c*g.kh*g.kw; r++ {
-		ci := r / (g.kh * g.kw)
-		ki := (r / g.kw) % g.kh
-		kj := r % g.kw
-		src := col[r*n : (r+1)*n]
-		dst := img[ci*g.h*g.w:]
-		ylo, yhi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt)
-		xlo, xhi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
-		for oy := ylo; oy < yhi; oy++ {
-			iy := oy*g.sh + ki*g.dh - g.pt
-			drow := dst[iy*g.w:]
-			srow := src[oy*g.ow:]
-			for ox := xlo; ox < xhi; ox++ {
-				drow[ox*g.sw+kj*g.dw-g.pl] += srow[ox]
+	taps := g.kh * g.kw
+	parallelFor(threadsFor(ctx, g.c*taps*n, 1<<15), g.c, func(c0, c1 int) {
+		for r := c0 * taps; r < c1*taps; r++ {
+			ci := r / taps
+			ki := (r / g.kw) % g.kh
+			kj := r % g.kw
+			src := col[r*n : (r+1)*n]
+			dst := img[ci*g.h*g.w:]
+			ylo, yhi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt)
+			xlo, xhi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
+			for oy := ylo; oy < yhi; oy++ {
+				iy := oy*g.sh + ki*g.dh - g.pt
+				drow := dst[iy*g.w:]
+				srow := src[oy*g.ow:]
+				for ox := xlo; ox < xhi; ox++ {
+					drow[ox*g.sw+kj*g.dw-g.pl] += srow[ox]
+				}
 			}
 		}
-	}
+	})
 }
 
 func init() {

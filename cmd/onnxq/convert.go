@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"sort"
@@ -179,6 +180,7 @@ func convertCommand() *cli.Command {
 	for _, f := range table {
 		flags = append(flags, f.flag)
 	}
+	flags = append(flags, &cli.StringFlag{Name: "external-data-chunk", Usage: "write the weights as external data in files of at most SIZE (bytes, or with KB, MB, GB, KiB, MiB, GiB) instead of one file"})
 	return &cli.Command{
 		Name:      "convert",
 		Usage:     "quantize a model: float passes, calibration, QDQ insertion",
@@ -206,6 +208,11 @@ func convertCommand() *cli.Command {
 			opt, err := convertOptions(cmd, cfg)
 			if err != nil {
 				return err
+			}
+			if v := cmd.String("external-data-chunk"); v != "" {
+				if opt.ExternalDataChunk, err = parseByteSize(v); err != nil {
+					return usageError("convert: --external-data-chunk: %v", err)
+				}
 			}
 			if err := checkOutput(cfg); err != nil {
 				return err
@@ -483,11 +490,12 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 		fmt.Fprintf(tw, "note\tuint8 activations into int8 weights: ONNX Runtime on x86 CPUs without AVX-VNNI adds product pairs in saturating int16 and can lose much accuracy; for such targets add --reduce-range (7-bit weights) or use --weight-type uint8\n")
 	}
 	phases := []string{"load", "passes", "calibration", "quantize", "save"}
-	if _, ok := rep.PhaseSeconds["smooth-quant"]; ok {
-		phases = slices.Insert(phases, 2, "smooth-quant")
-	}
-	if _, ok := rep.PhaseSeconds["weight rounding"]; ok {
-		phases = slices.Insert(phases, len(phases)-3, "weight rounding")
+	at := 2 // after load and passes, in the order they run
+	for _, p := range []string{"smooth-quant", "weights", "weight rounding"} {
+		if _, ok := rep.PhaseSeconds[p]; ok {
+			phases = slices.Insert(phases, at, p)
+			at++
+		}
 	}
 	if rep.Measured != nil {
 		phases = append(phases, "measure")
@@ -497,7 +505,8 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 		ps = append(ps, fmt.Sprintf("%s %.2fs", p, rep.PhaseSeconds[p]))
 	}
 	fmt.Fprintf(tw, "time\t%s\n", strings.Join(ps, ", "))
-	fmt.Fprintf(tw, "peak RSS\t%.1f MiB\n", float64(rss.Peak())/(1<<20))
+	// The report's peak: the process mark is reset for calibration's own.
+	fmt.Fprintf(tw, "peak RSS\t%.1f MiB\n", float64(max(rep.PeakRSSBytes, rss.Peak()))/(1<<20))
 	tw.Flush()
 }
 
@@ -508,4 +517,24 @@ func smoothAlpha(a *float64) float64 {
 		return 0
 	}
 	return *a
+}
+
+// parseByteSize reads a size such as 1500000000, 512MB or 1.5GiB.
+func parseByteSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mul    float64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	num, mul := strings.TrimSpace(s), 1.0
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mul = strings.TrimSpace(rest), u.mul
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || !(v > 0) || math.IsInf(v, 0) || v*mul > 1<<62 {
+		return 0, fmt.Errorf("%q is not a size (bytes, or a number with KB, MB, GB, KiB, MiB or GiB)", s)
+	}
+	return int64(v * mul), nil
 }
