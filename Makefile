@@ -12,7 +12,7 @@ PROTOC_GEN_GO  := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build test unit vet demo fuzz bench proto testdata clean
+.PHONY: all build test unit vet demo fuzz bench bench-threads bench-stream proto testdata clean
 
 all: build
 
@@ -58,6 +58,7 @@ demo: build $(CACHE)/ocr-models/.ok
 ## fuzz: run the loader fuzz targets for FUZZTIME each.
 fuzz:
 	$(GO) test ./graph/ -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./graph/ -run '^$$' -fuzz FuzzExternalRef -fuzztime $(FUZZTIME)
 	$(GO) test ./overrides/ -run '^$$' -fuzz FuzzParseAny -fuzztime $(FUZZTIME)
 	$(GO) test ./overrides/ -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME)
 	$(GO) test ./npy/ -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME)
@@ -73,6 +74,16 @@ bench: testdata build
 	$(GO) test ./converter/ -run '^$$' -bench EntropyVsMinmax -benchtime 1x
 	$(GO) test ./kernels/gemm/ -run '^$$' -bench . -benchtime 20x
 	$(GO) test ./graph/ -run '^$$' -bench . -benchtime 5x -count 5
+
+## bench-threads: each engine's 2-thread speedup over 1 thread (onnxq and ONNX
+## Runtime, the four runs alternating), a Markdown table with the load average.
+bench-threads: testdata
+	$(GO) run -tags ort ./internal/benchort -scaling
+
+## bench-stream: weight-only int4 g32 conversion of a 3 GB Llama-shaped model
+## (written to the temp folder, deleted after): MB/s of weights, peak RSS.
+bench-stream:
+	ONNXQ_STREAM_MB=3072 $(GO) test ./converter/ -run '^$$' -bench StreamingLlama -benchtime 1x -timeout 60m
 
 ## proto: regenerate graph/onnxpb from onnx.proto.
 proto:

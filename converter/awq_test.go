@@ -85,7 +85,7 @@ func checkAWQFold(t *testing.T, orig, m *graph.Model, shape []int, rounded map[s
 		if rel := math.Sqrt(num / den); rel > 0.15 {
 			t.Errorf("weight %q: rounded values %.3g from the folded float weights in relative norm", name, rel)
 		}
-		idx := encIndexer(enc, m.Graph.Value(name).Const.Shape)
+		idx := enc.ScaleIndex(m.Graph.Value(name).Const.Shape)
 		for i, v := range w {
 			q := float64(v) / float64(enc.Scale[idx(i)])
 			if math.Abs(q-math.Round(q)) > 1e-3 || q < -8.001 || q > 7.001 {

@@ -75,7 +75,7 @@ func weightEncodingFor(g *graph.Graph, pl *plan, st *settings, opt Options, name
 		axis = bax
 	}
 	if c.Min == nil {
-		enc, err := passes.WeightEncoding(w, axis, block, dt, sym)
+		enc, err := weightEncoding(w, axis, block, dt, sym, opt.Threads)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v", where, err)
 		}

@@ -130,7 +130,7 @@ func makePlan(m *graph.Model) *plan {
 	}
 	for _, n := range order {
 		if !graph.IsStandardDomain(n.Domain) {
-			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, "custom domain " + n.Domain})
+			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, customReason(n)})
 			continue
 		}
 		constOperand := (n.OpType == "Add" || n.OpType == "Mul") && (n.Input(0) == nil || n.Input(0).Const != nil || n.Input(1) == nil || n.Input(1).Const != nil)
@@ -235,4 +235,22 @@ func rootOf(shared map[string]string, name string) string {
 		}
 		name = next
 	}
+}
+
+// customReason says why a node of another domain stays float, and for ONNX
+// Runtime's fused transformer ops that carry constant weights (which no
+// MatMul reads, so no weight rule quantizes them) says so.
+func customReason(n *graph.Node) string {
+	reason := "custom domain " + n.Domain
+	if n.Domain != "com.microsoft" {
+		return reason
+	}
+	constIn := func(i int) bool { in := n.Input(i); return in != nil && in.Const != nil }
+	switch {
+	case n.OpType == "Attention" && constIn(1):
+		return reason + ": its fused QKV projection weight is an input of the op, not of a MatMul, and stays float"
+	case n.OpType == "EmbedLayerNormalization" && constIn(2):
+		return reason + ": its embedding tables are inputs of the op, not of a Gather, and stay float"
+	}
+	return reason
 }

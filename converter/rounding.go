@@ -343,7 +343,7 @@ func layersOf(n *graph.Node, w *graph.Tensor, enc *passes.Encoding, qmin, qmax i
 	if in == nil {
 		return nil, "no input", nil
 	}
-	encIdx := encIndexer(enc, shape)
+	encIdx := enc.ScaleIndex(shape)
 	mk := func(N, K int, index func(n, k int) int, src *rowSource) *roundSub {
 		l := &wround.Layer{N: N, K: K, QMin: qmin, QMax: qmax, Symmetric: sym}
 		l.W = make([]float32, N*K)
@@ -416,24 +416,6 @@ func layersOf(n *graph.Node, w *graph.Tensor, enc *passes.Encoding, qmin, qmax i
 		return subs, "", nil
 	}
 	return nil, n.OpType + " is not a weight layer", nil
-}
-
-// encIndexer maps a flat index of a tensor of shape to its encoding's scale
-// index (per tensor, per channel along Axis, or per block along Axis).
-func encIndexer(e *passes.Encoding, shape []int) func(i int) int {
-	switch {
-	case len(e.Scale) == 1:
-		return func(int) int { return 0 }
-	case e.BlockSize > 0:
-		inner, dim := graph.Numel(shape[e.Axis+1:]), shape[e.Axis]
-		blocks := (dim + e.BlockSize - 1) / e.BlockSize
-		return func(i int) int {
-			outer, a, in := i/(inner*dim), (i/inner)%dim, i%inner
-			return (outer*blocks+a/e.BlockSize)*inner + in
-		}
-	}
-	inner, dim := graph.Numel(shape[e.Axis+1:]), shape[e.Axis]
-	return func(i int) int { return (i / inner) % dim }
 }
 
 func convGeomOf(n *graph.Node, shape []int) (*convGeom, int, error) {
@@ -1259,7 +1241,7 @@ func outChannels(enc *passes.Encoding, shape []int, trans bool) ([]int, bool) {
 	for i := range chOf {
 		chOf[i] = -1
 	}
-	idx := encIndexer(enc, shape)
+	idx := enc.ScaleIndex(shape)
 	cols := shape[1]
 	for i := range graph.Numel(shape) {
 		n := i % cols

@@ -26,6 +26,9 @@ type smoothTarget struct {
 	readers []*graph.Node
 	alpha   float64
 	src     string // the overrides entry that set alpha, "" for the command line
+	// auto: alpha from Options.SmoothQuantDefault, which smooths only where
+	// 1/s folds upstream (an inserted Mul would change the graph's shape).
+	auto bool
 }
 
 // smoothTargets resolves each MatMul/Gemm's alpha (overrides rule, else
@@ -42,13 +45,16 @@ func smoothTargets(g *graph.Graph, opt Options) ([]*smoothTarget, error) {
 		if x == nil || !slices.Contains(passes.WeightReaders(g, x), n) {
 			continue
 		}
-		alpha, src := opt.SmoothQuant, ""
+		alpha, src, auto := opt.SmoothQuant, "", false
+		if alpha == 0 && defaultSmoothing(n, opt) {
+			alpha, auto = 0.5, true
+		}
 		a, s, ok, err := opt.Overrides.SmoothQuantOf(n.Name, n.OpType)
 		if err != nil {
 			return nil, fmt.Errorf("overrides: %v", err)
 		}
 		if ok {
-			alpha, src = a, s
+			alpha, src, auto = a, s, false
 		}
 		if alpha == 0 {
 			continue
@@ -58,15 +64,49 @@ func smoothTargets(g *graph.Graph, opt Options) ([]*smoothTarget, error) {
 		}
 		t := byInput[x]
 		if t == nil {
-			t = &smoothTarget{input: x, alpha: alpha, src: src}
+			t = &smoothTarget{input: x, alpha: alpha, src: src, auto: auto}
 			byInput[x] = t
 			out = append(out, t)
 		} else if t.alpha != alpha {
 			return nil, fmt.Errorf("smooth quant: %s and %s read the same tensor %q with alphas %v and %v; one scale serves every reader of a tensor, give them the same alpha", t.readers[0], n, x.Name, t.alpha, alpha)
 		}
 		t.readers = append(t.readers, n)
+		t.auto = t.auto && auto
 	}
-	return out, nil
+	// The default leaves a tensor alone where the fold is not possible.
+	kept := out[:0]
+	for _, t := range out {
+		if !t.auto || passes.FoldsUpstream(g, t.input, t.readers) {
+			kept = append(kept, t)
+		}
+	}
+	return kept, nil
+}
+
+// defaultSmoothing reports whether Options.SmoothQuantDefault covers n.
+func defaultSmoothing(n *graph.Node, opt Options) bool {
+	if !opt.SmoothQuantDefault || n.OpType != "MatMul" || opt.Calib == "" || opt.WeightOnly {
+		return false
+	}
+	act := opt.ActType
+	if act == graph.Undefined || opt.Dynamic {
+		act = graph.Uint8
+	}
+	if act.BitWidth() != 8 {
+		return false
+	}
+	// A rule that types the input (by tensor, its producer or the
+	// producer's op type) decides instead of the command line's type.
+	x := n.Input(0)
+	var nodes, ops []string
+	if p := x.Producer; p != nil {
+		nodes, ops = []string{p.Name}, []string{p.OpType}
+	}
+	if st, err := opt.Overrides.Activation(x.Name, nodes, ops); err == nil && st.DType != "" {
+		dt, err := graph.ParseDataType(st.DType)
+		return err == nil && dt.BitWidth() == 8
+	}
+	return true
 }
 
 // channelAbsMax runs the calibration samples once and returns, for each
@@ -186,8 +226,11 @@ func smoothQuant(ctx context.Context, m *graph.Model, opt Options, st *passes.St
 			ch.Nodes = append(ch.Nodes, n.Name)
 		}
 		src := ""
-		if t.src != "" {
+		switch {
+		case t.src != "":
 			src = ", from overrides " + t.src
+		case t.auto:
+			src = ", default for 8-bit MatMul inputs where 1/s folds upstream"
 		}
 		ch.Notes = append(ch.Notes, fmt.Sprintf("%q (alpha %g%s): channel max/median of |x| %.3g -> %.3g; %s", t.input.Name, t.alpha, src, before, after, mig.How))
 	}

@@ -64,7 +64,8 @@ const storiesCalibWindows = 16
 // TestStoriesW8A8Perplexity: stories260K converted with the defaults (uint8
 // activations, int8 per-channel weights, minmax) on 16 token windows keeps
 // its causal mask and masked scores float and its held-out perplexity near
-// float (before masks were recognised: 51.97 against 3.962). The rest of the
+// float (before masks were recognised: 51.97 against 3.962; with masks and
+// without SmoothQuant's default on MatMul inputs +5.95%). The rest of the
 // gap at uint8 is per-tensor activation quantization spread over the model
 // (SwiGLU products before down_proj, RMSNorm outputs, the RoPE arithmetic on
 // k); uint16 activations leave only the weights' share.
@@ -84,9 +85,10 @@ func TestStoriesW8A8Perplexity(t *testing.T) {
 	for _, c := range []struct {
 		act   graph.DataType
 		bound float64 // x float perplexity
-	}{{graph.Uint8, 1.08}, {graph.Uint16, 1.005}} {
+	}{{graph.Uint8, 1.05}, {graph.Uint16, 1.005}} {
 		out := filepath.Join(t.TempDir(), c.act.Short()+".onnx")
-		rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, ActType: c.act})
+		// SmoothQuantDefault as the command line sets it: "no flags beyond --calib".
+		rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, ActType: c.act, SmoothQuantDefault: true})
 		if err != nil {
 			t.Fatal(err)
 		}

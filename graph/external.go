@@ -17,6 +17,7 @@ type extRef struct {
 	Path     string // resolved path on disk
 	Offset   int64
 	Length   int64
+	owner    *DataWriter // set for tensors streamed out with DataWriter.Put
 }
 
 // parseExternal reads a tensor's external_data entries and checks them against
@@ -101,9 +102,35 @@ func unwrapPathErr(err error) error {
 	return err
 }
 
-// Materialize reads external data into memory; it does nothing for tensors already loaded.
+// Materialize reads external data into memory and detaches the tensor from its
+// file: from then on memory holds the only copy (Release does nothing), so
+// changes made in place are kept. It does nothing for in-memory tensors.
 func (t *Tensor) Materialize() error {
 	if t.ext == nil {
+		return nil
+	}
+	if err := t.Load(); err != nil {
+		return err
+	}
+	t.ext, t.mu = nil, nil
+	return nil
+}
+
+// Load reads a lazily loaded tensor's external data into memory now, if it is
+// not there yet; the tensor stays backed by its file, so Release can drop the
+// data again. It does nothing for in-memory tensors.
+func (t *Tensor) Load() error {
+	if t.ext == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.loadLocked()
+}
+
+// loadLocked reads the external data if it is not in memory; t.mu is held.
+func (t *Tensor) loadLocked() error {
+	if t.data != nil {
 		return nil
 	}
 	b, err := t.ext.read()
@@ -111,8 +138,21 @@ func (t *Tensor) Materialize() error {
 		return fmt.Errorf("tensor %q: %w", t.Name, err)
 	}
 	t.data = decodeRaw(t.DType, b, t.Len())
-	t.ext = nil
 	return nil
+}
+
+// Release drops the data of a tensor backed by external data from memory (it
+// is read again from the file when next needed) and reports whether it did.
+// It is for readers: a change made in place to the released data is lost.
+// In-memory and materialized tensors are left as they are.
+func (t *Tensor) Release() bool {
+	if t.ext == nil {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.data = nil
+	return true
 }
 
 func (r *extRef) read() ([]byte, error) {
@@ -123,6 +163,9 @@ func (r *extRef) read() ([]byte, error) {
 	defer f.Close()
 	b := make([]byte, r.Length)
 	if _, err := f.ReadAt(b, r.Offset); err != nil {
+		if err == io.EOF {
+			err = fmt.Errorf("the file is shorter than at load (%d bytes expected)", r.Offset+r.Length)
+		}
 		return nil, fmt.Errorf("reading %d bytes at offset %d of %q: %w", r.Length, r.Offset, r.Location, err)
 	}
 	return b, nil

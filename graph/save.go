@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"github.com/onnxq/onnxq/graph/onnxpb"
 	"google.golang.org/protobuf/proto"
@@ -24,12 +25,30 @@ const extAlign = 4096
 type SaveOptions struct {
 	// ExternalThreshold: initializers of at least this many bytes go to an external
 	// data file. 0 keeps initializers that were loaded from external data external
-	// and the rest inline; a negative value writes everything inline.
+	// and the rest inline, unless that would make the protobuf larger than its
+	// 2 GiB limit: then every initializer of autoThreshold bytes or more goes
+	// external. A negative value writes everything inline.
 	ExternalThreshold int64
 	// ExternalFile is the data file's name, beside the model; by default the model
 	// file's name + ".data".
 	ExternalFile string
+	// ChunkSize > 0 splits the external data into files of at most this many
+	// bytes, named ExternalFile + ".0", ".1", ...; a tensor is never split, and
+	// one larger than ChunkSize gets a file of its own.
+	ChunkSize int64
+	// Data is the writer that tensors were streamed into (DataWriter.Put) while
+	// the model was built; Save completes its files. ExternalFile and ChunkSize
+	// are then the writer's.
+	Data *DataWriter
 }
+
+// autoThreshold is the size from which initializers go external when a model
+// would not fit in one protobuf (ONNX's own converter uses 1 KiB too).
+const autoThreshold = 1024
+
+// inlineLimit is how many bytes of tensors a default save keeps inline: the
+// protobuf limit less room for the graph itself (a variable for tests).
+var inlineLimit int64 = maxProtoSize - 64<<20
 
 // Save writes the model to path atomically (see SaveWith).
 func Save(m *Model, path string) error { return SaveWith(m, path, SaveOptions{}) }
@@ -41,29 +60,36 @@ func SaveWith(m *Model, path string, opt SaveOptions) error {
 	if path == "" {
 		return errors.New("no output path given")
 	}
-	dir := filepath.Dir(path)
-	if opt.ExternalFile == "" {
-		opt.ExternalFile = filepath.Base(path) + ".data"
+	ext := opt.Data
+	if ext != nil && ext.modelPath != path {
+		return fmt.Errorf("the data writer was made for %s, not %s", ext.modelPath, path)
 	}
-	if _, err := resolveLocation(dir, opt.ExternalFile); err != nil || filepath.Base(opt.ExternalFile) != opt.ExternalFile {
-		return fmt.Errorf("external data file %q must be a plain file name", opt.ExternalFile)
+	if ext == nil {
+		var err error
+		if ext, err = NewDataWriter(path, opt); err != nil { // no file until a tensor goes external
+			return err
+		}
 	}
-	dataPath := filepath.Join(dir, opt.ExternalFile)
-
-	var ext *extWriter
 	defer func() {
 		if ext != nil {
-			ext.abort()
+			ext.Abort()
 		}
 	}()
+	threshold := opt.ExternalThreshold
+	if threshold == 0 && inlineBytes(m, ext) > inlineLimit {
+		threshold = autoThreshold
+	}
 	external := func(t *Tensor) bool {
-		if opt.ExternalThreshold < 0 || t.DType == String {
+		if ext.owns(t) {
+			return true
+		}
+		if threshold < 0 || t.DType == String {
 			return false
 		}
-		if opt.ExternalThreshold == 0 {
+		if threshold == 0 {
 			return t.externalRef() != nil
 		}
-		return t.ByteSize() >= opt.ExternalThreshold
+		return t.ByteSize() >= threshold
 	}
 	place := func(t *Tensor) (*onnxpb.TensorProto, error) {
 		if !external(t) {
@@ -72,11 +98,8 @@ func SaveWith(m *Model, path string, opt SaveOptions) error {
 			}
 			return t.ToProto(), nil
 		}
-		if ext == nil {
-			var err error
-			if ext, err = newExtWriter(dataPath, opt.ExternalFile); err != nil {
-				return nil, err
-			}
+		if ext.owns(t) {
+			return ext.proto(t), nil
 		}
 		return ext.write(t)
 	}
@@ -88,19 +111,29 @@ func SaveWith(m *Model, path string, opt SaveOptions) error {
 	if err != nil {
 		return err
 	}
-	if ext != nil {
-		if err := ext.commit(); err != nil {
-			return err
-		}
+	if err := ext.commit(); err != nil {
+		return err
 	}
 	if err := writeAtomic(path, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
 		return err
 	}
-	if ext != nil {
-		ext.repoint()
-		ext = nil
+	ext.repoint()
+	if len(ext.files) > 0 {
+		ext.removeStale()
 	}
+	ext = nil
 	return nil
+}
+
+// inlineBytes is what the initializers that would stay inline by default take.
+func inlineBytes(m *Model, ext *DataWriter) int64 {
+	var n int64
+	for _, v := range m.Graph.Initializers {
+		if t := v.Const; t.externalRef() == nil && !ext.owns(t) {
+			n += t.ByteSize()
+		}
+	}
+	return n
 }
 
 // Marshal serializes the model with every tensor inline (for tests, hashing, and
@@ -247,46 +280,146 @@ func writeAtomic(path string, fill func(io.Writer) error) error {
 	return nil
 }
 
-// extWriter streams tensors into a temp external-data file.
-type extWriter struct {
-	path, location string
+// DataWriter writes a model's external data files: during a save, or before
+// it, while a large model is built one tensor at a time (Put). Its files are
+// temporary until the Save that takes it renames them into place.
+type DataWriter struct {
+	modelPath string
+	dir       string
+	location  string // ExternalFile
+	chunk     int64
+	files     []*dataFile
+	written   []extPlaced
+}
+
+// dataFile is one data file being written.
+type dataFile struct {
+	location, path string
 	f              *os.File
 	w              *bufio.Writer
 	off            int64
-	written        []extPlaced
 }
 
 type extPlaced struct {
-	t      *Tensor
-	offset int64
-	length int64
+	t    *Tensor
+	file *dataFile
+	ref  extRef
 }
 
-func newExtWriter(path, location string) (*extWriter, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+// NewDataWriter starts the external data files of the model that SaveWith will
+// write to modelPath with opt (opt.ExternalFile and opt.ChunkSize).
+func NewDataWriter(modelPath string, opt SaveOptions) (*DataWriter, error) {
+	if modelPath == "" {
+		return nil, errors.New("no output path given")
+	}
+	dir := filepath.Dir(modelPath)
+	loc := opt.ExternalFile
+	if loc == "" {
+		loc = filepath.Base(modelPath) + ".data"
+	}
+	if _, err := resolveLocation(dir, loc); err != nil || filepath.Base(loc) != loc {
+		return nil, fmt.Errorf("external data file %q must be a plain file name", loc)
+	}
+	if opt.ChunkSize < 0 {
+		return nil, fmt.Errorf("external data chunk size %d is negative", opt.ChunkSize)
+	}
+	return &DataWriter{modelPath: modelPath, dir: dir, location: loc, chunk: opt.ChunkSize}, nil
+}
+
+// chunkName is the location of the i-th data file.
+func (e *DataWriter) chunkName(i int) string {
+	if e.chunk == 0 {
+		return e.location
+	}
+	return e.location + "." + strconv.Itoa(i)
+}
+
+// fileFor returns the file the next n bytes go to, starting a new chunk when
+// the current one would grow past the chunk size.
+func (e *DataWriter) fileFor(n int64) (*dataFile, error) {
+	if len(e.files) > 0 {
+		cur := e.files[len(e.files)-1]
+		if e.chunk == 0 || cur.off == 0 || alignUp(cur.off)+n <= e.chunk {
+			return cur, nil
+		}
+	}
+	loc := e.chunkName(len(e.files))
+	path := filepath.Join(e.dir, loc)
+	f, err := os.CreateTemp(e.dir, "."+loc+".tmp*")
 	if err != nil {
 		return nil, fmt.Errorf("cannot write %s: %w", path, unwrapPathErr(err))
 	}
-	return &extWriter{path: path, location: location, f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
+	df := &dataFile{location: loc, path: path, f: f, w: bufio.NewWriterSize(f, 1<<20)}
+	e.files = append(e.files, df)
+	return df, nil
+}
+
+func alignUp(off int64) int64 { return (off + extAlign - 1) / extAlign * extAlign }
+
+// owns reports whether t was streamed into e with Put.
+func (e *DataWriter) owns(t *Tensor) bool {
+	return e != nil && t.ext != nil && t.ext.owner == e
+}
+
+// Put writes t's data now and makes t read it back from the new file when
+// next asked, so that its memory can go: a model larger than memory is written
+// as it is built. t must not change afterwards (Save refers to the bytes
+// written here), and Save must receive e (SaveOptions.Data).
+func (e *DataWriter) Put(t *Tensor) error {
+	if t.DType == String {
+		return fmt.Errorf("tensor %q: string tensors cannot use external data", t.Name)
+	}
+	if e.owns(t) {
+		return nil
+	}
+	if _, err := e.write(t); err != nil {
+		return err
+	}
+	p := e.written[len(e.written)-1]
+	if err := p.file.w.Flush(); err != nil { // the tensor reads its bytes back from the file
+		return fmt.Errorf("writing %s: %w", p.file.path, err)
+	}
+	ref := p.ref
+	ref.Path = p.file.f.Name() // the temp file, until commit renames it
+	ref.owner = e
+	t.ext, t.mu, t.data, t.aliasSrc = &ref, &sync.Mutex{}, nil, false
+	return nil
 }
 
 // write appends t's raw bytes at the next aligned offset and returns its proto.
-func (e *extWriter) write(t *Tensor) (*onnxpb.TensorProto, error) {
-	if pad := (extAlign - e.off%extAlign) % extAlign; pad > 0 {
-		if _, err := e.w.Write(make([]byte, pad)); err != nil {
-			return nil, fmt.Errorf("writing %s: %w", e.path, err)
-		}
-		e.off += pad
-	}
+func (e *DataWriter) write(t *Tensor) (*onnxpb.TensorProto, error) {
 	length := t.ByteSize()
-	var err error
-	if t.ext != nil {
-		err = t.ext.copyTo(e.w)
+	df, err := e.fileFor(length)
+	if err != nil {
+		return nil, err
+	}
+	if pad := alignUp(df.off) - df.off; pad > 0 {
+		if _, err := df.w.Write(make([]byte, pad)); err != nil {
+			return nil, fmt.Errorf("writing %s: %w", df.path, err)
+		}
+		df.off += pad
+	}
+	if t.Loaded() {
+		_, err = df.w.Write(rawBytes(t.DType, t.Data()))
 	} else {
-		_, err = e.w.Write(rawBytes(t.DType, t.Data()))
+		err = t.ext.copyTo(df.w)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("tensor %q: writing %s: %w", t.Name, e.path, err)
+		return nil, fmt.Errorf("tensor %q: writing %s: %w", t.Name, df.path, err)
+	}
+	e.written = append(e.written, extPlaced{t, df, extRef{Location: df.location, Path: df.path, Offset: df.off, Length: length}})
+	df.off += length
+	return e.proto(t), nil
+}
+
+// proto is the TensorProto of a tensor e wrote last, pointing at its bytes.
+func (e *DataWriter) proto(t *Tensor) *onnxpb.TensorProto {
+	var ref extRef
+	for i := len(e.written) - 1; i >= 0; i-- {
+		if e.written[i].t == t {
+			ref = e.written[i].ref
+			break
+		}
 	}
 	p := &onnxpb.TensorProto{
 		Dims:         make([]int64, len(t.Shape)),
@@ -294,9 +427,9 @@ func (e *extWriter) write(t *Tensor) (*onnxpb.TensorProto, error) {
 		Name:         proto.String(t.Name),
 		DataLocation: onnxpb.TensorProto_EXTERNAL.Enum(),
 		ExternalData: []*onnxpb.StringStringEntryProto{
-			{Key: proto.String("location"), Value: proto.String(e.location)},
-			{Key: proto.String("offset"), Value: proto.String(strconv.FormatInt(e.off, 10))},
-			{Key: proto.String("length"), Value: proto.String(strconv.FormatInt(length, 10))},
+			{Key: proto.String("location"), Value: proto.String(ref.Location)},
+			{Key: proto.String("offset"), Value: proto.String(strconv.FormatInt(ref.Offset, 10))},
+			{Key: proto.String("length"), Value: proto.String(strconv.FormatInt(ref.Length, 10))},
 		},
 	}
 	for i, d := range t.Shape {
@@ -306,43 +439,68 @@ func (e *extWriter) write(t *Tensor) (*onnxpb.TensorProto, error) {
 		p.DocString = t.src.DocString
 		p.MetadataProps = t.src.MetadataProps
 	}
-	e.written = append(e.written, extPlaced{t, e.off, length})
-	e.off += length
-	return p, nil
+	return p
 }
 
-// commit flushes and renames the data file into place.
-func (e *extWriter) commit() error {
-	if err := e.w.Flush(); err != nil {
-		return fmt.Errorf("writing %s: %w", e.path, err)
+// commit flushes the data files and renames them into place.
+func (e *DataWriter) commit() error {
+	for _, df := range e.files {
+		if err := df.w.Flush(); err != nil {
+			return fmt.Errorf("writing %s: %w", df.path, err)
+		}
+		if err := df.f.Sync(); err != nil {
+			return fmt.Errorf("writing %s: %w", df.path, err)
+		}
+		if err := df.f.Close(); err != nil {
+			return fmt.Errorf("writing %s: %w", df.path, err)
+		}
 	}
-	if err := e.f.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", e.path, err)
+	for _, df := range e.files {
+		if err := os.Chmod(df.f.Name(), 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", df.path, err)
+		}
+		if err := os.Rename(df.f.Name(), df.path); err != nil {
+			return fmt.Errorf("writing %s: %w", df.path, err)
+		}
+		df.f = nil
 	}
-	if err := e.f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", e.path, err)
-	}
-	os.Chmod(e.f.Name(), 0o644)
-	if err := os.Rename(e.f.Name(), e.path); err != nil {
-		return fmt.Errorf("writing %s: %w", e.path, err)
-	}
-	e.f = nil
 	return nil
 }
 
-// repoint makes lazily loaded tensors read from the file just written: the file
-// they were read from may have been the one replaced.
-func (e *extWriter) repoint() {
+// repoint makes lazily loaded tensors read from the files just written: the
+// file they were read from may have been one replaced, or a temp file.
+func (e *DataWriter) repoint() {
 	for _, w := range e.written {
 		if w.t.ext != nil {
-			w.t.ext = &extRef{Location: e.location, Path: e.path, Offset: w.offset, Length: w.length}
+			ref := w.ref
+			w.t.ext = &ref
 		}
 	}
 }
 
-func (e *extWriter) abort() {
-	if e.f != nil {
-		e.f.Close()
-		os.Remove(e.f.Name())
+// removeStale deletes the chunk files an earlier save of the same model wrote
+// beyond the ones this save did: the model no longer refers to them.
+func (e *DataWriter) removeStale() {
+	first := len(e.files)
+	if e.chunk == 0 {
+		first = 0
+	}
+	for i := first; ; i++ {
+		p := filepath.Join(e.dir, e.location+"."+strconv.Itoa(i))
+		if _, err := os.Stat(p); err != nil || os.Remove(p) != nil {
+			return
+		}
+	}
+}
+
+// Abort removes the temporary files of a save that did not complete. Tensors
+// streamed into them with Put can no longer be read.
+func (e *DataWriter) Abort() {
+	for _, df := range e.files {
+		if df.f != nil {
+			df.f.Close()
+			os.Remove(df.f.Name())
+			df.f = nil
+		}
 	}
 }

@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"unsafe"
 
 	"github.com/onnxq/onnxq/graph/onnxpb"
@@ -21,15 +22,19 @@ import (
 //	the float8 types and Float4E2M1 []uint8 (bit patterns, one element per slot).
 //
 // A tensor loaded from a file keeps its protobuf form and decodes it on first
-// use; an untouched tensor is saved back exactly as it was read.
+// use; an untouched tensor is saved back exactly as it was read. A tensor
+// loaded lazily from external data stays backed by its bytes on disk: Data
+// reads them on first use, and Release drops them again, so a model larger
+// than memory can be worked through one tensor at a time.
 type Tensor struct {
 	Name  string
 	DType DataType
 	Shape []int
 
-	data any                 // the elements; nil only while external data is not read
+	data any                 // the elements; nil while external data is not read
 	src  *onnxpb.TensorProto // the form it was loaded from, nil for tensors made in memory
-	ext  *extRef             // external bytes not read yet (lazy loading)
+	ext  *extRef             // the bytes on disk backing data (lazy loading), nil when memory holds the only copy
+	mu   *sync.Mutex         // guards data while ext is set: concurrent readers load it once
 	// aliasSrc: data shares memory with src's data field, so src reflects any
 	// change made in place and can be saved as it is.
 	aliasSrc bool
@@ -88,13 +93,19 @@ func Int64Tensor(shape []int, data []int64) *Tensor {
 }
 
 // Data returns the element slice (see the type comment for its Go type). The slice
-// is shared: writing to it changes the tensor. Data never modifies the tensor, so
-// concurrent readers are safe.
+// is shared: writing to it changes the tensor. External data not read yet is
+// read now (call Load first where a read error must be an error rather than a
+// panic); concurrent readers are safe.
 func (t *Tensor) Data() any {
-	if t.data == nil {
-		if t.ext != nil {
-			panic(fmt.Sprintf("graph: tensor %q has external data that was not loaded; call Materialize first", t.Name))
+	if t.ext != nil {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if err := t.loadLocked(); err != nil {
+			panic(fmt.Sprintf("graph: %v", err))
 		}
+		return t.data
+	}
+	if t.data == nil {
 		panic(fmt.Sprintf("graph: tensor %q has no data", t.Name))
 	}
 	return t.data
@@ -115,15 +126,27 @@ func (t *Tensor) Float32s() []float32 { return Elems[float32](t) }
 // Int64s is Elems[int64].
 func (t *Tensor) Int64s() []int64 { return Elems[int64](t) }
 
-// Loaded reports whether the data is in memory (false for external data not read yet).
-func (t *Tensor) Loaded() bool { return t.ext == nil }
+// Loaded reports whether the data is in memory (false for external data not read
+// yet or released).
+func (t *Tensor) Loaded() bool {
+	if t.ext == nil {
+		return true
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.data != nil
+}
+
+// Lazy reports whether the tensor is backed by external data on disk, so that
+// Release can drop it from memory.
+func (t *Tensor) Lazy() bool { return t.ext != nil }
 
 // ByteSize is the number of bytes the data takes in raw form (packed for 4-bit types;
 // for strings the sum of their lengths).
 func (t *Tensor) ByteSize() int64 {
 	if t.DType == String {
 		var n int64
-		if t.ext == nil {
+		if t.ext == nil { // strings are never external
 			for _, s := range t.Data().([][]byte) {
 				n += int64(len(s))
 			}
@@ -391,7 +414,7 @@ func TensorFromProto(p *onnxpb.TensorProto, dir string, lazy bool) (*Tensor, err
 		if err != nil {
 			return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
 		}
-		t.ext = ref
+		t.ext, t.mu = ref, &sync.Mutex{}
 		if !lazy {
 			if err := t.Materialize(); err != nil {
 				return nil, err
@@ -674,9 +697,6 @@ func decodeTyped(dt DataType, p *onnxpb.TensorProto, n int) any {
 // in the field the loaded form used (raw_data for new tensors). The result may
 // share memory with t.
 func (t *Tensor) ToProto() *onnxpb.TensorProto {
-	if t.ext != nil {
-		panic(fmt.Sprintf("graph: tensor %q has external data that was not loaded", t.Name))
-	}
 	src := t.src
 	if t.aliasSrc && src != nil && src.GetName() == t.Name && shapeMatches(src.Dims, t.Shape) && DataType(src.GetDataType()) == t.DType {
 		return src

@@ -14,13 +14,13 @@ import (
 type runFn[A, B, O any] func(o []O, a []A, b []B, sa, sb int)
 
 // broadcast2 applies a run function over the numpy broadcast of a and b.
-// Same-shape inputs are split across goroutines.
+// The output is split across threads.
 func broadcast2[A, B, O any](ctx *Context, a []A, b []B, o []O, as, bs, os []int, f runFn[A, B, O]) {
 	if slices.Equal(as, bs) {
 		parallelFor(threadsFor(ctx, len(o), 1<<15), len(o), func(lo, hi int) { f(o[lo:hi], a[lo:hi], b[lo:hi], 1, 1) })
 		return
 	}
-	bcastIter(os, [][]int{bcastStrides(as, os), bcastStrides(bs, os), stridesOf(os)}, func(offs []int, n int, inner []int) {
+	parallelIter(threadsFor(ctx, len(o), 1<<15), os, [][]int{bcastStrides(as, os), bcastStrides(bs, os), stridesOf(os)}, func(offs []int, n int, inner []int) {
 		f(o[offs[2]:offs[2]+n], a[offs[0]:], b[offs[1]:], inner[0], inner[1])
 	})
 }

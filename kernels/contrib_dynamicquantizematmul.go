@@ -60,20 +60,7 @@ func newDynamicQuantizeMatMul(*NodeInfo) (Kernel, error) {
 		if err != nil {
 			return nil, fmt.Errorf("DynamicQuantizeMatMul: %v", err)
 		}
-		as := aq[1].Float32s()[0]
-		mul := make([]float32, n)
-		for j := range mul {
-			mul[j] = as * scales[min(j, len(scales)-1)]
-		}
-		out := graph.NewTensor(graph.Float, shape)
-		y := out.Float32s()
-		for i, v := range acc {
-			y[i] = float32(v) * mul[i%n]
-			if bv != nil {
-				y[i] += bv[i%n]
-			}
-		}
-		return one(out), nil
+		return one(scaleAccumulators(acc, shape, aq[1].Float32s()[0], scales, bv, n)), nil
 	}), nil
 }
 

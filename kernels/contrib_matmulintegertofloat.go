@@ -66,20 +66,7 @@ func newMatMulIntegerToFloat(*NodeInfo) (Kernel, error) {
 		if err != nil {
 			return nil, fmt.Errorf("MatMulIntegerToFloat: %v", err)
 		}
-		a0 := as.Float32s()[0]
-		mul := make([]float32, n)
-		for j := range mul {
-			mul[j] = a0 * scales[min(j, len(scales)-1)]
-		}
-		out := graph.NewTensor(graph.Float, shape)
-		y := out.Float32s()
-		for i, v := range acc {
-			y[i] = float32(v) * mul[i%n]
-			if bv != nil {
-				y[i] += bv[i%n]
-			}
-		}
-		return one(out), nil
+		return one(scaleAccumulators(acc, shape, as.Float32s()[0], scales, bv, n)), nil
 	}), nil
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/gemm"
+	"github.com/onnxq/onnxq/kernels/parallel"
 	"github.com/onnxq/onnxq/kernels/vec"
 )
 
@@ -265,15 +266,15 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	kk := cg * kh * kw
 	spatialN := oh * ow
 	pointwise := kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && pt == 0 && pl == 0 && oh == h && ow == wd
-	// Two ways to use threads: when the image has enough output rows, each
-	// thread takes a band of rows and runs im2col and a one-thread GEMM on it
-	// (one fork and join per group, the band's columns stay in its core's
-	// cache); otherwise each step splits its own work.
-	bands := 1
-	if !pointwise && ctx.Threads > 1 {
-		bands = max(1, min(ctx.Threads, oh, mg*kk*spatialN/(1<<20)))
-	}
+	// Threads take work items: bands of output rows of one group of one image,
+	// each running the bias, im2col (unless pointwise), a one-thread GEMM and
+	// the fused epilogue while its rows are in cache; a thread takes items
+	// until none are left, so grouped convolutions and batches spread over
+	// threads too. With a single band (one output row), the GEMM splits itself.
+	bands := min(oh, threadsFor(ctx, mg*kk*spatialN, minBandMACs))
 	bandRows := (oh + bands - 1) / bands
+	bands = (oh + bandRows - 1) / bandRows // 5 rows in 4 bands of 2 are 3 bands
+	workers := min(n*g*bands, threadsFor(ctx, n*m*kk*spatialN, minBandMACs))
 	// im2col runs in strips of output rows of about 4 MiB, so the column matrix
 	// never holds the whole image (and the strip stays in cache for the GEMM).
 	stripRows := bandRows
@@ -282,8 +283,12 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	}
 	var cols []float32
 	if !pointwise {
-		cols = ctx.Scratch(bands * kk * stripRows * ow)
+		cols = ctx.Scratch(workers * kk * stripRows * ow)
 		defer ctx.Release(cols)
+	}
+	var epi *ewRun
+	if k.epilogue != nil {
+		epi = k.epilogue.prepare(outShape)
 	}
 	packed := k.packed != nil && in[1] == k.wConst
 	// band computes output rows [r0, r1) of group gi of image b.
@@ -294,19 +299,22 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 		if bias != nil {
 			for i := 0; i < mg; i++ {
 				row := og[i*spatialN+r0*ow : i*spatialN+r1*ow]
-				bv := bias[gi*mg+i]
-				for j := range row {
-					row[j] = bv
-				}
+				fillSlice(row, bias[gi*mg+i])
 			}
 			beta = 1
 		}
 		bctx := &Context{Threads: threads}
+		var regs [][]float32
+		if epi != nil {
+			regs = k.epilogue.registers()
+		}
 		for y0 := r0; y0 < r1; y0 += stripRows {
 			y1 := min(r1, y0+stripRows)
 			n := (y1 - y0) * ow
-			src := gemm.Matrix{Data: xg[y0*ow:], Stride: spatialN}
-			if !pointwise {
+			var src gemm.Matrix
+			if pointwise {
+				src = gemm.Matrix{Data: xg[y0*ow:], Stride: spatialN}
+			} else {
 				im2col(bctx, geo, cg, xg, col, y0, y1)
 				src = gemm.Matrix{Data: col, Stride: n}
 			}
@@ -316,25 +324,34 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 			} else {
 				gemm.Sgemm(mg, n, kk, 1, gemm.Matrix{Data: wdata[gi*mg*kk:], Stride: kk}, src, beta, dst, spatialN, threads)
 			}
-		}
-	}
-	for b := 0; b < n; b++ {
-		for gi := 0; gi < g; gi++ {
-			if bands == 1 {
-				band(b, gi, 0, oh, cols, ctx.Threads)
-				continue
+			for i := 0; epi != nil && i < mg; i++ {
+				at := (b*m+gi*mg+i)*spatialN + y0*ow
+				epi.span(regs, od, od, at, at+n)
 			}
-			parallelFor(bands, bands, func(lo, hi int) {
-				for t := lo; t < hi; t++ {
-					part := cols[t*kk*stripRows*ow : (t+1)*kk*stripRows*ow]
-					band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), part, 1)
-				}
-			})
 		}
 	}
-	k.finish(ctx, out)
+	if workers == 1 {
+		for b := 0; b < n; b++ {
+			for gi := 0; gi < g; gi++ {
+				for r0 := 0; r0 < oh; r0 += bandRows {
+					band(b, gi, r0, min(oh, r0+bandRows), cols, ctx.Threads)
+				}
+			}
+		}
+	} else {
+		per := len(cols) / workers
+		parallel.ForSeat(workers, n*g*bands, func(seat, i int) {
+			t, gi, b := i%bands, i/bands%g, i/(bands*g)
+			band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), cols[seat*per:(seat+1)*per], 1)
+		})
+	}
 	return one(out), nil
 }
+
+// minBandMACs is the least work (multiply-adds) worth a band of its own:
+// about 4 us on one core, several times what a region costs on the worker
+// pool (0.4-0.7 us in parallel's BenchmarkFor).
+const minBandMACs = 1 << 17
 
 // finish runs the fused elementwise program, if any, in place.
 func (k *convKernel) finish(ctx *Context, out *graph.Tensor) {
@@ -450,163 +467,102 @@ func im2colShifted(g convGeom, dst, src []float32, y0, y1, ki, kj, ylo, yhi, xlo
 }
 
 // depthwise runs a convolution with one input and one output channel per group
-// directly: each kernel tap is an axpy over a run of output columns.
+// directly, channel by channel over zero-padded phase planes (depthwisePlanes).
 func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []float32) {
 	plane := g.h * g.w
 	oplane := g.oh * g.ow
-	// With a stride, each input plane is first split into its sw column phases
-	// (phase p holds columns p, p+sw, ...): every tap then reads one phase
-	// contiguously, so strided taps run as vector axpys too.
-	pw := (g.w + g.sw - 1) / g.sw
-	// Narrow maps: rows of a few dozen columns leave the vector loops mostly
-	// in their scalar tails, so the taps run over whole planes.
-	whole := g.ow < 64
-	parallelFor(threadsFor(ctx, n*channels*oplane*g.kh*g.kw, 1<<15), n*channels, func(lo, hi int) {
-		var phases []float32
-		if g.sw > 1 {
-			phases = make([]float32, g.sw*g.h*pw)
-		}
-		var planes *depthwisePlanes
-		if whole {
-			planes = newDepthwisePlanes(g)
-		}
+	taps := g.kh * g.kw
+	parallelFor(threadsFor(ctx, n*channels*oplane*taps, 1<<15), n*channels, func(lo, hi int) {
+		planes := newDepthwisePlanes(g)
 		for nc := lo; nc < hi; nc++ {
 			ch := nc % channels
-			src := x[nc*plane : (nc+1)*plane]
-			if planes != nil {
-				bv := float32(0)
-				if bias != nil {
-					bv = bias[ch]
-				}
-				planes.run(g, src, w[ch*g.kh*g.kw:], bv, out[nc*oplane:(nc+1)*oplane])
-				continue
-			}
-			if phases != nil {
-				splitPhases(phases, src, g.h, g.w, g.sw, pw)
-			}
-			dst := out[nc*oplane : (nc+1)*oplane]
 			bv := float32(0)
 			if bias != nil {
 				bv = bias[ch]
 			}
-			for i := range dst {
-				dst[i] = bv
-			}
-			wk := w[ch*g.kh*g.kw:]
-			// The columns each kernel column reaches do not depend on the row.
-			var xlos, xhis [16]int
-			for kj := 0; kj < g.kw && kj < len(xlos); kj++ {
-				xlos[kj], xhis[kj] = validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
-			}
-			// Row by row: one output row stays in L1 while all its taps add into it.
-			for oy := 0; oy < g.oh; oy++ {
-				drow := dst[oy*g.ow : (oy+1)*g.ow]
-				for ki := 0; ki < g.kh; ki++ {
-					iy := oy*g.sh + ki*g.dh - g.pt
-					if iy < 0 || iy >= g.h {
-						continue
-					}
-					for kj := 0; kj < g.kw; kj++ {
-						var xlo, xhi int
-						if kj < len(xlos) {
-							xlo, xhi = xlos[kj], xhis[kj]
-						} else {
-							xlo, xhi = validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
-						}
-						if xlo >= xhi {
-							continue
-						}
-						wv := wk[ki*g.kw+kj]
-						ix0 := xlo*g.sw + kj*g.dw - g.pl
-						d := drow[xlo:xhi]
-						if g.sw == 1 {
-							vec.Axpy(d, src[iy*g.w+ix0:], wv)
-						} else {
-							// src[iy*w + ix0 + i*sw] is element ix0/sw + i of phase ix0%sw.
-							vec.Axpy(d, phases[((ix0%g.sw)*g.h+iy)*pw+ix0/g.sw:], wv)
-						}
-					}
-				}
-			}
+			planes.run(g, x[nc*plane:(nc+1)*plane], w[ch*taps:(ch+1)*taps], bv, out[nc*oplane:(nc+1)*oplane])
 		}
 	})
 }
 
-// depthwisePlanes computes a depthwise channel on maps under 64 columns, where
-// per-row axpys would run mostly in their scalar tails. The zero-padded input
-// is split into sh x sw phase planes (phase (py, px) holds padded rows py,
-// py+sh, ... and columns px, px+sw, ...), each wq wide: tap (ki, kj) then reads
-// phase (ki*dh%sh, kj*dw%sw) at a fixed offset, for every output (oy, ox) held
-// at oy*wq+ox of an accumulator, so each tap is one long axpy. The wq-ow extra
-// columns per row are computed and dropped.
+// depthwisePlanes computes one depthwise channel. The zero-padded input is
+// split into sh x sw phase planes (phase (py, px) holds padded rows py, py+sh,
+// ... and columns px, px+sw, ...), each wq wide: tap (ki, kj) then reads phase
+// (ki*dh%sh, kj*dw%sw) at a fixed offset, for every output (oy, ox) held at
+// oy*wq+ox of an accumulator, so all taps add into the accumulator in one pass
+// (vec.SumTaps) with the running sums in registers, and strided and narrow
+// maps run as vector loops too. The wq-ow extra columns per row are computed
+// and dropped.
 type depthwisePlanes struct {
 	wq, hq int
 	phases []float32 // sh*sw planes of hq x wq, zero where the input is padding
 	acc    []float32 // (oh-1)*wq + ow
+	offs   []int     // per tap that reaches the input, where it reads phases
+	taps   []int     // those taps' indices ki*kw+kj into the channel's weights
+	w      []float32 // their weights for the current channel
 }
 
 func newDepthwisePlanes(g convGeom) *depthwisePlanes {
 	wq := g.ow + (g.kw-1)*g.dw/g.sw
 	hq := g.oh + (g.kh-1)*g.dh/g.sh
-	return &depthwisePlanes{wq: wq, hq: hq, phases: make([]float32, g.sh*g.sw*hq*wq), acc: make([]float32, (g.oh-1)*wq+g.ow)}
+	d := &depthwisePlanes{wq: wq, hq: hq, phases: make([]float32, g.sh*g.sw*hq*wq), acc: make([]float32, (g.oh-1)*wq+g.ow)}
+	for ki := 0; ki < g.kh; ki++ {
+		oy, py := ki*g.dh/g.sh, ki*g.dh%g.sh
+		if lo, hi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt); lo >= hi {
+			continue // this kernel row only ever meets padding (small maps, large kernels)
+		}
+		for kj := 0; kj < g.kw; kj++ {
+			ox, px := kj*g.dw/g.sw, kj*g.dw%g.sw
+			if lo, hi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl); lo >= hi {
+				continue
+			}
+			d.offs = append(d.offs, (py*g.sw+px)*hq*wq+oy*wq+ox)
+			d.taps = append(d.taps, ki*g.kw+kj)
+		}
+	}
+	d.w = make([]float32, len(d.taps))
+	return d
 }
 
 func (d *depthwisePlanes) run(g convGeom, src, wk []float32, bias float32, dst []float32) {
 	plane := d.hq * d.wq
-	for py := 0; py < g.sh; py++ {
-		for px := 0; px < g.sw; px++ {
+	// Only the positions that hold input are written: the padding around them
+	// is the same for every channel and stays zero from the allocation.
+	for px := 0; px < g.sw; px++ {
+		// Columns j with j*sw + px - pl inside the input row.
+		lo, hi := validRange(d.wq, g.w, g.sw, px, g.pl)
+		if lo >= hi {
+			continue
+		}
+		ix0 := lo*g.sw + px - g.pl
+		for py := 0; py < g.sh; py++ {
 			q := d.phases[(py*g.sw+px)*plane : (py*g.sw+px+1)*plane]
-			for i := 0; i < d.hq; i++ {
-				row := q[i*d.wq : (i+1)*d.wq]
-				iy := i*g.sh + py - g.pt
-				if iy < 0 || iy >= g.h {
-					clear(row)
-					continue
-				}
-				srow := src[iy*g.w : (iy+1)*g.w]
-				// Columns j with j*sw + px - pl inside the input row.
-				lo, hi := validRange(d.wq, g.w, g.sw, px, g.pl)
-				clear(row[:lo])
-				clear(row[hi:])
-				if g.sw == 1 {
-					copy(row[lo:hi], srow[lo+px-g.pl:])
-					continue
-				}
-				seg := row[lo:hi]
-				for j, ix := 0, lo*g.sw+px-g.pl; j < len(seg); j, ix = j+1, ix+g.sw {
-					seg[j] = srow[ix]
+			// Rows i with i*sh + py - pt inside the input.
+			ilo, ihi := validRange(d.hq, g.h, g.sh, py, g.pt)
+			for i := ilo; i < ihi; i++ {
+				seg := q[i*d.wq+lo : i*d.wq+hi]
+				srow := src[(i*g.sh+py-g.pt)*g.w+ix0:]
+				switch g.sw {
+				case 1:
+					copy(seg, srow)
+				case 2:
+					vec.Stride2(seg, srow)
+				default:
+					for j := range seg {
+						seg[j] = srow[j*g.sw]
+					}
 				}
 			}
 		}
 	}
-	for i := range d.acc {
-		d.acc[i] = bias
+	// The offsets stay inside phases by construction (hq*wq covers the last
+	// tap's reach), so SumTaps cannot fail here.
+	for i, t := range d.taps {
+		d.w[i] = wk[t]
 	}
-	for ki := 0; ki < g.kh; ki++ {
-		oy, py := ki*g.dh/g.sh, ki*g.dh%g.sh
-		for kj := 0; kj < g.kw; kj++ {
-			ox, px := kj*g.dw/g.sw, kj*g.dw%g.sw
-			q := d.phases[(py*g.sw+px)*plane:]
-			vec.Axpy(d.acc, q[oy*d.wq+ox:], wk[ki*g.kw+kj])
-		}
-	}
+	_ = vec.SumTaps(d.acc, d.phases, d.offs, d.w, bias)
 	for oy := 0; oy < g.oh; oy++ {
 		copy(dst[oy*g.ow:(oy+1)*g.ow], d.acc[oy*d.wq:])
-	}
-}
-
-// splitPhases writes the h x w plane src as sw planes of h x pw, plane p
-// holding columns p, p+sw, p+2sw, ... of every row (the tail of a row is
-// left as it was: no tap reads past the row's last column).
-func splitPhases(dst, src []float32, h, w, sw, pw int) {
-	for y := 0; y < h; y++ {
-		row := src[y*w : (y+1)*w]
-		for p := 0; p < sw; p++ {
-			out := dst[(p*h+y)*pw : (p*h+y+1)*pw]
-			for j, x := 0, p; x < w; j, x = j+1, x+sw {
-				out[j] = row[x]
-			}
-		}
 	}
 }
 
@@ -740,7 +696,7 @@ func (k *convTransposeKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Te
 			xg := gemm.Matrix{Data: xd[(b*c+gi*cg)*hw:], Stride: hw}
 			gemm.Sgemm(kk, hw, cg, 1, wg, xg, 0, col, hw, ctx.Threads)
 			og := od[(b*m+gi*mg)*oh*ow : (b*m+gi*mg+mg)*oh*ow]
-			col2im(geo, col, og)
+			col2im(ctx, geo, col, og)
 			if bias != nil {
 				for i := 0; i < mg; i++ {
 					bv := bias[gi*mg+i]
@@ -757,25 +713,29 @@ func (k *convTransposeKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Te
 
 // col2im scatter-adds a (c*kh*kw) x (ih*iw) column matrix into a c x h x w image:
 // the adjoint of im2col, with g.oh x g.ow the column grid and g.h x g.w the image.
-func col2im(g convGeom, col, img []float32) {
+// Threads take whole channels, whose taps add into one plane.
+func col2im(ctx *Context, g convGeom, col, img []float32) {
 	n := g.oh * g.ow
-	for r := 0; r < g.c*g.kh*g.kw; r++ {
-		ci := r / (g.kh * g.kw)
-		ki := (r / g.kw) % g.kh
-		kj := r % g.kw
-		src := col[r*n : (r+1)*n]
-		dst := img[ci*g.h*g.w:]
-		ylo, yhi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt)
-		xlo, xhi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
-		for oy := ylo; oy < yhi; oy++ {
-			iy := oy*g.sh + ki*g.dh - g.pt
-			drow := dst[iy*g.w:]
-			srow := src[oy*g.ow:]
-			for ox := xlo; ox < xhi; ox++ {
-				drow[ox*g.sw+kj*g.dw-g.pl] += srow[ox]
+	taps := g.kh * g.kw
+	parallelFor(threadsFor(ctx, g.c*taps*n, 1<<15), g.c, func(c0, c1 int) {
+		for r := c0 * taps; r < c1*taps; r++ {
+			ci := r / taps
+			ki := (r / g.kw) % g.kh
+			kj := r % g.kw
+			src := col[r*n : (r+1)*n]
+			dst := img[ci*g.h*g.w:]
+			ylo, yhi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt)
+			xlo, xhi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
+			for oy := ylo; oy < yhi; oy++ {
+				iy := oy*g.sh + ki*g.dh - g.pt
+				drow := dst[iy*g.w:]
+				srow := src[oy*g.ow:]
+				for ox := xlo; ox < xhi; ox++ {
+					drow[ox*g.sw+kj*g.dw-g.pl] += srow[ox]
+				}
 			}
 		}
-	}
+	})
 }
 
 func init() {

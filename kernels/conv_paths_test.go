@@ -168,15 +168,16 @@ func TestConvPathsMatchDirect(t *testing.T) {
 	}
 }
 
-// TestDepthwiseMatchesDirect covers the whole-plane path of stride-1 and the
-// phase-split path of strided depthwise convolutions (MobileNet's blocks) on
-// odd and even widths, with pads below, at and above "same".
+// TestDepthwiseMatchesDirect covers the phase planes of stride-1 and strided
+// depthwise convolutions (MobileNet's blocks) on odd and even widths, with
+// pads below, at and above "same", and maps so small that whole kernel rows
+// and columns meet only padding.
 func TestDepthwiseMatchesDirect(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, s := range []int{1, 2, 3} {
 		for _, k := range []int{3, 5} {
 			for _, d := range []int{1, 2} {
-				for _, hw := range []int{7, 8, 15, 16, 140} { // 140: rows of 64+ columns take the per-row path
+				for _, hw := range []int{2, 3, 7, 8, 15, 16, 140} { // 2, 3: kernel rows that meet only padding are skipped
 					for _, pad := range []int{0, 1, k / 2 * d} {
 						g := convGeom{h: hw, w: hw + 1, kh: k, kw: k, sh: s, sw: s, dh: d, dw: d}
 						g.oh, g.pt, _ = convOut(g.h, k, s, d, pad, pad, "NOTSET")

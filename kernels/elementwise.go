@@ -75,17 +75,8 @@ func vecFn(f func(dst, src []float32)) func(*attrs, *NodeInfo) (sliceFn, error) 
 	return func(*attrs, *NodeInfo) (sliceFn, error) { return f, nil }
 }
 
-// hardSwish is x * clip(x/6 + 1/2, 0, 1) in blocks that stay in L1.
-func hardSwish(dst, src []float32) {
-	var buf [256]float32
-	for lo := 0; lo < len(src); lo += len(buf) {
-		hi := min(lo+len(buf), len(src))
-		t := buf[:hi-lo]
-		vec.Affine(t, src[lo:hi], 1.0/6, 0.5)
-		vec.Clip(t, t, 0, 1)
-		vec.Mul(dst[lo:hi], src[lo:hi], t)
-	}
-}
+// hardSwish is x * clip(x/6 + 1/2, 0, 1), in one pass.
+func hardSwish(dst, src []float32) { vec.HardSwish(dst, src) }
 
 func init() {
 	unaryFloat("Relu", 1, func(*attrs, *NodeInfo) (sliceFn, error) {

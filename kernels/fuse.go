@@ -114,73 +114,137 @@ func (p *ewProgram) check(shape []int) bool {
 // run computes the program over x (shape [N, C, rest...] or any shape when all
 // constants are scalars) into out; out may be x.
 func (p *ewProgram) run(ctx *Context, x, out []float32, shape []int) {
-	channels, plane := 1, len(x)
-	if len(shape) >= 2 {
-		channels = shape[1]
-		plane = graph.Numel(shape[2:])
-	}
-	if plane == 0 {
+	r := p.prepare(shape)
+	if r.plane == 0 {
 		return
 	}
-	consts := make([][]float32, len(p.ops))
-	rowConst := make([]bool, len(p.ops))
+	planes := (len(x) + r.plane - 1) / r.plane
+	parallelFor(threadsFor(ctx, len(x), 1<<15), planes, func(lo, hi int) {
+		regs := p.registers()
+		for pl := lo; pl < hi; pl++ {
+			r.span(regs, x, out, pl*r.plane, min((pl+1)*r.plane, len(x)))
+		}
+	})
+}
+
+// ewRun is a program bound to one input shape: its constants laid out, and
+// the unit (plane) over which the per-channel values stay the same.
+type ewRun struct {
+	p        *ewProgram
+	consts   [][]float32
+	rowConst []bool
+	channels int
+	plane    int
+	cols     int
+}
+
+func (p *ewProgram) prepare(shape []int) *ewRun {
+	r := &ewRun{p: p, channels: 1, plane: graph.Numel(shape), cols: 1,
+		consts: make([][]float32, len(p.ops)), rowConst: make([]bool, len(p.ops))}
+	if len(shape) >= 2 {
+		r.channels = shape[1]
+		r.plane = graph.Numel(shape[2:])
+	}
+	if len(shape) > 0 {
+		r.cols = shape[len(shape)-1]
+	}
 	byChannel := false
 	for i, op := range p.ops {
 		if op.constant != nil {
-			consts[i], rowConst[i], _ = constFor(op.constant, shape)
-			byChannel = byChannel || (len(consts[i]) > 1 && !rowConst[i])
+			r.consts[i], r.rowConst[i], _ = constFor(op.constant, shape)
+			byChannel = byChannel || (len(r.consts[i]) > 1 && !r.rowConst[i])
 		}
 		byChannel = byChannel || op.kind == ewAffine
 	}
-	cols := 1
-	if len(shape) > 0 {
-		cols = shape[len(shape)-1]
-	}
-	if !byChannel {
+	if !byChannel && r.plane > 0 {
 		// Nothing depends on the channel: run in chunks of the flat data
 		// (a rank-2 input would otherwise go one element per plane).
-		channels, plane = 1, 16*ewBlock
+		r.channels, r.plane = 1, 16*ewBlock
 	}
-	planes := (len(x) + plane - 1) / plane
-	parallelFor(threadsFor(ctx, len(x), 1<<15), planes, func(lo, hi int) {
-		regs := make([][]float32, p.nregs)
-		for i := 1; i < p.nregs; i++ {
-			regs[i] = make([]float32, ewBlock)
+	return r
+}
+
+// registers is one goroutine's scratch for the program's intermediates; nil
+// for a chain, which runs in place in its output.
+func (p *ewProgram) registers() [][]float32 {
+	if p.chain() {
+		return nil
+	}
+	regs := make([][]float32, p.nregs)
+	for i := 1; i < p.nregs; i++ {
+		regs[i] = make([]float32, ewBlock)
+	}
+	return regs
+}
+
+// chain reports whether every op reads only the result of the op before it
+// (the first reads x) and the last is the output, so the program can run in
+// place over the output without registers. Every op is elementwise, so
+// reading and writing the same slice is safe.
+func (p *ewProgram) chain() bool {
+	if len(p.ops) == 0 || p.ops[len(p.ops)-1].dst != p.out {
+		return false
+	}
+	prev := 0
+	for _, op := range p.ops {
+		if op.kind == ewBinary || op.a != prev {
+			return false
 		}
-		for pl := lo; pl < hi; pl++ {
-			ch := pl % channels
-			end := min((pl+1)*plane, len(x))
-			for s := pl * plane; s < end; s += ewBlock {
-				e := min(s+ewBlock, end)
-				n := e - s
-				regs[0] = x[s:e]
-				for i, op := range p.ops {
-					dst := regs[op.dst][:n]
-					a := regs[op.a][:n]
-					switch op.kind {
-					case ewUnary:
-						op.fn(dst, a)
-					case ewBinary:
-						binSlice(op.op, dst, a, regs[op.b][:n])
-					case ewAffine:
-						vec.Affine(dst, a, op.mul[ch], op.add[ch])
-					case ewConstR, ewConstL:
-						c := consts[i]
-						if rowConst[i] && len(c) > 1 {
-							rowSlice(op.op, dst, a, c, s%cols, op.kind == ewConstL)
-							break
-						}
-						v := c[0]
-						if len(c) > 1 {
-							v = c[ch]
-						}
-						scalarSlice(op.op, dst, a, v, op.kind == ewConstL)
-					}
-				}
-				copy(out[s:e], regs[p.out][:n])
+		prev = op.dst
+	}
+	return true
+}
+
+// span computes flat elements [s, end) of one plane into out; regs come from
+// registers (nil for a chain).
+func (r *ewRun) span(regs [][]float32, x, out []float32, s, end int) {
+	ch := s / r.plane % r.channels
+	for ; s < end; s += ewBlock {
+		e := min(s+ewBlock, end)
+		n := e - s
+		if regs == nil {
+			// A chain: each op in place in out, in blocks that stay in L1.
+			dst := out[s:e]
+			r.apply(0, dst, x[s:e], nil, ch, s)
+			for i := 1; i < len(r.p.ops); i++ {
+				r.apply(i, dst, dst, nil, ch, s)
 			}
+			continue
 		}
-	})
+		regs[0] = x[s:e]
+		for i, op := range r.p.ops {
+			var b []float32
+			if op.kind == ewBinary {
+				b = regs[op.b][:n]
+			}
+			r.apply(i, regs[op.dst][:n], regs[op.a][:n], b, ch, s)
+		}
+		copy(out[s:e], regs[r.p.out][:n])
+	}
+}
+
+// apply runs op i on one block starting at flat index s, of channel ch.
+func (r *ewRun) apply(i int, dst, a, b []float32, ch, s int) {
+	op := r.p.ops[i]
+	switch op.kind {
+	case ewUnary:
+		op.fn(dst, a)
+	case ewBinary:
+		binSlice(op.op, dst, a, b)
+	case ewAffine:
+		vec.Affine(dst, a, op.mul[ch], op.add[ch])
+	case ewConstR, ewConstL:
+		c := r.consts[i]
+		if r.rowConst[i] && len(c) > 1 {
+			rowSlice(op.op, dst, a, c, s%r.cols, op.kind == ewConstL)
+			return
+		}
+		v := c[0]
+		if len(c) > 1 {
+			v = c[ch]
+		}
+		scalarSlice(op.op, dst, a, v, op.kind == ewConstL)
+	}
 }
 
 func binSlice(op byte, dst, a, b []float32) {

@@ -29,7 +29,10 @@ var activationForms = []struct {
 	{"Tanh", "GeluTanh", vec.GeluTanh},
 	{"Softplus", "Mish", vec.Mish},
 	{"HardSigmoid", "HardSwish", hardSwish},
-	{"Clip", "HardSwish", hardSwish},
+	// x * Clip(x + 3, 0, 6) / 6 as exporters write it: vec.HardSwish6 gives
+	// the unfused ops' bits for that order and is within the probe's tolerance
+	// for the others.
+	{"Clip", "HardSwish", vec.HardSwish6},
 }
 
 // recognizeActivation returns the program rewritten to one vec routine when it
@@ -39,7 +42,11 @@ func recognizeActivation(p *ewProgram) *ewProgram {
 	if fn, form := matchActivation(p); fn != nil {
 		return &ewProgram{ops: []ewOp{{kind: ewUnary, fn: fn, dst: 1, opType: form}}, nregs: 2, out: 1, names: p.names, form: form}
 	}
-	if len(p.ops) < 3 || (p.ops[0].kind != ewConstR && p.ops[0].kind != ewConstL) || p.ops[0].op != '+' {
+	// A leading bias, or a BatchNormalization's per-channel affine as after a
+	// Conv that was not folded, may come first.
+	first := p.ops[0]
+	isBias := (first.kind == ewConstR || first.kind == ewConstL) && first.op == '+'
+	if len(p.ops) < 3 || (!isBias && first.kind != ewAffine) {
 		return p
 	}
 	// The rest, reading only the biased value, with registers shifted down by one.
@@ -58,9 +65,12 @@ func recognizeActivation(p *ewProgram) *ewProgram {
 	if fn == nil {
 		return p
 	}
-	bias := p.ops[0]
-	return &ewProgram{ops: []ewOp{bias, {kind: ewUnary, fn: fn, a: bias.dst, dst: bias.dst + 1, opType: form}},
-		nregs: bias.dst + 2, out: bias.dst + 1, names: p.names, form: "Bias+" + form}
+	prefix := "Bias+"
+	if !isBias {
+		prefix = "BatchNormalization+"
+	}
+	return &ewProgram{ops: []ewOp{first, {kind: ewUnary, fn: fn, a: first.dst, dst: first.dst + 1, opType: form}},
+		nregs: first.dst + 2, out: first.dst + 1, names: p.names, form: prefix + form}
 }
 
 // matchActivation returns the vec routine that computes the same function as

@@ -413,3 +413,26 @@ func TestMatMulEpilogueFallback(t *testing.T) {
 		}
 	}
 }
+
+// TestFuseBatchNormHardSwish: MobileNetV3's Conv, BatchNormalization and the
+// spelled-out HardSwish become the Conv's epilogue as the per-channel affine
+// and one HardSwish routine, agreeing with the unfused ops.
+func TestFuseBatchNormHardSwish(t *testing.T) {
+	g := newPatternGraph(17)
+	x := g.b.Input("x", 1, 3, 8, 8)
+	r := rand.New(rand.NewPCG(7, 8))
+	vals := func(n int, lo, hi float64) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(lo + (hi-lo)*r.Float64())
+		}
+		return v
+	}
+	w := g.b.Const("w", []int{4, 3, 3, 3}, vals(4*27, -0.5, 0.5))
+	conv := g.op("Conv", []*onnxpb.AttributeProto{graph.AttrIntsOf("pads", 1, 1, 1, 1)}, x, w)
+	bn := g.op("BatchNormalization", nil, conv, g.b.Const("s", []int{4}, vals(4, 0.5, 2)), g.b.Const("b", []int{4}, vals(4, -1, 1)),
+		g.b.Const("m", []int{4}, vals(4, -0.5, 0.5)), g.b.Const("v", []int{4}, vals(4, 0.5, 2)))
+	cl := g.op("Clip", nil, g.op("Add", nil, bn, g.scalar(3)), g.scalar(0), g.scalar(6))
+	g.output(g.op("Div", nil, g.op("Mul", nil, bn, cl), g.scalar(6)), 1, 4, 8, 8)
+	wantForms(t, compareFused(t, g.b.M, Options{Threads: 1}, 1, 3, 8, 8), "Conv+BatchNormalization+HardSwish")
+}

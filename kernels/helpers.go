@@ -2,9 +2,10 @@ package kernels
 
 import (
 	"fmt"
-	"sync"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/parallel"
 )
 
 // attrs reads a node's attributes, keeping the first error so factories can read
@@ -52,8 +53,10 @@ func (a *attrs) Floats(name string, def []float32) []float32 {
 	return v
 }
 
-// parallelFor splits [0, n) into at most threads contiguous chunks and runs f on
-// each, waiting for all. Small n runs inline.
+// parallelFor runs f over contiguous chunks of [0, n) on up to threads
+// goroutines of the shared pool (kernels/parallel), waiting for all. There are
+// a few chunks per thread, claimed as threads come free, so a thread that
+// the OS delays (a loaded machine) leaves its share to the others.
 func parallelFor(threads, n int, f func(lo, hi int)) {
 	if threads > n {
 		threads = n
@@ -64,26 +67,18 @@ func parallelFor(threads, n int, f func(lo, hi int)) {
 		}
 		return
 	}
-	var wg sync.WaitGroup
-	per := (n + threads - 1) / threads
-	for lo := 0; lo < n; lo += per {
-		hi := min(n, lo+per)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(lo, hi)
-		}()
-	}
-	wg.Wait()
+	chunks := min(n, chunksPerThread*threads)
+	parallel.For(threads, chunks, func(i int) {
+		f(i*n/chunks, (i+1)*n/chunks)
+	})
 }
 
-// threadsFor limits parallelism so each goroutine gets at least minWork units.
+// chunksPerThread balances load against per-chunk setup (scratch buffers).
+const chunksPerThread = 4
+
+// threadsFor limits parallelism so each thread gets at least minWork units.
 func threadsFor(ctx *Context, work, minWork int) int {
-	t := ctx.Threads
-	if w := work / max(1, minWork); w < t {
-		t = max(1, w)
-	}
-	return t
+	return parallel.Split(ctx.Threads, work, minWork)
 }
 
 // normAxis maps a possibly negative axis into [0, rank).
@@ -200,6 +195,35 @@ func bcastIter(out []int, strides [][]int, f func(offs []int, n int, inner []int
 			idx[d] = 0
 		}
 	}
+}
+
+// parallelIter is bcastIter with threads taking ranges of the first
+// dimension of out longer than 1; f must be safe to call concurrently.
+func parallelIter(threads int, out []int, strides [][]int, f func(offs []int, n int, inner []int)) {
+	r := len(out)
+	if threads <= 1 || r == 0 {
+		bcastIter(out, strides, f)
+		return
+	}
+	d0 := 0
+	for d0 < r-1 && out[d0] == 1 {
+		d0++
+	}
+	parallelFor(threads, out[d0], func(lo, hi int) {
+		sub := slices.Clone(out)
+		sub[d0] = hi - lo
+		base := make([]int, len(strides))
+		for k := range strides {
+			base[k] = lo * strides[k][d0]
+		}
+		shifted := make([]int, len(strides))
+		bcastIter(sub, strides, func(offs []int, n int, inner []int) {
+			for k := range offs {
+				shifted[k] = base[k] + offs[k]
+			}
+			f(shifted, n, inner)
+		})
+	})
 }
 
 // ints converts an int64 tensor (or int32) to []int.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/gemm"
+	"github.com/onnxq/onnxq/kernels/parallel"
 )
 
 // ---- MatMul (numpy semantics) ----
@@ -84,24 +85,32 @@ func (mk *matmulKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, 
 	aStr := bcastStrides(as[:len(as)-2], batch)
 	bStr := bcastStrides(bs[:len(bs)-2], batch)
 	nb := graph.Numel(batch)
-	idx := make([]int, len(batch))
-	for i := 0; i < nb; i++ {
+	// mul computes batch entry i, with its operands found through the
+	// broadcast of the leading dimensions.
+	mul := func(i, threads int) {
 		ao, bo := 0, 0
-		for d := range batch {
-			ao += idx[d] * aStr[d]
-			bo += idx[d] * bStr[d]
+		for d, rest := len(batch)-1, i; d >= 0; d-- {
+			ao += rest % batch[d] * aStr[d]
+			bo += rest % batch[d] * bStr[d]
+			rest /= batch[d]
 		}
-		gemm.Sgemm(m, n, k, 1, gemm.Matrix{Data: ad[ao*m*k:], Stride: k}, gemm.Matrix{Data: bd[bo*k*n:], Stride: n}, 0, od[i*m*n:], n, ctx.Threads)
-		for d := len(batch) - 1; d >= 0; d-- {
-			idx[d]++
-			if idx[d] < batch[d] {
-				break
-			}
-			idx[d] = 0
-		}
+		gemm.Sgemm(m, n, k, 1, gemm.Matrix{Data: ad[ao*m*k:], Stride: k}, gemm.Matrix{Data: bd[bo*k*n:], Stride: n}, 0, od[i*m*n:], n, threads)
+	}
+	// Many small products (attention heads): one thread per product, rather
+	// than a parallel region inside each.
+	if workers := threadsFor(ctx, nb*m*n*k, minBatchMACs); nb >= 2*workers && workers > 1 {
+		parallel.For(workers, nb, func(i int) { mul(i, 1) })
+		return one(out), nil
+	}
+	for i := 0; i < nb; i++ {
+		mul(i, ctx.Threads)
 	}
 	return one(out), nil
 }
+
+// minBatchMACs is the least work per thread worth spreading the products of
+// a batched MatMul over threads (as in the GEMM itself: about 10 us).
+const minBatchMACs = 1 << 18
 
 // ---- Gemm: Y = alpha * A' * B' + beta * C ----
 

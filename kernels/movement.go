@@ -353,7 +353,7 @@ func newTranspose(ni *NodeInfo) (Kernel, error) {
 			src[i] = xs[p[i]]
 		}
 		c := copierOf(out, x)
-		bcastIter(shape, [][]int{stridesOf(shape), src}, func(offs []int, n int, inner []int) {
+		parallelIter(threadsFor(ctx, x.Len(), 1<<15), shape, [][]int{stridesOf(shape), src}, func(offs []int, n int, inner []int) {
 			if inner[1] == 1 {
 				c.run(offs[0], offs[1], n)
 			} else {
@@ -399,18 +399,51 @@ func newConcat(ni *NodeInfo) (Kernel, error) {
 		outer := graph.Numel(shape[:ax])
 		inner := graph.Numel(shape[ax+1:])
 		rowOut := shape[ax] * inner
-		off := 0
+		threads := threadsFor(ctx, out.Len(), 1<<15)
+		var cs []copier
+		var chunks []int
 		for _, t := range in {
-			if t == nil {
-				continue
+			if t != nil {
+				cs = append(cs, copierOf(out, t))
+				chunks = append(chunks, t.Shape[ax]*inner)
 			}
-			c := copierOf(out, t)
-			chunk := t.Shape[ax] * inner
-			for o := 0; o < outer; o++ {
-				c.run(o*rowOut+off, o*chunk, chunk)
-			}
-			off += chunk
 		}
+		// rowsOf copies rows [lo, hi) of the outer dimensions.
+		rowsOf := func(lo, hi int) {
+			off := 0
+			for i, c := range cs {
+				for o := lo; o < hi; o++ {
+					c.run(o*rowOut+off, o*chunks[i], chunks[i])
+				}
+				off += chunks[i]
+			}
+		}
+		if threads == 1 || outer >= chunksPerThread*threads {
+			parallelFor(threads, outer, rowsOf)
+			return one(out), nil
+		}
+		// Few outer rows (axis 1 of one image): the copies cut into pieces,
+		// so that threads share even one large input.
+		type part struct {
+			c           copier
+			dst, src, n int
+		}
+		var parts []part
+		piece := max(1<<13, out.Len()/(chunksPerThread*threads))
+		off := 0
+		for i, c := range cs {
+			for o := 0; o < outer; o++ {
+				for s := 0; s < chunks[i]; s += piece {
+					parts = append(parts, part{c, o*rowOut + off + s, o*chunks[i] + s, min(piece, chunks[i]-s)})
+				}
+			}
+			off += chunks[i]
+		}
+		parallelFor(threads, len(parts), func(lo, hi int) {
+			for _, p := range parts[lo:hi] {
+				p.c.run(p.dst, p.src, p.n)
+			}
+		})
 		return one(out), nil
 	}), a.err
 }

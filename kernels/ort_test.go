@@ -102,3 +102,17 @@ func TestCrossCheckTestModels(t *testing.T) {
 		})
 	}
 }
+
+// maxAbsDiff is max |a - b| over two tensors of one shape.
+func maxAbsDiff(t *testing.T, got, want *graph.Tensor) float64 {
+	t.Helper()
+	if got == nil || !sameDims(got.Shape, want.Shape...) {
+		t.Fatalf("onnxq gave %v, ONNX Runtime %v", got, want.Shape)
+	}
+	var d float64
+	g, w := got.Float32s(), want.Float32s()
+	for i := range g {
+		d = math.Max(d, math.Abs(float64(g[i])-float64(w[i])))
+	}
+	return d
+}

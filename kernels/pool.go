@@ -33,7 +33,7 @@ func readPoolParams(ni *NodeInfo) (*poolParams, error) {
 	}
 	p.spatial = len(ks)
 	if p.spatial < 1 || p.spatial > 2 {
-		return nil, fmt.Errorf("only 1-D and 2-D pooling is supported, kernel_shape %v", ks)
+		return nil, fmt.Errorf("kernel_shape %v: want one value per spatial axis", ks)
 	}
 	pick := func(v []int64, def int) (int, int, error) {
 		if v == nil {
@@ -120,6 +120,12 @@ func (p *poolParams) geometry(h, w int) (*poolGeom, error) {
 	}
 	g.hEnd, g.wEnd = h+p.padB, w+p.padR
 	if p.autoPad != "NOTSET" {
+		// Automatic padding counts toward an average (count_include_pad) on
+		// both sides, as ONNX Runtime counts it: the windows see it as
+		// explicit padding of what it adds.
+		q := *p
+		q.padT, q.padL = g.pt, g.pl
+		g.poolParams = &q
 		g.hEnd, g.wEnd = h+(g.oh-1)*p.sh+(p.dh*(p.kh-1)+1)-h-g.pt, w+(g.ow-1)*p.sw+(p.dw*(p.kw-1)+1)-w-g.pl
 		g.hEnd, g.wEnd = max(g.hEnd, h), max(g.wEnd, w)
 	}
@@ -128,6 +134,9 @@ func (p *poolParams) geometry(h, w int) (*poolGeom, error) {
 
 func newPool(kind string) Factory {
 	return func(ni *NodeInfo) (Kernel, error) {
+		if ks, err := ni.Node.AttrInts("kernel_shape", nil); err == nil && len(ks) >= 3 {
+			return newPoolND(kind, ni)
+		}
 		p, err := readPoolParams(ni)
 		if err != nil {
 			return nil, err
@@ -380,9 +389,15 @@ func avgDivisors(g *poolGeom, div []float32) {
 	}
 }
 
+// fillSlice sets every element of s to v: a short loop, then copies that
+// double the filled prefix (memmove runs at vector speed; Go's loop does not).
 func fillSlice(s []float32, v float32) {
-	for i := range s {
+	n := min(len(s), 16)
+	for i := 0; i < n; i++ {
 		s[i] = v
+	}
+	for n < len(s) {
+		n += copy(s[n:], s[:n])
 	}
 }
 
@@ -429,20 +444,11 @@ func newGlobalPool(kind string) Factory {
 				for i := lo; i < hi; i++ {
 					row := xd[i*plane : (i+1)*plane]
 					if kind == "max" {
-						best := float32(math.Inf(-1))
-						for _, v := range row {
-							if v > best {
-								best = v
-							}
-						}
-						od[i] = best
+						// NaNs are skipped, as ONNX Runtime's max does; -Inf when nothing else.
+						_, od[i] = vec.MinMax(row)
 						continue
 					}
-					var s float32
-					for _, v := range row {
-						s += v
-					}
-					od[i] = s / float32(plane)
+					od[i] = float32(vec.Sum(row) / float64(plane))
 				}
 			})
 			return one(out), nil

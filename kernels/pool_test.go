@@ -156,3 +156,19 @@ func BenchmarkPool(b *testing.B) {
 		}
 	}
 }
+
+func TestFillSlice(t *testing.T) {
+	for n := 0; n < 100; n++ {
+		s := make([]float32, n+1)
+		s[n] = -1
+		fillSlice(s[:n], 2.5)
+		for i := 0; i < n; i++ {
+			if s[i] != 2.5 {
+				t.Fatalf("n=%d: s[%d] = %v", n, i, s[i])
+			}
+		}
+		if s[n] != -1 {
+			t.Fatalf("n=%d: wrote past the slice", n)
+		}
+	}
+}

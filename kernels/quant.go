@@ -403,6 +403,26 @@ func matmulInt32(a, b []int32, as, bs []int) ([]int32, []int, error) {
 	return out, outShape, nil
 }
 
+// scaleAccumulators turns the int32 accumulators of an [..., n] integer
+// product into float: times the activation's scale and the weight's scale
+// (one, or one per column), plus the bias when given. The epilogue of ORT's
+// integer-to-float contrib ops.
+func scaleAccumulators(acc []int32, shape []int, aScale float32, wScales, bias []float32, n int) *graph.Tensor {
+	mul := make([]float32, n)
+	for j := range mul {
+		mul[j] = aScale * wScales[min(j, len(wScales)-1)]
+	}
+	out := graph.NewTensor(graph.Float, shape)
+	y := out.Float32s()
+	for i, v := range acc {
+		y[i] = float32(v) * mul[i%n]
+		if bias != nil {
+			y[i] += bias[i%n]
+		}
+	}
+	return out
+}
+
 // matmulCentered multiplies int8/uint8 operands after subtracting their zero
 // points: A's per row (or scalar), B's per column (or scalar).
 func matmulCentered(a, azp, b, bzp *graph.Tensor) ([]int32, []int, error) {

@@ -3,10 +3,10 @@ package kernels
 import (
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/gemm"
+	"github.com/onnxq/onnxq/kernels/parallel"
 	"github.com/onnxq/onnxq/kernels/vec"
 )
 
@@ -439,17 +439,7 @@ func (k *recurrentKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 	run := func(d int) {
 		k.direction(d, p.rec[d], gx, bx[d*gh:(d+1)*gh], seq, batch, hs, lens, h0, c0, pv, rbh, vals[0], vals[1], vals[2])
 	}
-	if dirs == 2 && ctx.Threads != 1 {
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() { defer wg.Done(); run(1) }()
-		run(0)
-		wg.Wait()
-	} else {
-		for d := 0; d < dirs; d++ {
-			run(d)
-		}
-	}
+	parallel.For(parallel.Split(ctx.Threads, dirs, 1), dirs, run)
 	if x.DType != graph.Float {
 		for i, v := range vals {
 			if err := storeFloat32s(outs[i], v); err != nil {

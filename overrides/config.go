@@ -83,7 +83,9 @@ type QuantConfig struct {
 	BiasCorrection      bool   `toml:"bias_correction"`
 	ReduceRange         bool   `toml:"reduce_range"`
 	// SmoothQuant is SmoothQuant's alpha for every MatMul/Gemm (0: off).
-	SmoothQuant float64 `toml:"smooth_quant"`
+	// Unset (nil): 0.5 for MatMuls whose input is quantized to 8 bits with
+	// calibration data, off elsewhere (converter.Options.SmoothQuantDefault).
+	SmoothQuant *float64 `toml:"smooth_quant"`
 	// DynamicGranularity is how dynamic activations are scaled: tensor or
 	// token (one scale per row).
 	DynamicGranularity string `toml:"dynamic_granularity"`
@@ -329,8 +331,8 @@ func (c *Config) Validate() error {
 		return c.errorAt("observer.moving_average", fmt.Sprintf("%v is not in [0, 1)", o.MovingAverage))
 	case q.AccuracyLevel < 0 || q.AccuracyLevel > 4:
 		return c.errorAt("quantization.accuracy_level", fmt.Sprintf("%d is not in 0..4", q.AccuracyLevel))
-	case !(q.SmoothQuant >= 0 && q.SmoothQuant <= 1):
-		return c.errorAt("quantization.smooth_quant", fmt.Sprintf("%v is not in [0, 1] (SmoothQuant's alpha; 0 is off)", q.SmoothQuant))
+	case q.SmoothQuant != nil && !(*q.SmoothQuant >= 0 && *q.SmoothQuant <= 1):
+		return c.errorAt("quantization.smooth_quant", fmt.Sprintf("%v is not in [0, 1] (SmoothQuant's alpha; 0 is off)", *q.SmoothQuant))
 	case q.WeightBlockSize < 0:
 		return c.errorAt("quantization.weight_block_size", fmt.Sprintf("%d must be positive", q.WeightBlockSize))
 	case q.WeightGranularity == PerBlock && q.WeightBlockSize == 0:

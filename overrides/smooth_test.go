@@ -53,7 +53,7 @@ func TestSmoothQuantRules(t *testing.T) {
 		}
 	}
 	c, err := ParseConfig([]byte("[quantization]\nsmooth_quant = 0.5\ndynamic_granularity = \"token\"\n"), "cfg")
-	if err != nil || c.Validate() != nil || c.Quant.SmoothQuant != 0.5 || c.Quant.DynamicGranularity != "token" {
+	if err != nil || c.Validate() != nil || c.Quant.SmoothQuant == nil || *c.Quant.SmoothQuant != 0.5 || c.Quant.DynamicGranularity != "token" {
 		t.Errorf("config %+v, %v", c, err)
 	}
 }

@@ -28,8 +28,8 @@ type Encoding struct {
 // PerChannel reports whether the encoding has one scale per channel.
 func (e *Encoding) PerChannel() bool { return len(e.Scale) > 1 && e.BlockSize == 0 }
 
-// scaleIndex maps a flat element index of a tensor of shape to its scale.
-func (e *Encoding) scaleIndex(shape []int) func(i int) int {
+// ScaleIndex maps a flat element index of a tensor of shape to its scale.
+func (e *Encoding) ScaleIndex(shape []int) func(i int) int {
 	switch {
 	case e.BlockSize > 0:
 		inner, dim := graph.Numel(shape[e.Axis+1:]), shape[e.Axis]
@@ -234,7 +234,7 @@ func QuantizeTensor(t *graph.Tensor, enc *Encoding) (*graph.Tensor, error) {
 	if enc.BlockSize > 0 && (enc.Axis < 0 || enc.Axis >= t.Rank() || graph.Numel(enc.ScaleShape) != len(enc.Scale)) {
 		return nil, fmt.Errorf("blocked scales %v do not fit %v", enc.ScaleShape, t.Shape)
 	}
-	at := enc.scaleIndex(t.Shape)
+	at := enc.ScaleIndex(t.Shape)
 	out := graph.NewTensor(enc.DType, t.Shape)
 	vals := make([]int64, len(x))
 	for i, v := range x {

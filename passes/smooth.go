@@ -153,6 +153,26 @@ func MigrateInputScale(g *graph.Graph, input *graph.Value, s []float32) (how str
 	return m.How, err
 }
 
+// FoldsUpstream reports whether MigrateInputScaleOf would fold the division
+// into input's producers (no Mul inserted) for these readers.
+func FoldsUpstream(g *graph.Graph, input *graph.Value, readers []*graph.Node) bool {
+	if len(readers) == 0 || len(readers) != len(input.Consumers) || g.IsOutput(input) {
+		return false
+	}
+	k := -1
+	for _, c := range input.Consumers {
+		if !slices.Contains(readers, c) {
+			return false
+		}
+		rows, ok := weightRows(g, c, input)
+		if !ok || (k >= 0 && rows != k) {
+			return false
+		}
+		k = rows
+	}
+	return planFold(g, input, k, nil) != nil
+}
+
 // Migration is what MigrateInputScaleOf did.
 type Migration struct {
 	// How says where 1/s went, for the report.

@@ -38,8 +38,8 @@ func WeightEncoding(t *graph.Tensor, axis, blockSize int, dt graph.DataType, sym
 	if n == 1 { // one channel or one block is per tensor
 		enc.Axis, enc.BlockSize, enc.ScaleShape = 0, 0, nil
 	}
-	enc.Scale = make([]float32, n) // scaleIndex reads the count
-	at := enc.scaleIndex(t.Shape)
+	enc.Scale = make([]float32, n) // ScaleIndex reads the count
+	at := enc.ScaleIndex(t.Shape)
 	for i, v := range w {
 		k := at(i)
 		lo[k], hi[k] = min(lo[k], v), max(hi[k], v)
@@ -87,7 +87,7 @@ func (e *Encoding) FakeQuantize(x []float32, shape []int) ([]float32, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s is not a quantized type", e.DType.Short())
 	}
-	at := e.scaleIndex(shape)
+	at := e.ScaleIndex(shape)
 	out := make([]float32, len(x))
 	for i, v := range x {
 		k := at(i)

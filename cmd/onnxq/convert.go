@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"sort"
@@ -108,7 +109,11 @@ func convertFlags() []convertFlag {
 		num("accuracy-level", "quantization.accuracy_level", "MatMulNBits accuracy_level: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 (ONNX Runtime's compute type)", 0, func(c *overrides.Config) *int { return &c.Quant.AccuracyLevel }),
 		boolean("dynamic", "quantization.dynamic", "dynamic W8A8: int8 MatMul/Gemm weights, inputs quantized at run time (no calibration data needed)", func(c *overrides.Config) *bool { return &c.Quant.Dynamic }),
 		str("dynamic-granularity", "quantization.dynamic_granularity", "with --dynamic: tensor (one activation scale per tensor) or token (one per row, symmetric int8, msModelSlim's w8a8_dynamic)", d.Quant.DynamicGranularity, func(c *overrides.Config) *string { return &c.Quant.DynamicGranularity }),
-		flt("smooth-quant", "quantization.smooth_quant", "SmoothQuant alpha in [0, 1] (0: off; 0.5 usual): move activation outlier channels into MatMul/Gemm weights, scales from the calibration data", 0, func(c *overrides.Config) *float64 { return &c.Quant.SmoothQuant }),
+		convertFlag{&cli.FloatFlag{Name: "smooth-quant", Usage: "SmoothQuant alpha in [0, 1] for every MatMul/Gemm (0: off): move activation outlier channels into the weights, scales from the calibration data (default: 0.5 for MatMuls with 8-bit activations when --calib is given)"}, "quantization.smooth_quant", func(c *overrides.Config, cmd *cli.Command) error {
+			a := cmd.Float("smooth-quant")
+			c.Quant.SmoothQuant = &a
+			return nil
+		}},
 		boolean("reduce-range", "quantization.reduce_range", "int8 weights that meet uint8 activations get 7 bits of range, for ONNX Runtime on x86 CPUs without AVX-VNNI (its u8 x s8 kernels saturate pair sums in int16)", func(c *overrides.Config) *bool { return &c.Quant.ReduceRange }),
 		boolean("bias-correction", "quantization.bias_correction", "correct biases for weight quantization error with input means measured on the calibration data", func(c *overrides.Config) *bool { return &c.Quant.BiasCorrection }),
 		str("weight-rounding", "rounding.method", "how weight codes are chosen: nearest, gptq, awq, adaround or hqq (all but nearest and hqq need --calib)", d.Rounding.Method, func(c *overrides.Config) *string { return &c.Rounding.Method }),
@@ -176,6 +181,7 @@ func convertCommand() *cli.Command {
 	for _, f := range table {
 		flags = append(flags, f.flag)
 	}
+	flags = append(flags, &cli.StringFlag{Name: "external-data-chunk", Usage: "write the weights as external data in files of at most SIZE (bytes, or with KB, MB, GB, KiB, MiB, GiB) instead of one file"})
 	return &cli.Command{
 		Name:      "convert",
 		Usage:     "quantize a model: float passes, calibration, QDQ insertion",
@@ -203,6 +209,11 @@ func convertCommand() *cli.Command {
 			opt, err := convertOptions(cmd, cfg)
 			if err != nil {
 				return err
+			}
+			if v := cmd.String("external-data-chunk"); v != "" {
+				if opt.ExternalDataChunk, err = parseByteSize(v); err != nil {
+					return usageError("convert: --external-data-chunk: %v", err)
+				}
 			}
 			if err := checkOutput(cfg); err != nil {
 				return err
@@ -293,7 +304,7 @@ func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options,
 		WeightPerTensor: q.WeightGranularity == overrides.PerTensor, WeightBlockSize: q.WeightBlockSize,
 		BiasFloat: q.BiasType == "float", BiasCorrection: q.BiasCorrection, WeightOnly: q.WeightOnly, ReduceRange: q.ReduceRange,
 		WeightFormat: q.WeightFormat, AccuracyLevel: q.AccuracyLevel, Dynamic: q.Dynamic,
-		DynamicPerToken: q.DynamicGranularity == "token", SmoothQuant: q.SmoothQuant,
+		DynamicPerToken: q.DynamicGranularity == "token", SmoothQuant: smoothAlpha(q.SmoothQuant), SmoothQuantDefault: q.SmoothQuant == nil,
 		Passes: cfg.Passes.List, CLE: cfg.Passes.CLE, KeepInitializerInputs: cfg.Passes.KeepInitializerInputs, Threads: cfg.Threads,
 		EncodingsOut: cfg.Report.Encodings, AllowMissing: cfg.AllowMissing,
 		Eval: cfg.Compare.Eval, NoMeasure: cfg.Compare.Skip,
@@ -480,11 +491,12 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 		fmt.Fprintf(tw, "note\tuint8 activations into int8 weights: ONNX Runtime on x86 CPUs without AVX-VNNI adds product pairs in saturating int16 and can lose much accuracy; for such targets add --reduce-range (7-bit weights) or use --weight-type uint8\n")
 	}
 	phases := []string{"load", "passes", "calibration", "quantize", "save"}
-	if _, ok := rep.PhaseSeconds["smooth-quant"]; ok {
-		phases = slices.Insert(phases, 2, "smooth-quant")
-	}
-	if _, ok := rep.PhaseSeconds["weight rounding"]; ok {
-		phases = slices.Insert(phases, len(phases)-3, "weight rounding")
+	at := 2 // after load and passes, in the order they run
+	for _, p := range []string{"smooth-quant", "weights", "weight rounding"} {
+		if _, ok := rep.PhaseSeconds[p]; ok {
+			phases = slices.Insert(phases, at, p)
+			at++
+		}
 	}
 	if rep.Measured != nil {
 		phases = append(phases, "measure")
@@ -494,6 +506,36 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 		ps = append(ps, fmt.Sprintf("%s %.2fs", p, rep.PhaseSeconds[p]))
 	}
 	fmt.Fprintf(tw, "time\t%s\n", strings.Join(ps, ", "))
-	fmt.Fprintf(tw, "peak RSS\t%.1f MiB\n", float64(rss.Peak())/(1<<20))
+	// The report's peak: the process mark is reset for calibration's own.
+	fmt.Fprintf(tw, "peak RSS\t%.1f MiB\n", float64(max(rep.PeakRSSBytes, rss.Peak()))/(1<<20))
 	tw.Flush()
+}
+
+// smoothAlpha is the run config's explicit alpha (0 when unset: the
+// converter's default rule applies).
+func smoothAlpha(a *float64) float64 {
+	if a == nil {
+		return 0
+	}
+	return *a
+}
+
+// parseByteSize reads a size such as 1500000000, 512MB or 1.5GiB.
+func parseByteSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mul    float64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	num, mul := strings.TrimSpace(s), 1.0
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mul = strings.TrimSpace(rest), u.mul
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || !(v > 0) || math.IsInf(v, 0) || v*mul > 1<<62 {
+		return 0, fmt.Errorf("%q is not a size (bytes, or a number with KB, MB, GB, KiB, MiB or GiB)", s)
+	}
+	return int64(v * mul), nil
 }

@@ -22,6 +22,9 @@ type Input struct {
 	Name  string
 	DType graph.DataType
 	Dims  []int64 // -1 where any size is accepted
+	// Params names the symbolic dimensions ("batch", "past_seq"; "" for fixed
+	// or unnamed ones): within one sample, every input must give a name one size.
+	Params []string
 }
 
 // InputsOf lists the inputs a sample must provide for m: its graph inputs
@@ -40,6 +43,7 @@ func InputsOf(m *graph.Model) []Input {
 				} else {
 					di.Dims = append(di.Dims, -1)
 				}
+				di.Params = append(di.Params, d.Param)
 			}
 		}
 		inputs = append(inputs, di)
@@ -215,6 +219,9 @@ func (s *fileSource) fromDir(dir string) error {
 			return nil // an empty folder: Open reports that it holds no samples
 		}
 	}
+	if ok, err := s.fromSampleDirs(dir); ok || err != nil {
+		return err
+	}
 	// One subfolder per input; the i-th files of each form sample i.
 	var per [][]string
 	for _, in := range s.inputs {
@@ -236,6 +243,63 @@ func (s *fileSource) fromDir(dir string) error {
 		s.samples = append(s.samples, smp)
 	}
 	return nil
+}
+
+// fromSampleDirs reads the layout of one subfolder per sample, each holding
+// one file per input named after it (sample_000/input_ids.npy,
+// sample_000/past_key_values.0.key.npy, ...), the usual export of sequence
+// models with many inputs. It reports false when dir is not laid out so.
+func (s *fileSource) fromSampleDirs(dir string) (bool, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false, err
+	}
+	var subs []string
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		for _, in := range s.inputs {
+			if e.Name() == in.Name {
+				return false, nil // the per-input layout
+			}
+		}
+		subs = append(subs, e.Name())
+	}
+	sort.Strings(subs)
+	for i, sub := range subs {
+		files, err := dataFiles(filepath.Join(dir, sub))
+		if err != nil {
+			return false, err
+		}
+		byInput := map[string]string{}
+		for _, f := range files {
+			base := filepath.Base(f)
+			byInput[strings.TrimSuffix(base, filepath.Ext(base))] = f
+		}
+		if i == 0 && len(files) == 0 {
+			return false, nil // sub holds no data files: not this layout
+		}
+		var smp []file
+		for _, in := range s.inputs {
+			f, ok := byInput[in.Name]
+			if !ok {
+				return false, fmt.Errorf("calibration data %s: sample folder %q has no file for input %q (want %s.npy beside the other inputs' files)", dir, sub, in.Name, in.Name)
+			}
+			smp = append(smp, file{in.Name, f})
+			delete(byInput, in.Name)
+		}
+		if len(byInput) > 0 {
+			var extra []string
+			for _, f := range byInput {
+				extra = append(extra, filepath.Base(f))
+			}
+			sort.Strings(extra)
+			return false, fmt.Errorf("calibration data %s: sample folder %q has %q, which is not a model input (inputs: %s)", dir, sub, extra[0], names(s.inputs))
+		}
+		s.samples = append(s.samples, smp)
+	}
+	return len(s.samples) > 0, nil
 }
 
 func names(in []Input) string {
@@ -296,9 +360,16 @@ func (s *fileSource) fromList(path string) error {
 	return sc.Err()
 }
 
-// check verifies every file's element type and shape without reading the data.
+// check verifies every file's element type and shape without reading the data,
+// and that the inputs of one sample agree on each named dimension (one batch
+// size, one past length across all the KV-cache inputs).
 func (s *fileSource) check() error {
+	type seen struct {
+		size        int
+		input, path string
+	}
 	for _, smp := range s.samples {
+		params := map[string]seen{}
 		for _, f := range smp {
 			in := s.inputFor(f.input)
 			var dt graph.DataType
@@ -334,6 +405,15 @@ func (s *fileSource) check() error {
 			if err := fits(f.path, in, dt, shape); err != nil {
 				return err
 			}
+			for i, p := range in.Params {
+				if p == "" || i >= len(shape) {
+					continue
+				}
+				if prev, ok := params[p]; ok && prev.size != shape[i] {
+					return fmt.Errorf("%s: input %q has %s = %d (dimension %d), but %s gives input %q %s = %d: one sample's inputs must agree", f.path, in.Name, p, shape[i], i, prev.path, prev.input, p, prev.size)
+				}
+				params[p] = seen{shape[i], in.Name, f.path}
+			}
 		}
 	}
 	return nil
@@ -345,17 +425,34 @@ func fits(path string, in Input, dt graph.DataType, shape []int) error {
 	// has no bfloat16): the executor rounds it to the input's precision.
 	halfIn := in.DType == graph.Float16 || in.DType == graph.BFloat16
 	if in.DType != graph.Undefined && dt != in.DType && !(halfIn && dt == graph.Float) {
-		return fmt.Errorf("%s: input %q expects %s, the file holds %s", path, in.Name, in.DType.Short(), dt.Short())
+		return fmt.Errorf("%s: input %q expects %s, the file holds %s (write it as %s)", path, in.Name, in.DType.Short(), dt.Short(), in.DType.Short())
 	}
 	if in.Dims == nil {
 		return nil
 	}
-	ok := len(shape) == len(in.Dims)
-	for i := 0; ok && i < len(shape); i++ {
-		ok = in.Dims[i] < 0 || in.Dims[i] == int64(shape[i])
+	if len(shape) != len(in.Dims) {
+		return fmt.Errorf("%s: input %q expects rank %d %s, the file holds rank %d %v", path, in.Name, len(in.Dims), in.shapeString(), len(shape), shape)
 	}
-	if !ok {
-		return fmt.Errorf("%s: input %q expects shape %s, the file holds %v", path, in.Name, graph.FormatDims(in.Dims), shape)
+	for i := range shape {
+		if in.Dims[i] >= 0 && in.Dims[i] != int64(shape[i]) {
+			return fmt.Errorf("%s: input %q expects shape %s, the file holds %v", path, in.Name, in.shapeString(), shape)
+		}
 	}
 	return nil
+}
+
+// shapeString shows the declared shape with symbolic dimensions by name.
+func (in Input) shapeString() string {
+	parts := make([]string, len(in.Dims))
+	for i, d := range in.Dims {
+		switch {
+		case i < len(in.Params) && in.Params[i] != "":
+			parts[i] = in.Params[i]
+		case d < 0:
+			parts[i] = "?"
+		default:
+			parts[i] = fmt.Sprint(d)
+		}
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }

@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,7 +45,17 @@ func main() {
 	budget := flag.Duration("budget", 4*time.Second, "time for the timed runs of one model at one thread count, both engines")
 	only := flag.String("only", "", "time only models whose name contains this")
 	bin := flag.String("onnxq", "bin/onnxq", "onnxq binary, for the peak RSS of `onnxq run`")
+	threadList := flag.String("threads", "1,2", "comma-separated thread counts to time (not with -scaling)")
+	scaling := flag.Bool("scaling", false, "print each engine's 2-thread speedup over 1 thread instead of onnxq / ORT")
 	flag.Parse()
+	var threadCounts []int
+	for _, f := range strings.Split(*threadList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			fail(fmt.Errorf("-threads %q: want positive integers separated by commas", *threadList))
+		}
+		threadCounts = append(threadCounts, n)
+	}
 	tb := tbShim{}
 	if err := ortref.Init(testdata.ORTLibrary(tb)); err != nil {
 		fail(err)
@@ -98,11 +109,22 @@ func main() {
 	}
 
 	fmt.Printf("GEMM micro-kernel: %s; %d CPUs; load average at start %s\n", gemm.KernelName(), runtime.NumCPU(), loadavg())
+	if *scaling {
+		fmt.Printf("medians of %d-%d runs per engine and thread count, the four alternating (after 2 warm-ups each)\n\n", *minRuns, *maxRuns)
+		fmt.Println("| model | onnxq 1T ms | onnxq 2T ms | onnxq 1T/2T | ORT 1T ms | ORT 2T ms | ORT 1T/2T |")
+		fmt.Println("|---|---:|---:|---:|---:|---:|---:|")
+		for _, m := range models {
+			t := timeScaling(m, *minRuns, *maxRuns, 2**budget)
+			fmt.Printf("| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", m.name, t[0], t[1], t[0]/t[1], t[2], t[3], t[2]/t[3])
+		}
+		fmt.Printf("\nload average at the end %s\n", loadavg())
+		return
+	}
 	fmt.Printf("medians of %d-%d alternating runs per engine (after 2 warm-ups each)\n\n", *minRuns, *maxRuns)
 	fmt.Println("| model | input | threads | onnxq ms | ORT ms | onnxq / ORT |")
 	fmt.Println("|---|---|---:|---:|---:|---:|")
 	for _, m := range models {
-		for _, threads := range []int{1, 2} {
+		for _, threads := range threadCounts {
 			ours, theirs := timePair(m, threads, *minRuns, *maxRuns, *budget)
 			fmt.Printf("| %s | %s | %d | %.2f | %.2f | %.2f |\n", m.name, describe(m.inputs), threads, ours, theirs, ours/theirs)
 		}
@@ -195,6 +217,48 @@ func timePair(m model, threads, minRuns, maxRuns int, budget time.Duration) (our
 		b = append(b, timeOne(m.name, runTheirs))
 	}
 	return median(a), median(b)
+}
+
+// timeScaling opens onnxq and ORT at 1 and 2 threads on a model and
+// alternates single runs of the four until the budget is spent, so a change
+// in the machine's load hits each alike. It returns the median milliseconds
+// of onnxq 1T, onnxq 2T, ORT 1T, ORT 2T.
+func timeScaling(m model, minRuns, maxRuns int, budget time.Duration) [4]float64 {
+	g, err := graph.Load(m.path)
+	if err != nil {
+		fail(err)
+	}
+	var runs [4]func() error
+	for i, threads := range []int{1, 2} {
+		s, err := kernels.NewSession(g, kernels.Options{Threads: threads})
+		if err != nil {
+			fail(fmt.Errorf("%s: %v", m.name, err))
+		}
+		r, err := ortref.NewSession(m.path, threads)
+		if err != nil {
+			fail(fmt.Errorf("%s: ONNX Runtime: %v", m.name, err))
+		}
+		defer r.Close()
+		runs[i] = func() error { _, err := s.Run(m.inputs); return err }
+		runs[2+i] = func() error { _, err := r.Run(m.inputs); return err }
+	}
+	for i := 0; i < 2; i++ {
+		for _, run := range runs {
+			timeOne(m.name, run)
+		}
+	}
+	var ts [4][]time.Duration
+	start := time.Now()
+	for len(ts[0]) < maxRuns && (len(ts[0]) < minRuns || time.Since(start) < budget) {
+		for i, run := range runs {
+			ts[i] = append(ts[i], timeOne(m.name, run))
+		}
+	}
+	var med [4]float64
+	for i := range ts {
+		med[i] = median(ts[i])
+	}
+	return med
 }
 
 func timeOne(name string, run func() error) time.Duration {

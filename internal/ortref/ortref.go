@@ -89,7 +89,8 @@ func NewSessionWith(modelPath string, threads int, level Optimization) (*Session
 // Close frees the session.
 func (s *Session) Close() { s.s.Destroy() }
 
-// Run feeds float32 or int64 inputs and returns the float32 outputs by name.
+// Run feeds float32, int64 or int32 inputs and returns the outputs (float32,
+// int32 or int64) by name.
 func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor, error) {
 	var vals []ort.Value
 	defer func() {
@@ -113,8 +114,10 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 			v, err = ort.NewTensor(ort.NewShape(shape...), t.Float32s())
 		case graph.Int64: // token ids
 			v, err = ort.NewTensor(ort.NewShape(shape...), t.Int64s())
+		case graph.Int32: // token ids and masks of ONNX Runtime's contrib ops
+			v, err = ort.NewTensor(ort.NewShape(shape...), t.Data().([]int32))
 		default:
-			return nil, fmt.Errorf("ortref: input %q: only float32 and int64 inputs are supported", name)
+			return nil, fmt.Errorf("ortref: input %q: only float32, int64 and int32 inputs are supported", name)
 		}
 		if err != nil {
 			return nil, err
@@ -127,18 +130,12 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 	}
 	res := map[string]*graph.Tensor{}
 	for i, o := range outs {
-		ft, ok := o.(*ort.Tensor[float32])
-		if !ok {
-			o.Destroy()
-			return nil, fmt.Errorf("ortref: output %q is not float32", s.outputs[i])
-		}
-		shape := make([]int, len(ft.GetShape()))
-		for j, d := range ft.GetShape() {
-			shape[j] = int(d)
-		}
-		data := append([]float32(nil), ft.GetData()...)
+		t, err := toTensor(o)
 		o.Destroy()
-		res[s.outputs[i]] = graph.Float32Tensor(shape, data)
+		if err != nil {
+			return nil, fmt.Errorf("ortref: output %q: %v", s.outputs[i], err)
+		}
+		res[s.outputs[i]] = t
 	}
 	return res, nil
 }
@@ -156,4 +153,26 @@ func RunFileWith(path string, threads int, level Optimization, inputs map[string
 	}
 	defer s.Close()
 	return s.Run(inputs)
+}
+
+// toTensor copies a float32, int32 or int64 ORT output into a tensor.
+func toTensor(o ort.Value) (*graph.Tensor, error) {
+	dims := func(s ort.Shape) []int {
+		out := make([]int, len(s))
+		for j, d := range s {
+			out[j] = int(d)
+		}
+		return out
+	}
+	switch t := o.(type) {
+	case *ort.Tensor[float32]:
+		return graph.Float32Tensor(dims(t.GetShape()), append([]float32(nil), t.GetData()...)), nil
+	case *ort.Tensor[int64]:
+		return graph.Int64Tensor(dims(t.GetShape()), append([]int64(nil), t.GetData()...)), nil
+	case *ort.Tensor[int32]:
+		out := graph.NewTensor(graph.Int32, dims(t.GetShape()))
+		copy(out.Data().([]int32), t.GetData())
+		return out, nil
+	}
+	return nil, fmt.Errorf("not a float32, int32 or int64 tensor")
 }

@@ -1,12 +1,15 @@
 // Package gemm is onnxq's single-precision matrix multiply: packed, cache-blocked
 // SGEMM in the Goto/BLIS style, with SIMD micro-kernels chosen at run time
-// (AVX-512, AVX2+FMA, or portable Go) and work split across goroutines.
+// (AVX-512, AVX2+FMA, or portable Go) and work split across the shared worker
+// pool of kernels/parallel.
 //
 // All matrices are row-major. C (m x n) = A (m x k) * B (k x n) + beta * C.
 package gemm
 
 import (
 	"sync"
+
+	"github.com/onnxq/onnxq/kernels/parallel"
 )
 
 // Cache blocking: a kc x NR sliver of B stays in L1 while the micro-kernel runs;
@@ -26,6 +29,11 @@ type kernel struct {
 	// strided, when set, reads the B panel in place (row p at b[p*ldb:]) instead
 	// of from a packed copy.
 	strided func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool)
+	// half, when set, computes only the first halfNR columns of a tile, for
+	// the right edge of C (N = 49 leaves one column in the last 16-wide
+	// panel); it reads B like strided.
+	half   func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool)
+	halfNR int
 }
 
 // active is the kernel in use; chosen by init in the arch file, switchable in tests.
@@ -153,41 +161,50 @@ type bSource struct {
 	packed *PackedB
 }
 
-// run splits C into column (or row) ranges, one per goroutine, and multiplies.
+// Parallel work: a thread takes part only with at least minFlopsPerThread of
+// it (about 4 us), a region on the pool costing 0.4-0.7 us; each
+// thread's share is cut into a few items claimed as threads come free.
+const (
+	minFlopsPerThread = 1 << 18
+	itemsPerThread    = 2
+)
+
+// run splits C into column (or row) ranges of whole tiles, claimed by up to
+// threads goroutines of the shared pool, and multiplies.
 func run(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, threads int) {
 	kr := active
-	if threads < 1 {
-		threads = 1
-	}
-	// Enough work per goroutine to pay for starting it: ~ 2 MFLOP.
-	if w := (2 * m * n * k) / (2 << 20); w < threads {
-		threads = max(1, w)
-	}
+	threads = parallel.Split(max(1, threads), 2*m*n*k, minFlopsPerThread)
 	colTiles := (n + kr.nr - 1) / kr.nr
 	rowTiles := (m + kr.mr - 1) / kr.mr
 	if threads == 1 {
 		block(kr, 0, m, 0, n, k, a, b, beta, c, ldc)
 		return
 	}
-	var wg sync.WaitGroup
-	if colTiles >= rowTiles || colTiles >= 4*threads {
-		per := (colTiles + threads - 1) / threads
-		for j0 := 0; j0 < n; j0 += per * kr.nr {
-			j1 := min(n, j0+per*kr.nr)
-			wg.Add(1)
-			go func() { defer wg.Done(); block(kr, 0, m, j0, j1, k, a, b, beta, c, ldc) }()
-		}
-	} else {
-		per := (rowTiles + threads - 1) / threads
-		// Row ranges must start on an mc boundary when A is prepacked: round to MR
-		// (PackedA panels are MR rows each, so any multiple of MR is a panel start).
-		for i0 := 0; i0 < m; i0 += per * kr.mr {
-			i1 := min(m, i0+per*kr.mr)
-			wg.Add(1)
-			go func() { defer wg.Done(); block(kr, i0, i1, 0, n, k, a, b, beta, c, ldc) }()
-		}
+	// Each item packs its own share of an operand that is not prepacked, and
+	// all of the other one: split the side whose operand is prepacked (the
+	// rows of A when B is, e.g. MatMul weights), or else the side with more tiles.
+	byCols := colTiles >= rowTiles || colTiles >= 4*threads
+	switch {
+	case b.packed != nil && a.packed == nil && rowTiles >= threads:
+		byCols = false
+	case a.packed != nil && b.packed == nil && colTiles >= threads:
+		byCols = true
 	}
-	wg.Wait()
+	if byCols {
+		items := min(colTiles, itemsPerThread*threads)
+		parallel.For(threads, items, func(i int) {
+			j0, j1 := i*colTiles/items*kr.nr, min(n, (i+1)*colTiles/items*kr.nr)
+			block(kr, 0, m, j0, j1, k, a, b, beta, c, ldc)
+		})
+		return
+	}
+	// Row ranges start on whole MR tiles, which is also where the panels of a
+	// prepacked A start.
+	items := min(rowTiles, itemsPerThread*threads)
+	parallel.For(threads, items, func(i int) {
+		i0, i1 := i*rowTiles/items*kr.mr, min(m, (i+1)*rowTiles/items*kr.mr)
+		block(kr, i0, i1, 0, n, k, a, b, beta, c, ldc)
+	})
 }
 
 var bufPool = sync.Pool{New: func() any { return new([]float32) }}
@@ -278,7 +295,11 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 							packB(*bp, b.mat, pc, kc, jc+jr, nn, nr)
 							bPanel, inPlace = *bp, false
 						}
-						kr.fn(kc, aPanel, bPanel, edge[:], nr, false)
+						if kr.half != nil && nn <= kr.halfNR {
+							kr.half(kc, aPanel, bPanel, nr, edge[:], nr, false)
+						} else {
+							kr.fn(kc, aPanel, bPanel, edge[:], nr, false)
+						}
 						for i := 0; i < mm; i++ {
 							dst := c[ci+i*ldc : ci+i*ldc+nn]
 							src := edge[i*nr : i*nr+nn]

@@ -56,7 +56,7 @@ func withEachKernel(t *testing.T, f func(t *testing.T)) {
 func TestSgemm(t *testing.T) {
 	withEachKernel(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(1, 2))
-		sizes := [][3]int{{1, 1, 1}, {5, 7, 3}, {6, 16, 8}, {12, 32, 256}, {13, 33, 257}, {145, 70, 300}, {1, 1000, 512}, {300, 2, 40}, {7, 2100, 9}, {64, 64, 0}}
+		sizes := [][3]int{{1, 1, 1}, {5, 7, 3}, {6, 16, 8}, {12, 32, 256}, {13, 33, 257}, {145, 70, 300}, {1, 1000, 512}, {300, 2, 40}, {7, 2100, 9}, {64, 64, 0}, {7, 24, 5}, {6, 25, 5}, {13, 49, 70}}
 		for _, s := range sizes {
 			m, n, k := s[0], s[1], s[2]
 			for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {

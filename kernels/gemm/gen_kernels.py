@@ -103,6 +103,9 @@ kernel("kernelAVX2", 6, 16, "Y", 8, out)
 kernel("kernelAVX512", 12, 32, "Z", 16, out)
 kernel("kernelAVX2Strided", 6, 16, "Y", 8, out, strided=True)
 kernel("kernelAVX512Strided", 12, 32, "Z", 16, out, strided=True)
+# The right edge of C when at most 8 columns are left: half the FMAs of the
+# 6x16 kernel, reading the first 8 columns of a packed 16-wide panel (ldb 16).
+kernel("kernelAVX2Half", 6, 8, "Y", 8, out, strided=True)
 pack("packRows16AVX", 16, out)
 pack("packRows32AVX", 32, out)
 open("kernel_amd64.s", "w").write("\n".join(out))

@@ -14,6 +14,9 @@ func kernelAVX512(kc int, a, b, c *float32, ldc int, acc bool)
 func kernelAVX2Strided(kc int, a, b, c *float32, ldc, ldb int, acc bool)
 
 //go:noescape
+func kernelAVX2Half(kc int, a, b, c *float32, ldc, ldb int, acc bool)
+
+//go:noescape
 func kernelAVX512Strided(kc int, a, b, c *float32, ldc, ldb int, acc bool)
 
 var avx2Kernel = kernel{name: "avx2-6x16", mr: 6, nr: 16, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
@@ -27,6 +30,11 @@ var avx2Kernel = kernel{name: "avx2-6x16", mr: 6, nr: 16, fn: func(kc int, a, b,
 	_ = b[(kc-1)*ldb+15]
 	_ = c[5*ldc+15]
 	kernelAVX2Strided(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
+}, halfNR: 8, half: func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	_ = a[kc*6-1]
+	_ = b[(kc-1)*ldb+7]
+	_ = c[5*ldc+7]
+	kernelAVX2Half(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
 }}
 
 var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {

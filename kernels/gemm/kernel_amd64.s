@@ -578,6 +578,81 @@ kernelAVX512Strided_overwrite:
 	VZEROUPPER
 	RET
 
+// func kernelAVX2Half(kc int, a, b, c *float32, ldc, ldb int, acc bool)
+// B is read in place: row p of the panel at b + p*ldb.
+TEXT ·kernelAVX2Half(SB), NOSPLIT, $0-49
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), DX
+	SHLQ $2, DX
+	MOVQ ldb+40(FP), R10
+	SHLQ $2, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	TESTQ CX, CX
+	JEQ kernelAVX2Half_store
+kernelAVX2Half_loop:
+	VMOVUPS 0(BX), Y6
+	VBROADCASTSS 0(AX), Y7
+	VFMADD231PS Y6, Y7, Y0
+	VBROADCASTSS 4(AX), Y8
+	VFMADD231PS Y6, Y8, Y1
+	VBROADCASTSS 8(AX), Y7
+	VFMADD231PS Y6, Y7, Y2
+	VBROADCASTSS 12(AX), Y8
+	VFMADD231PS Y6, Y8, Y3
+	VBROADCASTSS 16(AX), Y7
+	VFMADD231PS Y6, Y7, Y4
+	VBROADCASTSS 20(AX), Y8
+	VFMADD231PS Y6, Y8, Y5
+	ADDQ $24, AX
+	ADDQ R10, BX
+	DECQ CX
+	JNE kernelAVX2Half_loop
+kernelAVX2Half_store:
+	MOVBLZX acc+48(FP), R8
+	TESTQ R8, R8
+	JEQ kernelAVX2Half_overwrite
+	VADDPS 0(DI), Y0, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ DX, DI
+	VADDPS 0(DI), Y1, Y1
+	VMOVUPS Y1, 0(DI)
+	ADDQ DX, DI
+	VADDPS 0(DI), Y2, Y2
+	VMOVUPS Y2, 0(DI)
+	ADDQ DX, DI
+	VADDPS 0(DI), Y3, Y3
+	VMOVUPS Y3, 0(DI)
+	ADDQ DX, DI
+	VADDPS 0(DI), Y4, Y4
+	VMOVUPS Y4, 0(DI)
+	ADDQ DX, DI
+	VADDPS 0(DI), Y5, Y5
+	VMOVUPS Y5, 0(DI)
+	VZEROUPPER
+	RET
+kernelAVX2Half_overwrite:
+	VMOVUPS Y0, 0(DI)
+	ADDQ DX, DI
+	VMOVUPS Y1, 0(DI)
+	ADDQ DX, DI
+	VMOVUPS Y2, 0(DI)
+	ADDQ DX, DI
+	VMOVUPS Y3, 0(DI)
+	ADDQ DX, DI
+	VMOVUPS Y4, 0(DI)
+	ADDQ DX, DI
+	VMOVUPS Y5, 0(DI)
+	VZEROUPPER
+	RET
+
 // func packRows16AVX(dst, src *float32, kc, stride int)
 TEXT ·packRows16AVX(SB), NOSPLIT, $0-32
 	MOVQ dst+0(FP), DI

@@ -65,6 +65,18 @@ out += routine("divScalarAVX2", scal, lambda a: [f"VBROADCASTSS v+{argoff(a, 'v'
 axpy = [("dst", 8), ("x", 8), ("n", 8), ("alpha", 4)]
 out += routine("axpyAVX2", axpy, lambda a: [f"VBROADCASTSS alpha+{argoff(axpy, 'alpha')}(FP), Y8"],
                lambda k: ["VMULPS {o}(SI), Y8, Y{r}", "VADDPS {o}(DI), Y{r}, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
+# hardSwishAVX2: dst = a * clip(a*m + c, lo, hi), each step rounded as Affine,
+# Clip and Mul round it, in one pass with the intermediate in registers.
+hsw = [("dst", 8), ("a", 8), ("n", 8), ("m", 4), ("c", 4), ("lo", 4), ("hi", 4)]
+out += routine("hardSwishAVX2", hsw, lambda a: [f"VBROADCASTSS {v}+{argoff(hsw, v)}(FP), Y{r}" for v, r in (("m", 8), ("c", 9), ("lo", 10), ("hi", 11))],
+               lambda k: ["VMOVUPS {o}(SI), Y{t}", "VMULPS Y{t}, Y8, Y{r}", "VADDPS Y9, Y{r}, Y{r}", "VMAXPS Y{r}, Y10, Y{r}", "VMINPS Y{r}, Y11, Y{r}",
+                          "VMULPS Y{r}, Y{t}, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
+# hardSwish6AVX2: dst = a * clip(a + c, lo, hi) / d, the spelling exporters
+# write (x * relu6(x + 3) / 6), rounded after each op as the separate ops are.
+hs6 = [("dst", 8), ("a", 8), ("n", 8), ("c", 4), ("lo", 4), ("hi", 4), ("d", 4)]
+out += routine("hardSwish6AVX2", hs6, lambda a: [f"VBROADCASTSS {v}+{argoff(hs6, v)}(FP), Y{r}" for v, r in (("c", 8), ("lo", 9), ("hi", 10), ("d", 11))],
+               lambda k: ["VMOVUPS {o}(SI), Y{t}", "VADDPS Y{t}, Y8, Y{r}", "VMAXPS Y{r}, Y9, Y{r}", "VMINPS Y{r}, Y10, Y{r}",
+                          "VMULPS Y{r}, Y{t}, Y{r}", "VDIVPS Y11, Y{r}, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
 # minMaxAVX2 folds n (a multiple of 8) floats into 8 running minimums at
 # lanes[0:8] and 8 maximums at lanes[8:16]. x goes in the first source, the
 # accumulator in the second, so a NaN x leaves the accumulator as it was.

@@ -130,6 +130,55 @@ func Affine(dst, a []float32, m, c float32) {
 	}
 }
 
+// HardSwish sets dst[i] = a[i] * min(max(a[i]/6 + 1/2, 0), 1), rounding the
+// affine step, the clip and the product as Affine, Clip and Mul do (the
+// same bits as those three passes), in one pass. dst may be a.
+func HardSwish(dst, a []float32) {
+	const m, c = float32(1.0 / 6), float32(0.5)
+	n := len(dst)
+	a = a[:n]
+	k := simdLen(n)
+	if k > 0 {
+		hardSwishAsm(&dst[0], &a[0], k, m, c, 0, 1)
+	}
+	for i := k; i < n; i++ {
+		x := a[i]
+		t := float32(x*m) + c // the conversion keeps the multiply rounded (no FMA)
+		if t < 0 {
+			t = 0
+		}
+		if t > 1 {
+			t = 1
+		}
+		dst[i] = x * t
+	}
+}
+
+// HardSwish6 sets dst[i] = a[i] * min(max(a[i] + 3, 0), 6) / 6, rounding
+// after the add, the clip, the product and the division: the bits of the
+// Add, Clip, Mul, Div nodes that exporters write for HardSwish, in one pass.
+// dst may be a.
+func HardSwish6(dst, a []float32) {
+	n := len(dst)
+	a = a[:n]
+	k := simdLen(n)
+	if k > 0 {
+		hardSwish6Asm(&dst[0], &a[0], k, 3, 0, 6, 6)
+	}
+	for i := k; i < n; i++ {
+		x := a[i]
+		t := x + 3
+		if t < 0 {
+			t = 0
+		}
+		if t > 6 {
+			t = 6
+		}
+		p := x * t
+		dst[i] = p / 6
+	}
+}
+
 // Clip sets dst[i] to a[i] limited to [lo, hi] (lo first, so hi wins if lo > hi);
 // NaN passes through.
 func Clip(dst, a []float32, lo, hi float32) {

@@ -31,16 +31,24 @@ func clipAVX2(dst, a *float32, n int, lo, hi float32)
 func axpyAVX2(dst, x *float32, n int, alpha float32)
 
 //go:noescape
+func hardSwishAVX2(dst, a *float32, n int, m, c, lo, hi float32)
+
+//go:noescape
+func hardSwish6AVX2(dst, a *float32, n int, c, lo, hi, d float32)
+
+//go:noescape
 func minMaxAVX2(x *float32, n int, lanes *[16]float32)
 
 var (
-	minMaxAsm    = minMaxAVX2
-	addAsm       = addAVX2
-	mulAsm       = mulAVX2
-	addScalarAsm = addScalarAVX2
-	mulScalarAsm = mulScalarAVX2
-	divScalarAsm = divScalarAVX2
-	affineAsm    = affineAVX2
-	clipAsm      = clipAVX2
-	axpyAsm      = axpyAVX2
+	minMaxAsm     = minMaxAVX2
+	addAsm        = addAVX2
+	mulAsm        = mulAVX2
+	addScalarAsm  = addScalarAVX2
+	mulScalarAsm  = mulScalarAVX2
+	divScalarAsm  = divScalarAVX2
+	affineAsm     = affineAVX2
+	clipAsm       = clipAVX2
+	axpyAsm       = axpyAVX2
+	hardSwishAsm  = hardSwishAVX2
+	hardSwish6Asm = hardSwish6AVX2
 )

@@ -23,15 +23,23 @@ func TestSIMDMatchesGo(t *testing.T) {
 			}
 		}
 		ops := map[string]func(dst []float32){
-			"Add":       func(d []float32) { Add(d, a, b) },
-			"Mul":       func(d []float32) { Mul(d, a, b) },
-			"AddScalar": func(d []float32) { AddScalar(d, a, 0.3) },
-			"MulScalar": func(d []float32) { MulScalar(d, a, -1.7) },
-			"DivScalar": func(d []float32) { DivScalar(d, a, 6) },
-			"Affine":    func(d []float32) { Affine(d, a, 0.16666667, 0.5) },
-			"Clip":      func(d []float32) { Clip(d, a, 0, 6) },
-			"Relu":      func(d []float32) { Clip(d, a, 0, float32(math.Inf(1))) },
-			"Axpy":      func(d []float32) { copy(d, b); Axpy(d, a, 0.7) },
+			"Add":        func(d []float32) { Add(d, a, b) },
+			"Mul":        func(d []float32) { Mul(d, a, b) },
+			"AddScalar":  func(d []float32) { AddScalar(d, a, 0.3) },
+			"MulScalar":  func(d []float32) { MulScalar(d, a, -1.7) },
+			"DivScalar":  func(d []float32) { DivScalar(d, a, 6) },
+			"Affine":     func(d []float32) { Affine(d, a, 0.16666667, 0.5) },
+			"Clip":       func(d []float32) { Clip(d, a, 0, 6) },
+			"Relu":       func(d []float32) { Clip(d, a, 0, float32(math.Inf(1))) },
+			"Axpy":       func(d []float32) { copy(d, b); Axpy(d, a, 0.7) },
+			"HardSwish":  func(d []float32) { HardSwish(d, a) },
+			"HardSwish6": func(d []float32) { HardSwish6(d, a) },
+			"HardSwish3": func(d []float32) { // the three passes it replaces
+				t := make([]float32, len(d))
+				Affine(t, a, 1.0/6, 0.5)
+				Clip(t, t, 0, 1)
+				Mul(d, a, t)
+			},
 		}
 		// MinMax: equal values (the sign of a zero may depend on the lane order).
 		useSIMD = true
@@ -82,6 +90,47 @@ func TestMinMax(t *testing.T) {
 	} {
 		if lo, hi := MinMax(c.x); lo != c.lo || hi != c.hi {
 			t.Errorf("MinMax(%v) = %v, %v; want %v, %v", c.x, lo, hi, c.lo, c.hi)
+		}
+	}
+}
+
+// TestHardSwishMatchesThreePasses: the one-pass HardSwish gives the bits of
+// Affine(x/6 + 1/2), Clip(0, 1), Mul(x, .) and HardSwish6 those of x + 3,
+// Clip(0, 6), Mul(x, .), / 6, on both paths, around the kinks at +-3 and on
+// NaN, infinities and signed zeros.
+func TestHardSwishMatchesThreePasses(t *testing.T) {
+	saved := useSIMD
+	defer func() { useSIMD = saved }()
+	var a []float32
+	for i := -5000; i <= 5000; i++ {
+		a = append(a, float32(i)/1000)
+	}
+	a = append(a, float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.Copysign(0, -1)), 1e30, -1e30, 1e-40)
+	for _, simd := range []bool{false, saved} {
+		useSIMD = simd
+		got, want := make([]float32, len(a)), make([]float32, len(a))
+		HardSwish(got, a)
+		Affine(want, a, 1.0/6, 0.5)
+		Clip(want, want, 0, 1)
+		Mul(want, a, want)
+		for i := range a {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("simd=%v x=%v: HardSwish %v, three passes %v", simd, a[i], got[i], want[i])
+			}
+		}
+		six := make([]float32, len(a))
+		HardSwish6(six, a)
+		AddScalar(want, a, 3)
+		Clip(want, want, 0, 6)
+		Mul(want, a, want)
+		DivScalar(want, want, 6)
+		for i := range a {
+			if math.Float32bits(six[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("simd=%v x=%v: HardSwish6 %v, Add Clip Mul Div %v", simd, a[i], six[i], want[i])
+			}
+		}
+		if got[8000] != 3 || got[2000] != 0 { // x = 3 and x = -3
+			t.Fatalf("simd=%v: HardSwish(3) = %v, HardSwish(-3) = %v", simd, got[8000], got[2000])
 		}
 	}
 }

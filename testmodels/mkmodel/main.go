@@ -3,6 +3,7 @@
 //
 //	go run ./testmodels/mkmodel -o out/resnet50.onnx resnet50
 //	go run ./testmodels/mkmodel -samples out/yolo-calib -n 16 yolo-silu
+//	go run ./testmodels/mkmodel -o /tmp/llama.onnx -llama-mb 3072
 package main
 
 import (
@@ -22,10 +23,25 @@ func main() {
 	seed := flag.Uint64("seed", 1, "weight seed (also the sample seed)")
 	samples := flag.String("samples", "", "write seeded sample inputs (.npy) into this folder: image-like for the zoo's image models, N(0,1) otherwise")
 	count := flag.Int("n", 16, "how many samples")
+	llamaMB := flag.Int64("llama-mb", 0, "write a Llama-shaped decoder (TinyLlama's widths) with random weights of about this many MB, as external data, streaming")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: mkmodel [-o OUT.onnx] [-samples DIR [-n N]] [-seed N] MODEL\nmodels: %v\n", testmodels.Names())
+		fmt.Fprintf(os.Stderr, "usage: mkmodel [-o OUT.onnx] [-samples DIR [-n N]] [-seed N] MODEL\n       mkmodel -o OUT.onnx -llama-mb MB [-seed N]\nmodels: %v\n", testmodels.Names())
 	}
 	flag.Parse()
+	if *llamaMB > 0 {
+		if *out == "" || flag.NArg() != 0 {
+			flag.Usage()
+			os.Exit(2)
+		}
+		c := testmodels.LlamaForSize(testmodels.TinyLlamaWidths, *llamaMB<<20)
+		c.Seed = *seed
+		if err := testmodels.WriteLlama(*out, c); err != nil {
+			fmt.Fprintln(os.Stderr, "mkmodel:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("wrote %s: %d layers, %d MB of weights\n", *out, c.Layers, c.WeightBytes()>>20)
+		return
+	}
 	if flag.NArg() != 1 || (*out == "" && *samples == "") {
 		flag.Usage()
 		os.Exit(2)

@@ -1,0 +1,234 @@
+// Package parallel runs loops across a process-wide set of worker goroutines
+// that outlive each loop. A worker that finishes spins for a short while
+// before it parks, so the next parallel region (the next op of a forward pass,
+// tens of microseconds later) finds it awake: a region then costs about a
+// microsecond, where starting goroutines and waking an idle thread costs more
+// than the work of a convolution on a small feature map.
+//
+// Items are claimed one at a time from an atomic counter, and the caller works
+// on its own loop too, so a worker that the OS has not scheduled in time (a
+// loaded machine) costs nothing: the caller takes the items it did not. Only
+// a worker preempted in the middle of an item makes the caller wait.
+package parallel
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// spinFor is how long an idle worker keeps looking for work before it parks;
+// longer than the gap between two ops of a forward pass, short enough that an
+// idle process gives its cores back quickly.
+const spinFor = 200 * time.Microsecond
+
+// job is one call of For. It is allocated per call and never reused, so a
+// worker that picks it up late only finds no items left.
+type job struct {
+	id      uint64 // tells a worker it has not seen this job yet
+	f       func(seat, i int)
+	n       int64
+	next    atomic.Int64 // next item to claim
+	done    atomic.Int64 // items finished
+	seats   atomic.Int64 // workers that may still join
+	waiting atomic.Int32 // 1: the caller sleeps on wake; 2: it was woken
+	wake    chan struct{}
+	panicv  atomic.Pointer[any]
+}
+
+type worker struct {
+	parked atomic.Bool
+	wake   chan struct{}
+}
+
+type pool struct {
+	cur     atomic.Pointer[job] // the job in progress, nil when idle
+	ids     atomic.Uint64
+	workers []*worker
+}
+
+var (
+	once   sync.Once
+	shared *pool
+
+	forced atomic.Int64 // see ForceSplit
+)
+
+func get() *pool {
+	once.Do(func() {
+		shared = &pool{}
+		for i := 0; i < runtime.GOMAXPROCS(0)-1; i++ {
+			w := &worker{wake: make(chan struct{}, 1)}
+			shared.workers = append(shared.workers, w)
+			go shared.loop(w)
+		}
+	})
+	return shared
+}
+
+// Workers is how many goroutines can run one loop at once: the caller and
+// the pool's workers (one per core besides the caller's).
+func Workers() int { return len(get().workers) + 1 }
+
+// For runs f(i) for every i in [0, n) on up to threads goroutines, the
+// caller's included, and returns when all calls have returned. A call made
+// while another loop is running (a nested loop, or another session's) runs
+// on the caller alone. A panic in f is re-raised in the caller.
+func For(threads, n int, f func(i int)) {
+	ForSeat(threads, n, func(_, i int) { f(i) })
+}
+
+// ForSeat is For that also tells f which of the goroutines runs the item: a
+// seat in [0, threads), 0 for the caller, each held by one goroutine at a
+// time, so items can share scratch per seat.
+func ForSeat(threads, n int, f func(seat, i int)) {
+	if n <= 0 {
+		return
+	}
+	p := get()
+	helpers := min(threads-1, n-1, len(p.workers))
+	if helpers <= 0 {
+		for i := 0; i < n; i++ {
+			f(0, i)
+		}
+		return
+	}
+	j := &job{id: p.ids.Add(1), f: f, n: int64(n)}
+	j.seats.Store(int64(helpers))
+	if !p.cur.CompareAndSwap(nil, j) {
+		for i := 0; i < n; i++ {
+			f(0, i)
+		}
+		return
+	}
+	// Wake parked workers, as many as may join.
+	for _, w := range p.workers[:helpers] {
+		if w.parked.Load() && w.parked.CompareAndSwap(true, false) {
+			w.wake <- struct{}{}
+		}
+	}
+	j.work(0)
+	p.cur.CompareAndSwap(j, nil) // no new worker joins from here
+	j.wait()
+	if v := j.panicv.Load(); v != nil {
+		panic(*v)
+	}
+}
+
+// work claims and runs items until none are left.
+func (j *job) work(seat int) {
+	for {
+		i := j.next.Add(1) - 1
+		if i >= j.n {
+			return
+		}
+		j.run(seat, int(i))
+		if j.done.Add(1) == j.n && j.waiting.Load() == 1 && j.waiting.CompareAndSwap(1, 2) {
+			j.wake <- struct{}{}
+		}
+	}
+}
+
+func (j *job) run(seat, i int) {
+	defer func() {
+		if v := recover(); v != nil {
+			j.panicv.CompareAndSwap(nil, &v)
+		}
+	}()
+	j.f(seat, i)
+}
+
+// wait returns when every item has finished: it spins while the items still
+// running are likely short, then sleeps until the last one ends.
+func (j *job) wait() {
+	for s := 0; s < 1<<12; s++ {
+		if j.done.Load() == j.n {
+			return
+		}
+		if s&63 == 63 {
+			runtime.Gosched()
+			osYield()
+		}
+	}
+	j.wake = make(chan struct{}, 1)
+	j.waiting.Store(1)
+	if j.done.Load() == j.n && j.waiting.CompareAndSwap(1, 0) {
+		return
+	}
+	<-j.wake
+}
+
+// loop is a worker: take seats in jobs while they come, park when none has
+// come for spinFor.
+func (p *pool) loop(w *worker) {
+	// The id, not the pointer, of the last job seen: a pointer would keep
+	// the job's closure, and the buffers it references, alive.
+	var last uint64
+	idleSince := time.Now()
+	for s := 0; ; s++ {
+		if j := p.cur.Load(); j != nil && j.id != last {
+			last = j.id
+			if left := j.seats.Add(-1); left >= 0 {
+				j.work(int(left) + 1)
+			}
+			idleSince, s = time.Now(), 0
+			continue
+		}
+		if s&63 != 63 {
+			continue
+		}
+		if time.Since(idleSince) < spinFor {
+			runtime.Gosched()
+			osYield()
+			continue
+		}
+		// Park. A job published after parked was set finds parked set and
+		// sends a wake-up; one published before is seen by the load below.
+		w.parked.Store(true)
+		if j := p.cur.Load(); j != nil && j.id != last && w.parked.CompareAndSwap(true, false) {
+			idleSince, s = time.Now(), 0
+			continue
+		}
+		<-w.wake
+		idleSince, s = time.Now(), 0
+	}
+}
+
+// Split is how many threads to use for work units of work when each thread
+// should get at least minWork of them: at most threads, at least 1.
+func Split(threads, work, minWork int) int {
+	fromEnv()
+	if f := int(forced.Load()); f > 0 {
+		return min(f, max(1, work))
+	}
+	if w := work / max(1, minWork); w < threads {
+		return max(1, w)
+	}
+	return max(1, threads)
+}
+
+// ONNXQ_FORCE_SPLIT=N (N >= 1) acts as ForceSplit(N) from the first Split,
+// so that any package's tests can run every kernel's parallel path:
+// ONNXQ_FORCE_SPLIT=2 go test ./kernels/... (read then, not at init, so that
+// go test's cache knows the result depends on it).
+var fromEnv = sync.OnceFunc(func() {
+	if v := os.Getenv("ONNXQ_FORCE_SPLIT"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n >= 1 {
+			forced.Store(int64(n))
+		} else {
+			fmt.Fprintf(os.Stderr, "onnxq: ignoring ONNXQ_FORCE_SPLIT=%q: want a thread count >= 1\n", v)
+		}
+	}
+})
+
+// ForceSplit, for tests, makes Split ignore minWork and answer threads
+// (threads <= 0 restores the default), so that small test inputs take the
+// same parallel paths as large models.
+func ForceSplit(threads int) {
+	fromEnv() // so that a later first Split does not override this
+	forced.Store(int64(threads))
+}

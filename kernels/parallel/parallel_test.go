@@ -1,0 +1,167 @@
+package parallel
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Every item runs exactly once, whatever the thread count and item count.
+func TestForRunsEachItemOnce(t *testing.T) {
+	for _, threads := range []int{0, 1, 2, 3, 8} {
+		for _, n := range []int{0, 1, 2, 3, 7, 64, 1000} {
+			counts := make([]atomic.Int32, n)
+			For(threads, n, func(i int) { counts[i].Add(1) })
+			for i := range counts {
+				if c := counts[i].Load(); c != 1 {
+					t.Fatalf("threads=%d n=%d: item %d ran %d times", threads, n, i, c)
+				}
+			}
+		}
+	}
+}
+
+// Loops started from many goroutines at once, and loops nested in loops,
+// each run all their items; the race detector checks the hand-offs.
+func TestForConcurrentAndNested(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := 0; g < 6; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := 0; r < 200; r++ {
+				out := make([]int, 16*4)
+				For(2, 16, func(i int) {
+					For(2, 4, func(k int) { out[i*4+k] = i*4 + k + g })
+				})
+				for i, v := range out {
+					if v != i+g {
+						t.Errorf("goroutine %d round %d: out[%d] = %d, want %d", g, r, i, v, i+g)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// After the workers have parked, a new loop wakes them and still completes.
+func TestForAfterWorkersPark(t *testing.T) {
+	for r := 0; r < 3; r++ {
+		time.Sleep(3 * spinFor)
+		var sum atomic.Int64
+		For(Workers(), 100, func(i int) { sum.Add(int64(i)) })
+		if s := sum.Load(); s != 4950 {
+			t.Fatalf("round %d: sum %d, want 4950", r, s)
+		}
+	}
+}
+
+// When the work is spread, more than one goroutine takes part (on a machine
+// with more than one core).
+func TestForUsesWorkers(t *testing.T) {
+	if Workers() < 2 {
+		t.Skip("one core: nothing to spread over")
+	}
+	var ids sync.Map
+	var n atomic.Int32
+	for r := 0; r < 50 && n.Load() < 2; r++ {
+		For(2, 64, func(i int) {
+			// Long enough items that a spinning worker claims some.
+			deadline := time.Now().Add(20 * time.Microsecond)
+			for time.Now().Before(deadline) {
+			}
+			if _, loaded := ids.LoadOrStore(goid(), true); !loaded {
+				n.Add(1)
+			}
+		})
+	}
+	if n.Load() < 2 {
+		t.Fatalf("50 loops of 64 items ran on %d goroutine(s)", n.Load())
+	}
+}
+
+// No two goroutines hold one seat at once, and seats stay below threads.
+func TestForSeatIsExclusive(t *testing.T) {
+	for _, threads := range []int{1, 2, 3} {
+		var busy [3]atomic.Int32
+		var bad atomic.Int32
+		for r := 0; r < 100; r++ {
+			ForSeat(threads, 32, func(seat, i int) {
+				if seat < 0 || seat >= threads || busy[seat].Add(1) != 1 {
+					bad.Add(1)
+					return
+				}
+				for k := 0; k < 200; k++ {
+					_ = k * i
+				}
+				busy[seat].Add(-1)
+			})
+		}
+		if bad.Load() != 0 {
+			t.Fatalf("threads=%d: %d items found their seat out of range or taken", threads, bad.Load())
+		}
+	}
+}
+
+// A panic in an item reaches the caller, and the pool keeps working.
+func TestForPanic(t *testing.T) {
+	got := func() (v any) {
+		defer func() { v = recover() }()
+		For(2, 10, func(i int) {
+			if i == 7 {
+				panic(fmt.Sprintf("item %d", i))
+			}
+		})
+		return nil
+	}()
+	if got != "item 7" {
+		t.Fatalf("recovered %v, want the item's panic", got)
+	}
+	var c atomic.Int32
+	For(2, 10, func(int) { c.Add(1) })
+	if c.Load() != 10 {
+		t.Fatalf("after a panic: %d of 10 items ran", c.Load())
+	}
+}
+
+func TestSplit(t *testing.T) {
+	defer ForceSplit(int(forced.Load()))
+	ForceSplit(0)
+	cases := []struct{ threads, work, minWork, want int }{
+		{2, 100, 10, 2}, {2, 15, 10, 1}, {4, 25, 10, 2}, {2, 0, 10, 1}, {0, 100, 1, 1},
+	}
+	for _, c := range cases {
+		if got := Split(c.threads, c.work, c.minWork); got != c.want {
+			t.Errorf("Split(%d, %d, %d) = %d, want %d", c.threads, c.work, c.minWork, got, c.want)
+		}
+	}
+	ForceSplit(3)
+	if got := Split(2, 15, 10); got != 3 {
+		t.Errorf("forced: Split(2, 15, 10) = %d, want 3", got)
+	}
+}
+
+// BenchmarkFor is the cost of one parallel region of two tiny items: the
+// pool's workers against a goroutine per item.
+func BenchmarkFor(b *testing.B) {
+	var sink atomic.Int64
+	b.Run("pool", func(b *testing.B) {
+		for b.Loop() {
+			For(2, 2, func(i int) { sink.Add(int64(i)) })
+		}
+	})
+	b.Run("goroutines", func(b *testing.B) {
+		for b.Loop() {
+			var wg sync.WaitGroup
+			for i := 0; i < 2; i++ {
+				wg.Add(1)
+				go func() { defer wg.Done(); sink.Add(int64(i)) }()
+			}
+			wg.Wait()
+		}
+	})
+}

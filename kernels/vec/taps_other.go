@@ -1,0 +1,8 @@
+//go:build !amd64 || purego
+
+package vec
+
+// Without assembly simdLen is always 0 and this is never called.
+func sumTapsAsm(dst, src *float32, offs *int, w *float32, taps, n int, bias float32) {}
+
+func stride2Asm(dst, src *float32, n int) {}
