@@ -16,9 +16,10 @@ import (
 	"github.com/onnxq/onnxq/wround"
 )
 
-// awqEngine runs the weight rounding engine with AWQ (int4, blocks of
-// block) on every MatMul weight of the model saved at model, and returns the
-// folded float model and what the engine returned.
+// awqEngine runs the weight rounding engine with AWQ (int4: blocks of block
+// along K for MatMul, per output channel for Conv) on every MatMul and Conv
+// weight of the model saved at model, and returns the folded float model and
+// what the engine returned.
 func awqEngine(t *testing.T, model, cal string, block int) (*graph.Model, map[string][]float32, map[string]*passes.Encoding, []string, *passes.Change, *passes.State) {
 	t.Helper()
 	m, err := graph.Load(model)
@@ -28,10 +29,14 @@ func awqEngine(t *testing.T, model, cal string, block int) (*graph.Model, map[st
 	weights := map[string]*passes.Encoding{}
 	var reports []*TensorReport
 	for _, n := range m.Graph.Nodes {
-		if n.OpType != "MatMul" || n.Input(1).Const == nil {
+		if n.OpType != "MatMul" && n.OpType != "Conv" || n.Input(1).Const == nil {
 			continue
 		}
-		enc, err := passes.WeightEncoding(n.Input(1).Const, 0, block, graph.Int4, true)
+		bs := block
+		if n.OpType == "Conv" {
+			bs = 0
+		}
+		enc, err := passes.WeightEncoding(n.Input(1).Const, 0, bs, graph.Int4, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,6 +157,56 @@ func TestAWQFoldIntoRoundedProducer(t *testing.T) {
 		t.Fatalf("notes %q: want down's scales folded into up (MatMul_2)", ch.Notes)
 	}
 	checkAWQFold(t, orig, m, []int{1, 16, 32}, rounded, weights)
+}
+
+// TestAWQConvFold: AWQ on a Conv -> Relu -> Conv -> Relu -> Conv chain
+// whose hidden channels have very different sizes: the second and third
+// convolutions' scales fold through the Relus into the output channels (and
+// biases) of the convolutions before them, after those were rounded; the
+// first, reading the graph input, gets a Mul.
+func TestAWQConvFold(t *testing.T) {
+	b := testmodels.NewBuilder(4, 17)
+	x := b.Input("input", 1, 3, 12, 12)
+	c1 := b.Conv(x, 8, 3, testmodels.ConvOpts{Pad: 1})
+	c2 := b.Conv(b.Relu(c1), 8, 3, testmodels.ConvOpts{Pad: 1})
+	b.Output(b.Conv(b.Relu(c2), 4, 1, testmodels.ConvOpts{}))
+	// Channel c of c1's and c2's outputs times f_c, the next weight's input
+	// channel c divided by it: the same function, unequal channels.
+	for _, p := range [][2]*graph.Node{{c1.Producer, c2.Producer}} {
+		w1, w2 := p[0].Input(1).Const, p[1].Input(1).Const
+		for c := range 8 {
+			f := float32(math.Exp(2 * math.Sin(float64(c)*1.3)))
+			for i := range 27 {
+				w1.Float32s()[c*27+i] *= f
+			}
+			if bias := p[0].Input(2); bias != nil {
+				bias.Const.Float32s()[c] *= f
+			}
+			for o := range 8 {
+				for i := range 9 {
+					w2.Float32s()[(o*8+c)*9+i] /= f
+				}
+			}
+		}
+	}
+	shape := []int{1, 3, 12, 12}
+	_, model, cal := withSamples(t, b.Finish(), 8, shape, 3)
+	orig, err := graph.Load(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, rounded, weights, inserted, ch, st := awqEngine(t, model, cal, 0)
+	folded := 0
+	for _, n := range ch.Notes {
+		if strings.Contains(n, "folded into the output channels of \"Conv") {
+			folded++
+		}
+	}
+	if folded < 1 || len(st.Changed) < 2 {
+		t.Fatalf("notes %q, changed %v: want a fold through a Relu into a Conv", ch.Notes, st.Changed)
+	}
+	t.Logf("%d folds, %d Muls", folded, len(inserted))
+	checkAWQFold(t, orig, m, shape, rounded, weights)
 }
 
 // TestAWQBeatsNearest: W4A16 (int4 blocks of 32, weights only) of the

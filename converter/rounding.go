@@ -238,11 +238,12 @@ func roundTargets(g *graph.Graph, pl *plan, st *settings, opt Options, weights m
 			}
 		}
 		if algo == "awq" {
-			// AWQ's input scales must be folded into the graph, which
-			// passes.MigrateInputScale does for MatMul/Gemm readers only.
+			// AWQ's input scales must be folded into the graph: passes
+			// does it for MatMul/Gemm (transA 0) and ungrouped Conv readers.
 			ta, _ := n.AttrInt("transA", 0)
-			if n.OpType == "Conv" || ta != 0 {
-				rep.Warnings = append(rep.Warnings, fmt.Sprintf("weight %q: awq's input scales are folded for MatMul and Gemm (transA 0) layers only: nearest rounding", wv.Name))
+			grp, _ := n.AttrInt("group", 1)
+			if ta != 0 || grp != 1 {
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("weight %q: awq's input scales are folded for MatMul, Gemm (transA 0) and ungrouped Conv layers only: nearest rounding", wv.Name))
 				algo = "nearest"
 			}
 		}
@@ -1150,7 +1151,20 @@ func (f *awqFold) apply(ts []*roundTarget, s []float32) error {
 	for i, t := range ts {
 		readers[i] = t.node
 	}
-	mig, err := passes.MigrateInputScaleWith(f.g, input, readers, s, f.canFold)
+	var mig passes.Migration
+	var err error
+	if ts[0].node.OpType == "Conv" {
+		// One scale per input channel, repeated over its taps in s.
+		taps := max(1, ts[0].subs[0].layer.Taps)
+		sc := make([]float32, len(s)/taps)
+		for c := range sc {
+			sc[c] = s[c*taps]
+		}
+		s = sc
+		mig, err = passes.MigrateConvInputScale(f.g, input, readers, s, f.canFold)
+	} else {
+		mig, err = passes.MigrateInputScaleWith(f.g, input, readers, s, f.canFold)
+	}
 	if err != nil {
 		return fmt.Errorf("awq: %v", err)
 	}
@@ -1182,13 +1196,14 @@ func (f *awqFold) apply(ts []*roundTarget, s []float32) error {
 	return nil
 }
 
-// canFold says whether a fold may divide the output channels of MatMul/Gemm
-// p: not through a Gemm bias (it is planned by name, and the fold replaces
-// it), not into a shared quantized weight (the fold's private copy would
-// have no encoding), not into a per-tensor grid.
+// canFold says whether a fold may divide the output channels of a MatMul,
+// Gemm or Conv p: not through a Gemm bias (it is planned by name, and the
+// fold replaces it; a Conv's is divided in place), not into a shared
+// quantized weight (the fold's private copy would have no encoding), not
+// into a per-tensor grid.
 func (f *awqFold) canFold(p *graph.Node) bool {
 	w := p.Input(1)
-	if p.OpType == "Gemm" && p.Input(2) != nil {
+	if b := p.Input(2); b != nil && (p.OpType == "Gemm" || len(b.Consumers) > 1) {
 		return false
 	}
 	enc := f.weights[w.Name]
@@ -1198,7 +1213,7 @@ func (f *awqFold) canFold(p *graph.Node) bool {
 	if len(w.Consumers) > 1 {
 		return false
 	}
-	_, ok := outChannels(enc, w.Const.Shape, isTransposed(p))
+	_, ok := outChannels(enc, w.Const.Shape, outChannelOf(p))
 	return ok
 }
 
@@ -1210,44 +1225,42 @@ func (f *awqFold) divideOutputs(p *graph.Node, s []float32) {
 	if enc == nil {
 		return
 	}
-	trans := isTransposed(p)
-	chOf, _ := outChannels(enc, w.Const.Shape, trans)
+	ch := outChannelOf(p)
+	chOf, _ := outChannels(enc, w.Const.Shape, ch)
 	for i, n := range chOf {
 		enc.Scale[i] /= s[n]
 	}
-	cols := w.Const.Shape[1]
 	for _, m := range []map[string][]float32{f.out, f.orig} {
 		v := m[w.Name]
 		for i := range v {
-			n := i % cols
-			if trans {
-				n = i / cols
-			}
-			v[i] /= s[n]
+			v[i] /= s[ch(i)]
 		}
 	}
 }
 
-// isTransposed: a Gemm with transB, whose weight is [N, K].
-func isTransposed(n *graph.Node) bool {
+// outChannelOf maps a flat index of a MatMul, Gemm or Conv weight to its
+// output channel.
+func outChannelOf(n *graph.Node) func(i int) int {
+	shape := n.Input(1).Const.Shape
+	per := graph.Numel(shape[1:])
 	tb, _ := n.AttrInt("transB", 0)
-	return n.OpType == "Gemm" && tb != 0
+	switch {
+	case n.OpType == "Conv" || n.OpType == "Gemm" && tb != 0:
+		return func(i int) int { return i / per }
+	}
+	return func(i int) int { return i % per }
 }
 
-// outChannels maps each scale of a 2-D MatMul/Gemm weight's encoding to the
-// output channel it belongs to; false when one scale spans several.
-func outChannels(enc *passes.Encoding, shape []int, trans bool) ([]int, bool) {
+// outChannels maps each scale of a weight's encoding to the output channel
+// (ch) it belongs to; false when one scale spans several.
+func outChannels(enc *passes.Encoding, shape []int, ch func(int) int) ([]int, bool) {
 	chOf := make([]int, len(enc.Scale))
 	for i := range chOf {
 		chOf[i] = -1
 	}
 	idx := enc.ScaleIndex(shape)
-	cols := shape[1]
 	for i := range graph.Numel(shape) {
-		n := i % cols
-		if trans {
-			n = i / cols
-		}
+		n := ch(i)
 		p := idx(i)
 		if chOf[p] >= 0 && chOf[p] != n {
 			return nil, false

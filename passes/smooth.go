@@ -237,20 +237,8 @@ func MigrateInputScaleWith(g *graph.Graph, input *graph.Value, readers []*graph.
 		mig.How = "folded into " + strings.Join(f.into, ", ")
 		mig.Changed, mig.Producers = f.changed, f.layers
 	} else {
-		inv := make([]float32, len(s))
-		for j, v := range s {
-			inv[j] = 1 / v
-		}
-		c := newConst(g, input.Name+"_smooth_inv_scale", []int{len(s)}, inv)
-		mul := g.AddNode("Mul", g.UniqueName(input.Name+"_smooth"), []*graph.Value{input, c}, []string{g.UniqueName(input.Name + "_smoothed")})
-		if dt := input.ElemType(); dt != graph.Undefined {
-			mul.Output().SetTensorType(dt, nil)
-		}
-		for _, n := range readers {
-			g.SetInput(n, 0, mul.Output())
-		}
+		mig.Inserted = insertDivide(g, input, readers, s, []int{len(s)})
 		mig.How = fmt.Sprintf("Mul by 1/s inserted before %d layer(s)", len(readers))
-		mig.Inserted = mul.Output()
 	}
 	for _, n := range readers {
 		wv := n.Input(1)
@@ -261,6 +249,24 @@ func MigrateInputScaleWith(g *graph.Graph, input *graph.Value, readers []*graph.
 		scaleWeight(wv.Const, isTransB(n), true, s, false)
 	}
 	return mig, g.TopoSort()
+}
+
+// insertDivide inserts x * (1/s) (1/s of the given shape, broadcasting over
+// x's channels) and makes readers read it instead of x.
+func insertDivide(g *graph.Graph, x *graph.Value, readers []*graph.Node, s []float32, shape []int) *graph.Value {
+	inv := make([]float32, len(s))
+	for j, v := range s {
+		inv[j] = 1 / v
+	}
+	c := newConst(g, x.Name+"_smooth_inv_scale", shape, inv)
+	mul := g.AddNode("Mul", g.UniqueName(x.Name+"_smooth"), []*graph.Value{x, c}, []string{g.UniqueName(x.Name + "_smoothed")})
+	if dt := x.ElemType(); dt != graph.Undefined {
+		mul.Output().SetTensorType(dt, nil)
+	}
+	for _, n := range readers {
+		g.SetInput(n, 0, mul.Output())
+	}
+	return mul.Output()
 }
 
 // scaleWeight multiplies (or divides) the input channels (rows of [K, N];
