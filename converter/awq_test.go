@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,8 +20,9 @@ import (
 // awqEngine runs the weight rounding engine with AWQ (int4: blocks of block
 // along K for MatMul, per output channel for Conv) on every MatMul and Conv
 // weight of the model saved at model, and returns the folded float model and
-// what the engine returned.
-func awqEngine(t *testing.T, model, cal string, block int) (*graph.Model, map[string][]float32, map[string]*passes.Encoding, []string, *passes.Change, *passes.State) {
+// what the engine returned. The weights of the nodes named in pin have
+// encodings from the overrides.
+func awqEngine(t *testing.T, model, cal string, block int, pin ...string) (*graph.Model, map[string][]float32, map[string]*passes.Encoding, []string, *passes.Change, *passes.State) {
 	t.Helper()
 	m, err := graph.Load(model)
 	if err != nil {
@@ -41,7 +43,11 @@ func awqEngine(t *testing.T, model, cal string, block int) (*graph.Model, map[st
 			t.Fatal(err)
 		}
 		weights[n.Input(1).Name] = enc
-		reports = append(reports, &TensorReport{Name: n.Input(1).Name, Kind: "weight", Encoding: enc})
+		tr := &TensorReport{Name: n.Input(1).Name, Kind: "weight", Encoding: enc}
+		if slices.Contains(pin, n.Name) {
+			tr.Observer = "overrides"
+		}
+		reports = append(reports, tr)
 	}
 	rep, st := &Report{}, passes.NewState()
 	opt := Options{Calib: cal, WeightType: graph.Int4, WeightRounding: "awq", Rounding: wround.DefaultOptions()}
@@ -155,6 +161,13 @@ func TestAWQFoldIntoRoundedProducer(t *testing.T) {
 	m, rounded, weights, _, ch, _ := awqEngine(t, model, cal, 16)
 	if !strings.Contains(ch.Notes[len(ch.Notes)-1], `folded into the output channels of "MatMul_2"`) {
 		t.Fatalf("notes %q: want down's scales folded into up (MatMul_2)", ch.Notes)
+	}
+	checkAWQFold(t, orig, m, []int{1, 16, 32}, rounded, weights)
+	// Up's encoding pinned by the overrides: no fold may divide it, down
+	// gets a Mul, and up's grid is the user's.
+	m, rounded, weights, _, ch, _ = awqEngine(t, model, cal, 16, "MatMul_2")
+	if !strings.Contains(ch.Notes[len(ch.Notes)-1], "Mul by 1/s inserted") {
+		t.Fatalf("notes %q: want a Mul before down", ch.Notes)
 	}
 	checkAWQFold(t, orig, m, []int{1, 16, 32}, rounded, weights)
 }

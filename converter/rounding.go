@@ -136,7 +136,12 @@ func roundWeights(ctx context.Context, m *graph.Model, pl *plan, st *settings, o
 	// ones already rounded; the float values come back at the end.
 	orig := map[string][]float32{}
 	fold := &awqFold{g: m.Graph, weights: weights, out: out, orig: orig, state: pst,
-		change: &passes.Change{Pass: "awq", MaxRelDiff: -1}}
+		change: &passes.Change{Pass: "awq", MaxRelDiff: -1}, pinned: map[string]bool{}}
+	for _, tr := range reports {
+		if tr.Observer == "overrides" || st.weight[tr.Name].Min != nil {
+			fold.pinned[tr.Name] = true // the user's grid: no fold divides it
+		}
+	}
 	defer func() {
 		for name, w := range orig {
 			copy(m.Graph.Value(name).Const.Float32s(), w)
@@ -1143,6 +1148,7 @@ type awqFold struct {
 	state     *passes.State
 	change    *passes.Change
 	inserted  []string
+	pinned    map[string]bool // weights whose encodings the overrides pin
 }
 
 func (f *awqFold) apply(ts []*roundTarget, s []float32) error {
@@ -1200,7 +1206,7 @@ func (f *awqFold) apply(ts []*roundTarget, s []float32) error {
 // Gemm or Conv p: not through a Gemm bias (it is planned by name, and the
 // fold replaces it; a Conv's is divided in place), not into a shared
 // quantized weight (the fold's private copy would have no encoding), not
-// into a per-tensor grid.
+// into a grid the overrides pin or one that is per tensor.
 func (f *awqFold) canFold(p *graph.Node) bool {
 	w := p.Input(1)
 	if b := p.Input(2); b != nil && (p.OpType == "Gemm" || len(b.Consumers) > 1) {
@@ -1210,7 +1216,7 @@ func (f *awqFold) canFold(p *graph.Node) bool {
 	if enc == nil {
 		return true
 	}
-	if len(w.Consumers) > 1 {
+	if len(w.Consumers) > 1 || f.pinned[w.Name] {
 		return false
 	}
 	_, ok := outChannels(enc, w.Const.Shape, outChannelOf(p))
