@@ -108,7 +108,7 @@ func convertFlags() []convertFlag {
 		num("accuracy-level", "quantization.accuracy_level", "MatMulNBits accuracy_level: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 (ONNX Runtime's compute type)", 0, func(c *overrides.Config) *int { return &c.Quant.AccuracyLevel }),
 		boolean("dynamic", "quantization.dynamic", "dynamic W8A8: int8 MatMul/Gemm weights, inputs quantized at run time (no calibration data needed)", func(c *overrides.Config) *bool { return &c.Quant.Dynamic }),
 		str("dynamic-granularity", "quantization.dynamic_granularity", "with --dynamic: tensor (one activation scale per tensor) or token (one per row, symmetric int8, msModelSlim's w8a8_dynamic)", d.Quant.DynamicGranularity, func(c *overrides.Config) *string { return &c.Quant.DynamicGranularity }),
-		convertFlag{&cli.FloatFlag{Name: "smooth-quant", Usage: "SmoothQuant alpha in [0, 1] for every MatMul/Gemm (0: off): move activation outlier channels into the weights, scales from the calibration data (default: 0.5 for MatMuls with 8-bit activations when --calib is given)"}, "quantization.smooth_quant", func(c *overrides.Config, cmd *cli.Command) error {
+		convertFlag{&cli.FloatFlag{Name: "smooth-quant", Usage: "SmoothQuant alpha in [0, 1] for every MatMul/Gemm (0: off): move activation outlier channels into the weights, scales from the calibration data (default: per tensor, the strength that lowers the estimated W8A8 noise, for MatMuls with 8-bit activations where it folds upstream, when --calib is given)"}, "quantization.smooth_quant", func(c *overrides.Config, cmd *cli.Command) error {
 			a := cmd.Float("smooth-quant")
 			c.Quant.SmoothQuant = &a
 			return nil
