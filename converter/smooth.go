@@ -28,7 +28,8 @@ type smoothTarget struct {
 	src     string // the overrides entry that set alpha, "" for the command line
 	// auto: alpha from Options.SmoothQuantDefault, which smooths only where
 	// 1/s folds upstream (an inserted Mul would change the graph's shape).
-	auto bool
+	auto     bool
+	estimate string // the default's choice, for the report
 }
 
 // smoothTargets resolves each MatMul/Gemm's alpha (overrides rule, else
@@ -109,9 +110,29 @@ func defaultSmoothing(n *graph.Node, opt Options) bool {
 	return true
 }
 
+// smoothStats are one tensor's per-channel statistics over the
+// calibration samples (channels on its last axis).
+type smoothStats struct {
+	lo, hi []float32 // per channel min and max
+	sumSq  []float64 // per channel sum of x^2
+	rows   int64
+}
+
+// absMax is max|x| per channel: SmoothQuant's max|X_j|.
+func (c *smoothStats) absMax() []float32 {
+	out := make([]float32, len(c.hi))
+	for j := range out {
+		out[j] = max(c.hi[j], -c.lo[j])
+		if c.hi[j] != c.hi[j] || c.lo[j] != c.lo[j] {
+			out[j] = float32(math.NaN()) // SmoothScales then keeps s = 1
+		}
+	}
+	return out
+}
+
 // channelAbsMax runs the calibration samples once and returns, for each
-// named tensor, the largest |x| of every channel of its last axis.
-func channelAbsMax(ctx context.Context, m *graph.Model, opt Options, names []string) (map[string][]float32, int, error) {
+// named tensor, the statistics of every channel of its last axis.
+func channelAbsMax(ctx context.Context, m *graph.Model, opt Options, names []string) (map[string]*smoothStats, int, error) {
 	src, err := dataset.Open(opt.Calib, dataset.InputsOf(m), opt.Dataset)
 	if err != nil {
 		return nil, 0, err
@@ -120,7 +141,7 @@ func channelAbsMax(ctx context.Context, m *graph.Model, opt Options, names []str
 	for _, n := range names {
 		want[n] = true
 	}
-	out := map[string][]float32{}
+	out := map[string]*smoothStats{}
 	var tapErr error
 	s, err := kernels.NewSession(m, kernels.Options{Threads: opt.Threads, TapOnly: want, Tap: func(name string, t *graph.Tensor) {
 		if t.DType != graph.Float || t.Rank() == 0 || tapErr != nil {
@@ -129,18 +150,26 @@ func channelAbsMax(ctx context.Context, m *graph.Model, opt Options, names []str
 		k := t.Shape[t.Rank()-1]
 		acc := out[name]
 		if acc == nil {
-			acc = make([]float32, k)
+			acc = &smoothStats{lo: make([]float32, k), hi: make([]float32, k), sumSq: make([]float64, k)}
+			for j := range k {
+				acc.lo[j], acc.hi[j] = float32(math.Inf(1)), float32(math.Inf(-1))
+			}
 			out[name] = acc
-		} else if len(acc) != k {
-			tapErr = fmt.Errorf("smooth quant: tensor %q has %d channels in one sample, %d in another", name, len(acc), k)
+		} else if len(acc.hi) != k {
+			tapErr = fmt.Errorf("smooth quant: tensor %q has %d channels in one sample, %d in another", name, len(acc.hi), k)
 			return
 		}
 		for i, v := range t.Float32s() {
 			j := i % k
-			if a := float32(math.Abs(float64(v))); a > acc[j] || a != a {
-				acc[j] = a // NaN propagates: SmoothScales then keeps s = 1
+			if v < acc.lo[j] || v != v {
+				acc.lo[j] = v // NaN propagates
 			}
+			if v > acc.hi[j] || v != v {
+				acc.hi[j] = v
+			}
+			acc.sumSq[j] += float64(v) * float64(v)
 		}
+		acc.rows += int64(t.Len() / k)
 	}})
 	if err != nil {
 		return nil, 0, err
@@ -163,6 +192,64 @@ func channelAbsMax(ctx context.Context, m *graph.Model, opt Options, names []str
 		}
 	}
 	return out, src.Len(), nil
+}
+
+// autoAlphas are the strengths the default tries per tensor.
+var autoAlphas = []float64{0.3, 0.4, 0.5, 0.6, 0.7}
+
+// w8a8Error estimates the output noise power of the layers reading a tensor
+// when the tensor is quantized per tensor to 8 bits (uniform noise of
+// variance step^2/12, the step from the min/max range of x/s) and each
+// weight column per channel to int8 (symmetric, step max|s_j W_jn| / 127):
+//
+//	step_x^2/12 * sum_jn (s_j W_jn)^2  +  sum_n step_n^2/12 * sum_j E[x_j^2]/s_j^2
+//
+// s nil is no smoothing. It is the quantity SmoothQuant trades: smaller
+// activation steps for larger weight steps.
+func w8a8Error(c *smoothStats, ws []*graph.Node, input *graph.Value, s []float32) float64 {
+	k := len(c.hi)
+	sj := func(j int) float64 {
+		if s == nil {
+			return 1
+		}
+		return float64(s[j])
+	}
+	lo, hi := 0.0, 0.0
+	for j := range k {
+		lo, hi = min(lo, float64(c.lo[j])/sj(j)), max(hi, float64(c.hi[j])/sj(j))
+	}
+	stepX := (hi - lo) / 255
+	var wPow, wNoise float64
+	for _, n := range ws {
+		w := n.Input(1).Const
+		vals, rows, cols := w.Float32s(), w.Shape[0], w.Shape[1]
+		trans := passes.GemmTransB(n)
+		outs := cols
+		if trans {
+			outs = rows
+		}
+		colMax := make([]float64, outs)
+		for r := range rows {
+			for q := range cols {
+				j, o := r, q
+				if trans {
+					j, o = q, r
+				}
+				v := float64(vals[r*cols+q]) * sj(j)
+				wPow += v * v
+				colMax[o] = max(colMax[o], math.Abs(v))
+			}
+		}
+		var xPow float64 // sum_j E[x_j^2] / s_j^2
+		for j := range k {
+			xPow += c.sumSq[j] / float64(max(c.rows, 1)) / (sj(j) * sj(j))
+		}
+		for _, m := range colMax {
+			step := m / 127
+			wNoise += step * step / 12 * xPow
+		}
+	}
+	return stepX*stepX/12*wPow + wNoise
 }
 
 // smoothQuant migrates each target's scales and returns the report's change
@@ -194,7 +281,7 @@ func smoothQuant(ctx context.Context, m *graph.Model, opt Options, st *passes.St
 	// output channels (SwiGLU's up_proj) must not move another tensor's s.
 	scales := make([][]float32, len(targets))
 	for i, t := range targets {
-		x := xMax[t.input.Name]
+		x := xMax[t.input.Name].absMax()
 		wMax, err := passes.InputChannelMax(g, t.input, t.readers)
 		if err != nil {
 			return nil, 0, fmt.Errorf("smooth quant: %v", err)
@@ -203,8 +290,31 @@ func smoothQuant(ctx context.Context, m *graph.Model, opt Options, st *passes.St
 			ch.Notes = append(ch.Notes, fmt.Sprintf("%q left alone: %d activation channels on its last axis, the weights have %d input channels", t.input.Name, len(x), len(wMax)))
 			continue
 		}
-		if scales[i], err = passes.SmoothScales(x, wMax, t.alpha); err != nil {
-			return nil, 0, fmt.Errorf("smooth quant: tensor %q: %v", t.input.Name, err)
+		if !t.auto {
+			if scales[i], err = passes.SmoothScales(x, wMax, t.alpha); err != nil {
+				return nil, 0, fmt.Errorf("smooth quant: tensor %q: %v", t.input.Name, err)
+			}
+			continue
+		}
+		// The default picks, per tensor, the strength (or none) with the
+		// lowest estimated W8A8 output noise: a model without activation
+		// outliers (PaddleOCR rec's SVTR blocks) is left as it is.
+		c := xMax[t.input.Name]
+		best := w8a8Error(c, t.readers, t.input, nil)
+		none := best
+		for _, a := range autoAlphas {
+			cand, err := passes.SmoothScales(x, wMax, a)
+			if err != nil {
+				return nil, 0, fmt.Errorf("smooth quant: tensor %q: %v", t.input.Name, err)
+			}
+			if e := w8a8Error(c, t.readers, t.input, cand); e < best {
+				best, scales[i], t.alpha = e, cand, a
+			}
+		}
+		if scales[i] == nil {
+			ch.Notes = append(ch.Notes, fmt.Sprintf("%q left alone: smoothing would not lower its estimated W8A8 noise (default for 8-bit MatMul inputs)", t.input.Name))
+		} else {
+			t.estimate = fmt.Sprintf(", estimated W8A8 output noise %.3g -> %.3g", none, best)
 		}
 	}
 	for i, t := range targets {
@@ -212,7 +322,7 @@ func smoothQuant(ctx context.Context, m *graph.Model, opt Options, st *passes.St
 		if s == nil {
 			continue
 		}
-		x := xMax[t.input.Name]
+		x := xMax[t.input.Name].absMax()
 		before, after := outlierRatio(x, nil), outlierRatio(x, s)
 		mig, err := passes.MigrateInputScaleOf(g, t.input, t.readers, s)
 		if err != nil {
@@ -230,7 +340,7 @@ func smoothQuant(ctx context.Context, m *graph.Model, opt Options, st *passes.St
 		case t.src != "":
 			src = ", from overrides " + t.src
 		case t.auto:
-			src = ", default for 8-bit MatMul inputs where 1/s folds upstream"
+			src = ", default for 8-bit MatMul inputs where 1/s folds upstream" + t.estimate
 		}
 		ch.Notes = append(ch.Notes, fmt.Sprintf("%q (alpha %g%s): channel max/median of |x| %.3g -> %.3g; %s", t.input.Name, t.alpha, src, before, after, mig.How))
 	}

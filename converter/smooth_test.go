@@ -96,7 +96,7 @@ func TestSmoothQuantIsExactInFloat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before, after := outlierRatio(mo[qkvIn], nil), outlierRatio(ms[qkvIn], nil)
+	before, after := outlierRatio(mo[qkvIn].absMax(), nil), outlierRatio(ms[qkvIn].absMax(), nil)
 	t.Logf("q/k/v input: channel max over median %.1f -> %.1f", before, after)
 	if before < 50 || after > 10 {
 		t.Errorf("q/k/v input: channel max over median %.1f -> %.1f, want the planted 100x outliers gone", before, after)
@@ -189,5 +189,48 @@ func TestSmoothQuantRules(t *testing.T) {
 	}
 	if _, err := overrides.Parse([]byte(`{"version": 1, "op_types": {"MatMul": {"smooth_quant": -0.1}}}`)); err == nil || !strings.Contains(err.Error(), `op_types["MatMul"].smooth_quant`) {
 		t.Errorf("negative alpha in a rule: %v", err)
+	}
+}
+
+// TestSmoothQuantDefaultDecides: the default's noise estimate sees a clear
+// gain for a tensor with an activation outlier channel, and next to none
+// where neither side has outliers (then the rescale is close to uniform and
+// changes little).
+func TestSmoothQuantDefaultDecides(t *testing.T) {
+	b := testmodels.NewBuilder(3, 17)
+	x := b.Input("x", 1, 16, 8)
+	w := b.Normal(8*4, 0, 0.1)
+	y := b.MatMul(x, b.Const("w", []int{8, 4}, w))
+	b.Output(y)
+	m := b.Finish()
+	mm := m.Graph.Nodes[len(m.Graph.Nodes)-1]
+	flat := &smoothStats{lo: make([]float32, 8), hi: make([]float32, 8), sumSq: make([]float64, 8), rows: 100}
+	outl := &smoothStats{lo: make([]float32, 8), hi: make([]float32, 8), sumSq: make([]float64, 8), rows: 100}
+	for j := range 8 {
+		flat.lo[j], flat.hi[j], flat.sumSq[j] = -1, 1, 100.0/3
+		outl.lo[j], outl.hi[j], outl.sumSq[j] = -1, 1, 100.0/3
+	}
+	outl.lo[5], outl.hi[5], outl.sumSq[5] = -100, 100, 100*1e4/3 // an activation outlier channel
+	wMax, err := passes.InputChannelMax(m.Graph, x, []*graph.Node{mm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	best := func(c *smoothStats) (float64, float64) {
+		none := w8a8Error(c, []*graph.Node{mm}, x, nil)
+		lowest := none
+		for _, a := range autoAlphas {
+			s, err := passes.SmoothScales(c.absMax(), wMax, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lowest = min(lowest, w8a8Error(c, []*graph.Node{mm}, x, s))
+		}
+		return none, lowest
+	}
+	if none, lowest := best(flat); lowest < 0.5*none {
+		t.Errorf("no outliers: smoothing estimated %.3g against %.3g unsmoothed; want next to no gain", lowest, none)
+	}
+	if none, lowest := best(outl); !(lowest < none/4) {
+		t.Errorf("activation outlier channel: smoothing estimated %.3g against %.3g unsmoothed; want a clear gain", lowest, none)
 	}
 }

@@ -106,7 +106,7 @@ func Collect(m *graph.Model) (*Export, error) {
 		return nil, err
 	}
 	if len(c.out.Layers) == 0 {
-		return nil, fmt.Errorf("no quantized weights (no DequantizeLinear of an integer constant, MatMulNBits, MatMulInteger or DynamicQuantizeMatMul): export reads models written by onnxq convert")
+		return nil, fmt.Errorf("no quantized weights (no DequantizeLinear of an integer constant, MatMulNBits, MatMulInteger, MatMulIntegerToFloat or DynamicQuantizeMatMul): export reads models written by onnxq convert")
 	}
 	if err := c.floats(); err != nil {
 		return nil, err

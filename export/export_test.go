@@ -561,6 +561,132 @@ func TestDynamic(t *testing.T) {
 	}
 }
 
+// TestDynamicPerToken: both per-token dynamic forms (onnxq's row quantizer
+// feeding MatMulInteger, or ORT's MatMulIntegerToFloat) export as
+// W8A8_DYNAMIC with the model's own int8 codes (transposed to [N, K]) and
+// weight scales, the same as the weight-only export, and no tensor of the
+// quantizer's constants; safetensors and .npy agree.
+func TestDynamicPerToken(t *testing.T) {
+	ref := quantize(t, blockedModel(), "", 0, converter.Options{WeightOnly: true, WeightType: graph.Int8})
+	_, want, _ := exportST(t, ref)
+	for _, format := range []string{converter.FormatONNX, converter.FormatORT} {
+		path := quantize(t, blockedModel(), "", 0, converter.Options{Dynamic: true, DynamicPerToken: true, WeightType: graph.Int8, WeightFormat: format})
+		m, err := graph.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops := map[string]bool{}
+		for _, n := range m.Graph.Nodes {
+			ops[n.OpType] = true
+		}
+		if ops["DynamicQuantizeLinear"] || !ops["ReduceMax"] {
+			t.Fatalf("%s: not the per-token form: %v", format, ops)
+		}
+		e, st, desc := exportST(t, path)
+		wantKeys(t, desc, W8A8Dynamic, []string{"MatMul_1", "Gemm_1"}, SuffixWeight, SuffixWeightScale, SuffixWeightOffset)
+		if desc["Gemm_1.bias"] != "W8A8_DYNAMIC" || desc["model_quant_type"] != "W8A8_DYNAMIC" || len(desc) != 8 || len(st) != 7 {
+			t.Errorf("%s: description %v", format, desc)
+		}
+		op := "MatMulInteger"
+		if format == converter.FormatORT {
+			op = "MatMulIntegerToFloat"
+		}
+		for _, l := range e.Layers {
+			if l.Op != op || l.Type != W8A8Dynamic {
+				t.Errorf("%s: layer %+v, want %s", format, l, op)
+			}
+		}
+		for _, p := range [][2]string{{"MatMul_1", "proj"}, {"Gemm_1", "Gemm_1"}} {
+			// The model's own [K, N] codes and [N] scales.
+			mw, ms := m.Graph.Value(p[0]+"_weight_quantized"), m.Graph.Value(p[0]+"_weight_scale")
+			if mw == nil || ms == nil || mw.Const.DType != graph.Int8 {
+				t.Fatalf("%s: %s has no int8 weight and scale", format, p[0])
+			}
+			k, n := mw.Const.Shape[0], mw.Const.Shape[1]
+			codes := make([]float32, k*n)
+			for i, v := range kernels.LoadInt64s(mw.Const) {
+				codes[i] = float32(v)
+			}
+			got := make([]float32, k*n)
+			for i, v := range kernels.LoadInt64s(st[p[0]+SuffixWeight]) {
+				got[i] = float32(v)
+			}
+			if !slices.Equal(st[p[0]+SuffixWeight].Shape, []int{n, k}) {
+				t.Errorf("%s %s.weight is %v, want [%d %d]", format, p[0], st[p[0]+SuffixWeight].Shape, n, k)
+			}
+			sameFloats(t, format+" "+p[0]+" codes", got, transpose2(codes, k, n))
+			sameFloats(t, format+" "+p[0]+" scales", st[p[0]+SuffixWeightScale].Float32s(), ms.Const.Float32s())
+			sameFloats(t, format+" "+p[0]+" offsets", st[p[0]+SuffixWeightOffset].Float32s(), make([]float32, n))
+			for _, s := range []string{SuffixWeight, SuffixWeightScale, SuffixWeightOffset} {
+				x, y := st[p[0]+s], want[p[1]+s]
+				if string(graph.RawBytes(x)) != string(graph.RawBytes(y)) || !slices.Equal(x.Shape, y.Shape) {
+					t.Errorf("%s %s%s differs from the weight-only export", format, p[0], s)
+				}
+			}
+		}
+		sameFloats(t, format+" Gemm bias", st["Gemm_1.bias"].Float32s(), want["Gemm_1.bias"].Float32s())
+		out := filepath.Join(t.TempDir(), "npy")
+		if _, err := ExportFile(path, NPY, out); err != nil {
+			t.Fatal(err)
+		}
+		for name, x := range st {
+			y, err := npy.ReadFile(filepath.Join(out, NPYFileName(name)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(graph.RawBytes(x)) != string(graph.RawBytes(y)) || !slices.Equal(x.Shape, y.Shape) {
+				t.Errorf("%s %s: .npy differs from safetensors", format, name)
+			}
+		}
+	}
+}
+
+// TestDynamicPerTokenBroken: a per-token model whose quantizer and layer
+// disagree is a one-line error naming the layer, not a wrong export.
+func TestDynamicPerTokenBroken(t *testing.T) {
+	for _, c := range []struct {
+		format, want string
+		edit         func(m *graph.Model)
+	}{
+		{converter.FormatONNX, `layer "MatMul_1_MatMulInteger" (MatMulInteger): its input zero point is not a uint8 constant equal to the quantizer's offset 128`, func(m *graph.Model) {
+			for _, n := range m.Graph.Nodes {
+				if n.OpType == "MatMulInteger" {
+					zp, _ := graph.TensorOf(graph.Uint8, nil, []uint8{0})
+					n.Inputs[2] = m.Graph.AddInitializer("zero", zp)
+				}
+			}
+		}},
+		{converter.FormatORT, `layer "MatMul_1" (MatMulIntegerToFloat): its input scale is not the constant 1`, func(m *graph.Model) {
+			for _, n := range m.Graph.Nodes {
+				if n.OpType == "MatMulIntegerToFloat" {
+					n.Inputs[2] = m.Graph.AddInitializer(n.Name+"_two", graph.Float32Tensor(nil, []float32{2}))
+				}
+			}
+		}},
+		{converter.FormatONNX, "not quantized by a DynamicQuantizeLinear or onnxq's per-token quantizer", func(m *graph.Model) {
+			for _, n := range m.Graph.Nodes {
+				if n.OpType == "Div" && n.Input(1).Const != nil { // the scale's 1/127
+					n.Inputs[1] = m.Graph.AddInitializer(n.Name+"_255", graph.Float32Tensor(nil, []float32{255}))
+				}
+			}
+		}},
+	} {
+		path := quantize(t, blockedModel(), "", 0, converter.Options{Dynamic: true, DynamicPerToken: true, WeightType: graph.Int8, WeightFormat: c.format})
+		m, err := graph.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.edit(m)
+		if err := graph.Save(m, path); err != nil {
+			t.Fatal(err)
+		}
+		_, err = ExportFile(path, Safetensors, filepath.Join(t.TempDir(), "out"))
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v, want one line with %q", c.format, err, c.want)
+		}
+	}
+}
+
 // TestNPYMatchesSafetensors: the .npy folder holds the same tensors, one
 // file each, and the same description.
 func TestNPYMatchesSafetensors(t *testing.T) {

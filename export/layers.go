@@ -15,7 +15,9 @@ const contribDomain = "com.microsoft"
 // layers reads every quantized layer, in node order, in each form onnxq
 // writes: DequantizeLinear of an integer constant feeding a MatMul, Gemm or
 // Conv (static W8A8 when the input is dequantized too, else weight-only);
-// MatMulNBits; MatMulInteger and DynamicQuantizeMatMul (dynamic W8A8). Other
+// MatMulNBits; MatMulInteger and DynamicQuantizeMatMul (dynamic W8A8, per
+// tensor) and MatMulInteger and MatMulIntegerToFloat after onnxq's per-token
+// quantizer (dynamic W8A8, per token). Other
 // dequantized constants (Gather tables) follow as weight-only tensors.
 func (c *collector) layers() error {
 	for _, n := range c.g.Nodes {
@@ -30,6 +32,12 @@ func (c *collector) layers() error {
 			err = c.dynamicLayer(n, n.Input(1), n.Input(2), n.Input(3), n.Input(4))
 		case std && n.OpType == "MatMulInteger":
 			err = c.matMulInteger(n)
+		case n.Domain == contribDomain && n.OpType == "MatMulIntegerToFloat":
+			if tq := perTokenQuant(n.Input(0)); tq != nil {
+				err = c.perTokenLayer(n, tq)
+			} else {
+				err = fmt.Errorf("its input is not quantized by onnxq's per-token quantizer (Abs -> ReduceMax -> Max -> Div -> Div -> Round -> Add -> Cast)")
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("layer %q (%s): %w", n.Name, n.OpType, err)
@@ -409,10 +417,13 @@ func (c *collector) nbitsLayer(n *graph.Node) error {
 // matMulInteger reads onnxq's standard dynamic form,
 // DynamicQuantizeLinear -> MatMulInteger(x_q, W, x_zp[, w_zp]) -> Cast ->
 // Mul(x_scale x w_scale) [-> Add(bias)], finding the weight scale and bias
-// on the nodes after it.
+// on the nodes after it, or its per-token form (perTokenLayer).
 func (c *collector) matMulInteger(n *graph.Node) error {
 	if a := n.Input(0); a == nil || a.Producer == nil || a.Producer.OpType != "DynamicQuantizeLinear" {
-		return fmt.Errorf("its input is not quantized by a DynamicQuantizeLinear (not onnxq's dynamic form)")
+		if tq := perTokenQuant(a); tq != nil {
+			return c.perTokenLayer(n, tq)
+		}
+		return fmt.Errorf("its input is not quantized by a DynamicQuantizeLinear or onnxq's per-token quantizer (not onnxq's dynamic form)")
 	}
 	cast := soleConsumer(n.Output(), "Cast")
 	var mul *graph.Node

@@ -145,7 +145,7 @@ func (a *sdpa) chunks(b int, f func(i0, i1, end int)) {
 // sinkSoftmax is softmax over x with one more logit, sink, counted in the
 // denominator only: exp(x_i) / (exp(sink) + sum_j exp(x_j)).
 func sinkSoftmax(x []float32, sink float32) {
-	_, m := vec.MinMax(x)
+	m := vec.MaxOf(x)
 	m = max(m, sink)
 	s := vec.ExpSum(x, x, m) + math.Exp(float64(sink-m))
 	vec.MulScalar(x, x, float32(1/s))

@@ -230,7 +230,7 @@ func newSoftmax(log bool) Factory {
 // softmaxRow writes softmax(x) (or log-softmax) to dst: the max, one pass of
 // exp(x - max) that also sums (in float64), and one scaling pass.
 func softmaxRow(dst, x []float32, log bool) {
-	_, m := vec.MinMax(x) // a NaN anywhere makes the sum and every output NaN
+	m := vec.MaxOf(x) // a NaN anywhere makes the sum and every output NaN
 	s := vec.ExpSum(dst, x, m)
 	if log {
 		ls := float32(math.Log(s))

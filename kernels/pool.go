@@ -445,7 +445,7 @@ func newGlobalPool(kind string) Factory {
 					row := xd[i*plane : (i+1)*plane]
 					if kind == "max" {
 						// NaNs are skipped, as ONNX Runtime's max does; -Inf when nothing else.
-						_, od[i] = vec.MinMax(row)
+						od[i] = vec.MaxOf(row)
 						continue
 					}
 					od[i] = float32(vec.Sum(row) / float64(plane))

@@ -32,6 +32,9 @@ type Config struct {
 	Compare       CompareConfig `toml:"compare"`
 	Tune          TuneConfig    `toml:"tune"`
 	Rounding      RoundConfig   `toml:"rounding"`
+	// ExternalDataChunk splits the output's external data into files of at
+	// most this size (empty: one file).
+	ExternalDataChunk ByteSize `toml:"external_data_chunk,omitempty"`
 	// Overrides is the embedded [overrides] table, kept as decoded; see Embedded.
 	Overrides map[string]any `toml:"overrides,omitempty"`
 
@@ -372,6 +375,9 @@ func (c *Config) Validate() error {
 	case o.Kind == "entropy" && strings.HasSuffix(q.ActivationType, "4"):
 		return c.errorAt("observer.kind", "the entropy observer does not go with 4-bit activations")
 	}
+	if _, err := c.ExternalDataChunk.Bytes(); err != nil {
+		return c.errorAt("external_data_chunk", err.Error())
+	}
 	if _, _, err := c.ImageSize(); err != nil {
 		return c.errorAt("calib.image.size", err.Error())
 	}
@@ -406,6 +412,46 @@ func (c *Config) ImageSize() (h, w int, err error) {
 		return 0, 0, fmt.Errorf("%q is not HxW", s)
 	}
 	return h, w, nil
+}
+
+// ByteSize is a size in a run config: bytes as an integer or a string, or
+// a number with a unit ("2GB", "500MiB"). The decoder keeps the value's text
+// (UnmarshalText) so Validate can name the key and line of a bad one.
+type ByteSize string
+
+// UnmarshalText keeps the TOML value's text, integer or string.
+func (b *ByteSize) UnmarshalText(t []byte) error {
+	*b = ByteSize(t)
+	return nil
+}
+
+// Bytes is the size in bytes (0 when unset).
+func (b ByteSize) Bytes() (int64, error) {
+	if b == "" {
+		return 0, nil
+	}
+	return ParseByteSize(string(b))
+}
+
+// ParseByteSize reads a size such as 1500000000, 512MB or 1.5GiB: decimal
+// (KB, MB, GB) and binary (KiB, MiB, GiB) units, positive, below 2^62.
+func ParseByteSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mul    float64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	num, mul := strings.TrimSpace(s), 1.0
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mul = strings.TrimSpace(rest), u.mul
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || !(v > 0) || math.IsInf(v, 0) || v*mul > 1<<62 {
+		return 0, fmt.Errorf("%q is not a size (bytes, or a number with KB, MB, GB, KiB, MiB or GiB)", s)
+	}
+	return int64(v * mul), nil
 }
 
 // TOML prints the config as a file that reproduces the run.

@@ -70,6 +70,10 @@ func TestConfigErrors(t *testing.T) {
 		"[rounding]\ngptq_damp = 0.0\n":                                                `cfg:2: rounding.gptq_damp: 0 is not in (0, 1]`,
 		"[overrides.op_types.MatMul]\nweight_range = \"max\"\n":                        `cfg:2: overrides.op_types.MatMul.weight_range: "max" is not one of minmax, mse`,
 		"overrides_file = \"q.json\"\n[overrides.defaults]\nweight_dtype = \"int4\"\n": `cfg:1: overrides_file: conflicts with the [overrides] table`,
+		"threads = 1\nexternal_data_chunk = \"12XB\"\n":                                `cfg:2: external_data_chunk: "12XB" is not a size`,
+		"external_data_chunk = -5\n":                                                   `cfg:1: external_data_chunk: "-5" is not a size`,
+		"external_data_chunk = true\n":                                                 `cfg:1: external_data_chunk: "true" is not a size`,
+		"external_data_chunk = [1]\n":                                                  `cfg:1: external_data_chunk`,
 	}
 	for in, want := range cases {
 		c, err := ParseConfig([]byte(in), "cfg")
@@ -87,6 +91,54 @@ func TestConfigErrors(t *testing.T) {
 	var ce *ConfigError
 	if err := c.Validate(); !errors.As(err, &ce) || ce.Key != "observer.bins" || ce.Line != 2 {
 		t.Errorf("ConfigError %+v", err)
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	for in, want := range map[string]int64{"1500": 1500, "64KiB": 64 << 10, "1.5GiB": 3 << 29, "2GB": 2e9, "512 MB": 512e6, "10B": 10} {
+		if got, err := ParseByteSize(in); err != nil || got != want {
+			t.Errorf("%q: %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "GB", "-1MB", "0", "12XB", "1e30GB", "NaN"} {
+		if _, err := ParseByteSize(in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}
+
+// TestConfigExternalDataChunk: external_data_chunk takes bytes as an integer
+// or a string with a unit, is absent (0) by default, and prints back to the
+// same size.
+func TestConfigExternalDataChunk(t *testing.T) {
+	for in, want := range map[string]int64{"": 0, "external_data_chunk = 1500000\n": 1500000, "external_data_chunk = \"2GB\"\n": 2e9, "external_data_chunk = \"64KiB\"\n[observer]\nbins = 512\n": 64 << 10} {
+		c, err := ParseConfig([]byte(in), "cfg")
+		if err == nil {
+			err = c.Validate()
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if got, err := c.ExternalDataChunk.Bytes(); err != nil || got != want {
+			t.Errorf("%q: %d, %v; want %d", in, got, err, want)
+		}
+		b, err := c.TOML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "external_data_chunk") != (want > 0) {
+			t.Errorf("%q printed as\n%s", in, b)
+		}
+		d, err := ParseConfig(b, "printed")
+		if err == nil {
+			err = d.Validate()
+		}
+		if err != nil {
+			t.Fatalf("%q printed: %v\n%s", in, err, b)
+		}
+		if got, _ := d.ExternalDataChunk.Bytes(); got != want {
+			t.Errorf("%q printed and read back: %d, want %d\n%s", in, got, want, b)
+		}
 	}
 }
 

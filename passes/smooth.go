@@ -71,7 +71,7 @@ func InputChannelMax(g *graph.Graph, input *graph.Value, readers []*graph.Node) 
 		}
 		w := n.Input(1).Const
 		vals, cols := w.Float32s(), w.Shape[1]
-		trans := isTransB(n)
+		trans := GemmTransB(n)
 		for r := 0; r < w.Shape[0]; r++ {
 			for c := 0; c < cols; c++ {
 				j := r
@@ -85,7 +85,8 @@ func InputChannelMax(g *graph.Graph, input *graph.Value, readers []*graph.Node) 
 	return out, nil
 }
 
-func isTransB(n *graph.Node) bool {
+// GemmTransB reports a Gemm with transB set (its weight is [N, K]).
+func GemmTransB(n *graph.Node) bool {
 	if n.OpType != "Gemm" {
 		return false
 	}
@@ -246,7 +247,7 @@ func MigrateInputScaleWith(g *graph.Graph, input *graph.Value, readers []*graph.
 			wv = g.AddInitializer(g.UniqueName(wv.Name+"_own"), wv.Const.Clone())
 			replaceInput(g, n, 1, wv)
 		}
-		scaleWeight(wv.Const, isTransB(n), true, s, false)
+		scaleWeight(wv.Const, GemmTransB(n), true, s, false)
 	}
 	return mig, g.TopoSort()
 }
@@ -376,7 +377,7 @@ func planFold(g *graph.Graph, v *graph.Value, k int, canFold func(*graph.Node) b
 				return nil
 			}
 		}
-		trans := isTransB(p)
+		trans := GemmTransB(p)
 		if n := w.Const.Shape[1]; trans && w.Const.Shape[0] != k || !trans && n != k {
 			return nil
 		}
@@ -414,7 +415,7 @@ func lastDimDepth(v *graph.Value, k, depth int) bool {
 	switch p.OpType {
 	case "MatMul", "Gemm":
 		if w := p.Input(1); w != nil && w.Const != nil && w.Const.Rank() == 2 {
-			if isTransB(p) {
+			if GemmTransB(p) {
 				return w.Const.Shape[0] == k
 			}
 			return w.Const.Shape[1] == k

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"slices"
 	"sort"
@@ -109,7 +108,7 @@ func convertFlags() []convertFlag {
 		num("accuracy-level", "quantization.accuracy_level", "MatMulNBits accuracy_level: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 (ONNX Runtime's compute type)", 0, func(c *overrides.Config) *int { return &c.Quant.AccuracyLevel }),
 		boolean("dynamic", "quantization.dynamic", "dynamic W8A8: int8 MatMul/Gemm weights, inputs quantized at run time (no calibration data needed)", func(c *overrides.Config) *bool { return &c.Quant.Dynamic }),
 		str("dynamic-granularity", "quantization.dynamic_granularity", "with --dynamic: tensor (one activation scale per tensor) or token (one per row, symmetric int8, msModelSlim's w8a8_dynamic)", d.Quant.DynamicGranularity, func(c *overrides.Config) *string { return &c.Quant.DynamicGranularity }),
-		convertFlag{&cli.FloatFlag{Name: "smooth-quant", Usage: "SmoothQuant alpha in [0, 1] for every MatMul/Gemm (0: off): move activation outlier channels into the weights, scales from the calibration data (default: 0.5 for MatMuls with 8-bit activations when --calib is given)"}, "quantization.smooth_quant", func(c *overrides.Config, cmd *cli.Command) error {
+		convertFlag{&cli.FloatFlag{Name: "smooth-quant", Usage: "SmoothQuant alpha in [0, 1] for every MatMul/Gemm (0: off): move activation outlier channels into the weights, scales from the calibration data (default: per tensor, the strength that lowers the estimated W8A8 noise, for MatMuls with 8-bit activations where it folds upstream, when --calib is given)"}, "quantization.smooth_quant", func(c *overrides.Config, cmd *cli.Command) error {
 			a := cmd.Float("smooth-quant")
 			c.Quant.SmoothQuant = &a
 			return nil
@@ -173,6 +172,10 @@ func convertCommand() *cli.Command {
 		convertFlag{&cli.BoolFlag{Name: "no-measure", Usage: "do not measure the written model against the float model"}, "compare.skip", func(c *overrides.Config, cmd *cli.Command) error {
 			c.Compare.Skip = cmd.Bool("no-measure")
 			return nil
+		}},
+		convertFlag{&cli.StringFlag{Name: "external-data-chunk", Usage: "write the weights as external data in files of at most SIZE (bytes, or with KB, MB, GB, KiB, MiB, GiB) instead of one file"}, "external_data_chunk", func(c *overrides.Config, cmd *cli.Command) error {
+			c.ExternalDataChunk = overrides.ByteSize(cmd.String("external-data-chunk"))
+			return nil
 		}})
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "config", Usage: "TOML run config with any of these options and an [overrides] table; flags override it"},
@@ -181,7 +184,6 @@ func convertCommand() *cli.Command {
 	for _, f := range table {
 		flags = append(flags, f.flag)
 	}
-	flags = append(flags, &cli.StringFlag{Name: "external-data-chunk", Usage: "write the weights as external data in files of at most SIZE (bytes, or with KB, MB, GB, KiB, MiB, GiB) instead of one file"})
 	return &cli.Command{
 		Name:      "convert",
 		Usage:     "quantize a model: float passes, calibration, QDQ insertion",
@@ -209,11 +211,6 @@ func convertCommand() *cli.Command {
 			opt, err := convertOptions(cmd, cfg)
 			if err != nil {
 				return err
-			}
-			if v := cmd.String("external-data-chunk"); v != "" {
-				if opt.ExternalDataChunk, err = parseByteSize(v); err != nil {
-					return usageError("convert: --external-data-chunk: %v", err)
-				}
 			}
 			if err := checkOutput(cfg); err != nil {
 				return err
@@ -310,6 +307,7 @@ func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options,
 		Eval: cfg.Compare.Eval, NoMeasure: cfg.Compare.Skip,
 		CosThreshold: cfg.Compare.CosThreshold, SQNRThreshold: cfg.Compare.SQNRThreshold,
 	}
+	opt.ExternalDataChunk, _ = cfg.ExternalDataChunk.Bytes() // validated
 	r := cfg.Rounding
 	opt.WeightRounding, opt.WeightRange, opt.WeightBits, opt.Sequential = r.Method, r.Range, r.Bits, r.Sequential
 	opt.Rounding = wround.DefaultOptions()
@@ -518,24 +516,4 @@ func smoothAlpha(a *float64) float64 {
 		return 0
 	}
 	return *a
-}
-
-// parseByteSize reads a size such as 1500000000, 512MB or 1.5GiB.
-func parseByteSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mul    float64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
-	num, mul := strings.TrimSpace(s), 1.0
-	for _, u := range units {
-		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
-			num, mul = strings.TrimSpace(rest), u.mul
-			break
-		}
-	}
-	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || !(v > 0) || math.IsInf(v, 0) || v*mul > 1<<62 {
-		return 0, fmt.Errorf("%q is not a size (bytes, or a number with KB, MB, GB, KiB, MiB or GiB)", s)
-	}
-	return int64(v * mul), nil
 }

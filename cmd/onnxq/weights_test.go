@@ -219,3 +219,30 @@ func tokenModel(t *testing.T) string {
 	}
 	return p
 }
+
+// TestEncodingsExportPerToken: a per-token dynamic model, in both formats,
+// exports from the command line as W8A8_DYNAMIC, the same tensors either way.
+func TestEncodingsExportPerToken(t *testing.T) {
+	dir := t.TempDir()
+	model := llmModel(t, false)
+	var files [][]byte
+	for _, format := range []string{"onnx", "ort"} {
+		q := filepath.Join(dir, format+".onnx")
+		if code, _, errOut := runCLI("convert", model, "-o", q, "--dynamic", "--dynamic-granularity", "token", "--weight-format", format, "--no-measure"); code != 0 {
+			t.Fatalf("%s convert: %s", format, errOut)
+		}
+		out := filepath.Join(dir, format)
+		code, stdout, errOut := runCLI("encodings", "export", q, "--format", "safetensors", "-o", out)
+		if code != 0 || !strings.Contains(stdout, "(1 W8A8_DYNAMIC), 3 tensors") {
+			t.Fatalf("%s export: exit %d, %q %q", format, code, stdout, errOut)
+		}
+		b, err := os.ReadFile(filepath.Join(out, "quant_model_weight.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, b)
+	}
+	if string(files[0]) != string(files[1]) {
+		t.Error("the standard and ORT per-token forms export different tensors")
+	}
+}

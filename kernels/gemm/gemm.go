@@ -34,6 +34,9 @@ type kernel struct {
 	// panel); it reads B like strided.
 	half   func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool)
 	halfNR int
+	// rows8, when set, computes an 8 x 8 tile from A and B read in place
+	// (no packing), for products at most 8 columns wide; see narrow.
+	rows8 func(kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool)
 }
 
 // active is the kernel in use; chosen by init in the arch file, switchable in tests.
@@ -65,6 +68,9 @@ func Sgemm(m, n, k int, alpha float32, a, b Matrix, beta float32, c []float32, l
 	}
 	if k == 0 {
 		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	if narrow(m, n, k, alpha, a, b, beta, c, ldc, threads) {
 		return
 	}
 	run(m, n, k, aSource{mat: a, alpha: alpha}, bSource{mat: b}, beta, c, ldc, threads)

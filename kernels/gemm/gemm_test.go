@@ -56,7 +56,9 @@ func withEachKernel(t *testing.T, f func(t *testing.T)) {
 func TestSgemm(t *testing.T) {
 	withEachKernel(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(1, 2))
-		sizes := [][3]int{{1, 1, 1}, {5, 7, 3}, {6, 16, 8}, {12, 32, 256}, {13, 33, 257}, {145, 70, 300}, {1, 1000, 512}, {300, 2, 40}, {7, 2100, 9}, {64, 64, 0}, {7, 24, 5}, {6, 25, 5}, {13, 49, 70}}
+		sizes := [][3]int{{1, 1, 1}, {5, 7, 3}, {6, 16, 8}, {12, 32, 256}, {13, 33, 257}, {145, 70, 300}, {1, 1000, 512}, {300, 2, 40}, {7, 2100, 9}, {64, 64, 0}, {7, 24, 5}, {6, 25, 5}, {13, 49, 70},
+			// narrow products (N <= 8): the in-place rows path, with ragged rows and columns
+			{256, 8, 256}, {17, 8, 33}, {64, 5, 300}, {9, 1, 7}, {8, 8, 1}, {41, 3, 520}}
 		for _, s := range sizes {
 			m, n, k := s[0], s[1], s[2]
 			for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
@@ -122,5 +124,29 @@ func BenchmarkSgemm(b *testing.B) {
 				b.ReportMetric(float64(2*m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
 		}
+	}
+}
+
+// BenchmarkNarrow times attention-shaped products (probabilities x V, head
+// size 8) on the narrow path and on the tiled path.
+func BenchmarkNarrow(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, s := range [][3]int{{256, 8, 256}, {256, 5, 256}} {
+		m, n, k := s[0], s[1], s[2]
+		a := Matrix{randMat(r, m*k), k, false}
+		bm := Matrix{randMat(r, k*n), n, false}
+		c := make([]float32, m*n)
+		b.Run(fmt.Sprintf("narrow/%dx%dx%d", m, n, k), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				Sgemm(m, n, k, 1, a, bm, 0, c, n, 1)
+			}
+			b.ReportMetric(float64(2*m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		b.Run(fmt.Sprintf("tiled/%dx%dx%d", m, n, k), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				run(m, n, k, aSource{mat: a, alpha: 1}, bSource{mat: bm}, 0, c, n, 1)
+			}
+			b.ReportMetric(float64(2*m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
 }

@@ -17,6 +17,18 @@ func kernelAVX2Strided(kc int, a, b, c *float32, ldc, ldb int, acc bool)
 func kernelAVX2Half(kc int, a, b, c *float32, ldc, ldb int, acc bool)
 
 //go:noescape
+func kernelAVX2Rows8(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, acc bool)
+
+// rows8AVX2 is the narrow-product kernel for both SIMD kernels (AVX-512
+// machines run AVX2 too).
+func rows8AVX2(kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	_ = a[7*lda+kc-1]
+	_ = b[(kc-1)*ldb+7]
+	_ = c[7*ldc+7]
+	kernelAVX2Rows8(kc, &a[0], lda, &b[0], ldb, &c[0], ldc, acc)
+}
+
+//go:noescape
 func kernelAVX512Strided(kc int, a, b, c *float32, ldc, ldb int, acc bool)
 
 var avx2Kernel = kernel{name: "avx2-6x16", mr: 6, nr: 16, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
@@ -35,7 +47,7 @@ var avx2Kernel = kernel{name: "avx2-6x16", mr: 6, nr: 16, fn: func(kc int, a, b,
 	_ = b[(kc-1)*ldb+7]
 	_ = c[5*ldc+7]
 	kernelAVX2Half(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
-}}
+}, rows8: rows8AVX2}
 
 var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
 	_ = a[kc*12-1]
@@ -47,7 +59,7 @@ var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int,
 	_ = b[(kc-1)*ldb+31]
 	_ = c[11*ldc+31]
 	kernelAVX512Strided(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
-}}
+}, rows8: rows8AVX2}
 
 //go:noescape
 func packRows16AVX(dst, src *float32, kc, stride int)

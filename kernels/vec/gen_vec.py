@@ -93,4 +93,19 @@ out += ["// func minMaxAVX2(x *float32, n int, lanes *[16]float32)",
         "minMaxAVX2_done:",
         "\tVMINPS Y0, Y2, Y0", "\tVMAXPS Y1, Y3, Y1",
         "\tVMOVUPS Y0, (DI)", "\tVMOVUPS Y1, 32(DI)", "\tVZEROUPPER", "\tRET", ""]
+# maxOfAVX2 folds n (a multiple of 8) floats into 8 running maximums at lanes[0:8]
+# (Softmax needs only the max); NaN x leaves the accumulator as it was.
+out += ["// func maxOfAVX2(x *float32, n int, lanes *[8]float32)",
+        "TEXT ·maxOfAVX2(SB), NOSPLIT, $0-24",
+        "\tMOVQ x+0(FP), SI", "\tMOVQ n+8(FP), CX", "\tMOVQ lanes+16(FP), DI",
+        "\tVMOVUPS (DI), Y0", "\tVMOVUPS Y0, Y1", "\tVMOVUPS Y0, Y2", "\tVMOVUPS Y0, Y3",
+        "\tMOVQ CX, R8", "\tSHRQ $5, CX", "\tJEQ maxOfAVX2_eights", "maxOfAVX2_loop:",
+        "\tVMOVUPS (SI), Y4", "\tVMOVUPS 32(SI), Y5", "\tVMOVUPS 64(SI), Y6", "\tVMOVUPS 96(SI), Y7",
+        "\tVMAXPS Y0, Y4, Y0", "\tVMAXPS Y1, Y5, Y1", "\tVMAXPS Y2, Y6, Y2", "\tVMAXPS Y3, Y7, Y3",
+        "\tADDQ $128, SI", "\tDECQ CX", "\tJNE maxOfAVX2_loop",
+        "maxOfAVX2_eights:", "\tANDQ $31, R8", "\tSHRQ $3, R8", "\tJEQ maxOfAVX2_done",
+        "maxOfAVX2_tail:", "\tVMOVUPS (SI), Y4", "\tVMAXPS Y0, Y4, Y0", "\tADDQ $32, SI", "\tDECQ R8", "\tJNE maxOfAVX2_tail",
+        "maxOfAVX2_done:",
+        "\tVMAXPS Y0, Y1, Y0", "\tVMAXPS Y2, Y3, Y2", "\tVMAXPS Y0, Y2, Y0",
+        "\tVMOVUPS Y0, (DI)", "\tVZEROUPPER", "\tRET", ""]
 open("vec_amd64.s", "w").write("\n".join(out))

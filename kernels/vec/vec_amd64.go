@@ -39,7 +39,11 @@ func hardSwish6AVX2(dst, a *float32, n int, c, lo, hi, d float32)
 //go:noescape
 func minMaxAVX2(x *float32, n int, lanes *[16]float32)
 
+//go:noescape
+func maxOfAVX2(x *float32, n int, lanes *[8]float32)
+
 var (
+	maxOfAsm      = maxOfAVX2
 	minMaxAsm     = minMaxAVX2
 	addAsm        = addAVX2
 	mulAsm        = mulAVX2

@@ -94,6 +94,40 @@ func TestMinMax(t *testing.T) {
 	}
 }
 
+// TestMaxOf: MaxOf is MinMax's upper half on both paths, for lengths that end in
+// each part of the assembly (32-wide blocks, 8-wide tail, scalar tail), with
+// the largest value placed anywhere, NaNs ignored.
+func TestMaxOf(t *testing.T) {
+	saved := useSIMD
+	defer func() { useSIMD = saved }()
+	nan := float32(math.NaN())
+	for _, simd := range []bool{false, saved} {
+		useSIMD = simd
+		if got := MaxOf(nil); !math.IsInf(float64(got), -1) {
+			t.Errorf("simd=%v: MaxOf(nil) = %v, want -Inf", simd, got)
+		}
+		if got := MaxOf([]float32{nan, nan, nan, nan, nan, nan, nan, nan, -3}); got != -3 {
+			t.Errorf("simd=%v: MaxOf of NaNs and -3 = %v", simd, got)
+		}
+		for n := 1; n <= 75; n++ {
+			for at := 0; at < n; at++ {
+				x := make([]float32, n)
+				for i := range x {
+					x[i] = -float32((i*7)%13) - 1
+				}
+				x[at] = 4.5
+				if n > 2 {
+					x[(at+1)%n] = nan
+				}
+				_, want := MinMax(x)
+				if got := MaxOf(x); got != want || want != 4.5 {
+					t.Fatalf("simd=%v n=%d max at %d: MaxOf = %v, MinMax hi = %v, want 4.5", simd, n, at, got, want)
+				}
+			}
+		}
+	}
+}
+
 // TestHardSwishMatchesThreePasses: the one-pass HardSwish gives the bits of
 // Affine(x/6 + 1/2), Clip(0, 1), Mul(x, .) and HardSwish6 those of x + 3,
 // Clip(0, 6), Mul(x, .), / 6, on both paths, around the kinks at +-3 and on
