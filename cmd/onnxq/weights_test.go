@@ -191,8 +191,8 @@ func TestWeightOnlyBadInput(t *testing.T) {
 	}{
 		{"float", graph.Float32Tensor([]int{1, 8}, f), `input "input_ids" expects int64, the file holds float32`},
 		{"int32", i32t, `input "input_ids" expects int64, the file holds int32`},
-		{"rank1", graph.Int64Tensor([]int{8}, ids), `input "input_ids" expects shape [1 8], the file holds [8]`},
-		{"rank3", graph.Int64Tensor([]int{1, 1, 8}, ids), `input "input_ids" expects shape [1 8], the file holds [1 1 8]`},
+		{"rank1", graph.Int64Tensor([]int{8}, ids), `input "input_ids" expects rank 2 [1 8], the file holds rank 1 [8]`},
+		{"rank3", graph.Int64Tensor([]int{1, 1, 8}, ids), `input "input_ids" expects rank 2 [1 8], the file holds rank 3 [1 1 8]`},
 	} {
 		code, _, errOut := runCLI("convert", tok, "-o", out, "--no-measure", "--calib", write(c.name, c.x))
 		failsWith(t, "tokens "+c.name, code, errOut, 1, c.want)
