@@ -113,10 +113,13 @@ func TestRunPeakRSSIndependentOfRepeats(t *testing.T) {
 	}
 }
 
-// TestCalibrationPeakRSSStories: calibrating stories260K on 20 token windows
-// peaks within 10% of 2 windows (before: about 25 MiB more per sample). The
-// calibration stage's own peak is compared (the measuring stage after the
-// model is written is skipped: it is not calibration).
+// TestCalibrationPeakRSSStories: calibrating stories260K on 100 token
+// windows peaks within 10% of 10 windows (before the pool fix: about 25 MiB
+// more per sample). The first few samples warm the buffer pool and the GC's
+// headroom up (measured: 28.7 MiB at 2 samples, 31.0 at 10, 32.1 at 30, 32.4
+// at 100), so the comparison starts past them. The calibration stage's own
+// peak is compared (the measuring stage after the model is written is
+// skipped: it is not calibration).
 func TestCalibrationPeakRSSStories(t *testing.T) {
 	if testing.Short() {
 		t.Skip("converts six times in child processes")
@@ -124,7 +127,7 @@ func TestCalibrationPeakRSSStories(t *testing.T) {
 	sd := storiesDir(t)
 	dir := t.TempDir()
 	cal := filepath.Join(dir, "calib")
-	writeStoriesWindows(t, sd, cal, 20)
+	writeStoriesWindows(t, sd, cal, 100)
 	peak := func(n int) float64 {
 		rep := filepath.Join(dir, fmt.Sprintf("r%d.json", n))
 		childCLI(t, "convert", filepath.Join(sd, "stories260K.onnx"), "-o", filepath.Join(dir, "q.onnx"),
@@ -143,16 +146,16 @@ func TestCalibrationPeakRSSStories(t *testing.T) {
 		}
 		return float64(r.CalibPeak) / (1 << 20)
 	}
-	var p2, p20 []float64
+	var p10, p100 []float64
 	for k := 0; k < 3; k++ {
-		p2 = append(p2, peak(2))
-		p20 = append(p20, peak(20))
+		p10 = append(p10, peak(10))
+		p100 = append(p100, peak(100))
 	}
-	slices.Sort(p2)
-	slices.Sort(p20)
-	t.Logf("peak RSS of calibration in onnxq convert on stories260K (median of 3): %.1f MiB with 2 samples, %.1f with 20 (%+.1f%%)", p2[1], p20[1], 100*(p20[1]/p2[1]-1))
-	if p20[1] > 1.1*p2[1] {
-		t.Errorf("peak RSS grows with the samples: %.1f -> %.1f MiB", p2[1], p20[1])
+	slices.Sort(p10)
+	slices.Sort(p100)
+	t.Logf("peak RSS of calibration in onnxq convert on stories260K (median of 3): %.1f MiB with 10 samples, %.1f with 100 (%+.1f%%)", p10[1], p100[1], 100*(p100[1]/p10[1]-1))
+	if p100[1] > 1.1*p10[1] {
+		t.Errorf("peak RSS grows with the samples: %.1f -> %.1f MiB", p10[1], p100[1])
 	}
 }
 
