@@ -110,7 +110,7 @@ func main() {
 
 	fmt.Printf("GEMM micro-kernel: %s; %d CPUs; load average at start %s\n", gemm.KernelName(), runtime.NumCPU(), loadavg())
 	if *scaling {
-		fmt.Printf("medians of %d-%d runs per engine and thread count, the four alternating (after 2 warm-ups each)\n\n", *minRuns, *maxRuns)
+		fmt.Printf("medians of %d-%d runs per engine and thread count, in %d blocks alternating between the four (2 warm-ups per block; ORT's sessions closed outside their blocks)\n\n", *minRuns, *maxRuns, blocks)
 		fmt.Println("| model | onnxq 1T ms | onnxq 2T ms | onnxq 1T/2T | ORT 1T ms | ORT 2T ms | ORT 1T/2T |")
 		fmt.Println("|---|---:|---:|---:|---:|---:|---:|")
 		for _, m := range models {
@@ -120,7 +120,7 @@ func main() {
 		fmt.Printf("\nload average at the end %s\n", loadavg())
 		return
 	}
-	fmt.Printf("medians of %d-%d alternating runs per engine (after 2 warm-ups each)\n\n", *minRuns, *maxRuns)
+	fmt.Printf("medians of %d-%d runs per engine, in %d alternating blocks (2 warm-ups per block; ORT's session closed outside its blocks)\n\n", *minRuns, *maxRuns, blocks)
 	fmt.Println("| model | input | threads | onnxq ms | ORT ms | onnxq / ORT |")
 	fmt.Println("|---|---|---:|---:|---:|---:|")
 	for _, m := range models {
@@ -190,6 +190,54 @@ func describe(in map[string]*graph.Tensor) string {
 // timePair opens both engines on a model and alternates single runs, onnxq then
 // ORT, until the budget is spent (at least minRuns, at most maxRuns each),
 // after two warm-up runs each. It returns the median milliseconds of each.
+// blocks is how many alternating blocks each engine's timed runs are split
+// into. The engines take turns by block, not by run, and ORT's session is
+// closed while onnxq runs: ORT's intra-op workers keep spinning between its
+// runs and hold a core, which made onnxq's 2-thread runs in this process as
+// slow as its 1-thread ones (yolo-silu 30.1 ms either way; 18.8 ms at 2
+// threads with ORT's spinning off, 19.0 ms in a process of its own).
+const blocks = 3
+
+// timeEngines times each engine's runs (warm-up, then timed runs in blocks
+// that alternate between the engines, the ORT sessions open only during
+// their block) and returns the median milliseconds per engine, in order.
+// ours are onnxq sessions, theirs ORT thread counts.
+func timeEngines(m model, ours []*kernels.Session, theirs []int, minRuns, maxRuns int, budget time.Duration) []float64 {
+	n := len(ours) + len(theirs)
+	ts := make([][]time.Duration, n)
+	perBlock := max(1, (minRuns+blocks-1)/blocks)
+	slice := budget / blocks
+	for b := 0; b < blocks; b++ {
+		for i := 0; i < n; i++ {
+			var run func() error
+			closeORT := func() {}
+			if i < len(ours) {
+				s := ours[i]
+				run = func() error { _, err := s.Run(m.inputs); return err }
+			} else {
+				r, err := ortref.NewSession(m.path, theirs[i-len(ours)])
+				if err != nil {
+					fail(fmt.Errorf("%s: ONNX Runtime: %v", m.name, err))
+				}
+				run = func() error { _, err := r.Run(m.inputs); return err }
+				closeORT = r.Close // its threads end with it
+			}
+			timeOne(m.name, run) // warm-up of this block
+			timeOne(m.name, run)
+			start := time.Now()
+			for k := 0; len(ts[i]) < maxRuns && (k < perBlock || time.Since(start) < slice/time.Duration(n)); k++ {
+				ts[i] = append(ts[i], timeOne(m.name, run))
+			}
+			closeORT()
+		}
+	}
+	out := make([]float64, n)
+	for i := range ts {
+		out[i] = median(ts[i])
+	}
+	return out
+}
+
 func timePair(m model, threads, minRuns, maxRuns int, budget time.Duration) (ours, theirs float64) {
 	g, err := graph.Load(m.path)
 	if err != nil {
@@ -199,66 +247,29 @@ func timePair(m model, threads, minRuns, maxRuns int, budget time.Duration) (our
 	if err != nil {
 		fail(fmt.Errorf("%s: %v", m.name, err))
 	}
-	r, err := ortref.NewSession(m.path, threads)
-	if err != nil {
-		fail(fmt.Errorf("%s: ONNX Runtime: %v", m.name, err))
-	}
-	defer r.Close()
-	runOurs := func() error { _, err := s.Run(m.inputs); return err }
-	runTheirs := func() error { _, err := r.Run(m.inputs); return err }
-	for i := 0; i < 2; i++ {
-		timeOne(m.name, runOurs)
-		timeOne(m.name, runTheirs)
-	}
-	var a, b []time.Duration
-	start := time.Now()
-	for len(a) < maxRuns && (len(a) < minRuns || time.Since(start) < budget) {
-		a = append(a, timeOne(m.name, runOurs))
-		b = append(b, timeOne(m.name, runTheirs))
-	}
-	return median(a), median(b)
+	t := timeEngines(m, []*kernels.Session{s}, []int{threads}, minRuns, maxRuns, budget)
+	return t[0], t[1]
 }
 
-// timeScaling opens onnxq and ORT at 1 and 2 threads on a model and
-// alternates single runs of the four until the budget is spent, so a change
-// in the machine's load hits each alike. It returns the median milliseconds
-// of onnxq 1T, onnxq 2T, ORT 1T, ORT 2T.
+// timeScaling times onnxq and ORT at 1 and 2 threads on a model, in blocks
+// that alternate between the four, so a change in the machine's load hits
+// each alike. It returns the median milliseconds of onnxq 1T, onnxq 2T, ORT
+// 1T, ORT 2T.
 func timeScaling(m model, minRuns, maxRuns int, budget time.Duration) [4]float64 {
 	g, err := graph.Load(m.path)
 	if err != nil {
 		fail(err)
 	}
-	var runs [4]func() error
-	for i, threads := range []int{1, 2} {
+	var ours []*kernels.Session
+	for _, threads := range []int{1, 2} {
 		s, err := kernels.NewSession(g, kernels.Options{Threads: threads})
 		if err != nil {
 			fail(fmt.Errorf("%s: %v", m.name, err))
 		}
-		r, err := ortref.NewSession(m.path, threads)
-		if err != nil {
-			fail(fmt.Errorf("%s: ONNX Runtime: %v", m.name, err))
-		}
-		defer r.Close()
-		runs[i] = func() error { _, err := s.Run(m.inputs); return err }
-		runs[2+i] = func() error { _, err := r.Run(m.inputs); return err }
+		ours = append(ours, s)
 	}
-	for i := 0; i < 2; i++ {
-		for _, run := range runs {
-			timeOne(m.name, run)
-		}
-	}
-	var ts [4][]time.Duration
-	start := time.Now()
-	for len(ts[0]) < maxRuns && (len(ts[0]) < minRuns || time.Since(start) < budget) {
-		for i, run := range runs {
-			ts[i] = append(ts[i], timeOne(m.name, run))
-		}
-	}
-	var med [4]float64
-	for i := range ts {
-		med[i] = median(ts[i])
-	}
-	return med
+	t := timeEngines(m, ours, []int{1, 2}, minRuns, maxRuns, budget)
+	return [4]float64{t[0], t[1], t[2], t[3]}
 }
 
 func timeOne(name string, run func() error) time.Duration {
