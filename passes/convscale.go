@@ -2,9 +2,6 @@ package passes
 
 import (
 	"fmt"
-	"math"
-	"slices"
-	"strings"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -24,10 +21,8 @@ func MigrateConvInputScale(g *graph.Graph, input *graph.Value, readers []*graph.
 	if len(readers) == 0 {
 		return mig, fmt.Errorf("tensor %q has no Conv reader", input.Name)
 	}
-	for j, v := range s {
-		if !(v > 0) || math.IsInf(float64(v), 0) {
-			return mig, fmt.Errorf("tensor %q: scale of channel %d is %v, not positive and finite", input.Name, j, v)
-		}
+	if err := checkScale(input, s); err != nil {
+		return mig, err
 	}
 	rank := 0
 	for _, n := range readers {
@@ -45,30 +40,15 @@ func MigrateConvInputScale(g *graph.Graph, input *graph.Value, readers []*graph.
 		}
 		rank = w.Const.Rank()
 	}
-	all := len(readers) == len(input.Consumers) && !g.IsOutput(input)
-	for _, c := range input.Consumers {
-		if !slices.Contains(readers, c) {
-			all = false
-		}
-	}
 	var f *fold
-	if all {
+	if readersAlone(g, input, readers) {
 		f = planConvFold(g, input, len(s), canFold)
 	}
-	if f != nil {
-		for _, apply := range f.apply {
-			apply(s)
-		}
-		mig.How = "folded into " + strings.Join(f.into, ", ")
-		mig.Changed, mig.Producers = f.changed, f.layers
-	} else {
-		shape := []int{len(s)}
-		for range rank - 2 {
-			shape = append(shape, 1)
-		}
-		mig.Inserted = insertDivide(g, input, readers, s, shape)
-		mig.How = fmt.Sprintf("Mul by 1/s inserted before %d layer(s)", len(readers))
+	shape := []int{len(s)} // [C, 1, ...]: broadcast over the spatial axes
+	for range rank - 2 {
+		shape = append(shape, 1)
 	}
+	divideUpstream(g, input, readers, s, f, shape, &mig)
 	for _, n := range readers {
 		wv := privateConst(g, n, 1)
 		scaleChannels(wv.Const, 1, s, false)

@@ -157,14 +157,11 @@ func MigrateInputScale(g *graph.Graph, input *graph.Value, s []float32) (how str
 // FoldsUpstream reports whether MigrateInputScaleOf would fold the division
 // into input's producers (no Mul inserted) for these readers.
 func FoldsUpstream(g *graph.Graph, input *graph.Value, readers []*graph.Node) bool {
-	if len(readers) == 0 || len(readers) != len(input.Consumers) || g.IsOutput(input) {
+	if len(readers) == 0 || !readersAlone(g, input, readers) {
 		return false
 	}
 	k := -1
-	for _, c := range input.Consumers {
-		if !slices.Contains(readers, c) {
-			return false
-		}
+	for _, c := range readers {
 		rows, ok := weightRows(g, c, input)
 		if !ok || (k >= 0 && rows != k) {
 			return false
@@ -207,10 +204,8 @@ func MigrateInputScaleWith(g *graph.Graph, input *graph.Value, readers []*graph.
 	if len(readers) == 0 {
 		return mig, fmt.Errorf("tensor %q has no MatMul/Gemm reader with a constant weight", input.Name)
 	}
-	for j, v := range s {
-		if !(v > 0) || math.IsInf(float64(v), 0) {
-			return mig, fmt.Errorf("tensor %q: scale of channel %d is %v, not positive and finite", input.Name, j, v)
-		}
+	if err := checkScale(input, s); err != nil {
+		return mig, err
 	}
 	for _, n := range readers {
 		k, ok := weightRows(g, n, input)
@@ -221,35 +216,56 @@ func MigrateInputScaleWith(g *graph.Graph, input *graph.Value, readers []*graph.
 			return mig, fmt.Errorf("%s has %d input channels, the scale %d", n, k, len(s))
 		}
 	}
-	all := len(readers) == len(input.Consumers) && !g.IsOutput(input)
-	for _, c := range input.Consumers {
-		if !slices.Contains(readers, c) {
-			all = false
-		}
-	}
 	var f *fold
-	if all {
+	if readersAlone(g, input, readers) {
 		f = planFold(g, input, len(s), canFold)
 	}
+	divideUpstream(g, input, readers, s, f, []int{len(s)}, &mig)
+	for _, n := range readers {
+		wv := privateConst(g, n, 1)
+		scaleWeight(wv.Const, GemmTransB(n), true, s, false)
+	}
+	return mig, g.TopoSort()
+}
+
+// checkScale rejects a migration scale that is not positive and finite.
+func checkScale(input *graph.Value, s []float32) error {
+	for j, v := range s {
+		if !(v > 0) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("tensor %q: scale of channel %d is %v, not positive and finite", input.Name, j, v)
+		}
+	}
+	return nil
+}
+
+// readersAlone reports whether readers are every consumer of input and
+// input is no graph output: only then may its division fold upstream.
+func readersAlone(g *graph.Graph, input *graph.Value, readers []*graph.Node) bool {
+	if len(readers) != len(input.Consumers) || g.IsOutput(input) {
+		return false
+	}
+	for _, c := range input.Consumers {
+		if !slices.Contains(readers, c) {
+			return false
+		}
+	}
+	return true
+}
+
+// divideUpstream divides input by s for its readers: through fold f when
+// there is one, else by a Mul by 1/s (of shape) inserted before them; mig
+// records which.
+func divideUpstream(g *graph.Graph, input *graph.Value, readers []*graph.Node, s []float32, f *fold, shape []int, mig *Migration) {
 	if f != nil {
 		for _, apply := range f.apply {
 			apply(s)
 		}
 		mig.How = "folded into " + strings.Join(f.into, ", ")
 		mig.Changed, mig.Producers = f.changed, f.layers
-	} else {
-		mig.Inserted = insertDivide(g, input, readers, s, []int{len(s)})
-		mig.How = fmt.Sprintf("Mul by 1/s inserted before %d layer(s)", len(readers))
+		return
 	}
-	for _, n := range readers {
-		wv := n.Input(1)
-		if len(wv.Consumers) > 1 {
-			wv = g.AddInitializer(g.UniqueName(wv.Name+"_own"), wv.Const.Clone())
-			replaceInput(g, n, 1, wv)
-		}
-		scaleWeight(wv.Const, GemmTransB(n), true, s, false)
-	}
-	return mig, g.TopoSort()
+	mig.Inserted = insertDivide(g, input, readers, s, shape)
+	mig.How = fmt.Sprintf("Mul by 1/s inserted before %d layer(s)", len(readers))
 }
 
 // insertDivide inserts x * (1/s) (1/s of the given shape, broadcasting over
