@@ -46,14 +46,9 @@ func dynamicRef(x, w, bias []float32, rows, k, n int) []float32 {
 	return y
 }
 
-// TestDynamicMatches: --dynamic rewrites the MatMul and the Gemm (transB,
-// bias) into DynamicQuantizeLinear -> MatMulInteger -> scale (standard) or
-// DynamicQuantizeMatMul (ort); onnxq runs both and each equals dynamic W8A8
-// computed by hand.
-func TestDynamicMatches(t *testing.T) {
-	const k, n = 40, 6
-	m := llmTestModel(k, n, true)
-	var w, gw, gb []float32
+// llmTestWeights are llmTestModel's MatMul weight [k, n], and its Gemm's
+// (transB) weight turned to [k, n] and bias.
+func llmTestWeights(m *graph.Model, k, n int) (w, gw, gb []float32) {
 	for _, nd := range m.Graph.Nodes {
 		switch nd.OpType {
 		case "MatMul":
@@ -69,6 +64,17 @@ func TestDynamicMatches(t *testing.T) {
 			gb = nd.Input(2).Const.Float32s()
 		}
 	}
+	return w, gw, gb
+}
+
+// TestDynamicMatches: --dynamic rewrites the MatMul and the Gemm (transB,
+// bias) into DynamicQuantizeLinear -> MatMulInteger -> scale (standard) or
+// DynamicQuantizeMatMul (ort); onnxq runs both and each equals dynamic W8A8
+// computed by hand.
+func TestDynamicMatches(t *testing.T) {
+	const k, n = 40, 6
+	m := llmTestModel(k, n, true)
+	w, gw, gb := llmTestWeights(m, k, n)
 	x := seqInput(k)
 	x2 := graph.Float32Tensor([]int{4, k}, x.Float32s()[:4*k])
 	want := dynamicRef(x.Float32s(), w, nil, 6, k, n)

@@ -53,22 +53,7 @@ func perTokenRef(x, w, bias []float32, rows, k, n int) []float32 {
 func TestDynamicPerToken(t *testing.T) {
 	const k, n = 40, 6
 	m := llmTestModel(k, n, true)
-	var w, gw, gb []float32
-	for _, nd := range m.Graph.Nodes {
-		switch nd.OpType {
-		case "MatMul":
-			w = nd.Input(1).Const.Float32s()
-		case "Gemm":
-			src := nd.Input(1).Const.Float32s()
-			gw = make([]float32, k*n)
-			for r := 0; r < n; r++ {
-				for c := 0; c < k; c++ {
-					gw[c*n+r] = src[r*k+c]
-				}
-			}
-			gb = nd.Input(2).Const.Float32s()
-		}
-	}
+	w, gw, gb := llmTestWeights(m, k, n)
 	x := seqInput(k)
 	for i := 0; i < k; i++ { // row 0 is 50x the others
 		x.Float32s()[i] *= 50
