@@ -87,23 +87,35 @@ func sameModel(t *testing.T, a, b *graph.Model) {
 	}
 }
 
-// A streaming conversion writes the model the in-memory one does (with the
-// same passes), in both weight formats, and the model runs to the same
-// logits.
-func TestStreamingMatchesInMemory(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join(dir, "llama.onnx")
+// streamLlamaFiles writes the test Llama with external data into a fresh
+// folder (src) and, when asked, the same model with every weight inline
+// (inline, the in-memory conversion's reference).
+func streamLlamaFiles(t *testing.T, withInline bool) (dir, src, inline string) {
+	t.Helper()
+	dir = t.TempDir()
+	src = filepath.Join(dir, "llama.onnx")
 	if err := testmodels.WriteLlama(src, streamLlama); err != nil {
 		t.Fatal(err)
+	}
+	if !withInline {
+		return dir, src, ""
 	}
 	m, err := graph.Load(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inline := filepath.Join(dir, "inline.onnx")
+	inline = filepath.Join(dir, "inline.onnx")
 	if err := graph.SaveWith(m, inline, graph.SaveOptions{ExternalThreshold: -1}); err != nil {
 		t.Fatal(err)
 	}
+	return dir, src, inline
+}
+
+// A streaming conversion writes the model the in-memory one does (with the
+// same passes), in both weight formats, and the model runs to the same
+// logits.
+func TestStreamingMatchesInMemory(t *testing.T) {
+	dir, src, inline := streamLlamaFiles(t, true)
 	ids := graph.Int64Tensor([]int{1, streamLlama.Seq}, []int64{3, 1, 4, 1, 5})
 	for _, format := range []string{FormatONNX, FormatMatMulNBits} {
 		for _, wt := range []graph.DataType{graph.Int4, graph.Uint4} {
@@ -259,11 +271,7 @@ func TestStreamingBoundedRSS(t *testing.T) {
 // --external-data-chunk splits the output's data into files of at most the
 // chunk size, and the model loads and runs from them.
 func TestStreamingChunks(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join(dir, "llama.onnx")
-	if err := testmodels.WriteLlama(src, streamLlama); err != nil {
-		t.Fatal(err)
-	}
+	dir, src, _ := streamLlamaFiles(t, false)
 	out := filepath.Join(dir, "q.onnx")
 	const chunk = 64 << 10
 	if _, err := Convert(context.Background(), Options{Model: src, Output: out, WeightOnly: true, WeightType: graph.Int4, WeightBlockSize: 32, NoMeasure: true, ExternalDataChunk: chunk}); err != nil {
@@ -297,19 +305,7 @@ func TestStreamingChunks(t *testing.T) {
 // A pass named by the user that rewrites weights in memory turns streaming
 // off (with a warning) rather than being skipped; the model is still right.
 func TestStreamingOffForWeightPasses(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join(dir, "llama.onnx")
-	if err := testmodels.WriteLlama(src, streamLlama); err != nil {
-		t.Fatal(err)
-	}
-	m, err := graph.Load(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inline := filepath.Join(dir, "inline.onnx")
-	if err := graph.SaveWith(m, inline, graph.SaveOptions{ExternalThreshold: -1}); err != nil {
-		t.Fatal(err)
-	}
+	dir, src, inline := streamLlamaFiles(t, true)
 	opt := Options{Model: src, Output: filepath.Join(dir, "q.onnx"), WeightOnly: true, WeightType: graph.Int4, WeightBlockSize: 32, NoMeasure: true, Passes: "eliminate-identity,fold-constants"}
 	rep, err := Convert(context.Background(), opt)
 	if err != nil {
@@ -402,19 +398,7 @@ func TestStreamingConvWeights(t *testing.T) {
 // Weight rounding picks codes after the encodings: such a conversion is not
 // streamed, and gives the in-memory model.
 func TestStreamingOffForWeightRounding(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join(dir, "llama.onnx")
-	if err := testmodels.WriteLlama(src, streamLlama); err != nil {
-		t.Fatal(err)
-	}
-	m, err := graph.Load(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inline := filepath.Join(dir, "inline.onnx")
-	if err := graph.SaveWith(m, inline, graph.SaveOptions{ExternalThreshold: -1}); err != nil {
-		t.Fatal(err)
-	}
+	dir, src, inline := streamLlamaFiles(t, true)
 	opt := Options{Model: src, Output: filepath.Join(dir, "q.onnx"), WeightOnly: true, WeightType: graph.Int4, WeightBlockSize: 32, NoMeasure: true, WeightRounding: "hqq"}
 	rep, err := Convert(context.Background(), opt)
 	if err != nil {
@@ -435,11 +419,7 @@ func TestStreamingOffForWeightRounding(t *testing.T) {
 
 // A cancelled streaming conversion stops and leaves no temporary file.
 func TestStreamingCancelled(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join(dir, "llama.onnx")
-	if err := testmodels.WriteLlama(src, streamLlama); err != nil {
-		t.Fatal(err)
-	}
+	dir, src, _ := streamLlamaFiles(t, false)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := Convert(ctx, Options{Model: src, Output: filepath.Join(dir, "q.onnx"), WeightOnly: true, WeightType: graph.Int4, WeightBlockSize: 32, NoMeasure: true})
