@@ -206,7 +206,7 @@ var autoAlphas = []float64{0.3, 0.4, 0.5, 0.6, 0.7}
 //
 // s nil is no smoothing. It is the quantity SmoothQuant trades: smaller
 // activation steps for larger weight steps.
-func w8a8Error(c *smoothStats, ws []*graph.Node, input *graph.Value, s []float32) float64 {
+func w8a8Error(c *smoothStats, ws []*graph.Node, s []float32) float64 {
 	k := len(c.hi)
 	sj := func(j int) float64 {
 		if s == nil {
@@ -219,6 +219,10 @@ func w8a8Error(c *smoothStats, ws []*graph.Node, input *graph.Value, s []float32
 		lo, hi = min(lo, float64(c.lo[j])/sj(j)), max(hi, float64(c.hi[j])/sj(j))
 	}
 	stepX := (hi - lo) / 255
+	var xPow float64 // sum_j E[x_j^2] / s_j^2, the same for every reader
+	for j := range k {
+		xPow += c.sumSq[j] / float64(max(c.rows, 1)) / (sj(j) * sj(j))
+	}
 	var wPow, wNoise float64
 	for _, n := range ws {
 		w := n.Input(1).Const
@@ -239,10 +243,6 @@ func w8a8Error(c *smoothStats, ws []*graph.Node, input *graph.Value, s []float32
 				wPow += v * v
 				colMax[o] = max(colMax[o], math.Abs(v))
 			}
-		}
-		var xPow float64 // sum_j E[x_j^2] / s_j^2
-		for j := range k {
-			xPow += c.sumSq[j] / float64(max(c.rows, 1)) / (sj(j) * sj(j))
 		}
 		for _, m := range colMax {
 			step := m / 127
@@ -300,14 +300,14 @@ func smoothQuant(ctx context.Context, m *graph.Model, opt Options, st *passes.St
 		// lowest estimated W8A8 output noise: a model without activation
 		// outliers (PaddleOCR rec's SVTR blocks) is left as it is.
 		c := xMax[t.input.Name]
-		best := w8a8Error(c, t.readers, t.input, nil)
+		best := w8a8Error(c, t.readers, nil)
 		none := best
 		for _, a := range autoAlphas {
 			cand, err := passes.SmoothScales(x, wMax, a)
 			if err != nil {
 				return nil, 0, fmt.Errorf("smooth quant: tensor %q: %v", t.input.Name, err)
 			}
-			if e := w8a8Error(c, t.readers, t.input, cand); e < best {
+			if e := w8a8Error(c, t.readers, cand); e < best {
 				best, scales[i], t.alpha = e, cand, a
 			}
 		}

@@ -216,14 +216,14 @@ func TestSmoothQuantDefaultDecides(t *testing.T) {
 		t.Fatal(err)
 	}
 	best := func(c *smoothStats) (float64, float64) {
-		none := w8a8Error(c, []*graph.Node{mm}, x, nil)
+		none := w8a8Error(c, []*graph.Node{mm}, nil)
 		lowest := none
 		for _, a := range autoAlphas {
 			s, err := passes.SmoothScales(c.absMax(), wMax, a)
 			if err != nil {
 				t.Fatal(err)
 			}
-			lowest = min(lowest, w8a8Error(c, []*graph.Node{mm}, x, s))
+			lowest = min(lowest, w8a8Error(c, []*graph.Node{mm}, s))
 		}
 		return none, lowest
 	}
