@@ -130,9 +130,9 @@ func (c *smoothStats) absMax() []float32 {
 	return out
 }
 
-// channelAbsMax runs the calibration samples once and returns, for each
+// collectSmoothStats runs the calibration samples once and returns, for each
 // named tensor, the statistics of every channel of its last axis.
-func channelAbsMax(ctx context.Context, m *graph.Model, opt Options, names []string) (map[string]*smoothStats, int, error) {
+func collectSmoothStats(ctx context.Context, m *graph.Model, opt Options, names []string) (map[string]*smoothStats, int, error) {
 	src, err := dataset.Open(opt.Calib, dataset.InputsOf(m), opt.Dataset)
 	if err != nil {
 		return nil, 0, err
@@ -272,7 +272,7 @@ func smoothQuant(ctx context.Context, m *graph.Model, opt Options, st *passes.St
 	for i, t := range targets {
 		names[i] = t.input.Name
 	}
-	xMax, samples, err := channelAbsMax(ctx, m, opt, names)
+	xMax, samples, err := collectSmoothStats(ctx, m, opt, names)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -88,11 +88,11 @@ func TestSmoothQuantIsExactInFloat(t *testing.T) {
 			break
 		}
 	}
-	ms, _, err := channelAbsMax(context.Background(), sm, Options{Calib: cal}, []string{qkvIn})
+	ms, _, err := collectSmoothStats(context.Background(), sm, Options{Calib: cal}, []string{qkvIn})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mo, _, err := channelAbsMax(context.Background(), orig, Options{Calib: cal}, []string{qkvIn})
+	mo, _, err := collectSmoothStats(context.Background(), orig, Options{Calib: cal}, []string{qkvIn})
 	if err != nil {
 		t.Fatal(err)
 	}
