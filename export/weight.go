@@ -2,6 +2,7 @@ package export
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/onnxq/onnxq/graph"
@@ -122,25 +123,13 @@ func readDQ(dq *graph.Node) (*qweight, error) {
 	case q.block > 0:
 		want := append([]int(nil), q.shape...)
 		want[q.axis] = (q.shape[q.axis] + q.block - 1) / q.block
-		if !equalInts(q.scaleShape, want) {
+		if !slices.Equal(q.scaleShape, want) {
 			return nil, fmt.Errorf("scale shape %v does not fit weight %v in blocks of %d along axis %d", q.scaleShape, q.shape, q.block, q.axis)
 		}
 	case len(q.scale) != q.shape[q.axis]:
 		return nil, fmt.Errorf("%d scales along axis %d of weight %v", len(q.scale), q.axis, q.shape)
 	}
 	return q, nil
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // layerWeight is a weight in the layer layout: codes [N, K] (or a Conv's

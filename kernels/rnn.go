@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/onnxq/onnxq/graph"
@@ -249,22 +250,10 @@ func (k *recurrentKernel) checkWeights(w, r *graph.Tensor, hs, isz int) error {
 	if k.hidden != 0 && hs != k.hidden {
 		return fmt.Errorf("R %v does not fit hidden_size %d", r.Shape, k.hidden)
 	}
-	if !equalInts(w.Shape, []int{k.dirs, g * hs, isz}) || !equalInts(r.Shape, []int{k.dirs, g * hs, hs}) {
+	if !slices.Equal(w.Shape, []int{k.dirs, g * hs, isz}) || !slices.Equal(r.Shape, []int{k.dirs, g * hs, hs}) {
 		return fmt.Errorf("W %v / R %v do not fit %d directions, hidden %d, input %d", w.Shape, r.Shape, k.dirs, hs, isz)
 	}
 	return nil
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func (k *recurrentKernel) pack(w, r []float32, hs, isz int) *rnnWeights {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -167,7 +168,7 @@ func TestRecurrentMatchesScalarReference(t *testing.T) {
 				t.Fatalf("%s: %d outputs, want %d", c.desc, len(got), len(want))
 			}
 			for o := range want {
-				if !equalInts(got[o].Shape, want[o].Shape) {
+				if !slices.Equal(got[o].Shape, want[o].Shape) {
 					t.Fatalf("%s: output %d shape %v, want %v", c.desc, o, got[o].Shape, want[o].Shape)
 				}
 				g, w := got[o].Float32s(), want[o].Float32s()
