@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"sort"
 
+	"github.com/onnxq/onnxq/converter/dataset"
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/ortref"
 	"github.com/onnxq/onnxq/internal/testdata"
@@ -54,13 +55,11 @@ func run(floatPath, quantPath, dir string, threads int) error {
 	if err != nil {
 		return err
 	}
-	var input string
-	for _, in := range m.Graph.Inputs {
-		if in.Const == nil {
-			input = in.Name
-			break
-		}
+	ins := dataset.InputsOf(m)
+	if len(ins) == 0 {
+		return fmt.Errorf("%s has no data input", floatPath)
 	}
+	input := ins[0].Name
 	fs, err := ortref.NewSession(floatPath, threads)
 	if err != nil {
 		return fmt.Errorf("%s: %v", floatPath, err)

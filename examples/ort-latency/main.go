@@ -17,6 +17,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/onnxq/onnxq/converter/dataset"
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/ortref"
 	"github.com/onnxq/onnxq/internal/testdata"
@@ -58,14 +59,11 @@ func timeModels(input string, models []string, runs, threads int) error {
 		if err != nil {
 			return err
 		}
-		var name string
-		for _, in := range m.Graph.Inputs {
-			if in.Const == nil {
-				name = in.Name
-				break
-			}
+		ins := dataset.InputsOf(m)
+		if len(ins) == 0 {
+			return fmt.Errorf("%s has no data input", p)
 		}
-		feeds[i] = map[string]*graph.Tensor{name: x}
+		feeds[i] = map[string]*graph.Tensor{ins[0].Name: x}
 		if sessions[i], err = ortref.NewSession(p, threads); err != nil {
 			return fmt.Errorf("%s: %v", p, err)
 		}
