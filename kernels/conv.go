@@ -263,6 +263,15 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 		k.finish(ctx, out)
 		return one(out), nil
 	}
+	var epi *ewRun
+	if k.epilogue != nil {
+		epi = k.epilogue.prepare(outShape)
+	}
+	packed := k.packed != nil && in[1] == k.wConst
+	if packed && !forceIm2col && gridFits(geo) {
+		k.runGrid(ctx, geo, n, g, cg, mg, xd, od, bias, epi)
+		return one(out), nil
+	}
 	kk := cg * kh * kw
 	spatialN := oh * ow
 	pointwise := kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && pt == 0 && pl == 0 && oh == h && ow == wd
@@ -286,11 +295,6 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 		cols = ctx.Scratch(workers * kk * stripRows * ow)
 		defer ctx.Release(cols)
 	}
-	var epi *ewRun
-	if k.epilogue != nil {
-		epi = k.epilogue.prepare(outShape)
-	}
-	packed := k.packed != nil && in[1] == k.wConst
 	// band computes output rows [r0, r1) of group gi of image b.
 	band := func(b, gi, r0, r1 int, col []float32, threads int) {
 		xg := xd[(b*c+gi*cg)*h*wd:]
@@ -525,36 +529,9 @@ func newDepthwisePlanes(g convGeom) *depthwisePlanes {
 }
 
 func (d *depthwisePlanes) run(g convGeom, src, wk []float32, bias float32, dst []float32) {
-	plane := d.hq * d.wq
 	// Only the positions that hold input are written: the padding around them
 	// is the same for every channel and stays zero from the allocation.
-	for px := 0; px < g.sw; px++ {
-		// Columns j with j*sw + px - pl inside the input row.
-		lo, hi := validRange(d.wq, g.w, g.sw, px, g.pl)
-		if lo >= hi {
-			continue
-		}
-		ix0 := lo*g.sw + px - g.pl
-		for py := 0; py < g.sh; py++ {
-			q := d.phases[(py*g.sw+px)*plane : (py*g.sw+px+1)*plane]
-			// Rows i with i*sh + py - pt inside the input.
-			ilo, ihi := validRange(d.hq, g.h, g.sh, py, g.pt)
-			for i := ilo; i < ihi; i++ {
-				seg := q[i*d.wq+lo : i*d.wq+hi]
-				srow := src[(i*g.sh+py-g.pt)*g.w+ix0:]
-				switch g.sw {
-				case 1:
-					copy(seg, srow)
-				case 2:
-					vec.Stride2(seg, srow)
-				default:
-					for j := range seg {
-						seg[j] = srow[j*g.sw]
-					}
-				}
-			}
-		}
-	}
+	fillPhases(g, d.hq, d.wq, src, d.phases, nil)
 	// The offsets stay inside phases by construction (hq*wq covers the last
 	// tap's reach), so SumTaps cannot fail here.
 	for i, t := range d.taps {

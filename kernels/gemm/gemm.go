@@ -37,6 +37,10 @@ type kernel struct {
 	// rows8, when set, computes an 8 x 8 tile from A and B read in place
 	// (no packing), for products at most 8 columns wide; see narrow.
 	rows8 func(kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool)
+	// offs, when set, computes a full tile with row p of the B panel read at
+	// b[offs[p]:][:nr/2] and b[offs[p]+d1:][:nr/2] (see Grid); the caller
+	// checks that those reads stay inside b.
+	offs func(kc int, a, b []float32, offs []int, d1 int, c []float32, ldc int, acc bool)
 }
 
 // active is the kernel in use; chosen by init in the arch file, switchable in tests.

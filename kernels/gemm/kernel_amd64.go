@@ -47,7 +47,15 @@ var avx2Kernel = kernel{name: "avx2-6x16", mr: 6, nr: 16, fn: func(kc int, a, b,
 	_ = b[(kc-1)*ldb+7]
 	_ = c[5*ldc+7]
 	kernelAVX2Half(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
-}, rows8: rows8AVX2}
+}, rows8: rows8AVX2, offs: func(kc int, a, b []float32, offs []int, d1 int, c []float32, ldc int, acc bool) {
+	_ = a[kc*6-1]
+	_ = offs[kc-1]
+	_ = c[5*ldc+15]
+	kernelAVX2Offs(kc, &a[0], &b[0], &offs[0], &c[0], ldc, d1, acc)
+}}
+
+//go:noescape
+func kernelAVX2Offs(kc int, a, b *float32, offs *int, c *float32, ldc, d1 int, acc bool)
 
 var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
 	_ = a[kc*12-1]
