@@ -259,8 +259,11 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	xd, od, wdata := x.Float32s(), out.Float32s(), w.Float32s()
 	mg := m / g
 	if mg == 1 && g > 1 && cg == 1 {
-		depthwise(ctx, geo, n, g, xd, wdata, bias, od)
-		k.finish(ctx, out)
+		var epi *ewRun
+		if k.epilogue != nil {
+			epi = k.epilogue.prepare(outShape)
+		}
+		depthwise(ctx, geo, n, g, xd, wdata, bias, od, k.epilogue, epi)
 		return one(out), nil
 	}
 	var epi *ewRun
@@ -286,7 +289,10 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	workers := min(n*g*bands, threadsFor(ctx, n*m*kk*spatialN, minBandMACs))
 	// im2col runs in strips of output rows of about 4 MiB, so the column matrix
 	// never holds the whole image (and the strip stays in cache for the GEMM).
-	stripRows := bandRows
+	// A pointwise strip's output is about 256 KiB: the bias, the GEMM and the
+	// epilogue then meet it in L2 (on MobileNetV2's 56x56 expand and project
+	// layers, strips of the whole map took 1.xx of the time).
+	stripRows := max(1, min(bandRows, (1<<16)/max(1, mg*ow)))
 	if !pointwise {
 		stripRows = max(1, min(bandRows, (1<<20)/max(1, kk*ow)))
 	}
@@ -356,13 +362,6 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 // about 4 us on one core, several times what a region costs on the worker
 // pool (0.4-0.7 us in parallel's BenchmarkFor).
 const minBandMACs = 1 << 17
-
-// finish runs the fused elementwise program, if any, in place.
-func (k *convKernel) finish(ctx *Context, out *graph.Tensor) {
-	if k.epilogue != nil {
-		k.epilogue.run(ctx, out.Float32s(), out.Float32s(), out.Shape)
-	}
-}
 
 // convGeom is one convolution's geometry in 2-D.
 type convGeom struct {
@@ -471,13 +470,19 @@ func im2colShifted(g convGeom, dst, src []float32, y0, y1, ki, kj, ylo, yhi, xlo
 }
 
 // depthwise runs a convolution with one input and one output channel per group
-// directly, channel by channel over zero-padded phase planes (depthwisePlanes).
-func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []float32) {
+// directly, channel by channel over zero-padded phase planes (depthwisePlanes),
+// and the fused epilogue (prog bound as epi, or nil) on each channel while it
+// is in cache.
+func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []float32, prog *ewProgram, epi *ewRun) {
 	plane := g.h * g.w
 	oplane := g.oh * g.ow
 	taps := g.kh * g.kw
 	parallelFor(threadsFor(ctx, n*channels*oplane*taps, 1<<15), n*channels, func(lo, hi int) {
 		planes := newDepthwisePlanes(g)
+		var regs [][]float32
+		if epi != nil {
+			regs = prog.registers()
+		}
 		for nc := lo; nc < hi; nc++ {
 			ch := nc % channels
 			bv := float32(0)
@@ -485,6 +490,9 @@ func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []floa
 				bv = bias[ch]
 			}
 			planes.run(g, x[nc*plane:(nc+1)*plane], w[ch*taps:(ch+1)*taps], bv, out[nc*oplane:(nc+1)*oplane])
+			if epi != nil {
+				epi.span(regs, out, out, nc*oplane, (nc+1)*oplane)
+			}
 		}
 	})
 }
