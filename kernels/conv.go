@@ -257,22 +257,19 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	out := ctx.Float32(outShape)
 	geo := convGeom{c: c, h: h, w: wd, kh: kh, kw: kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw, pt: pt, pl: pl, oh: oh, ow: ow}
 	xd, od, wdata := x.Float32s(), out.Float32s(), w.Float32s()
+	prog, packs := k.epilogue, k.packed
+	var epi *ewRun
+	if prog != nil {
+		epi = prog.prepare(outShape)
+	}
 	mg := m / g
 	if mg == 1 && g > 1 && cg == 1 {
-		var epi *ewRun
-		if k.epilogue != nil {
-			epi = k.epilogue.prepare(outShape)
-		}
-		depthwise(ctx, geo, n, g, xd, wdata, bias, od, k.epilogue, epi)
+		depthwise(ctx, geo, n, g, xd, wdata, bias, od, prog, epi)
 		return one(out), nil
 	}
-	var epi *ewRun
-	if k.epilogue != nil {
-		epi = k.epilogue.prepare(outShape)
-	}
-	packed := k.packed != nil && in[1] == k.wConst
+	packed := packs != nil && in[1] == k.wConst
 	if packed && !forceIm2col && gridFits(geo) {
-		k.runGrid(ctx, geo, n, g, cg, mg, xd, od, bias, epi)
+		runGrid(ctx, geo, n, g, cg, mg, xd, od, bias, packs, prog, epi)
 		return one(out), nil
 	}
 	kk := cg * kh * kw
@@ -305,22 +302,21 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	band := func(b, gi, r0, r1 int, col []float32, threads int) {
 		xg := xd[(b*c+gi*cg)*h*wd:]
 		og := od[(b*m+gi*mg)*spatialN : (b*m+gi*mg+mg)*spatialN]
-		beta := float32(0)
-		if bias != nil {
-			for i := 0; i < mg; i++ {
-				row := og[i*spatialN+r0*ow : i*spatialN+r1*ow]
-				fillSlice(row, bias[gi*mg+i])
-			}
-			beta = 1
-		}
 		bctx := &Context{Threads: threads}
 		var regs [][]float32
 		if epi != nil {
-			regs = k.epilogue.registers()
+			regs = prog.registers()
 		}
 		for y0 := r0; y0 < r1; y0 += stripRows {
 			y1 := min(r1, y0+stripRows)
 			n := (y1 - y0) * ow
+			beta := float32(0)
+			if bias != nil {
+				for i := 0; i < mg; i++ {
+					fillSlice(og[i*spatialN+y0*ow:i*spatialN+y1*ow], bias[gi*mg+i])
+				}
+				beta = 1
+			}
 			var src gemm.Matrix
 			if pointwise {
 				src = gemm.Matrix{Data: xg[y0*ow:], Stride: spatialN}
@@ -330,7 +326,7 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 			}
 			dst := og[y0*ow:]
 			if packed {
-				gemm.MulPackedA(k.packed[gi], n, src, beta, dst, spatialN, threads)
+				gemm.MulPackedA(packs[gi], n, src, beta, dst, spatialN, threads)
 			} else {
 				gemm.Sgemm(mg, n, kk, 1, gemm.Matrix{Data: wdata[gi*mg*kk:], Stride: kk}, src, beta, dst, spatialN, threads)
 			}

@@ -78,9 +78,9 @@ func gridFits(g convGeom) bool {
 	return !pointwise && g.ow%8 == 0
 }
 
-// runGrid computes the convolution of Run on the grid path; k.packed holds
-// the weights.
-func (k *convKernel) runGrid(ctx *Context, geo convGeom, n, g, cg, mg int, xd, od, bias []float32, epi *ewRun) {
+// runGrid computes the convolution of Run on the grid path with the packed
+// weights of each group, and the epilogue prog bound as epi (or nil).
+func runGrid(ctx *Context, geo convGeom, n, g, cg, mg int, xd, od, bias []float32, packs []*gemm.PackedA, prog *ewProgram, epi *ewRun) {
 	l := newGridLayout(geo, cg)
 	c := g * cg
 	m := g * mg
@@ -107,7 +107,7 @@ func (k *convKernel) runGrid(ctx *Context, geo convGeom, n, g, cg, mg int, xd, o
 		og := od[base : base+mg*spatialN]
 		var regs [][]float32
 		if epi != nil {
-			regs = k.epilogue.registers()
+			regs = prog.registers()
 		}
 		for y0 := r0; y0 < r1; y0 += stripRows {
 			y1 := min(r1, y0+stripRows)
@@ -119,7 +119,7 @@ func (k *convKernel) runGrid(ctx *Context, geo convGeom, n, g, cg, mg int, xd, o
 				beta = 1
 			}
 			grid := gemm.Grid{Data: data[y0*l.wq:], Offs: l.offs, Rows: y1 - y0, Cols: ow, RowStride: l.wq}
-			gemm.MulPackedAGrid(k.packed[gi], grid, beta, og[y0*ow:], spatialN, threads)
+			gemm.MulPackedAGrid(packs[gi], grid, beta, og[y0*ow:], spatialN, threads)
 			for i := 0; epi != nil && i < mg; i++ {
 				at := base + i*spatialN + y0*ow
 				epi.span(regs, od, od, at, at+(y1-y0)*ow)
