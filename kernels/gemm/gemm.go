@@ -37,10 +37,13 @@ type kernel struct {
 	// rows8, when set, computes an 8 x 8 tile from A and B read in place
 	// (no packing), for products at most 8 columns wide; see narrow.
 	rows8 func(kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool)
-	// offs, when set, computes a full tile with row p of the B panel read at
+	// tiles, when set, computes the given number of full tiles down C in one
+	// call: consecutive A panels with the same B panel.
+	tiles func(kc int, a, b, c []float32, ldc int, acc bool, tiles int)
+	// offs, when set, is tiles with row p of the B panel read at
 	// b[offs[p]:][:nr/2] and b[offs[p]+d1:][:nr/2] (see Grid); the caller
 	// checks that those reads stay inside b.
-	offs func(kc int, a, b []float32, offs []int, d1 int, c []float32, ldc int, acc bool)
+	offs func(kc int, a, b []float32, offs []int, d1 int, c []float32, ldc int, acc bool, tiles int)
 }
 
 // active is the kernel in use; chosen by init in the arch file, switchable in tests.
@@ -289,7 +292,12 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 					default:
 						bPanel = bBlock[jr*kc:]
 					}
-					for ir := 0; ir < mc; ir += mr {
+					ir0 := 0
+					if full := mc / mr; full > 0 && nn == nr && !inPlace && kr.tiles != nil {
+						kr.tiles(kc, aBlock, bPanel, c[ic*ldc+jc+jr:], ldc, acc, full)
+						ir0 = full * mr
+					}
+					for ir := ir0; ir < mc; ir += mr {
 						mm := min(mr, mc-ir)
 						aPanel := aBlock[ir*kc:]
 						ci := (ic+ir)*ldc + jc + jr

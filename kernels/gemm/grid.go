@@ -86,21 +86,31 @@ func gridBlock(kr kernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta float32, 
 				panel = *bp
 				gatherPanel(panel, g, offs, jr, nn, nr)
 			}
-			for ir := 0; ir < p.M; ir += mr {
+			// Full row tiles in one call when the panel is whole, then
+			// the rest one by one through the scratch tile.
+			ir0 := 0
+			if full := p.M / mr; full > 0 && nn == nr {
+				aPanel, dst := p.block(0, pc, kc), c[jr:]
+				switch {
+				case inPlace:
+					kr.offs(kc, aPanel, g.Data[base:], offs, d1, dst, ldc, acc, full)
+				case kr.tiles != nil:
+					kr.tiles(kc, aPanel, panel, dst, ldc, acc, full)
+				default:
+					for t := 0; t < full; t++ {
+						kr.fn(kc, aPanel[t*mr*kc:], panel, dst[t*mr*ldc:], ldc, acc)
+					}
+				}
+				ir0 = full * mr
+			}
+			for ir := ir0; ir < p.M; ir += mr {
 				mm := min(mr, p.M-ir)
 				aPanel := p.block(ir, pc, kc)
 				ci := ir*ldc + jr
-				dst, ldd, accD := c[ci:], ldc, acc
-				if mm < mr || nn < nr {
-					dst, ldd, accD = edge[:], nr, false
-				}
 				if inPlace {
-					kr.offs(kc, aPanel, g.Data[base:], offs, d1, dst, ldd, accD)
+					kr.offs(kc, aPanel, g.Data[base:], offs, d1, edge[:], nr, false, 1)
 				} else {
-					kr.fn(kc, aPanel, panel, dst, ldd, accD)
-				}
-				if mm == mr && nn == nr {
-					continue
+					kr.fn(kc, aPanel, panel, edge[:], nr, false)
 				}
 				for i := 0; i < mm; i++ {
 					d := c[ci+i*ldc : ci+i*ldc+nn]

@@ -47,15 +47,23 @@ var avx2Kernel = kernel{name: "avx2-6x16", mr: 6, nr: 16, fn: func(kc int, a, b,
 	_ = b[(kc-1)*ldb+7]
 	_ = c[5*ldc+7]
 	kernelAVX2Half(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
-}, rows8: rows8AVX2, offs: func(kc int, a, b []float32, offs []int, d1 int, c []float32, ldc int, acc bool) {
-	_ = a[kc*6-1]
+}, rows8: rows8AVX2, tiles: func(kc int, a, b, c []float32, ldc int, acc bool, tiles int) {
+	_ = a[kc*6*tiles-1]
+	_ = b[kc*16-1]
+	_ = c[(6*tiles-1)*ldc+15]
+	kernelAVX2Tiles(kc, &a[0], &b[0], &c[0], ldc, acc, tiles)
+}, offs: func(kc int, a, b []float32, offs []int, d1 int, c []float32, ldc int, acc bool, tiles int) {
+	_ = a[kc*6*tiles-1]
 	_ = offs[kc-1]
-	_ = c[5*ldc+15]
-	kernelAVX2Offs(kc, &a[0], &b[0], &offs[0], &c[0], ldc, d1, acc)
+	_ = c[(6*tiles-1)*ldc+15]
+	kernelAVX2OffsTiles(kc, &a[0], &b[0], &offs[0], &c[0], ldc, d1, acc, tiles)
 }}
 
 //go:noescape
-func kernelAVX2Offs(kc int, a, b *float32, offs *int, c *float32, ldc, d1 int, acc bool)
+func kernelAVX2Tiles(kc int, a, b, c *float32, ldc int, acc bool, tiles int)
+
+//go:noescape
+func kernelAVX2OffsTiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1 int, acc bool, tiles int)
 
 var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
 	_ = a[kc*12-1]
