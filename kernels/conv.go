@@ -160,6 +160,7 @@ type convKernel struct {
 	epilogue *ewProgram // fused elementwise ops, applied to the output in place
 	p        *convParams
 	packed   []*gemm.PackedA // per group, when the weights are constant
+	narrow   []*gemm.PackedA // the same for the 4-row grid kernel, when it wastes fewer rows
 	wConst   *graph.Tensor
 }
 
@@ -185,7 +186,11 @@ func newConv(ni *NodeInfo) (Kernel, error) {
 		if !(mg == 1 && p.group > 1) { // depthwise runs directly, no packing
 			wd := w.Float32s()
 			for g := 0; g < p.group; g++ {
-				k.packed = append(k.packed, gemm.PackA(mg, kk, 1, gemm.Matrix{Data: wd[g*mg*kk:], Stride: kk}))
+				wg := gemm.Matrix{Data: wd[g*mg*kk:], Stride: kk}
+				k.packed = append(k.packed, gemm.PackA(mg, kk, 1, wg))
+				if q := gemm.PackANarrow(mg, kk, wg); q != nil && gemm.GridTiles(q, 1) < gemm.GridTiles(k.packed[g], 1) {
+					k.narrow = append(k.narrow, q)
+				}
 			}
 		}
 	}
@@ -269,7 +274,7 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	}
 	packed := packs != nil && in[1] == k.wConst
 	if packed && !forceIm2col && gridFits(geo) {
-		runGrid(ctx, geo, n, g, cg, mg, xd, od, bias, packs, prog, epi)
+		runGrid(ctx, geo, n, g, cg, mg, xd, od, bias, packs, k.narrow, prog, epi)
 		return one(out), nil
 	}
 	kk := cg * kh * kw

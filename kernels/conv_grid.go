@@ -79,8 +79,9 @@ func gridFits(g convGeom) bool {
 }
 
 // runGrid computes the convolution of Run on the grid path with the packed
-// weights of each group, and the epilogue prog bound as epi (or nil).
-func runGrid(ctx *Context, geo convGeom, n, g, cg, mg int, xd, od, bias []float32, packs []*gemm.PackedA, prog *ewProgram, epi *ewRun) {
+// weights of each group (and their 4-row packing, or nil, taken where it
+// computes fewer padding tiles), and the epilogue prog bound as epi (or nil).
+func runGrid(ctx *Context, geo convGeom, n, g, cg, mg int, xd, od, bias []float32, packs, narrow []*gemm.PackedA, prog *ewProgram, epi *ewRun) {
 	l := newGridLayout(geo, cg)
 	c := g * cg
 	m := g * mg
@@ -119,7 +120,11 @@ func runGrid(ctx *Context, geo convGeom, n, g, cg, mg int, xd, od, bias []float3
 				beta = 1
 			}
 			grid := gemm.Grid{Data: data[y0*l.wq:], Offs: l.offs, Rows: y1 - y0, Cols: ow, RowStride: l.wq}
-			gemm.MulPackedAGrid(packs[gi], grid, beta, og[y0*ow:], spatialN, threads)
+			pa := packs[gi]
+			if narrow != nil && gemm.GridTiles(narrow[gi], (y1-y0)*ow) < gemm.GridTiles(pa, (y1-y0)*ow) {
+				pa = narrow[gi]
+			}
+			gemm.MulPackedAGrid(pa, grid, beta, og[y0*ow:], spatialN, threads)
 			for i := 0; epi != nil && i < mg; i++ {
 				at := base + i*spatialN + y0*ow
 				epi.span(regs, od, od, at, at+(y1-y0)*ow)

@@ -40,10 +40,9 @@ type kernel struct {
 	// tiles, when set, computes the given number of full tiles down C in one
 	// call: consecutive A panels with the same B panel.
 	tiles func(kc int, a, b, c []float32, ldc int, acc bool, tiles int)
-	// offs, when set, is tiles with row p of the B panel read at
-	// b[offs[p]:][:nr/2] and b[offs[p]+d1:][:nr/2] (see Grid); the caller
-	// checks that those reads stay inside b.
-	offs func(kc int, a, b []float32, offs []int, d1 int, c []float32, ldc int, acc bool, tiles int)
+	// grid are the kernels that read B through offsets (see Grid), for A
+	// packed with this kernel's mr or with another.
+	grid []gridKernel
 }
 
 // active is the kernel in use; chosen by init in the arch file, switchable in tests.
