@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/gemm"
@@ -159,8 +160,9 @@ type convKernel struct {
 	ni       *NodeInfo
 	epilogue *ewProgram // fused elementwise ops, applied to the output in place
 	p        *convParams
-	packed   []*gemm.PackedA // per group, when the weights are constant
-	narrow   []*gemm.PackedA // the same for the 4-row grid kernel, when it wastes fewer rows
+	packed   []*gemm.PackedA             // per group, when the weights are constant
+	narrow   []*gemm.PackedA             // the same for the 4-row grid kernel, when it wastes fewer rows
+	layout   *atomic.Pointer[gridLayout] // the grid path's layout for the last geometry
 	wConst   *graph.Tensor
 }
 
@@ -169,7 +171,7 @@ func newConv(ni *NodeInfo) (Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &convKernel{p: p, wConst: ni.Const(1), ni: ni}
+	k := &convKernel{p: p, wConst: ni.Const(1), ni: ni, layout: new(atomic.Pointer[gridLayout])}
 	if w := k.wConst; w != nil {
 		if err := wantFloat(w, "Conv weights"); err != nil {
 			return nil, err
@@ -188,7 +190,8 @@ func newConv(ni *NodeInfo) (Kernel, error) {
 			for g := 0; g < p.group; g++ {
 				wg := gemm.Matrix{Data: wd[g*mg*kk:], Stride: kk}
 				k.packed = append(k.packed, gemm.PackA(mg, kk, 1, wg))
-				if q := gemm.PackANarrow(mg, kk, wg); q != nil && gemm.GridTiles(q, 1) < gemm.GridTiles(k.packed[g], 1) {
+				// Compared on 48 columns, a whole number of either kernel's panels.
+				if q := gemm.PackANarrow(mg, kk, wg); q != nil && gemm.GridTiles(q, 48) < gemm.GridTiles(k.packed[g], 48) {
 					k.narrow = append(k.narrow, q)
 				}
 			}
@@ -274,7 +277,12 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	}
 	packed := packs != nil && in[1] == k.wConst
 	if packed && !forceIm2col && gridFits(geo) {
-		runGrid(ctx, geo, n, g, cg, mg, xd, od, bias, packs, k.narrow, prog, epi)
+		l := k.layout.Load()
+		if l == nil || l.geo != geo || l.cg != cg {
+			l = newGridLayout(geo, cg)
+			k.layout.Store(l)
+		}
+		runGrid(ctx, l, n, g, mg, xd, od, bias, packs, k.narrow, prog, epi)
 		return one(out), nil
 	}
 	kk := cg * kh * kw

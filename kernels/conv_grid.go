@@ -26,6 +26,8 @@ import (
 // multiple of 8 stay there too: computing on the padded grid and dropping
 // its extra columns lost as much as it saved (13x13: 1.18x).
 type gridLayout struct {
+	geo    convGeom
+	cg     int
 	hq, wq int
 	cs     int    // floats per input channel in the phase buffer
 	offs   []int  // per tap (ci, ki, kj): where it starts, relative to the group's first channel
@@ -34,6 +36,7 @@ type gridLayout struct {
 
 func newGridLayout(g convGeom, cg int) *gridLayout {
 	l := &gridLayout{
+		geo: g, cg: cg,
 		hq: g.oh + (g.kh-1)*g.dh/g.sh,
 		wq: g.ow + (g.kw-1)*g.dw/g.sw,
 	}
@@ -78,11 +81,11 @@ func gridFits(g convGeom) bool {
 	return !pointwise && g.ow%8 == 0
 }
 
-// runGrid computes the convolution of Run on the grid path with the packed
+// runGrid computes the convolution of Run, laid out by l, with the packed
 // weights of each group (and their 4-row packing, or nil, taken where it
 // computes fewer padding tiles), and the epilogue prog bound as epi (or nil).
-func runGrid(ctx *Context, geo convGeom, n, g, cg, mg int, xd, od, bias []float32, packs, narrow []*gemm.PackedA, prog *ewProgram, epi *ewRun) {
-	l := newGridLayout(geo, cg)
+func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, packs, narrow []*gemm.PackedA, prog *ewProgram, epi *ewRun) {
+	geo, cg := l.geo, l.cg
 	c := g * cg
 	m := g * mg
 	oh, ow := geo.oh, geo.ow
