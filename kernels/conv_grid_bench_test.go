@@ -60,6 +60,7 @@ func BenchmarkConvLayerGridVsIm2col(b *testing.B) {
 		{"squeeze-exp3-13", 64, 256, 13, 3, 1}, {"stem-224s2", 3, 64, 224, 3, 2},
 		{"mbv2-expand-56", 24, 144, 56, 1, 1}, {"mbv2-project-56", 144, 24, 56, 1, 1}, {"mbv2-expand-14", 64, 384, 14, 1, 1},
 		{"yolo-pw-104", 32, 32, 104, 1, 1}, {"yolo-pw-52", 64, 64, 52, 1, 1},
+		{"mbv2-project-112", 32, 16, 112, 1, 1}, {"mbv2-project-28", 192, 32, 28, 1, 1}, {"yolo-pw-208-16", 16, 16, 208, 1, 1}, {"squeeze-sq-27", 256, 32, 27, 1, 1},
 		{"mbv2-last-7", 320, 1280, 7, 1, 1}, {"mbv2-expand-7", 160, 960, 7, 1, 1}, {"mbv2-project-7", 960, 160, 7, 1, 1},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

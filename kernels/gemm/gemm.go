@@ -16,7 +16,7 @@ import (
 // an mc x kc block of A stays in L2; a kc x nc block of B in L2/L3.
 const (
 	kcBlock = 256
-	mcBlock = 144 // a multiple of every MR (6 and 12)
+	mcBlock = 144 // a multiple of every MR (4, 6 and 12)
 	ncBlock = 2048
 )
 

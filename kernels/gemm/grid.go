@@ -108,7 +108,9 @@ func MulPackedAGrid(p *PackedA, g Grid, beta float32, c []float32, ldc int, thre
 
 // gridBlock computes columns [j0, j1) of C with gk (nil: gather every panel
 // for the active kernel); lo and hi are the smallest and largest of g.Offs,
-// for the bounds of the in-place reads.
+// for the bounds of the in-place reads. The loops run the Goto way: k blocks,
+// then blocks of mcBlock rows of A (which stay in L2 while the panels of B
+// pass), then 16- or 24-wide panels of B, read where they lie.
 func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta float32, c []float32, ldc int) {
 	mr, nr := active.mr, active.nr
 	if gk != nil {
@@ -121,78 +123,81 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta floa
 	for j := 1; j < nr/8 && j < 3; j++ {
 		seqDs[j] = 8 * j
 	}
-	for jr := j0; jr < j1; jr += nr {
-		nn := min(nr, j1-jr)
-		// A ragged last panel reads past the grid's last pixel as if it went
-		// on (into padding or the next rows, dropped through the scratch
-		// tile) where that stays inside Data.
-		base, inPlace := 0, gk != nil
-		if inPlace {
-			base = g.at(jr)
-			for j := 0; j < nr/8; j++ {
-				ds[j] = g.at(jr+8*j) - base
-				if g.Cols != g.RowStride && (jr+8*j)%g.Cols+8 > g.Cols {
-					inPlace = false // a group crosses the end of an output row
-				}
-			}
-			inPlace = inPlace && base+lo >= 0 && base+ds[nr/8-1]+hi+8 <= len(g.Data)
-		}
-		for pc := 0; pc < p.K; pc += kcBlock {
-			kc := min(kcBlock, p.K-pc)
-			acc := pc > 0 || beta != 0
-			offs := g.Offs[pc : pc+kc]
-			// run computes tiles full tiles from row ir into dst.
-			var run func(ir, tiles int, dst []float32, ldd int, accD bool)
-			if inPlace {
-				run = func(ir, tiles int, dst []float32, ldd int, accD bool) {
-					gk.fn(kc, p.block(ir, pc, kc), g.Data[base:], offs, ds[:], dst, ldd, accD, tiles)
-				}
-			} else {
-				if bp == nil {
-					bp = getBuf(kcBlock * nr)
-					defer bufPool.Put(bp)
-				}
-				panel := *bp
-				gatherPanel(panel, g, offs, jr, nn, nr)
-				if gk != nil {
-					if seq == nil {
-						seq = make([]int, kcBlock)
-						for i := range seq {
-							seq[i] = i * nr
+	for pc := 0; pc < p.K; pc += kcBlock {
+		kc := min(kcBlock, p.K-pc)
+		acc := pc > 0 || beta != 0
+		offs := g.Offs[pc : pc+kc]
+		for ic := 0; ic < p.M; ic += mcBlock {
+			mc := min(mcBlock, p.M-ic)
+			for jr := j0; jr < j1; jr += nr {
+				nn := min(nr, j1-jr)
+				// A ragged last panel reads past the grid's last pixel as if
+				// it went on (into padding or the next rows, dropped through
+				// the scratch tile) where that stays inside Data.
+				base, inPlace := 0, gk != nil
+				if inPlace {
+					base = g.at(jr)
+					for j := 0; j < nr/8; j++ {
+						ds[j] = g.at(jr+8*j) - base
+						if g.Cols != g.RowStride && (jr+8*j)%g.Cols+8 > g.Cols {
+							inPlace = false // a group crosses the end of an output row
 						}
 					}
+					inPlace = inPlace && base+lo >= 0 && base+ds[nr/8-1]+hi+8 <= len(g.Data)
+				}
+				// run computes tiles full tiles from row ir into dst.
+				var run func(ir, tiles int, dst []float32, ldd int, accD bool)
+				if inPlace {
 					run = func(ir, tiles int, dst []float32, ldd int, accD bool) {
-						gk.fn(kc, p.block(ir, pc, kc), panel, seq[:kc], seqDs[:], dst, ldd, accD, tiles)
+						gk.fn(kc, p.block(ir, pc, kc), g.Data[base:], offs, ds[:], dst, ldd, accD, tiles)
 					}
 				} else {
-					kr := active
-					run = func(ir, tiles int, dst []float32, ldd int, accD bool) {
-						for t := 0; t < tiles; t++ {
-							kr.fn(kc, p.block(ir+t*mr, pc, kc), panel, dst[t*mr*ldd:], ldd, accD)
+					if bp == nil {
+						bp = getBuf(kcBlock * nr)
+						defer bufPool.Put(bp)
+					}
+					panel := *bp
+					gatherPanel(panel, g, offs, jr, nn, nr)
+					if gk != nil {
+						if seq == nil {
+							seq = make([]int, kcBlock)
+							for i := range seq {
+								seq[i] = i * nr
+							}
+						}
+						run = func(ir, tiles int, dst []float32, ldd int, accD bool) {
+							gk.fn(kc, p.block(ir, pc, kc), panel, seq[:kc], seqDs[:], dst, ldd, accD, tiles)
+						}
+					} else {
+						kr := active
+						run = func(ir, tiles int, dst []float32, ldd int, accD bool) {
+							for t := 0; t < tiles; t++ {
+								kr.fn(kc, p.block(ir+t*mr, pc, kc), panel, dst[t*mr*ldd:], ldd, accD)
+							}
 						}
 					}
 				}
-			}
-			// Full row tiles in one call when the panel is whole, then the
-			// rest one by one through the scratch tile.
-			ir0 := 0
-			if full := p.M / mr; full > 0 && nn == nr {
-				run(0, full, c[jr:], ldc, acc)
-				ir0 = full * mr
-			}
-			for ir := ir0; ir < p.M; ir += mr {
-				mm := min(mr, p.M-ir)
-				ci := ir*ldc + jr
-				run(ir, 1, edge[:], nr, false)
-				for i := 0; i < mm; i++ {
-					d := c[ci+i*ldc : ci+i*ldc+nn]
-					s := edge[i*nr : i*nr+nn]
-					if acc {
-						for j := range d {
-							d[j] += s[j]
+				// Full row tiles in one call when the panel is whole, then
+				// the rest one by one through the scratch tile.
+				ir0 := ic
+				if full := mc / mr; full > 0 && nn == nr {
+					run(ic, full, c[ic*ldc+jr:], ldc, acc)
+					ir0 = ic + full*mr
+				}
+				for ir := ir0; ir < ic+mc; ir += mr {
+					mm := min(mr, p.M-ir)
+					ci := ir*ldc + jr
+					run(ir, 1, edge[:], nr, false)
+					for i := 0; i < mm; i++ {
+						d := c[ci+i*ldc : ci+i*ldc+nn]
+						s := edge[i*nr : i*nr+nn]
+						if acc {
+							for j := range d {
+								d[j] += s[j]
+							}
+						} else {
+							copy(d, s)
 						}
-					} else {
-						copy(d, s)
 					}
 				}
 			}

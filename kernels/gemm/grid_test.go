@@ -15,7 +15,7 @@ func TestMulPackedAGrid(t *testing.T) {
 		narrowed := 0
 		grids := [][3]int{{4, 32, 34}, {8, 8, 10}, {3, 16, 16}, {5, 13, 15}, {1, 50, 50}, {7, 24, 27}, {2, 3, 5}}
 		for _, gs := range grids {
-			for _, mk := range [][2]int{{16, 144}, {6, 9}, {13, 300}, {1, 1}, {64, 576}} {
+			for _, mk := range [][2]int{{16, 144}, {6, 9}, {13, 300}, {1, 1}, {64, 576}, {160, 20}, {292, 300}} {
 				for _, beta := range []float32{0, 1, -0.5} {
 					for _, threads := range []int{1, 2} {
 						m, k := mk[0], mk[1]
