@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
@@ -57,7 +58,7 @@ func BenchmarkConvLayerGridVsIm2col(b *testing.B) {
 	}{
 		{"cifar-16x32", 16, 16, 32, 3, 1}, {"cifar-32x16", 32, 32, 16, 3, 1}, {"cifar-64x8", 64, 64, 8, 3, 1},
 		{"squeeze-exp3-55", 16, 64, 55, 3, 1}, {"squeeze-exp1-55", 16, 64, 55, 1, 1}, {"squeeze-sq-55", 128, 16, 55, 1, 1},
-		{"squeeze-exp3-13", 64, 256, 13, 3, 1}, {"stem-224s2", 3, 64, 224, 3, 2},
+		{"squeeze-exp3-13", 64, 256, 13, 3, 1}, {"stem-224s2", 3, 64, 224, 3, 2}, {"squeeze-stem-224s2-valid", 3, 64, 224, 3, 2},
 		{"mbv2-expand-56", 24, 144, 56, 1, 1}, {"mbv2-project-56", 144, 24, 56, 1, 1}, {"mbv2-expand-14", 64, 384, 14, 1, 1},
 		{"yolo-pw-104", 32, 32, 104, 1, 1}, {"yolo-pw-52", 64, 64, 52, 1, 1},
 		{"mbv2-project-112", 32, 16, 112, 1, 1}, {"mbv2-project-28", 192, 32, 28, 1, 1}, {"yolo-pw-208-16", 16, 16, 208, 1, 1}, {"squeeze-sq-27", 256, 32, 27, 1, 1},
@@ -66,8 +67,12 @@ func BenchmarkConvLayerGridVsIm2col(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 1))
 			g := convGeom{h: tc.hw, w: tc.hw, kh: tc.k, kw: tc.k, sh: tc.s, sw: tc.s, dh: 1, dw: 1}
-			g.oh, g.pt, _ = convOut(g.h, tc.k, tc.s, 1, tc.k/2, tc.k/2, "NOTSET")
-			g.ow, g.pl, _ = convOut(g.w, tc.k, tc.s, 1, tc.k/2, tc.k/2, "NOTSET")
+			pad := tc.k / 2
+			if strings.HasSuffix(tc.name, "-valid") { // no padding
+				pad = 0
+			}
+			g.oh, g.pt, _ = convOut(g.h, tc.k, tc.s, 1, pad, pad, "NOTSET")
+			g.ow, g.pl, _ = convOut(g.w, tc.k, tc.s, 1, pad, pad, "NOTSET")
 			x := graph.Float32Tensor([]int{1, tc.c, tc.hw, tc.hw}, randFloats(r, tc.c*tc.hw*tc.hw))
 			s := convSession(b, randFloats(r, tc.m*tc.c*tc.k*tc.k), randFloats(r, tc.m), []int{tc.m, tc.c, tc.k, tc.k}, g, 1)
 			b.ReportMetric(float64(2*tc.m*tc.c*tc.k*tc.k*g.oh*g.ow)/1e9, "GFLOP")
