@@ -276,7 +276,7 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 		return one(out), nil
 	}
 	packed := packs != nil && in[1] == k.wConst
-	if packed && !forceIm2col && gridFits(geo, mg, k.narrow != nil) {
+	if packed && !forceIm2col && gridFits(geo) {
 		l := k.layout.Load()
 		if l == nil || l.geo != geo || l.cg != cg {
 			l = newGridLayout(geo, cg)

@@ -20,10 +20,10 @@ import (
 //
 // Measured against im2col (BenchmarkConvLayerGridVsIm2col, thread CPU time):
 // CIFAR-sized 3x3 convolutions take 0.67-0.82 of the time, a 3x3 stride-2
-// stem on 224x224 0.86. Pointwise convolutions, for which im2col's path only
-// packs B, take the grid path where gridFits says. Widths that are not a
-// multiple of 8 stay on im2col's path: computing on the padded grid and
-// dropping its extra columns lost as much as it saved (13x13: 1.18x).
+// stem on 224x224 0.86. Widths that are not a multiple of 8 stay on
+// im2col's path: computing on the padded grid and dropping its extra columns
+// lost as much as it saved (13x13: 1.18x), and so did going row by row
+// (SqueezeNet's 111-wide stem: 1.01x).
 type gridLayout struct {
 	geo    convGeom
 	cg     int
@@ -31,7 +31,6 @@ type gridLayout struct {
 	cs     int    // floats per input channel in the phase buffer
 	offs   []int  // per tap (ci, ki, kj): where it starts, relative to the group's first channel
 	phases []bool // which of the sh*sw phases a tap reads
-	direct bool   // pointwise: the taps read the input itself
 }
 
 func newGridLayout(g convGeom, cg int) *gridLayout {
@@ -39,13 +38,6 @@ func newGridLayout(g convGeom, cg int) *gridLayout {
 		geo: g, cg: cg,
 		hq: g.oh + (g.kh-1)*g.dh/g.sh,
 		wq: g.ow + (g.kw-1)*g.dw/g.sw,
-	}
-	if isPointwise(g) {
-		l.direct, l.cs = true, g.h*g.w
-		for ci := 0; ci < cg; ci++ {
-			l.offs = append(l.offs, ci*l.cs)
-		}
-		return l
 	}
 	// An odd number of cache lines per channel: strides of a multiple of 512
 	// bytes would put the taps' rows of a panel into a few L1 sets, which
@@ -82,24 +74,14 @@ func (l *gridLayout) fill(ctx *Context, g convGeom, c int, src, dst []float32) {
 	})
 }
 
-// isPointwise reports whether a convolution is a matrix product with the
-// input as it is (1x1, stride 1, no padding).
-func isPointwise(g convGeom) bool {
-	return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.oh == g.h && g.ow == g.w
-}
-
-// gridFits reports whether the grid path computes this convolution with mg
-// output channels per group; narrow tells whether the weights have the 4-row
-// packing. A pointwise convolution reads its input in place when few rows
-// share each packed panel of B (packing costs a copy per mg multiply-adds:
-// 0.79-0.94 of the time for 16-64 channels on maps of 27x27 and up) or when
-// the 4-row tiles save rows; with many rows, or maps of a few panels (7x7:
-// 1.2-1.4x, its ragged last panel costs a whole one), im2col's path stays.
-func gridFits(g convGeom, mg int, narrow bool) bool {
-	if isPointwise(g) {
-		return narrow || (mg <= 64 && g.oh*g.ow >= 256)
-	}
-	return g.ow%8 == 0
+// gridFits reports whether the grid path computes this convolution: not
+// pointwise (im2col's path only packs B there; reading the input in place
+// measured 0.82-0.97 of the time on single 16-64 channel layers, but 1.05-1.07
+// on whole SqueezeNet and MobileNetV2 runs, where the input comes from the
+// layer before rather than from cache), and output widths a multiple of 8.
+func gridFits(g convGeom) bool {
+	pointwise := g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.oh == g.h && g.ow == g.w
+	return !pointwise && g.ow%8 == 0
 }
 
 // runGrid computes the convolution of Run, laid out by l, with the packed
@@ -112,12 +94,9 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 	oh, ow := geo.oh, geo.ow
 	spatialN := oh * ow
 	kk := cg * geo.kh * geo.kw
-	buf := xd
-	if !l.direct {
-		buf = ctx.Scratch(n * c * l.cs)
-		defer ctx.Release(buf)
-		l.fill(ctx, geo, n*c, xd, buf)
-	}
+	buf := ctx.Scratch(n * c * l.cs)
+	defer ctx.Release(buf)
+	l.fill(ctx, geo, n*c, xd, buf)
 	bands := min(oh, threadsFor(ctx, mg*kk*spatialN, minBandMACs))
 	bandRows := (oh + bands - 1) / bands
 	bands = (oh + bandRows - 1) / bandRows
