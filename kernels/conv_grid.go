@@ -13,14 +13,15 @@ import (
 // output row's inputs contiguously at a fixed offset, for any stride and
 // dilation.
 //
-// The GEMM writes the output directly: its 16-wide panels are 16
-// consecutive output pixels, and the offsets kernel reads each 8-wide half
-// where it lies, so the output width must be a multiple of 8 (the halves then
-// never cross an input row).
+// The GEMM writes the output directly: its 16- or 24-wide panels are
+// consecutive output pixels, and the offsets kernels (6x16, and 4x24 where
+// 16 or 32 output channels would leave 6-row tiles part empty) read each
+// 8-wide group where it lies, so the output width must be a multiple of 8
+// (the groups then never cross an input row).
 //
 // Measured against im2col (BenchmarkConvLayerGridVsIm2col, thread CPU time):
-// CIFAR-sized 3x3 convolutions take 0.67-0.82 of the time, a 3x3 stride-2
-// stem on 224x224 0.86. Widths that are not a multiple of 8 stay on
+// CIFAR-sized 3x3 convolutions take 0.60-0.77 of the time, a 3x3 stride-2
+// stem on 224x224 0.66-0.97. Widths that are not a multiple of 8 stay on
 // im2col's path: computing on the padded grid and dropping its extra columns
 // lost as much as it saved (13x13: 1.18x), and so did going row by row
 // (SqueezeNet's 111-wide stem: 1.01x).
