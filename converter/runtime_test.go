@@ -178,3 +178,34 @@ func TestParseRuntime(t *testing.T) {
 		t.Errorf("ParseRuntime(tensorrt): %v", err)
 	}
 }
+
+// A classifier's last Gemm returns the logits: under ort its output is not
+// requantized (ONNX Runtime's QGemm writes float), its input and weight are.
+func TestRuntimeORTGemmTail(t *testing.T) {
+	m := testmodels.ResNetCIFAR(1, 20, false)
+	var gemm *graph.Node
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "Gemm" {
+			gemm = n
+		}
+	}
+	// The builder names the output through an Identity the passes remove.
+	out := m.Graph.Outputs[0]
+	if gemm == nil || out.Producer.OpType != "Identity" || out.Producer.Input(0) != gemm.Output() {
+		t.Fatal("the CIFAR ResNet does not end in a Gemm")
+	}
+	logits, in, w := out.Name, gemm.Input(0).Name, gemm.Input(1).Name
+	_, model, cal := withSamples(t, m, 4, []int{1, 3, 32, 32}, 2)
+	for _, rt := range []Runtime{RuntimeGeneric, RuntimeORT} {
+		q, err := Quantize(context.Background(), Options{Model: model, Calib: cal, Runtime: rt, NoMeasure: true}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := q.Plan.Activations[logits] != nil, rt == RuntimeGeneric; got != want {
+			t.Errorf("%s: logits quantized %v, want %v", rt, got, want)
+		}
+		if q.Plan.Activations[in] == nil || q.Plan.Weights[w] == nil {
+			t.Errorf("%s: the Gemm's input or weight is not quantized", rt)
+		}
+	}
+}
