@@ -249,6 +249,12 @@ func timeEngines(m model, ours []*kernels.Session, theirs []int, minRuns, maxRun
 				run = func() error { _, err := r.Run(m.inputs); return err }
 				closeORT = r.Close // its threads end with it
 			}
+			// Collect the garbage of earlier blocks and models now: a cycle
+			// started by it in a timed run costs that run about 30 ms of CPU
+			// on Go's other threads (resnet20, a 1.3 ms pass: process CPU
+			// 1.54x the thread's over 40 runs with one cycle, 1.02x after a
+			// collection up front).
+			runtime.GC()
 			timeOne(m.name, run) // warm-up of this block
 			timeOne(m.name, run)
 			start := time.Now()
