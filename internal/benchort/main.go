@@ -314,27 +314,38 @@ func timeOne(name string, run func() error) sample {
 }
 
 // timing is one engine's result on one model and thread count: the median
-// wall and thread-CPU milliseconds, and the process CPU time over all timed
-// runs divided by the thread's. That quotient is 1 when the pass ran on the
-// calling thread alone; above it, other threads worked too (the engine's
-// workers, or Go's background garbage collection) and thread CPU time
-// undercounts the pass.
+// wall and thread-CPU milliseconds, and process CPU time over thread CPU
+// time, as the median over runs and over all runs summed. Those are 1 when
+// the pass ran on the calling thread alone. A median above 1 means other
+// threads worked in every run (a pool's workers) and thread CPU time
+// undercounts the pass; a sum above the median means occasional work
+// elsewhere: Go's garbage collector paying for the runs' allocations, or
+// the runtime's own threads.
 type timing struct {
-	wall, thread, procPerThread float64
+	wall, thread                    float64
+	procPerThread, procPerThreadAll float64
 }
 
 func summarize(ss []sample) timing {
 	walls := make([]time.Duration, len(ss))
 	threads := make([]time.Duration, len(ss))
+	quotients := make([]float64, 0, len(ss))
 	var thread, process time.Duration
 	for i, s := range ss {
 		walls[i], threads[i] = s.wall, s.thread
 		thread += s.thread
 		process += s.process
+		if s.thread > 0 {
+			quotients = append(quotients, float64(s.process)/float64(s.thread))
+		}
 	}
 	t := timing{wall: median(walls), thread: median(threads)}
+	if len(quotients) > 0 {
+		sort.Float64s(quotients)
+		t.procPerThread = quotients[len(quotients)/2]
+	}
 	if thread > 0 {
-		t.procPerThread = float64(process) / float64(thread)
+		t.procPerThreadAll = float64(process) / float64(thread)
 	}
 	return t
 }
