@@ -391,6 +391,7 @@ func (s *Session) fuseRegions(g *graph.Graph, tapped map[int]bool) {
 		escapes[t] = true
 	}
 	s.fuseNorms(escapes)
+	s.fuseRope(escapes)
 	s.fuseAttention(escapes)
 	producer := map[int]int{} // slot -> step index
 	for i, st := range s.steps {
