@@ -504,11 +504,23 @@ func newWhere(*NodeInfo) (Kernel, error) {
 			bcastIter(os, [][]int{sc, sx, sy, so}, func(offs []int, n int, inner []int) {
 				c, o := cond[offs[0]:], o[offs[3]:offs[3]+n]
 				xs, ys := xs[offs[1]:], ys[offs[2]:]
+				sc, sx, sy := inner[0], inner[1], inner[2]
+				if sc == 1 && sx == 0 && sy == 0 { // a mask from two scalars
+					a, b := xs[0], ys[0]
+					for i, ci := range c[:len(o)] {
+						if ci {
+							o[i] = a
+						} else {
+							o[i] = b
+						}
+					}
+					return
+				}
 				for i := range o {
-					if c[i*inner[0]] {
-						o[i] = xs[i*inner[1]]
+					if c[i*sc] {
+						o[i] = xs[i*sx]
 					} else {
-						o[i] = ys[i*inner[2]]
+						o[i] = ys[i*sy]
 					}
 				}
 			})

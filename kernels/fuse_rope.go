@@ -219,13 +219,16 @@ func (k *ropeKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 			rest /= outer[d]
 		}
 		for row := lo; row < hi; row++ {
-			xr, o := xd[row*d:(row+1)*d], od[row*d:(row+1)*d]
-			c, s := cd[co:co+d], sd[so:so+d]
-			for j := 0; j < h; j++ {
+			x1, x2 := xd[row*d:row*d+h], xd[row*d+h:row*d+h+h]
+			o1, o2 := od[row*d:row*d+h], od[row*d+h:row*d+h+h]
+			c1, c2 := cd[co:co+h], cd[co+h:co+h+h]
+			s1, s2 := sd[so:so+h], sd[so+h:so+h+h]
+			for j, a := range x1 {
+				b := x2[j]
 				// Conversions round each product, as the separate ops do
 				// (Go may otherwise fuse a*b + c*d into an FMA).
-				o[j] = float32(xr[j]*c[j]) + float32(-xr[j+h]*s[j])
-				o[j+h] = float32(xr[j+h]*c[j+h]) + float32(xr[j]*s[j+h])
+				o1[j] = float32(a*c1[j]) + float32(-b*s1[j])
+				o2[j] = float32(b*c2[j]) + float32(a*s2[j])
 			}
 			for d := len(outer) - 1; d >= 0; d-- {
 				idx[d]++
