@@ -14,6 +14,7 @@ import (
 //
 //	MatMul(Q, Kt) -> [Mul or Div by a scalar] -> [Add mask] -> Softmax(last axis) -> MatMul(., V)
 //
+// (Kt may be a Transpose of K that nothing else reads: K is then read in place)
 // runs as one step that takes a block of query rows at a time through scores,
 // scale, mask, softmax and the product with V while the block's scores stay in
 // cache, instead of five passes over a [heads, S, T] tensor in memory.
@@ -37,6 +38,7 @@ const attnMaskedAt = -1e4
 
 type attentionKernel struct {
 	scale    *graph.Tensor // the Mul or Div operand, or nil
+	kTrans   bool          // input 1 is K [.., T, d], its Transpose fused too
 	div      bool          // scores / scale
 	hasMask  bool
 	opset    int64 // the Softmax's opset and axis
@@ -49,6 +51,11 @@ type attentionKernel struct {
 func (s *Session) fuseAttention(escapes map[int]bool) {
 	m := &normMatcher{s: s, producer: map[int]int{}, readers: map[int][]int{}, escapes: escapes, used: map[int]bool{}}
 	for i, st := range s.steps {
+		for _, o := range st.out {
+			if o >= 0 {
+				m.producer[o] = i
+			}
+		}
 		for _, in := range st.in {
 			if in >= 0 {
 				m.readers[in] = append(m.readers[in], i)
@@ -96,6 +103,14 @@ func (m *normMatcher) attention(i int) (k *attentionKernel, ins, region []int, o
 	}
 	k = &attentionKernel{}
 	region = []int{i}
+	// K transposed for the product (Transpose swapping its last two axes,
+	// read by nothing else): the GEMM reads K in place instead.
+	if p, ok := m.producer[kt]; ok && m.op(p, "Transpose") && !m.used[p] && len(s.steps[p].in) == 1 && s.steps[p].in[0] >= 0 {
+		if r, only := m.only(kt); only && r == i && swapsLastTwo(attrsOf(s.steps[p].node).Ints("perm", nil)) {
+			k.kTrans, kt = true, s.steps[p].in[0]
+			region = append(region, p)
+		}
+	}
 	cur := s.steps[i].out[0]
 	next, ok := m.only(cur)
 	if !ok {
@@ -181,6 +196,21 @@ func attnBlocks(s int) int {
 	return n
 }
 
+// swapsLastTwo reports whether perm keeps every axis but the last two, which
+// it swaps.
+func swapsLastTwo(perm []int64) bool {
+	r := len(perm)
+	if r < 2 || perm[r-2] != int64(r-1) || perm[r-1] != int64(r-2) {
+		return false
+	}
+	for i, p := range perm[:r-2] {
+		if p != int64(i) {
+			return false
+		}
+	}
+	return true
+}
+
 // attnShape is one call's geometry: scores [batch..., S, T] from Q [.., S, d]
 // and Kt [.., d, T]; the output [batch..., S, dv] from V [.., T, dv].
 type attnShape struct {
@@ -205,11 +235,15 @@ func (k *attentionKernel) shape(q, kt, mask, v *graph.Tensor) (*attnShape, bool)
 	if q.Rank() < 2 || kt.Rank() < 2 || v.Rank() < 2 {
 		return nil, false
 	}
-	g := &attnShape{s: q.Shape[q.Rank()-2], d: q.Shape[q.Rank()-1], t: kt.Shape[kt.Rank()-1], dv: v.Shape[v.Rank()-1]}
-	if kt.Shape[kt.Rank()-2] != g.d || v.Shape[v.Rank()-2] != g.t || g.s == 0 || g.t == 0 || g.d == 0 || g.dv == 0 {
+	ks := kt.Shape
+	if k.kTrans { // K [.., T, d]: the shape of its transpose
+		ks = append(append([]int(nil), ks[:len(ks)-2]...), ks[len(ks)-1], ks[len(ks)-2])
+	}
+	g := &attnShape{s: q.Shape[q.Rank()-2], d: q.Shape[q.Rank()-1], t: ks[len(ks)-1], dv: v.Shape[v.Rank()-1]}
+	if ks[len(ks)-2] != g.d || v.Shape[v.Rank()-2] != g.t || g.s == 0 || g.t == 0 || g.d == 0 || g.dv == 0 {
 		return nil, false
 	}
-	qb, kb, vb := q.Shape[:q.Rank()-2], kt.Shape[:kt.Rank()-2], v.Shape[:v.Rank()-2]
+	qb, kb, vb := q.Shape[:q.Rank()-2], ks[:len(ks)-2], v.Shape[:v.Rank()-2]
 	batch, err := broadcastShape(qb, kb)
 	if err != nil {
 		return nil, false
@@ -383,7 +417,11 @@ func (k *attentionKernel) block(g *attnShape, sc []float32, bi, i0, i1 int, qd, 
 		}
 		width = max(width, lens[r])
 	}
-	gemm.Sgemm(rows, width, g.d, 1, gemm.Matrix{Data: qm, Stride: g.d}, gemm.Matrix{Data: km, Stride: g.t}, 0, sc, g.t, 1)
+	kmat := gemm.Matrix{Data: km, Stride: g.t}
+	if k.kTrans {
+		kmat = gemm.Matrix{Data: km, Stride: g.d, Trans: true}
+	}
+	gemm.Sgemm(rows, width, g.d, 1, gemm.Matrix{Data: qm, Stride: g.d}, kmat, 0, sc, g.t, 1)
 	kEff := width
 	for r := 0; r < rows; r++ {
 		row := sc[r*g.t : (r+1)*g.t]
@@ -397,7 +435,7 @@ func (k *attentionKernel) block(g *attnShape, sc []float32, bi, i0, i1 int, qd, 
 			hi := attnMaskedAt + bound
 			if mf := float64(m); !(hi-mf+1e-6*(math.Abs(hi)+math.Abs(mf)) < vec.ExpUnderflow-1) {
 				// Not provably zero: the whole row, as the unfused ops do.
-				gemm.Sgemm(1, g.t, g.d, 1, gemm.Matrix{Data: qm[r*g.d:], Stride: g.d}, gemm.Matrix{Data: km, Stride: g.t}, 0, row, g.t, 1)
+				gemm.Sgemm(1, g.t, g.d, 1, gemm.Matrix{Data: qm[r*g.d:], Stride: g.d}, kmat, 0, row, g.t, 1)
 				n = g.t
 				lens[r] = n
 				k.scoreRow(g, row, md, maskRow, i0+r)

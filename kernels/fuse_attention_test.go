@@ -23,6 +23,8 @@ type attnCase struct {
 	axis           int64 // Softmax axis attribute (-1 or rank-1)
 	fill           func(name string, d []float32, shape []int)
 	wantFused      bool
+	kPerm          []int64 // set: the graph's input is K, transposed by this perm
+	wantSteps      int     // steps after fusion when not 1
 }
 
 func (c attnCase) model() *graph.Model {
@@ -40,6 +42,9 @@ func (c attnCase) model() *graph.Model {
 		return g.AddInput(name, graph.Float, dims)
 	}
 	q, kt, v := in("q", c.q), in("kt", c.kt), in("v", c.v)
+	if c.kPerm != nil {
+		kt = g.AddNode("Transpose", "kT", []*graph.Value{kt}, []string{"ktt"}, graph.AttrIntsOf("perm", c.kPerm...)).Output()
+	}
 	x := g.AddNode("MatMul", "qk", []*graph.Value{q, kt}, []string{"scores"}).Output()
 	if !c.noScale {
 		sc := g.AddInitializer("scale", graph.Float32Tensor([]int{}, []float32{c.scale}))
@@ -191,6 +196,15 @@ func attnCases() []attnCase {
 			}
 		}),
 		with("opset11-axis-last", func(c *attnCase) { c.softmaxOpset, c.axis = 11, 3 }),
+		// K as [.., T, d] with its Transpose fused: read in place.
+		with("k-transposed", func(c *attnCase) { c.kt, c.kPerm = []int{1, 4, 100, 8}, []int64{0, 1, 3, 2} }),
+		with("k-transposed-rank3-gqa", func(c *attnCase) {
+			c.q, c.kt, c.v, c.mask, c.kPerm = []int{6, 97, 8}, []int{1, 97, 8}, []int{6, 97, 8}, []int{97, 97}, []int64{0, 2, 1}
+		}),
+		// Another permutation stays a Transpose of its own.
+		with("k-other-perm", func(c *attnCase) {
+			c.kt, c.kPerm, c.wantSteps = []int{1, 100, 4, 8}, []int64{0, 2, 3, 1}, 2
+		}),
 		// Softmax over another axis is not attention: the step runs the unfused ops.
 		with("softmax-axis-2", func(c *attnCase) { c.axis, c.wantFused = 2, true }),
 		// The mask would widen the scores: the unfused ops run.
@@ -217,8 +231,9 @@ func TestFusedAttentionIsExact(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if got := len(fused.steps) == 1; got != c.wantFused {
-						t.Fatalf("fused into one step: %v, want %v (%d steps)", got, c.wantFused, len(fused.steps))
+					wantSteps := max(1, c.wantSteps)
+					if got := len(fused.steps) == wantSteps; got != c.wantFused {
+						t.Fatalf("fused into %d steps: %v, want %v (%d steps)", wantSteps, got, c.wantFused, len(fused.steps))
 					}
 					in := c.inputs(uint64(threads))
 					a, err := fused.Run(in)
