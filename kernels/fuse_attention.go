@@ -14,7 +14,7 @@ import (
 //
 //	MatMul(Q, Kt) -> [Mul or Div by a scalar] -> [Add mask] -> Softmax(last axis) -> MatMul(., V)
 //
-// (Kt may be a Transpose of K that nothing else reads: K is then read in place)
+// (Kt may be a Transpose of K that nothing else reads: the step transposes K itself)
 // runs as one step that takes a block of query rows at a time through scores,
 // scale, mask, softmax and the product with V while the block's scores stay in
 // cache, instead of five passes over a [heads, S, T] tensor in memory.
@@ -104,7 +104,7 @@ func (m *normMatcher) attention(i int) (k *attentionKernel, ins, region []int, o
 	k = &attentionKernel{}
 	region = []int{i}
 	// K transposed for the product (Transpose swapping its last two axes,
-	// read by nothing else): the GEMM reads K in place instead.
+	// read by nothing else): the step transposes K in a scratch buffer.
 	if p, ok := m.producer[kt]; ok && m.op(p, "Transpose") && !m.used[p] && len(s.steps[p].in) == 1 && s.steps[p].in[0] >= 0 {
 		if r, only := m.only(kt); only && r == i && swapsLastTwo(attrsOf(s.steps[p].node).Ints("perm", nil)) {
 			k.kTrans, kt = true, s.steps[p].in[0]
@@ -344,6 +344,13 @@ func (k *attentionKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 	}
 	out := ctx.Float32(g.out)
 	qd, kd, vd, od := q.Float32s(), kt.Float32s(), v.Float32s(), out.Float32s()
+	if k.kTrans {
+		// Each K [T, d] transposed once here: the GEMM's packing of a
+		// transposed operand is an element-at-a-time loop, run per block.
+		kd = ctx.Scratch(kt.Len())
+		defer ctx.Release(kd)
+		transposeMats(kd, kt.Float32s(), g.t, g.d)
+	}
 	var md []float32
 	var tails []int32
 	if mask != nil {
@@ -418,9 +425,6 @@ func (k *attentionKernel) block(g *attnShape, sc []float32, bi, i0, i1 int, qd, 
 		width = max(width, lens[r])
 	}
 	kmat := gemm.Matrix{Data: km, Stride: g.t}
-	if k.kTrans {
-		kmat = gemm.Matrix{Data: km, Stride: g.d, Trans: true}
-	}
 	gemm.Sgemm(rows, width, g.d, 1, gemm.Matrix{Data: qm, Stride: g.d}, kmat, 0, sc, g.t, 1)
 	kEff := width
 	for r := 0; r < rows; r++ {
@@ -464,6 +468,19 @@ func (k *attentionKernel) scoreRow(g *attnShape, row, md []float32, maskRow func
 	}
 	if md != nil {
 		vec.Add(row, row, maskRow(i)[:len(row)])
+	}
+}
+
+// transposeMats writes each r x c matrix of src transposed into dst.
+func transposeMats(dst, src []float32, r, c int) {
+	for o := 0; o+r*c <= len(src); o += r * c {
+		a, b := src[o:o+r*c], dst[o:o+r*c]
+		for i := 0; i < r; i++ {
+			row := a[i*c : i*c+c]
+			for j, v := range row {
+				b[j*r+i] = v
+			}
+		}
 	}
 }
 
