@@ -86,9 +86,28 @@ def expm1(x, out, t1, t2):
     ]
 
 
+def exp_nonpositive(x, out, t1, t2):
+    """out = expf(x) for x <= 0 or NaN, as exp() computes it with fewer steps
+    (the sigmoid forms spend most of their time here): x <= 0 needs no upper
+    clamp, and with n in [-150, 0] the scale is one multiply: p*2^-25 (p in
+    [0.7, 1.42], exact) times 2^(n+25), a normal number, rounds once, as
+    exp()'s two halves do, so the bits are the same. x, t1, t2 and Y10
+    clobbered."""
+    return [f"VCMPPS $1, {Y(LO)}, {Y(x)}, {Y(10)}",
+            f"VMAXPS {Y(x)}, {Y(LO)}, {Y(x)}"] + exp_reduce(x, t1, out, t2) + [
+        # (1 + em) * 2^-25 in one FMA: scaling by 2^-25 commutes with the rounding.
+        f"VMOVUPS {c('twom25', 2.0 ** -25)}, {Y(t2)}",
+        f"VFMADD213PS {Y(t2)}, {Y(t2)}, {Y(out)}",
+        f"VPADDD {c('i152', bits=127 + 25)}, {Y(t1)}, {Y(t1)}",
+        f"VPSLLD $23, {Y(t1)}, {Y(t1)}",
+        f"VANDNPS {Y(t1)}, {Y(10)}, {Y(t1)}",
+        f"VMULPS {Y(t1)}, {Y(out)}, {Y(out)}",
+    ]
+
+
 def sigmoid(x, out, t1, t2, t3, t4):
     """out = sigmoidf(x); x kept."""
-    return [f"VORPS {c('sign', bits=0x80000000)}, {Y(x)}, {Y(t1)}"] + exp(t1, t4, t2, t3) + [
+    return [f"VORPS {c('sign', bits=0x80000000)}, {Y(x)}, {Y(t1)}"] + exp_nonpositive(t1, t4, t2, t3) + [
         f"VADDPS {Y(ONE)}, {Y(t4)}, {Y(t1)}",
         f"VBLENDVPS {Y(x)}, {Y(t4)}, {Y(ONE)}, {Y(t4)}",
         f"VDIVPS {Y(t1)}, {Y(t4)}, {Y(out)}",
