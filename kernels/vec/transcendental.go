@@ -90,7 +90,9 @@ func expReduce(x float32) (int32, float32) {
 }
 
 // expf is e^x; the scale 2^n is applied in two halves so that results in the
-// subnormal range round once, correctly.
+// subnormal range round once, correctly. (The sigmoid forms' assembly, whose
+// argument is <= 0, scales (1+em)*2^-25 by 2^(n+25) instead: one rounding
+// too, the same bits.)
 func expf(x float32) float32 {
 	if x != x {
 		return x
