@@ -91,16 +91,16 @@ def exp_nonpositive(x, out, t1, t2):
     (the sigmoid forms spend most of their time here): x <= 0 needs no upper
     clamp, and with n in [-150, 0] the scale is one multiply: p*2^-25 (p in
     [0.7, 1.42], exact) times 2^(n+25), a normal number, rounds once, as
-    exp()'s two halves do, so the bits are the same. x, t1, t2 and Y10
-    clobbered."""
-    return [f"VCMPPS $1, {Y(LO)}, {Y(x)}, {Y(10)}",
-            f"VMAXPS {Y(x)}, {Y(LO)}, {Y(x)}"] + exp_reduce(x, t1, out, t2) + [
+    exp()'s two halves do, so the bits are the same. Below expLo the product
+    p*2^-150 rounds to 0 as in exp() (p = e^-0.028 there), so exp()'s mask
+    against underflow assists is left out: the sigmoid forms rarely see such
+    inputs. x, t1 and t2 clobbered."""
+    return [f"VMAXPS {Y(x)}, {Y(LO)}, {Y(x)}"] + exp_reduce(x, t1, out, t2) + [
         # (1 + em) * 2^-25 in one FMA: scaling by 2^-25 commutes with the rounding.
         f"VMOVUPS {c('twom25', 2.0 ** -25)}, {Y(t2)}",
         f"VFMADD213PS {Y(t2)}, {Y(t2)}, {Y(out)}",
         f"VPADDD {c('i152', bits=127 + 25)}, {Y(t1)}, {Y(t1)}",
         f"VPSLLD $23, {Y(t1)}, {Y(t1)}",
-        f"VANDNPS {Y(t1)}, {Y(10)}, {Y(t1)}",
         f"VMULPS {Y(t1)}, {Y(out)}, {Y(out)}",
     ]
 
