@@ -531,3 +531,49 @@ func dequantConst(t *testing.T, v *graph.Value) []float32 {
 	}
 	return out
 }
+
+// TestRoundingFloatTargets: with --sequential, a layer that reconstructs the
+// float model's output (--float-targets) compensates the error of the layer
+// before it: the two-layer model's output is closer to float than with the
+// rounded prefix's own outputs as targets, and the first layer (whose
+// inputs are the float model's either way) is rounded alike.
+func TestRoundingFloatTargets(t *testing.T) {
+	model, cal := roundingModel(t)
+	dir := t.TempDir()
+	sqnr := map[string]float64{}
+	mse := map[string][]float64{}
+	for _, v := range []struct {
+		name      string
+		algo      string
+		seq, ftgt bool
+	}{{"nearest", "nearest", false, false}, {"sequential", "gptq", true, false}, {"float", "gptq", true, true}, {"adaround", "adaround", true, false}, {"adaround-float", "adaround", true, true}} {
+		o := wround.DefaultOptions()
+		o.AdaRoundIters = 500
+		o.AdaRoundLR = 1e-2
+		rep, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(dir, v.name+".onnx"), Calib: cal,
+			ActType: graph.Uint16, WeightType: graph.Int4, WeightRounding: v.algo, Sequential: v.seq, FloatTargets: v.ftgt, Rounding: o})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sqnr[v.name] = rep.Measured.Outputs[0].SQNR
+		for _, tr := range rep.Tensors {
+			if tr.Rounding != nil {
+				mse[v.name] = append(mse[v.name], *tr.Rounding.MSEAfter)
+			}
+		}
+	}
+	t.Logf("output SQNR %v, layer MSE %v", sqnr, mse)
+	if mse["sequential"][0] != mse["float"][0] {
+		t.Errorf("first layer's output MSE %g with float targets, %g without: its inputs are the float model's", mse["float"][0], mse["sequential"][0])
+	}
+	if !(sqnr["float"] > sqnr["sequential"]+1 && sqnr["sequential"] > sqnr["nearest"]) {
+		t.Errorf("GPTQ output SQNR %.2f dB with float targets, %.2f without, nearest %.2f: want float targets 1 dB ahead", sqnr["float"], sqnr["sequential"], sqnr["nearest"])
+	}
+	if !(sqnr["adaround-float"] > sqnr["adaround"]+1) {
+		t.Errorf("AdaRound output SQNR %.2f dB with float targets, %.2f without", sqnr["adaround-float"], sqnr["adaround"])
+	}
+	if _, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(dir, "x.onnx"), Calib: cal,
+		WeightType: graph.Int4, WeightRounding: "gptq", FloatTargets: true}); err == nil || !strings.Contains(err.Error(), "--sequential") {
+		t.Errorf("float targets without sequential: %v", err)
+	}
+}

@@ -100,6 +100,7 @@ type RoundConfig struct {
 	Range        string  `toml:"range"`  // minmax, mse
 	Bits         int     `toml:"bits"`   // narrow weight codes to this many bits (0: the type's)
 	Sequential   bool    `toml:"sequential"`
+	FloatTargets bool    `toml:"float_targets"` // with sequential: reconstruct the float model's outputs
 	GPTQDamp     float64 `toml:"gptq_damp"`
 	GPTQActOrder bool    `toml:"gptq_act_order"`
 	GPTQBlock    int     `toml:"gptq_block"`
