@@ -97,8 +97,9 @@ type Options struct {
 	// WeightRounding chooses how weights' codes are picked where the
 	// overrides' weight_rounding does not: "nearest" (default), "gptq",
 	// "awq", "adaround" or "hqq" (see the wround package); WeightRange
-	// "mse" searches each group's clipping on the layer's output error
-	// ("minmax" or "": the weights' own range). Rounding holds the
+	// "mse" searches each group's clipping on the layer's output error,
+	// "minmax" keeps the weights' own range, "" is mse for gptq and minmax
+	// for the others. Rounding holds the
 	// algorithms' knobs (wround.DefaultOptions when zero); Sequential
 	// collects each layer's inputs from the model with the earlier layers
 	// already rounded. WeightBits (2..7) narrows weight codes to that many

@@ -44,7 +44,7 @@ func TestStoriesRoundingClosesGap(t *testing.T) {
 		bits         int
 		gptqMSE, awq float64 // shares of RTN's gap they must close
 	}{{4, 0.4, 0.4}, {3, 0.6, 0}, {8, 0, 0}} {
-		rtn, gptq, hqq := ppl(c.bits, "nearest", ""), ppl(c.bits, "gptq", ""), ppl(c.bits, "hqq", "")
+		rtn, gptq, hqq := ppl(c.bits, "nearest", ""), ppl(c.bits, "gptq", "minmax"), ppl(c.bits, "hqq", "")
 		clip, both, awq, awqMSE := ppl(c.bits, "nearest", "mse"), ppl(c.bits, "gptq", "mse"), ppl(c.bits, "awq", ""), ppl(c.bits, "awq", "mse")
 		gap := func(p float64) float64 { return 100 * (rtn - p) / (rtn - float) }
 		t.Logf("%d bits, group 32: float %.4f, RTN %.4f, GPTQ %.4f (%.0f%% of the gap), HQQ %.4f (%.0f%%), mse range %.4f (%.0f%%), GPTQ on the mse range %.4f (%.0f%%), AWQ %.4f (%.0f%%), AWQ + mse range %.4f (%.0f%%)",
@@ -81,7 +81,9 @@ func BenchmarkStoriesGPTQ(b *testing.B) {
 	out := filepath.Join(b.TempDir(), "gptq.onnx")
 	var total float64
 	for range b.N {
-		rep, err := Convert(context.Background(), storiesRoundingOptions(model, out, cal, 4, "gptq"))
+		opt := storiesRoundingOptions(model, out, cal, 4, "gptq")
+		opt.WeightRange = "minmax" // the algorithm alone, without its default clipping search
+		rep, err := Convert(context.Background(), opt)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -122,7 +122,7 @@ func TestRoundingGPTQDeterministicAndBetter(t *testing.T) {
 	for i := range 2 {
 		out := filepath.Join(dir, []string{"a.onnx", "b.onnx"}[i])
 		rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, WeightOnly: true,
-			WeightType: graph.Int4, WeightBlockSize: 16, NoMeasure: true, WeightRounding: "gptq", Rounding: wround.DefaultOptions()})
+			WeightType: graph.Int4, WeightBlockSize: 16, NoMeasure: true, WeightRounding: "gptq", WeightRange: "minmax", Rounding: wround.DefaultOptions()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +158,7 @@ func TestRoundingGPTQDeterministicAndBetter(t *testing.T) {
 	statsBudget = 1
 	one := filepath.Join(dir, "one.onnx")
 	if _, err := Convert(context.Background(), Options{Model: model, Output: one, Calib: cal, WeightOnly: true,
-		WeightType: graph.Int4, WeightBlockSize: 16, NoMeasure: true, WeightRounding: "gptq", Rounding: wround.DefaultOptions()}); err != nil {
+		WeightType: graph.Int4, WeightBlockSize: 16, NoMeasure: true, WeightRounding: "gptq", WeightRange: "minmax", Rounding: wround.DefaultOptions()}); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(one); err != nil || !bytes.Equal(b, outs[0]) {
@@ -243,8 +243,8 @@ func TestRoundingPerRule(t *testing.T) {
 			}
 		}
 	}
-	if got["gptq"] != 1 || got["none"] != 1 {
-		t.Fatalf("per-node rule: %v, want gptq on one weight and nearest (no report) on the other", got)
+	if got["gptq+mse"] != 1 || got["none"] != 1 {
+		t.Fatalf("per-node rule: %v, want gptq (on the mse range, its default) on one weight and nearest (no report) on the other", got)
 	}
 	_, err = overrides.Parse([]byte(`{"version": 1, "op_types": {"MatMul": {"weight_rounding": "gptx"}}}`))
 	if err == nil || !strings.Contains(err.Error(), `op_types["MatMul"].weight_rounding`) && !strings.Contains(err.Error(), "op_types.MatMul.weight_rounding") {

@@ -97,7 +97,7 @@ type QuantConfig struct {
 // RoundConfig is how weights' codes are chosen (the weight rounding engine).
 type RoundConfig struct {
 	Method       string  `toml:"method"` // nearest, gptq, awq, adaround, hqq
-	Range        string  `toml:"range"`  // minmax, mse
+	Range        string  `toml:"range"`  // minmax, mse; unset: mse for gptq, minmax otherwise
 	Bits         int     `toml:"bits"`   // narrow weight codes to this many bits (0: the type's)
 	Sequential   bool    `toml:"sequential"`
 	FloatTargets bool    `toml:"float_targets"` // with sequential: reconstruct the float model's outputs
@@ -172,7 +172,7 @@ func DefaultConfig() *Config {
 		Passes:   PassConfig{List: "default"},
 		Compare:  CompareConfig{CosThreshold: 0.99, SQNRThreshold: 20},
 		Tune:     TuneConfig{Prefer: "int16", Format: "onnxq"},
-		Rounding: RoundConfig{Method: "nearest", Range: "minmax", GPTQDamp: 0.01, GPTQBlock: 128, AdaRoundIter: 10000, AdaRoundLR: 1e-3, HQQIters: 20},
+		Rounding: RoundConfig{Method: "nearest", GPTQDamp: 0.01, GPTQBlock: 128, AdaRoundIter: 10000, AdaRoundLR: 1e-3, HQQIters: 20},
 	}
 }
 
@@ -318,7 +318,7 @@ func (c *Config) Validate() error {
 		in("tune.prefer", c.Tune.Prefer, "int16", "int8", "float"),
 		in("tune.format", c.Tune.Format, "onnxq", "aimet"),
 		in("rounding.method", c.Rounding.Method, WeightRoundings...),
-		in("rounding.range", c.Rounding.Range, WeightRanges...),
+		in("rounding.range", c.Rounding.Range, append([]string{""}, WeightRanges...)...),
 	}
 	for _, err := range checks {
 		if err != nil {
