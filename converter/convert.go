@@ -107,11 +107,13 @@ type Options struct {
 	WeightRounding, WeightRange string
 	Rounding                    wround.Options
 	Sequential                  bool
-	// FloatTargets (with Sequential): each layer reconstructs the float
-	// model's output from the rounded prefix's inputs, so it compensates
-	// the error of the layers before it (wround's Layer.Retarget).
-	FloatTargets bool
-	WeightBits   int
+	// With Sequential, each layer reconstructs the float model's output
+	// from the rounded prefix's inputs, so it compensates the error of the
+	// layers before it (wround's Layer.Retarget); QuantizedTargets makes
+	// it reconstruct its own output on those inputs instead (closer to
+	// float on no model measured: docs/llm.md).
+	QuantizedTargets bool
+	WeightBits       int
 	// SmoothQuant, when above 0, is SmoothQuant's alpha for every
 	// MatMul/Gemm with a constant weight (overrides rules may set it per
 	// node): per-input-channel scales from the calibration data move

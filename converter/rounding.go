@@ -107,8 +107,8 @@ type convGeom struct {
 // no producer could take the division) are returned for calibration.
 func roundWeights(ctx context.Context, m *graph.Model, pl *plan, st *settings, opt Options, weights map[string]*passes.Encoding, reports []*TensorReport, rep *Report, pst *passes.State) (map[string][]float32, []string, error) {
 	opt.Rounding = roundingDefaults(opt.Rounding)
-	if opt.FloatTargets && !opt.Sequential {
-		return nil, nil, fmt.Errorf("float targets need sequential weight rounding (--sequential): without it every layer's inputs are the float model's already")
+	if opt.QuantizedTargets && !opt.Sequential {
+		return nil, nil, fmt.Errorf("quantized targets are a choice of sequential weight rounding (--sequential): without it every layer's inputs and targets are the float model's")
 	}
 	targets, err := roundTargets(m.Graph, pl, st, opt, weights, reports, rep)
 	if err != nil || len(targets) == 0 {
@@ -923,11 +923,11 @@ func collect(ctx context.Context, m *graph.Model, src dataset.Source, batch []*r
 }
 
 // floatTargets says whether target t reconstructs the float model's output
-// (wround's Layer.Retarget): with --sequential and --float-targets, for the
-// algorithms that fit codes to a weight matrix (AWQ's input scales are
-// folded into the graph and HQQ reads no data).
+// (wround's Layer.Retarget): with --sequential unless --quantized-targets,
+// for the algorithms that fit codes to a weight matrix (AWQ's input scales
+// are folded into the graph and HQQ reads no data).
 func floatTargets(t *roundTarget, opt Options) bool {
-	return opt.Sequential && opt.FloatTargets && (t.algo == "gptq" || t.algo == "adaround" || t.algo == "mse")
+	return opt.Sequential && !opt.QuantizedTargets && (t.algo == "gptq" || t.algo == "adaround" || t.algo == "mse")
 }
 
 // runTarget runs the target's algorithm on each of its layers and writes the

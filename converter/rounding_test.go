@@ -533,10 +533,11 @@ func dequantConst(t *testing.T, v *graph.Value) []float32 {
 }
 
 // TestRoundingFloatTargets: with --sequential, a layer that reconstructs the
-// float model's output (--float-targets) compensates the error of the layer
-// before it: the two-layer model's output is closer to float than with the
-// rounded prefix's own outputs as targets, and the first layer (whose
-// inputs are the float model's either way) is rounded alike.
+// float model's output (the default) compensates the error of the layer
+// before it: the two-layer model's output is closer to float than with its
+// own output on the rounded prefix's as the target (--quantized-targets),
+// and the first layer (whose inputs are the float model's either way) is
+// rounded alike.
 func TestRoundingFloatTargets(t *testing.T) {
 	model, cal := roundingModel(t)
 	dir := t.TempDir()
@@ -545,13 +546,13 @@ func TestRoundingFloatTargets(t *testing.T) {
 	for _, v := range []struct {
 		name      string
 		algo      string
-		seq, ftgt bool
-	}{{"nearest", "nearest", false, false}, {"sequential", "gptq", true, false}, {"float", "gptq", true, true}, {"adaround", "adaround", true, false}, {"adaround-float", "adaround", true, true}} {
+		seq, qtgt bool
+	}{{"nearest", "nearest", false, false}, {"sequential", "gptq", true, true}, {"float", "gptq", true, false}, {"adaround", "adaround", true, true}, {"adaround-float", "adaround", true, false}} {
 		o := wround.DefaultOptions()
 		o.AdaRoundIters = 500
 		o.AdaRoundLR = 1e-2
 		rep, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(dir, v.name+".onnx"), Calib: cal,
-			ActType: graph.Uint16, WeightType: graph.Int4, WeightRounding: v.algo, Sequential: v.seq, FloatTargets: v.ftgt, Rounding: o})
+			ActType: graph.Uint16, WeightType: graph.Int4, WeightRounding: v.algo, Sequential: v.seq, QuantizedTargets: v.qtgt, Rounding: o})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -573,7 +574,7 @@ func TestRoundingFloatTargets(t *testing.T) {
 		t.Errorf("AdaRound output SQNR %.2f dB with float targets, %.2f without", sqnr["adaround-float"], sqnr["adaround"])
 	}
 	if _, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(dir, "x.onnx"), Calib: cal,
-		WeightType: graph.Int4, WeightRounding: "gptq", FloatTargets: true}); err == nil || !strings.Contains(err.Error(), "--sequential") {
-		t.Errorf("float targets without sequential: %v", err)
+		WeightType: graph.Int4, WeightRounding: "gptq", QuantizedTargets: true}); err == nil || !strings.Contains(err.Error(), "--sequential") {
+		t.Errorf("quantized targets without sequential: %v", err)
 	}
 }

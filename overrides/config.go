@@ -96,18 +96,18 @@ type QuantConfig struct {
 
 // RoundConfig is how weights' codes are chosen (the weight rounding engine).
 type RoundConfig struct {
-	Method       string  `toml:"method"` // nearest, gptq, awq, adaround, hqq
-	Range        string  `toml:"range"`  // minmax, mse; unset: mse for gptq, minmax otherwise
-	Bits         int     `toml:"bits"`   // narrow weight codes to this many bits (0: the type's)
-	Sequential   bool    `toml:"sequential"`
-	FloatTargets bool    `toml:"float_targets"` // with sequential: reconstruct the float model's outputs
-	GPTQDamp     float64 `toml:"gptq_damp"`
-	GPTQActOrder bool    `toml:"gptq_act_order"`
-	GPTQBlock    int     `toml:"gptq_block"`
-	AdaRoundIter int     `toml:"adaround_iters"`
-	AdaRoundLR   float64 `toml:"adaround_lr"`
-	HQQIters     int     `toml:"hqq_iters"`
-	Seed         int64   `toml:"seed"`
+	Method           string  `toml:"method"` // nearest, gptq, awq, adaround, hqq
+	Range            string  `toml:"range"`  // minmax, mse; unset: mse for gptq, minmax otherwise
+	Bits             int     `toml:"bits"`   // narrow weight codes to this many bits (0: the type's)
+	Sequential       bool    `toml:"sequential"`
+	QuantizedTargets bool    `toml:"quantized_targets"` // with sequential: each layer's own output on the rounded inputs, not the float model's
+	GPTQDamp         float64 `toml:"gptq_damp"`
+	GPTQActOrder     bool    `toml:"gptq_act_order"`
+	GPTQBlock        int     `toml:"gptq_block"`
+	AdaRoundIter     int     `toml:"adaround_iters"`
+	AdaRoundLR       float64 `toml:"adaround_lr"`
+	HQQIters         int     `toml:"hqq_iters"`
+	Seed             int64   `toml:"seed"`
 }
 
 // PassConfig chooses the float passes.
