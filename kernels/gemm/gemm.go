@@ -221,6 +221,11 @@ func run(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, 
 
 var bufPool = sync.Pool{New: func() any { return new([]float32) }}
 
+// edgePool holds the scratch tiles partial tiles are computed into. The
+// micro-kernels are called through function values, so an array on the stack
+// would escape and cost a 1.5 KiB allocation per call.
+var edgePool = sync.Pool{New: func() any { return new([12 * 32]float32) }}
+
 func getBuf(n int) *[]float32 {
 	p := bufPool.Get().(*[]float32)
 	if cap(*p) < n {
@@ -244,7 +249,8 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 		ap = getBuf(kcBlock * roundUp(min(mcBlock, i1-i0), mr))
 		defer bufPool.Put(ap)
 	}
-	var edge [12 * 32]float32 // scratch tile for partial tiles (largest MR x NR)
+	edge := edgePool.Get().(*[12 * 32]float32) // scratch tile for partial tiles (largest MR x NR)
+	defer edgePool.Put(edge)
 	if beta != 0 && beta != 1 {
 		for i := i0; i < i1; i++ {
 			row := c[i*ldc+j0 : i*ldc+j1]

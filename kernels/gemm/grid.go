@@ -117,7 +117,8 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta floa
 		mr, nr = gk.mr, gk.nr
 	}
 	var bp *[]float32
-	var edge [12 * 32]float32
+	edge := edgePool.Get().(*[12 * 32]float32)
+	defer edgePool.Put(edge)
 	var ds, seqDs [3]int
 	var seq []int // offsets of a gathered panel's rows, for gk
 	for j := 1; j < nr/8 && j < 3; j++ {
