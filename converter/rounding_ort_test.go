@@ -74,20 +74,29 @@ func storiesRoundingOptions(model, out, cal string, bits int, algo string) Optio
 
 // BenchmarkStoriesGPTQ is GPTQ's share of converting stories260K (int4
 // group 32, weight-only, 16 calibration windows): statistics collection and
-// the algorithm, from the report's phase time.
+// the algorithm, from the report's phase time; on the min/max grid (the
+// algorithm alone) and on its default grid (with the clipping search).
 func BenchmarkStoriesGPTQ(b *testing.B) {
 	model := testdata.SharedModel(b, "stories260K", "stories260K.onnx")
 	cal := storiesCalib(b, storiesWindows(b), storiesCalibWindows)
 	out := filepath.Join(b.TempDir(), "gptq.onnx")
-	var total float64
-	for range b.N {
-		opt := storiesRoundingOptions(model, out, cal, 4, "gptq")
-		opt.WeightRange = "minmax" // the algorithm alone, without its default clipping search
-		rep, err := Convert(context.Background(), opt)
-		if err != nil {
-			b.Fatal(err)
+	for _, grid := range []string{"minmax", ""} {
+		name := grid
+		if grid == "" {
+			name = "default"
 		}
-		total += rep.PhaseSeconds["weight rounding"]
+		b.Run(name, func(b *testing.B) {
+			var total float64
+			for range b.N {
+				opt := storiesRoundingOptions(model, out, cal, 4, "gptq")
+				opt.WeightRange = grid
+				rep, err := Convert(context.Background(), opt)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += rep.PhaseSeconds["weight rounding"]
+			}
+			b.ReportMetric(total/float64(b.N), "rounding-s/op")
+		})
 	}
-	b.ReportMetric(total/float64(b.N), "rounding-s/op")
 }
