@@ -51,7 +51,7 @@ func awqEngine(t *testing.T, model, cal string, block int, pin ...string) (*grap
 	}
 	rep, st := &Report{}, passes.NewState()
 	opt := Options{Calib: cal, WeightType: graph.Int4, WeightRounding: "awq", Rounding: wround.DefaultOptions()}
-	rounded, inserted, err := roundWeights(context.Background(), m, makePlan(m), newSettings(), opt, weights, reports, rep, st)
+	rounded, inserted, err := roundWeights(context.Background(), m, makePlan(m, RuntimeGeneric), newSettings(), opt, weights, reports, rep, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,10 @@ func TestAWQStaticActivations(t *testing.T) {
 	}
 	mm := 0
 	for _, n := range q.Graph.Nodes {
-		if n.OpType != "MatMul" || n.Input(1).Producer == nil || n.Input(1).Producer.OpType != "DequantizeLinear" {
+		if n.OpType != "MatMul" {
+			continue
+		}
+		if dq := n.Input(1).Producer; dq == nil || dq.OpType != "DequantizeLinear" || dq.Input(0).Const == nil {
 			continue // attention's activation x activation products
 		}
 		mm++

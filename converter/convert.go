@@ -94,6 +94,9 @@ type Options struct {
 	// Runtime's x86 kernels without AVX-VNNI cannot saturate their int16
 	// pair sums (its reduce_range).
 	ReduceRange bool
+	// Runtime is what the Q/DQ placement is made for (see Runtime);
+	// RuntimeORT also implies ReduceRange.
+	Runtime Runtime
 	// WeightRounding chooses how weights' codes are picked where the
 	// overrides' weight_rounding does not: "nearest" (default), "gptq",
 	// "awq", "adaround" or "hqq" (see the wround package); WeightRange
@@ -258,6 +261,9 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (q *Quantized, e
 	if opt.Passes == "" {
 		opt.Passes = "default"
 	}
+	if opt.Runtime == RuntimeORT {
+		opt.ReduceRange = true
+	}
 	if err := prepareDynamic(&opt); err != nil {
 		return nil, err
 	}
@@ -383,7 +389,7 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (q *Quantized, e
 		rep.Warnings = append(rep.Warnings, "smooth quant: no MatMul or Gemm reads its input through a constant float weight; nothing smoothed")
 	}
 
-	pl := makePlan(m)
+	pl := makePlan(m, opt.Runtime)
 	rep.FloatNodes = pl.floatOps
 	rep.FloatTensors = append(rep.FloatTensors, pl.floatTensors...)
 

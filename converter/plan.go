@@ -91,7 +91,7 @@ func isFloatTensor(v *graph.Value) bool {
 	return v != nil && v.Const == nil && (quantizable(v.ElemType()) || v.ElemType() == graph.Undefined)
 }
 
-func makePlan(m *graph.Model) *plan {
+func makePlan(m *graph.Model, runtime Runtime) *plan {
 	g := m.Graph
 	p := &plan{shared: map[string]string{}, weights: map[string]int{}, blocked: map[string]int{}, biases: map[string][2]string{}}
 	want := map[string]bool{}
@@ -128,17 +128,56 @@ func makePlan(m *graph.Model) *plan {
 		_, compute := weightOps[v.Producer.OpType]
 		return (compute || v.Producer.OpType == "Add") && passes.GroupedActivations[v.Consumers[0].OpType]
 	}
+	// tail: every output of n is a model output. ONNX Runtime returns them
+	// in float, so requantizing there only adds error and a DequantizeLinear;
+	// only a Conv or a residual Add (and the activation fused into one) need
+	// the Q to run as QLinearConv / QLinearAdd.
+	tail := func(n *graph.Node) bool {
+		if !runtime.ort() || len(n.Outputs) == 0 {
+			return false
+		}
+		for _, o := range n.Outputs {
+			if o != nil && !g.IsOutput(o) {
+				return false
+			}
+		}
+		if n.OpType == "Conv" || n.OpType == "Add" {
+			return false
+		}
+		return !(passes.GroupedActivations[n.OpType] && grouped(n.Input(0)))
+	}
+	ortFloat := map[*graph.Node]bool{} // nodes ONNX Runtime will run in float (the ort runtime only)
 	for _, n := range order {
 		if !graph.IsStandardDomain(n.Domain) {
 			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, customReason(n)})
 			continue
 		}
 		constOperand := (n.OpType == "Add" || n.OpType == "Mul") && (n.Input(0) == nil || n.Input(0).Const != nil || n.Input(1) == nil || n.Input(1).Const != nil)
+		ortReason := ""
+		if runtime.ort() {
+			// An activation fuses into a quantized Conv or residual Add only,
+			// not into one ONNX Runtime computes in float.
+			in := n.Input(0)
+			fused := grouped(in) && !ortFloat[in.Producer] && !(in.Producer.OpType == "Add" && (in.Producer.Input(0).Const != nil || in.Producer.Input(1).Const != nil))
+			floatIn := false
+			for _, v := range n.Inputs {
+				floatIn = floatIn || (v != nil && v.Producer != nil && ortFloat[v.Producer])
+			}
+			ortReason = ortFloatReason(n, fused, floatIn)
+			if ortReason == "" && tail(n) && n.OpType != "MatMul" && n.OpType != "Gemm" && quantizedOps[n.OpType] {
+				ortReason = "ONNX Runtime (--runtime ort): returns a model output in float, no requantization before it"
+			}
+		}
+		// What ONNX Runtime computes in float: Sigmoid is the exception,
+		// DQ -> Sigmoid -> Q becomes its table-lookup QLinearSigmoid.
+		ortFloat[n] = constOperand || ortReason != "" || (floatOps[n.OpType] != "" && n.OpType != "Sigmoid")
 		switch {
 		case constOperand:
 			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, "constant operand: computed in float between DQ and Q"})
 		case floatOps[n.OpType] != "":
 			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, floatOps[n.OpType]})
+		case ortReason != "":
+			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, ortReason})
 		case quantizedOps[n.OpType] && n.Output() != nil && masks[n.Output().Name] != "":
 			// Scores plus a mask: computed in float, so its inputs need no Q/DQ
 			// for it either.
@@ -164,7 +203,9 @@ func makePlan(m *graph.Model) *plan {
 				}
 				add(in)
 			}
-			if out := n.Output(); out != nil && !grouped(out) {
+			// MatMul and Gemm that give a model output run with a float
+			// result in ONNX Runtime (MatMulIntegerToFloat, QGemm).
+			if out := n.Output(); out != nil && !grouped(out) && !tail(n) {
 				add(out)
 			}
 			if axis, isW := weightOps[n.OpType]; isW {
@@ -199,11 +240,15 @@ func makePlan(m *graph.Model) *plan {
 					p.biases[b.Name] = [2]string{n.Input(0).Name, w.Name}
 				}
 			}
-		case passes.PassThroughOps[n.OpType]:
-			// Output shares the input's encoding, when the input is quantized.
-			if in := n.Input(0); in != nil && want[in.Name] {
+		case passes.PassThroughOps[n.OpType] || movesActivation(n):
+			// Output shares the input's encoding, when the input is quantized
+			// or itself passed on (a Reshape -> Transpose -> Reshape channel
+			// shuffle): every tensor of the chain then carries the same
+			// scale, so runtimes run the whole chain in integers (ONNX
+			// Runtime drops the Q/DQ pairs around such ops).
+			if in := n.Input(0); in != nil && (want[in.Name] || p.shared[in.Name] != "") {
 				for _, o := range n.Outputs {
-					if isFloatTensor(o) {
+					if isFloatTensor(o) && !(runtime.ort() && g.IsOutput(o)) {
 						p.shared[o.Name] = rootOf(p.shared, in.Name)
 					}
 				}
@@ -225,6 +270,14 @@ func makePlan(m *graph.Model) *plan {
 	p.observe = kept
 	floatHalfConcats(m, p)
 	return p
+}
+
+// movesActivation reports a Gather that selects from an activation (a
+// channel split, a token pick): its output holds input values only, so it
+// shares the input's encoding like the movement ops. A Gather from a
+// constant table is an embedding lookup (planTable).
+func movesActivation(n *graph.Node) bool {
+	return n.OpType == "Gather" && isFloatTensor(n.Input(0))
 }
 
 func rootOf(shared map[string]string, name string) string {

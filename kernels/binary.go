@@ -164,7 +164,7 @@ func registerCompare(op string, since int64) {
 			if err != nil {
 				return nil, err
 			}
-			out := ctx.New(graph.Bool, os)
+			out := ctx.Empty(graph.Bool, os) // every element is written
 			o := out.Data().([]bool)
 			switch a.DType {
 			case graph.Float:
@@ -208,20 +208,44 @@ func registerCompare(op string, since int64) {
 type ordered interface{ number }
 
 func cmpRun[T ordered](ctx *Context, op string, a, b []T, o []bool, as, bs, os []int) {
-	var f func(x, y T) bool
+	broadcast2(ctx, a, b, o, as, bs, os, cmpLoop[T](op))
+}
+
+// cmpLoop is the run function of a comparison with the comparison in the
+// loop: a function call per element costs more than the compare (the causal
+// mask of a transformer compares S*S positions every forward pass).
+func cmpLoop[T ordered](op string) runFn[T, T, bool] {
 	switch op {
 	case "Equal":
-		f = func(x, y T) bool { return x == y }
+		return func(o []bool, a, b []T, sa, sb int) {
+			for i := range o {
+				o[i] = a[i*sa] == b[i*sb]
+			}
+		}
 	case "Less":
-		f = func(x, y T) bool { return x < y }
+		return func(o []bool, a, b []T, sa, sb int) {
+			for i := range o {
+				o[i] = a[i*sa] < b[i*sb]
+			}
+		}
 	case "Greater":
-		f = func(x, y T) bool { return x > y }
+		return func(o []bool, a, b []T, sa, sb int) {
+			for i := range o {
+				o[i] = a[i*sa] > b[i*sb]
+			}
+		}
 	case "LessOrEqual":
-		f = func(x, y T) bool { return x <= y }
-	case "GreaterOrEqual":
-		f = func(x, y T) bool { return x >= y }
+		return func(o []bool, a, b []T, sa, sb int) {
+			for i := range o {
+				o[i] = a[i*sa] <= b[i*sb]
+			}
+		}
 	}
-	broadcast2(ctx, a, b, o, as, bs, os, elementRun(f))
+	return func(o []bool, a, b []T, sa, sb int) { // GreaterOrEqual
+		for i := range o {
+			o[i] = a[i*sa] >= b[i*sb]
+		}
+	}
 }
 
 func registerLogic(op string, f func(x, y bool) bool) {
@@ -473,11 +497,39 @@ func newWhere(*NodeInfo) (Kernel, error) {
 			return nil, err
 		}
 		out := ctx.New(x.DType, os)
+		sc, sx, sy, so := bcastStrides(c.Shape, os), bcastStrides(x.Shape, os), bcastStrides(y.Shape, os), stridesOf(os)
+		if o, ok := out.Data().([]float32); ok {
+			// float32 (a transformer's mask) with the copy in the loop.
+			xs, ys := x.Float32s(), y.Float32s()
+			bcastIter(os, [][]int{sc, sx, sy, so}, func(offs []int, n int, inner []int) {
+				c, o := cond[offs[0]:], o[offs[3]:offs[3]+n]
+				xs, ys := xs[offs[1]:], ys[offs[2]:]
+				sc, sx, sy := inner[0], inner[1], inner[2]
+				if sc == 1 && sx == 0 && sy == 0 { // a mask from two scalars
+					a, b := xs[0], ys[0]
+					for i, ci := range c[:len(o)] {
+						if ci {
+							o[i] = a
+						} else {
+							o[i] = b
+						}
+					}
+					return
+				}
+				for i := range o {
+					if c[i*sc] {
+						o[i] = xs[i*sx]
+					} else {
+						o[i] = ys[i*sy]
+					}
+				}
+			})
+			return one(out), nil
+		}
 		pick := gatherCopier(x, y, out)
 		if pick == nil {
 			return nil, fmt.Errorf("Where on %s is not supported", x.DType.Short())
 		}
-		sc, sx, sy, so := bcastStrides(c.Shape, os), bcastStrides(x.Shape, os), bcastStrides(y.Shape, os), stridesOf(os)
 		bcastIter(os, [][]int{sc, sx, sy, so}, func(offs []int, n int, inner []int) {
 			for i := 0; i < n; i++ {
 				if cond[offs[0]+i*inner[0]] {

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/gemm"
@@ -159,7 +160,9 @@ type convKernel struct {
 	ni       *NodeInfo
 	epilogue *ewProgram // fused elementwise ops, applied to the output in place
 	p        *convParams
-	packed   []*gemm.PackedA // per group, when the weights are constant
+	packed   []*gemm.PackedA             // per group, when the weights are constant
+	narrow   []*gemm.PackedA             // the same for the 4-row grid kernel, when it wastes fewer rows
+	layout   *atomic.Pointer[gridLayout] // the grid path's layout for the last geometry
 	wConst   *graph.Tensor
 }
 
@@ -168,7 +171,7 @@ func newConv(ni *NodeInfo) (Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &convKernel{p: p, wConst: ni.Const(1), ni: ni}
+	k := &convKernel{p: p, wConst: ni.Const(1), ni: ni, layout: new(atomic.Pointer[gridLayout])}
 	if w := k.wConst; w != nil {
 		if err := wantFloat(w, "Conv weights"); err != nil {
 			return nil, err
@@ -185,7 +188,12 @@ func newConv(ni *NodeInfo) (Kernel, error) {
 		if !(mg == 1 && p.group > 1) { // depthwise runs directly, no packing
 			wd := w.Float32s()
 			for g := 0; g < p.group; g++ {
-				k.packed = append(k.packed, gemm.PackA(mg, kk, 1, gemm.Matrix{Data: wd[g*mg*kk:], Stride: kk}))
+				wg := gemm.Matrix{Data: wd[g*mg*kk:], Stride: kk}
+				k.packed = append(k.packed, gemm.PackA(mg, kk, 1, wg))
+				// Compared on 48 columns, a whole number of either kernel's panels.
+				if q := gemm.PackANarrow(mg, kk, wg); q != nil && gemm.GridTiles(q, 48) < gemm.GridTiles(k.packed[g], 48) {
+					k.narrow = append(k.narrow, q)
+				}
 			}
 		}
 	}
@@ -257,10 +265,24 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	out := ctx.Float32(outShape)
 	geo := convGeom{c: c, h: h, w: wd, kh: kh, kw: kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw, pt: pt, pl: pl, oh: oh, ow: ow}
 	xd, od, wdata := x.Float32s(), out.Float32s(), w.Float32s()
+	prog, packs := k.epilogue, k.packed
+	var epi *ewRun
+	if prog != nil {
+		epi = prog.prepare(outShape)
+	}
 	mg := m / g
 	if mg == 1 && g > 1 && cg == 1 {
-		depthwise(ctx, geo, n, g, xd, wdata, bias, od)
-		k.finish(ctx, out)
+		depthwise(ctx, geo, n, g, xd, wdata, bias, od, prog, epi)
+		return one(out), nil
+	}
+	packed := packs != nil && in[1] == k.wConst
+	if packed && !forceIm2col && gridFits(geo) {
+		l := k.layout.Load()
+		if l == nil || l.geo != geo || l.cg != cg {
+			l = newGridLayout(geo, cg)
+			k.layout.Store(l)
+		}
+		runGrid(ctx, l, n, g, mg, xd, od, bias, packs, k.narrow, prog, epi)
 		return one(out), nil
 	}
 	kk := cg * kh * kw
@@ -277,6 +299,9 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	workers := min(n*g*bands, threadsFor(ctx, n*m*kk*spatialN, minBandMACs))
 	// im2col runs in strips of output rows of about 4 MiB, so the column matrix
 	// never holds the whole image (and the strip stays in cache for the GEMM).
+	// A pointwise band is one strip: strips of 256 KiB of output, for bias,
+	// GEMM and epilogue to meet in L2, made whole SqueezeNet, MobileNetV2 and
+	// YOLO runs 1.03-1.07x slower (B packed in smaller pieces).
 	stripRows := bandRows
 	if !pointwise {
 		stripRows = max(1, min(bandRows, (1<<20)/max(1, kk*ow)))
@@ -286,31 +311,25 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 		cols = ctx.Scratch(workers * kk * stripRows * ow)
 		defer ctx.Release(cols)
 	}
-	var epi *ewRun
-	if k.epilogue != nil {
-		epi = k.epilogue.prepare(outShape)
-	}
-	packed := k.packed != nil && in[1] == k.wConst
 	// band computes output rows [r0, r1) of group gi of image b.
 	band := func(b, gi, r0, r1 int, col []float32, threads int) {
 		xg := xd[(b*c+gi*cg)*h*wd:]
 		og := od[(b*m+gi*mg)*spatialN : (b*m+gi*mg+mg)*spatialN]
-		beta := float32(0)
-		if bias != nil {
-			for i := 0; i < mg; i++ {
-				row := og[i*spatialN+r0*ow : i*spatialN+r1*ow]
-				fillSlice(row, bias[gi*mg+i])
-			}
-			beta = 1
-		}
 		bctx := &Context{Threads: threads}
 		var regs [][]float32
 		if epi != nil {
-			regs = k.epilogue.registers()
+			regs = prog.registers()
 		}
 		for y0 := r0; y0 < r1; y0 += stripRows {
 			y1 := min(r1, y0+stripRows)
 			n := (y1 - y0) * ow
+			beta := float32(0)
+			if bias != nil {
+				for i := 0; i < mg; i++ {
+					fillSlice(og[i*spatialN+y0*ow:i*spatialN+y1*ow], bias[gi*mg+i])
+				}
+				beta = 1
+			}
 			var src gemm.Matrix
 			if pointwise {
 				src = gemm.Matrix{Data: xg[y0*ow:], Stride: spatialN}
@@ -320,7 +339,7 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 			}
 			dst := og[y0*ow:]
 			if packed {
-				gemm.MulPackedA(k.packed[gi], n, src, beta, dst, spatialN, threads)
+				gemm.MulPackedA(packs[gi], n, src, beta, dst, spatialN, threads)
 			} else {
 				gemm.Sgemm(mg, n, kk, 1, gemm.Matrix{Data: wdata[gi*mg*kk:], Stride: kk}, src, beta, dst, spatialN, threads)
 			}
@@ -352,13 +371,6 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 // about 4 us on one core, several times what a region costs on the worker
 // pool (0.4-0.7 us in parallel's BenchmarkFor).
 const minBandMACs = 1 << 17
-
-// finish runs the fused elementwise program, if any, in place.
-func (k *convKernel) finish(ctx *Context, out *graph.Tensor) {
-	if k.epilogue != nil {
-		k.epilogue.run(ctx, out.Float32s(), out.Float32s(), out.Shape)
-	}
-}
 
 // convGeom is one convolution's geometry in 2-D.
 type convGeom struct {
@@ -467,13 +479,19 @@ func im2colShifted(g convGeom, dst, src []float32, y0, y1, ki, kj, ylo, yhi, xlo
 }
 
 // depthwise runs a convolution with one input and one output channel per group
-// directly, channel by channel over zero-padded phase planes (depthwisePlanes).
-func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []float32) {
+// directly, channel by channel over zero-padded phase planes (depthwisePlanes),
+// and the fused epilogue (prog bound as epi, or nil) on each channel while it
+// is in cache.
+func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []float32, prog *ewProgram, epi *ewRun) {
 	plane := g.h * g.w
 	oplane := g.oh * g.ow
 	taps := g.kh * g.kw
 	parallelFor(threadsFor(ctx, n*channels*oplane*taps, 1<<15), n*channels, func(lo, hi int) {
 		planes := newDepthwisePlanes(g)
+		var regs [][]float32
+		if epi != nil {
+			regs = prog.registers()
+		}
 		for nc := lo; nc < hi; nc++ {
 			ch := nc % channels
 			bv := float32(0)
@@ -481,6 +499,9 @@ func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []floa
 				bv = bias[ch]
 			}
 			planes.run(g, x[nc*plane:(nc+1)*plane], w[ch*taps:(ch+1)*taps], bv, out[nc*oplane:(nc+1)*oplane])
+			if epi != nil {
+				epi.span(regs, out, out, nc*oplane, (nc+1)*oplane)
+			}
 		}
 	})
 }
@@ -525,36 +546,9 @@ func newDepthwisePlanes(g convGeom) *depthwisePlanes {
 }
 
 func (d *depthwisePlanes) run(g convGeom, src, wk []float32, bias float32, dst []float32) {
-	plane := d.hq * d.wq
 	// Only the positions that hold input are written: the padding around them
 	// is the same for every channel and stays zero from the allocation.
-	for px := 0; px < g.sw; px++ {
-		// Columns j with j*sw + px - pl inside the input row.
-		lo, hi := validRange(d.wq, g.w, g.sw, px, g.pl)
-		if lo >= hi {
-			continue
-		}
-		ix0 := lo*g.sw + px - g.pl
-		for py := 0; py < g.sh; py++ {
-			q := d.phases[(py*g.sw+px)*plane : (py*g.sw+px+1)*plane]
-			// Rows i with i*sh + py - pt inside the input.
-			ilo, ihi := validRange(d.hq, g.h, g.sh, py, g.pt)
-			for i := ilo; i < ihi; i++ {
-				seg := q[i*d.wq+lo : i*d.wq+hi]
-				srow := src[(i*g.sh+py-g.pt)*g.w+ix0:]
-				switch g.sw {
-				case 1:
-					copy(seg, srow)
-				case 2:
-					vec.Stride2(seg, srow)
-				default:
-					for j := range seg {
-						seg[j] = srow[j*g.sw]
-					}
-				}
-			}
-		}
-	}
+	fillPhases(g, d.hq, d.wq, src, d.phases, nil)
 	// The offsets stay inside phases by construction (hq*wq covers the last
 	// tap's reach), so SumTaps cannot fail here.
 	for i, t := range d.taps {

@@ -233,16 +233,37 @@ func randFloats(r *rand.Rand, n int) []float32 {
 
 func runConv(t *testing.T, x, w, b []float32, xs, ws []int, g convGeom, group int, constW bool, threads int) []float32 {
 	t.Helper()
+	feed := map[string]*graph.Tensor{"x": graph.Float32Tensor(xs, x)}
+	wc := w
+	if !constW {
+		feed["w"] = graph.Float32Tensor(ws, w)
+		wc = nil
+	}
+	out, err := convSessionOf(t, wc, b, ws, g, group, threads).Run(feed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out["y"].Float32s()
+}
+
+// convSession is a one-thread session of one Conv node with constant weights w
+// (shape ws) and bias b (nil for none).
+func convSession(t testing.TB, w, b []float32, ws []int, g convGeom, group int) *Session {
+	t.Helper()
+	return convSessionOf(t, w, b, ws, g, group, 1)
+}
+
+// convSessionOf is convSession on threads threads; with w nil the weights are
+// the graph input "w".
+func convSessionOf(t testing.TB, w, b []float32, ws []int, g convGeom, group int, threads int) *Session {
+	t.Helper()
 	m := graph.NewModel(graph.Opset{Domain: "", Version: 21})
 	gr := m.Graph
-	feed := map[string]*graph.Tensor{"x": graph.Float32Tensor(xs, x)}
 	ins := []*graph.Value{gr.AddInput("x", graph.Float, nil)}
-	wt := graph.Float32Tensor(ws, w)
-	if constW {
-		ins = append(ins, gr.AddInitializer("w", wt))
+	if w != nil {
+		ins = append(ins, gr.AddInitializer("w", graph.Float32Tensor(ws, w)))
 	} else {
 		ins = append(ins, gr.AddInput("w", graph.Float, nil))
-		feed["w"] = wt
 	}
 	if b != nil {
 		ins = append(ins, gr.AddInitializer("b", graph.Float32Tensor([]int{len(b)}, b)))
@@ -260,11 +281,7 @@ func runConv(t *testing.T, x, w, b []float32, xs, ws []int, g convGeom, group in
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := s.Run(feed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out["y"].Float32s()
+	return s
 }
 
 // TestConvBandsMatchDirect runs CIFAR-sized convolutions, large enough that

@@ -349,8 +349,13 @@ type stepList struct {
 }
 
 func (l *stepList) run(ctx *Context, x *graph.Tensor) ([]*graph.Tensor, error) {
+	return l.runIn(ctx, []*graph.Tensor{x})
+}
+
+// runIn runs the steps on inputs in slots 0, 1, ... (see localStepsIn).
+func (l *stepList) runIn(ctx *Context, ins []*graph.Tensor) ([]*graph.Tensor, error) {
 	vals := make([]*graph.Tensor, l.nslots)
-	vals[0] = x
+	copy(vals, ins)
 	for i := range l.steps {
 		st := &l.steps[i]
 		args := make([]*graph.Tensor, len(st.in))
@@ -386,6 +391,8 @@ func (s *Session) fuseRegions(g *graph.Graph, tapped map[int]bool) {
 		escapes[t] = true
 	}
 	s.fuseNorms(escapes)
+	s.fuseRope(escapes)
+	s.fuseAttention(escapes)
 	producer := map[int]int{} // slot -> step index
 	for i, st := range s.steps {
 		for _, o := range st.out {
@@ -631,8 +638,17 @@ func (s *Session) compileRegion(region []int, x, sink int) (*ewProgram, stepList
 // localSteps copies the steps (in order) with slots renumbered local to them:
 // x becomes slot 0, and a leading step loads the constants they read.
 func (s *Session) localSteps(region []int, x, sink int) stepList {
-	local := map[int]int{x: 0}
-	nlocal := 1
+	return s.localStepsIn(region, []int{x}, sink)
+}
+
+// localStepsIn is localSteps for a region with several inputs from outside:
+// ins[i] becomes slot i.
+func (s *Session) localStepsIn(region []int, ins []int, sink int) stepList {
+	local := map[int]int{}
+	for i, in := range ins {
+		local[in] = i
+	}
+	nlocal := len(ins)
 	localOf := func(slot int) int {
 		if slot < 0 {
 			return -1
@@ -671,17 +687,21 @@ func (s *Session) localSteps(region []int, x, sink int) stepList {
 				out[e.slot] = e.t
 			}
 			return out, nil
-		}), out: identitySlots(nlocal)}}, steps...)
+		}), out: identitySlots(nlocal, len(ins))}}, steps...)
 	}
 	return stepList{steps: steps, nslots: nlocal, outSlot: local[sink]}
 }
 
-func identitySlots(n int) []int {
+// identitySlots maps slot i to itself, except the first nin (the region's
+// inputs), which the constants' step must never overwrite.
+func identitySlots(n, nin int) []int {
 	out := make([]int, n)
 	for i := range out {
 		out[i] = i
+		if i < nin {
+			out[i] = -1
+		}
 	}
-	out[0] = -1 // never overwrite X
 	return out
 }
 

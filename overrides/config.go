@@ -85,6 +85,9 @@ type QuantConfig struct {
 	Dynamic             bool   `toml:"dynamic"`
 	BiasCorrection      bool   `toml:"bias_correction"`
 	ReduceRange         bool   `toml:"reduce_range"`
+	// Runtime is what the placement is made for: generic, ort or
+	// ort-vnni (converter.Runtime).
+	Runtime string `toml:"runtime"`
 	// SmoothQuant is SmoothQuant's alpha for every MatMul/Gemm (0: off).
 	// Unset (nil): 0.5 for MatMuls whose input is quantized to 8 bits with
 	// calibration data, off elsewhere (converter.Options.SmoothQuantDefault).
@@ -167,7 +170,7 @@ func DefaultConfig() *Config {
 	return &Config{
 		Calib:    CalibConfig{RawType: "float32", Image: ImageConfig{Resize: "bilinear", Channels: "RGB", Layout: "NCHW", Scale: 1.0 / 255}},
 		Observer: ObsConfig{Kind: "minmax", Percentile: 99.99, Bins: 2048},
-		Quant:    QuantConfig{ActivationType: "uint8", WeightType: "int8", WeightGranularity: PerChannel, BiasType: "int32", WeightFormat: "onnx", DynamicGranularity: "tensor"},
+		Quant:    QuantConfig{ActivationType: "uint8", WeightType: "int8", WeightGranularity: PerChannel, BiasType: "int32", WeightFormat: "onnx", DynamicGranularity: "tensor", Runtime: "generic"},
 		Passes:   PassConfig{List: "default"},
 		Compare:  CompareConfig{CosThreshold: 0.99, SQNRThreshold: 20},
 		Tune:     TuneConfig{Prefer: "int16", Format: "onnxq"},
@@ -311,6 +314,7 @@ func (c *Config) Validate() error {
 		in("quantization.bias_type", c.Quant.BiasType, "int32", "float"),
 		in("quantization.weight_format", c.Quant.WeightFormat, "onnx", "matmulnbits", "ort"),
 		in("quantization.dynamic_granularity", c.Quant.DynamicGranularity, "tensor", "token"),
+		in("quantization.runtime", c.Quant.Runtime, "generic", "ort", "ort-vnni"),
 		in("calib.image.resize", c.Calib.Image.Resize, "nearest", "bilinear", "bicubic"),
 		in("calib.image.channels", c.Calib.Image.Channels, "RGB", "BGR", "GRAY"),
 		in("calib.image.layout", c.Calib.Image.Layout, "NCHW", "NHWC"),

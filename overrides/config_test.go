@@ -67,6 +67,7 @@ func TestConfigErrors(t *testing.T) {
 		"[overrides]\nbogus = 1\n":                                                     `cfg:2: overrides.bogus: unknown key`,
 		"[rounding]\nmethod = \"gptx\"\n":                                              `cfg:2: rounding.method: "gptx" is not one of nearest, gptq, awq, adaround, hqq`,
 		"[rounding]\nbits = 9\n":                                                       `cfg:2: rounding.bits: 9 is not in 2..7`,
+		"[quantization]\nruntime = \"tensorrt\"\n":                                     `cfg:2: quantization.runtime: "tensorrt" is not one of generic, ort, ort-vnni`,
 		"[rounding]\ngptq_damp = 0.0\n":                                                `cfg:2: rounding.gptq_damp: 0 is not in (0, 1]`,
 		"[overrides.op_types.MatMul]\nweight_range = \"max\"\n":                        `cfg:2: overrides.op_types.MatMul.weight_range: "max" is not one of minmax, mse`,
 		"overrides_file = \"q.json\"\n[overrides.defaults]\nweight_dtype = \"int4\"\n": `cfg:1: overrides_file: conflicts with the [overrides] table`,

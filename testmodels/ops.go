@@ -510,3 +510,26 @@ func (b *Builder) HeadConv(x *graph.Value, out int, std, mean, prior float64) *g
 	})
 	return y
 }
+
+// Gather picks one index along axis, dropping that axis (a channel split as
+// ShuffleNet exports it).
+func (b *Builder) Gather(x *graph.Value, axis, index int) *graph.Value {
+	s := b.shapes[x]
+	shape := append(append([]int(nil), s[:axis]...), s[axis+1:]...)
+	idx := b.G.AddInitializer(b.G.UniqueName("gather_index"), graph.Int64Tensor(nil, []int64{int64(index)}))
+	b.shapes[idx] = []int{}
+	return b.node("Gather", []*graph.Value{x, idx}, shape, graph.AttrIntOf("axis", int64(axis)))
+}
+
+// AveragePool adds a k x k average pooling (padding counted as zeros, as
+// PyTorch exports it by default).
+func (b *Builder) AveragePool(x *graph.Value, k, stride, pad int) *graph.Value {
+	s := b.shapes[x]
+	oh := (s[2]+2*pad-k)/stride + 1
+	ow := (s[3]+2*pad-k)/stride + 1
+	return b.node("AveragePool", []*graph.Value{x}, []int{s[0], s[1], oh, ow},
+		graph.AttrIntsOf("kernel_shape", int64(k), int64(k)),
+		graph.AttrIntsOf("strides", int64(stride), int64(stride)),
+		graph.AttrIntsOf("pads", int64(pad), int64(pad), int64(pad), int64(pad)),
+		graph.AttrIntOf("count_include_pad", 1))
+}

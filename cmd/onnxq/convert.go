@@ -114,6 +114,7 @@ func convertFlags() []convertFlag {
 			return nil
 		}},
 		boolean("reduce-range", "quantization.reduce_range", "int8 weights that meet uint8 activations get 7 bits of range, for ONNX Runtime on x86 CPUs without AVX-VNNI (its u8 x s8 kernels saturate pair sums in int16)", func(c *overrides.Config) *bool { return &c.Quant.ReduceRange }),
+		str("runtime", "quantization.runtime", "the runtime to place Q/DQ for: generic (every op with an integer form), ort (ONNX Runtime's CPU provider: only where its integer kernels beat float, 7-bit weights against x86 int16 saturation) or ort-vnni (the same placement, 8-bit weights)", d.Quant.Runtime, func(c *overrides.Config) *string { return &c.Quant.Runtime }),
 		boolean("bias-correction", "quantization.bias_correction", "correct biases for weight quantization error with input means measured on the calibration data", func(c *overrides.Config) *bool { return &c.Quant.BiasCorrection }),
 		str("weight-rounding", "rounding.method", "how weight codes are chosen: nearest, gptq, awq, adaround or hqq (all but nearest and hqq need --calib)", d.Rounding.Method, func(c *overrides.Config) *string { return &c.Rounding.Method }),
 		str("weight-range", "rounding.range", "weight ranges: minmax, or mse (per channel/block clipping that minimises the layer's output error)", d.Rounding.Range, func(c *overrides.Config) *string { return &c.Rounding.Range }),
@@ -308,6 +309,7 @@ func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options,
 		CosThreshold: cfg.Compare.CosThreshold, SQNRThreshold: cfg.Compare.SQNRThreshold,
 	}
 	opt.ExternalDataChunk, _ = cfg.ExternalDataChunk.Bytes() // validated
+	opt.Runtime, _ = converter.ParseRuntime(q.Runtime)       // validated
 	r := cfg.Rounding
 	opt.WeightRounding, opt.WeightRange, opt.WeightBits, opt.Sequential = r.Method, r.Range, r.Bits, r.Sequential
 	opt.Rounding = wround.DefaultOptions()

@@ -387,6 +387,7 @@ func TestConvertCommand(t *testing.T) {
 		{[]string{"--calib", wrong}, 1, `0.npy: input "input" expects shape [1 3 32 32], the file holds [1 3 16 16]`},
 		{[]string{"--calib", filepath.Join(dir, "empty-missing")}, 1, "no such file or directory"},
 		{[]string{"--calib", cal, "--observer", "kl"}, 2, `--observer: "kl" is not one of minmax, percentile, entropy, mse`},
+		{[]string{"--calib", cal, "--runtime", "npu"}, 2, `--runtime: "npu" is not one of generic, ort, ort-vnni`},
 		{[]string{"--calib", cal, "--activation-type", "int5"}, 2, `--activation-type: "int5" is not one of uint8`},
 	}
 	for i, c := range cases {

@@ -4,6 +4,11 @@
 // inputs and thread counts, and prints median milliseconds and the ratio
 // onnxq / ORT as a Markdown table. Run it with `make bench`.
 //
+// At 1 thread it also prints each engine's median CPU time of the calling
+// thread and their ratio (-clock): both engines then compute on that thread,
+// and its CPU time leaves out the waits for a core that make wall time swing
+// 2-5x when the machine is shared.
+//
 // The models: the testmodels zoo (YOLOX-nano-style detector, SqueezeNet 1.1,
 // CIFAR ResNet-56 and -20, MobileNetV2, transformer encoder, LSTM) on their
 // seeded sample inputs, ResNet-50 with BN folded, the tiny Llama stories260K
@@ -47,14 +52,32 @@ func main() {
 	bin := flag.String("onnxq", "bin/onnxq", "onnxq binary, for the peak RSS of `onnxq run`")
 	threadList := flag.String("threads", "1,2", "comma-separated thread counts to time (not with -scaling)")
 	scaling := flag.Bool("scaling", false, "print each engine's 2-thread speedup over 1 thread instead of onnxq / ORT")
+	clockFlag := flag.String("clock", "both", "wall, thread (CPU time of the calling thread, 1 thread only) or both (thread CPU beside wall at 1 thread)")
 	flag.Parse()
 	var threadCounts []int
 	for _, f := range strings.Split(*threadList, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {
-			fail(fmt.Errorf("-threads %q: want positive integers separated by commas", *threadList))
+			usage(fmt.Errorf("-threads %q: want positive integers separated by commas", *threadList))
 		}
 		threadCounts = append(threadCounts, n)
+	}
+	if v := os.Getenv("ONNXQ_FORCE_SPLIT"); v != "" {
+		usage(fmt.Errorf("ONNXQ_FORCE_SPLIT=%s is set: it makes every session, 1-thread ones too, split work across the pool (unset it to time)", v))
+	}
+	clock, err := parseClock(*clockFlag)
+	if err != nil {
+		usage(err)
+	}
+	if clock == clockThread {
+		if *scaling {
+			usage(fmt.Errorf("-clock thread: -scaling compares thread counts, and thread CPU time covers 1 thread only (use -clock wall)"))
+		}
+		for _, n := range threadCounts {
+			if n != 1 {
+				usage(fmt.Errorf("-clock thread: thread CPU time covers the calling thread only, so it needs -threads 1 (got %q)", *threadList))
+			}
+		}
 	}
 	tb := tbShim{}
 	if err := ortref.Init(testdata.ORTLibrary(tb)); err != nil {
@@ -120,16 +143,20 @@ func main() {
 		fmt.Printf("\nload average at the end %s\n", loadavg())
 		return
 	}
-	fmt.Printf("medians of %d-%d runs per engine, in %d alternating blocks (2 warm-ups per block; ORT's session closed outside its blocks)\n\n", *minRuns, *maxRuns, blocks)
-	fmt.Println("| model | input | threads | onnxq ms | ORT ms | onnxq / ORT |")
-	fmt.Println("|---|---|---:|---:|---:|---:|")
+	fmt.Printf("medians of %d-%d runs per engine, in %d alternating blocks (2 warm-ups per block; ORT's session closed outside its blocks)\n", *minRuns, *maxRuns, blocks)
+	if clock != clockWall {
+		fmt.Println("CPU ms: CPU time of the thread that ran the pass (CLOCK_THREAD_CPUTIME_ID), at 1 thread only, where both engines compute on the calling thread; it leaves out time spent waiting for a core, so on a loaded machine its ratio is the steadier one")
+	}
+	fmt.Println()
+	t := table{clock: clock}
+	t.header()
 	for _, m := range models {
 		for _, threads := range threadCounts {
 			ours, theirs := timePair(m, threads, *minRuns, *maxRuns, *budget)
-			fmt.Printf("| %s | %s | %d | %.2f | %.2f | %.2f |\n", m.name, describe(m.inputs), threads, ours, theirs, ours/theirs)
+			t.row(m, threads, ours, theirs)
 		}
 	}
-	fmt.Printf("\nload average at the end %s\n", loadavg())
+	t.footer()
 
 	// Peak RSS of the CLI on the det model, one forward pass.
 	if *only != "" {
@@ -189,7 +216,7 @@ func describe(in map[string]*graph.Tensor) string {
 
 // timePair opens both engines on a model and alternates single runs, onnxq then
 // ORT, until the budget is spent (at least minRuns, at most maxRuns each),
-// after two warm-up runs each. It returns the median milliseconds of each.
+// after two warm-up runs each. It returns the timing of each.
 // blocks is how many alternating blocks each engine's timed runs are split
 // into. The engines take turns by block, not by run, and ORT's session is
 // closed while onnxq runs: ORT's intra-op workers keep spinning between its
@@ -200,11 +227,11 @@ const blocks = 3
 
 // timeEngines times each engine's runs (warm-up, then timed runs in blocks
 // that alternate between the engines, the ORT sessions open only during
-// their block) and returns the median milliseconds per engine, in order.
+// their block) and returns each engine's timing, in order.
 // ours are onnxq sessions, theirs ORT thread counts.
-func timeEngines(m model, ours []*kernels.Session, theirs []int, minRuns, maxRuns int, budget time.Duration) []float64 {
+func timeEngines(m model, ours []*kernels.Session, theirs []int, minRuns, maxRuns int, budget time.Duration) []timing {
 	n := len(ours) + len(theirs)
-	ts := make([][]time.Duration, n)
+	ts := make([][]sample, n)
 	perBlock := max(1, (minRuns+blocks-1)/blocks)
 	slice := budget / blocks
 	for b := 0; b < blocks; b++ {
@@ -222,6 +249,12 @@ func timeEngines(m model, ours []*kernels.Session, theirs []int, minRuns, maxRun
 				run = func() error { _, err := r.Run(m.inputs); return err }
 				closeORT = r.Close // its threads end with it
 			}
+			// Collect the garbage of earlier blocks and models now: a cycle
+			// started by it in a timed run costs that run about 30 ms of CPU
+			// on Go's other threads (resnet20, a 1.3 ms pass: process CPU
+			// 1.54x the thread's over 40 runs with one cycle, 1.02x after a
+			// collection up front).
+			runtime.GC()
 			timeOne(m.name, run) // warm-up of this block
 			timeOne(m.name, run)
 			start := time.Now()
@@ -231,14 +264,14 @@ func timeEngines(m model, ours []*kernels.Session, theirs []int, minRuns, maxRun
 			closeORT()
 		}
 	}
-	out := make([]float64, n)
+	out := make([]timing, n)
 	for i := range ts {
-		out[i] = median(ts[i])
+		out[i] = summarize(ts[i])
 	}
 	return out
 }
 
-func timePair(m model, threads, minRuns, maxRuns int, budget time.Duration) (ours, theirs float64) {
+func timePair(m model, threads, minRuns, maxRuns int, budget time.Duration) (ours, theirs timing) {
 	g, err := graph.Load(m.path)
 	if err != nil {
 		fail(err)
@@ -253,8 +286,8 @@ func timePair(m model, threads, minRuns, maxRuns int, budget time.Duration) (our
 
 // timeScaling times onnxq and ORT at 1 and 2 threads on a model, in blocks
 // that alternate between the four, so a change in the machine's load hits
-// each alike. It returns the median milliseconds of onnxq 1T, onnxq 2T, ORT
-// 1T, ORT 2T.
+// each alike. It returns the median wall milliseconds of onnxq 1T, onnxq 2T,
+// ORT 1T, ORT 2T.
 func timeScaling(m model, minRuns, maxRuns int, budget time.Duration) [4]float64 {
 	g, err := graph.Load(m.path)
 	if err != nil {
@@ -269,15 +302,52 @@ func timeScaling(m model, minRuns, maxRuns int, budget time.Duration) [4]float64
 		ours = append(ours, s)
 	}
 	t := timeEngines(m, ours, []int{1, 2}, minRuns, maxRuns, budget)
-	return [4]float64{t[0], t[1], t[2], t[3]}
+	return [4]float64{t[0].wall, t[1].wall, t[2].wall, t[3].wall}
 }
 
-func timeOne(name string, run func() error) time.Duration {
-	start := time.Now()
-	if err := run(); err != nil {
+func timeOne(name string, run func() error) sample {
+	s, err := measure(run)
+	if err != nil {
 		fail(fmt.Errorf("%s: %v", name, err))
 	}
-	return time.Since(start)
+	return s
+}
+
+// timing is one engine's result on one model and thread count: the median
+// wall and thread-CPU milliseconds, and process CPU time over thread CPU
+// time, as the median over runs and over all runs summed. Those are 1 when
+// the pass ran on the calling thread alone. A median above 1 means other
+// threads worked in every run (a pool's workers) and thread CPU time
+// undercounts the pass; a sum above the median means occasional work
+// elsewhere: Go's garbage collector paying for the runs' allocations, or
+// the runtime's own threads.
+type timing struct {
+	wall, thread                    float64
+	procPerThread, procPerThreadAll float64
+}
+
+func summarize(ss []sample) timing {
+	walls := make([]time.Duration, len(ss))
+	threads := make([]time.Duration, len(ss))
+	quotients := make([]float64, 0, len(ss))
+	var thread, process time.Duration
+	for i, s := range ss {
+		walls[i], threads[i] = s.wall, s.thread
+		thread += s.thread
+		process += s.process
+		if s.thread > 0 {
+			quotients = append(quotients, float64(s.process)/float64(s.thread))
+		}
+	}
+	t := timing{wall: median(walls), thread: median(threads)}
+	if len(quotients) > 0 {
+		sort.Float64s(quotients)
+		t.procPerThread = quotients[len(quotients)/2]
+	}
+	if thread > 0 {
+		t.procPerThreadAll = float64(process) / float64(thread)
+	}
+	return t
 }
 
 func median(ts []time.Duration) float64 {
@@ -300,4 +370,10 @@ func loadavg() string {
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "benchort:", err)
 	os.Exit(1)
+}
+
+// usage reports a bad flag and exits 2, as the CLI does.
+func usage(err error) {
+	fmt.Fprintln(os.Stderr, "benchort:", err)
+	os.Exit(2)
 }

@@ -54,6 +54,24 @@ func NewSession(modelPath string, threads int) (*Session, error) {
 
 // NewSessionWith opens a model at a chosen graph optimization level.
 func NewSessionWith(modelPath string, threads int, level Optimization) (*Session, error) {
+	return NewSessionOpts(modelPath, Options{Threads: threads, Level: level})
+}
+
+// Options are the session settings NewSessionOpts takes. The zero Level is
+// OptNone; Threads below 1 means 1.
+type Options struct {
+	Threads int
+	Level   Optimization
+	// OptimizedModel, when set, is where ORT writes the graph as it will run
+	// it (after its fusions), to see which Q/DQ pairs became integer kernels.
+	OptimizedModel string
+	// ProfilePrefix, when set, turns on ORT's per-node profiling; the JSON
+	// trace is written when the session closes, named from this prefix.
+	ProfilePrefix string
+}
+
+// NewSessionOpts opens a model with the given options.
+func NewSessionOpts(modelPath string, o Options) (*Session, error) {
 	ins, outs, err := ort.GetInputOutputInfo(modelPath)
 	if err != nil {
 		return nil, err
@@ -63,14 +81,25 @@ func NewSessionWith(modelPath string, threads int, level Optimization) (*Session
 		return nil, err
 	}
 	defer opts.Destroy()
+	threads := max(o.Threads, 1)
 	if err := opts.SetIntraOpNumThreads(threads); err != nil {
 		return nil, err
 	}
 	if err := opts.SetInterOpNumThreads(1); err != nil {
 		return nil, err
 	}
-	if err := opts.SetGraphOptimizationLevel(level); err != nil {
+	if err := opts.SetGraphOptimizationLevel(o.Level); err != nil {
 		return nil, err
+	}
+	if o.OptimizedModel != "" {
+		if err := opts.SetOptimizedModelFilePath(o.OptimizedModel); err != nil {
+			return nil, err
+		}
+	}
+	if o.ProfilePrefix != "" {
+		if err := opts.EnableProfiling(o.ProfilePrefix); err != nil {
+			return nil, err
+		}
 	}
 	s := &Session{}
 	for _, i := range ins {

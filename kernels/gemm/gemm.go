@@ -16,7 +16,7 @@ import (
 // an mc x kc block of A stays in L2; a kc x nc block of B in L2/L3.
 const (
 	kcBlock = 256
-	mcBlock = 144 // a multiple of every MR (6 and 12)
+	mcBlock = 144 // a multiple of every MR (4, 6 and 12)
 	ncBlock = 2048
 )
 
@@ -37,6 +37,12 @@ type kernel struct {
 	// rows8, when set, computes an 8 x 8 tile from A and B read in place
 	// (no packing), for products at most 8 columns wide; see narrow.
 	rows8 func(kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool)
+	// tiles, when set, computes the given number of full tiles down C in one
+	// call: consecutive A panels with the same B panel.
+	tiles func(kc int, a, b, c []float32, ldc int, acc bool, tiles int)
+	// grid are the kernels that read B through offsets (see Grid), for A
+	// packed with this kernel's mr or with another.
+	grid []gridKernel
 }
 
 // active is the kernel in use; chosen by init in the arch file, switchable in tests.
@@ -215,6 +221,11 @@ func run(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, 
 
 var bufPool = sync.Pool{New: func() any { return new([]float32) }}
 
+// edgePool holds the scratch tiles partial tiles are computed into. The
+// micro-kernels are called through function values, so an array on the stack
+// would escape and cost a 1.5 KiB allocation per call.
+var edgePool = sync.Pool{New: func() any { return new([12 * 32]float32) }}
+
 func getBuf(n int) *[]float32 {
 	p := bufPool.Get().(*[]float32)
 	if cap(*p) < n {
@@ -238,7 +249,8 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 		ap = getBuf(kcBlock * roundUp(min(mcBlock, i1-i0), mr))
 		defer bufPool.Put(ap)
 	}
-	var edge [12 * 32]float32 // scratch tile for partial tiles (largest MR x NR)
+	edge := edgePool.Get().(*[12 * 32]float32) // scratch tile for partial tiles (largest MR x NR)
+	defer edgePool.Put(edge)
 	if beta != 0 && beta != 1 {
 		for i := i0; i < i1; i++ {
 			row := c[i*ldc+j0 : i*ldc+j1]
@@ -285,7 +297,12 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 					default:
 						bPanel = bBlock[jr*kc:]
 					}
-					for ir := 0; ir < mc; ir += mr {
+					ir0 := 0
+					if full := mc / mr; full > 0 && nn == nr && !inPlace && kr.tiles != nil {
+						kr.tiles(kc, aBlock, bPanel, c[ic*ldc+jc+jr:], ldc, acc, full)
+						ir0 = full * mr
+					}
+					for ir := ir0; ir < mc; ir += mr {
 						mm := min(mr, mc-ir)
 						aPanel := aBlock[ir*kc:]
 						ci := (ic+ir)*ldc + jc + jr

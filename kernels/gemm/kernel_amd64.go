@@ -47,7 +47,37 @@ var avx2Kernel = kernel{name: "avx2-6x16", mr: 6, nr: 16, fn: func(kc int, a, b,
 	_ = b[(kc-1)*ldb+7]
 	_ = c[5*ldc+7]
 	kernelAVX2Half(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
-}, rows8: rows8AVX2}
+}, rows8: rows8AVX2, tiles: func(kc int, a, b, c []float32, ldc int, acc bool, tiles int) {
+	_ = a[kc*6*tiles-1]
+	_ = b[kc*16-1]
+	_ = c[(6*tiles-1)*ldc+15]
+	kernelAVX2Tiles(kc, &a[0], &b[0], &c[0], ldc, acc, tiles)
+}, grid: []gridKernel{
+	{mr: 6, nr: 16, fn: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, tiles int) {
+		_ = a[kc*6*tiles-1]
+		_ = offs[kc-1]
+		_ = c[(6*tiles-1)*ldc+15]
+		kernelAVX2OffsTiles(kc, &a[0], &b[0], &offs[0], &c[0], ldc, ds[1], acc, tiles)
+	}},
+	grid4x24,
+}}
+
+// grid4x24 is the 4 x 24 offsets kernel; every AVX2 machine runs it.
+var grid4x24 = gridKernel{mr: 4, nr: 24, fn: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, tiles int) {
+	_ = a[kc*4*tiles-1]
+	_ = offs[kc-1]
+	_ = c[(4*tiles-1)*ldc+23]
+	kernelAVX2Offs4x24(kc, &a[0], &b[0], &offs[0], &c[0], ldc, ds[1], ds[2], acc, tiles)
+}}
+
+//go:noescape
+func kernelAVX2Tiles(kc int, a, b, c *float32, ldc int, acc bool, tiles int)
+
+//go:noescape
+func kernelAVX2OffsTiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1 int, acc bool, tiles int)
+
+//go:noescape
+func kernelAVX2Offs4x24(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, tiles int)
 
 var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
 	_ = a[kc*12-1]
@@ -59,7 +89,7 @@ var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int,
 	_ = b[(kc-1)*ldb+31]
 	_ = c[11*ldc+31]
 	kernelAVX512Strided(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
-}, rows8: rows8AVX2}
+}, rows8: rows8AVX2, grid: []gridKernel{grid4x24}}
 
 //go:noescape
 func packRows16AVX(dst, src *float32, kc, stride int)

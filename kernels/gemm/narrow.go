@@ -28,7 +28,8 @@ func narrow(m, n, k int, alpha float32, a, b Matrix, beta float32, c []float32, 
 	}
 	blocks := m / 8
 	rows := func(b0, b1 int) {
-		var edge [8 * 8]float32
+		edge := edgePool.Get().(*[12 * 32]float32)
+		defer edgePool.Put(edge)
 		for blk := b0; blk < b1; blk++ {
 			i := blk * 8
 			if n == 8 {

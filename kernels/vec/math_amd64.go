@@ -48,19 +48,22 @@ func sumF64AVX2(x *float32, n int, acc *[4]float64)
 //go:noescape
 func sumSqDevAVX2(x *float32, n int, mean float64, acc *[4]float64)
 
-var (
-	sumF64Asm    = sumF64AVX2
-	sumSqDevAsm  = sumSqDevAVX2
-	expAsm       = expAVX2
-	logAsm       = logAVX2
-	sigmoidAsm   = sigmoidAVX2
-	tanhAsm      = tanhAVX2
-	erfAsm       = erfAVX2
-	siluAsm      = siluAVX2
-	geluErfAsm   = geluErfAVX2
-	geluTanhAsm  = geluTanhAVX2
-	mishAsm      = mishAVX2
-	softplusAsm  = softplusAVX2
-	eluAsm       = eluAVX2
-	expSubSumAsm = expSubSumAVX2
-)
+// Direct calls, not function values: escape analysis then sees the
+// assembly's go:noescape, and the small accumulator and lane arrays the
+// callers pass stay on the stack instead of one heap allocation per call.
+func sumF64Asm(x *float32, n int, acc *[4]float64)                 { sumF64AVX2(x, n, acc) }
+func sumSqDevAsm(x *float32, n int, mean float64, acc *[4]float64) { sumSqDevAVX2(x, n, mean, acc) }
+func expAsm(dst, x *float32, n int)                                { expAVX2(dst, x, n) }
+func logAsm(dst, x *float32, n int)                                { logAVX2(dst, x, n) }
+func sigmoidAsm(dst, x *float32, n int)                            { sigmoidAVX2(dst, x, n) }
+func tanhAsm(dst, x *float32, n int)                               { tanhAVX2(dst, x, n) }
+func erfAsm(dst, x *float32, n int)                                { erfAVX2(dst, x, n) }
+func siluAsm(dst, x *float32, n int)                               { siluAVX2(dst, x, n) }
+func geluErfAsm(dst, x *float32, n int)                            { geluErfAVX2(dst, x, n) }
+func geluTanhAsm(dst, x *float32, n int)                           { geluTanhAVX2(dst, x, n) }
+func mishAsm(dst, x *float32, n int)                               { mishAVX2(dst, x, n) }
+func softplusAsm(dst, x *float32, n int)                           { softplusAVX2(dst, x, n) }
+func eluAsm(dst, x *float32, n int, alpha float32)                 { eluAVX2(dst, x, n, alpha) }
+func expSubSumAsm(dst, x *float32, n int, sub float32, acc *[4]float64) {
+	expSubSumAVX2(dst, x, n, sub, acc)
+}

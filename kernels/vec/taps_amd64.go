@@ -5,9 +5,13 @@ package vec
 //go:noescape
 func sumTapsAVX2(dst, src *float32, offs *int, w *float32, taps, n int, bias float32)
 
-var sumTapsAsm = sumTapsAVX2
-
 //go:noescape
 func stride2AVX2(dst, src *float32, n int)
 
-var stride2Asm = stride2AVX2
+// Direct calls, not function values: escape analysis then sees the
+// assembly's go:noescape, and the small accumulator and lane arrays the
+// callers pass stay on the stack instead of one heap allocation per call.
+func sumTapsAsm(dst, src *float32, offs *int, w *float32, taps, n int, bias float32) {
+	sumTapsAVX2(dst, src, offs, w, taps, n, bias)
+}
+func stride2Asm(dst, src *float32, n int) { stride2AVX2(dst, src, n) }

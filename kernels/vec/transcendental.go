@@ -43,6 +43,10 @@ const (
 	expLo = -104
 	expHi = 89
 
+	// ExpUnderflow: Exp and ExpSum give exactly 0 (and add 0) for every
+	// argument below it (x - sub for ExpSum), on every path.
+	ExpUnderflow = expLo
+
 	erfSplit   = 0.921875  // erf uses x + x*P(x^2) below, 1 - exp(P(|x|)) above
 	erfcMax    = 6         // the fit of log(erfc) ends here; erfc(6) = 2e-17
 	erfcCenter = 3.4609375 // the middle of [erfSplit, erfcMax]

@@ -42,17 +42,22 @@ func minMaxAVX2(x *float32, n int, lanes *[16]float32)
 //go:noescape
 func maxOfAVX2(x *float32, n int, lanes *[8]float32)
 
-var (
-	maxOfAsm      = maxOfAVX2
-	minMaxAsm     = minMaxAVX2
-	addAsm        = addAVX2
-	mulAsm        = mulAVX2
-	addScalarAsm  = addScalarAVX2
-	mulScalarAsm  = mulScalarAVX2
-	divScalarAsm  = divScalarAVX2
-	affineAsm     = affineAVX2
-	clipAsm       = clipAVX2
-	axpyAsm       = axpyAVX2
-	hardSwishAsm  = hardSwishAVX2
-	hardSwish6Asm = hardSwish6AVX2
-)
+// Direct calls, not function values: escape analysis then sees the
+// assembly's go:noescape, and the small accumulator and lane arrays the
+// callers pass stay on the stack instead of one heap allocation per call.
+func maxOfAsm(x *float32, n int, lanes *[8]float32)   { maxOfAVX2(x, n, lanes) }
+func minMaxAsm(x *float32, n int, lanes *[16]float32) { minMaxAVX2(x, n, lanes) }
+func addAsm(dst, a, b *float32, n int)                { addAVX2(dst, a, b, n) }
+func mulAsm(dst, a, b *float32, n int)                { mulAVX2(dst, a, b, n) }
+func addScalarAsm(dst, a *float32, n int, v float32)  { addScalarAVX2(dst, a, n, v) }
+func mulScalarAsm(dst, a *float32, n int, v float32)  { mulScalarAVX2(dst, a, n, v) }
+func divScalarAsm(dst, a *float32, n int, v float32)  { divScalarAVX2(dst, a, n, v) }
+func affineAsm(dst, a *float32, n int, m, c float32)  { affineAVX2(dst, a, n, m, c) }
+func clipAsm(dst, a *float32, n int, lo, hi float32)  { clipAVX2(dst, a, n, lo, hi) }
+func axpyAsm(dst, x *float32, n int, alpha float32)   { axpyAVX2(dst, x, n, alpha) }
+func hardSwishAsm(dst, a *float32, n int, m, c, lo, hi float32) {
+	hardSwishAVX2(dst, a, n, m, c, lo, hi)
+}
+func hardSwish6Asm(dst, a *float32, n int, c, lo, hi, d float32) {
+	hardSwish6AVX2(dst, a, n, c, lo, hi, d)
+}

@@ -1,0 +1,58 @@
+//go:build ort
+
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// sample is one timed forward pass: elapsed wall time, the CPU time of the
+// OS thread that ran it, and the CPU time of the whole process (every thread)
+// over the same interval.
+type sample struct {
+	wall, thread, process time.Duration
+}
+
+// measure runs f on the calling goroutine with its OS thread locked, so the
+// thread clock read before and after belongs to the thread that ran f (cgo
+// calls into ONNX Runtime run on that thread too). The CPU clocks are read
+// inside the wall interval, so thread time never exceeds wall time by the
+// reads' own cost.
+func measure(f func() error) (sample, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	start := time.Now()
+	t0, err := cpuTime(unix.CLOCK_THREAD_CPUTIME_ID)
+	if err != nil {
+		return sample{}, err
+	}
+	p0, err := cpuTime(unix.CLOCK_PROCESS_CPUTIME_ID)
+	if err != nil {
+		return sample{}, err
+	}
+	if err := f(); err != nil {
+		return sample{}, err
+	}
+	p1, err := cpuTime(unix.CLOCK_PROCESS_CPUTIME_ID)
+	if err != nil {
+		return sample{}, err
+	}
+	t1, err := cpuTime(unix.CLOCK_THREAD_CPUTIME_ID)
+	if err != nil {
+		return sample{}, err
+	}
+	return sample{wall: time.Since(start), thread: t1 - t0, process: p1 - p0}, nil
+}
+
+// cpuTime reads a CPU-time clock (thread or process).
+func cpuTime(clock int32) (time.Duration, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(clock, &ts); err != nil {
+		return 0, fmt.Errorf("clock_gettime(%d): %v", clock, err)
+	}
+	return time.Duration(ts.Nano()), nil
+}

@@ -1,0 +1,198 @@
+package kernels
+
+import (
+	"github.com/onnxq/onnxq/kernels/gemm"
+	"github.com/onnxq/onnxq/kernels/parallel"
+	"github.com/onnxq/onnxq/kernels/vec"
+)
+
+// The grid path of Conv: the packed weights multiply the input where it lies,
+// read through per-tap offsets (gemm.Grid), instead of an im2col matrix that
+// the GEMM then packs again. The input is laid out once as zero-padded phase
+// planes (as depthwisePlanes does), so every tap (ci, ki, kj) reads its
+// output row's inputs contiguously at a fixed offset, for any stride and
+// dilation.
+//
+// The GEMM writes the output directly: its 16- or 24-wide panels are
+// consecutive output pixels, and the offsets kernels (6x16, and 4x24 where
+// 16 or 32 output channels would leave 6-row tiles part empty) read each
+// 8-wide group where it lies, so the output width must be a multiple of 8
+// (the groups then never cross an input row).
+//
+// Measured against im2col (BenchmarkConvLayerGridVsIm2col, thread CPU time):
+// CIFAR-sized 3x3 convolutions take 0.60-0.77 of the time, a 3x3 stride-2
+// stem on 224x224 0.66-0.97. Widths that are not a multiple of 8 stay on
+// im2col's path: computing on the padded grid and dropping its extra columns
+// lost as much as it saved (13x13: 1.18x), and so did going row by row
+// (SqueezeNet's 111-wide stem: 1.01x).
+type gridLayout struct {
+	geo    convGeom
+	cg     int
+	hq, wq int
+	cs     int    // floats per input channel in the phase buffer
+	offs   []int  // per tap (ci, ki, kj): where it starts, relative to the group's first channel
+	phases []bool // which of the sh*sw phases a tap reads
+}
+
+func newGridLayout(g convGeom, cg int) *gridLayout {
+	l := &gridLayout{
+		geo: g, cg: cg,
+		hq: g.oh + (g.kh-1)*g.dh/g.sh,
+		wq: g.ow + (g.kw-1)*g.dw/g.sw,
+	}
+	// An odd number of cache lines per channel: strides of a multiple of 512
+	// bytes would put the taps' rows of a panel into a few L1 sets, which
+	// would then evict each other while the panel is reused.
+	l.cs = (g.sh*g.sw*l.hq*l.wq + 15) / 16 * 16
+	if l.cs/16%2 == 0 {
+		l.cs += 16
+	}
+	l.phases = make([]bool, g.sh*g.sw)
+	l.offs = make([]int, 0, cg*g.kh*g.kw)
+	qplane := l.hq * l.wq
+	for ci := 0; ci < cg; ci++ {
+		for ki := 0; ki < g.kh; ki++ {
+			for kj := 0; kj < g.kw; kj++ {
+				q := (ki*g.dh%g.sh)*g.sw + kj*g.dw%g.sw
+				l.phases[q] = true
+				l.offs = append(l.offs, ci*l.cs+q*qplane+(ki*g.dh/g.sh)*l.wq+kj*g.dw/g.sw)
+			}
+		}
+	}
+	return l
+}
+
+// fill writes the phase planes of the c input channels in src to dst, which
+// it zeroes first (the padding).
+func (l *gridLayout) fill(ctx *Context, g convGeom, c int, src, dst []float32) {
+	plane := g.h * g.w
+	parallelFor(threadsFor(ctx, c*l.cs, 1<<16), c, func(lo, hi int) {
+		for ci := lo; ci < hi; ci++ {
+			d := dst[ci*l.cs : (ci+1)*l.cs]
+			clear(d)
+			fillPhases(g, l.hq, l.wq, src[ci*plane:(ci+1)*plane], d, l.phases)
+		}
+	})
+}
+
+// gridFits reports whether the grid path computes this convolution: not
+// pointwise (im2col's path only packs B there; reading the input in place
+// measured 0.82-0.97 of the time on single 16-64 channel layers, but 1.05-1.07
+// on whole SqueezeNet and MobileNetV2 runs, where the input comes from the
+// layer before rather than from cache), and output widths a multiple of 8.
+func gridFits(g convGeom) bool {
+	pointwise := g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.oh == g.h && g.ow == g.w
+	return !pointwise && g.ow%8 == 0
+}
+
+// runGrid computes the convolution of Run, laid out by l, with the packed
+// weights of each group (and their 4-row packing, or nil, taken where it
+// computes fewer padding tiles), and the epilogue prog bound as epi (or nil).
+func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, packs, narrow []*gemm.PackedA, prog *ewProgram, epi *ewRun) {
+	geo, cg := l.geo, l.cg
+	c := g * cg
+	m := g * mg
+	oh, ow := geo.oh, geo.ow
+	spatialN := oh * ow
+	kk := cg * geo.kh * geo.kw
+	buf := ctx.Scratch(n * c * l.cs)
+	defer ctx.Release(buf)
+	l.fill(ctx, geo, n*c, xd, buf)
+	bands := min(oh, threadsFor(ctx, mg*kk*spatialN, minBandMACs))
+	bandRows := (oh + bands - 1) / bands
+	bands = (oh + bandRows - 1) / bandRows
+	workers := min(n*g*bands, threadsFor(ctx, n*m*kk*spatialN, minBandMACs))
+	// Strips of output rows of about 256 KiB, so that the epilogue finds them
+	// in cache; an even number of rows keeps the panels of 8-wide outputs
+	// whole.
+	stripRows := max(1, min(bandRows, (1<<16)/max(1, mg*ow)))
+	if stripRows > 1 && ow%16 != 0 {
+		stripRows &^= 1
+	}
+	band := func(b, gi, r0, r1 int, threads int) {
+		data := buf[(b*c+gi*cg)*l.cs:]
+		base := (b*m + gi*mg) * spatialN
+		og := od[base : base+mg*spatialN]
+		var regs [][]float32
+		if epi != nil {
+			regs = prog.registers()
+		}
+		for y0 := r0; y0 < r1; y0 += stripRows {
+			y1 := min(r1, y0+stripRows)
+			beta := float32(0)
+			if bias != nil {
+				for i := 0; i < mg; i++ {
+					fillSlice(og[i*spatialN+y0*ow:i*spatialN+y1*ow], bias[gi*mg+i])
+				}
+				beta = 1
+			}
+			grid := gemm.Grid{Data: data[y0*l.wq:], Offs: l.offs, Rows: y1 - y0, Cols: ow, RowStride: l.wq}
+			pa := packs[gi]
+			if narrow != nil && gemm.GridTiles(narrow[gi], (y1-y0)*ow) < gemm.GridTiles(pa, (y1-y0)*ow) {
+				pa = narrow[gi]
+			}
+			gemm.MulPackedAGrid(pa, grid, beta, og[y0*ow:], spatialN, threads)
+			for i := 0; epi != nil && i < mg; i++ {
+				at := base + i*spatialN + y0*ow
+				epi.span(regs, od, od, at, at+(y1-y0)*ow)
+			}
+		}
+	}
+	if workers == 1 {
+		for b := 0; b < n; b++ {
+			for gi := 0; gi < g; gi++ {
+				for r0 := 0; r0 < oh; r0 += bandRows {
+					band(b, gi, r0, min(oh, r0+bandRows), ctx.Threads)
+				}
+			}
+		}
+		return
+	}
+	parallel.For(workers, n*g*bands, func(i int) {
+		t, gi, b := i%bands, i/bands%g, i/(bands*g)
+		band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), 1)
+	})
+}
+
+// fillPhases writes the input plane src into the sh*sw phase planes of dst
+// (each hq x wq; phase (py, px) holds the zero-padded input's rows py, py+sh,
+// ... and columns px, px+sw, ...), only the phases marked in need (all when
+// nil), and only where they hold input: the padding is left as it is.
+func fillPhases(g convGeom, hq, wq int, src, dst []float32, need []bool) {
+	plane := hq * wq
+	for px := 0; px < g.sw; px++ {
+		// Columns j with j*sw + px - pl inside the input row.
+		lo, hi := validRange(wq, g.w, g.sw, px, g.pl)
+		if lo >= hi {
+			continue
+		}
+		ix0 := lo*g.sw + px - g.pl
+		for py := 0; py < g.sh; py++ {
+			q := py*g.sw + px
+			if need != nil && !need[q] {
+				continue
+			}
+			ph := dst[q*plane : (q+1)*plane]
+			// Rows i with i*sh + py - pt inside the input.
+			ilo, ihi := validRange(hq, g.h, g.sh, py, g.pt)
+			for i := ilo; i < ihi; i++ {
+				seg := ph[i*wq+lo : i*wq+hi]
+				srow := src[(i*g.sh+py-g.pt)*g.w+ix0:]
+				switch g.sw {
+				case 1:
+					copy(seg, srow)
+				case 2:
+					vec.Stride2(seg, srow)
+				default:
+					for j := range seg {
+						seg[j] = srow[j*g.sw]
+					}
+				}
+			}
+		}
+	}
+}
+
+// forceIm2col sends convolutions with packed weights through im2col too, for
+// the tests and benchmarks that compare both paths.
+var forceIm2col = false

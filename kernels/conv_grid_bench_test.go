@@ -1,0 +1,110 @@
+package kernels
+
+import (
+	"math/rand/v2"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/onnxq/onnxq/graph"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/onnxq/onnxq/testmodels"
+)
+
+// threadCPU is the calling thread's CPU time in ms: on a loaded machine it
+// counts what a run costs, not the time spent waiting for a core.
+func threadCPU() float64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		panic(err)
+	}
+	return float64(ts.Nano()) / 1e6
+}
+
+// BenchmarkConvGridVsIm2col times the zoo's convolution models at one thread
+// on the grid path and on im2col, alternating run by run so that a change in
+// the machine's load hits both alike; it reports each path's median ms and
+// their ratio. Times are the thread's CPU time (the runs stay on one
+// locked thread), which the machine's load affects far less than wall time.
+func BenchmarkConvGridVsIm2col(b *testing.B) {
+	for _, name := range []string{"yolo-silu", "squeezenet", "resnet-cifar", "resnet20", "mobilenetv2"} {
+		b.Run(name, func(b *testing.B) {
+			m, err := testmodels.Build(name, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			in, err := testmodels.Samples(name, m, 1, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s, err := NewSession(m, Options{Threads: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			compareIm2col(b, s, in[0])
+		})
+	}
+}
+
+// BenchmarkConvLayerGridVsIm2col compares the two paths on single layers of
+// the zoo's shapes (c -> m channels on an hw x hw map, k x k, stride s).
+func BenchmarkConvLayerGridVsIm2col(b *testing.B) {
+	for _, tc := range []struct {
+		name           string
+		c, m, hw, k, s int
+	}{
+		{"cifar-16x32", 16, 16, 32, 3, 1}, {"cifar-32x16", 32, 32, 16, 3, 1}, {"cifar-64x8", 64, 64, 8, 3, 1},
+		{"squeeze-exp3-55", 16, 64, 55, 3, 1}, {"squeeze-exp1-55", 16, 64, 55, 1, 1}, {"squeeze-sq-55", 128, 16, 55, 1, 1},
+		{"squeeze-exp3-13", 64, 256, 13, 3, 1}, {"stem-224s2", 3, 64, 224, 3, 2}, {"squeeze-stem-224s2-valid", 3, 64, 224, 3, 2},
+		{"mbv2-expand-56", 24, 144, 56, 1, 1}, {"mbv2-project-56", 144, 24, 56, 1, 1}, {"mbv2-expand-14", 64, 384, 14, 1, 1},
+		{"yolo-pw-104", 32, 32, 104, 1, 1}, {"yolo-pw-52", 64, 64, 52, 1, 1},
+		{"mbv2-project-112", 32, 16, 112, 1, 1}, {"mbv2-project-28", 192, 32, 28, 1, 1}, {"yolo-pw-208-16", 16, 16, 208, 1, 1}, {"squeeze-sq-27", 256, 32, 27, 1, 1},
+		{"mbv2-last-7", 320, 1280, 7, 1, 1}, {"mbv2-expand-7", 160, 960, 7, 1, 1}, {"mbv2-project-7", 960, 160, 7, 1, 1},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 1))
+			g := convGeom{h: tc.hw, w: tc.hw, kh: tc.k, kw: tc.k, sh: tc.s, sw: tc.s, dh: 1, dw: 1}
+			pad := tc.k / 2
+			if strings.HasSuffix(tc.name, "-valid") { // no padding
+				pad = 0
+			}
+			g.oh, g.pt, _ = convOut(g.h, tc.k, tc.s, 1, pad, pad, "NOTSET")
+			g.ow, g.pl, _ = convOut(g.w, tc.k, tc.s, 1, pad, pad, "NOTSET")
+			x := graph.Float32Tensor([]int{1, tc.c, tc.hw, tc.hw}, randFloats(r, tc.c*tc.hw*tc.hw))
+			s := convSession(b, randFloats(r, tc.m*tc.c*tc.k*tc.k), randFloats(r, tc.m), []int{tc.m, tc.c, tc.k, tc.k}, g, 1)
+			b.ReportMetric(float64(2*tc.m*tc.c*tc.k*tc.k*g.oh*g.ow)/1e9, "GFLOP")
+			compareIm2col(b, s, map[string]*graph.Tensor{"x": x})
+		})
+	}
+}
+
+// compareIm2col runs s alternately on the grid path and on im2col and
+// reports their median thread CPU ms and the ratio.
+func compareIm2col(b *testing.B, s *Session, in map[string]*graph.Tensor) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer func() { forceIm2col = false }()
+	var times [2][]float64
+	for i := 0; i < b.N+2; i++ {
+		for path := 0; path < 2; path++ {
+			forceIm2col = path == 1
+			t0 := threadCPU()
+			out, err := s.Run(in)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if i >= 2 { // after a warm-up run each
+				times[path] = append(times[path], threadCPU()-t0)
+			}
+			s.Recycle(out)
+		}
+	}
+	med := func(v []float64) float64 { sort.Float64s(v); return v[len(v)/2] }
+	g, c := med(times[0]), med(times[1])
+	b.ReportMetric(g, "grid-ms")
+	b.ReportMetric(c, "im2col-ms")
+	b.ReportMetric(g/c, "grid/im2col")
+}

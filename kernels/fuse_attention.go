@@ -1,0 +1,509 @@
+package kernels
+
+import (
+	"math"
+	"sort"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/gemm"
+	"github.com/onnxq/onnxq/kernels/parallel"
+	"github.com/onnxq/onnxq/kernels/vec"
+)
+
+// Attention fusion: the scaled dot-product attention that exporters spell out,
+//
+//	MatMul(Q, Kt) -> [Mul or Div by a scalar] -> [Add mask] -> Softmax(last axis) -> MatMul(., V)
+//
+// (Kt may be a Transpose of K that nothing else reads: the step transposes K itself)
+// runs as one step that takes a block of query rows at a time through scores,
+// scale, mask, softmax and the product with V while the block's scores stay in
+// cache, instead of five passes over a [heads, S, T] tensor in memory.
+//
+// Where a mask row ends in a run of large negative values (a causal mask),
+// the columns under it are skipped: neither their scores nor their
+// exponentials are computed, nor their rows of V read. A check per row makes
+// the skip exact: from bounds on |Q|, |K| and the scale it proves that every
+// skipped exponent lies below exp's underflow (vec's expLo), where the
+// unfused Softmax gives exactly 0; the row is computed in full otherwise.
+// The results are the unfused ops' bits: the same GEMM micro-kernels and
+// summation orders, the same scale, mask and softmax routines.
+
+// attnBlock is the number of query rows per work item: a multiple of the
+// GEMM tiles' 6 and 8 rows, and 48 rows of 256 scores stay in L2.
+const attnBlock = 48
+
+// attnMaskedAt is the mask value at or below which a trailing column is a
+// candidate to skip (causal masks use -inf, -1e9, -1e4 or float32's lowest).
+const attnMaskedAt = -1e4
+
+type attentionKernel struct {
+	scale    *graph.Tensor // the Mul or Div operand, or nil
+	kTrans   bool          // input 1 is K [.., T, d], its Transpose fused too
+	div      bool          // scores / scale
+	hasMask  bool
+	opset    int64 // the Softmax's opset and axis
+	axis     int64
+	fallback stepList // the unfused steps, inputs Q, Kt, [mask,] V
+}
+
+// fuseAttention replaces each attention pattern whose intermediates nothing
+// else reads (and are neither outputs nor tapped) with one attentionKernel.
+func (s *Session) fuseAttention(escapes map[int]bool) {
+	m := &normMatcher{s: s, producer: map[int]int{}, readers: map[int][]int{}, escapes: escapes, used: map[int]bool{}}
+	for i, st := range s.steps {
+		for _, o := range st.out {
+			if o >= 0 {
+				m.producer[o] = i
+			}
+		}
+		for _, in := range st.in {
+			if in >= 0 {
+				m.readers[in] = append(m.readers[in], i)
+			}
+		}
+	}
+	replace := map[int]step{}
+	for i := range s.steps {
+		k, ins, region, ok := m.attention(i)
+		if !ok {
+			continue
+		}
+		for _, j := range region {
+			m.used[j] = true
+		}
+		last := region[len(region)-1]
+		sink := s.steps[last].out[0]
+		k.fallback = s.localStepsIn(region, ins, sink)
+		replace[last] = step{node: s.steps[last].node, ni: s.steps[last].ni, in: ins, out: []int{sink}, k: k}
+	}
+	if len(replace) == 0 {
+		return
+	}
+	kept := s.steps[:0:0]
+	for i, st := range s.steps {
+		if f, ok := replace[i]; ok {
+			kept = append(kept, f)
+		} else if !m.used[i] {
+			kept = append(kept, st)
+		}
+	}
+	s.steps = kept
+}
+
+// attention matches the pattern from the MatMul at step i; it returns the
+// kernel, the fused step's inputs (Q, Kt, [mask,] V) and the steps, in order.
+func (m *normMatcher) attention(i int) (k *attentionKernel, ins, region []int, ok bool) {
+	s := m.s
+	if m.used[i] || !m.op(i, "MatMul") || len(s.steps[i].in) != 2 {
+		return nil, nil, nil, false
+	}
+	q, kt := s.steps[i].in[0], s.steps[i].in[1]
+	if q < 0 || kt < 0 {
+		return nil, nil, nil, false
+	}
+	k = &attentionKernel{}
+	region = []int{i}
+	// K transposed for the product (Transpose swapping its last two axes,
+	// read by nothing else): the step transposes K in a scratch buffer.
+	if p, ok := m.producer[kt]; ok && m.op(p, "Transpose") && !m.used[p] && len(s.steps[p].in) == 1 && s.steps[p].in[0] >= 0 {
+		if r, only := m.only(kt); only && r == i && swapsLastTwo(attrsOf(s.steps[p].node).Ints("perm", nil)) {
+			k.kTrans, kt = true, s.steps[p].in[0]
+			region = append(region, p)
+		}
+	}
+	cur := s.steps[i].out[0]
+	next, ok := m.only(cur)
+	if !ok {
+		return nil, nil, nil, false
+	}
+	// The scale: Mul by a scalar constant on either side, or Div by one.
+	if in := s.steps[next].in; len(in) == 2 && (m.op(next, "Mul") || m.op(next, "Div")) {
+		other := in[1]
+		if in[0] != cur {
+			other = in[0]
+		}
+		div := m.op(next, "Div")
+		if _, isScalar := m.scalar(other); isScalar && other != cur && (!div || in[0] == cur) {
+			k.scale, k.div = s.base[other], div
+			region = append(region, next)
+			cur = s.steps[next].out[0]
+			if next, ok = m.only(cur); !ok {
+				return nil, nil, nil, false
+			}
+		}
+	}
+	// The mask: an Add of any other float tensor (addition commutes bit for bit).
+	var mask = -1
+	if in := s.steps[next].in; m.op(next, "Add") && len(in) == 2 && (in[0] == cur) != (in[1] == cur) {
+		mask = in[0]
+		if mask == cur {
+			mask = in[1]
+		}
+		if mask < 0 {
+			return nil, nil, nil, false
+		}
+		k.hasMask = true
+		region = append(region, next)
+		cur = s.steps[next].out[0]
+		if next, ok = m.only(cur); !ok {
+			return nil, nil, nil, false
+		}
+	}
+	if !m.op(next, "Softmax") || len(s.steps[next].in) != 1 {
+		return nil, nil, nil, false
+	}
+	sm := s.steps[next]
+	a := attrsOf(sm.node)
+	k.opset = sm.ni.Opset
+	def := int64(-1)
+	if k.opset < 13 {
+		def = 1
+	}
+	k.axis = a.Int("axis", def)
+	if a.err != nil {
+		return nil, nil, nil, false
+	}
+	region = append(region, next)
+	cur = sm.out[0]
+	pv, ok := m.only(cur)
+	if !ok || !m.op(pv, "MatMul") || len(s.steps[pv].in) != 2 || s.steps[pv].in[0] != cur || s.steps[pv].in[1] == cur || s.steps[pv].in[1] < 0 {
+		return nil, nil, nil, false
+	}
+	region = append(region, pv)
+	for _, j := range region {
+		if m.used[j] {
+			return nil, nil, nil, false
+		}
+	}
+	sort.Ints(region)
+	ins = []int{q, kt}
+	if mask >= 0 {
+		ins = append(ins, mask)
+	}
+	ins = append(ins, s.steps[pv].in[1])
+	return k, ins, region, true
+}
+
+// attnBlocks is the number of row blocks for s query rows: attnBlock rows
+// each, and fewer than 8 left over join the last block, so that the product
+// with V splits the rows into 8-row tiles as it does for the whole matrix
+// (and gives the same bits).
+func attnBlocks(s int) int {
+	n := (s + attnBlock - 1) / attnBlock
+	if n > 1 && s-(n-1)*attnBlock < 8 {
+		n--
+	}
+	return n
+}
+
+// swapsLastTwo reports whether perm keeps every axis but the last two, which
+// it swaps.
+func swapsLastTwo(perm []int64) bool {
+	r := len(perm)
+	if r < 2 || perm[r-2] != int64(r-1) || perm[r-1] != int64(r-2) {
+		return false
+	}
+	for i, p := range perm[:r-2] {
+		if p != int64(i) {
+			return false
+		}
+	}
+	return true
+}
+
+// attnShape is one call's geometry: scores [batch..., S, T] from Q [.., S, d]
+// and Kt [.., d, T]; the output [batch..., S, dv] from V [.., T, dv].
+type attnShape struct {
+	batch            []int
+	s, t, d, dv      int
+	qStr, kStr, vStr []int // matrices to skip per batch index (0: broadcast)
+	mStr             []int // mask elements per scores index (batch..., row); nil without mask
+	maskRows         int
+	scaleAbs         float64 // |scale|, or 1/|c| for a Div
+	scaleVal         float32
+	out              []int
+}
+
+// shape checks that the fast path computes exactly what the unfused ops
+// would, and lays out the call; false sends the call to the unfused steps.
+func (k *attentionKernel) shape(q, kt, mask, v *graph.Tensor) (*attnShape, bool) {
+	for _, t := range []*graph.Tensor{q, kt, mask, v} {
+		if t != nil && t.DType != graph.Float {
+			return nil, false
+		}
+	}
+	if q.Rank() < 2 || kt.Rank() < 2 || v.Rank() < 2 {
+		return nil, false
+	}
+	ks := kt.Shape
+	if k.kTrans { // K [.., T, d]: the shape of its transpose
+		ks = append(append([]int(nil), ks[:len(ks)-2]...), ks[len(ks)-1], ks[len(ks)-2])
+	}
+	g := &attnShape{s: q.Shape[q.Rank()-2], d: q.Shape[q.Rank()-1], t: ks[len(ks)-1], dv: v.Shape[v.Rank()-1]}
+	if ks[len(ks)-2] != g.d || v.Shape[v.Rank()-2] != g.t || g.s == 0 || g.t == 0 || g.d == 0 || g.dv == 0 {
+		return nil, false
+	}
+	qb, kb, vb := q.Shape[:q.Rank()-2], ks[:len(ks)-2], v.Shape[:v.Rank()-2]
+	batch, err := broadcastShape(qb, kb)
+	if err != nil {
+		return nil, false
+	}
+	// V must not widen the scores' batch: the output's batch is theirs.
+	if ob, err := broadcastShape(batch, vb); err != nil || len(ob) != len(batch) {
+		return nil, false
+	}
+	for i, d := range vb {
+		if d != 1 && d != batch[len(batch)-len(vb)+i] {
+			return nil, false
+		}
+	}
+	g.batch = batch
+	scores := append(append([]int(nil), batch...), g.s, g.t)
+	// The Softmax must run along the scores' last axis.
+	ax, err := normAxis(k.axis, len(scores))
+	if err != nil || ax != len(scores)-1 {
+		return nil, false
+	}
+	g.scaleAbs = 1
+	if k.scale != nil {
+		if k.scale.Rank() > len(scores) {
+			return nil, false
+		}
+		g.scaleVal = k.scale.Float32s()[0]
+		g.scaleAbs = math.Abs(float64(g.scaleVal))
+		if k.div {
+			g.scaleAbs = 1 / g.scaleAbs
+		}
+	}
+	if mask != nil {
+		if mask.Rank() == 0 || mask.Shape[mask.Rank()-1] != g.t {
+			return nil, false
+		}
+		if bs, err := broadcastShape(mask.Shape, scores); err != nil || len(bs) != len(scores) {
+			return nil, false
+		} else {
+			for i := range bs {
+				if bs[i] != scores[i] {
+					return nil, false
+				}
+			}
+		}
+		g.mStr = bcastStrides(mask.Shape, scores)[:len(scores)-1]
+		g.maskRows = mask.Len() / g.t
+	}
+	g.qStr = matStrides(qb, batch)
+	g.kStr = matStrides(kb, batch)
+	g.vStr = matStrides(vb, batch)
+	g.out = append(append([]int(nil), batch...), g.s, g.dv)
+	return g, true
+}
+
+// matStrides is, per batch dimension, how many matrices an operand with batch
+// shape b advances (0 where it broadcasts).
+func matStrides(b, batch []int) []int {
+	if len(b) == 0 {
+		return make([]int, len(batch))
+	}
+	return bcastStrides(b, batch)
+}
+
+// offsets returns the matrix index of each operand and the mask element
+// offset of row 0, for batch index bi.
+func (g *attnShape) offsets(bi int) (qo, ko, vo, mo int) {
+	for d, rest := len(g.batch)-1, bi; d >= 0; d-- {
+		i := rest % g.batch[d]
+		qo += i * g.qStr[d]
+		ko += i * g.kStr[d]
+		vo += i * g.vStr[d]
+		if g.mStr != nil {
+			mo += i * g.mStr[d]
+		}
+		rest /= g.batch[d]
+	}
+	return
+}
+
+func (k *attentionKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	if err := need(in, 3); err != nil {
+		return nil, err
+	}
+	q, kt, v := in[0], in[1], in[len(in)-1]
+	var mask *graph.Tensor
+	if k.hasMask {
+		if len(in) != 4 {
+			return k.fallback.runIn(ctx, in)
+		}
+		mask = in[2]
+	}
+	if q == nil || kt == nil || v == nil || (k.hasMask && mask == nil) {
+		return k.fallback.runIn(ctx, in)
+	}
+	g, ok := k.shape(q, kt, mask, v)
+	if !ok {
+		return k.fallback.runIn(ctx, in)
+	}
+	out := ctx.Float32(g.out)
+	qd, kd, vd, od := q.Float32s(), kt.Float32s(), v.Float32s(), out.Float32s()
+	if k.kTrans {
+		// Each K [T, d] transposed once here: the GEMM's packing of a
+		// transposed operand is an element-at-a-time loop, run per block.
+		kd = ctx.Scratch(kt.Len())
+		defer ctx.Release(kd)
+		transposeMats(kd, kt.Float32s(), g.t, g.d)
+	}
+	var md []float32
+	var tails []int32
+	if mask != nil {
+		md = mask.Float32s()
+		tails = maskTails(md, g.t)
+	}
+	nb := graph.Numel(g.batch)
+	// Per batch index: bounds on |Kt| and whether V is finite, for the skip check.
+	kmax := make([]float64, nb)
+	vFinite := make([]bool, nb)
+	if tails != nil {
+		for bi := 0; bi < nb; bi++ {
+			_, ko, vo, _ := g.offsets(bi)
+			kmax[bi] = absMax(kd[ko*g.d*g.t : (ko+1)*g.d*g.t])
+			vFinite[bi] = !math.IsInf(absMax(vd[vo*g.t*g.dv:(vo+1)*g.t*g.dv]), 0)
+		}
+	}
+	blocks := attnBlocks(g.s)
+	items := nb * blocks
+	threads := threadsFor(ctx, nb*g.s*g.t*(g.d+g.dv+16), minBatchMACs)
+	scratch := make([][]float32, max(1, min(threads, items)))
+	parallel.ForSeat(len(scratch), items, func(seat, it int) {
+		if scratch[seat] == nil {
+			scratch[seat] = ctx.Scratch((attnBlock + 8) * g.t)
+		}
+		bi, blk := it/blocks, it%blocks
+		i0 := blk * attnBlock
+		i1 := i0 + attnBlock
+		if blk == blocks-1 {
+			i1 = g.s
+		}
+		k.block(g, scratch[seat], bi, i0, i1, qd, kd, vd, md, od, tails, kmax[bi], vFinite[bi])
+	})
+	for _, b := range scratch {
+		if b != nil {
+			ctx.Release(b)
+		}
+	}
+	return one(out), nil
+}
+
+// block computes output rows [i0, i1) of batch index bi; sc holds the
+// block's scores, then its probabilities, rows of length g.t.
+func (k *attentionKernel) block(g *attnShape, sc []float32, bi, i0, i1 int, qd, kd, vd, md, od []float32, tails []int32, kmax float64, vFinite bool) {
+	qo, ko, vo, mo := g.offsets(bi)
+	rows := i1 - i0
+	qm := qd[(qo*g.s+i0)*g.d : (qo*g.s+i1)*g.d]
+	km := kd[ko*g.d*g.t : (ko+1)*g.d*g.t]
+	vm := vd[vo*g.t*g.dv : (vo+1)*g.t*g.dv]
+	maskRow := func(i int) []float32 {
+		o := mo + i*g.mStr[len(g.mStr)-1]
+		return md[o : o+g.t]
+	}
+	// Each row's length: up to the start of its mask's skippable tail.
+	var lens [attnBlock + 8]int
+	width := 0
+	// bound is the largest |score| the block's rows can have after scaling
+	// (dot products of d terms, with room for rounding); not finite when Q,
+	// Kt or V holds an Inf or a NaN, and then nothing is skipped.
+	bound := math.Inf(1)
+	if tails != nil && vFinite {
+		bound = float64(g.d) * absMax(qm) * kmax * g.scaleAbs * (1 + 1e-3)
+	}
+	skip := !math.IsInf(bound, 0) && !math.IsNaN(bound)
+	for r := 0; r < rows; r++ {
+		lens[r] = g.t
+		if skip {
+			if l := int(tails[(mo+(i0+r)*g.mStr[len(g.mStr)-1])/g.t]); l > 0 {
+				lens[r] = l
+			}
+		}
+		width = max(width, lens[r])
+	}
+	kmat := gemm.Matrix{Data: km, Stride: g.t}
+	gemm.Sgemm(rows, width, g.d, 1, gemm.Matrix{Data: qm, Stride: g.d}, kmat, 0, sc, g.t, 1)
+	kEff := width
+	for r := 0; r < rows; r++ {
+		row := sc[r*g.t : (r+1)*g.t]
+		n := lens[r]
+		k.scoreRow(g, row[:n], md, maskRow, i0+r)
+		m := vec.MaxOf(row[:n])
+		if n < g.t {
+			// Every skipped score is at most attnMaskedAt + bound; its exponent
+			// (score - m) must round below expLo for the unfused softmax to
+			// give exactly 0 there. Margins cover the float32 roundings.
+			hi := attnMaskedAt + bound
+			if mf := float64(m); !(hi-mf+1e-6*(math.Abs(hi)+math.Abs(mf)) < vec.ExpUnderflow-1) {
+				// Not provably zero: the whole row, as the unfused ops do.
+				gemm.Sgemm(1, g.t, g.d, 1, gemm.Matrix{Data: qm[r*g.d:], Stride: g.d}, kmat, 0, row, g.t, 1)
+				n = g.t
+				lens[r] = n
+				k.scoreRow(g, row, md, maskRow, i0+r)
+				m = vec.MaxOf(row)
+				kEff = g.t
+			}
+		}
+		sum := vec.ExpSum(row[:n], row[:n], m)
+		vec.MulScalar(row[:n], row[:n], float32(1/sum))
+	}
+	for r := 0; r < rows; r++ {
+		clear(sc[r*g.t+lens[r] : r*g.t+kEff])
+	}
+	gemm.Sgemm(rows, g.dv, kEff, 1, gemm.Matrix{Data: sc, Stride: g.t}, gemm.Matrix{Data: vm, Stride: g.dv}, 0, od[(bi*g.s+i0)*g.dv:], g.dv, 1)
+}
+
+// scoreRow scales row (the first len(row) scores of query row i) and adds
+// its mask, as the unfused Mul (or Div) and Add compute them.
+func (k *attentionKernel) scoreRow(g *attnShape, row, md []float32, maskRow func(int) []float32, i int) {
+	if k.scale != nil {
+		if k.div {
+			vec.DivScalar(row, row, g.scaleVal)
+		} else {
+			vec.MulScalar(row, row, g.scaleVal)
+		}
+	}
+	if md != nil {
+		vec.Add(row, row, maskRow(i)[:len(row)])
+	}
+}
+
+// transposeMats writes each r x c matrix of src transposed into dst.
+func transposeMats(dst, src []float32, r, c int) {
+	for o := 0; o+r*c <= len(src); o += r * c {
+		a, b := src[o:o+r*c], dst[o:o+r*c]
+		for i := 0; i < r; i++ {
+			row := a[i*c : i*c+c]
+			for j, v := range row {
+				b[j*r+i] = v
+			}
+		}
+	}
+}
+
+// maskTails returns, for each row of t mask values, where its trailing run
+// of values at or below attnMaskedAt begins (t when there is none).
+func maskTails(md []float32, t int) []int32 {
+	tails := make([]int32, len(md)/t)
+	for r := range tails {
+		row := md[r*t : (r+1)*t]
+		j := t
+		for j > 0 && row[j-1] <= attnMaskedAt {
+			j--
+		}
+		tails[r] = int32(j)
+	}
+	return tails
+}
+
+// absMax is the largest |x|, +Inf when x holds an Inf or a NaN.
+func absMax(x []float32) float64 {
+	if s := vec.Sum(x); math.IsInf(s, 0) || math.IsNaN(s) {
+		return math.Inf(1)
+	}
+	lo, hi := vec.MinMax(x)
+	return math.Max(-float64(lo), float64(hi))
+}

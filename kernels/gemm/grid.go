@@ -1,0 +1,224 @@
+package gemm
+
+import "github.com/onnxq/onnxq/kernels/parallel"
+
+// Grid is a right-hand matrix read where a convolution's input lies, instead
+// of from an im2col copy: column j is pixel j, in raster order, of a Rows x
+// Cols output grid, and element (p, j) for the pixel (y, x) is
+// Data[Offs[p] + y*RowStride + x]. Offs[p] is where tap p (an input channel,
+// kernel row and kernel column) starts in Data.
+type Grid struct {
+	Data                  []float32
+	Offs                  []int
+	Rows, Cols, RowStride int
+}
+
+// at is the index into Data of column j's pixel, without the tap offset.
+func (g Grid) at(j int) int { return j/g.Cols*g.RowStride + j%g.Cols }
+
+// gridKernel is a micro-kernel that reads B through offsets: an mr x nr tile
+// whose nr columns are nr/8 groups of 8 consecutive floats, group j of row p
+// at b[offs[p]+ds[j]:] (ds[0] is 0). fn computes tiles full tiles down C, from
+// consecutive A panels.
+type gridKernel struct {
+	mr, nr int
+	fn     func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, tiles int)
+}
+
+// gridKernelFor is the active kernel's grid kernel for A packed with mr rows
+// per panel, or nil.
+func gridKernelFor(mr int) *gridKernel {
+	for i := range active.grid {
+		if active.grid[i].mr == mr {
+			return &active.grid[i]
+		}
+	}
+	return nil
+}
+
+// PackANarrow packs A (m x k) for the 4-row grid kernel, which wastes no rows
+// on 16 or 32 output channels (the 6-row tiles compute 18 and 36); nil when
+// this machine has none.
+func PackANarrow(m, k int, a Matrix) *PackedA {
+	if gridKernelFor(4) == nil || active.mr == 4 {
+		return nil
+	}
+	p := &PackedA{M: m, K: k, mr: 4, data: make([]float32, roundUp(m, 4)*k)}
+	for pc := 0; pc < k; pc += kcBlock {
+		packA(p.data[pc*roundUp(m, 4):], a, 1, 0, m, pc, min(kcBlock, k-pc), 4)
+	}
+	return p
+}
+
+// GridTiles is the number of multiply-adds per k step that MulPackedAGrid
+// computes for p times n columns, padding included: of two packings of the
+// same A, the smaller one wastes less.
+func GridTiles(p *PackedA, n int) int {
+	nr := active.nr
+	if gk := gridKernelFor(p.mr); gk != nil {
+		nr = gk.nr
+	}
+	return roundUp(p.M, p.mr) * roundUp(n, nr)
+}
+
+// MulPackedAGrid computes C = P * B + beta * C for B read through g (K =
+// len(g.Offs) rows, Rows*Cols columns). Panels whose 8-column groups each lie
+// in one input row are read in place by a grid kernel; other panels, and
+// machines without one, gather the panel first.
+func MulPackedAGrid(p *PackedA, g Grid, beta float32, c []float32, ldc int, threads int) {
+	gk := gridKernelFor(p.mr)
+	if gk == nil && p.mr != active.mr {
+		panic("gemm: PackedA was packed for another kernel")
+	}
+	if len(g.Offs) != p.K {
+		panic("gemm: Grid has a different K than PackedA")
+	}
+	n := g.Rows * g.Cols
+	if p.M == 0 || n == 0 {
+		return
+	}
+	if p.K == 0 {
+		scaleC(p.M, n, beta, c, ldc)
+		return
+	}
+	if beta != 0 && beta != 1 {
+		scaleC(p.M, n, beta, c, ldc)
+		beta = 1
+	}
+	lo, hi := g.Offs[0], g.Offs[0]
+	for _, o := range g.Offs {
+		lo, hi = min(lo, o), max(hi, o)
+	}
+	nr := active.nr
+	if gk != nil {
+		nr = gk.nr
+	}
+	threads = parallel.Split(max(1, threads), 2*p.M*n*p.K, minFlopsPerThread)
+	panels := (n + nr - 1) / nr
+	if threads == 1 {
+		gridBlock(gk, p, g, lo, hi, 0, n, beta, c, ldc)
+		return
+	}
+	items := min(panels, itemsPerThread*threads)
+	parallel.For(threads, items, func(i int) {
+		j0, j1 := i*panels/items*nr, min(n, (i+1)*panels/items*nr)
+		gridBlock(gk, p, g, lo, hi, j0, j1, beta, c, ldc)
+	})
+}
+
+// gridBlock computes columns [j0, j1) of C with gk (nil: gather every panel
+// for the active kernel); lo and hi are the smallest and largest of g.Offs,
+// for the bounds of the in-place reads. The loops run the Goto way: k blocks,
+// then blocks of mcBlock rows of A (which stay in L2 while the panels of B
+// pass), then 16- or 24-wide panels of B, read where they lie.
+func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta float32, c []float32, ldc int) {
+	mr, nr := active.mr, active.nr
+	if gk != nil {
+		mr, nr = gk.mr, gk.nr
+	}
+	var bp *[]float32
+	edge := edgePool.Get().(*[12 * 32]float32)
+	defer edgePool.Put(edge)
+	var ds, seqDs [3]int
+	var seq []int // offsets of a gathered panel's rows, for gk
+	for j := 1; j < nr/8 && j < 3; j++ {
+		seqDs[j] = 8 * j
+	}
+	for pc := 0; pc < p.K; pc += kcBlock {
+		kc := min(kcBlock, p.K-pc)
+		acc := pc > 0 || beta != 0
+		offs := g.Offs[pc : pc+kc]
+		for ic := 0; ic < p.M; ic += mcBlock {
+			mc := min(mcBlock, p.M-ic)
+			for jr := j0; jr < j1; jr += nr {
+				nn := min(nr, j1-jr)
+				// A ragged last panel reads past the grid's last pixel as if
+				// it went on (into padding or the next rows, dropped through
+				// the scratch tile) where that stays inside Data.
+				base, inPlace := 0, gk != nil
+				if inPlace {
+					base = g.at(jr)
+					for j := 0; j < nr/8; j++ {
+						ds[j] = g.at(jr+8*j) - base
+						if g.Cols != g.RowStride && (jr+8*j)%g.Cols+8 > g.Cols {
+							inPlace = false // a group crosses the end of an output row
+						}
+					}
+					inPlace = inPlace && base+lo >= 0 && base+ds[nr/8-1]+hi+8 <= len(g.Data)
+				}
+				// run computes tiles full tiles from row ir into dst.
+				var run func(ir, tiles int, dst []float32, ldd int, accD bool)
+				if inPlace {
+					run = func(ir, tiles int, dst []float32, ldd int, accD bool) {
+						gk.fn(kc, p.block(ir, pc, kc), g.Data[base:], offs, ds[:], dst, ldd, accD, tiles)
+					}
+				} else {
+					if bp == nil {
+						bp = getBuf(kcBlock * nr)
+						defer bufPool.Put(bp)
+					}
+					panel := *bp
+					gatherPanel(panel, g, offs, jr, nn, nr)
+					if gk != nil {
+						if seq == nil {
+							seq = make([]int, kcBlock)
+							for i := range seq {
+								seq[i] = i * nr
+							}
+						}
+						run = func(ir, tiles int, dst []float32, ldd int, accD bool) {
+							gk.fn(kc, p.block(ir, pc, kc), panel, seq[:kc], seqDs[:], dst, ldd, accD, tiles)
+						}
+					} else {
+						kr := active
+						run = func(ir, tiles int, dst []float32, ldd int, accD bool) {
+							for t := 0; t < tiles; t++ {
+								kr.fn(kc, p.block(ir+t*mr, pc, kc), panel, dst[t*mr*ldd:], ldd, accD)
+							}
+						}
+					}
+				}
+				// Full row tiles in one call when the panel is whole, then
+				// the rest one by one through the scratch tile.
+				ir0 := ic
+				if full := mc / mr; full > 0 && nn == nr {
+					run(ic, full, c[ic*ldc+jr:], ldc, acc)
+					ir0 = ic + full*mr
+				}
+				for ir := ir0; ir < ic+mc; ir += mr {
+					mm := min(mr, p.M-ir)
+					ci := ir*ldc + jr
+					run(ir, 1, edge[:], nr, false)
+					for i := 0; i < mm; i++ {
+						d := c[ci+i*ldc : ci+i*ldc+nn]
+						s := edge[i*nr : i*nr+nn]
+						if acc {
+							for j := range d {
+								d[j] += s[j]
+							}
+						} else {
+							copy(d, s)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// gatherPanel writes the kc x nr panel of columns [j0, j0+nn) of g's rows
+// offs, k-major, zero beyond nn.
+func gatherPanel(panel []float32, g Grid, offs []int, j0, nn, nr int) {
+	for j := 0; j < nr; j++ {
+		if j >= nn {
+			for p := range offs {
+				panel[p*nr+j] = 0
+			}
+			continue
+		}
+		at := g.at(j0 + j)
+		for p, o := range offs {
+			panel[p*nr+j] = g.Data[o+at]
+		}
+	}
+}

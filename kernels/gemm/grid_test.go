@@ -1,0 +1,56 @@
+package gemm
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestMulPackedAGrid(t *testing.T) {
+	withEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(3, 4))
+		// rows, cols, row stride: rows a multiple of 8 wide (read in place
+		// panel by panel), contiguous grids, 8-wide rows whose panels span two
+		// rows, and ragged widths that gather.
+		narrowed := 0
+		grids := [][3]int{{4, 32, 34}, {8, 8, 10}, {3, 16, 16}, {5, 13, 15}, {1, 50, 50}, {7, 24, 27}, {2, 3, 5}}
+		for _, gs := range grids {
+			for _, mk := range [][2]int{{16, 144}, {6, 9}, {13, 300}, {1, 1}, {64, 576}, {160, 20}, {292, 300}} {
+				for _, beta := range []float32{0, 1, -0.5} {
+					for _, threads := range []int{1, 2} {
+						m, k := mk[0], mk[1]
+						rows, cols, stride := gs[0], gs[1], gs[2]
+						n := rows * cols
+						span := (rows-1)*stride + cols
+						data := randMat(r, span+k*7+3)
+						offs := make([]int, k)
+						bm := make([]float32, k*n) // the same B, written out
+						for p := range offs {
+							offs[p] = r.IntN(len(data) - span + 1)
+							for j := 0; j < n; j++ {
+								bm[p*n+j] = data[offs[p]+j/cols*stride+j%cols]
+							}
+						}
+						lda, ldc := k+1, n+3
+						a := Matrix{randMat(r, m*lda), lda, false}
+						c := randMat(r, m*ldc)
+						want := reference(m, n, k, 1, a, Matrix{bm, n, false}, beta, c, ldc)
+						grid := Grid{Data: data, Offs: offs, Rows: rows, Cols: cols, RowStride: stride}
+						// The 4-row packing where the kernel has one, on a copy of C.
+						if p := PackANarrow(m, k, a); p != nil {
+							narrowed++
+							c4 := append([]float32(nil), c...)
+							MulPackedAGrid(p, grid, beta, c4, ldc, threads)
+							check(t, fmt.Sprintf("narrow grid %v beta=%v threads=%d", gs, beta, threads), m, n, k, c4, ldc, want)
+						}
+						MulPackedAGrid(PackA(m, k, 1, a), grid, beta, c, ldc, threads)
+						check(t, fmt.Sprintf("grid %v beta=%v threads=%d", gs, beta, threads), m, n, k, c, ldc, want)
+					}
+				}
+			}
+		}
+		if len(active.grid) > 0 && active.mr != 4 && narrowed == 0 {
+			t.Fatal("no case ran the 4-row grid kernel")
+		}
+	})
+}
