@@ -95,11 +95,17 @@ def exp_nonpositive(x, out, t1, t2):
     p*2^-150 rounds to 0 as in exp() (p = e^-0.028 there), so exp()'s mask
     against underflow assists is left out: the sigmoid forms rarely see such
     inputs. x, t1 and t2 clobbered."""
-    return [f"VMAXPS {Y(x)}, {Y(LO)}, {Y(x)}"] + exp_reduce(x, t1, out, t2) + [
+    # n = RoundToEven(x*log2e) by adding M = 1.5*2^23 + 152, even, so the
+    # sum's ties go to even n too: M+n as a float is n + 152 in its low bits,
+    # which shifted left by 23 are 2^(n+25)'s bits.
+    red = exp_reduce(x, t1, out, t2)
+    red[0:3] = [f"VMULPS {c('log2e', coef_or('log2e'))}, {Y(x)}, {Y(t2)}",
+                f"VADDPS {c('rndM', 1.5 * 2 ** 23 + 152)}, {Y(t2)}, {Y(t1)}",
+                f"VSUBPS {c('rndM', 1.5 * 2 ** 23 + 152)}, {Y(t1)}, {Y(t2)}"]
+    return [f"VMAXPS {Y(x)}, {Y(LO)}, {Y(x)}"] + red + [
         # (1 + em) * 2^-25 in one FMA: scaling by 2^-25 commutes with the rounding.
         f"VMOVUPS {c('twom25', 2.0 ** -25)}, {Y(t2)}",
         f"VFMADD213PS {Y(t2)}, {Y(t2)}, {Y(out)}",
-        f"VPADDD {c('i152', bits=127 + 25)}, {Y(t1)}, {Y(t1)}",
         f"VPSLLD $23, {Y(t1)}, {Y(t1)}",
         f"VMULPS {Y(t1)}, {Y(out)}, {Y(out)}",
     ]

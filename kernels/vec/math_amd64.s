@@ -117,9 +117,9 @@ sigmoidAVX2_loop:
 	VMOVUPS (SI), Y0
 	VORPS c_sign<>(SB), Y0, Y2
 	VMAXPS Y2, Y15, Y2
-	VMULPS c_log2e<>(SB), Y2, Y3
-	VCVTPS2DQ Y3, Y3
-	VCVTDQ2PS Y3, Y4
+	VMULPS c_log2e<>(SB), Y2, Y4
+	VADDPS c_rndM<>(SB), Y4, Y3
+	VSUBPS c_rndM<>(SB), Y3, Y4
 	VFMADD231PS c_nln2hi<>(SB), Y4, Y2
 	VFMADD231PS c_nln2lo<>(SB), Y4, Y2
 	VMOVUPS c_expm16<>(SB), Y5
@@ -131,7 +131,6 @@ sigmoidAVX2_loop:
 	VFMADD213PS Y2, Y4, Y5
 	VMOVUPS c_twom25<>(SB), Y4
 	VFMADD213PS Y4, Y4, Y5
-	VPADDD c_i152<>(SB), Y3, Y3
 	VPSLLD $23, Y3, Y3
 	VMULPS Y3, Y5, Y5
 	VADDPS Y13, Y5, Y2
@@ -301,9 +300,9 @@ siluAVX2_loop:
 	VMAXPS Y0, Y1, Y0
 	VORPS c_sign<>(SB), Y0, Y2
 	VMAXPS Y2, Y15, Y2
-	VMULPS c_log2e<>(SB), Y2, Y3
-	VCVTPS2DQ Y3, Y3
-	VCVTDQ2PS Y3, Y4
+	VMULPS c_log2e<>(SB), Y2, Y4
+	VADDPS c_rndM<>(SB), Y4, Y3
+	VSUBPS c_rndM<>(SB), Y3, Y4
 	VFMADD231PS c_nln2hi<>(SB), Y4, Y2
 	VFMADD231PS c_nln2lo<>(SB), Y4, Y2
 	VMOVUPS c_expm16<>(SB), Y5
@@ -315,7 +314,6 @@ siluAVX2_loop:
 	VFMADD213PS Y2, Y4, Y5
 	VMOVUPS c_twom25<>(SB), Y4
 	VFMADD213PS Y4, Y4, Y5
-	VPADDD c_i152<>(SB), Y3, Y3
 	VPSLLD $23, Y3, Y3
 	VMULPS Y3, Y5, Y5
 	VADDPS Y13, Y5, Y2
@@ -479,9 +477,9 @@ geluTanhAVX2_loop:
 	VFMADD231PS Y7, Y11, Y9
 	VORPS c_sign<>(SB), Y6, Y2
 	VMAXPS Y2, Y15, Y2
-	VMULPS c_log2e<>(SB), Y2, Y3
-	VCVTPS2DQ Y3, Y3
-	VCVTDQ2PS Y3, Y4
+	VMULPS c_log2e<>(SB), Y2, Y4
+	VADDPS c_rndM<>(SB), Y4, Y3
+	VSUBPS c_rndM<>(SB), Y3, Y4
 	VFMADD231PS c_nln2hi<>(SB), Y4, Y2
 	VFMADD231PS c_nln2lo<>(SB), Y4, Y2
 	VMOVUPS c_expm16<>(SB), Y5
@@ -493,7 +491,6 @@ geluTanhAVX2_loop:
 	VFMADD213PS Y2, Y4, Y5
 	VMOVUPS c_twom25<>(SB), Y4
 	VFMADD213PS Y4, Y4, Y5
-	VPADDD c_i152<>(SB), Y3, Y3
 	VPSLLD $23, Y3, Y3
 	VMULPS Y3, Y5, Y5
 	VADDPS Y13, Y5, Y2
@@ -1106,6 +1103,15 @@ DATA c_sign<>+20(SB)/4, $0x80000000
 DATA c_sign<>+24(SB)/4, $0x80000000
 DATA c_sign<>+28(SB)/4, $0x80000000
 GLOBL c_sign<>(SB), RODATA|NOPTR, $32
+DATA c_rndM<>+0(SB)/4, $0x4b400098
+DATA c_rndM<>+4(SB)/4, $0x4b400098
+DATA c_rndM<>+8(SB)/4, $0x4b400098
+DATA c_rndM<>+12(SB)/4, $0x4b400098
+DATA c_rndM<>+16(SB)/4, $0x4b400098
+DATA c_rndM<>+20(SB)/4, $0x4b400098
+DATA c_rndM<>+24(SB)/4, $0x4b400098
+DATA c_rndM<>+28(SB)/4, $0x4b400098
+GLOBL c_rndM<>(SB), RODATA|NOPTR, $32
 DATA c_twom25<>+0(SB)/4, $0x33000000
 DATA c_twom25<>+4(SB)/4, $0x33000000
 DATA c_twom25<>+8(SB)/4, $0x33000000
@@ -1115,15 +1121,6 @@ DATA c_twom25<>+20(SB)/4, $0x33000000
 DATA c_twom25<>+24(SB)/4, $0x33000000
 DATA c_twom25<>+28(SB)/4, $0x33000000
 GLOBL c_twom25<>(SB), RODATA|NOPTR, $32
-DATA c_i152<>+0(SB)/4, $0x00000098
-DATA c_i152<>+4(SB)/4, $0x00000098
-DATA c_i152<>+8(SB)/4, $0x00000098
-DATA c_i152<>+12(SB)/4, $0x00000098
-DATA c_i152<>+16(SB)/4, $0x00000098
-DATA c_i152<>+20(SB)/4, $0x00000098
-DATA c_i152<>+24(SB)/4, $0x00000098
-DATA c_i152<>+28(SB)/4, $0x00000098
-GLOBL c_i152<>(SB), RODATA|NOPTR, $32
 DATA c_abs<>+0(SB)/4, $0x7fffffff
 DATA c_abs<>+4(SB)/4, $0x7fffffff
 DATA c_abs<>+8(SB)/4, $0x7fffffff
