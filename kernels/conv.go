@@ -498,7 +498,10 @@ func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []floa
 			if bias != nil {
 				bv = bias[ch]
 			}
-			planes.run(g, x[nc*plane:(nc+1)*plane], w[ch*taps:(ch+1)*taps], bv, out, nc*oplane, epi, regs)
+			planes.run(g, x[nc*plane:(nc+1)*plane], w[ch*taps:(ch+1)*taps], bv, out[nc*oplane:(nc+1)*oplane])
+			if epi != nil {
+				epi.span(regs, out, out, nc*oplane, (nc+1)*oplane)
+			}
 		}
 	})
 }
@@ -542,9 +545,7 @@ func newDepthwisePlanes(g convGeom) *depthwisePlanes {
 	return d
 }
 
-// run computes one channel into out[at:at+oh*ow], through the epilogue epi
-// (with its registers regs) when it is not nil.
-func (d *depthwisePlanes) run(g convGeom, src, wk []float32, bias float32, out []float32, at int, epi *ewRun, regs [][]float32) {
+func (d *depthwisePlanes) run(g convGeom, src, wk []float32, bias float32, dst []float32) {
 	// Only the positions that hold input are written: the padding around them
 	// is the same for every channel and stays zero from the allocation.
 	fillPhases(g, d.hq, d.wq, src, d.phases, nil)
@@ -554,27 +555,10 @@ func (d *depthwisePlanes) run(g convGeom, src, wk []float32, bias float32, out [
 		d.w[i] = wk[t]
 	}
 	_ = vec.SumTaps(d.acc, d.phases, d.offs, d.w, bias)
-	if epi != nil && g.ow >= minEpilogueRow {
-		// The epilogue reads the accumulator's rows and writes the output:
-		// the copy below and a second pass over the output in one.
-		for oy := 0; oy < g.oh; oy++ {
-			o := at + oy*g.ow
-			epi.spanFrom(regs, d.acc[oy*d.wq:oy*d.wq+g.ow], out, o, o+g.ow)
-		}
-		return
-	}
 	for oy := 0; oy < g.oh; oy++ {
-		copy(out[at+oy*g.ow:at+(oy+1)*g.ow], d.acc[oy*d.wq:])
-	}
-	if epi != nil {
-		epi.span(regs, out, out, at, at+g.oh*g.ow)
+		copy(dst[oy*g.ow:(oy+1)*g.ow], d.acc[oy*d.wq:])
 	}
 }
-
-// minEpilogueRow is the narrowest output row the depthwise epilogue runs on
-// row by row: on narrower ones the calls cost more than the copy they save,
-// and the epilogue runs once over the whole channel instead.
-const minEpilogueRow = 16
 
 // ---- ConvTranspose ----
 

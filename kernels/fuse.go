@@ -202,45 +202,37 @@ func (p *ewProgram) chain() bool {
 // span computes flat elements [s, end) of one plane into out; regs come from
 // registers (nil for a chain).
 func (r *ewRun) span(regs [][]float32, x, out []float32, s, end int) {
-	r.spanFrom(regs, x[s:end], out, s, end)
-}
-
-// spanFrom is span reading its input from src, which holds the values of
-// flat elements [s, end): a producer that computes a row elsewhere (the
-// depthwise accumulator) writes it to out through the program in one pass.
-func (r *ewRun) spanFrom(regs [][]float32, src, out []float32, s, end int) {
 	ch := s / r.plane % r.channels
-	for b := s; b < end; b += ewBlock {
-		e := min(b+ewBlock, end)
-		n := e - b
-		x := src[b-s : e-s]
+	for ; s < end; s += ewBlock {
+		e := min(s+ewBlock, end)
+		n := e - s
 		if regs == nil {
 			// A chain: each op in place in out, in blocks that stay in L1.
-			dst := out[b:e]
+			dst, src := out[s:e], x[s:e]
 			for i := 0; i < len(r.p.ops); i++ {
 				op := &r.p.ops[i]
 				if op.kind == ewAffine && i+1 < len(r.p.ops) && r.p.ops[i+1].clip {
 					// BatchNormalization then Relu6 or Relu: one pass, same bits.
 					next := &r.p.ops[i+1]
-					vec.AffineClip(dst, x, op.mul[ch], op.add[ch], next.lo, next.hi)
+					vec.AffineClip(dst, src, op.mul[ch], op.add[ch], next.lo, next.hi)
 					i++
 				} else {
-					r.apply(i, dst, x, nil, ch, b)
+					r.apply(i, dst, src, nil, ch, s)
 				}
-				x = dst
+				src = dst
 			}
 			continue
 		}
-		regs[0] = x
+		regs[0] = x[s:e]
 		for i := range r.p.ops {
 			op := &r.p.ops[i]
-			var bb []float32
+			var b []float32
 			if op.kind == ewBinary {
-				bb = regs[op.b][:n]
+				b = regs[op.b][:n]
 			}
-			r.apply(i, regs[op.dst][:n], regs[op.a][:n], bb, ch, b)
+			r.apply(i, regs[op.dst][:n], regs[op.a][:n], b, ch, s)
 		}
-		copy(out[b:e], regs[r.p.out][:n])
+		copy(out[s:e], regs[r.p.out][:n])
 	}
 }
 
