@@ -312,21 +312,11 @@ func newClip(ni *NodeInfo) (Kernel, error) {
 
 // clipActivation is Clip in fusable form, when its bounds are known at compile time.
 func clipActivation(ni *NodeInfo) (sliceFn, error) {
-	lo, hi, ok, err := clipBounds(ni)
-	if err != nil || !ok {
-		return nil, err
-	}
-	return func(dst, src []float32) { vec.Clip(dst, src, lo, hi) }, nil
-}
-
-// clipBounds are Clip's bounds from its attributes (before opset 11) or
-// constant inputs; false when an input bound is computed at run time.
-func clipBounds(ni *NodeInfo) (lo, hi float32, ok bool, err error) {
 	a := attrsOf(ni.Node)
-	lo = a.Float("min", float32(math.Inf(-1)))
-	hi = a.Float("max", float32(math.Inf(1)))
+	lo := a.Float("min", float32(math.Inf(-1)))
+	hi := a.Float("max", float32(math.Inf(1)))
 	if a.err != nil {
-		return 0, 0, false, a.err
+		return nil, a.err
 	}
 	if ni.Opset >= 11 {
 		lo, hi = float32(math.Inf(-1)), float32(math.Inf(1))
@@ -336,12 +326,12 @@ func clipBounds(ni *NodeInfo) (lo, hi float32, ok bool, err error) {
 			}
 			c := ni.Const(i + 1)
 			if c == nil || c.DType != graph.Float || c.Len() != 1 {
-				return 0, 0, false, nil
+				return nil, nil // bounds computed at run time: not fusable
 			}
 			*b = c.Float32s()[0]
 		}
 	}
-	return lo, hi, true, nil
+	return func(dst, src []float32) { vec.Clip(dst, src, lo, hi) }, nil
 }
 
 func clipGeneric(in []*graph.Tensor) ([]*graph.Tensor, error) {

@@ -37,10 +37,6 @@ type ewOp struct {
 	dst      int
 	constant *graph.Tensor // for ewConstR/L: scalar or per-channel
 	mul, add []float32     // for ewAffine
-	// For Clip and Relu (an ewUnary): the bounds, so that an ewAffine before
-	// it can run fused with it (vec.AffineClip).
-	clip   bool
-	lo, hi float32
 }
 
 // ewProgram is a fused region: register 0 holds X, out is the result register.
@@ -208,24 +204,15 @@ func (r *ewRun) span(regs [][]float32, x, out []float32, s, end int) {
 		n := e - s
 		if regs == nil {
 			// A chain: each op in place in out, in blocks that stay in L1.
-			dst, src := out[s:e], x[s:e]
-			for i := 0; i < len(r.p.ops); i++ {
-				op := &r.p.ops[i]
-				if op.kind == ewAffine && i+1 < len(r.p.ops) && r.p.ops[i+1].clip {
-					// BatchNormalization then Relu6 or Relu: one pass, same bits.
-					next := &r.p.ops[i+1]
-					vec.AffineClip(dst, src, op.mul[ch], op.add[ch], next.lo, next.hi)
-					i++
-				} else {
-					r.apply(i, dst, src, nil, ch, s)
-				}
-				src = dst
+			dst := out[s:e]
+			r.apply(0, dst, x[s:e], nil, ch, s)
+			for i := 1; i < len(r.p.ops); i++ {
+				r.apply(i, dst, dst, nil, ch, s)
 			}
 			continue
 		}
 		regs[0] = x[s:e]
-		for i := range r.p.ops {
-			op := &r.p.ops[i]
+		for i, op := range r.p.ops {
 			var b []float32
 			if op.kind == ewBinary {
 				b = regs[op.b][:n]
@@ -238,7 +225,7 @@ func (r *ewRun) span(regs [][]float32, x, out []float32, s, end int) {
 
 // apply runs op i on one block starting at flat index s, of channel ch.
 func (r *ewRun) apply(i int, dst, a, b []float32, ch, s int) {
-	op := &r.p.ops[i]
+	op := r.p.ops[i]
 	switch op.kind {
 	case ewUnary:
 		op.fn(dst, a)
@@ -638,12 +625,6 @@ func (s *Session) compileRegion(region []int, x, sink int) (*ewProgram, stepList
 				return nil, stepList{}
 			}
 			op.kind, op.fn, op.a = ewUnary, fn, reg[st.in[0]]
-			switch n.OpType {
-			case "Relu":
-				op.clip, op.lo, op.hi = true, 0, float32(math.Inf(1))
-			case "Clip":
-				op.lo, op.hi, op.clip, _ = clipBounds(st.ni)
-			}
 		}
 		reg[st.out[0]] = p.nregs
 		p.nregs++

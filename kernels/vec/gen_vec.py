@@ -61,11 +61,6 @@ clip = [("dst", 8), ("a", 8), ("n", 8), ("lo", 4), ("hi", 4)]
 # max(lo, x) keeps x when x is NaN (Intel returns the second source); so does min(hi, x).
 out += routine("clipAVX2", clip, lambda a: [f"VBROADCASTSS lo+{argoff(clip, 'lo')}(FP), Y8", f"VBROADCASTSS hi+{argoff(clip, 'hi')}(FP), Y9"],
                lambda k: ["VMOVUPS {o}(SI), Y{r}", "VMAXPS Y{r}, Y8, Y{r}", "VMINPS Y{r}, Y9, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
-# affineClipAVX2: dst = clip(a*m + c, lo, hi), rounded as Affine then Clip
-# round it (BatchNormalization then Relu6 in one pass over the block).
-afc = [("dst", 8), ("a", 8), ("n", 8), ("m", 4), ("c", 4), ("lo", 4), ("hi", 4)]
-out += routine("affineClipAVX2", afc, lambda a: [f"VBROADCASTSS {v}+{argoff(afc, v)}(FP), Y{r}" for v, r in (("m", 8), ("c", 9), ("lo", 10), ("hi", 11))],
-               lambda k: ["VMULPS {o}(SI), Y8, Y{r}", "VADDPS Y9, Y{r}, Y{r}", "VMAXPS Y{r}, Y10, Y{r}", "VMINPS Y{r}, Y11, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
 out += routine("divScalarAVX2", scal, lambda a: [f"VBROADCASTSS v+{argoff(a, 'v')}(FP), Y8"], lambda k: ["VMOVUPS {o}(SI), Y{r}", "VDIVPS Y8, Y{r}, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
 axpy = [("dst", 8), ("x", 8), ("n", 8), ("alpha", 4)]
 out += routine("axpyAVX2", axpy, lambda a: [f"VBROADCASTSS alpha+{argoff(axpy, 'alpha')}(FP), Y8"],

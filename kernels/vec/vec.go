@@ -155,27 +155,6 @@ func Affine(dst, a []float32, m, c float32) {
 	}
 }
 
-// AffineClip sets dst[i] = min(max(a[i]*m + c, lo), hi): the bits of Affine
-// then Clip (BatchNormalization then Relu6), in one pass. dst may be a.
-func AffineClip(dst, a []float32, m, c, lo, hi float32) {
-	n := len(dst)
-	a = a[:n]
-	k := simdLen(n)
-	if k > 0 {
-		affineClipAsm(&dst[0], &a[0], k, m, c, lo, hi)
-	}
-	for i := k; i < n; i++ {
-		v := float32(a[i]*m) + c // the conversion keeps the multiply rounded (no FMA)
-		if v < lo {
-			v = lo
-		}
-		if v > hi {
-			v = hi
-		}
-		dst[i] = v
-	}
-}
-
 // HardSwish sets dst[i] = a[i] * min(max(a[i]/6 + 1/2, 0), 1), rounding the
 // affine step, the clip and the product as Affine, Clip and Mul do (the
 // same bits as those three passes), in one pass. dst may be a.

@@ -34,9 +34,6 @@ func axpyAVX2(dst, x *float32, n int, alpha float32)
 func hardSwishAVX2(dst, a *float32, n int, m, c, lo, hi float32)
 
 //go:noescape
-func affineClipAVX2(dst, a *float32, n int, m, c, lo, hi float32)
-
-//go:noescape
 func hardSwish6AVX2(dst, a *float32, n int, c, lo, hi, d float32)
 
 //go:noescape
@@ -60,9 +57,6 @@ func clipAsm(dst, a *float32, n int, lo, hi float32)  { clipAVX2(dst, a, n, lo, 
 func axpyAsm(dst, x *float32, n int, alpha float32)   { axpyAVX2(dst, x, n, alpha) }
 func hardSwishAsm(dst, a *float32, n int, m, c, lo, hi float32) {
 	hardSwishAVX2(dst, a, n, m, c, lo, hi)
-}
-func affineClipAsm(dst, a *float32, n int, m, c, lo, hi float32) {
-	affineClipAVX2(dst, a, n, m, c, lo, hi)
 }
 func hardSwish6Asm(dst, a *float32, n int, c, lo, hi, d float32) {
 	hardSwish6AVX2(dst, a, n, c, lo, hi, d)

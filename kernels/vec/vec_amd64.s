@@ -257,61 +257,6 @@ clipAVX2_done:
 	VZEROUPPER
 	RET
 
-// func affineClipAVX2(dst *float32, a *float32, n int, m float32, c float32, lo float32, hi float32)
-TEXT ·affineClipAVX2(SB), NOSPLIT, $0-40
-	MOVQ dst+0(FP), DI
-	MOVQ a+8(FP), SI
-	MOVQ n+16(FP), CX
-	VBROADCASTSS m+24(FP), Y8
-	VBROADCASTSS c+28(FP), Y9
-	VBROADCASTSS lo+32(FP), Y10
-	VBROADCASTSS hi+36(FP), Y11
-	MOVQ CX, R8
-	SHRQ $5, CX
-	JEQ affineClipAVX2_eights
-affineClipAVX2_loop:
-	VMULPS 0(SI), Y8, Y0
-	VADDPS Y9, Y0, Y0
-	VMAXPS Y0, Y10, Y0
-	VMINPS Y0, Y11, Y0
-	VMOVUPS Y0, 0(DI)
-	VMULPS 32(SI), Y8, Y1
-	VADDPS Y9, Y1, Y1
-	VMAXPS Y1, Y10, Y1
-	VMINPS Y1, Y11, Y1
-	VMOVUPS Y1, 32(DI)
-	VMULPS 64(SI), Y8, Y2
-	VADDPS Y9, Y2, Y2
-	VMAXPS Y2, Y10, Y2
-	VMINPS Y2, Y11, Y2
-	VMOVUPS Y2, 64(DI)
-	VMULPS 96(SI), Y8, Y3
-	VADDPS Y9, Y3, Y3
-	VMAXPS Y3, Y10, Y3
-	VMINPS Y3, Y11, Y3
-	VMOVUPS Y3, 96(DI)
-	ADDQ $128, DI
-	ADDQ $128, SI
-	DECQ CX
-	JNE affineClipAVX2_loop
-affineClipAVX2_eights:
-	ANDQ $31, R8
-	SHRQ $3, R8
-	JEQ affineClipAVX2_done
-affineClipAVX2_one:
-	VMULPS 0(SI), Y8, Y0
-	VADDPS Y9, Y0, Y0
-	VMAXPS Y0, Y10, Y0
-	VMINPS Y0, Y11, Y0
-	VMOVUPS Y0, 0(DI)
-	ADDQ $32, DI
-	ADDQ $32, SI
-	DECQ R8
-	JNE affineClipAVX2_one
-affineClipAVX2_done:
-	VZEROUPPER
-	RET
-
 // func divScalarAVX2(dst *float32, a *float32, n int, v float32)
 TEXT ·divScalarAVX2(SB), NOSPLIT, $0-28
 	MOVQ dst+0(FP), DI

@@ -13,6 +13,5 @@ func clipAsm(dst, a *float32, n int, lo, hi float32)             {}
 func axpyAsm(dst, x *float32, n int, alpha float32)              {}
 func hardSwishAsm(dst, a *float32, n int, m, c, lo, hi float32)  {}
 func hardSwish6Asm(dst, a *float32, n int, c, lo, hi, d float32) {}
-func affineClipAsm(dst, a *float32, n int, m, c, lo, hi float32) {}
 func minMaxAsm(x *float32, n int, lanes *[16]float32)            {}
 func maxOfAsm(x *float32, n int, lanes *[8]float32)              {}

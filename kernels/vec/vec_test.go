@@ -30,7 +30,6 @@ func TestSIMDMatchesGo(t *testing.T) {
 			"DivScalar":  func(d []float32) { DivScalar(d, a, 6) },
 			"Affine":     func(d []float32) { Affine(d, a, 0.16666667, 0.5) },
 			"Clip":       func(d []float32) { Clip(d, a, 0, 6) },
-			"AffineClip": func(d []float32) { AffineClip(d, a, 0.37, -0.2, 0, 6) },
 			"Relu":       func(d []float32) { Clip(d, a, 0, float32(math.Inf(1))) },
 			"Axpy":       func(d []float32) { copy(d, b); Axpy(d, a, 0.7) },
 			"HardSwish":  func(d []float32) { HardSwish(d, a) },
@@ -125,34 +124,6 @@ func TestMaxOf(t *testing.T) {
 					t.Fatalf("simd=%v n=%d max at %d: MaxOf = %v, MinMax hi = %v, want 4.5", simd, n, at, got, want)
 				}
 			}
-		}
-	}
-}
-
-// TestAffineClipMatchesTwoPasses: the one-pass AffineClip gives the bits of
-// Affine then Clip on both paths, including NaN (kept), infinities and the
-// clip bounds, and clips real values to [0, 6].
-func TestAffineClipMatchesTwoPasses(t *testing.T) {
-	saved := useSIMD
-	defer func() { useSIMD = saved }()
-	var a []float32
-	for i := -2000; i <= 2000; i++ {
-		a = append(a, float32(i)/100)
-	}
-	a = append(a, float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.Copysign(0, -1)), 1e30, -1e30, 1e-40)
-	for _, simd := range []bool{false, saved} {
-		useSIMD = simd
-		got, want := make([]float32, len(a)), make([]float32, len(a))
-		AffineClip(got, a, 0.7, 1.3, 0, 6)
-		Affine(want, a, 0.7, 1.3)
-		Clip(want, want, 0, 6)
-		for i := range a {
-			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-				t.Fatalf("simd=%v x=%v: AffineClip %v, Affine then Clip %v", simd, a[i], got[i], want[i])
-			}
-		}
-		if got[0] != 0 || got[4000] != 6 || got[2000] != 1.3 || !math.IsNaN(float64(got[4001])) {
-			t.Fatalf("simd=%v: AffineClip at -20, 20, 0, NaN = %v %v %v %v", simd, got[0], got[4000], got[2000], got[4001])
 		}
 	}
 }
