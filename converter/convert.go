@@ -100,8 +100,9 @@ type Options struct {
 	// WeightRounding chooses how weights' codes are picked where the
 	// overrides' weight_rounding does not: "nearest" (default), "gptq",
 	// "awq", "adaround" or "hqq" (see the wround package); WeightRange
-	// "mse" searches each group's clipping on the layer's output error
-	// ("minmax" or "": the weights' own range). Rounding holds the
+	// "mse" searches each group's clipping on the layer's output error,
+	// "minmax" keeps the weights' own range, "" is mse for gptq and minmax
+	// for the others. Rounding holds the
 	// algorithms' knobs (wround.DefaultOptions when zero); Sequential
 	// collects each layer's inputs from the model with the earlier layers
 	// already rounded. WeightBits (2..7) narrows weight codes to that many
@@ -109,7 +110,13 @@ type Options struct {
 	WeightRounding, WeightRange string
 	Rounding                    wround.Options
 	Sequential                  bool
-	WeightBits                  int
+	// With Sequential, each layer reconstructs the float model's output
+	// from the rounded prefix's inputs, so it compensates the error of the
+	// layers before it (wround's Layer.Retarget); QuantizedTargets makes
+	// it reconstruct its own output on those inputs instead (closer to
+	// float on no model measured: docs/llm.md).
+	QuantizedTargets bool
+	WeightBits       int
 	// SmoothQuant, when above 0, is SmoothQuant's alpha for every
 	// MatMul/Gemm with a constant weight (overrides rules may set it per
 	// node): per-input-channel scales from the calibration data move

@@ -55,7 +55,11 @@ func TestMemoryIndependentOfSamples(t *testing.T) {
 		small := peakHeap(t, 50, calib.Config{Kind: kind})
 		large := peakHeap(t, 500, calib.Config{Kind: kind})
 		t.Logf("%s: peak live heap during conversion %.2f MiB with 50 samples, %.2f MiB with 500", kind, float64(small)/(1<<20), float64(large)/(1<<20))
-		if float64(large) > 1.1*float64(small) {
+		// 10% plus 256 KiB: the live heap here is under 1 MiB, so buffers of
+		// other tests' pools settling can move it by 10% alone; keeping the
+		// 450 extra samples (12 KiB each) would add 5 MiB, and even 600 bytes
+		// retained per sample would cross the slack.
+		if float64(large) > 1.1*float64(small)+256<<10 {
 			t.Errorf("%s: heap grew from %d to %d bytes", kind, small, large)
 		}
 	}

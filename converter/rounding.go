@@ -107,6 +107,9 @@ type convGeom struct {
 // no producer could take the division) are returned for calibration.
 func roundWeights(ctx context.Context, m *graph.Model, pl *plan, st *settings, opt Options, weights map[string]*passes.Encoding, reports []*TensorReport, rep *Report, pst *passes.State) (map[string][]float32, []string, error) {
 	opt.Rounding = roundingDefaults(opt.Rounding)
+	if opt.QuantizedTargets && !opt.Sequential {
+		return nil, nil, fmt.Errorf("quantized targets are a choice of sequential weight rounding (--sequential): without it every layer's inputs and targets are the float model's")
+	}
 	targets, err := roundTargets(m.Graph, pl, st, opt, weights, reports, rep)
 	if err != nil || len(targets) == 0 {
 		return nil, nil, err
@@ -151,7 +154,7 @@ func roundWeights(ctx context.Context, m *graph.Model, pl *plan, st *settings, o
 	for len(rest) > 0 {
 		batch := nextBatch(m.Graph, rest, opt)
 		rest = rest[len(batch):]
-		if err := collect(ctx, m, src, batch, opt); err != nil {
+		if err := collect(ctx, m, src, batch, opt, orig); err != nil {
 			return nil, nil, err
 		}
 		for _, job := range awqGroups(batch) {
@@ -232,7 +235,17 @@ func roundTargets(g *graph.Graph, pl *plan, st *settings, opt Options, weights m
 			algo = "nearest"
 		}
 		clip := false
-		if r := c.WeightRange; r == "mse" || (r == "" && opt.WeightRange == "mse") {
+		r := c.WeightRange
+		if r == "" {
+			r = opt.WeightRange
+		}
+		if r == "" && algo == "gptq" {
+			// GPTQ's default grid: the clipping search lowered the output
+			// error, and the perplexity or accuracy, of every model measured
+			// (docs/llm.md).
+			r = "mse"
+		}
+		if r == "mse" {
 			switch algo {
 			case "nearest":
 				algo = "mse"
@@ -573,9 +586,13 @@ type rowStats struct {
 	count int64
 	block []float64 // rows waiting for the rank-k update
 	nb    int
-	res   []float32 // reservoir of sampled rows
-	m     int
-	rng   *rand.Rand
+	// With float targets: the sums of x (x_f - x)^T, and the waiting rows'
+	// x_f - x beside block.
+	cross  []float64
+	dblock []float64
+	res    []float32 // reservoir of sampled rows
+	m      int
+	rng    *rand.Rand
 }
 
 const hessianBlock = 64
@@ -599,19 +616,36 @@ func newRowStats(k int, needs wround.Needs, seed uint64, salt string) *rowStats 
 	return s
 }
 
-func (s *rowStats) bytes() int64 {
-	return int64(len(s.h))*8 + int64(len(s.block))*8 + int64(len(s.abs))*8 + int64(s.needs.Rows*s.k)*4
+// withCross makes s also collect the cross term of float targets.
+func (s *rowStats) withCross() {
+	s.cross = make([]float64, s.k*s.k)
+	s.dblock = make([]float64, hessianBlock*s.k)
 }
 
-func statsBytes(k int, n wround.Needs) int64 {
+func statsBytes(k int, n wround.Needs, cross bool) int64 {
 	b := int64(n.Rows*k) * 4
 	if n.Hessian {
+		b += int64(k*k+hessianBlock*k) * 8
+	}
+	if cross {
 		b += int64(k*k+hessianBlock*k) * 8
 	}
 	if n.AbsMean {
 		b += int64(k) * 8
 	}
 	return b
+}
+
+// addPair adds a row of the rounded model's input and the float model's
+// input for the same position: the statistics of row, and the cross term.
+func (s *rowStats) addPair(row, float []float32) {
+	if s.cross != nil {
+		d := s.dblock[s.nb*s.k : (s.nb+1)*s.k]
+		for i, v := range row {
+			d[i] = float64(float[i]) - float64(v)
+		}
+	}
+	s.add(row)
 }
 
 func (s *rowStats) add(row []float32) {
@@ -651,6 +685,10 @@ func (s *rowStats) flush() {
 	a := blas64.General{Rows: s.nb, Cols: s.k, Stride: s.k, Data: s.block[:s.nb*s.k]}
 	c := blas64.Symmetric{N: s.k, Stride: s.k, Uplo: blas.Upper, Data: s.h}
 	blas64.Syrk(blas.Trans, 1, a, 1, c)
+	if s.cross != nil {
+		d := blas64.General{Rows: s.nb, Cols: s.k, Stride: s.k, Data: s.dblock[:s.nb*s.k]}
+		blas64.Gemm(blas.Trans, blas.NoTrans, 1, a, d, 1, blas64.General{Rows: s.k, Cols: s.k, Stride: s.k, Data: s.cross})
+	}
 	s.nb = 0
 }
 
@@ -677,6 +715,12 @@ func (s *rowStats) inputs() *wround.Inputs {
 			}
 		}
 		in.H = h
+		if s.cross != nil {
+			in.Cross = make([]float64, k*k)
+			for i, v := range s.cross {
+				in.Cross[i] = v / float64(s.count)
+			}
+		}
 	}
 	if s.abs != nil {
 		in.AbsMean = make([]float64, s.k)
@@ -710,7 +754,7 @@ func nextBatch(g *graph.Graph, rest []*roundTarget, opt Options) []*roundTarget 
 		var need int64
 		for _, s := range t.subs {
 			if !seen[s.src.key()] {
-				need += statsBytes(s.src.k, needsOf(t, opt.Rounding))
+				need += statsBytes(s.src.k, needsOf(t, opt.Rounding), floatTargets(t, opt))
 			}
 		}
 		// A layer whose inputs the batch already collects joins it: layers
@@ -751,14 +795,20 @@ func taint(g *graph.Graph, node *graph.Node, tainted map[string]bool) {
 }
 
 // collect runs the calibration set once through the model (as it is now)
-// and fills the statistics of the batch's sources.
-func collect(ctx context.Context, m *graph.Model, src dataset.Source, batch []*roundTarget, opt Options) error {
+// and fills the statistics of the batch's sources. floats holds the float
+// values of the weights sequential rounding has replaced so far; when a
+// target wants float targets (floatTargets) and floats is not empty, every
+// sample also runs through the float model and its sources collect the
+// cross term between the two models' inputs, row by row.
+func collect(ctx context.Context, m *graph.Model, src dataset.Source, batch []*roundTarget, opt Options, floats map[string][]float32) error {
 	shared := map[string]*rowStats{}
 	bySource := map[string][]*rowSource{}
 	want := map[string]bool{}
+	paired := false
 	width := 0
 	for _, t := range batch {
 		needs := needsOf(t, opt.Rounding)
+		cross := len(floats) > 0 && floatTargets(t, opt)
 		for _, s := range t.subs {
 			key := s.src.key()
 			st := shared[key]
@@ -772,19 +822,70 @@ func collect(ctx context.Context, m *graph.Model, src dataset.Source, batch []*r
 					st.abs = make([]float64, st.k)
 				}
 			}
+			if cross && st.cross == nil {
+				st.withCross()
+			}
+			paired = paired || cross
 			s.src.stats = st
 			want[s.src.tensor] = true
 			width = max(width, s.src.k)
 		}
 	}
-	row := make([]float32, width)
+	var floatSess *kernels.Session
+	floatOut := map[string]*graph.Tensor{}
 	var tapErr error
+	if paired {
+		// The float model: the same graph with the replaced weights' float
+		// values as constants (a session keeps the tensors it was built
+		// with, so the graph gets its rounded ones back right after).
+		saved := map[string]*graph.Tensor{}
+		for name, w := range floats {
+			v := m.Graph.Value(name)
+			saved[name] = v.Const
+			v.Const = graph.Float32Tensor(v.Const.Shape, w)
+		}
+		var err error
+		floatSess, err = kernels.NewSession(m, kernels.Options{Threads: opt.Threads, TapOnly: want, Tap: func(name string, t *graph.Tensor) {
+			if t.DType == graph.Float {
+				floatOut[name] = t.Clone()
+			}
+		}})
+		for name, t := range saved {
+			m.Graph.Value(name).Const = t
+		}
+		if err != nil {
+			return err
+		}
+	}
+	row := make([]float32, width)
+	var frows []float32
 	sess, err := kernels.NewSession(m, kernels.Options{Threads: opt.Threads, TapOnly: want, Tap: func(name string, t *graph.Tensor) {
 		if tapErr != nil || t.DType != graph.Float {
 			return
 		}
 		for _, s := range bySource[name] {
-			if err := s.rows(t, row[:s.k], s.stats.add); err != nil {
+			if s.stats.cross == nil {
+				if err := s.rows(t, row[:s.k], s.stats.add); err != nil {
+					tapErr = err
+					return
+				}
+				continue
+			}
+			ft := floatOut[name]
+			if ft == nil || !slices.Equal(ft.Shape, t.Shape) {
+				tapErr = fmt.Errorf("input %q of the float model does not match the rounded model's (shape %v)", name, t.Shape)
+				return
+			}
+			frows = frows[:0]
+			if err := s.rows(ft, row[:s.k], func(r []float32) { frows = append(frows, r...) }); err != nil {
+				tapErr = err
+				return
+			}
+			i := 0
+			if err := s.rows(t, row[:s.k], func(r []float32) {
+				s.stats.addPair(r, frows[i*s.k:(i+1)*s.k])
+				i++
+			}); err != nil {
 				tapErr = err
 				return
 			}
@@ -801,6 +902,14 @@ func collect(ctx context.Context, m *graph.Model, src dataset.Source, batch []*r
 		if err != nil {
 			return err
 		}
+		if floatSess != nil {
+			clear(floatOut)
+			outs, err := floatSess.Run(smp)
+			if err != nil {
+				return fmt.Errorf("weight rounding: calibration sample %d (float model): %w", i, err)
+			}
+			floatSess.Recycle(outs)
+		}
 		outs, err := sess.Run(smp)
 		if err != nil {
 			return fmt.Errorf("weight rounding: calibration sample %d: %w", i, err)
@@ -811,6 +920,14 @@ func collect(ctx context.Context, m *graph.Model, src dataset.Source, batch []*r
 		}
 	}
 	return nil
+}
+
+// floatTargets says whether target t reconstructs the float model's output
+// (wround's Layer.Retarget): with --sequential unless --quantized-targets,
+// for the algorithms that fit codes to a weight matrix (AWQ's input scales
+// are folded into the graph and HQQ reads no data).
+func floatTargets(t *roundTarget, opt Options) bool {
+	return opt.Sequential && !opt.QuantizedTargets && (t.algo == "gptq" || t.algo == "adaround" || t.algo == "mse")
 }
 
 // runTarget runs the target's algorithm on each of its layers and writes the
@@ -833,8 +950,21 @@ func runTarget(t *roundTarget, opt Options, out map[string][]float32, rep *Repor
 			in = s.src.stats.inputs()
 		}
 		l := s.layer
+		nearest := l.Dequantized(l.RTN())
+		if in != nil && in.Cross != nil && algo != "nearest" {
+			// The float model's output is the target: the weights to
+			// round become w~ (see wround's Retarget), and the grid, unless
+			// pinned, is fit to them.
+			if err := l.Retarget(in, opt.Rounding.GPTQDamp); err != nil {
+				return fmt.Errorf("weight %q: %v", t.weight, err)
+			}
+			if !l.Pinned {
+				refit(l)
+			}
+		}
 		if in != nil && len(in.H) == l.K*l.K {
-			before += hessianMSE(l, l.W, l.RTN(), in.H, nil) * float64(l.N)
+			// Against the layer's target: the float weights, or w~.
+			before += valuesMSE(l.N, l.K, l.W, nearest, in.H) * float64(l.N)
 			haveMSE = true
 		}
 		w0 := l.W
@@ -1065,28 +1195,35 @@ func writeBack(t *roundTarget, s *roundSub, codes []int32, out map[string][]floa
 // d^T H d per output. With AWQ's input scales s, the codes stand for
 // weights times s (the input is divided by s): the error is q/s - w.
 func hessianMSE(l *wround.Layer, w []float32, q []int32, h []float64, s []float32) float64 {
-	var sum float64
-	d := make([]float64, l.K)
-	for r := range l.N {
-		for k := range l.K {
-			v := float64(l.Dequantize(r, k, q[r*l.K+k]))
-			if s != nil {
-				v /= float64(s[k])
-			}
-			d[k] = v - float64(w[r*l.K+k])
+	v := l.Dequantized(q)
+	if s != nil {
+		for i := range v {
+			v[i] /= s[i%l.K]
 		}
-		for i := range l.K {
+	}
+	return valuesMSE(l.N, l.K, w, v, h)
+}
+
+// valuesMSE is hessianMSE for weights v standing in for w (both N x K).
+func valuesMSE(n, k int, w, v []float32, h []float64) float64 {
+	var sum float64
+	d := make([]float64, k)
+	for r := range n {
+		for c := range k {
+			d[c] = float64(v[r*k+c]) - float64(w[r*k+c])
+		}
+		for i := range k {
 			if d[i] == 0 {
 				continue
 			}
 			var s float64
-			for j, v := range h[i*l.K : (i+1)*l.K] {
-				s += v * d[j]
+			for j, hv := range h[i*k : (i+1)*k] {
+				s += hv * d[j]
 			}
 			sum += d[i] * s
 		}
 	}
-	return sum / float64(l.N)
+	return sum / float64(n)
 }
 
 // RoundingSummary is one line on the weight rounding engine's work: per

@@ -44,7 +44,7 @@ func TestStoriesRoundingClosesGap(t *testing.T) {
 		bits         int
 		gptqMSE, awq float64 // shares of RTN's gap they must close
 	}{{4, 0.4, 0.4}, {3, 0.6, 0}, {8, 0, 0}} {
-		rtn, gptq, hqq := ppl(c.bits, "nearest", ""), ppl(c.bits, "gptq", ""), ppl(c.bits, "hqq", "")
+		rtn, gptq, hqq := ppl(c.bits, "nearest", ""), ppl(c.bits, "gptq", "minmax"), ppl(c.bits, "hqq", "")
 		clip, both, awq, awqMSE := ppl(c.bits, "nearest", "mse"), ppl(c.bits, "gptq", "mse"), ppl(c.bits, "awq", ""), ppl(c.bits, "awq", "mse")
 		gap := func(p float64) float64 { return 100 * (rtn - p) / (rtn - float) }
 		t.Logf("%d bits, group 32: float %.4f, RTN %.4f, GPTQ %.4f (%.0f%% of the gap), HQQ %.4f (%.0f%%), mse range %.4f (%.0f%%), GPTQ on the mse range %.4f (%.0f%%), AWQ %.4f (%.0f%%), AWQ + mse range %.4f (%.0f%%)",
@@ -74,18 +74,29 @@ func storiesRoundingOptions(model, out, cal string, bits int, algo string) Optio
 
 // BenchmarkStoriesGPTQ is GPTQ's share of converting stories260K (int4
 // group 32, weight-only, 16 calibration windows): statistics collection and
-// the algorithm, from the report's phase time.
+// the algorithm, from the report's phase time; on the min/max grid (the
+// algorithm alone) and on its default grid (with the clipping search).
 func BenchmarkStoriesGPTQ(b *testing.B) {
 	model := testdata.SharedModel(b, "stories260K", "stories260K.onnx")
 	cal := storiesCalib(b, storiesWindows(b), storiesCalibWindows)
 	out := filepath.Join(b.TempDir(), "gptq.onnx")
-	var total float64
-	for range b.N {
-		rep, err := Convert(context.Background(), storiesRoundingOptions(model, out, cal, 4, "gptq"))
-		if err != nil {
-			b.Fatal(err)
+	for _, grid := range []string{"minmax", ""} {
+		name := grid
+		if grid == "" {
+			name = "default"
 		}
-		total += rep.PhaseSeconds["weight rounding"]
+		b.Run(name, func(b *testing.B) {
+			var total float64
+			for range b.N {
+				opt := storiesRoundingOptions(model, out, cal, 4, "gptq")
+				opt.WeightRange = grid
+				rep, err := Convert(context.Background(), opt)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += rep.PhaseSeconds["weight rounding"]
+			}
+			b.ReportMetric(total/float64(b.N), "rounding-s/op")
+		})
 	}
-	b.ReportMetric(total/float64(b.N), "rounding-s/op")
 }

@@ -122,7 +122,7 @@ func TestRoundingGPTQDeterministicAndBetter(t *testing.T) {
 	for i := range 2 {
 		out := filepath.Join(dir, []string{"a.onnx", "b.onnx"}[i])
 		rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, WeightOnly: true,
-			WeightType: graph.Int4, WeightBlockSize: 16, NoMeasure: true, WeightRounding: "gptq", Rounding: wround.DefaultOptions()})
+			WeightType: graph.Int4, WeightBlockSize: 16, NoMeasure: true, WeightRounding: "gptq", WeightRange: "minmax", Rounding: wround.DefaultOptions()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +158,7 @@ func TestRoundingGPTQDeterministicAndBetter(t *testing.T) {
 	statsBudget = 1
 	one := filepath.Join(dir, "one.onnx")
 	if _, err := Convert(context.Background(), Options{Model: model, Output: one, Calib: cal, WeightOnly: true,
-		WeightType: graph.Int4, WeightBlockSize: 16, NoMeasure: true, WeightRounding: "gptq", Rounding: wround.DefaultOptions()}); err != nil {
+		WeightType: graph.Int4, WeightBlockSize: 16, NoMeasure: true, WeightRounding: "gptq", WeightRange: "minmax", Rounding: wround.DefaultOptions()}); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(one); err != nil || !bytes.Equal(b, outs[0]) {
@@ -243,8 +243,8 @@ func TestRoundingPerRule(t *testing.T) {
 			}
 		}
 	}
-	if got["gptq"] != 1 || got["none"] != 1 {
-		t.Fatalf("per-node rule: %v, want gptq on one weight and nearest (no report) on the other", got)
+	if got["gptq+mse"] != 1 || got["none"] != 1 {
+		t.Fatalf("per-node rule: %v, want gptq (on the mse range, its default) on one weight and nearest (no report) on the other", got)
 	}
 	_, err = overrides.Parse([]byte(`{"version": 1, "op_types": {"MatMul": {"weight_rounding": "gptx"}}}`))
 	if err == nil || !strings.Contains(err.Error(), `op_types["MatMul"].weight_rounding`) && !strings.Contains(err.Error(), "op_types.MatMul.weight_rounding") {
@@ -530,4 +530,51 @@ func dequantConst(t *testing.T, v *graph.Value) []float32 {
 		out[i] = (q[i] - zp) * scale[c]
 	}
 	return out
+}
+
+// TestRoundingFloatTargets: with --sequential, a layer that reconstructs the
+// float model's output (the default) compensates the error of the layer
+// before it: the two-layer model's output is closer to float than with its
+// own output on the rounded prefix's as the target (--quantized-targets),
+// and the first layer (whose inputs are the float model's either way) is
+// rounded alike.
+func TestRoundingFloatTargets(t *testing.T) {
+	model, cal := roundingModel(t)
+	dir := t.TempDir()
+	sqnr := map[string]float64{}
+	mse := map[string][]float64{}
+	for _, v := range []struct {
+		name      string
+		algo      string
+		seq, qtgt bool
+	}{{"nearest", "nearest", false, false}, {"sequential", "gptq", true, true}, {"float", "gptq", true, false}, {"adaround", "adaround", true, true}, {"adaround-float", "adaround", true, false}} {
+		o := wround.DefaultOptions()
+		o.AdaRoundIters = 500
+		o.AdaRoundLR = 1e-2
+		rep, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(dir, v.name+".onnx"), Calib: cal,
+			ActType: graph.Uint16, WeightType: graph.Int4, WeightRounding: v.algo, Sequential: v.seq, QuantizedTargets: v.qtgt, Rounding: o})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sqnr[v.name] = rep.Measured.Outputs[0].SQNR
+		for _, tr := range rep.Tensors {
+			if tr.Rounding != nil {
+				mse[v.name] = append(mse[v.name], *tr.Rounding.MSEAfter)
+			}
+		}
+	}
+	t.Logf("output SQNR %v, layer MSE %v", sqnr, mse)
+	if mse["sequential"][0] != mse["float"][0] {
+		t.Errorf("first layer's output MSE %g with float targets, %g without: its inputs are the float model's", mse["float"][0], mse["sequential"][0])
+	}
+	if !(sqnr["float"] > sqnr["sequential"]+1 && sqnr["sequential"] > sqnr["nearest"]) {
+		t.Errorf("GPTQ output SQNR %.2f dB with float targets, %.2f without, nearest %.2f: want float targets 1 dB ahead", sqnr["float"], sqnr["sequential"], sqnr["nearest"])
+	}
+	if !(sqnr["adaround-float"] > sqnr["adaround"]+1) {
+		t.Errorf("AdaRound output SQNR %.2f dB with float targets, %.2f without", sqnr["adaround-float"], sqnr["adaround"])
+	}
+	if _, err := Convert(context.Background(), Options{Model: model, Output: filepath.Join(dir, "x.onnx"), Calib: cal,
+		WeightType: graph.Int4, WeightRounding: "gptq", QuantizedTargets: true}); err == nil || !strings.Contains(err.Error(), "--sequential") {
+		t.Errorf("quantized targets without sequential: %v", err)
+	}
 }

@@ -99,17 +99,18 @@ type QuantConfig struct {
 
 // RoundConfig is how weights' codes are chosen (the weight rounding engine).
 type RoundConfig struct {
-	Method       string  `toml:"method"` // nearest, gptq, awq, adaround, hqq
-	Range        string  `toml:"range"`  // minmax, mse
-	Bits         int     `toml:"bits"`   // narrow weight codes to this many bits (0: the type's)
-	Sequential   bool    `toml:"sequential"`
-	GPTQDamp     float64 `toml:"gptq_damp"`
-	GPTQActOrder bool    `toml:"gptq_act_order"`
-	GPTQBlock    int     `toml:"gptq_block"`
-	AdaRoundIter int     `toml:"adaround_iters"`
-	AdaRoundLR   float64 `toml:"adaround_lr"`
-	HQQIters     int     `toml:"hqq_iters"`
-	Seed         int64   `toml:"seed"`
+	Method           string  `toml:"method"` // nearest, gptq, awq, adaround, hqq
+	Range            string  `toml:"range"`  // minmax, mse; unset: mse for gptq, minmax otherwise
+	Bits             int     `toml:"bits"`   // narrow weight codes to this many bits (0: the type's)
+	Sequential       bool    `toml:"sequential"`
+	QuantizedTargets bool    `toml:"quantized_targets"` // with sequential: each layer's own output on the rounded inputs, not the float model's
+	GPTQDamp         float64 `toml:"gptq_damp"`
+	GPTQActOrder     bool    `toml:"gptq_act_order"`
+	GPTQBlock        int     `toml:"gptq_block"`
+	AdaRoundIter     int     `toml:"adaround_iters"`
+	AdaRoundLR       float64 `toml:"adaround_lr"`
+	HQQIters         int     `toml:"hqq_iters"`
+	Seed             int64   `toml:"seed"`
 }
 
 // PassConfig chooses the float passes.
@@ -174,7 +175,7 @@ func DefaultConfig() *Config {
 		Passes:   PassConfig{List: "default"},
 		Compare:  CompareConfig{CosThreshold: 0.99, SQNRThreshold: 20},
 		Tune:     TuneConfig{Prefer: "int16", Format: "onnxq"},
-		Rounding: RoundConfig{Method: "nearest", Range: "minmax", GPTQDamp: 0.01, GPTQBlock: 128, AdaRoundIter: 10000, AdaRoundLR: 1e-3, HQQIters: 20},
+		Rounding: RoundConfig{Method: "nearest", GPTQDamp: 0.01, GPTQBlock: 128, AdaRoundIter: 10000, AdaRoundLR: 1e-3, HQQIters: 20},
 	}
 }
 
@@ -321,7 +322,7 @@ func (c *Config) Validate() error {
 		in("tune.prefer", c.Tune.Prefer, "int16", "int8", "float"),
 		in("tune.format", c.Tune.Format, "onnxq", "aimet"),
 		in("rounding.method", c.Rounding.Method, WeightRoundings...),
-		in("rounding.range", c.Rounding.Range, WeightRanges...),
+		in("rounding.range", c.Rounding.Range, append([]string{""}, WeightRanges...)...),
 	}
 	for _, err := range checks {
 		if err != nil {

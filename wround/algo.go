@@ -49,6 +49,11 @@ type Inputs struct {
 	X       []float32 // M x K sampled input rows
 	M       int
 	AbsMean []float64 // K: the mean |x_k| over all input rows
+	// Cross (K x K, row-major) is the mean of x (x_f - x)^T, where x_f is
+	// the float model's input for the same row and x the rounded
+	// prefix's: set when the layer should reconstruct the float output
+	// (see Layer.Retarget), nil otherwise.
+	Cross []float64
 }
 
 // Result is an algorithm's answer for one layer.

@@ -1,6 +1,11 @@
 package wround
 
-import "math"
+import (
+	"math"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+)
 
 // Clip ratios the search tries: the group's min/max range shrunk by
 // 0.50, 0.51, ..., 1.00.
@@ -42,6 +47,10 @@ func mseClip(l *Layer, in *Inputs, o Options) (*Result, error) {
 			}
 		}
 	}
+	if h != nil && !l.PerTensor {
+		l.clipRows(h)
+		return &Result{Codes: l.RTN()}, nil
+	}
 	rows, groups := l.N, l.Groups()
 	if l.PerTensor {
 		rows, groups = 1, 1
@@ -57,8 +66,7 @@ func mseClip(l *Layer, in *Inputs, o Options) (*Result, error) {
 			})
 			bestS, bestZ, best := l.Scale[p], l.Zero[p], math.Inf(1)
 			for step := clipSteps; step >= 0; step-- {
-				ratio := clipLow + (1-clipLow)*float64(step)/clipSteps
-				l.FitRange(p, lo*ratio, hi*ratio)
+				l.FitRange(p, lo*clipRatio(step), hi*clipRatio(step))
 				e := l.groupError(n, k0, k1, h, d)
 				if e < best {
 					bestS, bestZ, best = l.Scale[p], l.Zero[p], e
@@ -68,6 +76,69 @@ func mseClip(l *Layer, in *Inputs, o Options) (*Result, error) {
 		}
 	}
 	return &Result{Codes: l.RTN()}, nil
+}
+
+func clipRatio(step int) float64 { return clipLow + (1-clipLow)*float64(step)/clipSteps }
+
+// clipRows is the search of a per-channel or per-group layer with a
+// Hessian: for a chunk of rows at a time, every candidate range's rounding
+// error d of one group is a row of D, and d^T H d for all of them comes from
+// one product D H (the same sums as groupError's, in another order; the
+// candidates are O(K^2) each, so this product is most of --weight-range
+// mse's time on wide layers).
+func (l *Layer) clipRows(h []float64) {
+	const cands = clipSteps + 1
+	for g := range l.Groups() {
+		k0, k1 := l.span(g)
+		span := k1 - k0
+		chunk := max(1, min(l.N, (1<<22)/(cands*span)))
+		dm := make([]float64, chunk*cands*span)
+		tm := make([]float64, chunk*cands*span)
+		scales := make([]float32, chunk*cands)
+		zeros := make([]int32, chunk*cands)
+		hg := blas64.General{Rows: span, Cols: span, Stride: l.K, Data: h[k0*l.K+k0:]}
+		for n0 := 0; n0 < l.N; n0 += chunk {
+			n1 := min(l.N, n0+chunk)
+			for n := n0; n < n1; n++ {
+				p := l.Param(n, k0)
+				row := l.W[n*l.K+k0 : n*l.K+k1]
+				lo, hi := math.Inf(1), math.Inf(-1)
+				for _, v := range row {
+					lo, hi = math.Min(lo, float64(v)), math.Max(hi, float64(v))
+				}
+				for c := range cands {
+					step := clipSteps - c
+					l.FitRange(p, lo*clipRatio(step), hi*clipRatio(step))
+					i := (n-n0)*cands + c
+					scales[i], zeros[i] = l.Scale[p], l.Zero[p]
+					d := dm[i*span : (i+1)*span]
+					for k, v := range row {
+						q := Nearest(v, l.Scale[p], l.Zero[p], l.QMin, l.QMax)
+						d[k] = float64(float32(q-l.Zero[p])*l.Scale[p]) - float64(v)
+					}
+				}
+			}
+			rows := (n1 - n0) * cands
+			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
+				blas64.General{Rows: rows, Cols: span, Stride: span, Data: dm[:rows*span]}, hg,
+				0, blas64.General{Rows: rows, Cols: span, Stride: span, Data: tm[:rows*span]})
+			for n := n0; n < n1; n++ {
+				best, at := math.Inf(1), 0
+				for c := range cands {
+					i := (n-n0)*cands + c
+					var e float64
+					for k, dv := range dm[i*span : (i+1)*span] {
+						e += dv * tm[i*span+k]
+					}
+					if e < best {
+						best, at = e, i
+					}
+				}
+				p := l.Param(n, k0)
+				l.Scale[p], l.Zero[p] = scales[at], zeros[at]
+			}
+		}
+	}
 }
 
 // eachOf calls f on the elements (row, k, w) of row n's columns [k0, k1), or

@@ -1,6 +1,7 @@
 package wround
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -57,6 +58,61 @@ func TestMSEClipBeatsRTN(t *testing.T) {
 					t.Fatalf("%s: a symmetric layer's zero point moved", tc.name)
 				}
 			}
+		}
+	}
+}
+
+// TestMSEClipRowsMatchGroupError: the batched search (one product for all
+// candidates of a chunk of rows) picks the ranges that scoring each
+// candidate alone with groupError picks.
+func TestMSEClipRowsMatchGroupError(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	const m, k, n = 512, 48, 9
+	x := correlated(r, m, k)
+	h := hessian(x, m, k)
+	for _, group := range []int{k, 16, 20} {
+		l := &Layer{N: n, K: k, QMin: 0, QMax: 15, Group: group}
+		l.W = make([]float32, n*k)
+		for i := range l.W {
+			l.W[i] = float32(0.05 * studentT(r, 4))
+		}
+		fitMinMax(l)
+		want := cloneLayer(l)
+		d := make([]float64, k)
+		for row := range n {
+			for g := range want.Groups() {
+				k0, k1 := want.span(g)
+				p := want.Param(row, k0)
+				lo, hi := math.Inf(1), math.Inf(-1)
+				for _, v := range want.W[row*k+k0 : row*k+k1] {
+					lo, hi = math.Min(lo, float64(v)), math.Max(hi, float64(v))
+				}
+				bs, bz, best := want.Scale[p], want.Zero[p], math.Inf(1)
+				for step := clipSteps; step >= 0; step-- {
+					want.FitRange(p, lo*clipRatio(step), hi*clipRatio(step))
+					if e := want.groupError(row, k0, k1, h, d); e < best {
+						bs, bz, best = want.Scale[p], want.Zero[p], e
+					}
+				}
+				want.Scale[p], want.Zero[p] = bs, bz
+			}
+		}
+		if _, err := Run("mse", l, &Inputs{H: h}, DefaultOptions()); err != nil {
+			t.Fatal(err)
+		}
+		minmax := cloneLayer(l)
+		fitMinMax(minmax)
+		changed := 0
+		for i := range l.Scale {
+			if l.Scale[i] != want.Scale[i] || l.Zero[i] != want.Zero[i] {
+				t.Fatalf("group %d, scale %d: (%v, %d), scored alone (%v, %d)", group, i, l.Scale[i], l.Zero[i], want.Scale[i], want.Zero[i])
+			}
+			if minmax.Scale[i] != l.Scale[i] {
+				changed++
+			}
+		}
+		if changed == 0 {
+			t.Fatalf("group %d: the search kept every min/max range", group)
 		}
 	}
 }

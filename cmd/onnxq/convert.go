@@ -117,9 +117,10 @@ func convertFlags() []convertFlag {
 		str("runtime", "quantization.runtime", "the runtime to place Q/DQ for: generic (every op with an integer form), ort (ONNX Runtime's CPU provider: only where its integer kernels beat float, 7-bit weights against x86 int16 saturation) or ort-vnni (the same placement, 8-bit weights)", d.Quant.Runtime, func(c *overrides.Config) *string { return &c.Quant.Runtime }),
 		boolean("bias-correction", "quantization.bias_correction", "correct biases for weight quantization error with input means measured on the calibration data", func(c *overrides.Config) *bool { return &c.Quant.BiasCorrection }),
 		str("weight-rounding", "rounding.method", "how weight codes are chosen: nearest, gptq, awq, adaround or hqq (all but nearest and hqq need --calib)", d.Rounding.Method, func(c *overrides.Config) *string { return &c.Rounding.Method }),
-		str("weight-range", "rounding.range", "weight ranges: minmax, or mse (per channel/block clipping that minimises the layer's output error)", d.Rounding.Range, func(c *overrides.Config) *string { return &c.Rounding.Range }),
+		str("weight-range", "rounding.range", "weight ranges: minmax, or mse (per channel/block clipping that minimises the layer's output error); unset: mse for gptq, minmax otherwise", d.Rounding.Range, func(c *overrides.Config) *string { return &c.Rounding.Range }),
 		num("weight-bits", "rounding.bits", "narrow weight codes to N bits (2..7) inside the weight type, e.g. 3-bit codes in int4 (0: the type's)", 0, func(c *overrides.Config) *int { return &c.Rounding.Bits }),
-		boolean("sequential", "rounding.sequential", "weight rounding: collect each layer's inputs from the model with the earlier layers already rounded", func(c *overrides.Config) *bool { return &c.Rounding.Sequential }),
+		boolean("sequential", "rounding.sequential", "weight rounding: collect each layer's inputs from the model with the earlier layers already rounded, and reconstruct the float model's outputs from them", func(c *overrides.Config) *bool { return &c.Rounding.Sequential }),
+		boolean("quantized-targets", "rounding.quantized_targets", "weight rounding, with --sequential: each layer reconstructs its own output on the rounded layers' outputs, instead of the float model's output (which compensates their error)", func(c *overrides.Config) *bool { return &c.Rounding.QuantizedTargets }),
 		flt("gptq-damp", "rounding.gptq_damp", "GPTQ: Hessian dampening as a fraction of its mean diagonal", d.Rounding.GPTQDamp, func(c *overrides.Config) *float64 { return &c.Rounding.GPTQDamp }),
 		boolean("gptq-act-order", "rounding.gptq_act_order", "GPTQ: quantize columns by descending Hessian diagonal", func(c *overrides.Config) *bool { return &c.Rounding.GPTQActOrder }),
 		num("gptq-block", "rounding.gptq_block", "GPTQ: columns per lazy-update block", d.Rounding.GPTQBlock, func(c *overrides.Config) *int { return &c.Rounding.GPTQBlock }),
@@ -311,7 +312,7 @@ func convertOptions(cmd *cli.Command, cfg *overrides.Config) (converter.Options,
 	opt.ExternalDataChunk, _ = cfg.ExternalDataChunk.Bytes() // validated
 	opt.Runtime, _ = converter.ParseRuntime(q.Runtime)       // validated
 	r := cfg.Rounding
-	opt.WeightRounding, opt.WeightRange, opt.WeightBits, opt.Sequential = r.Method, r.Range, r.Bits, r.Sequential
+	opt.WeightRounding, opt.WeightRange, opt.WeightBits, opt.Sequential, opt.QuantizedTargets = r.Method, r.Range, r.Bits, r.Sequential, r.QuantizedTargets
 	opt.Rounding = wround.DefaultOptions()
 	opt.Rounding.Seed = uint64(r.Seed)
 	opt.Rounding.GPTQDamp, opt.Rounding.ActOrder, opt.Rounding.GPTQBlock = r.GPTQDamp, r.GPTQActOrder, r.GPTQBlock

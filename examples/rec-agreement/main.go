@@ -2,9 +2,9 @@
 // float model on rendered text lines, for `onnxq tune --eval-cmd`: it
 // greedy-decodes the CTC output of both (argmax per time step, repeats
 // collapsed, blank 0 dropped) and prints the share of lines whose decoding
-// equals the float model's, in percent. There are no labelled lines to
-// measure true line accuracy on; agreement with the float model is what
-// quantization can lose.
+// equals the float model's, in percent: what quantization changes, on the
+// unlabelled lines of TextImage. examples/ocr-accuracy measures true line
+// accuracy on labelled lines.
 //
 //	go build -o bin/rec-agreement ./examples/rec-agreement
 //	onnxq tune rec.onnx --calib calib/ --eval-cmd 'bin/rec-agreement -float rec.onnx {model}' --target 99
@@ -23,6 +23,7 @@ import (
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/atomicfile"
+	"github.com/onnxq/onnxq/internal/ppocr"
 	"github.com/onnxq/onnxq/internal/testdata"
 	"github.com/onnxq/onnxq/kernels"
 )
@@ -142,31 +143,5 @@ func decodeLine(s *kernels.Session, x *graph.Tensor) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	return GreedyCTC(outs[s.OutputNames()[0]])
-}
-
-// GreedyCTC decodes a [1, T, C] (or [T, C]) score tensor: the best class
-// per time step, repeats collapsed, the blank (class 0) dropped.
-func GreedyCTC(t *graph.Tensor) ([]int, error) {
-	sh := t.Shape
-	if t.DType != graph.Float || !(len(sh) == 2 || len(sh) == 3 && sh[0] == 1) {
-		return nil, fmt.Errorf("output is %s%v, not float32 [1,T,classes]", t.DType.Short(), sh)
-	}
-	c := sh[len(sh)-1]
-	d := t.Float32s()
-	var out []int
-	prev := -1
-	for s := 0; s+c <= len(d); s += c {
-		best := 0
-		for k := 1; k < c; k++ {
-			if d[s+k] > d[s+best] {
-				best = k
-			}
-		}
-		if best != prev && best != 0 {
-			out = append(out, best)
-		}
-		prev = best
-	}
-	return out, nil
+	return ppocr.GreedyCTC(outs[s.OutputNames()[0]])
 }

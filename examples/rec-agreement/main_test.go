@@ -4,35 +4,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 
-	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/testdata"
 )
-
-func TestGreedyCTC(t *testing.T) {
-	// Steps' best classes: 3 3 0 3 5 5 0 0 2 -> 3 3 5 2.
-	best := []int{3, 3, 0, 3, 5, 5, 0, 0, 2}
-	x := graph.NewTensor(graph.Float, []int{1, len(best), 6})
-	d := x.Float32s()
-	for s, b := range best {
-		for k := 0; k < 6; k++ {
-			d[s*6+k] = 0.1 * float32(k%3)
-		}
-		d[s*6+b] = 0.9
-	}
-	got, err := GreedyCTC(x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []int{3, 3, 5, 2}; !slices.Equal(got, want) {
-		t.Errorf("decoded %v, want %v", got, want)
-	}
-	if _, err := GreedyCTC(graph.NewTensor(graph.Float, []int{2, 4, 6})); err == nil {
-		t.Error("a batch of 2 decoded without error")
-	}
-}
 
 // The float recognizer agrees with itself on every line, and decodes
 // rendered lines to text-length sequences (not empty, not one per step).
