@@ -269,6 +269,11 @@ func poolRows(ctx *Context, g *poolGeom, kind string, xd, od []float32, lo, hi i
 	if isMax {
 		fill = float32(math.Inf(-1))
 	}
+	c0, c1 := min(g.pl, wp), min(g.pl+w, wp) // padded columns holding input columns from 0
+	if isMax && p.sh > 1 {
+		maxRowsStrided(ctx, g, xd, od, lo, hi, wp, c0, c1)
+		return
+	}
 	padded := ctx.Scratch(hp * wp) // row j: input row j - pt with its padding
 	defer ctx.Release(padded)
 	cols := ctx.Scratch(hp * ow) // padded reduced along x, at the output columns
@@ -280,11 +285,6 @@ func poolRows(ctx *Context, g *poolGeom, kind string, xd, od []float32, lo, hi i
 		div = ctx.Scratch(oh * ow)
 		defer ctx.Release(div)
 		avgDivisors(g, div)
-	}
-	c0, c1 := min(g.pl, wp), min(g.pl+w, wp) // padded columns holding input columns from 0
-	if isMax && p.sh > 1 {
-		maxRowsStrided(ctx, g, xd, od, lo, hi, wp, c0, c1)
-		return
 	}
 	for nc := lo; nc < hi; nc++ {
 		src := xd[nc*h*w : (nc+1)*h*w]
