@@ -19,7 +19,10 @@ func TestFusionIsExact(t *testing.T) {
 		input string
 		shape []int
 	}
-	cases := []tc{{"convbnrelu", testmodels.ConvBNReLU(5), "input", []int{1, 3, 32, 32}}}
+	// MobileNetV2: depthwise and pointwise convolutions with BatchNormalization
+	// and Relu6 as epilogues, on maps 112 to 7 wide.
+	cases := []tc{{"convbnrelu", testmodels.ConvBNReLU(5), "input", []int{1, 3, 32, 32}},
+		{"mobilenetv2", testmodels.MobileNetV2(1), "input", []int{1, 3, 224, 224}}}
 	for _, k := range []string{"det", "cls"} {
 		m, err := graph.Load(testdata.OCRModel(t, k))
 		if err != nil {

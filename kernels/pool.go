@@ -269,6 +269,11 @@ func poolRows(ctx *Context, g *poolGeom, kind string, xd, od []float32, lo, hi i
 	if isMax {
 		fill = float32(math.Inf(-1))
 	}
+	c0, c1 := min(g.pl, wp), min(g.pl+w, wp) // padded columns holding input columns from 0
+	if isMax && p.sh > 1 {
+		maxRowsStrided(ctx, g, xd, od, lo, hi, wp, c0, c1)
+		return
+	}
 	padded := ctx.Scratch(hp * wp) // row j: input row j - pt with its padding
 	defer ctx.Release(padded)
 	cols := ctx.Scratch(hp * ow) // padded reduced along x, at the output columns
@@ -281,7 +286,6 @@ func poolRows(ctx *Context, g *poolGeom, kind string, xd, od []float32, lo, hi i
 		defer ctx.Release(div)
 		avgDivisors(g, div)
 	}
-	c0, c1 := min(g.pl, wp), min(g.pl+w, wp) // padded columns holding input columns from 0
 	for nc := lo; nc < hi; nc++ {
 		src := xd[nc*h*w : (nc+1)*h*w]
 		dst := od[nc*oh*ow : (nc+1)*oh*ow]
@@ -338,6 +342,55 @@ func poolRows(ctx *Context, g *poolGeom, kind string, xd, od []float32, lo, hi i
 		}
 		if !isMax {
 			vec.Div(dst, dst, div)
+		}
+	}
+}
+
+// maxRowsStrided is poolRows' max for strides of 2 or more along y (SqueezeNet's
+// 3x3 stride-2 MaxPool): along y first, at the output rows only, reading
+// the input rows where they lie (no padded copy of the plane); then along x
+// over those oh rows, as poolRows does, and subsampled to the output columns.
+// Reducing along x first, over every padded row, did about twice the work.
+func maxRowsStrided(ctx *Context, g *poolGeom, xd, od []float32, lo, hi, wp, c0, c1 int) {
+	h, w, oh, ow, p := g.h, g.w, g.oh, g.ow, g.poolParams
+	inf := float32(math.Inf(-1))
+	rows := ctx.Scratch(oh * wp) // row oy: the max over its window's input rows, padded to wp
+	defer ctx.Release(rows)
+	for nc := lo; nc < hi; nc++ {
+		src := xd[nc*h*w : (nc+1)*h*w]
+		dst := od[nc*oh*ow : (nc+1)*oh*ow]
+		for oy := 0; oy < oh; oy++ {
+			row := rows[oy*wp : (oy+1)*wp]
+			fillSlice(row[:c0], inf)
+			fillSlice(row[c1:], inf)
+			first := true
+			for ki := 0; ki < p.kh; ki++ {
+				y := oy*p.sh + ki*p.dh - g.pt
+				if y < 0 || y >= h {
+					continue // a padding row adds nothing to a max
+				}
+				in := src[y*w+c0-g.pl : y*w+c1-g.pl]
+				if first {
+					copy(row[c0:c1], in)
+					first = false
+				} else {
+					vec.Max(row[c0:c1], row[c0:c1], in)
+				}
+			}
+			if first {
+				fillSlice(row[c0:c1], inf)
+			}
+		}
+		red := maxWindows(rows[:oh*wp], p.kw, p.dw)
+		for oy := 0; oy < oh; oy++ {
+			r, d := red[oy*wp:], dst[oy*ow:(oy+1)*ow]
+			if p.sw == 2 {
+				vec.Stride2(d, r)
+				continue
+			}
+			for ox := range d {
+				d[ox] = r[ox*p.sw]
+			}
 		}
 	}
 }
