@@ -450,19 +450,7 @@ func (m *normMatcher) rmsNorm(sq int) (x, sink int, k *normKernel, steps []int, 
 // fuseNorms replaces spelled-out LayerNorm and RMSNorm patterns with one step
 // each, when none of their intermediate tensors is an output or tapped.
 func (s *Session) fuseNorms(outputs map[int]bool) {
-	m := &normMatcher{s: s, producer: map[int]int{}, readers: map[int][]int{}, escapes: outputs, used: map[int]bool{}}
-	for i, st := range s.steps {
-		for _, o := range st.out {
-			if o >= 0 {
-				m.producer[o] = i
-			}
-		}
-		for _, in := range st.in {
-			if in >= 0 {
-				m.readers[in] = append(m.readers[in], i)
-			}
-		}
-	}
+	m := s.newMatcher(outputs)
 	replace := map[int]step{} // last step of a pattern -> the fused step
 	for i := range s.steps {
 		if m.used[i] {
@@ -491,6 +479,31 @@ func (s *Session) fuseNorms(outputs map[int]bool) {
 		k.fallback = s.localSteps(ordered, x, sink)
 		replace[last] = step{node: s.steps[last].node, ni: s.steps[last].ni, in: []int{x}, out: []int{sink}, k: k}
 	}
+	s.applyFusions(m, replace)
+}
+
+// newMatcher indexes the steps' producers and readers for the pattern
+// matchers; escapes are the values a fused region may not hide.
+func (s *Session) newMatcher(escapes map[int]bool) *normMatcher {
+	m := &normMatcher{s: s, producer: map[int]int{}, readers: map[int][]int{}, escapes: escapes, used: map[int]bool{}}
+	for i, st := range s.steps {
+		for _, o := range st.out {
+			if o >= 0 {
+				m.producer[o] = i
+			}
+		}
+		for _, in := range st.in {
+			if in >= 0 {
+				m.readers[in] = append(m.readers[in], i)
+			}
+		}
+	}
+	return m
+}
+
+// applyFusions puts each fused step in place of its region's last step
+// (replace is keyed by it) and drops the other steps m marked used.
+func (s *Session) applyFusions(m *normMatcher, replace map[int]step) {
 	if len(replace) == 0 {
 		return
 	}

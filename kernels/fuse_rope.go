@@ -29,19 +29,7 @@ type sliceSpec struct{ start, end, axis int }
 // fuseRope replaces each rotate-half pattern whose intermediates nothing else
 // reads (and are neither outputs nor tapped) with one ropeKernel.
 func (s *Session) fuseRope(escapes map[int]bool) {
-	m := &normMatcher{s: s, producer: map[int]int{}, readers: map[int][]int{}, escapes: escapes, used: map[int]bool{}}
-	for i, st := range s.steps {
-		for _, o := range st.out {
-			if o >= 0 {
-				m.producer[o] = i
-			}
-		}
-		for _, in := range st.in {
-			if in >= 0 {
-				m.readers[in] = append(m.readers[in], i)
-			}
-		}
-	}
+	m := s.newMatcher(escapes)
 	replace := map[int]step{}
 	for i := range s.steps {
 		k, ins, region, ok := m.rope(i)
@@ -56,18 +44,7 @@ func (s *Session) fuseRope(escapes map[int]bool) {
 		k.fallback = s.localStepsIn(region, ins, sink)
 		replace[last] = step{node: s.steps[last].node, ni: s.steps[last].ni, in: ins, out: []int{sink}, k: k}
 	}
-	if len(replace) == 0 {
-		return
-	}
-	kept := s.steps[:0:0]
-	for i, st := range s.steps {
-		if f, ok := replace[i]; ok {
-			kept = append(kept, f)
-		} else if !m.used[i] {
-			kept = append(kept, st)
-		}
-	}
-	s.steps = kept
+	s.applyFusions(m, replace)
 }
 
 // rope matches the pattern from its Concat at step c; it returns the kernel,
