@@ -104,11 +104,15 @@ func TestRunPeakRSSIndependentOfRepeats(t *testing.T) {
 			p2 = append(p2, peak(2))
 			p20 = append(p20, peak(20))
 		}
-		slices.Sort(p2)
-		slices.Sort(p20)
-		t.Logf("%s: peak RSS of onnxq run (median of 3): %.1f MiB with --repeat 2, %.1f with --repeat 20 (%+.1f%%)", m.name, p2[1], p20[1], 100*(p20[1]/p2[1]-1))
-		if p20[1] > 1.1*p2[1] {
-			t.Errorf("%s: peak RSS grows with the runs: %.1f -> %.1f MiB", m.name, p2[1], p20[1])
+		// The largest of three: whether a short run reaches the heap the
+		// collector lets grow to twice the live data is a matter of where
+		// its cycles fall (rec with --repeat 2 peaked at 51.5 MiB in one
+		// process and 59.7 in the next); memory kept per run would lift
+		// every 20-run peak above all 2-run ones.
+		hi2, hi20 := slices.Max(p2), slices.Max(p20)
+		t.Logf("%s: peak RSS of onnxq run (largest of 3): %.1f MiB with --repeat 2, %.1f with --repeat 20 (%+.1f%%)", m.name, hi2, hi20, 100*(hi20/hi2-1))
+		if hi20 > 1.1*hi2 {
+			t.Errorf("%s: peak RSS grows with the runs: %.1f -> %.1f MiB", m.name, hi2, hi20)
 		}
 	}
 }
