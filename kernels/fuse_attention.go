@@ -49,23 +49,10 @@ type attentionKernel struct {
 // fuseAttention replaces each attention pattern whose intermediates nothing
 // else reads (and are neither outputs nor tapped) with one attentionKernel.
 func (s *Session) fuseAttention(escapes map[int]bool) {
-	m := s.newMatcher(escapes)
-	replace := map[int]step{}
-	for i := range s.steps {
-		k, ins, region, ok := m.attention(i)
-		if !ok {
-			continue
-		}
-		for _, j := range region {
-			m.used[j] = true
-		}
-		last := region[len(region)-1]
-		sink := s.steps[last].out[0]
-		k.fallback = s.localStepsIn(region, ins, sink)
-		replace[last] = step{node: s.steps[last].node, ni: s.steps[last].ni, in: ins, out: []int{sink}, k: k}
-	}
-	s.applyFusions(m, replace)
+	s.fuseMatched(escapes, func(m *normMatcher, i int) (regionKernel, []int, []int, bool) { return m.attention(i) })
 }
+
+func (k *attentionKernel) setFallback(f stepList) { k.fallback = f }
 
 // attention matches the pattern from the MatMul at step i; it returns the
 // kernel, the fused step's inputs (Q, Kt, [mask,] V) and the steps, in order.

@@ -517,3 +517,33 @@ func (s *Session) applyFusions(m *normMatcher, replace map[int]step) {
 	}
 	s.steps = kept
 }
+
+// regionKernel is a fused kernel that keeps its region's original steps, to
+// run for inputs its fast path does not take.
+type regionKernel interface {
+	Kernel
+	setFallback(stepList)
+}
+
+// fuseMatched tries match from every step and replaces each matched region
+// (its steps in order; ins, its inputs from outside, become the fused step's
+// inputs) with one step of the returned kernel writing the region's last
+// output.
+func (s *Session) fuseMatched(escapes map[int]bool, match func(m *normMatcher, i int) (k regionKernel, ins, region []int, ok bool)) {
+	m := s.newMatcher(escapes)
+	replace := map[int]step{}
+	for i := range s.steps {
+		k, ins, region, ok := match(m, i)
+		if !ok {
+			continue
+		}
+		for _, j := range region {
+			m.used[j] = true
+		}
+		last := region[len(region)-1]
+		sink := s.steps[last].out[0]
+		k.setFallback(s.localStepsIn(region, ins, sink))
+		replace[last] = step{node: s.steps[last].node, ni: s.steps[last].ni, in: ins, out: []int{sink}, k: k}
+	}
+	s.applyFusions(m, replace)
+}

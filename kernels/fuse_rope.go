@@ -29,23 +29,10 @@ type sliceSpec struct{ start, end, axis int }
 // fuseRope replaces each rotate-half pattern whose intermediates nothing else
 // reads (and are neither outputs nor tapped) with one ropeKernel.
 func (s *Session) fuseRope(escapes map[int]bool) {
-	m := s.newMatcher(escapes)
-	replace := map[int]step{}
-	for i := range s.steps {
-		k, ins, region, ok := m.rope(i)
-		if !ok {
-			continue
-		}
-		for _, j := range region {
-			m.used[j] = true
-		}
-		last := region[len(region)-1]
-		sink := s.steps[last].out[0]
-		k.fallback = s.localStepsIn(region, ins, sink)
-		replace[last] = step{node: s.steps[last].node, ni: s.steps[last].ni, in: ins, out: []int{sink}, k: k}
-	}
-	s.applyFusions(m, replace)
+	s.fuseMatched(escapes, func(m *normMatcher, i int) (regionKernel, []int, []int, bool) { return m.rope(i) })
 }
+
+func (k *ropeKernel) setFallback(f stepList) { k.fallback = f }
 
 // rope matches the pattern from its Concat at step c; it returns the kernel,
 // the fused step's inputs (x, cos, sin) and the steps in order.
