@@ -4,8 +4,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
-	"runtime"
 
 	"github.com/onnxq/onnxq/converter/dataset"
 	"github.com/onnxq/onnxq/graph"
@@ -16,11 +14,7 @@ import (
 func init() {
 	ortNote = ", ort"
 	runtimes["ort"] = func(path string, threads int) (runFunc, error) {
-		arch := runtime.GOARCH
-		if arch == "amd64" {
-			arch = "x64"
-		}
-		lib := filepath.Join(testdata.CacheDir(), "onnxruntime-node", "package", "bin", "napi-v6", runtime.GOOS, arch, "libonnxruntime.so.1")
+		lib := testdata.ORTLibraryPath()
 		if err := ortref.Init(lib); err != nil {
 			return nil, fmt.Errorf("ONNX Runtime at %s: %v (run make testdata)", lib, err)
 		}

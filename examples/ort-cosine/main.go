@@ -15,7 +15,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 
 	"github.com/onnxq/onnxq/converter/dataset"
@@ -39,11 +38,7 @@ func main() {
 }
 
 func run(floatPath, quantPath, dir string, threads int) error {
-	arch := runtime.GOARCH
-	if arch == "amd64" {
-		arch = "x64"
-	}
-	lib := filepath.Join(testdata.CacheDir(), "onnxruntime-node", "package", "bin", "napi-v6", runtime.GOOS, arch, "libonnxruntime.so.1")
+	lib := testdata.ORTLibraryPath()
 	if err := ortref.Init(lib); err != nil {
 		return fmt.Errorf("ONNX Runtime at %s: %v (run make testdata)", lib, err)
 	}

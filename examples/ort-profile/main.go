@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 
@@ -49,11 +48,7 @@ func main() {
 }
 
 func profile(path, input, optimized string, level ortref.Optimization, runs, threads, slowest int) error {
-	arch := runtime.GOARCH
-	if arch == "amd64" {
-		arch = "x64"
-	}
-	lib := filepath.Join(testdata.CacheDir(), "onnxruntime-node", "package", "bin", "napi-v6", runtime.GOOS, arch, "libonnxruntime.so.1")
+	lib := testdata.ORTLibraryPath()
 	if err := ortref.Init(lib); err != nil {
 		return fmt.Errorf("ONNX Runtime at %s: %v (run make testdata)", lib, err)
 	}

@@ -45,9 +45,15 @@ func OCRModel(t testing.TB, kind string) string {
 
 // ORTLibrary returns the path of libonnxruntime.so.1 from npm onnxruntime-node.
 func ORTLibrary(t testing.TB) string {
-	p := filepath.Join(CacheDir(), "onnxruntime-node", "package", "bin", "napi-v6", runtime.GOOS, archName(), "libonnxruntime.so.1")
+	p := ORTLibraryPath()
 	need(t, p, "ONNX Runtime (npm onnxruntime-node)")
 	return p
+}
+
+// ORTLibraryPath is where `make testdata` puts libonnxruntime.so.1 (npm
+// onnxruntime-node), whether or not it is there.
+func ORTLibraryPath() string {
+	return filepath.Join(CacheDir(), "onnxruntime-node", "package", "bin", "napi-v6", runtime.GOOS, archName(), "libonnxruntime.so.1")
 }
 
 func archName() string {
