@@ -226,6 +226,21 @@ var bufPool = sync.Pool{New: func() any { return new([]float32) }}
 // would escape and cost a 1.5 KiB allocation per call.
 var edgePool = sync.Pool{New: func() any { return new([12 * 32]float32) }}
 
+// storeTile writes the top-left mm x nn of a scratch tile (rows ldt apart)
+// into c (rows ldc apart), adding to it when acc.
+func storeTile(c []float32, ldc int, tile []float32, ldt, mm, nn int, acc bool) {
+	for i := 0; i < mm; i++ {
+		dst, src := c[i*ldc:i*ldc+nn], tile[i*ldt:i*ldt+nn]
+		if acc {
+			for j := range dst {
+				dst[j] += src[j]
+			}
+		} else {
+			copy(dst, src)
+		}
+	}
+}
+
 func getBuf(n int) *[]float32 {
 	p := bufPool.Get().(*[]float32)
 	if cap(*p) < n {
@@ -323,17 +338,7 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 						} else {
 							kr.fn(kc, aPanel, bPanel, edge[:], nr, false)
 						}
-						for i := 0; i < mm; i++ {
-							dst := c[ci+i*ldc : ci+i*ldc+nn]
-							src := edge[i*nr : i*nr+nn]
-							if acc {
-								for j := range dst {
-									dst[j] += src[j]
-								}
-							} else {
-								copy(dst, src)
-							}
-						}
+						storeTile(c[ci:], ldc, edge[:], nr, mm, nn, acc)
 					}
 				}
 			}

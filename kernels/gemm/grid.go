@@ -189,17 +189,7 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta floa
 					mm := min(mr, p.M-ir)
 					ci := ir*ldc + jr
 					run(ir, 1, edge[:], nr, false)
-					for i := 0; i < mm; i++ {
-						d := c[ci+i*ldc : ci+i*ldc+nn]
-						s := edge[i*nr : i*nr+nn]
-						if acc {
-							for j := range d {
-								d[j] += s[j]
-							}
-						} else {
-							copy(d, s)
-						}
-					}
+					storeTile(c[ci:], ldc, edge[:], nr, mm, nn, acc)
 				}
 			}
 		}

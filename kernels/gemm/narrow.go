@@ -37,16 +37,7 @@ func narrow(m, n, k int, alpha float32, a, b Matrix, beta float32, c []float32, 
 				continue
 			}
 			kr.rows8(k, a.Data[i*a.Stride:], a.Stride, bd, ldb, edge[:], 8, false)
-			for r := 0; r < 8; r++ {
-				dst, src := c[(i+r)*ldc:(i+r)*ldc+n], edge[r*8:r*8+n]
-				if acc {
-					for j := range dst {
-						dst[j] += src[j]
-					}
-				} else {
-					copy(dst, src)
-				}
-			}
+			storeTile(c[i*ldc:], ldc, edge[:], 8, 8, n, acc)
 		}
 	}
 	threads = parallel.Split(max(1, threads), 2*m*n*k, minFlopsPerThread)
