@@ -270,6 +270,10 @@ func poolRows(ctx *Context, g *poolGeom, kind string, xd, od []float32, lo, hi i
 		fill = float32(math.Inf(-1))
 	}
 	c0, c1 := min(g.pl, wp), min(g.pl+w, wp) // padded columns holding input columns from 0
+	if isMax && g.pt == 0 && g.pl == 0 && hp <= h && wp <= w {
+		maxInside(ctx, g, xd, od, lo, hi)
+		return
+	}
 	if isMax && p.sh > 1 {
 		maxRowsStrided(ctx, g, xd, od, lo, hi, wp, c0, c1)
 		return
@@ -395,14 +399,65 @@ func maxRowsStrided(ctx *Context, g *poolGeom, xd, od []float32, lo, hi, wp, c0,
 	}
 }
 
+// maxInside is poolRows' max when every window lies inside the input (no
+// padding reaches one, as in SqueezeNet's unpadded 3x3 stride-2 pools in ceil
+// mode): the planes, a few at a time (about 256 KiB, to stay in L2), are
+// reduced along y and then along x as one flat array each, whole rows as the
+// elements along y, and the output is read off at the window starts. Windows
+// that run past a row or plane land only in positions nothing reads. A
+// stride-2 pool reduces twice the rows it needs this way, in a few long
+// vector calls instead of several short ones per output row (which cost more
+// on maps of 13-55 columns).
+func maxInside(ctx *Context, g *poolGeom, xd, od []float32, lo, hi int) {
+	h, w, oh, ow, p := g.h, g.w, g.oh, g.ow, g.poolParams
+	plane := h * w
+	per := max(1, (1<<16)/plane)
+	buf := ctx.Scratch(min(per, hi-lo) * plane)
+	defer ctx.Release(buf)
+	for b0 := lo; b0 < hi; b0 += per {
+		b1 := min(hi, b0+per)
+		red := maxWindowsFrom(buf[:(b1-b0)*plane], xd[b0*plane:b1*plane], p.kh, p.dh*w)
+		red = maxWindows(red, p.kw, p.dw)
+		for nc := b0; nc < b1; nc++ {
+			for oy := 0; oy < oh; oy++ {
+				r := red[(nc-b0)*plane+oy*p.sh*w:]
+				d := od[(nc*oh+oy)*ow : (nc*oh+oy+1)*ow]
+				switch p.sw {
+				case 1:
+					copy(d, r)
+				case 2:
+					vec.Stride2(d, r)
+				default:
+					for ox := range d {
+						d[ox] = r[ox*p.sw]
+					}
+				}
+			}
+		}
+	}
+}
+
 // maxWindows reduces m in place to the maxima of windows of k elements spaced
 // step apart, m[i], m[i+step], ..., m[i+(k-1)*step], for every start i that
 // fits; it returns that prefix of m. Windows of 2, 4, 8, ... come from two of
 // half the size; the last step covers k with two overlapping power-of-two
 // windows.
 func maxWindows(m []float32, k, step int) []float32 {
-	n, q := len(m), 1
-	for ; 2*q <= k; q *= 2 {
+	return maxWindowsFrom(m, m, k, step)
+}
+
+// maxWindowsFrom is maxWindows reading src and writing dst (len(src) long,
+// or src itself).
+func maxWindowsFrom(dst, src []float32, k, step int) []float32 {
+	n, q := len(src), 1
+	if k == 1 {
+		copy(dst, src)
+		return dst[:n]
+	}
+	vec.Max(dst[:n-step], src[:n-step], src[step:n])
+	n -= step
+	m := dst
+	for q = 2; 2*q <= k; q *= 2 {
 		s := q * step
 		vec.Max(m[:n-s], m[:n-s], m[s:n])
 		n -= s

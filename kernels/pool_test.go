@@ -73,6 +73,9 @@ func TestPoolRowsMatchesReference(t *testing.T) {
 		if p.padT+p.padL+p.padB+p.padR > 0 {
 			ran["padded"]++
 		}
+		if g.pt == 0 && g.pl == 0 && (g.oh-1)*p.sh+p.dh*(p.kh-1)+1 <= h && (g.ow-1)*p.sw+p.dw*(p.kw-1)+1 <= w {
+			ran["inside"]++ // MaxPool takes maxInside
+		}
 		planes := 1 + r.IntN(3)
 		x := make([]float32, planes*h*w)
 		abs := make([]float32, len(x))
@@ -106,11 +109,48 @@ func TestPoolRowsMatchesReference(t *testing.T) {
 		}
 	}
 	t.Logf("cases run: %v", ran)
-	if ran["all"] < 500 || ran["ceil"] < 100 || ran["dilated"] < 50 || ran["large"] < 50 || ran["padded"] < 100 {
+	if ran["all"] < 500 || ran["ceil"] < 100 || ran["dilated"] < 50 || ran["large"] < 50 || ran["padded"] < 100 || ran["inside"] < 100 {
 		t.Errorf("too few cases of some kind: %v", ran)
 	}
 	if n, _ := ctx.pool.idle(); len(ctx.pool.out) != 0 || n == 0 {
 		t.Errorf("scratch buffers not returned: %d out, %d idle", len(ctx.pool.out), n)
+	}
+}
+
+// TestMaxInsideManyPlanes: SqueezeNet's pools (3x3 stride 2, ceil mode, no
+// padding) on 70 to 130 planes, which maxInside reduces a few planes at a
+// time, bit for bit against the reference, NaN and infinities included.
+func TestMaxInsideManyPlanes(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	ctx := &Context{Threads: 1, pool: newBufferPool()}
+	p := &poolParams{kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, ceil: true, spatial: 2, autoPad: "NOTSET"}
+	for _, tc := range []struct{ c, hw int }{{70, 55}, {130, 27}, {9, 111}, {100, 13}} {
+		g, err := p.geometry(tc.hw, tc.hw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := make([]float32, tc.c*tc.hw*tc.hw)
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+			if r.IntN(500) == 0 {
+				x[i] = []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}[r.IntN(3)]
+			}
+		}
+		n := tc.c * g.oh * g.ow
+		want, got := make([]float32, n), make([]float32, n)
+		poolReference(g, "max", x, want, nil, 0, tc.c)
+		// Planes [1, c) only: a range that does not start at 0 must read its own planes.
+		poolRows(ctx, g, "max", x, got, 1, tc.c)
+		for i := g.oh * g.ow; i < n; i++ {
+			if w, v := want[i], got[i]; w != v && !(w != w && v != v) {
+				t.Fatalf("%d planes of %dx%d: [%d] = %v, reference %v", tc.c, tc.hw, tc.hw, i, v, w)
+			}
+		}
+		for i := 0; i < g.oh*g.ow; i++ {
+			if got[i] != 0 {
+				t.Fatalf("%d planes of %dx%d: plane 0 was written outside [1, %d)", tc.c, tc.hw, tc.hw, tc.c)
+			}
+		}
 	}
 }
 
