@@ -297,56 +297,65 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	bandRows := (oh + bands - 1) / bands
 	bands = (oh + bandRows - 1) / bandRows // 5 rows in 4 bands of 2 are 3 bands
 	workers := min(n*g*bands, threadsFor(ctx, n*m*kk*spatialN, minBandMACs))
-	// im2col runs in strips of output rows of about 4 MiB, so the column matrix
-	// never holds the whole image (and the strip stays in cache for the GEMM).
-	// A pointwise band is one strip: strips of 256 KiB of output, for bias,
-	// GEMM and epilogue to meet in L2, made whole SqueezeNet, MobileNetV2 and
-	// YOLO runs 1.03-1.07x slower (B packed in smaller pieces).
+	// im2col runs in strips of output rows whose column matrix stays under
+	// about 4 MiB and whose output (about 256 KiB) stays in L2 from the bias
+	// fill through the GEMM to the epilogue (SqueezeNet's stem and first 3x3
+	// layers, whose output is 3 and 0.8 MiB: 0.85 of the time in the whole
+	// model); weights larger than that would be streamed again for every
+	// strip, so their layers take strips of the weights' size. A pointwise
+	// band is one strip: pixel strips of 256 KiB of output measured 1.02-1.05x
+	// slower on YOLO's 104x104 layers, whose bias fill and epilogue then
+	// stream well enough.
+	stripOut := max(convStripFloats, mg*kk)
 	stripRows := bandRows
 	if !pointwise {
-		stripRows = max(1, min(bandRows, (1<<20)/max(1, kk*ow)))
+		stripRows = max(1, min(bandRows, (1<<20)/max(1, kk*ow), stripOut/max(1, mg*ow)))
 	}
 	var cols []float32
 	if !pointwise {
 		cols = ctx.Scratch(workers * kk * stripRows * ow)
 		defer ctx.Release(cols)
 	}
+	// strip computes output pixels [j0, j1) of group gi of image b from B in
+	// src, whose first column is pixel j0.
+	strip := func(b, gi, j0, j1 int, src gemm.Matrix, threads int, regs [][]float32) {
+		base := (b*m + gi*mg) * spatialN
+		og := od[base : base+mg*spatialN]
+		n := j1 - j0
+		beta := float32(0)
+		if bias != nil {
+			for i := 0; i < mg; i++ {
+				fillSlice(og[i*spatialN+j0:i*spatialN+j1], bias[gi*mg+i])
+			}
+			beta = 1
+		}
+		dst := og[j0:]
+		if packed {
+			gemm.MulPackedA(packs[gi], n, src, beta, dst, spatialN, threads)
+		} else {
+			gemm.Sgemm(mg, n, kk, 1, gemm.Matrix{Data: wdata[gi*mg*kk:], Stride: kk}, src, beta, dst, spatialN, threads)
+		}
+		for i := 0; epi != nil && i < mg; i++ {
+			at := base + i*spatialN + j0
+			epi.span(regs, od, od, at, at+n)
+		}
+	}
 	// band computes output rows [r0, r1) of group gi of image b.
 	band := func(b, gi, r0, r1 int, col []float32, threads int) {
 		xg := xd[(b*c+gi*cg)*h*wd:]
-		og := od[(b*m+gi*mg)*spatialN : (b*m+gi*mg+mg)*spatialN]
-		bctx := &Context{Threads: threads}
 		var regs [][]float32
 		if epi != nil {
 			regs = prog.registers()
 		}
+		if pointwise {
+			strip(b, gi, r0*ow, r1*ow, gemm.Matrix{Data: xg[r0*ow:], Stride: spatialN}, threads, regs)
+			return
+		}
+		bctx := &Context{Threads: threads}
 		for y0 := r0; y0 < r1; y0 += stripRows {
 			y1 := min(r1, y0+stripRows)
-			n := (y1 - y0) * ow
-			beta := float32(0)
-			if bias != nil {
-				for i := 0; i < mg; i++ {
-					fillSlice(og[i*spatialN+y0*ow:i*spatialN+y1*ow], bias[gi*mg+i])
-				}
-				beta = 1
-			}
-			var src gemm.Matrix
-			if pointwise {
-				src = gemm.Matrix{Data: xg[y0*ow:], Stride: spatialN}
-			} else {
-				im2col(bctx, geo, cg, xg, col, y0, y1)
-				src = gemm.Matrix{Data: col, Stride: n}
-			}
-			dst := og[y0*ow:]
-			if packed {
-				gemm.MulPackedA(packs[gi], n, src, beta, dst, spatialN, threads)
-			} else {
-				gemm.Sgemm(mg, n, kk, 1, gemm.Matrix{Data: wdata[gi*mg*kk:], Stride: kk}, src, beta, dst, spatialN, threads)
-			}
-			for i := 0; epi != nil && i < mg; i++ {
-				at := (b*m+gi*mg+i)*spatialN + y0*ow
-				epi.span(regs, od, od, at, at+n)
-			}
+			im2col(bctx, geo, cg, xg, col, y0, y1)
+			strip(b, gi, y0*ow, y1*ow, gemm.Matrix{Data: col, Stride: (y1 - y0) * ow}, threads, regs)
 		}
 	}
 	if workers == 1 {
@@ -371,6 +380,10 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 // about 4 us on one core, several times what a region costs on the worker
 // pool (0.4-0.7 us in parallel's BenchmarkFor).
 const minBandMACs = 1 << 17
+
+// convStripFloats is about how much output (256 KiB) a strip of im2col's
+// path computes at a time.
+const convStripFloats = 1 << 16
 
 // convGeom is one convolution's geometry in 2-D.
 type convGeom struct {
@@ -431,9 +444,12 @@ func im2col(ctx *Context, g convGeom, cg int, x, col []float32, y0, y1 int) {
 				clear(drow[:xlo])
 				clear(drow[xhi:])
 				ix0 := xlo*g.sw + kj*g.dw - g.pl
-				if g.sw == 1 {
+				switch g.sw {
+				case 1:
 					copy(drow[xlo:xhi], srow[ix0:ix0+xhi-xlo])
-				} else {
+				case 2:
+					vec.Stride2(drow[xlo:xhi], srow[ix0:])
+				default:
 					for ox, ix := xlo, ix0; ox < xhi; ox, ix = ox+1, ix+g.sw {
 						drow[ox] = srow[ix]
 					}

@@ -196,11 +196,17 @@ func TestDepthwiseMatchesDirect(t *testing.T) {
 // checkConv runs one Conv with random data every way and compares with convNaive.
 func checkConv(t *testing.T, r *rand.Rand, g convGeom, n, c, m, group int) {
 	t.Helper()
+	checkConvBias(t, r, g, n, c, m, group, -1)
+}
+
+// checkConvBias is checkConv with a bias (bias 1), without (0) or either (-1).
+func checkConvBias(t *testing.T, r *rand.Rand, g convGeom, n, c, m, group, bias int) {
+	t.Helper()
 	{
 		x := randFloats(r, n*c*g.h*g.w)
 		w := randFloats(r, m*(c/group)*g.kh*g.kw)
 		var b []float32
-		if r.IntN(2) == 0 {
+		if bias == 1 || bias == -1 && r.IntN(2) == 0 {
 			b = randFloats(r, m)
 		}
 		want, mag := convNaive(x, w, b, n, c, g.h, g.w, m, group, g.kh, g.kw, g)
@@ -295,5 +301,27 @@ func TestConvBandsMatchDirect(t *testing.T) {
 		g.oh, g.pt, _ = convOut(g.h, tc.k, tc.s, 1, tc.pad, tc.pad, "NOTSET")
 		g.ow, g.pl, _ = convOut(g.w, tc.k, tc.s, 1, tc.pad, tc.pad, "NOTSET")
 		checkConv(t, r, g, tc.n, tc.c, tc.m, tc.group)
+	}
+}
+
+// TestConvStripsMatchDirect runs convolutions whose im2col path computes
+// several strips of output rows (about 256 KiB of output each), the last one
+// short, with a bias, odd widths, padding, stride 2, channel counts that are
+// not a multiple of 8 and two groups, against the direct reference.
+func TestConvStripsMatchDirect(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, tc := range []struct{ n, c, m, group, hw, k, s, pad int }{
+		{1, 3, 64, 1, 111, 3, 2, 0}, // SqueezeNet-like stem: 55 wide, 4 strips of 18 rows
+		{1, 5, 70, 1, 45, 3, 1, 1},  // 3 strips of 20 rows
+		{2, 6, 78, 2, 41, 3, 1, 1},  // groups of 39 outputs: 2 strips per group and image
+		{1, 4, 96, 1, 57, 3, 2, 1},  // 29 wide, 2 strips
+	} {
+		g := convGeom{h: tc.hw, w: tc.hw, kh: tc.k, kw: tc.k, sh: tc.s, sw: tc.s, dh: 1, dw: 1}
+		g.oh, g.pt, _ = convOut(g.h, tc.k, tc.s, 1, tc.pad, tc.pad, "NOTSET")
+		g.ow, g.pl, _ = convOut(g.w, tc.k, tc.s, 1, tc.pad, tc.pad, "NOTSET")
+		if rows := convStripFloats / (tc.m / tc.group * g.ow); rows >= g.oh {
+			t.Fatalf("%+v: one strip of %d rows covers all %d", tc, rows, g.oh)
+		}
+		checkConvBias(t, r, g, tc.n, tc.c, tc.m, tc.group, 1)
 	}
 }
