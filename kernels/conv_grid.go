@@ -16,18 +16,21 @@ import (
 // The GEMM writes the output directly: its 16- or 24-wide panels are
 // consecutive output pixels, and the offsets kernels (6x16, and 4x24 where
 // 16 or 32 output channels would leave 6-row tiles part empty) read each
-// 8-wide group where it lies, so the output width must be a multiple of 8
-// (the groups then never cross an input row).
+// 8-wide group where it lies, so the rows computed are a multiple of 8 wide
+// (the groups then never cross an input row). Other widths compute the next
+// multiple of 8 into scratch, the extra columns reading zeros, and copy the
+// rows out without them.
 //
 // Measured against im2col (BenchmarkConvLayerGridVsIm2col, thread CPU time):
 // CIFAR-sized 3x3 convolutions take 0.60-0.77 of the time, a 3x3 stride-2
-// stem on 224x224 0.66-0.97. Widths that are not a multiple of 8 stay on
-// im2col's path: computing on the padded grid and dropping its extra columns
-// lost as much as it saved (13x13: 1.18x), and so did going row by row
-// (SqueezeNet's 111-wide stem: 1.01x).
+// stem on 224x224 0.66-0.97, SqueezeNet's 55-wide 3x3 layer (56 computed)
+// 0.74-0.85, its 111-wide stem 0.98-0.99. Widths that waste more than 1/16
+// of the columns stay on im2col's path (13x13: 1.18x), and so did going row
+// by row (the 111-wide stem: 1.01x).
 type gridLayout struct {
 	geo    convGeom
 	cg     int
+	cols   int // output columns computed per row: ow, or ow rounded up to 8
 	hq, wq int
 	cs     int    // floats per input channel in the phase buffer
 	offs   []int  // per tap (ci, ki, kj): where it starts, relative to the group's first channel
@@ -35,10 +38,11 @@ type gridLayout struct {
 }
 
 func newGridLayout(g convGeom, cg int) *gridLayout {
+	cols := roundUp8(g.ow)
 	l := &gridLayout{
-		geo: g, cg: cg,
+		geo: g, cg: cg, cols: cols,
 		hq: g.oh + (g.kh-1)*g.dh/g.sh,
-		wq: g.ow + (g.kw-1)*g.dw/g.sw,
+		wq: cols + (g.kw-1)*g.dw/g.sw, // the extra columns read zeros
 	}
 	// An odd number of cache lines per channel: strides of a multiple of 512
 	// bytes would put the taps' rows of a panel into a few L1 sets, which
@@ -79,11 +83,16 @@ func (l *gridLayout) fill(ctx *Context, g convGeom, c int, src, dst []float32) {
 // pointwise (im2col's path only packs B there; reading the input in place
 // measured 0.82-0.97 of the time on single 16-64 channel layers, but 1.05-1.07
 // on whole SqueezeNet and MobileNetV2 runs, where the input comes from the
-// layer before rather than from cache), and output widths a multiple of 8.
+// layer before rather than from cache), and output widths a multiple of 8,
+// or within 1/16 of one (55, 111): those compute the next multiple and drop
+// the extra column, which 13 or 27 columns (3 and 5 of 16 and 32 computed
+// for nothing) would not pay for.
 func gridFits(g convGeom) bool {
 	pointwise := g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.oh == g.h && g.ow == g.w
-	return !pointwise && g.ow%8 == 0
+	return !pointwise && 16*(roundUp8(g.ow)-g.ow) <= g.ow
 }
+
+func roundUp8(n int) int { return (n + 7) &^ 7 }
 
 // runGrid computes the convolution of Run, laid out by l, with the packed
 // weights of each group (and their 4-row packing, or nil, taken where it
@@ -105,11 +114,19 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 	// Strips of output rows of about 256 KiB, so that the epilogue finds them
 	// in cache; an even number of rows keeps the panels of 8-wide outputs
 	// whole.
-	stripRows := max(1, min(bandRows, (1<<16)/max(1, mg*ow)))
-	if stripRows > 1 && ow%16 != 0 {
+	cols := l.cols
+	stripRows := max(1, min(bandRows, (1<<16)/max(1, mg*cols)))
+	if stripRows > 1 && cols%16 != 0 {
 		stripRows &^= 1
 	}
-	band := func(b, gi, r0, r1 int, threads int) {
+	// With padded rows (cols > ow), a strip's output goes to scratch first,
+	// its rows cols apart, and is copied out without the extra columns.
+	var wide []float32
+	if cols != ow {
+		wide = ctx.Scratch(workers * mg * stripRows * cols)
+		defer ctx.Release(wide)
+	}
+	band := func(b, gi, r0, r1 int, threads int, wide []float32) {
 		data := buf[(b*c+gi*cg)*l.cs:]
 		base := (b*m + gi*mg) * spatialN
 		og := od[base : base+mg*spatialN]
@@ -119,19 +136,31 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 		}
 		for y0 := r0; y0 < r1; y0 += stripRows {
 			y1 := min(r1, y0+stripRows)
+			np := (y1 - y0) * cols
+			dst, ldd := og[y0*ow:], spatialN
+			if wide != nil {
+				dst, ldd = wide, np
+			}
 			beta := float32(0)
 			if bias != nil {
 				for i := 0; i < mg; i++ {
-					fillSlice(og[i*spatialN+y0*ow:i*spatialN+y1*ow], bias[gi*mg+i])
+					fillSlice(dst[i*ldd:i*ldd+np], bias[gi*mg+i])
 				}
 				beta = 1
 			}
-			grid := gemm.Grid{Data: data[y0*l.wq:], Offs: l.offs, Rows: y1 - y0, Cols: ow, RowStride: l.wq}
+			grid := gemm.Grid{Data: data[y0*l.wq:], Offs: l.offs, Rows: y1 - y0, Cols: cols, RowStride: l.wq}
 			pa := packs[gi]
-			if narrow != nil && gemm.GridTiles(narrow[gi], (y1-y0)*ow) < gemm.GridTiles(pa, (y1-y0)*ow) {
+			if narrow != nil && gemm.GridTiles(narrow[gi], np) < gemm.GridTiles(pa, np) {
 				pa = narrow[gi]
 			}
-			gemm.MulPackedAGrid(pa, grid, beta, og[y0*ow:], spatialN, threads)
+			gemm.MulPackedAGrid(pa, grid, beta, dst, ldd, threads)
+			if wide != nil {
+				for i := 0; i < mg; i++ {
+					for y := y0; y < y1; y++ {
+						copy(og[i*spatialN+y*ow:i*spatialN+(y+1)*ow], wide[i*np+(y-y0)*cols:])
+					}
+				}
+			}
 			for i := 0; epi != nil && i < mg; i++ {
 				at := base + i*spatialN + y0*ow
 				epi.span(regs, od, od, at, at+(y1-y0)*ow)
@@ -142,15 +171,20 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 		for b := 0; b < n; b++ {
 			for gi := 0; gi < g; gi++ {
 				for r0 := 0; r0 < oh; r0 += bandRows {
-					band(b, gi, r0, min(oh, r0+bandRows), ctx.Threads)
+					band(b, gi, r0, min(oh, r0+bandRows), ctx.Threads, wide)
 				}
 			}
 		}
 		return
 	}
-	parallel.For(workers, n*g*bands, func(i int) {
+	per := len(wide) / workers
+	parallel.ForSeat(workers, n*g*bands, func(seat, i int) {
 		t, gi, b := i%bands, i/bands%g, i/(bands*g)
-		band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), 1)
+		var w []float32
+		if wide != nil {
+			w = wide[seat*per : (seat+1)*per]
+		}
+		band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), 1, w)
 	})
 }
 

@@ -325,3 +325,33 @@ func TestConvStripsMatchDirect(t *testing.T) {
 		checkConvBias(t, r, g, tc.n, tc.c, tc.m, tc.group, 1)
 	}
 }
+
+// TestConvPaddedGridMatchesDirect runs the grid path on output widths that
+// are not a multiple of 8 (it computes the next multiple and drops the
+// extra columns): SqueezeNet's 55 and 111, 23, 31 and 46 wide maps, with
+// padding, strides 1-2, dilation, channel counts that are not a multiple of
+// 8, two groups and batches, against the direct reference.
+func TestConvPaddedGridMatchesDirect(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, tc := range []struct{ n, c, m, group, h, w, k, s, d, pad int }{
+		{1, 16, 64, 1, 55, 55, 3, 1, 1, 1},  // SqueezeNet's first expand 3x3
+		{1, 3, 64, 1, 224, 224, 3, 2, 1, 0}, // its stem: 111 wide
+		{2, 5, 20, 1, 9, 23, 3, 1, 1, 1},
+		{1, 12, 30, 2, 13, 61, 3, 2, 1, 1}, // 31 wide
+		{1, 7, 13, 1, 11, 31, 3, 1, 2, 2},
+		{1, 9, 40, 1, 6, 47, 2, 1, 1, 0}, // 46 wide, a 2x2 kernel
+	} {
+		g := convGeom{h: tc.h, w: tc.w, kh: tc.k, kw: tc.k, sh: tc.s, sw: tc.s, dh: tc.d, dw: tc.d}
+		g.oh, g.pt, _ = convOut(g.h, tc.k, tc.s, tc.d, tc.pad, tc.pad, "NOTSET")
+		g.ow, g.pl, _ = convOut(g.w, tc.k, tc.s, tc.d, tc.pad, tc.pad, "NOTSET")
+		if !gridFits(g) {
+			t.Fatalf("%+v: output %dx%d does not take the grid path", tc, g.oh, g.ow)
+		}
+		checkConvBias(t, r, g, tc.n, tc.c, tc.m, tc.group, 1)
+	}
+	for _, ow := range []int{13, 15, 27} {
+		if gridFits(convGeom{h: ow, w: ow, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, oh: ow, ow: ow}) {
+			t.Errorf("%d columns take the grid path (it would compute %d)", ow, roundUp8(ow))
+		}
+	}
+}
