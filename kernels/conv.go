@@ -322,17 +322,20 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 		base := (b*m + gi*mg) * spatialN
 		og := od[base : base+mg*spatialN]
 		n := j1 - j0
-		beta := float32(0)
-		if bias != nil {
-			for i := 0; i < mg; i++ {
-				fillSlice(og[i*spatialN+j0:i*spatialN+j1], bias[gi*mg+i])
-			}
-			beta = 1
-		}
 		dst := og[j0:]
-		if packed {
-			gemm.MulPackedA(packs[gi], n, src, beta, dst, spatialN, threads)
-		} else {
+		switch {
+		case packed && bias != nil: // the micro-kernels add the bias as they store
+			gemm.MulPackedABias(packs[gi], n, src, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
+		case packed:
+			gemm.MulPackedA(packs[gi], n, src, 0, dst, spatialN, threads)
+		default:
+			beta := float32(0)
+			if bias != nil {
+				for i := 0; i < mg; i++ {
+					fillSlice(og[i*spatialN+j0:i*spatialN+j1], bias[gi*mg+i])
+				}
+				beta = 1
+			}
 			gemm.Sgemm(mg, n, kk, 1, gemm.Matrix{Data: wdata[gi*mg*kk:], Stride: kk}, src, beta, dst, spatialN, threads)
 		}
 		for i := 0; epi != nil && i < mg; i++ {

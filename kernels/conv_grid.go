@@ -141,19 +141,16 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 			if wide != nil {
 				dst, ldd = wide, np
 			}
-			beta := float32(0)
-			if bias != nil {
-				for i := 0; i < mg; i++ {
-					fillSlice(dst[i*ldd:i*ldd+np], bias[gi*mg+i])
-				}
-				beta = 1
-			}
 			grid := gemm.Grid{Data: data[y0*l.wq:], Offs: l.offs, Rows: y1 - y0, Cols: cols, RowStride: l.wq}
 			pa := packs[gi]
 			if narrow != nil && gemm.GridTiles(narrow[gi], np) < gemm.GridTiles(pa, np) {
 				pa = narrow[gi]
 			}
-			gemm.MulPackedAGrid(pa, grid, beta, dst, ldd, threads)
+			if bias != nil { // the micro-kernels add the bias as they store
+				gemm.MulPackedAGridBias(pa, grid, bias[gi*mg:(gi+1)*mg], dst, ldd, threads)
+			} else {
+				gemm.MulPackedAGrid(pa, grid, 0, dst, ldd, threads)
+			}
 			if wide != nil {
 				for i := 0; i < mg; i++ {
 					for y := y0; y < y1; y++ {

@@ -38,8 +38,9 @@ type kernel struct {
 	// (no packing), for products at most 8 columns wide; see narrow.
 	rows8 func(kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool)
 	// tiles, when set, computes the given number of full tiles down C in one
-	// call: consecutive A panels with the same B panel.
-	tiles func(kc int, a, b, c []float32, ldc int, acc bool, tiles int)
+	// call: consecutive A panels with the same B panel; without acc, a
+	// non-nil bias (from the first tile's first row on) is added to each row.
+	tiles func(kc int, a, b, c []float32, ldc int, acc bool, tiles int, bias []float32)
 	// grid are the kernels that read B through offsets (see Grid), for A
 	// packed with this kernel's mr or with another.
 	grid []gridKernel
@@ -79,7 +80,7 @@ func Sgemm(m, n, k int, alpha float32, a, b Matrix, beta float32, c []float32, l
 	if narrow(m, n, k, alpha, a, b, beta, c, ldc, threads) {
 		return
 	}
-	run(m, n, k, aSource{mat: a, alpha: alpha}, bSource{mat: b}, beta, c, ldc, threads)
+	run(m, n, k, aSource{mat: a, alpha: alpha}, bSource{mat: b}, beta, c, ldc, threads, nil)
 }
 
 // PackedA is a left-hand matrix packed once for the active kernel (e.g. convolution
@@ -144,7 +145,35 @@ func MulPackedA(p *PackedA, n int, b Matrix, beta float32, c []float32, ldc int,
 		scaleC(p.M, n, beta, c, ldc)
 		return
 	}
-	run(p.M, n, p.K, aSource{packed: p}, bSource{mat: b}, beta, c, ldc, threads)
+	run(p.M, n, p.K, aSource{packed: p}, bSource{mat: b}, beta, c, ldc, threads, nil)
+}
+
+// MulPackedABias computes C = P * B + bias, bias[i] added to row i of C,
+// overwriting C: the sum a C filled with the bias and MulPackedA with beta 1
+// would give, bit for bit, without the pass that fills it.
+func MulPackedABias(p *PackedA, n int, b Matrix, bias []float32, c []float32, ldc int, threads int) {
+	if p.mr != active.mr {
+		panic("gemm: PackedA was packed for another kernel")
+	}
+	if p.M == 0 || n == 0 {
+		return
+	}
+	_ = bias[p.M-1]
+	if p.K == 0 {
+		fillBias(c, ldc, bias, p.M, n)
+		return
+	}
+	run(p.M, n, p.K, aSource{packed: p}, bSource{mat: b}, 0, c, ldc, threads, bias)
+}
+
+// fillBias sets rows x cols of c (rows ldc apart) to bias[i] in row i.
+func fillBias(c []float32, ldc int, bias []float32, rows, cols int) {
+	for i := 0; i < rows; i++ {
+		row := c[i*ldc : i*ldc+cols]
+		for j := range row {
+			row[j] = bias[i]
+		}
+	}
 }
 
 // MulPackedB computes C = alpha * A * P + beta * C with P packed by PackB.
@@ -159,7 +188,7 @@ func MulPackedB(m int, alpha float32, a Matrix, p *PackedB, beta float32, c []fl
 		scaleC(m, p.N, beta, c, ldc)
 		return
 	}
-	run(m, p.N, p.K, aSource{mat: a, alpha: alpha}, bSource{packed: p}, beta, c, ldc, threads)
+	run(m, p.N, p.K, aSource{mat: a, alpha: alpha}, bSource{packed: p}, beta, c, ldc, threads, nil)
 }
 
 type aSource struct {
@@ -182,14 +211,15 @@ const (
 )
 
 // run splits C into column (or row) ranges of whole tiles, claimed by up to
-// threads goroutines of the shared pool, and multiplies.
-func run(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, threads int) {
+// threads goroutines of the shared pool, and multiplies; a non-nil bias (with
+// beta 0) is added to C's rows.
+func run(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, threads int, bias []float32) {
 	kr := active
 	threads = parallel.Split(max(1, threads), 2*m*n*k, minFlopsPerThread)
 	colTiles := (n + kr.nr - 1) / kr.nr
 	rowTiles := (m + kr.mr - 1) / kr.mr
 	if threads == 1 {
-		block(kr, 0, m, 0, n, k, a, b, beta, c, ldc)
+		block(kr, 0, m, 0, n, k, a, b, beta, c, ldc, bias)
 		return
 	}
 	// Each item packs its own share of an operand that is not prepacked, and
@@ -206,7 +236,7 @@ func run(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, 
 		items := min(colTiles, itemsPerThread*threads)
 		parallel.For(threads, items, func(i int) {
 			j0, j1 := i*colTiles/items*kr.nr, min(n, (i+1)*colTiles/items*kr.nr)
-			block(kr, 0, m, j0, j1, k, a, b, beta, c, ldc)
+			block(kr, 0, m, j0, j1, k, a, b, beta, c, ldc, bias)
 		})
 		return
 	}
@@ -215,7 +245,7 @@ func run(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, 
 	items := min(rowTiles, itemsPerThread*threads)
 	parallel.For(threads, items, func(i int) {
 		i0, i1 := i*rowTiles/items*kr.mr, min(m, (i+1)*rowTiles/items*kr.mr)
-		block(kr, i0, i1, 0, n, k, a, b, beta, c, ldc)
+		block(kr, i0, i1, 0, n, k, a, b, beta, c, ldc, bias)
 	})
 }
 
@@ -227,9 +257,17 @@ var bufPool = sync.Pool{New: func() any { return new([]float32) }}
 var edgePool = sync.Pool{New: func() any { return new([12 * 32]float32) }}
 
 // storeTile writes the top-left mm x nn of a scratch tile (rows ldt apart)
-// into c (rows ldc apart), adding to it when acc.
-func storeTile(c []float32, ldc int, tile []float32, ldt, mm, nn int, acc bool) {
+// into c (rows ldc apart), adding to it when acc, else adding bias[i] to row
+// i when bias is not nil.
+func storeTile(c []float32, ldc int, tile []float32, ldt, mm, nn int, acc bool, bias []float32) {
 	for i := 0; i < mm; i++ {
+		if !acc && bias != nil {
+			dst, src, bv := c[i*ldc:i*ldc+nn], tile[i*ldt:i*ldt+nn], bias[i]
+			for j := range dst {
+				dst[j] = src[j] + bv
+			}
+			continue
+		}
 		dst, src := c[i*ldc:i*ldc+nn], tile[i*ldt:i*ldt+nn]
 		if acc {
 			for j := range dst {
@@ -252,8 +290,9 @@ func getBuf(n int) *[]float32 {
 
 // block computes rows [i0, i1) x columns [j0, j1) of C, looping the Goto way:
 // columns in nc blocks, k in kc blocks (packing B), rows in mc blocks (packing A),
-// then NR x MR tiles with the micro-kernel.
-func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32, c []float32, ldc int) {
+// then NR x MR tiles with the micro-kernel. A non-nil bias (indexed by C's
+// row) is added by the first k block.
+func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32, c []float32, ldc int, bias []float32) {
 	mr, nr := kr.mr, kr.nr
 	var bp, ap *[]float32
 	if b.packed == nil {
@@ -279,6 +318,10 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 		for pc := 0; pc < k; pc += kcBlock {
 			kc := min(kcBlock, k-pc)
 			acc := pc > 0 || beta != 0
+			var bs []float32 // the bias, for this k block
+			if !acc {
+				bs = bias
+			}
 			// With at most two row tiles, each B panel is used at most twice: reading
 			// it in place costs less than packing it.
 			direct := b.packed == nil && !b.mat.Trans && kr.strided != nil && i1-i0 <= 2*mr
@@ -314,7 +357,7 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 					}
 					ir0 := 0
 					if full := mc / mr; full > 0 && nn == nr && !inPlace && kr.tiles != nil {
-						kr.tiles(kc, aBlock, bPanel, c[ic*ldc+jc+jr:], ldc, acc, full)
+						kr.tiles(kc, aBlock, bPanel, c[ic*ldc+jc+jr:], ldc, acc, full, rowsFrom(bs, ic))
 						ir0 = full * mr
 					}
 					for ir := ir0; ir < mc; ir += mr {
@@ -322,10 +365,15 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 						aPanel := aBlock[ir*kc:]
 						ci := (ic+ir)*ldc + jc + jr
 						if mm == mr && nn == nr {
+							accT := acc
+							if bs != nil { // these kernels add only C: fill the tile with the bias
+								fillBias(c[ci:], ldc, bs[ic+ir:], mr, nr)
+								accT = true
+							}
 							if inPlace {
-								kr.strided(kc, aPanel, bPanel, b.mat.Stride, c[ci:], ldc, acc)
+								kr.strided(kc, aPanel, bPanel, b.mat.Stride, c[ci:], ldc, accT)
 							} else {
-								kr.fn(kc, aPanel, bPanel, c[ci:], ldc, acc)
+								kr.fn(kc, aPanel, bPanel, c[ci:], ldc, accT)
 							}
 							continue
 						}
@@ -338,12 +386,20 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 						} else {
 							kr.fn(kc, aPanel, bPanel, edge[:], nr, false)
 						}
-						storeTile(c[ci:], ldc, edge[:], nr, mm, nn, acc)
+						storeTile(c[ci:], ldc, edge[:], nr, mm, nn, acc, rowsFrom(bs, ic+ir))
 					}
 				}
 			}
 		}
 	}
+}
+
+// rowsFrom is bias from row i on, or nil without a bias.
+func rowsFrom(bias []float32, i int) []float32 {
+	if bias == nil {
+		return nil
+	}
+	return bias[i:]
 }
 
 // packA writes rows [i0, i0+mc) x k [pc, pc+kc) of alpha*A as MR-row panels,

@@ -107,6 +107,35 @@ func TestPacked(t *testing.T) {
 	})
 }
 
+// TestMulPackedABias: C = P*B + bias equals, bit for bit, C filled with the
+// bias and MulPackedA with beta 1, on shapes with ragged row and column tiles,
+// few rows (B read in place), K over one k block, and 1-2 threads.
+func TestMulPackedABias(t *testing.T) {
+	withEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(7, 8))
+		for _, s := range [][3]int{{64, 3025, 16}, {13, 50, 600}, {5, 70, 9}, {12, 33, 27}, {150, 169, 64}, {7, 2100, 1}, {30, 40, 0}} {
+			m, n, k := s[0], s[1], s[2]
+			for _, threads := range []int{1, 2} {
+				a := Matrix{randMat(r, m*k+1), k, false}
+				b := Matrix{randMat(r, k*n+1), n, false}
+				bias := randMat(r, m)
+				ldc := n + 3
+				want, got := make([]float32, m*ldc), randMat(r, m*ldc)
+				copy(want, got) // the columns past n must stay as they are
+				fillBias(want, ldc, bias, m, n)
+				p := PackA(m, k, 1, a)
+				MulPackedA(p, n, b, 1, want, ldc, threads)
+				MulPackedABias(p, n, b, bias, got, ldc, threads)
+				for i := range want {
+					if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
+						t.Fatalf("m=%d n=%d k=%d threads=%d: C[%d] = %v, filled bias then beta 1 gives %v", m, n, k, threads, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	})
+}
+
 // BenchmarkSgemm reports GFLOP/s for square and convolution-shaped products.
 func BenchmarkSgemm(b *testing.B) {
 	r := rand.New(rand.NewPCG(5, 6))
@@ -144,7 +173,7 @@ func BenchmarkNarrow(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("tiled/%dx%dx%d", m, n, k), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				run(m, n, k, aSource{mat: a, alpha: 1}, bSource{mat: bm}, 0, c, n, 1)
+				run(m, n, k, aSource{mat: a, alpha: 1}, bSource{mat: bm}, 0, c, n, 1, nil)
 			}
 			b.ReportMetric(float64(2*m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})

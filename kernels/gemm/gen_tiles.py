@@ -3,7 +3,7 @@
 row tiles in one call (run: python3 gen_tiles.py).
 
 A call computes `tiles` tiles down C, each C[6 x 16] = A_panel * B_panel (+ C
-when acc), the A panels consecutive (kc x 6 each, k-major) and the same B panel
+when acc, else + bias per row when bias is not nil), the A panels consecutive (kc x 6 each, k-major) and the same B panel
 for all. Small-K products (pointwise convolutions with 16-64 input channels)
 spend as much on a Go call per tile as on the tile's FMAs; one call per
 column of tiles removes that. The offsets variant reads the B panel where a
@@ -11,12 +11,28 @@ convolution's input lies (see Grid): row p at b[offs[p]:][:8] and
 b[offs[p]+d1:][:8].
 """
 
+def add_bias(w, name, off, rows):
+    """Without acc, a non-nil bias (one value per row of C) is added to the
+    tile before it is stored: C = A*B + bias, the sum a bias-filled C would
+    give, without the pass that fills it. The pointer, kept in the argument
+    slot, moves on by a tile's rows for the next tile."""
+    w(f"\tMOVQ bias+{off}(FP), CX")
+    w("\tTESTQ CX, CX")
+    w(f"\tJEQ {name}_plain")
+    for i, regs in enumerate(rows):
+        w(f"\tVBROADCASTSS {4*i}(CX), Y15")
+        for r in regs:
+            w(f"\tVADDPS Y15, {r}, {r}")
+    w(f"\tADDQ ${4*len(rows)}, CX")
+    w(f"\tMOVQ CX, bias+{off}(FP)")
+    w(f"{name}_plain:")
+
 def kernel(name, offs):
     out = []
     w = out.append
     if offs:
-        w(f"// func {name}(kc int, a, b *float32, offs *int, c *float32, ldc, d1 int, acc bool, tiles int)")
-        w(f"TEXT ·{name}(SB), NOSPLIT, $0-72")
+        w(f"// func {name}(kc int, a, b *float32, offs *int, c *float32, ldc, d1 int, acc bool, tiles int, bias *float32)")
+        w(f"TEXT ·{name}(SB), NOSPLIT, $0-80")
         w("\tMOVQ kc+0(FP), R9")
         w("\tMOVQ a+8(FP), AX")
         w("\tMOVQ b+16(FP), BX")
@@ -29,8 +45,8 @@ def kernel(name, offs):
         w("\tMOVBLZX acc+56(FP), R8")
         w("\tMOVQ tiles+64(FP), R13")
     else:
-        w(f"// func {name}(kc int, a, b, c *float32, ldc int, acc bool, tiles int)")
-        w(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
+        w(f"// func {name}(kc int, a, b, c *float32, ldc int, acc bool, tiles int, bias *float32)")
+        w(f"TEXT ·{name}(SB), NOSPLIT, $0-64")
         w("\tMOVQ kc+0(FP), R9")
         w("\tMOVQ a+8(FP), AX")
         w("\tMOVQ b+16(FP), R10")
@@ -78,6 +94,8 @@ def kernel(name, offs):
             w("\tADDQ DX, R11")
     w(f"\tJMP {name}_next")
     w(f"{name}_overwrite:")
+    bias_off = 72 if offs else 56
+    add_bias(w, name, bias_off, [[f"Y{i*2+j}" for j in range(2)] for i in range(6)])
     for i in range(6):
         for j in range(2):
             w(f"\tVMOVUPS Y{i*2+j}, {32*j}(R11)")
@@ -99,8 +117,8 @@ def kernel4x24(name):
     tile rounds up to 18 and 36."""
     out = []
     w = out.append
-    w(f"// func {name}(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, tiles int)")
-    w(f"TEXT ·{name}(SB), NOSPLIT, $0-80")
+    w(f"// func {name}(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, tiles int, bias *float32)")
+    w(f"TEXT ·{name}(SB), NOSPLIT, $0-88")
     w("\tMOVQ kc+0(FP), R9")
     w("\tMOVQ a+8(FP), AX")
     w("\tMOVQ b+16(FP), BX")
@@ -149,6 +167,7 @@ def kernel4x24(name):
             w("\tADDQ DX, R11")
     w(f"\tJMP {name}_next")
     w(f"{name}_overwrite:")
+    add_bias(w, name, 80, [[f"Y{i*3+j}" for j in range(3)] for i in range(4)])
     for i in range(4):
         for j in range(3):
             w(f"\tVMOVUPS Y{i*3+j}, {32*j}(R11)")

@@ -19,10 +19,10 @@ func (g Grid) at(j int) int { return j/g.Cols*g.RowStride + j%g.Cols }
 // gridKernel is a micro-kernel that reads B through offsets: an mr x nr tile
 // whose nr columns are nr/8 groups of 8 consecutive floats, group j of row p
 // at b[offs[p]+ds[j]:] (ds[0] is 0). fn computes tiles full tiles down C, from
-// consecutive A panels.
+// consecutive A panels, adding bias per row as kernel.tiles does.
 type gridKernel struct {
 	mr, nr int
-	fn     func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, tiles int)
+	fn     func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, tiles int, bias []float32)
 }
 
 // gridKernelFor is the active kernel's grid kernel for A packed with mr rows
@@ -66,6 +66,21 @@ func GridTiles(p *PackedA, n int) int {
 // in one input row are read in place by a grid kernel; other panels, and
 // machines without one, gather the panel first.
 func MulPackedAGrid(p *PackedA, g Grid, beta float32, c []float32, ldc int, threads int) {
+	mulGrid(p, g, beta, nil, c, ldc, threads)
+}
+
+// MulPackedAGridBias computes C = P * B + bias for B read through g, bias[i]
+// added to row i of C, overwriting C: the sum a C filled with the bias and
+// MulPackedAGrid with beta 1 would give, bit for bit, without the pass that
+// fills it.
+func MulPackedAGridBias(p *PackedA, g Grid, bias []float32, c []float32, ldc int, threads int) {
+	if p.M > 0 {
+		_ = bias[p.M-1]
+	}
+	mulGrid(p, g, 0, bias, c, ldc, threads)
+}
+
+func mulGrid(p *PackedA, g Grid, beta float32, bias []float32, c []float32, ldc int, threads int) {
 	gk := gridKernelFor(p.mr)
 	if gk == nil && p.mr != active.mr {
 		panic("gemm: PackedA was packed for another kernel")
@@ -78,6 +93,10 @@ func MulPackedAGrid(p *PackedA, g Grid, beta float32, c []float32, ldc int, thre
 		return
 	}
 	if p.K == 0 {
+		if bias != nil {
+			fillBias(c, ldc, bias, p.M, n)
+			return
+		}
 		scaleC(p.M, n, beta, c, ldc)
 		return
 	}
@@ -96,13 +115,13 @@ func MulPackedAGrid(p *PackedA, g Grid, beta float32, c []float32, ldc int, thre
 	threads = parallel.Split(max(1, threads), 2*p.M*n*p.K, minFlopsPerThread)
 	panels := (n + nr - 1) / nr
 	if threads == 1 {
-		gridBlock(gk, p, g, lo, hi, 0, n, beta, c, ldc)
+		gridBlock(gk, p, g, lo, hi, 0, n, beta, bias, c, ldc)
 		return
 	}
 	items := min(panels, itemsPerThread*threads)
 	parallel.For(threads, items, func(i int) {
 		j0, j1 := i*panels/items*nr, min(n, (i+1)*panels/items*nr)
-		gridBlock(gk, p, g, lo, hi, j0, j1, beta, c, ldc)
+		gridBlock(gk, p, g, lo, hi, j0, j1, beta, bias, c, ldc)
 	})
 }
 
@@ -110,8 +129,9 @@ func MulPackedAGrid(p *PackedA, g Grid, beta float32, c []float32, ldc int, thre
 // for the active kernel); lo and hi are the smallest and largest of g.Offs,
 // for the bounds of the in-place reads. The loops run the Goto way: k blocks,
 // then blocks of mcBlock rows of A (which stay in L2 while the panels of B
-// pass), then 16- or 24-wide panels of B, read where they lie.
-func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta float32, c []float32, ldc int) {
+// pass), then 16- or 24-wide panels of B, read where they lie. A non-nil
+// bias is added by the first k block.
+func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta float32, bias []float32, c []float32, ldc int) {
 	mr, nr := active.mr, active.nr
 	if gk != nil {
 		mr, nr = gk.mr, gk.nr
@@ -127,6 +147,10 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta floa
 	for pc := 0; pc < p.K; pc += kcBlock {
 		kc := min(kcBlock, p.K-pc)
 		acc := pc > 0 || beta != 0
+		var bs []float32 // the bias, for this k block
+		if !acc {
+			bs = bias
+		}
 		offs := g.Offs[pc : pc+kc]
 		for ic := 0; ic < p.M; ic += mcBlock {
 			mc := min(mcBlock, p.M-ic)
@@ -146,11 +170,12 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta floa
 					}
 					inPlace = inPlace && base+lo >= 0 && base+ds[nr/8-1]+hi+8 <= len(g.Data)
 				}
-				// run computes tiles full tiles from row ir into dst.
-				var run func(ir, tiles int, dst []float32, ldd int, accD bool)
+				// run computes tiles full tiles from row ir into dst, adding
+				// bias (from row ir on) unless accD or bias is nil.
+				var run func(ir, tiles int, dst []float32, ldd int, accD bool, bias []float32)
 				if inPlace {
-					run = func(ir, tiles int, dst []float32, ldd int, accD bool) {
-						gk.fn(kc, p.block(ir, pc, kc), g.Data[base:], offs, ds[:], dst, ldd, accD, tiles)
+					run = func(ir, tiles int, dst []float32, ldd int, accD bool, bias []float32) {
+						gk.fn(kc, p.block(ir, pc, kc), g.Data[base:], offs, ds[:], dst, ldd, accD, tiles, bias)
 					}
 				} else {
 					if bp == nil {
@@ -166,14 +191,19 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta floa
 								seq[i] = i * nr
 							}
 						}
-						run = func(ir, tiles int, dst []float32, ldd int, accD bool) {
-							gk.fn(kc, p.block(ir, pc, kc), panel, seq[:kc], seqDs[:], dst, ldd, accD, tiles)
+						run = func(ir, tiles int, dst []float32, ldd int, accD bool, bias []float32) {
+							gk.fn(kc, p.block(ir, pc, kc), panel, seq[:kc], seqDs[:], dst, ldd, accD, tiles, bias)
 						}
 					} else {
 						kr := active
-						run = func(ir, tiles int, dst []float32, ldd int, accD bool) {
+						run = func(ir, tiles int, dst []float32, ldd int, accD bool, bias []float32) {
 							for t := 0; t < tiles; t++ {
-								kr.fn(kc, p.block(ir+t*mr, pc, kc), panel, dst[t*mr*ldd:], ldd, accD)
+								d, accT := dst[t*mr*ldd:], accD
+								if !accD && bias != nil { // kr.fn adds only C: fill the tile with the bias
+									fillBias(d, ldd, bias[t*mr:], mr, nr)
+									accT = true
+								}
+								kr.fn(kc, p.block(ir+t*mr, pc, kc), panel, d, ldd, accT)
 							}
 						}
 					}
@@ -182,14 +212,14 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta floa
 				// the rest one by one through the scratch tile.
 				ir0 := ic
 				if full := mc / mr; full > 0 && nn == nr {
-					run(ic, full, c[ic*ldc+jr:], ldc, acc)
+					run(ic, full, c[ic*ldc+jr:], ldc, acc, rowsFrom(bs, ic))
 					ir0 = ic + full*mr
 				}
 				for ir := ir0; ir < ic+mc; ir += mr {
 					mm := min(mr, p.M-ir)
 					ci := ir*ldc + jr
-					run(ir, 1, edge[:], nr, false)
-					storeTile(c[ci:], ldc, edge[:], nr, mm, nn, acc)
+					run(ir, 1, edge[:], nr, false, nil)
+					storeTile(c[ci:], ldc, edge[:], nr, mm, nn, acc, rowsFrom(bs, ir))
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package gemm
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -43,6 +44,10 @@ func TestMulPackedAGrid(t *testing.T) {
 							MulPackedAGrid(p, grid, beta, c4, ldc, threads)
 							check(t, fmt.Sprintf("narrow grid %v beta=%v threads=%d", gs, beta, threads), m, n, k, c4, ldc, want)
 						}
+						if beta == 0 { // with a bias instead: the sum a bias-filled C and beta 1 give, bit for bit
+							checkGridBias(t, r, PackANarrow(m, k, a), grid, m, n, ldc, threads)
+							checkGridBias(t, r, PackA(m, k, 1, a), grid, m, n, ldc, threads)
+						}
 						MulPackedAGrid(PackA(m, k, 1, a), grid, beta, c, ldc, threads)
 						check(t, fmt.Sprintf("grid %v beta=%v threads=%d", gs, beta, threads), m, n, k, c, ldc, want)
 					}
@@ -53,4 +58,25 @@ func TestMulPackedAGrid(t *testing.T) {
 			t.Fatal("no case ran the 4-row grid kernel")
 		}
 	})
+}
+
+// checkGridBias compares MulPackedAGridBias with a C filled with the bias
+// and MulPackedAGrid with beta 1, bit for bit (p nil: nothing to check).
+func checkGridBias(t *testing.T, r *rand.Rand, p *PackedA, g Grid, m, n, ldc, threads int) {
+	t.Helper()
+	if p == nil {
+		return
+	}
+	bias := randMat(r, m)
+	want, got := make([]float32, m*ldc), randMat(r, m*ldc)
+	copy(want, got)
+	fillBias(want, ldc, bias, m, n)
+	MulPackedAGrid(p, g, 1, want, ldc, threads)
+	MulPackedAGridBias(p, g, bias, got, ldc, threads)
+	for i := range want {
+		if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
+			t.Fatalf("grid %dx%d (stride %d) m=%d k=%d mr=%d threads=%d: C[%d] = %v, filled bias then beta 1 gives %v",
+				g.Rows, g.Cols, g.RowStride, m, len(g.Offs), p.mr, threads, i, got[i], want[i])
+		}
+	}
 }

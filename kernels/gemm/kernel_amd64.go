@@ -47,37 +47,47 @@ var avx2Kernel = kernel{name: "avx2-6x16", mr: 6, nr: 16, fn: func(kc int, a, b,
 	_ = b[(kc-1)*ldb+7]
 	_ = c[5*ldc+7]
 	kernelAVX2Half(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
-}, rows8: rows8AVX2, tiles: func(kc int, a, b, c []float32, ldc int, acc bool, tiles int) {
+}, rows8: rows8AVX2, tiles: func(kc int, a, b, c []float32, ldc int, acc bool, tiles int, bias []float32) {
 	_ = a[kc*6*tiles-1]
 	_ = b[kc*16-1]
 	_ = c[(6*tiles-1)*ldc+15]
-	kernelAVX2Tiles(kc, &a[0], &b[0], &c[0], ldc, acc, tiles)
+	kernelAVX2Tiles(kc, &a[0], &b[0], &c[0], ldc, acc, tiles, biasPtr(bias, 6*tiles))
 }, grid: []gridKernel{
-	{mr: 6, nr: 16, fn: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, tiles int) {
+	{mr: 6, nr: 16, fn: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, tiles int, bias []float32) {
 		_ = a[kc*6*tiles-1]
 		_ = offs[kc-1]
 		_ = c[(6*tiles-1)*ldc+15]
-		kernelAVX2OffsTiles(kc, &a[0], &b[0], &offs[0], &c[0], ldc, ds[1], acc, tiles)
+		kernelAVX2OffsTiles(kc, &a[0], &b[0], &offs[0], &c[0], ldc, ds[1], acc, tiles, biasPtr(bias, 6*tiles))
 	}},
 	grid4x24,
 }}
 
 // grid4x24 is the 4 x 24 offsets kernel; every AVX2 machine runs it.
-var grid4x24 = gridKernel{mr: 4, nr: 24, fn: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, tiles int) {
+var grid4x24 = gridKernel{mr: 4, nr: 24, fn: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, tiles int, bias []float32) {
 	_ = a[kc*4*tiles-1]
 	_ = offs[kc-1]
 	_ = c[(4*tiles-1)*ldc+23]
-	kernelAVX2Offs4x24(kc, &a[0], &b[0], &offs[0], &c[0], ldc, ds[1], ds[2], acc, tiles)
+	kernelAVX2Offs4x24(kc, &a[0], &b[0], &offs[0], &c[0], ldc, ds[1], ds[2], acc, tiles, biasPtr(bias, 4*tiles))
 }}
 
-//go:noescape
-func kernelAVX2Tiles(kc int, a, b, c *float32, ldc int, acc bool, tiles int)
+// biasPtr is the first of a bias's rows values for the tiles kernels, nil
+// without a bias.
+func biasPtr(bias []float32, rows int) *float32 {
+	if bias == nil {
+		return nil
+	}
+	_ = bias[rows-1]
+	return &bias[0]
+}
 
 //go:noescape
-func kernelAVX2OffsTiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1 int, acc bool, tiles int)
+func kernelAVX2Tiles(kc int, a, b, c *float32, ldc int, acc bool, tiles int, bias *float32)
 
 //go:noescape
-func kernelAVX2Offs4x24(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, tiles int)
+func kernelAVX2OffsTiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1 int, acc bool, tiles int, bias *float32)
+
+//go:noescape
+func kernelAVX2Offs4x24(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, tiles int, bias *float32)
 
 var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
 	_ = a[kc*12-1]

@@ -37,7 +37,7 @@ func narrow(m, n, k int, alpha float32, a, b Matrix, beta float32, c []float32, 
 				continue
 			}
 			kr.rows8(k, a.Data[i*a.Stride:], a.Stride, bd, ldb, edge[:], 8, false)
-			storeTile(c[i*ldc:], ldc, edge[:], 8, 8, n, acc)
+			storeTile(c[i*ldc:], ldc, edge[:], 8, 8, n, acc, nil)
 		}
 	}
 	threads = parallel.Split(max(1, threads), 2*m*n*k, minFlopsPerThread)

@@ -4,8 +4,8 @@
 
 #include "textflag.h"
 
-// func kernelAVX2Tiles(kc int, a, b, c *float32, ldc int, acc bool, tiles int)
-TEXT ·kernelAVX2Tiles(SB), NOSPLIT, $0-56
+// func kernelAVX2Tiles(kc int, a, b, c *float32, ldc int, acc bool, tiles int, bias *float32)
+TEXT ·kernelAVX2Tiles(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), R9
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), R10
@@ -93,6 +93,30 @@ kernelAVX2Tiles_store:
 	VMOVUPS Y11, 32(R11)
 	JMP kernelAVX2Tiles_next
 kernelAVX2Tiles_overwrite:
+	MOVQ bias+56(FP), CX
+	TESTQ CX, CX
+	JEQ kernelAVX2Tiles_plain
+	VBROADCASTSS 0(CX), Y15
+	VADDPS Y15, Y0, Y0
+	VADDPS Y15, Y1, Y1
+	VBROADCASTSS 4(CX), Y15
+	VADDPS Y15, Y2, Y2
+	VADDPS Y15, Y3, Y3
+	VBROADCASTSS 8(CX), Y15
+	VADDPS Y15, Y4, Y4
+	VADDPS Y15, Y5, Y5
+	VBROADCASTSS 12(CX), Y15
+	VADDPS Y15, Y6, Y6
+	VADDPS Y15, Y7, Y7
+	VBROADCASTSS 16(CX), Y15
+	VADDPS Y15, Y8, Y8
+	VADDPS Y15, Y9, Y9
+	VBROADCASTSS 20(CX), Y15
+	VADDPS Y15, Y10, Y10
+	VADDPS Y15, Y11, Y11
+	ADDQ $24, CX
+	MOVQ CX, bias+56(FP)
+kernelAVX2Tiles_plain:
 	VMOVUPS Y0, 0(R11)
 	VMOVUPS Y1, 32(R11)
 	ADDQ DX, R11
@@ -119,8 +143,8 @@ kernelAVX2Tiles_done:
 	VZEROUPPER
 	RET
 
-// func kernelAVX2OffsTiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1 int, acc bool, tiles int)
-TEXT ·kernelAVX2OffsTiles(SB), NOSPLIT, $0-72
+// func kernelAVX2OffsTiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1 int, acc bool, tiles int, bias *float32)
+TEXT ·kernelAVX2OffsTiles(SB), NOSPLIT, $0-80
 	MOVQ kc+0(FP), R9
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -212,6 +236,30 @@ kernelAVX2OffsTiles_store:
 	VMOVUPS Y11, 32(R11)
 	JMP kernelAVX2OffsTiles_next
 kernelAVX2OffsTiles_overwrite:
+	MOVQ bias+72(FP), CX
+	TESTQ CX, CX
+	JEQ kernelAVX2OffsTiles_plain
+	VBROADCASTSS 0(CX), Y15
+	VADDPS Y15, Y0, Y0
+	VADDPS Y15, Y1, Y1
+	VBROADCASTSS 4(CX), Y15
+	VADDPS Y15, Y2, Y2
+	VADDPS Y15, Y3, Y3
+	VBROADCASTSS 8(CX), Y15
+	VADDPS Y15, Y4, Y4
+	VADDPS Y15, Y5, Y5
+	VBROADCASTSS 12(CX), Y15
+	VADDPS Y15, Y6, Y6
+	VADDPS Y15, Y7, Y7
+	VBROADCASTSS 16(CX), Y15
+	VADDPS Y15, Y8, Y8
+	VADDPS Y15, Y9, Y9
+	VBROADCASTSS 20(CX), Y15
+	VADDPS Y15, Y10, Y10
+	VADDPS Y15, Y11, Y11
+	ADDQ $24, CX
+	MOVQ CX, bias+72(FP)
+kernelAVX2OffsTiles_plain:
 	VMOVUPS Y0, 0(R11)
 	VMOVUPS Y1, 32(R11)
 	ADDQ DX, R11
@@ -238,8 +286,8 @@ kernelAVX2OffsTiles_done:
 	VZEROUPPER
 	RET
 
-// func kernelAVX2Offs4x24(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, tiles int)
-TEXT ·kernelAVX2Offs4x24(SB), NOSPLIT, $0-80
+// func kernelAVX2Offs4x24(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, tiles int, bias *float32)
+TEXT ·kernelAVX2Offs4x24(SB), NOSPLIT, $0-88
 	MOVQ kc+0(FP), R9
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -330,6 +378,28 @@ kernelAVX2Offs4x24_store:
 	VMOVUPS Y11, 64(R11)
 	JMP kernelAVX2Offs4x24_next
 kernelAVX2Offs4x24_overwrite:
+	MOVQ bias+80(FP), CX
+	TESTQ CX, CX
+	JEQ kernelAVX2Offs4x24_plain
+	VBROADCASTSS 0(CX), Y15
+	VADDPS Y15, Y0, Y0
+	VADDPS Y15, Y1, Y1
+	VADDPS Y15, Y2, Y2
+	VBROADCASTSS 4(CX), Y15
+	VADDPS Y15, Y3, Y3
+	VADDPS Y15, Y4, Y4
+	VADDPS Y15, Y5, Y5
+	VBROADCASTSS 8(CX), Y15
+	VADDPS Y15, Y6, Y6
+	VADDPS Y15, Y7, Y7
+	VADDPS Y15, Y8, Y8
+	VBROADCASTSS 12(CX), Y15
+	VADDPS Y15, Y9, Y9
+	VADDPS Y15, Y10, Y10
+	VADDPS Y15, Y11, Y11
+	ADDQ $16, CX
+	MOVQ CX, bias+80(FP)
+kernelAVX2Offs4x24_plain:
 	VMOVUPS Y0, 0(R11)
 	VMOVUPS Y1, 32(R11)
 	VMOVUPS Y2, 64(R11)
