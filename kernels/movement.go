@@ -881,6 +881,29 @@ func newPad(ni *NodeInfo) (Kernel, error) {
 		}
 		idx := make([]int, r)
 		total := out.Len()
+		if mode == "constant" && r > 0 {
+			// Row by row along the last axis: the input part of a row is one
+			// copy (a CIFAR ResNet's channel padding took 0.13 ms element by
+			// element, 3% of the model).
+			w := shape[r-1]
+			o0, o1 := max(0, full[r-1]), min(w, full[r-1]+x.Shape[r-1])
+			for row := 0; row < total/w && o0 < o1; row++ {
+				rem, src := row*w, 0
+				for d := 0; d < r-1; d++ {
+					s := srcIdx(rem/os[d], d)
+					rem %= os[d]
+					if s < 0 {
+						src = -1
+						break
+					}
+					src += s * xs[d]
+				}
+				if src >= 0 {
+					c.run(row*w+o0, src+o0-full[r-1], o1-o0)
+				}
+			}
+			return one(out), nil
+		}
 		for o := 0; o < total; o++ {
 			rem, src := o, 0
 			for d := 0; d < r; d++ {
