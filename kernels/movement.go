@@ -395,7 +395,7 @@ func newConcat(ni *NodeInfo) (Kernel, error) {
 			}
 			shape[ax] += t.Shape[ax]
 		}
-		out := ctx.New(first.DType, shape)
+		out := ctx.Empty(first.DType, shape) // the copies write every element
 		outer := graph.Numel(shape[:ax])
 		inner := graph.Numel(shape[ax+1:])
 		rowOut := shape[ax] * inner
