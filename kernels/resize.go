@@ -212,6 +212,9 @@ func newResize(upsample bool) Factory {
 				if err != nil {
 					return nil, err
 				}
+				if cur != x && cur.DType == graph.Float {
+					ctx.Release(cur.Float32s()) // the previous axis's result, read now
+				}
 				cur = next
 			}
 			return one(cur), nil
@@ -337,7 +340,14 @@ func resizeAxis(ctx *Context, x *graph.Tensor, ax, outLen int, scale, roiStart, 
 	taps := axisTaps(p, inLen, outLen, scale, roiStart, roiEnd)
 	shape := append([]int(nil), x.Shape...)
 	shape[ax] = outLen
-	out := graph.NewTensor(x.DType, shape)
+	// From the run's pool: a fresh tensor per axis and run cost more than
+	// the copies (page faults; YOLO's two 2x upsamples: 0.38 ms).
+	var out *graph.Tensor
+	if x.DType == graph.Float {
+		out = ctx.Empty(x.DType, shape) // every element is written below
+	} else {
+		out = ctx.New(x.DType, shape)
+	}
 	outer := graph.Numel(x.Shape[:ax])
 	inner := graph.Numel(x.Shape[ax+1:])
 	if x.DType != graph.Float {
