@@ -346,7 +346,7 @@ func newTranspose(ni *NodeInfo) (Kernel, error) {
 		for i := range p {
 			shape[i] = x.Shape[p[i]]
 		}
-		out := ctx.New(x.DType, shape)
+		out := ctx.Empty(x.DType, shape) // the copies write every element
 		xs := stridesOf(x.Shape)
 		src := make([]int, r)
 		for i := range p {
