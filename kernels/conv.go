@@ -298,14 +298,13 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	bands = (oh + bandRows - 1) / bandRows // 5 rows in 4 bands of 2 are 3 bands
 	workers := min(n*g*bands, threadsFor(ctx, n*m*kk*spatialN, minBandMACs))
 	// im2col runs in strips of output rows whose column matrix stays under
-	// about 4 MiB and whose output (about 256 KiB) stays in L2 from the bias
-	// fill through the GEMM to the epilogue (SqueezeNet's stem and first 3x3
-	// layers, whose output is 3 and 0.8 MiB: 0.85 of the time in the whole
-	// model); weights larger than that would be streamed again for every
-	// strip, so their layers take strips of the weights' size. A pointwise
-	// band is one strip: pixel strips of 256 KiB of output measured 1.02-1.05x
-	// slower on YOLO's 104x104 layers, whose bias fill and epilogue then
-	// stream well enough.
+	// about 4 MiB and whose output (about 256 KiB) stays in L2 from the GEMM
+	// to the epilogue (SqueezeNet's stem, 3 MiB of output: 0.85 of its time,
+	// timed in the whole model); weights larger than that would be streamed
+	// again for every strip, so their layers take strips of the weights'
+	// size. A pointwise band is one strip: pixel strips of 256 KiB of output
+	// measured 1.02-1.05x slower on YOLO's 104x104 layers, with or without a
+	// pass that fills the output with the bias first.
 	stripOut := max(convStripFloats, mg*kk)
 	stripRows := bandRows
 	if !pointwise {
