@@ -1,0 +1,198 @@
+package kernels
+
+import (
+	"math"
+
+	"github.com/onnxq/onnxq/kernels/vec"
+)
+
+// depthwise runs a convolution with one input and one output channel per group
+// directly, channel by channel: over a zero-padded copy of the channel's plane
+// (depthwiseRows) for column strides 1 and 2, over phase planes
+// (depthwisePlanes) for larger ones. The fused epilogue (prog bound as epi, or
+// nil) runs on each channel while it is in cache; when it is
+// BatchNormalization and Clip or Relu (MobileNet's blocks), inside the
+// kernel, on the sums before they are stored.
+func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []float32, prog *ewProgram, epi *ewRun) {
+	plane := g.h * g.w
+	oplane := g.oh * g.ow
+	taps := g.kh * g.kw
+	var eps []vec.Epilogue
+	if prog != nil {
+		eps = prog.rowEpilogues(channels)
+	}
+	none := vec.NoEpilogue()
+	parallelFor(threadsFor(ctx, n*channels*oplane*taps, 1<<15), n*channels, func(lo, hi int) {
+		var regs [][]float32
+		if epi != nil {
+			regs = prog.registers()
+		}
+		var rows *depthwiseRows
+		var planes *depthwisePlanes
+		if g.sw <= 2 && !forceDepthwisePhases {
+			rows = newDepthwiseRows(g)
+		} else {
+			planes = newDepthwisePlanes(g)
+		}
+		for nc := lo; nc < hi; nc++ {
+			ch := nc % channels
+			bv := float32(0)
+			if bias != nil {
+				bv = bias[ch]
+			}
+			src, wk, dst := x[nc*plane:(nc+1)*plane], w[ch*taps:(ch+1)*taps], out[nc*oplane:(nc+1)*oplane]
+			if rows != nil && eps != nil {
+				rows.run(g, src, wk, bv, eps[ch], dst)
+				continue
+			}
+			if rows != nil {
+				rows.run(g, src, wk, bv, none, dst)
+			} else {
+				planes.run(g, src, wk, bv, dst)
+			}
+			if epi != nil {
+				epi.span(regs, out, out, nc*oplane, (nc+1)*oplane)
+			}
+		}
+	})
+}
+
+// forceDepthwisePhases sends every depthwise convolution through the phase
+// planes, for the tests and benchmarks that compare both paths.
+var forceDepthwisePhases = false
+
+// rowEpilogues returns, per channel, the program as a vec.Epilogue when it is
+// BatchNormalization, Clip or Relu, or BatchNormalization then one of them,
+// applied in place to the convolution's output; nil for any other program.
+func (p *ewProgram) rowEpilogues(channels int) []vec.Epilogue {
+	if !p.chain() || len(p.ops) == 0 || len(p.ops) > 2 {
+		return nil
+	}
+	ops := p.ops
+	var aff *ewOp
+	if ops[0].kind == ewAffine {
+		aff, ops = &ops[0], ops[1:]
+		if len(aff.mul) != channels || len(aff.add) != channels {
+			return nil
+		}
+	}
+	if len(ops) > 1 {
+		return nil
+	}
+	lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
+	if len(ops) == 1 {
+		if ops[0].kind != ewUnary || ops[0].bounds == nil {
+			return nil
+		}
+		lo, hi = ops[0].bounds[0], ops[0].bounds[1]
+	}
+	eps := make([]vec.Epilogue, channels)
+	for c := range eps {
+		eps[c] = vec.NoEpilogue()
+		if aff != nil {
+			eps[c].Mul, eps[c].Add = aff.mul[c], aff.add[c]
+		}
+		eps[c].Lo, eps[c].Hi = lo, hi
+	}
+	return eps
+}
+
+// depthwiseRows computes one depthwise channel from a zero-padded copy of its
+// input plane, wp floats a row: tap (ki, kj) of output (oy, ox) reads it at
+// (oy*sh + ki*dh)*wp + ox*sw + kj*dw, so one vec.TapRows call computes the
+// whole channel, with every tap's sum in registers and the epilogue on the
+// way out, straight into the output rows. Only the input's rows are copied
+// in: the padding around them is the same for every channel and stays zero
+// from the allocation.
+type depthwiseRows struct {
+	wp     int
+	padded []float32
+	offs   []int     // per tap that reaches the input, where it reads padded for output (0, 0)
+	taps   []int     // those taps' indices ki*kw+kj into the channel's weights
+	w      []float32 // their weights for the current channel
+}
+
+func newDepthwiseRows(g convGeom) *depthwiseRows {
+	wp := max(g.pl+g.w, g.sw*g.ow+(g.kw-1)*g.dw)
+	// TapRows reads sw*max(ow, 8) floats from each output row's start.
+	n := max((g.pt+g.h)*wp, ((g.oh-1)*g.sh+(g.kh-1)*g.dh)*wp+(g.kw-1)*g.dw+g.sw*max(g.ow, 8))
+	d := &depthwiseRows{wp: wp, padded: make([]float32, n)}
+	for ki := 0; ki < g.kh; ki++ {
+		if lo, hi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt); lo >= hi {
+			continue // this kernel row only ever meets padding (small maps, large kernels)
+		}
+		for kj := 0; kj < g.kw; kj++ {
+			if lo, hi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl); lo >= hi {
+				continue
+			}
+			d.offs = append(d.offs, ki*g.dh*wp+kj*g.dw)
+			d.taps = append(d.taps, ki*g.kw+kj)
+		}
+	}
+	d.w = make([]float32, len(d.taps))
+	return d
+}
+
+func (d *depthwiseRows) run(g convGeom, src, wk []float32, bias float32, ep vec.Epilogue, dst []float32) {
+	// padded holds the input's rows and reaches every tap's last read by
+	// construction, so CopyRows and TapRows cannot fail here.
+	_ = vec.CopyRows(d.padded[g.pt*d.wp+g.pl:], d.wp, src, g.w, g.h, g.w)
+	for i, t := range d.taps {
+		d.w[i] = wk[t]
+	}
+	_ = vec.TapRows(dst, d.padded, d.offs, d.w, bias, g.oh, g.ow, g.sh*d.wp, g.sw, ep)
+}
+
+// depthwisePlanes computes one depthwise channel, for column strides above 2. The zero-padded input is
+// split into sh x sw phase planes (phase (py, px) holds padded rows py, py+sh,
+// ... and columns px, px+sw, ...), each wq wide: tap (ki, kj) then reads phase
+// (ki*dh%sh, kj*dw%sw) at a fixed offset, for every output (oy, ox) held at
+// oy*wq+ox of an accumulator, so all taps add into the accumulator in one pass
+// (vec.SumTaps) with the running sums in registers, and strided and narrow
+// maps run as vector loops too. The wq-ow extra columns per row are computed
+// and dropped.
+type depthwisePlanes struct {
+	wq, hq int
+	phases []float32 // sh*sw planes of hq x wq, zero where the input is padding
+	acc    []float32 // (oh-1)*wq + ow
+	offs   []int     // per tap that reaches the input, where it reads phases
+	taps   []int     // those taps' indices ki*kw+kj into the channel's weights
+	w      []float32 // their weights for the current channel
+}
+
+func newDepthwisePlanes(g convGeom) *depthwisePlanes {
+	wq := g.ow + (g.kw-1)*g.dw/g.sw
+	hq := g.oh + (g.kh-1)*g.dh/g.sh
+	d := &depthwisePlanes{wq: wq, hq: hq, phases: make([]float32, g.sh*g.sw*hq*wq), acc: make([]float32, (g.oh-1)*wq+g.ow)}
+	for ki := 0; ki < g.kh; ki++ {
+		oy, py := ki*g.dh/g.sh, ki*g.dh%g.sh
+		if lo, hi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt); lo >= hi {
+			continue // this kernel row only ever meets padding (small maps, large kernels)
+		}
+		for kj := 0; kj < g.kw; kj++ {
+			ox, px := kj*g.dw/g.sw, kj*g.dw%g.sw
+			if lo, hi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl); lo >= hi {
+				continue
+			}
+			d.offs = append(d.offs, (py*g.sw+px)*hq*wq+oy*wq+ox)
+			d.taps = append(d.taps, ki*g.kw+kj)
+		}
+	}
+	d.w = make([]float32, len(d.taps))
+	return d
+}
+
+func (d *depthwisePlanes) run(g convGeom, src, wk []float32, bias float32, dst []float32) {
+	// Only the positions that hold input are written: the padding around them
+	// is the same for every channel and stays zero from the allocation.
+	fillPhases(g, d.hq, d.wq, src, d.phases, nil)
+	// The offsets stay inside phases by construction (hq*wq covers the last
+	// tap's reach), so SumTaps cannot fail here.
+	for i, t := range d.taps {
+		d.w[i] = wk[t]
+	}
+	_ = vec.SumTaps(d.acc, d.phases, d.offs, d.w, bias)
+	for oy := 0; oy < g.oh; oy++ {
+		copy(dst[oy*g.ow:(oy+1)*g.ow], d.acc[oy*d.wq:])
+	}
+}
