@@ -64,8 +64,16 @@ func TapRows(dst, src []float32, offs []int, w []float32, bias float32, rows, co
 		return nil
 	}
 	// Narrower than 8, each row's 8-wide store runs on into the rows after
-	// it, which are written later: the rows whose store would pass the end
-	// of the output go through a scratch vector.
+	// it, which are written later: small maps (7x7) go whole through a
+	// scratch buffer with room for the last row's store, and otherwise the
+	// rows whose store would pass the end of the output go through a
+	// scratch vector.
+	if cols < 8 && rows*cols+8 <= 72 {
+		var t [72]float32
+		tapRowsAsm(&t[0], &src[0], &offs[0], &w[0], len(offs), rows, cols, srcRow, sx, bias, &ep)
+		copy(dst[:rows*cols], t[:])
+		return nil
+	}
 	direct := rows
 	if cols < 8 {
 		direct = 0
@@ -107,7 +115,7 @@ func CopyRows(dst []float32, dstRow int, src []float32, srcRow, rows, cols int) 
 	if cols > dstRow || cols > srcRow || (rows-1)*dstRow+cols > len(dst) || (rows-1)*srcRow+cols > len(src) {
 		return fmt.Errorf("vec.CopyRows: %d x %d floats from rows %d apart in %d to rows %d apart in %d", rows, cols, srcRow, len(src), dstRow, len(dst))
 	}
-	if !useSIMD || cols < 8 {
+	if !useSIMD {
 		for r := 0; r < rows; r++ {
 			copy(dst[r*dstRow:r*dstRow+cols], src[r*srcRow:])
 		}

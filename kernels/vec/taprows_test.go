@@ -124,7 +124,7 @@ func TestTapRowsRejectsBadInput(t *testing.T) {
 func TestCopyRows(t *testing.T) {
 	saved := useSIMD
 	defer func() { useSIMD = saved }()
-	for _, cols := range []int{1, 7, 8, 9, 15, 16, 17, 33, 112} {
+	for _, cols := range []int{1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33, 112} {
 		for _, rows := range []int{1, 2, 5} {
 			srcRow, dstRow := cols+3, cols+2
 			src := make([]float32, rows*srcRow)

@@ -525,8 +525,9 @@ done:
 	RET
 
 // func copyRowsAVX2(dst *float32, dstRow int, src *float32, srcRow, rows, cols int)
-// rows >= 1 and cols >= 8: each row in 8-float groups, the last one ending
-// at the row's last column (overlapping the one before).
+// rows, cols >= 1. Each row goes in 8-float groups, the last one ending at
+// the row's last column (overlapping the one before); rows of 4 to 7 floats
+// as two 4-float groups, the same way, and shorter ones float by float.
 TEXT ·copyRowsAVX2(SB), NOSPLIT, $0-48
 	MOVQ dst+0(FP), DI
 	MOVQ dstRow+8(FP), R8
@@ -536,6 +537,11 @@ TEXT ·copyRowsAVX2(SB), NOSPLIT, $0-48
 	SHLQ $2, R9
 	MOVQ rows+32(FP), CX
 	MOVQ cols+40(FP), R10
+	CMPQ R10, $4
+	JLT  c1row
+	LEAQ -4(R10), R11 // the second 4-float group's column
+	CMPQ R10, $8
+	JLT  c4row
 	LEAQ -8(R10), R11 // the last group's column
 
 crow:
@@ -554,4 +560,30 @@ cgroup:
 	DECQ    CX
 	JNE     crow
 	VZEROUPPER
+	RET
+
+c4row:
+	MOVUPS (SI), X0
+	MOVUPS (SI)(R11*4), X1
+	MOVUPS X0, (DI)
+	MOVUPS X1, (DI)(R11*4)
+	ADDQ   R8, DI
+	ADDQ   R9, SI
+	DECQ   CX
+	JNE    c4row
+	RET
+
+c1row:
+	XORQ AX, AX
+
+c1:
+	MOVL (SI)(AX*4), DX
+	MOVL DX, (DI)(AX*4)
+	INCQ AX
+	CMPQ AX, R10
+	JLT  c1
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ CX
+	JNE  c1row
 	RET
