@@ -7,6 +7,7 @@ import (
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/gemm"
 	"github.com/onnxq/onnxq/kernels/parallel"
+	"github.com/onnxq/onnxq/kernels/vec"
 )
 
 // convParams are a convolution's attributes, normalized to 2-D (1-D convolutions
@@ -157,7 +158,8 @@ func as4D(shape []int, spatial int) ([]int, error) {
 
 type convKernel struct {
 	ni       *NodeInfo
-	epilogue *ewProgram // fused elementwise ops, applied to the output in place
+	epilogue *ewProgram     // fused elementwise ops, applied to the output in place
+	eps      []vec.Epilogue // the epilogue per output channel, when it is one (see rowEpilogues)
 	p        *convParams
 	packed   []*gemm.PackedA             // per group, when the weights are constant
 	narrow   []*gemm.PackedA             // the same for the 4-row grid kernel, when it wastes fewer rows
@@ -228,6 +230,7 @@ func (k *convKernel) withEpilogue(p *ewProgram) Kernel {
 	}
 	c := *k
 	c.epilogue = p
+	c.eps = p.rowEpilogues(m)
 	return &c
 }
 
@@ -271,7 +274,7 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	}
 	mg := m / g
 	if mg == 1 && g > 1 && cg == 1 {
-		depthwise(ctx, geo, n, g, xd, wdata, bias, od, prog, epi)
+		depthwise(ctx, geo, n, g, xd, wdata, bias, od, prog, epi, k.eps)
 		return one(out), nil
 	}
 	packed := packs != nil && in[1] == k.wConst
@@ -344,6 +347,10 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 			}
 			for i := 0; epi != nil && i < mg; i++ {
 				at := (b*m+gi*mg+i)*spatialN + y0*ow
+				if k.eps != nil {
+					k.eps[gi*mg+i].Apply(od[at : at+n]) // one pass where the program is one epilogue
+					continue
+				}
 				epi.span(regs, od, od, at, at+n)
 			}
 		}

@@ -11,16 +11,12 @@ import (
 // (depthwiseRows) for column strides 1 and 2, over phase planes
 // (depthwisePlanes) for larger ones. The fused epilogue (prog bound as epi, or
 // nil) runs on each channel while it is in cache; when it is
-// BatchNormalization and Clip or Relu (MobileNet's blocks), inside the
-// kernel, on the sums before they are stored.
-func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []float32, prog *ewProgram, epi *ewRun) {
+// BatchNormalization and Clip or Relu (MobileNet's blocks, given per channel
+// as eps), inside the kernel, on the sums before they are stored.
+func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []float32, prog *ewProgram, epi *ewRun, eps []vec.Epilogue) {
 	plane := g.h * g.w
 	oplane := g.oh * g.ow
 	taps := g.kh * g.kw
-	var eps []vec.Epilogue
-	if prog != nil {
-		eps = prog.rowEpilogues(channels)
-	}
 	none := vec.NoEpilogue()
 	parallelFor(threadsFor(ctx, n*channels*oplane*taps, 1<<15), n*channels, func(lo, hi int) {
 		var regs [][]float32

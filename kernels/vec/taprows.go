@@ -18,6 +18,18 @@ func NoEpilogue() Epilogue {
 	return Epilogue{Mul: 1, Add: float32(math.Copysign(0, -1)), Lo: float32(math.Inf(-1)), Hi: float32(math.Inf(1))}
 }
 
+// Apply sets each x of dst to its epilogue, in one pass (the same bits as
+// Affine then Clip).
+func (e Epilogue) Apply(dst []float32) {
+	k := simdLen(len(dst))
+	if k > 0 {
+		epilogueAsm(&dst[0], k, &e)
+	}
+	for i := k; i < len(dst); i++ {
+		dst[i] = e.apply(dst[i])
+	}
+}
+
 func (e Epilogue) apply(s float32) float32 {
 	v := float32(s*e.Mul) + e.Add
 	if v < e.Lo {

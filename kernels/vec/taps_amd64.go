@@ -29,3 +29,8 @@ func copyRowsAVX2(dst *float32, dstRow int, src *float32, srcRow, rows, cols int
 func copyRowsAsm(dst *float32, dstRow int, src *float32, srcRow, rows, cols int) {
 	copyRowsAVX2(dst, dstRow, src, srcRow, rows, cols)
 }
+
+//go:noescape
+func epilogueAVX2(dst *float32, n int, ep *Epilogue)
+
+func epilogueAsm(dst *float32, n int, ep *Epilogue) { epilogueAVX2(dst, n, ep) }

@@ -587,3 +587,51 @@ c1:
 	DECQ CX
 	JNE  c1row
 	RET
+
+// func epilogueAVX2(dst *float32, n int, ep *Epilogue)
+// n is a positive multiple of 8: 32 floats a step, then 8.
+TEXT ·epilogueAVX2(SB), NOSPLIT, $0-24
+	MOVQ         dst+0(FP), DI
+	MOVQ         n+8(FP), CX
+	MOVQ         ep+16(FP), AX
+	VBROADCASTSS 0(AX), Y14
+	VBROADCASTSS 4(AX), Y13
+	VBROADCASTSS 8(AX), Y12
+	VBROADCASTSS 12(AX), Y11
+	MOVQ         CX, R8
+	SHRQ         $5, CX
+	JEQ          epi8
+
+epi32:
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	EPI(Y0)
+	EPI(Y1)
+	EPI(Y2)
+	EPI(Y3)
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $128, DI
+	DECQ    CX
+	JNE     epi32
+
+epi8:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ  epidone
+
+epi1:
+	VMOVUPS (DI), Y0
+	EPI(Y0)
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, DI
+	DECQ    R8
+	JNE     epi1
+
+epidone:
+	VZEROUPPER
+	RET
