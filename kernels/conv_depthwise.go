@@ -94,25 +94,34 @@ func (p *ewProgram) rowEpilogues(channels int) []vec.Epilogue {
 }
 
 // depthwiseRows computes one depthwise channel from a zero-padded copy of its
-// input plane, wp floats a row: tap (ki, kj) of output (oy, ox) reads it at
-// (oy*sh + ki*dh)*wp + ox*sw + kj*dw, so one vec.TapRows call computes the
-// whole channel, with every tap's sum in registers and the epilogue on the
-// way out, straight into the output rows. Only the input's rows are copied
-// in: the padding around them is the same for every channel and stays zero
-// from the allocation.
+// input rows, wp floats a row: tap (ki, kj) of output (oy, ox) reads it at
+// (oy*sh + ki*dh)*wp + ox*sw + kj*dw, so one vec.TapRows call computes a band
+// of output rows, with every tap's sum in registers and the epilogue on the
+// way out, straight into the output. Bands are as many output rows as keep
+// their padded input rows within depthwiseBandFloats, so that TapRows reads
+// them from L1 (MobileNet's 112x112 maps: 33 rows at stride 1); a map that
+// fits is one band. Only input rows are copied in: the padding columns stay
+// zero from the allocation, and rows above or below the input are cleared.
 type depthwiseRows struct {
-	wp     int
-	padded []float32
-	offs   []int     // per tap that reaches the input, where it reads padded for output (0, 0)
-	taps   []int     // those taps' indices ki*kw+kj into the channel's weights
-	w      []float32 // their weights for the current channel
+	wp, band int
+	padded   []float32
+	offs     []int     // per tap that reaches the input, where it reads padded for output (0, 0)
+	taps     []int     // those taps' indices ki*kw+kj into the channel's weights
+	w        []float32 // their weights for the current channel
 }
+
+// depthwiseBandFloats bounds a band's padded input rows (24 KiB: the rows
+// and the output they make stay in a 32 KiB L1).
+const depthwiseBandFloats = 6144
 
 func newDepthwiseRows(g convGeom) *depthwiseRows {
 	wp := max(g.pl+g.w, g.sw*g.ow+(g.kw-1)*g.dw)
+	reach := (g.kh-1)*g.dh + 1 // input rows one output row reads
+	band := min(g.oh, max(4, (depthwiseBandFloats/wp-reach)/g.sh+1))
 	// TapRows reads sw*max(ow, 8) floats from each output row's start.
-	n := max((g.pt+g.h)*wp, ((g.oh-1)*g.sh+(g.kh-1)*g.dh)*wp+(g.kw-1)*g.dw+g.sw*max(g.ow, 8))
-	d := &depthwiseRows{wp: wp, padded: make([]float32, n)}
+	rows := (band-1)*g.sh + reach
+	n := max(rows*wp, (rows-1)*wp+(g.kw-1)*g.dw+g.sw*max(g.ow, 8))
+	d := &depthwiseRows{wp: wp, band: band, padded: make([]float32, n)}
 	for ki := 0; ki < g.kh; ki++ {
 		if lo, hi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt); lo >= hi {
 			continue // this kernel row only ever meets padding (small maps, large kernels)
@@ -130,13 +139,26 @@ func newDepthwiseRows(g convGeom) *depthwiseRows {
 }
 
 func (d *depthwiseRows) run(g convGeom, src, wk []float32, bias float32, ep vec.Epilogue, dst []float32) {
-	// padded holds the input's rows and reaches every tap's last read by
-	// construction, so CopyRows and TapRows cannot fail here.
-	_ = vec.CopyRows(d.padded[g.pt*d.wp+g.pl:], d.wp, src, g.w, g.h, g.w)
 	for i, t := range d.taps {
 		d.w[i] = wk[t]
 	}
-	_ = vec.TapRows(dst, d.padded, d.offs, d.w, bias, g.oh, g.ow, g.sh*d.wp, g.sw, ep)
+	wp := d.wp
+	for oy0 := 0; oy0 < g.oh; oy0 += d.band {
+		nb := min(d.band, g.oh-oy0)
+		// Band row j holds input row r0+j; rows [lo, hi) are the input's.
+		r0 := oy0*g.sh - g.pt
+		rows := (nb-1)*g.sh + (g.kh-1)*g.dh + 1
+		lo, hi := max(0, -r0), max(0, min(rows, g.h-r0))
+		lo = min(lo, hi)
+		clear(d.padded[:lo*wp])
+		clear(d.padded[hi*wp : rows*wp])
+		// padded holds a band's rows and reaches every tap's last read by
+		// construction, so CopyRows and TapRows cannot fail here.
+		if hi > lo {
+			_ = vec.CopyRows(d.padded[lo*wp+g.pl:], wp, src[(r0+lo)*g.w:], g.w, hi-lo, g.w)
+		}
+		_ = vec.TapRows(dst[oy0*g.ow:(oy0+nb)*g.ow], d.padded, d.offs, d.w, bias, nb, g.ow, g.sh*wp, g.sw, ep)
+	}
 }
 
 // depthwisePlanes computes one depthwise channel, for column strides above 2. The zero-padded input is

@@ -82,7 +82,7 @@ func TestDepthwiseRowsMatchPhases(t *testing.T) {
 	for _, s := range []int{1, 2, 3} {
 		for _, k := range []int{3, 5} {
 			for _, d := range []int{1, 2} {
-				for _, hw := range []int{1, 2, 5, 7, 9, 14, 17, 30} {
+				for _, hw := range []int{1, 2, 5, 7, 9, 14, 17, 30, 150} {
 					for _, pad := range []int{0, 1, k / 2 * d} {
 						g := convGeom{h: hw, w: hw + r.IntN(3), kh: k, kw: k, sh: s, sw: s, dh: d, dw: d}
 						g.oh, g.pt, _ = convOut(g.h, k, s, d, pad, pad, "NOTSET")

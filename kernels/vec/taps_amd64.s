@@ -116,15 +116,20 @@ loop:
 	VADDPS t, acc, acc
 
 // MS is MA for column stride 2: the 8 floats at a, a+2, ..., a+14 (the even
-// elements of the vectors at a and b = a+32, put in order as stride2AVX2
-// does).
+// elements of the vectors at a and b = a+32), in the order SHUFPS leaves
+// them (a+0, a+4, b+0, b+4 | a+8, a+12, b+8, b+12, as pairs): every tap's
+// products come in the same order, so the sums are put in order once, by
+// UNSHUF, after the last tap.
 #define MS(a, b, acc, t, u) \
 	VMOVUPS a, t; \
 	VMOVUPS b, u; \
 	VSHUFPS $0x88, u, t, t; \
-	VPERMPD $0xD8, t, t; \
 	VMULPS  t, Y8, t; \
 	VADDPS  t, acc, acc
+
+// UNSHUF puts MS's sums in column order (the 64-bit halves of the lanes, as
+// stride2AVX2 does).
+#define UNSHUF(r) VPERMPD $0xD8, r, r
 
 // TAP loads tap BX: DI = SI + offs[BX]*4 (the tap's first row), AX = DI +
 // 2*DX (its third row), Y8 = w[BX].
@@ -263,6 +268,14 @@ tpair2:
 	INCQ BX
 	CMPQ BX, R11
 	JNE  tpair2
+	UNSHUF(Y0)
+	UNSHUF(Y1)
+	UNSHUF(Y2)
+	UNSHUF(Y3)
+	UNSHUF(Y4)
+	UNSHUF(Y5)
+	UNSHUF(Y6)
+	UNSHUF(Y7)
 	JMP  store8
 
 sing2:
@@ -287,6 +300,10 @@ tone2:
 	INCQ BX
 	CMPQ BX, R11
 	JNE  tone2
+	UNSHUF(Y0)
+	UNSHUF(Y2)
+	UNSHUF(Y4)
+	UNSHUF(Y6)
 	JMP  store4
 
 gtail2:
@@ -470,6 +487,10 @@ tapq2:
 	INCQ         BX
 	CMPQ         BX, taps+32(FP)
 	JNE          tapq2
+	UNSHUF(Y0)
+	UNSHUF(Y1)
+	UNSHUF(Y2)
+	UNSHUF(Y3)
 	EPI(Y0)
 	EPI(Y1)
 	EPI(Y2)
@@ -500,6 +521,7 @@ tapo2:
 	INCQ         BX
 	CMPQ         BX, taps+32(FP)
 	JNE          tapo2
+	UNSHUF(Y0)
 	EPI(Y0)
 	VMOVUPS      Y0, (R8)(R11*4)
 	ADDQ         $8, R11
