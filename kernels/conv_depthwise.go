@@ -27,6 +27,11 @@ func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []floa
 		var planes *depthwisePlanes
 		if g.sw <= 2 && !forceDepthwisePhases {
 			rows = newDepthwiseRows(g)
+			// From the session's pool (no garbage per call); the padding
+			// must start out zero.
+			rows.padded = ctx.Scratch(rows.size)
+			clear(rows.padded)
+			defer ctx.Release(rows.padded)
 		} else {
 			planes = newDepthwisePlanes(g)
 		}
@@ -104,7 +109,8 @@ func (p *ewProgram) rowEpilogues(channels int) []vec.Epilogue {
 // zero from the allocation, and rows above or below the input are cleared.
 type depthwiseRows struct {
 	wp, band int
-	padded   []float32
+	size     int       // floats padded needs
+	padded   []float32 // set by the caller, zeroed
 	offs     []int     // per tap that reaches the input, where it reads padded for output (0, 0)
 	taps     []int     // those taps' indices ki*kw+kj into the channel's weights
 	w        []float32 // their weights for the current channel
@@ -121,7 +127,7 @@ func newDepthwiseRows(g convGeom) *depthwiseRows {
 	// TapRows reads sw*max(ow, 8) floats from each output row's start.
 	rows := (band-1)*g.sh + reach
 	n := max(rows*wp, (rows-1)*wp+(g.kw-1)*g.dw+g.sw*max(g.ow, 8))
-	d := &depthwiseRows{wp: wp, band: band, padded: make([]float32, n)}
+	d := &depthwiseRows{wp: wp, band: band, size: n}
 	for ki := 0; ki < g.kh; ki++ {
 		if lo, hi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt); lo >= hi {
 			continue // this kernel row only ever meets padding (small maps, large kernels)
