@@ -99,35 +99,58 @@ func (p *ewProgram) rowEpilogues(channels int) []vec.Epilogue {
 }
 
 // depthwiseRows computes one depthwise channel from a zero-padded copy of its
-// input rows, wp floats a row: tap (ki, kj) of output (oy, ox) reads it at
-// (oy*sh + ki*dh)*wp + ox*sw + kj*dw, so one vec.TapRows call computes a band
+// input rows, rs floats a row, so that one vec.TapRows call computes a band
 // of output rows, with every tap's sum in registers and the epilogue on the
-// way out, straight into the output. Bands are as many output rows as keep
-// their padded input rows within depthwiseBandFloats, so that TapRows reads
-// them from L1 (MobileNet's 112x112 maps: 33 rows at stride 1); a map that
-// fits is one band. Only input rows are copied in: the padding columns stay
-// zero from the allocation, and rows above or below the input are cleared.
+// way out, straight into the output. A row is the padded input row: tap (ki,
+// kj) of output (oy, ox) reads (oy*sh + ki*dh)*rs + ox*sw + kj*dw, with
+// TapRows taking every other column at stride 2. On maps at least
+// splitWidth wide, a stride-2 row holds the padded row's even columns, then
+// its odd ones (wq each, vec.SplitRows) instead: padded column c = 2*ox +
+// kj*dw is then at (c%2)*wq + c/2, so the taps read contiguous columns, with
+// no shuffle per tap and output vector (MobileNetV2's 112x112 stride-2
+// layer: 0.75 of the time; narrower rows are mostly SplitRows' scalar tail,
+// 14x14: 1.35). Bands are as many output rows as keep their input rows within
+// depthwiseBandFloats, so that TapRows reads them from L1 (MobileNet's
+// 112x112 maps: 33 rows at stride 1); a map that fits is one band. Only
+// input rows are copied in: the padding columns stay zero from the
+// allocation, and rows above or below the input are cleared.
 type depthwiseRows struct {
-	wp, band int
-	size     int       // floats padded needs
-	padded   []float32 // set by the caller, zeroed
-	offs     []int     // per tap that reaches the input, where it reads padded for output (0, 0)
-	taps     []int     // those taps' indices ki*kw+kj into the channel's weights
-	w        []float32 // their weights for the current channel
+	rs, wq, band int
+	sx           int       // TapRows' column stride: 1, or 2 on rows not split
+	size         int       // floats padded needs
+	padded       []float32 // set by the caller, zeroed
+	offs         []int     // per tap that reaches the input, where it reads padded for output (0, 0)
+	taps         []int     // those taps' indices ki*kw+kj into the channel's weights
+	w            []float32 // their weights for the current channel
 }
 
 // depthwiseBandFloats bounds a band's padded input rows (24 KiB: the rows
 // and the output they make stay in a 32 KiB L1).
 const depthwiseBandFloats = 6144
 
+// splitWidth is the narrowest input that stride-2 depthwise splits into
+// even and odd columns.
+const splitWidth = 48
+
 func newDepthwiseRows(g convGeom) *depthwiseRows {
 	wp := max(g.pl+g.w, g.sw*g.ow+(g.kw-1)*g.dw)
+	d := &depthwiseRows{rs: wp, sx: g.sw}
+	split := g.sw == 2 && g.w >= splitWidth
+	if split {
+		d.wq = (wp + 1) / 2
+		d.rs, d.sx = 2*d.wq, 1
+	}
+	col := func(c int) int { // where padded column c of a row is
+		if split {
+			return c%2*d.wq + c/2
+		}
+		return c
+	}
 	reach := (g.kh-1)*g.dh + 1 // input rows one output row reads
-	band := min(g.oh, max(4, (depthwiseBandFloats/wp-reach)/g.sh+1))
-	// TapRows reads sw*max(ow, 8) floats from each output row's start.
-	rows := (band-1)*g.sh + reach
-	n := max(rows*wp, (rows-1)*wp+(g.kw-1)*g.dw+g.sw*max(g.ow, 8))
-	d := &depthwiseRows{wp: wp, band: band, size: n}
+	d.band = min(g.oh, max(4, (depthwiseBandFloats/d.rs-reach)/g.sh+1))
+	// TapRows reads sx*max(ow, 8) floats from each output row's start.
+	rows := (d.band-1)*g.sh + reach
+	d.size = rows * d.rs
 	for ki := 0; ki < g.kh; ki++ {
 		if lo, hi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt); lo >= hi {
 			continue // this kernel row only ever meets padding (small maps, large kernels)
@@ -136,8 +159,10 @@ func newDepthwiseRows(g convGeom) *depthwiseRows {
 			if lo, hi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl); lo >= hi {
 				continue
 			}
-			d.offs = append(d.offs, ki*g.dh*wp+kj*g.dw)
+			off := ki*g.dh*d.rs + col(kj*g.dw)
+			d.offs = append(d.offs, off)
 			d.taps = append(d.taps, ki*g.kw+kj)
+			d.size = max(d.size, off+(d.band-1)*g.sh*d.rs+d.sx*max(g.ow, 8))
 		}
 	}
 	d.w = make([]float32, len(d.taps))
@@ -148,7 +173,7 @@ func (d *depthwiseRows) run(g convGeom, src, wk []float32, bias float32, ep vec.
 	for i, t := range d.taps {
 		d.w[i] = wk[t]
 	}
-	wp := d.wp
+	rs := d.rs
 	for oy0 := 0; oy0 < g.oh; oy0 += d.band {
 		nb := min(d.band, g.oh-oy0)
 		// Band row j holds input row r0+j; rows [lo, hi) are the input's.
@@ -156,14 +181,22 @@ func (d *depthwiseRows) run(g convGeom, src, wk []float32, bias float32, ep vec.
 		rows := (nb-1)*g.sh + (g.kh-1)*g.dh + 1
 		lo, hi := max(0, -r0), max(0, min(rows, g.h-r0))
 		lo = min(lo, hi)
-		clear(d.padded[:lo*wp])
-		clear(d.padded[hi*wp : rows*wp])
+		clear(d.padded[:lo*rs])
+		clear(d.padded[hi*rs : rows*rs])
 		// padded holds a band's rows and reaches every tap's last read by
-		// construction, so CopyRows and TapRows cannot fail here.
+		// construction, so the copies and TapRows cannot fail here.
 		if hi > lo {
-			_ = vec.CopyRows(d.padded[lo*wp+g.pl:], wp, src[(r0+lo)*g.w:], g.w, hi-lo, g.w)
+			in, at := src[(r0+lo)*g.w:], d.padded[lo*rs:]
+			if d.wq > 0 {
+				// Input column x is padded column pl+x: the even x go to
+				// the half of parity pl, the odd x to the other.
+				a, b := g.pl%2*d.wq+g.pl/2, (g.pl+1)%2*d.wq+(g.pl+1)/2
+				_ = vec.SplitRows(at[a:], at[b:], rs, in, g.w, hi-lo, g.w)
+			} else {
+				_ = vec.CopyRows(at[g.pl:], rs, in, g.w, hi-lo, g.w)
+			}
 		}
-		_ = vec.TapRows(dst[oy0*g.ow:(oy0+nb)*g.ow], d.padded, d.offs, d.w, bias, nb, g.ow, g.sh*wp, g.sw, ep)
+		_ = vec.TapRows(dst[oy0*g.ow:(oy0+nb)*g.ow], d.padded, d.offs, d.w, bias, nb, g.ow, g.sh*rs, d.sx, ep)
 	}
 }
 

@@ -73,7 +73,8 @@ func depthwiseEpilogueModel(r *rand.Rand, g convGeom, c int, withBias bool, epi 
 // path must match the direct reference convolution. Strides 1 and 2 (and 3,
 // where both take the phase planes), 3x3 and 5x5 kernels, dilations 1 and 2,
 // pads below, at and above "same", widths that are no multiple of 8 (below 8
-// too), and channel counts that are not.
+// too; from splitWidth up, stride-2 rows are split into even and odd columns;
+// 150 takes several bands), and channel counts that are not.
 func TestDepthwiseRowsMatchPhases(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	defer func() { forceDepthwisePhases = false }()
@@ -82,7 +83,7 @@ func TestDepthwiseRowsMatchPhases(t *testing.T) {
 	for _, s := range []int{1, 2, 3} {
 		for _, k := range []int{3, 5} {
 			for _, d := range []int{1, 2} {
-				for _, hw := range []int{1, 2, 5, 7, 9, 14, 17, 30, 150} {
+				for _, hw := range []int{1, 2, 5, 7, 9, 14, 17, 30, 49, 150} {
 					for _, pad := range []int{0, 1, k / 2 * d} {
 						g := convGeom{h: hw, w: hw + r.IntN(3), kh: k, kw: k, sh: s, sw: s, dh: d, dw: d}
 						g.oh, g.pt, _ = convOut(g.h, k, s, d, pad, pad, "NOTSET")

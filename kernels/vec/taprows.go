@@ -136,3 +136,32 @@ func CopyRows(dst []float32, dstRow int, src []float32, srcRow, rows, cols int) 
 	copyRowsAsm(&dst[0], dstRow, &src[0], srcRow, rows, cols)
 	return nil
 }
+
+// SplitRows deinterleaves rows x cols floats of src (rows srcRow apart): the
+// even columns of row r go to a[r*dstRow:], the odd ones to b[r*dstRow:]. A
+// stride-2 convolution's input laid out so, each tap reads its columns
+// contiguously.
+func SplitRows(a, b []float32, dstRow int, src []float32, srcRow, rows, cols int) error {
+	if rows <= 0 || cols <= 0 {
+		return nil
+	}
+	ne, no := (cols+1)/2, cols/2
+	if ne > dstRow || cols > srcRow || (rows-1)*dstRow+ne > len(a) || (rows-1)*dstRow+no > len(b) || (rows-1)*srcRow+cols > len(src) {
+		return fmt.Errorf("vec.SplitRows: %d x %d floats from rows %d apart in %d to rows %d apart in %d and %d", rows, cols, srcRow, len(src), dstRow, len(a), len(b))
+	}
+	if !useSIMD {
+		for r := 0; r < rows; r++ {
+			s := src[r*srcRow : r*srcRow+cols]
+			ra, rb := a[r*dstRow:], b[r*dstRow:]
+			for i := range ne {
+				ra[i] = s[2*i]
+			}
+			for i := range no {
+				rb[i] = s[2*i+1]
+			}
+		}
+		return nil
+	}
+	splitRowsAsm(&a[0], &b[0], dstRow, &src[0], srcRow, rows, cols)
+	return nil
+}

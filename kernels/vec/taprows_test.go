@@ -193,3 +193,52 @@ func TestEpilogueApplyMatchesPasses(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitRows checks SplitRows against its definition, with and without
+// AVX2, on widths around the 16-float step, and that nothing between or
+// after the rows' halves is written.
+func TestSplitRows(t *testing.T) {
+	saved := useSIMD
+	defer func() { useSIMD = saved }()
+	for _, cols := range []int{1, 2, 3, 15, 16, 17, 31, 32, 33, 112} {
+		for _, rows := range []int{1, 3} {
+			srcRow, dstRow := cols+1, (cols+1)/2+3
+			src := make([]float32, rows*srcRow)
+			for i := range src {
+				src[i] = float32(i + 1)
+			}
+			for _, simd := range []bool{false, saved} {
+				useSIMD = simd
+				buf := make([]float32, 2*rows*dstRow+4)
+				for i := range buf {
+					buf[i] = -1
+				}
+				off := rows*dstRow + 2 // b starts here
+				if err := SplitRows(buf, buf[off:], dstRow, src, srcRow, rows, cols); err != nil {
+					t.Fatal(err)
+				}
+				want := make([]float32, len(buf))
+				for i := range want {
+					want[i] = -1
+				}
+				for r := 0; r < rows; r++ {
+					for x := 0; x < cols; x++ {
+						at := r*dstRow + x/2
+						if x%2 == 1 {
+							at += off
+						}
+						want[at] = src[r*srcRow+x]
+					}
+				}
+				for i := range want {
+					if buf[i] != want[i] {
+						t.Fatalf("%dx%d simd=%v: buf[%d] = %v, want %v", rows, cols, simd, i, buf[i], want[i])
+					}
+				}
+			}
+		}
+	}
+	if err := SplitRows(make([]float32, 4), make([]float32, 4), 4, make([]float32, 20), 10, 2, 10); err == nil {
+		t.Error("5 even columns into rows 4 apart: no error")
+	}
+}

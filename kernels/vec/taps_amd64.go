@@ -34,3 +34,10 @@ func copyRowsAsm(dst *float32, dstRow int, src *float32, srcRow, rows, cols int)
 func epilogueAVX2(dst *float32, n int, ep *Epilogue)
 
 func epilogueAsm(dst *float32, n int, ep *Epilogue) { epilogueAVX2(dst, n, ep) }
+
+//go:noescape
+func splitRowsAVX2(a, b *float32, dstRow int, src *float32, srcRow, rows, cols int)
+
+func splitRowsAsm(a, b *float32, dstRow int, src *float32, srcRow, rows, cols int) {
+	splitRowsAVX2(a, b, dstRow, src, srcRow, rows, cols)
+}

@@ -657,3 +657,61 @@ epi1:
 epidone:
 	VZEROUPPER
 	RET
+
+// func splitRowsAVX2(a, b *float32, dstRow int, src *float32, srcRow, rows, cols int)
+// rows, cols >= 1. Each row in steps of 16 floats (SHUFPS picks the even and
+// the odd elements, PERMPD puts them in order, as stride2AVX2 does), then
+// pair by pair.
+TEXT ·splitRowsAVX2(SB), NOSPLIT, $0-56
+	MOVQ a+0(FP), DI
+	MOVQ b+8(FP), R10
+	MOVQ dstRow+16(FP), R8
+	SHLQ $2, R8
+	MOVQ src+24(FP), SI
+	MOVQ srcRow+32(FP), R9
+	SHLQ $2, R9
+	MOVQ rows+40(FP), CX
+	MOVQ cols+48(FP), R11
+
+srow:
+	XORQ AX, AX // source column
+	XORQ BX, BX // destination column
+
+s16:
+	LEAQ    16(AX), DX
+	CMPQ    DX, R11
+	JGT     s2
+	VMOVUPS (SI)(AX*4), Y0
+	VMOVUPS 32(SI)(AX*4), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2
+	VSHUFPS $0xDD, Y1, Y0, Y3
+	VPERMPD $0xD8, Y2, Y2
+	VPERMPD $0xD8, Y3, Y3
+	VMOVUPS Y2, (DI)(BX*4)
+	VMOVUPS Y3, (R10)(BX*4)
+	MOVQ    DX, AX
+	ADDQ    $8, BX
+	JMP     s16
+
+s2:
+	CMPQ AX, R11
+	JGE  snext
+	MOVL (SI)(AX*4), DX
+	MOVL DX, (DI)(BX*4)
+	INCQ AX
+	CMPQ AX, R11
+	JGE  snext
+	MOVL (SI)(AX*4), DX
+	MOVL DX, (R10)(BX*4)
+	INCQ AX
+	INCQ BX
+	JMP  s2
+
+snext:
+	ADDQ R8, DI
+	ADDQ R8, R10
+	ADDQ R9, SI
+	DECQ CX
+	JNE  srow
+	VZEROUPPER
+	RET

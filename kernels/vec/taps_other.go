@@ -13,3 +13,5 @@ func tapRowsAsm(dst, src *float32, offs *int, w *float32, taps, rows, cols, srcR
 func copyRowsAsm(dst *float32, dstRow int, src *float32, srcRow, rows, cols int) {}
 
 func epilogueAsm(dst *float32, n int, ep *Epilogue) {}
+
+func splitRowsAsm(a, b *float32, dstRow int, src *float32, srcRow, rows, cols int) {}
