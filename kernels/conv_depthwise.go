@@ -42,6 +42,12 @@ func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []floa
 				bv = bias[ch]
 			}
 			src, wk, dst := x[nc*plane:(nc+1)*plane], w[ch*taps:(ch+1)*taps], out[nc*oplane:(nc+1)*oplane]
+			if nc+1 < hi && rows != nil {
+				// The next channel is this goroutine's, written after this
+				// one: TapRows may run its stores on into it (maps
+				// narrower than 8).
+				dst = out[nc*oplane : min(len(out), (nc+1)*oplane+8)]
+			}
 			if rows != nil && eps != nil {
 				rows.run(g, src, wk, bv, eps[ch], dst)
 				continue
@@ -170,8 +176,12 @@ func newDepthwiseRows(g convGeom) *depthwiseRows {
 }
 
 func (d *depthwiseRows) run(g convGeom, src, wk []float32, bias float32, ep vec.Epilogue, dst []float32) {
-	for i, t := range d.taps {
-		d.w[i] = wk[t]
+	w := wk
+	if len(d.taps) < len(wk) { // some taps only ever meet padding
+		w = d.w
+		for i, t := range d.taps {
+			w[i] = wk[t]
+		}
 	}
 	rs := d.rs
 	for oy0 := 0; oy0 < g.oh; oy0 += d.band {
@@ -181,8 +191,10 @@ func (d *depthwiseRows) run(g convGeom, src, wk []float32, bias float32, ep vec.
 		rows := (nb-1)*g.sh + (g.kh-1)*g.dh + 1
 		lo, hi := max(0, -r0), max(0, min(rows, g.h-r0))
 		lo = min(lo, hi)
-		clear(d.padded[:lo*rs])
-		clear(d.padded[hi*rs : rows*rs])
+		if d.band < g.oh { // one band: these rows are never written
+			clear(d.padded[:lo*rs])
+			clear(d.padded[hi*rs : rows*rs])
+		}
 		// padded holds a band's rows and reaches every tap's last read by
 		// construction, so the copies and TapRows cannot fail here.
 		if hi > lo {
@@ -196,7 +208,7 @@ func (d *depthwiseRows) run(g convGeom, src, wk []float32, bias float32, ep vec.
 				_ = vec.CopyRows(at[g.pl:], rs, in, g.w, hi-lo, g.w)
 			}
 		}
-		_ = vec.TapRows(dst[oy0*g.ow:(oy0+nb)*g.ow], d.padded, d.offs, d.w, bias, nb, g.ow, g.sh*rs, d.sx, ep)
+		_ = vec.TapRows(dst[oy0*g.ow:], d.padded, d.offs, w, bias, nb, g.ow, g.sh*rs, d.sx, ep)
 	}
 }
 

@@ -51,7 +51,10 @@ func (e Epilogue) apply(s float32) float32 {
 // across all taps and go through the epilogue on their way out, so an output
 // is written once; a depthwise convolution's channel is one call. The vector
 // loop reads whole groups of 8 columns (stride 2: 16 floats per group), so
-// src must reach sx*max(cols, 8) past the last row's start for every tap.
+// src must reach sx*max(cols, 8) past the last row's start for every tap;
+// and on maps narrower than 8 it may write up to 8-cols floats past the
+// outputs where dst is longer than rows*cols (a caller that writes them
+// later saves a copy through a scratch buffer).
 func TapRows(dst, src []float32, offs []int, w []float32, bias float32, rows, cols, srcRow, sx int, ep Epilogue) error {
 	if len(offs) != len(w) {
 		return fmt.Errorf("vec.TapRows: %d offsets for %d weights", len(offs), len(w))
@@ -76,10 +79,14 @@ func TapRows(dst, src []float32, offs []int, w []float32, bias float32, rows, co
 		return nil
 	}
 	// Narrower than 8, each row's 8-wide store runs on into the rows after
-	// it, which are written later: small maps (7x7) go whole through a
-	// scratch buffer with room for the last row's store, and otherwise the
-	// rows whose store would pass the end of the output go through a
-	// scratch vector.
+	// it, which are written later; past the last row only where dst has
+	// room. Otherwise small maps (7x7) go whole through a scratch buffer with
+	// room for the last row's store, and larger ones the rows whose store
+	// would pass the end of dst through a scratch vector.
+	if cols < 8 && len(dst) >= (rows-1)*cols+8 {
+		tapRowsAsm(&dst[0], &src[0], &offs[0], &w[0], len(offs), rows, cols, srcRow, sx, bias, &ep)
+		return nil
+	}
 	if cols < 8 && rows*cols+8 <= 72 {
 		var t [72]float32
 		tapRowsAsm(&t[0], &src[0], &offs[0], &w[0], len(offs), rows, cols, srcRow, sx, bias, &ep)

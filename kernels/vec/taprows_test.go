@@ -74,6 +74,16 @@ func TestTapRowsMatchesPasses(t *testing.T) {
 								t.Fatalf("sx=%d %dx%d simd=%v: wrote past the outputs at %d", sx, rows, cols, simd, i)
 							}
 						}
+						// With room past the outputs (which it may then overwrite).
+						long := make([]float32, rows*cols+8)
+						if err := TapRows(long, src, offs, w, bias, rows, cols, srcRow, sx, ep); err != nil {
+							t.Fatal(err)
+						}
+						for i := range want {
+							if math.Float32bits(long[i]) != math.Float32bits(want[i]) && !(long[i] != long[i] && want[i] != want[i]) {
+								t.Fatalf("sx=%d %dx%d taps=%d simd=%v, room past the outputs [%d]: got %v, want %v", sx, rows, cols, taps, simd, i, long[i], want[i])
+							}
+						}
 					}
 					useSIMD = saved
 				}
