@@ -49,12 +49,12 @@ func (e Epilogue) apply(s float32) float32 {
 // adding the taps in order, one rounded multiply and one rounded add each (as
 // SumTaps). sx, the column stride, is 1 or 2. The sums stay in registers
 // across all taps and go through the epilogue on their way out, so an output
-// is written once; a depthwise convolution's channel is one call. The vector
-// loop reads whole groups of 8 columns (stride 2: 16 floats per group), so
-// src must reach sx*max(cols, 8) past the last row's start for every tap;
-// and on maps narrower than 8 it may write up to 8-cols floats past the
-// outputs where dst is longer than rows*cols (a caller that writes them
-// later saves a copy through a scratch buffer).
+// is written once; a band of a depthwise convolution's channel is one call.
+// The vector loop reads whole groups of 8 columns (stride 2: 16 floats per
+// group), so src must reach sx*max(cols, 8) past the last row's start for
+// every tap; and on maps narrower than 8 it may write up to 8-cols floats
+// past the outputs where dst is longer than rows*cols (a caller that writes
+// them later saves a copy through a scratch buffer).
 func TapRows(dst, src []float32, offs []int, w []float32, bias float32, rows, cols, srcRow, sx int, ep Epilogue) error {
 	if len(offs) != len(w) {
 		return fmt.Errorf("vec.TapRows: %d offsets for %d weights", len(offs), len(w))
