@@ -93,8 +93,10 @@ func ortFloatReason(n *graph.Node, grouped, floatIn, allFloatIn, slower bool) st
 		return "ONNX Runtime (--runtime ort): an activation not fused into a Conv or Add runs in float"
 	}
 	// An op without weights whose inputs all come from float nodes (a Concat
-	// or Add of float branches) would only gain a Q per input and a DQ after.
-	if _, w := weightOps[n.OpType]; !w && allFloatIn && quantizedOps[n.OpType] {
+	// of float branches) would only gain a Q per input and a DQ after. Not an
+	// Add: a residual Add of a MatMul's float bias-add output stays a
+	// QLinearAdd, as ONNX Runtime fuses the bias into the MatMul.
+	if _, w := weightOps[n.OpType]; !w && allFloatIn && quantizedOps[n.OpType] && n.OpType != "Add" {
 		return "ONNX Runtime (--runtime ort): all its inputs come from float nodes; it runs in float with them"
 	}
 	return ""
