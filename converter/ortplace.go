@@ -17,8 +17,9 @@ import (
 // and searches for the set that minimizes it.
 //
 // The constants are nanoseconds, from ONNX Runtime 1.30's per-node profile
-// (examples/ort-profile) of FastestDet, one thread, on an AVX2 CPU without
-// VNNI: they rank placements, they do not predict absolute times.
+// (examples/ort-profile) of FastestDet and the zoo MobileNetV2, one thread,
+// on an AVX2 CPU without VNNI: they rank placements, they do not predict
+// absolute times.
 const (
 	floatConvMAC    = 0.021  // dense float Conv (NCHWc), per multiply-add...
 	floatConvOut    = 0.2    // ... per output element...
