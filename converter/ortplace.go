@@ -9,10 +9,10 @@ import (
 
 // ONNX Runtime's CPU provider on x86 without AVX-VNNI (--runtime ort) runs
 // some Convs slower in integers than in float: QLinearConv on a 3-channel
-// stem, and depthwise QLinearConv, which costs about the same per output
-// pixel whatever its taps, where float depthwise costs per multiply-add. Each
-// Conv kept float costs Q/DQ (and a layout change) where it meets quantized
-// neighbours, so whether it pays depends on the graph around it. ortPlace
+// stem (1.8x float on FastestDet), depthwise QLinearConv (1.1-3.6x), small
+// Convs whose fixed costs dominate. Each Conv kept float costs Q/DQ (and a
+// layout change) where it meets quantized neighbours, so whether it pays
+// depends on the graph around it. ortPlace
 // estimates the model's run time for a set of float Convs from their shapes
 // and searches for the set that minimizes it.
 //
@@ -24,13 +24,13 @@ const (
 	floatConvMAC    = 0.021  // dense float Conv (NCHWc), per multiply-add...
 	floatConvOut    = 0.2    // ... per output element...
 	floatConvFixed  = 8000   // ... and per node
-	floatStemMAC    = 0.048  // float Conv with fewer than 8 input channels per group
+	floatStemMAC    = 0.048  // float Conv with fewer than 8 input channels per group and 64 products per output
 	floatDepthMAC   = 0.06   // depthwise float Conv, per multiply-add...
 	floatDepthFixed = 4000   // ... plus per node
 	intConvMAC      = 0.0114 // dense QLinearConv, per multiply-add...
 	intConvOut      = 0.25   // ... per output element (requantization)...
 	intConvFixed    = 12400  // ... and per node
-	intStemMAC      = 0.07   // QLinearConv with fewer than 8 input channels per group
+	intStemMAC      = 0.07   // QLinearConv with fewer than 8 input channels per group and 64 products per output
 	intDepthMAC     = 0.09   // depthwise QLinearConv, per multiply-add...
 	intDepthFixed   = 10000  // ... plus per node
 	boundaryElem    = 0.6    // a QuantizeLinear or DequantizeLinear with its layout change, per element (FastestDet: Q 0.46, DQ 0.3 ns, a reorder or uint8 transpose about 0.1-0.4)
@@ -323,7 +323,9 @@ func convCosts(n *graph.Node) (floatNs, intNs float64, ok bool) {
 	switch {
 	case group > 1 && int64(cout) == group && inPerGroup == 1:
 		return floatDepthMAC*macs + floatDepthFixed, intDepthMAC*macs + intDepthFixed, true
-	case inPerGroup < 8:
+	case inPerGroup < 8 && k < 64:
+		// A 3x3 stem on 3 channels (27 products per output); a 7x7 one
+		// (147) runs faster in integers, like a dense Conv.
 		return floatStemMAC * macs, intStemMAC * macs, true
 	}
 	return floatConvMAC*macs + floatConvOut*out + floatConvFixed, intConvMAC*macs + intConvOut*out + intConvFixed, true
