@@ -8,41 +8,20 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // On a shared machine a timed run may find its cores taken by other
 // processes: a 2-thread run then gets one core or less, and its time says
-// nothing about how the work splits. Two counters tell afterwards whether a
-// run had the cores it asked for, both in nanoseconds:
-//
-//   - stall: the kernel's CPU pressure (/proc/pressure/cpu, "some"), the time
-//     during which at least one runnable thread of the whole machine waited
-//     for a CPU. Over a run it is zero when every thread that wanted a core
-//     had one: this process's threads ran in parallel and nothing else ran
-//     in their place.
-//   - waited: the run-queue time of this process's own threads (the second
-//     field of /proc/self/task/*/schedstat), the part of the stall that the
-//     run itself suffered.
-//
-// Either reads as -1 where the kernel does not provide it.
-
-// cpuStall reads the machine's total CPU stall time.
-func cpuStall() int64 {
-	b, err := os.ReadFile("/proc/pressure/cpu")
-	if err != nil {
-		return -1
-	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	_, v, ok := bytes.Cut(line, []byte("total="))
-	if !ok {
-		return -1
-	}
-	n, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64)
-	if err != nil {
-		return -1
-	}
-	return n * 1000 // microseconds
-}
+// nothing about how the work splits. The run-queue wait of this process's
+// own threads (the second field of /proc/self/task/*/schedstat, in
+// nanoseconds) tells afterwards whether a run had the cores it asked for: it
+// is zero when every thread of the process that wanted a CPU had one. (The
+// kernel's CPU pressure, /proc/pressure/cpu, would also count other
+// processes' waits, but its total advances in bursts of several
+// milliseconds, too coarse for a run.) It reads as -1 where the kernel does
+// not provide it.
 
 // runQueueWait sums the run-queue wait of every thread of this process.
 // Threads that ended since the last call drop out of the sum, so callers
@@ -160,9 +139,43 @@ func (q *quietGates) before() {
 }
 
 func (q *quietGates) report() {
+	if settleTimeouts > 0 {
+		fmt.Printf("\n%d blocks started before the process's threads went idle (%v)\n", settleTimeouts, settleLimit)
+	}
 	if q.blocks == 0 {
 		return
 	}
 	fmt.Printf("\n-quiet %v: %d of %d blocks started after a %v window with the CPUs %.0f%% idle; %.1f s spent waiting\n",
 		q.limit, q.found, q.blocks, quietWindow, 100*quietIdle, q.waited.Seconds())
 }
+
+// settle waits until this process's threads have gone idle: less than
+// settleBusy of a core over a settleWindow, for at most settleLimit. ORT's
+// spinning intra-op workers (see blocks) stop within 100-500 ms.
+func settle() {
+	deadline := time.Now().Add(settleLimit)
+	for time.Now().Before(deadline) {
+		p0, err := cpuTime(unix.CLOCK_PROCESS_CPUTIME_ID)
+		if err != nil {
+			return
+		}
+		time.Sleep(settleWindow)
+		p1, err := cpuTime(unix.CLOCK_PROCESS_CPUTIME_ID)
+		if err != nil {
+			return
+		}
+		if float64(p1-p0) < settleBusy*float64(settleWindow) {
+			return
+		}
+	}
+	settleTimeouts++
+}
+
+const (
+	settleWindow = 20 * time.Millisecond
+	settleBusy   = 0.1
+	settleLimit  = 3 * time.Second
+)
+
+// settleTimeouts counts the blocks that started with the process still busy.
+var settleTimeouts int

@@ -12,11 +12,11 @@ import (
 
 // sample is one timed forward pass: elapsed wall time, the CPU time of the
 // OS thread that ran it, the CPU time of the whole process (every thread)
-// over the same interval, and the machine's CPU stall and this process's
-// run-queue wait around it (see contention.go; -1 when unknown).
+// over the same interval, and this process's run-queue wait around it (see
+// contention.go; -1 when unknown).
 type sample struct {
 	wall, thread, process time.Duration
-	stall, waited         time.Duration
+	waited                time.Duration
 }
 
 // measure runs f on the calling goroutine with its OS thread locked, so the
@@ -27,7 +27,7 @@ type sample struct {
 func measure(f func() error) (sample, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	s0, w0 := cpuStall(), runQueueWait()
+	w0 := runQueueWait()
 	start := time.Now()
 	t0, err := cpuTime(unix.CLOCK_THREAD_CPUTIME_ID)
 	if err != nil {
@@ -49,15 +49,12 @@ func measure(f func() error) (sample, error) {
 		return sample{}, err
 	}
 	wall := time.Since(start)
-	s1, w1 := cpuStall(), runQueueWait()
-	stall, waited := time.Duration(-1), time.Duration(-1)
-	if s0 >= 0 && s1 >= 0 {
-		stall = time.Duration(s1 - s0)
-	}
+	w1 := runQueueWait()
+	waited := time.Duration(-1)
 	if w0 >= 0 && w1 >= 0 {
 		waited = time.Duration(max(0, w1-w0))
 	}
-	return sample{wall: wall, thread: t1 - t0, process: p1 - p0, stall: stall, waited: waited}, nil
+	return sample{wall: wall, thread: t1 - t0, process: p1 - p0, waited: waited}, nil
 }
 
 // cpuTime reads a CPU-time clock (thread or process).

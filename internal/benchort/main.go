@@ -134,7 +134,7 @@ func main() {
 
 	fmt.Printf("GEMM micro-kernel: %s; %d CPUs; load average at start %s\n", gemm.KernelName(), runtime.NumCPU(), loadavg())
 	if *scaling {
-		fmt.Printf("medians of %d-%d runs per engine and thread count, in %d blocks rotating between the five (2 warm-ups per block; ORT's sessions closed outside their blocks)\n", *minRuns, *maxRuns, blocks)
+		fmt.Printf("medians of %d-%d runs per engine and thread count, in %d blocks rotating between the five (2 warm-ups per block; each block after the process's threads went idle)\n", *minRuns, *maxRuns, blocks)
 		var rows []scalingRow
 		for _, m := range models {
 			r := timeScaling(m, *minRuns, *maxRuns, 2**budget)
@@ -146,7 +146,7 @@ func main() {
 		fmt.Printf("\nload average at the end %s\n", loadavg())
 		return
 	}
-	fmt.Printf("medians of %d-%d runs per engine, in %d alternating blocks (2 warm-ups per block; ORT's session closed outside its blocks)\n", *minRuns, *maxRuns, blocks)
+	fmt.Printf("medians of %d-%d runs per engine, in %d alternating blocks (2 warm-ups per block; each block after the process's threads went idle)\n", *minRuns, *maxRuns, blocks)
 	if clock != clockWall {
 		fmt.Println("CPU ms: CPU time of the thread that ran the pass (CLOCK_THREAD_CPUTIME_ID), at 1 thread only, where both engines compute on the calling thread; it leaves out time spent waiting for a core, so on a loaded machine its ratio is the steadier one")
 	}
@@ -219,18 +219,19 @@ func describe(in map[string]*graph.Tensor) string {
 }
 
 // blocks is how many alternating blocks each engine's timed runs are split
-// into. The engines take turns by block, not by run, and an ORT session is
-// open only during its own block: after each run ORT's intra-op workers
-// spin (session.intra_op.allow_spinning, on by default) and, measured on
-// resnet20 at 2 threads, burn 40-65 ms of CPU in the 100-500 ms after the
-// run, which took a core from onnxq's 2-thread runs in the same process
-// (yolo-silu 30.1 ms at 2 threads, 18.8 ms with ORT's spinning off). Closing
-// the session ends its threads. The order of the engines rotates from block
-// to block, so none always runs first after a collection or a session open.
+// into. The engines take turns by block, not by run, and each block starts
+// only when the process's threads have gone idle (settle): after each run
+// ORT's intra-op workers spin (session.intra_op.allow_spinning, on by
+// default) and, measured on resnet20 at 2 threads, burn 40-65 ms of CPU in
+// the 100-500 ms after the run, which took a core from onnxq's 2-thread runs
+// in the same process (yolo-silu 30.1 ms at 2 threads, 18.8 ms with ORT's
+// spinning off). Waiting them out keeps ORT's default (and its sessions open,
+// warm), and leaves onnxq's runs alone. The order of the engines rotates
+// from block to block, so none always runs first after a collection.
 const blocks = 6
 
 // engine is one configuration timed: an onnxq session, or ORT at a thread
-// count (opened per block, see blocks).
+// count.
 type engine struct {
 	ours       *kernels.Session
 	ortThreads int
@@ -242,30 +243,33 @@ type engine struct {
 // order.
 func timeEngines(m model, es []engine, minRuns, maxRuns int, budget time.Duration) []timing {
 	n := len(es)
+	runs := make([]func() error, n)
+	for i, e := range es {
+		if s := e.ours; s != nil {
+			runs[i] = func() error { _, err := s.Run(m.inputs); return err }
+			continue
+		}
+		r, err := ortref.NewSessionOpts(m.path, ortref.Options{Threads: e.ortThreads, Level: ortref.OptAll, NoSpinning: e.noSpinning})
+		if err != nil {
+			fail(fmt.Errorf("%s: ONNX Runtime: %v", m.name, err))
+		}
+		defer r.Close()
+		runs[i] = func() error { _, err := r.Run(m.inputs); return err }
+	}
 	ts := make([][]sample, n)
 	perBlock := max(1, (minRuns+blocks-1)/blocks)
 	slice := budget / blocks
 	for b := 0; b < blocks; b++ {
 		for k := 0; k < n; k++ {
 			i := (k + b) % n
-			var run func() error
-			closeORT := func() {}
-			if s := es[i].ours; s != nil {
-				run = func() error { _, err := s.Run(m.inputs); return err }
-			} else {
-				r, err := ortref.NewSessionOpts(m.path, ortref.Options{Threads: es[i].ortThreads, Level: ortref.OptAll, NoSpinning: es[i].noSpinning})
-				if err != nil {
-					fail(fmt.Errorf("%s: ONNX Runtime: %v", m.name, err))
-				}
-				run = func() error { _, err := r.Run(m.inputs); return err }
-				closeORT = r.Close // its threads end with it
-			}
+			run := runs[i]
 			// Collect the garbage of earlier blocks and models now: a cycle
 			// started by it in a timed run costs that run about 30 ms of CPU
 			// on Go's other threads (resnet20, a 1.3 ms pass: process CPU
 			// 1.54x the thread's over 40 runs with one cycle, 1.02x after a
 			// collection up front).
 			runtime.GC()
+			settle()
 			quiet.before()
 			timeOne(m.name, run) // warm-up of this block
 			timeOne(m.name, run)
@@ -273,7 +277,6 @@ func timeEngines(m model, es []engine, minRuns, maxRuns int, budget time.Duratio
 			for k := 0; len(ts[i]) < maxRuns && (k < perBlock || time.Since(start) < slice/time.Duration(n)); k++ {
 				ts[i] = append(ts[i], timeOne(m.name, run))
 			}
-			closeORT()
 		}
 	}
 	out := make([]timing, n)
@@ -337,9 +340,8 @@ func timeOne(name string, run func() error) sample {
 //
 // The spread and the contention: wall p25 and p75; clean is the median wall
 // over the runs in which this process's threads waited for a CPU less than
-// cleanWait of the run (nClean of n runs; 0 when none did), and stall the
-// median share of the run during which some thread of the machine waited
-// for a CPU.
+// cleanWait of the run (nClean of n runs; 0 when none did), and waited
+// the median share of a run its threads spent waiting for a CPU.
 type timing struct {
 	wall, thread                    float64
 	procPerThread, procPerThreadAll float64
@@ -347,7 +349,7 @@ type timing struct {
 	p25, p75  float64
 	clean     float64
 	nClean, n int
-	stall     float64
+	waited    float64
 }
 
 // cleanWait is the run-queue wait, as a share of a run's wall time, below
@@ -359,7 +361,7 @@ func summarize(ss []sample) timing {
 	threads := make([]time.Duration, len(ss))
 	quotients := make([]float64, 0, len(ss))
 	var clean []time.Duration
-	var stalls []float64
+	var waits []float64
 	var thread, process time.Duration
 	for i, s := range ss {
 		walls[i], threads[i] = s.wall, s.thread
@@ -371,8 +373,8 @@ func summarize(ss []sample) timing {
 		if s.waited >= 0 && float64(s.waited) < cleanWait*float64(s.wall) {
 			clean = append(clean, s.wall)
 		}
-		if s.stall >= 0 && s.wall > 0 {
-			stalls = append(stalls, float64(s.stall)/float64(s.wall))
+		if s.waited >= 0 && s.wall > 0 {
+			waits = append(waits, float64(s.waited)/float64(s.wall))
 		}
 	}
 	t := timing{wall: median(walls), thread: median(threads), n: len(ss), nClean: len(clean)}
@@ -380,9 +382,9 @@ func summarize(ss []sample) timing {
 	if len(clean) > 0 {
 		t.clean = median(clean)
 	}
-	if len(stalls) > 0 {
-		sort.Float64s(stalls)
-		t.stall = stalls[len(stalls)/2]
+	if len(waits) > 0 {
+		sort.Float64s(waits)
+		t.waited = waits[len(waits)/2]
 	}
 	if len(quotients) > 0 {
 		sort.Float64s(quotients)

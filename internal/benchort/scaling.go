@@ -44,14 +44,14 @@ func speedup(one, two timing) string {
 }
 
 func printScaling(rows []scalingRow) {
-	fmt.Println("\nall runs: median ms (interquartile range); ORT 2T is the faster of its workers spinning between runs (its default) or not; stall: median share of a run during which some thread of the machine waited for a CPU (/proc/pressure/cpu), over onnxq's 2-thread runs")
+	fmt.Println("\nall runs: median ms (interquartile range); ORT 2T is the faster of its workers spinning between runs (its default) or not; waited: the median share of onnxq's 2-thread runs during which its threads waited for a CPU (run-queue time, /proc/self/task/*/schedstat): near 0 the run had two cores, near 1 it shared one")
 	fmt.Println()
-	fmt.Println("| model | onnxq 1T | onnxq 2T | onnxq 1T/2T | ORT 1T | ORT 2T spin | ORT 2T no spin | ORT 1T/2T | onnxq / ORT 2T | stall |")
+	fmt.Println("| model | onnxq 1T | onnxq 2T | onnxq 1T/2T | ORT 1T | ORT 2T spin | ORT 2T no spin | ORT 1T/2T | onnxq / ORT 2T | waited |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
 		o2, which := r.ort2(false)
 		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s (%s) | %.2f | %.0f%% |\n", r.name, ms(r.ours1), ms(r.ours2), speedup(r.ours1, r.ours2),
-			ms(r.ort1), ms(r.ort2spin), ms(r.ort2still), speedup(r.ort1, o2), which, r.ours2.wall/o2.wall, 100*r.ours2.stall)
+			ms(r.ort1), ms(r.ort2spin), ms(r.ort2still), speedup(r.ort1, o2), which, r.ours2.wall/o2.wall, 100*r.ours2.waited)
 	}
 	fmt.Printf("\nclean runs only (this process's threads waited for a CPU less than %.0f%% of the run, so a 2-thread run had two cores): median ms, clean runs of all; – where an engine had fewer than %d\n\n", 100*cleanWait, minClean)
 	fmt.Println("| model | onnxq 1T | onnxq 2T | onnxq 1T/2T | ORT 1T | ORT 2T | ORT 1T/2T | onnxq / ORT 2T |")
