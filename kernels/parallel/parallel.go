@@ -38,6 +38,12 @@ type job struct {
 	waiting atomic.Int32 // 1: the caller sleeps on wake; 2: it was woken
 	wake    chan struct{}
 	panicv  atomic.Pointer[any]
+
+	// Set in accounting mode (see Account): items go to seats statically,
+	// item i to seat i mod seatCount, and each seat's CPU time in its items
+	// is kept in cpu.
+	seatCount int
+	cpu       []atomic.Int64
 }
 
 type worker struct {
@@ -99,6 +105,12 @@ func ForSeat(threads, n int, f func(seat, i int)) {
 	}
 	j := &job{id: p.ids.Add(1), f: f, n: int64(n)}
 	j.seats.Store(int64(helpers))
+	var c0 int64
+	if accounting.Load() {
+		j.seatCount = helpers + 1
+		j.cpu = make([]atomic.Int64, j.seatCount)
+		c0 = threadCPU()
+	}
 	if !p.cur.CompareAndSwap(nil, j) {
 		for i := 0; i < n; i++ {
 			f(0, i)
@@ -113,7 +125,17 @@ func ForSeat(threads, n int, f func(seat, i int)) {
 	}
 	j.work(0)
 	p.cur.CompareAndSwap(j, nil) // no new worker joins from here
+	if j.seatCount > 0 {
+		// Seats no worker took (1 to left, workers take them from the top)
+		// run here, each timed as its own.
+		for s := j.seats.Swap(-1 << 30); s >= 1; s-- {
+			j.work(int(s))
+		}
+	}
 	j.wait()
+	if j.seatCount > 0 {
+		j.account(threadCPU() - c0)
+	}
 	if v := j.panicv.Load(); v != nil {
 		panic(*v)
 	}
@@ -121,6 +143,10 @@ func ForSeat(threads, n int, f func(seat, i int)) {
 
 // work claims and runs items until none are left.
 func (j *job) work(seat int) {
+	if j.seatCount > 0 {
+		j.workSeat(seat)
+		return
+	}
 	for {
 		i := j.next.Add(1) - 1
 		if i >= j.n {
@@ -168,11 +194,18 @@ func (p *pool) loop(w *worker) {
 	// The id, not the pointer, of the last job seen: a pointer would keep
 	// the job's closure, and the buffers it references, alive.
 	var last uint64
+	locked := false
 	idleSince := time.Now()
 	for s := 0; ; s++ {
 		if j := p.cur.Load(); j != nil && j.id != last {
 			last = j.id
 			if left := j.seats.Add(-1); left >= 0 {
+				if j.seatCount > 0 && !locked {
+					// Accounting reads this thread's CPU clock around
+					// items: the goroutine must stay on it.
+					runtime.LockOSThread()
+					locked = true
+				}
 				j.work(int(left) + 1)
 			}
 			idleSince, s = time.Now(), 0
