@@ -12,11 +12,13 @@ import (
 
 // sample is one timed forward pass: elapsed wall time, the CPU time of the
 // OS thread that ran it, the CPU time of the whole process (every thread)
-// over the same interval, and this process's run-queue wait around it (see
-// contention.go; -1 when unknown).
+// over the same interval, this process's run-queue wait around it (see
+// contention.go; -1 when unknown), and in the pool's accounting mode the
+// estimate of the pass on cores of its own (see parallel.Account).
 type sample struct {
 	wall, thread, process time.Duration
 	waited                time.Duration
+	estimate              time.Duration
 }
 
 // measure runs f on the calling goroutine with its OS thread locked, so the

@@ -35,6 +35,7 @@ import (
 	"github.com/onnxq/onnxq/internal/testdata"
 	"github.com/onnxq/onnxq/kernels"
 	"github.com/onnxq/onnxq/kernels/gemm"
+	"github.com/onnxq/onnxq/kernels/parallel"
 	"github.com/onnxq/onnxq/npy"
 	"github.com/onnxq/onnxq/testmodels"
 )
@@ -134,7 +135,7 @@ func main() {
 
 	fmt.Printf("GEMM micro-kernel: %s; %d CPUs; load average at start %s\n", gemm.KernelName(), runtime.NumCPU(), loadavg())
 	if *scaling {
-		fmt.Printf("medians of %d-%d runs per engine and thread count, in %d blocks rotating between the five (2 warm-ups per block; each block after the process's threads went idle)\n", *minRuns, *maxRuns, blocks)
+		fmt.Printf("medians of %d-%d runs per engine and thread count, in %d blocks rotating between the six (2 warm-ups per block; each block after the process's threads went idle)\n", *minRuns, *maxRuns, blocks)
 		var rows []scalingRow
 		for _, m := range models {
 			r := timeScaling(m, *minRuns, *maxRuns, 2**budget)
@@ -236,6 +237,9 @@ type engine struct {
 	ours       *kernels.Session
 	ortThreads int
 	noSpinning bool
+	// account runs the onnxq session in the pool's accounting mode, for
+	// the estimate of its time on cores of its own (see parallel.Account).
+	account bool
 }
 
 // timeEngines times each engine's runs (warm-up, then timed runs in blocks
@@ -247,6 +251,16 @@ func timeEngines(m model, es []engine, minRuns, maxRuns int, budget time.Duratio
 	for i, e := range es {
 		if s := e.ours; s != nil {
 			runs[i] = func() error { _, err := s.Run(m.inputs); return err }
+			if e.account {
+				runs[i] = func() error {
+					if err := parallel.Account(true); err != nil {
+						return err
+					}
+					defer parallel.Account(false)
+					_, err := s.Run(m.inputs)
+					return err
+				}
+			}
 			continue
 		}
 		r, err := ortref.NewSessionOpts(m.path, ortref.Options{Threads: e.ortThreads, Level: ortref.OptAll, NoSpinning: e.noSpinning})
@@ -275,7 +289,12 @@ func timeEngines(m model, es []engine, minRuns, maxRuns int, budget time.Duratio
 			timeOne(m.name, run)
 			start := time.Now()
 			for k := 0; len(ts[i]) < maxRuns && (k < perBlock || time.Since(start) < slice/time.Duration(n)); k++ {
-				ts[i] = append(ts[i], timeOne(m.name, run))
+				a0 := parallel.Adjustment()
+				s := timeOne(m.name, run)
+				if es[i].account {
+					s.estimate = s.thread + parallel.Adjustment() - a0
+				}
+				ts[i] = append(ts[i], s)
 			}
 		}
 	}
@@ -299,10 +318,10 @@ func timePair(m model, threads, minRuns, maxRuns int, budget time.Duration) (our
 	return t[0], t[1]
 }
 
-// timeScaling times onnxq at 1 and 2 threads and ORT at 1 thread and at 2
-// threads with its workers spinning (its default) and not, in blocks that
-// rotate between the five, so a change in the machine's load hits each
-// alike.
+// timeScaling times onnxq at 1 and 2 threads (and at 2 in accounting mode,
+// for the estimate) and ORT at 1 thread and at 2 threads with its workers
+// spinning (its default) and not, in blocks that rotate between the six, so
+// a change in the machine's load hits each alike.
 func timeScaling(m model, minRuns, maxRuns int, budget time.Duration) scalingRow {
 	g, err := graph.Load(m.path)
 	if err != nil {
@@ -316,9 +335,10 @@ func timeScaling(m model, minRuns, maxRuns int, budget time.Duration) scalingRow
 		}
 		es = append(es, engine{ours: s})
 	}
+	es = append(es, engine{ours: es[1].ours, account: true})
 	es = append(es, engine{ortThreads: 1}, engine{ortThreads: 2}, engine{ortThreads: 2, noSpinning: true})
 	t := timeEngines(m, es, minRuns, maxRuns, budget)
-	return scalingRow{ours1: t[0], ours2: t[1], ort1: t[2], ort2spin: t[3], ort2still: t[4]}
+	return scalingRow{ours1: t[0], ours2: t[1], ours2est: t[2], ort1: t[3], ort2spin: t[4], ort2still: t[5]}
 }
 
 func timeOne(name string, run func() error) sample {
@@ -350,6 +370,7 @@ type timing struct {
 	clean     float64
 	nClean, n int
 	waited    float64
+	estimate  float64 // accounting mode only: the median estimate on cores of its own
 }
 
 // cleanWait is the run-queue wait, as a share of a run's wall time, below
@@ -378,6 +399,15 @@ func summarize(ss []sample) timing {
 		}
 	}
 	t := timing{wall: median(walls), thread: median(threads), n: len(ss), nClean: len(clean)}
+	var ests []time.Duration
+	for _, s := range ss {
+		if s.estimate > 0 {
+			ests = append(ests, s.estimate)
+		}
+	}
+	if len(ests) > 0 {
+		t.estimate = median(ests)
+	}
 	t.p25, t.p75 = quantile(walls, 0.25), quantile(walls, 0.75)
 	if len(clean) > 0 {
 		t.clean = median(clean)

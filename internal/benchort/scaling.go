@@ -13,6 +13,7 @@ import (
 type scalingRow struct {
 	name                                    string
 	ours1, ours2, ort1, ort2spin, ort2still timing
+	ours2est                                timing // onnxq 2T in accounting mode
 }
 
 // ort2 is ORT at 2 threads at its best: the faster of spinning and not.
@@ -52,6 +53,13 @@ func printScaling(rows []scalingRow) {
 		o2, which := r.ort2(false)
 		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s (%s) | %.2f | %.0f%% |\n", r.name, ms(r.ours1), ms(r.ours2), speedup(r.ours1, r.ours2),
 			ms(r.ort1), ms(r.ort2spin), ms(r.ort2still), speedup(r.ort1, o2), which, r.ours2.wall/o2.wall, 100*r.ours2.waited)
+	}
+	fmt.Println("\nonnxq on cores of its own, estimated from thread CPU times (kernels/parallel's accounting mode: each loop's items go to seats statically and count as the slowest seat's CPU time; hand-offs between threads left out, about 1 us per loop when the worker spins): 1T is the thread CPU time of the 1-thread runs, 2T the estimate, medians")
+	fmt.Println()
+	fmt.Println("| model | onnxq 1T CPU ms | onnxq 2T estimate ms | estimated 1T/2T |")
+	fmt.Println("|---|---:|---:|---:|")
+	for _, r := range rows {
+		fmt.Printf("| %s | %.2f | %.2f | %.2f |\n", r.name, r.ours1.thread, r.ours2est.estimate, r.ours1.thread/r.ours2est.estimate)
 	}
 	fmt.Printf("\nclean runs only (this process's threads waited for a CPU less than %.0f%% of the run, so a 2-thread run had two cores): median ms, clean runs of all; – where an engine had fewer than %d\n\n", 100*cleanWait, minClean)
 	fmt.Println("| model | onnxq 1T | onnxq 2T | onnxq 1T/2T | ORT 1T | ORT 2T | ORT 1T/2T | onnxq / ORT 2T |")
