@@ -361,7 +361,8 @@ func timeOne(name string, run func() error) sample {
 // The spread and the contention: wall p25 and p75; clean is the median wall
 // over the runs in which this process's threads waited for a CPU less than
 // cleanWait of the run (nClean of n runs; 0 when none did), and waited
-// the median share of a run its threads spent waiting for a CPU.
+// the median of the threads' run-queue time summed, as a share of the run
+// (above 1 when several threads waited at once).
 type timing struct {
 	wall, thread                    float64
 	procPerThread, procPerThreadAll float64

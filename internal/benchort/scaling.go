@@ -45,7 +45,7 @@ func speedup(one, two timing) string {
 }
 
 func printScaling(rows []scalingRow) {
-	fmt.Println("\nall runs: median ms (interquartile range); ORT 2T is the faster of its workers spinning between runs (its default) or not; waited: the median share of onnxq's 2-thread runs during which its threads waited for a CPU (run-queue time, /proc/self/task/*/schedstat): near 0 the run had two cores, near 1 it shared one")
+	fmt.Println("\nall runs: median ms (interquartile range); ORT 2T is the faster of its workers spinning between runs (its default) or not; waited: the run-queue time of the process's threads during onnxq's 2-thread runs (/proc/self/task/*/schedstat), summed over threads, as a share of the run, median: near 0 the run had two cores, 100% or more a thread waited for one throughout")
 	fmt.Println()
 	fmt.Println("| model | onnxq 1T | onnxq 2T | onnxq 1T/2T | ORT 1T | ORT 2T spin | ORT 2T no spin | ORT 1T/2T | onnxq / ORT 2T | waited |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
