@@ -8,7 +8,9 @@
 // Items are claimed one at a time from an atomic counter, and the caller works
 // on its own loop too, so a worker that the OS has not scheduled in time (a
 // loaded machine) costs nothing: the caller takes the items it did not. Only
-// a worker preempted in the middle of an item makes the caller wait.
+// a worker preempted in the middle of an item makes the caller wait. (In
+// accounting mode, for benchmarks, items are handed out statically instead:
+// see Account.)
 package parallel
 
 import (
