@@ -64,7 +64,7 @@ func (t *table) header() {
 	}
 }
 
-func (t *table) row(m model, threads int, ours, theirs timing) {
+func (t *table) row(m model, threads int, ours, theirs timing, noSpin bool) {
 	cpuRatio := "–"
 	ourCPU, theirCPU := "–", "–"
 	if threads == 1 {
@@ -84,6 +84,9 @@ func (t *table) row(m model, threads int, ours, theirs timing) {
 		// Thread CPU time says nothing here; the wall ratio over the runs
 		// that had their cores does (see timing.clean).
 		cpuRatio = fmt.Sprintf("clean runs %d/%d, %d/%d", ours.nClean, ours.n, theirs.nClean, theirs.n)
+		if noSpin {
+			cpuRatio += "; ORT without spinning"
+		}
 		if ours.nClean >= minClean && theirs.nClean >= minClean {
 			cpuRatio = fmt.Sprintf("wall %.2f over ", ours.clean/theirs.clean) + cpuRatio
 		}
