@@ -24,8 +24,7 @@ import (
 // claiming items dynamically gives when they cost unlike.
 //
 // The caller must hold its OS thread (runtime.LockOSThread) for its thread
-// CPU time to be its own; the workers lock theirs on their first accounted
-// loop.
+// CPU time to be its own; a worker holds its own during each accounted loop.
 
 var (
 	accounting atomic.Bool

@@ -196,19 +196,22 @@ func (p *pool) loop(w *worker) {
 	// The id, not the pointer, of the last job seen: a pointer would keep
 	// the job's closure, and the buffers it references, alive.
 	var last uint64
-	locked := false
 	idleSince := time.Now()
 	for s := 0; ; s++ {
 		if j := p.cur.Load(); j != nil && j.id != last {
 			last = j.id
 			if left := j.seats.Add(-1); left >= 0 {
-				if j.seatCount > 0 && !locked {
+				if j.seatCount > 0 {
 					// Accounting reads this thread's CPU clock around
-					// items: the goroutine must stay on it.
+					// the items: the goroutine must stay on it, for
+					// this job only, so that runs outside accounting
+					// mode schedule the worker as before.
 					runtime.LockOSThread()
-					locked = true
+					j.work(int(left) + 1)
+					runtime.UnlockOSThread()
+				} else {
+					j.work(int(left) + 1)
 				}
-				j.work(int(left) + 1)
 			}
 			idleSince, s = time.Now(), 0
 			continue
