@@ -398,6 +398,9 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (q *Quantized, e
 
 	pl := makePlan(m, opt.Runtime)
 	rep.FloatNodes = pl.floatOps
+	if pl.note != "" {
+		rep.Warnings = append(rep.Warnings, pl.note)
+	}
 	rep.FloatTensors = append(rep.FloatTensors, pl.floatTensors...)
 
 	// Explicit encodings first: those tensors need no calibration.

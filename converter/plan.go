@@ -79,6 +79,10 @@ type plan struct {
 	// floatTensors are tensors the plan keeps float by itself (attention masks
 	// and the scores they flow into), with the reason.
 	floatTensors []FloatTensor
+	// ortFloat are the nodes ONNX Runtime will run in float (ort runtimes).
+	ortFloat map[*graph.Node]bool
+	// note is a warning about the placement for the report.
+	note string
 }
 
 // quantizable types: float32 and the half types (computed in float32 by the
@@ -91,7 +95,18 @@ func isFloatTensor(v *graph.Value) bool {
 	return v != nil && v.Const == nil && (quantizable(v.ElemType()) || v.ElemType() == graph.Undefined)
 }
 
+// makePlan places Q/DQ for the runtime. For ONNX Runtime without VNNI it
+// also chooses, by its latency model, the nodes to run in float (ortPlace).
 func makePlan(m *graph.Model, runtime Runtime) *plan {
+	if runtime == RuntimeORT {
+		return ortPlace(m)
+	}
+	return buildPlan(m, runtime, nil)
+}
+
+// buildPlan places Q/DQ with the given nodes kept in float (ONNX Runtime
+// placements only; nil for none).
+func buildPlan(m *graph.Model, runtime Runtime, floatNodes map[*graph.Node]bool) *plan {
 	g := m.Graph
 	p := &plan{shared: map[string]string{}, weights: map[string]int{}, blocked: map[string]int{}, biases: map[string][2]string{}}
 	want := map[string]bool{}
@@ -147,6 +162,7 @@ func makePlan(m *graph.Model, runtime Runtime) *plan {
 		return !(passes.GroupedActivations[n.OpType] && grouped(n.Input(0)))
 	}
 	ortFloat := map[*graph.Node]bool{} // nodes ONNX Runtime will run in float (the ort runtime only)
+	p.ortFloat = ortFloat
 	for _, n := range order {
 		if !graph.IsStandardDomain(n.Domain) {
 			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, customReason(n)})
@@ -159,11 +175,16 @@ func makePlan(m *graph.Model, runtime Runtime) *plan {
 			// not into one ONNX Runtime computes in float.
 			in := n.Input(0)
 			fused := grouped(in) && !ortFloat[in.Producer] && !(in.Producer.OpType == "Add" && (in.Producer.Input(0).Const != nil || in.Producer.Input(1).Const != nil))
-			floatIn := false
+			floatIn, allFloatIn := false, true
 			for _, v := range n.Inputs {
-				floatIn = floatIn || (v != nil && v.Producer != nil && ortFloat[v.Producer])
+				if v == nil || v.Const != nil {
+					continue
+				}
+				f := v.Producer != nil && ortFloat[v.Producer]
+				floatIn = floatIn || f
+				allFloatIn = allFloatIn && f
 			}
-			ortReason = ortFloatReason(n, fused, floatIn)
+			ortReason = ortFloatReason(n, fused, floatIn, allFloatIn && floatIn, floatNodes[n])
 			if ortReason == "" && tail(n) && n.OpType != "MatMul" && n.OpType != "Gemm" && quantizedOps[n.OpType] {
 				ortReason = "ONNX Runtime (--runtime ort): returns a model output in float, no requantization before it"
 			}
@@ -171,6 +192,11 @@ func makePlan(m *graph.Model, runtime Runtime) *plan {
 		// What ONNX Runtime computes in float: Sigmoid is the exception,
 		// DQ -> Sigmoid -> Q becomes its table-lookup QLinearSigmoid.
 		ortFloat[n] = constOperand || ortReason != "" || (floatOps[n.OpType] != "" && n.OpType != "Sigmoid")
+		if runtime.ort() && (passes.PassThroughOps[n.OpType] || movesActivation(n)) {
+			// Moving a float value keeps it float.
+			in := n.Input(0)
+			ortFloat[n] = in != nil && in.Producer != nil && ortFloat[in.Producer]
+		}
 		switch {
 		case constOperand:
 			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, "constant operand: computed in float between DQ and Q"})

@@ -70,10 +70,14 @@ var ortFloatOps = map[string]string{
 // ortFloatReason says why ONNX Runtime runs this node better in float, or "".
 // grouped tells whether an activation directly follows the compute op it
 // would be fused into; floatIn whether an input comes from a node that runs
-// in float.
-func ortFloatReason(n *graph.Node, grouped, floatIn bool) string {
+// in float, allFloatIn whether every activation input does; slower that the
+// latency model keeps this node in float (ortPlace).
+func ortFloatReason(n *graph.Node, grouped, floatIn, allFloatIn, slower bool) string {
 	if r := ortFloatOps[n.OpType]; r != "" {
 		return r
+	}
+	if slower {
+		return "ONNX Runtime (--runtime ort): faster in float here, Q/DQ included (latency model)"
 	}
 	// A Mul of a float result (the exported HardSwish x*Clip(x+3, 0, 6)/6
 	// once its Clip runs in float) would need a Q just to feed QLinearMul
@@ -87,6 +91,13 @@ func ortFloatReason(n *graph.Node, grouped, floatIn bool) string {
 	// an exported HardSwish, it would need a Q/DQ pair of its own.
 	if (n.OpType == "Relu" || n.OpType == "Clip") && !grouped {
 		return "ONNX Runtime (--runtime ort): an activation not fused into a Conv or Add runs in float"
+	}
+	// An op without weights whose inputs all come from float nodes (a Concat
+	// of float branches) would only gain a Q per input and a DQ after. Not an
+	// Add: a residual Add of a MatMul's float bias-add output stays a
+	// QLinearAdd, as ONNX Runtime fuses the bias into the MatMul.
+	if _, w := weightOps[n.OpType]; !w && allFloatIn && quantizedOps[n.OpType] && n.OpType != "Add" {
+		return "ONNX Runtime (--runtime ort): all its inputs come from float nodes; it runs in float with them"
 	}
 	return ""
 }

@@ -158,7 +158,8 @@ func as4D(shape []int, spatial int) ([]int, error) {
 
 type convKernel struct {
 	ni       *NodeInfo
-	epilogue *ewProgram // fused elementwise ops, applied to the output in place
+	epilogue *ewProgram     // fused elementwise ops, applied to the output in place
+	eps      []vec.Epilogue // the epilogue per output channel, when it is one (see rowEpilogues)
 	p        *convParams
 	packed   []*gemm.PackedA             // per group, when the weights are constant
 	narrow   []*gemm.PackedA             // the same for the 4-row grid kernel, when it wastes fewer rows
@@ -229,6 +230,7 @@ func (k *convKernel) withEpilogue(p *ewProgram) Kernel {
 	}
 	c := *k
 	c.epilogue = p
+	c.eps = p.rowEpilogues(m)
 	return &c
 }
 
@@ -272,7 +274,7 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	}
 	mg := m / g
 	if mg == 1 && g > 1 && cg == 1 {
-		depthwise(ctx, geo, n, g, xd, wdata, bias, od, prog, epi)
+		depthwise(ctx, geo, n, g, xd, wdata, bias, od, prog, epi, k.eps)
 		return one(out), nil
 	}
 	packed := packs != nil && in[1] == k.wConst
@@ -345,6 +347,10 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 			}
 			for i := 0; epi != nil && i < mg; i++ {
 				at := (b*m+gi*mg+i)*spatialN + y0*ow
+				if k.eps != nil {
+					k.eps[gi*mg+i].Apply(od[at : at+n]) // one pass where the program is one epilogue
+					continue
+				}
 				epi.span(regs, od, od, at, at+n)
 			}
 		}
@@ -475,88 +481,6 @@ func im2colShifted(g convGeom, dst, src []float32, y0, y1, ki, kj, ylo, yhi, xlo
 		for i := xhi; i < len(row); i++ {
 			row[i] = 0
 		}
-	}
-}
-
-// depthwise runs a convolution with one input and one output channel per group
-// directly, channel by channel over zero-padded phase planes (depthwisePlanes),
-// and the fused epilogue (prog bound as epi, or nil) on each channel while it
-// is in cache.
-func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []float32, prog *ewProgram, epi *ewRun) {
-	plane := g.h * g.w
-	oplane := g.oh * g.ow
-	taps := g.kh * g.kw
-	parallelFor(threadsFor(ctx, n*channels*oplane*taps, 1<<15), n*channels, func(lo, hi int) {
-		planes := newDepthwisePlanes(g)
-		var regs [][]float32
-		if epi != nil {
-			regs = prog.registers()
-		}
-		for nc := lo; nc < hi; nc++ {
-			ch := nc % channels
-			bv := float32(0)
-			if bias != nil {
-				bv = bias[ch]
-			}
-			planes.run(g, x[nc*plane:(nc+1)*plane], w[ch*taps:(ch+1)*taps], bv, out[nc*oplane:(nc+1)*oplane])
-			if epi != nil {
-				epi.span(regs, out, out, nc*oplane, (nc+1)*oplane)
-			}
-		}
-	})
-}
-
-// depthwisePlanes computes one depthwise channel. The zero-padded input is
-// split into sh x sw phase planes (phase (py, px) holds padded rows py, py+sh,
-// ... and columns px, px+sw, ...), each wq wide: tap (ki, kj) then reads phase
-// (ki*dh%sh, kj*dw%sw) at a fixed offset, for every output (oy, ox) held at
-// oy*wq+ox of an accumulator, so all taps add into the accumulator in one pass
-// (vec.SumTaps) with the running sums in registers, and strided and narrow
-// maps run as vector loops too. The wq-ow extra columns per row are computed
-// and dropped.
-type depthwisePlanes struct {
-	wq, hq int
-	phases []float32 // sh*sw planes of hq x wq, zero where the input is padding
-	acc    []float32 // (oh-1)*wq + ow
-	offs   []int     // per tap that reaches the input, where it reads phases
-	taps   []int     // those taps' indices ki*kw+kj into the channel's weights
-	w      []float32 // their weights for the current channel
-}
-
-func newDepthwisePlanes(g convGeom) *depthwisePlanes {
-	wq := g.ow + (g.kw-1)*g.dw/g.sw
-	hq := g.oh + (g.kh-1)*g.dh/g.sh
-	d := &depthwisePlanes{wq: wq, hq: hq, phases: make([]float32, g.sh*g.sw*hq*wq), acc: make([]float32, (g.oh-1)*wq+g.ow)}
-	for ki := 0; ki < g.kh; ki++ {
-		oy, py := ki*g.dh/g.sh, ki*g.dh%g.sh
-		if lo, hi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt); lo >= hi {
-			continue // this kernel row only ever meets padding (small maps, large kernels)
-		}
-		for kj := 0; kj < g.kw; kj++ {
-			ox, px := kj*g.dw/g.sw, kj*g.dw%g.sw
-			if lo, hi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl); lo >= hi {
-				continue
-			}
-			d.offs = append(d.offs, (py*g.sw+px)*hq*wq+oy*wq+ox)
-			d.taps = append(d.taps, ki*g.kw+kj)
-		}
-	}
-	d.w = make([]float32, len(d.taps))
-	return d
-}
-
-func (d *depthwisePlanes) run(g convGeom, src, wk []float32, bias float32, dst []float32) {
-	// Only the positions that hold input are written: the padding around them
-	// is the same for every channel and stays zero from the allocation.
-	fillPhases(g, d.hq, d.wq, src, d.phases, nil)
-	// The offsets stay inside phases by construction (hq*wq covers the last
-	// tap's reach), so SumTaps cannot fail here.
-	for i, t := range d.taps {
-		d.w[i] = wk[t]
-	}
-	_ = vec.SumTaps(d.acc, d.phases, d.offs, d.w, bias)
-	for oy := 0; oy < g.oh; oy++ {
-		copy(dst[oy*g.ow:(oy+1)*g.ow], d.acc[oy*d.wq:])
 	}
 }
 

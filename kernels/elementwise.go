@@ -312,11 +312,21 @@ func newClip(ni *NodeInfo) (Kernel, error) {
 
 // clipActivation is Clip in fusable form, when its bounds are known at compile time.
 func clipActivation(ni *NodeInfo) (sliceFn, error) {
+	lo, hi, ok, err := clipBounds(ni)
+	if err != nil || !ok {
+		return nil, err // bounds computed at run time: not fusable
+	}
+	return func(dst, src []float32) { vec.Clip(dst, src, lo, hi) }, nil
+}
+
+// clipBounds returns Clip's bounds (from attributes before opset 11, from
+// constant inputs after), or false when an input computes them at run time.
+func clipBounds(ni *NodeInfo) (lo, hi float32, ok bool, err error) {
 	a := attrsOf(ni.Node)
-	lo := a.Float("min", float32(math.Inf(-1)))
-	hi := a.Float("max", float32(math.Inf(1)))
+	lo = a.Float("min", float32(math.Inf(-1)))
+	hi = a.Float("max", float32(math.Inf(1)))
 	if a.err != nil {
-		return nil, a.err
+		return 0, 0, false, a.err
 	}
 	if ni.Opset >= 11 {
 		lo, hi = float32(math.Inf(-1)), float32(math.Inf(1))
@@ -326,12 +336,12 @@ func clipActivation(ni *NodeInfo) (sliceFn, error) {
 			}
 			c := ni.Const(i + 1)
 			if c == nil || c.DType != graph.Float || c.Len() != 1 {
-				return nil, nil // bounds computed at run time: not fusable
+				return 0, 0, false, nil
 			}
 			*b = c.Float32s()[0]
 		}
 	}
-	return func(dst, src []float32) { vec.Clip(dst, src, lo, hi) }, nil
+	return lo, hi, true, nil
 }
 
 func clipGeneric(in []*graph.Tensor) ([]*graph.Tensor, error) {

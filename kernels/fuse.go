@@ -37,6 +37,7 @@ type ewOp struct {
 	dst      int
 	constant *graph.Tensor // for ewConstR/L: scalar or per-channel
 	mul, add []float32     // for ewAffine
+	bounds   *[2]float32   // for an ewUnary Clip or Relu: its bounds, for kernels that clip as they store
 }
 
 // ewProgram is a fused region: register 0 holds X, out is the result register.
@@ -625,6 +626,14 @@ func (s *Session) compileRegion(region []int, x, sink int) (*ewProgram, stepList
 				return nil, stepList{}
 			}
 			op.kind, op.fn, op.a = ewUnary, fn, reg[st.in[0]]
+			switch n.OpType {
+			case "Clip":
+				if lo, hi, ok, err := clipBounds(st.ni); ok && err == nil {
+					op.bounds = &[2]float32{lo, hi}
+				}
+			case "Relu":
+				op.bounds = &[2]float32{0, float32(math.Inf(1))}
+			}
 		}
 		reg[st.out[0]] = p.nregs
 		p.nregs++

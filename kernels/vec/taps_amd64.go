@@ -15,3 +15,29 @@ func sumTapsAsm(dst, src *float32, offs *int, w *float32, taps, n int, bias floa
 	sumTapsAVX2(dst, src, offs, w, taps, n, bias)
 }
 func stride2Asm(dst, src *float32, n int) { stride2AVX2(dst, src, n) }
+
+//go:noescape
+func tapRowsAVX2(dst, src *float32, offs *int, w *float32, taps, rows, cols, srcRow, sx int, bias float32, ep *Epilogue)
+
+func tapRowsAsm(dst, src *float32, offs *int, w *float32, taps, rows, cols, srcRow, sx int, bias float32, ep *Epilogue) {
+	tapRowsAVX2(dst, src, offs, w, taps, rows, cols, srcRow, sx, bias, ep)
+}
+
+//go:noescape
+func copyRowsAVX2(dst *float32, dstRow int, src *float32, srcRow, rows, cols int)
+
+func copyRowsAsm(dst *float32, dstRow int, src *float32, srcRow, rows, cols int) {
+	copyRowsAVX2(dst, dstRow, src, srcRow, rows, cols)
+}
+
+//go:noescape
+func epilogueAVX2(dst *float32, n int, ep *Epilogue)
+
+func epilogueAsm(dst *float32, n int, ep *Epilogue) { epilogueAVX2(dst, n, ep) }
+
+//go:noescape
+func splitRowsAVX2(a, b *float32, dstRow int, src *float32, srcRow, rows, cols int)
+
+func splitRowsAsm(a, b *float32, dstRow int, src *float32, srcRow, rows, cols int) {
+	splitRowsAVX2(a, b, dstRow, src, srcRow, rows, cols)
+}

@@ -1,0 +1,267 @@
+package kernels
+
+import (
+	"math"
+
+	"github.com/onnxq/onnxq/kernels/vec"
+)
+
+// depthwise runs a convolution with one input and one output channel per group
+// directly, channel by channel: over a zero-padded copy of the channel's plane
+// (depthwiseRows) for column strides 1 and 2, over phase planes
+// (depthwisePlanes) for larger ones. The fused epilogue (prog bound as epi, or
+// nil) runs on each channel while it is in cache; when it is
+// BatchNormalization and Clip or Relu (MobileNet's blocks, given per channel
+// as eps), inside the kernel, on the sums before they are stored.
+func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []float32, prog *ewProgram, epi *ewRun, eps []vec.Epilogue) {
+	plane := g.h * g.w
+	oplane := g.oh * g.ow
+	taps := g.kh * g.kw
+	none := vec.NoEpilogue()
+	parallelFor(threadsFor(ctx, n*channels*oplane*taps, 1<<15), n*channels, func(lo, hi int) {
+		var regs [][]float32
+		if epi != nil {
+			regs = prog.registers()
+		}
+		var rows *depthwiseRows
+		var planes *depthwisePlanes
+		if g.sw <= 2 && !forceDepthwisePhases {
+			rows = newDepthwiseRows(g)
+			// From the session's pool (no garbage per call); the padding
+			// must start out zero.
+			rows.padded = ctx.Scratch(rows.size)
+			clear(rows.padded)
+			defer ctx.Release(rows.padded)
+		} else {
+			planes = newDepthwisePlanes(g)
+		}
+		for nc := lo; nc < hi; nc++ {
+			ch := nc % channels
+			bv := float32(0)
+			if bias != nil {
+				bv = bias[ch]
+			}
+			src, wk, dst := x[nc*plane:(nc+1)*plane], w[ch*taps:(ch+1)*taps], out[nc*oplane:(nc+1)*oplane]
+			if nc+1 < hi && rows != nil {
+				// The next channel is this goroutine's, written after this
+				// one: TapRows may run its stores on into it (maps
+				// narrower than 8).
+				dst = out[nc*oplane : min(len(out), (nc+1)*oplane+8)]
+			}
+			if rows != nil && eps != nil {
+				rows.run(g, src, wk, bv, eps[ch], dst)
+				continue
+			}
+			if rows != nil {
+				rows.run(g, src, wk, bv, none, dst)
+			} else {
+				planes.run(g, src, wk, bv, dst)
+			}
+			if epi != nil {
+				epi.span(regs, out, out, nc*oplane, (nc+1)*oplane)
+			}
+		}
+	})
+}
+
+// forceDepthwisePhases sends every depthwise convolution through the phase
+// planes, for the tests and benchmarks that compare both paths.
+var forceDepthwisePhases = false
+
+// rowEpilogues returns, per channel, the program as a vec.Epilogue when it is
+// BatchNormalization, Clip or Relu, or BatchNormalization then one of them,
+// applied in place to the convolution's output; nil for any other program.
+func (p *ewProgram) rowEpilogues(channels int) []vec.Epilogue {
+	if !p.chain() || len(p.ops) == 0 || len(p.ops) > 2 {
+		return nil
+	}
+	ops := p.ops
+	var aff *ewOp
+	if ops[0].kind == ewAffine {
+		aff, ops = &ops[0], ops[1:]
+		if len(aff.mul) != channels || len(aff.add) != channels {
+			return nil
+		}
+	}
+	if len(ops) > 1 {
+		return nil
+	}
+	lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
+	if len(ops) == 1 {
+		if ops[0].kind != ewUnary || ops[0].bounds == nil {
+			return nil
+		}
+		lo, hi = ops[0].bounds[0], ops[0].bounds[1]
+	}
+	eps := make([]vec.Epilogue, channels)
+	for c := range eps {
+		eps[c] = vec.NoEpilogue()
+		if aff != nil {
+			eps[c].Mul, eps[c].Add = aff.mul[c], aff.add[c]
+		}
+		eps[c].Lo, eps[c].Hi = lo, hi
+	}
+	return eps
+}
+
+// depthwiseRows computes one depthwise channel from a zero-padded copy of its
+// input rows, rs floats a row, so that one vec.TapRows call computes a band
+// of output rows, with every tap's sum in registers and the epilogue on the
+// way out, straight into the output. A row is the padded input row: tap (ki,
+// kj) of output (oy, ox) reads (oy*sh + ki*dh)*rs + ox*sw + kj*dw, with
+// TapRows taking every other column at stride 2. On maps at least
+// splitWidth wide, a stride-2 row holds the padded row's even columns, then
+// its odd ones (wq each, vec.SplitRows) instead: padded column c = 2*ox +
+// kj*dw is then at (c%2)*wq + c/2, so the taps read contiguous columns, with
+// no shuffle per tap and output vector (MobileNetV2's 112x112 stride-2
+// layer: 0.75 of the time; narrower rows are mostly SplitRows' scalar tail,
+// 14x14: 1.35). Bands are as many output rows as keep their input rows within
+// depthwiseBandFloats, so that TapRows reads them from L1 (MobileNet's
+// 112x112 maps: 33 rows at stride 1); a map that fits is one band. Only
+// input rows are copied in: the padding columns stay zero from the
+// allocation, and rows above or below the input are cleared.
+type depthwiseRows struct {
+	rs, wq, band int
+	sx           int       // TapRows' column stride: 1, or 2 on rows not split
+	size         int       // floats padded needs
+	padded       []float32 // set by the caller, zeroed
+	offs         []int     // per tap that reaches the input, where it reads padded for output (0, 0)
+	taps         []int     // those taps' indices ki*kw+kj into the channel's weights
+	w            []float32 // their weights for the current channel
+}
+
+// depthwiseBandFloats bounds a band's padded input rows (24 KiB: the rows
+// and the output they make stay in a 32 KiB L1).
+const depthwiseBandFloats = 6144
+
+// splitWidth is the narrowest input that stride-2 depthwise splits into
+// even and odd columns.
+const splitWidth = 48
+
+func newDepthwiseRows(g convGeom) *depthwiseRows {
+	wp := max(g.pl+g.w, g.sw*g.ow+(g.kw-1)*g.dw)
+	d := &depthwiseRows{rs: wp, sx: g.sw}
+	split := g.sw == 2 && g.w >= splitWidth
+	if split {
+		d.wq = (wp + 1) / 2
+		d.rs, d.sx = 2*d.wq, 1
+	}
+	col := func(c int) int { // where padded column c of a row is
+		if split {
+			return c%2*d.wq + c/2
+		}
+		return c
+	}
+	reach := (g.kh-1)*g.dh + 1 // input rows one output row reads
+	d.band = min(g.oh, max(4, (depthwiseBandFloats/d.rs-reach)/g.sh+1))
+	// TapRows reads sx*max(ow, 8) floats from each output row's start.
+	rows := (d.band-1)*g.sh + reach
+	d.size = rows * d.rs
+	for ki := 0; ki < g.kh; ki++ {
+		if lo, hi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt); lo >= hi {
+			continue // this kernel row only ever meets padding (small maps, large kernels)
+		}
+		for kj := 0; kj < g.kw; kj++ {
+			if lo, hi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl); lo >= hi {
+				continue
+			}
+			off := ki*g.dh*d.rs + col(kj*g.dw)
+			d.offs = append(d.offs, off)
+			d.taps = append(d.taps, ki*g.kw+kj)
+			d.size = max(d.size, off+(d.band-1)*g.sh*d.rs+d.sx*max(g.ow, 8))
+		}
+	}
+	d.w = make([]float32, len(d.taps))
+	return d
+}
+
+func (d *depthwiseRows) run(g convGeom, src, wk []float32, bias float32, ep vec.Epilogue, dst []float32) {
+	w := wk
+	if len(d.taps) < len(wk) { // some taps only ever meet padding
+		w = d.w
+		for i, t := range d.taps {
+			w[i] = wk[t]
+		}
+	}
+	rs := d.rs
+	for oy0 := 0; oy0 < g.oh; oy0 += d.band {
+		nb := min(d.band, g.oh-oy0)
+		// Band row j holds input row r0+j; rows [lo, hi) are the input's.
+		r0 := oy0*g.sh - g.pt
+		rows := (nb-1)*g.sh + (g.kh-1)*g.dh + 1
+		lo, hi := max(0, -r0), max(0, min(rows, g.h-r0))
+		lo = min(lo, hi)
+		if d.band < g.oh { // one band: these rows are never written
+			clear(d.padded[:lo*rs])
+			clear(d.padded[hi*rs : rows*rs])
+		}
+		// padded holds a band's rows and reaches every tap's last read by
+		// construction, so the copies and TapRows cannot fail here.
+		if hi > lo {
+			in, at := src[(r0+lo)*g.w:], d.padded[lo*rs:]
+			if d.wq > 0 {
+				// Input column x is padded column pl+x: the even x go to
+				// the half of parity pl, the odd x to the other.
+				a, b := g.pl%2*d.wq+g.pl/2, (g.pl+1)%2*d.wq+(g.pl+1)/2
+				_ = vec.SplitRows(at[a:], at[b:], rs, in, g.w, hi-lo, g.w)
+			} else {
+				_ = vec.CopyRows(at[g.pl:], rs, in, g.w, hi-lo, g.w)
+			}
+		}
+		_ = vec.TapRows(dst[oy0*g.ow:], d.padded, d.offs, w, bias, nb, g.ow, g.sh*rs, d.sx, ep)
+	}
+}
+
+// depthwisePlanes computes one depthwise channel, for column strides above 2. The zero-padded input is
+// split into sh x sw phase planes (phase (py, px) holds padded rows py, py+sh,
+// ... and columns px, px+sw, ...), each wq wide: tap (ki, kj) then reads phase
+// (ki*dh%sh, kj*dw%sw) at a fixed offset, for every output (oy, ox) held at
+// oy*wq+ox of an accumulator, so all taps add into the accumulator in one pass
+// (vec.SumTaps) with the running sums in registers, and strided and narrow
+// maps run as vector loops too. The wq-ow extra columns per row are computed
+// and dropped.
+type depthwisePlanes struct {
+	wq, hq int
+	phases []float32 // sh*sw planes of hq x wq, zero where the input is padding
+	acc    []float32 // (oh-1)*wq + ow
+	offs   []int     // per tap that reaches the input, where it reads phases
+	taps   []int     // those taps' indices ki*kw+kj into the channel's weights
+	w      []float32 // their weights for the current channel
+}
+
+func newDepthwisePlanes(g convGeom) *depthwisePlanes {
+	wq := g.ow + (g.kw-1)*g.dw/g.sw
+	hq := g.oh + (g.kh-1)*g.dh/g.sh
+	d := &depthwisePlanes{wq: wq, hq: hq, phases: make([]float32, g.sh*g.sw*hq*wq), acc: make([]float32, (g.oh-1)*wq+g.ow)}
+	for ki := 0; ki < g.kh; ki++ {
+		oy, py := ki*g.dh/g.sh, ki*g.dh%g.sh
+		if lo, hi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt); lo >= hi {
+			continue // this kernel row only ever meets padding (small maps, large kernels)
+		}
+		for kj := 0; kj < g.kw; kj++ {
+			ox, px := kj*g.dw/g.sw, kj*g.dw%g.sw
+			if lo, hi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl); lo >= hi {
+				continue
+			}
+			d.offs = append(d.offs, (py*g.sw+px)*hq*wq+oy*wq+ox)
+			d.taps = append(d.taps, ki*g.kw+kj)
+		}
+	}
+	d.w = make([]float32, len(d.taps))
+	return d
+}
+
+func (d *depthwisePlanes) run(g convGeom, src, wk []float32, bias float32, dst []float32) {
+	// Only the positions that hold input are written: the padding around them
+	// is the same for every channel and stays zero from the allocation.
+	fillPhases(g, d.hq, d.wq, src, d.phases, nil)
+	// The offsets stay inside phases by construction (hq*wq covers the last
+	// tap's reach), so SumTaps cannot fail here.
+	for i, t := range d.taps {
+		d.w[i] = wk[t]
+	}
+	_ = vec.SumTaps(d.acc, d.phases, d.offs, d.w, bias)
+	for oy := 0; oy < g.oh; oy++ {
+		copy(dst[oy*g.ow:(oy+1)*g.ow], d.acc[oy*d.wq:])
+	}
+}

@@ -1,0 +1,149 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+// depthwiseEpilogueModel is one depthwise Conv (c channels, geometry g, a
+// bias when withBias) followed by the elementwise chain named by epi, as
+// exported models have them: "bn-relu6" (BatchNormalization then Clip 0..6,
+// MobileNet's), "bn-relu", "bn", "relu", "mul-clip" (a scalar Mul, then
+// Clip: an epilogue the kernel does not take over) and "bn-sigmoid".
+func depthwiseEpilogueModel(r *rand.Rand, g convGeom, c int, withBias bool, epi string) *graph.Model {
+	m := graph.NewModel(graph.Opset{Domain: "", Version: 21})
+	gr := m.Graph
+	x := gr.AddInput("x", graph.Float, nil)
+	ins := []*graph.Value{x, gr.AddInitializer("w", graph.Float32Tensor([]int{c, 1, g.kh, g.kw}, randFloats(r, c*g.kh*g.kw)))}
+	if withBias {
+		ins = append(ins, gr.AddInitializer("b", graph.Float32Tensor([]int{c}, randFloats(r, c))))
+	}
+	pb := (g.oh-1)*g.sh + g.dh*(g.kh-1) + 1 - g.h - g.pt
+	pr := (g.ow-1)*g.sw + g.dw*(g.kw-1) + 1 - g.w - g.pl
+	y := gr.AddNode("Conv", "conv", ins, []string{"conv_out"},
+		graph.AttrIntOf("group", int64(c)),
+		graph.AttrIntsOf("kernel_shape", int64(g.kh), int64(g.kw)),
+		graph.AttrIntsOf("strides", int64(g.sh), int64(g.sw)),
+		graph.AttrIntsOf("dilations", int64(g.dh), int64(g.dw)),
+		graph.AttrIntsOf("pads", int64(g.pt), int64(g.pl), int64(max(0, pb)), int64(max(0, pr)))).Output()
+	scalar := func(name string, v float32) *graph.Value {
+		return gr.AddInitializer(name, graph.Float32Tensor([]int{}, []float32{v}))
+	}
+	positive := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = 0.25 + r.Float32()
+		}
+		return v
+	}
+	for i, op := range map[string][]string{
+		"bn-relu6": {"bn", "relu6"}, "bn-relu": {"bn", "relu"}, "bn": {"bn"}, "relu": {"relu"},
+		"mul-clip": {"mul", "relu6"}, "bn-sigmoid": {"bn", "sigmoid"},
+	}[epi] {
+		out := fmt.Sprintf("t%d", i)
+		switch op {
+		case "bn":
+			y = gr.AddNode("BatchNormalization", "bn", []*graph.Value{y,
+				gr.AddInitializer("scale", graph.Float32Tensor([]int{c}, randFloats(r, c))),
+				gr.AddInitializer("shift", graph.Float32Tensor([]int{c}, randFloats(r, c))),
+				gr.AddInitializer("mean", graph.Float32Tensor([]int{c}, randFloats(r, c))),
+				gr.AddInitializer("var", graph.Float32Tensor([]int{c}, positive(c)))}, []string{out}).Output()
+		case "relu6":
+			y = gr.AddNode("Clip", "clip", []*graph.Value{y, scalar("lo", 0), scalar("hi", 6)}, []string{out}).Output()
+		case "relu":
+			y = gr.AddNode("Relu", "relu", []*graph.Value{y}, []string{out}).Output()
+		case "mul":
+			y = gr.AddNode("Mul", "mul", []*graph.Value{y, scalar("k", 1.75)}, []string{out}).Output()
+		case "sigmoid":
+			y = gr.AddNode("Sigmoid", "sigmoid", []*graph.Value{y}, []string{out}).Output()
+		}
+	}
+	gr.AddOutput(y)
+	return m
+}
+
+// TestDepthwiseRowsMatchPhases runs depthwise convolutions with their
+// epilogues on padded rows (vec.TapRows, BatchNormalization and Clip/Relu in
+// the kernel) and on phase planes (then the epilogue's passes), fused and
+// unfused, on 1 and 2 threads: all must give the same bits, and the rows
+// path must match the direct reference convolution. Strides 1 and 2 (and 3,
+// where both take the phase planes), 3x3 and 5x5 kernels, dilations 1 and 2,
+// pads below, at and above "same", widths that are no multiple of 8 (below 8
+// too; from splitWidth up, stride-2 rows are split into even and odd columns;
+// 150 takes several bands), and channel counts that are not.
+func TestDepthwiseRowsMatchPhases(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	defer func() { forceDepthwisePhases = false }()
+	epis := []string{"bn-relu6", "bn-relu", "bn", "relu", "mul-clip", "bn-sigmoid", ""}
+	cases := 0
+	for _, s := range []int{1, 2, 3} {
+		for _, k := range []int{3, 5} {
+			for _, d := range []int{1, 2} {
+				for _, hw := range []int{1, 2, 5, 7, 9, 14, 17, 30, 49, 150} {
+					for _, pad := range []int{0, 1, k / 2 * d} {
+						g := convGeom{h: hw, w: hw + r.IntN(3), kh: k, kw: k, sh: s, sw: s, dh: d, dw: d}
+						g.oh, g.pt, _ = convOut(g.h, k, s, d, pad, pad, "NOTSET")
+						g.ow, g.pl, _ = convOut(g.w, k, s, d, pad, pad, "NOTSET")
+						if g.oh <= 0 || g.ow <= 0 {
+							continue
+						}
+						cases++
+						c := []int{1, 3, 11}[r.IntN(3)]
+						n := 1 + r.IntN(2)
+						epi := epis[r.IntN(len(epis))]
+						m := depthwiseEpilogueModel(r, g, c, r.IntN(2) == 0, epi)
+						x := graph.Float32Tensor([]int{n, c, g.h, g.w}, randFloats(r, n*c*g.h*g.w))
+						name := fmt.Sprintf("n%d c%d %dx%d k%d s%d d%d p%d,%d %q", n, c, g.h, g.w, k, s, d, g.pt, g.pl, epi)
+						var want []float32
+						for _, phases := range []bool{true, false} {
+							for _, noFusion := range []bool{true, false} {
+								for _, threads := range []int{1, 2} {
+									forceDepthwisePhases = phases
+									sess, err := NewSession(m, Options{Threads: threads, NoFusion: noFusion})
+									if err != nil {
+										t.Fatal(err)
+									}
+									out, err := sess.Run(map[string]*graph.Tensor{"x": x})
+									if err != nil {
+										t.Fatalf("%s: %v", name, err)
+									}
+									got := out[m.Graph.Outputs[0].Name].Float32s()
+									if want == nil {
+										want = got
+										continue
+									}
+									for i := range want {
+										if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+											t.Fatalf("%s phases=%v noFusion=%v threads=%d: out[%d] = %v, want %v (phase planes, unfused, 1 thread)", name, phases, noFusion, threads, i, got[i], want[i])
+										}
+									}
+								}
+							}
+						}
+						if epi == "" {
+							forceDepthwisePhases = false
+							w := m.Graph.Initializers[0].Const.Float32s()
+							var b []float32
+							if len(m.Graph.Initializers) > 1 {
+								b = m.Graph.Initializers[1].Const.Float32s()
+							}
+							ref, mag := convNaive(x.Float32s(), w, b, n, c, g.h, g.w, c, c, k, k, g)
+							for i := range ref {
+								if math.Abs(float64(want[i]-ref[i])) > 1e-6*(1+float64(mag[i])) {
+									t.Fatalf("%s: out[%d] = %v, direct convolution %v", name, i, want[i], ref[i])
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if cases < 200 {
+		t.Fatalf("only %d geometries", cases)
+	}
+}

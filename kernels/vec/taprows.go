@@ -1,0 +1,174 @@
+package vec
+
+import (
+	"fmt"
+	"math"
+)
+
+// Epilogue is what TapRows does to each sum before it stores it: multiply by
+// Mul and add Add, each rounded (as Affine), then clip to [Lo, Hi] (as Clip,
+// NaN passing through). It is BatchNormalization then Clip or Relu, fused
+// into the convolution that feeds them, with the same bits as their passes.
+type Epilogue struct{ Mul, Add, Lo, Hi float32 }
+
+// NoEpilogue leaves every sum as it is, bit for bit: x*1 is x, x + -0 is x
+// for every x (a +0 there would turn -0 into +0), and the infinite bounds
+// clip nothing.
+func NoEpilogue() Epilogue {
+	return Epilogue{Mul: 1, Add: float32(math.Copysign(0, -1)), Lo: float32(math.Inf(-1)), Hi: float32(math.Inf(1))}
+}
+
+// Apply sets each x of dst to its epilogue, in one pass (the same bits as
+// Affine then Clip).
+func (e Epilogue) Apply(dst []float32) {
+	k := simdLen(len(dst))
+	if k > 0 {
+		epilogueAsm(&dst[0], k, &e)
+	}
+	for i := k; i < len(dst); i++ {
+		dst[i] = e.apply(dst[i])
+	}
+}
+
+func (e Epilogue) apply(s float32) float32 {
+	v := float32(s*e.Mul) + e.Add
+	if v < e.Lo {
+		v = e.Lo
+	}
+	if v > e.Hi {
+		v = e.Hi
+	}
+	return v
+}
+
+// TapRows computes rows x cols outputs of a direct convolution over a
+// zero-padded plane, row after row into dst (cols apart):
+//
+//	dst[r*cols+c] = ep(bias + w[0]*src[offs[0]+r*srcRow+sx*c] + w[1]*src[offs[1]+...] + ...)
+//
+// adding the taps in order, one rounded multiply and one rounded add each (as
+// SumTaps). sx, the column stride, is 1 or 2. The sums stay in registers
+// across all taps and go through the epilogue on their way out, so an output
+// is written once; a band of a depthwise convolution's channel is one call.
+// The vector loop reads whole groups of 8 columns (stride 2: 16 floats per
+// group), so src must reach sx*max(cols, 8) past the last row's start for
+// every tap; and on maps narrower than 8 it may write up to 8-cols floats
+// past the outputs where dst is longer than rows*cols (a caller that writes
+// them later saves a copy through a scratch buffer).
+func TapRows(dst, src []float32, offs []int, w []float32, bias float32, rows, cols, srcRow, sx int, ep Epilogue) error {
+	if len(offs) != len(w) {
+		return fmt.Errorf("vec.TapRows: %d offsets for %d weights", len(offs), len(w))
+	}
+	if sx != 1 && sx != 2 {
+		return fmt.Errorf("vec.TapRows: column stride %d (want 1 or 2)", sx)
+	}
+	if rows < 0 || cols < 0 || srcRow < 0 || rows*cols > len(dst) {
+		return fmt.Errorf("vec.TapRows: %d x %d outputs (source rows %d apart) into %d", rows, cols, srcRow, len(dst))
+	}
+	if rows == 0 || cols == 0 {
+		return nil
+	}
+	reach := (rows-1)*srcRow + sx*max(cols, 8)
+	for _, o := range offs {
+		if o < 0 || o+reach > len(src) {
+			return fmt.Errorf("vec.TapRows: tap offset %d reads past a source of %d for %d x %d outputs", o, len(src), rows, cols)
+		}
+	}
+	if !useSIMD || len(offs) == 0 {
+		tapRowsGo(dst, src, offs, w, bias, rows, cols, srcRow, sx, ep)
+		return nil
+	}
+	// Narrower than 8, each row's 8-wide store runs on into the rows after
+	// it, which are written later; past the last row only where dst has
+	// room. Otherwise small maps (7x7) go whole through a scratch buffer with
+	// room for the last row's store, and larger ones the rows whose store
+	// would pass the end of dst through a scratch vector.
+	if cols < 8 && len(dst) >= (rows-1)*cols+8 {
+		tapRowsAsm(&dst[0], &src[0], &offs[0], &w[0], len(offs), rows, cols, srcRow, sx, bias, &ep)
+		return nil
+	}
+	if cols < 8 && rows*cols+8 <= 72 {
+		var t [72]float32
+		tapRowsAsm(&t[0], &src[0], &offs[0], &w[0], len(offs), rows, cols, srcRow, sx, bias, &ep)
+		copy(dst[:rows*cols], t[:])
+		return nil
+	}
+	direct := rows
+	if cols < 8 {
+		direct = 0
+		if rows*cols >= 8 {
+			direct = (rows*cols-8)/cols + 1
+		}
+	}
+	if direct > 0 {
+		tapRowsAsm(&dst[0], &src[0], &offs[0], &w[0], len(offs), direct, cols, srcRow, sx, bias, &ep)
+	}
+	for r := direct; r < rows; r++ {
+		var t [8]float32
+		tapRowsAsm(&t[0], &src[r*srcRow], &offs[0], &w[0], len(offs), 1, cols, srcRow, sx, bias, &ep)
+		copy(dst[r*cols:(r+1)*cols], t[:cols])
+	}
+	return nil
+}
+
+func tapRowsGo(dst, src []float32, offs []int, w []float32, bias float32, rows, cols, srcRow, sx int, ep Epilogue) {
+	for r := 0; r < rows; r++ {
+		for c := 0; c < cols; c++ {
+			at := r*srcRow + sx*c
+			s := bias
+			for t, o := range offs {
+				s += float32(w[t] * src[o+at]) // the conversion keeps the multiply rounded (no FMA)
+			}
+			dst[r*cols+c] = ep.apply(s)
+		}
+	}
+}
+
+// CopyRows copies rows x cols floats from src (rows srcRow apart) to dst
+// (rows dstRow apart): an input plane into the inside of a zero-padded one,
+// without a call per row.
+func CopyRows(dst []float32, dstRow int, src []float32, srcRow, rows, cols int) error {
+	if rows <= 0 || cols <= 0 {
+		return nil
+	}
+	if cols > dstRow || cols > srcRow || (rows-1)*dstRow+cols > len(dst) || (rows-1)*srcRow+cols > len(src) {
+		return fmt.Errorf("vec.CopyRows: %d x %d floats from rows %d apart in %d to rows %d apart in %d", rows, cols, srcRow, len(src), dstRow, len(dst))
+	}
+	if !useSIMD {
+		for r := 0; r < rows; r++ {
+			copy(dst[r*dstRow:r*dstRow+cols], src[r*srcRow:])
+		}
+		return nil
+	}
+	copyRowsAsm(&dst[0], dstRow, &src[0], srcRow, rows, cols)
+	return nil
+}
+
+// SplitRows deinterleaves rows x cols floats of src (rows srcRow apart): the
+// even columns of row r go to a[r*dstRow:], the odd ones to b[r*dstRow:]. A
+// stride-2 convolution's input laid out so, each tap reads its columns
+// contiguously.
+func SplitRows(a, b []float32, dstRow int, src []float32, srcRow, rows, cols int) error {
+	if rows <= 0 || cols <= 0 {
+		return nil
+	}
+	ne, no := (cols+1)/2, cols/2
+	if ne > dstRow || cols > srcRow || (rows-1)*dstRow+ne > len(a) || (rows-1)*dstRow+no > len(b) || (rows-1)*srcRow+cols > len(src) {
+		return fmt.Errorf("vec.SplitRows: %d x %d floats from rows %d apart in %d to rows %d apart in %d and %d", rows, cols, srcRow, len(src), dstRow, len(a), len(b))
+	}
+	if !useSIMD {
+		for r := 0; r < rows; r++ {
+			s := src[r*srcRow : r*srcRow+cols]
+			ra, rb := a[r*dstRow:], b[r*dstRow:]
+			for i := range ne {
+				ra[i] = s[2*i]
+			}
+			for i := range no {
+				rb[i] = s[2*i+1]
+			}
+		}
+		return nil
+	}
+	splitRowsAsm(&a[0], &b[0], dstRow, &src[0], srcRow, rows, cols)
+	return nil
+}

@@ -1,0 +1,88 @@
+package kernels
+
+import (
+	"runtime"
+	"sort"
+	"testing"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/testmodels"
+)
+
+// zooSession is a one-thread session of a zoo model and its first sample.
+func zooSession(b *testing.B, name string) (*Session, map[string]*graph.Tensor) {
+	m, err := testmodels.Build(name, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in, err := testmodels.Samples(name, m, 1, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := NewSession(m, Options{Threads: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, in[0]
+}
+
+// BenchmarkDepthwiseRowsVsPhases times MobileNetV2 and PaddleOCR-like
+// depthwise layers at one thread with depthwise convolutions on padded rows
+// (vec.TapRows, epilogue in the kernel) and on phase planes (vec.SumTaps,
+// then a copy and the epilogue's passes), alternating run by run; it reports
+// each path's median thread CPU ms and their ratio.
+func BenchmarkDepthwiseRowsVsPhases(b *testing.B) {
+	b.Run("mobilenetv2", func(b *testing.B) {
+		s, in := zooSession(b, "mobilenetv2")
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		defer func() { forceDepthwisePhases = false }()
+		var times [2][]float64
+		for i := 0; i < b.N+1; i++ {
+			for path := 0; path < 2; path++ {
+				forceDepthwisePhases = path == 1
+				t0 := threadCPU()
+				out, err := s.Run(in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if i > 0 {
+					times[path] = append(times[path], threadCPU()-t0)
+				}
+				s.Recycle(out)
+			}
+		}
+		med := func(v []float64) float64 { sort.Float64s(v); return v[len(v)/2] }
+		r, p := med(times[0]), med(times[1])
+		b.ReportMetric(r, "rows-ms")
+		b.ReportMetric(p, "phases-ms")
+		b.ReportMetric(r/p, "rows/phases")
+	})
+}
+
+// BenchmarkZoo is one forward pass of each zoo convolution model at one
+// thread; it reports the median thread CPU ms per pass (cpu-ms), which a
+// loaded machine distorts far less than wall time.
+func BenchmarkZoo(b *testing.B) {
+	for _, name := range []string{"mobilenetv2", "squeezenet", "resnet-cifar", "yolo-silu"} {
+		b.Run(name, func(b *testing.B) {
+			s, in := zooSession(b, name)
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var times []float64
+			for i := 0; i < b.N+1; i++ {
+				t0 := threadCPU()
+				out, err := s.Run(in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if i > 0 {
+					times = append(times, threadCPU()-t0)
+				}
+				s.Recycle(out)
+			}
+			sort.Float64s(times)
+			b.ReportMetric(times[len(times)/2], "cpu-ms")
+		})
+	}
+}
