@@ -879,47 +879,53 @@ func newPad(ni *NodeInfo) (Kernel, error) {
 			}
 			return -1
 		}
-		idx := make([]int, r)
-		total := out.Len()
-		if mode == "constant" && r > 0 {
-			// Row by row along the last axis: the input part of a row is one
-			// copy (a CIFAR ResNet's channel padding took 0.13 ms element by
-			// element, 3% of the model).
-			w := shape[r-1]
-			o0, o1 := max(0, full[r-1]), min(w, full[r-1]+x.Shape[r-1])
-			for row := 0; row < total/w && o0 < o1; row++ {
-				rem, src := row*w, 0
-				for d := 0; d < r-1; d++ {
-					s := srcIdx(rem/os[d], d)
+		if r == 0 {
+			c.run(0, 0, 1)
+			return one(out), nil
+		}
+		// Row by row along the last axis: the part of a row that lies in
+		// the input is one copy, the padding at its ends comes per element
+		// (constant padding is already there).
+		last := r - 1
+		width, n := shape[last], x.Shape[last]
+		lo := max(0, min(width, full[last]))
+		hi := max(lo, min(width, full[last]+n))
+		rows := out.Len() / width
+		parallelFor(threadsFor(ctx, out.Len(), 1<<15), rows, func(r0, r1 int) {
+			idx := make([]int, last)
+			for row := r0; row < r1; row++ {
+				rem, src := row*width, 0
+				for d := 0; d < last; d++ {
+					idx[d] = rem / os[d]
 					rem %= os[d]
+					s := srcIdx(idx[d], d)
 					if s < 0 {
 						src = -1
 						break
 					}
 					src += s * xs[d]
 				}
-				if src >= 0 {
-					c.run(row*w+o0, src+o0-full[r-1], o1-o0)
+				if src < 0 {
+					continue
+				}
+				o := row * width
+				if hi > lo {
+					c.run(o+lo, src+lo-full[last], hi-lo)
+				}
+				if mode == "constant" {
+					continue
+				}
+				for j := 0; j < width; j++ {
+					if j == lo && hi > lo {
+						j = hi - 1
+						continue
+					}
+					if s := srcIdx(j, last); s >= 0 {
+						c.run(o+j, src+s, 1)
+					}
 				}
 			}
-			return one(out), nil
-		}
-		for o := 0; o < total; o++ {
-			rem, src := o, 0
-			for d := 0; d < r; d++ {
-				idx[d] = rem / os[d]
-				rem %= os[d]
-				s := srcIdx(idx[d], d)
-				if s < 0 {
-					src = -1
-					break
-				}
-				src += s * xs[d]
-			}
-			if src >= 0 {
-				c.run(o, src, 1)
-			}
-		}
+		})
 		return one(out), nil
 	}), nil
 }

@@ -13,18 +13,24 @@ import (
 // Cross-layer equalization (Nagel et al. 2019, DFQ) on channel sets. A set is
 // the part of the graph whose channels one rescaling moves together: the
 // output channels of its producers (Conv/Gemm), carried through ops that
-// commute with a positive per-channel scale (ReLU, LeakyReLU, PReLU, pooling)
-// and through channel Concats, to the input channels of its consumers
-// (Conv/Gemm reading them as data). A plain chain is one producer and one
-// consumer; a SqueezeNet squeeze conv feeding two expands is one producer and
-// two consumers; the two expands concatenated into the next squeeze are two
-// producers, each owning a block of the consumer's input channels.
+// commute with a positive per-channel scale (ReLU, LeakyReLU, PReLU, pooling),
+// through channel Concats and through residual Adds, to the input channels
+// of its consumers (Conv/Gemm reading them as data). A plain chain is one
+// producer and one consumer; a SqueezeNet squeeze conv feeding two expands is
+// one producer and two consumers; the two expands concatenated into the next
+// squeeze are two producers, each owning a block of the consumer's input
+// channels. An Add of equal shapes joins channels instead: channel i of the
+// sum is channel i of every addend, so their producers share its scale, and
+// a residual stream (a ResNet stage, a MobileNetV2 stage) is one set whose
+// producers are the convolutions writing into it and whose consumers are
+// those reading it (a block's conv can be both).
 //
-// Channel i of producer p gets one scale s, shared by every consumer input
-// channel it reaches: s = sqrt(r1/r2), r1 the range of p's output channel i
-// and r2 the largest range over the consumer input channels it feeds. p's row
-// i and bias i are divided by s and those consumer columns multiplied by s,
-// which leaves the model's outputs unchanged and both ranges at sqrt(r1 r2).
+// Channel i gets one scale s, shared by every producer output channel and
+// every consumer input channel it joins: s = sqrt(r1/r2), r1 the largest
+// range over those producer rows and r2 over those consumer columns. The
+// rows and biases are divided by s and the columns multiplied by s, which
+// leaves the model's outputs unchanged; a plain pair ends with both ranges
+// at sqrt(r1 r2).
 
 // chanSet is one channel set.
 type chanSet struct {
@@ -32,12 +38,12 @@ type chanSet struct {
 	// values are the tensors from the producers' outputs to the consumers'
 	// inputs: their channels change scale.
 	values []*graph.Value
-	// base is the first channel of each producer in the set's channel numbering;
-	// in maps each consumer's input channel to a set channel.
-	base     []int
-	in       [][]int
+	// out maps each producer's output channel, and in each consumer's input
+	// channel, to a set channel.
+	out, in  [][]int
 	channels int
 	concat   bool
+	sum      bool // joined through an Add
 }
 
 // setFinder grows channel sets from producers.
@@ -84,7 +90,7 @@ func (f *setFinder) add(s *growing, v *graph.Value, from *graph.Node) {
 	// Where the channels come from.
 	switch p := v.Producer; {
 	case p == nil:
-		s.reject(fmt.Sprintf("a Concat joins it with %s, not a layer's output", kindOf(f.g, v)), from)
+		s.reject(fmt.Sprintf("%s joins it with %s, not a layer's output", joiner(from), kindOf(f.g, v)), from)
 	case isLayerOp(p):
 		if p.Output() != v {
 			break
@@ -93,7 +99,10 @@ func (f *setFinder) add(s *growing, v *graph.Value, from *graph.Node) {
 		if _, why := f.layer(p); why != "" {
 			s.reject(p.OpType+" producer: "+why, p)
 		}
-	case isStd(p, "Concat"):
+	case isStd(p, "Concat") || isSum(p):
+		// An addend that is not a layer's output (a bias constant) is
+		// rejected where it is reached; addends whose channels do not
+		// line up (broadcasting), when the channel maps are built.
 		for _, x := range p.Inputs {
 			if x != nil {
 				f.add(s, x, p)
@@ -103,7 +112,7 @@ func (f *setFinder) add(s *growing, v *graph.Value, from *graph.Node) {
 		if ok, _ := channelwise(f.g, p, p.Input(0)); ok {
 			f.add(s, p.Input(0), p)
 		} else {
-			s.reject("a Concat joins it with the output of "+p.OpType+", not of a Conv/Gemm", p)
+			s.reject(joiner(from)+" joins it with the output of "+p.OpType+", not of a Conv/Gemm", p)
 		}
 	}
 	// Where they go.
@@ -125,6 +134,8 @@ func (f *setFinder) add(s *growing, v *graph.Value, from *graph.Node) {
 			}
 		case isStd(c, "Concat"):
 			f.add(s, c.Output(), c)
+		case isSum(c):
+			f.add(s, c.Output(), c)
 		default:
 			if ok, why := channelwise(f.g, c, v); ok {
 				f.add(s, c.Output(), c)
@@ -136,6 +147,17 @@ func (f *setFinder) add(s *growing, v *graph.Value, from *graph.Node) {
 }
 
 func isLayerOp(n *graph.Node) bool { return isStd(n, "Conv") || isStd(n, "Gemm") }
+
+// isSum is an elementwise Add or Sum: it joins the channels of its inputs.
+func isSum(n *graph.Node) bool { return isStd(n, "Add") || isStd(n, "Sum") }
+
+// joiner names what brought a value into a set, for the reasons.
+func joiner(from *graph.Node) string {
+	if from != nil && isSum(from) {
+		return "an " + from.OpType
+	}
+	return "a Concat"
+}
 
 func kindOf(g *graph.Graph, v *graph.Value) string {
 	switch {
@@ -172,7 +194,7 @@ func channelwise(g *graph.Graph, n *graph.Node, x *graph.Value) (ok bool, why st
 	case notHomogeneous[op]:
 		return false, op + ", not positively homogeneous"
 	case op == "Add" || op == "Sub" || op == "Sum" || op == "Max" || op == "Min":
-		return false, op + " with another tensor (e.g. a residual connection)"
+		return false, op + " with another tensor"
 	}
 	if n.Input(0) != x || slices.Contains(n.Inputs[1:], x) || len(n.Outputs) == 0 {
 		return false, op + " as a non-data input"
@@ -228,6 +250,28 @@ type channelMap struct {
 	base map[*graph.Node]int
 	m    map[*graph.Value][]int
 	rank map[*graph.Value]int
+	// parent joins the channels an Add adds (union-find).
+	parent map[int]int
+}
+
+func (cm *channelMap) find(c int) int {
+	for {
+		p, ok := cm.parent[c]
+		if !ok || p == c {
+			return c
+		}
+		if gp, ok := cm.parent[p]; ok {
+			cm.parent[c] = gp // path halving
+		}
+		c = p
+	}
+}
+
+func (cm *channelMap) union(a, b int) {
+	a, b = cm.find(a), cm.find(b)
+	if a != b {
+		cm.parent[max(a, b)] = min(a, b)
+	}
 }
 
 func (cm *channelMap) of(l map[*graph.Node]*layer, v *graph.Value) ([]int, int, string) {
@@ -265,6 +309,26 @@ func (cm *channelMap) of(l map[*graph.Node]*layer, v *graph.Value) ([]int, int, 
 		}
 		if axis != 1 {
 			return nil, 0, "Concat along an axis other than channels"
+		}
+	case isSum(p):
+		for _, x := range p.Inputs {
+			if x == nil {
+				continue
+			}
+			xm, r, why := cm.of(l, x)
+			if why != "" {
+				return nil, 0, why
+			}
+			if m == nil {
+				m, rank = xm, r
+				continue
+			}
+			if len(xm) != len(m) || r != rank {
+				return nil, 0, p.OpType + " of inputs whose channels differ"
+			}
+			for i, c := range xm {
+				cm.union(m[i], c)
+			}
 		}
 	default:
 		xm, r, why := cm.of(l, p.Input(0))
@@ -320,12 +384,11 @@ func findSets(g *graph.Graph) ([]*chanSet, map[string]int, map[string]string) {
 		slices.SortFunc(s.producers, byOrder)
 		slices.SortFunc(s.consumers, byOrder)
 		cs := &chanSet{values: s.values}
-		cm := &channelMap{base: map[*graph.Node]int{}, m: map[*graph.Value][]int{}, rank: map[*graph.Value]int{}}
+		cm := &channelMap{base: map[*graph.Node]int{}, m: map[*graph.Value][]int{}, rank: map[*graph.Value]int{}, parent: map[int]int{}}
 		for _, p := range s.producers {
 			l := f.layers[p]
 			cm.base[p] = cs.channels
 			cs.producers = append(cs.producers, l)
-			cs.base = append(cs.base, cs.channels)
 			cs.channels += l.outChannels()
 		}
 		bad := ""
@@ -346,13 +409,35 @@ func findSets(g *graph.Graph) ([]*chanSet, map[string]int, map[string]string) {
 			cs.consumers = append(cs.consumers, l)
 			cs.in = append(cs.in, m)
 		}
+		// Every Add of the set joins its channels, also one whose sum no
+		// consumer reads directly.
+		for _, v := range s.values {
+			if _, _, reason := cm.of(f.layers, v); reason != "" && bad == "" {
+				bad = reason
+			}
+		}
 		if bad != "" {
 			refuse(s, bad, nil)
 			continue
 		}
+		for _, p := range s.producers {
+			out := make([]int, f.layers[p].outChannels())
+			for o := range out {
+				out[o] = cm.find(cm.base[p] + o)
+			}
+			cs.out = append(cs.out, out)
+		}
+		for _, m := range cs.in {
+			for i, c := range m {
+				m[i] = cm.find(c)
+			}
+		}
 		for _, v := range s.values {
 			if p := v.Producer; p != nil && isStd(p, "Concat") {
 				cs.concat = true
+			}
+			if p := v.Producer; p != nil && isSum(p) {
+				cs.sum = true
 			}
 		}
 		sets = append(sets, cs)
@@ -467,7 +552,10 @@ func (cs *chanSet) equalize(st *State, omega float64) float64 {
 	r1, r2 := make([]float64, cs.channels), make([]float64, cs.channels)
 	for j, p := range cs.producers {
 		out, _ := p.ranges()
-		copy(r1[cs.base[j]:], out)
+		for o, r := range out {
+			ch := cs.out[j][o]
+			r1[ch] = math.Max(r1[ch], r)
+		}
 	}
 	for j, c := range cs.consumers {
 		_, in := c.ranges()
@@ -489,14 +577,13 @@ func (cs *chanSet) equalize(st *State, omega float64) float64 {
 		return 0
 	}
 	for j, p := range cs.producers {
-		sp := s[cs.base[j] : cs.base[j]+p.outChannels()]
-		inv := make([]float64, len(sp))
-		for o, f := range sp {
-			inv[o] = 1 / f
+		inv := make([]float64, p.outChannels())
+		for o, ch := range cs.out[j] {
+			inv[o] = 1 / s[ch]
 		}
 		p.scaleOut(inv)
 		// BN statistics of the producer's output scale with its channels.
-		if stats := st.BNStats[p.node.Output().Name]; stats != nil && len(stats.Mean) == len(sp) {
+		if stats := st.BNStats[p.node.Output().Name]; stats != nil && len(stats.Mean) == len(inv) {
 			for o, f := range inv {
 				stats.Mean[o] = float32(float64(stats.Mean[o]) * f)
 				stats.Std[o] = float32(float64(stats.Std[o]) * f)
@@ -516,7 +603,7 @@ func (cs *chanSet) equalize(st *State, omega float64) float64 {
 func cle(m *graph.Model, st *State, c *Change) error {
 	g := m.Graph
 	sets, why, example := findSets(g)
-	multi, concat := 0, 0
+	multi, concat, sums := 0, 0, 0
 	owned := map[*layer]bool{}
 	var layers []*layer
 	for _, cs := range sets {
@@ -535,9 +622,18 @@ func cle(m *graph.Model, st *State, c *Change) error {
 		if len(cs.consumers) > 1 {
 			multi++
 		}
+		if cs.sum {
+			via = " (through Add)"
+			if cs.concat {
+				via = " (through Concat and Add)"
+			}
+			sums++
+		}
 		for _, p := range cs.producers {
 			for _, q := range cs.consumers {
-				c.add(fmt.Sprintf("%s -> %s%s", p.node, q.node, via))
+				if p != q {
+					c.add(fmt.Sprintf("%s -> %s%s", p.node, q.node, via))
+				}
 			}
 		}
 		for _, v := range cs.values {
@@ -585,12 +681,12 @@ func cle(m *graph.Model, st *State, c *Change) error {
 			}
 			last = worst
 			if worst < 1e-4 {
-				c.Notes = append(c.Notes, fmt.Sprintf("%d channel sets (%d with several consumers, %d through Concat), converged after %d sweeps", len(sets), multi, concat, iter+1))
+				c.Notes = append(c.Notes, fmt.Sprintf("%d channel sets (%d with several consumers, %d through Concat, %d through Add), converged after %d sweeps", len(sets), multi, concat, sums, iter+1))
 				converged = true
 			}
 		}
 		if !converged {
-			c.Notes = append(c.Notes, fmt.Sprintf("%d channel sets (%d with several consumers, %d through Concat), stopped after 200 sweeps", len(sets), multi, concat))
+			c.Notes = append(c.Notes, fmt.Sprintf("%d channel sets (%d with several consumers, %d through Concat, %d through Add), stopped after 200 sweeps", len(sets), multi, concat, sums))
 		}
 		c.Notes = append(c.Notes, fmt.Sprintf("per-channel weight range spread (max/min, largest over layers): %.3g before, %.3g after", before, channelSpread(layers)))
 	}

@@ -99,34 +99,90 @@ func must(l *layer, why string) *layer {
 	return l
 }
 
-// TestCLEReasons: every layer CLE leaves alone is counted under why, and
-// nothing is rewritten.
+// TestCLEReasons: every layer CLE leaves alone is counted under why and
+// keeps its weights; the residual block among them (a ReLU output read by a
+// conv and by the Add after it) is one set joined through the Add.
 func TestCLEReasons(t *testing.T) {
 	b := testmodels.NewBuilder(5, 13)
 	x := b.Input("input", 1, 4, 8, 8)
 	y := b.SiLU(b.Conv(x, 8, 1, testmodels.ConvOpts{}))                // SiLU
 	r := b.Relu(b.Conv(y, 8, 1, testmodels.ConvOpts{}))                // read by the Add too
-	y = b.Add(b.Conv(r, 8, 3, testmodels.ConvOpts{Pad: 1}), r)         // residual
+	y = b.Add(b.Conv(r, 8, 3, testmodels.ConvOpts{Pad: 1}), r)         // residual: equalized
 	y = b.Relu6(b.Conv(y, 8, 1, testmodels.ConvOpts{}))                // Clip(0, 6)
 	y = b.Concat(1, b.Relu(b.Conv(y, 8, 1, testmodels.ConvOpts{})), x) // with a graph input
 	y = b.Conv(y, 4, 1, testmodels.ConvOpts{})                         // a graph output
 	b.Output(y)
 	m := b.M
-	inits := len(m.Graph.Initializers)
+	kept := map[string][]float32{}
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "Conv" && n.Name != "Conv_2" && n.Name != "Conv_3" && n.Name != "Conv_4" {
+			kept[n.Name] = slices.Clone(n.Input(1).Const.Float32s())
+		}
+	}
 	rep := runPipeline(t, m, "cle", nil)
 	c := rep.Changes[0]
-	if c.Count != 0 || c.MaxRelDiff != 0 || len(m.Graph.Initializers) != inits {
-		t.Errorf("%d pairs, outputs moved by %g, %d initializers (was %d)", c.Count, c.MaxRelDiff, len(m.Graph.Initializers), inits)
+	pairs := []string{`"Conv_2" (Conv) -> "Conv_3" (Conv) (through Add)`, `"Conv_2" (Conv) -> "Conv_4" (Conv) (through Add)`, `"Conv_3" (Conv) -> "Conv_4" (Conv) (through Add)`}
+	if !slices.Equal(c.Nodes, pairs) || c.MaxRelDiff > 1e-4 {
+		t.Errorf("pairs %v, outputs moved by %g; want %v", c.Nodes, c.MaxRelDiff, pairs)
+	}
+	for _, n := range m.Graph.Nodes {
+		if w, ok := kept[n.Name]; ok && !slices.Equal(n.Input(1).Const.Float32s(), w) {
+			t.Errorf("%s: weights changed, but it was not equalized", n.Name)
+		}
 	}
 	want := []string{
-		`not equalized, 2 layers: read by Add with another tensor (e.g. a residual connection) (e.g. "Conv_2" (Conv) at "Add_1" (Add))`,
 		`not equalized, 1 layer: a Concat joins it with a graph input, not a layer's output (e.g. "Conv_5" (Conv) at "Concat_1" (Concat))`,
 		`not equalized, 1 layer: feeds a graph output (e.g. "Conv_6" (Conv))`,
 		`not equalized, 1 layer: read by Clip(0, max), not positively homogeneous (replace-relu6 turns ReLU6 into ReLU) (e.g. "Conv_4" (Conv) at "Clip_1" (Clip))`,
 		`not equalized, 1 layer: read by SiLU (x * Sigmoid(x)), not positively homogeneous (e.g. "Conv_1" (Conv) at "Sigmoid_1" (Sigmoid))`,
 	}
-	if !slices.Equal(c.Notes, want) {
-		t.Errorf("notes:\n%s\nwant:\n%s", strings.Join(c.Notes, "\n"), strings.Join(want, "\n"))
+	var got []string
+	for _, n := range c.Notes {
+		if strings.HasPrefix(n, "not equalized") {
+			got = append(got, n)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("notes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestCLEResidualStream: on the zoo's CIFAR ResNet-20 (option B shortcuts)
+// each stage's residual stream is one channel set through the Adds (the
+// stem or shortcut conv and every block's second conv write it; the blocks'
+// first convs, the next shortcut and the classifier read it), the float
+// outputs stay within 1e-4 (runPipeline verifies), and per-tensor int8
+// weights lose less than without CLE. Measured on one sample: 16.60 dB
+// without CLE, 16.91 dB with it; equalizing only the pairs inside the
+// blocks (before CLE went through Add) gave 11.89 dB. A stream's channel
+// has one scale for all the convs writing it, so the spread of one
+// writer's channels stays (largest spread 39.1 -> 38.7).
+func TestCLEResidualStream(t *testing.T) {
+	m, err := testmodels.Build("resnet20", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runPipeline(t, m, "default", nil)
+	samples, err := testmodels.Samples("resnet20", m, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := quantizedOutputSQNR(t, m, samples[0])
+	rep := runPipeline(t, m, "cle", nil)
+	c := rep.Changes[0]
+	through := 0
+	for _, p := range c.Nodes {
+		if strings.HasSuffix(p, "(through Add)") {
+			through++
+		}
+	}
+	after := quantizedOutputSQNR(t, m, samples[0])
+	t.Logf("%d pairs, %d through Add; per-tensor int8 output SQNR %.2f -> %.2f dB; %s", c.Count, through, before, after, strings.Join(c.Notes, "; "))
+	if !slices.Contains(c.Notes, "12 channel sets (3 with several consumers, 0 through Concat, 3 through Add), converged after 24 sweeps") {
+		t.Errorf("notes %v: want the 9 block pairs and the 3 stage streams", c.Notes)
+	}
+	if through == 0 || !(after > before+0.2) {
+		t.Errorf("%d pairs through Add; output SQNR %.2f dB before CLE, %.2f after: want at least 0.2 dB better", through, before, after)
 	}
 }
 

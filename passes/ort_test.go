@@ -54,6 +54,10 @@ func TestOptimizedModelsMatchInORT(t *testing.T) {
 		{"convbnrelu-cle", tm(testmodels.ConvBNReLU), "input", []int{1, 3, 32, 32}, "default,cle"},
 		{"squeezenet-cle", tm(testmodels.SqueezeNet), "input", []int{1, 3, 224, 224}, "default,cle"},
 		{"firenet-cle", tm(testmodels.FireNet), "input", []int{1, 3, 64, 64}, "default,cle"},
+		// CLE through residual Adds: ResNet stages, the OCR models' blocks.
+		{"resnet20-cle", tm(func(s uint64) *graph.Model { return testmodels.ResNetCIFAR(s, 20, false) }), "input", []int{1, 3, 32, 32}, "default,cle"},
+		{"cls-cle", ocr("cls"), "x", []int{1, 3, 48, 192}, "default,cle"},
+		{"rec-cle", ocr("rec"), "x", []int{1, 3, 48, 320}, "default,cle"},
 	}
 	dir := t.TempDir()
 	for _, c := range cases {

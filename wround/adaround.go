@@ -185,6 +185,11 @@ func adaround(l *Layer, in *Inputs, o Options) (*Result, error) {
 			codes[i]++
 		}
 	}
+	if !o.AdaRoundNoDescent {
+		if h := hessianOf(l, in); h != nil {
+			l.descend(codes, h)
+		}
+	}
 	return &Result{Codes: codes}, nil
 }
 

@@ -18,6 +18,9 @@ type Options struct {
 	AdaRoundBeta  [2]float64 // annealing of the regulariser's beta, start and end (20, 2)
 	AdaRoundLR    float64    // Adam's learning rate (1e-3)
 	AdaRoundBatch int        // rows per step
+	// AdaRoundNoDescent skips the greedy code search (descend) that
+	// follows AdaRound's hard rounding: AdaRound as AIMET runs it.
+	AdaRoundNoDescent bool
 
 	AWQGrid int  // alpha grid points in [0, 1] (20)
 	AWQClip bool // also search each group's clipping

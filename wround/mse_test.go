@@ -115,4 +115,36 @@ func TestMSEClipRowsMatchGroupError(t *testing.T) {
 			t.Fatalf("group %d: the search kept every min/max range", group)
 		}
 	}
+	// Per tensor: clipTensor's one product per candidate against
+	// groupError's loops over every row.
+	l := &Layer{N: n, K: k, QMin: -8, QMax: 7, PerTensor: true, Symmetric: true}
+	l.W = make([]float32, n*k)
+	for i := range l.W {
+		l.W[i] = float32(0.05 * studentT(r, 4))
+	}
+	fitMinMax(l)
+	want := cloneLayer(l)
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range want.W {
+		lo, hi = math.Min(lo, float64(v)), math.Max(hi, float64(v))
+	}
+	bs, bz, best := want.Scale[0], want.Zero[0], math.Inf(1)
+	d := make([]float64, k)
+	for step := clipSteps; step >= 0; step-- {
+		want.FitRange(0, lo*clipRatio(step), hi*clipRatio(step))
+		if e := want.groupError(0, 0, k, h, d); e < best {
+			bs, bz, best = want.Scale[0], want.Zero[0], e
+		}
+	}
+	if _, err := Run("mse", l, &Inputs{H: h}, DefaultOptions()); err != nil {
+		t.Fatal(err)
+	}
+	if l.Scale[0] != bs || l.Zero[0] != bz {
+		t.Fatalf("per tensor: (%v, %d), scored by groupError (%v, %d)", l.Scale[0], l.Zero[0], bs, bz)
+	}
+	minmax := cloneLayer(l)
+	fitMinMax(minmax)
+	if minmax.Scale[0] == l.Scale[0] {
+		t.Fatal("per tensor: the search kept the min/max range")
+	}
 }

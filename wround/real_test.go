@@ -135,7 +135,9 @@ func TestRealLayersFastestDet(t *testing.T) {
 		if awqCal > 1+1e-6 {
 			t.Errorf("%s: awq's output MSE is %.3f x nearest's on its own rows", rl.name, awqCal)
 		}
-		if !(adaCal < 0.8 && adaHeld < 0.85) {
+		// Measured with the code search: 0.16-0.40 (held out 0.18-0.50);
+		// AdaRound alone 0.19-0.46 (0.20-0.54).
+		if !(adaCal < 0.45 && adaHeld < 0.55) {
 			t.Errorf("%s: adaround's output MSE is %.3f (held out %.3f) x nearest's", rl.name, adaCal, adaHeld)
 		}
 	}

@@ -11,10 +11,14 @@ import (
 )
 
 // sample is one timed forward pass: elapsed wall time, the CPU time of the
-// OS thread that ran it, and the CPU time of the whole process (every thread)
-// over the same interval.
+// OS thread that ran it, the CPU time of the whole process (every thread)
+// over the same interval, this process's run-queue wait around it (see
+// contention.go; -1 when unknown), and in the pool's accounting mode the
+// estimate of the pass on cores of its own (see parallel.Account).
 type sample struct {
 	wall, thread, process time.Duration
+	waited                time.Duration
+	estimate              time.Duration
 }
 
 // measure runs f on the calling goroutine with its OS thread locked, so the
@@ -25,6 +29,7 @@ type sample struct {
 func measure(f func() error) (sample, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	w0 := runQueueWait()
 	start := time.Now()
 	t0, err := cpuTime(unix.CLOCK_THREAD_CPUTIME_ID)
 	if err != nil {
@@ -45,7 +50,13 @@ func measure(f func() error) (sample, error) {
 	if err != nil {
 		return sample{}, err
 	}
-	return sample{wall: time.Since(start), thread: t1 - t0, process: p1 - p0}, nil
+	wall := time.Since(start)
+	w1 := runQueueWait()
+	waited := time.Duration(-1)
+	if w0 >= 0 && w1 >= 0 {
+		waited = time.Duration(max(0, w1-w0))
+	}
+	return sample{wall: wall, thread: t1 - t0, process: p1 - p0, waited: waited}, nil
 }
 
 // cpuTime reads a CPU-time clock (thread or process).

@@ -35,6 +35,7 @@ import (
 	"github.com/onnxq/onnxq/internal/testdata"
 	"github.com/onnxq/onnxq/kernels"
 	"github.com/onnxq/onnxq/kernels/gemm"
+	"github.com/onnxq/onnxq/kernels/parallel"
 	"github.com/onnxq/onnxq/npy"
 	"github.com/onnxq/onnxq/testmodels"
 )
@@ -52,6 +53,7 @@ func main() {
 	bin := flag.String("onnxq", "bin/onnxq", "onnxq binary, for the peak RSS of `onnxq run`")
 	threadList := flag.String("threads", "1,2", "comma-separated thread counts to time (not with -scaling)")
 	scaling := flag.Bool("scaling", false, "print each engine's 2-thread speedup over 1 thread instead of onnxq / ORT")
+	flag.DurationVar(&quiet.limit, "quiet", 0, "before each block of runs, wait up to this long for the machine's CPUs to be 90% idle (a shared machine); 0: do not wait")
 	clockFlag := flag.String("clock", "both", "wall, thread (CPU time of the calling thread, 1 thread only) or both (thread CPU beside wall at 1 thread)")
 	flag.Parse()
 	var threadCounts []int
@@ -133,17 +135,19 @@ func main() {
 
 	fmt.Printf("GEMM micro-kernel: %s; %d CPUs; load average at start %s\n", gemm.KernelName(), runtime.NumCPU(), loadavg())
 	if *scaling {
-		fmt.Printf("medians of %d-%d runs per engine and thread count, in %d blocks alternating between the four (2 warm-ups per block; ORT's sessions closed outside their blocks)\n\n", *minRuns, *maxRuns, blocks)
-		fmt.Println("| model | onnxq 1T ms | onnxq 2T ms | onnxq 1T/2T | ORT 1T ms | ORT 2T ms | ORT 1T/2T |")
-		fmt.Println("|---|---:|---:|---:|---:|---:|---:|")
+		fmt.Printf("medians of %d-%d runs per engine and thread count, in %d blocks rotating between the six (2 warm-ups per block; each block after the process's threads went idle)\n", *minRuns, *maxRuns, blocks)
+		var rows []scalingRow
 		for _, m := range models {
-			t := timeScaling(m, *minRuns, *maxRuns, 2**budget)
-			fmt.Printf("| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", m.name, t[0], t[1], t[0]/t[1], t[2], t[3], t[2]/t[3])
+			r := timeScaling(m, *minRuns, *maxRuns, 2**budget)
+			r.name = m.name
+			rows = append(rows, r)
 		}
+		printScaling(rows)
+		quiet.report()
 		fmt.Printf("\nload average at the end %s\n", loadavg())
 		return
 	}
-	fmt.Printf("medians of %d-%d runs per engine, in %d alternating blocks (2 warm-ups per block; ORT's session closed outside its blocks)\n", *minRuns, *maxRuns, blocks)
+	fmt.Printf("medians of %d-%d runs per engine, in %d alternating blocks (2 warm-ups per block; each block after the process's threads went idle); above 1 thread ORT is timed with its workers spinning between runs (its default) and not, and the faster counts\n", *minRuns, *maxRuns, blocks)
 	if clock != clockWall {
 		fmt.Println("CPU ms: CPU time of the thread that ran the pass (CLOCK_THREAD_CPUTIME_ID), at 1 thread only, where both engines compute on the calling thread; it leaves out time spent waiting for a core, so on a loaded machine its ratio is the steadier one")
 	}
@@ -152,11 +156,12 @@ func main() {
 	t.header()
 	for _, m := range models {
 		for _, threads := range threadCounts {
-			ours, theirs := timePair(m, threads, *minRuns, *maxRuns, *budget)
-			t.row(m, threads, ours, theirs)
+			ours, theirs, noSpin := timePair(m, threads, *minRuns, *maxRuns, *budget)
+			t.row(m, threads, ours, theirs, noSpin)
 		}
 	}
 	t.footer()
+	quiet.report()
 
 	// Peak RSS of the CLI on the det model, one forward pass.
 	if *only != "" {
@@ -214,54 +219,83 @@ func describe(in map[string]*graph.Tensor) string {
 	return strings.Join(parts, ", ")
 }
 
-// timePair opens both engines on a model and alternates single runs, onnxq then
-// ORT, until the budget is spent (at least minRuns, at most maxRuns each),
-// after two warm-up runs each. It returns the timing of each.
 // blocks is how many alternating blocks each engine's timed runs are split
-// into. The engines take turns by block, not by run, and ORT's session is
-// closed while onnxq runs: ORT's intra-op workers keep spinning between its
-// runs and hold a core, which made onnxq's 2-thread runs in this process as
-// slow as its 1-thread ones (yolo-silu 30.1 ms either way; 18.8 ms at 2
-// threads with ORT's spinning off, 19.0 ms in a process of its own).
-const blocks = 3
+// into. The engines take turns by block, not by run, and each block starts
+// only when the process's threads have gone idle (settle): after each run
+// ORT's intra-op workers spin (session.intra_op.allow_spinning, on by
+// default) and, measured on resnet20 at 2 threads, burn 40-65 ms of CPU in
+// the 100-500 ms after the run, which took a core from onnxq's 2-thread runs
+// in the same process (yolo-silu 30.1 ms at 2 threads, 18.8 ms with ORT's
+// spinning off). Waiting them out keeps ORT's default (and its sessions open,
+// warm), and leaves onnxq's runs alone. The order of the engines rotates
+// from block to block, so none always runs first after a collection.
+const blocks = 6
+
+// engine is one configuration timed: an onnxq session, or ORT at a thread
+// count.
+type engine struct {
+	ours       *kernels.Session
+	ortThreads int
+	noSpinning bool
+	// account runs the onnxq session in the pool's accounting mode, for
+	// the estimate of its time on cores of its own (see parallel.Account).
+	account bool
+}
 
 // timeEngines times each engine's runs (warm-up, then timed runs in blocks
-// that alternate between the engines, the ORT sessions open only during
-// their block) and returns each engine's timing, in order.
-// ours are onnxq sessions, theirs ORT thread counts.
-func timeEngines(m model, ours []*kernels.Session, theirs []int, minRuns, maxRuns int, budget time.Duration) []timing {
-	n := len(ours) + len(theirs)
+// that rotate between the engines) and returns each engine's timing, in
+// order.
+func timeEngines(m model, es []engine, minRuns, maxRuns int, budget time.Duration) []timing {
+	n := len(es)
+	runs := make([]func() error, n)
+	for i, e := range es {
+		if s := e.ours; s != nil {
+			runs[i] = func() error { _, err := s.Run(m.inputs); return err }
+			if e.account {
+				runs[i] = func() error {
+					if err := parallel.Account(true); err != nil {
+						return err
+					}
+					defer parallel.Account(false)
+					_, err := s.Run(m.inputs)
+					return err
+				}
+			}
+			continue
+		}
+		r, err := ortref.NewSessionOpts(m.path, ortref.Options{Threads: e.ortThreads, Level: ortref.OptAll, NoSpinning: e.noSpinning})
+		if err != nil {
+			fail(fmt.Errorf("%s: ONNX Runtime: %v", m.name, err))
+		}
+		defer r.Close()
+		runs[i] = func() error { _, err := r.Run(m.inputs); return err }
+	}
 	ts := make([][]sample, n)
 	perBlock := max(1, (minRuns+blocks-1)/blocks)
 	slice := budget / blocks
 	for b := 0; b < blocks; b++ {
-		for i := 0; i < n; i++ {
-			var run func() error
-			closeORT := func() {}
-			if i < len(ours) {
-				s := ours[i]
-				run = func() error { _, err := s.Run(m.inputs); return err }
-			} else {
-				r, err := ortref.NewSession(m.path, theirs[i-len(ours)])
-				if err != nil {
-					fail(fmt.Errorf("%s: ONNX Runtime: %v", m.name, err))
-				}
-				run = func() error { _, err := r.Run(m.inputs); return err }
-				closeORT = r.Close // its threads end with it
-			}
+		for k := 0; k < n; k++ {
+			i := (k + b) % n
+			run := runs[i]
 			// Collect the garbage of earlier blocks and models now: a cycle
 			// started by it in a timed run costs that run about 30 ms of CPU
 			// on Go's other threads (resnet20, a 1.3 ms pass: process CPU
 			// 1.54x the thread's over 40 runs with one cycle, 1.02x after a
 			// collection up front).
 			runtime.GC()
+			settle()
+			quiet.before()
 			timeOne(m.name, run) // warm-up of this block
 			timeOne(m.name, run)
 			start := time.Now()
 			for k := 0; len(ts[i]) < maxRuns && (k < perBlock || time.Since(start) < slice/time.Duration(n)); k++ {
-				ts[i] = append(ts[i], timeOne(m.name, run))
+				a0 := parallel.Adjustment()
+				s := timeOne(m.name, run)
+				if es[i].account {
+					s.estimate = s.thread + parallel.Adjustment() - a0
+				}
+				ts[i] = append(ts[i], s)
 			}
-			closeORT()
 		}
 	}
 	out := make([]timing, n)
@@ -271,7 +305,11 @@ func timeEngines(m model, ours []*kernels.Session, theirs []int, minRuns, maxRun
 	return out
 }
 
-func timePair(m model, threads, minRuns, maxRuns int, budget time.Duration) (ours, theirs timing) {
+// timePair times onnxq and ORT at a thread count. Above 1 thread ORT runs
+// with its workers spinning between runs (its default) and not, and the
+// faster by median wall time counts (spinning hurts it on a loaded machine:
+// yolo-silu at load 11, 108 ms spinning, 26 not); noSpin says which.
+func timePair(m model, threads, minRuns, maxRuns int, budget time.Duration) (ours, theirs timing, noSpin bool) {
 	g, err := graph.Load(m.path)
 	if err != nil {
 		fail(err)
@@ -280,29 +318,38 @@ func timePair(m model, threads, minRuns, maxRuns int, budget time.Duration) (our
 	if err != nil {
 		fail(fmt.Errorf("%s: %v", m.name, err))
 	}
-	t := timeEngines(m, []*kernels.Session{s}, []int{threads}, minRuns, maxRuns, budget)
-	return t[0], t[1]
+	es := []engine{{ours: s}, {ortThreads: threads}}
+	if threads > 1 {
+		es = append(es, engine{ortThreads: threads, noSpinning: true})
+	}
+	t := timeEngines(m, es, minRuns, maxRuns, budget)
+	if len(t) == 3 && t[2].wall < t[1].wall {
+		return t[0], t[2], true
+	}
+	return t[0], t[1], false
 }
 
-// timeScaling times onnxq and ORT at 1 and 2 threads on a model, in blocks
-// that alternate between the four, so a change in the machine's load hits
-// each alike. It returns the median wall milliseconds of onnxq 1T, onnxq 2T,
-// ORT 1T, ORT 2T.
-func timeScaling(m model, minRuns, maxRuns int, budget time.Duration) [4]float64 {
+// timeScaling times onnxq at 1 and 2 threads (and at 2 in accounting mode,
+// for the estimate) and ORT at 1 thread and at 2 threads with its workers
+// spinning (its default) and not, in blocks that rotate between the six, so
+// a change in the machine's load hits each alike.
+func timeScaling(m model, minRuns, maxRuns int, budget time.Duration) scalingRow {
 	g, err := graph.Load(m.path)
 	if err != nil {
 		fail(err)
 	}
-	var ours []*kernels.Session
+	var es []engine
 	for _, threads := range []int{1, 2} {
 		s, err := kernels.NewSession(g, kernels.Options{Threads: threads})
 		if err != nil {
 			fail(fmt.Errorf("%s: %v", m.name, err))
 		}
-		ours = append(ours, s)
+		es = append(es, engine{ours: s})
 	}
-	t := timeEngines(m, ours, []int{1, 2}, minRuns, maxRuns, budget)
-	return [4]float64{t[0].wall, t[1].wall, t[2].wall, t[3].wall}
+	es = append(es, engine{ours: es[1].ours, account: true})
+	es = append(es, engine{ortThreads: 1}, engine{ortThreads: 2}, engine{ortThreads: 2, noSpinning: true})
+	t := timeEngines(m, es, minRuns, maxRuns, budget)
+	return scalingRow{ours1: t[0], ours2: t[1], ours2est: t[2], ort1: t[3], ort2spin: t[4], ort2still: t[5]}
 }
 
 func timeOne(name string, run func() error) sample {
@@ -321,15 +368,33 @@ func timeOne(name string, run func() error) sample {
 // undercounts the pass; a sum above the median means occasional work
 // elsewhere: Go's garbage collector paying for the runs' allocations, or
 // the runtime's own threads.
+//
+// The spread and the contention: wall p25 and p75; clean is the median wall
+// over the runs in which this process's threads waited for a CPU less than
+// cleanWait of the run (nClean of n runs; 0 when none did), and waited
+// the median of the threads' run-queue time summed, as a share of the run
+// (above 1 when several threads waited at once).
 type timing struct {
 	wall, thread                    float64
 	procPerThread, procPerThreadAll float64
+
+	p25, p75  float64
+	clean     float64
+	nClean, n int
+	waited    float64
+	estimate  float64 // accounting mode only: the median estimate on cores of its own
 }
+
+// cleanWait is the run-queue wait, as a share of a run's wall time, below
+// which the run counts as having had the cores it asked for.
+const cleanWait = 0.03
 
 func summarize(ss []sample) timing {
 	walls := make([]time.Duration, len(ss))
 	threads := make([]time.Duration, len(ss))
 	quotients := make([]float64, 0, len(ss))
+	var clean []time.Duration
+	var waits []float64
 	var thread, process time.Duration
 	for i, s := range ss {
 		walls[i], threads[i] = s.wall, s.thread
@@ -338,8 +403,31 @@ func summarize(ss []sample) timing {
 		if s.thread > 0 {
 			quotients = append(quotients, float64(s.process)/float64(s.thread))
 		}
+		if s.waited >= 0 && float64(s.waited) < cleanWait*float64(s.wall) {
+			clean = append(clean, s.wall)
+		}
+		if s.waited >= 0 && s.wall > 0 {
+			waits = append(waits, float64(s.waited)/float64(s.wall))
+		}
 	}
-	t := timing{wall: median(walls), thread: median(threads)}
+	t := timing{wall: median(walls), thread: median(threads), n: len(ss), nClean: len(clean)}
+	var ests []time.Duration
+	for _, s := range ss {
+		if s.estimate > 0 {
+			ests = append(ests, s.estimate)
+		}
+	}
+	if len(ests) > 0 {
+		t.estimate = median(ests)
+	}
+	t.p25, t.p75 = quantile(walls, 0.25), quantile(walls, 0.75)
+	if len(clean) > 0 {
+		t.clean = median(clean)
+	}
+	if len(waits) > 0 {
+		sort.Float64s(waits)
+		t.waited = waits[len(waits)/2]
+	}
 	if len(quotients) > 0 {
 		sort.Float64s(quotients)
 		t.procPerThread = quotients[len(quotients)/2]
@@ -350,10 +438,15 @@ func summarize(ss []sample) timing {
 	return t
 }
 
-func median(ts []time.Duration) float64 {
-	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
-	return float64(ts[len(ts)/2].Microseconds()) / 1000
+// quantile is the q-th quantile of ts in milliseconds, the nearest rank.
+func quantile(ts []time.Duration, q float64) float64 {
+	s := append([]time.Duration(nil), ts...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := min(len(s)-1, int(q*float64(len(s))))
+	return float64(s[i].Microseconds()) / 1000
 }
+
+func median(ts []time.Duration) float64 { return quantile(ts, 0.5) }
 
 func loadavg() string {
 	b, err := os.ReadFile("/proc/loadavg")

@@ -59,12 +59,12 @@ func (t *table) header() {
 		fmt.Println("| model | input | threads | onnxq CPU ms | ORT CPU ms | CPU onnxq / ORT |")
 		fmt.Println("|---|---|---:|---:|---:|---:|")
 	default:
-		fmt.Println("| model | input | threads | onnxq ms | onnxq CPU ms | ORT ms | ORT CPU ms | onnxq / ORT | CPU onnxq / ORT |")
+		fmt.Println("| model | input | threads | onnxq ms | onnxq CPU ms | ORT ms | ORT CPU ms | onnxq / ORT | CPU onnxq / ORT (1T), clean wall (2T) |")
 		fmt.Println("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 	}
 }
 
-func (t *table) row(m model, threads int, ours, theirs timing) {
+func (t *table) row(m model, threads int, ours, theirs timing, noSpin bool) {
 	cpuRatio := "–"
 	ourCPU, theirCPU := "–", "–"
 	if threads == 1 {
@@ -78,6 +78,17 @@ func (t *table) row(m model, threads int, ours, theirs timing) {
 		if ours.procPerThread > maxProcPerThread || theirs.procPerThread > maxProcPerThread {
 			cpuRatio += fmt.Sprintf(" (!) process/thread CPU %.2f, %.2f", ours.procPerThread, theirs.procPerThread)
 			t.marked++
+		}
+	}
+	if threads > 1 {
+		// Thread CPU time says nothing here; the wall ratio over the runs
+		// that had their cores does (see timing.clean).
+		cpuRatio = fmt.Sprintf("clean runs %d/%d, %d/%d", ours.nClean, ours.n, theirs.nClean, theirs.n)
+		if noSpin {
+			cpuRatio += "; ORT without spinning"
+		}
+		if ours.nClean >= minClean && theirs.nClean >= minClean {
+			cpuRatio = fmt.Sprintf("wall %.2f over ", ours.clean/theirs.clean) + cpuRatio
 		}
 	}
 	in := describe(m.inputs)

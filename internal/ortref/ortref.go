@@ -62,6 +62,10 @@ func NewSessionWith(modelPath string, threads int, level Optimization) (*Session
 type Options struct {
 	Threads int
 	Level   Optimization
+	// NoSpinning stops the intra-op pool's threads from spinning while
+	// they wait for work (session.intra_op.allow_spinning=0). With spinning
+	// on, ORT's default, they keep a core busy for a while after each run.
+	NoSpinning bool
 	// OptimizedModel, when set, is where ORT writes the graph as it will run
 	// it (after its fusions), to see which Q/DQ pairs became integer kernels.
 	OptimizedModel string
@@ -90,6 +94,11 @@ func NewSessionOpts(modelPath string, o Options) (*Session, error) {
 	}
 	if err := opts.SetGraphOptimizationLevel(o.Level); err != nil {
 		return nil, err
+	}
+	if o.NoSpinning {
+		if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
+			return nil, err
+		}
 	}
 	if o.OptimizedModel != "" {
 		if err := opts.SetOptimizedModelFilePath(o.OptimizedModel); err != nil {

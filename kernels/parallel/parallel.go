@@ -8,7 +8,9 @@
 // Items are claimed one at a time from an atomic counter, and the caller works
 // on its own loop too, so a worker that the OS has not scheduled in time (a
 // loaded machine) costs nothing: the caller takes the items it did not. Only
-// a worker preempted in the middle of an item makes the caller wait.
+// a worker preempted in the middle of an item makes the caller wait. (In
+// accounting mode, for benchmarks, items are handed out statically instead:
+// see Account.)
 package parallel
 
 import (
@@ -38,6 +40,12 @@ type job struct {
 	waiting atomic.Int32 // 1: the caller sleeps on wake; 2: it was woken
 	wake    chan struct{}
 	panicv  atomic.Pointer[any]
+
+	// Set in accounting mode (see Account): items go to seats statically,
+	// item i to seat i mod seatCount, and each seat's CPU time in its items
+	// is kept in cpu.
+	seatCount int
+	cpu       []atomic.Int64
 }
 
 type worker struct {
@@ -99,6 +107,12 @@ func ForSeat(threads, n int, f func(seat, i int)) {
 	}
 	j := &job{id: p.ids.Add(1), f: f, n: int64(n)}
 	j.seats.Store(int64(helpers))
+	var c0 int64
+	if accounting.Load() {
+		j.seatCount = helpers + 1
+		j.cpu = make([]atomic.Int64, j.seatCount)
+		c0 = threadCPU()
+	}
 	if !p.cur.CompareAndSwap(nil, j) {
 		for i := 0; i < n; i++ {
 			f(0, i)
@@ -113,7 +127,17 @@ func ForSeat(threads, n int, f func(seat, i int)) {
 	}
 	j.work(0)
 	p.cur.CompareAndSwap(j, nil) // no new worker joins from here
+	if j.seatCount > 0 {
+		// Seats no worker took (1 to left, workers take them from the top)
+		// run here, each timed as its own.
+		for s := j.seats.Swap(-1 << 30); s >= 1; s-- {
+			j.work(int(s))
+		}
+	}
 	j.wait()
+	if j.seatCount > 0 {
+		j.account(threadCPU() - c0)
+	}
 	if v := j.panicv.Load(); v != nil {
 		panic(*v)
 	}
@@ -121,6 +145,10 @@ func ForSeat(threads, n int, f func(seat, i int)) {
 
 // work claims and runs items until none are left.
 func (j *job) work(seat int) {
+	if j.seatCount > 0 {
+		j.workSeat(seat)
+		return
+	}
 	for {
 		i := j.next.Add(1) - 1
 		if i >= j.n {
@@ -173,7 +201,17 @@ func (p *pool) loop(w *worker) {
 		if j := p.cur.Load(); j != nil && j.id != last {
 			last = j.id
 			if left := j.seats.Add(-1); left >= 0 {
-				j.work(int(left) + 1)
+				if j.seatCount > 0 {
+					// Accounting reads this thread's CPU clock around
+					// the items: the goroutine must stay on it, for
+					// this job only, so that runs outside accounting
+					// mode schedule the worker as before.
+					runtime.LockOSThread()
+					j.work(int(left) + 1)
+					runtime.UnlockOSThread()
+				} else {
+					j.work(int(left) + 1)
+				}
 			}
 			idleSince, s = time.Now(), 0
 			continue
