@@ -23,6 +23,9 @@ build:
 ## models, and cross-checks against ONNX Runtime (build tag ort).
 test: testdata vet
 	ONNXQ_REQUIRE_DATA=1 $(GO) test -count=1 -timeout 30m -tags ort ./...
+	# the kernels' parallel paths, split three ways even on one thread (races
+	# between chunks show up here, not at the default split)
+	ONNXQ_FORCE_SPLIT=3 $(GO) test -count=1 -timeout 10m ./kernels/...
 
 vet:
 	$(GO) vet ./...

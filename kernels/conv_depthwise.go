@@ -43,10 +43,11 @@ func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []floa
 			}
 			src, wk, dst := x[nc*plane:(nc+1)*plane], w[ch*taps:(ch+1)*taps], out[nc*oplane:(nc+1)*oplane]
 			if nc+1 < hi && rows != nil {
-				// The next channel is this goroutine's, written after this
-				// one: TapRows may run its stores on into it (maps
-				// narrower than 8).
-				dst = out[nc*oplane : min(len(out), (nc+1)*oplane+8)]
+				// The next channels up to hi are this goroutine's, written
+				// after this one: TapRows may run its stores on into them
+				// (maps narrower than 8), never past hi, whose channels
+				// another goroutine may already have written.
+				dst = out[nc*oplane : min(hi*oplane, (nc+1)*oplane+8)]
 			}
 			if rows != nil && eps != nil {
 				rows.run(g, src, wk, bv, eps[ch], dst)
