@@ -270,6 +270,10 @@ func poolRows(ctx *Context, g *poolGeom, kind string, xd, od []float32, lo, hi i
 		fill = float32(math.Inf(-1))
 	}
 	c0, c1 := min(g.pl, wp), min(g.pl+w, wp) // padded columns holding input columns from 0
+	if isMax && p.kh == 3 && p.kw == 3 && p.sh == 2 && p.sw == 2 && p.dh == 1 && p.dw == 1 {
+		max3x3s2(g, xd, od, lo, hi)
+		return
+	}
 	if isMax && g.pt == 0 && g.pl == 0 && hp <= h && wp <= w {
 		maxInside(ctx, g, xd, od, lo, hi)
 		return
@@ -346,6 +350,89 @@ func poolRows(ctx *Context, g *poolGeom, kind string, xd, od []float32, lo, hi i
 		}
 		if !isMax {
 			vec.Div(dst, dst, div)
+		}
+	}
+}
+
+// max3x3s2 is poolRows' max for 3x3 windows at stride 2 (SqueezeNet's
+// pools), reading the input where it lies: the outputs whose window lies
+// inside the plane in one vec.Max3Stride2Rows call per plane, max down the
+// columns and then across three at every other column; the rest (windows
+// reaching into padding, at most a row or column on each side) one row or
+// one output at a time, over the rows and columns the window has. The max is
+// taken in the order maxInside and maxRowsStrided take it (down, then
+// across), so the bits are theirs, NaN payloads and signed zeros too.
+func max3x3s2(g *poolGeom, xd, od []float32, lo, hi int) {
+	h, w, oh, ow := g.h, g.w, g.oh, g.ow
+	// inner is the range [o0, o1) of outputs along an axis of n inputs
+	// whose window 2o-pad .. 2o-pad+2 lies inside.
+	inner := func(n, pad, out int) (int, int) {
+		o0 := min(out, (pad+1)/2)
+		if n-3+pad < 0 {
+			return o0, o0
+		}
+		return o0, max(o0, min(out, (n-3+pad)/2+1))
+	}
+	oy0, oy1 := inner(h, g.pt, oh)
+	ox0, ox1 := inner(w, g.pl, ow)
+	inf := float32(math.Inf(-1))
+	var rows [3][]float32
+	for nc := lo; nc < hi; nc++ {
+		src := xd[nc*h*w : (nc+1)*h*w]
+		out := od[nc*oh*ow : (nc+1)*oh*ow]
+		if oy1 > oy0 && ox1 > ox0 {
+			vec.Max3Stride2Rows(out[oy0*ow+ox0:], ow, src[(2*oy0-g.pt)*w+2*ox0-g.pl:], w, oy1-oy0, ox1-ox0)
+		}
+		for oy := 0; oy < oh; oy++ {
+			if oy == oy0 && ox0 == 0 && ox1 == ow && oy1 > oy0 {
+				oy = oy1 - 1 // those rows are done whole
+				continue
+			}
+			dst := out[oy*ow : (oy+1)*ow]
+			k := 0
+			for y := 2*oy - g.pt; y < 2*oy-g.pt+3; y++ {
+				if y >= 0 && y < h {
+					rows[k] = src[y*w : (y+1)*w]
+					k++
+				}
+			}
+			if k == 0 { // all padding
+				fillSlice(dst, inf)
+				continue
+			}
+			// A max over two rows is the same with the first repeated.
+			r0, r1, r2 := rows[0], rows[0], rows[k-1]
+			if k == 3 {
+				r1 = rows[1]
+			}
+			inside := oy >= oy0 && oy < oy1
+			if !inside && ox1 > ox0 {
+				s := 2*ox0 - g.pl
+				vec.Max3Stride2(dst[ox0:ox1], r0[s:], r1[s:], r2[s:])
+			}
+			for ox := 0; ox < ow; ox++ {
+				if ox == ox0 && ox1 > ox0 {
+					if ox = ox1; ox >= ow {
+						break
+					}
+				}
+				best := inf
+				for x := 2*ox - g.pl; x < 2*ox-g.pl+3; x++ {
+					if x < 0 || x >= w {
+						continue
+					}
+					v := r0[x]
+					for _, r := range [2][]float32{r1, r2} {
+						if u := r[x]; u != u || u > v {
+							v = u
+						}
+					}
+					if v != v || v > best {
+						best = v
+					}
+				}
+				dst[ox] = best
+			}
 		}
 	}
 }

@@ -1,0 +1,115 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestMax3x3s2MatchesOtherPaths: the 3x3 stride-2 MaxPool path on widths and
+// heights 1..40 (and SqueezeNet's 111, 55, 27), ceil mode or not, pads 0..2
+// on each side and auto_pad, gives the bits of the paths it replaced
+// (maxInside where no padding reaches a window, maxRowsStrided elsewhere),
+// NaN payloads and signed zeros included, and the reference's values.
+func TestMax3x3s2MatchesOtherPaths(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	ctx := &Context{Threads: 1, pool: newBufferPool()}
+	nan1, nan2 := math.Float32frombits(0x7fc00001), math.Float32frombits(0xffc00002)
+	special := []float32{nan1, nan2, float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1))}
+	sizes := []int{111, 55, 27}
+	for n := 1; n <= 40; n++ {
+		sizes = append(sizes, n)
+	}
+	ran := map[string]int{}
+	for trial := 0; trial < 1500; trial++ {
+		w := sizes[trial%len(sizes)]
+		h := sizes[r.IntN(len(sizes))]
+		if h > 40 && w < 40 {
+			h = 1 + r.IntN(40)
+		}
+		p := &poolParams{kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, ceil: r.IntN(2) == 0, spatial: 2, autoPad: "NOTSET"}
+		if r.IntN(2) == 0 {
+			p.padT, p.padL, p.padB, p.padR = r.IntN(3), r.IntN(3), r.IntN(3), r.IntN(3)
+		}
+		if r.IntN(6) == 0 {
+			p.autoPad = []string{"SAME_UPPER", "SAME_LOWER", "VALID"}[r.IntN(3)]
+			p.padT, p.padL, p.padB, p.padR = 0, 0, 0, 0
+		}
+		g, err := p.geometry(h, w)
+		if err != nil {
+			continue
+		}
+		planes := 1 + r.IntN(3)
+		x := make([]float32, planes*h*w)
+		for i := range x {
+			x[i] = float32(r.IntN(4) - 2) // ties between neighbours
+			if r.IntN(10) == 0 {
+				x[i] = special[r.IntN(len(special))]
+			}
+		}
+		n := planes * g.oh * g.ow
+		got, old, ref := make([]float32, n), make([]float32, n), make([]float32, n)
+		max3x3s2(g, x, got, 0, planes)
+		ekw, ekh := 3, 3
+		wp := (g.ow-1)*2 + ekw
+		if g.pt == 0 && g.pl == 0 && (g.oh-1)*2+ekh <= h && wp <= w {
+			maxInside(ctx, g, x, old, 0, planes)
+			ran["inside"]++
+		} else {
+			maxRowsStrided(ctx, g, x, old, 0, planes, wp, min(g.pl, wp), min(g.pl+w, wp))
+			ran["padded"]++
+		}
+		if p.ceil {
+			ran["ceil"]++
+		}
+		if g.ow >= 8 {
+			ran["simd-wide"]++
+		}
+		poolReference(g, "max", x, ref, nil, 0, planes)
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(old[i]) {
+				t.Fatalf("trial %d %+v on %dx%d (out %dx%d): [%d] = %v (%#x), old path %v (%#x)",
+					trial, *p, h, w, g.oh, g.ow, i, got[i], math.Float32bits(got[i]), old[i], math.Float32bits(old[i]))
+			}
+			if v, want := got[i], ref[i]; v != want && !(v != v && want != want) {
+				t.Fatalf("trial %d %+v on %dx%d: [%d] = %v, reference %v", trial, *p, h, w, i, v, want)
+			}
+		}
+	}
+	t.Logf("cases run: %v", ran)
+	if ran["inside"] < 200 || ran["padded"] < 200 || ran["ceil"] < 200 || ran["simd-wide"] < 300 {
+		t.Errorf("too few cases of some kind: %v", ran)
+	}
+}
+
+// BenchmarkSqueezeNetMaxPools: SqueezeNet's three 3x3 stride-2 ceil-mode
+// MaxPools on one thread, by max3x3s2 and by maxInside, which took them before.
+func BenchmarkSqueezeNetMaxPools(b *testing.B) {
+	ctx := &Context{Threads: 1, pool: newBufferPool()}
+	p := &poolParams{kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, ceil: true, spatial: 2, autoPad: "NOTSET"}
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, tc := range []struct{ c, hw int }{{64, 111}, {128, 55}, {256, 27}} {
+		g, err := p.geometry(tc.hw, tc.hw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		x := make([]float32, tc.c*tc.hw*tc.hw)
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+		}
+		out := make([]float32, tc.c*g.oh*g.ow)
+		for _, impl := range []string{"inside", "3x3s2"} {
+			b.Run(fmt.Sprintf("%dx%d/%s", tc.c, tc.hw, impl), func(b *testing.B) {
+				b.SetBytes(int64(4 * len(x)))
+				for i := 0; i < b.N; i++ {
+					if impl == "inside" {
+						maxInside(ctx, g, x, out, 0, tc.c)
+					} else {
+						max3x3s2(g, x, out, 0, tc.c)
+					}
+				}
+			})
+		}
+	}
+}
