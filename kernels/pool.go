@@ -437,8 +437,8 @@ func max3x3s2(g *poolGeom, xd, od []float32, lo, hi int) {
 	}
 }
 
-// maxRowsStrided is poolRows' max for strides of 2 or more along y (SqueezeNet's
-// 3x3 stride-2 MaxPool): along y first, at the output rows only, reading
+// maxRowsStrided is poolRows' max for strides of 2 or more along y (windows
+// other than max3x3s2's): along y first, at the output rows only, reading
 // the input rows where they lie (no padded copy of the plane); then along x
 // over those oh rows, as poolRows does, and subsampled to the output columns.
 // Reducing along x first, over every padded row, did about twice the work.
@@ -487,8 +487,8 @@ func maxRowsStrided(ctx *Context, g *poolGeom, xd, od []float32, lo, hi, wp, c0,
 }
 
 // maxInside is poolRows' max when every window lies inside the input (no
-// padding reaches one, as in SqueezeNet's unpadded 3x3 stride-2 pools in ceil
-// mode): the planes, a few at a time (about 256 KiB, to stay in L2), are
+// padding reaches one, as in unpadded pools in ceil mode whose last window
+// fits): the planes, a few at a time (about 256 KiB, to stay in L2), are
 // reduced along y and then along x as one flat array each, whole rows as the
 // elements along y, and the output is read off at the window starts. Windows
 // that run past a row or plane land only in positions nothing reads. A
