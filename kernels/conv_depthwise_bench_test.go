@@ -3,8 +3,6 @@ package kernels
 import (
 	"fmt"
 	"math/rand/v2"
-	"runtime"
-	"sort"
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
@@ -28,24 +26,8 @@ func BenchmarkDepthwiseLayers(b *testing.B) {
 			}
 			x := graph.Float32Tensor([]int{1, tc.c, tc.hw, tc.hw}, randFloats(r, tc.c*tc.hw*tc.hw))
 			in := map[string]*graph.Tensor{"x": x}
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
 			defer func() { forceDepthwisePhases = false }()
-			var times [2][]float64
-			for i := 0; i < b.N+1; i++ {
-				for path := 0; path < 2; path++ {
-					forceDepthwisePhases = path == 1
-					t0 := threadCPU()
-					out, _ := s.Run(in)
-					if i > 0 {
-						times[path] = append(times[path], threadCPU()-t0)
-					}
-					s.Recycle(out)
-				}
-			}
-			forceDepthwisePhases = false
-			med := func(v []float64) float64 { sort.Float64s(v); return v[len(v)/2] }
-			rr, p := med(times[0]), med(times[1])
+			rr, p := cpuPerPath(b, s, in, 1, func(path int) { forceDepthwisePhases = path == 1 })
 			b.ReportMetric(rr*1000, "rows-us")
 			b.ReportMetric(p*1000, "phases-us")
 			b.ReportMetric(float64(tc.c*g.oh*g.ow*9)/(rr*1e6), "MAC/ns")

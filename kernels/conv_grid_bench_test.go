@@ -2,16 +2,12 @@ package kernels
 
 import (
 	"math/rand/v2"
-	"runtime"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/onnxq/onnxq/testmodels"
 )
 
 // threadCPU is the calling thread's CPU time in ms: on a loaded machine it
@@ -32,19 +28,8 @@ func threadCPU() float64 {
 func BenchmarkConvGridVsIm2col(b *testing.B) {
 	for _, name := range []string{"yolo-silu", "squeezenet", "resnet-cifar", "resnet20", "mobilenetv2"} {
 		b.Run(name, func(b *testing.B) {
-			m, err := testmodels.Build(name, 1)
-			if err != nil {
-				b.Fatal(err)
-			}
-			in, err := testmodels.Samples(name, m, 1, 1)
-			if err != nil {
-				b.Fatal(err)
-			}
-			s, err := NewSession(m, Options{Threads: 1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			compareIm2col(b, s, in[0])
+			s, in := zooSession(b, name)
+			compareIm2col(b, s, in)
 		})
 	}
 }
@@ -84,26 +69,8 @@ func BenchmarkConvLayerGridVsIm2col(b *testing.B) {
 // compareIm2col runs s alternately on the grid path and on im2col and
 // reports their median thread CPU ms and the ratio.
 func compareIm2col(b *testing.B, s *Session, in map[string]*graph.Tensor) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	defer func() { forceIm2col = false }()
-	var times [2][]float64
-	for i := 0; i < b.N+2; i++ {
-		for path := 0; path < 2; path++ {
-			forceIm2col = path == 1
-			t0 := threadCPU()
-			out, err := s.Run(in)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if i >= 2 { // after a warm-up run each
-				times[path] = append(times[path], threadCPU()-t0)
-			}
-			s.Recycle(out)
-		}
-	}
-	med := func(v []float64) float64 { sort.Float64s(v); return v[len(v)/2] }
-	g, c := med(times[0]), med(times[1])
+	g, c := cpuPerPath(b, s, in, 2, func(path int) { forceIm2col = path == 1 })
 	b.ReportMetric(g, "grid-ms")
 	b.ReportMetric(c, "im2col-ms")
 	b.ReportMetric(g/c, "grid/im2col")

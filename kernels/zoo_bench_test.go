@@ -34,26 +34,8 @@ func zooSession(b *testing.B, name string) (*Session, map[string]*graph.Tensor) 
 func BenchmarkDepthwiseRowsVsPhases(b *testing.B) {
 	b.Run("mobilenetv2", func(b *testing.B) {
 		s, in := zooSession(b, "mobilenetv2")
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
 		defer func() { forceDepthwisePhases = false }()
-		var times [2][]float64
-		for i := 0; i < b.N+1; i++ {
-			for path := 0; path < 2; path++ {
-				forceDepthwisePhases = path == 1
-				t0 := threadCPU()
-				out, err := s.Run(in)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if i > 0 {
-					times[path] = append(times[path], threadCPU()-t0)
-				}
-				s.Recycle(out)
-			}
-		}
-		med := func(v []float64) float64 { sort.Float64s(v); return v[len(v)/2] }
-		r, p := med(times[0]), med(times[1])
+		r, p := cpuPerPath(b, s, in, 1, func(path int) { forceDepthwisePhases = path == 1 })
 		b.ReportMetric(r, "rows-ms")
 		b.ReportMetric(p, "phases-ms")
 		b.ReportMetric(r/p, "rows/phases")
@@ -85,4 +67,30 @@ func BenchmarkZoo(b *testing.B) {
 			b.ReportMetric(times[len(times)/2], "cpu-ms")
 		})
 	}
+}
+
+// cpuPerPath runs s on in along two code paths in turn (setPath(0) or
+// setPath(1) before each pass), warm untimed rounds then b.N timed ones, on
+// one locked thread, and returns each path's median thread CPU ms per pass:
+// alternating run by run lets a loaded machine reach both paths alike.
+func cpuPerPath(b *testing.B, s *Session, in map[string]*graph.Tensor, warm int, setPath func(path int)) (first, second float64) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var times [2][]float64
+	for i := 0; i < b.N+warm; i++ {
+		for path := 0; path < 2; path++ {
+			setPath(path)
+			t0 := threadCPU()
+			out, err := s.Run(in)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if i >= warm {
+				times[path] = append(times[path], threadCPU()-t0)
+			}
+			s.Recycle(out)
+		}
+	}
+	med := func(v []float64) float64 { sort.Float64s(v); return v[len(v)/2] }
+	return med(times[0]), med(times[1])
 }
