@@ -356,17 +356,18 @@ type timing struct {
 // cleanWait is the run-queue wait, as a share of a run's wall time, below
 // which the run counts as having had the cores it asked for.
 //
-// It is strict on onnxq above 1 thread: an idle pool worker spins with
-// sched_yield, and a thread that yields while another process is runnable
-// on its CPU gives the core away and waits in the run queue the whole time
-// (a yielding loop on a CPU shared with a busy shell: 296 of 300 ms waited,
-// 4 ms run; a plain spinner, as ORT's workers are, 215 ms waited as it
-// holds the core until preempted). So the worker's idle spin reads as
-// waiting even when no work waited for it: lstm at 2 threads, load 2,
-// median wait 133% of the run and 1/25 runs clean, while its wall time
-// (1.08 ms) matched its 1-thread time (1.03). Which waits delayed work is
-// not in the counters, so the criterion stays; read a 2-thread row with few
-// clean onnxq runs by its all-runs median.
+// It is strict on a pool that spins while idle, onnxq's most: a spinning
+// worker with nothing to do is runnable, so it waits in the run queue
+// whenever another process wants its CPU, and onnxq's worker yields
+// (sched_yield) as it spins, which hands the core over at once. Measured
+// with a busy shell on the same CPU, over 300 ms: a yielding loop ran 4 ms
+// and waited 296, a plain spinner (as ORT's workers spin) ran 94 and waited
+// 215; with that CPU merely shared at load 2, 16 ms waited against 4. So
+// the worker's idle spin reads as waiting even when no work waited for it:
+// lstm at 2 threads, load 2, median wait 133% of the run and 1/25 runs
+// clean, while its wall time (1.08 ms) matched its 1-thread time (1.03).
+// Which waits delayed work is not in the counters, so the criterion stays;
+// read a 2-thread row with few clean onnxq runs by its all-runs median.
 const cleanWait = 0.03
 
 func summarize(ss []sample) timing {
