@@ -8,8 +8,6 @@ import (
 	"os"
 	"strconv"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // On a shared machine a timed run may find its cores taken by other
@@ -139,43 +137,9 @@ func (q *quietGates) before() {
 }
 
 func (q *quietGates) report() {
-	if settleTimeouts > 0 {
-		fmt.Printf("\n%d blocks started before the process's threads went idle (%v)\n", settleTimeouts, settleLimit)
-	}
 	if q.blocks == 0 {
 		return
 	}
 	fmt.Printf("\n-quiet %v: %d of %d blocks started after a %v window with the CPUs %.0f%% idle; %.1f s spent waiting\n",
 		q.limit, q.found, q.blocks, quietWindow, 100*quietIdle, q.waited.Seconds())
 }
-
-// settle waits until this process's threads have gone idle: less than
-// settleBusy of a core over a settleWindow, for at most settleLimit. ORT's
-// spinning intra-op workers (see blocks) stop within 100-500 ms.
-func settle() {
-	deadline := time.Now().Add(settleLimit)
-	for time.Now().Before(deadline) {
-		p0, err := cpuTime(unix.CLOCK_PROCESS_CPUTIME_ID)
-		if err != nil {
-			return
-		}
-		time.Sleep(settleWindow)
-		p1, err := cpuTime(unix.CLOCK_PROCESS_CPUTIME_ID)
-		if err != nil {
-			return
-		}
-		if float64(p1-p0) < settleBusy*float64(settleWindow) {
-			return
-		}
-	}
-	settleTimeouts++
-}
-
-const (
-	settleWindow = 20 * time.Millisecond
-	settleBusy   = 0.1
-	settleLimit  = 3 * time.Second
-)
-
-// settleTimeouts counts the blocks that started with the process still busy.
-var settleTimeouts int

@@ -81,13 +81,3 @@ func TestQuietGateKeepsItsLimit(t *testing.T) {
 		t.Errorf("cpuIdle() = %d, %d, %v; want 0 < idle <= total", i, tot, ok)
 	}
 }
-
-// An idle process settles at once: within a few windows, without a timeout.
-func TestSettleOnAnIdleProcess(t *testing.T) {
-	before := settleTimeouts
-	start := time.Now()
-	settle()
-	if el := time.Since(start); el > settleLimit/2 || settleTimeouts != before {
-		t.Errorf("settle on an idle process took %v (timeouts %d -> %d)", el, before, settleTimeouts)
-	}
-}

@@ -25,8 +25,12 @@ type sample struct {
 // thread clock read before and after belongs to the thread that ran f (cgo
 // calls into ONNX Runtime run on that thread too). The CPU clocks are read
 // inside the wall interval, so thread time never exceeds wall time by the
-// reads' own cost.
-func measure(f func() error) (sample, error) {
+// reads' own cost. Without lock (runs above 1 thread, see childMain) the
+// goroutine may change threads, so thread CPU time is left 0.
+func measure(f func() error, lock bool) (sample, error) {
+	if !lock {
+		return measureWall(f)
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	w0 := runQueueWait()
@@ -57,6 +61,31 @@ func measure(f func() error) (sample, error) {
 		waited = time.Duration(max(0, w1-w0))
 	}
 	return sample{wall: wall, thread: t1 - t0, process: p1 - p0, waited: waited}, nil
+}
+
+// measureWall is measure without a thread of its own: wall time, process
+// CPU time and run-queue wait.
+func measureWall(f func() error) (sample, error) {
+	w0 := runQueueWait()
+	start := time.Now()
+	p0, err := cpuTime(unix.CLOCK_PROCESS_CPUTIME_ID)
+	if err != nil {
+		return sample{}, err
+	}
+	if err := f(); err != nil {
+		return sample{}, err
+	}
+	p1, err := cpuTime(unix.CLOCK_PROCESS_CPUTIME_ID)
+	if err != nil {
+		return sample{}, err
+	}
+	wall := time.Since(start)
+	w1 := runQueueWait()
+	waited := time.Duration(-1)
+	if w0 >= 0 && w1 >= 0 {
+		waited = time.Duration(max(0, w1-w0))
+	}
+	return sample{wall: wall, process: p1 - p0, waited: waited}, nil
 }
 
 // cpuTime reads a CPU-time clock (thread or process).

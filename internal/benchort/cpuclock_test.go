@@ -34,7 +34,7 @@ func spin(n int) func() error {
 // wall time, never thread CPU time, and the CPU time of a fixed amount of work
 // does not depend on how long the thread waited.
 func TestMeasureCountsOnlyTheThreadsOwnWork(t *testing.T) {
-	s, err := measure(func() error { time.Sleep(50 * time.Millisecond); return nil })
+	s, err := measure(func() error { time.Sleep(50 * time.Millisecond); return nil }, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestMeasureCountsOnlyTheThreadsOwnWork(t *testing.T) {
 	least := func(steps int) time.Duration {
 		best := time.Duration(1 << 62)
 		for range 3 {
-			s, err := measure(spin(steps))
+			s, err := measure(spin(steps), true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +70,7 @@ func TestMeasureCountsOnlyTheThreadsOwnWork(t *testing.T) {
 
 func TestMeasureReturnsTheRunsError(t *testing.T) {
 	want := errors.New("bad input")
-	if _, err := measure(func() error { return want }); !errors.Is(err, want) {
+	if _, err := measure(func() error { return want }, true); !errors.Is(err, want) {
 		t.Errorf("measure returned %v, want %v", err, want)
 	}
 }
@@ -119,7 +119,7 @@ func TestOneThreadPassRunsOnTheCallingThread(t *testing.T) {
 		runtime.GC() // as benchort does before each block
 		var ss []sample
 		for i := 0; i < 12; i++ {
-			s, err := measure(e.run)
+			s, err := measure(e.run, true)
 			if err != nil {
 				t.Fatal(err)
 			}
