@@ -121,22 +121,38 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 	oh, ow := geo.oh, geo.ow
 	spatialN := oh * ow
 	kk := cg * geo.kh * geo.kw
-	buf := ctx.Scratch(n * c * l.cs)
-	defer ctx.Release(buf)
 	bands := min(oh, threadsFor(ctx, mg*kk*spatialN, minBandMACs))
 	bandRows := (oh + bands - 1) / bands
 	bands = (oh + bandRows - 1) / bandRows
 	workers := min(n*g*bands, threadsFor(ctx, n*m*kk*spatialN, minBandMACs))
+	// The phase rows a band reads run past its own by halo: the rows of its
+	// kernel's last tap.
+	halo := (geo.kh - 1) * geo.dh / geo.sh
+	slot := n * c * l.cs
+	// own: each band lays out the phase rows it reads (its own and the
+	// halo) into its own copy of the buffer, in the same parallel region as
+	// its GEMM, so a convolution is one region instead of two with a
+	// barrier between them (ResNet-20, 2 threads: see the commit). The halo
+	// rows are laid out twice; copies are kept to small inputs.
+	own := workers > 1 && bands*slot <= ownBufFloats
+	var buf []float32
+	switch {
+	case own:
+		buf = ctx.Scratch(bands * slot)
+	default:
+		buf = ctx.Scratch(slot)
+	}
+	defer ctx.Release(buf)
+	plane := geo.h * geo.w
 	if workers == 1 {
 		l.fill(ctx, geo, n*c, xd, buf)
-	} else {
+	} else if !own {
 		// Each band lays out the phase rows it starts on, split as the
 		// bands are: the layout no longer runs on one thread while the
 		// other waits, and a thread mostly lays out the input rows it
 		// wrote as a band of the layer before and then reads. Estimated
 		// 2-thread time (parallel.Account, paired runs): ResNet-20 0.97x,
 		// PaddleOCR det 0.98x and cls 0.98x, ResNet-56 unchanged.
-		plane := geo.h * geo.w
 		parallel.For(workers, n*g*bands, func(i int) {
 			t, gi, b := i%bands, i/bands%g, i/(bands*g)
 			i1 := (t + 1) * bandRows
@@ -161,7 +177,7 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 		wide = ctx.Scratch(workers * mg * stripRows * cols)
 		defer ctx.Release(wide)
 	}
-	band := func(b, gi, r0, r1 int, threads int, wide []float32) {
+	band := func(b, gi, r0, r1 int, threads int, wide, buf []float32) {
 		data := buf[(b*c+gi*cg)*l.cs:]
 		base := (b*m + gi*mg) * spatialN
 		og := od[base : base+mg*spatialN]
@@ -203,7 +219,7 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 		for b := 0; b < n; b++ {
 			for gi := 0; gi < g; gi++ {
 				for r0 := 0; r0 < oh; r0 += bandRows {
-					band(b, gi, r0, min(oh, r0+bandRows), ctx.Threads, wide)
+					band(b, gi, r0, min(oh, r0+bandRows), ctx.Threads, wide, buf)
 				}
 			}
 		}
@@ -216,9 +232,19 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 		if wide != nil {
 			w = wide[seat*per : (seat+1)*per]
 		}
-		band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), 1, w)
+		bb := buf
+		if own {
+			bb = buf[t*slot : (t+1)*slot]
+			i1 := min(l.hq, (t+1)*bandRows+halo)
+			l.fillRows(geo, xd[(b*c+gi*cg)*plane:], bb[(b*c+gi*cg)*l.cs:], t*bandRows, i1, i1 == l.hq)
+		}
+		band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), 1, w, bb)
 	})
 }
+
+// ownBufFloats caps the copies of the phase buffer that bands lay out for
+// themselves (16 MiB).
+const ownBufFloats = 1 << 22
 
 // fillPhases writes the input plane src into the sh*sw phase planes of dst
 // (each hq x wq; phase (py, px) holds the zero-padded input's rows py, py+sh,

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/parallel"
 )
 
 // im2colNaive is the definition of the column matrix, one element at a time.
@@ -352,6 +353,44 @@ func TestConvPaddedGridMatchesDirect(t *testing.T) {
 	for _, ow := range []int{13, 15, 27} {
 		if gridFits(convGeom{h: ow, w: ow, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, oh: ow, ow: ow}) {
 			t.Errorf("%d columns take the grid path (it would compute %d)", ow, roundUp8(ow))
+		}
+	}
+}
+
+// TestConvGridBandsMatchOneThread: on the grid path, each band lays out the
+// phase rows it reads into its own buffer (its rows and the halo below);
+// any row it missed would read zeros or stale data. Split over 3 bands
+// (uneven, odd rows) with strides, dilation, kernels of 2-5, groups and
+// batches, the output must have the same bits as on one thread.
+func TestConvGridBandsMatchOneThread(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, tc := range []struct{ n, c, m, group, h, w, k, s, d, pad int }{
+		{1, 16, 16, 1, 8, 8, 3, 1, 1, 1},
+		{1, 16, 32, 1, 16, 16, 3, 2, 1, 1},
+		{2, 8, 16, 2, 11, 16, 3, 1, 1, 1},
+		{1, 6, 8, 1, 13, 24, 5, 1, 1, 2},
+		{1, 5, 12, 1, 15, 32, 3, 2, 2, 2},
+		{2, 4, 8, 1, 7, 9, 2, 1, 1, 0},
+	} {
+		g := convGeom{h: tc.h, w: tc.w, kh: tc.k, kw: tc.k, sh: tc.s, sw: tc.s, dh: tc.d, dw: tc.d}
+		g.oh, g.pt, _ = convOut(g.h, tc.k, tc.s, tc.d, tc.pad, tc.pad, "NOTSET")
+		g.ow, g.pl, _ = convOut(g.w, tc.k, tc.s, tc.d, tc.pad, tc.pad, "NOTSET")
+		if !gridFits(g) {
+			t.Fatalf("%+v: output %dx%d does not take the grid path", tc, g.oh, g.ow)
+		}
+		x := randFloats(r, tc.n*tc.c*g.h*g.w)
+		w := randFloats(r, tc.m*(tc.c/tc.group)*g.kh*g.kw)
+		b := randFloats(r, tc.m)
+		xs, ws := []int{tc.n, tc.c, g.h, g.w}, []int{tc.m, tc.c / tc.group, g.kh, g.kw}
+		want := runConv(t, x, w, b, xs, ws, g, tc.group, true, 1)
+		parallel.ForceSplit(3)
+		got := runConv(t, x, w, b, xs, ws, g, tc.group, true, 3)
+		again := runConv(t, x, w, b, xs, ws, g, tc.group, true, 3)
+		parallel.ForceSplit(0)
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) || math.Float32bits(again[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%+v: out[%d] = %v (then %v) in bands, %v on one thread", tc, i, got[i], again[i], want[i])
+			}
 		}
 	}
 }
