@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"github.com/onnxq/onnxq/graph"
@@ -165,6 +166,7 @@ type convKernel struct {
 	narrow   []*gemm.PackedA             // the same for the 4-row grid kernel, when it wastes fewer rows
 	layout   *atomic.Pointer[gridLayout] // the grid path's layout for the last geometry
 	wConst   *graph.Tensor
+	res      *residual // a fused shortcut Add (and Relu), its tensor the 4th input
 }
 
 func newConv(ni *NodeInfo) (Kernel, error) {
@@ -235,28 +237,47 @@ func (k *convKernel) withEpilogue(p *ewProgram) Kernel {
 }
 
 func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	var short *graph.Tensor
+	if k.res != nil {
+		if len(in) != 4 || in[3] == nil {
+			return nil, fmt.Errorf("the fused shortcut Add has no input")
+		}
+		in, short = in[:3], in[3]
+	}
+	out, skip, err := k.run(ctx, in, short)
+	if err != nil || k.res == nil || skip {
+		return one(out), err
+	}
+	// A shortcut of another shape (broadcast): the Add and Relu unfused.
+	res, err := k.res.unfused(ctx, out, short)
+	return one(res), err
+}
+
+// run computes the convolution, and adds short (nil for none) to it in place
+// when it has the output's shape, which skip then reports.
+func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) (out *graph.Tensor, skip bool, err error) {
 	x, w, p, xs, ws, err := convInputs(in, k.p, k.ni, "Conv")
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	n, c, h, wd := xs[0], xs[1], xs[2], xs[3]
 	m, cg, kh, kw := ws[0], ws[1], ws[2], ws[3]
 	if p.explicitKernel && (kh != p.kh || kw != p.kw) {
-		return nil, fmt.Errorf("kernel_shape %dx%d does not match weights %dx%d", p.kh, p.kw, kh, kw)
+		return nil, false, fmt.Errorf("kernel_shape %dx%d does not match weights %dx%d", p.kh, p.kw, kh, kw)
 	}
 	g := p.group
 	if c != cg*g || m%g != 0 {
-		return nil, fmt.Errorf("input has %d channels, weights expect %d x %d groups (output %d)", c, cg, g, m)
+		return nil, false, fmt.Errorf("input has %d channels, weights expect %d x %d groups (output %d)", c, cg, g, m)
 	}
 	oh, pt, _ := convOut(h, kh, p.sh, p.dh, p.padT, p.padB, p.autoPad)
 	ow, pl, _ := convOut(wd, kw, p.sw, p.dw, p.padL, p.padR, p.autoPad)
 	if oh <= 0 || ow <= 0 {
-		return nil, fmt.Errorf("input %dx%d is too small for the kernel", h, wd)
+		return nil, false, fmt.Errorf("input %dx%d is too small for the kernel", h, wd)
 	}
 	var bias []float32
 	if len(in) > 2 && in[2] != nil {
 		if in[2].Len() != m || in[2].DType != graph.Float {
-			return nil, fmt.Errorf("bias has shape %v, want [%d] float32", in[2].Shape, m)
+			return nil, false, fmt.Errorf("bias has shape %v, want [%d] float32", in[2].Shape, m)
 		}
 		bias = in[2].Float32s()
 	}
@@ -264,7 +285,11 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	if p.spatial == 1 {
 		outShape = []int{n, m, ow}
 	}
-	out := ctx.Float32(outShape)
+	out = ctx.Float32(outShape)
+	var sk []float32
+	if short != nil && short.DType == graph.Float && slices.Equal(short.Shape, outShape) {
+		sk, skip = short.Float32s(), true
+	}
 	geo := convGeom{c: c, h: h, w: wd, kh: kh, kw: kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw, pt: pt, pl: pl, oh: oh, ow: ow}
 	xd, od, wdata := x.Float32s(), out.Float32s(), w.Float32s()
 	prog, packs := k.epilogue, k.packed
@@ -275,7 +300,10 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	mg := m / g
 	if mg == 1 && g > 1 && cg == 1 {
 		depthwise(ctx, geo, n, g, xd, wdata, bias, od, prog, epi, k.eps)
-		return one(out), nil
+		if skip {
+			k.res.apply(od, sk) // one pass, on one thread: no ResNet block ends in a depthwise Conv
+		}
+		return out, skip, nil
 	}
 	packed := packs != nil && in[1] == k.wConst
 	if packed && !forceIm2col && gridFits(geo) {
@@ -284,8 +312,12 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 			l = newGridLayout(geo, cg)
 			k.layout.Store(l)
 		}
-		runGrid(ctx, l, n, g, mg, xd, od, bias, packs, k.narrow, prog, epi)
-		return one(out), nil
+		var res *residual
+		if skip {
+			res = k.res
+		}
+		runGrid(ctx, l, n, g, mg, xd, od, bias, packs, k.narrow, prog, epi, res, sk)
+		return out, skip, nil
 	}
 	kk := cg * kh * kw
 	spatialN := oh * ow
@@ -347,6 +379,10 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 			}
 			epi.span(regs, od, od, at, at+n)
 		}
+		for i := 0; skip && i < mg; i++ {
+			at := base + i*spatialN + j0
+			k.res.apply(od[at:at+n], sk[at:at+n])
+		}
 	}
 	// band computes output rows [r0, r1) of group gi of image b.
 	band := func(b, gi, r0, r1 int, col []float32, threads int) {
@@ -381,7 +417,7 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 			band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), cols[seat*per:(seat+1)*per], 1)
 		})
 	}
-	return one(out), nil
+	return out, skip, nil
 }
 
 // minBandMACs is the least work (multiply-adds) worth a band of its own:

@@ -113,8 +113,9 @@ func roundUp8(n int) int { return (n + 7) &^ 7 }
 
 // runGrid computes the convolution of Run, laid out by l, with the packed
 // weights of each group (and their 4-row packing, or nil, taken where it
-// computes fewer padding tiles), and the epilogue prog bound as epi (or nil).
-func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, packs, narrow []*gemm.PackedA, prog *ewProgram, epi *ewRun) {
+// computes fewer padding tiles), the epilogue prog bound as epi (or nil), and
+// the shortcut skip that res adds after it (or nil).
+func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, packs, narrow []*gemm.PackedA, prog *ewProgram, epi *ewRun, res *residual, skip []float32) {
 	geo, cg := l.geo, l.cg
 	c := g * cg
 	m := g * mg
@@ -212,6 +213,10 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 			for i := 0; epi != nil && i < mg; i++ {
 				at := base + i*spatialN + y0*ow
 				epi.span(regs, od, od, at, at+(y1-y0)*ow)
+			}
+			for i := 0; res != nil && i < mg; i++ {
+				at := base + i*spatialN + y0*ow
+				res.apply(od[at:at+(y1-y0)*ow], skip[at:at+(y1-y0)*ow])
 			}
 		}
 	}

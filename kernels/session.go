@@ -228,6 +228,11 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 			}
 		}
 		s.fuseRegions(g, tapped)
+		seen := maps.Clone(tapped)
+		for _, o := range s.outputs {
+			seen[o.slot] = true
+		}
+		s.fuseResiduals(seen)
 	}
 	s.planFrees()
 	if opts.Profile {
