@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/vec"
 )
 
 // Residual fusion: a Conv whose only reader is an Add of a same-shaped
@@ -12,7 +13,8 @@ import (
 // output rows adds the shortcut (and clips) while it is in cache, split over
 // threads with the Conv, instead of two serial passes over the whole output.
 // The sums and clips are the unfused ones, element by element (a + b is b + a
-// in IEEE arithmetic), so the bits are the same.
+// in IEEE arithmetic; only which NaN payload survives two NaNs may differ),
+// so the bits are the same.
 
 // residual is the fused Add (and Relu) of a Conv.
 type residual struct {
@@ -23,9 +25,7 @@ type residual struct {
 
 // apply adds the shortcut to out in place and runs the Relu.
 func (r *residual) apply(out, skip []float32) {
-	for i := range out {
-		out[i] += skip[i]
-	}
+	vec.Add(out, out, skip)
 	if r.relu != nil {
 		r.relu(out, out)
 	}
