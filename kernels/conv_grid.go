@@ -133,16 +133,16 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 	// own: each band lays out the phase rows it reads (its own and the
 	// halo) into its own copy of the buffer, in the same parallel region as
 	// its GEMM, so a convolution is one region instead of two with a
-	// barrier between them (ResNet-20, 2 threads: see the commit). The halo
-	// rows are laid out twice; copies are kept to small inputs.
+	// barrier between them (with the shortcut fusion of fuse_residual.go,
+	// ResNet-20 at 2 threads went from 1.01 to 0.89 ms). The halo
+	// rows are laid out twice; copies are kept to small inputs
+	// (ownBufFloats).
 	own := workers > 1 && bands*slot <= ownBufFloats
-	var buf []float32
-	switch {
-	case own:
-		buf = ctx.Scratch(bands * slot)
-	default:
-		buf = ctx.Scratch(slot)
+	copies := 1
+	if own {
+		copies = bands
 	}
+	buf := ctx.Scratch(copies * slot)
 	defer ctx.Release(buf)
 	plane := geo.h * geo.w
 	if workers == 1 {
@@ -248,8 +248,10 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 }
 
 // ownBufFloats caps the copies of the phase buffer that bands lay out for
-// themselves (16 MiB).
-const ownBufFloats = 1 << 22
+// themselves (1 MiB, about an L2): past that a convolution runs long enough
+// that one more parallel region is noise, and the copies and twice-laid-out
+// halo rows would only add memory traffic (ResNet-50's 56x56 layers).
+const ownBufFloats = 1 << 18
 
 // fillPhases writes the input plane src into the sh*sw phase planes of dst
 // (each hq x wq; phase (py, px) holds the zero-padded input's rows py, py+sh,

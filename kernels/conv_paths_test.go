@@ -357,8 +357,9 @@ func TestConvPaddedGridMatchesDirect(t *testing.T) {
 	}
 }
 
-// TestConvGridBandsMatchOneThread: on the grid path, each band lays out the
-// phase rows it reads into its own buffer (its rows and the halo below);
+// TestConvGridBandsMatchOneThread: on the grid path, each band of a small
+// input lays out the phase rows it reads into its own buffer (its rows and
+// the halo below);
 // any row it missed would read zeros or stale data. Split over 3 bands
 // (uneven, odd rows) with strides, dilation, kernels of 2-5, groups and
 // batches, the output must have the same bits as on one thread.
@@ -371,6 +372,7 @@ func TestConvGridBandsMatchOneThread(t *testing.T) {
 		{1, 6, 8, 1, 13, 24, 5, 1, 1, 2},
 		{1, 5, 12, 1, 15, 32, 3, 2, 2, 2},
 		{2, 4, 8, 1, 7, 9, 2, 1, 1, 0},
+		{1, 32, 8, 1, 64, 64, 3, 1, 1, 1}, // past ownBufFloats: one buffer, laid out in its own region
 	} {
 		g := convGeom{h: tc.h, w: tc.w, kh: tc.k, kw: tc.k, sh: tc.s, sw: tc.s, dh: tc.d, dw: tc.d}
 		g.oh, g.pt, _ = convOut(g.h, tc.k, tc.s, tc.d, tc.pad, tc.pad, "NOTSET")
