@@ -347,6 +347,18 @@ func newTranspose(ni *NodeInfo) (Kernel, error) {
 			shape[i] = x.Shape[p[i]]
 		}
 		out := ctx.Empty(x.DType, shape) // the copies write every element
+		if b, rows, cols, ok := matrixTranspose(x.Shape, p); ok && x.DType == graph.Float {
+			xd, od := x.Float32s(), out.Float32s()
+			// Work items: strips of transposeTile destination rows of one matrix.
+			tiles, mat := (cols+transposeTile-1)/transposeTile, rows*cols
+			parallelFor(threadsFor(ctx, x.Len(), 1<<15), b*tiles, func(lo, hi int) {
+				for t := lo; t < hi; t++ {
+					i, j := t/tiles, t%tiles*transposeTile
+					transposeBlocked(od[i*mat:(i+1)*mat], xd[i*mat:(i+1)*mat], rows, cols, j, min(cols, j+transposeTile))
+				}
+			})
+			return one(out), nil
+		}
 		xs := stridesOf(x.Shape)
 		src := make([]int, r)
 		for i := range p {

@@ -204,6 +204,9 @@ func newResize(upsample bool) Factory {
 					return nil, fmt.Errorf("%s resize of %s is not supported", p.mode, x.DType.Short())
 				}
 			}
+			if out := resizeNearestPlanes(ctx, x, outShape, fullScale, fullRoi, p); out != nil {
+				return one(out), nil
+			}
 			for ax := 0; ax < r; ax++ {
 				if outShape[ax] == cur.Shape[ax] && fullScale[ax] == 1 && p.coordMode != "tf_crop_and_resize" {
 					continue
@@ -326,6 +329,76 @@ func axisTaps(p *resizeParams, inLen, outLen int, scale, roiStart, roiEnd float6
 			out[o] = taps
 		}
 	}
+	return out
+}
+
+// resizeNearestPlanes resizes the last two axes of x in one pass when they are
+// the only ones resized, the mode is nearest and the data float32: each
+// output row is gathered once through axisTaps' indices, and an output row
+// whose source row is the one before's is a copy of it (YOLO's 2x upsamples:
+// one pass instead of one per axis and an intermediate tensor). It returns
+// nil when the resize does not fit, for the per-axis path.
+func resizeNearestPlanes(ctx *Context, x *graph.Tensor, outShape []int, scale, roi []float64, p *resizeParams) *graph.Tensor {
+	r := x.Rank()
+	if r < 2 || x.DType != graph.Float || p.mode != "nearest" || p.coordMode == "tf_crop_and_resize" {
+		return nil
+	}
+	for ax := 0; ax < r-2; ax++ {
+		if outShape[ax] != x.Shape[ax] || scale[ax] != 1 {
+			return nil
+		}
+	}
+	// The source index of each output position of one axis, as the per-axis
+	// path would take it (the identity on an axis it leaves alone).
+	indices := func(ax int) []int {
+		inLen, outLen := x.Shape[ax], outShape[ax]
+		idx := make([]int, outLen)
+		if outLen == inLen && scale[ax] == 1 {
+			for i := range idx {
+				idx[i] = i
+			}
+			return idx
+		}
+		for i, tp := range axisTaps(p, inLen, outLen, scale[ax], roi[ax], roi[ax+r]) {
+			idx[i] = tp[0].idx
+		}
+		return idx
+	}
+	h, w := x.Shape[r-2], x.Shape[r-1]
+	if h == 0 || w == 0 {
+		return nil // the per-axis path says which axis is empty
+	}
+	rows, cols := indices(r-2), indices(r-1)
+	double := len(cols) == 2*w // every source value written twice, side by side
+	for j := 0; double && j < len(cols); j++ {
+		double = cols[j] == j>>1
+	}
+	out := ctx.Empty(graph.Float, outShape) // every element is written below
+	xd, od := x.Float32s(), out.Float32s()
+	oh, ow := len(rows), len(cols)
+	planes := graph.Numel(outShape[:r-2])
+	parallelFor(threadsFor(ctx, planes*oh*ow, 1<<15), planes, func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			src, dst := xd[pl*h*w:(pl+1)*h*w], od[pl*oh*ow:(pl+1)*oh*ow]
+			for y, iy := range rows {
+				row := dst[y*ow : (y+1)*ow]
+				if y > 0 && iy == rows[y-1] {
+					copy(row, dst[(y-1)*ow:y*ow])
+					continue
+				}
+				in := src[iy*w : (iy+1)*w]
+				if double {
+					for i, v := range in {
+						row[2*i], row[2*i+1] = v, v
+					}
+					continue
+				}
+				for j, i := range cols {
+					row[j] = in[i]
+				}
+			}
+		}
+	})
 	return out
 }
 
