@@ -28,14 +28,20 @@ type sample struct {
 // reads' own cost. Without lock (runs above 1 thread, see childMain) the
 // goroutine may change threads, so thread CPU time is left 0.
 func measure(f func() error, lock bool) (sample, error) {
-	if !lock {
-		return measureWall(f)
+	if lock {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	// thread reads the thread clock only when the goroutine holds its thread.
+	thread := func() (time.Duration, error) {
+		if !lock {
+			return 0, nil
+		}
+		return cpuTime(unix.CLOCK_THREAD_CPUTIME_ID)
+	}
 	w0 := runQueueWait()
 	start := time.Now()
-	t0, err := cpuTime(unix.CLOCK_THREAD_CPUTIME_ID)
+	t0, err := thread()
 	if err != nil {
 		return sample{}, err
 	}
@@ -50,7 +56,7 @@ func measure(f func() error, lock bool) (sample, error) {
 	if err != nil {
 		return sample{}, err
 	}
-	t1, err := cpuTime(unix.CLOCK_THREAD_CPUTIME_ID)
+	t1, err := thread()
 	if err != nil {
 		return sample{}, err
 	}
@@ -61,31 +67,6 @@ func measure(f func() error, lock bool) (sample, error) {
 		waited = time.Duration(max(0, w1-w0))
 	}
 	return sample{wall: wall, thread: t1 - t0, process: p1 - p0, waited: waited}, nil
-}
-
-// measureWall is measure without a thread of its own: wall time, process
-// CPU time and run-queue wait.
-func measureWall(f func() error) (sample, error) {
-	w0 := runQueueWait()
-	start := time.Now()
-	p0, err := cpuTime(unix.CLOCK_PROCESS_CPUTIME_ID)
-	if err != nil {
-		return sample{}, err
-	}
-	if err := f(); err != nil {
-		return sample{}, err
-	}
-	p1, err := cpuTime(unix.CLOCK_PROCESS_CPUTIME_ID)
-	if err != nil {
-		return sample{}, err
-	}
-	wall := time.Since(start)
-	w1 := runQueueWait()
-	waited := time.Duration(-1)
-	if w0 >= 0 && w1 >= 0 {
-		waited = time.Duration(max(0, w1-w0))
-	}
-	return sample{wall: wall, process: p1 - p0, waited: waited}, nil
 }
 
 // cpuTime reads a CPU-time clock (thread or process).
