@@ -488,16 +488,7 @@ func im2col(ctx *Context, g convGeom, cg int, x, col []float32, y0, y1 int) {
 				clear(drow[:xlo])
 				clear(drow[xhi:])
 				ix0 := xlo*g.sw + kj*g.dw - g.pl
-				switch g.sw {
-				case 1:
-					copy(drow[xlo:xhi], srow[ix0:ix0+xhi-xlo])
-				case 2:
-					vec.Stride2(drow[xlo:xhi], srow[ix0:])
-				default:
-					for ox, ix := xlo, ix0; ox < xhi; ox, ix = ox+1, ix+g.sw {
-						drow[ox] = srow[ix]
-					}
-				}
+				vec.Strided(drow[xlo:xhi], srow[ix0:], g.sw)
 			}
 		}
 	})

@@ -282,16 +282,7 @@ func fillPhaseRows(g convGeom, hq, wq int, src, dst []float32, need []bool, i0, 
 			for i := max(ilo, i0); i < min(ihi, i1); i++ {
 				seg := ph[i*wq+lo : i*wq+hi]
 				srow := src[(i*g.sh+py-g.pt)*g.w+ix0:]
-				switch g.sw {
-				case 1:
-					copy(seg, srow)
-				case 2:
-					vec.Stride2(seg, srow)
-				default:
-					for j := range seg {
-						seg[j] = srow[j*g.sw]
-					}
-				}
+				vec.Strided(seg, srow, g.sw)
 			}
 		}
 	}

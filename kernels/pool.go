@@ -474,14 +474,7 @@ func maxRowsStrided(ctx *Context, g *poolGeom, xd, od []float32, lo, hi, wp, c0,
 		}
 		red := maxWindows(rows[:oh*wp], p.kw, p.dw)
 		for oy := 0; oy < oh; oy++ {
-			r, d := red[oy*wp:], dst[oy*ow:(oy+1)*ow]
-			if p.sw == 2 {
-				vec.Stride2(d, r)
-				continue
-			}
-			for ox := range d {
-				d[ox] = r[ox*p.sw]
-			}
+			vec.Strided(dst[oy*ow:(oy+1)*ow], red[oy*wp:], p.sw)
 		}
 	}
 }
@@ -507,18 +500,7 @@ func maxInside(ctx *Context, g *poolGeom, xd, od []float32, lo, hi int) {
 		red = maxWindows(red, p.kw, p.dw)
 		for nc := b0; nc < b1; nc++ {
 			for oy := 0; oy < oh; oy++ {
-				r := red[(nc-b0)*plane+oy*p.sh*w:]
-				d := od[(nc*oh+oy)*ow : (nc*oh+oy+1)*ow]
-				switch p.sw {
-				case 1:
-					copy(d, r)
-				case 2:
-					vec.Stride2(d, r)
-				default:
-					for ox := range d {
-						d[ox] = r[ox*p.sw]
-					}
-				}
+				vec.Strided(od[(nc*oh+oy)*ow:(nc*oh+oy+1)*ow], red[(nc-b0)*plane+oy*p.sh*w:], p.sw)
 			}
 		}
 	}

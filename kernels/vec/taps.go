@@ -36,6 +36,21 @@ func SumTaps(dst, src []float32, offs []int, w []float32, bias float32) error {
 	return nil
 }
 
+// Strided sets dst[j] = src[j*stride]: a strided input row gathered into a
+// dense one (a plain copy at stride 1, Stride2's shuffles at stride 2).
+func Strided(dst, src []float32, stride int) {
+	switch stride {
+	case 1:
+		copy(dst, src)
+	case 2:
+		Stride2(dst, src)
+	default:
+		for j := range dst {
+			dst[j] = src[j*stride]
+		}
+	}
+}
+
 // Stride2 sets dst[j] = src[2j]: one column phase of a stride-2 convolution's
 // input row.
 func Stride2(dst, src []float32) {

@@ -97,3 +97,21 @@ func TestStride2(t *testing.T) {
 		}
 	}
 }
+
+func TestStrided(t *testing.T) {
+	for _, stride := range []int{1, 2, 3, 4} {
+		for _, n := range []int{0, 1, 9, 17, 56} {
+			src := make([]float32, max(0, (n-1)*stride+1))
+			for i := range src {
+				src[i] = float32(i)
+			}
+			dst := make([]float32, n)
+			Strided(dst, src, stride)
+			for j := range dst {
+				if dst[j] != float32(j*stride) {
+					t.Fatalf("stride %d n=%d: dst[%d] = %v, want %d", stride, n, j, dst[j], j*stride)
+				}
+			}
+		}
+	}
+}
