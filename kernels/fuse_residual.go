@@ -45,14 +45,11 @@ func (r *residual) unfused(ctx *Context, out, skip *graph.Tensor) (*graph.Tensor
 	if r.act == nil {
 		return res[0], nil
 	}
-	return one1(r.act.Run(ctx, res))
-}
-
-func one1(ts []*graph.Tensor, err error) (*graph.Tensor, error) {
+	act, err := r.act.Run(ctx, res)
 	if err != nil {
 		return nil, err
 	}
-	return ts[0], nil
+	return act[0], nil
 }
 
 // fuseResiduals folds Add (+ Relu) steps into the Conv that feeds them;
