@@ -8,15 +8,13 @@ import (
 	"github.com/onnxq/onnxq/converter/dataset"
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/ortref"
-	"github.com/onnxq/onnxq/internal/testdata"
 )
 
 func init() {
 	ortNote = ", ort"
 	runtimes["ort"] = func(_ *graph.Model, path string, threads int) (runFunc, error) {
-		lib := testdata.ORTLibraryPath()
-		if err := ortref.Init(lib); err != nil {
-			return nil, fmt.Errorf("ONNX Runtime at %s: %v (run make testdata)", lib, err)
+		if err := ortref.InitBundled(); err != nil {
+			return nil, err
 		}
 		s, err := ortref.NewSession(path, max(threads, 1))
 		if err != nil {

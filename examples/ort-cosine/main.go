@@ -20,7 +20,6 @@ import (
 	"github.com/onnxq/onnxq/converter/dataset"
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/ortref"
-	"github.com/onnxq/onnxq/internal/testdata"
 	"github.com/onnxq/onnxq/npy"
 )
 
@@ -38,9 +37,8 @@ func main() {
 }
 
 func run(floatPath, quantPath, dir string, threads int) error {
-	lib := testdata.ORTLibraryPath()
-	if err := ortref.Init(lib); err != nil {
-		return fmt.Errorf("ONNX Runtime at %s: %v (run make testdata)", lib, err)
+	if err := ortref.InitBundled(); err != nil {
+		return err
 	}
 	files, err := filepath.Glob(filepath.Join(dir, "*.npy"))
 	if err != nil || len(files) == 0 {

@@ -31,7 +31,6 @@ import (
 	"github.com/onnxq/onnxq/converter/dataset"
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/ortref"
-	"github.com/onnxq/onnxq/internal/testdata"
 	"github.com/onnxq/onnxq/npy"
 )
 
@@ -59,9 +58,8 @@ func main() {
 type sample struct{ wall, thread time.Duration }
 
 func timeModels(input string, models []string, runs, threads int, clock string) error {
-	lib := testdata.ORTLibraryPath()
-	if err := ortref.Init(lib); err != nil {
-		return fmt.Errorf("ONNX Runtime at %s: %v (run make testdata)", lib, err)
+	if err := ortref.InitBundled(); err != nil {
+		return err
 	}
 	x, err := npy.ReadFile(input)
 	if err != nil {

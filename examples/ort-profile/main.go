@@ -25,7 +25,6 @@ import (
 	"github.com/onnxq/onnxq/converter/dataset"
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/ortref"
-	"github.com/onnxq/onnxq/internal/testdata"
 	"github.com/onnxq/onnxq/npy"
 )
 
@@ -54,9 +53,8 @@ func main() {
 // shared machine reaches them alike, and reports each model's per-node
 // medians over the rounds.
 func profile(paths []string, input, optimized, tsv string, level ortref.Optimization, runs, threads, slowest int) error {
-	lib := testdata.ORTLibraryPath()
-	if err := ortref.Init(lib); err != nil {
-		return fmt.Errorf("ONNX Runtime at %s: %v (run make testdata)", lib, err)
+	if err := ortref.InitBundled(); err != nil {
+		return err
 	}
 	x, err := npy.ReadFile(input)
 	if err != nil {

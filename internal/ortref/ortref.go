@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/internal/testdata"
 	ort "github.com/yalue/onnxruntime_go"
 )
 
@@ -17,6 +18,17 @@ var (
 	initOnce sync.Once
 	initErr  error
 )
+
+// InitBundled is Init with the library `make testdata` puts in the cache
+// (testdata.ORTLibraryPath), for the command-line examples: its error says
+// where the library was looked for and how to get it.
+func InitBundled() error {
+	lib := testdata.ORTLibraryPath()
+	if err := Init(lib); err != nil {
+		return fmt.Errorf("ONNX Runtime at %s: %v (run make testdata)", lib, err)
+	}
+	return nil
+}
 
 // Init loads libonnxruntime from path once per process.
 func Init(libPath string) error {
