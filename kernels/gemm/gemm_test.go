@@ -179,3 +179,60 @@ func BenchmarkNarrow(b *testing.B) {
 		})
 	}
 }
+
+// TestRowRemainders covers every row count modulo each kernel's MR (the
+// last row tile partial, stored by the row-tile kernels or the scratch tile),
+// B read in place (at most two row tiles) or packed, B rows far apart (a
+// pointwise convolution's input, one feature map a row), K within one k block
+// and over it, ragged N: C = P*B (beta 0), C + P*B (beta 1) against float64,
+// and the bias form bit for bit against a bias-filled C and beta 1.
+func TestRowRemainders(t *testing.T) {
+	withEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(9, 10))
+		var ms []int
+		for m := 1; m <= 25; m++ {
+			ms = append(ms, m)
+		}
+		ms = append(ms, 143, 145, 149, 150, 299)
+		for _, m := range ms {
+			for _, k := range []int{1, 7, 32, 300} {
+				for _, ns := range [][2]int{{16, 16}, {50, 50}, {33, 2000}, {96, 5000}} {
+					n, ldb := ns[0], ns[1]
+					threads := 1 + m%2
+					a := Matrix{randMat(r, m*k), k, false}
+					b := Matrix{randMat(r, k*ldb), ldb, false}
+					p := PackA(m, k, 1, a)
+					ldc := n + 5
+					c := randMat(r, m*ldc)
+					want := reference(m, n, k, 1, a, b, 1, c, ldc)
+					MulPackedA(p, n, b, 1, c, ldc, threads)
+					what := fmt.Sprintf("beta 1 ldb=%d threads=%d", ldb, threads)
+					check(t, what, m, n, k, c, ldc, want)
+					c = randMat(r, m*ldc)
+					keep := append([]float32(nil), c...)
+					want = reference(m, n, k, 1, a, b, 0, c, ldc)
+					Sgemm(m, n, k, 1, a, b, 0, c, ldc, threads)
+					check(t, "Sgemm beta 0 "+what, m, n, k, c, ldc, want)
+					for i := 0; i < m; i++ { // columns past n stay as they were
+						for j := n; j < ldc; j++ {
+							if c[i*ldc+j] != keep[i*ldc+j] {
+								t.Fatalf("m=%d n=%d k=%d: C[%d,%d] past N was written", m, n, k, i, j)
+							}
+						}
+					}
+					bias := randMat(r, m)
+					filled, got := make([]float32, m*ldc), randMat(r, m*ldc)
+					copy(filled, got)
+					fillBias(filled, ldc, bias, m, n)
+					MulPackedA(p, n, b, 1, filled, ldc, threads)
+					MulPackedABias(p, n, b, bias, got, ldc, threads)
+					for i := range got {
+						if math.Float32bits(filled[i]) != math.Float32bits(got[i]) {
+							t.Fatalf("bias m=%d n=%d k=%d %s: C[%d] = %v, filled bias then beta 1 gives %v", m, n, k, what, i, got[i], filled[i])
+						}
+					}
+				}
+			}
+		}
+	})
+}

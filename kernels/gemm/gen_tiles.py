@@ -1,66 +1,92 @@
 #!/usr/bin/env python3
-"""Writes tiles_amd64.s: the AVX2 6 x 16 micro-kernel looped over a column of
-row tiles in one call (run: python3 gen_tiles.py).
+"""Writes tiles_amd64.s: the AVX2 micro-kernels looped over a column of row
+tiles in one call (run: python3 gen_tiles.py).
 
-A call computes `tiles` tiles down C, each C[6 x 16] = A_panel * B_panel (+ C
-when acc, else + bias per row when bias is not nil), the A panels consecutive (kc x 6 each, k-major) and the same B panel
-for all. Small-K products (pointwise convolutions with 16-64 input channels)
-spend as much on a Go call per tile as on the tile's FMAs; one call per
-column of tiles removes that. The offsets variant reads the B panel where a
-convolution's input lies (see Grid): row p at b[offs[p]:][:8] and
-b[offs[p]+d1:][:8].
+A call computes the first `rows` rows of C, tile by tile: C[mr x NR] =
+A_panel * B_panel (+ C when acc, else + bias per row when bias is not nil),
+the A panels consecutive (kc x mr each, k-major) and the same B panel for
+all. The last tile may have fewer than mr rows (output channels not a
+multiple of mr): its rows are stored straight into C like the others.
+Small-K products (pointwise convolutions with 16-64 input channels) spend as
+much on a Go call per tile, or on storing a partial tile through a scratch
+tile, as on the tile's FMAs; one call per column of tiles removes both. The
+plain variant reads B with a row stride (a packed panel, or B in place); the
+offsets variants read the B panel where a convolution's input lies (see
+Grid): row p at b[offs[p]:][:8], b[offs[p]+d1:][:8] (and +d2 for 4 x 24).
 """
 
-def add_bias(w, name, off, rows):
-    """Without acc, a non-nil bias (one value per row of C) is added to the
-    tile before it is stored: C = A*B + bias, the sum a bias-filled C would
-    give, without the pass that fills it. The pointer, kept in the argument
-    slot, moves on by a tile's rows for the next tile."""
-    w(f"\tMOVQ bias+{off}(FP), CX")
-    w("\tTESTQ CX, CX")
-    w(f"\tJEQ {name}_plain")
-    for i, regs in enumerate(rows):
-        w(f"\tVBROADCASTSS {4*i}(CX), Y15")
-        for r in regs:
-            w(f"\tVADDPS Y15, {r}, {r}")
-    w(f"\tADDQ ${4*len(rows)}, CX")
-    w(f"\tMOVQ CX, bias+{off}(FP)")
-    w(f"{name}_plain:")
+def store_tile(w, name, mr, groups, bias_off, acc_flag="R8"):
+    """The tail of a tile kernel after its k loop: store the first SI rows
+    (SI = min(rows left, mr)) of the mr x groups accumulators (Y0.., 8
+    floats a group) into C: added to it when acc, else (at
+    {name}_overwrite) plus the bias at bias_off(FP) when that is not nil:
+    C = A*B + bias, the sum a bias-filled C would give, without the pass
+    that fills it. A last tile of fewer rows is stored by these vector
+    stores too, not through a scratch tile. Then step to the next tile and
+    return when no rows are left. acc_flag holds the acc argument, zero
+    extended."""
+    acc = [[f"Y{i*groups+j}" for j in range(groups)] for i in range(mr)]
 
-def store_tile(w, name, rows, groups, bias_off):
-    """The tail of a tile kernel after its k loop: add the rows x groups
-    accumulators (Y0.., 8 floats a group) to C, or (at {name}_overwrite)
-    add the bias at bias_off(FP) and store them over C; then step to the
-    next tile and return when none is left."""
-    acc = [[f"Y{i*groups+j}" for j in range(groups)] for i in range(rows)]
-    for i in range(rows):
+    def rows(name_end, emit_row):
+        for i in range(mr):
+            emit_row(i)
+            if i < mr - 1:
+                w(f"\tCMPQ SI, ${i+1}")
+                w(f"\tJEQ {name_end}")
+                w("\tADDQ DX, R11")
+
+    w("\tMOVQ DI, R11")
+    w(f"\tMOVQ ${mr}, SI")
+    w("\tCMPQ R13, SI")
+    w("\tCMOVQLT R13, SI")
+    w(f"\tTESTQ {acc_flag}, {acc_flag}")
+    w(f"\tJEQ {name}_overwrite")
+
+    def add_row(i):
         for j, r in enumerate(acc[i]):
             w(f"\tVADDPS {32*j}(R11), {r}, {r}")
             w(f"\tVMOVUPS {r}, {32*j}(R11)")
-        if i < rows - 1:
-            w("\tADDQ DX, R11")
+    rows(f"{name}_next", add_row)
     w(f"\tJMP {name}_next")
     w(f"{name}_overwrite:")
-    add_bias(w, name, bias_off, acc)
-    for i in range(rows):
+    w(f"\tMOVQ bias+{bias_off}(FP), CX")
+    w("\tTESTQ CX, CX")
+    w(f"\tJEQ {name}_plain")
+
+    def bias_row(i):
+        w(f"\tVBROADCASTSS {4*i}(CX), Y15")
+        for j, r in enumerate(acc[i]):
+            w(f"\tVADDPS Y15, {r}, {r}")
+            w(f"\tVMOVUPS {r}, {32*j}(R11)")
+    rows(f"{name}_biased", bias_row)
+    w(f"{name}_biased:")
+    # The bias pointer, kept in its argument slot, moves on by a tile's rows.
+    w(f"\tADDQ ${4*mr}, CX")
+    w(f"\tMOVQ CX, bias+{bias_off}(FP)")
+    w(f"\tJMP {name}_next")
+    w(f"{name}_plain:")
+
+    def plain_row(i):
         for j, r in enumerate(acc[i]):
             w(f"\tVMOVUPS {r}, {32*j}(R11)")
-        if i < rows - 1:
-            w("\tADDQ DX, R11")
+    rows(f"{name}_next", plain_row)
     w(f"{name}_next:")
-    w("\tADDQ DX, R11")
-    w("\tMOVQ R11, DI")
-    w("\tDECQ R13")
-    w(f"\tJNE {name}_tile")
+    w("\tMOVQ DX, R11")
+    w(f"\tIMULQ ${mr}, R11")
+    w("\tADDQ R11, DI")
+    w(f"\tSUBQ ${mr}, R13")
+    w(f"\tJGT {name}_tile")
     w(f"{name}_done:")
     w("\tVZEROUPPER")
     w("\tRET")
 
 def kernel(name, offs):
+    """The 6 x 16 tile, B read in place (row p at b + p*ldb; a packed panel
+    is ldb 16) or, with offs, through offsets."""
     out = []
     w = out.append
     if offs:
-        w(f"// func {name}(kc int, a, b *float32, offs *int, c *float32, ldc, d1 int, acc bool, tiles int, bias *float32)")
+        w(f"// func {name}(kc int, a, b *float32, offs *int, c *float32, ldc, d1 int, acc bool, rows int, bias *float32)")
         w(f"TEXT ·{name}(SB), NOSPLIT, $0-80")
         w("\tMOVQ kc+0(FP), R9")
         w("\tMOVQ a+8(FP), AX")
@@ -72,20 +98,22 @@ def kernel(name, offs):
         w("\tMOVQ d1+48(FP), R12")
         w("\tLEAQ (BX)(R12*4), R12")
         w("\tMOVBLZX acc+56(FP), R8")
-        w("\tMOVQ tiles+64(FP), R13")
+        w("\tMOVQ rows+64(FP), R13")
     else:
-        w(f"// func {name}(kc int, a, b, c *float32, ldc int, acc bool, tiles int, bias *float32)")
-        w(f"TEXT ·{name}(SB), NOSPLIT, $0-64")
+        w(f"// func {name}(kc int, a, b *float32, ldb int, c *float32, ldc int, acc bool, rows int, bias *float32)")
+        w(f"TEXT ·{name}(SB), NOSPLIT, $0-72")
         w("\tMOVQ kc+0(FP), R9")
         w("\tMOVQ a+8(FP), AX")
         w("\tMOVQ b+16(FP), R10")
-        w("\tMOVQ c+24(FP), DI")
-        w("\tMOVQ ldc+32(FP), DX")
+        w("\tMOVQ ldb+24(FP), R12")
+        w("\tSHLQ $2, R12")
+        w("\tMOVQ c+32(FP), DI")
+        w("\tMOVQ ldc+40(FP), DX")
         w("\tSHLQ $2, DX")
-        w("\tMOVBLZX acc+40(FP), R8")
-        w("\tMOVQ tiles+48(FP), R13")
+        w("\tMOVBLZX acc+48(FP), R8")
+        w("\tMOVQ rows+56(FP), R13")
     w("\tTESTQ R13, R13")
-    w(f"\tJEQ {name}_done")
+    w(f"\tJLE {name}_done")
     w(f"{name}_tile:")
     w("\tMOVQ R9, CX")
     w("\tMOVQ R10, SI" if offs else "\tMOVQ R10, BX")
@@ -107,14 +135,11 @@ def kernel(name, offs):
         for j in range(2):
             w(f"\tVFMADD231PS Y{12+j}, {t}, Y{i*2+j}")
     w("\tADDQ $24, AX")
-    w("\tADDQ $8, SI" if offs else "\tADDQ $64, BX")
+    w("\tADDQ $8, SI" if offs else "\tADDQ R12, BX")
     w("\tDECQ CX")
     w(f"\tJNE {name}_loop")
     w(f"{name}_store:")
-    w("\tMOVQ DI, R11")
-    w("\tTESTQ R8, R8")
-    w(f"\tJEQ {name}_overwrite")
-    store_tile(w, name, 6, 2, 72 if offs else 56)
+    store_tile(w, name, 6, 2, 72 if offs else 64)
     return out
 
 def kernel4x24(name):
@@ -123,7 +148,7 @@ def kernel4x24(name):
     tile rounds up to 18 and 36."""
     out = []
     w = out.append
-    w(f"// func {name}(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, tiles int, bias *float32)")
+    w(f"// func {name}(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, rows int, bias *float32)")
     w(f"TEXT ·{name}(SB), NOSPLIT, $0-88")
     w("\tMOVQ kc+0(FP), R9")
     w("\tMOVQ a+8(FP), AX")
@@ -136,9 +161,9 @@ def kernel4x24(name):
     w("\tLEAQ (BX)(R12*4), R12")
     w("\tMOVQ d2+56(FP), R8")
     w("\tLEAQ (BX)(R8*4), R8")
-    w("\tMOVQ tiles+72(FP), R13")
+    w("\tMOVQ rows+72(FP), R13")
     w("\tTESTQ R13, R13")
-    w(f"\tJEQ {name}_done")
+    w(f"\tJLE {name}_done")
     w(f"{name}_tile:")
     w("\tMOVQ R9, CX")
     w("\tMOVQ R10, SI")
@@ -160,11 +185,8 @@ def kernel4x24(name):
     w("\tDECQ CX")
     w(f"\tJNE {name}_loop")
     w(f"{name}_store:")
-    w("\tMOVQ DI, R11")
     w("\tMOVBLZX acc+64(FP), CX")
-    w("\tTESTQ CX, CX")
-    w(f"\tJEQ {name}_overwrite")
-    store_tile(w, name, 4, 3, 80)
+    store_tile(w, name, 4, 3, 80, "CX")
     return out
 
 lines = ["// Code generated by gen_tiles.py. DO NOT EDIT.", "", "//go:build amd64 && !purego", "", '#include "textflag.h"', ""]

@@ -18,11 +18,12 @@ func (g Grid) at(j int) int { return j/g.Cols*g.RowStride + j%g.Cols }
 
 // gridKernel is a micro-kernel that reads B through offsets: an mr x nr tile
 // whose nr columns are nr/8 groups of 8 consecutive floats, group j of row p
-// at b[offs[p]+ds[j]:] (ds[0] is 0). fn computes tiles full tiles down C, from
-// consecutive A panels, adding bias per row as kernel.tiles does.
+// at b[offs[p]+ds[j]:] (ds[0] is 0). fn computes the first rows rows of a
+// column of tiles down C, from consecutive A panels, adding bias per row as
+// kernel.rows does.
 type gridKernel struct {
 	mr, nr int
-	fn     func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, tiles int, bias []float32)
+	fn     func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32)
 }
 
 // gridKernelFor is the active kernel's grid kernel for A packed with mr rows
@@ -170,12 +171,12 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta floa
 					}
 					inPlace = inPlace && base+lo >= 0 && base+ds[nr/8-1]+hi+8 <= len(g.Data)
 				}
-				// run computes tiles full tiles from row ir into dst, adding
-				// bias (from row ir on) unless accD or bias is nil.
-				var run func(ir, tiles int, dst []float32, ldd int, accD bool, bias []float32)
+				// run computes rows rows from row ir into dst, adding bias
+				// (from row ir on) unless accD or bias is nil.
+				var run func(ir, rows int, dst []float32, ldd int, accD bool, bias []float32)
 				if inPlace {
-					run = func(ir, tiles int, dst []float32, ldd int, accD bool, bias []float32) {
-						gk.fn(kc, p.block(ir, pc, kc), g.Data[base:], offs, ds[:], dst, ldd, accD, tiles, bias)
+					run = func(ir, rows int, dst []float32, ldd int, accD bool, bias []float32) {
+						gk.fn(kc, p.block(ir, pc, kc), g.Data[base:], offs, ds[:], dst, ldd, accD, rows, bias)
 					}
 				} else {
 					if bp == nil {
@@ -191,13 +192,14 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta floa
 								seq[i] = i * nr
 							}
 						}
-						run = func(ir, tiles int, dst []float32, ldd int, accD bool, bias []float32) {
-							gk.fn(kc, p.block(ir, pc, kc), panel, seq[:kc], seqDs[:], dst, ldd, accD, tiles, bias)
+						run = func(ir, rows int, dst []float32, ldd int, accD bool, bias []float32) {
+							gk.fn(kc, p.block(ir, pc, kc), panel, seq[:kc], seqDs[:], dst, ldd, accD, rows, bias)
 						}
 					} else {
 						kr := active
-						run = func(ir, tiles int, dst []float32, ldd int, accD bool, bias []float32) {
-							for t := 0; t < tiles; t++ {
+						// rows is a whole number of tiles here: kr.fn stores whole tiles.
+						run = func(ir, rows int, dst []float32, ldd int, accD bool, bias []float32) {
+							for t := 0; t < rows/mr; t++ {
 								d, accT := dst[t*mr*ldd:], accD
 								if !accD && bias != nil { // kr.fn adds only C: fill the tile with the bias
 									fillBias(d, ldd, bias[t*mr:], mr, nr)
@@ -208,17 +210,23 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta floa
 						}
 					}
 				}
-				// Full row tiles in one call when the panel is whole, then
-				// the rest one by one through the scratch tile.
+				// A whole panel's rows in one call (a grid kernel stores a
+				// last partial tile too), the rest tile by tile through the
+				// scratch tile.
 				ir0 := ic
-				if full := mc / mr; full > 0 && nn == nr {
+				switch {
+				case nn == nr && gk != nil:
+					run(ic, mc, c[ic*ldc+jr:], ldc, acc, rowsFrom(bs, ic))
+					ir0 = ic + mc
+				case nn == nr && mc >= mr:
+					full := mc / mr * mr
 					run(ic, full, c[ic*ldc+jr:], ldc, acc, rowsFrom(bs, ic))
-					ir0 = ic + full*mr
+					ir0 = ic + full
 				}
 				for ir := ir0; ir < ic+mc; ir += mr {
 					mm := min(mr, p.M-ir)
 					ci := ir*ldc + jr
-					run(ir, 1, edge[:], nr, false, nil)
+					run(ir, mr, edge[:], nr, false, nil)
 					storeTile(c[ci:], ldc, edge[:], nr, mm, nn, acc, rowsFrom(bs, ir))
 				}
 			}

@@ -47,31 +47,32 @@ var avx2Kernel = kernel{name: "avx2-6x16", mr: 6, nr: 16, fn: func(kc int, a, b,
 	_ = b[(kc-1)*ldb+7]
 	_ = c[5*ldc+7]
 	kernelAVX2Half(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
-}, rows8: rows8AVX2, tiles: func(kc int, a, b, c []float32, ldc int, acc bool, tiles int, bias []float32) {
+}, rows8: rows8AVX2, rows: func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool, rows int, bias []float32) {
+	tiles := (rows + 5) / 6
 	_ = a[kc*6*tiles-1]
-	_ = b[kc*16-1]
-	_ = c[(6*tiles-1)*ldc+15]
-	kernelAVX2Tiles(kc, &a[0], &b[0], &c[0], ldc, acc, tiles, biasPtr(bias, 6*tiles))
+	_ = b[(kc-1)*ldb+15]
+	_ = c[(rows-1)*ldc+15]
+	kernelAVX2Tiles(kc, &a[0], &b[0], ldb, &c[0], ldc, acc, rows, biasPtr(bias, rows))
 }, grid: []gridKernel{
-	{mr: 6, nr: 16, fn: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, tiles int, bias []float32) {
-		_ = a[kc*6*tiles-1]
+	{mr: 6, nr: 16, fn: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32) {
+		_ = a[kc*6*((rows+5)/6)-1]
 		_ = offs[kc-1]
-		_ = c[(6*tiles-1)*ldc+15]
-		kernelAVX2OffsTiles(kc, &a[0], &b[0], &offs[0], &c[0], ldc, ds[1], acc, tiles, biasPtr(bias, 6*tiles))
+		_ = c[(rows-1)*ldc+15]
+		kernelAVX2OffsTiles(kc, &a[0], &b[0], &offs[0], &c[0], ldc, ds[1], acc, rows, biasPtr(bias, rows))
 	}},
 	grid4x24,
 }}
 
 // grid4x24 is the 4 x 24 offsets kernel; every AVX2 machine runs it.
-var grid4x24 = gridKernel{mr: 4, nr: 24, fn: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, tiles int, bias []float32) {
-	_ = a[kc*4*tiles-1]
+var grid4x24 = gridKernel{mr: 4, nr: 24, fn: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32) {
+	_ = a[kc*4*((rows+3)/4)-1]
 	_ = offs[kc-1]
-	_ = c[(4*tiles-1)*ldc+23]
-	kernelAVX2Offs4x24(kc, &a[0], &b[0], &offs[0], &c[0], ldc, ds[1], ds[2], acc, tiles, biasPtr(bias, 4*tiles))
+	_ = c[(rows-1)*ldc+23]
+	kernelAVX2Offs4x24(kc, &a[0], &b[0], &offs[0], &c[0], ldc, ds[1], ds[2], acc, rows, biasPtr(bias, rows))
 }}
 
-// biasPtr is the first of a bias's rows values for the tiles kernels, nil
-// without a bias.
+// biasPtr is the first of a bias's rows values for the row-tile kernels,
+// nil without a bias.
 func biasPtr(bias []float32, rows int) *float32 {
 	if bias == nil {
 		return nil
@@ -81,13 +82,13 @@ func biasPtr(bias []float32, rows int) *float32 {
 }
 
 //go:noescape
-func kernelAVX2Tiles(kc int, a, b, c *float32, ldc int, acc bool, tiles int, bias *float32)
+func kernelAVX2Tiles(kc int, a, b *float32, ldb int, c *float32, ldc int, acc bool, rows int, bias *float32)
 
 //go:noescape
-func kernelAVX2OffsTiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1 int, acc bool, tiles int, bias *float32)
+func kernelAVX2OffsTiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1 int, acc bool, rows int, bias *float32)
 
 //go:noescape
-func kernelAVX2Offs4x24(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, tiles int, bias *float32)
+func kernelAVX2Offs4x24(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, rows int, bias *float32)
 
 var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
 	_ = a[kc*12-1]

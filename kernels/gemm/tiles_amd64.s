@@ -4,18 +4,20 @@
 
 #include "textflag.h"
 
-// func kernelAVX2Tiles(kc int, a, b, c *float32, ldc int, acc bool, tiles int, bias *float32)
-TEXT ·kernelAVX2Tiles(SB), NOSPLIT, $0-64
+// func kernelAVX2Tiles(kc int, a, b *float32, ldb int, c *float32, ldc int, acc bool, rows int, bias *float32)
+TEXT ·kernelAVX2Tiles(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), R9
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), R10
-	MOVQ c+24(FP), DI
-	MOVQ ldc+32(FP), DX
+	MOVQ ldb+24(FP), R12
+	SHLQ $2, R12
+	MOVQ c+32(FP), DI
+	MOVQ ldc+40(FP), DX
 	SHLQ $2, DX
-	MOVBLZX acc+40(FP), R8
-	MOVQ tiles+48(FP), R13
+	MOVBLZX acc+48(FP), R8
+	MOVQ rows+56(FP), R13
 	TESTQ R13, R13
-	JEQ kernelAVX2Tiles_done
+	JLE kernelAVX2Tiles_done
 kernelAVX2Tiles_tile:
 	MOVQ R9, CX
 	MOVQ R10, BX
@@ -55,37 +57,50 @@ kernelAVX2Tiles_loop:
 	VFMADD231PS Y12, Y15, Y10
 	VFMADD231PS Y13, Y15, Y11
 	ADDQ $24, AX
-	ADDQ $64, BX
+	ADDQ R12, BX
 	DECQ CX
 	JNE kernelAVX2Tiles_loop
 kernelAVX2Tiles_store:
 	MOVQ DI, R11
+	MOVQ $6, SI
+	CMPQ R13, SI
+	CMOVQLT R13, SI
 	TESTQ R8, R8
 	JEQ kernelAVX2Tiles_overwrite
 	VADDPS 0(R11), Y0, Y0
 	VMOVUPS Y0, 0(R11)
 	VADDPS 32(R11), Y1, Y1
 	VMOVUPS Y1, 32(R11)
+	CMPQ SI, $1
+	JEQ kernelAVX2Tiles_next
 	ADDQ DX, R11
 	VADDPS 0(R11), Y2, Y2
 	VMOVUPS Y2, 0(R11)
 	VADDPS 32(R11), Y3, Y3
 	VMOVUPS Y3, 32(R11)
+	CMPQ SI, $2
+	JEQ kernelAVX2Tiles_next
 	ADDQ DX, R11
 	VADDPS 0(R11), Y4, Y4
 	VMOVUPS Y4, 0(R11)
 	VADDPS 32(R11), Y5, Y5
 	VMOVUPS Y5, 32(R11)
+	CMPQ SI, $3
+	JEQ kernelAVX2Tiles_next
 	ADDQ DX, R11
 	VADDPS 0(R11), Y6, Y6
 	VMOVUPS Y6, 0(R11)
 	VADDPS 32(R11), Y7, Y7
 	VMOVUPS Y7, 32(R11)
+	CMPQ SI, $4
+	JEQ kernelAVX2Tiles_next
 	ADDQ DX, R11
 	VADDPS 0(R11), Y8, Y8
 	VMOVUPS Y8, 0(R11)
 	VADDPS 32(R11), Y9, Y9
 	VMOVUPS Y9, 32(R11)
+	CMPQ SI, $5
+	JEQ kernelAVX2Tiles_next
 	ADDQ DX, R11
 	VADDPS 0(R11), Y10, Y10
 	VMOVUPS Y10, 0(R11)
@@ -93,57 +108,97 @@ kernelAVX2Tiles_store:
 	VMOVUPS Y11, 32(R11)
 	JMP kernelAVX2Tiles_next
 kernelAVX2Tiles_overwrite:
-	MOVQ bias+56(FP), CX
+	MOVQ bias+64(FP), CX
 	TESTQ CX, CX
 	JEQ kernelAVX2Tiles_plain
 	VBROADCASTSS 0(CX), Y15
 	VADDPS Y15, Y0, Y0
+	VMOVUPS Y0, 0(R11)
 	VADDPS Y15, Y1, Y1
+	VMOVUPS Y1, 32(R11)
+	CMPQ SI, $1
+	JEQ kernelAVX2Tiles_biased
+	ADDQ DX, R11
 	VBROADCASTSS 4(CX), Y15
 	VADDPS Y15, Y2, Y2
+	VMOVUPS Y2, 0(R11)
 	VADDPS Y15, Y3, Y3
+	VMOVUPS Y3, 32(R11)
+	CMPQ SI, $2
+	JEQ kernelAVX2Tiles_biased
+	ADDQ DX, R11
 	VBROADCASTSS 8(CX), Y15
 	VADDPS Y15, Y4, Y4
+	VMOVUPS Y4, 0(R11)
 	VADDPS Y15, Y5, Y5
+	VMOVUPS Y5, 32(R11)
+	CMPQ SI, $3
+	JEQ kernelAVX2Tiles_biased
+	ADDQ DX, R11
 	VBROADCASTSS 12(CX), Y15
 	VADDPS Y15, Y6, Y6
+	VMOVUPS Y6, 0(R11)
 	VADDPS Y15, Y7, Y7
+	VMOVUPS Y7, 32(R11)
+	CMPQ SI, $4
+	JEQ kernelAVX2Tiles_biased
+	ADDQ DX, R11
 	VBROADCASTSS 16(CX), Y15
 	VADDPS Y15, Y8, Y8
+	VMOVUPS Y8, 0(R11)
 	VADDPS Y15, Y9, Y9
+	VMOVUPS Y9, 32(R11)
+	CMPQ SI, $5
+	JEQ kernelAVX2Tiles_biased
+	ADDQ DX, R11
 	VBROADCASTSS 20(CX), Y15
 	VADDPS Y15, Y10, Y10
+	VMOVUPS Y10, 0(R11)
 	VADDPS Y15, Y11, Y11
+	VMOVUPS Y11, 32(R11)
+kernelAVX2Tiles_biased:
 	ADDQ $24, CX
-	MOVQ CX, bias+56(FP)
+	MOVQ CX, bias+64(FP)
+	JMP kernelAVX2Tiles_next
 kernelAVX2Tiles_plain:
 	VMOVUPS Y0, 0(R11)
 	VMOVUPS Y1, 32(R11)
+	CMPQ SI, $1
+	JEQ kernelAVX2Tiles_next
 	ADDQ DX, R11
 	VMOVUPS Y2, 0(R11)
 	VMOVUPS Y3, 32(R11)
+	CMPQ SI, $2
+	JEQ kernelAVX2Tiles_next
 	ADDQ DX, R11
 	VMOVUPS Y4, 0(R11)
 	VMOVUPS Y5, 32(R11)
+	CMPQ SI, $3
+	JEQ kernelAVX2Tiles_next
 	ADDQ DX, R11
 	VMOVUPS Y6, 0(R11)
 	VMOVUPS Y7, 32(R11)
+	CMPQ SI, $4
+	JEQ kernelAVX2Tiles_next
 	ADDQ DX, R11
 	VMOVUPS Y8, 0(R11)
 	VMOVUPS Y9, 32(R11)
+	CMPQ SI, $5
+	JEQ kernelAVX2Tiles_next
 	ADDQ DX, R11
 	VMOVUPS Y10, 0(R11)
 	VMOVUPS Y11, 32(R11)
 kernelAVX2Tiles_next:
-	ADDQ DX, R11
-	MOVQ R11, DI
-	DECQ R13
-	JNE kernelAVX2Tiles_tile
+	MOVQ DX, R11
+	IMULQ $6, R11
+	ADDQ R11, DI
+	SUBQ $6, R13
+	JGT kernelAVX2Tiles_tile
 kernelAVX2Tiles_done:
 	VZEROUPPER
 	RET
 
-// func kernelAVX2OffsTiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1 int, acc bool, tiles int, bias *float32)
+// func kernelAVX2OffsTiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1 int, acc bool, rows int, bias *float32)
 TEXT ·kernelAVX2OffsTiles(SB), NOSPLIT, $0-80
 	MOVQ kc+0(FP), R9
 	MOVQ a+8(FP), AX
@@ -155,9 +210,9 @@ TEXT ·kernelAVX2OffsTiles(SB), NOSPLIT, $0-80
 	MOVQ d1+48(FP), R12
 	LEAQ (BX)(R12*4), R12
 	MOVBLZX acc+56(FP), R8
-	MOVQ tiles+64(FP), R13
+	MOVQ rows+64(FP), R13
 	TESTQ R13, R13
-	JEQ kernelAVX2OffsTiles_done
+	JLE kernelAVX2OffsTiles_done
 kernelAVX2OffsTiles_tile:
 	MOVQ R9, CX
 	MOVQ R10, SI
@@ -203,32 +258,45 @@ kernelAVX2OffsTiles_loop:
 	JNE kernelAVX2OffsTiles_loop
 kernelAVX2OffsTiles_store:
 	MOVQ DI, R11
+	MOVQ $6, SI
+	CMPQ R13, SI
+	CMOVQLT R13, SI
 	TESTQ R8, R8
 	JEQ kernelAVX2OffsTiles_overwrite
 	VADDPS 0(R11), Y0, Y0
 	VMOVUPS Y0, 0(R11)
 	VADDPS 32(R11), Y1, Y1
 	VMOVUPS Y1, 32(R11)
+	CMPQ SI, $1
+	JEQ kernelAVX2OffsTiles_next
 	ADDQ DX, R11
 	VADDPS 0(R11), Y2, Y2
 	VMOVUPS Y2, 0(R11)
 	VADDPS 32(R11), Y3, Y3
 	VMOVUPS Y3, 32(R11)
+	CMPQ SI, $2
+	JEQ kernelAVX2OffsTiles_next
 	ADDQ DX, R11
 	VADDPS 0(R11), Y4, Y4
 	VMOVUPS Y4, 0(R11)
 	VADDPS 32(R11), Y5, Y5
 	VMOVUPS Y5, 32(R11)
+	CMPQ SI, $3
+	JEQ kernelAVX2OffsTiles_next
 	ADDQ DX, R11
 	VADDPS 0(R11), Y6, Y6
 	VMOVUPS Y6, 0(R11)
 	VADDPS 32(R11), Y7, Y7
 	VMOVUPS Y7, 32(R11)
+	CMPQ SI, $4
+	JEQ kernelAVX2OffsTiles_next
 	ADDQ DX, R11
 	VADDPS 0(R11), Y8, Y8
 	VMOVUPS Y8, 0(R11)
 	VADDPS 32(R11), Y9, Y9
 	VMOVUPS Y9, 32(R11)
+	CMPQ SI, $5
+	JEQ kernelAVX2OffsTiles_next
 	ADDQ DX, R11
 	VADDPS 0(R11), Y10, Y10
 	VMOVUPS Y10, 0(R11)
@@ -241,52 +309,92 @@ kernelAVX2OffsTiles_overwrite:
 	JEQ kernelAVX2OffsTiles_plain
 	VBROADCASTSS 0(CX), Y15
 	VADDPS Y15, Y0, Y0
+	VMOVUPS Y0, 0(R11)
 	VADDPS Y15, Y1, Y1
+	VMOVUPS Y1, 32(R11)
+	CMPQ SI, $1
+	JEQ kernelAVX2OffsTiles_biased
+	ADDQ DX, R11
 	VBROADCASTSS 4(CX), Y15
 	VADDPS Y15, Y2, Y2
+	VMOVUPS Y2, 0(R11)
 	VADDPS Y15, Y3, Y3
+	VMOVUPS Y3, 32(R11)
+	CMPQ SI, $2
+	JEQ kernelAVX2OffsTiles_biased
+	ADDQ DX, R11
 	VBROADCASTSS 8(CX), Y15
 	VADDPS Y15, Y4, Y4
+	VMOVUPS Y4, 0(R11)
 	VADDPS Y15, Y5, Y5
+	VMOVUPS Y5, 32(R11)
+	CMPQ SI, $3
+	JEQ kernelAVX2OffsTiles_biased
+	ADDQ DX, R11
 	VBROADCASTSS 12(CX), Y15
 	VADDPS Y15, Y6, Y6
+	VMOVUPS Y6, 0(R11)
 	VADDPS Y15, Y7, Y7
+	VMOVUPS Y7, 32(R11)
+	CMPQ SI, $4
+	JEQ kernelAVX2OffsTiles_biased
+	ADDQ DX, R11
 	VBROADCASTSS 16(CX), Y15
 	VADDPS Y15, Y8, Y8
+	VMOVUPS Y8, 0(R11)
 	VADDPS Y15, Y9, Y9
+	VMOVUPS Y9, 32(R11)
+	CMPQ SI, $5
+	JEQ kernelAVX2OffsTiles_biased
+	ADDQ DX, R11
 	VBROADCASTSS 20(CX), Y15
 	VADDPS Y15, Y10, Y10
+	VMOVUPS Y10, 0(R11)
 	VADDPS Y15, Y11, Y11
+	VMOVUPS Y11, 32(R11)
+kernelAVX2OffsTiles_biased:
 	ADDQ $24, CX
 	MOVQ CX, bias+72(FP)
+	JMP kernelAVX2OffsTiles_next
 kernelAVX2OffsTiles_plain:
 	VMOVUPS Y0, 0(R11)
 	VMOVUPS Y1, 32(R11)
+	CMPQ SI, $1
+	JEQ kernelAVX2OffsTiles_next
 	ADDQ DX, R11
 	VMOVUPS Y2, 0(R11)
 	VMOVUPS Y3, 32(R11)
+	CMPQ SI, $2
+	JEQ kernelAVX2OffsTiles_next
 	ADDQ DX, R11
 	VMOVUPS Y4, 0(R11)
 	VMOVUPS Y5, 32(R11)
+	CMPQ SI, $3
+	JEQ kernelAVX2OffsTiles_next
 	ADDQ DX, R11
 	VMOVUPS Y6, 0(R11)
 	VMOVUPS Y7, 32(R11)
+	CMPQ SI, $4
+	JEQ kernelAVX2OffsTiles_next
 	ADDQ DX, R11
 	VMOVUPS Y8, 0(R11)
 	VMOVUPS Y9, 32(R11)
+	CMPQ SI, $5
+	JEQ kernelAVX2OffsTiles_next
 	ADDQ DX, R11
 	VMOVUPS Y10, 0(R11)
 	VMOVUPS Y11, 32(R11)
 kernelAVX2OffsTiles_next:
-	ADDQ DX, R11
-	MOVQ R11, DI
-	DECQ R13
-	JNE kernelAVX2OffsTiles_tile
+	MOVQ DX, R11
+	IMULQ $6, R11
+	ADDQ R11, DI
+	SUBQ $6, R13
+	JGT kernelAVX2OffsTiles_tile
 kernelAVX2OffsTiles_done:
 	VZEROUPPER
 	RET
 
-// func kernelAVX2Offs4x24(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, tiles int, bias *float32)
+// func kernelAVX2Offs4x24(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, rows int, bias *float32)
 TEXT ·kernelAVX2Offs4x24(SB), NOSPLIT, $0-88
 	MOVQ kc+0(FP), R9
 	MOVQ a+8(FP), AX
@@ -299,9 +407,9 @@ TEXT ·kernelAVX2Offs4x24(SB), NOSPLIT, $0-88
 	LEAQ (BX)(R12*4), R12
 	MOVQ d2+56(FP), R8
 	LEAQ (BX)(R8*4), R8
-	MOVQ tiles+72(FP), R13
+	MOVQ rows+72(FP), R13
 	TESTQ R13, R13
-	JEQ kernelAVX2Offs4x24_done
+	JLE kernelAVX2Offs4x24_done
 kernelAVX2Offs4x24_tile:
 	MOVQ R9, CX
 	MOVQ R10, SI
@@ -345,8 +453,11 @@ kernelAVX2Offs4x24_loop:
 	DECQ CX
 	JNE kernelAVX2Offs4x24_loop
 kernelAVX2Offs4x24_store:
-	MOVQ DI, R11
 	MOVBLZX acc+64(FP), CX
+	MOVQ DI, R11
+	MOVQ $4, SI
+	CMPQ R13, SI
+	CMOVQLT R13, SI
 	TESTQ CX, CX
 	JEQ kernelAVX2Offs4x24_overwrite
 	VADDPS 0(R11), Y0, Y0
@@ -355,6 +466,8 @@ kernelAVX2Offs4x24_store:
 	VMOVUPS Y1, 32(R11)
 	VADDPS 64(R11), Y2, Y2
 	VMOVUPS Y2, 64(R11)
+	CMPQ SI, $1
+	JEQ kernelAVX2Offs4x24_next
 	ADDQ DX, R11
 	VADDPS 0(R11), Y3, Y3
 	VMOVUPS Y3, 0(R11)
@@ -362,6 +475,8 @@ kernelAVX2Offs4x24_store:
 	VMOVUPS Y4, 32(R11)
 	VADDPS 64(R11), Y5, Y5
 	VMOVUPS Y5, 64(R11)
+	CMPQ SI, $2
+	JEQ kernelAVX2Offs4x24_next
 	ADDQ DX, R11
 	VADDPS 0(R11), Y6, Y6
 	VMOVUPS Y6, 0(R11)
@@ -369,6 +484,8 @@ kernelAVX2Offs4x24_store:
 	VMOVUPS Y7, 32(R11)
 	VADDPS 64(R11), Y8, Y8
 	VMOVUPS Y8, 64(R11)
+	CMPQ SI, $3
+	JEQ kernelAVX2Offs4x24_next
 	ADDQ DX, R11
 	VADDPS 0(R11), Y9, Y9
 	VMOVUPS Y9, 0(R11)
@@ -383,43 +500,73 @@ kernelAVX2Offs4x24_overwrite:
 	JEQ kernelAVX2Offs4x24_plain
 	VBROADCASTSS 0(CX), Y15
 	VADDPS Y15, Y0, Y0
+	VMOVUPS Y0, 0(R11)
 	VADDPS Y15, Y1, Y1
+	VMOVUPS Y1, 32(R11)
 	VADDPS Y15, Y2, Y2
+	VMOVUPS Y2, 64(R11)
+	CMPQ SI, $1
+	JEQ kernelAVX2Offs4x24_biased
+	ADDQ DX, R11
 	VBROADCASTSS 4(CX), Y15
 	VADDPS Y15, Y3, Y3
+	VMOVUPS Y3, 0(R11)
 	VADDPS Y15, Y4, Y4
+	VMOVUPS Y4, 32(R11)
 	VADDPS Y15, Y5, Y5
+	VMOVUPS Y5, 64(R11)
+	CMPQ SI, $2
+	JEQ kernelAVX2Offs4x24_biased
+	ADDQ DX, R11
 	VBROADCASTSS 8(CX), Y15
 	VADDPS Y15, Y6, Y6
+	VMOVUPS Y6, 0(R11)
 	VADDPS Y15, Y7, Y7
+	VMOVUPS Y7, 32(R11)
 	VADDPS Y15, Y8, Y8
+	VMOVUPS Y8, 64(R11)
+	CMPQ SI, $3
+	JEQ kernelAVX2Offs4x24_biased
+	ADDQ DX, R11
 	VBROADCASTSS 12(CX), Y15
 	VADDPS Y15, Y9, Y9
+	VMOVUPS Y9, 0(R11)
 	VADDPS Y15, Y10, Y10
+	VMOVUPS Y10, 32(R11)
 	VADDPS Y15, Y11, Y11
+	VMOVUPS Y11, 64(R11)
+kernelAVX2Offs4x24_biased:
 	ADDQ $16, CX
 	MOVQ CX, bias+80(FP)
+	JMP kernelAVX2Offs4x24_next
 kernelAVX2Offs4x24_plain:
 	VMOVUPS Y0, 0(R11)
 	VMOVUPS Y1, 32(R11)
 	VMOVUPS Y2, 64(R11)
+	CMPQ SI, $1
+	JEQ kernelAVX2Offs4x24_next
 	ADDQ DX, R11
 	VMOVUPS Y3, 0(R11)
 	VMOVUPS Y4, 32(R11)
 	VMOVUPS Y5, 64(R11)
+	CMPQ SI, $2
+	JEQ kernelAVX2Offs4x24_next
 	ADDQ DX, R11
 	VMOVUPS Y6, 0(R11)
 	VMOVUPS Y7, 32(R11)
 	VMOVUPS Y8, 64(R11)
+	CMPQ SI, $3
+	JEQ kernelAVX2Offs4x24_next
 	ADDQ DX, R11
 	VMOVUPS Y9, 0(R11)
 	VMOVUPS Y10, 32(R11)
 	VMOVUPS Y11, 64(R11)
 kernelAVX2Offs4x24_next:
-	ADDQ DX, R11
-	MOVQ R11, DI
-	DECQ R13
-	JNE kernelAVX2Offs4x24_tile
+	MOVQ DX, R11
+	IMULQ $4, R11
+	ADDQ R11, DI
+	SUBQ $4, R13
+	JGT kernelAVX2Offs4x24_tile
 kernelAVX2Offs4x24_done:
 	VZEROUPPER
 	RET
