@@ -251,6 +251,9 @@ func run(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, 
 	})
 }
 
+// directTiles is the most row tiles for which block reads B in place.
+const directTiles = 6
+
 var bufPool = sync.Pool{New: func() any { return new([]float32) }}
 
 // edgePool holds the scratch tiles partial tiles are computed into. The
@@ -324,11 +327,20 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 			if !acc {
 				bs = bias
 			}
-			// With at most two row tiles, each B panel is used at most twice: reading
-			// it in place costs less than packing it (0.6-0.85x the time at K
-			// 32-512), unless a bias must be filled into C first for a kernel
-			// that does not add it (2-2.5x: scalar stores, then vector loads).
-			direct := b.packed == nil && !b.mat.Trans && kr.strided != nil && i1-i0 <= 2*mr && (bs == nil || kr.rows != nil)
+			// With at most two row tiles, each B panel is used at most twice:
+			// reading it in place costs less than packing it, unless a bias
+			// must be filled into C first for a kernel that does not add it
+			// (2-2.5x: scalar stores, then vector loads of them). Kernels
+			// that store the bias and partial tiles themselves read it in
+			// place for up to directTiles tiles, from L1 after the first
+			// (pointwise convolutions with M 12-36: 0.6-0.9x the time),
+			// unless B's rows are a multiple of 4 KiB apart: those rows map
+			// to the same few L1 sets and evict each other (1.03-1.04x).
+			tiles := 2
+			if kr.rows != nil && b.mat.Stride%1024 != 0 {
+				tiles = directTiles
+			}
+			direct := b.packed == nil && !b.mat.Trans && kr.strided != nil && i1-i0 <= tiles*mr && (bs == nil || kr.rows != nil)
 			var bBlock []float32
 			switch {
 			case b.packed != nil:
