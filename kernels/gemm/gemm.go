@@ -251,8 +251,14 @@ func run(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, 
 	})
 }
 
-// directTiles is the most row tiles for which block reads B in place.
-const directTiles = 6
+// directTiles is the most row tiles for which block reads B in place; it
+// packs B instead for at most packTiles tiles when B's rows are at least
+// farRows floats apart and packB packs it row by row.
+const (
+	directTiles = 6
+	packTiles   = 3
+	farRows     = 8192
+)
 
 var bufPool = sync.Pool{New: func() any { return new([]float32) }}
 
@@ -333,11 +339,22 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 			// (2-2.5x: scalar stores, then vector loads of them). Kernels
 			// that store the bias and partial tiles themselves read it in
 			// place for up to directTiles tiles, from L1 after the first
-			// (pointwise convolutions with M 12-36: 0.6-0.9x the time),
-			// unless B's rows are a multiple of 4 KiB apart: those rows map
-			// to the same few L1 sets and evict each other (1.03-1.04x).
+			// (pointwise convolutions with M 13-36 on 28x28 and 56x56 maps:
+			// 0.75-0.9x the time), unless B's rows are a multiple of 4 KiB
+			// apart: those map to the same few L1 sets and evict each other
+			// (1.03-1.04x). But for at most packTiles tiles from rows over
+			// farRows floats apart that packB packs row by row (a pointwise
+			// convolution's input, 32 maps of 112x112 just written by the
+			// layer before), packing reads them faster than the kernel's
+			// kc rows at once (1x1 32->12, 32->16 on 112x112 in MobileNetV2:
+			// 0.8x the time); with more tiles, or rows closer (96->24 on
+			// 56x56), reading in place still wins.
 			tiles := 2
-			if kr.rows != nil && b.mat.Stride%1024 != 0 {
+			switch {
+			case kr.rows == nil:
+			case i1-i0 <= packTiles*mr && b.mat.Stride >= farRows && byRow(b.mat, kc, nc, nr):
+				tiles = 0
+			case b.mat.Stride%1024 != 0:
 				tiles = directTiles
 			}
 			direct := b.packed == nil && !b.mat.Trans && kr.strided != nil && i1-i0 <= tiles*mr && (bs == nil || kr.rows != nil)
@@ -445,10 +462,36 @@ func packA(dst []float32, a Matrix, alpha float32, i0, mc, pc, kc, mr int) {
 	}
 }
 
+// packB packs B row by row with at least byRowPanels full panels and at
+// most byRowK rows.
+const (
+	byRowPanels = 64
+	byRowK      = 128
+)
+
+func byRow(b Matrix, kc, nc, nr int) bool {
+	return !b.Trans && nc/nr >= byRowPanels && kc <= byRowK
+}
+
 // packB writes k [pc, pc+kc) x columns [j0, j0+nc) of B as NR-column panels,
 // each kc x NR, zero-padding the last panel.
 func packB(dst []float32, b Matrix, pc, kc, j0, nc, nr int) {
-	for jr := 0; jr < nc; jr += nr {
+	jr0 := 0
+	if full := nc / nr; byRow(b, kc, nc, nr) {
+		// Row by row: each of B's rows is read as one sequential stream
+		// (1x1 convolutions on 56x56 and 112x112 maps, input just written:
+		// 0.85-0.95x the time of kc rows read at once; on 28x28, 1.06x).
+		// With a deep k block the panels lie kc*nr floats apart, 16 KiB
+		// for 256: a row's stores go to one L1 set (1.05-1.07x).
+		byRow := true
+		for p := 0; p < kc && byRow; p++ {
+			byRow = packRow(dst[p*nr:], b.Data[(pc+p)*b.Stride+j0:], full, kc*nr, nr)
+		}
+		if byRow {
+			jr0 = full * nr
+		}
+	}
+	for jr := jr0; jr < nc; jr += nr {
 		nn := min(nr, nc-jr)
 		panel := dst[jr*kc : jr*kc+kc*nr]
 		if !b.Trans && nn == nr {

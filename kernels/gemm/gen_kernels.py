@@ -97,6 +97,37 @@ def pack(name, nr, out):
     w("\tRET")
     w("")
 
+def pack_row(name, nr, out):
+    """Copies one row of B, panels x nr floats in a row, into the row's place
+    in each of panels packed panels, pstride floats apart: B read row by row,
+    each row one sequential stream, where reading a panel's kc rows at once
+    (pack above) runs kc streams a row stride apart, which the prefetchers
+    follow poorly when B's rows are whole feature maps not in cache."""
+    vecs = nr // 8
+    w = out.append
+    w(f"// func {name}(dst, src *float32, panels, pstride int)")
+    w(f"TEXT ·{name}(SB), NOSPLIT, $0-32")
+    w("\tMOVQ dst+0(FP), DI")
+    w("\tMOVQ src+8(FP), SI")
+    w("\tMOVQ panels+16(FP), CX")
+    w("\tMOVQ pstride+24(FP), DX")
+    w("\tSHLQ $2, DX")
+    w("\tTESTQ CX, CX")
+    w(f"\tJEQ {name}_done")
+    w(f"{name}_loop:")
+    for j in range(vecs):
+        w(f"\tVMOVUPS {32 * j}(SI), Y{j}")
+    for j in range(vecs):
+        w(f"\tVMOVUPS Y{j}, {32 * j}(DI)")
+    w(f"\tADDQ ${4 * nr}, SI")
+    w("\tADDQ DX, DI")
+    w("\tDECQ CX")
+    w(f"\tJNE {name}_loop")
+    w(f"{name}_done:")
+    w("\tVZEROUPPER")
+    w("\tRET")
+    w("")
+
 def rows8(name, out):
     """8 rows x 8 columns of C from A read in place (row i at a + i*lda) and
     B read in place (row p at b + p*ldb): for products with N <= 8 (attention
@@ -165,4 +196,6 @@ kernel("kernelAVX2Half", 6, 8, "Y", 8, out, strided=True)
 rows8("kernelAVX2Rows8", out)
 pack("packRows16AVX", 16, out)
 pack("packRows32AVX", 32, out)
+pack_row("packRow16AVX", 16, out)
+pack_row("packRow32AVX", 32, out)
 open("kernel_amd64.s", "w").write("\n".join(out))

@@ -127,6 +127,32 @@ func packRows(dst, src []float32, kc, stride, nr int) bool {
 	return true
 }
 
+//go:noescape
+func packRow16AVX(dst, src *float32, panels, pstride int)
+
+//go:noescape
+func packRow32AVX(dst, src *float32, panels, pstride int)
+
+// packRow copies panels x nr floats of one row of B from src into panels
+// packed panels, pstride apart in dst; it reports false when no vector
+// routine fits nr.
+func packRow(dst, src []float32, panels, pstride, nr int) bool {
+	if panels == 0 || !cpu.X86.HasAVX {
+		return panels == 0
+	}
+	_ = src[panels*nr-1]
+	_ = dst[(panels-1)*pstride+nr-1]
+	switch nr {
+	case 16:
+		packRow16AVX(&dst[0], &src[0], panels, pstride)
+	case 32:
+		packRow32AVX(&dst[0], &src[0], panels, pstride)
+	default:
+		return false
+	}
+	return true
+}
+
 // kernels lists the micro-kernels this machine can run, best first.
 func kernels() []kernel {
 	var ks []kernel

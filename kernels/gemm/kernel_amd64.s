@@ -795,3 +795,51 @@ packRows32AVX_loop:
 packRows32AVX_done:
 	VZEROUPPER
 	RET
+
+// func packRow16AVX(dst, src *float32, panels, pstride int)
+TEXT ·packRow16AVX(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ panels+16(FP), CX
+	MOVQ pstride+24(FP), DX
+	SHLQ $2, DX
+	TESTQ CX, CX
+	JEQ packRow16AVX_done
+packRow16AVX_loop:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ $64, SI
+	ADDQ DX, DI
+	DECQ CX
+	JNE packRow16AVX_loop
+packRow16AVX_done:
+	VZEROUPPER
+	RET
+
+// func packRow32AVX(dst, src *float32, panels, pstride int)
+TEXT ·packRow32AVX(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ panels+16(FP), CX
+	MOVQ pstride+24(FP), DX
+	SHLQ $2, DX
+	TESTQ CX, CX
+	JEQ packRow32AVX_done
+packRow32AVX_loop:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, SI
+	ADDQ DX, DI
+	DECQ CX
+	JNE packRow32AVX_loop
+packRow32AVX_done:
+	VZEROUPPER
+	RET
