@@ -438,13 +438,7 @@ func (k *attentionKernel) scoreRow(g *attnShape, row, md []float32, maskRow func
 // transposeMats writes each r x c matrix of src transposed into dst.
 func transposeMats(dst, src []float32, r, c int) {
 	for o := 0; o+r*c <= len(src); o += r * c {
-		a, b := src[o:o+r*c], dst[o:o+r*c]
-		for i := 0; i < r; i++ {
-			row := a[i*c : i*c+c]
-			for j, v := range row {
-				b[j*r+i] = v
-			}
-		}
+		transposeBlocked(dst[o:o+r*c], src[o:o+r*c], r, c, 0, c)
 	}
 }
 
