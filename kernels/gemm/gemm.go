@@ -252,11 +252,10 @@ func run(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, 
 }
 
 // directTiles is the most row tiles for which block reads B in place; it
-// packs B instead for at most packTiles tiles when B's rows are at least
-// farRows floats apart and packB packs it row by row.
+// packs B instead when B's rows are at least farRows floats apart and packB
+// packs it row by row.
 const (
 	directTiles = 6
-	packTiles   = 3
 	farRows     = 8192
 )
 
@@ -342,17 +341,17 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 			// (pointwise convolutions with M 13-36 on 28x28 and 56x56 maps:
 			// 0.75-0.9x the time), unless B's rows are a multiple of 4 KiB
 			// apart: those map to the same few L1 sets and evict each other
-			// (1.03-1.04x). But for at most packTiles tiles from rows over
-			// farRows floats apart that packB packs row by row (a pointwise
-			// convolution's input, 32 maps of 112x112 just written by the
-			// layer before), packing reads them faster than the kernel's
-			// kc rows at once (1x1 32->12, 32->16 on 112x112 in MobileNetV2:
-			// 0.8x the time); with more tiles, or rows closer (96->24 on
-			// 56x56), reading in place still wins.
+			// (1.03-1.04x). But B's rows over farRows floats apart, which
+			// packB packs row by row (a pointwise convolution's input, maps
+			// of 104x104 and up, just written by the layer before), are
+			// packed: that reads them faster than the kernel's kc rows at
+			// once (1x1 32->12, 32->16 on 112x112: 0.5-0.85x the time, 32->32
+			// on 104x104 in YOLO: 0.88x); rows closer (96->24 on 56x56) are
+			// still read in place faster.
 			tiles := 2
 			switch {
 			case kr.rows == nil:
-			case i1-i0 <= packTiles*mr && byRow(b.mat, kc, nc, nr):
+			case byRow(b.mat, kc, nc, nr):
 				tiles = 0
 			case b.mat.Stride%1024 != 0:
 				tiles = directTiles
