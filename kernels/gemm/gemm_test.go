@@ -240,3 +240,30 @@ func TestRowRemainders(t *testing.T) {
 		}
 	})
 }
+
+// TestPackBByRow: B packed row by row (rows far apart, many panels) gives
+// the panels packed column by column would, for both SIMD panel widths,
+// with a ragged last panel zero-padded.
+func TestPackBByRow(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, nr := range []int{16, 32} {
+		kc, nc, ldb := 9, byRowPanels*nr+5, farRows+3
+		b := Matrix{randMat(r, (kc+2)*ldb), ldb, false}
+		if !byRow(b, kc, nc, nr) {
+			t.Fatalf("nr=%d: the shape does not take the row-by-row packing", nr)
+		}
+		got := randMat(r, kc*roundUp(nc, nr))
+		packB(got, b, 2, kc, 7, nc, nr)
+		for j := 0; j < roundUp(nc, nr); j++ {
+			for p := 0; p < kc; p++ {
+				var want float32
+				if j < nc {
+					want = b.at(2+p, 7+j)
+				}
+				if g := got[j/nr*kc*nr+p*nr+j%nr]; g != want {
+					t.Fatalf("nr=%d: packed B[%d, %d] = %v, want %v", nr, p, j, g, want)
+				}
+			}
+		}
+	}
+}
