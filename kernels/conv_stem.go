@@ -1,0 +1,242 @@
+package kernels
+
+import (
+	"github.com/onnxq/onnxq/kernels/gemm"
+	"github.com/onnxq/onnxq/kernels/vec"
+)
+
+// The stem path of Conv: a network's first convolution, over the 1-4
+// channels of the image, at one thread. The grid path would lay out the
+// phase planes of the whole image first (2 MiB for YOLO's 416x416 input),
+// then run the GEMM over them, then the epilogue over the whole output (2.7
+// MiB for YOLO's stem): three passes whose data has left the cache by the
+// next one. Here each strip of a few output rows lays out only the phase
+// rows it reads into a small buffer that stays in L1/L2, runs the same grid
+// GEMM over them and applies the epilogue to the rows it just wrote, so the
+// image is read once and the output written once, each while in cache.
+// Other layers' inputs have many channels: their strips would need the
+// whole kernel's K per row and gain little, so they keep the grid path.
+
+// stemMaxChannels is the most input channels (per group) a stem has: RGB,
+// RGBA, grayscale.
+const stemMaxChannels = 4
+
+// stemStripFloats is about how much output a strip computes (64 KiB): its
+// phase rows and its output stay in L2 from the layout to the epilogue.
+const stemStripFloats = 1 << 14
+
+// stemLayout places the phase rows of one strip of output rows: the grid
+// layout's planes cut down to the strip's rows and the halo below them.
+type stemLayout struct {
+	geo    convGeom
+	cg, mg int
+	narrow bool // for the 4-row kernel's 24-wide panels
+	rows   int  // output rows per strip
+	hq, wq int  // the whole phase planes' size (as gridLayout's)
+	hs     int  // phase rows per strip: rows and the halo
+	cols   int  // output columns computed per row: ow rounded up to 8
+	cs     int  // floats per input channel in the strip buffer
+	offs   []int
+	phases []bool
+}
+
+// stemFits reports whether the stem path computes a convolution that the
+// grid path would: few input channels per group, and one thread.
+func stemFits(ctx *Context, g convGeom, cg, m int) bool {
+	kk := cg * g.kh * g.kw
+	return cg <= stemMaxChannels && threadsFor(ctx, m*kk*g.oh*g.ow, minBandMACs) == 1
+}
+
+// stemFor returns the stem layout of l's convolution with mg output channels
+// per group, made on first use.
+func (l *gridLayout) stemFor(mg int, narrow bool) *stemLayout {
+	if s := l.stem.Load(); s != nil && s.mg == mg && s.narrow == narrow {
+		return s
+	}
+	s := newStemLayout(l.geo, l.cg, mg, narrow)
+	l.stem.Store(s)
+	return s
+}
+
+// forceGridStem sends stems through the grid path, for the tests and
+// benchmarks that compare both.
+var forceGridStem = false
+
+func newStemLayout(g convGeom, cg, mg int, narrow bool) *stemLayout {
+	cols := roundUp8(g.ow)
+	halo := (g.kh - 1) * g.dh / g.sh
+	rows := max(1, stemStripFloats/max(1, mg*cols))
+	// Whole panels: a strip of rows*cols pixels is a multiple of the
+	// kernel's panel width (24 for the 4-row kernel, else 16), so none is
+	// computed through the scratch tile.
+	nr := 16
+	if narrow {
+		nr = 24
+	}
+	step := nr / gcd(cols, nr)
+	rows = max(step, rows/step*step)
+	rows = min(rows, g.oh)
+	l := &stemLayout{
+		geo: g, cg: cg, mg: mg, narrow: narrow, rows: rows, cols: cols,
+		hq: g.oh + halo,
+		wq: cols + (g.kw-1)*g.dw/g.sw,
+		hs: rows + halo,
+	}
+	// An odd number of cache lines per channel, as in newGridLayout.
+	l.cs = (g.sh*g.sw*l.hs*l.wq + 15) / 16 * 16
+	if l.cs/16%2 == 0 {
+		l.cs += 16
+	}
+	l.phases = make([]bool, g.sh*g.sw)
+	plane := l.hs * l.wq
+	for ci := 0; ci < cg; ci++ {
+		for ki := 0; ki < g.kh; ki++ {
+			for kj := 0; kj < g.kw; kj++ {
+				q := (ki*g.dh%g.sh)*g.sw + kj*g.dw%g.sw
+				l.phases[q] = true
+				l.offs = append(l.offs, ci*l.cs+q*plane+(ki*g.dh/g.sh)*l.wq+kj*g.dw/g.sw)
+			}
+		}
+	}
+	return l
+}
+
+// fill lays out phase rows [i0, i1) of the cg channels of src into the
+// strip buffer dst, row i0 first. Rows that fall on padding are zeroed;
+// the padding columns are never written, so the caller zeroes dst once.
+func (l *stemLayout) fill(src, dst []float32, i0, i1 int) {
+	g := l.geo
+	plane, splane := g.h*g.w, l.hs*l.wq
+	for ci := 0; ci < l.cg; ci++ {
+		d := dst[ci*l.cs : (ci+1)*l.cs]
+		for q, need := range l.phases {
+			if !need {
+				continue
+			}
+			ilo, ihi := validRange(l.hq, g.h, g.sh, q/g.sw, g.pt)
+			for i := i0; i < i1; i++ {
+				if i < ilo || i >= ihi {
+					clear(d[q*splane+(i-i0)*l.wq : q*splane+(i-i0+1)*l.wq])
+				}
+			}
+		}
+		fillPhaseRowsAt(g, l.hq, l.wq, splane, src[ci*plane:(ci+1)*plane], d, l.phases, i0, i1, i0)
+	}
+}
+
+// prefetch names the input rows that output rows [y0, y1) read in src and
+// their outputs in og, to come into cache while the strip before them is
+// computed: the image and the output are in memory, not cache, and the
+// strip's fill and its stores would stall on them.
+func (l *stemLayout) prefetch(src, og []float32, y0, y1 int) {
+	if y0 >= y1 {
+		return
+	}
+	g := l.geo
+	halo := l.hs - l.rows
+	r0 := max(0, y0*g.sh-g.pt)
+	r1 := min(g.h, (y1+halo)*g.sh-g.pt)
+	for ci := 0; r0 < r1 && ci < l.cg; ci++ {
+		vec.Prefetch(src[(ci*g.h+r0)*g.w : (ci*g.h+r1)*g.w])
+	}
+	spatialN := g.oh * g.ow
+	for i := 0; i < l.mg; i++ {
+		vec.Prefetch(og[i*spatialN+y0*g.ow : i*spatialN+y1*g.ow])
+	}
+}
+
+// runStem computes the convolution of Run as runGrid would, strip by strip
+// (see above); eps, when not nil, is the epilogue per output channel as one
+// pass (prog's rowEpilogues).
+func runStem(ctx *Context, l *stemLayout, n, g, mg int, xd, od, bias []float32, packs, narrow []*gemm.PackedA, prog *ewProgram, epi *ewRun, eps []vec.Epilogue) {
+	geo, cg := l.geo, l.cg
+	c := g * cg
+	oh, ow, cols := geo.oh, geo.ow, l.cols
+	spatialN := oh * ow
+	plane := geo.h * geo.w
+	halo := l.hs - l.rows
+	buf := ctx.Scratch(cg * l.cs)
+	defer ctx.Release(buf)
+	clear(buf)
+	// With padded rows (cols > ow) a strip is computed into wide, its rows
+	// cols apart, and copied out without the extra columns.
+	var wide []float32
+	if cols != ow {
+		wide = ctx.Scratch(mg * l.rows * cols)
+		defer ctx.Release(wide)
+	}
+	var regs [][]float32
+	if epi != nil && eps == nil {
+		regs = prog.registers()
+	}
+	for b := 0; b < n; b++ {
+		for gi := 0; gi < g; gi++ {
+			xg := xd[(b*c+gi*cg)*plane:]
+			base := (b*g*mg + gi*mg) * spatialN
+			og := od[base : base+mg*spatialN]
+			var bs []float32
+			if bias != nil {
+				bs = bias[gi*mg : (gi+1)*mg]
+			}
+			// finish applies the epilogue to output rows [r0, r1), just
+			// computed and still in cache. Before the last row it runs on
+			// to a multiple of 8 floats, into the next row, which is
+			// computed (overwritten) later: the vector loops then leave
+			// no scalar tail.
+			finish := func(r0, r1 int) {
+				n := (r1 - r0) * ow
+				if r1 < oh {
+					n = roundUp8(n)
+				}
+				for i := 0; epi != nil && i < mg; i++ {
+					at := base + i*spatialN + r0*ow
+					if eps != nil {
+						eps[gi*mg+i].Apply(od[at : at+n])
+						continue
+					}
+					epi.span(regs, od, od, at, at+n)
+				}
+			}
+			for y0 := 0; y0 < oh; y0 += l.rows {
+				y1 := min(oh, y0+l.rows)
+				l.prefetch(xg, og, y1, min(oh, y1+l.rows))
+				l.fill(xg, buf, y0, min(l.hq, y1+halo))
+				grid := gemm.Grid{Data: buf, Offs: l.offs, Rows: y1 - y0, Cols: cols, RowStride: l.wq}
+				if wide == nil {
+					stemGEMM(packs[gi], narrow, gi, grid, bs, og[y0*ow:], spatialN)
+				} else {
+					np := (y1 - y0) * cols
+					stemGEMM(packs[gi], narrow, gi, grid, bs, wide, np)
+					for i := 0; i < mg; i++ {
+						for y := y0; y < y1; y++ {
+							copy(og[i*spatialN+y*ow:i*spatialN+(y+1)*ow], wide[i*np+(y-y0)*cols:])
+						}
+					}
+				}
+				finish(y0, y1)
+			}
+		}
+	}
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// stemGEMM multiplies group gi's packed weights by grid into dst (ldd
+// apart), with the 4-row packing where it computes fewer padding tiles, and
+// the bias bs (nil for none) added as the micro-kernels store.
+func stemGEMM(pa *gemm.PackedA, narrow []*gemm.PackedA, gi int, grid gemm.Grid, bs, dst []float32, ldd int) {
+	np := grid.Rows * grid.Cols
+	if narrow != nil && gemm.GridTiles(narrow[gi], np) < gemm.GridTiles(pa, np) {
+		pa = narrow[gi]
+	}
+	if bs != nil {
+		gemm.MulPackedAGridBias(pa, grid, bs, dst, ldd, 1)
+		return
+	}
+	gemm.MulPackedAGrid(pa, grid, 0, dst, ldd, 1)
+}

@@ -1,0 +1,194 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/parallel"
+	"github.com/onnxq/onnxq/testmodels"
+)
+
+// stemModel is one dense Conv (c -> m channels in group groups, geometry g,
+// with a bias) followed by the epilogue named by epi as exporters write it:
+// "silu" (Sigmoid and Mul, YOLO's), "bn-relu6" (BatchNormalization then Clip
+// 0..6, MobileNet's), "relu" (SqueezeNet's) or "" (none).
+func stemModel(r *rand.Rand, g convGeom, c, m, group int, epi string) *graph.Model {
+	md := graph.NewModel(graph.Opset{Domain: "", Version: 21})
+	gr := md.Graph
+	cg := c / group
+	ins := []*graph.Value{gr.AddInput("x", graph.Float, nil),
+		gr.AddInitializer("w", graph.Float32Tensor([]int{m, cg, g.kh, g.kw}, randFloats(r, m*cg*g.kh*g.kw))),
+		gr.AddInitializer("b", graph.Float32Tensor([]int{m}, randFloats(r, m)))}
+	pb := (g.oh-1)*g.sh + g.dh*(g.kh-1) + 1 - g.h - g.pt
+	pr := (g.ow-1)*g.sw + g.dw*(g.kw-1) + 1 - g.w - g.pl
+	y := gr.AddNode("Conv", "conv", ins, []string{"conv_out"},
+		graph.AttrIntOf("group", int64(group)),
+		graph.AttrIntsOf("kernel_shape", int64(g.kh), int64(g.kw)),
+		graph.AttrIntsOf("strides", int64(g.sh), int64(g.sw)),
+		graph.AttrIntsOf("dilations", int64(g.dh), int64(g.dw)),
+		graph.AttrIntsOf("pads", int64(g.pt), int64(g.pl), int64(max(0, pb)), int64(max(0, pr)))).Output()
+	scalar := func(name string, v float32) *graph.Value {
+		return gr.AddInitializer(name, graph.Float32Tensor([]int{}, []float32{v}))
+	}
+	switch epi {
+	case "silu":
+		s := gr.AddNode("Sigmoid", "sigmoid", []*graph.Value{y}, []string{"sig"}).Output()
+		y = gr.AddNode("Mul", "mul", []*graph.Value{y, s}, []string{"silu"}).Output()
+	case "bn-relu6":
+		v := make([]float32, m)
+		for i := range v {
+			v[i] = 0.25 + r.Float32()
+		}
+		y = gr.AddNode("BatchNormalization", "bn", []*graph.Value{y,
+			gr.AddInitializer("scale", graph.Float32Tensor([]int{m}, randFloats(r, m))),
+			gr.AddInitializer("shift", graph.Float32Tensor([]int{m}, randFloats(r, m))),
+			gr.AddInitializer("mean", graph.Float32Tensor([]int{m}, randFloats(r, m))),
+			gr.AddInitializer("var", graph.Float32Tensor([]int{m}, v))}, []string{"bn_out"}).Output()
+		y = gr.AddNode("Clip", "clip", []*graph.Value{y, scalar("lo", 0), scalar("hi", 6)}, []string{"clip_out"}).Output()
+	case "relu":
+		y = gr.AddNode("Relu", "relu", []*graph.Value{y}, []string{"relu_out"}).Output()
+	}
+	gr.AddOutput(y)
+	return md
+}
+
+// TestConvStemMatchesGrid runs stems (1-4 input channels) on the stem path
+// and on the grid path, both with their epilogues fused, on one thread and
+// split over two (where the grid path takes them): all must give the same
+// bits, and without an epilogue the stem path must match the direct
+// reference convolution. The shapes have padding and none, output widths
+// that are no multiple of 8 (computed 8 wider, the extra column landing on
+// the next row), several strips with a shorter last one, batches of 2, two
+// groups, 3x3 and 7x7 kernels, strides 1 and 2, and a dilation.
+func TestConvStemMatchesGrid(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	defer func() { forceGridStem = false }()
+	cases := 0
+	for _, tc := range []struct{ n, c, m, group, h, w, k, s, d, pad int }{
+		{1, 3, 16, 1, 66, 64, 3, 2, 1, 1},   // YOLO's stem, smaller: 32 wide
+		{1, 3, 64, 1, 96, 94, 3, 2, 1, 0},   // SqueezeNet's: 46 wide, no padding
+		{2, 3, 32, 1, 50, 48, 3, 2, 1, 1},   // MobileNetV2's, a batch of 2
+		{1, 3, 24, 1, 80, 80, 7, 2, 1, 3},   // ResNet's 7x7
+		{1, 1, 8, 1, 40, 47, 3, 1, 1, 1},    // grayscale, 47 wide, stride 1
+		{2, 4, 20, 1, 45, 63, 3, 2, 1, 0},   // RGBA, 31 wide
+		{1, 2, 13, 1, 37, 45, 3, 2, 2, 2},   // dilated, 23 wide
+		{1, 4, 12, 2, 33, 48, 3, 2, 1, 1},   // two groups of 2 channels
+		{1, 3, 40, 1, 160, 222, 3, 2, 1, 0}, // several strips, 110 wide
+	} {
+		g := convGeom{h: tc.h, w: tc.w, kh: tc.k, kw: tc.k, sh: tc.s, sw: tc.s, dh: tc.d, dw: tc.d}
+		g.oh, g.pt, _ = convOut(g.h, tc.k, tc.s, tc.d, tc.pad, tc.pad, "NOTSET")
+		g.ow, g.pl, _ = convOut(g.w, tc.k, tc.s, tc.d, tc.pad, tc.pad, "NOTSET")
+		if !gridFits(g) {
+			t.Fatalf("%+v: output %dx%d does not take the grid path", tc, g.oh, g.ow)
+		}
+		if !stemFits(&Context{Threads: 1}, g, tc.c/tc.group, tc.m) {
+			t.Fatalf("%+v: does not take the stem path", tc)
+		}
+		if l := newStemLayout(g, tc.c/tc.group, tc.m/tc.group, false); tc.h > 100 && l.rows >= g.oh {
+			t.Fatalf("%+v: %d rows per strip, want several strips", tc, l.rows)
+		}
+		for _, epi := range []string{"", "silu", "bn-relu6", "relu"} {
+			cases++
+			md := stemModel(r, g, tc.c, tc.m, tc.group, epi)
+			x := graph.Float32Tensor([]int{tc.n, tc.c, g.h, g.w}, randFloats(r, tc.n*tc.c*g.h*g.w))
+			name := fmt.Sprintf("%+v %q", tc, epi)
+			run := func(grid bool, threads int) []float32 {
+				forceGridStem = grid
+				if threads > 1 {
+					parallel.ForceSplit(threads)
+					defer parallel.ForceSplit(0)
+				}
+				s, err := NewSession(md, Options{Threads: threads})
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, err := s.Run(map[string]*graph.Tensor{"x": x})
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				return out[md.Graph.Outputs[0].Name].Float32s()
+			}
+			got := run(false, 1)
+			for _, want := range [][]float32{run(true, 1), run(true, 2)} {
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s: out[%d] = %v on the stem path, %v on the grid path", name, i, got[i], want[i])
+					}
+				}
+			}
+			if epi != "" {
+				continue
+			}
+			w := md.Graph.Initializers[0].Const.Float32s()
+			b := md.Graph.Initializers[1].Const.Float32s()
+			ref, mag := convNaive(x.Float32s(), w, b, tc.n, tc.c, g.h, g.w, tc.m, tc.group, g.kh, g.kw, g)
+			for i := range ref {
+				if math.Abs(float64(got[i]-ref[i])) > 1e-6*(1+float64(mag[i])) {
+					t.Fatalf("%s: out[%d] = %v, direct convolution %v", name, i, got[i], ref[i])
+				}
+			}
+		}
+	}
+	if cases != 36 {
+		t.Fatalf("%d cases", cases)
+	}
+}
+
+// BenchmarkConvStemVsGrid times zoo models' stems in the whole model at one
+// thread (its input and output in memory, not cache, as in use) on the stem
+// path and on the grid path, alternating run by run; it reports each path's
+// median ms for the stem's step and for the whole run, and their ratios.
+func BenchmarkConvStemVsGrid(b *testing.B) {
+	for _, name := range []string{"yolo-silu", "squeezenet", "mobilenetv2", "resnet50"} {
+		b.Run(name, func(b *testing.B) {
+			m, err := testmodels.Build(name, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			in, err := testmodels.Samples(name, m, 1, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s, err := NewSession(m, Options{Threads: 1, Profile: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() { forceGridStem = false }()
+			var step, run [2][]float64
+			for i := 0; i < b.N+2; i++ {
+				for path := 0; path < 2; path++ {
+					forceGridStem = path == 1
+					s.ResetProfile()
+					out, err := s.Run(in[0])
+					if err != nil {
+						b.Fatal(err)
+					}
+					s.Recycle(out)
+					p := s.Profile()
+					if i < 2 {
+						continue
+					}
+					// The stem is the first step that is a Conv.
+					for _, e := range p.Events {
+						if strings.HasPrefix(p.Steps[e.Step].OpType, "Conv") {
+							step[path] = append(step[path], float64(e.Dur.Microseconds())/1e3)
+							break
+						}
+					}
+					run[path] = append(run[path], float64(p.Runs[0].Dur.Microseconds())/1e3)
+				}
+			}
+			med := func(v []float64) float64 { sort.Float64s(v); return v[len(v)/2] }
+			st, gs, sr, gr := med(step[0]), med(step[1]), med(run[0]), med(run[1])
+			b.ReportMetric(st, "stem-ms")
+			b.ReportMetric(gs, "grid-ms")
+			b.ReportMetric(st/gs, "stem/grid")
+			b.ReportMetric(sr/gr, "run-stem/grid")
+		})
+	}
+}
