@@ -208,9 +208,17 @@ func runStem(ctx *Context, l *stemLayout, n, g, mg int, xd, od, bias []float32, 
 					np := (y1 - y0) * cols
 					stemGEMM(packs[gi], narrow, gi, grid, bs, wide, np)
 					for i := 0; i < mg; i++ {
+						if eps != nil {
+							// One call per channel on the strip's rows,
+							// a multiple of 8 wide, before they go out.
+							eps[gi*mg+i].Apply(wide[i*np : (i+1)*np])
+						}
 						for y := y0; y < y1; y++ {
 							copy(og[i*spatialN+y*ow:i*spatialN+(y+1)*ow], wide[i*np+(y-y0)*cols:])
 						}
+					}
+					if eps != nil {
+						continue
 					}
 				}
 				finish(y0, y1)
