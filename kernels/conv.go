@@ -315,7 +315,7 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		var res *residual
 		if skip {
 			res = k.res
-		} else if !forceGridStem && stemFits(ctx, geo, cg, m) {
+		} else if !forceGridStem && stemFits(cg) {
 			runStem(ctx, l.stemFor(mg, k.narrow != nil), n, g, mg, xd, od, bias, packs, k.narrow, prog, epi, k.eps)
 			return out, skip, nil
 		}

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"github.com/onnxq/onnxq/kernels/gemm"
+	"github.com/onnxq/onnxq/kernels/parallel"
 	"github.com/onnxq/onnxq/kernels/vec"
 )
 
@@ -41,10 +42,9 @@ type stemLayout struct {
 }
 
 // stemFits reports whether the stem path computes a convolution that the
-// grid path would: few input channels per group, and one thread.
-func stemFits(ctx *Context, g convGeom, cg, m int) bool {
-	kk := cg * g.kh * g.kw
-	return cg <= stemMaxChannels && threadsFor(ctx, m*kk*g.oh*g.ow, minBandMACs) == 1
+// grid path would: few input channels per group.
+func stemFits(cg int) bool {
+	return cg <= stemMaxChannels
 }
 
 // stemFor returns the stem layout of l's convolution with mg output channels
@@ -147,7 +147,10 @@ func (l *stemLayout) prefetch(src, og []float32, y0, y1 int) {
 
 // runStem computes the convolution of Run as runGrid would, strip by strip
 // (see above); eps, when not nil, is the epilogue per output channel as one
-// pass (prog's rowEpilogues).
+// pass (prog's rowEpilogues). With more than one thread, each takes bands of
+// output rows (whole strips) of one image and group, with its own strip
+// buffers: one parallel region, and each thread's layout, GEMM and
+// epilogue stay in its own core's cache.
 func runStem(ctx *Context, l *stemLayout, n, g, mg int, xd, od, bias []float32, packs, narrow []*gemm.PackedA, prog *ewProgram, epi *ewRun, eps []vec.Epilogue) {
 	geo, cg := l.geo, l.cg
 	c := g * cg
@@ -155,76 +158,106 @@ func runStem(ctx *Context, l *stemLayout, n, g, mg int, xd, od, bias []float32, 
 	spatialN := oh * ow
 	plane := geo.h * geo.w
 	halo := l.hs - l.rows
-	buf := ctx.Scratch(cg * l.cs)
-	defer ctx.Release(buf)
-	clear(buf)
+	kk := cg * geo.kh * geo.kw
+	bands := min(oh, threadsFor(ctx, mg*kk*spatialN, minBandMACs))
+	bandRows := (oh + bands - 1) / bands
+	bandRows = (bandRows + l.rows - 1) / l.rows * l.rows // whole strips
+	bands = (oh + bandRows - 1) / bandRows
+	workers := min(n*g*bands, threadsFor(ctx, n*g*mg*kk*spatialN, minBandMACs))
+	bufs := ctx.Scratch(workers * cg * l.cs)
+	defer ctx.Release(bufs)
+	// The padding columns are zeroed once: fill never writes them.
+	clear(bufs)
 	// With padded rows (cols > ow) a strip is computed into wide, its rows
 	// cols apart, and copied out without the extra columns.
-	var wide []float32
+	var wides []float32
 	if cols != ow {
-		wide = ctx.Scratch(mg * l.rows * cols)
-		defer ctx.Release(wide)
+		wides = ctx.Scratch(workers * mg * l.rows * cols)
+		defer ctx.Release(wides)
 	}
-	var regs [][]float32
-	if epi != nil && eps == nil {
-		regs = prog.registers()
-	}
-	for b := 0; b < n; b++ {
-		for gi := 0; gi < g; gi++ {
-			xg := xd[(b*c+gi*cg)*plane:]
-			base := (b*g*mg + gi*mg) * spatialN
-			og := od[base : base+mg*spatialN]
-			var bs []float32
-			if bias != nil {
-				bs = bias[gi*mg : (gi+1)*mg]
+	// band computes output rows [r0, r1) of group gi of image b with one
+	// seat's buffers.
+	band := func(b, gi, r0, r1 int, buf, wide []float32) {
+		xg := xd[(b*c+gi*cg)*plane:]
+		base := (b*g*mg + gi*mg) * spatialN
+		og := od[base : base+mg*spatialN]
+		var bs []float32
+		if bias != nil {
+			bs = bias[gi*mg : (gi+1)*mg]
+		}
+		var regs [][]float32
+		if epi != nil && eps == nil {
+			regs = prog.registers()
+		}
+		// finish applies the epilogue to output rows [y0, y1), just
+		// computed and still in cache. Inside the band it runs on to a
+		// multiple of 8 floats, into the next row, which is computed
+		// (overwritten) later: the vector loops then leave no scalar tail.
+		finish := func(y0, y1 int) {
+			n := (y1 - y0) * ow
+			if y1 < r1 {
+				n = roundUp8(n)
 			}
-			// finish applies the epilogue to output rows [r0, r1), just
-			// computed and still in cache. Before the last row it runs on
-			// to a multiple of 8 floats, into the next row, which is
-			// computed (overwritten) later: the vector loops then leave
-			// no scalar tail.
-			finish := func(r0, r1 int) {
-				n := (r1 - r0) * ow
-				if r1 < oh {
-					n = roundUp8(n)
+			for i := 0; epi != nil && i < mg; i++ {
+				at := base + i*spatialN + y0*ow
+				if eps != nil {
+					eps[gi*mg+i].Apply(od[at : at+n])
+					continue
 				}
-				for i := 0; epi != nil && i < mg; i++ {
-					at := base + i*spatialN + r0*ow
-					if eps != nil {
-						eps[gi*mg+i].Apply(od[at : at+n])
-						continue
-					}
-					epi.span(regs, od, od, at, at+n)
+				epi.span(regs, od, od, at, at+n)
+			}
+		}
+		for y0 := r0; y0 < r1; y0 += l.rows {
+			y1 := min(r1, y0+l.rows)
+			l.prefetch(xg, og, y1, min(r1, y1+l.rows))
+			l.fill(xg, buf, y0, min(l.hq, y1+halo))
+			grid := gemm.Grid{Data: buf, Offs: l.offs, Rows: y1 - y0, Cols: cols, RowStride: l.wq}
+			if wide == nil {
+				stemGEMM(packs[gi], narrow, gi, grid, bs, og[y0*ow:], spatialN)
+				finish(y0, y1)
+				continue
+			}
+			np := (y1 - y0) * cols
+			stemGEMM(packs[gi], narrow, gi, grid, bs, wide, np)
+			for i := 0; i < mg; i++ {
+				if eps != nil {
+					// One call per channel on the strip's rows, a
+					// multiple of 8 wide, before they go out.
+					eps[gi*mg+i].Apply(wide[i*np : (i+1)*np])
+				}
+				for y := y0; y < y1; y++ {
+					copy(og[i*spatialN+y*ow:i*spatialN+(y+1)*ow], wide[i*np+(y-y0)*cols:])
 				}
 			}
-			for y0 := 0; y0 < oh; y0 += l.rows {
-				y1 := min(oh, y0+l.rows)
-				l.prefetch(xg, og, y1, min(oh, y1+l.rows))
-				l.fill(xg, buf, y0, min(l.hq, y1+halo))
-				grid := gemm.Grid{Data: buf, Offs: l.offs, Rows: y1 - y0, Cols: cols, RowStride: l.wq}
-				if wide == nil {
-					stemGEMM(packs[gi], narrow, gi, grid, bs, og[y0*ow:], spatialN)
-				} else {
-					np := (y1 - y0) * cols
-					stemGEMM(packs[gi], narrow, gi, grid, bs, wide, np)
-					for i := 0; i < mg; i++ {
-						if eps != nil {
-							// One call per channel on the strip's rows,
-							// a multiple of 8 wide, before they go out.
-							eps[gi*mg+i].Apply(wide[i*np : (i+1)*np])
-						}
-						for y := y0; y < y1; y++ {
-							copy(og[i*spatialN+y*ow:i*spatialN+(y+1)*ow], wide[i*np+(y-y0)*cols:])
-						}
-					}
-					if eps != nil {
-						continue
-					}
-				}
+			if eps == nil {
 				finish(y0, y1)
 			}
 		}
 	}
+	bufN, wideN := cg*l.cs, mg*l.rows*cols
+	seatBufs := func(seat int) (buf, wide []float32) {
+		buf = bufs[seat*bufN : (seat+1)*bufN]
+		if wides != nil {
+			wide = wides[seat*wideN : (seat+1)*wideN]
+		}
+		return buf, wide
+	}
+	if workers == 1 {
+		buf, wide := seatBufs(0)
+		for b := 0; b < n; b++ {
+			for gi := 0; gi < g; gi++ {
+				for r0 := 0; r0 < oh; r0 += bandRows {
+					band(b, gi, r0, min(oh, r0+bandRows), buf, wide)
+				}
+			}
+		}
+		return
+	}
+	parallel.ForSeat(workers, n*g*bands, func(seat, i int) {
+		t, gi, b := i%bands, i/bands%g, i/(bands*g)
+		buf, wide := seatBufs(seat)
+		band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), buf, wide)
+	})
 }
 
 func gcd(a, b int) int {

@@ -59,7 +59,7 @@ func stemModel(r *rand.Rand, g convGeom, c, m, group int, epi string) *graph.Mod
 
 // TestConvStemMatchesGrid runs stems (1-4 input channels) on the stem path
 // and on the grid path, both with their epilogues fused, on one thread and
-// split over two (where the grid path takes them): all must give the same
+// split over two (and three: bands of uneven rows): all must give the same
 // bits, and without an epilogue the stem path must match the direct
 // reference convolution. The shapes have padding and none, output widths
 // that are no multiple of 8 (computed 8 wider, the extra column landing on
@@ -86,7 +86,7 @@ func TestConvStemMatchesGrid(t *testing.T) {
 		if !gridFits(g) {
 			t.Fatalf("%+v: output %dx%d does not take the grid path", tc, g.oh, g.ow)
 		}
-		if !stemFits(&Context{Threads: 1}, g, tc.c/tc.group, tc.m) {
+		if !stemFits(tc.c / tc.group) {
 			t.Fatalf("%+v: does not take the stem path", tc)
 		}
 		if l := newStemLayout(g, tc.c/tc.group, tc.m/tc.group, false); tc.h > 100 && l.rows >= g.oh {
@@ -114,10 +114,14 @@ func TestConvStemMatchesGrid(t *testing.T) {
 				return out[md.Graph.Outputs[0].Name].Float32s()
 			}
 			got := run(false, 1)
-			for _, want := range [][]float32{run(true, 1), run(true, 2)} {
+			for _, other := range []struct {
+				grid    bool
+				threads int
+			}{{true, 1}, {true, 2}, {false, 2}, {false, 3}} {
+				want := run(other.grid, other.threads)
 				for i := range want {
 					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("%s: out[%d] = %v on the stem path, %v on the grid path", name, i, got[i], want[i])
+						t.Fatalf("%s: out[%d] = %v on the stem path, %v with grid=%v threads=%d", name, i, got[i], want[i], other.grid, other.threads)
 					}
 				}
 			}
@@ -145,50 +149,56 @@ func TestConvStemMatchesGrid(t *testing.T) {
 // median ms for the stem's step and for the whole run, and their ratios.
 func BenchmarkConvStemVsGrid(b *testing.B) {
 	for _, name := range []string{"yolo-silu", "squeezenet", "mobilenetv2", "resnet50"} {
-		b.Run(name, func(b *testing.B) {
-			m, err := testmodels.Build(name, 1)
-			if err != nil {
-				b.Fatal(err)
-			}
-			in, err := testmodels.Samples(name, m, 1, 1)
-			if err != nil {
-				b.Fatal(err)
-			}
-			s, err := NewSession(m, Options{Threads: 1, Profile: true})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer func() { forceGridStem = false }()
-			var step, run [2][]float64
-			for i := 0; i < b.N+2; i++ {
-				for path := 0; path < 2; path++ {
-					forceGridStem = path == 1
-					s.ResetProfile()
-					out, err := s.Run(in[0])
-					if err != nil {
-						b.Fatal(err)
-					}
-					s.Recycle(out)
-					p := s.Profile()
-					if i < 2 {
-						continue
-					}
-					// The stem is the first step that is a Conv.
-					for _, e := range p.Events {
-						if strings.HasPrefix(p.Steps[e.Step].OpType, "Conv") {
-							step[path] = append(step[path], float64(e.Dur.Microseconds())/1e3)
-							break
-						}
-					}
-					run[path] = append(run[path], float64(p.Runs[0].Dur.Microseconds())/1e3)
-				}
-			}
-			med := func(v []float64) float64 { sort.Float64s(v); return v[len(v)/2] }
-			st, gs, sr, gr := med(step[0]), med(step[1]), med(run[0]), med(run[1])
-			b.ReportMetric(st, "stem-ms")
-			b.ReportMetric(gs, "grid-ms")
-			b.ReportMetric(st/gs, "stem/grid")
-			b.ReportMetric(sr/gr, "run-stem/grid")
-		})
+		for _, threads := range []int{1, 2} {
+			benchStemVsGrid(b, name, threads)
+		}
 	}
+}
+
+func benchStemVsGrid(b *testing.B, name string, threads int) {
+	b.Run(fmt.Sprintf("%s/t%d", name, threads), func(b *testing.B) {
+		m, err := testmodels.Build(name, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		in, err := testmodels.Samples(name, m, 1, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := NewSession(m, Options{Threads: threads, Profile: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer func() { forceGridStem = false }()
+		var step, run [2][]float64
+		for i := 0; i < b.N+2; i++ {
+			for path := 0; path < 2; path++ {
+				forceGridStem = path == 1
+				s.ResetProfile()
+				out, err := s.Run(in[0])
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.Recycle(out)
+				p := s.Profile()
+				if i < 2 {
+					continue
+				}
+				// The stem is the first step that is a Conv.
+				for _, e := range p.Events {
+					if strings.HasPrefix(p.Steps[e.Step].OpType, "Conv") {
+						step[path] = append(step[path], float64(e.Dur.Microseconds())/1e3)
+						break
+					}
+				}
+				run[path] = append(run[path], float64(p.Runs[0].Dur.Microseconds())/1e3)
+			}
+		}
+		med := func(v []float64) float64 { sort.Float64s(v); return v[len(v)/2] }
+		st, gs, sr, gr := med(step[0]), med(step[1]), med(run[0]), med(run[1])
+		b.ReportMetric(st, "stem-ms")
+		b.ReportMetric(gs, "grid-ms")
+		b.ReportMetric(st/gs, "stem/grid")
+		b.ReportMetric(sr/gr, "run-stem/grid")
+	})
 }
