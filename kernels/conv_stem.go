@@ -7,16 +7,17 @@ import (
 )
 
 // The stem path of Conv: a network's first convolution, over the 1-4
-// channels of the image, at one thread. The grid path would lay out the
-// phase planes of the whole image first (2 MiB for YOLO's 416x416 input),
-// then run the GEMM over them, then the epilogue over the whole output (2.7
-// MiB for YOLO's stem): three passes whose data has left the cache by the
-// next one. Here each strip of a few output rows lays out only the phase
-// rows it reads into a small buffer that stays in L1/L2, runs the same grid
-// GEMM over them and applies the epilogue to the rows it just wrote, so the
-// image is read once and the output written once, each while in cache.
-// Other layers' inputs have many channels: their strips would need the
-// whole kernel's K per row and gain little, so they keep the grid path.
+// channels of the image. The grid path lays out the phase planes of the
+// whole image first (2 MiB for YOLO's 416x416 input), then runs the GEMM
+// over them, then the epilogue over the output in strips (2.7 MiB in all for
+// YOLO's stem): the layout has left the cache before the GEMM reads it. Here
+// each strip of a few output rows lays out only the phase rows it reads (its
+// rows and the halo below) into a small buffer that stays in L1/L2, runs the
+// same grid GEMM over them and applies the epilogue to the rows it just
+// wrote. Strips are whole panels of the 4-row kernel (24 wide), which runs
+// these K=27 products at about 40 GMAC/s where the 6x16 one reaches 30-34.
+// Other layers' inputs have many channels: a strip's phase rows would then
+// be as large as the grid path's planes, so they keep the grid path.
 
 // stemMaxChannels is the most input channels (per group) a stem has: RGB,
 // RGBA, grayscale.
@@ -124,27 +125,6 @@ func (l *stemLayout) fill(src, dst []float32, i0, i1 int) {
 	}
 }
 
-// prefetch names the input rows that output rows [y0, y1) read in src and
-// their outputs in og, to come into cache while the strip before them is
-// computed: the image and the output are in memory, not cache, and the
-// strip's fill and its stores would stall on them.
-func (l *stemLayout) prefetch(src, og []float32, y0, y1 int) {
-	if y0 >= y1 {
-		return
-	}
-	g := l.geo
-	halo := l.hs - l.rows
-	r0 := max(0, y0*g.sh-g.pt)
-	r1 := min(g.h, (y1+halo)*g.sh-g.pt)
-	for ci := 0; r0 < r1 && ci < l.cg; ci++ {
-		vec.Prefetch(src[(ci*g.h+r0)*g.w : (ci*g.h+r1)*g.w])
-	}
-	spatialN := g.oh * g.ow
-	for i := 0; i < l.mg; i++ {
-		vec.Prefetch(og[i*spatialN+y0*g.ow : i*spatialN+y1*g.ow])
-	}
-}
-
 // runStem computes the convolution of Run as runGrid would, strip by strip
 // (see above); eps, when not nil, is the epilogue per output channel as one
 // pass (prog's rowEpilogues). With more than one thread, each takes bands of
@@ -209,7 +189,6 @@ func runStem(ctx *Context, l *stemLayout, n, g, mg int, xd, od, bias []float32, 
 		}
 		for y0 := r0; y0 < r1; y0 += l.rows {
 			y1 := min(r1, y0+l.rows)
-			l.prefetch(xg, og, y1, min(r1, y1+l.rows))
 			l.fill(xg, buf, y0, min(l.hq, y1+halo))
 			grid := gemm.Grid{Data: buf, Offs: l.offs, Rows: y1 - y0, Cols: cols, RowStride: l.wq}
 			if wide == nil {

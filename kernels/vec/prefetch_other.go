@@ -1,5 +1,0 @@
-//go:build !amd64 || purego
-
-package vec
-
-func prefetchAsm(x *float32, n int) {}
