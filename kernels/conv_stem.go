@@ -150,7 +150,7 @@ func runStem(ctx *Context, l *stemLayout, n, g, mg int, xd, od, bias []float32, 
 	kk := cg * geo.kh * geo.kw
 	bands := min(oh, threadsFor(ctx, mg*kk*spatialN, minBandMACs))
 	// Even bands (a band's last strip may then be partial): whole strips
-	// per band made SqueezeNet's two bands 57 and 54 rows, 1.04x slower.
+	// per band would make SqueezeNet's two bands 57 and 54 rows.
 	bandRows := (oh + bands - 1) / bands
 	bands = (oh + bandRows - 1) / bandRows
 	workers := min(n*g*bands, threadsFor(ctx, n*g*mg*kk*spatialN, minBandMACs))
