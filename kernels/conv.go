@@ -315,6 +315,9 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		var res *residual
 		if skip {
 			res = k.res
+		} else if !forceGridStem && stemFits(cg) {
+			runStem(ctx, l.stemFor(mg, k.narrow != nil), n, g, mg, xd, od, bias, packs, k.narrow, prog, epi, k.eps)
+			return out, skip, nil
 		}
 		runGrid(ctx, l, n, g, mg, xd, od, bias, packs, k.narrow, prog, epi, res, sk)
 		return out, skip, nil

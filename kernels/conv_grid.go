@@ -1,6 +1,8 @@
 package kernels
 
 import (
+	"sync/atomic"
+
 	"github.com/onnxq/onnxq/kernels/gemm"
 	"github.com/onnxq/onnxq/kernels/parallel"
 	"github.com/onnxq/onnxq/kernels/vec"
@@ -32,9 +34,10 @@ type gridLayout struct {
 	cg     int
 	cols   int // output columns computed per row: ow, or ow rounded up to 8
 	hq, wq int
-	cs     int    // floats per input channel in the phase buffer
-	offs   []int  // per tap (ci, ki, kj): where it starts, relative to the group's first channel
-	phases []bool // which of the sh*sw phases a tap reads
+	cs     int                        // floats per input channel in the phase buffer
+	offs   []int                      // per tap (ci, ki, kj): where it starts, relative to the group's first channel
+	phases []bool                     // which of the sh*sw phases a tap reads
+	stem   atomic.Pointer[stemLayout] // the stem path's strips, made on first use
 }
 
 func newGridLayout(g convGeom, cg int) *gridLayout {
@@ -263,7 +266,12 @@ func fillPhases(g convGeom, hq, wq int, src, dst []float32, need []bool) {
 
 // fillPhaseRows is fillPhases on rows [i0, i1) of the phase planes only.
 func fillPhaseRows(g convGeom, hq, wq int, src, dst []float32, need []bool, i0, i1 int) {
-	plane := hq * wq
+	fillPhaseRowsAt(g, hq, wq, hq*wq, src, dst, need, i0, i1, 0)
+}
+
+// fillPhaseRowsAt is fillPhaseRows into planes of plane floats that start at
+// row r0 (the stem path's strip buffers: row i of a phase lands at row i-r0).
+func fillPhaseRowsAt(g convGeom, hq, wq, plane int, src, dst []float32, need []bool, i0, i1, r0 int) {
 	for px := 0; px < g.sw; px++ {
 		// Columns j with j*sw + px - pl inside the input row.
 		lo, hi := validRange(wq, g.w, g.sw, px, g.pl)
@@ -280,7 +288,7 @@ func fillPhaseRows(g convGeom, hq, wq int, src, dst []float32, need []bool, i0, 
 			// Rows i with i*sh + py - pt inside the input.
 			ilo, ihi := validRange(hq, g.h, g.sh, py, g.pt)
 			for i := max(ilo, i0); i < min(ihi, i1); i++ {
-				seg := ph[i*wq+lo : i*wq+hi]
+				seg := ph[(i-r0)*wq+lo : (i-r0)*wq+hi]
 				srow := src[(i*g.sh+py-g.pt)*g.w+ix0:]
 				vec.Strided(seg, srow, g.sw)
 			}

@@ -1,0 +1,272 @@
+package kernels
+
+import (
+	"github.com/onnxq/onnxq/kernels/gemm"
+	"github.com/onnxq/onnxq/kernels/parallel"
+	"github.com/onnxq/onnxq/kernels/vec"
+)
+
+// The stem path of Conv: a network's first convolution, over the 1-4
+// channels of the image. The grid path lays out the phase planes of the
+// whole image first (2 MiB for YOLO's 416x416 input), then runs the GEMM
+// over them, then the epilogue over the output in strips (2.7 MiB in all for
+// YOLO's stem): the layout has left the cache before the GEMM reads it. Here
+// each strip of a few output rows lays out only the phase rows it reads (its
+// rows and the halo below) into a small buffer that stays in L1/L2, runs the
+// same grid GEMM over them and applies the epilogue to the rows it just
+// wrote. Strips are whole panels of the 4-row kernel (24 wide), which runs
+// these K=27 products at about 40 GMAC/s from cache where the 6x16 one
+// reaches 30-34 (32 and 64 output channels). Other layers' inputs have many
+// channels: a strip's phase rows would then be as large as the grid path's
+// planes, so they keep the grid path.
+//
+// In-model thread CPU time against the grid path (BenchmarkConvStemVsGrid,
+// loaded machine): YOLO's stem with its SiLU 0.78-0.82x (1.51 ms), MobileNetV2's
+// 0.91x, ResNet-50's 7x7 0.98-0.99x; SqueezeNet's (111 wide, through a
+// scratch strip as on the grid path, whose planes fit in L2) unchanged.
+
+// stemMaxChannels is the most input channels (per group) a stem has: RGB,
+// RGBA, grayscale.
+const stemMaxChannels = 4
+
+// stemStripFloats is about how much output a strip computes (128 KiB): its
+// phase rows and its output stay in L2 from the layout to the epilogue.
+// Against 64 KiB, in-model thread CPU time (BenchmarkConvStemVsGrid, loaded
+// machine): YOLO's stem 0.97x, MobileNetV2's 0.95x, SqueezeNet's unchanged;
+// 256 KiB was no better.
+const stemStripFloats = 1 << 15
+
+// stemLayout places the phase rows of one strip of output rows: the grid
+// layout's planes cut down to the strip's rows and the halo below them.
+type stemLayout struct {
+	geo    convGeom
+	cg, mg int
+	narrow bool // for the 4-row kernel's 24-wide panels
+	rows   int  // output rows per strip
+	hq, wq int  // the whole phase planes' size (as gridLayout's)
+	hs     int  // phase rows per strip: rows and the halo
+	cols   int  // output columns computed per row: ow rounded up to 8
+	cs     int  // floats per input channel in the strip buffer
+	offs   []int
+	phases []bool
+}
+
+// stemFits reports whether the stem path computes a convolution that the
+// grid path would: few input channels per group.
+func stemFits(cg int) bool {
+	return cg <= stemMaxChannels
+}
+
+// stemFor returns the stem layout of l's convolution with mg output channels
+// per group, made on first use.
+func (l *gridLayout) stemFor(mg int, narrow bool) *stemLayout {
+	if s := l.stem.Load(); s != nil && s.mg == mg && s.narrow == narrow {
+		return s
+	}
+	s := newStemLayout(l.geo, l.cg, mg, narrow)
+	l.stem.Store(s)
+	return s
+}
+
+// forceGridStem sends stems through the grid path, for the tests and
+// benchmarks that compare both.
+var forceGridStem = false
+
+func newStemLayout(g convGeom, cg, mg int, narrow bool) *stemLayout {
+	cols := roundUp8(g.ow)
+	halo := (g.kh - 1) * g.dh / g.sh
+	rows := max(1, stemStripFloats/max(1, mg*cols))
+	// Whole panels: a strip of rows*cols pixels is a multiple of the
+	// kernel's panel width (24 for the 4-row kernel, else 16), so none is
+	// computed through the scratch tile.
+	nr := 16
+	if narrow {
+		nr = 24
+	}
+	step := nr / gcd(cols, nr)
+	rows = max(step, rows/step*step)
+	rows = min(rows, g.oh)
+	l := &stemLayout{
+		geo: g, cg: cg, mg: mg, narrow: narrow, rows: rows, cols: cols,
+		hq: g.oh + halo,
+		wq: cols + (g.kw-1)*g.dw/g.sw,
+		hs: rows + halo,
+	}
+	// An odd number of cache lines per channel, as in newGridLayout.
+	l.cs = (g.sh*g.sw*l.hs*l.wq + 15) / 16 * 16
+	if l.cs/16%2 == 0 {
+		l.cs += 16
+	}
+	l.phases = make([]bool, g.sh*g.sw)
+	plane := l.hs * l.wq
+	for ci := 0; ci < cg; ci++ {
+		for ki := 0; ki < g.kh; ki++ {
+			for kj := 0; kj < g.kw; kj++ {
+				q := (ki*g.dh%g.sh)*g.sw + kj*g.dw%g.sw
+				l.phases[q] = true
+				l.offs = append(l.offs, ci*l.cs+q*plane+(ki*g.dh/g.sh)*l.wq+kj*g.dw/g.sw)
+			}
+		}
+	}
+	return l
+}
+
+// fill lays out phase rows [i0, i1) of the cg channels of src into the
+// strip buffer dst, row i0 first. Rows that fall on padding are zeroed;
+// the padding columns are never written, so the caller zeroes dst once.
+func (l *stemLayout) fill(src, dst []float32, i0, i1 int) {
+	g := l.geo
+	plane, splane := g.h*g.w, l.hs*l.wq
+	for ci := 0; ci < l.cg; ci++ {
+		d := dst[ci*l.cs : (ci+1)*l.cs]
+		for q, need := range l.phases {
+			if !need {
+				continue
+			}
+			ilo, ihi := validRange(l.hq, g.h, g.sh, q/g.sw, g.pt)
+			for i := i0; i < i1; i++ {
+				if i < ilo || i >= ihi {
+					clear(d[q*splane+(i-i0)*l.wq : q*splane+(i-i0+1)*l.wq])
+				}
+			}
+		}
+		fillPhaseRowsAt(g, l.hq, l.wq, splane, src[ci*plane:(ci+1)*plane], d, l.phases, i0, i1, i0)
+	}
+}
+
+// runStem computes the convolution of Run as runGrid would, strip by strip
+// (see above); eps, when not nil, is the epilogue per output channel as one
+// pass (prog's rowEpilogues). With more than one thread, each takes bands of
+// output rows of one image and group, with its own strip
+// buffers: one parallel region, and each thread's layout, GEMM and
+// epilogue stay in its own core's cache.
+func runStem(ctx *Context, l *stemLayout, n, g, mg int, xd, od, bias []float32, packs, narrow []*gemm.PackedA, prog *ewProgram, epi *ewRun, eps []vec.Epilogue) {
+	geo, cg := l.geo, l.cg
+	c := g * cg
+	oh, ow, cols := geo.oh, geo.ow, l.cols
+	spatialN := oh * ow
+	plane := geo.h * geo.w
+	halo := l.hs - l.rows
+	kk := cg * geo.kh * geo.kw
+	bands := min(oh, threadsFor(ctx, mg*kk*spatialN, minBandMACs))
+	// Even bands (a band's last strip may then be partial): whole strips
+	// per band would make SqueezeNet's two bands 57 and 54 rows.
+	bandRows := (oh + bands - 1) / bands
+	bands = (oh + bandRows - 1) / bandRows
+	workers := min(n*g*bands, threadsFor(ctx, n*g*mg*kk*spatialN, minBandMACs))
+	bufs := ctx.Scratch(workers * cg * l.cs)
+	defer ctx.Release(bufs)
+	// The padding columns are zeroed once: fill never writes them.
+	clear(bufs)
+	// With padded rows (cols > ow) a strip is computed into wide, its rows
+	// cols apart, and copied out without the extra columns.
+	var wides []float32
+	if cols != ow {
+		wides = ctx.Scratch(workers * mg * l.rows * cols)
+		defer ctx.Release(wides)
+	}
+	// band computes output rows [r0, r1) of group gi of image b with one
+	// seat's buffers.
+	band := func(b, gi, r0, r1 int, buf, wide []float32) {
+		xg := xd[(b*c+gi*cg)*plane:]
+		base := (b*g*mg + gi*mg) * spatialN
+		og := od[base : base+mg*spatialN]
+		var bs []float32
+		if bias != nil {
+			bs = bias[gi*mg : (gi+1)*mg]
+		}
+		var regs [][]float32
+		if epi != nil && eps == nil {
+			regs = prog.registers()
+		}
+		// finish applies the epilogue to output rows [y0, y1), just
+		// computed and still in cache. Inside the band it runs on to a
+		// multiple of 8 floats, into the next row, which is computed
+		// (overwritten) later: the vector loops then leave no scalar tail.
+		finish := func(y0, y1 int) {
+			n := (y1 - y0) * ow
+			if y1 < r1 {
+				n = roundUp8(n)
+			}
+			for i := 0; epi != nil && i < mg; i++ {
+				at := base + i*spatialN + y0*ow
+				if eps != nil {
+					eps[gi*mg+i].Apply(od[at : at+n])
+					continue
+				}
+				epi.span(regs, od, od, at, at+n)
+			}
+		}
+		for y0 := r0; y0 < r1; y0 += l.rows {
+			y1 := min(r1, y0+l.rows)
+			l.fill(xg, buf, y0, min(l.hq, y1+halo))
+			grid := gemm.Grid{Data: buf, Offs: l.offs, Rows: y1 - y0, Cols: cols, RowStride: l.wq}
+			if wide == nil {
+				stemGEMM(packs[gi], narrow, gi, grid, bs, og[y0*ow:], spatialN)
+				finish(y0, y1)
+				continue
+			}
+			np := (y1 - y0) * cols
+			stemGEMM(packs[gi], narrow, gi, grid, bs, wide, np)
+			for i := 0; i < mg; i++ {
+				if eps != nil {
+					// One call per channel on the strip's rows, a
+					// multiple of 8 wide, before they go out.
+					eps[gi*mg+i].Apply(wide[i*np : (i+1)*np])
+				}
+				for y := y0; y < y1; y++ {
+					copy(og[i*spatialN+y*ow:i*spatialN+(y+1)*ow], wide[i*np+(y-y0)*cols:])
+				}
+			}
+			if eps == nil {
+				finish(y0, y1)
+			}
+		}
+	}
+	bufN, wideN := cg*l.cs, mg*l.rows*cols
+	seatBufs := func(seat int) (buf, wide []float32) {
+		buf = bufs[seat*bufN : (seat+1)*bufN]
+		if wides != nil {
+			wide = wides[seat*wideN : (seat+1)*wideN]
+		}
+		return buf, wide
+	}
+	if workers == 1 {
+		buf, wide := seatBufs(0)
+		for b := 0; b < n; b++ {
+			for gi := 0; gi < g; gi++ {
+				for r0 := 0; r0 < oh; r0 += bandRows {
+					band(b, gi, r0, min(oh, r0+bandRows), buf, wide)
+				}
+			}
+		}
+		return
+	}
+	parallel.ForSeat(workers, n*g*bands, func(seat, i int) {
+		t, gi, b := i%bands, i/bands%g, i/(bands*g)
+		buf, wide := seatBufs(seat)
+		band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), buf, wide)
+	})
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// stemGEMM multiplies group gi's packed weights by grid into dst (ldd
+// apart), with the 4-row packing where it computes fewer padding tiles, and
+// the bias bs (nil for none) added as the micro-kernels store.
+func stemGEMM(pa *gemm.PackedA, narrow []*gemm.PackedA, gi int, grid gemm.Grid, bs, dst []float32, ldd int) {
+	np := grid.Rows * grid.Cols
+	if narrow != nil && gemm.GridTiles(narrow[gi], np) < gemm.GridTiles(pa, np) {
+		pa = narrow[gi]
+	}
+	if bs != nil {
+		gemm.MulPackedAGridBias(pa, grid, bs, dst, ldd, 1)
+		return
+	}
+	gemm.MulPackedAGrid(pa, grid, 0, dst, ldd, 1)
+}
