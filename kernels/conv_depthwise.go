@@ -2,6 +2,8 @@ package kernels
 
 import (
 	"math"
+	"slices"
+	"sync/atomic"
 
 	"github.com/onnxq/onnxq/kernels/vec"
 )
@@ -13,7 +15,14 @@ import (
 // nil) runs on each channel while it is in cache; when it is
 // BatchNormalization and Clip or Relu (MobileNet's blocks, given per channel
 // as eps), inside the kernel, on the sums before they are stored.
-func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []float32, prog *ewProgram, epi *ewRun, eps []vec.Epilogue) {
+func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []float32, prog *ewProgram, epi *ewRun, eps []vec.Epilogue, cache *atomic.Pointer[depthwiseParams]) {
+	if depthwisePath == dwBlocked || depthwisePath == dwAuto && blockedFits(g) {
+		if d, err := newDepthwiseMap(g); err == nil {
+			depthwiseC8(ctx, d, g, n, channels, x, w, bias, out, prog, epi, eps, cache)
+			return
+		}
+		// Not reached: the map holds every input position and tap by construction.
+	}
 	plane := g.h * g.w
 	oplane := g.oh * g.ow
 	taps := g.kh * g.kw
@@ -25,7 +34,7 @@ func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []floa
 		}
 		var rows *depthwiseRows
 		var planes *depthwisePlanes
-		if g.sw <= 2 && !forceDepthwisePhases {
+		if g.sw <= 2 && depthwisePath != dwPhases {
 			rows = newDepthwiseRows(g)
 			// From the session's pool (no garbage per call); the padding
 			// must start out zero.
@@ -65,9 +74,162 @@ func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []floa
 	})
 }
 
-// forceDepthwisePhases sends every depthwise convolution through the phase
-// planes, for the tests and benchmarks that compare both paths.
-var forceDepthwisePhases = false
+// depthwisePath picks the depthwise kernel, for the tests and benchmarks that
+// compare them: dwAuto lets the geometry decide (blockedFits), the
+// others force one path (dwRows still takes the phase planes above
+// column stride 2).
+var depthwisePath = dwAuto
+
+const (
+	dwAuto = iota
+	dwRows
+	dwPhases
+	dwBlocked
+)
+
+// blockedFits reports whether a depthwise convolution goes 8 channels at a
+// time (depthwiseC8): when its padded map of 8-channel vectors fits in L1
+// (MobileNetV2's 28x28 maps and smaller). On larger maps the map goes out to
+// L2 between the interleave and the taps, and the padded rows' bands win
+// (56x56: 1.25x faster).
+func blockedFits(g convGeom) bool {
+	hp := max(g.pt+g.h, (g.oh-1)*g.sh+(g.kh-1)*g.dh+1)
+	wp := max(g.pl+g.w, (g.ow-1)*g.sw+(g.kw-1)*g.dw+1)
+	return 8*hp*wp <= depthwiseMapFloats
+}
+
+// depthwiseMapFloats bounds depthwiseC8's map (32 KiB, L1).
+const depthwiseMapFloats = 8192
+
+// depthwiseC8 runs a depthwise convolution 8 channels at a time, channels in
+// the lanes of a vector: each block's planes are interleaved into a
+// zero-padded map of 8-channel vectors (vec.C8Taps), and every output
+// position is then its taps' vector multiply-adds, whatever the map's width,
+// stride or dilation, with no per-channel setup. The sums come back
+// channel by channel through an 8x8 transpose, BatchNormalization and
+// Clip/Relu (eps) applied on the way. Threads take whole blocks, so no store
+// reaches another thread's channels.
+func depthwiseC8(ctx *Context, d *depthwiseMap, g convGeom, n, channels int, x, w, bias, out []float32, prog *ewProgram, epi *ewRun, eps []vec.Epilogue, cache *atomic.Pointer[depthwiseParams]) {
+	plane, oplane := g.h*g.w, g.oh*g.ow
+	var pb *depthwiseParams
+	if cache != nil {
+		pb = cache.Load()
+	}
+	if pb == nil || pb.channels != channels || !slices.Equal(pb.taps, d.taps) {
+		pb = newDepthwiseParams(d.taps, g.kh*g.kw, channels, w, bias, eps)
+		if cache != nil {
+			cache.Store(pb)
+		}
+	}
+	blocks := (channels + 7) / 8
+	nt := len(d.taps)
+	parallelFor(threadsFor(ctx, n*channels*oplane*nt, 1<<15), n*blocks, func(lo, hi int) {
+		var regs [][]float32
+		passes := epi != nil && eps == nil // the epilogue as passes over each block's outputs
+		if passes {
+			regs = prog.registers()
+		}
+		// From the session's pool (no garbage per call); the padding must
+		// start out zero, and no block writes it.
+		m := ctx.Scratch(8 * d.vecs)
+		clear(m)
+		defer ctx.Release(m)
+		var chans [8]int
+		for b := lo; b < hi; b++ {
+			img, blk := b/blocks, b%blocks
+			c0 := blk * 8
+			nch := min(8, channels-c0)
+			for l := range chans {
+				// Lanes past the last channel repeat it, and are dropped.
+				chans[l] = (img*channels + c0 + min(l, nch-1)) * plane
+			}
+			// The map, tables and parameters come from g and the tensors'
+			// shapes, so neither call can fail here.
+			_ = d.t.Interleave(m, x, &chans)
+			at := (img*channels + c0) * oplane
+			_ = d.t.Run(out[at:], oplane, m, pb.w[blk*nt*8:(blk+1)*nt*8], pb.bias[blk*8:], &pb.ep[blk], nch)
+			for c := 0; passes && c < nch; c++ { // span takes one channel's plane
+				epi.span(regs, out, out, at+c*oplane, at+(c+1)*oplane)
+			}
+		}
+	})
+}
+
+// depthwiseParams is depthwiseC8's weights, biases and epilogues laid out by
+// blocks of 8 channels (lanes past the last channel repeat it). Built once
+// per kernel when the weights are constant.
+type depthwiseParams struct {
+	channels int
+	taps     []int           // the taps used, as in depthwiseMap
+	w        []float32       // per block, per tap, 8 weights
+	bias     []float32       // per block, 8 biases
+	ep       []vec.Epilogue8 // per block
+}
+
+func newDepthwiseParams(taps []int, kk, channels int, w, bias []float32, eps []vec.Epilogue) *depthwiseParams {
+	blocks := (channels + 7) / 8
+	p := &depthwiseParams{channels: channels, taps: taps, w: make([]float32, blocks*len(taps)*8), bias: make([]float32, blocks*8), ep: make([]vec.Epilogue8, blocks)}
+	none := vec.NoEpilogue()
+	for b := range blocks {
+		for l := range 8 {
+			ch := min(b*8+l, channels-1)
+			for i, t := range taps {
+				p.w[(b*len(taps)+i)*8+l] = w[ch*kk+t]
+			}
+			if bias != nil {
+				p.bias[b*8+l] = bias[ch]
+			}
+			e := none
+			if eps != nil {
+				e = eps[ch]
+			}
+			p.ep[b].Set(l, e)
+		}
+	}
+	return p
+}
+
+// depthwiseMap is the geometry of depthwiseC8's padded map: hp x wp
+// positions, input (y, x) at (y+pt, x+pl), output (oy, ox)'s tap (ki, kj)
+// at (oy*sh + ki*dh, ox*sw + kj*dw).
+type depthwiseMap struct {
+	vecs int
+	t    *vec.C8Taps
+	taps []int // the taps that ever meet the input, as indices ki*kw+kj into a channel's weights
+}
+
+func newDepthwiseMap(g convGeom) (*depthwiseMap, error) {
+	hp := max(g.pt+g.h, (g.oh-1)*g.sh+(g.kh-1)*g.dh+1)
+	wp := max(g.pl+g.w, (g.ow-1)*g.sw+(g.kw-1)*g.dw+1)
+	d := &depthwiseMap{vecs: hp * wp}
+	in := make([]int, g.h*g.w)
+	for q := range in {
+		in[q] = (q/g.w+g.pt)*wp + q%g.w + g.pl
+	}
+	base := make([]int, g.oh*g.ow)
+	for p := range base {
+		base[p] = p/g.ow*g.sh*wp + p%g.ow*g.sw
+	}
+	var offs []int
+	for ki := 0; ki < g.kh; ki++ {
+		if lo, hi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt); lo >= hi {
+			continue // as in newDepthwiseRows: taps that only meet padding are left out
+		}
+		for kj := 0; kj < g.kw; kj++ {
+			if lo, hi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl); lo >= hi {
+				continue
+			}
+			offs = append(offs, ki*g.dh*wp+kj*g.dw)
+			d.taps = append(d.taps, ki*g.kw+kj)
+		}
+	}
+	t, err := vec.NewC8Taps(d.vecs, in, base, offs)
+	if err != nil {
+		return nil, err
+	}
+	d.t = t
+	return d, nil
+}
 
 // rowEpilogues returns, per channel, the program as a vec.Epilogue when it is
 // BatchNormalization, Clip or Relu, or BatchNormalization then one of them,

@@ -66,24 +66,26 @@ func depthwiseEpilogueModel(r *rand.Rand, g convGeom, c int, withBias bool, epi 
 	return m
 }
 
-// TestDepthwiseRowsMatchPhases runs depthwise convolutions with their
-// epilogues on padded rows (vec.TapRows, BatchNormalization and Clip/Relu in
-// the kernel) and on phase planes (then the epilogue's passes), fused and
-// unfused, on 1 and 2 threads: all must give the same bits, and the rows
-// path must match the direct reference convolution. Strides 1 and 2 (and 3,
-// where both take the phase planes), 3x3 and 5x5 kernels, dilations 1 and 2,
-// pads below, at and above "same", widths that are no multiple of 8 (below 8
-// too; from splitWidth up, stride-2 rows are split into even and odd columns;
-// 150 takes several bands), and channel counts that are not.
-func TestDepthwiseRowsMatchPhases(t *testing.T) {
+// TestDepthwisePathsAgree runs depthwise convolutions with their epilogues
+// on padded rows (vec.TapRows, BatchNormalization and Clip/Relu in the
+// kernel), on phase planes (then the epilogue's passes) and 8 channels at a
+// time (depthwiseC8, the epilogue in the kernel too), fused and unfused, on 1
+// and 2 threads: all must give the same bits, and the phase planes must match
+// the direct reference convolution. Strides 1 and 2 (and 3, where the rows
+// path takes the phase planes), 3x3 and 5x5 kernels, dilations 1 and 2, pads
+// below, at and above "same", widths that are no multiple of 8 (below 8 too;
+// from splitWidth up, stride-2 rows are split into even and odd columns; 150
+// takes several bands), channel counts that are no multiple of 8 (a last
+// block of 8 that is partly empty), batches of 1 and 2.
+func TestDepthwisePathsAgree(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
-	defer func() { forceDepthwisePhases = false }()
+	defer func() { depthwisePath = dwAuto }()
 	epis := []string{"bn-relu6", "bn-relu", "bn", "relu", "mul-clip", "bn-sigmoid", ""}
 	cases := 0
 	for _, s := range []int{1, 2, 3} {
 		for _, k := range []int{3, 5} {
 			for _, d := range []int{1, 2} {
-				for _, hw := range []int{1, 2, 5, 7, 9, 14, 17, 30, 49, 150} {
+				for _, hw := range []int{1, 2, 5, 7, 9, 13, 14, 17, 30, 49, 150} {
 					for _, pad := range []int{0, 1, k / 2 * d} {
 						g := convGeom{h: hw, w: hw + r.IntN(3), kh: k, kw: k, sh: s, sw: s, dh: d, dw: d}
 						g.oh, g.pt, _ = convOut(g.h, k, s, d, pad, pad, "NOTSET")
@@ -92,17 +94,17 @@ func TestDepthwiseRowsMatchPhases(t *testing.T) {
 							continue
 						}
 						cases++
-						c := []int{1, 3, 11}[r.IntN(3)]
+						c := []int{1, 3, 11, 19}[r.IntN(4)]
 						n := 1 + r.IntN(2)
 						epi := epis[r.IntN(len(epis))]
 						m := depthwiseEpilogueModel(r, g, c, r.IntN(2) == 0, epi)
 						x := graph.Float32Tensor([]int{n, c, g.h, g.w}, randFloats(r, n*c*g.h*g.w))
 						name := fmt.Sprintf("n%d c%d %dx%d k%d s%d d%d p%d,%d %q", n, c, g.h, g.w, k, s, d, g.pt, g.pl, epi)
 						var want []float32
-						for _, phases := range []bool{true, false} {
+						for _, path := range []int{dwPhases, dwRows, dwBlocked} {
 							for _, noFusion := range []bool{true, false} {
 								for _, threads := range []int{1, 2} {
-									forceDepthwisePhases = phases
+									depthwisePath = path
 									sess, err := NewSession(m, Options{Threads: threads, NoFusion: noFusion})
 									if err != nil {
 										t.Fatal(err)
@@ -118,14 +120,14 @@ func TestDepthwiseRowsMatchPhases(t *testing.T) {
 									}
 									for i := range want {
 										if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-											t.Fatalf("%s phases=%v noFusion=%v threads=%d: out[%d] = %v, want %v (phase planes, unfused, 1 thread)", name, phases, noFusion, threads, i, got[i], want[i])
+											t.Fatalf("%s path=%d noFusion=%v threads=%d: out[%d] = %v, want %v (phase planes, unfused, 1 thread)", name, path, noFusion, threads, i, got[i], want[i])
 										}
 									}
 								}
 							}
 						}
 						if epi == "" {
-							forceDepthwisePhases = false
+							depthwisePath = dwAuto
 							w := m.Graph.Initializers[0].Const.Float32s()
 							var b []float32
 							if len(m.Graph.Initializers) > 1 {
