@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"math"
-	"slices"
 	"sync/atomic"
 
 	"github.com/onnxq/onnxq/kernels/vec"
@@ -17,11 +16,25 @@ import (
 // as eps), inside the kernel, on the sums before they are stored.
 func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []float32, prog *ewProgram, epi *ewRun, eps []vec.Epilogue, cache *atomic.Pointer[depthwiseParams]) {
 	if depthwisePath == dwBlocked || depthwisePath == dwAuto && blockedFits(g) {
-		if d, err := newDepthwiseMap(g); err == nil {
-			depthwiseC8(ctx, d, g, n, channels, x, w, bias, out, prog, epi, eps, cache)
+		var pb *depthwiseParams
+		if cache != nil {
+			pb = cache.Load()
+		}
+		if pb == nil || pb.geo != g || pb.channels != channels {
+			pb = nil
+			// The map holds every input position and tap by construction,
+			// so the rows path below is never the fallback in practice.
+			if d, err := newDepthwiseMap(g); err == nil {
+				pb = newDepthwiseParams(d, g, channels, w, bias, eps)
+				if cache != nil {
+					cache.Store(pb)
+				}
+			}
+		}
+		if pb != nil {
+			depthwiseC8(ctx, pb, g, n, channels, x, out, prog, epi, eps)
 			return
 		}
-		// Not reached: the map holds every input position and tap by construction.
 	}
 	plane := g.h * g.w
 	oplane := g.oh * g.ow
@@ -112,18 +125,9 @@ const depthwiseMapFloats = 8192
 // channel by channel through an 8x8 transpose, BatchNormalization and
 // Clip/Relu (eps) applied on the way. Threads take whole blocks, so no store
 // reaches another thread's channels.
-func depthwiseC8(ctx *Context, d *depthwiseMap, g convGeom, n, channels int, x, w, bias, out []float32, prog *ewProgram, epi *ewRun, eps []vec.Epilogue, cache *atomic.Pointer[depthwiseParams]) {
+func depthwiseC8(ctx *Context, pb *depthwiseParams, g convGeom, n, channels int, x, out []float32, prog *ewProgram, epi *ewRun, eps []vec.Epilogue) {
 	plane, oplane := g.h*g.w, g.oh*g.ow
-	var pb *depthwiseParams
-	if cache != nil {
-		pb = cache.Load()
-	}
-	if pb == nil || pb.channels != channels || !slices.Equal(pb.taps, d.taps) {
-		pb = newDepthwiseParams(d.taps, g.kh*g.kw, channels, w, bias, eps)
-		if cache != nil {
-			cache.Store(pb)
-		}
-	}
+	d := pb.m
 	blocks := (channels + 7) / 8
 	nt := len(d.taps)
 	parallelFor(threadsFor(ctx, n*channels*oplane*nt, 1<<15), n*blocks, func(lo, hi int) {
@@ -158,20 +162,23 @@ func depthwiseC8(ctx *Context, d *depthwiseMap, g convGeom, n, channels int, x, 
 	})
 }
 
-// depthwiseParams is depthwiseC8's weights, biases and epilogues laid out by
-// blocks of 8 channels (lanes past the last channel repeat it). Built once
-// per kernel when the weights are constant.
+// depthwiseParams is depthwiseC8's map for one geometry, and the weights,
+// biases and epilogues laid out by blocks of 8 channels (lanes past the last
+// channel repeat it). Built once per kernel and geometry when the weights are
+// constant.
 type depthwiseParams struct {
+	geo      convGeom
 	channels int
-	taps     []int           // the taps used, as in depthwiseMap
-	w        []float32       // per block, per tap, 8 weights
+	m        *depthwiseMap
+	w        []float32       // per block, per tap of m.taps, 8 weights
 	bias     []float32       // per block, 8 biases
 	ep       []vec.Epilogue8 // per block
 }
 
-func newDepthwiseParams(taps []int, kk, channels int, w, bias []float32, eps []vec.Epilogue) *depthwiseParams {
+func newDepthwiseParams(m *depthwiseMap, g convGeom, channels int, w, bias []float32, eps []vec.Epilogue) *depthwiseParams {
 	blocks := (channels + 7) / 8
-	p := &depthwiseParams{channels: channels, taps: taps, w: make([]float32, blocks*len(taps)*8), bias: make([]float32, blocks*8), ep: make([]vec.Epilogue8, blocks)}
+	taps, kk := m.taps, g.kh*g.kw
+	p := &depthwiseParams{geo: g, channels: channels, m: m, w: make([]float32, blocks*len(taps)*8), bias: make([]float32, blocks*8), ep: make([]vec.Epilogue8, blocks)}
 	none := vec.NoEpilogue()
 	for b := range blocks {
 		for l := range 8 {

@@ -149,3 +149,45 @@ func TestDepthwisePathsAgree(t *testing.T) {
 		t.Fatalf("only %d geometries", cases)
 	}
 }
+
+// TestDepthwiseC8FollowsGeometry runs one session's depthwise Conv (weights
+// and epilogue laid out once per geometry, and kept) on inputs of changing
+// sizes and batches: each run must give the rows path's bits.
+func TestDepthwiseC8FollowsGeometry(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	defer func() { depthwisePath = dwAuto }()
+	const c = 19
+	g := convGeom{h: 7, w: 7, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, oh: 7, ow: 7}
+	m := depthwiseEpilogueModel(r, g, c, true, "bn-relu6")
+	blocked, err := NewSession(m, Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := NewSession(m, Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range [][3]int{{1, 7, 7}, {2, 14, 9}, {1, 7, 7}, {1, 3, 2}} {
+		x := graph.Float32Tensor([]int{s[0], c, s[1], s[2]}, randFloats(r, s[0]*c*s[1]*s[2]))
+		depthwisePath = dwBlocked
+		got, err := blocked.Run(map[string]*graph.Tensor{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		depthwisePath = dwRows
+		want, err := rows.Run(map[string]*graph.Tensor{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := m.Graph.Outputs[0].Name
+		gv, wv := got[name].Float32s(), want[name].Float32s()
+		if len(gv) != len(wv) {
+			t.Fatalf("input %v: %d outputs, want %d", s, len(gv), len(wv))
+		}
+		for i := range wv {
+			if math.Float32bits(gv[i]) != math.Float32bits(wv[i]) {
+				t.Fatalf("input %v: out[%d] = %v, want %v (rows path)", s, i, gv[i], wv[i])
+			}
+		}
+	}
+}
