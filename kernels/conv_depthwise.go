@@ -101,20 +101,19 @@ const (
 )
 
 // blockedFits reports whether a depthwise convolution goes 8 channels at a
-// time (depthwiseC8): when its padded map of 8-channel vectors fits in L1
-// and the padded rows would waste lanes or shuffle, on rows of fewer than 24
-// outputs or at column stride 2 and up. One thread, 3x3 with BN and Relu6,
-// MobileNetV2's layers: 7x7 0.47 of the rows path's time, 14x14 0.77, 14x14
-// stride 2 0.51, 28x28 stride 2 0.80; 28x28 stride 1 1.05 (rows kept). On
-// larger maps the interleave reads as much as the rows path and adds the
-// transposes (56x56 stride 2: 1.1, 112x112: 1.3-1.5).
+// time (depthwiseC8): when its padded map of 8-channel vectors fits in L1, or
+// in L2 at column stride 2 and up, where the padded rows path shuffles or
+// splits. One thread, 3x3 with BN and Relu6, MobileNetV2's layers, against
+// the rows path: 7x7 0.45 of its time, 14x14 0.70, 14x14 stride 2 0.46,
+// 28x28 0.90, 28x28 stride 2 0.63, 56x56 stride 2 0.88; 56x56 at stride 1
+// 1.14 and 112x112 at stride 2 1.03 stay on the rows path.
 func blockedFits(g convGeom) bool {
 	hp := max(g.pt+g.h, (g.oh-1)*g.sh+(g.kh-1)*g.dh+1)
 	wp := max(g.pl+g.w, (g.ow-1)*g.sw+(g.kw-1)*g.dw+1)
-	return 8*hp*wp <= depthwiseMapFloats && (g.ow < 24 || g.sw > 1)
+	return 8*hp*wp <= depthwiseMapFloats || g.sw > 1 && 8*hp*wp <= 4*depthwiseMapFloats
 }
 
-// depthwiseMapFloats bounds depthwiseC8's map (32 KiB, L1).
+// depthwiseMapFloats is the largest map of depthwiseC8's that stays in L1 (32 KiB).
 const depthwiseMapFloats = 8192
 
 // depthwiseC8 runs a depthwise convolution 8 channels at a time, channels in
