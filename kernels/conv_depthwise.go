@@ -8,12 +8,15 @@ import (
 )
 
 // depthwise runs a convolution with one input and one output channel per group
-// directly, channel by channel: over a zero-padded copy of the channel's plane
-// (depthwiseRows) for column strides 1 and 2, over phase planes
-// (depthwisePlanes) for larger ones. The fused epilogue (prog bound as epi, or
-// nil) runs on each channel while it is in cache; when it is
-// BatchNormalization and Clip or Relu (MobileNet's blocks, given per channel
-// as eps), inside the kernel, on the sums before they are stored.
+// directly: on small maps (blockedFits) 8 channels at a time, channels in the
+// lanes of a vector (depthwiseC8); otherwise channel by channel, over a
+// zero-padded copy of the channel's plane (depthwiseRows) for column strides 1
+// and 2, over phase planes (depthwisePlanes) for larger ones. All give the
+// same bits. The fused epilogue (prog bound as epi, or nil) runs on each
+// channel while it is in cache; when it is BatchNormalization and Clip or
+// Relu (MobileNet's blocks, given per channel as eps), inside the kernel, on
+// the sums before they are stored. cache (nil when the weights or bias are
+// not constant) keeps depthwiseC8's blocked weights from run to run.
 func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []float32, prog *ewProgram, epi *ewRun, eps []vec.Epilogue, cache *atomic.Pointer[depthwiseParams]) {
 	if depthwisePath == dwBlocked || depthwisePath == dwAuto && blockedFits(g) {
 		var pb *depthwiseParams
@@ -102,15 +105,19 @@ const (
 
 // blockedFits reports whether a depthwise convolution goes 8 channels at a
 // time (depthwiseC8): when its padded map of 8-channel vectors fits in L1, or
-// in L2 at column stride 2 and up, where the padded rows path shuffles or
-// splits. One thread, 3x3 with BN and Relu6, MobileNetV2's layers, against
-// the rows path: 7x7 0.45 of its time, 14x14 0.70, 14x14 stride 2 0.46,
-// 28x28 0.90, 28x28 stride 2 0.63, 56x56 stride 2 0.88; 56x56 at stride 1
-// 1.14 and 112x112 at stride 2 1.03 stay on the rows path.
+// in L2 where the multiply-adds per input position pay for the interleave
+// (5x5 kernels) or the padded rows path shuffles every tap (stride 2 across
+// and down). One thread, BN and Relu6, against the rows path: MobileNetV2's
+// 3x3 layers 7x7 0.45 of its time, 14x14 0.70, 14x14 stride 2 0.46, 28x28
+// 0.91, 28x28 stride 2 0.63, 56x56 stride 2 0.88; PaddleOCR's 5x5 layers
+// 0.53-0.90 (40x40 stride 1 and 12x80: 0.89-0.90), 3x3 on 6x96 0.88. Left
+// on the rows path: 56x56 1.15, 112x112 1.03-1.07, 80x80 stride 2 1.00,
+// 12x160 stride (1, 2) 1.09, 12x96 stride (2, 1) 0.95.
 func blockedFits(g convGeom) bool {
 	hp := max(g.pt+g.h, (g.oh-1)*g.sh+(g.kh-1)*g.dh+1)
 	wp := max(g.pl+g.w, (g.ow-1)*g.sw+(g.kw-1)*g.dw+1)
-	return 8*hp*wp <= depthwiseMapFloats || g.sw > 1 && 8*hp*wp <= 4*depthwiseMapFloats
+	size := 8 * hp * wp
+	return size <= depthwiseMapFloats || size <= 4*depthwiseMapFloats && (g.kh*g.kw >= 25 || g.sh > 1 && g.sw > 1)
 }
 
 // depthwiseMapFloats is the largest map of depthwiseC8's that stays in L1 (32 KiB).
