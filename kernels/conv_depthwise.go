@@ -160,7 +160,11 @@ func depthwiseC8(ctx *Context, pb *depthwiseParams, g convGeom, n, channels int,
 			// shapes, so neither call can fail here.
 			_ = d.t.Interleave(m, x, &chans)
 			at := (img*channels + c0) * oplane
-			_ = d.t.Run(out[at:], oplane, m, pb.w[blk*nt*8:(blk+1)*nt*8], pb.bias[blk*8:], &pb.ep[blk], nch)
+			var ep *vec.Epilogue8 // none when the epilogue is passes, or absent
+			if pb.ep != nil {
+				ep = &pb.ep[blk]
+			}
+			_ = d.t.Run(out[at:], oplane, m, pb.w[blk*nt*8:(blk+1)*nt*8], pb.bias[blk*8:], ep, nch)
 			for c := 0; passes && c < nch; c++ { // span takes one channel's plane
 				epi.span(regs, out, out, at+c*oplane, at+(c+1)*oplane)
 			}
@@ -178,14 +182,16 @@ type depthwiseParams struct {
 	m        *depthwiseMap
 	w        []float32       // per block, per tap of m.taps, 8 weights
 	bias     []float32       // per block, 8 biases
-	ep       []vec.Epilogue8 // per block
+	ep       []vec.Epilogue8 // per block, when the epilogue is in the kernel
 }
 
 func newDepthwiseParams(m *depthwiseMap, g convGeom, channels int, w, bias []float32, eps []vec.Epilogue) *depthwiseParams {
 	blocks := (channels + 7) / 8
 	taps, kk := m.taps, g.kh*g.kw
-	p := &depthwiseParams{geo: g, channels: channels, m: m, w: make([]float32, blocks*len(taps)*8), bias: make([]float32, blocks*8), ep: make([]vec.Epilogue8, blocks)}
-	none := vec.NoEpilogue()
+	p := &depthwiseParams{geo: g, channels: channels, m: m, w: make([]float32, blocks*len(taps)*8), bias: make([]float32, blocks*8)}
+	if eps != nil {
+		p.ep = make([]vec.Epilogue8, blocks)
+	}
 	for b := range blocks {
 		for l := range 8 {
 			ch := min(b*8+l, channels-1)
@@ -195,11 +201,9 @@ func newDepthwiseParams(m *depthwiseMap, g convGeom, channels int, w, bias []flo
 			if bias != nil {
 				p.bias[b*8+l] = bias[ch]
 			}
-			e := none
 			if eps != nil {
-				e = eps[ch]
+				p.ep[b].Set(l, eps[ch])
 			}
-			p.ep[b].Set(l, e)
 		}
 	}
 	return p

@@ -88,8 +88,8 @@ func (e *Epilogue8) Set(l int, ep Epilogue) {
 //	dst[l*stride+p] = ep(s)
 //
 // adding the taps in order, one rounded multiply and one rounded add each,
-// then the epilogue as Epilogue does it: the same bits as TapRows on the same
-// channel. w holds each tap's 8 weights, one per lane. Positions go 8 at a
+// then the epilogue as Epilogue does it (none for a nil ep): the same bits
+// as TapRows on the same channel. w holds each tap's 8 weights, one per lane. Positions go 8 at a
 // time (the last group overlapping the one before) with their sums in
 // registers across the taps, transposed 8x8 on the way out so that a
 // channel's 8 outputs are one store; fewer than 8 positions go through a
@@ -133,7 +133,10 @@ func (t *C8Taps) Run(dst []float32, stride int, src, w, bias []float32, ep *Epil
 
 func (t *C8Taps) runGo(dst []float32, stride int, src, w, bias []float32, ep *Epilogue8, nch int) {
 	for l := range nch {
-		e := Epilogue{Mul: ep.Mul[l], Add: ep.Add[l], Lo: ep.Lo[l], Hi: ep.Hi[l]}
+		e := NoEpilogue()
+		if ep != nil {
+			e = Epilogue{Mul: ep.Mul[l], Add: ep.Add[l], Lo: ep.Lo[l], Hi: ep.Hi[l]}
+		}
 		for p, b := range t.base {
 			s := bias[l]
 			for i, o := range t.offs {

@@ -107,11 +107,12 @@ ilload:
 // last one ending at n) keeps its 8 sums in Y0-Y7, R8-R15 pointing at the
 // positions' first taps; every tap loads its 8 weights into Y8 and adds
 // weight times input into each sum, multiply and add rounded separately
-// with tapRowsAVX2's operand order. The epilogue follows (EPI's operand
-// order, one lane vector at a time in Y8), then a 4x4 transpose in each
-// 128-bit lane: Yc (c < 4) holds channel c's positions 0-3 and, in its high
-// half, channel c+4's; Y4+c the same for positions 4-7. Each channel's 8
-// outputs are then two 4-float stores at dst + l*stride.
+// with tapRowsAVX2's operand order. The epilogue follows unless ep is nil
+// (EPI's operand order, one lane vector at a time in Y8), then a 4x4
+// transpose in each 128-bit lane: Yc (c < 4) holds channel c's positions
+// 0-3 and, in its high half, channel c+4's; Y4+c the same for positions
+// 4-7. Each channel's 8 outputs are then two 4-float stores at dst +
+// l*stride.
 TEXT ·tapsC8AVX2(SB), NOSPLIT, $0-88
 	XORQ DX, DX
 
@@ -187,6 +188,8 @@ tctap:
 	DECQ    CX
 	JNE     tctap
 	MOVQ    ep+64(FP), BX
+	TESTQ   BX, BX
+	JEQ     tctrans
 	VMOVUPS 0(BX), Y8
 	VMULPS  Y0, Y8, Y0
 	VMULPS  Y1, Y8, Y1
@@ -223,6 +226,8 @@ tctap:
 	VMINPS  Y5, Y8, Y5
 	VMINPS  Y6, Y8, Y6
 	VMINPS  Y7, Y8, Y7
+
+tctrans:
 	T4X4(Y0, Y1, Y2, Y3, Y8, Y9, Y10, Y11)
 	T4X4(Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11)
 	MOVQ dst+0(FP), BX

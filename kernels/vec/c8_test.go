@@ -11,7 +11,7 @@ import (
 // their definition run as separate passes per channel (bias, one Axpy per
 // tap, Affine, Clip), with and without AVX2: position counts below, at and
 // around the groups of 8 (the last overlapping the one before), 1 to 8
-// channels, 1 to 25 taps at random offsets, lane epilogues that differ, NaN
+// channels, 1 to 25 taps at random offsets, lane epilogues that differ (or none), NaN
 // and infinities; nothing outside the outputs is written.
 func TestC8TapsMatchesPasses(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
@@ -49,10 +49,19 @@ func TestC8TapsMatchesPasses(t *testing.T) {
 				w[i] = float32(r.NormFloat64())
 			}
 			bias := make([]float32, 8)
+			// A nil epilogue (none) a third of the time.
 			var ep Epilogue8
+			epp := &ep
+			noEp := r.IntN(3) == 0
+			if noEp {
+				epp = nil
+			}
 			for l := range bias {
 				bias[l] = float32(r.NormFloat64())
 				ep.Set(l, eps[r.IntN(len(eps))])
+				if noEp {
+					ep.Set(l, NoEpilogue())
+				}
 			}
 			// The padded map by definition: padding positions hold
 			// something recognisable that Interleave must leave alone.
@@ -107,7 +116,7 @@ func TestC8TapsMatchesPasses(t *testing.T) {
 				for i := range got {
 					got[i] = 99
 				}
-				if err := tt.Run(got, stride, m, w, bias, &ep, nch); err != nil {
+				if err := tt.Run(got, stride, m, w, bias, epp, nch); err != nil {
 					t.Fatal(err)
 				}
 				for i := range got {
