@@ -128,7 +128,7 @@ const depthwiseMapFloats = 8192
 // zero-padded map of 8-channel vectors (vec.C8Taps), and every output
 // position is then its taps' vector multiply-adds, whatever the map's width,
 // stride or dilation, with no per-channel setup. The sums come back
-// channel by channel through an 8x8 transpose, BatchNormalization and
+// channel by channel through a transpose, BatchNormalization and
 // Clip/Relu (eps) applied on the way. Threads take whole blocks, so no store
 // reaches another thread's channels.
 func depthwiseC8(ctx *Context, pb *depthwiseParams, g convGeom, n, channels int, x, out []float32, prog *ewProgram, epi *ewRun, eps []vec.Epilogue) {
@@ -143,9 +143,11 @@ func depthwiseC8(ctx *Context, pb *depthwiseParams, g convGeom, n, channels int,
 			regs = prog.registers()
 		}
 		// From the session's pool (no garbage per call); the padding must
-		// start out zero, and no block writes it.
+		// start out zero, and no block writes it. Only the padding is
+		// cleared: 2 threads take 8 chunks, each with its own map (107 KiB
+		// on a 56x56 map).
 		m := ctx.Scratch(8 * d.vecs)
-		clear(m)
+		d.clearPadding(m, g)
 		defer ctx.Release(m)
 		var chans [8]int
 		for b := lo; b < hi; b++ {
@@ -209,19 +211,32 @@ func newDepthwiseParams(m *depthwiseMap, g convGeom, channels int, w, bias []flo
 	return p
 }
 
+// clearPadding zeroes the positions of m that hold no input: the rows above
+// and below the input's, and the columns left and right of it.
+func (d *depthwiseMap) clearPadding(m []float32, g convGeom) {
+	row := 8 * d.wp
+	clear(m[:g.pt*row])
+	clear(m[(g.pt+g.h)*row : d.hp*row])
+	for y := g.pt; y < g.pt+g.h; y++ {
+		clear(m[y*row : y*row+8*g.pl])
+		clear(m[y*row+8*(g.pl+g.w) : (y+1)*row])
+	}
+}
+
 // depthwiseMap is the geometry of depthwiseC8's padded map: hp x wp
 // positions, input (y, x) at (y+pt, x+pl), output (oy, ox)'s tap (ki, kj)
 // at (oy*sh + ki*dh, ox*sw + kj*dw).
 type depthwiseMap struct {
-	vecs int
-	t    *vec.C8Taps
-	taps []int // the taps that ever meet the input, as indices ki*kw+kj into a channel's weights
+	vecs   int
+	hp, wp int
+	t      *vec.C8Taps
+	taps   []int // the taps that ever meet the input, as indices ki*kw+kj into a channel's weights
 }
 
 func newDepthwiseMap(g convGeom) (*depthwiseMap, error) {
 	hp := max(g.pt+g.h, (g.oh-1)*g.sh+(g.kh-1)*g.dh+1)
 	wp := max(g.pl+g.w, (g.ow-1)*g.sw+(g.kw-1)*g.dw+1)
-	d := &depthwiseMap{vecs: hp * wp}
+	d := &depthwiseMap{vecs: hp * wp, hp: hp, wp: wp}
 	in := make([]int, g.h*g.w)
 	for q := range in {
 		in[q] = (q/g.w+g.pt)*wp + q%g.w + g.pl

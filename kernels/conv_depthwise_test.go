@@ -191,3 +191,46 @@ func TestDepthwiseC8FollowsGeometry(t *testing.T) {
 		}
 	}
 }
+
+// TestDepthwiseC8DirtyScratch runs depthwiseC8 on pool buffers that hold NaN
+// from an earlier user: the map's padding must be cleared (only the padding
+// is), so the outputs are the rows path's bits. Pads on every side, none,
+// and more than the kernel's reach; strides 1 and 2.
+func TestDepthwiseC8DirtyScratch(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	defer func() { depthwisePath = dwAuto }()
+	for _, tc := range []struct{ h, w, k, s, pad int }{{7, 7, 3, 1, 1}, {9, 6, 3, 2, 1}, {5, 8, 3, 1, 0}, {6, 5, 5, 1, 3}, {13, 13, 5, 2, 2}} {
+		g := convGeom{h: tc.h, w: tc.w, kh: tc.k, kw: tc.k, sh: tc.s, sw: tc.s, dh: 1, dw: 1}
+		g.oh, g.pt, _ = convOut(g.h, tc.k, tc.s, 1, tc.pad, tc.pad, "NOTSET")
+		g.ow, g.pl, _ = convOut(g.w, tc.k, tc.s, 1, tc.pad, tc.pad, "NOTSET")
+		const c, n = 11, 2
+		x := randFloats(r, n*c*g.h*g.w)
+		w := randFloats(r, c*tc.k*tc.k)
+		bias := randFloats(r, c)
+		d, err := newDepthwiseMap(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []float32
+		for _, path := range []int{dwRows, dwBlocked} {
+			ctx := &Context{Threads: 1, pool: newBufferPool()}
+			dirty := ctx.Scratch(8 * d.vecs)
+			for i := range dirty {
+				dirty[i] = float32(math.NaN())
+			}
+			ctx.Release(dirty)
+			out := make([]float32, n*c*g.oh*g.ow)
+			depthwisePath = path
+			depthwise(ctx, g, n, c, x, w, bias, out, nil, nil, nil, nil)
+			if want == nil {
+				want = out
+				continue
+			}
+			for i := range want {
+				if math.Float32bits(out[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%+v: out[%d] = %v, want %v (rows path)", tc, i, out[i], want[i])
+				}
+			}
+		}
+	}
+}
