@@ -45,7 +45,7 @@ func NewC8Taps(vecs int, in, base, offs []int) (*C8Taps, error) {
 //	dst[in[q]*8+l] = src[chans[l]+q]
 //
 // leaving dst's other positions (the padding) as they are. Groups of 8
-// positions (the last overlapping the one before) are transposed 8x8 in
+// positions (the last overlapping the one before) are transposed in
 // registers.
 func (t *C8Taps) Interleave(dst, src []float32, chans *[8]int) error {
 	n := len(t.in)
@@ -89,11 +89,12 @@ func (e *Epilogue8) Set(l int, ep Epilogue) {
 //
 // adding the taps in order, one rounded multiply and one rounded add each,
 // then the epilogue as Epilogue does it (none for a nil ep): the same bits
-// as TapRows on the same channel. w holds each tap's 8 weights, one per lane. Positions go 8 at a
-// time (the last group overlapping the one before) with their sums in
-// registers across the taps, transposed 8x8 on the way out so that a
-// channel's 8 outputs are one store; fewer than 8 positions go through a
-// scratch block. Lanes from nch on are computed and dropped.
+// as TapRows on the same channel. w holds each tap's 8 weights, one per
+// lane. Positions go 8 at a time (the last group overlapping the one
+// before) with their sums in registers across the taps, transposed on the
+// way out so that a channel's 8 outputs are stored together; fewer than 8
+// positions go through a scratch block. Lanes from nch on are computed and
+// dropped.
 func (t *C8Taps) Run(dst []float32, stride int, src, w, bias []float32, ep *Epilogue8, nch int) error {
 	n := len(t.base)
 	if len(w) != 8*len(t.offs) || len(bias) < 8 {
