@@ -166,7 +166,8 @@ type convKernel struct {
 	narrow   []*gemm.PackedA             // the same for the 4-row grid kernel, when it wastes fewer rows
 	layout   *atomic.Pointer[gridLayout] // the grid path's layout for the last geometry
 	wConst   *graph.Tensor
-	res      *residual // a fused shortcut Add (and Relu), its tensor the 4th input
+	res      *residual                        // a fused shortcut Add (and Relu), its tensor the 4th input
+	dw       *atomic.Pointer[depthwiseParams] // depthwiseC8's blocked weights and epilogue, when weights and bias are constant
 }
 
 func newConv(ni *NodeInfo) (Kernel, error) {
@@ -174,7 +175,7 @@ func newConv(ni *NodeInfo) (Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &convKernel{p: p, wConst: ni.Const(1), ni: ni, layout: new(atomic.Pointer[gridLayout])}
+	k := &convKernel{p: p, wConst: ni.Const(1), ni: ni, layout: new(atomic.Pointer[gridLayout]), dw: new(atomic.Pointer[depthwiseParams])}
 	if w := k.wConst; w != nil {
 		if err := wantFloat(w, "Conv weights"); err != nil {
 			return nil, err
@@ -233,6 +234,7 @@ func (k *convKernel) withEpilogue(p *ewProgram) Kernel {
 	c := *k
 	c.epilogue = p
 	c.eps = p.rowEpilogues(m)
+	c.dw = new(atomic.Pointer[depthwiseParams]) // its epilogues are not k's
 	return &c
 }
 
@@ -299,7 +301,11 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	}
 	mg := m / g
 	if mg == 1 && g > 1 && cg == 1 {
-		depthwise(ctx, geo, n, g, xd, wdata, bias, od, prog, epi, k.eps)
+		var cache *atomic.Pointer[depthwiseParams]
+		if in[1] == k.wConst && (bias == nil || in[2] == k.ni.Const(2)) {
+			cache = k.dw
+		}
+		depthwise(ctx, geo, n, g, xd, wdata, bias, od, prog, epi, k.eps, cache)
 		if skip {
 			k.res.apply(od, sk) // one pass, on one thread: no ResNet block ends in a depthwise Conv
 		}

@@ -26,19 +26,18 @@ func zooSession(b *testing.B, name string) (*Session, map[string]*graph.Tensor) 
 	return s, in[0]
 }
 
-// BenchmarkDepthwiseRowsVsPhases times MobileNetV2 and PaddleOCR-like
-// depthwise layers at one thread with depthwise convolutions on padded rows
-// (vec.TapRows, epilogue in the kernel) and on phase planes (vec.SumTaps,
-// then a copy and the epilogue's passes), alternating run by run; it reports
-// each path's median thread CPU ms and their ratio.
-func BenchmarkDepthwiseRowsVsPhases(b *testing.B) {
+// BenchmarkDepthwiseBlockedVsRows times MobileNetV2 at one thread with its
+// depthwise convolutions as shipped (8 channels at a time where blockedFits,
+// depthwiseC8) and all on padded rows (vec.TapRows), alternating run by run;
+// it reports each's median thread CPU ms and their ratio.
+func BenchmarkDepthwiseBlockedVsRows(b *testing.B) {
 	b.Run("mobilenetv2", func(b *testing.B) {
 		s, in := zooSession(b, "mobilenetv2")
-		defer func() { forceDepthwisePhases = false }()
-		r, p := cpuPerPath(b, s, in, 1, func(path int) { forceDepthwisePhases = path == 1 })
+		defer func() { depthwisePath = dwAuto }()
+		auto, r := cpuPerPath(b, s, in, 1, func(path int) { depthwisePath = []int{dwAuto, dwRows}[path] })
+		b.ReportMetric(auto, "auto-ms")
 		b.ReportMetric(r, "rows-ms")
-		b.ReportMetric(p, "phases-ms")
-		b.ReportMetric(r/p, "rows/phases")
+		b.ReportMetric(auto/r, "auto/rows")
 	})
 }
 

@@ -1,0 +1,17 @@
+//go:build amd64 && !purego
+
+package vec
+
+//go:noescape
+func interleave8AVX2(dst *float32, pos *int, src *float32, chans *[8]int, n int)
+
+//go:noescape
+func tapsC8AVX2(dst *float32, stride int, src *float32, base, offs *int, w *float32, taps int, bias *float32, ep *Epilogue8, n, nch int)
+
+func interleave8Asm(dst *float32, pos *int, src *float32, chans *[8]int, n int) {
+	interleave8AVX2(dst, pos, src, chans, n)
+}
+
+func tapsC8Asm(dst *float32, stride int, src *float32, base, offs *int, w *float32, taps int, bias *float32, ep *Epilogue8, n, nch int) {
+	tapsC8AVX2(dst, stride, src, base, offs, w, taps, bias, ep, n, nch)
+}
