@@ -2,7 +2,9 @@ package kernels
 
 import (
 	"math"
+	"slices"
 	"sort"
+	"sync/atomic"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/gemm"
@@ -31,6 +33,10 @@ import (
 // attnBlock is the number of query rows per work item: a multiple of the
 // GEMM tiles' 6 and 8 rows, and 48 rows of 256 scores stay in L2.
 const attnBlock = 48
+
+// attnFullRows counts the rows whose skip check failed and that were
+// computed again in full (the tests read it).
+var attnFullRows atomic.Int64
 
 // attnMaskedAt is the mask value at or below which a trailing column is a
 // candidate to skip (causal masks use -inf, -1e9, -1e4 or float32's lowest).
@@ -316,19 +322,20 @@ func (k *attentionKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 		transposeMats(kd, kt.Float32s(), g.t, g.d)
 	}
 	var md []float32
-	var tails []int32
+	var tails *maskTail
 	if mask != nil {
 		md = mask.Float32s()
 		tails = maskTails(md, g.t)
 	}
 	nb := graph.Numel(g.batch)
-	// Per batch index: bounds on |Kt| and whether V is finite, for the skip check.
-	kmax := make([]float64, nb)
+	// Per batch index: the largest norm of a key and whether V is finite,
+	// for the skip check.
+	knorm := make([]float64, nb)
 	vFinite := make([]bool, nb)
 	if tails != nil {
 		for bi := 0; bi < nb; bi++ {
 			_, ko, vo, _ := g.offsets(bi)
-			kmax[bi] = absMax(kd[ko*g.d*g.t : (ko+1)*g.d*g.t])
+			knorm[bi] = maxColumnNorm(kd[ko*g.d*g.t:(ko+1)*g.d*g.t], g.d, g.t)
 			vFinite[bi] = !math.IsInf(absMax(vd[vo*g.t*g.dv:(vo+1)*g.t*g.dv]), 0)
 		}
 	}
@@ -346,7 +353,7 @@ func (k *attentionKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 		if blk == blocks-1 {
 			i1 = g.s
 		}
-		k.block(g, scratch[seat], bi, i0, i1, qd, kd, vd, md, od, tails, kmax[bi], vFinite[bi])
+		k.block(g, scratch[seat], bi, i0, i1, qd, kd, vd, md, od, tails, knorm[bi], vFinite[bi])
 	})
 	for _, b := range scratch {
 		if b != nil {
@@ -358,7 +365,7 @@ func (k *attentionKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 
 // block computes output rows [i0, i1) of batch index bi; sc holds the
 // block's scores, then its probabilities, rows of length g.t.
-func (k *attentionKernel) block(g *attnShape, sc []float32, bi, i0, i1 int, qd, kd, vd, md, od []float32, tails []int32, kmax float64, vFinite bool) {
+func (k *attentionKernel) block(g *attnShape, sc []float32, bi, i0, i1 int, qd, kd, vd, md, od []float32, tails *maskTail, knorm float64, vFinite bool) {
 	qo, ko, vo, mo := g.offsets(bi)
 	rows := i1 - i0
 	qm := qd[(qo*g.s+i0)*g.d : (qo*g.s+i1)*g.d]
@@ -370,20 +377,24 @@ func (k *attentionKernel) block(g *attnShape, sc []float32, bi, i0, i1 int, qd, 
 	}
 	// Each row's length: up to the start of its mask's skippable tail.
 	var lens [attnBlock + 8]int
+	// hi[r] bounds row r's masked scores from above: the largest mask value
+	// in its tail plus the largest |score| the row can have after scaling,
+	// ||q_r|| * max_j ||k_j|| * |scale| (Cauchy-Schwarz), with room for the
+	// float32 roundings of the d-term dot product and the scale. A bound on
+	// the row's own query, not on the block's largest element times d, keeps
+	// the check from failing on models with a few large activations
+	// (stories260K's last three layers recomputed rows in full). Not finite
+	// when Q, Kt or V holds an Inf or a NaN: nothing is skipped then.
+	var hi [attnBlock + 8]float64
 	width := 0
-	// bound is the largest |score| the block's rows can have after scaling
-	// (dot products of d terms, with room for rounding); not finite when Q,
-	// Kt or V holds an Inf or a NaN, and then nothing is skipped.
-	bound := math.Inf(1)
-	if tails != nil && vFinite {
-		bound = float64(g.d) * absMax(qm) * kmax * g.scaleAbs * (1 + 1e-3)
-	}
-	skip := !math.IsInf(bound, 0) && !math.IsNaN(bound)
 	for r := 0; r < rows; r++ {
 		lens[r] = g.t
-		if skip {
-			if l := int(tails[(mo+(i0+r)*g.mStr[len(g.mStr)-1])/g.t]); l > 0 {
+		if tails != nil && vFinite {
+			bound := euclid(qm[r*g.d:(r+1)*g.d]) * knorm * g.scaleAbs * (1 + 1e-3)
+			mr := (mo + (i0+r)*g.mStr[len(g.mStr)-1]) / g.t
+			if l := int(tails.start[mr]); l > 0 && !math.IsInf(bound, 0) && !math.IsNaN(bound) {
 				lens[r] = l
+				hi[r] = float64(tails.max[mr]) + bound
 			}
 		}
 		width = max(width, lens[r])
@@ -400,9 +411,12 @@ func (k *attentionKernel) block(g *attnShape, sc []float32, bi, i0, i1 int, qd, 
 			// Every skipped score is at most attnMaskedAt + bound; its exponent
 			// (score - m) must round below expLo for the unfused softmax to
 			// give exactly 0 there. Margins cover the float32 roundings.
-			hi := attnMaskedAt + bound
-			if mf := float64(m); !(hi-mf+1e-6*(math.Abs(hi)+math.Abs(mf)) < vec.ExpUnderflow-1) {
+			// A tail of -Inf gives exactly 0 against any finite max.
+			h, mf := hi[r], float64(m)
+			zero := math.IsInf(h, -1) || h-mf+1e-6*(math.Abs(h)+math.Abs(mf)) < vec.ExpUnderflow-1
+			if math.IsInf(mf, 0) || math.IsNaN(mf) || !zero {
 				// Not provably zero: the whole row, as the unfused ops do.
+				attnFullRows.Add(1)
 				gemm.Sgemm(1, g.t, g.d, 1, gemm.Matrix{Data: qm[r*g.d:], Stride: g.d}, kmat, 0, row, g.t, 1)
 				n = g.t
 				lens[r] = n
@@ -438,29 +452,51 @@ func (k *attentionKernel) scoreRow(g *attnShape, row, md []float32, maskRow func
 // transposeMats writes each r x c matrix of src transposed into dst.
 func transposeMats(dst, src []float32, r, c int) {
 	for o := 0; o+r*c <= len(src); o += r * c {
-		a, b := src[o:o+r*c], dst[o:o+r*c]
-		for i := 0; i < r; i++ {
-			row := a[i*c : i*c+c]
-			for j, v := range row {
-				b[j*r+i] = v
-			}
-		}
+		transposeBlocked(dst[o:o+r*c], src[o:o+r*c], r, c, 0, c)
 	}
 }
 
-// maskTails returns, for each row of t mask values, where its trailing run
-// of values at or below attnMaskedAt begins (t when there is none).
-func maskTails(md []float32, t int) []int32 {
-	tails := make([]int32, len(md)/t)
-	for r := range tails {
+// maskTail describes each row of a mask's trailing run of values at or
+// below attnMaskedAt: where it begins (t when there is none) and its largest
+// value (-Inf for a run of -Inf, as causal masks are often written).
+type maskTail struct {
+	start []int32
+	max   []float32
+}
+
+// maskTails finds the trailing masked run of each row of t mask values.
+func maskTails(md []float32, t int) *maskTail {
+	n := len(md) / t
+	mt := &maskTail{start: make([]int32, n), max: make([]float32, n)}
+	for r := 0; r < n; r++ {
 		row := md[r*t : (r+1)*t]
-		j := t
+		j, hi := t, float32(math.Inf(-1))
 		for j > 0 && row[j-1] <= attnMaskedAt {
 			j--
+			hi = max(hi, row[j])
 		}
-		tails[r] = int32(j)
+		mt.start[r], mt.max[r] = int32(j), hi
 	}
-	return tails
+	return mt
+}
+
+// euclid is the Euclidean norm of x, +Inf or NaN when x holds an Inf or a
+// NaN.
+func euclid(x []float32) float64 { return math.Sqrt(vec.SumSqDev(x, 0)) }
+
+// maxColumnNorm is the largest Euclidean norm of a column of the d x t
+// matrix m (a key, in Kt), +Inf when m holds an Inf or a NaN.
+func maxColumnNorm(m []float32, d, t int) float64 {
+	if s := vec.Sum(m); math.IsInf(s, 0) || math.IsNaN(s) {
+		return math.Inf(1)
+	}
+	sq := make([]float64, t)
+	for i := 0; i < d; i++ {
+		for j, v := range m[i*t : (i+1)*t] {
+			sq[j] += float64(v) * float64(v)
+		}
+	}
+	return math.Sqrt(slices.Max(sq))
 }
 
 // absMax is the largest |x|, +Inf when x holds an Inf or a NaN.

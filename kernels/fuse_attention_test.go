@@ -25,6 +25,7 @@ type attnCase struct {
 	wantFused      bool
 	kPerm          []int64 // set: the graph's input is K, transposed by this perm
 	wantSteps      int     // steps after fusion when not 1
+	fullRows       int     // > 0: rows the skip check must send to a full computation (-1: none)
 }
 
 func (c attnCase) model() *graph.Model {
@@ -130,13 +131,54 @@ func attnCases() []attnCase {
 		}
 	}
 	return []attnCase{
-		with("causal-inf", func(c *attnCase) {}),
+		with("causal-inf", func(c *attnCase) { c.fullRows = -1 }),
 		with("causal-1e9-mask-left", func(c *attnCase) { c.fill, c.maskLeft = negMask(-1e9), true }),
 		with("causal-lowest", func(c *attnCase) { c.fill = negMask(-math.MaxFloat32) }),
 		// -1e4 with scores up to ~1e4: the skip bound fails and rows run in full.
 		with("causal-1e4-large-scores", func(c *attnCase) {
 			c.fill = func(name string, d []float32, shape []int) {
 				negMask(-1e4)(name, d, shape)
+				if name == "q" {
+					for i := range d {
+						d[i] *= 4000
+					}
+				}
+			}
+		}),
+		// One query row 4000 times larger against a -1e4 mask: its own bound
+		// (||q|| * max ||k|| * scale, about 1.8e4) still proves its tail
+		// zero, and the other rows' bounds are their own (a bound from the
+		// block's largest element, as before, sent the whole block of 48
+		// rows to a full computation).
+		with("causal-1e4-one-large-row", func(c *attnCase) {
+			c.fullRows = -1
+			c.fill = func(name string, d []float32, shape []int) {
+				negMask(-1e4)(name, d, shape)
+				if name == "q" {
+					for i := 40 * 8; i < 41*8; i++ {
+						d[i] *= 4000
+					}
+				}
+			}
+		}),
+		// A key a million times larger in the first head's last column: every
+		// row of that head whose tail holds it (rows 0-98) must run in full;
+		// the other heads skip.
+		with("causal-1e4-large-key-in-tail", func(c *attnCase) {
+			c.fullRows = 99
+			c.fill = func(name string, d []float32, shape []int) {
+				negMask(-1e4)(name, d, shape)
+				if name == "kt" {
+					for i := 0; i < 8; i++ {
+						d[i*100+99] *= 1e6
+					}
+				}
+			}
+		}),
+		// A -Inf tail is exactly 0 whatever the scores: large ones still skip.
+		with("causal-inf-large-scores", func(c *attnCase) {
+			c.fullRows = -1
+			c.fill = func(name string, d []float32, shape []int) {
 				if name == "q" {
 					for i := range d {
 						d[i] *= 4000
@@ -236,9 +278,13 @@ func TestFusedAttentionIsExact(t *testing.T) {
 						t.Fatalf("fused into %d steps: %v, want %v (%d steps)", wantSteps, got, c.wantFused, len(fused.steps))
 					}
 					in := c.inputs(uint64(threads))
+					full := attnFullRows.Load()
 					a, err := fused.Run(in)
 					if err != nil {
 						t.Fatal(err)
+					}
+					if full = attnFullRows.Load() - full; c.fullRows != 0 && full != int64(max(0, c.fullRows)) {
+						t.Errorf("threads %d split %d: %d rows computed in full, want %d", threads, split, full, max(0, c.fullRows))
 					}
 					b, err := plain.Run(in)
 					parallel.ForceSplit(0)
@@ -275,14 +321,21 @@ func TestFusedAttentionSkipsMaskedColumns(t *testing.T) {
 	causal(d, []int{6, 8}, float32(math.Inf(-1)))
 	got := maskTails(d, 8)
 	want := []int32{3, 4, 5, 6, 7, 8}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("maskTails = %v, want %v", got, want)
+	if fmt.Sprint(got.start) != fmt.Sprint(want) {
+		t.Errorf("maskTails = %v, want %v", got.start, want)
+	}
+	if !math.IsInf(float64(got.max[0]), -1) {
+		t.Errorf("the largest value of an all -Inf tail = %v, want -Inf", got.max[0])
 	}
 	d[2*8+7] = -9999               // above attnMaskedAt: the tail ends before it
 	d[3*8+6] = float32(math.NaN()) // a NaN is not masked: the tail is the last column
+	d[1*8+5] = -1e9                // a mixed tail: its largest value counts
 	got = maskTails(d, 8)
-	if got[2] != 8 || got[3] != 7 {
-		t.Errorf("maskTails rows 2, 3 = %d, %d, want 8, 7", got[2], got[3])
+	if got.start[2] != 8 || got.start[3] != 7 {
+		t.Errorf("maskTails rows 2, 3 = %d, %d, want 8, 7", got.start[2], got.start[3])
+	}
+	if got.start[1] != 4 || got.max[1] != -1e9 {
+		t.Errorf("maskTails row 1 = %d, max %v, want 4, -1e9", got.start[1], got.max[1])
 	}
 }
 

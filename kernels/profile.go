@@ -33,6 +33,9 @@ type ProfiledStep struct {
 	OpType string
 	// Nodes is how many graph nodes the step runs.
 	Nodes int
+	// Shape is the shape of the step's first output in the last profiled
+	// run (nil before one): what a slow step computed tells why it is slow.
+	Shape []int
 }
 
 // StepEvent is one step of one run.
@@ -205,8 +208,11 @@ func (p *Profile) WriteTrace(w io.Writer) error {
 	}
 	for _, e := range p.Events {
 		st := p.Steps[e.Step]
-		evs = append(evs, traceEvent{Name: st.Name, Cat: st.OpType, Ph: "X", Ts: us(e.Start), Dur: us(e.Dur), Pid: 1, Tid: 1,
-			Args: map[string]any{"run": e.Run, "nodes": st.Nodes}})
+		args := map[string]any{"run": e.Run, "nodes": st.Nodes}
+		if st.Shape != nil {
+			args["shape"] = ShapeString(st.Shape)
+		}
+		evs = append(evs, traceEvent{Name: st.Name, Cat: st.OpType, Ph: "X", Ts: us(e.Start), Dur: us(e.Dur), Pid: 1, Tid: 1, Args: args})
 	}
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
@@ -233,7 +239,23 @@ func (p *profiler) endRun(start time.Time) {
 	p.run++
 }
 
-func (p *profiler) step(i int, t0 time.Time) {
+// step records step i, begun at t0, with its outputs.
+func (p *profiler) step(i int, t0 time.Time, outs []*graph.Tensor) {
 	now := time.Now()
 	p.events = append(p.events, StepEvent{Run: p.run, Step: i, Start: t0.Sub(p.epoch), Dur: now.Sub(t0)})
+	if len(outs) > 0 && outs[0] != nil && !slices.Equal(p.steps[i].Shape, outs[0].Shape) {
+		p.steps[i].Shape = slices.Clone(outs[0].Shape)
+	}
+}
+
+// ShapeString writes a shape as 1x3x224x224 ("scalar" for rank 0).
+func ShapeString(shape []int) string {
+	if len(shape) == 0 {
+		return "scalar"
+	}
+	parts := make([]string, len(shape))
+	for i, d := range shape {
+		parts[i] = strconv.Itoa(d)
+	}
+	return strings.Join(parts, "x")
 }

@@ -347,7 +347,7 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 		}
 		outs, err := s.runStep(st, vals)
 		if s.prof != nil {
-			s.prof.step(i, t0)
+			s.prof.step(i, t0, outs)
 		}
 		if err != nil {
 			return nil, err

@@ -66,13 +66,14 @@ func (f *profileFlag) report(w io.Writer, p *kernels.Profile, times []time.Durat
 		fmt.Fprintf(w, "  %-*s  %10.2f  %5.1f%%  %6d\n", wOp, shorten(o.OpType, 48), ms(o.Total), share(o.Total), o.Calls)
 	}
 	slow := p.ByStep()[:min(10, len(p.Steps))]
-	wName, wOp := len("node"), len("op type")
+	wName, wOp, wShape := len("node"), len("op type"), len("output")
 	for _, st := range slow {
 		wName, wOp = max(wName, min(len(st.Name), 48)), max(wOp, min(len(st.OpType), 32))
+		wShape = max(wShape, len(kernels.ShapeString(st.Shape)))
 	}
-	fmt.Fprintf(w, "  %-*s  %-*s  %10s  %6s\n", wName, fmt.Sprintf("slowest %d nodes", len(slow)), wOp, "op type", "total ms", "share")
+	fmt.Fprintf(w, "  %-*s  %-*s  %-*s  %10s  %6s\n", wName, fmt.Sprintf("slowest %d nodes", len(slow)), wOp, "op type", wShape, "output", "total ms", "share")
 	for _, st := range slow {
-		fmt.Fprintf(w, "  %-*s  %-*s  %10.2f  %5.1f%%\n", wName, shorten(st.Name, 48), wOp, shorten(st.OpType, 32), ms(st.Total), share(st.Total))
+		fmt.Fprintf(w, "  %-*s  %-*s  %-*s  %10.2f  %5.1f%%\n", wName, shorten(st.Name, 48), wOp, shorten(st.OpType, 32), wShape, kernels.ShapeString(st.Shape), ms(st.Total), share(st.Total))
 	}
 	if f.trace == "" {
 		return nil

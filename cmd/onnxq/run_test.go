@@ -208,6 +208,11 @@ func TestRunProfileDet(t *testing.T) {
 	if sum < 0.95*forward || sum > 1.0001*forward+0.01*float64(runs*steps) {
 		t.Errorf("op types add up to %.2f ms, the forward passes took %.2f ms", sum, forward)
 	}
+	// The slowest nodes name their output shapes; det's first Conv writes
+	// 1 x C x 320 x 320, its largest maps.
+	if !regexp.MustCompile(`(?m)^  \S+\s+\S+\s+1x\d+x\d+x\d+\s+[0-9.]+\s+[0-9.]+%$`).MatchString(errOut) {
+		t.Errorf("no slowest-node row with an output shape in:\n%s", errOut)
+	}
 	b, err := os.ReadFile(trace)
 	if err != nil {
 		t.Fatal(err)
@@ -216,6 +221,7 @@ func TestRunProfileDet(t *testing.T) {
 		TraceEvents []struct {
 			Name, Cat, Ph string
 			Ts, Dur       float64
+			Args          struct{ Shape string }
 		} `json:"traceEvents"`
 	}
 	if err := json.Unmarshal(b, &tr); err != nil {
@@ -228,6 +234,9 @@ func TestRunProfileDet(t *testing.T) {
 		}
 		if e.Cat != "run" {
 			nodes++
+			if e.Args.Shape == "" {
+				t.Fatalf("event %q has no output shape", e.Name)
+			}
 		}
 	}
 	if nodes != runs*steps {
