@@ -340,7 +340,7 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	// measured 1.02-1.05x slower on YOLO's 104x104 layers, with or without a
 	// pass that fills the output with the bias first.
 	if workers > 1 && packed && n*g == 1 && (pointwise || kk*spatialN <= 1<<20) {
-		if parts := channelParts(packs[0], workers, oh, ow, bandRows); parts > 1 {
+		if parts := channelParts(packs[0], workers, oh, ow, bandRows, pointwise); parts > 1 {
 			k.runChannels(ctx, geo, parts, workers, pointwise, xd, od, bias, prog, epi, sk, skip)
 			return out, skip, nil
 		}
@@ -435,9 +435,11 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 // channels, estimated with parallel.Account). A share keeps every pixel and
 // reuses its weights as one thread does, but packs all of B (the input or
 // its im2col matrix) where a band packs its own columns: shares are taken
-// where the weights outnumber the pixels and leave the busiest thread at
-// most 5% more tiles (counted as GridTiles counts them, padding included).
-func channelParts(p *gemm.PackedA, threads, oh, ow, bandRows int) int {
+// where the output channels outnumber the pixels (twice over through
+// im2col: SqueezeNet's 3x3 64->256 on 13x13 gained nothing) and leave the
+// busiest thread at most 5% more tiles (counted as GridTiles counts them,
+// padding included).
+func channelParts(p *gemm.PackedA, threads, oh, ow, bandRows int, pointwise bool) int {
 	if noChannelSplit || gemm.PartsOf(p, 3) < threads { // 3 tiles: more rows than the GEMM's in-place path takes
 		return 1
 	}
@@ -445,7 +447,11 @@ func channelParts(p *gemm.PackedA, threads, oh, ow, bandRows int) int {
 	perThread := (rowTiles + threads - 1) / threads
 	shares := gemm.GridTiles(p, oh*ow) * perThread
 	bands := gemm.GridTiles(p, bandRows*ow) * rowTiles
-	if p.M > oh*ow && 20*shares <= 21*bands {
+	pixels := oh * ow
+	if !pointwise {
+		pixels *= 2 // B is im2col's matrix, written before it is packed
+	}
+	if p.M > pixels && 20*shares <= 21*bands {
 		return threads
 	}
 	return 1

@@ -3,9 +3,13 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"sort"
 	"testing"
 
+	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/gemm"
+	"github.com/onnxq/onnxq/kernels/parallel"
 )
 
 // TestConvChannelSplitMatchesOneThread: on small maps (7x7, 13x13) two or
@@ -23,7 +27,7 @@ func TestConvChannelSplitMatchesOneThread(t *testing.T) {
 		{320, 1280, 7, 1, 0, true}, // MobileNetV2's last pointwise layer
 		{96, 161, 7, 1, 0, false},  // a last row tile that is part empty
 		{512, 1000, 13, 1, 0, true},
-		{64, 256, 13, 3, 1, true}, // through im2col (13 wide misses the grid path)
+		{64, 400, 13, 3, 1, true}, // through im2col (13 wide misses the grid path)
 		{40, 200, 5, 3, 1, false},
 	} {
 		g := convGeom{h: tc.hw, w: tc.hw, kh: tc.k, kw: tc.k, sh: 1, sw: 1, dh: 1, dw: 1}
@@ -40,7 +44,7 @@ func TestConvChannelSplitMatchesOneThread(t *testing.T) {
 		for _, threads := range []int{2, 3} {
 			pa := gemm.PackA(tc.m, tc.c*g.kh*g.kw, 1, gemm.Matrix{Data: w, Stride: tc.c * g.kh * g.kw})
 			bandRows := (g.oh + threads - 1) / threads
-			if channelParts(pa, threads, g.oh, g.ow, bandRows) != threads {
+			if channelParts(pa, threads, g.oh, g.ow, bandRows, tc.k == 1) != threads {
 				t.Fatalf("%+v: %d threads do not split the output channels", tc, threads)
 			}
 			got := runConv(t, x, w, b, xs, ws, g, 1, true, threads)
@@ -58,4 +62,59 @@ func TestConvChannelSplitMatchesOneThread(t *testing.T) {
 			}
 		}
 	}
+}
+
+// BenchmarkConvChannelSplit estimates, with the pool's accounting mode (the
+// time on two cores of their own, see parallel.Account), the 2-thread time
+// of small-map layers split by output channels and by bands of rows,
+// alternating run by run, and reports both medians (ms) and their ratio.
+func BenchmarkConvChannelSplit(b *testing.B) {
+	for _, tc := range []struct {
+		name        string
+		c, m, hw, k int
+	}{
+		{"mbv2-last-7", 320, 1280, 7, 1}, {"mbv2-project-7", 960, 160, 7, 1}, {"mbv2-expand-14", 96, 576, 14, 1},
+		{"squeeze-last-13", 512, 1000, 13, 1}, {"3x3-64-400-13", 64, 400, 13, 3}, {"resnet50-3x3-7", 512, 512, 7, 3},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 1))
+			g := convGeom{h: tc.hw, w: tc.hw, kh: tc.k, kw: tc.k, sh: 1, sw: 1, dh: 1, dw: 1}
+			g.oh, g.pt, _ = convOut(g.h, tc.k, 1, 1, tc.k/2, tc.k/2, "NOTSET")
+			g.ow, g.pl, _ = convOut(g.w, tc.k, 1, 1, tc.k/2, tc.k/2, "NOTSET")
+			x := graph.Float32Tensor([]int{1, tc.c, tc.hw, tc.hw}, randFloats(r, tc.c*tc.hw*tc.hw))
+			s := convSessionOf(b, randFloats(r, tc.m*tc.c*tc.k*tc.k), randFloats(r, tc.m), []int{tc.m, tc.c, tc.k, tc.k}, g, 1, 2)
+			in := map[string]*graph.Tensor{"x": x}
+			if err := parallel.Account(true); err != nil {
+				b.Skip(err)
+			}
+			defer parallel.Account(false)
+			defer func() { noChannelSplit = false }()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var times [2][]float64
+			for i := 0; i < b.N+2; i++ {
+				for path := 0; path < 2; path++ {
+					noChannelSplit = path == 1
+					t0, a0 := threadCPU(), parallel.Adjustment()
+					out, err := s.Run(in)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if i >= 2 {
+						times[path] = append(times[path], threadCPU()-t0+float64(parallel.Adjustment()-a0)/1e6)
+					}
+					s.Recycle(out)
+				}
+			}
+			split, bands := medianOf(times[0]), medianOf(times[1])
+			b.ReportMetric(split, "channels-ms")
+			b.ReportMetric(bands, "bands-ms")
+			b.ReportMetric(split/bands, "channels/bands")
+		})
+	}
+}
+
+func medianOf(v []float64) float64 {
+	sort.Float64s(v)
+	return v[len(v)/2]
 }
