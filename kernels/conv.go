@@ -348,6 +348,12 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	// size. A pointwise band is one strip: pixel strips of 256 KiB of output
 	// measured 1.02-1.05x slower on YOLO's 104x104 layers, with or without a
 	// pass that fills the output with the bias first.
+	if workers > 1 && packed && n*g == 1 && (pointwise || kk*spatialN <= 1<<20) {
+		if parts := channelParts(packs[0], workers, oh, ow, bandRows, pointwise); parts > 1 {
+			k.runChannels(ctx, geo, parts, workers, pointwise, xd, od, bias, prog, epi, sk, skip)
+			return out, skip, nil
+		}
+	}
 	stripOut := max(convStripFloats, mg*kk)
 	stripRows := bandRows
 	if !pointwise {
@@ -427,6 +433,76 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		})
 	}
 	return out, skip, nil
+}
+
+// channelParts is how many shares of the output channels (whole row tiles of
+// the packed weights p) threads should take instead of bands of bandRows
+// output rows: threads, or 1 for bands. On small maps (7x7, 13x13) the bands
+// are few and uneven (7 rows: 4 and 3) and make few column panels, so each
+// thread streams all the weights for little reuse (MobileNetV2's 1x1
+// 320->1280 on 7x7 ran 1.5x faster on two threads split by bands, 1.9x by
+// channels, estimated with parallel.Account). A share keeps every pixel and
+// reuses its weights as one thread does, but packs all of B (the input or
+// its im2col matrix) where a band packs its own columns: shares are taken
+// where the output channels outnumber the pixels (twice over through
+// im2col: SqueezeNet's 3x3 64->256 on 13x13 gained nothing) and leave the
+// busiest thread at most 5% more tiles (counted as GridTiles counts them,
+// padding included).
+func channelParts(p *gemm.PackedA, threads, oh, ow, bandRows int, pointwise bool) int {
+	if noChannelSplit || gemm.PartsOf(p, 3) < threads { // 3 tiles: more rows than the GEMM's in-place path takes
+		return 1
+	}
+	rowTiles := gemm.PartsOf(p, 1)
+	perThread := (rowTiles + threads - 1) / threads
+	shares := gemm.GridTiles(p, oh*ow) * perThread
+	bands := gemm.GridTiles(p, bandRows*ow) * rowTiles
+	pixels := oh * ow
+	if !pointwise {
+		pixels *= 2 // B is im2col's matrix, written before it is packed
+	}
+	if p.M > pixels && 20*shares <= 21*bands {
+		return threads
+	}
+	return 1
+}
+
+// noChannelSplit turns channelParts off, for benchmarks that compare.
+var noChannelSplit = false
+
+// runChannels computes a convolution of one image and group, with packed
+// weights, split into parts shares of its output channels: im2col first
+// (unless pointwise; itself split across threads), then each share's GEMM
+// and epilogue. Each output element is summed as on one thread.
+func (k *convKernel) runChannels(ctx *Context, geo convGeom, parts, threads int, pointwise bool, xd, od, bias []float32, prog *ewProgram, epi *ewRun, sk []float32, skip bool) {
+	spatialN := geo.oh * geo.ow
+	src := gemm.Matrix{Data: xd, Stride: spatialN}
+	if !pointwise {
+		kk := geo.c * geo.kh * geo.kw
+		col := ctx.Scratch(kk * spatialN)
+		defer ctx.Release(col)
+		im2col(ctx, geo, geo.c, xd, col, 0, geo.oh)
+		src.Data = col
+	}
+	pa := k.packed[0]
+	parallel.For(threads, parts, func(part int) {
+		i0, i1 := gemm.MulPackedAPart(pa, part, parts, spatialN, src, bias, od, spatialN)
+		var regs [][]float32
+		if epi != nil {
+			regs = prog.registers()
+		}
+		for i := i0; epi != nil && i < i1; i++ {
+			at := i * spatialN
+			if k.eps != nil {
+				k.eps[i].Apply(od[at : at+spatialN])
+				continue
+			}
+			epi.span(regs, od, od, at, at+spatialN)
+		}
+		for i := i0; skip && i < i1; i++ {
+			at := i * spatialN
+			k.res.apply(od[at:at+spatialN], sk[at:at+spatialN])
+		}
+	})
 }
 
 // minBandMACs is the least work (multiply-adds) worth a band of its own:

@@ -168,6 +168,40 @@ func MulPackedABias(p *PackedA, n int, b Matrix, bias []float32, c []float32, ld
 	run(p.M, n, p.K, aSource{packed: p}, bSource{mat: b}, 0, c, ldc, threads, bias)
 }
 
+// MulPackedAPart computes one of parts shares of the rows of C = P * B, or of
+// C = P * B + bias with a non-nil bias, overwriting them, on the calling
+// goroutine, and returns the share's rows [i0, i1). Shares are whole row
+// tiles of P, and each is computed as one thread computes all of C, so the
+// shares, split over threads, give the bits one thread gives. A caller that
+// splits output channels this way (a convolution on a small map, whose
+// pixels make few column panels) then runs its epilogue on those rows.
+func MulPackedAPart(p *PackedA, part, parts, n int, b Matrix, bias []float32, c []float32, ldc int) (i0, i1 int) {
+	if p.mr != active.mr {
+		panic("gemm: PackedA was packed for another kernel")
+	}
+	tiles := (p.M + p.mr - 1) / p.mr
+	i0, i1 = part*tiles/parts*p.mr, min(p.M, (part+1)*tiles/parts*p.mr)
+	if i0 >= i1 || n == 0 {
+		return i0, i1
+	}
+	if p.K == 0 {
+		if bias != nil {
+			fillBias(c[i0*ldc:], ldc, bias[i0:], i1-i0, n)
+		} else {
+			scaleC(i1-i0, n, 0, c[i0*ldc:], ldc)
+		}
+		return i0, i1
+	}
+	block(active, i0, i1, 0, n, p.K, aSource{packed: p}, bSource{mat: b}, 0, c, ldc, bias)
+	return i0, i1
+}
+
+// PartsOf is how many shares of at least minTiles row tiles each
+// MulPackedAPart can split p into (at least 1).
+func PartsOf(p *PackedA, minTiles int) int {
+	return max(1, (p.M+p.mr-1)/p.mr/max(1, minTiles))
+}
+
 // fillBias sets rows x cols of c (rows ldc apart) to bias[i] in row i.
 func fillBias(c []float32, ldc int, bias []float32, rows, cols int) {
 	for i := 0; i < rows; i++ {

@@ -1,0 +1,120 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"sort"
+	"testing"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/gemm"
+	"github.com/onnxq/onnxq/kernels/parallel"
+)
+
+// TestConvChannelSplitMatchesOneThread: on small maps (7x7, 13x13) two or
+// three threads split a convolution's output channels instead of its rows
+// (channelParts), pointwise and through im2col, with and without a bias,
+// each share's rows whole tiles of the packed weights. Every output element
+// is still summed in the same order, so the bits must be those of one
+// thread, and the output must match the direct reference.
+func TestConvChannelSplitMatchesOneThread(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	for _, tc := range []struct {
+		c, m, hw, k, pad int
+		bias             bool
+	}{
+		{320, 1280, 7, 1, 0, true}, // MobileNetV2's last pointwise layer
+		{96, 161, 7, 1, 0, false},  // a last row tile that is part empty
+		{512, 1000, 13, 1, 0, true},
+		{64, 400, 13, 3, 1, true}, // through im2col (13 wide misses the grid path)
+		{40, 200, 5, 3, 1, false},
+	} {
+		g := convGeom{h: tc.hw, w: tc.hw, kh: tc.k, kw: tc.k, sh: 1, sw: 1, dh: 1, dw: 1}
+		g.oh, g.pt, _ = convOut(g.h, tc.k, 1, 1, tc.pad, tc.pad, "NOTSET")
+		g.ow, g.pl, _ = convOut(g.w, tc.k, 1, 1, tc.pad, tc.pad, "NOTSET")
+		x := randFloats(r, tc.c*g.h*g.w)
+		w := randFloats(r, tc.m*tc.c*g.kh*g.kw)
+		var b []float32
+		if tc.bias {
+			b = randFloats(r, tc.m)
+		}
+		xs, ws := []int{1, tc.c, g.h, g.w}, []int{tc.m, tc.c, g.kh, g.kw}
+		want := runConv(t, x, w, b, xs, ws, g, 1, true, 1)
+		for _, threads := range []int{2, 3} {
+			pa := gemm.PackA(tc.m, tc.c*g.kh*g.kw, 1, gemm.Matrix{Data: w, Stride: tc.c * g.kh * g.kw})
+			bandRows := (g.oh + threads - 1) / threads
+			if channelParts(pa, threads, g.oh, g.ow, bandRows, tc.k == 1) != threads {
+				t.Fatalf("%+v: %d threads do not split the output channels", tc, threads)
+			}
+			got := runConv(t, x, w, b, xs, ws, g, 1, true, threads)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%+v: out[%d] = %v on %d threads, %v on one", tc, i, got[i], threads, want[i])
+				}
+			}
+		}
+		ref, mag := convNaive(x, w, b, 1, tc.c, g.h, g.w, tc.m, 1, g.kh, g.kw, g)
+		for i := range want {
+			// float32 sums of up to 576 terms: a few ulps of the terms' magnitude.
+			if math.Abs(float64(want[i]-ref[i])) > 1e-6*(1+float64(mag[i])) {
+				t.Fatalf("%+v: out[%d] = %v, the definition gives %v", tc, i, want[i], ref[i])
+			}
+		}
+	}
+}
+
+// BenchmarkConvChannelSplit estimates, with the pool's accounting mode (the
+// time on two cores of their own, see parallel.Account), the 2-thread time
+// of small-map layers split by output channels and by bands of rows,
+// alternating run by run, and reports both medians (ms) and their ratio.
+func BenchmarkConvChannelSplit(b *testing.B) {
+	for _, tc := range []struct {
+		name        string
+		c, m, hw, k int
+	}{
+		{"mbv2-last-7", 320, 1280, 7, 1}, {"mbv2-project-7", 960, 160, 7, 1}, {"mbv2-expand-14", 96, 576, 14, 1},
+		{"squeeze-last-13", 512, 1000, 13, 1}, {"3x3-64-400-13", 64, 400, 13, 3}, {"resnet50-3x3-7", 512, 512, 7, 3},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 1))
+			g := convGeom{h: tc.hw, w: tc.hw, kh: tc.k, kw: tc.k, sh: 1, sw: 1, dh: 1, dw: 1}
+			g.oh, g.pt, _ = convOut(g.h, tc.k, 1, 1, tc.k/2, tc.k/2, "NOTSET")
+			g.ow, g.pl, _ = convOut(g.w, tc.k, 1, 1, tc.k/2, tc.k/2, "NOTSET")
+			x := graph.Float32Tensor([]int{1, tc.c, tc.hw, tc.hw}, randFloats(r, tc.c*tc.hw*tc.hw))
+			s := convSessionOf(b, randFloats(r, tc.m*tc.c*tc.k*tc.k), randFloats(r, tc.m), []int{tc.m, tc.c, tc.k, tc.k}, g, 1, 2)
+			in := map[string]*graph.Tensor{"x": x}
+			if err := parallel.Account(true); err != nil {
+				b.Skip(err)
+			}
+			defer parallel.Account(false)
+			defer func() { noChannelSplit = false }()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var times [2][]float64
+			for i := 0; i < b.N+2; i++ {
+				for path := 0; path < 2; path++ {
+					noChannelSplit = path == 1
+					t0, a0 := threadCPU(), parallel.Adjustment()
+					out, err := s.Run(in)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if i >= 2 {
+						times[path] = append(times[path], threadCPU()-t0+float64(parallel.Adjustment()-a0)/1e6)
+					}
+					s.Recycle(out)
+				}
+			}
+			split, bands := medianOf(times[0]), medianOf(times[1])
+			b.ReportMetric(split, "channels-ms")
+			b.ReportMetric(bands, "bands-ms")
+			b.ReportMetric(split/bands, "channels/bands")
+		})
+	}
+}
+
+func medianOf(v []float64) float64 {
+	sort.Float64s(v)
+	return v[len(v)/2]
+}
