@@ -78,12 +78,15 @@ out += routine("hardSwish6AVX2", hs6, lambda a: [f"VBROADCASTSS {v}+{argoff(hs6,
                lambda k: ["VMOVUPS {o}(SI), Y{t}", "VADDPS Y{t}, Y8, Y{r}", "VMAXPS Y{r}, Y9, Y{r}", "VMINPS Y{r}, Y10, Y{r}",
                           "VMULPS Y{r}, Y{t}, Y{r}", "VDIVPS Y11, Y{r}, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
 # minMaxAVX2 folds n (a multiple of 8) floats into 8 running minimums at
-# lanes[0:8] and 8 maximums at lanes[8:16]. x goes in the first source, the
+# lanes[0:8] and 8 maximums at lanes[8:16], from +Inf and -Inf. The
+# routines here write their lanes and never read them: a 32-byte load of
+# lanes the caller had just stored one float at a time waited for the
+# stores to retire (store forwarding fails), ~10% of attention's time. x goes in the first source, the
 # accumulator in the second, so a NaN x leaves the accumulator as it was.
 out += ["// func minMaxAVX2(x *float32, n int, lanes *[16]float32)",
         "TEXT ·minMaxAVX2(SB), NOSPLIT, $0-24",
         "\tMOVQ x+0(FP), SI", "\tMOVQ n+8(FP), CX", "\tMOVQ lanes+16(FP), DI",
-        "\tVMOVUPS (DI), Y0", "\tVMOVUPS 32(DI), Y1", "\tVMOVUPS Y0, Y2", "\tVMOVUPS Y1, Y3",
+        "\tVBROADCASTSS pinf<>(SB), Y0", "\tVBROADCASTSS ninf<>(SB), Y1", "\tVMOVUPS Y0, Y2", "\tVMOVUPS Y1, Y3",
         "\tMOVQ CX, R8", "\tSHRQ $4, CX", "\tJEQ minMaxAVX2_eight", "minMaxAVX2_loop:",
         "\tVMOVUPS (SI), Y4", "\tVMOVUPS 32(SI), Y5",
         "\tVMINPS Y0, Y4, Y0", "\tVMAXPS Y1, Y4, Y1", "\tVMINPS Y2, Y5, Y2", "\tVMAXPS Y3, Y5, Y3",
@@ -93,12 +96,12 @@ out += ["// func minMaxAVX2(x *float32, n int, lanes *[16]float32)",
         "minMaxAVX2_done:",
         "\tVMINPS Y0, Y2, Y0", "\tVMAXPS Y1, Y3, Y1",
         "\tVMOVUPS Y0, (DI)", "\tVMOVUPS Y1, 32(DI)", "\tVZEROUPPER", "\tRET", ""]
-# maxOfAVX2 folds n (a multiple of 8) floats into 8 running maximums at lanes[0:8]
-# (Softmax needs only the max); NaN x leaves the accumulator as it was.
+# maxOfAVX2 folds n (a multiple of 8) floats into 8 running maximums at lanes[0:8],
+# from -Inf (Softmax needs only the max); NaN x leaves the accumulator as it was.
 out += ["// func maxOfAVX2(x *float32, n int, lanes *[8]float32)",
         "TEXT ·maxOfAVX2(SB), NOSPLIT, $0-24",
         "\tMOVQ x+0(FP), SI", "\tMOVQ n+8(FP), CX", "\tMOVQ lanes+16(FP), DI",
-        "\tVMOVUPS (DI), Y0", "\tVMOVUPS Y0, Y1", "\tVMOVUPS Y0, Y2", "\tVMOVUPS Y0, Y3",
+        "\tVBROADCASTSS ninf<>(SB), Y0", "\tVMOVUPS Y0, Y1", "\tVMOVUPS Y0, Y2", "\tVMOVUPS Y0, Y3",
         "\tMOVQ CX, R8", "\tSHRQ $5, CX", "\tJEQ maxOfAVX2_eights", "maxOfAVX2_loop:",
         "\tVMOVUPS (SI), Y4", "\tVMOVUPS 32(SI), Y5", "\tVMOVUPS 64(SI), Y6", "\tVMOVUPS 96(SI), Y7",
         "\tVMAXPS Y0, Y4, Y0", "\tVMAXPS Y1, Y5, Y1", "\tVMAXPS Y2, Y6, Y2", "\tVMAXPS Y3, Y7, Y3",
@@ -108,4 +111,44 @@ out += ["// func maxOfAVX2(x *float32, n int, lanes *[8]float32)",
         "maxOfAVX2_done:",
         "\tVMAXPS Y0, Y1, Y0", "\tVMAXPS Y2, Y3, Y2", "\tVMAXPS Y0, Y2, Y0",
         "\tVMOVUPS Y0, (DI)", "\tVZEROUPPER", "\tRET", ""]
+# mulAddMaxAVX2 / divAddMaxAVX2: dst = a*v + b (a/v + b), rounded after each op
+# as Mul (Div) and Add round them, folding dst into 8 running maximums at
+# lanes[0:8] as maxOfAVX2 does (a NaN leaves the accumulator as it was): the
+# scale, mask and row maximum of attention's scores in one pass. Any n: the
+# last n%8 load and store under a lane mask (-Inf into the maximum past n),
+# so a short row costs no scalar loop.
+def scale_add_max(name, div):
+    out = [f"// func {name}(dst, a, b *float32, n int, v float32, lanes *[8]float32)",
+           f"TEXT ·{name}(SB), NOSPLIT, $0-48",
+           "\tMOVQ dst+0(FP), DI", "\tMOVQ a+8(FP), SI", "\tMOVQ b+16(FP), DX", "\tMOVQ n+24(FP), CX",
+           "\tVBROADCASTSS v+32(FP), Y8", "\tMOVQ lanes+40(FP), R9", "\tVBROADCASTSS ninf<>(SB), Y0", "\tVMOVUPS Y0, Y1",
+           "\tMOVQ CX, R8", "\tSHRQ $4, CX", f"\tJEQ {name}_eight", f"{name}_loop:"]
+    def one(o, r, acc):
+        if div:
+            return [f"VMOVUPS {o}(SI), Y{r}", f"VDIVPS Y8, Y{r}, Y{r}", f"VADDPS {o}(DX), Y{r}, Y{r}",
+                    f"VMOVUPS Y{r}, {o}(DI)", f"VMAXPS Y{acc}, Y{r}, Y{acc}"]
+        return [f"VMULPS {o}(SI), Y8, Y{r}", f"VADDPS {o}(DX), Y{r}, Y{r}",
+                f"VMOVUPS Y{r}, {o}(DI)", f"VMAXPS Y{acc}, Y{r}, Y{acc}"]
+    out += ["\t" + l for l in one(0, 2, 0) + one(32, 3, 1)]
+    out += ["\tADDQ $64, DI", "\tADDQ $64, SI", "\tADDQ $64, DX", "\tDECQ CX", f"\tJNE {name}_loop",
+            f"{name}_eight:", "\tTESTQ $8, R8", f"\tJEQ {name}_tail"]
+    out += ["\t" + l for l in one(0, 2, 0)]
+    out += ["\tADDQ $32, DI", "\tADDQ $32, SI", "\tADDQ $32, DX",
+            f"{name}_tail:", "\tANDQ $7, R8", f"\tJEQ {name}_done",
+            "\tMOVQ R8, X4", "\tVPBROADCASTD X4, Y4", "\tVPCMPGTD lanes8<>(SB), Y4, Y5",
+            "\tVMASKMOVPS (SI), Y5, Y2", "\tVMASKMOVPS (DX), Y5, Y3"]
+    if div:
+        out += ["\tVDIVPS Y8, Y2, Y2"]
+    else:
+        out += ["\tVMULPS Y2, Y8, Y2"]
+    out += ["\tVADDPS Y3, Y2, Y2", "\tVMASKMOVPS Y2, Y5, (DI)",
+            # lanes past n: -Inf, which no maximum takes
+            "\tVBROADCASTSS ninf<>(SB), Y6", "\tVBLENDVPS Y5, Y2, Y6, Y2", "\tVMAXPS Y0, Y2, Y0",
+            f"{name}_done:", "\tVMAXPS Y0, Y1, Y0", "\tVMOVUPS Y0, (R9)", "\tVZEROUPPER", "\tRET", ""]
+    return out
+out += scale_add_max("mulAddMaxAVX2", False)
+out += scale_add_max("divAddMaxAVX2", True)
+out += [f"DATA lanes8<>+{4 * i}(SB)/4, ${i:#010x}" for i in range(8)] + ["GLOBL lanes8<>(SB), RODATA|NOPTR, $32",
+        "DATA ninf<>+0(SB)/4, $0xff800000", "GLOBL ninf<>(SB), RODATA|NOPTR, $4",
+        "DATA pinf<>+0(SB)/4, $0x7f800000", "GLOBL pinf<>(SB), RODATA|NOPTR, $4", ""]
 open("vec_amd64.s", "w").write("\n".join(out))

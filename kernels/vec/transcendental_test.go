@@ -219,7 +219,7 @@ func TestExpSum(t *testing.T) {
 	defer func(v bool) { useFMA = v }(useFMA)
 	for _, simd := range []bool{false, useFMA} {
 		useFMA = simd
-		for _, n := range []int{1, 5, 8, 13, 64, 1000} {
+		for _, n := range []int{1, 5, 8, 13, 15, 16, 17, 24, 31, 40, 64, 100, 256, 1000} {
 			x := make([]float32, n)
 			for i := range x {
 				x[i] = float32(i%17) - 8
@@ -236,6 +236,27 @@ func TestExpSum(t *testing.T) {
 			}
 			if math.Abs(s-want) > 1e-6*want {
 				t.Fatalf("n=%d simd=%v: sum %g, want %g", n, simd, s, want)
+			}
+			// The sum of the values it wrote: float32 sums of four values
+			// (AVX2) before float64 stay within two roundings.
+			exact := 0.0
+			for _, v := range dst {
+				exact += float64(v)
+			}
+			if math.Abs(s-exact) > 1.2e-7*exact {
+				t.Fatalf("n=%d simd=%v: sum %.17g, its values sum to %.17g (relative %.2g)", n, simd, s, exact, math.Abs(s-exact)/exact)
+			}
+			// A row that goes on with -Inf (exp 0) sums to the same bits:
+			// fused attention leaves a causal mask's tail out.
+			for _, extra := range []int{1, 7, 16, 33} {
+				long := append(append([]float32(nil), x...), make([]float32, extra)...)
+				for i := n; i < len(long); i++ {
+					long[i] = float32(math.Inf(-1))
+				}
+				ld := make([]float32, len(long))
+				if ls := ExpSum(ld, long, 8); ls != s {
+					t.Fatalf("n=%d simd=%v: sum %.17g, with %d -Inf after it %.17g", n, simd, s, extra, ls)
+				}
 			}
 		}
 	}
@@ -331,4 +352,55 @@ func BenchmarkSoftmaxRow(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestExpSumMatchesExp: ExpSum's shorter path for x <= sub writes Exp's bits
+// of x - sub, over a sweep of 2^24 arguments from 0 down past the underflow
+// at expLo, subnormal results, -0, -Inf and NaN, with a sub of 0 and of a
+// row's largest value.
+func TestExpSumMatchesExp(t *testing.T) {
+	if !useFMA {
+		t.Skip("no AVX2+FMA: ExpSum and Exp share the Go path")
+	}
+	const n = 1 << 24
+	x := make([]float32, n)
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range x {
+		switch {
+		case i < n/2: // evenly over [-110, 0]
+			x[i] = -110 * float32(i) / (n / 2)
+		case i < n/2+n/4: // every float32 just below 0 and around expLo
+			x[i] = -math.Float32frombits(uint32(i - n/2))
+		default:
+			x[i] = expLo + float32(r.NormFloat64())
+		}
+	}
+	specials := []float32{float32(math.NaN()), float32(math.Inf(-1)), float32(math.Copysign(0, -1)), 0, expLo, math.Nextafter32(expLo, 0), math.Nextafter32(expLo, -200), -87.33655, -88.72284, -103.27893, -103.97208}
+	copy(x[n-len(specials):], specials)
+	var maxErr float64
+	for _, sub := range []float32{0, 3.25} {
+		in := x
+		if sub != 0 { // a row whose largest value is sub
+			in = make([]float32, n)
+			for i, v := range x {
+				in[i] = v + sub
+			}
+			in[0] = sub
+		}
+		got, want, d := make([]float32, n), make([]float32, n), make([]float32, n)
+		ExpSum(got, in, sub)
+		for i, v := range in {
+			d[i] = v - sub
+		}
+		Exp(want, d)
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
+				t.Fatalf("sub=%v x=%v: ExpSum wrote %v (%#x), Exp gives %v (%#x)", sub, in[i], got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+			}
+			if e := math.Exp(float64(d[i])); e > 1e-30 {
+				maxErr = math.Max(maxErr, math.Abs(float64(got[i])-e)/e)
+			}
+		}
+	}
+	t.Logf("%d arguments x 2 subs: Exp's bits; max relative error against float64 %.3g", n, maxErr)
 }

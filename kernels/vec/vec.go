@@ -27,10 +27,7 @@ func MinMax(x []float32) (lo, hi float32) {
 	lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
 	k := simdLen(len(x))
 	if k > 0 {
-		var lanes [16]float32
-		for i := 0; i < 8; i++ {
-			lanes[i], lanes[8+i] = lo, hi
-		}
+		var lanes [16]float32 // written by the assembly, from +Inf and -Inf
 		minMaxAsm(&x[0], k, &lanes)
 		for i := 0; i < 8; i++ {
 			if lanes[i] < lo {
@@ -58,10 +55,7 @@ func MaxOf(x []float32) float32 {
 	hi := float32(math.Inf(-1))
 	k := simdLen(len(x))
 	if k > 0 {
-		var lanes [8]float32
-		for i := range lanes {
-			lanes[i] = hi
-		}
+		var lanes [8]float32 // written by the assembly, from -Inf
 		maxOfAsm(&x[0], k, &lanes)
 		for _, v := range lanes {
 			if v > hi {
@@ -140,6 +134,52 @@ func DivScalar(dst, a []float32, v float32) {
 	for i := k; i < n; i++ {
 		dst[i] = a[i] / v
 	}
+}
+
+// MulAddMax sets dst[i] = a[i]*v + b[i], rounded after the multiply and
+// after the add (the bits of MulScalar then Add), and returns MaxOf(dst):
+// attention's scale, mask and row maximum in one pass. dst may be a.
+func MulAddMax(dst, a, b []float32, v float32) float32 {
+	return scaleAddMax(dst, a, b, v, false)
+}
+
+// DivAddMax is MulAddMax for a scale that divides: dst[i] = a[i]/v + b[i].
+func DivAddMax(dst, a, b []float32, v float32) float32 {
+	return scaleAddMax(dst, a, b, v, true)
+}
+
+func scaleAddMax(dst, a, b []float32, v float32, div bool) float32 {
+	n := len(dst)
+	a, b = a[:n], b[:n]
+	hi := float32(math.Inf(-1))
+	if useSIMD && n > 0 {
+		// The assembly takes any n (a masked last step).
+		var lanes [8]float32 // written by the assembly, from -Inf
+		if div {
+			divAddMaxAsm(&dst[0], &a[0], &b[0], n, v, &lanes)
+		} else {
+			mulAddMaxAsm(&dst[0], &a[0], &b[0], n, v, &lanes)
+		}
+		for _, x := range lanes {
+			if x > hi {
+				hi = x
+			}
+		}
+		return hi
+	}
+	for i := range n {
+		var x float32
+		if div {
+			x = float32(a[i]/v) + b[i]
+		} else {
+			x = float32(a[i]*v) + b[i]
+		}
+		dst[i] = x
+		if x > hi {
+			hi = x
+		}
+	}
+	return hi
 }
 
 // Affine sets dst[i] = a[i]*m + c (rounded after the multiply and after the add).

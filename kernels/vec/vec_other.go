@@ -3,15 +3,17 @@
 package vec
 
 // Without assembly simdLen is always 0 and these are never called.
-func addAsm(dst, a, b *float32, n int)                           {}
-func mulAsm(dst, a, b *float32, n int)                           {}
-func addScalarAsm(dst, a *float32, n int, v float32)             {}
-func mulScalarAsm(dst, a *float32, n int, v float32)             {}
-func divScalarAsm(dst, a *float32, n int, v float32)             {}
-func affineAsm(dst, a *float32, n int, m, c float32)             {}
-func clipAsm(dst, a *float32, n int, lo, hi float32)             {}
-func axpyAsm(dst, x *float32, n int, alpha float32)              {}
-func hardSwishAsm(dst, a *float32, n int, m, c, lo, hi float32)  {}
-func hardSwish6Asm(dst, a *float32, n int, c, lo, hi, d float32) {}
-func minMaxAsm(x *float32, n int, lanes *[16]float32)            {}
-func maxOfAsm(x *float32, n int, lanes *[8]float32)              {}
+func addAsm(dst, a, b *float32, n int)                                     {}
+func mulAsm(dst, a, b *float32, n int)                                     {}
+func addScalarAsm(dst, a *float32, n int, v float32)                       {}
+func mulScalarAsm(dst, a *float32, n int, v float32)                       {}
+func divScalarAsm(dst, a *float32, n int, v float32)                       {}
+func affineAsm(dst, a *float32, n int, m, c float32)                       {}
+func clipAsm(dst, a *float32, n int, lo, hi float32)                       {}
+func axpyAsm(dst, x *float32, n int, alpha float32)                        {}
+func hardSwishAsm(dst, a *float32, n int, m, c, lo, hi float32)            {}
+func hardSwish6Asm(dst, a *float32, n int, c, lo, hi, d float32)           {}
+func minMaxAsm(x *float32, n int, lanes *[16]float32)                      {}
+func maxOfAsm(x *float32, n int, lanes *[8]float32)                        {}
+func mulAddMaxAsm(dst, a, b *float32, n int, v float32, lanes *[8]float32) {}
+func divAddMaxAsm(dst, a, b *float32, n int, v float32, lanes *[8]float32) {}

@@ -168,3 +168,57 @@ func TestHardSwishMatchesThreePasses(t *testing.T) {
 		}
 	}
 }
+
+// TestScaleAddMaxMatchesPasses: MulAddMax and DivAddMax give the bits of
+// MulScalar (DivScalar) then Add, and MaxOf's value of the result, on both
+// paths, with NaN, infinities and signed zeros among scores and mask.
+func TestScaleAddMaxMatchesPasses(t *testing.T) {
+	saved := useSIMD
+	defer func() { useSIMD = saved }()
+	r := rand.New(rand.NewPCG(3, 4))
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)), -1e9, -3.4028235e38}
+	for _, simd := range []bool{false, saved} {
+		useSIMD = simd
+		for n := 0; n <= 70; n++ {
+			for trial := 0; trial < 6; trial++ {
+				a, b := make([]float32, n), make([]float32, n)
+				for i := range a {
+					a[i], b[i] = float32(r.NormFloat64()*6), float32(r.NormFloat64())
+					if trial > 2 && r.IntN(6) == 0 {
+						a[i] = special[r.IntN(len(special))]
+					}
+					if trial > 3 && r.IntN(6) == 0 {
+						b[i] = special[r.IntN(len(special))]
+					}
+				}
+				for _, div := range []bool{false, true} {
+					v := float32(0.35355338)
+					want := make([]float32, n)
+					if div {
+						v = 2.828427
+						DivScalar(want, a, v)
+					} else {
+						MulScalar(want, a, v)
+					}
+					Add(want, want, b)
+					wantMax := MaxOf(want)
+					got := append([]float32(nil), a...) // in place, as attention calls it
+					var gotMax float32
+					if div {
+						gotMax = DivAddMax(got, got, b, v)
+					} else {
+						gotMax = MulAddMax(got, got, b, v)
+					}
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("simd=%v div=%v n=%d [%d]: %v, passes give %v (a=%v b=%v)", simd, div, n, i, got[i], want[i], a[i], b[i])
+						}
+					}
+					if gotMax != wantMax && !(gotMax != gotMax && wantMax != wantMax) {
+						t.Fatalf("simd=%v div=%v n=%d: max %v, MaxOf %v", simd, div, n, gotMax, wantMax)
+					}
+				}
+			}
+		}
+	}
+}
