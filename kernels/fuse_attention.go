@@ -405,8 +405,7 @@ func (k *attentionKernel) block(g *attnShape, sc []float32, bi, i0, i1 int, qd, 
 	for r := 0; r < rows; r++ {
 		row := sc[r*g.t : (r+1)*g.t]
 		n := lens[r]
-		k.scoreRow(g, row[:n], md, maskRow, i0+r)
-		m := vec.MaxOf(row[:n])
+		m := k.scoreMax(g, row[:n], md, maskRow, i0+r)
 		if n < g.t {
 			// Every skipped score is at most attnMaskedAt + bound; its exponent
 			// (score - m) must round below expLo for the unfused softmax to
@@ -420,8 +419,7 @@ func (k *attentionKernel) block(g *attnShape, sc []float32, bi, i0, i1 int, qd, 
 				gemm.Sgemm(1, g.t, g.d, 1, gemm.Matrix{Data: qm[r*g.d:], Stride: g.d}, kmat, 0, row, g.t, 1)
 				n = g.t
 				lens[r] = n
-				k.scoreRow(g, row, md, maskRow, i0+r)
-				m = vec.MaxOf(row)
+				m = k.scoreMax(g, row, md, maskRow, i0+r)
 				kEff = g.t
 			}
 		}
@@ -434,9 +432,22 @@ func (k *attentionKernel) block(g *attnShape, sc []float32, bi, i0, i1 int, qd, 
 	gemm.Sgemm(rows, g.dv, kEff, 1, gemm.Matrix{Data: sc, Stride: g.t}, gemm.Matrix{Data: vm, Stride: g.dv}, 0, od[(bi*g.s+i0)*g.dv:], g.dv, 1)
 }
 
-// scoreRow scales row (the first len(row) scores of query row i) and adds
-// its mask, as the unfused Mul (or Div) and Add compute them.
-func (k *attentionKernel) scoreRow(g *attnShape, row, md []float32, maskRow func(int) []float32, i int) {
+// scoreMax scales row (the first len(row) scores of query row i) and adds
+// its mask, as the unfused Mul (or Div) and Add compute them, and returns
+// the row's largest value as Softmax finds it. With a mask it is one pass
+// (without a scale the multiplier 1 changes no bits).
+func (k *attentionKernel) scoreMax(g *attnShape, row, md []float32, maskRow func(int) []float32, i int) float32 {
+	if md != nil {
+		mr := maskRow(i)[:len(row)]
+		switch {
+		case k.scale == nil:
+			return vec.MulAddMax(row, row, mr, 1)
+		case k.div:
+			return vec.DivAddMax(row, row, mr, g.scaleVal)
+		default:
+			return vec.MulAddMax(row, row, mr, g.scaleVal)
+		}
+	}
 	if k.scale != nil {
 		if k.div {
 			vec.DivScalar(row, row, g.scaleVal)
@@ -444,9 +455,7 @@ func (k *attentionKernel) scoreRow(g *attnShape, row, md []float32, maskRow func
 			vec.MulScalar(row, row, g.scaleVal)
 		}
 	}
-	if md != nil {
-		vec.Add(row, row, maskRow(i)[:len(row)])
-	}
+	return vec.MaxOf(row)
 }
 
 // transposeMats writes each r x c matrix of src transposed into dst.
@@ -470,19 +479,29 @@ func maskTails(md []float32, t int) *maskTail {
 	mt := &maskTail{start: make([]int32, n), max: make([]float32, n)}
 	for r := 0; r < n; r++ {
 		row := md[r*t : (r+1)*t]
-		j, hi := t, float32(math.Inf(-1))
+		j := t
 		for j > 0 && row[j-1] <= attnMaskedAt {
 			j--
-			hi = max(hi, row[j])
 		}
-		mt.start[r], mt.max[r] = int32(j), hi
+		// No NaN in the run (it fails the comparison): MaxOf's value is
+		// the run's largest, -Inf for an empty run.
+		mt.start[r], mt.max[r] = int32(j), vec.MaxOf(row[j:])
 	}
 	return mt
 }
 
 // euclid is the Euclidean norm of x, +Inf or NaN when x holds an Inf or a
-// NaN.
-func euclid(x []float32) float64 { return math.Sqrt(vec.SumSqDev(x, 0)) }
+// NaN. Attention heads are often 8-64 wide: a plain loop beats the call.
+func euclid(x []float32) float64 {
+	if len(x) > 32 {
+		return math.Sqrt(vec.SumSqDev(x, 0))
+	}
+	s := 0.0
+	for _, v := range x {
+		s += float64(v) * float64(v)
+	}
+	return math.Sqrt(s)
+}
 
 // maxColumnNorm is the largest Euclidean norm of a column of the d x t
 // matrix m (a key, in Kt), +Inf when m holds an Inf or a NaN.
