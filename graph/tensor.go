@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"unsafe"
 
@@ -278,13 +279,22 @@ func makeSlice(dt DataType, n int) any {
 	panic(fmt.Sprintf("graph: no storage for element type %s", dt))
 }
 
+// sliceTypes is the Go type of each known element type's storage
+// (makeSlice's), looked up once: every tensor a kernel makes is checked
+// against it (formatting both types per check was most of a small model's
+// allocations).
+var sliceTypes = func() (t [Float8E8M0 + 1]reflect.Type) {
+	for dt := range t {
+		if DataType(dt).Known() {
+			t[dt] = reflect.TypeOf(makeSlice(DataType(dt), 0))
+		}
+	}
+	return t
+}()
+
 // sliceLen returns the length of data when its Go type is the one dt uses.
 func sliceLen(dt DataType, data any) (int, bool) {
-	if !dt.Known() {
-		return 0, false
-	}
-	want := makeSlice(dt, 0)
-	if fmt.Sprintf("%T", want) != fmt.Sprintf("%T", data) {
+	if !dt.Known() || reflect.TypeOf(data) != sliceTypes[dt] {
 		return 0, false
 	}
 	switch d := data.(type) {
