@@ -271,29 +271,67 @@ func fillPhaseRows(g convGeom, hq, wq int, src, dst []float32, need []bool, i0, 
 
 // fillPhaseRowsAt is fillPhaseRows into planes of plane floats that start at
 // row r0 (the stem path's strip buffers: row i of a phase lands at row i-r0).
+// A phase's rows go in one call (vec.CopyRows at stride 1, and at stride 2
+// vec.SplitRows deals each input row's even and odd columns to the two
+// column phases at once): a call per row and phase took a third of
+// ResNet-20's stride-2 convolutions, whose rows are 16-32 floats.
 func fillPhaseRowsAt(g convGeom, hq, wq, plane int, src, dst []float32, need []bool, i0, i1, r0 int) {
-	for px := 0; px < g.sw; px++ {
-		// Columns j with j*sw + px - pl inside the input row.
-		lo, hi := validRange(wq, g.w, g.sw, px, g.pl)
-		if lo >= hi {
+	for py := 0; py < g.sh; py++ {
+		// Rows i with i*sh + py - pt inside the input.
+		ilo, ihi := validRange(hq, g.h, g.sh, py, g.pt)
+		ilo, ihi = max(ilo, i0), min(ihi, i1)
+		if ilo >= ihi {
 			continue
 		}
-		ix0 := lo*g.sw + px - g.pl
-		for py := 0; py < g.sh; py++ {
+		rows, srcRow := ihi-ilo, g.sh*g.w
+		srow := (ilo*g.sh + py - g.pt) * g.w // input row of phase row ilo
+		if g.sw == 2 && splitPhaseRows(g, wq, plane, src[srow:], dst, need, py, (ilo-r0)*wq, rows, srcRow) {
+			continue
+		}
+		for px := 0; px < g.sw; px++ {
 			q := py*g.sw + px
 			if need != nil && !need[q] {
 				continue
 			}
-			ph := dst[q*plane : (q+1)*plane]
-			// Rows i with i*sh + py - pt inside the input.
-			ilo, ihi := validRange(hq, g.h, g.sh, py, g.pt)
-			for i := max(ilo, i0); i < min(ihi, i1); i++ {
-				seg := ph[(i-r0)*wq+lo : (i-r0)*wq+hi]
-				srow := src[(i*g.sh+py-g.pt)*g.w+ix0:]
-				vec.Strided(seg, srow, g.sw)
+			// Columns j with j*sw + px - pl inside the input row.
+			lo, hi := validRange(wq, g.w, g.sw, px, g.pl)
+			if lo >= hi {
+				continue
+			}
+			ix0 := lo*g.sw + px - g.pl
+			ph := dst[q*plane+(ilo-r0)*wq+lo : (q+1)*plane]
+			if g.sw == 1 {
+				_ = vec.CopyRows(ph, wq, src[srow+ix0:], srcRow, rows, hi-lo)
+				continue
+			}
+			for i := 0; i < rows; i++ {
+				vec.Strided(ph[i*wq:i*wq+hi-lo], src[srow+i*srcRow+ix0:], g.sw)
 			}
 		}
 	}
+}
+
+// splitPhaseRows lays out rows of input row phase py into both column phases
+// of a stride-2 convolution with vec.SplitRows, where both are needed and
+// hold every column of the input rows (each input column lands in one of
+// them); false leaves them to the caller.
+func splitPhaseRows(g convGeom, wq, plane int, src, dst []float32, need []bool, py, at, rows, srcRow int) bool {
+	var los [2]int
+	for px := 0; px < 2; px++ {
+		lo, hi := validRange(wq, g.w, 2, px, g.pl)
+		if need != nil && !need[py*2+px] {
+			return false
+		}
+		// The phase's first column reads input column lo*2 + px - pl, and
+		// it must take all of that parity's columns.
+		ix0 := lo*2 + px - g.pl
+		if ix0 < 0 || ix0 > 1 || hi-lo != (g.w-ix0+1)/2 {
+			return false
+		}
+		los[ix0] = (py*2+px)*plane + at + lo
+	}
+	_ = vec.SplitRows(dst[los[0]:], dst[los[1]:], wq, src, srcRow, rows, g.w)
+	return true
 }
 
 // forceIm2col sends convolutions with packed weights through im2col too, for
