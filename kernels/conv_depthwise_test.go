@@ -22,14 +22,7 @@ func depthwiseEpilogueModel(r *rand.Rand, g convGeom, c int, withBias bool, epi 
 	if withBias {
 		ins = append(ins, gr.AddInitializer("b", graph.Float32Tensor([]int{c}, randFloats(r, c))))
 	}
-	pb := (g.oh-1)*g.sh + g.dh*(g.kh-1) + 1 - g.h - g.pt
-	pr := (g.ow-1)*g.sw + g.dw*(g.kw-1) + 1 - g.w - g.pl
-	y := gr.AddNode("Conv", "conv", ins, []string{"conv_out"},
-		graph.AttrIntOf("group", int64(c)),
-		graph.AttrIntsOf("kernel_shape", int64(g.kh), int64(g.kw)),
-		graph.AttrIntsOf("strides", int64(g.sh), int64(g.sw)),
-		graph.AttrIntsOf("dilations", int64(g.dh), int64(g.dw)),
-		graph.AttrIntsOf("pads", int64(g.pt), int64(g.pl), int64(max(0, pb)), int64(max(0, pr)))).Output()
+	y := addConv(gr, ins, "conv_out", g, c)
 	scalar := func(name string, v float32) *graph.Value {
 		return gr.AddInitializer(name, graph.Float32Tensor([]int{}, []float32{v}))
 	}

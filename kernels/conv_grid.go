@@ -47,26 +47,34 @@ func newGridLayout(g convGeom, cg int) *gridLayout {
 		hq: g.oh + (g.kh-1)*g.dh/g.sh,
 		wq: cols + (g.kw-1)*g.dw/g.sw, // the extra columns read zeros
 	}
-	// An odd number of cache lines per channel: strides of a multiple of 512
-	// bytes would put the taps' rows of a panel into a few L1 sets, which
-	// would then evict each other while the panel is reused.
-	l.cs = (g.sh*g.sw*l.hq*l.wq + 15) / 16 * 16
-	if l.cs/16%2 == 0 {
-		l.cs += 16
+	l.cs, l.phases, l.offs = phaseTaps(g, cg, l.hq, l.wq)
+	return l
+}
+
+// phaseTaps lays out cg input channels of phase planes rows x wq for the
+// taps of g: floats per channel cs, the phases a tap reads, and each tap's
+// (ci, ki, kj) offset from the first channel. cs is an odd number of cache
+// lines: strides of a multiple of 512 bytes would put the taps' rows of a
+// panel into a few L1 sets, which would then evict each other while the
+// panel is reused.
+func phaseTaps(g convGeom, cg, rows, wq int) (cs int, phases []bool, offs []int) {
+	plane := rows * wq
+	cs = (g.sh*g.sw*plane + 15) / 16 * 16
+	if cs/16%2 == 0 {
+		cs += 16
 	}
-	l.phases = make([]bool, g.sh*g.sw)
-	l.offs = make([]int, 0, cg*g.kh*g.kw)
-	qplane := l.hq * l.wq
+	phases = make([]bool, g.sh*g.sw)
+	offs = make([]int, 0, cg*g.kh*g.kw)
 	for ci := 0; ci < cg; ci++ {
 		for ki := 0; ki < g.kh; ki++ {
 			for kj := 0; kj < g.kw; kj++ {
 				q := (ki*g.dh%g.sh)*g.sw + kj*g.dw%g.sw
-				l.phases[q] = true
-				l.offs = append(l.offs, ci*l.cs+q*qplane+(ki*g.dh/g.sh)*l.wq+kj*g.dw/g.sw)
+				phases[q] = true
+				offs = append(offs, ci*cs+q*plane+(ki*g.dh/g.sh)*wq+kj*g.dw/g.sw)
 			}
 		}
 	}
-	return l
+	return cs, phases, offs
 }
 
 // fill writes the phase planes of the c input channels in src to dst, which

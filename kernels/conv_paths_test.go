@@ -275,15 +275,7 @@ func convSessionOf(t testing.TB, w, b []float32, ws []int, g convGeom, group int
 	if b != nil {
 		ins = append(ins, gr.AddInitializer("b", graph.Float32Tensor([]int{len(b)}, b)))
 	}
-	pb := (g.oh-1)*g.sh + g.dh*(g.kh-1) + 1 - g.h - g.pt
-	pr := (g.ow-1)*g.sw + g.dw*(g.kw-1) + 1 - g.w - g.pl
-	node := gr.AddNode("Conv", "conv", ins, []string{"y"},
-		graph.AttrIntOf("group", int64(group)),
-		graph.AttrIntsOf("kernel_shape", int64(g.kh), int64(g.kw)),
-		graph.AttrIntsOf("strides", int64(g.sh), int64(g.sw)),
-		graph.AttrIntsOf("dilations", int64(g.dh), int64(g.dw)),
-		graph.AttrIntsOf("pads", int64(g.pt), int64(g.pl), int64(max(0, pb)), int64(max(0, pr))))
-	gr.AddOutput(node.Output())
+	gr.AddOutput(addConv(gr, ins, "y", g, group))
 	s, err := NewSession(m, Options{Threads: threads})
 	if err != nil {
 		t.Fatal(err)
@@ -395,4 +387,17 @@ func TestConvGridBandsMatchOneThread(t *testing.T) {
 			}
 		}
 	}
+}
+
+// addConv adds a Conv node with geometry g (its end pads derived from the
+// output size) to gr and returns its output.
+func addConv(gr *graph.Graph, ins []*graph.Value, out string, g convGeom, group int) *graph.Value {
+	pb := (g.oh-1)*g.sh + g.dh*(g.kh-1) + 1 - g.h - g.pt
+	pr := (g.ow-1)*g.sw + g.dw*(g.kw-1) + 1 - g.w - g.pl
+	return gr.AddNode("Conv", "conv", ins, []string{out},
+		graph.AttrIntOf("group", int64(group)),
+		graph.AttrIntsOf("kernel_shape", int64(g.kh), int64(g.kw)),
+		graph.AttrIntsOf("strides", int64(g.sh), int64(g.sw)),
+		graph.AttrIntsOf("dilations", int64(g.dh), int64(g.dw)),
+		graph.AttrIntsOf("pads", int64(g.pt), int64(g.pl), int64(max(0, pb)), int64(max(0, pr)))).Output()
 }

@@ -92,22 +92,7 @@ func newStemLayout(g convGeom, cg, mg int, narrow bool) *stemLayout {
 		wq: cols + (g.kw-1)*g.dw/g.sw,
 		hs: rows + halo,
 	}
-	// An odd number of cache lines per channel, as in newGridLayout.
-	l.cs = (g.sh*g.sw*l.hs*l.wq + 15) / 16 * 16
-	if l.cs/16%2 == 0 {
-		l.cs += 16
-	}
-	l.phases = make([]bool, g.sh*g.sw)
-	plane := l.hs * l.wq
-	for ci := 0; ci < cg; ci++ {
-		for ki := 0; ki < g.kh; ki++ {
-			for kj := 0; kj < g.kw; kj++ {
-				q := (ki*g.dh%g.sh)*g.sw + kj*g.dw%g.sw
-				l.phases[q] = true
-				l.offs = append(l.offs, ci*l.cs+q*plane+(ki*g.dh/g.sh)*l.wq+kj*g.dw/g.sw)
-			}
-		}
-	}
+	l.cs, l.phases, l.offs = phaseTaps(g, cg, l.hs, l.wq)
 	return l
 }
 

@@ -118,19 +118,7 @@ func TestMulPackedABias(t *testing.T) {
 			for _, threads := range []int{1, 2} {
 				a := Matrix{randMat(r, m*k+1), k, false}
 				b := Matrix{randMat(r, k*n+1), n, false}
-				bias := randMat(r, m)
-				ldc := n + 3
-				want, got := make([]float32, m*ldc), randMat(r, m*ldc)
-				copy(want, got) // the columns past n must stay as they are
-				fillBias(want, ldc, bias, m, n)
-				p := PackA(m, k, 1, a)
-				MulPackedA(p, n, b, 1, want, ldc, threads)
-				MulPackedABias(p, n, b, bias, got, ldc, threads)
-				for i := range want {
-					if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
-						t.Fatalf("m=%d n=%d k=%d threads=%d: C[%d] = %v, filled bias then beta 1 gives %v", m, n, k, threads, i, got[i], want[i])
-					}
-				}
+				checkBiasAsFill(t, r, PackA(m, k, 1, a), n, b, n+3, threads, fmt.Sprintf("m=%d n=%d k=%d threads=%d", m, n, k, threads))
 			}
 		}
 	})
@@ -224,17 +212,7 @@ func TestRowRemainders(t *testing.T) {
 							}
 						}
 					}
-					bias := randMat(r, m)
-					filled, got := make([]float32, m*ldc), randMat(r, m*ldc)
-					copy(filled, got)
-					fillBias(filled, ldc, bias, m, n)
-					MulPackedA(p, n, b, 1, filled, ldc, threads)
-					MulPackedABias(p, n, b, bias, got, ldc, threads)
-					for i := range got {
-						if math.Float32bits(filled[i]) != math.Float32bits(got[i]) {
-							t.Fatalf("bias m=%d n=%d k=%d %s: C[%d] = %v, filled bias then beta 1 gives %v", m, n, k, what, i, got[i], filled[i])
-						}
-					}
+					checkBiasAsFill(t, r, p, n, b, ldc, threads, fmt.Sprintf("bias m=%d n=%d k=%d %s", m, n, k, what))
 				}
 			}
 		}
@@ -264,6 +242,25 @@ func TestPackBByRow(t *testing.T) {
 					t.Fatalf("nr=%d: packed B[%d, %d] = %v, want %v", nr, p, j, g, want)
 				}
 			}
+		}
+	}
+}
+
+// checkBiasAsFill: MulPackedABias gives the bits of C filled with a random
+// bias and then MulPackedA with beta 1, and leaves C's columns past n as
+// they were.
+func checkBiasAsFill(t *testing.T, r *rand.Rand, p *PackedA, n int, b Matrix, ldc, threads int, what string) {
+	t.Helper()
+	m := p.M
+	bias := randMat(r, m)
+	want, got := make([]float32, m*ldc), randMat(r, m*ldc)
+	copy(want, got)
+	fillBias(want, ldc, bias, m, n)
+	MulPackedA(p, n, b, 1, want, ldc, threads)
+	MulPackedABias(p, n, b, bias, got, ldc, threads)
+	for i := range want {
+		if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
+			t.Fatalf("%s: C[%d] = %v, filled bias then beta 1 gives %v", what, i, got[i], want[i])
 		}
 	}
 }

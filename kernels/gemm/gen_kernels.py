@@ -70,16 +70,18 @@ def kernel(name, mr, nr, reg, width, out, strided=False):
     w("\tRET")
     w("")
 
-def pack(name, nr, out):
-    """Copies kc rows of nr floats, stride apart, into a contiguous kc x nr panel."""
+def copy_vectors(name, nr, count, stride, strided_src, out):
+    """Copies count rows of nr floats (nr/8 vectors each), one side stride
+    floats apart and the other nr: the source when strided_src, else the
+    destination."""
     vecs = nr // 8
     w = out.append
-    w(f"// func {name}(dst, src *float32, kc, stride int)")
+    w(f"// func {name}(dst, src *float32, {count}, {stride} int)")
     w(f"TEXT ·{name}(SB), NOSPLIT, $0-32")
     w("\tMOVQ dst+0(FP), DI")
     w("\tMOVQ src+8(FP), SI")
-    w("\tMOVQ kc+16(FP), CX")
-    w("\tMOVQ stride+24(FP), DX")
+    w(f"\tMOVQ {count}+16(FP), CX")
+    w(f"\tMOVQ {stride}+24(FP), DX")
     w("\tSHLQ $2, DX")
     w("\tTESTQ CX, CX")
     w(f"\tJEQ {name}_done")
@@ -88,8 +90,12 @@ def pack(name, nr, out):
         w(f"\tVMOVUPS {32 * j}(SI), Y{j}")
     for j in range(vecs):
         w(f"\tVMOVUPS Y{j}, {32 * j}(DI)")
-    w("\tADDQ DX, SI")
-    w(f"\tADDQ ${4 * nr}, DI")
+    if strided_src:
+        w("\tADDQ DX, SI")
+        w(f"\tADDQ ${4 * nr}, DI")
+    else:
+        w(f"\tADDQ ${4 * nr}, SI")
+        w("\tADDQ DX, DI")
     w("\tDECQ CX")
     w(f"\tJNE {name}_loop")
     w(f"{name}_done:")
@@ -97,36 +103,17 @@ def pack(name, nr, out):
     w("\tRET")
     w("")
 
+def pack(name, nr, out):
+    """Copies kc rows of nr floats, stride apart, into a contiguous kc x nr panel."""
+    copy_vectors(name, nr, "kc", "stride", True, out)
+
 def pack_row(name, nr, out):
     """Copies one row of B, panels x nr floats in a row, into the row's place
     in each of panels packed panels, pstride floats apart: B read row by row,
     each row one sequential stream, where reading a panel's kc rows at once
     (pack above) runs kc streams a row stride apart, which the prefetchers
     follow poorly when B's rows are whole feature maps not in cache."""
-    vecs = nr // 8
-    w = out.append
-    w(f"// func {name}(dst, src *float32, panels, pstride int)")
-    w(f"TEXT ·{name}(SB), NOSPLIT, $0-32")
-    w("\tMOVQ dst+0(FP), DI")
-    w("\tMOVQ src+8(FP), SI")
-    w("\tMOVQ panels+16(FP), CX")
-    w("\tMOVQ pstride+24(FP), DX")
-    w("\tSHLQ $2, DX")
-    w("\tTESTQ CX, CX")
-    w(f"\tJEQ {name}_done")
-    w(f"{name}_loop:")
-    for j in range(vecs):
-        w(f"\tVMOVUPS {32 * j}(SI), Y{j}")
-    for j in range(vecs):
-        w(f"\tVMOVUPS Y{j}, {32 * j}(DI)")
-    w(f"\tADDQ ${4 * nr}, SI")
-    w("\tADDQ DX, DI")
-    w("\tDECQ CX")
-    w(f"\tJNE {name}_loop")
-    w(f"{name}_done:")
-    w("\tVZEROUPPER")
-    w("\tRET")
-    w("")
+    copy_vectors(name, nr, "panels", "pstride", False, out)
 
 def rows8(name, out):
     """8 rows x 8 columns of C from A read in place (row i at a + i*lda) and
