@@ -359,6 +359,17 @@ func newTranspose(ni *NodeInfo) (Kernel, error) {
 			})
 			return one(out), nil
 		}
+		if b, rows, cols, blk, ok := blockTranspose(x.Shape, p); ok && x.DType == graph.Float {
+			xd, od := x.Float32s(), out.Float32s()
+			mat := rows * cols * blk
+			parallelFor(threadsFor(ctx, x.Len(), 1<<15), b*rows, func(lo, hi int) {
+				for t := lo; t < hi; t++ {
+					i := t / rows
+					transposeBlocks(od[i*mat:(i+1)*mat], xd[i*mat:(i+1)*mat], rows, cols, blk, t%rows, t%rows+1)
+				}
+			})
+			return one(out), nil
+		}
 		xs := stridesOf(x.Shape)
 		src := make([]int, r)
 		for i := range p {

@@ -8,10 +8,37 @@ import "github.com/onnxq/onnxq/kernels/vec"
 // (YOLO's head, [1, 85, 3549] to [1, 3549, 85]). Such a transpose goes
 // through transposeBlocked instead of one strided copy per output row.
 func matrixTranspose(shape, perm []int) (batch, rows, cols int, ok bool) {
-	// Runs of output axes whose input axes are consecutive, as
-	// (first input axis, size), in output order.
-	type run struct{ first, last, size int }
-	var runs []run
+	return swappedRuns(axisRuns(shape, perm))
+}
+
+// blockTranspose reports whether a permutation of shape is a matrix
+// transpose whose elements are blocks of blk > 1 consecutive values that
+// stay together: the last axes keep their place (attention's [1, S, H, D]
+// to [1, H, S, D], blocks of D). The blocks then move whole, where the
+// strided copy took one call per block.
+func blockTranspose(shape, perm []int) (batch, rows, cols, blk int, ok bool) {
+	runs := axisRuns(shape, perm)
+	n := len(runs)
+	if n < 3 {
+		return 0, 0, 0, 0, false
+	}
+	last := runs[n-1]
+	for _, r := range runs[:n-1] {
+		if r.last > last.first {
+			return 0, 0, 0, 0, false
+		}
+	}
+	batch, rows, cols, ok = swappedRuns(runs[:n-1])
+	return batch, rows, cols, last.size, ok
+}
+
+// axisRun is a run of output axes whose input axes are consecutive (axes of
+// size 1 left out): the first and last input axis, and their size.
+type axisRun struct{ first, last, size int }
+
+// axisRuns lists a permutation's runs in output order.
+func axisRuns(shape, perm []int) []axisRun {
+	var runs []axisRun
 	for _, p := range perm {
 		if shape[p] == 1 {
 			continue
@@ -21,8 +48,14 @@ func matrixTranspose(shape, perm []int) (batch, rows, cols int, ok bool) {
 			runs[n-1].size *= shape[p]
 			continue
 		}
-		runs = append(runs, run{p, p, shape[p]})
+		runs = append(runs, axisRun{p, p, shape[p]})
 	}
+	return runs
+}
+
+// swappedRuns reports whether runs are [batch,] cols, rows: two runs whose
+// input order is swapped, after a batch run that stays first.
+func swappedRuns(runs []axisRun) (batch, rows, cols int, ok bool) {
 	switch {
 	case len(runs) == 2 && runs[1].last < runs[0].first:
 		return 1, runs[1].size, runs[0].size, true
@@ -30,6 +63,21 @@ func matrixTranspose(shape, perm []int) (batch, rows, cols int, ok bool) {
 		return runs[0].size, runs[2].size, runs[1].size, true
 	}
 	return 0, 0, 0, false
+}
+
+// transposeBlocks writes the rows x cols matrix of blk-value blocks src
+// transposed into dst, for source rows [i0, i1).
+func transposeBlocks(dst, src []float32, rows, cols, blk, i0, i1 int) {
+	for i := i0; i < i1; i++ {
+		for j := 0; j < cols; j++ {
+			s, d := (i*cols+j)*blk, (j*rows+i)*blk
+			if blk == 8 {
+				*(*[8]float32)(dst[d : d+8]) = [8]float32(src[s : s+8])
+				continue
+			}
+			copy(dst[d:d+blk], src[s:s+blk])
+		}
+	}
 }
 
 // onlyOnes reports whether shape[lo:hi] holds only 1s.

@@ -38,26 +38,34 @@ func TestTransposeMatchesNaive(t *testing.T) {
 	cases := []struct {
 		shape, perm []int
 		matrix      bool // goes through transposeBlocked
+		block       bool // goes through transposeBlocks
 	}{
-		{[]int{1, 85, 3549}, []int{0, 2, 1}, true}, // YOLO's head
-		{[]int{17, 33}, []int{1, 0}, true},
-		{[]int{1, 1}, []int{1, 0}, false},
-		{[]int{3, 5, 7}, []int{0, 2, 1}, true},
-		{[]int{3, 5, 1, 7}, []int{0, 3, 2, 1}, true},
-		{[]int{2, 3, 4, 5}, []int{0, 3, 1, 2}, true},  // [2, 12, 5] -> [2, 5, 12]
-		{[]int{2, 3, 4, 5}, []int{2, 3, 0, 1}, true},  // [6, 20] -> [20, 6]
-		{[]int{2, 3, 4, 5}, []int{1, 0, 2, 3}, false}, // swaps the leading two under a block
-		{[]int{2, 3, 4, 5}, []int{0, 2, 1, 3}, false},
-		{[]int{2, 3, 4, 5}, []int{3, 2, 1, 0}, false},
-		{[]int{2, 3, 4}, []int{0, 1, 2}, false},
-		{[]int{31, 1, 18}, []int{1, 2, 0}, true},
-		{[]int{40, 3}, []int{1, 0}, true},
+		{[]int{1, 85, 3549}, []int{0, 2, 1}, true, false}, // YOLO's head
+		{[]int{17, 33}, []int{1, 0}, true, false},
+		{[]int{1, 1}, []int{1, 0}, false, false},
+		{[]int{3, 5, 7}, []int{0, 2, 1}, true, false},
+		{[]int{3, 5, 1, 7}, []int{0, 3, 2, 1}, true, false},
+		{[]int{2, 3, 4, 5}, []int{0, 3, 1, 2}, true, false}, // [2, 12, 5] -> [2, 5, 12]
+		{[]int{2, 3, 4, 5}, []int{2, 3, 0, 1}, true, false}, // [6, 20] -> [20, 6]
+		{[]int{2, 3, 4, 5}, []int{1, 0, 2, 3}, false, true}, // swaps the leading two under a block of 20
+		{[]int{2, 3, 4, 5}, []int{0, 2, 1, 3}, false, true}, // attention's heads: blocks of 5
+		{[]int{1, 256, 8, 8}, []int{0, 2, 1, 3}, false, true},
+		{[]int{1, 7, 3, 8}, []int{0, 2, 1, 3}, false, true},
+		{[]int{2, 3, 4, 5, 6}, []int{0, 3, 1, 2, 4}, false, true},
+		{[]int{2, 3, 4, 5}, []int{3, 2, 1, 0}, false, false},
+		{[]int{2, 3, 4, 5}, []int{0, 3, 2, 1}, false, false},
+		{[]int{2, 3, 4}, []int{0, 1, 2}, false, false},
+		{[]int{31, 1, 18}, []int{1, 2, 0}, true, false},
+		{[]int{40, 3}, []int{1, 0}, true, false},
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprint(c.shape, c.perm), func(t *testing.T) {
 			_, _, _, ok := matrixTranspose(c.shape, c.perm)
 			if ok != c.matrix {
 				t.Errorf("matrixTranspose says %v, want %v", ok, c.matrix)
+			}
+			if _, _, _, _, ok := blockTranspose(c.shape, c.perm); ok != c.block && !c.matrix {
+				t.Errorf("blockTranspose says %v, want %v", ok, c.block)
 			}
 			x := seeded(7, c.shape...)
 			p64 := make([]int64, len(c.perm))
