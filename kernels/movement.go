@@ -20,8 +20,18 @@ type typedCopier[T any] struct{ dst, src []T }
 func (c typedCopier[T]) run(d, s, n int) { copy(c.dst[d:d+n], c.src[s:s+n]) }
 func (c typedCopier[T]) strided(d, s, n, st int) {
 	dst := c.dst[d : d+n]
-	for i := range dst {
-		dst[i] = c.src[s+i*st]
+	switch st {
+	case 1: // broadcasts whose inner run is contiguous (GQA's Expand of K and V)
+		copy(dst, c.src[s:s+n])
+	case 0:
+		v := c.src[s]
+		for i := range dst {
+			dst[i] = v
+		}
+	default:
+		for i := range dst {
+			dst[i] = c.src[s+i*st]
+		}
 	}
 }
 
@@ -751,7 +761,7 @@ func broadcastTo(x *graph.Tensor, shape []int) *graph.Tensor { return broadcastW
 
 // broadcastWith is broadcastTo with the output from ctx's pool.
 func broadcastWith(ctx *Context, x *graph.Tensor, shape []int) *graph.Tensor {
-	out := ctx.New(x.DType, shape)
+	out := ctx.Empty(x.DType, shape) // the copies write every element
 	c := copierOf(out, x)
 	bcastIter(shape, [][]int{stridesOf(shape), bcastStrides(x.Shape, shape)}, func(offs []int, n int, inner []int) {
 		c.strided(offs[0], offs[1], n, inner[1])
