@@ -191,7 +191,9 @@ func (k *normKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	rows := x.Len() / cols
 	out := ctx.Float32(x.Shape)
 	xd, od := x.Float32s(), out.Float32s()
-	parallelFor(threadsFor(ctx, x.Len(), 1<<14), rows, func(lo, hi int) {
+	// 8K values a thread, as the rotary embedding: stories260K's [1, 256,
+	// 64] norms are split at 2 threads.
+	parallelFor(threadsFor(ctx, x.Len(), 1<<13), rows, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			row, dst := xd[r*cols:(r+1)*cols], od[r*cols:(r+1)*cols]
 			src := row
