@@ -56,10 +56,15 @@ func newGridLayout(g convGeom, cg int) *gridLayout {
 // (ci, ki, kj) offset from the first channel. cs is an odd number of cache
 // lines: strides of a multiple of 512 bytes would put the taps' rows of a
 // panel into a few L1 sets, which would then evict each other while the
-// panel is reused.
+// panel is reused. It also leaves gridTail floats after the planes: a
+// strip's last panel of output columns runs on past the last pixel (its
+// extra columns dropped), and its taps in the last channel read that far
+// past the planes; without room there the panel went through a scalar
+// gather (the last of two row bands of a 16-channel 32x32 layer took 33 us
+// against the first's 29).
 func phaseTaps(g convGeom, cg, rows, wq int) (cs int, phases []bool, offs []int) {
 	plane := rows * wq
-	cs = (g.sh*g.sw*plane + 15) / 16 * 16
+	cs = (g.sh*g.sw*plane + gridTail + 15) / 16 * 16
 	if cs/16%2 == 0 {
 		cs += 16
 	}
@@ -153,18 +158,8 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 	if own {
 		copies = bands
 	}
-	// Each copy is followed by gridTail floats: a row's last panel of
-	// output columns runs on past the last pixel (its extra columns
-	// dropped), and its taps in the last channel then read past the copy,
-	// which sent that panel through a scalar gather (the last of two row
-	// bands of a 16-channel 32x32 layer took 33 us against the first's
-	// 29). The tails are zeroed; nothing is written there.
-	stride := slot + gridTail
-	buf := ctx.Scratch(copies * stride)
+	buf := ctx.Scratch(copies * slot)
 	defer ctx.Release(buf)
-	for t := 1; t <= copies; t++ {
-		clear(buf[t*stride-gridTail : t*stride])
-	}
 	plane := geo.h * geo.w
 	if workers == 1 {
 		l.fill(ctx, geo, n*c, xd, buf)
@@ -260,7 +255,7 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 		}
 		bb := buf
 		if own {
-			bb = buf[t*stride : (t+1)*stride]
+			bb = buf[t*slot : (t+1)*slot]
 			i1 := min(l.hq, (t+1)*bandRows+halo)
 			l.fillRows(geo, xd[(b*c+gi*cg)*plane:], bb[(b*c+gi*cg)*l.cs:], t*bandRows, i1, i1 == l.hq)
 		}
@@ -268,9 +263,9 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 	})
 }
 
-// gridTail is the slack after a grid layout's buffer (see runGrid): the
-// 24 columns of a last panel, one more group of 8 and the widest kernel row
-// it takes in place.
+// gridTail is the slack after each channel's phase planes (see phaseTaps):
+// the 24 columns of a last panel, one more group of 8 and the widest kernel
+// row a panel takes in place.
 const gridTail = 64
 
 // ownBufFloats caps the copies of the phase buffer that bands lay out for
