@@ -57,13 +57,21 @@ func MaxOf(x []float32) float32 {
 	if k > 0 {
 		var lanes [8]float32 // written by the assembly, from -Inf
 		maxOfAsm(&x[0], k, &lanes)
-		for _, v := range lanes {
-			if v > hi {
-				hi = v
-			}
-		}
+		hi = laneMax(&lanes)
 	}
 	for _, v := range x[k:] {
+		if v > hi {
+			hi = v
+		}
+	}
+	return hi
+}
+
+// laneMax is the largest of the assembly's eight running maximums, -Inf
+// when all are (no NaN reaches them).
+func laneMax(lanes *[8]float32) float32 {
+	hi := float32(math.Inf(-1))
+	for _, v := range lanes {
 		if v > hi {
 			hi = v
 		}
@@ -151,7 +159,6 @@ func DivAddMax(dst, a, b []float32, v float32) float32 {
 func scaleAddMax(dst, a, b []float32, v float32, div bool) float32 {
 	n := len(dst)
 	a, b = a[:n], b[:n]
-	hi := float32(math.Inf(-1))
 	if useSIMD && n > 0 {
 		// The assembly takes any n (a masked last step).
 		var lanes [8]float32 // written by the assembly, from -Inf
@@ -160,13 +167,9 @@ func scaleAddMax(dst, a, b []float32, v float32, div bool) float32 {
 		} else {
 			mulAddMaxAsm(&dst[0], &a[0], &b[0], n, v, &lanes)
 		}
-		for _, x := range lanes {
-			if x > hi {
-				hi = x
-			}
-		}
-		return hi
+		return laneMax(&lanes)
 	}
+	hi := float32(math.Inf(-1))
 	for i := range n {
 		var x float32
 		if div {
