@@ -41,7 +41,7 @@ func BenchmarkConvLayerGridVsIm2col(b *testing.B) {
 		name           string
 		c, m, hw, k, s int
 	}{
-		{"cifar-16x32", 16, 16, 32, 3, 1}, {"cifar-32x16", 32, 32, 16, 3, 1}, {"cifar-64x8", 64, 64, 8, 3, 1},
+		{"cifar-16x32", 16, 16, 32, 3, 1}, {"cifar-1x1s2-32", 16, 32, 32, 1, 2}, {"cifar-1x1s2-16", 32, 64, 16, 1, 2}, {"cifar-32x16", 32, 32, 16, 3, 1}, {"cifar-64x8", 64, 64, 8, 3, 1},
 		{"squeeze-exp3-55", 16, 64, 55, 3, 1}, {"squeeze-exp1-55", 16, 64, 55, 1, 1}, {"squeeze-sq-55", 128, 16, 55, 1, 1},
 		{"squeeze-exp3-13", 64, 256, 13, 3, 1}, {"stem-224s2", 3, 64, 224, 3, 2}, {"yolo-stem-416s2", 3, 16, 416, 3, 2}, {"squeeze-stem-224s2-valid", 3, 64, 224, 3, 2},
 		{"mbv2-expand-56", 24, 144, 56, 1, 1}, {"mbv2-project-56", 144, 24, 56, 1, 1}, {"mbv2-expand-14", 64, 384, 14, 1, 1},

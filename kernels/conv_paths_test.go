@@ -297,6 +297,29 @@ func TestConvBandsMatchDirect(t *testing.T) {
 	}
 }
 
+// TestConvStridedPointwiseMatchesDirect runs 1x1 convolutions with strides
+// (ResNet's downsampling shortcuts), which are gathered into a pointwise
+// convolution, against the direct reference: strides along one or both axes,
+// odd sizes, batches, groups, maps large enough for two threads to split,
+// and end padding that gives a last output reading only padding (which
+// keeps them off the gathered path).
+func TestConvStridedPointwiseMatchesDirect(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, tc := range []struct{ n, c, m, group, h, w, sh, sw, padEnd int }{
+		{1, 16, 32, 1, 32, 32, 2, 2, 0}, {1, 64, 128, 1, 56, 56, 2, 2, 0}, {2, 6, 10, 2, 9, 13, 2, 2, 0},
+		{1, 5, 7, 1, 11, 10, 2, 1, 0}, {1, 8, 12, 1, 10, 17, 1, 3, 0}, {1, 9, 4, 1, 7, 7, 3, 3, 0},
+		{1, 4, 6, 1, 6, 6, 2, 2, 1}, {2, 3, 5, 1, 8, 9, 2, 2, 1},
+	} {
+		g := convGeom{h: tc.h, w: tc.w, kh: 1, kw: 1, sh: tc.sh, sw: tc.sw, dh: 1, dw: 1}
+		g.oh, g.pt, _ = convOut(g.h, 1, tc.sh, 1, 0, tc.padEnd, "NOTSET")
+		g.ow, g.pl, _ = convOut(g.w, 1, tc.sw, 1, 0, tc.padEnd, "NOTSET")
+		if want := tc.padEnd == 0 || (g.oh-1)*g.sh < g.h && (g.ow-1)*g.sw < g.w; stridedPointwise(g) != want {
+			t.Fatalf("%+v: stridedPointwise = %v, want %v", tc, !want, want)
+		}
+		checkConv(t, r, g, tc.n, tc.c, tc.m, tc.group)
+	}
+}
+
 // TestConvStripsMatchDirect runs convolutions whose im2col path computes
 // several strips of output rows (about 256 KiB of output each), the last one
 // short, with a bias, odd widths, padding, stride 2, channel counts that are
