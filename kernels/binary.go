@@ -17,10 +17,10 @@ type runFn[A, B, O any] func(o []O, a []A, b []B, sa, sb int)
 // The output is split across threads.
 func broadcast2[A, B, O any](ctx *Context, a []A, b []B, o []O, as, bs, os []int, f runFn[A, B, O]) {
 	if slices.Equal(as, bs) {
-		parallelFor(threadsFor(ctx, len(o), 1<<15), len(o), func(lo, hi int) { f(o[lo:hi], a[lo:hi], b[lo:hi], 1, 1) })
+		parallelFor(threadsFor(ctx, len(o), minStreamWork), len(o), func(lo, hi int) { f(o[lo:hi], a[lo:hi], b[lo:hi], 1, 1) })
 		return
 	}
-	parallelIter(threadsFor(ctx, len(o), 1<<15), os, [][]int{bcastStrides(as, os), bcastStrides(bs, os), stridesOf(os)}, func(offs []int, n int, inner []int) {
+	parallelIter(threadsFor(ctx, len(o), minStreamWork), os, [][]int{bcastStrides(as, os), bcastStrides(bs, os), stridesOf(os)}, func(offs []int, n int, inner []int) {
 		f(o[offs[2]:offs[2]+n], a[offs[0]:], b[offs[1]:], inner[0], inner[1])
 	})
 }
@@ -501,7 +501,7 @@ func newWhere(*NodeInfo) (Kernel, error) {
 		if o, ok := out.Data().([]float32); ok {
 			// float32 (a transformer's mask) with the copy in the loop.
 			xs, ys := x.Float32s(), y.Float32s()
-			bcastIter(os, [][]int{sc, sx, sy, so}, func(offs []int, n int, inner []int) {
+			parallelIter(threadsFor(ctx, graph.Numel(os), minStreamWork), os, [][]int{sc, sx, sy, so}, func(offs []int, n int, inner []int) {
 				c, o := cond[offs[0]:], o[offs[3]:offs[3]+n]
 				xs, ys := xs[offs[1]:], ys[offs[2]:]
 				sc, sx, sy := inner[0], inner[1], inner[2]
@@ -530,7 +530,7 @@ func newWhere(*NodeInfo) (Kernel, error) {
 		if pick == nil {
 			return nil, fmt.Errorf("Where on %s is not supported", x.DType.Short())
 		}
-		bcastIter(os, [][]int{sc, sx, sy, so}, func(offs []int, n int, inner []int) {
+		parallelIter(threadsFor(ctx, graph.Numel(os), minStreamWork), os, [][]int{sc, sx, sy, so}, func(offs []int, n int, inner []int) {
 			for i := 0; i < n; i++ {
 				if cond[offs[0]+i*inner[0]] {
 					pick(0, offs[3]+i, offs[1]+i*inner[1])

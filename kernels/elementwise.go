@@ -60,7 +60,7 @@ func unaryFloat(op string, since int64, mk func(a *attrs, ni *NodeInfo) (sliceFn
 }
 
 func applySlice(ctx *Context, fn sliceFn, dst, src []float32) {
-	parallelFor(threadsFor(ctx, len(src), 1<<15), len(src), func(lo, hi int) { fn(dst[lo:hi], src[lo:hi]) })
+	parallelFor(threadsFor(ctx, len(src), minStreamWork), len(src), func(lo, hi int) { fn(dst[lo:hi], src[lo:hi]) })
 }
 
 func simple(f func(float32) float32) func(*attrs, *NodeInfo) (sliceFn, error) {

@@ -361,7 +361,7 @@ func newTranspose(ni *NodeInfo) (Kernel, error) {
 			xd, od := x.Float32s(), out.Float32s()
 			// Work items: strips of transposeTile destination rows of one matrix.
 			tiles, mat := (cols+transposeTile-1)/transposeTile, rows*cols
-			parallelFor(threadsFor(ctx, x.Len(), 1<<15), b*tiles, func(lo, hi int) {
+			parallelFor(threadsFor(ctx, x.Len(), minStreamWork), b*tiles, func(lo, hi int) {
 				for t := lo; t < hi; t++ {
 					i, j := t/tiles, t%tiles*transposeTile
 					transposeBlocked(od[i*mat:(i+1)*mat], xd[i*mat:(i+1)*mat], rows, cols, j, min(cols, j+transposeTile))
@@ -372,7 +372,7 @@ func newTranspose(ni *NodeInfo) (Kernel, error) {
 		if b, rows, cols, blk, ok := blockTranspose(x.Shape, p); ok && x.DType == graph.Float {
 			xd, od := x.Float32s(), out.Float32s()
 			mat := rows * cols * blk
-			parallelFor(threadsFor(ctx, x.Len(), 1<<15), b*rows, func(lo, hi int) {
+			parallelFor(threadsFor(ctx, x.Len(), minStreamWork), b*rows, func(lo, hi int) {
 				for t := lo; t < hi; t++ {
 					i := t / rows
 					transposeBlocks(od[i*mat:(i+1)*mat], xd[i*mat:(i+1)*mat], rows, cols, blk, t%rows, t%rows+1)
@@ -386,7 +386,7 @@ func newTranspose(ni *NodeInfo) (Kernel, error) {
 			src[i] = xs[p[i]]
 		}
 		c := copierOf(out, x)
-		parallelIter(threadsFor(ctx, x.Len(), 1<<15), shape, [][]int{stridesOf(shape), src}, func(offs []int, n int, inner []int) {
+		parallelIter(threadsFor(ctx, x.Len(), minStreamWork), shape, [][]int{stridesOf(shape), src}, func(offs []int, n int, inner []int) {
 			if inner[1] == 1 {
 				c.run(offs[0], offs[1], n)
 			} else {
@@ -763,7 +763,7 @@ func broadcastTo(x *graph.Tensor, shape []int) *graph.Tensor { return broadcastW
 func broadcastWith(ctx *Context, x *graph.Tensor, shape []int) *graph.Tensor {
 	out := ctx.Empty(x.DType, shape) // the copies write every element
 	c := copierOf(out, x)
-	bcastIter(shape, [][]int{stridesOf(shape), bcastStrides(x.Shape, shape)}, func(offs []int, n int, inner []int) {
+	parallelIter(threadsFor(ctx, graph.Numel(shape), minStreamWork), shape, [][]int{stridesOf(shape), bcastStrides(x.Shape, shape)}, func(offs []int, n int, inner []int) {
 		c.strided(offs[0], offs[1], n, inner[1])
 	})
 	return out

@@ -11,9 +11,9 @@ import (
 // 2-thread run often gets one core, its wall time says little, and the
 // share of runs that did get two is small and biased toward short runs.
 //
-// In accounting mode every loop hands its items to seats statically (item i
-// to seat i mod seats, the same items a seat would take on idle cores when
-// all items cost alike) and reads each seat's thread CPU time around its
+// In accounting mode every loop hands its items to seats statically (each
+// seat its span, the items it takes on idle cores when all items cost
+// alike) and reads each seat's thread CPU time around its
 // items: waiting for a core does not count there, work does, including the
 // cost of reading data another core wrote. A loop's estimate is then its
 // slowest seat, and a pass's estimate its caller's own CPU time with each
@@ -49,7 +49,7 @@ func Adjustment() time.Duration { return time.Duration(adjustment.Load()) }
 // workSeat runs the items of one seat and keeps the seat's CPU time.
 func (j *job) workSeat(seat int) {
 	t0 := threadCPU()
-	for i := seat; i < int(j.n); i += j.seatCount {
+	for i := int(j.spans[seat].next.Load()); i < int(j.spans[seat].end); i++ {
 		j.run(seat, i)
 		if j.done.Add(1) == j.n && j.waiting.Load() == 1 && j.waiting.CompareAndSwap(1, 2) {
 			j.wake <- struct{}{}

@@ -5,12 +5,18 @@
 // microsecond, where starting goroutines and waking an idle thread costs more
 // than the work of a convolution on a small feature map.
 //
-// Items are claimed one at a time from an atomic counter, and the caller works
-// on its own loop too, so a worker that the OS has not scheduled in time (a
-// loaded machine) costs nothing: the caller takes the items it did not. Only
-// a worker preempted in the middle of an item makes the caller wait. (In
-// accounting mode, for benchmarks, items are handed out statically instead:
-// see Account.)
+// Each goroutine of a loop (a seat: the caller is seat 0) owns a contiguous
+// span of the items, claims them one at a time from the front, and then
+// takes items left in the other seats' spans, so a worker that the OS has
+// not scheduled in time (a loaded machine) costs nothing: the caller takes
+// the items it did not. Only a worker preempted in the middle of an item
+// makes the caller wait. Spans rather than one shared counter keep a core
+// on the same part of the data from one op to the next (the caller on the
+// first half of a tensor's rows, the worker on the second): an op that
+// reads rows another core has just written waits for them to move between
+// the cores' caches, which made the small ops of a transformer at 2 threads
+// slower than at 1. (In accounting mode, for benchmarks, each seat runs
+// exactly its span: see Account.)
 package parallel
 
 import (
@@ -34,7 +40,8 @@ type job struct {
 	id      uint64 // tells a worker it has not seen this job yet
 	f       func(seat, i int)
 	n       int64
-	next    atomic.Int64 // next item to claim
+	spans   []span       // each seat's items
+	inline  [4]span      // spans for up to 4 seats, without an allocation
 	done    atomic.Int64 // items finished
 	seats   atomic.Int64 // workers that may still join
 	waiting atomic.Int32 // 1: the caller sleeps on wake; 2: it was woken
@@ -46,6 +53,15 @@ type job struct {
 	// is kept in cpu.
 	seatCount int
 	cpu       []atomic.Int64
+}
+
+// span is one seat's items [next, end), claimed from the front by the seat
+// and, when their own are done, by the others; a cache line each, so that
+// seats claiming from their own spans do not contend.
+type span struct {
+	next atomic.Int64
+	end  int64
+	_    [48]byte
 }
 
 type worker struct {
@@ -107,6 +123,16 @@ func ForSeat(threads, n int, f func(seat, i int)) {
 	}
 	j := &job{id: p.ids.Add(1), f: f, n: int64(n)}
 	j.seats.Store(int64(helpers))
+	seats := helpers + 1
+	j.spans = j.inline[:]
+	if seats > len(j.inline) {
+		j.spans = make([]span, seats)
+	}
+	j.spans = j.spans[:seats]
+	for s := range j.spans {
+		j.spans[s].next.Store(int64(s * n / seats))
+		j.spans[s].end = int64((s + 1) * n / seats)
+	}
 	var c0 int64
 	if accounting.Load() {
 		j.seatCount = helpers + 1
@@ -150,15 +176,30 @@ func (j *job) work(seat int) {
 		return
 	}
 	for {
-		i := j.next.Add(1) - 1
-		if i >= j.n {
+		i, ok := j.claim(seat)
+		if !ok {
 			return
 		}
-		j.run(seat, int(i))
+		j.run(seat, i)
 		if j.done.Add(1) == j.n && j.waiting.Load() == 1 && j.waiting.CompareAndSwap(1, 2) {
 			j.wake <- struct{}{}
 		}
 	}
+}
+
+// claim returns the next item of seat's span, or else of the next span
+// that has one left; false when none has.
+func (j *job) claim(seat int) (int, bool) {
+	for k := range j.spans {
+		sp := &j.spans[(seat+k)%len(j.spans)]
+		if sp.next.Load() >= sp.end {
+			continue
+		}
+		if i := sp.next.Add(1) - 1; i < sp.end {
+			return int(i), true
+		}
+	}
+	return 0, false
 }
 
 func (j *job) run(seat, i int) {

@@ -165,3 +165,39 @@ func BenchmarkFor(b *testing.B) {
 		}
 	})
 }
+
+// TestClaimOwnSpanFirst checks the order in which a seat claims items: its
+// own span from the front, then the spans after it, wrapping around, each
+// item once, as seats that come late or finish early leave and take them.
+func TestClaimOwnSpanFirst(t *testing.T) {
+	for _, tc := range []struct{ n, seats int }{{10, 3}, {2, 2}, {7, 4}, {9, 6}} {
+		j := &job{n: int64(tc.n)}
+		j.spans = make([]span, tc.seats)
+		for s := range j.spans {
+			j.spans[s].next.Store(int64(s * tc.n / tc.seats))
+			j.spans[s].end = int64((s + 1) * tc.n / tc.seats)
+		}
+		// Seat 1 takes one item, then seat 0 drains everything.
+		var got []int
+		if i, ok := j.claim(1); ok {
+			got = append(got, i)
+		}
+		for {
+			i, ok := j.claim(0)
+			if !ok {
+				break
+			}
+			got = append(got, i)
+		}
+		first := tc.n / tc.seats
+		want := []int{first}
+		for i := 0; i < tc.n; i++ {
+			if i != first {
+				want = append(want, i)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("n=%d seats=%d: claimed %v, want %v", tc.n, tc.seats, got, want)
+		}
+	}
+}
