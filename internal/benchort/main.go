@@ -152,7 +152,7 @@ func main() {
 		}
 	}
 
-	fmt.Printf("GEMM micro-kernel: %s; %d CPUs; load average at start %s\n", gemm.KernelName(), runtime.NumCPU(), loadavg())
+	fmt.Printf("GEMM micro-kernel: %s; %d CPUs; load average at start %s; %s\n", gemm.KernelName(), runtime.NumCPU(), loadavg(), crossCore(true))
 	if *scaling {
 		fmt.Printf("medians of %d-%d runs per engine and thread count, in %d blocks rotating between the six (each block a process of its own that loads one engine and model; 2 warm-ups per block)\n", *minRuns, *maxRuns, blocks)
 		var rows []scalingRow
@@ -163,7 +163,7 @@ func main() {
 		}
 		printScaling(rows)
 		quiet.report()
-		fmt.Printf("\nload average at the end %s\n", loadavg())
+		fmt.Printf("\nload average at the end %s; %s\n", loadavg(), crossCore(false))
 		return
 	}
 	fmt.Printf("medians of %d-%d runs per engine, in %d alternating blocks (each block a process of its own that loads one engine and model, as a user deploys it; 2 warm-ups per block); above 1 thread ORT is timed with its workers spinning between runs (its default) and not, and the faster counts\n", *minRuns, *maxRuns, blocks)

@@ -111,5 +111,5 @@ func (t *table) footer() {
 			fmt.Printf("%d rows marked: there other threads did part of the work in most runs, and the thread-CPU ratio leaves it out\n", t.marked)
 		}
 	}
-	fmt.Printf("\nload average at the end %s\n", loadavg())
+	fmt.Printf("\nload average at the end %s; %s\n", loadavg(), crossCore(false))
 }
