@@ -311,17 +311,11 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		}
 		return out, skip, nil
 	}
-	if stridedPointwise(geo) && !forceIm2col {
-		// ResNet's downsampling shortcut: gathered once, its input is that
-		// of a pointwise convolution, which multiplies it where it lies.
-		gx := ctx.Scratch(n * c * oh * ow)
-		defer ctx.Release(gx)
-		gatherStrided(ctx, geo, n*c, xd, gx)
-		xd, h, wd = gx, oh, ow
-		geo.h, geo.w, geo.sh, geo.sw = oh, ow, 1, 1
-	}
+	// ResNet's downsampling shortcut, a 1x1 convolution with a stride: its
+	// im2col matrix is the input pixels it reads, gathered band by band.
+	gathered := stridedPointwise(geo)
 	packed := packs != nil && in[1] == k.wConst
-	if packed && !forceIm2col && gridFits(geo) {
+	if packed && !forceIm2col && !gathered && gridFits(geo) {
 		l := k.layout.Load()
 		if l == nil || l.geo != geo || l.cg != cg {
 			l = newGridLayout(geo, cg)
@@ -339,7 +333,7 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	}
 	kk := cg * kh * kw
 	spatialN := oh * ow
-	pointwise := kh == 1 && kw == 1 && geo.sh == 1 && geo.sw == 1 && pt == 0 && pl == 0 && oh == h && ow == wd
+	pointwise := kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && pt == 0 && pl == 0 && oh == h && ow == wd
 	// Threads take work items: bands of output rows of one group of one image,
 	// each running the bias, im2col (unless pointwise), a one-thread GEMM and
 	// the fused epilogue while its rows are in cache; a thread takes items
@@ -365,7 +359,7 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	}
 	stripOut := max(convStripFloats, mg*kk)
 	stripRows := bandRows
-	if !pointwise {
+	if !pointwise && !gathered {
 		stripRows = max(1, min(bandRows, (1<<20)/max(1, kk*ow), stripOut/max(1, mg*ow)))
 	}
 	var cols []float32
@@ -524,29 +518,16 @@ const minBandMACs = 1 << 17
 const convStripFloats = 1 << 16
 
 // stridedPointwise reports whether g is a 1x1 convolution with a stride
-// above 1 whose every output reads an input pixel (no padding): the input
-// rows and columns it skips can be dropped first (gatherStrided), leaving a
-// pointwise convolution. On the grid path, which lays out every phase, or
-// through im2col, ResNet-50's 1x1 stride-2 shortcuts ran at 60-73 GFLOP/s
-// against 84 for its pointwise layers, and ResNet-20's (16 -> 32 channels on
-// 32x32) took 11.5 us where the product alone takes 4.4.
+// above 1 whose every output reads an input pixel (no padding): its im2col
+// matrix only gathers those pixels, and a band's matrix multiplies as one
+// piece, as a pointwise convolution's input does. On the grid path, which
+// lays out every phase, or through im2col in strips sized for 3x3 kernels,
+// ResNet-50's 1x1 stride-2 shortcuts ran at 60-73 GFLOP/s against 84 for its
+// pointwise layers, and ResNet-20's (16 -> 32 channels on 32x32) took 11.5 us
+// where the product alone takes 4.4.
 func stridedPointwise(g convGeom) bool {
 	return g.kh == 1 && g.kw == 1 && (g.sh > 1 || g.sw > 1) && g.pt == 0 && g.pl == 0 &&
 		(g.oh-1)*g.sh < g.h && (g.ow-1)*g.sw < g.w
-}
-
-// gatherStrided writes the input pixels that the 1x1 convolution g reads,
-// planes of g.oh x g.ow, for planes input planes of x into dst.
-func gatherStrided(ctx *Context, g convGeom, planes int, x, dst []float32) {
-	in, out := g.h*g.w, g.oh*g.ow
-	parallelFor(threadsFor(ctx, planes*out, 1<<16), planes, func(lo, hi int) {
-		for pl := lo; pl < hi; pl++ {
-			src, d := x[pl*in:(pl+1)*in], dst[pl*out:(pl+1)*out]
-			for y := 0; y < g.oh; y++ {
-				vec.Strided(d[y*g.ow:(y+1)*g.ow], src[y*g.sh*g.w:], g.sw)
-			}
-		}
-	})
 }
 
 // convGeom is one convolution's geometry in 2-D.
@@ -595,6 +576,16 @@ func im2col(ctx *Context, g convGeom, cg int, x, col []float32, y0, y1 int) {
 			xlo, xhi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
 			if g.sw == 1 && g.sh == 1 && g.ow == g.w {
 				im2colShifted(g, dst, src, y0, y1, ki, kj, ylo, yhi, xlo, xhi)
+				continue
+			}
+			if ylo == 0 && yhi == g.oh && xlo == 0 && xhi == g.ow {
+				// The tap never meets padding (a strided 1x1's only tap):
+				// a gather per row, nothing to clear.
+				ix0 := kj*g.dw - g.pl
+				for oy := y0; oy < y1; oy++ {
+					iy := oy*g.sh + ki*g.dh - g.pt
+					vec.Strided(dst[(oy-y0)*g.ow:(oy-y0+1)*g.ow], src[iy*g.w+ix0:], g.sw)
+				}
 				continue
 			}
 			for oy := y0; oy < y1; oy++ {
