@@ -425,10 +425,14 @@ func (k *recurrentKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 			vals[i] = make([]float32, graph.Numel(shape))
 		}
 	}
+	// Directions run on threads of their own; threads left over split each
+	// step of a direction (see unitParts).
+	dirThreads := parallel.Split(ctx.Threads, dirs, 1)
+	stepThreads := max(1, ctx.Threads/dirThreads)
 	run := func(d int) {
-		k.direction(d, p.rec[d], gx, bx[d*gh:(d+1)*gh], seq, batch, hs, lens, h0, c0, pv, rbh, vals[0], vals[1], vals[2])
+		k.direction(d, p.rec[d], gx, bx[d*gh:(d+1)*gh], seq, batch, hs, lens, h0, c0, pv, rbh, vals[0], vals[1], vals[2], stepThreads)
 	}
-	parallel.For(parallel.Split(ctx.Threads, dirs, 1), dirs, run)
+	parallel.For(dirThreads, dirs, run)
 	if x.DType != graph.Float {
 		for i, v := range vals {
 			if err := storeFloat32s(outs[i], v); err != nil {
@@ -441,6 +445,74 @@ func (k *recurrentKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 	}
 	return outs, nil
 }
+
+// cell runs the elementwise part of an RNN or LSTM step on hidden units
+// [u0, u1) of one batch row: gb holds the row's gate pre-activations (the
+// projected input plus h·R^T, gates side by side), cb its cell state
+// (LSTM), updated in place, and hb receives the new hidden state; tmp is
+// scratch as wide as a gate, pi, po and pf the peepholes or nil. Units are
+// independent here, so threads can each take a range.
+func (k *recurrentKernel) cell(gb, hb, cb, tmp, pi, po, pf []float32, f []rnnAct, clip func([]float32), u0, u1 int) {
+	hs := len(hb)
+	if k.kind == kindRNN {
+		clip(gb[u0:u1])
+		f[0].apply(hb[u0:u1], gb[u0:u1])
+		return
+	}
+	// LSTM: gates i, o, f, c.
+	gi, gO, gf, gc := gb[u0:u1], gb[hs+u0:hs+u1], gb[2*hs+u0:2*hs+u1], gb[3*hs+u0:3*hs+u1]
+	hb, cb, tmp = hb[u0:u1], cb[u0:u1], tmp[u0:u1]
+	if pi != nil {
+		pi, po, pf = pi[u0:u1], po[u0:u1], pf[u0:u1]
+		vec.Mul(tmp, pi, cb)
+		vec.Add(gi, gi, tmp)
+		vec.Mul(tmp, pf, cb)
+		vec.Add(gf, gf, tmp)
+	}
+	clip(gi)
+	f[0].apply(gi, gi)
+	if k.inputForget {
+		vec.Affine(gf, gi, -1, 1)
+	} else {
+		clip(gf)
+		f[0].apply(gf, gf)
+	}
+	clip(gc)
+	f[1].apply(gc, gc)
+	// c' = f⊙c + i⊙g
+	vec.Mul(cb, cb, gf)
+	vec.Mul(tmp, gi, gc)
+	vec.Add(cb, cb, tmp)
+	if pi != nil {
+		vec.Mul(tmp, po, cb)
+		vec.Add(gO, gO, tmp)
+	}
+	clip(gO)
+	f[0].apply(gO, gO)
+	f[2].apply(tmp, cb)
+	vec.Mul(hb, gO, tmp)
+}
+
+// unitParts is how many parts the hidden units of each step of one
+// direction split into across threads, and the units per part (a multiple
+// of 8, the width the matrix-vector product takes in registers): 1 where a
+// step is too small to pay for a parallel region of its own, where batches
+// take the GEMM path, and for GRU, whose hidden gate needs the reset gate of
+// every unit first. A step of an LSTM with 128 hidden units (65K
+// multiply-adds) then takes two threads, each its units' four gate rows.
+func (k *recurrentKernel) unitParts(threads, batch, hs int) (parts, per int) {
+	if k.kind == kindGRU || batch >= gemvRows {
+		return 1, hs
+	}
+	parts = parallel.Split(threads, k.kind.gates()*hs*hs*batch, minStepMACs)
+	per = roundUp8((hs + parts - 1) / parts)
+	return (hs + per - 1) / per, per
+}
+
+// minStepMACs is the least work of a step's part: the matrix-vector product
+// runs at about 20 GFLOP/s on one core, so 16K multiply-adds take ~1.5 us,
+// a few times a parallel region's cost.
+const minStepMACs = 1 << 14
 
 // storeFloat32s writes float32 values into a tensor of another real type.
 func storeFloat32s(t *graph.Tensor, v []float32) error {
@@ -455,7 +527,7 @@ func storeFloat32s(t *graph.Tensor, v []float32) error {
 // its slices of Y, Y_h and Y_c. gx holds X·W^T of every step and direction,
 // bias the direction's input-side bias.
 func (k *recurrentKernel) direction(d int, rec []recMat, gx, bias []float32, seq, batch, hs int, lens []int,
-	h0, c0, pv, rbh, y, yh, yc []float32) {
+	h0, c0, pv, rbh, y, yh, yc []float32, threads int) {
 	g, dirs := k.kind.gates(), k.dirs
 	gh := g * hs
 	reverse := k.reverse || d == 1
@@ -513,100 +585,102 @@ func (k *recurrentKernel) direction(d int, rec []recMat, gx, bias []float32, seq
 	for _, n := range lens {
 		steps = max(steps, n)
 	}
-	for s := 0; s < steps; s++ {
-		// Gate pre-activations: the projected input of each row's own time
-		// step (rows differ under reverse with sequence_lens), plus h·R^T.
-		for b := 0; b < batch; b++ {
-			if s < lens[b] {
+	if parts, per := k.unitParts(threads, batch, hs); parts > 1 {
+		hNext := make([]float32, batch*hs)
+		for s := 0; s < steps; s++ {
+			parallel.For(parts, parts, func(part int) {
+				u0, u1 := part*per, min(hs, (part+1)*per)
+				for b := 0; b < batch; b++ {
+					if s >= lens[b] {
+						continue
+					}
+					t := s
+					if reverse {
+						t = lens[b] - 1 - s
+					}
+					gb, gxb := gates[b*gh:(b+1)*gh], gxAt(t, b)
+					for q := 0; q < g; q++ {
+						lo, hi := q*hs+u0, q*hs+u1
+						vec.Add(gb[lo:hi], gxb[lo:hi], bias[lo:hi])
+						vec.MulAddT(gb[lo:hi], h[b*hs:(b+1)*hs], rec[0].rows[lo:], rec[0].n)
+					}
+					hb := hNext[b*hs : (b+1)*hs]
+					k.cell(gb, hb, c[b*hs:(b+1)*hs], tmp, pi, po, pf, f, clip, u0, u1)
+					copy(y[yAt(t, b)+u0:yAt(t, b)+u1], hb[u0:u1])
+				}
+			})
+			// A row past its sequence length keeps its state.
+			for b := 0; b < batch; b++ {
+				if s >= lens[b] {
+					copy(hNext[b*hs:(b+1)*hs], h[b*hs:(b+1)*hs])
+				}
+			}
+			h, hNext = hNext, h
+		}
+	} else {
+		for s := 0; s < steps; s++ {
+			// Gate pre-activations: the projected input of each row's own time
+			// step (rows differ under reverse with sequence_lens), plus h·R^T.
+			for b := 0; b < batch; b++ {
+				if s < lens[b] {
+					t := s
+					if reverse {
+						t = lens[b] - 1 - s
+					}
+					vec.Add(gates[b*gh:(b+1)*gh], gxAt(t, b), bias)
+				}
+			}
+			rec[0].mulAdd(h, batch, hs, gates, gh)
+			if k.kind == kindGRU && k.linearBeforeReset {
+				for b := 0; b < batch; b++ {
+					copy(aux[b*hs:(b+1)*hs], rb)
+				}
+				rec[1].mulAdd(h, batch, hs, aux, hs)
+			}
+			if k.kind == kindGRU && !k.linearBeforeReset {
+				// The hidden gate needs r first: activate z and r of every row,
+				// then multiply r⊙h by R_h.
+				for b := 0; b < batch; b++ {
+					if s < lens[b] {
+						zr := gates[b*gh : b*gh+2*hs]
+						clip(zr)
+						f[0].apply(zr, zr)
+						vec.Mul(aux[b*hs:(b+1)*hs], zr[hs:], h[b*hs:(b+1)*hs])
+					}
+				}
+				rec[1].mulAdd(aux, batch, hs, gates[2*hs:], gh)
+			}
+			for b := 0; b < batch; b++ {
+				if s >= lens[b] {
+					continue
+				}
 				t := s
 				if reverse {
 					t = lens[b] - 1 - s
 				}
-				vec.Add(gates[b*gh:(b+1)*gh], gxAt(t, b), bias)
-			}
-		}
-		rec[0].mulAdd(h, batch, hs, gates, gh)
-		if k.kind == kindGRU && k.linearBeforeReset {
-			for b := 0; b < batch; b++ {
-				copy(aux[b*hs:(b+1)*hs], rb)
-			}
-			rec[1].mulAdd(h, batch, hs, aux, hs)
-		}
-		if k.kind == kindGRU && !k.linearBeforeReset {
-			// The hidden gate needs r first: activate z and r of every row,
-			// then multiply r⊙h by R_h.
-			for b := 0; b < batch; b++ {
-				if s < lens[b] {
-					zr := gates[b*gh : b*gh+2*hs]
-					clip(zr)
-					f[0].apply(zr, zr)
-					vec.Mul(aux[b*hs:(b+1)*hs], zr[hs:], h[b*hs:(b+1)*hs])
+				gb := gates[b*gh : (b+1)*gh]
+				hb := h[b*hs : (b+1)*hs]
+				switch k.kind {
+				case kindRNN, kindLSTM:
+					k.cell(gb, hb, c[b*hs:(b+1)*hs], tmp, pi, po, pf, f, clip, 0, hs)
+				case kindGRU: // gates z, r, h
+					z, rr, hh := gb[:hs], gb[hs:2*hs], gb[2*hs:]
+					if k.linearBeforeReset {
+						clip(gb[:2*hs])
+						f[0].apply(gb[:2*hs], gb[:2*hs])
+						vec.Mul(tmp, rr, aux[b*hs:(b+1)*hs])
+						vec.Add(hh, hh, tmp)
+					}
+					clip(hh)
+					f[1].apply(hh, hh)
+					// h' = (1-z)⊙hh + z⊙h = hh + z⊙(h - hh)
+					copy(tmp, hb)
+					vec.Axpy(tmp, hh, -1)
+					vec.Mul(tmp, tmp, z)
+					vec.Add(hb, hh, tmp)
 				}
+				copy(y[yAt(t, b):yAt(t, b)+hs], hb)
 			}
-			rec[1].mulAdd(aux, batch, hs, gates[2*hs:], gh)
-		}
-		for b := 0; b < batch; b++ {
-			if s >= lens[b] {
-				continue
-			}
-			t := s
-			if reverse {
-				t = lens[b] - 1 - s
-			}
-			gb := gates[b*gh : (b+1)*gh]
-			hb := h[b*hs : (b+1)*hs]
-			switch k.kind {
-			case kindRNN:
-				clip(gb)
-				f[0].apply(hb, gb)
-			case kindGRU: // gates z, r, h
-				z, rr, hh := gb[:hs], gb[hs:2*hs], gb[2*hs:]
-				if k.linearBeforeReset {
-					clip(gb[:2*hs])
-					f[0].apply(gb[:2*hs], gb[:2*hs])
-					vec.Mul(tmp, rr, aux[b*hs:(b+1)*hs])
-					vec.Add(hh, hh, tmp)
-				}
-				clip(hh)
-				f[1].apply(hh, hh)
-				// h' = (1-z)⊙hh + z⊙h = hh + z⊙(h - hh)
-				copy(tmp, hb)
-				vec.Axpy(tmp, hh, -1)
-				vec.Mul(tmp, tmp, z)
-				vec.Add(hb, hh, tmp)
-			case kindLSTM: // gates i, o, f, c
-				gi, gO, gf, gc := gb[:hs], gb[hs:2*hs], gb[2*hs:3*hs], gb[3*hs:]
-				cb := c[b*hs : (b+1)*hs]
-				if pv != nil {
-					vec.Mul(tmp, pi, cb)
-					vec.Add(gi, gi, tmp)
-					vec.Mul(tmp, pf, cb)
-					vec.Add(gf, gf, tmp)
-				}
-				clip(gi)
-				f[0].apply(gi, gi)
-				if k.inputForget {
-					vec.Affine(gf, gi, -1, 1)
-				} else {
-					clip(gf)
-					f[0].apply(gf, gf)
-				}
-				clip(gc)
-				f[1].apply(gc, gc)
-				// c' = f⊙c + i⊙g
-				vec.Mul(cb, cb, gf)
-				vec.Mul(tmp, gi, gc)
-				vec.Add(cb, cb, tmp)
-				if pv != nil {
-					vec.Mul(tmp, po, cb)
-					vec.Add(gO, gO, tmp)
-				}
-				clip(gO)
-				f[0].apply(gO, gO)
-				f[2].apply(tmp, cb)
-				vec.Mul(hb, gO, tmp)
-			}
-			copy(y[yAt(t, b):yAt(t, b)+hs], hb)
 		}
 	}
 	for b := 0; b < batch; b++ {

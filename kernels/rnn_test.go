@@ -31,10 +31,16 @@ func randTensor(r *rand.Rand, shape []int, scale float64) *graph.Tensor {
 	return t
 }
 
-func randRNNCase(r *rand.Rand, kind rnnKind) rnnCase {
+func randRNNCase(r *rand.Rand, kind rnnKind) rnnCase { return randRNNCaseOf(r, kind, 0) }
+
+// randRNNCaseOf is randRNNCase with hidden units hs (random when hs <= 0).
+func randRNNCaseOf(r *rand.Rand, kind rnnKind, hidden int) rnnCase {
 	op := [...]string{"RNN", "GRU", "LSTM"}[kind]
 	g := kind.gates()
 	seq, batch, isz, hs := 1+r.IntN(7), 1+r.IntN(6), 1+r.IntN(9), 1+r.IntN(20)
+	if hidden > 0 {
+		hs = hidden
+	}
 	direction := [...]string{"forward", "reverse", "bidirectional"}[r.IntN(3)]
 	dirs := 1
 	if direction == "bidirectional" {
@@ -183,6 +189,44 @@ func TestRecurrentMatchesScalarReference(t *testing.T) {
 		}
 	}
 	t.Logf("900 random nodes; worst relative error %.2g (bound %g)", worst, tol)
+}
+
+// TestRecurrentUnitSplitMatchesReference runs RNN and LSTM nodes wide
+// enough that two threads split each step's hidden units (unitParts), with
+// the same random directions, sequence_lens, peepholes, clip and
+// activations, against the scalar reference.
+func TestRecurrentUnitSplitMatchesReference(t *testing.T) {
+	const tol = 1e-5
+	r := rand.New(rand.NewPCG(31, 7))
+	split := 0
+	for _, kind := range []rnnKind{kindRNN, kindLSTM} {
+		for i := 0; i < 60; i++ {
+			hs := []int{100, 128, 203}[i%3]
+			c := randRNNCaseOf(r, kind, hs)
+			batch := c.inputs[0].Shape[1]
+			if layout, _ := c.node.AttrInt("layout", 0); layout == 1 {
+				batch = c.inputs[0].Shape[0]
+			}
+			parts, _ := (&recurrentKernel{kind: kind}).unitParts(2, batch, hs)
+			if parts > 1 && !strings.Contains(c.desc, "bidirectional") { // two directions take a thread each
+				split++
+			}
+			want := runRNNKernel(t, refRecurrent(kind), c, 1)
+			got := runRNNKernel(t, newRecurrent(kind), c, 2)
+			for o := range want {
+				g, w := got[o].Float32s(), want[o].Float32s()
+				for j := range w {
+					if e := math.Abs(float64(g[j])-float64(w[j])) / math.Max(1, math.Abs(float64(w[j]))); !(e <= tol) {
+						t.Fatalf("%s: output %d[%d] = %g, reference %g (error %.2g)", c.desc, o, j, g[j], w[j], e)
+					}
+				}
+			}
+		}
+	}
+	if split < 20 {
+		t.Fatalf("only %d of 120 nodes split their steps", split)
+	}
+	t.Logf("%d of 120 nodes split their steps across 2 threads", split)
 }
 
 // TestRecurrentBadInput checks that malformed nodes and inputs are errors, not panics.
