@@ -509,9 +509,12 @@ func (k *convKernel) runChannels(ctx *Context, geo convGeom, parts, threads int,
 }
 
 // minBandMACs is the least work (multiply-adds) worth a band of its own:
-// about 4 us on one core, several times what a region costs on the worker
-// pool (0.4-0.7 us in parallel's BenchmarkFor).
-const minBandMACs = 1 << 17
+// about 2 us on one core, several times what a region costs on the worker
+// pool (0.4 us in parallel's BenchmarkFor). Twice that kept ResNet-20's
+// 1x1 stride-2 shortcuts (131K multiply-adds) in one band whose GEMM then
+// split by columns, reading rows the other thread wrote: 17.7 us at 2
+// threads against 11.3 at 1; in two bands 12.6.
+const minBandMACs = 1 << 16
 
 // convStripFloats is about how much output (256 KiB) a strip of im2col's
 // path computes at a time.
