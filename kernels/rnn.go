@@ -585,18 +585,26 @@ func (k *recurrentKernel) direction(d int, rec []recMat, gx, bias []float32, seq
 	for _, n := range lens {
 		steps = max(steps, n)
 	}
+	// timeOf is the time step batch row b reads at step s (rows differ
+	// under reverse with sequence_lens); false past the row's length.
+	timeOf := func(s, b int) (int, bool) {
+		if s >= lens[b] {
+			return 0, false
+		}
+		if reverse {
+			return lens[b] - 1 - s, true
+		}
+		return s, true
+	}
 	if parts, per := k.unitParts(threads, batch, hs); parts > 1 {
 		hNext := make([]float32, batch*hs)
 		for s := 0; s < steps; s++ {
 			parallel.For(parts, parts, func(part int) {
 				u0, u1 := part*per, min(hs, (part+1)*per)
 				for b := 0; b < batch; b++ {
-					if s >= lens[b] {
+					t, ok := timeOf(s, b)
+					if !ok {
 						continue
-					}
-					t := s
-					if reverse {
-						t = lens[b] - 1 - s
 					}
 					gb, gxb := gates[b*gh:(b+1)*gh], gxAt(t, b)
 					for q := 0; q < g; q++ {
@@ -620,13 +628,9 @@ func (k *recurrentKernel) direction(d int, rec []recMat, gx, bias []float32, seq
 	} else {
 		for s := 0; s < steps; s++ {
 			// Gate pre-activations: the projected input of each row's own time
-			// step (rows differ under reverse with sequence_lens), plus h·R^T.
+			// step, plus h·R^T.
 			for b := 0; b < batch; b++ {
-				if s < lens[b] {
-					t := s
-					if reverse {
-						t = lens[b] - 1 - s
-					}
+				if t, ok := timeOf(s, b); ok {
 					vec.Add(gates[b*gh:(b+1)*gh], gxAt(t, b), bias)
 				}
 			}
@@ -651,12 +655,9 @@ func (k *recurrentKernel) direction(d int, rec []recMat, gx, bias []float32, seq
 				rec[1].mulAdd(aux, batch, hs, gates[2*hs:], gh)
 			}
 			for b := 0; b < batch; b++ {
-				if s >= lens[b] {
+				t, ok := timeOf(s, b)
+				if !ok {
 					continue
-				}
-				t := s
-				if reverse {
-					t = lens[b] - 1 - s
 				}
 				gb := gates[b*gh : (b+1)*gh]
 				hb := h[b*hs : (b+1)*hs]
