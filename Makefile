@@ -74,9 +74,11 @@ fuzz:
 ## bench: onnxq vs ONNX Runtime forward passes (median ms and ratio, 1 and 2
 ## threads, a Markdown table) on the testmodels zoo, ResNet-50, stories260K and
 ## PaddleOCR; calibration time per observer, GEMM GFLOP/s, and load/save
-## throughput on a ~100 MB model.
+## throughput on a ~100 MB model. NEAR: how long each block of 2-thread runs
+## may wait for the two CPUs to share a cache again (see benchort's -near).
+NEAR ?= 2m
 bench: testdata build
-	$(GO) run -tags ort ./internal/benchort -onnxq $(BIN)
+	$(GO) run -tags ort ./internal/benchort -onnxq $(BIN) -near $(NEAR)
 	$(GO) test ./converter/ -run '^$$' -bench EntropyVsMinmax -benchtime 1x
 	$(GO) test ./kernels/gemm/ -run '^$$' -bench . -benchtime 20x
 	$(GO) test ./graph/ -run '^$$' -bench . -benchtime 5x -count 5
@@ -84,7 +86,7 @@ bench: testdata build
 ## bench-threads: each engine's 2-thread speedup over 1 thread (onnxq and ONNX
 ## Runtime, the four runs alternating), a Markdown table with the load average.
 bench-threads: testdata
-	$(GO) run -tags ort ./internal/benchort -scaling
+	$(GO) run -tags ort ./internal/benchort -scaling -near $(NEAR)
 
 ## bench-stream: weight-only int4 g32 conversion of a 3 GB Llama-shaped model
 ## (written to the temp folder, deleted after): MB/s of weights, peak RSS.

@@ -80,3 +80,51 @@ func crossCore(explain bool) string {
 	}
 	return s
 }
+
+// nearRoundTrip is the cross-core round trip below which the two CPUs count
+// as near (sharing a cache): the fast state measures 70-110 ns here, the
+// slow one 360-450.
+const nearRoundTrip = 150 * time.Nanosecond
+
+// nearGates is the -near gate: before each block of runs, wait up to limit
+// for the CPUs to be near, so that 2-thread blocks of both engines are
+// timed in the same state of the VM.
+type nearGates struct {
+	limit         time.Duration
+	blocks, found int
+	waited        time.Duration
+}
+
+var near nearGates
+
+// before gates one block of runs.
+func (g *nearGates) before() {
+	if g.limit <= 0 {
+		return
+	}
+	start := time.Now()
+	g.blocks++
+	for {
+		d, ok := crossCoreRoundTrip()
+		if !ok {
+			break
+		}
+		if d < nearRoundTrip {
+			g.found++
+			break
+		}
+		if time.Since(start) >= g.limit {
+			break
+		}
+		time.Sleep(2 * time.Second)
+	}
+	g.waited += time.Since(start)
+}
+
+func (g *nearGates) report() {
+	if g.blocks == 0 {
+		return
+	}
+	fmt.Printf("\n-near %v: %d of %d blocks started with the CPUs near (cross-core round trip under %d ns); %.1f s spent waiting\n",
+		g.limit, g.found, g.blocks, nearRoundTrip.Nanoseconds(), g.waited.Seconds())
+}

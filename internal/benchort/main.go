@@ -58,6 +58,7 @@ func main() {
 	bin := flag.String("onnxq", "bin/onnxq", "onnxq binary, for the peak RSS of `onnxq run`")
 	threadList := flag.String("threads", "1,2", "comma-separated thread counts to time (not with -scaling)")
 	scaling := flag.Bool("scaling", false, "print each engine's 2-thread speedup over 1 thread instead of onnxq / ORT")
+	flag.DurationVar(&near.limit, "near", 0, "before each block of 2-thread runs, wait up to this long for the two CPUs' cross-core round trip to be under 150 ns (a VM that moves its virtual CPUs apart for minutes); 0: do not wait")
 	flag.DurationVar(&quiet.limit, "quiet", 0, "before each block of runs, wait up to this long for the machine's CPUs to be 90% idle (a shared machine); 0: do not wait")
 	clockFlag := flag.String("clock", "both", "wall, thread (CPU time of the calling thread, 1 thread only) or both (thread CPU beside wall at 1 thread)")
 	flag.Parse()
@@ -163,6 +164,7 @@ func main() {
 		}
 		printScaling(rows)
 		quiet.report()
+		near.report()
 		fmt.Printf("\nload average at the end %s; %s\n", loadavg(), crossCore(false))
 		return
 	}
@@ -181,6 +183,7 @@ func main() {
 	}
 	t.footer()
 	quiet.report()
+	near.report()
 
 	// Peak RSS of the CLI on the det model, one forward pass.
 	if *only != "" {
@@ -285,6 +288,9 @@ func timeEngines(m model, es []engine, minRuns, maxRuns int, budget time.Duratio
 			}
 			e := es[i]
 			quiet.before()
+			if e.threads > 1 {
+				near.before()
+			}
 			ss, err := runBlock(run.exe, block{onnxq: e.onnxq, threads: e.threads, noSpinning: e.noSpinning, account: e.account,
 				model: m.path, inputs: m.files, ortLib: run.ortLib, warmups: 2,
 				minRuns: perBlock, maxRuns: maxRuns - len(ts[i]), slice: slice / time.Duration(n)})
