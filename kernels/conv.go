@@ -760,11 +760,12 @@ func (k *convTransposeKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Te
 	if p.spatial == 1 {
 		outShape = []int{n, m, ow}
 	}
-	out := graph.NewTensor(graph.Float, outShape)
+	out := ctx.Float32(outShape) // col2im starts each plane from its bias
 	od, xd, wdd := out.Float32s(), x.Float32s(), w.Float32s()
 	kk := mg * kh * kw
 	hw := h * wd
-	col := make([]float32, kk*hw)
+	col := ctx.Scratch(kk * hw)
+	defer ctx.Release(col)
 	geo := convGeom{c: mg, h: oh, w: ow, kh: kh, kw: kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw, pt: pt, pl: pl, oh: h, ow: wd}
 	for b := 0; b < n; b++ {
 		for gi := 0; gi < g; gi++ {
@@ -773,28 +774,34 @@ func (k *convTransposeKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Te
 			xg := gemm.Matrix{Data: xd[(b*c+gi*cg)*hw:], Stride: hw}
 			gemm.Sgemm(kk, hw, cg, 1, wg, xg, 0, col, hw, ctx.Threads)
 			og := od[(b*m+gi*mg)*oh*ow : (b*m+gi*mg+mg)*oh*ow]
-			col2im(ctx, geo, col, og)
+			var bg []float32
 			if bias != nil {
-				for i := 0; i < mg; i++ {
-					bv := bias[gi*mg+i]
-					row := og[i*oh*ow : (i+1)*oh*ow]
-					for j := range row {
-						row[j] += bv
-					}
-				}
+				bg = bias[gi*mg : (gi+1)*mg]
 			}
+			col2im(ctx, geo, col, og, bg)
 		}
 	}
 	return one(out), nil
 }
 
-// col2im scatter-adds a (c*kh*kw) x (ih*iw) column matrix into a c x h x w image:
+// col2im scatter-adds a (c*kh*kw) x (ih*iw) column matrix into a c x h x w image,
+// each of whose planes it first sets to the channel's bias (zero for nil bias):
 // the adjoint of im2col, with g.oh x g.ow the column grid and g.h x g.w the image.
 // Threads take whole channels, whose taps add into one plane.
-func col2im(ctx *Context, g convGeom, col, img []float32) {
+func col2im(ctx *Context, g convGeom, col, img, bias []float32) {
 	n := g.oh * g.ow
 	taps := g.kh * g.kw
+	plane := g.h * g.w
 	parallelFor(threadsFor(ctx, g.c*taps*n, 1<<15), g.c, func(c0, c1 int) {
+		// Each channel's plane starts from its bias (or zero) on the thread
+		// that then adds its taps: one pass less over the output, and split.
+		for ci := c0; ci < c1; ci++ {
+			v := float32(0)
+			if bias != nil {
+				v = bias[ci]
+			}
+			fillSlice(img[ci*plane:(ci+1)*plane], v)
+		}
 		for r := c0 * taps; r < c1*taps; r++ {
 			ci := r / taps
 			ki := (r / g.kw) % g.kh
