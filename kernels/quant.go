@@ -168,7 +168,7 @@ func newQuantizeLinear(ni *NodeInfo) (Kernel, error) {
 		if !ok || dt == graph.Int32 {
 			return nil, fmt.Errorf("QuantizeLinear to %s is not supported", dt.Short())
 		}
-		out := graph.NewTensor(dt, x.Shape)
+		out := ctx.Empty(dt, x.Shape) // every branch below writes every element
 		threads := threadsFor(ctx, len(xs), 1<<15)
 		switch d := out.Data().(type) {
 		case []uint8:
