@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/vec"
 )
 
 // QuantRange is the saturation range of a quantized integer type.
@@ -199,10 +200,17 @@ func newQuantizeLinear(ni *NodeInfo) (Kernel, error) {
 func quantizeInto[T uint8 | int8 | uint16 | int16](dst []T, xs []float32, qp *qparams, lo, hi float64, threads int) {
 	parallelFor(threads, len(xs), func(s, e int) {
 		if qp.at.mode == 0 {
-			sc, zp := qp.scale[0], float64(qp.zp[0])
-			for i := s; i < e; i++ {
-				q := math.RoundToEven(float64(xs[i]/sc)) + zp
-				dst[i] = T(max(lo, min(hi, q)))
+			// In float32 vectors (vec.QuantizeRound: the float64 formula's
+			// values), a block at a time, then converted as QuantizeValue
+			// converts (through int32).
+			sc, zp := qp.scale[0], float32(qp.zp[0])
+			var buf [1024]float32
+			for i := s; i < e; i += len(buf) {
+				t := buf[:min(len(buf), e-i)]
+				vec.QuantizeRound(t, xs[i:i+len(t)], sc, zp, float32(lo), float32(hi))
+				for k, v := range t {
+					dst[i+k] = T(int32(v))
+				}
 			}
 			return
 		}

@@ -1,6 +1,8 @@
 package kernels
 
 import (
+	"math"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 
@@ -111,4 +113,54 @@ func TestQuantizeDequantizePerAxisAndBlocked(t *testing.T) {
 	if want := []float32{-1.75, 25000}; !reflect.DeepEqual(b.Float32s(), want) {
 		t.Errorf("int32 DQ: %v", b.Float32s())
 	}
+}
+
+// TestQuantizeLinearPerTensorMatchesQuantizeValue runs per-tensor
+// QuantizeLinear (the vector path) on 3000 values with ties, saturation,
+// ±Inf and NaN, for each 8- and 16-bit type and a few zero points, against
+// QuantizeValue element by element.
+func TestQuantizeLinearPerTensorMatchesQuantizeValue(t *testing.T) {
+	r := rand.New(rand.NewPCG(61, 62))
+	const n = 3000 // several 1024-value blocks and a ragged last one
+	xs := make([]float32, n)
+	special := []float32{0.5, -0.5, 2.5, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e30, -1e30}
+	for _, sc := range []float32{0.02, 0.37, 3} {
+		for i := range xs {
+			xs[i] = float32(r.NormFloat64()) * sc * 150
+			if r.IntN(20) == 0 {
+				xs[i] = special[r.IntN(len(special))] * sc
+			}
+		}
+		for _, tc := range []struct {
+			dt  graph.DataType
+			zps []int64
+		}{{graph.Uint8, []int64{0, 128, 255}}, {graph.Int8, []int64{-128, 0, 5}}, {graph.Uint16, []int64{0, 32768}}, {graph.Int16, []int64{-3, 0}}} {
+			lo, hi, _ := QuantRange(tc.dt)
+			for _, zp := range tc.zps {
+				zpt := graph.NewTensor(tc.dt, nil)
+				StoreInt64s(zpt, []int64{zp})
+				y := runOp(t, "QuantizeLinear", nil, graph.Float32Tensor([]int{n}, xs), graph.Float32Tensor(nil, []float32{sc}), zpt)[0]
+				got := readInt64s(y)
+				for i, x := range xs {
+					if want := int64(QuantizeValue(x, sc, int32(zp), lo, hi)); int64(int32(want)) != want || got[i] != int64(castTo(tc.dt, want)) {
+						t.Fatalf("%s scale %g zp %d: Q(%g) = %d, want %d", tc.dt.Short(), sc, zp, x, got[i], castTo(tc.dt, want))
+					}
+				}
+			}
+		}
+	}
+}
+
+// castTo wraps v to dt's width as a Go conversion does (QuantizeValue's
+// int32 of a NaN wraps to 0 in each of these types).
+func castTo(dt graph.DataType, v int64) int64 {
+	switch dt {
+	case graph.Uint8:
+		return int64(uint8(v))
+	case graph.Int8:
+		return int64(int8(v))
+	case graph.Uint16:
+		return int64(uint16(v))
+	}
+	return int64(int16(v))
 }

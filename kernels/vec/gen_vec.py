@@ -77,6 +77,14 @@ hs6 = [("dst", 8), ("a", 8), ("n", 8), ("c", 4), ("lo", 4), ("hi", 4), ("d", 4)]
 out += routine("hardSwish6AVX2", hs6, lambda a: [f"VBROADCASTSS {v}+{argoff(hs6, v)}(FP), Y{r}" for v, r in (("c", 8), ("lo", 9), ("hi", 10), ("d", 11))],
                lambda k: ["VMOVUPS {o}(SI), Y{t}", "VADDPS Y{t}, Y8, Y{r}", "VMAXPS Y{r}, Y9, Y{r}", "VMINPS Y{r}, Y10, Y{r}",
                           "VMULPS Y{r}, Y{t}, Y{r}", "VDIVPS Y11, Y{r}, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
+# quantizeAVX2: dst = min(max(round_half_even(a / s) + zp, lo), hi), the
+# arithmetic of QuantizeLinear before its integer conversion: the quotient
+# rounded as a float32 division rounds it, VROUNDPS mode 0 (nearest, ties to
+# even); a NaN a stays NaN through the max and min (x in the second source).
+qnt = [("dst", 8), ("a", 8), ("n", 8), ("s", 4), ("zp", 4), ("lo", 4), ("hi", 4)]
+out += routine("quantizeAVX2", qnt, lambda a: [f"VBROADCASTSS {v}+{argoff(qnt, v)}(FP), Y{r}" for v, r in (("s", 8), ("zp", 9), ("lo", 10), ("hi", 11))],
+               lambda k: ["VMOVUPS {o}(SI), Y{r}", "VDIVPS Y8, Y{r}, Y{r}", "VROUNDPS $0, Y{r}, Y{r}", "VADDPS Y9, Y{r}, Y{r}",
+                          "VMAXPS Y{r}, Y10, Y{r}", "VMINPS Y{r}, Y11, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
 # minMaxAVX2 folds n (a multiple of 8) floats into 8 running minimums at
 # lanes[0:8] and 8 maximums at lanes[8:16], from +Inf and -Inf. The
 # routines here write their lanes and never read them: a 32-byte load of

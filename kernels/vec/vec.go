@@ -268,6 +268,32 @@ func Clip(dst, a []float32, lo, hi float32) {
 	}
 }
 
+// QuantizeRound sets dst[i] = min(max(RoundHalfEven(a[i]/s) + zp, lo), hi):
+// QuantizeLinear's arithmetic before the conversion to its integer type, in
+// float32. The quotient is rounded as float32 division rounds it, and the
+// rounding to an integer is exact; so is adding an integer zero point while
+// the sum stays within 2^24, and past that the clamp to an integer type's
+// range decides alone, so the result equals the float64 formula's. A NaN
+// stays NaN. dst may be a.
+func QuantizeRound(dst, a []float32, s, zp, lo, hi float32) {
+	n := len(dst)
+	a = a[:n]
+	k := simdLen(n)
+	if k > 0 {
+		quantizeAsm(&dst[0], &a[0], k, s, zp, lo, hi)
+	}
+	for i := k; i < n; i++ {
+		v := float32(math.RoundToEven(float64(a[i]/s))) + zp
+		if v < lo { // NaN compares false and stays
+			v = lo
+		}
+		if v > hi {
+			v = hi
+		}
+		dst[i] = v
+	}
+}
+
 // Axpy sets dst[i] += alpha * x[i].
 func Axpy(dst, x []float32, alpha float32) {
 	n := len(dst)

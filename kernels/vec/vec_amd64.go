@@ -28,6 +28,9 @@ func affineAVX2(dst, a *float32, n int, m, c float32)
 func clipAVX2(dst, a *float32, n int, lo, hi float32)
 
 //go:noescape
+func quantizeAVX2(dst, a *float32, n int, s, zp, lo, hi float32)
+
+//go:noescape
 func axpyAVX2(dst, x *float32, n int, alpha float32)
 
 //go:noescape
@@ -66,7 +69,10 @@ func mulScalarAsm(dst, a *float32, n int, v float32)  { mulScalarAVX2(dst, a, n,
 func divScalarAsm(dst, a *float32, n int, v float32)  { divScalarAVX2(dst, a, n, v) }
 func affineAsm(dst, a *float32, n int, m, c float32)  { affineAVX2(dst, a, n, m, c) }
 func clipAsm(dst, a *float32, n int, lo, hi float32)  { clipAVX2(dst, a, n, lo, hi) }
-func axpyAsm(dst, x *float32, n int, alpha float32)   { axpyAVX2(dst, x, n, alpha) }
+func quantizeAsm(dst, a *float32, n int, s, zp, lo, hi float32) {
+	quantizeAVX2(dst, a, n, s, zp, lo, hi)
+}
+func axpyAsm(dst, x *float32, n int, alpha float32) { axpyAVX2(dst, x, n, alpha) }
 func hardSwishAsm(dst, a *float32, n int, m, c, lo, hi float32) {
 	hardSwishAVX2(dst, a, n, m, c, lo, hi)
 }

@@ -471,6 +471,71 @@ hardSwish6AVX2_done:
 	VZEROUPPER
 	RET
 
+// func quantizeAVX2(dst *float32, a *float32, n int, s float32, zp float32, lo float32, hi float32)
+TEXT ·quantizeAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS s+24(FP), Y8
+	VBROADCASTSS zp+28(FP), Y9
+	VBROADCASTSS lo+32(FP), Y10
+	VBROADCASTSS hi+36(FP), Y11
+	MOVQ CX, R8
+	SHRQ $5, CX
+	JEQ quantizeAVX2_eights
+quantizeAVX2_loop:
+	VMOVUPS 0(SI), Y0
+	VDIVPS Y8, Y0, Y0
+	VROUNDPS $0, Y0, Y0
+	VADDPS Y9, Y0, Y0
+	VMAXPS Y0, Y10, Y0
+	VMINPS Y0, Y11, Y0
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS 32(SI), Y1
+	VDIVPS Y8, Y1, Y1
+	VROUNDPS $0, Y1, Y1
+	VADDPS Y9, Y1, Y1
+	VMAXPS Y1, Y10, Y1
+	VMINPS Y1, Y11, Y1
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS 64(SI), Y2
+	VDIVPS Y8, Y2, Y2
+	VROUNDPS $0, Y2, Y2
+	VADDPS Y9, Y2, Y2
+	VMAXPS Y2, Y10, Y2
+	VMINPS Y2, Y11, Y2
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS 96(SI), Y3
+	VDIVPS Y8, Y3, Y3
+	VROUNDPS $0, Y3, Y3
+	VADDPS Y9, Y3, Y3
+	VMAXPS Y3, Y10, Y3
+	VMINPS Y3, Y11, Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	DECQ CX
+	JNE quantizeAVX2_loop
+quantizeAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ quantizeAVX2_done
+quantizeAVX2_one:
+	VMOVUPS 0(SI), Y0
+	VDIVPS Y8, Y0, Y0
+	VROUNDPS $0, Y0, Y0
+	VADDPS Y9, Y0, Y0
+	VMAXPS Y0, Y10, Y0
+	VMINPS Y0, Y11, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R8
+	JNE quantizeAVX2_one
+quantizeAVX2_done:
+	VZEROUPPER
+	RET
+
 // func minMaxAVX2(x *float32, n int, lanes *[16]float32)
 TEXT ·minMaxAVX2(SB), NOSPLIT, $0-24
 	MOVQ x+0(FP), SI

@@ -10,6 +10,7 @@ func mulScalarAsm(dst, a *float32, n int, v float32)                       {}
 func divScalarAsm(dst, a *float32, n int, v float32)                       {}
 func affineAsm(dst, a *float32, n int, m, c float32)                       {}
 func clipAsm(dst, a *float32, n int, lo, hi float32)                       {}
+func quantizeAsm(dst, a *float32, n int, s, zp, lo, hi float32)            {}
 func axpyAsm(dst, x *float32, n int, alpha float32)                        {}
 func hardSwishAsm(dst, a *float32, n int, m, c, lo, hi float32)            {}
 func hardSwish6Asm(dst, a *float32, n int, c, lo, hi, d float32)           {}

@@ -34,6 +34,7 @@ func TestSIMDMatchesGo(t *testing.T) {
 			"Axpy":       func(d []float32) { copy(d, b); Axpy(d, a, 0.7) },
 			"HardSwish":  func(d []float32) { HardSwish(d, a) },
 			"HardSwish6": func(d []float32) { HardSwish6(d, a) },
+			"Quantize":   func(d []float32) { QuantizeRound(d, a, 0.05, 128, 0, 255) },
 			"HardSwish3": func(d []float32) { // the three passes it replaces
 				t := make([]float32, len(d))
 				Affine(t, a, 1.0/6, 0.5)
@@ -221,4 +222,48 @@ func TestScaleAddMaxMatchesPasses(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestQuantizeRoundMatchesFloat64 checks QuantizeRound against
+// QuantizeLinear's formula in float64 (round half to even of the float32
+// quotient, plus the zero point, clamped) over random and edge values (ties
+// at .5 after the division, ±0, subnormals, values far outside the range,
+// ±Inf, NaN), for uint8, int8, uint16 and int16 ranges and several scales,
+// at lengths that exercise the 32- and 8-wide steps and the scalar tail.
+func TestQuantizeRoundMatchesFloat64(t *testing.T) {
+	r := rand.New(rand.NewPCG(51, 52))
+	edges := []float32{0, float32(math.Copysign(0, -1)), 0.5, -0.5, 1.5, 2.5, -2.5, 127.5, 128.5, -128.5, 255.5, 1e-45, -1e-45, 1e30, -1e30,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 16777216, -16777217, 3e9}
+	ranges := [][2]float32{{0, 255}, {-128, 127}, {0, 65535}, {-32768, 32767}}
+	n := 0
+	for _, rg := range ranges {
+		for _, sc := range []float32{1, 0.5, 0.1, 0.0078125, 3.7e-3, 1e-7, 250} {
+			for _, zp := range []float32{0, 3, rg[0] + (rg[1]-rg[0]+1)/2} {
+				for _, size := range []int{1, 7, 8, 31, 32, 45, 1000} {
+					a := make([]float32, size)
+					for i := range a {
+						switch r.IntN(4) {
+						case 0:
+							a[i] = edges[r.IntN(len(edges))] * sc // ties land on .5 after the division
+						case 1:
+							a[i] = float32(r.IntN(600)-300) * sc / 2
+						default:
+							a[i] = float32(r.NormFloat64()) * sc * 100
+						}
+					}
+					dst := make([]float32, size)
+					QuantizeRound(dst, a, sc, zp, rg[0], rg[1])
+					for i, x := range a {
+						want := max(float64(rg[0]), min(float64(rg[1]), math.RoundToEven(float64(x/sc))+float64(zp)))
+						got := float64(dst[i])
+						if !(got == want || math.IsNaN(got) && math.IsNaN(want)) {
+							t.Fatalf("range %v scale %g zp %g: QuantizeRound(%g) = %g, want %g", rg, sc, zp, x, got, want)
+						}
+						n++
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d values", n)
 }
