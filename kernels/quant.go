@@ -225,10 +225,7 @@ func quantizeInto[T uint8 | int8 | uint16 | int16](dst []T, xs []float32, qp *qp
 func dequantizeFrom[T uint8 | int8 | uint16 | int16 | int32](vals []float32, src []T, qp *qparams, threads int) {
 	parallelFor(threads, len(src), func(s, e int) {
 		if qp.at.mode == 0 {
-			sc, zp := qp.scale[0], qp.zp[0]
-			for i := s; i < e; i++ {
-				vals[i] = float32(int32(src[i])-zp) * sc
-			}
+			vec.Dequantize(vals[s:e], src[s:e], qp.zp[0], qp.scale[0])
 			return
 		}
 		for i := s; i < e; i++ {

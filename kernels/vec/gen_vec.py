@@ -85,6 +85,24 @@ qnt = [("dst", 8), ("a", 8), ("n", 8), ("s", 4), ("zp", 4), ("lo", 4), ("hi", 4)
 out += routine("quantizeAVX2", qnt, lambda a: [f"VBROADCASTSS {v}+{argoff(qnt, v)}(FP), Y{r}" for v, r in (("s", 8), ("zp", 9), ("lo", 10), ("hi", 11))],
                lambda k: ["VMOVUPS {o}(SI), Y{r}", "VDIVPS Y8, Y{r}, Y{r}", "VROUNDPS $0, Y{r}, Y{r}", "VADDPS Y9, Y{r}, Y{r}",
                           "VMAXPS Y{r}, Y10, Y{r}", "VMINPS Y{r}, Y11, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
+# dequantU8AVX2 / dequantI8AVX2: dst = float32(int32(src) - zp) * s for n (a
+# multiple of 8) bytes, zero- or sign-extended: DequantizeLinear per tensor,
+# the bits of that Go expression (the difference converts exactly).
+def dequant(name, src, ext):
+    return [f"// func {name}(dst *float32, src *{src}, n int, zp int32, s float32)",
+            f"TEXT ·{name}(SB), NOSPLIT, $0-32",
+            "\tMOVQ dst+0(FP), DI", "\tMOVQ src+8(FP), SI", "\tMOVQ n+16(FP), CX",
+            "\tMOVL zp+24(FP), AX", "\tMOVQ AX, X8", "\tVPBROADCASTD X8, Y8", "\tVBROADCASTSS s+28(FP), Y9",
+            "\tMOVQ CX, R8", "\tSHRQ $4, CX", f"\tJEQ {name}_eight", f"{name}_loop:",
+            f"\t{ext} (SI), Y0", f"\t{ext} 8(SI), Y1", "\tVPSUBD Y8, Y0, Y0", "\tVPSUBD Y8, Y1, Y1",
+            "\tVCVTDQ2PS Y0, Y0", "\tVCVTDQ2PS Y1, Y1", "\tVMULPS Y9, Y0, Y0", "\tVMULPS Y9, Y1, Y1",
+            "\tVMOVUPS Y0, (DI)", "\tVMOVUPS Y1, 32(DI)",
+            "\tADDQ $16, SI", "\tADDQ $64, DI", "\tDECQ CX", f"\tJNE {name}_loop",
+            f"{name}_eight:", "\tTESTQ $8, R8", f"\tJEQ {name}_done",
+            f"\t{ext} (SI), Y0", "\tVPSUBD Y8, Y0, Y0", "\tVCVTDQ2PS Y0, Y0", "\tVMULPS Y9, Y0, Y0", "\tVMOVUPS Y0, (DI)",
+            f"{name}_done:", "\tVZEROUPPER", "\tRET", ""]
+out += dequant("dequantU8AVX2", "uint8", "VPMOVZXBD")
+out += dequant("dequantI8AVX2", "int8", "VPMOVSXBD")
 # minMaxAVX2 folds n (a multiple of 8) floats into 8 running minimums at
 # lanes[0:8] and 8 maximums at lanes[8:16], from +Inf and -Inf. The
 # routines here write their lanes and never read them: a 32-byte load of

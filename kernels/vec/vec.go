@@ -294,6 +294,28 @@ func QuantizeRound(dst, a []float32, s, zp, lo, hi float32) {
 	}
 }
 
+// Dequantize sets dst[i] = float32(int32(src[i]) - zp) * s: DequantizeLinear
+// with one scale and zero point, the bits of that expression on every path
+// (the difference converts to float32 exactly). 8-bit inputs take AVX2.
+func Dequantize[T uint8 | int8 | uint16 | int16 | int32](dst []float32, src []T, zp int32, s float32) {
+	n := len(dst)
+	src = src[:n]
+	k := 0
+	switch d := any(src).(type) {
+	case []uint8:
+		if k = simdLen(n); k > 0 {
+			dequantU8Asm(&dst[0], &d[0], k, zp, s)
+		}
+	case []int8:
+		if k = simdLen(n); k > 0 {
+			dequantI8Asm(&dst[0], &d[0], k, zp, s)
+		}
+	}
+	for i := k; i < n; i++ {
+		dst[i] = float32(int32(src[i])-zp) * s
+	}
+}
+
 // Axpy sets dst[i] += alpha * x[i].
 func Axpy(dst, x []float32, alpha float32) {
 	n := len(dst)

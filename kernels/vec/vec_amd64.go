@@ -31,6 +31,12 @@ func clipAVX2(dst, a *float32, n int, lo, hi float32)
 func quantizeAVX2(dst, a *float32, n int, s, zp, lo, hi float32)
 
 //go:noescape
+func dequantU8AVX2(dst *float32, src *uint8, n int, zp int32, s float32)
+
+//go:noescape
+func dequantI8AVX2(dst *float32, src *int8, n int, zp int32, s float32)
+
+//go:noescape
 func axpyAVX2(dst, x *float32, n int, alpha float32)
 
 //go:noescape
@@ -71,6 +77,12 @@ func affineAsm(dst, a *float32, n int, m, c float32)  { affineAVX2(dst, a, n, m,
 func clipAsm(dst, a *float32, n int, lo, hi float32)  { clipAVX2(dst, a, n, lo, hi) }
 func quantizeAsm(dst, a *float32, n int, s, zp, lo, hi float32) {
 	quantizeAVX2(dst, a, n, s, zp, lo, hi)
+}
+func dequantU8Asm(dst *float32, src *uint8, n int, zp int32, s float32) {
+	dequantU8AVX2(dst, src, n, zp, s)
+}
+func dequantI8Asm(dst *float32, src *int8, n int, zp int32, s float32) {
+	dequantI8AVX2(dst, src, n, zp, s)
 }
 func axpyAsm(dst, x *float32, n int, alpha float32) { axpyAVX2(dst, x, n, alpha) }
 func hardSwishAsm(dst, a *float32, n int, m, c, lo, hi float32) {

@@ -536,6 +536,84 @@ quantizeAVX2_done:
 	VZEROUPPER
 	RET
 
+// func dequantU8AVX2(dst *float32, src *uint8, n int, zp int32, s float32)
+TEXT ·dequantU8AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL zp+24(FP), AX
+	MOVQ AX, X8
+	VPBROADCASTD X8, Y8
+	VBROADCASTSS s+28(FP), Y9
+	MOVQ CX, R8
+	SHRQ $4, CX
+	JEQ dequantU8AVX2_eight
+dequantU8AVX2_loop:
+	VPMOVZXBD (SI), Y0
+	VPMOVZXBD 8(SI), Y1
+	VPSUBD Y8, Y0, Y0
+	VPSUBD Y8, Y1, Y1
+	VCVTDQ2PS Y0, Y0
+	VCVTDQ2PS Y1, Y1
+	VMULPS Y9, Y0, Y0
+	VMULPS Y9, Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ $16, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNE dequantU8AVX2_loop
+dequantU8AVX2_eight:
+	TESTQ $8, R8
+	JEQ dequantU8AVX2_done
+	VPMOVZXBD (SI), Y0
+	VPSUBD Y8, Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS Y9, Y0, Y0
+	VMOVUPS Y0, (DI)
+dequantU8AVX2_done:
+	VZEROUPPER
+	RET
+
+// func dequantI8AVX2(dst *float32, src *int8, n int, zp int32, s float32)
+TEXT ·dequantI8AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL zp+24(FP), AX
+	MOVQ AX, X8
+	VPBROADCASTD X8, Y8
+	VBROADCASTSS s+28(FP), Y9
+	MOVQ CX, R8
+	SHRQ $4, CX
+	JEQ dequantI8AVX2_eight
+dequantI8AVX2_loop:
+	VPMOVSXBD (SI), Y0
+	VPMOVSXBD 8(SI), Y1
+	VPSUBD Y8, Y0, Y0
+	VPSUBD Y8, Y1, Y1
+	VCVTDQ2PS Y0, Y0
+	VCVTDQ2PS Y1, Y1
+	VMULPS Y9, Y0, Y0
+	VMULPS Y9, Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ $16, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNE dequantI8AVX2_loop
+dequantI8AVX2_eight:
+	TESTQ $8, R8
+	JEQ dequantI8AVX2_done
+	VPMOVSXBD (SI), Y0
+	VPSUBD Y8, Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS Y9, Y0, Y0
+	VMOVUPS Y0, (DI)
+dequantI8AVX2_done:
+	VZEROUPPER
+	RET
+
 // func minMaxAVX2(x *float32, n int, lanes *[16]float32)
 TEXT ·minMaxAVX2(SB), NOSPLIT, $0-24
 	MOVQ x+0(FP), SI

@@ -267,3 +267,41 @@ func TestQuantizeRoundMatchesFloat64(t *testing.T) {
 	}
 	t.Logf("%d values", n)
 }
+
+// TestDequantizeMatchesExpression checks Dequantize against its Go
+// expression bit for bit, over all byte values and zero point extremes, at
+// lengths that exercise the 16- and 8-wide steps and the tail, with and
+// without AVX2.
+func TestDequantizeMatchesExpression(t *testing.T) {
+	saved := useSIMD
+	defer func() { useSIMD = saved }()
+	for _, simd := range []bool{false, true} {
+		if simd && !saved {
+			continue
+		}
+		useSIMD = simd
+		for _, n := range []int{1, 7, 8, 15, 16, 17, 256, 1000} {
+			u, s8 := make([]uint8, n), make([]int8, n)
+			for i := range u {
+				u[i], s8[i] = uint8(i*37+11), int8(i*53-7)
+			}
+			for _, zp := range []int32{0, 128, 255, -128, 127} {
+				for _, sc := range []float32{1, 0.0235, 3e-5} {
+					got := make([]float32, n)
+					Dequantize(got, u, zp, sc)
+					for i, v := range u {
+						if want := float32(int32(v)-zp) * sc; math.Float32bits(got[i]) != math.Float32bits(want) {
+							t.Fatalf("uint8 simd=%v n=%d zp=%d: %v -> %v, want %v", simd, n, zp, v, got[i], want)
+						}
+					}
+					Dequantize(got, s8, zp, sc)
+					for i, v := range s8 {
+						if want := float32(int32(v)-zp) * sc; math.Float32bits(got[i]) != math.Float32bits(want) {
+							t.Fatalf("int8 simd=%v n=%d zp=%d: %v -> %v, want %v", simd, n, zp, v, got[i], want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
