@@ -24,6 +24,10 @@ func (g Grid) at(j int) int { return j/g.Cols*g.RowStride + j%g.Cols }
 type gridKernel struct {
 	mr, nr int
 	fn     func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32)
+	// narrow[g], when not nil, is fn for a ragged last panel of g groups
+	// (8*g columns, g < nr/8): a row band of 128 columns ends in 8 of a
+	// 24-wide panel, which fn would compute whole, through a scratch tile.
+	narrow [4]func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32)
 }
 
 // gridKernelFor is the active kernel's grid kernel for A packed with mr rows
@@ -56,10 +60,18 @@ func PackANarrow(m, k int, a Matrix) *PackedA {
 // same A, the smaller one wastes less.
 func GridTiles(p *PackedA, n int) int {
 	nr := active.nr
-	if gk := gridKernelFor(p.mr); gk != nil {
+	gk := gridKernelFor(p.mr)
+	if gk != nil {
 		nr = gk.nr
 	}
-	return roundUp(p.M, p.mr) * roundUp(n, nr)
+	cols := roundUp(n, nr)
+	if tail := n % nr; gk != nil && tail%8 == 0 && gk.narrow[tail/8] != nil {
+		// A narrow kernel takes the ragged panel; one of a single group
+		// has four chains of FMAs for a latency of four cycles, so it
+		// runs at half speed: count it as two groups.
+		cols = n - tail + max(tail, 16)
+	}
+	return roundUp(p.M, p.mr) * cols
 }
 
 // MulPackedAGrid computes C = P * B + beta * C for B read through g (K =
@@ -211,12 +223,16 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta floa
 					}
 				}
 				// A whole panel's rows in one call (a grid kernel stores a
-				// last partial tile too), the rest tile by tile through the
-				// scratch tile.
+				// last partial tile too), a ragged one of whole groups with
+				// a narrow kernel, the rest tile by tile through the scratch
+				// tile.
 				ir0 := ic
 				switch {
 				case nn == nr && gk != nil:
 					run(ic, mc, c[ic*ldc+jr:], ldc, acc, rowsFrom(bs, ic))
+					ir0 = ic + mc
+				case gk != nil && nn%8 == 0 && gk.narrow[nn/8] != nil && groupsInPlace(g, lo, hi, base, ds[:], jr, nn/8):
+					gk.narrow[nn/8](kc, p.block(ic, pc, kc), g.Data[base:], offs, ds[:], c[ic*ldc+jr:], ldc, acc, mc, rowsFrom(bs, ic))
 					ir0 = ic + mc
 				case nn == nr && mc >= mr:
 					full := mc / mr * mr
@@ -232,6 +248,19 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta floa
 			}
 		}
 	}
+}
+
+// groupsInPlace reports whether the first groups 8-column groups of the
+// panel at column jr (base = g.at(jr), ds their distances from it) can be
+// read in place: none crosses the end of an output row, and every tap's
+// read stays inside g.Data (lo and hi: the smallest and largest offset).
+func groupsInPlace(g Grid, lo, hi, base int, ds []int, jr, groups int) bool {
+	for j := 0; j < groups; j++ {
+		if g.Cols != g.RowStride && (jr+8*j)%g.Cols+8 > g.Cols {
+			return false
+		}
+	}
+	return base+lo >= 0 && base+ds[groups-1]+hi+8 <= len(g.Data)
 }
 
 // gatherPanel writes the kc x nr panel of columns [j0, j0+nn) of g's rows

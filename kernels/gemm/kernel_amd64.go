@@ -69,6 +69,19 @@ var grid4x24 = gridKernel{mr: 4, nr: 24, fn: func(kc int, a, b []float32, offs, 
 	_ = offs[kc-1]
 	_ = c[(rows-1)*ldc+23]
 	kernelAVX2Offs4x24(kc, &a[0], &b[0], &offs[0], &c[0], ldc, ds[1], ds[2], acc, rows, biasPtr(bias, rows))
+}, narrow: [4]func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32){
+	1: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32) {
+		_ = a[kc*4*((rows+3)/4)-1]
+		_ = offs[kc-1]
+		_ = c[(rows-1)*ldc+7]
+		kernelAVX2Offs4x8(kc, &a[0], &b[0], &offs[0], &c[0], ldc, 0, 0, acc, rows, biasPtr(bias, rows))
+	},
+	2: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32) {
+		_ = a[kc*4*((rows+3)/4)-1]
+		_ = offs[kc-1]
+		_ = c[(rows-1)*ldc+15]
+		kernelAVX2Offs4x16(kc, &a[0], &b[0], &offs[0], &c[0], ldc, ds[1], 0, acc, rows, biasPtr(bias, rows))
+	},
 }}
 
 // biasPtr is the first of a bias's rows values for the row-tile kernels,
@@ -89,6 +102,12 @@ func kernelAVX2OffsTiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1 i
 
 //go:noescape
 func kernelAVX2Offs4x24(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, rows int, bias *float32)
+
+//go:noescape
+func kernelAVX2Offs4x8(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, rows int, bias *float32)
+
+//go:noescape
+func kernelAVX2Offs4x16(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, rows int, bias *float32)
 
 var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
 	_ = a[kc*12-1]
