@@ -597,34 +597,31 @@ func (k *recurrentKernel) direction(d int, rec []recMat, gx, bias []float32, seq
 		return s, true
 	}
 	if parts, per := k.unitParts(threads, batch, hs); parts > 1 {
-		hNext := make([]float32, batch*hs)
-		for s := 0; s < steps; s++ {
-			parallel.For(parts, parts, func(part int) {
-				u0, u1 := part*per, min(hs, (part+1)*per)
-				for b := 0; b < batch; b++ {
-					t, ok := timeOf(s, b)
-					if !ok {
-						continue
-					}
-					gb, gxb := gates[b*gh:(b+1)*gh], gxAt(t, b)
-					for q := 0; q < g; q++ {
-						lo, hi := q*hs+u0, q*hs+u1
-						vec.Add(gb[lo:hi], gxb[lo:hi], bias[lo:hi])
-						vec.MulAddT(gb[lo:hi], h[b*hs:(b+1)*hs], rec[0].rows[lo:], rec[0].n)
-					}
-					hb := hNext[b*hs : (b+1)*hs]
-					k.cell(gb, hb, c[b*hs:(b+1)*hs], tmp, pi, po, pf, f, clip, u0, u1)
-					copy(y[yAt(t, b)+u0:yAt(t, b)+u1], hb[u0:u1])
-				}
-			})
-			// A row past its sequence length keeps its state.
+		// h of step s is hs2[s%2], the next one goes to the other; each
+		// part writes its units of it, and a row past its sequence length
+		// carries them over.
+		hs2 := [2][]float32{h, make([]float32, batch*hs)}
+		parallel.Steps(parts, steps, parts, func(s, part int) {
+			hIn, hOut := hs2[s%2], hs2[(s+1)%2]
+			u0, u1 := part*per, min(hs, (part+1)*per)
 			for b := 0; b < batch; b++ {
-				if s >= lens[b] {
-					copy(hNext[b*hs:(b+1)*hs], h[b*hs:(b+1)*hs])
+				t, ok := timeOf(s, b)
+				if !ok {
+					copy(hOut[b*hs+u0:b*hs+u1], hIn[b*hs+u0:b*hs+u1])
+					continue
 				}
+				gb, gxb := gates[b*gh:(b+1)*gh], gxAt(t, b)
+				for q := 0; q < g; q++ {
+					lo, hi := q*hs+u0, q*hs+u1
+					vec.Add(gb[lo:hi], gxb[lo:hi], bias[lo:hi])
+					vec.MulAddT(gb[lo:hi], hIn[b*hs:(b+1)*hs], rec[0].rows[lo:], rec[0].n)
+				}
+				hb := hOut[b*hs : (b+1)*hs]
+				k.cell(gb, hb, c[b*hs:(b+1)*hs], tmp, pi, po, pf, f, clip, u0, u1)
+				copy(y[yAt(t, b)+u0:yAt(t, b)+u1], hb[u0:u1])
 			}
-			h, hNext = hNext, h
-		}
+		})
+		h = hs2[steps%2]
 	} else {
 		for s := 0; s < steps; s++ {
 			// Gate pre-activations: the projected input of each row's own time
