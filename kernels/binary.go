@@ -496,7 +496,7 @@ func newWhere(*NodeInfo) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		out := ctx.New(x.DType, os)
+		out := ctx.Empty(x.DType, os) // both paths below write every element
 		sc, sx, sy, so := bcastStrides(c.Shape, os), bcastStrides(x.Shape, os), bcastStrides(y.Shape, os), stridesOf(os)
 		if o, ok := out.Data().([]float32); ok {
 			// float32 (a transformer's mask) with the copy in the loop.
@@ -506,14 +506,7 @@ func newWhere(*NodeInfo) (Kernel, error) {
 				xs, ys := xs[offs[1]:], ys[offs[2]:]
 				sc, sx, sy := inner[0], inner[1], inner[2]
 				if sc == 1 && sx == 0 && sy == 0 { // a mask from two scalars
-					a, b := xs[0], ys[0]
-					for i, ci := range c[:len(o)] {
-						if ci {
-							o[i] = a
-						} else {
-							o[i] = b
-						}
-					}
+					vec.Select(o, c[:len(o)], xs[0], ys[0])
 					return
 				}
 				for i := range o {

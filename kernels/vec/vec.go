@@ -294,6 +294,24 @@ func QuantizeRound(dst, a []float32, s, zp, lo, hi float32) {
 	}
 }
 
+// Select sets dst[i] = a where c[i], else b: Where of two scalars (a causal
+// mask's 0 and -Inf).
+func Select(dst []float32, c []bool, a, b float32) {
+	n := len(dst)
+	c = c[:n]
+	k := simdLen(n)
+	if k > 0 {
+		selectAsm(&dst[0], &c[0], k, a, b)
+	}
+	for i := k; i < n; i++ {
+		if c[i] {
+			dst[i] = a
+		} else {
+			dst[i] = b
+		}
+	}
+}
+
 // Dequantize sets dst[i] = float32(int32(src[i]) - zp) * s: DequantizeLinear
 // with one scale and zero point, the bits of that expression on every path
 // (the difference converts to float32 exactly). 8-bit inputs take AVX2.

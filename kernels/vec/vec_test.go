@@ -305,3 +305,36 @@ func TestDequantizeMatchesExpression(t *testing.T) {
 		}
 	}
 }
+
+// TestSelect checks Select against its definition, with and without AVX2,
+// at lengths around the 8-wide step, with NaN and signed-zero operands.
+func TestSelect(t *testing.T) {
+	saved := useSIMD
+	defer func() { useSIMD = saved }()
+	r := rand.New(rand.NewPCG(71, 72))
+	for _, simd := range []bool{false, true} {
+		if simd && !saved {
+			continue
+		}
+		useSIMD = simd
+		for _, n := range []int{1, 7, 8, 9, 64, 1000} {
+			c := make([]bool, n)
+			for i := range c {
+				c[i] = r.IntN(2) == 0
+			}
+			for _, ab := range [][2]float32{{0, float32(math.Inf(-1))}, {float32(math.NaN()), float32(math.Copysign(0, -1))}, {1.5, -2}} {
+				d := make([]float32, n)
+				Select(d, c, ab[0], ab[1])
+				for i := range d {
+					want := ab[1]
+					if c[i] {
+						want = ab[0]
+					}
+					if math.Float32bits(d[i]) != math.Float32bits(want) {
+						t.Fatalf("simd=%v n=%d: dst[%d] = %v, want %v", simd, n, i, d[i], want)
+					}
+				}
+			}
+		}
+	}
+}
