@@ -114,21 +114,27 @@ const (
 	quietIdle   = 0.9
 )
 
-// quietGates is the -quiet gate and what it found.
-type quietGates struct {
+// gate is a -quiet or -near gate and what it found: before each block of
+// runs, wait waits up to limit for the gate's condition and says how long
+// it waited and whether the condition came.
+type gate struct {
 	limit         time.Duration
 	blocks, found int
 	waited        time.Duration
+	wait          func(limit time.Duration) (time.Duration, bool)
 }
 
-var quiet quietGates
+var (
+	quiet = gate{wait: quietGate}
+	near  = gate{wait: nearGate}
+)
 
 // before gates one block of runs.
-func (q *quietGates) before() {
+func (q *gate) before() {
 	if q.limit <= 0 {
 		return
 	}
-	d, ok := quietGate(q.limit)
+	d, ok := q.wait(q.limit)
 	q.blocks++
 	q.waited += d
 	if ok {
@@ -136,10 +142,17 @@ func (q *quietGates) before() {
 	}
 }
 
-func (q *quietGates) report() {
+// report prints what the gate -flag found; started says how the blocks
+// that found its condition started.
+func (q *gate) report(flag, started string) {
 	if q.blocks == 0 {
 		return
 	}
-	fmt.Printf("\n-quiet %v: %d of %d blocks started after a %v window with the CPUs %.0f%% idle; %.1f s spent waiting\n",
-		q.limit, q.found, q.blocks, quietWindow, 100*quietIdle, q.waited.Seconds())
+	fmt.Printf("\n-%s %v: %d of %d blocks started %s; %.1f s spent waiting\n", flag, q.limit, q.found, q.blocks, started, q.waited.Seconds())
+}
+
+// reportGates prints what the -quiet and -near gates found.
+func reportGates() {
+	quiet.report("quiet", fmt.Sprintf("after a %v window with the CPUs %.0f%% idle", quietWindow, 100*quietIdle))
+	near.report("near", fmt.Sprintf("with the CPUs near (cross-core round trip under %d ns)", nearRoundTrip.Nanoseconds()))
 }

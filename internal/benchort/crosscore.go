@@ -86,45 +86,22 @@ func crossCore(explain bool) string {
 // slow one 360-450.
 const nearRoundTrip = 150 * time.Nanosecond
 
-// nearGates is the -near gate: before each block of runs, wait up to limit
-// for the CPUs to be near, so that 2-thread blocks of both engines are
-// timed in the same state of the VM.
-type nearGates struct {
-	limit         time.Duration
-	blocks, found int
-	waited        time.Duration
-}
-
-var near nearGates
-
-// before gates one block of runs.
-func (g *nearGates) before() {
-	if g.limit <= 0 {
-		return
-	}
+// nearGate is the -near gate's wait: up to limit for the two CPUs to be
+// near, so that 2-thread blocks of both engines are timed in the same state
+// of the VM.
+func nearGate(limit time.Duration) (time.Duration, bool) {
 	start := time.Now()
-	g.blocks++
 	for {
 		d, ok := crossCoreRoundTrip()
 		if !ok {
-			break
+			return time.Since(start), false
 		}
 		if d < nearRoundTrip {
-			g.found++
-			break
+			return time.Since(start), true
 		}
-		if time.Since(start) >= g.limit {
-			break
+		if time.Since(start) >= limit {
+			return time.Since(start), false
 		}
 		time.Sleep(2 * time.Second)
 	}
-	g.waited += time.Since(start)
-}
-
-func (g *nearGates) report() {
-	if g.blocks == 0 {
-		return
-	}
-	fmt.Printf("\n-near %v: %d of %d blocks started with the CPUs near (cross-core round trip under %d ns); %.1f s spent waiting\n",
-		g.limit, g.found, g.blocks, nearRoundTrip.Nanoseconds(), g.waited.Seconds())
 }

@@ -163,8 +163,7 @@ func main() {
 			rows = append(rows, r)
 		}
 		printScaling(rows)
-		quiet.report()
-		near.report()
+		reportGates()
 		fmt.Printf("\nload average at the end %s; %s\n", loadavg(), crossCore(false))
 		return
 	}
@@ -182,8 +181,7 @@ func main() {
 		}
 	}
 	t.footer()
-	quiet.report()
-	near.report()
+	reportGates()
 
 	// Peak RSS of the CLI on the det model, one forward pass.
 	if *only != "" {

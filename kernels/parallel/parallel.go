@@ -227,34 +227,45 @@ func (j *job) run(seat, i int) {
 // wait returns when every item has finished: it spins while the items still
 // running are likely short, then sleeps until the last one ends.
 func (j *job) wait() {
-	var start time.Time
-	for s := 0; ; s++ {
-		if j.done.Load() == j.n {
+	var sp spinner
+	for j.done.Load() != j.n {
+		if sp.spin() > waitSpin {
+			j.wake = make(chan struct{}, 1)
+			j.waiting.Store(1)
+			if j.done.Load() == j.n && j.waiting.CompareAndSwap(1, 0) {
+				return
+			}
+			<-j.wake
 			return
 		}
-		spinPause()
-		if s&63 != 63 {
-			continue
-		}
-		if s == 63 {
-			start = time.Now()
-			continue
-		}
-		spun := time.Since(start)
-		if spun > waitSpin {
-			break
-		}
-		if spun > spinHot {
-			runtime.Gosched()
-			osYield()
-		}
 	}
-	j.wake = make(chan struct{}, 1)
-	j.waiting.Store(1)
-	if j.done.Load() == j.n && j.waiting.CompareAndSwap(1, 0) {
-		return
+}
+
+// spinner paces a spin-wait: a PAUSE each turn and, from spinHot on, a
+// yield of the CPU every 64 turns (see spinHot).
+type spinner struct {
+	turns int
+	start time.Time
+}
+
+// spin takes one turn and returns how long the wait has spun, measured
+// every 64th turn from the 128th on (0 on the other turns).
+func (s *spinner) spin() time.Duration {
+	spinPause()
+	s.turns++
+	if s.turns&63 != 0 {
+		return 0
 	}
-	<-j.wake
+	if s.turns == 64 {
+		s.start = time.Now()
+		return 0
+	}
+	d := time.Since(s.start)
+	if d > spinHot {
+		runtime.Gosched()
+		osYield()
+	}
+	return d
 }
 
 // loop is a worker: take seats in jobs while they come, park when none has

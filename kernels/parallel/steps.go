@@ -1,10 +1,6 @@
 package parallel
 
-import (
-	"runtime"
-	"sync/atomic"
-	"time"
-)
+import "sync/atomic"
 
 // Steps runs f(s, p) for every step s in [0, steps), in order, and every
 // part p in [0, parts), on up to threads goroutines: the parts of a step run
@@ -53,21 +49,12 @@ func Steps(threads, steps, parts int, f func(step, part int)) {
 				f(s, p)
 				c.done.Add(1)
 			}
-			var start time.Time
-			for spin := 0; c.done.Load() < int32(parts); spin++ {
+			var sp spinner
+			for c.done.Load() < int32(parts) {
 				if aborted.Load() {
 					return
 				}
-				spinPause()
-				if spin&63 != 63 {
-					continue
-				}
-				if spin == 63 {
-					start = time.Now()
-				} else if time.Since(start) > spinHot {
-					runtime.Gosched()
-					osYield()
-				}
+				sp.spin()
 			}
 		}
 	})
