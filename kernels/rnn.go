@@ -493,15 +493,42 @@ func (k *recurrentKernel) cell(gb, hb, cb, tmp, pi, po, pf []float32, f []rnnAct
 	vec.Mul(hb, gO, tmp)
 }
 
+// gruCell runs the elementwise part of a GRU step (gates z, r, h in gb) on
+// hidden units [u0, u1) of one batch row: under linear_before_reset it
+// activates z and r and adds r⊙aux (R_h·h + Rb_h) to the hidden gate (else
+// z and r are active already and the hidden gate holds R_h·(r⊙h)), then
+// hOut = hh + z⊙(hIn - hh). hOut may be hIn; tmp is scratch as wide as a gate.
+func (k *recurrentKernel) gruCell(gb, hIn, hOut, aux, tmp []float32, f []rnnAct, clip func([]float32), u0, u1 int) {
+	hs := len(hIn)
+	z, rr, hh := gb[u0:u1], gb[hs+u0:hs+u1], gb[2*hs+u0:2*hs+u1]
+	tmp = tmp[u0:u1]
+	if k.linearBeforeReset {
+		clip(z)
+		f[0].apply(z, z)
+		clip(rr)
+		f[0].apply(rr, rr)
+		vec.Mul(tmp, rr, aux[u0:u1])
+		vec.Add(hh, hh, tmp)
+	}
+	clip(hh)
+	f[1].apply(hh, hh)
+	// h' = (1-z)⊙hh + z⊙h = hh + z⊙(h - hh)
+	copy(tmp, hIn[u0:u1])
+	vec.Axpy(tmp, hh, -1)
+	vec.Mul(tmp, tmp, z)
+	vec.Add(hOut[u0:u1], hh, tmp)
+}
+
 // unitParts is how many parts the hidden units of each step of one
 // direction split into across threads, and the units per part (a multiple
 // of 8, the width the matrix-vector product takes in registers): 1 where a
 // step is too small to pay for a parallel region of its own, where batches
-// take the GEMM path, and for GRU, whose hidden gate needs the reset gate of
-// every unit first. A step of an LSTM with 128 hidden units (65K
-// multiply-adds) then takes two threads, each its units' four gate rows.
+// take the GEMM path, and for a GRU without linear_before_reset, whose
+// hidden gate multiplies r⊙h of every unit. A step of an LSTM with 128
+// hidden units (65K multiply-adds) then takes two threads, each its units'
+// four gate rows.
 func (k *recurrentKernel) unitParts(threads, batch, hs int) (parts, per int) {
-	if k.kind == kindGRU || batch >= gemvRows {
+	if k.kind == kindGRU && !k.linearBeforeReset || batch >= gemvRows {
 		return 1, hs
 	}
 	parts = parallel.Split(threads, k.kind.gates()*hs*hs*batch, minStepMACs)
@@ -610,14 +637,22 @@ func (k *recurrentKernel) direction(d int, rec []recMat, gx, bias []float32, seq
 					copy(hOut[b*hs+u0:b*hs+u1], hIn[b*hs+u0:b*hs+u1])
 					continue
 				}
-				gb, gxb := gates[b*gh:(b+1)*gh], gxAt(t, b)
+				gb, gxb, hb := gates[b*gh:(b+1)*gh], gxAt(t, b), hOut[b*hs:(b+1)*hs]
 				for q := 0; q < g; q++ {
 					lo, hi := q*hs+u0, q*hs+u1
 					vec.Add(gb[lo:hi], gxb[lo:hi], bias[lo:hi])
-					vec.MulAddT(gb[lo:hi], hIn[b*hs:(b+1)*hs], rec[0].rows[lo:], rec[0].n)
+					if lo < rec[0].n { // R's gates: all but a GRU's hidden one
+						vec.MulAddT(gb[lo:hi], hIn[b*hs:(b+1)*hs], rec[0].rows[lo:], rec[0].n)
+					}
 				}
-				hb := hOut[b*hs : (b+1)*hs]
-				k.cell(gb, hb, c[b*hs:(b+1)*hs], tmp, pi, po, pf, f, clip, u0, u1)
+				if k.kind == kindGRU { // under linear_before_reset (unitParts)
+					ab := aux[b*hs : (b+1)*hs]
+					copy(ab[u0:u1], rb[u0:u1])
+					vec.MulAddT(ab[u0:u1], hIn[b*hs:(b+1)*hs], rec[1].rows[u0:], rec[1].n)
+					k.gruCell(gb, hIn[b*hs:(b+1)*hs], hb, ab, tmp, f, clip, u0, u1)
+				} else {
+					k.cell(gb, hb, c[b*hs:(b+1)*hs], tmp, pi, po, pf, f, clip, u0, u1)
+				}
 				copy(y[yAt(t, b)+u0:yAt(t, b)+u1], hb[u0:u1])
 			}
 		})
@@ -661,21 +696,8 @@ func (k *recurrentKernel) direction(d int, rec []recMat, gx, bias []float32, seq
 				switch k.kind {
 				case kindRNN, kindLSTM:
 					k.cell(gb, hb, c[b*hs:(b+1)*hs], tmp, pi, po, pf, f, clip, 0, hs)
-				case kindGRU: // gates z, r, h
-					z, rr, hh := gb[:hs], gb[hs:2*hs], gb[2*hs:]
-					if k.linearBeforeReset {
-						clip(gb[:2*hs])
-						f[0].apply(gb[:2*hs], gb[:2*hs])
-						vec.Mul(tmp, rr, aux[b*hs:(b+1)*hs])
-						vec.Add(hh, hh, tmp)
-					}
-					clip(hh)
-					f[1].apply(hh, hh)
-					// h' = (1-z)⊙hh + z⊙h = hh + z⊙(h - hh)
-					copy(tmp, hb)
-					vec.Axpy(tmp, hh, -1)
-					vec.Mul(tmp, tmp, z)
-					vec.Add(hb, hh, tmp)
+				case kindGRU:
+					k.gruCell(gb, hb, hb, aux[b*hs:(b+1)*hs], tmp, f, clip, 0, hs)
 				}
 				copy(y[yAt(t, b):yAt(t, b)+hs], hb)
 			}

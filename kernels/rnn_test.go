@@ -191,15 +191,16 @@ func TestRecurrentMatchesScalarReference(t *testing.T) {
 	t.Logf("900 random nodes; worst relative error %.2g (bound %g)", worst, tol)
 }
 
-// TestRecurrentUnitSplitMatchesReference runs RNN and LSTM nodes wide
-// enough that two threads split each step's hidden units (unitParts), with
-// the same random directions, sequence_lens, peepholes, clip and
-// activations, against the scalar reference.
+// TestRecurrentUnitSplitMatchesReference runs RNN, GRU and LSTM nodes wide
+// enough that two threads split each step's hidden units (unitParts; a GRU
+// under linear_before_reset), with the same random directions,
+// sequence_lens, peepholes, clip and activations, against the scalar
+// reference.
 func TestRecurrentUnitSplitMatchesReference(t *testing.T) {
 	const tol = 1e-5
 	r := rand.New(rand.NewPCG(31, 7))
 	split := 0
-	for _, kind := range []rnnKind{kindRNN, kindLSTM} {
+	for _, kind := range []rnnKind{kindRNN, kindGRU, kindLSTM} {
 		for i := 0; i < 60; i++ {
 			hs := []int{100, 128, 203}[i%3]
 			c := randRNNCaseOf(r, kind, hs)
@@ -207,7 +208,8 @@ func TestRecurrentUnitSplitMatchesReference(t *testing.T) {
 			if layout, _ := c.node.AttrInt("layout", 0); layout == 1 {
 				batch = c.inputs[0].Shape[0]
 			}
-			parts, _ := (&recurrentKernel{kind: kind}).unitParts(2, batch, hs)
+			lbr := strings.Contains(c.desc, "linear_before_reset")
+			parts, _ := (&recurrentKernel{kind: kind, linearBeforeReset: lbr}).unitParts(2, batch, hs)
 			if parts > 1 && !strings.Contains(c.desc, "bidirectional") { // two directions take a thread each
 				split++
 			}
@@ -223,10 +225,10 @@ func TestRecurrentUnitSplitMatchesReference(t *testing.T) {
 			}
 		}
 	}
-	if split < 20 {
-		t.Fatalf("only %d of 120 nodes split their steps", split)
+	if split < 30 {
+		t.Fatalf("only %d of 180 nodes split their steps", split)
 	}
-	t.Logf("%d of 120 nodes split their steps across 2 threads", split)
+	t.Logf("%d of 180 nodes split their steps across 2 threads", split)
 }
 
 // TestRecurrentBadInput checks that malformed nodes and inputs are errors, not panics.
