@@ -624,12 +624,12 @@ func (k *recurrentKernel) direction(d int, rec []recMat, gx, bias []float32, seq
 		return s, true
 	}
 	if parts, per := k.unitParts(threads, batch, hs); parts > 1 {
-		// h of step s is hs2[s%2], the next one goes to the other; each
+		// h of step s is hbuf[s%2], the next one goes to the other; each
 		// part writes its units of it, and a row past its sequence length
 		// carries them over.
-		hs2 := [2][]float32{h, make([]float32, batch*hs)}
+		hbuf := [2][]float32{h, make([]float32, batch*hs)}
 		parallel.Steps(parts, steps, parts, func(s, part int) {
-			hIn, hOut := hs2[s%2], hs2[(s+1)%2]
+			hIn, hOut := hbuf[s%2], hbuf[(s+1)%2]
 			u0, u1 := part*per, min(hs, (part+1)*per)
 			for b := 0; b < batch; b++ {
 				t, ok := timeOf(s, b)
@@ -656,7 +656,7 @@ func (k *recurrentKernel) direction(d int, rec []recMat, gx, bias []float32, seq
 				copy(y[yAt(t, b)+u0:yAt(t, b)+u1], hb[u0:u1])
 			}
 		})
-		h = hs2[steps%2]
+		h = hbuf[steps%2]
 	} else {
 		for s := 0; s < steps; s++ {
 			// Gate pre-activations: the projected input of each row's own time

@@ -23,12 +23,15 @@ func (g Grid) at(j int) int { return j/g.Cols*g.RowStride + j%g.Cols }
 // kernel.rows does.
 type gridKernel struct {
 	mr, nr int
-	fn     func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32)
+	fn     gridFn
 	// narrow[g], when not nil, is fn for a ragged last panel of g groups
 	// (8*g columns, g < nr/8): a row band of 128 columns ends in 8 of a
 	// 24-wide panel, which fn would compute whole, through a scratch tile.
-	narrow [4]func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32)
+	narrow [4]gridFn
 }
+
+// gridFn computes a grid kernel's column of tiles (see gridKernel).
+type gridFn func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32)
 
 // gridKernelFor is the active kernel's grid kernel for A packed with mr rows
 // per panel, or nil.
@@ -177,11 +180,8 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta floa
 					base = g.at(jr)
 					for j := 0; j < nr/8; j++ {
 						ds[j] = g.at(jr+8*j) - base
-						if g.Cols != g.RowStride && (jr+8*j)%g.Cols+8 > g.Cols {
-							inPlace = false // a group crosses the end of an output row
-						}
 					}
-					inPlace = inPlace && base+lo >= 0 && base+ds[nr/8-1]+hi+8 <= len(g.Data)
+					inPlace = groupsInPlace(g, lo, hi, base, ds[:], jr, nr/8)
 				}
 				// run computes rows rows from row ir into dst, adding bias
 				// (from row ir on) unless accD or bias is nil.

@@ -64,25 +64,27 @@ var avx2Kernel = kernel{name: "avx2-6x16", mr: 6, nr: 16, fn: func(kc int, a, b,
 }}
 
 // grid4x24 is the 4 x 24 offsets kernel; every AVX2 machine runs it.
-var grid4x24 = gridKernel{mr: 4, nr: 24, fn: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32) {
-	_ = a[kc*4*((rows+3)/4)-1]
-	_ = offs[kc-1]
-	_ = c[(rows-1)*ldc+23]
-	kernelAVX2Offs4x24(kc, &a[0], &b[0], &offs[0], &c[0], ldc, ds[1], ds[2], acc, rows, biasPtr(bias, rows))
-}, narrow: [4]func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32){
-	1: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32) {
+var grid4x24 = gridKernel{mr: 4, nr: 24, fn: offs4(24, kernelAVX2Offs4x24),
+	narrow: [4]gridFn{1: offs4(8, kernelAVX2Offs4x8), 2: offs4(16, kernelAVX2Offs4x16)}}
+
+// offs4 wraps one of the 4-row offsets kernels, cols (8, 16 or 24) wide:
+// it reads its groups at offs[p], offs[p]+d1 and offs[p]+d2, as many as
+// it has.
+func offs4(cols int, k func(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, rows int, bias *float32)) gridFn {
+	return func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32) {
 		_ = a[kc*4*((rows+3)/4)-1]
 		_ = offs[kc-1]
-		_ = c[(rows-1)*ldc+7]
-		kernelAVX2Offs4x8(kc, &a[0], &b[0], &offs[0], &c[0], ldc, 0, 0, acc, rows, biasPtr(bias, rows))
-	},
-	2: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32) {
-		_ = a[kc*4*((rows+3)/4)-1]
-		_ = offs[kc-1]
-		_ = c[(rows-1)*ldc+15]
-		kernelAVX2Offs4x16(kc, &a[0], &b[0], &offs[0], &c[0], ldc, ds[1], 0, acc, rows, biasPtr(bias, rows))
-	},
-}}
+		_ = c[(rows-1)*ldc+cols-1]
+		d1, d2 := 0, 0
+		if cols > 8 {
+			d1 = ds[1]
+		}
+		if cols > 16 {
+			d2 = ds[2]
+		}
+		k(kc, &a[0], &b[0], &offs[0], &c[0], ldc, d1, d2, acc, rows, biasPtr(bias, rows))
+	}
+}
 
 // biasPtr is the first of a bias's rows values for the row-tile kernels,
 // nil without a bias.

@@ -241,8 +241,11 @@ func (j *job) wait() {
 	}
 }
 
-// spinner paces a spin-wait: a PAUSE each turn and, from spinHot on, a
-// yield of the CPU every 64 turns (see spinHot).
+// spinner paces a spin-wait (a caller waiting for a loop's last items,
+// Steps' barrier): a PAUSE each turn and, from spinHot on, a yield of the
+// CPU every 64 turns (see spinHot). The worker's idle loop (loop) keeps the
+// same pacing written out: through a spinner its pickup of the next loop
+// measured slower (BenchmarkFor 400 -> 450 ns).
 type spinner struct {
 	turns int
 	start time.Time

@@ -31,10 +31,10 @@ func clipAVX2(dst, a *float32, n int, lo, hi float32)
 func quantizeAVX2(dst, a *float32, n int, s, zp, lo, hi float32)
 
 //go:noescape
-func dequantU8AVX2(dst *float32, src *uint8, n int, zp int32, s float32)
+func selectAVX2(dst *float32, c *bool, n int, a, b float32)
 
 //go:noescape
-func selectAVX2(dst *float32, c *bool, n int, a, b float32)
+func dequantU8AVX2(dst *float32, src *uint8, n int, zp int32, s float32)
 
 //go:noescape
 func dequantI8AVX2(dst *float32, src *int8, n int, zp int32, s float32)
