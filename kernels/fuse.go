@@ -120,7 +120,7 @@ func (p *ewProgram) run(ctx *Context, x, out []float32, shape []int) {
 		return
 	}
 	planes := (len(x) + r.plane - 1) / r.plane
-	parallelFor(threadsFor(ctx, len(x), 1<<15), planes, func(lo, hi int) {
+	parallelFor(threadsFor(ctx, len(x), minStreamWork), planes, func(lo, hi int) {
 		regs := p.registers()
 		for pl := lo; pl < hi; pl++ {
 			r.span(regs, x, out, pl*r.plane, min((pl+1)*r.plane, len(x)))
