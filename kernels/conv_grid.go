@@ -86,11 +86,14 @@ func phaseTaps(g convGeom, cg, rows, wq int) (cs int, phases []bool, offs []int)
 // it zeroes first (the padding).
 func (l *gridLayout) fill(ctx *Context, g convGeom, c int, src, dst []float32) {
 	plane := g.h * g.w
+	pcs := phaseCopies(g, l.hq, l.wq, l.hq*l.wq, l.phases, 0, l.hq, 0)
 	parallelFor(threadsFor(ctx, c*l.cs, 1<<16), c, func(lo, hi int) {
 		for ci := lo; ci < hi; ci++ {
 			d := dst[ci*l.cs : (ci+1)*l.cs]
 			clear(d)
-			fillPhases(g, l.hq, l.wq, src[ci*plane:(ci+1)*plane], d, l.phases)
+			for k := range pcs {
+				pcs[k].apply(src[ci*plane:(ci+1)*plane], d)
+			}
 		}
 	})
 }
@@ -100,6 +103,7 @@ func (l *gridLayout) fill(ctx *Context, g convGeom, c int, src, dst []float32) {
 // does); last also zeroes the rest of each channel's slot past the planes.
 func (l *gridLayout) fillRows(g convGeom, src, dst []float32, i0, i1 int, last bool) {
 	plane, qplane := g.h*g.w, l.hq*l.wq
+	pcs := phaseCopies(g, l.hq, l.wq, qplane, l.phases, i0, i1, 0)
 	for ci := 0; ci < l.cg; ci++ {
 		d := dst[ci*l.cs : (ci+1)*l.cs]
 		for q := range l.phases {
@@ -108,7 +112,9 @@ func (l *gridLayout) fillRows(g convGeom, src, dst []float32, i0, i1 int, last b
 		if last {
 			clear(d[len(l.phases)*qplane:])
 		}
-		fillPhaseRows(g, l.hq, l.wq, src[ci*plane:(ci+1)*plane], d, l.phases, i0, i1)
+		for k := range pcs {
+			pcs[k].apply(src[ci*plane:(ci+1)*plane], d)
+		}
 	}
 }
 
@@ -289,11 +295,49 @@ func fillPhaseRows(g convGeom, hq, wq int, src, dst []float32, need []bool, i0, 
 
 // fillPhaseRowsAt is fillPhaseRows into planes of plane floats that start at
 // row r0 (the stem path's strip buffers: row i of a phase lands at row i-r0).
-// A phase's rows go in one call (vec.CopyRows at stride 1, and at stride 2
-// vec.SplitRows deals each input row's even and odd columns to the two
-// column phases at once): a call per row and phase took a third of
-// ResNet-20's stride-2 convolutions, whose rows are 16-32 floats.
 func fillPhaseRowsAt(g convGeom, hq, wq, plane int, src, dst []float32, need []bool, i0, i1, r0 int) {
+	for _, pc := range phaseCopies(g, hq, wq, plane, need, i0, i1, r0) {
+		pc.apply(src, dst)
+	}
+}
+
+// phaseCopy is one block copy of a phase layout, the same for every input
+// channel: rows x cols floats from src[src:] (rows srcRow apart) to
+// dst[dst:end] (rows wq apart); at stride 2 with split, the even columns to
+// dst[dst:] and the odd ones to dst[dst2:] (vec.SplitRows); at other
+// strides, every sw-th column, row by row.
+type phaseCopy struct {
+	src, dst, end, dst2    int
+	rows, cols, srcRow, wq int
+	sw                     int
+	split                  bool
+}
+
+func (pc *phaseCopy) apply(src, dst []float32) {
+	switch {
+	case pc.split:
+		_ = vec.SplitRows(dst[pc.dst:], dst[pc.dst2:], pc.wq, src[pc.src:], pc.srcRow, pc.rows, pc.cols)
+	case pc.sw == 1:
+		_ = vec.CopyRows(dst[pc.dst:pc.end], pc.wq, src[pc.src:], pc.srcRow, pc.rows, pc.cols)
+	default:
+		for i := 0; i < pc.rows; i++ {
+			at := pc.dst + i*pc.wq
+			vec.Strided(dst[at:at+pc.cols], src[pc.src+i*pc.srcRow:], pc.sw)
+		}
+	}
+}
+
+// phaseCopies plans fillPhaseRowsAt for one channel: the block copies, in
+// channel-relative offsets, that every channel then runs (see fillChannels).
+// Working the ranges out once per call rather than per channel: on an 8x8
+// map with 64 channels the per-channel arithmetic (validRange's divisions)
+// had cost several times the copies. A phase's rows go in one call
+// (vec.CopyRows at stride 1, and at stride 2 vec.SplitRows deals each input
+// row's even and odd columns to the two column phases at once): a call per
+// row and phase took a third of ResNet-20's stride-2 convolutions, whose
+// rows are 16-32 floats.
+func phaseCopies(g convGeom, hq, wq, plane int, need []bool, i0, i1, r0 int) []phaseCopy {
+	var pcs []phaseCopy
 	for py := 0; py < g.sh; py++ {
 		// Rows i with i*sh + py - pt inside the input.
 		ilo, ihi := validRange(hq, g.h, g.sh, py, g.pt)
@@ -303,8 +347,12 @@ func fillPhaseRowsAt(g convGeom, hq, wq, plane int, src, dst []float32, need []b
 		}
 		rows, srcRow := ihi-ilo, g.sh*g.w
 		srow := (ilo*g.sh + py - g.pt) * g.w // input row of phase row ilo
-		if g.sw == 2 && splitPhaseRows(g, wq, plane, src[srow:], dst, need, py, (ilo-r0)*wq, rows, srcRow) {
-			continue
+		if g.sw == 2 {
+			if pc, ok := splitPhaseRows(g, wq, plane, need, py, (ilo-r0)*wq, rows, srcRow); ok {
+				pc.src = srow
+				pcs = append(pcs, pc)
+				continue
+			}
 		}
 		for px := 0; px < g.sw; px++ {
 			q := py*g.sw + px
@@ -317,39 +365,33 @@ func fillPhaseRowsAt(g convGeom, hq, wq, plane int, src, dst []float32, need []b
 				continue
 			}
 			ix0 := lo*g.sw + px - g.pl
-			ph := dst[q*plane+(ilo-r0)*wq+lo : (q+1)*plane]
-			if g.sw == 1 {
-				_ = vec.CopyRows(ph, wq, src[srow+ix0:], srcRow, rows, hi-lo)
-				continue
-			}
-			for i := 0; i < rows; i++ {
-				vec.Strided(ph[i*wq:i*wq+hi-lo], src[srow+i*srcRow+ix0:], g.sw)
-			}
+			pcs = append(pcs, phaseCopy{src: srow + ix0, dst: q*plane + (ilo-r0)*wq + lo, end: (q + 1) * plane,
+				rows: rows, cols: hi - lo, srcRow: srcRow, wq: wq, sw: g.sw})
 		}
 	}
+	return pcs
 }
 
-// splitPhaseRows lays out rows of input row phase py into both column phases
+// splitPhaseRows plans rows of input row phase py into both column phases
 // of a stride-2 convolution with vec.SplitRows, where both are needed and
 // hold every column of the input rows (each input column lands in one of
-// them); false leaves them to the caller.
-func splitPhaseRows(g convGeom, wq, plane int, src, dst []float32, need []bool, py, at, rows, srcRow int) bool {
+// them); false leaves them to per-phase copies. The caller sets src.
+func splitPhaseRows(g convGeom, wq, plane int, need []bool, py, at, rows, srcRow int) (phaseCopy, bool) {
 	var los [2]int
 	for px := 0; px < 2; px++ {
 		lo, hi := validRange(wq, g.w, 2, px, g.pl)
 		if need != nil && !need[py*2+px] {
-			return false
+			return phaseCopy{}, false
 		}
 		// The phase's first column reads input column lo*2 + px - pl, and
 		// it must take all of that parity's columns.
 		ix0 := lo*2 + px - g.pl
 		if ix0 < 0 || ix0 > 1 || hi-lo != (g.w-ix0+1)/2 {
-			return false
+			return phaseCopy{}, false
 		}
 		los[ix0] = (py*2+px)*plane + at + lo
 	}
-	_ = vec.SplitRows(dst[los[0]:], dst[los[1]:], wq, src, srcRow, rows, g.w)
-	return true
+	return phaseCopy{dst: los[0], dst2: los[1], rows: rows, cols: g.w, srcRow: srcRow, wq: wq, sw: 2, split: true}, true
 }
 
 // forceIm2col sends convolutions with packed weights through im2col too, for

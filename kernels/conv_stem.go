@@ -102,6 +102,7 @@ func newStemLayout(g convGeom, cg, mg int, narrow bool) *stemLayout {
 func (l *stemLayout) fill(src, dst []float32, i0, i1 int) {
 	g := l.geo
 	plane, splane := g.h*g.w, l.hs*l.wq
+	pcs := phaseCopies(g, l.hq, l.wq, splane, l.phases, i0, i1, i0)
 	for ci := 0; ci < l.cg; ci++ {
 		d := dst[ci*l.cs : (ci+1)*l.cs]
 		for q, need := range l.phases {
@@ -115,7 +116,9 @@ func (l *stemLayout) fill(src, dst []float32, i0, i1 int) {
 				}
 			}
 		}
-		fillPhaseRowsAt(g, l.hq, l.wq, splane, src[ci*plane:(ci+1)*plane], d, l.phases, i0, i1, i0)
+		for k := range pcs {
+			pcs[k].apply(src[ci*plane:(ci+1)*plane], d)
+		}
 	}
 }
 
