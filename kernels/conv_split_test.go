@@ -118,3 +118,61 @@ func medianOf(v []float64) float64 {
 	sort.Float64s(v)
 	return v[len(v)/2]
 }
+
+// TestConvGridChannelsMatchesOneThread: on the grid path, small maps split
+// their output channels over threads (runGridChannels): each thread lays
+// out the whole input and computes whole row tiles of the weights over
+// every pixel. The bits must be those of one thread and match the direct
+// reference; with the limit raised, wider maps cover the scratch rows of
+// widths that are not a multiple of 8 (31 computed as 32).
+func TestConvGridChannelsMatchesOneThread(t *testing.T) {
+	defer func(v int) { gridChannelPixels = v }(gridChannelPixels)
+	r := rand.New(rand.NewPCG(41, 42))
+	for _, tc := range []struct {
+		c, m, hw, s int
+		bias        bool
+	}{
+		{64, 64, 8, 1, true},  // ResNet-20's last stage
+		{32, 64, 16, 2, true}, // its downsampling 3x3
+		{48, 40, 8, 1, false}, // row tiles that do not split evenly
+		{16, 30, 31, 1, true}, // 31 wide: computed 32 wide, copied out
+		{8, 20, 24, 1, false},
+	} {
+		g := convGeom{h: tc.hw, w: tc.hw, kh: 3, kw: 3, sh: tc.s, sw: tc.s, dh: 1, dw: 1}
+		g.oh, g.pt, _ = convOut(g.h, 3, tc.s, 1, 1, 1, "NOTSET")
+		g.ow, g.pl, _ = convOut(g.w, 3, tc.s, 1, 1, 1, "NOTSET")
+		if !gridFits(g) {
+			t.Fatalf("%+v: not on the grid path", tc)
+		}
+		gridChannelPixels = g.oh * g.ow
+		for _, threads := range []int{2, 3} {
+			if !gridChannelsFit(newGridLayout(g, tc.c), tc.m, threads) {
+				t.Fatalf("%+v: %d threads would not split the output channels", tc, threads)
+			}
+		}
+		x := randFloats(r, tc.c*g.h*g.w)
+		w := randFloats(r, tc.m*tc.c*9)
+		var b []float32
+		if tc.bias {
+			b = randFloats(r, tc.m)
+		}
+		xs, ws := []int{1, tc.c, g.h, g.w}, []int{tc.m, tc.c, 3, 3}
+		want := runConv(t, x, w, b, xs, ws, g, 1, true, 1)
+		for _, threads := range []int{2, 3} {
+			parallel.ForceSplit(threads)
+			got := runConv(t, x, w, b, xs, ws, g, 1, true, threads)
+			parallel.ForceSplit(0)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%+v: out[%d] = %v on %d threads, %v on one", tc, i, got[i], threads, want[i])
+				}
+			}
+		}
+		ref, mag := convNaive(x, w, b, 1, tc.c, g.h, g.w, tc.m, 1, 3, 3, g)
+		for i := range want {
+			if math.Abs(float64(want[i]-ref[i])) > 1e-6*(1+float64(mag[i])) {
+				t.Fatalf("%+v: out[%d] = %v, the definition gives %v", tc, i, want[i], ref[i])
+			}
+		}
+	}
+}

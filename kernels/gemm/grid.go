@@ -131,23 +131,70 @@ func mulGrid(p *PackedA, g Grid, beta float32, bias []float32, c []float32, ldc 
 	threads = parallel.Split(max(1, threads), 2*p.M*n*p.K, minFlopsPerThread)
 	panels := (n + nr - 1) / nr
 	if threads == 1 {
-		gridBlock(gk, p, g, lo, hi, 0, n, beta, bias, c, ldc)
+		gridBlock(gk, p, g, lo, hi, 0, p.M, 0, n, beta, bias, c, ldc)
 		return
 	}
 	items := min(panels, itemsPerThread*threads)
 	parallel.For(threads, items, func(i int) {
 		j0, j1 := i*panels/items*nr, min(n, (i+1)*panels/items*nr)
-		gridBlock(gk, p, g, lo, hi, j0, j1, beta, bias, c, ldc)
+		gridBlock(gk, p, g, lo, hi, 0, p.M, j0, j1, beta, bias, c, ldc)
 	})
 }
 
-// gridBlock computes columns [j0, j1) of C with gk (nil: gather every panel
+// MulPackedAGridPart computes one of parts shares of the rows of C = P * B
+// for B read through g, or of C = P * B + bias with a non-nil bias,
+// overwriting them, on the calling goroutine, and returns the share's rows
+// [i0, i1). Shares are whole row tiles of P, each computed as one thread
+// computes all of C (the same bits), as MulPackedAPart does for a matrix B.
+func MulPackedAGridPart(p *PackedA, g Grid, part, parts int, bias []float32, c []float32, ldc int) (i0, i1 int) {
+	gk := gridKernelFor(p.mr)
+	if gk == nil && p.mr != active.mr {
+		panic("gemm: PackedA was packed for another kernel")
+	}
+	if len(g.Offs) != p.K {
+		panic("gemm: Grid has a different K than PackedA")
+	}
+	tiles := (p.M + p.mr - 1) / p.mr
+	i0, i1 = part*tiles/parts*p.mr, min(p.M, (part+1)*tiles/parts*p.mr)
+	n := g.Rows * g.Cols
+	if i0 >= i1 || n == 0 {
+		return i0, i1
+	}
+	if bias != nil {
+		_ = bias[i1-1]
+	}
+	if p.K == 0 {
+		if bias != nil {
+			fillBias(c[i0*ldc:], ldc, bias[i0:], i1-i0, n)
+		} else {
+			scaleC(i1-i0, n, 0, c[i0*ldc:], ldc)
+		}
+		return i0, i1
+	}
+	lo, hi := g.Offs[0], g.Offs[0]
+	for _, o := range g.Offs {
+		lo, hi = min(lo, o), max(hi, o)
+	}
+	gridBlock(gk, p, g, lo, hi, i0, i1, 0, n, 0, bias, c, ldc)
+	return i0, i1
+}
+
+// GridPartTiles is GridTiles for the largest of parts shares of p's rows
+// (as MulPackedAGridPart takes them) times n columns.
+func GridPartTiles(p *PackedA, parts, n int) int {
+	tiles := (p.M + p.mr - 1) / p.mr
+	rows := min(p.M, (tiles+parts-1)/parts*p.mr)
+	return GridTiles(p, n) / roundUp(p.M, p.mr) * roundUp(rows, p.mr)
+}
+
+// gridBlock computes rows [m0, m1) (m0 at a row tile; m1 one too, or p.M)
+// and columns [j0, j1) of C with gk (nil: gather every panel
 // for the active kernel); lo and hi are the smallest and largest of g.Offs,
 // for the bounds of the in-place reads. The loops run the Goto way: k blocks,
 // then blocks of mcBlock rows of A (which stay in L2 while the panels of B
 // pass), then 16- or 24-wide panels of B, read where they lie. A non-nil
 // bias is added by the first k block.
-func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta float32, bias []float32, c []float32, ldc int) {
+func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, m0, m1, j0, j1 int, beta float32, bias []float32, c []float32, ldc int) {
 	mr, nr := active.mr, active.nr
 	if gk != nil {
 		mr, nr = gk.mr, gk.nr
@@ -168,8 +215,8 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta floa
 			bs = bias
 		}
 		offs := g.Offs[pc : pc+kc]
-		for ic := 0; ic < p.M; ic += mcBlock {
-			mc := min(mcBlock, p.M-ic)
+		for ic := m0; ic < m1; ic += mcBlock {
+			mc := min(mcBlock, m1-ic)
 			for jr := j0; jr < j1; jr += nr {
 				nn := min(nr, j1-jr)
 				// A ragged last panel reads past the grid's last pixel as if
@@ -240,7 +287,7 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, j0, j1 int, beta floa
 					ir0 = ic + full
 				}
 				for ir := ir0; ir < ic+mc; ir += mr {
-					mm := min(mr, p.M-ir)
+					mm := min(mr, m1-ir)
 					ci := ir*ldc + jr
 					run(ir, mr, edge[:], nr, false, nil)
 					storeTile(c[ci:], ldc, edge[:], nr, mm, nn, acc, rowsFrom(bs, ir))

@@ -80,3 +80,63 @@ func checkGridBias(t *testing.T, r *rand.Rand, p *PackedA, g Grid, m, n, ldc, th
 		}
 	}
 }
+
+// TestMulPackedAGridPart: shares of the rows, with and without a bias, give
+// the bits MulPackedAGrid gives on one thread, for both packings, and cover
+// every row once.
+func TestMulPackedAGridPart(t *testing.T) {
+	withEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		for _, gs := range [][3]int{{4, 32, 34}, {8, 8, 10}, {5, 13, 15}} {
+			for _, mk := range [][2]int{{64, 576}, {13, 300}, {6, 9}, {1, 20}} {
+				m, k := mk[0], mk[1]
+				rows, cols, stride := gs[0], gs[1], gs[2]
+				n := rows * cols
+				span := (rows-1)*stride + cols
+				data := randMat(r, span+k*7+3)
+				offs := make([]int, k)
+				for p := range offs {
+					offs[p] = r.IntN(len(data) - span + 1)
+				}
+				grid := Grid{Data: data, Offs: offs, Rows: rows, Cols: cols, RowStride: stride}
+				a := Matrix{randMat(r, m*k), k, false}
+				bias := randMat(r, m)
+				for _, p := range []*PackedA{PackA(m, k, 1, a), PackANarrow(m, k, a)} {
+					if p == nil {
+						continue
+					}
+					for _, bs := range [][]float32{nil, bias} {
+						want := make([]float32, m*n)
+						if bs != nil {
+							MulPackedAGridBias(p, grid, bs, want, n, 1)
+						} else {
+							MulPackedAGrid(p, grid, 0, want, n, 1)
+						}
+						for _, parts := range []int{1, 2, 3, 5} {
+							got := make([]float32, m*n)
+							for i := range got {
+								got[i] = float32(math.NaN())
+							}
+							next := 0
+							for part := 0; part < parts; part++ {
+								i0, i1 := MulPackedAGridPart(p, grid, part, parts, bs, got, n)
+								if i0 != next || i1 < i0 {
+									t.Fatalf("m=%d parts=%d: part %d has rows [%d, %d), want from %d", m, parts, part, i0, i1, next)
+								}
+								next = i1
+							}
+							if next != m {
+								t.Fatalf("m=%d parts=%d: the shares end at row %d", m, parts, next)
+							}
+							for i := range want {
+								if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+									t.Fatalf("grid %v m=%d k=%d mr=%d parts=%d bias=%v: c[%d] = %v, one call gives %v", gs, m, k, p.mr, parts, bs != nil, i, got[i], want[i])
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
