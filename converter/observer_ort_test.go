@@ -40,11 +40,18 @@ func ctcGreedy(scores *graph.Tensor) []int {
 }
 
 // TestEntropyKeepsRecLines: PaddleOCR rec at uint8 activations and int8
-// weights, calibrated on 32 rendered text lines, decodes 100 other lines in
-// ONNX Runtime; the entropy observer's model reads at least as many of them
-// exactly as the float model does as min/max's, less one point. (Before the
-// fixes in calib's entropy it read none: among others it clipped the output
-// softmax to [0, 0.23] and HardSwish outputs to [-2.25, 2.25] of [-2.25, 21].)
+// weights, calibrated on three sets of 32 rendered text lines, decodes 100
+// other lines in ONNX Runtime; over the three, the entropy observer's models
+// read as many of them exactly as the float model does as min/max's, less
+// two standard errors of the difference (pairedMargin). Before the fixes in
+// calib's entropy it read none (among others it clipped the output softmax to
+// [0, 0.23] and HardSwish outputs to [-2.25, 2.25] of [-2.25, 21]); before
+// clipWeight, 27% of the first set's lines against min/max's 62%.
+//
+// Three sets, because on this model every observer that clips is a lottery
+// over calibration sets: with onnxq's executor on 200 lines, entropy before
+// clipWeight read 34.5, 64 and 64% where min/max read 61.5, 64.5 and 68%,
+// and the MSE observer 67% on one set and 26% on the next.
 func TestEntropyKeepsRecLines(t *testing.T) {
 	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
 		t.Fatal(err)
@@ -52,13 +59,6 @@ func TestEntropyKeepsRecLines(t *testing.T) {
 	const h, w = 48, 320
 	model := testdata.OCRModel(t, "rec")
 	dir := t.TempDir()
-	cal := filepath.Join(dir, "calib")
-	mustMkdir(t, cal)
-	for i := range 32 {
-		if err := npy.WriteFile(filepath.Join(cal, fmt.Sprintf("%02d.npy", i)), testdata.OCRInput("rec", h, w, uint64(100+i))); err != nil {
-			t.Fatal(err)
-		}
-	}
 	lines := make([]*graph.Tensor, 100)
 	for i := range lines {
 		lines[i] = testdata.OCRInput("rec", h, w, uint64(5000+i))
@@ -85,23 +85,36 @@ func TestEntropyKeepsRecLines(t *testing.T) {
 		return out
 	}
 	ref := decode(model)
-	agree := map[string]float64{}
-	for _, kind := range []string{"minmax", "percentile", "entropy"} {
-		out := filepath.Join(dir, kind+".onnx")
-		if _, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, Observer: calib.Config{Kind: kind}, NoMeasure: true}); err != nil {
-			t.Fatal(err)
-		}
-		same := 0
-		for i, got := range decode(out) {
-			if slices.Equal(got, ref[i]) {
-				same++
+	same := map[string][]bool{}
+	for _, seed := range []uint64{100, 300, 500} {
+		cal := filepath.Join(dir, fmt.Sprint("calib", seed))
+		mustMkdir(t, cal)
+		for i := range 32 {
+			if err := npy.WriteFile(filepath.Join(cal, fmt.Sprintf("%02d.npy", i)), testdata.OCRInput("rec", h, w, seed+uint64(i))); err != nil {
+				t.Fatal(err)
 			}
 		}
-		agree[kind] = 100 * float64(same) / float64(len(lines))
-		t.Logf("%s: %.0f%% of %d held-out lines decode as the float model's", kind, agree[kind], len(lines))
+		for _, kind := range []string{"minmax", "entropy"} {
+			out := filepath.Join(dir, kind+".onnx")
+			if _, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, Observer: calib.Config{Kind: kind}, NoMeasure: true}); err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for i, got := range decode(out) {
+				ok := slices.Equal(got, ref[i])
+				same[kind] = append(same[kind], ok)
+				if ok {
+					n++
+				}
+			}
+			t.Logf("calibration lines %d..%d, %s: %d%% of %d held-out lines decode as the float model's", seed, seed+31, kind, 100*n/len(lines), len(lines))
+		}
 	}
-	if agree["entropy"] < agree["minmax"]-1 {
-		t.Errorf("entropy %.0f%% against minmax %.0f%%", agree["entropy"], agree["minmax"])
+	mm, en := percentTrue(same["minmax"]), percentTrue(same["entropy"])
+	margin := pairedMargin(same["minmax"], same["entropy"])
+	t.Logf("over the three sets: minmax %.1f%%, entropy %.1f%% (margin %.1f points)", mm, en, margin)
+	if en < mm-margin {
+		t.Errorf("entropy %.1f%% against minmax %.1f%%, beyond %.1f points", en, mm, margin)
 	}
 }
 
@@ -110,8 +123,10 @@ func TestEntropyKeepsRecLines(t *testing.T) {
 // observer keeps fewer top-1s), trained-like, calibrated on 32 image-like
 // samples at uint8 activations and int8 weights: in ONNX Runtime the entropy
 // observer's model keeps the float model's top-1 at least as often as
-// min/max's, less one point. Measured before the entropy fixes: 61.5% against
-// 88.0% on the ResNet, 7.5% against 54.0% on the SqueezeNet.
+// min/max's, less two standard errors of the difference (pairedMargin: a
+// fixed point was within the noise; near-identical ranges moved these by
+// 1-2 points). Measured before the entropy fixes: 61.5% against 88.0% on
+// the ResNet, 7.5% against 54.0% on the SqueezeNet (ORT's AVX2 kernels).
 func TestEntropyOnZooModels(t *testing.T) {
 	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
 		t.Fatal(err)
@@ -169,23 +184,21 @@ func TestEntropyOnZooModels(t *testing.T) {
 				return out
 			}
 			ref := top1(model)
-			agree := map[string]float64{}
+			same := map[string][]bool{}
 			for _, kind := range []string{"minmax", "entropy"} {
 				q := filepath.Join(dir, kind+".onnx")
 				if _, err := Convert(context.Background(), Options{Model: model, Output: q, Calib: cal, Observer: calib.Config{Kind: kind}, NoMeasure: true}); err != nil {
 					t.Fatal(err)
 				}
-				same := 0
 				for i, k := range top1(q) {
-					if k == ref[i] {
-						same++
-					}
+					same[kind] = append(same[kind], k == ref[i])
 				}
-				agree[kind] = 100 * float64(same) / float64(len(eval))
 			}
-			t.Logf("%s: top-1 agreement with float: minmax %.1f%%, entropy %.1f%%", c.name, agree["minmax"], agree["entropy"])
-			if agree["entropy"] < agree["minmax"]-1 {
-				t.Errorf("entropy %.1f%% against minmax %.1f%%", agree["entropy"], agree["minmax"])
+			mm, en := percentTrue(same["minmax"]), percentTrue(same["entropy"])
+			margin := pairedMargin(same["minmax"], same["entropy"])
+			t.Logf("%s: top-1 agreement with float: minmax %.1f%%, entropy %.1f%% (margin %.1f points)", c.name, mm, en, margin)
+			if en < mm-margin {
+				t.Errorf("entropy %.1f%% against minmax %.1f%%, beyond %.1f points", en, mm, margin)
 			}
 		})
 	}

@@ -524,7 +524,7 @@ func TestEntropyKeepsLargeProbabilities(t *testing.T) {
 }
 
 // TestSquaredErrorMatchesDirectSum: the prefix-sum squared error of a range
-// equals summing every bin's error directly.
+// equals summing every bin's error directly (clipped ones clipWeight times).
 func TestSquaredErrorMatchesDirectSum(t *testing.T) {
 	r := rand.New(rand.NewPCG(15, 15))
 	for trial := range 50 {
@@ -552,9 +552,9 @@ func TestSquaredErrorMatchesDirectSum(t *testing.T) {
 				x := h.lo + (float64(i)+0.5)*w
 				switch {
 				case x < a:
-					want += c * (x - a) * (x - a)
+					want += clipWeight * c * (x - a) * (x - a)
 				case x > b:
-					want += c * (x - b) * (x - b)
+					want += clipWeight * c * (x - b) * (x - b)
 				default:
 					want += c * step * step / 12
 				}
