@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Writes tiles_amd64.s: the AVX2 micro-kernels looped over a column of row
-tiles in one call (run: python3 gen_tiles.py).
+"""Writes tiles_amd64.s: the AVX2 and AVX-512 micro-kernels looped over a
+column of row tiles in one call (run: python3 gen_tiles.py).
 
 A call computes the first `rows` rows of C, tile by tile: C[mr x NR] =
 A_panel * B_panel (+ C when acc, else + bias per row when bias is not nil),
@@ -15,7 +15,7 @@ offsets variants read the B panel where a convolution's input lies (see
 Grid): row p at b[offs[p]:][:8], b[offs[p]+d1:][:8] (and +d2 for 4 x 24).
 """
 
-def store_tile(w, name, mr, groups, bias_off, acc_flag="R8"):
+def store_tile(w, name, mr, groups, bias_off, acc_flag="R8", reg="Y", vbytes=32, bias_reg="Y15", ldc_off=None):
     """The tail of a tile kernel after its k loop: store the first SI rows
     (SI = min(rows left, mr)) of the mr x groups accumulators (Y0.., 8
     floats a group) into C: added to it when acc, else (at
@@ -25,7 +25,7 @@ def store_tile(w, name, mr, groups, bias_off, acc_flag="R8"):
     stores too, not through a scratch tile. Then step to the next tile and
     return when no rows are left. acc_flag holds the acc argument, zero
     extended."""
-    acc = [[f"Y{i*groups+j}" for j in range(groups)] for i in range(mr)]
+    acc = [[f"{reg}{i*groups+j}" for j in range(groups)] for i in range(mr)]
 
     def rows(name_end, emit_row):
         for i in range(mr):
@@ -35,6 +35,9 @@ def store_tile(w, name, mr, groups, bias_off, acc_flag="R8"):
                 w(f"\tJEQ {name_end}")
                 w("\tADDQ DX, R11")
 
+    if ldc_off is not None:  # DX held a B base in the k loop
+        w(f"\tMOVQ ldc+{ldc_off}(FP), DX")
+        w("\tSHLQ $2, DX")
     w("\tMOVQ DI, R11")
     w(f"\tMOVQ ${mr}, SI")
     w("\tCMPQ R13, SI")
@@ -44,8 +47,8 @@ def store_tile(w, name, mr, groups, bias_off, acc_flag="R8"):
 
     def add_row(i):
         for j, r in enumerate(acc[i]):
-            w(f"\tVADDPS {32*j}(R11), {r}, {r}")
-            w(f"\tVMOVUPS {r}, {32*j}(R11)")
+            w(f"\tVADDPS {vbytes*j}(R11), {r}, {r}")
+            w(f"\tVMOVUPS {r}, {vbytes*j}(R11)")
     rows(f"{name}_next", add_row)
     w(f"\tJMP {name}_next")
     w(f"{name}_overwrite:")
@@ -54,10 +57,10 @@ def store_tile(w, name, mr, groups, bias_off, acc_flag="R8"):
     w(f"\tJEQ {name}_plain")
 
     def bias_row(i):
-        w(f"\tVBROADCASTSS {4*i}(CX), Y15")
+        w(f"\tVBROADCASTSS {4*i}(CX), {bias_reg}")
         for j, r in enumerate(acc[i]):
-            w(f"\tVADDPS Y15, {r}, {r}")
-            w(f"\tVMOVUPS {r}, {32*j}(R11)")
+            w(f"\tVADDPS {bias_reg}, {r}, {r}")
+            w(f"\tVMOVUPS {r}, {vbytes*j}(R11)")
     rows(f"{name}_biased", bias_row)
     w(f"{name}_biased:")
     # The bias pointer, kept in its argument slot, moves on by a tile's rows.
@@ -68,7 +71,7 @@ def store_tile(w, name, mr, groups, bias_off, acc_flag="R8"):
 
     def plain_row(i):
         for j, r in enumerate(acc[i]):
-            w(f"\tVMOVUPS {r}, {32*j}(R11)")
+            w(f"\tVMOVUPS {r}, {vbytes*j}(R11)")
     rows(f"{name}_next", plain_row)
     w(f"{name}_next:")
     w("\tMOVQ DX, R11")
@@ -190,7 +193,99 @@ def kernel4x24(name, groups=3):
     store_tile(w, name, 4, groups, 80, "CX")
     return out
 
+def fmas(w):
+    """One k step of the 12 x 32 tile: B in Z24 and Z25, A's 12 values at AX."""
+    for i in range(12):
+        t = ["Z26", "Z27"][i % 2]
+        w(f"\tVBROADCASTSS {4*i}(AX), {t}")
+        for j in range(2):
+            w(f"\tVFMADD231PS Z{24+j}, {t}, Z{i*2+j}")
+
+
+def kernel12x32(name, offs):
+    """The AVX-512 12 x 32 tile, B read in place (row p at b + p*ldb) or,
+    with offs, through offsets as the AVX2 offsets kernels read it: four
+    8-wide groups per row p, at offs[p] and offs[p]+d1, d2, d3, paired into
+    two 16-wide registers (a 256-bit load and a 256-bit insert each), so a
+    panel's groups need only lie within an input row 8 at a time, as for
+    the AVX2 kernels. DX holds group 3's base in the k loop and C's row
+    stride in the store."""
+    out = []
+    w = out.append
+    if not offs:
+        w(f"// func {name}(kc int, a, b *float32, ldb int, c *float32, ldc int, acc bool, rows int, bias *float32)")
+        w(f"TEXT ·{name}(SB), NOSPLIT, $0-72")
+        w("\tMOVQ kc+0(FP), R9")
+        w("\tMOVQ a+8(FP), AX")
+        w("\tMOVQ b+16(FP), R10")
+        w("\tMOVQ ldb+24(FP), R12")
+        w("\tSHLQ $2, R12")
+        w("\tMOVQ c+32(FP), DI")
+        w("\tMOVQ ldc+40(FP), DX")
+        w("\tSHLQ $2, DX")
+        w("\tMOVQ rows+56(FP), R13")
+        w("\tTESTQ R13, R13")
+        w(f"\tJLE {name}_done")
+        w(f"{name}_tile:")
+        w("\tMOVQ R9, CX")
+        w("\tMOVQ R10, BX")
+        for r in range(24):
+            w(f"\tVXORPS Z{r}, Z{r}, Z{r}")
+        w("\tTESTQ CX, CX")
+        w(f"\tJEQ {name}_store")
+        w(f"{name}_loop:")
+        w("\tVMOVUPS 0(BX), Z24")
+        w("\tVMOVUPS 64(BX), Z25")
+        fmas(w)
+        w("\tADDQ $48, AX")
+        w("\tADDQ R12, BX")
+        w("\tDECQ CX")
+        w(f"\tJNE {name}_loop")
+        w(f"{name}_store:")
+        w("\tMOVBLZX acc+48(FP), CX")
+        store_tile(w, name, 12, 2, 64, "CX", reg="Z", vbytes=64, bias_reg="Z31")
+        return out
+    w(f"// func {name}(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc bool, rows int, bias *float32)")
+    w(f"TEXT ·{name}(SB), NOSPLIT, $0-96")
+    w("\tMOVQ kc+0(FP), R9")
+    w("\tMOVQ a+8(FP), AX")
+    w("\tMOVQ b+16(FP), BX")
+    w("\tMOVQ offs+24(FP), R10")
+    w("\tMOVQ c+32(FP), DI")
+    w("\tMOVQ d1+48(FP), R12")
+    w("\tLEAQ (BX)(R12*4), R12")
+    w("\tMOVQ d2+56(FP), R8")
+    w("\tLEAQ (BX)(R8*4), R8")
+    w("\tMOVQ rows+80(FP), R13")
+    w("\tTESTQ R13, R13")
+    w(f"\tJLE {name}_done")
+    w(f"{name}_tile:")
+    w("\tMOVQ R9, CX")
+    w("\tMOVQ R10, SI")
+    w("\tMOVQ d3+64(FP), DX")
+    w("\tLEAQ (BX)(DX*4), DX")
+    for r in range(24):
+        w(f"\tVXORPS Z{r}, Z{r}, Z{r}")
+    w("\tTESTQ CX, CX")
+    w(f"\tJEQ {name}_store")
+    w(f"{name}_loop:")
+    w("\tMOVQ 0(SI), R11")
+    w("\tVMOVUPS (BX)(R11*4), Y24")
+    w("\tVINSERTF64X4 $1, (R12)(R11*4), Z24, Z24")
+    w("\tVMOVUPS (R8)(R11*4), Y25")
+    w("\tVINSERTF64X4 $1, (DX)(R11*4), Z25, Z25")
+    fmas(w)
+    w("\tADDQ $48, AX")
+    w("\tADDQ $8, SI")
+    w("\tDECQ CX")
+    w(f"\tJNE {name}_loop")
+    w(f"{name}_store:")
+    w("\tMOVBLZX acc+72(FP), CX")
+    store_tile(w, name, 12, 2, 88, "CX", reg="Z", vbytes=64, bias_reg="Z31", ldc_off=40)
+    return out
+
 lines = ["// Code generated by gen_tiles.py. DO NOT EDIT.", "", "//go:build amd64 && !purego", "", '#include "textflag.h"', ""]
 lines += kernel("kernelAVX2Tiles", False) + [""] + kernel("kernelAVX2OffsTiles", True) + [""] + kernel4x24("kernelAVX2Offs4x24")
 lines += [""] + kernel4x24("kernelAVX2Offs4x8", 1) + [""] + kernel4x24("kernelAVX2Offs4x16", 2)
+lines += [""] + kernel12x32("kernelAVX512Tiles", False) + [""] + kernel12x32("kernelAVX512OffsTiles", True)
 open("tiles_amd64.s", "w").write("\n".join(lines) + "\n")

@@ -202,9 +202,9 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, m0, m1, j0, j1 int, b
 	var bp *[]float32
 	edge := edgePool.Get().(*[12 * 32]float32)
 	defer edgePool.Put(edge)
-	var ds, seqDs [3]int
+	var ds, seqDs [4]int
 	var seq []int // offsets of a gathered panel's rows, for gk
-	for j := 1; j < nr/8 && j < 3; j++ {
+	for j := 1; j < nr/8; j++ {
 		seqDs[j] = 8 * j
 	}
 	for pc := 0; pc < p.K; pc += kcBlock {
