@@ -83,6 +83,21 @@ def store_tile(w, name, mr, groups, bias_off, acc_flag="R8", reg="Y", vbytes=32,
     w("\tVZEROUPPER")
     w("\tRET")
 
+def plain_prologue(w, name):
+    """The header and argument loads of a tile kernel that reads B in place:
+    kc in R9, a in AX, b in R10, ldb and ldc in bytes in R12 and DX, c in DI."""
+    w(f"// func {name}(kc int, a, b *float32, ldb int, c *float32, ldc int, acc bool, rows int, bias *float32)")
+    w(f"TEXT ·{name}(SB), NOSPLIT, $0-72")
+    w("\tMOVQ kc+0(FP), R9")
+    w("\tMOVQ a+8(FP), AX")
+    w("\tMOVQ b+16(FP), R10")
+    w("\tMOVQ ldb+24(FP), R12")
+    w("\tSHLQ $2, R12")
+    w("\tMOVQ c+32(FP), DI")
+    w("\tMOVQ ldc+40(FP), DX")
+    w("\tSHLQ $2, DX")
+
+
 def kernel(name, offs):
     """The 6 x 16 tile, B read in place (row p at b + p*ldb; a packed panel
     is ldb 16) or, with offs, through offsets."""
@@ -103,16 +118,7 @@ def kernel(name, offs):
         w("\tMOVBLZX acc+56(FP), R8")
         w("\tMOVQ rows+64(FP), R13")
     else:
-        w(f"// func {name}(kc int, a, b *float32, ldb int, c *float32, ldc int, acc bool, rows int, bias *float32)")
-        w(f"TEXT ·{name}(SB), NOSPLIT, $0-72")
-        w("\tMOVQ kc+0(FP), R9")
-        w("\tMOVQ a+8(FP), AX")
-        w("\tMOVQ b+16(FP), R10")
-        w("\tMOVQ ldb+24(FP), R12")
-        w("\tSHLQ $2, R12")
-        w("\tMOVQ c+32(FP), DI")
-        w("\tMOVQ ldc+40(FP), DX")
-        w("\tSHLQ $2, DX")
+        plain_prologue(w, name)
         w("\tMOVBLZX acc+48(FP), R8")
         w("\tMOVQ rows+56(FP), R13")
     w("\tTESTQ R13, R13")
@@ -213,16 +219,7 @@ def kernel12x32(name, offs):
     out = []
     w = out.append
     if not offs:
-        w(f"// func {name}(kc int, a, b *float32, ldb int, c *float32, ldc int, acc bool, rows int, bias *float32)")
-        w(f"TEXT ·{name}(SB), NOSPLIT, $0-72")
-        w("\tMOVQ kc+0(FP), R9")
-        w("\tMOVQ a+8(FP), AX")
-        w("\tMOVQ b+16(FP), R10")
-        w("\tMOVQ ldb+24(FP), R12")
-        w("\tSHLQ $2, R12")
-        w("\tMOVQ c+32(FP), DI")
-        w("\tMOVQ ldc+40(FP), DX")
-        w("\tSHLQ $2, DX")
+        plain_prologue(w, name)
         w("\tMOVQ rows+56(FP), R13")
         w("\tTESTQ R13, R13")
         w(f"\tJLE {name}_done")
