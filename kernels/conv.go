@@ -194,8 +194,8 @@ func newConv(ni *NodeInfo) (Kernel, error) {
 			for g := 0; g < p.group; g++ {
 				wg := gemm.Matrix{Data: wd[g*mg*kk:], Stride: kk}
 				k.packed = append(k.packed, gemm.PackA(mg, kk, 1, wg))
-				// Compared on 48 columns, a whole number of either kernel's panels.
-				if q := gemm.PackANarrow(mg, kk, wg); q != nil && gemm.GridTiles(q, 48) < gemm.GridTiles(k.packed[g], 48) {
+				// Compared on 96 columns, a whole number of every kernel's panels (16, 24, 32).
+				if q := gemm.PackANarrow(mg, kk, wg); q != nil && gemm.GridTiles(q, 96) < gemm.GridTiles(k.packed[g], 96) {
 					k.narrow = append(k.narrow, q)
 				}
 			}

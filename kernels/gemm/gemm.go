@@ -25,7 +25,10 @@ const (
 type kernel struct {
 	name   string
 	mr, nr int
-	fn     func(kc int, a, b, c []float32, ldc int, acc bool)
+	// wide marks 16-float (AVX-512) registers: a multiply-add of its tiles
+	// costs less than one of 8-float tiles (see GridTiles).
+	wide bool
+	fn   func(kc int, a, b, c []float32, ldc int, acc bool)
 	// strided, when set, reads the B panel in place (row p at b[p*ldb:]) instead
 	// of from a packed copy.
 	strided func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool)

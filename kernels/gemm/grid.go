@@ -23,6 +23,7 @@ func (g Grid) at(j int) int { return j/g.Cols*g.RowStride + j%g.Cols }
 // kernel.rows does.
 type gridKernel struct {
 	mr, nr int
+	wide   bool // 16-float registers, as kernel.wide
 	fn     gridFn
 	// narrow[g], when not nil, is fn for a ragged last panel of g groups
 	// (8*g columns, g < nr/8): a row band of 128 columns ends in 8 of a
@@ -58,15 +59,28 @@ func PackANarrow(m, k int, a Matrix) *PackedA {
 	return p
 }
 
-// GridTiles is the number of multiply-adds per k step that MulPackedAGrid
-// computes for p times n columns, padding included: of two packings of the
-// same A, the smaller one wastes less.
+// GridTiles is the cost per k step of MulPackedAGrid for p times n columns:
+// its multiply-adds, padding included, those of 16-float (AVX-512) tiles
+// counted three quarters: of two packings of the same A, the smaller one
+// costs less. Not half: whole convolution nets ran 1.26-1.36x faster on the
+// 12x32 tiles than on the AVX2 6x16 and 4x24 ones (YOLO 1.1x; the inserts
+// that pair 8-float groups, partial tiles), and the 4x24 tiles stay ahead
+// for 16 output channels (24 rows of 12x32 tiles), behind for 32 and 64
+// (CIFAR 32 channels on 16x16: 0.096 -> 0.077 ms).
 func GridTiles(p *PackedA, n int) int {
-	nr := active.nr
+	nr, wide := active.nr, active.wide
 	gk := gridKernelFor(p.mr)
 	if gk != nil {
-		nr = gk.nr
+		nr, wide = gk.nr, gk.wide
 	}
+	if wide {
+		return gridMACs(p, gk, nr, n) * 3 / 4
+	}
+	return gridMACs(p, gk, nr, n)
+}
+
+// gridMACs is GridTiles in multiply-adds.
+func gridMACs(p *PackedA, gk *gridKernel, nr, n int) int {
 	cols := roundUp(n, nr)
 	if tail := n % nr; gk != nil && tail%8 == 0 && gk.narrow[tail/8] != nil {
 		// A narrow kernel takes the ragged panel; one of a single group

@@ -111,7 +111,7 @@ func kernelAVX2Offs4x8(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2
 //go:noescape
 func kernelAVX2Offs4x16(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, rows int, bias *float32)
 
-var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
+var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, wide: true, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
 	_ = a[kc*12-1]
 	_ = b[kc*32-1]
 	_ = c[11*ldc+31]
@@ -132,7 +132,7 @@ var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int,
 // grid12x32 reads a convolution's input in place for the 12 x 32 kernel:
 // without it every panel of a grid convolution was gathered first, and the
 // AVX-512 machine ran YOLO-style 3x3 convolutions at half the AVX2 speed.
-var grid12x32 = gridKernel{mr: 12, nr: 32, fn: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32) {
+var grid12x32 = gridKernel{mr: 12, nr: 32, wide: true, fn: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32) {
 	_ = a[kc*12*((rows+11)/12)-1]
 	_ = offs[kc-1]
 	_ = c[(rows-1)*ldc+31]
