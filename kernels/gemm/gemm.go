@@ -16,7 +16,7 @@ import (
 // an mc x kc block of A stays in L2; a kc x nc block of B in L2/L3.
 const (
 	kcBlock = 256
-	mcBlock = 144 // a multiple of every MR (4, 6 and 12)
+	mcBlock = 144 // a multiple of every MR (4, 6, 8 and 12)
 	ncBlock = 2048
 )
 
@@ -25,8 +25,8 @@ const (
 type kernel struct {
 	name   string
 	mr, nr int
-	// wide marks 16-float (AVX-512) registers: a multiply-add of its tiles
-	// costs less than one of 8-float tiles (see GridTiles).
+	// wide marks 16-float (AVX-512) registers: its narrow packing is for
+	// 8-row 16-float tiles, and GridTiles counts its own tiles as cheap.
 	wide bool
 	fn   func(kc int, a, b, c []float32, ldc int, acc bool)
 	// strided, when set, reads the B panel in place (row p at b[p*ldb:]) instead

@@ -23,8 +23,11 @@ func (g Grid) at(j int) int { return j/g.Cols*g.RowStride + j%g.Cols }
 // kernel.rows does.
 type gridKernel struct {
 	mr, nr int
-	wide   bool // 16-float registers, as kernel.wide
-	fn     gridFn
+	// cheap: its multiply-adds count three quarters in GridTiles (the
+	// 12x32 tiles; the 8x32 ones took 1.3-1.6x their time per multiply-add,
+	// 16 accumulators amortizing the B loads and inserts less, and count whole).
+	cheap bool
+	fn    gridFn
 	// narrow[g], when not nil, is fn for a ragged last panel of g groups
 	// (8*g columns, g < nr/8): a row band of 128 columns ends in 8 of a
 	// 24-wide panel, which fn would compute whole, through a scratch tile.
@@ -45,35 +48,41 @@ func gridKernelFor(mr int) *gridKernel {
 	return nil
 }
 
-// PackANarrow packs A (m x k) for the 4-row grid kernel, which wastes no rows
-// on 16 or 32 output channels (the 6-row tiles compute 18 and 36); nil when
-// this machine has none.
+// PackANarrow packs A (m x k) for the narrow grid kernel, which wastes no
+// rows on 16 or 32 output channels (the 6-row tiles compute 18 and 36, the
+// 12-row ones 24 and 36): 8 rows where the active kernel is AVX-512, else 4;
+// nil when this machine has none.
 func PackANarrow(m, k int, a Matrix) *PackedA {
-	if gridKernelFor(4) == nil || active.mr == 4 {
+	mr := 4
+	if active.wide && gridKernelFor(8) != nil {
+		mr = 8
+	}
+	if gridKernelFor(mr) == nil || active.mr == mr {
 		return nil
 	}
-	p := &PackedA{M: m, K: k, mr: 4, data: make([]float32, roundUp(m, 4)*k)}
+	p := &PackedA{M: m, K: k, mr: mr, data: make([]float32, roundUp(m, mr)*k)}
 	for pc := 0; pc < k; pc += kcBlock {
-		packA(p.data[pc*roundUp(m, 4):], a, 1, 0, m, pc, min(kcBlock, k-pc), 4)
+		packA(p.data[pc*roundUp(m, mr):], a, 1, 0, m, pc, min(kcBlock, k-pc), mr)
 	}
 	return p
 }
 
 // GridTiles is the cost per k step of MulPackedAGrid for p times n columns:
-// its multiply-adds, padding included, those of 16-float (AVX-512) tiles
-// counted three quarters: of two packings of the same A, the smaller one
-// costs less. Not half: whole convolution nets ran 1.26-1.36x faster on the
-// 12x32 tiles than on the AVX2 6x16 and 4x24 ones (YOLO 1.1x; the inserts
-// that pair 8-float groups, partial tiles), and the 4x24 tiles stay ahead
-// for 16 output channels (24 rows of 12x32 tiles), behind for 32 and 64
-// (CIFAR 32 channels on 16x16: 0.096 -> 0.077 ms).
+// its multiply-adds, padding included, those of the 12x32 AVX-512 tiles
+// (gridKernel.cheap) counted three quarters: of two packings of the same A,
+// the smaller one costs less. Not half: whole convolution nets ran
+// 1.26-1.36x faster on the 12x32 tiles than on the AVX2 6x16 and 4x24 ones
+// (YOLO 1.1x; the inserts that pair 8-float groups, partial tiles). So 16
+// output channels take the 8-row narrow tiles (24 rows of 12x32 cost more),
+// 32 and 64 the 12-row ones (CIFAR 32 channels on 16x16: 0.096 -> 0.077 ms
+// against the 4x24 tiles).
 func GridTiles(p *PackedA, n int) int {
-	nr, wide := active.nr, active.wide
+	nr, cheap := active.nr, active.wide
 	gk := gridKernelFor(p.mr)
 	if gk != nil {
-		nr, wide = gk.nr, gk.wide
+		nr, cheap = gk.nr, gk.cheap
 	}
-	if wide {
+	if cheap {
 		return gridMACs(p, gk, nr, n) * 3 / 4
 	}
 	return gridMACs(p, gk, nr, n)
