@@ -132,22 +132,23 @@ var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, wide: true, fn: 
 // grid12x32 reads a convolution's input in place for the 12 x 32 kernel:
 // without it every panel of a grid convolution was gathered first, and the
 // AVX-512 machine ran YOLO-style 3x3 convolutions at half the AVX2 speed.
-var grid12x32 = gridKernel{mr: 12, nr: 32, cheap: true, fn: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32) {
-	_ = a[kc*12*((rows+11)/12)-1]
-	_ = offs[kc-1]
-	_ = c[(rows-1)*ldc+31]
-	kernelAVX512OffsTiles(kc, &a[0], &b[0], &offs[0], &c[0], ldc, ds[1], ds[2], ds[3], acc, rows, biasPtr(bias, rows))
-}}
+var grid12x32 = gridKernel{mr: 12, nr: 32, cheap: true, fn: offs32(12, kernelAVX512OffsTiles)}
 
 // grid8x32 is the 8-row AVX-512 offsets kernel, for A packed by
 // PackANarrow on AVX-512 machines: 16 or 32 output channels in whole tiles,
 // at the 16-float width the 4x24 AVX2 tiles lack.
-var grid8x32 = gridKernel{mr: 8, nr: 32, fn: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32) {
-	_ = a[kc*8*((rows+7)/8)-1]
-	_ = offs[kc-1]
-	_ = c[(rows-1)*ldc+31]
-	kernelAVX512Offs8Tiles(kc, &a[0], &b[0], &offs[0], &c[0], ldc, ds[1], ds[2], ds[3], acc, rows, biasPtr(bias, rows))
-}}
+var grid8x32 = gridKernel{mr: 8, nr: 32, fn: offs32(8, kernelAVX512Offs8Tiles)}
+
+// offs32 wraps one of the mr-row AVX-512 offsets kernels (four 8-float
+// groups a row, at ds[0..3]) with its bounds checks.
+func offs32(mr int, k func(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc bool, rows int, bias *float32)) gridFn {
+	return func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32) {
+		_ = a[kc*mr*((rows+mr-1)/mr)-1]
+		_ = offs[kc-1]
+		_ = c[(rows-1)*ldc+31]
+		k(kc, &a[0], &b[0], &offs[0], &c[0], ldc, ds[1], ds[2], ds[3], acc, rows, biasPtr(bias, rows))
+	}
+}
 
 //go:noescape
 func kernelAVX512Offs8Tiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc bool, rows int, bias *float32)
