@@ -25,10 +25,7 @@ const (
 type kernel struct {
 	name   string
 	mr, nr int
-	// wide marks 16-float (AVX-512) registers: its narrow packing is for
-	// 8-row 16-float tiles, and GridTiles counts its own tiles as cheap.
-	wide bool
-	fn   func(kc int, a, b, c []float32, ldc int, acc bool)
+	fn     func(kc int, a, b, c []float32, ldc int, acc bool)
 	// strided, when set, reads the B panel in place (row p at b[p*ldb:]) instead
 	// of from a packed copy.
 	strided func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool)

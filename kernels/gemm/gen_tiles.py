@@ -199,91 +199,76 @@ def kernel4x24(name, groups=3):
     store_tile(w, name, 4, groups, 80, "CX")
     return out
 
-def fmas(w, mr=12):
-    """One k step of the mr x 32 tile: B in Z24 and Z25, A's mr values at AX."""
-    for i in range(mr):
-        t = ["Z26", "Z27"][i % 2]
-        w(f"\tVBROADCASTSS {4*i}(AX), {t}")
-        for j in range(2):
-            w(f"\tVFMADD231PS Z{24+j}, {t}, Z{i*2+j}")
-
-
-def kernel12x32(name, offs, mr=12):
-    """The AVX-512 12 x 32 tile, B read in place (row p at b + p*ldb) or,
-    with offs, through offsets as the AVX2 offsets kernels read it: four
-    8-wide groups per row p, at offs[p] and offs[p]+d1, d2, d3, paired into
-    two 16-wide registers (a 256-bit load and a 256-bit insert each), so a
-    panel's groups need only lie within an input row 8 at a time, as for
-    the AVX2 kernels. DX holds group 3's base in the k loop and C's row
-    stride in the store."""
+def kernel_avx512(name, offs, mr):
+    """The AVX-512 mr x 32 tile (mr 12 or 8), B read in place (row p at
+    b + p*ldb) or, with offs, through offsets as the AVX2 offsets kernels
+    read it: four 8-wide groups per row p, at offs[p] and offs[p]+d1, d2,
+    d3, paired into two 16-wide registers (a 256-bit load and a 256-bit
+    insert each), so a panel's groups need only lie within an input row 8
+    at a time, as for the AVX2 kernels. With offs, DX holds group 3's base
+    in the k loop and C's row stride in the store."""
     out = []
     w = out.append
-    if not offs:
+    if offs:
+        w(f"// func {name}(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc bool, rows int, bias *float32)")
+        w(f"TEXT ·{name}(SB), NOSPLIT, $0-96")
+        w("\tMOVQ kc+0(FP), R9")
+        w("\tMOVQ a+8(FP), AX")
+        w("\tMOVQ b+16(FP), BX")
+        w("\tMOVQ offs+24(FP), R10")
+        w("\tMOVQ c+32(FP), DI")
+        w("\tMOVQ d1+48(FP), R12")
+        w("\tLEAQ (BX)(R12*4), R12")
+        w("\tMOVQ d2+56(FP), R8")
+        w("\tLEAQ (BX)(R8*4), R8")
+        w("\tMOVQ rows+80(FP), R13")
+    else:
         plain_prologue(w, name)
         w("\tMOVQ rows+56(FP), R13")
-        w("\tTESTQ R13, R13")
-        w(f"\tJLE {name}_done")
-        w(f"{name}_tile:")
-        w("\tMOVQ R9, CX")
-        w("\tMOVQ R10, BX")
-        for r in range(2 * mr):
-            w(f"\tVXORPS Z{r}, Z{r}, Z{r}")
-        w("\tTESTQ CX, CX")
-        w(f"\tJEQ {name}_store")
-        w(f"{name}_loop:")
-        w("\tVMOVUPS 0(BX), Z24")
-        w("\tVMOVUPS 64(BX), Z25")
-        fmas(w, mr)
-        w(f"\tADDQ ${4*mr}, AX")
-        w("\tADDQ R12, BX")
-        w("\tDECQ CX")
-        w(f"\tJNE {name}_loop")
-        w(f"{name}_store:")
-        w("\tMOVBLZX acc+48(FP), CX")
-        store_tile(w, name, mr, 2, 64, "CX", reg="Z", vbytes=64, bias_reg="Z31")
-        return out
-    w(f"// func {name}(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc bool, rows int, bias *float32)")
-    w(f"TEXT ·{name}(SB), NOSPLIT, $0-96")
-    w("\tMOVQ kc+0(FP), R9")
-    w("\tMOVQ a+8(FP), AX")
-    w("\tMOVQ b+16(FP), BX")
-    w("\tMOVQ offs+24(FP), R10")
-    w("\tMOVQ c+32(FP), DI")
-    w("\tMOVQ d1+48(FP), R12")
-    w("\tLEAQ (BX)(R12*4), R12")
-    w("\tMOVQ d2+56(FP), R8")
-    w("\tLEAQ (BX)(R8*4), R8")
-    w("\tMOVQ rows+80(FP), R13")
     w("\tTESTQ R13, R13")
     w(f"\tJLE {name}_done")
     w(f"{name}_tile:")
     w("\tMOVQ R9, CX")
-    w("\tMOVQ R10, SI")
-    w("\tMOVQ d3+64(FP), DX")
-    w("\tLEAQ (BX)(DX*4), DX")
+    if offs:
+        w("\tMOVQ R10, SI")
+        w("\tMOVQ d3+64(FP), DX")
+        w("\tLEAQ (BX)(DX*4), DX")
+    else:
+        w("\tMOVQ R10, BX")
     for r in range(2 * mr):
         w(f"\tVXORPS Z{r}, Z{r}, Z{r}")
     w("\tTESTQ CX, CX")
     w(f"\tJEQ {name}_store")
     w(f"{name}_loop:")
-    w("\tMOVQ 0(SI), R11")
-    w("\tVMOVUPS (BX)(R11*4), Y24")
-    w("\tVINSERTF64X4 $1, (R12)(R11*4), Z24, Z24")
-    w("\tVMOVUPS (R8)(R11*4), Y25")
-    w("\tVINSERTF64X4 $1, (DX)(R11*4), Z25, Z25")
-    fmas(w, mr)
+    if offs:
+        w("\tMOVQ 0(SI), R11")
+        w("\tVMOVUPS (BX)(R11*4), Y24")
+        w("\tVINSERTF64X4 $1, (R12)(R11*4), Z24, Z24")
+        w("\tVMOVUPS (R8)(R11*4), Y25")
+        w("\tVINSERTF64X4 $1, (DX)(R11*4), Z25, Z25")
+    else:
+        w("\tVMOVUPS 0(BX), Z24")
+        w("\tVMOVUPS 64(BX), Z25")
+    for i in range(mr):
+        t = ["Z26", "Z27"][i % 2]
+        w(f"\tVBROADCASTSS {4*i}(AX), {t}")
+        for j in range(2):
+            w(f"\tVFMADD231PS Z{24+j}, {t}, Z{i*2+j}")
     w(f"\tADDQ ${4*mr}, AX")
-    w("\tADDQ $8, SI")
+    w("\tADDQ $8, SI" if offs else "\tADDQ R12, BX")
     w("\tDECQ CX")
     w(f"\tJNE {name}_loop")
     w(f"{name}_store:")
-    w("\tMOVBLZX acc+72(FP), CX")
-    store_tile(w, name, mr, 2, 88, "CX", reg="Z", vbytes=64, bias_reg="Z31", ldc_off=40)
+    w(f"\tMOVBLZX acc+{72 if offs else 48}(FP), CX")
+    if offs:
+        store_tile(w, name, mr, 2, 88, "CX", reg="Z", vbytes=64, bias_reg="Z31", ldc_off=40)
+    else:
+        store_tile(w, name, mr, 2, 64, "CX", reg="Z", vbytes=64, bias_reg="Z31")
     return out
 
 lines = ["// Code generated by gen_tiles.py. DO NOT EDIT.", "", "//go:build amd64 && !purego", "", '#include "textflag.h"', ""]
 lines += kernel("kernelAVX2Tiles", False) + [""] + kernel("kernelAVX2OffsTiles", True) + [""] + kernel4x24("kernelAVX2Offs4x24")
 lines += [""] + kernel4x24("kernelAVX2Offs4x8", 1) + [""] + kernel4x24("kernelAVX2Offs4x16", 2)
-lines += [""] + kernel12x32("kernelAVX512Tiles", False) + [""] + kernel12x32("kernelAVX512OffsTiles", True)
-lines += [""] + kernel12x32("kernelAVX512Offs8Tiles", True, 8)
+lines += [""] + kernel_avx512("kernelAVX512Tiles", False, 12) + [""] + kernel_avx512("kernelAVX512OffsTiles", True, 12)
+lines += [""] + kernel_avx512("kernelAVX512Offs8Tiles", True, 8)
 open("tiles_amd64.s", "w").write("\n".join(lines) + "\n")

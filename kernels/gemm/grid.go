@@ -51,10 +51,11 @@ func gridKernelFor(mr int) *gridKernel {
 // PackANarrow packs A (m x k) for the narrow grid kernel, which wastes no
 // rows on 16 or 32 output channels (the 6-row tiles compute 18 and 36, the
 // 12-row ones 24 and 36): 8 rows where the active kernel is AVX-512, else 4;
-// nil when this machine has none.
+// nil when this machine has none. (Only the AVX-512 kernel has an 8-row
+// grid kernel.)
 func PackANarrow(m, k int, a Matrix) *PackedA {
 	mr := 4
-	if active.wide && gridKernelFor(8) != nil {
+	if gridKernelFor(8) != nil {
 		mr = 8
 	}
 	if gridKernelFor(mr) == nil || active.mr == mr {
@@ -77,12 +78,12 @@ func PackANarrow(m, k int, a Matrix) *PackedA {
 // 32 and 64 the 12-row ones (CIFAR 32 channels on 16x16: 0.096 -> 0.077 ms
 // against the 4x24 tiles).
 func GridTiles(p *PackedA, n int) int {
-	nr, cheap := active.nr, active.wide
+	nr := active.nr
 	gk := gridKernelFor(p.mr)
 	if gk != nil {
-		nr, cheap = gk.nr, gk.cheap
+		nr = gk.nr
 	}
-	if cheap {
+	if gk != nil && gk.cheap {
 		return gridMACs(p, gk, nr, n) * 3 / 4
 	}
 	return gridMACs(p, gk, nr, n)

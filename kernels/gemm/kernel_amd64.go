@@ -111,7 +111,7 @@ func kernelAVX2Offs4x8(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2
 //go:noescape
 func kernelAVX2Offs4x16(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, rows int, bias *float32)
 
-var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, wide: true, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
+var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
 	_ = a[kc*12-1]
 	_ = b[kc*32-1]
 	_ = c[11*ldc+31]
