@@ -47,13 +47,7 @@ var avx2Kernel = kernel{name: "avx2-6x16", mr: 6, nr: 16, fn: func(kc int, a, b,
 	_ = b[(kc-1)*ldb+7]
 	_ = c[5*ldc+7]
 	kernelAVX2Half(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
-}, rows8: rows8AVX2, rows: func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool, rows int, bias []float32) {
-	tiles := (rows + 5) / 6
-	_ = a[kc*6*tiles-1]
-	_ = b[(kc-1)*ldb+15]
-	_ = c[(rows-1)*ldc+15]
-	kernelAVX2Tiles(kc, &a[0], &b[0], ldb, &c[0], ldc, acc, rows, biasPtr(bias, rows))
-}, grid: []gridKernel{
+}, rows8: rows8AVX2, rows: tileColumn(6, 16, kernelAVX2Tiles), grid: []gridKernel{
 	{mr: 6, nr: 16, fn: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32) {
 		_ = a[kc*6*((rows+5)/6)-1]
 		_ = offs[kc-1]
@@ -121,13 +115,18 @@ var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int,
 	_ = b[(kc-1)*ldb+31]
 	_ = c[11*ldc+31]
 	kernelAVX512Strided(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
-}, rows8: rows8AVX2, rows: func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool, rows int, bias []float32) {
-	tiles := (rows + 11) / 12
-	_ = a[kc*12*tiles-1]
-	_ = b[(kc-1)*ldb+31]
-	_ = c[(rows-1)*ldc+31]
-	kernelAVX512Tiles(kc, &a[0], &b[0], ldb, &c[0], ldc, acc, rows, biasPtr(bias, rows))
-}, grid: []gridKernel{grid12x32, grid8x32, grid4x24}}
+}, rows8: rows8AVX2, rows: tileColumn(12, 32, kernelAVX512Tiles), grid: []gridKernel{grid12x32, grid8x32, grid4x24}}
+
+// tileColumn wraps an mr x nr tile-column kernel (kernel.rows) with its
+// bounds checks.
+func tileColumn(mr, nr int, k func(kc int, a, b *float32, ldb int, c *float32, ldc int, acc bool, rows int, bias *float32)) func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool, rows int, bias []float32) {
+	return func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool, rows int, bias []float32) {
+		_ = a[kc*mr*((rows+mr-1)/mr)-1]
+		_ = b[(kc-1)*ldb+nr-1]
+		_ = c[(rows-1)*ldc+nr-1]
+		k(kc, &a[0], &b[0], ldb, &c[0], ldc, acc, rows, biasPtr(bias, rows))
+	}
+}
 
 // grid12x32 reads a convolution's input in place for the 12 x 32 kernel:
 // without it every panel of a grid convolution was gathered first, and the
