@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Writes math_amd64.s: AVX2+FMA float32 transcendentals (run: python3 gen_math.py).
+"""Writes math_amd64.s: AVX2+FMA and AVX-512 float32 transcendentals (run: python3 gen_math.py).
 
 Each routine mirrors its Go specification in transcendental.go operation by
 operation (same constants, same FMAs, same order), eight floats per step over n
-(a multiple of 8). Polynomial coefficients are read from coeffs.go.
+(a multiple of 8) for AVX2, sixteen over any n for AVX-512 (the same bodies on
+Z registers, lane masks in K registers). Polynomial coefficients are read from
+coeffs.go.
 
 Go assembler operand order is Intel's reversed: "VSUBPS b, a, d" is d = a - b,
 "VFMADD213PS c, b, a" is a = b*a + c, "VFMADD231PS c, b, a" is a = b*c + a,
@@ -35,8 +37,50 @@ ONE = 13  # Y13 = 1.0 in every routine
 HI, LO = 14, 15  # exp's clamp bounds
 
 
+ISA = "avx2"  # routines are written once and emitted for each ISA
+KREG = {10: 1, 1: 2, 3: 3, 4: 4, 5: 5, 6: 2}  # AVX-512: which K register holds a mask "in" Yi
+
+
 def Y(i):
-    return f"Y{i}"
+    return f"Z{i}" if ISA == "avx512" else f"Y{i}"
+
+
+def M(i):
+    """A lane mask that AVX2 keeps in Yi (all ones or zeros) and AVX-512 in a K register."""
+    return f"K{KREG[i]}" if ISA == "avx512" else Y(i)
+
+
+def cmp(pred, b, a, m):
+    """Mask m = a <pred> b (VCMPPS predicate numbers); b a register string or constant."""
+    return f"VCMPPS ${pred}, {b}, {Y(a)}, {M(m)}"
+
+
+def blend(m, b, a, d):
+    """d = m ? b : a, b a register string or constant, a a register string."""
+    if ISA == "avx512":
+        return [f"VBLENDMPS {b}, {a}, {M(m)}, {Y(d)}"]
+    return [f"VBLENDVPS {Y(m)}, {b}, {a}, {Y(d)}"]
+
+
+def blend_sign(x, b, a, d):
+    """d = (x's sign bit set) ? b : a; AVX-512 tests the bit into K6."""
+    if ISA == "avx512":
+        return [f"VPTESTMD {c('sign', bits=0x80000000)}, {Y(x)}, K6", f"VBLENDMPS {b}, {a}, K6, {Y(d)}"]
+    return [f"VBLENDVPS {Y(x)}, {b}, {a}, {Y(d)}"]
+
+
+def zero_where(m, v):
+    """v = m ? +0 : v."""
+    if ISA == "avx512":
+        return [f"VPXORD {Y(v)}, {Y(v)}, {M(m)}, {Y(v)}"]
+    return [f"VANDNPS {Y(v)}, {Y(m)}, {Y(v)}"]
+
+
+def const_where(m, k, d):
+    """d = m ? constant k : +0."""
+    if ISA == "avx512":
+        return [f"VMOVUPS.Z {k}, {M(m)}, {Y(d)}"]
+    return [f"VANDPS {k}, {Y(m)}, {Y(d)}"]
 
 
 def exp_reduce(x, n, em, t):
@@ -69,13 +113,13 @@ def exp(x, out, t1, t2):
     instead of 2^-75: the product is the same 0 without an underflow, which
     costs a microcode assist per instruction (masked attention logits of -1e4
     are half of some Softmax rows)."""
-    return [f"VCMPPS $1, {Y(LO)}, {Y(x)}, {Y(10)}",
+    return [cmp(1, Y(LO), x, 10),
             f"VMINPS {Y(x)}, {Y(HI)}, {Y(x)}", f"VMAXPS {Y(x)}, {Y(LO)}, {Y(x)}"] + exp_reduce(x, t1, out, t2) + [
         f"VADDPS {Y(ONE)}, {Y(out)}, {Y(out)}",
         f"VPSRAD $1, {Y(t1)}, {Y(t2)}",
         f"VPSUBD {Y(t2)}, {Y(t1)}, {Y(t1)}",
-    ] + pow2(t1) + pow2(t2) + [f"VANDNPS {Y(t1)}, {Y(10)}, {Y(t1)}",
-                                f"VMULPS {Y(t2)}, {Y(out)}, {Y(out)}", f"VMULPS {Y(t1)}, {Y(out)}, {Y(out)}"]
+    ] + pow2(t1) + pow2(t2) + zero_where(10, t1) + [
+        f"VMULPS {Y(t2)}, {Y(out)}, {Y(out)}", f"VMULPS {Y(t1)}, {Y(out)}, {Y(out)}"]
 
 
 def expm1(x, out, t1, t2):
@@ -118,14 +162,14 @@ def exp_nonpositive_flush(x, out, t1, t2):
     it). x, t1, t2 and Y10 clobbered."""
     body = exp_nonpositive(x, out, t1, t2)
     assert body[-1].startswith("VMULPS")
-    return [f"VCMPPS $1, {Y(LO)}, {Y(x)}, {Y(10)}"] + body[:-1] + [f"VANDNPS {Y(t1)}, {Y(10)}, {Y(t1)}", body[-1]]
+    return [cmp(1, Y(LO), x, 10)] + body[:-1] + zero_where(10, t1) + [body[-1]]
 
 
 def sigmoid(x, out, t1, t2, t3, t4):
     """out = sigmoidf(x); x kept."""
     return [f"VORPS {c('sign', bits=0x80000000)}, {Y(x)}, {Y(t1)}"] + exp_nonpositive(t1, t4, t2, t3) + [
         f"VADDPS {Y(ONE)}, {Y(t4)}, {Y(t1)}",
-        f"VBLENDVPS {Y(x)}, {Y(t4)}, {Y(ONE)}, {Y(t4)}",
+    ] + blend_sign(x, Y(t4), Y(ONE), t4) + [
         f"VDIVPS {Y(t1)}, {Y(t4)}, {Y(out)}",
     ]
 
@@ -170,9 +214,8 @@ def erfc_large(a, out, t1, t2, t3, t4, t5, extra=None):
         f"VADDPS {Y(cr)}, {Y(t5)}, {Y(t5)}",
     ] + exp(t4, out, t1, t2) + [
         f"VFMADD213PS {Y(out)}, {Y(t5)}, {Y(out)}",  # e * (1 + ql)
-        f"VCMPPS $0x0e, {c('erfcMax', 6.0)}, {Y(a)}, {Y(t1)}",
-        f"VANDNPS {Y(out)}, {Y(t1)}, {Y(out)}",
-    ]
+        cmp(0x0e, c('erfcMax', 6.0), a, t1),
+    ] + zero_where(t1, out)
 
 
 def log_positive_normal(u, out, t1, t2):
@@ -221,23 +264,21 @@ def body_exp():
 def body_log():
     return [
         # subnormals scaled by 2^23, exponent adjusted by -23
-        f"VCMPPS $1, {c('minnorm', float.fromhex('0x1p-126'))}, {Y(0)}, {Y(1)}",
+        cmp(1, c('minnorm', float.fromhex('0x1p-126')), 0, 1),
         f"VMULPS {c('two23', float(2**23))}, {Y(0)}, {Y(2)}",
-        f"VBLENDVPS {Y(1)}, {Y(2)}, {Y(0)}, {Y(2)}",
-        f"VANDPS {c('m23', -23.0)}, {Y(1)}, {Y(1)}",
+    ] + blend(1, Y(2), Y(0), 2) + const_where(1, c('m23', -23.0), 1) + [
         f"VPADDD {c('logoff', bits=0x3f800000 - 0x3f3504f3)}, {Y(2)}, {Y(2)}",
         f"VPSRLD $23, {Y(2)}, {Y(3)}",
         f"VPSUBD {c('i127', bits=127)}, {Y(3)}, {Y(3)}",
         f"VCVTDQ2PS {Y(3)}, {Y(3)}",
         f"VADDPS {Y(1)}, {Y(3)}, {Y(3)}",
     ] + log_mantissa(2, 4, 3, 5) + [
-        f"VCMPPS $1, {c('zero', 0.0)}, {Y(0)}, {Y(1)}",
-        f"VBLENDVPS {Y(1)}, {c('nan', bits=0x7fc00000)}, {Y(4)}, {Y(4)}",
-        f"VCMPPS $0, {c('zero', 0.0)}, {Y(0)}, {Y(1)}",
-        f"VBLENDVPS {Y(1)}, {c('ninf', bits=0xff800000)}, {Y(4)}, {Y(4)}",
-        f"VCMPPS $5, {c('inf', bits=0x7f800000)}, {Y(0)}, {Y(1)}",
-        f"VBLENDVPS {Y(1)}, {Y(0)}, {Y(4)}, {Y(4)}",
-    ], 4
+        cmp(1, c('zero', 0.0), 0, 1),
+    ] + blend(1, c('nan', bits=0x7fc00000), Y(4), 4) + [
+        cmp(0, c('zero', 0.0), 0, 1),
+    ] + blend(1, c('ninf', bits=0xff800000), Y(4), 4) + [
+        cmp(5, c('inf', bits=0x7f800000), 0, 1),
+    ] + blend(1, Y(0), Y(4), 4), 4
 
 
 def body_sigmoid():
@@ -266,8 +307,8 @@ def body_erf():
     # Y1 = |x|, Y2 = small result, Y3 = erfc, Y4 = 1 - erfc
     return [f"VANDPS {c('abs', bits=0x7fffffff)}, {Y(0)}, {Y(1)}"] + erf_small(1, 2, 3) + erfc_large(1, 3, 4, 5, 6, 7, 8) + [
         f"VSUBPS {Y(3)}, {Y(ONE)}, {Y(4)}",
-        f"VCMPPS $1, {c('erfSplit', 0.921875)}, {Y(1)}, {Y(5)}",
-        f"VBLENDVPS {Y(5)}, {Y(2)}, {Y(4)}, {Y(4)}",
+        cmp(1, c('erfSplit', 0.921875), 1, 5),
+    ] + blend(5, Y(2), Y(4), 4) + [
         f"VANDPS {c('sign', bits=0x80000000)}, {Y(0)}, {Y(5)}",
         f"VORPS {Y(5)}, {Y(4)}, {Y(4)}",
     ], 4
@@ -296,9 +337,9 @@ def body_gelu_erf():
         # large: u < 0 ? erfc : 2 - erfc
         f"VMOVUPS {c('two', 2.0)}, {Y(5)}",
         f"VSUBPS {Y(4)}, {Y(5)}, {Y(5)}",
-        f"VBLENDVPS {Y(1)}, {Y(4)}, {Y(5)}, {Y(5)}",
-        f"VCMPPS $1, {c('erfSplit', 0.921875)}, {Y(2)}, {Y(6)}",
-        f"VBLENDVPS {Y(6)}, {Y(3)}, {Y(5)}, {Y(5)}",
+    ] + blend_sign(1, Y(4), Y(5), 5) + [
+        cmp(1, c('erfSplit', 0.921875), 2, 6),
+    ] + blend(6, Y(3), Y(5), 5) + [
         f"VMULPS {c('half', 0.5)}, {Y(0)}, {Y(6)}",
         f"VMULPS {Y(5)}, {Y(6)}, {Y(6)}",
     ], 6
@@ -373,13 +414,11 @@ def body_softplus():
 
 
 def body_elu():
-    # Y12 = alpha
-    return clamp_low(0, -20, 1) + expm1(0, 2, 3, 4) + [
+    # Y12 = alpha; Y11 keeps x (a reload would need the tail's lane mask)
+    return [f"VMOVUPS {Y(0)}, {Y(11)}"] + clamp_low(0, -20, 1) + expm1(0, 2, 3, 4) + [
         f"VMULPS {Y(12)}, {Y(2)}, {Y(2)}",
-        f"VMOVUPS (SI), {Y(0)}",
-        f"VCMPPS $0x0e, {c('zero', 0.0)}, {Y(0)}, {Y(3)}",
-        f"VBLENDVPS {Y(3)}, {Y(0)}, {Y(2)}, {Y(2)}",
-    ], 2
+        cmp(0x0e, c('zero', 0.0), 11, 3),
+    ] + blend(3, Y(11), Y(2), 2), 2
 
 
 def setup():
@@ -406,6 +445,72 @@ def routine(name, body, extra_args=()):
     out += ["\t" + l for l in lines]
     out += [f"\tVMOVUPS Y{res}, (DI)", "\tADDQ $32, SI", "\tADDQ $32, DI", "\tDECQ CX", f"\tJNE {name}_loop",
             f"{name}_done:", "\tVZEROUPPER", "\tRET", ""]
+    return out
+
+
+EVEX = {"VANDPS": "VPANDD", "VORPS": "VPORD", "VXORPS": "VPXORD", "VANDNPS": "VPANDND", "VPAND": "VPANDD"}
+
+
+def evex(line):
+    """The AVX-512 form of a generated line: bitwise ops on Z registers exist
+    only as the integer D forms without AVX512DQ, so those are renamed (same
+    bits, no DQ needed)."""
+    op, _, rest = line.partition(" ")
+    return EVEX.get(op, op) + " " + rest
+
+
+def lane_mask(k, r):
+    """K register k = the low r lanes (r in a register, 1..15; AX and CX clobbered)."""
+    return [f"\tMOVQ {r}, CX", "\tMOVL $1, AX", "\tSHLL CX, AX", "\tDECL AX", f"\tKMOVW AX, K{k}"]
+
+
+def routine512(name, body, extra_args=()):
+    """The AVX-512 form of routine(): sixteen floats a step, and a last
+    partial step under a lane mask (K7) instead of the caller's padded copy;
+    masked loads do not fault past the end. Same operations per lane as the
+    AVX2 routine, so the same bits."""
+    lines, res = body()
+    lines = ["\t" + evex(l) for l in lines]
+    frame = 24 + sum(sz for _, sz, _ in extra_args)
+    sig = ", ".join(["dst *float32", "x *float32", "n int"] + [f"{a} {t}" for a, _, t in extra_args])
+    out = [f"// func {name}({sig})", f"TEXT ·{name}(SB), NOSPLIT, $0-{frame}",
+           "\tMOVQ dst+0(FP), DI", "\tMOVQ x+8(FP), SI", "\tMOVQ n+16(FP), CX"]
+    off = 24
+    for a, sz, t in extra_args:
+        if t == "float32":
+            out.append(f"\tVBROADCASTSS {a}+{off}(FP), Z12")
+        off += sz
+    out += ["\t" + l for l in setup()]
+    out += ["\tMOVQ CX, R8", "\tSHRQ $4, CX", f"\tJEQ {name}_tail", f"{name}_loop:", "\tVMOVUPS (SI), Z0"]
+    out += lines
+    out += [f"\tVMOVUPS Z{res}, (DI)", "\tADDQ $64, SI", "\tADDQ $64, DI", "\tDECQ CX", f"\tJNE {name}_loop",
+            f"{name}_tail:", "\tANDQ $15, R8", f"\tJEQ {name}_done"] + lane_mask(7, "R8")
+    out += ["\tVMOVUPS.Z (SI), K7, Z0"] + lines + [f"\tVMOVUPS Z{res}, K7, (DI)"]
+    out += [f"{name}_done:", "\tVZEROUPPER", "\tRET", ""]
+    return out
+
+
+def exp_sum512():
+    """expSubSumAVX512: expSubSumAVX2 on sixteen-float vectors. Each vector's
+    sum is formed as the AVX2 loop forms a step's (value i plus value i+8, then
+    the halves), so the sum has the same bits; a partial last vector loads
+    under a lane mask with -Inf past n."""
+    name = "expSubSumAVX512"
+    out = [f"// func {name}(dst *float32, x *float32, n int, sub float32, acc *[4]float64)",
+           f"TEXT ·{name}(SB), NOSPLIT, $0-40",
+           "\tMOVQ dst+0(FP), DI", "\tMOVQ x+8(FP), SI", "\tMOVQ n+16(FP), CX",
+           "\tVBROADCASTSS sub+24(FP), Z12", "\tMOVQ acc+32(FP), DX", "\tVXORPD Y11, Y11, Y11"]
+    out += ["\t" + l for l in setup()]
+    step = ["\t" + evex(l) for l in exp_nonpositive_flush(0, 1, 2, 3)]
+    add = ["\tVEXTRACTF64X4 $1, Z1, Y3", "\tVADDPS Y3, Y1, Y1", "\tVEXTRACTF128 $1, Y1, X3",
+           "\tVADDPS X3, X1, X1", "\tVCVTPS2PD X1, Y2", "\tVADDPD Y2, Y11, Y11"]
+    out += ["\tMOVQ CX, R8", "\tSHRQ $4, CX", f"\tJEQ {name}_tail", f"{name}_loop:",
+            "\tVMOVUPS (SI), Z0", "\tVSUBPS Z12, Z0, Z0"] + step + ["\tVMOVUPS Z1, (DI)"] + add
+    out += ["\tADDQ $64, SI", "\tADDQ $64, DI", "\tDECQ CX", f"\tJNE {name}_loop",
+            f"{name}_tail:", "\tANDQ $15, R8", f"\tJEQ {name}_done"] + lane_mask(7, "R8")
+    out += [f"\tVMOVUPS {c('ninf', bits=0xff800000)}, Z0", "\tVMOVUPS (SI), K7, Z0", "\tVSUBPS Z12, Z0, Z0"]
+    out += step + ["\tVMOVUPS Z1, K7, (DI)"] + add
+    out += [f"{name}_done:", "\tVMOVUPD Y11, (DX)", "\tVZEROUPPER", "\tRET", ""]
     return out
 
 
@@ -479,18 +584,23 @@ def sums():
 
 
 out = ["// Code generated by gen_math.py. DO NOT EDIT.", "", "//go:build amd64 && !purego", "", '#include "textflag.h"', ""]
-for name, body in [("expAVX2", body_exp), ("logAVX2", body_log), ("sigmoidAVX2", body_sigmoid),
-                   ("tanhAVX2", body_tanh), ("erfAVX2", body_erf), ("siluAVX2", body_silu),
-                   ("geluErfAVX2", body_gelu_erf), ("geluTanhAVX2", body_gelu_tanh), ("mishAVX2", body_mish),
-                   ("softplusAVX2", body_softplus)]:
-    out += routine(name, body)
+UNARY = [("exp", body_exp), ("log", body_log), ("sigmoid", body_sigmoid), ("tanh", body_tanh), ("erf", body_erf),
+         ("silu", body_silu), ("geluErf", body_gelu_erf), ("geluTanh", body_gelu_tanh), ("mish", body_mish),
+         ("softplus", body_softplus)]
+for name, body in UNARY:
+    out += routine(name + "AVX2", body)
 out += routine("eluAVX2", body_elu, [("alpha", 4, "float32")])
 out += exp_sum()
 out += sums()
-for name, bits in consts.items():
-    for i in range(8):
+ISA = "avx512"
+for name, body in UNARY:
+    out += routine512(name + "AVX512", body)
+out += routine512("eluAVX512", body_elu, [("alpha", 4, "float32")])
+out += exp_sum512()
+for name, bits in consts.items():  # sixteen copies: AVX2 reads the first eight
+    for i in range(16):
         out.append(f"DATA c_{name}<>+{4 * i}(SB)/4, ${bits:#010x}")
-    out.append(f"GLOBL c_{name}<>(SB), RODATA|NOPTR, $32")
+    out.append(f"GLOBL c_{name}<>(SB), RODATA|NOPTR, $64")
 for i in range(16):  # lane numbers, for masks of a partial step
     out.append(f"DATA c_lanes16<>+{4 * i}(SB)/4, ${i:#010x}")
 out.append("GLOBL c_lanes16<>(SB), RODATA|NOPTR, $64")

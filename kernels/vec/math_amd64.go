@@ -4,7 +4,10 @@ package vec
 
 import "golang.org/x/sys/cpu"
 
-func init() { useFMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA }
+func init() {
+	useFMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	use512 = useFMA && cpu.X86.HasAVX512F
+}
 
 //go:noescape
 func expAVX2(dst, x *float32, n int)
@@ -43,27 +46,134 @@ func eluAVX2(dst, x *float32, n int, alpha float32)
 func expSubSumAVX2(dst, x *float32, n int, sub float32, acc *[4]float64)
 
 //go:noescape
+func expAVX512(dst, x *float32, n int)
+
+//go:noescape
+func logAVX512(dst, x *float32, n int)
+
+//go:noescape
+func sigmoidAVX512(dst, x *float32, n int)
+
+//go:noescape
+func tanhAVX512(dst, x *float32, n int)
+
+//go:noescape
+func erfAVX512(dst, x *float32, n int)
+
+//go:noescape
+func siluAVX512(dst, x *float32, n int)
+
+//go:noescape
+func geluErfAVX512(dst, x *float32, n int)
+
+//go:noescape
+func geluTanhAVX512(dst, x *float32, n int)
+
+//go:noescape
+func mishAVX512(dst, x *float32, n int)
+
+//go:noescape
+func softplusAVX512(dst, x *float32, n int)
+
+//go:noescape
+func eluAVX512(dst, x *float32, n int, alpha float32)
+
+//go:noescape
+func expSubSumAVX512(dst, x *float32, n int, sub float32, acc *[4]float64)
+
+//go:noescape
 func sumF64AVX2(x *float32, n int, acc *[4]float64)
 
 //go:noescape
 func sumSqDevAVX2(x *float32, n int, mean float64, acc *[4]float64)
 
-// Direct calls, not function values: escape analysis then sees the
+// Direct calls, not function values (the AVX-512 forms take any n, the
+// AVX2 ones whole vectors, see unary): escape analysis then sees the
 // assembly's go:noescape, and the small accumulator and lane arrays the
 // callers pass stay on the stack instead of one heap allocation per call.
 func sumF64Asm(x *float32, n int, acc *[4]float64)                 { sumF64AVX2(x, n, acc) }
 func sumSqDevAsm(x *float32, n int, mean float64, acc *[4]float64) { sumSqDevAVX2(x, n, mean, acc) }
-func expAsm(dst, x *float32, n int)                                { expAVX2(dst, x, n) }
-func logAsm(dst, x *float32, n int)                                { logAVX2(dst, x, n) }
-func sigmoidAsm(dst, x *float32, n int)                            { sigmoidAVX2(dst, x, n) }
-func tanhAsm(dst, x *float32, n int)                               { tanhAVX2(dst, x, n) }
-func erfAsm(dst, x *float32, n int)                                { erfAVX2(dst, x, n) }
-func siluAsm(dst, x *float32, n int)                               { siluAVX2(dst, x, n) }
-func geluErfAsm(dst, x *float32, n int)                            { geluErfAVX2(dst, x, n) }
-func geluTanhAsm(dst, x *float32, n int)                           { geluTanhAVX2(dst, x, n) }
-func mishAsm(dst, x *float32, n int)                               { mishAVX2(dst, x, n) }
-func softplusAsm(dst, x *float32, n int)                           { softplusAVX2(dst, x, n) }
-func eluAsm(dst, x *float32, n int, alpha float32)                 { eluAVX2(dst, x, n, alpha) }
+func expAsm(dst, x *float32, n int) {
+	if use512 {
+		expAVX512(dst, x, n)
+	} else {
+		expAVX2(dst, x, n)
+	}
+}
+func logAsm(dst, x *float32, n int) {
+	if use512 {
+		logAVX512(dst, x, n)
+	} else {
+		logAVX2(dst, x, n)
+	}
+}
+func sigmoidAsm(dst, x *float32, n int) {
+	if use512 {
+		sigmoidAVX512(dst, x, n)
+	} else {
+		sigmoidAVX2(dst, x, n)
+	}
+}
+func tanhAsm(dst, x *float32, n int) {
+	if use512 {
+		tanhAVX512(dst, x, n)
+	} else {
+		tanhAVX2(dst, x, n)
+	}
+}
+func erfAsm(dst, x *float32, n int) {
+	if use512 {
+		erfAVX512(dst, x, n)
+	} else {
+		erfAVX2(dst, x, n)
+	}
+}
+func siluAsm(dst, x *float32, n int) {
+	if use512 {
+		siluAVX512(dst, x, n)
+	} else {
+		siluAVX2(dst, x, n)
+	}
+}
+func geluErfAsm(dst, x *float32, n int) {
+	if use512 {
+		geluErfAVX512(dst, x, n)
+	} else {
+		geluErfAVX2(dst, x, n)
+	}
+}
+func geluTanhAsm(dst, x *float32, n int) {
+	if use512 {
+		geluTanhAVX512(dst, x, n)
+	} else {
+		geluTanhAVX2(dst, x, n)
+	}
+}
+func mishAsm(dst, x *float32, n int) {
+	if use512 {
+		mishAVX512(dst, x, n)
+	} else {
+		mishAVX2(dst, x, n)
+	}
+}
+func softplusAsm(dst, x *float32, n int) {
+	if use512 {
+		softplusAVX512(dst, x, n)
+	} else {
+		softplusAVX2(dst, x, n)
+	}
+}
+func eluAsm(dst, x *float32, n int, alpha float32) {
+	if use512 {
+		eluAVX512(dst, x, n, alpha)
+	} else {
+		eluAVX2(dst, x, n, alpha)
+	}
+}
 func expSubSumAsm(dst, x *float32, n int, sub float32, acc *[4]float64) {
-	expSubSumAVX2(dst, x, n, sub, acc)
+	if use512 {
+		expSubSumAVX512(dst, x, n, sub, acc)
+	} else {
+		expSubSumAVX2(dst, x, n, sub, acc)
+	}
 }

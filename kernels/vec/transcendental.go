@@ -335,17 +335,26 @@ func copysign32(y, x float32) float32 {
 	return math.Float32frombits(math.Float32bits(y)&^(1<<31) | math.Float32bits(x)&(1<<31))
 }
 
-// useFMA is set when the CPU has AVX2 and FMA, which the assembly versions need.
-var useFMA = false
+// useFMA is set when the CPU has AVX2 and FMA, which the assembly versions
+// need; use512 when it also has AVX-512 (sixteen lanes, the same operations
+// per lane, so the same bits as AVX2).
+var useFMA, use512 = false, false
 
 // unary runs f over x into dst (dst and x may alias): whole vectors in
-// assembly, the tail through the same assembly on a padded copy.
+// assembly, the tail through the same assembly on a padded copy (AVX2) or
+// under a lane mask (AVX-512).
 func unary(dst, x []float32, asm func(dst, x *float32, n int), f func(float32) float32) {
 	n := len(dst)
 	x = x[:n]
 	if !useFMA {
 		for i, v := range x {
 			dst[i] = f(v)
+		}
+		return
+	}
+	if use512 {
+		if n > 0 { // the last partial vector runs under a lane mask
+			asm(&dst[0], &x[0], n)
 		}
 		return
 	}

@@ -147,26 +147,45 @@ func accuracyInputs(c *mathCase, short bool) []float32 {
 	return xs
 }
 
+// mathPath is one way the functions run: the portable Go code, AVX2 or AVX-512.
+type mathPath struct {
+	name        string
+	fma, avx512 bool
+}
+
+// mathPaths lists the paths this machine can run, Go first; restore undoes
+// a use.
+func mathPaths() (paths []mathPath, restore func()) {
+	paths = []mathPath{{"Go", false, false}}
+	if useFMA {
+		paths = append(paths, mathPath{"AVX2", true, false})
+	}
+	if use512 {
+		paths = append(paths, mathPath{"AVX-512", true, true})
+	}
+	fma, z := useFMA, use512
+	return paths, func() { useFMA, use512 = fma, z }
+}
+
+func (p mathPath) use() { useFMA, use512 = p.fma, p.avx512 }
+
 // TestAccuracy measures every function against float64 over more than 10^7
-// inputs, on the assembly path and on the portable Go path, and asserts the
+// inputs, on each assembly path and on the portable Go path, and asserts the
 // bounds documented in transcendental.go.
 func TestAccuracy(t *testing.T) {
-	paths := []bool{false}
-	if useFMA {
-		paths = append(paths, true)
-	}
-	defer func(v bool) { useFMA = v }(useFMA)
+	paths, restore := mathPaths()
+	defer restore()
 	for i := range mathCases {
 		c := &mathCases[i]
 		t.Run(c.name, func(t *testing.T) {
 			xs := accuracyInputs(c, testing.Short())
 			got := make([]float32, len(xs))
-			for _, simd := range paths {
-				useFMA = simd
+			for _, p := range paths {
+				p.use()
 				c.run(got, xs)
 				var s errStats
 				s.check(c, xs, got)
-				path := map[bool]string{false: "Go", true: "AVX2"}[simd]
+				path := p.name
 				t.Logf("%-8s %-4s %d values: max %.3f ulp (at %g), %.3f ulp for |x| <= 3, max relative %.3g (at %g), abs below %g: %.3g",
 					c.name, path, s.n, s.maxULP, s.atULP, s.maxULPCore, s.maxRel, s.atRel, c.tiny, s.maxTinyAbs)
 				for _, b := range s.bad {
@@ -215,10 +234,92 @@ func TestPathsAgree(t *testing.T) {
 	}
 }
 
+// TestAVX512MatchesAVX2: the AVX-512 routines perform the AVX2 ones'
+// operations lane by lane, so every output has the same bits, the masked
+// tails of every length and dst aliasing x included; ExpSum's sum too.
+func TestAVX512MatchesAVX2(t *testing.T) {
+	if !use512 {
+		t.Skip("no AVX-512 on this machine")
+	}
+	_, restore := mathPaths()
+	defer restore()
+	same := func(a, b float32) bool {
+		return math.Float32bits(a) == math.Float32bits(b) || (a != a && b != b)
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	for i := range mathCases {
+		c := &mathCases[i]
+		xs := accuracyInputs(c, true)
+		var n512, n2 int
+		check := func(xs []float32, alias bool) {
+			a, b := make([]float32, len(xs)), make([]float32, len(xs))
+			if alias {
+				copy(a, xs)
+				copy(b, xs)
+			}
+			use512 = true
+			if alias {
+				c.run(a, a)
+			} else {
+				c.run(a, xs)
+			}
+			use512 = false
+			if alias {
+				c.run(b, b)
+			} else {
+				c.run(b, xs)
+			}
+			for j := range a {
+				if !same(a[j], b[j]) {
+					t.Fatalf("%s n=%d alias=%v: x=%g (%#x): AVX-512 %g (%#x), AVX2 %g (%#x)", c.name, len(xs), alias,
+						xs[j], math.Float32bits(xs[j]), a[j], math.Float32bits(a[j]), b[j], math.Float32bits(b[j]))
+				}
+			}
+			n512 += len(a)
+			n2++
+		}
+		check(xs, false)
+		for n := 0; n <= 48; n++ {
+			part := make([]float32, n)
+			for j := range part {
+				part[j] = xs[r.IntN(len(xs))]
+			}
+			check(part, false)
+			check(part, true)
+		}
+		t.Logf("%s: %d values in %d calls, same bits", c.name, n512, n2)
+	}
+	for n := 0; n <= 300; n++ {
+		x := make([]float32, n)
+		for j := range x {
+			x[j] = float32(r.NormFloat64() * 20)
+			if r.IntN(30) == 0 {
+				x[j] = float32(math.Inf(-1))
+			}
+		}
+		_, m := MinMax(x)
+		a, b := make([]float32, n), make([]float32, n)
+		use512 = true
+		sa := ExpSum(a, x, m)
+		use512 = false
+		sb := ExpSum(b, x, m)
+		if sa != sb {
+			t.Fatalf("ExpSum n=%d: AVX-512 sum %.17g, AVX2 %.17g", n, sa, sb)
+		}
+		for j := range a {
+			if !same(a[j], b[j]) {
+				t.Fatalf("ExpSum n=%d: x=%g: AVX-512 %g, AVX2 %g", n, x[j], a[j], b[j])
+			}
+		}
+	}
+}
+
 func TestExpSum(t *testing.T) {
-	defer func(v bool) { useFMA = v }(useFMA)
-	for _, simd := range []bool{false, useFMA} {
-		useFMA = simd
+	paths, restore := mathPaths()
+	defer restore()
+	for _, p := range paths {
+		p.use()
+		simd := p.name
 		for _, n := range []int{1, 5, 8, 13, 15, 16, 17, 24, 31, 40, 64, 100, 256, 1000} {
 			x := make([]float32, n)
 			for i := range x {
@@ -235,7 +336,7 @@ func TestExpSum(t *testing.T) {
 				}
 			}
 			if math.Abs(s-want) > 1e-6*want {
-				t.Fatalf("n=%d simd=%v: sum %g, want %g", n, simd, s, want)
+				t.Fatalf("n=%d %s: sum %g, want %g", n, simd, s, want)
 			}
 			// The sum of the values it wrote: float32 sums of four values
 			// (AVX2) before float64 stay within two roundings.
@@ -244,7 +345,7 @@ func TestExpSum(t *testing.T) {
 				exact += float64(v)
 			}
 			if math.Abs(s-exact) > 1.2e-7*exact {
-				t.Fatalf("n=%d simd=%v: sum %.17g, its values sum to %.17g (relative %.2g)", n, simd, s, exact, math.Abs(s-exact)/exact)
+				t.Fatalf("n=%d %s: sum %.17g, its values sum to %.17g (relative %.2g)", n, simd, s, exact, math.Abs(s-exact)/exact)
 			}
 			// A row that goes on with -Inf (exp 0) sums to the same bits:
 			// fused attention leaves a causal mask's tail out.
@@ -255,7 +356,7 @@ func TestExpSum(t *testing.T) {
 				}
 				ld := make([]float32, len(long))
 				if ls := ExpSum(ld, long, 8); ls != s {
-					t.Fatalf("n=%d simd=%v: sum %.17g, with %d -Inf after it %.17g", n, simd, s, extra, ls)
+					t.Fatalf("n=%d %s: sum %.17g, with %d -Inf after it %.17g", n, simd, s, extra, ls)
 				}
 			}
 		}
@@ -271,13 +372,19 @@ func BenchmarkMath(b *testing.B) {
 		x[i] = float32(r.NormFloat64() * 3)
 	}
 	dst := make([]float32, len(x))
+	paths, restore := mathPaths()
+	defer restore()
 	for _, c := range mathCases {
-		b.Run(c.name, func(b *testing.B) {
-			b.SetBytes(int64(4 * len(x)))
-			for b.Loop() {
-				c.run(dst, x)
-			}
-		})
+		for _, p := range paths {
+			b.Run(c.name+"/"+p.name, func(b *testing.B) {
+				p.use()
+				b.SetBytes(int64(4 * len(x)))
+				for b.Loop() {
+					c.run(dst, x)
+				}
+			})
+		}
+		restore()
 		b.Run(c.name+"/scalar64", func(b *testing.B) {
 			b.SetBytes(int64(4 * len(x)))
 			for b.Loop() {
@@ -330,13 +437,19 @@ func BenchmarkSoftmaxRow(b *testing.B) {
 	}
 	dst := make([]float32, len(x))
 	_, m := MinMax(x)
-	b.Run("vec", func(b *testing.B) {
-		b.SetBytes(int64(4 * len(x)))
-		for b.Loop() {
-			s := ExpSum(dst, x, m)
-			MulScalar(dst, dst, float32(1/s))
-		}
-	})
+	paths, restore := mathPaths()
+	defer restore()
+	for _, p := range paths {
+		b.Run(p.name, func(b *testing.B) {
+			p.use()
+			b.SetBytes(int64(4 * len(x)))
+			for b.Loop() {
+				s := ExpSum(dst, x, m)
+				MulScalar(dst, dst, float32(1/s))
+			}
+		})
+	}
+	restore()
 	b.Run("scalar64", func(b *testing.B) {
 		b.SetBytes(int64(4 * len(x)))
 		for b.Loop() {
