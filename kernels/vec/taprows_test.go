@@ -1,6 +1,7 @@
 package vec
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -15,8 +16,8 @@ import (
 // 25 taps at random offsets, with and without an epilogue, NaN and infinities.
 func TestTapRowsMatchesPasses(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	saved := useSIMD
-	defer func() { useSIMD = saved }()
+	saved, saved512 := useSIMD, use512
+	defer func() { useSIMD, use512 = saved, saved512 }()
 	eps := []Epilogue{NoEpilogue(), {Mul: 0.75, Add: -0.125, Lo: 0, Hi: 6}, {Mul: -1.5, Add: 0.5, Lo: float32(math.Inf(-1)), Hi: 1}}
 	for _, sx := range []int{1, 2} {
 		for _, cols := range []int{1, 2, 5, 7, 8, 9, 14, 15, 16, 28, 31, 32, 33, 56, 71} {
@@ -55,8 +56,9 @@ func TestTapRowsMatchesPasses(t *testing.T) {
 						}
 						copy(want[y*cols:], row)
 					}
-					for _, simd := range []bool{false, saved} {
-						useSIMD = simd
+					for _, path := range simdPaths(saved, saved512) {
+						simd := path.name
+						useSIMD, use512 = path.simd, path.avx512
 						got := make([]float32, rows*cols+3)
 						for i := range got {
 							got[i] = 12345 // stale values must be overwritten, and nothing past the outputs
@@ -66,12 +68,12 @@ func TestTapRowsMatchesPasses(t *testing.T) {
 						}
 						for i := range want {
 							if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
-								t.Fatalf("sx=%d %dx%d taps=%d ep=%+v simd=%v [%d]: got %v, want %v", sx, rows, cols, taps, ep, simd, i, got[i], want[i])
+								t.Fatalf("sx=%d %dx%d taps=%d ep=%+v %s [%d]: got %v, want %v", sx, rows, cols, taps, ep, simd, i, got[i], want[i])
 							}
 						}
 						for i := rows * cols; i < len(got); i++ {
 							if got[i] != 12345 {
-								t.Fatalf("sx=%d %dx%d simd=%v: wrote past the outputs at %d", sx, rows, cols, simd, i)
+								t.Fatalf("sx=%d %dx%d %s: wrote past the outputs at %d", sx, rows, cols, simd, i)
 							}
 						}
 						// With room past the outputs (which it may then overwrite).
@@ -81,15 +83,35 @@ func TestTapRowsMatchesPasses(t *testing.T) {
 						}
 						for i := range want {
 							if math.Float32bits(long[i]) != math.Float32bits(want[i]) && !(long[i] != long[i] && want[i] != want[i]) {
-								t.Fatalf("sx=%d %dx%d taps=%d simd=%v, room past the outputs [%d]: got %v, want %v", sx, rows, cols, taps, simd, i, long[i], want[i])
+								t.Fatalf("sx=%d %dx%d taps=%d %s, room past the outputs [%d]: got %v, want %v", sx, rows, cols, taps, simd, i, long[i], want[i])
 							}
 						}
 					}
-					useSIMD = saved
+					useSIMD, use512 = saved, saved512
 				}
 			}
 		}
 	}
+}
+
+// simdPath is one way the vec kernels run: portable Go, AVX2, or AVX2 with
+// the AVX-512 kernels where there are some.
+type simdPath struct {
+	name          string
+	simd, avx512 bool
+}
+
+// simdPaths lists the paths this machine runs (simd and avx512: useSIMD
+// and use512 as the CPU set them).
+func simdPaths(simd, avx512 bool) []simdPath {
+	paths := []simdPath{{"Go", false, false}}
+	if simd {
+		paths = append(paths, simdPath{"AVX2", true, false})
+	}
+	if simd && avx512 {
+		paths = append(paths, simdPath{"AVX-512", true, true})
+	}
+	return paths
 }
 
 // TestNoEpilogueKeepsBits checks that the identity epilogue keeps -0, NaN and
@@ -250,5 +272,34 @@ func TestSplitRows(t *testing.T) {
 	}
 	if err := SplitRows(make([]float32, 4), make([]float32, 4), 4, make([]float32, 20), 10, 2, 10); err == nil {
 		t.Error("5 even columns into rows 4 apart: no error")
+	}
+}
+
+// BenchmarkTapRows is one depthwise channel's 3x3 taps at stride 1 over a
+// padded plane (hw x hw outputs), as depthwiseRows calls it: MAC/ns.
+func BenchmarkTapRows(b *testing.B) {
+	for _, hw := range []int{13, 26, 52, 56, 104} {
+		b.Run(fmt.Sprint(hw), func(b *testing.B) {
+			rs := hw + 2
+			src := make([]float32, (hw+2)*rs+16)
+			for i := range src {
+				src[i] = float32(i%7) - 3
+			}
+			var offs []int
+			for ki := 0; ki < 3; ki++ {
+				for kj := 0; kj < 3; kj++ {
+					offs = append(offs, ki*rs+kj)
+				}
+			}
+			w := []float32{1, 2, 3, 4, 5, 6, 7, 8, 9}
+			dst := make([]float32, hw*hw)
+			ep := Epilogue{Mul: 1, Lo: float32(math.Inf(-1)), Hi: float32(math.Inf(1))}
+			for b.Loop() {
+				if err := TapRows(dst, src, offs, w, 0.5, hw, hw, rs, 1, ep); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(9*hw*hw*b.N)/float64(b.Elapsed().Nanoseconds()), "MAC/ns")
+		})
 	}
 }

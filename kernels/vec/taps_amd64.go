@@ -19,8 +19,17 @@ func stride2Asm(dst, src *float32, n int) { stride2AVX2(dst, src, n) }
 //go:noescape
 func tapRowsAVX2(dst, src *float32, offs *int, w *float32, taps, rows, cols, srcRow, sx int, bias float32, ep *Epilogue)
 
+//go:noescape
+func tapRowsAVX512(dst, src *float32, offs *int, w *float32, taps, rows, cols, srcRow, sx int, bias float32, ep *Epilogue)
+
+// tapRowsAsm takes the AVX-512 kernel on maps at least one 16-float vector
+// wide (same bits as AVX2; narrower ones would store past their rows).
 func tapRowsAsm(dst, src *float32, offs *int, w *float32, taps, rows, cols, srcRow, sx int, bias float32, ep *Epilogue) {
-	tapRowsAVX2(dst, src, offs, w, taps, rows, cols, srcRow, sx, bias, ep)
+	if use512 && cols >= 16 {
+		tapRowsAVX512(dst, src, offs, w, taps, rows, cols, srcRow, sx, bias, ep)
+	} else {
+		tapRowsAVX2(dst, src, offs, w, taps, rows, cols, srcRow, sx, bias, ep)
+	}
 }
 
 //go:noescape
