@@ -97,7 +97,7 @@ func TestTapRowsMatchesPasses(t *testing.T) {
 // simdPath is one way the vec kernels run: portable Go, AVX2, or AVX2 with
 // the AVX-512 kernels where there are some.
 type simdPath struct {
-	name          string
+	name         string
 	simd, avx512 bool
 }
 
