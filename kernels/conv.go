@@ -165,6 +165,11 @@ type convKernel struct {
 	packed   []*gemm.PackedA             // per group, when the weights are constant
 	narrow   []*gemm.PackedA             // the same for the 4-row grid kernel, when it wastes fewer rows
 	layout   *atomic.Pointer[gridLayout] // the grid path's layout for the last geometry
+	pwOffs   *atomic.Pointer[planeOffs]  // a pointwise convolution's input planes, for the narrow grid kernel
+	// pwPacked and pwNarrow are packed and narrow packed for a pointwise
+	// convolution's input on maps of at least streamedPlane pixels
+	// (gemm.PackAStreamed), or nil.
+	pwPacked, pwNarrow []*gemm.PackedA
 	wConst   *graph.Tensor
 	res      *residual                        // a fused shortcut Add (and Relu), its tensor the 4th input
 	dw       *atomic.Pointer[depthwiseParams] // depthwiseC8's blocked weights and epilogue, when weights and bias are constant
@@ -175,7 +180,7 @@ func newConv(ni *NodeInfo) (Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &convKernel{p: p, wConst: ni.Const(1), ni: ni, layout: new(atomic.Pointer[gridLayout]), dw: new(atomic.Pointer[depthwiseParams])}
+	k := &convKernel{p: p, wConst: ni.Const(1), ni: ni, layout: new(atomic.Pointer[gridLayout]), pwOffs: new(atomic.Pointer[planeOffs]), dw: new(atomic.Pointer[depthwiseParams])}
 	if w := k.wConst; w != nil {
 		if err := wantFloat(w, "Conv weights"); err != nil {
 			return nil, err
@@ -191,12 +196,24 @@ func newConv(ni *NodeInfo) (Kernel, error) {
 		kk := graph.Numel(w.Shape[1:])
 		if !(mg == 1 && p.group > 1) { // depthwise runs directly, no packing
 			wd := w.Float32s()
+			// A pointwise convolution reads its input in place, each input
+			// channel a row of B: on large maps from packings for that too
+			// (gemm.PackAStreamed), where they differ.
+			pointwise := kk == w.Shape[1] && p.sh == 1 && p.sw == 1 && !pointwiseKBlocks
 			for g := 0; g < p.group; g++ {
 				wg := gemm.Matrix{Data: wd[g*mg*kk:], Stride: kk}
 				k.packed = append(k.packed, gemm.PackA(mg, kk, 1, wg))
 				// Compared on 96 columns, a whole number of every kernel's panels (16, 24, 32).
+				narrow := false
 				if q := gemm.PackANarrow(mg, kk, wg); q != nil && gemm.GridTiles(q, 96) < gemm.GridTiles(k.packed[g], 96) {
 					k.narrow = append(k.narrow, q)
+					narrow = true
+				}
+				if q := gemm.PackAStreamed(mg, kk, 1, wg); pointwise && q != nil {
+					k.pwPacked = append(k.pwPacked, q)
+					if narrow {
+						k.pwNarrow = append(k.pwNarrow, gemm.PackANarrowStreamed(mg, kk, wg))
+					}
 				}
 			}
 		}
@@ -334,6 +351,10 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	kk := cg * kh * kw
 	spatialN := oh * ow
 	pointwise := kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && pt == 0 && pl == 0 && oh == h && ow == wd
+	narrow := k.narrow
+	if pointwise && packed && k.pwPacked != nil && spatialN >= streamedPlane {
+		packs, narrow = k.pwPacked, k.pwNarrow
+	}
 	// Threads take work items: bands of output rows of one group of one image,
 	// each running the bias, im2col (unless pointwise), a one-thread GEMM and
 	// the fused epilogue while its rows are in cache; a thread takes items
@@ -353,7 +374,7 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	// pass that fills the output with the bias first.
 	if workers > 1 && packed && n*g == 1 && (pointwise || kk*spatialN <= 1<<20) {
 		if parts := channelParts(packs[0], workers, oh, ow, bandRows, pointwise); parts > 1 {
-			k.runChannels(ctx, geo, parts, workers, pointwise, xd, od, bias, prog, epi, sk, skip)
+			k.runChannels(ctx, geo, packs[0], parts, workers, pointwise, xd, od, bias, prog, epi, sk, skip)
 			return out, skip, nil
 		}
 	}
@@ -375,6 +396,17 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		n := j1 - j0
 		dst := og[j0:]
 		switch {
+		case packed && pointwise && narrow != nil && !pointwiseTiles && gemm.GridTiles(narrow[gi], n) < gemm.GridTiles(packs[gi], n):
+			// Few output channels (16 on AVX-512): the 8-row grid kernel
+			// reads the input planes in place (one grid row of n pixels,
+			// a tap per input channel), where the 12-row tiles would
+			// compute 24 rows.
+			grid := gemm.Grid{Data: src.Data, Offs: k.planeOffs(cg, spatialN), Rows: 1, Cols: n, RowStride: n}
+			if bias != nil {
+				gemm.MulPackedAGridBias(narrow[gi], grid, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
+			} else {
+				gemm.MulPackedAGrid(narrow[gi], grid, 0, dst, spatialN, threads)
+			}
 		case packed && bias != nil: // the micro-kernels add the bias as they store
 			gemm.MulPackedABias(packs[gi], n, src, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
 		case packed:
@@ -476,7 +508,7 @@ var noChannelSplit = false
 // weights, split into parts shares of its output channels: im2col first
 // (unless pointwise; itself split across threads), then each share's GEMM
 // and epilogue. Each output element is summed as on one thread.
-func (k *convKernel) runChannels(ctx *Context, geo convGeom, parts, threads int, pointwise bool, xd, od, bias []float32, prog *ewProgram, epi *ewRun, sk []float32, skip bool) {
+func (k *convKernel) runChannels(ctx *Context, geo convGeom, pa *gemm.PackedA, parts, threads int, pointwise bool, xd, od, bias []float32, prog *ewProgram, epi *ewRun, sk []float32, skip bool) {
 	spatialN := geo.oh * geo.ow
 	src := gemm.Matrix{Data: xd, Stride: spatialN}
 	if !pointwise {
@@ -486,7 +518,6 @@ func (k *convKernel) runChannels(ctx *Context, geo convGeom, parts, threads int,
 		im2col(ctx, geo, geo.c, xd, col, 0, geo.oh)
 		src.Data = col
 	}
-	pa := k.packed[0]
 	parallel.For(threads, parts, func(part int) {
 		i0, i1 := gemm.MulPackedAPart(pa, part, parts, spatialN, src, bias, od, spatialN)
 		var regs [][]float32
@@ -834,3 +865,40 @@ func floorDiv(a, b int) int {
 	}
 	return q
 }
+
+// planeOffs are the offsets of c input planes of plane floats each.
+type planeOffs struct {
+	plane int
+	offs  []int
+}
+
+// planeOffs returns c plane offsets plane floats apart, kept from call to
+// call (a pointwise convolution runs on one geometry).
+func (k *convKernel) planeOffs(c, plane int) []int {
+	if p := k.pwOffs.Load(); p != nil && p.plane == plane && len(p.offs) == c {
+		return p.offs
+	}
+	p := &planeOffs{plane: plane, offs: make([]int, c)}
+	for i := range p.offs {
+		p.offs[i] = i * plane
+	}
+	k.pwOffs.Store(p)
+	return p.offs
+}
+
+// pointwiseTiles keeps pointwise convolutions on the 12-row tiles, for the
+// benchmark that compares the two.
+var pointwiseTiles = false
+
+// pointwiseKBlocks packs a pointwise convolution's weights in whole k blocks
+// (gemm.PackA) only, for the benchmark that compares the two packings.
+var pointwiseKBlocks = false
+
+// streamedPlane is the smallest map (pixels) on which a pointwise
+// convolution takes gemm.PackAStreamed's packing: its input's rows are then
+// a few pages apart. Paired runs, AVX-512 machine, ms with / without: 1x1
+// 128->16 on 55x55 0.27 / 0.33, 144->24 on 56x56 0.31 / 0.42, 256->64 on
+// 56x56 1.51 / 1.76; on 28x28 and smaller it cost 5-8% (192->32 on 28x28,
+// 256->32 on 27x27, 512->64 on 13x13): the rows are close and the extra
+// passes over C cost more than the streams.
+const streamedPlane = 2048

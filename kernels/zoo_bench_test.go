@@ -73,12 +73,24 @@ func BenchmarkZoo(b *testing.B) {
 // one locked thread, and returns each path's median thread CPU ms per pass:
 // alternating run by run lets a loaded machine reach both paths alike.
 func cpuPerPath(b *testing.B, s *Session, in map[string]*graph.Tensor, warm int, setPath func(path int)) (first, second float64) {
+	return alternate(b, in, warm, func(path int) *Session { setPath(path); return s })
+}
+
+// cpuPerSession is cpuPerPath over two sessions (two builds of one model).
+func cpuPerSession(b *testing.B, ss []*Session, in map[string]*graph.Tensor, warm int) (first, second float64) {
+	return alternate(b, in, warm, func(path int) *Session { return ss[path] })
+}
+
+// alternate runs session(0) and session(1) in turn on in, warm untimed
+// rounds then b.N timed ones, on one locked thread, and returns their median
+// thread CPU ms per pass.
+func alternate(b *testing.B, in map[string]*graph.Tensor, warm int, session func(path int) *Session) (first, second float64) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var times [2][]float64
 	for i := 0; i < b.N+warm; i++ {
 		for path := 0; path < 2; path++ {
-			setPath(path)
+			s := session(path)
 			t0 := threadCPU()
 			out, err := s.Run(in)
 			if err != nil {
