@@ -170,9 +170,9 @@ type convKernel struct {
 	// convolution's input on maps of at least streamedPlane pixels
 	// (gemm.PackAStreamed), or nil.
 	pwPacked, pwNarrow []*gemm.PackedA
-	wConst   *graph.Tensor
-	res      *residual                        // a fused shortcut Add (and Relu), its tensor the 4th input
-	dw       *atomic.Pointer[depthwiseParams] // depthwiseC8's blocked weights and epilogue, when weights and bias are constant
+	wConst             *graph.Tensor
+	res                *residual                        // a fused shortcut Add (and Relu), its tensor the 4th input
+	dw                 *atomic.Pointer[depthwiseParams] // depthwiseC8's blocked weights and epilogue, when weights and bias are constant
 }
 
 func newConv(ni *NodeInfo) (Kernel, error) {
