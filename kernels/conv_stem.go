@@ -200,9 +200,7 @@ func runStem(ctx *Context, l *stemLayout, n, g, mg int, xd, od, bias []float32, 
 					// multiple of 8 wide, before they go out.
 					eps[gi*mg+i].Apply(wide[i*np : (i+1)*np])
 				}
-				for y := y0; y < y1; y++ {
-					copy(og[i*spatialN+y*ow:i*spatialN+(y+1)*ow], wide[i*np+(y-y0)*cols:])
-				}
+				copyRowsOut(og[i*spatialN+y0*ow:], ow, wide[i*np:], cols, y1-y0)
 			}
 			if eps == nil {
 				finish(y0, y1)
