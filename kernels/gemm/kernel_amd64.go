@@ -55,7 +55,7 @@ var avx2Kernel = kernel{name: "avx2-6x16", mr: 6, nr: 16, fn: func(kc int, a, b,
 		kernelAVX2OffsTiles(kc, &a[0], &b[0], &offs[0], &c[0], ldc, ds[1], acc, rows, biasPtr(bias, rows))
 	}},
 	grid4x24,
-}}
+}, gemv: gemvPanels(16, gemvPanels16AVX2)}
 
 // grid4x24 is the 4 x 24 offsets kernel; every AVX2 machine runs it.
 var grid4x24 = gridKernel{mr: 4, nr: 24, fn: offs4(24, kernelAVX2Offs4x24),
@@ -115,7 +115,27 @@ var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int,
 	_ = b[(kc-1)*ldb+31]
 	_ = c[11*ldc+31]
 	kernelAVX512Strided(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
-}, rows8: rows8AVX2, rows: tileColumn(12, 32, kernelAVX512Tiles), grid: []gridKernel{grid12x32, grid8x32, grid4x24}}
+}, rows8: rows8AVX2, rows: tileColumn(12, 32, kernelAVX512Tiles), grid: []gridKernel{grid12x32, grid8x32, grid4x24},
+	gemv: gemvPanels(32, gemvPanels32AVX512)}
+
+//go:noescape
+func gemvPanels32AVX512(kc int, x, b *float32, panels int, y *float32, acc bool)
+
+//go:noescape
+func gemvPanels16AVX2(kc int, x, b *float32, panels int, y *float32, acc bool)
+
+// gemvPanels wraps an nr-wide kernel.gemv routine with its bounds checks.
+func gemvPanels(nr int, k func(kc int, x, b *float32, panels int, y *float32, acc bool)) func(kc int, x, b []float32, panels int, y []float32, acc bool) {
+	return func(kc int, x, b []float32, panels int, y []float32, acc bool) {
+		if kc == 0 || panels == 0 {
+			return
+		}
+		_ = x[kc-1]
+		_ = b[panels*kc*nr-1]
+		_ = y[panels*nr-1]
+		k(kc, &x[0], &b[0], panels, &y[0], acc)
+	}
+}
 
 // tileColumn wraps an mr x nr tile-column kernel (kernel.rows) with its
 // bounds checks.

@@ -4,7 +4,31 @@ import "os"
 
 // portableKernel is the pure-Go micro-kernel (4 x 8), used where no SIMD kernel
 // runs and tested on every machine.
-var portableKernel = kernel{name: "go-4x8", mr: 4, nr: 8, fn: portableFn}
+var portableKernel = kernel{name: "go-4x8", mr: 4, nr: 8, fn: portableFn, gemv: portableGemv}
+
+// portableGemv is kernel.gemv for portableFn's 8-wide panels, with its
+// roundings: a product, then a sum.
+func portableGemv(kc int, x, b []float32, panels int, y []float32, acc bool) {
+	x = x[:kc]
+	for q := 0; q < panels; q++ {
+		var t [8]float32
+		bq := b[q*kc*8 : (q+1)*kc*8]
+		for p, xp := range x {
+			bp := bq[p*8 : p*8+8 : p*8+8]
+			for j := range t {
+				t[j] += xp * bp[j]
+			}
+		}
+		row := y[q*8 : q*8+8]
+		if acc {
+			for j := range row {
+				row[j] += t[j]
+			}
+		} else {
+			copy(row, t[:])
+		}
+	}
+}
 
 func portableFn(kc int, a, b, c []float32, ldc int, acc bool) {
 	var t [4][8]float32
