@@ -429,25 +429,6 @@ def setup():
     ]
 
 
-def routine(name, body, extra_args=()):
-    lines, res = body()
-    frame = 24 + sum(sz for _, sz, _ in extra_args)
-    sig = ", ".join(["dst *float32", "x *float32", "n int"] + [f"{a} {t}" for a, _, t in extra_args])
-    out = [f"// func {name}({sig})", f"TEXT ·{name}(SB), NOSPLIT, $0-{frame}",
-           "\tMOVQ dst+0(FP), DI", "\tMOVQ x+8(FP), SI", "\tMOVQ n+16(FP), CX"]
-    off = 24
-    for a, sz, t in extra_args:
-        if t == "float32":
-            out.append(f"\tVBROADCASTSS {a}+{off}(FP), Y12")
-        off += sz
-    out += ["\t" + l for l in setup()]
-    out += ["\tSHRQ $3, CX", f"\tJEQ {name}_done", f"{name}_loop:", "\tVMOVUPS (SI), Y0"]
-    out += ["\t" + l for l in lines]
-    out += [f"\tVMOVUPS Y{res}, (DI)", "\tADDQ $32, SI", "\tADDQ $32, DI", "\tDECQ CX", f"\tJNE {name}_loop",
-            f"{name}_done:", "\tVZEROUPPER", "\tRET", ""]
-    return out
-
-
 EVEX = {"VANDPS": "VPANDD", "VORPS": "VPORD", "VXORPS": "VPXORD", "VANDNPS": "VPANDND", "VPAND": "VPANDD"}
 
 
@@ -464,13 +445,15 @@ def lane_mask(k, r):
     return [f"\tMOVQ {r}, CX", "\tMOVL $1, AX", "\tSHLL CX, AX", "\tDECL AX", f"\tKMOVW AX, K{k}"]
 
 
-def routine512(name, body, extra_args=()):
-    """The AVX-512 form of routine(): sixteen floats a step, and a last
-    partial step under a lane mask (K7) instead of the caller's padded copy;
-    masked loads do not fault past the end. Same operations per lane as the
-    AVX2 routine, so the same bits."""
+def routine(name, body, extra_args=()):
+    """A unary routine over dst and x: AVX2, eight floats a step over n (a
+    multiple of 8; the caller pads a tail), or AVX-512 (ISA), sixteen a step
+    and a last partial step under a lane mask (K7), whose masked loads do not
+    fault past the end. The same operations per lane, so the same bits."""
     lines, res = body()
-    lines = ["\t" + evex(l) for l in lines]
+    z = ISA == "avx512"
+    w = 64 if z else 32
+    lines = ["\t" + (evex(l) if z else l) for l in lines]
     frame = 24 + sum(sz for _, sz, _ in extra_args)
     sig = ", ".join(["dst *float32", "x *float32", "n int"] + [f"{a} {t}" for a, _, t in extra_args])
     out = [f"// func {name}({sig})", f"TEXT ·{name}(SB), NOSPLIT, $0-{frame}",
@@ -478,14 +461,17 @@ def routine512(name, body, extra_args=()):
     off = 24
     for a, sz, t in extra_args:
         if t == "float32":
-            out.append(f"\tVBROADCASTSS {a}+{off}(FP), Z12")
+            out.append(f"\tVBROADCASTSS {a}+{off}(FP), {Y(12)}")
         off += sz
     out += ["\t" + l for l in setup()]
-    out += ["\tMOVQ CX, R8", "\tSHRQ $4, CX", f"\tJEQ {name}_tail", f"{name}_loop:", "\tVMOVUPS (SI), Z0"]
+    end = f"{name}_tail" if z else f"{name}_done"
+    out += (["\tMOVQ CX, R8", "\tSHRQ $4, CX"] if z else ["\tSHRQ $3, CX"]) + [
+        f"\tJEQ {end}", f"{name}_loop:", f"\tVMOVUPS (SI), {Y(0)}"]
     out += lines
-    out += [f"\tVMOVUPS Z{res}, (DI)", "\tADDQ $64, SI", "\tADDQ $64, DI", "\tDECQ CX", f"\tJNE {name}_loop",
-            f"{name}_tail:", "\tANDQ $15, R8", f"\tJEQ {name}_done"] + lane_mask(7, "R8")
-    out += ["\tVMOVUPS.Z (SI), K7, Z0"] + lines + [f"\tVMOVUPS Z{res}, K7, (DI)"]
+    out += [f"\tVMOVUPS {Y(res)}, (DI)", f"\tADDQ ${w}, SI", f"\tADDQ ${w}, DI", "\tDECQ CX", f"\tJNE {name}_loop"]
+    if z:
+        out += [f"{name}_tail:", "\tANDQ $15, R8", f"\tJEQ {name}_done"] + lane_mask(7, "R8")
+        out += ["\tVMOVUPS.Z (SI), K7, Z0"] + lines + [f"\tVMOVUPS Z{res}, K7, (DI)"]
     out += [f"{name}_done:", "\tVZEROUPPER", "\tRET", ""]
     return out
 
@@ -594,8 +580,8 @@ out += exp_sum()
 out += sums()
 ISA = "avx512"
 for name, body in UNARY:
-    out += routine512(name + "AVX512", body)
-out += routine512("eluAVX512", body_elu, [("alpha", 4, "float32")])
+    out += routine(name + "AVX512", body)
+out += routine("eluAVX512", body_elu, [("alpha", 4, "float32")])
 out += exp_sum512()
 for name, bits in consts.items():  # sixteen copies: AVX2 reads the first eight
     for i in range(16):

@@ -4,11 +4,17 @@ import "math"
 
 // Float32 transcendentals. Each is a range reduction and a minimax polynomial
 // (coefficients from fitcoeffs.go, in coeffs.go) evaluated in float32 with fused
-// multiply-adds. The Go functions below are the specification: the AVX2 code
-// performs the same operations in the same order, so the two agree to within
-// an ulp (Go's float32 FMA goes through float64 and can round twice, in rare
-// cases one ulp apart). Every element of a slice takes the same path: a tail
-// shorter than a vector is padded and run through the vector code as well.
+// multiply-adds. The Go functions below are the specification: the AVX2 and
+// AVX-512 code (one generator, gen_math.py, 8 and 16 lanes) performs the same
+// operations in the same order, so AVX2 and AVX-512 give the same bits and
+// the Go code agrees with them to within an ulp (Go's float32 FMA goes
+// through float64 and can round twice, in rare cases one ulp apart). Every
+// element of a slice takes the same path: a tail shorter than a vector is
+// padded (AVX2) or masked (AVX-512) and run through the vector code as well.
+// Throughput, input GB/s on 4096 floats, AVX-512 / AVX2 on one Sapphire
+// Rapids-class core (BenchmarkMath, medians of 10): exp 7.8 / 4.6, sigmoid
+// 6.2 / 5.2, silu 5.6 / 4.8, tanh 5.7 / 4.6, gelu-tanh 3.0 / 2.4; the scalar
+// float64 loop they replaced 0.05-0.14.
 //
 // Errors against float64 over 1.5e7 inputs each (a stride over all float32
 // bit patterns and a dense sample of the working range; TestAccuracy prints
