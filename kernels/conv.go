@@ -166,13 +166,9 @@ type convKernel struct {
 	narrow   []*gemm.PackedA             // the same for the 4-row grid kernel, when it wastes fewer rows
 	layout   *atomic.Pointer[gridLayout] // the grid path's layout for the last geometry
 	pwOffs   *atomic.Pointer[planeOffs]  // a pointwise convolution's input planes, for the narrow grid kernel
-	// pwPacked and pwNarrow are packed and narrow packed for a pointwise
-	// convolution's input on maps of at least streamedPlane pixels
-	// (gemm.PackAStreamed), or nil.
-	pwPacked, pwNarrow []*gemm.PackedA
-	wConst             *graph.Tensor
-	res                *residual                        // a fused shortcut Add (and Relu), its tensor the 4th input
-	dw                 *atomic.Pointer[depthwiseParams] // depthwiseC8's blocked weights and epilogue, when weights and bias are constant
+	wConst   *graph.Tensor
+	res      *residual                        // a fused shortcut Add (and Relu), its tensor the 4th input
+	dw       *atomic.Pointer[depthwiseParams] // depthwiseC8's blocked weights and epilogue, when weights and bias are constant
 }
 
 func newConv(ni *NodeInfo) (Kernel, error) {
@@ -196,24 +192,12 @@ func newConv(ni *NodeInfo) (Kernel, error) {
 		kk := graph.Numel(w.Shape[1:])
 		if !(mg == 1 && p.group > 1) { // depthwise runs directly, no packing
 			wd := w.Float32s()
-			// A pointwise convolution reads its input in place, each input
-			// channel a row of B: on large maps from packings for that too
-			// (gemm.PackAStreamed), where they differ.
-			pointwise := kk == w.Shape[1] && p.sh == 1 && p.sw == 1 && !pointwiseKBlocks
 			for g := 0; g < p.group; g++ {
 				wg := gemm.Matrix{Data: wd[g*mg*kk:], Stride: kk}
 				k.packed = append(k.packed, gemm.PackA(mg, kk, 1, wg))
 				// Compared on 96 columns, a whole number of every kernel's panels (16, 24, 32).
-				narrow := false
 				if q := gemm.PackANarrow(mg, kk, wg); q != nil && gemm.GridTiles(q, 96) < gemm.GridTiles(k.packed[g], 96) {
 					k.narrow = append(k.narrow, q)
-					narrow = true
-				}
-				if q := gemm.PackAStreamed(mg, kk, 1, wg); pointwise && q != nil {
-					k.pwPacked = append(k.pwPacked, q)
-					if narrow {
-						k.pwNarrow = append(k.pwNarrow, gemm.PackANarrowStreamed(mg, kk, wg))
-					}
 				}
 			}
 		}
@@ -352,9 +336,6 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	spatialN := oh * ow
 	pointwise := kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && pt == 0 && pl == 0 && oh == h && ow == wd
 	narrow := k.narrow
-	if pointwise && packed && k.pwPacked != nil && spatialN >= streamedPlane {
-		packs, narrow = k.pwPacked, k.pwNarrow
-	}
 	// Threads take work items: bands of output rows of one group of one image,
 	// each running the bias, im2col (unless pointwise), a one-thread GEMM and
 	// the fused epilogue while its rows are in cache; a thread takes items
@@ -903,16 +884,3 @@ func (k *convKernel) planeOffs(c, plane int) []int {
 // pointwiseTiles keeps pointwise convolutions on the 12-row tiles, for the
 // benchmark that compares the two.
 var pointwiseTiles = false
-
-// pointwiseKBlocks packs a pointwise convolution's weights in whole k blocks
-// (gemm.PackA) only, for the benchmark that compares the two packings.
-var pointwiseKBlocks = false
-
-// streamedPlane is the smallest map (pixels) on which a pointwise
-// convolution takes gemm.PackAStreamed's packing: its input's rows are then
-// a few pages apart. Paired runs, AVX-512 machine, ms with / without: 1x1
-// 128->16 on 55x55 0.27 / 0.33, 144->24 on 56x56 0.31 / 0.42, 256->64 on
-// 56x56 1.51 / 1.76; on 28x28 and smaller it cost 5-8% (192->32 on 28x28,
-// 256->32 on 27x27, 512->64 on 13x13): the rows are close and the extra
-// passes over C cost more than the streams.
-const streamedPlane = 2048

@@ -76,57 +76,26 @@ func compareIm2col(b *testing.B, s *Session, in map[string]*graph.Tensor) {
 	b.ReportMetric(g/c, "grid/im2col")
 }
 
-// pointwiseLayer is a benchmark's 1x1 convolution: c -> m channels on an
-// hw x hw map, weights packed as pointwiseKBlocks says, and its input.
-type pointwiseLayer struct {
-	name     string
-	c, m, hw int
-}
-
-func (l pointwiseLayer) session(b *testing.B, wholeK bool) (*Session, map[string]*graph.Tensor) {
-	r := rand.New(rand.NewPCG(1, 1))
-	g := convGeom{h: l.hw, w: l.hw, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, oh: l.hw, ow: l.hw}
-	x := graph.Float32Tensor([]int{1, l.c, l.hw, l.hw}, randFloats(r, l.c*l.hw*l.hw))
-	defer func() { pointwiseKBlocks = false }()
-	pointwiseKBlocks = wholeK
-	s := convSession(b, randFloats(r, l.m*l.c), randFloats(r, l.m), []int{l.m, l.c, 1, 1}, g, 1)
-	return s, map[string]*graph.Tensor{"x": x}
-}
-
 // BenchmarkPointwiseNarrow compares pointwise convolutions with 16 output
 // channels on the narrow grid kernel and on the 12-row tiles (where the
 // machine has a narrow kernel): median thread CPU ms of each, alternating.
 func BenchmarkPointwiseNarrow(b *testing.B) {
-	for _, l := range []pointwiseLayer{
+	for _, tc := range []struct {
+		name     string
+		c, m, hw int
+	}{
 		{"squeeze-sq-55", 128, 16, 55}, {"squeeze-sq-55-64", 64, 16, 55}, {"yolo-208-16", 16, 16, 208}, {"mbv2-project-112", 32, 16, 112}, {"mbv2-project-56", 144, 24, 56}, {"yolo-52-64", 64, 64, 52},
 	} {
-		b.Run(l.name, func(b *testing.B) {
-			s, in := l.session(b, false)
+		b.Run(tc.name, func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 1))
+			g := convGeom{h: tc.hw, w: tc.hw, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, oh: tc.hw, ow: tc.hw}
+			x := graph.Float32Tensor([]int{1, tc.c, tc.hw, tc.hw}, randFloats(r, tc.c*tc.hw*tc.hw))
+			s := convSession(b, randFloats(r, tc.m*tc.c), randFloats(r, tc.m), []int{tc.m, tc.c, 1, 1}, g, 1)
 			defer func() { pointwiseTiles = false }()
-			grid, tiles := cpuPerPath(b, s, in, 2, func(path int) { pointwiseTiles = path == 1 })
+			grid, tiles := cpuPerPath(b, s, map[string]*graph.Tensor{"x": x}, 2, func(path int) { pointwiseTiles = path == 1 })
 			b.ReportMetric(grid, "narrow-ms")
 			b.ReportMetric(tiles, "tiles-ms")
 			b.ReportMetric(grid/tiles, "narrow/tiles")
-		})
-	}
-}
-
-// BenchmarkPointwiseKBlocks compares pointwise convolutions with weights
-// packed for an input read in place (gemm.PackAStreamed: k blocks of 32
-// where B is read in place) and in whole k blocks: median thread CPU ms of
-// each, alternating run by run between two sessions.
-func BenchmarkPointwiseKBlocks(b *testing.B) {
-	for _, l := range []pointwiseLayer{
-		{"squeeze-sq-55", 128, 16, 55}, {"squeeze-sq-27", 256, 32, 27}, {"squeeze-sq-13", 512, 64, 13}, {"mbv2-project-56", 144, 24, 56}, {"mbv2-project-28", 192, 32, 28},
-		{"mbv2-expand-56", 24, 144, 56}, {"yolo-52-64", 64, 64, 52}, {"yolo-104-32", 32, 32, 104}, {"resnet50-56", 256, 64, 56},
-	} {
-		b.Run(l.name, func(b *testing.B) {
-			streamed, in := l.session(b, false)
-			whole, _ := l.session(b, true)
-			s, w := cpuPerSession(b, []*Session{streamed, whole}, in, 2)
-			b.ReportMetric(s, "streamed-ms")
-			b.ReportMetric(w, "whole-ms")
-			b.ReportMetric(s/w, "streamed/whole")
 		})
 	}
 }

@@ -76,11 +76,6 @@ func cpuPerPath(b *testing.B, s *Session, in map[string]*graph.Tensor, warm int,
 	return alternate(b, in, warm, func(path int) *Session { setPath(path); return s })
 }
 
-// cpuPerSession is cpuPerPath over two sessions (two builds of one model).
-func cpuPerSession(b *testing.B, ss []*Session, in map[string]*graph.Tensor, warm int) (first, second float64) {
-	return alternate(b, in, warm, func(path int) *Session { return ss[path] })
-}
-
 // alternate runs session(0) and session(1) in turn on in, warm untimed
 // rounds then b.N timed ones, on one locked thread, and returns their median
 // thread CPU ms per pass.

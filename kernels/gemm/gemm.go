@@ -95,39 +95,19 @@ type PackedA struct {
 	M, K int
 	data []float32 // per k block: all MR panels, each kc x MR
 	mr   int
-	kc   int // the k block: kcBlock, or streamedKC (PackAStreamed)
 }
 
 // PackA packs alpha * A (m x k).
 func PackA(m, k int, alpha float32, a Matrix) *PackedA {
-	return packAWith(m, k, alpha, a, active.mr, kcBlock)
+	return packAWith(m, k, alpha, a, active.mr)
 }
 
-// PackAStreamed packs alpha * A (m x k) for products whose B is a pointwise
-// convolution's input, its rows whole feature maps far apart: where there
-// are few enough rows for B to be read in place (see block), in k blocks of
-// streamedKC, so that a column of tiles reads that many of B's rows at once
-// instead of up to kcBlock. Hundreds of concurrent streams, each advancing
-// 128 bytes a tile, defeat the hardware prefetchers; 32 they follow (AVX-512
-// machine, paired runs: see kernels' streamedPlane). It returns nil where
-// that is PackA's packing: m too large (B is packed then) or k within one
-// block of streamedKC.
-func PackAStreamed(m, k int, alpha float32, a Matrix) *PackedA {
-	if m > directTiles*active.mr || k <= streamedKC {
-		return nil
-	}
-	return packAWith(m, k, alpha, a, active.mr, streamedKC)
-}
-
-// streamedKC is PackAStreamed's k block.
-const streamedKC = 32
-
-// packAWith packs alpha * A in panels of mr rows, k blocks of kc.
-func packAWith(m, k int, alpha float32, a Matrix, mr, kc int) *PackedA {
+// packAWith packs alpha * A in panels of mr rows.
+func packAWith(m, k int, alpha float32, a Matrix, mr int) *PackedA {
 	mp := roundUp(m, mr)
-	p := &PackedA{M: m, K: k, mr: mr, kc: kc, data: make([]float32, mp*k)}
-	for pc := 0; pc < k; pc += kc {
-		packA(p.data[pc*mp:], a, alpha, 0, m, pc, min(kc, k-pc), mr)
+	p := &PackedA{M: m, K: k, mr: mr, data: make([]float32, mp*k)}
+	for pc := 0; pc < k; pc += kcBlock {
+		packA(p.data[pc*mp:], a, alpha, 0, m, pc, min(kcBlock, k-pc), mr)
 	}
 	return p
 }
@@ -439,14 +419,10 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 			}
 		}
 	}
-	kcb := kcBlock // the k block: a prepacked A's (PackAStreamed's may be smaller)
-	if a.packed != nil {
-		kcb = a.packed.kc
-	}
 	for jc := j0; jc < j1; jc += ncBlock {
 		nc := min(ncBlock, j1-jc)
-		for pc := 0; pc < k; pc += kcb {
-			kc := min(kcb, k-pc)
+		for pc := 0; pc < k; pc += kcBlock {
+			kc := min(kcBlock, k-pc)
 			acc := pc > 0 || beta != 0
 			var bs []float32 // the bias, for this k block
 			if !acc {

@@ -54,16 +54,6 @@ func gridKernelFor(mr int) *gridKernel {
 // nil when this machine has none. (Only the AVX-512 kernel has an 8-row
 // grid kernel.)
 func PackANarrow(m, k int, a Matrix) *PackedA {
-	return packNarrow(m, k, a, kcBlock)
-}
-
-// PackANarrowStreamed is PackANarrow in k blocks of streamedKC, for a
-// pointwise convolution's input read in place (see PackAStreamed).
-func PackANarrowStreamed(m, k int, a Matrix) *PackedA {
-	return packNarrow(m, k, a, streamedKC)
-}
-
-func packNarrow(m, k int, a Matrix, kc int) *PackedA {
 	mr := 4
 	if gridKernelFor(8) != nil {
 		mr = 8
@@ -71,7 +61,7 @@ func packNarrow(m, k int, a Matrix, kc int) *PackedA {
 	if gridKernelFor(mr) == nil || active.mr == mr {
 		return nil
 	}
-	return packAWith(m, k, 1, a, mr, kc)
+	return packAWith(m, k, 1, a, mr)
 }
 
 // GridTiles is the cost per k step of MulPackedAGrid for p times n columns:
@@ -237,8 +227,8 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, m0, m1, j0, j1 int, b
 	for j := 1; j < nr/8; j++ {
 		seqDs[j] = 8 * j
 	}
-	for pc := 0; pc < p.K; pc += p.kc {
-		kc := min(p.kc, p.K-pc)
+	for pc := 0; pc < p.K; pc += kcBlock {
+		kc := min(kcBlock, p.K-pc)
 		acc := pc > 0 || beta != 0
 		var bs []float32 // the bias, for this k block
 		if !acc {

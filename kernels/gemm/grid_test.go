@@ -13,7 +13,7 @@ func TestMulPackedAGrid(t *testing.T) {
 		// rows, cols, row stride: rows a multiple of 8 wide (read in place
 		// panel by panel), contiguous grids, 8-wide rows whose panels span two
 		// rows, and ragged widths that gather.
-		narrowed, streamed := 0, 0
+		narrowed := 0
 		grids := [][3]int{{4, 32, 34}, {8, 8, 10}, {3, 16, 16}, {5, 13, 15}, {1, 50, 50}, {7, 24, 27}, {2, 3, 5}}
 		for _, gs := range grids {
 			for _, mk := range [][2]int{{16, 144}, {6, 9}, {13, 300}, {1, 1}, {64, 576}, {160, 20}, {292, 300}} {
@@ -44,24 +44,9 @@ func TestMulPackedAGrid(t *testing.T) {
 							MulPackedAGrid(p, grid, beta, c4, ldc, threads)
 							check(t, fmt.Sprintf("narrow grid %v beta=%v threads=%d", gs, beta, threads), m, n, k, c4, ldc, want)
 						}
-						// Both packed in k blocks of streamedKC (a pointwise
-						// convolution's input), where those differ.
-						if p := PackANarrowStreamed(m, k, a); p != nil && k > streamedKC {
-							streamed++
-							c4 := append([]float32(nil), c...)
-							MulPackedAGrid(p, grid, beta, c4, ldc, threads)
-							check(t, fmt.Sprintf("streamed narrow grid %v beta=%v threads=%d", gs, beta, threads), m, n, k, c4, ldc, want)
-						}
-						if p := PackAStreamed(m, k, 1, a); p != nil {
-							streamed++
-							c4 := append([]float32(nil), c...)
-							MulPackedAGrid(p, grid, beta, c4, ldc, threads)
-							check(t, fmt.Sprintf("streamed grid %v beta=%v threads=%d", gs, beta, threads), m, n, k, c4, ldc, want)
-						}
 						if beta == 0 { // with a bias instead: the sum a bias-filled C and beta 1 give, bit for bit
 							checkGridBias(t, r, PackANarrow(m, k, a), grid, m, n, ldc, threads)
 							checkGridBias(t, r, PackA(m, k, 1, a), grid, m, n, ldc, threads)
-							checkGridBias(t, r, PackAStreamed(m, k, 1, a), grid, m, n, ldc, threads)
 						}
 						MulPackedAGrid(PackA(m, k, 1, a), grid, beta, c, ldc, threads)
 						check(t, fmt.Sprintf("grid %v beta=%v threads=%d", gs, beta, threads), m, n, k, c, ldc, want)
@@ -71,9 +56,6 @@ func TestMulPackedAGrid(t *testing.T) {
 		}
 		if len(active.grid) > 0 && active.mr != 4 && narrowed == 0 {
 			t.Fatal("no case ran the 4-row grid kernel")
-		}
-		if streamed == 0 {
-			t.Fatal("no case ran a streamed packing")
 		}
 	})
 }
