@@ -78,6 +78,13 @@ func TapRows(dst, src []float32, offs []int, w []float32, bias float32, rows, co
 		tapRowsGo(dst, src, offs, w, bias, rows, cols, srcRow, sx, ep)
 		return nil
 	}
+	// A 3x3 kernel whose rows are output rows apart (stride 1 across and
+	// down, no dilation): each input row loaded once for the output rows it
+	// feeds (tapRows3AVX512; same taps in the same order, same bits).
+	if use512 && !noTapRows3 && sx == 1 && rows >= 4 && cols >= 16 && unitThreeByThree(offs, srcRow) {
+		tapRows3Asm(&dst[0], &src[offs[0]], &w[0], rows, cols, srcRow, bias, &ep)
+		return nil
+	}
 	// Narrower than 8, each row's 8-wide store runs on into the rows after
 	// it, which are written later; past the last row only where dst has
 	// room. Otherwise small maps (7x7) go whole through a scratch buffer with
@@ -109,6 +116,20 @@ func TapRows(dst, src []float32, offs []int, w []float32, bias float32, rows, co
 		copy(dst[r*cols:(r+1)*cols], t[:cols])
 	}
 	return nil
+}
+
+// unitThreeByThree reports whether offs are a 3x3 kernel's taps, row by row,
+// one column apart and srcRow apart down.
+func unitThreeByThree(offs []int, srcRow int) bool {
+	if len(offs) != 9 {
+		return false
+	}
+	for t, o := range offs {
+		if o != offs[0]+t/3*srcRow+t%3 {
+			return false
+		}
+	}
+	return true
 }
 
 func tapRowsGo(dst, src []float32, offs []int, w []float32, bias float32, rows, cols, srcRow, sx int, ep Epilogue) {
@@ -172,3 +193,7 @@ func SplitRows(a, b []float32, dstRow int, src []float32, srcRow, rows, cols int
 	splitRowsAsm(&a[0], &b[0], dstRow, &src[0], srcRow, rows, cols)
 	return nil
 }
+
+// noTapRows3 sends 3x3 kernels through the generic kernel, for the
+// benchmark that compares the two.
+var noTapRows3 = false

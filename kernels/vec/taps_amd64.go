@@ -20,6 +20,13 @@ func stride2Asm(dst, src *float32, n int) { stride2AVX2(dst, src, n) }
 func tapRowsAVX2(dst, src *float32, offs *int, w *float32, taps, rows, cols, srcRow, sx int, bias float32, ep *Epilogue)
 
 //go:noescape
+func tapRows3AVX512(dst, src, w *float32, rows, cols, srcRow int, bias float32, ep *Epilogue)
+
+func tapRows3Asm(dst, src, w *float32, rows, cols, srcRow int, bias float32, ep *Epilogue) {
+	tapRows3AVX512(dst, src, w, rows, cols, srcRow, bias, ep)
+}
+
+//go:noescape
 func tapRowsAVX512(dst, src *float32, offs *int, w *float32, taps, rows, cols, srcRow, sx int, bias float32, ep *Epilogue)
 
 // tapRowsAsm takes the AVX-512 kernel on maps at least one 16-float vector

@@ -15,3 +15,5 @@ func copyRowsAsm(dst *float32, dstRow int, src *float32, srcRow, rows, cols int)
 func epilogueAsm(dst *float32, n int, ep *Epilogue) {}
 
 func splitRowsAsm(a, b *float32, dstRow int, src *float32, srcRow, rows, cols int) {}
+
+func tapRows3Asm(dst, src, w *float32, rows, cols, srcRow int, bias float32, ep *Epilogue) {}
