@@ -378,11 +378,16 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		n := j1 - j0
 		dst := og[j0:]
 		switch {
-		case packed && pointwise && narrow != nil && !pointwiseTiles && gemm.GridTiles(narrow[gi], n) < gemm.GridTiles(packs[gi], n):
-			// Few output channels (16 on AVX-512): the 8-row grid kernel
-			// reads the input planes in place (one grid row of n pixels,
-			// a tap per input channel), where the 12-row tiles would
-			// compute 24 rows.
+		case packed && pointwise && narrow != nil && !pointwiseTiles && (kk <= 32 || gemm.NarrowRows() == 8) &&
+			gemm.GridTiles(narrow[gi], n) < gemm.GridTiles(packs[gi], n):
+			// Few output channels (16): the narrow grid kernel reads the
+			// input planes in place (one grid row of n pixels, a tap per
+			// input channel), where the 12-row AVX-512 tiles would compute
+			// 24 rows and the 6-row AVX2 ones 18. Paired, narrow / tiles:
+			// AVX-512 8-row kernel 0.71-0.95 (16->16 on 208x208, 32->16 on
+			// 112x112, 64->16 and 128->16 on 55x55); AVX2 4x24 kernel (same
+			// machine) 0.79-0.83 with 16 and 32 input channels, but
+			// 0.98-1.08 with 64 and 128, which keep the tiles.
 			grid := gemm.Grid{Data: src.Data, Offs: k.planeOffs(cg, spatialN), Rows: 1, Cols: n, RowStride: n}
 			if bias != nil {
 				gemm.MulPackedAGridBias(narrow[gi], grid, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)

@@ -48,17 +48,26 @@ func gridKernelFor(mr int) *gridKernel {
 	return nil
 }
 
+// NarrowRows is the rows per panel of PackANarrow's packing on this
+// machine: 8 with the AVX-512 kernel, else 4 (0: none).
+func NarrowRows() int {
+	switch {
+	case gridKernelFor(8) != nil && active.mr != 8:
+		return 8
+	case gridKernelFor(4) != nil && active.mr != 4:
+		return 4
+	}
+	return 0
+}
+
 // PackANarrow packs A (m x k) for the narrow grid kernel, which wastes no
 // rows on 16 or 32 output channels (the 6-row tiles compute 18 and 36, the
 // 12-row ones 24 and 36): 8 rows where the active kernel is AVX-512, else 4;
 // nil when this machine has none. (Only the AVX-512 kernel has an 8-row
 // grid kernel.)
 func PackANarrow(m, k int, a Matrix) *PackedA {
-	mr := 4
-	if gridKernelFor(8) != nil {
-		mr = 8
-	}
-	if gridKernelFor(mr) == nil || active.mr == mr {
+	mr := NarrowRows()
+	if mr == 0 {
 		return nil
 	}
 	return packAWith(m, k, 1, a, mr)
