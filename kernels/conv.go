@@ -335,7 +335,6 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	kk := cg * kh * kw
 	spatialN := oh * ow
 	pointwise := kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && pt == 0 && pl == 0 && oh == h && ow == wd
-	narrow := k.narrow
 	// Threads take work items: bands of output rows of one group of one image,
 	// each running the bias, im2col (unless pointwise), a one-thread GEMM and
 	// the fused epilogue while its rows are in cache; a thread takes items
@@ -378,8 +377,8 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		n := j1 - j0
 		dst := og[j0:]
 		switch {
-		case packed && pointwise && narrow != nil && !pointwiseTiles && (kk <= 32 || gemm.NarrowRows() == 8) &&
-			gemm.GridTiles(narrow[gi], n) < gemm.GridTiles(packs[gi], n):
+		case packed && pointwise && k.narrow != nil && !pointwiseTiles && (kk <= 32 || gemm.NarrowRows() == 8) &&
+			gemm.GridTiles(k.narrow[gi], n) < gemm.GridTiles(packs[gi], n):
 			// Few output channels (16): the narrow grid kernel reads the
 			// input planes in place (one grid row of n pixels, a tap per
 			// input channel), where the 12-row AVX-512 tiles would compute
@@ -390,9 +389,9 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 			// 0.98-1.08 with 64 and 128, which keep the tiles.
 			grid := gemm.Grid{Data: src.Data, Offs: k.planeOffs(cg, spatialN), Rows: 1, Cols: n, RowStride: n}
 			if bias != nil {
-				gemm.MulPackedAGridBias(narrow[gi], grid, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
+				gemm.MulPackedAGridBias(k.narrow[gi], grid, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
 			} else {
-				gemm.MulPackedAGrid(narrow[gi], grid, 0, dst, spatialN, threads)
+				gemm.MulPackedAGrid(k.narrow[gi], grid, 0, dst, spatialN, threads)
 			}
 		case packed && bias != nil: // the micro-kernels add the bias as they store
 			gemm.MulPackedABias(packs[gi], n, src, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
