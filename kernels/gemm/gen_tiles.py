@@ -98,19 +98,26 @@ def plain_prologue(w, name):
     w("\tSHLQ $2, DX")
 
 
+def offs_prologue(w, name, ds, frame):
+    """The header and first argument loads of a tile kernel that reads B
+    through offsets, groups at d1..: kc in R9, a in AX, b in BX, offs in
+    R10, c in DI."""
+    w(f"// func {name}(kc int, a, b *float32, offs *int, c *float32, ldc, {ds} int, acc bool, rows int, bias *float32)")
+    w(f"TEXT ·{name}(SB), NOSPLIT, $0-{frame}")
+    w("\tMOVQ kc+0(FP), R9")
+    w("\tMOVQ a+8(FP), AX")
+    w("\tMOVQ b+16(FP), BX")
+    w("\tMOVQ offs+24(FP), R10")
+    w("\tMOVQ c+32(FP), DI")
+
+
 def kernel(name, offs):
     """The 6 x 16 tile, B read in place (row p at b + p*ldb; a packed panel
     is ldb 16) or, with offs, through offsets."""
     out = []
     w = out.append
     if offs:
-        w(f"// func {name}(kc int, a, b *float32, offs *int, c *float32, ldc, d1 int, acc bool, rows int, bias *float32)")
-        w(f"TEXT ·{name}(SB), NOSPLIT, $0-80")
-        w("\tMOVQ kc+0(FP), R9")
-        w("\tMOVQ a+8(FP), AX")
-        w("\tMOVQ b+16(FP), BX")
-        w("\tMOVQ offs+24(FP), R10")
-        w("\tMOVQ c+32(FP), DI")
+        offs_prologue(w, name, "d1", 80)
         w("\tMOVQ ldc+40(FP), DX")
         w("\tSHLQ $2, DX")
         w("\tMOVQ d1+48(FP), R12")
@@ -210,13 +217,7 @@ def kernel_avx512(name, offs, mr):
     out = []
     w = out.append
     if offs:
-        w(f"// func {name}(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc bool, rows int, bias *float32)")
-        w(f"TEXT ·{name}(SB), NOSPLIT, $0-96")
-        w("\tMOVQ kc+0(FP), R9")
-        w("\tMOVQ a+8(FP), AX")
-        w("\tMOVQ b+16(FP), BX")
-        w("\tMOVQ offs+24(FP), R10")
-        w("\tMOVQ c+32(FP), DI")
+        offs_prologue(w, name, "d1, d2, d3", 96)
         w("\tMOVQ d1+48(FP), R12")
         w("\tLEAQ (BX)(R12*4), R12")
         w("\tMOVQ d2+56(FP), R8")

@@ -476,17 +476,24 @@ def routine(name, body, extra_args=()):
     return out
 
 
+def exp_sum_prologue(name):
+    """The header, argument loads and constants of expSubSum (ISA's
+    registers): sub broadcast in register 12, acc in DX, the float64 sums
+    (Y11) zeroed."""
+    return [f"// func {name}(dst *float32, x *float32, n int, sub float32, acc *[4]float64)",
+            f"TEXT ·{name}(SB), NOSPLIT, $0-40",
+            "\tMOVQ dst+0(FP), DI", "\tMOVQ x+8(FP), SI", "\tMOVQ n+16(FP), CX",
+            f"\tVBROADCASTSS sub+24(FP), {Y(12)}", "\tMOVQ acc+32(FP), DX", "\tVXORPD Y11, Y11, Y11"
+            ] + ["\t" + l for l in setup()]
+
+
 def exp_sum512():
     """expSubSumAVX512: expSubSumAVX2 on sixteen-float vectors. Each vector's
     sum is formed as the AVX2 loop forms a step's (value i plus value i+8, then
     the halves), so the sum has the same bits; a partial last vector loads
     under a lane mask with -Inf past n."""
     name = "expSubSumAVX512"
-    out = [f"// func {name}(dst *float32, x *float32, n int, sub float32, acc *[4]float64)",
-           f"TEXT ·{name}(SB), NOSPLIT, $0-40",
-           "\tMOVQ dst+0(FP), DI", "\tMOVQ x+8(FP), SI", "\tMOVQ n+16(FP), CX",
-           "\tVBROADCASTSS sub+24(FP), Z12", "\tMOVQ acc+32(FP), DX", "\tVXORPD Y11, Y11, Y11"]
-    out += ["\t" + l for l in setup()]
+    out = exp_sum_prologue(name)
     step = ["\t" + evex(l) for l in exp_nonpositive_flush(0, 1, 2, 3)]
     add = ["\tVEXTRACTF64X4 $1, Z1, Y3", "\tVADDPS Y3, Y1, Y1", "\tVEXTRACTF128 $1, Y1, X3",
            "\tVADDPS X3, X1, X1", "\tVCVTPS2PD X1, Y2", "\tVADDPD Y2, Y11, Y11"]
@@ -516,11 +523,7 @@ def exp_sum():
     past n (fused attention skips a causal mask's zeros, Softmax does not),
     and short rows pay no copy and no second call."""
     name = "expSubSumAVX2"
-    out = [f"// func {name}(dst *float32, x *float32, n int, sub float32, acc *[4]float64)",
-           f"TEXT ·{name}(SB), NOSPLIT, $0-40",
-           "\tMOVQ dst+0(FP), DI", "\tMOVQ x+8(FP), SI", "\tMOVQ n+16(FP), CX",
-           "\tVBROADCASTSS sub+24(FP), Y12", "\tMOVQ acc+32(FP), DX", "\tVXORPD Y11, Y11, Y11"]
-    out += ["\t" + l for l in setup()]
+    out = exp_sum_prologue(name)
     def step():
         return (["\t" + l for l in exp_nonpositive_flush(0, 1, 2, 3) + exp_nonpositive_flush(4, 5, 6, 7)])
     def add():
