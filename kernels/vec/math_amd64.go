@@ -93,76 +93,27 @@ func sumSqDevAVX2(x *float32, n int, mean float64, acc *[4]float64)
 // callers pass stay on the stack instead of one heap allocation per call.
 func sumF64Asm(x *float32, n int, acc *[4]float64)                 { sumF64AVX2(x, n, acc) }
 func sumSqDevAsm(x *float32, n int, mean float64, acc *[4]float64) { sumSqDevAVX2(x, n, mean, acc) }
-func expAsm(dst, x *float32, n int) {
+func expAsm(dst, x *float32, n int)                                { byISA(expAVX2, expAVX512, dst, x, n) }
+func logAsm(dst, x *float32, n int)                                { byISA(logAVX2, logAVX512, dst, x, n) }
+func sigmoidAsm(dst, x *float32, n int)                            { byISA(sigmoidAVX2, sigmoidAVX512, dst, x, n) }
+func tanhAsm(dst, x *float32, n int)                               { byISA(tanhAVX2, tanhAVX512, dst, x, n) }
+func erfAsm(dst, x *float32, n int)                                { byISA(erfAVX2, erfAVX512, dst, x, n) }
+func siluAsm(dst, x *float32, n int)                               { byISA(siluAVX2, siluAVX512, dst, x, n) }
+func geluErfAsm(dst, x *float32, n int)                            { byISA(geluErfAVX2, geluErfAVX512, dst, x, n) }
+func geluTanhAsm(dst, x *float32, n int)                           { byISA(geluTanhAVX2, geluTanhAVX512, dst, x, n) }
+func mishAsm(dst, x *float32, n int)                               { byISA(mishAVX2, mishAVX512, dst, x, n) }
+func softplusAsm(dst, x *float32, n int)                           { byISA(softplusAVX2, softplusAVX512, dst, x, n) }
+
+// byISA runs the AVX-512 form of a unary routine where the CPU has it, else
+// the AVX2 one (unary passes these on as function values anyway).
+func byISA(avx2, avx512 func(dst, x *float32, n int), dst, x *float32, n int) {
 	if use512 {
-		expAVX512(dst, x, n)
+		avx512(dst, x, n)
 	} else {
-		expAVX2(dst, x, n)
+		avx2(dst, x, n)
 	}
 }
-func logAsm(dst, x *float32, n int) {
-	if use512 {
-		logAVX512(dst, x, n)
-	} else {
-		logAVX2(dst, x, n)
-	}
-}
-func sigmoidAsm(dst, x *float32, n int) {
-	if use512 {
-		sigmoidAVX512(dst, x, n)
-	} else {
-		sigmoidAVX2(dst, x, n)
-	}
-}
-func tanhAsm(dst, x *float32, n int) {
-	if use512 {
-		tanhAVX512(dst, x, n)
-	} else {
-		tanhAVX2(dst, x, n)
-	}
-}
-func erfAsm(dst, x *float32, n int) {
-	if use512 {
-		erfAVX512(dst, x, n)
-	} else {
-		erfAVX2(dst, x, n)
-	}
-}
-func siluAsm(dst, x *float32, n int) {
-	if use512 {
-		siluAVX512(dst, x, n)
-	} else {
-		siluAVX2(dst, x, n)
-	}
-}
-func geluErfAsm(dst, x *float32, n int) {
-	if use512 {
-		geluErfAVX512(dst, x, n)
-	} else {
-		geluErfAVX2(dst, x, n)
-	}
-}
-func geluTanhAsm(dst, x *float32, n int) {
-	if use512 {
-		geluTanhAVX512(dst, x, n)
-	} else {
-		geluTanhAVX2(dst, x, n)
-	}
-}
-func mishAsm(dst, x *float32, n int) {
-	if use512 {
-		mishAVX512(dst, x, n)
-	} else {
-		mishAVX2(dst, x, n)
-	}
-}
-func softplusAsm(dst, x *float32, n int) {
-	if use512 {
-		softplusAVX512(dst, x, n)
-	} else {
-		softplusAVX2(dst, x, n)
-	}
-}
+
 func eluAsm(dst, x *float32, n int, alpha float32) {
 	if use512 {
 		eluAVX512(dst, x, n, alpha)
