@@ -18,8 +18,8 @@ import (
 // 25 taps at random offsets, with and without an epilogue, NaN and infinities.
 func TestTapRowsMatchesPasses(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	saved, saved512 := useSIMD, use512
-	defer func() { useSIMD, use512 = saved, saved512 }()
+	paths, restore := isaPaths(&useSIMD)
+	defer restore()
 	eps := []Epilogue{NoEpilogue(), {Mul: 0.75, Add: -0.125, Lo: 0, Hi: 6}, {Mul: -1.5, Add: 0.5, Lo: float32(math.Inf(-1)), Hi: 1}}
 	for _, sx := range []int{1, 2} {
 		for _, cols := range []int{1, 2, 5, 7, 8, 9, 14, 15, 16, 17, 28, 31, 32, 33, 47, 48, 56, 71} {
@@ -64,9 +64,9 @@ func TestTapRowsMatchesPasses(t *testing.T) {
 						}
 						copy(want[y*cols:], row)
 					}
-					for _, path := range simdPaths(saved, saved512) {
+					for _, path := range paths {
 						simd := path.name
-						useSIMD, use512 = path.simd, path.avx512
+						path.use()
 						got := make([]float32, rows*cols+3)
 						for i := range got {
 							got[i] = 12345 // stale values must be overwritten, and nothing past the outputs
@@ -95,31 +95,11 @@ func TestTapRowsMatchesPasses(t *testing.T) {
 							}
 						}
 					}
-					useSIMD, use512 = saved, saved512
+					restore()
 				}
 			}
 		}
 	}
-}
-
-// simdPath is one way the vec kernels run: portable Go, AVX2, or AVX2 with
-// the AVX-512 kernels where there are some.
-type simdPath struct {
-	name         string
-	simd, avx512 bool
-}
-
-// simdPaths lists the paths this machine runs (simd and avx512: useSIMD
-// and use512 as the CPU set them).
-func simdPaths(simd, avx512 bool) []simdPath {
-	paths := []simdPath{{"Go", false, false}}
-	if simd {
-		paths = append(paths, simdPath{"AVX2", true, false})
-	}
-	if simd && avx512 {
-		paths = append(paths, simdPath{"AVX-512", true, true})
-	}
-	return paths
 }
 
 // TestNoEpilogueKeepsBits checks that the identity epilogue keeps -0, NaN and

@@ -147,27 +147,33 @@ func accuracyInputs(c *mathCase, short bool) []float32 {
 	return xs
 }
 
-// mathPath is one way the functions run: the portable Go code, AVX2 or AVX-512.
-type mathPath struct {
-	name        string
-	fma, avx512 bool
+// isaPath is one way the vec kernels run: the portable Go code, AVX2, or
+// AVX-512 where a kernel has that form; flag is the switch of the AVX2 code
+// the test drives (useFMA for the transcendentals, useSIMD for the rest).
+type isaPath struct {
+	name       string
+	on, avx512 bool
+	flag       *bool
 }
 
-// mathPaths lists the paths this machine can run, Go first; restore undoes
-// a use.
-func mathPaths() (paths []mathPath, restore func()) {
-	paths = []mathPath{{"Go", false, false}}
-	if useFMA {
-		paths = append(paths, mathPath{"AVX2", true, false})
+// isaPaths lists the paths this machine can run with flag as the AVX2
+// switch, Go first; restore undoes a use.
+func isaPaths(flag *bool) (paths []isaPath, restore func()) {
+	paths = []isaPath{{"Go", false, false, flag}}
+	if *flag {
+		paths = append(paths, isaPath{"AVX2", true, false, flag})
 	}
-	if use512 {
-		paths = append(paths, mathPath{"AVX-512", true, true})
+	if *flag && use512 {
+		paths = append(paths, isaPath{"AVX-512", true, true, flag})
 	}
-	fma, z := useFMA, use512
-	return paths, func() { useFMA, use512 = fma, z }
+	on, z := *flag, use512
+	return paths, func() { *flag, use512 = on, z }
 }
 
-func (p mathPath) use() { useFMA, use512 = p.fma, p.avx512 }
+func (p isaPath) use() { *p.flag, use512 = p.on, p.avx512 }
+
+// mathPaths is isaPaths for the transcendentals (useFMA).
+func mathPaths() ([]isaPath, func()) { return isaPaths(&useFMA) }
 
 // TestAccuracy measures every function against float64 over more than 10^7
 // inputs, on each assembly path and on the portable Go path, and asserts the
