@@ -166,6 +166,10 @@ type convKernel struct {
 	narrow   []*gemm.PackedA             // the same for the 4-row grid kernel, when it wastes fewer rows
 	layout   *atomic.Pointer[gridLayout] // the grid path's layout for the last geometry
 	pwOffs   *atomic.Pointer[planeOffs]  // a pointwise convolution's input planes, for the narrow grid kernel
+	// streamed is packed in k blocks for a pointwise convolution's input
+	// read in place on maps of at least streamedPlane pixels
+	// (gemm.PackAStreamed: the same bits), or nil.
+	streamed []*gemm.PackedA
 	wConst   *graph.Tensor
 	res      *residual                        // a fused shortcut Add (and Relu), its tensor the 4th input
 	dw       *atomic.Pointer[depthwiseParams] // depthwiseC8's blocked weights and epilogue, when weights and bias are constant
@@ -192,12 +196,16 @@ func newConv(ni *NodeInfo) (Kernel, error) {
 		kk := graph.Numel(w.Shape[1:])
 		if !(mg == 1 && p.group > 1) { // depthwise runs directly, no packing
 			wd := w.Float32s()
+			pointwise := kk == w.Shape[1] && p.sh == 1 && p.sw == 1
 			for g := 0; g < p.group; g++ {
 				wg := gemm.Matrix{Data: wd[g*mg*kk:], Stride: kk}
 				k.packed = append(k.packed, gemm.PackA(mg, kk, 1, wg))
 				// Compared on 96 columns, a whole number of every kernel's panels (16, 24, 32).
 				if q := gemm.PackANarrow(mg, kk, wg); q != nil && gemm.GridTiles(q, 96) < gemm.GridTiles(k.packed[g], 96) {
 					k.narrow = append(k.narrow, q)
+				}
+				if q := gemm.PackAStreamed(mg, kk, 1, wg); pointwise && q != nil {
+					k.streamed = append(k.streamed, q)
 				}
 			}
 		}
@@ -335,6 +343,9 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	kk := cg * kh * kw
 	spatialN := oh * ow
 	pointwise := kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && pt == 0 && pl == 0 && oh == h && ow == wd
+	if pointwise && packed && k.streamed != nil && spatialN >= streamedPlane && gemm.StreamsB(spatialN) && !pointwiseWholeK {
+		packs = k.streamed
+	}
 	// Threads take work items: bands of output rows of one group of one image,
 	// each running the bias, im2col (unless pointwise), a one-thread GEMM and
 	// the fused epilogue while its rows are in cache; a thread takes items
@@ -888,3 +899,14 @@ func (k *convKernel) planeOffs(c, plane int) []int {
 // pointwiseTiles keeps pointwise convolutions on the 12-row tiles, for the
 // benchmark that compares the two.
 var pointwiseTiles = false
+
+// pointwiseWholeK keeps pointwise convolutions on their whole-k packing
+// (gemm.PackA), for the benchmark that compares the two.
+var pointwiseWholeK = false
+
+// streamedPlane is the smallest map (pixels) on which a pointwise
+// convolution reads its input in k blocks of 32 (gemm.PackAStreamed): its
+// input's rows are then a few pages apart, too many streams at once for the
+// prefetchers. Below that the rows are close and the extra passes over C
+// cost more than they save (see BenchmarkPointwiseKBlocks).
+const streamedPlane = 2048

@@ -47,7 +47,7 @@ func BenchmarkConvLayerGridVsIm2col(b *testing.B) {
 		{"mbv2-expand-56", 24, 144, 56, 1, 1}, {"mbv2-project-56", 144, 24, 56, 1, 1}, {"mbv2-expand-14", 64, 384, 14, 1, 1},
 		{"yolo-pw-104", 32, 32, 104, 1, 1}, {"yolo-pw-52", 64, 64, 52, 1, 1},
 		{"mbv2-project-112", 32, 16, 112, 1, 1}, {"mbv2-project-28", 192, 32, 28, 1, 1}, {"yolo-pw-208-16", 16, 16, 208, 1, 1}, {"squeeze-sq-27", 256, 32, 27, 1, 1},
-		{"mbv2-last-7", 320, 1280, 7, 1, 1}, {"mbv2-expand-7", 160, 960, 7, 1, 1}, {"mbv2-project-7", 960, 160, 7, 1, 1},
+		{"r50-3x3-28", 128, 128, 28, 3, 1}, {"r50-3x3-56", 64, 64, 56, 3, 1}, {"r50-3x3-7", 512, 512, 7, 3, 1}, {"r50-pw-56", 256, 64, 56, 1, 1}, {"r50-pw-28", 128, 512, 28, 1, 1}, {"r50-pw-exp-56", 64, 256, 56, 1, 1}, {"mbv2-last-7", 320, 1280, 7, 1, 1}, {"mbv2-expand-7", 160, 960, 7, 1, 1}, {"mbv2-project-7", 960, 160, 7, 1, 1},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 1))
@@ -96,6 +96,32 @@ func BenchmarkPointwiseNarrow(b *testing.B) {
 			b.ReportMetric(grid, "narrow-ms")
 			b.ReportMetric(tiles, "tiles-ms")
 			b.ReportMetric(grid/tiles, "narrow/tiles")
+		})
+	}
+}
+
+// BenchmarkPointwiseKBlocks compares pointwise convolutions reading their
+// input in k blocks of 32 (gemm.PackAStreamed, on maps of at least
+// streamedPlane pixels) and in whole k blocks: median thread CPU ms of each,
+// alternating run by run.
+func BenchmarkPointwiseKBlocks(b *testing.B) {
+	for _, tc := range []struct {
+		name     string
+		c, m, hw int
+	}{
+		{"squeeze-sq-55", 128, 16, 55}, {"mbv2-project-56", 144, 24, 56}, {"mbv2-project-28", 192, 32, 28}, {"yolo-52-64", 64, 64, 52},
+		{"yolo-104-32", 32, 32, 104}, {"r50-56-256-64", 256, 64, 56}, {"mbv2-project-112", 96, 24, 112}, {"k96-56", 96, 24, 56}, {"k128-56", 128, 32, 56}, {"k96-52-64", 96, 64, 52},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 1))
+			g := convGeom{h: tc.hw, w: tc.hw, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, oh: tc.hw, ow: tc.hw}
+			x := graph.Float32Tensor([]int{1, tc.c, tc.hw, tc.hw}, randFloats(r, tc.c*tc.hw*tc.hw))
+			s := convSession(b, randFloats(r, tc.m*tc.c), randFloats(r, tc.m), []int{tc.m, tc.c, 1, 1}, g, 1)
+			defer func() { pointwiseWholeK = false }()
+			st, whole := cpuPerPath(b, s, map[string]*graph.Tensor{"x": x}, 2, func(path int) { pointwiseWholeK = path == 1 })
+			b.ReportMetric(st, "streamed-ms")
+			b.ReportMetric(whole, "whole-ms")
+			b.ReportMetric(st/whole, "streamed/whole")
 		})
 	}
 }

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"github.com/onnxq/onnxq/kernels/gemm"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -322,15 +323,50 @@ func TestConvStridedPointwiseMatchesDirect(t *testing.T) {
 
 // TestConvPointwiseLargeMapsMatchDirect runs pointwise convolutions on
 // large maps: 16 output channels (the narrow grid kernel on the input planes
-// where the machine has one), 24 and 64, batches, two groups, 1 and 2
-// threads (checkConv), against the direct reference.
+// where the machine has one), 24 to 72, input channels in k blocks of 32
+// (gemm.PackAStreamed, 128-256 of them) and not, batches, two groups, 1 and
+// 2 threads (checkConv), against the direct reference.
 func TestConvPointwiseLargeMapsMatchDirect(t *testing.T) {
 	r := rand.New(rand.NewPCG(23, 24))
 	for _, tc := range []struct{ n, c, m, group, h, w int }{
 		{1, 128, 16, 1, 55, 55}, {1, 100, 24, 1, 48, 48}, {2, 40, 16, 2, 64, 33}, {1, 70, 64, 1, 47, 45}, {1, 20, 16, 1, 60, 60},
+		{1, 144, 24, 1, 56, 56}, {1, 200, 37, 1, 50, 47}, {2, 512, 72, 2, 46, 45},
 	} {
 		g := convGeom{h: tc.h, w: tc.w, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, oh: tc.h, ow: tc.w}
 		checkConv(t, r, g, tc.n, tc.c, tc.m, tc.group)
+	}
+}
+
+// TestConvPointwiseKBlocksSameBits: pointwise convolutions that read their
+// input in k blocks of 32 (gemm.PackAStreamed) give the bits of whole k
+// blocks, with and without a bias, on 1 and 2 threads, and at least one
+// case takes the blocks where the machine's kernel has them.
+func TestConvPointwiseKBlocksSameBits(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	defer func() { pointwiseWholeK = false }()
+	streamed := 0
+	for _, tc := range []struct{ c, m, h, w int }{{144, 24, 56, 56}, {256, 64, 46, 45}, {129, 50, 64, 40}} {
+		g := convGeom{h: tc.h, w: tc.w, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, oh: tc.h, ow: tc.w}
+		x, w := randFloats(r, tc.c*tc.h*tc.w), randFloats(r, tc.m*tc.c)
+		if gemm.PackAStreamed(tc.m, tc.c, 1, gemm.Matrix{Data: w, Stride: tc.c}) != nil {
+			streamed++
+		}
+		for _, b := range [][]float32{nil, randFloats(r, tc.m)} {
+			for _, threads := range []int{1, 2} {
+				pointwiseWholeK = true
+				want := runConv(t, x, w, b, []int{1, tc.c, tc.h, tc.w}, []int{tc.m, tc.c, 1, 1}, g, 1, true, threads)
+				pointwiseWholeK = false
+				got := runConv(t, x, w, b, []int{1, tc.c, tc.h, tc.w}, []int{tc.m, tc.c, 1, 1}, g, 1, true, threads)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%+v bias=%v threads=%d: out[%d] = %v in k blocks, %v whole", tc, b != nil, threads, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+	if streamed == 0 && gemm.KernelName() != "go-4x8" { // the SIMD kernels have the k blocks
+		t.Fatal("no case took the k blocks")
 	}
 }
 

@@ -100,3 +100,20 @@ func alternate(b *testing.B, in map[string]*graph.Tensor, warm int, session func
 	med := func(v []float64) float64 { sort.Float64s(v); return v[len(v)/2] }
 	return med(times[0]), med(times[1])
 }
+
+// BenchmarkZooPointwiseKBlocks times zoo models at one thread with their
+// pointwise convolutions reading the input in k blocks of 32 where they
+// take them (gemm.PackAStreamed) and in whole k blocks, alternating run by
+// run: median thread CPU ms of each and the ratio.
+func BenchmarkZooPointwiseKBlocks(b *testing.B) {
+	for _, name := range []string{"mobilenetv2", "resnet50-bnfolded", "yolo-silu", "squeezenet"} {
+		b.Run(name, func(b *testing.B) {
+			s, in := zooSession(b, name)
+			defer func() { pointwiseWholeK = false }()
+			st, whole := cpuPerPath(b, s, in, 2, func(path int) { pointwiseWholeK = path == 1 })
+			b.ReportMetric(st, "streamed-ms")
+			b.ReportMetric(whole, "whole-ms")
+			b.ReportMetric(st/whole, "streamed/whole")
+		})
+	}
+}

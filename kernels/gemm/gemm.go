@@ -22,6 +22,22 @@ const (
 
 // kernel computes one MR x NR tile: C = A_panel * B_panel (+ C when acc),
 // with A_panel kc x MR (k-major) and B_panel kc x NR (k-major); ldc is in elements.
+// accMode is what a tile kernel does with C (kernel.rows).
+type accMode uint8
+
+const (
+	// accOverwrite stores the product (plus the bias, when there is one).
+	accOverwrite accMode = iota
+	// accAdd adds the product to C: C + (a chain of FMAs from zero), the
+	// sum a k block after the first of kcBlock takes.
+	accAdd
+	// accChain starts each output's chain of FMAs from its value in C
+	// (a k block's partial sums) and stores as accOverwrite does: a product
+	// split into k blocks this way gives, bit for bit, the sums of one
+	// block (see PackAStreamed).
+	accChain
+)
+
 type kernel struct {
 	name   string
 	mr, nr int
@@ -40,9 +56,10 @@ type kernel struct {
 	// rows, when set, computes the first rows rows of a column of tiles
 	// down C in one call: consecutive A panels with the same B panel, whose
 	// row p is at b[p*ldb:] (ldb NR when packed), a last partial tile stored
-	// row by row like the rest; without acc, a non-nil bias (from the first
-	// row on) is added to each row.
-	rows func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool, rows int, bias []float32)
+	// row by row like the rest. With accAdd it adds the product to C; else
+	// a non-nil bias (from the first row on) is added to each row, and with
+	// accChain the sums start from C's values instead of zero (see accMode).
+	rows func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc accMode, rows int, bias []float32)
 	// gemv computes one row over panels of packed B (kc x nr each, one
 	// after another): y[j] = x * B[:, j] (+ y[j] when acc), each a chain
 	// over k as fn sums a tile's outputs, so the bits are fn's.
@@ -95,19 +112,53 @@ type PackedA struct {
 	M, K int
 	data []float32 // per k block: all MR panels, each kc x MR
 	mr   int
+	kc   int // the k block: kcBlock, or streamedKC (PackAStreamed)
 }
 
 // PackA packs alpha * A (m x k).
 func PackA(m, k int, alpha float32, a Matrix) *PackedA {
-	return packAWith(m, k, alpha, a, active.mr)
+	return packAWith(m, k, alpha, a, active.mr, kcBlock)
 }
 
-// packAWith packs alpha * A in panels of mr rows.
-func packAWith(m, k int, alpha float32, a Matrix, mr int) *PackedA {
+// PackAStreamed packs alpha * A (m x k) for products whose B is read in
+// place with its rows far apart (a pointwise convolution's input, each row
+// a whole feature map): in k blocks of streamedKC, so that a column of tiles
+// reads that many of B's rows at once instead of up to kcBlock. Hundreds of
+// concurrent streams, each advancing 128 bytes a tile, defeat the hardware
+// prefetchers; 32 they follow. The blocks after the first continue the
+// chains of FMAs from the partial sums in C (accChain), so with beta 0 the
+// product has PackA's bits. It returns nil where PackA's packing is all
+// there is: m too large for B to be read in place (it is packed then), k
+// under streamedMinK or over one kcBlock (whose blocks add), or a kernel
+// without a tile-column routine.
+func PackAStreamed(m, k int, alpha float32, a Matrix) *PackedA {
+	if m > directTiles*active.mr || k < streamedMinK || k > kcBlock || active.rows == nil {
+		return nil
+	}
+	return packAWith(m, k, alpha, a, active.mr, streamedKC)
+}
+
+// streamedKC is PackAStreamed's k block, and streamedMinK the least k it
+// takes: up to 96 rows of B at once the prefetchers still follow (paired, 1x1
+// convolutions on 52x52-56x56, ms in blocks of 32 / whole: k 64 1.08-1.17,
+// 96 0.91-1.02, 128 0.81-0.83, 144 0.74, 256 0.82-0.92).
+const (
+	streamedKC   = 32
+	streamedMinK = 128
+)
+
+// StreamsB reports whether a product with a streamed A (PackAStreamed)
+// reads a B whose rows are ldb floats apart in place: rows farRows apart
+// and more are packed row by row anyway (packB), and there the k blocks only
+// add passes over C (1x1 96->24 on 112x112: 1.04x the time).
+func StreamsB(ldb int) bool { return ldb < farRows }
+
+// packAWith packs alpha * A in panels of mr rows, k blocks of kc.
+func packAWith(m, k int, alpha float32, a Matrix, mr, kc int) *PackedA {
 	mp := roundUp(m, mr)
-	p := &PackedA{M: m, K: k, mr: mr, data: make([]float32, mp*k)}
-	for pc := 0; pc < k; pc += kcBlock {
-		packA(p.data[pc*mp:], a, alpha, 0, m, pc, min(kcBlock, k-pc), mr)
+	p := &PackedA{M: m, K: k, mr: mr, kc: kc, data: make([]float32, mp*k)}
+	for pc := 0; pc < k; pc += kc {
+		packA(p.data[pc*mp:], a, alpha, 0, m, pc, min(kc, k-pc), mr)
 	}
 	return p
 }
@@ -207,6 +258,26 @@ func MulPackedAPart(p *PackedA, part, parts, n int, b Matrix, bias []float32, c 
 // MulPackedAPart can split p into (at least 1).
 func PartsOf(p *PackedA, minTiles int) int {
 	return max(1, (p.M+p.mr-1)/p.mr/max(1, minTiles))
+}
+
+// chainEdge is kernel.rows for rows x nn of C (nn < NR, the ragged right
+// edge of a streamed product) through scratch tiles of NR columns: each row
+// tile's columns are copied in (for accChain and accAdd), computed from the B panel
+// (packed, zeros past nn) and copied back.
+func chainEdge(kr kernel, kc int, a, b []float32, ldb int, c []float32, ldc int, mode accMode, rows, nn int, bias, edge []float32) {
+	mr, nr := kr.mr, kr.nr
+	for ir := 0; ir < rows; ir += mr {
+		mm := min(mr, rows-ir)
+		if mode != accOverwrite {
+			for i := 0; i < mm; i++ {
+				copy(edge[i*nr:i*nr+nn], c[(ir+i)*ldc:])
+			}
+		}
+		kr.rows(kc, a[ir*kc:], b, ldb, edge, nr, mode, mm, rowsFrom(bias, ir))
+		for i := 0; i < mm; i++ {
+			copy(c[(ir+i)*ldc:(ir+i)*ldc+nn], edge[i*nr:i*nr+nn])
+		}
+	}
 }
 
 // fillBias sets rows x cols of c (rows ldc apart) to bias[i] in row i.
@@ -419,13 +490,32 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 			}
 		}
 	}
+	// A streamed A (PackAStreamed) comes in k blocks of its own; they chain
+	// (accChain), and only the last adds the bias.
+	kcb, chain := kcBlock, false
+	if a.packed != nil && a.packed.kc != kcBlock {
+		kcb, chain = a.packed.kc, true
+	}
 	for jc := j0; jc < j1; jc += ncBlock {
 		nc := min(ncBlock, j1-jc)
-		for pc := 0; pc < k; pc += kcBlock {
-			kc := min(kcBlock, k-pc)
+		for pc := 0; pc < k; pc += kcb {
+			kc := min(kcb, k-pc)
 			acc := pc > 0 || beta != 0
 			var bs []float32 // the bias, for this k block
-			if !acc {
+			mode := accOverwrite
+			switch {
+			case chain:
+				if pc > 0 {
+					mode = accChain
+				} else if beta != 0 {
+					mode = accAdd
+				}
+				if beta == 0 && pc+kc == k { // the chains' last block
+					bs = bias
+				}
+			case acc:
+				mode = accAdd
+			default:
 				bs = bias
 			}
 			// With at most two row tiles, each B panel is used at most twice:
@@ -485,7 +575,11 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 						bPanel = bBlock[jr*kc:]
 					}
 					if nn == nr && kr.rows != nil {
-						kr.rows(kc, aBlock, bPanel, ldb, c[ic*ldc+jc+jr:], ldc, acc, mc, rowsFrom(bs, ic))
+						kr.rows(kc, aBlock, bPanel, ldb, c[ic*ldc+jc+jr:], ldc, mode, mc, rowsFrom(bs, ic))
+						continue
+					}
+					if chain { // the ragged right edge, through a scratch tile
+						chainEdge(kr, kc, aBlock, bPanel, ldb, c[ic*ldc+jc+jr:], ldc, mode, mc, nn, rowsFrom(bs, ic), edge[:])
 						continue
 					}
 					for ir := 0; ir < mc; ir += mr {

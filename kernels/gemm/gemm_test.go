@@ -330,3 +330,64 @@ func BenchmarkGemvPacked(b *testing.B) {
 		})
 	}
 }
+
+// TestPackAStreamed: a product with A packed in k blocks of streamedKC
+// (B read in place, or packed row by row where its rows are far apart and
+// N long) gives PackA's product bit for bit, with and without a bias, for
+// every row count modulo MR, k within a kcBlock and ragged N, on 1 and 2
+// threads; with beta 1 it is the product within float tolerance. It fails
+// if the later k blocks add their sums instead of continuing the chains.
+func TestPackAStreamed(t *testing.T) {
+	withEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(13, 14))
+		ran := 0
+		for _, m := range []int{1, 5, 12, 13, 16, 24, 31, 40, 64, 72} {
+			for _, k := range []int{33, 64, 100, 144, 256} {
+				for _, ns := range [][2]int{{16, 16}, {50, 50}, {97, 3136}, {3136, 3136}} {
+					n, ldb := ns[0], ns[1]
+					a := Matrix{randMat(r, m*k), k, false}
+					s := PackAStreamed(m, k, 1, a)
+					if s == nil {
+						continue
+					}
+					ran++
+					p := PackA(m, k, 1, a)
+					b := Matrix{randMat(r, k*ldb), ldb, false}
+					bias := randMat(r, m)
+					ldc := n + 3
+					for _, threads := range []int{1, 2} {
+						what := fmt.Sprintf("m=%d k=%d n=%d ldb=%d threads=%d", m, k, n, ldb, threads)
+						want, got := make([]float32, m*ldc), make([]float32, m*ldc)
+						MulPackedA(p, n, b, 0, want, ldc, threads)
+						MulPackedA(s, n, b, 0, got, ldc, threads)
+						sameBits(t, what, m, n, got, want, ldc)
+						MulPackedABias(p, n, b, bias, want, ldc, threads)
+						MulPackedABias(s, n, b, bias, got, ldc, threads)
+						sameBits(t, "bias "+what, m, n, got, want, ldc)
+					}
+					if n > 100 {
+						continue
+					}
+					c := randMat(r, m*ldc)
+					ref := reference(m, n, k, 1, a, b, 1, c, ldc)
+					MulPackedA(s, n, b, 1, c, ldc, 1)
+					check(t, fmt.Sprintf("beta 1 m=%d k=%d n=%d", m, k, n), m, n, k, c, ldc, ref)
+				}
+			}
+		}
+		if active.rows != nil && ran == 0 {
+			t.Fatal("no case took a streamed packing")
+		}
+	})
+}
+
+func sameBits(t *testing.T, what string, m, n int, got, want []float32, ldc int) {
+	t.Helper()
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			if g, w := got[i*ldc+j], want[i*ldc+j]; math.Float32bits(g) != math.Float32bits(w) {
+				t.Fatalf("%s: C[%d,%d] = %v, PackA's product %v", what, i, j, g, w)
+			}
+		}
+	}
+}

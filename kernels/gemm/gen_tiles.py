@@ -42,8 +42,8 @@ def store_tile(w, name, mr, groups, bias_off, acc_flag="R8", reg="Y", vbytes=32,
     w(f"\tMOVQ ${mr}, SI")
     w("\tCMPQ R13, SI")
     w("\tCMOVQLT R13, SI")
-    w(f"\tTESTQ {acc_flag}, {acc_flag}")
-    w(f"\tJEQ {name}_overwrite")
+    w(f"\tCMPQ {acc_flag}, $1")
+    w(f"\tJNE {name}_overwrite")
 
     def add_row(i):
         for j, r in enumerate(acc[i]):
@@ -98,6 +98,25 @@ def plain_prologue(w, name):
     w("\tSHLQ $2, DX")
 
 
+def chain_load(w, name, mr, groups, flag, reg="Y", vbytes=32):
+    """For acc mode 2 (chain: a k block after the first of a product split
+    into k blocks), start the accumulators from C's first min(R13, mr) rows
+    (DI, rows DX bytes apart) instead of zero, so the FMAs continue the
+    chains the block before stored and the sums are those of one block.
+    flag holds the acc argument, zero extended."""
+    w(f"\tCMPQ {flag}, $2")
+    w(f"\tJNE {name}_k")
+    w("\tMOVQ DI, R11")
+    for i in range(mr):
+        for j in range(groups):
+            w(f"\tVMOVUPS {vbytes*j}(R11), {reg}{i*groups+j}")
+        if i < mr - 1:
+            w(f"\tCMPQ R13, ${i+1}")
+            w(f"\tJEQ {name}_k")
+            w("\tADDQ DX, R11")
+    w(f"{name}_k:")
+
+
 def offs_prologue(w, name, ds, frame):
     """The header and first argument loads of a tile kernel that reads B
     through offsets, groups at d1..: kc in R9, a in AX, b in BX, offs in
@@ -135,6 +154,8 @@ def kernel(name, offs):
     w("\tMOVQ R10, SI" if offs else "\tMOVQ R10, BX")
     for r in range(12):
         w(f"\tVXORPS Y{r}, Y{r}, Y{r}")
+    if not offs:
+        chain_load(w, name, 6, 2, "R8")
     w("\tTESTQ CX, CX")
     w(f"\tJEQ {name}_store")
     w(f"{name}_loop:")
@@ -225,6 +246,7 @@ def kernel_avx512(name, offs, mr):
         w("\tMOVQ rows+80(FP), R13")
     else:
         plain_prologue(w, name)
+        w("\tMOVBLZX acc+48(FP), R8")
         w("\tMOVQ rows+56(FP), R13")
     w("\tTESTQ R13, R13")
     w(f"\tJLE {name}_done")
@@ -238,6 +260,8 @@ def kernel_avx512(name, offs, mr):
         w("\tMOVQ R10, BX")
     for r in range(2 * mr):
         w(f"\tVXORPS Z{r}, Z{r}, Z{r}")
+    if not offs:
+        chain_load(w, name, mr, 2, "R8", reg="Z", vbytes=64)
     w("\tTESTQ CX, CX")
     w(f"\tJEQ {name}_store")
     w(f"{name}_loop:")

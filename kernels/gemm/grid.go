@@ -70,7 +70,7 @@ func PackANarrow(m, k int, a Matrix) *PackedA {
 	if mr == 0 {
 		return nil
 	}
-	return packAWith(m, k, 1, a, mr)
+	return packAWith(m, k, 1, a, mr, kcBlock)
 }
 
 // GridTiles is the cost per k step of MulPackedAGrid for p times n columns:
@@ -224,6 +224,9 @@ func GridPartTiles(p *PackedA, parts, n int) int {
 // pass), then 16- or 24-wide panels of B, read where they lie. A non-nil
 // bias is added by the first k block.
 func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, m0, m1, j0, j1 int, beta float32, bias []float32, c []float32, ldc int) {
+	if p.kc != kcBlock {
+		panic("gemm: a streamed PackedA (PackAStreamed) on a Grid")
+	}
 	mr, nr := active.mr, active.nr
 	if gk != nil {
 		mr, nr = gk.mr, gk.nr

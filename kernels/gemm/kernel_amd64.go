@@ -91,7 +91,7 @@ func biasPtr(bias []float32, rows int) *float32 {
 }
 
 //go:noescape
-func kernelAVX2Tiles(kc int, a, b *float32, ldb int, c *float32, ldc int, acc bool, rows int, bias *float32)
+func kernelAVX2Tiles(kc int, a, b *float32, ldb int, c *float32, ldc int, acc accMode, rows int, bias *float32)
 
 //go:noescape
 func kernelAVX2OffsTiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1 int, acc bool, rows int, bias *float32)
@@ -139,8 +139,8 @@ func gemvPanels(nr int, k func(kc int, x, b *float32, panels int, y *float32, ac
 
 // tileColumn wraps an mr x nr tile-column kernel (kernel.rows) with its
 // bounds checks.
-func tileColumn(mr, nr int, k func(kc int, a, b *float32, ldb int, c *float32, ldc int, acc bool, rows int, bias *float32)) func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool, rows int, bias []float32) {
-	return func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool, rows int, bias []float32) {
+func tileColumn(mr, nr int, k func(kc int, a, b *float32, ldb int, c *float32, ldc int, acc accMode, rows int, bias *float32)) func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc accMode, rows int, bias []float32) {
+	return func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc accMode, rows int, bias []float32) {
 		_ = a[kc*mr*((rows+mr-1)/mr)-1]
 		_ = b[(kc-1)*ldb+nr-1]
 		_ = c[(rows-1)*ldc+nr-1]
@@ -173,7 +173,7 @@ func offs32(mr int, k func(kc int, a, b *float32, offs *int, c *float32, ldc, d1
 func kernelAVX512Offs8Tiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc bool, rows int, bias *float32)
 
 //go:noescape
-func kernelAVX512Tiles(kc int, a, b *float32, ldb int, c *float32, ldc int, acc bool, rows int, bias *float32)
+func kernelAVX512Tiles(kc int, a, b *float32, ldb int, c *float32, ldc int, acc accMode, rows int, bias *float32)
 
 //go:noescape
 func kernelAVX512OffsTiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc bool, rows int, bias *float32)

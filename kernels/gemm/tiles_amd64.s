@@ -33,6 +33,37 @@ kernelAVX2Tiles_tile:
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
+	CMPQ R8, $2
+	JNE kernelAVX2Tiles_k
+	MOVQ DI, R11
+	VMOVUPS 0(R11), Y0
+	VMOVUPS 32(R11), Y1
+	CMPQ R13, $1
+	JEQ kernelAVX2Tiles_k
+	ADDQ DX, R11
+	VMOVUPS 0(R11), Y2
+	VMOVUPS 32(R11), Y3
+	CMPQ R13, $2
+	JEQ kernelAVX2Tiles_k
+	ADDQ DX, R11
+	VMOVUPS 0(R11), Y4
+	VMOVUPS 32(R11), Y5
+	CMPQ R13, $3
+	JEQ kernelAVX2Tiles_k
+	ADDQ DX, R11
+	VMOVUPS 0(R11), Y6
+	VMOVUPS 32(R11), Y7
+	CMPQ R13, $4
+	JEQ kernelAVX2Tiles_k
+	ADDQ DX, R11
+	VMOVUPS 0(R11), Y8
+	VMOVUPS 32(R11), Y9
+	CMPQ R13, $5
+	JEQ kernelAVX2Tiles_k
+	ADDQ DX, R11
+	VMOVUPS 0(R11), Y10
+	VMOVUPS 32(R11), Y11
+kernelAVX2Tiles_k:
 	TESTQ CX, CX
 	JEQ kernelAVX2Tiles_store
 kernelAVX2Tiles_loop:
@@ -65,8 +96,8 @@ kernelAVX2Tiles_store:
 	MOVQ $6, SI
 	CMPQ R13, SI
 	CMOVQLT R13, SI
-	TESTQ R8, R8
-	JEQ kernelAVX2Tiles_overwrite
+	CMPQ R8, $1
+	JNE kernelAVX2Tiles_overwrite
 	VADDPS 0(R11), Y0, Y0
 	VMOVUPS Y0, 0(R11)
 	VADDPS 32(R11), Y1, Y1
@@ -261,8 +292,8 @@ kernelAVX2OffsTiles_store:
 	MOVQ $6, SI
 	CMPQ R13, SI
 	CMOVQLT R13, SI
-	TESTQ R8, R8
-	JEQ kernelAVX2OffsTiles_overwrite
+	CMPQ R8, $1
+	JNE kernelAVX2OffsTiles_overwrite
 	VADDPS 0(R11), Y0, Y0
 	VMOVUPS Y0, 0(R11)
 	VADDPS 32(R11), Y1, Y1
@@ -458,8 +489,8 @@ kernelAVX2Offs4x24_store:
 	MOVQ $4, SI
 	CMPQ R13, SI
 	CMOVQLT R13, SI
-	TESTQ CX, CX
-	JEQ kernelAVX2Offs4x24_overwrite
+	CMPQ CX, $1
+	JNE kernelAVX2Offs4x24_overwrite
 	VADDPS 0(R11), Y0, Y0
 	VMOVUPS Y0, 0(R11)
 	VADDPS 32(R11), Y1, Y1
@@ -617,8 +648,8 @@ kernelAVX2Offs4x8_store:
 	MOVQ $4, SI
 	CMPQ R13, SI
 	CMOVQLT R13, SI
-	TESTQ CX, CX
-	JEQ kernelAVX2Offs4x8_overwrite
+	CMPQ CX, $1
+	JNE kernelAVX2Offs4x8_overwrite
 	VADDPS 0(R11), Y0, Y0
 	VMOVUPS Y0, 0(R11)
 	CMPQ SI, $1
@@ -745,8 +776,8 @@ kernelAVX2Offs4x16_store:
 	MOVQ $4, SI
 	CMPQ R13, SI
 	CMOVQLT R13, SI
-	TESTQ CX, CX
-	JEQ kernelAVX2Offs4x16_overwrite
+	CMPQ CX, $1
+	JNE kernelAVX2Offs4x16_overwrite
 	VADDPS 0(R11), Y0, Y0
 	VMOVUPS Y0, 0(R11)
 	VADDPS 32(R11), Y1, Y1
@@ -848,6 +879,7 @@ TEXT ·kernelAVX512Tiles(SB), NOSPLIT, $0-72
 	MOVQ c+32(FP), DI
 	MOVQ ldc+40(FP), DX
 	SHLQ $2, DX
+	MOVBLZX acc+48(FP), R8
 	MOVQ rows+56(FP), R13
 	TESTQ R13, R13
 	JLE kernelAVX512Tiles_done
@@ -878,6 +910,67 @@ kernelAVX512Tiles_tile:
 	VXORPS Z21, Z21, Z21
 	VXORPS Z22, Z22, Z22
 	VXORPS Z23, Z23, Z23
+	CMPQ R8, $2
+	JNE kernelAVX512Tiles_k
+	MOVQ DI, R11
+	VMOVUPS 0(R11), Z0
+	VMOVUPS 64(R11), Z1
+	CMPQ R13, $1
+	JEQ kernelAVX512Tiles_k
+	ADDQ DX, R11
+	VMOVUPS 0(R11), Z2
+	VMOVUPS 64(R11), Z3
+	CMPQ R13, $2
+	JEQ kernelAVX512Tiles_k
+	ADDQ DX, R11
+	VMOVUPS 0(R11), Z4
+	VMOVUPS 64(R11), Z5
+	CMPQ R13, $3
+	JEQ kernelAVX512Tiles_k
+	ADDQ DX, R11
+	VMOVUPS 0(R11), Z6
+	VMOVUPS 64(R11), Z7
+	CMPQ R13, $4
+	JEQ kernelAVX512Tiles_k
+	ADDQ DX, R11
+	VMOVUPS 0(R11), Z8
+	VMOVUPS 64(R11), Z9
+	CMPQ R13, $5
+	JEQ kernelAVX512Tiles_k
+	ADDQ DX, R11
+	VMOVUPS 0(R11), Z10
+	VMOVUPS 64(R11), Z11
+	CMPQ R13, $6
+	JEQ kernelAVX512Tiles_k
+	ADDQ DX, R11
+	VMOVUPS 0(R11), Z12
+	VMOVUPS 64(R11), Z13
+	CMPQ R13, $7
+	JEQ kernelAVX512Tiles_k
+	ADDQ DX, R11
+	VMOVUPS 0(R11), Z14
+	VMOVUPS 64(R11), Z15
+	CMPQ R13, $8
+	JEQ kernelAVX512Tiles_k
+	ADDQ DX, R11
+	VMOVUPS 0(R11), Z16
+	VMOVUPS 64(R11), Z17
+	CMPQ R13, $9
+	JEQ kernelAVX512Tiles_k
+	ADDQ DX, R11
+	VMOVUPS 0(R11), Z18
+	VMOVUPS 64(R11), Z19
+	CMPQ R13, $10
+	JEQ kernelAVX512Tiles_k
+	ADDQ DX, R11
+	VMOVUPS 0(R11), Z20
+	VMOVUPS 64(R11), Z21
+	CMPQ R13, $11
+	JEQ kernelAVX512Tiles_k
+	ADDQ DX, R11
+	VMOVUPS 0(R11), Z22
+	VMOVUPS 64(R11), Z23
+kernelAVX512Tiles_k:
 	TESTQ CX, CX
 	JEQ kernelAVX512Tiles_store
 kernelAVX512Tiles_loop:
@@ -929,8 +1022,8 @@ kernelAVX512Tiles_store:
 	MOVQ $12, SI
 	CMPQ R13, SI
 	CMOVQLT R13, SI
-	TESTQ CX, CX
-	JEQ kernelAVX512Tiles_overwrite
+	CMPQ CX, $1
+	JNE kernelAVX512Tiles_overwrite
 	VADDPS 0(R11), Z0, Z0
 	VMOVUPS Z0, 0(R11)
 	VADDPS 64(R11), Z1, Z1
@@ -1281,8 +1374,8 @@ kernelAVX512OffsTiles_store:
 	MOVQ $12, SI
 	CMPQ R13, SI
 	CMOVQLT R13, SI
-	TESTQ CX, CX
-	JEQ kernelAVX512OffsTiles_overwrite
+	CMPQ CX, $1
+	JNE kernelAVX512OffsTiles_overwrite
 	VADDPS 0(R11), Z0, Z0
 	VMOVUPS Z0, 0(R11)
 	VADDPS 64(R11), Z1, Z1
@@ -1613,8 +1706,8 @@ kernelAVX512Offs8Tiles_store:
 	MOVQ $8, SI
 	CMPQ R13, SI
 	CMOVQLT R13, SI
-	TESTQ CX, CX
-	JEQ kernelAVX512Offs8Tiles_overwrite
+	CMPQ CX, $1
+	JNE kernelAVX512Offs8Tiles_overwrite
 	VADDPS 0(R11), Z0, Z0
 	VMOVUPS Z0, 0(R11)
 	VADDPS 64(R11), Z1, Z1
