@@ -397,88 +397,107 @@ func newTranspose(ni *NodeInfo) (Kernel, error) {
 	}), a.err
 }
 
+// concatKernel is Concat; the session recognizes it to let the steps that
+// produce its inputs write them into its output (concat_place.go).
+type concatKernel struct{ axis int64 }
+
 func newConcat(ni *NodeInfo) (Kernel, error) {
 	a := attrsOf(ni.Node)
 	axis := a.Int("axis", 1)
 	if ni.Opset >= 4 && !ni.Node.HasAttr("axis") {
 		return nil, fmt.Errorf("Concat needs an axis attribute")
 	}
-	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
-		if len(in) == 0 || in[0] == nil {
-			return nil, fmt.Errorf("Concat needs inputs")
+	return &concatKernel{axis: axis}, a.err
+}
+
+// Run copies the inputs into the output, except those already in their
+// place there (inPlace).
+func (k *concatKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	axis := k.axis
+	if len(in) == 0 || in[0] == nil {
+		return nil, fmt.Errorf("Concat needs inputs")
+	}
+	first := in[0]
+	ax, err := normAxis(axis, first.Rank())
+	if err != nil {
+		return nil, err
+	}
+	shape := append([]int(nil), first.Shape...)
+	shape[ax] = 0
+	for _, t := range in {
+		if t == nil {
+			continue
 		}
-		first := in[0]
-		ax, err := normAxis(axis, first.Rank())
-		if err != nil {
-			return nil, err
+		if t.DType != first.DType || t.Rank() != first.Rank() {
+			return nil, fmt.Errorf("Concat inputs differ in type or rank: %s%v and %s%v", first.DType.Short(), first.Shape, t.DType.Short(), t.Shape)
 		}
-		shape := append([]int(nil), first.Shape...)
-		shape[ax] = 0
-		for _, t := range in {
-			if t == nil {
-				continue
-			}
-			if t.DType != first.DType || t.Rank() != first.Rank() {
-				return nil, fmt.Errorf("Concat inputs differ in type or rank: %s%v and %s%v", first.DType.Short(), first.Shape, t.DType.Short(), t.Shape)
-			}
-			for i := range shape {
-				if i != ax && t.Shape[i] != first.Shape[i] {
-					return nil, fmt.Errorf("Concat inputs %v and %v differ outside axis %d", first.Shape, t.Shape, ax)
-				}
-			}
-			shape[ax] += t.Shape[ax]
-		}
-		out := ctx.Empty(first.DType, shape) // the copies write every element
-		outer := graph.Numel(shape[:ax])
-		inner := graph.Numel(shape[ax+1:])
-		rowOut := shape[ax] * inner
-		threads := threadsFor(ctx, out.Len(), 1<<15)
-		var cs []copier
-		var chunks []int
-		for _, t := range in {
-			if t != nil {
-				cs = append(cs, copierOf(out, t))
-				chunks = append(chunks, t.Shape[ax]*inner)
+		for i := range shape {
+			if i != ax && t.Shape[i] != first.Shape[i] {
+				return nil, fmt.Errorf("Concat inputs %v and %v differ outside axis %d", first.Shape, t.Shape, ax)
 			}
 		}
-		// rowsOf copies rows [lo, hi) of the outer dimensions.
-		rowsOf := func(lo, hi int) {
-			off := 0
-			for i, c := range cs {
-				for o := lo; o < hi; o++ {
-					c.run(o*rowOut+off, o*chunks[i], chunks[i])
-				}
-				off += chunks[i]
-			}
+		shape[ax] += t.Shape[ax]
+	}
+	out := ctx.Empty(first.DType, shape) // the copies write every element
+	outer := graph.Numel(shape[:ax])
+	inner := graph.Numel(shape[ax+1:])
+	rowOut := shape[ax] * inner
+	threads := threadsFor(ctx, out.Len(), 1<<15)
+	var cs []copier
+	var chunks, starts []int
+	at := 0
+	for _, t := range in {
+		if t == nil {
+			continue
 		}
-		if threads == 1 || outer >= chunksPerThread*threads {
-			parallelFor(threads, outer, rowsOf)
-			return one(out), nil
+		n := t.Shape[ax] * inner
+		if outer != 1 || !inPlace(out, t, at) {
+			cs = append(cs, copierOf(out, t))
+			chunks, starts = append(chunks, n), append(starts, at)
 		}
-		// Few outer rows (axis 1 of one image): the copies cut into pieces,
-		// so that threads share even one large input.
-		type part struct {
-			c           copier
-			dst, src, n int
-		}
-		var parts []part
-		piece := max(1<<13, out.Len()/(chunksPerThread*threads))
-		off := 0
+		at += n
+	}
+	// rowsOf copies rows [lo, hi) of the outer dimensions.
+	rowsOf := func(lo, hi int) {
 		for i, c := range cs {
-			for o := 0; o < outer; o++ {
-				for s := 0; s < chunks[i]; s += piece {
-					parts = append(parts, part{c, o*rowOut + off + s, o*chunks[i] + s, min(piece, chunks[i]-s)})
-				}
+			for o := lo; o < hi; o++ {
+				c.run(o*rowOut+starts[i], o*chunks[i], chunks[i])
 			}
-			off += chunks[i]
 		}
-		parallelFor(threads, len(parts), func(lo, hi int) {
-			for _, p := range parts[lo:hi] {
-				p.c.run(p.dst, p.src, p.n)
-			}
-		})
+	}
+	if threads == 1 || outer >= chunksPerThread*threads {
+		parallelFor(threads, outer, rowsOf)
 		return one(out), nil
-	}), a.err
+	}
+	// Few outer rows (axis 1 of one image): the copies cut into pieces,
+	// so that threads share even one large input.
+	type part struct {
+		c           copier
+		dst, src, n int
+	}
+	var parts []part
+	piece := max(1<<13, out.Len()/(chunksPerThread*threads))
+	for i, c := range cs {
+		for o := 0; o < outer; o++ {
+			for s := 0; s < chunks[i]; s += piece {
+				parts = append(parts, part{c, o*rowOut + starts[i] + s, o*chunks[i] + s, min(piece, chunks[i]-s)})
+			}
+		}
+	}
+	parallelFor(threads, len(parts), func(lo, hi int) {
+		for _, p := range parts[lo:hi] {
+			p.c.run(p.dst, p.src, p.n)
+		}
+	})
+	return one(out), nil
+}
+
+// inPlace reports whether float32 t already lies in out from element at
+// on: a step wrote it there (concat_place.go).
+func inPlace(out, t *graph.Tensor, at int) bool {
+	o, ok1 := out.Data().([]float32)
+	d, ok2 := t.Data().([]float32)
+	return ok1 && ok2 && len(d) > 0 && at+len(d) <= len(o) && &o[at] == &d[0]
 }
 
 func newSplit(ni *NodeInfo) (Kernel, error) {

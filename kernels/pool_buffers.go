@@ -3,6 +3,7 @@ package kernels
 import (
 	"math/bits"
 	"reflect"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -24,6 +25,10 @@ type bufferPool struct {
 	mu   sync.Mutex
 	free map[int][]unsafe.Pointer // byte class -> idle buffers
 	out  map[unsafe.Pointer]int   // buffers handed out: byte class
+	// pinned buffers hold the outputs of several steps (a Concat's inputs
+	// and output, concat_place.go): put ignores them until unpinned, so a
+	// kernel that releases what it took for its output cannot free the rest.
+	pinned map[unsafe.Pointer]bool
 }
 
 func newBufferPool() *bufferPool {
@@ -67,11 +72,30 @@ func (p *bufferPool) put(b unsafe.Pointer) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c, ok := p.out[b]
-	if !ok {
+	if !ok || p.pinned[b] {
 		return
 	}
 	delete(p.out, b)
 	p.free[c] = append(p.free[c], b)
+}
+
+// pin keeps put from taking back b until unpin.
+func (p *bufferPool) pin(b unsafe.Pointer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pinned == nil {
+		p.pinned = map[unsafe.Pointer]bool{}
+	}
+	p.pinned[b] = true
+}
+
+// unpin lets put take back b again; it reports whether b was pinned.
+func (p *bufferPool) unpin(b unsafe.Pointer) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	was := p.pinned[b]
+	delete(p.pinned, b)
+	return was
 }
 
 // disown forgets buffers that left the session's hands (graph outputs given to
@@ -83,6 +107,7 @@ func (p *bufferPool) disown(keep map[unsafe.Pointer]bool) {
 	for b := range p.out {
 		if !keep[b] {
 			delete(p.out, b)
+			delete(p.pinned, b)
 		}
 	}
 }
@@ -93,6 +118,7 @@ func (p *bufferPool) forget(bufs map[unsafe.Pointer]bool) {
 	defer p.mu.Unlock()
 	for b := range bufs {
 		delete(p.out, b)
+		delete(p.pinned, b)
 	}
 }
 
@@ -175,6 +201,12 @@ func (c *Context) tensor(dt graph.DataType, shape []int, zero bool) *graph.Tenso
 	size := elemSize(dt)
 	if c == nil || c.pool == nil || size == 0 || n <= 0 {
 		return graph.NewTensor(dt, shape)
+	}
+	if p := c.place.Load(); p != nil && dt == graph.Float && slices.Equal(shape, p.shape) && c.place.CompareAndSwap(p, nil) {
+		if zero {
+			clear(p.data)
+		}
+		return graph.Float32Tensor(slices.Clone(shape), p.data)
 	}
 	b := c.pool.get(n * size)
 	if zero {

@@ -6,6 +6,7 @@ package kernels
 import (
 	"fmt"
 	"sort"
+	"sync/atomic"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -27,6 +28,10 @@ type Context struct {
 	// Threads is how many goroutines a kernel may use.
 	Threads int
 	pool    *bufferPool
+	// place, when set, is where the step that runs next should put its
+	// output of that shape: the first Empty or New of it returns a tensor
+	// there (concat_place.go).
+	place atomic.Pointer[placement]
 }
 
 // NodeInfo is what a factory sees when it compiles a node.

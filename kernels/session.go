@@ -66,6 +66,8 @@ type Session struct {
 	prof *profiler // with Options.Profile
 
 	half *halfIO // float16/bfloat16 graph inputs and outputs (halfgraph.go)
+
+	placed int // Concat inputs the last run wrote in place (concat_place.go)
 }
 
 // InputSpec is a graph input the caller must (or may) provide.
@@ -98,6 +100,13 @@ type step struct {
 	in   []int // slot per input, -1 for omitted
 	out  []int // slot per output, -1 for omitted
 	free []int // slots whose last reader is this step
+
+	// placeInto is the Concat whose input placeAt this step's output
+	// placeOut is, written in place (concat_place.go); concat is set on a
+	// Concat with such inputs.
+	placeInto         *concatPlan
+	placeAt, placeOut int
+	concat            *concatPlan
 }
 
 // NewSession compiles the model's main graph. It only reads the model, so
@@ -235,6 +244,7 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 		s.fuseResiduals(seen)
 	}
 	s.planFrees()
+	s.planConcats()
 	if opts.Profile {
 		s.prof = &profiler{steps: nameSteps(orig, s.steps)}
 	}
@@ -339,11 +349,17 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 		defer s.prof.endRun(s.prof.beginRun())
 	}
 	refs := map[unsafe.Pointer]int{}
+	var cr concatRun
+	defer s.ctx.place.Store(nil)
 	for i := range s.steps {
 		st := &s.steps[i]
 		var t0 time.Time
 		if s.prof != nil {
 			t0 = time.Now()
+		}
+		placing := st.placeInto != nil || st.concat != nil
+		if placing {
+			cr.offer(&s.ctx, st)
 		}
 		outs, err := s.runStep(st, vals)
 		if s.prof != nil {
@@ -352,11 +368,14 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 		if err != nil {
 			return nil, err
 		}
+		if placing {
+			cr.took(&s.ctx, st, s.stepInputs(st, vals), outs)
+		}
 		for j, t := range outs {
 			if j < len(st.out) && st.out[j] >= 0 {
 				vals[st.out[j]] = t
 				if k, ok := bufKey(t); ok {
-					refs[k]++
+					refs[cr.key(k)]++
 				}
 				if t != nil {
 					s.tap(st.node.Outputs[j].Name, t)
@@ -365,6 +384,7 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 		}
 		for _, j := range st.free {
 			if k, ok := bufKey(vals[j]); ok {
+				k = cr.key(k)
 				refs[k]--
 				if refs[k] == 0 {
 					s.recycle(k)
@@ -372,7 +392,16 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 			}
 			vals[j] = nil
 		}
+		// A Concat that did not take its buffer (its shape changed) leaves
+		// it to the tensors still in it, or to the pool when there are none.
+		if b := cr.bufs[st.concat]; b != nil {
+			if k := unsafe.Pointer(&b[0]); !hasKey(refs, k) {
+				s.recycle(k)
+			}
+			delete(cr.bufs, st.concat)
+		}
 	}
+	s.placed = cr.placed
 	res := make(map[string]*graph.Tensor, len(s.outputs))
 	for _, o := range s.outputs {
 		if vals[o.slot] == nil {
@@ -389,6 +418,17 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 		}
 	}
 	return res, nil
+}
+
+// stepInputs is st's inputs in vals (nil where omitted).
+func (s *Session) stepInputs(st *step, vals []*graph.Tensor) []*graph.Tensor {
+	in := make([]*graph.Tensor, len(st.in))
+	for i, j := range st.in {
+		if j >= 0 {
+			in[i] = vals[j]
+		}
+	}
+	return in
 }
 
 func (s *Session) runStep(st *step, vals []*graph.Tensor) (outs []*graph.Tensor, err error) {
@@ -471,6 +511,7 @@ func (s *Session) tap(name string, t *graph.Tensor) {
 // recycle returns a buffer the run is done with to the pool, or leaves it to
 // the last Release when the tap still holds it.
 func (s *Session) recycle(k unsafe.Pointer) {
+	s.ctx.pool.unpin(k) // a Concat's buffer: nothing in it is in use now
 	if s.opts.TapHolds {
 		s.holdMu.Lock()
 		defer s.holdMu.Unlock()

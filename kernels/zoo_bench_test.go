@@ -117,3 +117,22 @@ func BenchmarkZooPointwiseKBlocks(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkZooConcatInPlace times the zoo's Concat nets at one thread with
+// the Concats' inputs written in place (concat_place.go) and copied,
+// alternating run by run between two sessions: median thread CPU ms of each
+// and the ratio.
+func BenchmarkZooConcatInPlace(b *testing.B) {
+	for _, name := range []string{"squeezenet", "yolo-silu"} {
+		b.Run(name, func(b *testing.B) {
+			placed, in := zooSession(b, name)
+			noConcatPlace = true
+			copied, _ := zooSession(b, name)
+			noConcatPlace = false
+			p, c := alternate(b, in, 2, func(path int) *Session { return []*Session{placed, copied}[path] })
+			b.ReportMetric(p, "placed-ms")
+			b.ReportMetric(c, "copied-ms")
+			b.ReportMetric(p/c, "placed/copied")
+		})
+	}
+}

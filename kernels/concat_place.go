@@ -1,0 +1,198 @@
+package kernels
+
+import (
+	"unsafe"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+// Concat in place. A Concat along an axis with only size-1 dimensions
+// before it (the channels of one image: fire modules, CSP blocks, SPP,
+// Inception and DenseNet blocks) copies each input into its slice of the
+// output. When an input is written by a step for that Concat alone, the step
+// can write it there to begin with: before the step runs, the session offers
+// it that slice of the Concat's output buffer (Context.place), the kernel's
+// first Empty of the output's shape takes it, and the Concat then finds the
+// input in place and skips its copy.
+//
+// Nothing depends on a kernel taking the offer: an input that is not in its
+// place (a kernel that returns another tensor, a shape that changed) is
+// copied as before. The shapes come from the run before (the first run
+// copies everything). The buffer is the pool's and pinned while it is in
+// use: every tensor in it is counted against it (Run's aliases), so it goes
+// back to the pool when the last of them, the Concat's output included, is
+// done with, and a kernel that releases a tensor in it cannot free it.
+
+// placement is a slice of a Concat's output offered to the step that
+// produces one of its inputs (or the whole output, to the Concat).
+type placement struct {
+	shape []int
+	data  []float32
+}
+
+// concatPlan is one Concat whose inputs some steps may write in place.
+type concatPlan struct {
+	axis int64
+	// producer is, per Concat input, the step that writes it for the Concat
+	// alone, or -1: copied.
+	producer []int
+	// shape and ins are the output's and the inputs' shapes in the last
+	// run, nil before the first run or when the axis has outer dimensions
+	// over 1; offs are the inputs' offsets in the output.
+	shape []int
+	ins   [][]int
+	offs  []int
+}
+
+// planConcats finds the Concats whose inputs are written for them alone:
+// float inputs computed by a step (not constants or graph inputs) that no
+// other step reads, that are not graph outputs, and that a tap that may
+// hold them (TapHolds) does not see; each such producer step gets the plan.
+func (s *Session) planConcats() {
+	if noConcatPlace {
+		return
+	}
+	readers := map[int]int{}
+	producer := map[int][2]int{} // slot -> step, output
+	for i, st := range s.steps {
+		for _, j := range st.in {
+			if j >= 0 {
+				readers[j]++
+			}
+		}
+		for o, j := range st.out {
+			if j >= 0 {
+				producer[j] = [2]int{i, o}
+			}
+		}
+	}
+	for _, o := range s.outputs {
+		readers[o.slot] += 2 // a graph output is never placed
+	}
+	names := make(map[int]string, len(s.slots))
+	for name, j := range s.slots {
+		names[j] = name
+	}
+	held := func(j int) bool {
+		name := names[j]
+		return s.opts.TapHolds && s.opts.Tap != nil && (s.opts.TapOnly == nil || s.opts.TapOnly[name])
+	}
+	for ci := range s.steps {
+		ck, ok := s.steps[ci].k.(*concatKernel)
+		if !ok {
+			continue
+		}
+		plan := &concatPlan{axis: ck.axis}
+		some := false
+		for _, j := range s.steps[ci].in {
+			p := -1
+			if pr, ok := producer[j]; ok && j >= 0 && readers[j] == 1 && !held(j) && pr[0] < ci && s.steps[pr[0]].placeInto == nil {
+				p = pr[0]
+				st := &s.steps[p]
+				st.placeInto, st.placeAt, st.placeOut = plan, len(plan.producer), pr[1]
+				some = true
+			}
+			plan.producer = append(plan.producer, p)
+		}
+		if some {
+			s.steps[ci].concat = plan
+		}
+	}
+}
+
+// concatRun is a run's state of the in-place Concats: each plan's buffer,
+// and the tensors in it, by their data pointer.
+type concatRun struct {
+	bufs   map[*concatPlan][]float32
+	alias  map[unsafe.Pointer]unsafe.Pointer // tensor data -> its buffer
+	placed int                               // inputs written in place
+}
+
+// hasKey reports whether refs ever counted a tensor in buffer k: one
+// recycled when its count fell to zero must not be recycled again.
+func hasKey(refs map[unsafe.Pointer]int, k unsafe.Pointer) bool {
+	_, ok := refs[k]
+	return ok
+}
+
+// offer sets ctx.place for step st, if it writes a Concat input in place or
+// is a Concat whose inputs were, allocating and pinning the Concat's buffer
+// on first use in the run.
+func (r *concatRun) offer(ctx *Context, st *step) {
+	switch {
+	case st.placeInto != nil && st.placeInto.shape != nil:
+		pl := st.placeInto
+		buf := r.buffer(ctx, pl)
+		at, n := pl.offs[st.placeAt], graph.Numel(pl.ins[st.placeAt])
+		ctx.place.Store(&placement{shape: pl.ins[st.placeAt], data: buf[at : at+n : at+n]})
+	case st.concat != nil && r.bufs[st.concat] != nil:
+		ctx.place.Store(&placement{shape: st.concat.shape, data: r.bufs[st.concat]})
+	}
+}
+
+func (r *concatRun) buffer(ctx *Context, pl *concatPlan) []float32 {
+	if b := r.bufs[pl]; b != nil {
+		return b
+	}
+	n := graph.Numel(pl.shape)
+	p := ctx.pool.get(4 * n)
+	ctx.pool.pin(p)
+	b := unsafe.Slice((*float32)(p), n)
+	if r.bufs == nil {
+		r.bufs, r.alias = map[*concatPlan][]float32{}, map[unsafe.Pointer]unsafe.Pointer{}
+	}
+	r.bufs[pl] = b
+	r.alias[p] = p
+	return b
+}
+
+// took notes, after step st ran with an offer, which of its outputs lie in
+// a Concat's buffer; after a Concat, it keeps the shapes for the next run.
+func (r *concatRun) took(ctx *Context, st *step, in, outs []*graph.Tensor) {
+	ctx.place.Store(nil)
+	if pl := st.placeInto; pl != nil && r.bufs[pl] != nil && st.placeOut < len(outs) {
+		if d, ok := outs[st.placeOut].Data().([]float32); ok && len(d) > 0 {
+			b := r.bufs[pl]
+			if at := pl.offs[st.placeAt]; at < len(b) && &d[0] == &b[at] {
+				r.alias[unsafe.Pointer(&d[0])] = unsafe.Pointer(&b[0])
+				r.placed++
+			}
+		}
+	}
+	if pl := st.concat; pl != nil && len(outs) == 1 && outs[0] != nil {
+		pl.record(in, outs[0])
+	}
+}
+
+// record keeps the shapes of a Concat's run for the next run's offers, or
+// none when the output is not float or has outer dimensions over 1.
+func (pl *concatPlan) record(in []*graph.Tensor, out *graph.Tensor) {
+	pl.shape, pl.ins, pl.offs = nil, nil, nil
+	ax, err := normAxis(pl.axis, out.Rank())
+	if err != nil || out.DType != graph.Float || graph.Numel(out.Shape[:ax]) != 1 || len(in) != len(pl.producer) {
+		return
+	}
+	at := 0
+	for _, t := range in {
+		if t == nil {
+			return
+		}
+		pl.ins = append(pl.ins, append([]int(nil), t.Shape...))
+		pl.offs = append(pl.offs, at)
+		at += t.Len()
+	}
+	pl.shape = append([]int(nil), out.Shape...)
+}
+
+// key is the buffer a tensor's data belongs to: its Concat's buffer for a
+// tensor in one, else its own.
+func (r *concatRun) key(k unsafe.Pointer) unsafe.Pointer {
+	if b, ok := r.alias[k]; ok {
+		return b
+	}
+	return k
+}
+
+// noConcatPlace turns the in-place Concat inputs off, for the tests and
+// benchmarks that compare.
+var noConcatPlace = false
