@@ -4,15 +4,31 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sort"
 	"testing"
+
+	"github.com/onnxq/onnxq/kernels/vec"
 )
 
 // TestMax3x3s2MatchesOtherPaths: the 3x3 stride-2 MaxPool path on widths and
 // heights 1..40 (and SqueezeNet's 111, 55, 27), ceil mode or not, pads 0..2
 // on each side and auto_pad, gives the bits of the paths it replaced
 // (maxInside where no padding reaches a window, maxRowsStrided elsewhere),
-// NaN payloads and signed zeros included, and the reference's values.
+// NaN payloads and signed zeros included, and the reference's values; both
+// its AVX2 form and, where the machine has it, the masked AVX-512 one
+// (max3x3s2Edges).
 func TestMax3x3s2MatchesOtherPaths(t *testing.T) {
+	defer func() { noMax3Edges = false }()
+	for _, edges := range []bool{false, true} {
+		if edges && !vec.HasMax3Stride2Edges() {
+			continue
+		}
+		noMax3Edges = !edges
+		t.Run(fmt.Sprintf("edges=%v", edges), testMax3x3s2)
+	}
+}
+
+func testMax3x3s2(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
 	ctx := &Context{Threads: 1, pool: newBufferPool()}
 	nan1, nan2 := math.Float32frombits(0x7fc00001), math.Float32frombits(0xffc00002)
@@ -111,5 +127,54 @@ func BenchmarkSqueezeNetMaxPools(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkMax3x3s2Edges compares max3x3s2's masked AVX-512 form
+// (max3x3s2Edges) with its AVX2 form on one thread, alternating call by call:
+// ResNet's padded pool and SqueezeNet's ceil-mode ones; median thread CPU ms
+// of each and the ratio.
+func BenchmarkMax3x3s2Edges(b *testing.B) {
+	if !vec.HasMax3Stride2Edges() {
+		b.Skip("no AVX-512 here")
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, tc := range []struct {
+		name      string
+		c, hw     int
+		pad, ceil bool
+	}{{"resnet-64x112-pad1", 64, 112, true, false}, {"squeeze-64x111-ceil", 64, 111, false, true}, {"squeeze-128x55-ceil", 128, 55, false, true}, {"squeeze-256x27-ceil", 256, 27, false, true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			p := &poolParams{kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, ceil: tc.ceil, spatial: 2, autoPad: "NOTSET"}
+			if tc.pad {
+				p.padT, p.padL, p.padB, p.padR = 1, 1, 1, 1
+			}
+			g, err := p.geometry(tc.hw, tc.hw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			x := make([]float32, tc.c*tc.hw*tc.hw)
+			for i := range x {
+				x[i] = float32(r.NormFloat64())
+			}
+			out := make([]float32, tc.c*g.oh*g.ow)
+			defer func() { noMax3Edges = false }()
+			var times [2][]float64
+			for i := 0; i < b.N+2; i++ {
+				for path := 0; path < 2; path++ {
+					noMax3Edges = path == 1
+					t0 := threadCPU()
+					max3x3s2(g, x, out, 0, tc.c)
+					if i >= 2 {
+						times[path] = append(times[path], threadCPU()-t0)
+					}
+				}
+			}
+			med := func(v []float64) float64 { sort.Float64s(v); return v[len(v)/2] }
+			e, a := med(times[0]), med(times[1])
+			b.ReportMetric(e, "edges-ms")
+			b.ReportMetric(a, "avx2-ms")
+			b.ReportMetric(e/a, "edges/avx2")
+		})
 	}
 }

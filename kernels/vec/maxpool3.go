@@ -45,3 +45,29 @@ func maxOf2(a, b float32) float32 {
 func col3(r0, r1, r2 []float32, x int) float32 {
 	return maxOf2(maxOf2(r0[x], r1[x]), r2[x])
 }
+
+// Max3Stride2Edges is Max3Stride2Rows for windows that may reach past the
+// input (a padded or ceil-mode pool): rows output rows of n, row i's
+// three input rows at src[i*srcRow:], src[i*srcRow+dr1:] and
+// src[i*srcRow+dr2:], each w floats, output j from columns x0+2j ..
+// x0+2j+2 of them; columns outside [0, w) are left out of the max (a row
+// missing at the top or bottom comes in as a repeat, as for Max3Stride2).
+// The max is taken in Max3Stride2Rows' order, so the bits are its. It
+// returns false, computing nothing, where the machine has no kernel for it
+// (see HasMax3Stride2Edges).
+func Max3Stride2Edges(dst []float32, dstRow int, src []float32, w, rows, n, x0, dr1, dr2, srcRow int) bool {
+	if rows <= 0 || n <= 0 {
+		return HasMax3Stride2Edges()
+	}
+	_ = dst[(rows-1)*dstRow+n-1]
+	_ = src[(rows-1)*srcRow+max(dr1, dr2)+w-1]
+	if dr1 < 0 || dr2 < 0 || w <= 0 || srcRow < 0 || dstRow < n {
+		panic("vec.Max3Stride2Edges: negative row offsets or overlapping output rows")
+	}
+	return max3s2EdgesAsm(&dst[0], &src[0], rows, n, w, x0, dr1, dr2, srcRow, dstRow)
+}
+
+// HasMax3Stride2Edges reports whether Max3Stride2Edges has a kernel here
+// (AVX-512): with masked loads a window past the row's ends costs nothing
+// extra, where the AVX2 path takes those outputs one at a time.
+func HasMax3Stride2Edges() bool { return use512 }
