@@ -170,6 +170,7 @@ type convKernel struct {
 	// read in place on maps of at least streamedPlane pixels
 	// (gemm.PackAStreamed: the same bits), or nil.
 	streamed []*gemm.PackedA
+	co       []*gemm.PackedCo // per group, for the co-tile path (conv_cotiles.go), or nil
 	wConst   *graph.Tensor
 	res      *residual                        // a fused shortcut Add (and Relu), its tensor the 4th input
 	dw       *atomic.Pointer[depthwiseParams] // depthwiseC8's blocked weights and epilogue, when weights and bias are constant
@@ -206,6 +207,9 @@ func newConv(ni *NodeInfo) (Kernel, error) {
 				}
 				if q := gemm.PackAStreamed(mg, kk, 1, wg); pointwise && q != nil {
 					k.streamed = append(k.streamed, q)
+				}
+				if gemm.HasCoTiles() && kk > w.Shape[1] && mg >= 32 && kk >= 64 { // see coFits
+					k.co = append(k.co, gemm.PackCo(mg, kk, wg))
 				}
 			}
 		}
@@ -324,12 +328,12 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	// im2col matrix is the input pixels it reads, gathered band by band.
 	gathered := stridedPointwise(geo)
 	packed := packs != nil && in[1] == k.wConst
+	if packed && k.co != nil && !forceIm2col && coFits(geo, cg, mg) {
+		k.runCo(ctx, k.gridLayoutFor(geo, cg), k.co, n, g, mg, xd, od, bias, epi, sk, skip)
+		return out, skip, nil
+	}
 	if packed && !forceIm2col && !gathered && gridFits(geo) {
-		l := k.layout.Load()
-		if l == nil || l.geo != geo || l.cg != cg {
-			l = newGridLayout(geo, cg)
-			k.layout.Store(l)
-		}
+		l := k.gridLayoutFor(geo, cg)
 		var res *residual
 		if skip {
 			res = k.res
@@ -894,6 +898,17 @@ func (k *convKernel) planeOffs(c, plane int) []int {
 	}
 	k.pwOffs.Store(p)
 	return p.offs
+}
+
+// gridLayoutFor is the input layout of the grid and co-tile paths for geo,
+// kept from call to call.
+func (k *convKernel) gridLayoutFor(geo convGeom, cg int) *gridLayout {
+	l := k.layout.Load()
+	if l == nil || l.geo != geo || l.cg != cg {
+		l = newGridLayout(geo, cg)
+		k.layout.Store(l)
+	}
+	return l
 }
 
 // pointwiseTiles keeps pointwise convolutions on the 12-row tiles, for the

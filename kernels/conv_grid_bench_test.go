@@ -125,3 +125,38 @@ func BenchmarkPointwiseKBlocks(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkConvCoTiles compares the co-tile path with the one each layer
+// takes without it (grid, stem or im2col), alternating run by run: median
+// thread CPU ms of each and the ratio. ResNet-50's 3x3 layers, SqueezeNet's
+// and the CIFAR ResNets', stems and strided 1x1 shortcuts.
+func BenchmarkConvCoTiles(b *testing.B) {
+	for _, tc := range []struct {
+		name              string
+		c, m, hw, k, s, p int
+	}{
+		{"r50-3x3-56", 64, 64, 56, 3, 1, 1}, {"r50-3x3-28", 128, 128, 28, 3, 1, 1}, {"r50-3x3-14", 256, 256, 14, 3, 1, 1}, {"r50-3x3-7", 512, 512, 7, 3, 1, 1},
+		{"r50-3x3s2-28", 128, 128, 56, 3, 2, 1}, {"r50-1x1s2-28", 256, 512, 56, 1, 2, 0},
+		{"squeeze-exp3-55", 16, 64, 55, 3, 1, 1}, {"squeeze-exp3-27", 32, 128, 27, 3, 1, 1}, {"squeeze-exp3-13", 48, 192, 13, 3, 1, 1}, {"squeeze-exp3-13b", 64, 256, 13, 3, 1, 1},
+		{"cifar-32x16", 32, 32, 16, 3, 1, 1}, {"cifar-64x8", 64, 64, 8, 3, 1, 1}, {"stem-224s2", 3, 64, 224, 3, 2, 1}, {"rec-3x3-64", 64, 64, 24, 3, 1, 1},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 1))
+			g := convGeom{h: tc.hw, w: tc.hw, kh: tc.k, kw: tc.k, sh: tc.s, sw: tc.s, dh: 1, dw: 1}
+			g.oh, g.pt, _ = convOut(g.h, tc.k, tc.s, 1, tc.p, tc.p, "NOTSET")
+			g.ow, g.pl, _ = convOut(g.w, tc.k, tc.s, 1, tc.p, tc.p, "NOTSET")
+			if !coFits(g, tc.c, tc.m) {
+				b.Skip("not on the co-tile path")
+			}
+			x := graph.Float32Tensor([]int{1, tc.c, tc.hw, tc.hw}, randFloats(r, tc.c*tc.hw*tc.hw))
+			s := convSession(b, randFloats(r, tc.m*tc.c*tc.k*tc.k), randFloats(r, tc.m), []int{tc.m, tc.c, tc.k, tc.k}, g, 1)
+			defer func() { noCoTiles = false }()
+			co, other := cpuPerPath(b, s, map[string]*graph.Tensor{"x": x}, 2, func(path int) { noCoTiles = path == 1 })
+			gf := float64(2*tc.m*tc.c*tc.k*tc.k*g.oh*g.ow) / 1e6
+			b.ReportMetric(co, "co-ms")
+			b.ReportMetric(other, "other-ms")
+			b.ReportMetric(co/other, "co/other")
+			b.ReportMetric(gf/co, "co-GFLOP/s")
+		})
+	}
+}

@@ -136,3 +136,19 @@ func BenchmarkZooConcatInPlace(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkZooCoTiles times zoo models at one thread with their
+// convolutions on the co-tile path where coFits takes them and on the path
+// each took before, alternating run by run: median thread CPU ms and ratio.
+func BenchmarkZooCoTiles(b *testing.B) {
+	for _, name := range []string{"resnet50-bnfolded", "squeezenet", "resnet-cifar", "resnet20", "yolo-silu", "mobilenetv2"} {
+		b.Run(name, func(b *testing.B) {
+			s, in := zooSession(b, name)
+			defer func() { noCoTiles = false }()
+			co, other := cpuPerPath(b, s, in, 2, func(path int) { noCoTiles = path == 1 })
+			b.ReportMetric(co, "co-ms")
+			b.ReportMetric(other, "other-ms")
+			b.ReportMetric(co/other, "co/other")
+		})
+	}
+}

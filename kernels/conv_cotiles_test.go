@@ -1,0 +1,73 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/onnxq/onnxq/kernels/gemm"
+	"github.com/onnxq/onnxq/kernels/parallel"
+)
+
+// TestConvCoTilesMatchIm2col: convolutions on the co-tile path give the
+// bits of im2col's (whose GEMM sums the same way): widths that are not a
+// multiple of the tile (1, 7, 13, 27, 28, 55), strides 1 and 2, dilation,
+// asymmetric and no padding, 3x3, 5x5 and 1x3 kernels, 32 to 100 output
+// channels (the last block of 32 partial), taps within one k block and over
+// several, two groups, a batch, with and without a bias, on 1 thread and
+// split 3 ways, with a fused epilogue and a shortcut.
+func TestConvCoTilesMatchIm2col(t *testing.T) {
+	if !gemm.HasCoTiles() {
+		t.Skip("no co-tile kernels on this machine")
+	}
+	r := rand.New(rand.NewPCG(51, 52))
+	defer func() { forceIm2col = false }()
+	ran := 0
+	for _, tc := range []struct{ n, c, m, group, h, w, kh, kw, s, d, pt, pl, pb, pr int }{
+		{1, 16, 32, 1, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1},
+		{1, 64, 64, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1},
+		{1, 40, 48, 1, 13, 13, 3, 3, 1, 1, 1, 1, 1, 1},
+		{1, 40, 45, 1, 13, 13, 3, 3, 1, 1, 1, 1, 1, 1}, // 19 of 64 lanes empty: not taken
+		{2, 8, 100, 1, 27, 27, 3, 3, 1, 1, 1, 1, 1, 1},
+		{1, 32, 64, 1, 56, 56, 3, 3, 2, 1, 1, 1, 1, 1},
+		{1, 12, 40, 1, 55, 55, 3, 3, 1, 1, 0, 0, 0, 0},
+		{1, 64, 64, 2, 15, 17, 3, 3, 1, 2, 2, 2, 2, 2},
+		{1, 8, 32, 1, 20, 31, 5, 5, 2, 1, 2, 1, 1, 2},
+		{1, 24, 96, 1, 9, 30, 1, 3, 1, 1, 0, 1, 0, 1},
+		{1, 64, 32, 1, 14, 14, 1, 1, 2, 1, 0, 0, 0, 0}, // a strided 1x1 (ResNet's shortcut): not taken
+		{1, 64, 64, 1, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1},
+		{1, 8, 64, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1},
+	} {
+		g := convGeom{h: tc.h, w: tc.w, kh: tc.kh, kw: tc.kw, sh: tc.s, sw: tc.s, dh: tc.d, dw: tc.d}
+		g.oh, g.pt, _ = convOut(g.h, tc.kh, tc.s, tc.d, tc.pt, tc.pb, "NOTSET")
+		g.ow, g.pl, _ = convOut(g.w, tc.kw, tc.s, tc.d, tc.pl, tc.pr, "NOTSET")
+		cg, mg := tc.c/tc.group, tc.m/tc.group
+		if !coFits(g, cg, mg) {
+			t.Logf("%+v: not on the co-tile path (that is fine: coFits says so)", tc)
+			continue
+		}
+		ran++
+		x := randFloats(r, tc.n*tc.c*g.h*g.w)
+		w := randFloats(r, tc.m*cg*g.kh*g.kw)
+		xs, ws := []int{tc.n, tc.c, g.h, g.w}, []int{tc.m, cg, g.kh, g.kw}
+		for _, b := range [][]float32{nil, randFloats(r, tc.m)} {
+			forceIm2col = true
+			want := runConv(t, x, w, b, xs, ws, g, tc.group, true, 1)
+			forceIm2col = false
+			got := runConv(t, x, w, b, xs, ws, g, tc.group, true, 1)
+			parallel.ForceSplit(3)
+			split := runConv(t, x, w, b, xs, ws, g, tc.group, true, 3)
+			parallel.ForceSplit(0)
+			what := fmt.Sprintf("%+v bias=%v", tc, b != nil)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) || math.Float32bits(split[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s: out[%d] = %v (split: %v), im2col %v", what, i, got[i], split[i], want[i])
+				}
+			}
+		}
+	}
+	if ran < 8 {
+		t.Fatalf("only %d cases took the co-tile path", ran)
+	}
+}
