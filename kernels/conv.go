@@ -208,7 +208,7 @@ func newConv(ni *NodeInfo) (Kernel, error) {
 				if q := gemm.PackAStreamed(mg, kk, 1, wg); pointwise && q != nil {
 					k.streamed = append(k.streamed, q)
 				}
-				if gemm.HasCoTiles() && kk > w.Shape[1] && mg >= 32 && kk >= 64 { // see coFits
+				if gemm.HasCoTiles() && (kk > w.Shape[1] || pointwise) && mg >= 32 && kk >= 64 { // see coFits
 					k.co = append(k.co, gemm.PackCo(mg, kk, wg))
 				}
 			}
@@ -329,7 +329,11 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	gathered := stridedPointwise(geo)
 	packed := packs != nil && in[1] == k.wConst
 	if packed && k.co != nil && !forceIm2col && coFits(geo, cg, mg) {
-		k.runCo(ctx, k.gridLayoutFor(geo, cg), k.co, n, g, mg, xd, od, bias, epi, sk, skip)
+		var l *gridLayout
+		if !isPointwise(geo) {
+			l = k.gridLayoutFor(geo, cg)
+		}
+		k.runCo(ctx, l, geo, k.co, n, g, cg, mg, xd, od, bias, epi, sk, skip)
 		return out, skip, nil
 	}
 	if packed && !forceIm2col && !gathered && gridFits(geo) {

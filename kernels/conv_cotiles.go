@@ -18,13 +18,13 @@ import (
 // coFits.
 
 // coFits reports whether the co-tile path computes this convolution: a
-// kernel of more than one tap (1x1 convolutions read their input in place
-// already; a strided one laid out in phases took 1.5-1.6x the time), at
-// least 32 output channels a group with at most a quarter of the lanes
-// computed empty, and at least 64 taps, which keep a tile's broadcasts and
-// scatter a small part of its work. Maps the grid path computes whole (a
-// width within 1/16 of a multiple of 8) keep it below 512 taps, where its
-// 32-pixel panels cost less per multiply-add.
+// kernel of more than one tap or a pointwise one on a small map (a strided
+// 1x1 laid out in phases took 1.5-1.6x the time), at least 32 output
+// channels a group with at most a quarter of the lanes computed empty, and
+// at least 64 taps, which keep a tile's broadcasts and scatter a small part
+// of its work. Maps the grid path computes whole (a width within 1/16 of a
+// multiple of 8) keep it below 512 taps, where its 32-pixel panels cost
+// less per multiply-add.
 //
 // BenchmarkConvCoTiles, paired, ms co-tiles / the path before: ResNet-50's
 // 3x3 layers on 28x28 0.70-0.71, 14x14 0.80-0.83, 7x7 0.76-0.80, stride 2
@@ -33,10 +33,32 @@ import (
 // CIFAR 64 channels on 8x8 0.91-1.01. Kept off: SqueezeNet's 16->64 on
 // 55x55 (144 taps, grid) 1.09-1.19, CIFAR 32 channels on 16x16 (288 taps,
 // grid) 1.02-1.04.
+//
+// Pointwise, against the GEMM: 7x7 maps 0.50-0.97 (MobileNetV2 960->160
+// 0.50-0.60, 320->1280 0.82, ResNet-50 2048->512 0.80-0.84, 512->2048
+// 0.95-0.97), 14x14 with 64 channels 0.72-0.79. Kept off: larger maps,
+// where a tile's taps are as many input planes far apart (1024->256 on
+// 14x14 1.02, 256->1024 1.17, 13x13 256->256 1.12, 28x28 1.04-1.6, 56x56
+// 1.6-2.0).
 func coFits(g convGeom, cg, mg int) bool {
 	lanes := (mg + 31) / 32 * 32
 	taps := cg * g.kh * g.kw
-	return !noCoTiles && g.kh*g.kw > 1 && mg >= 32 && 4*(lanes-mg) <= lanes && taps >= 64 && (taps >= 512 || !gridFits(g))
+	if noCoTiles || mg < 32 || 4*(lanes-mg) > lanes || taps < 64 {
+		return false
+	}
+	if n := g.oh * g.ow; isPointwise(g) {
+		// The GEMM's 32-pixel panels waste a fifth or more of a small map
+		// (49 pixels as 64), or few channels read the input in place.
+		panels := (n + 31) / 32 * 32
+		return n <= 256 && (5*(panels-n) >= panels || mg <= 72)
+	}
+	return g.kh*g.kw > 1 && (taps >= 512 || !gridFits(g))
+}
+
+// isPointwise reports whether g is a 1x1 convolution of stride 1 without
+// padding: its input is its im2col matrix.
+func isPointwise(g convGeom) bool {
+	return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.oh == g.h && g.ow == g.w
 }
 
 // noCoTiles keeps convolutions off the co-tile path, for the tests and
@@ -47,26 +69,37 @@ var noCoTiles = false
 // epilogue and shortcut then run over spans of that many floats per channel.
 const coPixels = 128
 
-// runCo computes the convolution of Run on the co-tile path: l lays the
-// input out, co holds each group's weights.
-func (k *convKernel) runCo(ctx *Context, l *gridLayout, co []*gemm.PackedCo, n, g, mg int, xd, od, bias []float32, epi *ewRun, sk []float32, skip bool) {
-	geo, cg := l.geo, l.cg
+// runCo computes the convolution of Run on the co-tile path, co holding
+// each group's weights: with a layout l, from the input laid out by it;
+// with l nil, a pointwise convolution, from the input where it lies, its
+// pixels one long row.
+func (k *convKernel) runCo(ctx *Context, l *gridLayout, geo convGeom, co []*gemm.PackedCo, n, g, cg, mg int, xd, od, bias []float32, epi *ewRun, sk []float32, skip bool) {
 	c, m := g*cg, g*mg
 	oh, ow := geo.oh, geo.ow
 	spatialN := oh * ow
-	buf := ctx.Scratch(n * c * l.cs)
-	defer ctx.Release(buf)
-	l.fill(ctx, geo, n*c, xd, buf)
+	// Pixel (y, x) of the output grid reads data[offs[t] + y*rowStride + x]
+	// for tap t, data being the image and group's first channel at
+	// chanStride floats a channel.
+	data, offs := xd, []int(nil)
+	rows, width, rowStride, chanStride := oh, ow, 0, spatialN
+	bandPixels := max(1, min(oh, coPixels/ow)) * ow // whole rows
+	if l != nil {
+		data = ctx.Scratch(n * c * l.cs)
+		defer ctx.Release(data)
+		l.fill(ctx, geo, n*c, xd, data)
+		offs, rowStride, chanStride = l.offs, l.wq, l.cs
+	} else {
+		offs = k.planeOffs(cg, spatialN)
+		rows, width, bandPixels = 1, spatialN, coPixels
+	}
 	span := 0
-	for _, o := range l.offs {
+	for _, o := range offs {
 		span = max(span, o+1)
 	}
 	blocks := co[0].Blocks()
-	bandRows := max(1, min(oh, coPixels/ow))
-	bands := (oh + bandRows - 1) / bandRows
-	chunks := (ow + gemm.CoTileMax - 1) / gemm.CoTileMax
+	bands := (spatialN + bandPixels - 1) / bandPixels
 	items := n * g * bands * blocks
-	threads := min(items, threadsFor(ctx, n*m*len(l.offs)*spatialN, minBandMACs))
+	threads := min(items, threadsFor(ctx, n*m*len(offs)*spatialN, minBandMACs))
 	tiles := ctx.Scratch(threads * gemm.CoTileFloats)
 	defer ctx.Release(tiles)
 	regs := make([][][]float32, threads)
@@ -76,23 +109,30 @@ func (k *convKernel) runCo(ctx *Context, l *gridLayout, co []*gemm.PackedCo, n, 
 		gi := it / (blocks * bands) % g
 		b := it / (blocks * bands * g)
 		tile := tiles[seat*gemm.CoTileFloats : (seat+1)*gemm.CoTileFloats]
-		data := buf[(b*c+gi*cg)*l.cs:]
+		src := data[(b*c+gi*cg)*chanStride:]
 		var bs []float32
 		if bias != nil {
 			bs = bias[gi*mg : (gi+1)*mg]
 		}
 		base := (b*m + gi*mg) * spatialN
-		y0, y1 := t*bandRows, min(oh, (t+1)*bandRows)
-		for y := y0; y < y1; y++ {
-			for ch := 0; ch < chunks; ch++ {
-				x0, x1 := ch*ow/chunks, (ch+1)*ow/chunks
-				gemm.CoTile(co[gi], q, x1-x0, data, y*l.wq+x0, l.offs, span, bs, od, base+32*q*spatialN+y*ow+x0, spatialN, tile)
+		lo, hi := t*bandPixels, min(spatialN, (t+1)*bandPixels)
+		// Each row's part of the band, in tiles of about equal width.
+		for p := lo; p < hi; {
+			y, x := p/width, p%width
+			end := min(hi, (y+1)*width)
+			if y >= rows {
+				break
 			}
+			chunks := (end - p + gemm.CoTileMax - 1) / gemm.CoTileMax
+			for ch := 0; ch < chunks; ch++ {
+				x0, x1 := x+ch*(end-p)/chunks, x+(ch+1)*(end-p)/chunks
+				gemm.CoTile(co[gi], q, x1-x0, src, y*rowStride+x0, offs, span, bs, od, base+32*q*spatialN+y*width+x0, spatialN, tile)
+			}
+			p = end
 		}
-		// The block's channels over the band's rows: contiguous per
+		// The block's channels over the band's pixels: contiguous per
 		// channel, still in cache.
 		c0, c1 := 32*q, min(mg, 32*q+32)
-		lo, hi := y0*ow, y1*ow
 		if epi != nil && regs[seat] == nil && k.eps == nil {
 			regs[seat] = k.epilogue.registers()
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/onnxq/onnxq/kernels/gemm"
 	"github.com/onnxq/onnxq/kernels/parallel"
+	"github.com/onnxq/onnxq/testmodels"
 )
 
 // TestConvCoTilesMatchIm2col: convolutions on the co-tile path give the
@@ -15,8 +16,8 @@ import (
 // multiple of the tile (1, 7, 13, 27, 28, 55), strides 1 and 2, dilation,
 // asymmetric and no padding, 3x3, 5x5 and 1x3 kernels, 32 to 100 output
 // channels (the last block of 32 partial), taps within one k block and over
-// several, two groups, a batch, with and without a bias, on 1 thread and
-// split 3 ways, with a fused epilogue and a shortcut.
+// several, two groups, a batch, pointwise convolutions on small maps, with
+// and without a bias, on 1 thread and split 3 ways.
 func TestConvCoTilesMatchIm2col(t *testing.T) {
 	if !gemm.HasCoTiles() {
 		t.Skip("no co-tile kernels on this machine")
@@ -38,6 +39,13 @@ func TestConvCoTilesMatchIm2col(t *testing.T) {
 		{1, 64, 32, 1, 14, 14, 1, 1, 2, 1, 0, 0, 0, 0}, // a strided 1x1 (ResNet's shortcut): not taken
 		{1, 64, 64, 1, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1},
 		{1, 8, 64, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1},
+		// Pointwise on small maps (the input read where it lies, one long
+		// row of pixels): k blocks, two groups, a partial block, a batch.
+		{1, 600, 64, 1, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0},
+		{2, 384, 50, 1, 14, 14, 1, 1, 1, 1, 0, 0, 0, 0},
+		{1, 300, 96, 2, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0},
+		{1, 64, 256, 1, 3, 11, 1, 1, 1, 1, 0, 0, 0, 0},
+		{1, 256, 256, 1, 13, 13, 1, 1, 1, 1, 0, 0, 0, 0}, // 169 pixels, 256 channels: not taken
 	} {
 		g := convGeom{h: tc.h, w: tc.w, kh: tc.kh, kw: tc.kw, sh: tc.s, sw: tc.s, dh: tc.d, dw: tc.d}
 		g.oh, g.pt, _ = convOut(g.h, tc.kh, tc.s, tc.d, tc.pt, tc.pb, "NOTSET")
@@ -67,7 +75,44 @@ func TestConvCoTilesMatchIm2col(t *testing.T) {
 			}
 		}
 	}
-	if ran < 8 {
+	if ran < 12 {
 		t.Fatalf("only %d cases took the co-tile path", ran)
+	}
+}
+
+// TestZooCoTilesSameOutputs: whole models whose convolutions take the
+// co-tile path with fused epilogues (BatchNormalization, Relu, Clip) and
+// shortcuts (Add, Add+Relu) give the bits of the same models without it.
+func TestZooCoTilesSameOutputs(t *testing.T) {
+	if !gemm.HasCoTiles() {
+		t.Skip("no co-tile kernels on this machine")
+	}
+	defer func() { noCoTiles = false }()
+	for _, name := range []string{"resnet50-bnfolded", "mobilenetv2", "squeezenet"} {
+		m, err := testmodels.Build(name, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := testmodels.Samples(name, m, 1, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := NewSession(m, Options{Threads: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		noCoTiles = false
+		got, err := s.Run(in[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		noCoTiles = true
+		want, err := s.Run(in[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for out, w := range want {
+			sameTensorBits(t, name+" "+out, got[out], w)
+		}
 	}
 }
