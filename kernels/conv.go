@@ -208,7 +208,7 @@ func newConv(ni *NodeInfo) (Kernel, error) {
 				if q := gemm.PackAStreamed(mg, kk, 1, wg); pointwise && q != nil {
 					k.streamed = append(k.streamed, q)
 				}
-				if gemm.HasCoTiles() && (kk > w.Shape[1] || pointwise) && mg >= 32 && kk >= 64 { // see coFits
+				if gemm.HasCoTiles() && mg >= 32 && kk >= 128 { // see coFits
 					k.co = append(k.co, gemm.PackCo(mg, kk, wg))
 				}
 			}

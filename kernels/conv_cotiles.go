@@ -21,10 +21,14 @@ import (
 // kernel of more than one tap or a pointwise one on a small map (a strided
 // 1x1 laid out in phases took 1.5-1.6x the time), at least 32 output
 // channels a group with at most a quarter of the lanes computed empty, and
-// at least 64 taps, which keep a tile's broadcasts and scatter a small part
-// of its work. Maps the grid path computes whole (a width within 1/16 of a
+// at least 128 taps, which keep a tile's scatter a small part of its work
+// (a 64->64 1x1 on 13x13 took 1.08-1.11x the GEMM's time, 128->64
+// 0.89x). Maps the grid path computes whole (a width within 1/16 of a
 // multiple of 8) keep it below 512 taps, where its 32-pixel panels cost
-// less per multiply-add.
+// less per multiply-add, and on maps it splits by channels
+// (gridChannelPixels): in whole CIFAR ResNets the co-tiles made their
+// 64-channel 8x8 layers slower, 1.03-1.05x at 1 thread and 1.15-1.28x at 2
+// (each thread lays out only its share there).
 //
 // BenchmarkConvCoTiles, paired, ms co-tiles / the path before: ResNet-50's
 // 3x3 layers on 28x28 0.70-0.71, 14x14 0.80-0.83, 7x7 0.76-0.80, stride 2
@@ -36,14 +40,15 @@ import (
 //
 // Pointwise, against the GEMM: 7x7 maps 0.50-0.97 (MobileNetV2 960->160
 // 0.50-0.60, 320->1280 0.82, ResNet-50 2048->512 0.80-0.84, 512->2048
-// 0.95-0.97), 14x14 with 64 channels 0.72-0.79. Kept off: larger maps,
+// 0.95-0.97), 14x14 with 64 channels 0.72-0.79, YOLO's 256->64 on 13x13
+// 0.71-0.76. Kept off: larger maps,
 // where a tile's taps are as many input planes far apart (1024->256 on
 // 14x14 1.02, 256->1024 1.17, 13x13 256->256 1.12, 28x28 1.04-1.6, 56x56
 // 1.6-2.0).
 func coFits(g convGeom, cg, mg int) bool {
 	lanes := (mg + 31) / 32 * 32
 	taps := cg * g.kh * g.kw
-	if noCoTiles || mg < 32 || 4*(lanes-mg) > lanes || taps < 64 {
+	if noCoTiles || mg < 32 || 4*(lanes-mg) > lanes || taps < 128 {
 		return false
 	}
 	if n := g.oh * g.ow; isPointwise(g) {
@@ -52,7 +57,7 @@ func coFits(g convGeom, cg, mg int) bool {
 		panels := (n + 31) / 32 * 32
 		return n <= 256 && (5*(panels-n) >= panels || mg <= 72)
 	}
-	return g.kh*g.kw > 1 && (taps >= 512 || !gridFits(g))
+	return g.kh*g.kw > 1 && (!gridFits(g) || taps >= 512 && g.oh*g.ow > gridChannelPixels)
 }
 
 // isPointwise reports whether g is a 1x1 convolution of stride 1 without
