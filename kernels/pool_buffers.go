@@ -29,6 +29,7 @@ type bufferPool struct {
 	// and output, concat_place.go): put ignores them until unpinned, so a
 	// kernel that releases what it took for its output cannot free the rest.
 	pinned map[unsafe.Pointer]bool
+	made   int // buffers allocated so far (not taken from the free lists)
 }
 
 func newBufferPool() *bufferPool {
@@ -62,6 +63,7 @@ func (p *bufferPool) get(n int) unsafe.Pointer {
 	} else {
 		// Words, not bytes: the memory holds no pointers and is aligned for any element type.
 		b = unsafe.Pointer(unsafe.SliceData(make([]uint64, c/8)))
+		p.made++
 	}
 	p.out[b] = c
 	return b
