@@ -80,24 +80,9 @@ func compareIm2col(b *testing.B, s *Session, in map[string]*graph.Tensor) {
 // channels on the narrow grid kernel and on the 12-row tiles (where the
 // machine has a narrow kernel): median thread CPU ms of each, alternating.
 func BenchmarkPointwiseNarrow(b *testing.B) {
-	for _, tc := range []struct {
-		name     string
-		c, m, hw int
-	}{
+	comparePointwise(b, []pointwiseLayer{
 		{"squeeze-sq-55", 128, 16, 55}, {"squeeze-sq-55-64", 64, 16, 55}, {"yolo-208-16", 16, 16, 208}, {"mbv2-project-112", 32, 16, 112}, {"mbv2-project-56", 144, 24, 56}, {"yolo-52-64", 64, 64, 52},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			r := rand.New(rand.NewPCG(1, 1))
-			g := convGeom{h: tc.hw, w: tc.hw, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, oh: tc.hw, ow: tc.hw}
-			x := graph.Float32Tensor([]int{1, tc.c, tc.hw, tc.hw}, randFloats(r, tc.c*tc.hw*tc.hw))
-			s := convSession(b, randFloats(r, tc.m*tc.c), randFloats(r, tc.m), []int{tc.m, tc.c, 1, 1}, g, 1)
-			defer func() { pointwiseTiles = false }()
-			grid, tiles := cpuPerPath(b, s, map[string]*graph.Tensor{"x": x}, 2, func(path int) { pointwiseTiles = path == 1 })
-			b.ReportMetric(grid, "narrow-ms")
-			b.ReportMetric(tiles, "tiles-ms")
-			b.ReportMetric(grid/tiles, "narrow/tiles")
-		})
-	}
+	}, &pointwiseTiles, "narrow", "tiles")
 }
 
 // BenchmarkPointwiseKBlocks compares pointwise convolutions reading their
@@ -105,23 +90,33 @@ func BenchmarkPointwiseNarrow(b *testing.B) {
 // streamedPlane pixels) and in whole k blocks: median thread CPU ms of each,
 // alternating run by run.
 func BenchmarkPointwiseKBlocks(b *testing.B) {
-	for _, tc := range []struct {
-		name     string
-		c, m, hw int
-	}{
+	comparePointwise(b, []pointwiseLayer{
 		{"squeeze-sq-55", 128, 16, 55}, {"mbv2-project-56", 144, 24, 56}, {"mbv2-project-28", 192, 32, 28}, {"yolo-52-64", 64, 64, 52},
 		{"yolo-104-32", 32, 32, 104}, {"r50-56-256-64", 256, 64, 56}, {"mbv2-project-112", 96, 24, 112}, {"k96-56", 96, 24, 56}, {"k128-56", 128, 32, 56}, {"k96-52-64", 96, 64, 52},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
+	}, &pointwiseWholeK, "streamed", "whole")
+}
+
+// pointwiseLayer is a 1x1 convolution of c -> m channels on an hw x hw map.
+type pointwiseLayer struct {
+	name     string
+	c, m, hw int
+}
+
+// comparePointwise runs each layer alternately with *flag false (first)
+// and true (second) and reports each one's median thread CPU ms and their
+// ratio.
+func comparePointwise(b *testing.B, layers []pointwiseLayer, flag *bool, first, second string) {
+	for _, l := range layers {
+		b.Run(l.name, func(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 1))
-			g := convGeom{h: tc.hw, w: tc.hw, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, oh: tc.hw, ow: tc.hw}
-			x := graph.Float32Tensor([]int{1, tc.c, tc.hw, tc.hw}, randFloats(r, tc.c*tc.hw*tc.hw))
-			s := convSession(b, randFloats(r, tc.m*tc.c), randFloats(r, tc.m), []int{tc.m, tc.c, 1, 1}, g, 1)
-			defer func() { pointwiseWholeK = false }()
-			st, whole := cpuPerPath(b, s, map[string]*graph.Tensor{"x": x}, 2, func(path int) { pointwiseWholeK = path == 1 })
-			b.ReportMetric(st, "streamed-ms")
-			b.ReportMetric(whole, "whole-ms")
-			b.ReportMetric(st/whole, "streamed/whole")
+			g := convGeom{h: l.hw, w: l.hw, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, oh: l.hw, ow: l.hw}
+			x := graph.Float32Tensor([]int{1, l.c, l.hw, l.hw}, randFloats(r, l.c*l.hw*l.hw))
+			s := convSession(b, randFloats(r, l.m*l.c), randFloats(r, l.m), []int{l.m, l.c, 1, 1}, g, 1)
+			defer func() { *flag = false }()
+			a, c := cpuPerPath(b, s, map[string]*graph.Tensor{"x": x}, 2, func(path int) { *flag = path == 1 })
+			b.ReportMetric(a, first+"-ms")
+			b.ReportMetric(c, second+"-ms")
+			b.ReportMetric(a/c, first+"/"+second)
 		})
 	}
 }

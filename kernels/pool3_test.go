@@ -106,15 +106,7 @@ func BenchmarkSqueezeNetMaxPools(b *testing.B) {
 	p := &poolParams{kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, ceil: true, spatial: 2, autoPad: "NOTSET"}
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, tc := range []struct{ c, hw int }{{64, 111}, {128, 55}, {256, 27}} {
-		g, err := p.geometry(tc.hw, tc.hw)
-		if err != nil {
-			b.Fatal(err)
-		}
-		x := make([]float32, tc.c*tc.hw*tc.hw)
-		for i := range x {
-			x[i] = float32(r.NormFloat64())
-		}
-		out := make([]float32, tc.c*g.oh*g.ow)
+		g, x, out := poolInput(b, r, p, tc.c, tc.hw)
 		for _, impl := range []string{"inside", "3x3s2"} {
 			b.Run(fmt.Sprintf("%dx%d/%s", tc.c, tc.hw, impl), func(b *testing.B) {
 				b.SetBytes(int64(4 * len(x)))
@@ -149,15 +141,7 @@ func BenchmarkMax3x3s2Edges(b *testing.B) {
 			if tc.pad {
 				p.padT, p.padL, p.padB, p.padR = 1, 1, 1, 1
 			}
-			g, err := p.geometry(tc.hw, tc.hw)
-			if err != nil {
-				b.Fatal(err)
-			}
-			x := make([]float32, tc.c*tc.hw*tc.hw)
-			for i := range x {
-				x[i] = float32(r.NormFloat64())
-			}
-			out := make([]float32, tc.c*g.oh*g.ow)
+			g, x, out := poolInput(b, r, p, tc.c, tc.hw)
 			defer func() { noMax3Edges = false }()
 			var times [2][]float64
 			for i := 0; i < b.N+2; i++ {
@@ -177,4 +161,18 @@ func BenchmarkMax3x3s2Edges(b *testing.B) {
 			b.ReportMetric(e/a, "edges/avx2")
 		})
 	}
+}
+
+// poolInput is p's geometry on c planes of hw x hw, random planes for it
+// and room for the output.
+func poolInput(b *testing.B, r *rand.Rand, p *poolParams, c, hw int) (g *poolGeom, x, out []float32) {
+	g, err := p.geometry(hw, hw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	x = make([]float32, c*hw*hw)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	return g, x, make([]float32, c*g.oh*g.ow)
 }
