@@ -106,14 +106,21 @@ func alternate(b *testing.B, in map[string]*graph.Tensor, warm int, session func
 // take them (gemm.PackAStreamed) and in whole k blocks, alternating run by
 // run: median thread CPU ms of each and the ratio.
 func BenchmarkZooPointwiseKBlocks(b *testing.B) {
-	for _, name := range []string{"mobilenetv2", "resnet50-bnfolded", "yolo-silu", "squeezenet"} {
+	compareZoo(b, []string{"mobilenetv2", "resnet50-bnfolded", "yolo-silu", "squeezenet"}, &pointwiseWholeK, "streamed", "whole")
+}
+
+// compareZoo runs each zoo model at one thread alternately with *flag
+// false (first) and true (second) and reports each one's median thread CPU
+// ms and their ratio.
+func compareZoo(b *testing.B, names []string, flag *bool, first, second string) {
+	for _, name := range names {
 		b.Run(name, func(b *testing.B) {
 			s, in := zooSession(b, name)
-			defer func() { pointwiseWholeK = false }()
-			st, whole := cpuPerPath(b, s, in, 2, func(path int) { pointwiseWholeK = path == 1 })
-			b.ReportMetric(st, "streamed-ms")
-			b.ReportMetric(whole, "whole-ms")
-			b.ReportMetric(st/whole, "streamed/whole")
+			defer func() { *flag = false }()
+			a, c := cpuPerPath(b, s, in, 2, func(path int) { *flag = path == 1 })
+			b.ReportMetric(a, first+"-ms")
+			b.ReportMetric(c, second+"-ms")
+			b.ReportMetric(a/c, first+"/"+second)
 		})
 	}
 }
@@ -141,14 +148,5 @@ func BenchmarkZooConcatInPlace(b *testing.B) {
 // convolutions on the co-tile path where coFits takes them and on the path
 // each took before, alternating run by run: median thread CPU ms and ratio.
 func BenchmarkZooCoTiles(b *testing.B) {
-	for _, name := range []string{"resnet50-bnfolded", "squeezenet", "resnet-cifar", "resnet20", "yolo-silu", "mobilenetv2"} {
-		b.Run(name, func(b *testing.B) {
-			s, in := zooSession(b, name)
-			defer func() { noCoTiles = false }()
-			co, other := cpuPerPath(b, s, in, 2, func(path int) { noCoTiles = path == 1 })
-			b.ReportMetric(co, "co-ms")
-			b.ReportMetric(other, "other-ms")
-			b.ReportMetric(co/other, "co/other")
-		})
-	}
+	compareZoo(b, []string{"resnet50-bnfolded", "squeezenet", "resnet-cifar", "resnet20", "yolo-silu", "mobilenetv2"}, &noCoTiles, "co", "other")
 }
