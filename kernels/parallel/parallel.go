@@ -354,3 +354,10 @@ func ForceSplit(threads int) {
 	fromEnv() // so that a later first Split does not override this
 	forced.Store(int64(threads))
 }
+
+// ForcedSplit is the thread count ForceSplit or ONNXQ_FORCE_SPLIT set (0:
+// none), for a test that turns it off for a while and back.
+func ForcedSplit() int {
+	fromEnv()
+	return int(forced.Load())
+}
