@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"slices"
 	"unsafe"
 
 	"github.com/onnxq/onnxq/graph"
@@ -42,6 +43,9 @@ type concatPlan struct {
 	shape []int
 	ins   [][]int
 	offs  []int
+	// offers are the placements offered in a run, reused: one per input,
+	// and the whole output last.
+	offers []placement
 }
 
 // planConcats finds the Concats whose inputs are written for them alone:
@@ -101,11 +105,18 @@ func (s *Session) planConcats() {
 }
 
 // concatRun is a run's state of the in-place Concats: each plan's buffer,
-// and the tensors in it, by their data pointer.
+// and the tensors in it, by their data pointer. The session keeps one and
+// resets it for each run, so a run allocates no maps.
 type concatRun struct {
 	bufs   map[*concatPlan][]float32
 	alias  map[unsafe.Pointer]unsafe.Pointer // tensor data -> its buffer
 	placed int                               // inputs written in place
+}
+
+func (r *concatRun) reset() {
+	clear(r.bufs)
+	clear(r.alias)
+	r.placed = 0
 }
 
 // hasKey reports whether refs ever counted a tensor in buffer k: one
@@ -124,9 +135,13 @@ func (r *concatRun) offer(ctx *Context, st *step) {
 		pl := st.placeInto
 		buf := r.buffer(ctx, pl)
 		at, n := pl.offs[st.placeAt], graph.Numel(pl.ins[st.placeAt])
-		ctx.place.Store(&placement{shape: pl.ins[st.placeAt], data: buf[at : at+n : at+n]})
+		o := &pl.offers[st.placeAt]
+		o.shape, o.data = pl.ins[st.placeAt], buf[at:at+n:at+n]
+		ctx.place.Store(o)
 	case st.concat != nil && r.bufs[st.concat] != nil:
-		ctx.place.Store(&placement{shape: st.concat.shape, data: r.bufs[st.concat]})
+		o := &st.concat.offers[len(st.concat.offers)-1]
+		o.shape, o.data = st.concat.shape, r.bufs[st.concat]
+		ctx.place.Store(o)
 	}
 }
 
@@ -147,8 +162,9 @@ func (r *concatRun) buffer(ctx *Context, pl *concatPlan) []float32 {
 }
 
 // took notes, after step st ran with an offer, which of its outputs lie in
-// a Concat's buffer; after a Concat, it keeps the shapes for the next run.
-func (r *concatRun) took(ctx *Context, st *step, in, outs []*graph.Tensor) {
+// a Concat's buffer; after a Concat (its inputs in vals), it keeps the
+// shapes for the next run.
+func (r *concatRun) took(ctx *Context, st *step, vals, outs []*graph.Tensor) {
 	ctx.place.Store(nil)
 	if pl := st.placeInto; pl != nil && r.bufs[pl] != nil && st.placeOut < len(outs) {
 		if d, ok := outs[st.placeOut].Data().([]float32); ok && len(d) > 0 {
@@ -160,28 +176,49 @@ func (r *concatRun) took(ctx *Context, st *step, in, outs []*graph.Tensor) {
 		}
 	}
 	if pl := st.concat; pl != nil && len(outs) == 1 && outs[0] != nil {
-		pl.record(in, outs[0])
+		pl.record(st, vals, outs[0])
 	}
 }
 
-// record keeps the shapes of a Concat's run for the next run's offers, or
-// none when the output is not float or has outer dimensions over 1.
-func (pl *concatPlan) record(in []*graph.Tensor, out *graph.Tensor) {
+// record keeps the shapes of a Concat's run (st, its inputs in vals) for
+// the next run's offers, or none when the output is not float or has
+// outer dimensions over 1. Unchanged shapes are kept as they are.
+func (pl *concatPlan) record(st *step, vals []*graph.Tensor, out *graph.Tensor) {
+	if pl.same(st, vals, out) {
+		return
+	}
 	pl.shape, pl.ins, pl.offs = nil, nil, nil
 	ax, err := normAxis(pl.axis, out.Rank())
-	if err != nil || out.DType != graph.Float || graph.Numel(out.Shape[:ax]) != 1 || len(in) != len(pl.producer) {
+	if err != nil || out.DType != graph.Float || graph.Numel(out.Shape[:ax]) != 1 || len(st.in) != len(pl.producer) {
 		return
 	}
 	at := 0
-	for _, t := range in {
-		if t == nil {
+	for _, j := range st.in {
+		if j < 0 || vals[j] == nil {
+			pl.ins, pl.offs = nil, nil
 			return
 		}
-		pl.ins = append(pl.ins, append([]int(nil), t.Shape...))
+		pl.ins = append(pl.ins, append([]int(nil), vals[j].Shape...))
 		pl.offs = append(pl.offs, at)
-		at += t.Len()
+		at += vals[j].Len()
 	}
 	pl.shape = append([]int(nil), out.Shape...)
+	if pl.offers == nil {
+		pl.offers = make([]placement, len(pl.producer)+1)
+	}
+}
+
+// same reports whether this run's shapes are the recorded ones.
+func (pl *concatPlan) same(st *step, vals []*graph.Tensor, out *graph.Tensor) bool {
+	if pl.shape == nil || !slices.Equal(pl.shape, out.Shape) || len(pl.ins) != len(st.in) {
+		return false
+	}
+	for i, j := range st.in {
+		if j < 0 || vals[j] == nil || !slices.Equal(pl.ins[i], vals[j].Shape) {
+			return false
+		}
+	}
+	return true
 }
 
 // key is the buffer a tensor's data belongs to: its Concat's buffer for a

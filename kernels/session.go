@@ -67,7 +67,8 @@ type Session struct {
 
 	half *halfIO // float16/bfloat16 graph inputs and outputs (halfgraph.go)
 
-	placed int // Concat inputs the last run wrote in place (concat_place.go)
+	placed  int       // Concat inputs the last run wrote in place (concat_place.go)
+	concats concatRun // the in-place Concats' state in a run, kept for its maps
 }
 
 // InputSpec is a graph input the caller must (or may) provide.
@@ -349,7 +350,8 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 		defer s.prof.endRun(s.prof.beginRun())
 	}
 	refs := map[unsafe.Pointer]int{}
-	var cr concatRun
+	cr := &s.concats
+	cr.reset()
 	defer s.ctx.place.Store(nil)
 	for i := range s.steps {
 		st := &s.steps[i]
@@ -369,7 +371,7 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 			return nil, err
 		}
 		if placing {
-			cr.took(&s.ctx, st, s.stepInputs(st, vals), outs)
+			cr.took(&s.ctx, st, vals, outs)
 		}
 		for j, t := range outs {
 			if j < len(st.out) && st.out[j] >= 0 {
@@ -418,17 +420,6 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 		}
 	}
 	return res, nil
-}
-
-// stepInputs is st's inputs in vals (nil where omitted).
-func (s *Session) stepInputs(st *step, vals []*graph.Tensor) []*graph.Tensor {
-	in := make([]*graph.Tensor, len(st.in))
-	for i, j := range st.in {
-		if j >= 0 {
-			in[i] = vals[j]
-		}
-	}
-	return in
 }
 
 func (s *Session) runStep(st *step, vals []*graph.Tensor) (outs []*graph.Tensor, err error) {

@@ -16,9 +16,6 @@ import "fmt"
 // from zero over its taps in order, the first plus the bias, the later ones
 // added), so a convolution gives the bits of its im2col and grid paths.
 
-// coTileFn computes one tile over k taps (see gen_cotiles.py).
-type coTileFn func(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
-
 // CoTileMax is the most output pixels a CoTile computes at once, and
 // CoTileFloats the floats of its scratch tile.
 const (
@@ -28,7 +25,7 @@ const (
 )
 
 // HasCoTiles reports whether CoTile has kernels on this machine.
-func HasCoTiles() bool { return coTileFns[0] != nil && active.nr == 32 }
+func HasCoTiles() bool { return haveCoTiles && active.nr == 32 }
 
 // PackedCo is an M x K weight matrix packed for CoTile: blocks of 32 rows
 // (output channels), each K x 32, tap by tap; rows past M are zero.
@@ -75,7 +72,6 @@ func CoTile(p *PackedCo, q, px int, x []float32, base int, offs []int, span int,
 	case at < 0 || at+(rows-1)*plane+px > len(out) || plane < px:
 		panic("gemm: CoTile output out of range")
 	}
-	fn := coTileFns[px-1]
 	var bs *float32
 	var padded [32]float32
 	if bias != nil {
@@ -95,6 +91,6 @@ func CoTile(p *PackedCo, q, px int, x []float32, base int, offs []int, span int,
 		if pc > 0 {
 			b = nil
 		}
-		fn(kc, &w[pc*32], &x[base], &offs[pc], &tile[0], b, pc == 0, pc+kc == k, &out[at], plane, masks)
+		coTile(px, kc, &w[pc*32], &x[base], &offs[pc], &tile[0], b, pc == 0, pc+kc == k, &out[at], plane, masks)
 	}
 }

@@ -46,7 +46,41 @@ func coTiles13(k int, w, x *float32, offs *int, tile, bias *float32, first, last
 //go:noescape
 func coTiles14(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
-// coTileFns are the kernels by pixels - 1.
-var coTileFns = [coTileMax]coTileFn{
-	coTiles1, coTiles2, coTiles3, coTiles4, coTiles5, coTiles6, coTiles7, coTiles8, coTiles9, coTiles10, coTiles11, coTiles12, coTiles13, coTiles14,
+// haveCoTiles: this build has the kernels.
+const haveCoTiles = true
+
+// coTile calls the kernel for p pixels: a direct call, so that the
+// compiler knows (go:noescape) that no pointer argument escapes, where a
+// call through a func value would move the caller's arrays to the heap.
+func coTile(p int, k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int) {
+	switch p {
+	case 1:
+		coTiles1(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 2:
+		coTiles2(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 3:
+		coTiles3(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 4:
+		coTiles4(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 5:
+		coTiles5(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 6:
+		coTiles6(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 7:
+		coTiles7(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 8:
+		coTiles8(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 9:
+		coTiles9(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 10:
+		coTiles10(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 11:
+		coTiles11(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 12:
+		coTiles12(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 13:
+		coTiles13(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 14:
+		coTiles14(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	}
 }

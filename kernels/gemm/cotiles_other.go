@@ -2,5 +2,9 @@
 
 package gemm
 
-// coTileFns: no CoTile kernels here (HasCoTiles is false).
-var coTileFns [coTileMax]coTileFn
+// haveCoTiles: no CoTile kernels here (HasCoTiles is false).
+const haveCoTiles = false
+
+func coTile(p int, k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int) {
+	panic("gemm: no CoTile kernels in this build")
+}
