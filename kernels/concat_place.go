@@ -166,7 +166,7 @@ func (r *concatRun) buffer(ctx *Context, pl *concatPlan) []float32 {
 // shapes for the next run.
 func (r *concatRun) took(ctx *Context, st *step, vals, outs []*graph.Tensor) {
 	ctx.place.Store(nil)
-	if pl := st.placeInto; pl != nil && r.bufs[pl] != nil && st.placeOut < len(outs) {
+	if pl := st.placeInto; pl != nil && r.bufs[pl] != nil && st.placeOut < len(outs) && outs[st.placeOut] != nil {
 		if d, ok := outs[st.placeOut].Data().([]float32); ok && len(d) > 0 {
 			b := r.bufs[pl]
 			if at := pl.offs[st.placeAt]; at < len(b) && &d[0] == &b[at] {

@@ -99,8 +99,8 @@ func TestConcatInPlaceSameOutputs(t *testing.T) {
 				for name, w := range want {
 					sameTensorBits(t, fmt.Sprintf("run %d %s", run, name), got[name], w)
 				}
-				if run > 0 && sameShape(md.feeds[run-1], in) && placed.placed < md.least {
-					t.Errorf("run %d placed %d Concat inputs, want at least %d", run, placed.placed, md.least)
+				if run > 0 && sameShape(md.feeds[run-1], in) && placed.concats.placed < md.least {
+					t.Errorf("run %d placed %d Concat inputs, want at least %d", run, placed.concats.placed, md.least)
 				}
 				placed.Recycle(got)
 				copied.Recycle(want)

@@ -350,7 +350,7 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	}
 	kk := cg * kh * kw
 	spatialN := oh * ow
-	pointwise := kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && pt == 0 && pl == 0 && oh == h && ow == wd
+	pointwise := isPointwise(geo)
 	if pointwise && packed && k.streamed != nil && spatialN >= streamedPlane && gemm.StreamsB(spatialN) && !pointwiseWholeK {
 		packs = k.streamed
 	}

@@ -86,7 +86,7 @@ func (k *convKernel) runCo(ctx *Context, l *gridLayout, geo convGeom, co []*gemm
 	// for tap t, data being the image and group's first channel at
 	// chanStride floats a channel.
 	data, offs := xd, []int(nil)
-	rows, width, rowStride, chanStride := oh, ow, 0, spatialN
+	width, rowStride, chanStride := ow, 0, spatialN
 	bandPixels := max(1, min(oh, coPixels/ow)) * ow // whole rows
 	if l != nil {
 		data = ctx.Scratch(n * c * l.cs)
@@ -95,7 +95,7 @@ func (k *convKernel) runCo(ctx *Context, l *gridLayout, geo convGeom, co []*gemm
 		offs, rowStride, chanStride = l.offs, l.wq, l.cs
 	} else {
 		offs = k.planeOffs(cg, spatialN)
-		rows, width, bandPixels = 1, spatialN, coPixels
+		width, bandPixels = spatialN, coPixels
 	}
 	span := 0
 	for _, o := range offs {
@@ -125,9 +125,6 @@ func (k *convKernel) runCo(ctx *Context, l *gridLayout, geo convGeom, co []*gemm
 		for p := lo; p < hi; {
 			y, x := p/width, p%width
 			end := min(hi, (y+1)*width)
-			if y >= rows {
-				break
-			}
 			chunks := (end - p + gemm.CoTileMax - 1) / gemm.CoTileMax
 			for ch := 0; ch < chunks; ch++ {
 				x0, x1 := x+ch*(end-p)/chunks, x+(ch+1)*(end-p)/chunks

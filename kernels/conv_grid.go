@@ -127,8 +127,7 @@ func (l *gridLayout) fillRows(g convGeom, src, dst []float32, i0, i1 int, last b
 // the extra column, which 13 or 27 columns (3 and 5 of 16 and 32 computed
 // for nothing) would not pay for.
 func gridFits(g convGeom) bool {
-	pointwise := g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.oh == g.h && g.ow == g.w
-	return !pointwise && 16*(roundUp8(g.ow)-g.ow) <= g.ow
+	return !isPointwise(g) && 16*(roundUp8(g.ow)-g.ow) <= g.ow
 }
 
 func roundUp8(n int) int { return (n + 7) &^ 7 }

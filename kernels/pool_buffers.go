@@ -91,13 +91,11 @@ func (p *bufferPool) pin(b unsafe.Pointer) {
 	p.pinned[b] = true
 }
 
-// unpin lets put take back b again; it reports whether b was pinned.
-func (p *bufferPool) unpin(b unsafe.Pointer) bool {
+// unpin lets put take back b again.
+func (p *bufferPool) unpin(b unsafe.Pointer) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	was := p.pinned[b]
 	delete(p.pinned, b)
-	return was
 }
 
 // disown forgets buffers that left the session's hands (graph outputs given to

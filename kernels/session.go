@@ -67,8 +67,7 @@ type Session struct {
 
 	half *halfIO // float16/bfloat16 graph inputs and outputs (halfgraph.go)
 
-	placed  int       // Concat inputs the last run wrote in place (concat_place.go)
-	concats concatRun // the in-place Concats' state in a run, kept for its maps
+	concats concatRun // the in-place Concats' state in the last run (concat_place.go)
 }
 
 // InputSpec is a graph input the caller must (or may) provide.
@@ -403,7 +402,6 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 			delete(cr.bufs, st.concat)
 		}
 	}
-	s.placed = cr.placed
 	res := make(map[string]*graph.Tensor, len(s.outputs))
 	for _, o := range s.outputs {
 		if vals[o.slot] == nil {
