@@ -324,3 +324,24 @@ func (m *Model) walkTensors(f func(*Tensor)) {
 		}
 	}
 }
+
+// SubgraphModel returns a subgraph of m (an If branch, a Loop or Scan body)
+// as a model of its own, for an executor to compile: same opset imports and
+// folder, the subgraph's inputs first, then one input per value of the
+// enclosing scopes it reads (outer, in first-use order, without type
+// information). gp is not modified.
+func (m *Model) SubgraphModel(gp *onnxpb.GraphProto) (sub *Model, outer []string, err error) {
+	gp = proto.Clone(gp).(*onnxpb.GraphProto)
+	outer = graphOuterNames(gp)
+	mp := &onnxpb.ModelProto{IrVersion: m.Proto.IrVersion, OpsetImport: m.Proto.OpsetImport}
+	sub = &Model{Proto: mp, Dir: m.Dir}
+	g, err := buildGraph(sub, gp, m.Dir, LoadOptions{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("subgraph %q: %w", gp.GetName(), err)
+	}
+	for _, name := range outer {
+		g.Inputs = append(g.Inputs, g.value(name))
+	}
+	sub.Graph = g
+	return sub, outer, nil
+}

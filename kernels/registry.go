@@ -44,6 +44,11 @@ type NodeInfo struct {
 	Consts []*graph.Tensor
 	// Dir is the model's folder, for tensors with external data.
 	Dir string
+
+	// model is the model being compiled and threads the session's thread
+	// count: control-flow kernels compile their subgraphs with them.
+	model   *graph.Model
+	threads int
 }
 
 // Const returns the compile-time value of input i, or nil.
@@ -129,7 +134,7 @@ func EvalNode(m *graph.Model, n *graph.Node, in []*graph.Tensor) ([]*graph.Tenso
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %v", n, err)
 	}
-	k, err := f(&NodeInfo{Node: n, Opset: opset, Consts: in, Dir: m.Dir})
+	k, err := f(&NodeInfo{Node: n, Opset: opset, Consts: in, Dir: m.Dir, model: m, threads: 1})
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %v", n, err)
 	}

@@ -165,20 +165,19 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 	s.half.declareInputs(s.inputs)
 	var errs []error
 	for _, n := range nodes {
-		if len(n.Implicit) > 0 || len(n.Subgraphs()) > 0 {
-			errs = append(errs, fmt.Errorf("node %s: ops with subgraphs (%s) are not supported", n, n.OpType))
-			continue
-		}
 		opset := m.OpsetVersion(n.Domain)
 		f, err := lookup(n.Domain, n.OpType, opset)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("node %s: %v", n, err))
 			continue
 		}
-		ni := &NodeInfo{Node: n, Opset: opset, Dir: m.Dir}
+		ni := &NodeInfo{Node: n, Opset: opset, Dir: m.Dir, model: m, threads: opts.Threads}
 		st := step{node: n, ni: ni}
 		allConst := true
-		for _, v := range n.Inputs {
+		// The values a node's subgraphs read from this graph (If, Loop,
+		// Scan) come after its inputs: liveness keeps them until the node
+		// runs, and the kernel finds them in that order (n.Implicit).
+		for _, v := range slices.Concat(n.Inputs, n.Implicit) {
 			i := slot(v)
 			st.in = append(st.in, i)
 			var c *graph.Tensor
@@ -426,7 +425,7 @@ func (s *Session) runStep(st *step, vals []*graph.Tensor) (outs []*graph.Tensor,
 		if j >= 0 {
 			in[i] = vals[j]
 			if in[i] == nil {
-				return nil, fmt.Errorf("node %s: input %q has no value", st.node, st.node.Inputs[i].Name)
+				return nil, fmt.Errorf("node %s: input %q has no value", st.node, slices.Concat(st.node.Inputs, st.node.Implicit)[i].Name)
 			}
 		}
 	}
