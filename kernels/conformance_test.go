@@ -26,7 +26,6 @@ var knownFailures = map[string]string{
 	"test_training_dropout_zero_ratio_mask":    "Dropout in training mode is outside inference",
 	"test_batchnorm_epsilon_training_mode":     "BatchNormalization in training mode is outside inference",
 	"test_batchnorm_example_training_mode":     "BatchNormalization in training mode is outside inference",
-	"test_convtranspose_3d":                    "3-D convolution is not supported (1-D and 2-D are)",
 	"test_cast_FLOAT_to_BFLOAT16":              "the ONNX 1.12 data expects truncation; onnxq rounds to nearest even",
 	"test_castlike_FLOAT_to_BFLOAT16":          "the data's 'like' input is [1], the model declares [3 4]",
 	"test_castlike_FLOAT_to_BFLOAT16_expanded": "the data's 'like' input is [1], the model declares [3 4]",

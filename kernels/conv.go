@@ -58,7 +58,7 @@ func readConvParams(ni *NodeInfo, spatialHint int) (*convParams, error) {
 		spatial = 2
 	}
 	if spatial < 1 || spatial > 2 {
-		return nil, fmt.Errorf("only 1-D and 2-D convolutions are supported, got %d-D", spatial)
+		return nil, fmt.Errorf("%d-D convolutions need their rank known when the model is loaded (constant weights or attributes)", spatial)
 	}
 	p.spatial = spatial
 	get := func(v []int64, i int, def int) (int, error) {
@@ -177,6 +177,9 @@ type convKernel struct {
 }
 
 func newConv(ni *NodeInfo) (Kernel, error) {
+	if r := convSpatialRank(ni); r >= 3 {
+		return newConvND(ni, r, false)
+	}
 	p, err := readConvParams(ni, 0)
 	if err != nil {
 		return nil, err
@@ -252,6 +255,9 @@ func (k *convKernel) withEpilogue(p *ewProgram) Kernel {
 }
 
 func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	if nd, err := ndAtRunTime(k.ni, in, false); nd != nil || err != nil {
+		return runOr(ctx, nd, in, err)
+	}
 	var short *graph.Tensor
 	if k.res != nil {
 		if len(in) != 4 || in[3] == nil {
@@ -700,6 +706,9 @@ type convTransposeKernel struct {
 }
 
 func newConvTranspose(ni *NodeInfo) (Kernel, error) {
+	if r := convSpatialRank(ni); r >= 3 {
+		return newConvND(ni, r, true)
+	}
 	p, err := readConvParams(ni, 0)
 	if err != nil {
 		return nil, err
@@ -742,6 +751,9 @@ func paramsFor(p *convParams, ni *NodeInfo, x *graph.Tensor) (*convParams, error
 }
 
 func (k *convTransposeKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	if nd, err := ndAtRunTime(k.ni, in, true); nd != nil || err != nil {
+		return runOr(ctx, nd, in, err)
+	}
 	x, w, p, xs, ws, err := convInputs(in, k.p, k.ni, "ConvTranspose")
 	if err != nil {
 		return nil, err
