@@ -145,8 +145,8 @@ func checkOps(t *testing.T, cases []opCase, tol float64) {
 				t.Fatal(err)
 			}
 			for name, w := range want {
-				if w.DType == graph.Int32 {
-					g, wd := got[name].Data().([]int32), w.Data().([]int32)
+				if w.DType == graph.Int32 || w.DType == graph.Int64 {
+					g, wd := got[name].Data(), w.Data()
 					t.Logf("%s %s: onnxq %v, ONNX Runtime %v", c.op, name, g, wd)
 					if fmt.Sprint(g) != fmt.Sprint(wd) || !sameDims(got[name].Shape, w.Shape...) {
 						t.Errorf("%s: %s is %v %v, ONNX Runtime %v %v", c.name, name, got[name].Shape, g, w.Shape, wd)

@@ -202,7 +202,7 @@ func newRoiAlign(ni *NodeInfo) (Kernel, error) {
 	mode := strings.ToLower(a.String("mode", "avg"))
 	oh, ow := int(a.Int("output_height", 1)), int(a.Int("output_width", 1))
 	ratio := int(a.Int("sampling_ratio", 0))
-	scale := float64(a.Float("spatial_scale", 1))
+	scale := a.Float("spatial_scale", 1)
 	ctm := "output_half_pixel" // RoiAlign-10 does not shift by half a pixel
 	if ni.Opset >= 16 {
 		ctm = strings.ToLower(a.String("coordinate_transformation_mode", "half_pixel"))
@@ -318,24 +318,26 @@ type roiSample struct {
 const maxRoiSamples = 1 << 24
 
 // roiGrid is one roi on the feature map: its corner, bin size, and gh x gw
-// sampling points a bin.
+// sampling points a bin. The geometry is float32, as ONNX Runtime computes
+// it: an roi edge like 5 * 0.8 is 4 there but 4.00000006 in float64, whose
+// ceil gives an adaptive grid of another size.
 type roiGrid struct {
-	y0, x0, bh, bw float64
+	y0, x0, bh, bw float32
 	oh, ow, gh, gw int
 }
 
 // newRoiGrid places roi (x1, y1, x2, y2) on the feature map.
-func newRoiGrid(roi []float32, scale float64, halfPixel bool, oh, ow, ratio int) roiGrid {
-	off := 0.0
+func newRoiGrid(roi []float32, scale float32, halfPixel bool, oh, ow, ratio int) roiGrid {
+	var off float32
 	if halfPixel {
 		off = 0.5
 	}
-	x0, y0 := float64(roi[0])*scale-off, float64(roi[1])*scale-off
-	rw, rh := float64(roi[2])*scale-off-x0, float64(roi[3])*scale-off-y0
+	x0, y0 := roi[0]*scale-off, roi[1]*scale-off
+	rw, rh := roi[2]*scale-off-x0, roi[3]*scale-off-y0
 	if !halfPixel { // force malformed rois to 1x1
-		rw, rh = math.Max(rw, 1), math.Max(rh, 1)
+		rw, rh = max(rw, 1), max(rh, 1)
 	}
-	g := roiGrid{y0: y0, x0: x0, bh: rh / float64(oh), bw: rw / float64(ow), oh: oh, ow: ow, gh: ratio, gw: ratio}
+	g := roiGrid{y0: y0, x0: x0, bh: rh / float32(oh), bw: rw / float32(ow), oh: oh, ow: ow, gh: ratio, gw: ratio}
 	if ratio == 0 { // adaptive: about one point per input pixel
 		g.gh, g.gw = ceilCount(g.bh), ceilCount(g.bw)
 	}
@@ -344,11 +346,11 @@ func newRoiGrid(roi []float32, scale float64, halfPixel bool, oh, ow, ratio int)
 
 // ceilCount is ceil(v) as a count: 0 for a negative or NaN v, and capped so
 // that a huge roi fails the size check instead of overflowing.
-func ceilCount(v float64) int {
+func ceilCount(v float32) int {
 	if !(v > 0) {
 		return 0
 	}
-	return int(math.Min(math.Ceil(v), maxRoiSamples+1))
+	return int(math.Min(math.Ceil(float64(v)), maxRoiSamples+1))
 }
 
 // samples appends the roi's sampling points bin by bin in row-major order.
@@ -356,10 +358,10 @@ func (g roiGrid) samples(dst []roiSample, h, w int) []roiSample {
 	for ph := 0; ph < g.oh; ph++ {
 		for pw := 0; pw < g.ow; pw++ {
 			for iy := 0; iy < g.gh; iy++ {
-				y := g.y0 + float64(ph)*g.bh + (float64(iy)+0.5)*g.bh/float64(g.gh)
+				y := g.y0 + float32(ph)*g.bh + (float32(iy)+0.5)*g.bh/float32(g.gh)
 				for ix := 0; ix < g.gw; ix++ {
-					x := g.x0 + float64(pw)*g.bw + (float64(ix)+0.5)*g.bw/float64(g.gw)
-					dst = append(dst, bilinear(y, x, h, w))
+					x := g.x0 + float32(pw)*g.bw + (float32(ix)+0.5)*g.bw/float32(g.gw)
+					dst = append(dst, bilinear(float64(y), float64(x), h, w))
 				}
 			}
 		}

@@ -292,6 +292,12 @@ func gsCoord[E float32 | float64](g *gridSampler, v E, size int) (int, E) {
 	if x < lo || x > hi {
 		switch g.pad {
 		case gsBorder:
+			if g.mode == gsCubic {
+				// Cubic pads its four taps only (index below), as ONNX
+				// Runtime and PyTorch do: clamping the coordinate first
+				// moves the taps inward (measured against ONNX Runtime).
+				break
+			}
 			x = min(max(x, 0), E(size-1))
 		case gsReflection:
 			x = E(gsReflect(float64(x), float64(lo), float64(hi)))

@@ -56,7 +56,9 @@ func TestGridSampleModesPaddings(t *testing.T) {
 		{"cubic", "zeros", 0, []float64{0.0164794921875, -1.13146875, 0, 9.201675415039062, 0, -0.4995}},
 		{"cubic", "zeros", 1, []float64{0.40625, 21.312, 0, 9.031448364257812, 0, 3.9208333333333334}},
 		{"cubic", "border", 0, []float64{0.34375, 34.625, 21.346, 7.416259765625, 1, 0.754875}},
-		{"cubic", "border", 1, []float64{1, 32, 19.584, 7.18927001953125, 1, 3.4949583333333334}},
+		// cubic border pads the taps, not the coordinate (ONNX Runtime, PyTorch):
+		// point 0 at x = -0.5 reads pixel 0 three times and pixel 1 once
+		{"cubic", "border", 1, []float64{0.90625, 33.728, 19.584, 7.18927001953125, 0.832, 3.4949583333333334}},
 		{"cubic", "reflection", 0, []float64{-0.361328125, 35.785609375, -0.833828125, 7.416259765625, 35.9234, -0.804375}},
 		{"cubic", "reflection", 1, []float64{1.21875, 28.096, 2.496, 7.0506591796875, 28.099008, 2.996583333333333}},
 	}
@@ -109,7 +111,7 @@ func TestGridSample5D(t *testing.T) {
 		{"cubic", "zeros", 0, []float64{7.5355224609375, 5.796875, 0}},
 		{"cubic", "zeros", 1, []float64{7.5355224609375, 7.3109753131866455, 2.1364974975585938}},
 		{"cubic", "border", 0, []float64{4.5, 5.09375, 6}},
-		{"cubic", "border", 1, []float64{4.5, 4.78515625, 5.09375}},
+		{"cubic", "border", 1, []float64{4.5, 4.78515625, 5.01171875}},
 		{"cubic", "reflection", 0, []float64{4.5, 5.09375, 7}},
 		{"cubic", "reflection", 1, []float64{4.5, 4.890625, 6.21875}},
 	}
@@ -157,7 +159,9 @@ func nestedSample(x []float64, dims []int, pt []float64, mode, pad string, align
 	if pos < lo || pos > hi {
 		switch pad {
 		case "border":
-			pos = max(0, min(size-1, pos))
+			if mode != "cubic" { // cubic pads only its taps (at below)
+				pos = max(0, min(size-1, pos))
+			}
 		case "reflection":
 			pos = mirror(pos)
 		}

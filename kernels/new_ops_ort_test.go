@@ -1,0 +1,55 @@
+//go:build ort
+
+package kernels
+
+import (
+	"testing"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/graph/onnxpb"
+)
+
+// TestVisionOpsMatchORT checks GridSample, RoiAlign, NonMaxSuppression,
+// MaxUnpool and Det against ONNX Runtime on inputs the spec's examples do
+// not cover: grid points outside [-1, 1], every mode and padding, rois
+// across the border, overlapping boxes of several classes.
+func TestVisionOpsMatchORT(t *testing.T) {
+	s := graph.AttrStringOf
+	x := rnd(1, 2, 3, 7, 9)
+	grid := rnd(2, 2, 5, 6, 2) // ~N(0,1): a third of the points fall outside [-1, 1]
+	var cases []opCase
+	for _, mode := range []string{"bilinear", "nearest", "bicubic"} {
+		for _, pad := range []string{"zeros", "border", "reflection"} {
+			for _, ac := range []int64{0, 1} {
+				attrs := []*onnxpb.AttributeProto{s("mode", mode), s("padding_mode", pad), ai("align_corners", ac)}
+				cases = append(cases, opCase{name: "GridSample16 " + mode + " " + pad, op: "GridSample", opset: 16, attrs: attrs, inputs: []opInput{fin(x), fin(grid)}, outputs: []string{"y"}})
+			}
+		}
+	}
+	for _, mode := range []string{"linear", "cubic"} {
+		cases = append(cases, opCase{name: "GridSample20 " + mode, op: "GridSample", opset: 20, attrs: []*onnxpb.AttributeProto{s("mode", mode)}, inputs: []opInput{fin(x), fin(grid)}, outputs: []string{"y"}})
+	}
+	feat := rnd(3, 2, 4, 12, 10)
+	rois := graph.Float32Tensor([]int{4, 4}, []float32{0, 0, 5, 5, -2, 1, 4, 14, 3.3, 2.2, 9.7, 11.1, 1, 1, 1.5, 1.5})
+	batch := i64([]int{4}, 0, 1, 1, 0)
+	for _, mode := range []string{"avg", "max"} {
+		for _, ct := range []string{"half_pixel", "output_half_pixel"} {
+			for _, sr := range []int64{0, 2} {
+				attrs := []*onnxpb.AttributeProto{s("mode", mode), s("coordinate_transformation_mode", ct), ai("sampling_ratio", sr), ai("output_height", 3), ai("output_width", 4), af("spatial_scale", 0.8)}
+				cases = append(cases, opCase{name: "RoiAlign " + mode + " " + ct, op: "RoiAlign", opset: 16, attrs: attrs, inputs: []opInput{fin(feat), fin(rois), fin(batch)}, outputs: []string{"y"}})
+			}
+		}
+	}
+	// 2 images, 3 classes, 30 boxes in a 10x10 area: many overlaps.
+	bx := rnd(4, 2, 30, 4)
+	for i, v := range bx.Float32s() {
+		bx.Float32s()[i] = 5 + 3*v
+	}
+	for _, center := range []int64{0, 1} {
+		cases = append(cases, opCase{name: "NonMaxSuppression", op: "NonMaxSuppression", attrs: []*onnxpb.AttributeProto{ai("center_point_box", center)},
+			inputs:  []opInput{fin(bx), fin(rnd(5, 2, 3, 30)), kin(i64([]int{1}, 4)), kin(graph.Float32Tensor([]int{1}, []float32{0.3})), kin(graph.Float32Tensor([]int{1}, []float32{-0.5}))},
+			outputs: []string{"sel"}, types: []graph.DataType{graph.Int64}})
+	}
+	cases = append(cases, opCase{name: "Det", op: "Det", inputs: []opInput{fin(rnd(6, 3, 2, 5, 5))}, outputs: []string{"d"}})
+	checkOps(t, cases, 2e-5)
+}
