@@ -234,6 +234,9 @@ func producedType(n *graph.Node, types map[*graph.Value]graph.DataType) graph.Da
 	case "RandomNormal", "RandomUniform":
 		dt, _ := n.AttrInt("dtype", int64(graph.Float))
 		return graph.DataType(dt)
+	case "HannWindow", "HammingWindow", "BlackmanWindow", "MelWeightMatrix":
+		dt, _ := n.AttrInt("output_datatype", int64(graph.Float))
+		return graph.DataType(dt)
 	}
 	for _, in := range n.Inputs {
 		if dt := types[in]; dt.IsFloat() {
@@ -391,6 +394,8 @@ func halfTypeAttr(op, name string) bool {
 		return true
 	case "output_dtype":
 		return op == "DequantizeLinear"
+	case "output_datatype": // the window ops and MelWeightMatrix
+		return true
 	}
 	return false
 }

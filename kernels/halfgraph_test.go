@@ -221,3 +221,37 @@ func TestHalfTypes(t *testing.T) {
 		t.Error("a float32 model has half values")
 	}
 }
+
+// TestHalfWindowOutputType: a float16 model that asks a window op for a
+// float16 window (output_datatype) and multiplies a float16 signal by it runs
+// in float32 inside and returns float16 (the lowering maps output_datatype).
+func TestHalfWindowOutputType(t *testing.T) {
+	m := graph.NewModel(graph.Opset{Version: 17})
+	g := m.Graph
+	x := g.AddInput("x", graph.Float16, []int64{8})
+	size := g.AddInitializer("size", graph.Int64Tensor([]int{}, []int64{8}))
+	w := g.AddNode("HannWindow", "w", []*graph.Value{size}, []string{"win"}, graph.AttrIntOf("output_datatype", int64(graph.Float16)))
+	y := g.AddNode("Mul", "mul", []*graph.Value{x, w.Outputs[0]}, []string{"y"})
+	y.Outputs[0].SetTensorType(graph.Float16, []int64{8})
+	g.AddOutput(y.Outputs[0])
+	s, err := NewSession(m, Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ones := graph.NarrowFloat32(graph.Float32Tensor([]int{8}, []float32{1, 1, 1, 1, 1, 1, 1, 1}), graph.Float16)
+	out, err := s.Run(map[string]*graph.Tensor{"x": ones})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := out["y"].AsFloat32()
+	if err != nil || out["y"].DType != graph.Float16 {
+		t.Fatalf("output %s, %v", out["y"].DType.Short(), err)
+	}
+	// periodic Hann of 8: 0.5 - 0.5 cos(2 pi n / 8)
+	want := []float32{0, 0.1464, 0.5, 0.8535, 1, 0.8535, 0.5, 0.1464}
+	for i := range want {
+		if math.Abs(float64(got[i]-want[i])) > 1e-3 {
+			t.Fatalf("y = %v, want %v", got, want)
+		}
+	}
+}
