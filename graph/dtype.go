@@ -46,6 +46,12 @@ func (t DataType) Known() bool { return t > Undefined && t <= Float8E8M0 }
 
 // String is the ONNX spelling of the type, e.g. "FLOAT" or "INT4".
 func (t DataType) String() string {
+	switch t {
+	case SequenceOf:
+		return "SEQUENCE"
+	case OptionalOf:
+		return "OPTIONAL"
+	}
 	if n, ok := onnxpb.TensorProto_DataType_name[int32(t)]; ok {
 		return n
 	}
@@ -103,6 +109,10 @@ func (t DataType) Short() string {
 		return "float4e2m1"
 	case Float8E8M0:
 		return "float8e8m0"
+	case SequenceOf:
+		return "sequence"
+	case OptionalOf:
+		return "optional"
 	}
 	return t.String()
 }

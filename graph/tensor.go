@@ -161,6 +161,18 @@ func (t *Tensor) ByteSize() int64 {
 func (t *Tensor) Clone() *Tensor {
 	c := &Tensor{Name: t.Name, DType: t.DType, Shape: append([]int(nil), t.Shape...)}
 	switch d := t.Data().(type) {
+	case *Sequence:
+		items := make([]*Tensor, len(d.Items))
+		for i, it := range d.Items {
+			items[i] = it.Clone()
+		}
+		c.data = &Sequence{Elem: d.Elem, Items: items}
+	case *Optional:
+		o := &Optional{}
+		if d.Value != nil {
+			o.Value = d.Value.Clone()
+		}
+		c.data = o
 	case [][]byte:
 		cp := make([][]byte, len(d))
 		for i, s := range d {

@@ -12,6 +12,7 @@ import (
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/graph/onnxpb"
 	"github.com/onnxq/onnxq/internal/testdata"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -48,7 +49,7 @@ func loadTensorPB(path string) (*graph.Tensor, error) {
 // covered reports whether every node of the model has a kernel, and why not.
 func covered(m *graph.Model) (bool, string) {
 	for _, v := range append(append([]*graph.Value(nil), m.Graph.Inputs...), m.Graph.Outputs...) {
-		if v.Info.GetType().GetTensorType() == nil {
+		if v.Info.GetType().GetTensorType() == nil && !isSequenceValue(v) {
 			return false, "non-tensor input or output"
 		}
 	}
@@ -130,6 +131,12 @@ func runBackendCase(m *graph.Model, dir string) error {
 			if _, err := os.Stat(p); err != nil {
 				continue // an omitted optional input
 			}
+			if isSequenceValue(m.Graph.Value(name)) {
+				if inputs[name], err = loadSequencePB(p, m.Graph.Value(name)); err != nil {
+					return fmt.Errorf("%s: %v", p, err)
+				}
+				continue
+			}
 			x, err := loadTensorPB(p)
 			if err != nil {
 				return fmt.Errorf("%s: %v", p, err)
@@ -141,6 +148,16 @@ func runBackendCase(m *graph.Model, dir string) error {
 			return err
 		}
 		for i, name := range s.OutputNames() {
+			if isSequenceValue(m.Graph.Value(name)) {
+				want, err := loadSequencePB(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)), m.Graph.Value(name))
+				if err != nil {
+					return err
+				}
+				if err := compareSequences(outs[name], want); err != nil {
+					return fmt.Errorf("output %q: %v", name, err)
+				}
+				continue
+			}
 			want, err := loadTensorPB(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))
 			if err != nil {
 				return err
@@ -149,6 +166,121 @@ func runBackendCase(m *graph.Model, dir string) error {
 			if err := compareTensors(outs[name], want, 1e-3, 1e-7); err != nil {
 				return fmt.Errorf("output %q: %v", name, err)
 			}
+		}
+	}
+	return nil
+}
+
+// isSequenceValue reports whether the model declares v a sequence of
+// tensors or an optional (of a tensor or a sequence): values the runner
+// reads from onnx-data.proto files.
+func isSequenceValue(v *graph.Value) bool {
+	t := v.Info.GetType()
+	if o := t.GetOptionalType(); o != nil {
+		t = o.GetElemType()
+		if t.GetTensorType() != nil {
+			return true
+		}
+	}
+	return v != nil && t.GetSequenceType().GetElemType().GetTensorType() != nil
+}
+
+// loadSequencePB reads the value v declares from a SequenceProto or
+// OptionalProto file (the schema in graph/onnxpb leaves onnx-data.proto out).
+func loadSequencePB(path string, v *graph.Value) (*graph.Tensor, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return decodeDataPB(b, v.Info.GetType().GetOptionalType() != nil, filepath.Dir(path))
+}
+
+// decodeDataPB decodes a SequenceProto of tensors (each tensor in field 3)
+// or, with optional, an OptionalProto (a tensor in field 3, a sequence in
+// field 5, none when neither is there).
+func decodeDataPB(b []byte, optional bool, dir string) (*graph.Tensor, error) {
+	var items []*graph.Tensor
+	var seq *graph.Tensor
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		b = b[n:]
+		if typ != protowire.BytesType || num != 3 && num != 5 {
+			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+				return nil, protowire.ParseError(n)
+			}
+			b = b[n:]
+			continue
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		b = b[n:]
+		if num == 5 {
+			var err error
+			if seq, err = decodeDataPB(v, false, dir); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		p := &onnxpb.TensorProto{}
+		if err := proto.Unmarshal(v, p); err != nil {
+			return nil, err
+		}
+		t, err := graph.TensorFromProto(p, dir, false)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, t)
+	}
+	if optional {
+		switch {
+		case seq != nil:
+			return graph.OptionalTensor(seq), nil
+		case len(items) > 0:
+			return graph.OptionalTensor(items[0]), nil
+		}
+		return graph.OptionalTensor(nil), nil
+	}
+	elem := graph.Undefined
+	if len(items) > 0 {
+		elem = items[0].DType
+	}
+	return graph.SequenceTensor(elem, items), nil
+}
+
+// compareSequences compares sequences item by item and optionals by their
+// value (as compareTensors).
+func compareSequences(got, want *graph.Tensor) error {
+	if w, ok := want.Optional(); ok {
+		g, ok := got.Optional()
+		switch {
+		case !ok:
+			return fmt.Errorf("a %s value, want an optional", got.DType.Short())
+		case (g.Value == nil) != (w.Value == nil):
+			return fmt.Errorf("has element %v, want %v", g.Value != nil, w.Value != nil)
+		case w.Value == nil:
+			return nil
+		}
+		got, want = g.Value, w.Value
+		if _, ok := want.Sequence(); !ok {
+			return compareTensors(got, want, 1e-3, 1e-7)
+		}
+	}
+	g, ok := got.Sequence()
+	if !ok {
+		return fmt.Errorf("a %s tensor, want a sequence", got.DType.Short())
+	}
+	w, _ := want.Sequence()
+	if len(g.Items) != len(w.Items) {
+		return fmt.Errorf("%d items, want %d", len(g.Items), len(w.Items))
+	}
+	for i := range w.Items {
+		if err := compareTensors(g.Items[i], w.Items[i], 1e-3, 1e-7); err != nil {
+			return fmt.Errorf("item %d: %v", i, err)
 		}
 	}
 	return nil

@@ -17,8 +17,8 @@ import (
 // copied into the enclosing run's buffers and the subgraph's own go back to
 // its session, so repeated runs allocate no more than a plain graph. Taps
 // and calibration see the node's outputs, not the tensors inside its
-// subgraphs (which the converter leaves in float). Tensor values only:
-// sequence- and optional-typed loop state is an error.
+// subgraphs (which the converter leaves in float). Loop state and branch
+// results may be sequences or optionals (sequence.go).
 
 func init() {
 	Register("", "If", 1, newIf)
@@ -110,6 +110,9 @@ func (sg *subgraph) run(formal, implicit []*graph.Tensor) (outs []*graph.Tensor,
 // copyTo returns t's values in a tensor of the enclosing run (float32 for a
 // half type: the enclosing session computes half-precision graphs in it).
 func copyTo(ctx *Context, t *graph.Tensor) (*graph.Tensor, error) {
+	if t.DType == graph.SequenceOf || t.DType == graph.OptionalOf {
+		return t.Clone(), nil // their tensors live outside the pool
+	}
 	if isHalf(t.DType) {
 		w, err := widen(t)
 		if err != nil {

@@ -19,7 +19,7 @@ type Options struct {
 	// Threads is how many goroutines kernels may use; 0 means all cores.
 	Threads int
 	// Tap, when set, sees every graph input and every tensor a node produces, once
-	// per run, in execution order. The tensor is valid only during the call: copy
+	// per run, in execution order (not sequence or optional values). The tensor is valid only during the call: copy
 	// what you keep, and do not modify it.
 	Tap func(name string, t *graph.Tensor)
 	// TapOnly, when set, limits Tap to these tensors, and
@@ -481,6 +481,9 @@ var activations = map[string]func(ni *NodeInfo) (sliceFn, error){}
 
 // tap hands a tensor to Options.Tap when it asked for it.
 func (s *Session) tap(name string, t *graph.Tensor) {
+	if t.DType == graph.SequenceOf || t.DType == graph.OptionalOf {
+		return // taps see tensors: observers, compare and shape passes read data and shapes
+	}
 	if s.opts.Tap != nil && (s.opts.TapOnly == nil || s.opts.TapOnly[name]) {
 		if s.opts.TapHolds {
 			if k, ok := bufKey(t); ok {
