@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/graph/onnxpb"
@@ -94,7 +95,7 @@ func (f *activated) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, erro
 	y := outs[0].Float32s()
 	if len(in) > f.n && in[f.n] != nil {
 		z := in[f.n]
-		if z.DType != graph.Float || !equalShape(z.Shape, outs[0].Shape) {
+		if z.DType != graph.Float || !slices.Equal(z.Shape, outs[0].Shape) {
 			return nil, fmt.Errorf("Z is %s %v; it must be float32 of the output's shape %v", z.DType.Short(), z.Shape, outs[0].Shape)
 		}
 		vec.Add(y, y, z.Float32s())

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/gemm"
@@ -205,7 +206,7 @@ func (k *convNDKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, e
 		return nil, fmt.Errorf("input %v and weights %v do not fit a %d-D convolution", x.Shape, w.Shape, p.spatial)
 	}
 	kern := w.Shape[2:]
-	if p.kernel != nil && !equalShape(p.kernel, kern) {
+	if p.kernel != nil && !slices.Equal(p.kernel, kern) {
 		return nil, fmt.Errorf("kernel_shape %v differs from the weights' %v", p.kernel, kern)
 	}
 	var bias []float32
@@ -381,16 +382,4 @@ func (k *convNDKernel) runTranspose(ctx *Context, x, w *graph.Tensor, bias []flo
 		}
 	}
 	return one(y), nil
-}
-
-func equalShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
@@ -116,7 +117,7 @@ func TestConv3DMatchesDefinition(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !equalShape(y.Shape, out) {
+				if !slices.Equal(y.Shape, out) {
 					t.Fatalf("shape %v, want %v", y.Shape, out)
 				}
 				if e := maxRelErr(y.Float32s(), want); e > 1e-5 {
@@ -146,7 +147,7 @@ func TestConvTranspose3DIsConvAdjoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !equalShape(ty.Shape, x.Shape) {
+	if !slices.Equal(ty.Shape, x.Shape) {
 		t.Fatalf("ConvTranspose shape %v, want %v", ty.Shape, x.Shape)
 	}
 	dot := func(a, b []float32) (s float64) {
