@@ -104,6 +104,8 @@ func foldable(g *graph.Graph, n *graph.Node) bool {
 	switch n.OpType {
 	case "QuantizeLinear", "DequantizeLinear", "Constant":
 		return false // keep quantized weights quantized; Constant has its own pass
+	case "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial":
+		return false // one draw folded into the model would stop it being random
 	}
 	for _, o := range n.Outputs {
 		if o != nil && g.IsOutput(o) {
@@ -153,6 +155,9 @@ func foldConstants(m *graph.Model, _ *State, c *Change) error {
 		}
 		if outs, err = kernels.EvalNode(m, n, in); err != nil {
 			continue // leave nodes that fail for the runtime to report
+		}
+		if !allTensors(outs) {
+			continue // a sequence or optional cannot be an initializer
 		}
 		var outBytes int64
 		for _, t := range outs {
@@ -205,4 +210,15 @@ func eliminateDead(m *graph.Model, _ *State, c *Change) error {
 	}
 	dropUnusedInitializers(g, c)
 	return nil
+}
+
+// allTensors reports whether every value is a tensor (not a sequence or an
+// optional, which executors carry in a Tensor too).
+func allTensors(vs []*graph.Tensor) bool {
+	for _, t := range vs {
+		if t != nil && (t.DType == graph.SequenceOf || t.DType == graph.OptionalOf) {
+			return false
+		}
+	}
+	return true
 }

@@ -2,6 +2,7 @@ package passes
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -179,9 +180,12 @@ func TestBadInput(t *testing.T) {
 		t.Error("a refused upgrade changed the opset")
 	}
 	// A model onnxq cannot run: infer-shapes says so and the pipeline goes on.
+	m3 := graph.NewModel(graph.Opset{Domain: "", Version: 11})
+	x3 := m3.Graph.AddInput("x", graph.Float, []int64{2, 2})
+	m3.Graph.AddOutput(m3.Graph.AddNode("Frobnicate", "f1", []*graph.Value{x3}, []string{"y"}).Output())
 	ps, _ = Parse("infer-shapes", Options{})
-	rep, err := (&Pipeline{Passes: ps}).Run(m2)
-	if err != nil || len(rep.Changes[0].Notes) != 1 || !strings.Contains(rep.Changes[0].Notes[0], "unsupported op Det") {
+	rep, err := (&Pipeline{Passes: ps}).Run(m3)
+	if err != nil || len(rep.Changes[0].Notes) != 1 || !strings.Contains(rep.Changes[0].Notes[0], "unsupported op Frobnicate") {
 		t.Errorf("infer-shapes on an unrunnable model: %v %v", err, rep)
 	}
 }
@@ -506,5 +510,36 @@ func TestFoldAffine(t *testing.T) {
 	ops := countOps(b.M)
 	if ops["Mul"] != 0 || ops["Add"] != 0 || ops["Div"] != 0 || ops["Sub"] != 1 {
 		t.Errorf("ops %v", ops)
+	}
+}
+
+// TestFoldLeavesRandomAndSequences: constant folding keeps random draws
+// random and does not turn a sequence into an initializer.
+func TestFoldLeavesRandomAndSequences(t *testing.T) {
+	m := graph.NewModel(graph.Opset{Version: 17})
+	g := m.Graph
+	x := g.AddInput("x", graph.Float, []int64{2, 3})
+	noise := g.AddNode("RandomNormal", "noise", nil, []string{"noise"}, graph.AttrIntsOf("shape", 2, 3)).Output()
+	c := g.AddInitializer("c", graph.Float32Tensor([]int{2, 3}, []float32{1, 2, 3, 4, 5, 6}))
+	seq := g.AddNode("SequenceConstruct", "seq", []*graph.Value{c, c}, []string{"seq"}).Output()
+	cat := g.AddNode("ConcatFromSequence", "cat", []*graph.Value{seq}, []string{"cat"}, graph.AttrIntOf("axis", 0)).Output()
+	sum := g.AddNode("Add", "sum", []*graph.Value{x, noise}, []string{"sum"}).Output()
+	out := g.AddNode("Concat", "out", []*graph.Value{sum, cat}, []string{"out"}, graph.AttrIntOf("axis", 0)).Output()
+	out.SetTensorType(graph.Float, nil)
+	g.AddOutput(out)
+	rep := runPipeline(t, m, "fold-constants", &Verifier{Seed: 3})
+	var ops []string
+	for _, n := range g.Nodes {
+		ops = append(ops, n.OpType)
+	}
+	// ConcatFromSequence of constants folds (its output is a tensor); the
+	// sequence it read goes with it, the RandomNormal stays.
+	if !slices.Contains(ops, "RandomNormal") || slices.Contains(ops, "SequenceConstruct") && !slices.Contains(ops, "ConcatFromSequence") {
+		t.Fatalf("nodes after folding: %v (changes %v)", ops, rep.Changes)
+	}
+	for _, v := range g.Initializers {
+		if v.Const.DType == graph.SequenceOf {
+			t.Fatalf("initializer %q holds a sequence", v.Name)
+		}
 	}
 }
