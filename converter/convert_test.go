@@ -9,14 +9,17 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/onnxq/onnxq/converter/calib"
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/graph/onnxpb"
 	"github.com/onnxq/onnxq/kernels"
 	"github.com/onnxq/onnxq/npy"
 	"github.com/onnxq/onnxq/overrides"
 	"github.com/onnxq/onnxq/testmodels"
+	"google.golang.org/protobuf/proto"
 )
 
 // randomSamples writes n seeded N(0,1) samples of a shape as .npy files.
@@ -336,5 +339,39 @@ func TestObserverPanicIsAnError(t *testing.T) {
 	err := observe("conv1_out", panickingObserver{}, graph.NewTensor(graph.Float, []int{3}))
 	if err == nil || err.Error() != `tensor "conv1_out": observer failed: index out of range [9] with length 9` {
 		t.Errorf("got %v", err)
+	}
+}
+
+// TestConvertControlFlowSaysWhatStaysFloat: a model with an If converts; the
+// If is reported as control flow whose subgraphs stay in float, and the
+// Convs around it are quantized.
+func TestConvertControlFlowSaysWhatStaysFloat(t *testing.T) {
+	m := testmodels.ConvBNReLU(1)
+	g := m.Graph
+	out := g.Outputs[0]
+	g.Outputs = nil
+	sum := g.AddNode("ReduceSum", "sum", []*graph.Value{out}, []string{"s"}, graph.AttrIntOf("keepdims", 0)).Output()
+	cond := g.AddNode("Greater", "gt", []*graph.Value{sum, g.AddInitializer("zero", graph.Float32Tensor([]int{}, []float32{0}))}, []string{"cond"}).Output()
+	branch := func(name, op string) *onnxpb.AttributeProto {
+		vi := &onnxpb.ValueInfoProto{Name: proto.String(name + "_y")}
+		gp := &onnxpb.GraphProto{Name: proto.String(name), Output: []*onnxpb.ValueInfoProto{vi},
+			Node: []*onnxpb.NodeProto{{OpType: proto.String(op), Input: []string{out.Name}, Output: []string{name + "_y"}}}}
+		return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_GRAPH.Enum(), G: gp}
+	}
+	y := g.AddNode("If", "if", []*graph.Value{cond}, []string{"y"}, branch("then_branch", "Sigmoid"), branch("else_branch", "Neg")).Output()
+	y.SetTensorType(graph.Float, nil)
+	g.AddOutput(y)
+	_, _, rep := convertTestModel(t, m, []int{1, 3, 32, 32}, calib.Config{})
+	var reason string
+	for _, f := range rep.FloatNodes {
+		if f.OpType == "If" {
+			reason = f.Reason
+		}
+	}
+	if !strings.Contains(reason, "control flow") || !strings.Contains(reason, "2 nodes") {
+		t.Fatalf("the If's reason: %q (float nodes %v)", reason, rep.FloatNodes)
+	}
+	if len(rep.Tensors) == 0 {
+		t.Fatal("nothing quantized")
 	}
 }

@@ -1,7 +1,10 @@
 package converter
 
 import (
+	"fmt"
+
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/graph/onnxpb"
 	"github.com/onnxq/onnxq/passes"
 )
 
@@ -281,6 +284,8 @@ func buildPlan(m *graph.Model, runtime Runtime, floatNodes map[*graph.Node]bool)
 			}
 		case n.OpType == "Constant" || n.OpType == "Shape" || n.OpType == "Cast":
 		case planTable(p, n): // an embedding lookup: its table is a weight
+		case len(n.Subgraphs()) > 0:
+			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, fmt.Sprintf("control flow: its subgraphs (%d nodes) run in float, not quantized", subgraphNodes(n))})
 		default:
 			p.floatOps = append(p.floatOps, FloatNode{n.String(), n.OpType, "no quantized form in the placement table"})
 		}
@@ -332,4 +337,25 @@ func customReason(n *graph.Node) string {
 		return reason + ": its embedding tables are inputs of the op, not of a Gather, and stay float"
 	}
 	return reason
+}
+
+// subgraphNodes counts the nodes in n's subgraphs, nested ones included.
+func subgraphNodes(n *graph.Node) int {
+	var count func(gs []*onnxpb.GraphProto) int
+	count = func(gs []*onnxpb.GraphProto) int {
+		c := 0
+		for _, g := range gs {
+			c += len(g.Node)
+			for _, sn := range g.Node {
+				for _, a := range sn.Attribute {
+					if a.G != nil {
+						c += count([]*onnxpb.GraphProto{a.G})
+					}
+					c += count(a.Graphs)
+				}
+			}
+		}
+		return c
+	}
+	return count(n.Subgraphs())
 }
