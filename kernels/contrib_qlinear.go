@@ -1,0 +1,681 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+// ---- com.microsoft quantized ops (ONNX Runtime's QOperator format) ----
+//
+// ONNX Runtime's quantizer writes these contrib ops around QLinearConv and
+// QLinearMatMul. Each one dequantizes its inputs ((q - zero_point) * scale),
+// computes the float op and quantizes the result (round half to even,
+// saturated to the type). The float32 arithmetic follows ORT's CPU kernels
+// step for step, so the codes agree with ORT's rather than with a float64
+// reference that rounds some ties the other way:
+//
+//   - QLinearAdd works in ratios of scales with fused multiply-adds (MLAS's
+//     AVX2 kernel), QLinearMul in one ratio A_scale*B_scale/C_scale on the
+//     integer product (MLAS's SSE2 kernel);
+//   - QLinearSigmoid, QLinearLeakyRelu and QLinearConcat map each of the 256
+//     codes once, through a table (ORT's sigmoid is MLAS's rational
+//     approximation, onnxq's exp in float64: they could part on a code
+//     within ~1e-7 of a rounding tie, and none of the tables compared does);
+//   - QLinearSoftmax sums ORT's table of shifted exponentials and scales by
+//     floor(1/y_scale), not by 1/y_scale;
+//   - QLinearGlobalAveragePool (and QLinearAveragePool whose window is the
+//     whole plane) requantizes the integer sum; QLinearAveragePool sums
+//     dequantized floats in window order.
+//
+// Scales and zero points are per tensor (one value) except QGemm's B (per
+// column) and QuantizeLinear/DequantizeLinear (per axis), which are the
+// standard kernels of quant.go.
+
+func init() {
+	ms := "com.microsoft"
+	Register(ms, "QuantizeLinear", 1, newQuantizeLinear)
+	Register(ms, "DequantizeLinear", 1, newDequantizeLinear)
+	Register(ms, "QLinearAdd", 1, newQLinearBinary("QLinearAdd"))
+	Register(ms, "QLinearMul", 1, newQLinearBinary("QLinearMul"))
+	Register(ms, "QLinearConcat", 1, newQLinearConcat)
+	Register(ms, "QLinearSigmoid", 1, newQLinearLookup("QLinearSigmoid", func(*attrs) func(float32) float32 {
+		return func(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
+	}))
+	Register(ms, "QLinearLeakyRelu", 1, newQLinearLookup("QLinearLeakyRelu", func(a *attrs) func(float32) float32 {
+		alpha := a.Float("alpha", 0.01)
+		return func(x float32) float32 {
+			if x >= 0 {
+				return x
+			}
+			return alpha * x
+		}
+	}))
+	Register(ms, "QLinearSoftmax", 1, newQLinearSoftmax)
+	Register(ms, "QLinearGlobalAveragePool", 1, newQLinearGlobalAveragePool)
+	Register(ms, "QLinearAveragePool", 1, newQLinearAveragePool)
+	Register(ms, "QGemm", 1, newQGemm)
+}
+
+// qlIn is input i, nil when omitted or past the end.
+func qlIn(in []*graph.Tensor, i int) *graph.Tensor {
+	if i < len(in) {
+		return in[i]
+	}
+	return nil
+}
+
+// qlWant8 checks a quantized input is present and int8 or uint8.
+func qlWant8(op, name string, t *graph.Tensor) error {
+	if t == nil {
+		return fmt.Errorf("%s: input %s is required", op, name)
+	}
+	if t.DType != graph.Uint8 && t.DType != graph.Int8 {
+		return fmt.Errorf("%s: %s must be uint8 or int8, got %s", op, name, t.DType.Short())
+	}
+	return nil
+}
+
+// qlScale reads a per-tensor scale: one float32, finite and nonzero.
+func qlScale(op, name string, s *graph.Tensor) (float32, error) {
+	if s == nil {
+		return 0, fmt.Errorf("%s: input %s is required", op, name)
+	}
+	if s.DType != graph.Float || s.Len() != 1 || s.Rank() > 1 {
+		return 0, fmt.Errorf("%s: %s must be one float32 (a scalar or a 1-element vector), got %s %v", op, name, s.DType.Short(), s.Shape)
+	}
+	v := s.Float32s()[0]
+	if v == 0 || math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+		return 0, fmt.Errorf("%s: %s is %g; a scale must be finite and nonzero", op, name, v)
+	}
+	return v, nil
+}
+
+// qlZeroPoint reads a per-tensor zero point of type dt (0 when omitted).
+func qlZeroPoint(op, name string, z *graph.Tensor, dt graph.DataType) (int32, error) {
+	if z == nil {
+		return 0, nil
+	}
+	if z.DType != dt || z.Len() != 1 || z.Rank() > 1 {
+		return 0, fmt.Errorf("%s: %s must be one %s (a scalar or a 1-element vector) like its tensor, got %s %v", op, name, dt.Short(), z.DType.Short(), z.Shape)
+	}
+	return int32(readInt64s(z)[0]), nil
+}
+
+// qlParams reads the scale at in[si] and the zero point at in[si+1] of a
+// tensor of type dt; prefix names them in errors ("X" gives X_scale).
+func qlParams(op, prefix string, in []*graph.Tensor, si int, dt graph.DataType) (float32, int32, error) {
+	s, err := qlScale(op, prefix+"_scale", qlIn(in, si))
+	if err != nil {
+		return 0, 0, err
+	}
+	z, err := qlZeroPoint(op, prefix+"_zero_point", qlIn(in, si+1), dt)
+	return s, z, err
+}
+
+// qlCodes reads an 8-bit tensor as int32 codes.
+func qlCodes(t *graph.Tensor) []int32 {
+	out := make([]int32, t.Len())
+	switch d := t.Data().(type) {
+	case []uint8:
+		for i, v := range d {
+			out[i] = int32(v)
+		}
+	case []int8:
+		for i, v := range d {
+			out[i] = int32(v)
+		}
+	}
+	return out
+}
+
+// qlStore writes codes already in t's range into t (8-bit).
+func qlStore(t *graph.Tensor, codes []int32) {
+	switch d := t.Data().(type) {
+	case []uint8:
+		for i, v := range codes {
+			d[i] = uint8(v)
+		}
+	case []int8:
+		for i, v := range codes {
+			d[i] = int8(v)
+		}
+	}
+}
+
+// qlRound is the code of a float already divided by the scale, with the zero
+// point added: round half to even, saturated to [lo, hi].
+func qlRound(v float32, lo, hi float64) int32 {
+	return int32(max(lo, min(hi, math.RoundToEven(float64(v)))))
+}
+
+// fma32 is a float32 fused multiply-add, x*y + z rounded once: x*y is exact
+// in float64, and rounding the float64 sum again to float32 differs from one
+// rounding only when the sum lies within a float64 rounding of a float32 tie.
+func fma32(x, y, z float32) float32 {
+	return float32(math.FMA(float64(x), float64(y), float64(z)))
+}
+
+// ---- QLinearAdd, QLinearMul ----
+//
+// Inputs: A, A_scale, A_zero_point?, B, B_scale, B_zero_point?, C_scale,
+// C_zero_point?; numpy broadcasting of A and B.
+
+func newQLinearBinary(op string) Factory {
+	return func(*NodeInfo) (Kernel, error) {
+		return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+			a, b := qlIn(in, 0), qlIn(in, 3)
+			if err := qlWant8(op, "A", a); err != nil {
+				return nil, err
+			}
+			if b == nil || b.DType != a.DType {
+				return nil, fmt.Errorf("%s: B must be %s like A", op, a.DType.Short())
+			}
+			sa, za, err := qlParams(op, "A", in, 1, a.DType)
+			if err != nil {
+				return nil, err
+			}
+			sb, zb, err := qlParams(op, "B", in, 4, a.DType)
+			if err != nil {
+				return nil, err
+			}
+			sc, zc, err := qlParams(op, "C", in, 6, a.DType)
+			if err != nil {
+				return nil, err
+			}
+			shape, err := broadcastShape(a.Shape, b.Shape)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", op, err)
+			}
+			lo, hi, _ := QuantRange(a.DType)
+			av, bv := qlCodes(a), qlCodes(b)
+			res := make([]int32, graph.Numel(shape))
+			st := [][]int{bcastStrides(a.Shape, shape), bcastStrides(b.Shape, shape), stridesOf(shape)}
+			var run func(offs []int, n int, inner []int)
+			if op == "QLinearMul" {
+				run = qlMulRun(av, bv, res, sa, za, sb, zb, sc, zc, lo, hi)
+			} else {
+				run = qlAddRun(av, bv, res, sa, za, sb, zb, sc, zc, lo, hi)
+			}
+			parallelIter(threadsFor(ctx, len(res), minStreamWork), shape, st, run)
+			out := ctx.Empty(a.DType, shape)
+			qlStore(out, res)
+			return one(out), nil
+		}), nil
+	}
+}
+
+// qlAddRun adds one broadcast run as MLAS's AVX2 kernel does, in ratios of
+// the scales to C's: (a-za)*sa/sc + (b-zb)*sb/sc + zc as
+// fma(a, ra, fma(b, rb, zc - fma(ra, za, rb*zb))). A run where one side is a
+// single value folds that value into the constant first (fma(b, rb, ...)),
+// with the single value as MLAS's second operand, as ORT calls it (and a run
+// of one element takes MLAS's first-operand-single path). The fused steps are
+// where ORT's build fuses them, found by comparing all 65536 code pairs.
+func qlAddRun(av, bv, res []int32, sa float32, za int32, sb float32, zb int32, sc float32, zc int32, lo, hi float64) func(offs []int, n int, inner []int) {
+	ra, rb := sa/sc, sb/sc
+	return func(offs []int, n int, inner []int) {
+		pa, pb, po := offs[0], offs[1], offs[2]
+		// MLAS's operands: x is the run, y the other (single when dy is 0).
+		x, y, rx, ry, zx, zy, dx, dy := av, bv, ra, rb, za, zb, inner[0], inner[1]
+		if inner[0] == 0 {
+			x, y, rx, ry, zx, zy, dx, dy = bv, av, rb, ra, zb, za, inner[1], inner[0]
+			pa, pb = pb, pa
+		}
+		// ORT's build contracts ra*za + rb*zb into one fused multiply-add.
+		fixed := float32(zc) - fma32(rx, float32(zx), float32(ry*float32(zy)))
+		switch {
+		case n == 1:
+			// MLAS treats a one-element first operand as the single value.
+			f := fma32(float32(x[pa]), rx, fixed)
+			res[po] = qlRound(fma32(float32(y[pb]), ry, f), lo, hi)
+		case dy == 0:
+			f := fma32(float32(y[pb]), ry, fixed)
+			for i := 0; i < n; i++ {
+				res[po+i] = qlRound(fma32(float32(x[pa+i*dx]), rx, f), lo, hi)
+			}
+		default:
+			for i := 0; i < n; i++ {
+				v := fma32(float32(y[pb+i*dy]), ry, fixed)
+				res[po+i] = qlRound(fma32(float32(x[pa+i*dx]), rx, v), lo, hi)
+			}
+		}
+	}
+}
+
+// qlMulRun multiplies one broadcast run as MLAS's SSE2 kernel does: the exact
+// integer product of the centered codes times one ratio sa*sb/sc, plus zc.
+func qlMulRun(av, bv, res []int32, sa float32, za int32, sb float32, zb int32, sc float32, zc int32, lo, hi float64) func(offs []int, n int, inner []int) {
+	ratio := float32(sa*sb) / sc
+	return func(offs []int, n int, inner []int) {
+		pa, pb, po := offs[0], offs[1], offs[2]
+		for i := 0; i < n; i++ {
+			p := (av[pa+i*inner[0]] - za) * (bv[pb+i*inner[1]] - zb)
+			res[po+i] = qlRound(float32(float32(p)*ratio)+float32(zc), lo, hi)
+		}
+	}
+}
+
+// ---- table ops: QLinearSigmoid, QLinearLeakyRelu, QLinearConcat ----
+
+// qlTable maps each of the 256 codes of an 8-bit type through f: dequantize,
+// f in float32, quantize (QuantizeLinear's rounding), as ORT builds its table.
+func qlTable(dt graph.DataType, xs float32, xz int32, ys float32, yz int32, f func(float32) float32) *[256]byte {
+	lo, hi, _ := QuantRange(dt)
+	var t [256]byte
+	for i := range t {
+		v := int32(i)
+		if dt == graph.Int8 {
+			v = int32(int8(uint8(i)))
+		}
+		t[i] = byte(QuantizeValue(f(xs*float32(v-xz)), ys, yz, lo, hi))
+	}
+	return &t
+}
+
+// qlMapBytes maps src through table into dst (same 8-bit type).
+func qlMapBytes(dst, src any, table *[256]byte) {
+	switch s := src.(type) {
+	case []uint8:
+		d := dst.([]uint8)
+		for i, v := range s {
+			d[i] = table[v]
+		}
+	case []int8:
+		d := dst.([]int8)
+		for i, v := range s {
+			d[i] = int8(table[uint8(v)])
+		}
+	}
+}
+
+// newQLinearLookup is an elementwise op on X, X_scale, X_zero_point?,
+// Y_scale, Y_zero_point?, through the 256-entry table of f (built from the
+// node's attributes).
+func newQLinearLookup(op string, build func(*attrs) func(float32) float32) Factory {
+	return func(ni *NodeInfo) (Kernel, error) {
+		a := attrsOf(ni.Node)
+		f := build(a)
+		if a.err != nil {
+			return nil, fmt.Errorf("%s: %v", op, a.err)
+		}
+		return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+			x := qlIn(in, 0)
+			if err := qlWant8(op, "X", x); err != nil {
+				return nil, err
+			}
+			xs, xz, err := qlParams(op, "X", in, 1, x.DType)
+			if err != nil {
+				return nil, err
+			}
+			ys, yz, err := qlParams(op, "Y", in, 3, x.DType)
+			if err != nil {
+				return nil, err
+			}
+			out := ctx.Empty(x.DType, x.Shape)
+			qlMapBytes(out.Data(), x.Data(), qlTable(x.DType, xs, xz, ys, yz, f))
+			return one(out), nil
+		}), nil
+	}
+}
+
+// newQLinearConcat concatenates (tensor, scale, zero point) triples along
+// axis into Y's quantization: inputs Y_scale, Y_zero_point, then the triples.
+// A tensor already in Y's scale and zero point is copied; the others go
+// through a dequantize-quantize table.
+func newQLinearConcat(ni *NodeInfo) (Kernel, error) {
+	const op = "QLinearConcat"
+	if !ni.Node.HasAttr("axis") {
+		return nil, fmt.Errorf("%s: the axis attribute is required", op)
+	}
+	a := attrsOf(ni.Node)
+	axis := a.Int("axis", 0)
+	if a.err != nil {
+		return nil, fmt.Errorf("%s: %v", op, a.err)
+	}
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if len(in) < 5 || (len(in)-2)%3 != 0 {
+			return nil, fmt.Errorf("%s: want Y_scale, Y_zero_point and (tensor, scale, zero point) triples, got %d inputs", op, len(in))
+		}
+		yzT := in[1]
+		if yzT == nil {
+			return nil, fmt.Errorf("%s: Y_zero_point is required (it sets the output type)", op)
+		}
+		if err := qlWant8(op, "Y_zero_point", yzT); err != nil {
+			return nil, err
+		}
+		dt := yzT.DType
+		ys, yz, err := qlParams(op, "Y", in, 0, dt)
+		if err != nil {
+			return nil, err
+		}
+		first := in[2]
+		for i := 2; i < len(in); i += 3 {
+			if in[i] == nil || in[i].DType != dt {
+				return nil, fmt.Errorf("%s: input %d must be %s like Y_zero_point", op, i, dt.Short())
+			}
+			if in[i].Rank() != first.Rank() {
+				return nil, fmt.Errorf("%s: input %d has rank %d, input 2 has %d", op, i, in[i].Rank(), first.Rank())
+			}
+		}
+		ax, err := normAxis(axis, first.Rank())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", op, err)
+		}
+		shape := append([]int(nil), first.Shape...)
+		shape[ax] = 0
+		for i := 2; i < len(in); i += 3 {
+			for d, v := range in[i].Shape {
+				if d != ax && v != first.Shape[d] {
+					return nil, fmt.Errorf("%s: input %d has shape %v, input 2 has %v (they may differ only on axis %d)", op, i, in[i].Shape, first.Shape, ax)
+				}
+			}
+			shape[ax] += in[i].Shape[ax]
+		}
+		outer, inner := graph.Numel(shape[:ax]), graph.Numel(shape[ax+1:])
+		out := ctx.Empty(dt, shape)
+		outPitch := shape[ax] * inner
+		off := 0
+		for i := 2; i < len(in); i += 3 {
+			xs, err := qlScale(op, fmt.Sprintf("scale of tensor %d", i/3), in[i+1])
+			if err != nil {
+				return nil, err
+			}
+			xz, err := qlZeroPoint(op, fmt.Sprintf("zero point of tensor %d", i/3), in[i+2], dt)
+			if err != nil {
+				return nil, err
+			}
+			var table *[256]byte
+			if xs != ys || xz != yz {
+				table = qlTable(dt, xs, xz, ys, yz, func(v float32) float32 { return v })
+			}
+			pitch := in[i].Shape[ax] * inner
+			for o := 0; o < outer; o++ {
+				qlPlace(out.Data(), in[i].Data(), o*outPitch+off, o*pitch, pitch, table)
+			}
+			off += pitch
+		}
+		return one(out), nil
+	}), nil
+}
+
+// qlPlace copies (or maps through table) n codes from src[so:] to dst[do:].
+func qlPlace(dst, src any, do, so, n int, table *[256]byte) {
+	switch s := src.(type) {
+	case []uint8:
+		d := dst.([]uint8)
+		if table == nil {
+			copy(d[do:do+n], s[so:so+n])
+			return
+		}
+		qlMapBytes(d[do:do+n], s[so:so+n], table)
+	case []int8:
+		d := dst.([]int8)
+		if table == nil {
+			copy(d[do:do+n], s[so:so+n])
+			return
+		}
+		qlMapBytes(d[do:do+n], s[so:so+n], table)
+	}
+}
+
+// ---- QLinearSoftmax ----
+//
+// Inputs X, X_scale, x_zero_point?, y_scale, y_zero_point?; attributes axis
+// and opset (of the Softmax it replaces: before 13, the axis and all after it
+// are one row). ORT computes it in float32 from a table of
+// exp((v - 255 + shift) * X_scale) for v in 0..255, shift keeping the row sum
+// of exponentials in float range; each row is read at (code - row max), so
+// the zero point cancels. The output is round(e * floor(1/y_scale) / sum) +
+// y_zero_point, saturated. (When floor(1/y_scale) exceeds about 148 times the
+// row length, as for one-element rows at 1/256, the largest product
+// overflows float32: ORT's uint8 kernel then writes 0, onnxq saturates.)
+
+func newQLinearSoftmax(ni *NodeInfo) (Kernel, error) {
+	const op = "QLinearSoftmax"
+	if !ni.Node.HasAttr("opset") {
+		return nil, fmt.Errorf("%s: the opset attribute is required", op)
+	}
+	a := attrsOf(ni.Node)
+	opset := a.Int("opset", 13)
+	def := int64(-1)
+	if opset < 13 {
+		def = 1
+	}
+	axis := a.Int("axis", def)
+	if a.err != nil {
+		return nil, fmt.Errorf("%s: %v", op, a.err)
+	}
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		x := qlIn(in, 0)
+		if err := qlWant8(op, "X", x); err != nil {
+			return nil, err
+		}
+		xs, _, err := qlParams(op, "X", in, 1, x.DType)
+		if err != nil {
+			return nil, err
+		}
+		ys, yz, err := qlParams(op, "y", in, 3, x.DType)
+		if err != nil {
+			return nil, err
+		}
+		ax, err := normAxis(axis, x.Rank())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", op, err)
+		}
+		outer, d, inner := graph.Numel(x.Shape[:ax]), x.Shape[ax], graph.Numel(x.Shape[ax+1:])
+		if opset < 13 {
+			d, inner = graph.Numel(x.Shape[ax:]), 1
+		}
+		out := ctx.Empty(x.DType, x.Shape)
+		if x.Len() == 0 {
+			return one(out), nil
+		}
+		table := qlSoftmaxTable(xs, d)
+		mult := float32(math.Floor(float64(1 / ys)))
+		lo, hi, _ := QuantRange(x.DType)
+		xv, res := qlCodes(x), make([]int32, x.Len())
+		parallelFor(threadsFor(ctx, x.Len(), 1<<14), outer*inner, func(r0, r1 int) {
+			for r := r0; r < r1; r++ {
+				base := r/inner*d*inner + r%inner
+				top := xv[base]
+				for j := 1; j < d; j++ {
+					top = max(top, xv[base+j*inner])
+				}
+				var sum float32
+				for j := 0; j < d; j++ {
+					sum += table[xv[base+j*inner]-top+255]
+				}
+				for j := 0; j < d; j++ {
+					e := table[xv[base+j*inner]-top+255]
+					res[base+j*inner] = qlRound(float32(e*mult)/sum, lo-float64(yz), hi-float64(yz)) + yz
+				}
+			}
+		})
+		qlStore(out, res)
+		return one(out), nil
+	}), nil
+}
+
+// qlSoftmaxTable is ORT's exponential table for rows of d codes: entry i is
+// exp((i - 255 + shift) * scale), in float64 rounded to float32, with shift
+// (in codes) as large as keeps a row's sum below the float32 maximum.
+func qlSoftmaxTable(scale float32, d int) *[256]float32 {
+	shift := max(0, math.Log(float64(float32(math.MaxFloat32)/float32(d)))-5) / float64(scale)
+	var t [256]float32
+	for i := range t {
+		t[i] = float32(math.Exp((float64(i) - 255 + shift) * float64(scale)))
+	}
+	return &t
+}
+
+// ---- QGemm ----
+//
+// Inputs A, a_scale, a_zero_point, B, b_scale, b_zero_point, C?, y_scale?,
+// y_zero_point?; attributes transA, transB, alpha. The int32 accumulators
+// (C, an int32 bias in the scale alpha*a_scale*b_scale, plus the product of
+// the centered codes) are scaled by alpha*a_scale*b_scale[n] (divided by
+// y_scale when given): float32 output without y_zero_point, else quantized
+// to y_zero_point's type. b_scale and b_zero_point are per tensor or per
+// column.
+
+func newQGemm(ni *NodeInfo) (Kernel, error) {
+	const op = "QGemm"
+	a := attrsOf(ni.Node)
+	transA, transB := a.Int("transA", 0) != 0, a.Int("transB", 0) != 0
+	alpha := a.Float("alpha", 1)
+	if a.err != nil {
+		return nil, fmt.Errorf("%s: %v", op, a.err)
+	}
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		A, B := qlIn(in, 0), qlIn(in, 3)
+		if err := qlWant8(op, "A", A); err != nil {
+			return nil, err
+		}
+		if err := qlWant8(op, "B", B); err != nil {
+			return nil, err
+		}
+		if A.Rank() != 2 || B.Rank() != 2 {
+			return nil, fmt.Errorf("%s: A %v and B %v must be matrices", op, A.Shape, B.Shape)
+		}
+		m, k := A.Shape[0], A.Shape[1]
+		if transA {
+			m, k = k, m
+		}
+		kb, n := B.Shape[0], B.Shape[1]
+		if transB {
+			kb, n = n, kb
+		}
+		if k != kb {
+			return nil, fmt.Errorf("%s: A %v (transA %v) and B %v (transB %v) do not multiply", op, A.Shape, transA, B.Shape, transB)
+		}
+		as, az, err := qlParams(op, "a", in, 1, A.DType)
+		if err != nil {
+			return nil, err
+		}
+		bs, bz, err := qlColumnParams(op, qlIn(in, 4), qlIn(in, 5), B.DType, n)
+		if err != nil {
+			return nil, err
+		}
+		ysT, yzT := qlIn(in, 7), qlIn(in, 8)
+		outDT, ys, yz := graph.Float, float32(1), int32(0)
+		if yzT != nil {
+			if ysT == nil {
+				return nil, fmt.Errorf("%s: y_zero_point needs y_scale", op)
+			}
+			if err := qlWant8(op, "y_zero_point", yzT); err != nil {
+				return nil, err
+			}
+			outDT = yzT.DType
+			if yz, err = qlZeroPoint(op, "y_zero_point", yzT, outDT); err != nil {
+				return nil, err
+			}
+		}
+		// ORT divides by y_scale even when the output stays float.
+		if ysT != nil {
+			if ys, err = qlScale(op, "y_scale", ysT); err != nil {
+				return nil, err
+			}
+		}
+		// Centered codes as row-major [m, k] and [k, n].
+		ac, bc := qlCodes(A), qlCodes(B)
+		am, bm := make([]int32, m*k), make([]int32, k*n)
+		for i := 0; i < m; i++ {
+			for p := 0; p < k; p++ {
+				src := i*k + p
+				if transA {
+					src = p*m + i
+				}
+				am[i*k+p] = ac[src] - az
+			}
+		}
+		for p := 0; p < k; p++ {
+			for j := 0; j < n; j++ {
+				src := p*n + j
+				if transB {
+					src = j*k + p
+				}
+				bm[p*n+j] = bc[src] - bz[min(j, len(bz)-1)]
+			}
+		}
+		acc, _, err := matmulInt32(am, bm, []int{m, k}, []int{k, n})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", op, err)
+		}
+		if c := qlIn(in, 6); c != nil {
+			if err := qlAddBias(acc, c, m, n); err != nil {
+				return nil, fmt.Errorf("%s: %v", op, err)
+			}
+		}
+		scales := make([]float32, len(bs))
+		for j, s := range bs {
+			scales[j] = float32(alpha*as) * s / ys
+		}
+		out := ctx.Empty(outDT, []int{m, n})
+		if outDT == graph.Float {
+			y := out.Float32s()
+			for i, v := range acc {
+				y[i] = float32(v) * scales[min(i%n, len(scales)-1)]
+			}
+			return one(out), nil
+		}
+		lo, hi, _ := QuantRange(outDT)
+		for i, v := range acc {
+			acc[i] = qlRound(float32(v)*scales[min(i%n, len(scales)-1)], lo-float64(yz), hi-float64(yz)) + yz
+		}
+		qlStore(out, acc)
+		return one(out), nil
+	}), nil
+}
+
+// qlColumnParams reads QGemm's b_scale and b_zero_point: one value or one per
+// column of the n columns.
+func qlColumnParams(op string, s, z *graph.Tensor, dt graph.DataType, n int) ([]float32, []int32, error) {
+	if s == nil {
+		return nil, nil, fmt.Errorf("%s: input b_scale is required", op)
+	}
+	if s.DType != graph.Float || s.Rank() > 1 || (s.Len() != 1 && s.Len() != n) {
+		return nil, nil, fmt.Errorf("%s: b_scale must be float32 with 1 or %d (columns) values, got %s %v", op, n, s.DType.Short(), s.Shape)
+	}
+	scales := s.Float32s()
+	for _, v := range scales {
+		if v == 0 || math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, nil, fmt.Errorf("%s: b_scale has %g; a scale must be finite and nonzero", op, v)
+		}
+	}
+	if z == nil {
+		return scales, []int32{0}, nil
+	}
+	if z.DType != dt || z.Rank() > 1 || (z.Len() != 1 && z.Len() != n) {
+		return nil, nil, fmt.Errorf("%s: b_zero_point must be %s like B with 1 or %d (columns) values, got %s %v", op, dt.Short(), n, z.DType.Short(), z.Shape)
+	}
+	return scales, qlCodes(z), nil
+}
+
+// qlAddBias adds QGemm's int32 C, broadcast one way to [m, n], into acc.
+func qlAddBias(acc []int32, c *graph.Tensor, m, n int) error {
+	if c.DType != graph.Int32 {
+		return fmt.Errorf("C must be int32, got %s", c.DType.Short())
+	}
+	if c.Rank() > 2 {
+		return fmt.Errorf("C has shape %v, want one broadcastable to [%d %d]", c.Shape, m, n)
+	}
+	r, w := 1, 1 // C's rows and columns
+	switch c.Rank() {
+	case 1:
+		w = c.Shape[0]
+	case 2:
+		r, w = c.Shape[0], c.Shape[1]
+	}
+	if (r != 1 && r != m) || (w != 1 && w != n) {
+		return fmt.Errorf("C has shape %v, want one broadcastable to [%d %d]", c.Shape, m, n)
+	}
+	cv := graph.Elems[int32](c)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			acc[i*n+j] += cv[min(i, r-1)*w+min(j, w-1)]
+		}
+	}
+	return nil
+}
