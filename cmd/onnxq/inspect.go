@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/graph/onnxpb"
+	"github.com/onnxq/onnxq/kernels"
 	"github.com/urfave/cli/v3"
 )
 
@@ -35,17 +38,27 @@ func inspectCommand() *cli.Command {
 				return failed(err)
 			}
 			s := graph.Summarize(m)
+			missing := unsupportedOps(m)
 			w := cmd.Root().Writer
 			if cmd.Bool("json") {
 				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
-				return failed(enc.Encode(s))
+				return failed(enc.Encode(struct {
+					graph.Summary
+					Unsupported []string `json:"unsupported_ops"`
+				}{s, missing}))
 			}
 			var size int64
 			if st, err := os.Stat(path); err == nil {
 				size = st.Size()
 			}
-			return failed(printSummary(w, path, size, s))
+			if err := printSummary(w, path, size, s); err != nil {
+				return failed(err)
+			}
+			if len(missing) > 0 {
+				fmt.Fprintf(w, "onnxq cannot run (run, convert, compare would stop at them): %s\n", strings.Join(missing, ", "))
+			}
+			return nil
 		},
 	}
 }
@@ -136,4 +149,42 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// unsupportedOps lists the op types of m, its subgraphs included, that
+// onnxq's executor has no kernel for at the model's opset ("domain:op" off
+// the ONNX domain), sorted.
+func unsupportedOps(m *graph.Model) []string {
+	seen := map[string]bool{}
+	var out []string
+	check := func(domain, op string) {
+		name := op
+		if !graph.IsStandardDomain(domain) {
+			name = domain + ":" + op
+		}
+		if !seen[name] && !kernels.Supported(domain, op, m.OpsetVersion(domain)) {
+			out = append(out, name)
+		}
+		seen[name] = true
+	}
+	var walk func(gs []*onnxpb.GraphProto)
+	walk = func(gs []*onnxpb.GraphProto) {
+		for _, g := range gs {
+			for _, n := range g.Node {
+				check(n.GetDomain(), n.GetOpType())
+				for _, a := range n.Attribute {
+					if a.G != nil {
+						walk([]*onnxpb.GraphProto{a.G})
+					}
+					walk(a.Graphs)
+				}
+			}
+		}
+	}
+	for _, n := range m.Graph.Nodes {
+		check(n.Domain, n.OpType)
+		walk(n.Subgraphs())
+	}
+	sort.Strings(out)
+	return out
 }

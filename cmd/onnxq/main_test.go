@@ -728,3 +728,36 @@ func TestConvertImages(t *testing.T) {
 		t.Error("output written despite a broken image")
 	}
 }
+
+// TestInspectNamesOpsOnnxqCannotRun: ops without a kernel, inside subgraphs
+// too, are named in the text and in the JSON.
+func TestInspectNamesOpsOnnxqCannotRun(t *testing.T) {
+	m := graph.NewModel(graph.Opset{Version: 17}, graph.Opset{Domain: "com.example", Version: 1})
+	g := m.Graph
+	x := g.AddInput("x", graph.Float, []int64{2})
+	c := g.AddInput("c", graph.Bool, nil)
+	zap := g.AddNode("Zap", "zap", []*graph.Value{x}, []string{"z"})
+	zap.Domain = "com.example"
+	branch := func(name, op string) *onnxpb.AttributeProto {
+		gp := &onnxpb.GraphProto{Name: &name, Output: []*onnxpb.ValueInfoProto{{Name: proto.String(name + "_y")}},
+			Node: []*onnxpb.NodeProto{{OpType: &op, Input: []string{"z"}, Output: []string{name + "_y"}}}}
+		return &onnxpb.AttributeProto{Name: &name, Type: onnxpb.AttributeProto_GRAPH.Enum(), G: gp}
+	}
+	y := g.AddNode("If", "if", []*graph.Value{c}, []string{"y"}, branch("then_branch", "Frobnicate"), branch("else_branch", "Relu")).Output()
+	g.AddOutput(y)
+	p := filepath.Join(t.TempDir(), "m.onnx")
+	if err := graph.Save(m, p); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("inspect", p)
+	if code != 0 || !strings.Contains(out, "onnxq cannot run (run, convert, compare would stop at them): Frobnicate, com.example:Zap") {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	_, out, _ = runCLI("inspect", p, "--json")
+	var s struct {
+		Unsupported []string `json:"unsupported_ops"`
+	}
+	if err := json.Unmarshal([]byte(out), &s); err != nil || !slices.Equal(s.Unsupported, []string{"Frobnicate", "com.example:Zap"}) {
+		t.Fatalf("unsupported_ops %v (%v)", s.Unsupported, err)
+	}
+}
