@@ -225,7 +225,7 @@ func TestRunErrors(t *testing.T) {
 	// A model with an op onnxq has no kernel for.
 	um := graph.NewModel(graph.Opset{Domain: "", Version: 17})
 	xin := um.Graph.AddInput("x", graph.Float, []int64{2})
-	n := um.Graph.AddNode("Det", "det_node", []*graph.Value{xin}, []string{"y"})
+	n := um.Graph.AddNode("Frobnicate", "frob_node", []*graph.Value{xin}, []string{"y"})
 	um.Graph.AddOutput(n.Output())
 	unsupported := filepath.Join(dir, "unsupported.onnx")
 	graph.Save(um, unsupported)
@@ -238,7 +238,7 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"run", model, "--input", "input=" + wrong, "-o", dir}, 1, `input "input": expected shape [1 3 32 32], got [1 3 16 16]`},
 		{[]string{"run", model, "--input", "input=" + junk, "-o", dir}, 1, "not a .npy file"},
 		{[]string{"run", model, "--input", "nosuch=" + wrong, "-o", dir}, 1, `the model has no input "nosuch"`},
-		{[]string{"run", unsupported, "--input", wrong, "-o", dir}, 1, `node "det_node" (Det): unsupported op Det (domain ai.onnx) at opset 17`},
+		{[]string{"run", unsupported, "--input", wrong, "-o", dir}, 1, `node "frob_node" (Frobnicate): unsupported op Frobnicate (domain ai.onnx) at opset 17`},
 		{[]string{"run", model, "--input", wrong}, 2, "--output-dir is required"},
 		{[]string{"run", model, "--repeat", "0", "-o", dir}, 2, "--repeat must be at least 1"},
 	}
