@@ -77,24 +77,7 @@ func (c opCase) model() (*graph.Model, map[string]*graph.Tensor) {
 	}
 	m := graph.NewModel(graph.Opset{Version: opset}, graph.Opset{Domain: "com.microsoft", Version: 1})
 	g := m.Graph
-	feeds := map[string]*graph.Tensor{}
-	var ins []*graph.Value
-	for i, in := range c.inputs {
-		name := fmt.Sprintf("in%d", i)
-		switch {
-		case in.t == nil:
-			ins = append(ins, nil)
-		case in.konst:
-			ins = append(ins, g.AddInitializer(name, in.t))
-		default:
-			dims := make([]int64, len(in.t.Shape))
-			for j, d := range in.t.Shape {
-				dims[j] = int64(d)
-			}
-			ins = append(ins, g.AddInput(name, in.t.DType, dims))
-			feeds[name] = in.t
-		}
-	}
+	ins, feeds := addOpInputs(g, c.inputs)
 	outs := make([]string, len(c.outputs))
 	for i, o := range c.outputs {
 		if o != "" {
@@ -116,6 +99,50 @@ func (c opCase) model() (*graph.Model, map[string]*graph.Tensor) {
 	return m, feeds
 }
 
+// addOpInputs adds a single-op graph's inputs: initializers for the konst
+// ones, graph inputs (named in0, in1, ...) fed from feeds for the others.
+func addOpInputs(g *graph.Graph, inputs []opInput) (ins []*graph.Value, feeds map[string]*graph.Tensor) {
+	feeds = map[string]*graph.Tensor{}
+	for i, in := range inputs {
+		name := fmt.Sprintf("in%d", i)
+		switch {
+		case in.t == nil:
+			ins = append(ins, nil)
+		case in.konst:
+			ins = append(ins, g.AddInitializer(name, in.t))
+		default:
+			dims := make([]int64, len(in.t.Shape))
+			for j, d := range in.t.Shape {
+				dims[j] = int64(d)
+			}
+			ins = append(ins, g.AddInput(name, in.t.DType, dims))
+			feeds[name] = in.t
+		}
+	}
+	return ins, feeds
+}
+
+// runBoth saves m to path and runs it in ONNX Runtime (one thread, no graph
+// optimizations) and in onnxq, returning both outputs by name.
+func runBoth(t *testing.T, path string, m *graph.Model, feeds map[string]*graph.Tensor) (got, want map[string]*graph.Tensor) {
+	t.Helper()
+	if err := graph.Save(m, path); err != nil {
+		t.Fatal(err)
+	}
+	want, err := ortref.RunFileWith(path, 1, ortref.OptNone, feeds)
+	if err != nil {
+		t.Fatalf("ONNX Runtime: %v", err)
+	}
+	s, err := NewSession(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err = s.Run(feeds); err != nil {
+		t.Fatal(err)
+	}
+	return got, want
+}
+
 // checkOps runs each case in onnxq and ONNX Runtime (no graph optimizations)
 // and requires every compared output to agree to tol, absolute, or relative to
 // the output's largest magnitude where that is above 1.
@@ -128,22 +155,7 @@ func checkOps(t *testing.T, cases []opCase, tol float64) {
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			m, feeds := c.model()
-			path := filepath.Join(dir, fmt.Sprintf("op%d.onnx", i))
-			if err := graph.Save(m, path); err != nil {
-				t.Fatal(err)
-			}
-			want, err := ortref.RunFileWith(path, 1, ortref.OptNone, feeds)
-			if err != nil {
-				t.Fatalf("ONNX Runtime: %v", err)
-			}
-			s, err := NewSession(m, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := s.Run(feeds)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got, want := runBoth(t, filepath.Join(dir, fmt.Sprintf("op%d.onnx", i)), m, feeds)
 			for name, w := range want {
 				if w.DType == graph.Int32 || w.DType == graph.Int64 {
 					g, wd := got[name].Data(), w.Data()

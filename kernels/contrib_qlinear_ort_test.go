@@ -38,24 +38,7 @@ type qlCase struct {
 func (c qlCase) qlModel() (*graph.Model, map[string]*graph.Tensor) {
 	m := graph.NewModel(graph.Opset{Version: 21}, graph.Opset{Domain: qlMS, Version: 1})
 	g := m.Graph
-	feeds := map[string]*graph.Tensor{}
-	var ins []*graph.Value
-	for i, in := range c.in {
-		name := fmt.Sprintf("in%d", i)
-		switch {
-		case in.t == nil:
-			ins = append(ins, nil)
-		case in.konst:
-			ins = append(ins, g.AddInitializer(name, in.t))
-		default:
-			dims := make([]int64, len(in.t.Shape))
-			for j, d := range in.t.Shape {
-				dims[j] = int64(d)
-			}
-			ins = append(ins, g.AddInput(name, in.t.DType, dims))
-			feeds[name] = in.t
-		}
-	}
+	ins, feeds := addOpInputs(g, c.in)
 	if len(feeds) == 0 {
 		// The ORT bridge cannot run a graph without inputs: feed an unused one.
 		g.AddInput("unused", graph.Float, []int64{1})
@@ -87,20 +70,7 @@ func (c qlCase) qlModel() (*graph.Model, map[string]*graph.Tensor) {
 // optimizations) and returns both outputs by name.
 func qlRunModel(t *testing.T, path string, m *graph.Model, feeds map[string]*graph.Tensor) (got, want map[string]*graph.Tensor) {
 	t.Helper()
-	if err := graph.Save(m, path); err != nil {
-		t.Fatal(err)
-	}
-	want, err := ortref.RunFileWith(path, 1, ortref.OptNone, feeds)
-	if err != nil {
-		t.Fatalf("ONNX Runtime: %v", err)
-	}
-	s, err := NewSession(m, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err = s.Run(feeds); err != nil {
-		t.Fatal(err)
-	}
+	got, want = runBoth(t, path, m, feeds)
 	for name, w := range want {
 		if g := got[name]; g == nil || !sameDims(g.Shape, w.Shape...) {
 			t.Fatalf("%s: onnxq gave %v, ONNX Runtime %v", name, g, w.Shape)

@@ -76,22 +76,7 @@ func lossMatchORT(t *testing.T, cases []opCase, tol float64) {
 				r.Outputs[0].SetTensorType(graph.Float, nil)
 				g.Outputs[0] = r.Outputs[0]
 			}
-			path := filepath.Join(dir, fmt.Sprintf("loss%d.onnx", i))
-			if err := graph.Save(m, path); err != nil {
-				t.Fatal(err)
-			}
-			want, err := ortref.RunFileWith(path, 1, ortref.OptNone, feeds)
-			if err != nil {
-				t.Fatalf("ONNX Runtime: %v", err)
-			}
-			s, err := NewSession(m, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := s.Run(feeds)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got, want := runBoth(t, filepath.Join(dir, fmt.Sprintf("loss%d.onnx", i)), m, feeds)
 			for name, w := range want {
 				d := maxAbsDiff(t, got[name], w)
 				t.Logf("%s %s %v: max abs diff %.2e", c.op, name, w.Shape, d)
