@@ -66,6 +66,21 @@ func qlIn(in []*graph.Tensor, i int) *graph.Tensor {
 	return nil
 }
 
+// qlUnaryInputs checks a one-input op's X (int8 or uint8) and reads its
+// scale and zero point (inputs 1, 2) and the output's (3, 4), named with
+// the op's spelling of x and y.
+func qlUnaryInputs(op string, in []*graph.Tensor, xName, yName string) (x *graph.Tensor, xs float32, xz int32, ys float32, yz int32, err error) {
+	x = qlIn(in, 0)
+	if err = qlWant8(op, "X", x); err != nil {
+		return
+	}
+	if xs, xz, err = qlParams(op, xName, in, 1, x.DType); err != nil {
+		return
+	}
+	ys, yz, err = qlParams(op, yName, in, 3, x.DType)
+	return
+}
+
 // qlWant8 checks a quantized input is present and int8 or uint8.
 func qlWant8(op, name string, t *graph.Tensor) error {
 	if t == nil {
@@ -301,15 +316,7 @@ func newQLinearLookup(op string, build func(*attrs) func(float32) float32) Facto
 			return nil, fmt.Errorf("%s: %v", op, a.err)
 		}
 		return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
-			x := qlIn(in, 0)
-			if err := qlWant8(op, "X", x); err != nil {
-				return nil, err
-			}
-			xs, xz, err := qlParams(op, "X", in, 1, x.DType)
-			if err != nil {
-				return nil, err
-			}
-			ys, yz, err := qlParams(op, "Y", in, 3, x.DType)
+			x, xs, xz, ys, yz, err := qlUnaryInputs(op, in, "X", "Y")
 			if err != nil {
 				return nil, err
 			}
@@ -448,15 +455,7 @@ func newQLinearSoftmax(ni *NodeInfo) (Kernel, error) {
 		return nil, fmt.Errorf("%s: %v", op, a.err)
 	}
 	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
-		x := qlIn(in, 0)
-		if err := qlWant8(op, "X", x); err != nil {
-			return nil, err
-		}
-		xs, _, err := qlParams(op, "X", in, 1, x.DType)
-		if err != nil {
-			return nil, err
-		}
-		ys, yz, err := qlParams(op, "y", in, 3, x.DType)
+		x, xs, _, ys, yz, err := qlUnaryInputs(op, in, "X", "y")
 		if err != nil {
 			return nil, err
 		}

@@ -48,20 +48,13 @@ func qlPoolOutShape(shape, spatial []int, channelsLast bool) []int {
 	return out
 }
 
-// qlPoolInputs checks X and reads its and Y's scale and zero point.
+// qlPoolInputs checks a pool's X (rank 3 or more, nothing empty) and reads
+// its and Y's scale and zero point.
 func qlPoolInputs(op string, in []*graph.Tensor) (x *graph.Tensor, xs float32, xz int32, ys float32, yz int32, err error) {
-	x = qlIn(in, 0)
-	if err = qlWant8(op, "X", x); err != nil {
-		return
-	}
-	if x.Rank() < 3 || x.Len() == 0 {
+	x, xs, xz, ys, yz, err = qlUnaryInputs(op, in, "x", "y")
+	if err == nil && (x.Rank() < 3 || x.Len() == 0) {
 		err = fmt.Errorf("%s: X has shape %v, want rank 3 or more (batch, channels and spatial axes) and no empty axis", op, x.Shape)
-		return
 	}
-	if xs, xz, err = qlParams(op, "x", in, 1, x.DType); err != nil {
-		return
-	}
-	ys, yz, err = qlParams(op, "y", in, 3, x.DType)
 	return
 }
 
