@@ -761,3 +761,27 @@ func TestInspectNamesOpsOnnxqCannotRun(t *testing.T) {
 		t.Fatalf("unsupported_ops %v (%v)", s.Unsupported, err)
 	}
 }
+
+// TestRunWritesSequenceOutputs: a sequence output is written item by item
+// (NAME.0.npy, NAME.1.npy, ...).
+func TestRunWritesSequenceOutputs(t *testing.T) {
+	dir := t.TempDir()
+	m := graph.NewModel(graph.Opset{Version: 17})
+	g := m.Graph
+	x := g.AddInput("x", graph.Float, []int64{3, 2})
+	g.AddOutput(g.AddNode("SplitToSequence", "split", []*graph.Value{x}, []string{"parts"}, graph.AttrIntOf("keepdims", 0)).Output())
+	model, in := filepath.Join(dir, "m.onnx"), filepath.Join(dir, "x.npy")
+	if err := graph.Save(m, model); err != nil {
+		t.Fatal(err)
+	}
+	npy.WriteFile(in, graph.Float32Tensor([]int{3, 2}, []float32{1, 2, 3, 4, 5, 6}))
+	if code, out, errOut := runCLI("run", model, "--input", in, "-o", dir); code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	for i, want := range [][]float32{{1, 2}, {3, 4}, {5, 6}} {
+		got, err := npy.ReadFile(filepath.Join(dir, fmt.Sprintf("parts.%d.npy", i)))
+		if err != nil || !slices.Equal(got.Float32s(), want) || !slices.Equal(got.Shape, []int{2}) {
+			t.Fatalf("item %d: %v %v (%v)", i, got.Shape, got.Float32s(), err)
+		}
+	}
+}

@@ -115,14 +115,34 @@ func runCommand() *cli.Command {
 				return failed(err)
 			}
 			for _, name := range s.OutputNames() {
-				p := filepath.Join(outDir, fileName(name)+".npy")
-				if err := npy.WriteFile(p, outs[name]); err != nil {
+				if err := writeOutput(outDir, fileName(name), outs[name]); err != nil {
 					return failed(fmt.Errorf("output %q: %w", name, err))
 				}
 			}
 			return nil
 		},
 	}
+}
+
+// writeOutput writes a tensor as base.npy; a sequence as base.0.npy,
+// base.1.npy, ... (no file for an empty one); an
+// optional as its value, or nothing when it has none.
+func writeOutput(dir, base string, t *graph.Tensor) error {
+	if o, ok := t.Optional(); ok {
+		if o.Value == nil {
+			return nil
+		}
+		return writeOutput(dir, base, o.Value)
+	}
+	if sq, ok := t.Sequence(); ok {
+		for i, it := range sq.Items {
+			if err := npy.WriteFile(filepath.Join(dir, fmt.Sprintf("%s.%d.npy", base, i)), it); err != nil {
+				return fmt.Errorf("item %d: %w", i, err)
+			}
+		}
+		return nil
+	}
+	return npy.WriteFile(filepath.Join(dir, base+".npy"), t)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
