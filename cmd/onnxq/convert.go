@@ -474,6 +474,10 @@ func printConvertSummary(w io.Writer, rep *converter.Report) {
 	}
 	if m := rep.Measured; m != nil {
 		for _, o := range m.Outputs {
+			if o.Values == 0 && o.Note != "" { // a sequence output, an integer one: nothing to measure
+				fmt.Fprintf(tw, "vs float\t%s: not measured (%s)\n", o.Name, o.Note)
+				continue
+			}
 			verdict := "ok"
 			if o.Bad(m.Thresholds.Cos, m.Thresholds.SQNR) {
 				verdict = fmt.Sprintf("BELOW thresholds (%.4g, %.4g dB)", m.Thresholds.Cos, m.Thresholds.SQNR)

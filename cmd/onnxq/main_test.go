@@ -769,7 +769,11 @@ func TestRunWritesSequenceOutputs(t *testing.T) {
 	m := graph.NewModel(graph.Opset{Version: 17})
 	g := m.Graph
 	x := g.AddInput("x", graph.Float, []int64{3, 2})
-	g.AddOutput(g.AddNode("SplitToSequence", "split", []*graph.Value{x}, []string{"parts"}, graph.AttrIntOf("keepdims", 0)).Output())
+	r := g.AddNode("Relu", "relu", []*graph.Value{x}, []string{"r"}).Output()
+	g.AddOutput(g.AddNode("SplitToSequence", "split", []*graph.Value{r}, []string{"parts"}, graph.AttrIntOf("keepdims", 0)).Output())
+	sum := g.AddNode("ReduceSum", "sum", []*graph.Value{r}, []string{"total"}).Output()
+	sum.SetTensorType(graph.Float, nil)
+	g.AddOutput(sum)
 	model, in := filepath.Join(dir, "m.onnx"), filepath.Join(dir, "x.npy")
 	if err := graph.Save(m, model); err != nil {
 		t.Fatal(err)
@@ -783,5 +787,13 @@ func TestRunWritesSequenceOutputs(t *testing.T) {
 		if err != nil || !slices.Equal(got.Float32s(), want) || !slices.Equal(got.Shape, []int{2}) {
 			t.Fatalf("item %d: %v %v (%v)", i, got.Shape, got.Float32s(), err)
 		}
+	}
+	// convert measures the outputs it can and says which it cannot.
+	cal := filepath.Join(dir, "cal")
+	os.MkdirAll(cal, 0o755)
+	npy.WriteFile(filepath.Join(cal, "a.npy"), graph.Float32Tensor([]int{3, 2}, []float32{1, -2, 3, 4, 5, 6}))
+	code, out, errOut := runCLI("convert", model, "-o", filepath.Join(dir, "q.onnx"), "--calib", cal)
+	if code != 0 || !strings.Contains(out+errOut, "parts: not measured (not produced as float32 by both models)") {
+		t.Fatalf("convert exit %d: %s%s", code, out, errOut)
 	}
 }
