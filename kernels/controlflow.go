@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"fmt"
-	"reflect"
 	"slices"
 
 	"github.com/onnxq/onnxq/graph"
@@ -121,7 +120,7 @@ func copyTo(ctx *Context, t *graph.Tensor) (*graph.Tensor, error) {
 		t = w
 	}
 	out := ctx.Empty(t.DType, t.Shape)
-	reflect.Copy(reflect.ValueOf(out.Data()), reflect.ValueOf(t.Data()))
+	copierOf(out, t).run(0, 0, t.Len())
 	return out, nil
 }
 
@@ -327,21 +326,16 @@ func (st *scanStack) tensor(ctx *Context, axis int, reverse bool, dt graph.DataT
 	if len(st.parts) == 0 {
 		return ctx.New(dt, []int{0})
 	}
-	shape := slices.Insert(slices.Clone(st.shape), axis, len(st.parts))
-	out := ctx.Empty(st.dt, shape)
-	outer, inner := graph.Numel(st.shape[:axis]), graph.Numel(st.shape[axis:])
-	dst := reflect.ValueOf(out.Data())
 	n := len(st.parts)
-	for p, t := range st.parts {
-		at := p
-		if reverse {
-			at = n - 1 - p
-		}
-		src := reflect.ValueOf(t.Data())
-		for o := 0; o < outer; o++ {
-			reflect.Copy(dst.Slice((o*n+at)*inner, (o*n+at+1)*inner), src.Slice(o*inner, (o+1)*inner))
-		}
+	out := ctx.Empty(st.dt, slices.Insert(slices.Clone(st.shape), axis, n))
+	parts, counts := slices.Clone(st.parts), make([]int, n)
+	if reverse {
+		slices.Reverse(parts)
 	}
+	for i := range counts {
+		counts[i] = 1
+	}
+	joinAlong(out, parts, counts, graph.Numel(st.shape[:axis]), n, graph.Numel(st.shape[axis:]))
 	return out
 }
 
@@ -554,10 +548,6 @@ func sliceAxis(dst, x *graph.Tensor, axis, i int) *graph.Tensor {
 	if dst == nil || dst.DType != x.DType || !slices.Equal(dst.Shape, shape) {
 		dst = graph.NewTensor(x.DType, shape)
 	}
-	outer, n, inner := graph.Numel(x.Shape[:axis]), x.Shape[axis], graph.Numel(x.Shape[axis+1:])
-	src, d := reflect.ValueOf(x.Data()), reflect.ValueOf(dst.Data())
-	for o := 0; o < outer; o++ {
-		reflect.Copy(d.Slice(o*inner, (o+1)*inner), src.Slice((o*n+i)*inner, (o*n+i+1)*inner))
-	}
+	takeAlong(dst, x, graph.Numel(x.Shape[:axis]), x.Shape[axis], graph.Numel(x.Shape[axis+1:]), i, 1)
 	return dst
 }

@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"fmt"
-	"reflect"
 	"slices"
 
 	"github.com/onnxq/onnxq/graph"
@@ -25,6 +24,29 @@ func init() {
 	Register("", "SplitToSequence", 11, newSplitToSequence)
 	Register("", "ConcatFromSequence", 11, newConcatFromSequence)
 	Register("", "SequenceMap", 17, newSequenceMap)
+}
+
+// takeAlong copies slices [at, at+n) of x along an axis into dst (which
+// holds exactly them): x is [outer, size, inner] around that axis.
+func takeAlong(dst, x *graph.Tensor, outer, size, inner, at, n int) {
+	c := copierOf(dst, x)
+	for o := 0; o < outer; o++ {
+		c.run(o*n*inner, (o*size+at)*inner, n*inner)
+	}
+}
+
+// joinAlong lays parts one after another along an axis of out, which is
+// [outer, total, inner] around it; part p holds counts[p] slices of it.
+func joinAlong(out *graph.Tensor, parts []*graph.Tensor, counts []int, outer, total, inner int) {
+	at := 0
+	for p, t := range parts {
+		n := counts[p]
+		c := copierOf(out, t)
+		for o := 0; o < outer; o++ {
+			c.run((o*total+at)*inner, o*n*inner, n*inner)
+		}
+		at += n
+	}
 }
 
 // seqOf reads a sequence input.
@@ -252,16 +274,12 @@ func newSplitToSequence(ni *NodeInfo) (Kernel, error) {
 		}
 		items := make([]*graph.Tensor, len(sizes))
 		outer, inner := graph.Numel(x.Shape[:ax]), graph.Numel(x.Shape[ax+1:])
-		src := reflect.ValueOf(x.Data())
 		at := 0
 		for i, sz := range sizes {
 			shape := slices.Clone(x.Shape)
 			shape[ax] = sz
 			t := graph.NewTensor(x.DType, shape)
-			d := reflect.ValueOf(t.Data())
-			for o := 0; o < outer; o++ {
-				reflect.Copy(d.Slice(o*sz*inner, (o+1)*sz*inner), src.Slice((o*n+at)*inner, (o*n+at+sz)*inner))
-			}
+			takeAlong(t, x, outer, n, inner, at, sz)
 			if squeeze {
 				t.Shape = slices.Delete(t.Shape, ax, ax+1)
 			}
@@ -331,20 +349,15 @@ func newConcatFromSequence(ni *NodeInfo) (Kernel, error) {
 		} else {
 			shape[ax] = total
 		}
-		out := ctx.Empty(first.DType, shape)
-		dst := reflect.ValueOf(out.Data())
-		at := 0
-		for _, t := range s.Items {
-			n := 1
+		counts := make([]int, len(s.Items))
+		for i, t := range s.Items {
+			counts[i] = 1
 			if !stack {
-				n = t.Shape[ax]
+				counts[i] = t.Shape[ax]
 			}
-			src := reflect.ValueOf(t.Data())
-			for o := 0; o < outer; o++ {
-				reflect.Copy(dst.Slice((o*total+at)*inner, (o*total+at+n)*inner), src.Slice(o*n*inner, (o+1)*n*inner))
-			}
-			at += n
 		}
+		out := ctx.Empty(first.DType, shape)
+		joinAlong(out, s.Items, counts, outer, total, inner)
 		return one(out), nil
 	}), nil
 }
