@@ -207,12 +207,7 @@ func swapLastTwo(ctx *Context, t *graph.Tensor) (*graph.Tensor, error) {
 	out := ctx.Float32(shape)
 	src, dst := t.Float32s(), out.Float32s()
 	for b := 0; b < graph.Numel(t.Shape[:r-2]); b++ {
-		s, d := src[b*rows*cols:], dst[b*rows*cols:]
-		for i := 0; i < rows; i++ {
-			for j := 0; j < cols; j++ {
-				d[j*rows+i] = s[i*cols+j]
-			}
-		}
+		transposeBlocked(dst[b*rows*cols:], src[b*rows*cols:], rows, cols, 0, cols)
 	}
 	return out, nil
 }
