@@ -85,12 +85,15 @@ func newRandom(uniform, like bool) Factory {
 			}
 			t := ctx.Empty(out, sh)
 			r := rng()
-			draw := func() float64 { return float64(p) + float64(q)*r.NormFloat64() }
-			if uniform {
-				draw = func() float64 { return float64(p) + float64(q-p)*r.Float64() }
+			v := make([]float64, t.Len())
+			for i := range v {
+				if uniform {
+					v[i] = float64(p) + float64(q-p)*r.Float64()
+				} else {
+					v[i] = float64(p) + float64(q)*r.NormFloat64()
+				}
 			}
-			fillFloats(t, draw)
-			return one(t), nil
+			return one(t), storeFloat64s(t, v)
 		}), nil
 	}
 }
@@ -120,87 +123,19 @@ func newBernoulli(ni *NodeInfo) (Kernel, error) {
 			out = graph.Float
 		}
 		r := rng()
-		bits := make([]bool, len(prob))
-		for i, v := range prob {
-			if !(v >= 0 && v <= 1) {
-				return nil, fmt.Errorf("Bernoulli probability %g is outside [0, 1]", v)
+		v := make([]float64, len(prob))
+		for i, pr := range prob {
+			if !(pr >= 0 && pr <= 1) {
+				return nil, fmt.Errorf("Bernoulli probability %g is outside [0, 1]", pr)
 			}
-			bits[i] = r.Float64() < float64(v)
+			if r.Float64() < float64(pr) {
+				v[i] = 1
+			}
 		}
 		t := ctx.Empty(out, in[0].Shape)
-		switch d := t.Data().(type) {
-		case []bool:
-			copy(d, bits)
-		default:
-			i := 0
-			if err := fillNumbers(t, func() float64 {
-				v := 0.0
-				if bits[i] {
-					v = 1
-				}
-				i++
-				return v
-			}); err != nil {
-				return nil, err
-			}
+		if err := storeFloat64s(t, v); err != nil {
+			return nil, fmt.Errorf("Bernoulli: %v", err)
 		}
 		return one(t), nil
 	}), nil
-}
-
-// fillFloats sets every element of a float32 or float64 tensor from draw.
-func fillFloats(t *graph.Tensor, draw func() float64) {
-	switch d := t.Data().(type) {
-	case []float32:
-		for i := range d {
-			d[i] = float32(draw())
-		}
-	case []float64:
-		for i := range d {
-			d[i] = draw()
-		}
-	}
-}
-
-// fillNumbers sets every element of a numeric tensor from draw.
-func fillNumbers(t *graph.Tensor, draw func() float64) error {
-	switch d := t.Data().(type) {
-	case []float32, []float64:
-		fillFloats(t, draw)
-	case []int8:
-		for i := range d {
-			d[i] = int8(draw())
-		}
-	case []uint8:
-		for i := range d {
-			d[i] = uint8(draw())
-		}
-	case []int16:
-		for i := range d {
-			d[i] = int16(draw())
-		}
-	case []uint16:
-		for i := range d {
-			d[i] = uint16(draw())
-		}
-	case []int32:
-		for i := range d {
-			d[i] = int32(draw())
-		}
-	case []uint32:
-		for i := range d {
-			d[i] = uint32(draw())
-		}
-	case []int64:
-		for i := range d {
-			d[i] = int64(draw())
-		}
-	case []uint64:
-		for i := range d {
-			d[i] = uint64(draw())
-		}
-	default:
-		return fmt.Errorf("Bernoulli cannot write %s", t.DType.Short())
-	}
-	return nil
 }
