@@ -235,18 +235,6 @@ func (k *loopKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 		state[i] = in[2+i]
 	}
 	implicit := in[k.nIn:]
-	var owned []*graph.Tensor // state tensors this run allocated, recycled when replaced
-	release := func(t *graph.Tensor) {
-		for i, o := range owned {
-			if o == t {
-				if b, ok := bufKey(t); ok && ctx.pool != nil {
-					ctx.pool.put(b)
-				}
-				owned = append(owned[:i], owned[i+1:]...)
-				return
-			}
-		}
-	}
 	stacked := make([]scanStack, scans)
 	iter := graph.Int64Tensor([]int{}, []int64{0})
 	condT, _ := graph.TensorOf(graph.Bool, []int{}, []bool{true})
@@ -264,9 +252,8 @@ func (k *loopKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 		}
 		for j := 0; err == nil && j < carried; j++ {
 			old := state[j]
-			if state[j], err = copyTo(ctx, outs[1+j]); err == nil {
-				owned = append(owned, state[j])
-				release(old)
+			if state[j], err = copyTo(ctx, outs[1+j]); err == nil && old != in[2+j] {
+				recycleTemp(ctx, old) // the previous iteration's copy: nothing else holds it
 			}
 		}
 		for j := 0; err == nil && j < scans; j++ {
