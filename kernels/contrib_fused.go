@@ -211,10 +211,3 @@ func swapLastTwo(ctx *Context, t *graph.Tensor) (*graph.Tensor, error) {
 	}
 	return out, nil
 }
-
-// recycleTemp gives a kernel's own temporary back to the pool.
-func recycleTemp(ctx *Context, t *graph.Tensor) {
-	if k, ok := bufKey(t); ok && ctx != nil && ctx.pool != nil {
-		ctx.pool.put(k)
-	}
-}

@@ -240,6 +240,14 @@ func (c *Context) Release(b []float32) {
 	}
 }
 
+// recycleTemp gives a kernel's own pool tensor back before the step ends
+// (a temporary, a loop's replaced state); others are ignored.
+func recycleTemp(ctx *Context, t *graph.Tensor) {
+	if k, ok := bufKey(t); ok && ctx != nil && ctx.pool != nil {
+		ctx.pool.put(k)
+	}
+}
+
 // bufKey identifies a tensor's backing array (views share it).
 func bufKey(t *graph.Tensor) (unsafe.Pointer, bool) {
 	if t == nil || !t.Loaded() {
