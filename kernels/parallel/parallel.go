@@ -21,6 +21,7 @@ package parallel
 
 import (
 	"fmt"
+	"github.com/onnxq/onnxq/kernels/fpenv"
 	"os"
 	"runtime"
 	"strconv"
@@ -51,6 +52,7 @@ const waitSpin = 50 * time.Microsecond
 // worker that picks it up late only finds no items left.
 type job struct {
 	id      uint64 // tells a worker it has not seen this job yet
+	fp      uint32 // the caller thread's floating-point mode, which seats adopt
 	f       func(seat, i int)
 	n       int64
 	spans   []span       // each seat's items
@@ -134,7 +136,7 @@ func ForSeat(threads, n int, f func(seat, i int)) {
 		}
 		return
 	}
-	j := &job{id: p.ids.Add(1), f: f, n: int64(n)}
+	j := &job{id: p.ids.Add(1), f: f, n: int64(n), fp: fpenv.Mode()}
 	j.seats.Store(int64(helpers))
 	seats := helpers + 1
 	j.spans = j.inline[:]
@@ -282,17 +284,16 @@ func (p *pool) loop(w *worker) {
 		if j := p.cur.Load(); j != nil && j.id != last {
 			last = j.id
 			if left := j.seats.Add(-1); left >= 0 {
-				if j.seatCount > 0 {
-					// Accounting reads this thread's CPU clock around
-					// the items: the goroutine must stay on it, for
-					// this job only, so that runs outside accounting
-					// mode schedule the worker as before.
-					runtime.LockOSThread()
-					j.work(int(left) + 1)
-					runtime.UnlockOSThread()
-				} else {
-					j.work(int(left) + 1)
-				}
+				// The goroutine stays on its thread for this job only:
+				// the items run in the caller's floating-point mode (a
+				// worker computes what the caller would: subnormals
+				// flushed or not), and accounting reads this thread's
+				// CPU clock around them.
+				runtime.LockOSThread()
+				prev := fpenv.Adopt(j.fp)
+				j.work(int(left) + 1)
+				fpenv.Restore(prev)
+				runtime.UnlockOSThread()
 			}
 			idleSince, s = time.Now(), 0
 			continue
