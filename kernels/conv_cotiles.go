@@ -138,13 +138,8 @@ func (k *convKernel) runCo(ctx *Context, l *gridLayout, geo convGeom, co []*gemm
 		if epi != nil && regs[seat] == nil && k.eps == nil {
 			regs[seat] = k.epilogue.registers()
 		}
-		for i := c0; epi != nil && i < c1; i++ {
-			at := base + i*spatialN
-			if k.eps != nil {
-				k.eps[gi*mg+i].Apply(od[at+lo : at+hi])
-				continue
-			}
-			epi.span(regs[seat], od, od, at+lo, at+hi)
+		if epi != nil {
+			k.finishPlanes(epi, regs[seat], od, base/spatialN+c0, base/spatialN+c1, spatialN, lo, hi)
 		}
 		for i := c0; skip && i < c1; i++ {
 			at := base + i*spatialN

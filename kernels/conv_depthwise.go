@@ -167,8 +167,8 @@ func depthwiseC8(ctx *Context, pb *depthwiseParams, g convGeom, n, channels int,
 				ep = &pb.ep[blk]
 			}
 			_ = d.t.Run(out[at:], oplane, m, pb.w[blk*nt*8:(blk+1)*nt*8], pb.bias[blk*8:], ep, nch)
-			for c := 0; passes && c < nch; c++ { // span takes one channel's plane
-				epi.span(regs, out, out, at+c*oplane, at+(c+1)*oplane)
+			if passes {
+				epi.planes(regs, out, at/oplane, at/oplane+nch, oplane, 0, oplane)
 			}
 		}
 	})

@@ -233,9 +233,8 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 					copyRowsOut(og[i*spatialN+y0*ow:], ow, wide[i*np:], cols, y1-y0)
 				}
 			}
-			for i := 0; epi != nil && i < mg; i++ {
-				at := base + i*spatialN + y0*ow
-				epi.span(regs, od, od, at, at+(y1-y0)*ow)
+			if epi != nil {
+				epi.planes(regs, od, base/spatialN, base/spatialN+mg, spatialN, y0*ow, y1*ow)
 			}
 			for i := 0; res != nil && i < mg; i++ {
 				at := base + i*spatialN + y0*ow
@@ -338,8 +337,8 @@ func runGridChannels(ctx *Context, l *gridLayout, threads int, xd, od, bias []fl
 		if epi != nil {
 			regs = prog.registers()
 		}
-		for i := i0; epi != nil && i < i1; i++ {
-			epi.span(regs, od, od, i*spatialN, (i+1)*spatialN)
+		if epi != nil {
+			epi.planes(regs, od, i0, i1, spatialN, 0, spatialN)
 		}
 		for i := i0; res != nil && i < i1; i++ {
 			res.apply(od[i*spatialN:(i+1)*spatialN], skip[i*spatialN:(i+1)*spatialN])

@@ -2,13 +2,14 @@ package kernels
 
 import (
 	"fmt"
-	"github.com/onnxq/onnxq/kernels/gemm"
 	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/gemm"
 	"github.com/onnxq/onnxq/kernels/parallel"
+	"github.com/onnxq/onnxq/testmodels"
 )
 
 // im2colNaive is the definition of the column matrix, one element at a time.
@@ -473,4 +474,60 @@ func addConv(gr *graph.Graph, ins []*graph.Value, out string, g convGeom, group 
 		graph.AttrIntsOf("strides", int64(g.sh), int64(g.sw)),
 		graph.AttrIntsOf("dilations", int64(g.dh), int64(g.dw)),
 		graph.AttrIntsOf("pads", int64(g.pt), int64(g.pl), int64(max(0, pb)), int64(max(0, pr)))).Output()
+}
+
+// TestConvOneByOneMapsMatchDirect runs pointwise convolutions of 1x1 maps
+// (a squeeze-excitation's convolutions after global pooling), which take
+// the transposed-weights product (runVector), against the direct
+// reference: one image and a batch, input channels past a k block (256),
+// output channels that fill no whole panel, with and without bias, on 1
+// and 2 threads; two groups take the convolution paths.
+func TestConvOneByOneMapsMatchDirect(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	g := convGeom{h: 1, w: 1, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, oh: 1, ow: 1}
+	for _, tc := range []struct{ n, c, m, group int }{
+		{1, 48, 1152, 1}, {1, 1152, 48, 1}, {3, 300, 33, 1}, {2, 7, 1, 1}, {1, 16, 40, 2},
+	} {
+		for bias := 0; bias < 2; bias++ {
+			checkConvBias(t, r, g, tc.n, tc.c, tc.m, tc.group, bias)
+		}
+	}
+}
+
+// TestConvOneByOneMapsFusedSameBits: on 1x1 maps, the convolution with its
+// fused epilogue (Sigmoid over the whole block; BatchNormalization and
+// Relu per channel; a shortcut Add) gives the bits of the nodes run one by
+// one.
+func TestConvOneByOneMapsFusedSameBits(t *testing.T) {
+	b := testmodels.NewBuilder(3, 17)
+	x := b.Input("x", 2, 96, 1, 1)
+	se := b.Sigmoid(b.Conv(b.Relu(b.Conv(x, 24, 1, testmodels.ConvOpts{})), 96, 1, testmodels.ConvOpts{}))
+	bn := b.Relu(b.BatchNorm(b.Conv(x, 64, 1, testmodels.ConvOpts{NoBias: true})))
+	res := b.Relu(b.Add(b.Conv(x, 96, 1, testmodels.ConvOpts{}), x))
+	for _, v := range []*graph.Value{se, bn, res} {
+		b.Output(v)
+	}
+	m := b.Finish()
+	in := map[string]*graph.Tensor{"x": graph.Float32Tensor([]int{2, 96, 1, 1}, randFloats(rand.New(rand.NewPCG(1, 2)), 192))}
+	run := func(noFusion bool) map[string]*graph.Tensor {
+		s, err := NewSession(m, Options{Threads: 1, NoFusion: noFusion})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Run(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	fused, apart := run(false), run(true)
+	for _, o := range m.Graph.Outputs {
+		f, a := fused[o.Name].Float32s(), apart[o.Name].Float32s()
+		for i := range a {
+			if math.Float32bits(f[i]) != math.Float32bits(a[i]) {
+				t.Errorf("%s[%d]: fused %v, node by node %v", o.Name, i, f[i], a[i])
+				break
+			}
+		}
+	}
 }

@@ -224,6 +224,19 @@ func (r *ewRun) span(regs [][]float32, x, out []float32, s, end int) {
 	}
 }
 
+// planes computes elements [lo, hi) of planes [p0, p1) of out in place
+// (plane p at p*plane): in one span when they are whole planes and nothing
+// depends on the channel, which saves a call per plane on small maps.
+func (r *ewRun) planes(regs [][]float32, out []float32, p0, p1, plane, lo, hi int) {
+	if lo == 0 && hi == plane && r.channels == 1 {
+		r.span(regs, out, out, p0*plane, p1*plane)
+		return
+	}
+	for p := p0; p < p1; p++ {
+		r.span(regs, out, out, p*plane+lo, p*plane+hi)
+	}
+}
+
 // apply runs op i on one block starting at flat index s, of channel ch.
 func (r *ewRun) apply(i int, dst, a, b []float32, ch, s int) {
 	op := r.p.ops[i]
