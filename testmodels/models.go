@@ -95,13 +95,14 @@ var catalog = map[string]func(seed uint64) *graph.Model{
 	"resnet-cifar": func(s uint64) *graph.Model { return ResNetCIFAR(s, 56, true) },
 	"resnet20":     func(s uint64) *graph.Model { return ResNetCIFAR(s, 20, false) },
 	"mobilenetv2":  MobileNetV2,
+	"efficientnet": EfficientNetB0,
 	"transformer":  Transformer,
 	"lstm":         LSTMModel,
 }
 
 // Zoo lists the benchmark zoo's models (see zoo.go), in a fixed order.
 func Zoo() []string {
-	return []string{"yolo-silu", "squeezenet", "resnet-cifar", "resnet20", "mobilenetv2", "transformer", "lstm"}
+	return []string{"yolo-silu", "squeezenet", "resnet-cifar", "resnet20", "mobilenetv2", "efficientnet", "transformer", "lstm"}
 }
 
 // Build returns the named model.

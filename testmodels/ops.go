@@ -533,3 +533,41 @@ func (b *Builder) AveragePool(x *graph.Value, k, stride, pad int) *graph.Value {
 		graph.AttrIntsOf("pads", int64(pad), int64(pad), int64(pad), int64(pad)),
 		graph.AttrIntOf("count_include_pad", 1))
 }
+
+// SqueezeExcite adds a squeeze-and-excitation gate as EfficientNet and
+// MobileNetV3 export it: GlobalAveragePool, a 1x1 Conv down to squeeze
+// channels with SiLU, a 1x1 Conv back with Sigmoid, and a Mul that scales
+// each channel of x by its gate ([N, C, 1, 1] broadcast over the map). The
+// second conv's biases centre the gates around 0.7 with a spread, as in
+// trained nets, where few channels are switched fully off or on.
+func (b *Builder) SqueezeExcite(x *graph.Value, squeeze int) *graph.Value {
+	c := b.Shape(x)[1]
+	s := b.SiLU(b.Conv(b.GlobalAveragePool(x), squeeze, 1, ConvOpts{}))
+	w := b.Normal(c*squeeze, 0, math.Sqrt(1/float64(squeeze)))
+	bias := b.Normal(c, 1, 0.5)
+	o := ConvOpts{}.withDefaults()
+	pre := b.convWith(s, w, bias, c, 1, o)
+	b.setProbe(pre, func() *act { return probeConv(b.probe[s], w, bias, c, 1, o, 1, 1) })
+	gate := b.Sigmoid(pre)
+	y := b.Binary("Mul", x, gate)
+	b.setProbe(y, func() *act { return probeScale(b.probe[x], b.probe[gate]) })
+	return y
+}
+
+// probeScale multiplies each channel plane of x by g's value for it (g is
+// [N, C, 1, 1]).
+func probeScale(x, g *act) *act {
+	if x == nil || g == nil || g.n != x.n || g.c != x.c || g.h*g.w != 1 {
+		return nil
+	}
+	out := newAct(x.n, x.c, x.h, x.w)
+	for n := 0; n < x.n; n++ {
+		for c := 0; c < x.c; c++ {
+			k := g.d[n*x.c+c]
+			for i, v := range x.plane(n, c) {
+				out.plane(n, c)[i] = v * k
+			}
+		}
+	}
+	return out
+}

@@ -224,6 +224,56 @@ func MobileNetV2(seed uint64) *graph.Model {
 	return b.Finish()
 }
 
+// EfficientNetB0 is EfficientNet-B0 (Tan and Le, 2019) as exporters write
+// it: a 3x3 stride-2 stem, 16 MBConv blocks (1x1 expansion by 6 except the
+// first, a 3x3 or 5x5 depthwise conv, a squeeze-and-excitation gate on a
+// quarter of the block's input channels, a linear 1x1 projection, a
+// residual Add where the shape allows), SiLU written as Sigmoid and Mul
+// after every conv but the projections, BatchNormalization folded into the
+// convs, a 1x1 head to 1280 channels, global average pooling and a
+// classifier to 1000 classes. Input "input" 1x3x224x224, output "logits"
+// 1x1000.
+func EfficientNetB0(seed uint64) *graph.Model {
+	b := NewBuilder(seed, 17)
+	b.Probe(2)
+	cbs := func(x *graph.Value, out, k, stride, group int) *graph.Value {
+		return b.SiLU(b.ConvBN(x, out, k, ConvOpts{Stride: stride, Pad: k / 2, Group: group, NoBias: true}, BNStyle{}, true))
+	}
+	x := b.Input("input", 1, 3, 224, 224)
+	x = cbs(x, 32, 3, 2, 1)
+	// expansion, output channels, blocks, first stride, kernel
+	for _, s := range [][5]int{{1, 16, 1, 1, 3}, {6, 24, 2, 2, 3}, {6, 40, 2, 2, 5}, {6, 80, 3, 2, 3}, {6, 112, 3, 1, 5}, {6, 192, 4, 2, 5}, {6, 320, 1, 1, 3}} {
+		t, c, n, stride, k := s[0], s[1], s[2], s[3], s[4]
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				stride = 1
+			}
+			in := b.Shape(x)[1]
+			y := x
+			if t != 1 {
+				y = cbs(y, in*t, 1, 1, 1)
+			}
+			y = cbs(y, in*t, k, stride, in*t)
+			y = b.SqueezeExcite(y, max(1, in/4))
+			residual := stride == 1 && in == c
+			st := BNStyle{Linear: true}
+			if residual {
+				st.Gamma = 0.25
+			}
+			y = b.ConvBN(y, c, 1, ConvOpts{NoBias: true}, st, true)
+			if residual {
+				y = b.Add(x, y)
+			}
+			b.MarkBlock(y)
+			x = y
+		}
+	}
+	x = cbs(x, 1280, 1, 1, 1)
+	x = b.Classifier(b.Flatten(b.GlobalAveragePool(x)), 1000, 3)
+	renameOutput(b, x, "logits")
+	return b.Finish()
+}
+
 // Transformer is a 2-layer post-LN transformer encoder (BERT style) on a
 // sequence of 128 vectors of 256 with 4 heads of 64 and an MLP of 1024, as
 // PyTorch exports it: Linear as MatMul + Add, heads by Reshape and Transpose,
