@@ -193,8 +193,24 @@ func MobileNetV2(seed uint64) *graph.Model {
 	}
 	x := b.Input("input", 1, 3, 224, 224)
 	x = cbr(x, 32, 3, 2, 1)
-	for _, s := range [][4]int{{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2}, {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}} {
-		t, c, n, stride := s[0], s[1], s[2], s[3]
+	// expansion, output channels, blocks, first stride, kernel
+	x = invertedResiduals(b, x, [][5]int{{1, 16, 1, 1, 3}, {6, 24, 2, 2, 3}, {6, 32, 3, 2, 3}, {6, 64, 4, 2, 3}, {6, 96, 3, 1, 3}, {6, 160, 3, 2, 3}, {6, 320, 1, 1, 3}}, cbr, false, false)
+	x = cbr(x, 1280, 1, 1, 1)
+	x = b.Classifier(b.Flatten(b.GlobalAveragePool(x)), 1000, 3)
+	renameOutput(b, x, "logits")
+	return b.Finish()
+}
+
+// invertedResiduals adds MobileNetV2's and EfficientNet's stages of
+// inverted residual blocks on x: per stage {expansion t, output channels c,
+// blocks n, first stride, kernel k}, each block a 1x1 expansion by t (none
+// for t = 1) and a k x k depthwise conv through act (conv, BN, activation),
+// a squeeze-and-excitation gate on a quarter of the block's input channels
+// when se, a linear 1x1 projection with BN (folded when fold), and a
+// residual Add where the shape allows, marked as a block output.
+func invertedResiduals(b *Builder, x *graph.Value, stages [][5]int, act func(x *graph.Value, out, k, stride, group int) *graph.Value, se, fold bool) *graph.Value {
+	for _, s := range stages {
+		t, c, n, stride, k := s[0], s[1], s[2], s[3], s[4]
 		for i := 0; i < n; i++ {
 			if i > 0 {
 				stride = 1
@@ -202,15 +218,18 @@ func MobileNetV2(seed uint64) *graph.Model {
 			in := b.Shape(x)[1]
 			y := x
 			if t != 1 {
-				y = cbr(y, in*t, 1, 1, 1)
+				y = act(y, in*t, 1, 1, 1)
 			}
-			y = cbr(y, in*t, 3, stride, in*t)
+			y = act(y, in*t, k, stride, in*t)
+			if se {
+				y = b.SqueezeExcite(y, max(1, in/4))
+			}
 			residual := stride == 1 && in == c
 			st := BNStyle{Linear: true}
 			if residual {
 				st.Gamma = 0.25
 			}
-			y = b.ConvBN(y, c, 1, ConvOpts{NoBias: true}, st, false)
+			y = b.ConvBN(y, c, 1, ConvOpts{NoBias: true}, st, fold)
 			if residual {
 				y = b.Add(x, y)
 			}
@@ -218,10 +237,7 @@ func MobileNetV2(seed uint64) *graph.Model {
 			x = y
 		}
 	}
-	x = cbr(x, 1280, 1, 1, 1)
-	x = b.Classifier(b.Flatten(b.GlobalAveragePool(x)), 1000, 3)
-	renameOutput(b, x, "logits")
-	return b.Finish()
+	return x
 }
 
 // EfficientNetB0 is EfficientNet-B0 (Tan and Le, 2019) as exporters write
@@ -241,33 +257,7 @@ func EfficientNetB0(seed uint64) *graph.Model {
 	}
 	x := b.Input("input", 1, 3, 224, 224)
 	x = cbs(x, 32, 3, 2, 1)
-	// expansion, output channels, blocks, first stride, kernel
-	for _, s := range [][5]int{{1, 16, 1, 1, 3}, {6, 24, 2, 2, 3}, {6, 40, 2, 2, 5}, {6, 80, 3, 2, 3}, {6, 112, 3, 1, 5}, {6, 192, 4, 2, 5}, {6, 320, 1, 1, 3}} {
-		t, c, n, stride, k := s[0], s[1], s[2], s[3], s[4]
-		for i := 0; i < n; i++ {
-			if i > 0 {
-				stride = 1
-			}
-			in := b.Shape(x)[1]
-			y := x
-			if t != 1 {
-				y = cbs(y, in*t, 1, 1, 1)
-			}
-			y = cbs(y, in*t, k, stride, in*t)
-			y = b.SqueezeExcite(y, max(1, in/4))
-			residual := stride == 1 && in == c
-			st := BNStyle{Linear: true}
-			if residual {
-				st.Gamma = 0.25
-			}
-			y = b.ConvBN(y, c, 1, ConvOpts{NoBias: true}, st, true)
-			if residual {
-				y = b.Add(x, y)
-			}
-			b.MarkBlock(y)
-			x = y
-		}
-	}
+	x = invertedResiduals(b, x, [][5]int{{1, 16, 1, 1, 3}, {6, 24, 2, 2, 3}, {6, 40, 2, 2, 5}, {6, 80, 3, 2, 3}, {6, 112, 3, 1, 5}, {6, 192, 4, 2, 5}, {6, 320, 1, 1, 3}}, cbs, true, true)
 	x = cbs(x, 1280, 1, 1, 1)
 	x = b.Classifier(b.Flatten(b.GlobalAveragePool(x)), 1000, 3)
 	renameOutput(b, x, "logits")
