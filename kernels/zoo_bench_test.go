@@ -150,3 +150,29 @@ func BenchmarkZooConcatInPlace(b *testing.B) {
 func BenchmarkZooCoTiles(b *testing.B) {
 	compareZoo(b, []string{"resnet50-bnfolded", "squeezenet", "resnet-cifar", "resnet20", "yolo-silu", "mobilenetv2"}, &noCoTiles, "co", "other")
 }
+
+// BenchmarkZooFlushSubnormals times zoo models at one thread with
+// subnormals flushed (the default: the run holds its OS thread and sets
+// the flush mode) and kept (Options.KeepSubnormals), alternating run by
+// run between two sessions: median thread CPU ms of each and the ratio.
+// The zoo has no subnormals, so this is what the mode costs where it buys
+// nothing.
+func BenchmarkZooFlushSubnormals(b *testing.B) {
+	for _, name := range []string{"lstm", "transformer", "resnet20", "efficientnet"} {
+		b.Run(name, func(b *testing.B) {
+			flushed, in := zooSession(b, name)
+			m, err := testmodels.Build(name, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			kept, err := NewSession(m, Options{Threads: 1, KeepSubnormals: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			f, k := alternate(b, in, 2, func(path int) *Session { return []*Session{flushed, kept}[path] })
+			b.ReportMetric(f, "flushed-ms")
+			b.ReportMetric(k, "kept-ms")
+			b.ReportMetric(f/k, "flushed/kept")
+		})
+	}
+}
