@@ -506,8 +506,8 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 // took 38 us, 1152 -> 48 11 us. For one image the product is the packed
 // GEMV, which reads the weights once.
 func (k *convKernel) runVector(ctx *Context, n, c, m int, xd, od, wd, bias []float32, prog *ewProgram, epi *ewRun, sk []float32, skip bool) {
-	pb := k.vecB.Load()
-	if pb == nil || pb.K != c || pb.N != m {
+	pb := k.vecB.Load() // constant weights: the same every run
+	if pb == nil {
 		pb = gemm.PackB(c, m, gemm.Matrix{Data: wd, Stride: c, Trans: true})
 		k.vecB.Store(pb)
 	}

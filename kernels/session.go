@@ -3,7 +3,6 @@ package kernels
 import (
 	"errors"
 	"fmt"
-	"github.com/onnxq/onnxq/kernels/fpenv"
 	"maps"
 	"runtime"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/fpenv"
 )
 
 // Options tune a Session.

@@ -21,13 +21,14 @@ package parallel
 
 import (
 	"fmt"
-	"github.com/onnxq/onnxq/kernels/fpenv"
 	"os"
 	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/onnxq/onnxq/kernels/fpenv"
 )
 
 // spinFor is how long an idle worker keeps looking for work before it parks;
