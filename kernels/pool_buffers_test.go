@@ -83,7 +83,7 @@ func storiesWindow(t testing.TB, dir string, i int) *graph.Tensor {
 
 // TestRunsDoNotRetainMemory: after the first runs, more runs neither add
 // buffers to the pool nor leave any out, and the live heap stays where it
-// was. On stories260K the int64 and bool tensors of the mask and position
+// was, on ConvBNReLU, stories260K and every zoo model. On stories260K the int64 and bool tensors of the mask and position
 // arithmetic go through the pool too. Outputs the caller keeps are not
 // overwritten by later runs; recycled ones are reused.
 func TestRunsDoNotRetainMemory(t *testing.T) {
@@ -109,6 +109,23 @@ func TestRunsDoNotRetainMemory(t *testing.T) {
 		}, func(t *testing.T) map[string]*graph.Tensor {
 			return map[string]*graph.Tensor{"input_ids": storiesWindow(t, storiesDir(t), 0)}
 		}},
+	}
+	for _, name := range testmodels.Zoo() { // every family the zoo has, built when its turn comes
+		var m *graph.Model
+		models = append(models, model{name, func(t *testing.T) *graph.Model {
+			var err error
+			if m, err = testmodels.Build(name, 1); err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}, func(t *testing.T) map[string]*graph.Tensor {
+			in, err := testmodels.Samples(name, m, 1, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m = nil // the subtest holds it; the next ones' heaps should not
+			return in[0]
+		}})
 	}
 	for _, c := range models {
 		t.Run(c.name, func(t *testing.T) {
