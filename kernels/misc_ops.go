@@ -395,15 +395,7 @@ func newScatter(ni *NodeInfo) (Kernel, error) {
 			if err != nil {
 				return nil, fmt.Errorf("Scatter: %v", err)
 			}
-			off, rem := 0, e
-			for d := range is {
-				k := rem / is[d]
-				rem %= is[d]
-				if d == ax {
-					k = i
-				}
-				off += k * xs[d]
-			}
+			off := offsetAlong(e, ax, i, is, xs)
 			c.run(off, e, 1)
 		}
 		return one(out), nil

@@ -742,15 +742,7 @@ func newGatherElements(ni *NodeInfo) (Kernel, error) {
 			if v < 0 {
 				v += dim
 			}
-			off, rem := 0, i
-			for d := range is {
-				k := rem / is[d]
-				rem %= is[d]
-				if d == ax {
-					k = v
-				}
-				off += k * xs[d]
-			}
+			off := offsetAlong(i, ax, v, is, xs)
 			c.run(i, off, 1)
 		}
 		return one(out), nil

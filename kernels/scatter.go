@@ -153,6 +153,22 @@ func newScatterND(ni *NodeInfo) (Kernel, error) {
 	}), a.err
 }
 
+// offsetAlong is the data offset (strides xs) of element e of an indices
+// tensor (strides is) with its coordinate on axis ax replaced by i: where
+// GatherElements reads and ScatterElements and Scatter write.
+func offsetAlong(e, ax, i int, is, xs []int) int {
+	off, rem := 0, e
+	for d := range is {
+		k := rem / is[d]
+		rem %= is[d]
+		if d == ax {
+			k = i
+		}
+		off += k * xs[d]
+	}
+	return off
+}
+
 func newScatterElements(ni *NodeInfo) (Kernel, error) {
 	a := attrsOf(ni.Node)
 	axis := a.Int("axis", 0)
@@ -190,15 +206,7 @@ func newScatterElements(ni *NodeInfo) (Kernel, error) {
 			if err != nil {
 				return nil, err
 			}
-			off, rem := 0, e
-			for d := range is {
-				k := rem / is[d]
-				rem %= is[d]
-				if d == ax {
-					k = i
-				}
-				off += k * xs[d]
-			}
+			off := offsetAlong(e, ax, i, is, xs)
 			if red == nil {
 				vals[off] = uv[e]
 			} else {
