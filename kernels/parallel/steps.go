@@ -49,7 +49,9 @@ func Steps(threads, steps, parts int, f func(step, part int)) {
 				f(s, p)
 				c.done.Add(1)
 			}
-			var sp spinner
+			// A worker holds its thread for the job, a caller in
+			// Session.Run's flush mode too.
+			sp := spinner{tied: true}
 			for c.done.Load() < int32(parts) {
 				if aborted.Load() {
 					return
