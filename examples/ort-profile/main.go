@@ -35,15 +35,16 @@ func main() {
 	level := flag.String("level", "all", "ORT graph optimization level: none, basic, extended or all")
 	optimized := flag.String("o", "", "also keep ORT's optimized model at this path (one model only)")
 	nodes := flag.Int("nodes", 0, "also print the N slowest nodes")
-	tsv := flag.String("tsv", "", "also write every node's median kernel time to this file (node, op type, microseconds; tab-separated); with several models, to FILE.MODEL.tsv")
+	fast := flag.Bool("min", false, "per node, the fastest run instead of the median (a shared, noisy machine's best case)")
+	tsv := flag.String("tsv", "", "also write every node's median (with -min, fastest) kernel time to this file (node, op type, microseconds; tab-separated); with several models, to FILE.MODEL.tsv")
 	flag.Parse()
 	levels := map[string]ortref.Optimization{"none": ortref.OptNone, "basic": ortref.OptBasic, "extended": ortref.OptExtended, "all": ortref.OptAll}
 	lv, ok := levels[*level]
 	if *input == "" || flag.NArg() < 1 || *runs < 1 || *threads < 1 || !ok || (*optimized != "" && flag.NArg() > 1) {
-		fmt.Fprintln(os.Stderr, "usage: ort-profile -input x.npy [-runs N] [-threads T] [-level all] [-o optimized.onnx] [-nodes N] [-tsv nodes.tsv] MODEL.onnx...")
+		fmt.Fprintln(os.Stderr, "usage: ort-profile -input x.npy [-runs N] [-threads T] [-level all] [-o optimized.onnx] [-nodes N] [-tsv nodes.tsv] [-min] MODEL.onnx...")
 		os.Exit(2)
 	}
-	if err := profile(flag.Args(), *input, *optimized, *tsv, lv, *runs, *threads, *nodes); err != nil {
+	if err := profile(flag.Args(), *input, *optimized, *tsv, lv, *runs, *threads, *nodes, *fast); err != nil {
 		fmt.Fprintln(os.Stderr, "ort-profile:", err)
 		os.Exit(1)
 	}
@@ -52,7 +53,7 @@ func main() {
 // profile runs the models in turn, one run each per round, so that load on a
 // shared machine reaches them alike, and reports each model's per-node
 // medians over the rounds.
-func profile(paths []string, input, optimized, tsv string, level ortref.Optimization, runs, threads, slowest int) error {
+func profile(paths []string, input, optimized, tsv string, level ortref.Optimization, runs, threads, slowest int, fastest bool) error {
 	if err := ortref.InitBundled(); err != nil {
 		return err
 	}
@@ -119,7 +120,7 @@ func profile(paths []string, input, optimized, tsv string, level ortref.Optimiza
 		if tsv != "" && len(paths) > 1 {
 			out = strings.TrimSuffix(tsv, ".tsv") + "." + strings.TrimSuffix(filepath.Base(path), ".onnx") + ".tsv"
 		}
-		if err := printProfile(traces[0], out, runs+1, slowest); err != nil {
+		if err := printProfile(traces[0], out, runs+1, slowest, fastest); err != nil {
 			return err
 		}
 	}
@@ -155,7 +156,7 @@ type event struct {
 // runs (the warm-up run, the first, left out; a median because a loaded
 // machine stalls single runs), summed per op type, and each run's median
 // model_run time.
-func printProfile(path, tsv string, runs, slowest int) error {
+func printProfile(path, tsv string, runs, slowest int, fastest bool) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -184,7 +185,11 @@ func printProfile(path, tsv string, runs, slowest int) error {
 		if len(d) > 1 && len(d) == runs {
 			d = d[1:]
 		}
-		med[k] = int(median(d) * 1000)
+		if fastest {
+			med[k] = int(minimum(d) * 1000)
+		} else {
+			med[k] = int(median(d) * 1000)
+		}
 		perOp[nodeOp[k]] += med[k]
 		total += med[k]
 	}
@@ -215,6 +220,18 @@ func printProfile(path, tsv string, runs, slowest int) error {
 		}
 	}
 	return nil
+}
+
+// minimum is a node's fastest run: on a shared machine whose neighbours
+// stall single runs, the best case is the kernel's own cost.
+func minimum(v []float64) float64 {
+	m := 0.0
+	for i, x := range v {
+		if i == 0 || x < m {
+			m = x
+		}
+	}
+	return m
 }
 
 func median(v []float64) float64 {
