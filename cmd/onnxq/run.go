@@ -34,6 +34,7 @@ func runCommand() *cli.Command {
 			&cli.IntFlag{Name: "repeat", Value: 1, Usage: "run the forward pass N times (after one warm-up when N > 1)"},
 			&cli.BoolFlag{Name: "timing", Usage: "print median and minimum ms per forward pass and the peak RSS to stderr"},
 			&cli.GenericFlag{Name: "profile", Value: &profileFlag{}, Usage: "print the time per op type and the 10 slowest nodes to stderr; with --profile=FILE.json (or --profile FILE.json after MODEL) also write a Chrome trace (Perfetto, chrome://tracing) with one event per node per run"},
+			&cli.BoolFlag{Name: "keep-subnormals", Usage: "compute subnormal floats (magnitudes below 2^-126) as IEEE 754 does instead of flushing them to zero, the default (as TensorFlow's): on x86 each operation that meets one takes a microcode assist"},
 			&cli.BoolFlag{Name: "integer", Usage: "QDQ models: run DequantizeLinear -> Conv -> QuantizeLinear groups as the integer QLinearConv runtimes fuse them into (what ONNX Runtime computes), not as written"},
 		},
 		Action: func(_ context.Context, cmd *cli.Command) error {
@@ -63,7 +64,7 @@ func runCommand() *cli.Command {
 				}
 				fmt.Fprintf(cmd.Root().ErrWriter, "integer: %d Conv groups run as QLinearConv\n", res.Changes[0].Count)
 			}
-			s, err := kernels.NewSession(m, kernels.Options{Threads: int(cmd.Int("threads")), Profile: prof.on})
+			s, err := kernels.NewSession(m, kernels.Options{Threads: int(cmd.Int("threads")), Profile: prof.on, KeepSubnormals: cmd.Bool("keep-subnormals")})
 			if err != nil {
 				return failed(err)
 			}

@@ -243,3 +243,47 @@ func TestRunProfileDet(t *testing.T) {
 		t.Errorf("trace has %d node events, want %d", nodes, runs*steps)
 	}
 }
+
+// TestRunKeepSubnormals: `onnxq run` flushes subnormal floats to zero by
+// default and keeps them with --keep-subnormals (a Mul by subnormal
+// weights: 0 flushed, the weights' values kept).
+func TestRunKeepSubnormals(t *testing.T) {
+	dir := t.TempDir()
+	m := graph.NewModel(graph.Opset{Domain: "", Version: 17})
+	g := m.Graph
+	x := g.AddInput("x", graph.Float, []int64{1, 4})
+	tiny := []float32{1e-39, -2e-40, 1e-45, 5.5e-39}
+	c := g.AddInitializer("c", graph.Float32Tensor([]int{4}, tiny))
+	g.AddOutput(g.AddNode("Mul", "mul", []*graph.Value{x, c}, []string{"y"}).Output())
+	model := filepath.Join(dir, "mul.onnx")
+	if err := graph.Save(m, model); err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(dir, "x.npy")
+	if err := npy.WriteFile(in, graph.Float32Tensor([]int{1, 4}, []float32{1, 1, 1, 1})); err != nil {
+		t.Fatal(err)
+	}
+	for _, keep := range []bool{false, true} {
+		out := filepath.Join(dir, fmt.Sprintf("out-%v", keep))
+		args := []string{"run", model, "-i", in, "-o", out}
+		if keep {
+			args = append(args, "--keep-subnormals")
+		}
+		if code, _, stderr := runCLI(args...); code != 0 {
+			t.Fatalf("onnxq %v: exit %d: %s", args, code, stderr)
+		}
+		y, err := npy.ReadFile(filepath.Join(out, "y.npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range y.Float32s() {
+			want := float32(0)
+			if keep {
+				want = tiny[i]
+			}
+			if v != want {
+				t.Errorf("keep-subnormals=%v: y[%d] = %g, want %g", keep, i, v, want)
+			}
+		}
+	}
+}
