@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -186,7 +187,7 @@ func printProfile(path, tsv string, runs, slowest int, fastest bool) error {
 			d = d[1:]
 		}
 		if fastest {
-			med[k] = int(minimum(d) * 1000)
+			med[k] = int(slices.Min(d) * 1000) // a shared machine's best case: its neighbours stall single runs
 		} else {
 			med[k] = int(median(d) * 1000)
 		}
@@ -196,7 +197,11 @@ func printProfile(path, tsv string, runs, slowest int, fastest bool) error {
 	if len(model) > 1 && len(model) == runs {
 		model = model[1:]
 	}
-	fmt.Printf("kernel time per run (sum of node medians): %.2f ms (median model_run %.2f ms), by op type:\n", float64(total)/1e6, median(model)/1000)
+	stat := "medians"
+	if fastest {
+		stat = "fastest runs"
+	}
+	fmt.Printf("kernel time per run (sum of node %s): %.2f ms (median model_run %.2f ms), by op type:\n", stat, float64(total)/1e6, median(model)/1000)
 	printSorted(perOp, func(v int) string {
 		return fmt.Sprintf("%8.3f ms %5.1f%%", float64(v)/1e6, 100*float64(v)/float64(total))
 	})
@@ -220,18 +225,6 @@ func printProfile(path, tsv string, runs, slowest int, fastest bool) error {
 		}
 	}
 	return nil
-}
-
-// minimum is a node's fastest run: on a shared machine whose neighbours
-// stall single runs, the best case is the kernel's own cost.
-func minimum(v []float64) float64 {
-	m := 0.0
-	for i, x := range v {
-		if i == 0 || x < m {
-			m = x
-		}
-	}
-	return m
 }
 
 func median(v []float64) float64 {
