@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sync/atomic"
 
@@ -162,11 +163,15 @@ type convKernel struct {
 	epilogue *ewProgram     // fused elementwise ops, applied to the output in place
 	eps      []vec.Epilogue // the epilogue per output channel, when it is one (see rowEpilogues)
 	epsSame  bool           // every channel's eps is the same (a plain Relu or Clip)
-	p        *convParams
-	packed   []*gemm.PackedA             // per group, when the weights are constant
-	narrow   []*gemm.PackedA             // the same for the 4-row grid kernel, when it wastes fewer rows
-	layout   *atomic.Pointer[gridLayout] // the grid path's layout for the last geometry
-	pwOffs   *atomic.Pointer[planeOffs]  // a pointwise convolution's input planes, for the narrow grid kernel
+	// reluStores: the epilogue is a plain Relu, which the GEMM's tile
+	// kernels apply as they store a biased product (gemm's ...BiasRelu):
+	// no pass over the output after it.
+	reluStores bool
+	p          *convParams
+	packed     []*gemm.PackedA             // per group, when the weights are constant
+	narrow     []*gemm.PackedA             // the same for the 4-row grid kernel, when it wastes fewer rows
+	layout     *atomic.Pointer[gridLayout] // the grid path's layout for the last geometry
+	pwOffs     *atomic.Pointer[planeOffs]  // a pointwise convolution's input planes, for the narrow grid kernel
 	// streamed is packed in k blocks for a pointwise convolution's input
 	// read in place on maps of at least streamedPlane pixels
 	// (gemm.PackAStreamed: the same bits), or nil.
@@ -254,6 +259,7 @@ func (k *convKernel) withEpilogue(p *ewProgram) Kernel {
 	c.epilogue = p
 	c.eps = p.rowEpilogues(m)
 	c.epsSame = len(c.eps) > 0 && !slices.ContainsFunc(c.eps, func(e vec.Epilogue) bool { return e != c.eps[0] })
+	c.reluStores = c.epsSame && isReluEpilogue(c.eps[0])
 	c.dw = new(atomic.Pointer[depthwiseParams]) // its epilogues are not k's
 	return &c
 }
@@ -356,10 +362,10 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		if skip {
 			res = k.res
 		} else if !forceGridStem && stemFits(cg) {
-			runStem(ctx, l.stemFor(mg, k.narrow != nil), n, g, mg, xd, od, bias, packs, k.narrow, prog, epi, k.eps)
+			runStem(ctx, l.stemFor(mg, k.narrow != nil), n, g, mg, xd, od, bias, packs, k.narrow, prog, epi, k.eps, k.reluStores)
 			return out, skip, nil
 		}
-		runGrid(ctx, l, n, g, mg, xd, od, bias, packs, k.narrow, prog, epi, res, sk)
+		runGrid(ctx, l, n, g, mg, xd, od, bias, packs, k.narrow, prog, epi, res, sk, k.reluStores)
 		return out, skip, nil
 	}
 	kk := cg * kh * kw
@@ -402,6 +408,9 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		cols = ctx.Scratch(workers * kk * stripRows * ow)
 		defer ctx.Release(cols)
 	}
+	// The Relu in the micro-kernels' stores, where the product is packed
+	// and biased and the epilogue a plain Relu.
+	reluStored := k.reluStores && packed && bias != nil && !noReluStores
 	// strip computes output pixels [j0, j1) of group gi of image b from B in
 	// src, whose first column is pixel j0.
 	strip := func(b, gi, j0, j1 int, src gemm.Matrix, threads int, regs [][]float32) {
@@ -421,11 +430,16 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 			// machine) 0.79-0.83 with 16 and 32 input channels, but
 			// 0.98-1.08 with 64 and 128, which keep the tiles.
 			grid := gemm.Grid{Data: src.Data, Offs: k.planeOffs(cg, spatialN), Rows: 1, Cols: n, RowStride: n}
-			if bias != nil {
+			switch {
+			case reluStored:
+				gemm.MulPackedAGridBiasRelu(k.narrow[gi], grid, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
+			case bias != nil:
 				gemm.MulPackedAGridBias(k.narrow[gi], grid, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
-			} else {
+			default:
 				gemm.MulPackedAGrid(k.narrow[gi], grid, 0, dst, spatialN, threads)
 			}
+		case reluStored:
+			gemm.MulPackedABiasRelu(packs[gi], n, src, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
 		case packed && bias != nil: // the micro-kernels add the bias as they store
 			gemm.MulPackedABias(packs[gi], n, src, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
 		case packed:
@@ -440,7 +454,7 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 			}
 			gemm.Sgemm(mg, n, kk, 1, gemm.Matrix{Data: wdata[gi*mg*kk:], Stride: kk}, src, beta, dst, spatialN, threads)
 		}
-		if epi != nil {
+		if epi != nil && !reluStored {
 			k.finishPlanes(epi, regs, od, base/spatialN, base/spatialN+mg, spatialN, j0, j0+n)
 		}
 		for i := 0; skip && i < mg; i++ {
@@ -974,6 +988,17 @@ func (k *convKernel) gridLayoutFor(geo convGeom, cg int) *gridLayout {
 		k.layout.Store(l)
 	}
 	return l
+}
+
+// noReluStores runs a Conv's Relu as a pass after the product instead of
+// in the GEMM's stores, for the tests and benchmarks that compare.
+var noReluStores = false
+
+// isReluEpilogue reports whether e is exactly a Relu: x*1 + -0 is x for
+// every x (-0 and NaN included), then clamped below at 0 and not above,
+// which the tile kernels' clamp (accRelu) computes bit for bit.
+func isReluEpilogue(e vec.Epilogue) bool {
+	return e.Mul == 1 && math.Float32bits(e.Add) == 0x80000000 && math.Float32bits(e.Lo) == 0 && math.IsInf(float64(e.Hi), 1)
 }
 
 // pointwiseTiles keeps pointwise convolutions on the 12-row tiles, for the

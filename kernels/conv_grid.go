@@ -136,7 +136,8 @@ func roundUp8(n int) int { return (n + 7) &^ 7 }
 // weights of each group (and their 4-row packing, or nil, taken where it
 // computes fewer padding tiles), the epilogue prog bound as epi (or nil), and
 // the shortcut skip that res adds after it (or nil).
-func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, packs, narrow []*gemm.PackedA, prog *ewProgram, epi *ewRun, res *residual, skip []float32) {
+func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, packs, narrow []*gemm.PackedA, prog *ewProgram, epi *ewRun, res *residual, skip []float32, reluStores bool) {
+	reluStored := reluStores && bias != nil && !noReluStores
 	geo, cg := l.geo, l.cg
 	c := g * cg
 	m := g * mg
@@ -223,9 +224,12 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 			if narrow != nil && gemm.GridTiles(narrow[gi], np) < gemm.GridTiles(pa, np) {
 				pa = narrow[gi]
 			}
-			if bias != nil { // the micro-kernels add the bias as they store
+			switch {
+			case reluStored: // a plain Relu epilogue, in the stores
+				gemm.MulPackedAGridBiasRelu(pa, grid, bias[gi*mg:(gi+1)*mg], dst, ldd, threads)
+			case bias != nil: // the micro-kernels add the bias as they store
 				gemm.MulPackedAGridBias(pa, grid, bias[gi*mg:(gi+1)*mg], dst, ldd, threads)
-			} else {
+			default:
 				gemm.MulPackedAGrid(pa, grid, 0, dst, ldd, threads)
 			}
 			if wide != nil {
@@ -233,7 +237,7 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 					copyRowsOut(og[i*spatialN+y0*ow:], ow, wide[i*np:], cols, y1-y0)
 				}
 			}
-			if epi != nil {
+			if epi != nil && !reluStored {
 				epi.planes(regs, od, base/spatialN, base/spatialN+mg, spatialN, y0*ow, y1*ow)
 			}
 			for i := 0; res != nil && i < mg; i++ {

@@ -128,7 +128,7 @@ func (l *stemLayout) fill(src, dst []float32, i0, i1 int) {
 // output rows of one image and group, with its own strip
 // buffers: one parallel region, and each thread's layout, GEMM and
 // epilogue stay in its own core's cache.
-func runStem(ctx *Context, l *stemLayout, n, g, mg int, xd, od, bias []float32, packs, narrow []*gemm.PackedA, prog *ewProgram, epi *ewRun, eps []vec.Epilogue) {
+func runStem(ctx *Context, l *stemLayout, n, g, mg int, xd, od, bias []float32, packs, narrow []*gemm.PackedA, prog *ewProgram, epi *ewRun, eps []vec.Epilogue, reluStores bool) {
 	geo, cg := l.geo, l.cg
 	c := g * cg
 	oh, ow, cols := geo.oh, geo.ow, l.cols
@@ -165,6 +165,8 @@ func runStem(ctx *Context, l *stemLayout, n, g, mg int, xd, od, bias []float32, 
 		if epi != nil && eps == nil {
 			regs = prog.registers()
 		}
+		// A plain Relu goes into the GEMM's stores (see convKernel.reluStores).
+		relu := reluStores && bs != nil && !noReluStores
 		// finish applies the epilogue to output rows [y0, y1), just
 		// computed and still in cache. Inside the band it runs on to a
 		// multiple of 8 floats, into the next row, which is computed
@@ -188,21 +190,23 @@ func runStem(ctx *Context, l *stemLayout, n, g, mg int, xd, od, bias []float32, 
 			l.fill(xg, buf, y0, min(l.hq, y1+halo))
 			grid := gemm.Grid{Data: buf, Offs: l.offs, Rows: y1 - y0, Cols: cols, RowStride: l.wq}
 			if wide == nil {
-				stemGEMM(packs[gi], narrow, gi, grid, bs, og[y0*ow:], spatialN)
-				finish(y0, y1)
+				stemGEMM(packs[gi], narrow, gi, grid, bs, og[y0*ow:], spatialN, relu)
+				if !relu {
+					finish(y0, y1)
+				}
 				continue
 			}
 			np := (y1 - y0) * cols
-			stemGEMM(packs[gi], narrow, gi, grid, bs, wide, np)
+			stemGEMM(packs[gi], narrow, gi, grid, bs, wide, np, relu)
 			for i := 0; i < mg; i++ {
-				if eps != nil {
+				if eps != nil && !relu {
 					// One call per channel on the strip's rows, a
 					// multiple of 8 wide, before they go out.
 					eps[gi*mg+i].Apply(wide[i*np : (i+1)*np])
 				}
 				copyRowsOut(og[i*spatialN+y0*ow:], ow, wide[i*np:], cols, y1-y0)
 			}
-			if eps == nil {
+			if eps == nil && !relu {
 				finish(y0, y1)
 			}
 		}
@@ -251,15 +255,19 @@ func gcd(a, b int) int {
 
 // stemGEMM multiplies group gi's packed weights by grid into dst (ldd
 // apart), with the 4-row packing where it computes fewer padding tiles, and
-// the bias bs (nil for none) added as the micro-kernels store.
-func stemGEMM(pa *gemm.PackedA, narrow []*gemm.PackedA, gi int, grid gemm.Grid, bs, dst []float32, ldd int) {
+// the bias bs (nil for none) added as the micro-kernels store, and with relu
+// (and a bias) the Relu too.
+func stemGEMM(pa *gemm.PackedA, narrow []*gemm.PackedA, gi int, grid gemm.Grid, bs, dst []float32, ldd int, relu bool) {
 	np := grid.Rows * grid.Cols
 	if narrow != nil && gemm.GridTiles(narrow[gi], np) < gemm.GridTiles(pa, np) {
 		pa = narrow[gi]
 	}
-	if bs != nil {
+	switch {
+	case relu:
+		gemm.MulPackedAGridBiasRelu(pa, grid, bs, dst, ldd, 1)
+	case bs != nil:
 		gemm.MulPackedAGridBias(pa, grid, bs, dst, ldd, 1)
-		return
+	default:
+		gemm.MulPackedAGrid(pa, grid, 0, dst, ldd, 1)
 	}
-	gemm.MulPackedAGrid(pa, grid, 0, dst, ldd, 1)
 }

@@ -36,7 +36,36 @@ const (
 	// split into k blocks this way gives, bit for bit, the sums of one
 	// block (see PackAStreamed).
 	accChain
+	// accRelu, or-ed into a mode, clamps each stored sum below at +0 as a
+	// Relu after the product would: max(0, x), NaN and -0 passing through.
+	// Only the last k block's stores carry it.
+	accRelu accMode = 4
 )
+
+// modeOf is accAdd for acc, else accOverwrite, with accRelu when relu.
+func modeOf(acc, relu bool) accMode {
+	m := accOverwrite
+	if acc {
+		m = accAdd
+	}
+	if relu {
+		m |= accRelu
+	}
+	return m
+}
+
+// reluRows clamps rows x cols of c (rows ldc apart) below at +0 as accRelu
+// does, for the stores the tile kernels do not make.
+func reluRows(c []float32, ldc, rows, cols int) {
+	for i := 0; i < rows; i++ {
+		row := c[i*ldc : i*ldc+cols]
+		for j, v := range row {
+			if v < 0 {
+				row[j] = 0
+			}
+		}
+	}
+}
 
 type kernel struct {
 	name   string
@@ -226,6 +255,25 @@ func MulPackedABias(p *PackedA, n int, b Matrix, bias []float32, c []float32, ld
 	run(p.M, n, p.K, aSource{packed: p}, bSource{mat: b}, 0, c, ldc, threads, bias)
 }
 
+// MulPackedABiasRelu computes C = max(0, P * B + bias) as MulPackedABias
+// followed by a Relu over C would, bit for bit, in the micro-kernels' stores
+// instead of a pass over C: a convolution with a Relu after it.
+func MulPackedABiasRelu(p *PackedA, n int, b Matrix, bias []float32, c []float32, ldc int, threads int) {
+	if p.mr != active.mr {
+		panic("gemm: PackedA was packed for another kernel")
+	}
+	if p.M == 0 || n == 0 {
+		return
+	}
+	_ = bias[p.M-1]
+	if p.K == 0 {
+		fillBias(c, ldc, bias, p.M, n)
+		reluRows(c, ldc, p.M, n)
+		return
+	}
+	runRelu(p.M, n, p.K, aSource{packed: p}, bSource{mat: b}, 0, c, ldc, threads, bias, true)
+}
+
 // MulPackedAPart computes one of parts shares of the rows of C = P * B, or of
 // C = P * B + bias with a non-nil bias, overwriting them, on the calling
 // goroutine, and returns the share's rows [i0, i1). Shares are whole row
@@ -383,12 +431,17 @@ const (
 // threads goroutines of the shared pool, and multiplies; a non-nil bias (with
 // beta 0) is added to C's rows.
 func run(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, threads int, bias []float32) {
+	runRelu(m, n, k, a, b, beta, c, ldc, threads, bias, false)
+}
+
+// runRelu is run, with a Relu over C when relu (see accRelu).
+func runRelu(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, threads int, bias []float32, relu bool) {
 	kr := active
 	threads = parallel.Split(max(1, threads), 2*m*n*k, minFlopsPerThread)
 	colTiles := (n + kr.nr - 1) / kr.nr
 	rowTiles := (m + kr.mr - 1) / kr.mr
 	if threads == 1 {
-		block(kr, 0, m, 0, n, k, a, b, beta, c, ldc, bias)
+		blockRelu(kr, 0, m, 0, n, k, a, b, beta, c, ldc, bias, relu)
 		return
 	}
 	// Each item packs its own share of an operand that is not prepacked, and
@@ -405,7 +458,7 @@ func run(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, 
 		items := min(colTiles, itemsPerThread*threads)
 		parallel.For(threads, items, func(i int) {
 			j0, j1 := i*colTiles/items*kr.nr, min(n, (i+1)*colTiles/items*kr.nr)
-			block(kr, 0, m, j0, j1, k, a, b, beta, c, ldc, bias)
+			blockRelu(kr, 0, m, j0, j1, k, a, b, beta, c, ldc, bias, relu)
 		})
 		return
 	}
@@ -414,7 +467,7 @@ func run(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, 
 	items := min(rowTiles, itemsPerThread*threads)
 	parallel.For(threads, items, func(i int) {
 		i0, i1 := i*rowTiles/items*kr.mr, min(m, (i+1)*rowTiles/items*kr.mr)
-		block(kr, i0, i1, 0, n, k, a, b, beta, c, ldc, bias)
+		blockRelu(kr, i0, i1, 0, n, k, a, b, beta, c, ldc, bias, relu)
 	})
 }
 
@@ -470,6 +523,13 @@ func getBuf(n int) *[]float32 {
 // then NR x MR tiles with the micro-kernel. A non-nil bias (indexed by C's
 // row) is added by the first k block.
 func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32, c []float32, ldc int, bias []float32) {
+	blockRelu(kr, i0, i1, j0, j1, k, a, b, beta, c, ldc, bias, false)
+}
+
+// blockRelu is block, with a Relu over C when relu: the last k block's
+// tile-column kernels clamp as they store (accRelu), the other stores are
+// clamped after them.
+func blockRelu(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32, c []float32, ldc int, bias []float32, relu bool) {
 	mr, nr := kr.mr, kr.nr
 	var bp, ap *[]float32
 	if b.packed == nil {
@@ -501,6 +561,7 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 		for pc := 0; pc < k; pc += kcb {
 			kc := min(kcb, k-pc)
 			acc := pc > 0 || beta != 0
+			last := relu && pc+kc == k
 			var bs []float32 // the bias, for this k block
 			mode := accOverwrite
 			switch {
@@ -574,12 +635,19 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 					default:
 						bPanel = bBlock[jr*kc:]
 					}
+					rmode := mode
+					if last {
+						rmode |= accRelu
+					}
 					if nn == nr && kr.rows != nil {
-						kr.rows(kc, aBlock, bPanel, ldb, c[ic*ldc+jc+jr:], ldc, mode, mc, rowsFrom(bs, ic))
+						kr.rows(kc, aBlock, bPanel, ldb, c[ic*ldc+jc+jr:], ldc, rmode, mc, rowsFrom(bs, ic))
 						continue
 					}
 					if chain { // the ragged right edge, through a scratch tile
 						chainEdge(kr, kc, aBlock, bPanel, ldb, c[ic*ldc+jc+jr:], ldc, mode, mc, nn, rowsFrom(bs, ic), edge[:])
+						if last {
+							reluRows(c[ic*ldc+jc+jr:], ldc, mc, nn)
+						}
 						continue
 					}
 					for ir := 0; ir < mc; ir += mr {
@@ -597,6 +665,9 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 							} else {
 								kr.fn(kc, aPanel, bPanel, c[ci:], ldc, accT)
 							}
+							if last {
+								reluRows(c[ci:], ldc, mr, nr)
+							}
 							continue
 						}
 						if inPlace { // a partial row tile: pack the panel for the scratch path
@@ -609,6 +680,9 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 							kr.fn(kc, aPanel, bPanel, edge[:], nr, false)
 						}
 						storeTile(c[ci:], ldc, edge[:], nr, mm, nn, acc, rowsFrom(bs, ic+ir))
+						if last {
+							reluRows(c[ci:], ldc, mm, nn)
+						}
 					}
 				}
 			}

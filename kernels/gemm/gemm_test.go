@@ -113,12 +113,16 @@ func TestPacked(t *testing.T) {
 func TestMulPackedABias(t *testing.T) {
 	withEachKernel(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(7, 8))
-		for _, s := range [][3]int{{64, 3025, 16}, {13, 50, 600}, {5, 70, 9}, {12, 33, 27}, {150, 169, 64}, {7, 2100, 1}, {30, 40, 0}} {
+		for _, s := range [][3]int{{64, 3025, 16}, {13, 50, 600}, {5, 70, 9}, {12, 33, 27}, {150, 169, 64}, {7, 2100, 1}, {30, 40, 0}, {40, 300, 200}} {
 			m, n, k := s[0], s[1], s[2]
 			for _, threads := range []int{1, 2} {
 				a := Matrix{randMat(r, m*k+1), k, false}
 				b := Matrix{randMat(r, k*n+1), n, false}
 				checkBiasAsFill(t, r, PackA(m, k, 1, a), n, b, n+3, threads, fmt.Sprintf("m=%d n=%d k=%d threads=%d", m, n, k, threads))
+				// k blocks chained (accChain), the Relu on the last
+				if p := PackAStreamed(m, k, 1, a); p != nil {
+					checkBiasRelu(t, r, p, n, b, n+3, threads, fmt.Sprintf("streamed m=%d n=%d k=%d threads=%d", m, n, k, threads))
+				}
 			}
 		}
 	})
@@ -262,6 +266,41 @@ func checkBiasAsFill(t *testing.T, r *rand.Rand, p *PackedA, n int, b Matrix, ld
 		if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
 			t.Fatalf("%s: C[%d] = %v, filled bias then beta 1 gives %v", what, i, got[i], want[i])
 		}
+	}
+	checkBiasRelu(t, r, p, n, b, ldc, threads, what)
+}
+
+// checkBiasRelu: MulPackedABiasRelu gives MulPackedABias's sums clamped as
+// a Relu after them would, bit for bit, and leaves C's columns past n alone.
+func checkBiasRelu(t *testing.T, r *rand.Rand, p *PackedA, n int, b Matrix, ldc, threads int, what string) {
+	t.Helper()
+	bias := randMat(r, p.M)
+	want, got := make([]float32, p.M*ldc), randMat(r, p.M*ldc)
+	copy(want, got)
+	MulPackedABias(p, n, b, bias, want, ldc, threads)
+	reluRows(want, ldc, p.M, n)
+	MulPackedABiasRelu(p, n, b, bias, got, ldc, threads)
+	checkRelu(t, want, got, what)
+}
+
+// checkRelu compares C from a Relu variant with want (the plain product
+// then reluRows), bit for bit, and fails unless some sums were clamped and
+// some kept (the test would not see a missing or misplaced clamp).
+func checkRelu(t *testing.T, want, got []float32, what string) {
+	t.Helper()
+	clamped, kept := 0, 0
+	for i := range want {
+		if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
+			t.Fatalf("%s, Relu: C[%d] = %v, the product then a Relu gives %v", what, i, got[i], want[i])
+		}
+		if want[i] == 0 {
+			clamped++
+		} else if want[i] > 0 {
+			kept++
+		}
+	}
+	if len(want) > 64 && (clamped == 0 || kept == 0) {
+		t.Fatalf("%s, Relu: %d sums clamped, %d kept: the case does not test the clamp", what, clamped, kept)
 	}
 }
 

@@ -15,7 +15,7 @@ offsets variants read the B panel where a convolution's input lies (see
 Grid): row p at b[offs[p]:][:8], b[offs[p]+d1:][:8] (and +d2 for 4 x 24).
 """
 
-def store_tile(w, name, mr, groups, bias_off, acc_flag="R8", reg="Y", vbytes=32, bias_reg="Y15", ldc_off=None):
+def store_tile(w, name, mr, groups, bias_off, acc_flag="R8", reg="Y", vbytes=32, bias_reg="Y15", ldc_off=None, zero="Y14"):
     """The tail of a tile kernel after its k loop: store the first SI rows
     (SI = min(rows left, mr)) of the mr x groups accumulators (Y0.., 8
     floats a group) into C: added to it when acc, else (at
@@ -24,7 +24,10 @@ def store_tile(w, name, mr, groups, bias_off, acc_flag="R8", reg="Y", vbytes=32,
     that fills it. A last tile of fewer rows is stored by these vector
     stores too, not through a scratch tile. Then step to the next tile and
     return when no rows are left. acc_flag holds the acc argument, zero
-    extended."""
+    extended; its bit 2 (accRelu) clamps each sum below at +0 as it is
+    stored, as a Relu after the product would (max(0, x): NaN and -0 pass
+    through), in a copy of the store code. zero is a register free after
+    the k loop."""
     acc = [[f"{reg}{i*groups+j}" for j in range(groups)] for i in range(mr)]
 
     def rows(name_end, emit_row):
@@ -42,38 +45,55 @@ def store_tile(w, name, mr, groups, bias_off, acc_flag="R8", reg="Y", vbytes=32,
     w(f"\tMOVQ ${mr}, SI")
     w("\tCMPQ R13, SI")
     w("\tCMOVQLT R13, SI")
-    w(f"\tCMPQ {acc_flag}, $1")
-    w(f"\tJNE {name}_overwrite")
+    w(f"\tTESTQ $4, {acc_flag}")
+    w(f"\tJNE {name}_relu")
+    nxt = f"{name}_next"
 
-    def add_row(i):
-        for j, r in enumerate(acc[i]):
-            w(f"\tVADDPS {vbytes*j}(R11), {r}, {r}")
-            w(f"\tVMOVUPS {r}, {vbytes*j}(R11)")
-    rows(f"{name}_next", add_row)
-    w(f"\tJMP {name}_next")
-    w(f"{name}_overwrite:")
-    w(f"\tMOVQ bias+{bias_off}(FP), CX")
-    w("\tTESTQ CX, CX")
-    w(f"\tJEQ {name}_plain")
+    def body(p, relu):
+        def clamp(r):
+            if relu:
+                w(f"\tVMAXPS {r}, {zero}, {r}")
+        w(f"\tCMPQ {acc_flag}, ${5 if relu else 1}")
+        w(f"\tJNE {p}_overwrite")
 
-    def bias_row(i):
-        w(f"\tVBROADCASTSS {4*i}(CX), {bias_reg}")
-        for j, r in enumerate(acc[i]):
-            w(f"\tVADDPS {bias_reg}, {r}, {r}")
-            w(f"\tVMOVUPS {r}, {vbytes*j}(R11)")
-    rows(f"{name}_biased", bias_row)
-    w(f"{name}_biased:")
-    # The bias pointer, kept in its argument slot, moves on by a tile's rows.
-    w(f"\tADDQ ${4*mr}, CX")
-    w(f"\tMOVQ CX, bias+{bias_off}(FP)")
-    w(f"\tJMP {name}_next")
-    w(f"{name}_plain:")
+        def add_row(i):
+            for j, r in enumerate(acc[i]):
+                w(f"\tVADDPS {vbytes*j}(R11), {r}, {r}")
+                clamp(r)
+                w(f"\tVMOVUPS {r}, {vbytes*j}(R11)")
+        rows(nxt, add_row)
+        w(f"\tJMP {nxt}")
+        w(f"{p}_overwrite:")
+        w(f"\tMOVQ bias+{bias_off}(FP), CX")
+        w("\tTESTQ CX, CX")
+        w(f"\tJEQ {p}_plain")
 
-    def plain_row(i):
-        for j, r in enumerate(acc[i]):
-            w(f"\tVMOVUPS {r}, {vbytes*j}(R11)")
-    rows(f"{name}_next", plain_row)
-    w(f"{name}_next:")
+        def bias_row(i):
+            w(f"\tVBROADCASTSS {4*i}(CX), {bias_reg}")
+            for j, r in enumerate(acc[i]):
+                w(f"\tVADDPS {bias_reg}, {r}, {r}")
+                clamp(r)
+                w(f"\tVMOVUPS {r}, {vbytes*j}(R11)")
+        rows(f"{p}_biased", bias_row)
+        w(f"{p}_biased:")
+        # The bias pointer, kept in its argument slot, moves on by a tile's rows.
+        w(f"\tADDQ ${4*mr}, CX")
+        w(f"\tMOVQ CX, bias+{bias_off}(FP)")
+        w(f"\tJMP {nxt}")
+        w(f"{p}_plain:")
+
+        def plain_row(i):
+            for j, r in enumerate(acc[i]):
+                clamp(r)
+                w(f"\tVMOVUPS {r}, {vbytes*j}(R11)")
+        rows(nxt, plain_row)
+
+    body(name, False)
+    w(f"\tJMP {nxt}")
+    w(f"{name}_relu:")
+    w(f"\tVXORPS {zero}, {zero}, {zero}")
+    body(f"{name}_r", True)
+    w(f"{nxt}:")
     w("\tMOVQ DX, R11")
     w(f"\tIMULQ ${mr}, R11")
     w("\tADDQ R11, DI")
@@ -104,8 +124,8 @@ def chain_load(w, name, mr, groups, flag, reg="Y", vbytes=32):
     (DI, rows DX bytes apart) instead of zero, so the FMAs continue the
     chains the block before stored and the sums are those of one block.
     flag holds the acc argument, zero extended."""
-    w(f"\tCMPQ {flag}, $2")
-    w(f"\tJNE {name}_k")
+    w(f"\tBTQ $1, {flag}")
+    w(f"\tJCC {name}_k")
     w("\tMOVQ DI, R11")
     for i in range(mr):
         for j in range(groups):
@@ -286,9 +306,9 @@ def kernel_avx512(name, offs, mr):
     w(f"{name}_store:")
     w(f"\tMOVBLZX acc+{72 if offs else 48}(FP), CX")
     if offs:
-        store_tile(w, name, mr, 2, 88, "CX", reg="Z", vbytes=64, bias_reg="Z31", ldc_off=40)
+        store_tile(w, name, mr, 2, 88, "CX", reg="Z", vbytes=64, bias_reg="Z31", ldc_off=40, zero="Z30")
     else:
-        store_tile(w, name, mr, 2, 64, "CX", reg="Z", vbytes=64, bias_reg="Z31")
+        store_tile(w, name, mr, 2, 64, "CX", reg="Z", vbytes=64, bias_reg="Z31", zero="Z30")
     return out
 
 lines = ["// Code generated by gen_tiles.py. DO NOT EDIT.", "", "//go:build amd64 && !purego", "", '#include "textflag.h"', ""]

@@ -35,7 +35,7 @@ type gridKernel struct {
 }
 
 // gridFn computes a grid kernel's column of tiles (see gridKernel).
-type gridFn func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32)
+type gridFn func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc accMode, rows int, bias []float32)
 
 // gridKernelFor is the active kernel's grid kernel for A packed with mr rows
 // per panel, or nil.
@@ -125,7 +125,21 @@ func MulPackedAGridBias(p *PackedA, g Grid, bias []float32, c []float32, ldc int
 	mulGrid(p, g, 0, bias, c, ldc, threads)
 }
 
+// MulPackedAGridBiasRelu computes C = max(0, P * B + bias) for B read
+// through g, as MulPackedAGridBias followed by a Relu over C would, bit for
+// bit, in the micro-kernels' stores (see accRelu).
+func MulPackedAGridBiasRelu(p *PackedA, g Grid, bias []float32, c []float32, ldc int, threads int) {
+	if p.M > 0 {
+		_ = bias[p.M-1]
+	}
+	mulGridRelu(p, g, 0, bias, c, ldc, threads, true)
+}
+
 func mulGrid(p *PackedA, g Grid, beta float32, bias []float32, c []float32, ldc int, threads int) {
+	mulGridRelu(p, g, beta, bias, c, ldc, threads, false)
+}
+
+func mulGridRelu(p *PackedA, g Grid, beta float32, bias []float32, c []float32, ldc int, threads int, relu bool) {
 	gk := gridKernelFor(p.mr)
 	if gk == nil && p.mr != active.mr {
 		panic("gemm: PackedA was packed for another kernel")
@@ -140,9 +154,12 @@ func mulGrid(p *PackedA, g Grid, beta float32, bias []float32, c []float32, ldc 
 	if p.K == 0 {
 		if bias != nil {
 			fillBias(c, ldc, bias, p.M, n)
-			return
+		} else {
+			scaleC(p.M, n, beta, c, ldc)
 		}
-		scaleC(p.M, n, beta, c, ldc)
+		if relu {
+			reluRows(c, ldc, p.M, n)
+		}
 		return
 	}
 	if beta != 0 && beta != 1 {
@@ -160,13 +177,13 @@ func mulGrid(p *PackedA, g Grid, beta float32, bias []float32, c []float32, ldc 
 	threads = parallel.Split(max(1, threads), 2*p.M*n*p.K, minFlopsPerThread)
 	panels := (n + nr - 1) / nr
 	if threads == 1 {
-		gridBlock(gk, p, g, lo, hi, 0, p.M, 0, n, beta, bias, c, ldc)
+		gridBlock(gk, p, g, lo, hi, 0, p.M, 0, n, beta, bias, c, ldc, relu)
 		return
 	}
 	items := min(panels, itemsPerThread*threads)
 	parallel.For(threads, items, func(i int) {
 		j0, j1 := i*panels/items*nr, min(n, (i+1)*panels/items*nr)
-		gridBlock(gk, p, g, lo, hi, 0, p.M, j0, j1, beta, bias, c, ldc)
+		gridBlock(gk, p, g, lo, hi, 0, p.M, j0, j1, beta, bias, c, ldc, relu)
 	})
 }
 
@@ -204,7 +221,7 @@ func MulPackedAGridPart(p *PackedA, g Grid, part, parts int, bias []float32, c [
 	for _, o := range g.Offs {
 		lo, hi = min(lo, o), max(hi, o)
 	}
-	gridBlock(gk, p, g, lo, hi, i0, i1, 0, n, 0, bias, c, ldc)
+	gridBlock(gk, p, g, lo, hi, i0, i1, 0, n, 0, bias, c, ldc, false)
 	return i0, i1
 }
 
@@ -222,8 +239,9 @@ func GridPartTiles(p *PackedA, parts, n int) int {
 // for the bounds of the in-place reads. The loops run the Goto way: k blocks,
 // then blocks of mcBlock rows of A (which stay in L2 while the panels of B
 // pass), then 16- or 24-wide panels of B, read where they lie. A non-nil
-// bias is added by the first k block.
-func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, m0, m1, j0, j1 int, beta float32, bias []float32, c []float32, ldc int) {
+// bias is added by the first k block. With relu, the last k block clamps C
+// below at +0 (accRelu; in Go where no grid kernel stores).
+func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, m0, m1, j0, j1 int, beta float32, bias []float32, c []float32, ldc int, relu bool) {
 	if p.kc != kcBlock {
 		panic("gemm: a streamed PackedA (PackAStreamed) on a Grid")
 	}
@@ -242,6 +260,8 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, m0, m1, j0, j1 int, b
 	for pc := 0; pc < p.K; pc += kcBlock {
 		kc := min(kcBlock, p.K-pc)
 		acc := pc > 0 || beta != 0
+		last := relu && pc+kc == p.K
+		mode := modeOf(acc, last)
 		var bs []float32 // the bias, for this k block
 		if !acc {
 			bs = bias
@@ -264,9 +284,9 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, m0, m1, j0, j1 int, b
 				}
 				// run computes rows rows from row ir into dst, adding bias
 				// (from row ir on) unless accD or bias is nil.
-				var run func(ir, rows int, dst []float32, ldd int, accD bool, bias []float32)
+				var run func(ir, rows int, dst []float32, ldd int, accD accMode, bias []float32)
 				if inPlace {
-					run = func(ir, rows int, dst []float32, ldd int, accD bool, bias []float32) {
+					run = func(ir, rows int, dst []float32, ldd int, accD accMode, bias []float32) {
 						gk.fn(kc, p.block(ir, pc, kc), g.Data[base:], offs, ds[:], dst, ldd, accD, rows, bias)
 					}
 				} else {
@@ -283,20 +303,23 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, m0, m1, j0, j1 int, b
 								seq[i] = i * nr
 							}
 						}
-						run = func(ir, rows int, dst []float32, ldd int, accD bool, bias []float32) {
+						run = func(ir, rows int, dst []float32, ldd int, accD accMode, bias []float32) {
 							gk.fn(kc, p.block(ir, pc, kc), panel, seq[:kc], seqDs[:], dst, ldd, accD, rows, bias)
 						}
 					} else {
 						kr := active
 						// rows is a whole number of tiles here: kr.fn stores whole tiles.
-						run = func(ir, rows int, dst []float32, ldd int, accD bool, bias []float32) {
+						run = func(ir, rows int, dst []float32, ldd int, accD accMode, bias []float32) {
 							for t := 0; t < rows/mr; t++ {
-								d, accT := dst[t*mr*ldd:], accD
-								if !accD && bias != nil { // kr.fn adds only C: fill the tile with the bias
+								d, accT := dst[t*mr*ldd:], accD&accAdd != 0
+								if !accT && bias != nil { // kr.fn adds only C: fill the tile with the bias
 									fillBias(d, ldd, bias[t*mr:], mr, nr)
 									accT = true
 								}
 								kr.fn(kc, p.block(ir+t*mr, pc, kc), panel, d, ldd, accT)
+								if accD&accRelu != 0 {
+									reluRows(d, ldd, mr, nr)
+								}
 							}
 						}
 					}
@@ -308,21 +331,24 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, m0, m1, j0, j1 int, b
 				ir0 := ic
 				switch {
 				case nn == nr && gk != nil:
-					run(ic, mc, c[ic*ldc+jr:], ldc, acc, rowsFrom(bs, ic))
+					run(ic, mc, c[ic*ldc+jr:], ldc, mode, rowsFrom(bs, ic))
 					ir0 = ic + mc
 				case gk != nil && nn%8 == 0 && gk.narrow[nn/8] != nil && groupsInPlace(g, lo, hi, base, ds[:], jr, nn/8):
-					gk.narrow[nn/8](kc, p.block(ic, pc, kc), g.Data[base:], offs, ds[:], c[ic*ldc+jr:], ldc, acc, mc, rowsFrom(bs, ic))
+					gk.narrow[nn/8](kc, p.block(ic, pc, kc), g.Data[base:], offs, ds[:], c[ic*ldc+jr:], ldc, mode, mc, rowsFrom(bs, ic))
 					ir0 = ic + mc
 				case nn == nr && mc >= mr:
 					full := mc / mr * mr
-					run(ic, full, c[ic*ldc+jr:], ldc, acc, rowsFrom(bs, ic))
+					run(ic, full, c[ic*ldc+jr:], ldc, mode, rowsFrom(bs, ic))
 					ir0 = ic + full
 				}
 				for ir := ir0; ir < ic+mc; ir += mr {
 					mm := min(mr, m1-ir)
 					ci := ir*ldc + jr
-					run(ir, mr, edge[:], nr, false, nil)
+					run(ir, mr, edge[:], nr, accOverwrite, nil)
 					storeTile(c[ci:], ldc, edge[:], nr, mm, nn, acc, rowsFrom(bs, ir))
+					if last {
+						reluRows(c[ci:], ldc, mm, nn)
+					}
 				}
 			}
 		}

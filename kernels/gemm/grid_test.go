@@ -73,12 +73,15 @@ func checkGridBias(t *testing.T, r *rand.Rand, p *PackedA, g Grid, m, n, ldc, th
 	fillBias(want, ldc, bias, m, n)
 	MulPackedAGrid(p, g, 1, want, ldc, threads)
 	MulPackedAGridBias(p, g, bias, got, ldc, threads)
+	what := fmt.Sprintf("grid %dx%d (stride %d) m=%d k=%d mr=%d threads=%d", g.Rows, g.Cols, g.RowStride, m, len(g.Offs), p.mr, threads)
 	for i := range want {
 		if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
-			t.Fatalf("grid %dx%d (stride %d) m=%d k=%d mr=%d threads=%d: C[%d] = %v, filled bias then beta 1 gives %v",
-				g.Rows, g.Cols, g.RowStride, m, len(g.Offs), p.mr, threads, i, got[i], want[i])
+			t.Fatalf("%s: C[%d] = %v, filled bias then beta 1 gives %v", what, i, got[i], want[i])
 		}
 	}
+	reluRows(want, ldc, m, n)
+	MulPackedAGridBiasRelu(p, g, bias, got, ldc, threads)
+	checkRelu(t, want, got, what)
 }
 
 // TestMulPackedAGridPart: shares of the rows, with and without a bias, give

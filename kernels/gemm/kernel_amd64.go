@@ -48,7 +48,7 @@ var avx2Kernel = kernel{name: "avx2-6x16", mr: 6, nr: 16, fn: func(kc int, a, b,
 	_ = c[5*ldc+7]
 	kernelAVX2Half(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
 }, rows8: rows8AVX2, rows: tileColumn(6, 16, kernelAVX2Tiles), grid: []gridKernel{
-	{mr: 6, nr: 16, fn: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32) {
+	{mr: 6, nr: 16, fn: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc accMode, rows int, bias []float32) {
 		_ = a[kc*6*((rows+5)/6)-1]
 		_ = offs[kc-1]
 		_ = c[(rows-1)*ldc+15]
@@ -64,8 +64,8 @@ var grid4x24 = gridKernel{mr: 4, nr: 24, fn: offs4(24, kernelAVX2Offs4x24),
 // offs4 wraps one of the 4-row offsets kernels, cols (8, 16 or 24) wide:
 // it reads its groups at offs[p], offs[p]+d1 and offs[p]+d2, as many as
 // it has.
-func offs4(cols int, k func(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, rows int, bias *float32)) gridFn {
-	return func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32) {
+func offs4(cols int, k func(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc accMode, rows int, bias *float32)) gridFn {
+	return func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc accMode, rows int, bias []float32) {
 		_ = a[kc*4*((rows+3)/4)-1]
 		_ = offs[kc-1]
 		_ = c[(rows-1)*ldc+cols-1]
@@ -94,16 +94,16 @@ func biasPtr(bias []float32, rows int) *float32 {
 func kernelAVX2Tiles(kc int, a, b *float32, ldb int, c *float32, ldc int, acc accMode, rows int, bias *float32)
 
 //go:noescape
-func kernelAVX2OffsTiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1 int, acc bool, rows int, bias *float32)
+func kernelAVX2OffsTiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1 int, acc accMode, rows int, bias *float32)
 
 //go:noescape
-func kernelAVX2Offs4x24(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, rows int, bias *float32)
+func kernelAVX2Offs4x24(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc accMode, rows int, bias *float32)
 
 //go:noescape
-func kernelAVX2Offs4x8(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, rows int, bias *float32)
+func kernelAVX2Offs4x8(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc accMode, rows int, bias *float32)
 
 //go:noescape
-func kernelAVX2Offs4x16(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc bool, rows int, bias *float32)
+func kernelAVX2Offs4x16(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2 int, acc accMode, rows int, bias *float32)
 
 var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
 	_ = a[kc*12-1]
@@ -160,8 +160,8 @@ var grid8x32 = gridKernel{mr: 8, nr: 32, fn: offs32(8, kernelAVX512Offs8Tiles)}
 
 // offs32 wraps one of the mr-row AVX-512 offsets kernels (four 8-float
 // groups a row, at ds[0..3]) with its bounds checks.
-func offs32(mr int, k func(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc bool, rows int, bias *float32)) gridFn {
-	return func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc bool, rows int, bias []float32) {
+func offs32(mr int, k func(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc accMode, rows int, bias *float32)) gridFn {
+	return func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc accMode, rows int, bias []float32) {
 		_ = a[kc*mr*((rows+mr-1)/mr)-1]
 		_ = offs[kc-1]
 		_ = c[(rows-1)*ldc+31]
@@ -170,13 +170,13 @@ func offs32(mr int, k func(kc int, a, b *float32, offs *int, c *float32, ldc, d1
 }
 
 //go:noescape
-func kernelAVX512Offs8Tiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc bool, rows int, bias *float32)
+func kernelAVX512Offs8Tiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc accMode, rows int, bias *float32)
 
 //go:noescape
 func kernelAVX512Tiles(kc int, a, b *float32, ldb int, c *float32, ldc int, acc accMode, rows int, bias *float32)
 
 //go:noescape
-func kernelAVX512OffsTiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc bool, rows int, bias *float32)
+func kernelAVX512OffsTiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc accMode, rows int, bias *float32)
 
 //go:noescape
 func packRows16AVX(dst, src *float32, kc, stride int)
