@@ -89,24 +89,19 @@ func init() {
 	unaryFloat("Tanh", 1, vecFn(vec.Tanh))
 	unaryFloat("Exp", 1, vecFn(vec.Exp))
 	unaryFloat("Log", 1, vecFn(vec.Log))
-	unaryFloat("Sqrt", 1, simple(f64(math.Sqrt)))
-	unaryFloat("Reciprocal", 1, simple(func(x float32) float32 { return 1 / x }))
+	unaryFloat("Sqrt", 1, vecFn(vec.Sqrt))
+	unaryFloat("Reciprocal", 1, vecFn(vec.Reciprocal))
 	unaryFloat("Erf", 9, vecFn(vec.Erf))
-	unaryFloat("Floor", 1, simple(f64(math.Floor)))
-	unaryFloat("Ceil", 1, simple(f64(math.Ceil)))
-	unaryFloat("Round", 11, simple(f64(math.RoundToEven)))
+	unaryFloat("Floor", 1, vecFn(vec.Floor))
+	unaryFloat("Ceil", 1, vecFn(vec.Ceil))
+	unaryFloat("Round", 11, vecFn(vec.RoundEven))
 	unaryFloat("Sin", 7, simple(f64(math.Sin)))
 	unaryFloat("Cos", 7, simple(f64(math.Cos)))
 	unaryFloat("Softplus", 1, vecFn(vec.Softplus))
 	unaryFloat("Softsign", 1, simple(func(x float32) float32 { return x / (1 + float32(math.Abs(float64(x)))) }))
 	unaryFloat("LeakyRelu", 1, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
 		alpha := a.Float("alpha", 0.01)
-		return pointwise(func(x float32) float32 {
-			if x < 0 {
-				return alpha * x
-			}
-			return x
-		}), nil
+		return func(dst, src []float32) { vec.LeakyRelu(dst, src, alpha) }, nil
 	})
 	unaryFloat("Elu", 1, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
 		alpha := a.Float("alpha", 1)
@@ -152,8 +147,8 @@ func init() {
 	unaryFloat("Mish", 18, vecFn(vec.Mish))
 
 	// Ops defined for numbers of every type.
-	unaryNumeric("Neg", 1, func(x float64) float64 { return -x })
-	unaryNumeric("Abs", 1, math.Abs)
+	unaryNumeric("Neg", 1, func(x float64) float64 { return -x }, vec.Neg)
+	unaryNumeric("Abs", 1, math.Abs, vec.Abs)
 	unaryNumeric("Sign", 9, func(x float64) float64 {
 		switch {
 		case x > 0:
@@ -162,7 +157,7 @@ func init() {
 			return -1
 		}
 		return x
-	})
+	}, nil)
 	Register("", "Clip", 1, newClip)
 	activations["Clip"] = clipActivation
 	Register("", "Not", 1, func(*NodeInfo) (Kernel, error) {
@@ -211,14 +206,21 @@ func init() {
 }
 
 // unaryNumeric registers an op applied to every numeric element type through float64
-// (exact for all int32 and float values; int64 beyond 2^53 is not expected here).
-func unaryNumeric(op string, since int64, f func(float64) float64) {
+// (exact for all int32 and float values; int64 beyond 2^53 is not expected here);
+// float32 tensors go through f32 instead when it is not nil (the same values,
+// vectorized, into a pooled buffer).
+func unaryNumeric(op string, since int64, f func(float64) float64, f32 sliceFn) {
 	Register("", op, since, func(*NodeInfo) (Kernel, error) {
-		return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 			if err := need(in, 1); err != nil {
 				return nil, err
 			}
 			x := in[0]
+			if f32 != nil && x.DType == graph.Float {
+				out := ctx.Float32(x.Shape)
+				applySlice(ctx, f32, out.Float32s(), x.Float32s())
+				return one(out), nil
+			}
 			out := graph.NewTensor(x.DType, x.Shape)
 			switch d := x.Data().(type) {
 			case []float32:

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/vec"
 )
 
 // reduceSpec is a reduction: the accumulator's start, how to fold a value in,
@@ -82,9 +83,18 @@ func newReduce(op string) Factory {
 					outShape = append(outShape, d)
 				}
 			}
+			xf, isF32 := x.Data().([]float32)
+			if isF32 {
+				if outer, n, inner, ok := reduceRun(x.Shape, red); ok && !noFastReduce {
+					if fast := fastReductions[op]; fast != nil {
+						out := ctx.Float32(outShape)
+						fast(ctx, out.Float32s(), xf, outer, n, inner)
+						return one(out), nil
+					}
+				}
+			}
 			// float32 is folded as it is read: a float64 copy of every input
 			// would be the largest allocation of a run (RMSNorm's ReduceMean).
-			xf, isF32 := x.Data().([]float32)
 			var vals []float64
 			if !isF32 {
 				if vals, err = asFloat64s(x); err != nil {
@@ -226,4 +236,145 @@ func init() {
 	}
 	Register("", "ArgMax", 1, newArgReduce(true))
 	Register("", "ArgMin", 1, newArgReduce(false))
+}
+
+// reduceRun views shape as outer x n x inner with the reduced axes (red)
+// the middle n: ok when they are one run once axes of size 1 are left out
+// (a last axis, NCHW's spatial axes, its channels), which the fast
+// reductions compute without the general walk.
+func reduceRun(shape []int, red []bool) (outer, n, inner int, ok bool) {
+	outer, n, inner = 1, 1, 1
+	state := 0 // 0: before the reduced run, 1: in it, 2: after it
+	for i, d := range shape {
+		if d == 1 {
+			continue
+		}
+		switch {
+		case red[i] && state == 2:
+			return 0, 0, 0, false
+		case red[i]:
+			state = 1
+			n *= d
+		case state == 0:
+			outer *= d
+		default:
+			state = 2
+			inner *= d
+		}
+	}
+	return outer, n, inner, true
+}
+
+// noFastReduce sends every reduction through the general walk, for the
+// tests that compare.
+var noFastReduce = false
+
+// fastReduce computes out[o*inner+i] from x[(o*n+r)*inner+i] over r.
+type fastReduce func(ctx *Context, out, x []float32, outer, n, inner int)
+
+// fastReductions are the float32 reductions over one run of axes. Sums
+// accumulate in float64 as the general path does (in lanes, so the last bit
+// of a float32 result can differ in rare ties); Max and Min are exact, NaN
+// propagating and +0 above -0 as math.Max and math.Min have them.
+var fastReductions = map[string]fastReduce{
+	"ReduceSum":       sumReduce(func(s float64, _ int) float64 { return s }),
+	"ReduceMean":      sumReduce(func(s float64, n int) float64 { return s / float64(n) }),
+	"ReduceSumSquare": sqReduce(func(s float64) float64 { return s }),
+	"ReduceL2":        sqReduce(math.Sqrt),
+	"ReduceMax":       extremeReduce(true),
+	"ReduceMin":       extremeReduce(false),
+}
+
+// sumReduce sums in float64: contiguous runs with vec.Sum, rows (inner > 1)
+// added into a float64 row.
+func sumReduce(finish func(s float64, n int) float64) fastReduce {
+	return func(ctx *Context, out, x []float32, outer, n, inner int) {
+		if inner == 1 {
+			parallelFor(threadsFor(ctx, len(x), minStreamWork), outer, func(lo, hi int) {
+				for o := lo; o < hi; o++ {
+					out[o] = float32(finish(vec.Sum(x[o*n:(o+1)*n]), n))
+				}
+			})
+			return
+		}
+		parallelFor(threadsFor(ctx, len(x), minStreamWork), outer, func(lo, hi int) {
+			acc := make([]float64, inner)
+			for o := lo; o < hi; o++ {
+				clear(acc)
+				for r := 0; r < n; r++ {
+					row := x[(o*n+r)*inner : (o*n+r+1)*inner]
+					for i, v := range row {
+						acc[i] += float64(v)
+					}
+				}
+				for i, s := range acc {
+					out[o*inner+i] = float32(finish(s, n))
+				}
+			}
+		})
+	}
+}
+
+// sqReduce sums squares in float64 (vec.SumSqDev about 0 on runs).
+func sqReduce(finish func(s float64) float64) fastReduce {
+	return func(ctx *Context, out, x []float32, outer, n, inner int) {
+		if inner == 1 {
+			parallelFor(threadsFor(ctx, len(x), minStreamWork), outer, func(lo, hi int) {
+				for o := lo; o < hi; o++ {
+					out[o] = float32(finish(vec.SumSqDev(x[o*n:(o+1)*n], 0)))
+				}
+			})
+			return
+		}
+		parallelFor(threadsFor(ctx, len(x), minStreamWork), outer, func(lo, hi int) {
+			acc := make([]float64, inner)
+			for o := lo; o < hi; o++ {
+				clear(acc)
+				for r := 0; r < n; r++ {
+					row := x[(o*n+r)*inner : (o*n+r+1)*inner]
+					for i, v := range row {
+						acc[i] += float64(v) * float64(v)
+					}
+				}
+				for i, s := range acc {
+					out[o*inner+i] = float32(finish(s))
+				}
+			}
+		})
+	}
+}
+
+// extremeReduce is ReduceMax (max) or ReduceMin: math.Max's and math.Min's
+// results on float32, folded in order.
+func extremeReduce(max bool) fastReduce {
+	pick := func(a, v float32) float32 {
+		if max {
+			return float32(math.Max(float64(a), float64(v)))
+		}
+		return float32(math.Min(float64(a), float64(v)))
+	}
+	start := float32(math.Inf(-1))
+	if !max {
+		start = float32(math.Inf(1))
+	}
+	return func(ctx *Context, out, x []float32, outer, n, inner int) {
+		parallelFor(threadsFor(ctx, len(x), minStreamWork), outer, func(lo, hi int) {
+			for o := lo; o < hi; o++ {
+				dst := out[o*inner : (o+1)*inner]
+				for i := range dst {
+					dst[i] = start
+				}
+				for r := 0; r < n; r++ {
+					row := x[(o*n+r)*inner : (o*n+r+1)*inner]
+					for i, v := range row {
+						// Most values neither beat the extreme nor are NaN or
+						// a zero: the math call only where one might.
+						if d := dst[i]; (max && v > d) || (!max && v < d) || v != v || v == 0 {
+							dst[i] = pick(d, v)
+						}
+					}
+				}
+			}
+		})
+	}
 }

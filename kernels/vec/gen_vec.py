@@ -65,6 +65,25 @@ out += routine("divScalarAVX2", scal, lambda a: [f"VBROADCASTSS v+{argoff(a, 'v'
 axpy = [("dst", 8), ("x", 8), ("n", 8), ("alpha", 4)]
 out += routine("axpyAVX2", axpy, lambda a: [f"VBROADCASTSS alpha+{argoff(axpy, 'alpha')}(FP), Y8"],
                lambda k: ["VMULPS {o}(SI), Y8, Y{r}", "VADDPS {o}(DI), Y{r}, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
+# leakyReluAVX2: dst = a < 0 ? alpha*a : a (the product rounded as Go rounds
+# it; -0 and NaN are not < 0 and pass as they are), a blend, no branch.
+lrelu = [("dst", 8), ("a", 8), ("n", 8), ("alpha", 4)]
+out += routine("leakyReluAVX2", lrelu, lambda a: [f"VBROADCASTSS alpha+{argoff(lrelu, 'alpha')}(FP), Y8", "VXORPS Y9, Y9, Y9"],
+               lambda k: ["VMOVUPS {o}(SI), Y{t}", "VMULPS Y{t}, Y8, Y{r}", "VCMPPS $1, Y9, Y{t}, Y1{r}", "VBLENDVPS Y1{r}, Y{r}, Y{t}, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
+# unary routines that are exact in float32 (each result is the float32
+# rounding of the float64 one): sqrt (correctly rounded), floor, ceil and
+# round-half-even (VROUNDPS modes 1, 2, 0; 8 suppresses the inexact
+# exception), reciprocal (a division), abs and neg (the sign bit).
+two = [("dst", 8), ("a", 8), ("n", 8)]
+out += routine("sqrtAVX2", two, lambda a: [], lambda k: ["VSQRTPS {o}(SI), Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
+for nm, mode in (("floor", 9), ("ceil", 10), ("roundEven", 8)):
+    out += routine(f"{nm}AVX2", two, lambda a: [], lambda k, mode=mode: [f"VROUNDPS ${mode}, {{o}}(SI), Y{{r}}", "VMOVUPS Y{r}, {o}(DI)"])
+out += routine("reciprocalAVX2", two, lambda a: ["MOVL $0x3f800000, AX", "MOVL AX, X8", "VBROADCASTSS X8, Y8"],
+               lambda k: ["VDIVPS {o}(SI), Y8, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
+out += routine("absAVX2", two, lambda a: ["MOVL $0x7fffffff, AX", "MOVL AX, X8", "VBROADCASTSS X8, Y8"],
+               lambda k: ["VANDPS {o}(SI), Y8, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
+out += routine("negAVX2", two, lambda a: ["MOVL $0x80000000, AX", "MOVL AX, X8", "VBROADCASTSS X8, Y8"],
+               lambda k: ["VXORPS {o}(SI), Y8, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
 # hardSwishAVX2: dst = a * clip(a*m + c, lo, hi), each step rounded as Affine,
 # Clip and Mul round it, in one pass with the intermediate in registers.
 hsw = [("dst", 8), ("a", 8), ("n", 8), ("m", 4), ("c", 4), ("lo", 4), ("hi", 4)]

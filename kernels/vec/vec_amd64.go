@@ -95,3 +95,36 @@ func hardSwishAsm(dst, a *float32, n int, m, c, lo, hi float32) {
 func hardSwish6Asm(dst, a *float32, n int, c, lo, hi, d float32) {
 	hardSwish6AVX2(dst, a, n, c, lo, hi, d)
 }
+
+//go:noescape
+func sqrtAVX2(dst, a *float32, n int)
+
+//go:noescape
+func floorAVX2(dst, a *float32, n int)
+
+//go:noescape
+func ceilAVX2(dst, a *float32, n int)
+
+//go:noescape
+func roundEvenAVX2(dst, a *float32, n int)
+
+//go:noescape
+func reciprocalAVX2(dst, a *float32, n int)
+
+//go:noescape
+func absAVX2(dst, a *float32, n int)
+
+//go:noescape
+func negAVX2(dst, a *float32, n int)
+
+//go:noescape
+func leakyReluAVX2(dst, a *float32, n int, alpha float32)
+
+func sqrtAsm(dst, a *float32, n int)                     { sqrtAVX2(dst, a, n) }
+func floorAsm(dst, a *float32, n int)                    { floorAVX2(dst, a, n) }
+func ceilAsm(dst, a *float32, n int)                     { ceilAVX2(dst, a, n) }
+func roundEvenAsm(dst, a *float32, n int)                { roundEvenAVX2(dst, a, n) }
+func reciprocalAsm(dst, a *float32, n int)               { reciprocalAVX2(dst, a, n) }
+func absAsm(dst, a *float32, n int)                      { absAVX2(dst, a, n) }
+func negAsm(dst, a *float32, n int)                      { negAVX2(dst, a, n) }
+func leakyReluAsm(dst, a *float32, n int, alpha float32) { leakyReluAVX2(dst, a, n, alpha) }

@@ -341,6 +341,320 @@ axpyAVX2_done:
 	VZEROUPPER
 	RET
 
+// func leakyReluAVX2(dst *float32, a *float32, n int, alpha float32)
+TEXT ·leakyReluAVX2(SB), NOSPLIT, $0-28
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS alpha+24(FP), Y8
+	VXORPS Y9, Y9, Y9
+	MOVQ CX, R8
+	SHRQ $5, CX
+	JEQ leakyReluAVX2_eights
+leakyReluAVX2_loop:
+	VMOVUPS 0(SI), Y4
+	VMULPS Y4, Y8, Y0
+	VCMPPS $1, Y9, Y4, Y10
+	VBLENDVPS Y10, Y0, Y4, Y0
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS 32(SI), Y5
+	VMULPS Y5, Y8, Y1
+	VCMPPS $1, Y9, Y5, Y11
+	VBLENDVPS Y11, Y1, Y5, Y1
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS 64(SI), Y6
+	VMULPS Y6, Y8, Y2
+	VCMPPS $1, Y9, Y6, Y12
+	VBLENDVPS Y12, Y2, Y6, Y2
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS 96(SI), Y7
+	VMULPS Y7, Y8, Y3
+	VCMPPS $1, Y9, Y7, Y13
+	VBLENDVPS Y13, Y3, Y7, Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	DECQ CX
+	JNE leakyReluAVX2_loop
+leakyReluAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ leakyReluAVX2_done
+leakyReluAVX2_one:
+	VMOVUPS 0(SI), Y4
+	VMULPS Y4, Y8, Y0
+	VCMPPS $1, Y9, Y4, Y10
+	VBLENDVPS Y10, Y0, Y4, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R8
+	JNE leakyReluAVX2_one
+leakyReluAVX2_done:
+	VZEROUPPER
+	RET
+
+// func sqrtAVX2(dst *float32, a *float32, n int)
+TEXT ·sqrtAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ CX, R8
+	SHRQ $5, CX
+	JEQ sqrtAVX2_eights
+sqrtAVX2_loop:
+	VSQRTPS 0(SI), Y0
+	VMOVUPS Y0, 0(DI)
+	VSQRTPS 32(SI), Y1
+	VMOVUPS Y1, 32(DI)
+	VSQRTPS 64(SI), Y2
+	VMOVUPS Y2, 64(DI)
+	VSQRTPS 96(SI), Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	DECQ CX
+	JNE sqrtAVX2_loop
+sqrtAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ sqrtAVX2_done
+sqrtAVX2_one:
+	VSQRTPS 0(SI), Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R8
+	JNE sqrtAVX2_one
+sqrtAVX2_done:
+	VZEROUPPER
+	RET
+
+// func floorAVX2(dst *float32, a *float32, n int)
+TEXT ·floorAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ CX, R8
+	SHRQ $5, CX
+	JEQ floorAVX2_eights
+floorAVX2_loop:
+	VROUNDPS $9, 0(SI), Y0
+	VMOVUPS Y0, 0(DI)
+	VROUNDPS $9, 32(SI), Y1
+	VMOVUPS Y1, 32(DI)
+	VROUNDPS $9, 64(SI), Y2
+	VMOVUPS Y2, 64(DI)
+	VROUNDPS $9, 96(SI), Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	DECQ CX
+	JNE floorAVX2_loop
+floorAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ floorAVX2_done
+floorAVX2_one:
+	VROUNDPS $9, 0(SI), Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R8
+	JNE floorAVX2_one
+floorAVX2_done:
+	VZEROUPPER
+	RET
+
+// func ceilAVX2(dst *float32, a *float32, n int)
+TEXT ·ceilAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ CX, R8
+	SHRQ $5, CX
+	JEQ ceilAVX2_eights
+ceilAVX2_loop:
+	VROUNDPS $10, 0(SI), Y0
+	VMOVUPS Y0, 0(DI)
+	VROUNDPS $10, 32(SI), Y1
+	VMOVUPS Y1, 32(DI)
+	VROUNDPS $10, 64(SI), Y2
+	VMOVUPS Y2, 64(DI)
+	VROUNDPS $10, 96(SI), Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	DECQ CX
+	JNE ceilAVX2_loop
+ceilAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ ceilAVX2_done
+ceilAVX2_one:
+	VROUNDPS $10, 0(SI), Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R8
+	JNE ceilAVX2_one
+ceilAVX2_done:
+	VZEROUPPER
+	RET
+
+// func roundEvenAVX2(dst *float32, a *float32, n int)
+TEXT ·roundEvenAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ CX, R8
+	SHRQ $5, CX
+	JEQ roundEvenAVX2_eights
+roundEvenAVX2_loop:
+	VROUNDPS $8, 0(SI), Y0
+	VMOVUPS Y0, 0(DI)
+	VROUNDPS $8, 32(SI), Y1
+	VMOVUPS Y1, 32(DI)
+	VROUNDPS $8, 64(SI), Y2
+	VMOVUPS Y2, 64(DI)
+	VROUNDPS $8, 96(SI), Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	DECQ CX
+	JNE roundEvenAVX2_loop
+roundEvenAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ roundEvenAVX2_done
+roundEvenAVX2_one:
+	VROUNDPS $8, 0(SI), Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R8
+	JNE roundEvenAVX2_one
+roundEvenAVX2_done:
+	VZEROUPPER
+	RET
+
+// func reciprocalAVX2(dst *float32, a *float32, n int)
+TEXT ·reciprocalAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL $0x3f800000, AX
+	MOVL AX, X8
+	VBROADCASTSS X8, Y8
+	MOVQ CX, R8
+	SHRQ $5, CX
+	JEQ reciprocalAVX2_eights
+reciprocalAVX2_loop:
+	VDIVPS 0(SI), Y8, Y0
+	VMOVUPS Y0, 0(DI)
+	VDIVPS 32(SI), Y8, Y1
+	VMOVUPS Y1, 32(DI)
+	VDIVPS 64(SI), Y8, Y2
+	VMOVUPS Y2, 64(DI)
+	VDIVPS 96(SI), Y8, Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	DECQ CX
+	JNE reciprocalAVX2_loop
+reciprocalAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ reciprocalAVX2_done
+reciprocalAVX2_one:
+	VDIVPS 0(SI), Y8, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R8
+	JNE reciprocalAVX2_one
+reciprocalAVX2_done:
+	VZEROUPPER
+	RET
+
+// func absAVX2(dst *float32, a *float32, n int)
+TEXT ·absAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL $0x7fffffff, AX
+	MOVL AX, X8
+	VBROADCASTSS X8, Y8
+	MOVQ CX, R8
+	SHRQ $5, CX
+	JEQ absAVX2_eights
+absAVX2_loop:
+	VANDPS 0(SI), Y8, Y0
+	VMOVUPS Y0, 0(DI)
+	VANDPS 32(SI), Y8, Y1
+	VMOVUPS Y1, 32(DI)
+	VANDPS 64(SI), Y8, Y2
+	VMOVUPS Y2, 64(DI)
+	VANDPS 96(SI), Y8, Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	DECQ CX
+	JNE absAVX2_loop
+absAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ absAVX2_done
+absAVX2_one:
+	VANDPS 0(SI), Y8, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R8
+	JNE absAVX2_one
+absAVX2_done:
+	VZEROUPPER
+	RET
+
+// func negAVX2(dst *float32, a *float32, n int)
+TEXT ·negAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL $0x80000000, AX
+	MOVL AX, X8
+	VBROADCASTSS X8, Y8
+	MOVQ CX, R8
+	SHRQ $5, CX
+	JEQ negAVX2_eights
+negAVX2_loop:
+	VXORPS 0(SI), Y8, Y0
+	VMOVUPS Y0, 0(DI)
+	VXORPS 32(SI), Y8, Y1
+	VMOVUPS Y1, 32(DI)
+	VXORPS 64(SI), Y8, Y2
+	VMOVUPS Y2, 64(DI)
+	VXORPS 96(SI), Y8, Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	DECQ CX
+	JNE negAVX2_loop
+negAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ negAVX2_done
+negAVX2_one:
+	VXORPS 0(SI), Y8, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R8
+	JNE negAVX2_one
+negAVX2_done:
+	VZEROUPPER
+	RET
+
 // func hardSwishAVX2(dst *float32, a *float32, n int, m float32, c float32, lo float32, hi float32)
 TEXT ·hardSwishAVX2(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI

@@ -21,3 +21,11 @@ func divAddMaxAsm(dst, a, b *float32, n int, v float32, lanes *[8]float32) {}
 func selectAsm(dst *float32, c *bool, n int, a, b float32)                 {}
 func dequantU8Asm(dst *float32, src *uint8, n int, zp int32, s float32)    {}
 func dequantI8Asm(dst *float32, src *int8, n int, zp int32, s float32)     {}
+func sqrtAsm(dst, a *float32, n int)                                       {}
+func floorAsm(dst, a *float32, n int)                                      {}
+func ceilAsm(dst, a *float32, n int)                                       {}
+func roundEvenAsm(dst, a *float32, n int)                                  {}
+func reciprocalAsm(dst, a *float32, n int)                                 {}
+func absAsm(dst, a *float32, n int)                                        {}
+func negAsm(dst, a *float32, n int)                                        {}
+func leakyReluAsm(dst, a *float32, n int, alpha float32)                   {}
