@@ -2,16 +2,26 @@ package kernels
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/gemm"
+	"github.com/onnxq/onnxq/kernels/parallel"
 )
 
-// Einsum evaluates the equation directly: one loop over every combination of
-// the letters' indices, multiplying the inputs' elements and summing into the
-// output (in float64). Simple and exact rather than fast; models that need speed
-// use MatMul.
+// Einsum of two float32 operands whose letters are batch (in both and the
+// output), rows (first operand and output), columns (second and output) and
+// contracted (both, not the output) runs as batched GEMMs: each operand
+// permuted to [batch, rows, k] and [batch, k, columns] where its layout is
+// not already that or its transpose, the product permuted to the output's
+// order (attention written as "bhqd,bhkd->bhqk": a GEMM per head, B read
+// transposed). Every other equation (one operand, three, diagonals, a
+// letter summed within one operand, broadcasting, other types) is
+// evaluated directly: one loop over every combination of the letters'
+// indices, multiplying the inputs' elements and summing into the output
+// (in float64), simple and exact rather than fast.
 
 type einsumTerm struct {
 	letters []byte // one per dimension of the operand, after expanding "..."
@@ -102,9 +112,12 @@ func newEinsum(ni *NodeInfo) (Kernel, error) {
 	if eq == "" {
 		return nil, fmt.Errorf("Einsum needs an equation")
 	}
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if len(in) == 0 {
 			return nil, fmt.Errorf("Einsum needs inputs")
+		}
+		if out, ok, err := einsumGEMM(ctx, eq, in); ok || err != nil {
+			return one(out), err
 		}
 		shapes := make([][]int, len(in))
 		vals := make([][]float64, len(in))
@@ -208,5 +221,138 @@ func newEinsum(ni *NodeInfo) (Kernel, error) {
 		return one(out), nil
 	}), nil
 }
+
+// einsumGEMM computes a two-operand float32 Einsum as batched GEMMs (see
+// above); ok is false for an equation it does not take.
+func einsumGEMM(ctx *Context, eq string, in []*graph.Tensor) (out *graph.Tensor, ok bool, err error) {
+	if len(in) != 2 || in[0] == nil || in[1] == nil || in[0].DType != graph.Float || in[1].DType != graph.Float || noEinsumGEMM {
+		return nil, false, nil
+	}
+	terms, outL, err := parseEinsum(eq, [][]int{in[0].Shape, in[1].Shape})
+	if err != nil {
+		return nil, false, err
+	}
+	la, lb := terms[0].letters, terms[1].letters
+	size := map[byte]int{}
+	where := map[byte]int{} // bit 0: in A, bit 1: in B, bit 2: in the output
+	for t, ls := range [][]byte{la, lb, outL} {
+		seen := map[byte]bool{}
+		for i, l := range ls {
+			if seen[l] {
+				return nil, false, nil // a diagonal, or a letter twice in the output
+			}
+			seen[l] = true
+			where[l] |= 1 << t
+			if t < 2 {
+				d := in[t].Shape[i]
+				if s, ok := size[l]; ok && s != d {
+					return nil, false, nil // broadcasting
+				}
+				size[l] = d
+			}
+		}
+	}
+	var batch, rows, cols, ks []byte
+	for _, l := range la {
+		switch where[l] {
+		case 7:
+			batch = append(batch, l)
+		case 5:
+			rows = append(rows, l)
+		case 3:
+			ks = append(ks, l)
+		default:
+			return nil, false, nil // summed within A alone
+		}
+	}
+	for _, l := range lb {
+		switch where[l] {
+		case 6:
+			cols = append(cols, l)
+		case 7, 3:
+		default:
+			return nil, false, nil
+		}
+	}
+	prod := func(ls []byte) int {
+		n := 1
+		for _, l := range ls {
+			n *= size[l]
+		}
+		return n
+	}
+	nb, m, k, n := prod(batch), prod(rows), prod(ks), prod(cols)
+	a, transA := einsumOperand(ctx, in[0], la, batch, rows, ks)
+	b, transB := einsumOperand(ctx, in[1], lb, batch, ks, cols)
+	for _, t := range []*graph.Tensor{a, b} {
+		if t != in[0] && t != in[1] {
+			defer ctx.Release(t.Float32s())
+		}
+	}
+	prodL := slices.Concat(batch, rows, cols)
+	shape := make([]int, len(prodL))
+	for i, l := range prodL {
+		shape[i] = size[l]
+	}
+	// The product goes straight to the output when it is in the output's
+	// order, else to scratch and is permuted into it.
+	direct := slices.Equal(prodL, outL)
+	var res *graph.Tensor
+	if direct {
+		res = ctx.Float32(shape)
+	} else {
+		res = graph.Float32Tensor(shape, ctx.Scratch(nb*m*n))
+		defer ctx.Release(res.Float32s())
+	}
+	ad, bd, rd := a.Float32s(), b.Float32s(), res.Float32s()
+	lda, ldb := k, n
+	if transA {
+		lda = m
+	}
+	if transB {
+		ldb = k
+	}
+	mul := func(i, threads int) {
+		gemm.Sgemm(m, n, k, 1, gemm.Matrix{Data: ad[i*m*k:], Stride: lda, Trans: transA}, gemm.Matrix{Data: bd[i*k*n:], Stride: ldb, Trans: transB}, 0, rd[i*m*n:], n, threads)
+	}
+	if workers := threadsFor(ctx, nb*m*n*k, minBatchMACs); nb >= 2*workers && workers > 1 {
+		parallel.For(workers, nb, func(i int) { mul(i, 1) })
+	} else {
+		for i := 0; i < nb; i++ {
+			mul(i, ctx.Threads)
+		}
+	}
+	if direct {
+		return res, true, nil
+	}
+	perm := make([]int, len(outL))
+	for i, l := range outL {
+		perm[i] = slices.Index(prodL, l)
+	}
+	return permuteTensor(ctx, res, perm), true, nil
+}
+
+// einsumOperand returns x (letters ls) laid out as [batch, first, second]
+// letters, or as [batch, second, first] with trans set: x itself where its
+// letters already run so, else a permuted copy in scratch (the caller
+// releases it).
+func einsumOperand(ctx *Context, x *graph.Tensor, ls, batch, first, second []byte) (*graph.Tensor, bool) {
+	want := slices.Concat(batch, first, second)
+	if slices.Equal(ls, want) {
+		return x, false
+	}
+	if slices.Equal(ls, slices.Concat(batch, second, first)) {
+		return x, true
+	}
+	perm := make([]int, len(want))
+	for i, l := range want {
+		perm[i] = slices.Index(ls, l)
+	}
+	tmp := graph.Float32Tensor(permutedShape(x.Shape, perm), ctx.Scratch(x.Len()))
+	return permuteInto(ctx, x, perm, tmp), false
+}
+
+// noEinsumGEMM evaluates every Einsum directly, for the tests that compare.
+var noEinsumGEMM = false
 
 func init() { Register("", "Einsum", 12, newEinsum) }

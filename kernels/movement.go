@@ -352,49 +352,67 @@ func newTranspose(ni *NodeInfo) (Kernel, error) {
 				p[i] = int(v)
 			}
 		}
-		shape := make([]int, r)
-		for i := range p {
-			shape[i] = x.Shape[p[i]]
-		}
-		out := ctx.Empty(x.DType, shape) // the copies write every element
-		if b, rows, cols, ok := matrixTranspose(x.Shape, p); ok && x.DType == graph.Float {
-			xd, od := x.Float32s(), out.Float32s()
-			// Work items: strips of transposeTile destination rows of one matrix.
-			tiles, mat := (cols+transposeTile-1)/transposeTile, rows*cols
-			parallelFor(threadsFor(ctx, x.Len(), minStreamWork), b*tiles, func(lo, hi int) {
-				for t := lo; t < hi; t++ {
-					i, j := t/tiles, t%tiles*transposeTile
-					transposeBlocked(od[i*mat:(i+1)*mat], xd[i*mat:(i+1)*mat], rows, cols, j, min(cols, j+transposeTile))
-				}
-			})
-			return one(out), nil
-		}
-		if b, rows, cols, blk, ok := blockTranspose(x.Shape, p); ok && x.DType == graph.Float {
-			xd, od := x.Float32s(), out.Float32s()
-			mat := rows * cols * blk
-			parallelFor(threadsFor(ctx, x.Len(), minStreamWork), b*rows, func(lo, hi int) {
-				for t := lo; t < hi; t++ {
-					i := t / rows
-					transposeBlocks(od[i*mat:(i+1)*mat], xd[i*mat:(i+1)*mat], rows, cols, blk, t%rows, t%rows+1)
-				}
-			})
-			return one(out), nil
-		}
-		xs := stridesOf(x.Shape)
-		src := make([]int, r)
-		for i := range p {
-			src[i] = xs[p[i]]
-		}
-		c := copierOf(out, x)
-		parallelIter(threadsFor(ctx, x.Len(), minStreamWork), shape, [][]int{stridesOf(shape), src}, func(offs []int, n int, inner []int) {
-			if inner[1] == 1 {
-				c.run(offs[0], offs[1], n)
-			} else {
-				c.strided(offs[0], offs[1], n, inner[1])
+		return one(permuteTensor(ctx, x, p)), nil
+	}), a.err
+}
+
+// permuteTensor is Transpose with the permutation p (checked by the caller):
+// a blocked matrix transpose or block moves for float32 where the
+// permutation is one, a strided copy otherwise.
+func permuteTensor(ctx *Context, x *graph.Tensor, p []int) *graph.Tensor {
+	return permuteInto(ctx, x, p, ctx.Empty(x.DType, permutedShape(x.Shape, p))) // the copies write every element
+}
+
+// permutedShape is shape permuted by p.
+func permutedShape(shape, p []int) []int {
+	out := make([]int, len(p))
+	for i := range p {
+		out[i] = shape[p[i]]
+	}
+	return out
+}
+
+// permuteInto is permuteTensor into out (of x's type and the permuted shape).
+func permuteInto(ctx *Context, x *graph.Tensor, p []int, out *graph.Tensor) *graph.Tensor {
+	r := x.Rank()
+	shape := out.Shape
+	if b, rows, cols, ok := matrixTranspose(x.Shape, p); ok && x.DType == graph.Float {
+		xd, od := x.Float32s(), out.Float32s()
+		// Work items: strips of transposeTile destination rows of one matrix.
+		tiles, mat := (cols+transposeTile-1)/transposeTile, rows*cols
+		parallelFor(threadsFor(ctx, x.Len(), minStreamWork), b*tiles, func(lo, hi int) {
+			for t := lo; t < hi; t++ {
+				i, j := t/tiles, t%tiles*transposeTile
+				transposeBlocked(od[i*mat:(i+1)*mat], xd[i*mat:(i+1)*mat], rows, cols, j, min(cols, j+transposeTile))
 			}
 		})
-		return one(out), nil
-	}), a.err
+		return out
+	}
+	if b, rows, cols, blk, ok := blockTranspose(x.Shape, p); ok && x.DType == graph.Float {
+		xd, od := x.Float32s(), out.Float32s()
+		mat := rows * cols * blk
+		parallelFor(threadsFor(ctx, x.Len(), minStreamWork), b*rows, func(lo, hi int) {
+			for t := lo; t < hi; t++ {
+				i := t / rows
+				transposeBlocks(od[i*mat:(i+1)*mat], xd[i*mat:(i+1)*mat], rows, cols, blk, t%rows, t%rows+1)
+			}
+		})
+		return out
+	}
+	xs := stridesOf(x.Shape)
+	src := make([]int, r)
+	for i := range p {
+		src[i] = xs[p[i]]
+	}
+	c := copierOf(out, x)
+	parallelIter(threadsFor(ctx, x.Len(), minStreamWork), shape, [][]int{stridesOf(shape), src}, func(offs []int, n int, inner []int) {
+		if inner[1] == 1 {
+			c.run(offs[0], offs[1], n)
+		} else {
+			c.strided(offs[0], offs[1], n, inner[1])
+		}
+	})
+	return out
 }
 
 // concatKernel is Concat; the session recognizes it to let the steps that
