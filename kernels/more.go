@@ -3,7 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -277,25 +277,19 @@ func newTopK(ni *NodeInfo) (Kernel, error) {
 		idx := graph.NewTensor(graph.Int64, shape)
 		res := make([]float64, vals.Len())
 		id := idx.Int64s()
-		order := make([]int, dim)
+		col := make([]float64, dim)
+		var sel topKSelector
 		for o := 0; o < outer; o++ {
 			for i := 0; i < inner; i++ {
-				at := func(j int) float64 { return v[(o*dim+j)*inner+i] }
-				for j := range order {
-					order[j] = j
+				for j := range col {
+					col[j] = v[(o*dim+j)*inner+i]
 				}
-				sort.SliceStable(order, func(p, q int) bool {
-					if largest {
-						return at(order[p]) > at(order[q])
-					}
-					return at(order[p]) < at(order[q])
-				})
-				top := order[:k]
+				top := sel.top(col, k, largest)
 				if !sorted {
-					sort.Ints(top)
+					slices.Sort(top)
 				}
 				for r, j := range top {
-					res[(o*k+r)*inner+i] = at(j)
+					res[(o*k+r)*inner+i] = col[j]
 					id[(o*k+r)*inner+i] = int64(j)
 				}
 			}
@@ -305,6 +299,92 @@ func newTopK(ni *NodeInfo) (Kernel, error) {
 		}
 		return []*graph.Tensor{vals, idx}, nil
 	}), a.err
+}
+
+// topKSelector finds the k best of a row: a bounded heap of the best so far
+// (O(n log k)) where k is small against n, a sort of every index otherwise.
+// Better is larger (smaller with largest 0), NaN counting as the largest
+// value, and of equal values the lower index: the order a stable sort by
+// value gives, so ties keep the lower index first.
+type topKSelector struct {
+	idx  []int
+	heap []int // the worst of the best k at heap[0]
+}
+
+func (s *topKSelector) top(v []float64, k int, largest bool) []int {
+	better := func(a, b int) bool { // a before b
+		va, vb := v[a], v[b]
+		na, nb := va != va, vb != vb
+		switch {
+		case na || nb:
+			if na && nb {
+				return a < b
+			}
+			return na == largest
+		case va != vb:
+			return (va > vb) == largest
+		}
+		return a < b
+	}
+	cmp := func(a, b int) int {
+		switch {
+		case better(a, b):
+			return -1
+		case better(b, a):
+			return 1
+		}
+		return 0
+	}
+	if k == 0 {
+		return s.idx[:0]
+	}
+	if 4*k >= len(v) {
+		s.idx = s.idx[:0]
+		for j := range v {
+			s.idx = append(s.idx, j)
+		}
+		slices.SortFunc(s.idx, cmp)
+		return s.idx[:k]
+	}
+	h := append(s.heap[:0], 0)
+	// siftDown restores the heap below i: the worst at the root.
+	siftDown := func(i int) {
+		for {
+			w, l, r := i, 2*i+1, 2*i+2
+			if l < len(h) && better(h[w], h[l]) {
+				w = l
+			}
+			if r < len(h) && better(h[w], h[r]) {
+				w = r
+			}
+			if w == i {
+				return
+			}
+			h[i], h[w] = h[w], h[i]
+			i = w
+		}
+	}
+	for j := 1; j < len(v); j++ {
+		if len(h) < k {
+			h = append(h, j)
+			for c := len(h) - 1; c > 0; { // sift up
+				p := (c - 1) / 2
+				if !better(h[p], h[c]) {
+					break
+				}
+				h[p], h[c] = h[c], h[p]
+				c = p
+			}
+			continue
+		}
+		if better(j, h[0]) {
+			h[0] = j
+			siftDown(0)
+		}
+	}
+	s.heap = h
+	slices.SortFunc(h, cmp)
+	return h
 }
 
 // newDepthSpace is DepthToSpace (DCR or CRD order) or SpaceToDepth on NCHW.
