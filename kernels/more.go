@@ -191,7 +191,7 @@ func newTrilu(ni *NodeInfo) (Kernel, error) {
 func newCumSum(ni *NodeInfo) (Kernel, error) {
 	a := attrsOf(ni.Node)
 	exclusive, reverse := a.Int("exclusive", 0) != 0, a.Int("reverse", 0) != 0
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 2); err != nil {
 			return nil, err
 		}
@@ -204,11 +204,39 @@ func newCumSum(ni *NodeInfo) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
+		outer, dim, inner := graph.Numel(x.Shape[:ax]), x.Shape[ax], graph.Numel(x.Shape[ax+1:])
+		if xf, ok := x.Data().([]float32); ok {
+			// float32: row by row along the axis into a float64 running row,
+			// reading and writing contiguous rows (the general loop below
+			// walks each lane at a stride of inner).
+			out := ctx.Float32(x.Shape)
+			od := out.Float32s()
+			acc := make([]float64, inner)
+			for o := 0; o < outer; o++ {
+				clear(acc)
+				for step := 0; step < dim; step++ {
+					j := step
+					if reverse {
+						j = dim - 1 - step
+					}
+					src, dst := xf[(o*dim+j)*inner:(o*dim+j+1)*inner], od[(o*dim+j)*inner:(o*dim+j+1)*inner]
+					for i, v := range src {
+						if exclusive {
+							dst[i] = float32(acc[i])
+							acc[i] += float64(v)
+						} else {
+							acc[i] += float64(v)
+							dst[i] = float32(acc[i])
+						}
+					}
+				}
+			}
+			return one(out), nil
+		}
 		v, err := asFloat64s(x)
 		if err != nil {
 			return nil, err
 		}
-		outer, dim, inner := graph.Numel(x.Shape[:ax]), x.Shape[ax], graph.Numel(x.Shape[ax+1:])
 		res := make([]float64, len(v))
 		for o := 0; o < outer; o++ {
 			for i := 0; i < inner; i++ {

@@ -197,10 +197,6 @@ func newArgReduce(isMax bool) Factory {
 			if err != nil {
 				return nil, err
 			}
-			vals, err := asFloat64s(x)
-			if err != nil {
-				return nil, err
-			}
 			outer, dim, inner := graph.Numel(x.Shape[:ax]), x.Shape[ax], graph.Numel(x.Shape[ax+1:])
 			var shape []int
 			for i, d := range x.Shape {
@@ -212,6 +208,14 @@ func newArgReduce(isMax bool) Factory {
 			}
 			out := graph.NewTensor(graph.Int64, shape)
 			od := out.Int64s()
+			if xf, ok := x.Data().([]float32); ok {
+				argRows(xf, od, outer, dim, inner, isMax, last)
+				return one(out), nil
+			}
+			vals, err := asFloat64s(x)
+			if err != nil {
+				return nil, err
+			}
 			for o := 0; o < outer; o++ {
 				for i := 0; i < inner; i++ {
 					best, bi := 0.0, 0
@@ -227,6 +231,30 @@ func newArgReduce(isMax bool) Factory {
 			}
 			return one(out), nil
 		}), a.err
+	}
+}
+
+// argRows is ArgMax (isMax) or ArgMin of float32 x along the middle of
+// outer x dim x inner, walking rows of inner values (a segmentation map's
+// classes are planes) with the general loop's comparisons, in float32: the
+// same winners, the first (or with last the last) of equal values.
+func argRows(x []float32, od []int64, outer, dim, inner int, isMax, last bool) {
+	if dim == 0 {
+		return
+	}
+	best := make([]float32, inner)
+	for o := 0; o < outer; o++ {
+		ids := od[o*inner : (o+1)*inner]
+		copy(best, x[o*dim*inner:(o*dim+1)*inner])
+		clear(ids)
+		for j := 1; j < dim; j++ {
+			row := x[(o*dim+j)*inner : (o*dim+j+1)*inner]
+			for i, v := range row {
+				if b := best[i]; (isMax && v > b) || (!isMax && v < b) || (last && v == b) {
+					best[i], ids[i] = v, int64(j)
+				}
+			}
+		}
 	}
 }
 

@@ -1,0 +1,61 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/graph/onnxpb"
+)
+
+// TestArgAndCumSumFloat32Paths: float32 ArgMax/ArgMin (row-wise) and
+// CumSum (a float64 running row) give what the general float64 loops give
+// on the same values as doubles: the same indices (ties, last index, NaN),
+// and the float32 rounding of the double sums, on every axis.
+func TestArgAndCumSumFloat32Paths(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	shape := []int{3, 5, 7}
+	xs := make([]float32, graph.Numel(shape))
+	xd := make([]float64, len(xs))
+	for i := range xs {
+		xs[i] = float32(r.IntN(9)) - 4 + float32(r.IntN(4))*0.25
+		if r.IntN(30) == 0 {
+			xs[i] = float32(math.NaN())
+		}
+		xd[i] = float64(xs[i])
+	}
+	x32 := graph.Float32Tensor(shape, xs)
+	x64, err := graph.TensorOf(graph.Double, shape, xd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for axis := 0; axis < 3; axis++ {
+		for _, op := range []string{"ArgMax", "ArgMin"} {
+			for _, last := range []int64{0, 1} {
+				attrs := []*onnxpb.AttributeProto{graph.AttrIntOf("axis", int64(axis)), graph.AttrIntOf("select_last_index", last)}
+				got := runOp(t, op, attrs, x32)[0].Int64s()
+				want := runOp(t, op, attrs, x64)[0].Int64s()
+				for i := range want {
+					if got[i] != want[i] {
+						t.Fatalf("%s axis %d last %d: [%d] = %d, float64 path %d", op, axis, last, i, got[i], want[i])
+					}
+				}
+			}
+		}
+		ax := graph.Int64Tensor([]int{}, []int64{int64(axis)})
+		for _, ex := range []int64{0, 1} {
+			for _, rev := range []int64{0, 1} {
+				attrs := []*onnxpb.AttributeProto{graph.AttrIntOf("exclusive", ex), graph.AttrIntOf("reverse", rev)}
+				got := runOp(t, "CumSum", attrs, x32, ax)[0].Float32s()
+				want := runOp(t, "CumSum", attrs, x64, ax)[0].Data().([]float64)
+				for i := range want {
+					w := float32(want[i])
+					if math.Float32bits(got[i]) != math.Float32bits(w) && !(w != w && got[i] != got[i]) {
+						t.Fatalf("CumSum axis %d exclusive %d reverse %d: [%d] = %v, float64 path %v", axis, ex, rev, i, got[i], w)
+					}
+				}
+			}
+		}
+	}
+}
