@@ -53,3 +53,27 @@ func TestVisionOpsMatchORT(t *testing.T) {
 	cases = append(cases, opCase{name: "Det", op: "Det", inputs: []opInput{fin(rnd(6, 3, 2, 5, 5))}, outputs: []string{"d"}})
 	checkOps(t, cases, 2e-5)
 }
+
+// TestGroupNormMatchesORT: GroupNormalization at opset 18 (scale and bias
+// per group) and 21 (per channel), 2-D and 4-D inputs, against ONNX Runtime.
+func TestGroupNormMatchesORT(t *testing.T) {
+	var cases []opCase
+	for _, c := range []struct {
+		opset  int64
+		shape  []int
+		groups int
+	}{{18, []int{2, 6, 5, 7}, 3}, {18, []int{1, 8, 9}, 2}, {21, []int{2, 6, 5, 7}, 3}, {21, []int{1, 8, 3, 3}, 8}} {
+		sb := c.groups
+		if c.opset >= 21 {
+			sb = c.shape[1]
+		}
+		x := rnd(7, c.shape...)
+		for i, v := range x.Float32s() {
+			x.Float32s()[i] = 3 + 2*v // a mean away from 0
+		}
+		cases = append(cases, opCase{name: "GroupNormalization", op: "GroupNormalization", opset: c.opset,
+			attrs:  []*onnxpb.AttributeProto{ai("num_groups", int64(c.groups)), af("epsilon", 1e-3)},
+			inputs: []opInput{fin(x), kin(rnd(8, sb)), kin(rnd(9, sb))}, outputs: []string{"y"}})
+	}
+	checkOps(t, cases, 2e-5)
+}

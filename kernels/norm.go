@@ -103,6 +103,84 @@ func newInstanceNorm(ni *NodeInfo) (Kernel, error) {
 	}), a.err
 }
 
+// newGroupNorm is GroupNormalization: each sample's channels in num_groups
+// groups (a group's channels and their spatial elements are one contiguous
+// block), normalized by the block's mean and variance as InstanceNormalization
+// normalizes a channel (float64 statistics and arithmetic; stash_type 1, the
+// default, asks for at least float32), then scaled and shifted: per group at
+// opset 18 (scale and bias have num_groups values), per channel from opset
+// 21 (C values).
+func newGroupNorm(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	eps := float64(a.Float("epsilon", 1e-5))
+	groups := int(a.Int("num_groups", 0))
+	perChannel := ni.Opset >= 21
+	if a.err != nil {
+		return nil, a.err
+	}
+	if groups <= 0 {
+		return nil, fmt.Errorf("GroupNormalization needs a positive num_groups, got %d", groups)
+	}
+	if st := a.Int("stash_type", 1); st != 1 {
+		return nil, fmt.Errorf("GroupNormalization stash_type %d is not supported (1: float32)", st)
+	}
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 3); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		if err := wantFloat(x, "GroupNormalization input"); err != nil {
+			return nil, err
+		}
+		if x.Rank() < 2 {
+			return nil, fmt.Errorf("GroupNormalization input must be N x C x ..., got %v", x.Shape)
+		}
+		n, c := x.Shape[0], x.Shape[1]
+		if c%groups != 0 {
+			return nil, fmt.Errorf("%d channels do not split into %d groups", c, groups)
+		}
+		want := groups
+		if perChannel {
+			want = c
+		}
+		if err := wantFloat(in[1], "GroupNormalization scale"); err != nil {
+			return nil, err
+		}
+		if err := wantFloat(in[2], "GroupNormalization bias"); err != nil {
+			return nil, err
+		}
+		scale, bias := in[1].Float32s(), in[2].Float32s()
+		if len(scale) != want || len(bias) != want {
+			return nil, fmt.Errorf("scale and bias must have %d values, got %d and %d", want, len(scale), len(bias))
+		}
+		plane := graph.Numel(x.Shape[2:])
+		per := c / groups // channels per group
+		block := per * plane
+		out := ctx.Float32(x.Shape)
+		xd, od := x.Float32s(), out.Float32s()
+		parallelFor(threadsFor(ctx, n*c*plane, 1<<15), n*groups, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				g := i % groups
+				mean, variance := meanVar(xd[i*block : (i+1)*block])
+				inv := 1 / math.Sqrt(variance+eps)
+				for ch := 0; ch < per; ch++ {
+					k := g
+					if perChannel {
+						k = g*per + ch
+					}
+					s, b := float64(scale[k]), float64(bias[k])
+					at := i*block + ch*plane
+					row, dst := xd[at:at+plane], od[at:at+plane]
+					for j, v := range row {
+						dst[j] = float32((float64(v)-mean)*inv*s + b)
+					}
+				}
+			}
+		})
+		return one(out), nil
+	}), a.err
+}
+
 // meanVar is the mean and population variance, accumulated in float64 (two
 // passes, so a large mean does not cancel).
 func meanVar(v []float32) (float64, float64) {
@@ -244,6 +322,7 @@ func softmaxRow(dst, x []float32, log bool) {
 func init() {
 	Register("", "BatchNormalization", 1, newBatchNorm)
 	Register("", "InstanceNormalization", 1, newInstanceNorm)
+	Register("", "GroupNormalization", 18, newGroupNorm)
 	Register("", "LayerNormalization", 17, newLayerNorm)
 	Register("", "Softmax", 1, newSoftmax(false))
 	Register("", "LogSoftmax", 1, newSoftmax(true))
