@@ -430,7 +430,7 @@ func newDepthSpace(toSpace bool) Factory {
 		if mode != "DCR" && mode != "CRD" {
 			return nil, fmt.Errorf("mode %q is not DCR or CRD", mode)
 		}
-		return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 			if err := need(in, 1); err != nil {
 				return nil, err
 			}
@@ -440,23 +440,30 @@ func newDepthSpace(toSpace bool) Factory {
 			}
 			n, c, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
 			var out *graph.Tensor
+			// Whole rows at a time: a row of one input channel lands every
+			// bs-th element of an output row (DepthToSpace), or every bs-th
+			// element of an input row makes an output row (SpaceToDepth).
 			if toSpace {
 				if c%(bs*bs) != 0 {
 					return nil, fmt.Errorf("%d channels do not divide by blocksize^2 %d", c, bs*bs)
 				}
 				oc := c / (bs * bs)
-				out = graph.NewTensor(x.DType, []int{n, oc, h * bs, w * bs})
+				out = ctx.Empty(x.DType, []int{n, oc, h * bs, w * bs})
+				if out.Len() == 0 {
+					return one(out), nil
+				}
 				cp := copierOf(out, x)
 				for b := 0; b < n; b++ {
 					for ch := 0; ch < oc; ch++ {
-						for y := 0; y < h*bs; y++ {
-							for xx := 0; xx < w*bs; xx++ {
-								by, bx := y%bs, xx%bs
-								src := (by*bs+bx)*oc + ch // DCR
-								if mode == "CRD" {
-									src = ch*bs*bs + by*bs + bx
+						for y := 0; y < h; y++ {
+							for by := 0; by < bs; by++ {
+								for bx := 0; bx < bs; bx++ {
+									src := (by*bs+bx)*oc + ch // DCR
+									if mode == "CRD" {
+										src = ch*bs*bs + by*bs + bx
+									}
+									cp.scatter(((b*oc+ch)*h*bs+y*bs+by)*w*bs+bx, ((b*c+src)*h+y)*w, w, bs)
 								}
-								cp.run(((b*oc+ch)*h*bs+y)*w*bs+xx, ((b*c+src)*h+y/bs)*w+xx/bs, 1)
 							}
 						}
 					}
@@ -466,14 +473,18 @@ func newDepthSpace(toSpace bool) Factory {
 					return nil, fmt.Errorf("spatial size %dx%d does not divide by blocksize %d", h, w, bs)
 				}
 				oc := c * bs * bs
-				out = graph.NewTensor(x.DType, []int{n, oc, h / bs, w / bs})
+				oh, ow := h/bs, w/bs
+				out = ctx.Empty(x.DType, []int{n, oc, oh, ow})
+				if out.Len() == 0 {
+					return one(out), nil
+				}
 				cp := copierOf(out, x)
 				for b := 0; b < n; b++ {
 					for ch := 0; ch < c; ch++ {
 						for y := 0; y < h; y++ {
-							for xx := 0; xx < w; xx++ {
-								dst := (y%bs*bs+xx%bs)*c + ch
-								cp.run(((b*oc+dst)*(h/bs)+y/bs)*(w/bs)+xx/bs, ((b*c+ch)*h+y)*w+xx, 1)
+							for bx := 0; bx < bs; bx++ {
+								dst := (y%bs*bs+bx)*c + ch
+								cp.strided(((b*oc+dst)*oh+y/bs)*ow, ((b*c+ch)*h+y)*w+bx, ow, bs)
 							}
 						}
 					}

@@ -13,11 +13,19 @@ import (
 type copier interface {
 	run(d, s, n int)         // dst[d:d+n] = src[s:s+n]
 	strided(d, s, n, st int) // dst[d+i] = src[s+i*st]
+	scatter(d, s, n, st int) // dst[d+i*st] = src[s+i]
 }
 
 type typedCopier[T any] struct{ dst, src []T }
 
 func (c typedCopier[T]) run(d, s, n int) { copy(c.dst[d:d+n], c.src[s:s+n]) }
+func (c typedCopier[T]) scatter(d, s, n, st int) {
+	src := c.src[s : s+n]
+	_ = c.dst[d+(n-1)*st]
+	for i, v := range src {
+		c.dst[d+i*st] = v
+	}
+}
 func (c typedCopier[T]) strided(d, s, n, st int) {
 	dst := c.dst[d : d+n]
 	switch st {
