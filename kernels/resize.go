@@ -454,6 +454,10 @@ func resizeAxis(ctx *Context, x *graph.Tensor, ax, outLen int, scale, roiStart, 
 		})
 		return out, nil
 	}
+	if i0, i1, w0, w1, ok := twoTaps(taps); ok && !noLinearAxis {
+		linearAxis(ctx, xd, od, outer, inLen, outLen, inner, i0, i1, w0, w1)
+		return out, nil
+	}
 	parallelFor(threadsFor(ctx, outer*outLen*inner, 1<<15), outer, func(lo, hi int) {
 		for o := lo; o < hi; o++ {
 			src := xd[o*inLen*inner : (o+1)*inLen*inner]
@@ -484,6 +488,57 @@ func resizeAxis(ctx *Context, x *graph.Tensor, ax, outLen int, scale, roiStart, 
 	})
 	return out, nil
 }
+
+// twoTaps lays out linear taps (two per output position, none outside
+// the input) as index and weight arrays; ok is false for any other taps.
+func twoTaps(taps [][]tap) (i0, i1 []int, w0, w1 []float64, ok bool) {
+	n := len(taps)
+	i0, i1, w0, w1 = make([]int, n), make([]int, n), make([]float64, n), make([]float64, n)
+	for j, tp := range taps {
+		if len(tp) != 2 || tp[0].idx < 0 || tp[1].idx < 0 {
+			return nil, nil, nil, nil, false
+		}
+		i0[j], i1[j], w0[j], w1[j] = tp[0].idx, tp[1].idx, tp[0].w, tp[1].w
+	}
+	return i0, i1, w0, w1, true
+}
+
+// linearAxis is resizeAxis's general loop for two taps per output, with
+// the same sums (0 + w0*a + w1*b in float64, then float32), without the
+// loop over each output's taps: whole rows at once along an outer axis,
+// through index arrays along the last one.
+func linearAxis(ctx *Context, xd, od []float32, outer, inLen, outLen, inner int, i0, i1 []int, w0, w1 []float64) {
+	parallelFor(threadsFor(ctx, outer*outLen*inner, 1<<15), outer, func(lo, hi int) {
+		for o := lo; o < hi; o++ {
+			src := xd[o*inLen*inner : (o+1)*inLen*inner]
+			dst := od[o*outLen*inner : (o+1)*outLen*inner]
+			if inner == 1 {
+				for j := range dst {
+					s := 0.0
+					s += w0[j] * float64(src[i0[j]])
+					s += w1[j] * float64(src[i1[j]])
+					dst[j] = float32(s)
+				}
+				continue
+			}
+			for j := 0; j < outLen; j++ {
+				row := dst[j*inner : (j+1)*inner]
+				a, b := src[i0[j]*inner:(i0[j]+1)*inner], src[i1[j]*inner:(i1[j]+1)*inner]
+				wa, wb := w0[j], w1[j]
+				for i := range row {
+					s := 0.0
+					s += wa * float64(a[i])
+					s += wb * float64(b[i])
+					row[i] = float32(s)
+				}
+			}
+		}
+	})
+}
+
+// noLinearAxis keeps linear resizes on the general loop, for the tests that
+// compare.
+var noLinearAxis = false
 
 func init() {
 	Register("", "Resize", 10, newResize(false))
