@@ -26,6 +26,9 @@ func castTensor(x *graph.Tensor, to graph.DataType) (*graph.Tensor, error) {
 	if !castable(x.DType) || !castable(to) {
 		return nil, fmt.Errorf("Cast from %s to %s is not supported", x.DType.Short(), to.Short())
 	}
+	if !noCastDirect && castDirect(x, out) {
+		return out, nil
+	}
 	intLike := func(t graph.DataType) bool { return t.IsInteger() || t == graph.Bool }
 	if intLike(x.DType) && intLike(to) {
 		if x.DType == graph.Uint64 {
@@ -72,6 +75,81 @@ func castTensor(x *graph.Tensor, to graph.DataType) (*graph.Tensor, error) {
 		}
 	}
 	return out, storeFloat64s(out, vals)
+}
+
+// castDirect converts the common pairs element by element with Go's
+// conversions, which are the general path's arithmetic without its float64
+// copy: float to integer truncates toward zero, integer to float rounds
+// once to nearest (the general path rounds an int64 beyond 2^53 twice),
+// float32 widens exactly and float64 narrows to nearest, bool is 0 or 1 and
+// nonzero is true. It reports false for the other pairs.
+func castDirect(x, out *graph.Tensor) bool {
+	switch src := x.Data().(type) {
+	case []float32:
+		switch dst := out.Data().(type) {
+		case []int64:
+			convert(dst, src)
+		case []int32:
+			convert(dst, src)
+		case []float64:
+			convert(dst, src)
+		case []bool:
+			for i, v := range src {
+				dst[i] = v != 0
+			}
+		default:
+			return false
+		}
+	case []int64:
+		switch dst := out.Data().(type) {
+		case []float32:
+			convert(dst, src)
+		case []float64:
+			convert(dst, src)
+		default:
+			return false
+		}
+	case []int32:
+		switch dst := out.Data().(type) {
+		case []float32:
+			convert(dst, src)
+		default:
+			return false
+		}
+	case []float64:
+		switch dst := out.Data().(type) {
+		case []float32:
+			convert(dst, src)
+		default:
+			return false
+		}
+	case []bool:
+		switch dst := out.Data().(type) {
+		case []float32:
+			for i, v := range src {
+				if v {
+					dst[i] = 1
+				}
+			}
+		default:
+			return false
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// noCastDirect sends every Cast through the general path, for the tests
+// that compare.
+var noCastDirect = false
+
+// convert sets dst[i] = D(src[i]).
+func convert[D, S int32 | int64 | float32 | float64](dst []D, src []S) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = D(v)
+	}
 }
 
 func castable(t graph.DataType) bool {
