@@ -77,3 +77,20 @@ func TestGroupNormMatchesORT(t *testing.T) {
 	}
 	checkOps(t, cases, 2e-5)
 }
+
+// TestLpNormMatchesORT: LpNormalization with p 1 and 2 along the last, a
+// middle and the first axis, a zero row included, against ONNX Runtime.
+func TestLpNormMatchesORT(t *testing.T) {
+	var cases []opCase
+	x := rnd(10, 3, 4, 5)
+	for i := 0; i < 5; i++ {
+		x.Float32s()[i] = 0 // row [0, 0, :] along the last axis
+	}
+	for _, p := range []int64{1, 2} {
+		for _, axis := range []int64{-1, 1, 0} {
+			cases = append(cases, opCase{name: "LpNormalization", op: "LpNormalization", opset: 13,
+				attrs: []*onnxpb.AttributeProto{ai("p", p), ai("axis", axis)}, inputs: []opInput{fin(x)}, outputs: []string{"y"}})
+		}
+	}
+	checkOps(t, cases, 2e-6)
+}

@@ -181,6 +181,67 @@ func newGroupNorm(ni *NodeInfo) (Kernel, error) {
 	}), a.err
 }
 
+// newLpNorm is LpNormalization: x divided by its L1 (p 1) or L2 (p 2) norm
+// along axis, the norm summed in float64. A zero norm gives zeros (the spec
+// leaves 0/0 open; ONNX Runtime writes 0 there too).
+func newLpNorm(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	axis := a.Int("axis", -1)
+	p := a.Int("p", 2)
+	if a.err != nil {
+		return nil, a.err
+	}
+	if p != 1 && p != 2 {
+		return nil, fmt.Errorf("LpNormalization p must be 1 or 2, got %d", p)
+	}
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		if err := need(in, 1); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		if err := wantFloat(x, "LpNormalization input"); err != nil {
+			return nil, err
+		}
+		ax, err := normAxis(axis, x.Rank())
+		if err != nil {
+			return nil, err
+		}
+		outer, dim, inner := graph.Numel(x.Shape[:ax]), x.Shape[ax], graph.Numel(x.Shape[ax+1:])
+		out := ctx.Float32(x.Shape)
+		xd, od := x.Float32s(), out.Float32s()
+		norm := make([]float64, inner)
+		for o := 0; o < outer; o++ {
+			clear(norm)
+			base := o * dim * inner
+			for j := 0; j < dim; j++ {
+				for i, v := range xd[base+j*inner : base+(j+1)*inner] {
+					if p == 1 {
+						norm[i] += math.Abs(float64(v))
+					} else {
+						norm[i] += float64(v) * float64(v)
+					}
+				}
+			}
+			if p == 2 {
+				for i, s := range norm {
+					norm[i] = math.Sqrt(s)
+				}
+			}
+			for j := 0; j < dim; j++ {
+				src, dst := xd[base+j*inner:base+(j+1)*inner], od[base+j*inner:base+(j+1)*inner]
+				for i, v := range src {
+					if norm[i] == 0 {
+						dst[i] = 0
+					} else {
+						dst[i] = float32(float64(v) / norm[i])
+					}
+				}
+			}
+		}
+		return one(out), nil
+	}), nil
+}
+
 // meanVar is the mean and population variance, accumulated in float64 (two
 // passes, so a large mean does not cancel).
 func meanVar(v []float32) (float64, float64) {
@@ -323,6 +384,7 @@ func init() {
 	Register("", "BatchNormalization", 1, newBatchNorm)
 	Register("", "InstanceNormalization", 1, newInstanceNorm)
 	Register("", "GroupNormalization", 18, newGroupNorm)
+	Register("", "LpNormalization", 1, newLpNorm)
 	Register("", "LayerNormalization", 17, newLayerNorm)
 	Register("", "Softmax", 1, newSoftmax(false))
 	Register("", "LogSoftmax", 1, newSoftmax(true))
