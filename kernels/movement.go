@@ -758,21 +758,81 @@ func newGatherElements(ni *NodeInfo) (Kernel, error) {
 			return nil, err
 		}
 		out := ctx.New(x.DType, idxT.Shape)
-		c := copierOf(out, x)
-		xs, is := stridesOf(x.Shape), stridesOf(idxT.Shape)
-		dim := x.Shape[ax]
-		for i, v := range idx {
+		for d, n := range idxT.Shape {
+			if d != ax && n > x.Shape[d] {
+				return nil, fmt.Errorf("indices shape %v exceeds data shape %v on axis %d", idxT.Shape, x.Shape, d)
+			}
+		}
+		offs, err := gatherOffsets(idx, idxT.Shape, x.Shape, ax)
+		if err != nil {
+			return nil, err
+		}
+		switch o := out.Data().(type) {
+		case []float32:
+			src := x.Float32s()
+			for i, off := range offs {
+				o[i] = src[off]
+			}
+		case []int64:
+			src := x.Int64s()
+			for i, off := range offs {
+				o[i] = src[off]
+			}
+		default:
+			c := copierOf(out, x)
+			for i, off := range offs {
+				c.run(i, off, 1)
+			}
+		}
+		return one(out), nil
+	}), a.err
+}
+
+// gatherOffsets is, for each element of indices (idx, of shape is), the
+// offset in data (shape xs) that GatherElements reads along axis ax: the
+// element's own coordinates off the axis, its index on it (negative from the
+// end). Coordinates advance row by row of the last axis, not by a division
+// per element.
+func gatherOffsets(idx []int, is, xs []int, ax int) ([]int, error) {
+	r := len(is)
+	xst := stridesOf(xs)
+	dim := xs[ax]
+	offs := make([]int, len(idx))
+	if len(idx) == 0 {
+		return offs, nil
+	}
+	last := r - 1
+	width := is[last]
+	coords := make([]int, r)
+	for row := 0; row*width < len(idx); row++ {
+		base := 0
+		for d := 0; d < last; d++ {
+			if d != ax {
+				base += coords[d] * xst[d]
+			}
+		}
+		for j := 0; j < width; j++ {
+			v := idx[row*width+j]
 			if v < -dim || v >= dim {
 				return nil, fmt.Errorf("index %d is out of range for axis of size %d", v, dim)
 			}
 			if v < 0 {
 				v += dim
 			}
-			off := offsetAlong(i, ax, v, is, xs)
-			c.run(i, off, 1)
+			off := base + v*xst[ax]
+			if ax != last {
+				off += j * xst[last]
+			}
+			offs[row*width+j] = off
 		}
-		return one(out), nil
-	}), a.err
+		for d := last - 1; d >= 0; d-- {
+			if coords[d]++; coords[d] < is[d] {
+				break
+			}
+			coords[d] = 0
+		}
+	}
+	return offs, nil
 }
 
 func newExpand(*NodeInfo) (Kernel, error) {

@@ -242,6 +242,19 @@ func argRows(x []float32, od []int64, outer, dim, inner int, isMax, last bool) {
 	if dim == 0 {
 		return
 	}
+	if inner == 1 { // the last axis: a scan of each row
+		for o := range outer {
+			row := x[o*dim : (o+1)*dim]
+			b, bi := row[0], 0
+			for j, v := range row {
+				if (isMax && v > b) || (!isMax && v < b) || (last && v == b) {
+					b, bi = v, j
+				}
+			}
+			od[o] = int64(bi)
+		}
+		return
+	}
 	best := make([]float32, inner)
 	for o := 0; o < outer; o++ {
 		ids := od[o*inner : (o+1)*inner]
