@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"unsafe"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/vec"
@@ -520,6 +521,17 @@ func newPRelu(*NodeInfo) (Kernel, error) {
 	}), nil
 }
 
+// selectBits sets o[i] = xs[i*sx] where c[i*sc], else ys[i*sy], through a
+// mask of the condition's byte instead of a branch: a mask of random
+// conditions (attention masks, thresholds) mispredicts half the branches.
+func selectBits(o []float32, c []bool, xs, ys []float32, sc, sx, sy int) {
+	cb := unsafe.Slice((*uint8)(unsafe.Pointer(unsafe.SliceData(c))), len(c))
+	for i := range o {
+		m := -uint32(cb[i*sc] & 1) // all ones where true
+		o[i] = math.Float32frombits(math.Float32bits(xs[i*sx])&m | math.Float32bits(ys[i*sy])&^m)
+	}
+}
+
 func newWhere(*NodeInfo) (Kernel, error) {
 	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 3); err != nil {
@@ -550,13 +562,7 @@ func newWhere(*NodeInfo) (Kernel, error) {
 					vec.Select(o, c[:len(o)], xs[0], ys[0])
 					return
 				}
-				for i := range o {
-					if c[i*sc] {
-						o[i] = xs[i*sx]
-					} else {
-						o[i] = ys[i*sy]
-					}
-				}
+				selectBits(o, c, xs, ys, sc, sx, sy)
 			})
 			return one(out), nil
 		}
