@@ -31,10 +31,13 @@ func (c typedCopier[T]) strided(d, s, n, st int) {
 	switch st {
 	case 1: // broadcasts whose inner run is contiguous (GQA's Expand of K and V)
 		copy(dst, c.src[s:s+n])
-	case 0:
-		v := c.src[s]
-		for i := range dst {
-			dst[i] = v
+	case 0: // one value: doubling copies run at memmove's speed
+		if len(dst) == 0 {
+			return
+		}
+		dst[0] = c.src[s]
+		for k := 1; k < len(dst); k *= 2 {
+			copy(dst[k:], dst[:k])
 		}
 	default:
 		for i := range dst {
@@ -974,17 +977,23 @@ func newPad(ni *NodeInfo) (Kernel, error) {
 				return nil, fmt.Errorf("reflect padding needs at least 2 elements on axis %d", i)
 			}
 		}
-		out := ctx.New(x.DType, shape)
-		if err := fillConst(out, value); err != nil {
-			return nil, err
+		// Constant padding fills the output first; the other modes write
+		// every element.
+		var out *graph.Tensor
+		if mode == "constant" {
+			out = ctx.New(x.DType, shape)
+			if err := fillConst(out, value); err != nil {
+				return nil, err
+			}
+		} else {
+			out = ctx.Empty(x.DType, shape)
 		}
 		if out.Len() == 0 {
 			return one(out), nil
 		}
 		c := copierOf(out, x)
 		xs := stridesOf(x.Shape)
-		os := stridesOf(shape)
-		// Map every output index to a source index per the mode (-1: constant).
+		// Every output index's source index per axis and mode (-1: constant).
 		srcIdx := func(o, i int) int {
 			s := o - full[i]
 			n := x.Shape[i]
@@ -1009,31 +1018,50 @@ func newPad(ni *NodeInfo) (Kernel, error) {
 			}
 			return -1
 		}
+		maps := make([][]int, r)
+		for d := range maps {
+			maps[d] = make([]int, shape[d])
+			for o := range maps[d] {
+				maps[d][o] = srcIdx(o, d)
+			}
+		}
 		if r == 0 {
 			c.run(0, 0, 1)
 			return one(out), nil
 		}
 		// Row by row along the last axis: the part of a row that lies in
-		// the input is one copy, the padding at its ends comes per element
-		// (constant padding is already there).
+		// the input is one copy, the padding at its ends comes element by
+		// element through the last axis's map (constant padding is already
+		// there); the rows' coordinates advance by one, not by divisions.
 		last := r - 1
 		width, n := shape[last], x.Shape[last]
 		lo := max(0, min(width, full[last]))
 		hi := max(lo, min(width, full[last]+n))
 		rows := out.Len() / width
+		lastMap := maps[last]
+		of32, _ := out.Data().([]float32)
+		xf32, _ := x.Data().([]float32)
 		parallelFor(threadsFor(ctx, out.Len(), 1<<15), rows, func(r0, r1 int) {
 			idx := make([]int, last)
+			for d, rem := last-1, r0; d >= 0; d-- {
+				idx[d] = rem % shape[d]
+				rem /= shape[d]
+			}
 			for row := r0; row < r1; row++ {
-				rem, src := row*width, 0
+				src := 0
 				for d := 0; d < last; d++ {
-					idx[d] = rem / os[d]
-					rem %= os[d]
-					s := srcIdx(idx[d], d)
+					s := maps[d][idx[d]]
 					if s < 0 {
 						src = -1
 						break
 					}
 					src += s * xs[d]
+				}
+				for d := last - 1; d >= 0; d-- {
+					if idx[d]++; idx[d] < shape[d] {
+						break
+					}
+					idx[d] = 0
 				}
 				if src < 0 {
 					continue
@@ -1045,13 +1073,15 @@ func newPad(ni *NodeInfo) (Kernel, error) {
 				if mode == "constant" {
 					continue
 				}
-				for j := 0; j < width; j++ {
-					if j == lo && hi > lo {
-						j = hi - 1
-						continue
-					}
-					if s := srcIdx(j, last); s >= 0 {
-						c.run(o+j, src+s, 1)
+				for _, span := range [2][2]int{{0, lo}, {hi, width}} {
+					for j := span[0]; j < span[1]; j++ {
+						switch s := lastMap[j]; {
+						case s < 0:
+						case of32 != nil:
+							of32[o+j] = xf32[src+s]
+						default:
+							c.run(o+j, src+s, 1)
+						}
 					}
 				}
 			}
