@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 
 	"github.com/onnxq/onnxq/graph"
@@ -105,13 +104,21 @@ func newNonMaxSuppression(ni *NodeInfo) (Kernel, error) {
 						order = append(order, i)
 					}
 				}
-				// Stable on ascending indices: equal scores keep the lower index first.
-				slices.SortStableFunc(order, func(i, j int) int { return cmp.Compare(s[j], s[i]) })
+				// Candidates in descending score, equal scores the lower index
+				// first (a stable sort's order), taken from a heap one at a
+				// time: selection usually stops after maxOut of thousands.
+				before := func(i, j int) bool {
+					c := cmp.Compare(s[j], s[i])
+					return c < 0 || (c == 0 && i < j)
+				}
+				h := candidateHeap{order: order, before: before}
+				h.init()
 				var sel []int
-				for _, i := range order {
+				for len(h.order) > 0 {
 					if len(sel) == maxOut {
 						break
 					}
+					i := h.pop()
 					keep := true
 					for _, j := range sel {
 						if nmsOverlaps(bx[i], bx[j], iou) {
@@ -390,4 +397,47 @@ func bilinear(y, x float64, h, w int) roiSample {
 		p: [4]int{yl*w + xl, yl*w + xh, yh*w + xl, yh*w + xh},
 		w: [4]float64{hy * hx, hy * lx, ly * hx, ly * lx},
 	}
+}
+
+// candidateHeap yields indices best first by before (a binary heap, built
+// in linear time).
+type candidateHeap struct {
+	order  []int
+	before func(i, j int) bool
+}
+
+func (h *candidateHeap) init() {
+	for i := len(h.order)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+func (h *candidateHeap) down(i int) {
+	o := h.order
+	for {
+		best, l, r := i, 2*i+1, 2*i+2
+		if l < len(o) && h.before(o[l], o[best]) {
+			best = l
+		}
+		if r < len(o) && h.before(o[r], o[best]) {
+			best = r
+		}
+		if best == i {
+			return
+		}
+		o[i], o[best] = o[best], o[i]
+		i = best
+	}
+}
+
+// pop removes and returns the best index.
+func (h *candidateHeap) pop() int {
+	top := h.order[0]
+	last := len(h.order) - 1
+	h.order[0] = h.order[last]
+	h.order = h.order[:last]
+	if last > 0 {
+		h.down(0)
+	}
+	return top
 }
