@@ -92,11 +92,7 @@ func newInstanceNorm(ni *NodeInfo) (Kernel, error) {
 				row := xd[i*plane : (i+1)*plane]
 				mean, variance := meanVar(row)
 				inv := 1 / math.Sqrt(variance+eps)
-				s, b := float64(scale[i%c]), float64(bias[i%c])
-				dst := od[i*plane : (i+1)*plane]
-				for j, v := range row {
-					dst[j] = float32((float64(v)-mean)*inv*s + b)
-				}
+				normalizeRow(od[i*plane:(i+1)*plane], row, mean, inv, scale[i%c], bias[i%c])
 			}
 		})
 		return one(out), nil
@@ -168,12 +164,8 @@ func newGroupNorm(ni *NodeInfo) (Kernel, error) {
 					if perChannel {
 						k = g*per + ch
 					}
-					s, b := float64(scale[k]), float64(bias[k])
 					at := i*block + ch*plane
-					row, dst := xd[at:at+plane], od[at:at+plane]
-					for j, v := range row {
-						dst[j] = float32((float64(v)-mean)*inv*s + b)
-					}
+					normalizeRow(od[at:at+plane], xd[at:at+plane], mean, inv, scale[k], bias[k])
 				}
 			}
 		})
@@ -240,6 +232,19 @@ func newLpNorm(ni *NodeInfo) (Kernel, error) {
 		}
 		return one(out), nil
 	}), nil
+}
+
+// normalizeRow sets dst to (row - mean) * inv * scale + bias in float64, as
+// row*k + c (k = inv*scale, c = bias - mean*k): two operations an element;
+// float64 keeps the cancellation of a large mean far below float32's
+// precision.
+func normalizeRow(dst, row []float32, mean, inv float64, scale, bias float32) {
+	k := inv * float64(scale)
+	c := float64(bias) - mean*k
+	dst = dst[:len(row)]
+	for j, v := range row {
+		dst[j] = float32(float64(v)*k + c)
+	}
 }
 
 // meanVar is the mean and population variance, accumulated in float64 (two
