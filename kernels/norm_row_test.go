@@ -20,7 +20,7 @@ func TestNormalizeRowLargeMean(t *testing.T) {
 	dst := make([]float32, len(row))
 	normalizeRow(dst, row, mean, inv, 1.7, -0.3)
 	for j, v := range row {
-		want := float32((float64(v)-mean)*inv*1.7 - 0.3)
+		want := float32((float64(v)-mean)*inv*float64(float32(1.7)) + float64(float32(-0.3)))
 		if d := math.Abs(float64(dst[j] - want)); d > ulp32(want) {
 			t.Fatalf("x[%d] = %v: %v, direct %v", j, v, dst[j], want)
 		}
