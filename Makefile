@@ -12,7 +12,7 @@ PROTOC_GEN_GO  := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build test unit vet demo fuzz bench bench-threads bench-stream proto testdata clean
+.PHONY: all build test unit vet demo fuzz bench bench-threads bench-stream survey proto testdata clean
 
 all: build
 
@@ -84,6 +84,12 @@ bench: testdata build
 	$(GO) test ./converter/ -run '^$$' -bench EntropyVsMinmax -benchtime 1x
 	$(GO) test ./kernels/gemm/ -run '^$$' -bench . -benchtime 20x
 	$(GO) test ./graph/ -run '^$$' -bench . -benchtime 5x -count 5
+
+## survey: onnxq against ONNX Runtime on ~110 single ops and small subgraphs
+## at real sizes, 1 thread, paired runs (internal/opsurvey): a markdown table,
+## worst ratio first; ONLY=REGEXP picks cases.
+survey: testdata
+	ONNXQ_CACHE=$(CACHE) $(GO) run -tags ort ./internal/opsurvey -only '$(ONLY)'
 
 ## bench-threads: each engine's 2-thread speedup over 1 thread (onnxq and ONNX
 ## Runtime, the four runs alternating), a Markdown table with the load average.

@@ -318,22 +318,30 @@ type fastReduce func(ctx *Context, out, x []float32, outer, n, inner int)
 // of a float32 result can differ in rare ties); Max and Min are exact, NaN
 // propagating and +0 above -0 as math.Max and math.Min have them.
 var fastReductions = map[string]fastReduce{
-	"ReduceSum":       sumReduce(func(s float64, _ int) float64 { return s }),
-	"ReduceMean":      sumReduce(func(s float64, n int) float64 { return s / float64(n) }),
-	"ReduceSumSquare": sqReduce(func(s float64) float64 { return s }),
-	"ReduceL2":        sqReduce(math.Sqrt),
+	"ReduceSum":       sumReduce(false, func(s float64, _ int) float64 { return s }),
+	"ReduceMean":      sumReduce(false, func(s float64, n int) float64 { return s / float64(n) }),
+	"ReduceSumSquare": sumReduce(true, func(s float64, _ int) float64 { return s }),
+	"ReduceL2":        sumReduce(true, func(s float64, _ int) float64 { return math.Sqrt(s) }),
 	"ReduceMax":       extremeReduce(true),
 	"ReduceMin":       extremeReduce(false),
 }
 
-// sumReduce sums in float64: contiguous runs with vec.Sum, rows (inner > 1)
-// added into a float64 row.
-func sumReduce(finish func(s float64, n int) float64) fastReduce {
+// sumReduce sums in float64, or with square the squares: contiguous runs
+// with vec.Sum (vec.SumSqDev about 0), rows (inner > 1) added into a
+// float64 row.
+func sumReduce(square bool, finish func(s float64, n int) float64) fastReduce {
 	return func(ctx *Context, out, x []float32, outer, n, inner int) {
 		if inner == 1 {
 			parallelFor(threadsFor(ctx, len(x), minStreamWork), outer, func(lo, hi int) {
 				for o := lo; o < hi; o++ {
-					out[o] = float32(finish(vec.Sum(x[o*n:(o+1)*n]), n))
+					run := x[o*n : (o+1)*n]
+					s := 0.0
+					if square {
+						s = vec.SumSqDev(run, 0)
+					} else {
+						s = vec.Sum(run)
+					}
+					out[o] = float32(finish(s, n))
 				}
 			})
 			return
@@ -344,41 +352,18 @@ func sumReduce(finish func(s float64, n int) float64) fastReduce {
 				clear(acc)
 				for r := 0; r < n; r++ {
 					row := x[(o*n+r)*inner : (o*n+r+1)*inner]
-					for i, v := range row {
-						acc[i] += float64(v)
+					if square {
+						for i, v := range row {
+							acc[i] += float64(v) * float64(v)
+						}
+					} else {
+						for i, v := range row {
+							acc[i] += float64(v)
+						}
 					}
 				}
 				for i, s := range acc {
 					out[o*inner+i] = float32(finish(s, n))
-				}
-			}
-		})
-	}
-}
-
-// sqReduce sums squares in float64 (vec.SumSqDev about 0 on runs).
-func sqReduce(finish func(s float64) float64) fastReduce {
-	return func(ctx *Context, out, x []float32, outer, n, inner int) {
-		if inner == 1 {
-			parallelFor(threadsFor(ctx, len(x), minStreamWork), outer, func(lo, hi int) {
-				for o := lo; o < hi; o++ {
-					out[o] = float32(finish(vec.SumSqDev(x[o*n:(o+1)*n], 0)))
-				}
-			})
-			return
-		}
-		parallelFor(threadsFor(ctx, len(x), minStreamWork), outer, func(lo, hi int) {
-			acc := make([]float64, inner)
-			for o := lo; o < hi; o++ {
-				clear(acc)
-				for r := 0; r < n; r++ {
-					row := x[(o*n+r)*inner : (o*n+r+1)*inner]
-					for i, v := range row {
-						acc[i] += float64(v) * float64(v)
-					}
-				}
-				for i, s := range acc {
-					out[o*inner+i] = float32(finish(s))
 				}
 			}
 		})

@@ -241,24 +241,17 @@ func MulPackedA(p *PackedA, n int, b Matrix, beta float32, c []float32, ldc int,
 // overwriting C: the sum a C filled with the bias and MulPackedA with beta 1
 // would give, bit for bit, without the pass that fills it.
 func MulPackedABias(p *PackedA, n int, b Matrix, bias []float32, c []float32, ldc int, threads int) {
-	if p.mr != active.mr {
-		panic("gemm: PackedA was packed for another kernel")
-	}
-	if p.M == 0 || n == 0 {
-		return
-	}
-	_ = bias[p.M-1]
-	if p.K == 0 {
-		fillBias(c, ldc, bias, p.M, n)
-		return
-	}
-	run(p.M, n, p.K, aSource{packed: p}, bSource{mat: b}, 0, c, ldc, threads, bias)
+	mulPackedABias(p, n, b, bias, c, ldc, threads, false)
 }
 
 // MulPackedABiasRelu computes C = max(0, P * B + bias) as MulPackedABias
 // followed by a Relu over C would, bit for bit, in the micro-kernels' stores
 // instead of a pass over C: a convolution with a Relu after it.
 func MulPackedABiasRelu(p *PackedA, n int, b Matrix, bias []float32, c []float32, ldc int, threads int) {
+	mulPackedABias(p, n, b, bias, c, ldc, threads, true)
+}
+
+func mulPackedABias(p *PackedA, n int, b Matrix, bias []float32, c []float32, ldc int, threads int, relu bool) {
 	if p.mr != active.mr {
 		panic("gemm: PackedA was packed for another kernel")
 	}
@@ -268,10 +261,12 @@ func MulPackedABiasRelu(p *PackedA, n int, b Matrix, bias []float32, c []float32
 	_ = bias[p.M-1]
 	if p.K == 0 {
 		fillBias(c, ldc, bias, p.M, n)
-		reluRows(c, ldc, p.M, n)
+		if relu {
+			reluRows(c, ldc, p.M, n)
+		}
 		return
 	}
-	runRelu(p.M, n, p.K, aSource{packed: p}, bSource{mat: b}, 0, c, ldc, threads, bias, true)
+	runRelu(p.M, n, p.K, aSource{packed: p}, bSource{mat: b}, 0, c, ldc, threads, bias, relu)
 }
 
 // MulPackedAPart computes one of parts shares of the rows of C = P * B, or of

@@ -1,0 +1,664 @@
+//go:build ort
+
+package main
+
+import (
+	"math"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+type tcase struct {
+	name  string
+	shape string
+	build func() *mb
+}
+
+func (b *mb) conv2d(x *graph.Value, cin, cout, k, stride, pad, group, dil int) *graph.Value {
+	w := b.he(cin/group*k*k, cout, cin/group, k, k)
+	bias := b.w(0.05, cout)
+	return b.op("Conv", vs(x, w, bias),
+		aIs("kernel_shape", int64(k), int64(k)), aIs("strides", int64(stride), int64(stride)),
+		aIs("pads", int64(pad), int64(pad), int64(pad), int64(pad)), aIs("dilations", int64(dil), int64(dil)),
+		aI("group", int64(group)))
+}
+
+func convT(k, s, p int) func() *mb {
+	return func() *mb {
+		b := newMB(17)
+		x := b.in("x", 1, 64, 56, 56)
+		w := b.w(math.Sqrt(1/float64(64*k*k)), 64, 32, k, k)
+		y := b.op("ConvTranspose", vs(x, w, b.w(0.05, 32)), aIs("kernel_shape", int64(k), int64(k)),
+			aIs("strides", int64(s), int64(s)), aIs("pads", int64(p), int64(p), int64(p), int64(p)))
+		b.out(y, graph.Float)
+		return b
+	}
+}
+
+func convCase(shape []int, cout, k, stride, pad, group, dil int) func() *mb {
+	return func() *mb {
+		b := newMB(17)
+		x := b.in("x", shape...)
+		b.out(b.conv2d(x, shape[1], cout, k, stride, pad, group, dil), graph.Float)
+		return b
+	}
+}
+
+func resize(mode string, extra ...any) func() *mb {
+	return func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 64, 56, 56)
+		attrs := []any{aS("mode", mode)}
+		if mode == "nearest" {
+			attrs = append(attrs, aS("coordinate_transformation_mode", "asymmetric"), aS("nearest_mode", "floor"))
+		} else {
+			attrs = append(attrs, aS("coordinate_transformation_mode", "half_pixel"))
+		}
+		if mode == "cubic" {
+			attrs = append(attrs, aF("cubic_coeff_a", -0.75))
+		}
+		_ = extra
+		pa := toAttrs(attrs)
+		y := b.op("Resize", vs(x, nil, b.fc([]int{4}, []float32{1, 1, 2, 2})), pa...)
+		b.out(y, graph.Float)
+		return b
+	}
+}
+
+func unary(op string, opset int64, shape ...int) func() *mb {
+	return func() *mb {
+		b := newMB(opset)
+		x := b.in("x", shape...)
+		b.out(b.op(op, vs(x)), graph.Float)
+		return b
+	}
+}
+
+func reduce(op string, axes []int64, keep int64, shape ...int) func() *mb {
+	return func() *mb {
+		b := newMB(18)
+		x := b.in("x", shape...)
+		b.out(b.op(op, vs(x, b.i64(axes...)), aI("keepdims", keep)), graph.Float)
+		return b
+	}
+}
+
+func pad(mode string, p int64) func() *mb {
+	return func() *mb {
+		b := newMB(18)
+		x := b.in("x", 1, 64, 56, 56)
+		ins := vs(x, b.i64(0, 0, p, p, 0, 0, p, p))
+		if mode == "constant" {
+			ins = append(ins, b.scalar(0))
+		}
+		b.out(b.op("Pad", ins, aS("mode", mode)), graph.Float)
+		return b
+	}
+}
+
+func rnn(op string, bidir bool, seq, in, hidden int) func() *mb {
+	return func() *mb {
+		b := newMB(14)
+		x := b.in("x", seq, 1, in)
+		dirs := 1
+		attrs := []any{aI("hidden_size", int64(hidden))}
+		if bidir {
+			dirs = 2
+			attrs = append(attrs, aS("direction", "bidirectional"))
+		}
+		g := 4
+		if op == "GRU" {
+			g = 3
+			attrs = append(attrs, aI("linear_before_reset", 1)) // as PyTorch exports
+		}
+		w := b.w(1/math.Sqrt(float64(in)), dirs, g*hidden, in)
+		r := b.w(0.8/math.Sqrt(float64(hidden)), dirs, g*hidden, hidden)
+		bb := b.w(0.05, dirs, 2*g*hidden)
+		outs := b.opN(op, 2, vs(x, w, r, bb), toAttrs(attrs)...)
+		b.out(outs[0], graph.Float)
+		b.out(outs[1], graph.Float)
+		return b
+	}
+}
+
+func pool(op string, shape []int, k, s, p int, extra ...any) func() *mb {
+	return func() *mb {
+		b := newMB(17)
+		x := b.in("x", shape...)
+		attrs := append([]any{aIs("kernel_shape", int64(k), int64(k)), aIs("strides", int64(s), int64(s)),
+			aIs("pads", int64(p), int64(p), int64(p), int64(p))}, extra...)
+		b.out(b.op(op, vs(x), toAttrs(attrs)...), graph.Float)
+		return b
+	}
+}
+
+func topk(n, k int) func() *mb {
+	return func() *mb {
+		b := newMB(17)
+		x := b.in("x", 1, n)
+		o := b.opN("TopK", 2, vs(x, b.i64(int64(k))), aI("axis", -1))
+		b.out(o[0], graph.Float)
+		b.out(o[1], graph.Int64)
+		return b
+	}
+}
+
+func argmax(axis int64, shape ...int) func() *mb {
+	return func() *mb {
+		b := newMB(17)
+		x := b.in("x", shape...)
+		b.out(b.op("ArgMax", vs(x), aI("axis", axis), aI("keepdims", 1)), graph.Int64)
+		return b
+	}
+}
+
+var cases = []tcase{
+	// ---------- per-run overhead baseline ----------
+	{"Relu tiny (per-run overhead)", "1x16", unary("Relu", 13, 1, 16)},
+	{"Relu 1x1000", "1x1000", unary("Relu", 13, 1, 1000)},
+	// ---------- convolutions ----------
+	{"ConvTranspose k2s2", "1x64x56x56 -> 32ch 112x112", convT(2, 2, 0)},
+	{"ConvTranspose k4s2p1", "1x64x56x56 -> 32ch 112x112", convT(4, 2, 1)},
+	{"ConvTranspose k3s1p1", "1x64x56x56 -> 32ch 56x56", convT(3, 1, 1)},
+	{"Conv3x3 (control)", "1x64x56x56 -> 64", convCase([]int{1, 64, 56, 56}, 64, 3, 1, 1, 1, 1)},
+	{"Conv1x1 (control)", "1x64x56x56 -> 256", convCase([]int{1, 64, 56, 56}, 256, 1, 1, 0, 1, 1)},
+	{"Conv stem 7x7 s2", "1x3x224x224 -> 64", convCase([]int{1, 3, 224, 224}, 64, 7, 2, 3, 1, 1)},
+	{"Conv1d k3 p1 (Whisper)", "1x80x3000 -> 384", func() *mb {
+		b := newMB(17)
+		x := b.in("x", 1, 80, 3000)
+		y := b.op("Conv", vs(x, b.he(80*3, 384, 80, 3), b.w(0.05, 384)), aIs("kernel_shape", 3), aIs("pads", 1, 1))
+		b.out(y, graph.Float)
+		return b
+	}},
+	{"Conv1d k3 s2 (Whisper conv2)", "1x384x3000 -> 384 s2", func() *mb {
+		b := newMB(17)
+		x := b.in("x", 1, 384, 3000)
+		y := b.op("Conv", vs(x, b.he(384*3, 384, 384, 3), b.w(0.05, 384)), aIs("kernel_shape", 3), aIs("pads", 1, 1), aIs("strides", 2))
+		b.out(y, graph.Float)
+		return b
+	}},
+	{"DepthwiseConv 3x3", "1x96x56x56", convCase([]int{1, 96, 56, 56}, 96, 3, 1, 1, 96, 1)},
+	{"DepthwiseConv 5x5", "1x96x56x56", convCase([]int{1, 96, 56, 56}, 96, 5, 1, 2, 96, 1)},
+	{"DepthwiseConv 7x7", "1x96x56x56", convCase([]int{1, 96, 56, 56}, 96, 7, 1, 3, 96, 1)},
+	{"DepthwiseConv 3x3 s2", "1x96x112x112", convCase([]int{1, 96, 112, 112}, 96, 3, 2, 1, 96, 1)},
+	{"GroupConv g4 3x3", "1x128x28x28 -> 128", convCase([]int{1, 128, 28, 28}, 128, 3, 1, 1, 4, 1)},
+	{"GroupConv g32 3x3", "1x128x28x28 -> 128", convCase([]int{1, 128, 28, 28}, 128, 3, 1, 1, 32, 1)},
+	{"GroupConv g32 3x3 (256ch)", "1x256x56x56 -> 256", convCase([]int{1, 256, 56, 56}, 256, 3, 1, 1, 32, 1)},
+	{"DilatedConv 3x3 d2", "1x64x56x56 -> 64", convCase([]int{1, 64, 56, 56}, 64, 3, 1, 2, 1, 2)},
+	{"Conv 3x3 s2", "1x64x56x56 -> 128", convCase([]int{1, 64, 56, 56}, 128, 3, 2, 1, 1, 1)},
+
+	// ---------- resize / movement ----------
+	{"Resize nearest 2x", "1x64x56x56", resize("nearest")},
+	{"Resize linear 2x", "1x64x56x56", resize("linear")},
+	{"Resize cubic 2x", "1x64x56x56", resize("cubic")},
+	{"DepthToSpace b2 CRD", "1x256x56x56", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 256, 56, 56)
+		b.out(b.op("DepthToSpace", vs(x), aI("blocksize", 2), aS("mode", "CRD")), graph.Float)
+		return b
+	}},
+	{"SpaceToDepth b2", "1x64x112x112", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 64, 112, 112)
+		b.out(b.op("SpaceToDepth", vs(x), aI("blocksize", 2)), graph.Float)
+		return b
+	}},
+	{"Transpose 0213", "1x197x12x64", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 197, 12, 64)
+		b.out(b.op("Transpose", vs(x), aIs("perm", 0, 2, 1, 3)), graph.Float)
+		return b
+	}},
+	{"Transpose 0231 (NCHW->NHWC)", "1x64x112x112", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 64, 112, 112)
+		b.out(b.op("Transpose", vs(x), aIs("perm", 0, 2, 3, 1)), graph.Float)
+		return b
+	}},
+	{"ChannelShuffle reshape-transpose-reshape", "1x128x28x28 (4x32)", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 128, 28, 28)
+		r := b.op("Reshape", vs(x, b.i64(1, 4, 32, 28, 28)))
+		t := b.op("Transpose", vs(r), aIs("perm", 0, 2, 1, 3, 4))
+		b.out(b.op("Reshape", vs(t, b.i64(1, 128, 28, 28))), graph.Float)
+		return b
+	}},
+	{"ChannelShuffle big", "1x232x56x56 (2x116)", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 232, 56, 56)
+		r := b.op("Reshape", vs(x, b.i64(1, 2, 116, 56, 56)))
+		t := b.op("Transpose", vs(r), aIs("perm", 0, 2, 1, 3, 4))
+		b.out(b.op("Reshape", vs(t, b.i64(1, 232, 56, 56))), graph.Float)
+		return b
+	}},
+	{"Pad reflect 3", "1x64x56x56", pad("reflect", 3)},
+	{"Pad constant 1", "1x64x56x56", pad("constant", 1)},
+	{"Pad edge 1", "1x64x56x56", pad("edge", 1)},
+	{"Slice channels 64:192", "1x256x56x56", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 256, 56, 56)
+		b.out(b.op("Slice", vs(x, b.i64(64), b.i64(192), b.i64(1))), graph.Float)
+		return b
+	}},
+	{"Slice ::2,::2 (Focus)", "1x64x112x112", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 64, 112, 112)
+		b.out(b.op("Slice", vs(x, b.i64(0, 0), b.i64(112, 112), b.i64(2, 3), b.i64(2, 2))), graph.Float)
+		return b
+	}},
+	{"Split 2 on C", "1x256x56x56", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 256, 56, 56)
+		o := b.opN("Split", 2, vs(x, b.i64(128, 128)), aI("axis", 1))
+		b.out(o[0], graph.Float)
+		b.out(o[1], graph.Float)
+		return b
+	}},
+	{"Concat 2 on C", "2x 1x128x56x56", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 128, 56, 56)
+		y := b.in("y", 1, 128, 56, 56)
+		b.out(b.op("Concat", vs(x, y), aI("axis", 1)), graph.Float)
+		return b
+	}},
+	{"Concat 4 on last axis", "4x 1x197x192", func() *mb {
+		b := newMB(13)
+		var xs []*graph.Value
+		for _, n := range []string{"a", "b", "c", "d"} {
+			xs = append(xs, b.in(n, 1, 197, 192))
+		}
+		b.out(b.op("Concat", xs, aI("axis", -1)), graph.Float)
+		return b
+	}},
+	{"Gather embedding", "30522x768, idx 1x128", func() *mb {
+		b := newMB(13)
+		idx := graph.NewTensor(graph.Int64, []int{1, 128})
+		for i := range idx.Int64s() {
+			idx.Int64s()[i] = int64(b.rng.IntN(30522))
+		}
+		x := b.inT("ids", idx)
+		b.out(b.op("Gather", vs(b.w(0.02, 30522, 768), x), aI("axis", 0)), graph.Float)
+		return b
+	}},
+	{"GatherElements axis1", "1x256x3136 idx 1x256x1000", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 256, 3136)
+		idx := graph.NewTensor(graph.Int64, []int{1, 256, 1000})
+		for i := range idx.Int64s() {
+			idx.Int64s()[i] = int64(b.rng.IntN(256))
+		}
+		b.out(b.op("GatherElements", vs(x, b.inT("idx", idx)), aI("axis", 1)), graph.Float)
+		return b
+	}},
+	{"Expand 1x64x1x1 -> 56x56", "1x64x1x1", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 64, 1, 1)
+		b.out(b.op("Expand", vs(x, b.i64(1, 64, 56, 56))), graph.Float)
+		return b
+	}},
+	{"Expand mask 1x1x1x197 -> 1x12x197x197", "1x1x1x197", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 1, 1, 197)
+		b.out(b.op("Expand", vs(x, b.i64(1, 12, 197, 197))), graph.Float)
+		return b
+	}},
+	{"Tile 1,1,2,2", "1x64x56x56", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 64, 56, 56)
+		b.out(b.op("Tile", vs(x, b.i64(1, 1, 2, 2))), graph.Float)
+		return b
+	}},
+	{"Tile 1,4,1,1", "1x64x56x56", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 64, 56, 56)
+		b.out(b.op("Tile", vs(x, b.i64(1, 4, 1, 1))), graph.Float)
+		return b
+	}},
+
+	// ---------- normalization ----------
+	{"GroupNormalization-18 (32 groups)", "1x64x56x56", func() *mb {
+		b := newMB(18)
+		x := b.in("x", 1, 64, 56, 56)
+		b.out(b.op("GroupNormalization", vs(x, b.w(1, 32), b.w(0.1, 32)), aI("num_groups", 32), aF("epsilon", 1e-5)), graph.Float)
+		return b
+	}},
+	{"GroupNormalization-21 (32 groups)", "1x64x56x56", func() *mb {
+		b := newMB(21)
+		x := b.in("x", 1, 64, 56, 56)
+		b.out(b.op("GroupNormalization", vs(x, b.w(1, 64), b.w(0.1, 64)), aI("num_groups", 32), aF("epsilon", 1e-5)), graph.Float)
+		return b
+	}},
+	{"GroupNorm as exported (Reshape+InstanceNorm+Reshape+Mul+Add)", "1x64x56x56 g32", func() *mb {
+		b := newMB(17)
+		x := b.in("x", 1, 64, 56, 56)
+		r := b.op("Reshape", vs(x, b.i64(1, 32, -1)))
+		ones := make([]float32, 32)
+		for i := range ones {
+			ones[i] = 1
+		}
+		in := b.op("InstanceNormalization", vs(r, b.fc([]int{32}, ones), b.fc([]int{32}, make([]float32, 32))), aF("epsilon", 1e-5))
+		r2 := b.op("Reshape", vs(in, b.i64(1, 64, 56, 56)))
+		y := b.op("Add", vs(b.op("Mul", vs(r2, b.w(1, 64, 1, 1))), b.w(0.1, 64, 1, 1)))
+		b.out(y, graph.Float)
+		return b
+	}},
+	{"InstanceNormalization", "1x64x56x56", func() *mb {
+		b := newMB(17)
+		x := b.in("x", 1, 64, 56, 56)
+		b.out(b.op("InstanceNormalization", vs(x, b.w(1, 64), b.w(0.1, 64)), aF("epsilon", 1e-5)), graph.Float)
+		return b
+	}},
+	{"LayerNormalization last dim", "1x197x768", func() *mb {
+		b := newMB(17)
+		x := b.in("x", 1, 197, 768)
+		b.out(b.op("LayerNormalization", vs(x, b.w(1, 768), b.w(0.1, 768)), aI("axis", -1), aF("epsilon", 1e-5)), graph.Float)
+		return b
+	}},
+	{"LayerNorm decomposed (ReduceMean/Sub/Pow/Sqrt/Div)", "1x197x768", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 197, 768)
+		m := b.op("ReduceMean", vs(x), aIs("axes", -1))
+		d := b.op("Sub", vs(x, m))
+		v := b.op("ReduceMean", vs(b.op("Pow", vs(d, b.scalar(2)))), aIs("axes", -1))
+		s := b.op("Sqrt", vs(b.op("Add", vs(v, b.scalar(1e-5)))))
+		y := b.op("Add", vs(b.op("Mul", vs(b.op("Div", vs(d, s)), b.w(1, 768))), b.w(0.1, 768)))
+		b.out(y, graph.Float)
+		return b
+	}},
+	{"BatchNormalization standalone", "1x64x112x112", func() *mb {
+		b := newMB(15)
+		x := b.in("x", 1, 64, 112, 112)
+		v := b.w(0.1, 64)
+		vv := v.Const.Float32s()
+		for i := range vv {
+			vv[i] = 1 + float32(math.Abs(float64(vv[i])))
+		}
+		b.out(b.op("BatchNormalization", vs(x, b.w(1, 64), b.w(0.1, 64), b.w(0.1, 64), v)), graph.Float)
+		return b
+	}},
+	{"LpNormalization L2 axis1", "1x2048x196", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 2048, 196)
+		b.out(b.op("LpNormalization", vs(x), aI("axis", 1), aI("p", 2)), graph.Float)
+		return b
+	}},
+
+	// ---------- transformer ----------
+	{"Softmax last axis", "1x12x197x197", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 12, 197, 197)
+		b.out(b.op("Softmax", vs(x), aI("axis", -1)), graph.Float)
+		return b
+	}},
+	{"Softmax axis 1 (non-last)", "1x80x8400", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 80, 8400)
+		b.out(b.op("Softmax", vs(x), aI("axis", 1)), graph.Float)
+		return b
+	}},
+	{"LogSoftmax last axis", "1x1500x512", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 1500, 512)
+		b.out(b.op("LogSoftmax", vs(x), aI("axis", -1)), graph.Float)
+		return b
+	}},
+	{"MatMul batched QK^T", "1x12x197x64 @ 1x12x64x197", func() *mb {
+		b := newMB(13)
+		q := b.in("q", 1, 12, 197, 64)
+		k := b.in("k", 1, 12, 64, 197)
+		b.out(b.op("MatMul", vs(q, k)), graph.Float)
+		return b
+	}},
+	{"MatMul batched AV", "1x12x197x197 @ 1x12x197x64", func() *mb {
+		b := newMB(13)
+		q := b.in("a", 1, 12, 197, 197)
+		k := b.in("v", 1, 12, 197, 64)
+		b.out(b.op("MatMul", vs(q, k)), graph.Float)
+		return b
+	}},
+	{"MatMul x@W FFN", "1x197x768 @ 768x3072", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 197, 768)
+		b.out(b.op("MatMul", vs(x, b.w(0.036, 768, 3072))), graph.Float)
+		return b
+	}},
+	{"Gemm 1x768 -> 3072 transB", "1x768, W 3072x768", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 768)
+		b.out(b.op("Gemm", vs(x, b.w(0.036, 3072, 768), b.w(0.05, 3072)), aI("transB", 1)), graph.Float)
+		return b
+	}},
+	{"Gemm 1x2048 -> 1000 (classifier)", "1x2048", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 2048)
+		b.out(b.op("Gemm", vs(x, b.w(0.022, 1000, 2048), b.w(0.05, 1000)), aI("transB", 1)), graph.Float)
+		return b
+	}},
+	{"MatMul GEMV 1x1x768 @ 768x3072 (decoder step)", "1x1x768", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 1, 768)
+		b.out(b.op("MatMul", vs(x, b.w(0.036, 768, 3072))), graph.Float)
+		return b
+	}},
+	{"Einsum bhqd,bhkd->bhqk", "1x12x197x64 x2", func() *mb {
+		b := newMB(13)
+		q := b.in("q", 1, 12, 197, 64)
+		k := b.in("k", 1, 12, 197, 64)
+		b.out(b.op("Einsum", vs(q, k), aS("equation", "bhqd,bhkd->bhqk")), graph.Float)
+		return b
+	}},
+	{"Einsum bhqk,bhkd->bhqd", "1x12x197x197, 1x12x197x64", func() *mb {
+		b := newMB(13)
+		q := b.in("a", 1, 12, 197, 197)
+		k := b.in("v", 1, 12, 197, 64)
+		b.out(b.op("Einsum", vs(q, k), aS("equation", "bhqk,bhkd->bhqd")), graph.Float)
+		return b
+	}},
+	{"Gelu erf pattern", "1x197x3072", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 197, 3072)
+		e := b.op("Erf", vs(b.op("Div", vs(x, b.scalar(math.Sqrt2)))))
+		y := b.op("Mul", vs(b.op("Mul", vs(x, b.op("Add", vs(e, b.scalar(1))))), b.scalar(0.5)))
+		b.out(y, graph.Float)
+		return b
+	}},
+	{"Gelu-20 op", "1x197x3072", unary("Gelu", 20, 1, 197, 3072)},
+	{"Gelu tanh pattern", "1x197x3072", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 197, 3072)
+		x3 := b.op("Mul", vs(b.op("Pow", vs(x, b.scalar(3))), b.scalar(0.044715)))
+		t := b.op("Tanh", vs(b.op("Mul", vs(b.op("Add", vs(x, x3)), b.scalar(0.7978845608)))))
+		y := b.op("Mul", vs(b.op("Mul", vs(x, b.scalar(0.5))), b.op("Add", vs(t, b.scalar(1)))))
+		b.out(y, graph.Float)
+		return b
+	}},
+	{"Erf alone", "1x197x3072", unary("Erf", 13, 1, 197, 3072)},
+	{"Attention subgraph (MatMul/Div/Add mask/Softmax/MatMul)", "1x12x197x64", func() *mb {
+		b := newMB(13)
+		q := b.in("q", 1, 12, 197, 64)
+		k := b.in("k", 1, 12, 64, 197)
+		v := b.in("v", 1, 12, 197, 64)
+		s := b.op("Div", vs(b.op("MatMul", vs(q, k)), b.scalar(8)))
+		s = b.op("Add", vs(s, b.w(1, 1, 1, 1, 197)))
+		p := b.op("Softmax", vs(s), aI("axis", -1))
+		b.out(b.op("MatMul", vs(p, v)), graph.Float)
+		return b
+	}},
+	{"Where/Less/Cast mix", "1x12x197x197", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 12, 197, 197)
+		c := b.op("Less", vs(x, b.scalar(0.5)))
+		y := b.op("Where", vs(c, x, b.scalar(-1e4)))
+		z := b.op("Cast", vs(c), aI("to", int64(graph.Float)))
+		b.out(b.op("Add", vs(y, z)), graph.Float)
+		return b
+	}},
+	{"Equal/Where int64 mask -> float", "mask 1x128 -> 1x1x128x128", func() *mb {
+		b := newMB(13)
+		m := graph.NewTensor(graph.Int64, []int{1, 1, 128, 128})
+		for i := range m.Int64s() {
+			if b.rng.IntN(4) > 0 {
+				m.Int64s()[i] = 1
+			}
+		}
+		mv := b.inT("mask", m)
+		x := b.in("x", 1, 12, 128, 128)
+		c := b.op("Equal", vs(mv, b.i64scalar(0)))
+		y := b.op("Where", vs(c, b.scalar(-3.4e38), x))
+		b.out(y, graph.Float)
+		return b
+	}},
+	{"Cast float->int64->float", "1x64x56x56", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 64, 56, 56)
+		y := b.op("Cast", vs(b.op("Cast", vs(b.op("Mul", vs(x, b.scalar(100)))), aI("to", int64(graph.Int64)))), aI("to", int64(graph.Float)))
+		b.out(y, graph.Float)
+		return b
+	}},
+	{"CumSum axis 1", "1x197x768", func() *mb {
+		b := newMB(14)
+		x := b.in("x", 1, 197, 768)
+		b.out(b.op("CumSum", vs(x, b.i64scalar(1))), graph.Float)
+		return b
+	}},
+	{"CumSum last axis", "1x197x768", func() *mb {
+		b := newMB(14)
+		x := b.in("x", 1, 197, 768)
+		b.out(b.op("CumSum", vs(x, b.i64scalar(-1))), graph.Float)
+		return b
+	}},
+
+	// ---------- reductions / pooling ----------
+	{"ReduceMean axes 2,3", "1x256x56x56", reduce("ReduceMean", []int64{2, 3}, 1, 1, 256, 56, 56)},
+	{"ReduceSum axis 1", "1x256x56x56", reduce("ReduceSum", []int64{1}, 1, 1, 256, 56, 56)},
+	{"ReduceMean last axis", "1x197x768", reduce("ReduceMean", []int64{-1}, 1, 1, 197, 768)},
+	{"ReduceMax axis 1", "1x256x56x56", reduce("ReduceMax", []int64{1}, 1, 1, 256, 56, 56)},
+	{"ReduceSum axis 1 of 3D (middle)", "1x1500x512 axis1", reduce("ReduceSum", []int64{1}, 0, 1, 1500, 512)},
+	{"ReduceL2 last axis", "1x197x768", reduce("ReduceL2", []int64{-1}, 1, 1, 197, 768)},
+	{"AveragePool 3x3 s1 p1 excl-pad", "1x64x56x56", pool("AveragePool", []int{1, 64, 56, 56}, 3, 1, 1, aI("count_include_pad", 0))},
+	{"AveragePool 2x2 s2", "1x256x56x56", pool("AveragePool", []int{1, 256, 56, 56}, 2, 2, 0)},
+	{"GlobalAveragePool", "1x2048x7x7", unary("GlobalAveragePool", 13, 1, 2048, 7, 7)},
+	{"GlobalAveragePool large", "1x256x56x56", unary("GlobalAveragePool", 13, 1, 256, 56, 56)},
+	{"GlobalMaxPool", "1x256x56x56", unary("GlobalMaxPool", 13, 1, 256, 56, 56)},
+	{"MaxPool 2x2 s2", "1x64x56x56", pool("MaxPool", []int{1, 64, 56, 56}, 2, 2, 0)},
+	{"MaxPool 3x3 s2 p1 (ResNet)", "1x64x112x112", pool("MaxPool", []int{1, 64, 112, 112}, 3, 2, 1)},
+	{"MaxPool 5x5 s1 p2 (SPPF)", "1x256x20x20", pool("MaxPool", []int{1, 256, 20, 20}, 5, 1, 2)},
+	{"ArgMax axis 1", "1x1000x56", argmax(1, 1, 1000, 56)},
+	{"ArgMax axis 1 (segmentation)", "1x21x512x512", argmax(1, 1, 21, 512, 512)},
+	{"ArgMax last axis", "1x64x8192", argmax(-1, 1, 64, 8192)},
+	{"TopK k=5", "1x1000", topk(1000, 5)},
+	{"TopK k=100", "1x25200", topk(25200, 100)},
+	{"NonMaxSuppression", "1000 boxes, 1 class, max 100", func() *mb {
+		b := newMB(13)
+		bx := graph.NewTensor(graph.Float, []int{1, 1000, 4})
+		d := bx.Float32s()
+		for i := 0; i < 1000; i++ {
+			x1, y1 := b.rng.Float32()*600, b.rng.Float32()*600
+			w, h := 10+b.rng.Float32()*100, 10+b.rng.Float32()*100
+			d[4*i], d[4*i+1], d[4*i+2], d[4*i+3] = y1, x1, y1+h, x1+w
+		}
+		boxes := b.inT("boxes", bx)
+		sc := graph.NewTensor(graph.Float, []int{1, 1, 1000})
+		for i := range sc.Float32s() {
+			sc.Float32s()[i] = b.rng.Float32()
+		}
+		scores := b.inT("scores", sc)
+		o := b.op("NonMaxSuppression", vs(boxes, scores, b.i64(100), b.fc([]int{1}, []float32{0.5}), b.fc([]int{1}, []float32{0.25})))
+		b.out(o, graph.Int64)
+		return b
+	}},
+	{"NonMaxSuppression 80 classes", "1x8400 boxes, 80 classes, max 100/class", func() *mb {
+		b := newMB(13)
+		bx := graph.NewTensor(graph.Float, []int{1, 8400, 4})
+		d := bx.Float32s()
+		for i := 0; i < 8400; i++ {
+			x1, y1 := b.rng.Float32()*600, b.rng.Float32()*600
+			w, h := 10+b.rng.Float32()*100, 10+b.rng.Float32()*100
+			d[4*i], d[4*i+1], d[4*i+2], d[4*i+3] = y1, x1, y1+h, x1+w
+		}
+		boxes := b.inT("boxes", bx)
+		sc := graph.NewTensor(graph.Float, []int{1, 80, 8400})
+		for i := range sc.Float32s() {
+			v := b.rng.Float32()
+			sc.Float32s()[i] = v * v * v * v // most below threshold, as in a real detector
+		}
+		scores := b.inT("scores", sc)
+		o := b.op("NonMaxSuppression", vs(boxes, scores, b.i64(100), b.fc([]int{1}, []float32{0.5}), b.fc([]int{1}, []float32{0.25})))
+		b.out(o, graph.Int64)
+		return b
+	}},
+
+	// ---------- RNN ----------
+	{"GRU seq64 in64 h128", "64x1x64", rnn("GRU", false, 64, 64, 128)},
+	{"LSTM seq64 in64 h128", "64x1x64", rnn("LSTM", false, 64, 64, 128)},
+	{"LSTM bidirectional seq64 in64 h128", "64x1x64", rnn("LSTM", true, 64, 64, 128)},
+	{"LSTM bidirectional seq100 in256 h256", "100x1x256", rnn("LSTM", true, 100, 256, 256)},
+
+	// ---------- elementwise ----------
+	{"Mul broadcast (SE scale)", "1x256x56x56 * 1x256x1x1", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 256, 56, 56)
+		s := b.in("s", 1, 256, 1, 1)
+		b.out(b.op("Mul", vs(x, s)), graph.Float)
+		return b
+	}},
+	{"Add same shape", "1x256x56x56", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 256, 56, 56)
+		y := b.in("y", 1, 256, 56, 56)
+		b.out(b.op("Add", vs(x, y)), graph.Float)
+		return b
+	}},
+	{"Add broadcast middle (1x197x768 + 1x197x1)", "1x197x768", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 197, 768)
+		y := b.in("y", 1, 197, 1)
+		b.out(b.op("Add", vs(x, y)), graph.Float)
+		return b
+	}},
+	{"Sigmoid", "1x256x56x56", unary("Sigmoid", 13, 1, 256, 56, 56)},
+	{"Tanh", "1x256x56x56", unary("Tanh", 13, 1, 256, 56, 56)},
+	{"Exp", "1x256x56x56", unary("Exp", 13, 1, 256, 56, 56)},
+	{"HardSwish", "1x256x56x56", unary("HardSwish", 14, 1, 256, 56, 56)},
+	{"Softplus", "1x256x56x56", unary("Softplus", 13, 1, 256, 56, 56)},
+	{"Mish (Softplus/Tanh/Mul)", "1x256x56x56", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 256, 56, 56)
+		b.out(b.op("Mul", vs(x, b.op("Tanh", vs(b.op("Softplus", vs(x)))))), graph.Float)
+		return b
+	}},
+	{"LeakyRelu", "1x256x56x56", unary("LeakyRelu", 13, 1, 256, 56, 56)},
+	{"PRelu per-channel", "1x256x56x56", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 256, 56, 56)
+		b.out(b.op("PRelu", vs(x, b.w(0.1, 256, 1, 1))), graph.Float)
+		return b
+	}},
+	{"Abs+Sqrt", "1x256x56x56", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 256, 56, 56)
+		b.out(b.op("Sqrt", vs(b.op("Abs", vs(x)))), graph.Float)
+		return b
+	}},
+	{"Pow general exponent", "1x256x56x56", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 256, 56, 56)
+		b.out(b.op("Pow", vs(b.op("Abs", vs(x)), b.scalar(1.7))), graph.Float)
+		return b
+	}},
+	{"Div by tensor", "1x256x56x56", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 256, 56, 56)
+		y := b.in("y", 1, 256, 56, 56)
+		b.out(b.op("Div", vs(x, b.op("Add", vs(b.op("Abs", vs(y)), b.scalar(1))))), graph.Float)
+		return b
+	}},
+}
+
+func toAttrs(a []any) []*onnxAttr {
+	out := make([]*onnxAttr, len(a))
+	for i, v := range a {
+		out[i] = v.(*onnxAttr)
+	}
+	return out
+}
