@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -262,6 +263,100 @@ func newCumSum(ni *NodeInfo) (Kernel, error) {
 	}), a.err
 }
 
+// topKKey orders float32 TopK candidates as one integer: the value's bits
+// mapped to an unsigned order (-0 as +0, every NaN as +NaN above +Inf),
+// inverted for the smallest, above the inverted index, so that the larger
+// key is the better candidate and equal values favour the lower index: the
+// order of topKSelector, compared in one instruction.
+func topKKey(v float32, j int, largest bool) uint64 {
+	b := math.Float32bits(v)
+	switch {
+	case v != v:
+		b = 0x7fc00000
+	case v == 0:
+		b = 0
+	}
+	if b&(1<<31) != 0 {
+		b = ^b
+	} else {
+		b |= 1 << 31
+	}
+	if !largest {
+		b = ^b
+	}
+	return uint64(b)<<32 | uint64(^uint32(j))
+}
+
+// topKFloat32 is TopK of float32 x (outer x dim x inner, along dim) by keys:
+// a bounded min-heap of the k best keys where k is small against dim, a
+// sort of all keys otherwise.
+func topKFloat32(x, vals []float32, ids []int64, outer, dim, inner, k int, largest, sorted bool) {
+	keys := make([]uint64, dim)
+	top := make([]uint64, 0, k)
+	for o := 0; o < outer; o++ {
+		for i := 0; i < inner; i++ {
+			for j := range keys {
+				keys[j] = topKKey(x[(o*dim+j)*inner+i], j, largest)
+			}
+			top = top[:0]
+			if 4*k >= dim {
+				slices.Sort(keys)
+				for r := dim - 1; r >= dim-k; r-- {
+					top = append(top, keys[r])
+				}
+			} else if k > 0 {
+				top = keyHeapTop(top, keys, k)
+			}
+			if !sorted { // ascending index: descending inverted index
+				slices.SortFunc(top, func(a, b uint64) int { return cmp.Compare(uint32(b), uint32(a)) })
+			}
+			for r, key := range top {
+				j := int(^uint32(key))
+				vals[(o*k+r)*inner+i] = x[(o*dim+j)*inner+i]
+				ids[(o*k+r)*inner+i] = int64(j)
+			}
+		}
+	}
+}
+
+// keyHeapTop appends the k largest of keys to top, largest first: a
+// min-heap of the best so far, whose root a better key replaces.
+func keyHeapTop(top, keys []uint64, k int) []uint64 {
+	h := append(top, keys[:k]...)
+	down := func(i int) {
+		for {
+			m, l, r := i, 2*i+1, 2*i+2
+			if l < len(h) && h[l] < h[m] {
+				m = l
+			}
+			if r < len(h) && h[r] < h[m] {
+				m = r
+			}
+			if m == i {
+				return
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
+		}
+	}
+	for i := k/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for _, key := range keys[k:] {
+		if key > h[0] {
+			h[0] = key
+			down(0)
+		}
+	}
+	slices.Sort(h)
+	slices.Reverse(h)
+	return h
+}
+
+// noTopKKeys sends float32 TopK through the general selector, for the
+// tests that compare.
+var noTopKKeys = false
+
 // newTopK returns the k largest (or smallest) values along an axis and their
 // indices; ties keep the lower index first.
 func newTopK(ni *NodeInfo) (Kernel, error) {
@@ -270,7 +365,7 @@ func newTopK(ni *NodeInfo) (Kernel, error) {
 	largest := a.Int("largest", 1) != 0
 	sorted := a.Int("sorted", 1) != 0
 	attrK := a.Int("k", -1)
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
@@ -294,13 +389,18 @@ func newTopK(ni *NodeInfo) (Kernel, error) {
 		if k < 0 || k > dim {
 			return nil, fmt.Errorf("k %d is out of range for axis of size %d", k, dim)
 		}
+		outer, inner := graph.Numel(x.Shape[:ax]), graph.Numel(x.Shape[ax+1:])
+		shape := append([]int(nil), x.Shape...)
+		shape[ax] = k
+		if xf, ok := x.Data().([]float32); ok && dim < 1<<32 && !noTopKKeys {
+			vals, idx := ctx.Float32(shape), ctx.Empty(graph.Int64, shape)
+			topKFloat32(xf, vals.Float32s(), idx.Int64s(), outer, dim, inner, k, largest, sorted)
+			return []*graph.Tensor{vals, idx}, nil
+		}
 		v, err := asFloat64s(x)
 		if err != nil {
 			return nil, err
 		}
-		outer, inner := graph.Numel(x.Shape[:ax]), graph.Numel(x.Shape[ax+1:])
-		shape := append([]int(nil), x.Shape...)
-		shape[ax] = k
 		vals := graph.NewTensor(x.DType, shape)
 		idx := graph.NewTensor(graph.Int64, shape)
 		res := make([]float64, vals.Len())

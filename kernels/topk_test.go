@@ -10,11 +10,19 @@ import (
 	"github.com/onnxq/onnxq/graph/onnxpb"
 )
 
-// TestTopKMatchesStableSort: TopK (heap selection for small k, a full sort
-// otherwise) gives the first k of a stable sort by value, largest and
+// TestTopKMatchesStableSort: TopK (float32 by integer keys, and the general
+// selector; heap selection for small k, a full sort otherwise) gives the first k of a stable sort by value, largest and
 // smallest, sorted and in index order, on rows with many ties and NaNs,
 // along the last axis and a middle one.
 func TestTopKMatchesStableSort(t *testing.T) {
+	defer func() { noTopKKeys = false }()
+	for _, keys := range []bool{true, false} {
+		noTopKKeys = !keys
+		testTopK(t)
+	}
+}
+
+func testTopK(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, c := range []struct {
 		shape []int
@@ -24,9 +32,12 @@ func TestTopKMatchesStableSort(t *testing.T) {
 		n := graph.Numel(c.shape)
 		xs := make([]float32, n)
 		for i := range xs {
-			xs[i] = float32(r.IntN(40)) // many ties
-			if r.IntN(50) == 0 {
+			xs[i] = float32(r.IntN(40)) - 20 // many ties
+			switch r.IntN(50) {
+			case 0:
 				xs[i] = float32(math.NaN())
+			case 1:
+				xs[i] = float32(math.Copysign(0, -1)) // ties with +0
 			}
 		}
 		x := graph.Float32Tensor(c.shape, xs)
