@@ -212,6 +212,26 @@ func newCumSum(ni *NodeInfo) (Kernel, error) {
 			// walks each lane at a stride of inner).
 			out := ctx.Float32(x.Shape)
 			od := out.Float32s()
+			if inner == 1 { // along the last axis: one running sum per row
+				for o := 0; o < outer; o++ {
+					src, dst := xf[o*dim:(o+1)*dim], od[o*dim:(o+1)*dim]
+					s := 0.0
+					for step := range src {
+						j := step
+						if reverse {
+							j = dim - 1 - step
+						}
+						if exclusive {
+							dst[j] = float32(s)
+							s += float64(src[j])
+						} else {
+							s += float64(src[j])
+							dst[j] = float32(s)
+						}
+					}
+				}
+				return one(out), nil
+			}
 			acc := make([]float64, inner)
 			for o := 0; o < outer; o++ {
 				clear(acc)
@@ -221,14 +241,16 @@ func newCumSum(ni *NodeInfo) (Kernel, error) {
 						j = dim - 1 - step
 					}
 					src, dst := xf[(o*dim+j)*inner:(o*dim+j+1)*inner], od[(o*dim+j)*inner:(o*dim+j+1)*inner]
-					for i, v := range src {
-						if exclusive {
+					if exclusive {
+						for i, v := range src {
 							dst[i] = float32(acc[i])
 							acc[i] += float64(v)
-						} else {
-							acc[i] += float64(v)
-							dst[i] = float32(acc[i])
 						}
+						continue
+					}
+					for i, v := range src {
+						acc[i] += float64(v)
+						dst[i] = float32(acc[i])
 					}
 				}
 			}
