@@ -140,11 +140,20 @@ func bcastStrides(s, out []int) []int {
 // dimensions with compatible strides are merged first, so same-shape and
 // scalar cases become one long run.
 func bcastIter(out []int, strides [][]int, f func(offs []int, n int, inner []int)) {
-	// Merge dimensions: i and i+1 merge when every input has stride[i] == stride[i+1]*out[i+1].
-	dims := append([]int(nil), out...)
+	// Axes of size 1 move no offset: drop them (their strides, 0 for a
+	// broadcast input, would keep the axes around them from merging: Tile's
+	// [1, d0, 1, d1, ...] views). Then merge dimensions: i and i+1 merge
+	// when every input has stride[i] == stride[i+1]*out[i+1].
+	var dims []int
 	st := make([][]int, len(strides))
-	for k := range strides {
-		st[k] = append([]int(nil), strides[k]...)
+	for i, d := range out {
+		if d == 1 {
+			continue
+		}
+		dims = append(dims, d)
+		for k := range strides {
+			st[k] = append(st[k], strides[k][i])
+		}
 	}
 	for i := len(dims) - 2; i >= 0; i-- {
 		ok := true
