@@ -329,6 +329,18 @@ func newPow(*NodeInfo) (Kernel, error) {
 				return nil, err
 			}
 			out := ctx.Float32(os)
+			if y.Len() == 1 && e[0] == 0.5 && slices.Equal(os, x.Shape) {
+				// Pow(x, 0.5) is the square root, correctly rounded, except
+				// that Pow gives +0 for -0 and +Inf for -Inf.
+				od := out.Float32s()
+				applySlice(ctx, vec.Sqrt, od, x.Float32s())
+				for i, v := range od {
+					if v == 0 || v != v && math.IsInf(float64(x.Float32s()[i]), -1) {
+						od[i] = float32(math.Abs(float64(x.Float32s()[i])))
+					}
+				}
+				return one(out), nil
+			}
 			var f func(a, b float32) float32
 			if y.Len() == 1 && e[0] == 2 {
 				f = func(a, _ float32) float32 { return a * a }
