@@ -240,11 +240,7 @@ func newLpNorm(ni *NodeInfo) (Kernel, error) {
 // precision.
 func normalizeRow(dst, row []float32, mean, inv float64, scale, bias float32) {
 	k := inv * float64(scale)
-	c := float64(bias) - mean*k
-	dst = dst[:len(row)]
-	for j, v := range row {
-		dst[j] = float32(float64(v)*k + c)
-	}
+	vec.AffineF64(dst[:len(row)], row, k, float64(bias)-mean*k)
 }
 
 // meanVar is the mean and population variance, accumulated in float64 (two

@@ -84,6 +84,23 @@ out += routine("absAVX2", two, lambda a: ["MOVL $0x7fffffff, AX", "MOVL AX, X8",
                lambda k: ["VANDPS {o}(SI), Y8, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
 out += routine("negAVX2", two, lambda a: ["MOVL $0x80000000, AX", "MOVL AX, X8", "VBROADCASTSS X8, Y8"],
                lambda k: ["VXORPS {o}(SI), Y8, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
+# affineF64AVX2: dst = float32(float64(a)*k + c), multiply and add rounded
+# in float64 apart (no FMA), as the Go expression: normalization rows whose
+# mean may be large against their spread. Eight floats a step, widened in
+# two halves of four.
+out += ["// func affineF64AVX2(dst, a *float32, n int, k, c float64)",
+        "TEXT ·affineF64AVX2(SB), NOSPLIT, $0-40",
+        "\tMOVQ dst+0(FP), DI", "\tMOVQ a+8(FP), SI", "\tMOVQ n+16(FP), CX",
+        "\tVBROADCASTSD k+24(FP), Y8", "\tVBROADCASTSD c+32(FP), Y9",
+        "\tSHRQ $3, CX", "\tJEQ affineF64AVX2_done",
+        "affineF64AVX2_loop:",
+        "\tVCVTPS2PD 0(SI), Y0", "\tVCVTPS2PD 16(SI), Y1",
+        "\tVMULPD Y8, Y0, Y0", "\tVMULPD Y8, Y1, Y1",
+        "\tVADDPD Y9, Y0, Y0", "\tVADDPD Y9, Y1, Y1",
+        "\tVCVTPD2PSY Y0, X0", "\tVCVTPD2PSY Y1, X1",
+        "\tVMOVUPS X0, 0(DI)", "\tVMOVUPS X1, 16(DI)",
+        "\tADDQ $32, SI", "\tADDQ $32, DI", "\tDECQ CX", "\tJNE affineF64AVX2_loop",
+        "affineF64AVX2_done:", "\tVZEROUPPER", "\tRET", ""]
 # hardSwishAVX2: dst = a * clip(a*m + c, lo, hi), each step rounded as Affine,
 # Clip and Mul round it, in one pass with the intermediate in registers.
 hsw = [("dst", 8), ("a", 8), ("n", 8), ("m", 4), ("c", 4), ("lo", 4), ("hi", 4)]

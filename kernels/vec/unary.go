@@ -71,3 +71,17 @@ func LeakyRelu(dst, a []float32, alpha float32) {
 		}
 	}
 }
+
+// AffineF64 sets dst[i] = float32(float64(a[i])*k + c), the multiply and the
+// add each rounded in float64 (no fused multiply-add).
+func AffineF64(dst, a []float32, k, c float64) {
+	n := len(dst)
+	a = a[:n]
+	j := simdLen(n)
+	if j > 0 {
+		affineF64Asm(&dst[0], &a[0], j, k, c)
+	}
+	for i := j; i < n; i++ {
+		dst[i] = float32(float64(a[i])*k + c)
+	}
+}

@@ -49,3 +49,25 @@ func TestUnaryExact(t *testing.T) {
 		}
 	}
 }
+
+// TestAffineF64Exact: the AVX2 float64 affine gives the Go expression's
+// bits, with a large mean cancelling (x near -c/k) and a tail.
+func TestAffineF64Exact(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 7, 8, 9, 100, 1001} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(1000 + r.NormFloat64())
+		}
+		x[0] = float32(math.NaN())
+		k, c := 1.7/0.98, -1000*1.7/0.98+0.25
+		got := make([]float32, n)
+		AffineF64(got, x, k, c)
+		for i, v := range x {
+			want := float32(float64(v)*k + c)
+			if math.Float32bits(got[i]) != math.Float32bits(want) && !(got[i] != got[i] && want != want) {
+				t.Fatalf("n=%d: x=%v: %v, want %v", n, v, got[i], want)
+			}
+		}
+	}
+}

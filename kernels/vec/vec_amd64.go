@@ -128,3 +128,8 @@ func reciprocalAsm(dst, a *float32, n int)               { reciprocalAVX2(dst, a
 func absAsm(dst, a *float32, n int)                      { absAVX2(dst, a, n) }
 func negAsm(dst, a *float32, n int)                      { negAVX2(dst, a, n) }
 func leakyReluAsm(dst, a *float32, n int, alpha float32) { leakyReluAVX2(dst, a, n, alpha) }
+
+//go:noescape
+func affineF64AVX2(dst, a *float32, n int, k, c float64)
+
+func affineF64Asm(dst, a *float32, n int, k, c float64) { affineF64AVX2(dst, a, n, k, c) }

@@ -655,6 +655,34 @@ negAVX2_done:
 	VZEROUPPER
 	RET
 
+// func affineF64AVX2(dst, a *float32, n int, k, c float64)
+TEXT ·affineF64AVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSD k+24(FP), Y8
+	VBROADCASTSD c+32(FP), Y9
+	SHRQ $3, CX
+	JEQ affineF64AVX2_done
+affineF64AVX2_loop:
+	VCVTPS2PD 0(SI), Y0
+	VCVTPS2PD 16(SI), Y1
+	VMULPD Y8, Y0, Y0
+	VMULPD Y8, Y1, Y1
+	VADDPD Y9, Y0, Y0
+	VADDPD Y9, Y1, Y1
+	VCVTPD2PSY Y0, X0
+	VCVTPD2PSY Y1, X1
+	VMOVUPS X0, 0(DI)
+	VMOVUPS X1, 16(DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNE affineF64AVX2_loop
+affineF64AVX2_done:
+	VZEROUPPER
+	RET
+
 // func hardSwishAVX2(dst *float32, a *float32, n int, m float32, c float32, lo float32, hi float32)
 TEXT ·hardSwishAVX2(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI

@@ -29,3 +29,4 @@ func reciprocalAsm(dst, a *float32, n int)                                 {}
 func absAsm(dst, a *float32, n int)                                        {}
 func negAsm(dst, a *float32, n int)                                        {}
 func leakyReluAsm(dst, a *float32, n int, alpha float32)                   {}
+func affineF64Asm(dst, a *float32, n int, k, c float64)                    {}
