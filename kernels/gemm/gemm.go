@@ -699,10 +699,10 @@ func packA(dst []float32, a Matrix, alpha float32, i0, mc, pc, kc, mr int) {
 	for ir := 0; ir < mc; ir += mr {
 		mm := min(mr, mc-ir)
 		panel := dst[ir*kc : ir*kc+kc*mr]
-		if !a.Trans && alpha == 1 && mm == mr && mr == 12 {
+		if !a.Trans && alpha == 1 && mm == mr && kc >= 8 {
 			// 8 columns at a time transposed in registers, the rest below.
 			groups := kc / 8
-			if packA12(panel, a.Data[(i0+ir)*a.Stride+pc:], a.Stride, groups) {
+			if packPanel(panel, a.Data[(i0+ir)*a.Stride+pc:], mr, a.Stride, groups) {
 				for p := 8 * groups; p < kc; p++ {
 					for i := 0; i < mr; i++ {
 						panel[p*mr+i] = a.Data[(i0+ir+i)*a.Stride+pc+p]

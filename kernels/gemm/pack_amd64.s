@@ -88,3 +88,69 @@ half:
 done:
 	VZEROUPPER
 	RET
+
+// func packA6AVX(dst, src *float32, lds, groups int)
+//
+// packA12AVX for 6-row panels (the AVX2 kernel's): rows 0-3 transposed as
+// 4x8 blocks into floats 0-3 of 8 panel rows (24 bytes apart), then rows
+// 2-5 into floats 2-5, rewriting 2-3 with the same values. Each 4x8 block:
+// unpack pairs of rows, shuffle pairs of pairs, and each register holds
+// column j in its low lane and column j+4 in its high one.
+TEXT ·packA6AVX(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ lds+16(FP), R8
+	SHLQ $2, R8
+	MOVQ groups+24(FP), CX
+	LEAQ (R8)(R8*2), R9
+
+loop6:
+	TESTQ CX, CX
+	JEQ   done6
+	MOVQ  SI, R11
+	MOVQ  DI, R12
+	MOVQ  $2, R13
+
+half6:
+	VMOVUPS (R11), Y0
+	VMOVUPS (R11)(R8*1), Y1
+	VMOVUPS (R11)(R8*2), Y2
+	VMOVUPS (R11)(R9*1), Y3
+
+	VUNPCKLPS Y1, Y0, Y4
+	VUNPCKHPS Y1, Y0, Y5
+	VUNPCKLPS Y3, Y2, Y6
+	VUNPCKHPS Y3, Y2, Y7
+
+	VSHUFPS $0x44, Y6, Y4, Y0
+	VSHUFPS $0xEE, Y6, Y4, Y1
+	VSHUFPS $0x44, Y7, Y5, Y2
+	VSHUFPS $0xEE, Y7, Y5, Y3
+
+	VMOVUPS X0, 0(R12)
+	VMOVUPS X1, 24(R12)
+	VMOVUPS X2, 48(R12)
+	VMOVUPS X3, 72(R12)
+	VEXTRACTF128 $1, Y0, X4
+	VEXTRACTF128 $1, Y1, X5
+	VEXTRACTF128 $1, Y2, X6
+	VEXTRACTF128 $1, Y3, X7
+	VMOVUPS X4, 96(R12)
+	VMOVUPS X5, 120(R12)
+	VMOVUPS X6, 144(R12)
+	VMOVUPS X7, 168(R12)
+
+	// The second block: rows 2-5 into floats 2-5.
+	LEAQ (R11)(R8*2), R11
+	ADDQ $8, R12
+	DECQ R13
+	JNE  half6
+
+	ADDQ $32, SI
+	ADDQ $192, DI
+	DECQ CX
+	JMP  loop6
+
+done6:
+	VZEROUPPER
+	RET

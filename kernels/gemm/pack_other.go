@@ -2,5 +2,5 @@
 
 package gemm
 
-// packA12 has no vector routine here: the caller packs in Go.
-func packA12(dst, src []float32, lds, groups int) bool { return groups == 0 }
+// packPanel has no vector routine here: the caller packs in Go.
+func packPanel(dst, src []float32, mr, lds, groups int) bool { return groups == 0 }
