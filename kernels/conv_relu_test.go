@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
-	"github.com/onnxq/onnxq/kernels/parallel"
 )
 
 // TestConvReluStoresSameBits: a Conv and its Relu computed with the Relu in
@@ -44,19 +43,7 @@ func TestConvReluStoresSameBits(t *testing.T) {
 			name := fmt.Sprintf("%+v %s", tc, epi)
 			run := func(stores bool, threads int) []float32 {
 				noReluStores = !stores
-				if threads > 1 {
-					parallel.ForceSplit(threads)
-					defer parallel.ForceSplit(0)
-				}
-				s, err := NewSession(md, Options{Threads: threads})
-				if err != nil {
-					t.Fatal(err)
-				}
-				out, err := s.Run(map[string]*graph.Tensor{"x": x})
-				if err != nil {
-					t.Fatalf("%s: %v", name, err)
-				}
-				return out[md.Graph.Outputs[0].Name].Float32s()
+				return runSplit(t, md, x, threads, name)
 			}
 			want := run(false, 1)
 			nans, zeros := 0, 0

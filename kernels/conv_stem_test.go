@@ -93,19 +93,7 @@ func TestConvStemMatchesGrid(t *testing.T) {
 			name := fmt.Sprintf("%+v %q", tc, epi)
 			run := func(grid bool, threads int) []float32 {
 				forceGridStem = grid
-				if threads > 1 {
-					parallel.ForceSplit(threads)
-					defer parallel.ForceSplit(0)
-				}
-				s, err := NewSession(md, Options{Threads: threads})
-				if err != nil {
-					t.Fatal(err)
-				}
-				out, err := s.Run(map[string]*graph.Tensor{"x": x})
-				if err != nil {
-					t.Fatalf("%s: %v", name, err)
-				}
-				return out[md.Graph.Outputs[0].Name].Float32s()
+				return runSplit(t, md, x, threads, name)
 			}
 			got := run(false, 1)
 			for _, other := range []struct {
@@ -135,6 +123,26 @@ func TestConvStemMatchesGrid(t *testing.T) {
 	if cases != 36 {
 		t.Fatalf("%d cases", cases)
 	}
+}
+
+// runSplit runs md on x (its input "x") in a fresh session on threads,
+// every parallel loop split that many ways (parallel.ForceSplit), and
+// returns its first output.
+func runSplit(t *testing.T, md *graph.Model, x *graph.Tensor, threads int, name string) []float32 {
+	t.Helper()
+	if threads > 1 {
+		parallel.ForceSplit(threads)
+		defer parallel.ForceSplit(0)
+	}
+	s, err := NewSession(md, Options{Threads: threads})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Run(map[string]*graph.Tensor{"x": x})
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return out[md.Graph.Outputs[0].Name].Float32s()
 }
 
 // BenchmarkConvStemVsGrid times zoo models' stems in the whole model (their
