@@ -370,17 +370,17 @@ func sumReduce(square bool, finish func(s float64, n int) float64) fastReduce {
 	}
 }
 
-// extremeReduce is ReduceMax (max) or ReduceMin: math.Max's and math.Min's
+// extremeReduce is ReduceMax (isMax) or ReduceMin: math.Max's and math.Min's
 // results on float32, folded in order.
-func extremeReduce(max bool) fastReduce {
+func extremeReduce(isMax bool) fastReduce {
 	pick := func(a, v float32) float32 {
-		if max {
+		if isMax {
 			return float32(math.Max(float64(a), float64(v)))
 		}
 		return float32(math.Min(float64(a), float64(v)))
 	}
 	start := float32(math.Inf(-1))
-	if !max {
+	if !isMax {
 		start = float32(math.Inf(1))
 	}
 	return func(ctx *Context, out, x []float32, outer, n, inner int) {
@@ -395,7 +395,7 @@ func extremeReduce(max bool) fastReduce {
 					for i, v := range row {
 						// Most values neither beat the extreme nor are NaN or
 						// a zero: the math call only where one might.
-						if d := dst[i]; (max && v > d) || (!max && v < d) || v != v || v == 0 {
+						if d := dst[i]; (isMax && v > d) || (!isMax && v < d) || v != v || v == 0 {
 							dst[i] = pick(d, v)
 						}
 					}
