@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -298,11 +299,9 @@ func topKKey(v float32, j int, largest bool) uint64 {
 	case v == 0:
 		b = 0
 	}
-	if b&(1<<31) != 0 {
-		b = ^b
-	} else {
-		b |= 1 << 31
-	}
+	// Negative values flip every bit, others only the sign: no branch on
+	// the sign, which random scores would mispredict.
+	b ^= uint32(int32(b)>>31) | 1<<31
 	if !largest {
 		b = ^b
 	}
@@ -313,12 +312,27 @@ func topKKey(v float32, j int, largest bool) uint64 {
 // a bounded min-heap of the k best keys where k is small against dim, a
 // sort of all keys otherwise.
 func topKFloat32(x, vals []float32, ids []int64, outer, dim, inner, k int, largest, sorted bool) {
-	keys := make([]uint64, dim)
-	top := make([]uint64, 0, k)
+	kp := topKKeys.Get().(*[]uint64)
+	defer topKKeys.Put(kp)
+	if cap(*kp) < dim+k {
+		*kp = make([]uint64, dim+k)
+	}
+	keys, top := (*kp)[:dim], (*kp)[dim:dim:dim+k]
 	for o := 0; o < outer; o++ {
 		for i := 0; i < inner; i++ {
-			for j := range keys {
-				keys[j] = topKKey(x[(o*dim+j)*inner+i], j, largest)
+			if inner == 1 && 4*k < dim && k > 0 { // the last axis, few to pick
+				top = rowHeapTop(top[:0], x[o*dim:(o+1)*dim], k, largest)
+				emitTopK(top, x, vals, ids, o, i, dim, inner, k, sorted)
+				continue
+			}
+			if inner == 1 { // the last axis: a contiguous row
+				for j, v := range x[o*dim : (o+1)*dim] {
+					keys[j] = topKKey(v, j, largest)
+				}
+			} else {
+				for j := range keys {
+					keys[j] = topKKey(x[(o*dim+j)*inner+i], j, largest)
+				}
 			}
 			top = top[:0]
 			if 4*k >= dim {
@@ -329,17 +343,88 @@ func topKFloat32(x, vals []float32, ids []int64, outer, dim, inner, k int, large
 			} else if k > 0 {
 				top = keyHeapTop(top, keys, k)
 			}
-			if !sorted { // ascending index: descending inverted index
-				slices.SortFunc(top, func(a, b uint64) int { return cmp.Compare(uint32(b), uint32(a)) })
-			}
-			for r, key := range top {
-				j := int(^uint32(key))
-				vals[(o*k+r)*inner+i] = x[(o*dim+j)*inner+i]
-				ids[(o*k+r)*inner+i] = int64(j)
-			}
+			emitTopK(top, x, vals, ids, o, i, dim, inner, k, sorted)
 		}
 	}
 }
+
+// emitTopK writes the values and indices of the k keys in top (best first)
+// for lane i of outer block o, in index order when not sorted.
+func emitTopK(top []uint64, x, vals []float32, ids []int64, o, i, dim, inner, k int, sorted bool) {
+	if !sorted { // ascending index: descending inverted index
+		slices.SortFunc(top, func(a, b uint64) int { return cmp.Compare(uint32(b), uint32(a)) })
+	}
+	for r, key := range top {
+		j := int(^uint32(key))
+		vals[(o*k+r)*inner+i] = x[(o*dim+j)*inner+i]
+		ids[(o*k+r)*inner+i] = int64(j)
+	}
+}
+
+// rowHeapTop is keyHeapTop over a row's values, making a value's key only
+// when it can enter the heap: a value worse than the heap's worst (its
+// root, decoded back to a float threshold) is passed over with one float
+// compare, and on a long row almost every value is.
+func rowHeapTop(top []uint64, row []float32, k int, largest bool) []uint64 {
+	h := top[:0]
+	for j, v := range row[:k] {
+		h = append(h, topKKey(v, j, largest))
+	}
+	down := func(i int) {
+		for {
+			m, l, r := i, 2*i+1, 2*i+2
+			if l < len(h) && h[l] < h[m] {
+				m = l
+			}
+			if r < len(h) && h[r] < h[m] {
+				m = r
+			}
+			if m == i {
+				return
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
+		}
+	}
+	for i := k/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	thr := topKValue(h[0], largest)
+	for j := k; j < len(row); j++ {
+		v := row[j]
+		// NaN ranks above every value: it may enter where the largest are
+		// kept, and with the smallest a NaN threshold lets every value in.
+		if largest && !(v >= thr || v != v) || !largest && !(v <= thr || thr != thr) {
+			continue
+		}
+		if key := topKKey(v, j, largest); key > h[0] {
+			h[0] = key
+			down(0)
+			thr = topKValue(h[0], largest)
+		}
+	}
+	slices.Sort(h)
+	slices.Reverse(h)
+	return h
+}
+
+// topKValue is the value a key was made from (-0 as +0, NaN as +NaN).
+func topKValue(key uint64, largest bool) float32 {
+	b := uint32(key >> 32)
+	if !largest {
+		b = ^b
+	}
+	if b&(1<<31) != 0 {
+		b &^= 1 << 31
+	} else {
+		b = ^b
+	}
+	return math.Float32frombits(b)
+}
+
+// topKKeys holds key buffers between runs: a detector's TopK over 25200
+// anchors would otherwise allocate 200 KB a run for the collector.
+var topKKeys = sync.Pool{New: func() any { return new([]uint64) }}
 
 // keyHeapTop appends the k largest of keys to top, largest first: a
 // min-heap of the best so far, whose root a better key replaces.
