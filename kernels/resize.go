@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/vec"
 )
 
 // resizeParams are Resize's (and Upsample's) attributes.
@@ -388,9 +389,7 @@ func resizeNearestPlanes(ctx *Context, x *graph.Tensor, outShape []int, scale, r
 				}
 				in := src[iy*w : (iy+1)*w]
 				if double {
-					for i, v := range in {
-						row[2*i], row[2*i+1] = v, v
-					}
+					vec.Double2(row, in)
 					continue
 				}
 				for j, i := range cols {

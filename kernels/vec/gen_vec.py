@@ -101,6 +101,20 @@ out += ["// func affineF64AVX2(dst, a *float32, n int, k, c float64)",
         "\tVMOVUPS X0, 0(DI)", "\tVMOVUPS X1, 16(DI)",
         "\tADDQ $32, SI", "\tADDQ $32, DI", "\tDECQ CX", "\tJNE affineF64AVX2_loop",
         "affineF64AVX2_done:", "\tVZEROUPPER", "\tRET", ""]
+# double2AVX2: dst[2i] = dst[2i+1] = a[i] for n (a multiple of 8) values:
+# a 2x nearest upsample's row. Each value unpacked next to itself, the
+# 128-bit lanes put back in order.
+out += ["// func double2AVX2(dst, a *float32, n int)",
+        "TEXT ·double2AVX2(SB), NOSPLIT, $0-24",
+        "\tMOVQ dst+0(FP), DI", "\tMOVQ a+8(FP), SI", "\tMOVQ n+16(FP), CX",
+        "\tSHRQ $3, CX", "\tJEQ double2AVX2_done",
+        "double2AVX2_loop:",
+        "\tVMOVUPS (SI), Y0",
+        "\tVUNPCKLPS Y0, Y0, Y1", "\tVUNPCKHPS Y0, Y0, Y2",
+        "\tVPERM2F128 $0x20, Y2, Y1, Y3", "\tVPERM2F128 $0x31, Y2, Y1, Y4",
+        "\tVMOVUPS Y3, (DI)", "\tVMOVUPS Y4, 32(DI)",
+        "\tADDQ $32, SI", "\tADDQ $64, DI", "\tDECQ CX", "\tJNE double2AVX2_loop",
+        "double2AVX2_done:", "\tVZEROUPPER", "\tRET", ""]
 # hardSwishAVX2: dst = a * clip(a*m + c, lo, hi), each step rounded as Affine,
 # Clip and Mul round it, in one pass with the intermediate in registers.
 hsw = [("dst", 8), ("a", 8), ("n", 8), ("m", 4), ("c", 4), ("lo", 4), ("hi", 4)]

@@ -85,3 +85,17 @@ func AffineF64(dst, a []float32, k, c float64) {
 		dst[i] = float32(float64(a[i])*k + c)
 	}
 }
+
+// Double2 sets dst[2i] and dst[2i+1] to a[i] (len(dst) = 2*len(a)): a row
+// of a 2x nearest-neighbour upsample.
+func Double2(dst, a []float32) {
+	n := len(a)
+	dst = dst[:2*n]
+	k := simdLen(n)
+	if k > 0 {
+		double2Asm(&dst[0], &a[0], k)
+	}
+	for i := k; i < n; i++ {
+		dst[2*i], dst[2*i+1] = a[i], a[i]
+	}
+}

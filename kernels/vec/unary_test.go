@@ -71,3 +71,20 @@ func TestAffineF64Exact(t *testing.T) {
 		}
 	}
 }
+
+// TestDouble2: every value twice, side by side, with and without a tail.
+func TestDouble2(t *testing.T) {
+	for _, n := range []int{1, 7, 8, 9, 56, 101} {
+		a := make([]float32, n)
+		for i := range a {
+			a[i] = float32(i) + 0.5
+		}
+		d := make([]float32, 2*n)
+		Double2(d, a)
+		for i := range d {
+			if d[i] != a[i/2] {
+				t.Fatalf("n=%d: dst[%d] = %v, want %v", n, i, d[i], a[i/2])
+			}
+		}
+	}
+}

@@ -133,3 +133,8 @@ func leakyReluAsm(dst, a *float32, n int, alpha float32) { leakyReluAVX2(dst, a,
 func affineF64AVX2(dst, a *float32, n int, k, c float64)
 
 func affineF64Asm(dst, a *float32, n int, k, c float64) { affineF64AVX2(dst, a, n, k, c) }
+
+//go:noescape
+func double2AVX2(dst, a *float32, n int)
+
+func double2Asm(dst, a *float32, n int) { double2AVX2(dst, a, n) }

@@ -683,6 +683,29 @@ affineF64AVX2_done:
 	VZEROUPPER
 	RET
 
+// func double2AVX2(dst, a *float32, n int)
+TEXT ·double2AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JEQ double2AVX2_done
+double2AVX2_loop:
+	VMOVUPS (SI), Y0
+	VUNPCKLPS Y0, Y0, Y1
+	VUNPCKHPS Y0, Y0, Y2
+	VPERM2F128 $0x20, Y2, Y1, Y3
+	VPERM2F128 $0x31, Y2, Y1, Y4
+	VMOVUPS Y3, (DI)
+	VMOVUPS Y4, 32(DI)
+	ADDQ $32, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNE double2AVX2_loop
+double2AVX2_done:
+	VZEROUPPER
+	RET
+
 // func hardSwishAVX2(dst *float32, a *float32, n int, m float32, c float32, lo float32, hi float32)
 TEXT ·hardSwishAVX2(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI

@@ -30,3 +30,4 @@ func absAsm(dst, a *float32, n int)                                        {}
 func negAsm(dst, a *float32, n int)                                        {}
 func leakyReluAsm(dst, a *float32, n int, alpha float32)                   {}
 func affineF64Asm(dst, a *float32, n int, k, c float64)                    {}
+func double2Asm(dst, a *float32, n int)                                    {}
