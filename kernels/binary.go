@@ -538,8 +538,38 @@ func newPRelu(*NodeInfo) (Kernel, error) {
 // conditions (attention masks, thresholds) mispredicts half the branches.
 func selectBits(o []float32, c []bool, xs, ys []float32, sc, sx, sy int) {
 	cb := unsafe.Slice((*uint8)(unsafe.Pointer(unsafe.SliceData(c))), len(c))
+	n := len(o)
+	// The common layouts (a mask against a tensor and a scalar, or two
+	// tensors) as plain loops over slices of n: no stride multiplies or
+	// bounds checks per element.
+	if sc == 1 && (sx <= 1 && sy <= 1) {
+		cb = cb[:n]
+		switch {
+		case sx == 0 && sy == 1:
+			xv, ys := math.Float32bits(xs[0]), ys[:n]
+			for i, b := range cb {
+				m := -uint32(b & 1) // all ones where true
+				o[i] = math.Float32frombits(xv&m | math.Float32bits(ys[i])&^m)
+			}
+			return
+		case sx == 1 && sy == 0:
+			yv, xs := math.Float32bits(ys[0]), xs[:n]
+			for i, b := range cb {
+				m := -uint32(b & 1)
+				o[i] = math.Float32frombits(math.Float32bits(xs[i])&m | yv&^m)
+			}
+			return
+		case sx == 1 && sy == 1:
+			xs, ys := xs[:n], ys[:n]
+			for i, b := range cb {
+				m := -uint32(b & 1)
+				o[i] = math.Float32frombits(math.Float32bits(xs[i])&m | math.Float32bits(ys[i])&^m)
+			}
+			return
+		}
+	}
 	for i := range o {
-		m := -uint32(cb[i*sc] & 1) // all ones where true
+		m := -uint32(cb[i*sc] & 1)
 		o[i] = math.Float32frombits(math.Float32bits(xs[i*sx])&m | math.Float32bits(ys[i*sy])&^m)
 	}
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // TestWhereSelectsBits: float32 Where with random conditions, a full and a
-// scalar branch either way round and a condition broadcast over heads,
+// scalar branch either way round or two full ones, a condition broadcast
+// over heads,
 // picks each element's bits (NaN payloads and -0 included) as the
 // definition does.
 func TestWhereSelectsBits(t *testing.T) {
@@ -24,14 +25,22 @@ func TestWhereSelectsBits(t *testing.T) {
 	c := tensorOf(t, graph.Bool, cs, cond)
 	x := graph.Float32Tensor(xs, xv)
 	s := graph.Float32Tensor([]int{}, []float32{-1e4})
+	neg := graph.Float32Tensor(xs, make([]float32, len(xv)))
+	for i, v := range xv {
+		neg.Float32s()[i] = -v
+	}
 	for _, swap := range []bool{false, true} {
 		a, b := x, s
 		if swap {
 			a, b = s, x
 		}
 		got := runOp(t, "Where", nil, c, a, b)[0].Float32s()
+		both := runOp(t, "Where", nil, c, x, neg)[0].Float32s() // two full branches
 		for i := range got {
 			ci := i % len(cond)
+			if want := map[bool]float32{true: xv[i], false: -xv[i]}[cond[ci]]; math.Float32bits(both[i]) != math.Float32bits(want) {
+				t.Fatalf("two tensors: out[%d] = %v, want %v", i, both[i], want)
+			}
 			want := float32(-1e4)
 			if cond[ci] != swap {
 				want = xv[i]
