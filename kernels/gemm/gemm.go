@@ -132,7 +132,7 @@ func Sgemm(m, n, k int, alpha float32, a, b Matrix, beta float32, c []float32, l
 	if narrow(m, n, k, alpha, a, b, beta, c, ldc, threads) {
 		return
 	}
-	run(m, n, k, aSource{mat: a, alpha: alpha}, bSource{mat: b}, beta, c, ldc, threads, nil)
+	run(m, n, k, aSource{mat: a, alpha: alpha}, bSource{mat: b}, beta, c, ldc, threads, nil, false)
 }
 
 // PackedA is a left-hand matrix packed once for the active kernel (e.g. convolution
@@ -234,7 +234,7 @@ func MulPackedA(p *PackedA, n int, b Matrix, beta float32, c []float32, ldc int,
 		scaleC(p.M, n, beta, c, ldc)
 		return
 	}
-	run(p.M, n, p.K, aSource{packed: p}, bSource{mat: b}, beta, c, ldc, threads, nil)
+	run(p.M, n, p.K, aSource{packed: p}, bSource{mat: b}, beta, c, ldc, threads, nil, false)
 }
 
 // MulPackedABias computes C = P * B + bias, bias[i] added to row i of C,
@@ -266,7 +266,7 @@ func mulPackedABias(p *PackedA, n int, b Matrix, bias []float32, c []float32, ld
 		}
 		return
 	}
-	runRelu(p.M, n, p.K, aSource{packed: p}, bSource{mat: b}, 0, c, ldc, threads, bias, relu)
+	run(p.M, n, p.K, aSource{packed: p}, bSource{mat: b}, 0, c, ldc, threads, bias, relu)
 }
 
 // MulPackedAPart computes one of parts shares of the rows of C = P * B, or of
@@ -293,7 +293,7 @@ func MulPackedAPart(p *PackedA, part, parts, n int, b Matrix, bias []float32, c 
 		}
 		return i0, i1
 	}
-	block(active, i0, i1, 0, n, p.K, aSource{packed: p}, bSource{mat: b}, 0, c, ldc, bias)
+	block(active, i0, i1, 0, n, p.K, aSource{packed: p}, bSource{mat: b}, 0, c, ldc, bias, false)
 	return i0, i1
 }
 
@@ -349,7 +349,7 @@ func MulPackedB(m int, alpha float32, a Matrix, p *PackedB, beta float32, c []fl
 		gemvPacked(alpha, a, p, beta, c, threads)
 		return
 	}
-	run(m, p.N, p.K, aSource{mat: a, alpha: alpha}, bSource{packed: p}, beta, c, ldc, threads, nil)
+	run(m, p.N, p.K, aSource{mat: a, alpha: alpha}, bSource{packed: p}, beta, c, ldc, threads, nil, false)
 }
 
 // gemvPacked is MulPackedB for one row of A (a classifier's last layer, a
@@ -424,19 +424,15 @@ const (
 
 // run splits C into column (or row) ranges of whole tiles, claimed by up to
 // threads goroutines of the shared pool, and multiplies; a non-nil bias (with
-// beta 0) is added to C's rows.
-func run(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, threads int, bias []float32) {
-	runRelu(m, n, k, a, b, beta, c, ldc, threads, bias, false)
-}
-
-// runRelu is run, with a Relu over C when relu (see accRelu).
-func runRelu(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, threads int, bias []float32, relu bool) {
+// beta 0) is added to C's rows, and with relu C is clamped as a Relu after
+// it would (see accRelu).
+func run(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, threads int, bias []float32, relu bool) {
 	kr := active
 	threads = parallel.Split(max(1, threads), 2*m*n*k, minFlopsPerThread)
 	colTiles := (n + kr.nr - 1) / kr.nr
 	rowTiles := (m + kr.mr - 1) / kr.mr
 	if threads == 1 {
-		blockRelu(kr, 0, m, 0, n, k, a, b, beta, c, ldc, bias, relu)
+		block(kr, 0, m, 0, n, k, a, b, beta, c, ldc, bias, relu)
 		return
 	}
 	// Each item packs its own share of an operand that is not prepacked, and
@@ -453,7 +449,7 @@ func runRelu(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc i
 		items := min(colTiles, itemsPerThread*threads)
 		parallel.For(threads, items, func(i int) {
 			j0, j1 := i*colTiles/items*kr.nr, min(n, (i+1)*colTiles/items*kr.nr)
-			blockRelu(kr, 0, m, j0, j1, k, a, b, beta, c, ldc, bias, relu)
+			block(kr, 0, m, j0, j1, k, a, b, beta, c, ldc, bias, relu)
 		})
 		return
 	}
@@ -462,7 +458,7 @@ func runRelu(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc i
 	items := min(rowTiles, itemsPerThread*threads)
 	parallel.For(threads, items, func(i int) {
 		i0, i1 := i*rowTiles/items*kr.mr, min(m, (i+1)*rowTiles/items*kr.mr)
-		blockRelu(kr, i0, i1, 0, n, k, a, b, beta, c, ldc, bias, relu)
+		block(kr, i0, i1, 0, n, k, a, b, beta, c, ldc, bias, relu)
 	})
 }
 
@@ -516,15 +512,10 @@ func getBuf(n int) *[]float32 {
 // block computes rows [i0, i1) x columns [j0, j1) of C, looping the Goto way:
 // columns in nc blocks, k in kc blocks (packing B), rows in mc blocks (packing A),
 // then NR x MR tiles with the micro-kernel. A non-nil bias (indexed by C's
-// row) is added by the first k block.
-func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32, c []float32, ldc int, bias []float32) {
-	blockRelu(kr, i0, i1, j0, j1, k, a, b, beta, c, ldc, bias, false)
-}
-
-// blockRelu is block, with a Relu over C when relu: the last k block's
-// tile-column kernels clamp as they store (accRelu), the other stores are
-// clamped after them.
-func blockRelu(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32, c []float32, ldc int, bias []float32, relu bool) {
+// row) is added by the first k block. With relu the last k block's
+// tile-column kernels clamp as they store (accRelu), and the stores they do
+// not make are clamped after them.
+func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32, c []float32, ldc int, bias []float32, relu bool) {
 	mr, nr := kr.mr, kr.nr
 	var bp, ap *[]float32
 	if b.packed == nil {

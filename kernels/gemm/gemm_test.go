@@ -165,7 +165,7 @@ func BenchmarkNarrow(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("tiled/%dx%dx%d", m, n, k), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				run(m, n, k, aSource{mat: a, alpha: 1}, bSource{mat: bm}, 0, c, n, 1, nil)
+				run(m, n, k, aSource{mat: a, alpha: 1}, bSource{mat: bm}, 0, c, n, 1, nil, false)
 			}
 			b.ReportMetric(float64(2*m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
@@ -331,7 +331,7 @@ func TestGemvPacked(t *testing.T) {
 							got := append([]float32(nil), c0...)
 							want := append([]float32(nil), c0...)
 							MulPackedB(1, ab[0], a, p, ab[1], got, ldc, threads)
-							run(1, n, k, aSource{mat: a, alpha: ab[0]}, bSource{packed: p}, ab[1], want, ldc, threads, nil)
+							run(1, n, k, aSource{mat: a, alpha: ab[0]}, bSource{packed: p}, ab[1], want, ldc, threads, nil, false)
 							for j := range want {
 								if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
 									t.Fatalf("n=%d k=%d alpha=%v beta=%v trans=%v threads=%d: C[%d] = %v, the tiles give %v", n, k, ab[0], ab[1], trans, threads, j, got[j], want[j])
@@ -363,7 +363,7 @@ func BenchmarkGemvPacked(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("tiles/%dx%d", k, n), func(b *testing.B) {
 			for b.Loop() {
-				run(1, n, k, aSource{mat: a, alpha: 1}, bSource{packed: p}, 0, c, n, 1, nil)
+				run(1, n, k, aSource{mat: a, alpha: 1}, bSource{packed: p}, 0, c, n, 1, nil, false)
 			}
 			b.ReportMetric(float64(2*k*n*b.N)/float64(b.Elapsed().Nanoseconds()), "GFLOP/s")
 		})

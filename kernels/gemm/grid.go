@@ -111,7 +111,7 @@ func gridMACs(p *PackedA, gk *gridKernel, nr, n int) int {
 // in one input row are read in place by a grid kernel; other panels, and
 // machines without one, gather the panel first.
 func MulPackedAGrid(p *PackedA, g Grid, beta float32, c []float32, ldc int, threads int) {
-	mulGrid(p, g, beta, nil, c, ldc, threads)
+	mulGrid(p, g, beta, nil, c, ldc, threads, false)
 }
 
 // MulPackedAGridBias computes C = P * B + bias for B read through g, bias[i]
@@ -122,7 +122,7 @@ func MulPackedAGridBias(p *PackedA, g Grid, bias []float32, c []float32, ldc int
 	if p.M > 0 {
 		_ = bias[p.M-1]
 	}
-	mulGrid(p, g, 0, bias, c, ldc, threads)
+	mulGrid(p, g, 0, bias, c, ldc, threads, false)
 }
 
 // MulPackedAGridBiasRelu computes C = max(0, P * B + bias) for B read
@@ -132,14 +132,10 @@ func MulPackedAGridBiasRelu(p *PackedA, g Grid, bias []float32, c []float32, ldc
 	if p.M > 0 {
 		_ = bias[p.M-1]
 	}
-	mulGridRelu(p, g, 0, bias, c, ldc, threads, true)
+	mulGrid(p, g, 0, bias, c, ldc, threads, true)
 }
 
-func mulGrid(p *PackedA, g Grid, beta float32, bias []float32, c []float32, ldc int, threads int) {
-	mulGridRelu(p, g, beta, bias, c, ldc, threads, false)
-}
-
-func mulGridRelu(p *PackedA, g Grid, beta float32, bias []float32, c []float32, ldc int, threads int, relu bool) {
+func mulGrid(p *PackedA, g Grid, beta float32, bias []float32, c []float32, ldc int, threads int, relu bool) {
 	gk := gridKernelFor(p.mr)
 	if gk == nil && p.mr != active.mr {
 		panic("gemm: PackedA was packed for another kernel")
