@@ -309,8 +309,9 @@ func topKKey(v float32, j int, largest bool) uint64 {
 }
 
 // topKFloat32 is TopK of float32 x (outer x dim x inner, along dim) by keys:
-// a bounded min-heap of the k best keys where k is small against dim, a
-// sort of all keys otherwise.
+// a bounded min-heap of the k best (rowHeapTop) where k is small against
+// dim, a sort of all keys otherwise; a lane along a middle axis is gathered
+// into a row first.
 func topKFloat32(x, vals []float32, ids []int64, outer, dim, inner, k int, largest, sorted bool) {
 	kp := topKKeys.Get().(*[]uint64)
 	defer topKKeys.Put(kp)
@@ -318,30 +319,33 @@ func topKFloat32(x, vals []float32, ids []int64, outer, dim, inner, k int, large
 		*kp = make([]uint64, dim+k)
 	}
 	keys, top := (*kp)[:dim], (*kp)[dim:dim:dim+k]
+	var col []float32 // a lane along a middle axis, gathered
+	if inner > 1 {
+		col = make([]float32, dim)
+	}
 	for o := 0; o < outer; o++ {
 		for i := 0; i < inner; i++ {
-			if inner == 1 && 4*k < dim && k > 0 { // the last axis, few to pick
-				top = rowHeapTop(top[:0], x[o*dim:(o+1)*dim], k, largest)
-				emitTopK(top, x, vals, ids, o, i, dim, inner, k, sorted)
-				continue
-			}
+			row := col
 			if inner == 1 { // the last axis: a contiguous row
-				for j, v := range x[o*dim : (o+1)*dim] {
-					keys[j] = topKKey(v, j, largest)
-				}
+				row = x[o*dim : (o+1)*dim]
 			} else {
-				for j := range keys {
-					keys[j] = topKKey(x[(o*dim+j)*inner+i], j, largest)
+				for j := range col {
+					col[j] = x[(o*dim+j)*inner+i]
 				}
 			}
 			top = top[:0]
-			if 4*k >= dim {
+			switch {
+			case k == 0:
+			case 4*k < dim: // few to pick: a bounded heap
+				top = rowHeapTop(top, row, k, largest)
+			default: // a sort of every key
+				for j, v := range row {
+					keys[j] = topKKey(v, j, largest)
+				}
 				slices.Sort(keys)
 				for r := dim - 1; r >= dim-k; r-- {
 					top = append(top, keys[r])
 				}
-			} else if k > 0 {
-				top = keyHeapTop(top, keys, k)
 			}
 			emitTopK(top, x, vals, ids, o, i, dim, inner, k, sorted)
 		}
@@ -361,8 +365,9 @@ func emitTopK(top []uint64, x, vals []float32, ids []int64, o, i, dim, inner, k 
 	}
 }
 
-// rowHeapTop is keyHeapTop over a row's values, making a value's key only
-// when it can enter the heap: a value worse than the heap's worst (its
+// rowHeapTop appends the k best of a row's values to top as keys, best
+// first: a min-heap of the best so far, whose root a better key replaces,
+// making a value's key only when it can enter the heap: a value worse than the heap's worst (its
 // root, decoded back to a float threshold) is passed over with one float
 // compare, and on a long row almost every value is.
 func rowHeapTop(top []uint64, row []float32, k int, largest bool) []uint64 {
@@ -425,40 +430,6 @@ func topKValue(key uint64, largest bool) float32 {
 // topKKeys holds key buffers between runs: a detector's TopK over 25200
 // anchors would otherwise allocate 200 KB a run for the collector.
 var topKKeys = sync.Pool{New: func() any { return new([]uint64) }}
-
-// keyHeapTop appends the k largest of keys to top, largest first: a
-// min-heap of the best so far, whose root a better key replaces.
-func keyHeapTop(top, keys []uint64, k int) []uint64 {
-	h := append(top, keys[:k]...)
-	down := func(i int) {
-		for {
-			m, l, r := i, 2*i+1, 2*i+2
-			if l < len(h) && h[l] < h[m] {
-				m = l
-			}
-			if r < len(h) && h[r] < h[m] {
-				m = r
-			}
-			if m == i {
-				return
-			}
-			h[i], h[m] = h[m], h[i]
-			i = m
-		}
-	}
-	for i := k/2 - 1; i >= 0; i-- {
-		down(i)
-	}
-	for _, key := range keys[k:] {
-		if key > h[0] {
-			h[0] = key
-			down(0)
-		}
-	}
-	slices.Sort(h)
-	slices.Reverse(h)
-	return h
-}
 
 // noTopKKeys sends float32 TopK through the general selector, for the
 // tests that compare.
