@@ -282,6 +282,10 @@ func poolRows(ctx *Context, g *poolGeom, kind string, xd, od []float32, lo, hi i
 		maxRowsStrided(ctx, g, xd, od, lo, hi, wp, c0, c1)
 		return
 	}
+	if isMax && p.sh == 1 && p.sw == 1 && g.pt+h <= hp && c1 == g.pl+w {
+		maxStride1(ctx, g, xd, od, lo, hi)
+		return
+	}
 	padded := ctx.Scratch(hp * wp) // row j: input row j - pt with its padding
 	defer ctx.Release(padded)
 	cols := ctx.Scratch(hp * ow) // padded reduced along x, at the output columns
@@ -548,6 +552,46 @@ func maxInside(ctx *Context, g *poolGeom, xd, od []float32, lo, hi int) {
 		}
 	}
 }
+
+// maxStride1 is poolRows' max for stride-1 windows with padding (SPP's 5,
+// 9 and 13, YOLOv5's SPPF 5): the planes of a chunk are laid out padded one
+// after another in one buffer, so each pass of maxWindows, and the copies in
+// and out, is one call over the chunk instead of one per row (a 20x20 plane
+// padded to 24x24 took some 80 calls on a few dozen floats each). Windows
+// that straddle two padded rows or planes land only in positions nothing
+// reads. The padding is filled with -Inf once: the first pass reads the
+// padded buffer and writes another, so the borders stay for the next chunk.
+// The maxima are taken as poolRows takes them (along x, then y), same bits.
+func maxStride1(ctx *Context, g *poolGeom, xd, od []float32, lo, hi int) {
+	h, w, oh, ow, p := g.h, g.w, g.oh, g.ow, g.poolParams
+	wp := ow + p.dw*(p.kw-1) // = pl + w + pr
+	hp := oh + p.dh*(p.kh-1)
+	plane := hp * wp
+	per := min(hi-lo, max(1, poolChunkFloats/plane))
+	padded := ctx.Scratch(per * plane)
+	defer ctx.Release(padded)
+	red := ctx.Scratch(per * plane)
+	defer ctx.Release(red)
+	fillSlice(padded, float32(math.Inf(-1)))
+	for b0 := lo; b0 < hi; b0 += per {
+		b1 := min(hi, b0+per)
+		for nc := b0; nc < b1; nc++ {
+			if err := vec.CopyRows(padded[(nc-b0)*plane+g.pt*wp+g.pl:], wp, xd[nc*h*w:], w, h, w); err != nil {
+				panic(err) // the padded plane holds the input by construction
+			}
+		}
+		n := (b1 - b0) * plane
+		m := maxWindowsFrom(red[:n], padded[:n], p.kw, p.dw)
+		m = maxWindows(m, p.kh, p.dh*wp)
+		for nc := b0; nc < b1; nc++ {
+			copyRowsOut(od[nc*oh*ow:], ow, m[(nc-b0)*plane:], wp, oh)
+		}
+	}
+}
+
+// poolChunkFloats is about how many floats of padded planes maxStride1
+// reduces at a time (128 KiB: they and the reduced copy stay in L2).
+var poolChunkFloats = 1 << 15
 
 // maxWindows reduces m in place to the maxima of windows of k elements spaced
 // step apart, m[i], m[i+step], ..., m[i+(k-1)*step], for every start i that

@@ -163,6 +163,70 @@ func TestMaxInsideManyPlanes(t *testing.T) {
 	}
 }
 
+// TestMaxStride1Chunks: stride-1 MaxPools with padding (SPP's 5/9/13,
+// asymmetric pads, dilation, 1-D) over 40-90 planes, which maxStride1 lays
+// out padded a chunk at a time (chunks of one plane up to all of them), on
+// planes [1, c): bit for bit the reference's, NaN and infinities included,
+// and plane 0 untouched.
+func TestMaxStride1Chunks(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	ctx := &Context{Threads: 1, pool: newBufferPool()}
+	defer func(n int) { poolChunkFloats = n }(poolChunkFloats)
+	cases := []struct {
+		p     poolParams
+		c, hw int
+	}{
+		{poolParams{kh: 5, kw: 5, padT: 2, padL: 2, padB: 2, padR: 2}, 90, 20},
+		{poolParams{kh: 9, kw: 9, padT: 4, padL: 4, padB: 4, padR: 4}, 40, 13},
+		{poolParams{kh: 13, kw: 13, padT: 6, padL: 6, padB: 6, padR: 6}, 40, 13},
+		{poolParams{kh: 3, kw: 4, padT: 0, padL: 3, padB: 2, padR: 1}, 50, 17},
+		{poolParams{kh: 3, kw: 3, dh: 2, dw: 3, padT: 1, padL: 2, padB: 3, padR: 0}, 50, 19},
+		{poolParams{kh: 1, kw: 5, padL: 2, padR: 2, spatial: 1}, 60, 1},
+	}
+	for _, tc := range cases {
+		p := tc.p
+		p.sh, p.sw, p.autoPad = 1, 1, "NOTSET"
+		p.dh, p.dw = max(p.dh, 1), max(p.dw, 1)
+		if p.spatial == 0 {
+			p.spatial = 2
+		}
+		w := tc.hw + 6
+		g, err := p.geometry(tc.hw, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := make([]float32, tc.c*tc.hw*w)
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+			if r.IntN(300) == 0 {
+				x[i] = []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}[r.IntN(3)]
+			}
+		}
+		n := tc.c * g.oh * g.ow
+		want := make([]float32, n)
+		poolReference(g, "max", x, want, nil, 0, tc.c)
+		plane := (g.oh + p.dh*(p.kh-1)) * (g.ow + p.dw*(p.kw-1))
+		for _, per := range []int{1, 7, tc.c} {
+			poolChunkFloats = per * plane
+			got := make([]float32, n)
+			poolRows(ctx, g, "max", x, got, 1, tc.c)
+			for i := g.oh * g.ow; i < n; i++ {
+				if wv, v := want[i], got[i]; wv != v && !(wv != wv && v != v) {
+					t.Fatalf("%+v on %d planes of %dx%d, chunks of %d planes: [%d] = %v, reference %v", p, tc.c, tc.hw, w, per, i, v, wv)
+				}
+			}
+			for i := 0; i < g.oh*g.ow; i++ {
+				if got[i] != 0 {
+					t.Fatalf("%+v: plane 0 was written outside [1, %d)", p, tc.c)
+				}
+			}
+		}
+	}
+	if n, _ := ctx.pool.idle(); len(ctx.pool.out) != 0 || n == 0 {
+		t.Errorf("scratch buffers not returned: %d out, %d idle", len(ctx.pool.out), n)
+	}
+}
+
 // BenchmarkPool: the window-by-window reference against the separable vector
 // path on one thread, on a 1x64x52x52 input: SqueezeNet's 3x3 stride-2
 // ceil-mode MaxPool, and an SPP block's stride-1 MaxPools 5, 9 and 13.
