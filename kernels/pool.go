@@ -282,8 +282,8 @@ func poolRows(ctx *Context, g *poolGeom, kind string, xd, od []float32, lo, hi i
 		maxRowsStrided(ctx, g, xd, od, lo, hi, wp, c0, c1)
 		return
 	}
-	if isMax && p.sh == 1 && p.sw == 1 && g.pt+h <= hp && c1 == g.pl+w {
-		maxStride1(ctx, g, xd, od, lo, hi)
+	if p.sh == 1 && p.sw == 1 && g.pt+h <= hp && c1 == g.pl+w {
+		poolStride1(ctx, g, isMax, xd, od, lo, hi)
 		return
 	}
 	padded := ctx.Scratch(hp * wp) // row j: input row j - pt with its padding
@@ -553,16 +553,18 @@ func maxInside(ctx *Context, g *poolGeom, xd, od []float32, lo, hi int) {
 	}
 }
 
-// maxStride1 is poolRows' max for stride-1 windows with padding (SPP's 5,
-// 9 and 13, YOLOv5's SPPF 5): the planes of a chunk are laid out padded one
-// after another in one buffer, so each pass of maxWindows, and the copies in
-// and out, is one call over the chunk instead of one per row (a 20x20 plane
-// padded to 24x24 took some 80 calls on a few dozen floats each). Windows
-// that straddle two padded rows or planes land only in positions nothing
-// reads. The padding is filled with -Inf once: the first pass reads the
-// padded buffer and writes another, so the borders stay for the next chunk.
-// The maxima are taken as poolRows takes them (along x, then y), same bits.
-func maxStride1(ctx *Context, g *poolGeom, xd, od []float32, lo, hi int) {
+// poolStride1 is poolRows for stride-1 windows (SPP's 5, 9 and 13 max,
+// YOLOv5's SPPF 5, Inception's 3x3 average): the planes of a chunk are laid
+// out padded one after another in one buffer, so each reduction pass, and
+// the copies in and out, is one call over the chunk instead of one per row
+// (a 20x20 plane padded to 24x24 took some 80 calls on a few dozen floats
+// each). Windows that straddle two padded rows or planes land only in
+// positions nothing reads. The padding (-Inf for max, 0 for sums) is filled
+// once: no pass writes the padded buffer, so the borders stay for the next
+// chunk. The reductions run in poolRows' order (along x, then y; max by
+// doubling windows, sums left to right and top to bottom), so the bits are
+// its bits.
+func poolStride1(ctx *Context, g *poolGeom, isMax bool, xd, od []float32, lo, hi int) {
 	h, w, oh, ow, p := g.h, g.w, g.oh, g.ow, g.poolParams
 	wp := ow + p.dw*(p.kw-1) // = pl + w + pr
 	hp := oh + p.dh*(p.kh-1)
@@ -572,7 +574,17 @@ func maxStride1(ctx *Context, g *poolGeom, xd, od []float32, lo, hi int) {
 	defer ctx.Release(padded)
 	red := ctx.Scratch(per * plane)
 	defer ctx.Release(red)
-	fillSlice(padded, float32(math.Inf(-1)))
+	var sum, div []float32
+	if isMax {
+		fillSlice(padded, float32(math.Inf(-1)))
+	} else {
+		clear(padded)
+		sum = ctx.Scratch(per * plane)
+		defer ctx.Release(sum)
+		div = ctx.Scratch(oh * ow)
+		defer ctx.Release(div)
+		avgDivisors(g, div)
+	}
 	for b0 := lo; b0 < hi; b0 += per {
 		b1 := min(hi, b0+per)
 		for nc := b0; nc < b1; nc++ {
@@ -581,15 +593,38 @@ func maxStride1(ctx *Context, g *poolGeom, xd, od []float32, lo, hi int) {
 			}
 		}
 		n := (b1 - b0) * plane
-		m := maxWindowsFrom(red[:n], padded[:n], p.kw, p.dw)
-		m = maxWindows(m, p.kh, p.dh*wp)
+		var m []float32
+		if isMax {
+			m = maxWindowsFrom(red[:n], padded[:n], p.kw, p.dw)
+			m = maxWindows(m, p.kh, p.dh*wp)
+		} else {
+			m = sumWindows(red, padded[:n], p.kw, p.dw)
+			m = sumWindows(sum, m, p.kh, p.dh*wp)
+		}
 		for nc := b0; nc < b1; nc++ {
-			copyRowsOut(od[nc*oh*ow:], ow, m[(nc-b0)*plane:], wp, oh)
+			out := od[nc*oh*ow : (nc+1)*oh*ow]
+			copyRowsOut(out, ow, m[(nc-b0)*plane:], wp, oh)
+			if !isMax {
+				vec.Div(out, out, div)
+			}
 		}
 	}
 }
 
-// poolChunkFloats is about how many floats of padded planes maxStride1
+// sumWindows writes to dst the sums of src's windows of k elements spaced
+// step apart, src[i] + src[i+step] + ... + src[i+(k-1)*step] added left to
+// right, for every start i that fits, and returns that prefix of dst.
+func sumWindows(dst, src []float32, k, step int) []float32 {
+	n := len(src) - (k-1)*step
+	s := dst[:n]
+	copy(s, src[:n])
+	for j := 1; j < k; j++ {
+		vec.Add(s, s, src[j*step:j*step+n])
+	}
+	return s
+}
+
+// poolChunkFloats is about how many floats of padded planes poolStride1
 // reduces at a time (128 KiB: they and the reduced copy stay in L2).
 var poolChunkFloats = 1 << 15
 

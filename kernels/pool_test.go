@@ -163,12 +163,13 @@ func TestMaxInsideManyPlanes(t *testing.T) {
 	}
 }
 
-// TestMaxStride1Chunks: stride-1 MaxPools with padding (SPP's 5/9/13,
-// asymmetric pads, dilation, 1-D) over 40-90 planes, which maxStride1 lays
-// out padded a chunk at a time (chunks of one plane up to all of them), on
-// planes [1, c): bit for bit the reference's, NaN and infinities included,
-// and plane 0 untouched.
-func TestMaxStride1Chunks(t *testing.T) {
+// TestPoolStride1Chunks: stride-1 pools with padding (SPP's 5/9/13,
+// asymmetric pads, dilation, 1-D), max and average (with and without
+// count_include_pad), over 40-90 planes, which poolStride1 lays out padded a
+// chunk at a time (chunks of one plane up to all of them), on planes [1, c):
+// MaxPool bit for bit the reference's, NaN and infinities included;
+// AveragePool within the rounding of its summation order; plane 0 untouched.
+func TestPoolStride1Chunks(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	ctx := &Context{Threads: 1, pool: newBufferPool()}
 	defer func(n int) { poolChunkFloats = n }(poolChunkFloats)
@@ -179,6 +180,7 @@ func TestMaxStride1Chunks(t *testing.T) {
 		{poolParams{kh: 5, kw: 5, padT: 2, padL: 2, padB: 2, padR: 2}, 90, 20},
 		{poolParams{kh: 9, kw: 9, padT: 4, padL: 4, padB: 4, padR: 4}, 40, 13},
 		{poolParams{kh: 13, kw: 13, padT: 6, padL: 6, padB: 6, padR: 6}, 40, 13},
+		{poolParams{kh: 3, kw: 3, padT: 1, padL: 1, padB: 1, padR: 1, countIncludePad: true}, 40, 17},
 		{poolParams{kh: 3, kw: 4, padT: 0, padL: 3, padB: 2, padR: 1}, 50, 17},
 		{poolParams{kh: 3, kw: 3, dh: 2, dw: 3, padT: 1, padL: 2, padB: 3, padR: 0}, 50, 19},
 		{poolParams{kh: 1, kw: 5, padL: 2, padR: 2, spatial: 1}, 60, 1},
@@ -196,28 +198,47 @@ func TestMaxStride1Chunks(t *testing.T) {
 			t.Fatal(err)
 		}
 		x := make([]float32, tc.c*tc.hw*w)
+		abs := make([]float32, len(x))
 		for i := range x {
 			x[i] = float32(r.NormFloat64())
-			if r.IntN(300) == 0 {
-				x[i] = []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}[r.IntN(3)]
-			}
+			abs[i] = float32(math.Abs(float64(x[i])))
 		}
 		n := tc.c * g.oh * g.ow
-		want := make([]float32, n)
-		poolReference(g, "max", x, want, nil, 0, tc.c)
 		plane := (g.oh + p.dh*(p.kh-1)) * (g.ow + p.dw*(p.kw-1))
-		for _, per := range []int{1, 7, tc.c} {
-			poolChunkFloats = per * plane
-			got := make([]float32, n)
-			poolRows(ctx, g, "max", x, got, 1, tc.c)
-			for i := g.oh * g.ow; i < n; i++ {
-				if wv, v := want[i], got[i]; wv != v && !(wv != wv && v != v) {
-					t.Fatalf("%+v on %d planes of %dx%d, chunks of %d planes: [%d] = %v, reference %v", p, tc.c, tc.hw, w, per, i, v, wv)
+		for _, kind := range []string{"max", "avg"} {
+			if kind == "max" { // NaN and infinities: only MaxPool's bits are exact
+				for i := range x {
+					if r.IntN(300) == 0 {
+						x[i] = []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}[r.IntN(3)]
+					}
+				}
+			} else {
+				for i := range x {
+					x[i] = float32(r.NormFloat64())
+					abs[i] = float32(math.Abs(float64(x[i])))
 				}
 			}
-			for i := 0; i < g.oh*g.ow; i++ {
-				if got[i] != 0 {
-					t.Fatalf("%+v: plane 0 was written outside [1, %d)", p, tc.c)
+			want, scale := make([]float32, n), make([]float32, n)
+			poolReference(g, kind, x, want, nil, 0, tc.c)
+			poolReference(g, "avg", abs, scale, nil, 0, tc.c)
+			for _, per := range []int{1, 7, tc.c} {
+				poolChunkFloats = per * plane
+				got := make([]float32, n)
+				poolRows(ctx, g, kind, x, got, 1, tc.c)
+				for i := g.oh * g.ow; i < n; i++ {
+					wv, v := want[i], got[i]
+					ok := wv == v || wv != wv && v != v
+					if kind == "avg" {
+						ok = math.Abs(float64(wv-v)) <= 2*float64(p.kh*p.kw)*6e-8*float64(scale[i])
+					}
+					if !ok {
+						t.Fatalf("%s %+v on %d planes of %dx%d, chunks of %d planes: [%d] = %v, reference %v", kind, p, tc.c, tc.hw, w, per, i, v, wv)
+					}
+				}
+				for i := 0; i < g.oh*g.ow; i++ {
+					if got[i] != 0 {
+						t.Fatalf("%s %+v: plane 0 was written outside [1, %d)", kind, p, tc.c)
+					}
 				}
 			}
 		}
