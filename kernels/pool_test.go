@@ -248,6 +248,45 @@ func TestPoolStride1Chunks(t *testing.T) {
 	}
 }
 
+// TestAvg2x2s2: 2x2 stride-2 AveragePool inside the plane (even and odd
+// sizes, whose last row or column no window reads) on planes [1, c), against
+// the reference within the rounding of its summation order, infinities
+// giving Inf or NaN where the reference does; plane 0 untouched.
+func TestAvg2x2s2(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	p := &poolParams{kh: 2, kw: 2, sh: 2, sw: 2, dh: 1, dw: 1, spatial: 2, autoPad: "NOTSET"}
+	for _, tc := range []struct{ c, h, w int }{{5, 56, 56}, {4, 7, 9}, {3, 2, 2}, {3, 14, 3}} {
+		g, err := p.geometry(tc.h, tc.w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, abs := make([]float32, tc.c*tc.h*tc.w), make([]float32, tc.c*tc.h*tc.w)
+		for i := range x {
+			x[i] = float32(r.NormFloat64() * 3)
+			if r.IntN(100) == 0 {
+				x[i] = []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}[r.IntN(3)]
+			}
+			abs[i] = float32(math.Abs(float64(x[i])))
+		}
+		n := tc.c * g.oh * g.ow
+		want, scale, got := make([]float32, n), make([]float32, n), make([]float32, n)
+		poolReference(g, "avg", x, want, nil, 0, tc.c)
+		poolReference(g, "avg", abs, scale, nil, 0, tc.c)
+		ctx := &Context{Threads: 1, pool: newBufferPool()}
+		poolRows(ctx, g, "avg", x, got, 1, tc.c)
+		for i := 0; i < n; i++ {
+			wv, v := want[i], got[i]
+			ok := math.Abs(float64(wv-v)) <= 8*6e-8*float64(scale[i]) || wv == v || wv != wv && v != v
+			if i < g.oh*g.ow {
+				ok = v == 0
+			}
+			if !ok {
+				t.Fatalf("%d planes of %dx%d: [%d] = %v, reference %v", tc.c, tc.h, tc.w, i, v, wv)
+			}
+		}
+	}
+}
+
 // BenchmarkPool: the window-by-window reference against the separable vector
 // path on one thread, on a 1x64x52x52 input: SqueezeNet's 3x3 stride-2
 // ceil-mode MaxPool, and an SPP block's stride-1 MaxPools 5, 9 and 13.
