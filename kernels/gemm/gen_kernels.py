@@ -39,6 +39,12 @@ def kernel(name, mr, nr, reg, width, out, strided=False):
     for j in range(vecs):
         w(f"\tVMOVUPS {j * vbytes}(BX), {breg[j]}")
     for i in range(mr):
+        if reg == "Z":
+            # AVX-512: A's value as the FMAs' embedded broadcast, fused
+            # with them (see gen_tiles.py's kernel_avx512): same bits.
+            for j in range(vecs):
+                w(f"\tVFMADD231PS.BCST {4 * i}(AX), {breg[j]}, {reg}{i * vecs + j}")
+            continue
         t = bc[i % 2]
         w(f"\tVBROADCASTSS {4 * i}(AX), {t}")
         for j in range(vecs):

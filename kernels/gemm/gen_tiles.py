@@ -294,11 +294,13 @@ def kernel_avx512(name, offs, mr):
     else:
         w("\tVMOVUPS 0(BX), Z24")
         w("\tVMOVUPS 64(BX), Z25")
+    # A's values come in as the FMAs' embedded broadcasts (one load each,
+    # fused with the FMA) rather than a broadcast to a register that two
+    # FMAs then read: fewer instructions for the front end, the same bits.
+    # In L1, paired runs: 0.88-0.96 of the time (kc 16-256, 1 and 6 tiles).
     for i in range(mr):
-        t = ["Z26", "Z27"][i % 2]
-        w(f"\tVBROADCASTSS {4*i}(AX), {t}")
         for j in range(2):
-            w(f"\tVFMADD231PS Z{24+j}, {t}, Z{i*2+j}")
+            w(f"\tVFMADD231PS.BCST {4*i}(AX), Z{24+j}, Z{i*2+j}")
     w(f"\tADDQ ${4*mr}, AX")
     w("\tADDQ $8, SI" if offs else "\tADDQ R12, BX")
     w("\tDECQ CX")
