@@ -59,3 +59,41 @@ func TestArgAndCumSumFloat32Paths(t *testing.T) {
 		}
 	}
 }
+
+// TestArgRowsBlocks: ArgMax/ArgMin along a middle axis whose rows are
+// longer than one block (2100 columns: three blocks, the last ragged), on 1
+// and 2 threads, against a scan of each column, ties and NaNs included.
+func TestArgRowsBlocks(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	outer, dim, inner := 2, 6, 2100
+	x := make([]float32, outer*dim*inner)
+	for i := range x {
+		x[i] = float32(r.IntN(5)) - 2
+		if r.IntN(40) == 0 {
+			x[i] = float32(math.NaN())
+		}
+	}
+	for _, threads := range []int{1, 2} {
+		ctx := &Context{Threads: threads}
+		for _, isMax := range []bool{true, false} {
+			for _, last := range []bool{false, true} {
+				got := make([]int64, outer*inner)
+				argRows(ctx, x, got, outer, dim, inner, isMax, last)
+				for o := 0; o < outer; o++ {
+					for i := 0; i < inner; i++ {
+						b, bi := x[o*dim*inner+i], 0
+						for j := 1; j < dim; j++ {
+							v := x[(o*dim+j)*inner+i]
+							if (isMax && v > b) || (!isMax && v < b) || (last && v == b) {
+								b, bi = v, j
+							}
+						}
+						if g := got[o*inner+i]; g != int64(bi) {
+							t.Fatalf("threads %d max %v last %v: [%d][%d] = %d, want %d", threads, isMax, last, o, i, g, bi)
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -188,7 +188,7 @@ func newArgReduce(isMax bool) Factory {
 		axis := a.Int("axis", 0)
 		keep := a.Int("keepdims", 1) != 0
 		last := a.Int("select_last_index", 0) != 0
-		return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 			if err := need(in, 1); err != nil {
 				return nil, err
 			}
@@ -209,7 +209,7 @@ func newArgReduce(isMax bool) Factory {
 			out := graph.NewTensor(graph.Int64, shape)
 			od := out.Int64s()
 			if xf, ok := x.Data().([]float32); ok {
-				argRows(xf, od, outer, dim, inner, isMax, last)
+				argRows(ctx, xf, od, outer, dim, inner, isMax, last)
 				return one(out), nil
 			}
 			vals, err := asFloat64s(x)
@@ -238,7 +238,7 @@ func newArgReduce(isMax bool) Factory {
 // outer x dim x inner, walking rows of inner values (a segmentation map's
 // classes are planes) with the general loop's comparisons, in float32: the
 // same winners, the first (or with last the last) of equal values.
-func argRows(x []float32, od []int64, outer, dim, inner int, isMax, last bool) {
+func argRows(ctx *Context, x []float32, od []int64, outer, dim, inner int, isMax, last bool) {
 	if dim == 0 {
 		return
 	}
@@ -255,21 +255,35 @@ func argRows(x []float32, od []int64, outer, dim, inner int, isMax, last bool) {
 		}
 		return
 	}
-	best := make([]float32, inner)
-	for o := 0; o < outer; o++ {
-		ids := od[o*inner : (o+1)*inner]
-		copy(best, x[o*dim*inner:(o*dim+1)*inner])
-		clear(ids)
-		for j := 1; j < dim; j++ {
-			row := x[(o*dim+j)*inner : (o*dim+j+1)*inner]
-			for i, v := range row {
-				if b := best[i]; (isMax && v > b) || (!isMax && v < b) || (last && v == b) {
-					best[i], ids[i] = v, int64(j)
-				}
+	// Blocks of argBlock columns: their running best values and indices stay
+	// in L1 while the dim rows stream past, each step one vec.ArgBest
+	// (compare and blend, 8 lanes) instead of a branch per value, which
+	// mispredicted on a segmentation map's class scores (1x21x512x512:
+	// 2.2x ONNX Runtime's time).
+	blocks := (inner + argBlock - 1) / argBlock
+	parallelFor(threadsFor(ctx, outer*dim*inner, 1<<16), outer*blocks, func(lo, hi int) {
+		var best [argBlock]float32
+		var ids [argBlock]int32
+		for it := lo; it < hi; it++ {
+			o, i0 := it/blocks, it%blocks*argBlock
+			n := min(argBlock, inner-i0)
+			b, id := best[:n], ids[:n]
+			copy(b, x[o*dim*inner+i0:])
+			clear(id)
+			for j := 1; j < dim; j++ {
+				vec.ArgBest(b, id, x[(o*dim+j)*inner+i0:][:n], int32(j), isMax, last)
+			}
+			out := od[o*inner+i0:][:n]
+			for i, v := range id {
+				out[i] = int64(v)
 			}
 		}
-	}
+	})
 }
+
+// argBlock is how many columns argRows follows at a time (8 KiB of best
+// values and indices).
+const argBlock = 1024
 
 func init() {
 	for op := range reductions {
