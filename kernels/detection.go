@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 	"strings"
@@ -93,7 +92,7 @@ func newNonMaxSuppression(ni *NodeInfo) (Kernel, error) {
 		sd := scores.Float32s()
 		picked := make([][]int, nb*ncls)
 		parallelFor(threadsFor(ctx, nb*ncls*nbox, 1<<12), nb*ncls, func(lo, hi int) {
-			order := make([]int, 0, nbox)
+			order := make(candidateHeap, 0, nbox)
 			for p := lo; p < hi; p++ {
 				b := p / ncls
 				s := sd[p*nbox : (p+1)*nbox]
@@ -101,20 +100,16 @@ func newNonMaxSuppression(ni *NodeInfo) (Kernel, error) {
 				order = order[:0]
 				for i, v := range s {
 					if !useMin || v > minScore { // strictly greater, as the reference
-						order = append(order, i)
+						order = append(order, nmsCand{v, int32(i)})
 					}
 				}
 				// Candidates in descending score, equal scores the lower index
 				// first (a stable sort's order), taken from a heap one at a
 				// time: selection usually stops after maxOut of thousands.
-				before := func(i, j int) bool {
-					c := cmp.Compare(s[j], s[i])
-					return c < 0 || (c == 0 && i < j)
-				}
-				h := candidateHeap{order: order, before: before}
+				h := order
 				h.init()
 				var sel []int
-				for len(h.order) > 0 {
+				for len(h) > 0 {
 					if len(sel) == maxOut {
 						break
 					}
@@ -399,45 +394,69 @@ func bilinear(y, x float64, h, w int) roiSample {
 	}
 }
 
-// candidateHeap yields indices best first by before (a binary heap, built
-// in linear time).
-type candidateHeap struct {
-	order  []int
-	before func(i, j int) bool
+// nmsCand is a NonMaxSuppression candidate: its score beside its index, so
+// the heap compares without reaching into the scores.
+type nmsCand struct {
+	s float32
+	i int32
 }
 
-func (h *candidateHeap) init() {
-	for i := len(h.order)/2 - 1; i >= 0; i-- {
+// candBefore orders candidates as a stable descending sort by score does:
+// higher scores first, equal ones (+0 and -0 too) by index, NaN last (as
+// cmp.Compare ranks it, below every number).
+func candBefore(a, b nmsCand) bool {
+	switch an, bn := a.s != a.s, b.s != b.s; {
+	case an || bn:
+		if an == bn {
+			return a.i < b.i
+		}
+		return bn
+	case a.s != b.s:
+		return a.s > b.s
+	}
+	return a.i < b.i
+}
+
+// candidateHeap yields candidates best first by candBefore (a binary heap,
+// built in linear time).
+type candidateHeap []nmsCand
+
+func (h candidateHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
 		h.down(i)
 	}
 }
 
-func (h *candidateHeap) down(i int) {
-	o := h.order
+func (h candidateHeap) down(i int) {
+	n := len(h)
 	for {
-		best, l, r := i, 2*i+1, 2*i+2
-		if l < len(o) && h.before(o[l], o[best]) {
+		best, l := i, 2*i+1
+		if l >= n {
+			return
+		}
+		if candBefore(h[l], h[best]) {
 			best = l
 		}
-		if r < len(o) && h.before(o[r], o[best]) {
+		if r := l + 1; r < n && candBefore(h[r], h[best]) {
 			best = r
 		}
 		if best == i {
 			return
 		}
-		o[i], o[best] = o[best], o[i]
+		h[i], h[best] = h[best], h[i]
 		i = best
 	}
 }
 
-// pop removes and returns the best index.
+// pop removes and returns the best candidate's index.
 func (h *candidateHeap) pop() int {
-	top := h.order[0]
-	last := len(h.order) - 1
-	h.order[0] = h.order[last]
-	h.order = h.order[:last]
+	o := *h
+	top := o[0].i
+	last := len(o) - 1
+	o[0] = o[last]
+	*h = o[:last]
 	if last > 0 {
-		h.down(0)
+		(*h).down(0)
 	}
-	return top
+	return int(top)
 }
