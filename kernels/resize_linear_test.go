@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
@@ -32,6 +33,24 @@ func TestResizeLinearFastPathSameBits(t *testing.T) {
 					t.Fatalf("%v x %v %s: out[%d] = %v, general loop %v", c.shape, c.scales, mode, i, got[i], want[i])
 				}
 			}
+		}
+	}
+}
+
+// TestAxisOrder: an upsample resizes its last axis first (fewer rows to
+// gather), anything else the axes in order.
+func TestAxisOrder(t *testing.T) {
+	for _, tc := range []struct {
+		in, out, want []int
+	}{
+		{[]int{1, 64, 56, 56}, []int{1, 64, 112, 112}, []int{3, 0, 1, 2}},
+		{[]int{1, 64, 56, 56}, []int{1, 64, 28, 28}, []int{0, 1, 2, 3}},
+		{[]int{1, 64, 56, 56}, []int{1, 64, 56, 112}, []int{0, 1, 2, 3}},
+		{[]int{1, 3, 20}, []int{2, 3, 40}, []int{2, 0, 1}},
+		{[]int{7}, []int{14}, []int{0}},
+	} {
+		if got := axisOrder(tc.in, tc.out); !slices.Equal(got, tc.want) {
+			t.Errorf("%v -> %v: order %v, want %v", tc.in, tc.out, got, tc.want)
 		}
 	}
 }
