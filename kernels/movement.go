@@ -1041,6 +1041,10 @@ func newPad(ni *NodeInfo) (Kernel, error) {
 		lastMap := maps[last]
 		of32, _ := out.Data().([]float32)
 		xf32, _ := x.Data().([]float32)
+		if of32 != nil && xf32 != nil {
+			padRowsF32(ctx, of32, xf32, rowSources(shape[:last], maps[:last], xs[:last]), width, lo, hi, full[last], lastMap, mode == "constant")
+			return one(out), nil
+		}
 		parallelFor(threadsFor(ctx, out.Len(), 1<<15), rows, func(r0, r1 int) {
 			idx := make([]int, last)
 			for d, rem := last-1, r0; d >= 0; d-- {
@@ -1088,6 +1092,55 @@ func newPad(ni *NodeInfo) (Kernel, error) {
 		})
 		return one(out), nil
 	}), nil
+}
+
+// rowSources is, for each row of an output of the given leading shape,
+// where its source row starts in the input (strides xs), or -1 where a map
+// (an axis's output-to-input index, -1 for constant padding) has none:
+// built axis by axis, each axis's entries from the previous axis's.
+func rowSources(shape []int, maps [][]int, xs []int) []int {
+	src := []int{0}
+	for d, n := range shape {
+		next := make([]int, 0, len(src)*n)
+		for _, s := range src {
+			for _, m := range maps[d][:n] {
+				if s < 0 || m < 0 {
+					next = append(next, -1)
+				} else {
+					next = append(next, s+m*xs[d])
+				}
+			}
+		}
+		src = next
+	}
+	return src
+}
+
+// padRowsF32 is Pad's row loop for float32: row i of the output (width
+// floats) takes input columns [lo-before, hi-before) of the row at src[i]
+// in one copy, and its padded columns through the last axis's map (not
+// with constant padding: the fill wrote them). A row whose source is -1
+// keeps the fill.
+func padRowsF32(ctx *Context, od, xd []float32, src []int, width, lo, hi, before int, lastMap []int, constant bool) {
+	parallelFor(threadsFor(ctx, len(src)*width, 1<<15), len(src), func(r0, r1 int) {
+		for row := r0; row < r1; row++ {
+			s := src[row]
+			if s < 0 {
+				continue
+			}
+			o := od[row*width : (row+1)*width]
+			copy(o[lo:hi], xd[s+lo-before:])
+			if constant {
+				continue
+			}
+			for j, m := range lastMap[:lo] {
+				o[j] = xd[s+m]
+			}
+			for j, m := range lastMap[hi:width] {
+				o[hi+j] = xd[s+m]
+			}
+		}
+	})
 }
 
 // fillConst sets every element of t to v converted to its type.
