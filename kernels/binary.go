@@ -61,9 +61,27 @@ func f32Run(op string) runFn[float32, float32, float32] {
 			}
 		}
 	case "Sub":
-		return elementRun(func(x, y float32) float32 { return x - y })
+		return func(o, a, b []float32, sa, sb int) {
+			switch {
+			case sa == 1 && sb == 1:
+				vec.Sub(o, a, b)
+			case sb == 0:
+				vec.SubScalar(o, a, b[0])
+			default:
+				vec.RSubScalar(o, b, a[0])
+			}
+		}
 	case "Div":
-		return elementRun(func(x, y float32) float32 { return x / y })
+		return func(o, a, b []float32, sa, sb int) {
+			switch {
+			case sa == 1 && sb == 1:
+				vec.Div(o, a, b)
+			case sb == 0:
+				vec.DivScalar(o, a, b[0])
+			default:
+				vec.RDivScalar(o, b, a[0])
+			}
+		}
 	}
 	return nil
 }

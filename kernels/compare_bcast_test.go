@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
@@ -58,6 +59,60 @@ func TestCompareBroadcastMatchesDefinition(t *testing.T) {
 							t.Fatalf("%s %s rowFirst=%v: [%d,%d] = %v, want %v", op, dt.Short(), rowFirst, i, j, got[i*len(rv)+j], want)
 						}
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestSubDivBroadcastBits: float32 Sub and Div (vector loops for tensor -
+// tensor, tensor - scalar and scalar - tensor runs) give the scalar
+// definition's bits, NaN and signed zeros included, on broadcast shapes
+// whose runs take each loop.
+func TestSubDivBroadcastBits(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	special := []float32{float32(math.NaN()), 0, float32(math.Copysign(0, -1)), float32(math.Inf(1))}
+	fill := func(n int) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+			if r.IntN(8) == 0 {
+				x[i] = special[r.IntN(len(special))]
+			}
+		}
+		return x
+	}
+	for _, sh := range [][2][]int{
+		{{4, 37}, {4, 37}}, {{4, 37}, {}}, {{}, {4, 37}}, {{3, 1}, {1, 21}}, {{2, 3, 19}, {3, 1}}, {{1, 19}, {5, 19}},
+	} {
+		as, bs := sh[0], sh[1]
+		os, err := broadcastShape(as, bs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := fill(graph.Numel(as)), fill(graph.Numel(bs))
+		for _, op := range []string{"Sub", "Div"} {
+			got := runOp(t, op, nil, graph.Float32Tensor(as, a), graph.Float32Tensor(bs, b))[0].Float32s()
+			// index of the element of x (shape xs) at output coordinates c
+			at := func(xs, c []int) int {
+				idx, off := 0, len(c)-len(xs)
+				for d, n := range xs {
+					idx = idx*n + c[off+d]%n
+				}
+				return idx
+			}
+			c := make([]int, len(os))
+			for i := range got {
+				for d, rem := len(os)-1, i; d >= 0; d-- {
+					c[d], rem = rem%os[d], rem/os[d]
+				}
+				ai, bi := at(as, c), at(bs, c)
+				want := a[ai] - b[bi]
+				if op == "Div" {
+					want = a[ai] / b[bi]
+				}
+				if math.Float32bits(got[i]) != math.Float32bits(want) {
+					t.Fatalf("%s %v %v: [%d] = %v, want %v (%v, %v)", op, as, bs, i, got[i], want, a[ai], b[bi])
 				}
 			}
 		}

@@ -61,6 +61,11 @@ clip = [("dst", 8), ("a", 8), ("n", 8), ("lo", 4), ("hi", 4)]
 # max(lo, x) keeps x when x is NaN (Intel returns the second source); so does min(hi, x).
 out += routine("clipAVX2", clip, lambda a: [f"VBROADCASTSS lo+{argoff(clip, 'lo')}(FP), Y8", f"VBROADCASTSS hi+{argoff(clip, 'hi')}(FP), Y9"],
                lambda k: ["VMOVUPS {o}(SI), Y{r}", "VMAXPS Y{r}, Y8, Y{r}", "VMINPS Y{r}, Y9, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
+out += routine("subAVX2", three, lambda a: [], lambda k: ["VMOVUPS {o}(SI), Y{r}", "VSUBPS {o}(DX), Y{r}, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
+out += routine("subScalarAVX2", scal, lambda a: [f"VBROADCASTSS v+{argoff(a, 'v')}(FP), Y8"], lambda k: ["VMOVUPS {o}(SI), Y{r}", "VSUBPS Y8, Y{r}, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
+# v - a and v / a: the scalar is the first operand, as in Go's v - a[i].
+out += routine("rsubScalarAVX2", scal, lambda a: [f"VBROADCASTSS v+{argoff(a, 'v')}(FP), Y8"], lambda k: ["VMOVUPS {o}(SI), Y{r}", "VSUBPS Y{r}, Y8, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
+out += routine("rdivScalarAVX2", scal, lambda a: [f"VBROADCASTSS v+{argoff(a, 'v')}(FP), Y8"], lambda k: ["VMOVUPS {o}(SI), Y{r}", "VDIVPS Y{r}, Y8, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
 out += routine("divScalarAVX2", scal, lambda a: [f"VBROADCASTSS v+{argoff(a, 'v')}(FP), Y8"], lambda k: ["VMOVUPS {o}(SI), Y{r}", "VDIVPS Y8, Y{r}, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
 axpy = [("dst", 8), ("x", 8), ("n", 8), ("alpha", 4)]
 out += routine("axpyAVX2", axpy, lambda a: [f"VBROADCASTSS alpha+{argoff(axpy, 'alpha')}(FP), Y8"],

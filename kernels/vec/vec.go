@@ -92,6 +92,58 @@ func Add(dst, a, b []float32) {
 	}
 }
 
+// Sub sets dst[i] = a[i] - b[i].
+func Sub(dst, a, b []float32) {
+	n := len(dst)
+	a, b = a[:n], b[:n]
+	k := simdLen(n)
+	if k > 0 {
+		subAsm(&dst[0], &a[0], &b[0], k)
+	}
+	for i := k; i < n; i++ {
+		dst[i] = a[i] - b[i]
+	}
+}
+
+// SubScalar sets dst[i] = a[i] - v.
+func SubScalar(dst, a []float32, v float32) {
+	n := len(dst)
+	a = a[:n]
+	k := simdLen(n)
+	if k > 0 {
+		subScalarAsm(&dst[0], &a[0], k, v)
+	}
+	for i := k; i < n; i++ {
+		dst[i] = a[i] - v
+	}
+}
+
+// RSubScalar sets dst[i] = v - a[i].
+func RSubScalar(dst, a []float32, v float32) {
+	n := len(dst)
+	a = a[:n]
+	k := simdLen(n)
+	if k > 0 {
+		rsubScalarAsm(&dst[0], &a[0], k, v)
+	}
+	for i := k; i < n; i++ {
+		dst[i] = v - a[i]
+	}
+}
+
+// RDivScalar sets dst[i] = v / a[i].
+func RDivScalar(dst, a []float32, v float32) {
+	n := len(dst)
+	a = a[:n]
+	k := simdLen(n)
+	if k > 0 {
+		rdivScalarAsm(&dst[0], &a[0], k, v)
+	}
+	for i := k; i < n; i++ {
+		dst[i] = v / a[i]
+	}
+}
+
 // Mul sets dst[i] = a[i] * b[i].
 func Mul(dst, a, b []float32) {
 	n := len(dst)

@@ -10,6 +10,18 @@ func init() { useSIMD = cpu.X86.HasAVX2 }
 func addAVX2(dst, a, b *float32, n int)
 
 //go:noescape
+func subAVX2(dst, a, b *float32, n int)
+
+//go:noescape
+func subScalarAVX2(dst, a *float32, n int, v float32)
+
+//go:noescape
+func rsubScalarAVX2(dst, a *float32, n int, v float32)
+
+//go:noescape
+func rdivScalarAVX2(dst, a *float32, n int, v float32)
+
+//go:noescape
 func mulAVX2(dst, a, b *float32, n int)
 
 //go:noescape
@@ -76,6 +88,10 @@ func mulAsm(dst, a, b *float32, n int)                { mulAVX2(dst, a, b, n) }
 func addScalarAsm(dst, a *float32, n int, v float32)  { addScalarAVX2(dst, a, n, v) }
 func mulScalarAsm(dst, a *float32, n int, v float32)  { mulScalarAVX2(dst, a, n, v) }
 func divScalarAsm(dst, a *float32, n int, v float32)  { divScalarAVX2(dst, a, n, v) }
+func subAsm(dst, a, b *float32, n int)                { subAVX2(dst, a, b, n) }
+func subScalarAsm(dst, a *float32, n int, v float32)  { subScalarAVX2(dst, a, n, v) }
+func rsubScalarAsm(dst, a *float32, n int, v float32) { rsubScalarAVX2(dst, a, n, v) }
+func rdivScalarAsm(dst, a *float32, n int, v float32) { rdivScalarAVX2(dst, a, n, v) }
 func affineAsm(dst, a *float32, n int, m, c float32)  { affineAVX2(dst, a, n, m, c) }
 func clipAsm(dst, a *float32, n int, lo, hi float32)  { clipAVX2(dst, a, n, lo, hi) }
 func quantizeAsm(dst, a *float32, n int, s, zp, lo, hi float32) {

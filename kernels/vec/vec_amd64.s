@@ -257,6 +257,176 @@ clipAVX2_done:
 	VZEROUPPER
 	RET
 
+// func subAVX2(dst *float32, a *float32, b *float32, n int)
+TEXT ·subAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ CX, R8
+	SHRQ $5, CX
+	JEQ subAVX2_eights
+subAVX2_loop:
+	VMOVUPS 0(SI), Y0
+	VSUBPS 0(DX), Y0, Y0
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS 32(SI), Y1
+	VSUBPS 32(DX), Y1, Y1
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS 64(SI), Y2
+	VSUBPS 64(DX), Y2, Y2
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS 96(SI), Y3
+	VSUBPS 96(DX), Y3, Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	ADDQ $128, DX
+	DECQ CX
+	JNE subAVX2_loop
+subAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ subAVX2_done
+subAVX2_one:
+	VMOVUPS 0(SI), Y0
+	VSUBPS 0(DX), Y0, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	DECQ R8
+	JNE subAVX2_one
+subAVX2_done:
+	VZEROUPPER
+	RET
+
+// func subScalarAVX2(dst *float32, a *float32, n int, v float32)
+TEXT ·subScalarAVX2(SB), NOSPLIT, $0-28
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS v+24(FP), Y8
+	MOVQ CX, R8
+	SHRQ $5, CX
+	JEQ subScalarAVX2_eights
+subScalarAVX2_loop:
+	VMOVUPS 0(SI), Y0
+	VSUBPS Y8, Y0, Y0
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS 32(SI), Y1
+	VSUBPS Y8, Y1, Y1
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS 64(SI), Y2
+	VSUBPS Y8, Y2, Y2
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS 96(SI), Y3
+	VSUBPS Y8, Y3, Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	DECQ CX
+	JNE subScalarAVX2_loop
+subScalarAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ subScalarAVX2_done
+subScalarAVX2_one:
+	VMOVUPS 0(SI), Y0
+	VSUBPS Y8, Y0, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R8
+	JNE subScalarAVX2_one
+subScalarAVX2_done:
+	VZEROUPPER
+	RET
+
+// func rsubScalarAVX2(dst *float32, a *float32, n int, v float32)
+TEXT ·rsubScalarAVX2(SB), NOSPLIT, $0-28
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS v+24(FP), Y8
+	MOVQ CX, R8
+	SHRQ $5, CX
+	JEQ rsubScalarAVX2_eights
+rsubScalarAVX2_loop:
+	VMOVUPS 0(SI), Y0
+	VSUBPS Y0, Y8, Y0
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS 32(SI), Y1
+	VSUBPS Y1, Y8, Y1
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS 64(SI), Y2
+	VSUBPS Y2, Y8, Y2
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS 96(SI), Y3
+	VSUBPS Y3, Y8, Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	DECQ CX
+	JNE rsubScalarAVX2_loop
+rsubScalarAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ rsubScalarAVX2_done
+rsubScalarAVX2_one:
+	VMOVUPS 0(SI), Y0
+	VSUBPS Y0, Y8, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R8
+	JNE rsubScalarAVX2_one
+rsubScalarAVX2_done:
+	VZEROUPPER
+	RET
+
+// func rdivScalarAVX2(dst *float32, a *float32, n int, v float32)
+TEXT ·rdivScalarAVX2(SB), NOSPLIT, $0-28
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS v+24(FP), Y8
+	MOVQ CX, R8
+	SHRQ $5, CX
+	JEQ rdivScalarAVX2_eights
+rdivScalarAVX2_loop:
+	VMOVUPS 0(SI), Y0
+	VDIVPS Y0, Y8, Y0
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS 32(SI), Y1
+	VDIVPS Y1, Y8, Y1
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS 64(SI), Y2
+	VDIVPS Y2, Y8, Y2
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS 96(SI), Y3
+	VDIVPS Y3, Y8, Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	DECQ CX
+	JNE rdivScalarAVX2_loop
+rdivScalarAVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ rdivScalarAVX2_done
+rdivScalarAVX2_one:
+	VMOVUPS 0(SI), Y0
+	VDIVPS Y0, Y8, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R8
+	JNE rdivScalarAVX2_one
+rdivScalarAVX2_done:
+	VZEROUPPER
+	RET
+
 // func divScalarAVX2(dst *float32, a *float32, n int, v float32)
 TEXT ·divScalarAVX2(SB), NOSPLIT, $0-28
 	MOVQ dst+0(FP), DI

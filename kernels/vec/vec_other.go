@@ -8,6 +8,10 @@ func mulAsm(dst, a, b *float32, n int)                                     {}
 func addScalarAsm(dst, a *float32, n int, v float32)                       {}
 func mulScalarAsm(dst, a *float32, n int, v float32)                       {}
 func divScalarAsm(dst, a *float32, n int, v float32)                       {}
+func subAsm(dst, a, b *float32, n int)                                     {}
+func subScalarAsm(dst, a *float32, n int, v float32)                       {}
+func rsubScalarAsm(dst, a *float32, n int, v float32)                      {}
+func rdivScalarAsm(dst, a *float32, n int, v float32)                      {}
 func affineAsm(dst, a *float32, n int, m, c float32)                       {}
 func clipAsm(dst, a *float32, n int, lo, hi float32)                       {}
 func quantizeAsm(dst, a *float32, n int, s, zp, lo, hi float32)            {}

@@ -21,6 +21,9 @@ func TestSIMDMatchesGo(t *testing.T) {
 			if r.IntN(10) == 0 {
 				a[i] = special[r.IntN(len(special))]
 			}
+			if r.IntN(10) == 0 {
+				b[i] = special[r.IntN(len(special))]
+			}
 		}
 		ops := map[string]func(dst []float32){
 			"Add":        func(d []float32) { Add(d, a, b) },
@@ -28,6 +31,11 @@ func TestSIMDMatchesGo(t *testing.T) {
 			"AddScalar":  func(d []float32) { AddScalar(d, a, 0.3) },
 			"MulScalar":  func(d []float32) { MulScalar(d, a, -1.7) },
 			"DivScalar":  func(d []float32) { DivScalar(d, a, 6) },
+			"Sub":        func(d []float32) { Sub(d, a, b) },
+			"SubScalar":  func(d []float32) { SubScalar(d, a, 0.3) },
+			"RSubScalar": func(d []float32) { RSubScalar(d, a, 0.3) },
+			"RDivScalar": func(d []float32) { RDivScalar(d, a, -1.5) },
+			"Div":        func(d []float32) { Div(d, a, b) },
 			"Affine":     func(d []float32) { Affine(d, a, 0.16666667, 0.5) },
 			"Clip":       func(d []float32) { Clip(d, a, 0, 6) },
 			"Relu":       func(d []float32) { Clip(d, a, 0, float32(math.Inf(1))) },
