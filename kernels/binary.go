@@ -541,14 +541,26 @@ func newPRelu(*NodeInfo) (Kernel, error) {
 			return nil, fmt.Errorf("PRelu slope shape %v does not broadcast to %v", s.Shape, x.Shape)
 		}
 		out := ctx.Float32(os)
-		broadcast2(ctx, x.Float32s(), s.Float32s(), out.Float32s(), x.Shape, s.Shape, os, elementRun(func(v, a float32) float32 {
-			if v < 0 {
-				return a * v
-			}
-			return v
-		}))
+		broadcast2(ctx, x.Float32s(), s.Float32s(), out.Float32s(), x.Shape, s.Shape, os, preluRun)
 		return one(out), nil
 	}), nil
+}
+
+// preluRun is PRelu over one run: x < 0 ? slope*x : x. A run against one
+// slope (a per-channel slope over a plane) is a LeakyRelu, whose AVX2 blend
+// rounds the product as this does; other runs take the loop.
+func preluRun(o, x, s []float32, sx, ss int) {
+	if sx == 1 && ss == 0 {
+		vec.LeakyRelu(o, x, s[0])
+		return
+	}
+	for i := range o {
+		v, a := x[i*sx], s[i*ss]
+		if v < 0 {
+			v = a * v
+		}
+		o[i] = v
+	}
 }
 
 // selectBits sets o[i] = xs[i*sx] where c[i*sc], else ys[i*sy], through a

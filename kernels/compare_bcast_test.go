@@ -118,3 +118,48 @@ func TestSubDivBroadcastBits(t *testing.T) {
 		}
 	}
 }
+
+// TestPReluBits: PRelu with a per-channel slope (LeakyRelu runs), a slope
+// per element and one slope, against x < 0 ? slope*x : x bit for bit, on
+// NaN, infinities and signed zeros.
+func TestPReluBits(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	special := []float32{float32(math.NaN()), 0, float32(math.Copysign(0, -1)), float32(math.Inf(-1)), float32(math.Inf(1))}
+	xs := []int{2, 5, 3, 13}
+	x := make([]float32, graph.Numel(xs))
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+		if r.IntN(8) == 0 {
+			x[i] = special[r.IntN(len(special))]
+		}
+	}
+	for _, ss := range [][]int{{5, 1, 1}, xs, {1}, {13}} {
+		s := make([]float32, graph.Numel(ss))
+		for i := range s {
+			s[i] = float32(r.NormFloat64())
+		}
+		got := runOp(t, "PRelu", nil, graph.Float32Tensor(xs, x), graph.Float32Tensor(ss, s))[0].Float32s()
+		for i, v := range x {
+			// the slope for element i: its coordinates along the slope's
+			// trailing axes
+			si, rem, stride := 0, i, 1
+			for d := len(xs) - 1; d >= 0; d-- {
+				c := rem % xs[d]
+				rem /= xs[d]
+				if k := d - (len(xs) - len(ss)); k >= 0 && ss[k] != 1 {
+					si += c * stride
+				}
+				if k := d - (len(xs) - len(ss)); k >= 0 {
+					stride *= ss[k]
+				}
+			}
+			want := v
+			if v < 0 {
+				want = s[si] * v
+			}
+			if math.Float32bits(got[i]) != math.Float32bits(want) {
+				t.Fatalf("slope %v: [%d] = %v, want %v (x %v, slope %v)", ss, i, got[i], want, v, s[si])
+			}
+		}
+	}
+}
