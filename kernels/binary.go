@@ -568,35 +568,12 @@ func preluRun(o, x, s []float32, sx, ss int) {
 // conditions (attention masks, thresholds) mispredicts half the branches.
 func selectBits(o []float32, c []bool, xs, ys []float32, sc, sx, sy int) {
 	cb := unsafe.Slice((*uint8)(unsafe.Pointer(unsafe.SliceData(c))), len(c))
-	n := len(o)
 	// The common layouts (a mask against a tensor and a scalar, or two
-	// tensors) as plain loops over slices of n: no stride multiplies or
-	// bounds checks per element.
-	if sc == 1 && (sx <= 1 && sy <= 1) {
-		cb = cb[:n]
-		switch {
-		case sx == 0 && sy == 1:
-			xv, ys := math.Float32bits(xs[0]), ys[:n]
-			for i, b := range cb {
-				m := -uint32(b & 1) // all ones where true
-				o[i] = math.Float32frombits(xv&m | math.Float32bits(ys[i])&^m)
-			}
-			return
-		case sx == 1 && sy == 0:
-			yv, xs := math.Float32bits(ys[0]), xs[:n]
-			for i, b := range cb {
-				m := -uint32(b & 1)
-				o[i] = math.Float32frombits(math.Float32bits(xs[i])&m | yv&^m)
-			}
-			return
-		case sx == 1 && sy == 1:
-			xs, ys := xs[:n], ys[:n]
-			for i, b := range cb {
-				m := -uint32(b & 1)
-				o[i] = math.Float32frombits(math.Float32bits(xs[i])&m | math.Float32bits(ys[i])&^m)
-			}
-			return
-		}
+	// tensors): an AVX2 blend (a transformer's attention mask, 1x12x128x128:
+	// 2.6x ORT's time with a Go loop of bit masks).
+	if sc == 1 && sx <= 1 && sy <= 1 {
+		vec.SelectXY(o, c, xs, sx, ys, sy)
+		return
 	}
 	for i := range o {
 		m := -uint32(cb[i*sc] & 1)

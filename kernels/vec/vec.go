@@ -364,6 +364,46 @@ func Select(dst []float32, c []bool, a, b float32) {
 	}
 }
 
+// SelectXY sets dst[i] = x[i*sx] where c[i], else y[i*sy], with sx and sy
+// 0 (a scalar: x[0] for every i) or 1 (a run): Where of a mask against a
+// tensor and a scalar or two tensors. The values are copied as bits.
+func SelectXY(dst []float32, c []bool, x []float32, sx int, y []float32, sy int) {
+	n := len(dst)
+	c = c[:n]
+	if sx != 0 {
+		x = x[:n]
+	}
+	if sy != 0 {
+		y = y[:n]
+	}
+	k := simdLen(n)
+	if k > 0 {
+		// A scalar is read as 8 copies of itself, the pointer not advancing.
+		var xb, yb [8]float32
+		xp, yp := &x[0], &y[0]
+		if sx == 0 {
+			for i := range xb {
+				xb[i] = x[0]
+			}
+			xp = &xb[0]
+		}
+		if sy == 0 {
+			for i := range yb {
+				yb[i] = y[0]
+			}
+			yp = &yb[0]
+		}
+		selectXYAsm(&dst[0], &c[0], xp, 32*sx, yp, 32*sy, k)
+	}
+	for i := k; i < n; i++ {
+		if c[i] {
+			dst[i] = x[i*sx]
+		} else {
+			dst[i] = y[i*sy]
+		}
+	}
+}
+
 // Dequantize sets dst[i] = float32(int32(src[i]) - zp) * s: DequantizeLinear
 // with one scale and zero point, the bits of that expression on every path
 // (the difference converts to float32 exactly). 8-bit inputs take AVX2.

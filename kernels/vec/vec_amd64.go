@@ -154,3 +154,10 @@ func affineF64Asm(dst, a *float32, n int, k, c float64) { affineF64AVX2(dst, a, 
 func double2AVX2(dst, a *float32, n int)
 
 func double2Asm(dst, a *float32, n int) { double2AVX2(dst, a, n) }
+
+//go:noescape
+func selectXYAVX2(dst *float32, c *bool, x *float32, xstep int, y *float32, ystep int, n int)
+
+func selectXYAsm(dst *float32, c *bool, x *float32, xstep int, y *float32, ystep int, n int) {
+	selectXYAVX2(dst, c, x, xstep, y, ystep, n)
+}

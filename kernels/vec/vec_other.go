@@ -35,3 +35,5 @@ func negAsm(dst, a *float32, n int)                                        {}
 func leakyReluAsm(dst, a *float32, n int, alpha float32)                   {}
 func affineF64Asm(dst, a *float32, n int, k, c float64)                    {}
 func double2Asm(dst, a *float32, n int)                                    {}
+
+func selectXYAsm(dst *float32, c *bool, x *float32, xstep int, y *float32, ystep int, n int) {}

@@ -346,3 +346,42 @@ func TestSelect(t *testing.T) {
 		}
 	}
 }
+
+// TestSelectXY: both paths copy x's or y's bits by the mask, for each of
+// scalar/run x and y and lengths ending in each part of the loop, NaN
+// payloads and signed zeros included.
+func TestSelectXY(t *testing.T) {
+	saved := useSIMD
+	defer func() { useSIMD = saved }()
+	r := rand.New(rand.NewPCG(5, 9))
+	for n := 0; n < 40; n++ {
+		c := make([]bool, n)
+		x, y := make([]float32, n), make([]float32, n)
+		for i := range c {
+			c[i] = r.IntN(2) == 0
+			x[i] = math.Float32frombits(r.Uint32()) // any bits, NaN payloads too
+			y[i] = math.Float32frombits(r.Uint32())
+		}
+		for _, sx := range []int{0, 1} {
+			for _, sy := range []int{0, 1} {
+				if n == 0 && (sx == 0 || sy == 0) {
+					continue // a scalar needs one value
+				}
+				for _, simd := range []bool{false, saved} {
+					useSIMD = simd
+					d := make([]float32, n)
+					SelectXY(d, c, x, sx, y, sy)
+					for i := range d {
+						want := y[i*sy]
+						if c[i] {
+							want = x[i*sx]
+						}
+						if math.Float32bits(d[i]) != math.Float32bits(want) {
+							t.Fatalf("simd %v n=%d sx %d sy %d: [%d] = %x, want %x", simd, n, sx, sy, i, math.Float32bits(d[i]), math.Float32bits(want))
+						}
+					}
+				}
+			}
+		}
+	}
+}
