@@ -135,17 +135,13 @@ func bcastStrides(s, out []int) []int {
 	return st
 }
 
-// bcastIter walks the broadcast shape out in row-major order, calling f with the
-// offsets of each input for every run of the innermost dimension. Adjacent
-// dimensions with compatible strides are merged first, so same-shape and
-// scalar cases become one long run.
-func bcastIter(out []int, strides [][]int, f func(offs []int, n int, inner []int)) {
-	// Axes of size 1 move no offset: drop them (their strides, 0 for a
-	// broadcast input, would keep the axes around them from merging: Tile's
-	// [1, d0, 1, d1, ...] views). Then merge dimensions: i and i+1 merge
-	// when every input has stride[i] == stride[i+1]*out[i+1].
-	var dims []int
-	st := make([][]int, len(strides))
+// mergeDims prepares a walk of the shape out with the given element
+// strides per operand: axes of size 1 move no offset and are dropped (their
+// strides, 0 for a broadcast input, would keep the axes around them from
+// merging: Tile's [1, d0, 1, d1, ...] views), then axes i and i+1 merge
+// when every operand has stride[i] == stride[i+1]*out[i+1].
+func mergeDims(out []int, strides [][]int) (dims []int, st [][]int) {
+	st = make([][]int, len(strides))
 	for i, d := range out {
 		if d == 1 {
 			continue
@@ -171,6 +167,15 @@ func bcastIter(out []int, strides [][]int, f func(offs []int, n int, inner []int
 			}
 		}
 	}
+	return dims, st
+}
+
+// bcastIter walks the broadcast shape out in row-major order, calling f with the
+// offsets of each input for every run of the innermost dimension. Adjacent
+// dimensions with compatible strides are merged first, so same-shape and
+// scalar cases become one long run.
+func bcastIter(out []int, strides [][]int, f func(offs []int, n int, inner []int)) {
+	dims, st := mergeDims(out, strides)
 	rank := len(dims)
 	offs := make([]int, len(st))
 	if rank == 0 {

@@ -862,11 +862,76 @@ func broadcastTo(x *graph.Tensor, shape []int) *graph.Tensor { return broadcastW
 // broadcastWith is broadcastTo with the output from ctx's pool.
 func broadcastWith(ctx *Context, x *graph.Tensor, shape []int) *graph.Tensor {
 	out := ctx.Empty(x.DType, shape) // the copies write every element
-	c := copierOf(out, x)
-	parallelIter(threadsFor(ctx, graph.Numel(shape), minStreamWork), shape, [][]int{stridesOf(shape), bcastStrides(x.Shape, shape)}, func(offs []int, n int, inner []int) {
-		c.strided(offs[0], offs[1], n, inner[1])
+	if out.Len() == 0 {
+		return out
+	}
+	dims, st := mergeDims(shape, [][]int{bcastStrides(x.Shape, shape)})
+	b := repeater{c: copierOf(out, x), self: copierOf(out, out), dims: dims, xs: st[0], os: make([]int, len(dims))}
+	for d, n := len(dims)-1, 1; d >= 0; d-- {
+		b.os[d] = n
+		n *= dims[d]
+	}
+	if len(dims) == 0 {
+		b.c.run(0, 0, 1)
+		return out
+	}
+	if b.xs[0] == 0 || len(dims) == 1 {
+		b.fill(0, 0, 0)
+		return out
+	}
+	parallelFor(threadsFor(ctx, out.Len(), minStreamWork), dims[0], func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			b.fill(1, k*b.os[0], k*b.xs[0])
+		}
 	})
 	return out
+}
+
+// repeater writes a broadcast (Expand, Tile) axis by axis: along an axis x
+// does not move on (stride 0), the first block is written once and then
+// copied onto the rest of the axis by doubling copies within the output,
+// so a mask 1x1x1x197 expanded to 1x12x197x197 takes about 20 copies, not
+// one per row (2364).
+type repeater struct {
+	c, self copier // x to the output, the output to itself
+	dims    []int  // the output's merged axes
+	xs, os  []int  // their strides in x (0: broadcast) and in the output
+}
+
+// fill writes the output from axis d on at offset o, reading x from i.
+func (b *repeater) fill(d, o, i int) {
+	n := b.dims[d]
+	if d == len(b.dims)-1 { // a run of x, or one value repeated (strided fills it)
+		b.c.strided(o, i, n, b.xs[d])
+		return
+	}
+	if b.xs[d] == 0 {
+		b.fill(d+1, o, i)
+		b.double(o, b.os[d], n)
+		return
+	}
+	for k := 0; k < n; k++ {
+		b.fill(d+1, o+k*b.os[d], i+k*b.xs[d])
+	}
+}
+
+// double copies the block of size at o onto the next n-1 blocks after it:
+// small blocks by doubling (few calls), blocks of a few KiB and up each from
+// the first, which stays in cache where a doubled run would be read back
+// from memory (Tile 1,4,1,1 on 1x64x56x56: 1.15x ORT's time doubling,
+// 0.97 copying from x as before).
+func (b *repeater) double(o, size, n int) {
+	if size >= 1024 {
+		for k := 1; k < n; k++ {
+			b.self.run(o+k*size, o, size)
+		}
+		return
+	}
+	for have := 1; have < n; {
+		k := min(have, n-have)
+		b.self.run(o+have*size, o, k*size)
+		have += k
+	}
 }
 
 func newTile(*NodeInfo) (Kernel, error) {
