@@ -1,9 +1,11 @@
 package kernels
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -756,86 +758,144 @@ func newGatherElements(ni *NodeInfo) (Kernel, error) {
 		if idxT.Rank() != x.Rank() {
 			return nil, fmt.Errorf("indices rank %d differs from data rank %d", idxT.Rank(), x.Rank())
 		}
-		idx, err := ints(idxT)
-		if err != nil {
-			return nil, err
-		}
 		out := ctx.New(x.DType, idxT.Shape)
 		for d, n := range idxT.Shape {
 			if d != ax && n > x.Shape[d] {
 				return nil, fmt.Errorf("indices shape %v exceeds data shape %v on axis %d", idxT.Shape, x.Shape, d)
 			}
 		}
-		offs, err := gatherOffsets(idx, idxT.Shape, x.Shape, ax)
+		n := idxT.Len()
+		if n == 0 {
+			return one(out), nil
+		}
+		readRow, err := intRows(idxT)
 		if err != nil {
 			return nil, err
 		}
+		var gatherRow func(at int, offs []int)
 		switch o := out.Data().(type) {
 		case []float32:
 			src := x.Float32s()
-			for i, off := range offs {
-				o[i] = src[off]
+			gatherRow = func(at int, offs []int) {
+				for j, off := range offs {
+					o[at+j] = src[off]
+				}
 			}
 		case []int64:
 			src := x.Int64s()
-			for i, off := range offs {
-				o[i] = src[off]
+			gatherRow = func(at int, offs []int) {
+				for j, off := range offs {
+					o[at+j] = src[off]
+				}
 			}
 		default:
 			c := copierOf(out, x)
-			for i, off := range offs {
-				c.run(i, off, 1)
+			gatherRow = func(at int, offs []int) {
+				for j, off := range offs {
+					c.run(at+j, off, 1)
+				}
 			}
+		}
+		// Row by row of the last axis, the offsets of one row at a time:
+		// no index or offset arrays of the whole output.
+		e := newElemAxis(idxT.Shape, x.Shape, ax)
+		width := idxT.Shape[len(idxT.Shape)-1]
+		var mu sync.Mutex
+		var rowErr error
+		parallelFor(threadsFor(ctx, n, 1<<14), n/width, func(lo, hi int) {
+			iv, ov := make([]int, width), make([]int, width)
+			for row := lo; row < hi; row++ {
+				readRow(iv, row*width)
+				if err := e.rowOffsets(ov, iv, row); err != nil {
+					mu.Lock()
+					rowErr = cmp.Or(rowErr, err)
+					mu.Unlock()
+					return
+				}
+				gatherRow(row*width, ov)
+			}
+		})
+		if rowErr != nil {
+			return nil, rowErr
 		}
 		return one(out), nil
 	}), a.err
 }
 
-// gatherOffsets is, for each element of indices (idx, of shape is), the
-// offset in data (shape xs) that GatherElements reads along axis ax: the
-// element's own coordinates off the axis, its index on it (negative from the
-// end). Coordinates advance row by row of the last axis, not by a division
-// per element.
+// elemAxis places GatherElements' reads: indices of shape is into data
+// with strides xst, along axis ax of size dim.
+type elemAxis struct {
+	is, xst []int
+	ax, dim int
+}
+
+func newElemAxis(is, xs []int, ax int) elemAxis {
+	return elemAxis{is: is, xst: stridesOf(xs), ax: ax, dim: xs[ax]}
+}
+
+// rowOffsets writes to offs the offsets in data that row row of indices
+// (its values idx, along the last axis) reads: the elements' own
+// coordinates off the axis, their index on it (negative from the end).
+func (e elemAxis) rowOffsets(offs, idx []int, row int) error {
+	last := len(e.is) - 1
+	base := 0
+	for d, rem := last-1, row; d >= 0; d-- {
+		if d != e.ax {
+			base += rem % e.is[d] * e.xst[d]
+		}
+		rem /= e.is[d]
+	}
+	step := 0 // along the last axis, unless it is the gathered one
+	if e.ax != last {
+		step = e.xst[last]
+	}
+	offs = offs[:len(idx)]
+	for j, v := range idx {
+		if v < -e.dim || v >= e.dim {
+			return fmt.Errorf("index %d is out of range for axis of size %d", v, e.dim)
+		}
+		if v < 0 {
+			v += e.dim
+		}
+		offs[j] = base + v*e.xst[e.ax] + j*step
+	}
+	return nil
+}
+
+// gatherOffsets is rowOffsets for every row of indices idx (shape is).
 func gatherOffsets(idx []int, is, xs []int, ax int) ([]int, error) {
-	r := len(is)
-	xst := stridesOf(xs)
-	dim := xs[ax]
 	offs := make([]int, len(idx))
-	if len(idx) == 0 {
+	width := is[len(is)-1]
+	if len(idx) == 0 || width == 0 {
 		return offs, nil
 	}
-	last := r - 1
-	width := is[last]
-	coords := make([]int, r)
+	e := newElemAxis(is, xs, ax)
 	for row := 0; row*width < len(idx); row++ {
-		base := 0
-		for d := 0; d < last; d++ {
-			if d != ax {
-				base += coords[d] * xst[d]
-			}
-		}
-		for j := 0; j < width; j++ {
-			v := idx[row*width+j]
-			if v < -dim || v >= dim {
-				return nil, fmt.Errorf("index %d is out of range for axis of size %d", v, dim)
-			}
-			if v < 0 {
-				v += dim
-			}
-			off := base + v*xst[ax]
-			if ax != last {
-				off += j * xst[last]
-			}
-			offs[row*width+j] = off
-		}
-		for d := last - 1; d >= 0; d-- {
-			if coords[d]++; coords[d] < is[d] {
-				break
-			}
-			coords[d] = 0
+		if err := e.rowOffsets(offs[row*width:], idx[row*width:(row+1)*width], row); err != nil {
+			return nil, err
 		}
 	}
 	return offs, nil
+}
+
+// intRows reads an int64 or int32 tensor's values a row at a time as ints:
+// read(dst, at) fills dst from element at on.
+func intRows(t *graph.Tensor) (read func(dst []int, at int), err error) {
+	switch d := t.Data().(type) {
+	case []int64:
+		return func(dst []int, at int) {
+			for j, v := range d[at : at+len(dst)] {
+				dst[j] = int(v)
+			}
+		}, nil
+	case []int32:
+		return func(dst []int, at int) {
+			for j, v := range d[at : at+len(dst)] {
+				dst[j] = int(v)
+			}
+		}, nil
+	}
+	return nil, fmt.Errorf("expected an int64 tensor, got %s", t.DType.Short())
 }
 
 func newExpand(*NodeInfo) (Kernel, error) {

@@ -13,6 +13,16 @@ import (
 // runOp compiles a one-node graph at opset 21 and runs it on the given inputs.
 func runOp(t *testing.T, op string, attrs []*onnxpb.AttributeProto, in ...*graph.Tensor) []*graph.Tensor {
 	t.Helper()
+	out, err := runOpThreads(1, op, attrs, in...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// runOpThreads runs op alone in a session of threads threads, returning
+// its error.
+func runOpThreads(threads int, op string, attrs []*onnxpb.AttributeProto, in ...*graph.Tensor) ([]*graph.Tensor, error) {
 	m := graph.NewModel(graph.Opset{Domain: "", Version: 21})
 	g := m.Graph
 	var vals []*graph.Value
@@ -29,15 +39,15 @@ func runOp(t *testing.T, op string, attrs []*onnxpb.AttributeProto, in ...*graph
 	}
 	n := g.AddNode(op, "op", vals, []string{"y"}, attrs...)
 	g.AddOutput(n.Output())
-	s, err := NewSession(m, Options{Threads: 1})
+	s, err := NewSession(m, Options{Threads: threads})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	out, err := s.Run(feed)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return []*graph.Tensor{out["y"]}
+	return []*graph.Tensor{out["y"]}, nil
 }
 
 func tensorOf(t *testing.T, dt graph.DataType, shape []int, data any) *graph.Tensor {
