@@ -39,7 +39,16 @@ func TestDepthSpaceMatchesDefinition(t *testing.T) {
 				}
 			}
 		}
-		n, c, h, w := 2, 3, 2*bs, 4*bs
+		// widths of 4 and 21 blocks: the blocksize-2 float32 path's vector
+		// loop and its tail
+		for _, wb := range []int{4, 21} {
+			testSpaceToDepth(t, bs, 2, 3, 2*bs, wb*bs)
+		}
+	}
+}
+
+func testSpaceToDepth(t *testing.T, bs, n, c, h, w int) {
+	{
 		xf := make([]float32, n*c*h*w)
 		for i := range xf {
 			xf[i] = float32(i)

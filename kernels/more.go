@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/vec"
 )
 
 // Less common ops real models still use: trigonometry, Shrink, Hardmax, Mod,
@@ -656,6 +657,10 @@ func newDepthSpace(toSpace bool) Factory {
 				if out.Len() == 0 {
 					return one(out), nil
 				}
+				if xf, ok := x.Data().([]float32); ok && bs == 2 {
+					spaceToDepth2(xf, out.Float32s(), n, c, h, w)
+					return one(out), nil
+				}
 				cp := copierOf(out, x)
 				for b := 0; b < n; b++ {
 					for ch := 0; ch < c; ch++ {
@@ -670,6 +675,28 @@ func newDepthSpace(toSpace bool) Factory {
 			}
 			return one(out), nil
 		}), nil
+	}
+}
+
+// spaceToDepth2 is SpaceToDepth with blocksize 2 on float32 (YOLOv5's
+// Focus as one op): an input plane's even rows deinterleave into output
+// channels ch and c+ch (even and odd columns), its odd rows into 2c+ch and
+// 3c+ch, each half one vec.SplitRows call (the block order is DCR's, which
+// SpaceToDepth always uses).
+func spaceToDepth2(x, o []float32, n, c, h, w int) {
+	oh, ow := h/2, w/2
+	plane := oh * ow
+	for b := 0; b < n; b++ {
+		for ch := 0; ch < c; ch++ {
+			src := x[(b*c+ch)*h*w : (b*c+ch+1)*h*w]
+			for by := 0; by < 2; by++ {
+				d0 := (b*4*c + (2*by)*c + ch) * plane
+				d1 := (b*4*c + (2*by+1)*c + ch) * plane
+				if err := vec.SplitRows(o[d0:d0+plane], o[d1:d1+plane], ow, src[by*w:], 2*w, oh, 2*ow); err != nil {
+					panic(err) // the planes hold the rows by construction
+				}
+			}
+		}
 	}
 }
 
