@@ -242,18 +242,7 @@ func newCumSum(ni *NodeInfo) (Kernel, error) {
 					if reverse {
 						j = dim - 1 - step
 					}
-					src, dst := xf[(o*dim+j)*inner:(o*dim+j+1)*inner], od[(o*dim+j)*inner:(o*dim+j+1)*inner]
-					if exclusive {
-						for i, v := range src {
-							dst[i] = float32(acc[i])
-							acc[i] += float64(v)
-						}
-						continue
-					}
-					for i, v := range src {
-						acc[i] += float64(v)
-						dst[i] = float32(acc[i])
-					}
+					vec.AccRow(acc, xf[(o*dim+j)*inner:(o*dim+j+1)*inner], od[(o*dim+j)*inner:(o*dim+j+1)*inner], exclusive)
 				}
 			}
 			return one(out), nil

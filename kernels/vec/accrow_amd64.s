@@ -1,0 +1,46 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func accRowAVX2(acc *float64, x, dst *float32, n int, exclusive bool)
+// n a multiple of 4: 4 lanes at a time, x widened to float64 (exact), added
+// to acc, and acc (before the add when exclusive) rounded to float32 as Go
+// converts (the rounding mode is MXCSR's nearest-even).
+TEXT ·accRowAVX2(SB), NOSPLIT, $0-33
+	MOVQ acc+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ dst+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVBLZX exclusive+32(FP), AX
+	SHRQ $2, CX
+	JEQ accrow_done
+	TESTQ AX, AX
+	JNE accrow_excl
+accrow_incl:
+	VCVTPS2PD (SI), Y0
+	VMOVUPD (DI), Y2
+	VADDPD Y2, Y0, Y0
+	VMOVUPD Y0, (DI)
+	VCVTPD2PSY Y0, X1
+	VMOVUPS X1, (DX)
+	ADDQ $32, DI
+	ADDQ $16, SI
+	ADDQ $16, DX
+	DECQ CX
+	JNE accrow_incl
+	JMP accrow_done
+accrow_excl:
+	VMOVUPD (DI), Y2
+	VCVTPD2PSY Y2, X1
+	VMOVUPS X1, (DX)
+	VCVTPS2PD (SI), Y0
+	VADDPD Y2, Y0, Y0
+	VMOVUPD Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $16, SI
+	ADDQ $16, DX
+	DECQ CX
+	JNE accrow_excl
+accrow_done:
+	VZEROUPPER
+	RET
