@@ -35,55 +35,38 @@ func elementRun[A, B, O any](op func(A, B) O) runFn[A, B, O] {
 	}
 }
 
-// f32Run is the float32 fast path for the four arithmetic ops.
+// f32Run is the float32 fast path for the four arithmetic ops: AVX2 loops
+// over runs. Add and Mul take a scalar on either side with the same loop
+// (float addition and multiplication commute bit for bit); Sub and Div
+// have their reversed forms.
 func f32Run(op string) runFn[float32, float32, float32] {
 	switch op {
 	case "Add":
-		return func(o, a, b []float32, sa, sb int) {
-			switch {
-			case sa == 1 && sb == 1:
-				vec.Add(o, a, b)
-			case sb == 0:
-				vec.AddScalar(o, a, b[0])
-			default:
-				vec.AddScalar(o, b, a[0]) // float addition is commutative bit for bit
-			}
-		}
+		return vecRun(vec.Add, vec.AddScalar, vec.AddScalar)
 	case "Mul":
-		return func(o, a, b []float32, sa, sb int) {
-			switch {
-			case sa == 1 && sb == 1:
-				vec.Mul(o, a, b)
-			case sb == 0:
-				vec.MulScalar(o, a, b[0])
-			default:
-				vec.MulScalar(o, b, a[0])
-			}
-		}
+		return vecRun(vec.Mul, vec.MulScalar, vec.MulScalar)
 	case "Sub":
-		return func(o, a, b []float32, sa, sb int) {
-			switch {
-			case sa == 1 && sb == 1:
-				vec.Sub(o, a, b)
-			case sb == 0:
-				vec.SubScalar(o, a, b[0])
-			default:
-				vec.RSubScalar(o, b, a[0])
-			}
-		}
+		return vecRun(vec.Sub, vec.SubScalar, vec.RSubScalar)
 	case "Div":
-		return func(o, a, b []float32, sa, sb int) {
-			switch {
-			case sa == 1 && sb == 1:
-				vec.Div(o, a, b)
-			case sb == 0:
-				vec.DivScalar(o, a, b[0])
-			default:
-				vec.RDivScalar(o, b, a[0])
-			}
-		}
+		return vecRun(vec.Div, vec.DivScalar, vec.RDivScalar)
 	}
 	return nil
+}
+
+// vecRun is a run function from three vector loops: vv for two runs, vs
+// for a run and a scalar (a op v), sv for a scalar and a run (sv(o, b, v)
+// computes v op b).
+func vecRun(vv func(o, a, b []float32), vs, sv func(o, a []float32, v float32)) runFn[float32, float32, float32] {
+	return func(o, a, b []float32, sa, sb int) {
+		switch {
+		case sa == 1 && sb == 1:
+			vv(o, a, b)
+		case sb == 0:
+			vs(o, a, b[0])
+		default:
+			sv(o, b, a[0])
+		}
+	}
 }
 
 // arith applies a scalar function of two numbers of the same type T.
