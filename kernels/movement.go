@@ -775,19 +775,9 @@ func newGatherElements(ni *NodeInfo) (Kernel, error) {
 		var gatherRow func(at int, offs []int)
 		switch o := out.Data().(type) {
 		case []float32:
-			src := x.Float32s()
-			gatherRow = func(at int, offs []int) {
-				for j, off := range offs {
-					o[at+j] = src[off]
-				}
-			}
+			gatherRow = rowGatherer(o, x.Float32s())
 		case []int64:
-			src := x.Int64s()
-			gatherRow = func(at int, offs []int) {
-				for j, off := range offs {
-					o[at+j] = src[off]
-				}
-			}
+			gatherRow = rowGatherer(o, x.Int64s())
 		default:
 			c := copierOf(out, x)
 			gatherRow = func(at int, offs []int) {
@@ -878,24 +868,34 @@ func gatherOffsets(idx []int, is, xs []int, ax int) ([]int, error) {
 	return offs, nil
 }
 
+// rowGatherer is GatherElements' copy of one row, o[at+j] = src[offs[j]],
+// for a slice type the loop indexes directly.
+func rowGatherer[T any](o, src []T) func(at int, offs []int) {
+	return func(at int, offs []int) {
+		for j, off := range offs {
+			o[at+j] = src[off]
+		}
+	}
+}
+
 // intRows reads an int64 or int32 tensor's values a row at a time as ints:
 // read(dst, at) fills dst from element at on.
 func intRows(t *graph.Tensor) (read func(dst []int, at int), err error) {
 	switch d := t.Data().(type) {
 	case []int64:
-		return func(dst []int, at int) {
-			for j, v := range d[at : at+len(dst)] {
-				dst[j] = int(v)
-			}
-		}, nil
+		return rowInts(d), nil
 	case []int32:
-		return func(dst []int, at int) {
-			for j, v := range d[at : at+len(dst)] {
-				dst[j] = int(v)
-			}
-		}, nil
+		return rowInts(d), nil
 	}
 	return nil, fmt.Errorf("expected an int64 tensor, got %s", t.DType.Short())
+}
+
+func rowInts[T int64 | int32](d []T) func(dst []int, at int) {
+	return func(dst []int, at int) {
+		for j, v := range d[at : at+len(dst)] {
+			dst[j] = int(v)
+		}
+	}
 }
 
 func newExpand(*NodeInfo) (Kernel, error) {
@@ -949,9 +949,9 @@ func broadcastWith(ctx *Context, x *graph.Tensor, shape []int) *graph.Tensor {
 
 // repeater writes a broadcast (Expand, Tile) axis by axis: along an axis x
 // does not move on (stride 0), the first block is written once and then
-// copied onto the rest of the axis by doubling copies within the output,
-// so a mask 1x1x1x197 expanded to 1x12x197x197 takes about 20 copies, not
-// one per row (2364).
+// copied onto the rest of the axis within the output (double), so a mask
+// 1x1x1x197 expanded to 1x12x197x197 takes about 20 copies, not one per
+// row (2364).
 type repeater struct {
 	c, self copier // x to the output, the output to itself
 	dims    []int  // the output's merged axes

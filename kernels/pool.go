@@ -263,7 +263,6 @@ func poolRows(ctx *Context, g *poolGeom, kind string, xd, od []float32, lo, hi i
 	w1 := (ow-1)*p.sw + 1 // stride-1 window positions along x
 	wp := w1 + ekw - 1    // padded row width
 	hp := (oh-1)*p.sh + ekh
-	h1 := (oh-1)*p.sh + 1 // stride-1 window positions along y
 	isMax := kind == "max"
 	fill := float32(0)
 	if isMax {
@@ -321,12 +320,7 @@ func poolRows(ctx *Context, g *poolGeom, kind string, xd, od []float32, lo, hi i
 		if isMax {
 			red = maxWindows(padded, p.kw, p.dw)
 		} else {
-			n := len(padded) - (ekw - 1)
-			red = sum[:n]
-			copy(red, padded[:n])
-			for kj := 1; kj < p.kw; kj++ {
-				vec.Add(red, red, padded[kj*p.dw:kj*p.dw+n])
-			}
+			red = sumWindows(sum, padded, p.kw, p.dw)
 		}
 		for j := 0; j < hp; j++ {
 			r, c := red[j*wp:], cols[j*ow:(j+1)*ow]
@@ -342,12 +336,7 @@ func poolRows(ctx *Context, g *poolGeom, kind string, xd, od []float32, lo, hi i
 		if isMax {
 			red = maxWindows(cols, p.kh, p.dh*ow)
 		} else {
-			n := h1 * ow
-			red = sum[:n]
-			copy(red, cols[:n])
-			for ki := 1; ki < p.kh; ki++ {
-				vec.Add(red, red, cols[ki*p.dh*ow:ki*p.dh*ow+n])
-			}
+			red = sumWindows(sum, cols, p.kh, p.dh*ow)
 		}
 		if p.sh == 1 {
 			copy(dst, red[:oh*ow])
