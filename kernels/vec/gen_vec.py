@@ -156,17 +156,6 @@ def dequant(name, src, ext):
             f"{name}_eight:", "\tTESTQ $8, R8", f"\tJEQ {name}_done",
             f"\t{ext} (SI), Y0", "\tVPSUBD Y8, Y0, Y0", "\tVCVTDQ2PS Y0, Y0", "\tVMULPS Y9, Y0, Y0", "\tVMOVUPS Y0, (DI)",
             f"{name}_done:", "\tVZEROUPPER", "\tRET", ""]
-# selectAVX2: dst = c ? a : b for n (a multiple of 8) bools, a Where of two
-# scalars (a causal mask): the bools zero-extended, compared with zero, and
-# the blend takes b where that holds.
-out += ["// func selectAVX2(dst *float32, c *bool, n int, a, b float32)",
-        "TEXT ·selectAVX2(SB), NOSPLIT, $0-32",
-        "\tMOVQ dst+0(FP), DI", "\tMOVQ c+8(FP), SI", "\tMOVQ n+16(FP), CX",
-        "\tVBROADCASTSS a+24(FP), Y8", "\tVBROADCASTSS b+28(FP), Y9", "\tVPXOR Y10, Y10, Y10",
-        "\tSHRQ $3, CX", "\tJEQ selectAVX2_done", "selectAVX2_loop:",
-        "\tVPMOVZXBD (SI), Y0", "\tVPCMPEQD Y10, Y0, Y0", "\tVBLENDVPS Y0, Y9, Y8, Y1", "\tVMOVUPS Y1, (DI)",
-        "\tADDQ $8, SI", "\tADDQ $32, DI", "\tDECQ CX", "\tJNE selectAVX2_loop",
-        "selectAVX2_done:", "\tVZEROUPPER", "\tRET", ""]
 out += dequant("dequantU8AVX2", "uint8", "VPMOVZXBD")
 out += dequant("dequantI8AVX2", "int8", "VPMOVSXBD")
 # minMaxAVX2 folds n (a multiple of 8) floats into 8 running minimums at

@@ -347,21 +347,9 @@ func QuantizeRound(dst, a []float32, s, zp, lo, hi float32) {
 }
 
 // Select sets dst[i] = a where c[i], else b: Where of two scalars (a causal
-// mask's 0 and -Inf).
+// mask's 0 and -Inf), SelectXY with both sides scalars.
 func Select(dst []float32, c []bool, a, b float32) {
-	n := len(dst)
-	c = c[:n]
-	k := simdLen(n)
-	if k > 0 {
-		selectAsm(&dst[0], &c[0], k, a, b)
-	}
-	for i := k; i < n; i++ {
-		if c[i] {
-			dst[i] = a
-		} else {
-			dst[i] = b
-		}
-	}
+	SelectXY(dst, c, []float32{a}, 0, []float32{b}, 0)
 }
 
 // SelectXY sets dst[i] = x[i*sx] where c[i], else y[i*sy], with sx and sy

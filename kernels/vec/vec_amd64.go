@@ -43,9 +43,6 @@ func clipAVX2(dst, a *float32, n int, lo, hi float32)
 func quantizeAVX2(dst, a *float32, n int, s, zp, lo, hi float32)
 
 //go:noescape
-func selectAVX2(dst *float32, c *bool, n int, a, b float32)
-
-//go:noescape
 func dequantU8AVX2(dst *float32, src *uint8, n int, zp int32, s float32)
 
 //go:noescape
@@ -97,7 +94,6 @@ func clipAsm(dst, a *float32, n int, lo, hi float32)  { clipAVX2(dst, a, n, lo, 
 func quantizeAsm(dst, a *float32, n int, s, zp, lo, hi float32) {
 	quantizeAVX2(dst, a, n, s, zp, lo, hi)
 }
-func selectAsm(dst *float32, c *bool, n int, a, b float32) { selectAVX2(dst, c, n, a, b) }
 func dequantU8Asm(dst *float32, src *uint8, n int, zp int32, s float32) {
 	dequantU8AVX2(dst, src, n, zp, s)
 }

@@ -1071,29 +1071,6 @@ quantizeAVX2_done:
 	VZEROUPPER
 	RET
 
-// func selectAVX2(dst *float32, c *bool, n int, a, b float32)
-TEXT ·selectAVX2(SB), NOSPLIT, $0-32
-	MOVQ dst+0(FP), DI
-	MOVQ c+8(FP), SI
-	MOVQ n+16(FP), CX
-	VBROADCASTSS a+24(FP), Y8
-	VBROADCASTSS b+28(FP), Y9
-	VPXOR Y10, Y10, Y10
-	SHRQ $3, CX
-	JEQ selectAVX2_done
-selectAVX2_loop:
-	VPMOVZXBD (SI), Y0
-	VPCMPEQD Y10, Y0, Y0
-	VBLENDVPS Y0, Y9, Y8, Y1
-	VMOVUPS Y1, (DI)
-	ADDQ $8, SI
-	ADDQ $32, DI
-	DECQ CX
-	JNE selectAVX2_loop
-selectAVX2_done:
-	VZEROUPPER
-	RET
-
 // func dequantU8AVX2(dst *float32, src *uint8, n int, zp int32, s float32)
 TEXT ·dequantU8AVX2(SB), NOSPLIT, $0-32
 	MOVQ dst+0(FP), DI

@@ -22,7 +22,6 @@ func minMaxAsm(x *float32, n int, lanes *[16]float32)                      {}
 func maxOfAsm(x *float32, n int, lanes *[8]float32)                        {}
 func mulAddMaxAsm(dst, a, b *float32, n int, v float32, lanes *[8]float32) {}
 func divAddMaxAsm(dst, a, b *float32, n int, v float32, lanes *[8]float32) {}
-func selectAsm(dst *float32, c *bool, n int, a, b float32)                 {}
 func dequantU8Asm(dst *float32, src *uint8, n int, zp int32, s float32)    {}
 func dequantI8Asm(dst *float32, src *int8, n int, zp int32, s float32)     {}
 func sqrtAsm(dst, a *float32, n int)                                       {}
