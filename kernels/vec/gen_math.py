@@ -536,7 +536,7 @@ def exp_sum():
     out += ["\tADDQ $64, SI", "\tADDQ $64, DI", "\tDECQ CX", f"\tJNE {name}_loop",
             f"{name}_tail:", "\tANDQ $15, R8", f"\tJEQ {name}_done",
             # lane masks: lane i of the two vectors is live when i < n%16
-            "\tMOVQ R8, X0", "\tVPBROADCASTD X0, Y0",
+            "\tVMOVQ R8, X0", "\tVPBROADCASTD X0, Y0",
             "\tVPCMPGTD c_lanes16<>(SB), Y0, Y8", "\tVPCMPGTD c_lanes16<>+32(SB), Y0, Y9",
             "\tVMASKMOVPS (SI), Y8, Y0", "\tVMASKMOVPS 32(SI), Y9, Y4",
             f"\tVMOVUPS {c('ninf', bits=0xff800000)}, Y1",

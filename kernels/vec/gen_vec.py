@@ -177,32 +177,42 @@ out += ["// func minMaxAVX2(x *float32, n int, lanes *[16]float32)",
         "minMaxAVX2_done:",
         "\tVMINPS Y0, Y2, Y0", "\tVMAXPS Y1, Y3, Y1",
         "\tVMOVUPS Y0, (DI)", "\tVMOVUPS Y1, 32(DI)", "\tVZEROUPPER", "\tRET", ""]
-# maxOfAVX2 folds n (a multiple of 8) floats into 8 running maximums at lanes[0:8],
-# from -Inf (Softmax needs only the max); NaN x leaves the accumulator as it was.
-out += ["// func maxOfAVX2(x *float32, n int, lanes *[8]float32)",
-        "TEXT ·maxOfAVX2(SB), NOSPLIT, $0-24",
-        "\tMOVQ x+0(FP), SI", "\tMOVQ n+8(FP), CX", "\tMOVQ lanes+16(FP), DI",
+# hmaxY0 leaves the largest of Y0's eight lanes in X0's first: halves folded
+# three times. No lane is NaN (the loops never take one), so the order of the
+# folds changes nothing but which of +0 and -0 a tie of zeros returns. A
+# scalar loop over eight spilled lanes mispredicted on which was largest and
+# cost SqueezeNet-sized Softmax rows (197) as much as their whole loop.
+hmaxY0 = ["\tVEXTRACTF128 $1, Y0, X1", "\tVMAXPS X0, X1, X0", "\tVPERMILPS $0x4e, X0, X1", "\tVMAXPS X0, X1, X0",
+          "\tVPERMILPS $0xb1, X0, X1", "\tVMAXPS X0, X1, X0"]
+# maskTail: Y5 = lanes [0, R8) set (R8 in 1..7); Y6 = -Inf.
+maskTail = ["\tVMOVQ R8, X4", "\tVPBROADCASTD X4, Y4", "\tVPCMPGTD lanes8<>(SB), Y4, Y5", "\tVBROADCASTSS ninf<>(SB), Y6"]
+# maxOfAVX2 returns the largest of x[0:n] (n >= 1), from -Inf; a NaN x leaves
+# the accumulator as it was. The last n%8 load under a lane mask, -Inf past n.
+out += ["// func maxOfAVX2(x *float32, n int) float32",
+        "TEXT ·maxOfAVX2(SB), NOSPLIT, $0-20",
+        "\tMOVQ x+0(FP), SI", "\tMOVQ n+8(FP), CX",
         "\tVBROADCASTSS ninf<>(SB), Y0", "\tVMOVUPS Y0, Y1", "\tVMOVUPS Y0, Y2", "\tVMOVUPS Y0, Y3",
         "\tMOVQ CX, R8", "\tSHRQ $5, CX", "\tJEQ maxOfAVX2_eights", "maxOfAVX2_loop:",
         "\tVMOVUPS (SI), Y4", "\tVMOVUPS 32(SI), Y5", "\tVMOVUPS 64(SI), Y6", "\tVMOVUPS 96(SI), Y7",
         "\tVMAXPS Y0, Y4, Y0", "\tVMAXPS Y1, Y5, Y1", "\tVMAXPS Y2, Y6, Y2", "\tVMAXPS Y3, Y7, Y3",
         "\tADDQ $128, SI", "\tDECQ CX", "\tJNE maxOfAVX2_loop",
-        "maxOfAVX2_eights:", "\tANDQ $31, R8", "\tSHRQ $3, R8", "\tJEQ maxOfAVX2_done",
-        "maxOfAVX2_tail:", "\tVMOVUPS (SI), Y4", "\tVMAXPS Y0, Y4, Y0", "\tADDQ $32, SI", "\tDECQ R8", "\tJNE maxOfAVX2_tail",
+        "maxOfAVX2_eights:", "\tMOVQ R8, CX", "\tANDQ $31, CX", "\tSHRQ $3, CX", "\tJEQ maxOfAVX2_tail",
+        "maxOfAVX2_one:", "\tVMOVUPS (SI), Y4", "\tVMAXPS Y0, Y4, Y0", "\tADDQ $32, SI", "\tDECQ CX", "\tJNE maxOfAVX2_one",
+        "maxOfAVX2_tail:", "\tANDQ $7, R8", "\tJEQ maxOfAVX2_done"] + maskTail + [
+        "\tVMASKMOVPS (SI), Y5, Y4", "\tVBLENDVPS Y5, Y4, Y6, Y4", "\tVMAXPS Y1, Y4, Y1",
         "maxOfAVX2_done:",
-        "\tVMAXPS Y0, Y1, Y0", "\tVMAXPS Y2, Y3, Y2", "\tVMAXPS Y0, Y2, Y0",
-        "\tVMOVUPS Y0, (DI)", "\tVZEROUPPER", "\tRET", ""]
+        "\tVMAXPS Y0, Y1, Y0", "\tVMAXPS Y2, Y3, Y2", "\tVMAXPS Y0, Y2, Y0"] + hmaxY0 + [
+        "\tVZEROUPPER", "\tMOVSS X0, ret+16(FP)", "\tRET", ""]
 # mulAddMaxAVX2 / divAddMaxAVX2: dst = a*v + b (a/v + b), rounded after each op
-# as Mul (Div) and Add round them, folding dst into 8 running maximums at
-# lanes[0:8] as maxOfAVX2 does (a NaN leaves the accumulator as it was): the
-# scale, mask and row maximum of attention's scores in one pass. Any n: the
+# as Mul (Div) and Add round them, and return the largest of dst as maxOfAVX2
+# does (a NaN leaves the accumulator as it was): the scale, mask and row maximum of attention's scores in one pass. Any n: the
 # last n%8 load and store under a lane mask (-Inf into the maximum past n),
 # so a short row costs no scalar loop.
 def scale_add_max(name, div):
-    out = [f"// func {name}(dst, a, b *float32, n int, v float32, lanes *[8]float32)",
-           f"TEXT ·{name}(SB), NOSPLIT, $0-48",
+    out = [f"// func {name}(dst, a, b *float32, n int, v float32) float32",
+           f"TEXT ·{name}(SB), NOSPLIT, $0-44",
            "\tMOVQ dst+0(FP), DI", "\tMOVQ a+8(FP), SI", "\tMOVQ b+16(FP), DX", "\tMOVQ n+24(FP), CX",
-           "\tVBROADCASTSS v+32(FP), Y8", "\tMOVQ lanes+40(FP), R9", "\tVBROADCASTSS ninf<>(SB), Y0", "\tVMOVUPS Y0, Y1",
+           "\tVBROADCASTSS v+32(FP), Y8", "\tVBROADCASTSS ninf<>(SB), Y0", "\tVMOVUPS Y0, Y1",
            "\tMOVQ CX, R8", "\tSHRQ $4, CX", f"\tJEQ {name}_eight", f"{name}_loop:"]
     def one(o, r, acc):
         if div:
@@ -216,7 +226,7 @@ def scale_add_max(name, div):
     out += ["\t" + l for l in one(0, 2, 0)]
     out += ["\tADDQ $32, DI", "\tADDQ $32, SI", "\tADDQ $32, DX",
             f"{name}_tail:", "\tANDQ $7, R8", f"\tJEQ {name}_done",
-            "\tMOVQ R8, X4", "\tVPBROADCASTD X4, Y4", "\tVPCMPGTD lanes8<>(SB), Y4, Y5",
+            "\tVMOVQ R8, X4", "\tVPBROADCASTD X4, Y4", "\tVPCMPGTD lanes8<>(SB), Y4, Y5",
             "\tVMASKMOVPS (SI), Y5, Y2", "\tVMASKMOVPS (DX), Y5, Y3"]
     if div:
         out += ["\tVDIVPS Y8, Y2, Y2"]
@@ -225,7 +235,7 @@ def scale_add_max(name, div):
     out += ["\tVADDPS Y3, Y2, Y2", "\tVMASKMOVPS Y2, Y5, (DI)",
             # lanes past n: -Inf, which no maximum takes
             "\tVBROADCASTSS ninf<>(SB), Y6", "\tVBLENDVPS Y5, Y2, Y6, Y2", "\tVMAXPS Y0, Y2, Y0",
-            f"{name}_done:", "\tVMAXPS Y0, Y1, Y0", "\tVMOVUPS Y0, (R9)", "\tVZEROUPPER", "\tRET", ""]
+            f"{name}_done:", "\tVMAXPS Y0, Y1, Y0"] + hmaxY0 + ["\tVZEROUPPER", "\tMOVSS X0, ret+40(FP)", "\tRET", ""]
     return out
 out += scale_add_max("mulAddMaxAVX2", False)
 out += scale_add_max("divAddMaxAVX2", True)

@@ -754,7 +754,7 @@ expSubSumAVX2_loop:
 expSubSumAVX2_tail:
 	ANDQ $15, R8
 	JEQ expSubSumAVX2_done
-	MOVQ R8, X0
+	VMOVQ R8, X0
 	VPBROADCASTD X0, Y0
 	VPCMPGTD c_lanes16<>(SB), Y0, Y8
 	VPCMPGTD c_lanes16<>+32(SB), Y0, Y9

@@ -52,26 +52,11 @@ func MinMax(x []float32) (lo, hi float32) {
 // MaxOf returns the largest value of x, ignoring NaNs (-Inf when there is no
 // other value): MinMax's upper half at half the cost, for Softmax.
 func MaxOf(x []float32) float32 {
-	hi := float32(math.Inf(-1))
-	k := simdLen(len(x))
-	if k > 0 {
-		var lanes [8]float32 // written by the assembly, from -Inf
-		maxOfAsm(&x[0], k, &lanes)
-		hi = laneMax(&lanes)
+	if useSIMD && len(x) > 0 {
+		return maxOfAsm(&x[0], len(x)) // any length: a masked last step
 	}
-	for _, v := range x[k:] {
-		if v > hi {
-			hi = v
-		}
-	}
-	return hi
-}
-
-// laneMax is the largest of the assembly's eight running maximums, -Inf
-// when all are (no NaN reaches them).
-func laneMax(lanes *[8]float32) float32 {
 	hi := float32(math.Inf(-1))
-	for _, v := range lanes {
+	for _, v := range x {
 		if v > hi {
 			hi = v
 		}
@@ -213,13 +198,10 @@ func scaleAddMax(dst, a, b []float32, v float32, div bool) float32 {
 	a, b = a[:n], b[:n]
 	if useSIMD && n > 0 {
 		// The assembly takes any n (a masked last step).
-		var lanes [8]float32 // written by the assembly, from -Inf
 		if div {
-			divAddMaxAsm(&dst[0], &a[0], &b[0], n, v, &lanes)
-		} else {
-			mulAddMaxAsm(&dst[0], &a[0], &b[0], n, v, &lanes)
+			return divAddMaxAsm(&dst[0], &a[0], &b[0], n, v)
 		}
-		return laneMax(&lanes)
+		return mulAddMaxAsm(&dst[0], &a[0], &b[0], n, v)
 	}
 	hi := float32(math.Inf(-1))
 	for i := range n {

@@ -61,23 +61,23 @@ func hardSwish6AVX2(dst, a *float32, n int, c, lo, hi, d float32)
 func minMaxAVX2(x *float32, n int, lanes *[16]float32)
 
 //go:noescape
-func maxOfAVX2(x *float32, n int, lanes *[8]float32)
+func maxOfAVX2(x *float32, n int) float32
 
 //go:noescape
-func mulAddMaxAVX2(dst, a, b *float32, n int, v float32, lanes *[8]float32)
+func mulAddMaxAVX2(dst, a, b *float32, n int, v float32) float32
 
 //go:noescape
-func divAddMaxAVX2(dst, a, b *float32, n int, v float32, lanes *[8]float32)
+func divAddMaxAVX2(dst, a, b *float32, n int, v float32) float32
 
 // Direct calls, not function values: escape analysis then sees the
 // assembly's go:noescape, and the small accumulator and lane arrays the
 // callers pass stay on the stack instead of one heap allocation per call.
-func maxOfAsm(x *float32, n int, lanes *[8]float32) { maxOfAVX2(x, n, lanes) }
-func mulAddMaxAsm(dst, a, b *float32, n int, v float32, lanes *[8]float32) {
-	mulAddMaxAVX2(dst, a, b, n, v, lanes)
+func maxOfAsm(x *float32, n int) float32 { return maxOfAVX2(x, n) }
+func mulAddMaxAsm(dst, a, b *float32, n int, v float32) float32 {
+	return mulAddMaxAVX2(dst, a, b, n, v)
 }
-func divAddMaxAsm(dst, a, b *float32, n int, v float32, lanes *[8]float32) {
-	divAddMaxAVX2(dst, a, b, n, v, lanes)
+func divAddMaxAsm(dst, a, b *float32, n int, v float32) float32 {
+	return divAddMaxAVX2(dst, a, b, n, v)
 }
 func minMaxAsm(x *float32, n int, lanes *[16]float32) { minMaxAVX2(x, n, lanes) }
 func addAsm(dst, a, b *float32, n int)                { addAVX2(dst, a, b, n) }

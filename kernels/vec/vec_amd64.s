@@ -1185,11 +1185,10 @@ minMaxAVX2_done:
 	VZEROUPPER
 	RET
 
-// func maxOfAVX2(x *float32, n int, lanes *[8]float32)
-TEXT ·maxOfAVX2(SB), NOSPLIT, $0-24
+// func maxOfAVX2(x *float32, n int) float32
+TEXT ·maxOfAVX2(SB), NOSPLIT, $0-20
 	MOVQ x+0(FP), SI
 	MOVQ n+8(FP), CX
-	MOVQ lanes+16(FP), DI
 	VBROADCASTSS ninf<>(SB), Y0
 	VMOVUPS Y0, Y1
 	VMOVUPS Y0, Y2
@@ -1210,31 +1209,47 @@ maxOfAVX2_loop:
 	DECQ CX
 	JNE maxOfAVX2_loop
 maxOfAVX2_eights:
-	ANDQ $31, R8
-	SHRQ $3, R8
-	JEQ maxOfAVX2_done
-maxOfAVX2_tail:
+	MOVQ R8, CX
+	ANDQ $31, CX
+	SHRQ $3, CX
+	JEQ maxOfAVX2_tail
+maxOfAVX2_one:
 	VMOVUPS (SI), Y4
 	VMAXPS Y0, Y4, Y0
 	ADDQ $32, SI
-	DECQ R8
-	JNE maxOfAVX2_tail
+	DECQ CX
+	JNE maxOfAVX2_one
+maxOfAVX2_tail:
+	ANDQ $7, R8
+	JEQ maxOfAVX2_done
+	VMOVQ R8, X4
+	VPBROADCASTD X4, Y4
+	VPCMPGTD lanes8<>(SB), Y4, Y5
+	VBROADCASTSS ninf<>(SB), Y6
+	VMASKMOVPS (SI), Y5, Y4
+	VBLENDVPS Y5, Y4, Y6, Y4
+	VMAXPS Y1, Y4, Y1
 maxOfAVX2_done:
 	VMAXPS Y0, Y1, Y0
 	VMAXPS Y2, Y3, Y2
 	VMAXPS Y0, Y2, Y0
-	VMOVUPS Y0, (DI)
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X0, X1, X0
+	VPERMILPS $0x4e, X0, X1
+	VMAXPS X0, X1, X0
+	VPERMILPS $0xb1, X0, X1
+	VMAXPS X0, X1, X0
 	VZEROUPPER
+	MOVSS X0, ret+16(FP)
 	RET
 
-// func mulAddMaxAVX2(dst, a, b *float32, n int, v float32, lanes *[8]float32)
-TEXT ·mulAddMaxAVX2(SB), NOSPLIT, $0-48
+// func mulAddMaxAVX2(dst, a, b *float32, n int, v float32) float32
+TEXT ·mulAddMaxAVX2(SB), NOSPLIT, $0-44
 	MOVQ dst+0(FP), DI
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DX
 	MOVQ n+24(FP), CX
 	VBROADCASTSS v+32(FP), Y8
-	MOVQ lanes+40(FP), R9
 	VBROADCASTSS ninf<>(SB), Y0
 	VMOVUPS Y0, Y1
 	MOVQ CX, R8
@@ -1267,7 +1282,7 @@ mulAddMaxAVX2_eight:
 mulAddMaxAVX2_tail:
 	ANDQ $7, R8
 	JEQ mulAddMaxAVX2_done
-	MOVQ R8, X4
+	VMOVQ R8, X4
 	VPBROADCASTD X4, Y4
 	VPCMPGTD lanes8<>(SB), Y4, Y5
 	VMASKMOVPS (SI), Y5, Y2
@@ -1280,18 +1295,23 @@ mulAddMaxAVX2_tail:
 	VMAXPS Y0, Y2, Y0
 mulAddMaxAVX2_done:
 	VMAXPS Y0, Y1, Y0
-	VMOVUPS Y0, (R9)
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X0, X1, X0
+	VPERMILPS $0x4e, X0, X1
+	VMAXPS X0, X1, X0
+	VPERMILPS $0xb1, X0, X1
+	VMAXPS X0, X1, X0
 	VZEROUPPER
+	MOVSS X0, ret+40(FP)
 	RET
 
-// func divAddMaxAVX2(dst, a, b *float32, n int, v float32, lanes *[8]float32)
-TEXT ·divAddMaxAVX2(SB), NOSPLIT, $0-48
+// func divAddMaxAVX2(dst, a, b *float32, n int, v float32) float32
+TEXT ·divAddMaxAVX2(SB), NOSPLIT, $0-44
 	MOVQ dst+0(FP), DI
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DX
 	MOVQ n+24(FP), CX
 	VBROADCASTSS v+32(FP), Y8
-	MOVQ lanes+40(FP), R9
 	VBROADCASTSS ninf<>(SB), Y0
 	VMOVUPS Y0, Y1
 	MOVQ CX, R8
@@ -1327,7 +1347,7 @@ divAddMaxAVX2_eight:
 divAddMaxAVX2_tail:
 	ANDQ $7, R8
 	JEQ divAddMaxAVX2_done
-	MOVQ R8, X4
+	VMOVQ R8, X4
 	VPBROADCASTD X4, Y4
 	VPCMPGTD lanes8<>(SB), Y4, Y5
 	VMASKMOVPS (SI), Y5, Y2
@@ -1340,8 +1360,14 @@ divAddMaxAVX2_tail:
 	VMAXPS Y0, Y2, Y0
 divAddMaxAVX2_done:
 	VMAXPS Y0, Y1, Y0
-	VMOVUPS Y0, (R9)
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X0, X1, X0
+	VPERMILPS $0x4e, X0, X1
+	VMAXPS X0, X1, X0
+	VPERMILPS $0xb1, X0, X1
+	VMAXPS X0, X1, X0
 	VZEROUPPER
+	MOVSS X0, ret+40(FP)
 	RET
 
 DATA lanes8<>+0(SB)/4, $0x00000000

@@ -120,7 +120,12 @@ func TestMaxOf(t *testing.T) {
 		}
 		for n := 1; n <= 75; n++ {
 			for at := 0; at < n; at++ {
-				x := make([]float32, n)
+				// Past n lie larger values, which the masked last step
+				// must not take.
+				x := make([]float32, n, n+8)
+				for i := range x[:n+8] {
+					x[:n+8][i] = 1e30
+				}
 				for i := range x {
 					x[i] = -float32((i*7)%13) - 1
 				}
