@@ -83,8 +83,10 @@ def const_where(m, k, d):
     return [f"VANDPS {k}, {Y(m)}, {Y(d)}"]
 
 
-def exp_reduce(x, n, em, t):
-    """x (clamped) -> n (int32 lanes) and em = expm1(r); x is clobbered (holds r)."""
+def exp_reduce(x, n, em, t, sq=None):
+    """x (clamped) -> n (int32 lanes) and em = expm1(r); x is clobbered (holds r).
+    r*r goes to sq (t unless given)."""
+    sq = t if sq is None else sq
     return [
         f"VMULPS {c('log2e', coef_or('log2e'))}, {Y(x)}, {Y(n)}",
         f"VCVTPS2DQ {Y(n)}, {Y(n)}",
@@ -96,9 +98,20 @@ def exp_reduce(x, n, em, t):
         f"VFMADD213PS {c('expm14', coef['expm14'])}, {Y(x)}, {Y(em)}",
         f"VFMADD213PS {c('expm13', coef['expm13'])}, {Y(x)}, {Y(em)}",
         f"VFMADD213PS {c('expm12', coef['expm12'])}, {Y(x)}, {Y(em)}",
-        f"VMULPS {Y(x)}, {Y(x)}, {Y(t)}",
-        f"VFMADD213PS {Y(x)}, {Y(t)}, {Y(em)}",
+        f"VMULPS {Y(x)}, {Y(x)}, {Y(sq)}",
+        f"VFMADD213PS {Y(x)}, {Y(sq)}, {Y(em)}",
     ]
+
+
+def scale512(n, p, keep=None):
+    """AVX-512: p = p * 2^n (n a whole float) rounded once, VSCALEFPS's one
+    step for the shifts, adds and multiplies that build and apply 2^n in
+    halves (exp) or from 2^-25 (exp_nonpositive): the same single rounding,
+    so the same bits as the AVX2 forms, in 1 instruction instead of 4-7.
+    With keep (a mask "in" Y10), lanes outside it are +0."""
+    if keep is None:
+        return [f"VSCALEFPS {Y(n)}, {Y(p)}, {Y(p)}"]
+    return [f"VSCALEFPS.Z {Y(n)}, {Y(p)}, {M(keep)}, {Y(p)}"]
 
 
 def pow2(n):
@@ -113,6 +126,13 @@ def exp(x, out, t1, t2):
     instead of 2^-75: the product is the same 0 without an underflow, which
     costs a microcode assist per instruction (masked attention logits of -1e4
     are half of some Softmax rows)."""
+    if ISA == "avx512":
+        # n rounded to even as VCVTPS2DQ rounds it, kept as a float for the
+        # scale; lanes below expLo (and not NaN) masked to +0.
+        red = exp_reduce(x, t1, out, t2, sq=t1)
+        red[0:3] = [f"VMULPS {c('log2e', coef_or('log2e'))}, {Y(x)}, {Y(t2)}", f"VRNDSCALEPS $0, {Y(t2)}, {Y(t2)}"]
+        return [cmp(5, Y(LO), x, 10), f"VMINPS {Y(x)}, {Y(HI)}, {Y(x)}", f"VMAXPS {Y(x)}, {Y(LO)}, {Y(x)}"] + red + [
+            f"VADDPS {Y(ONE)}, {Y(out)}, {Y(out)}"] + scale512(t2, out, keep=10)
     return [cmp(1, Y(LO), x, 10),
             f"VMINPS {Y(x)}, {Y(HI)}, {Y(x)}", f"VMAXPS {Y(x)}, {Y(LO)}, {Y(x)}"] + exp_reduce(x, t1, out, t2) + [
         f"VADDPS {Y(ONE)}, {Y(out)}, {Y(out)}",
@@ -142,10 +162,13 @@ def exp_nonpositive(x, out, t1, t2):
     # n = RoundToEven(x*log2e) by adding M = 1.5*2^23 + 152, even, so the
     # sum's ties go to even n too: M+n as a float is n + 152 in its low bits,
     # which shifted left by 23 are 2^(n+25)'s bits.
-    red = exp_reduce(x, t1, out, t2)
+    red = exp_reduce(x, t1, out, t2, sq=t1 if ISA == "avx512" else None)
     red[0:3] = [f"VMULPS {c('log2e', coef_or('log2e'))}, {Y(x)}, {Y(t2)}",
                 f"VADDPS {c('rndM', 1.5 * 2 ** 23 + 152)}, {Y(t2)}, {Y(t1)}",
                 f"VSUBPS {c('rndM', 1.5 * 2 ** 23 + 152)}, {Y(t1)}, {Y(t2)}"]
+    if ISA == "avx512":
+        # (1 + em) * 2^n in one rounding (scale512), n the float in t2.
+        return [f"VMAXPS {Y(x)}, {Y(LO)}, {Y(x)}"] + red + [f"VADDPS {Y(ONE)}, {Y(out)}, {Y(out)}"] + scale512(t2, out)
     return [f"VMAXPS {Y(x)}, {Y(LO)}, {Y(x)}"] + red + [
         # (1 + em) * 2^-25 in one FMA: scaling by 2^-25 commutes with the rounding.
         f"VMOVUPS {c('twom25', 2.0 ** -25)}, {Y(t2)}",
@@ -161,6 +184,9 @@ def exp_nonpositive_flush(x, out, t1, t2):
     underflow (a Softmax row's masked logits, -1e4 or -1e9, are often half of
     it). x, t1, t2 and Y10 clobbered."""
     body = exp_nonpositive(x, out, t1, t2)
+    if ISA == "avx512":
+        assert body[-1].startswith("VSCALEFPS")
+        return [cmp(5, Y(LO), x, 10)] + body[:-1] + scale512(t2, out, keep=10)
     assert body[-1].startswith("VMULPS")
     return [cmp(1, Y(LO), x, 10)] + body[:-1] + zero_where(10, t1) + [body[-1]]
 
