@@ -350,18 +350,20 @@ func newSoftmax(log bool) Factory {
 				})
 				return one(out), nil
 			}
+			if inner == 1 { // the last axis: rows in place, no index arithmetic per row
+				parallelFor(threadsFor(ctx, outer*dim, 1<<14), outer, func(lo, hi int) {
+					for o := lo; o < hi; o++ {
+						softmaxRow(od[o*dim:(o+1)*dim], xd[o*dim:(o+1)*dim], log)
+					}
+				})
+				return one(out), nil
+			}
 			parallelFor(threadsFor(ctx, outer*dim*inner, 1<<14), outer*inner, func(lo, hi int) {
-				var xrow, orow []float32
-				if inner > 1 { // rows along a strided axis are gathered into contiguous buffers
-					xrow, orow = make([]float32, dim), make([]float32, dim)
-				}
+				// rows along a strided axis are gathered into contiguous buffers
+				xrow, orow := make([]float32, dim), make([]float32, dim)
 				for idx := lo; idx < hi; idx++ {
 					o, i := idx/inner, idx%inner
 					base := o*dim*inner + i
-					if inner == 1 {
-						softmaxRow(od[base:base+dim], xd[base:base+dim], log)
-						continue
-					}
 					for j := range xrow {
 						xrow[j] = xd[base+j*inner]
 					}
