@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/vec"
 )
 
 // castTensor converts x to element type to. Integers convert exactly through
@@ -89,7 +90,7 @@ func castDirect(x, out *graph.Tensor) bool {
 	case []float32:
 		switch dst := out.Data().(type) {
 		case []int64:
-			convert(dst, src)
+			vec.F32ToI64(dst, src)
 		case []int32:
 			convert(dst, src)
 		case []float64:
@@ -104,7 +105,7 @@ func castDirect(x, out *graph.Tensor) bool {
 	case []int64:
 		switch dst := out.Data().(type) {
 		case []float32:
-			convert(dst, src)
+			vec.I64ToF32(dst, src)
 		case []float64:
 			convert(dst, src)
 		default:

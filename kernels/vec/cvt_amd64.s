@@ -1,0 +1,90 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func f32ToI64AVX512(dst *int64, src *float32, n int)
+// Sixteen floats a step into two vectors of eight int64; the last n%16
+// load and store under lane masks (K1 over the floats, K2/K3 over the
+// halves of the int64s), so no scalar tail and nothing read past n.
+TEXT ·f32ToI64AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ CX, R8
+	SHRQ $4, CX
+	JEQ  f2i_tail
+
+f2i_loop:
+	VCVTTPS2QQ (SI), Z0
+	VCVTTPS2QQ 32(SI), Z1
+	VMOVDQU64  Z0, (DI)
+	VMOVDQU64  Z1, 64(DI)
+	ADDQ       $64, SI
+	ADDQ       $128, DI
+	DECQ       CX
+	JNE        f2i_loop
+
+f2i_tail:
+	ANDQ $15, R8
+	JEQ  f2i_done
+	MOVQ R8, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	KMOVW AX, K2
+	SHRL $8, AX
+	KMOVW AX, K3
+	VMOVUPS.Z     (SI), K1, Z2
+	VCVTTPS2QQ    Y2, Z0
+	VEXTRACTF64X4 $1, Z2, Y3
+	VCVTTPS2QQ    Y3, Z1
+	VMOVDQU64     Z0, K2, (DI)
+	VMOVDQU64     Z1, K3, 64(DI)
+
+f2i_done:
+	VZEROUPPER
+	RET
+
+// func i64ToF32AVX512(dst *float32, src *int64, n int)
+// Sixteen int64s a step (two vectors) into sixteen floats; the last n%16 as
+// in f32ToI64AVX512.
+TEXT ·i64ToF32AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ CX, R8
+	SHRQ $4, CX
+	JEQ  i2f_tail
+
+i2f_loop:
+	VCVTQQ2PS (SI), Y0
+	VCVTQQ2PS 64(SI), Y1
+	VMOVUPS   Y0, (DI)
+	VMOVUPS   Y1, 32(DI)
+	ADDQ      $128, SI
+	ADDQ      $64, DI
+	DECQ      CX
+	JNE       i2f_loop
+
+i2f_tail:
+	ANDQ $15, R8
+	JEQ  i2f_done
+	MOVQ R8, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	KMOVW AX, K2
+	SHRL $8, AX
+	KMOVW AX, K3
+	VMOVDQU64.Z    (SI), K2, Z0
+	VMOVDQU64.Z    64(SI), K3, Z1
+	VCVTQQ2PS      Z0, Y0
+	VCVTQQ2PS      Z1, Y1
+	VINSERTF64X4   $1, Y1, Z0, Z0
+	VMOVUPS        Z0, K1, (DI)
+
+i2f_done:
+	VZEROUPPER
+	RET
