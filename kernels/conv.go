@@ -348,7 +348,7 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		k.runVector(ctx, n, c, m, xd, od, wdata, bias, prog, epi, sk, skip)
 		return out, skip, nil
 	}
-	if packed && k.co != nil && !forceIm2col && coFits(geo, cg, mg) {
+	if packed && k.co != nil && !forceIm2col && !longRows(geo, cg) && coFits(geo, cg, mg) {
 		var l *gridLayout
 		if !isPointwise(geo) {
 			l = k.gridLayoutFor(geo, cg)
@@ -356,7 +356,7 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		k.runCo(ctx, l, geo, k.co, n, g, cg, mg, xd, od, bias, epi, sk, skip)
 		return out, skip, nil
 	}
-	if packed && !forceIm2col && !gathered && gridFits(geo) {
+	if packed && !forceIm2col && !gathered && !longRows(geo, cg) && gridFits(geo) {
 		l := k.gridLayoutFor(geo, cg)
 		var res *residual
 		if skip {
@@ -625,6 +625,25 @@ func (k *convKernel) runChannels(ctx *Context, geo convGeom, pa *gemm.PackedA, p
 		}
 	})
 }
+
+// longRows reports whether g is a 1-D convolution (one output row, kernel
+// one row high) over long rows of many channels: Whisper's and wav2vec's
+// convolutions over thousands of frames. The grid and co-tile paths read
+// each tile's taps where they lie, one stream per input channel and phase
+// (768 for Whisper's 384 -> 384 stride 2 on 3000 frames), too many for the
+// prefetchers once the rows are larger than L1 can hold a tile's worth of;
+// im2col writes and the GEMM reads its matrix in order. Paired, thread CPU
+// time (BenchmarkConv1dPaths), im2col against the path before: Whisper's
+// 384 -> 384 s2 on 3000 frames 0.63-0.73, 256 -> 256 on 1000 0.84-0.90,
+// 512 -> 512 s2 on 800 0.85-0.98; fewer streams or a smaller input and
+// im2col lost: 64 -> 64 on 2000 1.15, 128 -> 128 on 500 1.06, 32 -> 64 k7
+// s2 on 8000 1.28 (80 -> 384 on 3000, 80 streams, about even).
+func longRows(g convGeom, cg int) bool {
+	return !noLongRows && g.oh == 1 && g.kh == 1 && g.kw > 1 && cg*g.sw >= 128 && cg*g.h*g.w >= 1<<17
+}
+
+// noLongRows turns longRows off, for the benchmark that compares.
+var noLongRows = false
 
 // minBandMACs is the least work (multiply-adds) worth a band of its own:
 // about 2 us on one core, several times what a region costs on the worker

@@ -2,6 +2,8 @@ package kernels
 
 import (
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -156,6 +158,43 @@ func BenchmarkConvCoTiles(b *testing.B) {
 			b.ReportMetric(other, "other-ms")
 			b.ReportMetric(co/other, "co/other")
 			b.ReportMetric(gf/co, "co-GFLOP/s")
+		})
+	}
+}
+
+// conv1dThreads is BenchmarkConv1dPaths' thread count (CONV1D_THREADS).
+var conv1dThreads = 1
+
+// BenchmarkConv1dPaths times 1-D convolutions (one row of w frames, c -> m
+// channels, kernel k, stride s) on the path they take and on the one they
+// took before longRows (co-tiles or grid), alternating run by run: median
+// thread CPU ms of each and the ratio.
+func BenchmarkConv1dPaths(b *testing.B) {
+	if v := os.Getenv("CONV1D_THREADS"); v != "" {
+		conv1dThreads, _ = strconv.Atoi(v)
+	}
+	for _, tc := range []struct {
+		name           string
+		c, m, w, k, s int
+	}{
+		{"whisper-384-s2", 384, 384, 3000, 3, 2}, {"whisper-80", 80, 384, 3000, 3, 1}, {"c256-w1000", 256, 256, 1000, 3, 1}, {"c512-s2-w800", 512, 512, 800, 3, 2},
+		{"c64-w2000", 64, 64, 2000, 3, 1}, {"c32-k7s2-w8000", 32, 64, 8000, 7, 2}, {"c128-w500", 128, 128, 500, 3, 1}, {"c16-k5-w4000", 16, 32, 4000, 5, 1},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 1))
+			g := convGeom{h: 1, w: tc.w, kh: 1, kw: tc.k, sh: 1, sw: tc.s, dh: 1, dw: 1}
+			g.oh, g.pt, _ = convOut(1, 1, 1, 1, 0, 0, "NOTSET")
+			g.ow, g.pl, _ = convOut(g.w, tc.k, tc.s, 1, tc.k/2, tc.k/2, "NOTSET")
+			x := graph.Float32Tensor([]int{1, tc.c, 1, tc.w}, randFloats(r, tc.c*tc.w))
+			s := convSessionOf(b, randFloats(r, tc.m*tc.c*tc.k), randFloats(r, tc.m), []int{tc.m, tc.c, 1, tc.k}, g, 1, conv1dThreads)
+			defer func() { noLongRows = false }()
+			now, before := cpuPerPath(b, s, map[string]*graph.Tensor{"x": x}, 2, func(path int) { noLongRows = path == 1 })
+			b.ReportMetric(now, "ms")
+			b.ReportMetric(before, "before-ms")
+			b.ReportMetric(now/before, "now/before")
+			if longRows(g, tc.c) {
+				b.ReportMetric(1, "im2col")
+			}
 		})
 	}
 }

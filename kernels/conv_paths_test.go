@@ -299,6 +299,30 @@ func TestConvBandsMatchDirect(t *testing.T) {
 	}
 }
 
+// TestConvLongRowsMatchDirect runs 1-D convolutions over long rows of many
+// channels (longRows: im2col instead of the grid or co-tile path), strides
+// 1 and 2, padding, groups, batches, 1 and 2 threads (checkConv), against
+// the direct reference; the shapes must be ones longRows takes, and a
+// smaller one that it leaves.
+func TestConvLongRowsMatchDirect(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	for _, tc := range []struct {
+		n, c, m, group, w, k, s, pad int
+		long                         bool
+	}{
+		{1, 128, 40, 1, 1100, 3, 1, 1, true}, {1, 96, 32, 1, 1500, 3, 2, 1, true}, {2, 256, 16, 2, 1031, 5, 2, 2, true},
+		{1, 32, 16, 1, 700, 3, 1, 1, false},
+	} {
+		g := convGeom{h: 1, w: tc.w, kh: 1, kw: tc.k, sh: 1, sw: tc.s, dh: 1, dw: 1}
+		g.oh, g.pt, _ = convOut(1, 1, 1, 1, 0, 0, "NOTSET")
+		g.ow, g.pl, _ = convOut(g.w, tc.k, tc.s, 1, tc.pad, tc.pad, "NOTSET")
+		if got := longRows(g, tc.c/tc.group); got != tc.long {
+			t.Fatalf("%+v: longRows = %v", tc, got)
+		}
+		checkConv(t, r, g, tc.n, tc.c, tc.m, tc.group)
+	}
+}
+
 // TestConvStridedPointwiseMatchesDirect runs 1x1 convolutions with strides
 // (ResNet's downsampling shortcuts), which are gathered into a pointwise
 // convolution, against the direct reference: strides along one or both axes,
