@@ -174,7 +174,7 @@ func BenchmarkConv1dPaths(b *testing.B) {
 		conv1dThreads, _ = strconv.Atoi(v)
 	}
 	for _, tc := range []struct {
-		name           string
+		name          string
 		c, m, w, k, s int
 	}{
 		{"whisper-384-s2", 384, 384, 3000, 3, 2}, {"whisper-80", 80, 384, 3000, 3, 1}, {"c256-w1000", 256, 256, 1000, 3, 1}, {"c512-s2-w800", 512, 512, 800, 3, 2},
