@@ -957,8 +957,20 @@ func col2im(ctx *Context, g convGeom, col, img, bias []float32) {
 				iy := oy*g.sh + ki*g.dh - g.pt
 				drow := dst[iy*g.w:]
 				srow := src[oy*g.ow:]
-				for ox := xlo; ox < xhi; ox++ {
-					drow[ox*g.sw+kj*g.dw-g.pl] += srow[ox]
+				// A row's adds in vector loops for strides 1 and 2 (the
+				// upsampling decoders' k2s2, k4s2), the same one add each.
+				off, nx := kj*g.dw-g.pl, xhi-xlo
+				switch {
+				case nx <= 0:
+				case g.sw == 1:
+					d := drow[xlo+off : xhi+off]
+					vec.Add(d, d, srow[xlo:xhi])
+				case g.sw == 2:
+					vec.AddEveryOther(drow[2*xlo+off:2*xlo+off+2*nx-1], srow[xlo:xhi])
+				default:
+					for ox := xlo; ox < xhi; ox++ {
+						drow[ox*g.sw+off] += srow[ox]
+					}
 				}
 			}
 		}

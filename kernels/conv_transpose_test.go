@@ -57,7 +57,7 @@ func convTransposeNaive(x, w, b []float32, n, c, h, wd, mg, group, kh, kw, sh, s
 }
 
 // TestConvTransposeMatchesDirect runs ConvTranspose with and without a bias,
-// groups, batches, strides with and without overlapping taps (PaddleOCR
+// groups, batches, strides 1-3 with and without overlapping taps (PaddleOCR
 // det's 2x2 stride-2 upsampling, 3x3 stride 2), dilation and pads, on 1 and
 // 2 threads, against its definition.
 func TestConvTransposeMatchesDirect(t *testing.T) {
@@ -65,6 +65,9 @@ func TestConvTransposeMatchesDirect(t *testing.T) {
 	for _, tc := range []struct{ n, c, mg, group, h, w, k, s, d, pad int }{
 		{1, 24, 24, 1, 20, 20, 2, 2, 1, 0}, {2, 4, 3, 2, 7, 9, 3, 2, 1, 1}, {1, 5, 1, 1, 16, 16, 2, 2, 1, 0},
 		{1, 6, 4, 1, 5, 6, 3, 1, 2, 1}, {1, 8, 8, 1, 40, 40, 4, 2, 1, 1},
+		// rows through col2im's vector adds (stride 1 and 2) and the
+		// scalar loop (stride 3), with dilation 2 at stride 2
+		{1, 4, 4, 1, 12, 37, 3, 1, 1, 1}, {1, 3, 5, 1, 9, 33, 4, 2, 2, 2}, {1, 3, 2, 1, 9, 30, 3, 3, 1, 1},
 	} {
 		oh := (tc.h-1)*tc.s + (tc.k-1)*tc.d + 1 - 2*tc.pad
 		ow := (tc.w-1)*tc.s + (tc.k-1)*tc.d + 1 - 2*tc.pad
