@@ -342,13 +342,22 @@ func newPow(*NodeInfo) (Kernel, error) {
 				}
 				return one(out), nil
 			}
-			var f func(a, b float32) float32
-			if y.Len() == 1 && e[0] == 2 {
-				f = func(a, _ float32) float32 { return a * a }
-			} else {
-				f = func(a, b float32) float32 { return float32(math.Pow(float64(a), float64(b))) }
+			od, xd := out.Float32s(), x.Float32s()
+			switch {
+			case y.Len() == 1 && e[0] == 2:
+				broadcast2(ctx, xd, e, od, x.Shape, y.Shape, os, elementRun(func(a, _ float32) float32 { return a * a }))
+			case y.Len() == 1 && slices.Equal(os, x.Shape):
+				// math.Pow's bits, vectorized (see vec.PowScalar)
+				parallelFor(threadsFor(ctx, len(od), 1<<12), len(od), func(lo, hi int) {
+					vec.PowScalar(od[lo:hi], xd[lo:hi], e[0])
+				})
+			case slices.Equal(x.Shape, y.Shape):
+				parallelFor(threadsFor(ctx, len(od), 1<<12), len(od), func(lo, hi int) {
+					vec.Pow(od[lo:hi], xd[lo:hi], e[lo:hi])
+				})
+			default:
+				broadcast2(ctx, xd, e, od, x.Shape, y.Shape, os, elementRun(pow32))
 			}
-			broadcast2(ctx, x.Float32s(), e, out.Float32s(), x.Shape, y.Shape, os, elementRun(f))
 			return one(out), nil
 		case graph.Double, graph.Int32, graph.Int64:
 			xf, yf := toFloat64s(x), toFloat64s(y)

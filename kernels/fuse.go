@@ -268,19 +268,13 @@ func binSlice(op byte, dst, a, b []float32) {
 	case '+':
 		vec.Add(dst, a, b)
 	case '-':
-		for i := range a {
-			dst[i] = a[i] - b[i]
-		}
+		vec.Sub(dst, a, b)
 	case '*':
 		vec.Mul(dst, a, b)
 	case '/':
-		for i := range a {
-			dst[i] = a[i] / b[i]
-		}
+		vec.Div(dst, a, b)
 	case '^':
-		for i := range a {
-			dst[i] = pow32(a[i], b[i])
-		}
+		vec.Pow(dst, a, b) // pow32's bits (see vec.Pow)
 	}
 }
 
@@ -313,25 +307,19 @@ func scalarSlice(op byte, dst, a []float32, v float32, left bool) {
 	case op == '-' && !left:
 		vec.AddScalar(dst, a, -v) // a - v and a + (-v) round the same
 	case op == '-':
-		for i := range a {
-			dst[i] = v - a[i]
-		}
+		vec.RSubScalar(dst, a, v)
 	case op == '/' && !left:
 		vec.DivScalar(dst, a, v)
 	case op == '^' && !left && v == 2:
 		vec.Mul(dst, a, a) // what the Pow kernel does for a square
 	case op == '^' && !left:
-		for i := range a {
-			dst[i] = pow32(a[i], v)
-		}
+		vec.PowScalar(dst, a, v)
 	case op == '^':
 		for i := range a {
 			dst[i] = pow32(v, a[i])
 		}
 	default:
-		for i := range a {
-			dst[i] = v / a[i]
-		}
+		vec.RDivScalar(dst, a, v)
 	}
 }
 
