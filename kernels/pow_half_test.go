@@ -88,7 +88,9 @@ func TestPowGeneralIsMathPow(t *testing.T) {
 	// the program's binary op.
 	m := graph.NewModel(graph.Opset{Domain: "", Version: 17})
 	gr := m.Graph
-	c := func(name string, v float32) *graph.Value { return gr.AddInitializer(name, graph.Float32Tensor([]int{}, []float32{v})) }
+	c := func(name string, v float32) *graph.Value {
+		return gr.AddInitializer(name, graph.Float32Tensor([]int{}, []float32{v}))
+	}
 	in := gr.AddInput("x", graph.Float, []int64{int64(n)})
 	a := gr.AddNode("Mul", "a", []*graph.Value{in, c("one", 1)}, []string{"a"}).Output()
 	q := gr.AddNode("Mul", "q", []*graph.Value{in, c("quarter", 0.25)}, []string{"q"}).Output()
