@@ -278,8 +278,9 @@ func binSlice(op byte, dst, a, b []float32) {
 	}
 }
 
-// pow32 is Pow as the Pow kernel computes it (float64, rounded once).
-func pow32(a, b float32) float32 { return float32(math.Pow(float64(a), float64(b))) }
+// pow32 is Pow as the Pow kernel computes it: vec.Pow's bits (those of
+// float32(math.Pow) but where math.Pow itself is off, see vec.Pow).
+func pow32(a, b float32) float32 { return vec.Pow1(a, b) }
 
 // rowSlice computes dst = a op row (or row op a when left is set), a starting
 // at column col of rows of len(row) values.

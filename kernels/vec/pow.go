@@ -208,6 +208,10 @@ func powScalarAsm(dst, x []float32, y float32) uint64 {
 	return redo
 }
 
+// Pow1 is one element of Pow: x^y with Pow's bits, for broadcast loops
+// that take one element at a time.
+func Pow1(x, y float32) float32 { return pow32(x, y) }
+
 // pow32 is one lane: the specification that the assembly follows operation
 // for operation.
 func pow32(x, y float32) float32 {
