@@ -384,34 +384,47 @@ func sumReduce(square bool, finish func(s float64, n int) float64) fastReduce {
 	}
 }
 
+// extremeSpan is how many output columns a work item of extremeReduce
+// folds its rows into (8 KiB).
+const extremeSpan = 2048
+
 // extremeReduce is ReduceMax (isMax) or ReduceMin: math.Max's and math.Min's
-// results on float32, folded in order.
+// results on float32 (+Inf over NaN over the rest, +0 over -0 for the
+// maximum; the mirror for the minimum), whose fold order does not change
+// them: rows of a middle axis folded into the output row (vec.MaxInto),
+// a last axis's runs in eight lanes (vec.Extreme).
 func extremeReduce(isMax bool) fastReduce {
-	pick := func(a, v float32) float32 {
-		if isMax {
-			return float32(math.Max(float64(a), float64(v)))
-		}
-		return float32(math.Min(float64(a), float64(v)))
-	}
 	start := float32(math.Inf(-1))
 	if !isMax {
 		start = float32(math.Inf(1))
 	}
 	return func(ctx *Context, out, x []float32, outer, n, inner int) {
-		parallelFor(threadsFor(ctx, len(x), minStreamWork), outer, func(lo, hi int) {
-			for o := lo; o < hi; o++ {
-				dst := out[o*inner : (o+1)*inner]
+		if inner == 1 {
+			parallelFor(threadsFor(ctx, len(x), minStreamWork), outer, func(lo, hi int) {
+				for o := lo; o < hi; o++ {
+					out[o] = vec.Extreme(x[o*n:(o+1)*n], isMax)
+				}
+			})
+			return
+		}
+		// Work items are spans of at most extremeSpan output columns, which
+		// stay in L1 while every row folds in, and split one output row
+		// (ReduceMax over the channels of one image) between threads.
+		spans := (inner + extremeSpan - 1) / extremeSpan
+		parallelFor(threadsFor(ctx, len(x), minStreamWork), outer*spans, func(lo, hi int) {
+			for it := lo; it < hi; it++ {
+				o, j0 := it/spans, it%spans*extremeSpan
+				j1 := min(inner, j0+extremeSpan)
+				dst := out[o*inner+j0 : o*inner+j1]
 				for i := range dst {
 					dst[i] = start
 				}
 				for r := 0; r < n; r++ {
-					row := x[(o*n+r)*inner : (o*n+r+1)*inner]
-					for i, v := range row {
-						// Most values neither beat the extreme nor are NaN or
-						// a zero: the math call only where one might.
-						if d := dst[i]; (isMax && v > d) || (!isMax && v < d) || v != v || v == 0 {
-							dst[i] = pick(d, v)
-						}
+					row := x[(o*n+r)*inner+j0 : (o*n+r)*inner+j1]
+					if isMax {
+						vec.MaxInto(dst, row)
+					} else {
+						vec.MinInto(dst, row)
 					}
 				}
 			}

@@ -14,7 +14,8 @@ import (
 // axes (last axis, NCHW's spatial axes, its channels, leading axes, with
 // size-1 axes between, keepdims 0 and 1) give the general walk's results:
 // Max and Min bit for bit (NaN propagating, +0 above -0), the float64 sums
-// to within an ulp of the float32 result (their lanes add in another order).
+// to within an ulp of the float32 result (their lanes add in another order),
+// ±Inf among the values.
 // Axes that are not one run (0 and 2 of a 3-D tensor) keep the general walk.
 func TestFastReductionsMatchGeneral(t *testing.T) {
 	defer func() { noFastReduce = false }()
@@ -25,7 +26,7 @@ func TestFastReductionsMatchGeneral(t *testing.T) {
 	}{
 		{[]int{2, 7, 37}, []int64{-1}}, {[]int{1, 16, 9, 11}, []int64{2, 3}}, {[]int{2, 16, 9, 11}, []int64{1}},
 		{[]int{5, 3, 40}, []int64{0}}, {[]int{5, 3, 40}, []int64{0, 1}}, {[]int{4, 1, 6, 1, 3}, []int64{0, 2}},
-		{[]int{3, 4, 5}, []int64{0, 2}}, {[]int{3, 0, 5}, []int64{1}}, {[]int{6, 1025}, []int64{1}},
+		{[]int{3, 4, 5}, []int64{0, 2}}, {[]int{3, 0, 5}, []int64{1}}, {[]int{6, 1025}, []int64{1}}, {[]int{2, 5, 4100}, []int64{1}},
 	}
 	for _, op := range []string{"ReduceSum", "ReduceMean", "ReduceSumSquare", "ReduceL2", "ReduceMax", "ReduceMin"} {
 		for _, c := range cases {
@@ -39,6 +40,10 @@ func TestFastReductionsMatchGeneral(t *testing.T) {
 						xs[i] = 0
 					case 1:
 						xs[i] = float32(math.Copysign(0, -1))
+					case 2:
+						if r.IntN(4) == 0 { // +Inf wins over a NaN in math.Max
+							xs[i] = float32(math.Inf(1 - 2*r.IntN(2)))
+						}
 					}
 				}
 				if n > 20 && op != "ReduceSumSquare" {
