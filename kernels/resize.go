@@ -543,13 +543,7 @@ func linearAxis(ctx *Context, xd, od []float32, outer, inLen, outLen, inner int,
 			for j := 0; j < outLen; j++ {
 				row := dst[j*inner : (j+1)*inner]
 				a, b := src[i0[j]*inner:(i0[j]+1)*inner], src[i1[j]*inner:(i1[j]+1)*inner]
-				wa, wb := w0[j], w1[j]
-				for i := range row {
-					s := 0.0
-					s += wa * float64(a[i])
-					s += wb * float64(b[i])
-					row[i] = float32(s)
-				}
+				vec.Lerp64(row, a, b, w0[j], w1[j]) // the scalar loop's float64 steps
 			}
 		}
 	})
