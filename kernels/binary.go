@@ -225,11 +225,19 @@ func cmpRun[T ordered](ctx *Context, op string, a, b []T, o []bool, as, bs, os [
 	})
 }
 
+// cmpCodes are vec.CmpScalar's predicates.
+var cmpCodes = map[string]int{"Equal": vec.CmpEqual, "Less": vec.CmpLess, "Greater": vec.CmpGreater, "LessOrEqual": vec.CmpLessOrEqual, "GreaterOrEqual": vec.CmpGreaterOrEqual}
+
 // mirroredCmp is the comparison with its operands swapped.
 var mirroredCmp = map[string]string{"Equal": "Equal", "Less": "Greater", "Greater": "Less", "LessOrEqual": "GreaterOrEqual", "GreaterOrEqual": "LessOrEqual"}
 
-// cmpScalar sets o[i] = a[i] op v.
+// cmpScalar sets o[i] = a[i] op v: float32 through vec.CmpScalar (AVX2,
+// Go's operators' results).
 func cmpScalar[T ordered](op string, o []bool, a []T, v T) {
+	if af, ok := any(a).([]float32); ok {
+		vec.CmpScalar(cmpCodes[op], o, af, any(v).(float32))
+		return
+	}
 	switch op {
 	case "Equal":
 		for i, x := range a {

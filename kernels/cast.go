@@ -5,7 +5,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"unsafe"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/vec"
@@ -128,10 +127,7 @@ func castDirect(x, out *graph.Tensor) bool {
 	case []bool:
 		switch dst := out.Data().(type) {
 		case []float32:
-			// The bools' bytes (0 or 1) converted, without a branch per element.
-			for i, b := range unsafe.Slice((*uint8)(unsafe.Pointer(unsafe.SliceData(src))), len(src)) {
-				dst[i] = float32(b & 1)
-			}
+			vec.BoolToF32(dst, src)
 		default:
 			return false
 		}
