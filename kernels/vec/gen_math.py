@@ -7,6 +7,11 @@ operation (same constants, same FMAs, same order), eight floats per step over n
 Z registers, lane masks in K registers). Polynomial coefficients are read from
 coeffs.go.
 
+Erf and GeluErf have two more AVX-512 forms, which Erf and GeluErf run: one
+that takes the dear large branch only on the lanes that need it
+(split_routine) and the one-pass form on two vectors a step (routine_x2).
+Both give the one-pass form's bits.
+
 Go assembler operand order is Intel's reversed: "VSUBPS b, a, d" is d = a - b,
 "VFMADD213PS c, b, a" is a = b*a + c, "VFMADD231PS c, b, a" is a = b*c + a,
 "VBLENDVPS m, b, a, d" is d = m ? b : a. VMINPS/VMAXPS return their first Go
@@ -214,11 +219,26 @@ def erf_small(a, out, s):
         f"VFMADD213PS {Y(a)}, {Y(a)}, {Y(out)}"]
 
 
-def erfc_large(a, out, t1, t2, t3, t4, t5, extra=None):
+def erfc_large(a, out, t1, t2, t3, t4, t5, extra=None, cap=False):
     """out = erfcLarge(a, extra): exp(P(a) - a^2) with the exponent split exactly, 0 where a > 6.
 
-    The exponent's small corrections gather in extra (Y9 when none is given)."""
+    The exponent's small corrections gather in extra (Y9 when none is given).
+    With cap (AVX-512, erfcMax in Z31), the steps before the last run on
+    min(a, 6) (in Y10; a NaN kept): the same values where a <= 6, and where
+    a > 6, whose result is +0 whatever they give, no subnormal e^(P(a)-a^2)
+    (a in [9, 10.5] or [12, 20]), whose microcode assists made such inputs
+    8-10x slower."""
     cr = extra if extra is not None else 9
+    ca = a
+    pre = []
+    if cap:
+        assert ISA == "avx512"
+        ca, pre = 10, [f"VMINPS {Y(a)}, Z31, {Y(10)}"]
+    return pre + erfc_large_steps(ca, out, t1, t2, t3, t4, t5, extra, cr) + [cmp(0x0e, c('erfcMax', 6.0), a, t1)] + zero_where(t1, out)
+
+
+def erfc_large_steps(a, out, t1, t2, t3, t4, t5, extra, cr):
+    """erfc_large before its last step (the zeroing past erfcMax)."""
     return [f"VSUBPS {c('erfcCenter', 3.4609375)}, {Y(a)}, {Y(t5)}"] + horner(
         [f"logErfc{i}" for i in range(11, -1, -1)], t5, t1) + [
         f"VADDPS {c('erfcCenter', 3.4609375)}, {Y(t5)}, {Y(t4)}",
@@ -240,8 +260,7 @@ def erfc_large(a, out, t1, t2, t3, t4, t5, extra=None):
         f"VADDPS {Y(cr)}, {Y(t5)}, {Y(t5)}",
     ] + exp(t4, out, t1, t2) + [
         f"VFMADD213PS {Y(out)}, {Y(t5)}, {Y(out)}",  # e * (1 + ql)
-        cmp(0x0e, c('erfcMax', 6.0), a, t1),
-    ] + zero_where(t1, out)
+    ]
 
 
 def log_positive_normal(u, out, t1, t2):
@@ -329,46 +348,63 @@ def body_tanh():
     ], 2
 
 
-def body_erf():
+def erf_parts(cap=False):
+    """body_erf in parts: (shared start, small branch, large branch, sign),
+    Y1 = |x|; the small result in Y2, the large (1 - erfc) in Y4."""
+    return ([f"VANDPS {c('abs', bits=0x7fffffff)}, {Y(0)}, {Y(1)}"], erf_small(1, 2, 3),
+            erfc_large(1, 3, 4, 5, 6, 7, 8, cap=cap) + [f"VSUBPS {Y(3)}, {Y(ONE)}, {Y(4)}"],
+            lambda r: [f"VANDPS {c('sign', bits=0x80000000)}, {Y(0)}, {Y(5)}", f"VORPS {Y(5)}, {Y(r)}, {Y(r)}"])
+
+
+def body_erf(cap=False):
     # Y1 = |x|, Y2 = small result, Y3 = erfc, Y4 = 1 - erfc
-    return [f"VANDPS {c('abs', bits=0x7fffffff)}, {Y(0)}, {Y(1)}"] + erf_small(1, 2, 3) + erfc_large(1, 3, 4, 5, 6, 7, 8) + [
-        f"VSUBPS {Y(3)}, {Y(ONE)}, {Y(4)}",
-        cmp(1, c('erfSplit', 0.921875), 1, 5),
-    ] + blend(5, Y(2), Y(4), 4) + [
-        f"VANDPS {c('sign', bits=0x80000000)}, {Y(0)}, {Y(5)}",
-        f"VORPS {Y(5)}, {Y(4)}, {Y(4)}",
-    ], 4
+    pre, small, large, sign = erf_parts(cap)
+    return pre + small + large + [cmp(1, c('erfSplit', 0.921875), 1, 5)] + blend(5, Y(2), Y(4), 4) + sign(4), 4
 
 
-def body_gelu_erf():
-    # Y1 = u, Y2 = |u|, Y3 = small erf, Y4 = erfc, Y5..Y8 temps
+def gelu_erf_parts(cap=False):
+    """body_gelu_erf in parts: (start: u in Y1, |u| in Y2 and the exponent's
+    correction in Y8; the same without the correction; small branch, Y3 =
+    1 + copysign(erf, u); large branch, Y5 = u < 0 ? erfc : 2 - erfc; the
+    product 0.5 * x * factor, the factor's register given)."""
     rs2 = float.fromhex('0x1.6a09e6p-01')
-    return clamp_low(0, -200, 1) + [
-        f"VMULPS {c('rsqrt2', rs2)}, {Y(0)}, {Y(1)}",
+    pre = clamp_low(0, -200, 1) + [f"VMULPS {c('rsqrt2', rs2)}, {Y(0)}, {Y(1)}"]
+    absu = f"VANDPS {c('abs', bits=0x7fffffff)}, {Y(1)}, {Y(2)}"
+    corr = [
         # Y8 = du = fma(x, lo, fma(x, c, -u)), then signed like u: |x/sqrt2| - |u|
         f"VMOVUPS {c('rsqrt2', rs2)}, {Y(8)}",
         f"VFMSUB213PS {Y(1)}, {Y(0)}, {Y(8)}",
         f"VFMADD231PS {c('rsqrt2lo', 0.7071067811865476 - rs2)}, {Y(0)}, {Y(8)}",
         f"VANDPS {c('sign', bits=0x80000000)}, {Y(1)}, {Y(9)}",
         f"VXORPS {Y(9)}, {Y(8)}, {Y(8)}",
-        f"VANDPS {c('abs', bits=0x7fffffff)}, {Y(1)}, {Y(2)}",
+        absu,
         # the exponent's correction -2|u|d
         f"VMULPS {Y(2)}, {Y(8)}, {Y(8)}",
         f"VMULPS {c('m2', -2.0)}, {Y(8)}, {Y(8)}",
-    ] + erf_small(2, 3, 5) + erfc_large(2, 4, 5, 6, 7, 11, 12, extra=8) + [
+    ]
+    small = erf_small(2, 3, 5) + [
         # small: 1 + copysign(erf, u)
         f"VANDPS {c('sign', bits=0x80000000)}, {Y(1)}, {Y(5)}",
         f"VORPS {Y(5)}, {Y(3)}, {Y(3)}",
         f"VADDPS {Y(ONE)}, {Y(3)}, {Y(3)}",
+    ]
+    large = erfc_large(2, 4, 5, 6, 7, 11, 12, extra=8, cap=cap) + [
         # large: u < 0 ? erfc : 2 - erfc
         f"VMOVUPS {c('two', 2.0)}, {Y(5)}",
         f"VSUBPS {Y(4)}, {Y(5)}, {Y(5)}",
-    ] + blend_sign(1, Y(4), Y(5), 5) + [
+    ] + blend_sign(1, Y(4), Y(5), 5)
+    return (pre + corr, pre + [absu], small, large,
+            lambda r: [f"VMULPS {c('half', 0.5)}, {Y(0)}, {Y(6)}", f"VMULPS {Y(r)}, {Y(6)}, {Y(6)}"])
+
+
+def body_gelu_erf(cap=False):
+    # Y1 = u, Y2 = |u|, Y3 = small erf, Y4 = erfc, Y5..Y8 temps
+    pre, _, small, large, prod = gelu_erf_parts(cap)
+    erfc = large[:-len(blend_sign(1, Y(4), Y(5), 5)) - 2]
+    # in the order it always had: both branches, then the small result's sign and 1 +, then the large one's
+    return pre + small[:-3] + erfc + small[-3:] + large[len(erfc):] + [
         cmp(1, c('erfSplit', 0.921875), 2, 6),
-    ] + blend(6, Y(3), Y(5), 5) + [
-        f"VMULPS {c('half', 0.5)}, {Y(0)}, {Y(6)}",
-        f"VMULPS {Y(5)}, {Y(6)}, {Y(6)}",
-    ], 6
+    ] + blend(6, Y(3), Y(5), 5) + prod(5), 6
 
 
 K1X = 2 * 0.7978845608028654
@@ -502,6 +538,160 @@ def routine(name, body, extra_args=()):
     return out
 
 
+SPLIT_BLOCK = 512  # the most floats a split routine takes: splitBlock in erfsplit_amd64.go
+
+
+def split_routine(name, small, a, large):
+    """A three-pass AVX-512 routine over a block of n floats (at most
+    SPLIT_BLOCK, any n below) for a function with a cheap branch below
+    erfSplit and a dear one above (erf, gelu): most inputs take the cheap
+    one, but nearly every sixteen lanes hold one that does not, and the
+    one-pass routine pays both branches for all. Pass 1 runs the small
+    branch on every lane and stores it, and packs the inputs of the other
+    lanes (a not below erfSplit, NaN too: the lanes the one-pass blend gives
+    the large value) into buf, with one lane mask per vector; pass 2 runs the
+    large branch on buf in place; pass 3 expands each vector's packed results
+    into its large lanes of dst. Every lane gets the one-pass routine's
+    operations on its input, so the same bits (dst may be x: pass 1 reads a
+    vector before it writes it, and the later passes read only buf and the
+    masks). Pass 1 and 2 take two vectors a step, as routine_x2 does. The
+    packing compresses into a register and stores all of it (the memory form
+    of VCOMPRESSPS is microcoded on AMD Zen 4); the next store overwrites the
+    lanes past the packed ones. Returns the number of large lanes.
+
+    small and large are bodies (lines, result register); a is the register
+    holding the value compared with erfSplit after small's lines."""
+    sm, sres = small()
+    lg, lres = large()
+    sm = ["\t" + evex(l) for l in sm]
+    lg = ["\t" + evex(l) for l in lg]
+    split = c('erfSplit', 0.921875)
+
+    def pack(keep, z=0, off=0):
+        # K1 = the lanes of vector z not below erfSplit (within K7 on a
+        # partial vector), packed through Z30
+        return [f"\tVCMPPS $5, {split}, Z{a + z}, {keep}K1", f"\tVCOMPRESSPS Z{z}, K1, Z30",
+                "\tVMOVUPS Z30, (R10)(R9*4)", "\tKMOVW K1, AX", f"\tMOVW AX, {off}(R11)",
+                "\tPOPCNTL AX, AX", "\tADDQ AX, R9"]
+
+    # the frame holds buf (and a vector past it, which the last packing
+    # store may write) and the masks: the caller's Go arrays would be
+    # zeroed on every call, 30-50 ns, a tenth of a 512-float block's time
+    bufsize = 4 * (SPLIT_BLOCK + 16)
+    out = [f"// func {name}(dst *float32, x *float32, n int) int",
+           f"TEXT ·{name}(SB), ${bufsize + 2 * SPLIT_BLOCK // 16}-32",
+           "\tMOVQ dst+0(FP), DI", "\tMOVQ x+8(FP), SI", "\tMOVQ n+16(FP), CX",
+           "\tLEAQ 0(SP), R10", f"\tLEAQ {bufsize}(SP), R11"]
+    out += ["\t" + l for l in setup()] + [f"\tVMOVUPS {c('erfcMax', 6.0)}, Z31"]
+    # pass 1: R9 counts the packed lanes, R11 walks the masks
+    sm2 = shift_regs(sm)
+    out += ["\tXORQ R9, R9", "\tMOVQ CX, R8", "\tSHRQ $5, CX", f"\tJEQ {name}_one1", f"{name}_small:",
+            "\tVMOVUPS (SI), Z0", "\tVMOVUPS 64(SI), Z16"] + [l for p in zip(sm, sm2) for l in p] + [
+            f"\tVMOVUPS Z{sres}, (DI)", f"\tVMOVUPS Z{sres + 16}, 64(DI)"] + pack("") + pack("", 16, 2) + [
+            "\tADDQ $128, SI", "\tADDQ $128, DI", "\tADDQ $4, R11", "\tDECQ CX", f"\tJNE {name}_small",
+            f"{name}_one1:", "\tTESTQ $16, R8", f"\tJEQ {name}_tail1",
+            "\tVMOVUPS (SI), Z0"] + sm + [f"\tVMOVUPS Z{sres}, (DI)"] + pack("") + [
+            "\tADDQ $64, SI", "\tADDQ $64, DI", "\tADDQ $2, R11"]
+    out += [f"{name}_tail1:", "\tANDQ $15, R8", f"\tJEQ {name}_large0"] + lane_mask(7, "R8") + [
+            "\tVMOVUPS.Z (SI), K7, Z0"] + sm + [f"\tVMOVUPS Z{sres}, K7, (DI)"] + pack("K7, ")
+    # pass 2, in place on buf
+    lg2 = shift_regs(lg)
+    both = [l for pair in zip(lg, lg2) for l in pair]
+    out += [f"{name}_large0:", "\tTESTQ R9, R9", f"\tJEQ {name}_done",
+            "\tMOVQ R10, SI", "\tMOVQ R9, CX", "\tMOVQ R9, R8", "\tSHRQ $5, CX", f"\tJEQ {name}_one",
+            f"{name}_large:", "\tVMOVUPS (SI), Z0", "\tVMOVUPS 64(SI), Z16"] + both + [f"\tVMOVUPS Z{lres}, (SI)",
+            f"\tVMOVUPS Z{lres + 16}, 64(SI)", "\tADDQ $128, SI", "\tDECQ CX", f"\tJNE {name}_large",
+            f"{name}_one:", "\tTESTQ $16, R8", f"\tJEQ {name}_tail2", "\tVMOVUPS (SI), Z0"] + lg + [
+            f"\tVMOVUPS Z{lres}, (SI)", "\tADDQ $64, SI",
+            f"{name}_tail2:", "\tANDQ $15, R8", f"\tJEQ {name}_scatter0"] + lane_mask(7, "R8") + [
+            "\tVMOVUPS.Z (SI), K7, Z0"] + lg + [f"\tVMOVUPS Z{lres}, K7, (SI)"]
+    # pass 3: each vector's packed results expanded into its large lanes
+    out += [f"{name}_scatter0:", "\tMOVQ dst+0(FP), DI", f"\tLEAQ {bufsize}(SP), R11",
+            "\tMOVQ n+16(FP), CX", "\tADDQ $15, CX", "\tSHRQ $4, CX",
+            f"{name}_scatter:", "\tMOVWLZX (R11), AX", "\tKMOVW AX, K1",
+            "\tVEXPANDPS (R10), K1, Z0", "\tVMOVUPS Z0, K1, (DI)",
+            "\tPOPCNTL AX, AX", "\tLEAQ (R10)(AX*4), R10",
+            "\tADDQ $64, DI", "\tADDQ $2, R11", "\tDECQ CX", f"\tJNE {name}_scatter"]
+    out += [f"{name}_done:", "\tMOVQ R9, ret+24(FP)", "\tVZEROUPPER", "\tRET", ""]
+    return out
+
+
+def shift_regs(lines):
+    """lines on a second set of registers: Z0-Z12 -> Z16-Z28 (Z13-Z15, the
+    constants, shared) and every mask in K3: the bodies' masks live from a
+    compare to its use, one at a time, which is checked."""
+    out, owner = [], None
+    for line in lines:
+        ks = re.findall(r"\bK(\d)\b", line)
+        assert "3" not in ks and "7" not in ks and len(ks) <= 1, line
+        if ks:
+            if line.split()[0] in ("VCMPPS", "VPTESTMD"):
+                owner = ks[0]  # a compare defines the mask
+            assert owner == ks[0], f"mask K{ks[0]} used while K3 holds K{owner}: {line}"
+        line = re.sub(r"\bZ(\d+)\b", lambda m: f"Z{int(m[1]) + 16}" if int(m[1]) < 13 else m[0], line)
+        out.append(re.sub(r"\bK\d\b", "K3", line))
+    return out
+
+
+def erf_small_body():
+    pre, small, _, sign = erf_parts()
+    return pre + small + sign(2), 2
+
+
+def erf_large_body():
+    pre, _, large, sign = erf_parts(cap=True)
+    return pre + large + sign(4), 4
+
+
+def gelu_erf_small_body():
+    _, pre, small, _, prod = gelu_erf_parts()
+    return pre + small + prod(3), 6
+
+
+def gelu_erf_large_body():
+    pre, _, _, large, prod = gelu_erf_parts(cap=True)
+    return pre + large + prod(5), 6
+
+
+def routine_x2(name, body):
+    """routine's AVX-512 loop on two vectors a step, their operations
+    interleaved (the second vector on shift_regs' registers): erf's and
+    gelu's bodies are long chains of dependent operations (a degree-11
+    polynomial, then exp), and two in the same step keep the vector units
+    busier than the out-of-order window alone did. Then one vector, then a
+    masked partial one, as routine does: the same operations per lane, so the
+    same bits (body with cap: see erfc_large). Returns the number of lanes not below erfSplit (NaN included),
+    counted from the blend's mask, as split_routine does (the lanes past n of
+    a partial vector are 0, below it)."""
+    lines, res = body()
+    lines = ["\t" + evex(l) for l in lines]
+    at = [i for i, l in enumerate(lines) if "c_erfSplit" in l]
+    assert len(at) == 1 and lines[at[0]].split()[0] == "VCMPPS" and lines[at[0]].split()[1] == "$1,", at
+    # R9 counts the lanes below erfSplit, from the compare's mask
+    count = lambda k: [f"\tKMOVW {k}, AX", "\tPOPCNTL AX, AX", "\tADDQ AX, R9"]
+    k = lines[at[0]].split()[-1]
+    one = lines[:at[0] + 1] + count(k) + lines[at[0] + 1:]
+    second = shift_regs(lines)
+    both = [l for pair in zip(lines, second) for l in pair]
+    cut = 2 * at[0] + 2
+    both = both[:cut] + count(k) + count("K3") + both[cut:]
+    out = [f"// func {name}(dst *float32, x *float32, n int) int", f"TEXT ·{name}(SB), NOSPLIT, $0-32",
+           "\tMOVQ dst+0(FP), DI", "\tMOVQ x+8(FP), SI", "\tMOVQ n+16(FP), CX"]
+    out += ["\t" + l for l in setup()] + [f"\tVMOVUPS {c('erfcMax', 6.0)}, Z31"]
+    out += ["\tXORQ R9, R9", "\tMOVQ CX, R8", "\tSHRQ $5, CX", f"\tJEQ {name}_one", f"{name}_loop:",
+            "\tVMOVUPS (SI), Z0", "\tVMOVUPS 64(SI), Z16"] + both + [
+            f"\tVMOVUPS Z{res}, (DI)", f"\tVMOVUPS Z{res + 16}, 64(DI)",
+            "\tADDQ $128, SI", "\tADDQ $128, DI", "\tDECQ CX", f"\tJNE {name}_loop",
+            f"{name}_one:", "\tTESTQ $16, R8", f"\tJEQ {name}_tail", "\tVMOVUPS (SI), Z0"] + one + [
+            f"\tVMOVUPS Z{res}, (DI)", "\tADDQ $64, SI", "\tADDQ $64, DI",
+            f"{name}_tail:", "\tANDQ $15, R8", f"\tJEQ {name}_done"] + lane_mask(7, "R8")
+    out += ["\tVMOVUPS.Z (SI), K7, Z0"] + one + [f"\tVMOVUPS Z{res}, K7, (DI)"]
+    # large = the lanes run (n rounded up to sixteen) - small
+    out += [f"{name}_done:", "\tMOVQ n+16(FP), AX", "\tADDQ $15, AX", "\tANDQ $-16, AX", "\tSUBQ R9, AX",
+            "\tMOVQ AX, ret+24(FP)", "\tVZEROUPPER", "\tRET", ""]
+    return out
+
+
 def exp_sum_prologue(name):
     """The header, argument loads and constants of expSubSum (ISA's
     registers): sub broadcast in register 12, acc in DX, the float64 sums
@@ -612,6 +802,10 @@ for name, body in UNARY:
     out += routine(name + "AVX512", body)
 out += routine("eluAVX512", body_elu, [("alpha", 4, "float32")])
 out += exp_sum512()
+out += routine_x2("erfX2AVX512", lambda: body_erf(cap=True))
+out += routine_x2("geluErfX2AVX512", lambda: body_gelu_erf(cap=True))
+out += split_routine("erfSplitAVX512", erf_small_body, 1, erf_large_body)
+out += split_routine("geluErfSplitAVX512", gelu_erf_small_body, 2, gelu_erf_large_body)
 for name, bits in consts.items():  # sixteen copies: AVX2 reads the first eight
     for i in range(16):
         out.append(f"DATA c_{name}<>+{4 * i}(SB)/4, ${bits:#010x}")

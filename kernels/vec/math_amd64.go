@@ -97,12 +97,28 @@ func expAsm(dst, x *float32, n int)                                { byISA(expAV
 func logAsm(dst, x *float32, n int)                                { byISA(logAVX2, logAVX512, dst, x, n) }
 func sigmoidAsm(dst, x *float32, n int)                            { byISA(sigmoidAVX2, sigmoidAVX512, dst, x, n) }
 func tanhAsm(dst, x *float32, n int)                               { byISA(tanhAVX2, tanhAVX512, dst, x, n) }
-func erfAsm(dst, x *float32, n int)                                { byISA(erfAVX2, erfAVX512, dst, x, n) }
 func siluAsm(dst, x *float32, n int)                               { byISA(siluAVX2, siluAVX512, dst, x, n) }
-func geluErfAsm(dst, x *float32, n int)                            { byISA(geluErfAVX2, geluErfAVX512, dst, x, n) }
 func geluTanhAsm(dst, x *float32, n int)                           { byISA(geluTanhAVX2, geluTanhAVX512, dst, x, n) }
 func mishAsm(dst, x *float32, n int)                               { byISA(mishAVX2, mishAVX512, dst, x, n) }
 func softplusAsm(dst, x *float32, n int)                           { byISA(softplusAVX2, softplusAVX512, dst, x, n) }
+
+// Erf and GeluErf run their AVX-512 forms a block at a time (erfsplit_amd64.go);
+// erfAVX512 and geluErfAVX512, the one-pass forms, are the tests' reference.
+func erfAsm(dst, x *float32, n int) {
+	if use512 {
+		erfBlocks(false, dst, x, n)
+	} else {
+		erfAVX2(dst, x, n)
+	}
+}
+
+func geluErfAsm(dst, x *float32, n int) {
+	if use512 {
+		erfBlocks(true, dst, x, n)
+	} else {
+		geluErfAVX2(dst, x, n)
+	}
+}
 
 // byISA runs the AVX-512 form of a unary routine where the CPU has it, else
 // the AVX2 one (unary passes these on as function values anyway).
