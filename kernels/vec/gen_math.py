@@ -507,11 +507,15 @@ def lane_mask(k, r):
     return [f"\tMOVQ {r}, CX", "\tMOVL $1, AX", "\tSHLL CX, AX", "\tDECL AX", f"\tKMOVW AX, K{k}"]
 
 
-def routine(name, body, extra_args=()):
+def routine(name, body, extra_args=(), x2=False):
     """A unary routine over dst and x: AVX2, eight floats a step over n (a
     multiple of 8; the caller pads a tail), or AVX-512 (ISA), sixteen a step
     and a last partial step under a lane mask (K7), whose masked loads do not
-    fault past the end. The same operations per lane, so the same bits."""
+    fault past the end. The same operations per lane, so the same bits.
+    With x2 (AVX-512) the loop takes two vectors a step, the second on
+    shift_regs' registers and interleaved with the first (as routine_x2):
+    the bodies are chains of dependent operations that one vector at a time
+    leaves the vector units waiting on; then one vector, then the tail."""
     lines, res = body()
     z = ISA == "avx512"
     w = 64 if z else 32
@@ -526,8 +530,17 @@ def routine(name, body, extra_args=()):
             out.append(f"\tVBROADCASTSS {a}+{off}(FP), {Y(12)}")
         off += sz
     out += ["\t" + l for l in setup()]
+    if z and x2:
+        second = shift_regs(lines)
+        if extra_args:
+            out.append("\tVMOVUPS Z12, Z28")  # the float argument, for the second set
+        out += ["\tMOVQ CX, R8", "\tSHRQ $5, CX", f"\tJEQ {name}_one", f"{name}_loop2:",
+                "\tVMOVUPS (SI), Z0", "\tVMOVUPS 64(SI), Z16"] + [l for pair in zip(lines, second) for l in pair] + [
+                f"\tVMOVUPS Z{res}, (DI)", f"\tVMOVUPS Z{res + 16}, 64(DI)",
+                "\tADDQ $128, SI", "\tADDQ $128, DI", "\tDECQ CX", f"\tJNE {name}_loop2",
+                f"{name}_one:", "\tMOVQ R8, CX", "\tANDQ $16, CX", "\tSHRQ $4, CX"]
     end = f"{name}_tail" if z else f"{name}_done"
-    out += (["\tMOVQ CX, R8", "\tSHRQ $4, CX"] if z else ["\tSHRQ $3, CX"]) + [
+    out += ([] if z and x2 else ["\tMOVQ CX, R8", "\tSHRQ $4, CX"] if z else ["\tSHRQ $3, CX"]) + [
         f"\tJEQ {end}", f"{name}_loop:", f"\tVMOVUPS (SI), {Y(0)}"]
     out += lines
     out += [f"\tVMOVUPS {Y(res)}, (DI)", f"\tADDQ ${w}, SI", f"\tADDQ ${w}, DI", "\tDECQ CX", f"\tJNE {name}_loop"]
@@ -799,8 +812,10 @@ out += exp_sum()
 out += sums()
 ISA = "avx512"
 for name, body in UNARY:
-    out += routine(name + "AVX512", body)
-out += routine("eluAVX512", body_elu, [("alpha", 4, "float32")])
+    # erf's and gelu's one-pass forms stay one vector a step: the tests'
+    # reference for the split routines, which run them otherwise.
+    out += routine(name + "AVX512", body, x2=name not in ("erf", "geluErf"))
+out += routine("eluAVX512", body_elu, [("alpha", 4, "float32")])  # its masks use K3
 out += exp_sum512()
 out += routine_x2("erfX2AVX512", lambda: body_erf(cap=True))
 out += routine_x2("geluErfX2AVX512", lambda: body_gelu_erf(cap=True))
