@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 
-// PICK(a, b, r) sets r to math.Max(a, b) (or math.Min) lane by lane, with
+// PICKMAX(a, b, r) sets r to math.Max(a, b) (PICKMIN: math.Min) lane by lane, with
 // Y8 the canonical NaN and Y12 +Inf (-Inf for the minimum): VMAXPS (VMINPS)
 // gives b where either is NaN or both are zeros; equal values take a AND b
 // (+0 over -0) for the maximum, a OR b for the minimum; unordered ones the
@@ -11,10 +11,10 @@
 //
 // The caller branches on isMax to one of two copies of its loop, so each
 // copy's PICK is straight-line.
-#define PICKMAX(a, b, r) \
-	VMAXPS     b, a, Y9    \
+#define PICK(pick, ties, a, b, r) \
+	pick       b, a, Y9    \
 	VCMPPS     $0, b, a, Y10 \
-	VANDPS     b, a, Y11   \
+	ties       b, a, Y11   \
 	VBLENDVPS  Y10, Y11, Y9, Y9 \
 	VCMPPS     $3, b, a, Y10 \
 	VBLENDVPS  Y10, Y8, Y9, Y9 \
@@ -23,17 +23,8 @@
 	VORPS      Y13, Y11, Y11 \
 	VBLENDVPS  Y11, Y12, Y9, r
 
-#define PICKMIN(a, b, r) \
-	VMINPS     b, a, Y9    \
-	VCMPPS     $0, b, a, Y10 \
-	VORPS      b, a, Y11   \
-	VBLENDVPS  Y10, Y11, Y9, Y9 \
-	VCMPPS     $3, b, a, Y10 \
-	VBLENDVPS  Y10, Y8, Y9, Y9 \
-	VCMPPS     $0, Y12, a, Y11 \
-	VCMPPS     $0, Y12, b, Y13 \
-	VORPS      Y13, Y11, Y11 \
-	VBLENDVPS  Y11, Y12, Y9, r
+#define PICKMAX(a, b, r) PICK(VMAXPS, VANDPS, a, b, r)
+#define PICKMIN(a, b, r) PICK(VMINPS, VORPS, a, b, r)
 
 // func extremeIntoAVX2(dst, x *float32, n int, isMax bool)
 // dst[i] = PICK(dst[i], x[i]) for n (a multiple of 8).
