@@ -21,6 +21,17 @@ import struct
 import sys
 
 
+
+def loop_end(name, w, count, scalar):
+    """The end of a routine's loop over groups: advance the pointers by w
+    bytes and the group counter BX (count), loop, and return the redo bits
+    in AX."""
+    out = [f"{name}_next:", f"\tADDQ ${w}, SI"]
+    if not scalar:
+        out.append(f"\tADDQ ${w}, DX")
+    return out + [f"\tADDQ ${w}, DI", count, "\tCMPQ BX, CX", f"\tJLT {name}_loop", f"{name}_done:",
+                  "\tMOVQ AX, ret+32(FP)", "\tVZEROUPPER", "\tRET"]
+
 def go_consts():
     src = open("pow.go").read()
     out = {}
@@ -213,18 +224,7 @@ def routine(K, scalar):
              f"JNE {name}_slow",
              "VMOVUPS Y4, (DI)"]
     out += ["\t" + b for b in body]
-    out += [f"{name}_next:",
-            "\tADDQ $32, SI"]
-    if not scalar:
-        out.append("\tADDQ $32, DX")
-    out += ["\tADDQ $32, DI",
-            "\tINCQ BX",
-            "\tCMPQ BX, CX",
-            f"\tJLT {name}_loop",
-            f"{name}_done:",
-            "\tMOVQ AX, ret+32(FP)",
-            "\tVZEROUPPER",
-            "\tRET",
+    out += loop_end(name, 32, "\tINCQ BX", scalar) + [
             f"{name}_slow:",
             "\tBTSQ BX, AX",
             f"\tJMP {name}_next",
@@ -307,18 +307,7 @@ def routine512(K, scalar):
              f"JNE {name}_slow1",
              "VMOVUPS Y11, 32(DI)"]
     out += [b if b.endswith(":") else "\t" + b for b in body]
-    out += [f"{name}_next:",
-            "\tADDQ $64, SI"]
-    if not scalar:
-        out.append("\tADDQ $64, DX")
-    out += ["\tADDQ $64, DI",
-            "\tADDQ $2, BX",
-            "\tCMPQ BX, CX",
-            f"\tJLT {name}_loop",
-            f"{name}_done:",
-            "\tMOVQ AX, ret+32(FP)",
-            "\tVZEROUPPER",
-            "\tRET",
+    out += loop_end(name, 64, "\tADDQ $2, BX", scalar) + [
             f"{name}_slow0:",
             "\tBTSQ BX, AX",
             f"\tJMP {name}_half",
