@@ -21,7 +21,6 @@ import struct
 import sys
 
 
-
 def loop_end(name, w, count, scalar):
     """The end of a routine's loop over groups: advance the pointers by w
     bytes and the group counter BX (count), loop, and return the redo bits
@@ -31,6 +30,7 @@ def loop_end(name, w, count, scalar):
         out.append(f"\tADDQ ${w}, DX")
     return out + [f"\tADDQ ${w}, DI", count, "\tCMPQ BX, CX", f"\tJLT {name}_loop", f"{name}_done:",
                   "\tMOVQ AX, ret+32(FP)", "\tVZEROUPPER", "\tRET"]
+
 
 def go_consts():
     src = open("pow.go").read()
