@@ -88,45 +88,21 @@ func newNonMaxSuppression(ni *NodeInfo) (Kernel, error) {
 		if maxOut == 0 || nbox == 0 {
 			return one(graph.NewTensor(graph.Int64, []int{0, 3})), nil
 		}
-		geo := nmsGeometry(boxes.Float32s(), center == 1)
-		sd := scores.Float32s()
-		picked := make([][]int, nb*ncls)
+		bd, sd := boxes.Float32s(), scores.Float32s()
+		picked := make([][]int32, nb*ncls)
 		parallelFor(threadsFor(ctx, nb*ncls*nbox, 1<<12), nb*ncls, func(lo, hi int) {
-			order := make(candidateHeap, 0, nbox)
+			z := nmsSelectors.Get().(*nmsSelector)
+			z.nmsParams = nmsParams{centered: center == 1, iou: iou, maxOut: maxOut, useMin: useMin, minScore: minScore}
+			// The chunk's selections, class after class: room for every class
+			// to fill up, within reason.
+			sel := make([]int32, 0, min(min(maxOut, nbox)*(hi-lo), 1<<12))
 			for p := lo; p < hi; p++ {
 				b := p / ncls
-				s := sd[p*nbox : (p+1)*nbox]
-				bx := geo[b*nbox : (b+1)*nbox]
-				order = order[:0]
-				for i, v := range s {
-					if !useMin || v > minScore { // strictly greater, as the reference
-						order = append(order, nmsCand{v, int32(i)})
-					}
-				}
-				// Candidates in descending score, equal scores the lower index
-				// first (a stable sort's order), taken from a heap one at a
-				// time: selection usually stops after maxOut of thousands.
-				h := order
-				h.init()
-				var sel []int
-				for len(h) > 0 {
-					if len(sel) == maxOut {
-						break
-					}
-					i := h.pop()
-					keep := true
-					for _, j := range sel {
-						if nmsOverlaps(bx[i], bx[j], iou) {
-							keep = false
-							break
-						}
-					}
-					if keep {
-						sel = append(sel, i)
-					}
-				}
-				picked[p] = sel
+				n := len(sel)
+				sel = z.class(sd[p*nbox:(p+1)*nbox], bd[b*nbox*4:(b+1)*nbox*4], sel)
+				picked[p] = sel[n:len(sel):len(sel)]
 			}
+			nmsSelectors.Put(z)
 		})
 		n := 0
 		for _, sel := range picked {
@@ -155,45 +131,6 @@ func nmsScalar(in []*graph.Tensor, i int, what string) (*graph.Tensor, error) {
 		return nil, fmt.Errorf("NonMaxSuppression %s must be a scalar, got shape %v", what, in[i].Shape)
 	}
 	return in[i], nil
-}
-
-// nmsGeometry turns [y1, x1, y2, x2] (any two opposite corners) or
-// [x_center, y_center, width, height] boxes into sorted corners and areas.
-func nmsGeometry(d []float32, centered bool) []nmsBox {
-	out := make([]nmsBox, len(d)/4)
-	for i := range out {
-		c := d[i*4 : i*4+4]
-		var b nmsBox
-		if centered {
-			hw, hh := c[2]/2, c[3]/2
-			b = nmsBox{x0: c[0] - hw, x1: c[0] + hw, y0: c[1] - hh, y1: c[1] + hh}
-		} else {
-			b = nmsBox{x0: min(c[1], c[3]), x1: max(c[1], c[3]), y0: min(c[0], c[2]), y1: max(c[0], c[2])}
-		}
-		// The conversion rounds the product, so no fused multiply-add changes it.
-		b.area = float32((b.x1 - b.x0) * (b.y1 - b.y0))
-		out[i] = b
-	}
-	return out
-}
-
-// nmsOverlaps reports whether two boxes' IoU exceeds the threshold. Boxes that
-// do not intersect, or of no area, never suppress each other.
-func nmsOverlaps(p, q nmsBox, iou float32) bool {
-	ix := min(p.x1, q.x1) - max(p.x0, q.x0)
-	if ix <= 0 {
-		return false
-	}
-	iy := min(p.y1, q.y1) - max(p.y0, q.y0)
-	if iy <= 0 {
-		return false
-	}
-	inter := float32(ix * iy)
-	union := p.area + q.area - inter
-	if inter <= 0 || p.area <= 0 || q.area <= 0 || union <= 0 {
-		return false
-	}
-	return inter/union > iou
 }
 
 // newRoiAlign pools each region of interest of an NCHW feature map into an
@@ -392,71 +329,4 @@ func bilinear(y, x float64, h, w int) roiSample {
 		p: [4]int{yl*w + xl, yl*w + xh, yh*w + xl, yh*w + xh},
 		w: [4]float64{hy * hx, hy * lx, ly * hx, ly * lx},
 	}
-}
-
-// nmsCand is a NonMaxSuppression candidate: its score beside its index, so
-// the heap compares without reaching into the scores.
-type nmsCand struct {
-	s float32
-	i int32
-}
-
-// candBefore orders candidates as a stable descending sort by score does:
-// higher scores first, equal ones (+0 and -0 too) by index, NaN last (as
-// cmp.Compare ranks it, below every number).
-func candBefore(a, b nmsCand) bool {
-	switch an, bn := a.s != a.s, b.s != b.s; {
-	case an || bn:
-		if an == bn {
-			return a.i < b.i
-		}
-		return bn
-	case a.s != b.s:
-		return a.s > b.s
-	}
-	return a.i < b.i
-}
-
-// candidateHeap yields candidates best first by candBefore (a binary heap,
-// built in linear time).
-type candidateHeap []nmsCand
-
-func (h candidateHeap) init() {
-	for i := len(h)/2 - 1; i >= 0; i-- {
-		h.down(i)
-	}
-}
-
-func (h candidateHeap) down(i int) {
-	n := len(h)
-	for {
-		best, l := i, 2*i+1
-		if l >= n {
-			return
-		}
-		if candBefore(h[l], h[best]) {
-			best = l
-		}
-		if r := l + 1; r < n && candBefore(h[r], h[best]) {
-			best = r
-		}
-		if best == i {
-			return
-		}
-		h[i], h[best] = h[best], h[i]
-		i = best
-	}
-}
-
-// pop removes and returns the best candidate's index.
-func (h *candidateHeap) pop() int {
-	o := *h
-	top := o[0].i
-	last := len(o) - 1
-	o[0] = o[last]
-	*h = o[:last]
-	if last > 0 {
-		(*h).down(0)
-	}
-	return int(top)
 }

@@ -1,6 +1,8 @@
 package kernels
 
 import (
+	"cmp"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/graph/onnxpb"
+	"github.com/onnxq/onnxq/kernels/parallel"
 )
 
 // runDet compiles op at an opset with attrs and runs it once on in (nil for
@@ -427,5 +430,330 @@ func TestDetectionOpsets(t *testing.T) {
 		if Supported("", c.op, c.opset) != c.wanted {
 			t.Errorf("%s at opset %d: supported %v, want %v", c.op, c.opset, !c.wanted, c.wanted)
 		}
+	}
+}
+
+// nmsCase is one random NonMaxSuppression problem.
+type nmsCase struct {
+	nb, nc, ns int
+	center     bool
+	boxes      []float32 // [nb, ns, 4]
+	scores     []float32 // [nb, nc, ns]
+	maxOut     int64
+	iou        float32
+	useMin     bool
+	minScore   float32
+}
+
+func (c nmsCase) String() string {
+	return fmt.Sprintf("%d batches x %d classes x %d boxes, center %v, max %d, iou %v, score threshold %v (%v)",
+		c.nb, c.nc, c.ns, c.center, c.maxOut, c.iou, c.minScore, c.useMin)
+}
+
+// nmsReference is NonMaxSuppression as the ONNX reference states it: per
+// batch and class, the boxes scoring above the threshold sorted stably by
+// descending score (NaN last), each kept unless its IoU with a box kept
+// before exceeds the threshold, until max_output_boxes_per_class are kept.
+func nmsReference(c nmsCase) [][3]int64 {
+	var rows [][3]int64
+	for b := 0; b < c.nb; b++ {
+		for k := 0; k < c.nc; k++ {
+			s := c.scores[(b*c.nc+k)*c.ns : (b*c.nc+k+1)*c.ns]
+			var cand []int
+			for i, v := range s {
+				if !c.useMin || v > c.minScore {
+					cand = append(cand, i)
+				}
+			}
+			slices.SortStableFunc(cand, func(i, j int) int { return cmp.Compare(s[j], s[i]) })
+			var kept []int
+			for _, i := range cand {
+				if int64(len(kept)) >= c.maxOut {
+					break
+				}
+				if !slices.ContainsFunc(kept, func(j int) bool { return nmsIoU(c, b, i, j) > c.iou }) {
+					kept = append(kept, i)
+					rows = append(rows, [3]int64{int64(b), int64(k), int64(i)})
+				}
+			}
+		}
+	}
+	return rows
+}
+
+// nmsIoU is the IoU of boxes i and j of batch b in float32, 0 where they
+// do not intersect or either has no area (NaN where an infinity makes it so).
+func nmsIoU(c nmsCase, b, i, j int) float32 {
+	type box struct{ x0, x1, y0, y1, area float32 }
+	geo := func(i int) box {
+		d := c.boxes[(b*c.ns+i)*4 : (b*c.ns+i)*4+4]
+		var q box
+		if c.center {
+			q = box{d[0] - d[2]/2, d[0] + d[2]/2, d[1] - d[3]/2, d[1] + d[3]/2, 0}
+		} else {
+			q = box{min(d[1], d[3]), max(d[1], d[3]), min(d[0], d[2]), max(d[0], d[2]), 0}
+		}
+		q.area = float32((q.x1 - q.x0) * (q.y1 - q.y0))
+		return q
+	}
+	p, q := geo(i), geo(j)
+	ix := min(p.x1, q.x1) - max(p.x0, q.x0)
+	iy := min(p.y1, q.y1) - max(p.y0, q.y0)
+	if ix <= 0 || iy <= 0 || p.area <= 0 || q.area <= 0 {
+		return 0
+	}
+	inter := float32(ix * iy)
+	union := p.area + q.area - inter
+	if inter <= 0 || union <= 0 {
+		return 0
+	}
+	return inter / union
+}
+
+// nmsRandomCase draws boxes and scores that make ties, exact IoUs at the
+// threshold, heavy suppression and degenerate boxes likely.
+func nmsRandomCase(r *rand.Rand) nmsCase {
+	c := nmsCase{nb: 1 + r.IntN(3), nc: 1 + r.IntN(4), ns: r.IntN(300), center: r.IntN(2) == 1}
+	many := false
+	switch r.IntN(10) {
+	case 0:
+		c.ns = r.IntN(4)
+	case 1: // boxes enough for the kernel to guess a first cut from a sample
+		c.nb, c.nc, c.ns, many = 1, 1+r.IntN(2), 2048+r.IntN(2000), true
+	}
+	clusters := 0 // boxes near a few: most suppressed
+	if r.IntN(3) == 0 {
+		clusters = 1 + r.IntN(5)
+	}
+	// Boxes on a coarse grid in a small field overlap a lot and exactly; a
+	// wide field of fine coordinates seldom. The field is put across or
+	// below 0 at times: negative coordinates order otherwise as bits.
+	field, grid := float32(4+r.IntN(60)), float32(1)/float32(1+r.IntN(4))
+	if r.IntN(3) == 0 {
+		field, grid = 600, 0
+	}
+	shift := []float32{0, 0, -0.5, -1}[r.IntN(4)] * field
+	coord := func(lo, hi float32) float32 {
+		v := lo + r.Float32()*(hi-lo)
+		if grid > 0 {
+			v = float32(math.Round(float64(v/grid))) * grid
+		}
+		return v
+	}
+	weird := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)), 1e-30, 3e38}
+	c.boxes = make([]float32, c.nb*c.ns*4)
+	for i := 0; i < c.nb*c.ns; i++ {
+		d := c.boxes[i*4 : i*4+4]
+		w, h := coord(0, field/3), coord(0, field/3)
+		if c.center {
+			d[0], d[1], d[2], d[3] = coord(0, field)+shift, coord(0, field)+shift, w, h
+		} else {
+			y, x := coord(0, field)+shift, coord(0, field)+shift
+			d[0], d[1], d[2], d[3] = y, x, y+h, x+w
+			if r.IntN(4) == 0 { // any two opposite corners
+				d[0], d[2] = d[2], d[0]
+			}
+		}
+		switch r.IntN(20) {
+		case 0: // no width or height
+			d[2+r.IntN(2)] = d[r.IntN(2)]
+			if c.center {
+				d[2+r.IntN(2)] = 0
+			}
+		case 1: // a NaN, infinite or extreme coordinate
+			d[r.IntN(4)] = weird[r.IntN(len(weird))]
+		case 2: // negative width and height: inverted
+			if c.center {
+				d[2], d[3] = -d[2], -d[3]
+			}
+		case 3: // a duplicate of an earlier box
+			if i > 0 {
+				copy(d, c.boxes[r.IntN(i)*4:])
+			}
+		}
+		if clusters > 0 && i >= clusters && r.IntN(4) != 0 { // a near copy of a cluster's first box
+			k := r.IntN(clusters)
+			copy(d, c.boxes[k*4:k*4+4])
+			d[r.IntN(4)] += coord(-1, 1)
+		}
+	}
+	levels := 1 + r.IntN(20) // few levels: many equal scores
+	c.scores = make([]float32, c.nb*c.nc*c.ns)
+	for i := range c.scores {
+		c.scores[i] = float32(r.IntN(levels)) / float32(levels)
+		if r.IntN(2) == 0 {
+			c.scores[i] = r.Float32()
+		}
+		if r.IntN(30) == 0 {
+			c.scores[i] = []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)),
+				float32(math.Copysign(0, -1)), 0, -0.5}[r.IntN(6)]
+		}
+	}
+	switch r.IntN(6) {
+	case 0:
+		c.maxOut = 1
+	case 1:
+		c.maxOut = 1 << 40
+	default:
+		c.maxOut = int64(1 + r.IntN(30))
+	}
+	if many {
+		c.maxOut = int64(1 + r.IntN(30))
+	}
+	c.iou = []float32{0, 0.5, 1, r.Float32(), 0.25, 1.0 / 3}[r.IntN(6)]
+	if r.IntN(3) == 0 && c.ns > 1 {
+		// The IoU of a class's two best boxes, which are compared: a
+		// comparison at the threshold that another rounding of the IoU (or
+		// its operations in another order) would decide otherwise.
+		b, k := r.IntN(c.nb), r.IntN(c.nc)
+		order := make([]int, c.ns)
+		for i := range order {
+			order[i] = i
+		}
+		s := c.scores[(b*c.nc+k)*c.ns:]
+		slices.SortStableFunc(order, func(i, j int) int { return cmp.Compare(s[j], s[i]) })
+		if v := nmsIoU(c, b, order[0], order[1]); v > 0 && v <= 1 {
+			c.iou = []float32{v, math.Nextafter32(v, 0), math.Nextafter32(v, 1)}[r.IntN(3)]
+		}
+	}
+	switch r.IntN(4) {
+	case 0: // none
+	case 1:
+		c.useMin, c.minScore = true, float32(r.IntN(levels))/float32(levels) // equal to many scores
+	case 2:
+		c.useMin, c.minScore = true, r.Float32()-0.2
+	case 3:
+		c.useMin, c.minScore = true, []float32{float32(math.Inf(-1)), float32(math.NaN()), 0, float32(math.Copysign(0, -1))}[r.IntN(4)]
+	}
+	return c
+}
+
+// nmsRunCase runs the kernel on c at a thread count (2 forces the split of
+// batches and classes over two threads).
+func nmsRunCase(t *testing.T, c nmsCase, threads int) [][3]int64 {
+	t.Helper()
+	f, err := lookup("", "NonMaxSuppression", 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := f(&NodeInfo{Node: &graph.Node{OpType: "NonMaxSuppression", Name: "n",
+		Attrs: []*onnxpb.AttributeProto{graph.AttrIntOf("center_point_box", map[bool]int64{false: 0, true: 1}[c.center])}}, Opset: 11})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []*graph.Tensor{detF32([]int{c.nb, c.ns, 4}, c.boxes...), detF32([]int{c.nb, c.nc, c.ns}, c.scores...),
+		detI64(nil, c.maxOut), detF32(nil, c.iou)}
+	if c.useMin {
+		in = append(in, detF32(nil, c.minScore))
+	}
+	if threads > 1 {
+		defer parallel.ForceSplit(parallel.ForcedSplit())
+		parallel.ForceSplit(threads)
+	}
+	out, err := k.Run(&Context{Threads: threads}, in)
+	if err != nil {
+		t.Fatalf("%v: %v", c, err)
+	}
+	d := out[0].Int64s()
+	rows := make([][3]int64, out[0].Shape[0])
+	for i := range rows {
+		rows[i] = [3]int64{d[i*3], d[i*3+1], d[i*3+2]}
+	}
+	return rows
+}
+
+// TestNonMaxSuppressionMatchesReference compares the kernel with
+// nmsReference on random problems, at 1 and 2 threads, with the kernel's
+// first candidate window and with windows of 1 and 3 (which take several a
+// class wherever suppression runs through one).
+func TestNonMaxSuppressionMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	defer func(w int) { nmsTestWindow = w }(nmsTestWindow)
+	var rows, limited, suppressed, nan int
+	for n := 0; n < 600; n++ {
+		c := nmsRandomCase(r)
+		want := nmsReference(c)
+		for _, window := range []int{0, 1, 3} {
+			nmsTestWindow = window
+			for _, threads := range []int{1, 2} {
+				if got := nmsRunCase(t, c, threads); !slices.Equal(got, want) {
+					t.Fatalf("case %d (%v), window %d, %d threads:\n got %v\nwant %v", n, c, window, threads, got, want)
+				}
+			}
+		}
+		rows += len(want)
+		for b := 0; b < c.nb; b++ {
+			for k := 0; k < c.nc; k++ {
+				got, live := 0, 0
+				for _, w := range want {
+					if w[0] == int64(b) && w[1] == int64(k) {
+						got++
+						if s := c.scores[(b*c.nc+k)*c.ns+int(w[2])]; s != s {
+							nan++
+						}
+					}
+				}
+				for _, s := range c.scores[(b*c.nc+k)*c.ns : (b*c.nc+k+1)*c.ns] {
+					if !c.useMin || s > c.minScore {
+						live++
+					}
+				}
+				if int64(got) == c.maxOut && live > got {
+					limited++
+				} else if got < live {
+					suppressed++
+				}
+			}
+		}
+	}
+	t.Logf("%d rows; classes cut by the limit %d, with suppression only %d; NaN scores selected %d", rows, limited, suppressed, nan)
+	if limited < 100 || suppressed < 100 || nan < 10 {
+		t.Errorf("the random cases do not cover the limit, suppression and NaN scores enough")
+	}
+}
+
+// BenchmarkNonMaxSuppression: the op survey's two cases, one thread: 1000
+// boxes of 1 class with uniform scores, and a YOLO-style 8400 boxes x 80
+// classes whose scores are mostly under the threshold.
+func BenchmarkNonMaxSuppression(b *testing.B) {
+	for _, c := range []struct {
+		name       string
+		nbox, ncls int
+		pow        int
+	}{{"1000x1", 1000, 1, 1}, {"8400x80", 8400, 80, 4}} {
+		b.Run(c.name, func(b *testing.B) {
+			r := rand.New(rand.NewPCG(7, 11))
+			bd := make([]float32, c.nbox*4)
+			for i := 0; i < c.nbox; i++ {
+				x, y := r.Float32()*600, r.Float32()*600
+				w, h := 10+r.Float32()*100, 10+r.Float32()*100
+				bd[4*i], bd[4*i+1], bd[4*i+2], bd[4*i+3] = y, x, y+h, x+w
+			}
+			sd := make([]float32, c.nbox*c.ncls)
+			for i := range sd {
+				v := r.Float32()
+				sd[i] = v
+				for range c.pow - 1 {
+					sd[i] *= v
+				}
+			}
+			f, err := lookup("", "NonMaxSuppression", 11)
+			if err != nil {
+				b.Fatal(err)
+			}
+			k, err := f(&NodeInfo{Node: &graph.Node{OpType: "NonMaxSuppression", Name: "n"}, Opset: 11})
+			if err != nil {
+				b.Fatal(err)
+			}
+			in := []*graph.Tensor{detF32([]int{1, c.nbox, 4}, bd...), detF32([]int{1, c.ncls, c.nbox}, sd...),
+				detI64(nil, 100), detF32(nil, 0.5), detF32(nil, 0.25)}
+			ctx := &Context{Threads: 1}
+			b.ResetTimer()
+			for range b.N {
+				if _, err := k.Run(ctx, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
