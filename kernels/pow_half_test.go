@@ -70,19 +70,8 @@ func TestPowGeneralIsMathPow(t *testing.T) {
 		a := gr.AddNode("Add", "a", []*graph.Value{in, gr.AddInitializer("zero", graph.Float32Tensor([]int{}, []float32{0}))}, []string{"a"}).Output()
 		p := gr.AddNode("Pow", "p", []*graph.Value{a, gr.AddInitializer("y", y)}, []string{"p"}).Output()
 		gr.AddOutput(gr.AddNode("Mul", "m", []*graph.Value{p, gr.AddInitializer("one", graph.Float32Tensor([]int{}, []float32{1}))}, []string{"out"}).Output())
-		s, err := NewSession(m, Options{Threads: 1, Profile: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		outs, err := s.Run(map[string]*graph.Tensor{"x": x})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if steps := s.Profile().Steps; len(steps) != 1 {
-			t.Fatalf("fused %v: %d steps, want the one fused step", y.Shape, len(steps))
-		}
 		ye := y.Float32s()
-		check(fmt.Sprintf("fused %v", y.Shape), outs["out"].Float32s(), func(i int) float32 { return ye[i%len(ye)] })
+		check(fmt.Sprintf("fused %v", y.Shape), runOneStep(t, m, x), func(i int) float32 { return ye[i%len(ye)] })
 	}
 	// Fused with both operands computed from x: (x * 1) ^ (x * 0.25 + 1),
 	// the program's binary op.
@@ -96,6 +85,13 @@ func TestPowGeneralIsMathPow(t *testing.T) {
 	q := gr.AddNode("Mul", "q", []*graph.Value{in, c("quarter", 0.25)}, []string{"q"}).Output()
 	b := gr.AddNode("Add", "b", []*graph.Value{q, c("one2", 1)}, []string{"b"}).Output()
 	gr.AddOutput(gr.AddNode("Pow", "p", []*graph.Value{a, b}, []string{"out"}).Output())
+	check("fused binary", runOneStep(t, m, x), func(i int) float32 { return xs[i]*0.25 + 1 })
+}
+
+// runOneStep runs m on x at one thread, fails unless the whole graph ran as
+// one (fused) step, and returns its output "out".
+func runOneStep(t *testing.T, m *graph.Model, x *graph.Tensor) []float32 {
+	t.Helper()
 	s, err := NewSession(m, Options{Threads: 1, Profile: true})
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +101,7 @@ func TestPowGeneralIsMathPow(t *testing.T) {
 		t.Fatal(err)
 	}
 	if steps := s.Profile().Steps; len(steps) != 1 {
-		t.Fatalf("fused binary: %d steps, want the one fused step", len(steps))
+		t.Fatalf("%d steps, want the one fused step", len(steps))
 	}
-	check("fused binary", outs["out"].Float32s(), func(i int) float32 { return xs[i]*0.25 + 1 })
+	return outs["out"].Float32s()
 }
