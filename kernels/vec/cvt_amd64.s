@@ -2,6 +2,19 @@
 
 #include "textflag.h"
 
+// TAILMASKS sets the lane masks of a last partial step of R8 (1..15)
+// elements: K1 over sixteen floats, K2 and K3 over the two halves of the
+// int64s (eight lanes each). AX and CX are clobbered.
+#define TAILMASKS \
+	MOVQ  R8, CX  \
+	MOVL  $1, AX  \
+	SHLL  CX, AX  \
+	DECL  AX      \
+	KMOVW AX, K1  \
+	KMOVW AX, K2  \
+	SHRL  $8, AX  \
+	KMOVW AX, K3
+
 // func f32ToI64AVX512(dst *int64, src *float32, n int)
 // Sixteen floats a step into two vectors of eight int64; the last n%16
 // load and store under lane masks (K1 over the floats, K2/K3 over the
@@ -27,14 +40,7 @@ f2i_loop:
 f2i_tail:
 	ANDQ $15, R8
 	JEQ  f2i_done
-	MOVQ R8, CX
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
-	KMOVW AX, K1
-	KMOVW AX, K2
-	SHRL $8, AX
-	KMOVW AX, K3
+	TAILMASKS
 	VMOVUPS.Z     (SI), K1, Z2
 	VCVTTPS2QQ    Y2, Z0
 	VEXTRACTF64X4 $1, Z2, Y3
@@ -70,14 +76,7 @@ i2f_loop:
 i2f_tail:
 	ANDQ $15, R8
 	JEQ  i2f_done
-	MOVQ R8, CX
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
-	KMOVW AX, K1
-	KMOVW AX, K2
-	SHRL $8, AX
-	KMOVW AX, K3
+	TAILMASKS
 	VMOVDQU64.Z    (SI), K2, Z0
 	VMOVDQU64.Z    64(SI), K3, Z1
 	VCVTQQ2PS      Z0, Y0
