@@ -225,8 +225,7 @@ def scale_add_max(name, div):
             f"{name}_eight:", "\tTESTQ $8, R8", f"\tJEQ {name}_tail"]
     out += ["\t" + l for l in one(0, 2, 0)]
     out += ["\tADDQ $32, DI", "\tADDQ $32, SI", "\tADDQ $32, DX",
-            f"{name}_tail:", "\tANDQ $7, R8", f"\tJEQ {name}_done",
-            "\tVMOVQ R8, X4", "\tVPBROADCASTD X4, Y4", "\tVPCMPGTD lanes8<>(SB), Y4, Y5",
+            f"{name}_tail:", "\tANDQ $7, R8", f"\tJEQ {name}_done"] + maskTail + [
             "\tVMASKMOVPS (SI), Y5, Y2", "\tVMASKMOVPS (DX), Y5, Y3"]
     if div:
         out += ["\tVDIVPS Y8, Y2, Y2"]
@@ -234,7 +233,7 @@ def scale_add_max(name, div):
         out += ["\tVMULPS Y2, Y8, Y2"]
     out += ["\tVADDPS Y3, Y2, Y2", "\tVMASKMOVPS Y2, Y5, (DI)",
             # lanes past n: -Inf, which no maximum takes
-            "\tVBROADCASTSS ninf<>(SB), Y6", "\tVBLENDVPS Y5, Y2, Y6, Y2", "\tVMAXPS Y0, Y2, Y0",
+            "\tVBLENDVPS Y5, Y2, Y6, Y2", "\tVMAXPS Y0, Y2, Y0",
             f"{name}_done:", "\tVMAXPS Y0, Y1, Y0"] + hmaxY0 + ["\tVZEROUPPER", "\tMOVSS X0, ret+40(FP)", "\tRET", ""]
     return out
 out += scale_add_max("mulAddMaxAVX2", False)
