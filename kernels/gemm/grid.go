@@ -28,6 +28,10 @@ type gridKernel struct {
 	// 16 accumulators amortizing the B loads and inserts less, and count whole).
 	cheap bool
 	fn    gridFn
+	// contig, when not nil, is fn for a panel whose groups are consecutive
+	// floats (ds 8, 16, 24: a panel within one input row, or gathered),
+	// read as whole vectors instead of paired halves.
+	contig gridFn
 	// narrow[g], when not nil, is fn for a ragged last panel of g groups
 	// (8*g columns, g < nr/8): a row band of 128 columns ends in 8 of a
 	// 24-wide panel, which fn would compute whole, through a scratch tile.
@@ -282,8 +286,12 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, m0, m1, j0, j1 int, b
 				// (from row ir on) unless accD or bias is nil.
 				var run func(ir, rows int, dst []float32, ldd int, accD accMode, bias []float32)
 				if inPlace {
+					fn := gk.fn
+					if gk.contig != nil && ds == seqDs {
+						fn = gk.contig
+					}
 					run = func(ir, rows int, dst []float32, ldd int, accD accMode, bias []float32) {
-						gk.fn(kc, p.block(ir, pc, kc), g.Data[base:], offs, ds[:], dst, ldd, accD, rows, bias)
+						fn(kc, p.block(ir, pc, kc), g.Data[base:], offs, ds[:], dst, ldd, accD, rows, bias)
 					}
 				} else {
 					if bp == nil {
@@ -299,8 +307,12 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, m0, m1, j0, j1 int, b
 								seq[i] = i * nr
 							}
 						}
+						fn := gk.fn
+						if gk.contig != nil {
+							fn = gk.contig
+						}
 						run = func(ir, rows int, dst []float32, ldd int, accD accMode, bias []float32) {
-							gk.fn(kc, p.block(ir, pc, kc), panel, seq[:kc], seqDs[:], dst, ldd, accD, rows, bias)
+							fn(kc, p.block(ir, pc, kc), panel, seq[:kc], seqDs[:], dst, ldd, accD, rows, bias)
 						}
 					} else {
 						kr := active

@@ -151,12 +151,14 @@ func tileColumn(mr, nr int, k func(kc int, a, b *float32, ldb int, c *float32, l
 // grid12x32 reads a convolution's input in place for the 12 x 32 kernel:
 // without it every panel of a grid convolution was gathered first, and the
 // AVX-512 machine ran YOLO-style 3x3 convolutions at half the AVX2 speed.
-var grid12x32 = gridKernel{mr: 12, nr: 32, cheap: true, fn: offs32(12, kernelAVX512OffsTiles)}
+var grid12x32 = gridKernel{mr: 12, nr: 32, cheap: true, fn: offs32(12, kernelAVX512OffsTiles),
+	contig: offs32(12, kernelAVX512OffsTilesC)}
 
 // grid8x32 is the 8-row AVX-512 offsets kernel, for A packed by
 // PackANarrow on AVX-512 machines: 16 or 32 output channels in whole tiles,
 // at the 16-float width the 4x24 AVX2 tiles lack.
-var grid8x32 = gridKernel{mr: 8, nr: 32, fn: offs32(8, kernelAVX512Offs8Tiles)}
+var grid8x32 = gridKernel{mr: 8, nr: 32, fn: offs32(8, kernelAVX512Offs8Tiles),
+	contig: offs32(8, kernelAVX512Offs8TilesC)}
 
 // offs32 wraps one of the mr-row AVX-512 offsets kernels (four 8-float
 // groups a row, at ds[0..3]) with its bounds checks.
@@ -174,6 +176,12 @@ func kernelAVX512Offs8Tiles(kc int, a, b *float32, offs *int, c *float32, ldc, d
 
 //go:noescape
 func kernelAVX512Tiles(kc int, a, b *float32, ldb int, c *float32, ldc int, acc accMode, rows int, bias *float32)
+
+//go:noescape
+func kernelAVX512OffsTilesC(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc accMode, rows int, bias *float32)
+
+//go:noescape
+func kernelAVX512Offs8TilesC(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc accMode, rows int, bias *float32)
 
 //go:noescape
 func kernelAVX512OffsTiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc accMode, rows int, bias *float32)
