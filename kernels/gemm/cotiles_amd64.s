@@ -4,24 +4,6 @@
 
 #include "textflag.h"
 
-DATA coiota<>+0(SB)/4, $0
-DATA coiota<>+4(SB)/4, $1
-DATA coiota<>+8(SB)/4, $2
-DATA coiota<>+12(SB)/4, $3
-DATA coiota<>+16(SB)/4, $4
-DATA coiota<>+20(SB)/4, $5
-DATA coiota<>+24(SB)/4, $6
-DATA coiota<>+28(SB)/4, $7
-DATA coiota<>+32(SB)/4, $8
-DATA coiota<>+36(SB)/4, $9
-DATA coiota<>+40(SB)/4, $10
-DATA coiota<>+44(SB)/4, $11
-DATA coiota<>+48(SB)/4, $12
-DATA coiota<>+52(SB)/4, $13
-DATA coiota<>+56(SB)/4, $14
-DATA coiota<>+60(SB)/4, $15
-GLOBL coiota<>(SB), RODATA|NOPTR, $64
-
 // func coTiles1(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 TEXT ·coTiles1(SB), NOSPLIT, $0-80
 	MOVQ k+0(FP), CX
