@@ -186,6 +186,9 @@ kernel("kernelAVX512Strided", 12, 32, "Z", 16, out, strided=True)
 # The right edge of C when at most 8 columns are left: half the FMAs of the
 # 6x16 kernel, reading the first 8 columns of a packed 16-wide panel (ldb 16).
 kernel("kernelAVX2Half", 6, 8, "Y", 8, out, strided=True)
+# The same for AVX-512 with at most 16 columns left: the 12x32 kernel's
+# first 16 columns (N = 169, a 13x13 map: 176 columns computed, not 192).
+kernel("kernelAVX512Half", 12, 16, "Z", 16, out, strided=True)
 rows8("kernelAVX2Rows8", out)
 pack("packRows16AVX", 16, out)
 pack("packRows32AVX", 32, out)

@@ -29,6 +29,9 @@ func rows8AVX2(kc int, a []float32, lda int, b []float32, ldb int, c []float32, 
 }
 
 //go:noescape
+func kernelAVX512Half(kc int, a, b, c *float32, ldc, ldb int, acc bool)
+
+//go:noescape
 func kernelAVX512Strided(kc int, a, b, c *float32, ldc, ldb int, acc bool)
 
 var avx2Kernel = kernel{name: "avx2-6x16", mr: 6, nr: 16, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
@@ -115,6 +118,11 @@ var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int,
 	_ = b[(kc-1)*ldb+31]
 	_ = c[11*ldc+31]
 	kernelAVX512Strided(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
+}, halfNR: 16, half: func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	_ = a[kc*12-1]
+	_ = b[(kc-1)*ldb+15]
+	_ = c[11*ldc+15]
+	kernelAVX512Half(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
 }, rows8: rows8AVX2, rows: tileColumn(12, 32, kernelAVX512Tiles), grid: []gridKernel{grid12x32, grid8x32, grid4x24},
 	gemv: gemvPanels(32, gemvPanels32AVX512)}
 
