@@ -586,7 +586,7 @@ func newSplit(ni *NodeInfo) (Kernel, error) {
 		for i, s := range sizes {
 			shape := append([]int(nil), x.Shape...)
 			shape[ax] = s
-			t := ctx.New(x.DType, shape)
+			t := ctx.Empty(x.DType, shape) // every element is written below
 			c := copierOf(t, x)
 			for o := 0; o < outer; o++ {
 				c.run(o*s*inner, o*dim*inner+off*inner, s*inner)
@@ -658,7 +658,7 @@ func newSlice(ni *NodeInfo) (Kernel, error) {
 			start, count := sliceRange(starts[i], ends[i], s, x.Shape[ax])
 			st[ax], step[ax], shape[ax] = start, s, count
 		}
-		out := ctx.New(x.DType, shape)
+		out := ctx.Empty(x.DType, shape) // every element is written below
 		if out.Len() == 0 {
 			return one(out), nil
 		}
@@ -724,7 +724,7 @@ func newGather(ni *NodeInfo) (Kernel, error) {
 		}
 		dim := x.Shape[ax]
 		shape := append(append(append([]int(nil), x.Shape[:ax]...), idxT.Shape...), x.Shape[ax+1:]...)
-		out := ctx.New(x.DType, shape)
+		out := ctx.Empty(x.DType, shape) // every element is written below
 		outer := graph.Numel(x.Shape[:ax])
 		inner := graph.Numel(x.Shape[ax+1:])
 		c := copierOf(out, x)
@@ -758,7 +758,7 @@ func newGatherElements(ni *NodeInfo) (Kernel, error) {
 		if idxT.Rank() != x.Rank() {
 			return nil, fmt.Errorf("indices rank %d differs from data rank %d", idxT.Rank(), x.Rank())
 		}
-		out := ctx.New(x.DType, idxT.Shape)
+		out := ctx.Empty(x.DType, idxT.Shape) // every element is written below
 		for d, n := range idxT.Shape {
 			if d != ax && n > x.Shape[d] {
 				return nil, fmt.Errorf("indices shape %v exceeds data shape %v on axis %d", idxT.Shape, x.Shape, d)
@@ -1335,7 +1335,7 @@ func newConstantOfShape(ni *NodeInfo) (Kernel, error) {
 				return nil, fmt.Errorf("negative dimension in shape %v", shape)
 			}
 		}
-		out := ctx.New(value.DType, shape)
+		out := ctx.Empty(value.DType, shape) // every element is written below
 		c := copierOf(out, value)
 		for i := 0; i < out.Len(); i++ {
 			c.run(i, 0, 1)

@@ -66,7 +66,27 @@ func (p *bufferPool) get(n int) unsafe.Pointer {
 		p.made++
 	}
 	p.out[b] = c
+	if poisonBuffers {
+		fillBytes(unsafe.Slice((*byte)(b), c), 0xff)
+	}
 	return b
+}
+
+// poisonBuffers, set by tests, fills every buffer the pool hands out with
+// 0xff bytes (NaN floats, -1 integers) before a kernel gets it, so that a
+// kernel that takes an Empty tensor and leaves an element unwritten shows
+// it: a fresh Go allocation is zero, which would pass for a written 0.
+var poisonBuffers = false
+
+// fillBytes sets every byte of b to v, doubling copies.
+func fillBytes(b []byte, v byte) {
+	if len(b) == 0 {
+		return
+	}
+	b[0] = v
+	for k := 1; k < len(b); k *= 2 {
+		copy(b[k:], b[:k])
+	}
 }
 
 // put takes back a buffer get handed out; anything else is ignored.
