@@ -1102,10 +1102,11 @@ func newPad(ni *NodeInfo) (Kernel, error) {
 				return nil, fmt.Errorf("reflect padding needs at least 2 elements on axis %d", i)
 			}
 		}
-		// Constant padding fills the output first; the other modes write
-		// every element.
+		// Constant padding fills the output first, except for float32 ones,
+		// whose row loop (padRowsF32) writes the constant where it goes;
+		// the other modes write every element.
 		var out *graph.Tensor
-		if mode == "constant" {
+		if mode == "constant" && !(x.DType == graph.Float && x.Rank() > 0) {
 			out = ctx.New(x.DType, shape)
 			if err := fillConst(out, value); err != nil {
 				return nil, err
@@ -1167,7 +1168,7 @@ func newPad(ni *NodeInfo) (Kernel, error) {
 		of32, _ := out.Data().([]float32)
 		xf32, _ := x.Data().([]float32)
 		if of32 != nil && xf32 != nil {
-			padRowsF32(ctx, of32, xf32, rowSources(shape[:last], maps[:last], xs[:last]), width, lo, hi, full[last], lastMap, mode == "constant")
+			padRowsF32(ctx, of32, xf32, rowSources(shape[:last], maps[:last], xs[:last]), width, lo, hi, full[last], lastMap, mode == "constant", float32(value))
 			return one(out), nil
 		}
 		parallelFor(threadsFor(ctx, out.Len(), 1<<15), rows, func(r0, r1 int) {
@@ -1243,19 +1244,22 @@ func rowSources(shape []int, maps [][]int, xs []int) []int {
 
 // padRowsF32 is Pad's row loop for float32: row i of the output (width
 // floats) takes input columns [lo-before, hi-before) of the row at src[i]
-// in one copy, and its padded columns through the last axis's map (not
-// with constant padding: the fill wrote them). A row whose source is -1
-// keeps the fill.
-func padRowsF32(ctx *Context, od, xd []float32, src []int, width, lo, hi, before int, lastMap []int, constant bool) {
+// in one copy, and its padded columns through the last axis's map, or with
+// constant padding cv; a row whose source is -1 (constant padding) is all
+// cv. It writes every element: the output comes uncleared.
+func padRowsF32(ctx *Context, od, xd []float32, src []int, width, lo, hi, before int, lastMap []int, constant bool, cv float32) {
 	parallelFor(threadsFor(ctx, len(src)*width, 1<<15), len(src), func(r0, r1 int) {
 		for row := r0; row < r1; row++ {
 			s := src[row]
-			if s < 0 {
+			o := od[row*width : (row+1)*width]
+			if s < 0 { // a row of padding (constant mode only)
+				fillSlice(o, cv)
 				continue
 			}
-			o := od[row*width : (row+1)*width]
 			copy(o[lo:hi], xd[s+lo-before:])
 			if constant {
+				fillSlice(o[:lo], cv)
+				fillSlice(o[hi:], cv)
 				continue
 			}
 			for j, m := range lastMap[:lo] {

@@ -30,7 +30,7 @@ func TestPoisonBuffersFillEmptyNotNew(t *testing.T) {
 }
 
 // TestMovementWritesEveryElement runs the data-movement ops that take
-// their outputs Empty (undefined contents) on zeros from a poisoned pool:
+// their outputs Empty (Pad: constant padding of float32) (undefined contents) on zeros from a poisoned pool:
 // an element they leave unwritten would be NaN.
 func TestMovementWritesEveryElement(t *testing.T) {
 	poisonBuffers = true
@@ -49,6 +49,7 @@ func TestMovementWritesEveryElement(t *testing.T) {
 		{"Gather", []*graph.Tensor{zeros, i64([]int{3}, 5, 0, 2)}},
 		{"GatherElements", []*graph.Tensor{zeros, i64([]int{2, 3, 5, 7}, idx...)}},
 		{"ConstantOfShape", []*graph.Tensor{i64([]int{3}, 3, 4, 5)}},
+		{"Pad", []*graph.Tensor{zeros, i64([]int{8}, 0, 1, 2, 0, 1, 2, 1, 3)}},
 	}
 	for _, c := range cases {
 		var attrs []*onnxpb.AttributeProto
