@@ -14,10 +14,18 @@ import (
 // int64 (uint64 through uint64), floats through float64; float to integer
 // truncates toward zero; strings parse and format numbers.
 func castTensor(x *graph.Tensor, to graph.DataType) (*graph.Tensor, error) {
+	return castTensorIn(nil, x, to)
+}
+
+// castTensorIn is castTensor with the output from ctx's pool, uncleared
+// (every path below writes every element; strings, which the pool does not
+// hold, get a new tensor): a Cast of a feature map allocated its output
+// from the Go heap each run, cleared it, and left it to the collector.
+func castTensorIn(ctx *Context, x *graph.Tensor, to graph.DataType) (*graph.Tensor, error) {
 	if x.DType == to {
 		return x, nil
 	}
-	out := graph.NewTensor(to, x.Shape)
+	out := ctx.Empty(to, x.Shape)
 	if to == graph.String {
 		return out, castToString(x, out)
 	}
@@ -325,11 +333,11 @@ func newCast(ni *NodeInfo) (Kernel, error) {
 	if !to.Known() {
 		return nil, fmt.Errorf("Cast to unknown type %d", to)
 	}
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
-		t, err := castTensor(in[0], to)
+		t, err := castTensorIn(ctx, in[0], to)
 		if err != nil {
 			return nil, err
 		}
@@ -338,11 +346,11 @@ func newCast(ni *NodeInfo) (Kernel, error) {
 }
 
 func newCastLike(*NodeInfo) (Kernel, error) {
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 2); err != nil {
 			return nil, err
 		}
-		t, err := castTensor(in[0], in[1].DType)
+		t, err := castTensorIn(ctx, in[0], in[1].DType)
 		if err != nil {
 			return nil, err
 		}
