@@ -161,7 +161,7 @@ func init() {
 	Register("", "Clip", 1, newClip)
 	activations["Clip"] = clipActivation
 	Register("", "Not", 1, func(*NodeInfo) (Kernel, error) {
-		return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 			if err := need(in, 1); err != nil {
 				return nil, err
 			}
@@ -169,7 +169,7 @@ func init() {
 			if !ok {
 				return nil, fmt.Errorf("Not needs a bool tensor")
 			}
-			out := graph.NewTensor(graph.Bool, in[0].Shape)
+			out := ctx.Empty(graph.Bool, in[0].Shape) // every element is written below
 			o := out.Data().([]bool)
 			for i, v := range x {
 				o[i] = !v
@@ -182,7 +182,7 @@ func init() {
 		Register("", op, 9, func(ni *NodeInfo) (Kernel, error) {
 			a := attrsOf(ni.Node)
 			pos, neg := a.Int("detect_positive", 1) != 0, a.Int("detect_negative", 1) != 0
-			return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+			return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 				if err := need(in, 1); err != nil {
 					return nil, err
 				}
@@ -190,7 +190,7 @@ func init() {
 				if err != nil {
 					return nil, err
 				}
-				out := graph.NewTensor(graph.Bool, in[0].Shape)
+				out := ctx.Empty(graph.Bool, in[0].Shape) // every element is written below
 				o := out.Data().([]bool)
 				for i, v := range x {
 					if op == "IsNaN" {
@@ -221,7 +221,7 @@ func unaryNumeric(op string, since int64, f func(float64) float64, f32 sliceFn) 
 				applySlice(ctx, f32, out.Float32s(), x.Float32s())
 				return one(out), nil
 			}
-			out := graph.NewTensor(x.DType, x.Shape)
+			out := ctx.Empty(x.DType, x.Shape) // every case writes every element
 			switch d := x.Data().(type) {
 			case []float32:
 				o := out.Float32s()

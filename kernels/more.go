@@ -739,7 +739,7 @@ func newLRN(ni *NodeInfo) (Kernel, error) {
 	if size < 1 {
 		return nil, fmt.Errorf("LRN size must be positive")
 	}
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
@@ -749,7 +749,7 @@ func newLRN(ni *NodeInfo) (Kernel, error) {
 		}
 		n, c := x.Shape[0], x.Shape[1]
 		plane := graph.Numel(x.Shape[2:])
-		out := graph.NewTensor(graph.Float, x.Shape)
+		out := ctx.Empty(graph.Float, x.Shape) // every element is written below
 		xd, od := x.Float32s(), out.Float32s()
 		lo, hi := (size-1)/2, (size-1)-(size-1)/2
 		for b := 0; b < n; b++ {
