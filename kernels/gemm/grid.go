@@ -38,6 +38,15 @@ type gridKernel struct {
 	narrow [4]gridFn
 }
 
+// fnFor is the kernel for a panel whose groups lie at ds: contig where
+// they are consecutive (a panel within one input row, or gathered), else fn.
+func (gk *gridKernel) fnFor(ds [4]int) gridFn {
+	if gk.contig != nil && ds == [4]int{0, 8, 16, 24} {
+		return gk.contig
+	}
+	return gk.fn
+}
+
 // gridFn computes a grid kernel's column of tiles (see gridKernel).
 type gridFn func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc accMode, rows int, bias []float32)
 
@@ -286,10 +295,7 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, m0, m1, j0, j1 int, b
 				// (from row ir on) unless accD or bias is nil.
 				var run func(ir, rows int, dst []float32, ldd int, accD accMode, bias []float32)
 				if inPlace {
-					fn := gk.fn
-					if gk.contig != nil && ds == seqDs {
-						fn = gk.contig
-					}
+					fn := gk.fnFor(ds)
 					run = func(ir, rows int, dst []float32, ldd int, accD accMode, bias []float32) {
 						fn(kc, p.block(ir, pc, kc), g.Data[base:], offs, ds[:], dst, ldd, accD, rows, bias)
 					}
@@ -307,10 +313,7 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, m0, m1, j0, j1 int, b
 								seq[i] = i * nr
 							}
 						}
-						fn := gk.fn
-						if gk.contig != nil {
-							fn = gk.contig
-						}
+						fn := gk.fnFor(seqDs)
 						run = func(ir, rows int, dst []float32, ldd int, accD accMode, bias []float32) {
 							fn(kc, p.block(ir, pc, kc), panel, seq[:kc], seqDs[:], dst, ldd, accD, rows, bias)
 						}
