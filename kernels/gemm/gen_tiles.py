@@ -247,7 +247,7 @@ def kernel4x24(name, groups=3):
     store_tile(w, name, 4, groups, 80, "CX")
     return out
 
-def kernel_avx512(name, offs, mr, contiguous=False):
+def kernel_avx512(name, offs, mr, contiguous=False, regbcast=False):
     """The AVX-512 mr x 32 tile (mr 12 or 8), B read in place (row p at
     b + p*ldb) or, with offs, through offsets as the AVX2 offsets kernels
     read it: four 8-wide groups per row p, at offs[p] and offs[p]+d1, d2,
@@ -261,7 +261,16 @@ def kernel_avx512(name, offs, mr, contiguous=False):
     two 512-bit loads a row. The inserts run on a port the FMAs use, so
     paired in L1 these kernels take 0.90x the time (12 rows, 144 taps), and
     0.93x with the taps over a 56x56 layout; the same FMAs in the same
-    order, so the same bits."""
+    order, so the same bits.
+
+    regbcast: A's values are broadcast to a register (VBROADCASTSS, one of
+    Z26-Z29 in turn) that the row's two FMAs read, instead of each FMA's
+    embedded broadcast: 12 loads a k step instead of 24. Zen 5 runs the
+    FMAs at two a cycle only so (1024^3 GEMM, CPU 0, 3 alternating runs:
+    150-163 -> 169-182 GFLOP/s; 512x784x1152 157-159 -> 177-180), where
+    Sapphire Rapids ran the embedded form in 0.88-0.96 of the time: both
+    are built and the CPU's vendor picks (kernel_amd64.go). Same FMAs in
+    the same order, so the same bits."""
     out = []
     w = out.append
     if offs:
@@ -312,6 +321,12 @@ def kernel_avx512(name, offs, mr, contiguous=False):
     # FMAs then read: fewer instructions for the front end, the same bits.
     # In L1, paired runs: 0.88-0.96 of the time (kc 16-256, 1 and 6 tiles).
     for i in range(mr):
+        if regbcast:
+            t = f"Z{26 + i % 4}"
+            w(f"\tVBROADCASTSS {4*i}(AX), {t}")
+            for j in range(2):
+                w(f"\tVFMADD231PS Z{24+j}, {t}, Z{i*2+j}")
+            continue
         for j in range(2):
             w(f"\tVFMADD231PS.BCST {4*i}(AX), Z{24+j}, Z{i*2+j}")
     w(f"\tADDQ ${4*mr}, AX")
@@ -333,4 +348,8 @@ lines += [""] + kernel_avx512("kernelAVX512Tiles", False, 12) + [""] + kernel_av
 lines += [""] + kernel_avx512("kernelAVX512Offs8Tiles", True, 8)
 lines += [""] + kernel_avx512("kernelAVX512OffsTilesC", True, 12, contiguous=True)
 lines += [""] + kernel_avx512("kernelAVX512Offs8TilesC", True, 8, contiguous=True)
+for base, offs, mr, contig in [("kernelAVX512Tiles", False, 12, False), ("kernelAVX512OffsTiles", True, 12, False),
+                               ("kernelAVX512Offs8Tiles", True, 8, False), ("kernelAVX512OffsTilesC", True, 12, True),
+                               ("kernelAVX512Offs8TilesC", True, 8, True)]:
+    lines += [""] + kernel_avx512(base + "BR", offs, mr, contiguous=contig, regbcast=True)
 open("tiles_amd64.s", "w").write("\n".join(lines) + "\n")

@@ -4,6 +4,31 @@ package gemm
 
 import "golang.org/x/sys/cpu"
 
+// cpuVendor returns CPUID leaf 0's vendor string registers.
+func cpuVendor() (ebx, edx, ecx uint32)
+
+// amdCPU reports an AMD processor ("AuthenticAMD").
+func amdCPU() bool {
+	b, d, c := cpuVendor()
+	return b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163
+}
+
+// regBroadcast picks the AVX-512 tile kernels that broadcast A's values to
+// a register (the ...BR forms, gen_tiles.py's regbcast) over those that
+// fuse the broadcast into the FMAs: on AMD's Zen 5 the fused form's load a
+// FMA held the FMAs below two a cycle (1024^3 GEMM 150-163 -> 169-182
+// GFLOP/s with the register form), on Sapphire Rapids the fused form ran in
+// 0.88-0.96 of the time. Same FMAs in the same order: the same bits.
+var regBroadcast = amdCPU()
+
+// pick returns br when regBroadcast, else emb.
+func pick[F any](emb, br F) F {
+	if regBroadcast {
+		return br
+	}
+	return emb
+}
+
 //go:noescape
 func kernelAVX2(kc int, a, b, c *float32, ldc int, acc bool)
 
@@ -123,7 +148,7 @@ var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int,
 	_ = b[(kc-1)*ldb+15]
 	_ = c[11*ldc+15]
 	kernelAVX512Half(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
-}, rows8: rows8AVX2, rows: tileColumn(12, 32, kernelAVX512Tiles), grid: []gridKernel{grid12x32, grid8x32, grid4x24},
+}, rows8: rows8AVX2, rows: tileColumn(12, 32, pick(kernelAVX512Tiles, kernelAVX512TilesBR)), grid: []gridKernel{grid12x32, grid8x32, grid4x24},
 	gemv: gemvPanels(32, gemvPanels32AVX512)}
 
 //go:noescape
@@ -159,14 +184,14 @@ func tileColumn(mr, nr int, k func(kc int, a, b *float32, ldb int, c *float32, l
 // grid12x32 reads a convolution's input in place for the 12 x 32 kernel:
 // without it every panel of a grid convolution was gathered first, and the
 // AVX-512 machine ran YOLO-style 3x3 convolutions at half the AVX2 speed.
-var grid12x32 = gridKernel{mr: 12, nr: 32, cheap: true, fn: offs32(12, kernelAVX512OffsTiles),
-	contig: offs32(12, kernelAVX512OffsTilesC)}
+var grid12x32 = gridKernel{mr: 12, nr: 32, cheap: true, fn: offs32(12, pick(kernelAVX512OffsTiles, kernelAVX512OffsTilesBR)),
+	contig: offs32(12, pick(kernelAVX512OffsTilesC, kernelAVX512OffsTilesCBR))}
 
 // grid8x32 is the 8-row AVX-512 offsets kernel, for A packed by
 // PackANarrow on AVX-512 machines: 16 or 32 output channels in whole tiles,
 // at the 16-float width the 4x24 AVX2 tiles lack.
-var grid8x32 = gridKernel{mr: 8, nr: 32, fn: offs32(8, kernelAVX512Offs8Tiles),
-	contig: offs32(8, kernelAVX512Offs8TilesC)}
+var grid8x32 = gridKernel{mr: 8, nr: 32, fn: offs32(8, pick(kernelAVX512Offs8Tiles, kernelAVX512Offs8TilesBR)),
+	contig: offs32(8, pick(kernelAVX512Offs8TilesC, kernelAVX512Offs8TilesCBR))}
 
 // offs32 wraps one of the mr-row AVX-512 offsets kernels (four 8-float
 // groups a row, at ds[0..3]) with its bounds checks.
@@ -190,6 +215,21 @@ func kernelAVX512OffsTilesC(kc int, a, b *float32, offs *int, c *float32, ldc, d
 
 //go:noescape
 func kernelAVX512Offs8TilesC(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc accMode, rows int, bias *float32)
+
+//go:noescape
+func kernelAVX512TilesBR(kc int, a, b *float32, ldb int, c *float32, ldc int, acc accMode, rows int, bias *float32)
+
+//go:noescape
+func kernelAVX512OffsTilesBR(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc accMode, rows int, bias *float32)
+
+//go:noescape
+func kernelAVX512Offs8TilesBR(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc accMode, rows int, bias *float32)
+
+//go:noescape
+func kernelAVX512OffsTilesCBR(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc accMode, rows int, bias *float32)
+
+//go:noescape
+func kernelAVX512Offs8TilesCBR(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc accMode, rows int, bias *float32)
 
 //go:noescape
 func kernelAVX512OffsTiles(kc int, a, b *float32, offs *int, c *float32, ldc, d1, d2, d3 int, acc accMode, rows int, bias *float32)
