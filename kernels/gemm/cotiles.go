@@ -91,6 +91,10 @@ func CoTile(p *PackedCo, q, px int, x []float32, base int, offs []int, span int,
 		if pc > 0 {
 			b = nil
 		}
-		coTile(px, kc, &w[pc*32], &x[base], &offs[pc], &tile[0], b, pc == 0, pc+kc == k, &out[at], plane, masks)
+		if regBroadcast {
+			coTileBR(px, kc, &w[pc*32], &x[base], &offs[pc], &tile[0], b, pc == 0, pc+kc == k, &out[at], plane, masks)
+		} else {
+			coTile(px, kc, &w[pc*32], &x[base], &offs[pc], &tile[0], b, pc == 0, pc+kc == k, &out[at], plane, masks)
+		}
 	}
 }

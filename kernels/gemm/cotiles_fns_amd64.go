@@ -8,43 +8,85 @@ package gemm
 func coTiles1(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
+func coTiles1BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
 func coTiles2(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTiles2BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
 func coTiles3(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
+func coTiles3BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
 func coTiles4(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTiles4BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
 func coTiles5(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
+func coTiles5BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
 func coTiles6(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTiles6BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
 func coTiles7(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
+func coTiles7BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
 func coTiles8(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTiles8BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
 func coTiles9(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
+func coTiles9BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
 func coTiles10(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTiles10BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
 func coTiles11(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
+func coTiles11BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
 func coTiles12(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTiles12BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
 func coTiles13(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
+func coTiles13BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
 func coTiles14(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTiles14BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 // haveCoTiles: this build has the kernels.
 const haveCoTiles = true
@@ -82,5 +124,39 @@ func coTile(p int, k int, w, x *float32, offs *int, tile, bias *float32, first, 
 		coTiles13(k, w, x, offs, tile, bias, first, last, out, plane, masks)
 	case 14:
 		coTiles14(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	}
+}
+
+// coTileBR is coTile with the register-broadcast kernels (regBroadcast).
+func coTileBR(p int, k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int) {
+	switch p {
+	case 1:
+		coTiles1BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 2:
+		coTiles2BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 3:
+		coTiles3BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 4:
+		coTiles4BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 5:
+		coTiles5BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 6:
+		coTiles6BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 7:
+		coTiles7BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 8:
+		coTiles8BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 9:
+		coTiles9BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 10:
+		coTiles10BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 11:
+		coTiles11BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 12:
+		coTiles12BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 13:
+		coTiles13BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 14:
+		coTiles14BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
 	}
 }

@@ -8,3 +8,10 @@ const haveCoTiles = false
 func coTile(p int, k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int) {
 	panic("gemm: no CoTile kernels in this build")
 }
+
+// regBroadcast: the register-broadcast kernels are amd64's (kernel_amd64.go).
+const regBroadcast = false
+
+func coTileBR(p int, k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int) {
+	panic("gemm: no CoTile kernels in this build")
+}

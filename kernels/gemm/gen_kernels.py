@@ -7,7 +7,10 @@ registers for the whole k loop: per k step, NR/W vector loads of B, then for eac
 row a broadcast of A[i] and NR/W fused multiply-adds.
 """
 
-def kernel(name, mr, nr, reg, width, out, strided=False):
+def kernel(name, mr, nr, reg, width, out, strided=False, regbcast=False):
+    """regbcast (AVX-512): A's values go to a register by VBROADCASTSS, as
+    the AVX2 kernels do, instead of as the FMAs' embedded broadcasts: the
+    form AMD's Zen 5 runs faster (see gen_tiles.py's kernel_avx512)."""
     vecs = nr // width
     nacc = mr * vecs
     breg = [f"{reg}{nacc + j}" for j in range(vecs)]
@@ -39,7 +42,7 @@ def kernel(name, mr, nr, reg, width, out, strided=False):
     for j in range(vecs):
         w(f"\tVMOVUPS {j * vbytes}(BX), {breg[j]}")
     for i in range(mr):
-        if reg == "Z":
+        if reg == "Z" and not regbcast:
             # AVX-512: A's value as the FMAs' embedded broadcast, fused
             # with them (see gen_tiles.py's kernel_avx512): same bits.
             for j in range(vecs):
@@ -189,6 +192,9 @@ kernel("kernelAVX2Half", 6, 8, "Y", 8, out, strided=True)
 # The same for AVX-512 with at most 16 columns left: the 12x32 kernel's
 # first 16 columns (N = 169, a 13x13 map: 176 columns computed, not 192).
 kernel("kernelAVX512Half", 12, 16, "Z", 16, out, strided=True)
+kernel("kernelAVX512BR", 12, 32, "Z", 16, out, regbcast=True)
+kernel("kernelAVX512StridedBR", 12, 32, "Z", 16, out, strided=True, regbcast=True)
+kernel("kernelAVX512HalfBR", 12, 16, "Z", 16, out, strided=True, regbcast=True)
 rows8("kernelAVX2Rows8", out)
 pack("packRows16AVX", 16, out)
 pack("packRows32AVX", 32, out)

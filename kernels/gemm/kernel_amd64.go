@@ -36,6 +36,15 @@ func kernelAVX2(kc int, a, b, c *float32, ldc int, acc bool)
 func kernelAVX512(kc int, a, b, c *float32, ldc int, acc bool)
 
 //go:noescape
+func kernelAVX512BR(kc int, a, b, c *float32, ldc int, acc bool)
+
+//go:noescape
+func kernelAVX512StridedBR(kc int, a, b, c *float32, ldc, ldb int, acc bool)
+
+//go:noescape
+func kernelAVX512HalfBR(kc int, a, b, c *float32, ldc, ldb int, acc bool)
+
+//go:noescape
 func kernelAVX2Strided(kc int, a, b, c *float32, ldc, ldb int, acc bool)
 
 //go:noescape
@@ -137,17 +146,17 @@ var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int,
 	_ = a[kc*12-1]
 	_ = b[kc*32-1]
 	_ = c[11*ldc+31]
-	kernelAVX512(kc, &a[0], &b[0], &c[0], ldc, acc)
+	pick(kernelAVX512, kernelAVX512BR)(kc, &a[0], &b[0], &c[0], ldc, acc)
 }, strided: func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool) {
 	_ = a[kc*12-1]
 	_ = b[(kc-1)*ldb+31]
 	_ = c[11*ldc+31]
-	kernelAVX512Strided(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
+	pick(kernelAVX512Strided, kernelAVX512StridedBR)(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
 }, halfNR: 16, half: func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool) {
 	_ = a[kc*12-1]
 	_ = b[(kc-1)*ldb+15]
 	_ = c[11*ldc+15]
-	kernelAVX512Half(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
+	pick(kernelAVX512Half, kernelAVX512HalfBR)(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
 }, rows8: rows8AVX2, rows: tileColumn(12, 32, pick(kernelAVX512Tiles, kernelAVX512TilesBR)), grid: []gridKernel{grid12x32, grid8x32, grid4x24},
 	gemv: gemvPanels(32, gemvPanels32AVX512)}
 

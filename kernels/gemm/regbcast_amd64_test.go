@@ -54,6 +54,49 @@ func TestRegBroadcastSameBits(t *testing.T) {
 			}
 		}
 	}
+	// The packed-panel kernels: plain (ldb 32), strided and the 16-wide half.
+	for _, acc := range []bool{false, true} {
+		a, b, c0 := fill(kc*12), fill(kc*48), fill(12*ldc)
+		want, got := append([]float32(nil), c0...), append([]float32(nil), c0...)
+		kernelAVX512(kc, &a[0], &b[0], &want[0], ldc, acc)
+		kernelAVX512BR(kc, &a[0], &b[0], &got[0], ldc, acc)
+		same("kernelAVX512", want, got)
+		copy(want, c0)
+		copy(got, c0)
+		kernelAVX512Strided(kc, &a[0], &b[0], &want[0], ldc, 48, acc)
+		kernelAVX512StridedBR(kc, &a[0], &b[0], &got[0], ldc, 48, acc)
+		same("kernelAVX512Strided", want, got)
+		copy(want, c0)
+		copy(got, c0)
+		kernelAVX512Half(kc, &a[0], &b[0], &want[0], ldc, 48, acc)
+		kernelAVX512HalfBR(kc, &a[0], &b[0], &got[0], ldc, 48, acc)
+		same("kernelAVX512Half", want, got)
+	}
+	// The co-tiles, every pixel count, first/last k blocks, with and without a bias.
+	for px := 1; px <= 14; px++ {
+		const k, plane = 19, 20
+		w, x, bias := fill(k*32), fill(600), fill(32)
+		off := make([]int, k)
+		for i := range off {
+			off[i] = r.IntN(500)
+		}
+		for _, fl := range [][2]bool{{true, true}, {true, false}, {false, true}, {false, false}} {
+			for _, b := range [][]float32{nil, bias} {
+				tile0, out0 := fill(CoTileFloats), fill(32*plane)
+				tw, ow := append([]float32(nil), tile0...), append([]float32(nil), out0...)
+				tg, og := append([]float32(nil), tile0...), append([]float32(nil), out0...)
+				var bp *float32
+				if b != nil {
+					bp = &b[0]
+				}
+				masks := 0x5ffff3ff
+				coTile(px, k, &w[0], &x[0], &off[0], &tw[0], bp, fl[0], fl[1], &ow[0], plane, masks)
+				coTileBR(px, k, &w[0], &x[0], &off[0], &tg[0], bp, fl[0], fl[1], &og[0], plane, masks)
+				same("coTile tile", tw, tg)
+				same("coTile out", ow, og)
+			}
+		}
+	}
 	offs := []struct {
 		name    string
 		mr      int
