@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"github.com/onnxq/onnxq/kernels"
 	"github.com/onnxq/onnxq/kernels/parallel"
 	"github.com/onnxq/onnxq/npy"
+	"golang.org/x/sys/unix"
 )
 
 // Each block of runs happens in a child process (benchort re-executed with
@@ -51,6 +53,7 @@ type block struct {
 	minRuns    int           // at least this many timed runs
 	maxRuns    int           // at most this many
 	slice      time.Duration // keep running past minRuns until this much time went by
+	cpu        int           // the CPU the child runs on, -1 for any
 }
 
 func (b block) engineName() string {
@@ -73,7 +76,7 @@ func (b block) args() []string {
 	}
 	a := []string{childArg, "-engine", engine, "-threads", strconv.Itoa(b.threads), "-model", b.model,
 		"-warmups", strconv.Itoa(b.warmups), "-min", strconv.Itoa(b.minRuns), "-max", strconv.Itoa(b.maxRuns),
-		"-slice", b.slice.String()}
+		"-slice", b.slice.String(), "-cpu", strconv.Itoa(b.cpu)}
 	if b.noSpinning {
 		a = append(a, "-no-spinning")
 	}
@@ -117,6 +120,7 @@ func parseBlock(args []string) (block, error) {
 	fs.IntVar(&b.minRuns, "min", 1, "")
 	fs.IntVar(&b.maxRuns, "max", 1, "")
 	fs.DurationVar(&b.slice, "slice", 0, "")
+	fs.IntVar(&b.cpu, "cpu", -1, "")
 	b.inputs = inputFlags{}
 	fs.Var(inputFlags(b.inputs), "input", "")
 	if err := fs.Parse(args); err != nil {
@@ -143,6 +147,11 @@ func childMain(args []string, stdout io.Writer) error {
 	b, err := parseBlock(args)
 	if err != nil {
 		return err
+	}
+	if b.cpu >= 0 {
+		if err := pinProcess(b.cpu); err != nil {
+			return err
+		}
 	}
 	in := map[string]*graph.Tensor{}
 	for name, path := range b.inputs {
@@ -308,4 +317,27 @@ func firstLine(b []byte) string {
 		}
 	}
 	return ""
+}
+
+// pinProcess moves every thread of the process to one CPU: the threads the
+// Go runtime has started by now, one by one (an affinity is a thread's),
+// and through them the threads started later (ORT's pool, Go's), which
+// inherit their creator's.
+func pinProcess(cpu int) error {
+	var set unix.CPUSet
+	set.Set(cpu)
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return fmt.Errorf("pin to CPU %d: %v", cpu, err)
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := unix.SchedSetaffinity(tid, &set); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("pin to CPU %d: %v", cpu, err)
+		}
+	}
+	return nil
 }

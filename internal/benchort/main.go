@@ -60,6 +60,7 @@ func main() {
 	scaling := flag.Bool("scaling", false, "print each engine's 2-thread speedup over 1 thread instead of onnxq / ORT")
 	flag.DurationVar(&near.limit, "near", 0, "before each block of 2-thread runs, wait up to this long for the two CPUs' cross-core round trip to be under 150 ns (a VM that moves its virtual CPUs apart for minutes); 0: do not wait")
 	flag.DurationVar(&quiet.limit, "quiet", 0, "before each block of runs, wait up to this long for the machine's CPUs to be 90% idle (a shared machine); 0: do not wait")
+	flag.IntVar(&run.pin, "pin", 0, "run every 1-thread block, both engines', on this CPU (-1: wherever the kernel places it): a VM's virtual CPUs can differ in speed for minutes (the Zen 5 VM's CPU 1 ran onnxq's YOLO 15.6 ms against CPU 0's 11.8), and blocks placed at random then mix them")
 	clockFlag := flag.String("clock", "both", "wall, thread (CPU time of the calling thread, 1 thread only) or both (thread CPU beside wall at 1 thread)")
 	flag.Parse()
 	var threadCounts []int
@@ -268,7 +269,10 @@ type engine struct {
 
 // run is where the child processes come from: this program, and ORT's
 // library for them to load.
-var run struct{ exe, ortLib string }
+var run struct {
+	exe, ortLib string
+	pin         int // CPU for 1-thread blocks, -1 for none
+}
 
 // timeEngines times each engine's runs in blocks that rotate between the
 // engines, each block a child process (warm-up, then timed runs), and
@@ -290,7 +294,7 @@ func timeEngines(m model, es []engine, minRuns, maxRuns int, budget time.Duratio
 				near.before()
 			}
 			ss, err := runBlock(run.exe, block{onnxq: e.onnxq, threads: e.threads, noSpinning: e.noSpinning, account: e.account,
-				model: m.path, inputs: m.files, ortLib: run.ortLib, warmups: 2,
+				model: m.path, inputs: m.files, ortLib: run.ortLib, warmups: 2, cpu: pinFor(e.threads),
 				minRuns: perBlock, maxRuns: maxRuns - len(ts[i]), slice: slice / time.Duration(n)})
 			if err != nil {
 				fail(fmt.Errorf("%s: %v", m.name, err))
@@ -454,4 +458,12 @@ func fail(err error) {
 func usage(err error) {
 	fmt.Fprintln(os.Stderr, "benchort:", err)
 	os.Exit(2)
+}
+
+// pinFor is the CPU a block of threads runs on: -pin's at 1 thread, none (-1) above.
+func pinFor(threads int) int {
+	if threads == 1 {
+		return run.pin
+	}
+	return -1
 }
