@@ -35,6 +35,7 @@ import (
 	"github.com/onnxq/onnxq/kernels/gemm"
 	"github.com/onnxq/onnxq/npy"
 	"github.com/onnxq/onnxq/testmodels"
+	"golang.org/x/sys/unix"
 )
 
 type model struct {
@@ -60,7 +61,7 @@ func main() {
 	scaling := flag.Bool("scaling", false, "print each engine's 2-thread speedup over 1 thread instead of onnxq / ORT")
 	flag.DurationVar(&near.limit, "near", 0, "before each block of 2-thread runs, wait up to this long for the two CPUs' cross-core round trip to be under 150 ns (a VM that moves its virtual CPUs apart for minutes); 0: do not wait")
 	flag.DurationVar(&quiet.limit, "quiet", 0, "before each block of runs, wait up to this long for the machine's CPUs to be 90% idle (a shared machine); 0: do not wait")
-	flag.IntVar(&run.pin, "pin", 0, "run every 1-thread block, both engines', on this CPU (-1: wherever the kernel places it): a VM's virtual CPUs can differ in speed for minutes (the Zen 5 VM's CPU 1 ran onnxq's YOLO 15.6 ms against CPU 0's 11.8), and blocks placed at random then mix them")
+	flag.IntVar(&run.pin, "pin", -2, "run every 1-thread block, both engines', on this CPU (-2: the first CPU this process may use; -1: wherever the kernel places it): a VM's virtual CPUs can differ in speed for minutes (the Zen 5 VM's CPU 1 ran onnxq's YOLO 15.6 ms against CPU 0's 11.8), and blocks placed at random then mix them")
 	clockFlag := flag.String("clock", "both", "wall, thread (CPU time of the calling thread, 1 thread only) or both (thread CPU beside wall at 1 thread)")
 	flag.Parse()
 	var threadCounts []int
@@ -87,6 +88,9 @@ func main() {
 				usage(fmt.Errorf("-clock thread: thread CPU time covers the calling thread only, so it needs -threads 1 (got %q)", *threadList))
 			}
 		}
+	}
+	if err := choosePin(); err != nil {
+		usage(err)
 	}
 	tb := tbShim{}
 	run.ortLib = testdata.ORTLibrary(tb)
@@ -466,4 +470,28 @@ func pinFor(threads int) int {
 		return run.pin
 	}
 	return -1
+}
+
+// choosePin resolves -pin against the CPUs this process may run on.
+func choosePin() error {
+	if run.pin == -1 {
+		return nil
+	}
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return fmt.Errorf("-pin: %v", err)
+	}
+	if run.pin >= 0 {
+		if !set.IsSet(run.pin) {
+			return fmt.Errorf("-pin %d: not one of the CPUs this process may use", run.pin)
+		}
+		return nil
+	}
+	for cpu := 0; cpu < 1024; cpu++ {
+		if set.IsSet(cpu) {
+			run.pin = cpu
+			return nil
+		}
+	}
+	return fmt.Errorf("-pin: this process may use no CPU")
 }
