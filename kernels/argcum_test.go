@@ -97,3 +97,37 @@ func TestArgRowsBlocks(t *testing.T) {
 		}
 	}
 }
+
+// TestArgOfRowMatchesScan: the last axis's two-pass ArgMax/ArgMin against
+// the scan it replaces, on rows long enough for the SIMD passes (and their
+// ragged ends), with ties, -0 and +0, infinities and NaNs (also first).
+func TestArgOfRowMatchesScan(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.Copysign(0, -1)), 0}
+	for trial := 0; trial < 400; trial++ {
+		n := 1 + r.IntN(300)
+		row := make([]float32, n)
+		for i := range row {
+			row[i] = float32(r.IntN(7)) - 3
+			if r.IntN(10) == 0 {
+				row[i] = special[r.IntN(len(special))]
+			}
+		}
+		if trial%17 == 0 {
+			row[0] = float32(math.NaN())
+		}
+		for _, isMax := range []bool{true, false} {
+			for _, last := range []bool{false, true} {
+				b, bi := row[0], 0
+				for j, v := range row {
+					if (isMax && v > b) || (!isMax && v < b) || (last && v == b) {
+						b, bi = v, j
+					}
+				}
+				if got := argOfRow(row, isMax, last); got != bi {
+					t.Fatalf("trial %d max %v last %v, row %v: %d, the scan %d", trial, isMax, last, row, got, bi)
+				}
+			}
+		}
+	}
+}

@@ -234,6 +234,41 @@ func newArgReduce(isMax bool) Factory {
 	}
 }
 
+// argOfRow is the index a scan of row picks (the general loop's: b, bi =
+// v, j whenever v beats b, from row[0]), found in two passes that need no
+// branch per value: the extreme value with NaNs skipped (SIMD), then the
+// first (or with last the last) index holding a value equal to it. They
+// agree: NaN never beats anything, so a NaN at row[0] keeps index 0 and
+// any other NaN is passed over; among the others the scan ends on the
+// first (last) of the values equal to the extreme, -0 and +0 alike. A
+// 64x8192 ArgMax over the last axis took 5.3x ONNX Runtime's time
+// scanning (its branch mispredicted on the Zen 5 VM: 4.4 ns a value).
+func argOfRow(row []float32, isMax, last bool) int {
+	if row[0] != row[0] {
+		return 0
+	}
+	var m float32
+	if isMax {
+		m = vec.MaxOf(row)
+	} else {
+		m, _ = vec.MinMax(row)
+	}
+	if last {
+		for j := len(row) - 1; j > 0; j-- {
+			if row[j] == m {
+				return j
+			}
+		}
+		return 0
+	}
+	for j, v := range row {
+		if v == m {
+			return j
+		}
+	}
+	return 0
+}
+
 // argRows is ArgMax (isMax) or ArgMin of float32 x along the middle of
 // outer x dim x inner, walking rows of inner values (a segmentation map's
 // classes are planes) with the general loop's comparisons, in float32: the
@@ -242,16 +277,9 @@ func argRows(ctx *Context, x []float32, od []int64, outer, dim, inner int, isMax
 	if dim == 0 {
 		return
 	}
-	if inner == 1 { // the last axis: a scan of each row
+	if inner == 1 { // the last axis: each row on its own
 		for o := range outer {
-			row := x[o*dim : (o+1)*dim]
-			b, bi := row[0], 0
-			for j, v := range row {
-				if (isMax && v > b) || (!isMax && v < b) || (last && v == b) {
-					b, bi = v, j
-				}
-			}
-			od[o] = int64(bi)
+			od[o] = int64(argOfRow(x[o*dim:(o+1)*dim], isMax, last))
 		}
 		return
 	}
