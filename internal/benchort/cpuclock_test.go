@@ -109,11 +109,21 @@ func TestOneThreadPassRunsOnTheCallingThread(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer theirs.Close()
+	var outs map[string]*graph.Tensor
 	for _, e := range []struct {
 		engine string
 		run    func() error
 	}{
-		{"onnxq", func() error { _, err := ours.Run(in[0]); return err }},
+		// Outputs handed back as benchort's child does (child.go), so
+		// the timed runs leave no garbage for a collection on other
+		// threads. (Once, under make test's load and without it, this
+		// read 1.24; the cause was not pinned down, and squeezenet's
+		// output is small: this may not be what made the difference.)
+		{"onnxq", func() (err error) {
+			ours.Recycle(outs)
+			outs, err = ours.Run(in[0])
+			return err
+		}},
 		{"ORT", func() error { _, err := theirs.Run(in[0]); return err }},
 	} {
 		runtime.GC() // as benchort does before each block
