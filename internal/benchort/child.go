@@ -171,19 +171,14 @@ func childMain(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		// A loop hands each run's outputs back with Recycle, as the
-		// session's API asks of callers that run a model over and over
-		// (calibration does): without it every run takes fresh memory
-		// for its outputs, and until the first collection that is fresh
-		// pages (12 us a page fault on the Zen 5 VM: YOLO's 1.2 MB output
-		// made runs 3-27 of a block 25-30% slower: 16.3-16.6 ms against
-		// 12.7-13.1 with Recycle; later runs not).
-		var outs map[string]*graph.Tensor
-		pass := func() (err error) {
-			s.Recycle(outs)
-			outs, err = s.Run(in)
-			return err
-		}
+		// A loop hands each run's outputs back with Recycle (recycling),
+		// as the session's API asks of callers that run a model over and
+		// over (calibration does): without it every run takes fresh
+		// memory for its outputs, and until the first collection that
+		// is fresh pages (12 us a page fault on the Zen 5 VM: YOLO's
+		// 1.2 MB output made runs 3-27 of a block 25-30% slower:
+		// 16.3-16.6 ms against 12.7-13.1 with Recycle; later runs not).
+		pass := recycling(s, in)
 		run = pass
 		if b.account {
 			run = func() error {
@@ -340,4 +335,15 @@ func pinProcess(cpu int) error {
 		}
 	}
 	return nil
+}
+
+// recycling returns a pass of s over in that first hands the previous
+// pass's outputs back (Session.Recycle), as a loop over a model does.
+func recycling(s *kernels.Session, in map[string]*graph.Tensor) func() error {
+	var outs map[string]*graph.Tensor
+	return func() (err error) {
+		s.Recycle(outs)
+		outs, err = s.Run(in)
+		return err
+	}
 }

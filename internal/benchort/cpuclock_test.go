@@ -109,7 +109,6 @@ func TestOneThreadPassRunsOnTheCallingThread(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer theirs.Close()
-	var outs map[string]*graph.Tensor
 	for _, e := range []struct {
 		engine string
 		run    func() error
@@ -119,11 +118,7 @@ func TestOneThreadPassRunsOnTheCallingThread(t *testing.T) {
 		// threads. (Once, under make test's load and without it, this
 		// read 1.24; the cause was not pinned down, and squeezenet's
 		// output is small: this may not be what made the difference.)
-		{"onnxq", func() (err error) {
-			ours.Recycle(outs)
-			outs, err = ours.Run(in[0])
-			return err
-		}},
+		{"onnxq", recycling(ours, in[0])},
 		{"ORT", func() error { _, err := theirs.Run(in[0]); return err }},
 	} {
 		runtime.GC() // as benchort does before each block

@@ -29,6 +29,13 @@ func pick[F any](emb, br F) F {
 	return emb
 }
 
+// The packed-panel AVX-512 kernels avx512Kernel calls, picked once.
+var (
+	kernel512        = pick(kernelAVX512, kernelAVX512BR)
+	kernel512Strided = pick(kernelAVX512Strided, kernelAVX512StridedBR)
+	kernel512Half    = pick(kernelAVX512Half, kernelAVX512HalfBR)
+)
+
 //go:noescape
 func kernelAVX2(kc int, a, b, c *float32, ldc int, acc bool)
 
@@ -146,17 +153,17 @@ var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int,
 	_ = a[kc*12-1]
 	_ = b[kc*32-1]
 	_ = c[11*ldc+31]
-	pick(kernelAVX512, kernelAVX512BR)(kc, &a[0], &b[0], &c[0], ldc, acc)
+	kernel512(kc, &a[0], &b[0], &c[0], ldc, acc)
 }, strided: func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool) {
 	_ = a[kc*12-1]
 	_ = b[(kc-1)*ldb+31]
 	_ = c[11*ldc+31]
-	pick(kernelAVX512Strided, kernelAVX512StridedBR)(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
+	kernel512Strided(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
 }, halfNR: 16, half: func(kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool) {
 	_ = a[kc*12-1]
 	_ = b[(kc-1)*ldb+15]
 	_ = c[11*ldc+15]
-	pick(kernelAVX512Half, kernelAVX512HalfBR)(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
+	kernel512Half(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
 }, rows8: rows8AVX2, rows: tileColumn(12, 32, pick(kernelAVX512Tiles, kernelAVX512TilesBR)), grid: []gridKernel{grid12x32, grid8x32, grid4x24},
 	gemv: gemvPanels(32, gemvPanels32AVX512)}
 
