@@ -64,3 +64,35 @@ func ulp32(v float32) float64 {
 	a := math.Abs(float64(v))
 	return float64(math.Nextafter32(float32(a), float32(math.Inf(1)))) - a
 }
+
+// TestSoftmaxRowsMatchRowByRow: Softmax and LogSoftmax over the last axis
+// take blocks of rows (softmaxRows) and must give softmaxRow's bits for
+// every row, whatever the row count (blocks of 16 and a partial one),
+// with rows of -Inf, NaN and huge values among them.
+func TestSoftmaxRowsMatchRowByRow(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	for _, tc := range []struct{ rows, dim int }{{1, 7}, {15, 33}, {16, 512}, {37, 100}, {50, 1}} {
+		x := make([]float32, tc.rows*tc.dim)
+		for i := range x {
+			x[i] = float32(r.NormFloat64() * 20)
+		}
+		if tc.rows > 3 {
+			x[tc.dim] = float32(math.Inf(-1)) // a -Inf in row 1
+			x[2*tc.dim] = float32(math.NaN()) // a NaN in row 2
+			x[3*tc.dim] = 3e38                // a huge value in row 3
+		}
+		for _, log := range []bool{false, true} {
+			got := make([]float32, len(x))
+			softmaxRows(got, x, tc.dim, log)
+			want := make([]float32, tc.dim)
+			for row := 0; row < tc.rows; row++ {
+				softmaxRow(want, x[row*tc.dim:(row+1)*tc.dim], log)
+				for j, w := range want {
+					if g := got[row*tc.dim+j]; math.Float32bits(g) != math.Float32bits(w) {
+						t.Fatalf("log %v %dx%d row %d col %d: %g in blocks, %g row by row", log, tc.rows, tc.dim, row, j, g, w)
+					}
+				}
+			}
+		}
+	}
+}
