@@ -365,7 +365,7 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 			runStem(ctx, l.stemFor(mg, k.narrow != nil), n, g, mg, xd, od, bias, packs, k.narrow, prog, epi, k.eps, k.reluStores)
 			return out, skip, nil
 		}
-		runGrid(ctx, l, n, g, mg, xd, od, bias, packs, k.narrow, prog, epi, res, sk, k.reluStores)
+		runGrid(ctx, l, n, g, mg, xd, od, bias, packs, k.narrow, prog, epi, k.eps, res, sk, k.reluStores)
 		return out, skip, nil
 	}
 	kk := cg * kh * kw

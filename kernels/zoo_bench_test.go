@@ -11,6 +11,11 @@ import (
 
 // zooSession is a one-thread session of a zoo model and its first sample.
 func zooSession(b *testing.B, name string) (*Session, map[string]*graph.Tensor) {
+	return zooSessionOn(b, name, 1)
+}
+
+// zooSessionOn is zooSession on threads threads.
+func zooSessionOn(b *testing.B, name string, threads int) (*Session, map[string]*graph.Tensor) {
 	m, err := testmodels.Build(name, 1)
 	if err != nil {
 		b.Fatal(err)
@@ -19,11 +24,30 @@ func zooSession(b *testing.B, name string) (*Session, map[string]*graph.Tensor) 
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := NewSession(m, Options{Threads: 1})
+	s, err := NewSession(m, Options{Threads: threads})
 	if err != nil {
 		b.Fatal(err)
 	}
 	return s, in[0]
+}
+
+// BenchmarkBandEpilogueOnStrip times the zoo's ResNets at 2 threads with
+// each band's per-channel epilogue (BatchNormalization's affine, the Relu,
+// the shortcut Add) on the thread's own scratch strip (epiWide) and on the
+// output's planes, alternating run by run; it reports each's median ms
+// (the calling thread's CPU time, which its spin-waits for the other
+// thread keep close to wall time) and their ratio.
+func BenchmarkBandEpilogueOnStrip(b *testing.B) {
+	for _, name := range []string{"resnet20", "resnet-cifar"} {
+		b.Run(name, func(b *testing.B) {
+			s, in := zooSessionOn(b, name, 2)
+			defer func() { noEpiWide = false }()
+			strip, planes := cpuPerPath(b, s, in, 3, func(path int) { noEpiWide = path == 1 })
+			b.ReportMetric(strip, "strip-ms")
+			b.ReportMetric(planes, "planes-ms")
+			b.ReportMetric(strip/planes, "strip/planes")
+		})
+	}
 }
 
 // BenchmarkDepthwiseBlockedVsRows times MobileNetV2 at one thread with its
