@@ -237,3 +237,66 @@ func TestOutputFedBackIsNotRecycled(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedPoolAcrossSessions: sessions made with one Options.Pool and run
+// in turn (each run's outputs recycled) compute what sessions with pools of
+// their own compute, and after the first round of runs take every buffer
+// from the shared pool: it then holds one set of buffers, not one a
+// session (the pool made no buffer in the later rounds).
+func TestSharedPoolAcrossSessions(t *testing.T) {
+	names := []string{"resnet20", "squeezenet"}
+	shared := NewBufferPool()
+	var own, sh []*Session
+	var ins []map[string]*graph.Tensor
+	for _, name := range names {
+		m, err := testmodels.Build(name, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := testmodels.Samples(name, m, 1, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := NewSession(m, Options{Threads: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := NewSession(m, Options{Threads: 1, Pool: shared})
+		if err != nil {
+			t.Fatal(err)
+		}
+		own, sh, ins = append(own, a), append(sh, b), append(ins, in[0])
+	}
+	var made int
+	for round := 0; round < 3; round++ {
+		if round == 1 {
+			made = shared.p.made
+		}
+		for i := range names {
+			want, err := own[i].Run(ins[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := sh[i].Run(ins[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, w := range want {
+				if !slices.Equal(w.Float32s(), got[k].Float32s()) {
+					t.Fatalf("%s round %d: output %s differs with the shared pool", names[i], round, k)
+				}
+			}
+			own[i].Recycle(want)
+			sh[i].Recycle(got)
+		}
+	}
+	if made == 0 {
+		t.Fatal("the sessions did not take their buffers from Options.Pool")
+	}
+	if shared.p.made != made {
+		t.Errorf("the shared pool made %d buffers after the first round (%d in it)", shared.p.made-made, made)
+	}
+	if sep := own[0].ctx.pool.made + own[1].ctx.pool.made; made >= sep {
+		t.Errorf("the shared pool made %d buffers, the two pools of their own %d: nothing shared", made, sep)
+	}
+}

@@ -43,7 +43,23 @@ type Options struct {
 	// in a layer's input made it 8x slower); results then differ only by
 	// less than 2^-126 in magnitude.
 	KeepSubnormals bool
+	// Pool, when set, is where the runs take and return their
+	// intermediate buffers, shared with every session made with the same
+	// Pool; by default each session has a pool of its own. Sessions run
+	// one after another on one model's pieces (sensitivity analysis runs
+	// hundreds of suffix sessions, each once per sample) then keep one set
+	// of buffers instead of one set each. Runs of sessions that share a
+	// pool may overlap: a buffer one of them still uses is then left to the
+	// garbage collector rather than reused.
+	Pool *BufferPool
 }
+
+// BufferPool is the memory sessions reuse for their intermediate tensors
+// (see Options.Pool).
+type BufferPool struct{ p *bufferPool }
+
+// NewBufferPool returns an empty pool for Options.Pool.
+func NewBufferPool() *BufferPool { return &BufferPool{p: newBufferPool()} }
 
 // Session is a graph compiled for repeated runs: kernels resolved, constants
 // decoded and folded, weights packed, and a free plan that drops each
@@ -140,6 +156,9 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 	defer flushSubnormals(opts)()
 	s := &Session{slots: map[string]int{}, opts: opts, ctx: Context{Threads: opts.Threads}, half: half}
 	pool := newBufferPool()
+	if opts.Pool != nil {
+		pool = opts.Pool.p
+	}
 	slot := func(v *graph.Value) int {
 		if v == nil {
 			return -1
