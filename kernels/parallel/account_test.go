@@ -88,9 +88,14 @@ func TestAccountingEstimatesTheSlowestSeat(t *testing.T) {
 		c := cpu(func() { For(2, len(costs), func(i int) { spin(costs[i] * unit) }) })
 		est = append(est, c+Adjustment()-a0)
 	}
+	// The lower bound is loose: the caller's thread may run on another CPU
+	// than when it timed the reference, and a VM's CPUs can differ in speed
+	// for a while (0.73 seen once in make test on the Zen 5 VM, where CPU 1
+	// ran YOLO 1.3x slower than CPU 0); an estimate from the faster seat
+	// (2 units) would still be 0.4.
 	ref, total, got := median(seat0), median(all), median(est)
-	if r := float64(got) / float64(ref); r < 0.85 || r > 1.3 {
-		t.Errorf("estimate of a loop of items 4+1+1+1 on 2 seats: %v, %.2f x seat 0's items run alone (%v); want 0.85-1.3 (all items: %v)", got, r, ref, total)
+	if r := float64(got) / float64(ref); r < 0.6 || r > 1.3 {
+		t.Errorf("estimate of a loop of items 4+1+1+1 on 2 seats: %v, %.2f x seat 0's items run alone (%v); want 0.6-1.3 (all items: %v)", got, r, ref, total)
 	}
 	t.Logf("estimate %v, seat 0 alone %v, all items %v", got, ref, total)
 }
