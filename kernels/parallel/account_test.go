@@ -1,8 +1,10 @@
 package parallel
 
 import (
+	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -75,29 +77,36 @@ func TestAccountingEstimatesTheSlowestSeat(t *testing.T) {
 		return time.Duration(threadCPU() - t0)
 	}
 	// Medians over interleaved tries of seat 0's items run here (the
-	// reference), all items run here, and the estimate of the loop.
-	var seat0, all, est []time.Duration
-	for r := 0; r < 9; r++ {
-		seat0 = append(seat0, cpu(func() { spin(4 * unit); spin(unit) }))
-		all = append(all, cpu(func() {
-			for _, c := range costs {
-				spin(c * unit)
-			}
-		}))
-		a0 := Adjustment()
-		c := cpu(func() { For(2, len(costs), func(i int) { spin(costs[i] * unit) }) })
-		est = append(est, c+Adjustment()-a0)
+	// reference), all items run here, and the estimate of the loop; up to
+	// three rounds of them, the first within 0.85-1.3 passing. One round
+	// is at the mercy of the machine: on the Zen 5 VM, whose two CPUs
+	// differ in speed for a while and slow each other when both run, make
+	// test saw 0.73 once and 1.35 once. A broken estimate is off in every
+	// round: the faster seat's (2 units) would be 0.4, the sum of the
+	// seats' or the caller's whole loop (7 units) 1.4.
+	var tries []string
+	for round := 0; round < 3; round++ {
+		var seat0, all, est []time.Duration
+		for r := 0; r < 9; r++ {
+			seat0 = append(seat0, cpu(func() { spin(4 * unit); spin(unit) }))
+			all = append(all, cpu(func() {
+				for _, c := range costs {
+					spin(c * unit)
+				}
+			}))
+			a0 := Adjustment()
+			c := cpu(func() { For(2, len(costs), func(i int) { spin(costs[i] * unit) }) })
+			est = append(est, c+Adjustment()-a0)
+		}
+		ref, total, got := median(seat0), median(all), median(est)
+		r := float64(got) / float64(ref)
+		t.Logf("estimate %v, seat 0 alone %v, all items %v", got, ref, total)
+		if r >= 0.85 && r <= 1.3 {
+			return
+		}
+		tries = append(tries, fmt.Sprintf("%.2f (%v against %v; all items %v)", r, got, ref, total))
 	}
-	// The lower bound is loose: the caller's thread may run on another CPU
-	// than when it timed the reference, and a VM's CPUs can differ in speed
-	// for a while (0.73 seen once in make test on the Zen 5 VM, where CPU 1
-	// ran YOLO 1.3x slower than CPU 0); an estimate from the faster seat
-	// (2 units) would still be 0.4.
-	ref, total, got := median(seat0), median(all), median(est)
-	if r := float64(got) / float64(ref); r < 0.6 || r > 1.3 {
-		t.Errorf("estimate of a loop of items 4+1+1+1 on 2 seats: %v, %.2f x seat 0's items run alone (%v); want 0.6-1.3 (all items: %v)", got, r, ref, total)
-	}
-	t.Logf("estimate %v, seat 0 alone %v, all items %v", got, ref, total)
+	t.Errorf("estimate of a loop of items 4+1+1+1 on 2 seats against seat 0's items run alone, three rounds: %s; want 0.85-1.3", strings.Join(tries, ", "))
 }
 
 func median(ds []time.Duration) time.Duration {
