@@ -249,23 +249,9 @@ func TestSharedPoolAcrossSessions(t *testing.T) {
 	var own, sh []*Session
 	var ins []map[string]*graph.Tensor
 	for _, name := range names {
-		m, err := testmodels.Build(name, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in, err := testmodels.Samples(name, m, 1, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := NewSession(m, Options{Threads: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := NewSession(m, Options{Threads: 1, Pool: shared})
-		if err != nil {
-			t.Fatal(err)
-		}
-		own, sh, ins = append(own, a), append(sh, b), append(ins, in[0])
+		a, in := zooSessionWith(t, name, Options{Threads: 1})
+		b, _ := zooSessionWith(t, name, Options{Threads: 1, Pool: shared})
+		own, sh, ins = append(own, a), append(sh, b), append(ins, in)
 	}
 	var made int
 	for round := 0; round < 3; round++ {

@@ -11,22 +11,29 @@ import (
 
 // zooSession is a one-thread session of a zoo model and its first sample.
 func zooSession(b *testing.B, name string) (*Session, map[string]*graph.Tensor) {
-	return zooSessionOn(b, name, 1)
+	return zooSessionWith(b, name, Options{Threads: 1})
 }
 
 // zooSessionOn is zooSession on threads threads.
 func zooSessionOn(b *testing.B, name string, threads int) (*Session, map[string]*graph.Tensor) {
+	return zooSessionWith(b, name, Options{Threads: threads})
+}
+
+// zooSessionWith is a session of a zoo model made with opts, and its first
+// sample.
+func zooSessionWith(tb testing.TB, name string, opts Options) (*Session, map[string]*graph.Tensor) {
+	tb.Helper()
 	m, err := testmodels.Build(name, 1)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	in, err := testmodels.Samples(name, m, 1, 1)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	s, err := NewSession(m, Options{Threads: threads})
+	s, err := NewSession(m, opts)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return s, in[0]
 }
