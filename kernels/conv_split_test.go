@@ -1,10 +1,11 @@
 package kernels
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"sort"
+	"slices"
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
@@ -114,8 +115,9 @@ func BenchmarkConvChannelSplit(b *testing.B) {
 	}
 }
 
-func medianOf(v []float64) float64 {
-	sort.Float64s(v)
+// medianOf sorts v and returns its middle value.
+func medianOf[T cmp.Ordered](v []T) T {
+	slices.Sort(v)
 	return v[len(v)/2]
 }
 

@@ -3,7 +3,6 @@ package kernels
 import (
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +61,7 @@ func BenchmarkZooStepScaling(b *testing.B) {
 			// Printed, not logged: the testing package cuts a benchmark's
 			// log after ten lines.
 			fmt.Printf("%s, medians of %d runs a thread count:\n%s", name, len(runs[0]), sb.String())
-			m1, m2 := median(runs[0]), median(runs[1])
+			m1, m2 := medianOf(runs[0]), medianOf(runs[1])
 			b.ReportMetric(us(m1)/1e3, "1T-ms")
 			b.ReportMetric(us(m2)/1e3, "2T-ms")
 			b.ReportMetric(m1.Seconds()/m2.Seconds(), "speedup")
@@ -83,18 +82,13 @@ func stepMedians(p *Profile) []stepMedian {
 	}
 	out := make([]stepMedian, len(p.Steps))
 	for i, st := range p.Steps {
-		out[i] = stepMedian{name: st.Name, med: median(per[i])}
+		var med time.Duration
+		if len(per[i]) > 0 {
+			med = medianOf(per[i])
+		}
+		out[i] = stepMedian{name: st.Name, med: med}
 	}
 	return out
-}
-
-func median(d []time.Duration) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	d = slices.Clone(d)
-	slices.Sort(d)
-	return d[len(d)/2]
 }
 
 func us(d time.Duration) float64 { return d.Seconds() * 1e6 }
