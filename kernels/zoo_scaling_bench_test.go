@@ -12,7 +12,7 @@ import (
 // costs: zoo models (ZOO_SCALING, comma-separated; default resnet20 and
 // squeezenet) run at 1 and 2 threads in one process, ten runs of each in
 // turn per iteration, back to back as calibration runs them, profiled; it
-// logs each step's median at both thread counts and their ratio, and
+// prints each step's median at both thread counts and their ratio, and
 // reports the run medians. Medians per step, not a 2-thread run's total,
 // are what tell a step that lost its speed at 2 threads (a layer whose
 // input the other thread wrote, a pass over another thread's lines) from
@@ -24,11 +24,10 @@ func BenchmarkZooStepScaling(b *testing.B) {
 	}
 	for _, name := range names {
 		b.Run(name, func(b *testing.B) {
-			var ss [2]*Session
 			var runs [2][]time.Duration
 			s1, in := zooSessionWith(b, name, Options{Threads: 1, Profile: true})
 			s2, _ := zooSessionWith(b, name, Options{Threads: 2, Profile: true})
-			ss[0], ss[1] = s1, s2
+			ss := [2]*Session{s1, s2}
 			for i := -1; i < b.N; i++ {
 				for t, s := range ss {
 					for r := 0; r < 10; r++ {
@@ -62,8 +61,8 @@ func BenchmarkZooStepScaling(b *testing.B) {
 			// log after ten lines.
 			fmt.Printf("%s, medians of %d runs a thread count:\n%s", name, len(runs[0]), sb.String())
 			m1, m2 := medianOf(runs[0]), medianOf(runs[1])
-			b.ReportMetric(us(m1)/1e3, "1T-ms")
-			b.ReportMetric(us(m2)/1e3, "2T-ms")
+			b.ReportMetric(m1.Seconds()*1e3, "1T-ms")
+			b.ReportMetric(m2.Seconds()*1e3, "2T-ms")
 			b.ReportMetric(m1.Seconds()/m2.Seconds(), "speedup")
 		})
 	}
