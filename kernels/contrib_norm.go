@@ -35,19 +35,16 @@ func init() {
 // for layer norm the mean and 1/sqrt(var + eps); for RMS norm 0 (nothing is
 // subtracted; ONNX Runtime's mean output is 0 too) and 1/sqrt(mean(x^2) + eps).
 func rowNorm(dst, x, gamma, beta []float32, eps float64, rms bool) (mean, inv float64) {
+	// RMS norm subtracts nothing: adding -0 leaves every x as it is.
+	neg := float32(math.Copysign(0, -1))
 	if rms {
 		inv = 1 / math.Sqrt(vec.SumSqDev(x, 0)/float64(len(x))+eps)
-		vec.MulScalar(dst, x, float32(inv))
 	} else {
 		mean = vec.Sum(x) / float64(len(x))
 		inv = 1 / math.Sqrt(vec.SumSqDev(x, mean)/float64(len(x))+eps)
-		vec.AddScalar(dst, x, -float32(mean))
-		vec.MulScalar(dst, dst, float32(inv))
+		neg = -float32(mean)
 	}
-	vec.Mul(dst, dst, gamma)
-	if beta != nil {
-		vec.Add(dst, dst, beta)
-	}
+	vec.NormAffine(dst, x, gamma, beta, neg, float32(inv))
 	return mean, inv
 }
 

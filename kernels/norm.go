@@ -256,6 +256,12 @@ func newLayerNorm(ni *NodeInfo) (Kernel, error) {
 	a := attrsOf(ni.Node)
 	axis := a.Int("axis", -1)
 	eps := float64(a.Float("epsilon", 1e-5))
+	// The Mean and InvStdDev outputs are made only when the node has them:
+	// exporters leave them off, and two fresh tensors a run would be garbage.
+	stats := false
+	for _, o := range ni.Node.Outputs[min(1, len(ni.Node.Outputs)):] {
+		stats = stats || o != nil
+	}
 	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 2); err != nil {
 			return nil, err
@@ -281,28 +287,33 @@ func newLayerNorm(ni *NodeInfo) (Kernel, error) {
 			bias = broadcastTo(in[2], bshape).Float32s()
 		}
 		out := ctx.Float32(x.Shape)
-		statShape := append([]int(nil), x.Shape...)
-		for i := ax; i < len(statShape); i++ {
-			statShape[i] = 1
+		var meanT, invT *graph.Tensor
+		var md, id []float32
+		if stats {
+			statShape := append([]int(nil), x.Shape...)
+			for i := ax; i < len(statShape); i++ {
+				statShape[i] = 1
+			}
+			meanT, invT = ctx.Float32(statShape), ctx.Float32(statShape)
+			md, id = meanT.Float32s(), invT.Float32s()
 		}
-		meanT := graph.NewTensor(graph.Float, statShape)
-		invT := graph.NewTensor(graph.Float, statShape)
-		xd, od, md, id := x.Float32s(), out.Float32s(), meanT.Float32s(), invT.Float32s()
+		xd, od := x.Float32s(), out.Float32s()
 		parallelFor(threadsFor(ctx, rows*cols, 1<<15), rows, func(lo, hi int) {
 			for r := lo; r < hi; r++ {
 				row := xd[r*cols : (r+1)*cols]
 				mean, variance := meanVar(row)
 				inv := 1 / math.Sqrt(variance+eps)
-				md[r], id[r] = float32(mean), float32(inv)
-				dst := od[r*cols : (r+1)*cols]
-				vec.AddScalar(dst, row, -float32(mean))
-				vec.MulScalar(dst, dst, float32(inv))
-				vec.Mul(dst, dst, scale)
-				if bias != nil {
-					vec.Add(dst, dst, bias)
+				if stats {
+					md[r], id[r] = float32(mean), float32(inv)
 				}
+				// (x - mean) * inv * scale + bias in one pass, rounded
+				// step by step as four passes would.
+				vec.NormAffine(od[r*cols:(r+1)*cols], row, scale, bias, -float32(mean), float32(inv))
 			}
 		})
+		if !stats {
+			return one(out), nil
+		}
 		return []*graph.Tensor{out, meanT, invT}, nil
 	}), a.err
 }

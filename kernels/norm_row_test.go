@@ -3,7 +3,11 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/vec"
 )
 
 // TestNormalizeRowLargeMean: the two-operation float64 form keeps rows with
@@ -23,6 +27,55 @@ func TestNormalizeRowLargeMean(t *testing.T) {
 		want := float32((float64(v)-mean)*inv*float64(float32(1.7)) + float64(float32(-0.3)))
 		if d := math.Abs(float64(dst[j] - want)); d > ulp32(want) {
 			t.Fatalf("x[%d] = %v: %v, direct %v", j, v, dst[j], want)
+		}
+	}
+}
+
+// TestLayerNormOutputs: LayerNormalization over rows of 48 (ConvNeXt's
+// channels-last norm) gives, row by row, the bits of the four passes
+// (x - mean, * 1/sqrt(var + eps), * scale, + bias) it fuses into one; the
+// Mean and InvStdDev outputs come only when the node has them, and then
+// hold each row's statistics.
+func TestLayerNormOutputs(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	const rows, cols = 37, 48
+	x := graph.NewTensor(graph.Float, []int{1, rows, cols})
+	scale, bias := graph.NewTensor(graph.Float, []int{cols}), graph.NewTensor(graph.Float, []int{cols})
+	for i := range x.Float32s() {
+		x.Float32s()[i] = float32(r.NormFloat64()*2 + 0.5)
+	}
+	for i := 0; i < cols; i++ {
+		scale.Float32s()[i], bias.Float32s()[i] = float32(0.5+r.Float64()), float32(r.NormFloat64()*0.1)
+	}
+	want := make([]float32, rows*cols)
+	means, invs := make([]float32, rows), make([]float32, rows)
+	for i := 0; i < rows; i++ {
+		row, dst := x.Float32s()[i*cols:(i+1)*cols], want[i*cols:(i+1)*cols]
+		mean, variance := meanVar(row)
+		inv := 1 / math.Sqrt(variance+1e-5)
+		means[i], invs[i] = float32(mean), float32(inv)
+		vec.AddScalar(dst, row, -float32(mean))
+		vec.MulScalar(dst, dst, float32(inv))
+		vec.Mul(dst, dst, scale.Float32s())
+		vec.Add(dst, dst, bias.Float32s())
+	}
+	for _, outs := range [][]string{{"y"}, {"y", "mean", "inv"}} {
+		got, err := runNode(t, "", "LayerNormalization", 17, nil, outs, x, scale, bias)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(outs) {
+			t.Fatalf("outputs %v: got %d tensors", outs, len(got))
+		}
+		for i, v := range got["y"].Float32s() {
+			if math.Float32bits(v) != math.Float32bits(want[i]) {
+				t.Fatalf("outputs %v: y[%d] = %v, four passes %v", outs, i, v, want[i])
+			}
+		}
+		if len(outs) == 3 {
+			if m, iv := got["mean"], got["inv"]; !slices.Equal(m.Shape, []int{1, rows, 1}) || !slices.Equal(m.Float32s(), means) || !slices.Equal(iv.Float32s(), invs) {
+				t.Fatalf("stats: mean %v %v, inv %v", m.Shape, m.Float32s()[:3], iv.Float32s()[:3])
+			}
 		}
 	}
 }

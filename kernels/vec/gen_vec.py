@@ -236,6 +236,28 @@ def scale_add_max(name, div):
             "\tVBLENDVPS Y5, Y2, Y6, Y2", "\tVMAXPS Y0, Y2, Y0",
             f"{name}_done:", "\tVMAXPS Y0, Y1, Y0"] + hmaxY0 + ["\tVZEROUPPER", "\tMOVSS X0, ret+40(FP)", "\tRET", ""]
     return out
+# normAffineAVX2 / normScaleAVX2: dst = ((a + neg) * inv) * s (+ b), each
+# operation rounded and its operands in the order AddScalar, MulScalar, Mul
+# and Add take them (the same bits as those four passes), for a row of
+# LayerNormalization in one pass; n a multiple of 8.
+def norm_affine(name, bias):
+    frame = 48 if bias else 40
+    sig = "dst, a, s, b *float32, n int, neg, inv float32" if bias else "dst, a, s *float32, n int, neg, inv float32"
+    base = 32 if bias else 24
+    out = [f"// func {name}({sig})", f"TEXT ·{name}(SB), NOSPLIT, $0-{frame}",
+           "\tMOVQ dst+0(FP), DI", "\tMOVQ a+8(FP), SI", "\tMOVQ s+16(FP), DX"]
+    if bias:
+        out.append("\tMOVQ b+24(FP), BX")
+    out += [f"\tMOVQ n+{base}(FP), CX", f"\tVBROADCASTSS neg+{base + 8}(FP), Y8", f"\tVBROADCASTSS inv+{base + 12}(FP), Y9",
+            "\tSHRQ $3, CX", f"\tJEQ {name}_done", f"{name}_loop:",
+            "\tVADDPS (SI), Y8, Y0", "\tVMULPS Y0, Y9, Y0", "\tVMULPS (DX), Y0, Y0"]
+    if bias:
+        out += ["\tVADDPS (BX), Y0, Y0", "\tADDQ $32, BX"]
+    out += ["\tVMOVUPS Y0, (DI)", "\tADDQ $32, DI", "\tADDQ $32, SI", "\tADDQ $32, DX",
+            "\tDECQ CX", f"\tJNE {name}_loop", f"{name}_done:", "\tVZEROUPPER", "\tRET", ""]
+    return out
+out += norm_affine("normAffineAVX2", True)
+out += norm_affine("normScaleAVX2", False)
 out += scale_add_max("mulAddMaxAVX2", False)
 out += scale_add_max("divAddMaxAVX2", True)
 out += [f"DATA lanes8<>+{4 * i}(SB)/4, ${i:#010x}" for i in range(8)] + ["GLOBL lanes8<>(SB), RODATA|NOPTR, $32",

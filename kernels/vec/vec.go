@@ -232,6 +232,35 @@ func Affine(dst, a []float32, m, c float32) {
 	}
 }
 
+// NormAffine sets dst[i] = ((a[i] + neg) * inv) * s[i] + b[i], each operation
+// rounded: the bits of AddScalar, MulScalar, Mul and Add in turn, in one pass
+// (a row of LayerNormalization: its mean's negation, 1/sqrt(var + eps), the
+// scale and the shift). Without b (nil) the shift is left out. dst may be a.
+func NormAffine(dst, a, s, b []float32, neg, inv float32) {
+	n := len(dst)
+	a, s = a[:n], s[:n]
+	if b != nil {
+		b = b[:n]
+	}
+	k := simdLen(n)
+	if k > 0 {
+		if b != nil {
+			normAffineAsm(&dst[0], &a[0], &s[0], &b[0], k, neg, inv)
+		} else {
+			normScaleAsm(&dst[0], &a[0], &s[0], k, neg, inv)
+		}
+	}
+	for i := k; i < n; i++ {
+		// The conversions round each product before the next step: Go may
+		// otherwise fuse a multiply and an add (FMA on arm64).
+		v := float32(float32(a[i]+neg)*inv) * s[i]
+		if b != nil {
+			v = float32(v) + b[i]
+		}
+		dst[i] = v
+	}
+}
+
 // HardSwish sets dst[i] = a[i] * min(max(a[i]/6 + 1/2, 0), 1), rounding the
 // affine step, the clip and the product as Affine, Clip and Mul do (the
 // same bits as those three passes), in one pass. dst may be a.

@@ -10,6 +10,12 @@ func init() { useSIMD = cpu.X86.HasAVX2 }
 func addAVX2(dst, a, b *float32, n int)
 
 //go:noescape
+func normAffineAVX2(dst, a, s, b *float32, n int, neg, inv float32)
+
+//go:noescape
+func normScaleAVX2(dst, a, s *float32, n int, neg, inv float32)
+
+//go:noescape
 func subAVX2(dst, a, b *float32, n int)
 
 //go:noescape
@@ -90,7 +96,11 @@ func subScalarAsm(dst, a *float32, n int, v float32)  { subScalarAVX2(dst, a, n,
 func rsubScalarAsm(dst, a *float32, n int, v float32) { rsubScalarAVX2(dst, a, n, v) }
 func rdivScalarAsm(dst, a *float32, n int, v float32) { rdivScalarAVX2(dst, a, n, v) }
 func affineAsm(dst, a *float32, n int, m, c float32)  { affineAVX2(dst, a, n, m, c) }
-func clipAsm(dst, a *float32, n int, lo, hi float32)  { clipAVX2(dst, a, n, lo, hi) }
+func normAffineAsm(dst, a, s, b *float32, n int, neg, inv float32) {
+	normAffineAVX2(dst, a, s, b, n, neg, inv)
+}
+func normScaleAsm(dst, a, s *float32, n int, neg, inv float32) { normScaleAVX2(dst, a, s, n, neg, inv) }
+func clipAsm(dst, a *float32, n int, lo, hi float32)           { clipAVX2(dst, a, n, lo, hi) }
 func quantizeAsm(dst, a *float32, n int, s, zp, lo, hi float32) {
 	quantizeAVX2(dst, a, n, s, zp, lo, hi)
 }

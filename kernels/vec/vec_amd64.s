@@ -1243,6 +1243,57 @@ maxOfAVX2_done:
 	MOVSS X0, ret+16(FP)
 	RET
 
+// func normAffineAVX2(dst, a, s, b *float32, n int, neg, inv float32)
+TEXT ·normAffineAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ s+16(FP), DX
+	MOVQ b+24(FP), BX
+	MOVQ n+32(FP), CX
+	VBROADCASTSS neg+40(FP), Y8
+	VBROADCASTSS inv+44(FP), Y9
+	SHRQ $3, CX
+	JEQ normAffineAVX2_done
+normAffineAVX2_loop:
+	VADDPS (SI), Y8, Y0
+	VMULPS Y0, Y9, Y0
+	VMULPS (DX), Y0, Y0
+	VADDPS (BX), Y0, Y0
+	ADDQ $32, BX
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	DECQ CX
+	JNE normAffineAVX2_loop
+normAffineAVX2_done:
+	VZEROUPPER
+	RET
+
+// func normScaleAVX2(dst, a, s *float32, n int, neg, inv float32)
+TEXT ·normScaleAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ s+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS neg+32(FP), Y8
+	VBROADCASTSS inv+36(FP), Y9
+	SHRQ $3, CX
+	JEQ normScaleAVX2_done
+normScaleAVX2_loop:
+	VADDPS (SI), Y8, Y0
+	VMULPS Y0, Y9, Y0
+	VMULPS (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	DECQ CX
+	JNE normScaleAVX2_loop
+normScaleAVX2_done:
+	VZEROUPPER
+	RET
+
 // func mulAddMaxAVX2(dst, a, b *float32, n int, v float32) float32
 TEXT ·mulAddMaxAVX2(SB), NOSPLIT, $0-44
 	MOVQ dst+0(FP), DI

@@ -13,6 +13,8 @@ func subScalarAsm(dst, a *float32, n int, v float32)                    {}
 func rsubScalarAsm(dst, a *float32, n int, v float32)                   {}
 func rdivScalarAsm(dst, a *float32, n int, v float32)                   {}
 func affineAsm(dst, a *float32, n int, m, c float32)                    {}
+func normAffineAsm(dst, a, s, b *float32, n int, neg, inv float32)      {}
+func normScaleAsm(dst, a, s *float32, n int, neg, inv float32)          {}
 func clipAsm(dst, a *float32, n int, lo, hi float32)                    {}
 func quantizeAsm(dst, a *float32, n int, s, zp, lo, hi float32)         {}
 func axpyAsm(dst, x *float32, n int, alpha float32)                     {}

@@ -43,6 +43,8 @@ func TestSIMDMatchesGo(t *testing.T) {
 			"HardSwish":  func(d []float32) { HardSwish(d, a) },
 			"HardSwish6": func(d []float32) { HardSwish6(d, a) },
 			"Quantize":   func(d []float32) { QuantizeRound(d, a, 0.05, 128, 0, 255) },
+			"NormAffine": func(d []float32) { NormAffine(d, a, b, a, -0.3, 1.7) },
+			"NormScale":  func(d []float32) { NormAffine(d, a, b, nil, 0.25, -0.9) },
 			"HardSwish3": func(d []float32) { // the three passes it replaces
 				t := make([]float32, len(d))
 				Affine(t, a, 1.0/6, 0.5)
@@ -179,6 +181,49 @@ func TestHardSwishMatchesThreePasses(t *testing.T) {
 		}
 		if got[8000] != 3 || got[2000] != 0 { // x = 3 and x = -3
 			t.Fatalf("simd=%v: HardSwish(3) = %v, HardSwish(-3) = %v", simd, got[8000], got[2000])
+		}
+	}
+}
+
+// TestNormAffineMatchesPasses: NormAffine gives the bits of AddScalar,
+// MulScalar, Mul and Add (without the shift: the first three) on both
+// paths, with NaN, infinities, signed zeros and subnormals among the inputs
+// and a negated mean of -0 (RMS norm subtracts nothing).
+func TestNormAffineMatchesPasses(t *testing.T) {
+	saved := useSIMD
+	defer func() { useSIMD = saved }()
+	r := rand.New(rand.NewPCG(5, 6))
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)), 1e-40, -3e38}
+	for _, n := range []int{1, 8, 13, 48, 64, 255} {
+		a, s, b := make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range a {
+			a[i], s[i], b[i] = float32(r.NormFloat64()*3), float32(r.NormFloat64()), float32(r.NormFloat64())
+			if r.IntN(8) == 0 {
+				a[i] = special[r.IntN(len(special))]
+			}
+			if r.IntN(8) == 0 {
+				s[i] = special[r.IntN(len(special))]
+			}
+		}
+		for _, simd := range []bool{false, saved} {
+			useSIMD = simd
+			for _, c := range [][2]float32{{-0.37, 2.5}, {float32(math.Copysign(0, -1)), 0.8}, {1e30, 1e-30}} {
+				for _, shift := range [][]float32{b, nil} {
+					got, want := make([]float32, n), make([]float32, n)
+					NormAffine(got, a, s, shift, c[0], c[1])
+					AddScalar(want, a, c[0])
+					MulScalar(want, want, c[1])
+					Mul(want, want, s)
+					if shift != nil {
+						Add(want, want, shift)
+					}
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("simd=%v n=%d neg=%v inv=%v shift=%v [%d]: NormAffine %v, passes %v", simd, n, c[0], c[1], shift != nil, i, got[i], want[i])
+						}
+					}
+				}
+			}
 		}
 	}
 }
