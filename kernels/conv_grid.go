@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"sync"
 	"sync/atomic"
 
 	"github.com/onnxq/onnxq/kernels/gemm"
@@ -38,6 +39,7 @@ type gridLayout struct {
 	offs   []int                      // per tap (ci, ki, kj): where it starts, relative to the group's first channel
 	phases []bool                     // which of the sh*sw phases a tap reads
 	stem   atomic.Pointer[stemLayout] // the stem path's strips, made on first use
+	plans  phasePlans
 }
 
 func newGridLayout(g convGeom, cg int) *gridLayout {
@@ -86,16 +88,25 @@ func phaseTaps(g convGeom, cg, rows, wq int) (cs int, phases []bool, offs []int)
 // it zeroes first (the padding).
 func (l *gridLayout) fill(ctx *Context, g convGeom, c int, src, dst []float32) {
 	plane := g.h * g.w
-	pcs := phaseCopies(g, l.hq, l.wq, l.hq*l.wq, l.phases, 0, l.hq, 0)
-	parallelFor(threadsFor(ctx, c*l.cs, 1<<16), c, func(lo, hi int) {
-		for ci := lo; ci < hi; ci++ {
-			d := dst[ci*l.cs : (ci+1)*l.cs]
-			clear(d)
-			for k := range pcs {
-				pcs[k].apply(src[ci*plane:(ci+1)*plane], d)
-			}
+	pcs := l.plans.of(g, l.hq, l.wq, l.hq*l.wq, l.phases, 0, l.hq, 0)
+	// On one thread without a closure for parallelFor, which would be
+	// garbage every call (see Session.vals).
+	if threads := threadsFor(ctx, c*l.cs, 1<<16); threads > 1 {
+		parallelFor(threads, c, func(lo, hi int) { l.fillChannels(lo, hi, plane, pcs, src, dst) })
+	} else {
+		l.fillChannels(0, c, plane, pcs, src, dst)
+	}
+}
+
+// fillChannels is fill on channels [lo, hi).
+func (l *gridLayout) fillChannels(lo, hi, plane int, pcs []phaseCopy, src, dst []float32) {
+	for ci := lo; ci < hi; ci++ {
+		d := dst[ci*l.cs : (ci+1)*l.cs]
+		clear(d)
+		for k := range pcs {
+			pcs[k].apply(src[ci*plane:(ci+1)*plane], d)
 		}
-	})
+	}
 }
 
 // fillRows writes rows [i0, i1) of the phase planes of the cg channels of
@@ -103,7 +114,7 @@ func (l *gridLayout) fill(ctx *Context, g convGeom, c int, src, dst []float32) {
 // does); last also zeroes the rest of each channel's slot past the planes.
 func (l *gridLayout) fillRows(g convGeom, src, dst []float32, i0, i1 int, last bool) {
 	plane, qplane := g.h*g.w, l.hq*l.wq
-	pcs := phaseCopies(g, l.hq, l.wq, qplane, l.phases, i0, i1, 0)
+	pcs := l.plans.of(g, l.hq, l.wq, qplane, l.phases, i0, i1, 0)
 	for ci := 0; ci < l.cg; ci++ {
 		d := dst[ci*l.cs : (ci+1)*l.cs]
 		for q := range l.phases {
@@ -429,6 +440,30 @@ func (pc *phaseCopy) apply(src, dst []float32) {
 			vec.Strided(dst[at:at+pc.cols], src[pc.src+i*pc.srcRow:], pc.sw)
 		}
 	}
+}
+
+// phasePlans keeps a layout's phaseCopies by the rows they lay out: a
+// layer lays out the same rows (its bands, its strips) in every run, and
+// planning them again was garbage each time (see Session.vals). A layout
+// calls it with one plane size and set of phases, so the rows are the key.
+type phasePlans struct {
+	mu sync.Mutex
+	m  map[[3]int][]phaseCopy
+}
+
+func (pp *phasePlans) of(g convGeom, hq, wq, plane int, need []bool, i0, i1, r0 int) []phaseCopy {
+	key := [3]int{i0, i1, r0}
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	if pcs, ok := pp.m[key]; ok {
+		return pcs
+	}
+	if pp.m == nil {
+		pp.m = map[[3]int][]phaseCopy{}
+	}
+	pcs := phaseCopies(g, hq, wq, plane, need, i0, i1, r0)
+	pp.m[key] = pcs
+	return pcs
 }
 
 // phaseCopies plans fillPhaseRowsAt for one channel: the block copies, in

@@ -49,6 +49,7 @@ type stemLayout struct {
 	cs     int  // floats per input channel in the strip buffer
 	offs   []int
 	phases []bool
+	plans  phasePlans
 }
 
 // stemFits reports whether the stem path computes a convolution that the
@@ -102,7 +103,7 @@ func newStemLayout(g convGeom, cg, mg int, narrow bool) *stemLayout {
 func (l *stemLayout) fill(src, dst []float32, i0, i1 int) {
 	g := l.geo
 	plane, splane := g.h*g.w, l.hs*l.wq
-	pcs := phaseCopies(g, l.hq, l.wq, splane, l.phases, i0, i1, i0)
+	pcs := l.plans.of(g, l.hq, l.wq, splane, l.phases, i0, i1, i0)
 	for ci := 0; ci < l.cg; ci++ {
 		d := dst[ci*l.cs : (ci+1)*l.cs]
 		for q, need := range l.phases {

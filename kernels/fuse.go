@@ -3,7 +3,9 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
+	"sync/atomic"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/vec"
@@ -48,6 +50,11 @@ type ewProgram struct {
 	names    []string // the fused nodes, for messages
 	form     string   // the activation the region was recognised as (fuse_patterns.go), or ""
 	fallback stepList // the region's own steps, for an epilogue whose output does not fit
+
+	// last is the program bound to the shape it last ran on: a model's
+	// shapes repeat from run to run, and binding again each time was
+	// garbage (see Session.vals).
+	last atomic.Pointer[ewRun]
 }
 
 // perChannel returns the constant's value for each channel of x (shape [N, C, ...]),
@@ -132,6 +139,7 @@ func (p *ewProgram) run(ctx *Context, x, out []float32, shape []int) {
 // the unit (plane) over which the per-channel values stay the same.
 type ewRun struct {
 	p        *ewProgram
+	shape    []int // the input shape it is bound to
 	consts   [][]float32
 	rowConst []bool
 	channels int
@@ -140,7 +148,17 @@ type ewRun struct {
 }
 
 func (p *ewProgram) prepare(shape []int) *ewRun {
-	r := &ewRun{p: p, channels: 1, plane: graph.Numel(shape), cols: 1,
+	if r := p.last.Load(); r != nil && slices.Equal(r.shape, shape) {
+		return r
+	}
+	r := p.bind(shape)
+	p.last.Store(r)
+	return r
+}
+
+// bind lays out the program's constants for inputs of this shape.
+func (p *ewProgram) bind(shape []int) *ewRun {
+	r := &ewRun{p: p, shape: slices.Clone(shape), channels: 1, plane: graph.Numel(shape), cols: 1,
 		consts: make([][]float32, len(p.ops)), rowConst: make([]bool, len(p.ops))}
 	if len(shape) >= 2 {
 		r.channels = shape[1]
