@@ -58,7 +58,27 @@ func (t *Tensor) Rank() int { return len(t.Shape) }
 
 // NewTensor makes a zero-filled tensor of the given type and shape.
 func NewTensor(dt DataType, shape []int) *Tensor {
-	return &Tensor{DType: dt, Shape: append([]int(nil), shape...), data: makeSlice(dt, Numel(shape))}
+	return newShaped(dt, shape, makeSlice(dt, Numel(shape)))
+}
+
+// shapedTensor is a tensor and the dimensions of its shape, in one
+// allocation: an executor makes a tensor for every op's output on every run,
+// and a second allocation for each shape was a third of that garbage.
+type shapedTensor struct {
+	t    Tensor
+	dims [6]int
+}
+
+// newShaped makes a tensor of data with a copy of shape (nil for a scalar,
+// as append of nothing gives).
+func newShaped(dt DataType, shape []int, data any) *Tensor {
+	if len(shape) == 0 || len(shape) > len(shapedTensor{}.dims) {
+		return &Tensor{DType: dt, Shape: append([]int(nil), shape...), data: data}
+	}
+	b := &shapedTensor{}
+	n := copy(b.dims[:], shape)
+	b.t = Tensor{DType: dt, Shape: b.dims[:n:n], data: data}
+	return &b.t
 }
 
 // TensorOf wraps data (a slice of the Go type that DType uses) without copying.
@@ -71,7 +91,7 @@ func TensorOf(dt DataType, shape []int, data any) (*Tensor, error) {
 	if n != Numel(shape) {
 		return nil, fmt.Errorf("graph: %d elements do not fill shape %v (%d)", n, shape, Numel(shape))
 	}
-	return &Tensor{DType: dt, Shape: append([]int(nil), shape...), data: data}, nil
+	return newShaped(dt, shape, data), nil
 }
 
 // Float32Tensor wraps a float32 slice; it panics when len(data) does not fill shape,

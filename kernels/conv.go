@@ -411,104 +411,133 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	// The Relu in the micro-kernels' stores, where the product is packed
 	// and biased and the epilogue a plain Relu.
 	reluStored := k.reluStores && packed && bias != nil && !noReluStores
-	// strip computes output pixels [j0, j1) of group gi of image b from B in
-	// src, whose first column is pixel j0.
-	strip := func(b, gi, j0, j1 int, src gemm.Matrix, threads int, regs [][]float32) {
-		base := (b*m + gi*mg) * spatialN
-		og := od[base : base+mg*spatialN]
-		n := j1 - j0
-		dst := og[j0:]
-		switch {
-		case packed && pointwise && k.narrow != nil && !pointwiseTiles && (kk <= 32 || gemm.NarrowRows() == 8) &&
-			gemm.GridTiles(k.narrow[gi], n) < gemm.GridTiles(packs[gi], n):
-			// Few output channels (16): the narrow grid kernel reads the
-			// input planes in place (one grid row of n pixels, a tap per
-			// input channel), where the 12-row AVX-512 tiles would compute
-			// 24 rows and the 6-row AVX2 ones 18. Paired, narrow / tiles:
-			// AVX-512 8-row kernel 0.71-0.95 (16->16 on 208x208, 32->16 on
-			// 112x112, 64->16 and 128->16 on 55x55); AVX2 4x24 kernel (same
-			// machine) 0.79-0.83 with 16 and 32 input channels, but
-			// 0.98-1.08 with 64 and 128, which keep the tiles.
-			grid := gemm.Grid{Data: src.Data, Offs: k.planeOffs(cg, spatialN), Rows: 1, Cols: n, RowStride: n}
-			switch {
-			case reluStored:
-				gemm.MulPackedAGridBiasRelu(k.narrow[gi], grid, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
-			case bias != nil:
-				gemm.MulPackedAGridBias(k.narrow[gi], grid, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
-			default:
-				gemm.MulPackedAGrid(k.narrow[gi], grid, 0, dst, spatialN, threads)
-			}
-		case reluStored:
-			gemm.MulPackedABiasRelu(packs[gi], n, src, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
-		case packed && bias != nil: // the micro-kernels add the bias as they store
-			gemm.MulPackedABias(packs[gi], n, src, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
-		case packed:
-			gemm.MulPackedA(packs[gi], n, src, 0, dst, spatialN, threads)
-		default:
-			beta := float32(0)
-			if bias != nil {
-				for i := 0; i < mg; i++ {
-					fillSlice(og[i*spatialN+j0:i*spatialN+j1], bias[gi*mg+i])
-				}
-				beta = 1
-			}
-			gemm.Sgemm(mg, n, kk, 1, gemm.Matrix{Data: wdata[gi*mg*kk:], Stride: kk}, src, beta, dst, spatialN, threads)
-		}
-		if epi != nil && !reluStored {
-			k.finishPlanes(epi, regs, od, base/spatialN, base/spatialN+mg, spatialN, j0, j0+n)
-		}
-		for i := 0; skip && i < mg; i++ {
-			at := base + i*spatialN + j0
-			k.res.apply(od[at:at+n], sk[at:at+n])
-		}
-	}
-	// band computes output rows [r0, r1) of group gi of image b.
-	band := func(b, gi, r0, r1 int, col []float32, threads int) {
-		xg := xd[(b*c+gi*cg)*h*wd:]
-		var regs [][]float32
-		if epi != nil {
-			regs = prog.registers()
-		}
-		if pointwise {
-			// With a pass after the GEMM (the epilogue, a shortcut), strips
-			// of about stripOut outputs, so that the pass finds them in
-			// cache: MobileNetV2 (its 1x1 layers' BatchNormalization and
-			// Clip, 4.8 MiB of output on 112x112) 0.971x the time, paired
-			// runs on an AVX-512 machine; YOLO, SqueezeNet, the CIFAR
-			// ResNet unchanged.
-			step := (r1 - r0) * ow
-			if epi != nil || skip {
-				step = max(64, stripOut/max(1, mg)&^31)
-			}
-			for j0 := r0 * ow; j0 < r1*ow; j0 += step {
-				j1 := min(r1*ow, j0+step)
-				strip(b, gi, j0, j1, gemm.Matrix{Data: xg[j0:], Stride: spatialN}, threads, regs)
-			}
-			return
-		}
-		bctx := &Context{Threads: threads}
-		for y0 := r0; y0 < r1; y0 += stripRows {
-			y1 := min(r1, y0+stripRows)
-			im2col(bctx, geo, cg, xg, col, y0, y1)
-			strip(b, gi, y0*ow, y1*ow, gemm.Matrix{Data: col, Stride: (y1 - y0) * ow}, threads, regs)
-		}
-	}
+	cb := convBands{k: k, geo: geo, c: c, cg: cg, h: h, wd: wd, m: m, mg: mg, kk: kk, ow: ow, spatialN: spatialN,
+		stripRows: stripRows, stripOut: stripOut, xd: xd, od: od, wdata: wdata, bias: bias, sk: sk, packs: packs,
+		prog: prog, epi: epi, packed: packed, pointwise: pointwise, reluStored: reluStored, skip: skip}
 	if workers == 1 {
 		for b := 0; b < n; b++ {
 			for gi := 0; gi < g; gi++ {
 				for r0 := 0; r0 < oh; r0 += bandRows {
-					band(b, gi, r0, min(oh, r0+bandRows), cols, ctx.Threads)
+					cb.band(b, gi, r0, min(oh, r0+bandRows), cols, ctx.Threads)
 				}
 			}
 		}
 	} else {
 		per := len(cols) / workers
+		ct := cb // only this copy, in this branch, escapes to the threads
 		parallel.ForSeat(workers, n*g*bands, func(seat, i int) {
 			t, gi, b := i%bands, i/bands%g, i/(bands*g)
-			band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), cols[seat*per:(seat+1)*per], 1)
+			ct.band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), cols[seat*per:(seat+1)*per], 1)
 		})
 	}
 	return out, skip, nil
+}
+
+// convBands is what the im2col path's bands and strips compute with (see
+// convKernel.run). Methods on it rather than closures: closures that the
+// threads' loop captures are garbage every call, also when one thread runs
+// every band (see Session.vals).
+type convBands struct {
+	k                                     *convKernel
+	geo                                   convGeom
+	c, cg, h, wd, m, mg, kk, ow, spatialN int
+	stripRows, stripOut                   int
+	xd, od, wdata, bias, sk               []float32
+	packs                                 []*gemm.PackedA
+	prog                                  *ewProgram
+	epi                                   *ewRun
+	packed, pointwise, reluStored, skip   bool
+}
+
+// strip computes output pixels [j0, j1) of group gi of image b from B in
+// src, whose first column is pixel j0.
+func (cb *convBands) strip(b, gi, j0, j1 int, src gemm.Matrix, threads int, regs [][]float32) {
+	k, m, mg, cg, kk, spatialN := cb.k, cb.m, cb.mg, cb.cg, cb.kk, cb.spatialN
+	od, bias, wdata, sk := cb.od, cb.bias, cb.wdata, cb.sk
+	packs, epi := cb.packs, cb.epi
+	packed, pointwise, reluStored, skip := cb.packed, cb.pointwise, cb.reluStored, cb.skip
+	base := (b*m + gi*mg) * spatialN
+	og := od[base : base+mg*spatialN]
+	n := j1 - j0
+	dst := og[j0:]
+	switch {
+	case packed && pointwise && k.narrow != nil && !pointwiseTiles && (kk <= 32 || gemm.NarrowRows() == 8) &&
+		gemm.GridTiles(k.narrow[gi], n) < gemm.GridTiles(packs[gi], n):
+		// Few output channels (16): the narrow grid kernel reads the
+		// input planes in place (one grid row of n pixels, a tap per
+		// input channel), where the 12-row AVX-512 tiles would compute
+		// 24 rows and the 6-row AVX2 ones 18. Paired, narrow / tiles:
+		// AVX-512 8-row kernel 0.71-0.95 (16->16 on 208x208, 32->16 on
+		// 112x112, 64->16 and 128->16 on 55x55); AVX2 4x24 kernel (same
+		// machine) 0.79-0.83 with 16 and 32 input channels, but
+		// 0.98-1.08 with 64 and 128, which keep the tiles.
+		grid := gemm.Grid{Data: src.Data, Offs: k.planeOffs(cg, spatialN), Rows: 1, Cols: n, RowStride: n}
+		switch {
+		case reluStored:
+			gemm.MulPackedAGridBiasRelu(k.narrow[gi], grid, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
+		case bias != nil:
+			gemm.MulPackedAGridBias(k.narrow[gi], grid, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
+		default:
+			gemm.MulPackedAGrid(k.narrow[gi], grid, 0, dst, spatialN, threads)
+		}
+	case reluStored:
+		gemm.MulPackedABiasRelu(packs[gi], n, src, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
+	case packed && bias != nil: // the micro-kernels add the bias as they store
+		gemm.MulPackedABias(packs[gi], n, src, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
+	case packed:
+		gemm.MulPackedA(packs[gi], n, src, 0, dst, spatialN, threads)
+	default:
+		beta := float32(0)
+		if bias != nil {
+			for i := 0; i < mg; i++ {
+				fillSlice(og[i*spatialN+j0:i*spatialN+j1], bias[gi*mg+i])
+			}
+			beta = 1
+		}
+		gemm.Sgemm(mg, n, kk, 1, gemm.Matrix{Data: wdata[gi*mg*kk:], Stride: kk}, src, beta, dst, spatialN, threads)
+	}
+	if epi != nil && !reluStored {
+		k.finishPlanes(epi, regs, od, base/spatialN, base/spatialN+mg, spatialN, j0, j0+n)
+	}
+	for i := 0; skip && i < mg; i++ {
+		at := base + i*spatialN + j0
+		k.res.apply(od[at:at+n], sk[at:at+n])
+	}
+}
+
+// band computes output rows [r0, r1) of group gi of image b.
+func (cb *convBands) band(b, gi, r0, r1 int, col []float32, threads int) {
+	geo, c, cg, h, wd, mg, ow, spatialN := cb.geo, cb.c, cb.cg, cb.h, cb.wd, cb.mg, cb.ow, cb.spatialN
+	stripRows, stripOut, xd, prog, epi := cb.stripRows, cb.stripOut, cb.xd, cb.prog, cb.epi
+	pointwise, skip := cb.pointwise, cb.skip
+	xg := xd[(b*c+gi*cg)*h*wd:]
+	var regs [][]float32
+	if epi != nil {
+		regs = prog.registers()
+	}
+	if pointwise {
+		// With a pass after the GEMM (the epilogue, a shortcut), strips
+		// of about stripOut outputs, so that the pass finds them in
+		// cache: MobileNetV2 (its 1x1 layers' BatchNormalization and
+		// Clip, 4.8 MiB of output on 112x112) 0.971x the time, paired
+		// runs on an AVX-512 machine; YOLO, SqueezeNet, the CIFAR
+		// ResNet unchanged.
+		step := (r1 - r0) * ow
+		if epi != nil || skip {
+			step = max(64, stripOut/max(1, mg)&^31)
+		}
+		for j0 := r0 * ow; j0 < r1*ow; j0 += step {
+			j1 := min(r1*ow, j0+step)
+			cb.strip(b, gi, j0, j1, gemm.Matrix{Data: xg[j0:], Stride: spatialN}, threads, regs)
+		}
+		return
+	}
+	bctx := &Context{Threads: threads}
+	for y0 := r0; y0 < r1; y0 += stripRows {
+		y1 := min(r1, y0+stripRows)
+		im2col(bctx, geo, cg, xg, col, y0, y1)
+		cb.strip(b, gi, y0*ow, y1*ow, gemm.Matrix{Data: col, Stride: (y1 - y0) * ow}, threads, regs)
+	}
 }
 
 // runVector computes a pointwise convolution of 1x1 maps (a

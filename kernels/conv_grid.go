@@ -227,66 +227,21 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 		wide = ctx.Scratch(workers * mg * stripRows * cols)
 		defer ctx.Release(wide)
 	}
-	band := func(b, gi, r0, r1 int, threads int, wide, buf []float32) {
-		data := buf[(b*c+gi*cg)*l.cs:]
-		base := (b*m + gi*mg) * spatialN
-		og := od[base : base+mg*spatialN]
-		var regs [][]float32
-		if epi != nil {
-			regs = prog.registers()
-		}
-		for y0 := r0; y0 < r1; y0 += stripRows {
-			y1 := min(r1, y0+stripRows)
-			np := (y1 - y0) * cols
-			dst, ldd := og[y0*ow:], spatialN
-			if wide != nil {
-				dst, ldd = wide, np
-			}
-			grid := gemm.Grid{Data: data[y0*l.wq:], Offs: l.offs, Rows: y1 - y0, Cols: cols, RowStride: l.wq}
-			pa := packs[gi]
-			if narrow != nil && gemm.GridTiles(narrow[gi], np) < gemm.GridTiles(pa, np) {
-				pa = narrow[gi]
-			}
-			switch {
-			case reluStored: // a plain Relu epilogue, in the stores
-				gemm.MulPackedAGridBiasRelu(pa, grid, bias[gi*mg:(gi+1)*mg], dst, ldd, threads)
-			case bias != nil: // the micro-kernels add the bias as they store
-				gemm.MulPackedAGridBias(pa, grid, bias[gi*mg:(gi+1)*mg], dst, ldd, threads)
-			default:
-				gemm.MulPackedAGrid(pa, grid, 0, dst, ldd, threads)
-			}
-			if wide != nil {
-				for i := 0; i < mg; i++ {
-					if epiWide {
-						eps[gi*mg+i].Apply(wide[i*np : (i+1)*np])
-						if res != nil {
-							at := base + i*spatialN + y0*ow
-							res.apply(wide[i*np:(i+1)*np], skip[at:at+np])
-						}
-					}
-					copyRowsOut(og[i*spatialN+y0*ow:], ow, wide[i*np:], cols, y1-y0)
-				}
-			}
-			if epi != nil && !reluStored && !epiWide {
-				epi.planes(regs, od, base/spatialN, base/spatialN+mg, spatialN, y0*ow, y1*ow)
-			}
-			for i := 0; res != nil && !epiWide && i < mg; i++ {
-				at := base + i*spatialN + y0*ow
-				res.apply(od[at:at+(y1-y0)*ow], skip[at:at+(y1-y0)*ow])
-			}
-		}
-	}
+	gb := gridBands{l: l, c: c, cg: cg, m: m, mg: mg, ow: ow, spatialN: spatialN, cols: cols, stripRows: stripRows,
+		od: od, bias: bias, skip: skip, packs: packs, narrow: narrow, prog: prog, epi: epi, eps: eps, res: res,
+		reluStored: reluStored, epiWide: epiWide}
 	if workers == 1 {
 		for b := 0; b < n; b++ {
 			for gi := 0; gi < g; gi++ {
 				for r0 := 0; r0 < oh; r0 += bandRows {
-					band(b, gi, r0, min(oh, r0+bandRows), ctx.Threads, wide, buf)
+					gb.band(b, gi, r0, min(oh, r0+bandRows), ctx.Threads, wide, buf)
 				}
 			}
 		}
 		return
 	}
 	per := len(wide) / workers
+	gt := gb // only this copy, in this branch, escapes to the threads
 	parallel.ForSeat(workers, n*g*bands, func(seat, i int) {
 		t, gi, b := i%bands, i/bands%g, i/(bands*g)
 		var w []float32
@@ -299,8 +254,83 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 			i1 := min(l.hq, (t+1)*bandRows+halo)
 			l.fillRows(geo, xd[(b*c+gi*cg)*plane:], bb[(b*c+gi*cg)*l.cs:], t*bandRows, i1, i1 == l.hq)
 		}
-		band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), 1, w, bb)
+		gt.band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), 1, w, bb)
 	})
+}
+
+// gridBands is what runGrid's bands compute with: the layer's shapes, its
+// packed weights and its epilogue. A method on it rather than a closure: a
+// closure that the threads' loop captures is garbage every call, also when
+// one thread runs every band (see Session.vals).
+type gridBands struct {
+	l                   *gridLayout
+	c, cg, m, mg        int
+	ow, spatialN        int
+	cols, stripRows     int
+	od, bias, skip      []float32
+	packs, narrow       []*gemm.PackedA
+	prog                *ewProgram
+	epi                 *ewRun
+	eps                 []vec.Epilogue
+	res                 *residual
+	reluStored, epiWide bool
+}
+
+// band computes output rows [r0, r1) of group gi of image b from the phase
+// rows in buf, on threads, through wide when it is not nil.
+func (gb *gridBands) band(b, gi, r0, r1 int, threads int, wide, buf []float32) {
+	l, c, cg, m, mg := gb.l, gb.c, gb.cg, gb.m, gb.mg
+	ow, spatialN, cols, stripRows := gb.ow, gb.spatialN, gb.cols, gb.stripRows
+	od, bias, skip, packs, narrow := gb.od, gb.bias, gb.skip, gb.packs, gb.narrow
+	prog, epi, eps, res := gb.prog, gb.epi, gb.eps, gb.res
+	reluStored, epiWide := gb.reluStored, gb.epiWide
+	data := buf[(b*c+gi*cg)*l.cs:]
+	base := (b*m + gi*mg) * spatialN
+	og := od[base : base+mg*spatialN]
+	var regs [][]float32
+	if epi != nil {
+		regs = prog.registers()
+	}
+	for y0 := r0; y0 < r1; y0 += stripRows {
+		y1 := min(r1, y0+stripRows)
+		np := (y1 - y0) * cols
+		dst, ldd := og[y0*ow:], spatialN
+		if wide != nil {
+			dst, ldd = wide, np
+		}
+		grid := gemm.Grid{Data: data[y0*l.wq:], Offs: l.offs, Rows: y1 - y0, Cols: cols, RowStride: l.wq}
+		pa := packs[gi]
+		if narrow != nil && gemm.GridTiles(narrow[gi], np) < gemm.GridTiles(pa, np) {
+			pa = narrow[gi]
+		}
+		switch {
+		case reluStored: // a plain Relu epilogue, in the stores
+			gemm.MulPackedAGridBiasRelu(pa, grid, bias[gi*mg:(gi+1)*mg], dst, ldd, threads)
+		case bias != nil: // the micro-kernels add the bias as they store
+			gemm.MulPackedAGridBias(pa, grid, bias[gi*mg:(gi+1)*mg], dst, ldd, threads)
+		default:
+			gemm.MulPackedAGrid(pa, grid, 0, dst, ldd, threads)
+		}
+		if wide != nil {
+			for i := 0; i < mg; i++ {
+				if epiWide {
+					eps[gi*mg+i].Apply(wide[i*np : (i+1)*np])
+					if res != nil {
+						at := base + i*spatialN + y0*ow
+						res.apply(wide[i*np:(i+1)*np], skip[at:at+np])
+					}
+				}
+				copyRowsOut(og[i*spatialN+y0*ow:], ow, wide[i*np:], cols, y1-y0)
+			}
+		}
+		if epi != nil && !reluStored && !epiWide {
+			epi.planes(regs, od, base/spatialN, base/spatialN+mg, spatialN, y0*ow, y1*ow)
+		}
+		for i := 0; res != nil && !epiWide && i < mg; i++ {
+			at := base + i*spatialN + y0*ow
+			res.apply(od[at:at+(y1-y0)*ow], skip[at:at+(y1-y0)*ow])
+		}
+	}
 }
 
 // noEpiWide keeps a band's epilogue on the output's planes, for the tests

@@ -45,7 +45,7 @@ func TestRunGarbage(t *testing.T) {
 		out, _ = s.Run(in)
 	})
 	t.Logf("%.0f allocations a run", allocs)
-	if allocs > 400 {
-		t.Fatalf("%.0f allocations a run, want at most 400", allocs)
+	if allocs > 250 {
+		t.Fatalf("%.0f allocations a run, want at most 250", allocs)
 	}
 }

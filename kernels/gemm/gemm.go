@@ -477,6 +477,9 @@ var bufPool = sync.Pool{New: func() any { return new([]float32) }}
 // would escape and cost a 1.5 KiB allocation per call.
 var edgePool = sync.Pool{New: func() any { return new([12 * 32]float32) }}
 
+// groupOffsPool holds gridBlock's group offsets (see there).
+var groupOffsPool = sync.Pool{New: func() any { return new([2][4]int) }}
+
 // storeTile writes the top-left mm x nn of a scratch tile (rows ldt apart)
 // into c (rows ldc apart), adding to it when acc, else adding bias[i] to row
 // i when bias is not nil.

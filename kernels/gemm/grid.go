@@ -261,7 +261,13 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, m0, m1, j0, j1 int, b
 	var bp *[]float32
 	edge := edgePool.Get().(*[12 * 32]float32)
 	defer edgePool.Put(edge)
-	var ds, seqDs [4]int
+	// The group offsets go to the micro-kernels through function values,
+	// so arrays on the stack would escape: a pooled pair instead of two
+	// allocations a call.
+	dsp := groupOffsPool.Get().(*[2][4]int)
+	defer groupOffsPool.Put(dsp)
+	ds, seqDs := &dsp[0], &dsp[1]
+	*ds, *seqDs = [4]int{}, [4]int{}
 	var seq []int // offsets of a gathered panel's rows, for gk
 	for j := 1; j < nr/8; j++ {
 		seqDs[j] = 8 * j
@@ -295,7 +301,7 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, m0, m1, j0, j1 int, b
 				// (from row ir on) unless accD or bias is nil.
 				var run func(ir, rows int, dst []float32, ldd int, accD accMode, bias []float32)
 				if inPlace {
-					fn := gk.fnFor(ds)
+					fn := gk.fnFor(*ds)
 					run = func(ir, rows int, dst []float32, ldd int, accD accMode, bias []float32) {
 						fn(kc, p.block(ir, pc, kc), g.Data[base:], offs, ds[:], dst, ldd, accD, rows, bias)
 					}
@@ -313,7 +319,7 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, m0, m1, j0, j1 int, b
 								seq[i] = i * nr
 							}
 						}
-						fn := gk.fnFor(seqDs)
+						fn := gk.fnFor(*seqDs)
 						run = func(ir, rows int, dst []float32, ldd int, accD accMode, bias []float32) {
 							fn(kc, p.block(ir, pc, kc), panel, seq[:kc], seqDs[:], dst, ldd, accD, rows, bias)
 						}
