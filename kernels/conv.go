@@ -734,44 +734,53 @@ func validRange(out, size, s, kOff, pad int) (lo, hi int) {
 func im2col(ctx *Context, g convGeom, cg int, x, col []float32, y0, y1 int) {
 	rows := cg * g.kh * g.kw
 	n := (y1 - y0) * g.ow
-	parallelFor(threadsFor(ctx, rows*n, 1<<16), rows, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			ci := r / (g.kh * g.kw)
-			ki := (r / g.kw) % g.kh
-			kj := r % g.kw
-			dst := col[r*n : (r+1)*n]
-			src := x[ci*g.h*g.w:]
-			ylo, yhi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt)
-			xlo, xhi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
-			if g.sw == 1 && g.sh == 1 && g.ow == g.w {
-				im2colShifted(g, dst, src, y0, y1, ki, kj, ylo, yhi, xlo, xhi)
-				continue
-			}
-			if ylo == 0 && yhi == g.oh && xlo == 0 && xhi == g.ow {
-				// The tap never meets padding (a strided 1x1's only tap):
-				// a gather per row, nothing to clear.
-				ix0 := kj*g.dw - g.pl
-				for oy := y0; oy < y1; oy++ {
-					iy := oy*g.sh + ki*g.dh - g.pt
-					vec.Strided(dst[(oy-y0)*g.ow:(oy-y0+1)*g.ow], src[iy*g.w+ix0:], g.sw)
-				}
-				continue
-			}
-			for oy := y0; oy < y1; oy++ {
-				drow := dst[(oy-y0)*g.ow : (oy-y0+1)*g.ow]
-				if oy < ylo || oy >= yhi || xlo >= xhi {
-					clear(drow) // this tap falls on padding for the whole row
-					continue
-				}
-				iy := oy*g.sh + ki*g.dh - g.pt
-				srow := src[iy*g.w:]
-				clear(drow[:xlo])
-				clear(drow[xhi:])
-				ix0 := xlo*g.sw + kj*g.dw - g.pl
-				vec.Strided(drow[xlo:xhi], srow[ix0:], g.sw)
-			}
+	// On one thread without a closure for parallelFor, which would be
+	// garbage every call (see Session.vals).
+	if threads := threadsFor(ctx, rows*n, 1<<16); threads > 1 {
+		parallelFor(threads, rows, func(lo, hi int) { im2colRows(g, x, col, y0, y1, n, lo, hi) })
+	} else {
+		im2colRows(g, x, col, y0, y1, n, 0, rows)
+	}
+}
+
+// im2colRows is im2col for the column matrix's rows [lo, hi), each n wide.
+func im2colRows(g convGeom, x, col []float32, y0, y1, n, lo, hi int) {
+	for r := lo; r < hi; r++ {
+		ci := r / (g.kh * g.kw)
+		ki := (r / g.kw) % g.kh
+		kj := r % g.kw
+		dst := col[r*n : (r+1)*n]
+		src := x[ci*g.h*g.w:]
+		ylo, yhi := validRange(g.oh, g.h, g.sh, ki*g.dh, g.pt)
+		xlo, xhi := validRange(g.ow, g.w, g.sw, kj*g.dw, g.pl)
+		if g.sw == 1 && g.sh == 1 && g.ow == g.w {
+			im2colShifted(g, dst, src, y0, y1, ki, kj, ylo, yhi, xlo, xhi)
+			continue
 		}
-	})
+		if ylo == 0 && yhi == g.oh && xlo == 0 && xhi == g.ow {
+			// The tap never meets padding (a strided 1x1's only tap):
+			// a gather per row, nothing to clear.
+			ix0 := kj*g.dw - g.pl
+			for oy := y0; oy < y1; oy++ {
+				iy := oy*g.sh + ki*g.dh - g.pt
+				vec.Strided(dst[(oy-y0)*g.ow:(oy-y0+1)*g.ow], src[iy*g.w+ix0:], g.sw)
+			}
+			continue
+		}
+		for oy := y0; oy < y1; oy++ {
+			drow := dst[(oy-y0)*g.ow : (oy-y0+1)*g.ow]
+			if oy < ylo || oy >= yhi || xlo >= xhi {
+				clear(drow) // this tap falls on padding for the whole row
+				continue
+			}
+			iy := oy*g.sh + ki*g.dh - g.pt
+			srow := src[iy*g.w:]
+			clear(drow[:xlo])
+			clear(drow[xhi:])
+			ix0 := xlo*g.sw + kj*g.dw - g.pl
+			vec.Strided(drow[xlo:xhi], srow[ix0:], g.sw)
+		}
+	}
 }
 
 // im2colShifted fills one column-matrix row when output and input rows have
@@ -834,10 +843,13 @@ func convInputs(in []*graph.Tensor, p *convParams, ni *NodeInfo, op string) (x, 
 		return
 	}
 	x, w = in[0], in[1]
-	if err = wantFloat(x, op+" input"); err != nil {
+	// The names joined only on the error path: a string a call otherwise.
+	if x.DType != graph.Float {
+		err = wantFloat(x, op+" input")
 		return
 	}
-	if err = wantFloat(w, op+" weights"); err != nil {
+	if w.DType != graph.Float {
+		err = wantFloat(w, op+" weights")
 		return
 	}
 	if pp, err = paramsFor(p, ni, x); err != nil {

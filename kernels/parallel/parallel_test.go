@@ -201,3 +201,42 @@ func TestClaimOwnSpanFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestForReusesJobs: back-to-back loops of a few tiny items, where a worker
+// often picks up a loop as it ends and the job is then reused for the
+// next: every item of every loop runs once, on a seat no other item of the
+// loop holds at the time, and never after its loop returned. A loop's
+// bookkeeping allocates nothing once jobs are pooled.
+func TestForReusesJobs(t *testing.T) {
+	const loops, n = 20000, 3
+	var ran [n]atomic.Int32
+	var busy [4]atomic.Int32
+	var late, bad atomic.Int32
+	var open atomic.Bool
+	item := func(seat, i int) {
+		if !open.Load() {
+			late.Add(1)
+		}
+		if busy[seat].Add(1) != 1 {
+			bad.Add(1)
+		}
+		ran[i].Add(1)
+		busy[seat].Add(-1)
+	}
+	for l := 0; l < loops; l++ {
+		open.Store(true)
+		ForSeat(Workers(), n, item)
+		open.Store(false)
+		for i := range ran {
+			if c := ran[i].Swap(0); c != 1 {
+				t.Fatalf("loop %d: item %d ran %d times", l, i, c)
+			}
+		}
+	}
+	if late.Load() != 0 || bad.Load() != 0 {
+		t.Fatalf("%d items ran after their loop returned, %d on a taken seat", late.Load(), bad.Load())
+	}
+	if a := testing.AllocsPerRun(100, func() { ForSeat(Workers(), n, item) }); a > 0 {
+		t.Fatalf("%.1f allocations a loop, want none", a)
+	}
+}
