@@ -181,6 +181,9 @@ type convKernel struct {
 	res      *residual                        // a fused shortcut Add (and Relu), its tensor the 4th input
 	dw       *atomic.Pointer[depthwiseParams] // depthwiseC8's blocked weights and epilogue, when weights and bias are constant
 	vecB     *atomic.Pointer[gemm.PackedB]    // the weights transposed, for 1x1 maps (runVector), packed on first use
+	// bandWork is the im2col path's state for its threads, kept between
+	// calls (nil while a call has it).
+	bandWork *atomic.Pointer[convBandsWork]
 }
 
 func newConv(ni *NodeInfo) (Kernel, error) {
@@ -192,7 +195,7 @@ func newConv(ni *NodeInfo) (Kernel, error) {
 		return nil, err
 	}
 	k := &convKernel{p: p, wConst: ni.Const(1), ni: ni, layout: new(atomic.Pointer[gridLayout]), pwOffs: new(atomic.Pointer[planeOffs]),
-		dw: new(atomic.Pointer[depthwiseParams]), vecB: new(atomic.Pointer[gemm.PackedB])}
+		dw: new(atomic.Pointer[depthwiseParams]), vecB: new(atomic.Pointer[gemm.PackedB]), bandWork: new(atomic.Pointer[convBandsWork])}
 	if w := k.wConst; w != nil {
 		if err := wantFloat(w, "Conv weights"); err != nil {
 			return nil, err
@@ -423,12 +426,15 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 			}
 		}
 	} else {
-		per := len(cols) / workers
-		ct := cb // only this copy, in this branch, escapes to the threads
-		parallel.ForSeat(workers, n*g*bands, func(seat, i int) {
-			t, gi, b := i%bands, i/bands%g, i/(bands*g)
-			ct.band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), cols[seat*per:(seat+1)*per], 1)
-		})
+		w := k.bandWork.Swap(nil) // nil while another call has it: then a new one
+		if w == nil {
+			w = &convBandsWork{}
+			w.item = w.run
+		}
+		*w = convBandsWork{item: w.item, convBands: cb, cols: cols, per: len(cols) / workers, g: g, oh: oh, bands: bands, bandRows: bandRows}
+		parallel.ForSeat(workers, n*g*bands, w.item)
+		*w = convBandsWork{item: w.item} // keeps nothing of this call alive
+		k.bandWork.Store(w)
 	}
 	return out, skip, nil
 }
@@ -538,6 +544,24 @@ func (cb *convBands) band(b, gi, r0, r1 int, col []float32, threads int) {
 		im2col(bctx, geo, cg, xg, col, y0, y1)
 		cb.strip(b, gi, y0*ow, y1*ow, gemm.Matrix{Data: col, Stride: (y1 - y0) * ow}, threads, regs)
 	}
+}
+
+// convBandsWork is what the im2col path's threads compute with: the
+// bands' state and how items map to bands. The kernel keeps one between
+// calls, with its run method bound once: a closure for the threads would
+// be garbage every call (see Session.vals).
+type convBandsWork struct {
+	convBands
+	item                        func(seat, i int)
+	cols                        []float32
+	per, g, oh, bands, bandRows int
+}
+
+// run computes item i, band i%bands of group i/bands%g of image
+// i/(bands*g), with seat's share of the column scratch.
+func (w *convBandsWork) run(seat, i int) {
+	t, gi, b := i%w.bands, i/w.bands%w.g, i/(w.bands*w.g)
+	w.band(b, gi, t*w.bandRows, min(w.oh, (t+1)*w.bandRows), w.cols[seat*w.per:(seat+1)*w.per], 1)
 }
 
 // runVector computes a pointwise convolution of 1x1 maps (a

@@ -40,6 +40,10 @@ type gridLayout struct {
 	phases []bool                     // which of the sh*sw phases a tap reads
 	stem   atomic.Pointer[stemLayout] // the stem path's strips, made on first use
 	plans  phasePlans
+	// The threads' state of runGrid and runGridChannels, kept between
+	// calls (nil while a call has it).
+	bandWork atomic.Pointer[gridBandsWork]
+	chanWork atomic.Pointer[gridChannelsWork]
 }
 
 func newGridLayout(g convGeom, cg int) *gridLayout {
@@ -240,22 +244,48 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 		}
 		return
 	}
-	per := len(wide) / workers
-	gt := gb // only this copy, in this branch, escapes to the threads
-	parallel.ForSeat(workers, n*g*bands, func(seat, i int) {
-		t, gi, b := i%bands, i/bands%g, i/(bands*g)
-		var w []float32
-		if wide != nil {
-			w = wide[seat*per : (seat+1)*per]
-		}
-		bb := buf
-		if own {
-			bb = buf[t*slot : (t+1)*slot]
-			i1 := min(l.hq, (t+1)*bandRows+halo)
-			l.fillRows(geo, xd[(b*c+gi*cg)*plane:], bb[(b*c+gi*cg)*l.cs:], t*bandRows, i1, i1 == l.hq)
-		}
-		gt.band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), 1, w, bb)
-	})
+	w := l.bandWork.Swap(nil) // nil while another call has it: then a new one
+	if w == nil {
+		w = &gridBandsWork{}
+		w.item = w.run
+	}
+	*w = gridBandsWork{item: w.item, gridBands: gb, xd: xd, buf: buf, wide: wide, per: len(wide) / workers,
+		n: n, g: g, oh: oh, bands: bands, bandRows: bandRows, halo: halo, slot: slot, own: own}
+	parallel.ForSeat(workers, n*g*bands, w.item)
+	*w = gridBandsWork{item: w.item} // keeps nothing of this call alive
+	l.bandWork.Store(w)
+}
+
+// gridBandsWork is what runGrid's threads compute with: the bands' state
+// and how the items map to bands. The layout keeps one between calls, with
+// its run method bound once: a closure for the threads would be garbage
+// every call (see Session.vals).
+type gridBandsWork struct {
+	gridBands
+	item                           func(seat, i int)
+	xd, buf, wide                  []float32
+	per, n, g, oh, bands, bandRows int
+	halo, slot                     int
+	own                            bool
+}
+
+// run runs item i, band i%bands of group i/bands%g of image i/(bands*g),
+// on seat's share of the scratch; with own, it first lays out the phase
+// rows the band reads in its own copy of the buffer.
+func (w *gridBandsWork) run(seat, i int) {
+	l, geo, c, cg, bands, bandRows := w.l, w.l.geo, w.c, w.cg, w.bands, w.bandRows
+	t, gi, b := i%bands, i/bands%w.g, i/(bands*w.g)
+	var wide []float32
+	if w.wide != nil {
+		wide = w.wide[seat*w.per : (seat+1)*w.per]
+	}
+	buf := w.buf
+	if w.own {
+		buf = w.buf[t*w.slot : (t+1)*w.slot]
+		i1 := min(l.hq, (t+1)*bandRows+w.halo)
+		l.fillRows(geo, w.xd[(b*c+gi*cg)*geo.h*geo.w:], buf[(b*c+gi*cg)*l.cs:], t*bandRows, i1, i1 == l.hq)
+	}
+	w.gridBands.band(b, gi, t*bandRows, min(w.oh, (t+1)*bandRows), 1, wide, buf)
 }
 
 // gridBands is what runGrid's bands compute with: the layer's shapes, its
@@ -370,7 +400,6 @@ func gridChannelsFit(l *gridLayout, mg, threads int) bool {
 // other's halves.
 func runGridChannels(ctx *Context, l *gridLayout, threads int, xd, od, bias []float32, pack *gemm.PackedA, narrow []*gemm.PackedA, prog *ewProgram, epi *ewRun, res *residual, skip []float32) {
 	geo := l.geo
-	spatialN := geo.oh * geo.ow
 	cols := l.cols
 	np := geo.oh * cols
 	pa := pack
@@ -385,33 +414,60 @@ func runGridChannels(ctx *Context, l *gridLayout, threads int, xd, od, bias []fl
 		wides = ctx.Scratch(threads * pa.M * np)
 		defer ctx.Release(wides)
 	}
-	parallel.ForSeat(threads, threads, func(seat, part int) {
-		buf := bufs[seat*slot : (seat+1)*slot]
-		l.fillRows(geo, xd, buf, 0, l.hq, true)
-		grid := gemm.Grid{Data: buf, Offs: l.offs, Rows: geo.oh, Cols: cols, RowStride: l.wq}
-		dst, ldd := od, spatialN
-		var wide []float32
-		if wides != nil {
-			wide = wides[seat*pa.M*np : (seat+1)*pa.M*np]
-			dst, ldd = wide, np
+	w := l.chanWork.Swap(nil) // nil while another call has it: then a new one
+	if w == nil {
+		w = &gridChannelsWork{}
+		w.item = w.part
+	}
+	*w = gridChannelsWork{item: w.item, l: l, threads: threads, slot: slot, np: np,
+		xd: xd, od: od, bias: bias, skip: skip, bufs: bufs, wides: wides, pa: pa, prog: prog, epi: epi, res: res}
+	parallel.ForSeat(threads, threads, w.item)
+	*w = gridChannelsWork{item: w.item} // keeps nothing of this call alive
+	l.chanWork.Store(w)
+}
+
+// gridChannelsWork is what runGridChannels' threads compute with. The
+// layout keeps one between calls, with its part method bound once: a
+// closure for the threads would be garbage every call (see Session.vals).
+type gridChannelsWork struct {
+	item               func(seat, part int)
+	l                  *gridLayout
+	threads, slot, np  int
+	xd, od, bias, skip []float32
+	bufs, wides        []float32
+	pa                 *gemm.PackedA
+	prog               *ewProgram
+	epi                *ewRun
+	res                *residual
+}
+
+// part computes share part of the output channels on seat's buffers.
+func (w *gridChannelsWork) part(seat, part int) {
+	l, geo, threads, slot, np, pa := w.l, w.l.geo, w.threads, w.slot, w.np, w.pa
+	xd, od, bias, skip, bufs, wides := w.xd, w.od, w.bias, w.skip, w.bufs, w.wides
+	prog, epi, res := w.prog, w.epi, w.res
+	spatialN, cols := geo.oh*geo.ow, l.cols
+	buf := bufs[seat*slot : (seat+1)*slot]
+	l.fillRows(geo, xd, buf, 0, l.hq, true)
+	grid := gemm.Grid{Data: buf, Offs: l.offs, Rows: geo.oh, Cols: cols, RowStride: l.wq}
+	dst, ldd := od, spatialN
+	var wide []float32
+	if wides != nil {
+		wide = wides[seat*pa.M*np : (seat+1)*pa.M*np]
+		dst, ldd = wide, np
+	}
+	i0, i1 := gemm.MulPackedAGridPart(pa, grid, part, threads, bias, dst, ldd)
+	for i := i0; wide != nil && i < i1; i++ {
+		for y := 0; y < geo.oh; y++ {
+			copy(od[i*spatialN+y*geo.ow:i*spatialN+(y+1)*geo.ow], wide[i*np+y*cols:])
 		}
-		i0, i1 := gemm.MulPackedAGridPart(pa, grid, part, threads, bias, dst, ldd)
-		for i := i0; wide != nil && i < i1; i++ {
-			for y := 0; y < geo.oh; y++ {
-				copy(od[i*spatialN+y*geo.ow:i*spatialN+(y+1)*geo.ow], wide[i*np+y*cols:])
-			}
-		}
-		var regs [][]float32
-		if epi != nil {
-			regs = prog.registers()
-		}
-		if epi != nil {
-			epi.planes(regs, od, i0, i1, spatialN, 0, spatialN)
-		}
-		for i := i0; res != nil && i < i1; i++ {
-			res.apply(od[i*spatialN:(i+1)*spatialN], skip[i*spatialN:(i+1)*spatialN])
-		}
-	})
+	}
+	if epi != nil {
+		epi.planes(prog.registers(), od, i0, i1, spatialN, 0, spatialN)
+	}
+	for i := i0; res != nil && i < i1; i++ {
+		res.apply(od[i*spatialN:(i+1)*spatialN], skip[i*spatialN:(i+1)*spatialN])
+	}
 }
 
 // gridTail is the slack after each channel's phase planes (see phaseTaps):
