@@ -184,6 +184,7 @@ type convKernel struct {
 	// bandWork is the im2col path's state for its threads, kept between
 	// calls (nil while a call has it).
 	bandWork *atomic.Pointer[convBandsWork]
+	dwRows   *atomic.Pointer[depthwiseRows] // the depthwise rows path's plan for the last geometry
 }
 
 func newConv(ni *NodeInfo) (Kernel, error) {
@@ -195,7 +196,8 @@ func newConv(ni *NodeInfo) (Kernel, error) {
 		return nil, err
 	}
 	k := &convKernel{p: p, wConst: ni.Const(1), ni: ni, layout: new(atomic.Pointer[gridLayout]), pwOffs: new(atomic.Pointer[planeOffs]),
-		dw: new(atomic.Pointer[depthwiseParams]), vecB: new(atomic.Pointer[gemm.PackedB]), bandWork: new(atomic.Pointer[convBandsWork])}
+		dw: new(atomic.Pointer[depthwiseParams]), vecB: new(atomic.Pointer[gemm.PackedB]), bandWork: new(atomic.Pointer[convBandsWork]),
+		dwRows: new(atomic.Pointer[depthwiseRows])}
 	if w := k.wConst; w != nil {
 		if err := wantFloat(w, "Conv weights"); err != nil {
 			return nil, err
@@ -337,7 +339,7 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		if in[1] == k.wConst && (bias == nil || in[2] == k.ni.Const(2)) {
 			cache = k.dw
 		}
-		depthwise(ctx, geo, n, g, xd, wdata, bias, od, prog, epi, k.eps, cache)
+		depthwise(ctx, geo, n, g, xd, wdata, bias, od, prog, epi, k.eps, cache, k.dwRows)
 		if skip {
 			k.res.apply(od, sk) // one pass, on one thread: no ResNet block ends in a depthwise Conv
 		}

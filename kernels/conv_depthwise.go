@@ -17,7 +17,7 @@ import (
 // Relu (MobileNet's blocks, given per channel as eps), inside the kernel, on
 // the sums before they are stored. cache (nil when the weights or bias are
 // not constant) keeps depthwiseC8's blocked weights from run to run.
-func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []float32, prog *ewProgram, epi *ewRun, eps []vec.Epilogue, cache *atomic.Pointer[depthwiseParams]) {
+func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []float32, prog *ewProgram, epi *ewRun, eps []vec.Epilogue, cache *atomic.Pointer[depthwiseParams], rowsCache *atomic.Pointer[depthwiseRows]) {
 	if depthwisePath == dwBlocked || depthwisePath == dwAuto && blockedFits(g) {
 		var pb *depthwiseParams
 		if cache != nil {
@@ -51,7 +51,24 @@ func depthwise(ctx *Context, g convGeom, n, channels int, x, w, bias, out []floa
 		var rows *depthwiseRows
 		var planes *depthwisePlanes
 		if g.sw <= 2 && depthwisePath != dwPhases {
-			rows = newDepthwiseRows(g)
+			// The plan of a geometry's rows is the same every call: kept
+			// (rowsCache, when not nil), each goroutine taking a copy for
+			// its own buffers instead of planning again (garbage per call).
+			var tmpl *depthwiseRows
+			if rowsCache != nil {
+				tmpl = rowsCache.Load()
+			}
+			if tmpl == nil || tmpl.geo != g {
+				tmpl = newDepthwiseRows(g)
+				if rowsCache != nil {
+					rowsCache.Store(tmpl)
+				}
+			}
+			r := *tmpl
+			if len(r.taps) < taps {
+				r.w = make([]float32, len(r.taps)) // this goroutine's, for run to fill
+			}
+			rows = &r
 			// From the session's pool (no garbage per call); the padding
 			// must start out zero.
 			rows.padded = ctx.Scratch(rows.size)
@@ -319,6 +336,7 @@ func (p *ewProgram) rowEpilogues(channels int) []vec.Epilogue {
 // input rows are copied in: the padding columns stay zero from the
 // allocation, and rows above or below the input are cleared.
 type depthwiseRows struct {
+	geo          convGeom // the geometry planned for
 	rs, wq, band int
 	sx           int       // TapRows' column stride: 1, or 2 on rows not split
 	size         int       // floats padded needs
@@ -338,7 +356,7 @@ const splitWidth = 48
 
 func newDepthwiseRows(g convGeom) *depthwiseRows {
 	wp := max(g.pl+g.w, g.sw*g.ow+(g.kw-1)*g.dw)
-	d := &depthwiseRows{rs: wp, sx: g.sw}
+	d := &depthwiseRows{geo: g, rs: wp, sx: g.sw}
 	split := g.sw == 2 && g.w >= splitWidth
 	if split {
 		d.wq = (wp + 1) / 2
@@ -369,10 +387,11 @@ func newDepthwiseRows(g convGeom) *depthwiseRows {
 			d.size = max(d.size, off+(d.band-1)*g.sh*d.rs+d.sx*max(g.ow, 8))
 		}
 	}
-	d.w = make([]float32, len(d.taps))
 	return d
 }
 
+// run computes one channel; d.w is the caller's scratch for the weights of
+// the taps that reach the input, when some only ever meet padding.
 func (d *depthwiseRows) run(g convGeom, src, wk []float32, bias float32, ep vec.Epilogue, dst []float32) {
 	w := wk
 	if len(d.taps) < len(wk) { // some taps only ever meet padding

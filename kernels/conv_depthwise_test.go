@@ -214,7 +214,7 @@ func TestDepthwiseC8DirtyScratch(t *testing.T) {
 			ctx.Release(dirty)
 			out := make([]float32, n*c*g.oh*g.ow)
 			depthwisePath = path
-			depthwise(ctx, g, n, c, x, w, bias, out, nil, nil, nil, nil)
+			depthwise(ctx, g, n, c, x, w, bias, out, nil, nil, nil, nil, nil)
 			if want == nil {
 				want = out
 				continue

@@ -141,7 +141,15 @@ func bcastStrides(s, out []int) []int {
 // merging: Tile's [1, d0, 1, d1, ...] views), then axes i and i+1 merge
 // when every operand has stride[i] == stride[i+1]*out[i+1].
 func mergeDims(out []int, strides [][]int) (dims []int, st [][]int) {
+	// One backing array for the dimensions and every input's strides:
+	// appending to each from nil was a handful of allocations per call.
+	r := len(out)
+	buf := make([]int, (1+len(strides))*r)
+	dims = buf[:0:r]
 	st = make([][]int, len(strides))
+	for k := range st {
+		st[k] = buf[(1+k)*r : (1+k)*r : (2+k)*r]
+	}
 	for i, d := range out {
 		if d == 1 {
 			continue

@@ -470,7 +470,34 @@ const (
 	farRows     = 8192
 )
 
-var bufPool = sync.Pool{New: func() any { return new([]float32) }}
+var bufPool bufStack
+
+// bufStack keeps the packing buffers between calls. A sync.Pool drops what
+// it holds at every garbage collection, and the next products then took
+// their buffers (up to 2 MiB for a packed B) from the heap again: garbage,
+// and fresh pages whose first touch is a page fault (10-15 us each on a
+// VM). It holds at most as many buffers as were ever out at once.
+type bufStack struct {
+	mu   sync.Mutex
+	free []*[]float32
+}
+
+func (s *bufStack) Get() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.free); n > 0 {
+		p := s.free[n-1]
+		s.free = s.free[:n-1]
+		return p
+	}
+	return new([]float32)
+}
+
+func (s *bufStack) Put(p *[]float32) {
+	s.mu.Lock()
+	s.free = append(s.free, p)
+	s.mu.Unlock()
+}
 
 // edgePool holds the scratch tiles partial tiles are computed into. The
 // micro-kernels are called through function values, so an array on the stack

@@ -1,6 +1,10 @@
 package gemm
 
-import "github.com/onnxq/onnxq/kernels/parallel"
+import (
+	"sync/atomic"
+
+	"github.com/onnxq/onnxq/kernels/parallel"
+)
 
 // Grid is a right-hand matrix read where a convolution's input lies, instead
 // of from an im2col copy: column j is pixel j, in raster order, of a Rows x
@@ -314,10 +318,7 @@ func gridBlock(gk *gridKernel, p *PackedA, g Grid, lo, hi, m0, m1, j0, j1 int, b
 					gatherPanel(panel, g, offs, jr, nn, nr)
 					if gk != nil {
 						if seq == nil {
-							seq = make([]int, kcBlock)
-							for i := range seq {
-								seq[i] = i * nr
-							}
+							seq = panelSeq(nr)
 						}
 						fn := gk.fnFor(*seqDs)
 						run = func(ir, rows int, dst []float32, ldd int, accD accMode, bias []float32) {
@@ -400,4 +401,21 @@ func gatherPanel(panel []float32, g Grid, offs []int, j0, nn, nr int) {
 			panel[p*nr+j] = g.Data[o+at]
 		}
 	}
+}
+
+// panelSeqs holds, per panel width nr, the offsets i*nr of a gathered
+// panel's kcBlock rows: the same for every call, made once instead of at
+// each gathered panel (2 KiB of garbage each).
+var panelSeqs [65]atomic.Pointer[[]int]
+
+func panelSeq(nr int) []int {
+	if p := panelSeqs[nr].Load(); p != nil {
+		return *p
+	}
+	seq := make([]int, kcBlock)
+	for i := range seq {
+		seq[i] = i * nr
+	}
+	panelSeqs[nr].Store(&seq)
+	return seq
 }
