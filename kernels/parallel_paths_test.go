@@ -9,12 +9,12 @@ import (
 )
 
 // Splitting work over threads changes which goroutine computes an output,
-// never how: every zoo model gives the same bits on one thread and with
+// never how: every zoo model (and testmodels' Families) gives the same bits on one thread and with
 // every kernel forced onto its parallel path (3 threads, so bands, tiles and
 // chunks do not divide evenly), with items claimed as threads come free and
 // handed out statically (the pool's accounting mode).
 func TestParallelPathsMatchOneThread(t *testing.T) {
-	for _, name := range testmodels.Zoo() {
+	for _, name := range append(testmodels.Zoo(), testmodels.Families()...) {
 		t.Run(name, func(t *testing.T) { parallelMatchesOne(t, name, false) })
 		t.Run(name+"/accounting", func(t *testing.T) { parallelMatchesOne(t, name, true) })
 	}

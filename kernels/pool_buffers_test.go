@@ -110,7 +110,7 @@ func TestRunsDoNotRetainMemory(t *testing.T) {
 			return map[string]*graph.Tensor{"input_ids": storiesWindow(t, storiesDir(t), 0)}
 		}},
 	}
-	for _, name := range testmodels.Zoo() { // every family the zoo has, built when its turn comes
+	for _, name := range append(testmodels.Zoo(), testmodels.Families()...) { // every family, built when its turn comes
 		var m *graph.Model
 		models = append(models, model{name, func(t *testing.T) *graph.Model {
 			var err error
@@ -135,7 +135,7 @@ func TestRunsDoNotRetainMemory(t *testing.T) {
 				t.Fatal(err)
 			}
 			heap := func() uint64 {
-				// Twice: a sync.Pool (the GEMM's packing buffers) keeps its
+				// Twice: a sync.Pool (the parallel pool's jobs) keeps its
 				// contents through one collection.
 				runtime.GC()
 				runtime.GC()

@@ -98,6 +98,10 @@ var catalog = map[string]func(seed uint64) *graph.Model{
 	"efficientnet": EfficientNetB0,
 	"transformer":  Transformer,
 	"lstm":         LSTMModel,
+	// Families (families.go): other architectures, for speed and correctness.
+	"convnext":   ConvNeXt,
+	"unet":       UNet,
+	"shufflenet": ShuffleNetV2,
 }
 
 // Zoo lists the benchmark zoo's models (see zoo.go), in a fixed order.

@@ -14,7 +14,7 @@ import (
 	"github.com/onnxq/onnxq/testmodels"
 )
 
-// TestZooMatchesORT saves every zoo model, runs it in onnxq's executor and in
+// TestZooMatchesORT saves every zoo model (and the Families), runs it in onnxq's executor and in
 // ONNX Runtime on two sample inputs, and requires max |diff| / max |ORT| <= 1e-4
 // on every output. The reference is ORT without graph rewrites: its fusions
 // (BN into Conv and the like) re-associate float32 sums, and on MobileNetV2's
@@ -25,7 +25,7 @@ func TestZooMatchesORT(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for _, name := range testmodels.Zoo() {
+	for _, name := range append(testmodels.Zoo(), testmodels.Families()...) {
 		t.Run(name, func(t *testing.T) {
 			m := zooModel(t, name)
 			path := filepath.Join(dir, name+".onnx")

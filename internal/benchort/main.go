@@ -106,7 +106,7 @@ func main() {
 	defer os.RemoveAll(tmp)
 
 	var models []model
-	for _, name := range testmodels.Zoo() {
+	for _, name := range append(testmodels.Zoo(), testmodels.Families()...) {
 		if *only != "" && !strings.Contains(name, *only) {
 			continue
 		}
