@@ -250,7 +250,7 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 		w.item = w.run
 	}
 	*w = gridBandsWork{item: w.item, gridBands: gb, xd: xd, buf: buf, wide: wide, per: len(wide) / workers,
-		n: n, g: g, oh: oh, bands: bands, bandRows: bandRows, halo: halo, slot: slot, own: own}
+		g: g, oh: oh, bands: bands, bandRows: bandRows, halo: halo, slot: slot, own: own}
 	parallel.ForSeat(workers, n*g*bands, w.item)
 	*w = gridBandsWork{item: w.item} // keeps nothing of this call alive
 	l.bandWork.Store(w)
@@ -262,11 +262,11 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 // every call (see Session.vals).
 type gridBandsWork struct {
 	gridBands
-	item                           func(seat, i int)
-	xd, buf, wide                  []float32
-	per, n, g, oh, bands, bandRows int
-	halo, slot                     int
-	own                            bool
+	item                        func(seat, i int)
+	xd, buf, wide               []float32
+	per, g, oh, bands, bandRows int
+	halo, slot                  int
+	own                         bool
 }
 
 // run runs item i, band i%bands of group i/bands%g of image i/(bands*g),
