@@ -231,7 +231,8 @@ func (r *ewRun) span(regs [][]float32, x, out []float32, s, end int) {
 			continue
 		}
 		regs[0] = x[s:e]
-		for i, op := range r.p.ops {
+		for i := range r.p.ops {
+			op := &r.p.ops[i] // not a copy of the op a block
 			var b []float32
 			if op.kind == ewBinary {
 				b = regs[op.b][:n]
@@ -257,7 +258,7 @@ func (r *ewRun) planes(regs [][]float32, out []float32, p0, p1, plane, lo, hi in
 
 // apply runs op i on one block starting at flat index s, of channel ch.
 func (r *ewRun) apply(i int, dst, a, b []float32, ch, s int) {
-	op := r.p.ops[i]
+	op := &r.p.ops[i]
 	switch op.kind {
 	case ewUnary:
 		op.fn(dst, a)
