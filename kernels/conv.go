@@ -241,23 +241,21 @@ func (k *convKernel) withEpilogue(p *ewProgram) Kernel {
 	}
 	m := k.wConst.Shape[0]
 	for _, op := range p.ops {
-		if op.kind == ewAffine && len(op.mul) != m {
+		if op.kind == ewAffine && len(op.mul) != m && len(op.mul) != 1 {
 			return nil
 		}
-		if op.constant == nil {
-			continue
-		}
-		c := op.constant
-		if c.Len() == 1 && c.Rank() <= k.p.spatial+2 {
-			continue
-		}
-		// [C, 1, ...] or [1, C, 1, ...] with one trailing 1 per spatial axis.
-		sh := c.Shape
-		if len(sh) == k.p.spatial+2 && sh[0] == 1 {
-			sh = sh[1:]
-		}
-		if len(sh) != k.p.spatial+1 || sh[0] != m || graph.Numel(sh[1:]) != 1 {
-			return nil
+		for _, c := range []*graph.Tensor{op.constant, op.pair[0], op.pair[1]} {
+			if c == nil || (c.Len() == 1 && c.Rank() <= k.p.spatial+2) {
+				continue
+			}
+			// [C, 1, ...] or [1, C, 1, ...] with one trailing 1 per spatial axis.
+			sh := c.Shape
+			if len(sh) == k.p.spatial+2 && sh[0] == 1 {
+				sh = sh[1:]
+			}
+			if len(sh) != k.p.spatial+1 || sh[0] != m || graph.Numel(sh[1:]) != 1 {
+				return nil
+			}
 		}
 	}
 	c := *k

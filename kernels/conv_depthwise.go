@@ -294,7 +294,7 @@ func (p *ewProgram) rowEpilogues(channels int) []vec.Epilogue {
 	var aff *ewOp
 	if ops[0].kind == ewAffine {
 		aff, ops = &ops[0], ops[1:]
-		if len(aff.mul) != channels || len(aff.add) != channels {
+		if len(aff.mul) != channels && len(aff.mul) != 1 {
 			return nil
 		}
 	}
@@ -312,7 +312,8 @@ func (p *ewProgram) rowEpilogues(channels int) []vec.Epilogue {
 	for c := range eps {
 		eps[c] = vec.NoEpilogue()
 		if aff != nil {
-			eps[c].Mul, eps[c].Add = aff.mul[c], aff.add[c]
+			i := min(c, len(aff.mul)-1) // one value for every channel, or one each
+			eps[c].Mul, eps[c].Add = aff.mul[i], aff.add[i]
 		}
 		eps[c].Lo, eps[c].Hi = lo, hi
 	}

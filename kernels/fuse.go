@@ -27,7 +27,7 @@ const (
 	ewBinary               // dst = a op b (registers)
 	ewConstR               // dst = a op c[channel]
 	ewConstL               // dst = c[channel] op a
-	ewAffine               // dst = a * mul[channel] + add[channel] (BatchNormalization)
+	ewAffine               // dst = a * mul[channel] + add[channel] (BatchNormalization, or Mul then Add by constants); mul and add hold one value when it is the same for every channel
 )
 
 type ewOp struct {
@@ -37,9 +37,10 @@ type ewOp struct {
 	op       byte // '+', '-', '*', '/'
 	a, b     int  // registers
 	dst      int
-	constant *graph.Tensor // for ewConstR/L: scalar or per-channel
-	mul, add []float32     // for ewAffine
-	bounds   *[2]float32   // for an ewUnary Clip or Relu: its bounds, for kernels that clip as they store
+	constant *graph.Tensor    // for ewConstR/L: scalar or per-channel
+	mul, add []float32        // for ewAffine
+	pair     [2]*graph.Tensor // for an ewAffine merged from a Mul and an Add: their constants, checked against each input's shape
+	bounds   *[2]float32      // for an ewUnary Clip or Relu: its bounds, for kernels that clip as they store
 }
 
 // ewProgram is a fused region: register 0 holds X, out is the result register.
@@ -112,8 +113,18 @@ func (p *ewProgram) check(shape []int) bool {
 				return false
 			}
 		}
-		if op.kind == ewAffine && (len(shape) < 2 || shape[1] != len(op.mul)) {
+		if op.kind == ewAffine && len(op.mul) > 1 && (len(shape) < 2 || shape[1] != len(op.mul)) {
 			return false
+		}
+		for _, c := range op.pair {
+			// A merged affine's constants must still broadcast as they did:
+			// scalars within x's rank, the others one value per channel.
+			if c == nil {
+				continue
+			}
+			if _, row, ok := constFor(c, shape); !ok || (row && c.Len() > 1) {
+				return false
+			}
 		}
 	}
 	return true
@@ -173,7 +184,7 @@ func (p *ewProgram) bind(shape []int) *ewRun {
 			r.consts[i], r.rowConst[i], _ = constFor(op.constant, shape)
 			byChannel = byChannel || (len(r.consts[i]) > 1 && !r.rowConst[i])
 		}
-		byChannel = byChannel || op.kind == ewAffine
+		byChannel = byChannel || (op.kind == ewAffine && len(op.mul) > 1)
 	}
 	if !byChannel && r.plane > 0 {
 		// Nothing depends on the channel: run in chunks of the flat data
@@ -265,6 +276,10 @@ func (r *ewRun) apply(i int, dst, a, b []float32, ch, s int) {
 	case ewBinary:
 		binSlice(op.op, dst, a, b)
 	case ewAffine:
+		if len(op.mul) == 1 {
+			vec.Affine(dst, a, op.mul[0], op.add[0])
+			return
+		}
 		vec.Affine(dst, a, op.mul[ch], op.add[ch])
 	case ewConstR, ewConstL:
 		c := r.consts[i]
@@ -551,7 +566,7 @@ func (s *Session) fuseRegions(g *graph.Graph, tapped map[int]bool) {
 		if prog == nil {
 			continue
 		}
-		prog = recognizeActivation(prog)
+		prog = recognizeActivation(mergeAffines(prog))
 		prog.fallback = fallback
 		last := region[len(region)-1]
 		// Fuse into the producing Conv when nothing else reads X.
@@ -665,6 +680,88 @@ func (s *Session) compileRegion(region []int, x, sink int) (*ewProgram, stepList
 	return p, s.localSteps(region, x, sink)
 }
 
+// mergeAffines rewrites a Mul by a constant followed by an Add (or Sub) of a
+// constant, where nothing else reads the product, into one affine op: the
+// same two roundings as vec.Affine (multiply, then add), so the same bits,
+// in one pass instead of two. Exporters write learnable affines this way
+// (PP-LCNet's scale and bias around each activation) and BatchNormalization
+// too, folded into a Mul and an Add (TensorFlow graphs). Constants are merged
+// when both are scalars, or one value per channel (possibly one scalar); a
+// per-channel pair is checked against each input's shape (check), since
+// [C, 1, 1] runs along a rank-2 input's last axis.
+func mergeAffines(p *ewProgram) *ewProgram {
+	reads := make([]int, p.nregs)
+	for _, op := range p.ops {
+		reads[op.a]++
+		if op.kind == ewBinary {
+			reads[op.b]++
+		}
+	}
+	var ops []ewOp
+	for i := 0; i < len(p.ops); i++ {
+		op := p.ops[i]
+		if i+1 < len(p.ops) && op.dst != p.out && reads[op.dst] == 1 {
+			if m, ok := affinePair(op, p.ops[i+1]); ok {
+				ops = append(ops, m)
+				i++
+				continue
+			}
+		}
+		ops = append(ops, op)
+	}
+	if len(ops) == len(p.ops) {
+		return p
+	}
+	return &ewProgram{ops: ops, nregs: p.nregs, out: p.out, names: p.names, form: p.form}
+}
+
+// affinePair merges mul (x * c, or c * x) and add (its result + c, c + it,
+// or it - c) into one ewAffine.
+func affinePair(mul, add ewOp) (ewOp, bool) {
+	isConst := func(op ewOp) bool { return op.kind == ewConstR || op.kind == ewConstL }
+	if !isConst(mul) || mul.op != '*' || !isConst(add) || add.a != mul.dst {
+		return ewOp{}, false
+	}
+	neg := false
+	switch {
+	case add.op == '+':
+	case add.op == '-' && add.kind == ewConstR:
+		neg = true // it - c rounds as it + (-c)
+	default:
+		return ewOp{}, false
+	}
+	if mul.constant.DType != graph.Float || add.constant.DType != graph.Float {
+		return ewOp{}, false
+	}
+	m, c := mul.constant.Float32s(), add.constant.Float32s()
+	channels := max(len(m), len(c))
+	for _, t := range []*graph.Tensor{mul.constant, add.constant} {
+		if t.Len() == 1 {
+			continue
+		}
+		// One value per channel: [C, 1, ...] or [1, C, 1, ...], at least one trailing 1.
+		sh := t.Shape
+		if len(sh) > 0 && sh[0] == 1 {
+			sh = sh[1:]
+		}
+		if len(sh) < 2 || t.Len() != channels || sh[0] != channels || graph.Numel(sh[1:]) != 1 {
+			return ewOp{}, false
+		}
+	}
+	spread := func(v []float32, negate bool) []float32 {
+		out := make([]float32, channels)
+		for i := range out {
+			out[i] = v[min(i, len(v)-1)]
+			if negate {
+				out[i] = -out[i]
+			}
+		}
+		return out
+	}
+	return ewOp{kind: ewAffine, opType: mul.opType + "+" + add.opType, a: mul.a, dst: add.dst,
+		mul: spread(m, false), add: spread(c, neg), pair: [2]*graph.Tensor{mul.constant, add.constant}}, true
+}
+
 // localSteps copies the steps (in order) with slots renumbered local to them:
 // x becomes slot 0, and a leading step loads the constants they read.
 func (s *Session) localSteps(region []int, x, sink int) stepList {
@@ -773,7 +870,7 @@ type matmulEpilogue struct {
 // the program checks on each output, running the region's own steps when not.
 func (mk *matmulKernel) withEpilogue(p *ewProgram) Kernel {
 	for _, op := range p.ops {
-		if op.kind == ewAffine {
+		if op.kind == ewAffine && len(op.mul) > 1 {
 			return nil
 		}
 	}

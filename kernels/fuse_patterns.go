@@ -36,41 +36,106 @@ var activationForms = []struct {
 }
 
 // recognizeActivation returns the program rewritten to one vec routine when it
-// computes SiLU, HardSwish, Gelu or Mish, possibly after a bias (an Add of a
-// per-channel or per-column constant, as after a MatMul); else p itself.
+// computes SiLU, HardSwish, Gelu or Mish, possibly after one op by constants
+// (a bias as after a MatMul, a BatchNormalization's per-channel affine as after
+// a Conv that was not folded, a learnable scale and bias) and before ops that
+// each scale or shift the one before (PP-LCNet's affine after each
+// activation); else p itself. The ops around the activation stay as they are.
 func recognizeActivation(p *ewProgram) *ewProgram {
+	n := len(p.ops)
 	if fn, form := matchActivation(p); fn != nil {
 		return &ewProgram{ops: []ewOp{{kind: ewUnary, fn: fn, dst: 1, opType: form}}, nregs: 2, out: 1, names: p.names, form: form}
 	}
-	// A leading bias, or a BatchNormalization's per-channel affine as after a
-	// Conv that was not folded, may come first.
-	first := p.ops[0]
-	isBias := (first.kind == ewConstR || first.kind == ewConstL) && first.op == '+'
-	if len(p.ops) < 3 || (!isBias && first.kind != ewAffine) {
+	if n < 3 || p.ops[n-1].dst != p.out {
 		return p
 	}
-	// The rest, reading only the biased value, with registers shifted down by one.
-	rest := &ewProgram{nregs: p.nregs - 1, out: p.out - 1}
-	for _, op := range p.ops[1:] {
-		if op.a == 0 || (op.kind == ewBinary && op.b == 0) {
-			return p // x itself is read again: not an activation of x + bias
+	// tail is where the trailing ops by constants start: ops[tail:] each read
+	// only the op before.
+	tail := n
+	for tail > 1 && byConstants(p.ops[tail-1]) && p.ops[tail-1].a == p.ops[tail-2].dst {
+		tail--
+	}
+	for lo := 0; lo <= 1; lo++ {
+		if lo == 1 && !byConstants(p.ops[0]) {
+			break
 		}
-		op.a, op.dst = op.a-1, op.dst-1
+		for hi := n; hi >= tail && hi-lo >= 2; hi-- {
+			if lo == 0 && hi == n {
+				continue // the whole program: tried above
+			}
+			core, ok := subProgram(p.ops[lo:hi], p.ops[lo].a)
+			if !ok {
+				continue
+			}
+			fn, form := matchActivation(core)
+			if fn == nil {
+				continue
+			}
+			// A chain: the leading op, the activation, the trailing ops.
+			q := &ewProgram{names: p.names, form: form}
+			add := func(op ewOp) {
+				op.a, op.dst = len(q.ops), len(q.ops)+1
+				q.ops = append(q.ops, op)
+			}
+			if lo == 1 {
+				add(p.ops[0])
+				q.form = constOpName(p.ops[0]) + "+" + form
+			}
+			add(ewOp{kind: ewUnary, fn: fn, opType: form})
+			for _, op := range p.ops[hi:] {
+				add(op)
+				q.form += "+" + constOpName(op)
+			}
+			q.nregs, q.out = len(q.ops)+1, len(q.ops)
+			return q
+		}
+	}
+	return p
+}
+
+// byConstants reports whether the op computes from one register and constants.
+func byConstants(op ewOp) bool {
+	return op.kind == ewConstR || op.kind == ewConstL || op.kind == ewAffine
+}
+
+// constOpName names an op by constants around a recognised activation, for messages.
+func constOpName(op ewOp) string {
+	switch {
+	case op.kind == ewAffine && op.pair[0] == nil:
+		return "BatchNormalization"
+	case op.kind == ewAffine:
+		return "Affine"
+	case op.op == '+' || op.op == '-':
+		return "Bias"
+	case op.op == '*':
+		return "Scale"
+	}
+	return op.opType
+}
+
+// subProgram renumbers ops (in order) as a program whose register 0 is in:
+// false when one of them reads a register other than in or their own results.
+func subProgram(ops []ewOp, in int) (*ewProgram, bool) {
+	reg := map[int]int{in: 0}
+	q := &ewProgram{nregs: 1}
+	for _, op := range ops {
+		a, ok := reg[op.a]
+		if !ok {
+			return nil, false
+		}
+		op.a = a
 		if op.kind == ewBinary {
-			op.b--
+			if op.b, ok = reg[op.b]; !ok {
+				return nil, false
+			}
 		}
-		rest.ops = append(rest.ops, op)
+		reg[op.dst] = q.nregs
+		op.dst = q.nregs
+		q.nregs++
+		q.ops = append(q.ops, op)
 	}
-	fn, form := matchActivation(rest)
-	if fn == nil {
-		return p
-	}
-	prefix := "Bias+"
-	if !isBias {
-		prefix = "BatchNormalization+"
-	}
-	return &ewProgram{ops: []ewOp{first, {kind: ewUnary, fn: fn, a: first.dst, dst: first.dst + 1, opType: form}},
-		nregs: first.dst + 2, out: first.dst + 1, names: p.names, form: prefix + form}
+	q.out = q.nregs - 1
+	return q, true
 }
 
 // matchActivation returns the vec routine that computes the same function as
@@ -89,7 +154,9 @@ func matchActivation(p *ewProgram) (sliceFn, string) {
 	for _, op := range p.ops {
 		switch op.kind {
 		case ewAffine:
-			return nil, ""
+			if len(op.mul) != 1 {
+				return nil, ""
+			}
 		case ewConstR, ewConstL:
 			if op.constant.Len() != 1 {
 				return nil, ""
@@ -107,8 +174,10 @@ func matchActivation(p *ewProgram) (sliceFn, string) {
 			// Scalar constants may have any rank: give the probe as many axes.
 			shape := []int{len(probe)}
 			for _, op := range p.ops {
-				for op.constant != nil && op.constant.Rank() > len(shape) {
-					shape = append([]int{1}, shape...)
+				for _, c := range []*graph.Tensor{op.constant, op.pair[0], op.pair[1]} {
+					for c != nil && c.Rank() > len(shape) {
+						shape = append([]int{1}, shape...)
+					}
 				}
 			}
 			want = make([]float32, len(probe))
