@@ -43,7 +43,7 @@ func softplusAVX2(dst, x *float32, n int)
 func eluAVX2(dst, x *float32, n int, alpha float32)
 
 //go:noescape
-func expSubSumAVX2(dst, x *float32, n int, sub float32, acc *[4]float64)
+func expSubSumAVX2(dst, x *float32, n int, sub float32, acc *[8]float64)
 
 //go:noescape
 func expAVX512(dst, x *float32, n int)
@@ -79,7 +79,7 @@ func softplusAVX512(dst, x *float32, n int)
 func eluAVX512(dst, x *float32, n int, alpha float32)
 
 //go:noescape
-func expSubSumAVX512(dst, x *float32, n int, sub float32, acc *[4]float64)
+func expSubSumAVX512(dst, x *float32, n int, sub float32, acc *[8]float64)
 
 //go:noescape
 func sumF64AVX2(x *float32, n int, acc *[4]float64)
@@ -137,7 +137,7 @@ func eluAsm(dst, x *float32, n int, alpha float32) {
 		eluAVX2(dst, x, n, alpha)
 	}
 }
-func expSubSumAsm(dst, x *float32, n int, sub float32, acc *[4]float64) {
+func expSubSumAsm(dst, x *float32, n int, sub float32, acc *[8]float64) {
 	if use512 {
 		expSubSumAVX512(dst, x, n, sub, acc)
 	} else {

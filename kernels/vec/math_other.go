@@ -14,6 +14,6 @@ func geluTanhAsm(dst, x *float32, n int)                                {}
 func mishAsm(dst, x *float32, n int)                                    {}
 func softplusAsm(dst, x *float32, n int)                                {}
 func eluAsm(dst, x *float32, n int, alpha float32)                      {}
-func expSubSumAsm(dst, x *float32, n int, sub float32, acc *[4]float64) {}
+func expSubSumAsm(dst, x *float32, n int, sub float32, acc *[8]float64) {}
 func sumF64Asm(x *float32, n int, acc *[4]float64)                      {}
 func sumSqDevAsm(x *float32, n int, mean float64, acc *[4]float64)      {}
