@@ -19,7 +19,8 @@ import (
 func TestSoftmaxColumnsMatchRows(t *testing.T) {
 	defer func() { noSoftmaxCols = false }()
 	r := rand.New(rand.NewPCG(21, 22))
-	for _, shape := range [][]int{{1, 16, 4, 37}, {2, 5, 9}, {1, 80, 300}} {
+	// 2x16x1100 and 1x3x513: several column blocks (softmaxColBlock), a partial last one.
+	for _, shape := range [][]int{{1, 16, 4, 37}, {2, 5, 9}, {1, 80, 300}, {2, 16, 1100}, {1, 3, 513}} {
 		xs := make([]float32, graph.Numel(shape))
 		for i := range xs {
 			xs[i] = float32(r.NormFloat64() * 8)

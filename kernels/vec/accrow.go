@@ -24,3 +24,20 @@ func AccRow(acc []float64, x, dst []float32, exclusive bool) {
 		}
 	}
 }
+
+// WidenAdd sets acc[i] += float64(x[i]): float64 sums of float32 rows (a
+// Softmax's denominators down its columns), the scalar loop's bits.
+func WidenAdd(acc []float64, x []float32) {
+	n := len(x)
+	acc = acc[:n]
+	k := 0
+	if useSIMD {
+		k = n &^ 7
+	}
+	if k > 0 {
+		widenAddAsm(&acc[0], &x[0], k)
+	}
+	for i := k; i < n; i++ {
+		acc[i] += float64(x[i])
+	}
+}

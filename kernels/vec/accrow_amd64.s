@@ -44,3 +44,27 @@ accrow_excl:
 accrow_done:
 	VZEROUPPER
 	RET
+
+// func widenAddAVX2(acc *float64, x *float32, n int)
+// n a multiple of 8: acc[i] += float64(x[i]), eight lanes a step (the
+// widening is exact, the add rounds as Go's).
+TEXT ·widenAddAVX2(SB), NOSPLIT, $0-24
+	MOVQ acc+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JEQ widenadd_done
+widenadd_loop:
+	VCVTPS2PD (SI), Y0
+	VCVTPS2PD 16(SI), Y1
+	VADDPD (DI), Y0, Y0
+	VADDPD 32(DI), Y1, Y1
+	VMOVUPD Y0, (DI)
+	VMOVUPD Y1, 32(DI)
+	ADDQ $64, DI
+	ADDQ $32, SI
+	DECQ CX
+	JNE widenadd_loop
+widenadd_done:
+	VZEROUPPER
+	RET

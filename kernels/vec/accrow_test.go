@@ -3,6 +3,7 @@ package vec
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -61,6 +62,38 @@ func TestAccRow(t *testing.T) {
 						}
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestWidenAdd: the SIMD path gives the scalar loop's float64 sums, bit for
+// bit, at every length around its eight-lane steps (NaN, Inf, -0 included).
+func TestWidenAdd(t *testing.T) {
+	saved := useSIMD
+	defer func() { useSIMD = saved }()
+	r := rand.New(rand.NewPCG(43, 44))
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.Copysign(0, -1)), 3e38, 1e-45}
+	for n := 0; n < 35; n++ {
+		x := make([]float32, n)
+		acc0 := make([]float64, n)
+		for i := range x {
+			x[i] = float32(r.NormFloat64() * 100)
+			acc0[i] = r.NormFloat64() * 1e3
+			if r.IntN(6) == 0 {
+				x[i] = special[r.IntN(len(special))]
+			}
+		}
+		want := slices.Clone(acc0)
+		for i, v := range x {
+			want[i] += float64(v)
+		}
+		useSIMD = saved
+		got := slices.Clone(acc0)
+		WidenAdd(got, x)
+		for i := range want {
+			if math.Float64bits(got[i]) != math.Float64bits(want[i]) && !(math.IsNaN(got[i]) && math.IsNaN(want[i])) {
+				t.Fatalf("n=%d: acc[%d] = %v, want %v", n, i, got[i], want[i])
 			}
 		}
 	}
