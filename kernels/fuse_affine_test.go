@@ -14,28 +14,12 @@ import (
 // rounds exactly as the two ops do. Returns the fused session.
 func sameBitsFused(t *testing.T, m *graph.Model, threads int, shape ...int) *Session {
 	t.Helper()
-	fused, err := NewSession(m, Options{Threads: threads})
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, err := NewSession(m, Options{Threads: threads, NoFusion: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	r := rand.New(rand.NewPCG(11, 12))
 	x := graph.NewTensor(graph.Float, shape)
 	for i, xd := 0, x.Float32s(); i < len(xd); i++ {
 		xd[i] = float32(r.NormFloat64() * 4)
 	}
-	in := map[string]*graph.Tensor{"x": x}
-	a, err := fused.Run(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := plain.Run(in)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fused, _, a, b := runFusedAndPlain(t, m, Options{Threads: threads}, map[string]*graph.Tensor{"x": x})
 	for name, want := range b {
 		got, w := a[name].Float32s(), want.Float32s()
 		if len(got) != len(w) {

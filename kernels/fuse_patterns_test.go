@@ -49,16 +49,6 @@ func (g *patternGraph) output(v *graph.Value, shape ...int) {
 // returns the fused session for inspection.
 func compareFused(t *testing.T, m *graph.Model, opts Options, shape ...int) *Session {
 	t.Helper()
-	fused, err := NewSession(m, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.NoFusion = true
-	opts.Tap, opts.TapOnly = nil, nil
-	plain, err := NewSession(m, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
 	r := rand.New(rand.NewPCG(5, 6))
 	x := graph.NewTensor(graph.Float, shape)
 	xd := x.Float32s()
@@ -66,15 +56,7 @@ func compareFused(t *testing.T, m *graph.Model, opts Options, shape ...int) *Ses
 		xd[i] = float32(r.NormFloat64() * 3)
 	}
 	xd[0], xd[1] = -9, 9
-	in := map[string]*graph.Tensor{"x": x}
-	a, err := fused.Run(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := plain.Run(in)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fused, plain, a, b := runFusedAndPlain(t, m, opts, map[string]*graph.Tensor{"x": x})
 	worst := 0.0
 	for name, want := range b {
 		got, w := a[name].Float32s(), want.Float32s()
@@ -95,6 +77,28 @@ func compareFused(t *testing.T, m *graph.Model, opts Options, shape ...int) *Ses
 	}
 	t.Logf("%d steps unfused, %d fused; max relative difference %.3g", len(plain.steps), len(fused.steps), worst)
 	return fused
+}
+
+// runFusedAndPlain runs the model on in with opts and again without fusion
+// (and without taps): both sessions and their outputs.
+func runFusedAndPlain(t *testing.T, m *graph.Model, opts Options, in map[string]*graph.Tensor) (fused, plain *Session, a, b map[string]*graph.Tensor) {
+	t.Helper()
+	fused, err := NewSession(m, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.NoFusion = true
+	opts.Tap, opts.TapOnly = nil, nil
+	if plain, err = NewSession(m, opts); err != nil {
+		t.Fatal(err)
+	}
+	if a, err = fused.Run(in); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = plain.Run(in); err != nil {
+		t.Fatal(err)
+	}
+	return fused, plain, a, b
 }
 
 // forms lists the recognised activations among the session's steps (fused
