@@ -63,7 +63,11 @@ func recognizeActivation(p *ewProgram) *ewProgram {
 			if lo == 0 && hi == n {
 				continue // the whole program: tried above
 			}
-			core, ok := subProgram(p.ops[lo:hi], p.ops[lo].a)
+			in := 0 // the core reads x, or the leading op's result
+			if lo == 1 {
+				in = p.ops[0].dst
+			}
+			core, ok := subProgram(p.ops[lo:hi], in)
 			if !ok {
 				continue
 			}
