@@ -244,8 +244,8 @@ func (k *convKernel) withEpilogue(p *ewProgram) Kernel {
 		if op.kind == ewAffine && len(op.mul) != m && len(op.mul) != 1 {
 			return nil
 		}
-		for _, c := range []*graph.Tensor{op.constant, op.pair[0], op.pair[1]} {
-			if c == nil || (c.Len() == 1 && c.Rank() <= k.p.spatial+2) {
+		for _, c := range op.tensors() {
+			if c.Len() == 1 && c.Rank() <= k.p.spatial+2 {
 				continue
 			}
 			// [C, 1, ...] or [1, C, 1, ...] with one trailing 1 per spatial axis.

@@ -43,6 +43,18 @@ type ewOp struct {
 	bounds   *[2]float32      // for an ewUnary Clip or Relu: its bounds, for kernels that clip as they store
 }
 
+// tensors is the op's constants as the graph holds them: the ConstR/L
+// constant, or a merged affine's pair (nil entries left out).
+func (op *ewOp) tensors() []*graph.Tensor {
+	var ts []*graph.Tensor
+	for _, c := range []*graph.Tensor{op.constant, op.pair[0], op.pair[1]} {
+		if c != nil {
+			ts = append(ts, c)
+		}
+	}
+	return ts
+}
+
 // ewProgram is a fused region: register 0 holds X, out is the result register.
 type ewProgram struct {
 	ops      []ewOp
@@ -276,11 +288,8 @@ func (r *ewRun) apply(i int, dst, a, b []float32, ch, s int) {
 	case ewBinary:
 		binSlice(op.op, dst, a, b)
 	case ewAffine:
-		if len(op.mul) == 1 {
-			vec.Affine(dst, a, op.mul[0], op.add[0])
-			return
-		}
-		vec.Affine(dst, a, op.mul[ch], op.add[ch])
+		c := min(ch, len(op.mul)-1) // one value for every channel, or one each
+		vec.Affine(dst, a, op.mul[c], op.add[c])
 	case ewConstR, ewConstL:
 		c := r.consts[i]
 		if r.rowConst[i] && len(c) > 1 {

@@ -178,8 +178,8 @@ func matchActivation(p *ewProgram) (sliceFn, string) {
 			// Scalar constants may have any rank: give the probe as many axes.
 			shape := []int{len(probe)}
 			for _, op := range p.ops {
-				for _, c := range []*graph.Tensor{op.constant, op.pair[0], op.pair[1]} {
-					for c != nil && c.Rank() > len(shape) {
+				for _, c := range op.tensors() {
+					for c.Rank() > len(shape) {
 						shape = append([]int{1}, shape...)
 					}
 				}

@@ -44,17 +44,13 @@ func convCase(shape []int, cout, k, stride, pad, group, dil int) func() *mb {
 	}
 }
 
-// convRelu6 is a convolution with the Clip(0, 6) MobileNets put after it
-// (BatchNormalization folded, as ONNX Runtime folds it).
-func convRelu6(shape []int, cout, k, stride, group int, relu6 bool) func() *mb {
+// convRelu6 is a "same" convolution with the Clip(0, 6) MobileNets put
+// after it (BatchNormalization folded, as ONNX Runtime folds it).
+func convRelu6(shape []int, cout, k, stride, group int) func() *mb {
 	return func() *mb {
 		b := newMB(17)
 		x := b.in("x", shape...)
-		y := b.conv2d(x, shape[1], cout, k, stride, k/2, group, 1)
-		if relu6 {
-			y = b.op("Clip", vs(y, b.scalar(0), b.scalar(6)))
-		}
-		b.out(y, graph.Float)
+		b.out(b.op("Clip", vs(b.conv2d(x, shape[1], cout, k, stride, k/2, group, 1), b.scalar(0), b.scalar(6))), graph.Float)
 		return b
 	}
 }
@@ -192,15 +188,15 @@ var cases = []tcase{
 		b.out(y, graph.Float)
 		return b
 	}},
-	{"MBv2 expand 1x1+Relu6", "1x16x112x112 -> 96", convRelu6([]int{1, 16, 112, 112}, 96, 1, 1, 1, true)},
-	{"MBv2 depthwise 3x3 s2+Relu6", "1x96x112x112", convRelu6([]int{1, 96, 112, 112}, 96, 3, 2, 96, true)},
-	{"MBv2 depthwise 3x3+Relu6", "1x32x112x112", convRelu6([]int{1, 32, 112, 112}, 32, 3, 1, 32, true)},
-	{"MBv2 project 1x1", "1x96x56x56 -> 24", convRelu6([]int{1, 96, 56, 56}, 24, 1, 1, 1, false)},
-	{"MBv2 expand 1x1+Relu6 (56x56)", "1x24x56x56 -> 144", convRelu6([]int{1, 24, 56, 56}, 144, 1, 1, 1, true)},
-	{"MBv2 depthwise 3x3+Relu6 (56x56)", "1x144x56x56", convRelu6([]int{1, 144, 56, 56}, 144, 3, 1, 144, true)},
-	{"MBv2 project 1x1 (14x14)", "1x384x14x14 -> 64", convRelu6([]int{1, 384, 14, 14}, 64, 1, 1, 1, false)},
-	{"MBv2 head 1x1+Relu6", "1x320x7x7 -> 1280", convRelu6([]int{1, 320, 7, 7}, 1280, 1, 1, 1, true)},
-	{"MBv2 stem 3x3 s2+Relu6", "1x3x224x224 -> 32", convRelu6([]int{1, 3, 224, 224}, 32, 3, 2, 1, true)},
+	{"MBv2 expand 1x1+Relu6", "1x16x112x112 -> 96", convRelu6([]int{1, 16, 112, 112}, 96, 1, 1, 1)},
+	{"MBv2 depthwise 3x3 s2+Relu6", "1x96x112x112", convRelu6([]int{1, 96, 112, 112}, 96, 3, 2, 96)},
+	{"MBv2 depthwise 3x3+Relu6", "1x32x112x112", convRelu6([]int{1, 32, 112, 112}, 32, 3, 1, 32)},
+	{"MBv2 project 1x1", "1x96x56x56 -> 24", convCase([]int{1, 96, 56, 56}, 24, 1, 1, 0, 1, 1)},
+	{"MBv2 expand 1x1+Relu6 (56x56)", "1x24x56x56 -> 144", convRelu6([]int{1, 24, 56, 56}, 144, 1, 1, 1)},
+	{"MBv2 depthwise 3x3+Relu6 (56x56)", "1x144x56x56", convRelu6([]int{1, 144, 56, 56}, 144, 3, 1, 144)},
+	{"MBv2 project 1x1 (14x14)", "1x384x14x14 -> 64", convCase([]int{1, 384, 14, 14}, 64, 1, 1, 0, 1, 1)},
+	{"MBv2 head 1x1+Relu6", "1x320x7x7 -> 1280", convRelu6([]int{1, 320, 7, 7}, 1280, 1, 1, 1)},
+	{"MBv2 stem 3x3 s2+Relu6", "1x3x224x224 -> 32", convRelu6([]int{1, 3, 224, 224}, 32, 3, 2, 1)},
 	{"DepthwiseConv 3x3", "1x96x56x56", convCase([]int{1, 96, 56, 56}, 96, 3, 1, 1, 96, 1)},
 	{"DepthwiseConv 5x5", "1x96x56x56", convCase([]int{1, 96, 56, 56}, 96, 5, 1, 2, 96, 1)},
 	{"DepthwiseConv 7x7", "1x96x56x56", convCase([]int{1, 96, 56, 56}, 96, 7, 1, 3, 96, 1)},
