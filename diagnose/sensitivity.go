@@ -7,6 +7,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/onnxq/onnxq/converter/dataset"
@@ -135,15 +136,21 @@ func Sensitivity(ctx context.Context, f *graph.Model, qp *passes.QDQPlan, src da
 			vars = append(vars, &variant{row: i, kind: kind, set: set, acc: make([]Acc, len(f.Graph.Outputs))})
 		}
 	}
-	nodes := 0
-	// build makes v's suffix model and its constants' size.
+	// Every variant starts from a copy of f: encoded once, decoded for
+	// each (a copy's decoding shares nothing with the bytes).
+	fb, err := graph.Marshal(f)
+	if err != nil {
+		return nil, err
+	}
+	// build makes v's suffix model and its constants' size; variants are
+	// built side by side (lanes, below), so it writes only v and v's row.
 	build := func(v *variant) error {
 		names := map[string]bool{}
 		for _, n := range v.set {
 			names[n] = true
 		}
 		plan := SubPlan(qp, names, opt.Mode == QuantOne)
-		vm, err := withQDQ(f, plan)
+		vm, err := decodeWithQDQ(fb, f.Dir, plan)
 		if err != nil {
 			return fmt.Errorf("unit %s: %w", rows[v.row].Node, err)
 		}
@@ -157,7 +164,6 @@ func Sensitivity(ctx context.Context, f *graph.Model, qp *passes.QDQPlan, src da
 		}
 		if v.kind == 0 {
 			rows[v.row].SuffixNodes = sfx.nodes
-			nodes += sfx.nodes
 		}
 		return nil
 	}
@@ -180,7 +186,44 @@ func Sensitivity(ctx context.Context, f *graph.Model, qp *passes.QDQPlan, src da
 	// with a pool each, a chunk of YOLO-style suffixes held every
 	// intermediate of every suffix (peak RSS 4.4-6.8 GB for a 416x416
 	// detector), and each session's first run touched all of it afresh.
-	pool := kernels.NewBufferPool()
+	pools := make([]*kernels.BufferPool, max(1, min(opt.Threads, maxLanes)))
+	for i := range pools {
+		pools[i] = kernels.NewBufferPool()
+	}
+	// measure runs variant v on one sample (the base run's held values and
+	// outputs) and adds its outputs' errors against the reference to v's
+	// sums; variants of one sample may be measured at once, each by one
+	// goroutine, and a variant's sums take the samples in order.
+	measure := func(v *variant, held, baseOut, refOut map[string]*graph.Tensor) error {
+		outs := baseOut
+		if v.sess != nil {
+			in := map[string]*graph.Tensor{}
+			for _, n := range v.sfx.inputs {
+				in[n] = held[n]
+			}
+			var err error
+			if outs, err = v.sess.Run(in); err != nil {
+				return err
+			}
+			for _, o := range v.sfx.outputs {
+				if !o.ownRun {
+					outs[o.name] = baseOut[o.name]
+				}
+			}
+		}
+		for i, o := range outNames {
+			a, b := refOut[o], outs[o]
+			if a.DType != graph.Float || b.DType != graph.Float || !slices.Equal(a.Shape, b.Shape) {
+				return fmt.Errorf("output %q is not float32 of one shape in both models", o)
+			}
+			v.acc[i].Add(a.Float32s(), b.Float32s())
+		}
+		if v.sess != nil {
+			v.sess.Recycle(outs) // its own outputs; baseOut's are ignored
+		}
+		return nil
+	}
+	var mu sync.Mutex // done and the Progress calls
 	done := 0
 	total := len(vars) * src.Len()
 	for lo := 0; lo < len(vars); {
@@ -188,7 +231,10 @@ func Sensitivity(ctx context.Context, f *graph.Model, qp *passes.QDQPlan, src da
 		for hi < len(vars) {
 			v := vars[hi]
 			if v.sfx == nil {
-				if err := build(v); err != nil {
+				// This and the next few, side by side; those past the
+				// chunk's budget open the next one.
+				ahead := vars[hi:min(len(vars), hi+4*len(pools))]
+				if err := forLanes(len(pools), len(ahead), func(i int) error { return build(ahead[i]) }); err != nil {
 					return nil, err
 				}
 			}
@@ -199,16 +245,47 @@ func Sensitivity(ctx context.Context, f *graph.Model, qp *passes.QDQPlan, src da
 			hi++
 		}
 		chunk := vars[lo:hi]
+		runs := 0
+		for _, v := range chunk {
+			if len(ownOutputs(v.sfx)) > 0 {
+				runs++
+			}
+		}
+		// A sample's variants run side by side, each on one thread: they
+		// are independent runs, mostly of small suffixes, which a second
+		// thread inside each run speeds up little or not at all (FastestDet
+		// at 2 threads took longer than at 1), while two runs at once
+		// keep both cores busy with no hand-offs between them. Variant i
+		// runs in lane i mod lanes, on that lane's buffer pool: a buffer
+		// one core wrote and the other took from a shared pool moved
+		// between the cores' caches line by line, and two lanes on one
+		// pool measured no faster than one.
+		lanes := max(1, min(opt.Threads, runs, len(pools)))
+		each := opt.Threads
+		if lanes > 1 {
+			each = 1
+		}
+		// Each lane compiles the sessions it runs (weights packed on its
+		// core).
+		if err := forLanes(lanes, len(chunk), func(i int) error {
+			v := chunk[i]
+			if len(ownOutputs(v.sfx)) == 0 {
+				return nil // the change does not reach the outputs
+			}
+			var err error
+			if v.sess, err = kernels.NewSession(v.sfx.model, kernels.Options{Threads: each, Pool: pools[i%lanes]}); err != nil {
+				return fmt.Errorf("unit %s: %w", rows[v.row].Node, err)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
 		need := map[string]bool{}
 		for _, v := range chunk {
-			if len(ownOutputs(v.sfx)) == 0 {
-				continue // the change does not reach the outputs
-			}
-			if v.sess, err = kernels.NewSession(v.sfx.model, kernels.Options{Threads: opt.Threads, Pool: pool}); err != nil {
-				return nil, fmt.Errorf("unit %s: %w", rows[v.row].Node, err)
-			}
-			for _, n := range v.sfx.inputs {
-				need[n] = true
+			if v.sess != nil {
+				for _, n := range v.sfx.inputs {
+					need[n] = true
+				}
 			}
 		}
 		for _, o := range outNames {
@@ -246,36 +323,23 @@ func Sensitivity(ctx context.Context, f *graph.Model, qp *passes.QDQPlan, src da
 					}
 				}
 			}
-			for _, v := range chunk {
-				outs := baseOut
-				if v.sess != nil {
-					in := map[string]*graph.Tensor{}
-					for _, n := range v.sfx.inputs {
-						in[n] = held[n]
-					}
-					if outs, err = v.sess.Run(in); err != nil {
-						return nil, fmt.Errorf("unit %s, sample %d: %w", rows[v.row].Node, s, err)
-					}
-					for _, o := range v.sfx.outputs {
-						if !o.ownRun {
-							outs[o.name] = baseOut[o.name]
-						}
-					}
+			if err := forLanes(lanes, len(chunk), func(i int) error {
+				if err := ctx.Err(); err != nil {
+					return err
 				}
-				for i, o := range outNames {
-					a, b := refOut[o], outs[o]
-					if a.DType != graph.Float || b.DType != graph.Float || !slices.Equal(a.Shape, b.Shape) {
-						return nil, fmt.Errorf("output %q is not float32 of one shape in both models", o)
-					}
-					v.acc[i].Add(a.Float32s(), b.Float32s())
+				v := chunk[i]
+				if err := measure(v, held, baseOut, refOut); err != nil {
+					return fmt.Errorf("unit %s, sample %d: %w", rows[v.row].Node, s, err)
 				}
-				if v.sess != nil {
-					v.sess.Recycle(outs) // its own outputs; baseOut's are ignored
-				}
+				mu.Lock()
+				defer mu.Unlock()
 				done++
 				if opt.Progress != nil {
 					opt.Progress(done, total)
 				}
+				return nil
+			}); err != nil {
+				return nil, err
 			}
 			// This sample's outputs are measured: their memory goes back
 			// for the next (kept, each run's outputs would be fresh pages
@@ -289,6 +353,10 @@ func Sensitivity(ctx context.Context, f *graph.Model, qp *passes.QDQPlan, src da
 			v.sess, v.sfx = nil, nil // let the chunk's sessions and models go before the next are made
 		}
 		lo = hi
+	}
+	nodes := 0
+	for _, r := range rows {
+		nodes += r.SuffixNodes
 	}
 	res.SuffixShare = float64(nodes) / float64(len(units)*max(1, len(base.Graph.Nodes)))
 	for _, v := range vars {
@@ -362,7 +430,13 @@ func withQDQ(f *graph.Model, qp *passes.QDQPlan) (*graph.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := graph.Decode(b, f.Dir, graph.LoadOptions{})
+	return decodeWithQDQ(b, f.Dir, qp)
+}
+
+// decodeWithQDQ decodes the model encoded in b (its external data in dir)
+// and inserts the plan's Q/DQ.
+func decodeWithQDQ(b []byte, dir string, qp *passes.QDQPlan) (*graph.Model, error) {
+	m, err := graph.Decode(b, dir, graph.LoadOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -370,4 +444,42 @@ func withQDQ(f *graph.Model, qp *passes.QDQPlan) (*graph.Model, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// maxLanes bounds the variants of a sample run at once: each lane holds
+// a run's intermediates in a buffer pool of its own.
+const maxLanes = 8
+
+// forLanes calls f(i) for every i in [0, n) on lanes goroutines (the
+// caller's alone when lanes is 1), lane l taking l, l+lanes, ... in turn,
+// and returns the error of the lowest i that failed, so that a failing
+// run reports the same error whatever the timing. A lane stops at its
+// first error; the others finish their items.
+func forLanes(lanes, n int, f func(i int) error) error {
+	if lanes <= 1 {
+		for i := 0; i < n; i++ {
+			if err := f(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for l := range lanes {
+		wg.Go(func() {
+			for i := l; i < n; i += lanes {
+				if errs[i] = f(i); errs[i] != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

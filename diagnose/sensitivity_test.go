@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/onnxq/onnxq/converter"
@@ -83,5 +84,31 @@ func TestSensitivityPrefixReuseIsExact(t *testing.T) {
 		if math.Abs(o.SQNR-r.SQNR) > 1e-9 || math.Abs(o.Cosine-r.Cosine) > 1e-12 {
 			t.Errorf("%s: suffix run %.6f dB / %.9f, full run %.6f dB / %.9f", r.Node, r.SQNR, r.Cosine, o.SQNR, o.Cosine)
 		}
+	}
+}
+
+// TestSensitivityLanesMatchOneThread: variants measured side by side
+// (three lanes, sessions made in small chunks so that several chunks run
+// and are built ahead) rank and score every unit exactly as one thread
+// does, in both modes.
+func TestSensitivityLanesMatchOneThread(t *testing.T) {
+	q, src := quantized(t, testmodels.ConvBNReLU(4))
+	for _, mode := range []string{diagnose.QuantOne, diagnose.FloatOne} {
+		var got [2]*diagnose.SensitivityResult
+		for i, threads := range []int{1, 3} {
+			res, err := diagnose.Sensitivity(context.Background(), q.Float, q.Plan, src, diagnose.SensitivityOptions{
+				Mode: mode, Threads: threads, Split: true, SessionBudget: 1 << 14})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[i] = res
+		}
+		if got[1].BaseRuns < 3 {
+			t.Fatalf("%s: %d chunks, want several", mode, got[1].BaseRuns)
+		}
+		if !reflect.DeepEqual(got[0].Rows, got[1].Rows) || !reflect.DeepEqual(got[0].All, got[1].All) || got[0].SuffixShare != got[1].SuffixShare {
+			t.Fatalf("%s: 3 lanes differ from 1 thread:\n%+v\n%+v", mode, got[1].Rows, got[0].Rows)
+		}
+		t.Logf("%s: %d units in %d chunks, the same at 1 thread and 3 lanes", mode, len(got[0].Rows), got[1].BaseRuns)
 	}
 }
