@@ -204,6 +204,14 @@ func quantizeInto[T uint8 | int8 | uint16 | int16](dst []T, xs []float32, qp *qp
 			// values), a block at a time, then converted as QuantizeValue
 			// converts (through int32).
 			sc, zp := qp.scale[0], float32(qp.zp[0])
+			switch d := any(dst).(type) {
+			case []uint8:
+				vec.Quantize8(d[s:e], xs[s:e], sc, zp, float32(lo), float32(hi))
+				return
+			case []int8:
+				vec.Quantize8(d[s:e], xs[s:e], sc, zp, float32(lo), float32(hi))
+				return
+			}
 			var buf [1024]float32
 			for i := s; i < e; i += len(buf) {
 				t := buf[:min(len(buf), e-i)]

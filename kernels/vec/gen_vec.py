@@ -158,6 +158,26 @@ def dequant(name, src, ext):
             f"{name}_done:", "\tVZEROUPPER", "\tRET", ""]
 out += dequant("dequantU8AVX2", "uint8", "VPMOVZXBD")
 out += dequant("dequantI8AVX2", "int8", "VPMOVSXBD")
+# quantU8AVX2 / quantI8AVX2: QuantizeLinear per tensor into 8-bit integers,
+# n a multiple of 16: quantizeAVX2's arithmetic, then a NaN lane set to +0
+# (Go's conversion int32(NaN) is 0x80000000, whose low byte is 0) and each
+# value, an integer within [lo, hi] inside the type's range, converted and
+# packed exactly: the words' pack interleaves the two 128-bit halves, VPERMQ
+# puts them back in order.
+def quant8(name, dst, pack):
+    return [f"// func {name}(dst *{dst}, a *float32, n int, s, zp, lo, hi float32)",
+            f"TEXT ·{name}(SB), NOSPLIT, $0-40",
+            "\tMOVQ dst+0(FP), DI", "\tMOVQ a+8(FP), SI", "\tMOVQ n+16(FP), CX",
+            "\tVBROADCASTSS s+24(FP), Y8", "\tVBROADCASTSS zp+28(FP), Y9", "\tVBROADCASTSS lo+32(FP), Y10", "\tVBROADCASTSS hi+36(FP), Y11",
+            "\tSHRQ $4, CX", f"\tJEQ {name}_done", f"{name}_loop:"] + \
+           [l for r in (0, 1) for l in (f"\tVMOVUPS {32*r}(SI), Y{r}", f"\tVDIVPS Y8, Y{r}, Y{r}", f"\tVROUNDPS $0, Y{r}, Y{r}", f"\tVADDPS Y9, Y{r}, Y{r}",
+                                         f"\tVMAXPS Y{r}, Y10, Y{r}", f"\tVMINPS Y{r}, Y11, Y{r}", f"\tVCMPPS $3, Y{r}, Y{r}, Y{r+4}", f"\tVANDNPS Y{r}, Y{r+4}, Y{r}",
+                                         f"\tVCVTPS2DQ Y{r}, Y{r}")] + \
+           ["\tVPACKSSDW Y1, Y0, Y0", "\tVPERMQ $0xD8, Y0, Y0", "\tVEXTRACTI128 $1, Y0, X1", f"\t{pack} X1, X0, X0", "\tVMOVDQU X0, (DI)",
+            "\tADDQ $64, SI", "\tADDQ $16, DI", "\tDECQ CX", f"\tJNE {name}_loop",
+            f"{name}_done:", "\tVZEROUPPER", "\tRET", ""]
+out += quant8("quantU8AVX2", "uint8", "VPACKUSWB")
+out += quant8("quantI8AVX2", "int8", "VPACKSSWB")
 # minMaxAVX2 folds n (a multiple of 8) floats into 8 running minimums at
 # lanes[0:8] and 8 maximums at lanes[8:16], from +Inf and -Inf. The
 # routines here write their lanes and never read them: a 32-byte load of

@@ -357,6 +357,36 @@ func QuantizeRound(dst, a []float32, s, zp, lo, hi float32) {
 	}
 }
 
+// Quantize8 sets dst[i] = T(int32(v)) for v the value QuantizeRound gives
+// a[i] (0 for a NaN, as Go converts it), lo and hi within T's range:
+// QuantizeLinear per tensor into 8-bit integers in one pass.
+func Quantize8[T uint8 | int8](dst []T, a []float32, s, zp, lo, hi float32) {
+	n := len(dst)
+	a = a[:n]
+	k := 0
+	if simdLen(n) > 0 {
+		k = n &^ 15
+	}
+	if k > 0 {
+		switch d := any(dst).(type) {
+		case []uint8:
+			quantU8Asm(&d[0], &a[0], k, s, zp, lo, hi)
+		case []int8:
+			quantI8Asm(&d[0], &a[0], k, s, zp, lo, hi)
+		}
+	}
+	for i := k; i < n; i++ {
+		v := float32(math.RoundToEven(float64(a[i]/s))) + zp
+		if v < lo {
+			v = lo
+		}
+		if v > hi {
+			v = hi
+		}
+		dst[i] = T(int32(v))
+	}
+}
+
 // Select sets dst[i] = a where c[i], else b: Where of two scalars (a causal
 // mask's 0 and -Inf), SelectXY with both sides scalars.
 func Select(dst []float32, c []bool, a, b float32) {

@@ -55,6 +55,12 @@ func dequantU8AVX2(dst *float32, src *uint8, n int, zp int32, s float32)
 func dequantI8AVX2(dst *float32, src *int8, n int, zp int32, s float32)
 
 //go:noescape
+func quantU8AVX2(dst *uint8, a *float32, n int, s, zp, lo, hi float32)
+
+//go:noescape
+func quantI8AVX2(dst *int8, a *float32, n int, s, zp, lo, hi float32)
+
+//go:noescape
 func axpyAVX2(dst, x *float32, n int, alpha float32)
 
 //go:noescape
@@ -109,6 +115,12 @@ func dequantU8Asm(dst *float32, src *uint8, n int, zp int32, s float32) {
 }
 func dequantI8Asm(dst *float32, src *int8, n int, zp int32, s float32) {
 	dequantI8AVX2(dst, src, n, zp, s)
+}
+func quantU8Asm(dst *uint8, a *float32, n int, s, zp, lo, hi float32) {
+	quantU8AVX2(dst, a, n, s, zp, lo, hi)
+}
+func quantI8Asm(dst *int8, a *float32, n int, s, zp, lo, hi float32) {
+	quantI8AVX2(dst, a, n, s, zp, lo, hi)
 }
 func axpyAsm(dst, x *float32, n int, alpha float32) { axpyAVX2(dst, x, n, alpha) }
 func hardSwishAsm(dst, a *float32, n int, m, c, lo, hi float32) {

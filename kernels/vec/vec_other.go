@@ -26,6 +26,8 @@ func mulAddMaxAsm(dst, a, b *float32, n int, v float32) float32         { return
 func divAddMaxAsm(dst, a, b *float32, n int, v float32) float32         { return 0 }
 func dequantU8Asm(dst *float32, src *uint8, n int, zp int32, s float32) {}
 func dequantI8Asm(dst *float32, src *int8, n int, zp int32, s float32)  {}
+func quantU8Asm(dst *uint8, a *float32, n int, s, zp, lo, hi float32)   {}
+func quantI8Asm(dst *int8, a *float32, n int, s, zp, lo, hi float32)    {}
 func sqrtAsm(dst, a *float32, n int)                                    {}
 func floorAsm(dst, a *float32, n int)                                   {}
 func ceilAsm(dst, a *float32, n int)                                    {}

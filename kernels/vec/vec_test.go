@@ -435,3 +435,87 @@ func TestSelectXY(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantize8MatchesConversion checks Quantize8 against QuantizeRound
+// followed by Go's conversion T(int32(v)), bit for bit, for uint8 and int8
+// ranges (whole and narrowed, as a reduced range gives), random and edge
+// values (ties, ±Inf, NaN, far out of range), at lengths that exercise the
+// 16-wide step and the tail, with and without AVX2.
+func TestQuantize8MatchesConversion(t *testing.T) {
+	saved := useSIMD
+	defer func() { useSIMD = saved }()
+	r := rand.New(rand.NewPCG(53, 54))
+	edges := []float32{0, float32(math.Copysign(0, -1)), 0.5, -0.5, 1.5, 2.5, -2.5, 127.5, 128.5, -128.5, 255.5, 1e-45, 1e30, -1e30,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
+	n := 0
+	for _, simd := range []bool{true, false} {
+		useSIMD = simd && saved
+		for _, sc := range []float32{1, 0.5, 0.0078125, 3.7e-3, 250} {
+			for _, size := range []int{0, 1, 15, 16, 17, 47, 1000} {
+				a := make([]float32, size)
+				for i := range a {
+					switch r.IntN(3) {
+					case 0:
+						a[i] = edges[r.IntN(len(edges))] * sc
+					default:
+						a[i] = float32(r.NormFloat64()) * sc * 150
+					}
+				}
+				rounded := make([]float32, size)
+				for _, rg := range [][3]float32{{0, 255, 0}, {0, 255, 131}, {0, 127, 64}} {
+					QuantizeRound(rounded, a, sc, rg[2], rg[0], rg[1])
+					got := make([]uint8, size)
+					Quantize8(got, a, sc, rg[2], rg[0], rg[1])
+					for i, v := range rounded {
+						if want := uint8(int32(v)); got[i] != want {
+							t.Fatalf("uint8 %v scale %g: Quantize8(%g) = %d, want %d", rg, sc, a[i], got[i], want)
+						}
+						n++
+					}
+				}
+				for _, rg := range [][3]float32{{-128, 127, 0}, {-128, 127, -7}, {-64, 63, 0}} {
+					QuantizeRound(rounded, a, sc, rg[2], rg[0], rg[1])
+					got := make([]int8, size)
+					Quantize8(got, a, sc, rg[2], rg[0], rg[1])
+					for i, v := range rounded {
+						if want := int8(int32(v)); got[i] != want {
+							t.Fatalf("int8 %v scale %g: Quantize8(%g) = %d, want %d", rg, sc, a[i], got[i], want)
+						}
+						n++
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d values", n)
+}
+
+// BenchmarkQuantize8 times QuantizeLinear of 64 KiB of floats into uint8:
+// in one pass (Quantize8) and as it ran before, rounded in float32
+// vectors and converted one value at a time.
+func BenchmarkQuantize8(b *testing.B) {
+	a := make([]float32, 16384)
+	for i := range a {
+		a[i] = float32(i%300) * 0.37
+	}
+	dst := make([]uint8, len(a))
+	b.Run("one-pass", func(b *testing.B) {
+		b.SetBytes(int64(4 * len(a)))
+		for b.Loop() {
+			Quantize8(dst, a, 0.5, 3, 0, 255)
+		}
+	})
+	b.Run("round-then-convert", func(b *testing.B) {
+		b.SetBytes(int64(4 * len(a)))
+		var buf [1024]float32
+		for b.Loop() {
+			for i := 0; i < len(a); i += len(buf) {
+				t := buf[:min(len(buf), len(a)-i)]
+				QuantizeRound(t, a[i:i+len(t)], 0.5, 3, 0, 255)
+				for k, v := range t {
+					dst[i+k] = uint8(int32(v))
+				}
+			}
+		}
+	})
+}
