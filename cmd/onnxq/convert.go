@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -357,6 +358,9 @@ func progress(cmd *cli.Command, what string) func(done, total int) {
 func datasetOptions(cfg *overrides.Config) dataset.Options {
 	var ds dataset.Options
 	ds.Limit = cfg.Calib.Size
+	// Threads 1 keeps everything on one goroutine; otherwise the next
+	// sample is read while the model runs on this one.
+	ds.ReadAhead = cfg.Threads != 1 && runtime.GOMAXPROCS(0) > 1
 	im := cfg.Calib.Image
 	ds.Image.Resize, ds.Image.Channels, ds.Image.Layout = im.Resize, im.Channels, im.Layout
 	ds.Image.ShortSide, ds.Image.Scale = im.ShortSide, float32(im.Scale)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/npy"
@@ -70,6 +71,11 @@ type Options struct {
 	RawType  graph.DataType
 	// Image preprocessing for PNG/JPEG folders.
 	Image ImageOptions
+	// ReadAhead reads sample i+1 on a goroutine of its own while the
+	// caller works on sample i (one sample ahead; a sample asked for out
+	// of turn is read then): decoding a JPEG can take longer than a small
+	// model's run, and a second core had nothing else to do there.
+	ReadAhead bool
 }
 
 // file is one input's file of one sample.
@@ -81,11 +87,46 @@ type fileSource struct {
 	inputs  []Input
 	samples [][]file
 	opt     Options
+
+	mu   sync.Mutex
+	next *pending // the read ahead, with ReadAhead
+}
+
+// pending is a sample being read ahead; done closes when s and err are set.
+type pending struct {
+	i    int
+	done chan struct{}
+	s    Sample
+	err  error
 }
 
 func (s *fileSource) Len() int { return len(s.samples) }
 
 func (s *fileSource) Sample(i int) (Sample, error) {
+	if !s.opt.ReadAhead {
+		return s.sample(i)
+	}
+	s.mu.Lock()
+	p := s.next
+	s.next = nil
+	if i+1 < len(s.samples) {
+		n := &pending{i: i + 1, done: make(chan struct{})}
+		go func() {
+			n.s, n.err = s.sample(n.i)
+			close(n.done)
+		}()
+		s.next = n
+	}
+	s.mu.Unlock()
+	if p != nil && p.i == i {
+		<-p.done
+		return p.s, p.err
+	}
+	// Another sample was read ahead: it is dropped when its read ends.
+	return s.sample(i)
+}
+
+func (s *fileSource) sample(i int) (Sample, error) {
 	out := Sample{}
 	for _, f := range s.samples[i] {
 		t, err := s.read(f)

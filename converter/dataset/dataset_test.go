@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -199,4 +200,37 @@ func FuzzList(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestReadAhead: with ReadAhead a source gives every sample as without,
+// taken in order, out of order, again from the start, and one that fails
+// to read fails in its own turn with the same error.
+func TestReadAhead(t *testing.T) {
+	dir := t.TempDir()
+	for i := 0; i < 6; i++ {
+		writeNpy(t, filepath.Join(dir, fmt.Sprintf("s%d.npy", i)), []int{1, 3, 4, 6}, float32(i))
+	}
+	writeNpy(t, filepath.Join(dir, "s6.npy"), []int{1, 3, 4, 6}, 6)
+	src, err := Open(dir, imgInput, Options{ReadAhead: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := Open(dir, imgInput, Options{})
+	// Broken after Open: its read fails.
+	if err := os.WriteFile(filepath.Join(dir, "s6.npy"), []byte("not npy"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 1, 2, 5, 3, 4, 0, 1, 1, 6, 2, 6} {
+		got, gerr := src.Sample(i)
+		want, werr := plain.Sample(i)
+		if (werr != nil) != (i == 6) {
+			t.Fatalf("sample %d: error %v", i, werr)
+		}
+		if (gerr == nil) != (werr == nil) || gerr != nil && gerr.Error() != werr.Error() {
+			t.Fatalf("sample %d: error %v, want %v", i, gerr, werr)
+		}
+		if werr == nil && got["x"].Float32s()[0] != want["x"].Float32s()[0] {
+			t.Fatalf("sample %d: %v, want %v", i, got["x"].Float32s()[0], want["x"].Float32s()[0])
+		}
+	}
 }
