@@ -5,12 +5,12 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"runtime/metrics"
 	"sync"
 
 	"github.com/onnxq/onnxq/converter/calib"
 	"github.com/onnxq/onnxq/converter/dataset"
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/internal/heappace"
 	"github.com/onnxq/onnxq/kernels"
 	"github.com/onnxq/onnxq/passes"
 )
@@ -68,7 +68,7 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 		return nil, nil, err
 	}
 	n := src.Len()
-	pacer := newHeapPacer()
+	pacer := heappace.New()
 	for i := 0; i < n; i++ {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
@@ -85,7 +85,7 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 		if err := w.err(); err != nil {
 			return nil, nil, err
 		}
-		pacer.betweenSamples()
+		pacer.BetweenSamples()
 		if opt.Progress != nil {
 			opt.Progress(i+1, n)
 		}
@@ -95,44 +95,6 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 		return nil, nil, err
 	}
 	return ranges(names, obs, opt.Threads)
-}
-
-// heapPacer collects between samples, when only the session and the
-// observers are live, once the garbage since the last collection outgrows
-// a quarter of that (1 MiB at least: with most kernel outputs from the
-// session's pool a sample leaves little garbage, and a larger allowance was
-// reached by 20 samples but not by 2, stories260K 28.5 -> 33.2 MiB). The collector then sizes the heap from this
-// baseline, not from whatever a collection in the middle of a run happened to
-// see (its buffers in use, the run's garbage) and doubled: a fixed cadence of
-// every 8 samples let stories260K's heap swing to 36 MiB from a 9 MiB
-// baseline, so 20 samples peaked 35% above 2. A model that leaves little
-// garbage per sample (the kernels' outputs come from the session's pool) is
-// rarely collected.
-type heapPacer struct {
-	base   uint64
-	sample []metrics.Sample
-}
-
-func newHeapPacer() *heapPacer {
-	p := &heapPacer{sample: []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}}
-	p.base = p.heap()
-	return p
-}
-
-// heap is the bytes of live and not yet collected objects.
-func (p *heapPacer) heap() uint64 {
-	metrics.Read(p.sample)
-	if p.sample[0].Value.Kind() != metrics.KindUint64 {
-		return 0
-	}
-	return p.sample[0].Value.Uint64()
-}
-
-func (p *heapPacer) betweenSamples() {
-	if p.heap() > p.base+max(p.base/4, 1<<20) {
-		runtime.GC()
-		p.base = p.heap()
-	}
 }
 
 // observerWorker runs histogram observers on a goroutine of its own, so

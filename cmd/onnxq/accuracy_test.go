@@ -265,3 +265,45 @@ func TestTuneAndCompareFromConfig(t *testing.T) {
 		t.Errorf("bad [tune] value: exit %d %s", code, errOut)
 	}
 }
+
+// TestSensitivityPeakRSSIndependentOfSamples: sensitivity analysis of
+// PaddleOCR cls at 2 threads (variants in lanes) with 32 samples peaks
+// within 10% of 4 samples (median of three child processes each).
+func TestSensitivityPeakRSSIndependentOfSamples(t *testing.T) {
+	if testing.Short() {
+		t.Skip("ranks six times in child processes")
+	}
+	dir := t.TempDir()
+	model := testdata.OCRModel(t, "cls")
+	cal := filepath.Join(dir, "calib")
+	os.MkdirAll(cal, 0o755)
+	for i := 0; i < 32; i++ {
+		if err := npy.WriteFile(filepath.Join(cal, fmt.Sprintf("%03d.npy", i)), testdata.OCRInput("cls", 48, 192, uint64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peak := func(n int) float64 {
+		var runs []float64
+		for k := 0; k < 3; k++ {
+			cmd := exec.Command("/usr/bin/time", "-f", "%M", os.Args[0], "sensitivity", model, "--calib", cal, "--calib-size", fmt.Sprint(n), "--threads", "2", "--top", "1")
+			cmd.Env = append(os.Environ(), "ONNXQ_AS_CLI=1")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			var kb float64
+			if _, err := fmt.Sscan(lines[len(lines)-1], &kb); err != nil {
+				t.Fatalf("no RSS in %q", lines[len(lines)-1])
+			}
+			runs = append(runs, kb/1024)
+		}
+		slices.Sort(runs)
+		return runs[1]
+	}
+	p4, p32 := peak(4), peak(32)
+	t.Logf("peak RSS of onnxq sensitivity on PaddleOCR cls, 2 threads (median of 3): %.1f MiB with 4 samples, %.1f MiB with 32 (%+.1f%%)", p4, p32, 100*(p32/p4-1))
+	if p32 > 1.1*p4 {
+		t.Errorf("peak RSS grows with the samples: %.1f -> %.1f MiB", p4, p32)
+	}
+}

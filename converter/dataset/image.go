@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"sync"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -180,10 +181,32 @@ func loadImage(path string, in Input, opt ImageOptions) (*graph.Tensor, error) {
 	if ih == 0 || iw == 0 {
 		return nil, fmt.Errorf("%s: empty image", path)
 	}
-	// Planes in RGB order, values 0..255.
+	rh, rw := th, tw
+	if o.ShortSide > 0 {
+		if ih < iw {
+			rh, rw = o.ShortSide, int(math.Round(float64(iw)*float64(o.ShortSide)/float64(ih)))
+		} else {
+			rw, rh = o.ShortSide, int(math.Round(float64(ih)*float64(o.ShortSide)/float64(iw)))
+		}
+		if rh < th || rw < tw {
+			return nil, fmt.Errorf("%s: after resizing the short side to %d the image (%dx%d) is smaller than the %dx%d crop", path, o.ShortSide, rh, rw, th, tw)
+		}
+	}
+	// Planes in RGB order, values 0..255, then the resize's rows and the
+	// resized planes, in scratch kept between samples: a 640x480 JPEG
+	// made 12 MB of garbage a sample, which sensitivity analysis, with
+	// hundreds of sessions live, paid for in collections.
+	resized := rh != ih || rw != iw
+	need := 3 * ih * iw
+	if resized {
+		need += ih*rw + 3*rh*rw
+	}
+	buf := scratchFloats(need)
+	defer imageScratch.Put(buf)
+	f := *buf
 	planes := make([][]float32, 3)
 	for c := range planes {
-		planes[c] = make([]float32, ih*iw)
+		planes[c] = f[c*ih*iw : (c+1)*ih*iw]
 	}
 	// The decoders' own pixel types by their typed accessors: through
 	// At, each pixel's color was boxed in an interface, an allocation a
@@ -201,19 +224,14 @@ func loadImage(path string, in Input, opt ImageOptions) (*graph.Tensor, error) {
 	default:
 		toPlanes(planes, b, im.At)
 	}
-	rh, rw := th, tw
-	if o.ShortSide > 0 {
-		if ih < iw {
-			rh, rw = o.ShortSide, int(math.Round(float64(iw)*float64(o.ShortSide)/float64(ih)))
-		} else {
-			rw, rh = o.ShortSide, int(math.Round(float64(ih)*float64(o.ShortSide)/float64(iw)))
+	if resized {
+		tmp := f[3*ih*iw : 3*ih*iw+ih*rw]
+		at := 3*ih*iw + ih*rw
+		for c := range planes {
+			dst := f[at+c*rh*rw : at+(c+1)*rh*rw]
+			resizePlane(dst, tmp, planes[c], ih, iw, rh, rw, o.Resize)
+			planes[c] = dst
 		}
-		if rh < th || rw < tw {
-			return nil, fmt.Errorf("%s: after resizing the short side to %d the image (%dx%d) is smaller than the %dx%d crop", path, o.ShortSide, rh, rw, th, tw)
-		}
-	}
-	for c := range planes {
-		planes[c] = resizePlane(planes[c], ih, iw, rh, rw, o.Resize)
 	}
 	// Center crop to th x tw.
 	y0, x0 := (rh-th)/2, (rw-tw)/2
@@ -259,11 +277,8 @@ func loadImage(path string, in Input, opt ImageOptions) (*graph.Tensor, error) {
 
 // resizePlane resizes one h x w plane to oh x ow with pixel centers at half
 // integers (as OpenCV and PIL do), separably: rows, then columns.
-func resizePlane(p []float32, h, w, oh, ow int, mode string) []float32 {
-	if h == oh && w == ow {
-		return p
-	}
-	tmp := make([]float32, h*ow)
+// dst (oh*ow floats) gets the result, tmp (h*ow) the rows between.
+func resizePlane(dst, tmp, p []float32, h, w, oh, ow int, mode string) {
 	tx := taps1D(w, ow, mode)
 	for y := 0; y < h; y++ {
 		for x, tp := range tx {
@@ -274,7 +289,6 @@ func resizePlane(p []float32, h, w, oh, ow int, mode string) []float32 {
 			tmp[y*ow+x] = float32(s)
 		}
 	}
-	out := make([]float32, oh*ow)
 	ty := taps1D(h, oh, mode)
 	for y, tp := range ty {
 		for x := 0; x < ow; x++ {
@@ -282,10 +296,24 @@ func resizePlane(p []float32, h, w, oh, ow int, mode string) []float32 {
 			for _, t := range tp {
 				s += t.w * float64(tmp[t.i*ow+x])
 			}
-			out[y*ow+x] = float32(s)
+			dst[y*ow+x] = float32(s)
 		}
 	}
-	return out
+}
+
+// imageScratch holds *[]float32 buffers for loadImage's planes.
+var imageScratch sync.Pool
+
+// scratchFloats returns a buffer of n floats from imageScratch (contents
+// undefined), to be put back there.
+func scratchFloats(n int) *[]float32 {
+	b, _ := imageScratch.Get().(*[]float32)
+	if b == nil || cap(*b) < n {
+		s := make([]float32, n)
+		b = &s
+	}
+	*b = (*b)[:n]
+	return b
 }
 
 type imgTap struct {
