@@ -262,10 +262,7 @@ func Sensitivity(ctx context.Context, f *graph.Model, qp *passes.QDQPlan, src da
 		// between the cores' caches line by line, and two lanes on one
 		// pool measured no faster than one.
 		lanes := max(1, min(opt.Threads, runs, len(pools)))
-		each := opt.Threads
-		if lanes > 1 {
-			each = 1
-		}
+		each := max(1, opt.Threads/lanes) // more cores than lanes: the rest split runs
 		// Each lane compiles the sessions it runs (weights packed on its
 		// core).
 		if err := forLanes(lanes, len(chunk), func(i int) error {

@@ -210,24 +210,8 @@ func TestComparePeakRSSIndependentOfSamples(t *testing.T) {
 		t.Fatal(errOut)
 	}
 	peak := func(n int) float64 {
-		var runs []float64
-		for k := 0; k < 3; k++ {
-			rep := filepath.Join(dir, fmt.Sprintf("r%d.json", n))
-			cmd := exec.Command("/usr/bin/time", "-f", "%M", os.Args[0], "compare", model, q, "--data", cal, "--calib-size", fmt.Sprint(n), "--layerwise", "--stats", rep+".csv", "--threads", "1")
-			cmd.Env = append(os.Environ(), "ONNXQ_AS_CLI=1", "GOMAXPROCS=1")
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				t.Fatalf("%v: %s", err, out)
-			}
-			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-			var kb float64
-			if _, err := fmt.Sscan(lines[len(lines)-1], &kb); err != nil {
-				t.Fatalf("no RSS in %q", lines[len(lines)-1])
-			}
-			runs = append(runs, kb/1024)
-		}
-		slices.Sort(runs)
-		return runs[1]
+		rep := filepath.Join(dir, fmt.Sprintf("r%d.json", n))
+		return medianPeakMiB(t, []string{"GOMAXPROCS=1"}, "compare", model, q, "--data", cal, "--calib-size", fmt.Sprint(n), "--layerwise", "--stats", rep+".csv", "--threads", "1")
 	}
 	p20, p200 := peak(20), peak(200)
 	t.Logf("peak RSS of onnxq compare --layerwise --stats on PaddleOCR cls (median of 3): %.1f MiB with 20 samples, %.1f MiB with 200 (%+.1f%%)", p20, p200, 100*(p200/p20-1))
@@ -283,27 +267,34 @@ func TestSensitivityPeakRSSIndependentOfSamples(t *testing.T) {
 		}
 	}
 	peak := func(n int) float64 {
-		var runs []float64
-		for k := 0; k < 3; k++ {
-			cmd := exec.Command("/usr/bin/time", "-f", "%M", os.Args[0], "sensitivity", model, "--calib", cal, "--calib-size", fmt.Sprint(n), "--threads", "2", "--top", "1")
-			cmd.Env = append(os.Environ(), "ONNXQ_AS_CLI=1")
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				t.Fatalf("%v: %s", err, out)
-			}
-			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-			var kb float64
-			if _, err := fmt.Sscan(lines[len(lines)-1], &kb); err != nil {
-				t.Fatalf("no RSS in %q", lines[len(lines)-1])
-			}
-			runs = append(runs, kb/1024)
-		}
-		slices.Sort(runs)
-		return runs[1]
+		return medianPeakMiB(t, nil, "sensitivity", model, "--calib", cal, "--calib-size", fmt.Sprint(n), "--threads", "2", "--top", "1")
 	}
 	p4, p32 := peak(4), peak(32)
 	t.Logf("peak RSS of onnxq sensitivity on PaddleOCR cls, 2 threads (median of 3): %.1f MiB with 4 samples, %.1f MiB with 32 (%+.1f%%)", p4, p32, 100*(p32/p4-1))
 	if p32 > 1.1*p4 {
 		t.Errorf("peak RSS grows with the samples: %.1f -> %.1f MiB", p4, p32)
 	}
+}
+
+// medianPeakMiB runs onnxq with args in three child processes (env added
+// to theirs) and returns the median of their peak RSS in MiB.
+func medianPeakMiB(t *testing.T, env []string, args ...string) float64 {
+	t.Helper()
+	var runs []float64
+	for k := 0; k < 3; k++ {
+		cmd := exec.Command("/usr/bin/time", append([]string{"-f", "%M", os.Args[0]}, args...)...)
+		cmd.Env = append(append(os.Environ(), "ONNXQ_AS_CLI=1"), env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		var kb float64
+		if _, err := fmt.Sscan(lines[len(lines)-1], &kb); err != nil {
+			t.Fatalf("no RSS in %q", lines[len(lines)-1])
+		}
+		runs = append(runs, kb/1024)
+	}
+	slices.Sort(runs)
+	return runs[1]
 }

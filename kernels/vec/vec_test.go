@@ -461,33 +461,30 @@ func TestQuantize8MatchesConversion(t *testing.T) {
 						a[i] = float32(r.NormFloat64()) * sc * 150
 					}
 				}
-				rounded := make([]float32, size)
-				for _, rg := range [][3]float32{{0, 255, 0}, {0, 255, 131}, {0, 127, 64}} {
-					QuantizeRound(rounded, a, sc, rg[2], rg[0], rg[1])
-					got := make([]uint8, size)
-					Quantize8(got, a, sc, rg[2], rg[0], rg[1])
-					for i, v := range rounded {
-						if want := uint8(int32(v)); got[i] != want {
-							t.Fatalf("uint8 %v scale %g: Quantize8(%g) = %d, want %d", rg, sc, a[i], got[i], want)
-						}
-						n++
-					}
-				}
-				for _, rg := range [][3]float32{{-128, 127, 0}, {-128, 127, -7}, {-64, 63, 0}} {
-					QuantizeRound(rounded, a, sc, rg[2], rg[0], rg[1])
-					got := make([]int8, size)
-					Quantize8(got, a, sc, rg[2], rg[0], rg[1])
-					for i, v := range rounded {
-						if want := int8(int32(v)); got[i] != want {
-							t.Fatalf("int8 %v scale %g: Quantize8(%g) = %d, want %d", rg, sc, a[i], got[i], want)
-						}
-						n++
-					}
-				}
+				n += quantize8Cases[uint8](t, a, sc, [][3]float32{{0, 255, 0}, {0, 255, 131}, {0, 127, 64}})
+				n += quantize8Cases[int8](t, a, sc, [][3]float32{{-128, 127, 0}, {-128, 127, -7}, {-64, 63, 0}})
 			}
 		}
 	}
 	t.Logf("%d values", n)
+}
+
+// quantize8Cases checks Quantize8 into T over a for each range {lo, hi,
+// zero point} and returns how many values it checked.
+func quantize8Cases[T uint8 | int8](t *testing.T, a []float32, sc float32, ranges [][3]float32) int {
+	t.Helper()
+	rounded := make([]float32, len(a))
+	got := make([]T, len(a))
+	for _, rg := range ranges {
+		QuantizeRound(rounded, a, sc, rg[2], rg[0], rg[1])
+		Quantize8(got, a, sc, rg[2], rg[0], rg[1])
+		for i, v := range rounded {
+			if want := T(int32(v)); got[i] != want {
+				t.Fatalf("%T %v scale %g: Quantize8(%g) = %d, want %d", got[i], rg, sc, a[i], got[i], want)
+			}
+		}
+	}
+	return len(ranges) * len(a)
 }
 
 // BenchmarkQuantize8 times QuantizeLinear of 64 KiB of floats into uint8:
