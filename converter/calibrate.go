@@ -18,6 +18,20 @@ import (
 // calibrate runs every sample through the float model once, feeding the
 // observed tensors to their observers.
 func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []string, opt Options, st *settings, means *channelMeans) (map[string][2]float32, map[string]string, error) {
+	// Only the observed tensors (and bias correction's inputs) are tapped, so
+	// elementwise chains between them still run fused.
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	if means != nil {
+		for n := range means.byInput {
+			want[n] = true
+		}
+	}
+	if lanes := calibLanes(m, src.Len(), opt, st, names, means); lanes > 1 {
+		return calibrateLanes(ctx, m, src, names, opt, st, want, lanes)
+	}
 	obs := map[string]calib.Observer{}
 	async, anyAsync := map[string]bool{}, false
 	for _, n := range names {
@@ -31,17 +45,6 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 		// With one thread asked for, everything stays on the run's goroutine.
 		async[n] = c.Histogram() && opt.Threads != 1 && runtime.GOMAXPROCS(0) > 1
 		anyAsync = anyAsync || async[n]
-	}
-	// Only the observed tensors (and bias correction's inputs) are tapped, so
-	// elementwise chains between them still run fused.
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
-	if means != nil {
-		for n := range means.byInput {
-			want[n] = true
-		}
 	}
 	var s *kernels.Session
 	w := startObserverWorker(func(t *graph.Tensor) { s.Release(t) })

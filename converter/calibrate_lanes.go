@@ -1,0 +1,162 @@
+package converter
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/onnxq/onnxq/converter/calib"
+	"github.com/onnxq/onnxq/converter/dataset"
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/internal/heappace"
+	"github.com/onnxq/onnxq/kernels"
+	"google.golang.org/protobuf/proto"
+)
+
+// laneConstBytes bounds the model constants for which calibration runs
+// samples side by side: each lane compiles the model, weights included.
+const laneConstBytes = 128 << 20
+
+// maxCalibLanes bounds the sessions calibration runs at once.
+const maxCalibLanes = 8
+
+// calibLanes is how many samples calibration runs at once, each on a
+// session of its own: more than one when threads allow it and the result
+// cannot depend on the order the samples are observed in. Min/max (without
+// a moving average) and the histograms (whose grid is the same whatever
+// the order, see calib) are order-free; bias correction's float64 channel
+// sums and a moving average are not. A small model's run gains little from
+// a second thread inside it (FastestDet at 2 threads took longer than at
+// 1), two runs at once keep both cores busy.
+func calibLanes(m *graph.Model, samples int, opt Options, st *settings, names []string, means *channelMeans) int {
+	threads := opt.Threads
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	lanes := min(threads, samples, maxCalibLanes)
+	if lanes < 2 || means != nil {
+		return 1
+	}
+	for _, n := range names {
+		if st.observer(n, opt).Momentum > 0 {
+			return 1
+		}
+	}
+	var size int64
+	for _, v := range m.Graph.Initializers {
+		size += v.Const.ByteSize()
+	}
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "Constant" { // weights kept in Constant nodes (PaddleOCR's exports)
+			if a := n.Attr("value"); a != nil {
+				size += int64(proto.Size(a))
+			}
+		}
+	}
+	if size > laneConstBytes {
+		return 1
+	}
+	return lanes
+}
+
+// calibrateLanes is calibrate for lanes > 1 (see calibLanes): lanes
+// sessions claim the samples in turn; each observer takes one tensor at a
+// time. Every sample before the first that fails has run when it is
+// reported, so the error is the one a single session would give.
+func calibrateLanes(ctx context.Context, m *graph.Model, src dataset.Source, names []string, opt Options, st *settings, want map[string]bool, lanes int) (map[string][2]float32, map[string]string, error) {
+	threads := opt.Threads
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	type observed struct {
+		mu sync.Mutex
+		o  calib.Observer
+	}
+	obs := map[string]*observed{}
+	plain := map[string]calib.Observer{}
+	for _, n := range names {
+		c := st.observer(n, opt)
+		c.Threads = 1 // the lanes are the parallelism
+		o, err := calib.New(c)
+		if err != nil {
+			return nil, nil, fmt.Errorf("tensor %q: %v", n, err)
+		}
+		obs[n], plain[n] = &observed{o: o}, o
+	}
+	sessions := make([]*kernels.Session, lanes)
+	for l := range sessions {
+		s, err := kernels.NewSession(m, kernels.Options{Threads: max(1, threads/lanes), TapOnly: want, Tap: func(name string, t *graph.Tensor) {
+			if o, ok := obs[name]; ok && t.DType == graph.Float {
+				o.mu.Lock()
+				o.o.Observe(t.Float32s())
+				o.mu.Unlock()
+			}
+		}})
+		if err != nil {
+			return nil, nil, err
+		}
+		sessions[l] = s
+	}
+	n := src.Len()
+	errs := make([]error, n)
+	var (
+		next    atomic.Int64
+		stop    atomic.Bool
+		mu      sync.Mutex // the source's reads, the pacer, done and Progress
+		done    int
+		pacer   = heappace.New()
+		wg      sync.WaitGroup
+		ctxErr  error
+		errOnce sync.Once
+	)
+	for _, s := range sessions {
+		wg.Go(func() {
+			for !stop.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := ctx.Err(); err != nil {
+					errOnce.Do(func() { ctxErr = err })
+					stop.Store(true)
+					return
+				}
+				mu.Lock()
+				smp, err := src.Sample(i)
+				mu.Unlock()
+				if err == nil {
+					var outs map[string]*graph.Tensor
+					if outs, err = s.Run(smp); err == nil {
+						s.Recycle(outs)
+					} else {
+						err = fmt.Errorf("calibration sample %d: %w", i, err)
+					}
+				}
+				if err != nil {
+					errs[i] = err
+					stop.Store(true)
+					return
+				}
+				mu.Lock()
+				done++
+				pacer.BetweenSamples()
+				if opt.Progress != nil {
+					opt.Progress(done, n)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if ctxErr != nil {
+		return nil, nil, ctxErr
+	}
+	return ranges(names, plain, opt.Threads)
+}
