@@ -57,7 +57,18 @@ func TestTypedPixelsMatchAt(t *testing.T) {
 			}
 		}
 	}
-	check("YCbCr", ycc, func(p [][]float32) { toPlanes(p, ycc.Bounds(), ycc.YCbCrAt) })
+	check("YCbCr", ycc, func(p [][]float32) { ycbcrPlanes(p, ycc) })
+	// Every chroma subsampling, random samples, odd offset bounds.
+	for _, ratio := range []image.YCbCrSubsampleRatio{image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422,
+		image.YCbCrSubsampleRatio420, image.YCbCrSubsampleRatio440, image.YCbCrSubsampleRatio411, image.YCbCrSubsampleRatio410} {
+		im := image.NewYCbCr(image.Rect(5, 3, 5+23, 3+19), ratio)
+		for _, s := range [][]uint8{im.Y, im.Cb, im.Cr} {
+			for i := range s {
+				s[i] = uint8(r.IntN(256))
+			}
+		}
+		check(ratio.String(), im, func(p [][]float32) { ycbcrPlanes(p, im) })
+	}
 	check("RGBA", rgba, func(p [][]float32) { toPlanes(p, b, rgba.RGBAAt) })
 	check("NRGBA", nrgba, func(p [][]float32) { toPlanes(p, b, nrgba.NRGBAAt) })
 	check("Gray", gray, func(p [][]float32) { toPlanes(p, b, gray.GrayAt) })
