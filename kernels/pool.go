@@ -634,8 +634,18 @@ func poolStride1(ctx *Context, g *poolGeom, isMax bool, xd, od []float32, lo, hi
 func sumWindows(dst, src []float32, k, step int) []float32 {
 	n := len(src) - (k-1)*step
 	s := dst[:n]
-	copy(s, src[:n])
-	for j := 1; j < k; j++ {
+	j := 1
+	switch {
+	case k == 1:
+		copy(s, src[:n])
+	case k == 2:
+		vec.Add(s, src[:n], src[step:step+n])
+		j = 2
+	default: // the first three in one pass (the same adds, in order)
+		vec.Add3(s, src[:n], src[step:step+n], src[2*step:2*step+n])
+		j = 3
+	}
+	for ; j < k; j++ {
 		vec.Add(s, s, src[j*step:j*step+n])
 	}
 	return s

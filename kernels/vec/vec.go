@@ -77,6 +77,20 @@ func Add(dst, a, b []float32) {
 	}
 }
 
+// Add3 sets dst[i] = (a[i] + b[i]) + c[i]: the two adds of Add(dst, a, b)
+// then Add(dst, dst, c), in one pass.
+func Add3(dst, a, b, c []float32) {
+	n := len(dst)
+	a, b, c = a[:n], b[:n], c[:n]
+	k := simdLen(n)
+	if k > 0 {
+		add3Asm(&dst[0], &a[0], &b[0], &c[0], k)
+	}
+	for i := k; i < n; i++ {
+		dst[i] = (a[i] + b[i]) + c[i]
+	}
+}
+
 // Sub sets dst[i] = a[i] - b[i].
 func Sub(dst, a, b []float32) {
 	n := len(dst)

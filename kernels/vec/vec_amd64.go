@@ -55,6 +55,9 @@ func dequantU8AVX2(dst *float32, src *uint8, n int, zp int32, s float32)
 func dequantI8AVX2(dst *float32, src *int8, n int, zp int32, s float32)
 
 //go:noescape
+func add3AVX2(dst, a, b, e *float32, n int)
+
+//go:noescape
 func quantU8AVX2(dst *uint8, a *float32, n int, s, zp, lo, hi float32)
 
 //go:noescape
@@ -93,6 +96,7 @@ func divAddMaxAsm(dst, a, b *float32, n int, v float32) float32 {
 }
 func minMaxAsm(x *float32, n int, lanes *[16]float32) { minMaxAVX2(x, n, lanes) }
 func addAsm(dst, a, b *float32, n int)                { addAVX2(dst, a, b, n) }
+func add3Asm(dst, a, b, c *float32, n int)            { add3AVX2(dst, a, b, c, n) }
 func mulAsm(dst, a, b *float32, n int)                { mulAVX2(dst, a, b, n) }
 func addScalarAsm(dst, a *float32, n int, v float32)  { addScalarAVX2(dst, a, n, v) }
 func mulScalarAsm(dst, a *float32, n int, v float32)  { mulScalarAVX2(dst, a, n, v) }

@@ -48,6 +48,58 @@ addAVX2_done:
 	VZEROUPPER
 	RET
 
+// func add3AVX2(dst *float32, a *float32, b *float32, e *float32, n int)
+TEXT ·add3AVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ e+24(FP), R9
+	MOVQ n+32(FP), CX
+	MOVQ CX, R8
+	SHRQ $5, CX
+	JEQ add3AVX2_eights
+add3AVX2_loop:
+	VMOVUPS 0(SI), Y0
+	VADDPS 0(DX), Y0, Y0
+	VADDPS 0(R9), Y0, Y0
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS 32(SI), Y1
+	VADDPS 32(DX), Y1, Y1
+	VADDPS 32(R9), Y1, Y1
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS 64(SI), Y2
+	VADDPS 64(DX), Y2, Y2
+	VADDPS 64(R9), Y2, Y2
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS 96(SI), Y3
+	VADDPS 96(DX), Y3, Y3
+	VADDPS 96(R9), Y3, Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	ADDQ $128, DX
+	ADDQ $128, R9
+	DECQ CX
+	JNE add3AVX2_loop
+add3AVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ add3AVX2_done
+add3AVX2_one:
+	VMOVUPS 0(SI), Y0
+	VADDPS 0(DX), Y0, Y0
+	VADDPS 0(R9), Y0, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, R9
+	DECQ R8
+	JNE add3AVX2_one
+add3AVX2_done:
+	VZEROUPPER
+	RET
+
 // func mulAVX2(dst *float32, a *float32, b *float32, n int)
 TEXT ·mulAVX2(SB), NOSPLIT, $0-32
 	MOVQ dst+0(FP), DI

@@ -516,3 +516,36 @@ func BenchmarkQuantize8(b *testing.B) {
 		}
 	})
 }
+
+// TestAdd3MatchesTwoAdds: Add3 gives the bits of (a + b) + c, with and
+// without AVX2, at lengths through the 32- and 8-wide steps and the tail,
+// values whose sums round (and signed zeros, infinities, NaN).
+func TestAdd3MatchesTwoAdds(t *testing.T) {
+	saved := useSIMD
+	defer func() { useSIMD = saved }()
+	r := rand.New(rand.NewPCG(55, 56))
+	edges := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e30, -1e30, 1e-40}
+	for _, simd := range []bool{true, false} {
+		useSIMD = simd && saved
+		for _, n := range []int{0, 1, 7, 8, 31, 32, 33, 77, 1000} {
+			v := func() []float32 {
+				x := make([]float32, n)
+				for i := range x {
+					if r.IntN(6) == 0 {
+						x[i] = edges[r.IntN(len(edges))]
+					} else {
+						x[i] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(8)-4)))
+					}
+				}
+				return x
+			}
+			a, b, c, got := v(), v(), v(), make([]float32, n)
+			Add3(got, a, b, c)
+			for i := range got {
+				if want := (a[i] + b[i]) + c[i]; math.Float32bits(got[i]) != math.Float32bits(want) && !(got[i] != got[i] && want != want) {
+					t.Fatalf("n %d simd %v: Add3(%g, %g, %g) = %g, want %g", n, simd, a[i], b[i], c[i], got[i], want)
+				}
+			}
+		}
+	}
+}
