@@ -13,6 +13,10 @@ type C8Taps struct {
 	in   []int // per input position, its position in the padded map
 	base []int // per output position, where its first tap reads
 	offs []int // per tap, where it reads relative to base
+	// runs are the output positions [start, end) whose first taps are
+	// consecutive (a stride-1 row), when every run has 16 or more: then
+	// AVX-512 takes 16 positions a group, a pair a load.
+	runs [][2]int
 }
 
 // NewC8Taps checks that every input position lands in a padded map of vecs
@@ -36,7 +40,20 @@ func NewC8Taps(vecs int, in, base, offs []int) (*C8Taps, error) {
 			return nil, fmt.Errorf("vec.NewC8Taps: taps read positions %d to %d of %d", lo+olo, hi+ohi, vecs)
 		}
 	}
-	return &C8Taps{vecs: vecs, in: in, base: base, offs: offs}, nil
+	t := &C8Taps{vecs: vecs, in: in, base: base, offs: offs}
+	for p0 := 0; p0 < len(base); {
+		p1 := p0 + 1
+		for p1 < len(base) && base[p1] == base[p1-1]+1 {
+			p1++
+		}
+		if p1-p0 < 16 {
+			t.runs = nil
+			break
+		}
+		t.runs = append(t.runs, [2]int{p0, p1})
+		p0 = p1
+	}
+	return t, nil
 }
 
 // Interleave copies 8 planes of len(in) floats into dst's positions, lane l
@@ -111,6 +128,12 @@ func (t *C8Taps) Run(dst []float32, stride int, src, w, bias []float32, ep *Epil
 	}
 	if !useSIMD || len(t.offs) == 0 {
 		t.runGo(dst, stride, src, w, bias, ep, nch)
+		return nil
+	}
+	if hasC8x16 && t.runs != nil {
+		for _, r := range t.runs {
+			tapsC8x16Asm(&dst[r[0]], stride, &src[0], t.base[r[0]], &t.offs[0], &w[0], len(t.offs), &bias[0], ep, r[1]-r[0], nch)
+		}
 		return nil
 	}
 	if n >= 8 {

@@ -279,3 +279,183 @@ tcnext:
 	JLT  tcgroup
 	VZEROUPPER
 	RET
+
+// func tapsC8x16AVX512(dst *float32, stride int, src *float32, base int, offs *int, w *float32, taps int, bias *float32, ep *Epilogue8, n, nch int)
+// tapsC8AVX2 for a run of n >= 16 output positions whose first taps are
+// consecutive (position p reads from base+p): groups of 16 (the last one
+// ending at n), Zk holding positions 2k (low half) and 2k+1 (high half),
+// so that a tap is one 64-byte load a pair, its 8 weights in both halves
+// of Z8. Multiply and add rounded separately in tapsC8AVX2's order, so the
+// same bits; then each high half goes to Y16+k, and the 16 positions are
+// two 8x8 transposes of tapsC8AVX2's (positions 0-7: Y0 Y16 Y1 Y17 Y2
+// Y18 Y3 Y19; 8-15: Y4 Y20 ... Y23), four 4-float stores a channel.
+TEXT ·tapsC8x16AVX512(SB), NOSPLIT, $0-88
+	XORQ DX, DX
+
+t16group:
+	MOVQ n+72(FP), AX
+	SUBQ $16, AX
+	CMPQ DX, AX
+	JLE  t16start
+	MOVQ AX, DX
+
+t16start:
+	MOVQ base+24(FP), R8
+	ADDQ DX, R8
+	SHLQ $5, R8
+	ADDQ src+16(FP), R8
+	MOVQ bias+56(FP), BX
+	VBROADCASTF64X4 (BX), Z0
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z0, Z7
+	MOVQ offs+32(FP), SI
+	MOVQ w+40(FP), DI
+	MOVQ taps+48(FP), CX
+
+t16tap:
+	MOVQ    (SI), AX
+	SHLQ    $5, AX
+	VBROADCASTF64X4 (DI), Z8
+	VMULPS  0(R8)(AX*1), Z8, Z9
+	VADDPS  Z9, Z0, Z0
+	VMULPS  64(R8)(AX*1), Z8, Z10
+	VADDPS  Z10, Z1, Z1
+	VMULPS  128(R8)(AX*1), Z8, Z11
+	VADDPS  Z11, Z2, Z2
+	VMULPS  192(R8)(AX*1), Z8, Z12
+	VADDPS  Z12, Z3, Z3
+	VMULPS  256(R8)(AX*1), Z8, Z13
+	VADDPS  Z13, Z4, Z4
+	VMULPS  320(R8)(AX*1), Z8, Z14
+	VADDPS  Z14, Z5, Z5
+	VMULPS  384(R8)(AX*1), Z8, Z15
+	VADDPS  Z15, Z6, Z6
+	VMULPS  448(R8)(AX*1), Z8, Z16
+	VADDPS  Z16, Z7, Z7
+	ADDQ    $8, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNE     t16tap
+	MOVQ    ep+64(FP), BX
+	TESTQ   BX, BX
+	JEQ     t16trans
+	VBROADCASTF64X4 0(BX), Z8
+	VMULPS  Z0, Z8, Z0
+	VMULPS  Z1, Z8, Z1
+	VMULPS  Z2, Z8, Z2
+	VMULPS  Z3, Z8, Z3
+	VMULPS  Z4, Z8, Z4
+	VMULPS  Z5, Z8, Z5
+	VMULPS  Z6, Z8, Z6
+	VMULPS  Z7, Z8, Z7
+	VBROADCASTF64X4 32(BX), Z8
+	VADDPS  Z8, Z0, Z0
+	VADDPS  Z8, Z1, Z1
+	VADDPS  Z8, Z2, Z2
+	VADDPS  Z8, Z3, Z3
+	VADDPS  Z8, Z4, Z4
+	VADDPS  Z8, Z5, Z5
+	VADDPS  Z8, Z6, Z6
+	VADDPS  Z8, Z7, Z7
+	VBROADCASTF64X4 64(BX), Z8
+	VMAXPS  Z0, Z8, Z0
+	VMAXPS  Z1, Z8, Z1
+	VMAXPS  Z2, Z8, Z2
+	VMAXPS  Z3, Z8, Z3
+	VMAXPS  Z4, Z8, Z4
+	VMAXPS  Z5, Z8, Z5
+	VMAXPS  Z6, Z8, Z6
+	VMAXPS  Z7, Z8, Z7
+	VBROADCASTF64X4 96(BX), Z8
+	VMINPS  Z0, Z8, Z0
+	VMINPS  Z1, Z8, Z1
+	VMINPS  Z2, Z8, Z2
+	VMINPS  Z3, Z8, Z3
+	VMINPS  Z4, Z8, Z4
+	VMINPS  Z5, Z8, Z5
+	VMINPS  Z6, Z8, Z6
+	VMINPS  Z7, Z8, Z7
+
+t16trans:
+	VEXTRACTF64X4 $1, Z0, Y16
+	VEXTRACTF64X4 $1, Z1, Y17
+	VEXTRACTF64X4 $1, Z2, Y18
+	VEXTRACTF64X4 $1, Z3, Y19
+	VEXTRACTF64X4 $1, Z4, Y20
+	VEXTRACTF64X4 $1, Z5, Y21
+	VEXTRACTF64X4 $1, Z6, Y22
+	VEXTRACTF64X4 $1, Z7, Y23
+	T4X4(Y0, Y16, Y1, Y17, Y24, Y25, Y26, Y27)
+	T4X4(Y2, Y18, Y3, Y19, Y24, Y25, Y26, Y27)
+	T4X4(Y4, Y20, Y5, Y21, Y24, Y25, Y26, Y27)
+	T4X4(Y6, Y22, Y7, Y23, Y24, Y25, Y26, Y27)
+	MOVQ dst+0(FP), BX
+	LEAQ (BX)(DX*4), BX
+	MOVQ stride+8(FP), AX
+	SHLQ $2, AX
+	MOVQ nch+80(FP), CX
+	VEXTRACTF32X4 $0, Y0, 0(BX)
+	VEXTRACTF32X4 $0, Y2, 16(BX)
+	VEXTRACTF32X4 $0, Y4, 32(BX)
+	VEXTRACTF32X4 $0, Y6, 48(BX)
+	CMPQ CX, $1
+	JEQ  t16next
+	ADDQ AX, BX
+	VEXTRACTF32X4 $0, Y16, 0(BX)
+	VEXTRACTF32X4 $0, Y18, 16(BX)
+	VEXTRACTF32X4 $0, Y20, 32(BX)
+	VEXTRACTF32X4 $0, Y22, 48(BX)
+	CMPQ CX, $2
+	JEQ  t16next
+	ADDQ AX, BX
+	VEXTRACTF32X4 $0, Y1, 0(BX)
+	VEXTRACTF32X4 $0, Y3, 16(BX)
+	VEXTRACTF32X4 $0, Y5, 32(BX)
+	VEXTRACTF32X4 $0, Y7, 48(BX)
+	CMPQ CX, $3
+	JEQ  t16next
+	ADDQ AX, BX
+	VEXTRACTF32X4 $0, Y17, 0(BX)
+	VEXTRACTF32X4 $0, Y19, 16(BX)
+	VEXTRACTF32X4 $0, Y21, 32(BX)
+	VEXTRACTF32X4 $0, Y23, 48(BX)
+	CMPQ CX, $4
+	JEQ  t16next
+	ADDQ AX, BX
+	VEXTRACTF32X4 $1, Y0, 0(BX)
+	VEXTRACTF32X4 $1, Y2, 16(BX)
+	VEXTRACTF32X4 $1, Y4, 32(BX)
+	VEXTRACTF32X4 $1, Y6, 48(BX)
+	CMPQ CX, $5
+	JEQ  t16next
+	ADDQ AX, BX
+	VEXTRACTF32X4 $1, Y16, 0(BX)
+	VEXTRACTF32X4 $1, Y18, 16(BX)
+	VEXTRACTF32X4 $1, Y20, 32(BX)
+	VEXTRACTF32X4 $1, Y22, 48(BX)
+	CMPQ CX, $6
+	JEQ  t16next
+	ADDQ AX, BX
+	VEXTRACTF32X4 $1, Y1, 0(BX)
+	VEXTRACTF32X4 $1, Y3, 16(BX)
+	VEXTRACTF32X4 $1, Y5, 32(BX)
+	VEXTRACTF32X4 $1, Y7, 48(BX)
+	CMPQ CX, $7
+	JEQ  t16next
+	ADDQ AX, BX
+	VEXTRACTF32X4 $1, Y17, 0(BX)
+	VEXTRACTF32X4 $1, Y19, 16(BX)
+	VEXTRACTF32X4 $1, Y21, 32(BX)
+	VEXTRACTF32X4 $1, Y23, 48(BX)
+
+t16next:
+	ADDQ $16, DX
+	CMPQ DX, n+72(FP)
+	JLT  t16group
+	VZEROUPPER
+	RET

@@ -18,11 +18,21 @@ func TestC8TapsMatchesPasses(t *testing.T) {
 	saved := useSIMD
 	defer func() { useSIMD = saved }()
 	eps := []Epilogue{NoEpilogue(), {Mul: 0.75, Add: -0.125, Lo: 0, Hi: 6}, {Mul: -1.5, Add: 0.5, Lo: float32(math.Inf(-1)), Hi: 1}}
-	for _, n := range []int{1, 2, 5, 7, 8, 9, 15, 16, 17, 49, 196} {
+	saved16 := hasC8x16
+	defer func() { hasC8x16 = saved16 }()
+	// Positions at random, then (rows > 0) in rows of 16 or more whose
+	// first taps are consecutive, as a stride-1 convolution's: AVX-512's
+	// runs of 16.
+	for _, n := range []int{1, 2, 5, 7, 8, 9, 15, 16, 17, 49, 196, -1, -2, -3} {
+		rows, rl := 0, 0
+		if n < 0 {
+			rows, rl = -n, 16+r.IntN(30)
+			n = rows * rl
+		}
 		for _, taps := range []int{1, 2, 9, 25} {
 			nch := 1 + r.IntN(8)
 			nin := 1 + r.IntN(60)
-			vecs := nin + 40 + r.IntN(20)
+			vecs := nin + 40 + r.IntN(20) + rl
 			// Input positions: distinct places in the padded map.
 			in := r.Perm(vecs)[:nin]
 			base, offs := make([]int, n), make([]int, taps)
@@ -31,6 +41,12 @@ func TestC8TapsMatchesPasses(t *testing.T) {
 			}
 			for i := range base {
 				base[i] = r.IntN(vecs - 20)
+			}
+			for k := 0; k < rows; k++ {
+				start := r.IntN(vecs - 20 - rl + 1)
+				for j := 0; j < rl; j++ {
+					base[k*rl+j] = start + j
+				}
 			}
 			plane := nin + r.IntN(3)
 			src := make([]float32, 8*plane+5)
@@ -98,8 +114,9 @@ func TestC8TapsMatchesPasses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, simd := range []bool{false, saved} {
-				useSIMD = simd
+			for _, mode := range [][2]bool{{false, false}, {saved, false}, {saved, saved16}} {
+				simd := mode[0]
+				useSIMD, hasC8x16 = mode[0], mode[1]
 				m := make([]float32, 8*vecs)
 				for i := range m {
 					m[i] = -7
@@ -121,7 +138,7 @@ func TestC8TapsMatchesPasses(t *testing.T) {
 				}
 				for i := range got {
 					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("simd=%v n=%d taps=%d nch=%d: out[%d] (channel %d, position %d) = %v, want %v", simd, n, taps, nch, i, i/stride, i%stride, got[i], want[i])
+						t.Fatalf("simd=%v avx512=%v rows=%d n=%d taps=%d nch=%d: out[%d] (channel %d, position %d) = %v, want %v", simd, mode[1], rows, n, taps, nch, i, i/stride, i%stride, got[i], want[i])
 					}
 				}
 			}

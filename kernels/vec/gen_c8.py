@@ -157,4 +157,92 @@ A("\tCMPQ DX, n+72(FP)")
 A("\tJLT  tcgroup")
 A("\tVZEROUPPER")
 A("\tRET")
+A("")
+A("// func tapsC8x16AVX512(dst *float32, stride int, src *float32, base int, offs *int, w *float32, taps int, bias *float32, ep *Epilogue8, n, nch int)")
+A("// tapsC8AVX2 for a run of n >= 16 output positions whose first taps are")
+A("// consecutive (position p reads from base+p): groups of 16 (the last one")
+A("// ending at n), Zk holding positions 2k (low half) and 2k+1 (high half),")
+A("// so that a tap is one 64-byte load a pair, its 8 weights in both halves")
+A("// of Z8. Multiply and add rounded separately in tapsC8AVX2's order, so the")
+A("// same bits; then each high half goes to Y16+k, and the 16 positions are")
+A("// two 8x8 transposes of tapsC8AVX2's (positions 0-7: Y0 Y16 Y1 Y17 Y2")
+A("// Y18 Y3 Y19; 8-15: Y4 Y20 ... Y23), four 4-float stores a channel.")
+A("TEXT ·tapsC8x16AVX512(SB), NOSPLIT, $0-88")
+A("\tXORQ DX, DX")
+A("")
+A("t16group:")
+A("\tMOVQ n+72(FP), AX")
+A("\tSUBQ $16, AX")
+A("\tCMPQ DX, AX")
+A("\tJLE  t16start")
+A("\tMOVQ AX, DX")
+A("")
+A("t16start:")
+A("\tMOVQ base+24(FP), R8")
+A("\tADDQ DX, R8")
+A("\tSHLQ $5, R8")
+A("\tADDQ src+16(FP), R8")
+A("\tMOVQ bias+56(FP), BX")
+A("\tVBROADCASTF64X4 (BX), Z0")
+for j in range(1, 8):
+    A("\tVMOVAPS Z0, Z%d" % j)
+A("\tMOVQ offs+32(FP), SI")
+A("\tMOVQ w+40(FP), DI")
+A("\tMOVQ taps+48(FP), CX")
+A("")
+A("t16tap:")
+A("\tMOVQ    (SI), AX")
+A("\tSHLQ    $5, AX")
+A("\tVBROADCASTF64X4 (DI), Z8")
+for j in range(8):
+    t = 9 + j
+    A("\tVMULPS  %d(R8)(AX*1), Z8, Z%d" % (64 * j, t))
+    A("\tVADDPS  Z%d, Z%d, Z%d" % (t, j, j))
+A("\tADDQ    $8, SI")
+A("\tADDQ    $32, DI")
+A("\tDECQ    CX")
+A("\tJNE     t16tap")
+A("\tMOVQ    ep+64(FP), BX")
+A("\tTESTQ   BX, BX")
+A("\tJEQ     t16trans")
+for k, op in enumerate(["mul", "add", "max", "min"]):
+    A("\tVBROADCASTF64X4 %d(BX), Z8" % (32 * k))
+    for j in range(8):
+        if op == "mul":
+            A("\tVMULPS  Z%d, Z8, Z%d" % (j, j))
+        elif op == "add":
+            A("\tVADDPS  Z8, Z%d, Z%d" % (j, j))
+        elif op == "max":
+            A("\tVMAXPS  Z%d, Z8, Z%d" % (j, j))
+        else:
+            A("\tVMINPS  Z%d, Z8, Z%d" % (j, j))
+A("")
+A("t16trans:")
+for k in range(8):
+    A("\tVEXTRACTF64X4 $1, Z%d, Y%d" % (k, 16 + k))
+pos = ["Y0", "Y16", "Y1", "Y17", "Y2", "Y18", "Y3", "Y19", "Y4", "Y20", "Y5", "Y21", "Y6", "Y22", "Y7", "Y23"]
+for q in range(0, 16, 4):
+    A("\tT4X4(%s, %s, %s, %s, Y24, Y25, Y26, Y27)" % tuple(pos[q:q + 4]))
+A("\tMOVQ dst+0(FP), BX")
+A("\tLEAQ (BX)(DX*4), BX")
+A("\tMOVQ stride+8(FP), AX")
+A("\tSHLQ $2, AX")
+A("\tMOVQ nch+80(FP), CX")
+for l in range(8):
+    if l > 0:
+        A("\tCMPQ CX, $%d" % l)
+        A("\tJEQ  t16next")
+        A("\tADDQ AX, BX")
+    c = l % 4
+    # channel c's positions 0-3, 4-7, 8-11, 12-15 after the transposes
+    regs = [pos[q + c] for q in range(0, 16, 4)]
+    for i, r in enumerate(regs):
+        A("\tVEXTRACTF32X4 $%d, %s, %d(BX)" % (l // 4, r, 16 * i))
+A("")
+A("t16next:")
+A("\tADDQ $16, DX")
+A("\tCMPQ DX, n+72(FP)")
+A("\tJLT  t16group")
+A("\tVZEROUPPER")
+A("\tRET")
 open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "c8_amd64.s"), "w").write("\n".join(lines) + "\n")
