@@ -36,14 +36,7 @@ func TestCalibrationLanesMatchOneSession(t *testing.T) {
 	for _, kind := range []string{"minmax", "percentile", "entropy"} {
 		var first []byte
 		for _, threads := range []int{1, 3} {
-			out := filepath.Join(dir, fmt.Sprintf("%s%d.onnx", kind, threads))
-			if _, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, Observer: calib.Config{Kind: kind}, Threads: threads}); err != nil {
-				t.Fatal(err)
-			}
-			b, err := os.ReadFile(out)
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := convertedBytes(t, Options{Model: model, Output: filepath.Join(dir, fmt.Sprintf("%s%d.onnx", kind, threads)), Calib: cal, Observer: calib.Config{Kind: kind}, Threads: threads})
 			if first == nil {
 				first = b
 			} else if !bytes.Equal(first, b) {
@@ -69,4 +62,17 @@ func TestCalibrationLanesMatchOneSession(t *testing.T) {
 		t.Errorf("errors differ:\none session: %s\n3 lanes:     %s", msgs[0], msgs[1])
 	}
 	t.Logf("a bad sample: %s", msgs[1])
+}
+
+// convertedBytes converts as opt says and returns the written model's bytes.
+func convertedBytes(t *testing.T, opt Options) []byte {
+	t.Helper()
+	if _, err := Convert(context.Background(), opt); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(opt.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

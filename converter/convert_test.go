@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -311,14 +310,7 @@ func TestHistogramObserversDeterministic(t *testing.T) {
 			if i == 3 {
 				asyncMax = 1500 // tensors of 2048 values counted in the run
 			}
-			out := filepath.Join(dir, fmt.Sprintf("%s%d.onnx", kind, i))
-			if _, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, Observer: calib.Config{Kind: kind}, Threads: threads}); err != nil {
-				t.Fatal(err)
-			}
-			b, err := os.ReadFile(out)
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := convertedBytes(t, Options{Model: model, Output: filepath.Join(dir, fmt.Sprintf("%s%d.onnx", kind, i)), Calib: cal, Observer: calib.Config{Kind: kind}, Threads: threads})
 			if first == nil {
 				first = b
 			} else if !bytes.Equal(first, b) {

@@ -116,20 +116,29 @@ A("\tADDQ    $8, SI")
 A("\tADDQ    $32, DI")
 A("\tDECQ    CX")
 A("\tJNE     tctap")
-A("\tMOVQ    ep+64(FP), BX")
-A("\tTESTQ   BX, BX")
-A("\tJEQ     tctrans")
-for k, op in enumerate(["mul", "add", "max", "min"]):
-    A("\tVMOVUPS %d(BX), Y8" % (32 * k))
-    for j in range(8):
-        if op == "mul":
-            A("\tVMULPS  Y%d, Y8, Y%d" % (j, j))
-        elif op == "add":
-            A("\tVADDPS  Y8, Y%d, Y%d" % (j, j))
-        elif op == "max":
-            A("\tVMAXPS  Y%d, Y8, Y%d" % (j, j))
-        else:
-            A("\tVMINPS  Y%d, Y8, Y%d" % (j, j))
+
+
+def epilogue(skip, reg, load):
+    """The lane epilogue (mul, add, max, min: EPI's operand order) on the
+    sums in reg 0-7, each lane vector loaded by load into reg 8; none when
+    ep is nil."""
+    A("\tMOVQ    ep+64(FP), BX")
+    A("\tTESTQ   BX, BX")
+    A("\tJEQ     %s" % skip)
+    for k, op in enumerate(["mul", "add", "max", "min"]):
+        A("\t%s %d(BX), %s8" % (load, 32 * k, reg))
+        for j in range(8):
+            if op == "mul":
+                A("\tVMULPS  %s%d, %s8, %s%d" % (reg, j, reg, reg, j))
+            elif op == "add":
+                A("\tVADDPS  %s8, %s%d, %s%d" % (reg, reg, j, reg, j))
+            elif op == "max":
+                A("\tVMAXPS  %s%d, %s8, %s%d" % (reg, j, reg, reg, j))
+            else:
+                A("\tVMINPS  %s%d, %s8, %s%d" % (reg, j, reg, reg, j))
+
+
+epilogue("tctrans", "Y", "VMOVUPS")
 A("")
 A("tctrans:")
 A("\tT4X4(Y0, Y1, Y2, Y3, Y8, Y9, Y10, Y11)")
@@ -202,20 +211,7 @@ A("\tADDQ    $8, SI")
 A("\tADDQ    $32, DI")
 A("\tDECQ    CX")
 A("\tJNE     t16tap")
-A("\tMOVQ    ep+64(FP), BX")
-A("\tTESTQ   BX, BX")
-A("\tJEQ     t16trans")
-for k, op in enumerate(["mul", "add", "max", "min"]):
-    A("\tVBROADCASTF64X4 %d(BX), Z8" % (32 * k))
-    for j in range(8):
-        if op == "mul":
-            A("\tVMULPS  Z%d, Z8, Z%d" % (j, j))
-        elif op == "add":
-            A("\tVADDPS  Z8, Z%d, Z%d" % (j, j))
-        elif op == "max":
-            A("\tVMAXPS  Z%d, Z8, Z%d" % (j, j))
-        else:
-            A("\tVMINPS  Z%d, Z8, Z%d" % (j, j))
+epilogue("t16trans", "Z", "VBROADCASTF64X4")
 A("")
 A("t16trans:")
 for k in range(8):
