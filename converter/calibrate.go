@@ -29,8 +29,8 @@ func calibrate(ctx context.Context, m *graph.Model, src dataset.Source, names []
 			want[n] = true
 		}
 	}
-	if lanes := calibLanes(m, src.Len(), opt, st, names, means); lanes > 1 {
-		return calibrateLanes(ctx, m, src, names, opt, st, want, lanes)
+	if lanes := calibLanes(m, src.Len(), opt, st, names); lanes > 1 {
+		return calibrateLanes(ctx, m, src, names, opt, st, means, want, lanes)
 	}
 	obs := map[string]calib.Observer{}
 	async, anyAsync := map[string]bool{}, false
@@ -277,32 +277,62 @@ func newChannelMeans(g *graph.Graph, pl *plan) *channelMeans {
 }
 
 func (cm *channelMeans) observe(name string, t *graph.Tensor) {
-	acc, ok := cm.byInput[name]
-	if !ok || t.DType != graph.Float || t.Rank() < 2 {
-		return
+	if ms, ok := cm.sample(name, t); ok {
+		cm.add(name, ms)
+	}
+}
+
+// meanSample is one sample's contribution to a tensor's channel means:
+// each row's (outer index's) float64 sum of every channel, c channels a
+// row, n values a channel.
+type meanSample struct {
+	sums []float64
+	c    int
+	n    float64
+}
+
+// sample computes name's meanSample from t; false when t is not a tensor
+// to average. It reads only t, so lanes compute theirs at once.
+func (cm *channelMeans) sample(name string, t *graph.Tensor) (meanSample, bool) {
+	if _, ok := cm.byInput[name]; !ok || t.DType != graph.Float || t.Rank() < 2 {
+		return meanSample{}, false
 	}
 	c := t.Shape[1]
-	if acc.sum == nil {
-		acc.sum = make([]float64, c)
-	}
-	if len(acc.sum) != c {
-		return
-	}
 	outer, inner := t.Shape[0], graph.Numel(t.Shape[2:])
 	d := t.Float32s()
+	ms := meanSample{sums: make([]float64, outer*c), c: c, n: float64(outer * inner)}
 	for o := 0; o < outer; o++ {
 		for ch := 0; ch < c; ch++ {
 			var s float64
 			for _, v := range d[(o*c+ch)*inner : (o*c+ch+1)*inner] {
 				s += float64(v)
 			}
-			acc.sum[ch] += s
+			ms.sums[o*c+ch] = s
 		}
 	}
-	acc.count += float64(outer * inner)
+	return ms, true
 }
 
-// InputMean implements passes.InputMeans with the measured means.
+// add takes one sample into name's means: its rows' sums channel by
+// channel, so samples added in sample order give the same bits wherever
+// they were computed. A sample whose channels differ from the first's is
+// left out.
+func (cm *channelMeans) add(name string, ms meanSample) {
+	acc := cm.byInput[name]
+	if acc.sum == nil {
+		acc.sum = make([]float64, ms.c)
+	}
+	if len(acc.sum) != ms.c {
+		return
+	}
+	for o := 0; o < len(ms.sums)/max(1, ms.c); o++ {
+		for ch := 0; ch < ms.c; ch++ {
+			acc.sum[ch] += ms.sums[o*ms.c+ch]
+		}
+	}
+	acc.count += ms.n
+}
+
 func (cm *channelMeans) InputMean(n *graph.Node) ([]float32, bool) {
 	acc, ok := cm.byInput[cm.byNode[n]]
 	if !ok || acc.count == 0 {

@@ -24,19 +24,20 @@ const maxCalibLanes = 8
 
 // calibLanes is how many samples calibration runs at once, each on a
 // session of its own: more than one when threads allow it and the result
-// cannot depend on the order the samples are observed in. Min/max (without
-// a moving average) and the histograms (whose grid is the same whatever
-// the order, see calib) are order-free; bias correction's float64 channel
-// sums and a moving average are not. A small model's run gains little from
-// a second thread inside it (FastestDet at 2 threads took longer than at
-// 1), two runs at once keep both cores busy.
-func calibLanes(m *graph.Model, samples int, opt Options, st *settings, names []string, means *channelMeans) int {
+// cannot depend on the order the samples are run in. Min/max (without a
+// moving average) and the histograms (whose grid is the same whatever the
+// order, see calib) are order-free; bias correction's float64 channel sums
+// are added in sample order (see calibrateLanes); a moving average would
+// need its observations in order, and keeps one session. A small model's
+// run gains little from a second thread inside it (FastestDet at 2 threads
+// took longer than at 1), two runs at once keep both cores busy.
+func calibLanes(m *graph.Model, samples int, opt Options, st *settings, names []string) int {
 	threads := opt.Threads
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
 	lanes := min(threads, samples, maxCalibLanes)
-	if lanes < 2 || means != nil {
+	if lanes < 2 {
 		return 1
 	}
 	for _, n := range names {
@@ -63,9 +64,12 @@ func calibLanes(m *graph.Model, samples int, opt Options, st *settings, names []
 
 // calibrateLanes is calibrate for lanes > 1 (see calibLanes): lanes
 // sessions claim the samples in turn; each observer takes one tensor at a
-// time. Every sample before the first that fails has run when it is
-// reported, so the error is the one a single session would give.
-func calibrateLanes(ctx context.Context, m *graph.Model, src dataset.Source, names []string, opt Options, st *settings, want map[string]bool, lanes int) (map[string][2]float32, map[string]string, error) {
+// time. Bias correction's channel sums (means, or nil) are computed in the
+// lanes and added in sample order, a lane waiting for the samples before
+// its own, so the means have the bits one session gives. Every sample
+// before the first that fails has run when it is reported, so the error
+// is the one a single session would give.
+func calibrateLanes(ctx context.Context, m *graph.Model, src dataset.Source, names []string, opt Options, st *settings, means *channelMeans, want map[string]bool, lanes int) (map[string][2]float32, map[string]string, error) {
 	threads := opt.Threads
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
@@ -85,9 +89,19 @@ func calibrateLanes(ctx context.Context, m *graph.Model, src dataset.Source, nam
 		}
 		obs[n], plain[n] = &observed{o: o}, o
 	}
+	type pendingMean struct {
+		name string
+		ms   meanSample
+	}
 	sessions := make([]*kernels.Session, lanes)
+	pending := make([][]pendingMean, lanes) // a lane's sample's means, to add in turn
 	for l := range sessions {
 		s, err := kernels.NewSession(m, kernels.Options{Threads: max(1, threads/lanes), TapOnly: want, Tap: func(name string, t *graph.Tensor) {
+			if means != nil {
+				if ms, ok := means.sample(name, t); ok {
+					pending[l] = append(pending[l], pendingMean{name, ms})
+				}
+			}
 			if o, ok := obs[name]; ok && t.DType == graph.Float {
 				o.mu.Lock()
 				o.o.Observe(t.Float32s())
@@ -104,14 +118,22 @@ func calibrateLanes(ctx context.Context, m *graph.Model, src dataset.Source, nam
 	var (
 		next    atomic.Int64
 		stop    atomic.Bool
-		mu      sync.Mutex // the source's reads, the pacer, done and Progress
+		mu      sync.Mutex // the source's reads, the pacer, done, added and Progress
+		turn    = sync.NewCond(&mu)
 		done    int
+		added   int // samples whose means are in
 		pacer   = heappace.New()
 		wg      sync.WaitGroup
 		ctxErr  error
 		errOnce sync.Once
 	)
-	for _, s := range sessions {
+	halt := func() {
+		stop.Store(true)
+		mu.Lock()
+		turn.Broadcast()
+		mu.Unlock()
+	}
+	for l, s := range sessions {
 		wg.Go(func() {
 			for !stop.Load() {
 				i := int(next.Add(1) - 1)
@@ -120,9 +142,10 @@ func calibrateLanes(ctx context.Context, m *graph.Model, src dataset.Source, nam
 				}
 				if err := ctx.Err(); err != nil {
 					errOnce.Do(func() { ctxErr = err })
-					stop.Store(true)
+					halt()
 					return
 				}
+				pending[l] = pending[l][:0]
 				mu.Lock()
 				smp, err := src.Sample(i)
 				mu.Unlock()
@@ -136,10 +159,22 @@ func calibrateLanes(ctx context.Context, m *graph.Model, src dataset.Source, nam
 				}
 				if err != nil {
 					errs[i] = err
-					stop.Store(true)
+					halt()
 					return
 				}
 				mu.Lock()
+				for means != nil && added != i && !stop.Load() {
+					turn.Wait()
+				}
+				if stop.Load() {
+					mu.Unlock()
+					return
+				}
+				for _, p := range pending[l] {
+					means.add(p.name, p.ms)
+				}
+				added++
+				turn.Broadcast()
 				done++
 				pacer.BetweenSamples()
 				if opt.Progress != nil {
