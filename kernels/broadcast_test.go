@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/graph/onnxpb"
 )
 
 // TestBroadcastWithMatchesDefinition: Expand's broadcast (the repeater's
@@ -78,6 +79,65 @@ func TestBroadcastWithMatchesDefinition(t *testing.T) {
 			}
 			if v != x[idx] {
 				t.Fatalf("Tile %v by %v: [%v] = %v, want %v", shape, reps, c, v, x[idx])
+			}
+		}
+	}
+}
+
+// TestConcatMatchesDefinition: Concat of 1-4 inputs along every axis of
+// random shapes (rank 1-4, short and long rows), against the element-wise
+// definition, at 1 and 2 threads.
+func TestConcatMatchesDefinition(t *testing.T) {
+	r := rand.New(rand.NewPCG(33, 34))
+	for trial := 0; trial < 300; trial++ {
+		rank := 1 + r.IntN(4)
+		ax := r.IntN(rank)
+		shape := make([]int, rank)
+		for d := range shape {
+			shape[d] = 1 + r.IntN(5)
+		}
+		if r.IntN(4) == 0 {
+			shape[rank-1] = 1000 + r.IntN(100) // rows long enough for the per-row copies
+		}
+		k := 1 + r.IntN(4)
+		var ins []*graph.Tensor
+		var lens []int
+		for i := 0; i < k; i++ {
+			s := append([]int(nil), shape...)
+			s[ax] = 1 + r.IntN(4)
+			x := make([]float32, graph.Numel(s))
+			for j := range x {
+				x[j] = float32(i*100000 + j)
+			}
+			ins, lens = append(ins, graph.Float32Tensor(s, x)), append(lens, s[ax])
+		}
+		for _, threads := range []int{1, 2} {
+			out, err := runOpThreads(threads, "Concat", []*onnxpb.AttributeProto{graph.AttrIntOf("axis", int64(ax))}, ins...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := out[0]
+			c := make([]int, rank)
+			for o, v := range got.Float32s() {
+				for d, rem := rank-1, o; d >= 0; d-- {
+					c[d], rem = rem%got.Shape[d], rem/got.Shape[d]
+				}
+				i, at := 0, c[ax]
+				for at >= lens[i] {
+					at -= lens[i]
+					i++
+				}
+				idx := 0
+				for d, n := range ins[i].Shape {
+					p := c[d]
+					if d == ax {
+						p = at
+					}
+					idx = idx*n + p
+				}
+				if want := ins[i].Float32s()[idx]; v != want {
+					t.Fatalf("Concat axis %d of %d inputs like %v, %d threads: [%v] = %v, want %v", ax, k, shape, threads, c, v, want)
+				}
 			}
 		}
 	}
