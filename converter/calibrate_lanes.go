@@ -121,12 +121,18 @@ func calibrateLanes(ctx context.Context, m *graph.Model, src dataset.Source, nam
 		mu      sync.Mutex // the source's reads, the pacer, done, added and Progress
 		turn    = sync.NewCond(&mu)
 		done    int
-		added   int // samples whose means are in
-		pacer   = heappace.New()
+		added   int                             // samples whose means are in
+		pacer   = heappace.NewAllowing(1 << 20) // see below
 		wg      sync.WaitGroup
 		ctxErr  error
 		errOnce sync.Once
 	)
+	// The pacer collects once 1 MiB of garbage has built up, not a quarter
+	// of the heap: with two lanes' garbage interleaved, a quarter let
+	// stories260K's calibration peak 11% higher with 100 samples than with
+	// 10 (38.0 -> 42.0-42.6 MiB; now 37.2-37.6 -> 38.3-39.4), at no cost in
+	// time there (0.98-1.00 s both ways) and less memory on the YOLO-style
+	// detector (120 -> 101 MB).
 	halt := func() {
 		stop.Store(true)
 		mu.Lock()
