@@ -143,16 +143,26 @@ A("")
 A("tctrans:")
 A("\tT4X4(Y0, Y1, Y2, Y3, Y8, Y9, Y10, Y11)")
 A("\tT4X4(Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11)")
-A("\tMOVQ dst+0(FP), BX")
-A("\tLEAQ (BX)(DX*4), BX")
-A("\tMOVQ stride+8(FP), AX")
-A("\tSHLQ $2, AX")
-A("\tMOVQ nch+80(FP), CX")
-for l in range(8):
-    if l > 0:
-        A("\tCMPQ CX, $%d" % l)
-        A("\tJEQ  tcnext")
-        A("\tADDQ AX, BX")
+
+
+def channel_rows(skip):
+    """Points BX at the group's first output of channel 0 and yields each
+    channel l < nch in turn, BX then at its row (stride apart); past nch
+    it jumps to skip."""
+    A("\tMOVQ dst+0(FP), BX")
+    A("\tLEAQ (BX)(DX*4), BX")
+    A("\tMOVQ stride+8(FP), AX")
+    A("\tSHLQ $2, AX")
+    A("\tMOVQ nch+80(FP), CX")
+    for l in range(8):
+        if l > 0:
+            A("\tCMPQ CX, $%d" % l)
+            A("\tJEQ  %s" % skip)
+            A("\tADDQ AX, BX")
+        yield l
+
+
+for l in channel_rows("tcnext"):
     if l < 4:
         A("\tVMOVUPS X%d, (BX)" % l)
         A("\tVMOVUPS X%d, 16(BX)" % (l + 4))
@@ -219,16 +229,7 @@ for k in range(8):
 pos = ["Y0", "Y16", "Y1", "Y17", "Y2", "Y18", "Y3", "Y19", "Y4", "Y20", "Y5", "Y21", "Y6", "Y22", "Y7", "Y23"]
 for q in range(0, 16, 4):
     A("\tT4X4(%s, %s, %s, %s, Y24, Y25, Y26, Y27)" % tuple(pos[q:q + 4]))
-A("\tMOVQ dst+0(FP), BX")
-A("\tLEAQ (BX)(DX*4), BX")
-A("\tMOVQ stride+8(FP), AX")
-A("\tSHLQ $2, AX")
-A("\tMOVQ nch+80(FP), CX")
-for l in range(8):
-    if l > 0:
-        A("\tCMPQ CX, $%d" % l)
-        A("\tJEQ  t16next")
-        A("\tADDQ AX, BX")
+for l in channel_rows("t16next"):
     c = l % 4
     # channel c's positions 0-3, 4-7, 8-11, 12-15 after the transposes
     regs = [pos[q + c] for q in range(0, 16, 4)]
