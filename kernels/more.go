@@ -386,12 +386,19 @@ func rowHeapTop(top []uint64, row []float32, k int, largest bool) []uint64 {
 	}
 	thr := topKValue(h[0], largest)
 	for j := k; j < len(row); j++ {
-		v := row[j]
 		// NaN ranks above every value: it may enter where the largest are
 		// kept, and with the smallest a NaN threshold lets every value in.
-		if largest && !(v >= thr || v != v) || !largest && !(v <= thr || thr != thr) {
-			continue
+		// The values that cannot enter are passed over eight at a time.
+		switch {
+		case largest:
+			j = vec.SeekNotBelow(row, j, thr)
+		case thr == thr:
+			j = vec.SeekAtMost(row, j, thr)
 		}
+		if j == len(row) {
+			break
+		}
+		v := row[j]
 		if key := topKKey(v, j, largest); key > h[0] {
 			h[0] = key
 			down(0)

@@ -193,6 +193,28 @@ out += quant8("quantI8AVX2", "int8", "VPACKSSWB")
 # lanes the caller had just stored one float at a time waited for the
 # stores to retire (store forwarding fails), ~10% of attention's time. x goes in the first source, the
 # accumulator in the second, so a NaN x leaves the accumulator as it was.
+# seekAVX2 returns the index of the first of n floats (a multiple of 8)
+# for which the compare with t (VCMPPS predicate pred, x the first operand)
+# holds, or n: four vectors a step while it can, then one at a time.
+def seek(name, pred):
+    return [f"// func {name}(x *float32, n int, t float32) int",
+            f"TEXT ·{name}(SB), NOSPLIT, $0-32",
+            "\tMOVQ x+0(FP), SI", "\tMOVQ n+8(FP), CX", "\tVBROADCASTSS t+16(FP), Y8",
+            "\tXORQ DX, DX", "\tMOVQ CX, R8", "\tANDQ $-32, R8",
+            f"{name}_loop32:", "\tCMPQ DX, R8", f"\tJGE {name}_loop8",
+            "\tVMOVUPS (SI)(DX*4), Y0", "\tVMOVUPS 32(SI)(DX*4), Y1", "\tVMOVUPS 64(SI)(DX*4), Y2", "\tVMOVUPS 96(SI)(DX*4), Y3",
+            f"\tVCMPPS ${pred}, Y8, Y0, Y0", f"\tVCMPPS ${pred}, Y8, Y1, Y1", f"\tVCMPPS ${pred}, Y8, Y2, Y2", f"\tVCMPPS ${pred}, Y8, Y3, Y3",
+            "\tVORPS Y1, Y0, Y4", "\tVORPS Y3, Y2, Y5", "\tVORPS Y5, Y4, Y4", "\tVMOVMSKPS Y4, AX", "\tTESTL AX, AX",
+            f"\tJNE {name}_loop8", "\tADDQ $32, DX", f"\tJMP {name}_loop32",
+            f"{name}_loop8:", "\tCMPQ DX, CX", f"\tJGE {name}_none",
+            "\tVMOVUPS (SI)(DX*4), Y0", f"\tVCMPPS ${pred}, Y8, Y0, Y0", "\tVMOVMSKPS Y0, AX", "\tTESTL AX, AX",
+            f"\tJNE {name}_found", "\tADDQ $8, DX", f"\tJMP {name}_loop8",
+            f"{name}_found:", "\tBSFL AX, AX", "\tADDQ AX, DX", "\tMOVQ DX, ret+24(FP)", "\tVZEROUPPER", "\tRET",
+            f"{name}_none:", "\tMOVQ CX, ret+24(FP)", "\tVZEROUPPER", "\tRET", ""]
+# seekNotBelowAVX2: !(x < t), a NaN x included (NLT_UQ); seekAtMostAVX2:
+# x <= t, ordered (LE_OQ).
+out += seek("seekNotBelowAVX2", "0x15")
+out += seek("seekAtMostAVX2", "0x12")
 out += ["// func minMaxAVX2(x *float32, n int, lanes *[16]float32)",
         "TEXT ·minMaxAVX2(SB), NOSPLIT, $0-24",
         "\tMOVQ x+0(FP), SI", "\tMOVQ n+8(FP), CX", "\tMOVQ lanes+16(FP), DI",

@@ -91,6 +91,41 @@ func Add3(dst, a, b, c []float32) {
 	}
 }
 
+// SeekNotBelow returns the first index i >= from with !(x[i] < t), a NaN
+// included, or len(x): TopK's scan for the values that may enter its
+// heap of the largest, eight compares an instruction.
+func SeekNotBelow(x []float32, from int, t float32) int {
+	i := from
+	if k := simdLen(len(x) - from); k > 0 {
+		if i = from + seekNotBelowAsm(&x[from], k, t); i < from+k {
+			return i
+		}
+	}
+	for ; i < len(x); i++ {
+		if !(x[i] < t) {
+			return i
+		}
+	}
+	return len(x)
+}
+
+// SeekAtMost returns the first index i >= from with x[i] <= t (false for
+// a NaN), or len(x): SeekNotBelow for the smallest.
+func SeekAtMost(x []float32, from int, t float32) int {
+	i := from
+	if k := simdLen(len(x) - from); k > 0 {
+		if i = from + seekAtMostAsm(&x[from], k, t); i < from+k {
+			return i
+		}
+	}
+	for ; i < len(x); i++ {
+		if x[i] <= t {
+			return i
+		}
+	}
+	return len(x)
+}
+
 // Sub sets dst[i] = a[i] - b[i].
 func Sub(dst, a, b []float32) {
 	n := len(dst)

@@ -55,6 +55,12 @@ func dequantU8AVX2(dst *float32, src *uint8, n int, zp int32, s float32)
 func dequantI8AVX2(dst *float32, src *int8, n int, zp int32, s float32)
 
 //go:noescape
+func seekNotBelowAVX2(x *float32, n int, t float32) int
+
+//go:noescape
+func seekAtMostAVX2(x *float32, n int, t float32) int
+
+//go:noescape
 func add3AVX2(dst, a, b, e *float32, n int)
 
 //go:noescape
@@ -94,18 +100,20 @@ func mulAddMaxAsm(dst, a, b *float32, n int, v float32) float32 {
 func divAddMaxAsm(dst, a, b *float32, n int, v float32) float32 {
 	return divAddMaxAVX2(dst, a, b, n, v)
 }
-func minMaxAsm(x *float32, n int, lanes *[16]float32) { minMaxAVX2(x, n, lanes) }
-func addAsm(dst, a, b *float32, n int)                { addAVX2(dst, a, b, n) }
-func add3Asm(dst, a, b, c *float32, n int)            { add3AVX2(dst, a, b, c, n) }
-func mulAsm(dst, a, b *float32, n int)                { mulAVX2(dst, a, b, n) }
-func addScalarAsm(dst, a *float32, n int, v float32)  { addScalarAVX2(dst, a, n, v) }
-func mulScalarAsm(dst, a *float32, n int, v float32)  { mulScalarAVX2(dst, a, n, v) }
-func divScalarAsm(dst, a *float32, n int, v float32)  { divScalarAVX2(dst, a, n, v) }
-func subAsm(dst, a, b *float32, n int)                { subAVX2(dst, a, b, n) }
-func subScalarAsm(dst, a *float32, n int, v float32)  { subScalarAVX2(dst, a, n, v) }
-func rsubScalarAsm(dst, a *float32, n int, v float32) { rsubScalarAVX2(dst, a, n, v) }
-func rdivScalarAsm(dst, a *float32, n int, v float32) { rdivScalarAVX2(dst, a, n, v) }
-func affineAsm(dst, a *float32, n int, m, c float32)  { affineAVX2(dst, a, n, m, c) }
+func minMaxAsm(x *float32, n int, lanes *[16]float32)  { minMaxAVX2(x, n, lanes) }
+func addAsm(dst, a, b *float32, n int)                 { addAVX2(dst, a, b, n) }
+func add3Asm(dst, a, b, c *float32, n int)             { add3AVX2(dst, a, b, c, n) }
+func seekNotBelowAsm(x *float32, n int, t float32) int { return seekNotBelowAVX2(x, n, t) }
+func seekAtMostAsm(x *float32, n int, t float32) int   { return seekAtMostAVX2(x, n, t) }
+func mulAsm(dst, a, b *float32, n int)                 { mulAVX2(dst, a, b, n) }
+func addScalarAsm(dst, a *float32, n int, v float32)   { addScalarAVX2(dst, a, n, v) }
+func mulScalarAsm(dst, a *float32, n int, v float32)   { mulScalarAVX2(dst, a, n, v) }
+func divScalarAsm(dst, a *float32, n int, v float32)   { divScalarAVX2(dst, a, n, v) }
+func subAsm(dst, a, b *float32, n int)                 { subAVX2(dst, a, b, n) }
+func subScalarAsm(dst, a *float32, n int, v float32)   { subScalarAVX2(dst, a, n, v) }
+func rsubScalarAsm(dst, a *float32, n int, v float32)  { rsubScalarAVX2(dst, a, n, v) }
+func rdivScalarAsm(dst, a *float32, n int, v float32)  { rdivScalarAVX2(dst, a, n, v) }
+func affineAsm(dst, a *float32, n int, m, c float32)   { affineAVX2(dst, a, n, m, c) }
 func normAffineAsm(dst, a, s, b *float32, n int, neg, inv float32) {
 	normAffineAVX2(dst, a, s, b, n, neg, inv)
 }

@@ -1287,6 +1287,102 @@ quantI8AVX2_done:
 	VZEROUPPER
 	RET
 
+// func seekNotBelowAVX2(x *float32, n int, t float32) int
+TEXT ·seekNotBelowAVX2(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS t+16(FP), Y8
+	XORQ DX, DX
+	MOVQ CX, R8
+	ANDQ $-32, R8
+seekNotBelowAVX2_loop32:
+	CMPQ DX, R8
+	JGE seekNotBelowAVX2_loop8
+	VMOVUPS (SI)(DX*4), Y0
+	VMOVUPS 32(SI)(DX*4), Y1
+	VMOVUPS 64(SI)(DX*4), Y2
+	VMOVUPS 96(SI)(DX*4), Y3
+	VCMPPS $0x15, Y8, Y0, Y0
+	VCMPPS $0x15, Y8, Y1, Y1
+	VCMPPS $0x15, Y8, Y2, Y2
+	VCMPPS $0x15, Y8, Y3, Y3
+	VORPS Y1, Y0, Y4
+	VORPS Y3, Y2, Y5
+	VORPS Y5, Y4, Y4
+	VMOVMSKPS Y4, AX
+	TESTL AX, AX
+	JNE seekNotBelowAVX2_loop8
+	ADDQ $32, DX
+	JMP seekNotBelowAVX2_loop32
+seekNotBelowAVX2_loop8:
+	CMPQ DX, CX
+	JGE seekNotBelowAVX2_none
+	VMOVUPS (SI)(DX*4), Y0
+	VCMPPS $0x15, Y8, Y0, Y0
+	VMOVMSKPS Y0, AX
+	TESTL AX, AX
+	JNE seekNotBelowAVX2_found
+	ADDQ $8, DX
+	JMP seekNotBelowAVX2_loop8
+seekNotBelowAVX2_found:
+	BSFL AX, AX
+	ADDQ AX, DX
+	MOVQ DX, ret+24(FP)
+	VZEROUPPER
+	RET
+seekNotBelowAVX2_none:
+	MOVQ CX, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func seekAtMostAVX2(x *float32, n int, t float32) int
+TEXT ·seekAtMostAVX2(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS t+16(FP), Y8
+	XORQ DX, DX
+	MOVQ CX, R8
+	ANDQ $-32, R8
+seekAtMostAVX2_loop32:
+	CMPQ DX, R8
+	JGE seekAtMostAVX2_loop8
+	VMOVUPS (SI)(DX*4), Y0
+	VMOVUPS 32(SI)(DX*4), Y1
+	VMOVUPS 64(SI)(DX*4), Y2
+	VMOVUPS 96(SI)(DX*4), Y3
+	VCMPPS $0x12, Y8, Y0, Y0
+	VCMPPS $0x12, Y8, Y1, Y1
+	VCMPPS $0x12, Y8, Y2, Y2
+	VCMPPS $0x12, Y8, Y3, Y3
+	VORPS Y1, Y0, Y4
+	VORPS Y3, Y2, Y5
+	VORPS Y5, Y4, Y4
+	VMOVMSKPS Y4, AX
+	TESTL AX, AX
+	JNE seekAtMostAVX2_loop8
+	ADDQ $32, DX
+	JMP seekAtMostAVX2_loop32
+seekAtMostAVX2_loop8:
+	CMPQ DX, CX
+	JGE seekAtMostAVX2_none
+	VMOVUPS (SI)(DX*4), Y0
+	VCMPPS $0x12, Y8, Y0, Y0
+	VMOVMSKPS Y0, AX
+	TESTL AX, AX
+	JNE seekAtMostAVX2_found
+	ADDQ $8, DX
+	JMP seekAtMostAVX2_loop8
+seekAtMostAVX2_found:
+	BSFL AX, AX
+	ADDQ AX, DX
+	MOVQ DX, ret+24(FP)
+	VZEROUPPER
+	RET
+seekAtMostAVX2_none:
+	MOVQ CX, ret+24(FP)
+	VZEROUPPER
+	RET
+
 // func minMaxAVX2(x *float32, n int, lanes *[16]float32)
 TEXT ·minMaxAVX2(SB), NOSPLIT, $0-24
 	MOVQ x+0(FP), SI

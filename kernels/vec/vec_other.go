@@ -5,6 +5,8 @@ package vec
 // Without assembly simdLen is always 0 and these are never called.
 func addAsm(dst, a, b *float32, n int)                                  {}
 func add3Asm(dst, a, b, c *float32, n int)                              {}
+func seekNotBelowAsm(x *float32, n int, t float32) int                  { return 0 }
+func seekAtMostAsm(x *float32, n int, t float32) int                    { return 0 }
 func mulAsm(dst, a, b *float32, n int)                                  {}
 func addScalarAsm(dst, a *float32, n int, v float32)                    {}
 func mulScalarAsm(dst, a *float32, n int, v float32)                    {}

@@ -549,3 +549,56 @@ func TestAdd3MatchesTwoAdds(t *testing.T) {
 		}
 	}
 }
+
+// TestSeekMatchesScan: SeekNotBelow and SeekAtMost give the first index
+// the plain scan finds, from every start, at lengths through the 32- and
+// 8-wide steps and the tail, with NaNs, infinities and ties at the
+// threshold, with and without AVX2.
+func TestSeekMatchesScan(t *testing.T) {
+	saved := useSIMD
+	defer func() { useSIMD = saved }()
+	r := rand.New(rand.NewPCG(57, 58))
+	nan := float32(math.NaN())
+	for _, simd := range []bool{true, false} {
+		useSIMD = simd && saved
+		for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 70, 300} {
+			x := make([]float32, n)
+			for trial := 0; trial < 20; trial++ {
+				thr := float32(r.NormFloat64()) + 2
+				for i := range x {
+					x[i] = float32(r.NormFloat64())
+					switch r.IntN(40) {
+					case 0:
+						x[i] = nan
+					case 1:
+						x[i] = thr
+					case 2:
+						x[i] = float32(math.Inf(1 - 2*r.IntN(2)))
+					}
+				}
+				for from := 0; from <= n; from += 1 + r.IntN(5) {
+					want := n
+					for i := from; i < n; i++ {
+						if !(x[i] < thr) {
+							want = i
+							break
+						}
+					}
+					if got := SeekNotBelow(x, from, thr); got != want {
+						t.Fatalf("simd=%v n=%d from=%d: SeekNotBelow = %d, want %d", simd, n, from, got, want)
+					}
+					want = n
+					for i := from; i < n; i++ {
+						if x[i] <= -thr {
+							want = i
+							break
+						}
+					}
+					if got := SeekAtMost(x, from, -thr); got != want {
+						t.Fatalf("simd=%v n=%d from=%d: SeekAtMost = %d, want %d", simd, n, from, got, want)
+					}
+				}
+			}
+		}
+	}
+}
