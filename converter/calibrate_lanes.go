@@ -12,7 +12,6 @@ import (
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/heappace"
 	"github.com/onnxq/onnxq/kernels"
-	"google.golang.org/protobuf/proto"
 )
 
 // laneConstBytes bounds the model constants for which calibration runs
@@ -45,18 +44,8 @@ func calibLanes(m *graph.Model, samples int, opt Options, st *settings, names []
 			return 1
 		}
 	}
-	var size int64
-	for _, v := range m.Graph.Initializers {
-		size += v.Const.ByteSize()
-	}
-	for _, n := range m.Graph.Nodes {
-		if n.OpType == "Constant" { // weights kept in Constant nodes (PaddleOCR's exports)
-			if a := n.Attr("value"); a != nil {
-				size += int64(proto.Size(a))
-			}
-		}
-	}
-	if size > laneConstBytes {
+	// Initializers and Constant nodes (where paddle2onnx keeps the weights).
+	if graph.Summarize(m).ParameterBytes > laneConstBytes {
 		return 1
 	}
 	return lanes
