@@ -95,31 +95,26 @@ func Add3(dst, a, b, c []float32) {
 // included, or len(x): TopK's scan for the values that may enter its
 // heap of the largest, eight compares an instruction.
 func SeekNotBelow(x []float32, from int, t float32) int {
-	i := from
-	if k := simdLen(len(x) - from); k > 0 {
-		if i = from + seekNotBelowAsm(&x[from], k, t); i < from+k {
-			return i
-		}
-	}
-	for ; i < len(x); i++ {
-		if !(x[i] < t) {
-			return i
-		}
-	}
-	return len(x)
+	return seek(x, from, t, seekNotBelowAsm, func(v float32) bool { return !(v < t) })
 }
 
 // SeekAtMost returns the first index i >= from with x[i] <= t (false for
 // a NaN), or len(x): SeekNotBelow for the smallest.
 func SeekAtMost(x []float32, from int, t float32) int {
+	return seek(x, from, t, seekAtMostAsm, func(v float32) bool { return v <= t })
+}
+
+// seek is SeekNotBelow and SeekAtMost: asm scans whole vectors, hit the
+// tail.
+func seek(x []float32, from int, t float32, asm func(*float32, int, float32) int, hit func(float32) bool) int {
 	i := from
 	if k := simdLen(len(x) - from); k > 0 {
-		if i = from + seekAtMostAsm(&x[from], k, t); i < from+k {
+		if i = from + asm(&x[from], k, t); i < from+k {
 			return i
 		}
 	}
 	for ; i < len(x); i++ {
-		if x[i] <= t {
+		if hit(x[i]) {
 			return i
 		}
 	}
