@@ -249,13 +249,15 @@ func TestPoolStride1Chunks(t *testing.T) {
 }
 
 // TestAvg2x2s2: 2x2 stride-2 AveragePool inside the plane (even and odd
-// sizes, whose last row or column no window reads) on planes [1, c), against
-// the reference within the rounding of its summation order, infinities
-// giving Inf or NaN where the reference does; plane 0 untouched.
+// sizes, whose last row or column no window reads; rows of fewer and more
+// than 8 outputs, 18 a row taking the vector kernel's overlapping last
+// block) on planes [1, c), against the reference within the rounding of its
+// summation order, infinities giving Inf or NaN where the reference does;
+// plane 0 untouched.
 func TestAvg2x2s2(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	p := &poolParams{kh: 2, kw: 2, sh: 2, sw: 2, dh: 1, dw: 1, spatial: 2, autoPad: "NOTSET"}
-	for _, tc := range []struct{ c, h, w int }{{5, 56, 56}, {4, 7, 9}, {3, 2, 2}, {3, 14, 3}} {
+	for _, tc := range []struct{ c, h, w int }{{5, 56, 56}, {4, 7, 9}, {3, 2, 2}, {3, 14, 3}, {2, 33, 37}} {
 		g, err := p.geometry(tc.h, tc.w)
 		if err != nil {
 			t.Fatal(err)

@@ -1,0 +1,10 @@
+//go:build amd64 && !purego
+
+package vec
+
+//go:noescape
+func avg2s2RowsAVX2(dst, src *float32, n, rows, w, dstRow int)
+
+func avg2s2RowsAsm(dst, src *float32, n, rows, w, dstRow int) {
+	avg2s2RowsAVX2(dst, src, n, rows, w, dstRow)
+}

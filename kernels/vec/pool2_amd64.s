@@ -1,0 +1,74 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// PAIRS: Y(out) = the sums of the pairs (v[2j], v[2j+1]) of the 16 floats at
+// (base), in SHUFPS's lane order (the even and the odd elements taken the
+// same way; one PERMPD puts the result in order, as stride2AVX2 does).
+#define PAIRS(base, out) \
+	VMOVUPS (base), Y0 \
+	VMOVUPS 32(base), Y1 \
+	VSHUFPS $0x88, Y1, Y0, Y2 \
+	VSHUFPS $0xDD, Y1, Y0, Y3 \
+	VADDPS Y3, Y2, out
+
+// BLOCK: 8 outputs at (R13) from the rows at (R12) and (DX): the pair sums
+// of each row, their sum, times a quarter (Y15).
+#define BLOCK \
+	PAIRS(R12, Y4) \
+	PAIRS(DX, Y5) \
+	VADDPS Y5, Y4, Y4 \
+	VMULPS Y15, Y4, Y4 \
+	VPERMPD $0xD8, Y4, Y4 \
+	VMOVUPS Y4, (R13)
+
+// func avg2s2RowsAVX2(dst, src *float32, n, rows, w, dstRow int)
+// rows >= 1 output rows of n >= 8: output row i (at dst + i*dstRow) from
+// the input rows 2i and 2i+1 (src + 2i*w, + w), reading each over [0, 2n).
+// Blocks of 8 outputs, and one more ending at the row's last output when n
+// is not a multiple of 8 (it overlaps the one before and writes the same
+// values there).
+TEXT ·avg2s2RowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), R9
+	MOVQ rows+24(FP), R10
+	MOVQ w+32(FP), BX
+	SHLQ $2, BX
+	MOVQ dstRow+40(FP), R11
+	SHLQ $2, R11
+	MOVQ R9, R14
+	SUBQ $8, R14 // n-8: where the last block starts
+	MOVL $0x3e800000, AX // 0.25
+	MOVL AX, X15
+	VBROADCASTSS X15, Y15
+
+row:
+	MOVQ SI, R12
+	LEAQ (SI)(BX*1), DX
+	MOVQ DI, R13
+	MOVQ R9, CX
+	SHRQ $3, CX
+
+blocks:
+	BLOCK
+	ADDQ $64, R12
+	ADDQ $64, DX
+	ADDQ $32, R13
+	DECQ CX
+	JNE  blocks
+
+	TESTQ $7, R9
+	JEQ   next
+	LEAQ  (SI)(R14*8), R12
+	LEAQ  (R12)(BX*1), DX
+	LEAQ  (DI)(R14*4), R13
+	BLOCK
+
+next:
+	LEAQ (SI)(BX*2), SI
+	ADDQ R11, DI
+	DECQ R10
+	JNE  row
+	VZEROUPPER
+	RET

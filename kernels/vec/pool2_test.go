@@ -1,0 +1,82 @@
+package vec
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestAvg2x2Stride2Rows: every output width 1..40 (and 28, 56, 112: a
+// DenseNet transition's), 1 to 4 output rows, input rows exactly 2n wide and
+// wider, output rows with gaps between them, random values with infinities,
+// NaNs, signed zeros and subnormals (whose quarter rounds): the assembly and
+// the Go loop give the bits of each window's sum computed here in
+// AveragePool's order, and write nothing outside the output rows.
+func TestAvg2x2Stride2Rows(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)),
+		math.Float32frombits(1), math.Float32frombits(0x80000003), math.Float32frombits(0x007fffff), math.MaxFloat32}
+	widths := []int{28, 56, 112}
+	for n := 1; n <= 40; n++ {
+		widths = append(widths, n)
+	}
+	checked := 0
+	for _, n := range widths {
+		for extra := 0; extra < 3; extra++ {
+			w := 2*n + extra
+			rows := 1 + r.IntN(4)
+			src := make([]float32, 2*rows*w)
+			for i := range src {
+				src[i] = float32(r.NormFloat64())
+				if r.IntN(8) == 0 {
+					src[i] = special[r.IntN(len(special))]
+				}
+			}
+			dstRow := n + r.IntN(3)
+			for _, simd := range []bool{false, true} {
+				if simd && !useSIMD {
+					continue
+				}
+				saved := useSIMD
+				useSIMD = simd
+				dst := make([]float32, rows*dstRow+1)
+				for i := range dst {
+					dst[i] = 42
+				}
+				Avg2x2Stride2Rows(dst, dstRow, src, w, rows, n)
+				useSIMD = saved
+				for i, v := range dst {
+					if (i%dstRow >= n || i == rows*dstRow) && v != 42 {
+						t.Fatalf("simd=%v n=%d: wrote [%d] outside the output rows", simd, n, i)
+					}
+				}
+				for i := 0; i < rows; i++ {
+					for j := 0; j < n; j++ {
+						a, b := src[2*i*w+2*j:], src[(2*i+1)*w+2*j:]
+						want := ((a[0] + a[1]) + (b[0] + b[1])) * 0.25
+						got := dst[i*dstRow+j]
+						if math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+							t.Fatalf("simd=%v n=%d w=%d row %d col %d: got %g (%#x), want %g (%#x)", simd, n, w, i, j,
+								got, math.Float32bits(got), want, math.Float32bits(want))
+						}
+						checked++
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d outputs checked", checked)
+}
+
+func BenchmarkAvg2x2Stride2Rows(b *testing.B) {
+	const n, rows = 28, 28 // one plane of a 56x56 map
+	src := make([]float32, 2*rows*2*n)
+	for i := range src {
+		src[i] = float32(i % 7)
+	}
+	dst := make([]float32, rows*n)
+	b.SetBytes(int64(4 * len(src)))
+	for i := 0; i < b.N; i++ {
+		Avg2x2Stride2Rows(dst, n, src, 2*n, rows, n)
+	}
+}
