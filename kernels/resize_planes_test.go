@@ -12,7 +12,7 @@ import (
 // of the last two axes with the per-axis path on awkward shapes, scales and
 // every coordinate and rounding mode.
 func TestResizeNearestPlanesMatchesPerAxis(t *testing.T) {
-	shapes := [][]int{{1, 3, 13, 13}, {2, 1, 5, 7}, {1, 2, 1, 9}, {3, 4}}
+	shapes := [][]int{{1, 3, 13, 13}, {2, 1, 5, 7}, {1, 2, 1, 9}, {3, 4}, {1, 2, 6, 24}}
 	scales := [][2]float64{{2, 2}, {3, 3}, {2, 3}, {1.5, 2.5}, {0.5, 0.6}, {1, 2}, {2, 1}, {1.25, 0.75}}
 	coords := []string{"asymmetric", "half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "tf_half_pixel_for_nn"}
 	nearest := []string{"floor", "ceil", "round_prefer_floor", "round_prefer_ceil"}

@@ -26,3 +26,28 @@ func Avg2x2Stride2Rows(dst []float32, dstRow int, src []float32, w, rows, n int)
 		}
 	}
 }
+
+// Double2Rows is a nearest 2x upsampling of rows rows of n values: src row
+// i (at src[i*srcRow:]) goes to dst rows 2i and 2i+1 (at dst[2i*dstRow:]
+// and dst[(2i+1)*dstRow:]), each value twice side by side (2n values a row).
+// dst must not overlap src.
+func Double2Rows(dst []float32, dstRow int, src []float32, srcRow, rows, n int) {
+	if rows <= 0 || n <= 0 {
+		return
+	}
+	_ = dst[(2*rows-1)*dstRow+2*n-1]
+	_ = src[(rows-1)*srcRow+n-1]
+	if simdLen(n) > 0 {
+		double2RowsAsm(&dst[0], &src[0], n, rows, srcRow, dstRow)
+		return
+	}
+	for i := 0; i < rows; i++ {
+		in := src[i*srcRow : i*srcRow+n]
+		d0 := dst[2*i*dstRow : 2*i*dstRow+2*n]
+		d1 := dst[(2*i+1)*dstRow:][:len(d0)]
+		for j, v := range in {
+			d0[2*j], d0[2*j+1] = v, v
+			d1[2*j], d1[2*j+1] = v, v
+		}
+	}
+}

@@ -72,3 +72,62 @@ next:
 	JNE  row
 	VZEROUPPER
 	RET
+
+// TWICE: the 8 floats at (R12), each twice side by side (UNPCK within the
+// 128-bit lanes, then the lanes put in order, as double2AVX2 does), to the
+// 16 floats at (R13) and at (R13)(BX*1).
+#define TWICE \
+	VMOVUPS (R12), Y0 \
+	VUNPCKLPS Y0, Y0, Y1 \
+	VUNPCKHPS Y0, Y0, Y2 \
+	VPERM2F128 $0x20, Y2, Y1, Y3 \
+	VPERM2F128 $0x31, Y2, Y1, Y4 \
+	VMOVUPS Y3, (R13) \
+	VMOVUPS Y4, 32(R13) \
+	VMOVUPS Y3, (R13)(BX*1) \
+	VMOVUPS Y4, 32(R13)(BX*1)
+
+// func double2RowsAVX2(dst, src *float32, n, rows, srcRow, dstRow int)
+// rows >= 1 input rows of n >= 8: input row i (at src + i*srcRow) doubled
+// into the output rows 2i and 2i+1 (at dst + 2i*dstRow and one row on).
+// Blocks of 8 inputs, and one more ending at the row's last input when n is
+// not a multiple of 8 (it overlaps the one before and writes the same
+// values there).
+TEXT ·double2RowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), R9
+	MOVQ rows+24(FP), R10
+	MOVQ srcRow+32(FP), R11
+	SHLQ $2, R11
+	MOVQ dstRow+40(FP), BX
+	SHLQ $2, BX
+	MOVQ R9, R14
+	SUBQ $8, R14 // n-8: where the last block starts
+
+drow:
+	MOVQ SI, R12
+	MOVQ DI, R13
+	MOVQ R9, CX
+	SHRQ $3, CX
+
+dblocks:
+	TWICE
+	ADDQ $32, R12
+	ADDQ $64, R13
+	DECQ CX
+	JNE  dblocks
+
+	TESTQ $7, R9
+	JEQ   dnext
+	LEAQ  (SI)(R14*4), R12
+	LEAQ  (DI)(R14*8), R13
+	TWICE
+
+dnext:
+	ADDQ R11, SI
+	LEAQ (DI)(BX*2), DI
+	DECQ R10
+	JNE  drow
+	VZEROUPPER
+	RET

@@ -8,3 +8,10 @@ func avg2s2RowsAVX2(dst, src *float32, n, rows, w, dstRow int)
 func avg2s2RowsAsm(dst, src *float32, n, rows, w, dstRow int) {
 	avg2s2RowsAVX2(dst, src, n, rows, w, dstRow)
 }
+
+//go:noescape
+func double2RowsAVX2(dst, src *float32, n, rows, srcRow, dstRow int)
+
+func double2RowsAsm(dst, src *float32, n, rows, srcRow, dstRow int) {
+	double2RowsAVX2(dst, src, n, rows, srcRow, dstRow)
+}
