@@ -803,41 +803,53 @@ func newGatherElements(ni *NodeInfo) (Kernel, error) {
 		if n == 0 {
 			return one(out), nil
 		}
-		readRow, err := intRows(idxT)
-		if err != nil {
-			return nil, err
-		}
-		var gatherRow func(at int, offs []int)
-		switch o := out.Data().(type) {
-		case []float32:
-			gatherRow = rowGatherer(o, x.Float32s())
-		case []int64:
-			gatherRow = rowGatherer(o, x.Int64s())
-		default:
-			c := copierOf(out, x)
-			gatherRow = func(at int, offs []int) {
-				for j, off := range offs {
-					c.run(at+j, off, 1)
-				}
-			}
-		}
-		// Row by row of the last axis, the offsets of one row at a time:
-		// no index or offset arrays of the whole output.
 		e := newElemAxis(idxT.Shape, x.Shape, ax)
 		width := idxT.Shape[len(idxT.Shape)-1]
+		// float32 and int64 data read straight through the indices, one
+		// pass over a row; other types through offsets and the copier.
+		var fused func(row int) error
+		switch o := out.Data().(type) {
+		case []float32:
+			fused = fusedGather(e, o, x.Float32s(), idxT, width)
+		case []int64:
+			fused = fusedGather(e, o, x.Int64s(), idxT, width)
+		}
+		if fused == nil {
+			if _, err := intRows(idxT); err != nil {
+				return nil, err
+			}
+		}
 		var mu sync.Mutex
 		var rowErr error
 		parallelFor(threadsFor(ctx, n, 1<<14), n/width, func(lo, hi int) {
+			fail := func(err error) {
+				mu.Lock()
+				rowErr = cmp.Or(rowErr, err)
+				mu.Unlock()
+			}
+			if fused != nil {
+				for row := lo; row < hi; row++ {
+					if err := fused(row); err != nil {
+						fail(err)
+						return
+					}
+				}
+				return
+			}
+			// Row by row of the last axis, the offsets of one row at a
+			// time: no index or offset arrays of the whole output.
+			readRow, _ := intRows(idxT)
+			c := copierOf(out, x)
 			iv, ov := make([]int, width), make([]int, width)
 			for row := lo; row < hi; row++ {
 				readRow(iv, row*width)
 				if err := e.rowOffsets(ov, iv, row); err != nil {
-					mu.Lock()
-					rowErr = cmp.Or(rowErr, err)
-					mu.Unlock()
+					fail(err)
 					return
 				}
-				gatherRow(row*width, ov)
+				for j, off := range ov {
+					c.run(row*width+j, off, 1)
+				}
 			}
 		})
 		if rowErr != nil {
@@ -862,18 +874,7 @@ func newElemAxis(is, xs []int, ax int) elemAxis {
 // (its values idx, along the last axis) reads: the elements' own
 // coordinates off the axis, their index on it (negative from the end).
 func (e elemAxis) rowOffsets(offs, idx []int, row int) error {
-	last := len(e.is) - 1
-	base := 0
-	for d, rem := last-1, row; d >= 0; d-- {
-		if d != e.ax {
-			base += rem % e.is[d] * e.xst[d]
-		}
-		rem /= e.is[d]
-	}
-	step := 0 // along the last axis, unless it is the gathered one
-	if e.ax != last {
-		step = e.xst[last]
-	}
+	base, step := e.rowStart(row)
 	// The stride and size in locals, one unsigned compare for the range
 	// (after a negative index is moved up) and the running offset added:
 	// with the fields read and the two compares in the loop, this took
@@ -893,6 +894,56 @@ func (e elemAxis) rowOffsets(offs, idx []int, row int) error {
 	return nil
 }
 
+// rowStart is where in data row row of indices reads its first element
+// from, at index 0 along the axis, and how far each next element's read
+// moves along the last axis (0 when that is the gathered one).
+func (e elemAxis) rowStart(row int) (base, step int) {
+	last := len(e.is) - 1
+	for d, rem := last-1, row; d >= 0; d-- {
+		if d != e.ax {
+			base += rem % e.is[d] * e.xst[d]
+		}
+		rem /= e.is[d]
+	}
+	if e.ax != last {
+		step = e.xst[last]
+	}
+	return base, step
+}
+
+// fusedGather returns GatherElements of rows of width from src into o for
+// int64 or int32 indices (nil for others): each index checked, placed and
+// read in one pass, as rowOffsets places it. Through an offsets array and
+// then the reads, a 256x1000 gather along axis 1 took 1.66x ONNX Runtime's
+// time.
+func fusedGather[T float32 | int64](e elemAxis, o, src []T, idxT *graph.Tensor, width int) func(row int) error {
+	switch d := idxT.Data().(type) {
+	case []int64:
+		return func(row int) error { return gatherElemRow(e, o, src, d, row, width) }
+	case []int32:
+		return func(row int) error { return gatherElemRow(e, o, src, d, row, width) }
+	}
+	return nil
+}
+
+func gatherElemRow[T float32 | int64, I int64 | int32](e elemAxis, o, src []T, idx []I, row, width int) error {
+	at, step := e.rowStart(row)
+	sa, dim := e.xst[e.ax], e.dim
+	out := o[row*width : (row+1)*width]
+	for j, v := range idx[row*width : (row+1)*width] {
+		k := int(v)
+		if k < 0 {
+			k += dim
+		}
+		if uint(k) >= uint(dim) {
+			return fmt.Errorf("index %d is out of range for axis of size %d", v, dim)
+		}
+		out[j] = src[at+k*sa]
+		at += step
+	}
+	return nil
+}
+
 // gatherOffsets is rowOffsets for every row of indices idx (shape is).
 func gatherOffsets(idx []int, is, xs []int, ax int) ([]int, error) {
 	offs := make([]int, len(idx))
@@ -907,16 +958,6 @@ func gatherOffsets(idx []int, is, xs []int, ax int) ([]int, error) {
 		}
 	}
 	return offs, nil
-}
-
-// rowGatherer is GatherElements' copy of one row, o[at+j] = src[offs[j]],
-// for a slice type the loop indexes directly.
-func rowGatherer[T any](o, src []T) func(at int, offs []int) {
-	return func(at int, offs []int) {
-		for j, off := range offs {
-			o[at+j] = src[off]
-		}
-	}
 }
 
 // intRows reads an int64 or int32 tensor's values a row at a time as ints:
