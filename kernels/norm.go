@@ -478,8 +478,7 @@ func softmaxRow(dst, x []float32, log bool) {
 	s := vec.ExpSum(dst, x, m)
 	if log {
 		ls := float32(math.Log(s))
-		vec.AddScalar(dst, x, -m)
-		vec.AddScalar(dst, dst, -ls)
+		vec.AddScalar2(dst, x, -m, -ls)
 		return
 	}
 	vec.MulScalar(dst, dst, float32(1/s))
@@ -516,8 +515,7 @@ func softmaxRows(dst, x []float32, dim int, log bool) {
 		for i := 0; i < n; i++ {
 			d := dst[(r0+i)*dim : (r0+i+1)*dim]
 			if log {
-				vec.AddScalar(d, x[(r0+i)*dim:(r0+i+1)*dim], -m[i])
-				vec.AddScalar(d, d, -f[i])
+				vec.AddScalar2(d, x[(r0+i)*dim:(r0+i+1)*dim], -m[i], -f[i])
 			} else {
 				vec.MulScalar(d, d, f[i])
 			}

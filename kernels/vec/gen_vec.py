@@ -62,6 +62,9 @@ four = [("dst", 8), ("a", 8), ("b", 8), ("e", 8), ("n", 8)]
 out += routine("add3AVX2", four, lambda a: [], lambda k: ["VMOVUPS {o}(SI), Y{r}", "VADDPS {o}(DX), Y{r}, Y{r}", "VADDPS {o}(R9), Y{r}, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
 out += routine("mulAVX2", three, lambda a: [], lambda k: ["VMOVUPS {o}(SI), Y{r}", "VMULPS {o}(DX), Y{r}, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
 out += routine("addScalarAVX2", scal, lambda a: [f"VBROADCASTSS v+{argoff(a, 'v')}(FP), Y8"], lambda k: ["VADDPS {o}(SI), Y8, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
+scal2 = [("dst", 8), ("a", 8), ("n", 8), ("u", 4), ("v", 4)]
+out += routine("addScalar2AVX2", scal2, lambda a: [f"VBROADCASTSS u+{argoff(a, 'u')}(FP), Y8", f"VBROADCASTSS v+{argoff(a, 'v')}(FP), Y9"],
+               lambda k: ["VADDPS {o}(SI), Y8, Y{r}", "VADDPS Y9, Y{r}, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
 out += routine("mulScalarAVX2", scal, lambda a: [f"VBROADCASTSS v+{argoff(a, 'v')}(FP), Y8"], lambda k: ["VMULPS {o}(SI), Y8, Y{r}", "VMOVUPS Y{r}, {o}(DI)"])
 aff = [("dst", 8), ("a", 8), ("n", 8), ("m", 4), ("c", 4)]
 out += routine("affineAVX2", aff, lambda a: [f"VBROADCASTSS m+{argoff(a, 'm')}(FP), Y8", f"VBROADCASTSS c+{argoff(a, 'c')}(FP), Y9"],

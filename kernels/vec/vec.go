@@ -199,6 +199,20 @@ func AddScalar(dst, a []float32, v float32) {
 	}
 }
 
+// AddScalar2 sets dst[i] = (a[i] + u) + v: AddScalar by u, then by v, in
+// one pass (LogSoftmax's x - max - log(sum)), with the two adds' bits.
+func AddScalar2(dst, a []float32, u, v float32) {
+	n := len(dst)
+	a = a[:n]
+	k := simdLen(n)
+	if k > 0 {
+		addScalar2Asm(&dst[0], &a[0], k, u, v)
+	}
+	for i := k; i < n; i++ {
+		dst[i] = (a[i] + u) + v
+	}
+}
+
 // MulScalar sets dst[i] = a[i] * v.
 func MulScalar(dst, a []float32, v float32) {
 	n := len(dst)

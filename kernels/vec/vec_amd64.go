@@ -34,6 +34,9 @@ func mulAVX2(dst, a, b *float32, n int)
 func addScalarAVX2(dst, a *float32, n int, v float32)
 
 //go:noescape
+func addScalar2AVX2(dst, a *float32, n int, u, v float32)
+
+//go:noescape
 func mulScalarAVX2(dst, a *float32, n int, v float32)
 
 //go:noescape
@@ -100,20 +103,21 @@ func mulAddMaxAsm(dst, a, b *float32, n int, v float32) float32 {
 func divAddMaxAsm(dst, a, b *float32, n int, v float32) float32 {
 	return divAddMaxAVX2(dst, a, b, n, v)
 }
-func minMaxAsm(x *float32, n int, lanes *[16]float32)  { minMaxAVX2(x, n, lanes) }
-func addAsm(dst, a, b *float32, n int)                 { addAVX2(dst, a, b, n) }
-func add3Asm(dst, a, b, c *float32, n int)             { add3AVX2(dst, a, b, c, n) }
-func seekNotBelowAsm(x *float32, n int, t float32) int { return seekNotBelowAVX2(x, n, t) }
-func seekAtMostAsm(x *float32, n int, t float32) int   { return seekAtMostAVX2(x, n, t) }
-func mulAsm(dst, a, b *float32, n int)                 { mulAVX2(dst, a, b, n) }
-func addScalarAsm(dst, a *float32, n int, v float32)   { addScalarAVX2(dst, a, n, v) }
-func mulScalarAsm(dst, a *float32, n int, v float32)   { mulScalarAVX2(dst, a, n, v) }
-func divScalarAsm(dst, a *float32, n int, v float32)   { divScalarAVX2(dst, a, n, v) }
-func subAsm(dst, a, b *float32, n int)                 { subAVX2(dst, a, b, n) }
-func subScalarAsm(dst, a *float32, n int, v float32)   { subScalarAVX2(dst, a, n, v) }
-func rsubScalarAsm(dst, a *float32, n int, v float32)  { rsubScalarAVX2(dst, a, n, v) }
-func rdivScalarAsm(dst, a *float32, n int, v float32)  { rdivScalarAVX2(dst, a, n, v) }
-func affineAsm(dst, a *float32, n int, m, c float32)   { affineAVX2(dst, a, n, m, c) }
+func minMaxAsm(x *float32, n int, lanes *[16]float32)    { minMaxAVX2(x, n, lanes) }
+func addAsm(dst, a, b *float32, n int)                   { addAVX2(dst, a, b, n) }
+func add3Asm(dst, a, b, c *float32, n int)               { add3AVX2(dst, a, b, c, n) }
+func seekNotBelowAsm(x *float32, n int, t float32) int   { return seekNotBelowAVX2(x, n, t) }
+func seekAtMostAsm(x *float32, n int, t float32) int     { return seekAtMostAVX2(x, n, t) }
+func mulAsm(dst, a, b *float32, n int)                   { mulAVX2(dst, a, b, n) }
+func addScalarAsm(dst, a *float32, n int, v float32)     { addScalarAVX2(dst, a, n, v) }
+func mulScalarAsm(dst, a *float32, n int, v float32)     { mulScalarAVX2(dst, a, n, v) }
+func addScalar2Asm(dst, a *float32, n int, u, v float32) { addScalar2AVX2(dst, a, n, u, v) }
+func divScalarAsm(dst, a *float32, n int, v float32)     { divScalarAVX2(dst, a, n, v) }
+func subAsm(dst, a, b *float32, n int)                   { subAVX2(dst, a, b, n) }
+func subScalarAsm(dst, a *float32, n int, v float32)     { subScalarAVX2(dst, a, n, v) }
+func rsubScalarAsm(dst, a *float32, n int, v float32)    { rsubScalarAVX2(dst, a, n, v) }
+func rdivScalarAsm(dst, a *float32, n int, v float32)    { rdivScalarAVX2(dst, a, n, v) }
+func affineAsm(dst, a *float32, n int, m, c float32)     { affineAVX2(dst, a, n, m, c) }
 func normAffineAsm(dst, a, s, b *float32, n int, neg, inv float32) {
 	normAffineAVX2(dst, a, s, b, n, neg, inv)
 }

@@ -181,6 +181,49 @@ addScalarAVX2_done:
 	VZEROUPPER
 	RET
 
+// func addScalar2AVX2(dst *float32, a *float32, n int, u float32, v float32)
+TEXT ·addScalar2AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS u+24(FP), Y8
+	VBROADCASTSS v+28(FP), Y9
+	MOVQ CX, R8
+	SHRQ $5, CX
+	JEQ addScalar2AVX2_eights
+addScalar2AVX2_loop:
+	VADDPS 0(SI), Y8, Y0
+	VADDPS Y9, Y0, Y0
+	VMOVUPS Y0, 0(DI)
+	VADDPS 32(SI), Y8, Y1
+	VADDPS Y9, Y1, Y1
+	VMOVUPS Y1, 32(DI)
+	VADDPS 64(SI), Y8, Y2
+	VADDPS Y9, Y2, Y2
+	VMOVUPS Y2, 64(DI)
+	VADDPS 96(SI), Y8, Y3
+	VADDPS Y9, Y3, Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	DECQ CX
+	JNE addScalar2AVX2_loop
+addScalar2AVX2_eights:
+	ANDQ $31, R8
+	SHRQ $3, R8
+	JEQ addScalar2AVX2_done
+addScalar2AVX2_one:
+	VADDPS 0(SI), Y8, Y0
+	VADDPS Y9, Y0, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ R8
+	JNE addScalar2AVX2_one
+addScalar2AVX2_done:
+	VZEROUPPER
+	RET
+
 // func mulScalarAVX2(dst *float32, a *float32, n int, v float32)
 TEXT ·mulScalarAVX2(SB), NOSPLIT, $0-28
 	MOVQ dst+0(FP), DI

@@ -9,6 +9,7 @@ func seekNotBelowAsm(x *float32, n int, t float32) int                  { return
 func seekAtMostAsm(x *float32, n int, t float32) int                    { return 0 }
 func mulAsm(dst, a, b *float32, n int)                                  {}
 func addScalarAsm(dst, a *float32, n int, v float32)                    {}
+func addScalar2Asm(dst, a *float32, n int, u, v float32)                {}
 func mulScalarAsm(dst, a *float32, n int, v float32)                    {}
 func divScalarAsm(dst, a *float32, n int, v float32)                    {}
 func subAsm(dst, a, b *float32, n int)                                  {}

@@ -517,9 +517,19 @@ func BenchmarkQuantize8(b *testing.B) {
 	})
 }
 
-// TestAdd3MatchesTwoAdds: Add3 gives the bits of (a + b) + c, with and
-// without AVX2, at lengths through the 32- and 8-wide steps and the tail,
-// values whose sums round (and signed zeros, infinities, NaN).
+// v2 is an edge value one time in three, else a normal value of random
+// magnitude (AddScalar2's scalars).
+func v2(r *rand.Rand, edges []float32) float32 {
+	if r.IntN(3) == 0 {
+		return edges[r.IntN(len(edges))]
+	}
+	return float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(8)-4)))
+}
+
+// TestAdd3MatchesTwoAdds: Add3 gives the bits of (a + b) + c, and
+// AddScalar2 those of (a + u) + v, with and without AVX2, at lengths
+// through the 32- and 8-wide steps and the tail, values whose sums round
+// (and signed zeros, infinities, NaN).
 func TestAdd3MatchesTwoAdds(t *testing.T) {
 	saved := useSIMD
 	defer func() { useSIMD = saved }()
@@ -544,6 +554,15 @@ func TestAdd3MatchesTwoAdds(t *testing.T) {
 			for i := range got {
 				if want := (a[i] + b[i]) + c[i]; math.Float32bits(got[i]) != math.Float32bits(want) && !(got[i] != got[i] && want != want) {
 					t.Fatalf("n %d simd %v: Add3(%g, %g, %g) = %g, want %g", n, simd, a[i], b[i], c[i], got[i], want)
+				}
+			}
+			for trial := 0; trial < 8; trial++ {
+				u, w := v2(r, edges), v2(r, edges)
+				AddScalar2(got, a, u, w)
+				for i := range got {
+					if want := (a[i] + u) + w; math.Float32bits(got[i]) != math.Float32bits(want) && !(got[i] != got[i] && want != want) {
+						t.Fatalf("n %d simd %v: AddScalar2(%g, %g, %g) = %g, want %g", n, simd, a[i], u, w, got[i], want)
+					}
 				}
 			}
 		}
