@@ -103,11 +103,12 @@ func calibrateLanes(ctx context.Context, m *graph.Model, src dataset.Source, nam
 		sessions[l] = s
 	}
 	n := src.Len()
+	dataset.KeepAhead(src, lanes)
 	errs := make([]error, n)
 	var (
 		next    atomic.Int64
 		stop    atomic.Bool
-		mu      sync.Mutex // the source's reads, the pacer, done, added and Progress
+		mu      sync.Mutex // the pacer, done, added and Progress
 		turn    = sync.NewCond(&mu)
 		done    int
 		added   int                             // samples whose means are in
@@ -141,9 +142,7 @@ func calibrateLanes(ctx context.Context, m *graph.Model, src dataset.Source, nam
 					return
 				}
 				pending[l] = pending[l][:0]
-				mu.Lock()
-				smp, err := src.Sample(i)
-				mu.Unlock()
+				smp, err := src.Sample(i) // each lane decodes its own images
 				if err == nil {
 					var outs map[string]*graph.Tensor
 					if outs, err = s.Run(smp); err == nil {

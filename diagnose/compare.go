@@ -134,6 +134,10 @@ type pairState struct {
 	acc       Acc
 	ref, test *calib.Distribution
 	note      string
+	// decided: the first tensors compared set the channel and class layout
+	// of acc (decide), which every later sample keeps; untyped: the pair
+	// is not float32 on both sides, which the graph fixes for every sample.
+	decided, untyped bool
 }
 
 // Compare runs ref and test on every sample of src, side by side, and measures
@@ -162,15 +166,33 @@ func Compare(ctx context.Context, ref, test *graph.Model, src dataset.Source, op
 		}
 		states[i] = st
 	}
+	markClassOutputs(ref, states)
 	start := time.Now()
-	r, err := newRunner(ref, test, states, opt.Threads)
+	n := src.Len()
+	lanes := compareLanes(ref, test, n, opt)
+	r, err := newRunner(ref, test, states, max(1, opt.Threads/lanes))
 	if err != nil {
 		return nil, err
 	}
-	n := src.Len()
 	for i := 0; i < n; i++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		// After the first sample, which decides every pair's layout, the
+		// others may run side by side (compare_lanes.go).
+		if i == 1 && lanes > 1 {
+			if !slices.ContainsFunc(states, func(st *pairState) bool { return !st.decided && !st.untyped }) {
+				if err := compareInLanes(ctx, ref, test, src, states, r, lanes, opt); err != nil {
+					return nil, err
+				}
+				break
+			}
+			// A pair still undecided (not produced in the first sample, or
+			// of other shapes) could be decided by any later one: one
+			// runner, on every thread, keeps the order.
+			if r, err = newRunner(ref, test, states, opt.Threads); err != nil {
+				return nil, err
+			}
 		}
 		smp, err := src.Sample(i)
 		if err != nil {
@@ -301,6 +323,11 @@ type runner struct {
 	mu   sync.Mutex
 	got  [2][]*graph.Tensor            // per side, per pair: this sample's tensor
 	held [2]map[*graph.Tensor]*holding // per side: tapped tensors not yet released
+
+	// pending, in a lane (compare_lanes.go), collects the sample's folds
+	// for the states instead of adding them: the lanes add them in sample
+	// order. nil: each fold goes into its state at once.
+	pending *[]foldRec
 }
 
 // holding counts the pairs that still need a tapped tensor and how often the
@@ -327,8 +354,12 @@ func newRunner(ref, test *graph.Model, states []*pairState, threads int) (*runne
 	if err != nil {
 		return nil, fmt.Errorf("second model: %w", err)
 	}
-	// Outputs that look like class scores get top-1 agreement: [N, C] logits,
-	// or a Softmax over the last axis.
+	return r, nil
+}
+
+// markClassOutputs gives outputs that look like class scores top-1
+// agreement: [N, C] logits (see decide), or a Softmax over the last axis.
+func markClassOutputs(ref *graph.Model, states []*pairState) {
 	for _, st := range states {
 		if !st.Output {
 			continue
@@ -341,7 +372,6 @@ func newRunner(ref, test *graph.Model, states []*pairState, threads int) (*runne
 			st.acc.ClassAxisLen = -1 // the size comes with the first tensor
 		}
 	}
-	return r, nil
 }
 
 // arrive takes a tapped tensor from side s and completes its pairs.
@@ -371,7 +401,7 @@ func (r *runner) arrive(s int, name string, t *graph.Tensor) {
 	}
 	for _, i := range ready {
 		a, b := r.got[0][i], r.got[1][i]
-		r.fold(r.states[i], a, b)
+		r.fold(i, a, b)
 		r.mu.Lock()
 		r.got[0][i], r.got[1][i] = nil, nil
 		r.mu.Unlock()
@@ -380,33 +410,68 @@ func (r *runner) arrive(s int, name string, t *graph.Tensor) {
 	}
 }
 
-// fold adds one sample of a pair to its running metrics.
-func (r *runner) fold(st *pairState, a, b *graph.Tensor) {
+// fold adds one sample of pair i to its running metrics (or, in a lane,
+// to the sample's pending folds).
+func (r *runner) fold(i int, a, b *graph.Tensor) {
+	st := r.states[i]
 	switch {
 	case a.DType != graph.Float || b.DType != graph.Float:
-		st.note = fmt.Sprintf("types differ or are not float32 (%s, %s)", a.DType.Short(), b.DType.Short())
+		r.note(i, fmt.Sprintf("types differ or are not float32 (%s, %s)", a.DType.Short(), b.DType.Short()), false)
+		if r.pending == nil {
+			st.untyped = true
+		}
 		return
 	case !slices.Equal(a.Shape, b.Shape):
-		st.note = fmt.Sprintf("shapes differ (%v, %v)", a.Shape, b.Shape)
+		r.note(i, fmt.Sprintf("shapes differ (%v, %v)", a.Shape, b.Shape), false)
 		return
 	}
-	if st.Output && st.acc.ClassAxisLen == 0 && len(a.Shape) == 2 && a.Shape[1] > 1 {
-		st.acc.ClassAxisLen = a.Shape[1]
+	if r.pending == nil {
+		st.decide(a.Shape)
 	}
-	if st.acc.ClassAxisLen < 0 && len(a.Shape) > 0 {
-		st.acc.ClassAxisLen = a.Shape[len(a.Shape)-1]
+	x, y := a.Float32s(), b.Float32s()
+	m := st.acc.Measure(x, y)
+	if r.pending != nil {
+		*r.pending = append(*r.pending, foldRec{pair: i, m: m})
+		return
+	}
+	st.acc.Apply(m)
+	if st.ref != nil {
+		st.ref.Observe(x)
+		st.test.Observe(y)
+	}
+}
+
+// note sets pair i's note (when it has none yet, with soft), or in a lane
+// adds it to the sample's pending folds.
+func (r *runner) note(i int, msg string, soft bool) {
+	if r.pending != nil {
+		*r.pending = append(*r.pending, foldRec{pair: i, note: msg, soft: soft})
+		return
+	}
+	if st := r.states[i]; !soft || st.note == "" {
+		st.note = msg
+	}
+}
+
+// decide sets the pair's layout from its first tensors' shape: an output
+// of [N, C] logits (or a Softmax's) gets top-1 agreement along its class
+// axis, a tensor inside the network per-channel sums. Later samples keep it.
+func (st *pairState) decide(shape []int) {
+	if st.decided {
+		return
+	}
+	st.decided = true
+	if st.Output && st.acc.ClassAxisLen == 0 && len(shape) == 2 && shape[1] > 1 {
+		st.acc.ClassAxisLen = shape[1]
+	}
+	if st.acc.ClassAxisLen < 0 && len(shape) > 0 {
+		st.acc.ClassAxisLen = shape[len(shape)-1]
 	}
 	// Channels are a per-tensor encoding's concern inside the network; an
 	// output's (or a softmax's) last axis holds classes, most of them
 	// near zero, whose own SQNR says nothing.
-	if ch, inner := channelLayout(a.Shape, st.OpType); ch > 1 && !st.Output && st.OpType != "Softmax" && st.OpType != "LogSoftmax" {
+	if ch, inner := channelLayout(shape, st.OpType); ch > 1 && !st.Output && st.OpType != "Softmax" && st.OpType != "LogSoftmax" {
 		st.acc.SetChannels(ch, inner)
-	}
-	x, y := a.Float32s(), b.Float32s()
-	st.acc.Add(x, y)
-	if st.ref != nil {
-		st.ref.Observe(x)
-		st.test.Observe(y)
 	}
 }
 
@@ -470,9 +535,7 @@ func (r *runner) run(smp dataset.Sample) error {
 		for i, t := range r.got[s] {
 			if t != nil {
 				r.got[s][i] = nil
-				if r.states[i].note == "" {
-					r.states[i].note = "produced by one model only"
-				}
+				r.note(i, "produced by one model only", true)
 				r.release(s, t, 1)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -329,4 +330,88 @@ func TestClipRate(t *testing.T) {
 	if n < 3 {
 		t.Fatalf("%d quantized tensors compared", n)
 	}
+}
+
+// TestCompareLanesMatchOneRunner: Compare at 3 threads runs the samples
+// after the first in lanes, and gives the results one runner gives bit for
+// bit (outputs and layerwise, a classifier with top-1 and channel sums and
+// a YOLO-style detector); a broken sample fails with the error one runner
+// reports; Progress counts every sample once, in order.
+func TestCompareLanesMatchOneRunner(t *testing.T) {
+	for _, name := range []string{"planted", "yolo-silu"} {
+		m := testmodels.PlantedOutlier(1)
+		if name != "planted" {
+			var err error
+			if m, err = testmodels.Build(name, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fp, qp, data := convertModel(t, m, converter.Options{})
+		for _, layerwise := range []bool{false, true} {
+			var res [2]*diagnose.Result
+			for i, threads := range []int{1, 3} {
+				var seen []int
+				r, err := compareFiles(t, fp, qp, data, diagnose.Options{Threads: threads, Layerwise: layerwise,
+					Progress: func(done, total int) { seen = append(seen, done) }})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for j, d := range seen {
+					if d != j+1 || len(seen) != r.Samples {
+						t.Fatalf("%s threads %d: progress %v", name, threads, seen)
+					}
+				}
+				r.Seconds = 0
+				res[i] = r
+			}
+			if !reflect.DeepEqual(res[0], res[1]) {
+				t.Errorf("%s layerwise %v: 3 threads differ from 1:\n%+v\n%+v", name, layerwise, res[1].Outputs, res[0].Outputs)
+			}
+			if len(res[0].Outputs) == 0 || res[0].Outputs[0].Values == 0 || layerwise && len(res[0].Layers) == 0 {
+				t.Fatalf("%s: nothing compared: %+v", name, res[0])
+			}
+		}
+		// A sample the models reject (6) and one that cannot be read (9):
+		// sample 6's error, as one runner gives it.
+		ref, err := graph.Load(fp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		test, err := graph.Load(qp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := dataset.Open(data, dataset.InputsOf(ref), dataset.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var msgs [2]string
+		for i, threads := range []int{1, 3} {
+			_, err := diagnose.Compare(context.Background(), ref, test, brokenSource{src}, diagnose.Options{Threads: threads})
+			if err == nil {
+				t.Fatalf("%s threads %d: broken samples passed", name, threads)
+			}
+			msgs[i] = err.Error()
+		}
+		if !strings.HasPrefix(msgs[0], "sample 6:") {
+			t.Errorf("%s: one runner's error %q is not sample 6's", name, msgs[0])
+		}
+		if msgs[0] != msgs[1] {
+			t.Errorf("%s: error at 3 threads %q, at 1 %q", name, msgs[1], msgs[0])
+		}
+	}
+}
+
+// brokenSource is src with sample 6 of the wrong shape and sample 9
+// unreadable.
+type brokenSource struct{ dataset.Source }
+
+func (b brokenSource) Sample(i int) (dataset.Sample, error) {
+	switch i {
+	case 6:
+		return dataset.Sample{"x": graph.Float32Tensor([]int{1, 1}, []float32{0})}, nil
+	case 9:
+		return nil, fmt.Errorf("sample 9 cannot be read")
+	}
+	return b.Source.Sample(i)
 }

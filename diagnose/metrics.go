@@ -41,19 +41,27 @@ func (a *Acc) SetChannels(channels, inner int) {
 }
 
 // Add accumulates one sample; ref and test have the same length.
-func (a *Acc) Add(ref, test []float32) {
-	rr, tt, rt, e2, mx := errorSums(ref, test[:len(ref)])
-	a.N += int64(len(ref))
-	a.sumRR += rr
-	a.sumTT += tt
-	a.sumRT += rt
-	a.sumErr2 += e2
-	if mx > a.maxAbs || mx != mx {
-		a.maxAbs = mx
-	}
+func (a *Acc) Add(ref, test []float32) { a.Apply(a.Measure(ref, test)) }
+
+// AccSample is what one sample adds to an Acc: Measure computes it from the
+// tensors without changing the Acc, Apply adds it, in the order Add would,
+// so samples measured side by side and applied in sample order give the
+// bits of Add one sample after the other.
+type AccSample struct {
+	n                  int64
+	rr, tt, rt, e2, mx float64
+	chans              []float64 // per block of inner values in order: its channel's ref^2 and error^2 sums
+	top1Agree, top1All int64
+}
+
+// Measure computes one sample's sums with a's channel and class layout.
+func (a *Acc) Measure(ref, test []float32) AccSample {
+	var m AccSample
+	m.rr, m.tt, m.rt, m.e2, m.mx = errorSums(ref, test[:len(ref)])
+	m.n = int64(len(ref))
 	if c := len(a.chanRR); c > 0 && len(ref)%(c*a.inner) == 0 {
+		m.chans = make([]float64, 0, 2*len(ref)/a.inner)
 		for off := 0; off < len(ref); off += a.inner {
-			ch := (off / a.inner) % c
 			var rr, e2 float64
 			for i, r := range ref[off : off+a.inner] {
 				x := float64(r)
@@ -61,18 +69,37 @@ func (a *Acc) Add(ref, test []float32) {
 				rr += x * x
 				e2 += d * d
 			}
-			a.chanRR[ch] += rr
-			a.chanErr2[ch] += e2
+			m.chans = append(m.chans, rr, e2)
 		}
 	}
 	if c := a.ClassAxisLen; c > 1 && len(ref)%c == 0 {
 		for off := 0; off < len(ref); off += c {
 			if argmax(ref[off:off+c]) == argmax(test[off:off+c]) {
-				a.top1Agree++
+				m.top1Agree++
 			}
-			a.top1All++
+			m.top1All++
 		}
 	}
+	return m
+}
+
+// Apply adds one sample's sums (from Measure on an Acc of the same layout).
+func (a *Acc) Apply(m AccSample) {
+	a.N += m.n
+	a.sumRR += m.rr
+	a.sumTT += m.tt
+	a.sumRT += m.rt
+	a.sumErr2 += m.e2
+	if m.mx > a.maxAbs || m.mx != m.mx {
+		a.maxAbs = m.mx
+	}
+	for b := 0; b < len(m.chans); b += 2 {
+		ch := (b / 2) % len(a.chanRR)
+		a.chanRR[ch] += m.chans[b]
+		a.chanErr2[ch] += m.chans[b+1]
+	}
+	a.top1Agree += m.top1Agree
+	a.top1All += m.top1All
 }
 
 // errorSums returns, over ref and test (one length), the sums of ref^2,

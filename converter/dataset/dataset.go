@@ -55,7 +55,9 @@ func InputsOf(m *graph.Model) []Input {
 // Sample maps input names to tensors.
 type Sample map[string]*graph.Tensor
 
-// Source is an ordered set of samples.
+// Source is an ordered set of samples. Sample is safe for concurrent use
+// (the lanes of calibration and compare read side by side; the files'
+// source keeps its read-ahead and image scratch under locks).
 type Source interface {
 	Len() int
 	// Sample reads sample i from disk.
@@ -88,8 +90,13 @@ type fileSource struct {
 	samples [][]file
 	opt     Options
 
-	mu   sync.Mutex
-	next *pending // the read ahead, with ReadAhead
+	// With ReadAhead: the samples being read ahead by index, the window
+	// (how many after the one asked for; 1 unless KeepAhead widened it)
+	// and the last index a read ahead was started for.
+	mu     sync.Mutex
+	ahead  map[int]*pending
+	window int
+	issued int
 }
 
 // pending is a sample being read ahead; done closes when s and err are set.
@@ -107,23 +114,47 @@ func (s *fileSource) Sample(i int) (Sample, error) {
 		return s.sample(i)
 	}
 	s.mu.Lock()
-	p := s.next
-	s.next = nil
-	if i+1 < len(s.samples) {
-		n := &pending{i: i + 1, done: make(chan struct{})}
+	if s.ahead == nil {
+		s.ahead, s.window, s.issued = map[int]*pending{}, max(1, s.window), -1
+	}
+	if i+s.window < s.issued { // a new pass from an earlier sample
+		clear(s.ahead) // reads still running are dropped when they end
+		s.issued = i
+	}
+	p := s.ahead[i]
+	delete(s.ahead, i)
+	for j := range s.ahead {
+		if j < i-2*s.window { // passed by every consumer: never asked for
+			delete(s.ahead, j)
+		}
+	}
+	for j := max(i+1, s.issued+1); j <= i+s.window && j < len(s.samples); j++ {
+		n := &pending{i: j, done: make(chan struct{})}
 		go func() {
 			n.s, n.err = s.sample(n.i)
 			close(n.done)
 		}()
-		s.next = n
+		s.ahead[j] = n
+		s.issued = j
 	}
 	s.mu.Unlock()
-	if p != nil && p.i == i {
+	if p != nil {
 		<-p.done
 		return p.s, p.err
 	}
-	// Another sample was read ahead: it is dropped when its read ends.
 	return s.sample(i)
+}
+
+// KeepAhead asks src, when it reads ahead (Options.ReadAhead), to keep n
+// samples after the one asked for in flight: for a consumer that runs n
+// samples side by side (compare's and calibration's lanes), whose next
+// samples a window of one would decode one at a time.
+func KeepAhead(src Source, n int) {
+	if s, ok := src.(*fileSource); ok {
+		s.mu.Lock()
+		s.window = max(s.window, n)
+		s.mu.Unlock()
+	}
 }
 
 func (s *fileSource) sample(i int) (Sample, error) {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
@@ -204,7 +206,8 @@ func FuzzList(f *testing.F) {
 
 // TestReadAhead: with ReadAhead a source gives every sample as without,
 // taken in order, out of order, again from the start, and one that fails
-// to read fails in its own turn with the same error.
+// to read fails in its own turn with the same error; with a window of three
+// (KeepAhead), to readers side by side too.
 func TestReadAhead(t *testing.T) {
 	dir := t.TempDir()
 	for i := 0; i < 6; i++ {
@@ -231,6 +234,38 @@ func TestReadAhead(t *testing.T) {
 		}
 		if werr == nil && got["x"].Float32s()[0] != want["x"].Float32s()[0] {
 			t.Fatalf("sample %d: %v, want %v", i, got["x"].Float32s()[0], want["x"].Float32s()[0])
+		}
+	}
+	// Three readers side by side claiming the samples in turn, with a
+	// window of three, twice over: each sample as without read-ahead.
+	wide, _ := Open(dir, imgInput, Options{ReadAhead: true})
+	KeepAhead(wide, 3)
+	for pass := 0; pass < 2; pass++ {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		errs := make([]string, 7)
+		for range 3 {
+			wg.Go(func() {
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= 7 {
+						return
+					}
+					got, err := wide.Sample(i)
+					switch {
+					case (err != nil) != (i == 6):
+						errs[i] = fmt.Sprintf("sample %d: error %v", i, err)
+					case err == nil && got["x"].Float32s()[0] != float32(i):
+						errs[i] = fmt.Sprintf("sample %d: %v", i, got["x"].Float32s()[0])
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for _, e := range errs {
+			if e != "" {
+				t.Fatalf("pass %d: %s", pass, e)
+			}
 		}
 	}
 }
