@@ -24,10 +24,10 @@ func BenchmarkAccAdd(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(ref)), "ns/value")
 }
 
-// TestAccPairsMatchOneByOne: Acc adds values two at a time into two sets of
-// sums; over odd and even lengths its metrics match a one-value-at-a-time
-// float64 loop, and a NaN anywhere (either lane, or the odd last value)
-// makes the max abs error NaN.
+// TestAccPairsMatchOneByOne: Acc adds values in vec.ErrorSums' four lanes;
+// over lengths through its steps and tail its metrics match a
+// one-value-at-a-time float64 loop, and a NaN anywhere (any lane, or the
+// tail) makes the max abs error NaN.
 func TestAccPairsMatchOneByOne(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, n := range []int{1, 2, 7, 1000, 1001} {
