@@ -345,12 +345,16 @@ func newRunner(ref, test *graph.Model, states []*pairState, threads int) (*runne
 	}
 	r.got = [2][]*graph.Tensor{make([]*graph.Tensor, len(states)), make([]*graph.Tensor, len(states))}
 	each := threads
+	// One buffer pool for both sessions: they run one after the other, and
+	// the second takes the buffers the first gave back (its tapped ones stay
+	// out until their pairs are folded).
+	pool := kernels.NewBufferPool()
 	var err error
-	r.ref, err = kernels.NewSession(ref, kernels.Options{Threads: each, TapOnly: refNames, TapHolds: true, Tap: func(name string, t *graph.Tensor) { r.arrive(0, name, t) }})
+	r.ref, err = kernels.NewSession(ref, kernels.Options{Threads: each, Pool: pool, TapOnly: refNames, TapHolds: true, Tap: func(name string, t *graph.Tensor) { r.arrive(0, name, t) }})
 	if err != nil {
 		return nil, fmt.Errorf("first model: %w", err)
 	}
-	r.test, err = kernels.NewSession(test, kernels.Options{Threads: each, TapOnly: testNames, TapHolds: true, Tap: func(name string, t *graph.Tensor) { r.arrive(1, name, t) }})
+	r.test, err = kernels.NewSession(test, kernels.Options{Threads: each, Pool: pool, TapOnly: testNames, TapHolds: true, Tap: func(name string, t *graph.Tensor) { r.arrive(1, name, t) }})
 	if err != nil {
 		return nil, fmt.Errorf("second model: %w", err)
 	}
