@@ -33,6 +33,9 @@ type Options struct {
 	CosThreshold, SQNRThreshold float64
 	// Progress, when set, is called after each sample.
 	Progress func(done, total int)
+	// Reference, when set, holds the first model's outputs on the samples
+	// (NewReference): the first model is not run. Outputs only.
+	Reference *Reference
 }
 
 func (o *Options) defaults() {
@@ -146,6 +149,11 @@ type pairState struct {
 // into running sums as soon as both sides have produced it.
 func Compare(ctx context.Context, ref, test *graph.Model, src dataset.Source, opt Options) (*Result, error) {
 	opt.defaults()
+	if opt.Reference != nil {
+		if why := opt.Reference.fits(ref, src, opt); why != "" {
+			return nil, fmt.Errorf("compare: %s", why)
+		}
+	}
 	pairs, err := Match(ref, test, opt.Layerwise)
 	if err != nil {
 		return nil, err
@@ -170,7 +178,7 @@ func Compare(ctx context.Context, ref, test *graph.Model, src dataset.Source, op
 	start := time.Now()
 	n := src.Len()
 	lanes := compareLanes(ref, test, n, opt)
-	r, err := newRunner(ref, test, states, max(1, opt.Threads/lanes))
+	r, err := newRunner(ref, test, states, max(1, opt.Threads/lanes), opt.Reference)
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +198,7 @@ func Compare(ctx context.Context, ref, test *graph.Model, src dataset.Source, op
 			// A pair still undecided (not produced in the first sample, or
 			// of other shapes) could be decided by any later one: one
 			// runner, on every thread, keeps the order.
-			if r, err = newRunner(ref, test, states, opt.Threads); err != nil {
+			if r, err = newRunner(ref, test, states, opt.Threads, opt.Reference); err != nil {
 				return nil, err
 			}
 		}
@@ -198,7 +206,7 @@ func Compare(ctx context.Context, ref, test *graph.Model, src dataset.Source, op
 		if err != nil {
 			return nil, err
 		}
-		if err := r.run(smp); err != nil {
+		if err := r.run(i, smp); err != nil {
 			return nil, fmt.Errorf("sample %d: %w", i, err)
 		}
 		// Collect between samples every so often, when only the sessions and
@@ -324,6 +332,9 @@ type runner struct {
 	got  [2][]*graph.Tensor            // per side, per pair: this sample's tensor
 	held [2]map[*graph.Tensor]*holding // per side: tapped tensors not yet released
 
+	// cached, when set, stands in for the first model's runs (Options.Reference).
+	cached *Reference
+
 	// pending, in a lane (compare_lanes.go), collects the sample's folds
 	// for the states instead of adding them: the lanes add them in sample
 	// order. nil: each fold goes into its state at once.
@@ -334,8 +345,10 @@ type runner struct {
 // session handed it over (each hand-over is released once).
 type holding struct{ uses, taps int }
 
-func newRunner(ref, test *graph.Model, states []*pairState, threads int) (*runner, error) {
-	r := &runner{states: states, byRef: map[string][]int{}, byTest: map[string][]int{}}
+// newRunner compiles the sessions of a comparison on threads; with cached,
+// only the second model's.
+func newRunner(ref, test *graph.Model, states []*pairState, threads int, cached *Reference) (*runner, error) {
+	r := &runner{states: states, byRef: map[string][]int{}, byTest: map[string][]int{}, cached: cached}
 	r.held = [2]map[*graph.Tensor]*holding{{}, {}}
 	refNames, testNames := map[string]bool{}, map[string]bool{}
 	for i, st := range states {
@@ -350,9 +363,11 @@ func newRunner(ref, test *graph.Model, states []*pairState, threads int) (*runne
 	// out until their pairs are folded).
 	pool := kernels.NewBufferPool()
 	var err error
-	r.ref, err = kernels.NewSession(ref, kernels.Options{Threads: each, Pool: pool, TapOnly: refNames, TapHolds: true, Tap: func(name string, t *graph.Tensor) { r.arrive(0, name, t) }})
-	if err != nil {
-		return nil, fmt.Errorf("first model: %w", err)
+	if cached == nil {
+		r.ref, err = kernels.NewSession(ref, kernels.Options{Threads: each, Pool: pool, TapOnly: refNames, TapHolds: true, Tap: func(name string, t *graph.Tensor) { r.arrive(0, name, t) }})
+		if err != nil {
+			return nil, fmt.Errorf("first model: %w", err)
+		}
 	}
 	r.test, err = kernels.NewSession(test, kernels.Options{Threads: each, Pool: pool, TapOnly: testNames, TapHolds: true, Tap: func(name string, t *graph.Tensor) { r.arrive(1, name, t) }})
 	if err != nil {
@@ -510,20 +525,31 @@ func (r *runner) release(s int, t *graph.Tensor, n int) {
 	if s == 1 {
 		sess = r.test
 	}
+	if sess == nil { // a cached reference output
+		return
+	}
 	for range taps {
 		sess.Release(t)
 	}
 }
 
-// run executes one sample on the first model, then the second: the first
-// model's matched tensors wait for their partners, the same set every
-// sample, so memory is the same whatever the number of samples (run side by
-// side, how far one model ran ahead of the other varied, and the buffer
-// pools grew to the worst case seen so far).
-func (r *runner) run(smp dataset.Sample) error {
+// run executes sample i on the first model (or takes its cached outputs),
+// then the second: the first model's matched tensors wait for their
+// partners, the same set every sample, so memory is the same whatever the
+// number of samples (run side by side, how far one model ran ahead of the
+// other varied, and the buffer pools grew to the worst case seen so far).
+func (r *runner) run(i int, smp dataset.Sample) error {
 	var errs [2]error
 	var outs [2]map[string]*graph.Tensor
-	outs[0], errs[0] = r.ref.Run(smp)
+	if r.cached != nil {
+		for k, name := range r.cached.names {
+			if t := r.cached.outs[i][k]; t != nil {
+				r.arrive(0, name, t)
+			}
+		}
+	} else {
+		outs[0], errs[0] = r.ref.Run(smp)
+	}
 	if errs[0] == nil {
 		outs[1], errs[1] = r.test.Run(smp)
 	}
@@ -531,7 +557,9 @@ func (r *runner) run(smp dataset.Sample) error {
 	// each session for the next sample (kept, every sample's outputs
 	// would be fresh memory until the collector caught up: a 1.2 MB
 	// detection output is 300 first-touch page faults a run).
-	r.ref.Recycle(outs[0])
+	if r.ref != nil {
+		r.ref.Recycle(outs[0])
+	}
 	r.test.Recycle(outs[1])
 	// Tensors whose partner never came (a tensor one model did not compute)
 	// are handed back now.

@@ -93,7 +93,7 @@ func compareInLanes(ctx context.Context, ref, test *graph.Model, src dataset.Sou
 			r := runners[l]
 			if r == nil {
 				var err error
-				if r, err = newRunner(ref, test, states, max(1, opt.Threads/lanes)); err != nil {
+				if r, err = newRunner(ref, test, states, max(1, opt.Threads/lanes), opt.Reference); err != nil {
 					errOnce.Do(func() { ctxErr = err })
 					halt()
 					return
@@ -113,7 +113,7 @@ func compareInLanes(ctx context.Context, ref, test *graph.Model, src dataset.Sou
 				pending[l] = pending[l][:0]
 				smp, err := src.Sample(i) // each lane decodes its own images
 				if err == nil {
-					if err = r.run(smp); err != nil {
+					if err = r.run(i, smp); err != nil {
 						err = fmt.Errorf("sample %d: %w", i, err)
 					}
 				}

@@ -415,3 +415,49 @@ func (b brokenSource) Sample(i int) (dataset.Sample, error) {
 	}
 	return b.Source.Sample(i)
 }
+
+// TestCompareWithReference: against the float model's outputs kept by
+// NewReference, Compare gives the result it gives running the float model,
+// bit for bit, at 1 and 3 threads; a reference refuses layerwise use and a
+// dataset of another length; one over its byte budget is not made.
+func TestCompareWithReference(t *testing.T) {
+	m, err := testmodels.Build("yolo-silu", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, qp, data := convertModel(t, m, converter.Options{})
+	ref, _ := graph.Load(fp)
+	test, _ := graph.Load(qp)
+	src, err := dataset.Open(data, dataset.InputsOf(ref), dataset.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached, err := diagnose.NewReference(context.Background(), ref, src, 2, 1<<30)
+	if err != nil || cached == nil {
+		t.Fatalf("reference: %v", err)
+	}
+	for _, threads := range []int{1, 3} {
+		want, err := diagnose.Compare(context.Background(), ref, test, src, diagnose.Options{Threads: threads})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := diagnose.Compare(context.Background(), ref, test, src, diagnose.Options{Threads: threads, Reference: cached})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.Seconds, got.Seconds = 0, 0
+		if !reflect.DeepEqual(want, got) {
+			t.Errorf("threads %d: with the reference\n%+v\nrunning the float model\n%+v", threads, got.Outputs, want.Outputs)
+		}
+	}
+	if _, err := diagnose.Compare(context.Background(), ref, test, src, diagnose.Options{Layerwise: true, Reference: cached}); err == nil {
+		t.Error("a reference was taken for a layerwise comparison")
+	}
+	short, _ := dataset.Open(data, dataset.InputsOf(ref), dataset.Options{Limit: 3})
+	if _, err := diagnose.Compare(context.Background(), ref, test, short, diagnose.Options{Reference: cached}); err == nil {
+		t.Error("a reference of 16 samples was taken for 3")
+	}
+	if small, err := diagnose.NewReference(context.Background(), ref, src, 1, 1000); err != nil || small != nil {
+		t.Errorf("a reference over its budget: %v, %v", small, err)
+	}
+}

@@ -5,6 +5,7 @@ package tune
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,6 +106,48 @@ type searcher struct {
 	tmpDir  string
 	actType graph.DataType
 	wType   graph.DataType
+
+	// The float model's outputs on the eval set (diagnose.Reference), for
+	// the float model whose encoding hashes to refHash; noRef once they
+	// were over refOutputBytes.
+	ref     *diagnose.Reference
+	refHash [sha256.Size]byte
+	noRef   bool
+}
+
+// refOutputBytes bounds the float model's outputs tune keeps over the eval
+// set, and refModelBytes the float models whose encoding it hashes to know
+// they did not change: the candidates are compared against the same float
+// model on the same samples, which each evaluation ran again.
+const (
+	refOutputBytes = 256 << 20
+	refModelBytes  = 512 << 20
+)
+
+// noReference makes every evaluation run the float model, for the test that
+// compares.
+var noReference = false
+
+// reference returns the float model's outputs on the eval set, computed
+// once and kept while the float model stays the same (every candidate's
+// conversion runs the float passes again), or nil when they would take too
+// much memory.
+func (s *searcher) reference(q *converter.Quantized) (*diagnose.Reference, error) {
+	if noReference || s.noRef || graph.Summarize(q.Float).ParameterBytes > refModelBytes {
+		return nil, nil
+	}
+	b, err := graph.Marshal(q.Float)
+	if err != nil {
+		return nil, err
+	}
+	if h := sha256.Sum256(b); s.ref == nil || h != s.refHash {
+		ref, err := diagnose.NewReference(s.ctx, q.Float, s.eval, s.opt.Convert.Threads, refOutputBytes)
+		if err != nil {
+			return nil, err
+		}
+		s.ref, s.refHash, s.noRef = ref, h, ref == nil
+	}
+	return s.ref, nil
 }
 
 type cand struct {
@@ -501,7 +544,11 @@ func (s *searcher) evaluate(units []diagnose.Unit, phase string) (*cand, error) 
 // the user's command on the written model.
 func (s *searcher) metric(q *converter.Quantized) (float64, error) {
 	if s.opt.EvalCmd == "" {
-		res, err := diagnose.Compare(s.ctx, q.Float, q.Model, s.eval, diagnose.Options{Threads: s.opt.Convert.Threads})
+		ref, err := s.reference(q)
+		if err != nil {
+			return 0, err
+		}
+		res, err := diagnose.Compare(s.ctx, q.Float, q.Model, s.eval, diagnose.Options{Threads: s.opt.Convert.Threads, Reference: ref})
 		if err != nil {
 			return 0, err
 		}

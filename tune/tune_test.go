@@ -140,3 +140,29 @@ func TestTuneOptionErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTuneReferenceSameSteps: keeping the float model's outputs across the
+// evaluations gives every step the metric that running it each time gives,
+// at 1 and 2 threads (lanes).
+func TestTuneReferenceSameSteps(t *testing.T) {
+	model, calib, eval := setup(t)
+	defer tune.SetNoReference(false)
+	for _, threads := range []int{1, 2} {
+		var steps [2][]float64
+		for i, off := range []bool{false, true} {
+			tune.SetNoReference(off)
+			res, err := tune.Run(context.Background(), tune.Options{
+				Convert: converter.Options{Model: model, Calib: calib, Threads: threads}, Eval: eval, TargetCos: 0.999,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, st := range res.Steps {
+				steps[i] = append(steps[i], st.Metric)
+			}
+		}
+		if fmt.Sprint(steps[0]) != fmt.Sprint(steps[1]) || len(steps[0]) < 2 {
+			t.Errorf("threads %d: steps' metrics %v with the kept outputs, %v running the float model", threads, steps[0], steps[1])
+		}
+	}
+}
