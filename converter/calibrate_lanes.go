@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"sync/atomic"
 
 	"github.com/onnxq/onnxq/converter/calib"
 	"github.com/onnxq/onnxq/converter/dataset"
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/heappace"
+	"github.com/onnxq/onnxq/internal/lanes"
 	"github.com/onnxq/onnxq/kernels"
 )
 
@@ -51,14 +51,12 @@ func calibLanes(m *graph.Model, samples int, opt Options, st *settings, names []
 	return lanes
 }
 
-// calibrateLanes is calibrate for lanes > 1 (see calibLanes): lanes
-// sessions claim the samples in turn; each observer takes one tensor at a
-// time. Bias correction's channel sums (means, or nil) are computed in the
-// lanes and added in sample order, a lane waiting for the samples before
-// its own, so the means have the bits one session gives. Every sample
-// before the first that fails has run when it is reported, so the error
-// is the one a single session would give.
-func calibrateLanes(ctx context.Context, m *graph.Model, src dataset.Source, names []string, opt Options, st *settings, means *channelMeans, want map[string]bool, lanes int) (map[string][2]float32, map[string]string, error) {
+// calibrateLanes is calibrate on count > 1 sessions (see calibLanes),
+// claiming the samples in turn (lanes.Run); each observer takes one tensor
+// at a time. Bias correction's channel sums (means, or nil) are computed in
+// the lanes and added in sample order, so the means have the bits one
+// session gives; the error is the one a single session would give.
+func calibrateLanes(ctx context.Context, m *graph.Model, src dataset.Source, names []string, opt Options, st *settings, means *channelMeans, want map[string]bool, count int) (map[string][2]float32, map[string]string, error) {
 	threads := opt.Threads
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
@@ -82,10 +80,10 @@ func calibrateLanes(ctx context.Context, m *graph.Model, src dataset.Source, nam
 		name string
 		ms   meanSample
 	}
-	sessions := make([]*kernels.Session, lanes)
-	pending := make([][]pendingMean, lanes) // a lane's sample's means, to add in turn
+	sessions := make([]*kernels.Session, count)
+	pending := make([][]pendingMean, count) // a lane's sample's means, to add in turn
 	for l := range sessions {
-		s, err := kernels.NewSession(m, kernels.Options{Threads: max(1, threads/lanes), TapOnly: want, Tap: func(name string, t *graph.Tensor) {
+		s, err := kernels.NewSession(m, kernels.Options{Threads: max(1, threads/count), TapOnly: want, Tap: func(name string, t *graph.Tensor) {
 			if means != nil {
 				if ms, ok := means.sample(name, t); ok {
 					pending[l] = append(pending[l], pendingMean{name, ms})
@@ -103,89 +101,42 @@ func calibrateLanes(ctx context.Context, m *graph.Model, src dataset.Source, nam
 		sessions[l] = s
 	}
 	n := src.Len()
-	dataset.KeepAhead(src, lanes)
-	errs := make([]error, n)
-	var (
-		next    atomic.Int64
-		stop    atomic.Bool
-		mu      sync.Mutex // the pacer, done, added and Progress
-		turn    = sync.NewCond(&mu)
-		done    int
-		added   int                             // samples whose means are in
-		pacer   = heappace.NewAllowing(1 << 20) // see below
-		wg      sync.WaitGroup
-		ctxErr  error
-		errOnce sync.Once
-	)
+	dataset.KeepAhead(src, count)
 	// The pacer collects once 1 MiB of garbage has built up, not a quarter
 	// of the heap: with two lanes' garbage interleaved, a quarter let
 	// stories260K's calibration peak 11% higher with 100 samples than with
 	// 10 (38.0 -> 42.0-42.6 MiB; now 37.2-37.6 -> 38.3-39.4), at no cost in
 	// time there (0.98-1.00 s both ways) and less memory on the YOLO-style
 	// detector (120 -> 101 MB).
-	halt := func() {
-		stop.Store(true)
-		mu.Lock()
-		turn.Broadcast()
-		mu.Unlock()
-	}
-	for l, s := range sessions {
-		wg.Go(func() {
-			for !stop.Load() {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := ctx.Err(); err != nil {
-					errOnce.Do(func() { ctxErr = err })
-					halt()
-					return
-				}
-				pending[l] = pending[l][:0]
-				smp, err := src.Sample(i) // each lane decodes its own images
-				if err == nil {
-					var outs map[string]*graph.Tensor
-					if outs, err = s.Run(smp); err == nil {
-						s.Recycle(outs)
-					} else {
-						err = fmt.Errorf("calibration sample %d: %w", i, err)
-					}
-				}
-				if err != nil {
-					errs[i] = err
-					halt()
-					return
-				}
-				mu.Lock()
-				for means != nil && added != i && !stop.Load() {
-					turn.Wait()
-				}
-				if stop.Load() {
-					mu.Unlock()
-					return
-				}
-				for _, p := range pending[l] {
-					means.add(p.name, p.ms)
-				}
-				added++
-				turn.Broadcast()
-				done++
-				pacer.BetweenSamples()
-				if opt.Progress != nil {
-					opt.Progress(done, n)
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
+	pacer := heappace.NewAllowing(1 << 20)
+	done := 0
+	work := func(l, i int) error {
+		pending[l] = pending[l][:0]
+		smp, err := src.Sample(i) // each lane decodes its own images
 		if err != nil {
-			return nil, nil, err
+			return err
+		}
+		outs, err := sessions[l].Run(smp)
+		if err != nil {
+			return fmt.Errorf("calibration sample %d: %w", i, err)
+		}
+		sessions[l].Recycle(outs)
+		return nil
+	}
+	commit := func(l, i int) {
+		for _, p := range pending[l] {
+			means.add(p.name, p.ms)
+		}
+		done++
+		pacer.BetweenSamples()
+		if opt.Progress != nil {
+			opt.Progress(done, n)
 		}
 	}
-	if ctxErr != nil {
-		return nil, nil, ctxErr
+	// Bias correction's sums go in in sample order; the observers take
+	// their tensors as they come (their results do not depend on it).
+	if err := lanes.Run(ctx, count, 0, n, means != nil, nil, work, commit); err != nil {
+		return nil, nil, err
 	}
 	return ranges(names, plain, opt.Threads)
 }
