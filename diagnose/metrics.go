@@ -52,31 +52,53 @@ func (a *Acc) Add(ref, test []float32) { a.Apply(a.Measure(ref, test)) }
 type AccSample struct {
 	n                  int64
 	rr, tt, rt, e2, mx float64
-	chans              []float64 // per block of inner values in order: its channel's ref^2 and error^2 sums
+	chans              []float64 // per channel: its ref^2 and error^2 sums over the sample
 	top1Agree, top1All int64
 }
 
-// Measure computes one sample's sums with a's channel and class layout:
-// one pass (vec.ErrorSums) over each channel's block of inner values, whose
-// sums go to its channel and, in block order, into the totals; one pass
-// over the whole tensor without channels. (Two passes, the totals then the
-// channels, a value at a time, took 59% of a layerwise compare of PaddleOCR
-// cls on one thread.)
+// Measure computes one sample's sums with a's channel and class layout.
+// Blocks of 16 or more values a channel (NCHW maps) take one pass each
+// (vec.ErrorSums), their sums going to their channel and, in block order,
+// into the totals; shorter ones ([N, C] rows) one pass over the tensor for
+// the totals and a plain loop for the channels. (Two passes, the totals
+// then the channels, a value at a time, took 59% of a layerwise compare of
+// PaddleOCR cls on one thread.) A channel's blocks are summed within the
+// sample first, so a sample's sums take 16 bytes a channel, whatever the
+// tensor's size.
 func (a *Acc) Measure(ref, test []float32) AccSample {
 	var m AccSample
 	test = test[:len(ref)]
 	m.n = int64(len(ref))
-	if c := len(a.chanRR); c > 0 && len(ref)%(c*a.inner) == 0 {
-		m.chans = make([]float64, 0, 2*len(ref)/a.inner)
-		for off := 0; off < len(ref); off += a.inner {
+	c := len(a.chanRR)
+	switch {
+	case c > 0 && len(ref)%(c*a.inner) == 0 && a.inner >= 16:
+		m.chans = make([]float64, 2*c)
+		for b, off := 0, 0; off < len(ref); b, off = b+1, off+a.inner {
 			rr, tt, rt, e2, mx := vec.ErrorSums(ref[off:off+a.inner], test[off:off+a.inner])
-			m.chans = append(m.chans, rr, e2)
+			ch := b % c
+			m.chans[2*ch] += rr
+			m.chans[2*ch+1] += e2
 			m.rr, m.tt, m.rt, m.e2 = m.rr+rr, m.tt+tt, m.rt+rt, m.e2+e2
 			if mx > m.mx || mx != mx { // NaN stays
 				m.mx = mx
 			}
 		}
-	} else {
+	case c > 0 && len(ref)%(c*a.inner) == 0:
+		m.rr, m.tt, m.rt, m.e2, m.mx = vec.ErrorSums(ref, test)
+		m.chans = make([]float64, 2*c)
+		for b, off := 0, 0; off < len(ref); b, off = b+1, off+a.inner {
+			var rr, e2 float64
+			for i := off; i < off+a.inner; i++ {
+				x := float64(ref[i])
+				d := x - float64(test[i])
+				rr += x * x
+				e2 += d * d
+			}
+			ch := b % c
+			m.chans[2*ch] += rr
+			m.chans[2*ch+1] += e2
+		}
+	default:
 		m.rr, m.tt, m.rt, m.e2, m.mx = vec.ErrorSums(ref, test)
 	}
 	if c := a.ClassAxisLen; c > 1 && len(ref)%c == 0 {
@@ -100,10 +122,9 @@ func (a *Acc) Apply(m AccSample) {
 	if m.mx > a.maxAbs || m.mx != m.mx {
 		a.maxAbs = m.mx
 	}
-	for b := 0; b < len(m.chans); b += 2 {
-		ch := (b / 2) % len(a.chanRR)
-		a.chanRR[ch] += m.chans[b]
-		a.chanErr2[ch] += m.chans[b+1]
+	for ch := 0; 2*ch < len(m.chans); ch++ {
+		a.chanRR[ch] += m.chans[2*ch]
+		a.chanErr2[ch] += m.chans[2*ch+1]
 	}
 	a.top1Agree += m.top1Agree
 	a.top1All += m.top1All
