@@ -187,17 +187,22 @@ func Compare(ctx context.Context, ref, test *graph.Model, src dataset.Source, op
 			return nil, err
 		}
 		// After the first sample, which decides every pair's layout, the
-		// others may run side by side (compare_lanes.go).
+		// others run side by side (compare_lanes.go) if it held few
+		// tensors at once: each lane holds as many again (a layerwise
+		// comparison holds the first model's matched tensors until the
+		// second's come). Else one runner on every thread: that, too, when
+		// a pair is still undecided (not produced in the first sample, or
+		// of other shapes), which any later sample could decide.
 		if i == 1 && lanes > 1 {
-			if !slices.ContainsFunc(states, func(st *pairState) bool { return !st.decided && !st.untyped }) {
+			settled := !slices.ContainsFunc(states, func(st *pairState) bool { return !st.decided && !st.untyped })
+			if settled && r.peakHeld <= laneHeldBytes {
 				if err := compareInLanes(ctx, ref, test, src, states, r, lanes, opt); err != nil {
 					return nil, err
 				}
 				break
 			}
-			// A pair still undecided (not produced in the first sample, or
-			// of other shapes) could be decided by any later one: one
-			// runner, on every thread, keeps the order.
+			r = nil
+			runtime.GC() // the first runner's sessions and pool go before the next is made
 			if r, err = newRunner(ref, test, states, opt.Threads, opt.Reference); err != nil {
 				return nil, err
 			}
@@ -331,6 +336,9 @@ type runner struct {
 	mu   sync.Mutex
 	got  [2][]*graph.Tensor            // per side, per pair: this sample's tensor
 	held [2]map[*graph.Tensor]*holding // per side: tapped tensors not yet released
+	// The bytes of the tensors held now, and the most held at once: a
+	// lane holds as much again (compareLanes).
+	heldBytes, peakHeld int64
 
 	// cached, when set, stands in for the first model's runs (Options.Reference).
 	cached *Reference
@@ -405,6 +413,8 @@ func (r *runner) arrive(s int, name string, t *graph.Tensor) {
 	if h == nil {
 		h = &holding{}
 		r.held[s][t] = h
+		r.heldBytes += t.ByteSize()
+		r.peakHeld = max(r.peakHeld, r.heldBytes)
 	}
 	h.uses += len(idx)
 	h.taps++
@@ -519,6 +529,7 @@ func (r *runner) release(s int, t *graph.Tensor, n int) {
 	if h.uses <= 0 {
 		taps = h.taps
 		delete(r.held[s], t)
+		r.heldBytes -= t.ByteSize()
 	}
 	r.mu.Unlock()
 	sess := r.ref

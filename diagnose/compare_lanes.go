@@ -14,6 +14,12 @@ import (
 // samples side by side: each lane compiles both models, weights included.
 const laneConstBytes = 128 << 20
 
+// laneHeldBytes bounds the tensors the first sample held at once (a
+// layerwise comparison holds the first model's matched tensors until the
+// second model's come) for which Compare runs samples side by side: each
+// lane holds as much again.
+const laneHeldBytes = 32 << 20
+
 // compareLanes is how many samples Compare runs at once after the first,
 // each lane with a session per model: one thread a lane where a small
 // model's run gains little from a second thread inside it, and the lanes
