@@ -814,8 +814,9 @@ func newGatherElements(ni *NodeInfo) (Kernel, error) {
 		case []int64:
 			fused = fusedGather(e, o, x.Int64s(), idxT, width)
 		}
+		var readRow func(dst []int, at int)
 		if fused == nil {
-			if _, err := intRows(idxT); err != nil {
+			if readRow, err = intRows(idxT); err != nil {
 				return nil, err
 			}
 		}
@@ -838,7 +839,6 @@ func newGatherElements(ni *NodeInfo) (Kernel, error) {
 			}
 			// Row by row of the last axis, the offsets of one row at a
 			// time: no index or offset arrays of the whole output.
-			readRow, _ := intRows(idxT)
 			c := copierOf(out, x)
 			iv, ov := make([]int, width), make([]int, width)
 			for row := lo; row < hi; row++ {
