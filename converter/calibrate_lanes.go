@@ -14,13 +14,6 @@ import (
 	"github.com/onnxq/onnxq/kernels"
 )
 
-// laneConstBytes bounds the model constants for which calibration runs
-// samples side by side: each lane compiles the model, weights included.
-const laneConstBytes = 128 << 20
-
-// maxCalibLanes bounds the sessions calibration runs at once.
-const maxCalibLanes = 8
-
 // calibLanes is how many samples calibration runs at once, each on a
 // session of its own: more than one when threads allow it and the result
 // cannot depend on the order the samples are run in. Min/max (without a
@@ -35,20 +28,12 @@ func calibLanes(m *graph.Model, samples int, opt Options, st *settings, names []
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	lanes := min(threads, samples, maxCalibLanes)
-	if lanes < 2 {
-		return 1
-	}
 	for _, n := range names {
 		if st.observer(n, opt).Momentum > 0 {
 			return 1
 		}
 	}
-	// Initializers and Constant nodes (where paddle2onnx keeps the weights).
-	if graph.Summarize(m).ParameterBytes > laneConstBytes {
-		return 1
-	}
-	return lanes
+	return lanes.Count(threads, samples, m)
 }
 
 // calibrateLanes is calibrate on count > 1 sessions (see calibLanes),

@@ -10,10 +10,6 @@ import (
 	"github.com/onnxq/onnxq/internal/lanes"
 )
 
-// laneConstBytes bounds the two models' constants for which Compare runs
-// samples side by side: each lane compiles both models, weights included.
-const laneConstBytes = 128 << 20
-
 // laneHeldBytes bounds the tensors the first sample held at once (a
 // layerwise comparison holds the first model's matched tensors until the
 // second model's come) for which Compare runs samples side by side: each
@@ -24,17 +20,13 @@ const laneHeldBytes = 32 << 20
 // each lane with a session per model: one thread a lane where a small
 // model's run gains little from a second thread inside it, and the lanes
 // keep the cores busy (as calibration and sensitivity do). One lane with
-// Stats (a histogram's grid follows the order it sees the values in) or
-// constants over laneConstBytes.
+// Stats (a histogram's grid follows the order it sees the values in); see
+// lanes.Count for the rest.
 func compareLanes(ref, test *graph.Model, samples int, opt Options) int {
-	lanes := min(opt.Threads, samples-1, maxLanes)
-	if lanes < 2 || opt.Stats {
+	if opt.Stats {
 		return 1
 	}
-	if graph.Summarize(ref).ParameterBytes+graph.Summarize(test).ParameterBytes > laneConstBytes {
-		return 1
-	}
-	return lanes
+	return lanes.Count(opt.Threads, samples-1, ref, test)
 }
 
 // foldRec is one fold of a sample into a pair, measured in a lane: the

@@ -13,6 +13,7 @@ import (
 	"github.com/onnxq/onnxq/converter/dataset"
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/heappace"
+	"github.com/onnxq/onnxq/internal/lanes"
 	"github.com/onnxq/onnxq/kernels"
 	"github.com/onnxq/onnxq/passes"
 )
@@ -187,7 +188,7 @@ func Sensitivity(ctx context.Context, f *graph.Model, qp *passes.QDQPlan, src da
 	// with a pool each, a chunk of YOLO-style suffixes held every
 	// intermediate of every suffix (peak RSS 4.4-6.8 GB for a 416x416
 	// detector), and each session's first run touched all of it afresh.
-	pools := make([]*kernels.BufferPool, max(1, min(opt.Threads, maxLanes)))
+	pools := make([]*kernels.BufferPool, max(1, min(opt.Threads, lanes.Max)))
 	for i := range pools {
 		pools[i] = kernels.NewBufferPool()
 	}
@@ -468,10 +469,6 @@ func copyInto(dst, t *graph.Tensor) *graph.Tensor {
 	}
 	return t.Clone()
 }
-
-// maxLanes bounds the variants of a sample run at once: each lane holds
-// a run's intermediates in a buffer pool of its own.
-const maxLanes = 8
 
 // forLanes calls f(i) for every i in [0, n) on lanes goroutines (the
 // caller's alone when lanes is 1), lane l taking l, l+lanes, ... in turn,

@@ -8,6 +8,8 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+
+	"github.com/onnxq/onnxq/graph"
 )
 
 // Run calls work(lane, i) for every sample i in [from, n) on lanes
@@ -89,4 +91,31 @@ func Run(ctx context.Context, lanes, from, n int, ordered bool, setup func(lane 
 		}
 	}
 	return other
+}
+
+// Max bounds the lanes of a loop: each holds a session (or pair) and its
+// buffers.
+const Max = 8
+
+// ConstBytes bounds the models' constants (initializers and Constant
+// nodes, where paddle2onnx keeps the weights) for which a loop runs in
+// lanes: each lane compiles the models, weights included.
+const ConstBytes = 128 << 20
+
+// Count is how many lanes a loop of samples runs on threads: one a sample
+// and a thread, at most Max, and one when the models' constants together
+// are over ConstBytes.
+func Count(threads, samples int, models ...*graph.Model) int {
+	n := min(threads, samples, Max)
+	if n < 2 {
+		return 1
+	}
+	var bytes int64
+	for _, m := range models {
+		bytes += graph.Summarize(m).ParameterBytes
+	}
+	if bytes > ConstBytes {
+		return 1
+	}
+	return n
 }
