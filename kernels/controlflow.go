@@ -52,7 +52,7 @@ func compileSubgraph(ni *NodeInfo, attr string) (*subgraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := NewSession(m, Options{Threads: max(1, ni.threads)})
+	s, err := NewSession(m, Options{Threads: max(1, ni.threads), Packs: ni.packs})
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: %v", attr, gp.GetName(), err)
 	}

@@ -214,18 +214,21 @@ func newConv(ni *NodeInfo) (Kernel, error) {
 		if !(mg == 1 && p.group > 1) { // depthwise runs directly, no packing
 			wd := w.Float32s()
 			pointwise := kk == w.Shape[1] && p.sh == 1 && p.sw == 1
+			pc := ni.packs
 			for g := 0; g < p.group; g++ {
-				wg := gemm.Matrix{Data: wd[g*mg*kk:], Stride: kk}
-				k.packed = append(k.packed, gemm.PackA(mg, kk, 1, wg))
+				wg := wd[g*mg*kk : (g+1)*mg*kk]
+				k.packed = append(k.packed, pc.packA(mg, kk, wg))
 				// Compared on 96 columns, a whole number of every kernel's panels (16, 24, 32).
-				if q := gemm.PackANarrow(mg, kk, wg); q != nil && gemm.GridTiles(q, 96) < gemm.GridTiles(k.packed[g], 96) {
+				if q := pc.packANarrow(mg, kk, wg); q != nil && gemm.GridTiles(q, 96) < gemm.GridTiles(k.packed[g], 96) {
 					k.narrow = append(k.narrow, q)
 				}
-				if q := gemm.PackAStreamed(mg, kk, 1, wg); pointwise && q != nil {
-					k.streamed = append(k.streamed, q)
+				if pointwise {
+					if q := pc.packAStreamed(mg, kk, wg); q != nil {
+						k.streamed = append(k.streamed, q)
+					}
 				}
 				if gemm.HasCoTiles() && mg >= 32 && kk >= 128 { // see coFits
-					k.co = append(k.co, gemm.PackCo(mg, kk, wg))
+					k.co = append(k.co, pc.packCo(mg, kk, wg))
 				}
 			}
 		}

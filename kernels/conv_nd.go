@@ -180,7 +180,7 @@ func newConvND(ni *NodeInfo, spatial int, transpose bool) (Kernel, error) {
 		}
 		mg, kk := w.Shape[0]/p.group, graph.Numel(w.Shape[1:])
 		for g := 0; g < p.group; g++ {
-			k.packed = append(k.packed, gemm.PackA(mg, kk, 1, gemm.Matrix{Data: w.Float32s()[g*mg*kk:], Stride: kk}))
+			k.packed = append(k.packed, ni.packs.packA(mg, kk, w.Float32s()[g*mg*kk:]))
 		}
 	}
 	return k, nil

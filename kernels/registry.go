@@ -49,6 +49,8 @@ type NodeInfo struct {
 	// count: control-flow kernels compile their subgraphs with them.
 	model   *graph.Model
 	threads int
+	// packs is the session's weight-pack cache (Options.Packs), or nil.
+	packs *PackCache
 }
 
 // Const returns the compile-time value of input i, or nil.

@@ -52,6 +52,10 @@ type Options struct {
 	// pool may overlap: a buffer one of them still uses is then left to the
 	// garbage collector rather than reused.
 	Pool *BufferPool
+	// Packs, when set, shares packed weights with every session made with
+	// the same cache: sessions of variants of one model (sensitivity,
+	// tune) then pack each weight once (see PackCache).
+	Packs *PackCache
 }
 
 // BufferPool is the memory sessions reuse for their intermediate tensors
@@ -207,7 +211,7 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 			errs = append(errs, fmt.Errorf("node %s: %v", n, err))
 			continue
 		}
-		ni := &NodeInfo{Node: n, Opset: opset, Dir: m.Dir, model: m, threads: opts.Threads}
+		ni := &NodeInfo{Node: n, Opset: opset, Dir: m.Dir, model: m, threads: opts.Threads, packs: opts.Packs}
 		st := step{node: n, ni: ni}
 		allConst := true
 		// The values a node's subgraphs read from this graph (If, Loop,
