@@ -204,7 +204,9 @@ func (g *Graph) AddOutput(v *Value) { g.Outputs = append(g.Outputs, v) }
 // AddInitializer adds a constant; the tensor takes the value's name.
 func (g *Graph) AddInitializer(name string, t *Tensor) *Value {
 	v := g.value(name)
-	t.Name = name
+	if t.Name != name { // no write to a tensor that models share (CloneShared)
+		t.Name = name
+	}
 	if v.Const == nil {
 		g.Initializers = append(g.Initializers, v)
 	}

@@ -174,7 +174,9 @@ func (m *Model) toProto(place func(*Tensor) (*onnxpb.TensorProto, error)) (*onnx
 		gp.Node = append(gp.Node, n.toProto())
 	}
 	for _, v := range g.Initializers {
-		v.Const.Name = v.Name
+		if v.Const.Name != v.Name { // no write to a shared tensor (CloneShared)
+			v.Const.Name = v.Name
+		}
 		tp, err := place(v.Const)
 		if err != nil {
 			return nil, err
