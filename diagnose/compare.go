@@ -36,6 +36,11 @@ type Options struct {
 	// Reference, when set, holds the first model's outputs on the samples
 	// (NewReference): the first model is not run. Outputs only.
 	Reference *Reference
+	// Packs, when set, is where the sessions find and leave their packed
+	// weights (tune passes one for all its candidates, which share most
+	// weights); by default the call has a cache of its own, which the
+	// lanes' sessions of each model share.
+	Packs *kernels.PackCache
 }
 
 func (o *Options) defaults() {
@@ -47,6 +52,9 @@ func (o *Options) defaults() {
 	}
 	if o.Threads <= 0 {
 		o.Threads = runtime.GOMAXPROCS(0)
+	}
+	if o.Packs == nil {
+		o.Packs = kernels.NewPackCache()
 	}
 }
 
@@ -178,7 +186,7 @@ func Compare(ctx context.Context, ref, test *graph.Model, src dataset.Source, op
 	start := time.Now()
 	n := src.Len()
 	lanes := compareLanes(ref, test, n, opt)
-	r, err := newRunner(ref, test, states, max(1, opt.Threads/lanes), opt.Reference)
+	r, err := newRunner(ref, test, states, max(1, opt.Threads/lanes), opt.Reference, opt.Packs)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +211,7 @@ func Compare(ctx context.Context, ref, test *graph.Model, src dataset.Source, op
 			}
 			r = nil
 			runtime.GC() // the first runner's sessions and pool go before the next is made
-			if r, err = newRunner(ref, test, states, opt.Threads, opt.Reference); err != nil {
+			if r, err = newRunner(ref, test, states, opt.Threads, opt.Reference, opt.Packs); err != nil {
 				return nil, err
 			}
 		}
@@ -355,7 +363,7 @@ type holding struct{ uses, taps int }
 
 // newRunner compiles the sessions of a comparison on threads; with cached,
 // only the second model's.
-func newRunner(ref, test *graph.Model, states []*pairState, threads int, cached *Reference) (*runner, error) {
+func newRunner(ref, test *graph.Model, states []*pairState, threads int, cached *Reference, packs *kernels.PackCache) (*runner, error) {
 	r := &runner{states: states, byRef: map[string][]int{}, byTest: map[string][]int{}, cached: cached}
 	r.held = [2]map[*graph.Tensor]*holding{{}, {}}
 	refNames, testNames := map[string]bool{}, map[string]bool{}
@@ -372,12 +380,12 @@ func newRunner(ref, test *graph.Model, states []*pairState, threads int, cached 
 	pool := kernels.NewBufferPool()
 	var err error
 	if cached == nil {
-		r.ref, err = kernels.NewSession(ref, kernels.Options{Threads: each, Pool: pool, TapOnly: refNames, TapHolds: true, Tap: func(name string, t *graph.Tensor) { r.arrive(0, name, t) }})
+		r.ref, err = kernels.NewSession(ref, kernels.Options{Threads: each, Pool: pool, Packs: packs, TapOnly: refNames, TapHolds: true, Tap: func(name string, t *graph.Tensor) { r.arrive(0, name, t) }})
 		if err != nil {
 			return nil, fmt.Errorf("first model: %w", err)
 		}
 	}
-	r.test, err = kernels.NewSession(test, kernels.Options{Threads: each, Pool: pool, TapOnly: testNames, TapHolds: true, Tap: func(name string, t *graph.Tensor) { r.arrive(1, name, t) }})
+	r.test, err = kernels.NewSession(test, kernels.Options{Threads: each, Pool: pool, Packs: packs, TapOnly: testNames, TapHolds: true, Tap: func(name string, t *graph.Tensor) { r.arrive(1, name, t) }})
 	if err != nil {
 		return nil, fmt.Errorf("second model: %w", err)
 	}

@@ -70,7 +70,7 @@ func compareInLanes(ctx context.Context, ref, test *graph.Model, src dataset.Sou
 		if runners[l] != nil {
 			return nil
 		}
-		r, err := newRunner(ref, test, states, max(1, opt.Threads/count), opt.Reference)
+		r, err := newRunner(ref, test, states, max(1, opt.Threads/count), opt.Reference, opt.Packs)
 		if err != nil {
 			return err
 		}

@@ -97,13 +97,15 @@ func TestSensitivityLanesMatchOneThread(t *testing.T) {
 		var got [2]*diagnose.SensitivityResult
 		for i, threads := range []int{1, 3} {
 			res, err := diagnose.Sensitivity(context.Background(), q.Float, q.Plan, src, diagnose.SensitivityOptions{
-				Mode: mode, Threads: threads, Split: true, SessionBudget: 1 << 14})
+				Mode: mode, Threads: threads, Split: true, SessionBudget: 1 << 9})
 			if err != nil {
 				t.Fatal(err)
 			}
 			got[i] = res
 		}
-		if got[1].BaseRuns < 3 {
+		// Float-one variants hold none of their own constants (the one
+		// float node's weights are the float model's): one chunk.
+		if mode == diagnose.QuantOne && got[1].BaseRuns < 3 {
 			t.Fatalf("%s: %d chunks, want several", mode, got[1].BaseRuns)
 		}
 		if !reflect.DeepEqual(got[0].Rows, got[1].Rows) || !reflect.DeepEqual(got[0].All, got[1].All) || got[0].SuffixShare != got[1].SuffixShare {

@@ -113,6 +113,11 @@ type searcher struct {
 	ref     *diagnose.Reference
 	refHash [sha256.Size]byte
 	noRef   bool
+
+	// packs keeps packed weights for every session of the run: the
+	// ranking's variants and the candidates share most weights (a
+	// candidate's unchanged nodes dequantize to the same numbers).
+	packs *kernels.PackCache
 }
 
 // refOutputBytes bounds the float model's outputs tune keeps over the eval
@@ -166,7 +171,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if err := check(&opt); err != nil {
 		return nil, err
 	}
-	s := &searcher{opt: opt, cache: map[int]*cand{}, ctx: ctx, actType: opt.Convert.ActType, wType: opt.Convert.WeightType}
+	s := &searcher{opt: opt, cache: map[int]*cand{}, ctx: ctx, actType: opt.Convert.ActType, wType: opt.Convert.WeightType, packs: kernels.NewPackCache()}
 	if s.actType == graph.Undefined {
 		s.actType = graph.Uint8
 	}
@@ -216,7 +221,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		}
 	}
 	s.log("ranking the quantized nodes (quant-one sensitivity on %d samples)", rankOn.Len())
-	rank, err := diagnose.Sensitivity(ctx, base.Float, base.Plan, rankOn, diagnose.SensitivityOptions{Mode: diagnose.QuantOne, Threads: opt.Convert.Threads})
+	rank, err := diagnose.Sensitivity(ctx, base.Float, base.Plan, rankOn, diagnose.SensitivityOptions{Mode: diagnose.QuantOne, Threads: opt.Convert.Threads, Packs: s.packs})
 	if err != nil {
 		return nil, err
 	}
@@ -548,7 +553,7 @@ func (s *searcher) metric(q *converter.Quantized) (float64, error) {
 		if err != nil {
 			return 0, err
 		}
-		res, err := diagnose.Compare(s.ctx, q.Float, q.Model, s.eval, diagnose.Options{Threads: s.opt.Convert.Threads, Reference: ref})
+		res, err := diagnose.Compare(s.ctx, q.Float, q.Model, s.eval, diagnose.Options{Threads: s.opt.Convert.Threads, Reference: ref, Packs: s.packs})
 		if err != nil {
 			return 0, err
 		}
