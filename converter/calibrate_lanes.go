@@ -66,7 +66,7 @@ func calibrateLanes(ctx context.Context, m *graph.Model, src dataset.Source, nam
 		ms   meanSample
 	}
 	sessions := make([]*kernels.Session, count)
-	packs := kernels.NewPackCache() // the lanes' sessions, of one model, pack its weights once
+	packs := kernels.NewPackCache()         // the lanes' sessions, of one model, pack its weights once
 	pending := make([][]pendingMean, count) // a lane's sample's means, to add in turn
 	for l := range sessions {
 		s, err := kernels.NewSession(m, kernels.Options{Threads: max(1, threads/count), Packs: packs, TapOnly: want, Tap: func(name string, t *graph.Tensor) {
