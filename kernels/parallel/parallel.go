@@ -31,10 +31,18 @@ import (
 	"github.com/onnxq/onnxq/kernels/fpenv"
 )
 
-// spinFor is how long an idle worker keeps looking for work before it parks;
-// longer than the gap between two ops of a forward pass, short enough that an
-// idle process gives its cores back quickly.
-const spinFor = 200 * time.Microsecond
+// spinFor is how long an idle worker keeps looking for work before it parks:
+// longer than the gap between two ops of a forward pass and than most gaps
+// between two passes (a calibration loop's observers and reads, a timing
+// loop's collection), short enough that an idle process gives its cores
+// back soon. A parked worker is slow to come back for more than its
+// wake-up: on the 2-vCPU VM, ResNet-20 at 2 threads after 230 us idle took
+// 20% longer than run back to back and after 1 ms 33% longer (its first
+// layers 30-50 us slower: the woken vCPU runs slowly for a while), with
+// 200 us here; at 2 ms, 8-13% less at those gaps (measured with the two
+// vCPUs placed apart, where every run is slower), no change back to
+// back. (ONNX Runtime's workers spin longer still: 2^20 pauses.)
+const spinFor = 2 * time.Millisecond
 
 // spinHot is how long a waiting goroutine (a worker between loops, a caller
 // waiting for the last items) only spins before it starts to yield its CPU
