@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/onnxq/onnxq/graph"
@@ -168,19 +169,13 @@ type convKernel struct {
 	// no pass over the output after it.
 	reluStores bool
 	p          *convParams
-	packed     []*gemm.PackedA             // per group, when the weights are constant
-	narrow     []*gemm.PackedA             // the same for the 4-row grid kernel, when it wastes fewer rows
+	cp         *convPacks                  // the packed weights, when they are constant (and not depthwise)
 	layout     *atomic.Pointer[gridLayout] // the grid path's layout for the last geometry
 	pwOffs     *atomic.Pointer[planeOffs]  // a pointwise convolution's input planes, for the narrow grid kernel
-	// streamed is packed in k blocks for a pointwise convolution's input
-	// read in place on maps of at least streamedPlane pixels
-	// (gemm.PackAStreamed: the same bits), or nil.
-	streamed []*gemm.PackedA
-	co       []*gemm.PackedCo // per group, for the co-tile path (conv_cotiles.go), or nil
-	wConst   *graph.Tensor
-	res      *residual                        // a fused shortcut Add (and Relu), its tensor the 4th input
-	dw       *atomic.Pointer[depthwiseParams] // depthwiseC8's blocked weights and epilogue, when weights and bias are constant
-	vecB     *atomic.Pointer[gemm.PackedB]    // the weights transposed, for 1x1 maps (runVector), packed on first use
+	wConst     *graph.Tensor
+	res        *residual                        // a fused shortcut Add (and Relu), its tensor the 4th input
+	dw         *atomic.Pointer[depthwiseParams] // depthwiseC8's blocked weights and epilogue, when weights and bias are constant
+	vecB       *atomic.Pointer[gemm.PackedB]    // the weights transposed, for 1x1 maps (runVector), packed on first use
 	// bandWork is the im2col path's state for its threads, kept between
 	// calls (nil while a call has it).
 	bandWork *atomic.Pointer[convBandsWork]
@@ -212,28 +207,78 @@ func newConv(ni *NodeInfo) (Kernel, error) {
 		mg := m / p.group
 		kk := graph.Numel(w.Shape[1:])
 		if !(mg == 1 && p.group > 1) { // depthwise runs directly, no packing
-			wd := w.Float32s()
 			pointwise := kk == w.Shape[1] && p.sh == 1 && p.sw == 1
-			pc := ni.packs
-			for g := 0; g < p.group; g++ {
-				wg := wd[g*mg*kk : (g+1)*mg*kk]
-				k.packed = append(k.packed, pc.packA(mg, kk, wg))
+			k.cp = &convPacks{c: ni.packs, w: w.Float32s(), groups: p.group, mg: mg, kk: kk,
 				// Compared on 96 columns, a whole number of every kernel's panels (16, 24, 32).
-				if q := pc.packANarrow(mg, kk, wg); q != nil && gemm.GridTiles(q, 96) < gemm.GridTiles(k.packed[g], 96) {
-					k.narrow = append(k.narrow, q)
-				}
-				if pointwise {
-					if q := pc.packAStreamed(mg, kk, wg); q != nil {
-						k.streamed = append(k.streamed, q)
-					}
-				}
-				if gemm.HasCoTiles() && mg >= 32 && kk >= 128 { // see coFits
-					k.co = append(k.co, pc.packCo(mg, kk, wg))
-				}
+				hasNarrow:   gemm.NarrowRows() != 0 && gemm.GridTilesFor(mg, gemm.NarrowRows(), 96) < gemm.GridTilesFor(mg, gemm.PackRows(), 96),
+				hasStreamed: pointwise && gemm.StreamedFits(mg, kk),
+				hasCo:       gemm.HasCoTiles() && mg >= 32 && kk >= 128, // see coFits
 			}
 		}
 	}
 	return k, nil
+}
+
+// convPacks is a constant-weight convolution's packed weights, a slice
+// per form with one pack per group, each form made on first use: a
+// convolution takes one path per input geometry, most only ever one, and
+// packing all four forms ahead was half of a ResNet-50 conversion's CPU
+// (most of it page faults on the fresh memory).
+type convPacks struct {
+	c                 *PackCache
+	w                 []float32
+	groups, mg, kk    int
+	a, narrow, stream lazyPacks[gemm.PackedA]
+	co                lazyPacks[gemm.PackedCo]
+	hasNarrow         bool // the 8- or 4-row grid kernels waste fewer rows than PackA's tiles
+	hasStreamed       bool // a pointwise convolution's weights in k blocks (gemm.PackAStreamed: the same bits)
+	hasCo             bool // the co-tile path may take it (conv_cotiles.go)
+}
+
+// lazyPacks is a form's packs, made once by the first caller (others wait).
+type lazyPacks[T any] struct {
+	once sync.Once
+	v    []*T
+}
+
+func (lp *lazyPacks[T]) get(groups int, pack func(g int) *T) []*T {
+	lp.once.Do(func() {
+		for g := 0; g < groups; g++ {
+			lp.v = append(lp.v, pack(g))
+		}
+	})
+	return lp.v
+}
+
+func (p *convPacks) group(g int) []float32 { return p.w[g*p.mg*p.kk : (g+1)*p.mg*p.kk] }
+
+// A is gemm.PackA's form.
+func (p *convPacks) A() []*gemm.PackedA {
+	return p.a.get(p.groups, func(g int) *gemm.PackedA { return p.c.packA(p.mg, p.kk, p.group(g)) })
+}
+
+// Narrow is gemm.PackANarrow's form, nil without hasNarrow.
+func (p *convPacks) Narrow() []*gemm.PackedA {
+	if !p.hasNarrow {
+		return nil
+	}
+	return p.narrow.get(p.groups, func(g int) *gemm.PackedA { return p.c.packANarrow(p.mg, p.kk, p.group(g)) })
+}
+
+// Streamed is gemm.PackAStreamed's form, nil without hasStreamed.
+func (p *convPacks) Streamed() []*gemm.PackedA {
+	if !p.hasStreamed {
+		return nil
+	}
+	return p.stream.get(p.groups, func(g int) *gemm.PackedA { return p.c.packAStreamed(p.mg, p.kk, p.group(g)) })
+}
+
+// Co is gemm.PackCo's form, nil without hasCo.
+func (p *convPacks) Co() []*gemm.PackedCo {
+	if !p.hasCo {
+		return nil
+	}
+	return p.co.get(p.groups, func(g int) *gemm.PackedCo { return p.c.packCo(p.mg, p.kk, p.group(g)) })
 }
 
 // withEpilogue accepts a program whose constants are scalars or one value per
@@ -329,7 +374,7 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	}
 	geo := convGeom{c: c, h: h, w: wd, kh: kh, kw: kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw, pt: pt, pl: pl, oh: oh, ow: ow}
 	xd, od, wdata := x.Float32s(), out.Float32s(), w.Float32s()
-	prog, packs := k.epilogue, k.packed
+	prog := k.epilogue
 	var epi *ewRun
 	if prog != nil {
 		epi = prog.prepare(outShape)
@@ -349,17 +394,17 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	// ResNet's downsampling shortcut, a 1x1 convolution with a stride: its
 	// im2col matrix is the input pixels it reads, gathered band by band.
 	gathered := stridedPointwise(geo)
-	packed := packs != nil && in[1] == k.wConst
+	packed := k.cp != nil && in[1] == k.wConst
 	if packed && g == 1 && oh*ow == 1 && isPointwise(geo) {
 		k.runVector(ctx, n, c, m, xd, od, wdata, bias, prog, epi, sk, skip)
 		return out, skip, nil
 	}
-	if packed && k.co != nil && !forceIm2col && !longRows(geo, cg) && coFits(geo, cg, mg) {
+	if packed && k.cp.hasCo && !forceIm2col && !longRows(geo, cg) && coFits(geo, cg, mg) {
 		var l *gridLayout
 		if !isPointwise(geo) {
 			l = k.gridLayoutFor(geo, cg)
 		}
-		k.runCo(ctx, l, geo, k.co, n, g, cg, mg, xd, od, bias, epi, sk, skip)
+		k.runCo(ctx, l, geo, k.cp.Co(), n, g, cg, mg, xd, od, bias, epi, sk, skip)
 		return out, skip, nil
 	}
 	if packed && !forceIm2col && !gathered && !longRows(geo, cg) && gridFits(geo) {
@@ -368,17 +413,21 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		if skip {
 			res = k.res
 		} else if !forceGridStem && stemFits(cg) {
-			runStem(ctx, l.stemFor(mg, k.narrow != nil), n, g, mg, xd, od, bias, packs, k.narrow, prog, epi, k.eps, k.reluStores)
+			runStem(ctx, l.stemFor(mg, k.cp.hasNarrow), n, g, mg, xd, od, bias, k.cp.A(), k.cp.Narrow(), prog, epi, k.eps, k.reluStores)
 			return out, skip, nil
 		}
-		runGrid(ctx, l, n, g, mg, xd, od, bias, packs, k.narrow, prog, epi, k.eps, res, sk, k.reluStores)
+		runGrid(ctx, l, n, g, mg, xd, od, bias, k.cp.A(), k.cp.Narrow(), prog, epi, k.eps, res, sk, k.reluStores)
 		return out, skip, nil
 	}
 	kk := cg * kh * kw
 	spatialN := oh * ow
 	pointwise := isPointwise(geo)
-	if pointwise && packed && k.streamed != nil && spatialN >= streamedPlane && gemm.StreamsB(spatialN) && !pointwiseWholeK {
-		packs = k.streamed
+	var packs []*gemm.PackedA
+	switch {
+	case pointwise && packed && k.cp.hasStreamed && spatialN >= streamedPlane && gemm.StreamsB(spatialN) && !pointwiseWholeK:
+		packs = k.cp.Streamed()
+	case packed:
+		packs = k.cp.A()
 	}
 	// Threads take work items: bands of output rows of one group of one image,
 	// each running the bias, im2col (unless pointwise), a one-thread GEMM and
@@ -470,8 +519,8 @@ func (cb *convBands) strip(b, gi, j0, j1 int, src gemm.Matrix, threads int, regs
 	n := j1 - j0
 	dst := og[j0:]
 	switch {
-	case packed && pointwise && k.narrow != nil && !pointwiseTiles && (kk <= 32 || gemm.NarrowRows() == 8) &&
-		gemm.GridTiles(k.narrow[gi], n) < gemm.GridTiles(packs[gi], n):
+	case packed && pointwise && k.cp.hasNarrow && !pointwiseTiles && (kk <= 32 || gemm.NarrowRows() == 8) &&
+		gemm.GridTilesFor(mg, gemm.NarrowRows(), n) < gemm.GridTiles(packs[gi], n):
 		// Few output channels (16): the narrow grid kernel reads the
 		// input planes in place (one grid row of n pixels, a tap per
 		// input channel), where the 12-row AVX-512 tiles would compute
@@ -480,14 +529,15 @@ func (cb *convBands) strip(b, gi, j0, j1 int, src gemm.Matrix, threads int, regs
 		// 112x112, 64->16 and 128->16 on 55x55); AVX2 4x24 kernel (same
 		// machine) 0.79-0.83 with 16 and 32 input channels, but
 		// 0.98-1.08 with 64 and 128, which keep the tiles.
+		narrow := k.cp.Narrow()[gi]
 		grid := gemm.Grid{Data: src.Data, Offs: k.planeOffs(cg, spatialN), Rows: 1, Cols: n, RowStride: n}
 		switch {
 		case reluStored:
-			gemm.MulPackedAGridBiasRelu(k.narrow[gi], grid, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
+			gemm.MulPackedAGridBiasRelu(narrow, grid, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
 		case bias != nil:
-			gemm.MulPackedAGridBias(k.narrow[gi], grid, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
+			gemm.MulPackedAGridBias(narrow, grid, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)
 		default:
-			gemm.MulPackedAGrid(k.narrow[gi], grid, 0, dst, spatialN, threads)
+			gemm.MulPackedAGrid(narrow, grid, 0, dst, spatialN, threads)
 		}
 	case reluStored:
 		gemm.MulPackedABiasRelu(packs[gi], n, src, bias[gi*mg:(gi+1)*mg], dst, spatialN, threads)

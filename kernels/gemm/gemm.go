@@ -161,10 +161,16 @@ func PackA(m, k int, alpha float32, a Matrix) *PackedA {
 // under streamedMinK or over one kcBlock (whose blocks add), or a kernel
 // without a tile-column routine.
 func PackAStreamed(m, k int, alpha float32, a Matrix) *PackedA {
-	if m > directTiles*active.mr || k < streamedMinK || k > kcBlock || active.rows == nil {
+	if !StreamedFits(m, k) {
 		return nil
 	}
 	return packAWith(m, k, alpha, a, active.mr, streamedKC)
+}
+
+// StreamedFits reports whether PackAStreamed packs an m x k matrix (it
+// returns nil otherwise).
+func StreamedFits(m, k int) bool {
+	return m <= directTiles*active.mr && k >= streamedMinK && k <= kcBlock && active.rows != nil
 }
 
 // streamedKC is PackAStreamed's k block, and streamedMinK the least k it

@@ -99,20 +99,27 @@ func PackANarrow(m, k int, a Matrix) *PackedA {
 // output channels take the 8-row narrow tiles (24 rows of 12x32 cost more),
 // 32 and 64 the 12-row ones (CIFAR 32 channels on 16x16: 0.096 -> 0.077 ms
 // against the 4x24 tiles).
-func GridTiles(p *PackedA, n int) int {
+func GridTiles(p *PackedA, n int) int { return GridTilesFor(p.M, p.mr, n) }
+
+// GridTilesFor is GridTiles of an m-row matrix packed mr rows a panel
+// (PackA's PackRows, PackANarrow's NarrowRows), known before it is packed.
+func GridTilesFor(m, mr, n int) int {
 	nr := active.nr
-	gk := gridKernelFor(p.mr)
+	gk := gridKernelFor(mr)
 	if gk != nil {
 		nr = gk.nr
 	}
 	if gk != nil && gk.cheap {
-		return gridMACs(p, gk, nr, n) * 3 / 4
+		return gridMACs(m, mr, gk, nr, n) * 3 / 4
 	}
-	return gridMACs(p, gk, nr, n)
+	return gridMACs(m, mr, gk, nr, n)
 }
 
-// gridMACs is GridTiles in multiply-adds.
-func gridMACs(p *PackedA, gk *gridKernel, nr, n int) int {
+// PackRows is the rows of a panel of PackA and PackAStreamed.
+func PackRows() int { return active.mr }
+
+// gridMACs is GridTilesFor in multiply-adds.
+func gridMACs(m, mr int, gk *gridKernel, nr, n int) int {
 	cols := roundUp(n, nr)
 	if tail := n % nr; gk != nil && tail%8 == 0 && gk.narrow[tail/8] != nil {
 		// A narrow kernel takes the ragged panel; one of a single group
@@ -120,7 +127,7 @@ func gridMACs(p *PackedA, gk *gridKernel, nr, n int) int {
 		// runs at half speed: count it as two groups.
 		cols = n - tail + max(tail, 16)
 	}
-	return roundUp(p.M, p.mr) * cols
+	return roundUp(m, mr) * cols
 }
 
 // MulPackedAGrid computes C = P * B + beta * C for B read through g (K =
