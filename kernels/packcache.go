@@ -18,7 +18,10 @@ import (
 // live session. Entries are found by content (a hash, then the numbers
 // compared), so a weight decoded twice finds the pack of the first; the
 // cache keeps each entry's source numbers and pack until it is dropped.
-// Safe for concurrent use; packs are read-only once made.
+// A weight's numbers must not change in place while a cache is in use (a
+// changed array would still find its old packs): give one cache to
+// sessions of models that are done being rewritten. Safe for concurrent
+// use; packs are read-only once made.
 type PackCache struct {
 	seed    maphash.Seed
 	mu      sync.Mutex

@@ -54,7 +54,8 @@ type Options struct {
 	Pool *BufferPool
 	// Packs, when set, shares packed weights with every session made with
 	// the same cache: sessions of variants of one model (sensitivity,
-	// tune) then pack each weight once (see PackCache).
+	// tune) then pack each weight once (see PackCache: no weight may be
+	// changed in place while the cache is used).
 	Packs *PackCache
 }
 
