@@ -78,7 +78,10 @@ func TestMeasureReturnsTheRunsError(t *testing.T) {
 // The thread-CPU ratio is only meaningful if, at 1 thread, each engine does
 // the whole forward pass on the calling thread. Process CPU time over the
 // same runs tells: other threads' work (a pool's workers) would show there.
-// Go's runtime adds a little of its own around long cgo calls (a few %).
+// Go's runtime adds a little of its own around long cgo calls (a few %),
+// and more under make test's load: ORT read 1.16 and once 1.24 there (1.00
+// alone), its Go-side garbage collected on other threads. A pass split
+// over two threads reads about 2, so the bound is 1.5.
 func TestOneThreadPassRunsOnTheCallingThread(t *testing.T) {
 	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
 		t.Fatal(err)
@@ -133,8 +136,8 @@ func TestOneThreadPassRunsOnTheCallingThread(t *testing.T) {
 			}
 		}
 		tm := summarize(ss)
-		if tm.procPerThread < 0.98 || tm.procPerThread > 1.15 {
-			t.Errorf("%s at 1 thread: process / thread CPU %.3f, want 1 (within 0.98-1.15)", e.engine, tm.procPerThread)
+		if tm.procPerThread < 0.98 || tm.procPerThread > 1.5 {
+			t.Errorf("%s at 1 thread: process / thread CPU %.3f, want 1 (within 0.98-1.5)", e.engine, tm.procPerThread)
 		}
 		t.Logf("%s at 1 thread: median wall %.2f ms, thread CPU %.2f ms, process / thread CPU %.3f", e.engine, tm.wall, tm.thread, tm.procPerThread)
 	}
