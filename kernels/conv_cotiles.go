@@ -25,10 +25,10 @@ import (
 // (a 64->64 1x1 on 13x13 took 1.08-1.11x the GEMM's time, 128->64
 // 0.89x). Maps the grid path computes whole (a width within 1/16 of a
 // multiple of 8) keep it below 512 taps, where its 32-pixel panels cost
-// less per multiply-add, and on maps it splits by channels
-// (gridChannelPixels): in whole CIFAR ResNets the co-tiles made their
-// 64-channel 8x8 layers slower, 1.03-1.05x at 1 thread and 1.15-1.28x at 2
-// (each thread lays out only its share there).
+// less per multiply-add, and on maps of up to coGridPixels: in whole CIFAR
+// ResNets the co-tiles made their 64-channel 8x8 layers slower, 1.03-1.05x
+// at 1 thread and 1.15-1.28x at 2 (each thread lays out only its share
+// there).
 //
 // BenchmarkConvCoTiles, paired, ms co-tiles / the path before: ResNet-50's
 // 3x3 layers on 28x28 0.70-0.71, 14x14 0.80-0.83, 7x7 0.76-0.80, stride 2
@@ -57,8 +57,13 @@ func coFits(g convGeom, cg, mg int) bool {
 		panels := (n + 31) / 32 * 32
 		return n <= 256 && (5*(panels-n) >= panels || mg <= 72)
 	}
-	return g.kh*g.kw > 1 && (!gridFits(g) || taps >= 512 && g.oh*g.ow > gridChannelPixels)
+	return g.kh*g.kw > 1 && (!gridFits(g) || taps >= 512 && g.oh*g.ow > coGridPixels)
 }
+
+// coGridPixels is the largest map the grid path keeps from the co-tiles
+// whatever its taps (it was gridChannelPixels, 256, when these were
+// measured; 16x16 maps now split by bands, and the co-tiles' choice stayed).
+const coGridPixels = 256
 
 // isPointwise reports whether g is a 1x1 convolution of stride 1 without
 // padding: its input is its im2col matrix.

@@ -371,8 +371,15 @@ var noEpiWide = false
 // threads split by output channels rather than by bands of rows (a var for
 // the tests). ResNet-20 at 2 threads, paired runs: 0.72 ms split by bands,
 // 0.71 with 8x8 maps split by channels, 0.70 with 16x16 ones too; 32x32
-// maps too gave 0.70-0.71. PaddleOCR rec (6x40 and 3x80 maps) unchanged.
-var gridChannelPixels = 256
+// maps too gave 0.70-0.71 (an AVX2 VM). On the Zen 5 VM, with idle workers
+// spinning between runs (parallel.spinFor) and runs alternating 5 by 5 in
+// one process, 16x16 maps in bands: ResNet-20 0.342 -> 0.320 and 0.365 ->
+// 0.344 ms, ResNet-56 1.009 -> 0.958 ms with the CPUs near (unchanged with
+// them apart); squeezenet, yolo-silu, shufflenet, efficientnet,
+// mobilenetv2, unet, convnext and PaddleOCR det/rec/cls within 1%. A
+// band's halo row is all the threads exchange; a channel share reads the
+// other thread's half of the input.
+var gridChannelPixels = 64
 
 // gridChannelMACs is the least work (multiply-adds) a thread's share of the
 // output channels must have for each float of the input layout it makes:
