@@ -534,15 +534,7 @@ func TestConvOneByOneMapsFusedSameBits(t *testing.T) {
 	m := b.Finish()
 	in := map[string]*graph.Tensor{"x": graph.Float32Tensor([]int{2, 96, 1, 1}, randFloats(rand.New(rand.NewPCG(1, 2)), 192))}
 	run := func(noFusion bool) map[string]*graph.Tensor {
-		s, err := NewSession(m, Options{Threads: 1, NoFusion: noFusion})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := s.Run(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
+		return compileAndRun(t, m, Options{Threads: 1, NoFusion: noFusion}, in)
 	}
 	fused, apart := run(false), run(true)
 	for _, o := range m.Graph.Outputs {

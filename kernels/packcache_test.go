@@ -33,15 +33,7 @@ func TestPackCacheSharesEqualWeights(t *testing.T) {
 			}
 			in := ins[0]
 			run := func(m *graph.Model, c *PackCache) map[string]*graph.Tensor {
-				s, err := NewSession(m, Options{Threads: 2, Packs: c})
-				if err != nil {
-					t.Fatal(err)
-				}
-				out, err := s.Run(in)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return out
+				return compileAndRun(t, m, Options{Threads: 2, Packs: c}, in)
 			}
 			want := run(build(1), nil)
 			c := NewPackCache()
@@ -69,6 +61,20 @@ func TestPackCacheSharesEqualWeights(t *testing.T) {
 			t.Logf("%s: %d packs per session", name, made)
 		})
 	}
+}
+
+// compileAndRun makes a session of m and runs it once on in.
+func compileAndRun(t *testing.T, m *graph.Model, opts Options, in map[string]*graph.Tensor) map[string]*graph.Tensor {
+	t.Helper()
+	s, err := NewSession(m, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestPackCacheKeys: a pack is found by the numbers' bits and the packing,
