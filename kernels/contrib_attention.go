@@ -305,7 +305,7 @@ func newMSAttention(ni *NodeInfo) (Kernel, error) {
 		return nil, fmt.Errorf("Attention: qkv_hidden_sizes has %d values, want 3", len(k.sizes))
 	}
 	if w := ni.Const(1); w != nil && w.DType == graph.Float && w.Rank() == 2 {
-		k.w, k.wConst = ni.packs.packB(w.Shape[0], w.Shape[1], w.Float32s(), w.Shape[1], false), w
+		k.w, k.wConst = ni.packs.packB(w.Shape[0], w.Shape[1], w.Float32s(), false), w
 	}
 	return k, nil
 }

@@ -18,7 +18,7 @@ type matmulKernel struct {
 func newMatMul(ni *NodeInfo) (Kernel, error) {
 	k := &matmulKernel{bConst: ni.Const(1)}
 	if b := k.bConst; b != nil && b.DType == graph.Float && b.Rank() == 2 {
-		k.bPacked = ni.packs.packB(b.Shape[0], b.Shape[1], b.Float32s(), b.Shape[1], false)
+		k.bPacked = ni.packs.packB(b.Shape[0], b.Shape[1], b.Float32s(), false)
 	}
 	return k, nil
 }
@@ -138,7 +138,7 @@ func newGemm(ni *NodeInfo) (Kernel, error) {
 		if k.transB {
 			kk, n = n, kk
 		}
-		k.bPacked = ni.packs.packB(kk, n, b.Float32s(), b.Shape[1], k.transB)
+		k.bPacked = ni.packs.packB(kk, n, b.Float32s(), k.transB)
 	}
 	return k, nil
 }

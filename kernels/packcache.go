@@ -125,21 +125,11 @@ func (c *PackCache) source(src []float32) *packSource {
 	c.mu.Lock()
 	cands := slices.Clone(c.content[ck])
 	c.mu.Unlock()
-	for _, e := range cands { // compared outside the lock: megabytes at a time
-		if sameBits(e.src, src) {
-			s = e
-			break
-		}
-	}
+	s = sameSource(cands, src) // compared outside the lock: megabytes at a time
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s == nil {
-		for _, e := range c.content[ck][len(cands):] { // added meanwhile
-			if sameBits(e.src, src) {
-				s = e
-				break
-			}
-		}
+		s = sameSource(c.content[ck][len(cands):], src) // added meanwhile
 	}
 	if s == nil {
 		s = &packSource{src: src, packs: map[packKey]any{}}
@@ -150,6 +140,16 @@ func (c *PackCache) source(src []float32) *packSource {
 		c.arrays[id] = s
 	}
 	return s
+}
+
+// sameSource is the entry of es whose numbers are src's, or nil.
+func sameSource(es []*packSource, src []float32) *packSource {
+	for _, e := range es {
+		if sameBits(e.src, src) {
+			return e
+		}
+	}
+	return nil
 }
 
 func floatBytes(v []float32) []byte {
@@ -192,8 +192,12 @@ func (c *PackCache) packCo(m, k int, w []float32) *gemm.PackedCo {
 	return get(c, formCo, w, m, k, false, func() *gemm.PackedCo { return gemm.PackCo(m, k, gemm.Matrix{Data: w, Stride: k}) })
 }
 
-// packB is gemm.PackB of the k x n product operand held in b (rows x cols,
-// row-major; transposed when trans) through c.
-func (c *PackCache) packB(k, n int, b []float32, cols int, trans bool) *gemm.PackedB {
-	return get(c, formB, b, k, n, trans, func() *gemm.PackedB { return gemm.PackB(k, n, gemm.Matrix{Data: b, Stride: cols, Trans: trans}) })
+// packB is gemm.PackB of the k x n product operand held row-major in b:
+// as k x n, or as its transpose n x k when trans.
+func (c *PackCache) packB(k, n int, b []float32, trans bool) *gemm.PackedB {
+	stride := n
+	if trans {
+		stride = k
+	}
+	return get(c, formB, b, k, n, trans, func() *gemm.PackedB { return gemm.PackB(k, n, gemm.Matrix{Data: b, Stride: stride, Trans: trans}) })
 }

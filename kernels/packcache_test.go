@@ -102,8 +102,8 @@ func TestPackCacheKeys(t *testing.T) {
 	if got := c.packA(48, 64, w); got == a {
 		t.Error("the numbers read as 48x64 found the 64x48 pack")
 	}
-	b := c.packB(48, 64, w, 64, false)
-	if bt := c.packB(64, 48, w, 64, true); bt == b {
+	b := c.packB(48, 64, w, false)
+	if bt := c.packB(64, 48, w, true); bt == b {
 		t.Error("the transposed operand found the plain one's pack")
 	}
 	hits, made := c.Stats()
