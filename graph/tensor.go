@@ -3,6 +3,8 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"sync"
 	"unsafe"
@@ -968,4 +970,18 @@ func asBytes[E any](d []E) []byte {
 		}
 	}
 	return out
+}
+
+// ReadTensorFile reads a file that holds one serialized TensorProto (the ONNX
+// test data's input_N.pb and output_N.pb); external data is found beside it.
+func ReadTensorFile(path string) (*Tensor, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	p := &onnxpb.TensorProto{}
+	if err := proto.Unmarshal(b, p); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return TensorFromProto(p, filepath.Dir(path), false)
 }

@@ -78,10 +78,7 @@ func arith[T number](ctx *Context, a, b *graph.Tensor, os []int, op func(x, y T)
 
 // registerArith registers Add, Sub, Mul, Div for every numeric type.
 func registerArith(op string) {
-	Register("", op, 1, func(ni *NodeInfo) (Kernel, error) {
-		if ni.Opset < 7 {
-			return nil, fmt.Errorf("%s before opset 7 (legacy broadcast attribute) is not supported", op)
-		}
+	Register("", op, 7, func(ni *NodeInfo) (Kernel, error) {
 		fast := f32Run(op)
 		return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 			if err := need(in, 2); err != nil {
@@ -687,6 +684,14 @@ func init() {
 	registerLogic("Xor", func(x, y bool) bool { return x != y })
 	Register("", "Pow", 7, newPow)
 	Register("", "PRelu", 7, newPRelu)
+	// Opsets 1-6 (legacy.go): the same kernels, broadcast by attributes.
+	for _, op := range LegacyBroadcastOps {
+		f, err := lookup("", op, 7)
+		if err != nil {
+			panic(err)
+		}
+		Register("", op, 1, legacyBinary(f))
+	}
 	Register("", "Where", 9, newWhere)
 	for _, op := range []string{"Max", "Min", "Sum", "Mean"} {
 		Register("", op, 8, newVariadic(op))

@@ -40,18 +40,6 @@ var knownFailures = map[string]string{
 	"test_castlike_BFLOAT16_to_FLOAT_expanded": "the data's 'like' input is [1], the model declares [3 4]",
 }
 
-func loadTensorPB(path string) (*graph.Tensor, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	p := &onnxpb.TensorProto{}
-	if err := proto.Unmarshal(b, p); err != nil {
-		return nil, err
-	}
-	return graph.TensorFromProto(p, filepath.Dir(path), false)
-}
-
 // covered reports whether every node of the model has a kernel, and why not.
 func covered(m *graph.Model) (bool, string) {
 	for _, v := range append(append([]*graph.Value(nil), m.Graph.Inputs...), m.Graph.Outputs...) {
@@ -71,16 +59,38 @@ func covered(m *graph.Model) (bool, string) {
 // kernels and compares with the expected outputs at the ONNX runner's tolerances
 // (rtol 1e-3, atol 1e-7).
 func TestBackendNodeConformance(t *testing.T) {
+	ran, passed := backendSuite(t, "node")
+	if ran < 900 || passed < 880 {
+		t.Errorf("%d node tests ran and %d passed: the suite shrank (906 of 925 passed when this was written)", ran, passed)
+	}
+}
+
+// TestBackendModelSuites runs the backend's small-model suites the same way:
+// PyTorch's exports of its modules and operators (opset 6: the legacy
+// broadcast attributes, per-channel PRelu) and the simple graphs.
+func TestBackendModelSuites(t *testing.T) {
+	for _, suite := range []string{"pytorch-converted", "pytorch-operator", "simple"} {
+		t.Run(suite, func(t *testing.T) {
+			if ran, _ := backendSuite(t, suite); ran < 15 {
+				t.Errorf("only %d %s tests ran", ran, suite)
+			}
+		})
+	}
+}
+
+// backendSuite runs the backend tests of one suite (a folder of the test
+// data), failing on any failure not listed in knownFailures and on a listed
+// test that passes; it returns how many ran and passed.
+func backendSuite(t *testing.T, suite string) (ran, passed int) {
 	models := testdata.BackendModels(t)
 	// Every pool buffer starts as NaN / -1: an Empty output a kernel does
 	// not fully write fails its case instead of passing as zeros.
 	poisonBuffers = true
 	defer func() { poisonBuffers = false }()
-	var ran, passed int
 	var failures []string
 	uncovered := map[string]int{}
 	for _, path := range models {
-		if !strings.Contains(path, "/node/") {
+		if !strings.Contains(path, "/"+suite+"/") {
 			continue
 		}
 		dir := filepath.Dir(path)
@@ -114,9 +124,10 @@ func TestBackendNodeConformance(t *testing.T) {
 		ops = append(ops, fmt.Sprintf("%s:%d", op, n))
 	}
 	sort.Strings(ops)
-	t.Logf("node tests with every op covered: %d, passed: %d, failed: %d", ran, passed, ran-passed)
+	t.Logf("%s tests with every op covered: %d, passed: %d, failed: %d", suite, ran, passed, ran-passed)
 	t.Logf("failures: %v", failures)
 	t.Logf("not covered (first unsupported op: tests): %s", strings.Join(ops, " "))
+	return ran, passed
 }
 
 func runBackendCase(m *graph.Model, dir string) error {
@@ -147,7 +158,7 @@ func runBackendCase(m *graph.Model, dir string) error {
 				}
 				continue
 			}
-			x, err := loadTensorPB(p)
+			x, err := graph.ReadTensorFile(p)
 			if err != nil {
 				return fmt.Errorf("%s: %v", p, err)
 			}
@@ -168,7 +179,7 @@ func runBackendCase(m *graph.Model, dir string) error {
 				}
 				continue
 			}
-			want, err := loadTensorPB(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))
+			want, err := graph.ReadTensorFile(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))
 			if err != nil {
 				return err
 			}

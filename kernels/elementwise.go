@@ -134,7 +134,8 @@ func init() {
 		}
 		return nil, fmt.Errorf("Gelu approximate must be none or tanh")
 	})
-	unaryFloat("ThresholdedRelu", 10, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
+	// ThresholdedRelu was experimental before opset 10: the same op.
+	unaryFloat("ThresholdedRelu", 1, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
 		alpha := a.Float("alpha", 1)
 		return pointwise(func(x float32) float32 {
 			if x > alpha {

@@ -467,7 +467,7 @@ func (s *Session) fuseRegions(g *graph.Graph, tapped map[int]bool) {
 	candidate := func(i int, inRegion map[int]bool) bool {
 		st := s.steps[i]
 		n := st.node
-		if !graph.IsStandardDomain(n.Domain) || len(st.out) != 1 || st.out[0] < 0 {
+		if !graph.IsStandardDomain(n.Domain) || len(st.out) != 1 || st.out[0] < 0 || legacyAligned(&st) {
 			return false
 		}
 		if _, ok := binaryOps[n.OpType]; ok && len(st.in) == 2 {

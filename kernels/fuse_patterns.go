@@ -314,7 +314,7 @@ func (m *normMatcher) only(slot int) (int, bool) {
 
 func (m *normMatcher) op(i int, opType string) bool {
 	st := m.s.steps[i]
-	return graph.IsStandardDomain(st.node.Domain) && st.node.OpType == opType && len(st.out) == 1 && st.out[0] >= 0
+	return graph.IsStandardDomain(st.node.Domain) && st.node.OpType == opType && len(st.out) == 1 && st.out[0] >= 0 && !legacyAligned(&st)
 }
 
 // scalar is the value of a constant float32 scalar slot.

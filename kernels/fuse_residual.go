@@ -72,7 +72,7 @@ func (s *Session) fuseResiduals(outputs map[int]bool) {
 	drop := map[int]bool{}
 	for ai, st := range s.steps {
 		n := st.node
-		if drop[ai] || n.OpType != "Add" || !graph.IsStandardDomain(n.Domain) || len(st.in) != 2 || len(st.out) != 1 || st.out[0] < 0 {
+		if drop[ai] || n.OpType != "Add" || !graph.IsStandardDomain(n.Domain) || len(st.in) != 2 || len(st.out) != 1 || st.out[0] < 0 || legacyAligned(&st) {
 			continue
 		}
 		for side := 0; side < 2; side++ {

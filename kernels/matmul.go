@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/gemm"
@@ -119,6 +120,9 @@ type gemmKernel struct {
 	alpha, beta    float32
 	bConst         *graph.Tensor
 	bPacked        *gemm.PackedB
+	// wholeC: before opset 7, C broadcasts only with the broadcast
+	// attribute set; without it C must be M x N.
+	wholeC bool
 }
 
 func newGemm(ni *NodeInfo) (Kernel, error) {
@@ -130,8 +134,8 @@ func newGemm(ni *NodeInfo) (Kernel, error) {
 	if a.err != nil {
 		return nil, a.err
 	}
-	if ni.Opset < 6 {
-		return nil, fmt.Errorf("Gemm before opset 6 (broadcast attribute) is not supported")
+	if ni.Opset < 7 {
+		k.wholeC = a.Int("broadcast", 0) == 0
 	}
 	if b := k.bConst; b != nil && b.DType == graph.Float && b.Rank() == 2 {
 		kk, n := b.Shape[0], b.Shape[1]
@@ -172,6 +176,9 @@ func (gk *gemmKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, er
 		c := in[2]
 		if err := wantFloat(c, "Gemm C"); err != nil {
 			return nil, err
+		}
+		if gk.wholeC && !slices.Equal(c.Shape, []int{m, n}) {
+			return nil, fmt.Errorf("Gemm C of shape %v is not [%d %d] and the broadcast attribute is not set (opset < 7)", c.Shape, m, n)
 		}
 		bs, err := broadcastShape(c.Shape, []int{m, n})
 		if err != nil || len(bs) != 2 || bs[0] != m || bs[1] != n {

@@ -1563,7 +1563,7 @@ func init() {
 	Register("", "GatherElements", 11, newGatherElements)
 	Register("", "Expand", 8, newExpand)
 	Register("", "Tile", 6, newTile)
-	Register("", "Pad", 2, newPad)
+	Register("", "Pad", 1, newPad) // Pad-1 names its pads "paddings"
 	Register("", "ConstantOfShape", 9, newConstantOfShape)
 	Register("", "Range", 11, newRange)
 	Register("", "Constant", 1, newConstant)
