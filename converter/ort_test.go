@@ -84,10 +84,16 @@ func TestQDQRunsInORTAndMatchesOnnxq(t *testing.T) {
 		name  string
 		m     *graph.Model
 		shape []int
+		// asWritten: only the QDQ model as written; ORT's optimized graph
+		// also runs Resize, Concat and the pools on uint8 codes with its
+		// own rounding, which the qlinear comparison does not model.
+		asWritten bool
 	}{
-		{"convbnrelu", testmodels.ConvBNReLU(1), []int{1, 3, 32, 32}},
-		{"mobilenetv2-block", testmodels.MobileNetV2Block(1), []int{1, 8, 16, 16}},
-		{"resnet50", testmodels.ResNet50(1, 1, true), []int{1, 3, 224, 224}},
+		{"convbnrelu", testmodels.ConvBNReLU(1), []int{1, 3, 32, 32}, false},
+		{"mobilenetv2-block", testmodels.MobileNetV2Block(1), []int{1, 8, 16, 16}, false},
+		{"resnet50", testmodels.ResNet50(1, 1, true), []int{1, 3, 224, 224}, false},
+		// Opset 3 (legacy broadcasts, ImageScaler, Upsample-1): upgraded first.
+		{"legacy-cnn", testmodels.LegacyCNN(1), []int{1, 3, 32, 32}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, out, rep := convertTestModel(t, c.m, c.shape, calib.Config{})
@@ -124,6 +130,9 @@ func TestQDQRunsInORTAndMatchesOnnxq(t *testing.T) {
 			t.Logf("as written vs ORT unoptimized: max |onnxq - ORT| = %.2f steps, %d of %d outputs differ", worst/step, differ, len(theirs))
 			if worst > step*1.0001 {
 				t.Errorf("as written vs ORT unoptimized: outputs differ by %.3g, more than one step %.3g", worst, step)
+			}
+			if c.asWritten {
+				return
 			}
 
 			codes := ortCodes(t, out, in)

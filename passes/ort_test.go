@@ -100,3 +100,79 @@ func TestOptimizedModelsMatchInORT(t *testing.T) {
 		})
 	}
 }
+
+// TestLegacyUpgradeRunsInORT: ONNX Runtime runs nothing below opset 7; the
+// backend's opset-6 PyTorch exports upgraded to opset 13 give ORT the test
+// data's outputs (the backend's tolerance), and the opset-3 LegacyCNN
+// upgraded gives ORT what onnxq computes on the model as it was.
+func TestLegacyUpgradeRunsInORT(t *testing.T) {
+	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	upgrade := func(t *testing.T, m *graph.Model) string {
+		ps, err := Parse("upgrade-opset:13", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := (&Pipeline{Passes: ps}).Run(m); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "m.onnx")
+		if err := graph.Save(m, path); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	ran := 0
+	for name, path := range oldModels(t) {
+		m, err := graph.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, want := backendCase(t, m, filepath.Dir(path))
+		got, err := ortref.RunFile(upgrade(t, m), 1, in)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		ran++
+		for out, w := range want {
+			wf, err1 := asFloat64(w)
+			gf, err2 := asFloat64(got[out])
+			if err1 != nil || err2 != nil || len(wf) != len(gf) {
+				t.Errorf("%s: output %q: %v %v, %d values against %d", name, out, err1, err2, len(gf), len(wf))
+				continue
+			}
+			for i := range wf {
+				// ORT keeps subnormals, so the uninitialized test data's
+				// 7e-310 come back as they are; the tolerance covers 0 too.
+				if math.Abs(gf[i]-wf[i]) > 1e-7+1e-3*math.Abs(wf[i]) && !(math.IsNaN(gf[i]) && math.IsNaN(wf[i])) {
+					t.Errorf("%s: output %q[%d] = %g in ORT, the test data %g", name, out, i, gf[i], wf[i])
+					break
+				}
+			}
+		}
+	}
+	t.Logf("%d upgraded backend models run in ORT", ran)
+
+	m := testmodels.LegacyCNN(3)
+	samples, err := testmodels.Samples("legacy-cnn", m, 3, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ours []map[string]*graph.Tensor
+	for _, in := range samples {
+		out, err := runModel(m, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ours = append(ours, out)
+	}
+	path := upgrade(t, m)
+	for i, in := range samples {
+		if d, name := maxRelDiff(ours[i], ortOutputs(t, path, in)); d > 1e-5 {
+			t.Errorf("LegacyCNN sample %d: ORT on the upgraded model differs from onnxq on the original by %.3g (%s)", i, d, name)
+		}
+	}
+}

@@ -41,6 +41,17 @@ func (p *Pipeline) Run(m *graph.Model) (*Report, error) {
 		st = NewState()
 	}
 	rep := &Report{Verified: p.Verify != nil}
+	list := p.Passes
+	if m.OpsetVersion("") < 7 && (len(list) == 0 || list[0].Name() != "upgrade-opset") {
+		// Below opset 7 binary ops broadcast by attributes, and every
+		// pass reads them by numpy's rules: the model goes to opset 7
+		// first (a change of its own in the report).
+		up, err := Parse("upgrade-opset:7", Options{})
+		if err != nil {
+			return nil, err
+		}
+		list = append(up, list...)
+	}
 	var inputs, before map[string]*graph.Tensor
 	if p.Verify != nil {
 		var err error
@@ -51,7 +62,7 @@ func (p *Pipeline) Run(m *graph.Model) (*Report, error) {
 			return nil, fmt.Errorf("verification: the input model does not run: %w", err)
 		}
 	}
-	for _, pass := range p.Passes {
+	for _, pass := range list {
 		c, err := applyHalf(pass, m, st) // half models: weights rewritten in float32 (half.go)
 		if err != nil {
 			return rep, err
@@ -101,15 +112,20 @@ func maxRelDiff(before, after map[string]*graph.Tensor) (float64, string) {
 		if a == nil || a.Len() != b.Len() {
 			return math.Inf(1), name
 		}
-		bf, err1 := b.AsFloat32()
-		af, err2 := a.AsFloat32()
+		bf, err1 := asFloat64(b)
+		af, err2 := asFloat64(a)
 		if err1 != nil || err2 != nil {
 			continue
 		}
 		var diff, mag float64
 		for i := range bf {
-			diff = math.Max(diff, math.Abs(float64(af[i])-float64(bf[i])))
-			mag = math.Max(mag, math.Abs(float64(bf[i])))
+			if !math.IsInf(bf[i], 0) && !math.IsNaN(bf[i]) {
+				mag = math.Max(mag, math.Abs(bf[i]))
+			}
+			if bf[i] == af[i] || math.IsNaN(bf[i]) && math.IsNaN(af[i]) {
+				continue // the same number, infinity or NaN (a Sqrt of a negative input)
+			}
+			diff = math.Max(diff, math.Abs(af[i]-bf[i]))
 		}
 		if math.IsNaN(diff) {
 			return math.Inf(1), name
@@ -156,6 +172,10 @@ func (v *Verifier) inputsFor(m *graph.Model) (map[string]*graph.Tensor, error) {
 			for i := range d {
 				d[i] = float32(r.Float64()*2 - 1)
 			}
+		case []float64:
+			for i := range d {
+				d[i] = r.Float64()*2 - 1
+			}
 		case []int64:
 			for i := range d {
 				d[i] = int64(r.IntN(4))
@@ -177,6 +197,23 @@ func (v *Verifier) inputsFor(m *graph.Model) (map[string]*graph.Tensor, error) {
 			return nil, fmt.Errorf("verification: cannot make %s values for input %q", t.DType.Short(), in.Name)
 		}
 		out[in.Name] = t
+	}
+	return out, nil
+}
+
+// asFloat64 reads a numeric tensor as float64 (float64 data as it is, so
+// a double model's outputs are compared in their own precision).
+func asFloat64(t *graph.Tensor) ([]float64, error) {
+	if d, ok := t.Data().([]float64); ok {
+		return d, nil
+	}
+	f, err := t.AsFloat32()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float64, len(f))
+	for i, v := range f {
+		out[i] = float64(v)
 	}
 	return out, nil
 }

@@ -46,6 +46,11 @@ var unchanged = map[string]bool{
 	"QuantizeLinear": true, "DequantizeLinear": true, "DynamicQuantizeLinear": true, "MatMulInteger": true,
 	"ConvInteger": true, "QLinearConv": true, "QLinearMatMul": true, "Einsum": true, "Mish": true,
 	"ThresholdedRelu": true, "Celu": true,
+	// Changed before opset 7 only (upgrade_legacy.go), or since then only in types
+	// or by an attribute whose default is the old behaviour (DepthToSpace's
+	// mode, the recurrent ops' layout).
+	"LRN": true, "DepthToSpace": true, "SpaceToDepth": true, "GRU": true, "LSTM": true, "RNN": true,
+	"LpNormalization": true,
 }
 
 // irFor is the IR version an opset needs.
@@ -71,19 +76,23 @@ func upgradeOpset(m *graph.Model, to int64, c *Change) error {
 	if to < from {
 		return fmt.Errorf("the model is at opset %d; downgrading to %d is not supported", from, to)
 	}
-	if from < 7 {
-		return fmt.Errorf("the model is at opset %d; upgrading from below 7 is not supported", from)
-	}
 	if to == from {
 		return nil
 	}
 	g := m.Graph
 	// Check everything first, so a refusal leaves the model as it was.
 	for _, n := range g.Nodes {
-		if !graph.IsStandardDomain(n.Domain) || unchanged[n.OpType] || upgraders[n.OpType] != nil {
+		if !graph.IsStandardDomain(n.Domain) || unchanged[n.OpType] || upgraders[n.OpType] != nil || from < 10 && experimentalOps[n.OpType] {
 			continue
 		}
 		return fmt.Errorf("cannot upgrade node %s from opset %d to %d: no rule for %s", n, from, to, n.OpType)
+	}
+	if from < 10 {
+		// Opset-7 forms of older ops, standard ops for experimental ones
+		// (upgrade_legacy.go); planned whole before anything changes.
+		if err := upgradeLegacy(m, from, c); err != nil {
+			return err
+		}
 	}
 	half := kernels.HalfTypes(m) // bounds moved into inputs take the data's type
 	for _, n := range append([]*graph.Node(nil), g.Nodes...) {
@@ -221,6 +230,7 @@ var upgraders = map[string]upgrader{
 	},
 	"Softmax":    softmaxUpgrader,
 	"LogSoftmax": softmaxUpgrader,
+	"Hardmax":    softmaxUpgrader,
 	"BatchNormalization": func(g *graph.Graph, n *graph.Node, from, to int64) (bool, error) {
 		if sp, err := n.AttrInt("spatial", 1); err != nil || sp != 1 {
 			return false, fmt.Errorf("spatial=0 BatchNormalization has no equivalent from opset 9")

@@ -203,8 +203,14 @@ func newValue(t *graph.Tensor, own bool) (ort.Value, error) {
 			d = slices.Clone(d)
 		}
 		return ort.NewTensor(s, d)
+	case graph.Double:
+		d := t.Data().([]float64)
+		if own {
+			d = slices.Clone(d)
+		}
+		return ort.NewTensor(s, d)
 	}
-	return nil, fmt.Errorf("only float32, int64 and int32 tensors are supported, got %s", t.DType.Short())
+	return nil, fmt.Errorf("only float32, float64, int64 and int32 tensors are supported, got %s", t.DType.Short())
 }
 
 // Bound is a session whose inputs and outputs are ORT tensors made once, so
@@ -287,6 +293,10 @@ func toTensor(o ort.Value) (*graph.Tensor, error) {
 		out := graph.NewTensor(graph.Int32, dims(t.GetShape()))
 		copy(out.Data().([]int32), t.GetData())
 		return out, nil
+	case *ort.Tensor[float64]:
+		out := graph.NewTensor(graph.Double, dims(t.GetShape()))
+		copy(out.Data().([]float64), t.GetData())
+		return out, nil
 	}
-	return nil, fmt.Errorf("not a float32, int32 or int64 tensor")
+	return nil, fmt.Errorf("not a float32, float64, int32 or int64 tensor")
 }
