@@ -94,3 +94,35 @@ func TestLpNormMatchesORT(t *testing.T) {
 	}
 	checkOps(t, cases, 2e-6)
 }
+
+// TestOpset24OpsMatchORT: Swish (alpha 1 and not) and TensorScatter (linear
+// and circular, write indices or none, the sequence axis second-last and
+// third-last, float and int64) against ONNX Runtime.
+func TestOpset24OpsMatchORT(t *testing.T) {
+	s := graph.AttrStringOf
+	x := rnd(11, 2, 3, 40)
+	var cases []opCase
+	for _, alpha := range []float32{1, 0.75} {
+		cases = append(cases, opCase{name: "Swish", op: "Swish", opset: 24, attrs: []*onnxpb.AttributeProto{af("alpha", alpha)}, inputs: []opInput{fin(x)}, outputs: []string{"y"}})
+	}
+	past := rnd(12, 2, 3, 8, 4)                                   // [batch, heads, max_seq, head_dim]
+	upd := rnd(13, 2, 3, 3, 4)                                    // 3 new positions
+	pastMid := rnd(14, 2, 8, 3, 4)                                // sequence on axis 1
+	updMid := rnd(15, 2, 2, 3, 4)                                 //
+	pastInt := i64([]int{2, 5, 2}, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10) // int64, axis -2
+	pastInt = i64([]int{2, 5, 2}, append(pastInt.Int64s(), pastInt.Int64s()...)...)
+	updInt := i64([]int{2, 2, 2}, -1, -2, -3, -4, -5, -6, -7, -8)
+	for _, mode := range []string{"linear", "circular"} {
+		writes := i64([]int{2}, 5, 2)
+		if mode == "circular" {
+			writes = i64([]int{2}, 7, 1) // batch row 0 wraps around
+		}
+		attrs := []*onnxpb.AttributeProto{s("mode", mode)}
+		cases = append(cases,
+			opCase{name: "TensorScatter " + mode, op: "TensorScatter", opset: 24, attrs: attrs, inputs: []opInput{fin(past), fin(upd), fin(writes)}, outputs: []string{"y"}},
+			opCase{name: "TensorScatter " + mode + " axis 1", op: "TensorScatter", opset: 24, attrs: append(attrs, ai("axis", 1)), inputs: []opInput{fin(pastMid), fin(updMid), fin(writes)}, outputs: []string{"y"}},
+			opCase{name: "TensorScatter " + mode + " int64", op: "TensorScatter", opset: 24, attrs: attrs, inputs: []opInput{fin(pastInt), fin(updInt), fin(i64([]int{2}, 3, 0))}, outputs: []string{"y"}, types: []graph.DataType{graph.Int64}})
+	}
+	cases = append(cases, opCase{name: "TensorScatter no indices", op: "TensorScatter", opset: 24, inputs: []opInput{fin(past), fin(upd)}, outputs: []string{"y"}})
+	checkOps(t, cases, 2e-6)
+}
