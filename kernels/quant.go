@@ -236,6 +236,30 @@ func dequantizeFrom[T uint8 | int8 | uint16 | int16 | int32](vals []float32, src
 			vec.Dequantize(vals[s:e], src[s:e], qp.zp[0], qp.scale[0])
 			return
 		}
+		if qp.at.mode == 1 {
+			// Per axis: runs of inner elements share their parameters (a
+			// conv weight's output channel), taken a run at a time rather
+			// than looked up per element (ResNet-50's weights folded at
+			// session compile: 0.43 s of a convert's 2.1).
+			in, dim := qp.at.inner, qp.at.dim
+			k, c := (s/in)%dim, s%in
+			for i := s; i < e; {
+				j := min(e, i+in-c)
+				if j-i >= 8 {
+					vec.Dequantize(vals[i:j], src[i:j], qp.zp[k], qp.scale[k])
+				} else {
+					zp, sc := qp.zp[k], qp.scale[k]
+					for t := i; t < j; t++ {
+						vals[t] = float32(int32(src[t])-zp) * sc
+					}
+				}
+				i, c = j, 0
+				if k++; k == dim {
+					k = 0
+				}
+			}
+			return
+		}
 		for i := s; i < e; i++ {
 			k := qp.at.of(i)
 			vals[i] = float32(int32(src[i])-qp.zp[k]) * qp.scale[k]

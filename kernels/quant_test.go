@@ -174,3 +174,55 @@ func castTo(dt graph.DataType, v int64) int64 {
 	}
 	return int64(int16(v))
 }
+
+// TestDequantizePerAxisRuns: per-axis DequantizeLinear, taken a run of
+// inner elements at a time, gives the bits of the per-element formula on
+// every axis of a tensor large enough to split at 2 threads (chunks end
+// inside runs), for 8- and 16-bit and int32 inputs.
+func TestDequantizePerAxisRuns(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	shape := []int{67, 33, 31} // 8 chunks at 2 threads, none ending on a run
+	for _, dt := range []graph.DataType{graph.Int8, graph.Uint8, graph.Int16, graph.Int32} {
+		x := graph.NewTensor(dt, shape)
+		q := make([]int64, x.Len())
+		for i := range q {
+			q[i] = int64(r.IntN(200)) - 100
+			if dt == graph.Uint8 {
+				q[i] += 100
+			}
+		}
+		StoreInt64s(x, q)
+		for axis := range shape {
+			n := shape[axis]
+			scale := make([]float32, n)
+			zps := make([]int64, n)
+			for i := range scale {
+				scale[i] = 0.01 + r.Float32()
+				zps[i] = int64(r.IntN(7)) - 3
+				if dt == graph.Uint8 {
+					zps[i] += 3
+				}
+				if dt == graph.Int32 {
+					zps[i] = 0
+				}
+			}
+			zp := graph.NewTensor(dt, []int{n})
+			StoreInt64s(zp, zps)
+			out, err := runOpThreads(2, "DequantizeLinear", []*onnxpb.AttributeProto{graph.AttrIntOf("axis", int64(axis))}, x, graph.Float32Tensor([]int{n}, scale), zp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inner := 1
+			for _, d := range shape[axis+1:] {
+				inner *= d
+			}
+			got := out[0].Float32s()
+			for i, v := range q {
+				k := i / inner % n
+				if want := float32(int32(v)-int32(zps[k])) * scale[k]; got[i] != want {
+					t.Fatalf("%s axis %d: y[%d] = %g, want %g", dt.Short(), axis, i, got[i], want)
+				}
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package passes
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/graph/onnxpb"
 	"github.com/onnxq/onnxq/internal/testdata"
+	"github.com/onnxq/onnxq/kernels"
 	"github.com/onnxq/onnxq/testmodels"
 )
 
@@ -540,6 +542,47 @@ func TestFoldLeavesRandomAndSequences(t *testing.T) {
 	for _, v := range g.Initializers {
 		if v.Const.DType == graph.SequenceOf {
 			t.Fatalf("initializer %q holds a sequence", v.Name)
+		}
+	}
+}
+
+// TestQuantizeTensorPerChannelRuns: per-channel quantization, a channel's
+// run at a time, gives the per-element formula's codes on every axis, for
+// typed outputs and the 4-bit ones stored through int64.
+func TestQuantizeTensorPerChannelRuns(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 5))
+	shape := []int{5, 3, 4, 2}
+	x := make([]float32, graph.Numel(shape))
+	for i := range x {
+		x[i] = float32(r.NormFloat64() * 3)
+	}
+	w := graph.Float32Tensor(shape, x)
+	for _, dt := range []graph.DataType{graph.Int8, graph.Uint8, graph.Int16, graph.Int32, graph.Int4} {
+		lo, hi, _ := kernels.QuantRange(dt)
+		for axis := range shape {
+			n := shape[axis]
+			enc := &Encoding{DType: dt, Axis: axis, Scale: make([]float32, n), ZeroPoint: make([]int64, n)}
+			for i := range enc.Scale {
+				enc.Scale[i] = 0.05 + r.Float32()/10
+				if dt == graph.Uint8 {
+					enc.ZeroPoint[i] = 128
+				}
+			}
+			q, err := QuantizeTensor(w, enc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := q.AsFloat32()
+			if err != nil {
+				t.Fatal(err)
+			}
+			inner := graph.Numel(shape[axis+1:])
+			for i, v := range x {
+				k := i / inner % n
+				if want := kernels.QuantizeValue(v, enc.Scale[k], int32(enc.ZeroPoint[k]), lo, hi); got[i] != float32(want) {
+					t.Fatalf("%s axis %d: code %d = %g, want %d", dt.Short(), axis, i, got[i], want)
+				}
+			}
 		}
 	}
 }

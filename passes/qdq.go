@@ -234,15 +234,48 @@ func QuantizeTensor(t *graph.Tensor, enc *Encoding) (*graph.Tensor, error) {
 	if enc.BlockSize > 0 && (enc.Axis < 0 || enc.Axis >= t.Rank() || graph.Numel(enc.ScaleShape) != len(enc.Scale)) {
 		return nil, fmt.Errorf("blocked scales %v do not fit %v", enc.ScaleShape, t.Shape)
 	}
-	at := enc.ScaleIndex(t.Shape)
 	out := graph.NewTensor(enc.DType, t.Shape)
-	vals := make([]int64, len(x))
+	switch d := out.Data().(type) {
+	case []int8:
+		quantizeValues(d, x, enc, t.Shape, lo, hi)
+	case []uint8:
+		quantizeValues(d, x, enc, t.Shape, lo, hi)
+	case []int16:
+		quantizeValues(d, x, enc, t.Shape, lo, hi)
+	case []uint16:
+		quantizeValues(d, x, enc, t.Shape, lo, hi)
+	case []int32:
+		quantizeValues(d, x, enc, t.Shape, lo, hi)
+	default: // 4-bit and wider types: stored through int64
+		vals := make([]int64, len(x))
+		quantizeValues(vals, x, enc, t.Shape, lo, hi)
+		kernels.StoreInt64s(out, vals)
+	}
+	return out, nil
+}
+
+// quantizeValues quantizes x into dst element by element (QuantizeValue's
+// float64 formula). Per channel it takes a channel's run of elements at a
+// time, without a lookup per element (ResNet-50's 25.6 M weights).
+func quantizeValues[T int8 | uint8 | int16 | uint16 | int32 | int64](dst []T, x []float32, enc *Encoding, shape []int, lo, hi float64) {
+	if enc.PerChannel() && enc.BlockSize == 0 {
+		inner, dim := graph.Numel(shape[enc.Axis+1:]), shape[enc.Axis]
+		for i, k := 0, 0; i < len(x); i += inner {
+			sc, zp := enc.Scale[k], int32(enc.ZeroPoint[k])
+			for j := i; j < i+inner; j++ {
+				dst[j] = T(kernels.QuantizeValue(x[j], sc, zp, lo, hi))
+			}
+			if k++; k == dim {
+				k = 0
+			}
+		}
+		return
+	}
+	at := enc.ScaleIndex(shape)
 	for i, v := range x {
 		k := at(i)
-		vals[i] = int64(kernels.QuantizeValue(v, enc.Scale[k], int32(enc.ZeroPoint[k]), lo, hi))
+		dst[i] = T(kernels.QuantizeValue(v, enc.Scale[k], int32(enc.ZeroPoint[k]), lo, hi))
 	}
-	kernels.StoreInt64s(out, vals)
-	return out, nil
 }
 
 // quantizeBias computes the int32 bias of a layer: scale_b = s_in * s_w (per
