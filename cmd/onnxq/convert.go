@@ -78,7 +78,7 @@ func convertFlags() []convertFlag {
 			c.Output = cmd.String("output")
 			return nil
 		}},
-		str("calib", "calib.path", "calibration data: a folder of .npy/.bin/.png/.jpg, per-input subfolders, or a list file", "", func(c *overrides.Config) *string { return &c.Calib.Path }),
+		str("calib", "calib.path", "calibration data: a folder of .npy/.pb/.bin/.png/.jpg, per-input or per-sample subfolders (an ONNX model folder's test_data_set_N), or a list file", "", func(c *overrides.Config) *string { return &c.Calib.Path }),
 		num("calib-size", "calib.size", "use at most N samples (sorted order)", 0, func(c *overrides.Config) *int { return &c.Calib.Size }),
 		str("observer", "observer.kind", "minmax, percentile, entropy or mse", d.Observer.Kind, func(c *overrides.Config) *string { return &c.Observer.Kind }),
 		flt("percentile", "observer.percentile", "for --observer percentile", d.Observer.Percentile, func(c *overrides.Config) *float64 { return &c.Observer.Percentile }),

@@ -213,6 +213,22 @@ func TestRunCommand(t *testing.T) {
 	if code, _, errOut := runCLI("run", model, "--input", in, "-o", out); code != 0 {
 		t.Errorf("bare input: exit %d %s", code, errOut)
 	}
+	// And a serialized TensorProto (the ONNX test data's input_0.pb).
+	b, err := proto.Marshal(x.ToProto())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb := filepath.Join(dir, "input_0.pb")
+	if err := os.WriteFile(pb, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pbOut := filepath.Join(dir, "pbout")
+	if code, _, errOut := runCLI("run", model, "--input", pb, "-o", pbOut); code != 0 {
+		t.Fatalf("a .pb input: exit %d %s", code, errOut)
+	}
+	if got, err := npy.ReadFile(filepath.Join(pbOut, "logits.npy")); err != nil || fmt.Sprint(got.Float32s()) != fmt.Sprint(want["logits"].Float32s()) {
+		t.Errorf("a .pb input: %v %v", got, err)
+	}
 }
 
 func TestRunErrors(t *testing.T) {

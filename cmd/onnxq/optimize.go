@@ -12,7 +12,6 @@ import (
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/atomicfile"
-	"github.com/onnxq/onnxq/npy"
 	"github.com/onnxq/onnxq/passes"
 	"github.com/urfave/cli/v3"
 )
@@ -30,7 +29,7 @@ func optimizeCommand() *cli.Command {
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output model path (required)"},
 			&cli.StringFlag{Name: "passes", Value: "default", Usage: "comma-separated passes; `onnxq passes` lists them"},
 			&cli.BoolFlag{Name: "verify", Usage: "run the model before and after each float pass and fail if an output moves beyond the pass's tolerance"},
-			&cli.StringSliceFlag{Name: "verify-input", Usage: "NAME=FILE.npy: a verification input (others are seeded)"},
+			&cli.StringSliceFlag{Name: "verify-input", Usage: "NAME=FILE.npy (or .pb): a verification input (others are seeded)"},
 			&cli.StringSliceFlag{Name: "input-shape", Usage: "NAME=D1,D2,...: the shape of a seeded verification input with symbolic dims"},
 			&cli.StringFlag{Name: "report", Usage: "write what each pass changed as JSON"},
 			&cli.IntFlag{Name: "opset", Usage: "target of upgrade-opset (default 21)"},
@@ -111,7 +110,7 @@ func verifier(inputs, shapes []string) (*passes.Verifier, error) {
 		if !ok {
 			return nil, usageError("optimize: --verify-input %q is not NAME=FILE.npy", spec)
 		}
-		t, err := npy.ReadFile(file)
+		t, err := readTensorFile(file)
 		if err != nil {
 			return nil, failed(fmt.Errorf("--verify-input %s: %w", name, err))
 		}

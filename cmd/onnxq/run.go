@@ -21,14 +21,14 @@ import (
 func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "run",
-		Usage:     "run a model with onnxq's CPU kernels on .npy inputs",
+		Usage:     "run a model with onnxq's CPU kernels on .npy (or TensorProto .pb) inputs",
 		ArgsUsage: "MODEL",
 		Description: "Runs the forward pass and writes each output as DIR/<output name>.npy.\n\n" +
 			"   onnxq run model.onnx --input x=img.npy --output-dir out/\n" +
 			"   onnxq run model.onnx --input img.npy --output-dir out/ --repeat 20 --timing --threads 1\n" +
 			"   onnxq run model.onnx --input img.npy --repeat 10 --profile trace.json",
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "input", Aliases: []string{"i"}, Usage: "an input as NAME=FILE.npy (just FILE.npy for a one-input model); repeat for more"},
+			&cli.StringSliceFlag{Name: "input", Aliases: []string{"i"}, Usage: "an input as NAME=FILE.npy or NAME=FILE.pb (just the file for a one-input model); repeat for more"},
 			&cli.StringFlag{Name: "output-dir", Aliases: []string{"o"}, Usage: "folder for the outputs (created if missing)"},
 			&cli.IntFlag{Name: "threads", Usage: "threads for the kernels (0: all cores)"},
 			&cli.IntFlag{Name: "repeat", Value: 1, Usage: "run the forward pass N times (after one warm-up when N > 1)"},
@@ -174,7 +174,7 @@ func readInputs(s *kernels.Session, specs []string) (map[string]*graph.Tensor, e
 		if _, dup := inputs[name]; dup {
 			return nil, fmt.Errorf("--input %q: input %q given twice", spec, name)
 		}
-		t, err := npy.ReadFile(file)
+		t, err := readTensorFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("--input %s: %w", name, err)
 		}
@@ -195,4 +195,14 @@ func fileName(name string) string {
 		return n
 	}
 	return "output"
+}
+
+// readTensorFile reads a tensor from a .npy file or, by its extension, from
+// a .pb file holding a serialized TensorProto (the ONNX test data's
+// input_0.pb).
+func readTensorFile(path string) (*graph.Tensor, error) {
+	if strings.EqualFold(filepath.Ext(path), ".pb") {
+		return graph.ReadTensorFile(path)
+	}
+	return npy.ReadFile(path)
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -173,6 +174,8 @@ func (s *fileSource) read(f file) (*graph.Tensor, error) {
 	switch kindOf(f.path) {
 	case kindNpy:
 		return npy.ReadFile(f.path)
+	case kindPB:
+		return graph.ReadTensorFile(f.path)
 	case kindRaw:
 		b, err := os.ReadFile(f.path)
 		if err != nil {
@@ -186,7 +189,7 @@ func (s *fileSource) read(f file) (*graph.Tensor, error) {
 	case kindImage:
 		return loadImage(f.path, s.inputFor(f.input), s.opt.Image)
 	}
-	return nil, fmt.Errorf("%s: not a .npy, .bin/.raw, .png or .jpg file", f.path)
+	return nil, fmt.Errorf("%s: not a .npy, .pb, .bin/.raw, .png or .jpg file", f.path)
 }
 
 func (s *fileSource) inputFor(name string) Input {
@@ -203,6 +206,7 @@ type kind int
 const (
 	kindOther kind = iota
 	kindNpy
+	kindPB // a serialized TensorProto: the ONNX test data's input_N.pb
 	kindRaw
 	kindImage
 )
@@ -211,6 +215,8 @@ func kindOf(path string) kind {
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".npy":
 		return kindNpy
+	case ".pb":
+		return kindPB
 	case ".bin", ".raw":
 		return kindRaw
 	case ".png", ".jpg", ".jpeg":
@@ -244,7 +250,7 @@ func Open(path string, inputs []Input, opt Options) (Source, error) {
 		return nil, err
 	}
 	if len(s.samples) == 0 {
-		return nil, fmt.Errorf("calibration data %s holds no samples (.npy, .bin/.raw, .png, .jpg)", path)
+		return nil, fmt.Errorf("calibration data %s holds no samples (.npy, .pb, .bin/.raw, .png, .jpg)", path)
 	}
 	if opt.Limit > 0 && len(s.samples) > opt.Limit {
 		s.samples = s.samples[:opt.Limit]
@@ -288,7 +294,10 @@ func (s *fileSource) fromDir(dir string) error {
 			return nil
 		}
 		if st, err := os.Stat(filepath.Join(dir, s.inputs[0].Name)); err != nil || !st.IsDir() {
-			return nil // an empty folder: Open reports that it holds no samples
+			// A folder of sample folders (the ONNX test data's
+			// test_data_set_N), or an empty one: Open reports that.
+			_, err := s.fromSampleDirs(dir)
+			return err
 		}
 	}
 	if ok, err := s.fromSampleDirs(dir); ok || err != nil {
@@ -347,7 +356,18 @@ func (s *fileSource) fromSampleDirs(dir string) (bool, error) {
 		byInput := map[string]string{}
 		for _, f := range files {
 			base := filepath.Base(f)
-			byInput[strings.TrimSuffix(base, filepath.Ext(base))] = f
+			name := strings.TrimSuffix(base, filepath.Ext(base))
+			if kindOf(f) == kindPB {
+				// The ONNX test data's layout (test_data_set_0/input_0.pb,
+				// output_0.pb): input_K is the model's K-th input, the
+				// expected outputs are not samples.
+				if k, ok := testDataIndex(name, "input_"); ok && k < len(s.inputs) && !s.isInput(name) {
+					name = s.inputs[k].Name
+				} else if _, ok := testDataIndex(name, "output_"); ok && !s.isInput(name) {
+					continue
+				}
+			}
+			byInput[name] = f
 		}
 		if i == 0 && len(files) == 0 {
 			return false, nil // sub holds no data files: not this layout
@@ -372,6 +392,25 @@ func (s *fileSource) fromSampleDirs(dir string) (bool, error) {
 		s.samples = append(s.samples, smp)
 	}
 	return len(s.samples) > 0, nil
+}
+
+// testDataIndex reads K from a test data file's base name prefixK.
+func testDataIndex(name, prefix string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, prefix)
+	if !ok || rest == "" {
+		return 0, false
+	}
+	k, err := strconv.Atoi(rest)
+	return k, err == nil && k >= 0
+}
+
+func (s *fileSource) isInput(name string) bool {
+	for _, in := range s.inputs {
+		if in.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func names(in []Input) string {
@@ -453,6 +492,12 @@ func (s *fileSource) check() error {
 					return err
 				}
 				dt, shape = h.DType, h.Shape
+			case kindPB:
+				t, err := graph.ReadTensorFile(f.path) // no header to read alone: the whole message
+				if err != nil {
+					return err
+				}
+				dt, shape = t.DType, t.Shape
 			case kindRaw:
 				if s.opt.RawType == graph.Undefined || s.opt.RawShape == nil {
 					return fmt.Errorf("%s: raw files need a declared shape and type", f.path)
@@ -472,7 +517,7 @@ func (s *fileSource) check() error {
 				}
 				dt = graph.Float
 			default:
-				return fmt.Errorf("%s: not a .npy, .bin/.raw, .png or .jpg file", f.path)
+				return fmt.Errorf("%s: not a .npy, .pb, .bin/.raw, .png or .jpg file", f.path)
 			}
 			if err := fits(f.path, in, dt, shape); err != nil {
 				return err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/npy"
+	"google.golang.org/protobuf/proto"
 )
 
 var imgInput = []Input{{Name: "x", DType: graph.Float, Dims: []int64{1, 3, 4, 6}}}
@@ -267,5 +268,64 @@ func TestReadAhead(t *testing.T) {
 				t.Fatalf("pass %d: %s", pass, e)
 			}
 		}
+	}
+}
+
+// writePB writes x as a serialized TensorProto.
+func writePB(t *testing.T, path string, x *graph.Tensor) {
+	t.Helper()
+	b, err := proto.Marshal(x.ToProto())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestONNXTestDataLayout: a model folder of the ONNX model zoo (model.onnx
+// beside test_data_set_N/input_K.pb and output_K.pb) is a calibration set:
+// a sample per folder, input_K the K-th input, the outputs left out; a lone
+// .pb file is one sample, and a .pb of the wrong shape is refused by name.
+func TestONNXTestDataLayout(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "model.onnx"), []byte("not read"), 0o644)
+	inputs := []Input{{Name: "image", DType: graph.Float, Dims: []int64{1, 2}}, {Name: "scale", DType: graph.Int64, Dims: []int64{1}}}
+	for i := 0; i < 3; i++ {
+		set := filepath.Join(dir, fmt.Sprintf("test_data_set_%d", i))
+		writePB(t, filepath.Join(set, "input_0.pb"), graph.Float32Tensor([]int{1, 2}, []float32{float32(i), 1}))
+		writePB(t, filepath.Join(set, "input_1.pb"), graph.Int64Tensor([]int{1}, []int64{int64(10 + i)}))
+		writePB(t, filepath.Join(set, "output_0.pb"), graph.Float32Tensor([]int{3}, []float32{1, 2, 3}))
+	}
+	src, err := Open(dir, inputs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := src.Sample(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.Len() != 3 || s["image"].Float32s()[0] != 2 || s["scale"].Int64s()[0] != 12 {
+		t.Errorf("len %d, sample 2: %v %v", src.Len(), s["image"], s["scale"])
+	}
+	one := []Input{inputs[0]}
+	src, err = Open(filepath.Join(dir, "test_data_set_1", "input_0.pb"), one, Options{})
+	if err != nil || src.Len() != 1 {
+		t.Fatalf("a lone .pb: %v", err)
+	}
+	// One input: the sample folders still give the samples.
+	only := t.TempDir()
+	for i := 0; i < 2; i++ {
+		writePB(t, filepath.Join(only, fmt.Sprintf("test_data_set_%d", i), "input_0.pb"), graph.Float32Tensor([]int{1, 2}, []float32{5, 6}))
+	}
+	if src, err = Open(only, one, Options{}); err != nil || src.Len() != 2 {
+		t.Fatalf("one input: %v", err)
+	}
+	writePB(t, filepath.Join(only, "test_data_set_1", "input_0.pb"), graph.Float32Tensor([]int{2, 2}, []float32{5, 6, 7, 8}))
+	if _, err := Open(only, one, Options{}); err == nil || !strings.Contains(err.Error(), `input_0.pb: input "image" expects shape [1 2], the file holds [2 2]`) {
+		t.Errorf("wrong shape: %v", err)
 	}
 }
