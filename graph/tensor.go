@@ -207,6 +207,33 @@ func (t *Tensor) Clone() *Tensor {
 	return c
 }
 
+// AsFloat64 converts any real numeric tensor to float64 values, always a copy:
+// float64 and 32- and 64-bit integers exactly, other types through AsFloat32.
+func (t *Tensor) AsFloat64() ([]float64, error) {
+	out := make([]float64, t.Len())
+	switch d := t.Data().(type) {
+	case []float64:
+		copy(out, d)
+	case []int64:
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+	case []int32:
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+	default:
+		f, err := t.AsFloat32()
+		if err != nil {
+			return nil, err
+		}
+		for i, v := range f {
+			out[i] = float64(v)
+		}
+	}
+	return out, nil
+}
+
 // AsFloat32 converts any real numeric tensor to float32 values (a copy, except for
 // float32 tensors, whose data is returned as is).
 func (t *Tensor) AsFloat32() ([]float32, error) {

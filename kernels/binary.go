@@ -365,8 +365,9 @@ func newPow(*NodeInfo) (Kernel, error) {
 			}
 			return one(out), nil
 		case graph.Double, graph.Int32, graph.Int64:
-			xf, yf := toFloat64s(x), toFloat64s(y)
-			if xf == nil || yf == nil {
+			xf, err1 := x.AsFloat64()
+			yf, err2 := y.AsFloat64()
+			if err1 != nil || err2 != nil {
 				return nil, fmt.Errorf("Pow on %s^%s is not supported", x.DType.Short(), y.DType.Short())
 			}
 			tmp := make([]float64, graph.Numel(os))
@@ -388,29 +389,6 @@ func newPow(*NodeInfo) (Kernel, error) {
 		}
 		return nil, fmt.Errorf("Pow on %s is not supported", x.DType.Short())
 	}), nil
-}
-
-func toFloat64s(t *graph.Tensor) []float64 {
-	out := make([]float64, t.Len())
-	switch d := t.Data().(type) {
-	case []float32:
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-	case []float64:
-		copy(out, d)
-	case []int32:
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-	case []int64:
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-	default:
-		return nil
-	}
-	return out
 }
 
 // newVariadic handles Max, Min, Sum and Mean over any number of inputs of one

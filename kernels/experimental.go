@@ -112,20 +112,19 @@ func init() {
 		scale := a.Float("scale", 1)
 		return func(dst, src []float32) { vec.MulScalar(dst, src, scale) }, nil
 	})
-	unaryFloat("ScaledTanh", 1, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
+	unaryFloat("ScaledTanh", 1, scaledActivation(vec.Tanh))
+	unaryFloat("ParametricSoftplus", 1, scaledActivation(vec.Softplus))
+}
+
+// scaledActivation is alpha * act(beta * x), ScaledTanh's and
+// ParametricSoftplus's form (alpha and beta 1 by default).
+func scaledActivation(act func(dst, x []float32)) func(*attrs, *NodeInfo) (sliceFn, error) {
+	return func(a *attrs, _ *NodeInfo) (sliceFn, error) {
 		alpha, beta := a.Float("alpha", 1), a.Float("beta", 1)
 		return func(dst, src []float32) {
 			vec.MulScalar(dst, src, beta)
-			vec.Tanh(dst, dst)
+			act(dst, dst)
 			vec.MulScalar(dst, dst, alpha)
 		}, nil
-	})
-	unaryFloat("ParametricSoftplus", 1, func(a *attrs, _ *NodeInfo) (sliceFn, error) {
-		alpha, beta := a.Float("alpha", 1), a.Float("beta", 1)
-		return func(dst, src []float32) {
-			vec.MulScalar(dst, src, beta)
-			vec.Softplus(dst, dst)
-			vec.MulScalar(dst, dst, alpha)
-		}, nil
-	})
+	}
 }

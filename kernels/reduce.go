@@ -146,21 +146,8 @@ func newReduce(op string) Factory {
 	}
 }
 
-// asFloat64s reads any real tensor as float64 values.
-func asFloat64s(t *graph.Tensor) ([]float64, error) {
-	if v := toFloat64s(t); v != nil {
-		return v, nil
-	}
-	f, err := t.AsFloat32()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]float64, len(f))
-	for i, v := range f {
-		out[i] = float64(v)
-	}
-	return out, nil
-}
+// asFloat64s reads any real tensor as float64 values (a copy).
+func asFloat64s(t *graph.Tensor) ([]float64, error) { return t.AsFloat64() }
 
 // storeFloat64s writes float64 values into a tensor of any real type.
 func storeFloat64s(t *graph.Tensor, v []float64) error {

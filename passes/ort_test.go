@@ -138,8 +138,8 @@ func TestLegacyUpgradeRunsInORT(t *testing.T) {
 		}
 		ran++
 		for out, w := range want {
-			wf, err1 := asFloat64(w)
-			gf, err2 := asFloat64(got[out])
+			wf, err1 := w.AsFloat64()
+			gf, err2 := got[out].AsFloat64()
 			if err1 != nil || err2 != nil || len(wf) != len(gf) {
 				t.Errorf("%s: output %q: %v %v, %d values against %d", name, out, err1, err2, len(gf), len(wf))
 				continue

@@ -112,8 +112,8 @@ func maxRelDiff(before, after map[string]*graph.Tensor) (float64, string) {
 		if a == nil || a.Len() != b.Len() {
 			return math.Inf(1), name
 		}
-		bf, err1 := asFloat64(b)
-		af, err2 := asFloat64(a)
+		bf, err1 := b.AsFloat64()
+		af, err2 := a.AsFloat64()
 		if err1 != nil || err2 != nil {
 			continue
 		}
@@ -197,23 +197,6 @@ func (v *Verifier) inputsFor(m *graph.Model) (map[string]*graph.Tensor, error) {
 			return nil, fmt.Errorf("verification: cannot make %s values for input %q", t.DType.Short(), in.Name)
 		}
 		out[in.Name] = t
-	}
-	return out, nil
-}
-
-// asFloat64 reads a numeric tensor as float64 (float64 data as it is, so
-// a double model's outputs are compared in their own precision).
-func asFloat64(t *graph.Tensor) ([]float64, error) {
-	if d, ok := t.Data().([]float64); ok {
-		return d, nil
-	}
-	f, err := t.AsFloat32()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]float64, len(f))
-	for i, v := range f {
-		out[i] = float64(v)
 	}
 	return out, nil
 }

@@ -104,8 +104,8 @@ func TestUpgradeLegacyModels(t *testing.T) {
 				// PyTorch's old test data hold uninitialized memory (1e198
 				// next to 7e-310, which runs flush to 0).
 				for name, w := range want {
-					wf, err1 := asFloat64(w)
-					gf, err2 := asFloat64(got[name])
+					wf, err1 := w.AsFloat64()
+					gf, err2 := got[name].AsFloat64()
 					if err1 != nil || err2 != nil || len(wf) != len(gf) {
 						t.Fatalf("output %q: %v %v, %d values against %d", name, err1, err2, len(gf), len(wf))
 					}
