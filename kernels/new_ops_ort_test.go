@@ -3,6 +3,7 @@
 package kernels
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
@@ -124,5 +125,34 @@ func TestOpset24OpsMatchORT(t *testing.T) {
 			opCase{name: "TensorScatter " + mode + " int64", op: "TensorScatter", opset: 24, attrs: attrs, inputs: []opInput{fin(pastInt), fin(updInt), fin(i64([]int{2}, 3, 0))}, outputs: []string{"y"}, types: []graph.DataType{graph.Int64}})
 	}
 	cases = append(cases, opCase{name: "TensorScatter no indices", op: "TensorScatter", opset: 24, inputs: []opInput{fin(past), fin(upd)}, outputs: []string{"y"}})
+	checkOps(t, cases, 2e-6)
+}
+
+// TestLpPoolMatchesORT: LpPool (p 2 and 3, strides, pads, auto_pad, and at
+// opset 18 ceil_mode and dilations; 1-D and 2-D) and GlobalLpPool against
+// ONNX Runtime.
+func TestLpPoolMatchesORT(t *testing.T) {
+	ints := graph.AttrIntsOf
+	x := rnd(21, 2, 3, 9, 11)
+	x1 := rnd(22, 2, 3, 13)
+	var cases []opCase
+	for _, p := range []int64{2, 3} {
+		for _, c := range []struct {
+			name  string
+			opset int64
+			x     *graph.Tensor
+			attrs []*onnxpb.AttributeProto
+		}{
+			{"3x3", 11, x, []*onnxpb.AttributeProto{ints("kernel_shape", 3, 3)}},
+			{"3x2 s2 padded", 11, x, []*onnxpb.AttributeProto{ints("kernel_shape", 3, 2), ints("strides", 2, 2), ints("pads", 1, 0, 1, 1)}},
+			{"SAME_UPPER", 11, x, []*onnxpb.AttributeProto{ints("kernel_shape", 2, 3), ints("strides", 2, 1), graph.AttrStringOf("auto_pad", "SAME_UPPER")}},
+			{"1-D", 11, x1, []*onnxpb.AttributeProto{ints("kernel_shape", 4), ints("strides", 3)}},
+			{"ceil dilated", 18, x, []*onnxpb.AttributeProto{ints("kernel_shape", 2, 2), ints("strides", 2, 2), ints("dilations", 2, 1), ai("ceil_mode", 1)}},
+		} {
+			cases = append(cases, opCase{name: fmt.Sprintf("LpPool p%d %s", p, c.name), op: "LpPool", opset: c.opset,
+				attrs: append(c.attrs, ai("p", p)), inputs: []opInput{fin(c.x)}, outputs: []string{"y"}})
+		}
+		cases = append(cases, opCase{name: fmt.Sprintf("GlobalLpPool p%d", p), op: "GlobalLpPool", opset: 11, attrs: []*onnxpb.AttributeProto{ai("p", p)}, inputs: []opInput{fin(x)}, outputs: []string{"y"}})
+	}
 	checkOps(t, cases, 2e-6)
 }

@@ -133,6 +133,15 @@ func planLegacy(g *graph.Graph, n *graph.Node, from int64, shapes *legacyShapes)
 			}
 			steps = append(steps, func(*graph.Graph) { n.SetAttr(graph.AttrIntOf("to", int64(code))) })
 		}
+	case (op == "LpPool" || op == "GlobalLpPool") && from < 2:
+		// p was a float before opset 2, an integer since.
+		if a := n.Attr("p"); a != nil && a.GetType() == onnxpb.AttributeProto_FLOAT {
+			p := a.GetF()
+			if p != float32(int64(p)) {
+				return nil, fmt.Errorf("%s p = %g: from opset 2 p is an integer", op, p)
+			}
+			steps = append(steps, func(*graph.Graph) { n.SetAttr(graph.AttrIntOf("p", int64(p))) })
+		}
 	case op == "Reshape" && from < 5:
 		shape, e := n.AttrInts("shape", nil)
 		if e != nil || shape == nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/graph/onnxpb"
 	"github.com/onnxq/onnxq/internal/testdata"
 	"github.com/onnxq/onnxq/testmodels"
 )
@@ -206,5 +207,28 @@ func TestPipelineUpgradesLegacyFirst(t *testing.T) {
 	}
 	if ops := countOps(m); ops["BatchNormalization"] != 0 {
 		t.Errorf("default passes left %v", ops)
+	}
+}
+
+// TestUpgradeLpPoolOrder: LpPool-1's float p becomes LpPool-2's integer
+// (verified); a p that is not a whole number is refused.
+func TestUpgradeLpPoolOrder(t *testing.T) {
+	build := func(p float32) *graph.Model {
+		m := graph.NewModel(graph.Opset{Domain: "", Version: 1})
+		x := m.Graph.AddInput("x", graph.Float, []int64{1, 2, 6, 6})
+		y := m.Graph.AddNode("LpPool", "lp", []*graph.Value{x}, []string{"y"}, graph.AttrIntsOf("kernel_shape", 2, 2), graph.AttrFloatOf("p", p)).Output()
+		m.Graph.AddOutput(m.Graph.AddNode("GlobalLpPool", "glp", []*graph.Value{y}, []string{"z"}, graph.AttrFloatOf("p", p)).Output())
+		return m
+	}
+	m := build(3)
+	runPipeline(t, m, "upgrade-opset:18", nil)
+	for _, n := range m.Graph.Nodes {
+		if a := n.Attr("p"); a == nil || a.GetI() != 3 || a.GetType() != onnxpb.AttributeProto_INT {
+			t.Errorf("%s: p %v", n, a)
+		}
+	}
+	ps, _ := Parse("upgrade-opset:18", Options{})
+	if _, err := (&Pipeline{Passes: ps}).Run(build(2.5)); err == nil || !strings.Contains(err.Error(), "p = 2.5") {
+		t.Errorf("p 2.5: %v", err)
 	}
 }
