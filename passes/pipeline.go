@@ -42,10 +42,11 @@ func (p *Pipeline) Run(m *graph.Model) (*Report, error) {
 	}
 	rep := &Report{Verified: p.Verify != nil}
 	list := p.Passes
-	if m.OpsetVersion("") < 7 && (len(list) == 0 || list[0].Name() != "upgrade-opset") {
+	if m.OpsetVersion("") < 7 && len(list) > 0 && list[0].Name() != "upgrade-opset" {
 		// Below opset 7 binary ops broadcast by attributes, and every
 		// pass reads them by numpy's rules: the model goes to opset 7
-		// first (a change of its own in the report).
+		// first (a change of its own in the report). No passes (none):
+		// the model stays as it is.
 		up, err := Parse("upgrade-opset:7", Options{})
 		if err != nil {
 			return nil, err

@@ -232,3 +232,24 @@ func TestUpgradeLpPoolOrder(t *testing.T) {
 		t.Errorf("p 2.5: %v", err)
 	}
 }
+
+// TestNoPassesKeepLegacyModel: an empty pass list leaves a model below opset
+// 7 as it is (optimize --passes none is a round trip).
+func TestNoPassesKeepLegacyModel(t *testing.T) {
+	m := testmodels.LegacyCNN(4)
+	before, err := graph.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := Parse("none", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&Pipeline{Passes: ps}).Run(m); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := graph.Marshal(m)
+	if !bytes.Equal(before, after) || m.OpsetVersion("") != 3 {
+		t.Error("no passes changed the model")
+	}
+}
