@@ -156,3 +156,23 @@ func TestLpPoolMatchesORT(t *testing.T) {
 	}
 	checkOps(t, cases, 2e-6)
 }
+
+// TestMaxRoiPoolMatchesORT: MaxRoiPool with regions inside, across the
+// border and smaller than a bin, two images, spatial_scale 1 and 0.5.
+func TestMaxRoiPoolMatchesORT(t *testing.T) {
+	x := rnd(31, 2, 3, 10, 12)
+	rois := graph.Float32Tensor([]int{5, 5}, []float32{
+		0, 0, 0, 11, 9,
+		1, 2.4, 1.6, 7.5, 6.2,
+		0, -3, -2, 4, 5,
+		1, 8, 7, 20, 15,
+		0, 5, 5, 5.2, 5.1,
+	})
+	var cases []opCase
+	for _, scale := range []float32{1, 0.5} {
+		cases = append(cases, opCase{name: fmt.Sprintf("MaxRoiPool scale %g", scale), op: "MaxRoiPool", opset: 1,
+			attrs:  []*onnxpb.AttributeProto{graph.AttrIntsOf("pooled_shape", 3, 4), af("spatial_scale", scale)},
+			inputs: []opInput{fin(x), fin(rois)}, outputs: []string{"y"}})
+	}
+	checkOps(t, cases, 0)
+}

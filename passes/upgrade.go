@@ -50,7 +50,7 @@ var unchanged = map[string]bool{
 	// or by an attribute whose default is the old behaviour (DepthToSpace's
 	// mode, the recurrent ops' layout).
 	"LRN": true, "DepthToSpace": true, "SpaceToDepth": true, "GRU": true, "LSTM": true, "RNN": true,
-	"LpNormalization": true, "LpPool": true, "GlobalLpPool": true,
+	"LpNormalization": true, "LpPool": true, "GlobalLpPool": true, "MaxRoiPool": true,
 }
 
 // irFor is the IR version an opset needs.
