@@ -128,3 +128,61 @@ func scaledActivation(act func(dst, x []float32)) func(*attrs, *NodeInfo) (slice
 		}, nil
 	}
 }
+
+// newConstantFill is ConstantFill: a tensor of dtype (float by default)
+// filled with value, its shape the shape attribute without an input; with
+// one, the input's shape, or with input_as_shape the input's values; either
+// followed by extra_shape. Old PyTorch exports made RNN initial states so.
+func newConstantFill(ni *NodeInfo) (Kernel, error) {
+	a := attrsOf(ni.Node)
+	dt := graph.DataType(a.Int("dtype", int64(graph.Float)))
+	extra := a.Ints("extra_shape", nil)
+	asShape := a.Int("input_as_shape", 0) != 0
+	shapeAttr := a.Ints("shape", nil)
+	value := float64(a.Float("value", 0))
+	if a.err != nil {
+		return nil, a.err
+	}
+	switch dt {
+	case graph.Float, graph.Double, graph.Int32, graph.Int64, graph.Int8, graph.Uint8, graph.Bool:
+	default:
+		return nil, fmt.Errorf("ConstantFill dtype %s is not supported", dt.Short())
+	}
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		var shape []int
+		switch {
+		case len(in) == 0 || in[0] == nil:
+			if extra != nil || asShape {
+				return nil, fmt.Errorf("ConstantFill without an input takes only the shape attribute")
+			}
+			for _, d := range shapeAttr {
+				shape = append(shape, int(d))
+			}
+		case shapeAttr != nil:
+			return nil, fmt.Errorf("ConstantFill with an input must not set shape")
+		case asShape:
+			s, err := ints(in[0])
+			if err != nil {
+				return nil, fmt.Errorf("ConstantFill input_as_shape: %v", err)
+			}
+			shape = s
+		default:
+			shape = append(shape, in[0].Shape...)
+		}
+		for _, d := range extra {
+			shape = append(shape, int(d))
+		}
+		for _, d := range shape {
+			if d < 0 {
+				return nil, fmt.Errorf("ConstantFill shape %v has a negative size", shape)
+			}
+		}
+		out := ctx.New(dt, shape)
+		if err := fillConst(out, value); err != nil {
+			return nil, err
+		}
+		return one(out), nil
+	}), nil
+}
+
+func init() { Register("", "ConstantFill", 1, newConstantFill) }

@@ -220,3 +220,40 @@ func TestLegacyCNNFusedMatchesUnfused(t *testing.T) {
 		}
 	}
 }
+
+// TestConstantFill: ConstantFill's three shapes (the attribute, the input's
+// shape, the input's values) with extra_shape, in float and int64; a shape
+// attribute beside an input is an error.
+func TestConstantFill(t *testing.T) {
+	x := graph.Float32Tensor([]int{2, 3}, make([]float32, 6))
+	shapeIn := graph.Int64Tensor([]int{2}, []int64{4, 1})
+	for _, c := range []struct {
+		name  string
+		in    []*graph.Tensor
+		attrs []*onnxpb.AttributeProto
+		shape []int
+		want  float64
+		dt    graph.DataType
+	}{
+		{"attribute", nil, []*onnxpb.AttributeProto{graph.AttrIntsOf("shape", 3, 2), graph.AttrFloatOf("value", 1.5)}, []int{3, 2}, 1.5, graph.Float},
+		{"like input", []*graph.Tensor{x}, []*onnxpb.AttributeProto{graph.AttrIntsOf("extra_shape", 5), graph.AttrIntOf("dtype", int64(graph.Int64)), graph.AttrFloatOf("value", 7)}, []int{2, 3, 5}, 7, graph.Int64},
+		{"input as shape", []*graph.Tensor{shapeIn}, []*onnxpb.AttributeProto{graph.AttrIntOf("input_as_shape", 1)}, []int{4, 1}, 0, graph.Float},
+	} {
+		k, err := newConstantFill(&NodeInfo{Node: &graph.Node{OpType: "ConstantFill", Attrs: c.attrs}, Opset: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := k.Run(&Context{}, c.in)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		v, _ := out[0].AsFloat64()
+		if out[0].DType != c.dt || !slices.Equal(out[0].Shape, c.shape) || v[len(v)-1] != c.want || v[0] != c.want {
+			t.Errorf("%s: %s%v %v, want %s%v of %g", c.name, out[0].DType.Short(), out[0].Shape, v, c.dt.Short(), c.shape, c.want)
+		}
+	}
+	k, _ := newConstantFill(&NodeInfo{Node: &graph.Node{OpType: "ConstantFill", Attrs: []*onnxpb.AttributeProto{graph.AttrIntsOf("shape", 2)}}, Opset: 1})
+	if _, err := k.Run(&Context{}, []*graph.Tensor{x}); err == nil || !strings.Contains(err.Error(), "must not set shape") {
+		t.Errorf("shape beside an input: %v", err)
+	}
+}

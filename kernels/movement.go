@@ -1369,6 +1369,10 @@ func padRowsF32(ctx *Context, od, xd []float32, src []int, width, lo, hi, before
 	})
 }
 
+// FillConst sets every element of t to v, converted to t's type (as
+// ConstantOfShape and ConstantFill fill), for passes that build constants.
+func FillConst(t *graph.Tensor, v float64) error { return fillConst(t, v) }
+
 // fillConst sets every element of t to v converted to its type.
 func fillConst(t *graph.Tensor, v float64) error {
 	if v == 0 {

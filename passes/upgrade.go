@@ -90,7 +90,7 @@ func upgradeOpset(m *graph.Model, to int64, c *Change) error {
 	if from < 10 {
 		// Opset-7 forms of older ops, standard ops for experimental ones
 		// (upgrade_legacy.go); planned whole before anything changes.
-		if err := upgradeLegacy(m, from, c); err != nil {
+		if err := upgradeLegacy(m, from, to, c); err != nil {
 			return err
 		}
 	}

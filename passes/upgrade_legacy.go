@@ -26,7 +26,7 @@ type legacyPlan func(g *graph.Graph)
 // experimentalOps are the experimental ops of opsets 1-9 that upgradeLegacy
 // rewrites into standard ops.
 var experimentalOps = map[string]bool{"ImageScaler": true, "Affine": true, "Scale": true, "ScaledTanh": true,
-	"ParametricSoftplus": true, "Crop": true}
+	"ParametricSoftplus": true, "Crop": true, "ConstantFill": true}
 
 // legacyShapes finds value shapes for the rewrites that need them: declared
 // ones, else those of a run on seeded inputs (run once, when first needed).
@@ -70,7 +70,7 @@ func (s *legacyShapes) observe() error {
 
 // upgradeLegacy rewrites a model below opset 7 into opset-7 forms, and the
 // experimental ops of a model below opset 10 into standard ops.
-func upgradeLegacy(m *graph.Model, from int64, c *Change) error {
+func upgradeLegacy(m *graph.Model, from, to int64, c *Change) error {
 	g := m.Graph
 	shapes := &legacyShapes{m: m}
 	var plans []legacyPlan
@@ -78,7 +78,7 @@ func upgradeLegacy(m *graph.Model, from int64, c *Change) error {
 		if !graph.IsStandardDomain(n.Domain) {
 			continue
 		}
-		p, err := planLegacy(g, n, from, shapes)
+		p, err := planLegacy(g, n, from, to, shapes)
 		if err != nil {
 			return fmt.Errorf("cannot upgrade node %s from opset %d: %v", n, from, err)
 		}
@@ -94,7 +94,7 @@ func upgradeLegacy(m *graph.Model, from int64, c *Change) error {
 }
 
 // planLegacy returns the rewrite of one node (nil when it needs none).
-func planLegacy(g *graph.Graph, n *graph.Node, from int64, shapes *legacyShapes) (legacyPlan, error) {
+func planLegacy(g *graph.Graph, n *graph.Node, from, to int64, shapes *legacyShapes) (legacyPlan, error) {
 	var steps []legacyPlan
 	drop := func(attrs ...string) {
 		for _, a := range attrs {
@@ -187,6 +187,10 @@ func planLegacy(g *graph.Graph, n *graph.Node, from int64, shapes *legacyShapes)
 			n.DelAttr("width_scale")
 			n.SetAttr(graph.AttrFloatsOf("scales", 1, 1, hs, ws))
 		})
+	case op == "ConstantFill" && to >= 9:
+		var p legacyPlan
+		p, err = planConstantFill(n)
+		steps = append(steps, p)
 	case experimentalOps[op]:
 		var p legacyPlan
 		p, err = planExperimental(n)
@@ -423,4 +427,51 @@ func intsOf(t *graph.Tensor) ([]int64, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("want an int64 or int32 tensor, got %s", t.DType.Short())
+}
+
+// planConstantFill rewrites ConstantFill as ConstantOfShape (opset 9) of the
+// shape it fills: the input's values (cast to int64) with input_as_shape,
+// else the input's Shape, else the shape attribute as a constant; extra_shape
+// appended by a Concat.
+func planConstantFill(n *graph.Node) (legacyPlan, error) {
+	dt, e1 := n.AttrInt("dtype", int64(graph.Float))
+	extra, e2 := n.AttrInts("extra_shape", nil)
+	asShape, e3 := n.AttrInt("input_as_shape", 0)
+	shape, e4 := n.AttrInts("shape", nil)
+	value, e5 := n.AttrFloat("value", 0)
+	if err := firstErr(e1, e2, e3, e4, e5); err != nil {
+		return nil, err
+	}
+	fill := graph.NewTensor(graph.DataType(dt), []int{1})
+	if err := kernels.FillConst(fill, float64(value)); err != nil {
+		return nil, fmt.Errorf("ConstantFill dtype %d: %v", dt, err)
+	}
+	in := n.Input(0)
+	if in == nil && (extra != nil || asShape != 0) || in != nil && shape != nil {
+		return nil, fmt.Errorf("ConstantFill's shape attributes contradict its input")
+	}
+	return func(g *graph.Graph) {
+		base := nodeBase(n)
+		var s *graph.Value
+		switch {
+		case in == nil:
+			s = g.AddInitializer(g.UniqueName(base+"_shape"), graph.Int64Tensor([]int{len(shape)}, append([]int64{}, shape...)))
+		case asShape != 0:
+			s = g.AddNode("Cast", base+"_shape", []*graph.Value{in}, []string{base + "_shape"}, graph.AttrIntOf("to", int64(graph.Int64))).Output()
+		default:
+			s = g.AddNode("Shape", base+"_shape", []*graph.Value{in}, []string{base + "_shape"}).Output()
+		}
+		if extra != nil {
+			e := g.AddInitializer(g.UniqueName(base+"_extra_shape"), graph.Int64Tensor([]int{len(extra)}, slices.Clone(extra)))
+			s = g.AddNode("Concat", base+"_full_shape", []*graph.Value{s, e}, []string{base + "_full_shape"}, graph.AttrIntOf("axis", 0)).Output()
+		}
+		if in != nil {
+			g.SetInput(n, 0, nil)
+		}
+		n.Inputs = n.Inputs[:0]
+		g.AppendInput(n, s)
+		n.OpType = "ConstantOfShape"
+		n.Attrs = nil
+		n.SetAttr(graph.AttrTensorOf("value", fill))
+	}, nil
 }

@@ -253,3 +253,28 @@ func TestNoPassesKeepLegacyModel(t *testing.T) {
 		t.Error("no passes changed the model")
 	}
 }
+
+// TestUpgradeConstantFill: ConstantFill's three forms become ConstantOfShape
+// from opset 9 on (verified); to opset 8 it stays, as it still exists there.
+func TestUpgradeConstantFill(t *testing.T) {
+	build := func() *graph.Model {
+		m := graph.NewModel(graph.Opset{Domain: "", Version: 6})
+		g := m.Graph
+		x := g.AddInput("x", graph.Float, []int64{2, 3})
+		dims := g.AddInput("dims", graph.Int32, []int64{2})
+		g.AddOutput(g.AddNode("ConstantFill", "like", []*graph.Value{x}, []string{"a"}, graph.AttrIntsOf("extra_shape", 4), graph.AttrFloatOf("value", 2)).Output())
+		g.AddOutput(g.AddNode("ConstantFill", "fixed", nil, []string{"b"}, graph.AttrIntsOf("shape", 3, 1), graph.AttrIntOf("dtype", int64(graph.Int64)), graph.AttrFloatOf("value", 5)).Output())
+		g.AddOutput(g.AddNode("ConstantFill", "asshape", []*graph.Value{dims}, []string{"c"}, graph.AttrIntOf("input_as_shape", 1), graph.AttrFloatOf("value", -1)).Output())
+		return m
+	}
+	m := build()
+	runPipeline(t, m, "upgrade-opset:13", nil)
+	if ops := countOps(m); ops["ConstantOfShape"] != 3 || ops["ConstantFill"] != 0 {
+		t.Errorf("to 13: %v", ops)
+	}
+	m = build()
+	runPipeline(t, m, "upgrade-opset:8", nil)
+	if ops := countOps(m); ops["ConstantFill"] != 3 {
+		t.Errorf("to 8: %v", ops)
+	}
+}
