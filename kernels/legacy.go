@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/onnxq/onnxq/graph"
@@ -168,15 +169,15 @@ func legacyTile(ni *NodeInfo) (Kernel, error) {
 		if err := need(in, 3); err != nil {
 			return nil, err
 		}
-		tiles, err1 := ints(in[1])
-		axis, err2 := ints(in[2])
+		tiles, err1 := WholeValues(in[1]) // float tensors in Tile-1's schema
+		axis, err2 := WholeValues(in[2])
 		if err := firstErr(err1, err2); err != nil {
 			return nil, err
 		}
 		if len(tiles) != 1 || len(axis) != 1 {
 			return nil, fmt.Errorf("Tile-1 needs a scalar tiles and axis, got %d and %d values", len(tiles), len(axis))
 		}
-		ax, err := normAxis(int64(axis[0]), in[0].Rank())
+		ax, err := normAxis(axis[0], in[0].Rank())
 		if err != nil {
 			return nil, err
 		}
@@ -184,7 +185,7 @@ func legacyTile(ni *NodeInfo) (Kernel, error) {
 		for i := range reps {
 			reps[i] = 1
 		}
-		reps[ax] = int64(tiles[0])
+		reps[ax] = tiles[0]
 		return k.Run(ctx, []*graph.Tensor{in[0], graph.Int64Tensor([]int{len(reps)}, reps)})
 	}), nil
 }
@@ -236,4 +237,21 @@ func init() {
 	Register("", "RNN", 1, newRecurrent(kindRNN))
 	Register("", "GRU", 1, newRecurrent(kindGRU))
 	Register("", "LSTM", 1, newRecurrent(kindLSTM))
+}
+
+// WholeValues reads a real tensor whose values are whole numbers (Tile-1's
+// and Split-1's float-typed counts, or integer tensors) as int64.
+func WholeValues(t *graph.Tensor) ([]int64, error) {
+	v, err := t.AsFloat64()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int64, len(v))
+	for i, x := range v {
+		if x != math.Trunc(x) || math.Abs(x) > 1<<62 {
+			return nil, fmt.Errorf("%g is not a whole number", x)
+		}
+		out[i] = int64(x)
+	}
+	return out, nil
 }

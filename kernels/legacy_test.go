@@ -144,6 +144,8 @@ func TestLegacyAndExperimentalOps(t *testing.T) {
 			}},
 		{"Tile-1", oneNode(1, "Tile", nil, []*graph.Tensor{i64(2), i64(3)}),
 			[]int{2, 3, 4, 10}, func(n, c, h, w int) float64 { return float64(at(n, c, h, w%5)) }},
+		{"Tile-1 float counts", oneNode(1, "Tile", nil, []*graph.Tensor{f32([]float32{3}), f32([]float32{-3})}), // the schema's T
+			[]int{2, 9, 4, 5}, func(n, c, h, w int) float64 { return float64(at(n, c%3, h, w)) }},
 		{"Upsample-1", oneNode(1, "Upsample", nil, nil, graph.AttrFloatOf("height_scale", 2), graph.AttrFloatOf("width_scale", 3)),
 			[]int{2, 3, 8, 15}, func(n, c, h, w int) float64 { return float64(at(n, c, h/2, w/3)) }},
 		{"Mul-6 by axis", oneNode(6, "Mul", nil, []*graph.Tensor{f32([]float32{1, 2, 3})}, graph.AttrIntOf("broadcast", 1), graph.AttrIntOf("axis", 1)),

@@ -163,7 +163,7 @@ func planLegacy(g *graph.Graph, n *graph.Node, from, to int64, shapes *legacySha
 		if t == nil {
 			return nil, fmt.Errorf("Split-1's split input is not a constant")
 		}
-		split, e := intsOf(t)
+		split, e := kernels.WholeValues(t)
 		if e != nil {
 			return nil, e
 		}
@@ -288,8 +288,8 @@ func planTile1(n *graph.Node, shapes *legacyShapes) (legacyPlan, error) {
 	if len(n.Inputs) != 3 || n.Input(1) == nil || n.Input(2) == nil || n.Input(1).Const == nil || n.Input(2).Const == nil {
 		return nil, fmt.Errorf("Tile-1 needs constant tiles and axis inputs")
 	}
-	tiles, e1 := intsOf(n.Input(1).Const)
-	axis, e2 := intsOf(n.Input(2).Const)
+	tiles, e1 := kernels.WholeValues(n.Input(1).Const)
+	axis, e2 := kernels.WholeValues(n.Input(2).Const)
 	if err := firstErr(e1, e2); err != nil {
 		return nil, err
 	}
@@ -412,21 +412,6 @@ func chainAfter(g *graph.Graph, n *graph.Node, op string, extra ...*graph.Value)
 	next.Outputs = []*graph.Value{y}
 	y.Producer = next
 	return next
-}
-
-// intsOf reads an int64 or int32 tensor's values.
-func intsOf(t *graph.Tensor) ([]int64, error) {
-	switch t.DType {
-	case graph.Int64:
-		return slices.Clone(t.Int64s()), nil
-	case graph.Int32:
-		var out []int64
-		for _, v := range graph.Elems[int32](t) {
-			out = append(out, int64(v))
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("want an int64 or int32 tensor, got %s", t.DType.Short())
 }
 
 // planConstantFill rewrites ConstantFill as ConstantOfShape (opset 9) of the
