@@ -340,10 +340,8 @@ func (s *fileSource) fromSampleDirs(dir string) (bool, error) {
 		if !e.IsDir() {
 			continue
 		}
-		for _, in := range s.inputs {
-			if e.Name() == in.Name {
-				return false, nil // the per-input layout
-			}
+		if s.isInput(e.Name()) {
+			return false, nil // the per-input layout
 		}
 		subs = append(subs, e.Name())
 	}
@@ -404,6 +402,7 @@ func testDataIndex(name, prefix string) (int, bool) {
 	return k, err == nil && k >= 0
 }
 
+// isInput reports whether the model has an input of that name.
 func (s *fileSource) isInput(name string) bool {
 	for _, in := range s.inputs {
 		if in.Name == name {
