@@ -10,7 +10,8 @@ import (
 
 // LpPool and GlobalLpPool: the p-norm of each window, (sum |x|^p)^(1/p),
 // padding counting as zeros. Rare in models (some face and audio nets), so
-// one window at a time, summed in float64.
+// one window at a time, summed in float64. GlobalLpPool is a kind of the
+// global pools (pool.go) with these terms.
 
 // lpOrder reads p: a float before opset 2 (LpPool-1, GlobalLpPool-1), an
 // integer from then on; 2 by default.
@@ -110,43 +111,7 @@ func newLpPool(ni *NodeInfo) (Kernel, error) {
 	}), nil
 }
 
-func newGlobalLpPool(ni *NodeInfo) (Kernel, error) {
-	p, err := lpOrder(ni)
-	if err != nil {
-		return nil, err
-	}
-	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
-		if err := need(in, 1); err != nil {
-			return nil, err
-		}
-		x := in[0]
-		if err := wantFloat(x, "GlobalLpPool input"); err != nil {
-			return nil, err
-		}
-		if x.Rank() < 3 {
-			return nil, fmt.Errorf("global pooling needs rank >= 3, got %v", x.Shape)
-		}
-		plane := graph.Numel(x.Shape[2:])
-		shape := []int{x.Shape[0], x.Shape[1]}
-		for range x.Shape[2:] {
-			shape = append(shape, 1)
-		}
-		out := ctx.Float32(shape)
-		xd, od := x.Float32s(), out.Float32s()
-		parallelFor(threadsFor(ctx, len(xd), 1<<15), len(od), func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				var sum float64
-				for _, v := range xd[i*plane : (i+1)*plane] {
-					sum += lpTerm(v, p)
-				}
-				od[i] = lpNorm(sum, p)
-			}
-		})
-		return one(out), nil
-	}), nil
-}
-
 func init() {
 	Register("", "LpPool", 1, newLpPool)
-	Register("", "GlobalLpPool", 1, newGlobalLpPool)
+	Register("", "GlobalLpPool", 1, newGlobalPool("lp"))
 }

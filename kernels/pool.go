@@ -737,7 +737,14 @@ func viaCast(x *graph.Tensor, dt graph.DataType, f func(*graph.Tensor) ([]*graph
 }
 
 func newGlobalPool(kind string) Factory {
-	return func(*NodeInfo) (Kernel, error) {
+	return func(ni *NodeInfo) (Kernel, error) {
+		var p float64 // GlobalLpPool's order (lppool.go)
+		if kind == "lp" {
+			var err error
+			if p, err = lpOrder(ni); err != nil {
+				return nil, err
+			}
+		}
 		return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 			if err := need(in, 1); err != nil {
 				return nil, err
@@ -766,6 +773,14 @@ func newGlobalPool(kind string) Factory {
 				}
 				for i := lo; i < hi; i++ {
 					row := xd[i*plane : (i+1)*plane]
+					if kind == "lp" {
+						var sum float64
+						for _, v := range row {
+							sum += lpTerm(v, p)
+						}
+						od[i] = lpNorm(sum, p)
+						continue
+					}
 					if kind == "max" {
 						// NaNs are skipped, as ONNX Runtime's max does; -Inf when nothing else.
 						od[i] = vec.MaxOf(row)
