@@ -67,6 +67,7 @@ demo: build $(CACHE)/ocr-models/.ok
 fuzz:
 	$(GO) test ./graph/ -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./graph/ -run '^$$' -fuzz FuzzExternalRef -fuzztime $(FUZZTIME)
+	$(GO) test ./graph/ -run '^$$' -fuzz FuzzReadTensorFile -fuzztime $(FUZZTIME)
 	$(GO) test ./overrides/ -run '^$$' -fuzz FuzzParseAny -fuzztime $(FUZZTIME)
 	$(GO) test ./overrides/ -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME)
 	$(GO) test ./npy/ -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME)

@@ -55,3 +55,32 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadTensorFile feeds arbitrary bytes to the .pb tensor reader (run's
+// and calibration's ONNX test data input): it must never panic, and a
+// tensor it returns must hold as many values as its shape says.
+func FuzzReadTensorFile(f *testing.F) {
+	for _, name := range []string{"node/test_conv_with_strides_padding", "node/test_cast_FLOAT_to_FLOAT16", "node/test_gather_0", "pytorch-operator/test_operator_add_broadcast"} {
+		if b, err := os.ReadFile(filepath.Join("/usr/share/libonnx-testdata/data", name, "test_data_set_0", "input_0.pb")); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte{})
+	f.Add([]byte("\x08\x01\x10\x07\x42\x04abcd"))
+	path := filepath.Join(f.TempDir(), "input_0.pb")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		x, err := ReadTensorFile(path)
+		if err != nil {
+			if x != nil {
+				t.Fatal("tensor returned with an error")
+			}
+			return
+		}
+		if x.Materialize() == nil && x.Len() != Numel(x.Shape) {
+			t.Fatalf("%d values for shape %v", x.Len(), x.Shape)
+		}
+	})
+}
