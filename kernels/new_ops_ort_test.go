@@ -4,6 +4,8 @@ package kernels
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
@@ -175,4 +177,54 @@ func TestMaxRoiPoolMatchesORT(t *testing.T) {
 			inputs: []opInput{fin(x), fin(rois)}, outputs: []string{"y"}})
 	}
 	checkOps(t, cases, 0)
+}
+
+// TestGatherBlockQuantizedMatchesORT: ORT GenAI's int4 embedding gather —
+// uint8 data packing 2 codes a byte (and 1 at bits 8), with and without
+// packed zero points, a partial last block, negative indices; int4 and
+// uint4 data gathering on axis 1 with blocks along axes 0 and 2.
+func TestGatherBlockQuantizedMatchesORT(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	bytes := func(shape ...int) *graph.Tensor {
+		x := graph.NewTensor(graph.Uint8, shape)
+		for i, d := 0, x.Data().([]uint8); i < len(d); i++ {
+			d[i] = uint8(r.IntN(256))
+		}
+		return x
+	}
+	codes := func(dt graph.DataType, shape ...int) *graph.Tensor {
+		x := graph.NewTensor(dt, shape)
+		v := make([]int64, x.Len())
+		for i := range v {
+			v[i] = int64(r.IntN(16))
+			if dt == graph.Int4 {
+				v[i] -= 8
+			}
+		}
+		StoreInt64s(x, v)
+		return x
+	}
+	scales := func(shape ...int) *graph.Tensor {
+		x := rnd(uint64(r.IntN(1000)), shape...)
+		for i, v := range x.Float32s() {
+			x.Float32s()[i] = 0.01 + float32(math.Abs(float64(v)))/10
+		}
+		return x
+	}
+	idx := i64([]int{2, 3}, 0, 5, -1, 2, 3, -6)
+	q := func(a ...*onnxpb.AttributeProto) []*onnxpb.AttributeProto { return a }
+	cases := []opCase{
+		// 6 rows of 40 4-bit codes (20 bytes), blocks of 16: 3 blocks, the last partial.
+		{name: "uint8 bits 4", domain: "com.microsoft", op: "GatherBlockQuantized", attrs: q(ai("block_size", 16)),
+			inputs: []opInput{kin(bytes(6, 20)), fin(idx), kin(scales(6, 3))}, outputs: []string{"y"}},
+		{name: "uint8 bits 4 zero points", domain: "com.microsoft", op: "GatherBlockQuantized", attrs: q(ai("block_size", 16)),
+			inputs: []opInput{kin(bytes(6, 20)), fin(idx), kin(scales(6, 3)), kin(bytes(6, 2))}, outputs: []string{"y"}},
+		{name: "uint8 bits 8 zero points", domain: "com.microsoft", op: "GatherBlockQuantized", attrs: q(ai("block_size", 16), ai("bits", 8)),
+			inputs: []opInput{kin(bytes(6, 40)), fin(idx), kin(scales(6, 3)), kin(bytes(6, 3))}, outputs: []string{"y"}},
+		{name: "int4 axis 1, blocks on axis 0", domain: "com.microsoft", op: "GatherBlockQuantized", attrs: q(ai("block_size", 16), ai("gather_axis", 1), ai("quantize_axis", 0)),
+			inputs: []opInput{kin(codes(graph.Int4, 40, 6)), fin(idx), kin(scales(3, 6)), kin(codes(graph.Int4, 3, 6))}, outputs: []string{"y"}},
+		{name: "uint4 no zero points", domain: "com.microsoft", op: "GatherBlockQuantized", attrs: q(ai("block_size", 32), ai("gather_axis", 1), ai("quantize_axis", 2)),
+			inputs: []opInput{kin(codes(graph.Uint4, 2, 6, 40)), fin(idx), kin(scales(2, 6, 2))}, outputs: []string{"y"}},
+	}
+	checkOps(t, cases, 1e-6)
 }
