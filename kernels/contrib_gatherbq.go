@@ -90,13 +90,13 @@ func newGatherBlockQuantized(ni *NodeInfo) (Kernel, error) {
 				return nil, fmt.Errorf("zero points %s%v do not fit scales %v (want %s%v)", zps.DType.Short(), zps.Shape, scales.Shape, data.DType.Short(), want)
 			}
 		}
-		idx, err := WholeValues(idxT)
-		if err != nil || idxT.DType != graph.Int64 && idxT.DType != graph.Int32 {
+		idx, err := ints(idxT)
+		if err != nil {
 			return nil, fmt.Errorf("indices must be int32 or int64, got %s", idxT.DType.Short())
 		}
 		gDim := dims[g]
 		for _, k := range idx {
-			if k < -int64(gDim) || k >= int64(gDim) {
+			if k < -gDim || k >= gDim {
 				return nil, fmt.Errorf("index %d is outside [%d, %d]", k, -gDim, gDim-1)
 			}
 		}
@@ -130,9 +130,9 @@ func newGatherBlockQuantized(ni *NodeInfo) (Kernel, error) {
 				dst := od[mn*gBlock : (mn+1)*gBlock]
 				k := idx[mn%n]
 				if k < 0 {
-					k += int64(gDim)
+					k += gDim
 				}
-				base := (mn/n*gDim + int(k)) * gBlock
+				base := (mn/n*gDim + k) * gBlock
 				for b := range dst {
 					d := base + b
 					s := d/(qDim*qN)*sRow + d%(qDim*qN)/qN/block*qN + d%qN
