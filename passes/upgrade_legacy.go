@@ -78,7 +78,7 @@ func upgradeLegacy(m *graph.Model, from, to int64, c *Change) error {
 		if !graph.IsStandardDomain(n.Domain) {
 			continue
 		}
-		p, err := planLegacy(g, n, from, to, shapes)
+		p, err := planLegacy(n, from, to, shapes)
 		if err != nil {
 			return fmt.Errorf("cannot upgrade node %s from opset %d: %v", n, from, err)
 		}
@@ -94,7 +94,7 @@ func upgradeLegacy(m *graph.Model, from, to int64, c *Change) error {
 }
 
 // planLegacy returns the rewrite of one node (nil when it needs none).
-func planLegacy(g *graph.Graph, n *graph.Node, from, to int64, shapes *legacyShapes) (legacyPlan, error) {
+func planLegacy(n *graph.Node, from, to int64, shapes *legacyShapes) (legacyPlan, error) {
 	var steps []legacyPlan
 	drop := func(attrs ...string) {
 		for _, a := range attrs {
@@ -112,11 +112,11 @@ func planLegacy(g *graph.Graph, n *graph.Node, from, to int64, shapes *legacySha
 	switch op := n.OpType; {
 	case legacy && slices.Contains(kernels.LegacyBroadcastOps, op):
 		var p legacyPlan
-		p, err = planBroadcast(g, n, shapes)
+		p, err = planBroadcast(n, shapes)
 		steps = append(steps, p)
 		drop("broadcast", "axis")
 	case legacy && op == "PRelu":
-		steps = append(steps, planPReluSlope(g, n, shapes))
+		steps = append(steps, planPReluSlope(n, shapes))
 	case legacy && op == "Gemm":
 		drop("broadcast")
 	case legacy && (op == "BatchNormalization" || op == "Dropout"):
@@ -213,7 +213,7 @@ func planLegacy(g *graph.Graph, n *graph.Node, from, to int64, shapes *legacySha
 // planBroadcast makes a legacy broadcast explicit where numpy's rules would
 // read it differently: a second input aligned at an axis before the
 // trailing ones gets the trailing ones as unit dimensions.
-func planBroadcast(g *graph.Graph, n *graph.Node, shapes *legacyShapes) (legacyPlan, error) {
+func planBroadcast(n *graph.Node, shapes *legacyShapes) (legacyPlan, error) {
 	bc, e1 := n.AttrInt("broadcast", 0)
 	axis, e2 := n.AttrInt("axis", 0)
 	if err := firstErr(e1, e2); err != nil {
@@ -246,7 +246,7 @@ func planBroadcast(g *graph.Graph, n *graph.Node, shapes *legacyShapes) (legacyP
 // planPReluSlope makes a PRelu-1/6 slope that is per channel (1-D, as long
 // as axis 1 of an input of rank 3 or more) broadcast by numpy's rules, as
 // the kernels read it.
-func planPReluSlope(g *graph.Graph, n *graph.Node, shapes *legacyShapes) legacyPlan {
+func planPReluSlope(n *graph.Node, shapes *legacyShapes) legacyPlan {
 	if len(n.Inputs) < 2 || n.Input(1) == nil {
 		return nil
 	}
