@@ -273,12 +273,12 @@ func poolRows(ctx *Context, g *poolGeom, kind string, xd, od []float32, lo, hi i
 		max3x3s2(g, xd, od, lo, hi)
 		return
 	}
-	if isMax && g.pt == 0 && g.pl == 0 && hp <= h && wp <= w {
-		maxInside(ctx, g, xd, od, lo, hi)
+	if p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.dh == 1 && p.dw == 1 && g.pt == 0 && g.pl == 0 && hp <= h && wp <= w {
+		windows2x2s2(g, isMax, xd, od, lo, hi)
 		return
 	}
-	if !isMax && p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.dh == 1 && p.dw == 1 && g.pt == 0 && g.pl == 0 && hp <= h && wp <= w {
-		avg2x2s2(g, xd, od, lo, hi)
+	if isMax && g.pt == 0 && g.pl == 0 && hp <= h && wp <= w {
+		maxInside(ctx, g, xd, od, lo, hi)
 		return
 	}
 	if isMax && p.sh > 1 {
@@ -546,18 +546,22 @@ func maxInside(ctx *Context, g *poolGeom, xd, od []float32, lo, hi int) {
 	}
 }
 
-// avg2x2s2 is poolRows' average for 2x2 windows at stride 2 inside the
-// plane (DenseNet's transitions, ResNet-D's shortcuts): each plane's output
-// rows in one vec.Avg2x2Stride2Rows call, reading the inputs where they lie
-// (the general path laid out a padded copy and took every other column
-// with a scalar loop per row: 1.7x ONNX Runtime's time, and a scalar loop
-// over the windows still 1.66). Its sum is poolRows' ((a + b) + (c + d),
-// along x, then y) and the quarter of it is exact as a multiplication, so
-// the bits are poolRows'.
-func avg2x2s2(g *poolGeom, xd, od []float32, lo, hi int) {
+// windows2x2s2 is poolRows for 2x2 windows at stride 2 inside the plane
+// (VGG's and U-Net's max pools, DenseNet's and ResNet-D's average ones):
+// each plane's output rows in one vec call, reading the inputs where they
+// lie. The general path laid out a padded copy and took every other column
+// with a scalar loop per row (the average 1.7x ONNX Runtime's time); the max
+// went through maxInside's three passes over the plane (1.32x). Both take
+// poolRows' order (along y then x for the max, ((a + b) + (c + d)) for the
+// sum, whose quarter is exact as a multiplication), so the bits are its.
+func windows2x2s2(g *poolGeom, isMax bool, xd, od []float32, lo, hi int) {
 	h, w, oh, ow := g.h, g.w, g.oh, g.ow
+	f := vec.Avg2x2Stride2Rows
+	if isMax {
+		f = vec.Max2x2Stride2Rows
+	}
 	for nc := lo; nc < hi; nc++ {
-		vec.Avg2x2Stride2Rows(od[nc*oh*ow:(nc+1)*oh*ow], ow, xd[nc*h*w:(nc+1)*h*w], w, oh, ow)
+		f(od[nc*oh*ow:(nc+1)*oh*ow], ow, xd[nc*h*w:(nc+1)*h*w], w, oh, ow)
 	}
 }
 

@@ -117,6 +117,53 @@ func TestPoolRowsMatchesReference(t *testing.T) {
 	}
 }
 
+// TestWindows2x2s2: 2x2 stride-2 pools whose windows lie inside the plane
+// (even and odd sizes in floor mode, rows narrower and wider than a vector)
+// take windows2x2s2, whose max has the bits of maxInside, the separable
+// path it replaced (NaN payloads included: two payloads tell which won), and
+// whose max and average agree with the window-by-window reference.
+func TestWindows2x2s2(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	ctx := &Context{Threads: 1, pool: newBufferPool()}
+	nans := []float32{math.Float32frombits(0x7fc00001), math.Float32frombits(0xffc00002), float32(math.Inf(-1)), float32(math.Copysign(0, -1)), 0}
+	for _, hw := range [][2]int{{2, 2}, {3, 5}, {8, 16}, {9, 17}, {14, 31}, {28, 28}, {56, 56}, {57, 113}, {7, 40}} {
+		h, w := hw[0], hw[1]
+		p := &poolParams{kh: 2, kw: 2, sh: 2, sw: 2, dh: 1, dw: 1, spatial: 2, autoPad: "NOTSET"}
+		g, err := p.geometry(h, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		planes := 3
+		x := make([]float32, planes*h*w)
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+			if r.IntN(10) == 0 {
+				x[i] = nans[r.IntN(len(nans))]
+			}
+		}
+		n := planes * g.oh * g.ow
+		for _, kind := range []string{"max", "avg"} {
+			got, want := make([]float32, n), make([]float32, n)
+			poolRows(ctx, g, kind, x, got, 0, planes)
+			poolReference(g, kind, x, want, nil, 0, planes)
+			for i := range got {
+				if !(got[i] == want[i] || got[i] != got[i] && want[i] != want[i] || kind == "avg" && math.Abs(float64(got[i]-want[i])) <= 1e-6*(1+math.Abs(float64(want[i])))) {
+					t.Fatalf("%dx%d %s: [%d] = %v, reference %v", h, w, kind, i, got[i], want[i])
+				}
+			}
+			if kind == "max" {
+				sep := make([]float32, n)
+				maxInside(ctx, g, x, sep, 0, planes)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(sep[i]) {
+						t.Fatalf("%dx%d max: [%d] = %#x, maxInside %#x", h, w, i, math.Float32bits(got[i]), math.Float32bits(sep[i]))
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestMaxInsideManyPlanes: SqueezeNet's pools (3x3 stride 2, ceil mode, no
 // padding) on 70 to 130 planes, which maxInside reduces a few planes at a
 // time (poolRows now gives them to max3x3s2; maxInside still takes other

@@ -27,6 +27,33 @@ func Avg2x2Stride2Rows(dst []float32, dstRow int, src []float32, w, rows, n int)
 	}
 }
 
+// Max2x2Stride2Rows is a 2x2 stride-2 max pool of rows whole output rows of
+// n: dst[i*dstRow+j] = max(max(r[2j], s[2j]), max(r[2j+1], s[2j+1])), r and
+// s the rows 2i and 2i+1 of src (rows w apart), each holding at least 2n
+// values, max being Max's (a NaN wins, the later one of two; of equal
+// values the first is kept). That is the order pooling's separable path
+// takes (down the columns, then across), so the bits are its bits.
+func Max2x2Stride2Rows(dst []float32, dstRow int, src []float32, w, rows, n int) {
+	if rows <= 0 || n <= 0 {
+		return
+	}
+	_ = dst[(rows-1)*dstRow+n-1]
+	_ = src[2*(rows-1)*w+w+2*n-1] // the last window's last value
+	if simdLen(n) > 0 {
+		max2s2RowsAsm(&dst[0], &src[0], n, rows, w, dstRow)
+		return
+	}
+	for i := 0; i < rows; i++ {
+		r0 := src[2*i*w : 2*i*w+2*n]
+		r1 := src[(2*i+1)*w:][:len(r0)]
+		out := dst[i*dstRow : i*dstRow+n]
+		for j := range out {
+			a, b := r0[2*j:2*j+2], r1[2*j:2*j+2] // one bounds check each
+			out[j] = maxOf2(maxOf2(a[0], b[0]), maxOf2(a[1], b[1]))
+		}
+	}
+}
+
 // Double2Rows is a nearest 2x upsampling of rows rows of n values: src row
 // i (at src[i*srcRow:]) goes to dst rows 2i and 2i+1 (at dst[2i*dstRow:]
 // and dst[(2i+1)*dstRow:]), each value twice side by side (2n values a row).

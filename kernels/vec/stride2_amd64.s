@@ -73,6 +73,77 @@ next:
 	VZEROUPPER
 	RET
 
+// MAXV: Y(m) = max(Y(x), Y(y)) as Max defines it (pairwise_amd64.s has the
+// same): VMAXPS gives x when either is NaN or both are zeros, and y is
+// blended in where it is NaN. Clobbers x.
+#define MAXV(x, y, m) \
+	VMAXPS x, y, m \
+	VCMPPS $3, y, y, x \
+	VBLENDVPS x, y, m, m
+
+// MBLOCK: 8 outputs at (R13) from the rows at (R12) and (DX): the max down
+// each of the 16 columns, then of each even column and the odd one after
+// it (SHUFPS takes the even and the odd ones in the same lane order; one
+// PERMPD puts the result in order).
+#define MBLOCK \
+	VMOVUPS (R12), Y0 \
+	VMOVUPS 32(R12), Y1 \
+	VMOVUPS (DX), Y2 \
+	VMOVUPS 32(DX), Y3 \
+	MAXV(Y0, Y2, Y4) \
+	MAXV(Y1, Y3, Y5) \
+	VSHUFPS $0x88, Y5, Y4, Y6 \
+	VSHUFPS $0xDD, Y5, Y4, Y7 \
+	MAXV(Y6, Y7, Y8) \
+	VPERMPD $0xD8, Y8, Y8 \
+	VMOVUPS Y8, (R13)
+
+// func max2s2RowsAVX2(dst, src *float32, n, rows, w, dstRow int)
+// avg2s2RowsAVX2's loops with MBLOCK: rows >= 1 output rows of n >= 8, the
+// last block of a row overlapping the one before when n is not a multiple
+// of 8.
+TEXT ·max2s2RowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), R9
+	MOVQ rows+24(FP), R10
+	MOVQ w+32(FP), BX
+	SHLQ $2, BX
+	MOVQ dstRow+40(FP), R11
+	SHLQ $2, R11
+	MOVQ R9, R14
+	SUBQ $8, R14 // n-8: where the last block starts
+
+mrow:
+	MOVQ SI, R12
+	LEAQ (SI)(BX*1), DX
+	MOVQ DI, R13
+	MOVQ R9, CX
+	SHRQ $3, CX
+
+mblocks:
+	MBLOCK
+	ADDQ $64, R12
+	ADDQ $64, DX
+	ADDQ $32, R13
+	DECQ CX
+	JNE  mblocks
+
+	TESTQ $7, R9
+	JEQ   mnext
+	LEAQ  (SI)(R14*8), R12
+	LEAQ  (R12)(BX*1), DX
+	LEAQ  (DI)(R14*4), R13
+	MBLOCK
+
+mnext:
+	LEAQ (SI)(BX*2), SI
+	ADDQ R11, DI
+	DECQ R10
+	JNE  mrow
+	VZEROUPPER
+	RET
+
 // TWICE: the 8 floats at (R12), each twice side by side (UNPCK within the
 // 128-bit lanes, then the lanes put in order, as double2AVX2 does), to the
 // 16 floats at (R13) and at (R13)(BX*1).

@@ -13,8 +13,29 @@ import (
 // the Go loop give the bits of each window's sum computed here in
 // AveragePool's order, and write nothing outside the output rows.
 func TestAvg2x2Stride2Rows(t *testing.T) {
+	testWindows2x2(t, Avg2x2Stride2Rows, func(a, b []float32) float32 { return ((a[0] + a[1]) + (b[0] + b[1])) * 0.25 })
+}
+
+// TestMax2x2Stride2Rows is TestAvg2x2Stride2Rows for the max, taken down
+// the columns and then across with Max's rule, written out here: a NaN wins
+// (the later one), of equal values the first is kept (+0 before -0). NaNs
+// of two payloads tell which one won.
+func TestMax2x2Stride2Rows(t *testing.T) {
+	max2 := func(x, y float32) float32 {
+		if y != y || y > x {
+			return y
+		}
+		return x
+	}
+	testWindows2x2(t, Max2x2Stride2Rows, func(a, b []float32) float32 { return max2(max2(a[0], b[0]), max2(a[1], b[1])) })
+}
+
+// testWindows2x2 holds f, a 2x2 stride-2 pool of whole rows, to want of
+// each window (a: its top row's two values, b: its bottom row's), bit for
+// bit, on the assembly and the Go loop.
+func testWindows2x2(t *testing.T, f func(dst []float32, dstRow int, src []float32, w, rows, n int), want func(a, b []float32) float32) {
 	r := rand.New(rand.NewPCG(3, 4))
-	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)),
+	special := []float32{float32(math.NaN()), math.Float32frombits(0xffc00005), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)),
 		math.Float32frombits(1), math.Float32frombits(0x80000003), math.Float32frombits(0x007fffff), math.MaxFloat32}
 	widths := []int{28, 56, 112}
 	for n := 1; n <= 40; n++ {
@@ -43,7 +64,7 @@ func TestAvg2x2Stride2Rows(t *testing.T) {
 				for i := range dst {
 					dst[i] = 42
 				}
-				Avg2x2Stride2Rows(dst, dstRow, src, w, rows, n)
+				f(dst, dstRow, src, w, rows, n)
 				useSIMD = saved
 				for i, v := range dst {
 					if (i%dstRow >= n || i == rows*dstRow) && v != 42 {
@@ -52,10 +73,9 @@ func TestAvg2x2Stride2Rows(t *testing.T) {
 				}
 				for i := 0; i < rows; i++ {
 					for j := 0; j < n; j++ {
-						a, b := src[2*i*w+2*j:], src[(2*i+1)*w+2*j:]
-						want := ((a[0] + a[1]) + (b[0] + b[1])) * 0.25
+						want := want(src[2*i*w+2*j:], src[(2*i+1)*w+2*j:])
 						got := dst[i*dstRow+j]
-						if math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+						if math.Float32bits(got) != math.Float32bits(want) {
 							t.Fatalf("simd=%v n=%d w=%d row %d col %d: got %g (%#x), want %g (%#x)", simd, n, w, i, j,
 								got, math.Float32bits(got), want, math.Float32bits(want))
 						}
