@@ -430,3 +430,51 @@ func sameBits(t *testing.T, what string, m, n int, got, want []float32, ldc int)
 		}
 	}
 }
+
+// TestAInPlace: products whose A is read in place (kernel.rowsA, for the
+// whole tiles of rows) give the packed path's bits, on row counts with and
+// without a partial last tile, K over one k block (the blocks after the
+// first add to C), beta 0, 1 and 0.5, B in place and packed (MulPackedB),
+// 1 and 2 threads; alpha 0.5 and widths with a ragged last panel (33, 49)
+// take the packed path and agree trivially.
+func TestAInPlace(t *testing.T) {
+	withEachKernel(t, func(t *testing.T) {
+		if active.rowsA == nil {
+			t.Skip("no in-place A kernel")
+		}
+		defer func() { noAInPlace = false }()
+		r := rand.New(rand.NewPCG(9, 10))
+		cases := 0
+		for _, m := range []int{12, 13, 24, 37, 144, 156, 197, 300} {
+			for _, k := range []int{1, 5, 64, 197, 300, 513} {
+				for _, n := range []int{32, 64, 96, 33, 49} {
+					for _, ab := range [][2]float32{{1, 0}, {1, 1}, {1, 0.5}, {0.5, 0}} {
+						threads := 1 + cases%2
+						lda, ldc := k+3, n+5
+						a := Matrix{randMat(r, m*lda), lda, false}
+						b := Matrix{randMat(r, k*n), n, false}
+						c0 := randMat(r, m*ldc)
+						var got [2][]float32
+						for path := range got {
+							noAInPlace = path == 1
+							c := append([]float32(nil), c0...)
+							if cases%3 == 0 {
+								MulPackedB(m, ab[0], a, PackB(k, n, b), ab[1], c, ldc, threads)
+							} else {
+								Sgemm(m, n, k, ab[0], a, b, ab[1], c, ldc, threads)
+							}
+							got[path] = c
+						}
+						for i := range got[0] {
+							if math.Float32bits(got[0][i]) != math.Float32bits(got[1][i]) {
+								t.Fatalf("m=%d n=%d k=%d alpha,beta=%v threads=%d: C[%d] = %v in place, %v packed", m, n, k, ab, threads, i, got[0][i], got[1][i])
+							}
+						}
+						cases++
+					}
+				}
+			}
+		}
+		t.Logf("%d products compared", cases)
+	})
+}

@@ -164,7 +164,8 @@ var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int,
 	_ = b[(kc-1)*ldb+15]
 	_ = c[11*ldc+15]
 	kernel512Half(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
-}, rows8: rows8AVX2, rows: tileColumn(12, 32, pick(kernelAVX512Tiles, kernelAVX512TilesBR)), grid: []gridKernel{grid12x32, grid8x32, grid4x24},
+}, rows8: rows8AVX2, rows: tileColumn(12, 32, pick(kernelAVX512Tiles, kernelAVX512TilesBR)),
+	rowsA: tileColumnA(12, 32, pick(kernelAVX512TilesA, kernelAVX512TilesABR)), grid: []gridKernel{grid12x32, grid8x32, grid4x24},
 	gemv: gemvPanels(32, gemvPanels32AVX512)}
 
 //go:noescape
@@ -196,6 +197,26 @@ func tileColumn(mr, nr int, k func(kc int, a, b *float32, ldb int, c *float32, l
 		k(kc, &a[0], &b[0], ldb, &c[0], ldc, acc, rows, biasPtr(bias, rows))
 	}
 }
+
+// tileColumnA wraps an mr x nr tile-column kernel that reads A in place
+// (kernel.rowsA) with its bounds checks.
+func tileColumnA(mr, nr int, k func(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, acc accMode, rows int, bias *float32)) func(kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc accMode, rows int, bias []float32) {
+	return func(kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc accMode, rows int, bias []float32) {
+		if rows%mr != 0 || kc == 0 {
+			panic("gemm: rowsA takes whole tiles and kc > 0")
+		}
+		_ = a[(rows-1)*lda+kc-1]
+		_ = b[(kc-1)*ldb+nr-1]
+		_ = c[(rows-1)*ldc+nr-1]
+		k(kc, &a[0], lda, &b[0], ldb, &c[0], ldc, acc, rows, biasPtr(bias, rows))
+	}
+}
+
+//go:noescape
+func kernelAVX512TilesA(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, acc accMode, rows int, bias *float32)
+
+//go:noescape
+func kernelAVX512TilesABR(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, acc accMode, rows int, bias *float32)
 
 // grid12x32 reads a convolution's input in place for the 12 x 32 kernel:
 // without it every panel of a grid convolution was gathered first, and the

@@ -54,6 +54,25 @@ func TestRegBroadcastSameBits(t *testing.T) {
 			}
 		}
 	}
+	// The kernels that read A in place (rows whole tiles, A's rows lda
+	// apart), both forms, against the packed kernel on A packed.
+	for _, rows := range []int{12, 24, 36} {
+		const lda = kc + 5
+		am, b, c0 := fill(rows*lda), fill(kc*48), fill(rows*ldc)
+		packed := make([]float32, kc*rows)
+		packA(packed, Matrix{Data: am, Stride: lda}, 1, 0, rows, 0, kc, 12)
+		for _, m := range modes {
+			for _, bias := range [][]float32{nil, fill(rows)} {
+				want := append([]float32(nil), c0...)
+				tileColumn(12, 32, kernelAVX512TilesBR)(kc, packed, b, 48, want, ldc, m, rows, bias)
+				for _, k := range []func(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, acc accMode, rows int, bias *float32){kernelAVX512TilesA, kernelAVX512TilesABR} {
+					got := append([]float32(nil), c0...)
+					tileColumnA(12, 32, k)(kc, am, lda, b, 48, got, ldc, m, rows, bias)
+					same("kernelAVX512TilesA", want, got)
+				}
+			}
+		}
+	}
 	// The packed-panel kernels: plain (ldb 32), strided and the 16-wide half.
 	for _, acc := range []bool{false, true} {
 		a, b, c0 := fill(kc*12), fill(kc*48), fill(12*ldc)
