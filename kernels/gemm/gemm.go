@@ -640,14 +640,22 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 			for ic := i0; ic < i1; ic += mcBlock {
 				mc := min(mcBlock, i1-ic)
 				// A read in place (kernel.rowsA) for the whole tiles of
-				// rows where every panel of the block is whole: only the
-				// rows past the last whole tile are packed, as one panel.
-				// (A 197 x 197 by 197 x 64 product, attention's probabilities
-				// times V: 0.84x the time. A ragged last panel through a
-				// scratch column gained nothing on 197 x 64 by 64 x 197: its
-				// 32 columns of FMAs cost what packing A saved.)
+				// rows where the block is at most aInPlacePanels whole
+				// panels wide: only the rows past the last whole tile are
+				// packed, as one panel. (Attention's probabilities times V,
+				// 197 x 197 by 197 x 64: 0.84x the time; 128 x 64 by 64 x
+				// 128 0.95x.) A wider block reads A once a panel, and a
+				// packed A is one stream where in place it is twelve: the
+				// zoo transformer's linear layers (8 to 32 panels) took
+				// 1.03-1.08x the time in place. A ragged last panel through
+				// a scratch column gained nothing on 197 x 64 by 64 x 197
+				// (its 32 columns of FMAs cost what packing A saved). Not
+				// where A's rows are a multiple of 4 KiB apart: the tile's
+				// 12 rows then share a few L1 sets (128 x 1024 by 1024 x
+				// 256: 1.20-1.24x the packed time; rows 1536, 768 or 512
+				// floats apart 0.97-0.98x).
 				whole := 0
-				if kr.rowsA != nil && a.packed == nil && !a.mat.Trans && a.alpha == 1 && nc%nr == 0 && !noAInPlace {
+				if kr.rowsA != nil && a.packed == nil && !a.mat.Trans && a.alpha == 1 && nc%nr == 0 && nc <= aInPlacePanels*nr && a.mat.Stride%1024 != 0 && !noAInPlace {
 					whole = mc - mc%mr
 				}
 				var aBlock []float32
@@ -738,6 +746,9 @@ func block(kr kernel, i0, i1, j0, j1, k int, a aSource, b bSource, beta float32,
 		}
 	}
 }
+
+// aInPlacePanels is the widest block, in panels, whose A is read in place.
+const aInPlacePanels = 4
 
 // noAInPlace packs A even where kernel.rowsA could read it in place, for
 // the tests that compare the two.
