@@ -1,14 +1,8 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "maxv_amd64.h"
 
-// MAXV: Y(m) = max(Y(x), Y(y)) as Max defines it (pairwise_amd64.s has the
-// same): VMAXPS gives x when either is NaN or both are zeros, and y is
-// blended in where it is NaN. Clobbers x; m differs from x and y.
-#define MAXV(x, y, m) \
-	VMAXPS x, y, m \
-	VCMPPS $3, y, y, x \
-	VBLENDVPS x, y, m, m
 
 // COL: Y(out) = the max down r0, r1, r2 of the 8 floats at byte offset off.
 #define COL(off, out) \

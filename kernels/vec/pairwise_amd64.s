@@ -1,18 +1,12 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "maxv_amd64.h"
 
 // Two-slice loops, n a multiple of 8: four vectors per step, then one at a
 // time. Each vector is loaded before it is stored and vectors go in
 // ascending order, so b may start further on in dst (see Max).
 
-// MAXV: Y(m) = max(Y(x), Y(y)) as Max defines it. VMAXPS gives its second
-// source (x, from a) when either is NaN or both are zeros; y (from b) is then
-// blended in where it is NaN. Clobbers x.
-#define MAXV(x, y, m) \
-	VMAXPS x, y, m \
-	VCMPPS $3, y, y, x \
-	VBLENDVPS x, y, m, m
 
 // func maxAVX2(dst, a, b *float32, n int)
 TEXT ·maxAVX2(SB), NOSPLIT, $0-32

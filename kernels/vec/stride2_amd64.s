@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "maxv_amd64.h"
 
 // PAIRS: Y(out) = the sums of the pairs (v[2j], v[2j+1]) of the 16 floats at
 // (base), in SHUFPS's lane order (the even and the odd elements taken the
@@ -73,13 +74,6 @@ next:
 	VZEROUPPER
 	RET
 
-// MAXV: Y(m) = max(Y(x), Y(y)) as Max defines it (pairwise_amd64.s has the
-// same): VMAXPS gives x when either is NaN or both are zeros, and y is
-// blended in where it is NaN. Clobbers x.
-#define MAXV(x, y, m) \
-	VMAXPS x, y, m \
-	VCMPPS $3, y, y, x \
-	VBLENDVPS x, y, m, m
 
 // MBLOCK: 8 outputs at (R13) from the rows at (R12) and (DX): the max down
 // each of the 16 columns, then of each even column and the odd one after
