@@ -247,6 +247,20 @@ def kernel4x24(name, groups=3):
     store_tile(w, name, 4, groups, 80, "CX")
     return out
 
+def fma_row(w, i, addr, regbcast):
+    """Row i of an AVX-512 12 or 8 x 32 tile for one k step: A's value at
+    addr times B's two registers (Z24, Z25) into the row's accumulators,
+    broadcast to a register (one of Z26-Z29 in turn) with regbcast, else
+    embedded in the FMAs."""
+    if regbcast:
+        t = f"Z{26 + i % 4}"
+        w(f"\tVBROADCASTSS {addr}, {t}")
+        for j in range(2):
+            w(f"\tVFMADD231PS Z{24+j}, {t}, Z{i*2+j}")
+        return
+    for j in range(2):
+        w(f"\tVFMADD231PS.BCST {addr}, Z{24+j}, Z{i*2+j}")
+
 def kernel_avx512(name, offs, mr, contiguous=False, regbcast=False):
     """The AVX-512 mr x 32 tile (mr 12 or 8), B read in place (row p at
     b + p*ldb) or, with offs, through offsets as the AVX2 offsets kernels
@@ -321,14 +335,7 @@ def kernel_avx512(name, offs, mr, contiguous=False, regbcast=False):
     # FMAs then read: fewer instructions for the front end, the same bits.
     # In L1, paired runs: 0.88-0.96 of the time (kc 16-256, 1 and 6 tiles).
     for i in range(mr):
-        if regbcast:
-            t = f"Z{26 + i % 4}"
-            w(f"\tVBROADCASTSS {4*i}(AX), {t}")
-            for j in range(2):
-                w(f"\tVFMADD231PS Z{24+j}, {t}, Z{i*2+j}")
-            continue
-        for j in range(2):
-            w(f"\tVFMADD231PS.BCST {4*i}(AX), Z{24+j}, Z{i*2+j}")
+        fma_row(w, i, f"{4*i}(AX)", regbcast)
     w(f"\tADDQ ${4*mr}, AX")
     w("\tADDQ $8, SI" if offs else "\tADDQ R12, BX")
     w("\tDECQ CX")
@@ -387,15 +394,7 @@ def kernel_avx512_a(name, regbcast):
     w("\tVMOVUPS 64(BX), Z25")
     for i in range(mr):
         base = bases[i // 3]
-        addr = [f"({base})", f"({base})(R14*1)", f"({base})(R14*2)"][i % 3]
-        if regbcast:
-            t = f"Z{26 + i % 4}"
-            w(f"\tVBROADCASTSS {addr}, {t}")
-            for j in range(2):
-                w(f"\tVFMADD231PS Z{24+j}, {t}, Z{i*2+j}")
-            continue
-        for j in range(2):
-            w(f"\tVFMADD231PS.BCST {addr}, Z{24+j}, Z{i*2+j}")
+        fma_row(w, i, [f"({base})", f"({base})(R14*1)", f"({base})(R14*2)"][i % 3], regbcast)
     for b in bases:
         w(f"\tADDQ $4, {b}")
     w("\tADDQ R12, BX")
