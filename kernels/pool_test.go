@@ -164,6 +164,48 @@ func TestWindows2x2s2(t *testing.T) {
 	}
 }
 
+// TestAvg3x3Pool: 3x3 stride-1 average pools (Inception's), with and
+// without count_include_pad and padding, on widths under and over a
+// vector, take the one-pass path (vec.Avg3x3Rows) and agree with the
+// window-by-window reference; the divisors a pool keeps for the last input
+// size are not reused for another (sizes alternating on one poolParams,
+// each result against a fresh poolParams').
+func TestAvg3x3Pool(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	ctx := &Context{Threads: 1, pool: newBufferPool()}
+	for _, include := range []bool{false, true} {
+		for _, pad := range []int{0, 1} {
+			kept := &poolParams{kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, padT: pad, padL: pad, padB: pad, padR: pad,
+				countIncludePad: include, spatial: 2, autoPad: "NOTSET", divs: new(divCache)}
+			for _, hw := range [][2]int{{56, 56}, {5, 7}, {17, 30}, {56, 56}, {3, 3}, {17, 30}} {
+				h, w := hw[0], hw[1]
+				fresh := *kept
+				fresh.divs = nil
+				planes := 2
+				x := make([]float32, planes*h*w)
+				for i := range x {
+					x[i] = float32(r.NormFloat64())
+				}
+				for _, p := range []*poolParams{kept, &fresh} {
+					g, err := p.geometry(h, w)
+					if err != nil {
+						t.Fatal(err)
+					}
+					n := planes * g.oh * g.ow
+					got, want := make([]float32, n), make([]float32, n)
+					poolRows(ctx, g, "avg", x, got, 0, planes)
+					poolReference(g, "avg", x, want, nil, 0, planes)
+					for i := range got {
+						if math.Abs(float64(got[i]-want[i])) > 1e-6*(1+math.Abs(float64(want[i]))) {
+							t.Fatalf("include=%v pad=%d %dx%d cached=%v: [%d] = %v, reference %v", include, pad, h, w, p.divs != nil, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestMaxInsideManyPlanes: SqueezeNet's pools (3x3 stride 2, ceil mode, no
 // padding) on 70 to 130 planes, which maxInside reduces a few planes at a
 // time (poolRows now gives them to max3x3s2; maxInside still takes other
