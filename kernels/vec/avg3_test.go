@@ -44,23 +44,8 @@ func TestAvg3x3Rows(t *testing.T) {
 		for i := 0; i < rows; i++ {
 			Div(want[i*srcRow:i*srcRow+n], want[i*srcRow:i*srcRow+n], div[i*divRow:i*divRow+n])
 		}
-		for _, simd := range []bool{false, true} {
-			if simd && !useSIMD {
-				continue
-			}
-			saved := useSIMD
-			useSIMD = simd
-			dst := make([]float32, rows*dstRow+1)
-			for i := range dst {
-				dst[i] = 42
-			}
-			Avg3x3Rows(dst, dstRow, src, srcRow, div, divRow, rows, n)
-			useSIMD = saved
-			for i, v := range dst {
-				if (i%dstRow >= n || i == rows*dstRow) && v != 42 {
-					t.Fatalf("simd=%v n=%d: wrote [%d] outside the output rows", simd, n, i)
-				}
-			}
+		for _, simd := range simdModes() {
+			dst := outputRows(t, simd, rows, dstRow, n, func(dst []float32) { Avg3x3Rows(dst, dstRow, src, srcRow, div, divRow, rows, n) })
 			for i := 0; i < rows; i++ {
 				for x := 0; x < n; x++ {
 					got, w := dst[i*dstRow+x], want[i*srcRow+x]

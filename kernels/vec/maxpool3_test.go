@@ -39,23 +39,8 @@ func TestMax3Stride2Rows(t *testing.T) {
 				}
 			}
 			dstRow := n + r.IntN(3)
-			for _, simd := range []bool{false, true} {
-				if simd && !useSIMD {
-					continue
-				}
-				saved := useSIMD
-				useSIMD = simd
-				dst := make([]float32, rows*dstRow+1)
-				for i := range dst {
-					dst[i] = 42
-				}
-				Max3Stride2Rows(dst, dstRow, src, w, rows, n)
-				useSIMD = saved
-				for i, v := range dst {
-					if (i%dstRow >= n || i == rows*dstRow) && v != 42 {
-						t.Fatalf("simd=%v n=%d: wrote [%d] outside the output rows", simd, n, i)
-					}
-				}
+			for _, simd := range simdModes() {
+				dst := outputRows(t, simd, rows, dstRow, n, func(dst []float32) { Max3Stride2Rows(dst, dstRow, src, w, rows, n) })
 				for i := 0; i < rows; i++ {
 					for j := 0; j < n; j++ {
 						var want float32

@@ -56,23 +56,8 @@ func testWindows2x2(t *testing.T, f func(dst []float32, dstRow int, src []float3
 				}
 			}
 			dstRow := n + r.IntN(3)
-			for _, simd := range []bool{false, true} {
-				if simd && !useSIMD {
-					continue
-				}
-				saved := useSIMD
-				useSIMD = simd
-				dst := make([]float32, rows*dstRow+1)
-				for i := range dst {
-					dst[i] = 42
-				}
-				f(dst, dstRow, src, w, rows, n)
-				useSIMD = saved
-				for i, v := range dst {
-					if (i%dstRow >= n || i == rows*dstRow) && v != 42 {
-						t.Fatalf("simd=%v n=%d: wrote [%d] outside the output rows", simd, n, i)
-					}
-				}
+			for _, simd := range simdModes() {
+				dst := outputRows(t, simd, rows, dstRow, n, func(dst []float32) { f(dst, dstRow, src, w, rows, n) })
 				for i := 0; i < rows; i++ {
 					for j := 0; j < n; j++ {
 						want := want(src[2*i*w+2*j:], src[(2*i+1)*w+2*j:])
