@@ -10,12 +10,16 @@ import (
 )
 
 // TestBroadcastWithMatchesDefinition: Expand's broadcast (the repeater's
-// doubling copies along broadcast axes) against the element-wise definition
-// on 400 random shapes of rank 0-5, each input axis 1 or the output's, in
-// float32 and int64, on 1 and 2 threads; and Tile against its definition.
+// doubling copies along broadcast axes, then copies of the run doubled to
+// repeatRun) against the element-wise definition on 400 random shapes of
+// rank 0-5, each input axis 1 or the output's, and on shapes whose runs
+// pass repeatRun with blocks left over (an attention mask's, a block of
+// 1000 repeated 7 times, of 333 repeated 40 times), in float32 and int64,
+// on 1 and 2 threads; and Tile against its definition.
 func TestBroadcastWithMatchesDefinition(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 32))
-	for trial := 0; trial < 400; trial++ {
+	fixed := [][2][]int{{{1, 1, 1, 197}, {1, 12, 197, 197}}, {{1, 1000}, {7, 1000}}, {{333}, {4, 10, 333}}, {{3, 1, 5}, {3, 700, 5}}}
+	for trial := 0; trial < 400+len(fixed); trial++ {
 		rank := r.IntN(6)
 		out, in := make([]int, rank), make([]int, rank)
 		for d := range out {
@@ -26,6 +30,10 @@ func TestBroadcastWithMatchesDefinition(t *testing.T) {
 			}
 		}
 		in = in[r.IntN(rank+1):] // fewer leading axes: numpy broadcasting
+		if trial >= 400 {
+			in, out = fixed[trial-400][0], fixed[trial-400][1]
+			rank = len(out)
+		}
 		xf := make([]float32, graph.Numel(in))
 		xi := make([]int64, len(xf))
 		for i := range xf {
