@@ -557,7 +557,7 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (q *Quantized, e
 			rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "activation", Encoding: enc, Observer: "pinned range", Range: &r, Override: st.source(name)})
 			continue
 		}
-		r := ranges[name]
+		r := withinOutputBounds(m.Graph.Value(name), ranges[name])
 		if c := st.act[name]; c.Min != nil { // one side pinned, the other calibrated
 			r[0] = float32(c.Min[0])
 		} else if c.Max != nil {
