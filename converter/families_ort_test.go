@@ -122,9 +122,15 @@ func onnxqOutputs(t *testing.T, m *graph.Model, samples []map[string]*graph.Tens
 
 // familyDB bounds the difference between a QDQ model's output SQNR in
 // ONNX Runtime and in onnxq. The runtimes round differently in places (ORT
-// requantizes through its integer kernels, onnxq in float32 as QDQ reads);
-// measured at most 0.4 dB apart over these models and observers.
-const familyDB = 1.0
+// fuses Q/DQ into integer kernels and requantizes there, onnxq computes
+// what the QDQ graph says in float32), and a model that amplifies noise
+// amplifies those differences too: the two runs of the ViT's QDQ model are
+// themselves only 15 dB apart. Measured over these models and observers:
+// at most 1.3 dB (the ViT with min/max ranges), 0.4 dB on the convolutional
+// ones. A runtime that read the written model otherwise than onnxq does
+// (a scale applied twice, a fusion changing what a pair computes) moves the
+// ratio by far more.
+const familyDB = 2.0
 
 // quantizedCompute counts the Conv, ConvTranspose, MatMul, Gemm, LSTM and
 // GRU nodes whose weight (input 1) is a DequantizeLinear output.

@@ -12,8 +12,13 @@ import "github.com/onnxq/onnxq/graph"
 // LayerNormalization between two Transposes, a U-Net's ConvTranspose,
 // Resize and skip Concats at full resolution, ShuffleNetV2's Split and
 // channel shuffle (Reshape, Transpose, Reshape) around many small
-// convolutions.
-func Families() []string { return []string{"convnext", "unet", "shufflenet"} }
+// convolutions, and (families2.go) MobileNetV3's HardSwish and HardSigmoid
+// gates, DenseNet's pre-activation BatchNormalization after Concats, a
+// Vision Transformer's patch embedding and class token, ESPCN's
+// DepthToSpace and Tanh, a bidirectional GRU.
+func Families() []string {
+	return []string{"convnext", "unet", "shufflenet", "mobilenetv3", "densenet", "vit", "espcn", "gru"}
+}
 
 // ConvNeXt is a small ConvNeXt (Liu et al., 2022) as PyTorch exports it: a
 // 4x4 stride-4 patchify stem to 48 channels, three stages of two blocks (48,

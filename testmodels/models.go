@@ -99,9 +99,14 @@ var catalog = map[string]func(seed uint64) *graph.Model{
 	"transformer":  Transformer,
 	"lstm":         LSTMModel,
 	// Families (families.go): other architectures, for speed and correctness.
-	"convnext":   ConvNeXt,
-	"unet":       UNet,
-	"shufflenet": ShuffleNetV2,
+	"convnext":    ConvNeXt,
+	"unet":        UNet,
+	"shufflenet":  ShuffleNetV2,
+	"mobilenetv3": MobileNetV3,
+	"densenet":    DenseNet,
+	"vit":         ViT,
+	"espcn":       ESPCN,
+	"gru":         GRUTagger,
 }
 
 // Zoo lists the benchmark zoo's models (see zoo.go), in a fixed order.
