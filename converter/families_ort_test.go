@@ -21,7 +21,8 @@ import (
 )
 
 // TestEveryFamilyConvertsForORT converts each zoo model and architecture
-// family with each observer, as a user would a model onnxq has not seen: 16
+// family with each observer (and with min/max for ONNX Runtime's CPU
+// provider, --runtime ort), as a user would a model onnxq has not seen: 16
 // of its samples to calibrate, then on 24 others the written QDQ model must
 // load and run in ONNX Runtime with all its optimizations, leave no node in
 // float without a reason in the report, and keep what onnxq's executor
@@ -38,8 +39,15 @@ func TestEveryFamilyConvertsForORT(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range append(testmodels.Zoo(), testmodels.Families()...) {
-		for _, obs := range []string{"minmax", "percentile", "entropy", "mse"} {
-			t.Run(name+"/"+obs, func(t *testing.T) {
+		for _, v := range []struct {
+			obs string
+			rt  Runtime
+		}{{"minmax", RuntimeGeneric}, {"percentile", RuntimeGeneric}, {"entropy", RuntimeGeneric}, {"mse", RuntimeGeneric}, {"minmax", RuntimeORT}} {
+			variant := v.obs
+			if v.rt == RuntimeORT {
+				variant += "-runtime-ort"
+			}
+			t.Run(name+"/"+variant, func(t *testing.T) {
 				m, err := testmodels.Build(name, 1)
 				if err != nil {
 					t.Fatal(err)
@@ -62,7 +70,7 @@ func TestEveryFamilyConvertsForORT(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, NoMeasure: true, Observer: calib.Config{Kind: obs}})
+				rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, NoMeasure: true, Observer: calib.Config{Kind: v.obs}, Runtime: v.rt})
 				if err != nil {
 					t.Fatal(err)
 				}
