@@ -174,6 +174,8 @@ var cases = []tcase{
 	{"Conv3x3 (control)", "1x64x56x56 -> 64", convCase([]int{1, 64, 56, 56}, 64, 3, 1, 1, 1, 1)},
 	{"Conv1x1 (control)", "1x64x56x56 -> 256", convCase([]int{1, 64, 56, 56}, 256, 1, 1, 0, 1, 1)},
 	{"Conv stem 7x7 s2", "1x3x224x224 -> 64", convCase([]int{1, 3, 224, 224}, 64, 7, 2, 3, 1, 1)},
+	{"Conv patchify 16x16 s16 (ViT-B)", "1x3x224x224 -> 768", convCase([]int{1, 3, 224, 224}, 768, 16, 16, 0, 1, 1)},
+	{"Conv patchify 8x8 s8 (small ViT)", "1x3x64x64 -> 96", convCase([]int{1, 3, 64, 64}, 96, 8, 8, 0, 1, 1)},
 	{"Conv1d k3 p1 (Whisper)", "1x80x3000 -> 384", func() *mb {
 		b := newMB(17)
 		x := b.in("x", 1, 80, 3000)
@@ -502,6 +504,21 @@ var cases = []tcase{
 		s = b.op("Add", vs(s, b.w(1, 1, 1, 1, 197)))
 		p := b.op("Softmax", vs(s), aI("axis", -1))
 		b.out(b.op("MatMul", vs(p, v)), graph.Float)
+		return b
+	}},
+	{"Attention subgraph, small ViT (MatMul/Mul/Softmax/MatMul)", "1x3x65x32", func() *mb {
+		b := newMB(13)
+		q := b.in("q", 1, 3, 65, 32)
+		k := b.in("k", 1, 3, 32, 65)
+		v := b.in("v", 1, 3, 65, 32)
+		p := b.op("Softmax", vs(b.op("Mul", vs(b.op("MatMul", vs(q, k)), b.scalar(0.1768)))), aI("axis", -1))
+		b.out(b.op("MatMul", vs(p, v)), graph.Float)
+		return b
+	}},
+	{"MatMul+Add small ViT FFN", "1x65x96 @ 96x384", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 65, 96)
+		b.out(b.op("Add", vs(b.op("MatMul", vs(x, b.w(0.1, 96, 384))), b.w(0.02, 384))), graph.Float)
 		return b
 	}},
 	{"Where/Less/Cast mix", "1x12x197x197", func() *mb {
