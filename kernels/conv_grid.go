@@ -519,12 +519,22 @@ type phaseCopy struct {
 	rows, cols, srcRow, wq int
 	sw                     int
 	split                  bool
+	// deal: at strides 4 and 8, column c of each row goes to the phase
+	// that starts at dsts[c%sw] (vec.DealRows), ends[c%sw] its plane's end.
+	deal       bool
+	dsts, ends [8]int
 }
 
 func (pc *phaseCopy) apply(src, dst []float32) {
 	switch {
 	case pc.split:
 		_ = vec.SplitRows(dst[pc.dst:], dst[pc.dst2:], pc.wq, src[pc.src:], pc.srcRow, pc.rows, pc.cols)
+	case pc.deal:
+		var to [8][]float32
+		for i := range pc.sw {
+			to[i] = dst[pc.dsts[i]:pc.ends[i]]
+		}
+		_ = vec.DealRows(to[:pc.sw], pc.wq, src[pc.src:], pc.srcRow, pc.rows, pc.cols)
 	case pc.sw == 1:
 		_ = vec.CopyRows(dst[pc.dst:pc.end], pc.wq, src[pc.src:], pc.srcRow, pc.rows, pc.cols)
 	default:
@@ -586,6 +596,13 @@ func phaseCopies(g convGeom, hq, wq, plane int, need []bool, i0, i1, r0 int) []p
 				continue
 			}
 		}
+		if g.sw == 4 || g.sw == 8 {
+			if pc, ok := dealPhaseRows(g, wq, plane, need, py, (ilo-r0)*wq, rows, srcRow); ok {
+				pc.src = srow
+				pcs = append(pcs, pc)
+				continue
+			}
+		}
 		for px := 0; px < g.sw; px++ {
 			q := py*g.sw + px
 			if need != nil && !need[q] {
@@ -624,6 +641,28 @@ func splitPhaseRows(g convGeom, wq, plane int, need []bool, py, at, rows, srcRow
 		los[ix0] = (py*2+px)*plane + at + lo
 	}
 	return phaseCopy{dst: los[0], dst2: los[1], rows: rows, cols: g.w, srcRow: srcRow, wq: wq, sw: 2, split: true}, true
+}
+
+// dealPhaseRows plans rows of input row phase py into all sw column phases
+// of a stride-4 or stride-8 convolution with vec.DealRows, where all are
+// needed and together hold every column of the input rows, each in the
+// phase of its residue (no padding on the left, or a multiple of sw); false
+// leaves them to per-phase gathers. The caller sets src.
+func dealPhaseRows(g convGeom, wq, plane int, need []bool, py, at, rows, srcRow int) (phaseCopy, bool) {
+	pc := phaseCopy{rows: rows, cols: g.w, srcRow: srcRow, wq: wq, sw: g.sw, deal: true}
+	for px := 0; px < g.sw; px++ {
+		q := py*g.sw + px
+		if need != nil && !need[q] {
+			return phaseCopy{}, false
+		}
+		lo, hi := validRange(wq, g.w, g.sw, px, g.pl)
+		ix0 := lo*g.sw + px - g.pl // the input column the phase starts at
+		if ix0 < 0 || ix0 >= g.sw || hi-lo != (g.w-ix0+g.sw-1)/g.sw {
+			return phaseCopy{}, false
+		}
+		pc.dsts[ix0], pc.ends[ix0] = q*plane+at+lo, (q+1)*plane
+	}
+	return pc, true
 }
 
 // forceIm2col sends convolutions with packed weights through im2col too, for

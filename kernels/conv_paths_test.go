@@ -547,3 +547,23 @@ func TestConvOneByOneMapsFusedSameBits(t *testing.T) {
 		}
 	}
 }
+
+// TestConvStride4And8MatchDirect runs convolutions of strides 4 and 8, whose
+// input rows are dealt to their column phases at once (vec.DealRows): patch
+// embeddings (kernel = stride) on the stem path (3 channels) and the grid
+// path, widths that are not a multiple of the stride, left padding (the
+// phases then start at other residues), a kernel larger than the stride,
+// groups and batches, against the direct reference at 1 and 2 threads.
+func TestConvStride4And8MatchDirect(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	for _, tc := range []struct{ n, c, m, group, h, w, k, s, pad int }{
+		{1, 3, 96, 1, 64, 64, 4, 4, 0}, {1, 3, 32, 1, 64, 48, 8, 8, 0}, {1, 16, 24, 1, 30, 30, 4, 4, 0},
+		{1, 8, 16, 1, 37, 45, 8, 8, 4}, {2, 6, 12, 3, 33, 33, 6, 4, 1}, {1, 3, 16, 1, 50, 61, 7, 4, 3},
+		{1, 4, 8, 1, 20, 21, 8, 8, 0},
+	} {
+		g := convGeom{h: tc.h, w: tc.w, kh: tc.k, kw: tc.k, sh: tc.s, sw: tc.s, dh: 1, dw: 1}
+		g.oh, g.pt, _ = convOut(g.h, tc.k, tc.s, 1, tc.pad, tc.pad, "NOTSET")
+		g.ow, g.pl, _ = convOut(g.w, tc.k, tc.s, 1, tc.pad, tc.pad, "NOTSET")
+		checkConv(t, r, g, tc.n, tc.c, tc.m, tc.group)
+	}
+}

@@ -176,6 +176,7 @@ var cases = []tcase{
 	{"Conv stem 7x7 s2", "1x3x224x224 -> 64", convCase([]int{1, 3, 224, 224}, 64, 7, 2, 3, 1, 1)},
 	{"Conv patchify 16x16 s16 (ViT-B)", "1x3x224x224 -> 768", convCase([]int{1, 3, 224, 224}, 768, 16, 16, 0, 1, 1)},
 	{"Conv patchify 8x8 s8 (small ViT)", "1x3x64x64 -> 96", convCase([]int{1, 3, 64, 64}, 96, 8, 8, 0, 1, 1)},
+	{"Conv patchify 4x4 s4 (ConvNeXt, Swin stem)", "1x3x224x224 -> 96", convCase([]int{1, 3, 224, 224}, 96, 4, 4, 0, 1, 1)},
 	{"Conv1d k3 p1 (Whisper)", "1x80x3000 -> 384", func() *mb {
 		b := newMB(17)
 		x := b.in("x", 1, 80, 3000)

@@ -3,6 +3,7 @@ package vec
 import (
 	"fmt"
 	"math"
+	"sync"
 )
 
 // Epilogue is what TapRows does to each sum before it stores it: multiply by
@@ -197,3 +198,95 @@ func SplitRows(a, b []float32, dstRow int, src []float32, srcRow, rows, cols int
 // noTapRows3 sends 3x3 kernels through the generic kernel, for the
 // benchmark that compares the two.
 var noTapRows3 = false
+
+// DealRows deals the columns of rows x cols floats of src (rows srcRow
+// apart) to the len(dst) destinations, 2, 4 or 8 of them: column c of row r
+// goes to dst[c%s][r*dstRow + c/s]. A stride-s convolution's input row laid
+// out in its column phases at once, where a gather per phase read each row s
+// times, a value at a time (ConvNeXt's and Swin's 4x4 stride-4 stems,
+// ViTs' patch embeddings). It splits by parity log2(s) times (SplitRows),
+// through blocks of rows in scratch.
+func DealRows(dst [][]float32, dstRow int, src []float32, srcRow, rows, cols int) error {
+	s := len(dst)
+	if s != 2 && s != 4 && s != 8 {
+		return fmt.Errorf("vec.DealRows: %d destinations, want 2, 4 or 8", s)
+	}
+	if rows <= 0 || cols <= 0 {
+		return nil
+	}
+	if cols > srcRow || (cols+s-1)/s > dstRow || (rows-1)*srcRow+cols > len(src) {
+		return fmt.Errorf("vec.DealRows: %d x %d floats from rows %d apart in %d to rows %d apart", rows, cols, srcRow, len(src), dstRow)
+	}
+	for i, d := range dst {
+		if n := (cols - i + s - 1) / s; n > 0 && (rows-1)*dstRow+n > len(d) {
+			return fmt.Errorf("vec.DealRows: destination %d holds %d floats, rows of %d %d apart need %d", i, len(d), n, dstRow, (rows-1)*dstRow+n)
+		}
+	}
+	if s == 2 {
+		return SplitRows(dst[0], dst[1], dstRow, src, srcRow, rows, cols)
+	}
+	if (cols+1)/2 > dealBlock {
+		// A row longer than the scratch: column phases one at a time.
+		for i, d := range dst {
+			for r := 0; r < rows; r++ {
+				for j, c := 0, i; c < cols; j, c = j+1, c+s {
+					d[r*dstRow+j] = src[r*srcRow+c]
+				}
+			}
+		}
+		return nil
+	}
+	// Scratch from a pool: a local array is zeroed on every call (more
+	// than the copies of a stem's strip of rows).
+	buf := dealScratch.Get().(*[4 * dealBlock]float32)
+	defer dealScratch.Put(buf)
+	return dealRows(dst, dstRow, src, srcRow, rows, cols, buf[:])
+}
+
+// dealRows is DealRows on checked arguments, s = len(dst) 4 or 8, with
+// scratch: this level's two halves in its first 2*dealBlock floats, the
+// rest for the level below.
+func dealRows(dst [][]float32, dstRow int, src []float32, srcRow, rows, cols int, scratch []float32) error {
+	s := len(dst)
+	ne, no := (cols+1)/2, cols/2
+	per := max(1, dealBlock/ne)
+	evensTmp, oddsTmp, below := scratch[:dealBlock], scratch[dealBlock:2*dealBlock], scratch[2*dealBlock:]
+	var evens, odds [4][]float32
+	for r0 := 0; r0 < rows; r0 += per {
+		n := min(per, rows-r0)
+		// Even columns to evensTmp, odd ones to oddsTmp, rows ne apart;
+		// each then deals to the destinations of its parity (column c =
+		// 2e + parity lands at dst[c%s], e%(s/2) = c%s/2).
+		if err := SplitRows(evensTmp, oddsTmp, ne, src[r0*srcRow:], srcRow, n, cols); err != nil {
+			return err
+		}
+		for j := 0; j < s/2; j++ {
+			evens[j], odds[j] = dst[2*j][r0*dstRow:], dst[2*j+1][r0*dstRow:]
+		}
+		for h, half := range [2]struct {
+			to   [][]float32
+			from []float32
+			cols int
+		}{{evens[:s/2], evensTmp, ne}, {odds[:s/2], oddsTmp, no}} {
+			if half.cols == 0 {
+				continue
+			}
+			var err error
+			if s == 4 {
+				err = SplitRows(half.to[0], half.to[1], dstRow, half.from, ne, n, half.cols)
+			} else {
+				err = dealRows(half.to, dstRow, half.from, ne, n, half.cols, below)
+			}
+			if err != nil {
+				return fmt.Errorf("vec.DealRows: half %d: %v", h, err)
+			}
+		}
+	}
+	return nil
+}
+
+// dealBlock is how many floats each half of a DealRows level's scratch
+// holds (16 KiB: a block of rows stays in L1 between its passes).
+const dealBlock = 4096
+
+var dealScratch = sync.Pool{New: func() any { return new([4 * dealBlock]float32) }}
