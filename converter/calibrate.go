@@ -3,7 +3,10 @@ package converter
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"hash/maphash"
+	"math"
 	"runtime"
 	"sync"
 
@@ -347,7 +350,7 @@ func (cm *channelMeans) InputMean(n *graph.Node) ([]float32, bool) {
 
 // runCalibration opens the dataset for the model's inputs and fills ranges for
 // the tensors to observe (and the input means for bias correction).
-func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, st *settings, weights map[string]*passes.Encoding, rounded map[string][]float32, toObserve []string, rep *Report, ranges map[string][2]float32) error {
+func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, st *settings, weights map[string]*passes.Encoding, rounded map[string][]float32, toObserve []string, rep *Report, ranges map[string][2]float32, state uint64) error {
 	src, err := dataset.Open(opt.Calib, dataset.InputsOf(m), opt.Dataset)
 	if err != nil {
 		return err
@@ -365,7 +368,7 @@ func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, 
 	}
 	var missing []string
 	for _, name := range toObserve {
-		if r, ok := cache.get(name, st.observer(name, opt)); ok {
+		if r, ok := cache.get(name, st.observer(name, opt), state); ok {
 			ranges[name] = r
 		} else {
 			missing = append(missing, name)
@@ -379,7 +382,7 @@ func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, 
 		return err
 	}
 	for k, v := range got {
-		cache.put(k, st.observer(k, opt), v)
+		cache.put(k, st.observer(k, opt), state, v)
 	}
 	pl.keepFloatActivations(failed, rep)
 	// The session's buffers and the histograms are garbage now; collect them
@@ -410,37 +413,39 @@ func runCalibration(ctx context.Context, m *graph.Model, opt Options, pl *plan, 
 
 // RangeCache keeps calibrated ranges between conversions of one model on one
 // calibration set (tune converts it once per candidate). A range is reused
-// only for the same tensor and the same observer settings; entropy and MSE
-// depend on the tensor's type, so a raised tensor calibrates again.
+// only for the same tensor, the same observer settings and the same float
+// rewrites before calibration (floatState); entropy and MSE depend on the
+// tensor's type, so a raised tensor calibrates again.
 type RangeCache struct {
 	mu sync.Mutex
 	m  map[rangeKey][2]float32
 }
 
 type rangeKey struct {
-	name string
-	obs  calib.Config
+	name  string
+	obs   calib.Config
+	state uint64
 }
 
-func keyOf(name string, c calib.Config) rangeKey {
+func keyOf(name string, c calib.Config, state uint64) rangeKey {
 	c.Threads = 0
 	if c.Kind == "" || c.Kind == "minmax" || c.Kind == "percentile" {
 		c.Levels = 0 // these ranges do not depend on the type
 	}
-	return rangeKey{name, c}
+	return rangeKey{name, c, state}
 }
 
-func (rc *RangeCache) get(name string, c calib.Config) ([2]float32, bool) {
+func (rc *RangeCache) get(name string, c calib.Config, state uint64) ([2]float32, bool) {
 	if rc == nil {
 		return [2]float32{}, false
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	r, ok := rc.m[keyOf(name, c)]
+	r, ok := rc.m[keyOf(name, c, state)]
 	return r, ok
 }
 
-func (rc *RangeCache) put(name string, c calib.Config, r [2]float32) {
+func (rc *RangeCache) put(name string, c calib.Config, state uint64, r [2]float32) {
 	if rc == nil {
 		return
 	}
@@ -449,5 +454,43 @@ func (rc *RangeCache) put(name string, c calib.Config, r [2]float32) {
 	if rc.m == nil {
 		rc.m = map[rangeKey][2]float32{}
 	}
-	rc.m[keyOf(name, c)] = r
+	rc.m[keyOf(name, c, state)] = r
 }
+
+// floatState fingerprints the float rewrites that depend on the tensors'
+// types and run before calibration, so that the range cache tells their
+// outcomes apart: default SmoothQuant smooths only MatMuls whose inputs are
+// 8-bit (a raised input leaves its MatMul and the LayerNorm before it
+// unscaled: other values under the same names), and AWQ's inserted Mul by
+// 1/s depends on the weight's type. sq is the smoothing change (its notes
+// name each tensor and strength), inserted AWQ's Mul outputs.
+func floatState(g *graph.Graph, sq *passes.Change, inserted []string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(stateSeed)
+	if sq != nil {
+		for _, note := range sq.Notes {
+			h.WriteString(note)
+			h.WriteByte(0)
+		}
+	}
+	for _, name := range inserted {
+		h.WriteString(name)
+		v := g.Value(name)
+		if v == nil || v.Producer == nil {
+			continue
+		}
+		for _, in := range v.Producer.Inputs {
+			if in != nil && in.Const != nil && in.Const.DType == graph.Float && in.Const.Loaded() {
+				for _, f := range in.Const.Float32s() {
+					var b [4]byte
+					binary.LittleEndian.PutUint32(b[:], math.Float32bits(f))
+					h.Write(b[:])
+				}
+			}
+		}
+	}
+	return h.Sum64()
+}
+
+// stateSeed keeps floatState's hashes comparable within a process.
+var stateSeed = maphash.MakeSeed()

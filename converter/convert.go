@@ -527,7 +527,7 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (q *Quantized, e
 		if rep.Samples == 0 {
 			rep.Warnings = append(rep.Warnings, "calibration data not used: no tensor needs a calibrated range")
 		}
-	} else if err := runCalibration(ctx, m, opt, pl, st, qp.Weights, rounded, toObserve, rep, ranges); err != nil {
+	} else if err := runCalibration(ctx, m, opt, pl, st, qp.Weights, rounded, toObserve, rep, ranges, floatState(m.Graph, sq, inserted)); err != nil {
 		return nil, err
 	}
 	phase("calibration", start)
