@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -164,5 +165,63 @@ func TestTuneReferenceSameSteps(t *testing.T) {
 		if fmt.Sprint(steps[0]) != fmt.Sprint(steps[1]) || len(steps[0]) < 2 {
 			t.Errorf("threads %d: steps' metrics %v with the kept outputs, %v running the float model", threads, steps[0], steps[1])
 		}
+	}
+}
+
+// TestTuneOnEveryFamily runs tune (int16 preference, a cosine target few
+// reach) with the CLI's defaults (SmoothQuant of 8-bit MatMul inputs on) on
+// every zoo model and family but the slowest, and holds each candidate it
+// measures to the base conversion's cosine less 0.002: raising tensors to
+// 16 bits may cost a little where ranges shift, not the model. (Candidates
+// measured with ranges the cache kept from another float model fell to
+// cosine 0.25 on the ViT.)
+func TestTuneOnEveryFamily(t *testing.T) {
+	if testing.Short() {
+		t.Skip("converts every family a few times")
+	}
+	for _, name := range append(testmodels.Zoo(), testmodels.Families()...) {
+		if name == "yolo-silu" || name == "efficientnet" {
+			continue // hundreds of nodes: minutes of candidates
+		}
+		t.Run(name, func(t *testing.T) {
+			m, err := testmodels.Build(name, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			model, cal := filepath.Join(dir, "m.onnx"), filepath.Join(dir, "calib")
+			if err := graph.Save(m, model); err != nil {
+				t.Fatal(err)
+			}
+			os.MkdirAll(cal, 0o755)
+			samples, err := testmodels.Samples(name, m, 6, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, s := range samples {
+				if err := npy.WriteFile(filepath.Join(cal, fmt.Sprintf("%02d.npy", i)), s[m.Graph.Inputs[0].Name]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, err := tune.Run(context.Background(), tune.Options{
+				Convert:   converter.Options{Model: model, Calib: cal, Threads: 2, SmoothQuantDefault: true},
+				TargetCos: 0.99999, Prefer: tune.PreferInt16,
+			})
+			if err != nil && !errors.Is(err, tune.ErrNotMet) {
+				t.Fatal(err)
+			}
+			base := res.Steps[0].Metric
+			var worst tune.Step
+			worst.Metric = math.Inf(1)
+			for _, s := range res.Steps {
+				if s.Metric < worst.Metric {
+					worst = s
+				}
+			}
+			t.Logf("base cosine %.6f, best %.6f with %d raised, worst candidate %.6f (%s, %d raised), %d candidates", base, res.Best.Metric, res.Best.Raised, worst.Metric, worst.Phase, worst.Raised, len(res.Steps))
+			if worst.Metric < base-0.002 {
+				t.Errorf("a candidate with %d tensors raised measured cosine %.6f, the base %.6f", worst.Raised, worst.Metric, base)
+			}
+		})
 	}
 }
