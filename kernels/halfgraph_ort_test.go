@@ -16,6 +16,13 @@ import (
 // to agree within 1e-2 (max abs error / max abs value) on every output.
 func halfCrossCheck(t *testing.T, m *graph.Model, inputs map[string]*graph.Tensor) {
 	t.Helper()
+	halfCrossCheckWithin(t, m, inputs, nil)
+}
+
+// halfCrossCheckWithin is halfCrossCheck with a bound per output (1e-2
+// where bound has none).
+func halfCrossCheckWithin(t *testing.T, m *graph.Model, inputs map[string]*graph.Tensor, bound map[string]float64) {
+	t.Helper()
 	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -37,9 +44,10 @@ func halfCrossCheck(t *testing.T, m *graph.Model, inputs map[string]*graph.Tenso
 	}
 	for name, w := range want {
 		e := relErr(t, got[name], w)
-		t.Logf("%s: output %q %v: max abs err / max abs = %.2e", t.Name(), name, w.Shape, e)
-		if e > 1e-2 {
-			t.Errorf("output %q differs from ONNX Runtime: %.3e > 1e-2", name, e)
+		b := max(1e-2, bound[name])
+		t.Logf("%s: output %q %v: max abs err / max abs = %.2e (bound %.2e)", t.Name(), name, w.Shape, e, b)
+		if e > b {
+			t.Errorf("output %q differs from ONNX Runtime: %.3e > %.2e", name, e, b)
 		}
 	}
 }
@@ -57,7 +65,12 @@ func TestCrossCheckFloat16(t *testing.T) {
 			}
 		})
 	}
-	for _, name := range []string{"squeezenet", "resnet-cifar"} {
+	// Every zoo model and family in float16. A model that amplifies
+	// rounding (the zoo's SiLU detector: ONNX Runtime's own float16 run
+	// 7.5e-2 and 9.6e-2 from its float32 one) is held to a quarter of what
+	// float16 itself moves it, where that is more than 1e-2 (onnxq against
+	// ORT there: 1.5e-2).
+	for _, name := range append(testmodels.Zoo(), testmodels.Families()...) {
 		t.Run(name, func(t *testing.T) {
 			m, err := testmodels.Build(name, 1)
 			if err != nil {
@@ -67,11 +80,31 @@ func TestCrossCheckFloat16(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			p32 := filepath.Join(t.TempDir(), "float.onnx")
+			if err := graph.Save(m, p32); err != nil {
+				t.Fatal(err)
+			}
 			if err := testmodels.ToHalf(m, graph.Float16, true); err != nil {
 				t.Fatal(err)
 			}
+			p16 := filepath.Join(t.TempDir(), "half.onnx")
+			if err := graph.Save(m, p16); err != nil {
+				t.Fatal(err)
+			}
 			for _, in := range samples {
-				halfCrossCheck(t, m, in)
+				f32, err := ortref.RunFile(p32, 2, in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f16, err := ortref.RunFile(p16, 2, in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				bound := map[string]float64{}
+				for k, w := range f32 {
+					bound[k] = relErr(t, f16[k], w) / 4
+				}
+				halfCrossCheckWithin(t, m, in, bound)
 			}
 		})
 	}
