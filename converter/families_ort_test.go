@@ -22,7 +22,8 @@ import (
 
 // TestEveryFamilyConvertsForORT converts each zoo model and architecture
 // family with each observer (and with min/max for ONNX Runtime's CPU
-// provider, --runtime ort), as a user would a model onnxq has not seen: 16
+// provider, --runtime ort, and for the model in float16), as a user would a
+// model onnxq has not seen: 16
 // of its samples to calibrate, then on 24 others the written QDQ model must
 // load and run in ONNX Runtime with all its optimizations, leave no node in
 // float without a reason in the report, and keep what onnxq's executor
@@ -40,12 +41,16 @@ func TestEveryFamilyConvertsForORT(t *testing.T) {
 	}
 	for _, name := range append(testmodels.Zoo(), testmodels.Families()...) {
 		for _, v := range []struct {
-			obs string
-			rt  Runtime
-		}{{"minmax", RuntimeGeneric}, {"percentile", RuntimeGeneric}, {"entropy", RuntimeGeneric}, {"mse", RuntimeGeneric}, {"minmax", RuntimeORT}} {
+			obs  string
+			rt   Runtime
+			half bool
+		}{{"minmax", RuntimeGeneric, false}, {"percentile", RuntimeGeneric, false}, {"entropy", RuntimeGeneric, false}, {"mse", RuntimeGeneric, false}, {"minmax", RuntimeORT, false}, {"minmax", RuntimeGeneric, true}} {
 			variant := v.obs
 			if v.rt == RuntimeORT {
 				variant += "-runtime-ort"
+			}
+			if v.half {
+				variant += "-float16"
 			}
 			t.Run(name+"/"+variant, func(t *testing.T) {
 				m, err := testmodels.Build(name, 1)
@@ -55,16 +60,27 @@ func TestEveryFamilyConvertsForORT(t *testing.T) {
 				if len(m.Graph.Inputs) != 1 {
 					t.Fatalf("%d inputs: the calibration folder here holds one tensor a sample", len(m.Graph.Inputs))
 				}
+				samples, err := testmodels.Samples(name, m, 16, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				eval, err := testmodels.Samples(name, m, 24, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// A float16 model (float32 inputs and outputs, as ToHalf
+				// keeps them) is its own float reference.
+				if v.half {
+					if err := testmodels.ToHalf(m, graph.Float16, true); err != nil {
+						t.Fatal(err)
+					}
+				}
 				dir := t.TempDir()
 				model, out, cal := filepath.Join(dir, "m.onnx"), filepath.Join(dir, "m.qdq.onnx"), filepath.Join(dir, "calib")
 				if err := graph.Save(m, model); err != nil {
 					t.Fatal(err)
 				}
 				mustMkdir(t, cal)
-				samples, err := testmodels.Samples(name, m, 16, 1)
-				if err != nil {
-					t.Fatal(err)
-				}
 				for i, s := range samples {
 					if err := npy.WriteFile(filepath.Join(cal, fmt.Sprintf("%02d.npy", i)), s[m.Graph.Inputs[0].Name]); err != nil {
 						t.Fatal(err)
@@ -86,10 +102,6 @@ func TestEveryFamilyConvertsForORT(t *testing.T) {
 				if n := quantizedCompute(q); n == 0 {
 					t.Fatal("no Conv, MatMul, Gemm or recurrent op reads a DequantizeLinear output")
 				}
-				eval, err := testmodels.Samples(name, m, 24, 2)
-				if err != nil {
-					t.Fatal(err)
-				}
 				ref, got := ortOutputs(t, model, eval), ortOutputs(t, out, eval)
 				ours := onnxqOutputs(t, q, eval)
 				for _, o := range m.Graph.Outputs {
@@ -99,8 +111,12 @@ func TestEveryFamilyConvertsForORT(t *testing.T) {
 						msg += fmt.Sprintf(", top-1 agreement %.0f%%", 100*sameTop1(ref[o.Name], got[o.Name]))
 					}
 					t.Logf("%s; %d float nodes: %s", msg, len(rep.FloatNodes), floatOpTypes(rep.FloatNodes))
-					if !(math.Abs(theirs-mine) <= familyDB) {
-						t.Errorf("output %q: SQNR %.2f dB in ONNX Runtime, %.2f dB in onnxq: more than %.0f dB apart", o.Name, theirs, mine, familyDB)
+					bound := familyDB
+					if v.half {
+						bound = familyHalfDB
+					}
+					if !(math.Abs(theirs-mine) <= bound) {
+						t.Errorf("output %q: SQNR %.2f dB in ONNX Runtime, %.2f dB in onnxq: more than %.0f dB apart", o.Name, theirs, mine, bound)
 					}
 				}
 			})
@@ -139,6 +155,15 @@ func onnxqOutputs(t *testing.T, m *graph.Model, samples []map[string]*graph.Tens
 // (a scale applied twice, a fusion changing what a pair computes) moves the
 // ratio by far more.
 const familyDB = 2.0
+
+// familyHalfDB is familyDB for the float16 models. ONNX Runtime computes
+// their MatMuls, Softmax and LayerNorm in float16 arithmetic, onnxq in
+// float32 rounded to float16 at each op's output (as it computes every
+// half-precision graph): on the ViT a tenth of the MatMul outputs' codes
+// differ by one step and the Softmax's by up to 11 between the two, the two
+// QDQ runs 7.6 dB apart and their SQNRs against float 2.2 dB (ORT 10.4,
+// onnxq 8.2); at most 0.3 dB on the other families.
+const familyHalfDB = 3.0
 
 // quantizedCompute counts the Conv, ConvTranspose, MatMul, Gemm, LSTM and
 // GRU nodes whose weight (input 1) is a DequantizeLinear output.
