@@ -1,9 +1,12 @@
 package converter
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels"
+	"github.com/onnxq/onnxq/passes"
 )
 
 // outputBounds returns the values v can take because of the op that
@@ -71,4 +74,38 @@ func withinOutputBounds(v *graph.Value, r [2]float32) [2]float32 {
 		return r
 	}
 	return nr
+}
+
+// clipWindowWarnings names the Clip outputs whose per-tensor encoding puts
+// an end code just past the Clip's constant bound: the bound rounds to the
+// end code (round(hi/scale) + zero point is the last code) while that code
+// stands for more than the bound. ONNX Runtime 1.30 refuses such a model at
+// load, at every optimization level ("two nodes with same node name"; a
+// ReLU6 output whose uint8 range ends at 6.00001 to 6.01 fails, at 6 or 6.02
+// loads). Calibrated ranges never get there (withinOutputBounds); a pinned
+// range or an encoding shared with a Concat's other inputs can.
+func clipWindowWarnings(g *graph.Graph, acts map[string]*passes.Encoding) []string {
+	var out []string
+	for _, n := range g.Nodes {
+		if n.OpType != "Clip" || n.Output() == nil {
+			continue
+		}
+		enc := acts[n.Output().Name]
+		if enc == nil || len(enc.Scale) != 1 || len(enc.ZeroPoint) != 1 {
+			continue
+		}
+		lo, hi, ok := outputBounds(n.Output())
+		qlo, qhi, okq := kernels.QuantRange(enc.DType)
+		if !ok || !okq || !(enc.Scale[0] > 0) {
+			continue
+		}
+		s, zp := float64(enc.Scale[0]), float64(enc.ZeroPoint[0])
+		top, bottom := (qhi-zp)*s, (qlo-zp)*s
+		past := !math.IsInf(hi, 1) && math.Round(hi/s)+zp >= qhi && top > hi+1e-6*math.Abs(hi)
+		below := !math.IsInf(lo, -1) && math.Round(lo/s)+zp <= qlo && bottom < lo-1e-6*math.Abs(lo)
+		if past || below {
+			out = append(out, fmt.Sprintf("Clip %s: the encoding of %q spans [%.6g, %.6g], just past the Clip's [%g, %g]: ONNX Runtime (1.30) refuses to load such a model; pin its range to the Clip's bounds or leave it out of a shared (Concat) encoding", n.Name, n.Output().Name, bottom, top, lo, hi))
+		}
+	}
+	return out
 }

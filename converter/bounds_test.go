@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/passes"
 )
 
 // TestWithinOutputBounds narrows calibrated ranges to what the producing op
@@ -47,5 +48,27 @@ func TestWithinOutputBounds(t *testing.T) {
 	}
 	if lo, hi, ok := outputBounds(relu); !ok || lo != 0 || !math.IsInf(hi, 1) {
 		t.Errorf("Relu bounds %v %v %v", lo, hi, ok)
+	}
+}
+
+// TestClipWindowWarnings: a Clip output whose encoding's end code stands for
+// a value just past the bound (the bound rounding to that code) is named;
+// an end exactly on the bound, or a step past it, is not.
+func TestClipWindowWarnings(t *testing.T) {
+	m := graph.NewModel(graph.Opset{Domain: "", Version: 17})
+	g := m.Graph
+	x := g.AddInput("x", graph.Float, []int64{4})
+	lo := g.AddInitializer("lo", graph.Float32Tensor(nil, []float32{0}))
+	hi := g.AddInitializer("hi", graph.Float32Tensor(nil, []float32{6}))
+	g.AddNode("Clip", "relu6", []*graph.Value{x, lo, hi}, []string{"r6"})
+	for _, c := range []struct {
+		top  float64 // the uint8 range [0, top]
+		warn bool
+	}{{6, false}, {6.00001, true}, {6.005, true}, {6.01, true}, {6.02, false}, {6.5, false}, {5.9, false}} {
+		enc := &passes.Encoding{DType: graph.Uint8, Scale: []float32{float32(c.top / 255)}, ZeroPoint: []int64{0}}
+		w := clipWindowWarnings(g, map[string]*passes.Encoding{"r6": enc})
+		if (len(w) > 0) != c.warn {
+			t.Errorf("range [0, %g]: warnings %q, want one: %v", c.top, w, c.warn)
+		}
 	}
 }

@@ -592,6 +592,7 @@ func Quantize(ctx context.Context, opt Options, withFloat bool) (q *Quantized, e
 		rep.Tensors = append(rep.Tensors, &TensorReport{Name: name, Kind: "activation", Encoding: enc, SharedOf: root})
 	}
 	rep.Tensors = append(rep.Tensors, weightReports...)
+	rep.Warnings = append(rep.Warnings, clipWindowWarnings(m.Graph, qp.Activations)...)
 	fitted := map[string]int{} // weight -> channels whose scale FitBias raised
 	for _, name := range sortedKeys(pl.biases) {
 		ref := pl.biases[name]

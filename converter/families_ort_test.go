@@ -17,6 +17,7 @@ import (
 	"github.com/onnxq/onnxq/internal/testdata"
 	"github.com/onnxq/onnxq/kernels"
 	"github.com/onnxq/onnxq/npy"
+	"github.com/onnxq/onnxq/overrides"
 	"github.com/onnxq/onnxq/testmodels"
 )
 
@@ -250,4 +251,46 @@ func floatOpTypes(fs []FloatNode) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// TestClipWindowIsORTs: the encodings clipWindowWarnings names are ones ONNX
+// Runtime refuses to load, and the ones it passes load: a MobileNetV2
+// block's ReLU6 output pinned to [0, 6.005] is named and refused, pinned to
+// [0, 6] or [0, 6.03] neither.
+func TestClipWindowIsORTs(t *testing.T) {
+	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
+		t.Fatal(err)
+	}
+	m := testmodels.MobileNetV2Block(1)
+	var clip string
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "Clip" {
+			clip = n.Output().Name
+			break
+		}
+	}
+	if clip == "" {
+		t.Fatal("no Clip in the MobileNetV2 block")
+	}
+	dir, model, cal := withSamples(t, m, 4, []int{1, 8, 16, 16}, 1)
+	for i, top := range []float64{6.005, 6, 6.03} {
+		f := &overrides.File{Version: overrides.Version, Tensors: map[string]*overrides.Tensor{clip: {Min: []float64{0}, Max: []float64{top}}}}
+		out := filepath.Join(dir, fmt.Sprintf("q%d.onnx", i))
+		rep, err := Convert(context.Background(), Options{Model: model, Output: out, Calib: cal, Overrides: f, NoMeasure: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		warned := false
+		for _, w := range rep.Warnings {
+			warned = warned || strings.Contains(w, "refuses to load")
+		}
+		s, err := ortref.NewSession(out, 1)
+		if err == nil {
+			s.Close()
+		}
+		t.Logf("%s pinned to [0, %g]: warned %v, ONNX Runtime: %v", clip, top, warned, err)
+		if warned != (err != nil) {
+			t.Errorf("%s pinned to [0, %g]: warned %v, ONNX Runtime's load error: %v", clip, top, warned, err)
+		}
+	}
 }
