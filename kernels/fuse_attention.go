@@ -153,6 +153,29 @@ func (m *normMatcher) attention(i int) (k *attentionKernel, ins, region []int, o
 	return k, ins, region, true
 }
 
+// attnWholeRows is the most query rows a head takes as one block, its
+// scores in one scratch of at most attnWholeFloats: a head in two blocks
+// packed K and V twice and ran each row's pieces twice over (a small ViT's
+// 65 rows of 65 scores, 1x3x65x32: attention 1.73x ORT's time).
+const (
+	attnWholeRows   = 128
+	attnWholeFloats = 128 * 128
+)
+
+// wholeHeads reports whether each head's rows run as one block: short
+// sequences, and heads enough that threads share them evenly (one thread,
+// a multiple of the threads, or four heads a thread).
+func wholeHeads(g *attnShape, heads, threads int) bool {
+	if g.s <= attnBlock+8 || g.s > attnWholeRows || g.s*g.t > attnWholeFloats || noWholeHeads {
+		return false // one block already, or too long
+	}
+	return threads <= 1 || heads%threads == 0 || heads >= 4*threads
+}
+
+// noWholeHeads keeps heads in attnBlock-row blocks, for the benchmark and
+// test that compare.
+var noWholeHeads = false
+
 // attnBlocks is the number of row blocks for s query rows: attnBlock rows
 // each, and fewer than 8 left over join the last block, so that the product
 // with V splits the rows into 8-row tiles as it does for the whole matrix
@@ -342,17 +365,20 @@ func (k *attentionKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 			vFinite[bi] = !math.IsInf(absMax(vd[vo*g.t*g.dv:(vo+1)*g.t*g.dv]), 0)
 		})
 	}
-	blocks := attnBlocks(g.s)
-	items := nb * blocks
+	blocks, per := attnBlocks(g.s), attnBlock
 	threads := threadsFor(ctx, nb*g.s*g.t*(g.d+g.dv+16), minBatchMACs)
+	if wholeHeads(g, nb, threads) {
+		blocks, per = 1, g.s
+	}
+	items := nb * blocks
 	scratch := make([][]float32, max(1, min(threads, items)))
 	parallel.ForSeat(len(scratch), items, func(seat, it int) {
 		if scratch[seat] == nil {
-			scratch[seat] = ctx.Scratch((attnBlock + 8) * g.t)
+			scratch[seat] = ctx.Scratch((per + 8) * g.t)
 		}
 		bi, blk := it/blocks, it%blocks
-		i0 := blk * attnBlock
-		i1 := i0 + attnBlock
+		i0 := blk * per
+		i1 := i0 + per
 		if blk == blocks-1 {
 			i1 = g.s
 		}
@@ -379,7 +405,7 @@ func (k *attentionKernel) block(g *attnShape, sc []float32, bi, i0, i1 int, qd, 
 		return md[o : o+g.t]
 	}
 	// Each row's length: up to the start of its mask's skippable tail.
-	var lens [attnBlock + 8]int
+	var lens [attnWholeRows + 8]int
 	// hi[r] bounds row r's masked scores from above: the largest mask value
 	// in its tail plus the largest |score| the row can have after scaling,
 	// ||q_r|| * max_j ||k_j|| * |scale| (Cauchy-Schwarz), with room for the
@@ -388,7 +414,7 @@ func (k *attentionKernel) block(g *attnShape, sc []float32, bi, i0, i1 int, qd, 
 	// the check from failing on models with a few large activations
 	// (stories260K's last three layers recomputed rows in full). Not finite
 	// when Q, Kt or V holds an Inf or a NaN: nothing is skipped then.
-	var hi [attnBlock + 8]float64
+	var hi [attnWholeRows + 8]float64
 	width := 0
 	for r := 0; r < rows; r++ {
 		lens[r] = g.t

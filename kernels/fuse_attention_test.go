@@ -257,56 +257,60 @@ func attnCases() []attnCase {
 // TestFusedAttentionIsExact compares the fused step with the unfused ops,
 // bit for bit, at 1 and 2 threads and with every parallel split forced.
 func TestFusedAttentionIsExact(t *testing.T) {
+	defer func() { noWholeHeads = false }()
 	for _, c := range attnCases() {
 		t.Run(c.name, func(t *testing.T) {
 			m := c.model()
-			for _, split := range []int{0, 3} {
-				for _, threads := range []int{1, 2} {
-					if split > 0 {
-						parallel.ForceSplit(split)
-					}
-					fused, err := NewSession(m, Options{Threads: threads})
-					if err != nil {
-						t.Fatal(err)
-					}
-					plain, err := NewSession(m, Options{Threads: threads, NoFusion: true})
-					if err != nil {
-						t.Fatal(err)
-					}
-					wantSteps := max(1, c.wantSteps)
-					if got := len(fused.steps) == wantSteps; got != c.wantFused {
-						t.Fatalf("fused into %d steps: %v, want %v (%d steps)", wantSteps, got, c.wantFused, len(fused.steps))
-					}
-					in := c.inputs(uint64(threads))
-					full := attnFullRows.Load()
-					a, err := fused.Run(in)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if full = attnFullRows.Load() - full; c.fullRows != 0 && full != int64(max(0, c.fullRows)) {
-						t.Errorf("threads %d split %d: %d rows computed in full, want %d", threads, split, full, max(0, c.fullRows))
-					}
-					b, err := plain.Run(in)
-					parallel.ForceSplit(0)
-					if err != nil {
-						t.Fatal(err)
-					}
-					got, want := a["y"].Float32s(), b["y"].Float32s()
-					nan := 0
-					for i := range want {
-						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-							t.Fatalf("threads %d split %d: y[%d] = %v fused, %v unfused", threads, split, i, got[i], want[i])
+			for _, whole := range []bool{true, false} {
+				noWholeHeads = !whole // short heads in one block, and in blocks of attnBlock rows
+				for _, split := range []int{0, 3} {
+					for _, threads := range []int{1, 2} {
+						if split > 0 {
+							parallel.ForceSplit(split)
 						}
-						if math.IsNaN(float64(want[i])) {
-							nan++
+						fused, err := NewSession(m, Options{Threads: threads})
+						if err != nil {
+							t.Fatal(err)
 						}
-					}
-					if strings.HasPrefix(c.name, "nan") || strings.HasPrefix(c.name, "inf") || strings.HasPrefix(c.name, "fully") {
-						if nan == 0 {
-							t.Errorf("the case should give NaN somewhere")
+						plain, err := NewSession(m, Options{Threads: threads, NoFusion: true})
+						if err != nil {
+							t.Fatal(err)
 						}
-					} else if nan > 0 {
-						t.Errorf("%d NaN outputs", nan)
+						wantSteps := max(1, c.wantSteps)
+						if got := len(fused.steps) == wantSteps; got != c.wantFused {
+							t.Fatalf("fused into %d steps: %v, want %v (%d steps)", wantSteps, got, c.wantFused, len(fused.steps))
+						}
+						in := c.inputs(uint64(threads))
+						full := attnFullRows.Load()
+						a, err := fused.Run(in)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if full = attnFullRows.Load() - full; c.fullRows != 0 && full != int64(max(0, c.fullRows)) {
+							t.Errorf("threads %d split %d: %d rows computed in full, want %d", threads, split, full, max(0, c.fullRows))
+						}
+						b, err := plain.Run(in)
+						parallel.ForceSplit(0)
+						if err != nil {
+							t.Fatal(err)
+						}
+						got, want := a["y"].Float32s(), b["y"].Float32s()
+						nan := 0
+						for i := range want {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("threads %d split %d: y[%d] = %v fused, %v unfused", threads, split, i, got[i], want[i])
+							}
+							if math.IsNaN(float64(want[i])) {
+								nan++
+							}
+						}
+						if strings.HasPrefix(c.name, "nan") || strings.HasPrefix(c.name, "inf") || strings.HasPrefix(c.name, "fully") {
+							if nan == 0 {
+								t.Errorf("the case should give NaN somewhere")
+							}
+						} else if nan > 0 {
+							t.Errorf("%d NaN outputs", nan)
+						}
 					}
 				}
 			}
