@@ -132,17 +132,7 @@ func onnxqOutputs(t *testing.T, m *graph.Model, samples []map[string]*graph.Tens
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := map[string][][]float32{}
-	for _, in := range samples {
-		out, err := s.Run(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k, v := range out {
-			res[k] = append(res[k], slices.Clone(v.Float32s()))
-		}
-	}
-	return res
+	return collectOutputs(t, samples, s.Run)
 }
 
 // familyDB bounds the difference between a QDQ model's output SQNR in
@@ -191,9 +181,16 @@ func ortOutputs(t *testing.T, path string, samples []map[string]*graph.Tensor) m
 		t.Fatal(err)
 	}
 	defer s.Close()
+	return collectOutputs(t, samples, s.Run)
+}
+
+// collectOutputs runs every sample and returns each output's values, samples
+// one after another.
+func collectOutputs(t *testing.T, samples []map[string]*graph.Tensor, run func(map[string]*graph.Tensor) (map[string]*graph.Tensor, error)) map[string][][]float32 {
+	t.Helper()
 	res := map[string][][]float32{}
 	for _, in := range samples {
-		out, err := s.Run(in)
+		out, err := run(in)
 		if err != nil {
 			t.Fatal(err)
 		}
