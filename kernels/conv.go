@@ -174,6 +174,7 @@ type convKernel struct {
 	pwOffs     *atomic.Pointer[planeOffs]  // a pointwise convolution's input planes, for the narrow grid kernel
 	wConst     *graph.Tensor
 	res        *residual                        // a fused shortcut Add (and Relu), its tensor the 4th input
+	pool       *stemPool                        // a fused MaxPool after it (conv_stempool.go)
 	dw         *atomic.Pointer[depthwiseParams] // depthwiseC8's blocked weights and epilogue, when weights and bias are constant
 	vecB       *atomic.Pointer[gemm.PackedB]    // the weights transposed, for 1x1 maps (runVector), packed on first use
 	// bandWork is the im2col path's state for its threads, kept between
@@ -316,6 +317,9 @@ func (k *convKernel) withEpilogue(p *ewProgram) Kernel {
 }
 
 func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	if k.pool != nil {
+		return k.runPooled(ctx, in)
+	}
 	if nd, err := ndAtRunTime(k.ni, in, false); nd != nil || err != nil {
 		return runOr(ctx, nd, in, err)
 	}
@@ -335,31 +339,43 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	return one(res), err
 }
 
-// run computes the convolution, and adds short (nil for none) to it in place
-// when it has the output's shape, which skip then reports.
-func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) (out *graph.Tensor, skip bool, err error) {
+// convCall is one call's inputs as Conv reads them: the tensors, sizes,
+// bias and geometry.
+type convCall struct {
+	x, w           *graph.Tensor
+	p              *convParams
+	n, g, m, c     int
+	cg, mg         int
+	bias           []float32
+	geo            convGeom
+	outShape       []int
+	oh, ow, pt, pl int
+}
+
+// setup reads and checks a call's inputs and places its windows.
+func (k *convKernel) setup(in []*graph.Tensor) (cc convCall, err error) {
 	x, w, p, xs, ws, err := convInputs(in, k.p, k.ni, "Conv")
 	if err != nil {
-		return nil, false, err
+		return cc, err
 	}
 	n, c, h, wd := xs[0], xs[1], xs[2], xs[3]
 	m, cg, kh, kw := ws[0], ws[1], ws[2], ws[3]
 	if p.explicitKernel && (kh != p.kh || kw != p.kw) {
-		return nil, false, fmt.Errorf("kernel_shape %dx%d does not match weights %dx%d", p.kh, p.kw, kh, kw)
+		return cc, fmt.Errorf("kernel_shape %dx%d does not match weights %dx%d", p.kh, p.kw, kh, kw)
 	}
 	g := p.group
 	if c != cg*g || m%g != 0 {
-		return nil, false, fmt.Errorf("input has %d channels, weights expect %d x %d groups (output %d)", c, cg, g, m)
+		return cc, fmt.Errorf("input has %d channels, weights expect %d x %d groups (output %d)", c, cg, g, m)
 	}
 	oh, pt, _ := convOut(h, kh, p.sh, p.dh, p.padT, p.padB, p.autoPad)
 	ow, pl, _ := convOut(wd, kw, p.sw, p.dw, p.padL, p.padR, p.autoPad)
 	if oh <= 0 || ow <= 0 {
-		return nil, false, fmt.Errorf("input %dx%d is too small for the kernel", h, wd)
+		return cc, fmt.Errorf("input %dx%d is too small for the kernel", h, wd)
 	}
 	var bias []float32
 	if len(in) > 2 && in[2] != nil {
 		if in[2].Len() != m || in[2].DType != graph.Float {
-			return nil, false, fmt.Errorf("bias has shape %v, want [%d] float32", in[2].Shape, m)
+			return cc, fmt.Errorf("bias has shape %v, want [%d] float32", in[2].Shape, m)
 		}
 		bias = in[2].Float32s()
 	}
@@ -367,12 +383,26 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	if p.spatial == 1 {
 		outShape = []int{n, m, ow}
 	}
+	return convCall{x: x, w: w, p: p, n: n, g: g, m: m, c: c, cg: cg, mg: m / g, bias: bias, outShape: outShape,
+		geo: convGeom{c: c, h: h, w: wd, kh: kh, kw: kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw, pt: pt, pl: pl, oh: oh, ow: ow},
+		oh:  oh, ow: ow, pt: pt, pl: pl}, nil
+}
+
+// run computes the convolution, and adds short (nil for none) to it in place
+// when it has the output's shape, which skip then reports.
+func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) (out *graph.Tensor, skip bool, err error) {
+	cc, err := k.setup(in)
+	if err != nil {
+		return nil, false, err
+	}
+	x, w, n, c, m, cg, g := cc.x, cc.w, cc.n, cc.c, cc.m, cc.cg, cc.g
+	oh, ow, kh, kw, bias, outShape := cc.oh, cc.ow, cc.geo.kh, cc.geo.kw, cc.bias, cc.outShape
 	out = ctx.Float32(outShape)
 	var sk []float32
 	if short != nil && short.DType == graph.Float && slices.Equal(short.Shape, outShape) {
 		sk, skip = short.Float32s(), true
 	}
-	geo := convGeom{c: c, h: h, w: wd, kh: kh, kw: kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw, pt: pt, pl: pl, oh: oh, ow: ow}
+	geo := cc.geo
 	xd, od, wdata := x.Float32s(), out.Float32s(), w.Float32s()
 	prog := k.epilogue
 	var epi *ewRun
@@ -466,7 +496,7 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	// The Relu in the micro-kernels' stores, where the product is packed
 	// and biased and the epilogue a plain Relu.
 	reluStored := k.reluStores && packed && bias != nil && !noReluStores
-	cb := convBands{k: k, geo: geo, c: c, cg: cg, h: h, wd: wd, m: m, mg: mg, kk: kk, ow: ow, spatialN: spatialN,
+	cb := convBands{k: k, geo: geo, c: c, cg: cg, h: geo.h, wd: geo.w, m: m, mg: mg, kk: kk, ow: ow, spatialN: spatialN,
 		stripRows: stripRows, stripOut: stripOut, xd: xd, od: od, wdata: wdata, bias: bias, sk: sk, packs: packs,
 		prog: prog, epi: epi, packed: packed, pointwise: pointwise, reluStored: reluStored, skip: skip}
 	if workers == 1 {

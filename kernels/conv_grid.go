@@ -39,7 +39,9 @@ type gridLayout struct {
 	offs   []int                      // per tap (ci, ki, kj): where it starts, relative to the group's first channel
 	phases []bool                     // which of the sh*sw phases a tap reads
 	stem   atomic.Pointer[stemLayout] // the stem path's strips, made on first use
-	plans  phasePlans
+	// stemPool is the stem path's strips for a fused MaxPool (runStemPool).
+	stemPool atomic.Pointer[stemLayout]
+	plans    phasePlans
 	// The threads' state of runGrid and runGridChannels, kept between
 	// calls (nil while a call has it).
 	bandWork atomic.Pointer[gridBandsWork]

@@ -64,7 +64,7 @@ func (l *gridLayout) stemFor(mg int, narrow bool) *stemLayout {
 	if s := l.stem.Load(); s != nil && s.mg == mg && s.narrow == narrow {
 		return s
 	}
-	s := newStemLayout(l.geo, l.cg, mg, narrow)
+	s := newStemLayout(l.geo, l.cg, mg, narrow, 0)
 	l.stem.Store(s)
 	return s
 }
@@ -73,10 +73,23 @@ func (l *gridLayout) stemFor(mg int, narrow bool) *stemLayout {
 // benchmarks that compare both.
 var forceGridStem = false
 
-func newStemLayout(g convGeom, cg, mg int, narrow bool) *stemLayout {
+// newStemLayout lays out strips of about stemStripFloats of output, or of
+// rows rows when rows > 0.
+func newStemLayout(g convGeom, cg, mg int, narrow bool, rows int) *stemLayout {
 	cols := roundUp8(g.ow)
 	halo := (g.kh - 1) * g.dh / g.sh
-	rows := max(1, stemStripFloats/max(1, mg*cols))
+	l := &stemLayout{
+		geo: g, cg: cg, mg: mg, narrow: narrow, cols: cols,
+		hq: g.oh + halo,
+		wq: cols + (g.kw-1)*g.dw/g.sw,
+	}
+	if rows > 0 {
+		l.rows = min(rows, g.oh)
+		l.hs = l.rows + halo
+		l.cs, l.phases, l.offs = phaseTaps(g, cg, l.hs, l.wq)
+		return l
+	}
+	rows = max(1, stemStripFloats/max(1, mg*cols))
 	// Whole panels: a strip of rows*cols pixels is a multiple of the
 	// kernel's panel width (24 for the 4-row kernel, else 16), so none is
 	// computed through the scratch tile.
@@ -86,13 +99,8 @@ func newStemLayout(g convGeom, cg, mg int, narrow bool) *stemLayout {
 	}
 	step := nr / gcd(cols, nr)
 	rows = max(step, rows/step*step)
-	rows = min(rows, g.oh)
-	l := &stemLayout{
-		geo: g, cg: cg, mg: mg, narrow: narrow, rows: rows, cols: cols,
-		hq: g.oh + halo,
-		wq: cols + (g.kw-1)*g.dw/g.sw,
-		hs: rows + halo,
-	}
+	l.rows = min(rows, g.oh)
+	l.hs = l.rows + halo
 	l.cs, l.phases, l.offs = phaseTaps(g, cg, l.hs, l.wq)
 	return l
 }

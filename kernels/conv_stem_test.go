@@ -83,7 +83,7 @@ func TestConvStemMatchesGrid(t *testing.T) {
 		if !stemFits(tc.c / tc.group) {
 			t.Fatalf("%+v: does not take the stem path", tc)
 		}
-		if l := newStemLayout(g, tc.c/tc.group, tc.m/tc.group, false); tc.h > 100 && l.rows >= g.oh {
+		if l := newStemLayout(g, tc.c/tc.group, tc.m/tc.group, false, 0); tc.h > 100 && l.rows >= g.oh {
 			t.Fatalf("%+v: %d rows per strip, want several strips", tc, l.rows)
 		}
 		for _, epi := range []string{"", "silu", "bn-relu6", "relu"} {

@@ -282,6 +282,7 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 			seen[o.slot] = true
 		}
 		s.fuseResiduals(seen)
+		s.fuseStemPools(seen)
 	}
 	s.planFrees()
 	s.planConcats()

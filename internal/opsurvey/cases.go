@@ -55,6 +55,33 @@ func convRelu6(shape []int, cout, k, stride, group int) func() *mb {
 	}
 }
 
+// convRelu is a Conv with explicit padding followed by a Relu (SqueezeNet's
+// layers: unpadded stem, odd map sizes).
+func convRelu(shape []int, cout, k, stride, pad int) func() *mb {
+	return func() *mb {
+		b := newMB(17)
+		x := b.in("x", shape...)
+		b.out(b.op("Relu", vs(b.conv2d(x, shape[1], cout, k, stride, pad, 1, 1))), graph.Float)
+		return b
+	}
+}
+
+// stemPool is a stem Conv and Relu followed by a 3x3 stride-2 MaxPool
+// (ResNet's padded, SqueezeNet's in ceil mode), which run as one step.
+func stemPool(cout, k, pad, poolPad int, ceil bool) func() *mb {
+	return func() *mb {
+		b := newMB(17)
+		x := b.in("x", 1, 3, 224, 224)
+		y := b.op("Relu", vs(b.conv2d(x, 3, cout, k, 2, pad, 1, 1)))
+		attrs := []any{aIs("kernel_shape", 3, 3), aIs("strides", 2, 2), aIs("pads", int64(poolPad), int64(poolPad), int64(poolPad), int64(poolPad))}
+		if ceil {
+			attrs = append(attrs, aI("ceil_mode", 1))
+		}
+		b.out(b.op("MaxPool", vs(y), toAttrs(attrs)...), graph.Float)
+		return b
+	}
+}
+
 func resize(mode string, extra ...any) func() *mb {
 	return func() *mb {
 		b := newMB(13)
@@ -199,6 +226,13 @@ var cases = []tcase{
 	{"MBv2 depthwise 3x3+Relu6 (56x56)", "1x144x56x56", convRelu6([]int{1, 144, 56, 56}, 144, 3, 1, 144)},
 	{"MBv2 project 1x1 (14x14)", "1x384x14x14 -> 64", convCase([]int{1, 384, 14, 14}, 64, 1, 1, 0, 1, 1)},
 	{"MBv2 head 1x1+Relu6", "1x320x7x7 -> 1280", convRelu6([]int{1, 320, 7, 7}, 1280, 1, 1, 1)},
+	{"SqueezeNet stem 3x3 s2 p0+Relu", "1x3x224x224 -> 64 (111x111)", convRelu([]int{1, 3, 224, 224}, 64, 3, 2, 0)},
+	{"SqueezeNet stem+Relu+MaxPool 3x3 s2 ceil", "1x3x224x224 -> 64x55x55", stemPool(64, 3, 0, 0, true)},
+	{"ResNet stem 7x7 s2+Relu+MaxPool 3x3 s2 p1", "1x3x224x224 -> 64x56x56", stemPool(64, 7, 3, 1, false)},
+	{"SqueezeNet fire expand 3x3+Relu (55x55)", "1x16x55x55 -> 64", convRelu([]int{1, 16, 55, 55}, 64, 3, 1, 1)},
+	{"SqueezeNet fire expand 1x1+Relu (55x55)", "1x16x55x55 -> 64", convRelu([]int{1, 16, 55, 55}, 64, 1, 1, 0)},
+	{"SqueezeNet squeeze 1x1+Relu (55x55)", "1x128x55x55 -> 16", convRelu([]int{1, 128, 55, 55}, 16, 1, 1, 0)},
+	{"SqueezeNet classifier 1x1+Relu (13x13)", "1x512x13x13 -> 1000", convRelu([]int{1, 512, 13, 13}, 1000, 1, 1, 0)},
 	{"MBv2 stem 3x3 s2+Relu6", "1x3x224x224 -> 32", convRelu6([]int{1, 3, 224, 224}, 32, 3, 2, 1)},
 	{"DepthwiseConv 3x3", "1x96x56x56", convCase([]int{1, 96, 56, 56}, 96, 3, 1, 1, 96, 1)},
 	{"DepthwiseConv 5x5", "1x96x56x56", convCase([]int{1, 96, 56, 56}, 96, 5, 1, 2, 96, 1)},
@@ -580,6 +614,8 @@ var cases = []tcase{
 	{"GlobalMaxPool", "1x256x56x56", unary("GlobalMaxPool", 13, 1, 256, 56, 56)},
 	{"MaxPool 2x2 s2", "1x64x56x56", pool("MaxPool", []int{1, 64, 56, 56}, 2, 2, 0)},
 	{"MaxPool 3x3 s2 p1 (ResNet)", "1x64x112x112", pool("MaxPool", []int{1, 64, 112, 112}, 3, 2, 1)},
+	{"MaxPool 3x3 s2 ceil (SqueezeNet)", "1x64x111x111", pool("MaxPool", []int{1, 64, 111, 111}, 3, 2, 0, aI("ceil_mode", 1))},
+	{"MaxPool 3x3 s2 ceil (SqueezeNet 27x27)", "1x256x27x27", pool("MaxPool", []int{1, 256, 27, 27}, 3, 2, 0, aI("ceil_mode", 1))},
 	{"MaxPool 5x5 s1 p2 (SPPF)", "1x256x20x20", pool("MaxPool", []int{1, 256, 20, 20}, 5, 1, 2)},
 	{"ArgMax axis 1", "1x1000x56", argmax(1, 1, 1000, 56)},
 	{"ArgMax axis 1 (segmentation)", "1x21x512x512", argmax(1, 1, 21, 512, 512)},
