@@ -29,9 +29,10 @@ func stemPoolModel(r *rand.Rand, g convGeom, c, m, group int, epi string, pads [
 // them fused (the pool on each strip as the stem path computes it) and
 // unfused, on one thread and split over two and three: the same bits. The
 // cases: SqueezeNet's (ceil mode, 111-wide-like odd maps), ResNet's 7x7 with
-// a padded pool, pads of 2 and uneven pads, ceil-mode windows past the map
-// on both axes (the columns computed past it), batches, two groups, every
-// epilogue the stem path fuses, and NaNs in the input. Each fused session
+// a padded pool, AlexNet's 11x11 stride 4, pads of 2 and uneven pads,
+// ceil-mode windows past the map on both axes (the columns computed past
+// it), batches, two groups, every epilogue the stem path fuses, and NaNs in
+// the input. Each fused session
 // must have fused the pool and take the strip path for the input.
 func TestStemPoolMatchesUnfused(t *testing.T) {
 	r := rand.New(rand.NewPCG(41, 42))
@@ -49,6 +50,7 @@ func TestStemPoolMatchesUnfused(t *testing.T) {
 		{1, 1, 8, 1, 40, 47, 3, 1, 1, [4]int64{2, 2, 2, 2}, false},  // grayscale, pads of 2
 		{1, 4, 12, 2, 33, 48, 3, 2, 1, [4]int64{0, 1, 1, 0}, true},  // two groups, uneven pads
 		{1, 3, 40, 1, 160, 222, 3, 2, 0, [4]int64{}, true},          // several strips, 110 wide
+		{1, 3, 32, 1, 131, 131, 11, 4, 2, [4]int64{}, false},        // AlexNet's 11x11 stride 4: 32x32
 	} {
 		g := convGeom{h: tc.h, w: tc.w, kh: tc.k, kw: tc.k, sh: tc.s, sw: tc.s, dh: 1, dw: 1}
 		g.oh, g.pt, _ = convOut(g.h, tc.k, tc.s, 1, tc.pad, tc.pad, "NOTSET")
@@ -90,7 +92,7 @@ func TestStemPoolMatchesUnfused(t *testing.T) {
 			}
 		}
 	}
-	if cases != 42 {
+	if cases != 48 {
 		t.Fatalf("%d cases", cases)
 	}
 }
