@@ -606,8 +606,10 @@ func (s *Session) disownLeftovers() {
 func (s *Session) Recycle(outputs map[string]*graph.Tensor) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, t := range outputs {
-		if k, ok := bufKey(t); ok && s.lent[k] {
+	// In name order, not the map's: the pool hands out the most recently
+	// freed buffer, and the same order each run keeps its buffers the same.
+	for _, name := range slices.Sorted(maps.Keys(outputs)) {
+		if k, ok := bufKey(outputs[name]); ok && s.lent[k] {
 			delete(s.lent, k)
 			s.recycle(k)
 		}
