@@ -82,6 +82,18 @@ func stemPool(cout, k, pad, poolPad int, ceil bool) func() *mb {
 	}
 }
 
+// convSiLU is a Conv followed by x*Sigmoid(x), as YOLO exports its SiLU
+// (BatchNormalization folded).
+func convSiLU(shape []int, cout, k, stride, group int) func() *mb {
+	return func() *mb {
+		b := newMB(17)
+		x := b.in("x", shape...)
+		y := b.conv2d(x, shape[1], cout, k, stride, k/2, group, 1)
+		b.out(b.op("Mul", vs(y, b.op("Sigmoid", vs(y)))), graph.Float)
+		return b
+	}
+}
+
 func resize(mode string, extra ...any) func() *mb {
 	return func() *mb {
 		b := newMB(13)
@@ -233,6 +245,10 @@ var cases = []tcase{
 	{"SqueezeNet fire expand 1x1+Relu (55x55)", "1x16x55x55 -> 64", convRelu([]int{1, 16, 55, 55}, 64, 1, 1, 0)},
 	{"SqueezeNet squeeze 1x1+Relu (55x55)", "1x128x55x55 -> 16", convRelu([]int{1, 128, 55, 55}, 16, 1, 1, 0)},
 	{"SqueezeNet classifier 1x1+Relu (13x13)", "1x512x13x13 -> 1000", convRelu([]int{1, 512, 13, 13}, 1000, 1, 1, 0)},
+	{"YOLO 1x1 16->32+SiLU (104x104)", "1x16x104x104 -> 32", convSiLU([]int{1, 16, 104, 104}, 32, 1, 1, 1)},
+	{"YOLO 1x1 32->16+SiLU (104x104)", "1x32x104x104 -> 16", convSiLU([]int{1, 32, 104, 104}, 16, 1, 1, 1)},
+	{"YOLO 1x1 16->16+SiLU (104x104)", "1x16x104x104 -> 16", convSiLU([]int{1, 16, 104, 104}, 16, 1, 1, 1)},
+	{"YOLO depthwise 3x3 s2+SiLU (208x208)", "1x16x208x208", convSiLU([]int{1, 16, 208, 208}, 16, 3, 2, 16)},
 	{"MBv2 stem 3x3 s2+Relu6", "1x3x224x224 -> 32", convRelu6([]int{1, 3, 224, 224}, 32, 3, 2, 1)},
 	{"DepthwiseConv 3x3", "1x96x56x56", convCase([]int{1, 96, 56, 56}, 96, 3, 1, 1, 96, 1)},
 	{"DepthwiseConv 5x5", "1x96x56x56", convCase([]int{1, 96, 56, 56}, 96, 5, 1, 2, 96, 1)},
