@@ -49,19 +49,7 @@ func (s *Session) fuseStemPools(outputs map[int]bool) {
 	if noStemPools {
 		return
 	}
-	producer, readers := map[int]int{}, map[int]int{}
-	for i, st := range s.steps {
-		for _, o := range st.out {
-			if o >= 0 {
-				producer[o] = i
-			}
-		}
-		for _, in := range st.in {
-			if in >= 0 {
-				readers[in]++
-			}
-		}
-	}
+	producer, readers := s.stepLinks()
 	drop := map[int]bool{}
 	for pi, st := range s.steps {
 		n := st.node
@@ -70,7 +58,7 @@ func (s *Session) fuseStemPools(outputs map[int]bool) {
 		}
 		a := st.in[0]
 		ci, ok := producer[a]
-		if !ok || outputs[a] || readers[a] != 1 {
+		if !ok || outputs[a] || len(readers[a]) != 1 {
 			continue
 		}
 		ck, ok := s.steps[ci].k.(*convKernel)

@@ -52,11 +52,10 @@ func (r *residual) unfused(ctx *Context, out, skip *graph.Tensor) (*graph.Tensor
 	return act[0], nil
 }
 
-// fuseResiduals folds Add (+ Relu) steps into the Conv that feeds them;
-// outputs holds the slots the caller sees (graph outputs and taps).
-func (s *Session) fuseResiduals(outputs map[int]bool) {
-	producer := map[int]int{}
-	readers := map[int][]int{}
+// stepLinks maps each slot to the step that produces it and to the steps
+// that read it (a step once per input that reads it).
+func (s *Session) stepLinks() (producer map[int]int, readers map[int][]int) {
+	producer, readers = map[int]int{}, map[int][]int{}
 	for i, st := range s.steps {
 		for _, o := range st.out {
 			if o >= 0 {
@@ -69,6 +68,13 @@ func (s *Session) fuseResiduals(outputs map[int]bool) {
 			}
 		}
 	}
+	return producer, readers
+}
+
+// fuseResiduals folds Add (+ Relu) steps into the Conv that feeds them;
+// outputs holds the slots the caller sees (graph outputs and taps).
+func (s *Session) fuseResiduals(outputs map[int]bool) {
+	producer, readers := s.stepLinks()
 	drop := map[int]bool{}
 	for ai, st := range s.steps {
 		n := st.node
