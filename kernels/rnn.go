@@ -438,10 +438,18 @@ func (k *recurrentKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 	if k.layout == 1 {
 		yShape, stShape = []int{batch, seq, dirs, hs}, []int{batch, dirs, hs}
 	}
-	// float32 results go straight into the outputs; other types through a copy.
+	// float32 results go straight into the outputs; other types through a
+	// copy. An RNN and a GRU have no cell state: its buffer is scratch.
+	shapes := [][]int{yShape, stShape, stShape}
 	outs := make([]*graph.Tensor, 3)
 	vals := make([][]float32, 3)
-	for i, shape := range [][]int{yShape, stShape, stShape} {
+	for i, shape := range shapes {
+		if i == 2 && k.kind != kindLSTM {
+			vals[i] = ctx.Scratch(graph.Numel(shape))
+			defer ctx.Release(vals[i])
+			clear(vals[i])
+			continue
+		}
 		if x.DType == graph.Float {
 			outs[i] = ctx.Float32(shape)
 			vals[i] = outs[i].Float32s()
@@ -459,15 +467,15 @@ func (k *recurrentKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 		k.direction(d, p.rec[d], gx, bx[d*gh:(d+1)*gh], seq, batch, hs, lens, h0, c0, pv, rbh, vals[0], vals[1], vals[2], stepThreads)
 	}
 	parallel.For(dirThreads, dirs, run)
+	if k.kind != kindLSTM {
+		outs = outs[:2]
+	}
 	if x.DType != graph.Float {
-		for i, v := range vals {
-			if err := storeFloat32s(outs[i], v); err != nil {
+		for i, o := range outs {
+			if err := storeFloat32s(o, vals[i]); err != nil {
 				return nil, err
 			}
 		}
-	}
-	if k.kind != kindLSTM {
-		outs = outs[:2]
 	}
 	return outs, nil
 }

@@ -451,6 +451,18 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 				}
 			}
 		}
+		// An output the graph does not use (an omitted optional output,
+		// which a kernel may compute anyway: an LSTM's Y_h and Y_c) goes
+		// back to the pool now, unless a value in use shares its buffer:
+		// left out, it was a new buffer every run.
+		for j, t := range outs {
+			if j < len(st.out) && st.out[j] >= 0 {
+				continue
+			}
+			if k, ok := bufKey(t); ok && refs[cr.key(k)] == 0 {
+				s.recycle(cr.key(k))
+			}
+		}
 		for _, j := range st.free {
 			if k, ok := bufKey(vals[j]); ok {
 				k = cr.key(k)
