@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -252,6 +253,61 @@ func TestHalfWindowOutputType(t *testing.T) {
 	for i := range want {
 		if math.Abs(float64(got[i]-want[i])) > 1e-3 {
 			t.Fatalf("y = %v, want %v", got, want)
+		}
+	}
+}
+
+// TestHalfRunsReuseBuffers: a float16 or bfloat16 model's outputs are
+// converted copies, and the float32 buffers they were computed in go back to
+// the pool: from the third run on, runs allocate nothing (they took a fresh
+// buffer per output every run), and the outputs stay the same.
+func TestHalfRunsReuseBuffers(t *testing.T) {
+	for _, name := range []string{"squeezenet", "lstm", "transformer"} {
+		for _, dt := range []graph.DataType{graph.Float16, graph.BFloat16} {
+			m, err := testmodels.Build(name, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := testmodels.Samples(name, m, 1, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := testmodels.ToHalf(m, dt, false); err != nil {
+				t.Fatal(err)
+			}
+			x := map[string]*graph.Tensor{}
+			for k, v := range in[0] {
+				x[k] = toHalfTensor(v, dt)
+			}
+			s, err := NewSession(m, Options{Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var first []byte
+			made3 := 0
+			for run := 1; run <= 12; run++ {
+				o, err := s.Run(x)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := o[s.OutputNames()[0]]
+				if out.DType != dt {
+					t.Fatalf("%s %v: output of type %v", name, dt, out.DType)
+				}
+				b := []byte(fmt.Sprint(out.Data()))
+				if first == nil {
+					first = b
+				} else if string(b) != string(first) {
+					t.Fatalf("%s %v: run %d computed other outputs", name, dt, run)
+				}
+				s.Recycle(o)
+				if run == 3 {
+					made3 = s.ctx.pool.made
+				}
+			}
+			if made := s.ctx.pool.made; made != made3 {
+				t.Errorf("%s %v: the pool allocated %d buffers by run 3, %d by run 12", name, dt, made3, made)
+			}
 		}
 	}
 }

@@ -483,18 +483,30 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 		}
 	}
 	res := make(map[string]*graph.Tensor, len(s.outputs))
+	var converted []unsafe.Pointer
 	for _, o := range s.outputs {
 		if vals[o.slot] == nil {
 			return nil, fmt.Errorf("output %q was not produced", o.name)
 		}
 		res[o.name] = s.half.output(o.name, vals[o.slot])
-		// A half output is a converted copy: the float32 buffer is not
-		// handed out and goes to the collector with the run's leftovers.
-		if k, ok := bufKey(vals[o.slot]); ok && res[o.name] == vals[o.slot] {
+		k, ok := bufKey(vals[o.slot])
+		switch {
+		case !ok:
+		case res[o.name] == vals[o.slot]:
 			if s.lent == nil {
 				s.lent = map[unsafe.Pointer]bool{}
 			}
 			s.lent[k] = true
+		default:
+			converted = append(converted, k)
+		}
+	}
+	// A half output is a converted copy: its float32 buffer goes back to
+	// the pool (left out, it was a fresh buffer every run), unless another
+	// output hands the same buffer out as it is.
+	for _, k := range converted {
+		if !s.lent[k] {
+			s.recycle(k)
 		}
 	}
 	return res, nil
