@@ -23,18 +23,22 @@ import (
 // nothing asks for them again.
 type bufferPool struct {
 	mu   sync.Mutex
-	free map[int][]unsafe.Pointer // byte class -> idle buffers
-	out  map[unsafe.Pointer]int   // buffers handed out: byte class
+	free [][]idleBuf            // by class index (classIndex): the idle buffers, oldest first
+	out  map[unsafe.Pointer]int // buffers handed out: byte class
 	// pinned buffers hold the outputs of several steps (a Concat's inputs
 	// and output, concat_place.go): put ignores them until unpinned, so a
 	// kernel that releases what it took for its output cannot free the rest.
 	pinned map[unsafe.Pointer]bool
-	made   int // buffers allocated so far (not taken from the free lists)
-	// freed is when each idle buffer was put back (a count of puts): get
-	// takes the most recently freed of the classes that fit (see
-	// poolReach).
-	freed map[unsafe.Pointer]uint64
-	puts  uint64
+	made   int    // buffers allocated so far (not taken from the free lists)
+	puts   uint64 // buffers put back so far: the clock of idleBuf.freed
+}
+
+// idleBuf is a buffer in a free list and when it was put back (a count of
+// puts): get takes the most recently freed of the classes that fit (see
+// poolReach).
+type idleBuf struct {
+	p     unsafe.Pointer
+	freed uint64
 }
 
 // poolReach is how many classes above a request's own (4 a doubling: up to
@@ -43,16 +47,19 @@ type bufferPool struct {
 // soon after its last reader. Taking only the request's own class, a
 // layer's output went to a buffer last written a whole run earlier, long
 // out of cache: YOLO's first 32x104x104 output (1.4 MB) took 300 us
-// against 200 into a buffer in cache. Whole models, paired in one process,
-// against taking the class's own: YOLO 0.96-0.97 of the time, SqueezeNet,
-// MobileNetV2 and DenseNet 0.96-0.97, U-Net 0.98, ResNet-50 0.99,
-// ShuffleNet and the transformer unchanged. Fewer buffers serve a run
-// (YOLO 40 -> 13, 17.2 -> 9.1 MB; MobileNetV2 14.9 -> 9.5 MB). Unbounded,
-// YOLO's pool held 11.2 MB: small tensors took large buffers.
+// against 200 into a buffer in cache. Whole models, paired in one process
+// (both orders), against taking the class's own: YOLO 0.95-0.96 of the
+// time, MobileNetV2 0.94-0.95, DenseNet 0.92-0.95, EfficientNet 0.95-0.97,
+// MobileNetV3 and ShuffleNet 0.96-0.97, SqueezeNet 0.97-0.98, ResNet-50
+// 0.99; ResNet-20, the ViT, the transformer, LSTM and GRU within 1% (with
+// the free lists in a map, the scan over 13 classes had cost the small
+// ones 0.5-1.5%). Fewer buffers serve a run (YOLO 40 -> 13, 17.2 -> 9.1 MB;
+// MobileNetV2 14.9 -> 9.5 MB). Unbounded, YOLO's pool held 11.2 MB: small
+// tensors took large buffers.
 const poolReach = 12
 
 func newBufferPool() *bufferPool {
-	return &bufferPool{free: map[int][]unsafe.Pointer{}, out: map[unsafe.Pointer]int{}, freed: map[unsafe.Pointer]uint64{}}
+	return &bufferPool{out: map[unsafe.Pointer]int{}}
 }
 
 // minClass is the smallest buffer in bytes: tiny shape and index tensors share it.
@@ -69,27 +76,35 @@ func sizeClass(n int) int {
 	return (n + step - 1) / step * step
 }
 
+// classIndex numbers the size classes from minClass up: class
+// (4..7) << shift is 4*(shift-6) + (4..7) - 4.
+func classIndex(c int) int {
+	shift := bits.Len(uint(c)) - 3
+	return 4*(shift-6) + c>>shift - 4
+}
+
+// classAt is the class of index i (classIndex's inverse).
+func classAt(i int) int { return (4 + i%4) << (6 + i/4) }
+
 // get returns a buffer of at least n bytes (n > 0), 8-byte aligned, contents undefined.
 func (p *bufferPool) get(n int) unsafe.Pointer {
 	c := sizeClass(n)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var b unsafe.Pointer
+	i := classIndex(c)
 	from, when := -1, uint64(0)
-	for k, cc := 0, c; k <= poolReach; k, cc = k+1, sizeClass(cc+1) {
-		if l := p.free[cc]; len(l) > 0 {
-			if t := p.freed[l[len(l)-1]]; from < 0 || t > when {
-				from, when = cc, t
-			}
+	for j := i; j <= i+poolReach && j < len(p.free); j++ {
+		if l := p.free[j]; len(l) > 0 && (from < 0 || l[len(l)-1].freed > when) {
+			from, when = j, l[len(l)-1].freed
 		}
 	}
 	if from >= 0 {
-		c = from
-		l := p.free[c]
-		b = l[len(l)-1]
-		l[len(l)-1] = nil
-		p.free[c] = l[:len(l)-1]
-		delete(p.freed, b)
+		l := p.free[from]
+		b = l[len(l)-1].p
+		l[len(l)-1] = idleBuf{}
+		p.free[from] = l[:len(l)-1]
+		c = classAt(from)
 	} else {
 		// Words, not bytes: the memory holds no pointers and is aligned for any element type.
 		b = unsafe.Pointer(unsafe.SliceData(make([]uint64, c/8)))
@@ -128,9 +143,12 @@ func (p *bufferPool) put(b unsafe.Pointer) {
 		return
 	}
 	delete(p.out, b)
-	p.free[c] = append(p.free[c], b)
+	i := classIndex(c)
+	for len(p.free) <= i {
+		p.free = append(p.free, nil)
+	}
 	p.puts++
-	p.freed[b] = p.puts
+	p.free[i] = append(p.free[i], idleBuf{b, p.puts})
 }
 
 // pin keeps put from taking back b until unpin.
@@ -178,9 +196,9 @@ func (p *bufferPool) forget(bufs map[unsafe.Pointer]bool) {
 func (p *bufferPool) idle() (n, bytes int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for c, l := range p.free {
+	for i, l := range p.free {
 		n += len(l)
-		bytes += c * len(l)
+		bytes += classAt(i) * len(l)
 	}
 	return n, bytes
 }

@@ -81,6 +81,24 @@ func storiesWindow(t testing.TB, dir string, i int) *graph.Tensor {
 	return graph.Int64Tensor([]int{1, w}, slices.Clone(ids.Int64s()[i*w:(i+1)*w]))
 }
 
+// TestClassIndex: classIndex numbers the classes sizeClass gives one after
+// another from minClass, and classAt undoes it.
+func TestClassIndex(t *testing.T) {
+	c := minClass
+	for i := 0; i < 120; i++ { // up to 7 << 35 bytes
+		if got := classIndex(c); got != i {
+			t.Fatalf("classIndex(%d) = %d, want %d", c, got, i)
+		}
+		if got := classAt(i); got != c {
+			t.Fatalf("classAt(%d) = %d, want %d", i, got, c)
+		}
+		if sizeClass(c) != c {
+			t.Fatalf("%d is not a class", c)
+		}
+		c = sizeClass(c + 1)
+	}
+}
+
 // TestPoolTakesTheMostRecentlyFreed: get hands out the most recently freed
 // buffer among its own class and the next poolReach (up to 8x the size),
 // which goes back to its own class; a more recent buffer past that reach
@@ -119,7 +137,7 @@ func TestPoolTakesTheMostRecentlyFreed(t *testing.T) {
 		}
 		// It goes back to the class of its size, not of the request.
 		p.put(b)
-		if c := sizeClass(sizes[tc.want]); !slices.Contains(p.free[c], b) {
+		if c := sizeClass(sizes[tc.want]); !slices.Contains(p.free[classIndex(c)], idleBuf{b, p.puts}) {
 			t.Fatalf("%s: the buffer did not go back to its class %d", tc.name, c)
 		}
 	}
@@ -254,7 +272,7 @@ func wasReused(s *Session, k unsafe.Pointer) bool {
 		return true
 	}
 	for _, l := range s.ctx.pool.free {
-		if slices.Contains(l, k) {
+		if slices.ContainsFunc(l, func(b idleBuf) bool { return b.p == k }) {
 			return true
 		}
 	}
