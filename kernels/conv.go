@@ -342,14 +342,13 @@ func (k *convKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 // convCall is one call's inputs as Conv reads them: the tensors, sizes,
 // bias and geometry.
 type convCall struct {
-	x, w           *graph.Tensor
-	p              *convParams
-	n, g, m, c     int
-	cg, mg         int
-	bias           []float32
-	geo            convGeom
-	outShape       []int
-	oh, ow, pt, pl int
+	x, w       *graph.Tensor
+	p          *convParams
+	n, g, m, c int
+	cg, mg     int
+	bias       []float32
+	geo        convGeom
+	outShape   []int
 }
 
 // setup reads and checks a call's inputs and places its windows.
@@ -384,8 +383,7 @@ func (k *convKernel) setup(in []*graph.Tensor) (cc convCall, err error) {
 		outShape = []int{n, m, ow}
 	}
 	return convCall{x: x, w: w, p: p, n: n, g: g, m: m, c: c, cg: cg, mg: m / g, bias: bias, outShape: outShape,
-		geo: convGeom{c: c, h: h, w: wd, kh: kh, kw: kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw, pt: pt, pl: pl, oh: oh, ow: ow},
-		oh:  oh, ow: ow, pt: pt, pl: pl}, nil
+		geo: convGeom{c: c, h: h, w: wd, kh: kh, kw: kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw, pt: pt, pl: pl, oh: oh, ow: ow}}, nil
 }
 
 // run computes the convolution, and adds short (nil for none) to it in place
@@ -396,7 +394,7 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		return nil, false, err
 	}
 	x, w, n, c, m, cg, g := cc.x, cc.w, cc.n, cc.c, cc.m, cc.cg, cc.g
-	oh, ow, kh, kw, bias, outShape := cc.oh, cc.ow, cc.geo.kh, cc.geo.kw, cc.bias, cc.outShape
+	oh, ow, kh, kw, bias, outShape := cc.geo.oh, cc.geo.ow, cc.geo.kh, cc.geo.kw, cc.bias, cc.outShape
 	out = ctx.Float32(outShape)
 	var sk []float32
 	if short != nil && short.DType == graph.Float && slices.Equal(short.Shape, outShape) {

@@ -139,7 +139,7 @@ func (k *convKernel) stemPooled(in []*graph.Tensor, cc convCall) (*poolGeom, boo
 		k.cp.hasCo && coFits(geo, cc.cg, cc.mg) || stridedPointwise(geo) || longRows(geo, cc.cg) || !gridFits(geo) {
 		return nil, false
 	}
-	pg, err := k.pool.p.geometry(cc.oh, cc.ow)
+	pg, err := k.pool.p.geometry(cc.geo.oh, cc.geo.ow)
 	if err != nil {
 		return nil, false // the unfused pool says why
 	}
