@@ -42,21 +42,21 @@ type idleBuf struct {
 }
 
 // poolReach is how many classes above a request's own (4 a doubling: up to
-// 8x its size) get looks in for the most recently freed buffer, the one
+// 4x its size) get looks in for the most recently freed buffer, the one
 // most likely still in cache, as a memory planner reuses a tensor's memory
 // soon after its last reader. Taking only the request's own class, a
 // layer's output went to a buffer last written a whole run earlier, long
 // out of cache: YOLO's first 32x104x104 output (1.4 MB) took 300 us
 // against 200 into a buffer in cache. Whole models, paired in one process
-// (both orders), against taking the class's own: YOLO 0.95-0.96 of the
-// time, MobileNetV2 0.94-0.95, DenseNet 0.92-0.95, EfficientNet 0.95-0.97,
-// MobileNetV3 and ShuffleNet 0.96-0.97, SqueezeNet 0.97-0.98, ResNet-50
-// 0.99; ResNet-20, the ViT, the transformer, LSTM and GRU within 1% (with
-// the free lists in a map, the scan over 13 classes had cost the small
-// ones 0.5-1.5%). Fewer buffers serve a run (YOLO 40 -> 13, 17.2 -> 9.1 MB;
-// MobileNetV2 14.9 -> 9.5 MB). Unbounded, YOLO's pool held 11.2 MB: small
-// tensors took large buffers.
-const poolReach = 12
+// (both orders), against taking the class's own: YOLO 0.97, MobileNetV2
+// 0.94, DenseNet 0.93, EfficientNet 0.95-0.96, SqueezeNet 0.97-0.98;
+// ResNet-20 and the ViT within 1% (with the free lists in a map, the scan
+// over the classes had cost the small models 0.5-1.5%). Fewer buffers
+// serve a run (YOLO 40 -> 17, 17.2 -> 10.3 MiB). Reaching 8x (12 classes) was 0.5-1% faster
+// still on YOLO but raised calibration's peak on stories260K from 37 to 41
+// MiB at 2 threads (taps hold buffers, and small tensors took large ones);
+// at 4x it is the old 37.
+const poolReach = 8
 
 func newBufferPool() *bufferPool {
 	return &bufferPool{out: map[unsafe.Pointer]int{}}

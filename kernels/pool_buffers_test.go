@@ -100,7 +100,7 @@ func TestClassIndex(t *testing.T) {
 }
 
 // TestPoolTakesTheMostRecentlyFreed: get hands out the most recently freed
-// buffer among its own class and the next poolReach (up to 8x the size),
+// buffer among its own class and the next poolReach (up to 4x the size),
 // which goes back to its own class; a more recent buffer past that reach
 // is left for requests its size.
 func TestPoolTakesTheMostRecentlyFreed(t *testing.T) {
@@ -318,9 +318,8 @@ func TestOutputFedBackIsNotRecycled(t *testing.T) {
 // from the shared pool: it then holds one set of buffers, not one a
 // session (the pool made no buffer in the later rounds). The two models
 // have layers of the same sizes, as the variants of one model that
-// sensitivity and tune run do: a pool hands a request a buffer at most 8x
-// its size (poolReach), so ResNet-20's tensors and SqueezeNet's share few
-// buffers (17 made shared, 9 + 9 apart).
+// sensitivity and tune run do: a pool hands a request a buffer at most 4x
+// its size (poolReach), so ResNet-20's tensors and SqueezeNet's share few.
 func TestSharedPoolAcrossSessions(t *testing.T) {
 	names := []string{"resnet20", "resnet-cifar"}
 	shared := NewBufferPool()
