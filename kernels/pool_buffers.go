@@ -31,6 +31,10 @@ type bufferPool struct {
 	pinned map[unsafe.Pointer]bool
 	made   int    // buffers allocated so far (not taken from the free lists)
 	puts   uint64 // buffers put back so far: the clock of idleBuf.freed
+	// reach is how many classes above a request's own get looks in:
+	// poolReach for a session's own pool without taps, else 0 (see
+	// poolReach).
+	reach int
 }
 
 // idleBuf is a buffer in a free list and when it was put back (a count of
@@ -52,10 +56,15 @@ type idleBuf struct {
 // 0.94, DenseNet 0.93, EfficientNet 0.95-0.96, SqueezeNet 0.97-0.98;
 // ResNet-20 and the ViT within 1% (with the free lists in a map, the scan
 // over the classes had cost the small models 0.5-1.5%). Fewer buffers
-// serve a run (YOLO 40 -> 17, 17.2 -> 10.3 MiB). Reaching 8x (12 classes) was 0.5-1% faster
-// still on YOLO but raised calibration's peak on stories260K from 37 to 41
-// MiB at 2 threads (taps hold buffers, and small tensors took large ones);
-// at 4x it is the old 37.
+// serve a run (YOLO 40 -> 17, 17.2 -> 10.3 MiB). Reaching 8x (12 classes)
+// was 0.5-1% faster still on YOLO but raised calibration's peak on
+// stories260K from 37 to 41 MiB at 2 threads. Sessions with taps (the
+// tools: calibration, compare, sensitivity) and pools shared between
+// sessions keep to the class's own: taps hold buffers and give them back
+// in the observers' order, not the graph's, and the most recent buffer was
+// then often a larger one than needed, so the pool grew with the samples
+// (compare --layerwise on PaddleOCR cls: 58 -> 65 MiB at 20 samples, 60
+// -> 72 at 200).
 const poolReach = 8
 
 func newBufferPool() *bufferPool {
@@ -94,7 +103,7 @@ func (p *bufferPool) get(n int) unsafe.Pointer {
 	var b unsafe.Pointer
 	i := classIndex(c)
 	from, when := -1, uint64(0)
-	for j := i; j <= i+poolReach && j < len(p.free); j++ {
+	for j := i; j <= i+p.reach && j < len(p.free); j++ {
 		if l := p.free[j]; len(l) > 0 && (from < 0 || l[len(l)-1].freed > when) {
 			from, when = j, l[len(l)-1].freed
 		}

@@ -169,6 +169,9 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 	defer flushSubnormals(opts)()
 	s := &Session{slots: map[string]int{}, opts: opts, ctx: Context{Threads: opts.Threads}, half: half}
 	pool := newBufferPool()
+	if opts.Tap == nil {
+		pool.reach = poolReach
+	}
 	if opts.Pool != nil {
 		pool = opts.Pool.p
 	}
