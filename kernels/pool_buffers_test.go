@@ -319,8 +319,7 @@ func TestOutputFedBackIsNotRecycled(t *testing.T) {
 // from the shared pool: it then holds one set of buffers, not one a
 // session (the pool made no buffer in the later rounds). The two models
 // have layers of the same sizes, as the variants of one model that
-// sensitivity and tune run do: a pool hands a request a buffer at most 4x
-// its size (poolReach), so ResNet-20's tensors and SqueezeNet's share few.
+// sensitivity and tune run do.
 func TestSharedPoolAcrossSessions(t *testing.T) {
 	names := []string{"resnet20", "resnet-cifar"}
 	shared := NewBufferPool()
