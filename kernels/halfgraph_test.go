@@ -264,19 +264,12 @@ func TestHalfWindowOutputType(t *testing.T) {
 func TestHalfRunsReuseBuffers(t *testing.T) {
 	for _, name := range []string{"squeezenet", "lstm", "transformer"} {
 		for _, dt := range []graph.DataType{graph.Float16, graph.BFloat16} {
-			m, err := testmodels.Build(name, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			in, err := testmodels.Samples(name, m, 1, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m, in := zooModel(t, name)
 			if err := testmodels.ToHalf(m, dt, false); err != nil {
 				t.Fatal(err)
 			}
 			x := map[string]*graph.Tensor{}
-			for k, v := range in[0] {
+			for k, v := range in {
 				x[k] = toHalfTensor(v, dt)
 			}
 			s, err := NewSession(m, Options{Threads: 1})

@@ -23,6 +23,17 @@ func zooSessionOn(b *testing.B, name string, threads int) (*Session, map[string]
 // sample.
 func zooSessionWith(tb testing.TB, name string, opts Options) (*Session, map[string]*graph.Tensor) {
 	tb.Helper()
+	m, in := zooModel(tb, name)
+	s, err := NewSession(m, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s, in
+}
+
+// zooModel is a zoo model (seed 1) and its first sample.
+func zooModel(tb testing.TB, name string) (*graph.Model, map[string]*graph.Tensor) {
+	tb.Helper()
 	m, err := testmodels.Build(name, 1)
 	if err != nil {
 		tb.Fatal(err)
@@ -31,11 +42,7 @@ func zooSessionWith(tb testing.TB, name string, opts Options) (*Session, map[str
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := NewSession(m, opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s, in[0]
+	return m, in[0]
 }
 
 // BenchmarkBandEpilogueOnStrip times the zoo's ResNets at 2 threads with
