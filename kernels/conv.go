@@ -408,7 +408,10 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		epi = prog.prepare(outShape)
 	}
 	mg := m / g
-	if mg == 1 && g > 1 && cg == 1 {
+	gathered := stridedPointwise(geo)
+	packed := k.cp != nil && in[1] == k.wConst
+	switch k.pathOf(in, cc, skip) {
+	case pathDepthwise:
 		var cache *atomic.Pointer[depthwiseParams]
 		if in[1] == k.wConst && (bias == nil || in[2] == k.ni.Const(2)) {
 			cache = k.dw
@@ -418,33 +421,26 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 			k.res.apply(od, sk) // one pass, on one thread: no ResNet block ends in a depthwise Conv
 		}
 		return out, skip, nil
-	}
-	// ResNet's downsampling shortcut, a 1x1 convolution with a stride: its
-	// im2col matrix is the input pixels it reads, gathered band by band.
-	gathered := stridedPointwise(geo)
-	packed := k.cp != nil && in[1] == k.wConst
-	if packed && g == 1 && oh*ow == 1 && isPointwise(geo) {
+	case pathVector:
 		k.runVector(ctx, n, c, m, xd, od, wdata, bias, prog, epi, sk, skip)
 		return out, skip, nil
-	}
-	if packed && k.cp.hasCo && !forceIm2col && !longRows(geo, cg) && coFits(geo, cg, mg) {
+	case pathCo:
 		var l *gridLayout
 		if !isPointwise(geo) {
 			l = k.gridLayoutFor(geo, cg)
 		}
 		k.runCo(ctx, l, geo, k.cp.Co(), n, g, cg, mg, xd, od, bias, epi, sk, skip)
 		return out, skip, nil
-	}
-	if packed && !forceIm2col && !gathered && !longRows(geo, cg) && gridFits(geo) {
+	case pathStem:
 		l := k.gridLayoutFor(geo, cg)
+		runStem(ctx, l.stemFor(mg, k.cp.hasNarrow), n, g, mg, xd, od, bias, k.cp.A(), k.cp.Narrow(), prog, epi, k.eps, k.reluStores)
+		return out, skip, nil
+	case pathGrid:
 		var res *residual
 		if skip {
 			res = k.res
-		} else if !forceGridStem && stemFits(cg) {
-			runStem(ctx, l.stemFor(mg, k.cp.hasNarrow), n, g, mg, xd, od, bias, k.cp.A(), k.cp.Narrow(), prog, epi, k.eps, k.reluStores)
-			return out, skip, nil
 		}
-		runGrid(ctx, l, n, g, mg, xd, od, bias, k.cp.A(), k.cp.Narrow(), prog, epi, k.eps, res, sk, k.reluStores)
+		runGrid(ctx, k.gridLayoutFor(geo, cg), n, g, mg, xd, od, bias, k.cp.A(), k.cp.Narrow(), prog, epi, k.eps, res, sk, k.reluStores)
 		return out, skip, nil
 	}
 	kk := cg * kh * kw
@@ -517,6 +513,42 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		k.bandWork.Store(w)
 	}
 	return out, skip, nil
+}
+
+// convPath is the kernel a convolution call takes.
+type convPath int
+
+const (
+	pathDepthwise convPath = iota // one input channel per output channel
+	pathVector                    // packed, 1x1 kernel on a 1x1 map: matrix times vector
+	pathCo                        // packed, small maps: co-tiles (runCo)
+	pathStem                      // packed, few input channels: strips of a grid (runStem)
+	pathGrid                      // packed: a grid over the input in place (runGrid)
+	pathIm2col                    // anything else: im2col (unless pointwise) and GEMM in bands
+)
+
+// pathOf is the kernel run takes for the call; skip: a residual is to be
+// added in place, which the stem path does not do. One decision for run and
+// for the fused stem pool (stemPooled), so the two cannot drift apart.
+func (k *convKernel) pathOf(in []*graph.Tensor, cc convCall, skip bool) convPath {
+	geo, g, cg, mg := cc.geo, cc.g, cc.cg, cc.mg
+	if mg == 1 && g > 1 && cg == 1 {
+		return pathDepthwise
+	}
+	packed := k.cp != nil && in[1] == k.wConst
+	switch {
+	case !packed:
+		return pathIm2col
+	case g == 1 && geo.oh*geo.ow == 1 && isPointwise(geo):
+		return pathVector
+	case k.cp.hasCo && !forceIm2col && !longRows(geo, cg) && coFits(geo, cg, mg):
+		return pathCo
+	case forceIm2col || stridedPointwise(geo) || longRows(geo, cg) || !gridFits(geo):
+		return pathIm2col
+	case !skip && !forceGridStem && stemFits(cg):
+		return pathStem
+	}
+	return pathGrid
 }
 
 // convBands is what the im2col path's bands and strips compute with (see

@@ -145,12 +145,8 @@ func runStem(ctx *Context, l *stemLayout, n, g, mg int, xd, od, bias []float32, 
 	plane := geo.h * geo.w
 	halo := l.hs - l.rows
 	kk := cg * geo.kh * geo.kw
-	bands := min(oh, threadsFor(ctx, mg*kk*spatialN, minBandMACs))
-	// Even bands (a band's last strip may then be partial): whole strips
-	// per band would make SqueezeNet's two bands 57 and 54 rows.
-	bandRows := (oh + bands - 1) / bands
-	bands = (oh + bandRows - 1) / bandRows
-	workers := min(n*g*bands, threadsFor(ctx, n*g*mg*kk*spatialN, minBandMACs))
+	sb := newStemBands(ctx, n, g, oh, mg*kk*spatialN)
+	workers := sb.workers
 	bufs := ctx.Scratch(workers * cg * l.cs)
 	defer ctx.Release(bufs)
 	// With padded rows (cols > ow) a strip is computed into wide, its rows
@@ -228,30 +224,58 @@ func runStem(ctx *Context, l *stemLayout, n, g, mg int, xd, od, bias []float32, 
 		}
 		return buf, wide
 	}
-	if workers == 1 {
-		buf, wide := seatBufs(0)
-		clear(buf) // the padding columns: fill never writes them
-		for b := 0; b < n; b++ {
-			for gi := 0; gi < g; gi++ {
-				for r0 := 0; r0 < oh; r0 += bandRows {
-					band(b, gi, r0, min(oh, r0+bandRows), buf, wide)
+	// Each seat zeroes its own buffer (the padding columns: fill never
+	// writes them), once, on its own core: cleared by the caller, a
+	// worker's buffer would first have to move out of the caller's cache
+	// (ResNet-20's stem at 2 threads took longer than at 1).
+	sb.run(func(seat int) {
+		buf, _ := seatBufs(seat)
+		clear(buf)
+	}, func(seat, b, gi, r0, r1 int) {
+		buf, wide := seatBufs(seat)
+		band(b, gi, r0, r1, buf, wide)
+	})
+}
+
+// stemBands is how the stem path (runStem, runStemPool) splits its work:
+// bands of rows of one image and group, taken by up to workers threads,
+// each with its own seat of buffers.
+type stemBands struct{ n, g, rows, bands, per, workers int }
+
+// newStemBands splits rows output rows of n images of g groups, macs
+// multiply-adds an image and group.
+func newStemBands(ctx *Context, n, g, rows, macs int) stemBands {
+	bands := min(rows, threadsFor(ctx, macs, minBandMACs))
+	// Even bands (a band's last strip may then be partial): whole strips
+	// per band would make SqueezeNet's two bands 57 and 54 rows.
+	per := (rows + bands - 1) / bands
+	bands = (rows + per - 1) / per
+	return stemBands{n: n, g: g, rows: rows, bands: bands, per: per,
+		workers: min(n*g*bands, threadsFor(ctx, n*g*macs, minBandMACs))}
+}
+
+// run calls band for every band, rows [r0, r1) of group gi of image b on a
+// seat; ready prepares a seat once, on the thread that then uses it.
+func (sb stemBands) run(ready func(seat int), band func(seat, b, gi, r0, r1 int)) {
+	if sb.workers == 1 {
+		ready(0)
+		for b := 0; b < sb.n; b++ {
+			for gi := 0; gi < sb.g; gi++ {
+				for r0 := 0; r0 < sb.rows; r0 += sb.per {
+					band(0, b, gi, r0, min(sb.rows, r0+sb.per))
 				}
 			}
 		}
 		return
 	}
-	// Each seat zeroes its own buffer, once, on its own core: cleared by the
-	// caller, a worker's buffer would first have to move out of the
-	// caller's cache (ResNet-20's stem at 2 threads took longer than at 1).
-	cleared := make([]bool, workers)
-	parallel.ForSeat(workers, n*g*bands, func(seat, i int) {
-		t, gi, b := i%bands, i/bands%g, i/(bands*g)
-		buf, wide := seatBufs(seat)
-		if !cleared[seat] {
-			clear(buf)
-			cleared[seat] = true
+	readied := make([]bool, sb.workers)
+	parallel.ForSeat(sb.workers, sb.n*sb.g*sb.bands, func(seat, i int) {
+		t, gi, b := i%sb.bands, i/sb.bands%sb.g, i/(sb.bands*sb.g)
+		if !readied[seat] {
+			ready(seat)
+			readied[seat] = true
 		}
-		band(b, gi, t*bandRows, min(oh, (t+1)*bandRows), buf, wide)
+		band(seat, b, gi, t*sb.per, min(sb.rows, (t+1)*sb.per))
 	})
 }
 

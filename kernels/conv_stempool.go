@@ -5,7 +5,6 @@ import (
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/gemm"
-	"github.com/onnxq/onnxq/kernels/parallel"
 	"github.com/onnxq/onnxq/kernels/vec"
 )
 
@@ -133,10 +132,7 @@ func (k *convKernel) layoutOf(cc convCall) *stemLayout {
 // stemPooled reports whether the call takes the stem path that run would
 // take unfused, and the pool's geometry over its output.
 func (k *convKernel) stemPooled(in []*graph.Tensor, cc convCall) (*poolGeom, bool) {
-	geo := cc.geo
-	packed := k.cp != nil && in[1] == k.wConst
-	if !packed || cc.p.spatial != 2 || forceIm2col || forceGridStem || !stemFits(cc.cg) || cc.mg == 1 && cc.g > 1 && cc.cg == 1 ||
-		k.cp.hasCo && coFits(geo, cc.cg, cc.mg) || stridedPointwise(geo) || longRows(geo, cc.cg) || !gridFits(geo) {
+	if cc.p.spatial != 2 || k.pathOf(in, cc, false) != pathStem {
 		return nil, false
 	}
 	pg, err := k.pool.p.geometry(cc.geo.oh, cc.geo.ow)
@@ -165,10 +161,8 @@ func runStemPool(ctx *Context, l *stemLayout, pg *poolGeom, cc convCall, od []fl
 	pplane := poh * pow
 	r := max(1, (l.rows-1)/2) // pooled rows a strip: 2r+1 conv rows
 	ldd := (2*r + 1) * cols   // a channel's rows in the strip buffer
-	bands := min(poh, threadsFor(ctx, mg*kk*oh*ow, minBandMACs))
-	bandRows := (poh + bands - 1) / bands
-	bands = (poh + bandRows - 1) / bandRows
-	workers := min(n*g*bands, threadsFor(ctx, n*g*mg*kk*oh*ow, minBandMACs))
+	sb := newStemBands(ctx, n, g, poh, mg*kk*oh*ow)
+	workers := sb.workers
 	bufN, stripN := cg*l.cs, mg*ldd
 	seatN := bufN + stripN
 	scratch := ctx.Scratch(workers * seatN)
@@ -231,34 +225,15 @@ func runStemPool(ctx *Context, l *stemLayout, pg *poolGeom, cc convCall, od []fl
 			}
 		}
 	}
-	// ready sets a seat's buffers up once: fill never writes the strip
-	// buffer's padding columns.
-	ready := func(seat int) (buf, strip []float32) {
+	seat := func(seat int) (buf, strip []float32) {
 		s := scratch[seat*seatN : (seat+1)*seatN]
-		clear(s[:bufN])
 		return s[:bufN], s[bufN:]
 	}
-	if workers == 1 {
-		buf, strip := ready(0)
-		for b := 0; b < n; b++ {
-			for gi := 0; gi < g; gi++ {
-				for q0 := 0; q0 < poh; q0 += bandRows {
-					band(b, gi, q0, min(poh, q0+bandRows), buf, strip)
-				}
-			}
-		}
-		return
-	}
-	type seatBufs struct{ buf, strip []float32 }
-	seats := make([]*seatBufs, workers)
-	parallel.ForSeat(workers, n*g*bands, func(seat, i int) {
-		t, gi, b := i%bands, i/bands%g, i/(bands*g)
-		sb := seats[seat]
-		if sb == nil {
-			buf, strip := ready(seat)
-			sb = &seatBufs{buf, strip}
-			seats[seat] = sb
-		}
-		band(b, gi, t*bandRows, min(poh, (t+1)*bandRows), sb.buf, sb.strip)
+	sb.run(func(i int) {
+		buf, _ := seat(i)
+		clear(buf) // fill never writes the strip buffer's padding columns
+	}, func(i, b, gi, q0, q1 int) {
+		buf, strip := seat(i)
+		band(b, gi, q0, q1, buf, strip)
 	})
 }
