@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/parallel"
 )
 
 // Profile is what a Session with Options.Profile recorded: how long every
@@ -22,8 +23,18 @@ type Profile struct {
 	Runs []RunTime
 }
 
-// RunTime is one Run call: its start since the first profiled run began, and its wall time.
-type RunTime struct{ Start, Dur time.Duration }
+// RunTime is one Run call: its start since the first profiled run began,
+// its wall time, and the parallel loops in it that offered work to the
+// pool's workers (Regions) and in how many a worker took part (Helped). A
+// loop no worker joined ran on the calling thread alone: with Helped well
+// under Regions the machine did not give the workers their cores (another
+// process, or a hypervisor's other guests), whatever the thread count. The
+// loop counts are the process's: runs of other sessions at the same time
+// add theirs.
+type RunTime struct {
+	Start, Dur      time.Duration
+	Regions, Helped int64
+}
 
 // ProfiledStep names a step of the compiled graph.
 type ProfiledStep struct {
@@ -226,16 +237,24 @@ func (p *Profile) WriteTrace(w io.Writer) error {
 }
 
 // beginRun starts a run's clock (the first run starts the profile's).
-func (p *profiler) beginRun() time.Time {
+// runStart is what endRun needs of a run's beginning.
+type runStart struct {
+	at              time.Time
+	regions, helped int64
+}
+
+func (p *profiler) beginRun() runStart {
 	now := time.Now()
 	if p.epoch.IsZero() || len(p.runs) == 0 && len(p.events) == 0 {
 		p.epoch = now
 	}
-	return now
+	r, h := parallel.Regions()
+	return runStart{at: now, regions: r, helped: h}
 }
 
-func (p *profiler) endRun(start time.Time) {
-	p.runs = append(p.runs, RunTime{Start: start.Sub(p.epoch), Dur: time.Since(start)})
+func (p *profiler) endRun(start runStart) {
+	r, h := parallel.Regions()
+	p.runs = append(p.runs, RunTime{Start: start.at.Sub(p.epoch), Dur: time.Since(start.at), Regions: r - start.regions, Helped: h - start.helped})
 	p.run++
 }
 

@@ -59,6 +59,14 @@ func BenchmarkZooStepScaling(b *testing.B) {
 			}
 			// Printed, not logged: the testing package cuts a benchmark's
 			// log after ten lines.
+			var regions, helped int64
+			for _, r := range ss[1].Profile().Runs {
+				regions, helped = regions+r.Regions, helped+r.Helped
+			}
+			// A loop no worker joined took its 1-thread time (the VM did
+			// not run the worker's vCPU then): a low share explains a
+			// 2-thread column close to the 1-thread one.
+			fmt.Fprintf(&sb, "2 threads: a worker took part in %d of %d parallel loops (%.0f%%)\n", helped, regions, 100*float64(helped)/float64(max(1, regions)))
 			fmt.Printf("%s, medians of %d runs a thread count:\n%s", name, len(runs[0]), sb.String())
 			m1, m2 := medianOf(runs[0]), medianOf(runs[1])
 			b.ReportMetric(m1.Seconds()*1e3, "1T-ms")

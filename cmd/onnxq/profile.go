@@ -75,6 +75,22 @@ func (f *profileFlag) report(w io.Writer, p *kernels.Profile, times []time.Durat
 	for _, st := range slow {
 		fmt.Fprintf(w, "  %-*s  %-*s  %-*s  %10.2f  %5.1f%%\n", wName, shorten(st.Name, 48), wOp, shorten(st.OpType, 32), wShape, kernels.ShapeString(st.Shape), ms(st.Total), share(st.Total))
 	}
+	var regions, helped int64
+	for _, r := range p.Runs {
+		regions, helped = regions+r.Regions, helped+r.Helped
+	}
+	if regions > 0 {
+		// A loop that no worker joined took its 1-thread time: read a
+		// multi-thread profile with that share in mind. On the idle
+		// 2-vCPU VM workers joined 81-90% of ResNet-56's loops (the
+		// short ones a worker is late for go to the caller), with a busy
+		// loop on one CPU 7%.
+		fmt.Fprintf(w, "  parallel loops: %d a run; a worker took part in %.0f%% of them", regions/int64(max(1, len(p.Runs))), 100*float64(helped)/float64(regions))
+		if 2*helped < regions {
+			fmt.Fprintf(w, " (the rest ran on the calling thread alone: the workers did not get a core in time; a loaded or shared machine)")
+		}
+		fmt.Fprintln(w)
+	}
 	if f.trace == "" {
 		return nil
 	}

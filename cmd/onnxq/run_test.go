@@ -9,10 +9,12 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/testdata"
+	"github.com/onnxq/onnxq/kernels/parallel"
 	"github.com/onnxq/onnxq/npy"
 )
 
@@ -248,6 +250,44 @@ func TestRunProfileDet(t *testing.T) {
 	}
 	if nodes != runs*steps {
 		t.Errorf("trace has %d node events, want %d", nodes, runs*steps)
+	}
+}
+
+// TestRunProfileParallelLoops: with more than one thread, run --profile
+// says how many parallel loops a run has and in what share of them a worker
+// took part; with one thread it has none to report.
+func TestRunProfileParallelLoops(t *testing.T) {
+	if parallel.Workers() < 2 {
+		t.Skip("one core: no worker to take part")
+	}
+	dir := t.TempDir()
+	model := testdata.OCRModel(t, "cls")
+	in := filepath.Join(dir, "x.npy")
+	if err := npy.WriteFile(in, testdata.OCRInput("cls", 48, 192, 1)); err != nil {
+		t.Fatal(err)
+	}
+	loops := regexp.MustCompile(`(?m)^  parallel loops: (\d+) a run; a worker took part in (\d+)% of them`)
+	for _, threads := range []string{"1", "2"} {
+		code, _, errOut := runCLI("run", model, "--input", in, "--repeat", "20", "--threads", threads, "--profile")
+		if code != 0 {
+			t.Fatalf("--threads %s: exit %d: %s", threads, code, errOut)
+		}
+		m := loops.FindStringSubmatch(errOut)
+		if threads == "1" {
+			if m != nil || strings.Contains(errOut, "parallel loops") {
+				t.Errorf("--threads 1 reports parallel loops:\n%s", errOut)
+			}
+			continue
+		}
+		if m == nil {
+			t.Fatalf("--threads 2: no parallel loops line in:\n%s", errOut)
+		}
+		n, _ := strconv.Atoi(m[1])
+		share, _ := strconv.Atoi(m[2])
+		t.Logf("cls at 2 threads: %d parallel loops a run, a worker in %d%%", n, share)
+		if n < 5 || share > 100 {
+			t.Errorf("%d loops a run, a worker in %d%% of them", n, share)
+		}
 	}
 }
 

@@ -222,10 +222,13 @@ func childMain(args []string, stdout io.Writer) error {
 	start := time.Now()
 	for k := 0; k < b.maxRuns && (k < b.minRuns || time.Since(start) < b.slice); k++ {
 		a0 := parallel.Adjustment()
+		r0, h0 := parallel.Regions()
 		s, err := measure(run, lock)
 		if err != nil {
 			return err
 		}
+		r1, h1 := parallel.Regions()
+		s.regions, s.helped = r1-r0, h1-h0
 		if b.account {
 			s.estimate = s.thread + parallel.Adjustment() - a0
 		}
@@ -237,7 +240,7 @@ func childMain(args []string, stdout io.Writer) error {
 func writeSamples(w io.Writer, ss []sample) error {
 	bw := bufio.NewWriter(w)
 	for _, s := range ss {
-		fmt.Fprintf(bw, "run %d %d %d %d %d\n", s.wall, s.thread, s.process, s.waited, s.estimate)
+		fmt.Fprintf(bw, "run %d %d %d %d %d %d %d\n", s.wall, s.thread, s.process, s.waited, s.estimate, s.regions, s.helped)
 	}
 	fmt.Fprintf(bw, "end %d\n", len(ss))
 	return bw.Flush()
@@ -253,8 +256,8 @@ func parseSamples(r io.Reader) ([]sample, error) {
 			continue
 		}
 		switch {
-		case f[0] == "run" && len(f) == 6:
-			var v [5]int64
+		case f[0] == "run" && len(f) == 8:
+			var v [7]int64
 			for i := range v {
 				n, err := strconv.ParseInt(f[i+1], 10, 64)
 				if err != nil {
@@ -262,11 +265,11 @@ func parseSamples(r io.Reader) ([]sample, error) {
 				}
 				v[i] = n
 			}
-			if v[0] <= 0 || v[1] < 0 || v[2] < 0 || v[3] < -1 || v[4] < 0 {
+			if v[0] <= 0 || v[1] < 0 || v[2] < 0 || v[3] < -1 || v[4] < 0 || v[5] < 0 || v[6] < 0 || v[6] > v[5] {
 				return nil, fmt.Errorf("child output line %d: times out of range: %q", line, sc.Text())
 			}
 			ss = append(ss, sample{wall: time.Duration(v[0]), thread: time.Duration(v[1]), process: time.Duration(v[2]),
-				waited: time.Duration(v[3]), estimate: time.Duration(v[4])})
+				waited: time.Duration(v[3]), estimate: time.Duration(v[4]), regions: v[5], helped: v[6]})
 		case f[0] == "end" && len(f) == 2:
 			n, err := strconv.Atoi(f[1])
 			if err != nil || n != len(ss) {

@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 func TestSamplesRoundTrip(t *testing.T) {
 	want := []sample{
 		{wall: 1500 * time.Microsecond, thread: 1400 * time.Microsecond, process: 1450 * time.Microsecond, waited: 12 * time.Microsecond},
-		{wall: 2 * time.Millisecond, process: 3900 * time.Microsecond, waited: -1, estimate: 1100 * time.Microsecond},
+		{wall: 2 * time.Millisecond, process: 3900 * time.Microsecond, waited: -1, estimate: 1100 * time.Microsecond, regions: 57, helped: 49},
 	}
 	var buf bytes.Buffer
 	if err := writeSamples(&buf, want); err != nil {
@@ -54,13 +54,14 @@ func TestSamplesRoundTrip(t *testing.T) {
 
 func TestParseSamplesRejects(t *testing.T) {
 	for _, c := range []struct{ out, want string }{
-		{"run 100 90 95 0 0\n", "without its end line"},
+		{"run 100 90 95 0 0 0 0\n", "without its end line"},
 		{"", "after 0 runs without its end line"},
-		{"run 100 90 95 0 0\nend 2\n", `"end 2" after 1 runs`},
-		{"run 100 ninety 95 0 0\nend 1\n", `"ninety" is not a count`},
-		{"run 0 0 0 0 0\nend 1\n", "out of range"},
-		{"run 100 90 95 -2 0\nend 1\n", "out of range"},
-		{"run 100 90 95 0\nend 1\n", "unexpected"},
+		{"run 100 90 95 0 0 0 0\nend 2\n", `"end 2" after 1 runs`},
+		{"run 100 ninety 95 0 0 0 0\nend 1\n", `"ninety" is not a count`},
+		{"run 0 0 0 0 0 0 0\nend 1\n", "out of range"},
+		{"run 100 90 95 -2 0 0 0\nend 1\n", "out of range"},
+		{"run 100 90 95 0 0 3 4\nend 1\n", "out of range"},
+		{"run 100 90 95 0 0\nend 1\n", "unexpected"},
 		{"hello\n", `line 1: unexpected "hello"`},
 	} {
 		_, err := parseSamples(strings.NewReader(c.out))

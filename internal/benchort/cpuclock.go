@@ -19,6 +19,9 @@ type sample struct {
 	wall, thread, process time.Duration
 	waited                time.Duration
 	estimate              time.Duration
+	// onnxq's parallel loops in the run that offered items to the pool's
+	// workers, and those a worker took part in (0 for ONNX Runtime).
+	regions, helped int64
 }
 
 // measure runs f on the calling goroutine with its OS thread locked, so the

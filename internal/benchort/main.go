@@ -363,6 +363,9 @@ type timing struct {
 	nClean, n int
 	waited    float64
 	estimate  float64 // accounting mode only: the median estimate on cores of its own
+	// helped is the share of onnxq's parallel loops over all runs that a
+	// worker took part in; -1 where there were none (ORT, 1 thread).
+	helped float64
 }
 
 // cleanWait is the run-queue wait, as a share of a run's wall time, below
@@ -403,7 +406,14 @@ func summarize(ss []sample) timing {
 			waits = append(waits, float64(s.waited)/float64(s.wall))
 		}
 	}
-	t := timing{wall: median(walls), thread: median(threads), n: len(ss), nClean: len(clean)}
+	t := timing{wall: median(walls), thread: median(threads), n: len(ss), nClean: len(clean), helped: -1}
+	var regions, helped int64
+	for _, s := range ss {
+		regions, helped = regions+s.regions, helped+s.helped
+	}
+	if regions > 0 {
+		t.helped = float64(helped) / float64(regions)
+	}
 	var ests []time.Duration
 	for _, s := range ss {
 		if s.estimate > 0 {

@@ -87,6 +87,11 @@ func (t *table) row(m model, threads int, ours, theirs timing, noSpin bool) {
 		if noSpin {
 			cpuRatio += "; ORT without spinning"
 		}
+		if ours.helped >= 0 {
+			// Loops no worker joined ran at their 1-thread speed: the
+			// VM did not run the worker's vCPU in time.
+			cpuRatio += fmt.Sprintf("; onnxq's worker in %.0f%% of loops", 100*ours.helped)
+		}
 		if ours.nClean >= minClean && theirs.nClean >= minClean {
 			cpuRatio = fmt.Sprintf("wall %.2f over ", ours.clean/theirs.clean) + cpuRatio
 		}

@@ -82,6 +82,29 @@ func stemPool(cout, k, pad, poolPad int, ceil bool) func() *mb {
 	}
 }
 
+// mbv2Chain is MobileNetV2's layers after the stem at 112x112: the first
+// block's depthwise 3x3 and projection, the second's expansion and
+// depthwise stride 2 (BatchNormalization folded), the first n of them:
+// inside a model a layer reads what the one before just wrote.
+func mbv2Chain(n int) func() *mb {
+	return func() *mb {
+		b := newMB(17)
+		y := b.in("x", 1, 32, 112, 112)
+		relu6 := func(v *graph.Value) *graph.Value { return b.op("Clip", vs(v, b.scalar(0), b.scalar(6))) }
+		layers := []func(){
+			func() { y = relu6(b.conv2d(y, 32, 32, 3, 1, 1, 32, 1)) },
+			func() { y = b.conv2d(y, 32, 16, 1, 1, 0, 1, 1) },
+			func() { y = relu6(b.conv2d(y, 16, 96, 1, 1, 0, 1, 1)) },
+			func() { y = relu6(b.conv2d(y, 96, 96, 3, 2, 1, 96, 1)) },
+		}
+		for _, f := range layers[:n] {
+			f()
+		}
+		b.out(y, graph.Float)
+		return b
+	}
+}
+
 // convSiLU is a Conv followed by x*Sigmoid(x), as YOLO exports its SiLU
 // (BatchNormalization folded).
 func convSiLU(shape []int, cout, k, stride, group int) func() *mb {
@@ -233,6 +256,10 @@ var cases = []tcase{
 	{"MBv2 expand 1x1+Relu6", "1x16x112x112 -> 96", convRelu6([]int{1, 16, 112, 112}, 96, 1, 1, 1)},
 	{"MBv2 depthwise 3x3 s2+Relu6", "1x96x112x112", convRelu6([]int{1, 96, 112, 112}, 96, 3, 2, 96)},
 	{"MBv2 depthwise 3x3+Relu6", "1x32x112x112", convRelu6([]int{1, 32, 112, 112}, 32, 3, 1, 32)},
+	{"MBv2 chain dw+project (112x112)", "1x32x112x112 -> 16", mbv2Chain(2)},
+	{"MBv2 chain dw+project+expand (112x112)", "1x32x112x112 -> 96", mbv2Chain(3)},
+	{"MBv2 chain dw+project+expand+dw s2 (112x112)", "1x32x112x112 -> 96x56x56", mbv2Chain(4)},
+	{"MBv2 project 1x1 (112x112)", "1x32x112x112 -> 16", convCase([]int{1, 32, 112, 112}, 16, 1, 1, 0, 1, 1)},
 	{"MBv2 project 1x1", "1x96x56x56 -> 24", convCase([]int{1, 96, 56, 56}, 24, 1, 1, 0, 1, 1)},
 	{"MBv2 expand 1x1+Relu6 (56x56)", "1x24x56x56 -> 144", convRelu6([]int{1, 24, 56, 56}, 144, 1, 1, 1)},
 	{"MBv2 depthwise 3x3+Relu6 (56x56)", "1x144x56x56", convRelu6([]int{1, 144, 56, 56}, 144, 3, 1, 144)},

@@ -78,6 +78,7 @@ type job struct {
 	waiting atomic.Int32 // 1: the caller sleeps on wake; 2: it was woken
 	wake    chan struct{}
 	panicv  atomic.Pointer[any]
+	joined  atomic.Bool // a worker ran one of the items
 
 	// Set in accounting mode (see Account): items go to seats statically,
 	// item i to seat i mod seatCount, and each seat's CPU time in its items
@@ -160,6 +161,7 @@ func ForSeat(threads, n int, f func(seat, i int)) {
 	j.waiting.Store(0)
 	j.wake = nil
 	j.panicv.Store(nil)
+	j.joined.Store(false)
 	j.seatCount, j.cpu = 0, nil
 	j.seats.Store(int64(helpers))
 	seats := helpers + 1
@@ -200,6 +202,10 @@ func ForSeat(threads, n int, f func(seat, i int)) {
 		}
 	}
 	j.wait()
+	regions.Add(1)
+	if j.joined.Load() { // stored before an item's done count, which wait saw
+		joined.Add(1)
+	}
 	if j.seatCount > 0 {
 		j.account(threadCPU() - c0)
 	}
@@ -207,6 +213,18 @@ func ForSeat(threads, n int, f func(seat, i int)) {
 		panic(*v)
 	}
 }
+
+// regions counts the loops that offered items to the workers, and joined
+// those in which a worker ran at least one: on a machine that gives the
+// pool's workers no core in time (another process, a hypervisor that has
+// descheduled the virtual CPU) the caller runs every item and the loop
+// takes its 1-thread time.
+var regions, joined atomic.Int64
+
+// Regions returns, over the process's life, how many loops offered items to
+// the pool's workers and in how many a worker took part. Loops on one
+// thread (threads 1, one item, nested) are not counted.
+func Regions() (offered, helped int64) { return regions.Load(), joined.Load() }
 
 var jobPool = sync.Pool{New: func() any { return new(job) }}
 
@@ -231,10 +249,13 @@ func (j *job) work(seat int) {
 		j.workSeat(seat)
 		return
 	}
-	for {
+	for ran := false; ; ran = true {
 		i, ok := j.claim(seat)
 		if !ok {
 			return
+		}
+		if seat != 0 && !ran {
+			j.joined.Store(true)
 		}
 		j.run(seat, i)
 		if j.done.Add(1) == j.n && j.waiting.Load() == 1 && j.waiting.CompareAndSwap(1, 2) {
@@ -364,6 +385,9 @@ func (p *pool) loop(w *worker) {
 				// CPU clock around them.
 				runtime.LockOSThread()
 				prev := fpenv.Adopt(j.fp)
+				if j.seatCount > 0 { // accounting: the seat's span is this worker's
+					j.joined.Store(true)
+				}
 				j.work(int(left) + 1)
 				fpenv.Restore(prev)
 				runtime.UnlockOSThread()

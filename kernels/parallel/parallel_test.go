@@ -84,6 +84,50 @@ func TestForUsesWorkers(t *testing.T) {
 	}
 }
 
+// Regions counts each loop that offered items to the workers, and as
+// helped those in which a worker ran one; loops on one thread are not
+// counted.
+func TestRegionsCountsTheWorkersShare(t *testing.T) {
+	if Workers() < 2 {
+		t.Skip("one core: nothing to spread over")
+	}
+	o0, h0 := Regions()
+	For(1, 64, func(int) {})
+	For(2, 1, func(int) {})
+	if o, h := Regions(); o != o0 || h != h0 {
+		t.Fatalf("loops on one thread counted: offered %d, helped %d", o-o0, h-h0)
+	}
+	// Items that only a worker can finish: the caller's first item waits
+	// until another goroutine has run one.
+	const loops = 20
+	for r := 0; r < loops; r++ {
+		var other atomic.Bool
+		caller := goid()
+		For(2, 2, func(i int) {
+			if goid() != caller {
+				other.Store(true)
+				return
+			}
+			deadline := time.Now().Add(time.Second)
+			for !other.Load() && time.Now().Before(deadline) {
+			}
+		})
+	}
+	// Loops whose items the caller ran alone: it finishes both before a
+	// worker could claim one only when the worker is late, which the
+	// count then shows as not helped.
+	for r := 0; r < loops; r++ {
+		For(2, 2, func(int) {})
+	}
+	o, h := Regions()
+	if o-o0 != 2*loops {
+		t.Fatalf("offered %d loops, want %d", o-o0, 2*loops)
+	}
+	if h-h0 < loops || h-h0 > 2*loops {
+		t.Fatalf("helped %d of %d loops, want at least the %d a worker had to finish", h-h0, o-o0, loops)
+	}
+}
+
 // No two goroutines hold one seat at once, and seats stay below threads.
 func TestForSeatIsExclusive(t *testing.T) {
 	for _, threads := range []int{1, 2, 3} {
