@@ -50,6 +50,18 @@ func writeStoriesWindows(t *testing.T, models, dir string, n int) {
 	}
 }
 
+// ocrModelInput is a PaddleOCR model's path and a seeded h x w input for
+// it written as dir/KIND.npy.
+func ocrModelInput(t *testing.T, dir, kind string, h, w int) (model, input string) {
+	t.Helper()
+	model = testdata.OCRModel(t, kind)
+	input = filepath.Join(dir, kind+".npy")
+	if err := npy.WriteFile(input, testdata.OCRInput(kind, h, w, 1)); err != nil {
+		t.Fatal(err)
+	}
+	return model, input
+}
+
 // childCLI runs this test binary as onnxq on one thread.
 func childCLI(t *testing.T, args ...string) string {
 	t.Helper()
@@ -77,12 +89,7 @@ func TestRunPeakRSSIndependentOfRepeats(t *testing.T) {
 	var models []model
 	for _, kind := range []string{"rec", "cls"} {
 		t.Run(kind, func(t *testing.T) {
-			p := testdata.OCRModel(t, kind)
-			in := filepath.Join(dir, kind+".npy")
-			w := map[string]int{"rec": 320, "cls": 192}[kind]
-			if err := npy.WriteFile(in, testdata.OCRInput(kind, 48, w, 1)); err != nil {
-				t.Fatal(err)
-			}
+			p, in := ocrModelInput(t, dir, kind, 48, map[string]int{"rec": 320, "cls": 192}[kind])
 			models = append(models, model{"PaddleOCR " + kind, p, in})
 		})
 	}
@@ -185,11 +192,7 @@ func TestRunProfileDet(t *testing.T) {
 		t.Skip("runs det four times")
 	}
 	dir := t.TempDir()
-	model := testdata.OCRModel(t, "det")
-	in := filepath.Join(dir, "x.npy")
-	if err := npy.WriteFile(in, testdata.OCRInput("det", 640, 640, 1)); err != nil {
-		t.Fatal(err)
-	}
+	model, in := ocrModelInput(t, dir, "det", 640, 640)
 	trace := filepath.Join(dir, "trace.json")
 	code, _, errOut := runCLI("run", model, "--input", in, "--repeat", "3", "--threads", "1", "--profile", trace)
 	if code != 0 {
@@ -260,12 +263,7 @@ func TestRunProfileParallelLoops(t *testing.T) {
 	if parallel.Workers() < 2 {
 		t.Skip("one core: no worker to take part")
 	}
-	dir := t.TempDir()
-	model := testdata.OCRModel(t, "cls")
-	in := filepath.Join(dir, "x.npy")
-	if err := npy.WriteFile(in, testdata.OCRInput("cls", 48, 192, 1)); err != nil {
-		t.Fatal(err)
-	}
+	model, in := ocrModelInput(t, t.TempDir(), "cls", 48, 192)
 	loops := regexp.MustCompile(`(?m)^  parallel loops: (\d+) a run; a worker took part in (\d+)% of them`)
 	for _, threads := range []string{"1", "2"} {
 		code, _, errOut := runCLI("run", model, "--input", in, "--repeat", "20", "--threads", threads, "--profile")
