@@ -236,13 +236,14 @@ func (p *Profile) WriteTrace(w io.Writer) error {
 	return bw.Flush()
 }
 
-// beginRun starts a run's clock (the first run starts the profile's).
-// runStart is what endRun needs of a run's beginning.
+// runStart is what endRun needs of a run's beginning: its time and the
+// process's parallel loop counts.
 type runStart struct {
 	at              time.Time
 	regions, helped int64
 }
 
+// beginRun starts a run's clock (the first run starts the profile's).
 func (p *profiler) beginRun() runStart {
 	now := time.Now()
 	if p.epoch.IsZero() || len(p.runs) == 0 && len(p.events) == 0 {

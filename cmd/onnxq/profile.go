@@ -82,7 +82,7 @@ func (f *profileFlag) report(w io.Writer, p *kernels.Profile, times []time.Durat
 	if regions > 0 {
 		// A loop that no worker joined took its 1-thread time: read a
 		// multi-thread profile with that share in mind. On the idle
-		// 2-vCPU VM workers joined 81-90% of ResNet-56's loops (the
+		// 2-vCPU VM workers joined 76-98% of ResNet-56's loops (the
 		// short ones a worker is late for go to the caller), with a busy
 		// loop on one CPU 7%.
 		fmt.Fprintf(w, "  parallel loops: %d a run; a worker took part in %.0f%% of them", regions/int64(max(1, len(p.Runs))), 100*float64(helped)/float64(regions))
