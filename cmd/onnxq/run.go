@@ -13,6 +13,7 @@ import (
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/rss"
 	"github.com/onnxq/onnxq/kernels"
+	"github.com/onnxq/onnxq/kernels/parallel"
 	"github.com/onnxq/onnxq/npy"
 	"github.com/onnxq/onnxq/passes"
 	"github.com/urfave/cli/v3"
@@ -85,6 +86,7 @@ func runCommand() *cli.Command {
 				s.ResetProfile()
 			}
 			times := make([]time.Duration, n)
+			offered0, helped0 := parallel.Regions()
 			for i := range times {
 				s.Recycle(outs) // only the last run's outputs are written
 				if n > 1 && i%gcEvery == 0 {
@@ -98,8 +100,15 @@ func runCommand() *cli.Command {
 			}
 			if cmd.Bool("timing") {
 				sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-				fmt.Fprintf(cmd.Root().ErrWriter, "forward pass: median %.2f ms, min %.2f ms over %d runs; peak RSS %.1f MiB\n",
+				fmt.Fprintf(cmd.Root().ErrWriter, "forward pass: median %.2f ms, min %.2f ms over %d runs; peak RSS %.1f MiB",
 					ms(times[len(times)/2]), ms(times[0]), n, float64(rss.Peak())/(1<<20))
+				// Above one thread, whether the workers were there: a
+				// loop none joined ran at its 1-thread speed.
+				if offered, helped := parallel.Regions(); offered > offered0 {
+					fmt.Fprintf(cmd.Root().ErrWriter, "; a worker took part in %.0f%% of the parallel loops",
+						100*float64(helped-helped0)/float64(offered-offered0))
+				}
+				fmt.Fprintln(cmd.Root().ErrWriter)
 			}
 			if prof.on {
 				if err := prof.report(cmd.Root().ErrWriter, s.Profile(), times); err != nil {

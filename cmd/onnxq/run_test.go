@@ -258,24 +258,33 @@ func TestRunProfileDet(t *testing.T) {
 
 // TestRunProfileParallelLoops: with more than one thread, run --profile
 // says how many parallel loops a run has and in what share of them a worker
-// took part; with one thread it has none to report.
+// took part, and --timing's line gives the share; with one thread neither
+// has loops to report.
 func TestRunProfileParallelLoops(t *testing.T) {
 	if parallel.Workers() < 2 {
 		t.Skip("one core: no worker to take part")
 	}
 	model, in := ocrModelInput(t, t.TempDir(), "cls", 48, 192)
 	loops := regexp.MustCompile(`(?m)^  parallel loops: (\d+) a run; a worker took part in (\d+)% of them`)
+	timing := regexp.MustCompile(`(?m)^forward pass: median [0-9.]+ ms, min [0-9.]+ ms over 20 runs; peak RSS [0-9.]+ MiB(; a worker took part in (\d+)% of the parallel loops)?$`)
 	for _, threads := range []string{"1", "2"} {
-		code, _, errOut := runCLI("run", model, "--input", in, "--repeat", "20", "--threads", threads, "--profile")
+		code, _, errOut := runCLI("run", model, "--input", in, "--repeat", "20", "--threads", threads, "--profile", "--timing")
 		if code != 0 {
 			t.Fatalf("--threads %s: exit %d: %s", threads, code, errOut)
 		}
 		m := loops.FindStringSubmatch(errOut)
+		tm := timing.FindStringSubmatch(errOut)
+		if tm == nil {
+			t.Fatalf("--threads %s: no timing line in:\n%s", threads, errOut)
+		}
 		if threads == "1" {
-			if m != nil || strings.Contains(errOut, "parallel loops") {
+			if m != nil || tm[1] != "" || strings.Contains(errOut, "parallel loops") {
 				t.Errorf("--threads 1 reports parallel loops:\n%s", errOut)
 			}
 			continue
+		}
+		if tm[2] == "" {
+			t.Errorf("--threads 2: the timing line has no worker share:\n%s", errOut)
 		}
 		if m == nil {
 			t.Fatalf("--threads 2: no parallel loops line in:\n%s", errOut)
