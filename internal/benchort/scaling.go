@@ -45,14 +45,18 @@ func speedup(one, two timing) string {
 }
 
 func printScaling(rows []scalingRow) {
-	fmt.Println("\nall runs: median ms (interquartile range); ORT 2T is the faster of its workers spinning between runs (its default) or not; waited: the run-queue time of the process's threads during onnxq's 2-thread runs (/proc/self/task/*/schedstat), summed over threads, as a share of the run, median: near 0 the run had two cores, 100% or more a thread waited for one throughout")
+	fmt.Println("\nall runs: median ms (interquartile range); ORT 2T is the faster of its workers spinning between runs (its default) or not; waited: the run-queue time of the process's threads during onnxq's 2-thread runs (/proc/self/task/*/schedstat), summed over threads, as a share of the run, median: near 0 the run had two cores, 100% or more a thread waited for one throughout; worker: the share of onnxq's parallel loops in its 2-thread runs that a worker took part in (the others ran at 1-thread speed)")
 	fmt.Println()
-	fmt.Println("| model | onnxq 1T | onnxq 2T | onnxq 1T/2T | ORT 1T | ORT 2T spin | ORT 2T no spin | ORT 1T/2T | onnxq / ORT 2T | waited |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| model | onnxq 1T | onnxq 2T | onnxq 1T/2T | ORT 1T | ORT 2T spin | ORT 2T no spin | ORT 1T/2T | onnxq / ORT 2T | waited | worker |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
 		o2, which := r.ort2(false)
-		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s (%s) | %.2f | %.0f%% |\n", r.name, ms(r.ours1), ms(r.ours2), speedup(r.ours1, r.ours2),
-			ms(r.ort1), ms(r.ort2spin), ms(r.ort2still), speedup(r.ort1, o2), which, r.ours2.wall/o2.wall, 100*r.ours2.waited)
+		worker := "–"
+		if r.ours2.helped >= 0 {
+			worker = fmt.Sprintf("%.0f%%", 100*r.ours2.helped)
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s (%s) | %.2f | %.0f%% | %s |\n", r.name, ms(r.ours1), ms(r.ours2), speedup(r.ours1, r.ours2),
+			ms(r.ort1), ms(r.ort2spin), ms(r.ort2still), speedup(r.ort1, o2), which, r.ours2.wall/o2.wall, 100*r.ours2.waited, worker)
 	}
 	fmt.Println("\nonnxq on cores of its own, estimated from thread CPU times (kernels/parallel's accounting mode: each loop's items go to seats statically and count as the slowest seat's CPU time; hand-offs between threads left out, about 1 us per loop when the worker spins): 1T is the thread CPU time of the 1-thread runs, 2T the estimate, medians")
 	fmt.Println()
