@@ -168,12 +168,16 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 	// Constant nodes run below, in the mode the runs use.
 	defer flushSubnormals(opts)()
 	s := &Session{slots: map[string]int{}, opts: opts, ctx: Context{Threads: opts.Threads}, half: half}
-	pool := newBufferPool()
-	if opts.Tap == nil {
-		pool.reach = poolReach
-	}
+	// A pool shared between sessions, or one whose session has taps, keeps
+	// each request to its class (see poolReach).
+	var pool *bufferPool
 	if opts.Pool != nil {
 		pool = opts.Pool.p
+	} else {
+		pool = newBufferPool()
+		if opts.Tap == nil {
+			pool.reach = poolReach
+		}
 	}
 	slot := func(v *graph.Value) int {
 		if v == nil {
