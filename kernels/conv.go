@@ -458,9 +458,25 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	// the fused epilogue while its rows are in cache; a thread takes items
 	// until none are left, so grouped convolutions and batches spread over
 	// threads too. With a single band (one output row), the GEMM splits itself.
+	//
+	// A pointwise band is a range of pixels, not of rows: whole panels of
+	// the GEMM's B (pixelBand), so that the bands have one ragged panel
+	// between them where row bands had one each (14x14 in two bands of 98
+	// pixels: 4 tiles of 32 each, 3 of them full; as 96 and 100, 3 and 4).
+	// Paired at 2 threads (BenchmarkPointwiseBands), pixels / rows: 48 ->
+	// 48 on 14x14 0.81-1.00 (median of five 0.93), 24 -> 24 on 28x28
+	// 0.89-0.99 (0.97), 56x56 and 112x112 0.96-1.00; whole models
+	// (ShuffleNetV2, MobileNetV2/V3, DenseNet) within 1% either way.
 	bands := min(oh, threadsFor(ctx, mg*kk*spatialN, minBandMACs))
 	bandRows := (oh + bands - 1) / bands
 	bands = (oh + bandRows - 1) / bandRows // 5 rows in 4 bands of 2 are 3 bands
+	// With fewer than two panels a band (7x7: 49 pixels, 2 panels) the
+	// panels split unevenly (32 and 17) and rows do better (28 and 21:
+	// 1.00-1.03x the time as panels, 2 threads).
+	pixelBands := false
+	if t := threadsFor(ctx, mg*kk*spatialN, minBandMACs); pointwise && !rowBands && t > 1 && panelsOf(spatialN) >= 2*t {
+		bands, pixelBands = t, true
+	}
 	workers := min(n*g*bands, threadsFor(ctx, n*m*kk*spatialN, minBandMACs))
 	// im2col runs in strips of output rows whose column matrix stays under
 	// about 4 MiB and whose output (about 256 KiB) stays in L2 from the GEMM
@@ -472,7 +488,12 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	// slower on YOLO's 104x104 layers, with or without a pass that fills the
 	// output with the bias first (AVX2 machine).
 	if workers > 1 && packed && n*g == 1 && (pointwise || kk*spatialN <= 1<<20) {
-		if parts := channelParts(packs[0], workers, oh, ow, bandRows, pointwise); parts > 1 {
+		bandPix := bandRows * ow
+		if pixelBands {
+			j0, j1 := pixelBand(bands-1, bands, spatialN) // the last band has the most panels
+			bandPix = j1 - j0
+		}
+		if parts := channelParts(packs[0], workers, spatialN, bandPix, pointwise); parts > 1 {
 			k.runChannels(ctx, geo, packs[0], parts, workers, pointwise, xd, od, bias, prog, epi, sk, skip)
 			return out, skip, nil
 		}
@@ -492,14 +513,10 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	reluStored := k.reluStores && packed && bias != nil && !noReluStores
 	cb := convBands{k: k, geo: geo, c: c, cg: cg, h: geo.h, wd: geo.w, m: m, mg: mg, kk: kk, ow: ow, spatialN: spatialN,
 		stripRows: stripRows, stripOut: stripOut, xd: xd, od: od, wdata: wdata, bias: bias, sk: sk, packs: packs,
-		prog: prog, epi: epi, packed: packed, pointwise: pointwise, reluStored: reluStored, skip: skip}
+		prog: prog, epi: epi, packed: packed, pointwise: pointwise, reluStored: reluStored, skip: skip, pixelBands: pixelBands}
 	if workers == 1 {
-		for b := 0; b < n; b++ {
-			for gi := 0; gi < g; gi++ {
-				for r0 := 0; r0 < oh; r0 += bandRows {
-					cb.band(b, gi, r0, min(oh, r0+bandRows), cols, ctx.Threads)
-				}
-			}
+		for i := 0; i < n*g*bands; i++ {
+			cb.runItem(i, g, bands, bandRows, cols, ctx.Threads)
 		}
 	} else {
 		w := k.bandWork.Swap(nil) // nil while another call has it: then a new one
@@ -507,7 +524,7 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 			w = &convBandsWork{}
 			w.item = w.run
 		}
-		*w = convBandsWork{item: w.item, convBands: cb, cols: cols, per: len(cols) / workers, g: g, oh: oh, bands: bands, bandRows: bandRows}
+		*w = convBandsWork{item: w.item, convBands: cb, cols: cols, per: len(cols) / workers, g: g, bands: bands, bandRows: bandRows}
 		parallel.ForSeat(workers, n*g*bands, w.item)
 		*w = convBandsWork{item: w.item} // keeps nothing of this call alive
 		k.bandWork.Store(w)
@@ -565,6 +582,7 @@ type convBands struct {
 	prog                                  *ewProgram
 	epi                                   *ewRun
 	packed, pointwise, reluStored, skip   bool
+	pixelBands                            bool // pointwise bands of pixels (pixelBand), not rows
 }
 
 // strip computes output pixels [j0, j1) of group gi of image b from B in
@@ -624,32 +642,67 @@ func (cb *convBands) strip(b, gi, j0, j1 int, src gemm.Matrix, threads int, regs
 	}
 }
 
+// runItem computes band i%bands of group i/bands%g of image i/(bands*g): rows
+// of bandRows, or for a pointwise convolution the pixels of pixelBand.
+func (cb *convBands) runItem(i, g, bands, bandRows int, col []float32, threads int) {
+	t, gi, b := i%bands, i/bands%g, i/(bands*g)
+	if cb.pixelBands {
+		j0, j1 := pixelBand(t, bands, cb.spatialN)
+		cb.pixels(b, gi, j0, j1, threads)
+		return
+	}
+	cb.band(b, gi, t*bandRows, min(cb.geo.oh, (t+1)*bandRows), col, threads)
+}
+
+// pixels computes output pixels [j0, j1) of group gi of image b of a
+// pointwise convolution.
+func (cb *convBands) pixels(b, gi, j0, j1, threads int) {
+	xg := cb.xd[(b*cb.c+gi*cb.cg)*cb.h*cb.wd:]
+	var regs [][]float32
+	if cb.epi != nil {
+		regs = cb.prog.registers()
+	}
+	// With a pass after the GEMM (the epilogue, a shortcut), strips of
+	// about stripOut outputs, so that the pass finds them in cache:
+	// MobileNetV2 (its 1x1 layers' BatchNormalization and Clip, 4.8 MiB
+	// of output on 112x112) 0.971x the time, paired runs on an AVX-512
+	// machine; YOLO, SqueezeNet, the CIFAR ResNet unchanged.
+	step := j1 - j0
+	if cb.epi != nil || cb.skip {
+		step = max(64, cb.stripOut/max(1, cb.mg)&^31)
+	}
+	for s0 := j0; s0 < j1; s0 += step {
+		s1 := min(j1, s0+step)
+		cb.strip(b, gi, s0, s1, gemm.Matrix{Data: xg[s0:], Stride: cb.spatialN}, threads, regs)
+	}
+}
+
+// panelsOf is how many panels of B n pixels make.
+func panelsOf(n int) int { return (n + gemm.PanelCols() - 1) / gemm.PanelCols() }
+
+// pixelBand is band t of bands over n pixels: whole panels of B, the bands'
+// panel counts at most one apart, the ragged panel in the last band.
+func pixelBand(t, bands, n int) (j0, j1 int) {
+	nr, panels := gemm.PanelCols(), panelsOf(n)
+	return min(n, t*panels/bands*nr), min(n, (t+1)*panels/bands*nr)
+}
+
+// rowBands splits pointwise convolutions into bands of rows as the others,
+// for the benchmark that compares.
+var rowBands = false
+
 // band computes output rows [r0, r1) of group gi of image b.
 func (cb *convBands) band(b, gi, r0, r1 int, col []float32, threads int) {
-	geo, c, cg, h, wd, mg, ow, spatialN := cb.geo, cb.c, cb.cg, cb.h, cb.wd, cb.mg, cb.ow, cb.spatialN
-	stripRows, stripOut, xd, prog, epi := cb.stripRows, cb.stripOut, cb.xd, cb.prog, cb.epi
-	pointwise, skip := cb.pointwise, cb.skip
+	geo, c, cg, h, wd, ow := cb.geo, cb.c, cb.cg, cb.h, cb.wd, cb.ow
+	stripRows, xd, prog, epi := cb.stripRows, cb.xd, cb.prog, cb.epi
+	if cb.pointwise {
+		cb.pixels(b, gi, r0*ow, r1*ow, threads)
+		return
+	}
 	xg := xd[(b*c+gi*cg)*h*wd:]
 	var regs [][]float32
 	if epi != nil {
 		regs = prog.registers()
-	}
-	if pointwise {
-		// With a pass after the GEMM (the epilogue, a shortcut), strips
-		// of about stripOut outputs, so that the pass finds them in
-		// cache: MobileNetV2 (its 1x1 layers' BatchNormalization and
-		// Clip, 4.8 MiB of output on 112x112) 0.971x the time, paired
-		// runs on an AVX-512 machine; YOLO, SqueezeNet, the CIFAR
-		// ResNet unchanged.
-		step := (r1 - r0) * ow
-		if epi != nil || skip {
-			step = max(64, stripOut/max(1, mg)&^31)
-		}
-		for j0 := r0 * ow; j0 < r1*ow; j0 += step {
-			j1 := min(r1*ow, j0+step)
-			cb.strip(b, gi, j0, j1, gemm.Matrix{Data: xg[j0:], Stride: spatialN}, threads, regs)
-		}
-		return
 	}
 	bctx := &Context{Threads: threads}
 	for y0 := r0; y0 < r1; y0 += stripRows {
@@ -665,16 +718,15 @@ func (cb *convBands) band(b, gi, r0, r1 int, col []float32, threads int) {
 // be garbage every call (see Session.vals).
 type convBandsWork struct {
 	convBands
-	item                        func(seat, i int)
-	cols                        []float32
-	per, g, oh, bands, bandRows int
+	item                    func(seat, i int)
+	cols                    []float32
+	per, g, bands, bandRows int
 }
 
-// run computes item i, band i%bands of group i/bands%g of image
-// i/(bands*g), with seat's share of the column scratch.
+// run computes item i (convBands.runItem) with seat's share of the column
+// scratch.
 func (w *convBandsWork) run(seat, i int) {
-	t, gi, b := i%w.bands, i/w.bands%w.g, i/(w.bands*w.g)
-	w.band(b, gi, t*w.bandRows, min(w.oh, (t+1)*w.bandRows), w.cols[seat*w.per:(seat+1)*w.per], 1)
+	w.runItem(i, w.g, w.bands, w.bandRows, w.cols[seat*w.per:(seat+1)*w.per], 1)
 }
 
 // runVector computes a pointwise convolution of 1x1 maps (a
@@ -729,9 +781,10 @@ func (k *convKernel) finishPlanes(epi *ewRun, regs [][]float32, od []float32, p0
 }
 
 // channelParts is how many shares of the output channels (whole row tiles of
-// the packed weights p) threads should take instead of bands of bandRows
-// output rows: threads, or 1 for bands. On small maps (7x7, 13x13) the bands
-// are few and uneven (7 rows: 4 and 3) and make few column panels, so each
+// the packed weights p) threads should take instead of bands of at most
+// bandPix of the output's pixels: threads, or 1 for bands. On small maps
+// (7x7, 13x13) the bands are few and uneven (7 rows: 4 and 3) and make few
+// column panels, so each
 // thread streams all the weights for little reuse (MobileNetV2's 1x1
 // 320->1280 on 7x7 ran 1.5x faster on two threads split by bands, 1.9x by
 // channels, estimated with parallel.Account). A share keeps every pixel and
@@ -741,15 +794,14 @@ func (k *convKernel) finishPlanes(epi *ewRun, regs [][]float32, od []float32, p0
 // im2col: SqueezeNet's 3x3 64->256 on 13x13 gained nothing) and leave the
 // busiest thread at most 5% more tiles (counted as GridTiles counts them,
 // padding included).
-func channelParts(p *gemm.PackedA, threads, oh, ow, bandRows int, pointwise bool) int {
+func channelParts(p *gemm.PackedA, threads, pixels, bandPix int, pointwise bool) int {
 	if noChannelSplit || gemm.PartsOf(p, 3) < threads { // 3 tiles: more rows than the GEMM's in-place path takes
 		return 1
 	}
 	rowTiles := gemm.PartsOf(p, 1)
 	perThread := (rowTiles + threads - 1) / threads
-	shares := gemm.GridTiles(p, oh*ow) * perThread
-	bands := gemm.GridTiles(p, bandRows*ow) * rowTiles
-	pixels := oh * ow
+	shares := gemm.GridTiles(p, pixels) * perThread
+	bands := gemm.GridTiles(p, bandPix) * rowTiles
 	if !pointwise {
 		pixels *= 2 // B is im2col's matrix, written before it is packed
 	}

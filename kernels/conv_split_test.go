@@ -2,15 +2,18 @@ package kernels
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/gemm"
 	"github.com/onnxq/onnxq/kernels/parallel"
+	"github.com/onnxq/onnxq/testmodels"
 )
 
 // TestConvChannelSplitMatchesOneThread: on small maps (7x7, 13x13) two or
@@ -45,7 +48,7 @@ func TestConvChannelSplitMatchesOneThread(t *testing.T) {
 		for _, threads := range []int{2, 3} {
 			pa := gemm.PackA(tc.m, tc.c*g.kh*g.kw, 1, gemm.Matrix{Data: w, Stride: tc.c * g.kh * g.kw})
 			bandRows := (g.oh + threads - 1) / threads
-			if channelParts(pa, threads, g.oh, g.ow, bandRows, tc.k == 1) != threads {
+			if channelParts(pa, threads, g.oh*g.ow, bandRows*g.ow, tc.k == 1) != threads {
 				t.Fatalf("%+v: %d threads do not split the output channels", tc, threads)
 			}
 			got := runConv(t, x, w, b, xs, ws, g, 1, true, threads)
@@ -176,5 +179,106 @@ func TestConvGridChannelsMatchesOneThread(t *testing.T) {
 				t.Fatalf("%+v: out[%d] = %v, the definition gives %v", tc, i, want[i], ref[i])
 			}
 		}
+	}
+}
+
+// TestPixelBandsCoverThePlane: pointwise bands of pixels start at whole
+// panels of B, cover [0, n) without a gap or an overlap, and differ by at
+// most one panel.
+func TestPixelBandsCoverThePlane(t *testing.T) {
+	nr := gemm.PanelCols()
+	for _, n := range []int{49, 64, 169, 196, 784, 3136, 12544} {
+		for bands := 2; bands <= 4 && 2*bands <= panelsOf(n); bands++ {
+			at, most, least := 0, 0, n
+			for b := 0; b < bands; b++ {
+				j0, j1 := pixelBand(b, bands, n)
+				if j0 != at || j0%nr != 0 || j1 <= j0 {
+					t.Fatalf("n %d, band %d of %d: [%d, %d) after %d (panels of %d)", n, b, bands, j0, j1, at, nr)
+				}
+				p := (j1 - j0 + nr - 1) / nr
+				most, least = max(most, p), min(least, p)
+				at = j1
+			}
+			if at != n || most-least > 1 {
+				t.Fatalf("n %d in %d bands: cover [0, %d), %d to %d panels a band", n, bands, at, least, most)
+			}
+		}
+	}
+}
+
+// TestPointwisePixelBandsMatchOneThread: pointwise convolutions large
+// enough to split (14x14, 28x28, 13x13) run on 2 and 3 threads in bands of
+// pixels; each pixel's sums are those of one thread, so the bits must be
+// too, and the output must match the definition.
+func TestPointwisePixelBandsMatchOneThread(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	for _, tc := range []struct {
+		c, m, hw int
+		bias     bool
+	}{
+		{48, 48, 14, true}, {24, 24, 28, false}, {40, 24, 13, true}, {16, 64, 56, true},
+	} {
+		g := convGeom{h: tc.hw, w: tc.hw, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, oh: tc.hw, ow: tc.hw}
+		x := randFloats(r, tc.c*g.h*g.w)
+		w := randFloats(r, tc.m*tc.c)
+		var b []float32
+		if tc.bias {
+			b = randFloats(r, tc.m)
+		}
+		xs, ws := []int{1, tc.c, g.h, g.w}, []int{tc.m, tc.c, 1, 1}
+		want := runConv(t, x, w, b, xs, ws, g, 1, true, 1)
+		for _, threads := range []int{2, 3} {
+			if th := parallel.Split(threads, tc.m*tc.c*g.oh*g.ow, minBandMACs); th < 2 || panelsOf(g.oh*g.ow) < 2*th {
+				t.Fatalf("%+v: %d threads would not take pixel bands", tc, threads)
+			}
+			got := runConv(t, x, w, b, xs, ws, g, 1, true, threads)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%+v: out[%d] = %v on %d threads, %v on one", tc, i, got[i], threads, want[i])
+				}
+			}
+		}
+		ref, mag := convNaive(x, w, b, 1, tc.c, g.h, g.w, tc.m, 1, 1, 1, g)
+		for i := range want {
+			if math.Abs(float64(want[i]-ref[i])) > 1e-6*(1+float64(mag[i])) {
+				t.Fatalf("%+v: out[%d] = %v, the definition gives %v", tc, i, want[i], ref[i])
+			}
+		}
+	}
+}
+
+// BenchmarkPointwiseBands times pointwise Conv+BatchNormalization+Relu
+// layers on 2 threads split into bands of pixels (pixelBand) and of rows,
+// alternating run by run, and prints both medians (us) and their ratio.
+func BenchmarkPointwiseBands(b *testing.B) {
+	for _, tc := range []struct{ c, m, hw int }{{24, 24, 28}, {48, 48, 14}, {96, 96, 7}, {24, 144, 56}, {32, 16, 112}} {
+		b.Run(fmt.Sprintf("%d-%d-%dx%d", tc.c, tc.m, tc.hw, tc.hw), func(b *testing.B) {
+			tb := testmodels.NewBuilder(1, 17)
+			x := tb.Input("input", 1, tc.c, tc.hw, tc.hw)
+			tb.Output(tb.Relu(tb.BatchNorm(tb.Conv(x, tc.m, 1, testmodels.ConvOpts{NoBias: true}))))
+			s, err := NewSession(tb.Finish(), Options{Threads: 2})
+			if err != nil {
+				b.Fatal(err)
+			}
+			in := map[string]*graph.Tensor{"input": graph.Float32Tensor([]int{1, tc.c, tc.hw, tc.hw}, tb.Normal(tc.c*tc.hw*tc.hw, 0, 1))}
+			defer func() { rowBands = false }()
+			var times [2][]time.Duration // pixels, rows
+			for i := -20; i < 200*b.N; i++ {
+				for v := range times {
+					rowBands = v == 1
+					t0 := time.Now()
+					out, err := s.Run(in)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if i >= 0 {
+						times[v] = append(times[v], time.Since(t0))
+					}
+					s.Recycle(out)
+				}
+			}
+			pix, rows := medianOf(times[0]), medianOf(times[1])
+			fmt.Printf("%s: pixels %.2f us, rows %.2f us, pixels/rows %.3f\n", b.Name(), us(pix), us(rows), pix.Seconds()/rows.Seconds())
+		})
 	}
 }

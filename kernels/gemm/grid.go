@@ -115,6 +115,11 @@ func GridTilesFor(m, mr, n int) int {
 	return gridMACs(m, mr, gk, nr, n)
 }
 
+// PanelCols is the columns of a panel of B, the width of the micro-kernel's
+// tile: a product split by columns at multiples of it leaves one ragged
+// panel in all, not one a part.
+func PanelCols() int { return active.nr }
+
 // PackRows is the rows of a panel of PackA and PackAStreamed.
 func PackRows() int { return active.mr }
 
