@@ -29,6 +29,13 @@ import (
 type placement struct {
 	shape []int
 	data  []float32
+	// out is the step's output the slice is for. A step with one output
+	// (only) takes it with its first Empty of the shape; one with several
+	// only through EmptyOutput(out, ...): an earlier output of the same
+	// shape that took it (a Split's other half) lay in the Concat's buffer,
+	// where the Concat then copied its input over it.
+	out  int
+	only bool
 }
 
 // concatPlan is one Concat whose inputs some steps may write in place.
@@ -137,10 +144,12 @@ func (r *concatRun) offer(ctx *Context, st *step) {
 		at, n := pl.offs[st.placeAt], graph.Numel(pl.ins[st.placeAt])
 		o := &pl.offers[st.placeAt]
 		o.shape, o.data = pl.ins[st.placeAt], buf[at:at+n:at+n]
+		o.out, o.only = st.placeOut, len(st.out) == 1
 		ctx.place.Store(o)
 	case st.concat != nil && r.bufs[st.concat] != nil:
 		o := &st.concat.offers[len(st.concat.offers)-1]
 		o.shape, o.data = st.concat.shape, r.bufs[st.concat]
+		o.out, o.only = 0, true
 		ctx.place.Store(o)
 	}
 }

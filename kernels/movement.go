@@ -621,7 +621,7 @@ func newSplit(ni *NodeInfo) (Kernel, error) {
 		for i, s := range sizes {
 			shape := append([]int(nil), x.Shape...)
 			shape[ax] = s
-			t := ctx.Empty(x.DType, shape) // every element is written below
+			t := ctx.EmptyOutput(i, x.DType, shape) // every element is written below
 			c := copierOf(t, x)
 			for o := 0; o < outer; o++ {
 				c.run(o*s*inner, o*dim*inner+off*inner, s*inner)

@@ -275,17 +275,42 @@ func (c *Context) New(dt graph.DataType, shape []int) *graph.Tensor {
 	return c.tensor(dt, shape, true)
 }
 
+// EmptyOutput is Empty for output i of a kernel with several outputs, which
+// may then be written in place for a Concat (concat_place.go); Empty in
+// such a kernel never is.
+func (c *Context) EmptyOutput(i int, dt graph.DataType, shape []int) *graph.Tensor {
+	if c != nil {
+		if p := c.place.Load(); p != nil && p.out == i && !p.only {
+			if t := c.placed(p, dt, shape, false); t != nil {
+				return t
+			}
+		}
+	}
+	return c.Empty(dt, shape)
+}
+
+// placed takes placement p for a tensor of type dt and shape, if it is for
+// one; nil if not.
+func (c *Context) placed(p *placement, dt graph.DataType, shape []int, zero bool) *graph.Tensor {
+	if dt != graph.Float || !slices.Equal(shape, p.shape) || !c.place.CompareAndSwap(p, nil) {
+		return nil
+	}
+	if zero {
+		clear(p.data)
+	}
+	return graph.Float32Tensor(slices.Clone(shape), p.data)
+}
+
 func (c *Context) tensor(dt graph.DataType, shape []int, zero bool) *graph.Tensor {
 	n := graph.Numel(shape)
 	size := elemSize(dt)
 	if c == nil || c.pool == nil || size == 0 || n <= 0 {
 		return graph.NewTensor(dt, shape)
 	}
-	if p := c.place.Load(); p != nil && dt == graph.Float && slices.Equal(shape, p.shape) && c.place.CompareAndSwap(p, nil) {
-		if zero {
-			clear(p.data)
+	if p := c.place.Load(); p != nil && p.only {
+		if t := c.placed(p, dt, shape, zero); t != nil {
+			return t
 		}
-		return graph.Float32Tensor(slices.Clone(shape), p.data)
 	}
 	b := c.pool.get(n * size)
 	if zero {
