@@ -84,10 +84,7 @@ func (s *Session) planConcats() {
 	for name, j := range s.slots {
 		names[j] = name
 	}
-	held := func(j int) bool {
-		name := names[j]
-		return s.opts.TapHolds && s.opts.Tap != nil && (s.opts.TapOnly == nil || s.opts.TapOnly[name])
-	}
+	held := func(j int) bool { return s.tapHolds(names[j]) }
 	for ci := range s.steps {
 		ck, ok := s.steps[ci].k.(*concatKernel)
 		if !ok {
@@ -118,12 +115,13 @@ type concatRun struct {
 	bufs   map[*concatPlan][]float32
 	alias  map[unsafe.Pointer]unsafe.Pointer // tensor data -> its buffer
 	placed int                               // inputs written in place
+	views  int                               // Split outputs made views (split_view.go)
 }
 
 func (r *concatRun) reset() {
 	clear(r.bufs)
 	clear(r.alias)
-	r.placed = 0
+	r.placed, r.views = 0, 0
 }
 
 // hasKey reports whether refs ever counted a tensor in buffer k: one

@@ -621,6 +621,13 @@ func newSplit(ni *NodeInfo) (Kernel, error) {
 		for i, s := range sizes {
 			shape := append([]int(nil), x.Shape...)
 			shape[ax] = s
+			if outer == 1 {
+				if t := ctx.view(i, x, off*inner, s*inner, shape); t != nil {
+					off += s
+					outs[i] = t
+					continue
+				}
+			}
 			t := ctx.EmptyOutput(i, x.DType, shape) // every element is written below
 			c := copierOf(t, x)
 			for o := 0; o < outer; o++ {

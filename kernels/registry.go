@@ -32,6 +32,10 @@ type Context struct {
 	// output of that shape: the first Empty or New of it returns a tensor
 	// there (concat_place.go).
 	place atomic.Pointer[placement]
+	// views marks the outputs of the step that runs next that may be views
+	// of its input, and viewed collects the views it made (split_view.go).
+	views  []bool
+	viewed []viewOf
 }
 
 // NodeInfo is what a factory sees when it compiles a node.

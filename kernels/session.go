@@ -143,6 +143,8 @@ type step struct {
 	placeInto         *concatPlan
 	placeAt, placeOut int
 	concat            *concatPlan
+	// views marks the outputs that may be views of the input (split_view.go).
+	views []bool
 }
 
 // NewSession compiles the model's main graph. It only reads the model, so
@@ -293,6 +295,7 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 	}
 	s.planFrees()
 	s.planConcats()
+	s.planViews()
 	if opts.Profile {
 		s.prof = &profiler{steps: nameSteps(orig, s.steps)}
 	}
@@ -437,7 +440,12 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 		if placing {
 			cr.offer(&s.ctx, st)
 		}
+		s.ctx.views, s.ctx.viewed = st.views, s.ctx.viewed[:0]
 		outs, err := s.runStep(st, vals)
+		s.ctx.views = nil
+		if err == nil && len(s.ctx.viewed) > 0 {
+			cr.aliasViews(s.ctx.viewed)
+		}
 		if s.prof != nil {
 			s.prof.step(i, t0, outs)
 		}
