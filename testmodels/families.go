@@ -15,10 +15,15 @@ import "github.com/onnxq/onnxq/graph"
 // convolutions, and (families2.go) MobileNetV3's HardSwish and HardSigmoid
 // gates, DenseNet's pre-activation BatchNormalization after Concats, a
 // Vision Transformer's patch embedding and class token, ESPCN's
-// DepthToSpace and Tanh, a bidirectional GRU.
+// DepthToSpace and Tanh, a bidirectional GRU, and (yolov8.go) YOLOv8's
+// C2f Splits, chained SPPF pools and DFL box decoding.
 func Families() []string {
-	return []string{"convnext", "unet", "shufflenet", "mobilenetv3", "densenet", "vit", "espcn", "gru"}
+	return []string{"convnext", "unet", "shufflenet", "mobilenetv3", "densenet", "vit", "espcn", "gru", "yolov8"}
 }
+
+// trainedFamilies are the families whose weights the builder's probe pass
+// makes trained-like, as the zoo's: their samples are images, as the zoo's.
+var trainedFamilies = []string{"yolov8"}
 
 // ConvNeXt is a small ConvNeXt (Liu et al., 2022) as PyTorch exports it: a
 // 4x4 stride-4 patchify stem to 48 channels, three stages of two blocks (48,

@@ -107,6 +107,7 @@ var catalog = map[string]func(seed uint64) *graph.Model{
 	"vit":         ViT,
 	"espcn":       ESPCN,
 	"gru":         GRUTagger,
+	"yolov8":      YOLOv8,
 }
 
 // Zoo lists the benchmark zoo's models (see zoo.go), in a fixed order.

@@ -263,7 +263,14 @@ func (b *Builder) Split(x *graph.Value, axis, parts int) []*graph.Value {
 		shapes[i] = append([]int(nil), s...)
 		shapes[i][axis] = s[axis] / parts
 	}
-	return b.nodeN("Split", []*graph.Value{x, b.Int64Const("split", sizes...)}, shapes, graph.AttrIntOf("axis", int64(axis)))
+	ys := b.nodeN("Split", []*graph.Value{x, b.Int64Const("split", sizes...)}, shapes, graph.AttrIntOf("axis", int64(axis)))
+	if axis == 1 && len(s) == 4 {
+		for i, y := range ys {
+			c0, c1 := i*s[1]/parts, (i+1)*s[1]/parts
+			b.setProbe(y, func() *act { return probeChannels(b.probe[x], c0, c1) })
+		}
+	}
+	return ys
 }
 
 // lnParams draws trained-like LayerNorm scales and shifts over the last axis:

@@ -184,6 +184,20 @@ func probeConcat(xs []*act) *act {
 	return out
 }
 
+// probeChannels is channels [c0, c1) of x.
+func probeChannels(x *act, c0, c1 int) *act {
+	if x == nil {
+		return nil
+	}
+	out := newAct(x.n, c1-c0, x.h, x.w)
+	for n := 0; n < x.n; n++ {
+		for c := c0; c < c1; c++ {
+			copy(out.plane(n, c-c0), x.plane(n, c))
+		}
+	}
+	return out
+}
+
 func probeAdd(x, y *act) *act {
 	if x == nil || y == nil || len(x.d) != len(y.d) {
 		return nil
