@@ -52,19 +52,10 @@ func TestConvChannelSplitMatchesOneThread(t *testing.T) {
 				t.Fatalf("%+v: %d threads do not split the output channels", tc, threads)
 			}
 			got := runConv(t, x, w, b, xs, ws, g, 1, true, threads)
-			for i := range want {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("%+v: out[%d] = %v on %d threads, %v on one", tc, i, got[i], threads, want[i])
-				}
-			}
+			sameConvBits(t, tc, threads, got, want)
 		}
 		ref, mag := convNaive(x, w, b, 1, tc.c, g.h, g.w, tc.m, 1, g.kh, g.kw, g)
-		for i := range want {
-			// float32 sums of up to 576 terms: a few ulps of the terms' magnitude.
-			if math.Abs(float64(want[i]-ref[i])) > 1e-6*(1+float64(mag[i])) {
-				t.Fatalf("%+v: out[%d] = %v, the definition gives %v", tc, i, want[i], ref[i])
-			}
-		}
+		nearConvDefinition(t, tc, want, ref, mag)
 	}
 }
 
@@ -167,18 +158,10 @@ func TestConvGridChannelsMatchesOneThread(t *testing.T) {
 			parallel.ForceSplit(threads)
 			got := runConv(t, x, w, b, xs, ws, g, 1, true, threads)
 			parallel.ForceSplit(0)
-			for i := range want {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("%+v: out[%d] = %v on %d threads, %v on one", tc, i, got[i], threads, want[i])
-				}
-			}
+			sameConvBits(t, tc, threads, got, want)
 		}
 		ref, mag := convNaive(x, w, b, 1, tc.c, g.h, g.w, tc.m, 1, 3, 3, g)
-		for i := range want {
-			if math.Abs(float64(want[i]-ref[i])) > 1e-6*(1+float64(mag[i])) {
-				t.Fatalf("%+v: out[%d] = %v, the definition gives %v", tc, i, want[i], ref[i])
-			}
-		}
+		nearConvDefinition(t, tc, want, ref, mag)
 	}
 }
 
@@ -232,18 +215,10 @@ func TestPointwisePixelBandsMatchOneThread(t *testing.T) {
 				t.Fatalf("%+v: %d threads would not take pixel bands", tc, threads)
 			}
 			got := runConv(t, x, w, b, xs, ws, g, 1, true, threads)
-			for i := range want {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("%+v: out[%d] = %v on %d threads, %v on one", tc, i, got[i], threads, want[i])
-				}
-			}
+			sameConvBits(t, tc, threads, got, want)
 		}
 		ref, mag := convNaive(x, w, b, 1, tc.c, g.h, g.w, tc.m, 1, 1, 1, g)
-		for i := range want {
-			if math.Abs(float64(want[i]-ref[i])) > 1e-6*(1+float64(mag[i])) {
-				t.Fatalf("%+v: out[%d] = %v, the definition gives %v", tc, i, want[i], ref[i])
-			}
-		}
+		nearConvDefinition(t, tc, want, ref, mag)
 	}
 }
 
@@ -280,5 +255,28 @@ func BenchmarkPointwiseBands(b *testing.B) {
 			pix, rows := medianOf(times[0]), medianOf(times[1])
 			fmt.Printf("%s: pixels %.2f us, rows %.2f us, pixels/rows %.3f\n", b.Name(), us(pix), us(rows), pix.Seconds()/rows.Seconds())
 		})
+	}
+}
+
+// sameConvBits fails test case tc when got, computed on threads threads,
+// differs in any bit from want, computed on one.
+func sameConvBits(t *testing.T, tc any, threads int, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%+v: out[%d] = %v on %d threads, %v on one", tc, i, got[i], threads, want[i])
+		}
+	}
+}
+
+// nearConvDefinition fails test case tc when got is further from the
+// direct reference ref than float32 sums of up to 576 terms go: a few ulps
+// of the terms' magnitude mag.
+func nearConvDefinition(t *testing.T, tc any, got, ref, mag []float32) {
+	t.Helper()
+	for i := range got {
+		if math.Abs(float64(got[i]-ref[i])) > 1e-6*(1+float64(mag[i])) {
+			t.Fatalf("%+v: out[%d] = %v, the definition gives %v", tc, i, got[i], ref[i])
+		}
 	}
 }
