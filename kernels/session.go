@@ -446,6 +446,7 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 		if err == nil && len(s.ctx.viewed) > 0 {
 			cr.aliasViews(s.ctx.viewed)
 		}
+		clear(s.ctx.viewed) // holds no caller's input past the run
 		if s.prof != nil {
 			s.prof.step(i, t0, outs)
 		}
