@@ -465,17 +465,18 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	// pixels: 4 tiles of 32 each, 3 of them full; as 96 and 100, 3 and 4).
 	// Paired at 2 threads (BenchmarkPointwiseBands), pixels / rows: 48 ->
 	// 48 on 14x14 0.81-1.00 (median of five 0.93), 24 -> 24 on 28x28
-	// 0.89-0.99 (0.97), 56x56 and 112x112 0.96-1.00; whole models
+	// 0.89-1.03 (median of five 0.97), 56x56 and 112x112 0.96-1.00; whole models
 	// (ShuffleNetV2, MobileNetV2/V3, DenseNet) within 1% either way.
-	bands := min(oh, threadsFor(ctx, mg*kk*spatialN, minBandMACs))
+	bandThreads := threadsFor(ctx, mg*kk*spatialN, minBandMACs)
+	bands := min(oh, bandThreads)
 	bandRows := (oh + bands - 1) / bands
 	bands = (oh + bandRows - 1) / bandRows // 5 rows in 4 bands of 2 are 3 bands
 	// With fewer than two panels a band (7x7: 49 pixels, 2 panels) the
 	// panels split unevenly (32 and 17) and rows do better (28 and 21:
 	// 1.00-1.03x the time as panels, 2 threads).
 	pixelBands := false
-	if t := threadsFor(ctx, mg*kk*spatialN, minBandMACs); pointwise && !rowBands && t > 1 && panelsOf(spatialN) >= 2*t {
-		bands, pixelBands = t, true
+	if pointwise && !rowBands && bandThreads > 1 && panelsOf(spatialN) >= 2*bandThreads {
+		bands, pixelBands = bandThreads, true
 	}
 	workers := min(n*g*bands, threadsFor(ctx, n*m*kk*spatialN, minBandMACs))
 	// im2col runs in strips of output rows whose column matrix stays under
@@ -784,10 +785,9 @@ func (k *convKernel) finishPlanes(epi *ewRun, regs [][]float32, od []float32, p0
 // the packed weights p) threads should take instead of bands of at most
 // bandPix of the output's pixels: threads, or 1 for bands. On small maps
 // (7x7, 13x13) the bands are few and uneven (7 rows: 4 and 3) and make few
-// column panels, so each
-// thread streams all the weights for little reuse (MobileNetV2's 1x1
-// 320->1280 on 7x7 ran 1.5x faster on two threads split by bands, 1.9x by
-// channels, estimated with parallel.Account). A share keeps every pixel and
+// column panels, so each thread streams all the weights for little reuse
+// (MobileNetV2's 1x1 320->1280 on 7x7 ran 1.5x faster on two threads split
+// by bands, 1.9x by channels, estimated with parallel.Account). A share keeps every pixel and
 // reuses its weights as one thread does, but packs all of B (the input or
 // its im2col matrix) where a band packs its own columns: shares are taken
 // where the output channels outnumber the pixels (twice over through
