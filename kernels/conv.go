@@ -561,7 +561,7 @@ func (k *convKernel) pathOf(in []*graph.Tensor, cc convCall, skip bool) convPath
 		return pathVector
 	case k.cp.hasCo && !forceIm2col && !longRows(geo, cg) && coFits(geo, cg, mg):
 		return pathCo
-	case forceIm2col || stridedPointwise(geo) || longRows(geo, cg) || !gridFits(geo):
+	case forceIm2col || stridedPointwise(geo) || longRows(geo, cg) || isPointwise(geo):
 		return pathIm2col
 	case !skip && !forceGridStem && stemFits(cg):
 		return pathStem

@@ -135,14 +135,17 @@ func (l *gridLayout) fillRows(g convGeom, src, dst []float32, i0, i1 int, last b
 	}
 }
 
-// gridFits reports whether the grid path computes this convolution: not
-// pointwise (im2col's path only packs B there; reading the input in place
-// measured 0.82-0.97 of the time on single 16-64 channel layers, but 1.05-1.07
-// on whole SqueezeNet and MobileNetV2 runs, where the input comes from the
-// layer before rather than from cache), and output widths a multiple of 8,
-// or within 1/16 of one (55, 111): those compute the next multiple and drop
-// the extra column, which 13 or 27 columns (3 and 5 of 16 and 32 computed
-// for nothing) would not pay for.
+// gridFits reports whether the grid path computes this convolution whole:
+// not pointwise, and output widths a multiple of 8 or within 1/16 of one
+// (55, 111), whose extra column is dropped. Other widths (7, 12, 13, 27)
+// run on the grid too (pathOf), computing up to 7 columns a row for
+// nothing, unless the co-tiles take them (coFits: no padding columns).
+// Against im2col, paired at one thread (session 34), 3x3 layers of 8-24
+// output channels on 9x9 to 97x97 maps took 0.43-0.76 of the time (DenseNet's
+// 64 -> 16 on 12x12 22 us against 50, in the whole model 25 against 95),
+// on 2x2 and 3x3 maps 0.2-0.4 and a 7x7 stride 2 0.23: im2col copies a
+// few floats per tap and row, which cost more than the padding columns'
+// multiply-adds.
 func gridFits(g convGeom) bool {
 	return !isPointwise(g) && 16*(roundUp8(g.ow)-g.ow) <= g.ow
 }

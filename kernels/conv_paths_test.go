@@ -442,7 +442,54 @@ func TestConvPaddedGridMatchesDirect(t *testing.T) {
 	}
 	for _, ow := range []int{13, 15, 27} {
 		if gridFits(convGeom{h: ow, w: ow, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, oh: ow, ow: ow}) {
-			t.Errorf("%d columns take the grid path (it would compute %d)", ow, roundUp8(ow))
+			t.Errorf("%d columns count as whole on the grid (it computes %d)", ow, roundUp8(ow))
+		}
+	}
+}
+
+// TestConvWidePaddingOnGrid: output widths far from a multiple of 8 (2,
+// 3, 7, 9, 12, 13, 17, 27, 75) go to the grid path (or the stem path, few
+// input channels) when the co-tiles do not take them, computing up to 7
+// columns a row for nothing: DenseNet's 64 -> 16 3x3 on 12x12, tiny maps,
+// a 7x7 stride 2. Each must take that path and match the direct reference
+// at 1, 2 and 3 threads (bands split unevenly, with ForceSplit).
+func TestConvWidePaddingOnGrid(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	defer parallel.ForceSplit(parallel.ForcedSplit())
+	for _, tc := range []struct {
+		n, c, m, group, h, w, k, s, d, pad int
+		want                               convPath
+	}{
+		{1, 64, 16, 1, 12, 12, 3, 1, 1, 1, pathGrid}, // DenseNet-style growth layer
+		{1, 256, 16, 1, 3, 3, 3, 1, 1, 1, pathGrid},
+		{1, 64, 16, 1, 2, 2, 3, 1, 1, 1, pathGrid},
+		{1, 16, 16, 1, 9, 9, 3, 1, 1, 1, pathGrid},
+		{2, 32, 24, 2, 13, 13, 3, 1, 1, 1, pathGrid}, // two groups, a batch
+		{1, 24, 20, 1, 20, 34, 5, 2, 1, 2, pathGrid}, // 17 wide
+		{1, 16, 8, 1, 27, 27, 3, 1, 2, 2, pathGrid},  // dilated
+		{1, 16, 16, 1, 75, 75, 3, 1, 1, 1, pathGrid},
+		{1, 16, 16, 1, 19, 19, 7, 2, 1, 3, pathGrid}, // 10 wide
+		{1, 3, 16, 1, 24, 24, 3, 1, 1, 1, pathStem},  // 24 wide: whole
+		{1, 3, 16, 1, 12, 28, 7, 2, 1, 3, pathStem},  // 14 wide
+		{1, 1, 8, 1, 13, 13, 3, 1, 1, 1, pathStem},
+	} {
+		g := convGeom{h: tc.h, w: tc.w, kh: tc.k, kw: tc.k, sh: tc.s, sw: tc.s, dh: tc.d, dw: tc.d}
+		g.oh, g.pt, _ = convOut(g.h, tc.k, tc.s, tc.d, tc.pad, tc.pad, "NOTSET")
+		g.ow, g.pl, _ = convOut(g.w, tc.k, tc.s, tc.d, tc.pad, tc.pad, "NOTSET")
+		w := randFloats(r, tc.m*(tc.c/tc.group)*g.kh*g.kw)
+		s := convSessionOf(t, w, randFloats(r, tc.m), []int{tc.m, tc.c / tc.group, g.kh, g.kw}, g, tc.group, 1)
+		k := s.steps[0].k.(*convKernel)
+		in := []*graph.Tensor{graph.Float32Tensor([]int{tc.n, tc.c, g.h, g.w}, make([]float32, tc.n*tc.c*g.h*g.w)), k.wConst, k.ni.Const(2)}
+		cc, err := k.setup(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := k.pathOf(in, cc, false); got != tc.want {
+			t.Fatalf("%+v: output %dx%d takes path %d, want %d", tc, g.oh, g.ow, got, tc.want)
+		}
+		for _, threads := range []int{1, 2, 3} {
+			parallel.ForceSplit(threads)
+			checkConvBias(t, r, g, tc.n, tc.c, tc.m, tc.group, 1)
 		}
 	}
 }

@@ -860,13 +860,24 @@ func packB(dst []float32, b Matrix, pc, kc, j0, nc, nr int) {
 			}
 			continue
 		}
-		for p := 0; p < kc; p++ {
-			for j := 0; j < nr; j++ {
-				if j < nn {
-					panel[p*nr+j] = b.at(pc+p, j0+jr+j)
-				} else {
-					panel[p*nr+j] = 0
-				}
+		// The ragged last panel: its nn columns and zeros. Row by row for a
+		// plain B, a copy each, where a loop over every element through at
+		// took most of a 256 -> 16 3x3 convolution on a 3x3 map (nine
+		// columns, 2304 rows: 136 us of 200).
+		if !b.Trans {
+			off := pc*b.Stride + j0 + jr
+			for p := 0; p < kc; p++ {
+				row := panel[p*nr : p*nr+nr]
+				copy(row[:nn], b.Data[off+p*b.Stride:])
+				clear(row[nn:])
+			}
+			continue
+		}
+		clear(panel)
+		for j := 0; j < nn; j++ {
+			col := b.Data[(j0+jr+j)*b.Stride+pc : (j0+jr+j)*b.Stride+pc+kc]
+			for p, v := range col {
+				panel[p*nr+j] = v
 			}
 		}
 	}
