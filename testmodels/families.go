@@ -16,9 +16,10 @@ import "github.com/onnxq/onnxq/graph"
 // gates, DenseNet's pre-activation BatchNormalization after Concats, a
 // Vision Transformer's patch embedding and class token, ESPCN's
 // DepthToSpace and Tanh, a bidirectional GRU, and (yolov8.go) YOLOv8's
-// C2f Splits, chained SPPF pools and DFL box decoding.
+// C2f Splits, chained SPPF pools and DFL box decoding, and (inception.go)
+// Inception-v3's odd-sized maps, branch Concats and 1x7 / 7x1 kernels.
 func Families() []string {
-	return []string{"convnext", "unet", "shufflenet", "mobilenetv3", "densenet", "vit", "espcn", "gru", "yolov8"}
+	return []string{"convnext", "unet", "shufflenet", "mobilenetv3", "densenet", "vit", "espcn", "gru", "yolov8", "inception"}
 }
 
 // trainedFamilies are the families whose weights the builder's probe pass

@@ -108,6 +108,7 @@ var catalog = map[string]func(seed uint64) *graph.Model{
 	"espcn":       ESPCN,
 	"gru":         GRUTagger,
 	"yolov8":      YOLOv8,
+	"inception":   Inception,
 }
 
 // Zoo lists the benchmark zoo's models (see zoo.go), in a fixed order.
