@@ -611,8 +611,13 @@ func poolStride1(ctx *Context, g *poolGeom, isMax bool, xd, od []float32, lo, hi
 	// A 3x3 average (Inception's) sums and divides in one pass
 	// (vec.Avg3x3Rows, the same sums in the same order), needing no
 	// buffers for the passes: 1x64x56x56 with count_include_pad 0 took
-	// 1.42x ONNX Runtime's time in the passes.
-	avg3 := !isMax && p.kh == 3 && p.kw == 3 && p.dh == 1 && p.dw == 1
+	// 1.42x ONNX Runtime's time in the passes. Not on rows narrower than
+	// 8, where the one pass is a call per plane that fills no vector and
+	// the passes run over every plane of the chunk at once (paired, same
+	// bits: 256 planes of 7x7 14 us against 44, 5x5 0.43x, 3x3 0.69x,
+	// 16x6 0.25x; from 8 wide the one pass: 8x8 0.76x the passes' time,
+	// 11x11 and 17x17 0.96x, 56x56 0.81x).
+	avg3 := !isMax && p.kh == 3 && p.kw == 3 && p.dh == 1 && p.dw == 1 && ow >= 8
 	padded := ctx.Scratch(per * plane)
 	defer ctx.Release(padded)
 	var red, sum, div []float32
