@@ -479,11 +479,7 @@ func TestConvWidePaddingOnGrid(t *testing.T) {
 		w := randFloats(r, tc.m*(tc.c/tc.group)*g.kh*g.kw)
 		s := convSessionOf(t, w, randFloats(r, tc.m), []int{tc.m, tc.c / tc.group, g.kh, g.kw}, g, tc.group, 1)
 		k := s.steps[0].k.(*convKernel)
-		in := []*graph.Tensor{graph.Float32Tensor([]int{tc.n, tc.c, g.h, g.w}, make([]float32, tc.n*tc.c*g.h*g.w)), k.wConst, k.ni.Const(2)}
-		cc, err := k.setup(in)
-		if err != nil {
-			t.Fatal(err)
-		}
+		in, cc := constCall(t, k, graph.Float32Tensor([]int{tc.n, tc.c, g.h, g.w}, make([]float32, tc.n*tc.c*g.h*g.w)))
 		if got := k.pathOf(in, cc, false); got != tc.want {
 			t.Fatalf("%+v: output %dx%d takes path %d, want %d", tc, g.oh, g.ow, got, tc.want)
 		}

@@ -108,18 +108,26 @@ func stripPooled(t *testing.T, s *Session, x *graph.Tensor) bool {
 		if !ok || k.pool == nil {
 			continue
 		}
-		in := []*graph.Tensor{x, k.wConst}
-		if len(k.ni.Node.Inputs) > 2 {
-			in = append(in, k.ni.Const(2))
-		}
-		cc, err := k.setup(in)
-		if err != nil {
-			t.Fatal(err)
-		}
+		in, cc := constCall(t, k, x)
 		_, ok = k.stemPooled(in, cc)
 		return ok
 	}
 	return false
+}
+
+// constCall is the inputs and call of Conv kernel k on x with its const
+// weights (and bias, if it has one), as its Run would set them up.
+func constCall(t *testing.T, k *convKernel, x *graph.Tensor) ([]*graph.Tensor, convCall) {
+	t.Helper()
+	in := []*graph.Tensor{x, k.wConst}
+	if len(k.ni.Node.Inputs) > 2 {
+		in = append(in, k.ni.Const(2))
+	}
+	cc, err := k.setup(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in, cc
 }
 
 // TestStemPoolFallsBack: a fused pool whose Conv does not take the stem

@@ -171,23 +171,31 @@ func (b *Builder) Conv(x *graph.Value, outC, k int, o ConvOpts) *graph.Value {
 // convWith adds a convolution with the given weights [outC, C/group, k, k] and
 // bias (nil for none).
 func (b *Builder) convWith(x *graph.Value, w, bias []float32, outC, k int, o ConvOpts) *graph.Value {
+	return b.convRectWith(x, w, bias, outC, k, k, o.Pad, o.Pad, o)
+}
+
+// convRectWith is convWith for a kh x kw kernel, padded ph above and below
+// and pw left and right (o.Pad unused).
+func (b *Builder) convRectWith(x *graph.Value, w, bias []float32, outC, kh, kw, ph, pw int, o ConvOpts) *graph.Value {
 	o = o.withDefaults()
 	s := b.shapes[x]
 	n, c, h, wd := s[0], s[1], s[2], s[3]
-	inputs := []*graph.Value{x, b.Const("conv_w", []int{outC, c / o.Group, k, k}, w)}
+	inputs := []*graph.Value{x, b.Const("conv_w", []int{outC, c / o.Group, kh, kw}, w)}
 	if bias != nil {
 		inputs = append(inputs, b.Const("conv_b", []int{outC}, bias))
 	}
 	attrs := []*onnxpb.AttributeProto{
-		graph.AttrIntsOf("kernel_shape", int64(k), int64(k)),
+		graph.AttrIntsOf("kernel_shape", int64(kh), int64(kw)),
 		graph.AttrIntsOf("strides", int64(o.Stride), int64(o.Stride)),
-		graph.AttrIntsOf("pads", int64(o.Pad), int64(o.Pad), int64(o.Pad), int64(o.Pad)),
+		graph.AttrIntsOf("pads", int64(ph), int64(pw), int64(ph), int64(pw)),
 		graph.AttrIntsOf("dilations", int64(o.Dilation), int64(o.Dilation)),
 	}
 	if o.Group != 1 {
 		attrs = append(attrs, graph.AttrIntOf("group", int64(o.Group)))
 	}
-	return b.node("Conv", inputs, []int{n, outC, o.outSize(h, k), o.outSize(wd, k)}, attrs...)
+	alongH, alongW := o, o
+	alongH.Pad, alongW.Pad = ph, pw
+	return b.node("Conv", inputs, []int{n, outC, alongH.outSize(h, kh), alongW.outSize(wd, kw)}, attrs...)
 }
 
 // BatchNorm adds an inference BatchNormalization with non-trivial statistics.

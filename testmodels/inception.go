@@ -4,7 +4,6 @@ import (
 	"math"
 
 	"github.com/onnxq/onnxq/graph"
-	"github.com/onnxq/onnxq/graph/onnxpb"
 )
 
 // Inception is a small Inception-v3 (Szegedy et al., 2016) as torchvision
@@ -76,15 +75,7 @@ func Inception(seed uint64) *graph.Model {
 // stride on both axes and padding ph (top and bottom), pw (left and right),
 // He-initialized. No probe: the families' weights are not trained-like.
 func (b *Builder) convRect(x *graph.Value, outC, kh, kw, stride, ph, pw int) *graph.Value {
-	s := b.shapes[x]
-	n, c, h, wd := s[0], s[1], s[2], s[3]
+	c := b.shapes[x][1]
 	w := b.Normal(outC*c*kh*kw, 0, math.Sqrt(2/float64(c*kh*kw)))
-	inputs := []*graph.Value{x, b.Const("conv_w", []int{outC, c, kh, kw}, w)}
-	attrs := []*onnxpb.AttributeProto{
-		graph.AttrIntsOf("kernel_shape", int64(kh), int64(kw)),
-		graph.AttrIntsOf("strides", int64(stride), int64(stride)),
-		graph.AttrIntsOf("pads", int64(ph), int64(pw), int64(ph), int64(pw)),
-	}
-	oh, ow := (h+2*ph-kh)/stride+1, (wd+2*pw-kw)/stride+1
-	return b.node("Conv", inputs, []int{n, outC, oh, ow}, attrs...)
+	return b.convRectWith(x, w, nil, outC, kh, kw, ph, pw, ConvOpts{Stride: stride})
 }
