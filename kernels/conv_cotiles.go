@@ -75,6 +75,14 @@ func isPointwise(g convGeom) bool {
 // benchmarks that compare.
 var noCoTiles = false
 
+// coItemsPerSeat is how many items runCo makes per seat at least, where
+// the rows allow: with one or two items a seat, one seat's extra rows (11
+// rows over 2 seats) are most of the other's wait.
+const coItemsPerSeat = 4
+
+// ceilDiv is a/b rounded up, for positive a and b.
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
 // coPixels is about how many output pixels a work item of runCo covers: its
 // epilogue and shortcut then run over spans of that many floats per channel.
 const coPixels = 128
@@ -107,9 +115,27 @@ func (k *convKernel) runCo(ctx *Context, l *gridLayout, geo convGeom, co []*gemm
 		span = max(span, o+1)
 	}
 	blocks := co[0].Blocks()
+	want := threadsFor(ctx, n*m*len(offs)*spatialN, minBandMACs)
+	if per := n * g * blocks; want > 1 && per*((spatialN+bandPixels-1)/bandPixels) < want {
+		// Fewer items than seats (a 32-channel block on an 11x11 map was
+		// one item, 26 us at 1 thread and at 2): narrower bands. A band's
+		// tiles are its rows' tiles, so this adds no tiles; only the
+		// epilogue runs over shorter spans. Not where the blocks alone
+		// give each seat an item: a tile streams its block's weights
+		// (a 176-channel 3x3 block is 200 KB), which then stay in the
+		// seat's own cache (Inception's 176 -> 96 3x3 stride 2 on 11x11,
+		// accounted 2-thread time: 1.49x the 1-thread speed in 3 items,
+		// 1.21x in 9).
+		bands := ceilDiv(coItemsPerSeat*want, per)
+		if l != nil {
+			bandPixels = ceilDiv(oh, min(bands, oh)) * width // whole rows
+		} else { // whole tiles of the one long row
+			bandPixels = ceilDiv(ceilDiv(spatialN, bands), gemm.CoTileMax) * gemm.CoTileMax
+		}
+	}
 	bands := (spatialN + bandPixels - 1) / bandPixels
 	items := n * g * bands * blocks
-	threads := min(items, threadsFor(ctx, n*m*len(offs)*spatialN, minBandMACs))
+	threads := min(items, want)
 	tiles := ctx.Scratch(threads * gemm.CoTileFloats)
 	defer ctx.Release(tiles)
 	regs := make([][][]float32, threads)

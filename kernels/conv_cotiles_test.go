@@ -17,7 +17,8 @@ import (
 // asymmetric and no padding, 3x3, 5x5 and 1x3 kernels, 32 to 100 output
 // channels (the last block of 32 partial), taps within one k block and over
 // several, two groups, a batch, pointwise convolutions on small maps, with
-// and without a bias, on 1 thread and split 3 ways.
+// and without a bias, on 1 thread and split 3 ways (one block of channels
+// on a small map split into bands of rows or pixels).
 func TestConvCoTilesMatchIm2col(t *testing.T) {
 	if !gemm.HasCoTiles() {
 		t.Skip("no co-tile kernels on this machine")
@@ -46,6 +47,12 @@ func TestConvCoTilesMatchIm2col(t *testing.T) {
 		{1, 300, 96, 2, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0},
 		{1, 128, 256, 1, 3, 11, 1, 1, 1, 1, 0, 0, 0, 0},
 		{1, 256, 256, 1, 13, 13, 1, 1, 1, 1, 0, 0, 0, 0}, // 169 pixels, 256 channels: not taken
+		// One block of 32 channels and one band: split into narrower
+		// bands so that every seat gets items (Inception's 5x5 on 11x11,
+		// its 1x7 on 5x5, a pointwise on 11x11).
+		{1, 24, 32, 1, 11, 11, 5, 5, 1, 1, 2, 2, 2, 2},
+		{1, 32, 32, 1, 5, 5, 1, 7, 1, 1, 0, 3, 0, 3},
+		{1, 176, 32, 1, 11, 11, 1, 1, 1, 1, 0, 0, 0, 0},
 	} {
 		g := convGeom{h: tc.h, w: tc.w, kh: tc.kh, kw: tc.kw, sh: tc.s, sw: tc.s, dh: tc.d, dw: tc.d}
 		g.oh, g.pt, _ = convOut(g.h, tc.kh, tc.s, tc.d, tc.pt, tc.pb, "NOTSET")
