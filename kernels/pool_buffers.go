@@ -96,14 +96,21 @@ func classIndex(c int) int {
 func classAt(i int) int { return (4 + i%4) << (6 + i/4) }
 
 // get returns a buffer of at least n bytes (n > 0), 8-byte aligned, contents undefined.
-func (p *bufferPool) get(n int) unsafe.Pointer {
+func (p *bufferPool) get(n int) unsafe.Pointer { return p.getWithin(n, -1) }
+
+// getWithin is get looking at most reach classes above the request's (the
+// pool's own reach for -1).
+func (p *bufferPool) getWithin(n, reach int) unsafe.Pointer {
 	c := sizeClass(n)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if reach < 0 {
+		reach = p.reach
+	}
 	var b unsafe.Pointer
 	i := classIndex(c)
 	from, when := -1, uint64(0)
-	for j := i; j <= i+p.reach && j < len(p.free); j++ {
+	for j := i; j <= i+reach && j < len(p.free); j++ {
 		if l := p.free[j]; len(l) > 0 && (from < 0 || l[len(l)-1].freed > when) {
 			from, when = j, l[len(l)-1].freed
 		}
@@ -312,7 +319,7 @@ func (c *Context) tensor(dt graph.DataType, shape []int, zero bool) *graph.Tenso
 			return t
 		}
 	}
-	b := c.pool.get(n * size)
+	b := c.pool.getWithin(n*size, c.reach())
 	if zero {
 		clear(unsafe.Slice((*byte)(b), n*size))
 	}
@@ -334,7 +341,7 @@ func (c *Context) Scratch(n int) []float32 {
 	if c.pool == nil || n <= 0 {
 		return make([]float32, n)
 	}
-	return unsafe.Slice((*float32)(c.pool.get(4*n)), n)
+	return unsafe.Slice((*float32)(c.pool.getWithin(4*n, c.reach())), n)
 }
 
 // Release returns a Scratch buffer.

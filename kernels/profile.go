@@ -54,6 +54,10 @@ type StepEvent struct {
 	Run, Step int
 	// Start is the time since the first profiled run began.
 	Start, Dur time.Duration
+	// Lane is 0 for a step run by itself, else the seat (1, 2) of the
+	// branch lane that ran it beside others (lanes.go): such steps
+	// overlap in time, so their sum can exceed the run's.
+	Lane int
 }
 
 // OpTypeTime is the time spent in the steps of one op type.
@@ -223,7 +227,7 @@ func (p *Profile) WriteTrace(w io.Writer) error {
 		if st.Shape != nil {
 			args["shape"] = ShapeString(st.Shape)
 		}
-		evs = append(evs, traceEvent{Name: st.Name, Cat: st.OpType, Ph: "X", Ts: us(e.Start), Dur: us(e.Dur), Pid: 1, Tid: 1, Args: args})
+		evs = append(evs, traceEvent{Name: st.Name, Cat: st.OpType, Ph: "X", Ts: us(e.Start), Dur: us(e.Dur), Pid: 1, Tid: 1 + e.Lane, Args: args})
 	}
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
@@ -259,10 +263,10 @@ func (p *profiler) endRun(start runStart) {
 	p.run++
 }
 
-// step records step i, begun at t0, with its outputs.
-func (p *profiler) step(i int, t0 time.Time, outs []*graph.Tensor) {
-	now := time.Now()
-	p.events = append(p.events, StepEvent{Run: p.run, Step: i, Start: t0.Sub(p.epoch), Dur: now.Sub(t0)})
+// step records step i, run from t0 to t1 in lane (see StepEvent), with its
+// outputs.
+func (p *profiler) step(i int, t0, t1 time.Time, lane int, outs []*graph.Tensor) {
+	p.events = append(p.events, StepEvent{Run: p.run, Step: i, Start: t0.Sub(p.epoch), Dur: t1.Sub(t0), Lane: lane})
 	if len(outs) > 0 && outs[0] != nil && !slices.Equal(p.steps[i].Shape, outs[0].Shape) {
 		p.steps[i].Shape = slices.Clone(outs[0].Shape)
 	}

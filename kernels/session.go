@@ -104,6 +104,14 @@ type Session struct {
 	// run for its first 500 runs, 10-15 us each on the 2-vCPU VM).
 	vals []*graph.Tensor
 	refs map[unsafe.Pointer]int
+
+	// Branch lanes (lanes.go): the region starting at each step, nil where
+	// none does (and with no regions at all); what steps run in a lane
+	// leave for the bookkeeping; the lanes' contexts.
+	regionAt  []*laneRegion
+	laneSteps []laneStep
+	laneCtx   [2]Context
+	lanes     laneChoice
 }
 
 // InputSpec is a graph input the caller must (or may) provide.
@@ -250,7 +258,7 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 		st.k = k
 		// A node whose inputs are all constants runs once, now.
 		if allConst && !isGraphInputSlot(s, st.in) {
-			outs, err := s.runStep(&st, s.base)
+			outs, err := s.runStep(&st, s.base, &s.ctx)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -296,6 +304,10 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 	s.planFrees()
 	s.planConcats()
 	s.planViews()
+	s.planLanes()
+	for i := range s.laneCtx {
+		s.laneCtx[i].Threads, s.laneCtx[i].pool, s.laneCtx[i].lane = 1, pool, true
+	}
 	if opts.Profile {
 		s.prof = &profiler{steps: nameSteps(orig, s.steps)}
 	}
@@ -430,73 +442,22 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 	cr := &s.concats
 	cr.reset()
 	defer s.ctx.place.Store(nil)
-	for i := range s.steps {
-		st := &s.steps[i]
-		var t0 time.Time
-		if s.prof != nil {
-			t0 = time.Now()
+	lanes, t0 := s.regionAt != nil && s.lanes.useLanes(), time.Now()
+	for i := 0; i < len(s.steps); i++ {
+		if s.regionAt != nil && s.regionAt[i] != nil {
+			r := s.regionAt[i]
+			if err := s.runRegion(r, lanes, vals, refs, cr); err != nil {
+				return nil, err
+			}
+			i = r.end - 1
+			continue
 		}
-		placing := st.placeInto != nil || st.concat != nil
-		if placing {
-			cr.offer(&s.ctx, st)
-		}
-		s.ctx.views, s.ctx.viewed = st.views, s.ctx.viewed[:0]
-		outs, err := s.runStep(st, vals)
-		s.ctx.views = nil
-		if err == nil && len(s.ctx.viewed) > 0 {
-			cr.aliasViews(s.ctx.viewed)
-		}
-		clear(s.ctx.viewed) // holds no caller's input past the run
-		if s.prof != nil {
-			s.prof.step(i, t0, outs)
-		}
-		if err != nil {
+		if err := s.runOne(i, vals, refs, cr); err != nil {
 			return nil, err
 		}
-		if placing {
-			cr.took(&s.ctx, st, vals, outs)
-		}
-		for j, t := range outs {
-			if j < len(st.out) && st.out[j] >= 0 {
-				vals[st.out[j]] = t
-				if k, ok := bufKey(t); ok {
-					refs[cr.key(k)]++
-				}
-				if t != nil {
-					s.tap(st.node.Outputs[j].Name, t)
-				}
-			}
-		}
-		// An output the graph does not use (an omitted optional output,
-		// which a kernel may compute anyway: an LSTM's Y_h and Y_c) goes
-		// back to the pool now, unless a value in use shares its buffer:
-		// left out, it was a new buffer every run.
-		for j, t := range outs {
-			if j < len(st.out) && st.out[j] >= 0 {
-				continue
-			}
-			if k, ok := bufKey(t); ok && refs[cr.key(k)] == 0 {
-				s.recycle(cr.key(k))
-			}
-		}
-		for _, j := range st.free {
-			if k, ok := bufKey(vals[j]); ok {
-				k = cr.key(k)
-				refs[k]--
-				if refs[k] == 0 {
-					s.recycle(k)
-				}
-			}
-			vals[j] = nil
-		}
-		// A Concat that did not take its buffer (its shape changed) leaves
-		// it to the tensors still in it, or to the pool when there are none.
-		if b := cr.bufs[st.concat]; b != nil {
-			if k := unsafe.Pointer(&b[0]); !hasKey(refs, k) {
-				s.recycle(k)
-			}
-			delete(cr.bufs, st.concat)
-		}
+	}
+	if s.regionAt != nil {
+		s.lanes.record(lanes, time.Since(t0))
 	}
 	res := make(map[string]*graph.Tensor, len(s.outputs))
 	var converted []unsafe.Pointer
@@ -528,7 +489,86 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 	return res, nil
 }
 
-func (s *Session) runStep(st *step, vals []*graph.Tensor) (outs []*graph.Tensor, err error) {
+// runOne runs step i and its bookkeeping.
+func (s *Session) runOne(i int, vals []*graph.Tensor, refs map[unsafe.Pointer]int, cr *concatRun) error {
+	st := &s.steps[i]
+	var t0 time.Time
+	if s.prof != nil {
+		t0 = time.Now()
+	}
+	placing := st.placeInto != nil || st.concat != nil
+	if placing {
+		cr.offer(&s.ctx, st)
+	}
+	s.ctx.views, s.ctx.viewed = st.views, s.ctx.viewed[:0]
+	outs, err := s.runStep(st, vals, &s.ctx)
+	s.ctx.views = nil
+	if err == nil && len(s.ctx.viewed) > 0 {
+		cr.aliasViews(s.ctx.viewed)
+	}
+	clear(s.ctx.viewed) // holds no caller's input past the run
+	if s.prof != nil {
+		s.prof.step(i, t0, time.Now(), 0, outs)
+	}
+	if err != nil {
+		return err
+	}
+	if placing {
+		cr.took(&s.ctx, st, vals, outs)
+	}
+	s.after(st, outs, vals, refs, cr)
+	return nil
+}
+
+// after does a step's bookkeeping once its outputs are in: they go into
+// vals and are counted against their buffers and tapped; the buffers of
+// outputs nothing reads and of the values this step read last go back to
+// the pool.
+func (s *Session) after(st *step, outs, vals []*graph.Tensor, refs map[unsafe.Pointer]int, cr *concatRun) {
+	for j, t := range outs {
+		if j < len(st.out) && st.out[j] >= 0 {
+			vals[st.out[j]] = t
+			if k, ok := bufKey(t); ok {
+				refs[cr.key(k)]++
+			}
+			if t != nil {
+				s.tap(st.node.Outputs[j].Name, t)
+			}
+		}
+	}
+	// An output the graph does not use (an omitted optional output,
+	// which a kernel may compute anyway: an LSTM's Y_h and Y_c) goes
+	// back to the pool now, unless a value in use shares its buffer:
+	// left out, it was a new buffer every run.
+	for j, t := range outs {
+		if j < len(st.out) && st.out[j] >= 0 {
+			continue
+		}
+		if k, ok := bufKey(t); ok && refs[cr.key(k)] == 0 {
+			s.recycle(cr.key(k))
+		}
+	}
+	for _, j := range st.free {
+		if k, ok := bufKey(vals[j]); ok {
+			k = cr.key(k)
+			refs[k]--
+			if refs[k] == 0 {
+				s.recycle(k)
+			}
+		}
+		vals[j] = nil
+	}
+	// A Concat that did not take its buffer (its shape changed) leaves
+	// it to the tensors still in it, or to the pool when there are none.
+	if b := cr.bufs[st.concat]; b != nil {
+		if k := unsafe.Pointer(&b[0]); !hasKey(refs, k) {
+			s.recycle(k)
+		}
+		delete(cr.bufs, st.concat)
+	}
+}
+
+func (s *Session) runStep(st *step, vals []*graph.Tensor, ctx *Context) (outs []*graph.Tensor, err error) {
 	in := make([]*graph.Tensor, len(st.in))
 	for i, j := range st.in {
 		if j >= 0 {
@@ -545,7 +585,7 @@ func (s *Session) runStep(st *step, vals []*graph.Tensor) (outs []*graph.Tensor,
 			outs, err = nil, fmt.Errorf("node %s: kernel failed: %v", st.node, r)
 		}
 	}()
-	outs, err = st.k.Run(&s.ctx, in)
+	outs, err = st.k.Run(ctx, in)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %v", st.node, err)
 	}

@@ -56,6 +56,17 @@ func (f *profileFlag) report(w io.Writer, p *kernels.Profile, times []time.Durat
 	share := func(d time.Duration) float64 { return 100 * float64(d) / float64(max(steps, 1)) }
 	fmt.Fprintf(w, "profile: %d runs, %d steps per run; the steps take %.2f ms of %.2f ms measured (%.1f%%)\n",
 		len(p.Runs), len(p.Steps), ms(steps), ms(forward), 100*float64(steps)/float64(max(forward, 1)))
+	var inLanes time.Duration
+	for _, e := range p.Events {
+		if e.Lane > 0 {
+			inLanes += e.Dur
+		}
+	}
+	if inLanes > 0 {
+		// Steps of independent branches ran at once, one a core: their
+		// times overlap, so the steps can add up to more than the runs.
+		fmt.Fprintf(w, "  %.1f%% of the step time ran in branch lanes, beside other steps (tid 2 and 3 in the trace)\n", 100*float64(inLanes)/float64(max(steps, 1)))
+	}
 	ops := p.ByOpType()
 	wOp := len("op type")
 	for _, o := range ops {

@@ -1,0 +1,223 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/parallel"
+	"github.com/onnxq/onnxq/testmodels"
+)
+
+// regionShape describes a session's lane regions as "chains:steps,..."
+// per region, e.g. "4:8" for four chains over eight steps.
+func regionShape(s *Session) string {
+	var parts []string
+	for _, r := range s.regionAt {
+		if r != nil {
+			parts = append(parts, fmt.Sprintf("%d:%d", len(r.comps), r.end-r.first))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// TestLanesPlanInception: Inception's blocks are found as regions of their
+// branches (two Inception-A blocks of four chains over eight steps, the
+// reduction's two chains beside its max pool, Inception-C's four,
+// Inception-E's four with their inner Concats), and a chain's steps stay
+// in step order and read nothing of another chain.
+func TestLanesPlanInception(t *testing.T) {
+	if parallel.Workers() < 2 {
+		t.Skip("one CPU: no lanes")
+	}
+	m, _ := zooModel(t, "inception")
+	s, err := NewSession(m, Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := regionShape(s)
+	if want := "4:8 4:8 3:5 4:11 4:12"; got != want {
+		t.Errorf("regions %q, want %q", got, want)
+	}
+	for _, r := range s.regionAt {
+		if r == nil {
+			continue
+		}
+		chainOf := map[int]int{} // slot -> chain
+		for c, steps := range r.comps {
+			if !slices.IsSorted(steps) {
+				t.Errorf("region at %d: chain %d out of order: %v", r.first, c, steps)
+			}
+			for _, i := range steps {
+				for _, j := range s.steps[i].out {
+					chainOf[j] = c
+				}
+			}
+		}
+		for c, steps := range r.comps {
+			for _, i := range steps {
+				for _, j := range s.steps[i].in {
+					if o, ok := chainOf[j]; ok && o != c {
+						t.Errorf("region at %d: step %d (chain %d) reads chain %d", r.first, i, c, o)
+					}
+				}
+			}
+		}
+	}
+	one, err := NewSession(m, Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.regionAt != nil {
+		t.Errorf("a 1-thread session has regions: %s", regionShape(one))
+	}
+}
+
+// TestLanesSameBits runs every zoo model and family at 2 threads with every
+// region in lanes and with none, 12 runs each (the Concat placements take
+// effect from the second run): the outputs must have the same bits, and
+// the buffer pool must not grow after the first runs (lanes take buffers
+// in an order that changes from run to run).
+func TestLanesSameBits(t *testing.T) {
+	if parallel.Workers() < 2 {
+		t.Skip("one CPU: no lanes")
+	}
+	defer func() { noLanes, forceLanes = false, false }()
+	names := append(testmodels.Zoo(), testmodels.Families()...)
+	withRegions := 0
+	for _, name := range names {
+		m, in := zooModel(t, name)
+		run := func(lanes bool) (map[string][]float32, *Session) {
+			noLanes, forceLanes = !lanes, lanes
+			s, err := NewSession(m, Options{Threads: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out map[string][]float32
+			var idle6 int
+			for r := 1; r <= 12; r++ {
+				res, err := s.Run(in)
+				if err != nil {
+					t.Fatalf("%s (lanes %v): %v", name, lanes, err)
+				}
+				out = map[string][]float32{}
+				for k, v := range res {
+					out[k] = slices.Clone(v.Float32s())
+				}
+				s.Recycle(res)
+				_, bytes := s.ctx.pool.idle()
+				switch {
+				case r == 6:
+					idle6 = bytes
+				case r == 12 && float64(bytes) > 1.1*float64(idle6):
+					t.Errorf("%s (lanes %v): the pool grew from %d to %d bytes between runs 6 and 12", name, lanes, idle6, bytes)
+				}
+			}
+			return out, s
+		}
+		want, _ := run(false)
+		got, s := run(true)
+		if s.regionAt != nil {
+			withRegions++
+		}
+		for k, w := range want {
+			g := got[k]
+			if len(g) != len(w) {
+				t.Fatalf("%s %s: %d values, want %d", name, k, len(g), len(w))
+			}
+			for i := range w {
+				if math.Float32bits(g[i]) != math.Float32bits(w[i]) {
+					t.Fatalf("%s %s[%d]: %v in lanes, %v without (regions %s)", name, k, i, g[i], w[i], regionShape(s))
+				}
+			}
+		}
+	}
+	if withRegions < 4 {
+		t.Errorf("only %d of %d models have lane regions", withRegions, len(names))
+	}
+}
+
+// TestLanesDecide: a session runs step by step once, in lanes once, then
+// laneTrials runs each way, and keeps one; the outputs are the same all
+// along.
+func TestLanesDecide(t *testing.T) {
+	if parallel.Workers() < 2 {
+		t.Skip("one CPU: no lanes")
+	}
+	m, in := zooModel(t, "inception")
+	s, err := NewSession(m, Options{Threads: 2, Profile: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first []float32
+	for r := 0; r < 2+2*laneTrials; r++ {
+		res, err := s.Run(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := res["logits"].Float32s()
+		if first == nil {
+			first = slices.Clone(got)
+		} else if !slices.Equal(got, first) {
+			t.Fatalf("run %d: outputs differ from the first run's", r)
+		}
+		s.Recycle(res)
+	}
+	if !s.lanes.decided {
+		t.Errorf("undecided after %d runs", 2+2*laneTrials)
+	}
+	// The trial runs in lanes show in the profile: their steps carry the
+	// seat that ran them.
+	seats := map[int]bool{}
+	for _, e := range s.Profile().Events {
+		seats[e.Lane] = true
+	}
+	if !seats[1] {
+		t.Errorf("no profiled step ran in a lane: %v", seats)
+	}
+	t.Logf("inception: lanes kept: %v", s.lanes.on)
+}
+
+// TestLanesError: a step that fails in a lane fails the run with its
+// node's error, as step by step, and the session runs again.
+func TestLanesError(t *testing.T) {
+	if parallel.Workers() < 2 {
+		t.Skip("one CPU: no lanes")
+	}
+	defer func() { forceLanes = false }()
+	forceLanes = true
+	md := graph.NewModel(graph.Opset{Domain: "", Version: 17})
+	g := md.Graph
+	x := g.AddInput("x", graph.Float, nil)
+	shape := g.AddInput("shape", graph.Int64, nil)
+	a := g.AddNode("Relu", "relu", []*graph.Value{x}, []string{"a"}).Output()
+	a = g.AddNode("Sigmoid", "sig", []*graph.Value{a}, []string{"a2"}).Output()
+	b := g.AddNode("Reshape", "reshape", []*graph.Value{x, shape}, []string{"b"}).Output()
+	b = g.AddNode("Neg", "neg", []*graph.Value{b}, []string{"b2"}).Output()
+	y := g.AddNode("Concat", "cat", []*graph.Value{a, b}, []string{"y"})
+	y.SetAttr(graph.AttrIntOf("axis", 0))
+	g.AddOutput(y.Output())
+	s, err := NewSession(md, Options{Threads: 2, NoFusion: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if regionShape(s) == "" {
+		t.Fatal("no region found")
+	}
+	xs := graph.Float32Tensor([]int{2, 3}, []float32{1, -2, 3, -4, 5, -6})
+	bad := graph.Int64Tensor([]int{1}, []int64{7})
+	if _, err := s.Run(map[string]*graph.Tensor{"x": xs, "shape": bad}); err == nil || !strings.Contains(err.Error(), "reshape") {
+		t.Fatalf("bad shape: err %v, want the Reshape node's error", err)
+	}
+	good := graph.Int64Tensor([]int{2}, []int64{2, 3})
+	res, err := s.Run(map[string]*graph.Tensor{"x": xs, "shape": good})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res["y"].Shape; !slices.Equal(got, []int{4, 3}) {
+		t.Errorf("shape %v, want [4 3]", got)
+	}
+}
