@@ -77,11 +77,7 @@ func TestLanesPlanInception(t *testing.T) {
 }
 
 // TestLanesSameBits runs every zoo model and family at 2 threads with every
-// region in lanes and with none, 12 runs each (the Concat placements take
-// effect from the second run): the outputs must have the same bits, and
-// the buffer pool must grow no more in lanes after the first runs than
-// step by step (lanes take buffers in an order that changes from run to
-// run).
+// region in lanes and with none: the outputs must have the same bits.
 func TestLanesSameBits(t *testing.T) {
 	if parallel.Workers() < 2 {
 		t.Skip("one CPU: no lanes")
@@ -91,17 +87,16 @@ func TestLanesSameBits(t *testing.T) {
 	withRegions := 0
 	for _, name := range names {
 		m, in := zooModel(t, name)
-		// run returns the outputs of the last of 12 runs, the session, and
-		// how much the pool's idle bytes grew from run 6 to run 12.
-		run := func(lanes bool) (map[string][]float32, *Session, int) {
+		// run returns the outputs of the last of 4 runs (the Concat
+		// placements take effect from the second), and the session.
+		run := func(lanes bool) (map[string][]float32, *Session) {
 			noLanes, forceLanes = !lanes, lanes
 			s, err := NewSession(m, Options{Threads: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
 			var out map[string][]float32
-			var idle6, grew int
-			for r := 1; r <= 12; r++ {
+			for r := 0; r < 4; r++ {
 				res, err := s.Run(in)
 				if err != nil {
 					t.Fatalf("%s (lanes %v): %v", name, lanes, err)
@@ -111,25 +106,11 @@ func TestLanesSameBits(t *testing.T) {
 					out[k] = slices.Clone(v.Float32s())
 				}
 				s.Recycle(res)
-				_, bytes := s.ctx.pool.idle()
-				switch r {
-				case 6:
-					idle6 = bytes
-				case 12:
-					grew = bytes - idle6
-				}
 			}
-			return out, s, grew
+			return out, s
 		}
-		want, s0, grew0 := run(false)
-		got, s, grew := run(true)
-		// Step by step the pool may still grow a little after run 6
-		// where kernels' seats take scratch in changing order
-		// (ONNXQ_FORCE_SPLIT=3: YOLOv8 5.6 -> 6.9 MB); lanes must not
-		// add to that by more than a tenth of the pool.
-		if _, b := s0.ctx.pool.idle(); grew > grew0+b/10 {
-			t.Errorf("%s: in lanes the pool grew by %d bytes from run 6 to 12, step by step by %d (of %d)", name, grew, grew0, b)
-		}
+		want, _ := run(false)
+		got, s := run(true)
 		if s.regionAt != nil {
 			withRegions++
 		}
@@ -229,5 +210,42 @@ func TestLanesError(t *testing.T) {
 	}
 	if got := res["y"].Shape; !slices.Equal(got, []int{4, 3}) {
 		t.Errorf("shape %v, want [4 3]", got)
+	}
+}
+
+// TestLanesPoolFlat: lanes take and give back buffers in an order that
+// changes from run to run; the buffer pool must still stop growing after
+// the first runs (taking the most recently freed buffer of larger classes,
+// YOLO-SiLU's pool had grown from 17.5 to 20.5 MB over its first 8 runs).
+func TestLanesPoolFlat(t *testing.T) {
+	if parallel.Workers() < 2 || parallel.ForcedSplit() != 0 {
+		t.Skip("needs 2 CPUs, and loops not forced to split (their seats' scratch varies the pool too)")
+	}
+	defer func() { forceLanes = false }()
+	forceLanes = true
+	for _, name := range []string{"inception", "yolo-silu", "yolov8"} {
+		m, in := zooModel(t, name)
+		s, err := NewSession(m, Options{Threads: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var at12 int
+		for r := 1; r <= 24; r++ {
+			res, err := s.Run(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Recycle(res)
+			_, b := s.ctx.pool.idle()
+			switch r {
+			case 12:
+				at12 = b
+			case 24:
+				t.Logf("%s: pool %d bytes after 12 runs, %d after 24", name, at12, b)
+				if float64(b) > 1.1*float64(at12) {
+					t.Errorf("%s: the pool grew from %d to %d bytes between runs 12 and 24", name, at12, b)
+				}
+			}
+		}
 	}
 }
