@@ -366,3 +366,23 @@ func (s *Session) runRegion(r *laneRegion, lanes bool, vals []*graph.Tensor, ref
 	}
 	return first
 }
+
+// Settling is how many more runs the session's first-run trials take (the
+// choice of branch lanes; 0 without regions, or once made): a timing loop
+// that wants the steady state runs that many first.
+func (s *Session) Settling() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := &s.lanes
+	if s.regionAt == nil || c.decided || noLanes || forceLanes {
+		return 0
+	}
+	n := 2*laneTrials - len(c.trials[0]) - len(c.trials[1])
+	if !c.costed {
+		n++
+	}
+	if !c.warm {
+		n++
+	}
+	return n
+}

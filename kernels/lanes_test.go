@@ -144,7 +144,13 @@ func TestLanesDecide(t *testing.T) {
 		t.Fatal(err)
 	}
 	var first []float32
+	if n := s.Settling(); n != 2+2*laneTrials {
+		t.Errorf("Settling %d before the first run, want %d", n, 2+2*laneTrials)
+	}
 	for r := 0; r < 2+2*laneTrials; r++ {
+		if n := s.Settling(); n != 2+2*laneTrials-r {
+			t.Errorf("Settling %d before run %d, want %d", n, r, 2+2*laneTrials-r)
+		}
 		res, err := s.Run(in)
 		if err != nil {
 			t.Fatal(err)
@@ -157,8 +163,8 @@ func TestLanesDecide(t *testing.T) {
 		}
 		s.Recycle(res)
 	}
-	if !s.lanes.decided {
-		t.Errorf("undecided after %d runs", 2+2*laneTrials)
+	if !s.lanes.decided || s.Settling() != 0 {
+		t.Errorf("undecided after %d runs (Settling %d)", 2+2*laneTrials, s.Settling())
 	}
 	// The trial runs in lanes show in the profile: their steps carry the
 	// seat that ran them.

@@ -32,7 +32,7 @@ func runCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "input", Aliases: []string{"i"}, Usage: "an input as NAME=FILE.npy or NAME=FILE.pb (just the file for a one-input model); repeat for more"},
 			&cli.StringFlag{Name: "output-dir", Aliases: []string{"o"}, Usage: "folder for the outputs (created if missing)"},
 			&cli.IntFlag{Name: "threads", Usage: "threads for the kernels (0: all cores)"},
-			&cli.IntFlag{Name: "repeat", Value: 1, Usage: "run the forward pass N times (after one warm-up when N > 1)"},
+			&cli.IntFlag{Name: "repeat", Value: 1, Usage: "run the forward pass N times (after warm-up when N > 1: one run, and at 2+ threads the session's trials of branch lanes)"},
 			&cli.BoolFlag{Name: "timing", Usage: "print median and minimum ms per forward pass and the peak RSS to stderr"},
 			&cli.GenericFlag{Name: "profile", Value: &profileFlag{}, Usage: "print the time per op type and the 10 slowest nodes to stderr; with --profile=FILE.json (or --profile FILE.json after MODEL) also write a Chrome trace (Perfetto, chrome://tracing) with one event per node per run"},
 			&cli.BoolFlag{Name: "keep-subnormals", Usage: "compute subnormal floats (magnitudes below 2^-126) as IEEE 754 does instead of flushing them to zero, the default (as TensorFlow's): on x86 each operation that meets one takes a microcode assist"},
@@ -80,8 +80,13 @@ func runCommand() *cli.Command {
 			n := int(cmd.Int("repeat"))
 			var outs map[string]*graph.Tensor
 			if n > 1 {
-				if outs, err = s.Run(inputs); err != nil { // warm-up
-					return failed(err)
+				// Warm-up: one run, and above 1 thread the runs in which
+				// the session tries its branches in lanes and not.
+				for k := 0; k < 1 || s.Settling() > 0; k++ {
+					s.Recycle(outs)
+					if outs, err = s.Run(inputs); err != nil {
+						return failed(err)
+					}
 				}
 				s.ResetProfile()
 			}

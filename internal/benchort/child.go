@@ -162,6 +162,7 @@ func childMain(args []string, stdout io.Writer) error {
 		in[name] = t
 	}
 	var run func() error
+	settling := func() int { return 0 }
 	if b.onnxq {
 		g, err := graph.Load(b.model)
 		if err != nil {
@@ -180,6 +181,10 @@ func childMain(args []string, stdout io.Writer) error {
 		// 16.3-16.6 ms against 12.7-13.1 with Recycle; later runs not).
 		pass := recycling(s, in)
 		run = pass
+		// Above 1 thread a session's first runs try its branches in
+		// lanes and step by step (kernels/lanes.go): timed, they would
+		// mix the two.
+		settling = s.Settling
 		if b.account {
 			run = func() error {
 				if err := parallel.Account(true); err != nil {
@@ -209,7 +214,7 @@ func childMain(args []string, stdout io.Writer) error {
 	// one, and the run-queue waits of those hand-offs made no 2-thread run
 	// clean (0/25 locked, 20/25 not).
 	lock := b.threads == 1 || b.account
-	for i := 0; i < b.warmups; i++ {
+	for i := 0; i < b.warmups || settling() > 0; i++ {
 		if _, err := measure(run, lock); err != nil {
 			return err
 		}
