@@ -355,7 +355,7 @@ func (s *Session) runRegion(r *laneRegion, lanes bool, vals []*graph.Tensor, ref
 		if s.prof != nil {
 			s.prof.step(i, l.t0, l.t1, l.seat, l.outs)
 		}
-		if l.place != nil || st.concat != nil {
+		if st.placeInto != nil || st.concat != nil { // as runOne
 			cr.took(&s.ctx, st, vals, l.outs)
 		}
 		s.after(st, l.outs, vals, refs, cr)
