@@ -116,7 +116,8 @@ func (k *convKernel) runCo(ctx *Context, l *gridLayout, geo convGeom, co []*gemm
 	}
 	blocks := co[0].Blocks()
 	want := threadsFor(ctx, n*m*len(offs)*spatialN, minBandMACs)
-	if per := n * g * blocks; want > 1 && per*((spatialN+bandPixels-1)/bandPixels) < want {
+	bands := ceilDiv(spatialN, bandPixels)
+	if per := n * g * blocks; want > 1 && per*bands < want {
 		// Fewer items than seats (a 32-channel block on an 11x11 map was
 		// one item, 26 us at 1 thread and at 2): narrower bands. A band's
 		// tiles are its rows' tiles, so this adds no tiles; only the
@@ -126,14 +127,14 @@ func (k *convKernel) runCo(ctx *Context, l *gridLayout, geo convGeom, co []*gemm
 		// seat's own cache (Inception's 176 -> 96 3x3 stride 2 on 11x11,
 		// accounted 2-thread time: 1.49x the 1-thread speed in 3 items,
 		// 1.21x in 9).
-		bands := ceilDiv(coItemsPerSeat*want, per)
+		more := ceilDiv(coItemsPerSeat*want, per)
 		if l != nil {
-			bandPixels = ceilDiv(oh, min(bands, oh)) * width // whole rows
+			bandPixels = ceilDiv(oh, min(more, oh)) * width // whole rows
 		} else { // whole tiles of the one long row
-			bandPixels = ceilDiv(ceilDiv(spatialN, bands), gemm.CoTileMax) * gemm.CoTileMax
+			bandPixels = ceilDiv(ceilDiv(spatialN, more), gemm.CoTileMax) * gemm.CoTileMax
 		}
+		bands = ceilDiv(spatialN, bandPixels)
 	}
-	bands := (spatialN + bandPixels - 1) / bandPixels
 	items := n * g * bands * blocks
 	threads := min(items, want)
 	tiles := ctx.Scratch(threads * gemm.CoTileFloats)

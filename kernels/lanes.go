@@ -40,8 +40,9 @@ type laneRegion struct {
 	first, end int
 	comps      [][]int
 	// cost is each chain's time in the runs step by step (the least
-	// seen), and order the chains by cost, the costliest first: the lanes
-	// take them in that order.
+	// seen), and order the chains by cost, the costliest first (in step
+	// order before a run has measured them): the lanes take them in that
+	// order.
 	cost  []time.Duration
 	order []int
 }
@@ -125,7 +126,7 @@ func (s *Session) planLanes() {
 	closeAt := func(end int) {
 		if end-first >= 2 && chains() >= 2 {
 			r := &laneRegion{first: first, end: end}
-			ids := map[int]int{}
+			ids := map[int]int{} // chain id -> index in comps (and order, until costs)
 			for i := first; i < end; i++ {
 				c := find(comp[i])
 				k, ok := ids[c]
@@ -133,6 +134,7 @@ func (s *Session) planLanes() {
 					k = len(r.comps)
 					ids[c] = k
 					r.comps = append(r.comps, nil)
+					r.order = append(r.order, k)
 				}
 				r.comps[k] = append(r.comps[k], i)
 			}
@@ -313,14 +315,19 @@ func (s *Session) runLanes(r *laneRegion, vals []*graph.Tensor) {
 func (s *Session) runRegion(r *laneRegion, lanes bool, vals []*graph.Tensor, refs map[unsafe.Pointer]int, cr *concatRun) error {
 	ls := s.laneSteps
 	if !lanes {
+		timed := !s.lanes.decided // the chains' costs matter only until the choice
 		for i := r.first; i < r.end; i++ {
-			ls[i].t0 = time.Now()
+			if timed {
+				ls[i].t0 = time.Now()
+			}
 			if err := s.runOne(i, vals, refs, cr); err != nil {
 				return err
 			}
-			ls[i].t1 = time.Now()
+			if timed {
+				ls[i].t1 = time.Now()
+			}
 		}
-		if !s.lanes.decided {
+		if timed {
 			r.costs(ls)
 		}
 		return nil
@@ -332,11 +339,6 @@ func (s *Session) runRegion(r *laneRegion, lanes bool, vals []*graph.Tensor, ref
 		if st := &s.steps[i]; st.placeInto != nil || st.concat != nil {
 			cr.offer(&s.ctx, st)
 			ls[i].place = s.ctx.place.Swap(nil)
-		}
-	}
-	if r.order == nil { // forced before a sequential run measured the chains
-		for c := range r.comps {
-			r.order = append(r.order, c)
 		}
 	}
 	s.runLanes(r, vals)
