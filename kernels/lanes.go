@@ -63,10 +63,12 @@ type laneChoice struct {
 	on            bool
 }
 
-// laneTrials is how many runs each way decide a region (their medians);
-// laneWin is how much faster the lanes must be to be kept.
+// laneTrials is how many runs each way decide (their medians), laneEarly
+// after how many a clean split decides; laneWin is how much faster the
+// lanes must be to be kept.
 const (
 	laneTrials = 7
+	laneEarly  = 4
 	laneWin    = 0.95
 )
 
@@ -210,13 +212,21 @@ func (c *laneChoice) useLanes() bool {
 	return len(c.trials[1]) < len(c.trials[0])
 }
 
-// record adds a run's time, made in lanes or not, and decides once both
-// ways have laneTrials.
-func (c *laneChoice) record(lanes bool, d time.Duration) {
+// record adds a run's time d, made in lanes or not, and decides once both
+// ways have laneTrials, or sooner when the answer is already plain: after
+// the first run, step by step, if saving (the most the lanes could take
+// off that run, from the chains' costs) is under what a win needs; after
+// laneEarly runs each way, if every run one way beat every run the other
+// (by laneWin for the lanes).
+func (c *laneChoice) record(lanes bool, d, saving time.Duration) {
 	switch {
 	case c.decided || noLanes || forceLanes:
 		return
 	case !lanes:
+		if !c.costed && float64(saving) < (1-laneWin)*float64(d) {
+			c.decide(false)
+			return
+		}
 		if c.costed {
 			c.trials[0] = append(c.trials[0], d)
 		}
@@ -226,11 +236,37 @@ func (c *laneChoice) record(lanes bool, d time.Duration) {
 	default:
 		c.trials[1] = append(c.trials[1], d)
 	}
-	if len(c.trials[0]) >= laneTrials && len(c.trials[1]) >= laneTrials {
-		seq, ln := medianDur(c.trials[0]), medianDur(c.trials[1])
-		c.decided, c.on = true, float64(ln) < laneWin*float64(seq)
-		c.trials = [2][]time.Duration{}
+	seq, ln := c.trials[0], c.trials[1]
+	switch {
+	case len(seq) >= laneTrials && len(ln) >= laneTrials:
+		c.decide(float64(medianDur(ln)) < laneWin*float64(medianDur(seq)))
+	case len(seq) >= laneEarly && len(seq) == len(ln):
+		// Each way's runs interleave with the other's, so a drift of the
+		// machine falls on both.
+		switch {
+		case float64(slices.Max(ln)) < laneWin*float64(slices.Min(seq)):
+			c.decide(true)
+		case float64(slices.Min(ln)) >= laneWin*float64(slices.Max(seq)):
+			c.decide(false)
+		}
 	}
+}
+
+func (c *laneChoice) decide(on bool) {
+	c.decided, c.on = true, on
+	c.trials = [2][]time.Duration{}
+}
+
+// saving is the most that running the region in lanes on two seats could
+// take off its time step by step: the chains' total less the longer of
+// the costliest chain and half the total.
+func (r *laneRegion) saving() time.Duration {
+	var sum, most time.Duration
+	for _, c := range r.cost {
+		sum += c
+		most = max(most, c)
+	}
+	return sum - max(most, (sum+1)/2)
 }
 
 // costs keeps each chain's time from a sequential run of the region (its
@@ -369,9 +405,9 @@ func (s *Session) runRegion(r *laneRegion, lanes bool, vals []*graph.Tensor, ref
 	return first
 }
 
-// Settling is how many more runs the session's first-run trials take (the
-// choice of branch lanes; 0 without regions, or once made): a timing loop
-// that wants the steady state runs that many first.
+// Settling is how many more runs the session's first-run trials take at
+// most (the choice of branch lanes; 0 without regions, or once made): a
+// timing loop that wants the steady state runs that many first.
 func (s *Session) Settling() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

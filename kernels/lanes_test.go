@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/parallel"
@@ -148,7 +149,8 @@ func TestLanesDecide(t *testing.T) {
 		t.Errorf("Settling %d before the first run, want %d", n, 2+2*laneTrials)
 	}
 	for r := 0; r < 2+2*laneTrials; r++ {
-		if n := s.Settling(); n != 2+2*laneTrials-r {
+		// One run fewer each run, or none left once decided early.
+		if n := s.Settling(); n != 2+2*laneTrials-r && (n != 0 || !s.lanes.decided) {
 			t.Errorf("Settling %d before run %d, want %d", n, r, 2+2*laneTrials-r)
 		}
 		res, err := s.Run(in)
@@ -176,6 +178,65 @@ func TestLanesDecide(t *testing.T) {
 		t.Errorf("no profiled step ran in a lane: %v", seats)
 	}
 	t.Logf("inception: lanes kept: %v", s.lanes.on)
+}
+
+// TestLaneChoiceEarly: the choice made from run times (made up here, so
+// the test does not depend on the machine): a first run whose regions
+// could save too little decides at once; runs that split cleanly decide
+// after laneEarly each way; mixed runs wait for laneTrials and their
+// medians.
+func TestLaneChoiceEarly(t *testing.T) {
+	ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+	// play feeds the runs the choice asks for, seq or ln by run, and
+	// returns how many runs it took to decide.
+	play := func(saving time.Duration, seq, ln func(k int) time.Duration) (*laneChoice, int) {
+		var c laneChoice
+		ks, kl := 0, 0
+		for n := 1; n <= 100; n++ {
+			if c.useLanes() {
+				c.record(true, ln(kl), 0)
+				kl++
+			} else {
+				c.record(false, seq(ks), saving)
+				ks++
+			}
+			if c.decided {
+				return &c, n
+			}
+		}
+		return &c, -1
+	}
+	flat := func(v float64) func(int) time.Duration { return func(int) time.Duration { return ms(v) } }
+	// The chains could take at most 3% off a run: not worth a trial.
+	if c, n := play(ms(3), flat(100), flat(50)); n != 1 || c.on {
+		t.Errorf("small saving: decided after %d runs, lanes %v; want 1, false", n, c.on)
+	}
+	// Lanes 20% faster in every run, or 20% slower: decided after the
+	// costing run, the warm-up in lanes and laneEarly runs each way.
+	want := 2 + 2*laneEarly
+	if c, n := play(ms(40), flat(100), flat(80)); n != want || !c.on {
+		t.Errorf("lanes faster: decided after %d runs, lanes %v; want %d, true", n, c.on, want)
+	}
+	if c, n := play(ms(40), flat(100), flat(120)); n != want || c.on {
+		t.Errorf("lanes slower: decided after %d runs, lanes %v; want %d, false", n, c.on, want)
+	}
+	// Runs that overlap (lanes 10% faster at the median, one slow run
+	// each way): the medians decide after laneTrials each way.
+	jitter := func(v float64) func(int) time.Duration {
+		return func(k int) time.Duration {
+			if k == 1 {
+				return ms(v * 1.5)
+			}
+			return ms(v + float64(k%3))
+		}
+	}
+	want = 2 + 2*laneTrials
+	if c, n := play(ms(40), jitter(100), jitter(90)); n != want || !c.on {
+		t.Errorf("overlapping runs: decided after %d runs, lanes %v; want %d, true", n, c.on, want)
+	}
+	if c, n := play(ms(40), jitter(100), jitter(97)); n != want || c.on {
+		t.Errorf("lanes 3%% faster: decided after %d runs, lanes %v; want %d, false", n, c.on, want)
+	}
 }
 
 // TestLanesError: a step that fails in a lane fails the run with its

@@ -456,8 +456,14 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 			return nil, err
 		}
 	}
-	if s.regionAt != nil {
-		s.lanes.record(lanes, time.Since(t0))
+	if s.regionAt != nil && !s.lanes.decided {
+		var saving time.Duration
+		for _, r := range s.regionAt {
+			if r != nil && r.cost != nil {
+				saving += r.saving()
+			}
+		}
+		s.lanes.record(lanes, time.Since(t0), saving)
 	}
 	res := make(map[string]*graph.Tensor, len(s.outputs))
 	var converted []unsafe.Pointer
