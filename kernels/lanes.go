@@ -391,7 +391,7 @@ func (s *Session) runRegion(r *laneRegion, lanes bool, vals []*graph.Tensor, ref
 			cr.aliasViews(l.viewed)
 		}
 		if s.prof != nil {
-			s.prof.step(i, l.t0, l.t1, l.seat, l.outs)
+			s.prof.step(i, l.t0, l.t1, l.seat, false, l.outs)
 		}
 		if st.placeInto != nil || st.concat != nil { // as runOne
 			cr.took(&s.ctx, st, vals, l.outs)
@@ -406,16 +406,18 @@ func (s *Session) runRegion(r *laneRegion, lanes bool, vals []*graph.Tensor, ref
 }
 
 // Settling is how many more runs the session's first-run trials take at
-// most (the choice of branch lanes; 0 without regions, or once made): a
-// timing loop that wants the steady state runs that many first.
+// most (the choice of threads step by step, then of branch lanes; 0 at one
+// thread, or once made): a timing loop that wants the steady state runs
+// that many first.
 func (s *Session) Settling() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := &s.lanes
+	n := s.threads.settling()
 	if s.regionAt == nil || c.decided || noLanes || forceLanes {
-		return 0
+		return n
 	}
-	n := 2*laneTrials - len(c.trials[0]) - len(c.trials[1])
+	n += 2*laneTrials - len(c.trials[0]) - len(c.trials[1])
 	if !c.costed {
 		n++
 	}

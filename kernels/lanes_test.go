@@ -13,6 +13,14 @@ import (
 	"github.com/onnxq/onnxq/testmodels"
 )
 
+// lanesAlone keeps every step on the session's threads for the rest of
+// the test: the steps' thread trials (stepthreads.go) come before the
+// lanes' and would hold them back.
+func lanesAlone(t *testing.T) {
+	noStepThreads = true
+	t.Cleanup(func() { noStepThreads = false })
+}
+
 // regionShape describes a session's lane regions as "chains:steps,..."
 // per region, e.g. "4:8" for four chains over eight steps.
 func regionShape(s *Session) string {
@@ -83,6 +91,7 @@ func TestLanesSameBits(t *testing.T) {
 	if parallel.Workers() < 2 {
 		t.Skip("one CPU: no lanes")
 	}
+	lanesAlone(t)
 	defer func() { noLanes, forceLanes = false, false }()
 	names := append(testmodels.Zoo(), testmodels.Families()...)
 	withRegions := 0
@@ -139,6 +148,7 @@ func TestLanesDecide(t *testing.T) {
 	if parallel.Workers() < 2 {
 		t.Skip("one CPU: no lanes")
 	}
+	lanesAlone(t)
 	m, in := zooModel(t, "inception")
 	s, err := NewSession(m, Options{Threads: 2, Profile: true})
 	if err != nil {
@@ -245,6 +255,7 @@ func TestLanesError(t *testing.T) {
 	if parallel.Workers() < 2 {
 		t.Skip("one CPU: no lanes")
 	}
+	lanesAlone(t)
 	defer func() { forceLanes = false }()
 	forceLanes = true
 	md := graph.NewModel(graph.Opset{Domain: "", Version: 17})
@@ -288,6 +299,7 @@ func TestLanesPoolFlat(t *testing.T) {
 	if parallel.Workers() < 2 || parallel.ForcedSplit() != 0 {
 		t.Skip("needs 2 CPUs, and loops not forced to split (their seats' scratch varies the pool too)")
 	}
+	lanesAlone(t)
 	defer func() { forceLanes = false }()
 	forceLanes = true
 	for _, name := range []string{"inception", "yolo-silu", "yolov8"} {

@@ -58,6 +58,10 @@ type StepEvent struct {
 	// branch lane that ran it beside others (lanes.go): such steps
 	// overlap in time, so their sum can exceed the run's.
 	Lane int
+	// OneThread is set on a step run on one thread in a session of more:
+	// its thread trials found the step (or the whole run) faster so on
+	// this machine (stepthreads.go).
+	OneThread bool
 }
 
 // OpTypeTime is the time spent in the steps of one op type.
@@ -227,6 +231,9 @@ func (p *Profile) WriteTrace(w io.Writer) error {
 		if st.Shape != nil {
 			args["shape"] = ShapeString(st.Shape)
 		}
+		if e.OneThread {
+			args["threads"] = 1
+		}
 		evs = append(evs, traceEvent{Name: st.Name, Cat: st.OpType, Ph: "X", Ts: us(e.Start), Dur: us(e.Dur), Pid: 1, Tid: 1 + e.Lane, Args: args})
 	}
 	bw := bufio.NewWriter(w)
@@ -265,8 +272,8 @@ func (p *profiler) endRun(start runStart) {
 
 // step records step i, run from t0 to t1 in lane (see StepEvent), with its
 // outputs.
-func (p *profiler) step(i int, t0, t1 time.Time, lane int, outs []*graph.Tensor) {
-	p.events = append(p.events, StepEvent{Run: p.run, Step: i, Start: t0.Sub(p.epoch), Dur: t1.Sub(t0), Lane: lane})
+func (p *profiler) step(i int, t0, t1 time.Time, lane int, one bool, outs []*graph.Tensor) {
+	p.events = append(p.events, StepEvent{Run: p.run, Step: i, Start: t0.Sub(p.epoch), Dur: t1.Sub(t0), Lane: lane, OneThread: one})
 	if len(outs) > 0 && outs[0] != nil && !slices.Equal(p.steps[i].Shape, outs[0].Shape) {
 		p.steps[i].Shape = slices.Clone(outs[0].Shape)
 	}

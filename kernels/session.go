@@ -112,6 +112,10 @@ type Session struct {
 	laneSteps []laneStep
 	laneCtx   [2]Context
 	lanes     laneChoice
+
+	// The steps' choice between the session's threads and one
+	// (stepthreads.go).
+	threads threadChoice
 }
 
 // InputSpec is a graph input the caller must (or may) provide.
@@ -305,6 +309,9 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 	s.planConcats()
 	s.planViews()
 	s.planLanes()
+	if opts.Threads >= 2 && multiCPU() {
+		s.threads.phase = threadsWarm
+	}
 	for i := range s.laneCtx {
 		s.laneCtx[i].Threads, s.laneCtx[i].pool, s.laneCtx[i].lane = 1, pool, true
 	}
@@ -442,7 +449,10 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 	cr := &s.concats
 	cr.reset()
 	defer s.ctx.place.Store(nil)
-	lanes, t0 := s.regionAt != nil && s.lanes.useLanes(), time.Now()
+	s.threads.begin(len(s.steps))
+	settled := s.threads.settled() // the lanes' trials wait for the steps' choice
+	lanes := s.regionAt != nil && settled && s.lanes.useLanes()
+	t0 := time.Now()
 	for i := 0; i < len(s.steps); i++ {
 		if s.regionAt != nil && s.regionAt[i] != nil {
 			r := s.regionAt[i]
@@ -456,14 +466,16 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 			return nil, err
 		}
 	}
-	if s.regionAt != nil && !s.lanes.decided {
+	d := time.Since(t0)
+	s.threads.end(d)
+	if s.regionAt != nil && !s.lanes.decided && settled {
 		var saving time.Duration
 		for _, r := range s.regionAt {
 			if r != nil && r.cost != nil {
 				saving += r.saving()
 			}
 		}
-		s.lanes.record(lanes, time.Since(t0), saving)
+		s.lanes.record(lanes, d, saving)
 	}
 	res := make(map[string]*graph.Tensor, len(s.outputs))
 	var converted []unsafe.Pointer
@@ -499,7 +511,7 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 func (s *Session) runOne(i int, vals []*graph.Tensor, refs map[unsafe.Pointer]int, cr *concatRun) error {
 	st := &s.steps[i]
 	var t0 time.Time
-	if s.prof != nil {
+	if s.prof != nil || s.threads.timing {
 		t0 = time.Now()
 	}
 	placing := st.placeInto != nil || st.concat != nil
@@ -507,14 +519,22 @@ func (s *Session) runOne(i int, vals []*graph.Tensor, refs map[unsafe.Pointer]in
 		cr.offer(&s.ctx, st)
 	}
 	s.ctx.views, s.ctx.viewed = st.views, s.ctx.viewed[:0]
+	wide, one := s.ctx.Threads, s.threads.narrowAt(i)
+	if one {
+		s.ctx.Threads = 1
+	}
 	outs, err := s.runStep(st, vals, &s.ctx)
+	s.ctx.Threads = wide
+	if s.threads.timing {
+		s.threads.step(i, time.Since(t0))
+	}
 	s.ctx.views = nil
 	if err == nil && len(s.ctx.viewed) > 0 {
 		cr.aliasViews(s.ctx.viewed)
 	}
 	clear(s.ctx.viewed) // holds no caller's input past the run
 	if s.prof != nil {
-		s.prof.step(i, t0, time.Now(), 0, outs)
+		s.prof.step(i, t0, time.Now(), 0, one, outs)
 	}
 	if err != nil {
 		return err

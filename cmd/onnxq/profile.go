@@ -67,6 +67,24 @@ func (f *profileFlag) report(w io.Writer, p *kernels.Profile, times []time.Durat
 		// times overlap, so the steps can add up to more than the runs.
 		fmt.Fprintf(w, "  %.1f%% of the step time ran in branch lanes, beside other steps (tid 2 and 3 in the trace)\n", 100*float64(inLanes)/float64(max(steps, 1)))
 	}
+	// The session's thread trials may have kept steps on one thread (the
+	// machine handed their work to the other core slowly): say how many,
+	// in the last run, so a worker share of 0 is not a mystery.
+	last, one, inLast := -1, 0, 0
+	for _, e := range p.Events {
+		last = max(last, e.Run)
+	}
+	for _, e := range p.Events {
+		if e.Run == last && e.Lane == 0 {
+			inLast++
+			if e.OneThread {
+				one++
+			}
+		}
+	}
+	if one > 0 {
+		fmt.Fprintf(w, "  %d of %d steps ran on one thread in the last run: the session's thread trials timed them faster so on this machine (\"threads\": 1 in the trace)\n", one, inLast)
+	}
 	ops := p.ByOpType()
 	wOp := len("op type")
 	for _, o := range ops {

@@ -11,9 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/testdata"
+	"github.com/onnxq/onnxq/kernels"
 	"github.com/onnxq/onnxq/kernels/parallel"
 	"github.com/onnxq/onnxq/npy"
 )
@@ -266,6 +268,7 @@ func TestRunProfileParallelLoops(t *testing.T) {
 	}
 	model, in := ocrModelInput(t, t.TempDir(), "cls", 48, 192)
 	loops := regexp.MustCompile(`(?m)^  parallel loops: (\d+) a run; a worker took part in (\d+)% of them`)
+	oneThread := regexp.MustCompile(`(?m)^  (\d+) of (\d+) steps ran on one thread in the last run`)
 	timing := regexp.MustCompile(`(?m)^forward pass: median [0-9.]+ ms, min [0-9.]+ ms over 20 runs; peak RSS [0-9.]+ MiB(; a worker took part in (\d+)% of the parallel loops)?$`)
 	for _, threads := range []string{"1", "2"} {
 		code, _, errOut := runCLI("run", model, "--input", in, "--repeat", "20", "--threads", threads, "--profile", "--timing")
@@ -281,6 +284,13 @@ func TestRunProfileParallelLoops(t *testing.T) {
 			if m != nil || tm[1] != "" || strings.Contains(errOut, "parallel loops") {
 				t.Errorf("--threads 1 reports parallel loops:\n%s", errOut)
 			}
+			continue
+		}
+		if om := oneThread.FindStringSubmatch(errOut); om != nil && om[1] == om[2] {
+			// The session's thread trials kept every step on one thread
+			// (a machine whose two CPUs hand work over slowly): no loop
+			// offered work to the worker, and the report says why.
+			t.Logf("cls at 2 threads ran every step on one thread:\n%s", om[0])
 			continue
 		}
 		if tm[2] == "" {
@@ -339,5 +349,34 @@ func TestRunKeepSubnormals(t *testing.T) {
 				t.Errorf("keep-subnormals=%v: y[%d] = %g, want %g", keep, i, v, want)
 			}
 		}
+	}
+}
+
+// TestProfileReportOneThread: the report says how many steps of the last
+// run the session kept on one thread, and says nothing when none.
+func TestProfileReportOneThread(t *testing.T) {
+	steps := []kernels.ProfiledStep{{Name: "a", OpType: "Conv", Nodes: 1}, {Name: "b", OpType: "Relu", Nodes: 1}, {Name: "c", OpType: "Add", Nodes: 1}}
+	var events []kernels.StepEvent
+	for run := 0; run < 2; run++ {
+		for i := range steps {
+			// Run 0 kept none on one thread, run 1 two of three.
+			events = append(events, kernels.StepEvent{Run: run, Step: i, Dur: time.Millisecond, OneThread: run == 1 && i > 0})
+		}
+	}
+	p := &kernels.Profile{Steps: steps, Events: events, Runs: []kernels.RunTime{{Dur: 3 * time.Millisecond}, {Dur: 3 * time.Millisecond}}}
+	var b strings.Builder
+	if err := (&profileFlag{on: true}).report(&b, p, []time.Duration{3 * time.Millisecond, 3 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "  2 of 3 steps ran on one thread in the last run") {
+		t.Errorf("no one-thread line for 2 of 3 steps:\n%s", b.String())
+	}
+	p.Events = events[:3]
+	b.Reset()
+	if err := (&profileFlag{on: true}).report(&b, p, []time.Duration{3 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "one thread") {
+		t.Errorf("a one-thread line with no step on one thread:\n%s", b.String())
 	}
 }

@@ -1,0 +1,211 @@
+package kernels
+
+import (
+	"slices"
+	"time"
+
+	"github.com/onnxq/onnxq/kernels/parallel"
+)
+
+// Step threads: at two threads, a step whose work is small can lose more
+// to handing half of it to the other core (waking it, the join, the other
+// core's cache holding what the next step reads) than it gains. What that
+// costs depends on where the hypervisor has put the two virtual CPUs: on
+// the 2-vCPU VM the cross-core round trip moved between 80 and 500 ns from
+// minute to minute, and at 500 ns DenseNet's and Inception's 2-thread runs
+// were slower than their 1-thread runs (ShuffleNet's by 60%), while most
+// of their convolutions still gained. A threshold on the work cannot be
+// right in both states, so the session measures, step by step: its first
+// runs alternate between every step on one thread and every step on the
+// session's threads, each step timed, and a step that ran clearly faster
+// on one thread (median under threadWin of the other's) keeps one. Whole
+// runs then check the mix against every step wide and every step on one
+// thread, and the fastest is kept: in the mix, the steps beside a narrow
+// one leave their outputs in the other core's cache, which the step
+// trials did not see (ShuffleNet's mix ran 11% faster than all wide, all
+// on one thread 14% faster than the mix). The choice is made again every
+// threadRecheck runs, as the machine's state drifts. Every kernel gives
+// the same bits at any thread count, so the choice changes times only.
+
+// threadChoice is a session's choice, step by step, between the session's
+// threads and one.
+type threadChoice struct {
+	phase threadPhase
+	runs  int // runs made in this phase
+	// times holds each step's times in the step trials, [0] on one
+	// thread, [1] wide; check the whole runs of the check by mode.
+	times  [2][][]time.Duration
+	check  [3][]time.Duration
+	narrow []bool // the steps kept on one thread
+	// mode and timing are the current run's: how its steps take threads,
+	// and whether each step's time is recorded.
+	mode   threadMode
+	timing bool
+	chosen bool // a choice has been made (the lanes' trials wait for it)
+}
+
+type threadPhase int
+
+const (
+	threadsOff    threadPhase = iota // one thread, or one CPU: nothing to choose
+	threadsWarm                      // the first run, wide: new buffers fault in
+	threadsSteps                     // step trials, alternating narrow and wide
+	threadsCheck                     // whole runs, alternating the mix and wide
+	threadsChosen                    // the mix holds until the recheck
+)
+
+type threadMode int
+
+const (
+	modeWide   threadMode = iota // every step on the session's threads
+	modeNarrow                   // every step on one thread
+	modeMix                      // the steps in narrow on one thread
+)
+
+// threadTrials is how many runs each way time the steps, threadChecks how
+// many whole runs of each mode check the mix; threadWin is how much faster a
+// step must be on one thread to keep it, threadCheckWin how much faster
+// than all wide the mix or all on one thread must run; threadRecheck how many runs a
+// choice holds.
+const (
+	threadTrials   = 5
+	threadChecks   = 4
+	threadWin      = 0.9
+	threadCheckWin = 0.95
+	threadRecheck  = 500
+)
+
+// noStepThreads keeps every step on the session's threads, for the tests
+// and benchmarks that compare.
+var noStepThreads = false
+
+// begin sets the run's mode; steps is the session's step count.
+func (c *threadChoice) begin(steps int) {
+	c.timing = false
+	switch c.phase {
+	case threadsOff, threadsWarm:
+		c.mode = modeWide
+	case threadsSteps:
+		if c.times[0] == nil {
+			c.times = [2][][]time.Duration{make([][]time.Duration, steps), make([][]time.Duration, steps)}
+		}
+		c.mode, c.timing = modeNarrow, true
+		if c.runs%2 == 1 {
+			c.mode = modeWide
+		}
+	case threadsCheck:
+		c.mode = [3]threadMode{modeMix, modeWide, modeNarrow}[c.runs%3]
+	case threadsChosen:
+		c.mode = modeMix
+	}
+	if noStepThreads {
+		c.mode, c.timing = modeWide, false
+	}
+}
+
+// narrowAt tells whether step i runs on one thread in this run.
+func (c *threadChoice) narrowAt(i int) bool {
+	switch c.mode {
+	case modeNarrow:
+		return true
+	case modeMix:
+		return c.narrow[i]
+	}
+	return false
+}
+
+// step records step i's time in a step trial.
+func (c *threadChoice) step(i int, d time.Duration) {
+	w := 0
+	if c.mode == modeWide {
+		w = 1
+	}
+	c.times[w][i] = append(c.times[w][i], d)
+}
+
+// end records a whole run's time d and moves the phases on.
+func (c *threadChoice) end(d time.Duration) {
+	if noStepThreads {
+		return
+	}
+	c.runs++
+	switch c.phase {
+	case threadsWarm:
+		c.next(threadsSteps)
+	case threadsSteps:
+		if c.runs < 2*threadTrials {
+			return
+		}
+		c.pick()
+		if !slices.Contains(c.narrow, true) {
+			c.next(threadsChosen) // nothing to check: the mix is all wide
+			return
+		}
+		c.next(threadsCheck)
+	case threadsCheck:
+		c.check[c.mode] = append(c.check[c.mode], d)
+		if c.runs < 3*threadChecks {
+			return
+		}
+		mix, wide, one := medianDur(c.check[modeMix]), medianDur(c.check[modeWide]), medianDur(c.check[modeNarrow])
+		// Wide is the default: the others must win by a margin (a check
+		// the machine disturbed costs less that way).
+		switch {
+		case float64(one) < threadCheckWin*float64(wide) && one < mix:
+			for i := range c.narrow {
+				c.narrow[i] = true
+			}
+		case float64(mix) >= threadCheckWin*float64(wide):
+			clear(c.narrow)
+		}
+		c.check = [3][]time.Duration{}
+		c.next(threadsChosen)
+	case threadsChosen:
+		if c.runs >= threadRecheck {
+			c.next(threadsSteps)
+		}
+	}
+}
+
+func (c *threadChoice) next(p threadPhase) {
+	c.phase, c.runs = p, 0
+	c.chosen = c.chosen || p == threadsChosen
+}
+
+// settled tells whether the first choice has been made (or there is none
+// to make).
+func (c *threadChoice) settled() bool { return c.phase == threadsOff || c.chosen || noStepThreads }
+
+// pick keeps on one thread the steps that ran faster on one; a step not
+// timed both ways (it ran in a branch lane) keeps its last choice.
+func (c *threadChoice) pick() {
+	if c.narrow == nil {
+		c.narrow = make([]bool, len(c.times[0]))
+	}
+	for i := range c.narrow {
+		one, wide := c.times[0][i], c.times[1][i]
+		if len(one) > 0 && len(wide) > 0 {
+			c.narrow[i] = float64(medianDur(one)) < threadWin*float64(medianDur(wide))
+		}
+		c.times[0][i], c.times[1][i] = one[:0], wide[:0]
+	}
+}
+
+// settling is how many more runs the first choice takes at most.
+func (c *threadChoice) settling() int {
+	if c.settled() {
+		return 0
+	}
+	switch c.phase {
+	case threadsWarm:
+		return 1 + 2*threadTrials + 3*threadChecks
+	case threadsSteps:
+		return 2*threadTrials - c.runs + 3*threadChecks
+	case threadsCheck:
+		return 3*threadChecks - c.runs
+	}
+	return 0
+}
+
+// multiCPU tells whether the pool has a second worker to hand work to.
+func multiCPU() bool { return parallel.Workers() >= 2 }

@@ -1,0 +1,200 @@
+package kernels
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/onnxq/onnxq/kernels/parallel"
+	"github.com/onnxq/onnxq/testmodels"
+)
+
+// TestThreadChoicePhases plays made-up times through the choice (so the
+// test does not depend on the machine): three steps, the first faster on
+// one thread, the second faster wide, the third the same either way; the
+// check's whole runs then decide between the mix, all wide and all on one
+// thread; after threadRecheck runs the trials start again.
+func TestThreadChoicePhases(t *testing.T) {
+	us := func(v int) time.Duration { return time.Duration(v) * time.Microsecond }
+	// stepTimes[mode][step]: the first step 10 us on one thread, 20 wide.
+	stepTimes := map[threadMode][]time.Duration{
+		modeNarrow: {us(10), us(50), us(30)},
+		modeWide:   {us(20), us(30), us(30)},
+	}
+	for _, tc := range []struct {
+		name   string
+		runs   map[threadMode]time.Duration // whole runs in the check
+		narrow []bool
+	}{
+		{"mix fastest", map[threadMode]time.Duration{modeMix: us(60), modeWide: us(80), modeNarrow: us(90)}, []bool{true, false, false}},
+		{"wide fastest", map[threadMode]time.Duration{modeMix: us(85), modeWide: us(80), modeNarrow: us(90)}, []bool{false, false, false}},
+		{"one thread fastest", map[threadMode]time.Duration{modeMix: us(85), modeWide: us(80), modeNarrow: us(70)}, []bool{true, true, true}},
+	} {
+		c := threadChoice{phase: threadsWarm}
+		if n := c.settling(); n != 1+2*threadTrials+3*threadChecks {
+			t.Errorf("%s: settling %d at the start, want %d", tc.name, n, 1+2*threadTrials+3*threadChecks)
+		}
+		runs, seen := 0, map[threadMode]int{}
+		for !c.chosen && runs < 100 {
+			c.begin(3)
+			seen[c.mode]++
+			if c.timing {
+				for i := 0; i < 3; i++ {
+					if c.narrowAt(i) != (c.mode == modeNarrow) {
+						t.Fatalf("%s: step %d narrow %v in mode %d", tc.name, i, c.narrowAt(i), c.mode)
+					}
+					c.step(i, stepTimes[c.mode][i])
+				}
+			}
+			c.end(tc.runs[c.mode])
+			runs++
+		}
+		if want := 1 + 2*threadTrials + 3*threadChecks; runs != want {
+			t.Errorf("%s: chosen after %d runs, want %d", tc.name, runs, want)
+		}
+		if !slices.Equal(c.narrow, tc.narrow) {
+			t.Errorf("%s: narrow %v, want %v", tc.name, c.narrow, tc.narrow)
+		}
+		if seen[modeMix] != threadChecks || seen[modeNarrow] != threadTrials+threadChecks {
+			t.Errorf("%s: runs by mode %v", tc.name, seen)
+		}
+		if c.settling() != 0 || !c.settled() {
+			t.Errorf("%s: settling %d after the choice", tc.name, c.settling())
+		}
+		for r := 0; r < threadRecheck; r++ {
+			c.begin(3)
+			if c.mode != modeMix || c.timing {
+				t.Fatalf("%s: run %d after the choice in mode %d, timing %v", tc.name, r, c.mode, c.timing)
+			}
+			c.end(us(50))
+		}
+		if c.phase != threadsSteps {
+			t.Errorf("%s: phase %d after %d runs, want the step trials again", tc.name, c.phase, threadRecheck)
+		}
+	}
+	// A mix with no step on one thread is all wide: no check.
+	c := threadChoice{phase: threadsWarm}
+	runs := 0
+	for !c.chosen {
+		c.begin(2)
+		if c.timing {
+			c.step(0, us(10))
+			c.step(1, us(10))
+		}
+		c.end(us(20))
+		runs++
+	}
+	if runs != 1+2*threadTrials || slices.Contains(c.narrow, true) {
+		t.Errorf("steps alike both ways: chosen after %d runs (want %d), narrow %v", runs, 1+2*threadTrials, c.narrow)
+	}
+}
+
+// TestStepThreadsSameBits runs every zoo and family model at 2 threads
+// through the steps' thread trials and past them: each run's outputs
+// carry the same bits as a 1-thread session's (whatever mode a run took),
+// and the buffer pool holds still once the choice is made.
+func TestStepThreadsSameBits(t *testing.T) {
+	if parallel.Workers() < 2 {
+		t.Skip("one CPU: nothing to choose")
+	}
+	settle := 1 + 2*threadTrials + 3*threadChecks
+	for _, name := range append(testmodels.Zoo(), testmodels.Families()...) {
+		m, in := zooModel(t, name)
+		one, err := NewSession(m, Options{Threads: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := one.Run(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string][]float32{}
+		for k, v := range res {
+			want[k] = slices.Clone(v.Float32s())
+		}
+		s, err := NewSession(m, Options{Threads: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !s.threads.settled() && s.Settling() < settle {
+			t.Errorf("%s: Settling %d before the first run, want at least %d", name, s.Settling(), settle)
+		}
+		// The pool is compared from the first run after every trial (the
+		// lanes' come after the steps') to 15 runs later.
+		var pool int
+		last := -1
+		for r := 1; r <= 80 && r != last; r++ {
+			if last < 0 && s.Settling() == 0 {
+				last = r + 15
+			}
+			res, err := s.Run(in)
+			if err != nil {
+				t.Fatalf("%s run %d: %v", name, r, err)
+			}
+			for k, v := range res {
+				if !slices.Equal(v.Float32s(), want[k]) {
+					t.Fatalf("%s run %d (mode %d): output %s differs from 1 thread's", name, r, s.threads.mode, k)
+				}
+			}
+			s.Recycle(res)
+			if _, b := s.ctx.pool.idle(); r == last-15 {
+				pool = b
+			} else if r == last-1 && float64(b) > 1.1*float64(pool) && parallel.ForcedSplit() == 0 {
+				t.Errorf("%s: the pool grew from %d to %d bytes after the trials", name, pool, b)
+			}
+		}
+		if !s.threads.settled() || last < 0 {
+			t.Errorf("%s: trials not over after 80 runs (settled %v)", name, s.threads.settled())
+		}
+		n := 0
+		for _, b := range s.threads.narrow {
+			if b {
+				n++
+			}
+		}
+		t.Logf("%-14s %3d of %3d steps on one thread", name, n, len(s.steps))
+	}
+}
+
+// TestStepThreadsProfile: a step kept on one thread says so in the
+// profile and in the trace; the others do not.
+func TestStepThreadsProfile(t *testing.T) {
+	if parallel.Workers() < 2 {
+		t.Skip("one CPU: nothing to choose")
+	}
+	noLanes = true
+	defer func() { noLanes = false }()
+	m, in := zooModel(t, "resnet20")
+	s, err := NewSession(m, Options{Threads: 2, Profile: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The choice as if made: every other step on one thread.
+	s.threads.phase, s.threads.chosen = threadsChosen, true
+	s.threads.narrow = make([]bool, len(s.steps))
+	for i := range s.threads.narrow {
+		s.threads.narrow[i] = i%2 == 0
+	}
+	res, err := s.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Recycle(res)
+	p := s.Profile()
+	if len(p.Events) != len(s.steps) {
+		t.Fatalf("%d events for %d steps", len(p.Events), len(s.steps))
+	}
+	for _, e := range p.Events {
+		if e.OneThread != (e.Step%2 == 0) {
+			t.Errorf("step %d: OneThread %v", e.Step, e.OneThread)
+		}
+	}
+	var buf strings.Builder
+	if err := p.WriteTrace(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Count(buf.String(), `"threads":1`), (len(s.steps)+1)/2; got != want {
+		t.Errorf("the trace marks %d events on one thread, want %d", got, want)
+	}
+}
