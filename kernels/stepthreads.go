@@ -62,13 +62,15 @@ const (
 	modeMix                      // the steps in narrow on one thread
 )
 
-// threadTrials is how many runs each way time the steps, threadChecks how
+// threadTrials is how many runs each way time the steps (threadEarly
+// before the trials may stop with nothing to gain), threadChecks how
 // many whole runs of each mode check the mix; threadWin is how much faster a
 // step must be on one thread to keep it, threadCheckWin how much faster
 // than all wide the mix or all on one thread must run; threadRecheck how many runs a
 // choice holds.
 const (
 	threadTrials   = 5
+	threadEarly    = 2
 	threadChecks   = 4
 	threadWin      = 0.9
 	threadCheckWin = 0.95
@@ -133,9 +135,18 @@ func (c *threadChoice) end(d time.Duration) {
 	case threadsWarm:
 		c.next(threadsSteps)
 	case threadsSteps:
+		c.check[c.mode] = append(c.check[c.mode], d)
+		if c.runs == 2*threadEarly && c.plainlyWide() {
+			c.pick()
+			clear(c.narrow)
+			c.check = [3][]time.Duration{}
+			c.next(threadsChosen)
+			return
+		}
 		if c.runs < 2*threadTrials {
 			return
 		}
+		c.check = [3][]time.Duration{}
 		c.pick()
 		if !slices.Contains(c.narrow, true) {
 			c.next(threadsChosen) // nothing to check: the mix is all wide
@@ -175,6 +186,26 @@ func (c *threadChoice) next(p threadPhase) {
 // settled tells whether the first choice has been made (or there is none
 // to make).
 func (c *threadChoice) settled() bool { return c.phase == threadsOff || c.chosen || noStepThreads }
+
+// plainlyWide tells, after threadEarly runs each way, that the trials
+// could find nothing: the runs on one thread were no faster than the wide
+// ones, and what the steps faster on one thread could save (each its best
+// time each way) is under what the check asks of a mix. A session of a
+// convolution network on a machine whose cores hand work over well is
+// then done after 5 runs, not 23.
+func (c *threadChoice) plainlyWide() bool {
+	wide := medianDur(c.check[modeWide])
+	if medianDur(c.check[modeNarrow]) < wide {
+		return false
+	}
+	var saving time.Duration
+	for i := range c.times[0] {
+		if one, w := c.times[0][i], c.times[1][i]; len(one) > 0 && len(w) > 0 {
+			saving += max(0, slices.Min(w)-slices.Min(one))
+		}
+	}
+	return float64(saving) < (1-threadCheckWin)*float64(wide)
+}
 
 // pick keeps on one thread the steps that ran faster on one; a step not
 // timed both ways (it ran in a branch lane) keeps its last choice.

@@ -73,20 +73,37 @@ func TestThreadChoicePhases(t *testing.T) {
 			t.Errorf("%s: phase %d after %d runs, want the step trials again", tc.name, c.phase, threadRecheck)
 		}
 	}
-	// A mix with no step on one thread is all wide: no check.
-	c := threadChoice{phase: threadsWarm}
-	runs := 0
-	for !c.chosen {
-		c.begin(2)
-		if c.timing {
-			c.step(0, us(10))
-			c.step(1, us(10))
+	// play runs a choice of two steps, each 10 us either way, the whole
+	// runs on one thread taking narrowRun, the others 20 us; it returns
+	// how many runs the choice took.
+	play := func(narrowRun time.Duration) (*threadChoice, int) {
+		c := &threadChoice{phase: threadsWarm}
+		runs := 0
+		for !c.chosen && runs < 100 {
+			c.begin(2)
+			if c.timing {
+				c.step(0, us(10))
+				c.step(1, us(10))
+			}
+			if c.mode == modeNarrow {
+				c.end(narrowRun)
+			} else {
+				c.end(us(20))
+			}
+			runs++
 		}
-		c.end(us(20))
-		runs++
+		return c, runs
 	}
-	if runs != 1+2*threadTrials || slices.Contains(c.narrow, true) {
-		t.Errorf("steps alike both ways: chosen after %d runs (want %d), narrow %v", runs, 1+2*threadTrials, c.narrow)
+	// Steps alike both ways and runs on one thread no faster: nothing to
+	// gain, decided after threadEarly runs each way.
+	if c, runs := play(us(20)); runs != 1+2*threadEarly || slices.Contains(c.narrow, true) || len(c.narrow) != 2 {
+		t.Errorf("steps alike both ways: chosen after %d runs (want %d), narrow %v", runs, 1+2*threadEarly, c.narrow)
+	}
+	// The same steps, but runs on one thread faster: the trials go on;
+	// with no step faster on one thread, the mix is all wide and needs
+	// no check.
+	if c, runs := play(us(15)); runs != 1+2*threadTrials || slices.Contains(c.narrow, true) {
+		t.Errorf("runs faster on one thread: chosen after %d runs (want %d), narrow %v", runs, 1+2*threadTrials, c.narrow)
 	}
 }
 
