@@ -419,6 +419,22 @@ func (p *pool) loop(w *worker) {
 	}
 }
 
+// Warm wakes the parked workers that a loop of this many threads would
+// take, without waiting for them: a caller about to run parallel loops
+// after a pause (a forward pass after the caller's own work between
+// passes) calls it first, so that the worker's wake-up (tens of
+// microseconds on a VM) overlaps what the caller does before its first
+// loop instead of delaying that loop. A woken worker spins for spinFor,
+// then parks again if no loop came.
+func Warm(threads int) {
+	p := get()
+	for _, w := range p.workers[:min(max(threads-1, 0), len(p.workers))] {
+		if w.parked.Load() && w.parked.CompareAndSwap(true, false) {
+			w.wake <- struct{}{}
+		}
+	}
+}
+
 // Split is how many threads to use for work units of work when each thread
 // should get at least minWork of them: at most threads, at least 1.
 func Split(threads, work, minWork int) int {

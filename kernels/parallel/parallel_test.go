@@ -60,6 +60,44 @@ func TestForAfterWorkersPark(t *testing.T) {
 	}
 }
 
+// Warm wakes a parked worker without waiting for it, only as many as the
+// thread count would take, and the next loop still completes.
+func TestWarmWakesParked(t *testing.T) {
+	if Workers() < 2 {
+		t.Skip("one core: no worker to wake")
+	}
+	p := get()
+	w := p.workers[0]
+	parkedBy := func(d time.Duration) bool {
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Microsecond) {
+			if w.parked.Load() {
+				return true
+			}
+		}
+		return w.parked.Load()
+	}
+	if !parkedBy(20 * spinFor) {
+		t.Fatal("the worker did not park")
+	}
+	Warm(1) // one thread: no worker to wake
+	if !w.parked.Load() {
+		t.Error("Warm(1) woke a worker")
+	}
+	Warm(2)
+	if w.parked.Load() {
+		t.Error("Warm(2) left the worker parked")
+	}
+	var sum atomic.Int64
+	For(2, 100, func(i int) { sum.Add(int64(i)) })
+	if s := sum.Load(); s != 4950 {
+		t.Fatalf("sum %d, want 4950", s)
+	}
+	// Woken, it spins for spinFor, then parks again.
+	if !parkedBy(20 * spinFor) {
+		t.Error("the worker did not park again after Warm")
+	}
+}
+
 // When the work is spread, more than one goroutine takes part (on a machine
 // with more than one core).
 func TestForUsesWorkers(t *testing.T) {
