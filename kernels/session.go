@@ -310,7 +310,7 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 	s.planConcats()
 	s.planViews()
 	s.planLanes()
-	if opts.Threads >= 2 && multiCPU() {
+	if opts.Threads >= 2 && parallel.Workers() >= 2 {
 		s.threads.phase = threadsWarm
 	}
 	for i := range s.laneCtx {

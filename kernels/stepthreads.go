@@ -3,8 +3,6 @@ package kernels
 import (
 	"slices"
 	"time"
-
-	"github.com/onnxq/onnxq/kernels/parallel"
 )
 
 // Step threads: at two threads, a step whose work is small can lose more
@@ -33,7 +31,8 @@ type threadChoice struct {
 	phase threadPhase
 	runs  int // runs made in this phase
 	// times holds each step's times in the step trials, [0] on one
-	// thread, [1] wide; check the whole runs of the check by mode.
+	// thread, [1] wide; check the whole runs' times by mode, in the step
+	// trials (for their early stop) and in the check.
 	times  [2][][]time.Duration
 	check  [3][]time.Duration
 	narrow []bool // the steps kept on one thread
@@ -237,6 +236,3 @@ func (c *threadChoice) settling() int {
 	}
 	return 0
 }
-
-// multiCPU tells whether the pool has a second worker to hand work to.
-func multiCPU() bool { return parallel.Workers() >= 2 }
