@@ -477,9 +477,9 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 	d := time.Since(t0)
 	s.threads.end(d)
 	if s.regionAt != nil && !s.lanes.decided && settled {
-		var saving time.Duration
+		var saving time.Duration // only the costing run's is read
 		for _, r := range s.regionAt {
-			if r != nil && r.cost != nil {
+			if r != nil && r.cost != nil && !s.lanes.costed {
 				saving += r.saving()
 			}
 		}

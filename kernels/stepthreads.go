@@ -30,9 +30,9 @@ import (
 type threadChoice struct {
 	phase threadPhase
 	runs  int // runs made in this phase
-	// times holds each step's times in the step trials, [0] on one
-	// thread, [1] wide; check the whole runs' times by mode, in the step
-	// trials (for their early stop) and in the check.
+	// times holds each step's times in the step trials, by mode (wide,
+	// narrow); check the whole runs' times by mode, in the step trials
+	// (for their early stop) and in the check.
 	times  [2][][]time.Duration
 	check  [3][]time.Duration
 	narrow []bool // the steps kept on one thread
@@ -87,7 +87,7 @@ func (c *threadChoice) begin(steps int) {
 	case threadsOff, threadsWarm:
 		c.mode = modeWide
 	case threadsSteps:
-		if c.times[0] == nil {
+		if c.times[modeWide] == nil {
 			c.times = [2][][]time.Duration{make([][]time.Duration, steps), make([][]time.Duration, steps)}
 		}
 		c.mode, c.timing = modeNarrow, true
@@ -115,13 +115,9 @@ func (c *threadChoice) narrowAt(i int) bool {
 	return false
 }
 
-// step records step i's time in a step trial.
+// step records step i's time in a step trial (wide or narrow).
 func (c *threadChoice) step(i int, d time.Duration) {
-	w := 0
-	if c.mode == modeWide {
-		w = 1
-	}
-	c.times[w][i] = append(c.times[w][i], d)
+	c.times[c.mode][i] = append(c.times[c.mode][i], d)
 }
 
 // end records a whole run's time d and moves the phases on.
@@ -136,16 +132,14 @@ func (c *threadChoice) end(d time.Duration) {
 	case threadsSteps:
 		c.check[c.mode] = append(c.check[c.mode], d)
 		if c.runs == 2*threadEarly && c.plainlyWide() {
-			c.pick()
+			c.pick() // for the times it clears: the choice is all wide
 			clear(c.narrow)
-			c.check = [3][]time.Duration{}
 			c.next(threadsChosen)
 			return
 		}
 		if c.runs < 2*threadTrials {
 			return
 		}
-		c.check = [3][]time.Duration{}
 		c.pick()
 		if !slices.Contains(c.narrow, true) {
 			c.next(threadsChosen) // nothing to check: the mix is all wide
@@ -168,7 +162,6 @@ func (c *threadChoice) end(d time.Duration) {
 		case float64(mix) >= threadCheckWin*float64(wide):
 			clear(c.narrow)
 		}
-		c.check = [3][]time.Duration{}
 		c.next(threadsChosen)
 	case threadsChosen:
 		if c.runs >= threadRecheck {
@@ -177,9 +170,11 @@ func (c *threadChoice) end(d time.Duration) {
 	}
 }
 
+// next starts phase p; the whole runs' times are the last phase's only.
 func (c *threadChoice) next(p threadPhase) {
 	c.phase, c.runs = p, 0
 	c.chosen = c.chosen || p == threadsChosen
+	c.check = [3][]time.Duration{}
 }
 
 // settled tells whether the first choice has been made (or there is none
@@ -198,8 +193,8 @@ func (c *threadChoice) plainlyWide() bool {
 		return false
 	}
 	var saving time.Duration
-	for i := range c.times[0] {
-		if one, w := c.times[0][i], c.times[1][i]; len(one) > 0 && len(w) > 0 {
+	for i := range c.times[modeNarrow] {
+		if one, w := c.times[modeNarrow][i], c.times[modeWide][i]; len(one) > 0 && len(w) > 0 {
 			saving += max(0, slices.Min(w)-slices.Min(one))
 		}
 	}
@@ -210,14 +205,14 @@ func (c *threadChoice) plainlyWide() bool {
 // timed both ways (it ran in a branch lane) keeps its last choice.
 func (c *threadChoice) pick() {
 	if c.narrow == nil {
-		c.narrow = make([]bool, len(c.times[0]))
+		c.narrow = make([]bool, len(c.times[modeNarrow]))
 	}
 	for i := range c.narrow {
-		one, wide := c.times[0][i], c.times[1][i]
+		one, wide := c.times[modeNarrow][i], c.times[modeWide][i]
 		if len(one) > 0 && len(wide) > 0 {
 			c.narrow[i] = float64(medianDur(one)) < threadWin*float64(medianDur(wide))
 		}
-		c.times[0][i], c.times[1][i] = one[:0], wide[:0]
+		c.times[modeNarrow][i], c.times[modeWide][i] = one[:0], wide[:0]
 	}
 }
 
