@@ -298,7 +298,7 @@ func TestHalfRunsReuseBuffers(t *testing.T) {
 					made3 = s.ctx.pool.made
 				}
 			}
-			if made := s.ctx.pool.made; made != made3 {
+			if made := s.ctx.pool.made; made != made3 && !splitForced() {
 				t.Errorf("%s %v: the pool allocated %d buffers by run 3, %d by run 12", name, dt, made3, made)
 			}
 		}

@@ -292,8 +292,8 @@ func TestLanesError(t *testing.T) {
 }
 
 // TestLanesPoolFlat: lanes take and give back buffers in an order that
-// changes from run to run; the buffer pool must still stop growing after
-// the first runs (taking the most recently freed buffer of larger classes,
+// changes from run to run; the buffer pool must still stop making buffers
+// after the first runs (taking the most recently freed buffer of larger classes,
 // YOLO-SiLU's pool had grown from 17.5 to 20.5 MB over its first 8 runs).
 func TestLanesPoolFlat(t *testing.T) {
 	if parallel.Workers() < 2 || parallel.ForcedSplit() != 0 {
@@ -308,7 +308,10 @@ func TestLanesPoolFlat(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var at12 int
+		// Counted in buffers made, not bytes: a rare order of the lanes'
+		// gets needs one more buffer now and then (yolov8: one of 320 KiB
+		// at run 93), which a buffer held per run is not.
+		var at12, made12 int
 		for r := 1; r <= 24; r++ {
 			res, err := s.Run(in)
 			if err != nil {
@@ -318,11 +321,12 @@ func TestLanesPoolFlat(t *testing.T) {
 			_, b := s.ctx.pool.idle()
 			switch r {
 			case 12:
-				at12 = b
+				at12, made12 = b, s.ctx.pool.made
 			case 24:
-				t.Logf("%s: pool %d bytes after 12 runs, %d after 24", name, at12, b)
-				if float64(b) > 1.1*float64(at12) {
-					t.Errorf("%s: the pool grew from %d to %d bytes between runs 12 and 24", name, at12, b)
+				n := s.ctx.pool.made - made12
+				t.Logf("%s: pool %d bytes after 12 runs, %d after 24 (%d buffers made between)", name, at12, b, n)
+				if n > 2 {
+					t.Errorf("%s: the pool made %d buffers between runs 12 and 24 (%d -> %d bytes)", name, n, at12, b)
 				}
 			}
 		}

@@ -66,3 +66,11 @@ func parallelMatchesOne(t *testing.T, name string, account bool) {
 		}
 	}
 }
+
+// splitForced tells the tests that count a run's buffers or allocations
+// that ONNXQ_FORCE_SPLIT (or ForceSplit) splits every loop: its chunks then
+// run on goroutines even at one thread, take scratch from the pool in an
+// order that changes from run to run (a rare order needs one more buffer),
+// and allocate for the hand-offs, so only the default split's counts are
+// checked.
+func splitForced() bool { return parallel.ForcedSplit() != 0 }

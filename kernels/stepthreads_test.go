@@ -110,7 +110,8 @@ func TestThreadChoicePhases(t *testing.T) {
 // TestStepThreadsSameBits runs every zoo and family model at 2 threads
 // through the steps' thread trials and past them: each run's outputs
 // carry the same bits as a 1-thread session's (whatever mode a run took),
-// and the buffer pool holds still once the choice is made.
+// and the buffer pool makes no buffer run after run once the choice is
+// made.
 func TestStepThreadsSameBits(t *testing.T) {
 	if parallel.Workers() < 2 {
 		t.Skip("one CPU: nothing to choose")
@@ -137,9 +138,13 @@ func TestStepThreadsSameBits(t *testing.T) {
 		if !s.threads.settled() && s.Settling() < settle {
 			t.Errorf("%s: Settling %d before the first run, want at least %d", name, s.Settling(), settle)
 		}
-		// The pool is compared from the first run after every trial (the
-		// lanes' come after the steps') to 15 runs later.
-		var pool int
+		// The pool is watched from the first run after every trial (the
+		// lanes' come after the steps') to 15 runs later. Not its bytes: two
+		// threads take and give back the chunks' scratch in an order that
+		// changes from run to run, and a rare order needs one more buffer
+		// (mobilenetv3: one of 320 KiB, 1.7 -> 2.0 MB, at run 5, 7 or 11 of
+		// runs all wide). A buffer held per run would be made every run.
+		var made int
 		last := -1
 		for r := 1; r <= 80 && r != last; r++ {
 			if last < 0 && s.Settling() == 0 {
@@ -155,10 +160,10 @@ func TestStepThreadsSameBits(t *testing.T) {
 				}
 			}
 			s.Recycle(res)
-			if _, b := s.ctx.pool.idle(); r == last-15 {
-				pool = b
-			} else if r == last-1 && float64(b) > 1.1*float64(pool) && parallel.ForcedSplit() == 0 {
-				t.Errorf("%s: the pool grew from %d to %d bytes after the trials", name, pool, b)
+			if r == last-15 {
+				made = s.ctx.pool.made
+			} else if n := s.ctx.pool.made - made; r == last-1 && n > 2 {
+				t.Errorf("%s: the pool made %d buffers in the 14 runs after the trials", name, n)
 			}
 		}
 		if !s.threads.settled() || last < 0 {

@@ -455,6 +455,7 @@ func Split(threads, work, minWork int) int {
 var fromEnv = sync.OnceFunc(func() {
 	if v := os.Getenv("ONNXQ_FORCE_SPLIT"); v != "" {
 		if n, err := strconv.Atoi(v); err == nil && n >= 1 {
+			envForced = n
 			forced.Store(int64(n))
 		} else {
 			fmt.Fprintf(os.Stderr, "onnxq: ignoring ONNXQ_FORCE_SPLIT=%q: want a thread count >= 1\n", v)
@@ -462,11 +463,19 @@ var fromEnv = sync.OnceFunc(func() {
 	}
 })
 
-// ForceSplit, for tests, makes Split ignore minWork and answer threads
-// (threads <= 0 restores the default), so that small test inputs take the
-// same parallel paths as large models.
+// envForced is ONNXQ_FORCE_SPLIT's thread count (0: unset).
+var envForced int
+
+// ForceSplit, for tests, makes Split ignore minWork and answer threads, so
+// that small test inputs take the same parallel paths as large models.
+// threads <= 0 restores the default: ONNXQ_FORCE_SPLIT's count when set
+// (a test that forces a split for a while and then restores must not turn
+// the variable off for the tests after it), else none.
 func ForceSplit(threads int) {
 	fromEnv() // so that a later first Split does not override this
+	if threads <= 0 {
+		threads = envForced
+	}
 	forced.Store(int64(threads))
 }
 

@@ -211,8 +211,9 @@ func TestForPanic(t *testing.T) {
 }
 
 func TestSplit(t *testing.T) {
-	defer ForceSplit(int(forced.Load()))
-	ForceSplit(0)
+	fromEnv()
+	defer forced.Store(forced.Load())
+	forced.Store(0) // unforced, whatever ONNXQ_FORCE_SPLIT says
 	cases := []struct{ threads, work, minWork, want int }{
 		{2, 100, 10, 2}, {2, 15, 10, 1}, {4, 25, 10, 2}, {2, 0, 10, 1}, {0, 100, 1, 1},
 	}
@@ -224,6 +225,16 @@ func TestSplit(t *testing.T) {
 	ForceSplit(3)
 	if got := Split(2, 15, 10); got != 3 {
 		t.Errorf("forced: Split(2, 15, 10) = %d, want 3", got)
+	}
+	// ForceSplit(0) goes back to ONNXQ_FORCE_SPLIT's count, not to none: a
+	// test that forces a split for a while leaves the variable's in force.
+	defer func(e int) { envForced = e }(envForced)
+	for _, env := range []int{0, 5} {
+		envForced = env
+		ForceSplit(0)
+		if got, want := Split(2, 15, 10), []int{1, 5}[env/5]; got != want || ForcedSplit() != env {
+			t.Errorf("ONNXQ_FORCE_SPLIT=%d, ForceSplit(3), ForceSplit(0): Split(2, 15, 10) = %d, want %d (ForcedSplit %d)", env, got, want, ForcedSplit())
+		}
 	}
 }
 
