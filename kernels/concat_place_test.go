@@ -187,7 +187,7 @@ func TestConcatInPlaceSameOutputs(t *testing.T) {
 					made0 = -1
 				case made0 < 0:
 					made0 = made
-				case made > made0:
+				case made > made0 && !splitForced():
 					t.Errorf("run %d: the pool has allocated %d buffers, %d after the shape's third run", run, made, made0)
 				}
 			}

@@ -341,7 +341,7 @@ func TestControlFlowAllocatesNothingPerRun(t *testing.T) {
 				s.Recycle(out)
 				after = append(after, made())
 			}
-			if after[3] != after[11] {
+			if after[3] != after[11] && !splitForced() {
 				t.Fatalf("pool allocations per run keep growing: %v", after)
 			}
 		})

@@ -358,7 +358,7 @@ func TestSharedPoolAcrossSessions(t *testing.T) {
 	if made == 0 {
 		t.Fatal("the sessions did not take their buffers from Options.Pool")
 	}
-	if shared.p.made != made {
+	if shared.p.made != made && !splitForced() {
 		t.Errorf("the shared pool made %d buffers after the first round (%d in it)", shared.p.made-made, made)
 	}
 	if sep := own[0].ctx.pool.made + own[1].ctx.pool.made; made >= sep {
