@@ -142,7 +142,7 @@ func TestStepThreadsSameBits(t *testing.T) {
 		// lanes' come after the steps') to 15 runs later. Not its bytes: two
 		// threads take and give back the chunks' scratch in an order that
 		// changes from run to run, and a rare order needs one more buffer
-		// (mobilenetv3: one of 320 KiB, 1.7 -> 2.0 MB, at run 5, 7 or 11 of
+		// (mobilenetv3: one of 320 KiB, 1.7 -> 2.0 MB, at run 3, 5 or 11 of
 		// runs all wide). A buffer held per run would be made every run.
 		var made int
 		last := -1
