@@ -296,7 +296,7 @@ func TestLanesError(t *testing.T) {
 // after the first runs (taking the most recently freed buffer of larger classes,
 // YOLO-SiLU's pool had grown from 17.5 to 20.5 MB over its first 8 runs).
 func TestLanesPoolFlat(t *testing.T) {
-	if parallel.Workers() < 2 || parallel.ForcedSplit() != 0 {
+	if parallel.Workers() < 2 || splitForced() {
 		t.Skip("needs 2 CPUs, and loops not forced to split (their seats' scratch varies the pool too)")
 	}
 	lanesAlone(t)
