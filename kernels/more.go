@@ -234,7 +234,11 @@ func newCumSum(ni *NodeInfo) (Kernel, error) {
 				}
 				return one(out), nil
 			}
-			acc := make([]float64, inner)
+			// The running row from the pool: a fresh one each run was the
+			// op's garbage.
+			accT := ctx.Empty(graph.Double, []int{inner})
+			defer recycleTemp(ctx, accT)
+			acc := graph.Elems[float64](accT)
 			for o := 0; o < outer; o++ {
 				clear(acc)
 				for step := 0; step < dim; step++ {

@@ -68,3 +68,55 @@ widenadd_loop:
 widenadd_done:
 	VZEROUPPER
 	RET
+
+// func accRowAVX512(acc *float64, x, dst *float32, n int, exclusive bool)
+// accRowAVX2's operations on sixteen lanes a step (two vectors of eight
+// float64), n a multiple of 16: the same bits.
+TEXT ·accRowAVX512(SB), NOSPLIT, $0-33
+	MOVQ acc+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ dst+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVBLZX exclusive+32(FP), AX
+	SHRQ $4, CX
+	JEQ accrow512_done
+	TESTQ AX, AX
+	JNE accrow512_excl
+accrow512_incl:
+	VCVTPS2PD (SI), Z0
+	VCVTPS2PD 32(SI), Z1
+	VADDPD (DI), Z0, Z0
+	VADDPD 64(DI), Z1, Z1
+	VMOVUPD Z0, (DI)
+	VMOVUPD Z1, 64(DI)
+	VCVTPD2PS Z0, Y2
+	VCVTPD2PS Z1, Y3
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ $128, DI
+	ADDQ $64, SI
+	ADDQ $64, DX
+	DECQ CX
+	JNE accrow512_incl
+	JMP accrow512_done
+accrow512_excl:
+	VMOVUPD (DI), Z2
+	VMOVUPD 64(DI), Z3
+	VCVTPD2PS Z2, Y4
+	VCVTPD2PS Z3, Y5
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	VCVTPS2PD (SI), Z0
+	VCVTPS2PD 32(SI), Z1
+	VADDPD Z2, Z0, Z0
+	VADDPD Z3, Z1, Z1
+	VMOVUPD Z0, (DI)
+	VMOVUPD Z1, 64(DI)
+	ADDQ $128, DI
+	ADDQ $64, SI
+	ADDQ $64, DX
+	DECQ CX
+	JNE accrow512_excl
+accrow512_done:
+	VZEROUPPER
+	RET

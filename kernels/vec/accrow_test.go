@@ -15,7 +15,7 @@ func TestAccRow(t *testing.T) {
 	defer func() { useSIMD = saved }()
 	r := rand.New(rand.NewPCG(41, 42))
 	special := []float32{math.Float32frombits(0x7fc00001), math.Float32frombits(0xffc00002), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.Copysign(0, -1)), 3e38}
-	for n := 0; n < 23; n++ {
+	for n := 0; n < 48; n++ {
 		for _, exclusive := range []bool{false, true} {
 			rows := make([][]float32, 5)
 			for k := range rows {
