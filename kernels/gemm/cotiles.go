@@ -24,6 +24,10 @@ const (
 	CoTileFloats = coTileMax * 32
 )
 
+// noHalfCoTiles runs a block of at most 16 channels on the 32-channel
+// kernels, for the tests and benchmarks that compare.
+var noHalfCoTiles = false
+
 // HasCoTiles reports whether CoTile has kernels on this machine.
 func HasCoTiles() bool { return haveCoTiles && active.nr == 32 }
 
@@ -91,9 +95,17 @@ func CoTile(p *PackedCo, q, px int, x []float32, base int, offs []int, span int,
 		if pc > 0 {
 			b = nil
 		}
-		if regBroadcast {
+		// A block of at most 16 channels (the last of 48, 80, 112) runs the
+		// half kernels: their empty 16 lanes were a third of a 48-channel
+		// layer's multiply-adds.
+		switch half := rows <= 16 && !noHalfCoTiles; {
+		case half && regBroadcast:
+			coTileHBR(px, kc, &w[pc*32], &x[base], &offs[pc], &tile[0], b, pc == 0, pc+kc == k, &out[at], plane, masks)
+		case half:
+			coTileH(px, kc, &w[pc*32], &x[base], &offs[pc], &tile[0], b, pc == 0, pc+kc == k, &out[at], plane, masks)
+		case regBroadcast:
 			coTileBR(px, kc, &w[pc*32], &x[base], &offs[pc], &tile[0], b, pc == 0, pc+kc == k, &out[at], plane, masks)
-		} else {
+		default:
 			coTile(px, kc, &w[pc*32], &x[base], &offs[pc], &tile[0], b, pc == 0, pc+kc == k, &out[at], plane, masks)
 		}
 	}

@@ -11,10 +11,22 @@ func coTiles1(k int, w, x *float32, offs *int, tile, bias *float32, first, last 
 func coTiles1BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
+func coTilesH1(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH1BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
 func coTiles2(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
 func coTiles2BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH2(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH2BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
 func coTiles3(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
@@ -23,10 +35,22 @@ func coTiles3(k int, w, x *float32, offs *int, tile, bias *float32, first, last 
 func coTiles3BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
+func coTilesH3(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH3BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
 func coTiles4(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
 func coTiles4BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH4(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH4BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
 func coTiles5(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
@@ -35,10 +59,22 @@ func coTiles5(k int, w, x *float32, offs *int, tile, bias *float32, first, last 
 func coTiles5BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
+func coTilesH5(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH5BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
 func coTiles6(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
 func coTiles6BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH6(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH6BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
 func coTiles7(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
@@ -47,10 +83,22 @@ func coTiles7(k int, w, x *float32, offs *int, tile, bias *float32, first, last 
 func coTiles7BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
+func coTilesH7(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH7BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
 func coTiles8(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
 func coTiles8BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH8(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH8BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
 func coTiles9(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
@@ -59,10 +107,22 @@ func coTiles9(k int, w, x *float32, offs *int, tile, bias *float32, first, last 
 func coTiles9BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
+func coTilesH9(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH9BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
 func coTiles10(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
 func coTiles10BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH10(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH10BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
 func coTiles11(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
@@ -71,10 +131,22 @@ func coTiles11(k int, w, x *float32, offs *int, tile, bias *float32, first, last
 func coTiles11BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
+func coTilesH11(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH11BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
 func coTiles12(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
 func coTiles12BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH12(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH12BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
 func coTiles13(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
@@ -83,10 +155,22 @@ func coTiles13(k int, w, x *float32, offs *int, tile, bias *float32, first, last
 func coTiles13BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
+func coTilesH13(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH13BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
 func coTiles14(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 //go:noescape
 func coTiles14BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH14(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
+
+//go:noescape
+func coTilesH14BR(k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int)
 
 // haveCoTiles: this build has the kernels.
 const haveCoTiles = true
@@ -160,3 +244,72 @@ func coTileBR(p int, k int, w, x *float32, offs *int, tile, bias *float32, first
 		coTiles14BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
 	}
 }
+
+// coTileH is coTile with the kernels of a block of at most 16 channels.
+func coTileH(p int, k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int) {
+	switch p {
+	case 1:
+		coTilesH1(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 2:
+		coTilesH2(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 3:
+		coTilesH3(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 4:
+		coTilesH4(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 5:
+		coTilesH5(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 6:
+		coTilesH6(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 7:
+		coTilesH7(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 8:
+		coTilesH8(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 9:
+		coTilesH9(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 10:
+		coTilesH10(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 11:
+		coTilesH11(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 12:
+		coTilesH12(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 13:
+		coTilesH13(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 14:
+		coTilesH14(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	}
+}
+
+// coTileHBR is coTileBR with the kernels of a block of at most 16 channels.
+func coTileHBR(p int, k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int) {
+	switch p {
+	case 1:
+		coTilesH1BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 2:
+		coTilesH2BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 3:
+		coTilesH3BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 4:
+		coTilesH4BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 5:
+		coTilesH5BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 6:
+		coTilesH6BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 7:
+		coTilesH7BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 8:
+		coTilesH8BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 9:
+		coTilesH9BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 10:
+		coTilesH10BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 11:
+		coTilesH11BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 12:
+		coTilesH12BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 13:
+		coTilesH13BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	case 14:
+		coTilesH14BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
+	}
+}
+

@@ -15,3 +15,11 @@ const regBroadcast = false
 func coTileBR(p int, k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int) {
 	panic("gemm: no CoTile kernels in this build")
 }
+
+func coTileH(p int, k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int) {
+	panic("gemm: no CoTile kernels in this build")
+}
+
+func coTileHBR(p int, k int, w, x *float32, offs *int, tile, bias *float32, first, last bool, out *float32, plane, masks int) {
+	panic("gemm: no CoTile kernels in this build")
+}

@@ -19,61 +19,67 @@ func TestCoTileMatchesGEMM(t *testing.T) {
 	r := rand.New(rand.NewPCG(41, 42))
 	tile := make([]float32, CoTileFloats)
 	cases := 0
-	for _, m := range []int{1, 20, 32, 45, 64, 96} {
+	// 1, 16, 45, 48 and 80 end in a block of at most 16 channels (the half
+	// kernels), the others in a wider one; every tile width for each.
+	for _, m := range []int{1, 16, 20, 32, 45, 48, 64, 80, 96} {
 		for _, k := range []int{1, 9, 27, 256, 300, 600} {
-			px := 1 + cases%CoTileMax
-			cases++
-			x := randMat(r, 4000)
-			offs := make([]int, k)
-			span := 0
-			for i := range offs {
-				offs[i] = r.IntN(3000)
-				span = max(span, offs[i]+1)
-			}
-			base := r.IntN(4000 - span - px + 1)
-			a := Matrix{randMat(r, m*k), k, false}
-			pc := PackCo(m, k, a)
-			pa := PackA(m, k, 1, a)
-			b := make([]float32, k*px)
-			for tt := 0; tt < k; tt++ {
-				for i := 0; i < px; i++ {
-					b[tt*px+i] = x[base+offs[tt]+i]
+			for px := 1; px <= CoTileMax; px++ {
+				cases++
+				x := randMat(r, 4000)
+				offs := make([]int, k)
+				span := 0
+				for i := range offs {
+					offs[i] = r.IntN(3000)
+					span = max(span, offs[i]+1)
 				}
-			}
-			for _, withBias := range []bool{false, true} {
-				var bias []float32
-				if withBias {
-					bias = randMat(r, m)
-				}
-				want := make([]float32, m*px)
-				if bias != nil {
-					MulPackedABias(pa, px, Matrix{b, px, false}, bias, want, px, 1)
-				} else {
-					MulPackedA(pa, px, Matrix{b, px, false}, 0, want, px, 1)
-				}
-				plane := px + 3
-				out := make([]float32, m*plane+5)
-				for i := range out {
-					out[i] = 42
-				}
-				for q := 0; q < pc.Blocks(); q++ {
-					CoTile(pc, q, px, x, base, offs, span, bias, out, 2+32*q*plane, plane, tile)
-				}
-				what := fmt.Sprintf("m=%d k=%d px=%d bias=%v", m, k, px, withBias)
-				for i, v := range out {
-					j, col := (i-2)/plane, (i-2)%plane
-					if i < 2 || j >= m || col >= px {
-						if v != 42 {
-							t.Fatalf("%s: wrote out[%d] outside the tile", what, i)
-						}
-						continue
+				base := r.IntN(4000 - span - px + 1)
+				a := Matrix{randMat(r, m*k), k, false}
+				pc := PackCo(m, k, a)
+				pa := PackA(m, k, 1, a)
+				b := make([]float32, k*px)
+				for tt := 0; tt < k; tt++ {
+					for i := 0; i < px; i++ {
+						b[tt*px+i] = x[base+offs[tt]+i]
 					}
-					if w := want[j*px+col]; math.Float32bits(v) != math.Float32bits(w) {
-						t.Fatalf("%s: channel %d pixel %d = %v, GEMM %v", what, j, col, v, w)
+				}
+				for _, withBias := range []bool{false, true} {
+					var bias []float32
+					if withBias {
+						bias = randMat(r, m)
+					}
+					want := make([]float32, m*px)
+					if bias != nil {
+						MulPackedABias(pa, px, Matrix{b, px, false}, bias, want, px, 1)
+					} else {
+						MulPackedA(pa, px, Matrix{b, px, false}, 0, want, px, 1)
+					}
+					plane := px + 3
+					out := make([]float32, m*plane+5)
+					for i := range out {
+						out[i] = 42
+					}
+					for q := 0; q < pc.Blocks(); q++ {
+						CoTile(pc, q, px, x, base, offs, span, bias, out, 2+32*q*plane, plane, tile)
+					}
+					what := fmt.Sprintf("m=%d k=%d px=%d bias=%v", m, k, px, withBias)
+					for i, v := range out {
+						j, col := (i-2)/plane, (i-2)%plane
+						if i < 2 || j >= m || col >= px {
+							if v != 42 {
+								t.Fatalf("%s: wrote out[%d] outside the tile", what, i)
+							}
+							continue
+						}
+						if w := want[j*px+col]; math.Float32bits(v) != math.Float32bits(w) {
+							t.Fatalf("%s: channel %d pixel %d = %v, GEMM %v", what, j, col, v, w)
+						}
 					}
 				}
 			}
 		}
+	}
+	if cases != 9*6*CoTileMax {
+		t.Fatalf("%d cases", cases)
 	}
 }
 
