@@ -312,4 +312,3 @@ func coTileHBR(p int, k int, w, x *float32, offs *int, tile, bias *float32, firs
 		coTilesH14BR(k, w, x, offs, tile, bias, first, last, out, plane, masks)
 	}
 }
-

@@ -186,4 +186,4 @@ for p in range(1, 15):
 for p in range(1, 15):
     lines += kernel(p, regbcast=True, cb=1)
 open("cotiles_amd64.s", "w").write("\n".join(lines))
-open("cotiles_fns_amd64.go", "w").write("\n".join(decls()) + "\n")
+open("cotiles_fns_amd64.go", "w").write("\n".join(decls()).rstrip("\n") + "\n")
