@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // TestCoTileMatchesGEMM: every tile width 1..14, channel counts that fill
@@ -106,4 +107,40 @@ func BenchmarkCoTile(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)*128*k*px/float64(b.Elapsed().Nanoseconds()), "MAC/ns")
+}
+
+// BenchmarkCoTileHalf times the last block of a 48-channel layer (16
+// channels; 3x3 taps over 48 input channels, 14 pixels a tile) on the half
+// kernels and on the 32-channel ones with 16 lanes masked off, alternating
+// in blocks of 1000 tiles: ns a tile each way and their ratio.
+func BenchmarkCoTileHalf(b *testing.B) {
+	if !HasCoTiles() {
+		b.Skip("no CoTile kernels on this machine")
+	}
+	defer func() { noHalfCoTiles = false }()
+	r := rand.New(rand.NewPCG(1, 2))
+	const m, k, px = 48, 432, 14
+	x := randMat(r, 48*30*30)
+	offs := make([]int, k)
+	for i := range offs {
+		offs[i] = i/9*900 + i%9/3*30 + i%3
+	}
+	pc := PackCo(m, k, Matrix{randMat(r, m*k), k, false})
+	out := make([]float32, m*px)
+	tile := make([]float32, CoTileFloats)
+	var spent [2]time.Duration // half kernels, full ones
+	for i := 0; i < b.N; i++ {
+		for way := range spent {
+			noHalfCoTiles = way == 1
+			t0 := time.Now()
+			for range 1000 {
+				CoTile(pc, 1, px, x, 0, offs, 48*900-900+2*30+3, nil, out, 32*px, px, tile)
+			}
+			spent[way] += time.Since(t0)
+		}
+	}
+	half, full := float64(spent[0].Nanoseconds())/float64(1000*b.N), float64(spent[1].Nanoseconds())/float64(1000*b.N)
+	b.ReportMetric(half, "half-ns/tile")
+	b.ReportMetric(full, "full-ns/tile")
+	b.ReportMetric(half/full, "half/full")
 }
