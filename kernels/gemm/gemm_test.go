@@ -128,10 +128,14 @@ func TestMulPackedABias(t *testing.T) {
 	})
 }
 
-// BenchmarkSgemm reports GFLOP/s for square and convolution-shaped products.
+// BenchmarkSgemm reports GFLOP/s for square and convolution-shaped products
+// (ResNet-50's 1x1 layers on 56x56, 256 -> 64 as 64x3136x256, and its 3x3
+// layers on 7x7 as 512x49x4608), at 1 and 2 threads: on the 2-vCPU VM the
+// 2-thread rate tells the CPUs' placement (about 1.9x the 1-thread rate on
+// separate cores, 1.0x when they share one).
 func BenchmarkSgemm(b *testing.B) {
 	r := rand.New(rand.NewPCG(5, 6))
-	for _, s := range [][3]int{{1024, 1024, 1024}, {64, 12544, 147}, {256, 3136, 64}, {512, 784, 1152}, {2048, 49, 4608}} {
+	for _, s := range [][3]int{{1024, 1024, 1024}, {64, 12544, 147}, {256, 3136, 64}, {64, 3136, 256}, {512, 784, 1152}, {2048, 49, 4608}, {512, 49, 4608}} {
 		m, n, k := s[0], s[1], s[2]
 		a := Matrix{randMat(r, m*k), k, false}
 		bm := Matrix{randMat(r, k*n), n, false}
