@@ -131,7 +131,7 @@ func TestMulPackedABias(t *testing.T) {
 // BenchmarkSgemm reports GFLOP/s for square and convolution-shaped products
 // (ResNet-50's 1x1 layers on 56x56, 256 -> 64 as 64x3136x256, and its 3x3
 // layers on 7x7 as 512x49x4608), at 1 and 2 threads: on the 2-vCPU VM the
-// 2-thread rate tells the CPUs' placement (about 1.9x the 1-thread rate on
+// 2-thread rate tells the CPUs' placement (1.6-2.1x the 1-thread rate on
 // separate cores, 1.0x when they share one).
 func BenchmarkSgemm(b *testing.B) {
 	r := rand.New(rand.NewPCG(5, 6))
