@@ -108,8 +108,8 @@ func TestEveryFamilyConvertsForORT(t *testing.T) {
 				for _, o := range m.Graph.Outputs {
 					theirs, mine := sqnrDB(ref[o.Name], got[o.Name]), sqnrDB(ref[o.Name], ours[o.Name])
 					msg := fmt.Sprintf("output %q against float: SQNR %.1f dB in ONNX Runtime, %.1f dB in onnxq (the two QDQ runs %.1f dB apart) over %d samples", o.Name, theirs, mine, sqnrDB(ours[o.Name], got[o.Name]), len(eval))
-					if o.Name == "logits" {
-						msg += fmt.Sprintf(", top-1 agreement %.0f%%", 100*sameTop1(ref[o.Name], got[o.Name]))
+					if shape, ok := o.StaticShape(); ok && o.Name == "logits" {
+						msg += fmt.Sprintf(", top-1 agreement %.0f%%%s", 100*sameTop1(ref[o.Name], got[o.Name], shape), top1Scope(shape))
 					}
 					t.Logf("%s; %d float nodes: %s", msg, len(rep.FloatNodes), floatOpTypes(rep.FloatNodes))
 					bound := familyDB
@@ -217,16 +217,58 @@ func sqnrDB(ref, got [][]float32) float64 {
 	return 10 * math.Log10(sig/noise)
 }
 
-// sameTop1 is the fraction of samples whose largest value is at the same
-// index in got as in ref.
-func sameTop1(ref, got [][]float32) float64 {
-	same := 0
+// classAxis is the axis of a logits output of this shape that holds the
+// classes: 1 for a segmenter's [N, classes, H, W], the last for a
+// classifier's [N, classes] and a tagger's [N, frames, classes].
+func classAxis(shape []int) int {
+	if len(shape) == 4 {
+		return 1
+	}
+	return len(shape) - 1
+}
+
+// top1Scope says what sameTop1 counted for logits of this shape.
+func top1Scope(shape []int) string {
+	switch {
+	case len(shape) == 4:
+		return " of pixels"
+	case len(shape) == 3:
+		return " of frames"
+	}
+	return ""
+}
+
+// sameTop1 is the fraction of positions (a classifier's samples, a
+// tagger's frames, a segmenter's pixels) whose largest class score is the
+// same class in got as in ref; shape is one sample's logits shape.
+func sameTop1(ref, got [][]float32, shape []int) float64 {
+	axis := classAxis(shape)
+	classes, inner := shape[axis], 1
+	for _, d := range shape[axis+1:] {
+		inner *= d
+	}
+	same, total := 0, 0
 	for i := range ref {
-		if argmax(ref[i]) == argmax(got[i]) {
-			same++
+		for outer := 0; outer < len(ref[i])/(classes*inner); outer++ {
+			for in := 0; in < inner; in++ {
+				base := outer*classes*inner + in
+				best := func(v []float32) int {
+					k := 0
+					for c := 1; c < classes; c++ {
+						if v[base+c*inner] > v[base+k*inner] {
+							k = c
+						}
+					}
+					return k
+				}
+				if best(ref[i]) == best(got[i]) {
+					same++
+				}
+				total++
+			}
 		}
 	}
-	return float64(same) / float64(len(ref))
+	return float64(same) / float64(total)
 }
 
 // floatOpTypes summarizes the float nodes by op type, "Softmax x2, Concat".

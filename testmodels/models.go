@@ -109,6 +109,10 @@ var catalog = map[string]func(seed uint64) *graph.Model{
 	"gru":         GRUTagger,
 	"yolov8":      YOLOv8,
 	"inception":   Inception,
+	"wav2vec":     Wav2Vec,
+	"deeplab":     DeepLab,
+	"resnext":     ResNeXt,
+	"style":       StyleTransfer,
 }
 
 // Zoo lists the benchmark zoo's models (see zoo.go), in a fixed order.
