@@ -20,6 +20,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,6 +133,7 @@ func main() {
 	if m, ok := stories(); ok {
 		models = append(models, m)
 	}
+	models = append(models, sharedModels()...)
 	models = append(models,
 		model{"PaddleOCR det", testdata.OCRModel(tb, "det"), image("x", 640, 640), nil},
 		model{"PaddleOCR rec", testdata.OCRModel(tb, "rec"), image("x", 48, 320), nil},
@@ -223,10 +225,69 @@ func stories() (model, bool) {
 	return model{"stories260K (no KV cache)", filepath.Join(dir, "stories260K.onnx"), map[string]*graph.Tensor{"input_ids": window}, nil}, true
 }
 
-// describe names the inputs' shapes, e.g. "1x3x224x224".
+// sharedModels are the other models of ../shared/models, each as a deployed
+// model is run: the real trained detector FastestDet on its reference
+// input, and one decode step of the two KV-cache language models (one new
+// token after a past of 255 for the tiny Llama, 127 for the GPT-2 graph of
+// ONNX Runtime's fused contrib ops), the per-token cost of generation,
+// where per-run overhead counts more than any kernel. Models absent are
+// skipped with a message.
+func sharedModels() []model {
+	dir := filepath.Join(testdata.Root(), "..", "shared", "models")
+	var out []model
+	det, err := npy.ReadFile(filepath.Join(dir, "fastestdet", "reference", "000000000009_input.npy"))
+	if err == nil {
+		out = append(out, model{"FastestDet (trained COCO detector)", filepath.Join(dir, "fastestdet", "FastestDet.onnx"), map[string]*graph.Tensor{"input.1": det}, nil})
+	} else {
+		fmt.Fprintf(os.Stderr, "benchort: FastestDet skipped: %v\n", err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	normal := func(shape ...int) *graph.Tensor {
+		t := graph.NewTensor(graph.Float, shape)
+		for i, d := 0, t.Float32s(); i < len(d); i++ {
+			d[i] = float32(r.NormFloat64())
+		}
+		return t
+	}
+	kv := filepath.Join(dir, "stories260K", "stories260K_kv.onnx")
+	if _, err := os.Stat(kv); err == nil {
+		in := map[string]*graph.Tensor{"input_ids": graph.Int64Tensor([]int{1, 1}, []int64{42})}
+		for l := 0; l < 5; l++ {
+			in[fmt.Sprintf("past_key_values.%d.key", l)] = normal(1, 4, 255, 8)
+			in[fmt.Sprintf("past_key_values.%d.value", l)] = normal(1, 4, 255, 8)
+		}
+		out = append(out, model{"stories260K decode step (KV cache, past 255)", kv, in, nil})
+	} else {
+		fmt.Fprintf(os.Stderr, "benchort: stories260K_kv skipped: %v\n", err)
+	}
+	gpt2 := filepath.Join(dir, "tiny-random-gpt2", "past.onnx")
+	if _, err := os.Stat(gpt2); err == nil {
+		const past = 127
+		mask := make([]int32, past+1)
+		for i := range mask {
+			mask[i] = 1
+		}
+		in := map[string]*graph.Tensor{
+			"input_ids":      int32Tensor([]int{1, 1}, []int32{7}),
+			"position_ids":   int32Tensor([]int{1, 1}, []int32{past}),
+			"attention_mask": int32Tensor([]int{1, past + 1}, mask),
+		}
+		for l := 0; l < 5; l++ {
+			in[fmt.Sprintf("past_%d", l)] = normal(2, 1, 4, past, 8)
+		}
+		out = append(out, model{"GPT-2 contrib ops decode step (past 127)", gpt2, in, nil})
+	} else {
+		fmt.Fprintf(os.Stderr, "benchort: tiny-random-gpt2 skipped: %v\n", err)
+	}
+	return out
+}
+
+// describe names the inputs' shapes, e.g. "1x3x224x224"; inputs of one
+// shape and type are counted ("10 x 1x4x255x8") rather than listed when a
+// model has more than three.
 func describe(in map[string]*graph.Tensor) string {
-	var parts []string
-	for name, t := range in {
+	count := map[string]int{}
+	for _, t := range in {
 		dims := make([]string, len(t.Shape))
 		for i, d := range t.Shape {
 			dims[i] = fmt.Sprint(d)
@@ -235,10 +296,22 @@ func describe(in map[string]*graph.Tensor) string {
 		if t.DType != graph.Float {
 			s += " " + strings.ToLower(t.DType.String())
 		}
-		if len(in) > 1 {
-			s = name + " " + s
+		count[s]++
+	}
+	var parts []string
+	for s, n := range count {
+		switch {
+		case len(in) == 1:
+			parts = append(parts, s)
+		case n > 1 && len(in) > 3:
+			parts = append(parts, fmt.Sprintf("%d x %s", n, s))
+		default:
+			for name, t := range in {
+				if d := describe(map[string]*graph.Tensor{name: t}); d == s {
+					parts = append(parts, name+" "+s)
+				}
+			}
 		}
-		parts = append(parts, s)
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ", ")
@@ -504,4 +577,13 @@ func choosePin() error {
 		}
 	}
 	return fmt.Errorf("-pin: this process may use no CPU")
+}
+
+// int32Tensor wraps an int32 slice of a constant shape.
+func int32Tensor(shape []int, data []int32) *graph.Tensor {
+	t, err := graph.TensorOf(graph.Int32, shape, data)
+	if err != nil {
+		panic(err)
+	}
+	return t
 }

@@ -96,6 +96,11 @@ type kernel struct {
 	// after another): y[j] = x * B[:, j] (+ y[j] when acc), each a chain
 	// over k as fn sums a tile's outputs, so the bits are fn's.
 	gemv func(kc int, x, b []float32, panels int, y []float32, acc bool)
+	// gemvRows is gemv over B read in place (row p at b[p*ldb:], panel i
+	// at column i*nr), and gemvRows8 the same over 8-column panels, for
+	// the columns after the last whole nr-wide panel; both sum as gemv.
+	gemvRows  func(kc int, x, b []float32, ldb, panels int, y []float32, acc bool)
+	gemvRows8 func(kc int, x, b []float32, ldb, panels int, y []float32, acc bool)
 	// grid are the kernels that read B through offsets (see Grid), for A
 	// packed with this kernel's mr or with another.
 	grid []gridKernel
@@ -133,6 +138,10 @@ func Sgemm(m, n, k int, alpha float32, a, b Matrix, beta float32, c []float32, l
 		return
 	}
 	if narrow(m, n, k, alpha, a, b, beta, c, ldc, threads) {
+		return
+	}
+	if m == 1 && !b.Trans && active.gemvRows != nil {
+		gemvInPlace(n, k, alpha, a, b, beta, c, threads)
 		return
 	}
 	run(m, n, k, aSource{mat: a, alpha: alpha}, bSource{mat: b}, beta, c, ldc, threads, nil, false)
@@ -412,6 +421,85 @@ func gemvPacked(alpha float32, a Matrix, p *PackedB, beta float32, c []float32, 
 	})
 }
 
+// gemvInPlace is Sgemm for one row of A with B read in place: a decoder's
+// step, where attention multiplies one query row by the keys and its
+// probabilities by the values of a KV cache, per head and layer. The tiles
+// would pack A to MR rows, all but one padding, and B (kc x n, for that
+// one row); here B streams once, one multiply-add per element, with the
+// same k blocks and per output the same chain of FMAs as the tiles (the
+// same bits). BenchmarkGemvInPlace, AVX-512, ns tiles / in place (medians
+// of 3): 1 x 8 x 256 (a head of 8 and 256 cached positions, times V) 4130 /
+// 402, 1 x 64 x 256 3856 / 554, 1 x 64 x 1024 14420 / 1931, 1 x 256 x 64 (Q
+// times K transposed) 2681 / 750, 1 x 256 x 8 504 / 136.
+func gemvInPlace(n, k int, alpha float32, a, b Matrix, beta float32, c []float32, threads int) {
+	if beta != 0 && beta != 1 {
+		scaleC(1, n, beta, c, n)
+		beta = 1
+	}
+	x := a.Data[:k]
+	if alpha != 1 || a.Trans {
+		xb := getBuf(k)
+		defer bufPool.Put(xb)
+		x = (*xb)[:k]
+		for i := range x { // alpha * A, as packA writes it
+			x[i] = alpha * a.at(0, i)
+		}
+	}
+	nr := active.nr
+	panels := (n + nr - 1) / nr // the columns after the whole panels count as one more
+	threads = parallel.Split(max(1, threads), 2*n*k, minFlopsPerThread)
+	if threads == 1 || panels == 1 {
+		gemvPanelsInPlace(x, b, beta != 0, c, n, 0, panels)
+		return
+	}
+	items := min(panels, itemsPerThread*threads)
+	parallel.For(threads, items, func(i int) {
+		gemvPanelsInPlace(x, b, beta != 0, c, n, i*panels/items, (i+1)*panels/items)
+	})
+}
+
+// gemvPanelsInPlace computes the columns of panels [p0, p1) of c = x * B
+// (+ c when acc): the whole nr-wide panels with kernel.gemvRows, those
+// after them with gemvRows8, the last n % 8 through an 8-wide copy.
+func gemvPanelsInPlace(x []float32, b Matrix, acc bool, c []float32, n, p0, p1 int) {
+	kr := active
+	nr, k, ldb := kr.nr, len(x), b.Stride
+	full := n / nr
+	chunks := (n - full*nr) / 8
+	rest := n - full*nr - 8*chunks
+	for pc := 0; pc < k; pc += kcBlock {
+		kc := min(kcBlock, k-pc)
+		acc := pc > 0 || acc
+		xs, bb := x[pc:pc+kc], b.Data[pc*ldb:]
+		if f1 := min(p1, full); f1 > p0 {
+			kr.gemvRows(kc, xs, bb[p0*nr:], ldb, f1-p0, c[p0*nr:f1*nr], acc)
+		}
+		if p1 <= full {
+			continue
+		}
+		j := full * nr
+		if chunks > 0 {
+			kr.gemvRows8(kc, xs, bb[j:], ldb, chunks, c[j:j+8*chunks], acc)
+			j += 8 * chunks
+		}
+		if rest > 0 {
+			tb := getBuf(8 * kc)
+			t := (*tb)[:8*kc]
+			for p := 0; p < kc; p++ {
+				row := t[8*p : 8*p+8]
+				clear(row[copy(row, bb[p*ldb+j:p*ldb+n]):])
+			}
+			edge := edgePool.Get().(*[12 * 32]float32)
+			y := edge[:8]
+			copy(y, c[j:n])
+			kr.gemvRows8(kc, xs, t, 8, 1, y, acc)
+			copy(c[j:n], y)
+			edgePool.Put(edge)
+			bufPool.Put(tb)
+		}
+	}
+}
+
 type aSource struct {
 	mat    Matrix
 	alpha  float32
@@ -491,15 +579,40 @@ type bufStack struct {
 	free []*[]float32
 }
 
-func (s *bufStack) Get() any {
+// get returns a buffer of n floats: the smallest free one that holds n, or
+// else the largest, grown. Taking the last one freed whatever its size made
+// a decoder step, whose products alternate between a few floats (one row
+// of A) and thousands (a panel), reallocate on most calls.
+func (s *bufStack) get(n int) *[]float32 {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if n := len(s.free); n > 0 {
-		p := s.free[n-1]
-		s.free = s.free[:n-1]
-		return p
+	best := -1
+	for i, p := range s.free {
+		if best < 0 {
+			best = i
+			continue
+		}
+		c, b := cap(*p), cap(*s.free[best])
+		if (c >= n && (b < n || c < b)) || (b < n && c > b) {
+			best = i
+		}
 	}
-	return new([]float32)
+	var p *[]float32
+	if best >= 0 {
+		p = s.free[best]
+		last := len(s.free) - 1
+		s.free[best] = s.free[last]
+		s.free[last] = nil
+		s.free = s.free[:last]
+	}
+	s.mu.Unlock()
+	if p == nil {
+		p = new([]float32)
+	}
+	if cap(*p) < n {
+		*p = make([]float32, n)
+	}
+	*p = (*p)[:n]
+	return p
 }
 
 func (s *bufStack) Put(p *[]float32) {
@@ -539,14 +652,8 @@ func storeTile(c []float32, ldc int, tile []float32, ldt, mm, nn int, acc bool, 
 	}
 }
 
-func getBuf(n int) *[]float32 {
-	p := bufPool.Get().(*[]float32)
-	if cap(*p) < n {
-		*p = make([]float32, n)
-	}
-	*p = (*p)[:n]
-	return p
-}
+// getBuf returns a packing buffer of n floats; bufPool.Put gives it back.
+func getBuf(n int) *[]float32 { return bufPool.get(n) }
 
 // block computes rows [i0, i1) x columns [j0, j1) of C, looping the Goto way:
 // columns in nc blocks, k in kc blocks (packing B), rows in mc blocks (packing A),

@@ -349,6 +349,93 @@ func TestGemvPacked(t *testing.T) {
 	})
 }
 
+// One row of A times B read in place (Sgemm with m = 1) gives the tiles'
+// bits: every column (whole panels, 8-wide chunks, the last few through a
+// copy), k over several blocks, alpha and beta, A stored transposed, B rows
+// wider than n, one and two threads; and no element of C outside the row's
+// n columns changes.
+func TestGemvInPlace(t *testing.T) {
+	withEachKernel(t, func(t *testing.T) {
+		if active.gemvRows == nil {
+			t.Skip("no gemvRows routine")
+		}
+		r := rand.New(rand.NewPCG(33, 34))
+		for _, n := range []int{1, 3, 7, 8, 9, 16, 17, 24, 31, 32, 33, 40, 64, 65, 100, 256, 1000} {
+			for _, k := range []int{1, 5, 8, 64, 256, 300, 600} {
+				for _, ab := range [][2]float32{{1, 0}, {1, 1}, {0.5, -2}} {
+					for _, trans := range []bool{false, true} {
+						for _, threads := range []int{1, 2} {
+							ldb := n + r.IntN(3)
+							bm := Matrix{randMat(r, (k-1)*ldb+n), ldb, false} // B's data ends at its last element
+							a := Matrix{randMat(r, k), k, false}
+							if trans {
+								a = Matrix{a.Data, 1, true}
+							}
+							c0 := randMat(r, n+5)
+							got := append([]float32(nil), c0...)
+							want := append([]float32(nil), c0...)
+							Sgemm(1, n, k, ab[0], a, bm, ab[1], got[:n], n, threads)
+							run(1, n, k, aSource{mat: a, alpha: ab[0]}, bSource{mat: bm}, ab[1], want, n, threads, nil, false)
+							for j := range want {
+								if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
+									t.Fatalf("n=%d k=%d ldb=%d alpha=%v beta=%v trans=%v threads=%d: C[%d] = %v, the tiles give %v", n, k, ldb, ab[0], ab[1], trans, threads, j, got[j], want[j])
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// The buffer stack hands out the smallest free buffer that fits, and grows
+// the largest when none does, so that buffers of mixed sizes are reused.
+func TestBufStackBestFit(t *testing.T) {
+	var s bufStack
+	for _, n := range []int{8, 1000, 100} {
+		p := new([]float32)
+		*p = make([]float32, n)
+		s.Put(p)
+	}
+	if p := s.get(50); cap(*p) != 100 || len(*p) != 50 {
+		t.Errorf("get(50): cap %d len %d, want the 100-float buffer", cap(*p), len(*p))
+	}
+	if p := s.get(5000); cap(*p) < 5000 || len(s.free) != 1 || cap(*s.free[0]) != 8 {
+		t.Errorf("get(5000): cap %d, %d left; want the 1000-float buffer grown and the 8-float one left", cap(*p), len(s.free))
+	}
+	if p := s.get(4); cap(*p) != 8 || len(s.free) != 0 {
+		t.Errorf("get(4): cap %d, %d left", cap(*p), len(s.free))
+	}
+	if p := s.get(3); cap(*p) < 3 {
+		t.Errorf("get(3) on an empty stack: cap %d", cap(*p))
+	}
+}
+
+// BenchmarkGemvInPlace: one row times B read in place, shapes of a
+// decoder's attention step (one query against a KV cache: scores times V
+// for heads of 8 and 64, Q times K transposed), gemvInPlace against the
+// tiles: ns per product.
+func BenchmarkGemvInPlace(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, s := range [][2]int{{256, 8}, {8, 256}, {256, 64}, {64, 256}, {1024, 64}, {64, 1024}} {
+		k, n := s[0], s[1]
+		bm := Matrix{randMat(r, k*n), n, false}
+		a := Matrix{randMat(r, k), k, false}
+		c := make([]float32, n)
+		b.Run(fmt.Sprintf("in-place/1x%dx%d", n, k), func(b *testing.B) {
+			for b.Loop() {
+				Sgemm(1, n, k, 1, a, bm, 0, c, n, 1)
+			}
+		})
+		b.Run(fmt.Sprintf("tiles/1x%dx%d", n, k), func(b *testing.B) {
+			for b.Loop() {
+				run(1, n, k, aSource{mat: a, alpha: 1}, bSource{mat: bm}, 0, c, n, 1, nil, false)
+			}
+		})
+	}
+}
+
 // BenchmarkGemvPacked: one row times a packed classifier matrix (1280 x
 // 1000, MobileNetV2's; 2048 x 1000, ResNet-50's), gemvPacked against the
 // tiles: GFLOP/s.

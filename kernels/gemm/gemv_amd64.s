@@ -163,3 +163,225 @@ gemvPanels16AVX2_storesingle:
 gemvPanels16AVX2_done:
 	VZEROUPPER
 	RET
+
+// func gemvRows32AVX512(kc int, x, b *float32, ldb int, panels int, y *float32, acc bool)
+TEXT ·gemvRows32AVX512(SB), NOSPLIT, $0-49
+	MOVQ    kc+0(FP), R9
+	MOVQ    b+16(FP), BX
+	MOVQ    ldb+24(FP), R13
+	SHLQ    $2, R13 // bytes per row of B
+	MOVQ    panels+32(FP), R10
+	MOVQ    y+40(FP), DI
+	MOVBLZX acc+48(FP), R11
+
+gemvRows32AVX512_pair:
+	CMPQ   R10, $2
+	JLT    gemvRows32AVX512_single
+	MOVQ   x+8(FP), SI
+	MOVQ   BX, DX
+	MOVQ   R9, CX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+
+gemvRows32AVX512_kpair:
+	VBROADCASTSS (SI), Z4
+	VFMADD231PS  (DX), Z4, Z0
+	VFMADD231PS  64(DX), Z4, Z1
+	VFMADD231PS  128(DX), Z4, Z2
+	VFMADD231PS  192(DX), Z4, Z3
+	ADDQ         $4, SI
+	ADDQ         R13, DX
+	DECQ         CX
+	JNE          gemvRows32AVX512_kpair
+	TESTQ        R11, R11
+	JEQ          gemvRows32AVX512_storepair
+	VADDPS       0(DI), Z0, Z0
+	VADDPS       64(DI), Z1, Z1
+	VADDPS       128(DI), Z2, Z2
+	VADDPS       192(DI), Z3, Z3
+
+gemvRows32AVX512_storepair:
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	ADDQ    $256, DI
+	ADDQ    $256, BX
+	SUBQ    $2, R10
+	JMP     gemvRows32AVX512_pair
+
+gemvRows32AVX512_single:
+	TESTQ  R10, R10
+	JEQ    gemvRows32AVX512_done
+	MOVQ   x+8(FP), SI
+	MOVQ   BX, DX
+	MOVQ   R9, CX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+
+gemvRows32AVX512_ksingle:
+	VBROADCASTSS (SI), Z4
+	VFMADD231PS  (DX), Z4, Z0
+	VFMADD231PS  64(DX), Z4, Z1
+	ADDQ         $4, SI
+	ADDQ         R13, DX
+	DECQ         CX
+	JNE          gemvRows32AVX512_ksingle
+	TESTQ        R11, R11
+	JEQ          gemvRows32AVX512_storesingle
+	VADDPS       0(DI), Z0, Z0
+	VADDPS       64(DI), Z1, Z1
+
+gemvRows32AVX512_storesingle:
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS Z1, 64(DI)
+
+gemvRows32AVX512_done:
+	VZEROUPPER
+	RET
+
+// func gemvRows16AVX2(kc int, x, b *float32, ldb int, panels int, y *float32, acc bool)
+TEXT ·gemvRows16AVX2(SB), NOSPLIT, $0-49
+	MOVQ    kc+0(FP), R9
+	MOVQ    b+16(FP), BX
+	MOVQ    ldb+24(FP), R13
+	SHLQ    $2, R13 // bytes per row of B
+	MOVQ    panels+32(FP), R10
+	MOVQ    y+40(FP), DI
+	MOVBLZX acc+48(FP), R11
+
+gemvRows16AVX2_pair:
+	CMPQ   R10, $2
+	JLT    gemvRows16AVX2_single
+	MOVQ   x+8(FP), SI
+	MOVQ   BX, DX
+	MOVQ   R9, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+gemvRows16AVX2_kpair:
+	VBROADCASTSS (SI), Y4
+	VFMADD231PS  (DX), Y4, Y0
+	VFMADD231PS  32(DX), Y4, Y1
+	VFMADD231PS  64(DX), Y4, Y2
+	VFMADD231PS  96(DX), Y4, Y3
+	ADDQ         $4, SI
+	ADDQ         R13, DX
+	DECQ         CX
+	JNE          gemvRows16AVX2_kpair
+	TESTQ        R11, R11
+	JEQ          gemvRows16AVX2_storepair
+	VADDPS       0(DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+	VADDPS       64(DI), Y2, Y2
+	VADDPS       96(DI), Y3, Y3
+
+gemvRows16AVX2_storepair:
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $128, DI
+	ADDQ    $128, BX
+	SUBQ    $2, R10
+	JMP     gemvRows16AVX2_pair
+
+gemvRows16AVX2_single:
+	TESTQ  R10, R10
+	JEQ    gemvRows16AVX2_done
+	MOVQ   x+8(FP), SI
+	MOVQ   BX, DX
+	MOVQ   R9, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+
+gemvRows16AVX2_ksingle:
+	VBROADCASTSS (SI), Y4
+	VFMADD231PS  (DX), Y4, Y0
+	VFMADD231PS  32(DX), Y4, Y1
+	ADDQ         $4, SI
+	ADDQ         R13, DX
+	DECQ         CX
+	JNE          gemvRows16AVX2_ksingle
+	TESTQ        R11, R11
+	JEQ          gemvRows16AVX2_storesingle
+	VADDPS       0(DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+
+gemvRows16AVX2_storesingle:
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+
+gemvRows16AVX2_done:
+	VZEROUPPER
+	RET
+
+// func gemvRows8AVX2(kc int, x, b *float32, ldb int, panels int, y *float32, acc bool)
+TEXT ·gemvRows8AVX2(SB), NOSPLIT, $0-49
+	MOVQ    kc+0(FP), R9
+	MOVQ    b+16(FP), BX
+	MOVQ    ldb+24(FP), R13
+	SHLQ    $2, R13 // bytes per row of B
+	MOVQ    panels+32(FP), R10
+	MOVQ    y+40(FP), DI
+	MOVBLZX acc+48(FP), R11
+
+gemvRows8AVX2_pair:
+	CMPQ   R10, $2
+	JLT    gemvRows8AVX2_single
+	MOVQ   x+8(FP), SI
+	MOVQ   BX, DX
+	MOVQ   R9, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+
+gemvRows8AVX2_kpair:
+	VBROADCASTSS (SI), Y2
+	VFMADD231PS  (DX), Y2, Y0
+	VFMADD231PS  32(DX), Y2, Y1
+	ADDQ         $4, SI
+	ADDQ         R13, DX
+	DECQ         CX
+	JNE          gemvRows8AVX2_kpair
+	TESTQ        R11, R11
+	JEQ          gemvRows8AVX2_storepair
+	VADDPS       0(DI), Y0, Y0
+	VADDPS       32(DI), Y1, Y1
+
+gemvRows8AVX2_storepair:
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $64, DI
+	ADDQ    $64, BX
+	SUBQ    $2, R10
+	JMP     gemvRows8AVX2_pair
+
+gemvRows8AVX2_single:
+	TESTQ  R10, R10
+	JEQ    gemvRows8AVX2_done
+	MOVQ   x+8(FP), SI
+	MOVQ   BX, DX
+	MOVQ   R9, CX
+	VXORPS Y0, Y0, Y0
+
+gemvRows8AVX2_ksingle:
+	VBROADCASTSS (SI), Y2
+	VFMADD231PS  (DX), Y2, Y0
+	ADDQ         $4, SI
+	ADDQ         R13, DX
+	DECQ         CX
+	JNE          gemvRows8AVX2_ksingle
+	TESTQ        R11, R11
+	JEQ          gemvRows8AVX2_storesingle
+	VADDPS       0(DI), Y0, Y0
+
+gemvRows8AVX2_storesingle:
+	VMOVUPS Y0, 0(DI)
+
+gemvRows8AVX2_done:
+	VZEROUPPER
+	RET

@@ -99,7 +99,7 @@ var avx2Kernel = kernel{name: "avx2-6x16", mr: 6, nr: 16, fn: func(kc int, a, b,
 		kernelAVX2OffsTiles(kc, &a[0], &b[0], &offs[0], &c[0], ldc, ds[1], acc, rows, biasPtr(bias, rows))
 	}},
 	grid4x24,
-}, gemv: gemvPanels(16, gemvPanels16AVX2)}
+}, gemv: gemvPanels(16, gemvPanels16AVX2), gemvRows: gemvRowsOf(16, gemvRows16AVX2), gemvRows8: gemvRowsOf(8, gemvRows8AVX2)}
 
 // grid4x24 is the 4 x 24 offsets kernel; every AVX2 machine runs it.
 var grid4x24 = gridKernel{mr: 4, nr: 24, fn: offs4(24, kernelAVX2Offs4x24),
@@ -166,13 +166,36 @@ var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int,
 	kernel512Half(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
 }, rows8: rows8AVX2, rows: tileColumn(12, 32, pick(kernelAVX512Tiles, kernelAVX512TilesBR)),
 	rowsA: tileColumnA(12, 32, pick(kernelAVX512TilesA, kernelAVX512TilesABR)), grid: []gridKernel{grid12x32, grid8x32, grid4x24},
-	gemv: gemvPanels(32, gemvPanels32AVX512)}
+	gemv: gemvPanels(32, gemvPanels32AVX512), gemvRows: gemvRowsOf(32, gemvRows32AVX512), gemvRows8: gemvRowsOf(8, gemvRows8AVX2)}
 
 //go:noescape
 func gemvPanels32AVX512(kc int, x, b *float32, panels int, y *float32, acc bool)
 
 //go:noescape
 func gemvPanels16AVX2(kc int, x, b *float32, panels int, y *float32, acc bool)
+
+//go:noescape
+func gemvRows32AVX512(kc int, x, b *float32, ldb, panels int, y *float32, acc bool)
+
+//go:noescape
+func gemvRows16AVX2(kc int, x, b *float32, ldb, panels int, y *float32, acc bool)
+
+//go:noescape
+func gemvRows8AVX2(kc int, x, b *float32, ldb, panels int, y *float32, acc bool)
+
+// gemvRowsOf wraps an nr-wide kernel.gemvRows routine with its bounds
+// checks.
+func gemvRowsOf(nr int, k func(kc int, x, b *float32, ldb, panels int, y *float32, acc bool)) func(kc int, x, b []float32, ldb, panels int, y []float32, acc bool) {
+	return func(kc int, x, b []float32, ldb, panels int, y []float32, acc bool) {
+		if kc == 0 || panels == 0 {
+			return
+		}
+		_ = x[kc-1]
+		_ = b[(kc-1)*ldb+panels*nr-1]
+		_ = y[panels*nr-1]
+		k(kc, &x[0], &b[0], ldb, panels, &y[0], acc)
+	}
+}
 
 // gemvPanels wraps an nr-wide kernel.gemv routine with its bounds checks.
 func gemvPanels(nr int, k func(kc int, x, b *float32, panels int, y *float32, acc bool)) func(kc int, x, b []float32, panels int, y []float32, acc bool) {
