@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/vec"
@@ -420,7 +421,29 @@ func (l *stepList) runIn(ctx *Context, ins []*graph.Tensor) ([]*graph.Tensor, er
 			}
 		}
 	}
-	return one(vals[l.outSlot]), nil
+	out := vals[l.outSlot]
+	// The intermediates go back to the pool (put ignores buffers not its
+	// own: the model's constants); the session frees only the step's
+	// inputs and output. Left out, a region run this way every time (a
+	// BERT's embeddings, whose position table the fused program does not
+	// broadcast) cost a fresh buffer per intermediate per run.
+	keep := make([]unsafe.Pointer, 0, len(ins)+1)
+	for i := 0; i <= len(ins); i++ {
+		t := out
+		if i < len(ins) {
+			t = ins[i]
+		}
+		if k, ok := bufKey(t); ok {
+			keep = append(keep, k)
+		}
+	}
+	for _, t := range vals {
+		if k, ok := bufKey(t); ok && !slices.Contains(keep, k) {
+			keep = append(keep, k) // views share a buffer: put it once
+			recycleTemp(ctx, t)
+		}
+	}
+	return one(out), nil
 }
 
 // fuseRegions finds elementwise regions among the steps and replaces each with one

@@ -214,3 +214,44 @@ func StyleTransfer(seed uint64) *graph.Model {
 	renameOutput(b, x, "image")
 	return b.Finish()
 }
+
+// BERT is a small BERT encoder for sequence classification (Devlin et al.,
+// 2019) as Hugging Face exports it, fed token ids and an attention mask:
+// word embeddings by Gather, position and token-type embeddings added, a
+// LayerNorm; the mask made additive as the exporter writes it (Unsqueeze,
+// Cast to float, 1 - mask, times -10000) and added to every head's scores
+// (Div by sqrt(head size), Softmax); two post-LN layers of 4 heads of 32
+// and an Erf Gelu MLP of 512; the pooler (the first token, a Gemm, Tanh)
+// and a Gemm to 2 classes. Inputs "input_ids" and "attention_mask" int64
+// 1x64 (a vocabulary of 1000; the mask 1 on tokens, 0 on padding), output
+// "logits" 1x2.
+func BERT(seed uint64) *graph.Model {
+	const vocab, seq, dim, heads, mlp = 1000, 64, 128, 4, 512
+	const hd = dim / heads
+	b := NewBuilder(seed, 17)
+	ids := b.G.AddInput("input_ids", graph.Int64, []int64{1, seq})
+	mask := b.G.AddInput("attention_mask", graph.Int64, []int64{1, seq})
+	b.shapes[ids], b.shapes[mask] = []int{1, seq}, []int{1, seq}
+	words := b.Const("word_embeddings", []int{vocab, dim}, b.Normal(vocab*dim, 0, 1))
+	t := b.node("Gather", []*graph.Value{words, ids}, []int{1, seq, dim})
+	t = b.Add(t, b.Const("position_embeddings", []int{1, seq, dim}, b.Normal(seq*dim, 0, 0.3)))
+	t = b.Add(t, b.Const("token_type_embedding", []int{dim}, b.Normal(dim, 0, 0.3)))
+	t = b.LayerNorm(t)
+	m := b.node("Unsqueeze", []*graph.Value{mask, b.Int64Const("unsqueeze_axes", 1, 2)}, []int{1, 1, 1, seq})
+	m = b.node("Cast", []*graph.Value{m}, []int{1, 1, 1, seq}, graph.AttrIntOf("to", int64(graph.Float)))
+	m = b.Binary("Mul", b.Binary("Sub", b.Scalar("one", 1), m), b.Scalar("mask_min", -10000))
+	split := func(v *graph.Value, perm ...int) *graph.Value {
+		return b.Transpose(b.Reshape(v, 1, seq, heads, hd), perm...)
+	}
+	for l := 0; l < 2; l++ {
+		q, k, v := b.Linear(t, dim, 1), b.Linear(t, dim, 1), b.Linear(t, dim, 1)
+		s := b.Binary("Div", b.MatMul(split(q, 0, 2, 1, 3), split(k, 0, 2, 3, 1)), b.Scalar("attn_div", float32(math.Sqrt(hd))))
+		a := b.MatMul(b.Softmax(b.Binary("Add", s, m)), split(v, 0, 2, 1, 3))
+		t = b.LayerNorm(b.Add(t, b.Linear(b.Reshape(b.Transpose(a, 0, 2, 1, 3), 1, seq, dim), dim, 1)))
+		t = b.LayerNorm(b.Add(t, b.Linear(b.GeluErf(b.Linear(t, mlp, 1)), dim, 1)))
+	}
+	x := b.Unary("Tanh", b.Gemm(b.Gather(t, 1, 0), dim))
+	x = b.Gemm(x, 2)
+	renameOutput(b, x, "logits")
+	return b.Finish()
+}

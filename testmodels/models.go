@@ -113,6 +113,7 @@ var catalog = map[string]func(seed uint64) *graph.Model{
 	"deeplab":     DeepLab,
 	"resnext":     ResNeXt,
 	"style":       StyleTransfer,
+	"bert":        BERT,
 }
 
 // Zoo lists the benchmark zoo's models (see zoo.go), in a fixed order.

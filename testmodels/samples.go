@@ -2,11 +2,15 @@ package testmodels
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/npy"
 )
 
 // Samples returns n seeded inputs for the named catalog model m, one map per
@@ -16,10 +20,15 @@ import (
 // like normalized photographs, so that globally pooled features differ from
 // image to image. The zoo's sequence inputs and every other model's inputs are
 // i.i.d. N(0,1) (the other models keep the samples mkmodel always wrote).
+// An int64 input is token ids where a Gather reads it as indices (uniform
+// over the rows of the Gather's constant table), else an attention mask:
+// 1 for the tokens, then a padding tail of 0 of random length up to half.
 func Samples(name string, m *graph.Model, n int, seed uint64) ([]map[string]*graph.Tensor, error) {
 	type spec struct {
 		name  string
 		shape []int
+		int64 bool
+		vocab int // rows of the table a Gather reads with the input; 0: a mask
 	}
 	var ins []spec
 	for _, in := range m.Graph.Inputs {
@@ -30,15 +39,21 @@ func Samples(name string, m *graph.Model, n int, seed uint64) ([]map[string]*gra
 		if !ok {
 			return nil, fmt.Errorf("testmodels: input %q of %s has no static shape", in.Name, name)
 		}
-		if dt := in.ElemType(); dt != graph.Float {
-			return nil, fmt.Errorf("testmodels: input %q of %s is %v, only float inputs get samples", in.Name, name, dt)
+		sp := spec{name: in.Name, shape: shape}
+		switch dt := in.ElemType(); dt {
+		case graph.Float:
+		case graph.Int64:
+			sp.int64, sp.vocab = true, gatherRows(in)
+		default:
+			return nil, fmt.Errorf("testmodels: input %q of %s is %v, only float and int64 inputs get samples", in.Name, name, dt)
 		}
-		ins = append(ins, spec{in.Name, shape})
+		ins = append(ins, sp)
 	}
 	if len(ins) == 0 {
 		return nil, fmt.Errorf("testmodels: %s has no inputs", name)
 	}
 	zoo := slices.Contains(Zoo(), name)
+	every := zoo || slices.Contains(Families(), name)
 	// Weights made trained-like by the probe pass expect images: on noise
 	// YOLOv8's activations grew past float16's range (29407 by its 13th
 	// convolution).
@@ -48,8 +63,12 @@ func Samples(name string, m *graph.Model, n int, seed uint64) ([]map[string]*gra
 	for i := range out {
 		out[i] = map[string]*graph.Tensor{}
 		for j, in := range ins {
-			if !zoo && j > 0 {
+			if !every && j > 0 {
 				break // mkmodel has always written the first input only
+			}
+			if in.int64 {
+				out[i][in.name] = intSample(r, in.shape, in.vocab)
+				continue
 			}
 			x := graph.NewTensor(graph.Float, in.shape)
 			if images && len(in.shape) == 4 {
@@ -63,6 +82,68 @@ func Samples(name string, m *graph.Model, n int, seed uint64) ([]map[string]*gra
 		}
 	}
 	return out, nil
+}
+
+// WriteSamples writes samples as a calibration folder onnxq reads:
+// sampleNNN.npy for a one-input model, sampleNNN/<input>.npy for several.
+func WriteSamples(dir string, samples []map[string]*graph.Tensor) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for i, set := range samples {
+		if len(set) == 1 {
+			for _, x := range set {
+				if err := npy.WriteFile(filepath.Join(dir, fmt.Sprintf("sample%03d.npy", i)), x); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		sub := filepath.Join(dir, fmt.Sprintf("sample%03d", i))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			return err
+		}
+		for _, k := range slices.Sorted(maps.Keys(set)) {
+			if err := npy.WriteFile(filepath.Join(sub, k+".npy"), set[k]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// gatherRows is the number of rows of the constant table a Gather reads
+// with v as its indices, 0 when none does.
+func gatherRows(v *graph.Value) int {
+	for _, n := range v.Consumers {
+		if n.OpType == "Gather" && len(n.Inputs) == 2 && n.Inputs[1] == v && n.Inputs[0].Const != nil && n.Inputs[0].Const.Rank() > 0 {
+			return n.Inputs[0].Const.Shape[0]
+		}
+	}
+	return 0
+}
+
+// intSample draws token ids uniform in [0, vocab) or, with vocab 0, a
+// mask per row: 1s, then a tail of 0s up to half the row long.
+func intSample(r *rand.Rand, shape []int, vocab int) *graph.Tensor {
+	t := graph.NewTensor(graph.Int64, shape)
+	d := t.Int64s()
+	if vocab > 0 {
+		for k := range d {
+			d[k] = int64(r.IntN(vocab))
+		}
+		return t
+	}
+	row := shape[len(shape)-1]
+	for o := 0; o < len(d); o += row {
+		pad := r.IntN(row/2 + 1)
+		for k := 0; k < row; k++ {
+			if k < row-pad {
+				d[o+k] = 1
+			}
+		}
+	}
+	return t
 }
 
 // imageLike fills an NCHW tensor with smooth fields, noise and channel offsets.

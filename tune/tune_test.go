@@ -193,15 +193,12 @@ func TestTuneOnEveryFamily(t *testing.T) {
 			if err := graph.Save(m, model); err != nil {
 				t.Fatal(err)
 			}
-			os.MkdirAll(cal, 0o755)
 			samples, err := testmodels.Samples(name, m, 6, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for i, s := range samples {
-				if err := npy.WriteFile(filepath.Join(cal, fmt.Sprintf("%02d.npy", i)), s[m.Graph.Inputs[0].Name]); err != nil {
-					t.Fatal(err)
-				}
+			if err := testmodels.WriteSamples(cal, samples); err != nil {
+				t.Fatal(err)
 			}
 			res, err := tune.Run(context.Background(), tune.Options{
 				Convert:   converter.Options{Model: model, Calib: cal, Threads: 2, SmoothQuantDefault: true},

@@ -10,11 +10,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
-	"sort"
 
 	"github.com/onnxq/onnxq/graph"
-	"github.com/onnxq/onnxq/npy"
 	"github.com/onnxq/onnxq/testmodels"
 )
 
@@ -64,39 +61,11 @@ func main() {
 	}
 }
 
-// writeSamples writes n seeded inputs: sampleNNN.npy for a one-input model,
-// sampleNNN/<input>.npy for several inputs.
+// writeSamples writes n seeded inputs (see testmodels.WriteSamples).
 func writeSamples(name string, m *graph.Model, dir string, n int, seed uint64) error {
 	sets, err := testmodels.Samples(name, m, n, seed)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	for i, set := range sets {
-		if len(set) == 1 {
-			for _, x := range set {
-				if err := npy.WriteFile(filepath.Join(dir, fmt.Sprintf("sample%03d.npy", i)), x); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		sub := filepath.Join(dir, fmt.Sprintf("sample%03d", i))
-		if err := os.MkdirAll(sub, 0o755); err != nil {
-			return err
-		}
-		names := make([]string, 0, len(set))
-		for k := range set {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, k := range names {
-			if err := npy.WriteFile(filepath.Join(sub, k+".npy"), set[k]); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return testmodels.WriteSamples(dir, sets)
 }
