@@ -379,7 +379,7 @@ func MulPackedB(m int, alpha float32, a Matrix, p *PackedB, beta float32, c []fl
 // 5.9-6.8, 288 x 768 (in cache) 40-44 / 7.2; paired whole models: the zoo
 // LSTM 0.96x, MobileNetV2 0.99x.
 func gemvPacked(alpha float32, a Matrix, p *PackedB, beta float32, c []float32, threads int) {
-	kr := active
+	kr := &active // a pointer: see run
 	n, k, nr := p.N, p.K, p.nr
 	if beta != 0 && beta != 1 {
 		scaleC(1, n, beta, c, n)
@@ -391,34 +391,38 @@ func gemvPacked(alpha float32, a Matrix, p *PackedB, beta float32, c []float32, 
 	for i := range x { // alpha * A, as packA writes it
 		x[i] = alpha * a.at(0, i)
 	}
-	full, panels := n/nr, (n+nr-1)/nr
-	work := func(p0, p1 int) { // panels [p0, p1)
-		for pc := 0; pc < k; pc += kcBlock {
-			kc := min(kcBlock, k-pc)
-			acc := pc > 0 || beta != 0
-			blk := p.block(0, pc, kc)
-			if f1 := min(p1, full); f1 > p0 {
-				kr.gemv(kc, x[pc:pc+kc], blk[p0*nr*kc:], f1-p0, c[p0*nr:f1*nr], acc)
-			}
-			if p1 > full { // the ragged last panel, through a scratch row
-				edge := edgePool.Get().(*[12 * 32]float32)
-				t := edge[:nr]
-				copy(t, c[full*nr:n])
-				kr.gemv(kc, x[pc:pc+kc], blk[full*nr*kc:], 1, t, acc)
-				copy(c[full*nr:n], t)
-				edgePool.Put(edge)
-			}
-		}
-	}
+	panels := (n + nr - 1) / nr
 	threads = parallel.Split(max(1, threads), 2*n*k, minFlopsPerThread)
 	if threads == 1 {
-		work(0, panels)
+		gemvPackedPanels(kr, x, p, beta != 0, c, 0, panels)
 		return
 	}
 	items := min(panels, itemsPerThread*threads)
 	parallel.For(threads, items, func(i int) {
-		work(i*panels/items, (i+1)*panels/items)
+		gemvPackedPanels(kr, x, p, beta != 0, c, i*panels/items, (i+1)*panels/items)
 	})
+}
+
+// gemvPackedPanels computes panels [p0, p1) of gemvPacked's row.
+func gemvPackedPanels(kr *kernel, x []float32, p *PackedB, acc0 bool, c []float32, p0, p1 int) {
+	n, k, nr := p.N, p.K, p.nr
+	full := n / nr
+	for pc := 0; pc < k; pc += kcBlock {
+		kc := min(kcBlock, k-pc)
+		acc := pc > 0 || acc0
+		blk := p.block(0, pc, kc)
+		if f1 := min(p1, full); f1 > p0 {
+			kr.gemv(kc, x[pc:pc+kc], blk[p0*nr*kc:], f1-p0, c[p0*nr:f1*nr], acc)
+		}
+		if p1 > full { // the ragged last panel, through a scratch row
+			edge := edgePool.Get().(*[12 * 32]float32)
+			t := edge[:nr]
+			copy(t, c[full*nr:n])
+			kr.gemv(kc, x[pc:pc+kc], blk[full*nr*kc:], 1, t, acc)
+			copy(c[full*nr:n], t)
+			edgePool.Put(edge)
+		}
+	}
 }
 
 // gemvInPlace is Sgemm for one row of A with B read in place: a decoder's
@@ -524,12 +528,16 @@ const (
 // beta 0) is added to C's rows, and with relu C is clamped as a Relu after
 // it would (see accRelu).
 func run(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, threads int, bias []float32, relu bool) {
-	kr := active
+	// A pointer, not a copy: the closures below capture kr, and Go
+	// captures a variable over 128 bytes by reference, moving it to the
+	// heap on every call (the kernel struct grew past that in session 40,
+	// and stories260K's runs allocated 82 KB more each).
+	kr := &active
 	threads = parallel.Split(max(1, threads), 2*m*n*k, minFlopsPerThread)
 	colTiles := (n + kr.nr - 1) / kr.nr
 	rowTiles := (m + kr.mr - 1) / kr.mr
 	if threads == 1 {
-		block(kr, 0, m, 0, n, k, a, b, beta, c, ldc, bias, relu)
+		block(*kr, 0, m, 0, n, k, a, b, beta, c, ldc, bias, relu)
 		return
 	}
 	// Each item packs its own share of an operand that is not prepacked, and
@@ -546,7 +554,7 @@ func run(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, 
 		items := min(colTiles, itemsPerThread*threads)
 		parallel.For(threads, items, func(i int) {
 			j0, j1 := i*colTiles/items*kr.nr, min(n, (i+1)*colTiles/items*kr.nr)
-			block(kr, 0, m, j0, j1, k, a, b, beta, c, ldc, bias, relu)
+			block(*kr, 0, m, j0, j1, k, a, b, beta, c, ldc, bias, relu)
 		})
 		return
 	}
@@ -555,7 +563,7 @@ func run(m, n, k int, a aSource, b bSource, beta float32, c []float32, ldc int, 
 	items := min(rowTiles, itemsPerThread*threads)
 	parallel.For(threads, items, func(i int) {
 		i0, i1 := i*rowTiles/items*kr.mr, min(m, (i+1)*rowTiles/items*kr.mr)
-		block(kr, i0, i1, 0, n, k, a, b, beta, c, ldc, bias, relu)
+		block(*kr, i0, i1, 0, n, k, a, b, beta, c, ldc, bias, relu)
 	})
 }
 
