@@ -286,8 +286,9 @@ func sharedModels() []model {
 // shape and type are counted ("10 x 1x4x255x8") rather than listed when a
 // model has more than three.
 func describe(in map[string]*graph.Tensor) string {
+	shapes := make(map[string]string, len(in)) // input name -> "1x4x255x8 int64"
 	count := map[string]int{}
-	for _, t := range in {
+	for name, t := range in {
 		dims := make([]string, len(t.Shape))
 		for i, d := range t.Shape {
 			dims[i] = fmt.Sprint(d)
@@ -296,21 +297,22 @@ func describe(in map[string]*graph.Tensor) string {
 		if t.DType != graph.Float {
 			s += " " + strings.ToLower(t.DType.String())
 		}
+		shapes[name] = s
 		count[s]++
 	}
 	var parts []string
-	for s, n := range count {
+	listed := map[string]bool{} // shapes given as a count
+	for name, s := range shapes {
 		switch {
 		case len(in) == 1:
 			parts = append(parts, s)
-		case n > 1 && len(in) > 3:
-			parts = append(parts, fmt.Sprintf("%d x %s", n, s))
-		default:
-			for name, t := range in {
-				if d := describe(map[string]*graph.Tensor{name: t}); d == s {
-					parts = append(parts, name+" "+s)
-				}
+		case count[s] > 1 && len(in) > 3:
+			if !listed[s] {
+				listed[s] = true
+				parts = append(parts, fmt.Sprintf("%d x %s", count[s], s))
 			}
+		default:
+			parts = append(parts, name+" "+s)
 		}
 	}
 	sort.Strings(parts)
