@@ -466,7 +466,7 @@ func gemvInPlace(n, k int, alpha float32, a, b Matrix, beta float32, c []float32
 // (+ c when acc): the whole nr-wide panels with kernel.gemvRows, those
 // after them with gemvRows8, the last n % 8 through an 8-wide copy.
 func gemvPanelsInPlace(x []float32, b Matrix, acc bool, c []float32, n, p0, p1 int) {
-	kr := active
+	kr := &active
 	nr, k, ldb := kr.nr, len(x), b.Stride
 	full := n / nr
 	chunks := (n - full*nr) / 8
