@@ -590,9 +590,9 @@ type convBands struct {
 // src, whose first column is pixel j0.
 func (cb *convBands) strip(b, gi, j0, j1 int, src gemm.Matrix, threads int, regs [][]float32) {
 	k, m, mg, cg, kk, spatialN := cb.k, cb.m, cb.mg, cb.cg, cb.kk, cb.spatialN
-	od, bias, wdata, sk := cb.od, cb.bias, cb.wdata, cb.sk
+	od, bias, wdata := cb.od, cb.bias, cb.wdata
 	packs, epi := cb.packs, cb.epi
-	packed, pointwise, reluStored, skip := cb.packed, cb.pointwise, cb.reluStored, cb.skip
+	packed, pointwise, reluStored := cb.packed, cb.pointwise, cb.reluStored
 	base := (b*m + gi*mg) * spatialN
 	og := od[base : base+mg*spatialN]
 	n := j1 - j0
@@ -637,9 +637,20 @@ func (cb *convBands) strip(b, gi, j0, j1 int, src gemm.Matrix, threads int, regs
 	if epi != nil && !reluStored {
 		k.finishPlanes(epi, regs, od, base/spatialN, base/spatialN+mg, spatialN, j0, j0+n)
 	}
-	for i := 0; skip && i < mg; i++ {
-		at := base + i*spatialN + j0
-		k.res.apply(od[at:at+n], sk[at:at+n])
+}
+
+// shortcut adds the fused shortcut to output pixels [j0, j1) of group gi of
+// image b (and runs its Relu), channel by channel. Callers run it once over
+// a band's pixels after all of its strips, not strip by strip: the shortcut
+// comes from memory, and a strip's rows of a few hundred pixels each are
+// too short for the hardware's stream prefetch (ResNet-50's 1x1 layers with
+// the Add on 56x56 and 28x28 maps: 0.80 and 0.87x the time, in spite of the
+// output no longer being in cache).
+func (cb *convBands) shortcut(b, gi, j0, j1 int) {
+	base := (b*cb.m + gi*cb.mg) * cb.spatialN
+	for i := 0; i < cb.mg; i++ {
+		at := base + i*cb.spatialN
+		cb.k.res.apply(cb.od[at+j0:at+j1], cb.sk[at+j0:at+j1])
 	}
 }
 
@@ -676,6 +687,9 @@ func (cb *convBands) pixels(b, gi, j0, j1, threads int) {
 		s1 := min(j1, s0+step)
 		cb.strip(b, gi, s0, s1, gemm.Matrix{Data: xg[s0:], Stride: cb.spatialN}, threads, regs)
 	}
+	if cb.skip {
+		cb.shortcut(b, gi, j0, j1)
+	}
 }
 
 // panelsOf is how many panels of B n pixels make.
@@ -710,6 +724,9 @@ func (cb *convBands) band(b, gi, r0, r1 int, col []float32, threads int) {
 		y1 := min(r1, y0+stripRows)
 		im2col(bctx, geo, cg, xg, col, y0, y1)
 		cb.strip(b, gi, y0*ow, y1*ow, gemm.Matrix{Data: col, Stride: (y1 - y0) * ow}, threads, regs)
+	}
+	if cb.skip {
+		cb.shortcut(b, gi, r0*ow, r1*ow)
 	}
 }
 
