@@ -431,6 +431,11 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		}
 		k.runCo(ctx, l, geo, k.cp.Co(), n, g, cg, mg, xd, od, bias, epi, sk, skip)
 		return out, skip, nil
+	case pathCoGathered:
+		pg, gx := gatherStrided(ctx, geo, n*c, xd)
+		defer ctx.Release(gx)
+		k.runCo(ctx, nil, pg, k.cp.Co(), n, g, cg, mg, gx, od, bias, epi, sk, skip)
+		return out, skip, nil
 	case pathStem:
 		l := k.gridLayoutFor(geo, cg)
 		runStem(ctx, l.stemFor(mg, k.cp.hasNarrow), n, g, mg, xd, od, bias, k.cp.A(), k.cp.Narrow(), prog, epi, k.eps, k.reluStores)
@@ -537,12 +542,13 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 type convPath int
 
 const (
-	pathDepthwise convPath = iota // one input channel per output channel
-	pathVector                    // packed, 1x1 kernel on a 1x1 map: matrix times vector
-	pathCo                        // packed, small maps: co-tiles (runCo)
-	pathStem                      // packed, few input channels: strips of a grid (runStem)
-	pathGrid                      // packed: a grid over the input in place (runGrid)
-	pathIm2col                    // anything else: im2col (unless pointwise) and GEMM in bands
+	pathDepthwise  convPath = iota // one input channel per output channel
+	pathVector                     // packed, 1x1 kernel on a 1x1 map: matrix times vector
+	pathCo                         // packed, small maps: co-tiles (runCo)
+	pathCoGathered                 // packed, strided 1x1 to a small map: its pixels gathered, then co-tiles
+	pathStem                       // packed, few input channels: strips of a grid (runStem)
+	pathGrid                       // packed: a grid over the input in place (runGrid)
+	pathIm2col                     // anything else: im2col (unless pointwise) and GEMM in bands
 )
 
 // pathOf is the kernel run takes for the call; skip: a residual is to be
@@ -561,6 +567,8 @@ func (k *convKernel) pathOf(in []*graph.Tensor, cc convCall, skip bool) convPath
 		return pathVector
 	case k.cp.hasCo && !forceIm2col && !longRows(geo, cg) && coFits(geo, cg, mg):
 		return pathCo
+	case k.cp.hasCo && !forceIm2col && stridedPointwise(geo) && coFits(gatheredGeom(geo), cg, mg):
+		return pathCoGathered
 	case forceIm2col || stridedPointwise(geo) || longRows(geo, cg) || isPointwise(geo):
 		return pathIm2col
 	case !skip && !forceGridStem && stemFits(cg):
@@ -903,6 +911,33 @@ const convStripFloats = 1 << 16
 func stridedPointwise(g convGeom) bool {
 	return g.kh == 1 && g.kw == 1 && (g.sh > 1 || g.sw > 1) && g.pt == 0 && g.pl == 0 &&
 		(g.oh-1)*g.sh < g.h && (g.ow-1)*g.sw < g.w
+}
+
+// gatheredGeom is the pointwise convolution a strided 1x1 one (see
+// stridedPointwise) computes on the pixels its stride reads.
+func gatheredGeom(g convGeom) convGeom {
+	return convGeom{c: g.c, h: g.oh, w: g.ow, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, oh: g.oh, ow: g.ow}
+}
+
+// gatherStrided copies the pixels a strided 1x1 convolution reads from
+// planes of x into a scratch buffer, plane after plane, and returns the
+// pointwise geometry over them (gatheredGeom). ResNet's downsampling
+// shortcuts to a 7x7 map then take the co-tiles, whose rows of 7 pixels
+// waste nothing, where im2col's GEMM computes 49 pixels as 64 (1024 ->
+// 2048 on 14x14: see coFits).
+func gatherStrided(ctx *Context, g convGeom, planes int, x []float32) (convGeom, []float32) {
+	hw, on := g.h*g.w, g.oh*g.ow
+	gx := ctx.Scratch(planes * on)
+	for p := 0; p < planes; p++ {
+		src, dst := x[p*hw:(p+1)*hw], gx[p*on:(p+1)*on]
+		for y := 0; y < g.oh; y++ {
+			row, out := src[y*g.sh*g.w:], dst[y*g.ow:(y+1)*g.ow]
+			for j := range out {
+				out[j] = row[j*g.sw]
+			}
+		}
+	}
+	return gatheredGeom(g), gx
 }
 
 // convGeom is one convolution's geometry in 2-D.

@@ -16,7 +16,8 @@ import (
 // multiple of the tile (1, 7, 13, 27, 28, 55), strides 1 and 2, dilation,
 // asymmetric and no padding, 3x3, 5x5 and 1x3 kernels, 32 to 100 output
 // channels (the last block of 32 partial), taps within one k block and over
-// several, two groups, a batch, pointwise convolutions on small maps, with
+// several, two groups, a batch, pointwise convolutions on small maps,
+// strided 1x1 ones gathered to small maps, with
 // and without a bias, on 1 thread and split 3 ways (one block of channels
 // on a small map split into bands of rows or pixels).
 func TestConvCoTilesMatchIm2col(t *testing.T) {
@@ -37,7 +38,12 @@ func TestConvCoTilesMatchIm2col(t *testing.T) {
 		{1, 64, 64, 2, 15, 17, 3, 3, 1, 2, 2, 2, 2, 2},
 		{1, 8, 32, 1, 20, 31, 5, 5, 2, 1, 2, 1, 1, 2}, // 200 taps
 		{1, 48, 96, 1, 9, 30, 1, 3, 1, 1, 0, 1, 0, 1},
-		{1, 64, 32, 1, 14, 14, 1, 1, 2, 1, 0, 0, 0, 0}, // a strided 1x1 (ResNet's shortcut): not taken
+		{1, 64, 32, 1, 14, 14, 1, 1, 2, 1, 0, 0, 0, 0}, // a strided 1x1 of 64 taps: not taken
+		// Strided 1x1 (ResNet's shortcuts) to small maps: gathered, then
+		// pointwise co-tiles; strides 2 and 3, odd sizes, groups, a batch.
+		{1, 256, 64, 1, 14, 14, 1, 1, 2, 1, 0, 0, 0, 0},
+		{2, 512, 96, 2, 13, 13, 1, 1, 2, 1, 0, 0, 0, 0},
+		{1, 128, 48, 1, 9, 12, 1, 1, 3, 1, 0, 0, 0, 0},
 		{1, 64, 64, 1, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1},
 		{1, 16, 64, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1},
 		// Pointwise on small maps (the input read where it lies, one long
@@ -58,7 +64,7 @@ func TestConvCoTilesMatchIm2col(t *testing.T) {
 		g.oh, g.pt, _ = convOut(g.h, tc.kh, tc.s, tc.d, tc.pt, tc.pb, "NOTSET")
 		g.ow, g.pl, _ = convOut(g.w, tc.kw, tc.s, tc.d, tc.pl, tc.pr, "NOTSET")
 		cg, mg := tc.c/tc.group, tc.m/tc.group
-		if !coFits(g, cg, mg) {
+		if !coFits(g, cg, mg) && !(stridedPointwise(g) && coFits(gatheredGeom(g), cg, mg)) {
 			t.Logf("%+v: not on the co-tile path (that is fine: coFits says so)", tc)
 			continue
 		}
@@ -82,7 +88,7 @@ func TestConvCoTilesMatchIm2col(t *testing.T) {
 			}
 		}
 	}
-	if ran < 12 {
+	if ran < 16 {
 		t.Fatalf("only %d cases took the co-tile path", ran)
 	}
 }
