@@ -519,7 +519,8 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	reluStored := k.reluStores && packed && bias != nil && !noReluStores
 	cb := convBands{k: k, geo: geo, c: c, cg: cg, h: geo.h, wd: geo.w, m: m, mg: mg, kk: kk, ow: ow, spatialN: spatialN,
 		stripRows: stripRows, stripOut: stripOut, xd: xd, od: od, wdata: wdata, bias: bias, sk: sk, packs: packs,
-		prog: prog, epi: epi, packed: packed, pointwise: pointwise, reluStored: reluStored, skip: skip, pixelBands: pixelBands}
+		prog: prog, epi: epi, packed: packed, pointwise: pointwise, reluStored: reluStored, skip: skip, pixelBands: pixelBands,
+		bandShortcut: workers == 1}
 	if workers == 1 {
 		for i := 0; i < n*g*bands; i++ {
 			cb.runItem(i, g, bands, bandRows, cols, ctx.Threads)
@@ -592,6 +593,7 @@ type convBands struct {
 	epi                                   *ewRun
 	packed, pointwise, reluStored, skip   bool
 	pixelBands                            bool // pointwise bands of pixels (pixelBand), not rows
+	bandShortcut                          bool // the shortcut over a band after its strips (see shortcut)
 }
 
 // strip computes output pixels [j0, j1) of group gi of image b from B in
@@ -645,15 +647,21 @@ func (cb *convBands) strip(b, gi, j0, j1 int, src gemm.Matrix, threads int, regs
 	if epi != nil && !reluStored {
 		k.finishPlanes(epi, regs, od, base/spatialN, base/spatialN+mg, spatialN, j0, j0+n)
 	}
+	if cb.skip && !cb.bandShortcut {
+		cb.shortcut(b, gi, j0, j1)
+	}
 }
 
 // shortcut adds the fused shortcut to output pixels [j0, j1) of group gi of
-// image b (and runs its Relu), channel by channel. Callers run it once over
-// a band's pixels after all of its strips, not strip by strip: the shortcut
-// comes from memory, and a strip's rows of a few hundred pixels each are
-// too short for the hardware's stream prefetch (ResNet-50's 1x1 layers with
-// the Add on 56x56 and 28x28 maps: 0.80 and 0.87x the time, in spite of the
-// output no longer being in cache).
+// image b (and runs its Relu), channel by channel: after each strip, while
+// the strip's output is in cache, or with bandShortcut once over a band's
+// pixels after all of its strips. On one thread the band wins: the
+// shortcut comes from memory, and a strip's rows of a few hundred pixels
+// are too short for the hardware's stream prefetch (ResNet-50's 1x1 layers
+// with the Add on 56x56 and 28x28: 0.82-0.88 and 0.87-0.93x the time, in
+// spite of the output no longer being in cache). On two threads, each
+// streaming its band, the strips win (28x28: the band 1.25-1.28x the time,
+// CPUs apart; session 39 measured 1.05-1.11x).
 func (cb *convBands) shortcut(b, gi, j0, j1 int) {
 	base := (b*cb.m + gi*cb.mg) * cb.spatialN
 	for i := 0; i < cb.mg; i++ {
@@ -695,7 +703,7 @@ func (cb *convBands) pixels(b, gi, j0, j1, threads int) {
 		s1 := min(j1, s0+step)
 		cb.strip(b, gi, s0, s1, gemm.Matrix{Data: xg[s0:], Stride: cb.spatialN}, threads, regs)
 	}
-	if cb.skip {
+	if cb.skip && cb.bandShortcut {
 		cb.shortcut(b, gi, j0, j1)
 	}
 }
@@ -733,7 +741,7 @@ func (cb *convBands) band(b, gi, r0, r1 int, col []float32, threads int) {
 		im2col(bctx, geo, cg, xg, col, y0, y1)
 		cb.strip(b, gi, y0*ow, y1*ow, gemm.Matrix{Data: col, Stride: (y1 - y0) * ow}, threads, regs)
 	}
-	if cb.skip {
+	if cb.skip && cb.bandShortcut {
 		cb.shortcut(b, gi, r0*ow, r1*ow)
 	}
 }

@@ -361,11 +361,10 @@ func (gb *gridBands) band(b, gi, r0, r1 int, threads int, wide, buf []float32) {
 		if epi != nil && !reluStored && !epiWide {
 			epi.planes(regs, od, base/spatialN, base/spatialN+mg, spatialN, y0*ow, y1*ow)
 		}
-	}
-	// The shortcut over the band's rows at once (see convBands.shortcut).
-	for i := 0; res != nil && !epiWide && i < mg; i++ {
-		at := base + i*spatialN
-		res.apply(od[at+r0*ow:at+r1*ow], skip[at+r0*ow:at+r1*ow])
+		for i := 0; res != nil && !epiWide && i < mg; i++ {
+			at := base + i*spatialN + y0*ow
+			res.apply(od[at:at+(y1-y0)*ow], skip[at:at+(y1-y0)*ow])
+		}
 	}
 }
 
