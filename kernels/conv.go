@@ -432,7 +432,7 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		k.runCo(ctx, l, geo, k.cp.Co(), n, g, cg, mg, xd, od, bias, epi, sk, skip)
 		return out, skip, nil
 	case pathCoGathered:
-		pg, gx := gatherStrided(ctx, geo, n*c, xd)
+		pg, gx := gatherStrided(ctx, geo, n, c, xd)
 		defer ctx.Release(gx)
 		k.runCo(ctx, nil, pg, k.cp.Co(), n, g, cg, mg, gx, od, bias, epi, sk, skip)
 		return out, skip, nil
@@ -927,23 +927,17 @@ func gatheredGeom(g convGeom) convGeom {
 	return convGeom{c: g.c, h: g.oh, w: g.ow, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, oh: g.oh, ow: g.ow}
 }
 
-// gatherStrided copies the pixels a strided 1x1 convolution reads from
-// planes of x into a scratch buffer, plane after plane, and returns the
-// pointwise geometry over them (gatheredGeom). ResNet's downsampling
-// shortcuts to a 7x7 map then take the co-tiles, whose rows of 7 pixels
-// waste nothing, where im2col's GEMM computes 49 pixels as 64 (1024 ->
-// 2048 on 14x14: see coFits).
-func gatherStrided(ctx *Context, g convGeom, planes int, x []float32) (convGeom, []float32) {
+// gatherStrided lays out the pixels a strided 1x1 convolution reads, each
+// image's as its im2col matrix (c rows of oh*ow pixels: the planes of the
+// pointwise convolution gatheredGeom describes), in scratch, and returns
+// that geometry. ResNet's downsampling shortcuts to a 7x7 map then take the
+// co-tiles, whose rows of 7 pixels waste nothing, where im2col's GEMM
+// computes 49 pixels as 64 (1024 -> 2048 on 14x14: see coFits).
+func gatherStrided(ctx *Context, g convGeom, n, c int, x []float32) (convGeom, []float32) {
 	hw, on := g.h*g.w, g.oh*g.ow
-	gx := ctx.Scratch(planes * on)
-	for p := 0; p < planes; p++ {
-		src, dst := x[p*hw:(p+1)*hw], gx[p*on:(p+1)*on]
-		for y := 0; y < g.oh; y++ {
-			row, out := src[y*g.sh*g.w:], dst[y*g.ow:(y+1)*g.ow]
-			for j := range out {
-				out[j] = row[j*g.sw]
-			}
-		}
+	gx := ctx.Scratch(n * c * on)
+	for b := 0; b < n; b++ {
+		im2col(ctx, g, c, x[b*c*hw:], gx[b*c*on:], 0, g.oh)
 	}
 	return gatheredGeom(g), gx
 }
