@@ -41,6 +41,8 @@ type threadChoice struct {
 	mode   threadMode
 	timing bool
 	chosen bool // a choice has been made (the lanes' trials wait for it)
+	// held is the time of the runs since the choice (for the recheck).
+	held time.Duration
 }
 
 type threadPhase int
@@ -63,10 +65,10 @@ const (
 
 // threadTrials is how many runs each way time the steps (threadEarly
 // before the trials may stop with nothing to gain), threadChecks how
-// many whole runs of each mode check the mix; threadWin is how much faster a
-// step must be on one thread to keep it, threadCheckWin how much faster
-// than all wide the mix or all on one thread must run; threadRecheck how many runs a
-// choice holds.
+// many whole runs of each mode check the mix at least; threadWin is how
+// much faster a step must be on one thread to keep it, threadCheckWin how
+// much faster than all wide the mix or all on one thread must run;
+// threadRecheck how many runs a choice holds at least.
 const (
 	threadTrials   = 5
 	threadEarly    = 2
@@ -75,6 +77,22 @@ const (
 	threadCheckWin = 0.95
 	threadRecheck  = 500
 )
+
+// The step trials and the check are sized by time as well as by runs:
+// they go on until each mode's runs add up to threadCheckTime (at most
+// threadCheckMax runs each).
+// Four runs of a LLM's decode step (0.25 ms) are a sample the VM's noise
+// decides: stories260K's step at 2 threads kept the mix or all wide in
+// most sessions, 0.27-0.34 ms a run, where all on one thread ran 0.23
+// (its 1-thread time). A choice then holds for threadRecheckTime of runs
+// too (at least threadRecheck runs), so that the longer checks of short
+// runs stay a few percent of the time.
+var (
+	threadCheckTime   = 15 * time.Millisecond
+	threadRecheckTime = 5 * time.Second
+)
+
+const threadCheckMax = 64
 
 // noStepThreads keeps every step on the session's threads, for the tests
 // and benchmarks that compare.
@@ -131,13 +149,14 @@ func (c *threadChoice) end(d time.Duration) {
 		c.next(threadsSteps)
 	case threadsSteps:
 		c.check[c.mode] = append(c.check[c.mode], d)
-		if c.runs == 2*threadEarly && c.plainlyWide() {
+		timed := c.timed(modeNarrow, modeWide)
+		if c.runs%2 == 0 && c.runs >= 2*threadEarly && timed && c.plainlyWide() {
 			c.pick() // for the times it clears: the choice is all wide
 			clear(c.narrow)
 			c.next(threadsChosen)
 			return
 		}
-		if c.runs < 2*threadTrials {
+		if c.runs < 2*threadTrials || c.runs < 2*threadCheckMax && !timed {
 			return
 		}
 		c.pick()
@@ -148,31 +167,62 @@ func (c *threadChoice) end(d time.Duration) {
 		c.next(threadsCheck)
 	case threadsCheck:
 		c.check[c.mode] = append(c.check[c.mode], d)
-		if c.runs < 3*threadChecks {
+		if c.runs%3 != 0 || c.runs < 3*threadChecks || c.runs < 3*threadCheckMax && !c.timed(modeMix, modeWide, modeNarrow) {
 			return
 		}
-		mix, wide, one := medianDur(c.check[modeMix]), medianDur(c.check[modeWide]), medianDur(c.check[modeNarrow])
-		// Wide is the default: the others must win by a margin (a check
-		// the machine disturbed costs less that way).
+		// Each mode against another in the median of their ratios run by
+		// run: the modes take turns, so a spell of a loaded machine falls
+		// on the three runs of a turn alike, where it moved one mode's
+		// median and not another's. Wide is the default: the others must
+		// win by a margin (a check the machine disturbed costs less that
+		// way).
+		mix, one := c.check[modeMix], c.check[modeNarrow]
+		wide := c.check[modeWide]
 		switch {
-		case float64(one) < threadCheckWin*float64(wide) && one < mix:
+		case pairedRatio(one, wide) < threadCheckWin && pairedRatio(one, mix) < 1:
 			for i := range c.narrow {
 				c.narrow[i] = true
 			}
-		case float64(mix) >= threadCheckWin*float64(wide):
+		case pairedRatio(mix, wide) >= threadCheckWin:
 			clear(c.narrow)
 		}
 		c.next(threadsChosen)
 	case threadsChosen:
-		if c.runs >= threadRecheck {
+		c.held += d
+		if c.runs >= threadRecheck && c.held >= threadRecheckTime {
 			c.next(threadsSteps)
 		}
 	}
 }
 
+// pairedRatio is the median of a[i] / b[i].
+func pairedRatio(a, b []time.Duration) float64 {
+	r := make([]float64, min(len(a), len(b)))
+	for i := range r {
+		r[i] = float64(a[i]) / float64(max(1, b[i]))
+	}
+	slices.Sort(r)
+	return r[len(r)/2]
+}
+
+// timed tells whether the runs of each of modes in this phase add up to
+// threadCheckTime.
+func (c *threadChoice) timed(modes ...threadMode) bool {
+	for _, m := range modes {
+		var sum time.Duration
+		for _, d := range c.check[m] {
+			sum += d
+		}
+		if sum < threadCheckTime {
+			return false
+		}
+	}
+	return true
+}
+
 // next starts phase p; the whole runs' times are the last phase's only.
 func (c *threadChoice) next(p threadPhase) {
-	c.phase, c.runs = p, 0
+	c.phase, c.runs, c.held = p, 0, 0
 	c.chosen = c.chosen || p == threadsChosen
 	c.check = [3][]time.Duration{}
 }
@@ -181,12 +231,12 @@ func (c *threadChoice) next(p threadPhase) {
 // to make).
 func (c *threadChoice) settled() bool { return c.phase == threadsOff || c.chosen || noStepThreads }
 
-// plainlyWide tells, after threadEarly runs each way, that the trials
-// could find nothing: the runs on one thread were no faster than the wide
+// plainlyWide tells, after threadEarly runs each way (and threadCheckTime
+// of them), that the trials could find nothing: the runs on one thread were no faster than the wide
 // ones, and what the steps faster on one thread could save (each its best
 // time each way) is under what the check asks of a mix. A session of a
 // convolution network on a machine whose cores hand work over well is
-// then done after 5 runs, not 23.
+// then done after 5 runs (of 4 ms or more), not 23.
 func (c *threadChoice) plainlyWide() bool {
 	wide := medianDur(c.check[modeWide])
 	if medianDur(c.check[modeNarrow]) < wide {
@@ -216,6 +266,22 @@ func (c *threadChoice) pick() {
 	}
 }
 
+// trialRuns and checkRuns are how many runs of each mode the step trials
+// and the check take at most.
+func (c *threadChoice) trialRuns() int {
+	if threadCheckTime <= 0 {
+		return threadTrials
+	}
+	return threadCheckMax
+}
+
+func (c *threadChoice) checkRuns() int {
+	if threadCheckTime <= 0 {
+		return threadChecks
+	}
+	return threadCheckMax
+}
+
 // settling is how many more runs the first choice takes at most.
 func (c *threadChoice) settling() int {
 	if c.settled() {
@@ -223,11 +289,11 @@ func (c *threadChoice) settling() int {
 	}
 	switch c.phase {
 	case threadsWarm:
-		return 1 + 2*threadTrials + 3*threadChecks
+		return 1 + 2*c.trialRuns() + 3*c.checkRuns()
 	case threadsSteps:
-		return 2*threadTrials - c.runs + 3*threadChecks
+		return 2*c.trialRuns() - c.runs + 3*c.checkRuns()
 	case threadsCheck:
-		return 3*threadChecks - c.runs
+		return 3*c.checkRuns() - c.runs
 	}
 	return 0
 }

@@ -16,6 +16,9 @@ import (
 // check's whole runs then decide between the mix, all wide and all on one
 // thread; after threadRecheck runs the trials start again.
 func TestThreadChoicePhases(t *testing.T) {
+	// By run counts alone here; TestThreadChoiceTimed sizes by time.
+	defer func(d, r time.Duration) { threadCheckTime, threadRecheckTime = d, r }(threadCheckTime, threadRecheckTime)
+	threadCheckTime, threadRecheckTime = 0, 0
 	us := func(v int) time.Duration { return time.Duration(v) * time.Microsecond }
 	// stepTimes[mode][step]: the first step 10 us on one thread, 20 wide.
 	stepTimes := map[threadMode][]time.Duration{
@@ -107,6 +110,83 @@ func TestThreadChoicePhases(t *testing.T) {
 	}
 }
 
+// TestThreadChoiceTimed: runs of 0.4 ms take trials and a check sized
+// by time (threadCheckTime of runs each way, at most threadCheckMax runs
+// each), whose turns are read run by run; the slower spell in the middle
+// of the check falls on every mode of its turns alike and changes
+// nothing. Runs of 20 us stop at threadCheckMax, and their choice holds
+// past threadRecheck runs, for threadRecheckTime.
+func TestThreadChoiceTimed(t *testing.T) {
+	us := func(v int) time.Duration { return time.Duration(v) * time.Microsecond }
+	ceilRuns := func(d time.Duration) int { return int((threadCheckTime + d - 1) / d) }
+	c := threadChoice{phase: threadsWarm}
+	if n, want := c.settling(), 1+2*threadCheckMax+3*threadCheckMax; n != want {
+		t.Errorf("settling %d at the start, want %d", n, want)
+	}
+	const run = 400 // us, in the trials
+	if n := ceilRuns(us(run)); n >= threadCheckMax || n <= threadTrials {
+		t.Fatalf("threadCheckTime %v: want a run count between %d and %d for %d us runs, got %d", threadCheckTime, threadTrials, threadCheckMax, run, n)
+	}
+	times := map[threadMode]int{modeMix: 320, modeWide: 400, modeNarrow: 440}
+	runs, trials, checks := 0, 0, 0
+	for !c.chosen && runs < 1000 {
+		c.begin(2)
+		if c.timing {
+			// Step 0 faster on one thread, step 1 wide.
+			c.step(0, us(map[threadMode]int{modeNarrow: 40, modeWide: 80}[c.mode]))
+			c.step(1, us(map[threadMode]int{modeNarrow: 160, modeWide: 120}[c.mode]))
+		}
+		d := us(run)
+		switch c.phase {
+		case threadsSteps:
+			trials++
+		case threadsCheck:
+			d = us(times[c.mode])
+			if turn := checks / 3; turn >= 10 && turn < 20 {
+				d *= 3
+			}
+			checks++
+		}
+		c.end(d)
+		runs++
+	}
+	if want := 2 * ceilRuns(us(run)); trials != want {
+		t.Errorf("step trials took %d runs, want %d (%v each way of %d us runs)", trials, want, threadCheckTime, run)
+	}
+	// The mix's runs add up slowest: 10 turns of 320 us, 10 of 960, then 320.
+	want := 20
+	for sum := 10*us(320) + 10*us(960); sum < threadCheckTime; sum += us(320) {
+		want++
+	}
+	if checks != 3*want {
+		t.Errorf("check took %d runs, want %d", checks, 3*want)
+	}
+	if !slices.Equal(c.narrow, []bool{true, false}) {
+		t.Errorf("narrow %v, want the mix [true false]", c.narrow)
+	}
+	// Runs of 20 us: at most threadCheckMax each way.
+	c = threadChoice{phase: threadsWarm}
+	runs = 0
+	for !c.chosen && runs < 1000 {
+		c.begin(1)
+		if c.timing {
+			c.step(0, us(map[threadMode]int{modeNarrow: 10, modeWide: 20}[c.mode]))
+		}
+		c.end(us(20))
+		runs++
+	}
+	if runs != 1+5*threadCheckMax {
+		t.Errorf("runs of 20 us chosen after %d runs, want %d", runs, 1+5*threadCheckMax)
+	}
+	for r := 0; r < threadRecheck; r++ {
+		c.begin(1)
+		c.end(us(20))
+	}
+	if c.phase != threadsChosen {
+		t.Errorf("rechecked after %d runs of 20 us", threadRecheck)
+	}
+}
+
 // TestStepThreadsSameBits runs every zoo and family model at 2 threads
 // through the steps' thread trials and past them: each run's outputs
 // carry the same bits as a 1-thread session's (whatever mode a run took),
@@ -116,6 +196,10 @@ func TestStepThreadsSameBits(t *testing.T) {
 	if parallel.Workers() < 2 {
 		t.Skip("one CPU: nothing to choose")
 	}
+	// The trials by run counts (TestThreadChoiceTimed has them by time):
+	// the small models' would take some 300 runs.
+	defer func(d time.Duration) { threadCheckTime = d }(threadCheckTime)
+	threadCheckTime = 0
 	settle := 1 + 2*threadTrials + 3*threadChecks
 	for _, name := range append(testmodels.Zoo(), testmodels.Families()...) {
 		m, in := zooModel(t, name)
