@@ -514,6 +514,10 @@ func inner3s2(n, pad, out int) (int, int) {
 // ceil-mode ones 0.65-0.71x.
 func max3x3s2Edges(g *poolGeom, xd, od []float32, lo, hi int) {
 	h, w, oh, ow := g.h, g.w, g.oh, g.ow
+	if h*w <= max3AcrossPlane && hi-lo > 1 {
+		max3x3s2Across(g, xd, od, lo, hi)
+		return
+	}
 	oy0, oy1 := inner3s2(h, g.pt, oh)
 	for nc := lo; nc < hi; nc++ {
 		src := xd[nc*h*w : (nc+1)*h*w]
@@ -538,6 +542,35 @@ func max3x3s2Edges(g *poolGeom, xd, od []float32, lo, hi int) {
 		}
 	}
 }
+
+// max3x3s2Across is max3x3s2Edges on small planes: output row by output
+// row, each call taking that row of every plane (the planes as the rows
+// of one vec.Max3Stride2Edges call, h*w apart) instead of a call per plane.
+// Against a call per plane (1 thread, the same bits): Inception's 144
+// planes of 11x11 0.94x the time, 64 of 23x23 0.90x, 64 of 13x13 0.76x,
+// 512 of 7x7 0.81x; 32 of 51x51 1.02x, SqueezeNet's 256 of 27x27 1.16x
+// (a plane's rows no longer read while in cache): up to max3AcrossPlane.
+func max3x3s2Across(g *poolGeom, xd, od []float32, lo, hi int) {
+	h, w, oh, ow := g.h, g.w, g.oh, g.ow
+	src, out := xd[lo*h*w:hi*h*w], od[lo*oh*ow:hi*oh*ow]
+	for oy := 0; oy < oh; oy++ {
+		first, last := max(0, 2*oy-g.pt), min(h, 2*oy-g.pt+3)-1
+		if last < first { // all padding
+			for i := oy * ow; i < len(out); i += oh * ow {
+				fillSlice(out[i:i+ow], float32(math.Inf(-1)))
+			}
+			continue
+		}
+		mid := first // two rows: the first repeated
+		if last-first == 2 {
+			mid = first + 1
+		}
+		vec.Max3Stride2Edges(out[oy*ow:], oh*ow, src[first*w:], w, hi-lo, ow, -g.pl, (mid-first)*w, (last-first)*w, h*w)
+	}
+}
+
+// max3AcrossPlane is the largest plane (floats) max3x3s2Across takes.
+const max3AcrossPlane = 24 * 24
 
 // noMax3Edges keeps 3x3 stride-2 max pools on max3x3s2's AVX2 path, for the
 // tests and the benchmark that compare the two.
