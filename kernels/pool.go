@@ -761,11 +761,10 @@ func avg3Side(ctx *Context, g *poolGeom, xd, od []float32, lo, hi int) {
 	per := min(hi-lo, max(1, poolChunkFloats/(hp*wp)))
 	vw := per * wp // a padded row of the chunk
 	div := g.sideDivisors(g, per)
-	padded := ctx.Scratch(hp * vw)
-	defer ctx.Release(padded)
+	buf := ctx.Scratch((hp + oh) * vw)
+	defer ctx.Release(buf)
+	padded, out := buf[:hp*vw], buf[hp*vw:]
 	clear(padded) // the padding; the copies write the planes' insides only
-	out := ctx.Scratch(oh * vw)
-	defer ctx.Release(out)
 	for b0 := lo; b0 < hi; b0 += per {
 		k := min(hi-b0, per)
 		for y := 0; y < h; y++ {
