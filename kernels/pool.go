@@ -29,13 +29,14 @@ type divCache struct{ last atomic.Pointer[poolDivs] }
 type poolDivs struct {
 	h, w int
 	div  []float32 // read-only once stored: runs on several threads share it
-	// side holds div tiled for avg3Side's planes side by side, made on
+	// side holds div tiled for poolSide's planes side by side, made on
 	// first use.
 	side atomic.Pointer[sideDivs]
 }
 
-// sideDivs is div for per planes side by side: oh rows of per*(ow+2), each
-// plane's ow divisors followed by two 1s for the columns between planes.
+// sideDivs is div for per planes side by side: oh rows of per planes' wp
+// columns (and the row's slack), each plane's ow divisors followed by 1s
+// for the columns between planes.
 type sideDivs struct {
 	per int
 	div []float32
@@ -57,10 +58,10 @@ func (p *poolParams) divisors(g *poolGeom) []float32 {
 	return div
 }
 
-// sideDivisors is divisors laid out for avg3Side's chunks of per planes
+// sideDivisors is divisors laid out for poolSide's chunks of per planes
 // side by side (see sideDivs), from the cache when the last call had the
 // same input size and chunk.
-func (p *poolParams) sideDivisors(g *poolGeom, per int) []float32 {
+func (p *poolParams) sideDivisors(g *poolGeom, per, wp, vw int) []float32 {
 	base := p.divisors(g)
 	var d *poolDivs
 	if p.divs != nil {
@@ -73,12 +74,11 @@ func (p *poolParams) sideDivisors(g *poolGeom, per int) []float32 {
 			return s.div
 		}
 	}
-	wp := g.ow + 2
-	div := make([]float32, g.oh*per*wp)
+	div := make([]float32, g.oh*vw)
 	fillSlice(div, 1)
 	for y := 0; y < g.oh; y++ {
 		for q := 0; q < per; q++ {
-			copy(div[y*per*wp+q*wp:], base[y*g.ow:(y+1)*g.ow])
+			copy(div[y*vw+q*wp:], base[y*g.ow:(y+1)*g.ow])
 		}
 	}
 	if d != nil {
@@ -691,8 +691,9 @@ func poolStride1(ctx *Context, g *poolGeom, isMax bool, xd, od []float32, lo, hi
 	// 16x6 0.25x; from 8 wide the one pass: 8x8 0.76x the passes' time,
 	// 11x11 and 17x17 0.96x, 56x56 0.81x).
 	avg3 := !isMax && p.kh == 3 && p.kw == 3 && p.dh == 1 && p.dw == 1 && ow >= 8
-	if !isMax && p.kh == 3 && p.kw == 3 && p.dh == 1 && p.dw == 1 && ow < avg3SideWidth && !noAvg3Side {
-		avg3Side(ctx, g, xd, od, lo, hi)
+	avg3x3 := !isMax && p.kh == 3 && p.kw == 3 && p.dh == 1 && p.dw == 1
+	if !noPoolSide && (avg3x3 && ow < avg3SideWidth || !avg3x3 && ow < poolSideWidth) {
+		poolSide(ctx, g, isMax, avg3x3, xd, od, lo, hi)
 		return
 	}
 	padded := ctx.Scratch(per * plane)
@@ -745,44 +746,75 @@ func poolStride1(ctx *Context, g *poolGeom, isMax bool, xd, od []float32, lo, hi
 	}
 }
 
-// avg3Side is poolStride1's 3x3 average on small planes (rows narrower
-// than avg3SideWidth): the planes of a chunk lie side by side, row y of
-// every plane in padded row y of the chunk, so that one vec.Avg3x3Rows call
-// computes them all (the windows that straddle two planes land in the two
-// columns between them, which nothing reads), and the copies in and out
-// take a call per row instead of one per plane and row. The same sums and
-// divisions as Avg3x3Rows plane by plane, so the same bits. Against plane
-// by plane (BenchmarkAvg3Side, 1 thread): Inception's 288 planes of 5x5
-// 0.50x the time, 256 of 7x7 0.63x, 128 of 11x11 0.86x; 14x14 took 1.26x,
-// 17x17 the same, 28x28 1.19x: wider rows keep their planes.
-func avg3Side(ctx *Context, g *poolGeom, xd, od []float32, lo, hi int) {
-	h, w, oh, ow := g.h, g.w, g.oh, g.ow
-	wp, hp := ow+2, oh+2 // = pl + w + pr, pt + h + pb
+// poolSide is poolStride1 on small planes: the planes of a chunk lie side
+// by side, row y of every plane in padded row y of the chunk, so that the
+// copies in and out take a call per row instead of one per plane, and the
+// passes (or, for a 3x3 average, avg3, one vec.Avg3x3Rows call) run over
+// the chunk's rows as they do over a plane's: the windows that straddle two
+// planes land in the columns between them, which nothing reads. The same
+// sums, maxima and divisions in the same order as plane by plane, so the
+// same bits. Against plane by plane (BenchmarkPoolSide, 1 thread, padded
+// 3x3 windows): the average on 288 planes of 5x5 0.46-0.50x the time, 832
+// of 7x7 0.58-0.66x, 128 of 11x11 0.86x, but 528 of 14x14 1.33-1.42x and
+// 256 of 28x28 1.05-1.20x (from avg3SideWidth on, the planes one by one);
+// the max, whose passes cost more than the copies' calls, 0.40-0.78x on
+// 5x5, 0.91-1.10x on 7x7 and 11x11 (from poolSideWidth on, one by one).
+func poolSide(ctx *Context, g *poolGeom, isMax, avg3 bool, xd, od []float32, lo, hi int) {
+	h, w, oh, ow, p := g.h, g.w, g.oh, g.ow, g.poolParams
+	wp := ow + p.dw*(p.kw-1) // = pl + w + pr
+	hp := oh + p.dh*(p.kh-1) // = pt + h + pb
 	per := min(hi-lo, max(1, poolChunkFloats/(hp*wp)))
 	vw := per * wp // a padded row of the chunk
-	div := g.sideDivisors(g, per)
-	buf := ctx.Scratch((hp + oh) * vw)
+	var div []float32
+	if !isMax {
+		div = g.sideDivisors(g, per, wp, vw)
+	}
+	// One scratch buffer for the padded rows and the passes (two moved the
+	// pool's reuse: Inception's runs made a buffer after run 4).
+	parts := 2 // padded, and the output or the passes' one
+	if !isMax && !avg3 {
+		parts = 3 // and the sums' second
+	}
+	buf := ctx.Scratch(parts * hp * vw)
 	defer ctx.Release(buf)
-	padded, out := buf[:hp*vw], buf[hp*vw:]
-	clear(padded) // the padding; the copies write the planes' insides only
+	padded, red, sum := buf[:hp*vw], buf[hp*vw:2*hp*vw], buf[2*hp*vw:]
+	if isMax { // the padding; the copies write the planes' insides only
+		fillSlice(padded, float32(math.Inf(-1)))
+	} else {
+		clear(padded)
+	}
 	for b0 := lo; b0 < hi; b0 += per {
 		k := min(hi-b0, per)
 		for y := 0; y < h; y++ {
 			mustCopyRows(padded[(y+g.pt)*vw+g.pl:], wp, xd[(b0*h+y)*w:], h*w, k, w)
 		}
-		vec.Avg3x3Rows(out, vw, padded, vw, div, vw, oh, k*wp-2)
+		var m []float32
+		switch {
+		case avg3:
+			m = red[:oh*vw]
+			vec.Avg3x3Rows(m, vw, padded, vw, div, vw, oh, k*wp-2)
+		case isMax:
+			m = maxWindowsFrom(red, padded, p.kw, p.dw)
+			m = maxWindows(m, p.kh, p.dh*vw)
+		default:
+			m = sumWindows(red, padded, p.kw, p.dw)
+			m = sumWindows(sum, m, p.kh, p.dh*vw)
+			vec.Div(m, m, div[:len(m)])
+		}
 		for y := 0; y < oh; y++ {
-			mustCopyRows(od[(b0*oh+y)*ow:], oh*ow, out[y*vw:], wp, k, ow)
+			mustCopyRows(od[(b0*oh+y)*ow:], oh*ow, m[y*vw:], wp, k, ow)
 		}
 	}
 }
 
 // avg3SideWidth is the output row width from which poolStride1 takes a 3x3
-// average plane by plane rather than side by side (avg3Side); noAvg3Side
-// keeps every plane on its own, for the tests and the benchmark that compare.
+// average plane by plane rather than side by side (poolSide), and
+// poolSideWidth the same for other windows; noPoolSide keeps every plane on
+// its own, for the tests and the benchmark that compare.
 var (
 	avg3SideWidth = 12
-	noAvg3Side    = false
+	poolSideWidth = 7
+	noPoolSide    = false
 )
 
 // mustCopyRows is vec.CopyRows where the sizes hold by construction.

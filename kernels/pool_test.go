@@ -437,82 +437,101 @@ func TestFillSlice(t *testing.T) {
 	}
 }
 
-// TestAvg3SideSameBits: avg3Side (planes side by side) gives the bits of
-// poolStride1's 3x3 average plane by plane, on rows narrower than
-// avg3SideWidth: with and without count_include_pad, padding on some sides
-// only, planes [lo, hi) in chunks of 1, 3 and all planes (a last chunk
-// short), infinities, NaNs and signed zeros in the input.
-func TestAvg3SideSameBits(t *testing.T) {
+// TestPoolSideSameBits: poolSide (planes side by side) gives the bits of
+// poolStride1 plane by plane on rows narrower than avg3SideWidth and
+// poolSideWidth: 3x3 averages (one pass) and other averages and maxima
+// (the passes: 5x5, 2x3, dilated), with and without count_include_pad,
+// padding on some sides only, planes [lo, hi) in chunks of 1, 3 and all
+// planes (a last chunk short), infinities, NaNs and signed zeros in the
+// input.
+func TestPoolSideSameBits(t *testing.T) {
 	r := rand.New(rand.NewPCG(41, 42))
 	ctx := &Context{Threads: 1, pool: newBufferPool()}
 	defer func(n int) { poolChunkFloats = n }(poolChunkFloats)
 	special := []float32{float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), float32(math.Copysign(0, -1)), 0}
-	for _, pads := range [][4]int{{1, 1, 1, 1}, {0, 0, 0, 0}, {1, 0, 0, 1}, {0, 1, 1, 0}} {
-		for _, include := range []bool{false, true} {
-			for _, hw := range [][2]int{{5, 5}, {1, 3}, {7, 9}, {11, 10}, {3, 1}} {
-				p := poolParams{kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, padT: pads[0], padL: pads[1], padB: pads[2], padR: pads[3],
-					countIncludePad: include, spatial: 2, autoPad: "NOTSET", divs: new(divCache)}
-				g, err := p.geometry(hw[0], hw[1])
-				if err != nil || g.oh < 1 || g.ow < 1 {
-					continue // a window larger than the padded plane
-				}
-				if g.ow >= avg3SideWidth {
-					t.Fatalf("%v: %d outputs a row take the planes one by one", hw, g.ow)
-				}
-				const c = 11
-				x := make([]float32, c*hw[0]*hw[1])
-				for i := range x {
-					x[i] = float32(r.NormFloat64())
-					if r.IntN(20) == 0 {
-						x[i] = special[r.IntN(len(special))]
-					}
-				}
-				n := c * g.oh * g.ow
-				want := make([]float32, n)
-				noAvg3Side = true
-				poolRows(ctx, g, "avg", x, want, 2, c)
-				noAvg3Side = false
-				for _, per := range []int{1, 3, c} {
-					poolChunkFloats = per * (g.oh + 2) * (g.ow + 2)
-					got := make([]float32, n)
-					poolRows(ctx, g, "avg", x, got, 2, c)
-					for i := range got {
-						if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
-							t.Fatalf("pads %v include %v %v, chunks of %d: [%d] = %v, plane by plane %v", pads, include, hw, per, i, got[i], want[i])
+	ran := map[string]int{}
+	for _, win := range [][4]int{{3, 3, 1, 1}, {5, 5, 1, 1}, {2, 3, 1, 1}, {3, 3, 2, 1}} { // kh, kw, dh, dw
+		for _, pads := range [][4]int{{1, 1, 1, 1}, {0, 0, 0, 0}, {1, 0, 0, 2}, {0, 2, 1, 0}} {
+			for _, kind := range []string{"max", "avg"} {
+				for _, include := range []bool{false, true} {
+					for _, hw := range [][2]int{{5, 5}, {1, 3}, {7, 9}, {11, 10}, {3, 1}, {8, 13}, {4, 6}, {6, 2}, {9, 4}} {
+						p := poolParams{kh: win[0], kw: win[1], sh: 1, sw: 1, dh: win[2], dw: win[3], padT: pads[0], padL: pads[1], padB: pads[2], padR: pads[3],
+							countIncludePad: include, spatial: 2, autoPad: "NOTSET", divs: new(divCache)}
+						g, err := p.geometry(hw[0], hw[1])
+						if err != nil || g.oh < 1 || g.ow < 1 {
+							continue // a window larger than the padded plane
+						}
+						avg3 := kind == "avg" && win == [4]int{3, 3, 1, 1}
+						if avg3 && g.ow >= avg3SideWidth || !avg3 && g.ow >= poolSideWidth {
+							continue // the planes one by one
+						}
+						const c = 11
+						x := make([]float32, c*hw[0]*hw[1])
+						for i := range x {
+							x[i] = float32(r.NormFloat64())
+							if r.IntN(20) == 0 {
+								x[i] = special[r.IntN(len(special))]
+							}
+						}
+						n := c * g.oh * g.ow
+						want := make([]float32, n)
+						noPoolSide = true
+						poolRows(ctx, g, kind, x, want, 2, c)
+						noPoolSide = false
+						for _, per := range []int{1, 3, c} {
+							poolChunkFloats = per * (g.oh + p.dh*(p.kh-1)) * (g.ow + p.dw*(p.kw-1))
+							got := make([]float32, n)
+							poolRows(ctx, g, kind, x, got, 2, c)
+							for i := range got {
+								if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
+									t.Fatalf("%s %v pads %v include %v %v, chunks of %d: [%d] = %v, plane by plane %v", kind, win, pads, include, hw, per, i, got[i], want[i])
+								}
+							}
+						}
+						ran[kind]++
+						if avg3 {
+							ran["avg3"]++
 						}
 					}
 				}
 			}
 		}
 	}
+	t.Logf("cases: %v", ran)
+	if ran["max"] < 80 || ran["avg"] < 100 || ran["avg3"] < 20 {
+		t.Errorf("too few cases of a kind: %v", ran)
+	}
 }
 
-// BenchmarkAvg3Side: 3x3 stride-1 average pools (Inception's, padded,
-// count_include_pad) on planes side by side (avg3Side) and plane by plane.
-func BenchmarkAvg3Side(b *testing.B) {
-	defer func(w int) { avg3SideWidth, noAvg3Side = w, false }(avg3SideWidth)
-	for _, cs := range [][2]int{{288, 5}, {256, 7}, {128, 11}, {128, 14}, {96, 17}, {64, 28}} {
-		c, hw := cs[0], cs[1]
-		r := rand.New(rand.NewPCG(1, 1))
-		x := make([]float32, c*hw*hw)
-		for i := range x {
-			x[i] = float32(r.NormFloat64())
-		}
-		p := poolParams{kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, padT: 1, padL: 1, padB: 1, padR: 1,
-			countIncludePad: true, spatial: 2, autoPad: "NOTSET", divs: new(divCache)}
-		g, err := p.geometry(hw, hw)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out := make([]float32, c*g.oh*g.ow)
-		ctx := &Context{Threads: 1, pool: newBufferPool()}
-		for _, side := range []bool{false, true} {
-			b.Run(fmt.Sprintf("%dx%dx%d/side=%v", c, hw, hw, side), func(b *testing.B) {
-				noAvg3Side, avg3SideWidth = !side, 1<<20
-				for i := 0; i < b.N; i++ {
-					poolRows(ctx, g, "avg", x, out, 0, c)
-				}
-			})
+// BenchmarkPoolSide: stride-1 pools on planes side by side (poolSide) and
+// plane by plane: Inception's padded 3x3 averages (count_include_pad) and
+// GoogLeNet's padded 3x3 maxima.
+func BenchmarkPoolSide(b *testing.B) {
+	defer func(a, m int) { avg3SideWidth, poolSideWidth, noPoolSide = a, m, false }(avg3SideWidth, poolSideWidth)
+	for _, kind := range []string{"avg", "max"} {
+		for _, cs := range [][2]int{{288, 5}, {832, 7}, {128, 11}, {528, 14}, {96, 17}, {256, 28}} {
+			c, hw := cs[0], cs[1]
+			r := rand.New(rand.NewPCG(1, 1))
+			x := make([]float32, c*hw*hw)
+			for i := range x {
+				x[i] = float32(r.NormFloat64())
+			}
+			p := poolParams{kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, padT: 1, padL: 1, padB: 1, padR: 1,
+				countIncludePad: true, spatial: 2, autoPad: "NOTSET", divs: new(divCache)}
+			g, err := p.geometry(hw, hw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out := make([]float32, c*g.oh*g.ow)
+			ctx := &Context{Threads: 1, pool: newBufferPool()}
+			for _, side := range []bool{false, true} {
+				b.Run(fmt.Sprintf("%s/%dx%dx%d/side=%v", kind, c, hw, hw, side), func(b *testing.B) {
+					noPoolSide, avg3SideWidth, poolSideWidth = !side, 1<<20, 1<<20
+					for i := 0; i < b.N; i++ {
+						poolRows(ctx, g, kind, x, out, 0, c)
+					}
+				})
+			}
 		}
 	}
 }
