@@ -34,9 +34,9 @@ type poolDivs struct {
 	side atomic.Pointer[sideDivs]
 }
 
-// sideDivs is div for per planes side by side: oh rows of per planes' wp
-// columns (and the row's slack), each plane's ow divisors followed by 1s
-// for the columns between planes.
+// sideDivs is div for up to per planes side by side: oh rows of per
+// planes' wp columns, each plane's ow divisors followed by 1s for the
+// columns between planes.
 type sideDivs struct {
 	per int
 	div []float32
@@ -59,9 +59,11 @@ func (p *poolParams) divisors(g *poolGeom) []float32 {
 }
 
 // sideDivisors is divisors laid out for poolSide's chunks of per planes
-// side by side (see sideDivs), from the cache when the last call had the
-// same input size and chunk.
-func (p *poolParams) sideDivisors(g *poolGeom, per, wp, vw int) []float32 {
+// of wp columns side by side (see sideDivs), and its row stride: from the
+// cache when the last call had the same input size and as many planes or
+// more (the threads' chunks may differ by one plane: a cache of the last
+// size would be made again at every call).
+func (p *poolParams) sideDivisors(g *poolGeom, per, wp int) ([]float32, int) {
 	base := p.divisors(g)
 	var d *poolDivs
 	if p.divs != nil {
@@ -70,21 +72,22 @@ func (p *poolParams) sideDivisors(g *poolGeom, per, wp, vw int) []float32 {
 		}
 	}
 	if d != nil {
-		if s := d.side.Load(); s != nil && s.per == per {
-			return s.div
+		if s := d.side.Load(); s != nil && s.per >= per {
+			return s.div, s.per * wp
 		}
 	}
-	div := make([]float32, g.oh*vw)
+	row := per * wp
+	div := make([]float32, g.oh*row)
 	fillSlice(div, 1)
 	for y := 0; y < g.oh; y++ {
 		for q := 0; q < per; q++ {
-			copy(div[y*vw+q*wp:], base[y*g.ow:(y+1)*g.ow])
+			copy(div[y*row+q*wp:], base[y*g.ow:(y+1)*g.ow])
 		}
 	}
 	if d != nil {
 		d.side.Store(&sideDivs{per: per, div: div})
 	}
-	return div
+	return div, row
 }
 
 func readPoolParams(ni *NodeInfo) (*poolParams, error) {
@@ -766,8 +769,9 @@ func poolSide(ctx *Context, g *poolGeom, isMax, avg3 bool, xd, od []float32, lo,
 	per := min(hi-lo, max(1, poolChunkFloats/(hp*wp)))
 	vw := per * wp // a padded row of the chunk
 	var div []float32
+	var divRow int
 	if !isMax {
-		div = g.sideDivisors(g, per, wp, vw)
+		div, divRow = g.sideDivisors(g, per, wp)
 	}
 	// One scratch buffer for the padded rows and the passes (two moved the
 	// pool's reuse: Inception's runs made a buffer after run 4).
@@ -792,14 +796,17 @@ func poolSide(ctx *Context, g *poolGeom, isMax, avg3 bool, xd, od []float32, lo,
 		switch {
 		case avg3:
 			m = red[:oh*vw]
-			vec.Avg3x3Rows(m, vw, padded, vw, div, vw, oh, k*wp-2)
+			vec.Avg3x3Rows(m, vw, padded, vw, div, divRow, oh, k*wp-2)
 		case isMax:
 			m = maxWindowsFrom(red, padded, p.kw, p.dw)
 			m = maxWindows(m, p.kh, p.dh*vw)
 		default:
 			m = sumWindows(red, padded, p.kw, p.dw)
 			m = sumWindows(sum, m, p.kh, p.dh*vw)
-			vec.Div(m, m, div[:len(m)])
+			n := (k-1)*wp + ow // a row's outputs, the last plane's included
+			for y := 0; y < oh; y++ {
+				vec.Div(m[y*vw:y*vw+n], m[y*vw:y*vw+n], div[y*divRow:y*divRow+n])
+			}
 		}
 		for y := 0; y < oh; y++ {
 			mustCopyRows(od[(b0*oh+y)*ow:], oh*ow, m[y*vw:], wp, k, ow)

@@ -478,7 +478,7 @@ func TestPoolSideSameBits(t *testing.T) {
 						noPoolSide = true
 						poolRows(ctx, g, kind, x, want, 2, c)
 						noPoolSide = false
-						for _, per := range []int{1, 3, c} {
+						for _, per := range []int{1, 3, c, 3, 1} { // the divisors' cache grown, then read by smaller chunks
 							poolChunkFloats = per * (g.oh + p.dh*(p.kh-1)) * (g.ow + p.dw*(p.kw-1))
 							got := make([]float32, n)
 							poolRows(ctx, g, kind, x, got, 2, c)
@@ -500,6 +500,25 @@ func TestPoolSideSameBits(t *testing.T) {
 	t.Logf("cases: %v", ran)
 	if ran["max"] < 80 || ran["avg"] < 100 || ran["avg3"] < 20 {
 		t.Errorf("too few cases of a kind: %v", ran)
+	}
+	// Two threads' shares a plane apart (145 and 144 planes) reuse the
+	// divisors laid out for the larger: no allocation call after call.
+	poolChunkFloats = 1 << 15
+	for _, win := range [][4]int{{3, 3, 1, 1}, {5, 5, 1, 1}} {
+		p := poolParams{kh: win[0], kw: win[1], sh: 1, sw: 1, dh: 1, dw: 1, padT: 1, padL: 1, padB: 1, padR: 1,
+			spatial: 2, autoPad: "NOTSET", divs: new(divCache)}
+		g, err := p.geometry(5, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, out := make([]float32, 289*25), make([]float32, 289*g.oh*g.ow)
+		poolRows(ctx, g, "avg", x, out, 0, 145)
+		if a := testing.AllocsPerRun(10, func() {
+			poolRows(ctx, g, "avg", x, out, 145, 289)
+			poolRows(ctx, g, "avg", x, out, 0, 145)
+		}); a != 0 {
+			t.Errorf("%v: %.0f allocations a call pair", win, a)
+		}
 	}
 }
 
