@@ -81,7 +81,7 @@ const (
 // The step trials and the check are sized by time as well as by runs:
 // they go on until each mode's runs add up to threadCheckTime (at most
 // threadCheckMax runs each).
-// Four runs of a LLM's decode step (0.25 ms) are a sample the VM's noise
+// Four runs of an LLM's decode step (0.25 ms) are a sample the VM's noise
 // decides: stories260K's step at 2 threads kept the mix or all wide in
 // most sessions, 0.27-0.34 ms a run, where all on one thread ran 0.23
 // (its 1-thread time). A choice then holds for threadRecheckTime of runs
@@ -176,8 +176,7 @@ func (c *threadChoice) end(d time.Duration) {
 		// median and not another's. Wide is the default: the others must
 		// win by a margin (a check the machine disturbed costs less that
 		// way).
-		mix, one := c.check[modeMix], c.check[modeNarrow]
-		wide := c.check[modeWide]
+		mix, wide, one := c.check[modeMix], c.check[modeWide], c.check[modeNarrow]
 		switch {
 		case pairedRatio(one, wide) < threadCheckWin && pairedRatio(one, mix) < 1:
 			for i := range c.narrow {
@@ -232,9 +231,10 @@ func (c *threadChoice) next(p threadPhase) {
 func (c *threadChoice) settled() bool { return c.phase == threadsOff || c.chosen || noStepThreads }
 
 // plainlyWide tells, after threadEarly runs each way (and threadCheckTime
-// of them), that the trials could find nothing: the runs on one thread were no faster than the wide
-// ones, and what the steps faster on one thread could save (each its best
-// time each way) is under what the check asks of a mix. A session of a
+// of them), that the trials could find nothing: the runs on one thread
+// were no faster than the wide ones, and what the steps faster on one
+// thread could save (each its best time each way) is under what the check
+// asks of a mix. A session of a
 // convolution network on a machine whose cores hand work over well is
 // then done after 5 runs (of 4 ms or more), not 23.
 func (c *threadChoice) plainlyWide() bool {
@@ -266,18 +266,11 @@ func (c *threadChoice) pick() {
 	}
 }
 
-// trialRuns and checkRuns are how many runs of each mode the step trials
-// and the check take at most.
-func (c *threadChoice) trialRuns() int {
+// atMost is how many runs of each mode a phase of least runs (the step
+// trials', the check's) takes at most.
+func atMost(least int) int {
 	if threadCheckTime <= 0 {
-		return threadTrials
-	}
-	return threadCheckMax
-}
-
-func (c *threadChoice) checkRuns() int {
-	if threadCheckTime <= 0 {
-		return threadChecks
+		return least
 	}
 	return threadCheckMax
 }
@@ -289,11 +282,11 @@ func (c *threadChoice) settling() int {
 	}
 	switch c.phase {
 	case threadsWarm:
-		return 1 + 2*c.trialRuns() + 3*c.checkRuns()
+		return 1 + 2*atMost(threadTrials) + 3*atMost(threadChecks)
 	case threadsSteps:
-		return 2*c.trialRuns() - c.runs + 3*c.checkRuns()
+		return 2*atMost(threadTrials) - c.runs + 3*atMost(threadChecks)
 	case threadsCheck:
-		return 3*c.checkRuns() - c.runs
+		return 3*atMost(threadChecks) - c.runs
 	}
 	return 0
 }
