@@ -679,7 +679,5 @@ var forceIm2col = false
 // where a copy per row spent more on the calls than on the floats (SqueezeNet's
 // stem, 111 wide: 18% of its time in memmove).
 func copyRowsOut(dst []float32, ow int, src []float32, cols, rows int) {
-	if err := vec.CopyRows(dst, ow, src, cols, rows, ow); err != nil {
-		panic(err) // the strip and output sizes are the caller's own
-	}
+	mustCopyRows(dst, ow, src, cols, rows, ow) // the strip and output sizes are the caller's own
 }

@@ -693,8 +693,8 @@ func poolStride1(ctx *Context, g *poolGeom, isMax bool, xd, od []float32, lo, hi
 	// bits: 256 planes of 7x7 14 us against 44, 5x5 0.43x, 3x3 0.69x,
 	// 16x6 0.25x; from 8 wide the one pass: 8x8 0.76x the passes' time,
 	// 11x11 and 17x17 0.96x, 56x56 0.81x).
-	avg3 := !isMax && p.kh == 3 && p.kw == 3 && p.dh == 1 && p.dw == 1 && ow >= 8
 	avg3x3 := !isMax && p.kh == 3 && p.kw == 3 && p.dh == 1 && p.dw == 1
+	avg3 := avg3x3 && ow >= 8
 	if !noPoolSide && (avg3x3 && ow < avg3SideWidth || !avg3x3 && ow < poolSideWidth) {
 		poolSide(ctx, g, isMax, avg3x3, xd, od, lo, hi)
 		return
@@ -719,9 +719,7 @@ func poolStride1(ctx *Context, g *poolGeom, isMax bool, xd, od []float32, lo, hi
 	for b0 := lo; b0 < hi; b0 += per {
 		b1 := min(hi, b0+per)
 		for nc := b0; nc < b1; nc++ {
-			if err := vec.CopyRows(padded[(nc-b0)*plane+g.pt*wp+g.pl:], wp, xd[nc*h*w:], w, h, w); err != nil {
-				panic(err) // the padded plane holds the input by construction
-			}
+			mustCopyRows(padded[(nc-b0)*plane+g.pt*wp+g.pl:], wp, xd[nc*h*w:], w, h, w)
 		}
 		if avg3 {
 			// One pass from the padded planes straight to the output.
