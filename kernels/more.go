@@ -739,10 +739,20 @@ func newNonZero(*NodeInfo) (Kernel, error) {
 	}), nil
 }
 
-// newLRN is local response normalization across channels.
+// newLRN is local response normalization across channels:
+//
+//	y[c] = x[c] / (bias + alpha/size * sum(x[i]^2 for i in the window of c))^beta
+//
+// the window running from c - floor((size-1)/2) to c + ceil((size-1)/2),
+// cut at the first and last channel. It runs on chunks of pixels (lrnChunk)
+// with every channel of the chunk: the squares once, then per channel the
+// window's sum, the base, its power (vec.PowScalar, float32 of math.Pow's
+// result) and the division, each a vector pass. (It was a scalar loop with
+// a float64 math.Pow per element: GoogLeNet's LRN on 1x192x56x56 took 34
+// ms, ONNX Runtime's 14.)
 func newLRN(ni *NodeInfo) (Kernel, error) {
 	a := attrsOf(ni.Node)
-	alpha, beta, bias := float64(a.Float("alpha", 1e-4)), float64(a.Float("beta", 0.75)), float64(a.Float("bias", 1))
+	alpha, beta, bias := a.Float("alpha", 1e-4), a.Float("beta", 0.75), a.Float("bias", 1)
 	size := int(a.Int("size", 0))
 	if a.err != nil {
 		return nil, a.err
@@ -758,24 +768,61 @@ func newLRN(ni *NodeInfo) (Kernel, error) {
 		if err := wantFloat(x, "LRN input"); err != nil {
 			return nil, err
 		}
+		if x.Rank() < 2 {
+			return nil, fmt.Errorf("LRN input must have a channel axis, got shape %v", x.Shape)
+		}
 		n, c := x.Shape[0], x.Shape[1]
 		plane := graph.Numel(x.Shape[2:])
 		out := ctx.Empty(graph.Float, x.Shape) // every element is written below
-		xd, od := x.Float32s(), out.Float32s()
-		lo, hi := (size-1)/2, (size-1)-(size-1)/2
-		for b := 0; b < n; b++ {
-			for ch := 0; ch < c; ch++ {
-				for p := 0; p < plane; p++ {
-					var sq float64
-					for k := max(0, ch-lo); k <= min(c-1, ch+hi); k++ {
-						v := float64(xd[(b*c+k)*plane+p])
-						sq += v * v
-					}
-					i := (b*c+ch)*plane + p
-					od[i] = float32(float64(xd[i]) / math.Pow(bias+alpha/float64(size)*sq, beta))
-				}
-			}
+		if out.Len() == 0 {
+			return one(out), nil
 		}
+		l := lrn{c: c, plane: plane, lo: (size - 1) / 2, hi: (size - 1) - (size-1)/2,
+			scale: alpha / float32(size), bias: bias, beta: beta}
+		xd, od := x.Float32s(), out.Float32s()
+		chunks := (plane + lrnChunk - 1) / lrnChunk
+		parallelFor(threadsFor(ctx, out.Len(), 1<<14), n*chunks, func(lo, hi int) {
+			buf := ctx.Scratch((c + 1) * min(lrnChunk, plane))
+			defer ctx.Release(buf)
+			for it := lo; it < hi; it++ {
+				b, p0 := it/chunks, it%chunks*lrnChunk
+				l.chunk(od[b*c*plane:], xd[b*c*plane:], p0, min(plane, p0+lrnChunk), buf)
+			}
+		})
 		return one(out), nil
 	}), nil
+}
+
+// lrnChunk is the pixels LRN takes at once: its squares of every channel
+// (c x lrnChunk floats, 192 KiB for GoogLeNet's 192 channels) stay in L2
+// while the windows read them.
+const lrnChunk = 256
+
+// lrn is one LRN's geometry and constants: c channels of plane pixels, the
+// window lo channels below and hi above, scale = alpha/size.
+type lrn struct {
+	c, plane, lo, hi  int
+	scale, bias, beta float32
+}
+
+// chunk computes pixels [p0, p1) of every channel of one image (x and y at
+// the image's first element) with buf's c+1 rows of p1-p0 floats.
+func (l *lrn) chunk(y, x []float32, p0, p1 int, buf []float32) {
+	w := p1 - p0
+	sq := func(k int) []float32 { return buf[k*w : (k+1)*w] }
+	at := func(t []float32, k int) []float32 { return t[k*l.plane+p0 : k*l.plane+p1] }
+	for k := 0; k < l.c; k++ {
+		vec.Mul(sq(k), at(x, k), at(x, k))
+	}
+	acc := buf[l.c*w : (l.c+1)*w]
+	for ch := 0; ch < l.c; ch++ {
+		k0, k1 := max(0, ch-l.lo), min(l.c-1, ch+l.hi)
+		copy(acc, sq(k0))
+		for k := k0 + 1; k <= k1; k++ { // in channel order, as the window's sum is written
+			vec.Add(acc, acc, sq(k))
+		}
+		vec.Affine(acc, acc, l.scale, l.bias)
+		vec.PowScalar(acc, acc, l.beta)
+		vec.Div(at(y, ch), at(x, ch), acc)
+	}
 }

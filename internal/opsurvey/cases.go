@@ -147,6 +147,17 @@ func unary(op string, opset int64, shape ...int) func() *mb {
 	}
 }
 
+// lrn is LRN as the Caffe-born classifiers (AlexNet, GoogLeNet) use it:
+// size 5, alpha 1e-4, beta 0.75, bias 1.
+func lrn(shape ...int) func() *mb {
+	return func() *mb {
+		b := newMB(13)
+		x := b.in("x", shape...)
+		b.out(b.op("LRN", vs(x), aI("size", 5), aF("alpha", 1e-4), aF("beta", 0.75), aF("bias", 1)), graph.Float)
+		return b
+	}
+}
+
 func reduce(op string, axes []int64, keep int64, shape ...int) func() *mb {
 	return func() *mb {
 		b := newMB(18)
@@ -666,6 +677,9 @@ var cases = []tcase{
 	{"AveragePool 3x3 s1 p1 excl-pad", "1x64x56x56", pool("AveragePool", []int{1, 64, 56, 56}, 3, 1, 1, aI("count_include_pad", 0))},
 	{"AveragePool 3x3 s1 p1 (Inception 11x11)", "1x128x11x11", pool("AveragePool", []int{1, 128, 11, 11}, 3, 1, 1, aI("count_include_pad", 1))},
 	{"AveragePool 3x3 s1 p1 (Inception 5x5)", "1x288x5x5", pool("AveragePool", []int{1, 288, 5, 5}, 3, 1, 1, aI("count_include_pad", 1))},
+	{"LRN size 5 (GoogLeNet 1x64x56x56)", "1x64x56x56", lrn(1, 64, 56, 56)},
+	{"LRN size 5 (AlexNet 1x96x55x55)", "1x96x55x55", lrn(1, 96, 55, 55)},
+	{"LRN size 5 (GoogLeNet 1x192x56x56)", "1x192x56x56", lrn(1, 192, 56, 56)},
 	{"MaxPool 3x3 s1 p1 (GoogLeNet 7x7)", "1x832x7x7", pool("MaxPool", []int{1, 832, 7, 7}, 3, 1, 1)},
 	{"MaxPool 3x3 s1 p1 (GoogLeNet 14x14)", "1x528x14x14", pool("MaxPool", []int{1, 528, 14, 14}, 3, 1, 1)},
 	{"MaxPool 3x3 s1 p1 (GoogLeNet 28x28)", "1x256x28x28", pool("MaxPool", []int{1, 256, 28, 28}, 3, 1, 1)},
