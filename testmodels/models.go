@@ -114,6 +114,7 @@ var catalog = map[string]func(seed uint64) *graph.Model{
 	"resnext":     ResNeXt,
 	"style":       StyleTransfer,
 	"bert":        BERT,
+	"googlenet":   GoogLeNet,
 }
 
 // Zoo lists the benchmark zoo's models (see zoo.go), in a fixed order.
