@@ -434,6 +434,9 @@ func newVariadic(op string) Factory {
 }
 
 func variadic[T number](ctx *Context, op string, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	if out := variadicF32(ctx, op, in); out != nil {
+		return one(out), nil
+	}
 	var f func(x, y T) T
 	switch op {
 	case "Max":
@@ -470,6 +473,61 @@ func variadic[T number](ctx *Context, op string, in []*graph.Tensor) ([]*graph.T
 		}
 	}
 	return one(acc), nil
+}
+
+// variadicF32 is the vector path of Max, Min, Sum and Mean for two or more
+// float32 inputs of one shape (nil otherwise): each input folded into the
+// output in turn, as the general path does, a chunk of the output at a
+// time across threads. Sum of three 1x256x56x56 tensors took 5.7 ms
+// through the per-element function of the general path, ONNX Runtime 0.67.
+func variadicF32(ctx *Context, op string, in []*graph.Tensor) *graph.Tensor {
+	if len(in) < 2 || in[0].DType != graph.Float {
+		return nil
+	}
+	for _, t := range in[1:] {
+		if !slices.Equal(t.Shape, in[0].Shape) {
+			return nil
+		}
+	}
+	fold := vec.Add
+	switch op {
+	case "Max":
+		fold = vec.Max
+	case "Min":
+		fold = minF32
+	}
+	out := ctx.Empty(graph.Float, in[0].Shape) // the first fold writes every element
+	od := out.Float32s()
+	parallelFor(threadsFor(ctx, len(od)*len(in), minStreamWork), len(od), func(lo, hi int) {
+		for c := lo; c < hi; c += variadicChunk { // the output's chunk stays in L1 between inputs
+			e := min(hi, c+variadicChunk)
+			fold(od[c:e], in[0].Float32s()[c:e], in[1].Float32s()[c:e])
+			for _, t := range in[2:] {
+				fold(od[c:e], od[c:e], t.Float32s()[c:e])
+			}
+			if op == "Mean" {
+				vec.DivScalar(od[c:e], od[c:e], float32(len(in)))
+			}
+		}
+	})
+	return out
+}
+
+// variadicChunk is the floats of output variadicF32 folds every input into
+// before it moves on (8 KiB).
+const variadicChunk = 2048
+
+// minF32 sets dst[i] = min(a[i], b[i]), a NaN in either giving NaN (as the
+// ONNX Min op propagates it). dst may be a.
+func minF32(dst, a, b []float32) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	for i := range dst {
+		if x, y := a[i], b[i]; y != y || y < x {
+			dst[i] = y
+		} else {
+			dst[i] = x
+		}
+	}
 }
 
 // viaFloat32 runs a float32 computation on float16 inputs and converts the outputs back.

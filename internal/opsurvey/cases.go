@@ -767,6 +767,81 @@ var cases = []tcase{
 		b.out(b.op("Add", vs(x, y)), graph.Float)
 		return b
 	}},
+	{"Elu", "1x256x56x56", unary("Elu", 13, 1, 256, 56, 56)},
+	{"Selu", "1x256x56x56", unary("Selu", 13, 1, 256, 56, 56)},
+	{"HardSigmoid", "1x256x56x56", unary("HardSigmoid", 13, 1, 256, 56, 56)},
+	{"Reciprocal", "1x256x56x56", unary("Reciprocal", 13, 1, 256, 56, 56)},
+	{"Log", "1x256x56x56", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 256, 56, 56)
+		b.out(b.op("Log", vs(b.op("Abs", vs(x)))), graph.Float)
+		return b
+	}},
+	{"Clip 0..6 (inputs)", "1x256x56x56", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 256, 56, 56)
+		b.out(b.op("Clip", vs(x, b.scalar(0), b.scalar(6))), graph.Float)
+		return b
+	}},
+	{"Sum of 3", "1x256x56x56", func() *mb {
+		b := newMB(13)
+		x, y, z := b.in("x", 1, 256, 56, 56), b.in("y", 1, 256, 56, 56), b.in("z", 1, 256, 56, 56)
+		b.out(b.op("Sum", vs(x, y, z)), graph.Float)
+		return b
+	}},
+	{"Max of 2 (elementwise)", "1x256x56x56", func() *mb {
+		b := newMB(13)
+		x, y := b.in("x", 1, 256, 56, 56), b.in("y", 1, 256, 56, 56)
+		b.out(b.op("Max", vs(x, y)), graph.Float)
+		return b
+	}},
+	{"Conv3D 3x3x3 (video)", "1x32x8x28x28 -> 32", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 32, 8, 28, 28)
+		b.out(b.op("Conv", vs(x, b.he(32*27, 32, 32, 3, 3, 3)), aIs("pads", 1, 1, 1, 1, 1, 1)), graph.Float)
+		return b
+	}},
+	{"MaxPool3D 2x2x2 s2", "1x64x8x28x28", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 64, 8, 28, 28)
+		b.out(b.op("MaxPool", vs(x), aIs("kernel_shape", 2, 2, 2), aIs("strides", 2, 2, 2)), graph.Float)
+		return b
+	}},
+	{"Upsample nearest 2x (opset 9)", "1x128x52x52", func() *mb {
+		b := newMB(9)
+		x := b.in("x", 1, 128, 52, 52)
+		b.out(b.op("Upsample", vs(x, b.fc([]int{4}, []float32{1, 1, 2, 2})), aS("mode", "nearest")), graph.Float)
+		return b
+	}},
+	{"ReduceLogSumExp last axis", "1x1500x512", reduce("ReduceLogSumExp", []int64{-1}, 1, 1, 1500, 512)},
+	{"Hardmax last axis", "1x1500x512", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 1500, 512)
+		b.out(b.op("Hardmax", vs(x), aI("axis", -1)), graph.Float)
+		return b
+	}},
+	{"ScatterND rows (KV cache update)", "1x4x256x64 <- 1 row", func() *mb {
+		b := newMB(16)
+		x := b.in("x", 256, 256)
+		idx := graph.NewTensor(graph.Int64, []int{1, 1})
+		idx.Int64s()[0] = 100
+		u := b.in("u", 1, 256)
+		b.out(b.op("ScatterND", vs(x, b.inT("i", idx), u)), graph.Float)
+		return b
+	}},
+	{"RoiAlign 7x7 (Faster R-CNN box head)", "1x256x50x50, 100 rois", func() *mb {
+		b := newMB(16)
+		x := b.in("x", 1, 256, 50, 50)
+		rois := graph.NewTensor(graph.Float, []int{100, 4})
+		for i := 0; i < 100; i++ {
+			x0, y0 := float32(b.rng.IntN(300)), float32(b.rng.IntN(300))
+			copy(rois.Float32s()[4*i:], []float32{x0, y0, x0 + 20 + float32(b.rng.IntN(100)), y0 + 20 + float32(b.rng.IntN(100))})
+		}
+		bi := graph.NewTensor(graph.Int64, []int{100})
+		b.out(b.op("RoiAlign", vs(x, b.inT("rois", rois), b.inT("bi", bi)), aI("output_height", 7), aI("output_width", 7),
+			aI("sampling_ratio", 2), aF("spatial_scale", 0.125)), graph.Float)
+		return b
+	}},
 	{"Sigmoid", "1x256x56x56", unary("Sigmoid", 13, 1, 256, 56, 56)},
 	{"Tanh", "1x256x56x56", unary("Tanh", 13, 1, 256, 56, 56)},
 	{"Exp", "1x256x56x56", unary("Exp", 13, 1, 256, 56, 56)},
