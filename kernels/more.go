@@ -53,7 +53,7 @@ func newHardmax(ni *NodeInfo) (Kernel, error) {
 		def = 1
 	}
 	axis := a.Int("axis", def)
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
@@ -69,20 +69,19 @@ func newHardmax(ni *NodeInfo) (Kernel, error) {
 		if ni.Opset < 13 {
 			outer, dim, inner = graph.Numel(x.Shape[:ax]), graph.Numel(x.Shape[ax:]), 1
 		}
-		out := graph.NewTensor(graph.Float, x.Shape)
-		xd, od := x.Float32s(), out.Float32s()
-		for o := 0; o < outer; o++ {
-			for i := 0; i < inner; i++ {
-				best := 0
-				for j := 1; j < dim; j++ {
-					if xd[(o*dim+j)*inner+i] > xd[(o*dim+best)*inner+i] {
-						best = j
-					}
-				}
-				if dim > 0 {
-					od[(o*dim+best)*inner+i] = 1
-				}
-			}
+		out := ctx.New(graph.Float, x.Shape) // zeros, and a 1 at each winner
+		if dim == 0 || out.Len() == 0 {
+			return one(out), nil
+		}
+		// The winner is ArgMax's: the first of the largest values, a NaN
+		// neither winning nor beaten (the scan's v > best).
+		best := ctx.New(graph.Int64, []int{outer * inner})
+		defer recycleTemp(ctx, best)
+		ids, od := best.Int64s(), out.Float32s()
+		argRows(ctx, x.Float32s(), ids, outer, dim, inner, true, false)
+		for k, j := range ids {
+			o, i := k/inner, k%inner
+			od[(o*dim+int(j))*inner+i] = 1
 		}
 		return one(out), nil
 	}), a.err
