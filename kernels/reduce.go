@@ -353,6 +353,49 @@ var fastReductions = map[string]fastReduce{
 	"ReduceL2":        sumReduce(true, func(s float64, _ int) float64 { return math.Sqrt(s) }),
 	"ReduceMax":       extremeReduce(true),
 	"ReduceMin":       extremeReduce(false),
+	"ReduceLogSum":    sumReduce(false, func(s float64, _ int) float64 { return math.Log(s) }),
+	"ReduceLogSumExp": logSumExpReduce,
+}
+
+// logSumExpReduce is ReduceLogSumExp over runs of the last axes (inner 1,
+// a classifier's or a CTC head's scores): m + log(sum(exp(x - m))) with m
+// the run's maximum, the exponentials and their float64 sum in one vector
+// pass (vec.ExpSum, as Softmax's). Shifting by the maximum keeps large
+// scores finite: summing exp(x) as the general path does gives +Inf past
+// x = 709. A run whose maximum is not finite (NaN, an infinity) takes the
+// general path's sum of float64 exponentials. Other layouts (inner > 1)
+// take that path's fold for every element. 1x1500x512: 13.3 ms through
+// the general path, ONNX Runtime 4.3.
+func logSumExpReduce(ctx *Context, out, x []float32, outer, n, inner int) {
+	if inner > 1 || n == 0 {
+		for o := 0; o < outer; o++ {
+			for i := 0; i < inner; i++ {
+				s := 0.0
+				for r := 0; r < n; r++ {
+					s += math.Exp(float64(x[(o*n+r)*inner+i]))
+				}
+				out[o*inner+i] = float32(math.Log(s))
+			}
+		}
+		return
+	}
+	parallelFor(threadsFor(ctx, len(x), minStreamWork), outer, func(lo, hi int) {
+		tmp := ctx.Scratch(n)
+		defer ctx.Release(tmp)
+		for o := lo; o < hi; o++ {
+			run := x[o*n : (o+1)*n]
+			m := vec.MaxOf(run)
+			if math.IsNaN(float64(m)) || math.IsInf(float64(m), 0) {
+				s := 0.0
+				for _, v := range run {
+					s += math.Exp(float64(v))
+				}
+				out[o] = float32(math.Log(s))
+				continue
+			}
+			out[o] = float32(float64(m) + math.Log(vec.ExpSum(tmp, run, m)))
+		}
+	})
 }
 
 // sumReduce sums in float64, or with square the squares: contiguous runs
