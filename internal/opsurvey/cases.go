@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/graph/onnxpb"
 )
 
 type tcase struct {
@@ -31,6 +32,24 @@ func convT(k, s, p int) func() *mb {
 		y := b.op("ConvTranspose", vs(x, w, b.w(0.05, 32)), aIs("kernel_shape", int64(k), int64(k)),
 			aIs("strides", int64(s), int64(s)), aIs("pads", int64(p), int64(p), int64(p), int64(p)))
 		b.out(y, graph.Float)
+		return b
+	}
+}
+
+// tfSame is a 3x3 stride-2 convolution on 1 x cin x 112 x 112 as
+// TensorFlow exports SAME padding: the extra row and column at the end
+// (pads 0,0,1,1), or through auto_pad when autoPad is set.
+func tfSame(cin, cout, group int, autoPad string) func() *mb {
+	return func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, cin, 112, 112)
+		attrs := []*onnxpb.AttributeProto{aIs("kernel_shape", 3, 3), aIs("strides", 2, 2), aI("group", int64(group))}
+		if autoPad != "" {
+			attrs = append(attrs, aS("auto_pad", autoPad))
+		} else {
+			attrs = append(attrs, aIs("pads", 0, 0, 1, 1))
+		}
+		b.out(b.op("Relu", vs(b.op("Conv", vs(x, b.he(cin/group*9, cout, cin/group, 3, 3), b.w(0.05, cout)), attrs...))), graph.Float)
 		return b
 	}
 }
@@ -765,6 +784,15 @@ var cases = []tcase{
 		x := b.in("x", 1, 197, 768)
 		y := b.in("y", 1, 197, 1)
 		b.out(b.op("Add", vs(x, y)), graph.Float)
+		return b
+	}},
+	{"Conv 3x3 s2 TF SAME pads 0,0,1,1", "1x64x112x112 -> 128", tfSame(64, 128, 1, "")},
+	{"Conv 3x3 s2 auto_pad SAME_UPPER", "1x64x112x112 -> 128", tfSame(64, 128, 1, "SAME_UPPER")},
+	{"DepthwiseConv 3x3 s2 TF SAME pads 0,0,1,1", "1x96x112x112", tfSame(96, 96, 96, "")},
+	{"MaxPool 3x3 s2 TF SAME pads 0,0,1,1", "1x64x112x112", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 64, 112, 112)
+		b.out(b.op("MaxPool", vs(x), aIs("kernel_shape", 3, 3), aIs("strides", 2, 2), aIs("pads", 0, 0, 1, 1)), graph.Float)
 		return b
 	}},
 	{"Elu", "1x256x56x56", unary("Elu", 13, 1, 256, 56, 56)},
