@@ -58,3 +58,48 @@ func BenchmarkOwnership(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOwnershipGrain splits a 128 KiB pass (the pass of
+// BenchmarkOwnership) between two threads in alternating stretches of 256
+// B to 16 KiB, each thread writing only its own, and times it beside one
+// thread doing all of it. On the Zen 5 VM with its CPUs apart (round trip
+// 460-490 ns), 2026-12-04: one thread 35 us; two threads 59-74 us with
+// stretches of 256 B to 2 KiB, 33 us with 4 KiB (a page each), 25 with 8
+// KiB and 21 with 16 KiB. Stretches that share a page cost as much as
+// sharing the lines themselves, and even whole pages side by side cost a
+// third more than 16 KiB runs: the prefetchers fetch by region, not by
+// line, so a split worth making gives each thread runs of pages. A
+// 32 x 32 float32 plane is one page, so two threads each taking half of
+// every plane's rows (an NCHW convolution's output split in bands) share
+// every page they write; the same pass with a 1 KiB gap left on either
+// side of each half boundary (each thread's lines 1 KiB from the other's)
+// still took 15-20 us against 10 for halves (see BenchmarkOwnership).
+func BenchmarkOwnershipGrain(b *testing.B) {
+	x := make([]float32, 32*1024) // 128 KiB
+	pass := func(d []float32) {
+		for i, v := range d {
+			v = 1.0001*v + 0.001
+			if v < 0 {
+				v = 0
+			}
+			d[i] = v
+		}
+	}
+	b.Run("t1", func(b *testing.B) {
+		for b.Loop() {
+			pass(x)
+		}
+	})
+	for _, grain := range []int{256, 1024, 2048, 4096, 8192, 16384} {
+		b.Run(fmt.Sprintf("t2/%dB", grain), func(b *testing.B) {
+			g := grain / 4
+			for b.Loop() {
+				For(2, 2, func(part int) {
+					for o := part * g; o < len(x); o += 2 * g {
+						pass(x[o : o+g])
+					}
+				})
+			}
+		})
+	}
+}
