@@ -795,6 +795,52 @@ var cases = []tcase{
 		b.out(b.op("MaxPool", vs(x), aIs("kernel_shape", 3, 3), aIs("strides", 2, 2), aIs("pads", 0, 0, 1, 1)), graph.Float)
 		return b
 	}},
+	{"QDQ round trip uint8 (Q then DQ)", "1x256x56x56", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 256, 56, 56)
+		zp := graph.NewTensor(graph.Uint8, []int{})
+		zp.Data().([]uint8)[0] = 128
+		z := b.ct(zp)
+		b.out(b.op("DequantizeLinear", vs(b.op("QuantizeLinear", vs(x, b.scalar(0.02), z)), b.scalar(0.02), z)), graph.Float)
+		return b
+	}},
+	{"QDQ Conv 3x3 64->64+Relu (56x56, int8 weights per channel)", "1x64x56x56", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 64, 56, 56)
+		zp := graph.NewTensor(graph.Uint8, []int{})
+		zp.Data().([]uint8)[0] = 128
+		z := b.ct(zp)
+		xq := b.op("DequantizeLinear", vs(b.op("QuantizeLinear", vs(x, b.scalar(0.02), z)), b.scalar(0.02), z))
+		wq := graph.NewTensor(graph.Int8, []int{64, 64, 3, 3})
+		for i, d := 0, wq.Data().([]int8); i < len(d); i++ {
+			d[i] = int8(b.rng.IntN(255) - 127)
+		}
+		ws := make([]float32, 64)
+		for i := range ws {
+			ws[i] = 0.001 + 0.001*float32(b.rng.Float64())
+		}
+		wzp := graph.NewTensor(graph.Int8, []int{64})
+		w := b.op("DequantizeLinear", vs(b.ct(wq), b.fc([]int{64}, ws), b.ct(wzp)), aI("axis", 0))
+		y := b.op("Relu", vs(b.op("Conv", vs(xq, w, b.w(0.05, 64)), aIs("pads", 1, 1, 1, 1))))
+		b.out(b.op("DequantizeLinear", vs(b.op("QuantizeLinear", vs(y, b.scalar(0.05), z)), b.scalar(0.05), z)), graph.Float)
+		return b
+	}},
+	{"GridSample bilinear (flow warp)", "1x64x64x64, grid 1x64x64x2", func() *mb {
+		b := newMB(16)
+		x := b.in("x", 1, 64, 64, 64)
+		g := graph.NewTensor(graph.Float, []int{1, 64, 64, 2})
+		for i, d := 0, g.Float32s(); i < len(d); i++ {
+			d[i] = float32(b.rng.Float64()*2.2 - 1.1)
+		}
+		b.out(b.op("GridSample", vs(x, b.inT("grid", g)), aS("mode", "bilinear")), graph.Float)
+		return b
+	}},
+	{"DFT 512 real->complex (audio frames)", "100x512x1", func() *mb {
+		b := newMB(17)
+		x := b.in("x", 100, 512, 1)
+		b.out(b.op("DFT", vs(x), aI("axis", 1), aI("onesided", 1)), graph.Float)
+		return b
+	}},
 	{"Elu", "1x256x56x56", unary("Elu", 13, 1, 256, 56, 56)},
 	{"Selu", "1x256x56x56", unary("Selu", 13, 1, 256, 56, 56)},
 	{"HardSigmoid", "1x256x56x56", unary("HardSigmoid", 13, 1, 256, 56, 56)},

@@ -68,6 +68,9 @@ func (b *mb) fc(shape []int, data []float32) *graph.Value {
 	return b.g.AddInitializer(b.g.UniqueName("c"), graph.Float32Tensor(shape, data))
 }
 
+// ct adds t as an initializer (any element type: quantized weights, zero points).
+func (b *mb) ct(t *graph.Tensor) *graph.Value { return b.g.AddInitializer(b.g.UniqueName("c"), t) }
+
 func (b *mb) scalar(v float32) *graph.Value { return b.fc(nil, []float32{v}) }
 
 func (b *mb) i64(data ...int64) *graph.Value {
