@@ -875,6 +875,24 @@ var cases = []tcase{
 		b.out(b.op("Conv", vs(x, b.he(32*27, 32, 32, 3, 3, 3)), aIs("pads", 1, 1, 1, 1, 1, 1)), graph.Float)
 		return b
 	}},
+	{"Conv3D 3x7x7 s1x2x2 (3D ResNet stem)", "1x3x16x112x112 -> 64", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 3, 16, 112, 112)
+		b.out(b.op("Conv", vs(x, b.he(3*147, 64, 3, 3, 7, 7)), aIs("strides", 1, 2, 2), aIs("pads", 1, 3, 3, 1, 3, 3)), graph.Float)
+		return b
+	}},
+	{"Conv3D 1x1x1", "1x64x8x28x28 -> 128", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 64, 8, 28, 28)
+		b.out(b.op("Conv", vs(x, b.he(64, 128, 64, 1, 1, 1))), graph.Float)
+		return b
+	}},
+	{"Conv3D 3x3x3 s2", "1x64x8x28x28 -> 128", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 64, 8, 28, 28)
+		b.out(b.op("Conv", vs(x, b.he(64*27, 128, 64, 3, 3, 3)), aIs("strides", 2, 2, 2), aIs("pads", 1, 1, 1, 1, 1, 1)), graph.Float)
+		return b
+	}},
 	{"MaxPool3D 2x2x2 s2", "1x64x8x28x28", func() *mb {
 		b := newMB(13)
 		x := b.in("x", 1, 64, 8, 28, 28)
