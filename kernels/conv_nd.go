@@ -163,6 +163,7 @@ type convNDKernel struct {
 	p         *ndParams
 	transpose bool
 	packed    []*gemm.PackedA // per group, Conv with constant weights
+	ndGridState
 }
 
 func newConvND(ni *NodeInfo, spatial int, transpose bool) (Kernel, error) {
@@ -182,6 +183,8 @@ func newConvND(ni *NodeInfo, spatial int, transpose bool) (Kernel, error) {
 		for g := 0; g < p.group; g++ {
 			k.packed = append(k.packed, ni.packs.packA(mg, kk, w.Float32s()[g*mg*kk:]))
 		}
+		wd, packs := w.Float32s(), ni.packs
+		k.narrowW = func(mg, g int) *gemm.PackedA { return packs.packANarrow(mg, kk, wd[g*mg*kk:]) }
 	}
 	return k, nil
 }
@@ -239,6 +242,12 @@ func (k *convNDKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, e
 	}
 	geo.grid = out[2:]
 	y := ctx.Float32(out)
+	if k.packed != nil && !forceNDIm2col {
+		if l := k.ndGridLayout(x.Shape, c/g, m/g, kern, geo.pb, geo.grid); l.offs != nil {
+			k.runGrid(ctx, l, n, c, g, m, x.Float32s(), bias, y.Float32s())
+			return one(y), nil
+		}
+	}
 	cg, mg := c/g, m/g
 	kk := cg * geo.taps()
 	inPlane, outPlane := graph.Numel(geo.img), graph.Numel(geo.grid)
