@@ -115,6 +115,7 @@ var catalog = map[string]func(seed uint64) *graph.Model{
 	"style":       StyleTransfer,
 	"bert":        BERT,
 	"googlenet":   GoogLeNet,
+	"r3d":         R3D,
 }
 
 // Zoo lists the benchmark zoo's models (see zoo.go), in a fixed order.
