@@ -921,6 +921,27 @@ var cases = []tcase{
 		b.out(b.op("ScatterND", vs(x, b.inT("i", idx), u)), graph.Float)
 		return b
 	}},
+	{"GatherND rows (detector top-k boxes)", "1x8400x84 <- 300x2", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 8400, 84)
+		idx := graph.NewTensor(graph.Int64, []int{300, 2})
+		for i := 0; i < 300; i++ {
+			idx.Int64s()[2*i+1] = int64(b.rng.IntN(8400))
+		}
+		b.out(b.op("GatherND", vs(x, b.inT("i", idx))), graph.Float)
+		return b
+	}},
+	{"ScatterElements axis 1 (position write)", "1x64x4096 <- 1x1x64", func() *mb {
+		b := newMB(16)
+		x := b.in("x", 1, 64, 4096)
+		idx := graph.NewTensor(graph.Int64, []int{1, 1, 64})
+		for i := range idx.Int64s() {
+			idx.Int64s()[i] = int64(b.rng.IntN(64))
+		}
+		u := b.in("u", 1, 1, 64)
+		b.out(b.op("ScatterElements", vs(x, b.inT("i", idx), u), aI("axis", 1)), graph.Float)
+		return b
+	}},
 	{"RoiAlign 7x7 (Faster R-CNN box head)", "1x256x50x50, 100 rois", func() *mb {
 		b := newMB(16)
 		x := b.in("x", 1, 256, 50, 50)
