@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -31,15 +32,56 @@ func fixIndex(i, dim int) (int, error) {
 	return i, nil
 }
 
+// indexList reads an int64 or int32 indices tensor in place, without the
+// []int copy (garbage on every run) that ints makes.
+type indexList struct {
+	wide bool // int64 (i64), else int32 (i32)
+	i64  []int64
+	i32  []int32
+}
+
+func indicesOf(t *graph.Tensor) (indexList, error) {
+	switch d := t.Data().(type) {
+	case []int64:
+		return indexList{wide: true, i64: d}, nil
+	case []int32:
+		return indexList{i32: d}, nil
+	}
+	return indexList{}, fmt.Errorf("indices must be int64 or int32, got %s", t.DType.Short())
+}
+
+func (l indexList) at(k int) int {
+	if l.wide {
+		return int(l.i64[k])
+	}
+	return int(l.i32[k])
+}
+
+func (l indexList) len() int { return len(l.i64) + len(l.i32) }
+
+// copyWhole copies x into out (one element type and length), split between
+// threads when large: ScatterND and ScatterElements start from a copy of
+// their data.
+func copyWhole(ctx *Context, out, x *graph.Tensor) {
+	c := copierOf(out, x)
+	n := x.Len()
+	threads := threadsFor(ctx, n, 1<<15)
+	if threads <= 1 {
+		c.run(0, 0, n)
+		return
+	}
+	parallelFor(threads, n, func(lo, hi int) { c.run(lo, lo, hi-lo) })
+}
+
 func newGatherND(ni *NodeInfo) (Kernel, error) {
 	a := attrsOf(ni.Node)
 	batch := int(a.Int("batch_dims", 0))
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 2); err != nil {
 			return nil, err
 		}
 		x, it := in[0], in[1]
-		idx, err := ints(it)
+		idx, err := indicesOf(it)
 		if err != nil {
 			return nil, err
 		}
@@ -47,13 +89,19 @@ func newGatherND(ni *NodeInfo) (Kernel, error) {
 		if q < 1 {
 			return nil, fmt.Errorf("indices need rank >= 1")
 		}
+		if batch < 0 || batch >= q || batch > x.Rank() {
+			return nil, fmt.Errorf("batch_dims %d must be below the rank of indices %v and at most that of data %v", batch, it.Shape, x.Shape)
+		}
+		if !slices.Equal(it.Shape[:batch], x.Shape[:batch]) {
+			return nil, fmt.Errorf("the first %d dims of indices %v and data %v differ", batch, it.Shape, x.Shape)
+		}
 		last := it.Shape[q-1]
 		if batch+last > x.Rank() {
 			return nil, fmt.Errorf("indices of depth %d do not fit data %v with %d batch dims", last, x.Shape, batch)
 		}
 		// Output: indices.shape[:-1] + data.shape[batch+last:].
 		shape := append(append([]int(nil), it.Shape[:q-1]...), x.Shape[batch+last:]...)
-		out := graph.NewTensor(x.DType, shape)
+		out := ctx.Empty(x.DType, shape) // every index tuple writes its slice
 		c := copierOf(out, x)
 		slice := graph.Numel(x.Shape[batch+last:])
 		xs := stridesOf(x.Shape)
@@ -67,10 +115,10 @@ func newGatherND(ni *NodeInfo) (Kernel, error) {
 				rem /= x.Shape[d]
 			}
 			for t := 0; t < per; t++ {
-				tuple := idx[(b*per+t)*last : (b*per+t+1)*last]
+				first := (b*per + t) * last
 				off := boff
-				for k, v := range tuple {
-					i, err := fixIndex(v, x.Shape[batch+k])
+				for k := 0; k < last; k++ {
+					i, err := fixIndex(idx.at(first+k), x.Shape[batch+k])
 					if err != nil {
 						return nil, err
 					}
@@ -83,73 +131,222 @@ func newGatherND(ni *NodeInfo) (Kernel, error) {
 	}), a.err
 }
 
-// reducer combines an existing value with an update (ScatterND/ScatterElements
-// reduction attribute).
-func reducer(name string) (func(old, upd float64) float64, error) {
+// reduction is ScatterND's and ScatterElements' reduction attribute: how
+// an update combines with the value already there.
+type reduction int
+
+const (
+	reduceNone reduction = iota // replace
+	reduceAdd
+	reduceMul
+	reduceMax
+	reduceMin
+)
+
+func reductionOf(name string) (reduction, error) {
 	switch name {
 	case "none":
-		return nil, nil
+		return reduceNone, nil
 	case "add":
-		return func(o, u float64) float64 { return o + u }, nil
+		return reduceAdd, nil
 	case "mul":
-		return func(o, u float64) float64 { return o * u }, nil
+		return reduceMul, nil
 	case "max":
-		return math.Max, nil
+		return reduceMax, nil
 	case "min":
-		return math.Min, nil
+		return reduceMin, nil
 	}
-	return nil, fmt.Errorf("unknown reduction %q", name)
+	return 0, fmt.Errorf("unknown reduction %q", name)
+}
+
+// scatterer writes updates into a scatter's output, of one element type.
+type scatterer interface {
+	block(d, u, n int) // out[d:d+n] combined with upd[u:u+n]
+	elem(d, u int)     // out[d] combined with upd[u]
+}
+
+// typedScatter is a scatterer for element type T; comb is nil for
+// reduction none (the update replaces the value).
+type typedScatter[T any] struct {
+	out, upd []T
+	comb     func(old, upd T) T
+}
+
+func (s typedScatter[T]) block(d, u, n int) {
+	dst, src := s.out[d:d+n], s.upd[u:u+n]
+	if s.comb == nil {
+		copy(dst, src)
+		return
+	}
+	for i, v := range src {
+		dst[i] = s.comb(dst[i], v)
+	}
+}
+
+func (s typedScatter[T]) elem(d, u int) {
+	if s.comb == nil {
+		s.out[d] = s.upd[u]
+		return
+	}
+	s.out[d] = s.comb(s.out[d], s.upd[u])
+}
+
+// combineIn is the reduction in T's own arithmetic, as ONNX Runtime does:
+// integers add and multiply in integers (wrapping, exact beyond 2^53),
+// float32 in float32 (the float64 form this replaced rounded once more).
+// max and min are Go's, which return NaN if either is.
+func combineIn[T number](r reduction) func(old, upd T) T {
+	switch r {
+	case reduceAdd:
+		return func(o, u T) T { return o + u }
+	case reduceMul:
+		return func(o, u T) T { return o * u }
+	case reduceMax:
+		return func(o, u T) T { return max(o, u) }
+	case reduceMin:
+		return func(o, u T) T { return min(o, u) }
+	}
+	return nil
+}
+
+// combineHalf is the reduction of a 16-bit float type in float32, rounded
+// once to the type: float32's 24 bits are more than twice 11 (or 8) plus 2,
+// so each sum or product is the correctly rounded one.
+func combineHalf[T any](r reduction, wide func(T) float32, narrow func(float32) T) func(old, upd T) T {
+	f := combineIn[float32](r)
+	if f == nil {
+		return nil
+	}
+	return func(o, u T) T { return narrow(f(wide(o), wide(u))) }
+}
+
+// combineBool: add and max are or, mul and min are and (what 1+1 != 0
+// gave in the float64 form, and ONNX Runtime's bool reductions).
+func combineBool(r reduction) func(old, upd bool) bool {
+	switch r {
+	case reduceAdd, reduceMax:
+		return func(o, u bool) bool { return o || u }
+	case reduceMul, reduceMin:
+		return func(o, u bool) bool { return o && u }
+	}
+	return nil
+}
+
+// reducible says whether reduction r is defined for dt: every element
+// type takes none; the others need numbers held as themselves (not
+// float8, int4 or uint4 bytes) or bools.
+func reducible(dt graph.DataType, r reduction) bool {
+	if r == reduceNone {
+		return true
+	}
+	switch dt {
+	case graph.Float, graph.Double, graph.Float16, graph.BFloat16, graph.Int8, graph.Int16, graph.Int32, graph.Int64,
+		graph.Uint8, graph.Uint16, graph.Uint32, graph.Uint64, graph.Bool:
+		return true
+	}
+	return false
+}
+
+func scatterOf[T any](out *graph.Tensor, upd *graph.Tensor, comb func(o, u T) T) scatterer {
+	return typedScatter[T]{out.Data().([]T), upd.Data().([]T), comb}
+}
+
+// scattererOf writes upd into out (both of one element type) with
+// reduction r.
+func scattererOf(out, upd *graph.Tensor, r reduction) (scatterer, error) {
+	if upd.DType != out.DType {
+		return nil, fmt.Errorf("updates are %s, data %s", upd.DType.Short(), out.DType.Short())
+	}
+	if !reducible(out.DType, r) {
+		return nil, fmt.Errorf("a reduction of %s elements is not supported", out.DType.Short())
+	}
+	switch out.Data().(type) {
+	case []float32:
+		return scatterOf(out, upd, combineIn[float32](r)), nil
+	case []float64:
+		return scatterOf(out, upd, combineIn[float64](r)), nil
+	case []graph.Float16Bits:
+		return scatterOf(out, upd, combineHalf(r, graph.Float16Bits.Float32, graph.ToFloat16)), nil
+	case []graph.BFloat16Bits:
+		return scatterOf(out, upd, combineHalf(r, graph.BFloat16Bits.Float32, graph.ToBFloat16)), nil
+	case []int8:
+		return scatterOf(out, upd, combineIn[int8](r)), nil
+	case []uint8:
+		return scatterOf(out, upd, combineIn[uint8](r)), nil
+	case []int16:
+		return scatterOf(out, upd, combineIn[int16](r)), nil
+	case []uint16:
+		return scatterOf(out, upd, combineIn[uint16](r)), nil
+	case []int32:
+		return scatterOf(out, upd, combineIn[int32](r)), nil
+	case []uint32:
+		return scatterOf(out, upd, combineIn[uint32](r)), nil
+	case []int64:
+		return scatterOf(out, upd, combineIn[int64](r)), nil
+	case []uint64:
+		return scatterOf(out, upd, combineIn[uint64](r)), nil
+	case []bool:
+		return scatterOf(out, upd, combineBool(r)), nil
+	case [][]byte: // strings: reducible said none
+		return scatterOf[[]byte](out, upd, nil), nil
+	case []complex64:
+		return scatterOf[complex64](out, upd, nil), nil
+	case []complex128:
+		return scatterOf[complex128](out, upd, nil), nil
+	}
+	return nil, fmt.Errorf("%s data is not supported", out.DType.Short())
 }
 
 func newScatterND(ni *NodeInfo) (Kernel, error) {
 	a := attrsOf(ni.Node)
-	red, err := reducer(a.String("reduction", "none"))
+	red, err := reductionOf(a.String("reduction", "none"))
 	if err != nil {
 		return nil, err
 	}
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 3); err != nil {
 			return nil, err
 		}
 		x, it, upd := in[0], in[1], in[2]
-		idx, err := ints(it)
+		idx, err := indicesOf(it)
 		if err != nil {
 			return nil, err
 		}
-		last := it.Shape[it.Rank()-1]
+		q := it.Rank()
+		if q < 1 {
+			return nil, fmt.Errorf("indices need rank >= 1")
+		}
+		last := it.Shape[q-1]
+		if last > x.Rank() {
+			return nil, fmt.Errorf("indices of depth %d do not fit data %v", last, x.Shape)
+		}
 		slice := graph.Numel(x.Shape[last:])
+		n := graph.Numel(it.Shape[:q-1]) // index tuples, one update slice each
+		if upd.Len() != n*slice {
+			return nil, fmt.Errorf("updates have %d values, want %d", upd.Len(), n*slice)
+		}
+		out := ctx.Empty(x.DType, x.Shape) // a copy of x, then the updates
+		s, err := scattererOf(out, upd, red)
+		if err != nil {
+			return nil, err
+		}
+		copyWhole(ctx, out, x)
 		xs := stridesOf(x.Shape)
-		vals, err := asFloat64s(x)
-		if err != nil {
-			return nil, err
-		}
-		uv, err := asFloat64s(upd)
-		if err != nil {
-			return nil, err
-		}
-		n := len(idx) / max(1, last)
-		if len(uv) != n*slice {
-			return nil, fmt.Errorf("updates have %d values, want %d", len(uv), n*slice)
-		}
+		// In index order: with duplicate indices the last update wins
+		// (reduction none, which ONNX leaves undefined) and reductions
+		// apply in that order.
 		for t := 0; t < n; t++ {
 			off := 0
-			for k, v := range idx[t*last : (t+1)*last] {
-				i, err := fixIndex(v, x.Shape[k])
+			for k := 0; k < last; k++ {
+				i, err := fixIndex(idx.at(t*last+k), x.Shape[k])
 				if err != nil {
 					return nil, err
 				}
 				off += i * xs[k]
 			}
-			for j := 0; j < slice; j++ {
-				if red == nil {
-					vals[off+j] = uv[t*slice+j]
-				} else {
-					vals[off+j] = red(vals[off+j], uv[t*slice+j])
-				}
-			}
+			s.block(off, t*slice, slice)
 		}
-		out := graph.NewTensor(x.DType, x.Shape)
-		return one(out), storeFloat64s(out, vals)
+		return one(out), nil
 	}), a.err
 }
 
@@ -172,11 +369,11 @@ func offsetAlong(e, ax, i int, is, xs []int) int {
 func newScatterElements(ni *NodeInfo) (Kernel, error) {
 	a := attrsOf(ni.Node)
 	axis := a.Int("axis", 0)
-	red, err := reducer(a.String("reduction", "none"))
+	red, err := reductionOf(a.String("reduction", "none"))
 	if err != nil {
 		return nil, err
 	}
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 3); err != nil {
 			return nil, err
 		}
@@ -185,36 +382,48 @@ func newScatterElements(ni *NodeInfo) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		idx, err := ints(it)
+		idx, err := indicesOf(it)
 		if err != nil {
 			return nil, err
 		}
-		vals, err := asFloat64s(x)
-		if err != nil {
-			return nil, err
-		}
-		uv, err := asFloat64s(upd)
-		if err != nil {
-			return nil, err
-		}
-		if it.Rank() != x.Rank() || len(uv) != len(idx) {
+		if it.Rank() != x.Rank() || !slices.Equal(it.Shape, upd.Shape) {
 			return nil, fmt.Errorf("indices %v and updates %v must match in shape and rank with data", it.Shape, upd.Shape)
 		}
-		xs, is := stridesOf(x.Shape), stridesOf(it.Shape)
-		for e, v := range idx {
-			i, err := fixIndex(v, x.Shape[ax])
-			if err != nil {
-				return nil, err
-			}
-			off := offsetAlong(e, ax, i, is, xs)
-			if red == nil {
-				vals[off] = uv[e]
-			} else {
-				vals[off] = red(vals[off], uv[e])
+		for d, n := range it.Shape {
+			if d != ax && n > x.Shape[d] {
+				return nil, fmt.Errorf("indices %v exceed data %v along axis %d", it.Shape, x.Shape, d)
 			}
 		}
-		out := graph.NewTensor(x.DType, x.Shape)
-		return one(out), storeFloat64s(out, vals)
+		out := ctx.Empty(x.DType, x.Shape) // a copy of x, then the updates
+		s, err := scattererOf(out, upd, red)
+		if err != nil {
+			return nil, err
+		}
+		copyWhole(ctx, out, x)
+		if idx.len() == 0 {
+			return one(out), nil
+		}
+		// Row by row of the indices' last axis: a row's first element
+		// gives its offset, the rest step along the last axis of data
+		// (or, on that axis itself, go where their index says).
+		r := it.Rank()
+		xs, is := stridesOf(x.Shape), stridesOf(it.Shape)
+		row := it.Shape[r-1]
+		for e0 := 0; e0 < idx.len(); e0 += row {
+			base := offsetAlong(e0, ax, 0, is, xs)
+			for j := 0; j < row; j++ {
+				i, err := fixIndex(idx.at(e0+j), x.Shape[ax])
+				if err != nil {
+					return nil, err
+				}
+				if ax == r-1 {
+					s.elem(base+i*xs[ax], e0+j)
+				} else {
+					s.elem(base+i*xs[ax]+j, e0+j)
+				}
+			}
+		}
+		return one(out), nil
 	}), a.err
 }
 
