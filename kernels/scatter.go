@@ -430,7 +430,7 @@ func newScatterElements(ni *NodeInfo) (Kernel, error) {
 func newOneHot(ni *NodeInfo) (Kernel, error) {
 	a := attrsOf(ni.Node)
 	axis := a.Int("axis", -1)
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 3); err != nil {
 			return nil, err
 		}
@@ -443,8 +443,11 @@ func newOneHot(ni *NodeInfo) (Kernel, error) {
 			return nil, err
 		}
 		depth := int(depthF)
-		onOff, err := asFloat64s(in[2])
-		if err != nil || len(onOff) != 2 {
+		if depth < 1 {
+			return nil, fmt.Errorf("depth %v must be at least 1", depthF)
+		}
+		values := in[2]
+		if values.Len() != 2 {
 			return nil, fmt.Errorf("values must hold [off, on]")
 		}
 		r := in[0].Rank() + 1
@@ -453,10 +456,11 @@ func newOneHot(ni *NodeInfo) (Kernel, error) {
 			return nil, err
 		}
 		shape := append(append(append([]int(nil), in[0].Shape[:ax]...), depth), in[0].Shape[ax:]...)
-		res := make([]float64, graph.Numel(shape))
-		for i := range res {
-			res[i] = onOff[0]
-		}
+		// The values' own type throughout: off everywhere, then on at the
+		// indices (int64 values beyond 2^53 stay exact).
+		out := ctx.Empty(values.DType, shape)
+		c := copierOf(out, values)
+		c.strided(0, 0, out.Len(), 0)
 		outer, inner := graph.Numel(in[0].Shape[:ax]), graph.Numel(in[0].Shape[ax:])
 		for o := 0; o < outer; o++ {
 			for i := 0; i < inner; i++ {
@@ -465,12 +469,11 @@ func newOneHot(ni *NodeInfo) (Kernel, error) {
 					v += depth
 				}
 				if v >= 0 && v < depth {
-					res[(o*depth+v)*inner+i] = onOff[1]
+					c.run((o*depth+v)*inner+i, 1, 1)
 				}
 			}
 		}
-		out := graph.NewTensor(in[2].DType, shape)
-		return one(out), storeFloat64s(out, res)
+		return one(out), nil
 	}), a.err
 }
 
@@ -513,7 +516,7 @@ func newCompress(ni *NodeInfo) (Kernel, error) {
 	a := attrsOf(ni.Node)
 	hasAxis := ni.Node.HasAttr("axis")
 	axis := a.Int("axis", 0)
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 2); err != nil {
 			return nil, err
 		}
@@ -541,7 +544,7 @@ func newCompress(ni *NodeInfo) (Kernel, error) {
 		}
 		shape := append([]int(nil), src.Shape...)
 		shape[ax] = len(keep)
-		out := graph.NewTensor(x.DType, shape)
+		out := ctx.Empty(x.DType, shape) // the kept slices fill it
 		c := copierOf(out, src)
 		outer, inner := graph.Numel(src.Shape[:ax]), graph.Numel(src.Shape[ax+1:])
 		for o := 0; o < outer; o++ {
@@ -558,7 +561,7 @@ func newCompress(ni *NodeInfo) (Kernel, error) {
 func newMVN(ni *NodeInfo) (Kernel, error) {
 	a := attrsOf(ni.Node)
 	axes := a.Ints("axes", []int64{0, 2, 3})
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
@@ -591,24 +594,28 @@ func newMVN(ni *NodeInfo) (Kernel, error) {
 		sum, sq := make([]float64, m), make([]float64, m)
 		n := float64(x.Len()) / float64(m)
 		xd := x.Float32s()
-		offs := make([]int, x.Len())
-		bcastIter(x.Shape, [][]int{stridesOf(x.Shape), ks}, func(o []int, cnt int, inner []int) {
+		strides := [][]int{stridesOf(x.Shape), ks}
+		bcastIter(x.Shape, strides, func(o []int, cnt int, inner []int) {
 			for j := 0; j < cnt; j++ {
 				k := o[1] + j*inner[1]
 				v := float64(xd[o[0]+j])
 				sum[k] += v
 				sq[k] += v * v
-				offs[o[0]+j] = k
 			}
 		})
-		out := graph.NewTensor(graph.Float, x.Shape)
-		od := out.Float32s()
-		for i, v := range xd {
-			k := offs[i]
+		// sum becomes the mean and sq the divisor, once per group.
+		for k := range sum {
 			mean := sum[k] / n
-			variance := sq[k]/n - mean*mean
-			od[i] = float32((float64(v) - mean) / (math.Sqrt(math.Max(variance, 0)) + 1e-9))
+			sum[k], sq[k] = mean, math.Sqrt(math.Max(sq[k]/n-mean*mean, 0))+1e-9
 		}
+		out := ctx.Float32(x.Shape) // the second pass writes every element
+		od := out.Float32s()
+		bcastIter(x.Shape, strides, func(o []int, cnt int, inner []int) {
+			for j := 0; j < cnt; j++ {
+				k := o[1] + j*inner[1]
+				od[o[0]+j] = float32((float64(xd[o[0]+j]) - sum[k]) / sq[k])
+			}
+		})
 		return one(out), nil
 	}), a.err
 }

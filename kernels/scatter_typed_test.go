@@ -393,3 +393,23 @@ func TestScatterNDThreads(t *testing.T) {
 		}
 	}
 }
+
+// TestOneHotTyped: the output keeps the values' type, int64 beyond 2^53
+// exactly; negative indices count from depth, out-of-range ones stay off;
+// a depth below 1 is an error.
+func TestOneHotTyped(t *testing.T) {
+	off, on := int64(math.MinInt64+1), int64(1<<62+1)
+	idx := graph.Int64Tensor([]int{3}, []int64{1, -1, 5})
+	got := runOp(t, "OneHot", nil, idx, graph.Int64Tensor(nil, []int64{3}), graph.Int64Tensor([]int{2}, []int64{off, on}))[0]
+	want := []int64{off, on, off, off, off, on, off, off, off}
+	if !slices.Equal(got.Shape, []int{3, 3}) || !slices.Equal(got.Int64s(), want) {
+		t.Errorf("OneHot int64: %v %v, want [3 3] %v", got.Shape, got.Int64s(), want)
+	}
+	s := tensorOf(t, graph.String, []int{2}, [][]byte{[]byte("no"), []byte("yes")})
+	gs := runOp(t, "OneHot", []*onnxpb.AttributeProto{graph.AttrIntOf("axis", 0)}, graph.Int64Tensor([]int{2}, []int64{0, 1}), graph.Float32Tensor(nil, []float32{2}), s)[0]
+	if fmt.Sprintf("%s", gs.Data()) != "[yes no no yes]" {
+		t.Errorf("OneHot strings: %s, want [yes no no yes]", gs.Data())
+	}
+	_, err := runOpThreads(1, "OneHot", nil, idx, graph.Int64Tensor(nil, []int64{-2}), graph.Int64Tensor([]int{2}, []int64{0, 1}))
+	moWantErr(t, "OneHot depth -2", err, "depth -2")
+}
