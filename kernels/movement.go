@@ -37,7 +37,15 @@ const warmPiece = 128 << 10
 func copyWarm[T any](dst, src []T) {
 	n := min(len(dst), len(src))
 	var zero T
-	step := max(1, warmPiece/max(1, int(unsafe.Sizeof(zero))))
+	// Short copies (GatherND's and Gather's rows) in one: the size of a
+	// type parameter is a run-time value, and dividing by it cost
+	// 300-row GatherND 25% (10 -> 7.6 us).
+	size := max(1, int(unsafe.Sizeof(zero)))
+	if n*size <= warmPiece {
+		copy(dst[:n], src[:n])
+		return
+	}
+	step := max(1, warmPiece/size)
 	for i := 0; i < n; i += step {
 		e := min(i+step, n)
 		copy(dst[i:e], src[i:e])
