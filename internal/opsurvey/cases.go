@@ -899,6 +899,24 @@ var cases = []tcase{
 		b.out(b.op("MaxPool", vs(x), aIs("kernel_shape", 2, 2, 2), aIs("strides", 2, 2, 2)), graph.Float)
 		return b
 	}},
+	{"AveragePool3D 2x2x2 s2", "1x64x8x28x28", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 64, 8, 28, 28)
+		b.out(b.op("AveragePool", vs(x), aIs("kernel_shape", 2, 2, 2), aIs("strides", 2, 2, 2)), graph.Float)
+		return b
+	}},
+	{"MaxPool3D 3x3x3 s2 p1 (3D ResNet stem)", "1x64x16x56x56", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 64, 16, 56, 56)
+		b.out(b.op("MaxPool", vs(x), aIs("kernel_shape", 3, 3, 3), aIs("strides", 2, 2, 2), aIs("pads", 1, 1, 1, 1, 1, 1)), graph.Float)
+		return b
+	}},
+	{"MaxPool3D 1x3x3 s(1,2,2) p(0,1,1)", "1x64x8x56x56", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 64, 8, 56, 56)
+		b.out(b.op("MaxPool", vs(x), aIs("kernel_shape", 1, 3, 3), aIs("strides", 1, 2, 2), aIs("pads", 0, 1, 1, 0, 1, 1)), graph.Float)
+		return b
+	}},
 	{"Upsample nearest 2x (opset 9)", "1x128x52x52", func() *mb {
 		b := newMB(9)
 		x := b.in("x", 1, 128, 52, 52)
