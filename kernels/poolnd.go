@@ -112,6 +112,9 @@ func newPoolND(kind string, ni *NodeInfo) (Kernel, error) {
 		}
 	}
 	wantIndices := len(ni.Node.Outputs) > 1 && ni.Node.Outputs[1] != nil
+	ones := make([]float32, graph.Numel(p.kernel)) // AveragePool's tap weights
+	fillSlice(ones, 1)
+	divs := new(ndDivCache)
 	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
@@ -142,17 +145,31 @@ func newPoolND(kind string, ni *NodeInfo) (Kernel, error) {
 		inPlane, outPlane := graph.Numel(x.Shape[2:]), graph.Numel(shape[2:])
 		window := graph.Numel(p.kernel)
 		xd, od := x.Float32s(), out.Float32s()
-		parallelFor(threadsFor(ctx, planes*outPlane*window, 1<<14), planes, func(lo, hi int) {
-			for nc := lo; nc < hi; nc++ {
-				poolNDPlane(ax, p, kind, xd[nc*inPlane:(nc+1)*inPlane], od[nc*outPlane:(nc+1)*outPlane], indices, nc, inPlane, outPlane)
-			}
-		})
+		threads := threadsFor(ctx, planes*outPlane*window, 1<<14)
+		switch {
+		case indices != nil || noFastPoolND:
+			parallelFor(threads, planes, func(lo, hi int) {
+				for nc := lo; nc < hi; nc++ {
+					poolNDPlane(ax, p, kind, xd[nc*inPlane:(nc+1)*inPlane], od[nc*outPlane:(nc+1)*outPlane], indices, nc, inPlane, outPlane)
+				}
+			})
+		case kind == "max":
+			g := newPoolNDGeom(ax)
+			parallelFor(threads, planes, func(lo, hi int) { maxND(ctx, g, xd, od, lo, hi) })
+		default:
+			g := newPoolNDGeom(ax)
+			div := divs.divisors(ax, p.countIncludePad)
+			parallelFor(threads, planes, func(lo, hi int) { avgND(ctx, g, ones, div, xd, od, lo, hi) })
+		}
 		if idxT != nil {
 			return []*graph.Tensor{out, idxT}, nil
 		}
 		return one(out), nil
 	}), nil
 }
+
+// noFastPoolND keeps N-D pools on poolNDPlane, for the tests that compare.
+var noFastPoolND = false
 
 // poolNDPlane pools one N x C plane; indices (MaxPool's second output) gets
 // the flat index of each maximum in the whole input.
