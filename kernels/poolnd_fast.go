@@ -17,11 +17,8 @@ import (
 // kept), is one associative operation folded over the window in row-major
 // order. Reducing the last axis first (each row's run of taps), then the
 // axis before it over those row maxima, and so on, only regroups that
-// fold, so every bit stays, NaN payloads and signed zeros too. Each axis
-// is one or two flat vector passes over the whole (padded) plane
-// (maxWindows), the windows that straddle rows landing only in positions
-// nothing reads; an axis with a stride is subsampled before the next one
-// is reduced.
+// fold, so every bit stays, NaN payloads and signed zeros too (see maxND
+// for the passes).
 //
 // AveragePool adds each window's taps in poolNDPlane's order, from +0 and
 // in row-major order, in one vec.TapRows call per output row block (unit
@@ -275,141 +272,7 @@ func mustTapRows(dst, src []float32, offs []int, ones []float32, rows, cols, src
 	}
 }
 
-// maxND takes the maxima of planes [lo, hi) of xd into od (see the comment
-// at the top).
-func maxND(ctx *Context, g *poolNDGeom, xd, od []float32, lo, hi int) {
-	ax, n := g.ax, len(g.ax)
-	last := ax[n-1]
-	dims := slices.Clone(g.ext)
-	if g.direct {
-		for j, a := range ax {
-			dims[j] = a.in
-		}
-	} else if last.s > 1 {
-		// Rows a whole number of strides long: the columns the last axis
-		// keeps are then every s-th of the flat plane.
-		dims[n-1] = (dims[n-1] + last.s - 1) / last.s * last.s
-	}
-	size := 1
-	inPlane, outPlane := 1, 1
-	for j, a := range ax {
-		size *= dims[j]
-		inPlane *= a.in
-		outPlane *= a.out
-	}
-	var padded []float32
-	if !g.direct {
-		padded = ctx.Scratch(size)
-		defer ctx.Release(padded)
-		fillSlice(padded, float32(math.Inf(-1)))
-	}
-	bufs := ctx.Scratch(2 * size)
-	defer ctx.Release(bufs)
-	other := func(cur []float32) []float32 { // the scratch half cur is not
-		if len(cur) > 0 && &cur[0] == &bufs[0] {
-			return bufs[size:]
-		}
-		return bufs[:size]
-	}
-	L := make([]int, n)
-	for nc := lo; nc < hi; nc++ {
-		var cur []float32
-		if g.direct {
-			cur = xd[nc*inPlane : (nc+1)*inPlane]
-		} else {
-			padInto(padded, dims, rowMajor(dims), xd[nc*inPlane:], ax)
-			cur = padded
-		}
-		copy(L, dims)
-		total := size
-		// The last axis: windows along the rows, then every s-th column.
-		switch a := last; {
-		case a.k == 2 && a.s == 2 && a.d == 1 && L[n-1]%2 == 0:
-			// Both in one pass: with its two rows the same row, the 2x2
-			// vector pool is max(r[2j], r[2j+1]), Max's order.
-			next := other(cur)
-			vec.Max2x2Stride2Rows(next, 0, cur, 0, 1, total/2)
-			cur, L[n-1], total = next, L[n-1]/2, total/2
-		default:
-			if a.k > 1 {
-				next := other(cur)
-				maxWindowsFrom(next, cur[:total], a.k, a.d)
-				cur = next
-			}
-			if a.s == 1 {
-				break
-			}
-			next := other(cur)
-			rows := total / L[n-1]
-			if L[n-1]%a.s == 0 {
-				w := L[n-1] / a.s
-				vec.Strided(next[:(rows-1)*w+a.out], cur, a.s)
-				L[n-1] = w
-			} else {
-				for r := 0; r < rows; r++ {
-					vec.Strided(next[r*a.out:(r+1)*a.out], cur[r*L[n-1]:], a.s)
-				}
-				L[n-1] = a.out
-			}
-			cur, total = next, rows*L[n-1]
-		}
-		// The axes before, last to first: windows of rows (blocks of rows,
-		// ...), then every s-th of them, but for the first axis, which the
-		// copy out subsamples.
-		for j := n - 2; j >= 0; j-- {
-			a := ax[j]
-			step := prodFrom(L, j+1) // floats per index of axis j
-			if a.k > 1 {
-				next := other(cur)
-				maxWindowsFrom(next[:total], cur[:total], a.k, a.d*step)
-				cur = next
-			}
-			if a.s == 1 || j == 0 {
-				continue
-			}
-			next := other(cur)
-			blocks := prodTo(L, j)
-			for b := 0; b < blocks; b++ {
-				mustCopyRows(next[b*a.out*step:], step, cur[b*L[j]*step:], a.s*step, a.out, step)
-			}
-			cur, L[j] = next, a.out
-			total = blocks * a.out * step
-		}
-		// Out: the output rows of each block, every s-th along the first axis.
-		dst := od[nc*outPlane : (nc+1)*outPlane]
-		if n == 1 {
-			copy(dst, cur[:last.out])
-			continue
-		}
-		stL := rowMajor(L)
-		sigma0 := 1
-		if ax[0].s > 1 {
-			sigma0 = ax[0].s
-		}
-		rowStride := stL[n-2]
-		if n == 2 {
-			rowStride *= sigma0
-		}
-		outer := make([]int, n-2)
-		for j := range outer {
-			outer[j] = ax[j].out
-		}
-		at := 0
-		eachIndex(outer, func(idx []int) {
-			base := 0
-			for j, o := range idx {
-				if j == 0 {
-					o *= sigma0
-				}
-				base += o * stL[j]
-			}
-			mustCopyRows(dst[at:], last.out, cur[base:], rowStride, ax[n-2].out, last.out)
-			at += ax[n-2].out * last.out
-		})
-	}
-}
-
-// prodTo is the product of dims[:j]; prodFrom that of dims[j:].
+// prodTo is the product of dims[:j].
 func prodTo(dims []int, j int) int {
 	p := 1
 	for _, d := range dims[:j] {
@@ -418,10 +281,288 @@ func prodTo(dims []int, j int) int {
 	return p
 }
 
-func prodFrom(dims []int, j int) int {
-	p := 1
-	for _, d := range dims[j:] {
-		p *= d
+// maxND takes the maxima of planes [lo, hi) of xd into od (see the comment
+// at the top). Leading axes the window leaves as they are (kernel 1, stride
+// 1, no padding) count as more planes. The last axis is reduced first, in a
+// few flat passes over all the plane's rows at once, from the input where
+// no padding reaches its rows (maxRows), else from a copy padded with -Inf:
+// at stride 2 with the rows' even and odd columns apart (vec.SplitRows),
+// so that each tap is a contiguous run (foldTaps), at other strides with
+// the rows whole (maxRows). Then each axis before it, last to first, in
+// whole blocks of output rows (foldTaps again): those axes' data is laid
+// out by phase, the positions r, r+s, r+2s, ... of each residue r of the
+// stride one after another (padding -Inf, written once), so that what a
+// tap reads for a block's outputs lies contiguous too.
+func maxND(ctx *Context, g *poolNDGeom, xd, od []float32, lo, hi int) {
+	ax, ext, mult, raw, split := maxNDPath(g)
+	n, m := len(ax), len(ax)-2 // m: the axis before the last (-1 for 1-D)
+	w := ax[n-1]
+	inPlane, outPlane := 1, 1
+	in, nin := make([]int, n), make([]int, n) // nin: how many input positions some window reads
+	for j, a := range ax {
+		inPlane *= a.in
+		outPlane *= a.out
+		in[j], nin[j] = a.in, max(0, min(a.in, ext[j]-a.pad))
 	}
-	return p
+	// The rows the last axis reads (srcW floats each) and the ones it gives (outW).
+	srcW, outW := w.in, w.in/w.s
+	switch {
+	case split: // each phase's columns in rows of outW
+		outW = (ext[n-1] + 1) / 2
+		srcW = 2 * outW
+	case !raw:
+		srcW = (ext[n-1] + w.s - 1) / w.s * w.s
+		outW = srcW / w.s
+	}
+	// Axis j <= m: a block for each input position of the axes before (those
+	// no window reads left unused), each of s x q[j] slabs of slab[j] floats.
+	q, slab, size := make([]int, n), make([]int, n), make([]int, n)
+	alias := false // maxRows' rows from the input are axis m's layout as they are
+	for j := m; j >= 0; j-- {
+		a := ax[j]
+		q[j], slab[j] = (ext[j]+a.s-1)/a.s, outW
+		if j < m {
+			slab[j] = ax[j+1].out * slab[j+1]
+		}
+		if j == m && raw && a.s == 1 && a.pad == 0 && ext[j] <= a.in {
+			alias, q[j] = true, a.in
+		}
+		size[j] = prodTo(in, j) * a.s * q[j] * slab[j]
+	}
+	rowsIn, padRows := inPlane/w.in, 1 // rows of the input and of axis m's layout
+	if m >= 0 {
+		padRows = size[m] / outW
+	}
+	final := outW // the folded plane, outW floats a row
+	if m >= 0 {
+		final = ax[0].out * slab[0]
+	}
+	direct := m >= 0 && outW == w.out // the folded plane is the output
+	// One scratch buffer: the parts padded with -Inf first (filled once),
+	// then the rest: the last axis' output where it is not yet a layout,
+	// maxRows' buffer for windows at every position, and the folded plane.
+	// maxRows at stride 1 writes the windows' reach past its outputs (slack).
+	slack := (w.k-1)*w.d + 1
+	padSize, tSize, tmpSize := 0, 0, 0
+	if !raw {
+		padSize = padRows * srcW
+	}
+	if raw && !alias && m >= 0 {
+		tSize = rowsIn*outW + slack
+	}
+	if !split && maxRowsWindows(w) {
+		tmpSize = max(rowsIn, padRows) * srcW
+	}
+	inf := padSize
+	for j := 0; j <= m; j++ {
+		if !(j == m && alias) {
+			inf += size[j]
+		}
+	}
+	all := inf + slack + tSize + tmpSize
+	if alias {
+		all += size[m] + slack
+	}
+	if !direct {
+		all += final + slack
+	}
+	buf := ctx.Scratch(all)
+	defer ctx.Release(buf)
+	fillSlice(buf[:inf], float32(math.Inf(-1)))
+	take := func(k int) []float32 {
+		b := buf[:k:k]
+		buf = buf[k:]
+		return b
+	}
+	padded := take(padSize)
+	lay := make([][]float32, n)
+	for j := 0; j <= m; j++ {
+		if !(j == m && alias) {
+			lay[j] = take(size[j])
+		}
+	}
+	take(slack) // past lay[m], which maxRows may write from the padded copy
+	if alias {
+		lay[m] = take(size[m] + slack)
+	}
+	tRows, tmp := take(tSize), take(tmpSize)
+	var fin []float32
+	if !direct {
+		fin = take(final + slack)
+	}
+	// The padded copy: each input row's columns from the padding on, or at
+	// stride 2 its even and odd ones into the planes of the two phases
+	// (padded column p in plane p%2 at p/2).
+	var evenAt, oddAt []float32 // where input column 0 and 1 go, in a row
+	if split {
+		e, o := padded[w.pad%2*padRows*outW+w.pad/2:], padded[(w.pad+1)%2*padRows*outW+(w.pad+1)/2:]
+		evenAt, oddAt = e, o
+	}
+	copyRows := func(slot int, src []float32, srcRow, count int) {
+		if !split {
+			mustCopyRows(padded[slot*srcW+w.pad:], srcW, src, srcRow, count, nin[n-1])
+			return
+		}
+		if err := vec.SplitRows(evenAt[slot*outW:], oddAt[slot*outW:], outW, src, srcRow, count, nin[n-1]); err != nil {
+			panic(err)
+		}
+	}
+	// slots calls f for each phase of axis j's input positions in block b:
+	// its first position, its slot in the layout and how many (s apart in
+	// the input, one after another in the layout).
+	slots := func(j, b int, f func(i0, slot, count int)) {
+		a := ax[j]
+		for r := 0; r < a.s; r++ {
+			i0 := ((r-a.pad)%a.s + a.s) % a.s
+			if i0 < nin[j] {
+				f(i0, (b*a.s+r)*q[j]+(i0+a.pad)/a.s, (nin[j]-i0+a.s-1)/a.s)
+			}
+		}
+	}
+	for nc := lo * mult; nc < hi*mult; nc++ {
+		x := xd[nc*inPlane : (nc+1)*inPlane]
+		dst := od[nc*outPlane : (nc+1)*outPlane]
+		// The last axis, into axis m's layout (the folded plane for 1-D).
+		rows := fin
+		if m >= 0 {
+			rows = lay[m]
+		}
+		switch {
+		case raw && (alias || m < 0):
+			maxRows(rows, x, tmp, w, (rowsIn-1)*outW+w.out)
+		case raw:
+			maxRows(tRows, x, tmp, w, (rowsIn-1)*outW+w.out)
+			eachIndex(nin[:m], func(idx []int) {
+				b := flatIndex(idx, in)
+				slots(m, b, func(i0, slot, count int) {
+					mustCopyRows(rows[slot*outW:], outW, tRows[(b*in[m]+i0)*outW:], ax[m].s*outW, count, outW)
+				})
+			})
+		default:
+			if m < 0 {
+				copyRows(0, x, w.in, 1)
+			} else {
+				eachIndex(nin[:m], func(idx []int) {
+					b := flatIndex(idx, in)
+					slots(m, b, func(i0, slot, count int) {
+						copyRows(slot, x[(b*in[m]+i0)*w.in:], ax[m].s*w.in, count)
+					})
+				})
+			}
+			if split {
+				foldTaps(rows, padded, w, padRows*outW, 1, (padRows-1)*outW+w.out)
+			} else {
+				maxRows(rows, padded, tmp, w, (padRows-1)*outW+w.out)
+			}
+		}
+		if m < 0 {
+			copy(dst, fin[:w.out])
+			continue
+		}
+		// The axes before, last to first: each block's outputs into their
+		// slot in the next layout (the folded plane for axis 0).
+		for j := m; j >= 0; j-- {
+			a := ax[j]
+			bl := a.s * q[j] * slab[j]
+			eachIndex(nin[:j], func(idx []int) {
+				var out []float32
+				switch {
+				case j > 0:
+					p := ax[j-1]
+					i := idx[j-1] + p.pad
+					slot := (flatIndex(idx[:j-1], in)*p.s+i%p.s)*q[j-1] + i/p.s
+					out = lay[j-1][slot*slab[j-1]:]
+				case direct:
+					out = dst
+				default:
+					out = fin
+				}
+				b := flatIndex(idx, in)
+				foldTaps(out, lay[j][b*bl:(b+1)*bl], a, q[j], slab[j], a.out*slab[j])
+			})
+		}
+		if !direct {
+			mustCopyRows(dst, w.out, fin, outW, final/outW, w.out)
+		}
+	}
 }
+
+// maxNDPath is how maxND goes: the axes after the leading ones it takes as
+// more planes (mult of them a plane), and whether the last axis is reduced
+// from the input as it lies (raw) or from a padded copy, by phase (split)
+// or in whole rows.
+func maxNDPath(g *poolNDGeom) (ax []poolNDAxis, ext []int, mult int, raw, split bool) {
+	ax, ext, mult = g.ax, g.ext, 1
+	for len(ax) > 1 && ax[0].k == 1 && ax[0].s == 1 && ax[0].pad == 0 && ax[0].out == ax[0].in {
+		mult *= ax[0].in
+		ax, ext = ax[1:], ext[1:]
+	}
+	w, e := ax[len(ax)-1], ext[len(ax)-1]
+	raw = !noRawRows && w.pad == 0 && e <= w.in && w.in%w.s == 0
+	return ax, ext, mult, raw, !raw && w.s == 2
+}
+
+// maxRowsWindows reports whether maxRows takes a's windows at every
+// position before it subsamples them (in its tmp buffer).
+func maxRowsWindows(a poolNDAxis) bool {
+	pair := a.s == 2 && a.d == 1 && (a.k == 2 || a.k == 3)
+	return a.k > 1 && a.s > 1 && !pair
+}
+
+// maxRows sets dst[j] to the fold of a's window at src[j*s], its taps in
+// order, for j < n: one flat pass over rows laid end to end, whose windows
+// that run past a row's end land only in outputs nothing reads. 2- and
+// 3-wide windows at stride 2 take the 2x2 and 3x3 vector pools with both or
+// all three rows the same row (the max of x and x is x, bit for bit):
+// max(r[2j], r[2j+1]) and max(max(r[2j], r[2j+1]), r[2j+2]), Max's order.
+// Other windows go through maxWindows at every position (into dst itself
+// at stride 1, writing the window's reach past n; else into tmp), then
+// every s-th.
+func maxRows(dst, src, tmp []float32, a poolNDAxis, n int) {
+	reach := (n-1)*a.s + (a.k-1)*a.d + 1 // the floats the windows read
+	switch {
+	case n <= 0:
+	case a.k == 2 && a.s == 2 && a.d == 1:
+		vec.Max2x2Stride2Rows(dst, 0, src, 0, 1, n)
+	case a.k == 3 && a.s == 2 && a.d == 1:
+		vec.Max3Stride2Rows(dst, 0, src, 0, 1, n)
+	case a.k == 1:
+		vec.Strided(dst[:n], src, a.s)
+	case a.s == 1:
+		maxWindowsFrom(dst[:reach], src[:reach], a.k, a.d)
+	default:
+		vec.Strided(dst[:n], maxWindowsFrom(tmp[:reach], src[:reach], a.k, a.d), a.s)
+	}
+}
+
+// foldTaps sets dst[:n] to the fold of a's taps over data laid out by
+// phase: s runs of q slabs of slab floats, phase r holding positions r, r+s,
+// r+2s, ...; tap t reads phase t*d mod s from slab t*d / s on, so each tap
+// is one vec.Max over contiguous floats, in the taps' order.
+func foldTaps(dst, src []float32, a poolNDAxis, q, slab, n int) {
+	tap := func(t int) []float32 {
+		o := ((t*a.d)%a.s*q + t*a.d/a.s) * slab
+		return src[o : o+n]
+	}
+	dst = dst[:n]
+	if a.k == 1 {
+		copy(dst, tap(0))
+		return
+	}
+	vec.Max(dst, tap(0), tap(1))
+	for t := 2; t < a.k; t++ {
+		vec.Max(dst, dst, tap(t))
+	}
+}
+
+// flatIndex is the row-major index of idx among dims[:len(idx)].
+func flatIndex(idx, dims []int) int {
+	f := 0
+	for j, i := range idx {
+		f = f*dims[j] + i
+	}
+	return f
+}
+
+// noRawRows makes maxND copy every input to a padded plane, for the tests.
+var noRawRows = false

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
@@ -103,6 +104,19 @@ func TestPoolNDFastMatchesPlane(t *testing.T) {
 		if ax[len(ax)-1].k == 2 && ax[len(ax)-1].s == 2 && ax[len(ax)-1].d == 1 {
 			ran["pairs along the rows"]++
 		}
+		if max3 := ax[len(ax)-1]; max3.k == 3 && max3.s == 2 && max3.d == 1 {
+			ran["threes at stride 2 along the rows"]++
+		}
+		switch lead, _, mult, raw, split := maxNDPath(g); {
+		case mult > 1 || len(lead) < len(ax):
+			ran["max: leading axes as planes"]++
+		case raw:
+			ran["max: rows as they lie"]++
+		case split:
+			ran["max: rows split by phase"]++
+		default:
+			ran["max: rows padded whole"]++
+		}
 		if ax[len(ax)-1].s > 2 {
 			ran["column stride over 2"]++
 		}
@@ -140,7 +154,8 @@ func TestPoolNDFastMatchesPlane(t *testing.T) {
 	}
 	t.Logf("cases run: %v", ran)
 	for what, least := range map[string]int{"all": 1200, "1-D": 300, "2-D": 300, "3-D": 300, "dilated": 200, "ceil": 400,
-		"in place": 150, "pairs along the rows": 100, "column stride over 2": 200} {
+		"in place": 150, "pairs along the rows": 100, "threes at stride 2 along the rows": 50, "column stride over 2": 200,
+		"max: leading axes as planes": 50, "max: rows as they lie": 150, "max: rows split by phase": 150, "max: rows padded whole": 150} {
 		if ran[what] < least {
 			t.Errorf("%d cases %s, want %d or more", ran[what], what, least)
 		}
@@ -236,5 +251,59 @@ func TestPoolNDNodeThreads(t *testing.T) {
 	}
 	if ran < 60 {
 		t.Fatalf("only %d cases ran", ran)
+	}
+}
+
+// BenchmarkPoolND: the video pools of the op survey and a few more, one
+// thread (maxND / avgND on whole inputs).
+func BenchmarkPoolND(b *testing.B) {
+	for _, c := range []struct {
+		name           string
+		kind           string
+		in, k, s, pads []int
+	}{
+		{"max 2x2x2 s2 8x28x28", "max", []int{8, 28, 28}, []int{2, 2, 2}, []int{2, 2, 2}, []int{0, 0, 0, 0, 0, 0}},
+		{"avg 2x2x2 s2 8x28x28", "avg", []int{8, 28, 28}, []int{2, 2, 2}, []int{2, 2, 2}, []int{0, 0, 0, 0, 0, 0}},
+		{"max 1x2x2 s(1,2,2) 8x56x56", "max", []int{8, 56, 56}, []int{1, 2, 2}, []int{1, 2, 2}, []int{0, 0, 0, 0, 0, 0}},
+		{"max 3x3x3 s2 p1 16x56x56", "max", []int{16, 56, 56}, []int{3, 3, 3}, []int{2, 2, 2}, []int{1, 1, 1, 1, 1, 1}},
+		{"max 1x3x3 s(1,2,2) p(0,1,1) 8x56x56", "max", []int{8, 56, 56}, []int{1, 3, 3}, []int{1, 2, 2}, []int{0, 1, 1, 0, 1, 1}},
+		{"max 3x3x3 s1 p1 8x28x28", "max", []int{8, 28, 28}, []int{3, 3, 3}, []int{1, 1, 1}, []int{1, 1, 1, 1, 1, 1}},
+		{"avg 3x3x3 s1 p1 8x28x28", "avg", []int{8, 28, 28}, []int{3, 3, 3}, []int{1, 1, 1}, []int{1, 1, 1, 1, 1, 1}},
+		{"avg 3x3x3 s2 p1 16x56x56", "avg", []int{16, 56, 56}, []int{3, 3, 3}, []int{2, 2, 2}, []int{1, 1, 1, 1, 1, 1}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			p := &poolNDParams{kernel: c.k, strides: c.s, dilations: []int{1, 1, 1}, pads: c.pads, autoPad: "NOTSET"}
+			ax, err := p.axes(c.in)
+			if err != nil {
+				b.Fatal(err)
+			}
+			g := newPoolNDGeom(ax)
+			planes := 64
+			inPlane, outPlane := 1, 1
+			for _, a := range ax {
+				inPlane *= a.in
+				outPlane *= a.out
+			}
+			r := rand.New(rand.NewPCG(1, 2))
+			x := make([]float32, planes*inPlane)
+			for i := range x {
+				x[i] = float32(r.NormFloat64())
+			}
+			y := make([]float32, planes*outPlane)
+			ones := make([]float32, len(offsetsCount(ax)))
+			fillSlice(ones, 1)
+			div := ndDivisors(ax, false)
+			ctx := &Context{Threads: 1, pool: newBufferPool()}
+			noRawRows = os.Getenv("NORAW") != ""
+			defer func() { noRawRows = false }()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if c.kind == "max" {
+					maxND(ctx, g, x, y, 0, planes)
+				} else {
+					avgND(ctx, g, ones, div, x, y, 0, planes)
+				}
+			}
+		})
 	}
 }
