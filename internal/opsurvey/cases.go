@@ -911,6 +911,12 @@ var cases = []tcase{
 		b.out(b.op("MaxPool", vs(x), aIs("kernel_shape", 3, 3, 3), aIs("strides", 2, 2, 2), aIs("pads", 1, 1, 1, 1, 1, 1)), graph.Float)
 		return b
 	}},
+	{"MaxPool3D 3x3x3 s1 p1 (I3D branch)", "1x192x8x28x28", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 192, 8, 28, 28)
+		b.out(b.op("MaxPool", vs(x), aIs("kernel_shape", 3, 3, 3), aIs("pads", 1, 1, 1, 1, 1, 1)), graph.Float)
+		return b
+	}},
 	{"MaxPool3D 1x3x3 s(1,2,2) p(0,1,1)", "1x64x8x56x56", func() *mb {
 		b := newMB(13)
 		x := b.in("x", 1, 64, 8, 56, 56)
