@@ -75,13 +75,34 @@ func poolNDValues(r *rand.Rand, x []float32) {
 // window-by-window form they replaced: NaN payloads, signed zeros, all-
 // padding windows and averages included) on 1500 random attribute sets
 // over 1 to 3 spatial axes, 2 x 1-3 planes, with the input read in place
-// and through a padded copy.
+// and through a padded copy, and on the video nets' pools.
 func TestPoolNDFastMatchesPlane(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 32))
 	ctx := &Context{Threads: 1, pool: newBufferPool()}
 	ran := map[string]int{}
-	for trial := 0; trial < 1500; trial++ {
-		p, in := randomPoolND(r)
+	// The video nets' pools first, on sizes like theirs (wider rows than the
+	// random ones: TapRows' 3x3 kernel, several vectors a row).
+	video := []struct{ in, k, s, pads []int }{
+		{[]int{8, 28, 28}, []int{2, 2, 2}, []int{2, 2, 2}, []int{0, 0, 0, 0, 0, 0}},
+		{[]int{7, 29, 27}, []int{2, 2, 2}, []int{2, 2, 2}, []int{0, 0, 0, 0, 0, 0}},
+		{[]int{4, 40, 40}, []int{1, 2, 2}, []int{1, 2, 2}, []int{0, 0, 0, 0, 0, 0}},
+		{[]int{5, 33, 35}, []int{3, 3, 3}, []int{2, 2, 2}, []int{1, 1, 1, 1, 1, 1}},
+		{[]int{4, 34, 34}, []int{1, 3, 3}, []int{1, 2, 2}, []int{0, 1, 1, 0, 1, 1}},
+		{[]int{4, 21, 22}, []int{3, 3, 3}, []int{1, 1, 1}, []int{1, 1, 1, 1, 1, 1}},
+		{[]int{4, 20, 20}, []int{1, 3, 3}, []int{1, 1, 1}, []int{0, 1, 1, 0, 1, 1}},
+		{[]int{8, 7, 7}, []int{2, 7, 7}, []int{1, 1, 1}, []int{0, 0, 0, 0, 0, 0}},
+	}
+	for trial := 0; trial < len(video)+1500; trial++ {
+		var p *poolNDParams
+		var in []int
+		if trial < len(video) {
+			v := video[trial]
+			p = &poolNDParams{kernel: v.k, strides: v.s, dilations: []int{1, 1, 1}, pads: v.pads, autoPad: "NOTSET",
+				ceil: trial%2 == 1, countIncludePad: trial%3 == 1}
+			in = v.in
+		} else {
+			p, in = randomPoolND(r)
+		}
 		ax, err := p.axes(in)
 		if err != nil {
 			continue
