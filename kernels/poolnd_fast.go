@@ -341,14 +341,12 @@ func maxND(ctx *Context, g *poolNDGeom, xd, od []float32, lo, hi int) {
 	// One scratch buffer: the parts padded with -Inf first (filled once),
 	// then the rest: the last axis' output where it is not yet a layout,
 	// maxRows' buffer for windows at every position, and the folded plane.
-	// maxRows at stride 1 writes the windows' reach past its outputs (slack).
-	slack := (w.k-1)*w.d + 1
 	padSize, tSize, tmpSize := 0, 0, 0
 	if !raw {
 		padSize = padRows * srcW
 	}
 	if raw && !alias && m >= 0 {
-		tSize = rowsIn*outW + slack
+		tSize = rowsIn * outW
 	}
 	if !split && maxRowsWindows(w) {
 		tmpSize = max(rowsIn, padRows) * srcW
@@ -359,12 +357,12 @@ func maxND(ctx *Context, g *poolNDGeom, xd, od []float32, lo, hi int) {
 			inf += size[j]
 		}
 	}
-	all := inf + slack + tSize + tmpSize
+	all := inf + tSize + tmpSize
 	if alias {
-		all += size[m] + slack
+		all += size[m]
 	}
 	if !direct {
-		all += final + slack
+		all += final
 	}
 	buf := ctx.Scratch(all)
 	defer ctx.Release(buf)
@@ -381,14 +379,13 @@ func maxND(ctx *Context, g *poolNDGeom, xd, od []float32, lo, hi int) {
 			lay[j] = take(size[j])
 		}
 	}
-	take(slack) // past lay[m], which maxRows may write from the padded copy
 	if alias {
-		lay[m] = take(size[m] + slack)
+		lay[m] = take(size[m])
 	}
 	tRows, tmp := take(tSize), take(tmpSize)
 	var fin []float32
 	if !direct {
-		fin = take(final + slack)
+		fin = take(final)
 	}
 	// The padded copy: each input row's columns from the padding on, or at
 	// stride 2 its even and odd ones into the planes of the two phases
@@ -515,9 +512,9 @@ func maxRowsWindows(a poolNDAxis) bool {
 // 3-wide windows at stride 2 take the 2x2 and 3x3 vector pools with both or
 // all three rows the same row (the max of x and x is x, bit for bit):
 // max(r[2j], r[2j+1]) and max(max(r[2j], r[2j+1]), r[2j+2]), Max's order.
-// Other windows go through maxWindows at every position (into dst itself
-// at stride 1, writing the window's reach past n; else into tmp), then
-// every s-th.
+// Other windows go through maxWindows at every position (at stride 1 into
+// dst itself, which must hold the windows' reach, n + (k-1)*d floats, as
+// the callers' rows do; else into tmp), then every s-th.
 func maxRows(dst, src, tmp []float32, a poolNDAxis, n int) {
 	reach := (n-1)*a.s + (a.k-1)*a.d + 1 // the floats the windows read
 	switch {
