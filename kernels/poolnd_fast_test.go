@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
@@ -12,12 +11,15 @@ import (
 	"github.com/onnxq/onnxq/kernels/parallel"
 )
 
-// randomPoolND draws N-D pooling attributes (1 to 3 spatial axes: windows
-// 1-4, strides 1-3, dilations 1-2, pads up to the window less one on either
-// side, ceil mode, count_include_pad, auto_pad) and a spatial input size
-// about the window's.
+// randomPoolND draws N-D pooling attributes (1 to 3 spatial axes, now and
+// then 4 on smaller sizes; windows 1-4, strides 1-3, dilations 1-2, pads up
+// to the window less one on either side, ceil mode, count_include_pad,
+// auto_pad) and a spatial input size about the window's.
 func randomPoolND(r *rand.Rand) (*poolNDParams, []int) {
 	n := 1 + r.IntN(3)
+	if r.IntN(12) == 0 {
+		n = 4 // the kernels take any number of axes
+	}
 	p := &poolNDParams{autoPad: "NOTSET", ceil: r.IntN(2) == 0, countIncludePad: r.IntN(2) == 0,
 		kernel: make([]int, n), strides: make([]int, n), dilations: make([]int, n), pads: make([]int, 2*n)}
 	in := make([]int, n)
@@ -30,6 +32,9 @@ func randomPoolND(r *rand.Rand) (*poolNDParams, []int) {
 		p.pads[j], p.pads[n+j] = r.IntN(p.kernel[j]), r.IntN(p.kernel[j])
 		ek := p.dilations[j]*(p.kernel[j]-1) + 1
 		in[j] = max(1, ek-2+r.IntN(12))
+		if n == 4 {
+			in[j] = max(1, ek-1+r.IntN(4))
+		}
 	}
 	switch r.IntN(8) {
 	case 0:
@@ -74,7 +79,7 @@ func poolNDValues(r *rand.Rand, x []float32) {
 // TestPoolNDFastMatchesPlane: maxND and avgND give poolNDPlane's bits (the
 // window-by-window form they replaced: NaN payloads, signed zeros, all-
 // padding windows and averages included) on 1500 random attribute sets
-// over 1 to 3 spatial axes, 2 x 1-3 planes, with the input read in place
+// over 1 to 4 spatial axes, 2 x 1-3 planes, with the input read in place
 // and through a padded copy, and on the video nets' pools.
 func TestPoolNDFastMatchesPlane(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 32))
@@ -92,7 +97,9 @@ func TestPoolNDFastMatchesPlane(t *testing.T) {
 		{[]int{4, 20, 20}, []int{1, 3, 3}, []int{1, 1, 1}, []int{0, 1, 1, 0, 1, 1}},
 		{[]int{8, 7, 7}, []int{2, 7, 7}, []int{1, 1, 1}, []int{0, 0, 0, 0, 0, 0}},
 	}
+	defer func() { noRawRows = false }()
 	for trial := 0; trial < len(video)+1500; trial++ {
+		noRawRows = trial%4 == 3 // now and then the inputs a padded copy that need none
 		var p *poolNDParams
 		var in []int
 		if trial < len(video) {
@@ -127,6 +134,13 @@ func TestPoolNDFastMatchesPlane(t *testing.T) {
 		}
 		if max3 := ax[len(ax)-1]; max3.k == 3 && max3.s == 2 && max3.d == 1 {
 			ran["threes at stride 2 along the rows"]++
+		}
+		if noRawRows {
+			noRawRows = false
+			if _, _, _, raw, _ := maxNDPath(g); raw {
+				ran["max: rows that need no copy padded whole"]++
+			}
+			noRawRows = true
 		}
 		switch lead, _, mult, raw, split := maxNDPath(g); {
 		case mult > 1 || len(lead) < len(ax):
@@ -174,9 +188,10 @@ func TestPoolNDFastMatchesPlane(t *testing.T) {
 		}
 	}
 	t.Logf("cases run: %v", ran)
-	for what, least := range map[string]int{"all": 1200, "1-D": 300, "2-D": 300, "3-D": 300, "dilated": 200, "ceil": 400,
+	for what, least := range map[string]int{"all": 1200, "1-D": 300, "2-D": 300, "3-D": 300, "4-D": 50, "dilated": 200, "ceil": 400,
 		"in place": 150, "pairs along the rows": 100, "threes at stride 2 along the rows": 50, "column stride over 2": 200,
-		"max: leading axes as planes": 50, "max: rows as they lie": 150, "max: rows split by phase": 150, "max: rows padded whole": 150} {
+		"max: leading axes as planes": 50, "max: rows as they lie": 150, "max: rows split by phase": 150, "max: rows padded whole": 150,
+		"max: rows that need no copy padded whole": 80} {
 		if ran[what] < least {
 			t.Errorf("%d cases %s, want %d or more", ran[what], what, least)
 		}
@@ -315,8 +330,6 @@ func BenchmarkPoolND(b *testing.B) {
 			fillSlice(ones, 1)
 			div := ndDivisors(ax, false)
 			ctx := &Context{Threads: 1, pool: newBufferPool()}
-			noRawRows = os.Getenv("NORAW") != ""
-			defer func() { noRawRows = false }()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if c.kind == "max" {
