@@ -8,8 +8,10 @@ import (
 )
 
 // MaxPool and AveragePool over three or more spatial axes (video and volume
-// models), one window at a time as the ONNX specification reads; 1-D and 2-D
-// pools take the vectorized path in pool.go. The rules per axis are the same:
+// models): with vector passes of the same bits (poolnd_fast.go), or, for
+// MaxPool's indices, one window at a time as the ONNX specification reads
+// (poolNDPlane, also the tests' reference); 1-D and 2-D pools take the
+// vectorized path in pool.go. The rules per axis are the same:
 // explicit or automatic padding, strides, dilations, ceil mode (a window must
 // start inside the input or its leading padding) and count_include_pad, which
 // counts explicit padding but not the positions ceil mode adds past it.
