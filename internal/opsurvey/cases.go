@@ -264,6 +264,17 @@ var cases = []tcase{
 	{"ConvTranspose k4s2p1", "1x64x56x56 -> 32ch 112x112", convT(4, 2, 1)},
 	{"ConvTranspose k3s1p1", "1x64x56x56 -> 32ch 56x56", convT(3, 1, 1)},
 	{"Conv3x3 (control)", "1x64x56x56 -> 64", convCase([]int{1, 64, 56, 56}, 64, 3, 1, 1, 1, 1)},
+	{"AlexNet stem 11x11 s4 p2", "1x3x224x224 -> 64", convCase([]int{1, 3, 224, 224}, 64, 11, 4, 2, 1, 1)},
+	{"AlexNet conv2 5x5 p2 (27x27)", "1x64x27x27 -> 192", convCase([]int{1, 64, 27, 27}, 192, 5, 1, 2, 1, 1)},
+	{"AlexNet conv3 3x3 p1 (13x13)", "1x192x13x13 -> 384", convCase([]int{1, 192, 13, 13}, 384, 3, 1, 1, 1, 1)},
+	{"VGG conv1 3x3 p1 (224x224)", "1x3x224x224 -> 64", convCase([]int{1, 3, 224, 224}, 64, 3, 1, 1, 1, 1)},
+	{"VGG conv2 3x3 p1 (224x224)", "1x64x224x224 -> 64", convCase([]int{1, 64, 224, 224}, 64, 3, 1, 1, 1, 1)},
+	{"Gemm 1x9216 -> 4096 (AlexNet fc6)", "1x9216", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 9216)
+		b.out(b.op("Gemm", vs(x, b.w(0.01, 4096, 9216), b.w(0.01, 4096)), aI("transB", 1)), graph.Float)
+		return b
+	}},
 	{"Conv1x1 (control)", "1x64x56x56 -> 256", convCase([]int{1, 64, 56, 56}, 256, 1, 1, 0, 1, 1)},
 	{"Conv stem 7x7 s2", "1x3x224x224 -> 64", convCase([]int{1, 3, 224, 224}, 64, 7, 2, 3, 1, 1)},
 	{"Conv patchify 16x16 s16 (ViT-B)", "1x3x224x224 -> 768", convCase([]int{1, 3, 224, 224}, 768, 16, 16, 0, 1, 1)},
@@ -699,6 +710,7 @@ var cases = []tcase{
 	{"LRN size 5 (GoogLeNet 1x64x56x56)", "1x64x56x56", lrn(1, 64, 56, 56)},
 	{"LRN size 5 (AlexNet 1x96x55x55)", "1x96x55x55", lrn(1, 96, 55, 55)},
 	{"LRN size 5 (GoogLeNet 1x192x56x56)", "1x192x56x56", lrn(1, 192, 56, 56)},
+	{"MaxPool 3x3 s1 p1 (CenterNet heatmap peaks)", "1x80x128x128", pool("MaxPool", []int{1, 80, 128, 128}, 3, 1, 1)},
 	{"MaxPool 3x3 s1 p1 (GoogLeNet 7x7)", "1x832x7x7", pool("MaxPool", []int{1, 832, 7, 7}, 3, 1, 1)},
 	{"MaxPool 3x3 s1 p1 (GoogLeNet 14x14)", "1x528x14x14", pool("MaxPool", []int{1, 528, 14, 14}, 3, 1, 1)},
 	{"MaxPool 3x3 s1 p1 (GoogLeNet 28x28)", "1x256x28x28", pool("MaxPool", []int{1, 256, 28, 28}, 3, 1, 1)},
