@@ -3,8 +3,10 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/vec"
 )
 
 // GridSample: Y[n, c, p] samples X[n, c] at the normalized position grid[n, p]
@@ -154,8 +156,24 @@ func gridSample[E float32 | float64](ctx *Context, g *gridSampler, x, grid, y []
 		taps *= k
 	}
 	block := max(1, 1024/taps)
-	bilinear := r == 2 && g.mode == gsLinear
 	threads := threadsFor(ctx, n*pts*c*taps, 1<<15)
+	if r == 2 && g.mode == gsLinear && dims[0] > 1 && dims[1] > 1 {
+		parallelFor(threads, n*pts, func(lo, hi int) {
+			z := getGSBlock[E]()
+			for p := lo; p < hi; {
+				b := p / pts // batch
+				end := min(hi, (b+1)*pts, p+gsBlockPoints)
+				z.build(g, grid[2*p:2*end], dims[0], dims[1])
+				q0, m := p-b*pts, end-p
+				for ch := 0; ch < c; ch++ {
+					z.gather(y[(b*c+ch)*pts+q0:(b*c+ch)*pts+q0+m], x[(b*c+ch)*plane:(b*c+ch+1)*plane])
+				}
+				p = end
+			}
+			putGSBlock(z)
+		})
+		return
+	}
 	parallelFor(threads, n*pts, func(lo, hi int) {
 		off, wt := make([]int, block*taps), make([]E, block*taps)
 		ai, aw := make([]int, r*k), make([]E, r*k)
@@ -164,11 +182,7 @@ func gridSample[E float32 | float64](ctx *Context, g *gridSampler, x, grid, y []
 			end := min(hi, (b+1)*pts, p+block)
 			for j := p; j < end; j++ {
 				q := (j - p) * taps
-				if bilinear {
-					gsBilinear(g, grid[2*j], grid[2*j+1], dims[0], dims[1], off[q:q+4], wt[q:q+4])
-				} else {
-					gsPoint(g, grid[j*r:(j+1)*r], dims, st, off[q:q+taps], wt[q:q+taps], ai, aw)
-				}
+				gsPoint(g, grid[j*r:(j+1)*r], dims, st, off[q:q+taps], wt[q:q+taps], ai, aw)
 			}
 			q0, m := p-b*pts, end-p
 			for ch := 0; ch < c; ch++ {
@@ -179,6 +193,149 @@ func gridSample[E float32 | float64](ctx *Context, g *gridSampler, x, grid, y []
 			p = end
 		}
 	})
+}
+
+// gsBlock holds the bilinear taps of a block of points on an image, for
+// every channel. A point whose four taps are the square (i, j), (i, j+1),
+// (i+1, j), (i+1, j+1) inside the image, which most are, keeps the offset of
+// (i, j) and the four weights, and a float32 block's squares are gathered
+// eight points at a time (vec.Quads). The other points, at or past an edge,
+// are summed again after them from their four taps; a tap outside under
+// zeros padding reads pixel 0 at weight 0 there, which gives gsSum's sum (the
+// outside taps left out) unless that is zero (the sign of a zero may differ)
+// or not finite (0 times an Inf pixel), and those few are summed by gsSum's
+// loop. The sums are the same expressions in the same order as gsGather's,
+// so the results are the same to the bit.
+type gsBlock[E float32 | float64] struct {
+	base  []int32 // a point: the offset of its first tap, 0 at an edge point
+	w     [4][]E  // the points' weights, tap by tap
+	quads vec.Quads
+	isF32 bool       // quads holds the block (float32)
+	edge  []int32    // the points at an edge
+	edgeO [][4]int32 // their taps, 0 for a tap outside
+	edgeW [][4]E     // and weights, 0 for a tap outside
+	out   []uint8    // a bit a tap outside
+	row   int        // the image width: the offset from a tap to the one below
+	o4    [4]int
+	w4    [4]E
+}
+
+// gsBlockPoints is how many points a block holds: about 80 kB of taps in
+// float32, read once a channel while that channel's plane stays in cache.
+const gsBlockPoints = 4096
+
+var gsBlocks32, gsBlocks64 sync.Pool
+
+func getGSBlock[E float32 | float64]() *gsBlock[E] {
+	p := &gsBlocks32
+	if _, ok := any(E(0)).(float64); ok {
+		p = &gsBlocks64
+	}
+	if z, ok := p.Get().(*gsBlock[E]); ok {
+		return z
+	}
+	return new(gsBlock[E])
+}
+
+func putGSBlock[E float32 | float64](z *gsBlock[E]) {
+	if _, ok := any(E(0)).(float64); ok {
+		gsBlocks64.Put(z)
+	} else {
+		gsBlocks32.Put(z)
+	}
+}
+
+// build computes the taps of the points at grid (x, y pairs) on an h x w
+// image, h and w 2 or more.
+func (z *gsBlock[E]) build(g *gridSampler, grid []E, h, w int) {
+	m := len(grid) / 2
+	if cap(z.base) < m {
+		z.base = make([]int32, m)
+		for t := range z.w {
+			z.w[t] = make([]E, m)
+		}
+	}
+	z.base = z.base[:m]
+	for t := range z.w {
+		z.w[t] = z.w[t][:m]
+	}
+	w0, w1, w2, w3 := z.w[0], z.w[1], z.w[2], z.w[3]
+	z.edge, z.edgeO, z.edgeW, z.out = z.edge[:0], z.edgeO[:0], z.edgeW[:0], z.out[:0]
+	z.row = w
+	o, wt := z.o4[:], z.w4[:]
+	hi, wi := E(h-1), E(w-1)
+	for j := range z.base {
+		// A point inside the square of the corner pixels' centers on both
+		// axes needs no padding and has all four taps: its pixel is the
+		// coordinate's floor (its integer part, as it is not negative), as
+		// gsCoord and gsBilinear find it.
+		fx, fy := gsUnnorm(g.align, grid[2*j], w), gsUnnorm(g.align, grid[2*j+1], h)
+		if fx >= 0 && fx < wi && fy >= 0 && fy < hi {
+			x0, y0 := int(fx), int(fy)
+			tx, ty := fx-E(x0), fy-E(y0)
+			z.base[j] = int32(y0*w + x0)
+			w0[j], w1[j], w2[j], w3[j] = (1-ty)*(1-tx), (1-ty)*tx, ty*(1-tx), ty*tx
+			continue
+		}
+		gsBilinear(g, grid[2*j], grid[2*j+1], h, w, o, wt)
+		w0[j], w1[j], w2[j], w3[j] = wt[0], wt[1], wt[2], wt[3]
+		// The square's taps: o[1] = o[0]+1 puts its right column inside
+		// the image (a tap past the edge is -1 or padded onto the image).
+		if o[0] >= 0 && o[1] == o[0]+1 && o[2] == o[0]+w && o[3] == o[0]+w+1 {
+			z.base[j] = int32(o[0])
+			continue
+		}
+		z.base[j] = 0
+		z.edge = append(z.edge, int32(j))
+		var out uint8
+		for t := range 4 {
+			if o[t] < 0 {
+				o[t], wt[t], out = 0, 0, out|1<<t
+			}
+		}
+		z.edgeO = append(z.edgeO, [4]int32{int32(o[0]), int32(o[1]), int32(o[2]), int32(o[3])})
+		z.edgeW = append(z.edgeW, [4]E(wt))
+		z.out = append(z.out, out)
+	}
+	if w, ok := any(z.w).([4][]float32); ok {
+		if err := z.quads.Set(z.base, w, z.row); err != nil {
+			panic("GridSample: " + err.Error()) // the offsets above are inside the image
+		}
+		z.isF32 = true
+	}
+}
+
+// gather samples one channel's plane x at the block's points into y.
+func (z *gsBlock[E]) gather(y, x []E) {
+	if z.isF32 {
+		z.quads.Sample(any(y).([]float32), any(x).([]float32))
+	} else {
+		w := z.row
+		w0, w1, w2, w3 := z.w[0], z.w[1], z.w[2], z.w[3]
+		y = y[:len(z.base)]
+		for j, o := range z.base {
+			a := x[o : int(o)+w+2]
+			y[j] = w0[j]*a[0] + w1[j]*a[1] + w2[j]*a[w] + w3[j]*a[w+1]
+		}
+	}
+	out, taps, wts := z.out[:len(z.edge)], z.edgeO[:len(z.edge)], z.edgeW[:len(z.edge)]
+	for i, j := range z.edge {
+		if out[i] == 15 { // all four outside: gsSum adds nothing
+			y[j] = 0
+			continue
+		}
+		o, k := &taps[i], &wts[i]
+		v := k[0]*x[o[0]] + k[1]*x[o[1]] + k[2]*x[o[2]] + k[3]*x[o[3]]
+		if out[i] != 0 && (v == 0 || v-v != 0) {
+			v = 0
+			for t := range 4 {
+				if out[i]&(1<<t) == 0 {
+					v += k[t] * x[o[t]]
+				}
+			}
+		}
+		y[j] = v
+	}
 }
 
 // gsGather sums the taps of each point; a negative offset is a tap outside the
@@ -274,17 +431,23 @@ func gsAxis[E float32 | float64](g *gridSampler, v E, size int, idx []int, w []E
 	}
 }
 
+// gsUnnorm places a grid coordinate on an axis of size pixels: with
+// align_corners -1 and 1 are the centers of the corner pixels, without it
+// their outer edges.
+func gsUnnorm[E float32 | float64](align bool, v E, size int) E {
+	if align {
+		return (v + 1) / 2 * E(size-1)
+	}
+	return ((v+1)*E(size) - 1) / 2
+}
+
 // gsCoord unnormalizes a grid coordinate for an axis of size pixels, rounds
 // it (nearest), and brings it back by the padding mode when it is outside:
 // the pixel at or before it, and the fraction past that pixel.
 func gsCoord[E float32 | float64](g *gridSampler, v E, size int) (int, E) {
-	var x, lo, hi E
-	if g.align { // -1 and 1 are the centers of the corner pixels
-		x = (v + 1) / 2 * E(size-1)
+	x, lo, hi := gsUnnorm(g.align, v, size), E(-0.5), E(size)-0.5
+	if g.align {
 		lo, hi = 0, E(size-1)
-	} else { // -1 and 1 are the outer edges of the corner pixels
-		x = ((v+1)*E(size) - 1) / 2
-		lo, hi = -0.5, E(size)-0.5
 	}
 	if g.mode == gsNearest {
 		x = E(math.RoundToEven(float64(x))) // the spec: halfway rounds to the even index
