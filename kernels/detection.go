@@ -209,41 +209,238 @@ func newRoiAlign(ni *NodeInfo) (Kernel, error) {
 		od := out.Float32s()
 		plane, bins := h*w, oh*ow
 		parallelFor(threadsFor(ctx, work, 1<<14), nr, func(lo, hi int) {
-			var samples []roiSample
+			var z roiTaps
 			for r := lo; r < hi; r++ {
 				g := grids[r]
-				samples = g.samples(samples[:0], h, w)
-				per := g.gh * g.gw
-				count := float64(max(per, 1))
-				for ch := 0; ch < c; ch++ {
-					src := xd[(bi[r]*c+ch)*plane : (bi[r]*c+ch+1)*plane]
-					dst := od[(r*c+ch)*bins : (r*c+ch+1)*bins]
-					for b := range dst {
-						var v float64
-						if mode == "avg" {
-							for _, s := range samples[b*per : (b+1)*per] {
-								v += s.w[0]*float64(src[s.p[0]]) + s.w[1]*float64(src[s.p[1]]) +
-									s.w[2]*float64(src[s.p[2]]) + s.w[3]*float64(src[s.p[3]])
-							}
-							v /= count
-						} else {
-							// The reference's max mode: the largest weighted corner of
-							// each sample, not the interpolated value (onnx/onnx#4764).
-							for k, s := range samples[b*per : (b+1)*per] {
-								m := max(s.w[0]*float64(src[s.p[0]]), s.w[1]*float64(src[s.p[1]]),
-									s.w[2]*float64(src[s.p[2]]), s.w[3]*float64(src[s.p[3]]))
-								if k == 0 || m > v {
-									v = m
-								}
-							}
-						}
-						dst[b] = float32(v)
-					}
+				xb := xd[bi[r]*c*plane : (bi[r]+1)*c*plane]
+				ob := od[r*c*bins : (r+1)*c*bins]
+				if mode == "avg" {
+					z.avg(g, xb, ob, h, w)
+				} else {
+					z.max(g, xb, ob, h, w)
 				}
 			}
 		})
 		return one(out), nil
 	}), nil
+}
+
+// roiTaps is an roi's bins for avg mode as short dot products: a bin's
+// samples are a grid of gh x gw points, each the product of its row's two
+// taps and its column's two, so the bin's average is the sum over the
+// pixels of the rows and columns its samples touch (merged, as neighboring
+// samples often share pixels) of (row weight * column weight / samples) *
+// pixel, in float64: usually 9 pixels for the 16 corners of 2 x 2 samples.
+// The sum differs from the sample by sample one by rounding in float64
+// only. A sample outside the map weighs nothing, but the old sum read pixel 0
+// for it (0 times an Inf or NaN there is NaN), so such a bin also reads pixel
+// 0 at weight 0; the pixels read are then those the sample by sample sum
+// reads, so a bin's sum is finite exactly when that one's is, and a bin that
+// is not is summed again sample by sample, as RoiAlign did before.
+type roiTaps struct {
+	start      []int32   // bin b's taps are start[b]:start[b+1]
+	off        []int32   // a tap's pixel
+	wt         []float64 // and weight
+	rows, cols []roiTap  // the taps of each bin row, column
+	rowAt      []int32   // bin row ph's taps are rows[rowAt[ph]:rowAt[ph+1]]
+	colAt      []int32
+	rowIn      []bool // every sample of bin row ph is within a pixel of the map
+	colIn      []bool
+	samples    []roiSample // the roi's samples, when a bin needs them
+	sampled    bool
+}
+
+// roiTap is a pixel along one axis and its weight, summed over samples.
+type roiTap struct {
+	i int
+	w float64
+}
+
+// build makes the taps of roi g on an h x w map.
+func (z *roiTaps) build(g roiGrid, h, w int) {
+	z.sampled = false
+	z.rows, z.rowAt, z.rowIn = roiAxisTaps(z.rows[:0], z.rowAt[:0], z.rowIn[:0], g.y0, g.bh, g.oh, g.gh, h)
+	z.cols, z.colAt, z.colIn = roiAxisTaps(z.cols[:0], z.colAt[:0], z.colIn[:0], g.x0, g.bw, g.ow, g.gw, w)
+	z.start, z.off, z.wt = z.start[:0], z.off[:0], z.wt[:0]
+	count := float64(max(g.gh*g.gw, 1))
+	for ph := 0; ph < g.oh; ph++ {
+		rows := z.rows[z.rowAt[ph]:z.rowAt[ph+1]]
+		for pw := 0; pw < g.ow; pw++ {
+			z.start = append(z.start, int32(len(z.off)))
+			cols := z.cols[z.colAt[pw]:z.colAt[pw+1]]
+			for _, r := range rows {
+				for _, c := range cols {
+					z.off = append(z.off, int32(r.i*w+c.i))
+					z.wt = append(z.wt, r.w*c.w/count)
+				}
+			}
+			if g.gh*g.gw > 0 && !(z.rowIn[ph] && z.colIn[pw]) {
+				z.off = append(z.off, 0)
+				z.wt = append(z.wt, 0)
+			}
+		}
+	}
+	z.start = append(z.start, int32(len(z.off)))
+}
+
+// roiAxisTaps appends, for each of the bins p < bins along an axis of size
+// pixels, the merged taps of its n samples (the pixels below and above each
+// sample within the map), where they start, and whether all its samples
+// are within a pixel of the map.
+func roiAxisTaps(taps []roiTap, at []int32, in []bool, origin, bin float32, bins, n, size int) ([]roiTap, []int32, []bool) {
+	for p := 0; p < bins; p++ {
+		first := len(taps)
+		at = append(at, int32(first))
+		all := true
+		for i := 0; i < n; i++ {
+			ok, lo, hi, wlo, whi := roiAxis(float64(roiCoord(origin, bin, p, i, n)), size)
+			if !ok {
+				all = false
+				continue
+			}
+			taps = roiMerge(taps, first, lo, wlo)
+			taps = roiMerge(taps, first, hi, whi)
+		}
+		in = append(in, all)
+	}
+	return taps, append(at, int32(len(taps))), in
+}
+
+// roiMerge adds weight w to pixel i among the bin's taps (from first): the
+// samples move one way along the axis, so a pixel seen before is one of the
+// last two.
+func roiMerge(taps []roiTap, first, i int, w float64) []roiTap {
+	for k := len(taps) - 1; k >= max(first, len(taps)-2); k-- {
+		if taps[k].i == i {
+			taps[k].w += w
+			return taps
+		}
+	}
+	return append(taps, roiTap{i, w})
+}
+
+// avg pools roi g from xb (every channel of its image) into ob, four
+// channels at a time: a bin's taps are read once for the four, and their
+// sums are four independent chains of adds.
+func (z *roiTaps) avg(g roiGrid, xb, ob []float32, h, w int) {
+	z.build(g, h, w)
+	plane, bins := h*w, g.oh*g.ow
+	c := len(ob) / bins
+	start, off, wt := z.start[:bins+1], z.off, z.wt
+	ch := 0
+	for ; ch+4 <= c; ch += 4 {
+		s0, s1 := xb[ch*plane:(ch+1)*plane], xb[(ch+1)*plane:(ch+2)*plane]
+		s2, s3 := xb[(ch+2)*plane:(ch+3)*plane], xb[(ch+3)*plane:(ch+4)*plane]
+		d0, d1 := ob[ch*bins:(ch+1)*bins], ob[(ch+1)*bins:(ch+2)*bins]
+		d2, d3 := ob[(ch+2)*bins:(ch+3)*bins], ob[(ch+3)*bins:(ch+4)*bins]
+		for b := range d0 {
+			var v0, v1, v2, v3 float64
+			for k := start[b]; k < start[b+1]; k++ {
+				o, f := off[k], wt[k]
+				v0 += f * float64(s0[o])
+				v1 += f * float64(s1[o])
+				v2 += f * float64(s2[o])
+				v3 += f * float64(s3[o])
+			}
+			if v0-v0 != 0 || v1-v1 != 0 || v2-v2 != 0 || v3-v3 != 0 { // Inf or NaN
+				v0, v1 = z.finite(v0, g, s0, b, h, w), z.finite(v1, g, s1, b, h, w)
+				v2, v3 = z.finite(v2, g, s2, b, h, w), z.finite(v3, g, s3, b, h, w)
+			}
+			d0[b], d1[b], d2[b], d3[b] = float32(v0), float32(v1), float32(v2), float32(v3)
+		}
+	}
+	for ; ch < c; ch++ {
+		src, dst := xb[ch*plane:(ch+1)*plane], ob[ch*bins:(ch+1)*bins]
+		for b := range dst {
+			var v float64
+			for k := start[b]; k < start[b+1]; k++ {
+				v += wt[k] * float64(src[off[k]])
+			}
+			dst[b] = float32(z.finite(v, g, src, b, h, w))
+		}
+	}
+}
+
+// finite is v, bin b's sum of src, when finite, else the bin summed again
+// sample by sample.
+func (z *roiTaps) finite(v float64, g roiGrid, src []float32, b, h, w int) float64 {
+	if v-v == 0 {
+		return v
+	}
+	return z.exact(g, src, b, h, w)
+}
+
+// exact is bin b of a channel's plane src averaged sample by sample.
+func (z *roiTaps) exact(g roiGrid, src []float32, b, h, w int) float64 {
+	if !z.sampled {
+		z.samples, z.sampled = g.samples(z.samples[:0], h, w), true
+	}
+	per := g.gh * g.gw
+	var v float64
+	for _, s := range z.samples[b*per : (b+1)*per] {
+		v += s.w[0]*float64(src[s.p[0]]) + s.w[1]*float64(src[s.p[1]]) +
+			s.w[2]*float64(src[s.p[2]]) + s.w[3]*float64(src[s.p[3]])
+	}
+	return v / float64(max(per, 1))
+}
+
+// max pools roi g from xb into ob in max mode: the reference's largest
+// weighted corner of each sample, not the interpolated value
+// (onnx/onnx#4764). Four channels at a time, as avg.
+func (z *roiTaps) max(g roiGrid, xb, ob []float32, h, w int) {
+	z.samples = g.samples(z.samples[:0], h, w)
+	plane, bins, per := h*w, g.oh*g.ow, g.gh*g.gw
+	c := len(ob) / bins
+	ch := 0
+	for ; ch+4 <= c; ch += 4 {
+		s0, s1 := xb[ch*plane:(ch+1)*plane], xb[(ch+1)*plane:(ch+2)*plane]
+		s2, s3 := xb[(ch+2)*plane:(ch+3)*plane], xb[(ch+3)*plane:(ch+4)*plane]
+		d0, d1 := ob[ch*bins:(ch+1)*bins], ob[(ch+1)*bins:(ch+2)*bins]
+		d2, d3 := ob[(ch+2)*bins:(ch+3)*bins], ob[(ch+3)*bins:(ch+4)*bins]
+		for b := range d0 {
+			var v0, v1, v2, v3 float64
+			for k := range z.samples[b*per : (b+1)*per] {
+				s := &z.samples[b*per+k]
+				m0, m1, m2, m3 := roiCornerMax(s, s0), roiCornerMax(s, s1), roiCornerMax(s, s2), roiCornerMax(s, s3)
+				if k == 0 {
+					v0, v1, v2, v3 = m0, m1, m2, m3
+					continue
+				}
+				if m0 > v0 {
+					v0 = m0
+				}
+				if m1 > v1 {
+					v1 = m1
+				}
+				if m2 > v2 {
+					v2 = m2
+				}
+				if m3 > v3 {
+					v3 = m3
+				}
+			}
+			d0[b], d1[b], d2[b], d3[b] = float32(v0), float32(v1), float32(v2), float32(v3)
+		}
+	}
+	for ; ch < c; ch++ {
+		src, dst := xb[ch*plane:(ch+1)*plane], ob[ch*bins:(ch+1)*bins]
+		for b := range dst {
+			var v float64
+			for k := range z.samples[b*per : (b+1)*per] {
+				s := &z.samples[b*per+k]
+				if m := roiCornerMax(s, src); k == 0 || m > v {
+					v = m
+				}
+			}
+			dst[b] = float32(v)
+		}
+	}
+}
+
+// roiCornerMax is the largest of sample s's four weighted corners in src.
+func roiCornerMax(s *roiSample, src []float32) float64 {
+	return max(s.w[0]*float64(src[s.p[0]]), s.w[1]*float64(src[s.p[1]]),
+		s.w[2]*float64(src[s.p[2]]), s.w[3]*float64(src[s.p[3]]))
 }
 
 // roiSample is one bilinear sampling point: four pixel offsets and weights.
@@ -297,10 +494,9 @@ func (g roiGrid) samples(dst []roiSample, h, w int) []roiSample {
 	for ph := 0; ph < g.oh; ph++ {
 		for pw := 0; pw < g.ow; pw++ {
 			for iy := 0; iy < g.gh; iy++ {
-				y := g.y0 + float32(ph)*g.bh + (float32(iy)+0.5)*g.bh/float32(g.gh)
+				y := roiCoord(g.y0, g.bh, ph, iy, g.gh)
 				for ix := 0; ix < g.gw; ix++ {
-					x := g.x0 + float32(pw)*g.bw + (float32(ix)+0.5)*g.bw/float32(g.gw)
-					dst = append(dst, bilinear(float64(y), float64(x), h, w))
+					dst = append(dst, bilinear(float64(y), float64(roiCoord(g.x0, g.bw, pw, ix, g.gw)), h, w))
 				}
 			}
 		}
@@ -308,25 +504,39 @@ func (g roiGrid) samples(dst []roiSample, h, w int) []roiSample {
 	return dst
 }
 
+// roiCoord is the position of sample i of n in bin p along an axis starting
+// at origin in bins of size bin (float32, as ONNX Runtime computes it).
+func roiCoord(origin, bin float32, p, i, n int) float32 {
+	return origin + float32(p)*bin + (float32(i)+0.5)*bin/float32(n)
+}
+
 // bilinear is the sampling point at (y, x): clamped to the map within one
 // pixel of it, zero weight beyond (and at NaN).
 func bilinear(y, x float64, h, w int) roiSample {
-	if !(y >= -1 && y <= float64(h) && x >= -1 && x <= float64(w)) {
+	oky, yl, yh, hy, ly := roiAxis(y, h)
+	okx, xl, xh, hx, lx := roiAxis(x, w)
+	if !oky || !okx {
 		return roiSample{}
 	}
-	y, x = math.Max(y, 0), math.Max(x, 0)
-	yl, xl := int(y), int(x)
-	yh, xh := yl+1, xl+1
-	if yl >= h-1 {
-		yl, yh, y = h-1, h-1, float64(h-1)
-	}
-	if xl >= w-1 {
-		xl, xh, x = w-1, w-1, float64(w-1)
-	}
-	ly, lx := y-float64(yl), x-float64(xl)
-	hy, hx := 1-ly, 1-lx
 	return roiSample{
 		p: [4]int{yl*w + xl, yl*w + xh, yh*w + xl, yh*w + xh},
 		w: [4]float64{hy * hx, hy * lx, ly * hx, ly * lx},
 	}
+}
+
+// roiAxis is bilinear along one axis of size pixels: whether v is within a
+// pixel of the map (not NaN), and the pixels below and above it (both the
+// last at or past it) and their weights.
+func roiAxis(v float64, size int) (ok bool, lo, hi int, wlo, whi float64) {
+	if !(v >= -1 && v <= float64(size)) {
+		return false, 0, 0, 0, 0
+	}
+	v = math.Max(v, 0)
+	lo = int(v)
+	hi = lo + 1
+	if lo >= size-1 {
+		lo, hi, v = size-1, size-1, float64(size-1)
+	}
+	l := v - float64(lo)
+	return true, lo, hi, 1 - l, l
 }
