@@ -319,6 +319,11 @@ func roiMerge(taps []roiTap, first, i int, w float64) []roiTap {
 	return append(taps, roiTap{i, w})
 }
 
+// fourPlanes is planes ch to ch+3 of x, each n floats.
+func fourPlanes(x []float32, ch, n int) (p0, p1, p2, p3 []float32) {
+	return x[ch*n : (ch+1)*n], x[(ch+1)*n : (ch+2)*n], x[(ch+2)*n : (ch+3)*n], x[(ch+3)*n : (ch+4)*n]
+}
+
 // avg pools roi g from xb (every channel of its image) into ob, four
 // channels at a time: a bin's taps are read once for the four, and their
 // sums are four independent chains of adds.
@@ -329,10 +334,8 @@ func (z *roiTaps) avg(g roiGrid, xb, ob []float32, h, w int) {
 	start, off, wt := z.start[:bins+1], z.off, z.wt
 	ch := 0
 	for ; ch+4 <= c; ch += 4 {
-		s0, s1 := xb[ch*plane:(ch+1)*plane], xb[(ch+1)*plane:(ch+2)*plane]
-		s2, s3 := xb[(ch+2)*plane:(ch+3)*plane], xb[(ch+3)*plane:(ch+4)*plane]
-		d0, d1 := ob[ch*bins:(ch+1)*bins], ob[(ch+1)*bins:(ch+2)*bins]
-		d2, d3 := ob[(ch+2)*bins:(ch+3)*bins], ob[(ch+3)*bins:(ch+4)*bins]
+		s0, s1, s2, s3 := fourPlanes(xb, ch, plane)
+		d0, d1, d2, d3 := fourPlanes(ob, ch, bins)
 		for b := range d0 {
 			var v0, v1, v2, v3 float64
 			for k := start[b]; k < start[b+1]; k++ {
@@ -393,10 +396,8 @@ func (z *roiTaps) max(g roiGrid, xb, ob []float32, h, w int) {
 	c := len(ob) / bins
 	ch := 0
 	for ; ch+4 <= c; ch += 4 {
-		s0, s1 := xb[ch*plane:(ch+1)*plane], xb[(ch+1)*plane:(ch+2)*plane]
-		s2, s3 := xb[(ch+2)*plane:(ch+3)*plane], xb[(ch+3)*plane:(ch+4)*plane]
-		d0, d1 := ob[ch*bins:(ch+1)*bins], ob[(ch+1)*bins:(ch+2)*bins]
-		d2, d3 := ob[(ch+2)*bins:(ch+3)*bins], ob[(ch+3)*bins:(ch+4)*bins]
+		s0, s1, s2, s3 := fourPlanes(xb, ch, plane)
+		d0, d1, d2, d3 := fourPlanes(ob, ch, bins)
 		for b := range d0 {
 			var v0, v1, v2, v3 float64
 			for k := range z.samples[b*per : (b+1)*per] {

@@ -43,36 +43,9 @@ func gsRefSample[E float32 | float64](g *gridSampler, x, grid, y []E, xs, ys []i
 		for ch := 0; ch < c; ch++ {
 			xp := x[(b*c+ch)*plane : (b*c+ch+1)*plane]
 			yp := y[(b*c+ch)*pts+q0 : (b*c+ch)*pts+q0+m]
-			gsRefGather(yp, xp, off[:m*taps], wt[:m*taps], taps)
+			gsGather(yp, xp, off[:m*taps], wt[:m*taps], taps) // unchanged by the new path
 		}
 		p = end
-	}
-}
-
-func gsRefGather[E float32 | float64](y, x []E, off []int, wt []E, taps int) {
-	switch taps {
-	case 1:
-		for j, o := range off[:len(y)] {
-			if o >= 0 {
-				y[j] = x[o]
-			} else {
-				y[j] = 0
-			}
-		}
-	case 4:
-		for j := range y {
-			o := off[4*j : 4*j+4 : 4*j+4]
-			w := wt[4*j : 4*j+4 : 4*j+4]
-			if o[0]|o[1]|o[2]|o[3] >= 0 {
-				y[j] = w[0]*x[o[0]] + w[1]*x[o[1]] + w[2]*x[o[2]] + w[3]*x[o[3]]
-			} else {
-				y[j] = gsSum(x, o, w)
-			}
-		}
-	default:
-		for j := range y {
-			y[j] = gsSum(x, off[j*taps:(j+1)*taps], wt[j*taps:(j+1)*taps])
-		}
 	}
 }
 
