@@ -16,7 +16,7 @@ import (
 // TestCasesAgreeWithORT runs every survey case once in each engine: onnxq
 // must run it and its float outputs must lie within 1e-5 of ONNX Runtime's
 // (relative to the output's largest value), its integer outputs equal. So
-// the survey's ~110 op shapes double as a conformance check at real sizes.
+// the survey's ~200 op shapes double as a conformance check at real sizes.
 func TestCasesAgreeWithORT(t *testing.T) {
 	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
 		t.Fatal(err)
@@ -44,7 +44,16 @@ func TestCasesAgreeWithORT(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		if rel > 1e-5 {
+		tol := 1e-5
+		if strings.HasPrefix(c.name, "QDQ Conv") {
+			// ONNX Runtime runs DequantizeLinear -> Conv -> Relu ->
+			// QuantizeLinear as one QLinearConv, whose integer
+			// requantization puts some outputs one quantization step (0.05,
+			// 0.0079 of the output's largest value) from the float graph
+			// onnxq runs as written.
+			tol = 0.01
+		}
+		if rel > tol {
 			t.Errorf("%s: max difference %.2g of the output's scale", c.name, rel)
 		}
 		for _, note := range strings.Split(ints, ",") {
