@@ -36,14 +36,7 @@ func randomPoolND(r *rand.Rand) (*poolNDParams, []int) {
 			in[j] = max(1, ek-1+r.IntN(4))
 		}
 	}
-	switch r.IntN(8) {
-	case 0:
-		p.autoPad = "SAME_UPPER"
-	case 1:
-		p.autoPad = "SAME_LOWER"
-	case 2:
-		p.autoPad = "VALID"
-	}
+	p.autoPad = randomAutoPad(r)
 	if p.autoPad != "NOTSET" {
 		clear(p.pads)
 	}

@@ -8,18 +8,25 @@ import (
 	"github.com/onnxq/onnxq/graph"
 )
 
-// BenchmarkGridSampleFlowWarp is the survey's flow warp: a 64-channel 64x64
-// map sampled bilinearly at a random 64x64 grid.
-func BenchmarkGridSampleFlowWarp(b *testing.B) {
+// flowWarpData is the survey's flow warp's map (64 channels of 64x64) and
+// grid (64x64 points, some outside the map).
+func flowWarpData() (x, g []float32) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	x := make([]float32, 64*64*64)
+	x = make([]float32, 64*64*64)
 	for i := range x {
 		x[i] = rng.Float32()
 	}
-	g := make([]float32, 64*64*2)
+	g = make([]float32, 64*64*2)
 	for i := range g {
 		g[i] = rng.Float32()*2.2 - 1.1
 	}
+	return x, g
+}
+
+// BenchmarkGridSampleFlowWarp is the survey's flow warp: a 64-channel 64x64
+// map sampled bilinearly at a random 64x64 grid.
+func BenchmarkGridSampleFlowWarp(b *testing.B) {
+	x, g := flowWarpData()
 	xt, gt := graph.Float32Tensor([]int{1, 64, 64, 64}, x), graph.Float32Tensor([]int{1, 64, 64, 2}, g)
 	k, err := newGridSample(&NodeInfo{Node: &graph.Node{OpType: "GridSample"}, Opset: 16})
 	if err != nil {
@@ -67,15 +74,7 @@ func benchThreads(b *testing.B, k Kernel, in ...*graph.Tensor) {
 // BenchmarkGridSampleFlowWarpCore times the sampling alone (no output
 // allocation), the current path against the reference.
 func BenchmarkGridSampleFlowWarpCore(b *testing.B) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	x := make([]float32, 64*64*64)
-	for i := range x {
-		x[i] = rng.Float32()
-	}
-	g := make([]float32, 64*64*2)
-	for i := range g {
-		g[i] = rng.Float32()*2.2 - 1.1
-	}
+	x, g := flowWarpData()
 	y := make([]float32, len(x))
 	xs := []int{1, 64, 64, 64}
 	gs := &gridSampler{mode: gsLinear}
