@@ -759,7 +759,9 @@ func poolStride1(ctx *Context, g *poolGeom, isMax bool, xd, od []float32, lo, hi
 // of 7x7 0.58-0.66x, 128 of 11x11 0.86x, but 528 of 14x14 1.33-1.42x and
 // 256 of 28x28 1.05-1.20x (from avg3SideWidth on, the planes one by one);
 // the max, whose passes cost more than the copies' calls, 0.40-0.78x on
-// 5x5, 0.91-1.10x on 7x7 and 11x11 (from poolSideWidth on, one by one).
+// 5x5, 0.91-1.10x on 7x7 and 11x11 in chunks of 128 KiB; in chunks of 8
+// KiB (poolChunkFloats) 7x7 0.79x, 14x14 1.05-1.09x (from poolSideWidth
+// on, one by one).
 func poolSide(ctx *Context, g *poolGeom, isMax, avg3 bool, xd, od []float32, lo, hi int) {
 	h, w, oh, ow, p := g.h, g.w, g.oh, g.ow, g.poolParams
 	wp := ow + p.dw*(p.kw-1) // = pl + w + pr
@@ -818,7 +820,7 @@ func poolSide(ctx *Context, g *poolGeom, isMax, avg3 bool, xd, od []float32, lo,
 // its own, for the tests and the benchmark that compare.
 var (
 	avg3SideWidth = 12
-	poolSideWidth = 7
+	poolSideWidth = 8
 	noPoolSide    = false
 )
 
@@ -853,8 +855,14 @@ func sumWindows(dst, src []float32, k, step int) []float32 {
 }
 
 // poolChunkFloats is about how many floats of padded planes poolStride1
-// reduces at a time (128 KiB: they and the reduced copy stay in L2).
-var poolChunkFloats = 1 << 15
+// and poolSide reduce at a time (8 KiB: they and the reduced copies stay in
+// L1 from pass to pass). At 128 KiB, in L2, the passes cost more than
+// their calls: BenchmarkPoolSide, 1 thread, max plane by plane 256x28x28
+// 90 -> 68 us, 528x14x14 51 -> 45, 832x7x7 35 -> 30 (side by side 33 ->
+// 24), averages 3-7% less; one 3x3 average side by side (128x11x11, one
+// pass) 8.1 -> 8.8. Survey: GoogLeNet's max pools 28x28 1.27 -> 0.96x ORT,
+// 7x7 1.94 -> 1.35 (with poolSideWidth 8), SPPF's 5x5 1.14 -> 0.88.
+var poolChunkFloats = 1 << 11
 
 // maxWindows reduces m in place to the maxima of windows of k elements spaced
 // step apart, m[i], m[i+step], ..., m[i+(k-1)*step], for every start i that
