@@ -36,6 +36,25 @@ func convT(k, s, p int) func() *mb {
 	}
 }
 
+// vol3 is a Conv (to cout channels, He-initialized, no bias) or a pool with
+// three spatial axes: kernel k, strides st, the same padding p at both ends.
+func vol3(op string, shape []int, cout int, k, st, p [3]int) func() *mb {
+	return func() *mb {
+		b := newMB(13)
+		x := b.in("x", shape...)
+		ins := vs(x)
+		attrs := []*onnxpb.AttributeProto{aIs("strides", int64(st[0]), int64(st[1]), int64(st[2])),
+			aIs("pads", int64(p[0]), int64(p[1]), int64(p[2]), int64(p[0]), int64(p[1]), int64(p[2]))}
+		if op == "Conv" {
+			ins = vs(x, b.he(shape[1]*k[0]*k[1]*k[2], cout, shape[1], k[0], k[1], k[2]))
+		} else {
+			attrs = append(attrs, aIs("kernel_shape", int64(k[0]), int64(k[1]), int64(k[2])))
+		}
+		b.out(b.op(op, ins, attrs...), graph.Float)
+		return b
+	}
+}
+
 // tfSame is a 3x3 stride-2 convolution on 1 x cin x 112 x 112 as
 // TensorFlow exports SAME padding: the extra row and column at the end
 // (pads 0,0,1,1), or through auto_pad when autoPad is set.
@@ -881,60 +900,15 @@ var cases = []tcase{
 		b.out(b.op("Max", vs(x, y)), graph.Float)
 		return b
 	}},
-	{"Conv3D 3x3x3 (video)", "1x32x8x28x28 -> 32", func() *mb {
-		b := newMB(13)
-		x := b.in("x", 1, 32, 8, 28, 28)
-		b.out(b.op("Conv", vs(x, b.he(32*27, 32, 32, 3, 3, 3)), aIs("pads", 1, 1, 1, 1, 1, 1)), graph.Float)
-		return b
-	}},
-	{"Conv3D 3x7x7 s1x2x2 (3D ResNet stem)", "1x3x16x112x112 -> 64", func() *mb {
-		b := newMB(13)
-		x := b.in("x", 1, 3, 16, 112, 112)
-		b.out(b.op("Conv", vs(x, b.he(3*147, 64, 3, 3, 7, 7)), aIs("strides", 1, 2, 2), aIs("pads", 1, 3, 3, 1, 3, 3)), graph.Float)
-		return b
-	}},
-	{"Conv3D 1x1x1", "1x64x8x28x28 -> 128", func() *mb {
-		b := newMB(13)
-		x := b.in("x", 1, 64, 8, 28, 28)
-		b.out(b.op("Conv", vs(x, b.he(64, 128, 64, 1, 1, 1))), graph.Float)
-		return b
-	}},
-	{"Conv3D 3x3x3 s2", "1x64x8x28x28 -> 128", func() *mb {
-		b := newMB(13)
-		x := b.in("x", 1, 64, 8, 28, 28)
-		b.out(b.op("Conv", vs(x, b.he(64*27, 128, 64, 3, 3, 3)), aIs("strides", 2, 2, 2), aIs("pads", 1, 1, 1, 1, 1, 1)), graph.Float)
-		return b
-	}},
-	{"MaxPool3D 2x2x2 s2", "1x64x8x28x28", func() *mb {
-		b := newMB(13)
-		x := b.in("x", 1, 64, 8, 28, 28)
-		b.out(b.op("MaxPool", vs(x), aIs("kernel_shape", 2, 2, 2), aIs("strides", 2, 2, 2)), graph.Float)
-		return b
-	}},
-	{"AveragePool3D 2x2x2 s2", "1x64x8x28x28", func() *mb {
-		b := newMB(13)
-		x := b.in("x", 1, 64, 8, 28, 28)
-		b.out(b.op("AveragePool", vs(x), aIs("kernel_shape", 2, 2, 2), aIs("strides", 2, 2, 2)), graph.Float)
-		return b
-	}},
-	{"MaxPool3D 3x3x3 s2 p1 (3D ResNet stem)", "1x64x16x56x56", func() *mb {
-		b := newMB(13)
-		x := b.in("x", 1, 64, 16, 56, 56)
-		b.out(b.op("MaxPool", vs(x), aIs("kernel_shape", 3, 3, 3), aIs("strides", 2, 2, 2), aIs("pads", 1, 1, 1, 1, 1, 1)), graph.Float)
-		return b
-	}},
-	{"MaxPool3D 3x3x3 s1 p1 (I3D branch)", "1x192x8x28x28", func() *mb {
-		b := newMB(13)
-		x := b.in("x", 1, 192, 8, 28, 28)
-		b.out(b.op("MaxPool", vs(x), aIs("kernel_shape", 3, 3, 3), aIs("pads", 1, 1, 1, 1, 1, 1)), graph.Float)
-		return b
-	}},
-	{"MaxPool3D 1x3x3 s(1,2,2) p(0,1,1)", "1x64x8x56x56", func() *mb {
-		b := newMB(13)
-		x := b.in("x", 1, 64, 8, 56, 56)
-		b.out(b.op("MaxPool", vs(x), aIs("kernel_shape", 1, 3, 3), aIs("strides", 1, 2, 2), aIs("pads", 0, 1, 1, 0, 1, 1)), graph.Float)
-		return b
-	}},
+	{"Conv3D 3x3x3 (video)", "1x32x8x28x28 -> 32", vol3("Conv", []int{1, 32, 8, 28, 28}, 32, [3]int{3, 3, 3}, [3]int{1, 1, 1}, [3]int{1, 1, 1})},
+	{"Conv3D 3x7x7 s1x2x2 (3D ResNet stem)", "1x3x16x112x112 -> 64", vol3("Conv", []int{1, 3, 16, 112, 112}, 64, [3]int{3, 7, 7}, [3]int{1, 2, 2}, [3]int{1, 3, 3})},
+	{"Conv3D 1x1x1", "1x64x8x28x28 -> 128", vol3("Conv", []int{1, 64, 8, 28, 28}, 128, [3]int{1, 1, 1}, [3]int{1, 1, 1}, [3]int{})},
+	{"Conv3D 3x3x3 s2", "1x64x8x28x28 -> 128", vol3("Conv", []int{1, 64, 8, 28, 28}, 128, [3]int{3, 3, 3}, [3]int{2, 2, 2}, [3]int{1, 1, 1})},
+	{"MaxPool3D 2x2x2 s2", "1x64x8x28x28", vol3("MaxPool", []int{1, 64, 8, 28, 28}, 0, [3]int{2, 2, 2}, [3]int{2, 2, 2}, [3]int{})},
+	{"AveragePool3D 2x2x2 s2", "1x64x8x28x28", vol3("AveragePool", []int{1, 64, 8, 28, 28}, 0, [3]int{2, 2, 2}, [3]int{2, 2, 2}, [3]int{})},
+	{"MaxPool3D 3x3x3 s2 p1 (3D ResNet stem)", "1x64x16x56x56", vol3("MaxPool", []int{1, 64, 16, 56, 56}, 0, [3]int{3, 3, 3}, [3]int{2, 2, 2}, [3]int{1, 1, 1})},
+	{"MaxPool3D 3x3x3 s1 p1 (I3D branch)", "1x192x8x28x28", vol3("MaxPool", []int{1, 192, 8, 28, 28}, 0, [3]int{3, 3, 3}, [3]int{1, 1, 1}, [3]int{1, 1, 1})},
+	{"MaxPool3D 1x3x3 s(1,2,2) p(0,1,1)", "1x64x8x56x56", vol3("MaxPool", []int{1, 64, 8, 56, 56}, 0, [3]int{1, 3, 3}, [3]int{1, 2, 2}, [3]int{0, 1, 1})},
 	{"Upsample nearest 2x (opset 9)", "1x128x52x52", func() *mb {
 		b := newMB(9)
 		x := b.in("x", 1, 128, 52, 52)
