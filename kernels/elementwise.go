@@ -59,9 +59,26 @@ func unaryFloat(op string, since int64, mk func(a *attrs, ni *NodeInfo) (sliceFn
 	})
 }
 
+// applySlice runs fn over src into dst, a block of unaryBlock floats at a
+// time within each thread's share: an fn of several passes (HardSigmoid's
+// affine then clip, Selu's Elu then scale) then reads its block back from
+// L2 instead of making each pass over the whole tensor. On 1x256x56x56
+// (survey, old and new alternating): HardSigmoid 0.125-0.131 -> 0.111-0.113
+// ms (ORT 0.097-0.105), Selu 0.165 -> 0.150-0.157; single-pass ops alike.
+// Blocks of 4096 made Selu slower (0.181-0.195): each call of vec.Elu has
+// a cost of its own.
 func applySlice(ctx *Context, fn sliceFn, dst, src []float32) {
-	parallelFor(threadsFor(ctx, len(src), minStreamWork), len(src), func(lo, hi int) { fn(dst[lo:hi], src[lo:hi]) })
+	parallelFor(threadsFor(ctx, len(src), minStreamWork), len(src), func(lo, hi int) {
+		for b := lo; b < hi; b += unaryBlock {
+			e := min(hi, b+unaryBlock)
+			fn(dst[b:e], src[b:e])
+		}
+	})
 }
+
+// unaryBlock is the block applySlice hands fn (64 KiB of input and as much
+// output: within L2).
+const unaryBlock = 16384
 
 func simple(f func(float32) float32) func(*attrs, *NodeInfo) (sliceFn, error) {
 	return func(*attrs, *NodeInfo) (sliceFn, error) { return pointwise(f), nil }
