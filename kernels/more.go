@@ -75,7 +75,7 @@ func newHardmax(ni *NodeInfo) (Kernel, error) {
 		}
 		// The winner is ArgMax's: the first of the largest values, a NaN
 		// neither winning nor beaten (the scan's v > best).
-		best := ctx.New(graph.Int64, []int{outer * inner})
+		best := ctx.Empty(graph.Int64, []int{outer * inner}) // argRows writes every index
 		defer recycleTemp(ctx, best)
 		ids, od := best.Int64s(), out.Float32s()
 		argRows(ctx, x.Float32s(), ids, outer, dim, inner, true, false)

@@ -46,17 +46,6 @@ func newPoolNDGeom(ax []poolNDAxis) *poolNDGeom {
 	return g
 }
 
-// rowMajor is the row-major element strides of dims.
-func rowMajor(dims []int) []int {
-	st := make([]int, len(dims))
-	s := 1
-	for j := len(dims) - 1; j >= 0; j-- {
-		st[j] = s
-		s *= dims[j]
-	}
-	return st
-}
-
 // eachIndex calls f with every index vector below dims, the last fastest
 // (once, with an empty vector, when dims is empty).
 func eachIndex(dims []int, f func(idx []int)) {
@@ -176,7 +165,7 @@ func avgND(ctx *Context, g *poolNDGeom, ones, div, xd, od []float32, lo, hi int)
 			dims[j] = a.in
 		}
 	}
-	st := rowMajor(dims)
+	st := stridesOf(dims)
 	inPlane, outPlane := 1, 1
 	for _, a := range ax {
 		inPlane *= a.in

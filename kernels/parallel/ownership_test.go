@@ -29,15 +29,6 @@ import (
 func BenchmarkOwnership(b *testing.B) {
 	const planes, plane = 16, 32 * 32
 	x := make([]float32, planes*plane)
-	pass := func(d []float32) {
-		for i, v := range d {
-			v = 1.0001*v + 0.001
-			if v < 0 {
-				v = 0
-			}
-			d[i] = v
-		}
-	}
 	for _, threads := range []int{1, 2} {
 		for _, split := range []string{"halves", "bands"} {
 			b.Run(fmt.Sprintf("%s/t%d", split, threads), func(b *testing.B) {
@@ -76,15 +67,6 @@ func BenchmarkOwnership(b *testing.B) {
 // still took 15-20 us against 10 for halves (see BenchmarkOwnership).
 func BenchmarkOwnershipGrain(b *testing.B) {
 	x := make([]float32, 32*1024) // 128 KiB
-	pass := func(d []float32) {
-		for i, v := range d {
-			v = 1.0001*v + 0.001
-			if v < 0 {
-				v = 0
-			}
-			d[i] = v
-		}
-	}
 	b.Run("t1", func(b *testing.B) {
 		for b.Loop() {
 			pass(x)
@@ -101,5 +83,17 @@ func BenchmarkOwnershipGrain(b *testing.B) {
 				})
 			}
 		})
+	}
+}
+
+// pass is the ownership benchmarks' elementwise pass over d, in place:
+// x = 1.0001x + 0.001, then a clamp at 0.
+func pass(d []float32) {
+	for i, v := range d {
+		v = 1.0001*v + 0.001
+		if v < 0 {
+			v = 0
+		}
+		d[i] = v
 	}
 }
