@@ -308,9 +308,16 @@ func TestLanesPoolFlat(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Counted in buffers made, not bytes: a rare order of the lanes'
-		// gets needs one more buffer now and then (yolov8: one of 320 KiB
-		// at run 93), which a buffer held per run is not.
+		// A rare order of the lanes' gets needs one more buffer now and
+		// then (yolov8: one of 320 KiB at run 93; inception in CI: four
+		// small ones, 2.14 -> 2.23 MB, between runs 12 and 24). That is
+		// bounded: get makes a buffer of class c only when every buffer of
+		// c is out, held by a request of c or of the poolReach classes
+		// below, so c never holds more buffers than the most such requests
+		// live at once in any order. A buffer held per run is not bounded
+		// and makes 12 buffers in these 12 runs, so the pool may make a
+		// couple of buffers after run 12, or up to 6 if it grows by at
+		// most 10% (the brief's memory bound).
 		var at12, made12 int
 		for r := 1; r <= 24; r++ {
 			res, err := s.Run(in)
@@ -325,8 +332,8 @@ func TestLanesPoolFlat(t *testing.T) {
 			case 24:
 				n := s.ctx.pool.made - made12
 				t.Logf("%s: pool %d bytes after 12 runs, %d after 24 (%d buffers made between)", name, at12, b, n)
-				if n > 2 {
-					t.Errorf("%s: the pool made %d buffers between runs 12 and 24 (%d -> %d bytes)", name, n, at12, b)
+				if n > 2 && (n > 6 || float64(b) > 1.10*float64(at12)) {
+					t.Errorf("%s: the pool made %d buffers between runs 12 and 24 (%d -> %d bytes; allowed: 2, or 6 within 10%%)", name, n, at12, b)
 				}
 			}
 		}
