@@ -15,8 +15,12 @@ import (
 // arithmetic of DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul, so both
 // forms onnxq writes compute the same values.
 
-func newDynamicQuantizeMatMul(*NodeInfo) (Kernel, error) {
+func newDynamicQuantizeMatMul(ni *NodeInfo) (Kernel, error) {
 	quant, _ := newDynamicQuantizeLinear(nil)
+	im, err := newIntMatMul(ni, "DynamicQuantizeMatMul", 1, 3)
+	if err != nil {
+		return nil, err
+	}
 	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if len(in) < 3 || in[0] == nil || in[1] == nil || in[2] == nil {
 			return nil, fmt.Errorf("DynamicQuantizeMatMul: A, B and b_scale are required")
@@ -56,11 +60,13 @@ func newDynamicQuantizeMatMul(*NodeInfo) (Kernel, error) {
 		if err != nil {
 			return nil, fmt.Errorf("DynamicQuantizeMatMul: %v", err)
 		}
-		acc, shape, err := matmulCentered(aq[0], aq[2], b, bzp)
+		acc, err := im.run(ctx, aq[0], aq[2], b, bzp)
+		recycleTemp(ctx, aq[0])
 		if err != nil {
 			return nil, fmt.Errorf("DynamicQuantizeMatMul: %v", err)
 		}
-		return one(scaleAccumulators(acc, shape, aq[1].Float32s()[0], scales, bv, n)), nil
+		defer recycleTemp(ctx, acc)
+		return one(scaleAccumulators(ctx, graph.Elems[int32](acc), acc.Shape, aq[1].Float32s()[0], scales, bv, n)), nil
 	}), nil
 }
 

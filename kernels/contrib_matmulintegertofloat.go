@@ -18,8 +18,12 @@ import (
 // tensor or per column; onnxq refuses the same shapes ORT refuses, so a model
 // that runs here runs there.
 
-func newMatMulIntegerToFloat(*NodeInfo) (Kernel, error) {
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+func newMatMulIntegerToFloat(ni *NodeInfo) (Kernel, error) {
+	im, err := newIntMatMul(ni, "MatMulIntegerToFloat", 1, 5)
+	if err != nil {
+		return nil, err
+	}
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		at := func(i int) *graph.Tensor {
 			if i < len(in) {
 				return in[i]
@@ -62,11 +66,12 @@ func newMatMulIntegerToFloat(*NodeInfo) (Kernel, error) {
 				return nil, fmt.Errorf("MatMulIntegerToFloat: bias of %d values for %d columns", len(bv), n)
 			}
 		}
-		acc, shape, err := matmulCentered(a, azp, b, bzp)
+		acc, err := im.run(ctx, a, azp, b, bzp)
 		if err != nil {
 			return nil, fmt.Errorf("MatMulIntegerToFloat: %v", err)
 		}
-		return one(scaleAccumulators(acc, shape, as.Float32s()[0], scales, bv, n)), nil
+		defer recycleTemp(ctx, acc)
+		return one(scaleAccumulators(ctx, graph.Elems[int32](acc), acc.Shape, as.Float32s()[0], scales, bv, n)), nil
 	}), nil
 }
 

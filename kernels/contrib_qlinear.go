@@ -578,15 +578,18 @@ func newQGemm(ni *NodeInfo) (Kernel, error) {
 			}
 		}
 		// Centered codes as row-major [m, k] and [k, n].
+		// (in float32, for the exact integer product on the float GEMM: intGemm).
 		ac, bc := qlCodes(A), qlCodes(B)
-		am, bm := make([]int32, m*k), make([]int32, k*n)
+		am, bm := ctx.Scratch(m*k), ctx.Scratch(k*n)
+		defer ctx.Release(am)
+		defer ctx.Release(bm)
 		for i := 0; i < m; i++ {
 			for p := 0; p < k; p++ {
 				src := i*k + p
 				if transA {
 					src = p*m + i
 				}
-				am[i*k+p] = ac[src] - az
+				am[i*k+p] = float32(ac[src] - az)
 			}
 		}
 		for p := 0; p < k; p++ {
@@ -595,13 +598,11 @@ func newQGemm(ni *NodeInfo) (Kernel, error) {
 				if transB {
 					src = j*k + p
 				}
-				bm[p*n+j] = bc[src] - bz[min(j, len(bz)-1)]
+				bm[p*n+j] = float32(bc[src] - bz[min(j, len(bz)-1)])
 			}
 		}
-		acc, _, err := matmulInt32(am, bm, []int{m, k}, []int{k, n})
-		if err != nil {
-			return nil, fmt.Errorf("%s: %v", op, err)
-		}
+		acc := make([]int32, m*n)
+		intGemm(ctx, m, n, k, am, bm, nil, acc)
 		if c := qlIn(in, 6); c != nil {
 			if err := qlAddBias(acc, c, m, n); err != nil {
 				return nil, fmt.Errorf("%s: %v", op, err)

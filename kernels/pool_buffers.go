@@ -336,9 +336,10 @@ func (c *Context) tensor(dt graph.DataType, shape []int, zero bool) *graph.Tenso
 func (c *Context) Float32(shape []int) *graph.Tensor { return c.Empty(graph.Float, shape) }
 
 // Scratch returns a float32 work buffer of n elements with undefined contents;
-// hand it back with Release when done.
+// hand it back with Release when done. A nil Context (a kernel run on its
+// own) gives a fresh slice.
 func (c *Context) Scratch(n int) []float32 {
-	if c.pool == nil || n <= 0 {
+	if c == nil || c.pool == nil || n <= 0 {
 		return make([]float32, n)
 	}
 	return unsafe.Slice((*float32)(c.pool.getWithin(4*n, c.reach())), n)
@@ -346,7 +347,7 @@ func (c *Context) Scratch(n int) []float32 {
 
 // Release returns a Scratch buffer.
 func (c *Context) Release(b []float32) {
-	if c.pool != nil && cap(b) > 0 {
+	if c != nil && c.pool != nil && cap(b) > 0 {
 		c.pool.put(unsafe.Pointer(unsafe.SliceData(b)))
 	}
 }

@@ -329,7 +329,7 @@ func newDequantizeLinear(ni *NodeInfo) (Kernel, error) {
 }
 
 func newDynamicQuantizeLinear(*NodeInfo) (Kernel, error) {
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
@@ -338,21 +338,23 @@ func newDynamicQuantizeLinear(*NodeInfo) (Kernel, error) {
 			return nil, err
 		}
 		xs := x.Float32s()
-		lo, hi := float32(0), float32(0)
-		for _, v := range xs {
-			lo, hi = min(lo, v), max(hi, v)
-		}
+		// The range always holds 0 (so 0 quantizes exactly); NaNs are
+		// left out of it and quantize to 0.
+		lo, hi := vec.MinMax(xs)
+		lo, hi = min(lo, 0), max(hi, 0)
 		scale := (hi - lo) / 255
 		zp := int32(0)
 		if scale != 0 {
 			zp = int32(max(0, min(255, math.RoundToEven(float64(0-lo/scale)))))
 		}
-		out := graph.NewTensor(graph.Uint8, x.Shape)
+		out := ctx.Empty(graph.Uint8, x.Shape)
 		d := out.Data().([]uint8)
-		if scale != 0 {
-			for i, v := range xs {
-				d[i] = uint8(QuantizeValue(v, scale, zp, 0, 255))
-			}
+		if scale != 0 && !math.IsInf(float64(scale), 0) {
+			parallelFor(threadsFor(ctx, len(xs), 1<<15), len(xs), func(s, e int) {
+				vec.Quantize8(d[s:e], xs[s:e], scale, float32(zp), 0, 255)
+			})
+		} else {
+			clear(d)
 		}
 		zpT := graph.NewTensor(graph.Uint8, nil)
 		zpT.Data().([]uint8)[0] = uint8(zp)
@@ -360,127 +362,37 @@ func newDynamicQuantizeLinear(*NodeInfo) (Kernel, error) {
 	}), nil
 }
 
-// centered returns t's values minus its zero point(s) as int32. axisLen > 0 allows a
-// zero point per index of axis (rows of A or columns of B, or output channels).
-func centered(t, zp *graph.Tensor, perIndex func(i int) int) ([]int32, error) {
-	if t.DType != graph.Int8 && t.DType != graph.Uint8 {
-		return nil, fmt.Errorf("%s is not int8 or uint8", t.DType.Short())
-	}
-	v := readInt64s(t)
-	out := make([]int32, len(v))
-	var z []int64
-	if zp != nil {
-		if zp.DType != t.DType {
-			return nil, fmt.Errorf("zero point type %s differs from %s", zp.DType.Short(), t.DType.Short())
-		}
-		z = readInt64s(zp)
-	}
-	for i, x := range v {
-		zz := int64(0)
-		switch {
-		case len(z) == 1:
-			zz = z[0]
-		case len(z) > 1:
-			k := perIndex(i)
-			if k >= len(z) {
-				return nil, fmt.Errorf("zero point has %d values, need more", len(z))
-			}
-			zz = z[k]
-		}
-		out[i] = int32(x - zz)
-	}
-	return out, nil
-}
-
-// matmulInt32 multiplies centered int32 operands with numpy batch broadcasting.
-func matmulInt32(a, b []int32, as, bs []int) ([]int32, []int, error) {
-	batch, m, k, n, outShape, err := matmulShapes(as, bs)
-	if err != nil {
-		return nil, nil, err
-	}
-	a2, b2 := as, bs
-	if len(a2) == 1 {
-		a2 = []int{1, a2[0]}
-	}
-	if len(b2) == 1 {
-		b2 = []int{b2[0], 1}
-	}
-	aStr := bcastStrides(a2[:len(a2)-2], batch)
-	bStr := bcastStrides(b2[:len(b2)-2], batch)
-	out := make([]int32, graph.Numel(batch)*m*n)
-	idx := make([]int, len(batch))
-	for bi := 0; bi < graph.Numel(batch); bi++ {
-		ao, bo := 0, 0
-		for d := range batch {
-			ao += idx[d] * aStr[d]
-			bo += idx[d] * bStr[d]
-		}
-		A, B, C := a[ao*m*k:], b[bo*k*n:], out[bi*m*n:]
-		for i := 0; i < m; i++ {
-			for p := 0; p < k; p++ {
-				av := A[i*k+p]
-				if av == 0 {
-					continue
-				}
-				row := B[p*n : p*n+n]
-				crow := C[i*n : i*n+n]
-				for j, bv := range row {
-					crow[j] += av * bv
-				}
-			}
-		}
-		for d := len(batch) - 1; d >= 0; d-- {
-			idx[d]++
-			if idx[d] < batch[d] {
-				break
-			}
-			idx[d] = 0
-		}
-	}
-	return out, outShape, nil
-}
-
 // scaleAccumulators turns the int32 accumulators of an [..., n] integer
 // product into float: times the activation's scale and the weight's scale
 // (one, or one per column), plus the bias when given. The epilogue of ORT's
 // integer-to-float contrib ops.
-func scaleAccumulators(acc []int32, shape []int, aScale float32, wScales, bias []float32, n int) *graph.Tensor {
+func scaleAccumulators(ctx *Context, acc []int32, shape []int, aScale float32, wScales, bias []float32, n int) *graph.Tensor {
 	mul := make([]float32, n)
 	for j := range mul {
 		mul[j] = aScale * wScales[min(j, len(wScales)-1)]
 	}
-	out := graph.NewTensor(graph.Float, shape)
+	out := ctx.Float32(shape)
 	y := out.Float32s()
-	for i, v := range acc {
-		y[i] = float32(v) * mul[i%n]
+	for r := 0; r < len(acc); r += n {
+		row, yr := acc[r:r+n], y[r:r+n]
+		for j, v := range row {
+			yr[j] = float32(v) * mul[j]
+		}
 		if bias != nil {
-			y[i] += bias[i%n]
+			for j, b := range bias {
+				yr[j] += b
+			}
 		}
 	}
 	return out
 }
 
-// matmulCentered multiplies int8/uint8 operands after subtracting their zero
-// points: A's per row (or scalar), B's per column (or scalar).
-func matmulCentered(a, azp, b, bzp *graph.Tensor) ([]int32, []int, error) {
-	if a.Rank() == 0 || b.Rank() == 0 {
-		return nil, nil, fmt.Errorf("operands must have rank >= 1")
-	}
-	k := a.Shape[a.Rank()-1]
-	n := b.Shape[b.Rank()-1]
-	ac, err := centered(a, azp, func(i int) int { return (i / k) % a.Shape[max(0, a.Rank()-2)] })
+func newMatMulInteger(ni *NodeInfo) (Kernel, error) {
+	im, err := newIntMatMul(ni, "MatMulInteger", 1, 3)
 	if err != nil {
-		return nil, nil, fmt.Errorf("A: %v", err)
+		return nil, err
 	}
-	bc, err := centered(b, bzp, func(i int) int { return i % n })
-	if err != nil {
-		return nil, nil, fmt.Errorf("B: %v", err)
-	}
-	return matmulInt32(ac, bc, a.Shape, b.Shape)
-}
-
-func newMatMulInteger(*NodeInfo) (Kernel, error) {
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 2); err != nil {
 			return nil, err
 		}
@@ -492,108 +404,73 @@ func newMatMulInteger(*NodeInfo) (Kernel, error) {
 		if len(in) > 3 {
 			bzp = in[3]
 		}
-		out, shape, err := matmulCentered(a, azp, b, bzp)
+		out, err := im.run(ctx, a, azp, b, bzp)
 		if err != nil {
 			return nil, err
 		}
-		t, _ := graph.TensorOf(graph.Int32, shape, out)
-		return one(t), nil
+		return one(out), nil
 	}), nil
 }
 
-// convInt32 is an exact int32 convolution of centered inputs. Each output
-// plane accumulates weight x shifted input row, so the inner loop runs over
-// contiguous output pixels; planes (batch x output channel) run in parallel.
-func convInt32(x, w []int32, n, c, m, cg int, g convGeom, groups, threads int) []int32 {
-	mg := m / groups
-	plane := g.oh * g.ow
-	out := make([]int32, n*m*plane)
-	parallelFor(threads, n*m, func(lo, hi int) {
-		for job := lo; job < hi; job++ {
-			b, oc := job/m, job%m
-			gi := oc / mg
-			o := out[job*plane : (job+1)*plane]
-			for ci := 0; ci < cg; ci++ {
-				xc := x[(b*c+gi*cg+ci)*g.h*g.w : (b*c+gi*cg+ci+1)*g.h*g.w]
-				wc := w[(oc*cg+ci)*g.kh*g.kw : (oc*cg+ci+1)*g.kh*g.kw]
-				for ki := 0; ki < g.kh; ki++ {
-					for kj := 0; kj < g.kw; kj++ {
-						wv := wc[ki*g.kw+kj]
-						if wv == 0 {
-							continue
-						}
-						// Output columns whose input column ox*sw + off lies inside the row.
-						off := kj*g.dw - g.pl
-						ox0 := 0
-						if off < 0 {
-							ox0 = (-off + g.sw - 1) / g.sw
-						}
-						ox1 := min(g.ow, (g.w-1-off)/g.sw+1)
-						if g.w-1-off < 0 || ox1 <= ox0 {
-							continue
-						}
-						for oy := 0; oy < g.oh; oy++ {
-							iy := oy*g.sh + ki*g.dh - g.pt
-							if iy < 0 || iy >= g.h {
-								continue
-							}
-							row := xc[iy*g.w : (iy+1)*g.w]
-							orow := o[oy*g.ow : (oy+1)*g.ow]
-							ix := ox0*g.sw + off
-							if g.sw == 1 {
-								src := row[ix : ix+ox1-ox0]
-								dst := orow[ox0:ox1]
-								for i, v := range src {
-									dst[i] += wv * v
-								}
-								continue
-							}
-							for ox := ox0; ox < ox1; ox++ {
-								orow[ox] += wv * row[ix]
-								ix += g.sw
-							}
-						}
-					}
-				}
-			}
-		}
-	})
-	return out
-}
-
-// intConv resolves geometry and runs convInt32; wPer maps a weight element index
-// to its output channel (for per-channel weight zero points).
-func intConv(p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Tensor, threads int) ([]int32, []int, error) {
+// intConv is ConvInteger's exact int32 convolution: x and w less their zero
+// points (x's per tensor, w's per tensor or per output channel) in float32,
+// x laid out by im2col (the padding 0, which is the zero point less
+// itself), and each group's product taken by intGemm. The result is an
+// int32 tensor from ctx's pool.
+func intConv(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Tensor) (*graph.Tensor, error) {
 	xs, err := as4D(x.Shape, p.spatial)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ws, err := as4D(w.Shape, p.spatial)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	n, c, h, wd := xs[0], xs[1], xs[2], xs[3]
 	m, cg, kh, kw := ws[0], ws[1], ws[2], ws[3]
 	if c != cg*p.group || m%p.group != 0 {
-		return nil, nil, fmt.Errorf("input has %d channels, weights expect %d x %d groups", c, cg, p.group)
+		return nil, fmt.Errorf("input has %d channels, weights expect %d x %d groups", c, cg, p.group)
 	}
 	oh, pt, _ := convOut(h, kh, p.sh, p.dh, p.padT, p.padB, p.autoPad)
 	ow, pl, _ := convOut(wd, kw, p.sw, p.dw, p.padL, p.padR, p.autoPad)
 	per := cg * kh * kw
-	xc, err := centered(x, xzp, func(int) int { return 0 })
-	if err != nil {
-		return nil, nil, fmt.Errorf("x: %v", err)
+	xc := ctx.Scratch(x.Len())
+	defer ctx.Release(xc)
+	if err := centerInto(xc, x, xzp, func(int) int { return 0 }); err != nil {
+		return nil, fmt.Errorf("x: %v", err)
 	}
-	wc, err := centered(w, wzp, func(i int) int { return i / per })
-	if err != nil {
-		return nil, nil, fmt.Errorf("w: %v", err)
+	wc := ctx.Scratch(w.Len())
+	defer ctx.Release(wc)
+	if err := centerInto(wc, w, wzp, func(i int) int { return i / per }); err != nil {
+		return nil, fmt.Errorf("w: %v", err)
 	}
-	geo := convGeom{c: c, h: h, w: wd, kh: kh, kw: kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw, pt: pt, pl: pl, oh: oh, ow: ow}
+	g := convGeom{c: c, h: h, w: wd, kh: kh, kw: kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw, pt: pt, pl: pl, oh: oh, ow: ow}
 	shape := []int{n, m, oh, ow}
 	if p.spatial == 1 {
 		shape = []int{n, m, ow}
 	}
-	return convInt32(xc, wc, n, c, m, cg, geo, p.group, threads), shape, nil
+	out := ctx.Empty(graph.Int32, shape)
+	acc := graph.Elems[int32](out)
+	mg, plane := m/p.group, oh*ow
+	// A 1x1 convolution of stride 1 without padding reads x as it is.
+	direct := kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && pt == 0 && pl == 0 && oh == h && ow == wd
+	var col []float32
+	if !direct {
+		col = ctx.Scratch(per * plane)
+		defer ctx.Release(col)
+	}
+	for b := range n {
+		for gi := range p.group {
+			xg := xc[(b*c+gi*cg)*h*wd:]
+			if !direct {
+				im2col(ctx, g, cg, xg, col, 0, oh)
+				xg = col
+			}
+			o := (b*m + gi*mg) * plane
+			intGemm(ctx, mg, plane, per, wc[gi*mg*per:], xg, nil, acc[o:o+mg*plane])
+		}
+	}
+	return out, nil
 }
 
 func newConvInteger(ni *NodeInfo) (Kernel, error) {
@@ -616,12 +493,11 @@ func newConvInteger(ni *NodeInfo) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		acc, shape, err := intConv(pp, in[0], in[1], xzp, wzp, ctx.Threads)
+		acc, err := intConv(ctx, pp, in[0], in[1], xzp, wzp)
 		if err != nil {
 			return nil, err
 		}
-		t, _ := graph.TensorOf(graph.Int32, shape, acc)
-		return one(t), nil
+		return one(acc), nil
 	}), nil
 }
 
@@ -629,27 +505,93 @@ func newConvInteger(ni *NodeInfo) (Kernel, error) {
 // integer kernels do, in float32: round half to even of float32(acc) times the
 // float32 multiplier x_scale * w_scale / y_scale, plus the output zero point,
 // saturated. (float64 arithmetic would round a few boundary values the other
-// way than every runtime.)
-func requantize(acc []int32, multiplier func(i int) float32, yzp *graph.Tensor, shape []int) (*graph.Tensor, error) {
+// way than every runtime.) Element i takes multiplier
+// mult[(i/inner) % len(mult)]: one for all, or one per run of inner
+// elements (an output channel's plane, a column).
+func requantize(ctx *Context, acc []int32, mult []float32, inner int, yzp *graph.Tensor, shape []int) (*graph.Tensor, error) {
 	dt := graph.Uint8
-	z := int64(0)
+	z := float64(0)
 	if yzp != nil {
 		dt = yzp.DType
-		z = readInt64s(yzp)[0]
+		z = float64(readInt64s(yzp)[0])
 	}
 	lo, hi, ok := QuantRange(dt)
 	if !ok {
 		return nil, fmt.Errorf("output type %s is not supported", dt.Short())
 	}
-	q := make([]int64, len(acc))
-	for i, v := range acc {
-		f := float32(v) * multiplier(i)
-		r := math.RoundToEven(float64(f)) + float64(z)
-		q[i] = int64(max(lo, min(hi, r)))
+	out := ctx.Empty(dt, shape)
+	var wide []int64
+	if dt != graph.Uint8 && dt != graph.Int8 {
+		wide = make([]int64, len(acc))
 	}
-	out := graph.NewTensor(dt, shape)
-	StoreInt64s(out, q)
+	var d8 []uint8
+	var s8 []int8
+	switch dt {
+	case graph.Uint8:
+		d8 = graph.Elems[uint8](out)
+	case graph.Int8:
+		s8 = graph.Elems[int8](out)
+	}
+	inner = max(1, inner)
+	for r := 0; r < len(acc); r += inner {
+		mu := mult[(r/inner)%len(mult)]
+		e := min(len(acc), r+inner)
+		for i, v := range acc[r:e] {
+			q := max(lo, min(hi, math.RoundToEven(float64(float32(v)*mu))+z))
+			switch {
+			case d8 != nil:
+				d8[r+i] = uint8(q)
+			case s8 != nil:
+				s8[r+i] = int8(q)
+			default:
+				wide[r+i] = int64(q)
+			}
+		}
+	}
+	if wide != nil {
+		StoreInt64s(out, wide)
+	}
 	return out, nil
+}
+
+// requantScales returns the multipliers x_scale * w_scale / y_scale of an
+// integer product, in float32, for requantize with inner 1: x_scale and
+// y_scale are one value or one per output row (rows of them), w_scale one or
+// one per column (cols). The table is one value, a row of cols, or rows x
+// cols, as they vary.
+func requantScales(xs, ws, ys *graph.Tensor, rows, cols int) ([]float32, error) {
+	xsv, err := xs.AsFloat32()
+	if err != nil {
+		return nil, err
+	}
+	wsv, err := ws.AsFloat32()
+	if err != nil {
+		return nil, err
+	}
+	ysv, err := ys.AsFloat32()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range []struct {
+		v    []float32
+		what string
+		n    int
+	}{{xsv, "input scale", rows}, {ysv, "output scale", rows}, {wsv, "weight scale", cols}} {
+		if len(c.v) != 1 && len(c.v) != c.n {
+			return nil, fmt.Errorf("%d values of the %s, want 1 or %d", len(c.v), c.what, c.n)
+		}
+	}
+	r, k := 1, len(wsv)
+	if len(xsv) > 1 || len(ysv) > 1 {
+		r, k = rows, cols
+	}
+	mult := make([]float32, r*k)
+	for i := range r {
+		for j := range k {
+			mult[i*k+j] = xsv[min(i, len(xsv)-1)] * wsv[min(j, len(wsv)-1)] / ysv[min(i, len(ysv)-1)]
+		}
+	}
+	return mult, nil
 }
 
 func newQLinearConv(ni *NodeInfo) (Kernel, error) {
@@ -666,32 +608,35 @@ func newQLinearConv(ni *NodeInfo) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		acc, shape, err := intConv(pp, x, w, xzp, wzp, ctx.Threads)
+		accT, err := intConv(ctx, pp, x, w, xzp, wzp)
 		if err != nil {
 			return nil, err
 		}
+		defer recycleTemp(ctx, accT)
+		acc, shape := graph.Elems[int32](accT), accT.Shape
 		m := shape[1]
 		plane := len(acc) / max(1, shape[0]*m)
 		if len(in) > 8 && in[8] != nil {
+			if in[8].DType != graph.Int32 {
+				return nil, fmt.Errorf("bias is %s, want int32", in[8].DType.Short())
+			}
 			bias := graph.Elems[int32](in[8])
 			if len(bias) != m {
 				return nil, fmt.Errorf("bias has %d values, want %d", len(bias), m)
 			}
-			for i := range acc {
-				acc[i] += bias[(i/plane)%m]
+			for o := 0; o < len(acc); o += plane {
+				bv := bias[(o/plane)%m]
+				for i := range acc[o : o+plane] {
+					acc[o+i] += bv
+				}
 			}
 		}
-		xsv, _ := xs.AsFloat32()
-		wsv, _ := ws.AsFloat32()
-		ysv, _ := ys.AsFloat32()
-		mult := func(i int) float32 {
-			wv := wsv[0]
-			if len(wsv) > 1 {
-				wv = wsv[(i/plane)%m]
-			}
-			return xsv[0] * wv / ysv[0]
+		// Per output channel: a channel's plane is a row of requantize.
+		mult, err := requantScales(xs, ws, ys, 1, m)
+		if err != nil {
+			return nil, err
 		}
-		out, err := requantize(acc, mult, yzp, shape)
+		out, err := requantize(ctx, acc, mult, plane, yzp, shape)
 		if err != nil {
 			return nil, err
 		}
@@ -699,28 +644,34 @@ func newQLinearConv(ni *NodeInfo) (Kernel, error) {
 	}), nil
 }
 
-func newQLinearMatMul(*NodeInfo) (Kernel, error) {
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+func newQLinearMatMul(ni *NodeInfo) (Kernel, error) {
+	im, err := newIntMatMul(ni, "QLinearMatMul", 3, 5)
+	if err != nil {
+		return nil, err
+	}
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 8); err != nil {
 			return nil, err
 		}
 		a, as, azp, b, bs, bzp, ys, yzp := in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7]
+		if b.Rank() == 0 {
+			return nil, fmt.Errorf("operands must have rank >= 1")
+		}
 		n := b.Shape[b.Rank()-1]
-		acc, shape, err := matmulCentered(a, azp, b, bzp)
+		acc, err := im.run(ctx, a, azp, b, bzp)
 		if err != nil {
 			return nil, err
 		}
-		asv, _ := as.AsFloat32()
-		bsv, _ := bs.AsFloat32()
-		ysv, _ := ys.AsFloat32()
-		mult := func(i int) float32 {
-			bv := bsv[0]
-			if len(bsv) > 1 {
-				bv = bsv[i%n]
-			}
-			return asv[0] * bv / ysv[0]
+		defer recycleTemp(ctx, acc)
+		rows := 1
+		if a.Rank() > 1 {
+			rows = a.Shape[a.Rank()-2]
 		}
-		out, err := requantize(acc, mult, yzp, shape)
+		mult, err := requantScales(as, bs, ys, rows, n)
+		if err != nil {
+			return nil, err
+		}
+		out, err := requantize(ctx, graph.Elems[int32](acc), mult, 1, yzp, acc.Shape)
 		if err != nil {
 			return nil, err
 		}

@@ -856,6 +856,30 @@ var cases = []tcase{
 		b.out(b.op("DequantizeLinear", vs(b.op("QuantizeLinear", vs(y, b.scalar(0.05), z)), b.scalar(0.05), z)), graph.Float)
 		return b
 	}},
+	{"QLinearConv 3x3 64->64 (QOperator, 56x56)", "1x64x56x56 uint8, int8 weights per channel", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 64, 56, 56)
+		zp := graph.NewTensor(graph.Uint8, []int{})
+		zp.Data().([]uint8)[0] = 128
+		z := b.ct(zp)
+		xq := b.op("QuantizeLinear", vs(x, b.scalar(0.02), z))
+		wq := graph.NewTensor(graph.Int8, []int{64, 64, 3, 3})
+		for i, d := 0, wq.Data().([]int8); i < len(d); i++ {
+			d[i] = int8(b.rng.IntN(255) - 127)
+		}
+		ws := make([]float32, 64)
+		for i := range ws {
+			ws[i] = 0.001 + 0.001*float32(b.rng.Float64())
+		}
+		bias := graph.NewTensor(graph.Int32, []int{64})
+		for i, d := 0, graph.Elems[int32](bias); i < len(d); i++ {
+			d[i] = int32(b.rng.IntN(2001) - 1000)
+		}
+		y := b.op("QLinearConv", vs(xq, b.scalar(0.02), z, b.ct(wq), b.fc([]int{64}, ws), b.ct(graph.NewTensor(graph.Int8, []int{64})),
+			b.scalar(0.05), z, b.ct(bias)), aIs("pads", 1, 1, 1, 1))
+		b.out(b.op("DequantizeLinear", vs(y, b.scalar(0.05), z)), graph.Float)
+		return b
+	}},
 	{"GridSample bilinear (flow warp)", "1x64x64x64, grid 1x64x64x2", func() *mb {
 		b := newMB(16)
 		x := b.in("x", 1, 64, 64, 64)
@@ -965,6 +989,131 @@ var cases = []tcase{
 			aI("sampling_ratio", 2), aF("spatial_scale", 0.125)), graph.Float)
 		return b
 	}},
+	// Families the zoo has no member of: vocoders (HiFi-GAN's upsampling
+	// and dilated residual convolutions), Swin's windows and shifts,
+	// Conformer's GLU and long depthwise convolution, diffusion UNets,
+	// PointNet, recommendation models, language-model heads, and the
+	// dynamically quantized transformers ORT's quantize_dynamic writes.
+	{"ConvTranspose1d k16 s8 p4 (HiFi-GAN upsample)", "1x512x32 -> 256x256", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 512, 32)
+		y := b.op("ConvTranspose", vs(x, b.w(0.01, 512, 256, 16), b.w(0.05, 256)), aIs("kernel_shape", 16), aIs("strides", 8), aIs("pads", 4, 4))
+		b.out(y, graph.Float)
+		return b
+	}},
+	{"Conv1d k3 d5 + LeakyRelu (HiFi-GAN resblock)", "1x128x2048", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 128, 2048)
+		y := b.op("Conv", vs(b.op("LeakyRelu", vs(x), aF("alpha", 0.1)), b.he(128*3, 128, 128, 3), b.w(0.05, 128)),
+			aIs("kernel_shape", 3), aIs("dilations", 5), aIs("pads", 5, 5))
+		b.out(b.op("Add", vs(y, x)), graph.Float)
+		return b
+	}},
+	{"Conv1d k7 p3 (vocoder post)", "1x32x8192 -> 1", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 32, 8192)
+		y := b.op("Conv", vs(x, b.he(32*7, 1, 32, 7), b.w(0.05, 1)), aIs("kernel_shape", 7), aIs("pads", 3, 3))
+		b.out(b.op("Tanh", vs(y)), graph.Float)
+		return b
+	}},
+	{"Swin window partition (Reshape/6-D Transpose/Reshape)", "1x56x56x96 -> 64x49x96", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 56, 56, 96)
+		y := b.op("Reshape", vs(x, b.i64(1, 8, 7, 8, 7, 96)))
+		y = b.op("Transpose", vs(y), aIs("perm", 0, 1, 3, 2, 4, 5))
+		b.out(b.op("Reshape", vs(y, b.i64(64, 49, 96))), graph.Float)
+		return b
+	}},
+	{"Swin cyclic shift (Slice/Concat on H and W)", "1x56x56x96 shift 3", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 56, 56, 96)
+		roll := func(v *graph.Value, axis int64) *graph.Value {
+			head := b.op("Slice", vs(v, b.i64(3), b.i64(56), b.i64(axis)))
+			tail := b.op("Slice", vs(v, b.i64(0), b.i64(3), b.i64(axis)))
+			return b.op("Concat", vs(head, tail), aI("axis", axis))
+		}
+		b.out(roll(roll(x, 1), 2), graph.Float)
+		return b
+	}},
+	{"GLU (Split/Sigmoid/Mul, Conformer)", "1x512x400 -> 256", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 512, 400)
+		h := b.opN("Split", 2, vs(x), aI("axis", 1))
+		b.out(b.op("Mul", vs(h[0], b.op("Sigmoid", vs(h[1])))), graph.Float)
+		return b
+	}},
+	{"Depthwise Conv1d k31 (Conformer)", "1x256x400", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 256, 400)
+		y := b.op("Conv", vs(x, b.he(31, 256, 1, 31), b.w(0.05, 256)), aIs("kernel_shape", 31), aIs("pads", 15, 15), aI("group", 256))
+		b.out(y, graph.Float)
+		return b
+	}},
+	{"GroupNorm+SiLU (diffusion UNet)", "1x320x64x64", func() *mb {
+		b := newMB(18)
+		x := b.in("x", 1, 320, 64, 64)
+		y := b.op("GroupNormalization", vs(x, b.w(1, 32), b.w(0.1, 32)), aI("num_groups", 32), aF("epsilon", 1e-5))
+		b.out(b.op("Mul", vs(y, b.op("Sigmoid", vs(y)))), graph.Float)
+		return b
+	}},
+	{"Softmax 1024-wide rows (diffusion self-attention)", "1x8x1024x1024", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 8, 1024, 1024)
+		b.out(b.op("Softmax", vs(x), aI("axis", -1)), graph.Float)
+		return b
+	}},
+	{"LayerNorm channels first (ReduceMean axis 1, ConvNeXt/Segformer)", "1x96x56x56", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 96, 56, 56)
+		m := b.op("ReduceMean", vs(x), aIs("axes", 1))
+		d := b.op("Sub", vs(x, m))
+		v := b.op("ReduceMean", vs(b.op("Pow", vs(d, b.scalar(2)))), aIs("axes", 1))
+		y := b.op("Div", vs(d, b.op("Sqrt", vs(b.op("Add", vs(v, b.scalar(1e-6)))))))
+		b.out(b.op("Add", vs(b.op("Mul", vs(y, b.w(1, 96, 1, 1))), b.w(0.1, 96, 1, 1))), graph.Float)
+		return b
+	}},
+	{"PointNet shared MLP + max over points", "1x64x4096 -> 1024, ReduceMax", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 64, 4096)
+		y := b.op("Relu", vs(b.op("Conv", vs(x, b.he(64, 1024, 64, 1), b.w(0.05, 1024)), aIs("kernel_shape", 1))))
+		b.out(b.op("ReduceMax", vs(y), aIs("axes", 2), aI("keepdims", 0)), graph.Float)
+		return b
+	}},
+	{"DLRM embedding bag + pairwise interaction", "26 tables 100000x64, 1x27x64 bmm", func() *mb {
+		b := newMB(13)
+		dense := b.in("dense", 1, 1, 64)
+		embs := []*graph.Value{dense}
+		for t := 0; t < 26; t++ {
+			idx := graph.NewTensor(graph.Int64, []int{1, 1})
+			idx.Int64s()[0] = int64(b.rng.IntN(100000))
+			embs = append(embs, b.op("Gather", vs(b.w(0.01, 100000, 64), b.inT("ids"+string(rune('a'+t)), idx))))
+		}
+		z := b.op("Concat", embs, aI("axis", 1))
+		b.out(b.op("MatMul", vs(z, b.op("Transpose", vs(z), aIs("perm", 0, 2, 1)))), graph.Float)
+		return b
+	}},
+	{"LM head GEMV + Softmax (32000 vocab)", "1x1x512 @ 512x32000", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 1, 512)
+		y := b.op("MatMul", vs(x, b.w(0.044, 512, 32000)))
+		b.out(b.op("Softmax", vs(y), aI("axis", -1)), graph.Float)
+		return b
+	}},
+	{"Dynamic quantized MatMul (DynamicQuantizeLinear/MatMulInteger)", "1x128x768 @ int8 768x768", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 128, 768)
+		q := b.opN("DynamicQuantizeLinear", 3, vs(x))
+		w := graph.NewTensor(graph.Int8, []int{768, 768})
+		for i := range graph.Elems[int8](w) {
+			graph.Elems[int8](w)[i] = int8(b.rng.IntN(255) - 127)
+		}
+		wz := graph.NewTensor(graph.Int8, nil)
+		mm := b.op("MatMulInteger", vs(q[0], b.ct(w), q[2], b.ct(wz)))
+		scale := b.op("Mul", vs(q[1], b.scalar(0.0004)))
+		b.out(b.op("Mul", vs(b.op("Cast", vs(mm), aI("to", int64(graph.Float))), scale)), graph.Float)
+		return b
+	}},
+	{"Segformer spatial reduction Conv 8x8 s8", "1x64x128x128 -> 64x16x16", convCase([]int{1, 64, 128, 128}, 64, 8, 8, 0, 1, 1)},
 	{"Sigmoid", "1x256x56x56", unary("Sigmoid", 13, 1, 256, 56, 56)},
 	{"Tanh", "1x256x56x56", unary("Tanh", 13, 1, 256, 56, 56)},
 	{"Exp", "1x256x56x56", unary("Exp", 13, 1, 256, 56, 56)},

@@ -1,0 +1,231 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/graph/onnxpb"
+)
+
+// The integer convolution as it was before it ran on the float GEMM: a
+// direct int32 loop, kept as the reference the GEMM form must match bit for
+// bit.
+
+// centered (reference) returns t's values minus its zero point(s) as int32. axisLen > 0 allows a
+// zero point per index of axis (rows of A or columns of B, or output channels).
+func centered(t, zp *graph.Tensor, perIndex func(i int) int) ([]int32, error) {
+	if t.DType != graph.Int8 && t.DType != graph.Uint8 {
+		return nil, fmt.Errorf("%s is not int8 or uint8", t.DType.Short())
+	}
+	v := readInt64s(t)
+	out := make([]int32, len(v))
+	var z []int64
+	if zp != nil {
+		if zp.DType != t.DType {
+			return nil, fmt.Errorf("zero point type %s differs from %s", zp.DType.Short(), t.DType.Short())
+		}
+		z = readInt64s(zp)
+	}
+	for i, x := range v {
+		zz := int64(0)
+		switch {
+		case len(z) == 1:
+			zz = z[0]
+		case len(z) > 1:
+			k := perIndex(i)
+			if k >= len(z) {
+				return nil, fmt.Errorf("zero point has %d values, need more", len(z))
+			}
+			zz = z[k]
+		}
+		out[i] = int32(x - zz)
+	}
+	return out, nil
+}
+
+// convInt32 (reference) is an exact int32 convolution of centered inputs. Each output
+// plane accumulates weight x shifted input row, so the inner loop runs over
+// contiguous output pixels; planes (batch x output channel) run in parallel.
+func convInt32(x, w []int32, n, c, m, cg int, g convGeom, groups, threads int) []int32 {
+	mg := m / groups
+	plane := g.oh * g.ow
+	out := make([]int32, n*m*plane)
+	parallelFor(threads, n*m, func(lo, hi int) {
+		for job := lo; job < hi; job++ {
+			b, oc := job/m, job%m
+			gi := oc / mg
+			o := out[job*plane : (job+1)*plane]
+			for ci := 0; ci < cg; ci++ {
+				xc := x[(b*c+gi*cg+ci)*g.h*g.w : (b*c+gi*cg+ci+1)*g.h*g.w]
+				wc := w[(oc*cg+ci)*g.kh*g.kw : (oc*cg+ci+1)*g.kh*g.kw]
+				for ki := 0; ki < g.kh; ki++ {
+					for kj := 0; kj < g.kw; kj++ {
+						wv := wc[ki*g.kw+kj]
+						if wv == 0 {
+							continue
+						}
+						// Output columns whose input column ox*sw + off lies inside the row.
+						off := kj*g.dw - g.pl
+						ox0 := 0
+						if off < 0 {
+							ox0 = (-off + g.sw - 1) / g.sw
+						}
+						ox1 := min(g.ow, (g.w-1-off)/g.sw+1)
+						if g.w-1-off < 0 || ox1 <= ox0 {
+							continue
+						}
+						for oy := 0; oy < g.oh; oy++ {
+							iy := oy*g.sh + ki*g.dh - g.pt
+							if iy < 0 || iy >= g.h {
+								continue
+							}
+							row := xc[iy*g.w : (iy+1)*g.w]
+							orow := o[oy*g.ow : (oy+1)*g.ow]
+							ix := ox0*g.sw + off
+							if g.sw == 1 {
+								src := row[ix : ix+ox1-ox0]
+								dst := orow[ox0:ox1]
+								for i, v := range src {
+									dst[i] += wv * v
+								}
+								continue
+							}
+							for ox := ox0; ox < ox1; ox++ {
+								orow[ox] += wv * row[ix]
+								ix += g.sw
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+	return out
+}
+
+// TestConvIntegerExact: ConvInteger and QLinearConv give the reference's
+// int32 sums (and its requantized codes) over kernel sizes 1 to 7, strides,
+// padding, dilation, groups and depthwise, a 1-D convolution, channel
+// counts whose K passes intGemm's chunk, zero points per tensor and per
+// output channel, and the extreme codes, at 1 and 2 threads.
+func TestConvIntegerExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 1))
+	type tc struct {
+		x, w             []int
+		stride, pad, dil int
+		group            int
+		extreme, perChZP bool
+	}
+	cases := []tc{
+		{x: []int{1, 64, 12, 12}, w: []int{32, 64, 3, 3}, stride: 1, pad: 1, dil: 1, group: 1},
+		{x: []int{2, 64, 11, 9}, w: []int{16, 64, 3, 3}, stride: 2, pad: 1, dil: 1, group: 1, extreme: true},
+		{x: []int{1, 300, 5, 5}, w: []int{8, 300, 1, 1}, stride: 1, pad: 0, dil: 1, group: 1, extreme: true, perChZP: true},
+		{x: []int{1, 16, 20, 20}, w: []int{16, 16, 7, 7}, stride: 2, pad: 3, dil: 1, group: 1, perChZP: true},
+		{x: []int{1, 32, 13, 13}, w: []int{32, 1, 3, 3}, stride: 1, pad: 1, dil: 1, group: 32},
+		{x: []int{1, 32, 13, 13}, w: []int{32, 1, 3, 3}, stride: 2, pad: 1, dil: 1, group: 32, extreme: true},
+		{x: []int{1, 24, 10, 10}, w: []int{12, 8, 3, 3}, stride: 1, pad: 2, dil: 2, group: 3},
+		{x: []int{1, 40, 9, 9}, w: []int{10, 40, 5, 5}, stride: 1, pad: 0, dil: 1, group: 1, extreme: true},
+		{x: []int{1, 48, 50}, w: []int{20, 48, 3}, stride: 2, pad: 1, dil: 1, group: 1},
+	}
+	for ci, c := range cases {
+		spatial := len(c.x) - 2
+		var x, w, xzp, wzp *graph.Tensor
+		m := c.w[0]
+		if c.extreme {
+			// uint8 253-255 less 0 and int8 -128 to -126 less 127: the
+			// largest products, all of one sign.
+			x = int8Tensor(false, c.x, func(int) int { return 253 + rng.IntN(3) })
+			w = int8Tensor(true, c.w, func(int) int { return -128 + rng.IntN(3) })
+			xzp = int8Tensor(false, nil, func(int) int { return 0 })
+			wzp = int8Tensor(true, nil, func(int) int { return 127 })
+		} else {
+			x = int8Tensor(false, c.x, func(int) int { return rng.IntN(256) })
+			w = int8Tensor(true, c.w, func(int) int { return rng.IntN(256) })
+			xzp = int8Tensor(false, nil, func(int) int { return rng.IntN(256) })
+			wzp = int8Tensor(true, nil, func(int) int { return rng.IntN(256) })
+		}
+		if c.perChZP {
+			z := readInt64s(wzp)[0]
+			wzp = int8Tensor(true, []int{m}, func(i int) int { return int(z) + i%3 - 1 })
+		}
+		// The reference.
+		ks := make([]int64, spatial)
+		for i := range ks {
+			ks[i] = int64(c.w[2+i])
+		}
+		rep := func(v int) []int64 { return slices.Repeat([]int64{int64(v)}, spatial) }
+		attrs := []*onnxpb.AttributeProto{graph.AttrIntsOf("kernel_shape", ks...), graph.AttrIntsOf("strides", rep(c.stride)...),
+			graph.AttrIntsOf("pads", slices.Repeat([]int64{int64(c.pad)}, 2*spatial)...), graph.AttrIntsOf("dilations", rep(c.dil)...),
+			graph.AttrIntOf("group", int64(c.group))}
+		xs, ws := c.x, c.w
+		if spatial == 1 {
+			xs, ws = []int{c.x[0], c.x[1], 1, c.x[2]}, []int{c.w[0], c.w[1], 1, c.w[2]}
+		}
+		oh := (xs[2]+2*c.pad*min(1, spatial-1)-c.dil*(ws[2]-1)-1)/c.stride + 1
+		if spatial == 1 {
+			oh = 1
+		}
+		ow := (xs[3]+2*c.pad-c.dil*(ws[3]-1)-1)/c.stride + 1
+		g := convGeom{c: xs[1], h: xs[2], w: xs[3], kh: ws[2], kw: ws[3], sh: c.stride, sw: c.stride, dh: c.dil, dw: c.dil,
+			pt: c.pad * min(1, spatial-1), pl: c.pad, oh: oh, ow: ow}
+		if spatial == 1 {
+			g.sh, g.dh = 1, 1
+		}
+		per := c.w[1] * ws[2] * ws[3]
+		xc, err := centered(x, xzp, func(int) int { return 0 })
+		if err != nil {
+			t.Fatal(err)
+		}
+		wc, err := centered(w, wzp, func(i int) int { return i / per })
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := convInt32(xc, wc, xs[0], xs[1], m, c.w[1], g, c.group, 1)
+		for _, threads := range []int{1, 2} {
+			name := fmt.Sprintf("case %d (x %v w %v s%d p%d d%d g%d) %d threads", ci, c.x, c.w, c.stride, c.pad, c.dil, c.group, threads)
+			md := graph.NewModel(graph.Opset{Version: 17})
+			gr := md.Graph
+			xv := gr.AddInput("x", graph.Uint8, nil)
+			nd := gr.AddNode("ConvInteger", "ci", []*graph.Value{xv, gr.AddInitializer("w", w), gr.AddInitializer("xzp", xzp), gr.AddInitializer("wzp", wzp)}, []string{"y"}, attrs...)
+			gr.AddOutput(nd.Output())
+			// QLinearConv of the same, to codes: y = sat(round(acc * s) + 128).
+			ysc, wsc := graph.Float32Tensor(nil, []float32{1}), graph.Float32Tensor([]int{m}, make([]float32, m))
+			for i := range wsc.Float32s() {
+				wsc.Float32s()[i] = 1e-4 * float32(1+i%5)
+			}
+			yzp := int8Tensor(false, nil, func(int) int { return 128 })
+			q := gr.AddNode("QLinearConv", "qc", []*graph.Value{xv, gr.AddInitializer("xs", graph.Float32Tensor(nil, []float32{0.5})), gr.Value("xzp"),
+				gr.Value("w"), gr.AddInitializer("ws", wsc), gr.Value("wzp"), gr.AddInitializer("ys", ysc), gr.AddInitializer("yzp", yzp)}, []string{"q"}, attrs...)
+			gr.AddOutput(q.Output())
+			s, err := NewSession(md, Options{Threads: threads})
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			res, err := s.Run(map[string]*graph.Tensor{"x": x})
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			got := graph.Elems[int32](res["y"])
+			if !slices.Equal(got, want) {
+				i := 0
+				for got[i] == want[i] {
+					i++
+				}
+				t.Fatalf("%s: y[%d] = %d, want %d (of %d)", name, i, got[i], want[i], len(want))
+			}
+			plane := len(want) / (xs[0] * m)
+			codes := graph.Elems[uint8](res["q"])
+			for i, v := range want {
+				mu := float32(0.5) * wsc.Float32s()[(i/plane)%m] / 1
+				r := max(0, min(255, math.RoundToEven(float64(float32(v)*mu))+128))
+				if codes[i] != uint8(r) {
+					t.Fatalf("%s: QLinearConv code %d is %d, want %d", name, i, codes[i], uint8(r))
+				}
+			}
+		}
+	}
+}
