@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
@@ -79,10 +80,22 @@ func TestConvTransposeMatchesDirect(t *testing.T) {
 				b = randFloats(r, tc.mg*tc.group)
 			}
 			want := convTransposeNaive(x, w, b, tc.n, tc.c, tc.h, tc.w, tc.mg, tc.group, tc.k, tc.k, tc.s, tc.s, tc.d, tc.d, tc.pad, tc.pad, oh, ow)
-			for _, threads := range []int{1, 2} {
+			var first []float32 // the first variant's output: the others must give its bits
+			for _, v := range []struct {
+				threads int
+				constW  bool
+			}{{1, true}, {2, true}, {1, false}, {2, false}} {
+				threads := v.threads
 				m := graph.NewModel(graph.Opset{Domain: "", Version: 17})
 				gr := m.Graph
-				ins := []*graph.Value{gr.AddInput("x", graph.Float, nil), gr.AddInitializer("w", graph.Float32Tensor([]int{tc.c, tc.mg, tc.k, tc.k}, w))}
+				wt := graph.Float32Tensor([]int{tc.c, tc.mg, tc.k, tc.k}, w)
+				feeds := map[string]*graph.Tensor{"x": graph.Float32Tensor([]int{tc.n, tc.c, tc.h, tc.w}, x)}
+				wv := gr.AddInitializer("w", wt) // packed once
+				if !v.constW {
+					wv = gr.AddInput("w", graph.Float, nil) // packed by each run's GEMM
+					feeds["w"] = wt
+				}
+				ins := []*graph.Value{gr.AddInput("x", graph.Float, nil), wv}
 				if b != nil {
 					ins = append(ins, gr.AddInitializer("b", graph.Float32Tensor([]int{len(b)}, b)))
 				}
@@ -96,9 +109,9 @@ func TestConvTransposeMatchesDirect(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				name := fmt.Sprintf("%+v bias=%v threads=%d", tc, withBias, threads)
+				name := fmt.Sprintf("%+v bias=%v threads=%d constant weights=%v", tc, withBias, threads, v.constW)
 				for run := 0; run < 2; run++ { // the second run gets recycled buffers
-					outs, err := s.Run(map[string]*graph.Tensor{"x": graph.Float32Tensor([]int{tc.n, tc.c, tc.h, tc.w}, x)})
+					outs, err := s.Run(feeds)
 					if err != nil {
 						t.Fatalf("%s: %v", name, err)
 					}
@@ -110,6 +123,11 @@ func TestConvTransposeMatchesDirect(t *testing.T) {
 						if math.Abs(float64(got[i]-want[i])) > 1e-5*(1+math.Abs(float64(want[i]))) {
 							t.Fatalf("%s run %d: y[%d] = %v, want %v", name, run, i, got[i], want[i])
 						}
+					}
+					if first == nil {
+						first = slices.Clone(got)
+					} else if !sameBits(got, first) {
+						t.Fatalf("%s run %d: not the bits of the first variant", name, run)
 					}
 					s.Recycle(outs)
 				}

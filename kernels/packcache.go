@@ -174,6 +174,13 @@ func (c *PackCache) packA(m, k int, w []float32) *gemm.PackedA {
 	return get(c, formA, w, m, k, false, func() *gemm.PackedA { return gemm.PackA(m, k, 1, gemm.Matrix{Data: w, Stride: k}) })
 }
 
+// packAT is gemm.PackA of the m x k operand held transposed in w (k x m,
+// row-major: a ConvTranspose group's weights, read as W^T) through c.
+func (c *PackCache) packAT(m, k int, w []float32) *gemm.PackedA {
+	w = w[:m*k]
+	return get(c, formA, w, m, k, true, func() *gemm.PackedA { return gemm.PackA(m, k, 1, gemm.Matrix{Data: w, Stride: m, Trans: true}) })
+}
+
 // packANarrow is gemm.PackANarrow through c.
 func (c *PackCache) packANarrow(m, k int, w []float32) *gemm.PackedA {
 	w = w[:m*k]
