@@ -349,6 +349,13 @@ func newPow(*NodeInfo) (Kernel, error) {
 			}
 			od, xd := out.Float32s(), x.Float32s()
 			switch {
+			case y.Len() == 1 && e[0] == 2 && slices.Equal(os, x.Shape):
+				// x*x, Pow's bits for 2 (the exact square rounds once), in
+				// vectors: a variance written out squares this way, and the
+				// per-element call took 0.56 ms for 1x96x56x56 (ORT: 0.03).
+				parallelFor(threadsFor(ctx, len(od), minStreamWork), len(od), func(lo, hi int) {
+					vec.Mul(od[lo:hi], xd[lo:hi], xd[lo:hi])
+				})
 			case y.Len() == 1 && e[0] == 2:
 				broadcast2(ctx, xd, e, od, x.Shape, y.Shape, os, elementRun(func(a, _ float32) float32 { return a * a }))
 			case y.Len() == 1 && slices.Equal(os, x.Shape):

@@ -418,29 +418,40 @@ func sumReduce(square bool, finish func(s float64, n int) float64) fastReduce {
 			})
 			return
 		}
-		parallelFor(threadsFor(ctx, len(x), minStreamWork), outer, func(lo, hi int) {
-			acc := make([]float64, inner)
-			for o := lo; o < hi; o++ {
+		// Spans of at most sumSpan output columns, as extremeReduce's: the
+		// float64 row stays in L1, and one output row (ReduceMean over an
+		// image's channels, a LayerNorm written out channels first) is
+		// split between threads. Rows add in with vec.WidenAdd, the scalar
+		// loop's bits: 1x96x56x56 over the channels 0.14 -> 0.05 ms.
+		spans := (inner + sumSpan - 1) / sumSpan
+		parallelFor(threadsFor(ctx, len(x), minStreamWork), outer*spans, func(lo, hi int) {
+			var buf [sumSpan]float64
+			for it := lo; it < hi; it++ {
+				o, j0 := it/spans, it%spans*sumSpan
+				j1 := min(inner, j0+sumSpan)
+				acc := buf[:j1-j0]
 				clear(acc)
 				for r := 0; r < n; r++ {
-					row := x[(o*n+r)*inner : (o*n+r+1)*inner]
+					row := x[(o*n+r)*inner+j0 : (o*n+r)*inner+j1]
 					if square {
 						for i, v := range row {
 							acc[i] += float64(v) * float64(v)
 						}
 					} else {
-						for i, v := range row {
-							acc[i] += float64(v)
-						}
+						vec.WidenAdd(acc, row)
 					}
 				}
 				for i, s := range acc {
-					out[o*inner+i] = float32(finish(s, n))
+					out[o*inner+j0+i] = float32(finish(s, n))
 				}
 			}
 		})
 	}
 }
+
+// sumSpan is how many output columns a work item of sumReduce adds its
+// rows into (8 KiB of float64).
+const sumSpan = 1024
 
 // extremeSpan is how many output columns a work item of extremeReduce
 // folds its rows into (8 KiB).
