@@ -602,7 +602,7 @@ func newQGemm(ni *NodeInfo) (Kernel, error) {
 			}
 		}
 		acc := make([]int32, m*n)
-		intGemm(ctx, m, n, k, am, bm, nil, acc)
+		intGemm(ctx, m, n, k, intChunkFor(maxAbs(am), maxAbs(bm)), am, bm, nil, acc)
 		if c := qlIn(in, 6); c != nil {
 			if err := qlAddBias(acc, c, m, n); err != nil {
 				return nil, fmt.Errorf("%s: %v", op, err)

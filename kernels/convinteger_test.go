@@ -185,12 +185,22 @@ func TestConvIntegerExact(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := convInt32(xc, wc, xs[0], xs[1], m, c.w[1], g, c.group, 1)
-		for _, threads := range []int{1, 2} {
-			name := fmt.Sprintf("case %d (x %v w %v s%d p%d d%d g%d) %d threads", ci, c.x, c.w, c.stride, c.pad, c.dil, c.group, threads)
+		for _, v := range []struct {
+			threads int
+			constW  bool
+		}{{1, true}, {2, true}, {1, false}} {
+			threads := v.threads
+			name := fmt.Sprintf("case %d (x %v w %v s%d p%d d%d g%d) %d threads, constant weights %v", ci, c.x, c.w, c.stride, c.pad, c.dil, c.group, threads, v.constW)
 			md := graph.NewModel(graph.Opset{Version: 17})
 			gr := md.Graph
 			xv := gr.AddInput("x", graph.Uint8, nil)
-			nd := gr.AddNode("ConvInteger", "ci", []*graph.Value{xv, gr.AddInitializer("w", w), gr.AddInitializer("xzp", xzp), gr.AddInitializer("wzp", wzp)}, []string{"y"}, attrs...)
+			feeds := map[string]*graph.Tensor{"x": x}
+			wv := gr.AddInitializer("w", w) // centered once
+			if !v.constW {
+				wv = gr.AddInput("w", graph.Int8, nil) // centered each run
+				feeds["w"] = w
+			}
+			nd := gr.AddNode("ConvInteger", "ci", []*graph.Value{xv, wv, gr.AddInitializer("xzp", xzp), gr.AddInitializer("wzp", wzp)}, []string{"y"}, attrs...)
 			gr.AddOutput(nd.Output())
 			// QLinearConv of the same, to codes: y = sat(round(acc * s) + 128).
 			ysc, wsc := graph.Float32Tensor(nil, []float32{1}), graph.Float32Tensor([]int{m}, make([]float32, m))
@@ -205,7 +215,7 @@ func TestConvIntegerExact(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
-			res, err := s.Run(map[string]*graph.Tensor{"x": x})
+			res, err := s.Run(feeds)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}

@@ -11,29 +11,44 @@ import (
 
 // The 8-bit integer products (MatMulInteger, QLinearMatMul, and ORT's
 // DynamicQuantizeMatMul and MatMulIntegerToFloat, the ops of the models
-// ORT's quantize_dynamic writes) run on the float32 GEMM, exactly.
-// With the zero points taken off, every operand is an integer in
-// [-255, 255], so every product is an integer of at most 65025 and a float32
-// holds it exactly; so is a sum of up to intChunk of them, which stays under
-// 2^24, the float32 mantissa's reach, whatever order the GEMM adds them in
-// (and with FMA too: each partial sum is an exact integer). The K axis is
-// cut into such chunks, each one GEMM, and the chunks' results are added
-// as int32, so the result is the int32 product bit for bit, ONNX's
-// arithmetic. A scalar int32 loop ran BERT-base's 128x768x768 product in 69
-// ms, 213x ORT's time.
+// ORT's quantize_dynamic writes; ConvInteger and QLinearConv) run on the
+// float32 GEMM, exactly. With the zero points taken off, every operand is
+// an integer of magnitude at most 255, and a float32 holds every integer up
+// to 2^24 exactly. If the largest magnitudes in A and B are ma and mb, any
+// partial sum of kc products is at most kc*ma*mb, so the K axis is cut into
+// chunks of kc = 2^24 / (ma*mb) (intChunkFor): within one, every sum the
+// GEMM forms, in whatever order and with FMA, is exact, and the chunks'
+// results are added as int32. The result is the int32 product bit for bit,
+// ONNX's arithmetic. Typical codes (activations about their zero point,
+// symmetric int8 weights: 128 x 127) need one chunk up to K = 1032; the
+// worst case (255 x 255) one per 258. A scalar int32 loop ran BERT-base's
+// 128x768x768 product in 69 ms, 213x ORT's time.
 
-// intChunk is the longest stretch of K whose float32 sum is exact:
-// 256 x 65025 = 16646400 < 2^24.
-const intChunk = 256
+// intChunkFor is the longest stretch of K whose float32 sums are exact for
+// operands of largest magnitudes ma and mb (at least 258: both are at most
+// 255).
+func intChunkFor(ma, mb float32) int {
+	return int(float32(1<<24) / max(1, ma*mb))
+}
+
+// maxAbs is the largest magnitude in x.
+func maxAbs(x []float32) float32 {
+	if len(x) == 0 {
+		return 0
+	}
+	lo, hi := vec.MinMax(x)
+	return max(-lo, hi)
+}
 
 // intMatMul multiplies 8-bit operands after taking off their zero points
 // (A's per tensor or per row, B's per tensor or per column), with numpy
 // batch broadcasting. When B and its zero point are constants, B is
-// centered, converted and packed once, a pack per K chunk.
+// centered, converted and packed once, a pack per K chunk of the length
+// that is exact for any A.
 type intMatMul struct {
 	op     string
 	bConst *graph.Tensor
-	k, n   int
+	chunk  int
 	packs  []*gemm.PackedB
 }
 
@@ -59,9 +74,9 @@ func newIntMatMul(ni *NodeInfo, op string, bIn, bzpIn int) (*intMatMul, error) {
 	if err := centerInto(bf, b, bzp, func(i int) int { return i % n }); err != nil {
 		return nil, fmt.Errorf("%s: B: %v", op, err)
 	}
-	im.bConst, im.k, im.n = b, k, n
-	for k0 := 0; k0 < k; k0 += intChunk {
-		kc := min(intChunk, k-k0)
+	im.bConst, im.chunk = b, intChunkFor(255, maxAbs(bf))
+	for k0 := 0; k0 < k; k0 += im.chunk {
+		kc := min(im.chunk, k-k0)
 		im.packs = append(im.packs, gemm.PackB(kc, n, gemm.Matrix{Data: bf[k0*n:], Stride: n}))
 	}
 	return im, nil
@@ -121,12 +136,14 @@ func (im *intMatMul) run(ctx *Context, a, azp, b, bzp *graph.Tensor) (*graph.Ten
 	}
 	packed := im.packs != nil && b == im.bConst
 	var bc []float32
+	chunk := im.chunk
 	if !packed {
 		bc = ctx.Scratch(b.Len())
 		defer ctx.Release(bc)
 		if err := centerInto(bc, b, bzp, func(i int) int { return i % n }); err != nil {
 			return nil, fmt.Errorf("B: %v", err)
 		}
+		chunk = intChunkFor(maxAbs(ac), maxAbs(bc))
 	}
 	out := ctx.Empty(graph.Int32, outShape)
 	acc := graph.Elems[int32](out)
@@ -136,7 +153,7 @@ func (im *intMatMul) run(ctx *Context, a, azp, b, bzp *graph.Tensor) (*graph.Ten
 		if packed {
 			B = nil
 		}
-		intGemm(ctx, graph.Numel(batch)*m, n, k, ac, B, im.packs, acc)
+		intGemm(ctx, graph.Numel(batch)*m, n, k, chunk, ac, B, im.packs, acc)
 		return out, nil
 	}
 	a2, b2 := a.Shape, b.Shape
@@ -155,15 +172,16 @@ func (im *intMatMul) run(ctx *Context, a, azp, b, bzp *graph.Tensor) (*graph.Ten
 			bo += rest % batch[d] * bStr[d]
 			rest /= batch[d]
 		}
-		intGemm(ctx, m, n, k, ac[ao*m*k:], bc[bo*k*n:], nil, acc[i*m*n:(i+1)*m*n])
+		intGemm(ctx, m, n, k, chunk, ac[ao*m*k:], bc[bo*k*n:], nil, acc[i*m*n:(i+1)*m*n])
 	}
 	return out, nil
 }
 
 // intGemm sets c (m x n, int32) to the product of a (m x k) and b (k x n),
-// row-major float32 holding integers in [-255, 255], or of a and packs (b
-// packed a chunk of K at a time) when b is nil, exactly (see intChunk).
-func intGemm(ctx *Context, m, n, k int, a, b []float32, packs []*gemm.PackedB, c []int32) {
+// row-major float32 holding integers, or of a and packs (b packed a chunk
+// of K at a time) when b is nil, exactly: chunk is intChunkFor the
+// operands' largest magnitudes (the packs' own chunk with packs).
+func intGemm(ctx *Context, m, n, k, chunk int, a, b []float32, packs []*gemm.PackedB, c []int32) {
 	if k == 0 {
 		clear(c)
 		return
@@ -172,7 +190,7 @@ func intGemm(ctx *Context, m, n, k int, a, b []float32, packs []*gemm.PackedB, c
 	if ctx != nil {
 		threads = ctx.Threads
 	}
-	chunks := (k + intChunk - 1) / intChunk
+	chunks := (k + chunk - 1) / chunk
 	// One chunk: the GEMM writes its float sums over the int32 output,
 	// converted in place; more: a chunk at a time into part.
 	part := unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(c))), len(c))
@@ -181,8 +199,8 @@ func intGemm(ctx *Context, m, n, k int, a, b []float32, packs []*gemm.PackedB, c
 		defer ctx.Release(part)
 	}
 	for ch := range chunks {
-		k0 := ch * intChunk
-		kc := min(intChunk, k-k0)
+		k0 := ch * chunk
+		kc := min(chunk, k-k0)
 		am := gemm.Matrix{Data: a[k0:], Stride: k}
 		if b == nil {
 			gemm.MulPackedB(m, 1, am, packs[ch], 0, part, n, threads)

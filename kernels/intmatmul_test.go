@@ -86,14 +86,16 @@ func int8Tensor(signed bool, shape []int, fill func(i int) int) *graph.Tensor {
 // at 1 and 2 threads: K across the chunk boundaries (256, 257, 768), the
 // extremes (centered values of magnitude 253-255, so each chunk's float
 // sum is at its largest), zero points per tensor, per row and per column,
-// mixed signedness, batch broadcasting and 1-D operands. A chunk of 260
-// (or 512) instead of 256 fails it.
+// the largest typical codes (magnitudes 128 x 127, chunks of 1032) past
+// the chunk, mixed signedness, batch broadcasting and 1-D operands. Chunks
+// 1% longer than intChunkFor's fail it.
 func TestMatMulIntegerExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 5))
 	type tc struct {
 		as, bs           []int
 		aSigned, bSigned bool
 		extreme          bool
+		typical          bool // extreme for typical codes: uint8 about 128, int8 within 127
 		rowZP, colZP     bool
 	}
 	var cases []tc
@@ -103,6 +105,9 @@ func TestMatMulIntegerExact(t *testing.T) {
 			tc{as: []int{3, k}, bs: []int{k, 17}, aSigned: true, bSigned: true, extreme: true},
 			tc{as: []int{4, k}, bs: []int{k, 6}, bSigned: true, extreme: true, rowZP: true, colZP: true},
 		)
+	}
+	for _, k := range []int{1031, 1033, 1100, 2100} {
+		cases = append(cases, tc{as: []int{3, k}, bs: []int{k, 5}, bSigned: true, extreme: true, typical: true})
 	}
 	cases = append(cases,
 		tc{as: []int{2, 1, 3, 300}, bs: []int{3, 300, 5}, bSigned: true},
@@ -121,7 +126,12 @@ func TestMatMulIntegerExact(t *testing.T) {
 			m, n := c.as[len(c.as)-2], c.bs[len(c.bs)-1]
 			fill := func(signed bool) func(int) int {
 				return func(int) int {
-					if signed {
+					switch {
+					case c.typical && signed: // 127 less 0, now and then 126
+						return 127 - rng.IntN(8)/7
+					case c.typical: // 0 less 128, now and then 1
+						return rng.IntN(8) / 7
+					case signed:
 						return -128 + rng.IntN(3)
 					}
 					return 253 + rng.IntN(3)
@@ -130,11 +140,16 @@ func TestMatMulIntegerExact(t *testing.T) {
 			a = int8Tensor(c.aSigned, c.as, fill(c.aSigned))
 			b = int8Tensor(c.bSigned, c.bs, fill(c.bSigned))
 			az, bz := 0, 0
-			if c.aSigned {
-				az = 127
-			}
-			if c.bSigned {
-				bz = 127
+			switch {
+			case c.typical:
+				az = 128 // and bz 0: magnitudes 127-128 and 126-127, one chunk of 1032
+			default:
+				if c.aSigned {
+					az = 127
+				}
+				if c.bSigned {
+					bz = 127
+				}
 			}
 			if c.rowZP {
 				azp = int8Tensor(c.aSigned, []int{m}, func(int) int { return az })

@@ -412,12 +412,43 @@ func newMatMulInteger(ni *NodeInfo) (Kernel, error) {
 	}), nil
 }
 
+// intConvWeights are a ConvInteger's or QLinearConv's constant weights
+// less their constant zero points, in float32, made once (nil when either
+// is fed at run time): per output channel zero points took a tenth of a
+// QLinearConv's run to take off.
+type intConvWeights struct {
+	w   *graph.Tensor
+	wc  []float32
+	max float32 // the largest magnitude in wc
+}
+
+// newIntConvWeights centers node ni's constant weights (input wIn, zero
+// point wzpIn), or returns nil.
+func newIntConvWeights(ni *NodeInfo, wIn, wzpIn int) *intConvWeights {
+	w := ni.Const(wIn)
+	if w == nil || w.Rank() < 3 {
+		return nil
+	}
+	var wzp *graph.Tensor
+	if wzpIn < len(ni.Node.Inputs) && ni.Node.Input(wzpIn) != nil {
+		if wzp = ni.Const(wzpIn); wzp == nil {
+			return nil
+		}
+	}
+	per := graph.Numel(w.Shape[1:])
+	wc := make([]float32, w.Len())
+	if centerInto(wc, w, wzp, func(i int) int { return i / per }) != nil {
+		return nil // the run reports it
+	}
+	return &intConvWeights{w: w, wc: wc, max: maxAbs(wc)}
+}
+
 // intConv is ConvInteger's exact int32 convolution: x and w less their zero
 // points (x's per tensor, w's per tensor or per output channel) in float32,
 // x laid out by im2col (the padding 0, which is the zero point less
 // itself), and each group's product taken by intGemm. The result is an
 // int32 tensor from ctx's pool.
-func intConv(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Tensor) (*graph.Tensor, error) {
+func intConv(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Tensor, cw *intConvWeights) (*graph.Tensor, error) {
 	xs, err := as4D(x.Shape, p.spatial)
 	if err != nil {
 		return nil, err
@@ -439,16 +470,24 @@ func intConv(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Te
 	if err := centerInto(xc, x, xzp, func(int) int { return 0 }); err != nil {
 		return nil, fmt.Errorf("x: %v", err)
 	}
-	wc := ctx.Scratch(w.Len())
-	defer ctx.Release(wc)
-	if err := centerInto(wc, w, wzp, func(i int) int { return i / per }); err != nil {
-		return nil, fmt.Errorf("w: %v", err)
+	var wc []float32
+	var maxW float32
+	if cw != nil && cw.w == w && len(cw.wc) == w.Len() {
+		wc, maxW = cw.wc, cw.max
+	} else {
+		wc = ctx.Scratch(w.Len())
+		defer ctx.Release(wc)
+		if err := centerInto(wc, w, wzp, func(i int) int { return i / per }); err != nil {
+			return nil, fmt.Errorf("w: %v", err)
+		}
+		maxW = maxAbs(wc)
 	}
 	g := convGeom{c: c, h: h, w: wd, kh: kh, kw: kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw, pt: pt, pl: pl, oh: oh, ow: ow}
 	shape := []int{n, m, oh, ow}
 	if p.spatial == 1 {
 		shape = []int{n, m, ow}
 	}
+	chunk := intChunkFor(maxAbs(xc), maxW)
 	out := ctx.Empty(graph.Int32, shape)
 	acc := graph.Elems[int32](out)
 	mg, plane := m/p.group, oh*ow
@@ -467,7 +506,7 @@ func intConv(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Te
 				xg = col
 			}
 			o := (b*m + gi*mg) * plane
-			intGemm(ctx, mg, plane, per, wc[gi*mg*per:], xg, nil, acc[o:o+mg*plane])
+			intGemm(ctx, mg, plane, per, chunk, wc[gi*mg*per:], xg, nil, acc[o:o+mg*plane])
 		}
 	}
 	return out, nil
@@ -478,6 +517,7 @@ func newConvInteger(ni *NodeInfo) (Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
+	cw := newIntConvWeights(ni, 1, 3)
 	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 2); err != nil {
 			return nil, err
@@ -493,7 +533,7 @@ func newConvInteger(ni *NodeInfo) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		acc, err := intConv(ctx, pp, in[0], in[1], xzp, wzp)
+		acc, err := intConv(ctx, pp, in[0], in[1], xzp, wzp, cw)
 		if err != nil {
 			return nil, err
 		}
@@ -520,38 +560,31 @@ func requantize(ctx *Context, acc []int32, mult []float32, inner int, yzp *graph
 		return nil, fmt.Errorf("output type %s is not supported", dt.Short())
 	}
 	out := ctx.Empty(dt, shape)
-	var wide []int64
-	if dt != graph.Uint8 && dt != graph.Int8 {
-		wide = make([]int64, len(acc))
+	switch d := out.Data().(type) {
+	case []uint8:
+		requantRuns(d, acc, mult, inner, z, lo, hi)
+	case []int8:
+		requantRuns(d, acc, mult, inner, z, lo, hi)
+	default:
+		wide := make([]int64, len(acc))
+		requantRuns(wide, acc, mult, inner, z, lo, hi)
+		StoreInt64s(out, wide)
 	}
-	var d8 []uint8
-	var s8 []int8
-	switch dt {
-	case graph.Uint8:
-		d8 = graph.Elems[uint8](out)
-	case graph.Int8:
-		s8 = graph.Elems[int8](out)
-	}
+	return out, nil
+}
+
+// requantRuns is requantize's loop into dst of one element type: runs of
+// inner elements share a multiplier.
+func requantRuns[T uint8 | int8 | int64](dst []T, acc []int32, mult []float32, inner int, z, lo, hi float64) {
 	inner = max(1, inner)
 	for r := 0; r < len(acc); r += inner {
 		mu := mult[(r/inner)%len(mult)]
 		e := min(len(acc), r+inner)
+		d := dst[r:e]
 		for i, v := range acc[r:e] {
-			q := max(lo, min(hi, math.RoundToEven(float64(float32(v)*mu))+z))
-			switch {
-			case d8 != nil:
-				d8[r+i] = uint8(q)
-			case s8 != nil:
-				s8[r+i] = int8(q)
-			default:
-				wide[r+i] = int64(q)
-			}
+			d[i] = T(max(lo, min(hi, math.RoundToEven(float64(float32(v)*mu))+z)))
 		}
 	}
-	if wide != nil {
-		StoreInt64s(out, wide)
-	}
-	return out, nil
 }
 
 // requantScales returns the multipliers x_scale * w_scale / y_scale of an
@@ -599,6 +632,7 @@ func newQLinearConv(ni *NodeInfo) (Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
+	cw := newIntConvWeights(ni, 3, 5)
 	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 8); err != nil {
 			return nil, err
@@ -608,7 +642,7 @@ func newQLinearConv(ni *NodeInfo) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		accT, err := intConv(ctx, pp, x, w, xzp, wzp)
+		accT, err := intConv(ctx, pp, x, w, xzp, wzp, cw)
 		if err != nil {
 			return nil, err
 		}
