@@ -116,6 +116,7 @@ var catalog = map[string]func(seed uint64) *graph.Model{
 	"bert":        BERT,
 	"googlenet":   GoogLeNet,
 	"r3d":         R3D,
+	"hifigan":     HiFiGAN,
 }
 
 // Zoo lists the benchmark zoo's models (see zoo.go), in a fixed order.
