@@ -777,20 +777,57 @@ func newGather(ni *NodeInfo) (Kernel, error) {
 		out := ctx.Empty(x.DType, shape) // every element is written below
 		outer := graph.Numel(x.Shape[:ax])
 		inner := graph.Numel(x.Shape[ax+1:])
+		for j, v := range idx {
+			if v < -dim || v >= dim {
+				return nil, fmt.Errorf("index %d is out of range for axis of size %d", v, dim)
+			}
+			if v < 0 {
+				idx[j] = v + dim
+			}
+		}
+		// Rows of a few elements (a column of a detector's [boxes, 85]
+		// scores, a relative position bias table's rows) by element, where
+		// a copy call per row cost more than its copy.
+		if inner < 8 {
+			switch o := out.Data().(type) {
+			case []float32:
+				gatherSmall(o, x.Float32s(), idx, outer, dim, inner)
+				return one(out), nil
+			case []int64:
+				gatherSmall(o, x.Int64s(), idx, outer, dim, inner)
+				return one(out), nil
+			case []int32:
+				gatherSmall(o, graph.Elems[int32](x), idx, outer, dim, inner)
+				return one(out), nil
+			}
+		}
 		c := copierOf(out, x)
 		for o := 0; o < outer; o++ {
 			for j, v := range idx {
-				if v < -dim || v >= dim {
-					return nil, fmt.Errorf("index %d is out of range for axis of size %d", v, dim)
-				}
-				if v < 0 {
-					v += dim
-				}
 				c.run((o*len(idx)+j)*inner, (o*dim+v)*inner, inner)
 			}
 		}
 		return one(out), nil
 	}), a.err
+}
+
+// gatherSmall is Gather of rows of inner elements (few) along an axis of
+// dim, outer times, for indices already in range.
+func gatherSmall[T any](dst, src []T, idx []int, outer, dim, inner int) {
+	if inner == 1 {
+		for o := range outer {
+			d, s := dst[o*len(idx):(o+1)*len(idx)], src[o*dim:(o+1)*dim]
+			for j, v := range idx {
+				d[j] = s[v]
+			}
+		}
+		return
+	}
+	for o := range outer {
+		for j, v := range idx {
+			copy(dst[(o*len(idx)+j)*inner:(o*len(idx)+j+1)*inner], src[(o*dim+v)*inner:(o*dim+v+1)*inner])
+		}
+	}
 }
 
 func newGatherElements(ni *NodeInfo) (Kernel, error) {

@@ -1113,6 +1113,48 @@ var cases = []tcase{
 		b.out(b.op("Mul", vs(b.op("Cast", vs(mm), aI("to", int64(graph.Float))), scale)), graph.Float)
 		return b
 	}},
+	{"Softmax 91-wide rows (SSD class scores)", "1x8732x91", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 8732, 91)
+		b.out(b.op("Softmax", vs(x), aI("axis", -1)), graph.Float)
+		return b
+	}},
+	{"NonZero + Gather (score threshold post-processing)", "1x25200 scores", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 25200, 85)
+		score := b.op("Gather", vs(x, b.i64scalar(4)), aI("axis", 1))
+		keep := b.op("NonZero", vs(b.op("Greater", vs(score, b.scalar(1.5)))))
+		b.out(b.op("Gather", vs(x, b.op("Squeeze", vs(keep, b.i64(0)))), aI("axis", 0)), graph.Float)
+		return b
+	}},
+	{"Gather small rows (Swin relative position bias)", "169x4 table, 2401 indices", func() *mb {
+		b := newMB(13)
+		idx := graph.NewTensor(graph.Int64, []int{2401})
+		for i := range idx.Int64s() {
+			idx.Int64s()[i] = int64(b.rng.IntN(169))
+		}
+		t := b.in("table", 169, 4)
+		g := b.op("Gather", vs(t, b.ct(idx)), aI("axis", 0))
+		g = b.op("Transpose", vs(b.op("Reshape", vs(g, b.i64(49, 49, 4)))), aIs("perm", 2, 0, 1))
+		b.out(b.op("Add", vs(b.in("attn", 64, 4, 49, 49), g)), graph.Float)
+		return b
+	}},
+	{"QuickGELU x*sigmoid(1.702x) (CLIP)", "1x197x3072", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 197, 3072)
+		b.out(b.op("Mul", vs(x, b.op("Sigmoid", vs(b.op("Mul", vs(x, b.scalar(1.702))))))), graph.Float)
+		return b
+	}},
+	{"YOLOv5 box decode (Sigmoid/Mul/Pow/Add)", "1x3x80x80x85", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, 3, 80, 80, 85)
+		y := b.op("Sigmoid", vs(x))
+		parts := b.opN("Split", 3, vs(y, b.i64(2, 2, 81)), aI("axis", 4))
+		xy := b.op("Mul", vs(b.op("Add", vs(b.op("Mul", vs(parts[0], b.scalar(2))), b.w(1, 1, 1, 80, 80, 2))), b.scalar(8)))
+		wh := b.op("Mul", vs(b.op("Pow", vs(b.op("Mul", vs(parts[1], b.scalar(2))), b.scalar(2))), b.w(1, 1, 3, 1, 1, 2)))
+		b.out(b.op("Concat", vs(xy, wh, parts[2]), aI("axis", 4)), graph.Float)
+		return b
+	}},
 	{"Segformer spatial reduction Conv 8x8 s8", "1x64x128x128 -> 64x16x16", convCase([]int{1, 64, 128, 128}, 64, 8, 8, 0, 1, 1)},
 	{"Sigmoid", "1x256x56x56", unary("Sigmoid", 13, 1, 256, 56, 56)},
 	{"Tanh", "1x256x56x56", unary("Tanh", 13, 1, 256, 56, 56)},
