@@ -121,7 +121,7 @@ func castDirect(x, out *graph.Tensor) bool {
 	case []int32:
 		switch dst := out.Data().(type) {
 		case []float32:
-			convert(dst, src)
+			vec.I32ToF32(dst, src)
 		default:
 			return false
 		}

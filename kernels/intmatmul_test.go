@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/igemm"
 )
 
 // intRef is MatMulInteger by the definition, in int64: A's zero point per
@@ -90,6 +91,7 @@ func int8Tensor(signed bool, shape []int, fill func(i int) int) *graph.Tensor {
 // the chunk, mixed signedness, batch broadcasting and 1-D operands. Chunks
 // 1% longer than intChunkFor's fail it.
 func TestMatMulIntegerExact(t *testing.T) {
+	defer func(v bool) { useIgemm = v }(useIgemm)
 	rng := rand.New(rand.NewPCG(3, 5))
 	type tc struct {
 		as, bs           []int
@@ -168,45 +170,68 @@ func TestMatMulIntegerExact(t *testing.T) {
 			bzp = int8Tensor(c.bSigned, nil, func(int) int { return rng.IntN(256) })
 		}
 		want, shape := intRef(a, azp, b, bzp)
-		for _, constB := range []bool{true, false} {
-			for _, threads := range []int{1, 2} {
-				name := fmt.Sprintf("case %d %v x %v const B %v, %d threads", ci, c.as, c.bs, constB, threads)
-				md := graph.NewModel(graph.Opset{Version: 17})
-				g := md.Graph
-				av := g.AddInput("a", a.DType, nil)
-				feeds := map[string]*graph.Tensor{"a": a}
-				var bv *graph.Value
-				if constB {
-					bv = g.AddInitializer("b", b)
-				} else {
-					bv = g.AddInput("b", b.DType, nil)
-					feeds["b"] = b
-				}
-				nd := g.AddNode("MatMulInteger", "mmi", []*graph.Value{av, bv, g.AddInitializer("azp", azp), g.AddInitializer("bzp", bzp)}, []string{"y"})
-				g.AddOutput(nd.Output())
-				s, err := NewSession(md, Options{Threads: threads})
-				if err != nil {
-					t.Fatalf("%s: %v", name, err)
-				}
-				for run := range 2 { // the second from the pool's buffers
-					res, err := s.Run(feeds)
+		for _, v := range intPaths() {
+			for _, constB := range []bool{true, false} {
+				for _, threads := range []int{1, 2} {
+					useIgemm = v.igemm
+					name := fmt.Sprintf("case %d %v x %v const B %v, %d threads, %s", ci, c.as, c.bs, constB, threads, v.name)
+					md := graph.NewModel(graph.Opset{Version: 17})
+					g := md.Graph
+					av := g.AddInput("a", a.DType, nil)
+					feeds := map[string]*graph.Tensor{"a": a}
+					var bv *graph.Value
+					if constB {
+						bv = g.AddInitializer("b", b)
+					} else {
+						bv = g.AddInput("b", b.DType, nil)
+						feeds["b"] = b
+					}
+					nd := g.AddNode("MatMulInteger", "mmi", []*graph.Value{av, bv, g.AddInitializer("azp", azp), g.AddInitializer("bzp", bzp)}, []string{"y"})
+					g.AddOutput(nd.Output())
+					s, err := NewSession(md, Options{Threads: threads})
 					if err != nil {
 						t.Fatalf("%s: %v", name, err)
 					}
-					y := res["y"]
-					if y.DType != graph.Int32 || !slices.Equal(y.Shape, shape) {
-						t.Fatalf("%s: %s %v, want int32 %v", name, y.DType.Short(), y.Shape, shape)
-					}
-					if got := graph.Elems[int32](y); !slices.Equal(got, want) {
-						i := 0
-						for got[i] == want[i] {
-							i++
+					for run := range 2 { // the second from the pool's buffers
+						res, err := s.Run(feeds)
+						if err != nil {
+							t.Fatalf("%s: %v", name, err)
 						}
-						t.Fatalf("%s run %d: y[%d] = %d, want %d", name, run, i, got[i], want[i])
+						y := res["y"]
+						if y.DType != graph.Int32 || !slices.Equal(y.Shape, shape) {
+							t.Fatalf("%s: %s %v, want int32 %v", name, y.DType.Short(), y.Shape, shape)
+						}
+						if got := graph.Elems[int32](y); !slices.Equal(got, want) {
+							i := 0
+							for got[i] == want[i] {
+								i++
+							}
+							t.Fatalf("%s run %d: y[%d] = %d, want %d", name, run, i, got[i], want[i])
+						}
+						s.Recycle(res)
 					}
-					s.Recycle(res)
 				}
 			}
 		}
 	}
+}
+
+// intPaths are the ways the integer products can run here: igemm's VNNI
+// tiles when the CPU has them, and the float32 GEMM. The caller's last
+// switch is undone by the test's cleanup.
+func intPaths() []struct {
+	name  string
+	igemm bool
+} {
+	paths := []struct {
+		name  string
+		igemm bool
+	}{{"float32 GEMM", false}}
+	if igemm.Available() {
+		paths = append(paths, struct {
+			name  string
+			igemm bool
+		}{"VNNI", true})
+	}
+	return paths
 }

@@ -1155,6 +1155,8 @@ var cases = []tcase{
 		b.out(b.op("Concat", vs(xy, wh, parts[2]), aI("axis", 4)), graph.Float)
 		return b
 	}},
+	{"ConvNeXt downsample 2x2 s2 (56x56)", "1x96x56x56 -> 192", convCase([]int{1, 96, 56, 56}, 192, 2, 2, 0, 1, 1)},
+	{"PVT spatial reduction Conv 4x4 s4", "1x128x64x64 -> 128x16x16", convCase([]int{1, 128, 64, 64}, 128, 4, 4, 0, 1, 1)},
 	{"Segformer spatial reduction Conv 8x8 s8", "1x64x128x128 -> 64x16x16", convCase([]int{1, 64, 128, 128}, 64, 8, 8, 0, 1, 1)},
 	{"Sigmoid", "1x256x56x56", unary("Sigmoid", 13, 1, 256, 56, 56)},
 	{"Tanh", "1x256x56x56", unary("Tanh", 13, 1, 256, 56, 56)},

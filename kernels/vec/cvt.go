@@ -27,3 +27,16 @@ func I64ToF32(dst []float32, src []int64) {
 		dst[i] = float32(v)
 	}
 }
+
+// I32ToF32 sets dst[i] = float32(src[i]), rounded once to nearest even:
+// the int32 accumulators of an integer product (MatMulInteger -> Cast).
+func I32ToF32(dst []float32, src []int32) {
+	dst = dst[:len(src)]
+	if cvt512 && len(src) > 0 {
+		i32ToF32AVX512(&dst[0], &src[0], len(src))
+		return
+	}
+	for i, v := range src {
+		dst[i] = float32(v)
+	}
+}

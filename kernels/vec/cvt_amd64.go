@@ -14,3 +14,6 @@ func f32ToI64AVX512(dst *int64, src *float32, n int)
 
 //go:noescape
 func i64ToF32AVX512(dst *float32, src *int64, n int)
+
+//go:noescape
+func i32ToF32AVX512(dst *float32, src *int32, n int)

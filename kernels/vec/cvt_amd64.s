@@ -87,3 +87,44 @@ i2f_tail:
 i2f_done:
 	VZEROUPPER
 	RET
+
+// func i32ToF32AVX512(dst *float32, src *int32, n int)
+// Thirty-two int32s a step (two vectors) into floats, VCVTDQ2PS rounding
+// to nearest even as Go's conversion does; the last n%16 under a mask.
+TEXT ·i32ToF32AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ CX, R8
+	SHRQ $5, CX
+	JEQ  d2f_sixteen
+
+d2f_loop:
+	VCVTDQ2PS (SI), Z0
+	VCVTDQ2PS 64(SI), Z1
+	VMOVUPS   Z0, (DI)
+	VMOVUPS   Z1, 64(DI)
+	ADDQ      $128, SI
+	ADDQ      $128, DI
+	DECQ      CX
+	JNE       d2f_loop
+
+d2f_sixteen:
+	TESTQ $16, R8
+	JEQ   d2f_tail
+	VCVTDQ2PS (SI), Z0
+	VMOVUPS   Z0, (DI)
+	ADDQ      $64, SI
+	ADDQ      $64, DI
+
+d2f_tail:
+	ANDQ $15, R8
+	JEQ  d2f_done
+	TAILMASKS
+	VMOVDQU32.Z (SI), K1, Z0
+	VCVTDQ2PS   Z0, Z0
+	VMOVUPS     Z0, K1, (DI)
+
+d2f_done:
+	VZEROUPPER
+	RET

@@ -46,8 +46,22 @@ func TestCvtMatchesGo(t *testing.T) {
 				t.Fatalf("n=%d: I64ToF32(%d) = %v, want %v", n, v, gf[i], want)
 			}
 		}
+		i32 := make([]int32, n)
+		for i := range i32 {
+			i32[i] = int32(is[i]) // with the specials' low halves: 0, -1, 1<<24+1, ...
+		}
+		g32 := make([]float32, n+3)
+		for i := range g32 {
+			g32[i] = 77
+		}
+		I32ToF32(g32[:n], i32)
+		for i, v := range i32 {
+			if want := float32(v); math.Float32bits(g32[i]) != math.Float32bits(want) {
+				t.Fatalf("n=%d: I32ToF32(%d) = %v, want %v", n, v, g32[i], want)
+			}
+		}
 		for i := n; i < n+3; i++ {
-			if got[i] != 77 || gf[i] != 77 {
+			if got[i] != 77 || gf[i] != 77 || g32[i] != 77 {
 				t.Fatalf("n=%d: wrote past n at %d", n, i)
 			}
 		}

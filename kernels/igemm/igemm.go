@@ -1,0 +1,129 @@
+// Package igemm multiplies 8-bit integer matrices, unsigned A by signed B,
+// into int32, with the AVX-512 VNNI instruction VPDPBUSD (four u8 x s8
+// products summed into each int32 lane, one instruction): the arithmetic
+// ONNX Runtime's integer kernels use for MatMulInteger and its kin. The
+// products are exact; there is no rounding anywhere. Where the CPU lacks
+// VNNI, Available is false and callers keep their own path (onnxq's
+// float32 GEMM form, also exact); the portable tile here is the reference
+// the tests hold the assembly to.
+package igemm
+
+import "github.com/onnxq/onnxq/kernels/parallel"
+
+// nr is a panel's width in columns (two 16-lane int32 registers), mr the
+// rows a tile takes at once.
+const (
+	nr = 32
+	mr = 6
+)
+
+// PackedB is a k x n int8 matrix packed for the tiles: panels of nr
+// columns (the last padded with zeros), each holding K in groups of four,
+// a group's four values of one column adjacent ([k4][nr][4] bytes), as
+// VPDPBUSD reads them; K is padded with zeros to a multiple of 4.
+type PackedB struct {
+	K, N    int
+	k4      int
+	data    []int8
+	ColSums []int32 // the sum of each column of B (for zero-point corrections)
+}
+
+// PackB packs the k x n matrix held row-major in b (row stride stride).
+func PackB(k, n int, b []int8, stride int) *PackedB {
+	k4 := (k + 3) / 4
+	panels := (n + nr - 1) / nr
+	p := &PackedB{K: k, N: n, k4: k4, data: make([]int8, panels*k4*nr*4), ColSums: make([]int32, n)}
+	for pi := range panels {
+		dst := p.data[pi*k4*nr*4:]
+		for j := 0; j < nr && pi*nr+j < n; j++ {
+			col := pi*nr + j
+			var sum int32
+			for r := range k {
+				v := b[r*stride+col]
+				dst[(r/4)*nr*4+j*4+r%4] = v
+				sum += int32(v)
+			}
+			p.ColSums[col] = sum
+		}
+	}
+	return p
+}
+
+// Mul sets c[i*ldc+j] to the sum over p of a[i*lda+p] * B[p][j], plus
+// bias[j] when bias is not nil (n values), for the m rows of a (k = p.K
+// values each), using up to threads threads.
+func Mul(m int, a []uint8, lda int, p *PackedB, c []int32, ldc int, bias []int32, threads int) {
+	if m == 0 || p.N == 0 {
+		return
+	}
+	k4 := p.k4
+	blocks := (m + mr - 1) / mr
+	panels := (p.N + nr - 1) / nr
+	// The tiles read each row of A in whole groups of four, mr rows at a
+	// time: when K is not a multiple of 4, A is copied padded with zeros
+	// (which add nothing), m x k bytes against the product's m x k x n;
+	// a last block of fewer than mr rows reads a padded copy of its rows.
+	if p.K%4 != 0 {
+		buf := make([]uint8, m*k4*4)
+		for r := range m {
+			copy(buf[r*k4*4:], a[r*lda:r*lda+p.K])
+		}
+		a, lda = buf, k4*4
+	}
+	var tail []uint8
+	if m%mr != 0 {
+		tail = make([]uint8, mr*k4*4)
+		for r := range m % mr {
+			at := (m/mr*mr + r) * lda
+			copy(tail[r*k4*4:], a[at:at+p.K])
+		}
+	}
+	parallel.For(min(threads, blocks*panels), blocks*panels, func(it int) {
+		// A panel of B (32 columns, k bytes each: 24 KiB at k 768) stays
+		// in L1 while every block of rows passes it.
+		pi, bi := it/blocks, it%blocks
+		r0 := bi * mr
+		rows := min(mr, m-r0)
+		cols := min(nr, p.N-pi*nr)
+		var pb [nr]int32
+		if bias != nil {
+			copy(pb[:], bias[pi*nr:pi*nr+cols])
+		}
+		ap, ld := a[r0*lda:], lda
+		if rows < mr {
+			ap, ld = tail, k4*4
+		}
+		b := p.data[pi*k4*nr*4 : (pi+1)*k4*nr*4]
+		// A whole tile is stored in c; the edges through a tile of their own.
+		if rows == mr && cols == nr {
+			tileFn(ap, ld, b, k4, c[r0*ldc+pi*nr:], ldc, &pb)
+			return
+		}
+		var tile [mr * nr]int32
+		tileFn(ap, ld, b, k4, tile[:], nr, &pb)
+		for r := range rows {
+			copy(c[(r0+r)*ldc+pi*nr:(r0+r)*ldc+pi*nr+cols], tile[r*nr:r*nr+cols])
+		}
+	})
+}
+
+// tileGo is the portable tile: row r of out (rows ldo apart) gets, for
+// each column j of the panel b, bias[j] plus the sum over the k4 groups of
+// the four products of row r of a (rows ld apart) and column j.
+func tileGo(a []uint8, ld int, b []int8, k4 int, out []int32, ldo int, bias *[nr]int32) {
+	for r := range mr {
+		row := a[r*ld : r*ld+k4*4]
+		o := out[r*ldo : r*ldo+nr]
+		copy(o, bias[:])
+		for g := range k4 {
+			grp := b[g*nr*4 : (g+1)*nr*4]
+			for j := range nr {
+				s := o[j]
+				for q := range 4 {
+					s += int32(row[g*4+q]) * int32(grp[j*4+q])
+				}
+				o[j] = s
+			}
+		}
+	}
+}
