@@ -113,12 +113,14 @@ func convInt32(x, w []int32, n, c, m, cg int, g convGeom, groups, threads int) [
 // counts whose K passes intGemm's chunk, zero points per tensor and per
 // output channel, and the extreme codes, at 1 and 2 threads.
 func TestConvIntegerExact(t *testing.T) {
+	defer func(v bool) { useIgemm = v }(useIgemm)
 	rng := rand.New(rand.NewPCG(9, 1))
 	type tc struct {
 		x, w             []int
 		stride, pad, dil int
 		group            int
 		extreme, perChZP bool
+		flipTypes        bool // int8 x and uint8 w, the other way round
 	}
 	cases := []tc{
 		{x: []int{1, 64, 12, 12}, w: []int{32, 64, 3, 3}, stride: 1, pad: 1, dil: 1, group: 1},
@@ -130,6 +132,8 @@ func TestConvIntegerExact(t *testing.T) {
 		{x: []int{1, 24, 10, 10}, w: []int{12, 8, 3, 3}, stride: 1, pad: 2, dil: 2, group: 3},
 		{x: []int{1, 40, 9, 9}, w: []int{10, 40, 5, 5}, stride: 1, pad: 0, dil: 1, group: 1, extreme: true},
 		{x: []int{1, 48, 50}, w: []int{20, 48, 3}, stride: 2, pad: 1, dil: 1, group: 1},
+		{x: []int{1, 20, 9, 9}, w: []int{12, 20, 3, 3}, stride: 1, pad: 1, dil: 2, group: 1, flipTypes: true, perChZP: true},
+		{x: []int{1, 30, 8, 8}, w: []int{7, 30, 3, 3}, stride: 2, pad: 1, dil: 1, group: 1, flipTypes: true, extreme: true},
 	}
 	for ci, c := range cases {
 		spatial := len(c.x) - 2
@@ -138,19 +142,19 @@ func TestConvIntegerExact(t *testing.T) {
 		if c.extreme {
 			// uint8 253-255 less 0 and int8 -128 to -126 less 127: the
 			// largest products, all of one sign.
-			x = int8Tensor(false, c.x, func(int) int { return 253 + rng.IntN(3) })
-			w = int8Tensor(true, c.w, func(int) int { return -128 + rng.IntN(3) })
-			xzp = int8Tensor(false, nil, func(int) int { return 0 })
-			wzp = int8Tensor(true, nil, func(int) int { return 127 })
+			x = int8Tensor(c.flipTypes, c.x, func(int) int { return 253 + rng.IntN(3) - 128*b2i(c.flipTypes) })
+			w = int8Tensor(!c.flipTypes, c.w, func(int) int { return -128 + rng.IntN(3) + 128*b2i(c.flipTypes) })
+			xzp = int8Tensor(c.flipTypes, nil, func(int) int { return -128 * b2i(c.flipTypes) })
+			wzp = int8Tensor(!c.flipTypes, nil, func(int) int { return 127 + 128*b2i(c.flipTypes) })
 		} else {
-			x = int8Tensor(false, c.x, func(int) int { return rng.IntN(256) })
-			w = int8Tensor(true, c.w, func(int) int { return rng.IntN(256) })
-			xzp = int8Tensor(false, nil, func(int) int { return rng.IntN(256) })
-			wzp = int8Tensor(true, nil, func(int) int { return rng.IntN(256) })
+			x = int8Tensor(c.flipTypes, c.x, func(int) int { return rng.IntN(256) })
+			w = int8Tensor(!c.flipTypes, c.w, func(int) int { return rng.IntN(256) })
+			xzp = int8Tensor(c.flipTypes, nil, func(int) int { return rng.IntN(256) })
+			wzp = int8Tensor(!c.flipTypes, nil, func(int) int { return rng.IntN(256) })
 		}
 		if c.perChZP {
 			z := readInt64s(wzp)[0]
-			wzp = int8Tensor(true, []int{m}, func(i int) int { return int(z) + i%3 - 1 })
+			wzp = int8Tensor(!c.flipTypes, []int{m}, func(i int) int { return int(z) + i%3 - 1 })
 		}
 		// The reference.
 		ks := make([]int64, spatial)
@@ -185,57 +189,67 @@ func TestConvIntegerExact(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := convInt32(xc, wc, xs[0], xs[1], m, c.w[1], g, c.group, 1)
-		for _, v := range []struct {
-			threads int
-			constW  bool
-		}{{1, true}, {2, true}, {1, false}} {
-			threads := v.threads
-			name := fmt.Sprintf("case %d (x %v w %v s%d p%d d%d g%d) %d threads, constant weights %v", ci, c.x, c.w, c.stride, c.pad, c.dil, c.group, threads, v.constW)
-			md := graph.NewModel(graph.Opset{Version: 17})
-			gr := md.Graph
-			xv := gr.AddInput("x", graph.Uint8, nil)
-			feeds := map[string]*graph.Tensor{"x": x}
-			wv := gr.AddInitializer("w", w) // centered once
-			if !v.constW {
-				wv = gr.AddInput("w", graph.Int8, nil) // centered each run
-				feeds["w"] = w
-			}
-			nd := gr.AddNode("ConvInteger", "ci", []*graph.Value{xv, wv, gr.AddInitializer("xzp", xzp), gr.AddInitializer("wzp", wzp)}, []string{"y"}, attrs...)
-			gr.AddOutput(nd.Output())
-			// QLinearConv of the same, to codes: y = sat(round(acc * s) + 128).
-			ysc, wsc := graph.Float32Tensor(nil, []float32{1}), graph.Float32Tensor([]int{m}, make([]float32, m))
-			for i := range wsc.Float32s() {
-				wsc.Float32s()[i] = 1e-4 * float32(1+i%5)
-			}
-			yzp := int8Tensor(false, nil, func(int) int { return 128 })
-			q := gr.AddNode("QLinearConv", "qc", []*graph.Value{xv, gr.AddInitializer("xs", graph.Float32Tensor(nil, []float32{0.5})), gr.Value("xzp"),
-				gr.Value("w"), gr.AddInitializer("ws", wsc), gr.Value("wzp"), gr.AddInitializer("ys", ysc), gr.AddInitializer("yzp", yzp)}, []string{"q"}, attrs...)
-			gr.AddOutput(q.Output())
-			s, err := NewSession(md, Options{Threads: threads})
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			res, err := s.Run(feeds)
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			got := graph.Elems[int32](res["y"])
-			if !slices.Equal(got, want) {
-				i := 0
-				for got[i] == want[i] {
-					i++
+		for _, path := range intPaths() {
+			for _, v := range []struct {
+				threads int
+				constW  bool
+			}{{1, true}, {2, true}, {1, false}} {
+				threads := v.threads
+				useIgemm = path.igemm
+				name := fmt.Sprintf("case %d (x %v w %v s%d p%d d%d g%d) %d threads, constant weights %v, %s", ci, c.x, c.w, c.stride, c.pad, c.dil, c.group, threads, v.constW, path.name)
+				md := graph.NewModel(graph.Opset{Version: 17})
+				gr := md.Graph
+				xv := gr.AddInput("x", x.DType, nil)
+				feeds := map[string]*graph.Tensor{"x": x}
+				wv := gr.AddInitializer("w", w) // centered once
+				if !v.constW {
+					wv = gr.AddInput("w", w.DType, nil) // centered each run
+					feeds["w"] = w
 				}
-				t.Fatalf("%s: y[%d] = %d, want %d (of %d)", name, i, got[i], want[i], len(want))
-			}
-			plane := len(want) / (xs[0] * m)
-			codes := graph.Elems[uint8](res["q"])
-			for i, v := range want {
-				mu := float32(0.5) * wsc.Float32s()[(i/plane)%m] / 1
-				r := max(0, min(255, math.RoundToEven(float64(float32(v)*mu))+128))
-				if codes[i] != uint8(r) {
-					t.Fatalf("%s: QLinearConv code %d is %d, want %d", name, i, codes[i], uint8(r))
+				nd := gr.AddNode("ConvInteger", "ci", []*graph.Value{xv, wv, gr.AddInitializer("xzp", xzp), gr.AddInitializer("wzp", wzp)}, []string{"y"}, attrs...)
+				gr.AddOutput(nd.Output())
+				// QLinearConv of the same, to codes: y = sat(round(acc * s) + 128).
+				ysc, wsc := graph.Float32Tensor(nil, []float32{1}), graph.Float32Tensor([]int{m}, make([]float32, m))
+				for i := range wsc.Float32s() {
+					wsc.Float32s()[i] = 1e-4 * float32(1+i%5)
+				}
+				yzp := int8Tensor(false, nil, func(int) int { return 128 })
+				q := gr.AddNode("QLinearConv", "qc", []*graph.Value{xv, gr.AddInitializer("xs", graph.Float32Tensor(nil, []float32{0.5})), gr.Value("xzp"),
+					gr.Value("w"), gr.AddInitializer("ws", wsc), gr.Value("wzp"), gr.AddInitializer("ys", ysc), gr.AddInitializer("yzp", yzp)}, []string{"q"}, attrs...)
+				gr.AddOutput(q.Output())
+				s, err := NewSession(md, Options{Threads: threads})
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				res, err := s.Run(feeds)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				got := graph.Elems[int32](res["y"])
+				if !slices.Equal(got, want) {
+					i := 0
+					for got[i] == want[i] {
+						i++
+					}
+					t.Fatalf("%s: y[%d] = %d, want %d (of %d)", name, i, got[i], want[i], len(want))
+				}
+				plane := len(want) / (xs[0] * m)
+				codes := graph.Elems[uint8](res["q"])
+				for i, v := range want {
+					mu := float32(0.5) * wsc.Float32s()[(i/plane)%m] / 1
+					r := max(0, min(255, math.RoundToEven(float64(float32(v)*mu))+128))
+					if codes[i] != uint8(r) {
+						t.Fatalf("%s: QLinearConv code %d is %d, want %d", name, i, codes[i], uint8(r))
+					}
 				}
 			}
 		}
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

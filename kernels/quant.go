@@ -419,12 +419,13 @@ func newMatMulInteger(ni *NodeInfo) (Kernel, error) {
 type intConvWeights struct {
 	w   *graph.Tensor
 	wc  []float32
-	max float32 // the largest magnitude in wc
+	max float32        // the largest magnitude in wc
+	b8  *convB8Weights // for igemm, when it runs the convolution
 }
 
 // newIntConvWeights centers node ni's constant weights (input wIn, zero
 // point wzpIn), or returns nil.
-func newIntConvWeights(ni *NodeInfo, wIn, wzpIn int) *intConvWeights {
+func newIntConvWeights(ni *NodeInfo, wIn, wzpIn, group int) *intConvWeights {
 	w := ni.Const(wIn)
 	if w == nil || w.Rank() < 3 {
 		return nil
@@ -434,6 +435,20 @@ func newIntConvWeights(ni *NodeInfo, wIn, wzpIn int) *intConvWeights {
 		if wzp = ni.Const(wzpIn); wzp == nil {
 			return nil
 		}
+	}
+	if useIgemm && group == 1 {
+		kh, kw := 1, w.Shape[w.Rank()-1]
+		if w.Rank() == 4 {
+			kh = w.Shape[2]
+		}
+		if w.Rank() > 4 {
+			return nil
+		}
+		b8, err := packConvB8(w, wzp, w.Shape[0], w.Shape[1], kh, kw)
+		if err != nil {
+			return nil // the run reports it
+		}
+		return &intConvWeights{w: w, b8: b8}
 	}
 	per := graph.Numel(w.Shape[1:])
 	wc := make([]float32, w.Len())
@@ -465,6 +480,18 @@ func intConv(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Te
 	oh, pt, _ := convOut(h, kh, p.sh, p.dh, p.padT, p.padB, p.autoPad)
 	ow, pl, _ := convOut(wd, kw, p.sw, p.dw, p.padL, p.padR, p.autoPad)
 	per := cg * kh * kw
+	g := convGeom{c: c, h: h, w: wd, kh: kh, kw: kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw, pt: pt, pl: pl, oh: oh, ow: ow}
+	shape := []int{n, m, oh, ow}
+	if p.spatial == 1 {
+		shape = []int{n, m, ow}
+	}
+	if useIgemm && p.group == 1 {
+		var b8 *convB8Weights
+		if cw != nil {
+			b8 = cw.b8
+		}
+		return intConvB8(ctx, g, n, m, x, w, xzp, wzp, b8, shape)
+	}
 	xc := ctx.Scratch(x.Len())
 	defer ctx.Release(xc)
 	if err := centerInto(xc, x, xzp, func(int) int { return 0 }); err != nil {
@@ -472,7 +499,7 @@ func intConv(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Te
 	}
 	var wc []float32
 	var maxW float32
-	if cw != nil && cw.w == w && len(cw.wc) == w.Len() {
+	if cw != nil && cw.w == w && cw.wc != nil {
 		wc, maxW = cw.wc, cw.max
 	} else {
 		wc = ctx.Scratch(w.Len())
@@ -481,11 +508,6 @@ func intConv(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Te
 			return nil, fmt.Errorf("w: %v", err)
 		}
 		maxW = maxAbs(wc)
-	}
-	g := convGeom{c: c, h: h, w: wd, kh: kh, kw: kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw, pt: pt, pl: pl, oh: oh, ow: ow}
-	shape := []int{n, m, oh, ow}
-	if p.spatial == 1 {
-		shape = []int{n, m, ow}
 	}
 	chunk := intChunkFor(maxAbs(xc), maxW)
 	out := ctx.Empty(graph.Int32, shape)
@@ -517,7 +539,7 @@ func newConvInteger(ni *NodeInfo) (Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	cw := newIntConvWeights(ni, 1, 3)
+	cw := newIntConvWeights(ni, 1, 3, p.group)
 	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 2); err != nil {
 			return nil, err
@@ -562,15 +584,51 @@ func requantize(ctx *Context, acc []int32, mult []float32, inner int, yzp *graph
 	out := ctx.Empty(dt, shape)
 	switch d := out.Data().(type) {
 	case []uint8:
-		requantRuns(d, acc, mult, inner, z, lo, hi)
+		requant8(ctx, d, acc, mult, inner, z, lo, hi)
 	case []int8:
-		requantRuns(d, acc, mult, inner, z, lo, hi)
+		requant8(ctx, d, acc, mult, inner, z, lo, hi)
 	default:
 		wide := make([]int64, len(acc))
 		requantRuns(wide, acc, mult, inner, z, lo, hi)
 		StoreInt64s(out, wide)
 	}
 	return out, nil
+}
+
+// requant8 is requantize into 8-bit codes in vector passes, the same
+// arithmetic: the accumulators to float32 (vec.I32ToF32, rounding as Go's
+// conversion), times the multiplier in float32 (vec.MulScalar for runs
+// sharing one, vec.Mul against a row of them), then vec.Quantize8 with
+// scale 1 (a division by 1 is exact), which rounds half to even, adds the
+// zero point and saturates. A NaN multiplier gives 0.
+func requant8[T uint8 | int8](ctx *Context, dst []T, acc []int32, mult []float32, inner int, z, lo, hi float64) {
+	inner = max(1, inner)
+	buf := ctx.Scratch(min(len(acc), 1<<12))
+	defer ctx.Release(buf)
+	for r := 0; r < len(acc); {
+		// A piece within one run of inner (one multiplier) or, with inner
+		// 1, within one row of multipliers.
+		e := min(len(acc), r+len(buf))
+		switch {
+		case inner > 1:
+			e = min(e, (r/inner+1)*inner)
+		case len(mult) > 1:
+			e = min(e, (r/len(mult)+1)*len(mult))
+		}
+		f := buf[:e-r]
+		vec.I32ToF32(f, acc[r:e])
+		switch {
+		case inner > 1:
+			vec.MulScalar(f, f, mult[(r/inner)%len(mult)])
+		case len(mult) == 1:
+			vec.MulScalar(f, f, mult[0])
+		default:
+			at := r % len(mult)
+			vec.Mul(f, f, mult[at:at+len(f)])
+		}
+		vec.Quantize8(dst[r:e], f, 1, float32(z), float32(lo), float32(hi))
+		r = e
+	}
 }
 
 // requantRuns is requantize's loop into dst of one element type: runs of
@@ -632,7 +690,7 @@ func newQLinearConv(ni *NodeInfo) (Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	cw := newIntConvWeights(ni, 3, 5)
+	cw := newIntConvWeights(ni, 3, 5, p.group)
 	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 8); err != nil {
 			return nil, err

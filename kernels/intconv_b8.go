@@ -1,0 +1,188 @@
+package kernels
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/igemm"
+)
+
+// ConvInteger and QLinearConv on igemm (the CPU's VNNI), for one group:
+// the convolution transposed, out^T[pixel][oc] = sum over k of
+// rows[pixel][k] x W^T[k][oc], with the input's codes as the unsigned rows
+// igemm broadcasts and the weights as its packed signed B. Each pixel's
+// row is its kh x kw window of the input laid out channels last, so a tap
+// is C contiguous bytes (one copy); the padding holds the input's zero
+// point, which the zero-point expansion (intMatMul.runB8) takes off as it
+// does every other code. The result is transposed back to channels first.
+
+// convB8Weights are constant weights packed for igemm: W^T with K in (ki,
+// kj, c) order, and the zero points as igemm's signed codes see them.
+type convB8Weights struct {
+	w  *graph.Tensor
+	p  *igemm.PackedB
+	zb []int32
+}
+
+// packConvB8 packs weights w [m, c, kh, kw] (8-bit) and their zero points.
+func packConvB8(w, wzp *graph.Tensor, m, c, kh, kw int) (*convB8Weights, error) {
+	if w.DType != graph.Int8 && w.DType != graph.Uint8 {
+		return nil, fmt.Errorf("%s is not int8 or uint8", w.DType.Short())
+	}
+	k := kh * kw * c
+	bt := make([]int8, k*m)
+	flip := int8(0)
+	if w.DType == graph.Uint8 {
+		flip = -128 // uint8 codes less 128, as int8: the bits with the top one flipped
+	}
+	wb := rawBytes(w)
+	raw := unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(wb))), len(wb))
+	for oc := range m {
+		for ci := range c {
+			for t := range kh * kw {
+				bt[(t*c+ci)*m+oc] = raw[(oc*c+ci)*kh*kw+t] ^ flip
+			}
+		}
+	}
+	zb := []int32{0}
+	if wzp != nil && wzp.Len() > 0 {
+		if wzp.DType != w.DType {
+			return nil, fmt.Errorf("zero point type %s differs from %s", wzp.DType.Short(), w.DType.Short())
+		}
+		zs := readInt64s(wzp)
+		if len(zs) > 1 && len(zs) < m {
+			return nil, fmt.Errorf("zero point has %d values, need more", len(zs))
+		}
+		zb = make([]int32, len(zs))
+		for j, z := range zs {
+			zb[j] = int32(z)
+		}
+	}
+	if flip != 0 {
+		for j := range zb {
+			zb[j] -= 128
+		}
+	}
+	return &convB8Weights{w: w, p: igemm.PackB(k, m, bt, m), zb: zb}, nil
+}
+
+// rawBytes views an int8 or uint8 tensor's codes as bytes.
+func rawBytes(t *graph.Tensor) []uint8 {
+	if d, ok := t.Data().([]uint8); ok {
+		return d
+	}
+	d := t.Data().([]int8)
+	return unsafe.Slice((*uint8)(unsafe.Pointer(unsafe.SliceData(d))), len(d))
+}
+
+// intConvB8 is intConv for one group on igemm; cw holds the weights packed
+// when they are constants (else nil: packed here).
+func intConvB8(ctx *Context, g convGeom, n, m int, x, w, xzp, wzp *graph.Tensor, cw *convB8Weights, shape []int) (*graph.Tensor, error) {
+	c, kh, kw := g.c, g.kh, g.kw
+	if cw == nil || cw.w != w {
+		var err error
+		if cw, err = packConvB8(w, wzp, m, c, kh, kw); err != nil {
+			return nil, fmt.Errorf("w: %v", err)
+		}
+	}
+	if x.DType != graph.Int8 && x.DType != graph.Uint8 {
+		return nil, fmt.Errorf("x: %s is not int8 or uint8", x.DType.Short())
+	}
+	za := int32(0)
+	if xzp != nil && xzp.Len() > 0 {
+		if xzp.DType != x.DType {
+			return nil, fmt.Errorf("x: zero point type %s differs from %s", xzp.DType.Short(), x.DType.Short())
+		}
+		za = int32(readInt64s(xzp)[0])
+	}
+	flip := uint8(0)
+	if x.DType == graph.Int8 {
+		flip, za = 0x80, za+128 // int8 codes plus 128, as uint8
+	}
+	// The input channels last, padded with the zero point's code on every
+	// side a window reaches.
+	hp := max(g.h+g.pt, (g.oh-1)*g.sh+(kh-1)*g.dh+1)
+	wp := max(g.w+g.pl, (g.ow-1)*g.sw+(kw-1)*g.dw+1)
+	k, pix := kh*kw*c, g.oh*g.ow
+	padded := ctx.Empty(graph.Uint8, []int{hp * wp * c})
+	defer recycleTemp(ctx, padded)
+	rowsT := ctx.Empty(graph.Uint8, []int{pix * k})
+	defer recycleTemp(ctx, rowsT)
+	accT := ctx.Scratch(pix * m) // out^T, int32 in float32's room (moved, never computed on)
+	defer ctx.Release(accT)
+	xp, rows := graph.Elems[uint8](padded), graph.Elems[uint8](rowsT)
+	acc := unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(accT))), len(accT))
+	xb := rawBytes(x)
+	out := ctx.Empty(graph.Int32, shape)
+	od := graph.Elems[int32](out)
+	// The zero-point expansion: column oc adds za t[oc] (t = k zb - the
+	// column's sum) in the tiles; a nonzero zb also takes zb[oc] times
+	// each row's sum.
+	zb := cw.zb
+	t := make([]int32, m)
+	bias := make([]int32, m)
+	zbAll0 := true
+	for j := range t {
+		z := zb[min(j, len(zb)-1)]
+		t[j] = int32(k)*z - cw.p.ColSums[j]
+		bias[j] = za * t[j]
+		zbAll0 = zbAll0 && z == 0
+	}
+	threads := 1
+	if ctx != nil {
+		threads = ctx.Threads
+	}
+	for b := range n {
+		for i := range xp {
+			xp[i] = uint8(za) // the zero point's code, as the flipped codes see it
+		}
+		// Pixel by pixel, each pixel's channels written in a row: the
+		// channels' reads share their cache lines with the next pixels'.
+		src, hw := xb[b*c*g.h*g.w:(b+1)*c*g.h*g.w], g.h*g.w
+		for y := range g.h {
+			row := xp[((y+g.pt)*wp+g.pl)*c : ((y+g.pt)*wp+g.pl+g.w)*c]
+			for xx := range g.w {
+				px, at := row[xx*c:(xx+1)*c], y*g.w+xx
+				for ci := range px {
+					px[ci] = src[ci*hw+at] ^ flip
+				}
+			}
+		}
+		parallelFor(threadsFor(ctx, pix*k, 1<<16), g.oh, func(lo, hi int) {
+			for oy := lo; oy < hi; oy++ {
+				for ox := range g.ow {
+					dst := rows[(oy*g.ow+ox)*k:]
+					for ki := range kh {
+						at := ((oy*g.sh+ki*g.dh)*wp + ox*g.sw) * c
+						if g.dw == 1 { // the row's kw taps are adjacent: one copy
+							copy(dst[ki*kw*c:(ki+1)*kw*c], xp[at:])
+							continue
+						}
+						for kj := range kw {
+							copy(dst[(ki*kw+kj)*c:(ki*kw+kj+1)*c], xp[at+kj*g.dw*c:])
+						}
+					}
+				}
+			}
+		})
+		igemm.Mul(pix, rows, k, cw.p, acc, m, bias, threads)
+		if !zbAll0 {
+			for i := range pix {
+				var sa int32
+				for _, v := range rows[i*k : (i+1)*k] {
+					sa += int32(v)
+				}
+				r := acc[i*m : (i+1)*m]
+				for j := range r {
+					r[j] -= zb[min(j, len(zb)-1)] * sa
+				}
+			}
+		}
+		// Back to channels first: a transpose of 4-byte values (bits moved,
+		// not computed on).
+		o := od[b*m*pix : (b+1)*m*pix]
+		transposeBlocked(unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(o))), len(o)), accT[:pix*m], pix, m, 0, m)
+	}
+	return out, nil
+}
