@@ -856,30 +856,9 @@ var cases = []tcase{
 		b.out(b.op("DequantizeLinear", vs(b.op("QuantizeLinear", vs(y, b.scalar(0.05), z)), b.scalar(0.05), z)), graph.Float)
 		return b
 	}},
-	{"QLinearConv 3x3 64->64 (QOperator, 56x56)", "1x64x56x56 uint8, int8 weights per channel", func() *mb {
-		b := newMB(13)
-		x := b.in("x", 1, 64, 56, 56)
-		zp := graph.NewTensor(graph.Uint8, []int{})
-		zp.Data().([]uint8)[0] = 128
-		z := b.ct(zp)
-		xq := b.op("QuantizeLinear", vs(x, b.scalar(0.02), z))
-		wq := graph.NewTensor(graph.Int8, []int{64, 64, 3, 3})
-		for i, d := 0, wq.Data().([]int8); i < len(d); i++ {
-			d[i] = int8(b.rng.IntN(255) - 127)
-		}
-		ws := make([]float32, 64)
-		for i := range ws {
-			ws[i] = 0.001 + 0.001*float32(b.rng.Float64())
-		}
-		bias := graph.NewTensor(graph.Int32, []int{64})
-		for i, d := 0, graph.Elems[int32](bias); i < len(d); i++ {
-			d[i] = int32(b.rng.IntN(2001) - 1000)
-		}
-		y := b.op("QLinearConv", vs(xq, b.scalar(0.02), z, b.ct(wq), b.fc([]int{64}, ws), b.ct(graph.NewTensor(graph.Int8, []int{64})),
-			b.scalar(0.05), z, b.ct(bias)), aIs("pads", 1, 1, 1, 1))
-		b.out(b.op("DequantizeLinear", vs(y, b.scalar(0.05), z)), graph.Float)
-		return b
-	}},
+	{"QLinearConv 3x3 64->64 (QOperator, 56x56)", "1x64x56x56 uint8, int8 weights per channel", qlinearConv(64, 64, 1, 3, 1, 56)},
+	{"QLinearConv depthwise 3x3 (QOperator, 56x56)", "1x144x56x56 uint8", qlinearConv(144, 144, 144, 3, 1, 56)},
+	{"QLinearConv 1x1 24->144 (QOperator, 56x56)", "1x24x56x56 uint8", qlinearConv(24, 144, 1, 1, 1, 56)},
 	{"GridSample bilinear (flow warp)", "1x64x64x64, grid 1x64x64x2", func() *mb {
 		b := newMB(16)
 		x := b.in("x", 1, 64, 64, 64)
@@ -1195,6 +1174,37 @@ var cases = []tcase{
 		b.out(b.op("Div", vs(x, b.op("Add", vs(b.op("Abs", vs(y)), b.scalar(1))))), graph.Float)
 		return b
 	}},
+}
+
+// qlinearConv is a QOperator convolution (ORT's static QOperator format,
+// TFLite int8 models converted to ONNX): uint8 input quantized from
+// floats, int8 weights per output channel, an int32 bias, uint8 output.
+func qlinearConv(c, m, group, k, stride, hw int) func() *mb {
+	return func() *mb {
+		b := newMB(13)
+		x := b.in("x", 1, c, hw, hw)
+		zp := graph.NewTensor(graph.Uint8, []int{})
+		zp.Data().([]uint8)[0] = 128
+		z := b.ct(zp)
+		xq := b.op("QuantizeLinear", vs(x, b.scalar(0.02), z))
+		wq := graph.NewTensor(graph.Int8, []int{m, c / group, k, k})
+		for i, d := 0, wq.Data().([]int8); i < len(d); i++ {
+			d[i] = int8(b.rng.IntN(255) - 127)
+		}
+		ws := make([]float32, m)
+		for i := range ws {
+			ws[i] = 0.001 + 0.001*float32(b.rng.Float64())
+		}
+		bias := graph.NewTensor(graph.Int32, []int{m})
+		for i, d := 0, graph.Elems[int32](bias); i < len(d); i++ {
+			d[i] = int32(b.rng.IntN(2001) - 1000)
+		}
+		p := int64(k / 2)
+		y := b.op("QLinearConv", vs(xq, b.scalar(0.02), z, b.ct(wq), b.fc([]int{m}, ws), b.ct(graph.NewTensor(graph.Int8, []int{m})),
+			b.scalar(0.05), z, b.ct(bias)), aIs("pads", p, p, p, p), aIs("strides", int64(stride), int64(stride)), aI("group", int64(group)))
+		b.out(b.op("DequantizeLinear", vs(y, b.scalar(0.05), z)), graph.Float)
+		return b
+	}
 }
 
 func toAttrs(a []any) []*onnxAttr {
