@@ -27,15 +27,16 @@ type convB8Weights struct {
 
 // packConvB8 packs weights w [m, c, kh, kw] (8-bit) and their zero points.
 func packConvB8(w, wzp *graph.Tensor, m, c, kh, kw int) (*convB8Weights, error) {
-	if w.DType != graph.Int8 && w.DType != graph.Uint8 {
-		return nil, fmt.Errorf("%s is not int8 or uint8", w.DType.Short())
+	shift, flip := int32(0), int8(0)
+	if w.DType == graph.Uint8 {
+		shift, flip = -128, -128 // uint8 codes less 128, as int8: the top bit flipped
+	}
+	zb, err := codeZeroPoints(w, wzp, m, shift)
+	if err != nil {
+		return nil, err
 	}
 	k := kh * kw * c
 	bt := make([]int8, k*m)
-	flip := int8(0)
-	if w.DType == graph.Uint8 {
-		flip = -128 // uint8 codes less 128, as int8: the bits with the top one flipped
-	}
 	wb := rawBytes(w)
 	raw := unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(wb))), len(wb))
 	for oc := range m {
@@ -43,25 +44,6 @@ func packConvB8(w, wzp *graph.Tensor, m, c, kh, kw int) (*convB8Weights, error) 
 			for t := range kh * kw {
 				bt[(t*c+ci)*m+oc] = raw[(oc*c+ci)*kh*kw+t] ^ flip
 			}
-		}
-	}
-	zb := []int32{0}
-	if wzp != nil && wzp.Len() > 0 {
-		if wzp.DType != w.DType {
-			return nil, fmt.Errorf("zero point type %s differs from %s", wzp.DType.Short(), w.DType.Short())
-		}
-		zs := readInt64s(wzp)
-		if len(zs) > 1 && len(zs) < m {
-			return nil, fmt.Errorf("zero point has %d values, need more", len(zs))
-		}
-		zb = make([]int32, len(zs))
-		for j, z := range zs {
-			zb[j] = int32(z)
-		}
-	}
-	if flip != 0 {
-		for j := range zb {
-			zb[j] -= 128
 		}
 	}
 	return &convB8Weights{w: w, p: igemm.PackB(k, m, bt, m), zb: zb}, nil
@@ -86,20 +68,15 @@ func intConvB8(ctx *Context, g convGeom, n, m int, x, w, xzp, wzp *graph.Tensor,
 			return nil, fmt.Errorf("w: %v", err)
 		}
 	}
-	if x.DType != graph.Int8 && x.DType != graph.Uint8 {
-		return nil, fmt.Errorf("x: %s is not int8 or uint8", x.DType.Short())
-	}
-	za := int32(0)
-	if xzp != nil && xzp.Len() > 0 {
-		if xzp.DType != x.DType {
-			return nil, fmt.Errorf("x: zero point type %s differs from %s", xzp.DType.Short(), x.DType.Short())
-		}
-		za = int32(readInt64s(xzp)[0])
-	}
-	flip := uint8(0)
+	flip, shift := uint8(0), int32(0)
 	if x.DType == graph.Int8 {
-		flip, za = 0x80, za+128 // int8 codes plus 128, as uint8
+		flip, shift = 0x80, 128 // int8 codes plus 128, as uint8
 	}
+	zs, err := codeZeroPoints(x, xzp, 1, shift)
+	if err != nil {
+		return nil, fmt.Errorf("x: %v", err)
+	}
+	za := zs[0]
 	// The input channels last, padded with the zero point's code on every
 	// side a window reaches.
 	hp := max(g.h+g.pt, (g.oh-1)*g.sh+(kh-1)*g.dh+1)

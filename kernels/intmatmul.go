@@ -176,22 +176,9 @@ func (im *intMatMul) run(ctx *Context, a, azp, b, bzp *graph.Tensor) (*graph.Ten
 		intGemm(ctx, graph.Numel(batch)*m, n, k, chunk, ac, B, im.packs, acc)
 		return out, nil
 	}
-	a2, b2 := a.Shape, b.Shape
-	if len(a2) == 1 {
-		a2 = []int{1, a2[0]}
-	}
-	if len(b2) == 1 {
-		b2 = []int{b2[0], 1}
-	}
-	aStr := bcastStrides(a2[:len(a2)-2], batch)
-	bStr := bcastStrides(b2[:len(b2)-2], batch)
+	aStr, bStr := batchStrides(a.Shape, b.Shape, batch)
 	for i := range graph.Numel(batch) {
-		ao, bo := 0, 0
-		for d, rest := len(batch)-1, i; d >= 0; d-- {
-			ao += rest % batch[d] * aStr[d]
-			bo += rest % batch[d] * bStr[d]
-			rest /= batch[d]
-		}
+		ao, bo := batchOffsets(i, batch, aStr, bStr)
 		intGemm(ctx, m, n, k, chunk, ac[ao*m*k:], bc[bo*k*n:], nil, acc[i*m*n:(i+1)*m*n])
 	}
 	return out, nil
@@ -243,23 +230,14 @@ func intGemm(ctx *Context, m, n, k, chunk int, a, b []float32, packs []*gemm.Pac
 // 128 (their zero points too), which keeps every difference b - zb. It
 // returns the zero points (one, or one per column; 0 without).
 func packB8(b, bzp *graph.Tensor) (*igemm.PackedB, []int32, error) {
-	if b.DType != graph.Int8 && b.DType != graph.Uint8 {
-		return nil, nil, fmt.Errorf("%s is not int8 or uint8", b.DType.Short())
-	}
-	if bzp != nil && bzp.DType != b.DType {
-		return nil, nil, fmt.Errorf("zero point type %s differs from %s", bzp.DType.Short(), b.DType.Short())
-	}
 	k, n := b.Shape[0], b.Shape[1]
-	zb := []int32{0}
-	if bzp != nil && bzp.Len() > 0 {
-		zs := readInt64s(bzp)
-		if len(zs) > 1 && len(zs) < n {
-			return nil, nil, fmt.Errorf("zero point has %d values, need more", len(zs))
-		}
-		zb = make([]int32, len(zs))
-		for j, z := range zs {
-			zb[j] = int32(z)
-		}
+	shift := int32(0)
+	if b.DType == graph.Uint8 {
+		shift = -128
+	}
+	zb, err := codeZeroPoints(b, bzp, n, shift)
+	if err != nil {
+		return nil, nil, err
 	}
 	codes, ok := b.Data().([]int8)
 	if !ok {
@@ -268,11 +246,35 @@ func packB8(b, bzp *graph.Tensor) (*igemm.PackedB, []int32, error) {
 		for i, v := range u {
 			codes[i] = int8(v ^ 0x80) // v - 128
 		}
-		for j := range zb {
-			zb[j] -= 128
-		}
 	}
 	return igemm.PackB(k, n, codes, n), zb, nil
+}
+
+// codeZeroPoints checks an 8-bit operand t and its zero point zp (none,
+// one, or one per index of n) and returns the zero points as int32 plus
+// shift, the shift of t's codes to the signedness igemm takes.
+func codeZeroPoints(t, zp *graph.Tensor, n int, shift int32) ([]int32, error) {
+	if t.DType != graph.Int8 && t.DType != graph.Uint8 {
+		return nil, fmt.Errorf("%s is not int8 or uint8", t.DType.Short())
+	}
+	if zp != nil && zp.DType != t.DType {
+		return nil, fmt.Errorf("zero point type %s differs from %s", zp.DType.Short(), t.DType.Short())
+	}
+	z := []int32{0}
+	if zp != nil && zp.Len() > 0 {
+		zs := readInt64s(zp)
+		if len(zs) > 1 && len(zs) < n {
+			return nil, fmt.Errorf("zero point has %d values, need more", len(zs))
+		}
+		z = make([]int32, len(zs))
+		for i, v := range zs {
+			z[i] = int32(v)
+		}
+	}
+	for i := range z {
+		z[i] += shift
+	}
+	return z, nil
 }
 
 // runB8 is run on igemm: the raw products of the unsigned codes of A (int8
@@ -291,22 +293,13 @@ func (im *intMatMul) runB8(ctx *Context, a, azp, b, bzp *graph.Tensor, rows, m, 
 			return nil, fmt.Errorf("B: %v", err)
 		}
 	}
-	if a.DType != graph.Int8 && a.DType != graph.Uint8 {
-		return nil, fmt.Errorf("A: %s is not int8 or uint8", a.DType.Short())
+	shift := int32(0)
+	if a.DType == graph.Int8 {
+		shift = 128
 	}
-	if azp != nil && azp.DType != a.DType {
-		return nil, fmt.Errorf("A: zero point type %s differs from %s", azp.DType.Short(), a.DType.Short())
-	}
-	za := []int32{0}
-	if azp != nil && azp.Len() > 0 {
-		zs := readInt64s(azp)
-		if len(zs) > 1 && len(zs) < m {
-			return nil, fmt.Errorf("A: zero point has %d values, need more", len(zs))
-		}
-		za = make([]int32, len(zs))
-		for i, z := range zs {
-			za[i] = int32(z)
-		}
+	za, err := codeZeroPoints(a, azp, m, shift)
+	if err != nil {
+		return nil, fmt.Errorf("A: %v", err)
 	}
 	codes, ok := a.Data().([]uint8)
 	if !ok {
@@ -316,10 +309,6 @@ func (im *intMatMul) runB8(ctx *Context, a, azp, b, bzp *graph.Tensor, rows, m, 
 		codes = graph.Elems[uint8](buf)
 		for i, v := range s {
 			codes[i] = uint8(v) ^ 0x80 // v + 128
-		}
-		za = append([]int32(nil), za...)
-		for i := range za {
-			za[i] += 128
 		}
 	}
 	out := ctx.Empty(graph.Int32, outShape)

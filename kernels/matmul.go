@@ -75,26 +75,13 @@ func (mk *matmulKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, 
 		gemm.MulPackedB(rows, 1, gemm.Matrix{Data: ad, Stride: k}, mk.bPacked, 0, od, n, ctx.Threads)
 		return one(out), nil
 	}
-	as, bs := a.Shape, b.Shape
-	if len(as) == 1 {
-		as = []int{1, as[0]}
-	}
-	if len(bs) == 1 {
-		bs = []int{bs[0], 1}
-	}
 	// Batch offsets through the broadcast of the leading dimensions.
-	aStr := bcastStrides(as[:len(as)-2], batch)
-	bStr := bcastStrides(bs[:len(bs)-2], batch)
+	aStr, bStr := batchStrides(a.Shape, b.Shape, batch)
 	nb := graph.Numel(batch)
 	// mul computes batch entry i, with its operands found through the
 	// broadcast of the leading dimensions.
 	mul := func(i, threads int) {
-		ao, bo := 0, 0
-		for d, rest := len(batch)-1, i; d >= 0; d-- {
-			ao += rest % batch[d] * aStr[d]
-			bo += rest % batch[d] * bStr[d]
-			rest /= batch[d]
-		}
+		ao, bo := batchOffsets(i, batch, aStr, bStr)
 		gemm.Sgemm(m, n, k, 1, gemm.Matrix{Data: ad[ao*m*k:], Stride: k}, gemm.Matrix{Data: bd[bo*k*n:], Stride: n}, 0, od[i*m*n:], n, threads)
 	}
 	// Many small products (attention heads): one thread per product, rather
@@ -107,6 +94,29 @@ func (mk *matmulKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, 
 		mul(i, ctx.Threads)
 	}
 	return one(out), nil
+}
+
+// batchStrides returns the strides (in matrices) of MatMul operands of
+// shapes as and bs along the broadcast batch axes (1-D operands promoted).
+func batchStrides(as, bs, batch []int) (aStr, bStr []int) {
+	if len(as) == 1 {
+		as = []int{1, as[0]}
+	}
+	if len(bs) == 1 {
+		bs = []int{bs[0], 1}
+	}
+	return bcastStrides(as[:len(as)-2], batch), bcastStrides(bs[:len(bs)-2], batch)
+}
+
+// batchOffsets returns the offsets (in matrices) of batch entry i's
+// operands, through the broadcast strides aStr and bStr of the batch axes.
+func batchOffsets(i int, batch, aStr, bStr []int) (ao, bo int) {
+	for d, rest := len(batch)-1, i; d >= 0; d-- {
+		ao += rest % batch[d] * aStr[d]
+		bo += rest % batch[d] * bStr[d]
+		rest /= batch[d]
+	}
+	return ao, bo
 }
 
 // minBatchMACs is the least work per thread worth spreading the products of

@@ -254,6 +254,16 @@ func pool(op string, shape []int, k, s, p int, extra ...any) func() *mb {
 	}
 }
 
+// softmax is Softmax over the last axis of an input of shape.
+func softmax(shape ...int) func() *mb {
+	return func() *mb {
+		b := newMB(13)
+		x := b.in("x", shape...)
+		b.out(b.op("Softmax", vs(x), aI("axis", -1)), graph.Float)
+		return b
+	}
+}
+
 func topk(n, k int) func() *mb {
 	return func() *mb {
 		b := newMB(17)
@@ -557,12 +567,7 @@ var cases = []tcase{
 	}},
 
 	// ---------- transformer ----------
-	{"Softmax last axis", "1x12x197x197", func() *mb {
-		b := newMB(13)
-		x := b.in("x", 1, 12, 197, 197)
-		b.out(b.op("Softmax", vs(x), aI("axis", -1)), graph.Float)
-		return b
-	}},
+	{"Softmax last axis", "1x12x197x197", softmax(1, 12, 197, 197)},
 	{"Softmax axis 1 (non-last)", "1x80x8400", func() *mb {
 		b := newMB(13)
 		x := b.in("x", 1, 80, 8400)
@@ -1035,12 +1040,7 @@ var cases = []tcase{
 		b.out(b.op("Mul", vs(y, b.op("Sigmoid", vs(y)))), graph.Float)
 		return b
 	}},
-	{"Softmax 1024-wide rows (diffusion self-attention)", "1x8x1024x1024", func() *mb {
-		b := newMB(13)
-		x := b.in("x", 1, 8, 1024, 1024)
-		b.out(b.op("Softmax", vs(x), aI("axis", -1)), graph.Float)
-		return b
-	}},
+	{"Softmax 1024-wide rows (diffusion self-attention)", "1x8x1024x1024", softmax(1, 8, 1024, 1024)},
 	{"LayerNorm channels first (ReduceMean axis 1, ConvNeXt/Segformer)", "1x96x56x56", func() *mb {
 		b := newMB(13)
 		x := b.in("x", 1, 96, 56, 56)
@@ -1092,12 +1092,7 @@ var cases = []tcase{
 		b.out(b.op("Mul", vs(b.op("Cast", vs(mm), aI("to", int64(graph.Float))), scale)), graph.Float)
 		return b
 	}},
-	{"Softmax 91-wide rows (SSD class scores)", "1x8732x91", func() *mb {
-		b := newMB(13)
-		x := b.in("x", 1, 8732, 91)
-		b.out(b.op("Softmax", vs(x), aI("axis", -1)), graph.Float)
-		return b
-	}},
+	{"Softmax 91-wide rows (SSD class scores)", "1x8732x91", softmax(1, 8732, 91)},
 	{"NonZero + Gather (score threshold post-processing)", "1x25200 scores", func() *mb {
 		b := newMB(13)
 		x := b.in("x", 25200, 85)
