@@ -189,6 +189,15 @@ func TestConvIntegerExact(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := convInt32(xc, wc, xs[0], xs[1], m, c.w[1], g, c.group, 1)
+		// QLinearConv's bias, added before requantizing: each channel's
+		// first sum brought within 100 of 0, so that its code (below, at a
+		// multiplier of exactly 1) shows a bias off by one.
+		plane := len(want) / (xs[0] * m)
+		bias := make([]int32, m)
+		for i := range bias {
+			bias[i] = -want[i*plane] + int32(rng.IntN(201)-100)
+		}
+		biasT, _ := graph.TensorOf(graph.Int32, []int{m}, bias)
 		for _, path := range intPaths() {
 			for _, v := range []struct {
 				threads int
@@ -209,13 +218,15 @@ func TestConvIntegerExact(t *testing.T) {
 				nd := gr.AddNode("ConvInteger", "ci", []*graph.Value{xv, wv, gr.AddInitializer("xzp", xzp), gr.AddInitializer("wzp", wzp)}, []string{"y"}, attrs...)
 				gr.AddOutput(nd.Output())
 				// QLinearConv of the same, to codes: y = sat(round(acc * s) + 128).
-				ysc, wsc := graph.Float32Tensor(nil, []float32{1}), graph.Float32Tensor([]int{m}, make([]float32, m))
+				// Multipliers 0.5 x 1e-4 / (0.5 x 1e-4) = 1 exactly, and 2 for
+				// every fifth channel.
+				ysc, wsc := graph.Float32Tensor(nil, []float32{float32(0.5) * float32(1e-4)}), graph.Float32Tensor([]int{m}, make([]float32, m))
 				for i := range wsc.Float32s() {
-					wsc.Float32s()[i] = 1e-4 * float32(1+i%5)
+					wsc.Float32s()[i] = float32(1e-4) * float32(1+i%5/4)
 				}
 				yzp := int8Tensor(false, nil, func(int) int { return 128 })
 				q := gr.AddNode("QLinearConv", "qc", []*graph.Value{xv, gr.AddInitializer("xs", graph.Float32Tensor(nil, []float32{0.5})), gr.Value("xzp"),
-					gr.Value("w"), gr.AddInitializer("ws", wsc), gr.Value("wzp"), gr.AddInitializer("ys", ysc), gr.AddInitializer("yzp", yzp)}, []string{"q"}, attrs...)
+					gr.Value("w"), gr.AddInitializer("ws", wsc), gr.Value("wzp"), gr.AddInitializer("ys", ysc), gr.AddInitializer("yzp", yzp), gr.AddInitializer("bias", biasT)}, []string{"q"}, attrs...)
 				gr.AddOutput(q.Output())
 				s, err := NewSession(md, Options{Threads: threads})
 				if err != nil {
@@ -233,11 +244,10 @@ func TestConvIntegerExact(t *testing.T) {
 					}
 					t.Fatalf("%s: y[%d] = %d, want %d (of %d)", name, i, got[i], want[i], len(want))
 				}
-				plane := len(want) / (xs[0] * m)
 				codes := graph.Elems[uint8](res["q"])
 				for i, v := range want {
-					mu := float32(0.5) * wsc.Float32s()[(i/plane)%m] / 1
-					r := max(0, min(255, math.RoundToEven(float64(float32(v)*mu))+128))
+					mu := float32(0.5) * wsc.Float32s()[(i/plane)%m] / ysc.Float32s()[0]
+					r := max(0, min(255, math.RoundToEven(float64(float32(v+bias[(i/plane)%m])*mu))+128))
 					if codes[i] != uint8(r) {
 						t.Fatalf("%s: QLinearConv code %d is %d, want %d", name, i, codes[i], uint8(r))
 					}

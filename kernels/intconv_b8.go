@@ -6,6 +6,7 @@ import (
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/igemm"
+	"github.com/onnxq/onnxq/kernels/parallel"
 )
 
 // ConvInteger and QLinearConv on igemm (the CPU's VNNI), for one group:
@@ -59,8 +60,9 @@ func rawBytes(t *graph.Tensor) []uint8 {
 }
 
 // intConvB8 is intConv for one group on igemm; cw holds the weights packed
-// when they are constants (else nil: packed here).
-func intConvB8(ctx *Context, g convGeom, n, m int, x, w, xzp, wzp *graph.Tensor, cw *convB8Weights, shape []int) (*graph.Tensor, error) {
+// when they are constants (else nil: packed here), addBias (nil or one a
+// channel) is added to every sum.
+func intConvB8(ctx *Context, g convGeom, n, m int, x, w, xzp, wzp *graph.Tensor, cw *convB8Weights, addBias []int32, shape []int) (*graph.Tensor, error) {
 	c, kh, kw := g.c, g.kh, g.kw
 	if cw == nil || cw.w != w {
 		var err error
@@ -104,6 +106,9 @@ func intConvB8(ctx *Context, g convGeom, n, m int, x, w, xzp, wzp *graph.Tensor,
 		z := zb[min(j, len(zb)-1)]
 		t[j] = int32(k)*z - cw.p.ColSums[j]
 		bias[j] = za * t[j]
+		if addBias != nil {
+			bias[j] += addBias[j] // QLinearConv's, in the tiles' store too
+		}
 		zbAll0 = zbAll0 && z == 0
 	}
 	threads := 1
@@ -126,23 +131,14 @@ func intConvB8(ctx *Context, g convGeom, n, m int, x, w, xzp, wzp *graph.Tensor,
 				}
 			}
 		}
-		parallelFor(threadsFor(ctx, pix*k, 1<<16), g.oh, func(lo, hi int) {
-			for oy := lo; oy < hi; oy++ {
-				for ox := range g.ow {
-					dst := rows[(oy*g.ow+ox)*k:]
-					for ki := range kh {
-						at := ((oy*g.sh+ki*g.dh)*wp + ox*g.sw) * c
-						if g.dw == 1 { // the row's kw taps are adjacent: one copy
-							copy(dst[ki*kw*c:(ki+1)*kw*c], xp[at:])
-							continue
-						}
-						for kj := range kw {
-							copy(dst[(ki*kw+kj)*c:(ki*kw+kj+1)*c], xp[at+kj*g.dw*c:])
-						}
-					}
-				}
-			}
-		})
+		// A 1x1 window of stride 1 without padding: the channels-last
+		// image is the rows.
+		rows := rows
+		if kh == 1 && kw == 1 && g.sh == 1 && g.sw == 1 && hp == g.h && wp == g.w {
+			rows = xp
+		} else {
+			g.buildRows(rows, xp, wp, threads)
+		}
 		igemm.Mul(pix, rows, k, cw.p, acc, m, bias, threads)
 		if !zbAll0 {
 			for i := range pix {
@@ -162,4 +158,29 @@ func intConvB8(ctx *Context, g convGeom, n, m int, x, w, xzp, wzp *graph.Tensor,
 		transposeBlocked(unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(o))), len(o)), accT[:pix*m], pix, m, 0, m)
 	}
 	return out, nil
+}
+
+// buildRows lays out each output pixel's window of the channels-last
+// image xp (rows wp pixels wide, c channels a pixel) as one row of rows:
+// kh x kw taps of c bytes each, a tap row's kw taps in one copy when they
+// are adjacent.
+func (g convGeom) buildRows(rows, xp []uint8, wp, threads int) {
+	c, kh, kw, k := g.c, g.kh, g.kw, g.kh*g.kw*g.c
+	parallelFor(parallel.Split(threads, g.oh*g.ow*k, 1<<16), g.oh, func(lo, hi int) {
+		for oy := lo; oy < hi; oy++ {
+			for ox := range g.ow {
+				dst := rows[(oy*g.ow+ox)*k:]
+				for ki := range kh {
+					at := ((oy*g.sh+ki*g.dh)*wp + ox*g.sw) * c
+					if g.dw == 1 {
+						copy(dst[ki*kw*c:(ki+1)*kw*c], xp[at:])
+						continue
+					}
+					for kj := range kw {
+						copy(dst[(ki*kw+kj)*c:(ki*kw+kj+1)*c], xp[at+kj*g.dw*c:])
+					}
+				}
+			}
+		}
+	})
 }

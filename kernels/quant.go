@@ -463,7 +463,7 @@ func newIntConvWeights(ni *NodeInfo, wIn, wzpIn, group int) *intConvWeights {
 // x laid out by im2col (the padding 0, which is the zero point less
 // itself), and each group's product taken by intGemm. The result is an
 // int32 tensor from ctx's pool.
-func intConv(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Tensor, cw *intConvWeights) (*graph.Tensor, error) {
+func intConv(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Tensor, cw *intConvWeights, bias []int32) (*graph.Tensor, error) {
 	xs, err := as4D(x.Shape, p.spatial)
 	if err != nil {
 		return nil, err
@@ -476,6 +476,9 @@ func intConv(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Te
 	m, cg, kh, kw := ws[0], ws[1], ws[2], ws[3]
 	if c != cg*p.group || m%p.group != 0 {
 		return nil, fmt.Errorf("input has %d channels, weights expect %d x %d groups", c, cg, p.group)
+	}
+	if bias != nil && len(bias) != m {
+		return nil, fmt.Errorf("bias has %d values, want %d", len(bias), m)
 	}
 	oh, pt, _ := convOut(h, kh, p.sh, p.dh, p.padT, p.padB, p.autoPad)
 	ow, pl, _ := convOut(wd, kw, p.sw, p.dw, p.padL, p.padR, p.autoPad)
@@ -490,7 +493,7 @@ func intConv(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Te
 		if cw != nil {
 			b8 = cw.b8
 		}
-		return intConvB8(ctx, g, n, m, x, w, xzp, wzp, b8, shape)
+		return intConvB8(ctx, g, n, m, x, w, xzp, wzp, b8, bias, shape)
 	}
 	xc := ctx.Scratch(x.Len())
 	defer ctx.Release(xc)
@@ -530,6 +533,12 @@ func intConv(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Te
 			o := (b*m + gi*mg) * plane
 			intGemm(ctx, mg, plane, per, chunk, wc[gi*mg*per:], xg, nil, acc[o:o+mg*plane])
 		}
+		for oc, bv := range bias {
+			r := acc[(b*m+oc)*plane : (b*m+oc+1)*plane]
+			for i := range r {
+				r[i] += bv
+			}
+		}
 	}
 	return out, nil
 }
@@ -555,7 +564,7 @@ func newConvInteger(ni *NodeInfo) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		acc, err := intConv(ctx, pp, in[0], in[1], xzp, wzp, cw)
+		acc, err := intConv(ctx, pp, in[0], in[1], xzp, wzp, cw, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -700,7 +709,14 @@ func newQLinearConv(ni *NodeInfo) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		accT, err := intConv(ctx, pp, x, w, xzp, wzp, cw)
+		var bias []int32
+		if len(in) > 8 && in[8] != nil {
+			if in[8].DType != graph.Int32 {
+				return nil, fmt.Errorf("bias is %s, want int32", in[8].DType.Short())
+			}
+			bias = graph.Elems[int32](in[8])
+		}
+		accT, err := intConv(ctx, pp, x, w, xzp, wzp, cw, bias)
 		if err != nil {
 			return nil, err
 		}
@@ -708,21 +724,6 @@ func newQLinearConv(ni *NodeInfo) (Kernel, error) {
 		acc, shape := graph.Elems[int32](accT), accT.Shape
 		m := shape[1]
 		plane := len(acc) / max(1, shape[0]*m)
-		if len(in) > 8 && in[8] != nil {
-			if in[8].DType != graph.Int32 {
-				return nil, fmt.Errorf("bias is %s, want int32", in[8].DType.Short())
-			}
-			bias := graph.Elems[int32](in[8])
-			if len(bias) != m {
-				return nil, fmt.Errorf("bias has %d values, want %d", len(bias), m)
-			}
-			for o := 0; o < len(acc); o += plane {
-				bv := bias[(o/plane)%m]
-				for i := range acc[o : o+plane] {
-					acc[o+i] += bv
-				}
-			}
-		}
 		// Per output channel: a channel's plane is a row of requantize.
 		mult, err := requantScales(xs, ws, ys, 1, m)
 		if err != nil {
