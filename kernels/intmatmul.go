@@ -51,7 +51,6 @@ func maxAbs(x []float32) float32 {
 // centered, converted and packed once, a pack per K chunk of the length
 // that is exact for any A.
 type intMatMul struct {
-	op     string
 	bConst *graph.Tensor
 	chunk  int
 	packs  []*gemm.PackedB
@@ -65,7 +64,7 @@ type intMatMul struct {
 // newIntMatMul prepares the product of node ni, whose B is input bIn and
 // B's zero point input bzpIn (-1: none).
 func newIntMatMul(ni *NodeInfo, op string, bIn, bzpIn int) (*intMatMul, error) {
-	im := &intMatMul{op: op}
+	im := &intMatMul{}
 	if ni == nil {
 		return im, nil
 	}
@@ -79,19 +78,20 @@ func newIntMatMul(ni *NodeInfo, op string, bIn, bzpIn int) (*intMatMul, error) {
 			return im, nil // a zero point fed at run time
 		}
 	}
-	k, n := b.Shape[0], b.Shape[1]
-	bf := make([]float32, k*n)
-	var err error
-	if err = centerInto(bf, b, bzp, func(i int) int { return i % n }); err != nil {
-		return nil, fmt.Errorf("%s: B: %v", op, err)
-	}
-	im.bConst, im.chunk = b, intChunkFor(255, maxAbs(bf))
+	im.bConst = b
 	if useIgemm {
+		var err error
 		if im.b8, im.zb8, err = packB8(b, bzp); err != nil {
 			return nil, fmt.Errorf("%s: B: %v", op, err)
 		}
 		return im, nil
 	}
+	k, n := b.Shape[0], b.Shape[1]
+	bf := make([]float32, k*n)
+	if err := centerInto(bf, b, bzp, func(i int) int { return i % n }); err != nil {
+		return nil, fmt.Errorf("%s: B: %v", op, err)
+	}
+	im.chunk = intChunkFor(255, maxAbs(bf))
 	for k0 := 0; k0 < k; k0 += im.chunk {
 		kc := min(im.chunk, k-k0)
 		im.packs = append(im.packs, gemm.PackB(kc, n, gemm.Matrix{Data: bf[k0*n:], Stride: n}))
