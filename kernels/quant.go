@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"sync/atomic"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/vec"
@@ -419,8 +420,9 @@ func newMatMulInteger(ni *NodeInfo) (Kernel, error) {
 type intConvWeights struct {
 	w   *graph.Tensor
 	wc  []float32
-	max float32        // the largest magnitude in wc
-	b8  *convB8Weights // for igemm, when it runs the convolution
+	max float32                         // the largest magnitude in wc
+	b8  *convB8Weights                  // for igemm, when it runs the convolution
+	dw  atomic.Pointer[depthwiseParams] // the depthwise kernels' blocked weights
 }
 
 // newIntConvWeights centers node ni's constant weights (input wIn, zero
@@ -516,6 +518,21 @@ func intConv(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Te
 	out := ctx.Empty(graph.Int32, shape)
 	acc := graph.Elems[int32](out)
 	mg, plane := m/p.group, oh*ow
+	// Depthwise: the float depthwise kernels, direct (no im2col a
+	// channel), exact while the window's taps fit a chunk; their sums
+	// are integers, converted as they are.
+	if cg == 1 && mg == 1 && p.group > 1 && kh*kw <= chunk {
+		fo := ctx.Scratch(len(acc))
+		defer ctx.Release(fo)
+		var cache *atomic.Pointer[depthwiseParams]
+		if cw != nil && cw.w == w {
+			cache = &cw.dw
+		}
+		depthwise(ctx, g, n, c, xc, wc, nil, fo, nil, nil, nil, cache, nil)
+		vec.F32ToI32(acc, fo)
+		addChannelBias(acc, bias, m, plane)
+		return out, nil
+	}
 	// A 1x1 convolution of stride 1 without padding reads x as it is.
 	direct := kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && pt == 0 && pl == 0 && oh == h && ow == wd
 	var col []float32
@@ -533,14 +550,24 @@ func intConv(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Te
 			o := (b*m + gi*mg) * plane
 			intGemm(ctx, mg, plane, per, chunk, wc[gi*mg*per:], xg, nil, acc[o:o+mg*plane])
 		}
-		for oc, bv := range bias {
-			r := acc[(b*m+oc)*plane : (b*m+oc+1)*plane]
-			for i := range r {
-				r[i] += bv
-			}
+	}
+	addChannelBias(acc, bias, m, plane)
+	return out, nil
+}
+
+// addChannelBias adds bias[oc] (nil: nothing) to each plane of channel oc
+// of acc, images of m planes.
+func addChannelBias(acc, bias []int32, m, plane int) {
+	if bias == nil || plane == 0 {
+		return
+	}
+	for o := 0; o < len(acc); o += plane {
+		bv := bias[(o/plane)%m]
+		r := acc[o : o+plane]
+		for i := range r {
+			r[i] += bv
 		}
 	}
-	return out, nil
 }
 
 func newConvInteger(ni *NodeInfo) (Kernel, error) {

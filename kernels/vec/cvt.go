@@ -40,3 +40,18 @@ func I32ToF32(dst []float32, src []int32) {
 		dst[i] = float32(v)
 	}
 }
+
+// F32ToI32 sets dst[i] = int32(src[i]): truncation toward zero; NaN and
+// values outside int32's range give math.MinInt32, as Go's conversion does
+// on amd64 (other architectures' Go conversions differ there, and the
+// portable loop is Go's conversion).
+func F32ToI32(dst []int32, src []float32) {
+	dst = dst[:len(src)]
+	if cvt512 && len(src) > 0 {
+		f32ToI32AVX512(&dst[0], &src[0], len(src))
+		return
+	}
+	for i, v := range src {
+		dst[i] = int32(v)
+	}
+}

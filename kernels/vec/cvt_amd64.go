@@ -17,3 +17,6 @@ func i64ToF32AVX512(dst *float32, src *int64, n int)
 
 //go:noescape
 func i32ToF32AVX512(dst *float32, src *int32, n int)
+
+//go:noescape
+func f32ToI32AVX512(dst *int32, src *float32, n int)

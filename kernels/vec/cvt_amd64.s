@@ -128,3 +128,45 @@ d2f_tail:
 d2f_done:
 	VZEROUPPER
 	RET
+
+// func f32ToI32AVX512(dst *int32, src *float32, n int)
+// Thirty-two floats a step into int32s, VCVTTPS2DQ truncating toward zero
+// as Go's conversion does on amd64 (0x80000000 for NaN and out of range);
+// the last n%16 under a mask.
+TEXT ·f32ToI32AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ CX, R8
+	SHRQ $5, CX
+	JEQ  f2d_sixteen
+
+f2d_loop:
+	VCVTTPS2DQ (SI), Z0
+	VCVTTPS2DQ 64(SI), Z1
+	VMOVDQU32  Z0, (DI)
+	VMOVDQU32  Z1, 64(DI)
+	ADDQ       $128, SI
+	ADDQ       $128, DI
+	DECQ       CX
+	JNE        f2d_loop
+
+f2d_sixteen:
+	TESTQ $16, R8
+	JEQ   f2d_tail
+	VCVTTPS2DQ (SI), Z0
+	VMOVDQU32  Z0, (DI)
+	ADDQ       $64, SI
+	ADDQ       $64, DI
+
+f2d_tail:
+	ANDQ $15, R8
+	JEQ  f2d_done
+	TAILMASKS
+	VMOVUPS.Z  (SI), K1, Z0
+	VCVTTPS2DQ Z0, Z0
+	VMOVDQU32  Z0, K1, (DI)
+
+f2d_done:
+	VZEROUPPER
+	RET

@@ -54,6 +54,21 @@ func TestCvtMatchesGo(t *testing.T) {
 		for i := range g32 {
 			g32[i] = 77
 		}
+		gi32 := make([]int32, n+3)
+		for i := range gi32 {
+			gi32[i] = 77
+		}
+		F32ToI32(gi32[:n], src)
+		for i, v := range src {
+			if want := int32(v); gi32[i] != want {
+				t.Fatalf("n=%d: F32ToI32(%v) = %d, want %d", n, v, gi32[i], want)
+			}
+		}
+		for i := n; i < n+3; i++ {
+			if gi32[i] != 77 {
+				t.Fatalf("n=%d: F32ToI32 wrote past n at %d", n, i)
+			}
+		}
 		I32ToF32(g32[:n], i32)
 		for i, v := range i32 {
 			if want := float32(v); math.Float32bits(g32[i]) != math.Float32bits(want) {
