@@ -86,38 +86,31 @@ func intConvB8(ctx *Context, g convGeom, n, m int, x, w, xzp, wzp *graph.Tensor,
 	k, pix := kh*kw*c, g.oh*g.ow
 	padded := ctx.Empty(graph.Uint8, []int{hp * wp * c})
 	defer recycleTemp(ctx, padded)
-	rowsT := ctx.Empty(graph.Uint8, []int{pix * k})
-	defer recycleTemp(ctx, rowsT)
+	xp := graph.Elems[uint8](padded)
+	// A 1x1 window of stride 1 without padding: the channels-last image is
+	// the rows; other windows lay their rows out in rows.
+	rows, direct := xp, kh == 1 && kw == 1 && g.sh == 1 && g.sw == 1 && hp == g.h && wp == g.w
+	if !direct {
+		rowsT := ctx.Empty(graph.Uint8, []int{pix * k})
+		defer recycleTemp(ctx, rowsT)
+		rows = graph.Elems[uint8](rowsT)
+	}
 	accT := ctx.Scratch(pix * m) // out^T, int32 in float32's room (moved, never computed on)
 	defer ctx.Release(accT)
-	xp, rows := graph.Elems[uint8](padded), graph.Elems[uint8](rowsT)
 	acc := unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(accT))), len(accT))
 	xb := rawBytes(x)
 	out := ctx.Empty(graph.Int32, shape)
 	od := graph.Elems[int32](out)
-	// The zero-point expansion: column oc adds za t[oc] (t = k zb - the
-	// column's sum) in the tiles; a nonzero zb also takes zb[oc] times
-	// each row's sum.
-	zb := cw.zb
-	t := make([]int32, m)
-	bias := make([]int32, m)
-	zbAll0 := true
-	for j := range t {
-		z := zb[min(j, len(zb)-1)]
-		t[j] = int32(k)*z - cw.p.ColSums[j]
-		bias[j] = za * t[j]
-		if addBias != nil {
-			bias[j] += addBias[j] // QLinearConv's, in the tiles' store too
-		}
-		zbAll0 = zbAll0 && z == 0
-	}
+	zp := newZPExpansion(k, []int32{za}, cw.zb, cw.p.ColSums, addBias)
 	threads := 1
 	if ctx != nil {
 		threads = ctx.Threads
 	}
 	for b := range n {
-		for i := range xp {
-			xp[i] = uint8(za) // the zero point's code, as the flipped codes see it
+		if hp != g.h || wp != g.w {
+			for i := range xp {
+				xp[i] = uint8(za) // the zero point's code, as the flipped codes see it
+			}
 		}
 		// Pixel by pixel, each pixel's channels written in a row: the
 		// channels' reads share their cache lines with the next pixels'.
@@ -131,27 +124,11 @@ func intConvB8(ctx *Context, g convGeom, n, m int, x, w, xzp, wzp *graph.Tensor,
 				}
 			}
 		}
-		// A 1x1 window of stride 1 without padding: the channels-last
-		// image is the rows.
-		rows := rows
-		if kh == 1 && kw == 1 && g.sh == 1 && g.sw == 1 && hp == g.h && wp == g.w {
-			rows = xp
-		} else {
+		if !direct {
 			g.buildRows(rows, xp, wp, threads)
 		}
-		igemm.Mul(pix, rows, k, cw.p, acc, m, bias, threads)
-		if !zbAll0 {
-			for i := range pix {
-				var sa int32
-				for _, v := range rows[i*k : (i+1)*k] {
-					sa += int32(v)
-				}
-				r := acc[i*m : (i+1)*m]
-				for j := range r {
-					r[j] -= zb[min(j, len(zb)-1)] * sa
-				}
-			}
-		}
+		igemm.Mul(pix, rows, k, cw.p, acc, m, zp.bias, threads)
+		zp.finish(acc, rows, pix, k, m, pix)
 		// Back to channels first: a transpose of 4-byte values (bits moved,
 		// not computed on).
 		o := od[b*m*pix : (b+1)*m*pix]

@@ -317,41 +317,67 @@ func (im *intMatMul) runB8(ctx *Context, a, azp, b, bzp *graph.Tensor, rows, m, 
 	if ctx != nil {
 		threads = ctx.Threads
 	}
-	// t[j] = k zb[j] - sum of column j: row i adds za[i] t[j] - zb[j] sum a_i.
-	// With one za, its part is the same for every row: the tiles add it.
-	t := make([]int32, n)
-	zbAll0 := true
-	for j := range t {
+	zp := newZPExpansion(k, za, zb, p.ColSums, nil)
+	igemm.Mul(rows, codes, k, p, acc, n, zp.bias, threads)
+	zp.finish(acc, codes, rows, k, n, m)
+	return out, nil
+}
+
+// zpExpansion takes the zero points off an igemm product of k-long rows:
+//
+//	sum (a - za)(b - zb) = sum ab - zb sum a - za sum b + k za zb
+//
+// so with t[j] = k zb[j] - the sum of B's column j, row i adds
+// za[i] t[j] - zb[j] sum a_i. With one za its part is the same for every
+// row and goes into bias, which the tiles add as they store (with extra,
+// a bias of the op's own, when given); finish adds the rest.
+type zpExpansion struct {
+	za, zb, t, bias []int32
+	zaInBias        bool
+	zbAll0          bool
+}
+
+func newZPExpansion(k int, za, zb, colSums, extra []int32) *zpExpansion {
+	e := &zpExpansion{za: za, zb: zb, t: make([]int32, len(colSums)), zaInBias: len(za) == 1, zbAll0: true}
+	for j := range e.t {
 		z := zb[min(j, len(zb)-1)]
-		t[j] = int32(k)*z - p.ColSums[j]
-		zbAll0 = zbAll0 && z == 0
+		e.t[j] = int32(k)*z - colSums[j]
+		e.zbAll0 = e.zbAll0 && z == 0
 	}
-	var bias []int32
-	if len(za) == 1 {
-		bias = make([]int32, n)
-		for j, tj := range t {
-			bias[j] = za[0] * tj
+	if e.zaInBias || extra != nil {
+		e.bias = make([]int32, len(e.t))
+		for j, tj := range e.t {
+			if e.zaInBias {
+				e.bias[j] = za[0] * tj
+			}
+			if extra != nil {
+				e.bias[j] += extra[j]
+			}
 		}
 	}
-	igemm.Mul(rows, codes, k, p, acc, n, bias, threads)
-	if bias != nil && zbAll0 {
-		return out, nil
+	return e
+}
+
+// finish adds what the tiles did not to acc (rows of n), whose rows of A
+// are codes (k each); m is the rows of one matrix (za's period).
+func (e *zpExpansion) finish(acc []int32, codes []uint8, rows, k, n, m int) {
+	if e.zaInBias && e.zbAll0 {
+		return
 	}
 	for i := range rows {
-		zi := za[min(i%m, len(za)-1)]
-		if bias != nil {
-			zi = 0 // added by the tiles
+		var zi int32
+		if !e.zaInBias {
+			zi = e.za[min(i%m, len(e.za)-1)]
 		}
 		var sa int32
-		if !zbAll0 {
+		if !e.zbAll0 {
 			for _, v := range codes[i*k : (i+1)*k] {
 				sa += int32(v)
 			}
 		}
 		c := acc[i*n : (i+1)*n]
-		for j, tj := range t {
-			c[j] += zi*tj - zb[min(j, len(zb)-1)]*sa
+		for j, tj := range e.t {
+			c[j] += zi*tj - e.zb[min(j, len(e.zb)-1)]*sa
 		}
 	}
-	return out, nil
 }
