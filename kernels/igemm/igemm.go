@@ -17,6 +17,10 @@ const (
 	mr = 6
 )
 
+// RowBlock is how many rows of A the tiles take at once: a product over a
+// multiple of it has no ragged last block.
+const RowBlock = mr
+
 // PackedB is a k x n int8 matrix packed for the tiles: panels of nr
 // columns (the last padded with zeros), each holding K in groups of four,
 // a group's four values of one column adjacent ([k4][nr][4] bytes), as
@@ -60,21 +64,19 @@ func Mul(m int, a []uint8, lda int, p *PackedB, c []int32, ldc int, bias []int32
 	blocks := (m + mr - 1) / mr
 	panels := (p.N + nr - 1) / nr
 	// The tiles read each row of A in whole groups of four, mr rows at a
-	// time: when K is not a multiple of 4, A is copied padded with zeros
-	// (which add nothing), m x k bytes against the product's m x k x n;
-	// a last block of fewer than mr rows reads a padded copy of its rows.
-	if p.K%4 != 0 {
-		buf := make([]uint8, m*k4*4)
-		for r := range m {
-			copy(buf[r*k4*4:], a[r*lda:r*lda+p.K])
-		}
-		a, lda = buf, k4*4
+	// time. Past K a group's bytes are the next row's (or padding), times
+	// B's zero padding: they add nothing, but must be there to read. So a
+	// last block of fewer than mr rows, and a last block whose last row's
+	// groups run past the end of a, read a copy of their rows, padded.
+	tailStart := m / mr * mr
+	if tailStart == m && (m-1)*lda+k4*4 > len(a) {
+		tailStart = m - mr
 	}
 	var tail []uint8
-	if m%mr != 0 {
+	if tailStart < m {
 		tail = make([]uint8, mr*k4*4)
-		for r := range m % mr {
-			at := (m/mr*mr + r) * lda
+		for r := range m - tailStart {
+			at := (tailStart + r) * lda
 			copy(tail[r*k4*4:], a[at:at+p.K])
 		}
 	}
@@ -90,7 +92,7 @@ func Mul(m int, a []uint8, lda int, p *PackedB, c []int32, ldc int, bias []int32
 			copy(pb[:], bias[pi*nr:pi*nr+cols])
 		}
 		ap, ld := a[r0*lda:], lda
-		if rows < mr {
+		if r0 >= tailStart {
 			ap, ld = tail, k4*4
 		}
 		b := p.data[pi*k4*nr*4 : (pi+1)*k4*nr*4]

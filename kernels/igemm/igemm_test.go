@@ -15,11 +15,13 @@ import (
 func TestMulMatchesDefinition(t *testing.T) {
 	r := rand.New(rand.NewPCG(2, 7))
 	t.Logf("VNNI tile: %v", Available())
-	for _, sz := range [][3]int{{1, 1, 1}, {4, 4, 32}, {5, 7, 33}, {13, 768, 70}, {128, 768, 96}, {3, 1031, 31}, {9, 64, 1}} {
+	for _, sz := range [][3]int{{1, 1, 1}, {4, 4, 32}, {5, 7, 33}, {13, 768, 70}, {128, 768, 96}, {3, 1031, 31}, {9, 64, 1}, {12, 27, 40}, {6, 5, 3}, {18, 30, 64}} {
 		m, k, n := sz[0], sz[1], sz[2]
 		for _, extreme := range []bool{false, true} {
 			lda := k + r.IntN(3)
-			a := make([]uint8, m*lda)
+			// a ends at the last row's K-th value: a tile must not read
+			// past it.
+			a := make([]uint8, (m-1)*lda+k)
 			b := make([]int8, k*n)
 			for i := range a {
 				a[i] = uint8(r.IntN(256))

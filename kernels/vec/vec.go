@@ -7,7 +7,10 @@
 // exact value.
 package vec
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 // useSIMD is set by the architecture file when AVX2 is available; tests switch it.
 var useSIMD = false
@@ -421,6 +424,10 @@ func QuantizeRound(dst, a []float32, s, zp, lo, hi float32) {
 func Quantize8[T uint8 | int8](dst []T, a []float32, s, zp, lo, hi float32) {
 	n := len(dst)
 	a = a[:n]
+	if quantWide && n > 0 {
+		quant8AVX512((*byte)(unsafe.Pointer(&dst[0])), &a[0], n, s, zp, lo, hi)
+		return
+	}
 	k := 0
 	if simdLen(n) > 0 {
 		k = n &^ 15
@@ -434,14 +441,7 @@ func Quantize8[T uint8 | int8](dst []T, a []float32, s, zp, lo, hi float32) {
 		}
 	}
 	for i := k; i < n; i++ {
-		v := float32(math.RoundToEven(float64(a[i]/s))) + zp
-		if v < lo {
-			v = lo
-		}
-		if v > hi {
-			v = hi
-		}
-		dst[i] = T(int32(v))
+		dst[i] = quantCode[T](a[i]/s, zp, lo, hi)
 	}
 }
 

@@ -440,18 +440,19 @@ func TestSelectXY(t *testing.T) {
 // followed by Go's conversion T(int32(v)), bit for bit, for uint8 and int8
 // ranges (whole and narrowed, as a reduced range gives), random and edge
 // values (ties, ±Inf, NaN, far out of range), at lengths that exercise the
-// 16-wide step and the tail, with and without AVX2.
+// 16- and 32-wide steps and the tails, on the AVX-512, AVX2 and scalar
+// paths.
 func TestQuantize8MatchesConversion(t *testing.T) {
-	saved := useSIMD
-	defer func() { useSIMD = saved }()
+	saved, wide := useSIMD, quantWide
+	defer func() { useSIMD, quantWide = saved, wide }()
 	r := rand.New(rand.NewPCG(53, 54))
 	edges := []float32{0, float32(math.Copysign(0, -1)), 0.5, -0.5, 1.5, 2.5, -2.5, 127.5, 128.5, -128.5, 255.5, 1e-45, 1e30, -1e30,
 		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
 	n := 0
-	for _, simd := range []bool{true, false} {
-		useSIMD = simd && saved
+	for _, path := range []string{"avx512", "avx2", "scalar"} {
+		useSIMD, quantWide = path != "scalar" && saved, path == "avx512" && wide
 		for _, sc := range []float32{1, 0.5, 0.0078125, 3.7e-3, 250} {
-			for _, size := range []int{0, 1, 15, 16, 17, 47, 1000} {
+			for _, size := range []int{0, 1, 15, 16, 17, 31, 32, 33, 47, 48, 1000} {
 				a := make([]float32, size)
 				for i := range a {
 					switch r.IntN(3) {

@@ -1,0 +1,15 @@
+//go:build amd64 && !purego
+
+package vec
+
+import "golang.org/x/sys/cpu"
+
+// quant512: AVX-512F's rounding (VRNDSCALEPS), masking and byte stores
+// (VPMOVDB) for 8-bit quantization sixteen values a step.
+var quant512 = cpu.X86.HasAVX512F
+
+//go:noescape
+func quant8AVX512(dst *byte, a *float32, n int, s, zp, lo, hi float32)
+
+//go:noescape
+func requant8AVX512(dst *byte, acc *int32, n int, mult *float32, mstep int, zp, lo, hi float32)

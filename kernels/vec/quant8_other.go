@@ -1,0 +1,9 @@
+//go:build !amd64 || purego
+
+package vec
+
+const quant512 = false
+
+func quant8AVX512(dst *byte, a *float32, n int, s, zp, lo, hi float32) {}
+
+func requant8AVX512(dst *byte, acc *int32, n int, mult *float32, mstep int, zp, lo, hi float32) {}
