@@ -111,7 +111,8 @@ func convInt32(x, w []int32, n, c, m, cg int, g convGeom, groups, threads int) [
 // int32 sums (and its requantized codes) over kernel sizes 1 to 7, strides,
 // padding, dilation, groups and depthwise, a 1-D convolution, channel
 // counts whose K passes intGemm's chunk, zero points per tensor and per
-// output channel, and the extreme codes, at 1 and 2 threads.
+// output channel, the extreme codes, and images of several pieces (igemm's
+// path), at 1 and 2 threads.
 func TestConvIntegerExact(t *testing.T) {
 	defer func(v bool) { useIgemm = v }(useIgemm)
 	rng := rand.New(rand.NewPCG(9, 1))
@@ -134,6 +135,12 @@ func TestConvIntegerExact(t *testing.T) {
 		{x: []int{1, 48, 50}, w: []int{20, 48, 3}, stride: 2, pad: 1, dil: 1, group: 1},
 		{x: []int{1, 20, 9, 9}, w: []int{12, 20, 3, 3}, stride: 1, pad: 1, dil: 2, group: 1, flipTypes: true, perChZP: true},
 		{x: []int{1, 30, 8, 8}, w: []int{7, 30, 3, 3}, stride: 2, pad: 1, dil: 1, group: 1, flipTypes: true, extreme: true},
+		// Images of several of igemm's pieces, the last ragged.
+		{x: []int{2, 16, 40, 40}, w: []int{24, 16, 3, 3}, stride: 1, pad: 1, dil: 1, group: 1, perChZP: true},
+		{x: []int{1, 8, 50, 50}, w: []int{40, 8, 1, 1}, stride: 1, pad: 0, dil: 1, group: 1},
+		// Rows of K under 4 bytes, read in place.
+		{x: []int{1, 1, 7, 7}, w: []int{3, 1, 1, 1}, stride: 1, pad: 0, dil: 1, group: 1},
+		{x: []int{1, 2, 9, 9}, w: []int{4, 2, 1, 1}, stride: 1, pad: 0, dil: 1, group: 1, extreme: true},
 	}
 	for ci, c := range cases {
 		spatial := len(c.x) - 2

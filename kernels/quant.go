@@ -464,8 +464,22 @@ func newIntConvWeights(ni *NodeInfo, wIn, wzpIn, group int) *intConvWeights {
 // points (x's per tensor, w's per tensor or per output channel) in float32,
 // x laid out by im2col (the padding 0, which is the zero point less
 // itself), and each group's product taken by intGemm. The result is an
-// int32 tensor from ctx's pool.
-func intConv(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Tensor, cw *intConvWeights, bias []int32) (*graph.Tensor, error) {
+// int32 tensor from ctx's pool, or with q (QLinearConv) the sums
+// requantized by q, one multiplier a channel.
+func intConv(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Tensor, cw *intConvWeights, bias []int32, q *requantSpec) (*graph.Tensor, error) {
+	acc, err := intConvSums(ctx, p, x, w, xzp, wzp, cw, bias, q)
+	if err != nil || q == nil || acc.DType != graph.Int32 {
+		return acc, err
+	}
+	defer recycleTemp(ctx, acc)
+	plane := graph.Numel(acc.Shape[2:])
+	return q.apply(ctx, graph.Elems[int32](acc), plane, acc.Shape), nil
+}
+
+// intConvSums is intConv's int32 sums; igemm's path requantizes them
+// itself, with q given, as each piece is made (its result then has q's
+// type).
+func intConvSums(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Tensor, cw *intConvWeights, bias []int32, q *requantSpec) (*graph.Tensor, error) {
 	xs, err := as4D(x.Shape, p.spatial)
 	if err != nil {
 		return nil, err
@@ -495,7 +509,7 @@ func intConv(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *graph.Te
 		if cw != nil {
 			b8 = cw.b8
 		}
-		return intConvB8(ctx, g, n, m, x, w, xzp, wzp, b8, bias, shape)
+		return intConvB8(ctx, g, n, m, x, w, xzp, wzp, b8, bias, shape, q)
 	}
 	xc := ctx.Scratch(x.Len())
 	defer ctx.Release(xc)
@@ -591,7 +605,7 @@ func newConvInteger(ni *NodeInfo) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		acc, err := intConv(ctx, pp, in[0], in[1], xzp, wzp, cw, nil)
+		acc, err := intConv(ctx, pp, in[0], in[1], xzp, wzp, cw, nil, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -599,71 +613,80 @@ func newConvInteger(ni *NodeInfo) (Kernel, error) {
 	}), nil
 }
 
-// requantize maps int32 accumulators to the output type as ONNX Runtime's
-// integer kernels do, in float32: round half to even of float32(acc) times the
-// float32 multiplier x_scale * w_scale / y_scale, plus the output zero point,
-// saturated. (float64 arithmetic would round a few boundary values the other
-// way than every runtime.) Element i takes multiplier
-// mult[(i/inner) % len(mult)]: one for all, or one per run of inner
+// requantSpec is how an integer op's int32 accumulators become its
+// output codes, as ONNX Runtime's integer kernels do it, in float32: round
+// half to even of float32(acc) times the float32 multiplier x_scale *
+// w_scale / y_scale, plus the output zero point, saturated. (float64
+// arithmetic would round a few boundary values the other way than every
+// runtime.) Element i takes multiplier mult[(i/inner) % len(mult)], with
+// inner given where it is applied: one for all, or one per run of inner
 // elements (an output channel's plane, a column).
-func requantize(ctx *Context, acc []int32, mult []float32, inner int, yzp *graph.Tensor, shape []int) (*graph.Tensor, error) {
-	dt := graph.Uint8
-	z := float64(0)
-	if yzp != nil {
-		dt = yzp.DType
-		z = float64(readInt64s(yzp)[0])
-	}
-	lo, hi, ok := QuantRange(dt)
-	if !ok {
-		return nil, fmt.Errorf("output type %s is not supported", dt.Short())
-	}
-	out := ctx.Empty(dt, shape)
-	switch d := out.Data().(type) {
-	case []uint8:
-		requant8(ctx, d, acc, mult, inner, z, lo, hi)
-	case []int8:
-		requant8(ctx, d, acc, mult, inner, z, lo, hi)
-	default:
-		wide := make([]int64, len(acc))
-		requantRuns(wide, acc, mult, inner, z, lo, hi)
-		StoreInt64s(out, wide)
-	}
-	return out, nil
+type requantSpec struct {
+	mult      []float32
+	dt        graph.DataType
+	z, lo, hi float64
 }
 
-// requant8 is requantize into 8-bit codes in vector passes, the same
-// arithmetic: the accumulators to float32 (vec.I32ToF32, rounding as Go's
-// conversion), times the multiplier in float32 (vec.MulScalar for runs
-// sharing one, vec.Mul against a row of them), then vec.Quantize8 with
-// scale 1 (a division by 1 is exact), which rounds half to even, adds the
-// zero point and saturates. A NaN multiplier gives 0.
-func requant8[T uint8 | int8](ctx *Context, dst []T, acc []int32, mult []float32, inner int, z, lo, hi float64) {
-	inner = max(1, inner)
-	buf := ctx.Scratch(min(len(acc), 1<<12))
-	defer ctx.Release(buf)
-	for r := 0; r < len(acc); {
-		// A piece within one run of inner (one multiplier) or, with inner
-		// 1, within one row of multipliers.
-		e := min(len(acc), r+len(buf))
-		switch {
-		case inner > 1:
-			e = min(e, (r/inner+1)*inner)
-		case len(mult) > 1:
-			e = min(e, (r/len(mult)+1)*len(mult))
+// newRequantSpec is the requantization to yzp's type and zero point
+// (uint8 and 0 without one).
+func newRequantSpec(mult []float32, yzp *graph.Tensor) (*requantSpec, error) {
+	q := &requantSpec{mult: mult, dt: graph.Uint8}
+	if yzp != nil {
+		q.dt = yzp.DType
+		q.z = float64(readInt64s(yzp)[0])
+	}
+	var ok bool
+	if q.lo, q.hi, ok = QuantRange(q.dt); !ok {
+		return nil, fmt.Errorf("output type %s is not supported", q.dt.Short())
+	}
+	return q, nil
+}
+
+// apply requantizes acc into a new tensor of the spec's type and shape.
+func (q *requantSpec) apply(ctx *Context, acc []int32, inner int, shape []int) *graph.Tensor {
+	out := ctx.Empty(q.dt, shape)
+	switch d := out.Data().(type) {
+	case []uint8:
+		requant8(d, acc, q.mult, inner, q.z, q.lo, q.hi)
+	case []int8:
+		requant8(d, acc, q.mult, inner, q.z, q.lo, q.hi)
+	default:
+		wide := make([]int64, len(acc))
+		requantRuns(wide, acc, q.mult, inner, q.z, q.lo, q.hi)
+		StoreInt64s(out, wide)
+	}
+	return out
+}
+
+// requantize is requantSpec's apply for a multiplier table and output zero
+// point.
+func requantize(ctx *Context, acc []int32, mult []float32, inner int, yzp *graph.Tensor, shape []int) (*graph.Tensor, error) {
+	q, err := newRequantSpec(mult, yzp)
+	if err != nil {
+		return nil, err
+	}
+	return q.apply(ctx, acc, inner, shape), nil
+}
+
+// requant8 is requantize into 8-bit codes by vec.Requant8, the same
+// arithmetic in one pass: a run of inner elements (one multiplier), a row
+// of len(mult) elements (inner 1: a multiplier each), or everything (one
+// multiplier) at a time.
+func requant8[T uint8 | int8](dst []T, acc []int32, mult []float32, inner int, z, lo, hi float64) {
+	zf, lf, hf := float32(z), float32(lo), float32(hi)
+	switch {
+	case len(mult) == 1:
+		vec.Requant8(dst, acc, mult, zf, lf, hf)
+	case inner > 1:
+		for r := 0; r < len(acc); r += inner {
+			e, j := min(len(acc), r+inner), (r/inner)%len(mult)
+			vec.Requant8(dst[r:e], acc[r:e], mult[j:j+1], zf, lf, hf)
 		}
-		f := buf[:e-r]
-		vec.I32ToF32(f, acc[r:e])
-		switch {
-		case inner > 1:
-			vec.MulScalar(f, f, mult[(r/inner)%len(mult)])
-		case len(mult) == 1:
-			vec.MulScalar(f, f, mult[0])
-		default:
-			at := r % len(mult)
-			vec.Mul(f, f, mult[at:at+len(f)])
+	default:
+		for r := 0; r < len(acc); r += len(mult) {
+			e := min(len(acc), r+len(mult))
+			vec.Requant8(dst[r:e], acc[r:e], mult[:e-r], zf, lf, hf)
 		}
-		vec.Quantize8(dst[r:e], f, 1, float32(z), float32(lo), float32(hi))
-		r = e
 	}
 }
 
@@ -743,20 +766,19 @@ func newQLinearConv(ni *NodeInfo) (Kernel, error) {
 			}
 			bias = graph.Elems[int32](in[8])
 		}
-		accT, err := intConv(ctx, pp, x, w, xzp, wzp, cw, bias)
+		if w.Rank() < 3 {
+			return nil, fmt.Errorf("weights have rank %d, want 3 or more", w.Rank())
+		}
+		// Per output channel: a channel's plane is a run of requantize.
+		mult, err := requantScales(xs, ws, ys, 1, w.Shape[0])
 		if err != nil {
 			return nil, err
 		}
-		defer recycleTemp(ctx, accT)
-		acc, shape := graph.Elems[int32](accT), accT.Shape
-		m := shape[1]
-		plane := len(acc) / max(1, shape[0]*m)
-		// Per output channel: a channel's plane is a row of requantize.
-		mult, err := requantScales(xs, ws, ys, 1, m)
+		q, err := newRequantSpec(mult, yzp)
 		if err != nil {
 			return nil, err
 		}
-		out, err := requantize(ctx, acc, mult, plane, yzp, shape)
+		out, err := intConv(ctx, pp, x, w, xzp, wzp, cw, bias, q)
 		if err != nil {
 			return nil, err
 		}

@@ -11,7 +11,7 @@ import (
 // zero point, saturated) for one multiplier, one per run of inner (a
 // channel's plane), one per column and one per row and column, with
 // accumulators past 2^24 (the conversion rounds) and multipliers that
-// saturate, over pieces longer than its buffer.
+// saturate.
 func TestRequant8MatchesScalar(t *testing.T) {
 	r := rand.New(rand.NewPCG(4, 4))
 	for _, c := range []struct {
@@ -34,7 +34,7 @@ func TestRequant8MatchesScalar(t *testing.T) {
 			mid := 0
 			if z >= 0 {
 				requantRuns(want8, acc, mult, c.inner, z, 0, 255)
-				requant8(nil, got8, acc, mult, c.inner, z, 0, 255)
+				requant8(got8, acc, mult, c.inner, z, 0, 255)
 				for i := range want8 {
 					if want8[i] != 0 && want8[i] != 255 {
 						mid++
@@ -49,7 +49,7 @@ func TestRequant8MatchesScalar(t *testing.T) {
 			}
 			wants, gots := make([]int8, c.n), make([]int8, c.n)
 			requantRuns(wants, acc, mult, c.inner, z-128, -128, 127)
-			requant8(nil, gots, acc, mult, c.inner, z-128, -128, 127)
+			requant8(gots, acc, mult, c.inner, z-128, -128, 127)
 			for i := range wants {
 				if wants[i] != gots[i] {
 					t.Fatalf("%s int8: code %d is %d, want %d (acc %d)", name, i, gots[i], wants[i], acc[i])

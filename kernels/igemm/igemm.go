@@ -68,6 +68,15 @@ func Mul(m int, a []uint8, lda int, p *PackedB, c []int32, ldc int, bias []int32
 	// B's zero padding: they add nothing, but must be there to read. So a
 	// last block of fewer than mr rows, and a last block whose last row's
 	// groups run past the end of a, read a copy of their rows, padded.
+	// Rows under 4 bytes apart (K 1 to 3) can run past it from the rows
+	// before the last too: then all of A is copied, padded (m x 4 bytes).
+	if p.K%4 != 0 && lda < 4 {
+		buf := make([]uint8, m*k4*4)
+		for r := range m {
+			copy(buf[r*k4*4:], a[r*lda:r*lda+p.K])
+		}
+		a, lda = buf, k4*4
+	}
 	tailStart := m / mr * mr
 	if tailStart == m && (m-1)*lda+k4*4 > len(a) {
 		tailStart = m - mr

@@ -15,7 +15,7 @@ import (
 func TestMulMatchesDefinition(t *testing.T) {
 	r := rand.New(rand.NewPCG(2, 7))
 	t.Logf("VNNI tile: %v", Available())
-	for _, sz := range [][3]int{{1, 1, 1}, {4, 4, 32}, {5, 7, 33}, {13, 768, 70}, {128, 768, 96}, {3, 1031, 31}, {9, 64, 1}, {12, 27, 40}, {6, 5, 3}, {18, 30, 64}} {
+	for _, sz := range [][3]int{{1, 1, 1}, {4, 4, 32}, {5, 7, 33}, {13, 768, 70}, {128, 768, 96}, {3, 1031, 31}, {9, 64, 1}, {12, 27, 40}, {6, 5, 3}, {18, 30, 64}, {49, 1, 1}, {12, 2, 5}, {13, 3, 33}} {
 		m, k, n := sz[0], sz[1], sz[2]
 		for _, extreme := range []bool{false, true} {
 			lda := k + r.IntN(3)
