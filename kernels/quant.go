@@ -528,25 +528,34 @@ func intConvSums(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *grap
 		}
 		maxW = maxAbs(wc)
 	}
-	chunk := intChunkFor(maxAbs(xc), maxW)
-	out := ctx.Empty(graph.Int32, shape)
-	acc := graph.Elems[int32](out)
+	maxX := maxAbs(xc)
+	chunk := intChunkFor(maxX, maxW)
 	mg, plane := m/p.group, oh*ow
 	// Depthwise: the float depthwise kernels, direct (no im2col a
 	// channel), exact while the window's taps fit a chunk; their sums
-	// are integers, converted as they are.
+	// are integers, converted as they are, or requantized from float32
+	// where each sum plus the bias is exact in it.
 	if cg == 1 && mg == 1 && p.group > 1 && kh*kw <= chunk {
-		fo := ctx.Scratch(len(acc))
+		fo := ctx.Scratch(n * m * plane)
 		defer ctx.Release(fo)
 		var cache *atomic.Pointer[depthwiseParams]
 		if cw != nil && cw.w == w {
 			cache = &cw.dw
 		}
 		depthwise(ctx, g, n, c, xc, wc, nil, fo, nil, nil, nil, cache, nil)
+		if q != nil && float64(kh*kw)*float64(maxX)*float64(maxW)+maxAbsInt32(bias) <= 1<<24 {
+			if out := requantFloatPlanes(ctx, q, fo, bias, m, plane, shape); out != nil {
+				return out, nil
+			}
+		}
+		out := ctx.Empty(graph.Int32, shape)
+		acc := graph.Elems[int32](out)
 		vec.F32ToI32(acc, fo)
 		addChannelBias(acc, bias, m, plane)
 		return out, nil
 	}
+	out := ctx.Empty(graph.Int32, shape)
+	acc := graph.Elems[int32](out)
 	// A 1x1 convolution of stride 1 without padding reads x as it is.
 	direct := kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && pt == 0 && pl == 0 && oh == h && ow == wd
 	var col []float32
@@ -567,6 +576,42 @@ func intConvSums(ctx *Context, p *convParams, x, w *graph.Tensor, xzp, wzp *grap
 	}
 	addChannelBias(acc, bias, m, plane)
 	return out, nil
+}
+
+// requantFloatPlanes requantizes the float32 sums fo (images of m planes)
+// by q into a new tensor of q's type, each plane of channel oc plus
+// bias[oc] (nil: 0) and under its multiplier; nil when q's type is not
+// 8-bit.
+func requantFloatPlanes(ctx *Context, q *requantSpec, fo []float32, bias []int32, m, plane int, shape []int) *graph.Tensor {
+	if q.dt != graph.Uint8 && q.dt != graph.Int8 {
+		return nil
+	}
+	out := ctx.Empty(q.dt, shape)
+	z, lo, hi := float32(q.z), float32(q.lo), float32(q.hi)
+	for o := 0; o < len(fo); o += plane {
+		ch := (o / plane) % m
+		var add float32
+		if bias != nil {
+			add = float32(bias[ch])
+		}
+		mu := q.mult[ch%len(q.mult)]
+		switch d := out.Data().(type) {
+		case []uint8:
+			vec.RequantFloat8(d[o:o+plane], fo[o:o+plane], add, mu, z, lo, hi)
+		case []int8:
+			vec.RequantFloat8(d[o:o+plane], fo[o:o+plane], add, mu, z, lo, hi)
+		}
+	}
+	return out
+}
+
+// maxAbsInt32 is the largest magnitude in v (0 for none), in float64.
+func maxAbsInt32(v []int32) float64 {
+	var m float64
+	for _, x := range v {
+		m = max(m, math.Abs(float64(x)))
+	}
+	return m
 }
 
 // addChannelBias adds bias[oc] (nil: nothing) to each plane of channel oc

@@ -42,6 +42,27 @@ func Requant8[T uint8 | int8](dst []T, acc []int32, mult []float32, zp, lo, hi f
 	}
 }
 
+// RequantFloat8 is Requant8 of sums held in float32 (integers that float32
+// holds exactly, as the float kernels give them when every partial sum is
+// under 2^24), each plus add (an integer, the op's bias) first, under one
+// multiplier: (src[i] + add) * mult, rounded half to even, plus zp,
+// saturated to [lo, hi]. It gives Requant8's codes for the int32 sums
+// when src[i] + add is exact in float32 (magnitude at most 2^24).
+func RequantFloat8[T uint8 | int8](dst []T, src []float32, add, mult, zp, lo, hi float32) {
+	n := len(dst)
+	if n == 0 {
+		return
+	}
+	src = src[:n]
+	if quantWide {
+		requantF8AVX512((*byte)(unsafe.Pointer(&dst[0])), &src[0], n, add, mult, zp, lo, hi)
+		return
+	}
+	for i, v := range src {
+		dst[i] = quantCode[T]((v+add)*mult, zp, lo, hi)
+	}
+}
+
 // quantCode is one value's code: v rounded half to even, plus zp, clamped
 // to [lo, hi]; 0 for NaN.
 func quantCode[T uint8 | int8](v, zp, lo, hi float32) T {

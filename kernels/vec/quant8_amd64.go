@@ -13,3 +13,6 @@ func quant8AVX512(dst *byte, a *float32, n int, s, zp, lo, hi float32)
 
 //go:noescape
 func requant8AVX512(dst *byte, acc *int32, n int, mult *float32, mstep int, zp, lo, hi float32)
+
+//go:noescape
+func requantF8AVX512(dst *byte, src *float32, n int, add, mult, zp, lo, hi float32)

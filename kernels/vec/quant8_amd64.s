@@ -149,3 +149,43 @@ rq_each_tail:
 rq_done:
 	VZEROUPPER
 	RET
+
+// func requantF8AVX512(dst *byte, src *float32, n int, add, mult, zp, lo, hi float32)
+// Requant8 of sums held as float32 integers: (src[i] + add) * mult, finished
+// by QFINISH.
+TEXT ·requantF8AVX512(SB), NOSPLIT, $0-44
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS add+24(FP), Z7
+	VBROADCASTSS mult+28(FP), Z8
+	VBROADCASTSS zp+32(FP), Z9
+	VBROADCASTSS lo+36(FP), Z10
+	VBROADCASTSS hi+40(FP), Z11
+	MOVQ         CX, R8
+	SHRQ         $4, CX
+	JEQ          rqf_tail
+
+rqf_loop:
+	VADDPS  (SI), Z7, Z0
+	VMULPS  Z8, Z0, Z0
+	QFINISH(Z0)
+	VPMOVDB Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $16, DI
+	DECQ    CX
+	JNE     rqf_loop
+
+rqf_tail:
+	ANDQ      $15, R8
+	JEQ       rqf_done
+	QTAILMASK
+	VMOVUPS.Z (SI), K1, Z0
+	VADDPS    Z7, Z0, Z0
+	VMULPS    Z8, Z0, Z0
+	QFINISH(Z0)
+	VPMOVDB   Z0, K1, (DI)
+
+rqf_done:
+	VZEROUPPER
+	RET

@@ -7,3 +7,5 @@ const quant512 = false
 func quant8AVX512(dst *byte, a *float32, n int, s, zp, lo, hi float32) {}
 
 func requant8AVX512(dst *byte, acc *int32, n int, mult *float32, mstep int, zp, lo, hi float32) {}
+
+func requantF8AVX512(dst *byte, src *float32, n int, add, mult, zp, lo, hi float32) {}

@@ -114,3 +114,46 @@ func BenchmarkRequant8(b *testing.B) {
 		}
 	})
 }
+
+// TestRequantFloat8MatchesRequant8: sums held in float32 plus a bias give
+// Requant8's codes for the int32 sums plus the bias, while their totals
+// stay within 2^24 (RequantFloat8's condition), on both paths, for
+// multipliers that tie, saturate or are NaN, into uint8 and int8.
+func TestRequantFloat8MatchesRequant8(t *testing.T) {
+	wide := quantWide
+	defer func() { quantWide = wide }()
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, path := range []string{"avx512", "scalar"} {
+		quantWide = path == "avx512" && wide
+		for _, size := range []int{1, 15, 16, 17, 100, 1000} {
+			for _, mult := range []float32{0.5, 0.0031, 1e-7, 3, float32(math.NaN())} {
+				bias := int32(r.IntN(1<<21) - 1<<20)
+				sums := make([]float32, size)
+				acc := make([]int32, size)
+				for i := range sums {
+					s := int32(r.NormFloat64() * 3000)
+					if r.IntN(8) == 0 {
+						s = int32(r.IntN(1<<23)) - 1<<22
+					}
+					sums[i], acc[i] = float32(s), s+bias
+				}
+				checkRequantFloat[uint8](t, path, sums, acc, bias, mult, [3]float32{0, 255, 128})
+				checkRequantFloat[int8](t, path, sums, acc, bias, mult, [3]float32{-128, 127, -3})
+			}
+		}
+	}
+}
+
+// checkRequantFloat compares RequantFloat8 of sums plus bias with Requant8
+// of acc (the same totals in int32) into T, over range rg {lo, hi, zp}.
+func checkRequantFloat[T uint8 | int8](t *testing.T, path string, sums []float32, acc []int32, bias int32, mult float32, rg [3]float32) {
+	t.Helper()
+	got, want := make([]T, len(sums)), make([]T, len(sums))
+	RequantFloat8(got, sums, float32(bias), mult, rg[2], rg[0], rg[1])
+	Requant8(want, acc, []float32{mult}, rg[2], rg[0], rg[1])
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("%s %T: (%g + %d) x %g = %d, want %d", path, got[i], sums[i], bias, mult, got[i], want[i])
+		}
+	}
+}
