@@ -916,7 +916,18 @@ func (k *matmulEpilogue) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor,
 	}
 	out := outs[0]
 	if !k.prog.check(out.Shape) {
-		return k.prog.fallback.run(ctx, out)
+		// The product is this step's own: the region's steps read it and
+		// make the output, and it goes back to the pool (kept, it cost a
+		// fresh buffer every run: in DETR's first decoder layer the
+		// residual, the queries' start, is a [1, 16, 64] constant folded
+		// at load, which the program does not broadcast).
+		res, err := k.prog.fallback.run(ctx, out)
+		if err == nil && len(res) > 0 {
+			if a, ok := bufKey(res[0]); !ok || a != unsafe.Pointer(unsafe.SliceData(out.Float32s())) {
+				recycleTemp(ctx, out)
+			}
+		}
+		return res, err
 	}
 	k.prog.run(ctx, out.Float32s(), out.Float32s(), out.Shape)
 	return outs, nil

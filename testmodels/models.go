@@ -117,6 +117,7 @@ var catalog = map[string]func(seed uint64) *graph.Model{
 	"googlenet":   GoogLeNet,
 	"r3d":         R3D,
 	"hifigan":     HiFiGAN,
+	"detr":        DETR,
 }
 
 // Zoo lists the benchmark zoo's models (see zoo.go), in a fixed order.
