@@ -457,6 +457,18 @@ func permuteInto(ctx *Context, x *graph.Tensor, p []int, out *graph.Tensor) *gra
 		src[i] = xs[p[i]]
 	}
 	c := copierOf(out, x)
+	// Short contiguous runs (a head's 16 values of Swin's q, k and v,
+	// moved to the front): the iterator's call per run cost more than the
+	// copy, so a call copies the runs of the next axis out too (30 -> 9 us
+	// on 16x16x3x3x16).
+	dims, st := mergeDims(shape, [][]int{stridesOf(shape), src})
+	if m := len(dims); m >= 2 && st[1][m-1] == 1 && dims[m-1] < 64 {
+		blk := dims[m-1]
+		parallelIter(threadsFor(ctx, x.Len(), minStreamWork), dims[:m-1], [][]int{st[0][:m-1], st[1][:m-1]}, func(offs []int, n int, inner []int) {
+			c.rows(offs[0], offs[1], n, blk, inner[1], inner[0], 1)
+		})
+		return out
+	}
 	parallelIter(threadsFor(ctx, x.Len(), minStreamWork), shape, [][]int{stridesOf(shape), src}, func(offs []int, n int, inner []int) {
 		if inner[1] == 1 {
 			c.run(offs[0], offs[1], n)

@@ -57,6 +57,12 @@ func TestTransposeMatchesNaive(t *testing.T) {
 		{[]int{2, 3, 4}, []int{0, 1, 2}, false, false},
 		{[]int{31, 1, 18}, []int{1, 2, 0}, true, false},
 		{[]int{40, 3}, []int{1, 0}, true, false},
+		// Short contiguous runs copied a row of them at a time (Swin's
+		// q, k, v split; its window partition is a block transpose), and
+		// a long run.
+		{[]int{4, 4, 3, 3, 16}, []int{2, 0, 3, 1, 4}, false, false},
+		{[]int{1, 4, 4, 4, 4, 6}, []int{0, 1, 3, 2, 4, 5}, false, true},
+		{[]int{2, 3, 2, 2, 70}, []int{2, 0, 3, 1, 4}, false, false},
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprint(c.shape, c.perm), func(t *testing.T) {

@@ -118,6 +118,7 @@ var catalog = map[string]func(seed uint64) *graph.Model{
 	"r3d":         R3D,
 	"hifigan":     HiFiGAN,
 	"detr":        DETR,
+	"swin":        Swin,
 }
 
 // Zoo lists the benchmark zoo's models (see zoo.go), in a fixed order.

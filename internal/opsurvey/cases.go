@@ -537,6 +537,18 @@ var cases = []tcase{
 		b.out(b.op("LayerNormalization", vs(x, b.w(1, 768), b.w(0.1, 768)), aI("axis", -1), aF("epsilon", 1e-5)), graph.Float)
 		return b
 	}},
+	{"LayerNormalization short rows (Swin stage 1)", "1x256x48", func() *mb {
+		b := newMB(17)
+		x := b.in("x", 1, 256, 48)
+		b.out(b.op("LayerNormalization", vs(x, b.w(1, 48), b.w(0.1, 48)), aI("axis", -1), aF("epsilon", 1e-5)), graph.Float)
+		return b
+	}},
+	{"Transpose Swin q, k, v split (2,0,3,1,4)", "16x16x3x3x16", func() *mb {
+		b := newMB(17)
+		x := b.in("x", 16, 16, 3, 3, 16)
+		b.out(b.op("Transpose", vs(x), aIs("perm", 2, 0, 3, 1, 4)), graph.Float)
+		return b
+	}},
 	{"LayerNorm decomposed (ReduceMean/Sub/Pow/Sqrt/Div)", "1x197x768", func() *mb {
 		b := newMB(13)
 		x := b.in("x", 1, 197, 768)
@@ -669,6 +681,18 @@ var cases = []tcase{
 		v := b.in("v", 1, 3, 65, 32)
 		p := b.op("Softmax", vs(b.op("Mul", vs(b.op("MatMul", vs(q, k)), b.scalar(0.1768)))), aI("axis", -1))
 		b.out(b.op("MatMul", vs(p, v)), graph.Float)
+		return b
+	}},
+	{"MatMul+Add Swin window qkv", "16x16x48 @ 48x144", func() *mb {
+		b := newMB(17)
+		x := b.in("x", 16, 16, 48)
+		b.out(b.op("Add", vs(b.op("MatMul", vs(x, b.w(0.14, 48, 144))), b.w(0.02, 144))), graph.Float)
+		return b
+	}},
+	{"MatMul+Add Swin MLP down", "1x256x192 @ 192x48", func() *mb {
+		b := newMB(17)
+		x := b.in("x", 1, 256, 192)
+		b.out(b.op("Add", vs(b.op("MatMul", vs(x, b.w(0.07, 192, 48))), b.w(0.02, 48))), graph.Float)
 		return b
 	}},
 	{"MatMul+Add small ViT FFN", "1x65x96 @ 96x384", func() *mb {
