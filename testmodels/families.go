@@ -19,7 +19,7 @@ import "github.com/onnxq/onnxq/graph"
 // C2f Splits, chained SPPF pools and DFL box decoding, and (inception.go)
 // Inception-v3's odd-sized maps, branch Concats and 1x7 / 7x1 kernels.
 func Families() []string {
-	return []string{"convnext", "unet", "shufflenet", "mobilenetv3", "densenet", "vit", "espcn", "gru", "yolov8", "inception", "wav2vec", "deeplab", "resnext", "style", "bert", "googlenet", "r3d", "hifigan", "detr", "swin"}
+	return []string{"convnext", "unet", "shufflenet", "mobilenetv3", "densenet", "vit", "espcn", "gru", "yolov8", "inception", "wav2vec", "deeplab", "resnext", "style", "bert", "googlenet", "r3d", "hifigan", "detr", "swin", "dlrm"}
 }
 
 // trainedFamilies are the families whose weights the builder's probe pass

@@ -119,6 +119,7 @@ var catalog = map[string]func(seed uint64) *graph.Model{
 	"hifigan":     HiFiGAN,
 	"detr":        DETR,
 	"swin":        Swin,
+	"dlrm":        DLRM,
 }
 
 // Zoo lists the benchmark zoo's models (see zoo.go), in a fixed order.
