@@ -112,7 +112,7 @@ func convInt32(x, w []int32, n, c, m, cg int, g convGeom, groups, threads int) [
 // padding, dilation, groups and depthwise, a 1-D convolution, channel
 // counts whose K passes intGemm's chunk, zero points per tensor and per
 // output channel, the extreme codes, and images of several pieces (igemm's
-// path), at 1 and 2 threads.
+// path), at 1 and 2 threads; QLinearConv's codes uint8 and int8.
 func TestConvIntegerExact(t *testing.T) {
 	defer func(v bool) { useIgemm = v }(useIgemm)
 	rng := rand.New(rand.NewPCG(9, 1))
@@ -231,7 +231,13 @@ func TestConvIntegerExact(t *testing.T) {
 				for i := range wsc.Float32s() {
 					wsc.Float32s()[i] = float32(1e-4) * float32(1+i%5/4)
 				}
-				yzp := int8Tensor(false, nil, func(int) int { return 128 })
+				// Every other case to int8 codes, zero point -3.
+				signedY := ci%2 == 1
+				zy := 128
+				if signedY {
+					zy = -3
+				}
+				yzp := int8Tensor(signedY, nil, func(int) int { return zy })
 				q := gr.AddNode("QLinearConv", "qc", []*graph.Value{xv, gr.AddInitializer("xs", graph.Float32Tensor(nil, []float32{0.5})), gr.Value("xzp"),
 					gr.Value("w"), gr.AddInitializer("ws", wsc), gr.Value("wzp"), gr.AddInitializer("ys", ysc), gr.AddInitializer("yzp", yzp), gr.AddInitializer("bias", biasT)}, []string{"q"}, attrs...)
 				gr.AddOutput(q.Output())
@@ -251,12 +257,13 @@ func TestConvIntegerExact(t *testing.T) {
 					}
 					t.Fatalf("%s: y[%d] = %d, want %d (of %d)", name, i, got[i], want[i], len(want))
 				}
-				codes := graph.Elems[uint8](res["q"])
+				lo, hi, _ := QuantRange(yzp.DType)
+				codes := readInt64s(res["q"])
 				for i, v := range want {
 					mu := float32(0.5) * wsc.Float32s()[(i/plane)%m] / ysc.Float32s()[0]
-					r := max(0, min(255, math.RoundToEven(float64(float32(v+bias[(i/plane)%m])*mu))+128))
-					if codes[i] != uint8(r) {
-						t.Fatalf("%s: QLinearConv code %d is %d, want %d", name, i, codes[i], uint8(r))
+					r := max(lo, min(hi, math.RoundToEven(float64(float32(v+bias[(i/plane)%m])*mu))+float64(zy)))
+					if codes[i] != int64(r) {
+						t.Fatalf("%s: QLinearConv %s code %d is %d, want %d", name, yzp.DType.Short(), i, codes[i], int64(r))
 					}
 				}
 			}
