@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/vec"
 )
 
 // ---- com.microsoft quantized ops (ONNX Runtime's QOperator format) ----
@@ -165,13 +166,6 @@ func qlRound(v float32, lo, hi float64) int32 {
 	return int32(max(lo, min(hi, math.RoundToEven(float64(v)))))
 }
 
-// fma32 is a float32 fused multiply-add, x*y + z rounded once: x*y is exact
-// in float64, and rounding the float64 sum again to float32 differs from one
-// rounding only when the sum lies within a float64 rounding of a float32 tie.
-func fma32(x, y, z float32) float32 {
-	return float32(math.FMA(float64(x), float64(y), float64(z)))
-}
-
 // ---- QLinearAdd, QLinearMul ----
 //
 // Inputs: A, A_scale, A_zero_point?, B, B_scale, B_zero_point?, C_scale,
@@ -204,70 +198,78 @@ func newQLinearBinary(op string) Factory {
 				return nil, fmt.Errorf("%s: %v", op, err)
 			}
 			lo, hi, _ := QuantRange(a.DType)
-			av, bv := qlCodes(a), qlCodes(b)
-			res := make([]int32, graph.Numel(shape))
-			st := [][]int{bcastStrides(a.Shape, shape), bcastStrides(b.Shape, shape), stridesOf(shape)}
-			var run func(offs []int, n int, inner []int)
-			if op == "QLinearMul" {
-				run = qlMulRun(av, bv, res, sa, za, sb, zb, sc, zc, lo, hi)
-			} else {
-				run = qlAddRun(av, bv, res, sa, za, sb, zb, sc, zc, lo, hi)
-			}
-			parallelIter(threadsFor(ctx, len(res), minStreamWork), shape, st, run)
 			out := ctx.Empty(a.DType, shape)
-			qlStore(out, res)
+			st := [][]int{bcastStrides(a.Shape, shape), bcastStrides(b.Shape, shape), stridesOf(shape)}
+			p := qlBinary{op: op, sa: sa, za: za, sb: sb, zb: zb, sc: sc, zc: zc, lo: float32(lo), hi: float32(hi)}
+			var run func(offs []int, n int, inner []int)
+			switch od := out.Data().(type) {
+			case []uint8:
+				run = qlBinaryRun(p, a.Data().([]uint8), b.Data().([]uint8), od)
+			case []int8:
+				run = qlBinaryRun(p, a.Data().([]int8), b.Data().([]int8), od)
+			}
+			parallelIter(threadsFor(ctx, out.Len(), minStreamWork), shape, st, run)
 			return one(out), nil
 		}), nil
 	}
 }
 
-// qlAddRun adds one broadcast run as MLAS's AVX2 kernel does, in ratios of
-// the scales to C's: (a-za)*sa/sc + (b-zb)*sb/sc + zc as
-// fma(a, ra, fma(b, rb, zc - fma(ra, za, rb*zb))). A run where one side is a
-// single value folds that value into the constant first (fma(b, rb, ...)),
-// with the single value as MLAS's second operand, as ORT calls it (and a run
-// of one element takes MLAS's first-operand-single path). The fused steps are
-// where ORT's build fuses them, found by comparing all 65536 code pairs.
-func qlAddRun(av, bv, res []int32, sa float32, za int32, sb float32, zb int32, sc float32, zc int32, lo, hi float64) func(offs []int, n int, inner []int) {
-	ra, rb := sa/sc, sb/sc
+// qlBinary is a QLinearAdd or QLinearMul's op, scales, zero points and
+// output range.
+type qlBinary struct {
+	op         string
+	sa, sb, sc float32
+	za, zb, zc int32
+	lo, hi     float32
+}
+
+// qlBinaryRun computes one broadcast run of the op into out, as MLAS's
+// kernels do (vec.QLinearAdd8 and vec.QLinearMul8 where the run is
+// contiguous and the other side contiguous or one value).
+//
+// QLinearAdd works in ratios of the scales to C's: (a-za)*sa/sc +
+// (b-zb)*sb/sc + zc as fma(a, ra, fma(b, rb, zc - fma(ra, za, rb*zb))),
+// with MLAS's operands: x the run, y the other (one value when its stride
+// is 0); a run of one element takes MLAS's first-operand-single path,
+// fma(y, ry, fma(x, rx, fixed)). The fused steps are where ORT's build
+// fuses them, found by comparing all 65536 code pairs. QLinearMul takes
+// the exact integer product of the centred codes times one ratio
+// sa*sb/sc, plus zc.
+func qlBinaryRun[T uint8 | int8](p qlBinary, av, bv, out []T) func(offs []int, n int, inner []int) {
+	ra, rb := p.sa/p.sc, p.sb/p.sc
+	ratio := float32(p.sa*p.sb) / p.sc
+	code := func(v float32) T { return T(max(p.lo, min(p.hi, float32(math.RoundToEven(float64(v)))))) }
 	return func(offs []int, n int, inner []int) {
 		pa, pb, po := offs[0], offs[1], offs[2]
-		// MLAS's operands: x is the run, y the other (single when dy is 0).
-		x, y, rx, ry, zx, zy, dx, dy := av, bv, ra, rb, za, zb, inner[0], inner[1]
+		x, y, rx, ry, zx, zy, dx, dy := av, bv, ra, rb, p.za, p.zb, inner[0], inner[1]
 		if inner[0] == 0 {
-			x, y, rx, ry, zx, zy, dx, dy = bv, av, rb, ra, zb, za, inner[1], inner[0]
+			x, y, rx, ry, zx, zy, dx, dy = bv, av, rb, ra, p.zb, p.za, inner[1], inner[0]
 			pa, pb = pb, pa
 		}
+		o := out[po : po+n]
+		if p.op == "QLinearMul" {
+			if dx == 1 && (dy == 0 || dy == 1) {
+				vec.QLinearMul8(o, x[pa:], y[pb:], dy, zx, zy, ratio, float32(p.zc), p.lo, p.hi)
+				return
+			}
+			for i := range o {
+				v := (int32(x[pa+i*dx]) - zx) * (int32(y[pb+i*dy]) - zy)
+				o[i] = code(float32(float32(v)*ratio) + float32(p.zc))
+			}
+			return
+		}
 		// ORT's build contracts ra*za + rb*zb into one fused multiply-add.
-		fixed := float32(zc) - fma32(rx, float32(zx), float32(ry*float32(zy)))
+		fixed := float32(p.zc) - vec.FMA32(rx, float32(zx), float32(ry*float32(zy)))
 		switch {
 		case n == 1:
 			// MLAS treats a one-element first operand as the single value.
-			f := fma32(float32(x[pa]), rx, fixed)
-			res[po] = qlRound(fma32(float32(y[pb]), ry, f), lo, hi)
-		case dy == 0:
-			f := fma32(float32(y[pb]), ry, fixed)
-			for i := 0; i < n; i++ {
-				res[po+i] = qlRound(fma32(float32(x[pa+i*dx]), rx, f), lo, hi)
-			}
+			o[0] = code(vec.FMA32(float32(y[pb]), ry, vec.FMA32(float32(x[pa]), rx, fixed)))
+		case dx == 1 && (dy == 0 || dy == 1):
+			vec.QLinearAdd8(o, x[pa:], y[pb:], dy, rx, ry, fixed, p.lo, p.hi)
 		default:
-			for i := 0; i < n; i++ {
-				v := fma32(float32(y[pb+i*dy]), ry, fixed)
-				res[po+i] = qlRound(fma32(float32(x[pa+i*dx]), rx, v), lo, hi)
+			for i := range o {
+				o[i] = code(vec.FMA32(float32(x[pa+i*dx]), rx, vec.FMA32(float32(y[pb+i*dy]), ry, fixed)))
 			}
-		}
-	}
-}
-
-// qlMulRun multiplies one broadcast run as MLAS's SSE2 kernel does: the exact
-// integer product of the centered codes times one ratio sa*sb/sc, plus zc.
-func qlMulRun(av, bv, res []int32, sa float32, za int32, sb float32, zb int32, sc float32, zc int32, lo, hi float64) func(offs []int, n int, inner []int) {
-	ratio := float32(sa*sb) / sc
-	return func(offs []int, n int, inner []int) {
-		pa, pb, po := offs[0], offs[1], offs[2]
-		for i := 0; i < n; i++ {
-			p := (av[pa+i*inner[0]] - za) * (bv[pb+i*inner[1]] - zb)
-			res[po+i] = qlRound(float32(float32(p)*ratio)+float32(zc), lo, hi)
 		}
 	}
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/onnxq/onnxq/graph"
@@ -888,6 +889,53 @@ var cases = []tcase{
 	{"QLinearConv 3x3 64->64 (QOperator, 56x56)", "1x64x56x56 uint8, int8 weights per channel", qlinearConv(64, 64, 1, 3, 1, 56)},
 	{"QLinearConv depthwise 3x3 (QOperator, 56x56)", "1x144x56x56 uint8", qlinearConv(144, 144, 144, 3, 1, 56)},
 	{"QLinearConv 1x1 24->144 (QOperator, 56x56)", "1x24x56x56 uint8", qlinearConv(24, 144, 1, 1, 1, 56)},
+	// The rest of a QOperator model's ops (ONNX Runtime's quantizer in its
+	// QOperator format): each between a QuantizeLinear and a
+	// DequantizeLinear, as the surrounding ops leave them.
+	{"QLinearAdd residual (QOperator)", "2 x 1x64x56x56 uint8", qlinearBinary("QLinearAdd")},
+	{"QLinearMul (QOperator)", "2 x 1x64x56x56 uint8", qlinearBinary("QLinearMul")},
+	{"QLinearSigmoid (QOperator)", "1x64x56x56 uint8", qlinearUnary("QLinearSigmoid")},
+	{"QLinearLeakyRelu 0.1 (QOperator)", "1x64x56x56 uint8", qlinearUnary("QLinearLeakyRelu", aF("alpha", 0.1))},
+	{"QLinearGlobalAveragePool (QOperator, MobileNet head)", "1x1280x7x7 uint8", func() *mb {
+		b := newMB(13)
+		xq, z := quantIn(b, 1, 1280, 7, 7)
+		y := b.msOp("QLinearGlobalAveragePool", vs(xq, b.scalar(0.02), z, b.scalar(0.01), z), aI("channels_last", 0))
+		b.out(b.op("DequantizeLinear", vs(y, b.scalar(0.01), z)), graph.Float)
+		return b
+	}},
+	{"QLinearAveragePool 3x3 s1 p1 (QOperator)", "1x64x56x56 uint8", func() *mb {
+		b := newMB(13)
+		xq, z := quantIn(b, 1, 64, 56, 56)
+		y := b.msOp("QLinearAveragePool", vs(xq, b.scalar(0.02), z, b.scalar(0.02), z), aIs("kernel_shape", 3, 3), aIs("pads", 1, 1, 1, 1), aIs("strides", 1, 1))
+		b.out(b.op("DequantizeLinear", vs(y, b.scalar(0.02), z)), graph.Float)
+		return b
+	}},
+	{"QLinearConcat 2 inputs axis 1 (QOperator)", "2 x 1x64x28x28 uint8", func() *mb {
+		b := newMB(13)
+		aq, z := quantIn(b, 1, 64, 28, 28)
+		bq, _ := quantIn(b, 1, 64, 28, 28)
+		y := b.msOp("QLinearConcat", vs(b.scalar(0.03), z, aq, b.scalar(0.02), z, bq, b.scalar(0.02), z), aI("axis", 1))
+		b.out(b.op("DequantizeLinear", vs(y, b.scalar(0.03), z)), graph.Float)
+		return b
+	}},
+	{"MaxPool uint8 3x3 s2 (QOperator)", "1x64x112x112 uint8", func() *mb {
+		b := newMB(13)
+		xq, z := quantIn(b, 1, 64, 112, 112)
+		y := b.op("MaxPool", vs(xq), aIs("kernel_shape", 3, 3), aIs("pads", 1, 1, 1, 1), aIs("strides", 2, 2))
+		b.out(b.op("DequantizeLinear", vs(y, b.scalar(0.02), z)), graph.Float)
+		return b
+	}},
+	{"QLinearMatMul 1x128x768 @ 768x768 (QOperator)", "1x128x768 uint8, int8 weights", func() *mb {
+		b := newMB(13)
+		aq, z := quantIn(b, 1, 128, 768)
+		wq := graph.NewTensor(graph.Int8, []int{768, 768})
+		for i, d := 0, wq.Data().([]int8); i < len(d); i++ {
+			d[i] = int8(b.rng.IntN(255) - 127)
+		}
+		y := b.op("QLinearMatMul", vs(aq, b.scalar(0.02), z, b.ct(wq), b.scalar(0.002), b.ct(graph.NewTensor(graph.Int8, []int{})), b.scalar(0.1), z))
+		b.out(b.op("DequantizeLinear", vs(y, b.scalar(0.1), z)), graph.Float)
+		return b
+	}},
 	{"GridSample bilinear (flow warp)", "1x64x64x64, grid 1x64x64x2", func() *mb {
 		b := newMB(16)
 		x := b.in("x", 1, 64, 64, 64)
@@ -1198,6 +1246,40 @@ var cases = []tcase{
 // qlinearConv is a QOperator convolution (ORT's static QOperator format,
 // TFLite int8 models converted to ONNX): uint8 input quantized from
 // floats, int8 weights per output channel, an int32 bias, uint8 output.
+// quantIn is an input of the given shape quantized to uint8 (scale 0.02,
+// zero point 128, returned for the ops after it).
+func quantIn(b *mb, shape ...int) (*graph.Value, *graph.Value) {
+	zp := graph.NewTensor(graph.Uint8, []int{})
+	zp.Data().([]uint8)[0] = 128
+	z := b.ct(zp)
+	return b.op("QuantizeLinear", vs(b.in(fmt.Sprintf("x%d", len(b.feeds)), shape...), b.scalar(0.02), z)), z
+}
+
+// qlinearBinary is a com.microsoft QLinearAdd or QLinearMul of two uint8
+// tensors 1x64x56x56.
+func qlinearBinary(op string) func() *mb {
+	return func() *mb {
+		b := newMB(13)
+		aq, z := quantIn(b, 1, 64, 56, 56)
+		bq, _ := quantIn(b, 1, 64, 56, 56)
+		y := b.msOp(op, vs(aq, b.scalar(0.02), z, bq, b.scalar(0.02), z, b.scalar(0.04), z))
+		b.out(b.op("DequantizeLinear", vs(y, b.scalar(0.04), z)), graph.Float)
+		return b
+	}
+}
+
+// qlinearUnary is a com.microsoft QLinearSigmoid or QLinearLeakyRelu of a
+// uint8 tensor 1x64x56x56.
+func qlinearUnary(op string, attrs ...*onnxAttr) func() *mb {
+	return func() *mb {
+		b := newMB(13)
+		xq, z := quantIn(b, 1, 64, 56, 56)
+		y := b.msOp(op, vs(xq, b.scalar(0.02), z, b.scalar(0.01), z), attrs...)
+		b.out(b.op("DequantizeLinear", vs(y, b.scalar(0.01), z)), graph.Float)
+		return b
+	}
+}
+
 func qlinearConv(c, m, group, k, stride, hw int) func() *mb {
 	return func() *mb {
 		b := newMB(13)

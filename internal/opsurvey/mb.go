@@ -85,6 +85,16 @@ func (b *mb) op(op string, ins []*graph.Value, attrs ...*onnxpb.AttributeProto) 
 	return b.opN(op, 1, ins, attrs...)[0]
 }
 
+// msOp adds a com.microsoft node (ONNX Runtime's contrib ops), importing
+// the domain.
+func (b *mb) msOp(op string, ins []*graph.Value, attrs ...*onnxpb.AttributeProto) *graph.Value {
+	const ms = "com.microsoft"
+	b.m.SetOpset(ms, 1)
+	out := b.op(op, ins, attrs...)
+	out.Producer.Domain = ms
+	return out
+}
+
 func (b *mb) opN(op string, n int, ins []*graph.Value, attrs ...*onnxpb.AttributeProto) []*graph.Value {
 	b.k++
 	outs := make([]string, n)

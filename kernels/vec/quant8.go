@@ -72,3 +72,100 @@ func quantCode[T uint8 | int8](v, zp, lo, hi float32) T {
 	r := float32(math.RoundToEven(float64(v))) + zp
 	return T(int32(max(lo, min(hi, r))))
 }
+
+// FMA32 is the float32 fused multiply-add x*y + z, rounded once (half to
+// even), as the CPU's VFMADD computes it. x*y is exact in float64; the
+// float64 sum's own rounding error (TwoSum) decides the one case where
+// rounding that sum to float32 again would err: a sum exactly halfway
+// between two float32 values.
+func FMA32(x, y, z float32) float32 {
+	p, c := float64(x)*float64(y), float64(z)
+	s := p + c
+	bv := s - p
+	e := (p - (s - bv)) + (c - bv)
+	r := float32(s)
+	if e == 0 || math.IsInf(s, 0) || math.IsNaN(s) {
+		return r
+	}
+	// Halfway: the 29 bits of a float64 significand below float32's 24
+	// hold exactly one half (normal float32 results).
+	if bits := math.Float64bits(s); bits&(1<<29-1) != 1<<28 {
+		return r
+	}
+	switch {
+	case e > 0 && float64(r) < s:
+		r = math.Nextafter32(r, float32(math.Inf(1)))
+	case e < 0 && float64(r) > s:
+		r = math.Nextafter32(r, float32(math.Inf(-1)))
+	}
+	return r
+}
+
+// QLinearAdd8 sets dst[i] to ONNX Runtime's QLinearAdd code of x[i] and
+// y[i] (y[0] for every i when ystep is 0), as its MLAS kernel computes it:
+// fma(x, rx, fma(y, ry, fixed)) in float32 fused multiply-adds, rounded
+// half to even, clamped to [lo, hi]. (rx and ry are the inputs' scales
+// over the output's; fixed holds the zero points.)
+func QLinearAdd8[T uint8 | int8](dst, x, y []T, ystep int, rx, ry, fixed, lo, hi float32) {
+	n := len(dst)
+	if n == 0 {
+		return
+	}
+	x = x[:n]
+	if ystep != 0 {
+		y = y[:n]
+	}
+	if quantWide {
+		yp, signed := qlOperand(y, ystep)
+		qlAdd8AVX512((*byte)(unsafe.Pointer(&dst[0])), (*byte)(unsafe.Pointer(&x[0])), yp, n, ystep, signed, rx, ry, fixed, lo, hi)
+		return
+	}
+	for i, xv := range x {
+		v := FMA32(float32(y[i*ystep]), ry, fixed)
+		dst[i] = quantCode[T](FMA32(float32(xv), rx, v), 0, lo, hi)
+	}
+}
+
+// QLinearMul8 sets dst[i] to ONNX Runtime's QLinearMul code of x[i] and
+// y[i] (y[0] for every i when ystep is 0), as MLAS computes it: the exact
+// integer product (x - zx) * (y - zy) in float32, times ratio, plus zc,
+// rounded half to even, clamped to [lo, hi].
+func QLinearMul8[T uint8 | int8](dst, x, y []T, ystep int, zx, zy int32, ratio, zc, lo, hi float32) {
+	n := len(dst)
+	if n == 0 {
+		return
+	}
+	x = x[:n]
+	if ystep != 0 {
+		y = y[:n]
+	}
+	if quantWide {
+		yp, signed := qlOperand(y, ystep)
+		qlMul8AVX512((*byte)(unsafe.Pointer(&dst[0])), (*byte)(unsafe.Pointer(&x[0])), yp, n, ystep, signed, zx, zy, ratio, zc, lo, hi)
+		return
+	}
+	for i, xv := range x {
+		p := (int32(xv) - zx) * (int32(y[i*ystep]) - zy)
+		// The conversion keeps the product and the sum two roundings
+		// where a compiler could fuse them.
+		dst[i] = quantCode[T](float32(float32(p)*ratio)+zc, 0, lo, hi)
+	}
+}
+
+// qlOperand is y for the AVX-512 loops, which read sixteen values a step:
+// with ystep 0, a copy of y[0] sixteen times over; and whether T is signed.
+func qlOperand[T uint8 | int8](y []T, ystep int) (*byte, int) {
+	var zero T
+	signed := 0
+	if zero-1 < 0 {
+		signed = 1
+	}
+	if ystep != 0 {
+		return (*byte)(unsafe.Pointer(&y[0])), signed
+	}
+	rep := new([16]T)
+	for i := range rep {
+		rep[i] = y[0]
+	}
+	return (*byte)(unsafe.Pointer(&rep[0])), signed
+}

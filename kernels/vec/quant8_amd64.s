@@ -189,3 +189,135 @@ rqf_tail:
 rqf_done:
 	VZEROUPPER
 	RET
+
+// QLOAD8 widens sixteen 8-bit codes at M to int32s in V and converts them
+// to float32: zero-extended (uint8) or sign-extended (int8) as BX (signed)
+// says; K1 masks the load in a tail (K0: all lanes).
+#define QLOAD8(M, V, K) \
+	TESTQ       BX, BX        \
+	JNE         3(PC)         \
+	VPMOVZXBD.Z M, K, V       \
+	JMP         2(PC)         \
+	VPMOVSXBD.Z M, K, V       \
+	VCVTDQ2PS   V, V
+
+// func qlAdd8AVX512(dst, x, y *byte, n, ystep, signed int, rx, ry, fixed, lo, hi float32)
+// QLinearAdd as MLAS computes it: fma(x, rx, fma(y, ry, fixed)) in float32
+// fused multiply-adds (one rounding each), rounded half to even and
+// clamped to [lo, hi]. y advances by ystep (1, or 0: one value, replicated
+// sixteen times at y).
+TEXT ·qlAdd8AVX512(SB), NOSPLIT, $0-68
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         y+16(FP), DX
+	MOVQ         n+24(FP), CX
+	MOVQ         ystep+32(FP), R9
+	SHLQ         $4, R9
+	MOVQ         signed+40(FP), BX
+	VBROADCASTSS rx+48(FP), Z14
+	VBROADCASTSS ry+52(FP), Z13
+	VBROADCASTSS fixed+56(FP), Z12
+	VBROADCASTSS lo+60(FP), Z10
+	VBROADCASTSS hi+64(FP), Z11
+	VXORPS       Z9, Z9, Z9
+	KXNORW       K0, K0, K3
+	MOVQ         CX, R8
+	SHRQ         $4, CX
+	JEQ          qla_tail
+
+qla_loop:
+	QLOAD8((SI), Z0, K3)
+	QLOAD8((DX), Z1, K3)
+	VMOVAPS     Z12, Z2
+	VFMADD231PS Z13, Z1, Z2
+	VFMADD231PS Z14, Z0, Z2
+	QFINISH(Z2)
+	VPMOVDB     Z2, (DI)
+	ADDQ        $16, SI
+	ADDQ        R9, DX
+	ADDQ        $16, DI
+	DECQ        CX
+	JNE         qla_loop
+
+qla_tail:
+	ANDQ        $15, R8
+	JEQ         qla_done
+	QTAILMASK
+	QLOAD8((SI), Z0, K1)
+	QLOAD8((DX), Z1, K1)
+	VMOVAPS     Z12, Z2
+	VFMADD231PS Z13, Z1, Z2
+	VFMADD231PS Z14, Z0, Z2
+	QFINISH(Z2)
+	VPMOVDB     Z2, K1, (DI)
+
+qla_done:
+	VZEROUPPER
+	RET
+
+// QINT8 widens sixteen 8-bit codes at M to int32s in V (as QLOAD8, without
+// the conversion).
+#define QINT8(M, V, K) \
+	TESTQ       BX, BX  \
+	JNE         3(PC)   \
+	VPMOVZXBD.Z M, K, V \
+	JMP         2(PC)   \
+	VPMOVSXBD.Z M, K, V
+
+// QMULSTEP is one step of qlMul8AVX512 under mask K, into Z2.
+#define QMULSTEP(K) \
+	QINT8((SI), Z0, K)      \
+	QINT8((DX), Z1, K)      \
+	VPSUBD      Z15, Z0, Z0 \
+	VPSUBD      Z14, Z1, Z1 \
+	VPMULLD     Z1, Z0, Z2  \
+	VCVTDQ2PS   Z2, Z2      \
+	VMULPS      Z13, Z2, Z2 \
+	VADDPS      Z12, Z2, Z2 \
+	QFINISH(Z2)
+
+// func qlMul8AVX512(dst, x, y *byte, n, ystep, signed int, zx, zy int32, ratio, zc, lo, hi float32)
+// QLinearMul as MLAS computes it: the exact integer product (x - zx) *
+// (y - zy), converted to float32, times ratio, plus zc (each rounded to
+// float32), rounded half to even and clamped to [lo, hi].
+TEXT ·qlMul8AVX512(SB), NOSPLIT, $0-72
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         y+16(FP), DX
+	MOVQ         n+24(FP), CX
+	MOVQ         ystep+32(FP), R9
+	SHLQ         $4, R9
+	MOVQ         signed+40(FP), BX
+	MOVL         zx+48(FP), AX
+	VPBROADCASTD AX, Z15
+	MOVL         zy+52(FP), AX
+	VPBROADCASTD AX, Z14
+	VBROADCASTSS ratio+56(FP), Z13
+	VBROADCASTSS zc+60(FP), Z12
+	VBROADCASTSS lo+64(FP), Z10
+	VBROADCASTSS hi+68(FP), Z11
+	VXORPS       Z9, Z9, Z9
+	KXNORW       K0, K0, K3
+	MOVQ         CX, R8
+	SHRQ         $4, CX
+	JEQ          qlm_tail
+
+qlm_loop:
+	QMULSTEP(K3)
+	VPMOVDB Z2, (DI)
+	ADDQ    $16, SI
+	ADDQ    R9, DX
+	ADDQ    $16, DI
+	DECQ    CX
+	JNE     qlm_loop
+
+qlm_tail:
+	ANDQ    $15, R8
+	JEQ     qlm_done
+	QTAILMASK
+	QMULSTEP(K1)
+	VPMOVDB Z2, K1, (DI)
+
+qlm_done:
+	VZEROUPPER
+	RET
