@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/onnxq/onnxq/graph"
@@ -75,16 +76,17 @@ func newQLinearGlobalAveragePool(ni *NodeInfo) (Kernel, error) {
 			ones[i] = 1
 		}
 		out := ctx.Empty(x.DType, qlPoolOutShape(x.Shape, ones, cl))
-		qlStore(out, qlGlobalAverage(x, cl, xs, xz, ys, yz))
+		qlGlobalAverage(out, x, cl, xs, xz, ys, yz)
 		return one(out), nil
 	}), nil
 }
 
-// qlGlobalAverage averages each plane as MLAS does, in integers: the sum of
-// the codes minus zero point x size, times x_scale / (y_scale * size) in
-// float32, rounded, plus y's zero point. Codes come out in N, C order (the
-// layout of a [N, C, 1...] or [N, 1..., C] output alike).
-func qlGlobalAverage(x *graph.Tensor, channelsLast bool, xs float32, xz int32, ys float32, yz int32) []int32 {
+// qlGlobalAverage averages each plane of x into out as MLAS does, in
+// integers: the sum of the codes minus zero point x size, times x_scale /
+// (y_scale * size) in float32, rounded, plus y's zero point. Codes come out
+// in N, C order (the layout of a [N, C, 1...] or [N, 1..., C] output
+// alike).
+func qlGlobalAverage(out, x *graph.Tensor, channelsLast bool, xs float32, xz int32, ys float32, yz int32) {
 	n, c, spatial, _, nStride, cStride := qlPoolLayout(x.Shape, channelsLast)
 	size := graph.Numel(spatial)
 	step := 1
@@ -93,19 +95,55 @@ func qlGlobalAverage(x *graph.Tensor, channelsLast bool, xs float32, xz int32, y
 	}
 	scale := xs / (ys * float32(size))
 	lo, hi, _ := QuantRange(x.DType)
-	xv := qlCodes(x)
-	res := make([]int32, n*c)
+	// int8 codes as uint8 ones 128 higher (the top bit flipped), the 128s
+	// taken off the sum.
+	xb, od := rawBytes(x), rawBytes(out)
+	var flip byte
+	shift := int64(0)
+	if x.DType == graph.Int8 {
+		flip, shift = 0x80, 128
+	}
 	for b := 0; b < n; b++ {
 		for ch := 0; ch < c; ch++ {
-			acc := -xz * int32(size)
 			base := b*nStride + ch*cStride
-			for i := 0; i < size; i++ {
-				acc += xv[base+i*step]
+			var sum int64
+			if step == 1 {
+				sum = sumBytes(xb[base:base+size], flip)
+			} else {
+				for i := 0; i < size; i++ {
+					sum += int64(xb[base+i*step] ^ flip)
+				}
 			}
-			res[b*c+ch] = qlRound(float32(acc)*scale, lo-float64(yz), hi-float64(yz)) + yz
+			acc := int32(sum-shift*int64(size)) - xz*int32(size)
+			od[b*c+ch] = byte(qlRound(float32(acc)*scale, lo-float64(yz), hi-float64(yz)) + yz)
 		}
 	}
-	return res
+}
+
+// sumBytes is the sum of the bytes of b, each xored with flip first: eight
+// at a time in a 64-bit word (the even and odd bytes in 16-bit lanes,
+// emptied before they can overflow), the rest one by one.
+func sumBytes(b []byte, flip byte) int64 {
+	const lanes = 0x00ff00ff00ff00ff
+	f := uint64(flip) * 0x0101010101010101
+	var total int64
+	i := 0
+	for i+8 <= len(b) {
+		// 128 words add at most 2 x 128 x 255 to a 16-bit lane.
+		var acc uint64
+		for k := 0; k < 128 && i+8 <= len(b); k++ {
+			v := binary.LittleEndian.Uint64(b[i:]) ^ f
+			acc += v&lanes + (v>>8)&lanes
+			i += 8
+		}
+		for ; acc != 0; acc >>= 16 {
+			total += int64(acc & 0xffff)
+		}
+	}
+	for ; i < len(b); i++ {
+		total += int64(b[i] ^ flip)
+	}
+	return total
 }
 
 // newQLinearAveragePool is AveragePool between dequantize and quantize as ORT
@@ -158,7 +196,7 @@ func newQLinearAveragePool(ni *NodeInfo) (Kernel, error) {
 		}
 		out := ctx.Empty(x.DType, qlPoolOutShape(x.Shape, outSp, cl))
 		if global {
-			qlStore(out, qlGlobalAverage(x, cl, xs, xz, ys, yz))
+			qlGlobalAverage(out, x, cl, xs, xz, ys, yz)
 			return one(out), nil
 		}
 		var deq [256]float32
@@ -170,11 +208,18 @@ func newQLinearAveragePool(ni *NodeInfo) (Kernel, error) {
 			deq[i] = xs * float32(v-xz)
 		}
 		lo, hi, _ := QuantRange(x.DType)
-		xv := qlCodes(x)
+		xb, od := rawBytes(x), rawBytes(out)
 		outPlane := graph.Numel(outSp)
 		oStride := qlPoolOutStrides(outSp, c, cl)
-		res := make([]int32, out.Len())
-		parallelFor(threadsFor(ctx, len(res)*graph.Numel(p.kernel), 1<<14), n*c, func(lo0, hi0 int) {
+		// code is y for a window's sum of count values.
+		code := func(sum float32, count int) byte {
+			avg := float32(0)
+			if count > 0 {
+				avg = sum / float32(count)
+			}
+			return byte(qlRound(avg/ys+float32(yz), lo, hi))
+		}
+		parallelFor(threadsFor(ctx, out.Len()*graph.Numel(p.kernel), 1<<14), n*c, func(lo0, hi0 int) {
 			st, en, pos := make([]int, len(ax)), make([]int, len(ax)), make([]int, len(ax))
 			for plane := lo0; plane < hi0; plane++ {
 				b, ch := plane/c, plane%c
@@ -182,6 +227,10 @@ func newQLinearAveragePool(ni *NodeInfo) (Kernel, error) {
 				obase := b*c*outPlane + ch
 				if !cl {
 					obase = plane * outPlane
+				}
+				if len(ax) == 2 && !cl {
+					qlAveragePlane2D(od[obase:obase+outPlane], xb[base:], &deq, ax[0], ax[1], p.countIncludePad, code)
+					continue
 				}
 				for o := 0; o < outPlane; o++ {
 					// Window of output position o, clipped to the input.
@@ -208,7 +257,7 @@ func newQLinearAveragePool(ni *NodeInfo) (Kernel, error) {
 							for i, v := range pos {
 								at += v * sStride[i]
 							}
-							sum += deq[uint8(xv[at])]
+							sum += deq[xb[at]]
 							i := len(pos) - 1
 							for ; i >= 0; i-- {
 								if pos[i]++; pos[i] < en[i] {
@@ -221,17 +270,37 @@ func newQLinearAveragePool(ni *NodeInfo) (Kernel, error) {
 							}
 						}
 					}
-					avg := float32(0)
-					if count > 0 {
-						avg = sum / float32(count)
-					}
-					res[oi] = qlRound(avg/ys+float32(yz), lo, hi)
+					od[oi] = code(sum, count)
 				}
 			}
 		})
-		qlStore(out, res)
 		return one(out), nil
 	}), nil
+}
+
+// qlAveragePlane2D is QLinearAveragePool over one NCHW plane x (rows ay.in
+// of ax.in codes) into its output plane out: each window's dequantized
+// values (deq) summed row by row, in the order of the general loop.
+func qlAveragePlane2D(out, x []byte, deq *[256]float32, ay, ax poolNDAxis, includePad bool, code func(float32, int) byte) {
+	for oy := 0; oy < ay.out; oy++ {
+		sy := oy*ay.s - ay.pad
+		y0, y1 := max(sy, 0), min(sy+ay.k, ay.in)
+		for ox := 0; ox < ax.out; ox++ {
+			sx := ox*ax.s - ax.pad
+			x0, x1 := max(sx, 0), min(sx+ax.k, ax.in)
+			count := max(0, y1-y0) * max(0, x1-x0)
+			if includePad {
+				count = ay.k * ax.k
+			}
+			var sum float32
+			for y := y0; y < y1 && x0 < x1; y++ {
+				for _, v := range x[y*ax.in+x0 : y*ax.in+x1] {
+					sum += deq[v]
+				}
+			}
+			out[oy*ax.out+ox] = code(sum, count)
+		}
+	}
 }
 
 // qlPoolOutStrides are the output's element strides of each spatial axis.

@@ -39,3 +39,30 @@ func TestTransposeBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestSumBytes holds sumBytes to a byte loop over lengths around the word
+// size and past the 128 words a lane holds, all 0xff bytes (the lanes'
+// worst case) and random ones, both flips.
+func TestSumBytes(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 1))
+	for _, n := range []int{0, 1, 7, 8, 9, 1023, 1024, 1025, 2049, 5000} {
+		for _, full := range []bool{true, false} {
+			b := make([]byte, n)
+			for i := range b {
+				b[i] = 0xff
+				if !full {
+					b[i] = byte(r.IntN(256))
+				}
+			}
+			for _, flip := range []byte{0, 0x80} {
+				var want int64
+				for _, v := range b {
+					want += int64(v ^ flip)
+				}
+				if got := sumBytes(b, flip); got != want {
+					t.Fatalf("%d bytes (all 0xff %v) flip %#x: %d, want %d", n, full, flip, got, want)
+				}
+			}
+		}
+	}
+}
