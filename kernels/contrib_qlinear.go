@@ -291,20 +291,9 @@ func qlTable(dt graph.DataType, xs float32, xz int32, ys float32, yz int32, f fu
 	return &t
 }
 
-// qlMapBytes maps src through table into dst (same 8-bit type).
-func qlMapBytes(dst, src any, table *[256]byte) {
-	switch s := src.(type) {
-	case []uint8:
-		d := dst.([]uint8)
-		for i, v := range s {
-			d[i] = table[v]
-		}
-	case []int8:
-		d := dst.([]int8)
-		for i, v := range s {
-			d[i] = int8(table[uint8(v)])
-		}
-	}
+// qlMapBytes maps the codes of src through table into dst (same 8-bit type).
+func qlMapBytes(dst, src *graph.Tensor, table *[256]byte) {
+	vec.Lookup8(rawBytes(dst), rawBytes(src), table)
 }
 
 // newQLinearLookup is an elementwise op on X, X_scale, X_zero_point?,
@@ -323,7 +312,7 @@ func newQLinearLookup(op string, build func(*attrs) func(float32) float32) Facto
 				return nil, err
 			}
 			out := ctx.Empty(x.DType, x.Shape)
-			qlMapBytes(out.Data(), x.Data(), qlTable(x.DType, xs, xz, ys, yz, f))
+			qlMapBytes(out, x, qlTable(x.DType, xs, xz, ys, yz, f))
 			return one(out), nil
 		}), nil
 	}
@@ -401,7 +390,7 @@ func newQLinearConcat(ni *NodeInfo) (Kernel, error) {
 			}
 			pitch := in[i].Shape[ax] * inner
 			for o := 0; o < outer; o++ {
-				qlPlace(out.Data(), in[i].Data(), o*outPitch+off, o*pitch, pitch, table)
+				qlPlace(out, in[i], o*outPitch+off, o*pitch, pitch, table)
 			}
 			off += pitch
 		}
@@ -409,24 +398,15 @@ func newQLinearConcat(ni *NodeInfo) (Kernel, error) {
 	}), nil
 }
 
-// qlPlace copies (or maps through table) n codes from src[so:] to dst[do:].
-func qlPlace(dst, src any, do, so, n int, table *[256]byte) {
-	switch s := src.(type) {
-	case []uint8:
-		d := dst.([]uint8)
-		if table == nil {
-			copy(d[do:do+n], s[so:so+n])
-			return
-		}
-		qlMapBytes(d[do:do+n], s[so:so+n], table)
-	case []int8:
-		d := dst.([]int8)
-		if table == nil {
-			copy(d[do:do+n], s[so:so+n])
-			return
-		}
-		qlMapBytes(d[do:do+n], s[so:so+n], table)
+// qlPlace copies (or maps through table) n codes from src[so:] to dst[do:]
+// (8-bit tensors of one type).
+func qlPlace(dst, src *graph.Tensor, do, so, n int, table *[256]byte) {
+	d, s := rawBytes(dst)[do:do+n], rawBytes(src)[so:so+n]
+	if table == nil {
+		copy(d, s)
+		return
 	}
+	vec.Lookup8(d, s, table)
 }
 
 // ---- QLinearSoftmax ----

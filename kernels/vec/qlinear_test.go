@@ -110,3 +110,33 @@ func checkQL[T uint8 | int8](t *testing.T, path string, sc [3]float32, za, zb, z
 		}
 	}
 }
+
+// TestLookup8 holds the VBMI loop to the byte loop over every code, at
+// lengths around its 64-byte step and mask, with a table whose halves
+// differ (the top bit picks the half).
+func TestLookup8(t *testing.T) {
+	saved := useLookupVBMI
+	defer func() { useLookupVBMI = saved }()
+	r := rand.New(rand.NewPCG(4, 2))
+	var table [256]byte
+	for i := range table {
+		table[i] = byte(r.IntN(256))
+	}
+	for _, n := range []int{0, 1, 63, 64, 65, 127, 256, 1000} {
+		src := make([]byte, n)
+		for i := range src {
+			src[i] = byte(i*7 + r.IntN(3))
+		}
+		got, want := make([]byte, n+1), make([]byte, n+1)
+		got[n], want[n] = 0x5a, 0x5a
+		useLookupVBMI = saved
+		Lookup8(got[:n], src, &table)
+		useLookupVBMI = false
+		Lookup8(want[:n], src, &table)
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("n %d: byte %d is %d, want %d", n, i, got[i], want[i])
+			}
+		}
+	}
+}

@@ -169,3 +169,21 @@ func qlOperand[T uint8 | int8](y []T, ystep int) (*byte, int) {
 	}
 	return (*byte)(unsafe.Pointer(&rep[0])), signed
 }
+
+// useLookupVBMI says whether Lookup8 takes its AVX-512 VBMI loop (tests
+// switch it).
+var useLookupVBMI = lookupVBMI
+
+// Lookup8 sets dst[i] = table[src[i]]: an elementwise op on 8-bit codes
+// through the table of its 256 results (QLinearSigmoid, QLinearLeakyRelu).
+func Lookup8(dst, src []byte, table *[256]byte) {
+	n := len(dst)
+	src = src[:n]
+	if useLookupVBMI && n > 0 {
+		lookup8VBMI(&dst[0], &src[0], n, table)
+		return
+	}
+	for i, v := range src {
+		dst[i] = table[v]
+	}
+}

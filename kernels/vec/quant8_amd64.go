@@ -22,3 +22,10 @@ func qlAdd8AVX512(dst, x, y *byte, n, ystep, signed int, rx, ry, fixed, lo, hi f
 
 //go:noescape
 func qlMul8AVX512(dst, x, y *byte, n, ystep, signed int, zx, zy int32, ratio, zc, lo, hi float32)
+
+// lookupVBMI: AVX-512 VBMI's byte permutes (VPERMI2B), a 256-byte table
+// lookup 64 bytes a step.
+var lookupVBMI = cpu.X86.HasAVX512VBMI && cpu.X86.HasAVX512BW
+
+//go:noescape
+func lookup8VBMI(dst, src *byte, n int, table *[256]byte)

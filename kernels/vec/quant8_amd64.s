@@ -321,3 +321,54 @@ qlm_tail:
 qlm_done:
 	VZEROUPPER
 	RET
+
+// LOOKUP8 maps the 64 bytes of Z0 through the 256-byte table in Z4-Z7
+// into Z1: VPERMI2B looks each up in the low and in the high 128 bytes
+// by its low 7 bits, and its top bit picks one.
+#define LOOKUP8 \
+	VMOVDQA64 Z0, Z1      \
+	VPERMI2B  Z5, Z4, Z1  \
+	VMOVDQA64 Z0, Z2      \
+	VPERMI2B  Z7, Z6, Z2  \
+	VPMOVB2M  Z0, K1      \
+	VMOVDQU8  Z2, K1, Z1
+
+// func lookup8VBMI(dst, src *byte, n int, table *[256]byte)
+// dst[i] = table[src[i]], 64 bytes a step; the last n%64 under a mask.
+TEXT ·lookup8VBMI(SB), NOSPLIT, $0-32
+	MOVQ     dst+0(FP), DI
+	MOVQ     src+8(FP), SI
+	MOVQ     n+16(FP), CX
+	MOVQ     table+24(FP), DX
+	VMOVDQU8 (DX), Z4
+	VMOVDQU8 64(DX), Z5
+	VMOVDQU8 128(DX), Z6
+	VMOVDQU8 192(DX), Z7
+	MOVQ     CX, R8
+	SHRQ     $6, CX
+	JEQ      lk_tail
+
+lk_loop:
+	VMOVDQU8 (SI), Z0
+	LOOKUP8
+	VMOVDQU8 Z1, (DI)
+	ADDQ     $64, SI
+	ADDQ     $64, DI
+	DECQ     CX
+	JNE      lk_loop
+
+lk_tail:
+	ANDQ       $63, R8
+	JEQ        lk_done
+	MOVQ       R8, CX
+	MOVQ       $1, AX
+	SHLQ       CX, AX
+	DECQ       AX
+	KMOVQ      AX, K2
+	VMOVDQU8.Z (SI), K2, Z0
+	LOOKUP8
+	VMOVDQU8   Z1, K2, (DI)
+
+lk_done:
+	VZEROUPPER
+	RET

@@ -13,3 +13,7 @@ func requantF8AVX512(dst *byte, src *float32, n int, add, mult, zp, lo, hi float
 func qlAdd8AVX512(dst, x, y *byte, n, ystep, signed int, rx, ry, fixed, lo, hi float32) {}
 
 func qlMul8AVX512(dst, x, y *byte, n, ystep, signed int, zx, zy int32, ratio, zc, lo, hi float32) {}
+
+const lookupVBMI = false
+
+func lookup8VBMI(dst, src *byte, n int, table *[256]byte) {}
