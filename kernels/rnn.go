@@ -190,6 +190,9 @@ type recurrentKernel struct {
 	acts              []rnnAct // per direction: f (RNN), f g (GRU), f g h (LSTM)
 	wConst, rConst    *graph.Tensor
 	packed            *rnnWeights // when W and R are constant float32
+	// quantized: DynamicQuantizeLSTM (rnn_dq.go), whose W and R are 8-bit
+	// codes, transposed, with scales and zero points in inputs 8 to 11.
+	quantized bool
 }
 
 func newRecurrent(kind rnnKind) Factory {
@@ -330,7 +333,17 @@ func (k *recurrentKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 	}
 	g, dirs := k.kind.gates(), k.dirs
 	hs := r.Shape[2]
-	if err := k.checkWeights(w, r, hs, isz); err != nil {
+	var q *lstmQuant
+	if k.quantized {
+		var qi int
+		var err error
+		if q, hs, qi, err = readLSTMQuant(in, dirs); err != nil {
+			return nil, err
+		}
+		if qi != isz {
+			return nil, fmt.Errorf("W %v does not fit X %v", w.Shape, x.Shape)
+		}
+	} else if err := k.checkWeights(w, r, hs, isz); err != nil {
 		return nil, err
 	}
 	gh := g * hs
@@ -339,7 +352,9 @@ func (k *recurrentKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 		return nil, err
 	}
 	p := k.packed
-	if p == nil || w != k.wConst || r != k.rConst {
+	if q != nil {
+		p = &rnnWeights{rec: make([][]recMat, dirs)}
+	} else if p == nil || w != k.wConst || r != k.rConst {
 		wv, err := float32sOf(w, "W")
 		if err != nil {
 			return nil, err
@@ -431,7 +446,13 @@ func (k *recurrentKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 	rows := seq * batch
 	gx := ctx.Scratch(rows * dirs * gh)
 	defer ctx.Release(gx)
-	gemm.MulPackedB(rows, 1, gemm.Matrix{Data: xv, Stride: isz}, p.w, 0, gx, dirs*gh, ctx.Threads)
+	if q != nil {
+		for d := range dirs {
+			q.w[d].product(ctx, xv, rows, isz, gh, gx[d*gh:], dirs*gh, false)
+		}
+	} else {
+		gemm.MulPackedB(rows, 1, gemm.Matrix{Data: xv, Stride: isz}, p.w, 0, gx, dirs*gh, ctx.Threads)
+	}
 
 	yShape := []int{seq, dirs, batch, hs}
 	stShape := []int{dirs, batch, hs}
@@ -462,9 +483,15 @@ func (k *recurrentKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 	// Directions run on threads of their own; threads left over split each
 	// step of a direction (see unitParts).
 	dirThreads := parallel.Split(ctx.Threads, dirs, 1)
+	var qr func(d int, h []float32, gates []float32)
+	if q != nil {
+		// The quantized products take the context's threads themselves.
+		dirThreads = 1
+		qr = func(d int, h, gates []float32) { q.r[d].product(ctx, h, batch, hs, gh, gates, gh, true) }
+	}
 	stepThreads := max(1, ctx.Threads/dirThreads)
 	run := func(d int) {
-		k.direction(d, p.rec[d], gx, bx[d*gh:(d+1)*gh], seq, batch, hs, lens, h0, c0, pv, rbh, vals[0], vals[1], vals[2], stepThreads)
+		k.direction(d, p.rec[d], qr, gx, bx[d*gh:(d+1)*gh], seq, batch, hs, lens, h0, c0, pv, rbh, vals[0], vals[1], vals[2], stepThreads)
 	}
 	parallel.For(dirThreads, dirs, run)
 	if k.kind != kindLSTM {
@@ -586,8 +613,10 @@ func storeFloat32s(t *graph.Tensor, v []float32) error {
 
 // direction runs the recurrence of direction d over all batch rows, writing
 // its slices of Y, Y_h and Y_c. gx holds X·W^T of every step and direction,
-// bias the direction's input-side bias.
-func (k *recurrentKernel) direction(d int, rec []recMat, gx, bias []float32, seq, batch, hs int, lens []int,
+// bias the direction's input-side bias; qr, when not nil, adds h·R of
+// direction d to the gates in rec's place (DynamicQuantizeLSTM's quantized
+// product).
+func (k *recurrentKernel) direction(d int, rec []recMat, qr func(d int, h, gates []float32), gx, bias []float32, seq, batch, hs int, lens []int,
 	h0, c0, pv, rbh, y, yh, yc []float32, threads int) {
 	g, dirs := k.kind.gates(), k.dirs
 	gh := g * hs
@@ -657,7 +686,7 @@ func (k *recurrentKernel) direction(d int, rec []recMat, gx, bias []float32, seq
 		}
 		return s, true
 	}
-	if parts, per := k.unitParts(threads, batch, hs); parts > 1 {
+	if parts, per := k.unitParts(threads, batch, hs); parts > 1 && qr == nil {
 		// h of step s is hbuf[s%2], the next one goes to the other; each
 		// part writes its units of it, and a row past its sequence length
 		// carries them over.
@@ -700,7 +729,11 @@ func (k *recurrentKernel) direction(d int, rec []recMat, gx, bias []float32, seq
 					vec.Add(gates[b*gh:(b+1)*gh], gxAt(t, b), bias)
 				}
 			}
-			rec[0].mulAdd(h, batch, hs, gates, gh)
+			if qr != nil {
+				qr(d, h, gates)
+			} else {
+				rec[0].mulAdd(h, batch, hs, gates, gh)
+			}
 			if k.kind == kindGRU && k.linearBeforeReset {
 				for b := 0; b < batch; b++ {
 					copy(aux[b*hs:(b+1)*hs], rb)
@@ -747,4 +780,13 @@ func init() {
 	Register("", "RNN", 7, newRecurrent(kindRNN))
 	Register("", "GRU", 7, newRecurrent(kindGRU))
 	Register("", "LSTM", 7, newRecurrent(kindLSTM))
+	Register("com.microsoft", "DynamicQuantizeLSTM", 1, func(ni *NodeInfo) (Kernel, error) {
+		k, err := newRecurrent(kindLSTM)(ni)
+		if err != nil {
+			return nil, err
+		}
+		rk := k.(*recurrentKernel)
+		rk.quantized, rk.packed = true, nil
+		return rk, nil
+	})
 }
