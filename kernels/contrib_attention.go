@@ -324,14 +324,9 @@ func (k *msAttention) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, er
 		return nil, fmt.Errorf("%s: weights are %s%v, want float32 [%d, q+k+v hidden]", op, w.DType.Short(), w.Shape, d)
 	}
 	cols := w.Shape[1]
-	qh, kh, vh := cols/3, cols/3, cols/3
-	if k.sizes != nil {
-		qh, kh, vh = int(k.sizes[0]), int(k.sizes[1]), int(k.sizes[2])
+	if _, _, _, err := k.hiddenSizes(op, cols); err != nil {
+		return nil, err
 	}
-	if qh+kh+vh != cols || qh != kh || qh%k.heads != 0 || vh%k.heads != 0 || qh == 0 {
-		return nil, fmt.Errorf("%s: weights have %d columns; q, k, v hidden sizes %d, %d, %d must add up to it, q = k, each divisible by num_heads %d", op, cols, qh, kh, vh, k.heads)
-	}
-	n, h, hv := k.heads, qh/k.heads, vh/k.heads
 	proj := make([]float32, b*s*cols)
 	if len(in) > 2 && in[2] != nil {
 		bias := in[2]
@@ -347,10 +342,43 @@ func (k *msAttention) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, er
 	} else {
 		gemm.Sgemm(b*s, cols, d, 1, gemm.Matrix{Data: x.Float32s(), Stride: d}, gemm.Matrix{Data: w.Float32s(), Stride: cols}, 1, proj, cols, ctx.Threads)
 	}
+	opt := func(i int) *graph.Tensor {
+		if i < len(in) {
+			return in[i]
+		}
+		return nil
+	}
+	if opt(6) != nil {
+		return nil, fmt.Errorf("%s: past_sequence_length is only used with past_present_share_buffer, which is not supported", op)
+	}
+	return k.attend(ctx, op, proj, b, s, cols, opt(3), opt(4), opt(5))
+}
+
+// hiddenSizes splits the projection's cols columns into the q, k and v
+// hidden sizes (qkv_hidden_sizes, or thirds).
+func (k *msAttention) hiddenSizes(op string, cols int) (qh, kh, vh int, err error) {
+	qh, kh, vh = cols/3, cols/3, cols/3
+	if k.sizes != nil {
+		qh, kh, vh = int(k.sizes[0]), int(k.sizes[1]), int(k.sizes[2])
+	}
+	if qh+kh+vh != cols || qh != kh || qh%k.heads != 0 || vh%k.heads != 0 || qh == 0 {
+		return 0, 0, 0, fmt.Errorf("%s: weights have %d columns; q, k, v hidden sizes %d, %d, %d must add up to it, q = k, each divisible by num_heads %d", op, cols, qh, kh, vh, k.heads)
+	}
+	return qh, kh, vh, nil
+}
+
+// attend is Attention after the projection: proj (B*S rows of cols) holds
+// Q, K and V side by side; mask (mask_index), pastT and abias
+// (attention_bias) may be nil.
+func (k *msAttention) attend(ctx *Context, op string, proj []float32, b, s, cols int, mask, pastT, abias *graph.Tensor) ([]*graph.Tensor, error) {
+	qh, kh, vh, err := k.hiddenSizes(op, cols)
+	if err != nil {
+		return nil, err
+	}
+	n, h, hv := k.heads, qh/k.heads, vh/k.heads
 	var past []float32
 	p := 0
-	if len(in) > 4 && in[4] != nil {
-		pt := in[4]
+	if pt := pastT; pt != nil {
 		if pt.DType != graph.Float || pt.Rank() != 5 || pt.Shape[0] != 2 || pt.Shape[1] != b || pt.Shape[2] != n || pt.Shape[4] != h {
 			return nil, fmt.Errorf("%s: past is %s%v, want float32 [2, %d, %d, past length, %d]", op, pt.DType.Short(), pt.Shape, b, n, h)
 		}
@@ -379,22 +407,14 @@ func (k *msAttention) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, er
 		withPast(pd[half:], pv, newV, b, n, p, s, h)
 		kAll, vAll = pd[:half], pd[half:]
 	}
-	var mask *graph.Tensor
-	if len(in) > 3 && in[3] != nil {
-		mask = in[3]
-	}
 	m, err := keyMask(op, mask, k.causal, b, s, p, tot, k.maskFilter)
 	if err != nil {
 		return nil, err
 	}
-	var abias *graph.Tensor
-	if len(in) > 5 && in[5] != nil {
-		if abias = in[5]; checkAttnBias(op, abias, b, n, s, tot) != nil {
-			return nil, checkAttnBias(op, abias, b, n, s, tot)
+	if abias != nil {
+		if err := checkAttnBias(op, abias, b, n, s, tot); err != nil {
+			return nil, err
 		}
-	}
-	if len(in) > 6 && in[6] != nil {
-		return nil, fmt.Errorf("%s: past_sequence_length is only used with past_present_share_buffer, which is not supported", op)
 	}
 	at := &sdpa{b: b, nq: n, nkv: n, s: s, t: tot, h: h, hv: hv, q: q, k: kAll, v: vAll, scale: defaultScale(k.scale, h)}
 	at.prep = maskAndBias(m, abias, s*tot)

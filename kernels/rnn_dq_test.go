@@ -30,27 +30,34 @@ func TestDynamicQuantizeLSTMErrors(t *testing.T) {
 		{"float weights", []*graph.Tensor{x, graph.NewTensor(graph.Float, []int{1, in, 4 * hidden}), r, nil, nil, nil, nil, nil, one, zp, one, zp}, "W is float32, not int8 or uint8"},
 	}
 	for _, c := range cases {
-		m := graph.NewModel(graph.Opset{Version: 14}, graph.Opset{Domain: "com.microsoft", Version: 1})
-		g := m.Graph
-		ins := make([]*graph.Value, len(c.in))
-		feeds := map[string]*graph.Tensor{}
-		for i, tn := range c.in {
-			if tn == nil {
-				continue
-			}
-			name := "in" + string(rune('a'+i))
-			ins[i] = g.AddInput(name, tn.DType, nil)
-			feeds[name] = tn
-		}
-		n := g.AddNode("DynamicQuantizeLSTM", "dq", ins, []string{"y"}, []*onnxpb.AttributeProto{graph.AttrIntOf("hidden_size", hidden)}...)
-		n.Domain = "com.microsoft"
-		g.AddOutput(n.Output())
-		s, err := NewSession(m, Options{Threads: 1})
-		if err == nil {
-			_, err = s.Run(feeds)
-		}
+		err := msNodeError("DynamicQuantizeLSTM", []*onnxpb.AttributeProto{graph.AttrIntOf("hidden_size", hidden)}, c.in)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one saying %q", c.name, err, c.want)
 		}
 	}
+}
+
+// msNodeError runs one com.microsoft node of type op on in (nil: an input
+// left out), each fed, and returns the error of making or running it.
+func msNodeError(op string, attrs []*onnxpb.AttributeProto, in []*graph.Tensor) error {
+	m := graph.NewModel(graph.Opset{Version: 14}, graph.Opset{Domain: "com.microsoft", Version: 1})
+	g := m.Graph
+	ins := make([]*graph.Value, len(in))
+	feeds := map[string]*graph.Tensor{}
+	for i, tn := range in {
+		if tn == nil {
+			continue
+		}
+		name := "in" + string(rune('a'+i))
+		ins[i] = g.AddInput(name, tn.DType, nil)
+		feeds[name] = tn
+	}
+	n := g.AddNode(op, "node", ins, []string{"y"}, attrs...)
+	n.Domain = "com.microsoft"
+	g.AddOutput(n.Output())
+	s, err := NewSession(m, Options{Threads: 1})
+	if err == nil {
+		_, err = s.Run(feeds)
+	}
+	return err
 }
