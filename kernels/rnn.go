@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/gemm"
@@ -193,6 +194,8 @@ type recurrentKernel struct {
 	// quantized: DynamicQuantizeLSTM (rnn_dq.go), whose W and R are 8-bit
 	// codes, transposed, with scales and zero points in inputs 8 to 11.
 	quantized bool
+	qconst    bool // W, R and their scales and zero points are constants
+	qcache    atomic.Pointer[lstmQuantCache]
 }
 
 func newRecurrent(kind rnnKind) Factory {
@@ -337,7 +340,7 @@ func (k *recurrentKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 	if k.quantized {
 		var qi int
 		var err error
-		if q, hs, qi, err = readLSTMQuant(in, dirs); err != nil {
+		if q, hs, qi, err = k.lstmQuant(in, dirs); err != nil {
 			return nil, err
 		}
 		if qi != isz {
@@ -787,6 +790,13 @@ func init() {
 		}
 		rk := k.(*recurrentKernel)
 		rk.quantized, rk.packed = true, nil
+		// The weights are read once when they are the model's constants.
+		rk.qconst = true
+		for _, i := range []int{1, 2, 8, 9, 10, 11} {
+			if i < len(ni.Node.Inputs) && ni.Node.Input(i) != nil && ni.Const(i) == nil {
+				rk.qconst = false
+			}
+		}
 		return rk, nil
 	})
 }

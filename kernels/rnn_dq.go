@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/igemm"
 	"github.com/onnxq/onnxq/kernels/vec"
 )
 
@@ -23,16 +24,52 @@ import (
 // float32 times a_scale * w_scale of its column. The gates are LSTM's.
 
 // dqWeights are one direction's W or R: the codes less their zero point
-// as float32 ([k][n]), their largest magnitude, and the scales.
+// as float32 ([k][n]), their largest magnitude, and the scales (one a
+// column).
 type dqWeights struct {
 	codes  []float32
 	max    float32
 	scales []float32
+	// b8 and zb: the codes packed for igemm and their zero points (as
+	// packB8 gives them), where the CPU runs it; t[j] is k zb[j] less the
+	// sum of column j (zpExpansion's), for taking the zero points off.
+	b8    *igemm.PackedB
+	zb, t []int32
 }
 
 // lstmQuant is a DynamicQuantizeLSTM's weights, per direction.
 type lstmQuant struct {
 	w, r []dqWeights
+}
+
+// lstmQuantCache is the weights read from the tensors in (W, R and inputs
+// 8 to 11), kept while the same tensors (the model's constants) come back.
+type lstmQuantCache struct {
+	in      [6]*graph.Tensor
+	q       *lstmQuant
+	hs, isz int
+}
+
+// lstmQuant is readLSTMQuant, from the cache when the weights are the
+// model's constants and its tensors are in's.
+func (k *recurrentKernel) lstmQuant(in []*graph.Tensor, dirs int) (*lstmQuant, int, int, error) {
+	if !k.qconst {
+		return readLSTMQuant(in, dirs)
+	}
+	var key [6]*graph.Tensor
+	for i, j := range []int{1, 2, 8, 9, 10, 11} {
+		if j < len(in) {
+			key[i] = in[j]
+		}
+	}
+	if c := k.qcache.Load(); c != nil && c.in == key {
+		return c.q, c.hs, c.isz, nil
+	}
+	q, hs, isz, err := readLSTMQuant(in, dirs)
+	if err == nil {
+		k.qcache.Store(&lstmQuantCache{in: key, q: q, hs: hs, isz: isz})
+	}
+	return q, hs, isz, err
 }
 
 // readLSTMQuant reads W, R and their scales and zero points (inputs 1, 2
@@ -78,8 +115,13 @@ func readLSTMQuant(in []*graph.Tensor, dirs int) (*lstmQuant, int, int, error) {
 		per := len(scales) / dirs
 		k := t.Shape[1]
 		for d := range dirs {
-			dw := dqWeights{codes: make([]float32, k*cols), scales: scales[d*per : (d+1)*per]}
+			// The scales one a column, whichever way they came.
+			dw := dqWeights{codes: make([]float32, k*cols), scales: make([]float32, cols)}
+			for j := range dw.scales {
+				dw.scales[j] = scales[d*per+min(j, per-1)]
+			}
 			codes := byteRange(t, d*k*cols, k*cols)
+			codes.Shape = []int{k, cols}
 			// Zero points take the scales' shape: one a direction, or one
 			// a column.
 			var zp *graph.Tensor
@@ -95,6 +137,19 @@ func readLSTMQuant(in []*graph.Tensor, dirs int) (*lstmQuant, int, int, error) {
 				return nil, 0, 0, fmt.Errorf("%s: %v", name, err)
 			}
 			dw.max = maxAbs(dw.codes)
+			if useIgemm {
+				if dw.b8, dw.zb, err = packB8(codes, zp); err != nil {
+					return nil, 0, 0, fmt.Errorf("%s: %v", name, err)
+				}
+				// The zero points one a column too.
+				zb := make([]int32, cols)
+				dw.t = make([]int32, cols)
+				for j := range dw.t {
+					zb[j] = dw.zb[min(j, len(dw.zb)-1)]
+					dw.t[j] = int32(k)*zb[j] - dw.b8.ColSums[j]
+				}
+				dw.zb = zb
+			}
 			if i == 0 {
 				q.w = append(q.w, dw)
 			} else {
@@ -113,11 +168,12 @@ func byteRange(t *graph.Tensor, off, n int) *graph.Tensor {
 	return out
 }
 
-// dynamicQuantize quantizes a as ONNX Runtime's quantized GEMM does its
-// float operand, into codes less the zero point (as float32) in dst, and
-// returns the scale and the codes' largest magnitude. codes is scratch as
-// long as a.
-func dynamicQuantize(dst, a []float32, codes []uint8) (float32, float32) {
+// quantizeRange quantizes a into uint8 codes with its own range, as ONNX
+// Runtime's quantized GEMM does its float operand (GetQuantizationParameter:
+// the range widened to take in 0; scale (max - min) / 255, or 1 when max
+// = min; zero point round(-min / scale)), and returns the scale and the
+// zero point.
+func quantizeRange(a []float32, codes []uint8) (float32, float32) {
 	lo, hi := vec.MinMax(a)
 	lo, hi = min(lo, 0), max(hi, 0)
 	scale := float32(1)
@@ -126,6 +182,15 @@ func dynamicQuantize(dst, a []float32, codes []uint8) (float32, float32) {
 	}
 	zp := float32(math.RoundToEven(float64(max(0, min(255, 0-lo/scale)))))
 	vec.Quantize8(codes, a, scale, zp, 0, 255)
+	return scale, zp
+}
+
+// dynamicQuantize quantizes a as ONNX Runtime's quantized GEMM does its
+// float operand, into codes less the zero point (as float32) in dst, and
+// returns the scale and the codes' largest magnitude. codes is scratch as
+// long as a.
+func dynamicQuantize(dst, a []float32, codes []uint8) (float32, float32) {
+	scale, zp := quantizeRange(a, codes)
 	// The codes' magnitudes less zp are at most max(zp, 255 - zp).
 	vec.Dequantize(dst, codes, int32(zp), 1)
 	return scale, max(zp, 255-zp)
@@ -135,22 +200,44 @@ func dynamicQuantize(dst, a []float32, codes []uint8) (float32, float32) {
 // product of a (m x k) and the weights (k x n): each int32 sum times
 // a_scale * the column's scale, in float32.
 func (w *dqWeights) product(ctx *Context, a []float32, m, k, n int, c []float32, ldc int, accumulate bool) {
-	ac := ctx.Scratch(m * k)
-	defer ctx.Release(ac)
 	ct := ctx.Empty(graph.Uint8, []int{m * k})
 	defer recycleTemp(ctx, ct)
-	aScale, aMax := dynamicQuantize(ac, a[:m*k], graph.Elems[uint8](ct))
+	codes := graph.Elems[uint8](ct)
 	accF := ctx.Scratch(m * n) // int32 sums in float32's room
 	defer ctx.Release(accF)
 	acc := unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(accF))), len(accF))
-	intGemm(ctx, m, n, k, intChunkFor(aMax, w.max), ac, w.codes, nil, acc)
-	mult := ctx.Scratch(len(w.scales))
+	var aScale float32
+	if w.b8 != nil {
+		// igemm on the codes themselves; the zero points come off after
+		// (zpExpansion's terms: za t[j] - zb[j] sum a).
+		var za float32
+		aScale, za = quantizeRange(a[:m*k], codes)
+		igemm.Mul(m, codes, k, w.b8, acc, n, nil, ctx.Threads)
+		z := int32(za)
+		for i := range m {
+			var sa int32
+			for _, v := range codes[i*k : (i+1)*k] {
+				sa += int32(v)
+			}
+			row, t, zb := acc[i*n:(i+1)*n], w.t[:n], w.zb[:n]
+			for j := range row {
+				row[j] += z*t[j] - zb[j]*sa
+			}
+		}
+	} else {
+		ac := ctx.Scratch(m * k)
+		defer ctx.Release(ac)
+		var aMax float32
+		aScale, aMax = dynamicQuantize(ac, a[:m*k], codes)
+		intGemm(ctx, m, n, k, intChunkFor(aMax, w.max), ac, w.codes, nil, acc)
+	}
+	mult := ctx.Scratch(n)
 	defer ctx.Release(mult)
-	vec.MulScalar(mult, w.scales, aScale)
+	vec.MulScalar(mult, w.scales[:n], aScale)
 	for i := range m {
 		row, sums := c[i*ldc:i*ldc+n], acc[i*n:(i+1)*n]
 		for j, v := range sums {
-			f := float32(v) * mult[min(j, len(mult)-1)]
+			f := float32(v) * mult[j]
 			if accumulate {
 				f += row[j]
 			}

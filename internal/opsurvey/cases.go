@@ -824,6 +824,27 @@ var cases = []tcase{
 	{"LSTM seq64 in64 h128", "64x1x64", rnn("LSTM", false, 64, 64, 128)},
 	{"LSTM bidirectional seq64 in64 h128", "64x1x64", rnn("LSTM", true, 64, 64, 128)},
 	{"LSTM bidirectional seq100 in256 h256", "100x1x256", rnn("LSTM", true, 100, 256, 256)},
+	{"DynamicQuantizeLSTM seq64 in64 h128 (quantize_dynamic)", "64x1x64, int8 weights per column", func() *mb {
+		const seq, in, hidden = 64, 64, 128
+		b := newMB(14)
+		x := b.in("x", seq, 1, in)
+		codes := func(k int) *graph.Value {
+			t := graph.NewTensor(graph.Int8, []int{1, k, 4 * hidden})
+			for i, d := 0, t.Data().([]int8); i < len(d); i++ {
+				d[i] = int8(b.rng.IntN(255) - 127)
+			}
+			return b.ct(t)
+		}
+		scales := make([]float32, 4*hidden)
+		for i := range scales {
+			scales[i] = 0.001 + 0.0005*float32(b.rng.Float64())
+		}
+		zp := b.ct(graph.NewTensor(graph.Int8, []int{1, 4 * hidden}))
+		y := b.msOp("DynamicQuantizeLSTM", vs(x, codes(in), codes(hidden), b.w(0.1, 1, 8*hidden), nil, nil, nil, nil,
+			b.fc([]int{1, 4 * hidden}, scales), zp, b.fc([]int{1, 4 * hidden}, scales), zp), aI("hidden_size", hidden))
+		b.out(y, graph.Float)
+		return b
+	}},
 
 	// ---------- elementwise ----------
 	{"Mul broadcast (SE scale)", "1x256x56x56 * 1x256x1x1", func() *mb {
