@@ -283,20 +283,15 @@ type msAttention struct {
 func newMSAttention(ni *NodeInfo) (Kernel, error) {
 	a := attrsOf(ni.Node)
 	k := &msAttention{
-		heads:      int(a.Int("num_heads", 0)),
-		causal:     a.Int("unidirectional", 0) != 0,
-		maskFilter: a.Float("mask_filter_value", -10000),
-		scale:      a.Float("scale", 0),
-		sizes:      a.Ints("qkv_hidden_sizes", nil),
-		doRotary:   a.Int("do_rotary", 0),
-		pshb:       a.Int("past_present_share_buffer", 0),
+		sizes:    a.Ints("qkv_hidden_sizes", nil),
+		doRotary: a.Int("do_rotary", 0),
+		pshb:     a.Int("past_present_share_buffer", 0),
 	}
-	if a.err != nil {
-		return nil, a.err
+	var err error
+	if k.heads, k.causal, k.maskFilter, k.scale, err = headAttrs("Attention", a); err != nil {
+		return nil, err
 	}
 	switch {
-	case k.heads <= 0:
-		return nil, fmt.Errorf("Attention: num_heads must be a positive integer")
 	case k.doRotary != 0:
 		return nil, fmt.Errorf("Attention: do_rotary is not supported (ONNX Runtime's CPU kernel has no rotary path either)")
 	case k.pshb != 0:

@@ -27,19 +27,26 @@ type mhaKernel struct {
 	scale      float32
 }
 
-func newMHA(ni *NodeInfo) (Kernel, error) {
-	a := attrsOf(ni.Node)
-	k := &mhaKernel{
-		heads:      int(a.Int("num_heads", 0)),
-		causal:     a.Int("unidirectional", 0) != 0,
-		maskFilter: a.Float("mask_filter_value", -10000),
-		scale:      a.Float("scale", 0),
-	}
+// headAttrs reads the attributes the com.microsoft attention ops share:
+// num_heads (required, positive), unidirectional, mask_filter_value and
+// scale.
+func headAttrs(op string, a *attrs) (heads int, causal bool, maskFilter, scale float32, err error) {
+	heads, causal = int(a.Int("num_heads", 0)), a.Int("unidirectional", 0) != 0
+	maskFilter, scale = a.Float("mask_filter_value", -10000), a.Float("scale", 0)
 	if a.err != nil {
-		return nil, a.err
+		return 0, false, 0, 0, a.err
 	}
-	if k.heads <= 0 {
-		return nil, fmt.Errorf("MultiHeadAttention: num_heads must be a positive integer")
+	if heads <= 0 {
+		return 0, false, 0, 0, fmt.Errorf("%s: num_heads must be a positive integer", op)
+	}
+	return heads, causal, maskFilter, scale, nil
+}
+
+func newMHA(ni *NodeInfo) (Kernel, error) {
+	k := &mhaKernel{}
+	var err error
+	if k.heads, k.causal, k.maskFilter, k.scale, err = headAttrs("MultiHeadAttention", attrsOf(ni.Node)); err != nil {
+		return nil, err
 	}
 	if len(ni.Node.Outputs) > 3 && ni.Node.Outputs[3] != nil {
 		return nil, fmt.Errorf("MultiHeadAttention: the qk output is not supported")

@@ -32,18 +32,10 @@ type qWeightsCache struct {
 }
 
 func newQAttention(ni *NodeInfo) (Kernel, error) {
-	a := attrsOf(ni.Node)
-	k := &qAttention{msAttention: msAttention{
-		heads:      int(a.Int("num_heads", 0)),
-		causal:     a.Int("unidirectional", 0) != 0,
-		maskFilter: a.Float("mask_filter_value", -10000),
-		scale:      a.Float("scale", 0),
-	}}
-	if a.err != nil {
-		return nil, a.err
-	}
-	if k.heads <= 0 {
-		return nil, fmt.Errorf("QAttention: num_heads must be a positive integer")
+	k := &qAttention{}
+	var err error
+	if k.heads, k.causal, k.maskFilter, k.scale, err = headAttrs("QAttention", attrsOf(ni.Node)); err != nil {
+		return nil, err
 	}
 	return k, nil
 }
