@@ -60,6 +60,10 @@ func Mul(m int, a []uint8, lda int, p *PackedB, c []int32, ldc int, bias []int32
 	if m == 0 || p.N == 0 {
 		return
 	}
+	if m < mr/2 {
+		mulRows(m, a, lda, p, c, ldc, bias, threads)
+		return
+	}
 	k4 := p.k4
 	blocks := (m + mr - 1) / mr
 	panels := (p.N + nr - 1) / nr
@@ -114,6 +118,60 @@ func Mul(m int, a []uint8, lda int, p *PackedB, c []int32, ldc int, bias []int32
 		tileFn(ap, ld, b, k4, tile[:], nr, &pb)
 		for r := range rows {
 			copy(c[(r0+r)*ldc+pi*nr:(r0+r)*ldc+pi*nr+cols], tile[r*nr:r*nr+cols])
+		}
+	})
+}
+
+// rowGo is the portable row kernel: out[p*nr+j] is the sum over the k4
+// groups of row a's four bytes times column j of panel p, for panels
+// panels of b.
+func rowGo(a []uint8, b []int8, k4, panels int, out []int32) {
+	for p := range panels {
+		pb := b[p*k4*nr*4:]
+		for j := range nr {
+			var s int32
+			for g := range k4 {
+				for q := range 4 {
+					s += int32(a[g*4+q]) * int32(pb[g*nr*4+j*4+q])
+				}
+			}
+			out[p*nr+j] = s
+		}
+	}
+}
+
+// mulRows is Mul for a few rows (fewer than a tile's): each row against
+// the panels four at a time (rowFn), the threads taking groups of panels.
+func mulRows(m int, a []uint8, lda int, p *PackedB, c []int32, ldc int, bias []int32, threads int) {
+	k4 := p.k4
+	panels := (p.N + nr - 1) / nr
+	groups := (panels + 3) / 4
+	// Each row padded to whole groups of four (B's padding is zero).
+	row := make([]uint8, m*k4*4)
+	for r := range m {
+		copy(row[r*k4*4:], a[r*lda:r*lda+p.K])
+	}
+	parallel.For(min(threads, m*groups), m*groups, func(it int) {
+		r, g := it/groups, it%groups
+		p0 := g * 4
+		n := min(4, panels-p0)
+		var sums [4 * nr]int32
+		for done := 0; done < n; {
+			step := 1
+			if n-done == 4 {
+				step = 4
+			}
+			rowFn(row[r*k4*4:(r+1)*k4*4], p.data[(p0+done)*k4*nr*4:], k4, step, sums[done*nr:])
+			done += step
+		}
+		c0 := p0 * nr
+		cols := min(n*nr, p.N-c0)
+		dst := c[r*ldc+c0 : r*ldc+c0+cols]
+		copy(dst, sums[:cols])
+		if bias != nil {
+			for j := range dst {
+				dst[j] += bias[c0+j]
+			}
 		}
 	})
 }

@@ -35,3 +35,30 @@ func useVNNIFor(on bool) bool {
 	useVNNI = on && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI
 	return old
 }
+
+// row4VNNI and row1VNNI take one row of A against four panels of B
+// (stride bytes apart) or one: the product of a row (a batch of one),
+// without the five rows of a tile it would leave empty.
+//
+//go:noescape
+func row4VNNI(a *uint8, b *int8, stride, k4 int, out *int32)
+
+//go:noescape
+func row1VNNI(a *uint8, b *int8, k4 int, out *int32)
+
+// rowFn sets out[0:32 * panels] to the sums of row a (k4 groups of four)
+// against panels consecutive panels of b from panel 0; panels is 1 or 4.
+func rowFn(a []uint8, b []int8, k4, panels int, out []int32) {
+	if !useVNNI || k4 == 0 {
+		rowGo(a, b, k4, panels, out)
+		return
+	}
+	_ = a[k4*4-1]
+	_ = b[panels*k4*nr*4-1]
+	_ = out[panels*nr-1]
+	if panels == 4 {
+		row4VNNI(&a[0], &b[0], k4*nr*4, k4, &out[0])
+		return
+	}
+	row1VNNI(&a[0], &b[0], k4, &out[0])
+}

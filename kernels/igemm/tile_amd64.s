@@ -93,3 +93,74 @@ loop:
 	VMOVDQU32 Z11, 64(DX)
 	VZEROUPPER
 	RET
+
+// func row4VNNI(a *uint8, b *int8, stride, k4 int, out *int32)
+// One row of A against four consecutive panels of B (stride bytes apart):
+// the 128 sums go to out. Eight accumulators, each group of four K values
+// broadcast once for all of them; B is read from memory by VPDPBUSD.
+TEXT ·row4VNNI(SB), NOSPLIT, $0-40
+	MOVQ   a+0(FP), SI
+	MOVQ   b+8(FP), DI
+	MOVQ   stride+16(FP), BX
+	MOVQ   k4+24(FP), CX
+	MOVQ   out+32(FP), DX
+	LEAQ   (DI)(BX*2), R8
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+
+row4_loop:
+	VPBROADCASTD (SI), Z14
+	VPDPBUSD     (DI), Z14, Z0
+	VPDPBUSD     64(DI), Z14, Z1
+	VPDPBUSD     (DI)(BX*1), Z14, Z2
+	VPDPBUSD     64(DI)(BX*1), Z14, Z3
+	VPDPBUSD     (R8), Z14, Z4
+	VPDPBUSD     64(R8), Z14, Z5
+	VPDPBUSD     (R8)(BX*1), Z14, Z6
+	VPDPBUSD     64(R8)(BX*1), Z14, Z7
+	ADDQ         $4, SI
+	ADDQ         $128, DI
+	ADDQ         $128, R8
+	DECQ         CX
+	JNZ          row4_loop
+
+	VMOVDQU32 Z0, (DX)
+	VMOVDQU32 Z1, 64(DX)
+	VMOVDQU32 Z2, 128(DX)
+	VMOVDQU32 Z3, 192(DX)
+	VMOVDQU32 Z4, 256(DX)
+	VMOVDQU32 Z5, 320(DX)
+	VMOVDQU32 Z6, 384(DX)
+	VMOVDQU32 Z7, 448(DX)
+	VZEROUPPER
+	RET
+
+// func row1VNNI(a *uint8, b *int8, k4 int, out *int32)
+// One row of A against one panel of B: 32 sums to out.
+TEXT ·row1VNNI(SB), NOSPLIT, $0-32
+	MOVQ   a+0(FP), SI
+	MOVQ   b+8(FP), DI
+	MOVQ   k4+16(FP), CX
+	MOVQ   out+24(FP), DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+
+row1_loop:
+	VPBROADCASTD (SI), Z14
+	VPDPBUSD     (DI), Z14, Z0
+	VPDPBUSD     64(DI), Z14, Z1
+	ADDQ         $4, SI
+	ADDQ         $128, DI
+	DECQ         CX
+	JNZ          row1_loop
+
+	VMOVDQU32 Z0, (DX)
+	VMOVDQU32 Z1, 64(DX)
+	VZEROUPPER
+	RET

@@ -11,3 +11,7 @@ func tileFn(a []uint8, ld int, b []int8, k4 int, out []int32, ldo int, bias *[nr
 }
 
 func useVNNIFor(bool) bool { return false }
+
+func rowFn(a []uint8, b []int8, k4, panels int, out []int32) {
+	rowGo(a, b, k4, panels, out)
+}
