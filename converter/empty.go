@@ -28,7 +28,19 @@ func nothingQuantized(m *graph.Model, opt Options, rep *Report) error {
 		}
 	}
 	const msg = "nothing to quantize: "
+	quantized := map[string]int{}
+	for _, n := range m.Graph.Nodes {
+		if integerOps[n.OpType] {
+			quantized[n.OpType]++
+		}
+	}
 	switch {
+	case ops == 0 && len(quantized) > 0:
+		var found []string
+		for _, op := range slices.Sorted(maps.Keys(quantized)) {
+			found = append(found, fmt.Sprintf("%d %s", quantized[op], op))
+		}
+		return fmt.Errorf(msg+"the model is quantized already (%s); convert takes the float model (onnxq run and compare run this one)", strings.Join(found, ", "))
 	case ops == 0:
 		return fmt.Errorf(msg + "the model has none of the ops onnxq quantizes (Conv, ConvTranspose, Gemm, MatMul, Add, Mul, Concat, pooling, Resize, Relu, Clip, Softmax)")
 	case len(other) > 0:
@@ -39,4 +51,16 @@ func nothingQuantized(m *graph.Model, opt Options, rep *Report) error {
 		return fmt.Errorf(msg + "--weight-only, and no Conv, ConvTranspose, Gemm or MatMul has a constant float weight")
 	}
 	return fmt.Errorf(msg+"none of the %d quantizable nodes has a float input, output or weight", ops)
+}
+
+// integerOps are the ops of models quantized by other tools (ONNX
+// Runtime's quantize_dynamic and QOperator format, TFLite conversions):
+// their computation is in integers already.
+var integerOps = map[string]bool{
+	"QLinearConv": true, "QLinearMatMul": true, "MatMulInteger": true, "ConvInteger": true,
+	"DynamicQuantizeLinear": true, "DynamicQuantizeMatMul": true, "DynamicQuantizeLSTM": true,
+	"MatMulIntegerToFloat": true, "QAttention": true, "QGemm": true, "QLinearAdd": true,
+	"QLinearMul": true, "QLinearSigmoid": true, "QLinearLeakyRelu": true, "QLinearConcat": true,
+	"QLinearGlobalAveragePool": true, "QLinearAveragePool": true, "QLinearSoftmax": true,
+	"MatMulNBits": true, "GatherBlockQuantized": true,
 }

@@ -187,8 +187,19 @@ func TestNothingToQuantize(t *testing.T) {
 			m.Graph.AddOutput(y)
 			return m
 		},
+		"quantized already": func() *graph.Model {
+			m := graph.NewModel(graph.Opset{Domain: "", Version: 13})
+			x := m.Graph.AddInput("input", graph.Float, []int64{1, 8})
+			q := m.Graph.AddNode("DynamicQuantizeLinear", "dql", []*graph.Value{x}, []string{"xq", "xs", "xz"})
+			w := m.Graph.AddInitializer("w", graph.NewTensor(graph.Int8, []int{8, 4}))
+			y := m.Graph.AddNode("MatMulInteger", "mmi", []*graph.Value{q.Outputs[0], w, q.Outputs[2]}, []string{"y"}).Output()
+			y.SetTensorType(graph.Int32, []int64{1, 4})
+			m.Graph.AddOutput(y)
+			return m
+		},
 	}
-	want := map[string]string{"no quantizable op": "has none of the ops onnxq quantizes", "double": "compute in float64"}
+	want := map[string]string{"no quantizable op": "has none of the ops onnxq quantizes", "double": "compute in float64",
+		"quantized already": "the model is quantized already (1 DynamicQuantizeLinear, 1 MatMulInteger)"}
 	for name, build := range cases {
 		t.Run(name, func(t *testing.T) {
 			model, out := filepath.Join(dir, name+".onnx"), filepath.Join(dir, name+".qdq.onnx")
