@@ -451,7 +451,13 @@ func (k *recurrentKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 	defer ctx.Release(gx)
 	if q != nil {
 		for d := range dirs {
-			q.w[d].product(ctx, xv, rows, isz, gh, gx[d*gh:], dirs*gh, false)
+			// ORT projects (and so quantizes) the steps up to the longest
+			// sequence only.
+			qrows := rows
+			if k.layout == 0 {
+				qrows = slices.Max(lens) * batch
+			}
+			q.w[d].product(ctx, xv, qrows, isz, gh, gx[d*gh:], dirs*gh, false)
 		}
 	} else {
 		gemm.MulPackedB(rows, 1, gemm.Matrix{Data: xv, Stride: isz}, p.w, 0, gx, dirs*gh, ctx.Threads)
@@ -486,11 +492,23 @@ func (k *recurrentKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 	// Directions run on threads of their own; threads left over split each
 	// step of a direction (see unitParts).
 	dirThreads := parallel.Split(ctx.Threads, dirs, 1)
-	var qr func(d int, h []float32, gates []float32)
+	var qr func(d, s int, h []float32, gates []float32)
 	if q != nil {
 		// The quantized products take the context's threads themselves.
 		dirThreads = 1
-		qr = func(d int, h, gates []float32) { q.r[d].product(ctx, h, batch, hs, gh, gates, gh, true) }
+		// The rows past their sequence's end enter the product as zeros,
+		// as ORT feeds them (it zeroes their outputs, which are the next
+		// step's h): they count in the range h is quantized with.
+		hq := make([]float32, batch*hs)
+		qr = func(d, s int, h, gates []float32) {
+			copy(hq, h)
+			for b, n := range lens {
+				if s > n {
+					clear(hq[b*hs : (b+1)*hs])
+				}
+			}
+			q.r[d].product(ctx, hq, batch, hs, gh, gates, gh, true)
+		}
 	}
 	stepThreads := max(1, ctx.Threads/dirThreads)
 	run := func(d int) {
@@ -619,7 +637,7 @@ func storeFloat32s(t *graph.Tensor, v []float32) error {
 // bias the direction's input-side bias; qr, when not nil, adds h·R of
 // direction d to the gates in rec's place (DynamicQuantizeLSTM's quantized
 // product).
-func (k *recurrentKernel) direction(d int, rec []recMat, qr func(d int, h, gates []float32), gx, bias []float32, seq, batch, hs int, lens []int,
+func (k *recurrentKernel) direction(d int, rec []recMat, qr func(d, s int, h, gates []float32), gx, bias []float32, seq, batch, hs int, lens []int,
 	h0, c0, pv, rbh, y, yh, yc []float32, threads int) {
 	g, dirs := k.kind.gates(), k.dirs
 	gh := g * hs
@@ -733,7 +751,7 @@ func (k *recurrentKernel) direction(d int, rec []recMat, qr func(d int, h, gates
 				}
 			}
 			if qr != nil {
-				qr(d, h, gates)
+				qr(d, s, h, gates)
 			} else {
 				rec[0].mulAdd(h, batch, hs, gates, gh)
 			}

@@ -18,9 +18,11 @@ import (
 // dqLSTMModel is one DynamicQuantizeLSTM node as ONNX Runtime's
 // quantize_dynamic writes it: W and R quantized from float weights (int8
 // symmetric with a scale per column, or uint8 with one scale and zero
-// point 128), a bias, and Y, Y_h, Y_c as outputs. It also returns the
+// point 128), a bias, with state sequence_lens (rows of 20, 13 and 5
+// steps), initial_h and initial_c, and Y, Y_h, Y_c as outputs. It also
+// returns the
 // LSTM of the dequantized weights, for comparison.
-func dqLSTMModel(direction string, signed bool) (dq, float *graph.Model) {
+func dqLSTMModel(direction string, signed, state bool) (dq, float *graph.Model) {
 	const seq, batch, in, hidden = 20, 3, 16, 32
 	dirs := 1
 	if direction == "bidirectional" {
@@ -110,23 +112,37 @@ func dqLSTMModel(direction string, signed bool) (dq, float *graph.Model) {
 	g := dq.Graph
 	x := g.AddInput("x", graph.Float, []int64{seq, batch, in})
 	c := func(name string, t *graph.Tensor) *graph.Value { return g.AddInitializer(name, t) }
-	n := g.AddNode("DynamicQuantizeLSTM", "dqlstm", []*graph.Value{x, c("w", wq), c("r", rq), c("b", graph.Float32Tensor([]int{dirs, 8 * hidden}, bias)),
-		nil, nil, nil, nil, c("w_scale", ws), c("w_zp", wz), c("r_scale", rs), c("r_zp", rz)}, []string{"y", "y_h", "y_c"}, attrs...)
+	// The optional state, the same in both models.
+	var lens, h0, c0 *graph.Tensor
+	if state {
+		lens, _ = graph.TensorOf(graph.Int32, []int{batch}, []int32{seq, 13, 5})
+		h0 = graph.Float32Tensor([]int{dirs, batch, hidden}, b.Normal(dirs*batch*hidden, 0, 0.5))
+		c0 = graph.Float32Tensor([]int{dirs, batch, hidden}, b.Normal(dirs*batch*hidden, 0, 0.5))
+	}
+	stateIn := func(g *graph.Graph) []*graph.Value {
+		if !state {
+			return []*graph.Value{nil, nil, nil}
+		}
+		return []*graph.Value{g.AddInitializer("lens", lens), g.AddInitializer("h0", h0), g.AddInitializer("c0", c0)}
+	}
+	n := g.AddNode("DynamicQuantizeLSTM", "dqlstm", append(append([]*graph.Value{x, c("w", wq), c("r", rq), c("b", graph.Float32Tensor([]int{dirs, 8 * hidden}, bias))},
+		stateIn(g)...), nil, c("w_scale", ws), c("w_zp", wz), c("r_scale", rs), c("r_zp", rz)), []string{"y", "y_h", "y_c"}, attrs...)
 	n.Domain = "com.microsoft"
 	outs(g, n)
 	float = graph.NewModel(graph.Opset{Version: 14})
 	g = float.Graph
 	x = g.AddInput("x", graph.Float, []int64{seq, batch, in})
-	n = g.AddNode("LSTM", "lstm", []*graph.Value{x, g.AddInitializer("w", graph.Float32Tensor([]int{dirs, 4 * hidden, in}, wd)),
+	n = g.AddNode("LSTM", "lstm", append([]*graph.Value{x, g.AddInitializer("w", graph.Float32Tensor([]int{dirs, 4 * hidden, in}, wd)),
 		g.AddInitializer("r", graph.Float32Tensor([]int{dirs, 4 * hidden, hidden}, rd)), g.AddInitializer("b", graph.Float32Tensor([]int{dirs, 8 * hidden}, bias))},
-		[]string{"y", "y_h", "y_c"}, attrs...)
+		stateIn(g)...), []string{"y", "y_h", "y_c"}, attrs...)
 	outs(g, n)
 	return dq, float
 }
 
 // TestDynamicQuantizeLSTMMatchesORT: DynamicQuantizeLSTM against ONNX
 // Runtime, forward, reverse and bidirectional, int8 weights with a scale
-// per column and uint8 with one, at 1 and 2 threads. Its products quantize
+// per column and uint8 with one, with and without sequence_lens and
+// initial states, at 1 and 2 threads. Its products quantize
 // X and each step's h to uint8 as ORT's do, so onnxq stays far closer to
 // ORT than either is to the LSTM of the same dequantized weights (whose
 // distance is the activations' quantization).
@@ -136,9 +152,10 @@ func TestDynamicQuantizeLSTMMatchesORT(t *testing.T) {
 	}
 	dir := t.TempDir()
 	for _, direction := range []string{"forward", "reverse", "bidirectional"} {
-		for _, signed := range []bool{true, false} {
-			name := fmt.Sprintf("%s signed %v", direction, signed)
-			dq, fl := dqLSTMModel(direction, signed)
+		for _, v := range []struct{ signed, state bool }{{true, false}, {false, false}, {true, true}} {
+			signed := v.signed
+			name := fmt.Sprintf("%s signed %v state %v", direction, signed, v.state)
+			dq, fl := dqLSTMModel(direction, signed, v.state)
 			p := filepath.Join(dir, "dq.onnx")
 			if err := graph.Save(dq, p); err != nil {
 				t.Fatal(err)
