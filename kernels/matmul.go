@@ -7,6 +7,7 @@ import (
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/gemm"
 	"github.com/onnxq/onnxq/kernels/parallel"
+	"github.com/onnxq/onnxq/kernels/vec"
 )
 
 // ---- MatMul (numpy semantics) ----
@@ -197,8 +198,16 @@ func (gk *gemmKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, er
 		cd := c.Float32s()
 		st := bcastStrides(c.Shape, []int{m, n})
 		for i := 0; i < m; i++ {
-			for j := 0; j < n; j++ {
-				od[i*n+j] = gk.beta * cd[i*st[0]+j*st[1]]
+			row := od[i*n : (i+1)*n]
+			switch {
+			case st[1] == 1 && gk.beta == 1: // a bias row, or C whole: copied
+				copy(row, cd[i*st[0]:i*st[0]+n])
+			case st[1] == 1:
+				vec.MulScalar(row, cd[i*st[0]:i*st[0]+n], gk.beta)
+			default: // one value a row, or one for all
+				for j := range row {
+					row[j] = gk.beta * cd[i*st[0]+j*st[1]]
+				}
 			}
 		}
 		beta = 1
