@@ -116,7 +116,7 @@ func readLSTMQuant(in []*graph.Tensor, dirs int) (*lstmQuant, int, int, error) {
 		k := t.Shape[1]
 		for d := range dirs {
 			// The scales one a column, whichever way they came.
-			dw := dqWeights{codes: make([]float32, k*cols), scales: make([]float32, cols)}
+			dw := dqWeights{scales: make([]float32, cols)}
 			for j := range dw.scales {
 				dw.scales[j] = scales[d*per+min(j, per-1)]
 			}
@@ -133,10 +133,6 @@ func readLSTMQuant(in []*graph.Tensor, dirs int) (*lstmQuant, int, int, error) {
 				zper = zt.Len() / dirs
 				zp = byteRange(zt, d*zper, zper)
 			}
-			if err := centerInto(dw.codes, codes, zp, func(i int) int { return i % cols % zper }); err != nil {
-				return nil, 0, 0, fmt.Errorf("%s: %v", name, err)
-			}
-			dw.max = maxAbs(dw.codes)
 			if useIgemm {
 				if dw.b8, dw.zb, err = packB8(codes, zp); err != nil {
 					return nil, 0, 0, fmt.Errorf("%s: %v", name, err)
@@ -149,6 +145,14 @@ func readLSTMQuant(in []*graph.Tensor, dirs int) (*lstmQuant, int, int, error) {
 					dw.t[j] = int32(k)*zb[j] - dw.b8.ColSums[j]
 				}
 				dw.zb = zb
+			} else {
+				// The float path's operand: the codes less their zero
+				// points.
+				dw.codes = make([]float32, k*cols)
+				if err := centerInto(dw.codes, codes, zp, func(i int) int { return i % cols % zper }); err != nil {
+					return nil, 0, 0, fmt.Errorf("%s: %v", name, err)
+				}
+				dw.max = maxAbs(dw.codes)
 			}
 			if i == 0 {
 				q.w = append(q.w, dw)

@@ -142,7 +142,7 @@ func dqLSTMModel(direction string, signed, state bool) (dq, float *graph.Model) 
 // TestDynamicQuantizeLSTMMatchesORT: DynamicQuantizeLSTM against ONNX
 // Runtime, forward, reverse and bidirectional, int8 weights with a scale
 // per column and uint8 with one, with and without sequence_lens and
-// initial states, at 1 and 2 threads. Its products quantize
+// initial states, at 1 and 2 threads, on igemm and on the float32 GEMM. Its products quantize
 // X and each step's h to uint8 as ORT's do, so onnxq stays far closer to
 // ORT than either is to the LSTM of the same dequantized weights (whose
 // distance is the activations' quantization).
@@ -150,6 +150,8 @@ func TestDynamicQuantizeLSTMMatchesORT(t *testing.T) {
 	if err := ortref.Init(testdata.ORTLibrary(t)); err != nil {
 		t.Fatal(err)
 	}
+	saved := useIgemm
+	defer func() { useIgemm = saved }()
 	dir := t.TempDir()
 	for _, direction := range []string{"forward", "reverse", "bidirectional"} {
 		for _, v := range []struct{ signed, state bool }{{true, false}, {false, false}, {true, true}} {
@@ -175,8 +177,15 @@ func TestDynamicQuantizeLSTMMatchesORT(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, threads := range []int{1, 2} {
+			for _, run := range []struct {
+				threads int
+				path    string
+				igemm   bool
+			}{{1, "", useIgemm}, {2, "", useIgemm}, {1, intPaths()[0].name, intPaths()[0].igemm}} {
+				threads := run.threads
+				useIgemm = run.igemm
 				s, err := NewSession(dq, Options{Threads: threads})
+				useIgemm = saved
 				if err != nil {
 					t.Fatalf("%s: %v", name, err)
 				}
@@ -186,7 +195,7 @@ func TestDynamicQuantizeLSTMMatchesORT(t *testing.T) {
 				}
 				for _, o := range []string{"y", "y_h", "y_c"} {
 					e, ef := relErr(t, got[o], want[o]), relErr(t, fo[o], want[o])
-					t.Logf("%s, %d threads, %s: against ORT %.2e, the float LSTM of the dequantized weights against ORT %.2e", name, threads, o, e, ef)
+					t.Logf("%s, %d threads %s, %s: against ORT %.2e, the float LSTM of the dequantized weights against ORT %.2e", name, threads, run.path, o, e, ef)
 					if e > 1e-5 || e > ef/100 {
 						t.Errorf("%s, %d threads: output %s differs from ORT by %.2e (the float LSTM by %.2e)", name, threads, o, e, ef)
 					}

@@ -107,17 +107,13 @@ func FMA32(x, y, z float32) float32 {
 // half to even, clamped to [lo, hi]. (rx and ry are the inputs' scales
 // over the output's; fixed holds the zero points.)
 func QLinearAdd8[T uint8 | int8](dst, x, y []T, ystep int, rx, ry, fixed, lo, hi float32) {
-	n := len(dst)
-	if n == 0 {
+	if len(dst) == 0 {
 		return
 	}
-	x = x[:n]
-	if ystep != 0 {
-		y = y[:n]
-	}
+	x, y = qlArgs(dst, x, y, ystep)
 	if quantWide {
 		yp, signed := qlOperand(y, ystep)
-		qlAdd8AVX512((*byte)(unsafe.Pointer(&dst[0])), (*byte)(unsafe.Pointer(&x[0])), yp, n, ystep, signed, rx, ry, fixed, lo, hi)
+		qlAdd8AVX512((*byte)(unsafe.Pointer(&dst[0])), (*byte)(unsafe.Pointer(&x[0])), yp, len(dst), ystep, signed, rx, ry, fixed, lo, hi)
 		return
 	}
 	for i, xv := range x {
@@ -131,17 +127,13 @@ func QLinearAdd8[T uint8 | int8](dst, x, y []T, ystep int, rx, ry, fixed, lo, hi
 // integer product (x - zx) * (y - zy) in float32, times ratio, plus zc,
 // rounded half to even, clamped to [lo, hi].
 func QLinearMul8[T uint8 | int8](dst, x, y []T, ystep int, zx, zy int32, ratio, zc, lo, hi float32) {
-	n := len(dst)
-	if n == 0 {
+	if len(dst) == 0 {
 		return
 	}
-	x = x[:n]
-	if ystep != 0 {
-		y = y[:n]
-	}
+	x, y = qlArgs(dst, x, y, ystep)
 	if quantWide {
 		yp, signed := qlOperand(y, ystep)
-		qlMul8AVX512((*byte)(unsafe.Pointer(&dst[0])), (*byte)(unsafe.Pointer(&x[0])), yp, n, ystep, signed, zx, zy, ratio, zc, lo, hi)
+		qlMul8AVX512((*byte)(unsafe.Pointer(&dst[0])), (*byte)(unsafe.Pointer(&x[0])), yp, len(dst), ystep, signed, zx, zy, ratio, zc, lo, hi)
 		return
 	}
 	for i, xv := range x {
@@ -150,6 +142,15 @@ func QLinearMul8[T uint8 | int8](dst, x, y []T, ystep int, zx, zy int32, ratio, 
 		// where a compiler could fuse them.
 		dst[i] = quantCode[T](float32(float32(p)*ratio)+zc, 0, lo, hi)
 	}
+}
+
+// qlArgs is x and y held to dst's length (y to one value when ystep is
+// 0): a short operand panics here, not in the assembly.
+func qlArgs[T uint8 | int8](dst, x, y []T, ystep int) ([]T, []T) {
+	if ystep == 0 {
+		return x[:len(dst)], y[:1]
+	}
+	return x[:len(dst)], y[:len(dst)]
 }
 
 // qlOperand is y for the AVX-512 loops, which read sixteen values a step:
