@@ -227,7 +227,11 @@ func TestStepThreadsSameBits(t *testing.T) {
 		// threads take and give back the chunks' scratch in an order that
 		// changes from run to run, and a rare order needs one more buffer
 		// (mobilenetv3: one of 320 KiB, 1.7 -> 2.0 MB, at run 3, 5 or 11 of
-		// runs all wide). A buffer held per run would be made every run.
+		// runs all wide; efficientnet made 3 once in a loaded `make test`).
+		// That growth is bounded: a class gains a buffer only when an order
+		// has more of its requests alive at once than any order before. A
+		// buffer held per run would be made every run, one held every
+		// other run 7 times: more than 5 fails.
 		var made int
 		last := -1
 		for r := 1; r <= 80 && r != last; r++ {
@@ -246,7 +250,7 @@ func TestStepThreadsSameBits(t *testing.T) {
 			s.Recycle(res)
 			if r == last-15 {
 				made = s.ctx.pool.made
-			} else if n := s.ctx.pool.made - made; r == last-1 && n > 2 {
+			} else if n := s.ctx.pool.made - made; r == last-1 && n > 5 {
 				t.Errorf("%s: the pool made %d buffers in the 14 runs after the trials", name, n)
 			}
 		}
