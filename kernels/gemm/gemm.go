@@ -82,6 +82,11 @@ type kernel struct {
 	// rows8, when set, computes an 8 x 8 tile from A and B read in place
 	// (no packing), for products at most 8 columns wide; see narrow.
 	rows8 func(kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool)
+	// small, when set, computes rows (1-4) rows by cols (1-32) columns of C
+	// from A and B read in place, row i of A at a[i*lda:] and row p of B at
+	// b[p*ldb:]: C = A * B, or C + A * B when acc, summed as fn sums a tile
+	// (see small.go).
+	small func(k int, a []float32, lda, rows int, b []float32, ldb, cols int, c []float32, ldc int, acc bool)
 	// rows, when set, computes the first rows rows of a column of tiles
 	// down C in one call: consecutive A panels with the same B panel, whose
 	// row p is at b[p*ldb:] (ldb NR when packed), a last partial tile stored
@@ -138,6 +143,10 @@ func Sgemm(m, n, k int, alpha float32, a, b Matrix, beta float32, c []float32, l
 		return
 	}
 	if narrow(m, n, k, alpha, a, b, beta, c, ldc, threads) {
+		return
+	}
+	if smallFits(&active, m, n, k, alpha, a, b, beta) {
+		small(&active, m, n, k, a, b, beta != 0, c, ldc)
 		return
 	}
 	if m == 1 && !b.Trans && active.gemvRows != nil {

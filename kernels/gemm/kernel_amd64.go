@@ -164,7 +164,7 @@ var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int,
 	_ = b[(kc-1)*ldb+15]
 	_ = c[11*ldc+15]
 	kernel512Half(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
-}, rows8: rows8AVX2, rows: tileColumn(12, 32, pick(kernelAVX512Tiles, kernelAVX512TilesBR)),
+}, rows8: rows8AVX2, small: smallAVX512Rows, rows: tileColumn(12, 32, pick(kernelAVX512Tiles, kernelAVX512TilesBR)),
 	rowsA: tileColumnA(12, 32, pick(kernelAVX512TilesA, kernelAVX512TilesABR)), grid: []gridKernel{grid12x32, grid8x32, grid4x24},
 	gemv: gemvPanels(32, gemvPanels32AVX512), gemvRows: gemvRowsOf(32, gemvRows32AVX512), gemvRows8: gemvRowsOf(8, gemvRows8AVX2)}
 
@@ -355,4 +355,21 @@ func kernels() []kernel {
 		ks = append(ks, avx2Kernel)
 	}
 	return append(ks, portableKernel)
+}
+
+//go:noescape
+func smallAVX512(k int, a0, a1, a2, a3, b *float32, ldb int, c *float32, ldc, rows int, m0, m1 uint16, acc bool)
+
+// smallAVX512Rows is kernel.small for AVX-512: rows past the last take the
+// last row's A (read, never stored), and the columns past cols are masked.
+func smallAVX512Rows(k int, a []float32, lda, rows int, b []float32, ldb, cols int, c []float32, ldc int, acc bool) {
+	_ = a[(rows-1)*lda+k-1]
+	_ = b[(k-1)*ldb+cols-1]
+	_ = c[(rows-1)*ldc+cols-1]
+	var p [4]*float32
+	for r := range p {
+		p[r] = &a[min(r, rows-1)*lda]
+	}
+	mask := uint32(1)<<cols - 1
+	smallAVX512(k, p[0], p[1], p[2], p[3], &b[0], ldb, &c[0], ldc, rows, uint16(mask), uint16(mask>>16), acc)
 }

@@ -1,0 +1,35 @@
+package gemm
+
+// Small products. A call of the packed path costs about 0.4-0.5 us before
+// any arithmetic (packing buffers taken and returned, A packed, partial
+// tiles through scratch), where a 16 x 16 x 16 product is 4096 FMAs, about
+// 60 ns of an AVX-512 core: a window attention's heads (Swin: 48 of them a
+// layer, q k^T and p v each), a recommender's 8-row MLPs and tiny batched
+// products paid that again and again. kernel.small reads A and B in place,
+// four rows of C by 32 columns a call, with no packing and no scratch.
+
+// smallMaxN, smallMaxK and smallMaxFMAs bound the products small takes: up
+// to 64 columns (two calls across), k within one k block (so the sums are
+// the tiled path's own, a chain of FMAs from zero in ascending k, then C
+// added), and few enough FMAs that packing could not pay for itself.
+const (
+	smallMaxN    = 64
+	smallMaxK    = kcBlock
+	smallMaxFMAs = 1 << 17
+)
+
+// smallFits reports whether small computes this product.
+func smallFits(kr *kernel, m, n, k int, alpha float32, a, b Matrix, beta float32) bool {
+	return kr.small != nil && alpha == 1 && (beta == 0 || beta == 1) && !a.Trans && !b.Trans &&
+		n <= smallMaxN && k <= smallMaxK && m*n*k <= smallMaxFMAs
+}
+
+// small computes C = A * B (+ C when acc) for a product smallFits takes.
+func small(kr *kernel, m, n, k int, a, b Matrix, acc bool, c []float32, ldc int) {
+	for i := 0; i < m; i += 4 {
+		rows := min(4, m-i)
+		for j := 0; j < n; j += 32 {
+			kr.small(k, a.Data[i*a.Stride:], a.Stride, rows, b.Data[j:], b.Stride, min(32, n-j), c[i*ldc+j:], ldc, acc)
+		}
+	}
+}

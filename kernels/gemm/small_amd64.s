@@ -1,0 +1,186 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func smallAVX512(k int, a0, a1, a2, a3, b *float32, ldb int, c *float32, ldc, rows int, m0, m1 uint16, acc bool)
+//
+// Four rows of C, 32 columns (m0 and m1 mask the two 16-column halves):
+// C[r][j] = sum over p of a_r[p] * B[p][j] (+ C[r][j] when acc), a chain
+// of FMAs from zero in ascending p, as the tile kernels sum. A's rows are
+// read in place (a0..a3, repeated for fewer rows), B's row p at b + p*ldb;
+// only the first rows rows are stored.
+TEXT ·smallAVX512(SB), NOSPLIT, $0-85
+	MOVQ k+0(FP), CX
+	MOVQ a0+8(FP), AX
+	MOVQ a1+16(FP), SI
+	MOVQ a2+24(FP), R8
+	MOVQ a3+32(FP), R9
+	MOVQ b+40(FP), BX
+	MOVQ ldb+48(FP), R10
+	SHLQ $2, R10
+	MOVWLZX m0+80(FP), R11
+	KMOVW R11, K1
+	MOVWLZX m1+82(FP), R11
+	KMOVW R11, K2
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	TESTQ CX, CX
+	JEQ smallAVX512_store
+	TESTQ R11, R11
+	JNE smallAVX512_loop
+	// 16 columns or fewer: the second half's loads and FMAs left out.
+smallAVX512_loop16:
+	VMOVUPS.Z 0(BX), K1, Z16
+	VBROADCASTSS 0(AX), Z18
+	VFMADD231PS Z16, Z18, Z0
+	VBROADCASTSS 0(SI), Z19
+	VFMADD231PS Z16, Z19, Z2
+	VBROADCASTSS 0(R8), Z20
+	VFMADD231PS Z16, Z20, Z4
+	VBROADCASTSS 0(R9), Z21
+	VFMADD231PS Z16, Z21, Z6
+	ADDQ $4, AX
+	ADDQ $4, SI
+	ADDQ $4, R8
+	ADDQ $4, R9
+	ADDQ R10, BX
+	DECQ CX
+	JNE smallAVX512_loop16
+	JMP smallAVX512_store16
+smallAVX512_loop:
+	VMOVUPS.Z 0(BX), K1, Z16
+	VMOVUPS.Z 64(BX), K2, Z17
+	VBROADCASTSS 0(AX), Z18
+	VFMADD231PS Z16, Z18, Z0
+	VFMADD231PS Z17, Z18, Z1
+	VBROADCASTSS 0(SI), Z19
+	VFMADD231PS Z16, Z19, Z2
+	VFMADD231PS Z17, Z19, Z3
+	VBROADCASTSS 0(R8), Z20
+	VFMADD231PS Z16, Z20, Z4
+	VFMADD231PS Z17, Z20, Z5
+	VBROADCASTSS 0(R9), Z21
+	VFMADD231PS Z16, Z21, Z6
+	VFMADD231PS Z17, Z21, Z7
+	ADDQ $4, AX
+	ADDQ $4, SI
+	ADDQ $4, R8
+	ADDQ $4, R9
+	ADDQ R10, BX
+	DECQ CX
+	JNE smallAVX512_loop
+	JMP smallAVX512_store
+smallAVX512_store16:
+	MOVQ c+56(FP), DI
+	MOVQ ldc+64(FP), DX
+	SHLQ $2, DX
+	MOVQ rows+72(FP), CX
+	MOVBLZX acc+84(FP), R8
+	TESTQ R8, R8
+	JEQ smallAVX512_over16
+	VMOVUPS.Z 0(DI), K1, Z16
+	VADDPS Z16, Z0, Z0
+	VMOVUPS Z0, K1, 0(DI)
+	CMPQ CX, $2
+	JLT smallAVX512_done
+	ADDQ DX, DI
+	VMOVUPS.Z 0(DI), K1, Z16
+	VADDPS Z16, Z2, Z2
+	VMOVUPS Z2, K1, 0(DI)
+	CMPQ CX, $3
+	JLT smallAVX512_done
+	ADDQ DX, DI
+	VMOVUPS.Z 0(DI), K1, Z16
+	VADDPS Z16, Z4, Z4
+	VMOVUPS Z4, K1, 0(DI)
+	CMPQ CX, $4
+	JLT smallAVX512_done
+	ADDQ DX, DI
+	VMOVUPS.Z 0(DI), K1, Z16
+	VADDPS Z16, Z6, Z6
+	VMOVUPS Z6, K1, 0(DI)
+	JMP smallAVX512_done
+smallAVX512_over16:
+	VMOVUPS Z0, K1, 0(DI)
+	CMPQ CX, $2
+	JLT smallAVX512_done
+	ADDQ DX, DI
+	VMOVUPS Z2, K1, 0(DI)
+	CMPQ CX, $3
+	JLT smallAVX512_done
+	ADDQ DX, DI
+	VMOVUPS Z4, K1, 0(DI)
+	CMPQ CX, $4
+	JLT smallAVX512_done
+	ADDQ DX, DI
+	VMOVUPS Z6, K1, 0(DI)
+	JMP smallAVX512_done
+smallAVX512_store:
+	MOVQ c+56(FP), DI
+	MOVQ ldc+64(FP), DX
+	SHLQ $2, DX
+	MOVQ rows+72(FP), CX
+	MOVBLZX acc+84(FP), R8
+	TESTQ R8, R8
+	JEQ smallAVX512_over
+	VMOVUPS.Z 0(DI), K1, Z16
+	VMOVUPS.Z 64(DI), K2, Z17
+	VADDPS Z16, Z0, Z0
+	VADDPS Z17, Z1, Z1
+	VMOVUPS Z0, K1, 0(DI)
+	VMOVUPS Z1, K2, 64(DI)
+	CMPQ CX, $2
+	JLT smallAVX512_done
+	ADDQ DX, DI
+	VMOVUPS.Z 0(DI), K1, Z16
+	VMOVUPS.Z 64(DI), K2, Z17
+	VADDPS Z16, Z2, Z2
+	VADDPS Z17, Z3, Z3
+	VMOVUPS Z2, K1, 0(DI)
+	VMOVUPS Z3, K2, 64(DI)
+	CMPQ CX, $3
+	JLT smallAVX512_done
+	ADDQ DX, DI
+	VMOVUPS.Z 0(DI), K1, Z16
+	VMOVUPS.Z 64(DI), K2, Z17
+	VADDPS Z16, Z4, Z4
+	VADDPS Z17, Z5, Z5
+	VMOVUPS Z4, K1, 0(DI)
+	VMOVUPS Z5, K2, 64(DI)
+	CMPQ CX, $4
+	JLT smallAVX512_done
+	ADDQ DX, DI
+	VMOVUPS.Z 0(DI), K1, Z16
+	VMOVUPS.Z 64(DI), K2, Z17
+	VADDPS Z16, Z6, Z6
+	VADDPS Z17, Z7, Z7
+	VMOVUPS Z6, K1, 0(DI)
+	VMOVUPS Z7, K2, 64(DI)
+	JMP smallAVX512_done
+smallAVX512_over:
+	VMOVUPS Z0, K1, 0(DI)
+	VMOVUPS Z1, K2, 64(DI)
+	CMPQ CX, $2
+	JLT smallAVX512_done
+	ADDQ DX, DI
+	VMOVUPS Z2, K1, 0(DI)
+	VMOVUPS Z3, K2, 64(DI)
+	CMPQ CX, $3
+	JLT smallAVX512_done
+	ADDQ DX, DI
+	VMOVUPS Z4, K1, 0(DI)
+	VMOVUPS Z5, K2, 64(DI)
+	CMPQ CX, $4
+	JLT smallAVX512_done
+	ADDQ DX, DI
+	VMOVUPS Z6, K1, 0(DI)
+	VMOVUPS Z7, K2, 64(DI)
+smallAVX512_done:
+	VZEROUPPER
+	RET

@@ -1,0 +1,95 @@
+package gemm
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestSmallMatchesTiled: the small path gives the tiled path's bits (the
+// same chains of FMAs, C added last) on every shape it takes, with A, B and
+// C wider than the product, with and without accumulating into C, and
+// writes nothing of C outside the product.
+func TestSmallMatchesTiled(t *testing.T) {
+	saved := active
+	defer func() { active = saved }()
+	tested := 0
+	for _, kr := range kernels() {
+		if kr.small == nil {
+			continue
+		}
+		r := rand.New(rand.NewPCG(7, 8))
+		shapes := [][3]int{{1, 1, 1}, {16, 16, 16}, {5, 5, 16}, {8, 64, 13}, {3, 17, 1}, {2, 33, 256}, {7, 48, 9}, {64, 32, 64}, {13, 31, 100}}
+		for range 60 {
+			shapes = append(shapes, [3]int{1 + r.IntN(40), 1 + r.IntN(smallMaxN), 1 + r.IntN(smallMaxK)})
+		}
+		for _, s := range shapes {
+			m, n, k := s[0], s[1], s[2]
+			kt := kr
+			if !smallFits(&kt, m, n, k, 1, Matrix{}, Matrix{}, 0) {
+				continue
+			}
+			lda, ldb, ldc := k+r.IntN(3), n+r.IntN(3), n+r.IntN(3)
+			a, b := Matrix{Data: randMat(r, m*lda), Stride: lda}, Matrix{Data: randMat(r, k*ldb), Stride: ldb}
+			c0 := randMat(r, m*ldc)
+			for _, beta := range []float32{0, 1} {
+				var got, want []float32
+				for path := range 2 {
+					active = kr
+					if path == 1 {
+						active.small = nil
+					}
+					c := append([]float32(nil), c0...)
+					Sgemm(m, n, k, 1, a, b, beta, c, ldc, 1)
+					if path == 0 {
+						got = c
+					} else {
+						want = c
+					}
+				}
+				what := fmt.Sprintf("%s m=%d n=%d k=%d lda=%d ldb=%d ldc=%d beta=%v", kr.name, m, n, k, lda, ldb, ldc, beta)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s: C[%d] = %v, tiled %v", what, i, got[i], want[i])
+					}
+					if i%ldc >= n && got[i] != c0[i] {
+						t.Fatalf("%s: C[%d] outside the product changed", what, i)
+					}
+				}
+				check(t, what, m, n, k, got, ldc, reference(m, n, k, 1, a, b, beta, c0, ldc))
+				tested++
+			}
+		}
+	}
+	if tested == 0 {
+		t.Skip("no kernel here has a small path")
+	}
+	t.Logf("%d products", tested)
+}
+
+// BenchmarkSmall times products the small path takes against the tiled
+// path (kernel.small off), ns per product.
+func BenchmarkSmall(b *testing.B) {
+	if active.small == nil {
+		b.Skip("no small path here")
+	}
+	saved := active
+	defer func() { active = saved }()
+	for _, s := range [][3]int{{16, 16, 16}, {5, 5, 16}, {8, 64, 13}, {49, 49, 32}, {8, 64, 256}} {
+		m, n, k := s[0], s[1], s[2]
+		r := rand.New(rand.NewPCG(1, 2))
+		a, bm, c := randMat(r, m*k), randMat(r, k*n), make([]float32, m*n)
+		for _, path := range []string{"small", "tiled"} {
+			b.Run(fmt.Sprintf("%dx%dx%d/%s", m, n, k, path), func(b *testing.B) {
+				active = saved
+				if path == "tiled" {
+					active.small = nil
+				}
+				for range b.N {
+					Sgemm(m, n, k, 1, Matrix{Data: a, Stride: k}, Matrix{Data: bm, Stride: n}, 0, c, n, 1)
+				}
+			})
+		}
+	}
+}
