@@ -500,6 +500,15 @@ func softmaxRows(dst, x []float32, dim int, log bool) {
 	rows := len(x) / dim
 	for r0 := 0; r0 < rows; r0 += block {
 		n := min(block, rows-r0)
+		if !log && dim <= 16 {
+			// Short rows (window attention's 16, a detector's classes):
+			// the block in one call, the same bits (vec.SoftmaxRows).
+			for i := 0; i < n; i++ {
+				m[i] = vec.MaxOf(x[(r0+i)*dim : (r0+i+1)*dim])
+			}
+			vec.SoftmaxRows(dst[r0*dim:], x[r0*dim:], n, dim, dim, m[:n])
+			continue
+		}
 		for i := 0; i < n; i++ {
 			at := (r0 + i) * dim
 			m[i] = vec.MaxOf(x[at : at+dim])

@@ -619,6 +619,24 @@ var cases = []tcase{
 		b.out(b.op("Gemm", vs(x, b.w(0.036, 3072, 768), b.w(0.05, 3072)), aI("transB", 1)), graph.Float)
 		return b
 	}},
+	{"Gemm+Relu 8x13 -> 64 -> 16 (DLRM bottom MLP)", "8x13", func() *mb {
+		b := newMB(13)
+		x := b.in("x", 8, 13)
+		h := b.op("Relu", vs(b.op("Gemm", vs(x, b.w(0.27, 64, 13), b.w(0.05, 64)), aI("transB", 1))))
+		b.out(b.op("Relu", vs(b.op("Gemm", vs(h, b.w(0.12, 16, 64), b.w(0.05, 16)), aI("transB", 1)))), graph.Float)
+		return b
+	}},
+	{"DLRM interaction (Concat of Unsqueezes, MatMul with its Transpose, Gather)", "5 x 8x16", func() *mb {
+		b := newMB(13)
+		var vecs []*graph.Value
+		for i := range 5 {
+			vecs = append(vecs, b.op("Unsqueeze", vs(b.in(fmt.Sprintf("v%d", i), 8, 16), b.i64(1))))
+		}
+		t := b.op("Concat", vecs, aI("axis", 1))
+		z := b.op("Reshape", vs(b.op("MatMul", vs(t, b.op("Transpose", vs(t), aIs("perm", 0, 2, 1)))), b.i64(8, 25)))
+		b.out(b.op("Gather", vs(z, b.i64(5, 10, 11, 15, 16, 17, 20, 21, 22, 23)), aI("axis", 1)), graph.Float)
+		return b
+	}},
 	{"Gemm 1x2048 -> 1000 (classifier)", "1x2048", func() *mb {
 		b := newMB(13)
 		x := b.in("x", 1, 2048)
@@ -682,6 +700,29 @@ var cases = []tcase{
 		v := b.in("v", 1, 3, 65, 32)
 		p := b.op("Softmax", vs(b.op("Mul", vs(b.op("MatMul", vs(q, k)), b.scalar(0.1768)))), aI("axis", -1))
 		b.out(b.op("MatMul", vs(p, v)), graph.Float)
+		return b
+	}},
+	{"Swin window attention (q k^T + bias, Softmax, @ v)", "16 windows x 3 heads x 16x16", func() *mb {
+		b := newMB(17)
+		q, k, v := b.in("q", 16, 3, 16, 16), b.in("k", 16, 3, 16, 16), b.in("v", 16, 3, 16, 16)
+		a := b.op("MatMul", vs(q, b.op("Transpose", vs(k), aIs("perm", 0, 1, 3, 2))))
+		a = b.op("Add", vs(a, b.w(0.5, 3, 16, 16)))
+		b.out(b.op("MatMul", vs(b.op("Softmax", vs(a), aI("axis", -1)), v)), graph.Float)
+		return b
+	}},
+	{"Swin shifted window attention (bias, Reshape, mask Add, Reshape)", "16 windows x 3 heads x 16x16", func() *mb {
+		b := newMB(17)
+		q, k, v := b.in("q", 16, 3, 16, 16), b.in("k", 16, 3, 16, 16), b.in("v", 16, 3, 16, 16)
+		a := b.op("MatMul", vs(q, b.op("Transpose", vs(k), aIs("perm", 0, 1, 3, 2))))
+		a = b.op("Add", vs(a, b.w(0.5, 3, 16, 16)))
+		mask := make([]float32, 16*16*16)
+		for i := range mask {
+			if b.rng.IntN(3) == 0 {
+				mask[i] = -100
+			}
+		}
+		a = b.op("Reshape", vs(b.op("Add", vs(b.op("Reshape", vs(a, b.i64(1, 16, 3, 16, 16))), b.fc([]int{1, 16, 1, 16, 16}, mask))), b.i64(16, 3, 16, 16)))
+		b.out(b.op("MatMul", vs(b.op("Softmax", vs(a), aI("axis", -1)), v)), graph.Float)
 		return b
 	}},
 	{"MatMul+Add Swin window qkv", "16x16x48 @ 48x144", func() *mb {

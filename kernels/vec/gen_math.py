@@ -801,6 +801,43 @@ def exp_sum512():
     return out
 
 
+def softmax_short512():
+    """softmaxShortAVX512: rows (t <= 16 values each, rows ld floats apart)
+    of a Softmax given each row's largest value (maxes): per row one masked
+    vector, expSubSumAVX512's exp and its sum of a last group of 16 or fewer
+    (lanes i and i+8 in float32, widened), the eight float64 lanes summed in
+    ExpSum's order ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)), then
+    float32(1 / sum) times the row, as MulScalar scales it: ExpSum and
+    MulScalar's bits, row by row. One call for all the rows, whose chains
+    are independent: the out-of-order core overlaps them, where a call of
+    each per row of 16 waited on each one's latency (a Swin window
+    attention's 768 rows of 16: 32 + 12 ns a row)."""
+    name = "softmaxShortAVX512"
+    out = [f"// func {name}(dst, x *float32, rows, t, ld int, maxes *float32)",
+           f"TEXT ·{name}(SB), NOSPLIT, $0-48",
+           "\tMOVQ t+24(FP), R8"] + lane_mask(7, "R8") + [
+           "\tMOVQ dst+0(FP), DI", "\tMOVQ x+8(FP), SI", "\tMOVQ rows+16(FP), CX",
+           "\tMOVQ ld+32(FP), R9", "\tSHLQ $2, R9", "\tMOVQ maxes+40(FP), BX"
+           ] + ["\t" + l for l in setup()]
+    load = [f"\tVMOVUPS {c('ninf', bits=0xff800000)}, Z0", "\tVMOVUPS (SI), K7, Z0",
+            "\tVBROADCASTSS (BX), Z12", "\tVSUBPS Z12, Z0, Z0"]
+    step = ["\t" + evex(l) for l in exp_nonpositive_flush(0, 1, 2, 3)]
+    out += hoist_consts([load, step], reserved=(0, 1, 2, 3, 4, 5, 12, 30))
+    # X30 = 1.0 in float64, from Z13's float32 1.0
+    out += ["\tVCVTSS2SD X13, X30, X30", "\tTESTQ CX, CX", f"\tJEQ {name}_done", f"{name}_loop:"]
+    out += load + step
+    out += ["\tVEXTRACTF64X4 $1, Z1, Y3", "\tVADDPS Y3, Y1, Y2", "\tVCVTPS2PD Y2, Z2",
+            # pairs (a0 + a1), then pairs of pairs, then the two halves
+            "\tVPERMILPD $0x55, Z2, Z3", "\tVADDPD Z3, Z2, Z2",
+            "\tVPERMPD $0x4e, Z2, Z3", "\tVADDPD Z3, Z2, Z2",
+            "\tVEXTRACTF64X4 $1, Z2, Y3", "\tVADDSD X3, X2, X2",
+            "\tVDIVSD X2, X30, X4", "\tVCVTSD2SS X4, X4, X4", "\tVBROADCASTSS X4, Z4",
+            "\tVMULPS Z4, Z1, Z1", "\tVMOVUPS Z1, K7, (DI)",
+            "\tADDQ $4, BX", "\tADDQ R9, SI", "\tADDQ R9, DI", "\tDECQ CX", f"\tJNE {name}_loop",
+            f"{name}_done:", "\tVZEROUPPER", "\tRET", ""]
+    return out
+
+
 def exp_sum():
     """expSubSumAVX2: dst = exp(x - sub), acc[0:8] = the values summed as
     described above, for x <= sub or NaN (sub is the row's largest value):
@@ -896,6 +933,7 @@ for name, body in UNARY:
     out += routine(name + "AVX512", body, x2=name not in ("erf", "geluErf"))
 out += routine("eluAVX512", body_elu, [("alpha", 4, "float32")])  # its masks use K3
 out += exp_sum512()
+out += softmax_short512()
 out += routine_x2("erfX2AVX512", lambda: body_erf(cap=True))
 out += routine_x2("geluErfX2AVX512", lambda: body_gelu_erf(cap=True))
 out += split_routine("erfSplitAVX512", erf_small_body, 1, erf_large_body)

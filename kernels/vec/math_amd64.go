@@ -82,6 +82,19 @@ func eluAVX512(dst, x *float32, n int, alpha float32)
 func expSubSumAVX512(dst, x *float32, n int, sub float32, acc *[8]float64)
 
 //go:noescape
+func softmaxShortAVX512(dst, x *float32, rows, t, ld int, maxes *float32)
+
+// softmaxShortAsm runs softmaxShortAVX512 and reports true, or false
+// where the CPU has no AVX-512.
+func softmaxShortAsm(dst, x *float32, rows, t, ld int, maxes *float32) bool {
+	if !use512 {
+		return false
+	}
+	softmaxShortAVX512(dst, x, rows, t, ld, maxes)
+	return true
+}
+
+//go:noescape
 func sumF64AVX2(x *float32, n int, acc *[4]float64)
 
 //go:noescape

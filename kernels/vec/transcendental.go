@@ -414,6 +414,28 @@ func Elu(dst, x []float32, alpha float32) {
 	unary(dst, x, func(d, s *float32, n int) { eluAsm(d, s, n, alpha) }, func(v float32) float32 { return eluf(v, alpha) })
 }
 
+// SoftmaxRows sets each of rows rows of dst (t values, rows ld apart) to
+// the Softmax of x's row given the row's largest value in maxes: e^(x -
+// max) times float32(1 / sum), as ExpSum and MulScalar compute it, the same
+// bits. Rows of 16 or fewer go through one AVX-512 call for all of them
+// (softmaxShortAVX512), the rest row by row.
+func SoftmaxRows(dst, x []float32, rows, t, ld int, maxes []float32) {
+	if rows == 0 || t == 0 {
+		return
+	}
+	_ = dst[(rows-1)*ld+t-1]
+	_ = x[(rows-1)*ld+t-1]
+	_ = maxes[rows-1]
+	if t <= 16 && useFMA && softmaxShortAsm(&dst[0], &x[0], rows, t, ld, &maxes[0]) {
+		return
+	}
+	for r := range rows {
+		d := dst[r*ld : r*ld+t]
+		s := ExpSum(d, x[r*ld:r*ld+t], maxes[r])
+		MulScalar(d, d, float32(1/s))
+	}
+}
+
 // ExpSum sets dst[i] = e^(x[i] - sub) and returns the sum of dst, accumulated
 // in float64 (Softmax's numerator and denominator in one pass); the SIMD
 // loops first add four values at a time in float32 (gen_math.py), within

@@ -523,3 +523,105 @@ func TestExpSumMatchesExp(t *testing.T) {
 	}
 	t.Logf("%d arguments x 2 subs: Exp's bits; max relative error against float64 %.3g", n, maxErr)
 }
+
+// TestSoftmaxRows: SoftmaxRows gives, on every path, the bits of ExpSum and
+// MulScalar row by row (the unfused Softmax's), for rows of 1 to 40 values
+// with a gap between them left untouched, masked values (-100, -1e9, -Inf),
+// a row all -Inf, a NaN, and values far below the row's largest.
+func TestSoftmaxRows(t *testing.T) {
+	paths, restore := mathPaths()
+	defer restore()
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, p := range paths {
+		p.use()
+		for n := 1; n <= 40; n++ {
+			rows, ld := 1+r.IntN(70), n+r.IntN(3)
+			x := make([]float32, rows*ld)
+			for i := range x {
+				switch r.IntN(12) {
+				case 0:
+					x[i] = -100
+				case 1:
+					x[i] = -1e9
+				case 2:
+					x[i] = float32(math.Inf(-1))
+				default:
+					x[i] = float32(r.NormFloat64() * []float64{0.1, 3, 40}[i%3])
+				}
+			}
+			if rows > 2 {
+				for j := range n {
+					x[ld+j] = float32(math.Inf(-1)) // row 1: all -Inf
+				}
+				x[2*ld+n/2] = float32(math.NaN())
+			}
+			maxes := make([]float32, rows)
+			for i := range maxes {
+				maxes[i] = MaxOf(x[i*ld : i*ld+n])
+			}
+			got := make([]float32, len(x))
+			for i := range got {
+				got[i] = 7 // the gap between rows stays 7
+			}
+			want := append([]float32(nil), got...)
+			SoftmaxRows(got, x, rows, n, ld, maxes)
+			for i := range rows {
+				d := want[i*ld : i*ld+n]
+				s := ExpSum(d, x[i*ld:i*ld+n], maxes[i])
+				MulScalar(d, d, float32(1/s))
+			}
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
+					t.Fatalf("%s n=%d rows=%d ld=%d: dst[%d] = %v, row by row %v", p.name, n, rows, ld, i, got[i], want[i])
+				}
+			}
+			// And against float64 on the rows with a finite largest value
+			// (x - max rounded to float32 first, as Softmax computes it).
+			for i := range rows {
+				m := maxes[i]
+				if math.IsInf(float64(m), 0) || m != m {
+					continue
+				}
+				var s float64
+				for _, v := range x[i*ld : i*ld+n] {
+					s += math.Exp(float64(v - m))
+				}
+				for j, v := range x[i*ld : i*ld+n] {
+					w := math.Exp(float64(v-m)) / s
+					if g := float64(got[i*ld+j]); math.Abs(g-w) > 5e-7*w+1e-30 {
+						t.Fatalf("%s n=%d: row %d [%d] = %g, want %g", p.name, n, i, j, g, w)
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkSoftmaxRows: 768 rows of 16 (a Swin window attention's), one
+// call against ExpSum and MulScalar per row.
+func BenchmarkSoftmaxRows(b *testing.B) {
+	const rows, n = 768, 16
+	x := make([]float32, rows*n)
+	for i := range x {
+		x[i] = float32(i%13) - 6
+	}
+	maxes := make([]float32, rows)
+	for i := range maxes {
+		maxes[i] = MaxOf(x[i*n : (i+1)*n])
+	}
+	dst := make([]float32, len(x))
+	b.Run("rows", func(b *testing.B) {
+		for range b.N {
+			SoftmaxRows(dst, x, rows, n, n, maxes)
+		}
+	})
+	b.Run("row-by-row", func(b *testing.B) {
+		for range b.N {
+			for i := range rows {
+				d := dst[i*n : (i+1)*n]
+				s := ExpSum(d, x[i*n:(i+1)*n], maxes[i])
+				MulScalar(d, d, float32(1/s))
+			}
+		}
+	})
+}
