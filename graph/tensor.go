@@ -83,6 +83,57 @@ func newShaped(dt DataType, shape []int, data any) *Tensor {
 	return &b.t
 }
 
+// boxedTensor is shapedTensor with the data's slice header too, which the
+// tensor's data interface points at (TensorAt): converting a slice to an
+// interface allocates a box for its header, a third allocation per tensor.
+type boxedTensor struct {
+	t    Tensor
+	dims [6]int
+	hdr  struct {
+		p    unsafe.Pointer // a pointer word, so the collector keeps the memory alive
+		n, c int
+	}
+}
+
+// sliceTypeWords is, per known element type, the type word of an interface
+// holding its storage (makeSlice's slice type).
+var sliceTypeWords = func() (ts [Float8E8M0 + 1]unsafe.Pointer) {
+	for dt := range ts {
+		if DataType(dt).Known() {
+			v := makeSlice(DataType(dt), 0)
+			ts[dt] = (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[0]
+		}
+	}
+	return ts
+}()
+
+// TensorAt wraps n elements of dt's Go type at p, memory the caller owns and
+// keeps (an executor's buffer pool), as a tensor of shape, in one allocation
+// with its shape and slice header. The interface that holds the data points
+// at the header inside that allocation, as a boxed slice would; nothing
+// writes the header afterwards, as nothing writes a box. It fails when n does
+// not fill shape or the pool could not hold dt.
+func TensorAt(dt DataType, shape []int, p unsafe.Pointer, n int) (*Tensor, error) {
+	if !dt.Known() || dt == String { // strings' elements hold pointers
+		return nil, fmt.Errorf("graph: no slice of %s elements at a pointer", dt)
+	}
+	if n != Numel(shape) || p == nil {
+		return nil, fmt.Errorf("graph: %d elements at %p do not fill shape %v", n, p, shape)
+	}
+	b := &boxedTensor{}
+	b.t = Tensor{DType: dt}
+	switch k := len(shape); {
+	case k > len(b.dims):
+		b.t.Shape = append([]int(nil), shape...)
+	case k > 0:
+		copy(b.dims[:], shape)
+		b.t.Shape = b.dims[:k:k]
+	}
+	b.hdr.p, b.hdr.n, b.hdr.c = p, n, n
+	*(*[2]unsafe.Pointer)(unsafe.Pointer(&b.t.data)) = [2]unsafe.Pointer{sliceTypeWords[dt], unsafe.Pointer(&b.hdr)}
+	return &b.t, nil
+}
+
 // TensorOf wraps data (a slice of the Go type that DType uses) without copying.
 // It fails when the slice type or length does not fit dt and shape.
 func TensorOf(dt DataType, shape []int, data any) (*Tensor, error) {

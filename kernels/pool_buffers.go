@@ -219,40 +219,6 @@ func (p *bufferPool) idle() (n, bytes int) {
 	return n, bytes
 }
 
-// typedSlice views n elements of dt's Go type at b (nil for element types the
-// pool does not hold: strings, complex numbers); elemSize gives the size.
-func typedSlice(dt graph.DataType, b unsafe.Pointer, n int) any {
-	switch dt {
-	case graph.Float:
-		return unsafe.Slice((*float32)(b), n)
-	case graph.Double:
-		return unsafe.Slice((*float64)(b), n)
-	case graph.Float16:
-		return unsafe.Slice((*graph.Float16Bits)(b), n)
-	case graph.BFloat16:
-		return unsafe.Slice((*graph.BFloat16Bits)(b), n)
-	case graph.Int8, graph.Int4:
-		return unsafe.Slice((*int8)(b), n)
-	case graph.Uint8, graph.Uint4, graph.Float8E4M3FN, graph.Float8E4M3FNUZ, graph.Float8E5M2, graph.Float8E5M2FNUZ, graph.Float4E2M1, graph.Float8E8M0:
-		return unsafe.Slice((*uint8)(b), n)
-	case graph.Int16:
-		return unsafe.Slice((*int16)(b), n)
-	case graph.Uint16:
-		return unsafe.Slice((*uint16)(b), n)
-	case graph.Int32:
-		return unsafe.Slice((*int32)(b), n)
-	case graph.Uint32:
-		return unsafe.Slice((*uint32)(b), n)
-	case graph.Int64:
-		return unsafe.Slice((*int64)(b), n)
-	case graph.Uint64:
-		return unsafe.Slice((*uint64)(b), n)
-	case graph.Bool:
-		return unsafe.Slice((*bool)(b), n)
-	}
-	return nil
-}
-
 // elemSize is the bytes per element of dt's Go type, 0 where the pool does not hold dt.
 func elemSize(dt graph.DataType) int {
 	switch dt {
@@ -323,10 +289,9 @@ func (c *Context) tensor(dt graph.DataType, shape []int, zero bool) *graph.Tenso
 	if zero {
 		clear(unsafe.Slice((*byte)(b), n*size))
 	}
-	data := typedSlice(dt, b, n)
-	t, err := graph.TensorOf(dt, shape, data)
+	t, err := graph.TensorAt(dt, shape, b, n)
 	if err != nil {
-		panic(err) // typedSlice made the type and length TensorOf wants
+		panic(err) // elemSize holds only the types TensorAt wraps, and n fills shape
 	}
 	return t
 }
