@@ -376,6 +376,10 @@ func MulPackedB(m int, alpha float32, a Matrix, p *PackedB, beta float32, c []fl
 		gemvPacked(alpha, a, p, beta, c, threads)
 		return
 	}
+	if smallPackedFits(&active, m, alpha, a, p, beta) {
+		smallPacked(&active, m, a, p, beta != 0, c, ldc)
+		return
+	}
 	run(m, p.N, p.K, aSource{mat: a, alpha: alpha}, bSource{packed: p}, beta, c, ldc, threads, nil, false)
 }
 

@@ -33,3 +33,24 @@ func small(kr *kernel, m, n, k int, a, b Matrix, acc bool, c []float32, ldc int)
 		}
 	}
 }
+
+// smallPackedFits reports whether smallPacked computes this product: B
+// packed in one k block of 32-column panels, few FMAs (a recommender's or a
+// batch of 8's MLP layers, whose few rows the tiled path packed into a
+// 12-row panel with a scalar loop on every call).
+func smallPackedFits(kr *kernel, m int, alpha float32, a Matrix, p *PackedB, beta float32) bool {
+	return kr.small != nil && p.nr == 32 && alpha == 1 && (beta == 0 || beta == 1) && !a.Trans &&
+		p.K <= kcBlock && m*p.N*p.K <= smallMaxFMAs
+}
+
+// smallPacked is small with B packed: a panel is a k x 32 matrix, rows 32
+// apart, its columns past N zero.
+func smallPacked(kr *kernel, m int, a Matrix, p *PackedB, acc bool, c []float32, ldc int) {
+	n, k := p.N, p.K
+	for i := 0; i < m; i += 4 {
+		rows := min(4, m-i)
+		for j := 0; j < n; j += 32 {
+			kr.small(k, a.Data[i*a.Stride:], a.Stride, rows, p.data[j*k:], 32, min(32, n-j), c[i*ldc+j:], ldc, acc)
+		}
+	}
+}

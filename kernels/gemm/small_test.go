@@ -93,3 +93,62 @@ func BenchmarkSmall(b *testing.B) {
 		}
 	}
 }
+
+// TestSmallPackedMatchesTiled: MulPackedB through the small path gives the
+// tiled path's bits, B packed once for both, n past two panels included.
+func TestSmallPackedMatchesTiled(t *testing.T) {
+	saved := active
+	defer func() { active = saved }()
+	tested := 0
+	for _, kr := range kernels() {
+		if kr.small == nil {
+			continue
+		}
+		active = kr
+		r := rand.New(rand.NewPCG(9, 10))
+		shapes := [][3]int{{8, 64, 13}, {8, 16, 64}, {8, 1, 32}, {2, 100, 26}, {5, 33, 256}, {3, 7, 1}}
+		for range 40 {
+			shapes = append(shapes, [3]int{2 + r.IntN(20), 1 + r.IntN(130), 1 + r.IntN(smallMaxK)})
+		}
+		for _, s := range shapes {
+			m, n, k := s[0], s[1], s[2]
+			lda, ldc := k+r.IntN(3), n+r.IntN(3)
+			active = kr
+			a := Matrix{Data: randMat(r, m*lda), Stride: lda}
+			p := PackB(k, n, Matrix{Data: randMat(r, k*n), Stride: n})
+			if !smallPackedFits(&kr, m, 1, a, p, 0) {
+				continue
+			}
+			c0 := randMat(r, m*ldc)
+			for _, beta := range []float32{0, 1} {
+				var got, want []float32
+				for path := range 2 {
+					active = kr
+					if path == 1 {
+						active.small = nil
+					}
+					c := append([]float32(nil), c0...)
+					MulPackedB(m, 1, a, p, beta, c, ldc, 1)
+					if path == 0 {
+						got = c
+					} else {
+						want = c
+					}
+				}
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s m=%d n=%d k=%d beta=%v: C[%d] = %v, tiled %v", kr.name, m, n, k, beta, i, got[i], want[i])
+					}
+					if i%ldc >= n && got[i] != c0[i] {
+						t.Fatalf("%s m=%d n=%d k=%d: C[%d] outside the product changed", kr.name, m, n, k, i)
+					}
+				}
+				tested++
+			}
+		}
+	}
+	if tested == 0 {
+		t.Skip("no kernel here has a small path")
+	}
+	t.Logf("%d products", tested)
+}
