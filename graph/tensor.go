@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -118,7 +119,9 @@ func TensorAt(dt DataType, shape []int, p unsafe.Pointer, n int) (*Tensor, error
 		return nil, fmt.Errorf("graph: no slice of %s elements at a pointer", dt)
 	}
 	if n != Numel(shape) || p == nil {
-		return nil, fmt.Errorf("graph: %d elements at %p do not fill shape %v", n, p, shape)
+		// A copy in the message: shape itself then stays off the heap
+		// (a caller's array on its stack).
+		return nil, fmt.Errorf("graph: %d elements do not fill shape %v", n, slices.Clone(shape))
 	}
 	b := &boxedTensor{}
 	b.t = Tensor{DType: dt}
@@ -142,7 +145,7 @@ func TensorOf(dt DataType, shape []int, data any) (*Tensor, error) {
 		return nil, fmt.Errorf("graph: %T cannot hold %s elements", data, dt)
 	}
 	if n != Numel(shape) {
-		return nil, fmt.Errorf("graph: %d elements do not fill shape %v (%d)", n, shape, Numel(shape))
+		return nil, fmt.Errorf("graph: %d elements do not fill shape %v (%d)", n, slices.Clone(shape), Numel(shape))
 	}
 	return newShaped(dt, shape, data), nil
 }

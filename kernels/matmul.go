@@ -180,7 +180,8 @@ func (gk *gemmKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, er
 	if kb != k {
 		return nil, fmt.Errorf("Gemm shapes %v and %v do not match", a.Shape, b.Shape)
 	}
-	out := ctx.New(graph.Float, []int{m, n})
+	// Every element is written: C's rows (beta 1), or the product alone.
+	out := ctx.Float32([]int{m, n})
 	od := out.Float32s()
 	beta := float32(0)
 	if len(in) > 2 && in[2] != nil && gk.beta != 0 {
@@ -191,12 +192,11 @@ func (gk *gemmKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, er
 		if gk.wholeC && !slices.Equal(c.Shape, []int{m, n}) {
 			return nil, fmt.Errorf("Gemm C of shape %v is not [%d %d] and the broadcast attribute is not set (opset < 7)", c.Shape, m, n)
 		}
-		bs, err := broadcastShape(c.Shape, []int{m, n})
-		if err != nil || len(bs) != 2 || bs[0] != m || bs[1] != n {
+		st, ok := gemmCStrides(c.Shape, m, n)
+		if !ok {
 			return nil, fmt.Errorf("Gemm C of shape %v does not broadcast to [%d %d]", c.Shape, m, n)
 		}
 		cd := c.Float32s()
-		st := bcastStrides(c.Shape, []int{m, n})
 		for i := 0; i < m; i++ {
 			row := od[i*n : (i+1)*n]
 			switch {
@@ -220,6 +220,31 @@ func (gk *gemmKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, er
 		gemm.Sgemm(m, n, k, gk.alpha, am, bm, beta, od, n, ctx.Threads)
 	}
 	return one(out), nil
+}
+
+// gemmCStrides checks that a Gemm's C of shape cs broadcasts to [m, n]
+// (unidirectionally: rank 2 at most, each dimension 1 or the output's) and
+// returns its strides along the output's rows and columns, 0 where it
+// broadcasts.
+func gemmCStrides(cs []int, m, n int) (st [2]int, ok bool) {
+	if len(cs) > 2 {
+		return st, false
+	}
+	full := [2]int{m, n}
+	dims := [2]int{1, 1}
+	copy(dims[2-len(cs):], cs)
+	if dims[1] != 1 {
+		st[1] = 1
+	}
+	if dims[0] != 1 {
+		st[0] = dims[1]
+	}
+	for i, d := range dims {
+		if d != 1 && d != full[i] {
+			return st, false
+		}
+	}
+	return st, true
 }
 
 func init() {

@@ -504,7 +504,8 @@ func (k *concatKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, e
 	if err != nil {
 		return nil, err
 	}
-	shape := append([]int(nil), first.Shape...)
+	var dims [8]int
+	shape := append(dims[:0], first.Shape...)
 	shape[ax] = 0
 	for _, t := range in {
 		if t == nil {
@@ -524,6 +525,9 @@ func (k *concatKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, e
 	outer := graph.Numel(shape[:ax])
 	inner := graph.Numel(shape[ax+1:])
 	rowOut := shape[ax] * inner
+	if concatSmall(out, in, ax, outer, inner, rowOut) {
+		return one(out), nil
+	}
 	threads := threadsFor(ctx, out.Len(), 1<<15)
 	var cs []copier
 	var chunks, starts []int
@@ -580,6 +584,34 @@ func (k *concatKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, e
 
 // inPlace reports whether float32 t already lies in out from element at
 // on: a step wrote it there (concat_place.go).
+// concatSmall concatenates into a small out (16 KiB at most) by copies of
+// bytes, one a row of each input: a recommender's and a decoder step's
+// Concats of a few rows, where the copiers, their offsets and the closure
+// the general path makes cost more than the copies. It reports false for
+// larger outputs and element types the pool does not hold.
+func concatSmall(out *graph.Tensor, in []*graph.Tensor, ax, outer, inner, rowOut int) bool {
+	es := elemSize(out.DType)
+	if es == 0 || out.Len()*es > 1<<14 {
+		return false
+	}
+	ob := tensorBytes(out)
+	at := 0
+	for _, t := range in {
+		if t == nil {
+			continue
+		}
+		n := t.Shape[ax] * inner
+		if n > 0 && !(outer == 1 && inPlace(out, t, at)) {
+			tb := tensorBytes(t)
+			for o := range outer {
+				copy(ob[(o*rowOut+at)*es:(o*rowOut+at+n)*es], tb[o*n*es:(o+1)*n*es])
+			}
+		}
+		at += n
+	}
+	return true
+}
+
 func inPlace(out, t *graph.Tensor, at int) bool {
 	o, ok1 := out.Data().([]float32)
 	d, ok2 := t.Data().([]float32)

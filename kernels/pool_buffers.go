@@ -219,6 +219,16 @@ func (p *bufferPool) idle() (n, bytes int) {
 	return n, bytes
 }
 
+// tensorBytes views the elements of a tensor whose type the pool holds
+// (elemSize not 0) as bytes; nil when it has none.
+func tensorBytes(t *graph.Tensor) []byte {
+	p, ok := bufKey(t)
+	if !ok {
+		return nil
+	}
+	return unsafe.Slice((*byte)(p), t.Len()*elemSize(t.DType))
+}
+
 // elemSize is the bytes per element of dt's Go type, 0 where the pool does not hold dt.
 func elemSize(dt graph.DataType) int {
 	switch dt {
