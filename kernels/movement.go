@@ -223,6 +223,14 @@ func axesFrom(in []*graph.Tensor, idx int, attr []int64, fromInput bool) ([]int6
 		return attr, nil
 	}
 	if len(in) > idx && in[idx] != nil {
+		// int64, as the spec types it: the tensor's own values (the
+		// callers only read them), not two converted copies per run.
+		if d, ok := in[idx].Data().([]int64); ok {
+			if d == nil {
+				d = []int64{}
+			}
+			return d, nil
+		}
 		v, err := ints(in[idx])
 		if err != nil {
 			return nil, err
@@ -287,7 +295,13 @@ func newUnsqueeze(ni *NodeInfo) (Kernel, error) {
 			return nil, err
 		}
 		rank := x.Rank() + len(axes)
-		insert := make([]bool, rank)
+		var ib [8]bool
+		var sb [8]int
+		insert, shape := ib[:0], sb[:0]
+		if rank > len(ib) {
+			insert, shape = make([]bool, 0, rank), make([]int, 0, rank)
+		}
+		insert, shape = insert[:rank], shape[:rank]
 		for _, ax := range axes {
 			i, err := normAxis(ax, rank)
 			if err != nil {
@@ -298,7 +312,6 @@ func newUnsqueeze(ni *NodeInfo) (Kernel, error) {
 			}
 			insert[i] = true
 		}
-		shape := make([]int, rank)
 		j := 0
 		for i := range shape {
 			if insert[i] {

@@ -708,8 +708,9 @@ func (s *Session) recycle(k unsafe.Pointer) {
 // disownLeftovers ends a run: the pool forgets every buffer still out except
 // those dropped while the tap holds them, which the last Release recycles.
 func (s *Session) disownLeftovers() {
-	keep := maps.Clone(s.lent)
+	keep := s.lent // read only, unless the tap's dropped buffers join it
 	if s.opts.TapHolds {
+		keep = maps.Clone(s.lent)
 		s.holdMu.Lock()
 		if keep == nil {
 			keep = map[unsafe.Pointer]bool{}
@@ -728,10 +729,11 @@ func (s *Session) disownLeftovers() {
 func (s *Session) Recycle(outputs map[string]*graph.Tensor) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// In name order, not the map's: the pool hands out the most recently
-	// freed buffer, and the same order each run keeps its buffers the same.
-	for _, name := range slices.Sorted(maps.Keys(outputs)) {
-		if k, ok := bufKey(outputs[name]); ok && s.lent[k] {
+	// In the graph's output order, not the map's: the pool hands out the
+	// most recently freed buffer, and the same order each run keeps its
+	// buffers the same.
+	for _, o := range s.outputs {
+		if k, ok := bufKey(outputs[o.name]); ok && s.lent[k] {
 			delete(s.lent, k)
 			s.recycle(k)
 		}
