@@ -485,14 +485,14 @@ func softmaxRow(dst, x []float32, log bool) {
 }
 
 // softmaxRows is softmaxRow over the rows of x (dim long), a block of rows
-// at a time: each row's maximum and exp-sum, then the block's logs (or
-// reciprocals), then the subtractions (or scalings). Row by row, each log
-// (float64) waited for its sum and the next pass for the log: 1500 rows of
-// 512 spent 15% of LogSoftmax in math.Log, ~40 ns a row; a block's logs do
-// not depend on each other, so they overlap. The same operations per row,
-// so the same bits: TestSoftmaxRowsMatchRowByRow holds the two to them.
-// (Sharing the row's pieces as functions cost Softmax 2-3%: they do not
-// inline, and softmaxRow is the attention kernels' per-row call too.)
+// at a time: each row's maximum, then the block's Softmax in one call
+// (vec.SoftmaxRows: per-row calls and the division's latency cost short
+// rows as much as their exps), or for LogSoftmax each row's exp-sum, the
+// block's logs, then the subtractions. Row by row, each log (float64)
+// waited for its sum and the next pass for the log: 1500 rows of 512 spent
+// 15% of LogSoftmax in math.Log, ~40 ns a row; a block's logs do not
+// depend on each other, so they overlap. The same operations per row, so
+// the same bits: TestSoftmaxRowsMatchRowByRow holds the two to them.
 func softmaxRows(dst, x []float32, dim int, log bool) {
 	const block = 16
 	var m, f [block]float32
@@ -500,34 +500,23 @@ func softmaxRows(dst, x []float32, dim int, log bool) {
 	rows := len(x) / dim
 	for r0 := 0; r0 < rows; r0 += block {
 		n := min(block, rows-r0)
-		if !log && dim <= 16 {
-			// Short rows (window attention's 16, a detector's classes):
-			// the block in one call, the same bits (vec.SoftmaxRows).
-			for i := 0; i < n; i++ {
-				m[i] = vec.MaxOf(x[(r0+i)*dim : (r0+i+1)*dim])
-			}
+		for i := 0; i < n; i++ {
+			m[i] = vec.MaxOf(x[(r0+i)*dim : (r0+i+1)*dim])
+		}
+		if !log {
 			vec.SoftmaxRows(dst[r0*dim:], x[r0*dim:], n, dim, dim, m[:n])
 			continue
 		}
 		for i := 0; i < n; i++ {
 			at := (r0 + i) * dim
-			m[i] = vec.MaxOf(x[at : at+dim])
 			s[i] = vec.ExpSum(dst[at:at+dim], x[at:at+dim], m[i])
 		}
 		for i := 0; i < n; i++ {
-			if log {
-				f[i] = float32(math.Log(s[i]))
-			} else {
-				f[i] = float32(1 / s[i])
-			}
+			f[i] = float32(math.Log(s[i]))
 		}
 		for i := 0; i < n; i++ {
 			d := dst[(r0+i)*dim : (r0+i+1)*dim]
-			if log {
-				vec.AddScalar2(d, x[(r0+i)*dim:(r0+i+1)*dim], -m[i], -f[i])
-			} else {
-				vec.MulScalar(d, d, f[i])
-			}
+			vec.AddScalar2(d, x[(r0+i)*dim:(r0+i+1)*dim], -m[i], -f[i])
 		}
 	}
 }

@@ -766,23 +766,21 @@ def exp_sum_prologue(name):
 # 37.8-48.0 -> 35.7-44.1, of 5 8.5-13.1 -> 7.6-10.8; 17-31 left even.
 
 
-def exp_sum512():
-    """expSubSumAVX512: expSubSumAVX2 on sixteen-float vectors, a group (two
-    vectors, their chains interleaved) a step; a partial last group under
-    the lane masks K7 and K6."""
-    name = "expSubSumAVX512"
-    out = exp_sum_prologue(name)
+def exp_sum512_core(name):
+    """expSubSumAVX512's loop and tail, for x - sub (sub in Z12) at SI, its
+    exp at DI and the float64 lane sums added into Z11, n in CX; they end at
+    {name}_done (not emitted). R8, R10, AX, K6 and K7 clobbered. Returns the
+    lines and the bodies, whose constants the caller hoists."""
     step = ["\t" + evex(l) for l in exp_nonpositive_flush(0, 1, 2, 3)]
     step2 = shift_regs(step)
-    out += hoist_consts([step, step2], reserved=(0, 1, 2, 3, 11, 12, 16, 17, 18, 19))
     both = [l for pair in zip(step, step2) for l in pair]
     # h_A = lanes i + i+8 of the first vector, h_B of the second, then h_A + h_B.
     add = ["\tVEXTRACTF64X4 $1, Z1, Y3", "\tVEXTRACTF64X4 $1, Z17, Y19", "\tVADDPS Y3, Y1, Y1",
            "\tVADDPS Y19, Y17, Y17", "\tVADDPS Y17, Y1, Y1", "\tVCVTPS2PD Y1, Z2", "\tVADDPD Z2, Z11, Z11"]
     sub = ["\tVSUBPS Z12, Z0, Z0", "\tVSUBPS Z12, Z16, Z16"]
-    out += ["\tMOVQ CX, R8", "\tSHRQ $5, CX", f"\tJEQ {name}_tail", f"{name}_loop:",
-            "\tVMOVUPS (SI), Z0", "\tVMOVUPS 64(SI), Z16"] + sub + both + [
-            "\tVMOVUPS Z1, (DI)", "\tVMOVUPS Z17, 64(DI)"] + add
+    out = ["\tMOVQ CX, R8", "\tSHRQ $5, CX", f"\tJEQ {name}_tail", f"{name}_loop:",
+           "\tVMOVUPS (SI), Z0", "\tVMOVUPS 64(SI), Z16"] + sub + both + [
+           "\tVMOVUPS Z1, (DI)", "\tVMOVUPS Z17, 64(DI)"] + add
     out += ["\tADDQ $128, SI", "\tADDQ $128, DI", "\tDECQ CX", f"\tJNE {name}_loop",
             f"{name}_tail:", "\tANDQ $31, R8", f"\tJEQ {name}_done",
             # 16 values or fewer left: one vector (K7), its lanes i and i+8
@@ -797,7 +795,56 @@ def exp_sum512():
             "\tMOVQ R8, R10", "\tSUBQ $16, R10", "\tKXNORW K7, K7, K7"] + lane_mask(6, "R10")
     out += [f"\tVMOVUPS {ninf}, Z0", "\tVMOVUPS (SI), K7, Z0", f"\tVMOVUPS {ninf}, Z16", "\tVMOVUPS 64(SI), K6, Z16"]
     out += sub + both + ["\tVMOVUPS Z1, K7, (DI)", "\tVMOVUPS Z17, K6, 64(DI)"] + add
-    out += [f"{name}_done:", "\tVMOVUPD Z11, (DX)", "\tVZEROUPPER", "\tRET", ""]
+    return out
+
+
+def exp_sum512():
+    """expSubSumAVX512: expSubSumAVX2 on sixteen-float vectors, a group (two
+    vectors, their chains interleaved) a step; a partial last group under
+    the lane masks K7 and K6."""
+    name = "expSubSumAVX512"
+    out = exp_sum_prologue(name)
+    core = exp_sum512_core(name)
+    out += hoist_consts([core], reserved=(0, 1, 2, 3, 11, 12, 16, 17, 18, 19))
+    out += core + [f"{name}_done:", "\tVMOVUPD Z11, (DX)", "\tVZEROUPPER", "\tRET", ""]
+    return out
+
+
+# ExpSum's float64 total of the eight lanes in Z2, ((a0 + a1) + (a2 + a3))
+# + ((a4 + a5) + (a6 + a7)), into X2 (Z3 clobbered): pairs, pairs of pairs,
+# then the two halves; the adds commute, so the bits are Go's.
+REDUCE8 = ["\tVPERMILPD $0x55, Z2, Z3", "\tVADDPD Z3, Z2, Z2",
+           "\tVPERMPD $0x4e, Z2, Z3", "\tVADDPD Z3, Z2, Z2",
+           "\tVEXTRACTF64X4 $1, Z2, Y3", "\tVADDSD X3, X2, X2"]
+
+
+def softmax_rows512():
+    """softmaxRowsAVX512: softmaxShortAVX512 for rows of any length: per
+    row expSubSumAVX512's loop and tail into Z11, ExpSum's total, then a
+    second pass scaling the row (in L1 by then) by float32(1 / sum), as
+    MulScalar does. One call for the rows, where ExpSum and MulScalar per
+    row paid two calls, their set-up and the float64 division's latency
+    each (a detector's 8732 rows of 91 classes)."""
+    name = "softmaxRowsAVX512"
+    out = [f"// func {name}(dst, x *float32, rows, t, ld int, maxes *float32)",
+           f"TEXT ·{name}(SB), NOSPLIT, $0-48",
+           "\tMOVQ dst+0(FP), R9", "\tMOVQ x+8(FP), BX", "\tMOVQ rows+16(FP), R11",
+           "\tMOVQ ld+32(FP), R12", "\tSHLQ $2, R12", "\tMOVQ maxes+40(FP), R13"
+           ] + ["\t" + l for l in setup()]
+    core = exp_sum512_core(name)
+    out += hoist_consts([core], reserved=(0, 1, 2, 3, 4, 5, 11, 12, 16, 17, 18, 19, 30))
+    out += ["\tVCVTSS2SD X13, X30, X30", "\tTESTQ R11, R11", f"\tJEQ {name}_end", f"{name}_row:",
+            "\tMOVQ R9, DI", "\tMOVQ BX, SI", "\tMOVQ t+24(FP), CX",
+            "\tVBROADCASTSS (R13), Z12", "\tVXORPD Z11, Z11, Z11"] + core
+    out += [f"{name}_done:", "\tVMOVAPD Z11, Z2"] + REDUCE8 + [
+            "\tVDIVSD X2, X30, X4", "\tVCVTSD2SS X4, X4, X4", "\tVBROADCASTSS X4, Z4",
+            "\tMOVQ R9, DI", "\tMOVQ t+24(FP), CX",
+            f"{name}_scale:", "\tCMPQ CX, $16", f"\tJLT {name}_scaleTail",
+            "\tVMULPS (DI), Z4, Z5", "\tVMOVUPS Z5, (DI)", "\tADDQ $64, DI", "\tSUBQ $16, CX", f"\tJMP {name}_scale",
+            f"{name}_scaleTail:", "\tTESTQ CX, CX", f"\tJEQ {name}_next"] + lane_mask(7, "CX") + [
+            "\tVMOVUPS.Z (DI), K7, Z5", "\tVMULPS Z4, Z5, Z5", "\tVMOVUPS Z5, K7, (DI)",
+            f"{name}_next:", "\tADDQ $4, R13", "\tADDQ R12, R9", "\tADDQ R12, BX", "\tDECQ R11", f"\tJNE {name}_row",
+            f"{name}_end:", "\tVZEROUPPER", "\tRET", ""]
     return out
 
 
@@ -827,11 +874,7 @@ def softmax_short512():
     out += ["\tVCVTSS2SD X13, X30, X30", "\tTESTQ CX, CX", f"\tJEQ {name}_done", f"{name}_loop:"]
     out += load + step
     out += ["\tVEXTRACTF64X4 $1, Z1, Y3", "\tVADDPS Y3, Y1, Y2", "\tVCVTPS2PD Y2, Z2",
-            # pairs (a0 + a1), then pairs of pairs, then the two halves
-            "\tVPERMILPD $0x55, Z2, Z3", "\tVADDPD Z3, Z2, Z2",
-            "\tVPERMPD $0x4e, Z2, Z3", "\tVADDPD Z3, Z2, Z2",
-            "\tVEXTRACTF64X4 $1, Z2, Y3", "\tVADDSD X3, X2, X2",
-            "\tVDIVSD X2, X30, X4", "\tVCVTSD2SS X4, X4, X4", "\tVBROADCASTSS X4, Z4",
+            ] + REDUCE8 + ["\tVDIVSD X2, X30, X4", "\tVCVTSD2SS X4, X4, X4", "\tVBROADCASTSS X4, Z4",
             "\tVMULPS Z4, Z1, Z1", "\tVMOVUPS Z1, K7, (DI)",
             "\tADDQ $4, BX", "\tADDQ R9, SI", "\tADDQ R9, DI", "\tDECQ CX", f"\tJNE {name}_loop",
             f"{name}_done:", "\tVZEROUPPER", "\tRET", ""]
@@ -934,6 +977,7 @@ for name, body in UNARY:
 out += routine("eluAVX512", body_elu, [("alpha", 4, "float32")])  # its masks use K3
 out += exp_sum512()
 out += softmax_short512()
+out += softmax_rows512()
 out += routine_x2("erfX2AVX512", lambda: body_erf(cap=True))
 out += routine_x2("geluErfX2AVX512", lambda: body_gelu_erf(cap=True))
 out += split_routine("erfSplitAVX512", erf_small_body, 1, erf_large_body)

@@ -84,13 +84,21 @@ func expSubSumAVX512(dst, x *float32, n int, sub float32, acc *[8]float64)
 //go:noescape
 func softmaxShortAVX512(dst, x *float32, rows, t, ld int, maxes *float32)
 
-// softmaxShortAsm runs softmaxShortAVX512 and reports true, or false
-// where the CPU has no AVX-512.
-func softmaxShortAsm(dst, x *float32, rows, t, ld int, maxes *float32) bool {
-	if !use512 {
+//go:noescape
+func softmaxRowsAVX512(dst, x *float32, rows, t, ld int, maxes *float32)
+
+// softmaxRowsAsm runs softmaxShortAVX512 (rows of 16 or fewer) or
+// softmaxRowsAVX512 and reports true, or false where the CPU has no
+// AVX-512.
+func softmaxRowsAsm(dst, x *float32, rows, t, ld int, maxes *float32) bool {
+	switch {
+	case !use512:
 		return false
+	case t <= 16:
+		softmaxShortAVX512(dst, x, rows, t, ld, maxes)
+	default:
+		softmaxRowsAVX512(dst, x, rows, t, ld, maxes)
 	}
-	softmaxShortAVX512(dst, x, rows, t, ld, maxes)
 	return true
 }
 

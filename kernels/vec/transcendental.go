@@ -417,8 +417,10 @@ func Elu(dst, x []float32, alpha float32) {
 // SoftmaxRows sets each of rows rows of dst (t values, rows ld apart) to
 // the Softmax of x's row given the row's largest value in maxes: e^(x -
 // max) times float32(1 / sum), as ExpSum and MulScalar compute it, the same
-// bits. Rows of 16 or fewer go through one AVX-512 call for all of them
-// (softmaxShortAVX512), the rest row by row.
+// bits. With AVX-512 it is one call for all the rows (softmaxShortAVX512
+// holds a row of 16 or fewer in a register; softmaxRowsAVX512 scales a
+// longer one in a second pass), else ExpSum and MulScalar row by row. dst
+// may be x.
 func SoftmaxRows(dst, x []float32, rows, t, ld int, maxes []float32) {
 	if rows == 0 || t == 0 {
 		return
@@ -426,7 +428,7 @@ func SoftmaxRows(dst, x []float32, rows, t, ld int, maxes []float32) {
 	_ = dst[(rows-1)*ld+t-1]
 	_ = x[(rows-1)*ld+t-1]
 	_ = maxes[rows-1]
-	if t <= 16 && useFMA && softmaxShortAsm(&dst[0], &x[0], rows, t, ld, &maxes[0]) {
+	if useFMA && softmaxRowsAsm(&dst[0], &x[0], rows, t, ld, &maxes[0]) {
 		return
 	}
 	for r := range rows {

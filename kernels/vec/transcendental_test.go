@@ -524,8 +524,17 @@ func TestExpSumMatchesExp(t *testing.T) {
 	t.Logf("%d arguments x 2 subs: Exp's bits; max relative error against float64 %.3g", n, maxErr)
 }
 
+// softmaxRowLengths: every length to 70 (the short routine's, one and two
+// vectors of a group, a group and a tail), and longer rows.
+var softmaxRowLengths = func() (ns []int) {
+	for n := 1; n <= 70; n++ {
+		ns = append(ns, n)
+	}
+	return append(ns, 91, 96, 128, 197, 256, 1000)
+}()
+
 // TestSoftmaxRows: SoftmaxRows gives, on every path, the bits of ExpSum and
-// MulScalar row by row (the unfused Softmax's), for rows of 1 to 40 values
+// MulScalar row by row (the unfused Softmax's), for rows of 1 to 1000 values
 // with a gap between them left untouched, masked values (-100, -1e9, -Inf),
 // a row all -Inf, a NaN, and values far below the row's largest.
 func TestSoftmaxRows(t *testing.T) {
@@ -534,7 +543,7 @@ func TestSoftmaxRows(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, p := range paths {
 		p.use()
-		for n := 1; n <= 40; n++ {
+		for _, n := range softmaxRowLengths {
 			rows, ld := 1+r.IntN(70), n+r.IntN(3)
 			x := make([]float32, rows*ld)
 			for i := range x {
