@@ -82,11 +82,12 @@ type kernel struct {
 	// rows8, when set, computes an 8 x 8 tile from A and B read in place
 	// (no packing), for products at most 8 columns wide; see narrow.
 	rows8 func(kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool)
-	// small, when set, computes rows (1-4) rows by cols (1-32) columns of C
+	// small, when set, computes rows (1-4) rows by cols (1-smallNR) columns of C
 	// from A and B read in place, row i of A at a[i*lda:] and row p of B at
 	// b[p*ldb:]: C = A * B, or C + A * B when acc, summed as fn sums a tile
 	// (see small.go).
-	small func(k int, a []float32, lda, rows int, b []float32, ldb, cols int, c []float32, ldc int, acc bool)
+	small   func(k int, a []float32, lda, rows int, b []float32, ldb, cols int, c []float32, ldc int, acc bool)
+	smallNR int // nr, the columns of a packed B's panel
 	// rows, when set, computes the first rows rows of a column of tiles
 	// down C in one call: consecutive A panels with the same B panel, whose
 	// row p is at b[p*ldb:] (ldb NR when packed), a last partial tile stored

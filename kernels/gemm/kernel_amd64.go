@@ -91,7 +91,7 @@ var avx2Kernel = kernel{name: "avx2-6x16", mr: 6, nr: 16, fn: func(kc int, a, b,
 	_ = b[(kc-1)*ldb+7]
 	_ = c[5*ldc+7]
 	kernelAVX2Half(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
-}, rows8: rows8AVX2, rows: tileColumn(6, 16, kernelAVX2Tiles), grid: []gridKernel{
+}, rows8: rows8AVX2, small: smallAVX2Rows, smallNR: 16, rows: tileColumn(6, 16, kernelAVX2Tiles), grid: []gridKernel{
 	{mr: 6, nr: 16, fn: func(kc int, a, b []float32, offs, ds []int, c []float32, ldc int, acc accMode, rows int, bias []float32) {
 		_ = a[kc*6*((rows+5)/6)-1]
 		_ = offs[kc-1]
@@ -164,7 +164,7 @@ var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int,
 	_ = b[(kc-1)*ldb+15]
 	_ = c[11*ldc+15]
 	kernel512Half(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
-}, rows8: rows8AVX2, small: smallAVX512Rows, rows: tileColumn(12, 32, pick(kernelAVX512Tiles, kernelAVX512TilesBR)),
+}, rows8: rows8AVX2, small: smallAVX512Rows, smallNR: 32, rows: tileColumn(12, 32, pick(kernelAVX512Tiles, kernelAVX512TilesBR)),
 	rowsA: tileColumnA(12, 32, pick(kernelAVX512TilesA, kernelAVX512TilesABR)), grid: []gridKernel{grid12x32, grid8x32, grid4x24},
 	gemv: gemvPanels(32, gemvPanels32AVX512), gemvRows: gemvRowsOf(32, gemvRows32AVX512), gemvRows8: gemvRowsOf(8, gemvRows8AVX2)}
 
@@ -372,4 +372,20 @@ func smallAVX512Rows(k int, a []float32, lda, rows int, b []float32, ldb, cols i
 	}
 	mask := uint32(1)<<cols - 1
 	smallAVX512(k, p[0], p[1], p[2], p[3], &b[0], ldb, &c[0], ldc, rows, uint16(mask), uint16(mask>>16), acc)
+}
+
+//go:noescape
+func smallAVX2(k int, a0, a1, a2, a3, b *float32, ldb int, c *float32, ldc, rows, cols int, acc bool)
+
+// smallAVX2Rows is kernel.small for AVX2 (16 columns a call), as
+// smallAVX512Rows.
+func smallAVX2Rows(k int, a []float32, lda, rows int, b []float32, ldb, cols int, c []float32, ldc int, acc bool) {
+	_ = a[(rows-1)*lda+k-1]
+	_ = b[(k-1)*ldb+cols-1]
+	_ = c[(rows-1)*ldc+cols-1]
+	var p [4]*float32
+	for r := range p {
+		p[r] = &a[min(r, rows-1)*lda]
+	}
+	smallAVX2(k, p[0], p[1], p[2], p[3], &b[0], ldb, &c[0], ldc, rows, cols, acc)
 }

@@ -6,7 +6,8 @@ package gemm
 // 60 ns of an AVX-512 core: a window attention's heads (Swin: 48 of them a
 // layer, q k^T and p v each), a recommender's 8-row MLPs and tiny batched
 // products paid that again and again. kernel.small reads A and B in place,
-// four rows of C by 32 columns a call, with no packing and no scratch.
+// four rows of C by smallNR columns a call (32 on AVX-512, 16 on AVX2),
+// with no packing and no scratch.
 
 // smallMaxN, smallMaxK and smallMaxFMAs bound the products small takes: up
 // to 64 columns (two calls across), k within one k block (so the sums are
@@ -28,29 +29,29 @@ func smallFits(kr *kernel, m, n, k int, alpha float32, a, b Matrix, beta float32
 func small(kr *kernel, m, n, k int, a, b Matrix, acc bool, c []float32, ldc int) {
 	for i := 0; i < m; i += 4 {
 		rows := min(4, m-i)
-		for j := 0; j < n; j += 32 {
-			kr.small(k, a.Data[i*a.Stride:], a.Stride, rows, b.Data[j:], b.Stride, min(32, n-j), c[i*ldc+j:], ldc, acc)
+		for j := 0; j < n; j += kr.smallNR {
+			kr.small(k, a.Data[i*a.Stride:], a.Stride, rows, b.Data[j:], b.Stride, min(kr.smallNR, n-j), c[i*ldc+j:], ldc, acc)
 		}
 	}
 }
 
 // smallPackedFits reports whether smallPacked computes this product: B
-// packed in one k block of 32-column panels, few FMAs (a recommender's or a
+// packed in one k block of smallNR-column panels, few FMAs (a recommender's or a
 // batch of 8's MLP layers, whose few rows the tiled path packed into a
 // 12-row panel with a scalar loop on every call).
 func smallPackedFits(kr *kernel, m int, alpha float32, a Matrix, p *PackedB, beta float32) bool {
-	return kr.small != nil && p.nr == 32 && alpha == 1 && (beta == 0 || beta == 1) && !a.Trans &&
+	return kr.small != nil && p.nr == kr.smallNR && alpha == 1 && (beta == 0 || beta == 1) && !a.Trans &&
 		p.K <= kcBlock && m*p.N*p.K <= smallMaxFMAs
 }
 
-// smallPacked is small with B packed: a panel is a k x 32 matrix, rows 32
+// smallPacked is small with B packed: a panel is a k x nr matrix, rows nr
 // apart, its columns past N zero.
 func smallPacked(kr *kernel, m int, a Matrix, p *PackedB, acc bool, c []float32, ldc int) {
-	n, k := p.N, p.K
+	n, k, nr := p.N, p.K, p.nr
 	for i := 0; i < m; i += 4 {
 		rows := min(4, m-i)
-		for j := 0; j < n; j += 32 {
-			kr.small(k, a.Data[i*a.Stride:], a.Stride, rows, p.data[j*k:], 32, min(32, n-j), c[i*ldc+j:], ldc, acc)
+		for j := 0; j < n; j += nr {
+			kr.small(k, a.Data[i*a.Stride:], a.Stride, rows, p.data[j*k:], nr, min(nr, n-j), c[i*ldc+j:], ldc, acc)
 		}
 	}
 }

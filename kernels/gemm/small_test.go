@@ -69,27 +69,29 @@ func TestSmallMatchesTiled(t *testing.T) {
 }
 
 // BenchmarkSmall times products the small path takes against the tiled
-// path (kernel.small off), ns per product.
+// path (kernel.small off), ns per product, with each kernel that has one.
 func BenchmarkSmall(b *testing.B) {
-	if active.small == nil {
-		b.Skip("no small path here")
-	}
 	saved := active
 	defer func() { active = saved }()
-	for _, s := range [][3]int{{16, 16, 16}, {5, 5, 16}, {8, 64, 13}, {49, 49, 32}, {8, 64, 256}} {
-		m, n, k := s[0], s[1], s[2]
-		r := rand.New(rand.NewPCG(1, 2))
-		a, bm, c := randMat(r, m*k), randMat(r, k*n), make([]float32, m*n)
-		for _, path := range []string{"small", "tiled"} {
-			b.Run(fmt.Sprintf("%dx%dx%d/%s", m, n, k, path), func(b *testing.B) {
-				active = saved
-				if path == "tiled" {
-					active.small = nil
-				}
-				for range b.N {
-					Sgemm(m, n, k, 1, Matrix{Data: a, Stride: k}, Matrix{Data: bm, Stride: n}, 0, c, n, 1)
-				}
-			})
+	for _, kr := range kernels() {
+		if kr.small == nil {
+			continue
+		}
+		for _, s := range [][3]int{{16, 16, 16}, {5, 5, 16}, {8, 64, 13}, {49, 49, 32}, {8, 64, 256}} {
+			m, n, k := s[0], s[1], s[2]
+			r := rand.New(rand.NewPCG(1, 2))
+			a, bm, c := randMat(r, m*k), randMat(r, k*n), make([]float32, m*n)
+			for _, path := range []string{"small", "tiled"} {
+				b.Run(fmt.Sprintf("%s/%dx%dx%d/%s", kr.name, m, n, k, path), func(b *testing.B) {
+					active = kr
+					if path == "tiled" {
+						active.small = nil
+					}
+					for range b.N {
+						Sgemm(m, n, k, 1, Matrix{Data: a, Stride: k}, Matrix{Data: bm, Stride: n}, 0, c, n, 1)
+					}
+				})
+			}
 		}
 	}
 }
