@@ -81,6 +81,8 @@ type Session struct {
 	opts    Options
 	ctx     Context
 	mu      sync.Mutex
+	// noRegions: the last run offered the pool's workers no loop (see Run).
+	noRegions bool
 
 	// With TapHolds: how many Release calls each tapped buffer still awaits,
 	// and the buffers a run dropped while held, recycled by the last Release.
@@ -402,13 +404,20 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.threads.begin(len(s.steps))
-	if s.ctx.Threads > 1 && s.threads.mode != modeNarrow {
+	if s.ctx.Threads > 1 && s.threads.mode != modeNarrow && !s.noRegions {
 		// The worker parked if the caller paused between runs (over
 		// 2 ms); woken now, its wake-up overlaps the run's start instead
 		// of the first parallel step's (DenseNet's first 3 steps at 2
 		// threads, a 1-thread session's run between: 201 -> 174 us).
+		// Not when the last run offered the workers nothing (a model of
+		// tiny ops: a recommender's 20 us run): woken for nothing, the
+		// worker spun on the other CPU through every run, and a machine
+		// with other work (ORT's own spinning threads, in benchort) then
+		// took the caller's CPU now and then (dlrm at 2 threads 1.5x its
+		// 1-thread time in some runs).
 		parallel.Warm(s.ctx.Threads)
 	}
+	regions0, _ := parallel.Regions()
 	defer flushSubnormals(s.opts)()
 	if len(s.vals) < len(s.base) {
 		s.vals = make([]*graph.Tensor, len(s.base))
@@ -480,6 +489,8 @@ func (s *Session) Run(inputs map[string]*graph.Tensor) (map[string]*graph.Tensor
 	}
 	d := time.Since(t0)
 	s.threads.end(d)
+	regions1, _ := parallel.Regions()
+	s.noRegions = regions1 == regions0
 	if s.regionAt != nil && !s.lanes.decided && settled {
 		var saving time.Duration // only the costing run's is read
 		for _, r := range s.regionAt {
