@@ -34,29 +34,8 @@ func TestSmallMatchesTiled(t *testing.T) {
 			a, b := Matrix{Data: randMat(r, m*lda), Stride: lda}, Matrix{Data: randMat(r, k*ldb), Stride: ldb}
 			c0 := randMat(r, m*ldc)
 			for _, beta := range []float32{0, 1} {
-				var got, want []float32
-				for path := range 2 {
-					active = kr
-					if path == 1 {
-						active.small = nil
-					}
-					c := append([]float32(nil), c0...)
-					Sgemm(m, n, k, 1, a, b, beta, c, ldc, 1)
-					if path == 0 {
-						got = c
-					} else {
-						want = c
-					}
-				}
 				what := fmt.Sprintf("%s m=%d n=%d k=%d lda=%d ldb=%d ldc=%d beta=%v", kr.name, m, n, k, lda, ldb, ldc, beta)
-				for i := range got {
-					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("%s: C[%d] = %v, tiled %v", what, i, got[i], want[i])
-					}
-					if i%ldc >= n && got[i] != c0[i] {
-						t.Fatalf("%s: C[%d] outside the product changed", what, i)
-					}
-				}
+				got := smallAgainstTiled(t, what, kr, c0, n, ldc, func(c []float32) { Sgemm(m, n, k, 1, a, b, beta, c, ldc, 1) })
 				check(t, what, m, n, k, got, ldc, reference(m, n, k, 1, a, b, beta, c0, ldc))
 				tested++
 			}
@@ -66,6 +45,34 @@ func TestSmallMatchesTiled(t *testing.T) {
 		t.Skip("no kernel here has a small path")
 	}
 	t.Logf("%d products", tested)
+}
+
+// smallAgainstTiled runs product on a copy of c0 with kr (its small path)
+// and with kr's small path off (the tiled path), fails unless the two agree
+// bit for bit and leave the columns of C past n as they were, and returns
+// the small path's C.
+func smallAgainstTiled(t *testing.T, what string, kr kernel, c0 []float32, n, ldc int, product func(c []float32)) []float32 {
+	t.Helper()
+	var out [2][]float32
+	for path := range out {
+		active = kr
+		if path == 1 {
+			active.small = nil
+		}
+		out[path] = append([]float32(nil), c0...)
+		product(out[path])
+	}
+	active = kr
+	got, want := out[0], out[1]
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s: C[%d] = %v, tiled %v", what, i, got[i], want[i])
+		}
+		if i%ldc >= n && got[i] != c0[i] {
+			t.Fatalf("%s: C[%d] outside the product changed", what, i)
+		}
+	}
+	return got
 }
 
 // BenchmarkSmall times products the small path takes against the tiled
@@ -123,28 +130,8 @@ func TestSmallPackedMatchesTiled(t *testing.T) {
 			}
 			c0 := randMat(r, m*ldc)
 			for _, beta := range []float32{0, 1} {
-				var got, want []float32
-				for path := range 2 {
-					active = kr
-					if path == 1 {
-						active.small = nil
-					}
-					c := append([]float32(nil), c0...)
-					MulPackedB(m, 1, a, p, beta, c, ldc, 1)
-					if path == 0 {
-						got = c
-					} else {
-						want = c
-					}
-				}
-				for i := range got {
-					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("%s m=%d n=%d k=%d beta=%v: C[%d] = %v, tiled %v", kr.name, m, n, k, beta, i, got[i], want[i])
-					}
-					if i%ldc >= n && got[i] != c0[i] {
-						t.Fatalf("%s m=%d n=%d k=%d: C[%d] outside the product changed", kr.name, m, n, k, i)
-					}
-				}
+				what := fmt.Sprintf("%s m=%d n=%d k=%d ldc=%d beta=%v", kr.name, m, n, k, ldc, beta)
+				smallAgainstTiled(t, what, kr, c0, n, ldc, func(c []float32) { MulPackedB(m, 1, a, p, beta, c, ldc, 1) })
 				tested++
 			}
 		}
