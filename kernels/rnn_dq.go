@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"slices"
 	"unsafe"
 
 	"github.com/onnxq/onnxq/graph"
@@ -33,8 +34,9 @@ type dqWeights struct {
 	// b8 and zb: the codes packed for igemm and their zero points (as
 	// packB8 gives them), where the CPU runs it; t[j] is k zb[j] less the
 	// sum of column j (zpExpansion's), for taking the zero points off.
-	b8    *igemm.PackedB
-	zb, t []int32
+	b8     *igemm.PackedB
+	zb, t  []int32
+	zbZero bool // every zb is 0
 }
 
 // lstmQuant is a DynamicQuantizeLSTM's weights, per direction.
@@ -145,6 +147,7 @@ func readLSTMQuant(in []*graph.Tensor, dirs int) (*lstmQuant, int, int, error) {
 					dw.t[j] = int32(k)*zb[j] - dw.b8.ColSums[j]
 				}
 				dw.zb = zb
+				dw.zbZero = !slices.ContainsFunc(zb, func(v int32) bool { return v != 0 })
 			} else {
 				// The float path's operand: the codes less their zero
 				// points.
@@ -216,16 +219,26 @@ func (w *dqWeights) product(ctx *Context, a []float32, m, k, n int, c []float32,
 		// (zpExpansion's terms: za t[j] - zb[j] sum a).
 		var za float32
 		aScale, za = quantizeRange(a[:m*k], codes)
-		igemm.Mul(m, codes, k, w.b8, acc, n, nil, ctx.Threads)
+		// za t[j], the same for every row, goes in as igemm's bias (int32
+		// sums wrap alike in any order: the same values); zb[j] sum a
+		// only where a weight zero point is not 0 (int8 weights are
+		// symmetric, uint8 ones centred on 128: it is 0 for both).
+		biasF := ctx.Scratch(n)
+		defer ctx.Release(biasF)
+		bias := unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(biasF))), n)
 		z := int32(za)
-		for i := range m {
+		for j, t := range w.t[:n] {
+			bias[j] = z * t
+		}
+		igemm.Mul(m, codes, k, w.b8, acc, n, bias, ctx.Threads)
+		for i := 0; i < m && !w.zbZero; i++ {
 			var sa int32
 			for _, v := range codes[i*k : (i+1)*k] {
 				sa += int32(v)
 			}
-			row, t, zb := acc[i*n:(i+1)*n], w.t[:n], w.zb[:n]
+			row, zb := acc[i*n:(i+1)*n], w.zb[:n]
 			for j := range row {
-				row[j] += z*t[j] - zb[j]*sa
+				row[j] -= zb[j] * sa
 			}
 		}
 	} else {
@@ -235,17 +248,20 @@ func (w *dqWeights) product(ctx *Context, a []float32, m, k, n int, c []float32,
 		aScale, aMax = dynamicQuantize(ac, a[:m*k], codes)
 		intGemm(ctx, m, n, k, intChunkFor(aMax, w.max), ac, w.codes, nil, acc)
 	}
-	mult := ctx.Scratch(n)
+	mult := ctx.Scratch(2 * n)
 	defer ctx.Release(mult)
+	mult, f := mult[:n], mult[n:]
 	vec.MulScalar(mult, w.scales[:n], aScale)
+	// float32(sum) * mult[j] (+ C), rounded as the scalar loop was: the
+	// conversion exact to nearest, then the product, then the sum.
 	for i := range m {
-		row, sums := c[i*ldc:i*ldc+n], acc[i*n:(i+1)*n]
-		for j, v := range sums {
-			f := float32(v) * mult[j]
-			if accumulate {
-				f += row[j]
-			}
-			row[j] = f
+		row := c[i*ldc : i*ldc+n]
+		vec.I32ToF32(f, acc[i*n:(i+1)*n])
+		if accumulate {
+			vec.Mul(f, f, mult)
+			vec.Add(row, f, row)
+		} else {
+			vec.Mul(row, f, mult)
 		}
 	}
 }

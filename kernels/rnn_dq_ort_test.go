@@ -18,7 +18,7 @@ import (
 // dqLSTMModel is one DynamicQuantizeLSTM node as ONNX Runtime's
 // quantize_dynamic writes it: W and R quantized from float weights (int8
 // symmetric with a scale per column, or uint8 with one scale and zero
-// point 128), a bias, with state sequence_lens (rows of 20, 13 and 5
+// points 120 and 135), a bias, with state sequence_lens (rows of 20, 13 and 5
 // steps), initial_h and initial_c, and Y, Y_h, Y_c as outputs. It also
 // returns the
 // LSTM of the dequantized weights, for comparison.
@@ -61,7 +61,9 @@ func dqLSTMModel(direction string, signed, state bool) (dq, float *graph.Model) 
 					whole = max(whole, colScale(j))
 				}
 				sc = append(sc, whole)
-				zpv[d] = 128
+				// Off centre (120 and 135): the weights' zero points are
+				// then not 0 once igemm's codes are shifted by 128.
+				zpv[d] = byte(120 + 15*d)
 			}
 			for j := range n {
 				s := whole
@@ -75,7 +77,9 @@ func dqLSTMModel(direction string, signed, state bool) (dq, float *graph.Model) 
 					if signed {
 						raw[(d*k+r)*n+j] = byte(int8(q))
 					} else {
-						raw[(d*k+r)*n+j] = byte(q + 128)
+						zp := int(zpv[d])
+						q = max(-zp, min(255-zp, q))
+						raw[(d*k+r)*n+j] = byte(q + zp)
 					}
 					deq[(d*n+j)*k+r] = float32(q) * s
 				}
