@@ -329,6 +329,23 @@ func pow32(a, b float32) float32 { return vec.Pow1(a, b) }
 // rowSlice computes dst = a op row (or row op a when left is set), a starting
 // at column col of rows of len(row) values.
 func rowSlice(op byte, dst, a, row []float32, col int, left bool) {
+	if op == '+' || op == '*' {
+		// Whole rows in one call (either order: the sums and products
+		// commute).
+		if col > 0 {
+			n := min(len(a), len(row)-col)
+			binSlice(op, dst[:n], a[:n], row[col:col+n])
+			dst, a, col = dst[n:], a[n:], 0
+		}
+		if whole := len(a) / len(row) * len(row); whole > 0 {
+			if op == '+' {
+				vec.AddRows(dst[:whole], a[:whole], row)
+			} else {
+				vec.MulRows(dst[:whole], a[:whole], row)
+			}
+			dst, a = dst[whole:], a[whole:]
+		}
+	}
 	for len(a) > 0 {
 		n := min(len(a), len(row)-col)
 		r := row[col : col+n]
