@@ -595,8 +595,6 @@ func (k *concatKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, e
 	return one(out), nil
 }
 
-// inPlace reports whether float32 t already lies in out from element at
-// on: a step wrote it there (concat_place.go).
 // concatSmall concatenates into a small out (16 KiB at most) by copies of
 // bytes, one a row of each input: a recommender's and a decoder step's
 // Concats of a few rows, where the copiers, their offsets and the closure
@@ -625,6 +623,8 @@ func concatSmall(out *graph.Tensor, in []*graph.Tensor, ax, outer, inner, rowOut
 	return true
 }
 
+// inPlace reports whether float32 t already lies in out from element at
+// on: a step wrote it there (concat_place.go).
 func inPlace(out, t *graph.Tensor, at int) bool {
 	o, ok1 := out.Data().([]float32)
 	d, ok2 := t.Data().([]float32)

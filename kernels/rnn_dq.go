@@ -221,8 +221,9 @@ func (w *dqWeights) product(ctx *Context, a []float32, m, k, n int, c []float32,
 		aScale, za = quantizeRange(a[:m*k], codes)
 		// za t[j], the same for every row, goes in as igemm's bias (int32
 		// sums wrap alike in any order: the same values); zb[j] sum a
-		// only where a weight zero point is not 0 (int8 weights are
-		// symmetric, uint8 ones centred on 128: it is 0 for both).
+		// only where a weight zero point is not 0 (it is 0 for int8
+		// symmetric weights and for uint8 ones centred on 128, what
+		// quantize_dynamic writes).
 		biasF := ctx.Scratch(n)
 		defer ctx.Release(biasF)
 		bias := unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(biasF))), n)
