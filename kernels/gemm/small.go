@@ -27,18 +27,25 @@ func smallFits(kr *kernel, m, n, k int, alpha float32, a, b Matrix, beta float32
 
 // small computes C = A * B (+ C when acc) for a product smallFits takes.
 func small(kr *kernel, m, n, k int, a, b Matrix, acc bool, c []float32, ldc int) {
+	smallPanels(kr, m, n, k, a, b.Data, b.Stride, 1, kr.smallNR, acc, c, ldc)
+}
+
+// smallPanels runs kr.small over C four rows by nr columns at a time; the
+// columns from j on of B start at b[j*colStep:], rows ldb apart (B in
+// place: colStep 1; packed: a panel of k rows nr apart every nr columns).
+func smallPanels(kr *kernel, m, n, k int, a Matrix, b []float32, ldb, colStep, nr int, acc bool, c []float32, ldc int) {
 	for i := 0; i < m; i += 4 {
 		rows := min(4, m-i)
-		for j := 0; j < n; j += kr.smallNR {
-			kr.small(k, a.Data[i*a.Stride:], a.Stride, rows, b.Data[j:], b.Stride, min(kr.smallNR, n-j), c[i*ldc+j:], ldc, acc)
+		for j := 0; j < n; j += nr {
+			kr.small(k, a.Data[i*a.Stride:], a.Stride, rows, b[j*colStep:], ldb, min(nr, n-j), c[i*ldc+j:], ldc, acc)
 		}
 	}
 }
 
 // smallPackedFits reports whether smallPacked computes this product: B
-// packed in one k block of smallNR-column panels, few FMAs (a recommender's or a
-// batch of 8's MLP layers, whose few rows the tiled path packed into a
-// 12-row panel with a scalar loop on every call).
+// packed in one k block of smallNR-column panels, few FMAs (a
+// recommender's or a batch of 8's MLP layers, whose few rows the tiled path
+// packed into a 12-row panel with a scalar loop on every call).
 func smallPackedFits(kr *kernel, m int, alpha float32, a Matrix, p *PackedB, beta float32) bool {
 	return kr.small != nil && p.nr == kr.smallNR && alpha == 1 && (beta == 0 || beta == 1) && !a.Trans &&
 		p.K <= kcBlock && m*p.N*p.K <= smallMaxFMAs
@@ -47,11 +54,5 @@ func smallPackedFits(kr *kernel, m int, alpha float32, a Matrix, p *PackedB, bet
 // smallPacked is small with B packed: a panel is a k x nr matrix, rows nr
 // apart, its columns past N zero.
 func smallPacked(kr *kernel, m int, a Matrix, p *PackedB, acc bool, c []float32, ldc int) {
-	n, k, nr := p.N, p.K, p.nr
-	for i := 0; i < m; i += 4 {
-		rows := min(4, m-i)
-		for j := 0; j < n; j += nr {
-			kr.small(k, a.Data[i*a.Stride:], a.Stride, rows, p.data[j*k:], nr, min(nr, n-j), c[i*ldc+j:], ldc, acc)
-		}
-	}
+	smallPanels(kr, m, p.N, p.K, a, p.data, p.nr, p.K, p.nr, acc, c, ldc)
 }
