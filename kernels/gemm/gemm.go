@@ -88,6 +88,8 @@ type kernel struct {
 	// (see small.go).
 	small   func(k int, a []float32, lda, rows int, b []float32, ldb, cols int, c []float32, ldc int, acc bool)
 	smallNR int // nr, the columns of a packed B's panel
+	// small6, when set, is small on up to six rows (see smallPanels).
+	small6 func(k int, a []float32, lda, rows int, b []float32, ldb, cols int, c []float32, ldc int, acc bool)
 	// rows, when set, computes the first rows rows of a column of tiles
 	// down C in one call: consecutive A panels with the same B panel, whose
 	// row p is at b[p*ldb:] (ldb NR when packed), a last partial tile stored
@@ -146,7 +148,7 @@ func Sgemm(m, n, k int, alpha float32, a, b Matrix, beta float32, c []float32, l
 	if narrow(m, n, k, alpha, a, b, beta, c, ldc, threads) {
 		return
 	}
-	if smallFits(&active, m, n, k, alpha, a, b, beta) {
+	if smallFits(&active, m, n, k, alpha, a, b, beta, threads) {
 		small(&active, m, n, k, a, b, beta != 0, c, ldc)
 		return
 	}

@@ -164,7 +164,7 @@ var avx512Kernel = kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: func(kc int,
 	_ = b[(kc-1)*ldb+15]
 	_ = c[11*ldc+15]
 	kernel512Half(kc, &a[0], &b[0], &c[0], ldc, ldb, acc)
-}, rows8: rows8AVX2, small: smallAVX512Rows, smallNR: 32, rows: tileColumn(12, 32, pick(kernelAVX512Tiles, kernelAVX512TilesBR)),
+}, rows8: rows8AVX2, small: smallAVX512Rows, small6: small6AVX512Rows, smallNR: 32, rows: tileColumn(12, 32, pick(kernelAVX512Tiles, kernelAVX512TilesBR)),
 	rowsA: tileColumnA(12, 32, pick(kernelAVX512TilesA, kernelAVX512TilesABR)), grid: []gridKernel{grid12x32, grid8x32, grid4x24},
 	gemv: gemvPanels(32, gemvPanels32AVX512), gemvRows: gemvRowsOf(32, gemvRows32AVX512), gemvRows8: gemvRowsOf(8, gemvRows8AVX2)}
 
@@ -379,9 +379,9 @@ func smallAVX2Rows(k int, a []float32, lda, rows int, b []float32, ldb, cols int
 }
 
 // smallRowPointers checks the bounds the small kernels rely on and returns
-// A's four row pointers, the last row repeated for fewer rows (read, never
-// stored).
-func smallRowPointers(k int, a []float32, lda, rows int, b []float32, ldb, cols int, c []float32, ldc int) (p [4]*float32) {
+// A's row pointers (the four-row kernels read the first four), the last row
+// repeated for fewer rows (read, never stored).
+func smallRowPointers(k int, a []float32, lda, rows int, b []float32, ldb, cols int, c []float32, ldc int) (p [6]*float32) {
 	_ = a[(rows-1)*lda+k-1]
 	_ = b[(k-1)*ldb+cols-1]
 	_ = c[(rows-1)*ldc+cols-1]
@@ -389,4 +389,14 @@ func smallRowPointers(k int, a []float32, lda, rows int, b []float32, ldb, cols 
 		p[r] = &a[min(r, rows-1)*lda]
 	}
 	return p
+}
+
+//go:noescape
+func small6AVX512(k int, a *[6]*float32, b *float32, ldb int, c *float32, ldc, rows int, m0, m1 uint16, acc bool)
+
+// small6AVX512Rows is smallAVX512Rows on up to six rows.
+func small6AVX512Rows(k int, a []float32, lda, rows int, b []float32, ldb, cols int, c []float32, ldc int, acc bool) {
+	p := smallRowPointers(k, a, lda, rows, b, ldb, cols, c, ldc)
+	mask := uint32(1)<<cols - 1
+	small6AVX512(k, &p, &b[0], ldb, &c[0], ldc, rows, uint16(mask), uint16(mask>>16), acc)
 }

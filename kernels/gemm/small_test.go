@@ -20,14 +20,14 @@ func TestSmallMatchesTiled(t *testing.T) {
 			continue
 		}
 		r := rand.New(rand.NewPCG(7, 8))
-		shapes := [][3]int{{1, 1, 1}, {16, 16, 16}, {5, 5, 16}, {8, 64, 13}, {3, 17, 1}, {2, 33, 256}, {7, 48, 9}, {64, 32, 64}, {13, 31, 100}}
+		shapes := [][3]int{{1, 1, 1}, {16, 16, 16}, {5, 5, 16}, {8, 64, 13}, {3, 17, 1}, {2, 33, 256}, {7, 48, 9}, {64, 32, 64}, {13, 31, 100}, {65, 32, 65}, {8, 8, 8}, {14, 20, 30}}
 		for range 60 {
 			shapes = append(shapes, [3]int{1 + r.IntN(40), 1 + r.IntN(smallMaxN), 1 + r.IntN(smallMaxK)})
 		}
 		for _, s := range shapes {
 			m, n, k := s[0], s[1], s[2]
 			kt := kr
-			if !smallFits(&kt, m, n, k, 1, Matrix{}, Matrix{}, 0) {
+			if !smallFits(&kt, m, n, k, 1, Matrix{}, Matrix{}, 0, 1) {
 				continue
 			}
 			lda, ldb, ldc := k+r.IntN(3), n+r.IntN(3), n+r.IntN(3)
