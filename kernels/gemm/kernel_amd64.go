@@ -358,24 +358,24 @@ func kernels() []kernel {
 }
 
 //go:noescape
-func smallAVX512(k int, a0, a1, a2, a3, b *float32, ldb int, c *float32, ldc, rows int, m0, m1 uint16, acc bool)
+func smallAVX512(k int, a *[6]*float32, b *float32, ldb int, c *float32, ldc, rows int, m0, m1 uint16, acc bool)
 
 // smallAVX512Rows is kernel.small for AVX-512: the columns past cols are
 // masked.
 func smallAVX512Rows(k int, a []float32, lda, rows int, b []float32, ldb, cols int, c []float32, ldc int, acc bool) {
 	p := smallRowPointers(k, a, lda, rows, b, ldb, cols, c, ldc)
 	mask := uint32(1)<<cols - 1
-	smallAVX512(k, p[0], p[1], p[2], p[3], &b[0], ldb, &c[0], ldc, rows, uint16(mask), uint16(mask>>16), acc)
+	smallAVX512(k, &p, &b[0], ldb, &c[0], ldc, rows, uint16(mask), uint16(mask>>16), acc)
 }
 
 //go:noescape
-func smallAVX2(k int, a0, a1, a2, a3, b *float32, ldb int, c *float32, ldc, rows, cols int, acc bool)
+func smallAVX2(k int, a *[6]*float32, b *float32, ldb int, c *float32, ldc, rows, cols int, acc bool)
 
 // smallAVX2Rows is kernel.small for AVX2 (16 columns a call), as
 // smallAVX512Rows.
 func smallAVX2Rows(k int, a []float32, lda, rows int, b []float32, ldb, cols int, c []float32, ldc int, acc bool) {
 	p := smallRowPointers(k, a, lda, rows, b, ldb, cols, c, ldc)
-	smallAVX2(k, p[0], p[1], p[2], p[3], &b[0], ldb, &c[0], ldc, rows, cols, acc)
+	smallAVX2(k, &p, &b[0], ldb, &c[0], ldc, rows, cols, acc)
 }
 
 // smallRowPointers checks the bounds the small kernels rely on and returns
