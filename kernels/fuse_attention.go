@@ -467,8 +467,7 @@ func (k *attentionKernel) block(g *attnShape, sc []float32, bi, i0, i1 int, qd, 
 				kEff = g.t
 			}
 		}
-		sum := vec.ExpSum(row[:n], row[:n], m)
-		vec.MulScalar(row[:n], row[:n], float32(1/sum))
+		vec.SoftmaxRows(row, row, 1, n, n, []float32{m})
 	}
 	for r := 0; r < rows; r++ {
 		clear(sc[r*g.t+lens[r] : r*g.t+kEff])

@@ -475,13 +475,12 @@ func (c *softmaxColumns) run(dst, x []float32, dim, inner, c0, c1 int, log bool)
 
 func softmaxRow(dst, x []float32, log bool) {
 	m := vec.MaxOf(x) // a NaN anywhere makes the sum and every output NaN
-	s := vec.ExpSum(dst, x, m)
-	if log {
-		ls := float32(math.Log(s))
-		vec.AddScalar2(dst, x, -m, -ls)
+	if !log {
+		vec.SoftmaxRows(dst, x, 1, len(x), len(x), []float32{m})
 		return
 	}
-	vec.MulScalar(dst, dst, float32(1/s))
+	s := vec.ExpSum(dst, x, m)
+	vec.AddScalar2(dst, x, -m, -float32(math.Log(s)))
 }
 
 // softmaxRows is softmaxRow over the rows of x (dim long), a block of rows
