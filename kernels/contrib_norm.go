@@ -162,10 +162,13 @@ func newRMSNorm(op string) Factory {
 			}
 			norm := x.Shape[ax:]
 			rows, cols := graph.Numel(x.Shape[:ax]), graph.Numel(norm)
-			if _, err := broadcastShape(in[1].Shape, norm); err != nil || len(in[1].Shape) > len(norm) {
+			if !broadcastsTo(in[1].Shape, norm) {
 				return nil, fmt.Errorf("%s: scale %v does not broadcast to the normalized shape %v", op, in[1].Shape, norm)
 			}
-			scale := broadcastTo(in[1], norm).Float32s()
+			scale, scratch := normParam(ctx, in[1], norm)
+			if scratch {
+				defer ctx.Release(scale)
+			}
 			out := ctx.Float32(x.Shape)
 			statShape := append([]int(nil), x.Shape...)
 			for i := ax; i < len(statShape); i++ {

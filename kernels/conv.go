@@ -348,7 +348,10 @@ type convCall struct {
 	cg, mg     int
 	bias       []float32
 	geo        convGeom
-	outShape   []int
+	// outDims[:outRank] is the output's shape: an array, so a call's
+	// shape stays on the caller's stack.
+	outDims [4]int
+	outRank int
 }
 
 // setup reads and checks a call's inputs and places its windows.
@@ -378,11 +381,11 @@ func (k *convKernel) setup(in []*graph.Tensor) (cc convCall, err error) {
 		}
 		bias = in[2].Float32s()
 	}
-	outShape := []int{n, m, oh, ow}
+	outDims, outRank := [4]int{n, m, oh, ow}, 4
 	if p.spatial == 1 {
-		outShape = []int{n, m, ow}
+		outDims, outRank = [4]int{n, m, ow}, 3
 	}
-	return convCall{x: x, w: w, p: p, n: n, g: g, m: m, c: c, cg: cg, mg: m / g, bias: bias, outShape: outShape,
+	return convCall{x: x, w: w, p: p, n: n, g: g, m: m, c: c, cg: cg, mg: m / g, bias: bias, outDims: outDims, outRank: outRank,
 		geo: convGeom{c: c, h: h, w: wd, kh: kh, kw: kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw, pt: pt, pl: pl, oh: oh, ow: ow}}, nil
 }
 
@@ -394,7 +397,7 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		return nil, false, err
 	}
 	x, w, n, c, m, cg, g := cc.x, cc.w, cc.n, cc.c, cc.m, cc.cg, cc.g
-	oh, ow, kh, kw, bias, outShape := cc.geo.oh, cc.geo.ow, cc.geo.kh, cc.geo.kw, cc.bias, cc.outShape
+	oh, ow, kh, kw, bias, outShape := cc.geo.oh, cc.geo.ow, cc.geo.kh, cc.geo.kw, cc.bias, cc.outDims[:cc.outRank]
 	out = ctx.Float32(outShape)
 	var sk []float32
 	if short != nil && short.DType == graph.Float && slices.Equal(short.Shape, outShape) {

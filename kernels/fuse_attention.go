@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"sync/atomic"
 
@@ -49,6 +50,34 @@ type attentionKernel struct {
 	opset    int64 // the Softmax's opset and axis
 	axis     int64
 	fallback stepList // the unfused steps, inputs Q, Kt, [mask,] V
+	// last is the layout of the last call's shapes: the same run after
+	// run, and laying it out again was a handful of allocations a call.
+	last atomic.Pointer[attnShapeMemo]
+}
+
+// attnShapeMemo is a layout and the input shapes it is for.
+type attnShapeMemo struct {
+	q, k, m, v []int
+	mask       bool
+	g          *attnShape
+}
+
+// shapeOf is shape, remembered for the last shapes that had a layout.
+func (k *attentionKernel) shapeOf(q, kt, mask, v *graph.Tensor) (*attnShape, bool) {
+	if c := k.last.Load(); c != nil && c.mask == (mask != nil) && q.DType == graph.Float && kt.DType == graph.Float &&
+		v.DType == graph.Float && slices.Equal(c.q, q.Shape) && slices.Equal(c.k, kt.Shape) && slices.Equal(c.v, v.Shape) &&
+		(mask == nil || mask.DType == graph.Float && slices.Equal(c.m, mask.Shape)) {
+		return c.g, true
+	}
+	g, ok := k.shape(q, kt, mask, v)
+	if ok {
+		c := &attnShapeMemo{q: slices.Clone(q.Shape), k: slices.Clone(kt.Shape), v: slices.Clone(v.Shape), mask: mask != nil, g: g}
+		if mask != nil {
+			c.m = slices.Clone(mask.Shape)
+		}
+		k.last.Store(c)
+	}
+	return g, ok
 }
 
 // fuseAttention replaces each attention pattern whose intermediates nothing
@@ -330,7 +359,7 @@ func (k *attentionKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 	if q == nil || kt == nil || v == nil || (k.hasMask && mask == nil) {
 		return k.fallback.runIn(ctx, in)
 	}
-	g, ok := k.shape(q, kt, mask, v)
+	g, ok := k.shapeOf(q, kt, mask, v)
 	if !ok {
 		return k.fallback.runIn(ctx, in)
 	}

@@ -97,13 +97,19 @@ func normAxis(axis int64, rank int) (int, error) {
 
 // broadcastShape is the numpy-style broadcast of shapes.
 func broadcastShape(shapes ...[]int) ([]int, error) {
+	return broadcastShapeInto(nil, shapes...)
+}
+
+// broadcastShapeInto is broadcastShape in dst's array when it has room (a
+// caller's array on its stack: shapes are computed on every run).
+func broadcastShapeInto(dst []int, shapes ...[]int) ([]int, error) {
 	rank := 0
 	for _, s := range shapes {
 		rank = max(rank, len(s))
 	}
-	out := make([]int, rank)
-	for i := range out {
-		out[i] = 1
+	out := dst[:0]
+	for range rank {
+		out = append(out, 1)
 	}
 	for _, s := range shapes {
 		off := rank - len(s)
@@ -113,11 +119,21 @@ func broadcastShape(shapes ...[]int) ([]int, error) {
 			case out[off+i] == 1:
 				out[off+i] = d
 			default:
-				return nil, fmt.Errorf("shapes %v cannot be broadcast together", shapes)
+				return nil, broadcastError(shapes)
 			}
 		}
 	}
 	return out, nil
+}
+
+// broadcastError says which shapes do not broadcast, from copies: shapes
+// given to fmt would move the callers' arrays to the heap.
+func broadcastError(shapes [][]int) error {
+	c := make([][]int, len(shapes))
+	for i, s := range shapes {
+		c[i] = slices.Clone(s)
+	}
+	return fmt.Errorf("shapes %v cannot be broadcast together", c)
 }
 
 // bcastStrides returns element strides of a tensor of shape s viewed as the
@@ -262,20 +278,22 @@ func parallelIter(threads int, out []int, strides [][]int, f func(offs []int, n 
 const minStreamWork = 1 << 12
 
 // ints converts an int64 tensor (or int32) to []int.
-func ints(t *graph.Tensor) ([]int, error) {
+func ints(t *graph.Tensor) ([]int, error) { return intsInto(nil, t) }
+
+// intsInto is ints appended to dst (a caller's array on its stack: shape
+// and axes inputs are read on every run).
+func intsInto(dst []int, t *graph.Tensor) ([]int, error) {
 	switch d := t.Data().(type) {
 	case []int64:
-		out := make([]int, len(d))
-		for i, v := range d {
-			out[i] = int(v)
+		for _, v := range d {
+			dst = append(dst, int(v))
 		}
-		return out, nil
+		return dst, nil
 	case []int32:
-		out := make([]int, len(d))
-		for i, v := range d {
-			out[i] = int(v)
+		for _, v := range d {
+			dst = append(dst, int(v))
 		}
-		return out, nil
+		return dst, nil
 	}
 	return nil, fmt.Errorf("expected an int64 tensor, got %s", t.DType.Short())
 }

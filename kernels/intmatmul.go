@@ -138,7 +138,7 @@ func (im *intMatMul) run(ctx *Context, a, azp, b, bzp *graph.Tensor) (*graph.Ten
 	if a.Rank() == 0 || b.Rank() == 0 {
 		return nil, fmt.Errorf("operands must have rank >= 1")
 	}
-	batch, m, k, n, outShape, err := matmulShapes(a.Shape, b.Shape)
+	batch, m, k, n, outShape, err := matmulShapes(a.Shape, b.Shape, make([]int, 16))
 	if err != nil {
 		return nil, err
 	}

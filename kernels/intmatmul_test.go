@@ -13,7 +13,7 @@ import (
 // intRef is MatMulInteger by the definition, in int64: A's zero point per
 // tensor or per row (A's second-to-last axis), B's per tensor or per column.
 func intRef(a, azp, b, bzp *graph.Tensor) ([]int32, []int) {
-	batch, m, k, n, shape, err := matmulShapes(a.Shape, b.Shape)
+	batch, m, k, n, shape, err := matmulShapes(a.Shape, b.Shape, make([]int, 16))
 	if err != nil {
 		panic(err)
 	}

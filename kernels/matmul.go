@@ -26,7 +26,7 @@ func newMatMul(ni *NodeInfo) (Kernel, error) {
 }
 
 // matmulShapes promotes 1-D operands and broadcasts batch dimensions.
-func matmulShapes(as, bs []int) (batch []int, m, k, n int, outShape []int, err error) {
+func matmulShapes(as, bs []int, buf []int) (batch []int, m, k, n int, outShape []int, err error) {
 	if len(as) == 0 || len(bs) == 0 {
 		return nil, 0, 0, 0, nil, fmt.Errorf("MatMul operands must have rank >= 1, got %v and %v", as, bs)
 	}
@@ -42,11 +42,12 @@ func matmulShapes(as, bs []int) (batch []int, m, k, n int, outShape []int, err e
 		return nil, 0, 0, 0, nil, fmt.Errorf("MatMul shapes %v and %v do not match (%d != %d)", as, bs, k, b[len(b)-2])
 	}
 	n = b[len(b)-1]
-	batch, err = broadcastShape(a[:len(a)-2], b[:len(b)-2])
+	half := len(buf) / 2
+	batch, err = broadcastShapeInto(buf[:0:half], a[:len(a)-2], b[:len(b)-2])
 	if err != nil {
 		return nil, 0, 0, 0, nil, err
 	}
-	outShape = append([]int(nil), batch...)
+	outShape = append(buf[half:half], batch...)
 	if len(as) > 1 {
 		outShape = append(outShape, m)
 	}
@@ -56,6 +57,10 @@ func matmulShapes(as, bs []int) (batch []int, m, k, n int, outShape []int, err e
 	return batch, m, k, n, outShape, nil
 }
 
+// shapeBuf is a call's room for computed shapes on its stack (matmulShapes
+// takes two of rank up to 8 from it; longer ones go to the heap).
+type shapeBuf [16]int
+
 func (mk *matmulKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 	if err := need(in, 2); err != nil {
 		return nil, err
@@ -64,7 +69,8 @@ func (mk *matmulKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, 
 	if a.DType != graph.Float || b.DType != graph.Float {
 		return nil, fmt.Errorf("MatMul on %s x %s is not supported (float32 only)", a.DType.Short(), b.DType.Short())
 	}
-	batch, m, k, n, outShape, err := matmulShapes(a.Shape, b.Shape)
+	var sb shapeBuf
+	batch, m, k, n, outShape, err := matmulShapes(a.Shape, b.Shape, sb[:])
 	if err != nil {
 		return nil, err
 	}
@@ -76,13 +82,16 @@ func (mk *matmulKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, 
 		gemm.MulPackedB(rows, 1, gemm.Matrix{Data: ad, Stride: k}, mk.bPacked, 0, od, n, ctx.Threads)
 		return one(out), nil
 	}
-	// Batch offsets through the broadcast of the leading dimensions.
-	aStr, bStr := batchStrides(a.Shape, b.Shape, batch)
-	nb := graph.Numel(batch)
+	// Batch offsets through the broadcast of the leading dimensions (the
+	// closures below take what they read to the heap: a copy, so sb stays
+	// on the stack on the paths above).
+	hb := slices.Clone(batch)
+	aStr, bStr := batchStrides(a.Shape, b.Shape, hb)
+	nb := graph.Numel(hb)
 	// mul computes batch entry i, with its operands found through the
 	// broadcast of the leading dimensions.
 	mul := func(i, threads int) {
-		ao, bo := batchOffsets(i, batch, aStr, bStr)
+		ao, bo := batchOffsets(i, hb, aStr, bStr)
 		gemm.Sgemm(m, n, k, 1, gemm.Matrix{Data: ad[ao*m*k:], Stride: k}, gemm.Matrix{Data: bd[bo*k*n:], Stride: n}, 0, od[i*m*n:], n, threads)
 	}
 	// Many small products (attention heads): one thread per product, rather

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/onnxq/onnxq/graph"
@@ -149,6 +150,9 @@ func newReshape(ni *NodeInfo) (Kernel, error) {
 			return nil, err
 		}
 		x := in[0]
+		// spec and shape live on the stack up to rank 8: a Reshape runs
+		// on every pass, and its shape input is small.
+		var specBuf, shapeBuf [8]int
 		var spec []int
 		if ni.Opset < 5 {
 			spec = toInts(attrShape)
@@ -156,30 +160,33 @@ func newReshape(ni *NodeInfo) (Kernel, error) {
 			if err := need(in, 2); err != nil {
 				return nil, err
 			}
-			s, err := ints(in[1])
+			s, err := intsInto(specBuf[:0], in[1])
 			if err != nil {
 				return nil, err
 			}
 			spec = s
 		}
-		shape := make([]int, len(spec))
+		shape := shapeBuf[:0]
+		for range spec {
+			shape = append(shape, 0)
+		}
 		infer := -1
 		known := 1
 		for i, d := range spec {
 			switch {
 			case d == 0 && !allowZero:
 				if i >= x.Rank() {
-					return nil, fmt.Errorf("shape %v copies dimension %d, but the input has rank %d", spec, i, x.Rank())
+					return nil, fmt.Errorf("shape %v copies dimension %d, but the input has rank %d", slices.Clone(spec), i, x.Rank())
 				}
 				shape[i] = x.Shape[i]
 			case d == -1:
 				if infer >= 0 {
-					return nil, fmt.Errorf("shape %v has more than one -1", spec)
+					return nil, fmt.Errorf("shape %v has more than one -1", slices.Clone(spec))
 				}
 				infer = i
 				continue
 			case d < -1:
-				return nil, fmt.Errorf("shape %v has a negative dimension", spec)
+				return nil, fmt.Errorf("shape %v has a negative dimension", slices.Clone(spec))
 			default:
 				shape[i] = d
 			}
@@ -187,12 +194,12 @@ func newReshape(ni *NodeInfo) (Kernel, error) {
 		}
 		if infer >= 0 {
 			if known == 0 || x.Len()%known != 0 {
-				return nil, fmt.Errorf("cannot reshape %v into %v", x.Shape, spec)
+				return nil, fmt.Errorf("cannot reshape %v into %v", x.Shape, slices.Clone(spec))
 			}
 			shape[infer] = x.Len() / known
 		}
 		if graph.Numel(shape) != x.Len() {
-			return nil, fmt.Errorf("cannot reshape %v (%d elements) into %v", x.Shape, x.Len(), shape)
+			return nil, fmt.Errorf("cannot reshape %v (%d elements) into %v", x.Shape, x.Len(), slices.Clone(shape))
 		}
 		return one(view(x, shape)), nil
 	}), nil
@@ -399,7 +406,13 @@ func newTranspose(ni *NodeInfo) (Kernel, error) {
 		}
 		x := in[0]
 		r := x.Rank()
-		p := make([]int, r)
+		var pb [8]int // the permutation on the stack up to rank 8
+		var p []int
+		if r <= len(pb) {
+			p = pb[:r]
+		} else {
+			p = make([]int, r)
+		}
 		if perm == nil {
 			for i := range p {
 				p[i] = r - 1 - i
@@ -408,12 +421,10 @@ func newTranspose(ni *NodeInfo) (Kernel, error) {
 			if len(perm) != r {
 				return nil, fmt.Errorf("perm %v does not fit rank %d", perm, r)
 			}
-			seen := make([]bool, r)
 			for i, v := range perm {
-				if v < 0 || v >= int64(r) || seen[v] {
+				if v < 0 || v >= int64(r) || slices.Contains(p[:i], int(v)) {
 					return nil, fmt.Errorf("perm %v is not a permutation", perm)
 				}
-				seen[v] = true
 				p[i] = int(v)
 			}
 		}
@@ -425,16 +436,20 @@ func newTranspose(ni *NodeInfo) (Kernel, error) {
 // a blocked matrix transpose or block moves for float32 where the
 // permutation is one, a strided copy otherwise.
 func permuteTensor(ctx *Context, x *graph.Tensor, p []int) *graph.Tensor {
-	return permuteInto(ctx, x, p, ctx.Empty(x.DType, permutedShape(x.Shape, p))) // the copies write every element
+	var sb [8]int
+	return permuteInto(ctx, x, p, ctx.Empty(x.DType, permutedShapeInto(sb[:0], x.Shape, p))) // the copies write every element
 }
 
 // permutedShape is shape permuted by p.
-func permutedShape(shape, p []int) []int {
-	out := make([]int, len(p))
+func permutedShape(shape, p []int) []int { return permutedShapeInto(nil, shape, p) }
+
+// permutedShapeInto is permutedShape appended to dst (a caller's array on
+// its stack).
+func permutedShapeInto(dst, shape, p []int) []int {
 	for i := range p {
-		out[i] = shape[p[i]]
+		dst = append(dst, shape[p[i]])
 	}
-	return out
+	return dst
 }
 
 // permuteInto is permuteTensor into out (of x's type and the permuted shape).
@@ -1254,6 +1269,10 @@ func newPad(ni *NodeInfo) (Kernel, error) {
 	default:
 		return nil, fmt.Errorf("unknown Pad mode %q", mode)
 	}
+	// The index maps depend only on the input's shape and the pads, which
+	// are the same run after run: built on the first run and kept (a style
+	// transfer net's reflect pads rebuilt them at 53 KB a call).
+	var plan atomic.Pointer[padPlan]
 	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
@@ -1331,39 +1350,12 @@ func newPad(ni *NodeInfo) (Kernel, error) {
 			return one(out), nil
 		}
 		c := copierOf(out, x)
-		xs := stridesOf(x.Shape)
-		// Every output index's source index per axis and mode (-1: constant).
-		srcIdx := func(o, i int) int {
-			s := o - full[i]
-			n := x.Shape[i]
-			if s >= 0 && s < n {
-				return s
-			}
-			switch mode {
-			case "edge":
-				return max(0, min(n-1, s))
-			case "wrap":
-				return ((s % n) + n) % n
-			case "reflect":
-				if n == 1 {
-					return 0
-				}
-				period := 2 * (n - 1)
-				s = ((s % period) + period) % period
-				if s >= n {
-					s = period - s
-				}
-				return s
-			}
-			return -1
+		p := plan.Load()
+		if p == nil || !slices.Equal(p.xshape, x.Shape) || !slices.Equal(p.full, full) {
+			p = newPadPlan(mode, x.Shape, full, shape)
+			plan.Store(p)
 		}
-		maps := make([][]int, r)
-		for d := range maps {
-			maps[d] = make([]int, shape[d])
-			for o := range maps[d] {
-				maps[d][o] = srcIdx(o, d)
-			}
-		}
+		xs, maps := p.xs, p.maps
 		if r == 0 {
 			c.run(0, 0, 1)
 			return one(out), nil
@@ -1381,7 +1373,7 @@ func newPad(ni *NodeInfo) (Kernel, error) {
 		of32, _ := out.Data().([]float32)
 		xf32, _ := x.Data().([]float32)
 		if of32 != nil && xf32 != nil {
-			padRowsF32(ctx, of32, xf32, rowSources(shape[:last], maps[:last], xs[:last]), width, lo, hi, full[last], lastMap, mode == "constant", float32(value))
+			padRowsF32(ctx, of32, xf32, p.rowSources(), width, lo, hi, full[last], lastMap, mode == "constant", float32(value))
 			return one(out), nil
 		}
 		parallelFor(threadsFor(ctx, out.Len(), 1<<15), rows, func(r0, r1 int) {
@@ -1431,6 +1423,62 @@ func newPad(ni *NodeInfo) (Kernel, error) {
 		})
 		return one(out), nil
 	}), nil
+}
+
+// padPlan is a Pad's index maps for one input shape and pads.
+type padPlan struct {
+	xshape, full []int
+	shape, xs    []int   // the output's shape, the input's strides
+	maps         [][]int // per axis, each output index's source index (-1: constant)
+	srcOnce      sync.Once
+	src          []int // rowSources of the leading axes, made on first use
+}
+
+func newPadPlan(mode string, xshape, full, shape []int) *padPlan {
+	p := &padPlan{xshape: slices.Clone(xshape), full: slices.Clone(full), shape: slices.Clone(shape), xs: stridesOf(xshape)}
+	r := len(xshape)
+	// Every output index's source index per axis and mode (-1: constant).
+	srcIdx := func(o, i int) int {
+		s := o - full[i]
+		n := xshape[i]
+		if s >= 0 && s < n {
+			return s
+		}
+		switch mode {
+		case "edge":
+			return max(0, min(n-1, s))
+		case "wrap":
+			return ((s % n) + n) % n
+		case "reflect":
+			if n == 1 {
+				return 0
+			}
+			period := 2 * (n - 1)
+			s = ((s % period) + period) % period
+			if s >= n {
+				s = period - s
+			}
+			return s
+		}
+		return -1
+	}
+	p.maps = make([][]int, r)
+	for d := range p.maps {
+		p.maps[d] = make([]int, shape[d])
+		for o := range p.maps[d] {
+			p.maps[d][o] = srcIdx(o, d)
+		}
+	}
+	return p
+}
+
+// rowSources is rowSources over the plan's leading axes, computed once.
+func (p *padPlan) rowSources() []int {
+	p.srcOnce.Do(func() {
+		last := len(p.shape) - 1
+		p.src = rowSources(p.shape[:last], p.maps[:last], p.xs[:last])
+	})
+	return p.src
 }
 
 // rowSources is, for each row of an output of the given leading shape,

@@ -277,15 +277,30 @@ func newLayerNorm(ni *NodeInfo) (Kernel, error) {
 		}
 		norm := x.Shape[ax:]
 		rows, cols := graph.Numel(x.Shape[:ax]), graph.Numel(norm)
-		bshape := norm
 		scaleT := in[1]
-		if _, err := broadcastShape(scaleT.Shape, norm); err != nil {
+		if err := wantFloat(scaleT, "LayerNormalization scale"); err != nil {
+			return nil, err
+		}
+		if !broadcastsTo(scaleT.Shape, norm) {
 			return nil, fmt.Errorf("scale shape %v does not broadcast to %v", scaleT.Shape, norm)
 		}
-		scale := broadcastTo(scaleT, bshape).Float32s()
+		scale, scratch := normParam(ctx, scaleT, norm)
+		if scratch {
+			defer ctx.Release(scale)
+		}
 		var bias []float32
 		if len(in) > 2 && in[2] != nil {
-			bias = broadcastTo(in[2], bshape).Float32s()
+			if err := wantFloat(in[2], "LayerNormalization bias"); err != nil {
+				return nil, err
+			}
+			if !broadcastsTo(in[2].Shape, norm) {
+				return nil, fmt.Errorf("bias shape %v does not broadcast to %v", in[2].Shape, norm)
+			}
+			b, scratch := normParam(ctx, in[2], norm)
+			if scratch {
+				defer ctx.Release(b)
+			}
+			bias = b
 		}
 		out := ctx.Float32(x.Shape)
 		var meanT, invT *graph.Tensor
@@ -317,6 +332,19 @@ func newLayerNorm(ni *NodeInfo) (Kernel, error) {
 		}
 		return []*graph.Tensor{out, meanT, invT}, nil
 	}), a.err
+}
+
+// normParam is a normalization's scale or bias over the normalized axes
+// (t broadcasts to them): the tensor's own data when it has their size (it
+// then is its own broadcast; a copy each run was garbage), else a broadcast
+// copy in Scratch, which scratch reports (Release it then).
+func normParam(ctx *Context, t *graph.Tensor, norm []int) (d []float32, scratch bool) {
+	if t.Len() == graph.Numel(norm) {
+		return t.Float32s(), false
+	}
+	d = ctx.Scratch(graph.Numel(norm))
+	copy(d, broadcastTo(t, norm).Float32s())
+	return d, true
 }
 
 // newSoftmax covers Softmax and LogSoftmax: before opset 13 the input is coerced to

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/graph/onnxpb"
 	"github.com/onnxq/onnxq/kernels/vec"
 )
 
@@ -77,5 +78,43 @@ func TestLayerNormOutputs(t *testing.T) {
 				t.Fatalf("stats: mean %v %v, inv %v", m.Shape, m.Float32s()[:3], iv.Float32s()[:3])
 			}
 		}
+	}
+}
+
+// TestLayerNormBroadcastParams: a scale and bias smaller than the
+// normalized shape (axis 1 of [2, 3, 16] with a [16] scale and a [1, 16]
+// bias) give the bits of the same parameters written out in full, and a
+// scale that does not broadcast is an error. (Parameters of the full size
+// are read in place; smaller ones are broadcast into scratch.)
+func TestLayerNormBroadcastParams(t *testing.T) {
+	r := rand.New(rand.NewPCG(33, 34))
+	x := graph.NewTensor(graph.Float, []int{2, 3, 16})
+	for i := range x.Float32s() {
+		x.Float32s()[i] = float32(r.NormFloat64())
+	}
+	scale, bias := graph.NewTensor(graph.Float, []int{16}), graph.NewTensor(graph.Float, []int{1, 16})
+	fullScale, fullBias := graph.NewTensor(graph.Float, []int{3, 16}), graph.NewTensor(graph.Float, []int{3, 16})
+	for i := 0; i < 16; i++ {
+		scale.Float32s()[i], bias.Float32s()[i] = float32(0.5+r.Float64()), float32(r.NormFloat64())
+		for j := 0; j < 3; j++ {
+			fullScale.Float32s()[j*16+i], fullBias.Float32s()[j*16+i] = scale.Float32s()[i], bias.Float32s()[i]
+		}
+	}
+	attrs := []*onnxpb.AttributeProto{graph.AttrIntOf("axis", 1)}
+	got, err := runNode(t, "", "LayerNormalization", 17, attrs, []string{"y"}, x, scale, bias)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := runNode(t, "", "LayerNormalization", 17, attrs, []string{"y"}, x, fullScale, fullBias)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got["y"].Float32s() {
+		if w := want["y"].Float32s()[i]; math.Float32bits(v) != math.Float32bits(w) {
+			t.Fatalf("y[%d] = %v with broadcast parameters, %v written out", i, v, w)
+		}
+	}
+	if _, err := runNode(t, "", "LayerNormalization", 17, attrs, []string{"y"}, x, graph.NewTensor(graph.Float, []int{5}), bias); err == nil {
+		t.Fatal("a [5] scale over a [3, 16] normalized shape: no error")
 	}
 }

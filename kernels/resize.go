@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/kernels/vec"
@@ -20,6 +21,48 @@ type resizeParams struct {
 	aspectPolicy  string
 	axes          []int64
 	upsample      bool // Upsample, or Resize-10: scales only, asymmetric
+
+	// An axis's taps depend only on its lengths, scale and region, the same
+	// run after run: laid out once per such key (DeepLab's bilinear
+	// upsamples rebuilt them at 25 KB a run).
+	tapsMu sync.Mutex
+	taps   map[axisTapKey]*axisTapPlan
+}
+
+// axisTapKey is what an axis's taps depend on.
+type axisTapKey struct {
+	inLen, outLen           int
+	scale, roiStart, roiEnd float64
+}
+
+// axisTapPlan is an axis's taps and the forms resizeAxis's paths read.
+type axisTapPlan struct {
+	taps   [][]tap
+	idx    []int // nearest: each output position's input index
+	i0, i1 []int // linear: twoTaps's layout, where two is set
+	w0, w1 []float64
+	two    bool
+}
+
+// axisPlan returns the taps for an axis, from the cache when made before.
+func (p *resizeParams) axisPlan(inLen, outLen int, scale, roiStart, roiEnd float64) *axisTapPlan {
+	key := axisTapKey{inLen, outLen, scale, roiStart, roiEnd}
+	p.tapsMu.Lock()
+	defer p.tapsMu.Unlock()
+	if t := p.taps[key]; t != nil {
+		return t
+	}
+	t := &axisTapPlan{taps: axisTaps(p, inLen, outLen, scale, roiStart, roiEnd)}
+	t.idx = make([]int, outLen)
+	for j, tp := range t.taps {
+		t.idx[j] = tp[0].idx
+	}
+	t.i0, t.i1, t.w0, t.w1, t.two = twoTaps(t.taps)
+	if p.taps == nil || len(p.taps) >= 64 { // shapes that change each run: a bounded cache
+		p.taps = map[axisTapKey]*axisTapPlan{}
+	}
+	p.taps[key] = t
+	return t
 }
 
 func newResize(upsample bool) Factory {
@@ -449,8 +492,10 @@ func resizeAxis(ctx *Context, x *graph.Tensor, ax, outLen int, scale, roiStart, 
 	if inLen == 0 {
 		return nil, fmt.Errorf("cannot resize an empty axis")
 	}
-	taps := axisTaps(p, inLen, outLen, scale, roiStart, roiEnd)
-	shape := append([]int(nil), x.Shape...)
+	plan := p.axisPlan(inLen, outLen, scale, roiStart, roiEnd)
+	taps := plan.taps
+	var sb [8]int
+	shape := append(sb[:0], x.Shape...)
 	shape[ax] = outLen
 	// From the run's pool: a fresh tensor per axis and run cost more than
 	// the copies (page faults; YOLO's two 2x upsamples: 0.38 ms).
@@ -478,10 +523,7 @@ func resizeAxis(ctx *Context, x *graph.Tensor, ax, outLen int, scale, roiStart, 
 	ext := p.extrapolation
 	if inner == 1 && p.mode == "nearest" && p.coordMode != "tf_crop_and_resize" {
 		// Nearest along the last axis: a plain gather through precomputed indices.
-		idx := make([]int, outLen)
-		for j, tp := range taps {
-			idx[j] = tp[0].idx
-		}
+		idx := plan.idx
 		parallelFor(threadsFor(ctx, outer*outLen, 1<<15), outer, func(lo, hi int) {
 			for o := lo; o < hi; o++ {
 				src := xd[o*inLen : (o+1)*inLen]
@@ -493,8 +535,8 @@ func resizeAxis(ctx *Context, x *graph.Tensor, ax, outLen int, scale, roiStart, 
 		})
 		return out, nil
 	}
-	if i0, i1, w0, w1, ok := twoTaps(taps); ok && !noLinearAxis {
-		linearAxis(ctx, xd, od, outer, inLen, outLen, inner, i0, i1, w0, w1)
+	if plan.two && !noLinearAxis {
+		linearAxis(ctx, xd, od, outer, inLen, outLen, inner, plan.i0, plan.i1, plan.w0, plan.w1)
 		return out, nil
 	}
 	parallelFor(threadsFor(ctx, outer*outLen*inner, 1<<15), outer, func(lo, hi int) {

@@ -8,7 +8,8 @@ import "github.com/onnxq/onnxq/kernels/vec"
 // (YOLO's head, [1, 85, 3549] to [1, 3549, 85]). Such a transpose goes
 // through transposeBlocked instead of one strided copy per output row.
 func matrixTranspose(shape, perm []int) (batch, rows, cols int, ok bool) {
-	return swappedRuns(axisRuns(shape, perm))
+	var buf [8]axisRun
+	return swappedRuns(axisRuns(buf[:0], shape, perm))
 }
 
 // blockTranspose reports whether a permutation of shape is a matrix
@@ -17,7 +18,8 @@ func matrixTranspose(shape, perm []int) (batch, rows, cols int, ok bool) {
 // to [1, H, S, D], blocks of D). The blocks then move whole, where the
 // strided copy took one call per block.
 func blockTranspose(shape, perm []int) (batch, rows, cols, blk int, ok bool) {
-	runs := axisRuns(shape, perm)
+	var buf [8]axisRun
+	runs := axisRuns(buf[:0], shape, perm)
 	n := len(runs)
 	if n < 3 {
 		return 0, 0, 0, 0, false
@@ -36,9 +38,9 @@ func blockTranspose(shape, perm []int) (batch, rows, cols, blk int, ok bool) {
 // size 1 left out): the first and last input axis, and their size.
 type axisRun struct{ first, last, size int }
 
-// axisRuns lists a permutation's runs in output order.
-func axisRuns(shape, perm []int) []axisRun {
-	var runs []axisRun
+// axisRuns lists a permutation's runs in output order, appended to runs
+// (a caller's array on its stack).
+func axisRuns(runs []axisRun, shape, perm []int) []axisRun {
 	for _, p := range perm {
 		if shape[p] == 1 {
 			continue
