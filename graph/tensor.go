@@ -124,6 +124,12 @@ func TensorAt(dt DataType, shape []int, p unsafe.Pointer, n int) (*Tensor, error
 		return nil, fmt.Errorf("graph: %d elements do not fill shape %v", n, slices.Clone(shape))
 	}
 	b := &boxedTensor{}
+	b.set(dt, shape, p, n)
+	return &b.t, nil
+}
+
+// set makes b the tensor TensorAt describes.
+func (b *boxedTensor) set(dt DataType, shape []int, p unsafe.Pointer, n int) {
 	b.t = Tensor{DType: dt}
 	switch k := len(shape); {
 	case k > len(b.dims):
@@ -134,7 +140,27 @@ func TensorAt(dt DataType, shape []int, p unsafe.Pointer, n int) (*Tensor, error
 	}
 	b.hdr.p, b.hdr.n, b.hdr.c = p, n, n
 	*(*[2]unsafe.Pointer)(unsafe.Pointer(&b.t.data)) = [2]unsafe.Pointer{sliceTypeWords[dt], unsafe.Pointer(&b.hdr)}
-	return &b.t, nil
+}
+
+// ReuseAt makes t, which TensorAt made and which nothing uses any more (an
+// executor's intermediate whose buffer went back to its pool), into what
+// TensorAt(dt, shape, p, n) would return, in place: an executor then makes
+// no garbage for the tensors of its runs. It reports false, leaving t as it
+// was, where TensorAt would fail or t is not TensorAt's. Slices read from t
+// before (Float32s and the like) keep the old memory and shape.
+func ReuseAt(t *Tensor, dt DataType, shape []int, p unsafe.Pointer, n int) bool {
+	if t == nil || !dt.Known() || dt == String || n != Numel(shape) || p == nil {
+		return false
+	}
+	// TensorAt's tensors hold their data interface's header at hdr, in the
+	// same allocation: compared as integers, the pointer is not converted
+	// to a boxedTensor before it is known to be one.
+	w := (*[2]unsafe.Pointer)(unsafe.Pointer(&t.data))[1]
+	if uintptr(w) != uintptr(unsafe.Pointer(t))+unsafe.Offsetof(boxedTensor{}.hdr) {
+		return false
+	}
+	(*boxedTensor)(unsafe.Pointer(t)).set(dt, shape, p, n)
+	return true
 }
 
 // TensorOf wraps data (a slice of the Go type that DType uses) without copying.

@@ -36,6 +36,9 @@ type placement struct {
 	// where the Concat then copied its input over it.
 	out  int
 	only bool
+	// made is the tensor Context.placed made in the slice, until took
+	// notes it in the run's made list (see concatRun.made).
+	made *graph.Tensor
 }
 
 // concatPlan is one Concat whose inputs some steps may write in place.
@@ -116,12 +119,52 @@ type concatRun struct {
 	alias  map[unsafe.Pointer]unsafe.Pointer // tensor data -> its buffer
 	placed int                               // inputs written in place
 	views  int                               // Split outputs made views (split_view.go)
+	// made is the run's tensors made in the Concats' buffers, by buffer:
+	// when a buffer's count falls to zero they are dead, and become the
+	// pool's shells (Session.recycleLast).
+	made []placedTensor
+}
+
+// placedTensor is a tensor made in a Concat's buffer, and the buffer.
+type placedTensor struct {
+	buf unsafe.Pointer
+	t   *graph.Tensor
 }
 
 func (r *concatRun) reset() {
 	clear(r.bufs)
 	clear(r.alias)
+	clear(r.made)
+	r.made = r.made[:0]
 	r.placed, r.views = 0, 0
+}
+
+// keepMade moves the tensor made for offer o of plan pl, if any, into the
+// run's made list.
+func (r *concatRun) keepMade(o *placement, pl *concatPlan) {
+	t := o.made
+	o.made = nil
+	if b := r.bufs[pl]; t != nil && len(b) > 0 {
+		r.made = append(r.made, placedTensor{unsafe.Pointer(&b[0]), t})
+	}
+}
+
+// shells gives the pool the tensors made in Concat buffer k, whose count
+// has fallen to zero.
+func (r *concatRun) shells(k unsafe.Pointer, pool *bufferPool) {
+	if r.alias[k] != k { // not a Concat's buffer
+		return
+	}
+	kept := r.made[:0]
+	for _, pt := range r.made {
+		if pt.buf == k {
+			pool.addShells(pt.t)
+		} else {
+			kept = append(kept, pt)
+		}
+	}
+	clear(r.made[len(kept):])
+	r.made = kept
 }
 
 // hasKey reports whether refs ever counted a tensor in buffer k: one
@@ -173,6 +216,12 @@ func (r *concatRun) buffer(ctx *Context, pl *concatPlan) []float32 {
 // shapes for the next run.
 func (r *concatRun) took(ctx *Context, st *step, vals, outs []*graph.Tensor) {
 	ctx.place.Store(nil)
+	if pl := st.placeInto; pl != nil && st.placeAt < len(pl.offers) {
+		r.keepMade(&pl.offers[st.placeAt], pl)
+	}
+	if pl := st.concat; pl != nil && len(pl.offers) > 0 {
+		r.keepMade(&pl.offers[len(pl.offers)-1], pl)
+	}
 	if pl := st.placeInto; pl != nil && r.bufs[pl] != nil && st.placeOut < len(outs) && outs[st.placeOut] != nil {
 		if d, ok := outs[st.placeOut].Data().([]float32); ok && len(d) > 0 {
 			b := r.bufs[pl]

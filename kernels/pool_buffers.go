@@ -35,7 +35,20 @@ type bufferPool struct {
 	// poolReach for a session's own pool without taps, else 0 (see
 	// poolReach).
 	reach int
+	// owner holds, per buffer out, the tensor Context.tensor made on it
+	// (graph.TensorAt), and shells the tensors of buffers a session took
+	// back with putShell: nothing uses them any more, and the next tensor
+	// is made in one of them (graph.ReuseAt) instead of a new allocation.
+	// A run's tensors (176 bytes each) were most of its garbage, fresh
+	// heap until the collector's goal is reached, each new page a fault
+	// (13-15 us on the 2-vCPU VM).
+	owner  map[unsafe.Pointer]*graph.Tensor
+	shells []*graph.Tensor
 }
+
+// maxShells bounds the idle tensors a pool keeps (a run takes back as many
+// as it makes; the bound is for pools shared by sessions).
+const maxShells = 4096
 
 // idleBuf is a buffer in a free list and when it was put back (a count of
 // puts): get takes the most recently freed of the classes that fit (see
@@ -68,7 +81,63 @@ type idleBuf struct {
 const poolReach = 8
 
 func newBufferPool() *bufferPool {
-	return &bufferPool{out: map[unsafe.Pointer]int{}}
+	return &bufferPool{out: map[unsafe.Pointer]int{}, owner: map[unsafe.Pointer]*graph.Tensor{}}
+}
+
+// tensorAt returns a tensor of dt and shape over buffer b (n elements, b
+// out of this pool), made in an idle shell when the pool has one, and
+// notes it as b's (see putShell).
+func (p *bufferPool) tensorAt(dt graph.DataType, shape []int, b unsafe.Pointer, n int) (*graph.Tensor, error) {
+	t, err := p.shellAt(dt, shape, b, n)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	if _, out := p.out[b]; out {
+		p.owner[b] = t
+	}
+	p.mu.Unlock()
+	return t, nil
+}
+
+// shellAt is graph.TensorAt made in an idle shell when the pool has one.
+func (p *bufferPool) shellAt(dt graph.DataType, shape []int, b unsafe.Pointer, n int) (*graph.Tensor, error) {
+	p.mu.Lock()
+	var t *graph.Tensor
+	if k := len(p.shells); k > 0 {
+		t = p.shells[k-1]
+		p.shells[k-1] = nil
+		p.shells = p.shells[:k-1]
+	}
+	p.mu.Unlock()
+	if t != nil && graph.ReuseAt(t, dt, shape, b, n) {
+		return t, nil
+	}
+	return graph.TensorAt(dt, shape, b, n)
+}
+
+// addShells makes dead tensors shells (tensors shellAt made: others are
+// ignored by ReuseAt, and so garbage).
+func (p *bufferPool) addShells(ts ...*graph.Tensor) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range ts {
+		if len(p.shells) < maxShells {
+			p.shells = append(p.shells, t)
+		}
+	}
+}
+
+// putShell is put for a buffer whose tensors are all dead (no value of the
+// run holds one): the tensor tensorAt made on it becomes a shell for the
+// next, whichever of its tensors (it, or a view of it) was the last used.
+func (p *bufferPool) putShell(b unsafe.Pointer) {
+	p.mu.Lock()
+	if m := p.owner[b]; m != nil && len(p.shells) < maxShells && !p.pinned[b] {
+		p.shells = append(p.shells, m)
+	}
+	p.mu.Unlock()
+	p.put(b)
 }
 
 // minClass is the smallest buffer in bytes: tiny shape and index tensors share it.
@@ -159,6 +228,7 @@ func (p *bufferPool) put(b unsafe.Pointer) {
 		return
 	}
 	delete(p.out, b)
+	delete(p.owner, b)
 	i := classIndex(c)
 	for len(p.free) <= i {
 		p.free = append(p.free, nil)
@@ -194,6 +264,7 @@ func (p *bufferPool) disown(keep map[unsafe.Pointer]bool) {
 		if !keep[b] {
 			delete(p.out, b)
 			delete(p.pinned, b)
+			delete(p.owner, b)
 		}
 	}
 }
@@ -205,6 +276,7 @@ func (p *bufferPool) forget(bufs map[unsafe.Pointer]bool) {
 	for b := range bufs {
 		delete(p.out, b)
 		delete(p.pinned, b)
+		delete(p.owner, b)
 	}
 }
 
@@ -281,7 +353,12 @@ func (c *Context) placed(p *placement, dt graph.DataType, shape []int, zero bool
 	if zero {
 		clear(p.data)
 	}
-	return graph.Float32Tensor(slices.Clone(shape), p.data)
+	t, err := c.pool.shellAt(graph.Float, shape, unsafe.Pointer(unsafe.SliceData(p.data)), len(p.data))
+	if err != nil {
+		panic(err) // offer sized p.data for p.shape, which shape equals
+	}
+	p.made = t
+	return t
 }
 
 func (c *Context) tensor(dt graph.DataType, shape []int, zero bool) *graph.Tensor {
@@ -299,7 +376,7 @@ func (c *Context) tensor(dt graph.DataType, shape []int, zero bool) *graph.Tenso
 	if zero {
 		clear(unsafe.Slice((*byte)(b), n*size))
 	}
-	t, err := graph.TensorAt(dt, shape, b, n)
+	t, err := c.pool.tensorAt(dt, shape, b, n)
 	if err != nil {
 		panic(err) // elemSize holds only the types TensorAt wraps, and n fills shape
 	}

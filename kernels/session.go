@@ -602,7 +602,7 @@ func (s *Session) after(st *step, outs, vals []*graph.Tensor, refs map[unsafe.Po
 			k = cr.key(k)
 			refs[k]--
 			if refs[k] == 0 {
-				s.recycle(k)
+				s.recycleLast(k)
 			}
 		}
 		vals[j] = nil
@@ -715,6 +715,25 @@ func (s *Session) recycle(k unsafe.Pointer) {
 	}
 	s.ctx.pool.put(k)
 }
+
+// recycleLast is recycle for a buffer whose last value a step has just
+// stopped using: no slot holds a tensor on it now, so the tensor the pool
+// made on it is dead too and may hold the next one the pool makes
+// (bufferPool.putShell). Not with a tap, which may keep tensors it was
+// shown.
+func (s *Session) recycleLast(k unsafe.Pointer) {
+	if s.opts.Tap != nil || noShells {
+		s.recycle(k)
+		return
+	}
+	s.ctx.pool.unpin(k)
+	s.ctx.pool.putShell(k)
+	s.concats.shells(k, s.ctx.pool)
+}
+
+// noShells turns the reuse of dead tensors' structs off, for the tests
+// that compare.
+var noShells = false
 
 // disownLeftovers ends a run: the pool forgets every buffer still out except
 // those dropped while the tap holds them, which the last Release recycles.

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
@@ -67,26 +68,37 @@ func TestRunGarbage(t *testing.T) {
 }
 
 // TestRunGarbageZoo bounds what every zoo model allocates per run at one
-// thread (outputs recycled, as calibration runs): a run's garbage is fresh
+// thread (outputs recycled, as calibration runs), and checks the outputs'
+// bits after eight runs against a session that reuses no tensor struct: a run's garbage is fresh
 // heap until the collector's goal is reached, and on the 2-vCPU VM each
 // fresh page cost 13-15 us to fault in, so ViT's first ~200 runs took
 // 10-25% longer at 48 KB a run (6-12 faults) than after. What is left per
-// step is its output tensor, a parallel loop's closure and the result
+// step is a view's tensor, a parallel loop's closure and the result
 // slice; a kernel that lays out shapes, index maps or copies of constants
 // on every run shows up here (Resize's taps: 21 allocations a step,
 // LayerNorm's scale and bias copies, Pad's maps at 53 KB a call: mended in
-// session 47, the zoo's total 11892 -> 8093 allocations a run).
+// session 47, the zoo's total 11892 -> 8093 allocations a run; then 5834
+// with dead tensors' structs reused, bufferPool.putShell).
 func TestRunGarbageZoo(t *testing.T) {
 	if splitForced() {
 		t.Skip("the forced split's goroutines allocate; the bounds are the default's")
 	}
 	const (
 		perStep = 11   // recurrent models (gru, lstm) allocate per time step: 10.4 and 9.6
-		total   = 9300 // 8093 when written
+		total   = 6700 // 5834 when written
 	)
 	sum := 0.0
 	for _, name := range testmodels.Names() {
-		s, in := zooSessionWith(t, name, Options{Threads: 1})
+		// The reference for the reused tensors' bits: a session that
+		// makes every tensor afresh (no shells, see bufferPool.putShell).
+		noShells = true
+		ref, in := zooSessionWith(t, name, Options{Threads: 1})
+		want, err := ref.Run(in)
+		noShells = false
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := zooSessionWith(t, name, Options{Threads: 1})
 		var out map[string]*graph.Tensor
 		for range 2 { // first runs lay out what later runs reuse
 			s.Recycle(out)
@@ -96,6 +108,11 @@ func TestRunGarbageZoo(t *testing.T) {
 			s.Recycle(out)
 			out, _ = s.Run(in)
 		})
+		for o, w := range want {
+			if g := out[o]; g == nil || !slices.Equal(g.Shape, w.Shape) || !sameBits(g.Float32s(), w.Float32s()) {
+				t.Fatalf("%s: output %q after 8 runs differs from a session that makes every tensor afresh", name, o)
+			}
+		}
 		sum += allocs
 		t.Logf("%-18s %5.0f allocations a run, %3d steps", name, allocs, len(s.steps))
 		if allocs > perStep*float64(len(s.steps)) {
