@@ -62,3 +62,56 @@ func TestTensorAt(t *testing.T) {
 		}
 	}
 }
+
+// TestReuseAt: a tensor TensorAt made takes another type, shape and memory
+// in place, as TensorAt would give them (a rank-7 shape, then a scalar, a
+// name set in between cleared); tensors TensorAt did not make (NewTensor's,
+// TensorOf's) and arguments TensorAt refuses leave it false and the tensor
+// as it was.
+func TestReuseAt(t *testing.T) {
+	f := []float32{1, 2, 3, 4, 5, 6}
+	x, err := TensorAt(Float, []int{2, 3}, unsafe.Pointer(&f[0]), 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.Name = "old"
+	old := x.Float32s()
+	ints := make([]int64, 4)
+	for i := range ints {
+		ints[i] = int64(10 + i)
+	}
+	if !ReuseAt(x, Int64, []int{1, 1, 1, 1, 1, 1, 4}, unsafe.Pointer(&ints[0]), 4) {
+		t.Fatal("ReuseAt refused TensorAt's tensor")
+	}
+	runtime.GC()
+	if d := x.Int64s(); x.Name != "" || x.DType != Int64 || x.Rank() != 7 || len(d) != 4 || cap(d) != 4 || d[3] != 13 {
+		t.Fatalf("reused: name %q, %s, shape %v, data %v", x.Name, x.DType, x.Shape, d)
+	}
+	if len(old) != 6 || old[5] != 6 { // a slice read before keeps its memory
+		t.Fatalf("a slice read before ReuseAt: %v", old)
+	}
+	if !ReuseAt(x, Float, nil, unsafe.Pointer(&f[2]), 1) || x.Shape != nil || x.Float32s()[0] != 3 {
+		t.Fatalf("scalar: shape %v, %v", x.Shape, x.Data())
+	}
+	for _, bad := range []struct {
+		dt    DataType
+		shape []int
+		n     int
+	}{{Float, []int{2}, 3}, {String, []int{1}, 1}, {Undefined, []int{1}, 1}} {
+		if ReuseAt(x, bad.dt, bad.shape, unsafe.Pointer(&f[0]), bad.n) {
+			t.Errorf("ReuseAt(%s, %v, %d elements) took it", bad.dt, bad.shape, bad.n)
+		}
+	}
+	if x.Shape != nil || x.Float32s()[0] != 3 {
+		t.Fatalf("a refused ReuseAt changed the tensor: %v %v", x.Shape, x.Data())
+	}
+	for _, other := range []*Tensor{NewTensor(Float, []int{6}), Float32Tensor([]int{2, 3}, []float32{1, 2, 3, 4, 5, 6}), Float32Tensor(nil, []float32{7})} {
+		before := other.Float32s()
+		if ReuseAt(other, Float, []int{6}, unsafe.Pointer(&f[0]), 6) {
+			t.Fatalf("ReuseAt took a tensor TensorAt did not make (%v)", other.Shape)
+		}
+		if &other.Float32s()[0] != &before[0] {
+			t.Fatal("a refused ReuseAt changed the tensor's data")
+		}
+	}
+}
