@@ -125,7 +125,8 @@ type concatRun struct {
 	made []placedTensor
 }
 
-// placedTensor is a tensor made in a Concat's buffer, and the buffer.
+// placedTensor is a tensor made in a buffer (a Concat's, a view's), and
+// the buffer.
 type placedTensor struct {
 	buf unsafe.Pointer
 	t   *graph.Tensor

@@ -145,7 +145,7 @@ func newReshape(ni *NodeInfo) (Kernel, error) {
 	if a.err != nil {
 		return nil, a.err
 	}
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
@@ -201,14 +201,14 @@ func newReshape(ni *NodeInfo) (Kernel, error) {
 		if graph.Numel(shape) != x.Len() {
 			return nil, fmt.Errorf("cannot reshape %v (%d elements) into %v", x.Shape, x.Len(), slices.Clone(shape))
 		}
-		return one(view(x, shape)), nil
+		return one(ctx.reshaped(x, shape)), nil
 	}), nil
 }
 
 func newFlatten(ni *NodeInfo) (Kernel, error) {
 	a := attrsOf(ni.Node)
 	axis := a.Int("axis", 1)
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
@@ -220,7 +220,7 @@ func newFlatten(ni *NodeInfo) (Kernel, error) {
 		if ax < 0 || ax > int64(x.Rank()) {
 			return nil, fmt.Errorf("axis %d is out of range for rank %d", axis, x.Rank())
 		}
-		return one(view(x, []int{graph.Numel(x.Shape[:ax]), graph.Numel(x.Shape[ax:])})), nil
+		return one(ctx.reshaped(x, []int{graph.Numel(x.Shape[:ax]), graph.Numel(x.Shape[ax:])})), nil
 	}), a.err
 }
 
@@ -254,7 +254,7 @@ func axesFrom(in []*graph.Tensor, idx int, attr []int64, fromInput bool) ([]int6
 func newSqueeze(ni *NodeInfo) (Kernel, error) {
 	a := attrsOf(ni.Node)
 	attr := a.Ints("axes", nil)
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
@@ -285,14 +285,14 @@ func newSqueeze(ni *NodeInfo) (Kernel, error) {
 				shape = append(shape, d)
 			}
 		}
-		return one(view(x, shape)), nil
+		return one(ctx.reshaped(x, shape)), nil
 	}), a.err
 }
 
 func newUnsqueeze(ni *NodeInfo) (Kernel, error) {
 	a := attrsOf(ni.Node)
 	attr := a.Ints("axes", nil)
-	return KernelFunc(func(_ *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	return KernelFunc(func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
@@ -328,7 +328,7 @@ func newUnsqueeze(ni *NodeInfo) (Kernel, error) {
 				j++
 			}
 		}
-		return one(view(x, shape)), nil
+		return one(ctx.reshaped(x, shape)), nil
 	}), a.err
 }
 

@@ -44,6 +44,9 @@ type bufferPool struct {
 	// (13-15 us on the 2-vCPU VM).
 	owner  map[unsafe.Pointer]*graph.Tensor
 	shells []*graph.Tensor
+	// views are the tensors viewAt made over buffers out (Reshape's and
+	// the like), which die with their buffer as its owner does.
+	views []placedTensor
 }
 
 // maxShells bounds the idle tensors a pool keeps (a run takes back as many
@@ -128,13 +131,48 @@ func (p *bufferPool) addShells(ts ...*graph.Tensor) {
 	}
 }
 
+// viewAt is a tensor of dt and shape over the n elements at b (a view of
+// a tensor there), made in a shell when the pool has one and noted with
+// the buffer when b is one the pool has out (see putShell).
+func (p *bufferPool) viewAt(dt graph.DataType, shape []int, b unsafe.Pointer, n int) (*graph.Tensor, error) {
+	t, err := p.shellAt(dt, shape, b, n)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	if _, out := p.out[b]; out {
+		p.views = append(p.views, placedTensor{b, t})
+	}
+	p.mu.Unlock()
+	return t, nil
+}
+
+// dropViews forgets the views over b, and with shells makes them shells;
+// the caller holds p.mu.
+func (p *bufferPool) dropViews(b unsafe.Pointer, shells bool) {
+	kept := p.views[:0]
+	for _, v := range p.views {
+		switch {
+		case v.buf != b:
+			kept = append(kept, v)
+		case shells && len(p.shells) < maxShells:
+			p.shells = append(p.shells, v.t)
+		}
+	}
+	clear(p.views[len(kept):])
+	p.views = kept
+}
+
 // putShell is put for a buffer whose tensors are all dead (no value of the
 // run holds one): the tensor tensorAt made on it becomes a shell for the
 // next, whichever of its tensors (it, or a view of it) was the last used.
 func (p *bufferPool) putShell(b unsafe.Pointer) {
 	p.mu.Lock()
-	if m := p.owner[b]; m != nil && len(p.shells) < maxShells && !p.pinned[b] {
-		p.shells = append(p.shells, m)
+	if _, out := p.out[b]; out && !p.pinned[b] {
+		if m := p.owner[b]; m != nil && len(p.shells) < maxShells {
+			p.shells = append(p.shells, m)
+		}
+		p.dropViews(b, true)
 	}
 	p.mu.Unlock()
 	p.put(b)
@@ -229,6 +267,7 @@ func (p *bufferPool) put(b unsafe.Pointer) {
 	}
 	delete(p.out, b)
 	delete(p.owner, b)
+	p.dropViews(b, false)
 	i := classIndex(c)
 	for len(p.free) <= i {
 		p.free = append(p.free, nil)
@@ -265,6 +304,7 @@ func (p *bufferPool) disown(keep map[unsafe.Pointer]bool) {
 			delete(p.out, b)
 			delete(p.pinned, b)
 			delete(p.owner, b)
+			p.dropViews(b, false)
 		}
 	}
 }
@@ -277,6 +317,7 @@ func (p *bufferPool) forget(bufs map[unsafe.Pointer]bool) {
 		delete(p.out, b)
 		delete(p.pinned, b)
 		delete(p.owner, b)
+		p.dropViews(b, false)
 	}
 }
 
@@ -381,6 +422,21 @@ func (c *Context) tensor(dt graph.DataType, shape []int, zero bool) *graph.Tenso
 		panic(err) // elemSize holds only the types TensorAt wraps, and n fills shape
 	}
 	return t
+}
+
+// reshaped is x viewed in shape (as many elements), its tensor made in one
+// of the pool's shells (see bufferPool.viewAt) when x lies in memory the
+// pool can wrap: a Reshape, Flatten, Squeeze or Unsqueeze then makes no
+// garbage.
+func (c *Context) reshaped(x *graph.Tensor, shape []int) *graph.Tensor {
+	if c != nil && c.pool != nil && elemSize(x.DType) > 0 {
+		if b, ok := bufKey(x); ok {
+			if t, err := c.pool.viewAt(x.DType, shape, b, x.Len()); err == nil {
+				return t
+			}
+		}
+	}
+	return view(x, shape)
 }
 
 // Float32 returns a float32 tensor whose contents are undefined: the kernel must

@@ -252,10 +252,12 @@ func TestTuneAndCompareFromConfig(t *testing.T) {
 
 // TestSensitivityPeakRSSIndependentOfSamples: sensitivity analysis of
 // PaddleOCR cls at 2 threads (variants in lanes) with 64 samples peaks
-// within 10% of 8 samples (median of three child processes each). Not
-// fewer than 8: the first samples' garbage fills the collector's allowance
-// (heappace, 32 MiB), which a run of 4 samples does not reach (198 MiB at
-// 4, 218-220 MiB at 8, 16, 64 and 128 samples).
+// within 10% of 16 samples (median of three child processes each). Not
+// fewer than 16: the first samples' garbage fills the collector's allowance
+// (heappace, 32 MiB), which a short run does not reach (before session 47:
+// 198 MiB at 4 samples, 218-220 at 8, 16, 64 and 128; since the executor
+// reuses its tensors' structs, less garbage a run: 183-186 at 4, 192 at 8,
+// 210-212 at 16, 32 and 64).
 func TestSensitivityPeakRSSIndependentOfSamples(t *testing.T) {
 	if testing.Short() {
 		t.Skip("ranks six times in child processes")
@@ -272,10 +274,10 @@ func TestSensitivityPeakRSSIndependentOfSamples(t *testing.T) {
 	peak := func(n int) float64 {
 		return medianPeakMiB(t, nil, "sensitivity", model, "--calib", cal, "--calib-size", fmt.Sprint(n), "--threads", "2", "--top", "1")
 	}
-	p8, p64 := peak(8), peak(64)
-	t.Logf("peak RSS of onnxq sensitivity on PaddleOCR cls, 2 threads (median of 3): %.1f MiB with 8 samples, %.1f MiB with 64 (%+.1f%%)", p8, p64, 100*(p64/p8-1))
-	if p64 > 1.1*p8 {
-		t.Errorf("peak RSS grows with the samples: %.1f -> %.1f MiB", p8, p64)
+	p16, p64 := peak(16), peak(64)
+	t.Logf("peak RSS of onnxq sensitivity on PaddleOCR cls, 2 threads (median of 3): %.1f MiB with 16 samples, %.1f MiB with 64 (%+.1f%%)", p16, p64, 100*(p64/p16-1))
+	if p64 > 1.1*p16 {
+		t.Errorf("peak RSS grows with the samples: %.1f -> %.1f MiB", p16, p64)
 	}
 }
 
