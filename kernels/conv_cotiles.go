@@ -139,43 +139,79 @@ func (k *convKernel) runCo(ctx *Context, l *gridLayout, geo convGeom, co []*gemm
 	threads := min(items, want)
 	tiles := ctx.Scratch(threads * gemm.CoTileFloats)
 	defer ctx.Release(tiles)
-	regs := make([][][]float32, threads)
-	parallel.ForSeat(threads, items, func(seat, it int) {
-		q := it % blocks
-		t := it / blocks % bands
-		gi := it / (blocks * bands) % g
-		b := it / (blocks * bands * g)
-		tile := tiles[seat*gemm.CoTileFloats : (seat+1)*gemm.CoTileFloats]
-		src := data[(b*c+gi*cg)*chanStride:]
-		var bs []float32
-		if bias != nil {
-			bs = bias[gi*mg : (gi+1)*mg]
+	cb := coBands{k: k, co: co, tiles: tiles, data: data, offs: offs, bias: bias, od: od, sk: sk, epi: epi, skip: skip,
+		blocks: blocks, bands: bands, g: g, c: c, cg: cg, m: m, mg: mg, span: span,
+		chanStride: chanStride, rowStride: rowStride, spatialN: spatialN, bandPixels: bandPixels, width: width}
+	if threads == 1 {
+		// No closure for the pool: one at every call was the largest
+		// garbage of a CNN's run (GoogLeNet: 14 KB of 50).
+		var regs [][]float32 // the seat's epilogue registers, made on first use
+		for it := 0; it < items; it++ {
+			cb.run(0, it, &regs)
 		}
-		base := (b*m + gi*mg) * spatialN
-		lo, hi := t*bandPixels, min(spatialN, (t+1)*bandPixels)
-		// Each row's part of the band, in tiles of about equal width.
-		for p := lo; p < hi; {
-			y, x := p/width, p%width
-			end := min(hi, (y+1)*width)
-			chunks := (end - p + gemm.CoTileMax - 1) / gemm.CoTileMax
-			for ch := 0; ch < chunks; ch++ {
-				x0, x1 := x+ch*(end-p)/chunks, x+(ch+1)*(end-p)/chunks
-				gemm.CoTile(co[gi], q, x1-x0, src, y*rowStride+x0, offs, span, bs, od, base+32*q*spatialN+y*width+x0, spatialN, tile)
-			}
-			p = end
+		return
+	}
+	mt := cb
+	mt.regs = make([][][]float32, threads)
+	parallel.ForSeat(threads, items, mt.item)
+}
+
+// coBands is one runCo call's work: item it of its blocks x bands x groups
+// x images, on a seat's tile buffer and epilogue registers.
+type coBands struct {
+	k                           *convKernel
+	co                          []*gemm.PackedCo
+	tiles, data, bias, od, sk   []float32
+	offs                        []int
+	epi                         *ewRun
+	skip                        bool
+	regs                        [][][]float32 // per seat (above one thread), made on first use
+	blocks, bands, g, c, cg     int
+	m, mg, span                 int
+	chanStride, rowStride       int
+	spatialN, bandPixels, width int
+}
+
+// item runs item it on a seat of the pool.
+func (cb *coBands) item(seat, it int) { cb.run(seat, it, &cb.regs[seat]) }
+
+// run runs item it on the seat's tile buffer, with its registers at regs.
+func (cb *coBands) run(seat, it int, regs *[][]float32) {
+	k, blocks, bands, g, spatialN, width := cb.k, cb.blocks, cb.bands, cb.g, cb.spatialN, cb.width
+	q := it % blocks
+	t := it / blocks % bands
+	gi := it / (blocks * bands) % g
+	b := it / (blocks * bands * g)
+	tile := cb.tiles[seat*gemm.CoTileFloats : (seat+1)*gemm.CoTileFloats]
+	src := cb.data[(b*cb.c+gi*cb.cg)*cb.chanStride:]
+	var bs []float32
+	if cb.bias != nil {
+		bs = cb.bias[gi*cb.mg : (gi+1)*cb.mg]
+	}
+	base := (b*cb.m + gi*cb.mg) * spatialN
+	lo, hi := t*cb.bandPixels, min(spatialN, (t+1)*cb.bandPixels)
+	// Each row's part of the band, in tiles of about equal width.
+	for p := lo; p < hi; {
+		y, x := p/width, p%width
+		end := min(hi, (y+1)*width)
+		chunks := (end - p + gemm.CoTileMax - 1) / gemm.CoTileMax
+		for ch := 0; ch < chunks; ch++ {
+			x0, x1 := x+ch*(end-p)/chunks, x+(ch+1)*(end-p)/chunks
+			gemm.CoTile(cb.co[gi], q, x1-x0, src, y*cb.rowStride+x0, cb.offs, cb.span, bs, cb.od, base+32*q*spatialN+y*width+x0, spatialN, tile)
 		}
-		// The block's channels over the band's pixels: contiguous per
-		// channel, still in cache.
-		c0, c1 := 32*q, min(mg, 32*q+32)
-		if epi != nil && regs[seat] == nil && k.eps == nil {
-			regs[seat] = k.epilogue.registers()
-		}
-		if epi != nil {
-			k.finishPlanes(epi, regs[seat], od, base/spatialN+c0, base/spatialN+c1, spatialN, lo, hi)
-		}
-		for i := c0; skip && i < c1; i++ {
-			at := base + i*spatialN
-			k.res.apply(od[at+lo:at+hi], sk[at+lo:at+hi])
-		}
-	})
+		p = end
+	}
+	// The block's channels over the band's pixels: contiguous per
+	// channel, still in cache.
+	c0, c1 := 32*q, min(cb.mg, 32*q+32)
+	if cb.epi != nil && *regs == nil && k.eps == nil {
+		*regs = k.epilogue.registers()
+	}
+	if cb.epi != nil {
+		k.finishPlanes(cb.epi, *regs, cb.od, base/spatialN+c0, base/spatialN+c1, spatialN, lo, hi)
+	}
+	for i := c0; cb.skip && i < c1; i++ {
+		at := base + i*spatialN
+		k.res.apply(cb.od[at+lo:at+hi], cb.sk[at+lo:at+hi])
+	}
 }
