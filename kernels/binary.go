@@ -18,7 +18,11 @@ type runFn[A, B, O any] func(o []O, a []A, b []B, sa, sb int)
 // The output is split across threads.
 func broadcast2[A, B, O any](ctx *Context, a []A, b []B, o []O, as, bs, os []int, f runFn[A, B, O]) {
 	if slices.Equal(as, bs) {
-		parallelFor(threadsFor(ctx, len(o), minStreamWork), len(o), func(lo, hi int) { f(o[lo:hi], a[lo:hi], b[lo:hi], 1, 1) })
+		if threads := threadsFor(ctx, len(o), minStreamWork); threads > 1 {
+			parallelFor(threads, len(o), func(lo, hi int) { f(o[lo:hi], a[lo:hi], b[lo:hi], 1, 1) })
+		} else { // no closure for the pool: garbage on every call
+			f(o, a, b, 1, 1)
+		}
 		return
 	}
 	parallelIter(threadsFor(ctx, len(o), minStreamWork), os, [][]int{bcastStrides(as, os), bcastStrides(bs, os), stridesOf(os)}, func(offs []int, n int, inner []int) {

@@ -149,46 +149,60 @@ const depthwiseMapFloats = 8192
 // Clip/Relu (eps) applied on the way. Threads take whole blocks, so no store
 // reaches another thread's channels.
 func depthwiseC8(ctx *Context, pb *depthwiseParams, g convGeom, n, channels int, x, out []float32, prog *ewProgram, epi *ewRun, eps []vec.Epilogue) {
+	oplane := g.oh * g.ow
+	blocks := (channels + 7) / 8
+	nt := len(pb.m.taps)
+	threads := threadsFor(ctx, n*channels*oplane*nt, 1<<15)
+	if threads <= 1 { // no closure for the pool: garbage on every call
+		depthwiseC8Blocks(ctx, pb, g, channels, x, out, prog, epi, eps, 0, n*blocks)
+		return
+	}
+	parallelFor(threads, n*blocks, func(lo, hi int) {
+		depthwiseC8Blocks(ctx, pb, g, channels, x, out, prog, epi, eps, lo, hi)
+	})
+}
+
+// depthwiseC8Blocks is depthwiseC8 for its blocks [lo, hi) (images x
+// blocks of 8 channels).
+func depthwiseC8Blocks(ctx *Context, pb *depthwiseParams, g convGeom, channels int, x, out []float32, prog *ewProgram, epi *ewRun, eps []vec.Epilogue, lo, hi int) {
 	plane, oplane := g.h*g.w, g.oh*g.ow
 	d := pb.m
 	blocks := (channels + 7) / 8
 	nt := len(d.taps)
-	parallelFor(threadsFor(ctx, n*channels*oplane*nt, 1<<15), n*blocks, func(lo, hi int) {
-		var regs [][]float32
-		passes := epi != nil && eps == nil // the epilogue as passes over each block's outputs
+	var regs [][]float32
+	passes := epi != nil && eps == nil // the epilogue as passes over each block's outputs
+	if passes {
+		regs = prog.registers()
+	}
+	// From the session's pool (no garbage per call); the padding must
+	// start out zero, and no block writes it. Only the padding is
+	// cleared: 2 threads take 8 chunks, each with its own map (107 KiB
+	// on a 56x56 map).
+	m := ctx.Scratch(8 * d.vecs)
+	d.clearPadding(m, g)
+	defer ctx.Release(m)
+	var chans [8]int
+	for b := lo; b < hi; b++ {
+		img, blk := b/blocks, b%blocks
+		c0 := blk * 8
+		nch := min(8, channels-c0)
+		for l := range chans {
+			// Lanes past the last channel repeat it, and are dropped.
+			chans[l] = (img*channels + c0 + min(l, nch-1)) * plane
+		}
+		// The map, tables and parameters come from g and the tensors'
+		// shapes, so neither call can fail here.
+		_ = d.t.Interleave(m, x, &chans)
+		at := (img*channels + c0) * oplane
+		var ep *vec.Epilogue8 // none when the epilogue is passes, or absent
+		if pb.ep != nil {
+			ep = &pb.ep[blk]
+		}
+		_ = d.t.Run(out[at:], oplane, m, pb.w[blk*nt*8:(blk+1)*nt*8], pb.bias[blk*8:], ep, nch)
 		if passes {
-			regs = prog.registers()
+			epi.planes(regs, out, at/oplane, at/oplane+nch, oplane, 0, oplane)
 		}
-		// From the session's pool (no garbage per call); the padding must
-		// start out zero, and no block writes it. Only the padding is
-		// cleared: 2 threads take 8 chunks, each with its own map (107 KiB
-		// on a 56x56 map).
-		m := ctx.Scratch(8 * d.vecs)
-		d.clearPadding(m, g)
-		defer ctx.Release(m)
-		var chans [8]int
-		for b := lo; b < hi; b++ {
-			img, blk := b/blocks, b%blocks
-			c0 := blk * 8
-			nch := min(8, channels-c0)
-			for l := range chans {
-				// Lanes past the last channel repeat it, and are dropped.
-				chans[l] = (img*channels + c0 + min(l, nch-1)) * plane
-			}
-			// The map, tables and parameters come from g and the tensors'
-			// shapes, so neither call can fail here.
-			_ = d.t.Interleave(m, x, &chans)
-			at := (img*channels + c0) * oplane
-			var ep *vec.Epilogue8 // none when the epilogue is passes, or absent
-			if pb.ep != nil {
-				ep = &pb.ep[blk]
-			}
-			_ = d.t.Run(out[at:], oplane, m, pb.w[blk*nt*8:(blk+1)*nt*8], pb.bias[blk*8:], ep, nch)
-			if passes {
-				epi.planes(regs, out, at/oplane, at/oplane+nch, oplane, 0, oplane)
-			}
-		}
-	})
+	}
 }
 
 // depthwiseParams is depthwiseC8's map for one geometry, and the weights,

@@ -151,12 +151,20 @@ func (p *ewProgram) run(ctx *Context, x, out []float32, shape []int) {
 		return
 	}
 	planes := (len(x) + r.plane - 1) / r.plane
-	parallelFor(threadsFor(ctx, len(x), minStreamWork), planes, func(lo, hi int) {
-		regs := p.registers()
-		for pl := lo; pl < hi; pl++ {
-			r.span(regs, x, out, pl*r.plane, min((pl+1)*r.plane, len(x)))
-		}
-	})
+	threads := threadsFor(ctx, len(x), minStreamWork)
+	if threads <= 1 { // no closure for the pool: garbage on every call
+		r.over(x, out, 0, planes)
+		return
+	}
+	parallelFor(threads, planes, func(lo, hi int) { r.over(x, out, lo, hi) })
+}
+
+// over runs the bound program over planes [lo, hi) of x into out.
+func (r *ewRun) over(x, out []float32, lo, hi int) {
+	regs := r.p.registers()
+	for pl := lo; pl < hi; pl++ {
+		r.span(regs, x, out, pl*r.plane, min((pl+1)*r.plane, len(x)))
+	}
 }
 
 // ewRun is a program bound to one input shape: its constants laid out, and

@@ -385,10 +385,11 @@ func (k *attentionKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 	}
 	nb := graph.Numel(g.batch)
 	// Per batch index: the largest norm of a key and whether V is finite,
-	// for the skip check.
-	knorm := make([]float64, nb)
-	vFinite := make([]bool, nb)
+	// for the skip check (only where a mask row has a tail to skip).
+	var knorm []float64
+	var vFinite []bool
 	if tails != nil {
+		knorm, vFinite = make([]float64, nb), make([]bool, nb)
 		// Split over threads too: serial, these scans held two threads to
 		// 1.5x on stories260K's attention.
 		parallel.For(threadsFor(ctx, nb*g.t*(g.d+g.dv), 1<<14), nb, func(bi int) {
@@ -405,18 +406,25 @@ func (k *attentionKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 		blocks, per = 1, g.s
 	}
 	items := nb * blocks
-	scratch := make([][]float32, max(1, min(threads, items)))
+	w := attnItems{k: k, g: g, blocks: blocks, per: per, qd: qd, kd: kd, vd: vd, md: md, od: od, tails: tails, knorm: knorm, vFinite: vFinite}
+	if seats := min(threads, items); seats <= 1 {
+		// One seat: no closure or scratch table for the pool, garbage on
+		// every call.
+		sc := ctx.Scratch((per + 8) * g.t)
+		for it := 0; it < items; it++ {
+			w.run(sc, it)
+		}
+		ctx.Release(sc)
+		return one(out), nil
+	}
+	scratch := make([][]float32, min(threads, items))
+	wp := new(attnItems) // a copy for the pool: w stays on the stack
+	*wp = w
 	parallel.ForSeat(len(scratch), items, func(seat, it int) {
 		if scratch[seat] == nil {
 			scratch[seat] = ctx.Scratch((per + 8) * g.t)
 		}
-		bi, blk := it/blocks, it%blocks
-		i0 := blk * per
-		i1 := i0 + per
-		if blk == blocks-1 {
-			i1 = g.s
-		}
-		k.block(g, scratch[seat], bi, i0, i1, qd, kd, vd, md, od, tails, knorm[bi], vFinite[bi])
+		wp.run(scratch[seat], it)
 	})
 	for _, b := range scratch {
 		if b != nil {
@@ -424,6 +432,34 @@ func (k *attentionKernel) Run(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor
 		}
 	}
 	return one(out), nil
+}
+
+// attnItems is one call's work items: blocks of per rows (the last one
+// shorter) of each batch index.
+type attnItems struct {
+	k                  *attentionKernel
+	g                  *attnShape
+	blocks, per        int
+	qd, kd, vd, md, od []float32
+	tails              *maskTail
+	knorm              []float64 // per batch index, where tails is not nil
+	vFinite            []bool
+}
+
+// run computes item it with sc for its scores.
+func (w *attnItems) run(sc []float32, it int) {
+	g := w.g
+	bi, blk := it/w.blocks, it%w.blocks
+	i0 := blk * w.per
+	i1 := i0 + w.per
+	if blk == w.blocks-1 {
+		i1 = g.s
+	}
+	kn, vf := 0.0, false
+	if w.tails != nil {
+		kn, vf = w.knorm[bi], w.vFinite[bi]
+	}
+	w.k.block(g, sc, bi, i0, i1, w.qd, w.kd, w.vd, w.md, w.od, w.tails, kn, vf)
 }
 
 // block computes output rows [i0, i1) of batch index bi; sc holds the

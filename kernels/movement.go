@@ -440,6 +440,27 @@ func permuteTensor(ctx *Context, x *graph.Tensor, p []int) *graph.Tensor {
 	return permuteInto(ctx, x, p, ctx.Empty(x.DType, permutedShapeInto(sb[:0], x.Shape, p))) // the copies write every element
 }
 
+// transposeStrips transposes strips [lo, hi) of the rows x cols matrices
+// of xd into od: strip t is transposeTile destination rows of matrix
+// t / (strips a matrix).
+func transposeStrips(od, xd []float32, rows, cols, lo, hi int) {
+	tiles, mat := (cols+transposeTile-1)/transposeTile, rows*cols
+	for t := lo; t < hi; t++ {
+		i, j := t/tiles, t%tiles*transposeTile
+		transposeBlocked(od[i*mat:(i+1)*mat], xd[i*mat:(i+1)*mat], rows, cols, j, min(cols, j+transposeTile))
+	}
+}
+
+// transposeBlockRows is blockTranspose's move for source rows [lo, hi)
+// counted over all the matrices (rows x cols blocks of blk values each).
+func transposeBlockRows(od, xd []float32, rows, cols, blk, lo, hi int) {
+	mat := rows * cols * blk
+	for t := lo; t < hi; t++ {
+		i := t / rows
+		transposeBlocks(od[i*mat:(i+1)*mat], xd[i*mat:(i+1)*mat], rows, cols, blk, t%rows, t%rows+1)
+	}
+}
+
 // permutedShape is shape permuted by p.
 func permutedShape(shape, p []int) []int { return permutedShapeInto(nil, shape, p) }
 
@@ -459,24 +480,21 @@ func permuteInto(ctx *Context, x *graph.Tensor, p []int, out *graph.Tensor) *gra
 	if b, rows, cols, ok := matrixTranspose(x.Shape, p); ok && x.DType == graph.Float {
 		xd, od := x.Float32s(), out.Float32s()
 		// Work items: strips of transposeTile destination rows of one matrix.
-		tiles, mat := (cols+transposeTile-1)/transposeTile, rows*cols
-		parallelFor(threadsFor(ctx, x.Len(), minStreamWork), b*tiles, func(lo, hi int) {
-			for t := lo; t < hi; t++ {
-				i, j := t/tiles, t%tiles*transposeTile
-				transposeBlocked(od[i*mat:(i+1)*mat], xd[i*mat:(i+1)*mat], rows, cols, j, min(cols, j+transposeTile))
-			}
-		})
+		tiles := (cols + transposeTile - 1) / transposeTile
+		if threads := threadsFor(ctx, x.Len(), minStreamWork); threads > 1 {
+			parallelFor(threads, b*tiles, func(lo, hi int) { transposeStrips(od, xd, rows, cols, lo, hi) })
+		} else { // no closure for the pool: garbage on every call
+			transposeStrips(od, xd, rows, cols, 0, b*tiles)
+		}
 		return out
 	}
 	if b, rows, cols, blk, ok := blockTranspose(x.Shape, p); ok && x.DType == graph.Float {
 		xd, od := x.Float32s(), out.Float32s()
-		mat := rows * cols * blk
-		parallelFor(threadsFor(ctx, x.Len(), minStreamWork), b*rows, func(lo, hi int) {
-			for t := lo; t < hi; t++ {
-				i := t / rows
-				transposeBlocks(od[i*mat:(i+1)*mat], xd[i*mat:(i+1)*mat], rows, cols, blk, t%rows, t%rows+1)
-			}
-		})
+		if threads := threadsFor(ctx, x.Len(), minStreamWork); threads > 1 {
+			parallelFor(threads, b*rows, func(lo, hi int) { transposeBlockRows(od, xd, rows, cols, blk, lo, hi) })
+		} else { // no closure for the pool: garbage on every call
+			transposeBlockRows(od, xd, rows, cols, blk, 0, b*rows)
+		}
 		return out
 	}
 	xs := stridesOf(x.Shape)

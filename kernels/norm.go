@@ -314,24 +314,33 @@ func newLayerNorm(ni *NodeInfo) (Kernel, error) {
 			md, id = meanT.Float32s(), invT.Float32s()
 		}
 		xd, od := x.Float32s(), out.Float32s()
-		parallelFor(threadsFor(ctx, rows*cols, 1<<15), rows, func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				row := xd[r*cols : (r+1)*cols]
-				mean, variance := meanVar(row)
-				inv := 1 / math.Sqrt(variance+eps)
-				if stats {
-					md[r], id[r] = float32(mean), float32(inv)
-				}
-				// (x - mean) * inv * scale + bias in one pass, rounded
-				// step by step as four passes would.
-				vec.NormAffine(od[r*cols:(r+1)*cols], row, scale, bias, -float32(mean), float32(inv))
-			}
-		})
+		if threads := threadsFor(ctx, rows*cols, 1<<15); threads > 1 {
+			parallelFor(threads, rows, func(lo, hi int) { layerNormRows(od, xd, scale, bias, md, id, cols, eps, lo, hi) })
+		} else { // no closure for the pool: garbage on every call
+			layerNormRows(od, xd, scale, bias, md, id, cols, eps, 0, rows)
+		}
 		if !stats {
 			return one(out), nil
 		}
 		return []*graph.Tensor{out, meanT, invT}, nil
 	}), a.err
+}
+
+// layerNormRows normalizes rows [lo, hi) of xd (cols wide) into od, and
+// keeps each row's mean and 1/sqrt(variance + eps) in md and id when they
+// are not nil.
+func layerNormRows(od, xd, scale, bias, md, id []float32, cols int, eps float64, lo, hi int) {
+	for r := lo; r < hi; r++ {
+		row := xd[r*cols : (r+1)*cols]
+		mean, variance := meanVar(row)
+		inv := 1 / math.Sqrt(variance+eps)
+		if md != nil {
+			md[r], id[r] = float32(mean), float32(inv)
+		}
+		// (x - mean) * inv * scale + bias in one pass, rounded step by
+		// step as four passes would.
+		vec.NormAffine(od[r*cols:(r+1)*cols], row, scale, bias, -float32(mean), float32(inv))
+	}
 }
 
 // normParam is a normalization's scale or bias over the normalized axes
