@@ -858,12 +858,17 @@ func newGather(ni *NodeInfo) (Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		idx, err := ints(idxT)
-		if err != nil {
+		if idxT.DType != graph.Int64 && idxT.DType != graph.Int32 {
+			return nil, fmt.Errorf("expected an int64 tensor, got %s", idxT.DType.Short())
+		}
+		idx := ctx.ScratchInts(idxT.Len())
+		defer ctx.ReleaseInts(idx)
+		if _, err := intsInto(idx[:0], idxT); err != nil {
 			return nil, err
 		}
 		dim := x.Shape[ax]
-		shape := append(append(append([]int(nil), x.Shape[:ax]...), idxT.Shape...), x.Shape[ax+1:]...)
+		var sb [8]int
+		shape := append(append(append(sb[:0], x.Shape[:ax]...), idxT.Shape...), x.Shape[ax+1:]...)
 		out := ctx.Empty(x.DType, shape) // every element is written below
 		outer := graph.Numel(x.Shape[:ax])
 		inner := graph.Numel(x.Shape[ax+1:])

@@ -453,6 +453,22 @@ func (c *Context) Scratch(n int) []float32 {
 	return unsafe.Slice((*float32)(c.pool.getWithin(4*n, c.reach())), n)
 }
 
+// ScratchInts is Scratch for n ints: index lists computed on every run (a
+// Gather's indices, 2401 of them for a Swin window's position bias).
+func (c *Context) ScratchInts(n int) []int {
+	if c == nil || c.pool == nil || n <= 0 {
+		return make([]int, n)
+	}
+	return unsafe.Slice((*int)(c.pool.getWithin(8*n, c.reach())), n)
+}
+
+// ReleaseInts returns a ScratchInts buffer.
+func (c *Context) ReleaseInts(b []int) {
+	if c != nil && c.pool != nil && cap(b) > 0 {
+		c.pool.put(unsafe.Pointer(unsafe.SliceData(b)))
+	}
+}
+
 // Release returns a Scratch buffer.
 func (c *Context) Release(b []float32) {
 	if c != nil && c.pool != nil && cap(b) > 0 {
