@@ -44,8 +44,9 @@ type bufferPool struct {
 	// (13-15 us on the 2-vCPU VM).
 	owner  map[unsafe.Pointer]*graph.Tensor
 	shells []*graph.Tensor
-	// views are the tensors viewAt made over buffers out (Reshape's and
-	// the like), which die with their buffer as its owner does.
+	// views are the tensors tensorAt made as views over buffers out
+	// (Reshape's and the like), which die with their buffer as its owner
+	// does.
 	views []placedTensor
 }
 
@@ -87,17 +88,23 @@ func newBufferPool() *bufferPool {
 	return &bufferPool{out: map[unsafe.Pointer]int{}, owner: map[unsafe.Pointer]*graph.Tensor{}}
 }
 
-// tensorAt returns a tensor of dt and shape over buffer b (n elements, b
-// out of this pool), made in an idle shell when the pool has one, and
-// notes it as b's (see putShell).
-func (p *bufferPool) tensorAt(dt graph.DataType, shape []int, b unsafe.Pointer, n int) (*graph.Tensor, error) {
+// tensorAt returns a tensor of dt and shape over the n elements at b,
+// made in an idle shell when the pool has one, and notes it with b when b
+// is a buffer the pool has out (see putShell): as b's own tensor, or with
+// view as one of the views over it (Reshape's and the like), which die
+// with the buffer as its own tensor does.
+func (p *bufferPool) tensorAt(dt graph.DataType, shape []int, b unsafe.Pointer, n int, view bool) (*graph.Tensor, error) {
 	t, err := p.shellAt(dt, shape, b, n)
 	if err != nil {
 		return nil, err
 	}
 	p.mu.Lock()
 	if _, out := p.out[b]; out {
-		p.owner[b] = t
+		if view {
+			p.views = append(p.views, placedTensor{b, t})
+		} else {
+			p.owner[b] = t
+		}
 	}
 	p.mu.Unlock()
 	return t, nil
@@ -129,22 +136,6 @@ func (p *bufferPool) addShells(ts ...*graph.Tensor) {
 			p.shells = append(p.shells, t)
 		}
 	}
-}
-
-// viewAt is a tensor of dt and shape over the n elements at b (a view of
-// a tensor there), made in a shell when the pool has one and noted with
-// the buffer when b is one the pool has out (see putShell).
-func (p *bufferPool) viewAt(dt graph.DataType, shape []int, b unsafe.Pointer, n int) (*graph.Tensor, error) {
-	t, err := p.shellAt(dt, shape, b, n)
-	if err != nil {
-		return nil, err
-	}
-	p.mu.Lock()
-	if _, out := p.out[b]; out {
-		p.views = append(p.views, placedTensor{b, t})
-	}
-	p.mu.Unlock()
-	return t, nil
 }
 
 // dropViews forgets the views over b, and with shells makes them shells;
@@ -417,7 +408,7 @@ func (c *Context) tensor(dt graph.DataType, shape []int, zero bool) *graph.Tenso
 	if zero {
 		clear(unsafe.Slice((*byte)(b), n*size))
 	}
-	t, err := c.pool.tensorAt(dt, shape, b, n)
+	t, err := c.pool.tensorAt(dt, shape, b, n, false)
 	if err != nil {
 		panic(err) // elemSize holds only the types TensorAt wraps, and n fills shape
 	}
@@ -425,13 +416,13 @@ func (c *Context) tensor(dt graph.DataType, shape []int, zero bool) *graph.Tenso
 }
 
 // reshaped is x viewed in shape (as many elements), its tensor made in one
-// of the pool's shells (see bufferPool.viewAt) when x lies in memory the
+// of the pool's shells (see bufferPool.tensorAt) when x lies in memory the
 // pool can wrap: a Reshape, Flatten, Squeeze or Unsqueeze then makes no
 // garbage.
 func (c *Context) reshaped(x *graph.Tensor, shape []int) *graph.Tensor {
 	if c != nil && c.pool != nil && elemSize(x.DType) > 0 {
 		if b, ok := bufKey(x); ok {
-			if t, err := c.pool.viewAt(x.DType, shape, b, x.Len()); err == nil {
+			if t, err := c.pool.tensorAt(x.DType, shape, b, x.Len(), true); err == nil {
 				return t
 			}
 		}
