@@ -746,6 +746,9 @@ func newSlice(ni *NodeInfo) (Kernel, error) {
 			return nil, err
 		}
 		x := in[0]
+		// The index lists and the per-axis arrays on the stack up to rank
+		// 8: a Slice runs on every pass (a transformer's shape arithmetic).
+		var sb, eb, ab, pb, stb, stepb, shb, xsb, srcb [8]int
 		var starts, ends, axes, steps []int
 		var err error
 		if ni.Opset < 10 {
@@ -754,19 +757,19 @@ func newSlice(ni *NodeInfo) (Kernel, error) {
 			if err := need(in, 3); err != nil {
 				return nil, err
 			}
-			if starts, err = ints(in[1]); err != nil {
+			if starts, err = intsInto(sb[:0], in[1]); err != nil {
 				return nil, err
 			}
-			if ends, err = ints(in[2]); err != nil {
+			if ends, err = intsInto(eb[:0], in[2]); err != nil {
 				return nil, err
 			}
 			if len(in) > 3 && in[3] != nil {
-				if axes, err = ints(in[3]); err != nil {
+				if axes, err = intsInto(ab[:0], in[3]); err != nil {
 					return nil, err
 				}
 			}
 			if len(in) > 4 && in[4] != nil {
-				if steps, err = ints(in[4]); err != nil {
+				if steps, err = intsInto(pb[:0], in[4]); err != nil {
 					return nil, err
 				}
 			}
@@ -775,12 +778,12 @@ func newSlice(ni *NodeInfo) (Kernel, error) {
 			return nil, fmt.Errorf("starts, ends, axes and steps differ in length")
 		}
 		r := x.Rank()
-		st := make([]int, r)   // start per axis
-		step := make([]int, r) // step per axis
-		shape := append([]int(nil), x.Shape...)
-		for i := range step {
-			step[i] = 1
+		st := stb[:0]     // start per axis
+		step := stepb[:0] // step per axis
+		for range r {
+			st, step = append(st, 0), append(step, 1)
 		}
+		shape := append(shb[:0], x.Shape...)
 		for i := range starts {
 			ax := i
 			if axes != nil {
@@ -802,12 +805,15 @@ func newSlice(ni *NodeInfo) (Kernel, error) {
 		if out.Len() == 0 {
 			return one(out), nil
 		}
-		xs := stridesOf(x.Shape)
+		xs := append(xsb[:0], x.Shape...) // x's strides
+		for i, n := len(xs)-1, 1; i >= 0; i-- {
+			xs[i], n = n, n*xs[i]
+		}
 		base := 0
-		src := make([]int, r)
+		src := srcb[:0]
 		for i := range xs {
 			base += st[i] * xs[i]
-			src[i] = xs[i] * step[i]
+			src = append(src, xs[i]*step[i])
 		}
 		c := copierOf(out, x)
 		bcastIter(shape, [][]int{stridesOf(shape), src}, func(offs []int, n int, inner []int) {
