@@ -385,6 +385,9 @@ func (c *Context) placed(p *placement, dt graph.DataType, shape []int, zero bool
 	if zero {
 		clear(p.data)
 	}
+	if c.pool == nil { // placements come from a session, which has a pool
+		return graph.Float32Tensor(slices.Clone(shape), p.data)
+	}
 	t, err := c.pool.shellAt(graph.Float, shape, unsafe.Pointer(unsafe.SliceData(p.data)), len(p.data))
 	if err != nil {
 		panic(err) // offer sized p.data for p.shape, which shape equals
