@@ -331,12 +331,14 @@ func wantFloat(t *graph.Tensor, what string) error {
 func one(t *graph.Tensor) []*graph.Tensor { return []*graph.Tensor{t} }
 
 // strides returns row-major strides of a shape.
-func stridesOf(shape []int) []int {
-	st := make([]int, len(shape))
+func stridesOf(shape []int) []int { return stridesInto(make([]int, 0, len(shape)), shape) }
+
+// stridesInto is stridesOf appended to dst (a caller's array on its stack).
+func stridesInto(dst, shape []int) []int {
+	dst = append(dst, shape...)
 	s := 1
-	for i := len(shape) - 1; i >= 0; i-- {
-		st[i] = s
-		s *= shape[i]
+	for i := len(dst) - 1; i >= 0; i-- {
+		dst[i], s = s, s*dst[i]
 	}
-	return st
+	return dst
 }

@@ -805,10 +805,7 @@ func newSlice(ni *NodeInfo) (Kernel, error) {
 		if out.Len() == 0 {
 			return one(out), nil
 		}
-		xs := append(xsb[:0], x.Shape...) // x's strides
-		for i, n := len(xs)-1, 1; i >= 0; i-- {
-			xs[i], n = n, n*xs[i]
-		}
+		xs := stridesInto(xsb[:0], x.Shape)
 		base := 0
 		src := srcb[:0]
 		for i := range xs {
@@ -863,9 +860,6 @@ func newGather(ni *NodeInfo) (Kernel, error) {
 		ax, err := normAxis(axis, x.Rank())
 		if err != nil {
 			return nil, err
-		}
-		if idxT.DType != graph.Int64 && idxT.DType != graph.Int32 {
-			return nil, fmt.Errorf("expected an int64 tensor, got %s", idxT.DType.Short())
 		}
 		idx := ctx.ScratchInts(idxT.Len())
 		defer ctx.ReleaseInts(idx)

@@ -457,16 +457,15 @@ func (c *Context) ScratchInts(n int) []int {
 }
 
 // ReleaseInts returns a ScratchInts buffer.
-func (c *Context) ReleaseInts(b []int) {
-	if c != nil && c.pool != nil && cap(b) > 0 {
-		c.pool.put(unsafe.Pointer(unsafe.SliceData(b)))
-	}
-}
+func (c *Context) ReleaseInts(b []int) { c.release(unsafe.Pointer(unsafe.SliceData(b)), cap(b)) }
 
 // Release returns a Scratch buffer.
-func (c *Context) Release(b []float32) {
-	if c != nil && c.pool != nil && cap(b) > 0 {
-		c.pool.put(unsafe.Pointer(unsafe.SliceData(b)))
+func (c *Context) Release(b []float32) { c.release(unsafe.Pointer(unsafe.SliceData(b)), cap(b)) }
+
+// release gives back a scratch buffer at p of capacity n (none when 0).
+func (c *Context) release(p unsafe.Pointer, n int) {
+	if c != nil && c.pool != nil && n > 0 {
+		c.pool.put(p)
 	}
 }
 
