@@ -129,10 +129,14 @@ func TestRunPeakRSSIndependentOfRepeats(t *testing.T) {
 }
 
 // TestCalibrationPeakRSSStories: calibrating stories260K on 100 token
-// windows peaks within 10% of 10 windows (before the pool fix: about 25 MiB
-// more per sample). The first few samples warm the buffer pool and the GC's
-// headroom up (measured: 28.7 MiB at 2 samples, 31.0 at 10, 32.1 at 30, 32.4
-// at 100), so the comparison starts past them. The calibration stage's own
+// windows peaks within 10% of 20 windows (before the pool fix: about 25 MiB
+// more per sample). The first samples warm the buffer pool and the GC's
+// headroom up (measured when written: 28.7 MiB at 2 samples, 31.0 at 10,
+// 32.1 at 30, 32.4 at 100), so the comparison starts past them. With less
+// garbage a run, 10 samples no longer do (session 47, 1 thread, two runs
+// each, the session's starting binary and its end alike: 29.6-29.8 MiB at
+// 10, 30.6-30.9 at 20, 31.4-31.7 at 40, 31.6-32.3 at 100; 10 against 100
+// read +7-10%, failing once under make test's load): it starts at 20. The calibration stage's own
 // peak is compared (the measuring stage after the model is written is
 // skipped: it is not calibration).
 func TestCalibrationPeakRSSStories(t *testing.T) {
@@ -167,16 +171,16 @@ func TestCalibrationPeakRSSStories(t *testing.T) {
 	}
 	// One thread, and two (samples in two lanes).
 	for _, threads := range []int{1, 2} {
-		var p10, p100 []float64
+		var p20, p100 []float64
 		for k := 0; k < 3; k++ {
-			p10 = append(p10, peak(10, threads))
+			p20 = append(p20, peak(20, threads))
 			p100 = append(p100, peak(100, threads))
 		}
-		slices.Sort(p10)
+		slices.Sort(p20)
 		slices.Sort(p100)
-		t.Logf("peak RSS of calibration in onnxq convert on stories260K, %d thread(s) (median of 3): %.1f MiB with 10 samples, %.1f with 100 (%+.1f%%)", threads, p10[1], p100[1], 100*(p100[1]/p10[1]-1))
-		if p100[1] > 1.1*p10[1] {
-			t.Errorf("%d thread(s): peak RSS grows with the samples: %.1f -> %.1f MiB", threads, p10[1], p100[1])
+		t.Logf("peak RSS of calibration in onnxq convert on stories260K, %d thread(s) (median of 3): %.1f MiB with 20 samples, %.1f with 100 (%+.1f%%)", threads, p20[1], p100[1], 100*(p100[1]/p20[1]-1))
+		if p100[1] > 1.1*p20[1] {
+			t.Errorf("%d thread(s): peak RSS grows with the samples: %.1f -> %.1f MiB", threads, p20[1], p100[1])
 		}
 	}
 }
