@@ -513,8 +513,10 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		stripRows = max(1, min(bandRows, (1<<20)/max(1, kk*ow), stripOut/max(1, mg*ow)))
 	}
 	var cols []float32
+	colN, colStride := 0, 0
 	if !pointwise {
-		cols = ctx.Scratch(workers * kk * stripRows * ow)
+		colN = kk * stripRows * ow
+		cols, colStride = ctx.SeatScratch(workers, colN)
 		defer ctx.Release(cols)
 	}
 	// The Relu in the micro-kernels' stores, where the product is packed
@@ -534,7 +536,7 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 			w = &convBandsWork{}
 			w.item = w.run
 		}
-		*w = convBandsWork{item: w.item, convBands: cb, cols: cols, per: len(cols) / workers, g: g, bands: bands, bandRows: bandRows}
+		*w = convBandsWork{item: w.item, convBands: cb, cols: cols, per: colN, stride: colStride, g: g, bands: bands, bandRows: bandRows}
 		parallel.ForSeat(workers, n*g*bands, w.item)
 		*w = convBandsWork{item: w.item} // keeps nothing of this call alive
 		k.bandWork.Store(w)
@@ -755,15 +757,16 @@ func (cb *convBands) band(b, gi, r0, r1 int, col []float32, threads int) {
 // be garbage every call (see Session.vals).
 type convBandsWork struct {
 	convBands
-	item                    func(seat, i int)
-	cols                    []float32
-	per, g, bands, bandRows int
+	item               func(seat, i int)
+	cols               []float32
+	per, stride        int // a seat's share of cols, and where the next seat's starts
+	g, bands, bandRows int
 }
 
 // run computes item i (convBands.runItem) with seat's share of the column
 // scratch.
 func (w *convBandsWork) run(seat, i int) {
-	w.runItem(i, w.g, w.bands, w.bandRows, w.cols[seat*w.per:(seat+1)*w.per], 1)
+	w.runItem(i, w.g, w.bands, w.bandRows, w.cols[seat*w.stride:seat*w.stride+w.per], 1)
 }
 
 // runVector computes a pointwise convolution of 1x1 maps (a

@@ -137,9 +137,9 @@ func (k *convKernel) runCo(ctx *Context, l *gridLayout, geo convGeom, co []*gemm
 	}
 	items := n * g * bands * blocks
 	threads := min(items, want)
-	tiles := ctx.Scratch(threads * gemm.CoTileFloats)
+	tiles, tileStride := ctx.SeatScratch(threads, gemm.CoTileFloats)
 	defer ctx.Release(tiles)
-	cb := coBands{k: k, co: co, tiles: tiles, data: data, offs: offs, bias: bias, od: od, sk: sk, epi: epi, skip: skip,
+	cb := coBands{k: k, co: co, tiles: tiles, tileStride: tileStride, data: data, offs: offs, bias: bias, od: od, sk: sk, epi: epi, skip: skip,
 		blocks: blocks, bands: bands, g: g, c: c, cg: cg, m: m, mg: mg, span: span,
 		chanStride: chanStride, rowStride: rowStride, spatialN: spatialN, bandPixels: bandPixels, width: width}
 	if threads == 1 {
@@ -170,6 +170,7 @@ type coBands struct {
 	m, mg, span                 int
 	chanStride, rowStride       int
 	spatialN, bandPixels, width int
+	tileStride                  int // seat s's tile at tiles[s*tileStride:] (Context.SeatScratch)
 }
 
 // item runs item it on a seat of the pool.
@@ -182,7 +183,7 @@ func (cb *coBands) run(seat, it int, regs *[][]float32) {
 	t := it / blocks % bands
 	gi := it / (blocks * bands) % g
 	b := it / (blocks * bands * g)
-	tile := cb.tiles[seat*gemm.CoTileFloats : (seat+1)*gemm.CoTileFloats]
+	tile := cb.tiles[seat*cb.tileStride : seat*cb.tileStride+gemm.CoTileFloats]
 	src := cb.data[(b*cb.c+gi*cb.cg)*cb.chanStride:]
 	var bs []float32
 	if cb.bias != nil {

@@ -188,7 +188,7 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 	if own {
 		copies = bands
 	}
-	buf := ctx.Scratch(copies * slot)
+	buf, bufStride := ctx.SeatScratch(copies, slot)
 	defer ctx.Release(buf)
 	plane := geo.h * geo.w
 	if workers == 1 {
@@ -232,8 +232,9 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 	// output's (no padding columns).
 	epiWide := workers > 1 && epi != nil && !reluStored && eps != nil && (res == nil || cols == ow) && !noEpiWide
 	var wide []float32
+	wideN, wideStride := mg*stripRows*cols, 0
 	if cols != ow || epiWide {
-		wide = ctx.Scratch(workers * mg * stripRows * cols)
+		wide, wideStride = ctx.SeatScratch(workers, wideN)
 		defer ctx.Release(wide)
 	}
 	gb := gridBands{l: l, c: c, cg: cg, m: m, mg: mg, ow: ow, spatialN: spatialN, cols: cols, stripRows: stripRows,
@@ -254,8 +255,8 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 		w = &gridBandsWork{}
 		w.item = w.run
 	}
-	*w = gridBandsWork{item: w.item, gridBands: gb, xd: xd, buf: buf, wide: wide, per: len(wide) / workers,
-		g: g, oh: oh, bands: bands, bandRows: bandRows, halo: halo, slot: slot, own: own}
+	*w = gridBandsWork{item: w.item, gridBands: gb, xd: xd, buf: buf, wide: wide, wideN: wideN, wideStride: wideStride,
+		g: g, oh: oh, bands: bands, bandRows: bandRows, halo: halo, slot: slot, bufStride: bufStride, own: own}
 	parallel.ForSeat(workers, n*g*bands, w.item)
 	*w = gridBandsWork{item: w.item} // keeps nothing of this call alive
 	l.bandWork.Store(w)
@@ -267,11 +268,12 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 // every call (see Session.vals).
 type gridBandsWork struct {
 	gridBands
-	item                        func(seat, i int)
-	xd, buf, wide               []float32
-	per, g, oh, bands, bandRows int
-	halo, slot                  int
-	own                         bool
+	item                   func(seat, i int)
+	xd, buf, wide          []float32
+	wideN, wideStride      int // a seat's strip in wide, and where the next seat's starts
+	g, oh, bands, bandRows int
+	halo, slot, bufStride  int // with own, band t's copy of the buffer is buf[t*bufStride:][:slot]
+	own                    bool
 }
 
 // run runs item i, band i%bands of group i/bands%g of image i/(bands*g),
@@ -282,11 +284,11 @@ func (w *gridBandsWork) run(seat, i int) {
 	t, gi, b := i%bands, i/bands%w.g, i/(bands*w.g)
 	var wide []float32
 	if w.wide != nil {
-		wide = w.wide[seat*w.per : (seat+1)*w.per]
+		wide = w.wide[seat*w.wideStride : seat*w.wideStride+w.wideN]
 	}
 	buf := w.buf
 	if w.own {
-		buf = w.buf[t*w.slot : (t+1)*w.slot]
+		buf = w.buf[t*w.bufStride : t*w.bufStride+w.slot]
 		i1 := min(l.hq, (t+1)*bandRows+w.halo)
 		l.fillRows(geo, w.xd[(b*c+gi*cg)*geo.h*geo.w:], buf[(b*c+gi*cg)*l.cs:], t*bandRows, i1, i1 == l.hq)
 	}
@@ -419,11 +421,12 @@ func runGridChannels(ctx *Context, l *gridLayout, threads int, xd, od, bias []fl
 		pa = narrow[0]
 	}
 	slot := l.cg * l.cs
-	bufs := ctx.Scratch(threads * slot)
+	bufs, bufStride := ctx.SeatScratch(threads, slot)
 	defer ctx.Release(bufs)
 	var wides []float32
+	wideStride := 0
 	if cols != geo.ow {
-		wides = ctx.Scratch(threads * pa.M * np)
+		wides, wideStride = ctx.SeatScratch(threads, pa.M*np)
 		defer ctx.Release(wides)
 	}
 	w := l.chanWork.Swap(nil) // nil while another call has it: then a new one
@@ -431,7 +434,7 @@ func runGridChannels(ctx *Context, l *gridLayout, threads int, xd, od, bias []fl
 		w = &gridChannelsWork{}
 		w.item = w.part
 	}
-	*w = gridChannelsWork{item: w.item, l: l, threads: threads, slot: slot, np: np,
+	*w = gridChannelsWork{item: w.item, l: l, threads: threads, slot: slot, np: np, bufStride: bufStride, wideStride: wideStride,
 		xd: xd, od: od, bias: bias, skip: skip, bufs: bufs, wides: wides, pa: pa, prog: prog, epi: epi, res: res}
 	parallel.ForSeat(threads, threads, w.item)
 	*w = gridChannelsWork{item: w.item} // keeps nothing of this call alive
@@ -445,6 +448,8 @@ type gridChannelsWork struct {
 	item               func(seat, part int)
 	l                  *gridLayout
 	threads, slot, np  int
+	bufStride          int // seat s's buffer at bufs[s*bufStride:], its wide strip at wides[s*wideStride:]
+	wideStride         int
 	xd, od, bias, skip []float32
 	bufs, wides        []float32
 	pa                 *gemm.PackedA
@@ -459,13 +464,13 @@ func (w *gridChannelsWork) part(seat, part int) {
 	xd, od, bias, skip, bufs, wides := w.xd, w.od, w.bias, w.skip, w.bufs, w.wides
 	prog, epi, res := w.prog, w.epi, w.res
 	spatialN, cols := geo.oh*geo.ow, l.cols
-	buf := bufs[seat*slot : (seat+1)*slot]
+	buf := bufs[seat*w.bufStride : seat*w.bufStride+slot]
 	l.fillRows(geo, xd, buf, 0, l.hq, true)
 	grid := gemm.Grid{Data: buf, Offs: l.offs, Rows: geo.oh, Cols: cols, RowStride: l.wq}
 	dst, ldd := od, spatialN
 	var wide []float32
 	if wides != nil {
-		wide = wides[seat*pa.M*np : (seat+1)*pa.M*np]
+		wide = wides[seat*w.wideStride : seat*w.wideStride+pa.M*np]
 		dst, ldd = wide, np
 	}
 	i0, i1 := gemm.MulPackedAGridPart(pa, grid, part, threads, bias, dst, ldd)

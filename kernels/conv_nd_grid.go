@@ -260,8 +260,9 @@ func (k *convNDKernel) runGrid(ctx *Context, l *ndGrid, n, c, g, m int, xd, bias
 		defer ctx.Release(buf)
 	}
 	var wides []float32
+	wideStride := 0
 	if wideN > 0 {
-		wides = ctx.Scratch(seats * wideN)
+		wides, wideStride = ctx.SeatScratch(seats, wideN)
 		defer ctx.Release(wides)
 	}
 	for b := 0; b < n; b++ {
@@ -283,7 +284,7 @@ func (k *convNDKernel) runGrid(ctx *Context, l *ndGrid, n, c, g, m int, xd, bias
 				grid := gemm.Grid{Data: data[l.shift(it):], Offs: l.offs, Rows: l.g.oh, Cols: l.cols, RowStride: l.wq}
 				dst, ldd := og[it*l.pixels:], outPlane
 				if wideN > 0 {
-					dst, ldd = wides[seat*wideN:(seat+1)*wideN], np
+					dst, ldd = wides[seat*wideStride:seat*wideStride+wideN], np
 				}
 				if bg != nil {
 					gemm.MulPackedAGridBias(pa, grid, bg, dst, ldd, threads)

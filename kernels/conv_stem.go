@@ -147,13 +147,15 @@ func runStem(ctx *Context, l *stemLayout, n, g, mg int, xd, od, bias []float32, 
 	kk := cg * geo.kh * geo.kw
 	sb := newStemBands(ctx, n, g, oh, mg*kk*spatialN)
 	workers := sb.workers
-	bufs := ctx.Scratch(workers * cg * l.cs)
+	bufN, wideN := cg*l.cs, mg*l.rows*cols
+	bufs, bufStride := ctx.SeatScratch(workers, bufN)
 	defer ctx.Release(bufs)
 	// With padded rows (cols > ow) a strip is computed into wide, its rows
 	// cols apart, and copied out without the extra columns.
 	var wides []float32
+	wideStride := 0
 	if cols != ow {
-		wides = ctx.Scratch(workers * mg * l.rows * cols)
+		wides, wideStride = ctx.SeatScratch(workers, wideN)
 		defer ctx.Release(wides)
 	}
 	// band computes output rows [r0, r1) of group gi of image b with one
@@ -216,11 +218,10 @@ func runStem(ctx *Context, l *stemLayout, n, g, mg int, xd, od, bias []float32, 
 			}
 		}
 	}
-	bufN, wideN := cg*l.cs, mg*l.rows*cols
 	seatBufs := func(seat int) (buf, wide []float32) {
-		buf = bufs[seat*bufN : (seat+1)*bufN]
+		buf = bufs[seat*bufStride : seat*bufStride+bufN]
 		if wides != nil {
-			wide = wides[seat*wideN : (seat+1)*wideN]
+			wide = wides[seat*wideStride : seat*wideStride+wideN]
 		}
 		return buf, wide
 	}

@@ -165,7 +165,7 @@ func runStemPool(ctx *Context, l *stemLayout, pg *poolGeom, cc convCall, od []fl
 	workers := sb.workers
 	bufN, stripN := cg*l.cs, mg*ldd
 	seatN := bufN + stripN
-	scratch := ctx.Scratch(workers * seatN)
+	scratch, stride := ctx.SeatScratch(workers, seatN)
 	defer ctx.Release(scratch)
 	inf := float32(math.Inf(-1))
 	relu := reluStores && bias != nil && !noReluStores
@@ -226,7 +226,7 @@ func runStemPool(ctx *Context, l *stemLayout, pg *poolGeom, cc convCall, od []fl
 		}
 	}
 	seat := func(seat int) (buf, strip []float32) {
-		s := scratch[seat*seatN : (seat+1)*seatN]
+		s := scratch[seat*stride : seat*stride+seatN]
 		return s[:bufN], s[bufN:]
 	}
 	sb.run(func(i int) {

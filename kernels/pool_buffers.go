@@ -447,6 +447,32 @@ func (c *Context) Scratch(n int) []float32 {
 	return unsafe.Slice((*float32)(c.pool.getWithin(4*n, c.reach())), n)
 }
 
+// SeatScratch returns scratch for seats threads' private regions of n
+// floats each: seat s's region is buf[s*stride : s*stride+n]. Hand it back
+// with Release. On more than one seat a gap of seatGap floats lies
+// between two regions: on the 2-vCPU Zen 5 VM with its CPUs apart, a thread
+// working on a region that lay less than about 1 MiB above the other
+// thread's ran slower by up to 1.7x (the stem pool's seat regions of
+// 313 KB, contiguous: the upper seat's band 330-350 us, the lower's
+// 190-210; 128 KiB apart 290-300, 512 KiB 203-215, 1 MiB and more
+// 193-212, whichever thread held the upper region), as if the lower
+// region's thread fetched ahead into it. The gap is address space: no
+// thread touches it.
+func (c *Context) SeatScratch(seats, n int) (buf []float32, stride int) {
+	stride = n
+	if seats > 1 {
+		stride = n + seatGap
+	}
+	if seats <= 0 || n <= 0 {
+		return nil, stride
+	}
+	return c.Scratch((seats-1)*stride + n), stride
+}
+
+// seatGap is the distance in floats (1 MiB) that SeatScratch leaves between
+// two seats' regions; a variable for the benchmarks that compare.
+var seatGap = 1 << 18
+
 // ScratchInts is Scratch for n ints: index lists computed on every run (a
 // Gather's indices, 2401 of them for a Swin window's position bias).
 func (c *Context) ScratchInts(n int) []int {

@@ -365,3 +365,35 @@ func TestSharedPoolAcrossSessions(t *testing.T) {
 		t.Errorf("the shared pool made %d buffers, the two pools of their own %d: nothing shared", made, sep)
 	}
 }
+
+// TestSeatScratch: each seat's region is n floats inside the buffer, the
+// regions seatGap apart on more than one seat and packed on one; with or
+// without a pool, and nothing for no seats or no floats.
+func TestSeatScratch(t *testing.T) {
+	for _, ctx := range []*Context{nil, {Threads: 2, pool: newBufferPool()}} {
+		for _, c := range []struct{ seats, n int }{{1, 100}, {2, 100}, {3, 5000}, {2, 1 << 20}} {
+			buf, stride := ctx.SeatScratch(c.seats, c.n)
+			want := c.n
+			if c.seats > 1 {
+				want = c.n + seatGap
+			}
+			if stride != want {
+				t.Errorf("%d seats of %d: stride %d, want %d", c.seats, c.n, stride, want)
+			}
+			if len(buf) != (c.seats-1)*stride+c.n {
+				t.Errorf("%d seats of %d: %d floats, want %d", c.seats, c.n, len(buf), (c.seats-1)*stride+c.n)
+			}
+			for s := 0; s < c.seats; s++ {
+				r := buf[s*stride : s*stride+c.n] // in range, or this panics
+				r[0], r[c.n-1] = float32(s), float32(s)
+			}
+			ctx.Release(buf)
+		}
+		if buf, _ := ctx.SeatScratch(0, 10); buf != nil {
+			t.Errorf("no seats: %d floats", len(buf))
+		}
+		if buf, _ := ctx.SeatScratch(2, 0); buf != nil {
+			t.Errorf("no floats: %d floats", len(buf))
+		}
+	}
+}
