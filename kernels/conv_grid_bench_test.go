@@ -6,8 +6,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/kernels/parallel"
 
 	"golang.org/x/sys/unix"
 )
@@ -197,4 +199,38 @@ func BenchmarkConv1dPaths(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkGridLayoutBands times the phase layout of a 16 x 32 x 32 input
+// (ResNet-20's first stage, 3x3, pad 1) as runGrid's two bands lay it out,
+// each its rows and halo into its own buffer: on one thread, the whole
+// input ("t1"), and on two threads a band each in one parallel loop ("t2":
+// ns/op is the loop's, band-ns a band's own time). Both bands look their
+// plans up in the layout's phasePlans at once.
+func BenchmarkGridLayoutBands(b *testing.B) {
+	g := convGeom{c: 16, h: 32, w: 32, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, oh: 32, ow: 32}
+	l := newGridLayout(g, 16)
+	src := make([]float32, 16*32*32)
+	dst, stride := (*Context)(nil).SeatScratch(2, 16*l.cs)
+	band := func(t int) {
+		i1 := min(l.hq, (t+1)*16+2)
+		l.fillRows(g, src, dst[t*stride:t*stride+16*l.cs], t*16, i1, i1 == l.hq)
+	}
+	b.Run("t1", func(b *testing.B) {
+		for b.Loop() {
+			band(0)
+			band(1)
+		}
+	})
+	b.Run("t2", func(b *testing.B) {
+		var took [2]time.Duration
+		for b.Loop() {
+			parallel.ForSeat(2, 2, func(_, t int) {
+				t0 := time.Now()
+				band(t)
+				took[t] += time.Since(t0)
+			})
+		}
+		b.ReportMetric(float64(took[0]+took[1])/float64(2*b.N), "band-ns")
+	})
 }
