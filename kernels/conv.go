@@ -512,12 +512,10 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 	if !pointwise && !gathered {
 		stripRows = max(1, min(bandRows, (1<<20)/max(1, kk*ow), stripOut/max(1, mg*ow)))
 	}
-	var cols []float32
-	colN, colStride := 0, 0
+	var cols seatRegions
 	if !pointwise {
-		colN = kk * stripRows * ow
-		cols, colStride = ctx.SeatScratch(workers, colN)
-		defer ctx.Release(cols)
+		cols = ctx.seatScratch(workers, kk*stripRows*ow)
+		defer ctx.Release(cols.buf)
 	}
 	// The Relu in the micro-kernels' stores, where the product is packed
 	// and biased and the epilogue a plain Relu.
@@ -528,7 +526,7 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 		bandShortcut: workers == 1}
 	if workers == 1 {
 		for i := 0; i < n*g*bands; i++ {
-			cb.runItem(i, g, bands, bandRows, cols, ctx.Threads)
+			cb.runItem(i, g, bands, bandRows, cols.at(0), ctx.Threads)
 		}
 	} else {
 		w := k.bandWork.Swap(nil) // nil while another call has it: then a new one
@@ -536,7 +534,7 @@ func (k *convKernel) run(ctx *Context, in []*graph.Tensor, short *graph.Tensor) 
 			w = &convBandsWork{}
 			w.item = w.run
 		}
-		*w = convBandsWork{item: w.item, convBands: cb, cols: cols, per: colN, stride: colStride, g: g, bands: bands, bandRows: bandRows}
+		*w = convBandsWork{item: w.item, convBands: cb, cols: cols, g: g, bands: bands, bandRows: bandRows}
 		parallel.ForSeat(workers, n*g*bands, w.item)
 		*w = convBandsWork{item: w.item} // keeps nothing of this call alive
 		k.bandWork.Store(w)
@@ -758,15 +756,14 @@ func (cb *convBands) band(b, gi, r0, r1 int, col []float32, threads int) {
 type convBandsWork struct {
 	convBands
 	item               func(seat, i int)
-	cols               []float32
-	per, stride        int // a seat's share of cols, and where the next seat's starts
+	cols               seatRegions
 	g, bands, bandRows int
 }
 
 // run computes item i (convBands.runItem) with seat's share of the column
 // scratch.
 func (w *convBandsWork) run(seat, i int) {
-	w.runItem(i, w.g, w.bands, w.bandRows, w.cols[seat*w.stride:seat*w.stride+w.per], 1)
+	w.runItem(i, w.g, w.bands, w.bandRows, w.cols.at(seat), 1)
 }
 
 // runVector computes a pointwise convolution of 1x1 maps (a

@@ -137,9 +137,9 @@ func (k *convKernel) runCo(ctx *Context, l *gridLayout, geo convGeom, co []*gemm
 	}
 	items := n * g * bands * blocks
 	threads := min(items, want)
-	tiles, tileStride := ctx.SeatScratch(threads, gemm.CoTileFloats)
-	defer ctx.Release(tiles)
-	cb := coBands{k: k, co: co, tiles: tiles, tileStride: tileStride, data: data, offs: offs, bias: bias, od: od, sk: sk, epi: epi, skip: skip,
+	tiles := ctx.seatScratch(threads, gemm.CoTileFloats)
+	defer ctx.Release(tiles.buf)
+	cb := coBands{k: k, co: co, tiles: tiles, data: data, offs: offs, bias: bias, od: od, sk: sk, epi: epi, skip: skip,
 		blocks: blocks, bands: bands, g: g, c: c, cg: cg, m: m, mg: mg, span: span,
 		chanStride: chanStride, rowStride: rowStride, spatialN: spatialN, bandPixels: bandPixels, width: width}
 	if threads == 1 {
@@ -161,7 +161,8 @@ func (k *convKernel) runCo(ctx *Context, l *gridLayout, geo convGeom, co []*gemm
 type coBands struct {
 	k                           *convKernel
 	co                          []*gemm.PackedCo
-	tiles, data, bias, od, sk   []float32
+	tiles                       seatRegions
+	data, bias, od, sk          []float32
 	offs                        []int
 	epi                         *ewRun
 	skip                        bool
@@ -170,7 +171,6 @@ type coBands struct {
 	m, mg, span                 int
 	chanStride, rowStride       int
 	spatialN, bandPixels, width int
-	tileStride                  int // seat s's tile at tiles[s*tileStride:] (Context.SeatScratch)
 }
 
 // item runs item it on a seat of the pool.
@@ -183,7 +183,7 @@ func (cb *coBands) run(seat, it int, regs *[][]float32) {
 	t := it / blocks % bands
 	gi := it / (blocks * bands) % g
 	b := it / (blocks * bands * g)
-	tile := cb.tiles[seat*cb.tileStride : seat*cb.tileStride+gemm.CoTileFloats]
+	tile := cb.tiles.at(seat)
 	src := cb.data[(b*cb.c+gi*cb.cg)*cb.chanStride:]
 	var bs []float32
 	if cb.bias != nil {

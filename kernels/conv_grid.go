@@ -189,8 +189,9 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 	if own {
 		copies = bands
 	}
-	buf, bufStride := ctx.SeatScratch(copies, slot)
-	defer ctx.Release(buf)
+	bufs := ctx.seatScratch(copies, slot)
+	defer ctx.Release(bufs.buf)
+	buf := bufs.at(0)
 	plane := geo.h * geo.w
 	if workers == 1 {
 		l.fill(ctx, geo, n*c, xd, buf)
@@ -232,11 +233,10 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 	// A fused shortcut Add goes on the strip too when its rows are the
 	// output's (no padding columns).
 	epiWide := workers > 1 && epi != nil && !reluStored && eps != nil && (res == nil || cols == ow) && !noEpiWide
-	var wide []float32
-	wideN, wideStride := mg*stripRows*cols, 0
+	var wides seatRegions
 	if cols != ow || epiWide {
-		wide, wideStride = ctx.SeatScratch(workers, wideN)
-		defer ctx.Release(wide)
+		wides = ctx.seatScratch(workers, mg*stripRows*cols)
+		defer ctx.Release(wides.buf)
 	}
 	gb := gridBands{l: l, c: c, cg: cg, m: m, mg: mg, ow: ow, spatialN: spatialN, cols: cols, stripRows: stripRows,
 		od: od, bias: bias, skip: skip, packs: packs, narrow: narrow, prog: prog, epi: epi, eps: eps, res: res,
@@ -245,7 +245,7 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 		for b := 0; b < n; b++ {
 			for gi := 0; gi < g; gi++ {
 				for r0 := 0; r0 < oh; r0 += bandRows {
-					gb.band(b, gi, r0, min(oh, r0+bandRows), ctx.Threads, wide, buf)
+					gb.band(b, gi, r0, min(oh, r0+bandRows), ctx.Threads, wides.at(0), buf)
 				}
 			}
 		}
@@ -256,8 +256,8 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 		w = &gridBandsWork{}
 		w.item = w.run
 	}
-	*w = gridBandsWork{item: w.item, gridBands: gb, xd: xd, buf: buf, wide: wide, wideN: wideN, wideStride: wideStride,
-		g: g, oh: oh, bands: bands, bandRows: bandRows, halo: halo, slot: slot, bufStride: bufStride, own: own}
+	*w = gridBandsWork{item: w.item, gridBands: gb, xd: xd, bufs: bufs, wides: wides,
+		g: g, oh: oh, bands: bands, bandRows: bandRows, halo: halo, own: own}
 	parallel.ForSeat(workers, n*g*bands, w.item)
 	*w = gridBandsWork{item: w.item} // keeps nothing of this call alive
 	l.bandWork.Store(w)
@@ -270,10 +270,11 @@ func runGrid(ctx *Context, l *gridLayout, n, g, mg int, xd, od, bias []float32, 
 type gridBandsWork struct {
 	gridBands
 	item                   func(seat, i int)
-	xd, buf, wide          []float32
-	wideN, wideStride      int // a seat's strip in wide, and where the next seat's starts
+	xd                     []float32
+	bufs                   seatRegions // the phase buffer; with own, band t's copy is bufs.at(t)
+	wides                  seatRegions // the seats' strips
 	g, oh, bands, bandRows int
-	halo, slot, bufStride  int // with own, band t's copy of the buffer is buf[t*bufStride:][:slot]
+	halo                   int
 	own                    bool
 }
 
@@ -283,13 +284,10 @@ type gridBandsWork struct {
 func (w *gridBandsWork) run(seat, i int) {
 	l, geo, c, cg, bands, bandRows := w.l, w.l.geo, w.c, w.cg, w.bands, w.bandRows
 	t, gi, b := i%bands, i/bands%w.g, i/(bands*w.g)
-	var wide []float32
-	if w.wide != nil {
-		wide = w.wide[seat*w.wideStride : seat*w.wideStride+w.wideN]
-	}
-	buf := w.buf
+	wide := w.wides.at(seat)
+	buf := w.bufs.at(0)
 	if w.own {
-		buf = w.buf[t*w.bufStride : t*w.bufStride+w.slot]
+		buf = w.bufs.at(t)
 		i1 := min(l.hq, (t+1)*bandRows+w.halo)
 		l.fillRows(geo, w.xd[(b*c+gi*cg)*geo.h*geo.w:], buf[(b*c+gi*cg)*l.cs:], t*bandRows, i1, i1 == l.hq)
 	}
@@ -422,20 +420,19 @@ func runGridChannels(ctx *Context, l *gridLayout, threads int, xd, od, bias []fl
 		pa = narrow[0]
 	}
 	slot := l.cg * l.cs
-	bufs, bufStride := ctx.SeatScratch(threads, slot)
-	defer ctx.Release(bufs)
-	var wides []float32
-	wideStride := 0
+	bufs := ctx.seatScratch(threads, slot)
+	defer ctx.Release(bufs.buf)
+	var wides seatRegions
 	if cols != geo.ow {
-		wides, wideStride = ctx.SeatScratch(threads, pa.M*np)
-		defer ctx.Release(wides)
+		wides = ctx.seatScratch(threads, pa.M*np)
+		defer ctx.Release(wides.buf)
 	}
 	w := l.chanWork.Swap(nil) // nil while another call has it: then a new one
 	if w == nil {
 		w = &gridChannelsWork{}
 		w.item = w.part
 	}
-	*w = gridChannelsWork{item: w.item, l: l, threads: threads, slot: slot, np: np, bufStride: bufStride, wideStride: wideStride,
+	*w = gridChannelsWork{item: w.item, l: l, threads: threads, np: np,
 		xd: xd, od: od, bias: bias, skip: skip, bufs: bufs, wides: wides, pa: pa, prog: prog, epi: epi, res: res}
 	parallel.ForSeat(threads, threads, w.item)
 	*w = gridChannelsWork{item: w.item} // keeps nothing of this call alive
@@ -448,11 +445,9 @@ func runGridChannels(ctx *Context, l *gridLayout, threads int, xd, od, bias []fl
 type gridChannelsWork struct {
 	item               func(seat, part int)
 	l                  *gridLayout
-	threads, slot, np  int
-	bufStride          int // seat s's buffer at bufs[s*bufStride:], its wide strip at wides[s*wideStride:]
-	wideStride         int
+	threads, np        int
 	xd, od, bias, skip []float32
-	bufs, wides        []float32
+	bufs, wides        seatRegions // each seat's phase buffer and strip
 	pa                 *gemm.PackedA
 	prog               *ewProgram
 	epi                *ewRun
@@ -461,17 +456,17 @@ type gridChannelsWork struct {
 
 // part computes share part of the output channels on seat's buffers.
 func (w *gridChannelsWork) part(seat, part int) {
-	l, geo, threads, slot, np, pa := w.l, w.l.geo, w.threads, w.slot, w.np, w.pa
+	l, geo, threads, np, pa := w.l, w.l.geo, w.threads, w.np, w.pa
 	xd, od, bias, skip, bufs, wides := w.xd, w.od, w.bias, w.skip, w.bufs, w.wides
 	prog, epi, res := w.prog, w.epi, w.res
 	spatialN, cols := geo.oh*geo.ow, l.cols
-	buf := bufs[seat*w.bufStride : seat*w.bufStride+slot]
+	buf := bufs.at(seat)
 	l.fillRows(geo, xd, buf, 0, l.hq, true)
 	grid := gemm.Grid{Data: buf, Offs: l.offs, Rows: geo.oh, Cols: cols, RowStride: l.wq}
 	dst, ldd := od, spatialN
 	var wide []float32
-	if wides != nil {
-		wide = wides[seat*w.wideStride : seat*w.wideStride+pa.M*np]
+	if wides.buf != nil {
+		wide = wides.at(seat)
 		dst, ldd = wide, np
 	}
 	i0, i1 := gemm.MulPackedAGridPart(pa, grid, part, threads, bias, dst, ldd)

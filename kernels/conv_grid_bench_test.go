@@ -211,10 +211,10 @@ func BenchmarkGridLayoutBands(b *testing.B) {
 	g := convGeom{c: 16, h: 32, w: 32, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, oh: 32, ow: 32}
 	l := newGridLayout(g, 16)
 	src := make([]float32, 16*32*32)
-	dst, stride := (*Context)(nil).SeatScratch(2, 16*l.cs)
+	dst := (*Context)(nil).seatScratch(2, 16*l.cs)
 	band := func(t int) {
 		i1 := min(l.hq, (t+1)*16+2)
-		l.fillRows(g, src, dst[t*stride:t*stride+16*l.cs], t*16, i1, i1 == l.hq)
+		l.fillRows(g, src, dst.at(t), t*16, i1, i1 == l.hq)
 	}
 	b.Run("t1", func(b *testing.B) {
 		for b.Loop() {

@@ -259,11 +259,10 @@ func (k *convNDKernel) runGrid(ctx *Context, l *ndGrid, n, c, g, m int, xd, bias
 		buf = ctx.Scratch(cg * l.cs)
 		defer ctx.Release(buf)
 	}
-	var wides []float32
-	wideStride := 0
+	var wides seatRegions
 	if wideN > 0 {
-		wides, wideStride = ctx.SeatScratch(seats, wideN)
-		defer ctx.Release(wides)
+		wides = ctx.seatScratch(seats, wideN)
+		defer ctx.Release(wides.buf)
 	}
 	for b := 0; b < n; b++ {
 		for gi := 0; gi < g; gi++ {
@@ -284,7 +283,7 @@ func (k *convNDKernel) runGrid(ctx *Context, l *ndGrid, n, c, g, m int, xd, bias
 				grid := gemm.Grid{Data: data[l.shift(it):], Offs: l.offs, Rows: l.g.oh, Cols: l.cols, RowStride: l.wq}
 				dst, ldd := og[it*l.pixels:], outPlane
 				if wideN > 0 {
-					dst, ldd = wides[seat*wideStride:seat*wideStride+wideN], np
+					dst, ldd = wides.at(seat), np
 				}
 				if bg != nil {
 					gemm.MulPackedAGridBias(pa, grid, bg, dst, ldd, threads)

@@ -147,16 +147,14 @@ func runStem(ctx *Context, l *stemLayout, n, g, mg int, xd, od, bias []float32, 
 	kk := cg * geo.kh * geo.kw
 	sb := newStemBands(ctx, n, g, oh, mg*kk*spatialN)
 	workers := sb.workers
-	bufN, wideN := cg*l.cs, mg*l.rows*cols
-	bufs, bufStride := ctx.SeatScratch(workers, bufN)
-	defer ctx.Release(bufs)
+	bufs := ctx.seatScratch(workers, cg*l.cs)
+	defer ctx.Release(bufs.buf)
 	// With padded rows (cols > ow) a strip is computed into wide, its rows
 	// cols apart, and copied out without the extra columns.
-	var wides []float32
-	wideStride := 0
+	var wides seatRegions
 	if cols != ow {
-		wides, wideStride = ctx.SeatScratch(workers, wideN)
-		defer ctx.Release(wides)
+		wides = ctx.seatScratch(workers, mg*l.rows*cols)
+		defer ctx.Release(wides.buf)
 	}
 	// band computes output rows [r0, r1) of group gi of image b with one
 	// seat's buffers.
@@ -219,11 +217,7 @@ func runStem(ctx *Context, l *stemLayout, n, g, mg int, xd, od, bias []float32, 
 		}
 	}
 	seatBufs := func(seat int) (buf, wide []float32) {
-		buf = bufs[seat*bufStride : seat*bufStride+bufN]
-		if wides != nil {
-			wide = wides[seat*wideStride : seat*wideStride+wideN]
-		}
-		return buf, wide
+		return bufs.at(seat), wides.at(seat)
 	}
 	// Each seat zeroes its own buffer (the padding columns: fill never
 	// writes them), once, on its own core: cleared by the caller, a

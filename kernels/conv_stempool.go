@@ -165,8 +165,8 @@ func runStemPool(ctx *Context, l *stemLayout, pg *poolGeom, cc convCall, od []fl
 	workers := sb.workers
 	bufN, stripN := cg*l.cs, mg*ldd
 	seatN := bufN + stripN
-	scratch, stride := ctx.SeatScratch(workers, seatN)
-	defer ctx.Release(scratch)
+	scratch := ctx.seatScratch(workers, seatN)
+	defer ctx.Release(scratch.buf)
 	inf := float32(math.Inf(-1))
 	relu := reluStores && bias != nil && !noReluStores
 	// Whether a window reaches the columns computed past the map (ceil
@@ -226,7 +226,7 @@ func runStemPool(ctx *Context, l *stemLayout, pg *poolGeom, cc convCall, od []fl
 		}
 	}
 	seat := func(seat int) (buf, strip []float32) {
-		s := scratch[seat*stride : seat*stride+seatN]
+		s := scratch.at(seat)
 		return s[:bufN], s[bufN:]
 	}
 	sb.run(func(i int) {

@@ -447,9 +447,9 @@ func (c *Context) Scratch(n int) []float32 {
 	return unsafe.Slice((*float32)(c.pool.getWithin(4*n, c.reach())), n)
 }
 
-// SeatScratch returns scratch for seats threads' private regions of n
-// floats each: seat s's region is buf[s*stride : s*stride+n]. Hand it back
-// with Release. On more than one seat a gap of seatGap floats lies
+// seatScratch returns scratch for seats threads' private regions of n
+// floats each (seatRegions.at); hand its buf back with Release. On more
+// than one seat a gap of seatGap floats lies
 // between two regions: on the 2-vCPU Zen 5 VM with its CPUs apart, a thread
 // working on a region that lay less than about 1 MiB above the other
 // thread's ran slower by up to 1.7x (the stem pool's seat regions of
@@ -458,18 +458,29 @@ func (c *Context) Scratch(n int) []float32 {
 // 193-212, whichever thread held the upper region), as if the lower
 // region's thread fetched ahead into it. The gap is address space: no
 // thread touches it.
-func (c *Context) SeatScratch(seats, n int) (buf []float32, stride int) {
-	stride = n
+func (c *Context) seatScratch(seats, n int) seatRegions {
+	if seats <= 0 || n <= 0 {
+		return seatRegions{}
+	}
+	stride := n
 	if seats > 1 {
 		stride = n + seatGap
 	}
-	if seats <= 0 || n <= 0 {
-		return nil, stride
-	}
-	return c.Scratch((seats-1)*stride + n), stride
+	return seatRegions{buf: c.Scratch((seats-1)*stride + n), stride: stride, n: n}
 }
 
-// seatGap is the distance in floats (1 MiB) that SeatScratch leaves between
+// seatRegions is scratch holding a region of n floats for each seat of a
+// loop, stride floats apart (Context.seatScratch); the zero value holds
+// none.
+type seatRegions struct {
+	buf       []float32
+	stride, n int
+}
+
+// at is seat s's region (nil when there are none).
+func (r seatRegions) at(s int) []float32 { return r.buf[s*r.stride : s*r.stride+r.n] }
+
+// seatGap is the distance in floats (1 MiB) that seatScratch leaves between
 // two seats' regions; a variable for the benchmarks that compare.
 var seatGap = 1 << 18
 

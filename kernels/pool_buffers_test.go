@@ -368,32 +368,33 @@ func TestSharedPoolAcrossSessions(t *testing.T) {
 
 // TestSeatScratch: each seat's region is n floats inside the buffer, the
 // regions seatGap apart on more than one seat and packed on one; with or
-// without a pool, and nothing for no seats or no floats.
+// without a pool, and none for no seats or no floats.
 func TestSeatScratch(t *testing.T) {
 	for _, ctx := range []*Context{nil, {Threads: 2, pool: newBufferPool()}} {
 		for _, c := range []struct{ seats, n int }{{1, 100}, {2, 100}, {3, 5000}, {2, 1 << 20}} {
-			buf, stride := ctx.SeatScratch(c.seats, c.n)
+			r := ctx.seatScratch(c.seats, c.n)
 			want := c.n
 			if c.seats > 1 {
 				want = c.n + seatGap
 			}
-			if stride != want {
-				t.Errorf("%d seats of %d: stride %d, want %d", c.seats, c.n, stride, want)
+			if r.stride != want {
+				t.Errorf("%d seats of %d: stride %d, want %d", c.seats, c.n, r.stride, want)
 			}
-			if len(buf) != (c.seats-1)*stride+c.n {
-				t.Errorf("%d seats of %d: %d floats, want %d", c.seats, c.n, len(buf), (c.seats-1)*stride+c.n)
+			if len(r.buf) != (c.seats-1)*r.stride+c.n {
+				t.Errorf("%d seats of %d: %d floats, want %d", c.seats, c.n, len(r.buf), (c.seats-1)*r.stride+c.n)
 			}
 			for s := 0; s < c.seats; s++ {
-				r := buf[s*stride : s*stride+c.n] // in range, or this panics
-				r[0], r[c.n-1] = float32(s), float32(s)
+				a := r.at(s)
+				if len(a) != c.n || &a[0] != &r.buf[s*want] {
+					t.Errorf("%d seats of %d: seat %d's region is %d floats at %d", c.seats, c.n, s, len(a), s*want)
+				}
 			}
-			ctx.Release(buf)
+			ctx.Release(r.buf)
 		}
-		if buf, _ := ctx.SeatScratch(0, 10); buf != nil {
-			t.Errorf("no seats: %d floats", len(buf))
-		}
-		if buf, _ := ctx.SeatScratch(2, 0); buf != nil {
-			t.Errorf("no floats: %d floats", len(buf))
+		for _, c := range [][2]int{{0, 10}, {2, 0}} {
+			if r := ctx.seatScratch(c[0], c[1]); r.buf != nil || r.at(0) != nil || r.at(1) != nil {
+				t.Errorf("%d seats of %d: %d floats", c[0], c[1], len(r.buf))
+			}
 		}
 	}
 }
