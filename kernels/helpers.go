@@ -200,70 +200,116 @@ func mergeDims(out []int, strides [][]int) (dims []int, st [][]int) {
 // scalar cases become one long run.
 func bcastIter(out []int, strides [][]int, f func(offs []int, n int, inner []int)) {
 	dims, st := mergeDims(out, strides)
-	rank := len(dims)
-	offs := make([]int, len(st))
-	if rank == 0 {
-		f(offs, 1, make([]int, len(st)))
-		return
+	walkRuns(make([]int, walkState(dims, st)), dims, st, 1, 0, runsOf(dims), f)
+}
+
+// walkState is how many ints walkRuns keeps its state in: the offsets,
+// inner strides and a piece's offsets of each operand, and the index. A
+// walk keeps them in one allocation (f may keep the slices it is given, so
+// they cannot live on the stack) and a parallel walk in one for all its
+// seats, where a walk used to make four and a parallel one three more for
+// each of its chunks (EfficientNet's squeeze-excitation Muls at 2 threads:
+// 1219 allocations a run, 356 at 1 thread).
+func walkState(dims []int, st [][]int) int { return 3*len(st) + max(0, len(dims)-1) }
+
+// runsOf is how many runs of the innermost dimension merged dims have: the
+// product of the others (1 for rank 0 and 1).
+func runsOf(dims []int) int {
+	runs := 1
+	for _, d := range dims[:max(0, len(dims)-1)] {
+		runs *= d
 	}
-	inner := make([]int, len(st))
-	for k := range st {
-		inner[k] = st[k][rank-1]
+	return runs
+}
+
+// walkRuns calls f for runs [r0, r1) of the walk over merged dims with
+// strides st, its state in buf (walkState ints), each run of the innermost dimension cut into pieces even
+// pieces (a walk item is one piece: item r is piece r%pieces of run
+// r/pieces), in row-major order.
+func walkRuns(buf, dims []int, st [][]int, pieces, r0, r1 int, f func(offs []int, n int, inner []int)) {
+	k, rank := len(st), len(dims)
+	clear(buf)
+	offs, inner, piece, idx := buf[:k], buf[k:2*k], buf[2*k:3*k], buf[3*k:]
+	if rank == 0 {
+		if r0 < r1 {
+			f(offs, 1, inner)
+		}
+		return
 	}
 	n := dims[rank-1]
-	if n == 0 {
+	if n == 0 || r0 >= r1 {
 		return
 	}
-	idx := make([]int, rank-1)
-	outer := 1
-	for _, d := range dims[:rank-1] {
-		outer *= d
+	for i := range st {
+		inner[i] = st[i][rank-1]
 	}
-	for o := 0; o < outer; o++ {
-		f(offs, n, inner)
-		// advance the outer index
+	// The index of the first run, and its offsets.
+	rem := r0 / pieces
+	for d := rank - 2; d >= 0; d-- {
+		idx[d] = rem % dims[d]
+		rem /= dims[d]
+		for i := range st {
+			offs[i] += idx[d] * st[i][d]
+		}
+	}
+	for r := r0; r < r1; r++ {
+		if pieces == 1 {
+			f(offs, n, inner)
+		} else {
+			p := r % pieces
+			a, b := p*n/pieces, (p+1)*n/pieces
+			for i := range offs {
+				piece[i] = offs[i] + a*inner[i]
+			}
+			if a < b {
+				f(piece, b-a, inner)
+			}
+			if p != pieces-1 {
+				continue
+			}
+		}
+		// The next run: advance the outer index.
 		for d := rank - 2; d >= 0; d-- {
 			idx[d]++
-			for k := range st {
-				offs[k] += st[k][d]
+			for i := range st {
+				offs[i] += st[i][d]
 			}
 			if idx[d] < dims[d] {
 				break
 			}
-			for k := range st {
-				offs[k] -= st[k][d] * dims[d]
+			for i := range st {
+				offs[i] -= st[i][d] * dims[d]
 			}
 			idx[d] = 0
 		}
 	}
 }
 
-// parallelIter is bcastIter with threads taking ranges of the first
-// dimension of out longer than 1; f must be safe to call concurrently.
+// parallelIter is bcastIter with threads taking ranges of its runs; where
+// there are fewer runs than chunks to share (one long run: same shapes, a
+// scalar operand), the runs are cut into pieces.
 func parallelIter(threads int, out []int, strides [][]int, f func(offs []int, n int, inner []int)) {
-	r := len(out)
-	if threads <= 1 || r == 0 {
-		bcastIter(out, strides, f)
+	dims, st := mergeDims(out, strides)
+	runs := runsOf(dims)
+	if threads <= 1 || len(dims) == 0 {
+		walkRuns(make([]int, walkState(dims, st)), dims, st, 1, 0, runs, f)
 		return
 	}
-	d0 := 0
-	for d0 < r-1 && out[d0] == 1 {
-		d0++
+	if runs == 0 || dims[len(dims)-1] == 0 { // an empty tensor
+		return
 	}
-	parallelFor(threads, out[d0], func(lo, hi int) {
-		sub := slices.Clone(out)
-		sub[d0] = hi - lo
-		base := make([]int, len(strides))
-		for k := range strides {
-			base[k] = lo * strides[k][d0]
-		}
-		shifted := make([]int, len(strides))
-		bcastIter(sub, strides, func(offs []int, n int, inner []int) {
-			for k := range offs {
-				shifted[k] = base[k] + offs[k]
-			}
-			f(shifted, n, inner)
-		})
+	pieces := 1
+	if want := chunksPerThread * threads; runs < want {
+		pieces = max(1, min(dims[len(dims)-1], (want+runs-1)/runs))
+	}
+	items := runs * pieces
+	chunks := min(items, chunksPerThread*threads)
+	// Each seat's state a cache line or more from the next's: a walk
+	// writes its offsets at every run.
+	stride := (walkState(dims, st) + 15) &^ 7
+	bufs := make([]int, threads*stride)
+	parallel.ForSeat(threads, chunks, func(seat, c int) {
+		walkRuns(bufs[seat*stride:seat*stride+walkState(dims, st)], dims, st, pieces, c*items/chunks, (c+1)*items/chunks, f)
 	})
 }
 

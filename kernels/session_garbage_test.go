@@ -80,7 +80,8 @@ func TestRunGarbage(t *testing.T) {
 // session 47, the zoo's total 11892 -> 8093 allocations a run; then 5834
 // with dead tensors' structs reused, bufferPool.putShell; 4585 with the
 // hottest loops run without a closure at one thread, Gather's and Slice's
-// index lists off the heap).
+// index lists off the heap; 4357 with a broadcast walk's state in one
+// allocation).
 func TestRunGarbageZoo(t *testing.T) {
 	if splitForced() {
 		t.Skip("the forced split's goroutines allocate; the bounds are the default's")
@@ -124,5 +125,37 @@ func TestRunGarbageZoo(t *testing.T) {
 	t.Logf("zoo total %.0f allocations a run", sum)
 	if sum > total {
 		t.Errorf("the zoo allocates %.0f times a run in all, want at most %d", sum, total)
+	}
+}
+
+// TestRunGarbageWide bounds what the squeeze-excitation models allocate per
+// run at 2 threads with every step split: their broadcast Muls walk the
+// tensor in chunks (parallelIter), which made seven allocations a chunk
+// until one buffer held every seat's walk (allocations a run at 2 threads:
+// EfficientNet 1219 -> 403, MobileNetV3 478 -> 172).
+func TestRunGarbageWide(t *testing.T) {
+	if splitForced() {
+		t.Skip("the forced split's goroutines allocate; the bounds are the default's")
+	}
+	noStepThreads, noLanes = true, true
+	defer func() { noStepThreads, noLanes = false, false }()
+	for _, tc := range []struct {
+		name string
+		max  float64
+	}{{"efficientnet", 480}, {"mobilenetv3", 220}} {
+		s, in := zooSessionWith(t, tc.name, Options{Threads: 2})
+		var out map[string]*graph.Tensor
+		for range 3 {
+			s.Recycle(out)
+			out, _ = s.Run(in)
+		}
+		allocs := testing.AllocsPerRun(5, func() {
+			s.Recycle(out)
+			out, _ = s.Run(in)
+		})
+		t.Logf("%s: %.0f allocations a run at 2 threads, every step split", tc.name, allocs)
+		if allocs > tc.max {
+			t.Errorf("%s: %.0f allocations a run at 2 threads, want at most %.0f", tc.name, allocs, tc.max)
+		}
 	}
 }
