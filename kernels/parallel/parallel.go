@@ -66,10 +66,11 @@ const waitSpin = 50 * time.Microsecond
 // a job up late either finds it still published, items and seats of one
 // loop, or lets it go untouched.
 type job struct {
-	id      atomic.Uint64 // tells a worker it has not seen this job yet
-	refs    atomic.Int32  // workers between finding the job and leaving it
-	fp      uint32        // the caller thread's floating-point mode, which seats adopt
-	f       func(seat, i int)
+	id      atomic.Uint64     // tells a worker it has not seen this job yet
+	refs    atomic.Int32      // workers between finding the job and leaving it
+	fp      uint32            // the caller thread's floating-point mode, which seats adopt
+	f       func(seat, i int) // the items (ForSeat), or
+	fi      func(i int)       // the items (For)
 	n       int64
 	spans   []span       // each seat's items
 	inline  [4]span      // spans for up to 4 seats, without an allocation
@@ -134,29 +135,29 @@ func Workers() int { return len(get().workers) + 1 }
 // caller's included, and returns when all calls have returned. A call made
 // while another loop is running (a nested loop, or another session's) runs
 // on the caller alone. A panic in f is re-raised in the caller.
-func For(threads, n int, f func(i int)) {
-	ForSeat(threads, n, func(_, i int) { f(i) })
-}
+func For(threads, n int, f func(i int)) { loop(threads, n, nil, f) }
 
 // ForSeat is For that also tells f which of the goroutines runs the item: a
 // seat in [0, threads), 0 for the caller, each held by one goroutine at a
 // time, so items can share scratch per seat.
-func ForSeat(threads, n int, f func(seat, i int)) {
+func ForSeat(threads, n int, f func(seat, i int)) { loop(threads, n, f, nil) }
+
+// loop is For (fi) and ForSeat (f): the job calls whichever is set, so that
+// For does not wrap its function in a closure, an allocation a loop.
+func loop(threads, n int, f func(seat, i int), fi func(i int)) {
 	if n <= 0 {
 		return
 	}
 	p := get()
 	helpers := min(threads-1, n-1, len(p.workers))
 	if helpers <= 0 {
-		for i := 0; i < n; i++ {
-			f(0, i)
-		}
+		runAll(n, f, fi)
 		return
 	}
 	j := getJob()
 	defer putJob(j)
 	j.id.Store(p.ids.Add(1))
-	j.f, j.n, j.fp = f, int64(n), fpenv.Mode()
+	j.f, j.fi, j.n, j.fp = f, fi, int64(n), fpenv.Mode()
 	j.done.Store(0)
 	j.waiting.Store(0)
 	j.wake = nil
@@ -181,9 +182,7 @@ func ForSeat(threads, n int, f func(seat, i int)) {
 		c0 = threadCPU()
 	}
 	if !p.cur.CompareAndSwap(nil, j) {
-		for i := 0; i < n; i++ {
-			f(0, i)
-		}
+		runAll(n, f, fi)
 		return
 	}
 	// Wake parked workers, as many as may join.
@@ -214,6 +213,17 @@ func ForSeat(threads, n int, f func(seat, i int)) {
 	}
 }
 
+// runAll runs a loop's items on the caller alone.
+func runAll(n int, f func(seat, i int), fi func(i int)) {
+	for i := 0; i < n; i++ {
+		if fi != nil {
+			fi(i)
+		} else {
+			f(0, i)
+		}
+	}
+}
+
 // regions counts the loops that offered items to the workers, and joined
 // those in which a worker ran at least one: on a machine that gives the
 // pool's workers no core in time (another process, a hypervisor that has
@@ -239,7 +249,7 @@ func getJob() *job {
 
 // putJob gives back a finished job, without what its items referenced.
 func putJob(j *job) {
-	j.f = nil
+	j.f, j.fi = nil, nil
 	jobPool.Put(j)
 }
 
@@ -286,6 +296,10 @@ func (j *job) run(seat, i int) {
 			j.panicv.CompareAndSwap(nil, &v)
 		}
 	}()
+	if j.fi != nil {
+		j.fi(i)
+		return
+	}
 	j.f(seat, i)
 }
 
