@@ -223,9 +223,9 @@ func runsOf(dims []int) int {
 }
 
 // walkRuns calls f for runs [r0, r1) of the walk over merged dims with
-// strides st, its state in buf (walkState ints), each run of the innermost dimension cut into pieces even
-// pieces (a walk item is one piece: item r is piece r%pieces of run
-// r/pieces), in row-major order.
+// strides st, its state in buf (walkState ints), each run of the innermost
+// dimension cut into pieces even pieces (a walk item is one piece: item r
+// is piece r%pieces of run r/pieces), in row-major order.
 func walkRuns(buf, dims []int, st [][]int, pieces, r0, r1 int, f func(offs []int, n int, inner []int)) {
 	k, rank := len(st), len(dims)
 	clear(buf)
@@ -287,7 +287,8 @@ func walkRuns(buf, dims []int, st [][]int, pieces, r0, r1 int, f func(offs []int
 
 // parallelIter is bcastIter with threads taking ranges of its runs; where
 // there are fewer runs than chunks to share (one long run: same shapes, a
-// scalar operand), the runs are cut into pieces.
+// scalar operand), the runs are cut into pieces. f must be safe to call
+// concurrently.
 func parallelIter(threads int, out []int, strides [][]int, f func(offs []int, n int, inner []int)) {
 	dims, st := mergeDims(out, strides)
 	runs := runsOf(dims)
@@ -306,10 +307,11 @@ func parallelIter(threads int, out []int, strides [][]int, f func(offs []int, n 
 	chunks := min(items, chunksPerThread*threads)
 	// Each seat's state a cache line or more from the next's: a walk
 	// writes its offsets at every run.
-	stride := (walkState(dims, st) + 15) &^ 7
+	size := walkState(dims, st)
+	stride := (size + 15) &^ 7
 	bufs := make([]int, threads*stride)
 	parallel.ForSeat(threads, chunks, func(seat, c int) {
-		walkRuns(bufs[seat*stride:seat*stride+walkState(dims, st)], dims, st, pieces, c*items/chunks, (c+1)*items/chunks, f)
+		walkRuns(bufs[seat*stride:seat*stride+size], dims, st, pieces, c*items/chunks, (c+1)*items/chunks, f)
 	})
 }
 

@@ -135,16 +135,16 @@ func Workers() int { return len(get().workers) + 1 }
 // caller's included, and returns when all calls have returned. A call made
 // while another loop is running (a nested loop, or another session's) runs
 // on the caller alone. A panic in f is re-raised in the caller.
-func For(threads, n int, f func(i int)) { loop(threads, n, nil, f) }
+func For(threads, n int, f func(i int)) { forLoop(threads, n, nil, f) }
 
 // ForSeat is For that also tells f which of the goroutines runs the item: a
 // seat in [0, threads), 0 for the caller, each held by one goroutine at a
 // time, so items can share scratch per seat.
-func ForSeat(threads, n int, f func(seat, i int)) { loop(threads, n, f, nil) }
+func ForSeat(threads, n int, f func(seat, i int)) { forLoop(threads, n, f, nil) }
 
-// loop is For (fi) and ForSeat (f): the job calls whichever is set, so that
-// For does not wrap its function in a closure, an allocation a loop.
-func loop(threads, n int, f func(seat, i int), fi func(i int)) {
+// forLoop is For (fi) and ForSeat (f): the job calls whichever is set, so
+// that For does not wrap its function in a closure, an allocation a loop.
+func forLoop(threads, n int, f func(seat, i int), fi func(i int)) {
 	if n <= 0 {
 		return
 	}
